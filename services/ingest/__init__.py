@@ -1,0 +1,1 @@
+"""Ingest: the door. HTTP in, validation, identity, durable outbox to Kafka."""

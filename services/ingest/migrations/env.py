@@ -1,0 +1,5 @@
+"""Alembic environment of the ingest schema."""
+
+from shared.migrations import run_env
+
+run_env()

@@ -1,0 +1,1 @@
+"""Metrics: read models built from every topic — funnel, conversion, speed-to-lead, CAC, LTV."""

@@ -1,0 +1,5 @@
+"""Alembic environment of the metrics schema."""
+
+from shared.migrations import run_env
+
+run_env()

@@ -1,0 +1,1 @@
+"""Nurture: everything outbound and over time — rep webhooks, sequences, SLA."""

@@ -1,0 +1,22 @@
+"""The nurture FastAPI app; its lifespan runs the classifications consumer, the webhook
+dispatcher and the outbox relay."""
+
+from fastapi import FastAPI
+
+from services.nurture.api import router
+from services.nurture.config import NurtureSettings
+from services.nurture.handlers import event_handlers
+from services.nurture.webhooks import WebhookDispatcher
+from shared import topics
+from shared.service import ServiceRuntime, create_service_app
+
+
+def create_app(settings: NurtureSettings) -> FastAPI:
+    runtime = ServiceRuntime("nurture", settings)
+    runtime.consume("nurture", [topics.LEAD_CLASSIFICATIONS], event_handlers())
+    dispatcher = WebhookDispatcher(runtime.db, settings)
+    runtime.db.after_commit(dispatcher.wake)
+    runtime.add_loop(dispatcher.run)
+    app = create_service_app(runtime, "Leadflow nurture", [router])
+    app.state.dispatcher = dispatcher
+    return app

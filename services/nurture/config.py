@@ -1,0 +1,19 @@
+"""Nurture settings (LEADFLOW_* plus LEADFLOW_NURTURE_*)."""
+
+from pydantic import Field
+
+from shared.settings import ServiceSettings
+
+# Standard Webhooks' schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+SPEC_RETRY_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
+
+class NurtureSettings(ServiceSettings):
+    port: int = Field(8003, validation_alias="LEADFLOW_NURTURE_PORT")
+    webhook_retry_schedule: list[float] = Field(
+        default_factory=lambda: list(SPEC_RETRY_SCHEDULE),
+        validation_alias="LEADFLOW_NURTURE_WEBHOOK_RETRY_SCHEDULE",
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, validation_alias="LEADFLOW_NURTURE_WEBHOOK_TIMEOUT_SECONDS")
+    webhook_lease_seconds: float = Field(60.0, gt=0, validation_alias="LEADFLOW_NURTURE_WEBHOOK_LEASE_SECONDS")
+    allow_private_webhook_urls: bool = Field(True, validation_alias="LEADFLOW_NURTURE_ALLOW_PRIVATE_WEBHOOK_URLS")

@@ -1,0 +1,70 @@
+"""Tables of the nurture schema."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import BigInteger, Column, DateTime, Identity, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+_NOW = {"server_default": func.now()}
+
+
+class Rep(SQLModel, table=True):
+    """A sales rep; receives the leads assigned to them at `webhook_url`."""
+
+    __tablename__ = "reps"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    name: str
+    email: str | None = None
+    webhook_url: str
+    webhook_secret: str
+    active: bool = True
+    last_assigned_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)
+
+
+class Assignment(SQLModel, table=True):
+    """Which rep holds a lead."""
+
+    __tablename__ = "assignments"
+
+    lead_id: UUID = Field(primary_key=True)
+    rep_id: UUID = Field(index=True)
+    correlation_id: UUID
+    assigned_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One message to one endpoint; its id is the `webhook-id`, stable across retries."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    rep_id: UUID = Field(index=True)
+    lead_id: UUID = Field(index=True)
+    event_type: str
+    url: str
+    body: str
+    status: str = Field(default="pending", index=True)  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=DateTime(timezone=True))
+    lease_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    delivered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """Every try, with what the receiver answered."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    delivery_id: UUID = Field(index=True)
+    attempted_at: datetime = Field(sa_type=DateTime(timezone=True))
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: float
+    response: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))

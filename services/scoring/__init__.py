@@ -1,0 +1,1 @@
+"""Scoring: classification of every lead (score, temperature, lifecycle stage) with its explanation."""

@@ -1,0 +1,208 @@
+"""The consumer runner: batch in, one transaction per batch, inbox dedupe, offsets after commit, DLQ."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import Database
+from shared.events import Envelope
+from shared.faults import is_transient
+from shared.inbox import claim_new_events
+from shared.kafka import Publisher
+from shared.observability import Telemetry, correlation_id
+from shared.topics import dlq
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+
+
+@dataclass
+class Delivery:
+    """One consumed message, decoded if it could be."""
+
+    record: ConsumerRecord
+    event: Envelope | None
+    error: str | None = None
+
+
+class ConsumerRunner:
+    """Applies events from `topics` with `handlers` (keyed by event type) for consumer `group`.
+
+    A batch is applied in one transaction. If it fails, its messages are applied one by
+    one, each retried `max_attempts` times; one that still fails goes to `<group>.dlq`
+    so the partition moves on. Database or broker outages are retried without limit and
+    never dead-letter anything. Unknown event types are recorded and skipped.
+    """
+
+    def __init__(
+        self,
+        *,
+        group: str,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        db: Database,
+        publisher: Publisher,
+        telemetry: Telemetry,
+        bootstrap: str,
+        fetch_wait_ms: int = 5,
+        batch_size: int = 500,
+        max_attempts: int = 3,
+    ) -> None:
+        self.group, self.topics, self.handlers = group, list(topics), dict(handlers)
+        self.db, self.publisher, self.telemetry = db, publisher, telemetry
+        self.bootstrap, self.fetch_wait_ms = bootstrap, fetch_wait_ms
+        self.batch_size, self.max_attempts = batch_size, max_attempts
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        backoff = 0.1
+        while True:
+            try:
+                await self._start()
+                await self.poll_once()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                await self.stop()
+                raise
+            except Exception as error:
+                log.warning("consumer %s failed, retrying in %.1fs: %r", self.group, backoff, error)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _start(self) -> AIOKafkaConsumer:
+        if self.consumer is None:
+            consumer = AIOKafkaConsumer(
+                *self.topics,
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group,
+                client_id=f"leadflow-{self.group}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=self.fetch_wait_ms,
+                max_partition_fetch_bytes=4 * 1024 * 1024,
+            )
+            try:
+                await consumer.start()
+            except BaseException:
+                await consumer.stop()
+                raise
+            self.consumer = consumer
+        return self.consumer
+
+    async def stop(self) -> None:
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    async def poll_once(self, timeout_ms: int = 1000) -> int:
+        """Fetch one batch, apply it, then commit its offsets. Returns the message count."""
+        consumer = await self._start()
+        batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
+        records = [record for partition in batch.values() for record in partition]
+        if not records:
+            return 0
+        await self.apply(records)
+        await self._commit(consumer, {tp: rs[-1].offset + 1 for tp, rs in batch.items()})
+        return len(records)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await consumer.commit(offsets)
+        except CommitFailedError:
+            # Partitions moved to another member; it will see these events and skip them.
+            log.info("offset commit lost to a rebalance in %s", self.group)
+            return
+        for tp, offset in offsets.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                self.telemetry.consumer_lag.labels(self.group, tp.topic, tp.partition).set(
+                    max(highwater - offset, 0)
+                )
+
+    async def apply(self, records: Sequence[ConsumerRecord]) -> None:
+        """Apply records to the database: the whole batch at once, else message by message."""
+        deliveries = [_decode(record) for record in records]
+        good = [d for d in deliveries if d.event is not None]
+        started = time.perf_counter()
+        try:
+            await self._apply_in_one_transaction(good)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.warning("batch in %s failed, isolating the failing message: %r", self.group, error)
+            for delivery in good:
+                await self._apply_with_retries(delivery)
+        self.telemetry.handler_latency.labels(self.group).observe(time.perf_counter() - started)
+        for delivery in deliveries:
+            if delivery.event is None:
+                await self._dead_letter(delivery)
+
+    async def _apply_in_one_transaction(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        async with self.db.transaction() as session:
+            fresh = await claim_new_events(session, [d.event.id for d in deliveries if d.event])
+            for delivery in deliveries:
+                event = delivery.event
+                assert event is not None
+                outcome = "applied" if event.id in fresh else "duplicate"
+                if event.id in fresh:
+                    fresh.discard(event.id)  # the same id twice in one batch applies once
+                    await self._handle(session, event)
+                self.telemetry.events_in.labels(delivery.record.topic, event.type, outcome).inc()
+
+    async def _handle(self, session: AsyncSession, event: Envelope) -> None:
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            return
+        token = correlation_id.set(str(event.correlation_id))
+        try:
+            await handler(session, event)
+        finally:
+            correlation_id.reset(token)
+
+    async def _apply_with_retries(self, delivery: Delivery) -> None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self._apply_in_one_transaction([delivery])
+                return
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                delivery.error = f"{type(error).__name__}: {error}"
+                log.warning("event failed in %s (attempt %d): %s", self.group, attempt, delivery.error)
+                await asyncio.sleep(0.05 * 2**attempt)  # backoff between retries
+        await self._dead_letter(delivery)
+
+    async def _dead_letter(self, delivery: Delivery) -> None:
+        """Publish the raw message to the DLQ, then record it so a redelivery skips it."""
+        record = delivery.record
+        headers = [
+            ("error", (delivery.error or "unknown").encode()[:1000]),
+            ("source-topic", record.topic.encode()),
+            ("source-partition", str(record.partition).encode()),
+            ("source-offset", str(record.offset).encode()),
+        ]
+        await self.publisher.publish([(dlq(self.group), record.key, record.value)], headers=headers)
+        if delivery.event is not None:
+            async with self.db.transaction() as session:
+                await claim_new_events(session, [delivery.event.id])
+        event_type = delivery.event.type if delivery.event else "undecodable"
+        self.telemetry.events_in.labels(record.topic, event_type, "dead_lettered").inc()
+        log.error("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, delivery.error)
+
+
+def _decode(record: ConsumerRecord) -> Delivery:
+    try:
+        return Delivery(record, Envelope.from_bytes(record.value))
+    except ValueError as error:
+        return Delivery(record, None, f"undecodable envelope: {error}"[:1000])
+

@@ -1,0 +1,161 @@
+"""HTTP plumbing: RFC 9457 problem responses, admin auth, body size limit, health and metrics routes."""
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.faults import is_transient
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(
+    status: int, title: str, detail: str | None = None, headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, **extra}
+    if detail:
+        body["detail"] = detail
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _validation_problem(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {"field": _field(tuple(e["loc"])), "reason": e["msg"], "type": e["type"]}
+        for e in error.errors()
+    ]
+    return problem(422, "Request is invalid", "See `errors` for each field.", errors=errors)
+
+
+class InvalidInput(Exception):
+    """Input that parsed but breaks a rule; answered as 422 naming each field."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {r}" for f, r in errors))
+        self.errors = errors
+
+
+async def _invalid_input_problem(request: Request, error: Exception) -> Response:
+    assert isinstance(error, InvalidInput)
+    errors = [{"field": f, "reason": r, "type": "value_error"} for f, r in error.errors]
+    return problem(422, "Request is invalid", "See `errors` for each field.", errors=errors)
+
+
+async def _http_problem(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    return problem(error.status_code, error.detail or "Error", headers=error.headers)
+
+
+async def _unexpected_problem(request: Request, error: Exception) -> Response:
+    if is_transient(error):
+        log.warning("dependency unavailable: %r", error)
+        return problem(503, "Service temporarily unavailable", "Retry shortly.",
+                       headers={"Retry-After": "2"})
+    log.exception("unhandled error")
+    return problem(500, "Internal error")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+    app.add_exception_handler(InvalidInput, _invalid_input_problem)
+    app.add_exception_handler(HTTPException, _http_problem)
+    app.add_exception_handler(Exception, _unexpected_problem)
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Admin endpoints take `Authorization: Bearer <LEADFLOW_ADMIN_TOKEN>` (constant-time check)."""
+    expected = request.app.state.settings.admin_token_value.encode()
+    given = credentials.credentials.encode() if credentials else b""
+    if not hmac.compare_digest(given, expected):
+        raise HTTPException(401, "Admin token missing or wrong", {"WWW-Authenticate": "Bearer"})
+
+
+Admin = Depends(require_admin)
+
+
+class BodySizeLimit:
+    """Refuses request bodies over `max_bytes` with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(413, f"Request body is larger than {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, f"Request body is larger than {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+Check = Callable[[], Awaitable[None]]
+
+
+def health_router(checks: dict[str, Check], registry_of: Callable[[], Any]) -> APIRouter:
+    """`/healthz` (process up), `/readyz` (each dependency answers), `/metrics` (Prometheus)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz() -> Response:
+        results = await asyncio.gather(*(_run_check(c) for c in checks.values()))
+        report = dict(zip(checks, results, strict=True))
+        ready = all(r == "ok" for r in report.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": report},
+                            status_code=200 if ready else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry_of()), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _run_check(check: Check) -> str:
+    try:
+        await asyncio.wait_for(check(), 2.0)
+        return "ok"
+    except Exception as error:
+        return f"failed: {type(error).__name__}"

@@ -1,0 +1,30 @@
+"""The inbox: ids of events a service has applied, so a redelivered event changes nothing."""
+
+from collections.abc import Iterable
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import DateTime, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+class ProcessedEvent(SQLModel, table=True):
+    __tablename__ = "processed_events"
+
+    event_id: UUID = Field(primary_key=True)
+    processed_at: datetime = Field(
+        sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()}
+    )
+
+
+async def claim_new_events(session: AsyncSession, event_ids: Iterable[UUID]) -> set[UUID]:
+    """Record the ids in this transaction and return those not seen before."""
+    rows = [{"event_id": event_id} for event_id in dict.fromkeys(event_ids)]
+    if not rows:
+        return set()
+    table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+    statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.event_id)
+    result = await session.execute(statement)
+    return set(result.scalars())

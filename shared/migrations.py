@@ -1,0 +1,66 @@
+"""Alembic per service schema: an env.py body, the plumbing tables, and a programmatic upgrade."""
+
+import asyncio
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command, context, op
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+
+def upgrade(database_url: str, schema: str, migrations_dir: Path) -> None:
+    """Bring `schema` to its latest revision (safe to run from several processes at once)."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", database_url)
+    config.attributes["schema"] = schema
+    command.upgrade(config, "head")
+
+
+def run_env() -> None:
+    """The body of every service's migrations/env.py (online mode only)."""
+    config = context.config
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None
+    asyncio.run(_migrate(url, config.attributes["schema"]))
+
+
+async def _migrate(url: str, schema: str) -> None:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(sa.text("SELECT pg_advisory_lock(hashtext(:s))"), {"s": schema})
+            await connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            await connection.execute(sa.text(f'SET search_path TO "{schema}"'))
+            await connection.commit()
+            await connection.run_sync(_run_migrations, schema)
+            await connection.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:s))"), {"s": schema})
+    finally:
+        await engine.dispose()
+
+
+def _run_migrations(connection: sa.Connection, schema: str) -> None:
+    context.configure(connection=connection, version_table_schema=schema)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def create_outbox_table() -> None:
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("key", sa.LargeBinary, nullable=False),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+
+
+def create_inbox_table() -> None:
+    op.create_table(
+        "processed_events",
+        sa.Column("event_id", sa.Uuid, primary_key=True),
+        sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )

@@ -1,0 +1,76 @@
+"""JSON logs carrying the correlation id, and the Prometheus metrics every service exposes."""
+
+import logging
+import sys
+from contextvars import ContextVar
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pythonjsonlogger.json import JsonFormatter
+
+correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
+class _ContextFilter(logging.Filter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.service = self.service
+        record.correlation_id = correlation_id.get()
+        return True
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Route every log record to stdout as one JSON object. Never log PII: ids only."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(correlation_id)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    )
+    handler.addFilter(_ContextFilter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("aiokafka", "kafka", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class Telemetry:
+    """One registry per service instance, so tests can run several services in one process."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.registry = CollectorRegistry()
+        self.events_in = Counter(
+            "leadflow_events_in_total",
+            "Events consumed, by topic and type and outcome (applied, duplicate, dead_lettered).",
+            ["topic", "type", "outcome"],
+            registry=self.registry,
+        )
+        self.events_out = Counter(
+            "leadflow_events_out_total",
+            "Events published to Kafka, by topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.handler_latency = Histogram(
+            "leadflow_handler_seconds",
+            "Time to apply one consumed batch, including its database commit.",
+            ["group"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "leadflow_consumer_lag",
+            "Messages behind the partition's high watermark after the last commit.",
+            ["group", "topic", "partition"],
+            registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            "leadflow_outbox_backlog",
+            "Outbox rows not yet published.",
+            registry=self.registry,
+        )

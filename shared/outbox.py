@@ -1,0 +1,105 @@
+"""The transactional outbox: events written with the domain change, published by a relay woken on commit."""
+
+import asyncio
+import logging
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, delete, func, select
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.db import Database
+from shared.events import Envelope
+from shared.kafka import Publisher
+from shared.observability import Telemetry
+
+log = logging.getLogger(__name__)
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    topic: str
+    key: bytes = Field(sa_type=LargeBinary)
+    value: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = Field(
+        sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()}
+    )
+
+
+def add_to_outbox(session: AsyncSession, topic: str, event: Envelope) -> None:
+    """Stage an event for publication in the caller's transaction."""
+    session.add(OutboxMessage(topic=topic, key=str(event.lead_id).encode(), value=event.to_bytes()))
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order, then deletes them. Woken after every commit,
+    and on a slow timer for rows committed by other replicas or left by a broker outage."""
+
+    def __init__(
+        self, db: Database, publisher: Publisher, telemetry: Telemetry, poll_seconds: float = 1.0
+    ) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.telemetry = telemetry
+        self.poll_seconds = poll_seconds
+        self.batch_size = 500
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                while await self.relay_once() == self.batch_size:
+                    pass
+                self.telemetry.outbox_backlog.set(0)
+                backoff = 0.1
+                await self._sleep(self.poll_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("outbox relay failed, retrying in %.1fs: %r", backoff, error)
+                await self._measure_backlog()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), seconds)
+        except TimeoutError:
+            pass
+        self._wakeup.clear()
+
+    async def relay_once(self) -> int:
+        """Publish one batch; returns how many rows were published."""
+        async with self.db.sessions() as session, session.begin():
+            rows = (
+                await session.exec(
+                    select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key, OutboxMessage.value)  # type: ignore[call-overload]
+                    .order_by(OutboxMessage.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if rows:
+                await self.publisher.publish([(r.topic, r.key, r.value) for r in rows])
+                await session.exec(delete(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows])))  # type: ignore[union-attr,call-overload]
+        for row in rows:
+            self.telemetry.events_out.labels(row.topic).inc()
+        return len(rows)
+
+    async def _measure_backlog(self) -> None:
+        try:
+            await self.backlog()
+        except Exception as error:
+            log.debug("outbox backlog unknown: %r", error)
+
+    async def backlog(self) -> int:
+        async with self.db.sessions() as session:
+            count = (await session.exec(select(func.count()).select_from(OutboxMessage))).one()  # type: ignore[call-overload]
+        self.telemetry.outbox_backlog.set(count)
+        return int(count)

@@ -1,0 +1,85 @@
+"""What every service process is made of: database, publisher, outbox relay, consumers, background loops, HTTP app."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from shared.consumer import ConsumerRunner, Handler
+from shared.db import Database, create_engine
+from shared.http import BodySizeLimit, health_router, install_problem_handlers
+from shared.kafka import Publisher
+from shared.observability import Telemetry
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+Loop = Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    """The long-lived parts of one service instance, started and stopped by the app's lifespan."""
+
+    def __init__(self, name: str, settings: ServiceSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.telemetry = Telemetry(name)
+        self.db = Database(create_engine(settings.database_url, name, settings.db_pool_size))
+        self.publisher = Publisher(settings.kafka_bootstrap, f"leadflow-{name}")
+        self.relay = OutboxRelay(self.db, self.publisher, self.telemetry, settings.outbox_poll_seconds)
+        self.db.after_commit(self.relay.wake)
+        self.consumers: list[ConsumerRunner] = []
+        self._loops: list[Loop] = [self.relay.run]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def consume(self, group: str, topics: Sequence[str], handlers: Mapping[str, Handler]) -> None:
+        s = self.settings
+        runner = ConsumerRunner(
+            group=group, topics=topics, handlers=handlers, db=self.db, publisher=self.publisher,
+            telemetry=self.telemetry, bootstrap=s.kafka_bootstrap, fetch_wait_ms=s.kafka_fetch_wait_ms,
+            batch_size=s.consumer_batch_size, max_attempts=s.consumer_max_attempts,
+        )
+        self.consumers.append(runner)
+        self._loops.append(runner.run)
+
+    def add_loop(self, loop: Loop) -> None:
+        """A background loop run for the life of the process (it must handle its own errors)."""
+        self._loops.append(loop)
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(loop(), name=f"{self.name}:{loop}") for loop in self._loops]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for consumer in self.consumers:
+            await consumer.stop()
+        await self.publisher.stop()
+        await self.db.dispose()
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        await self.start()
+        log.info("%s started", self.name)
+        try:
+            yield
+        finally:
+            await self.stop()
+            log.info("%s stopped", self.name)
+
+
+def create_service_app(runtime: ServiceRuntime, title: str, routers: Iterable[APIRouter]) -> FastAPI:
+    """A FastAPI app with the shared error format, body limit, health and metrics routes."""
+    app = FastAPI(title=title, lifespan=runtime.lifespan)
+    app.state.settings = runtime.settings
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    checks = {"database": runtime.db.ping, "broker": runtime.publisher.ping}
+    app.include_router(health_router(checks, lambda: runtime.telemetry.registry))
+    for router in routers:
+        app.include_router(router)
+    return app
