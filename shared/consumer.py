@@ -6,7 +6,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -60,6 +60,7 @@ class ConsumerRunner:
         self.bootstrap, self.fetch_wait_ms = bootstrap, fetch_wait_ms
         self.batch_size, self.max_attempts = batch_size, max_attempts
         self.consumer: AIOKafkaConsumer | None = None
+        self.joined = False
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -80,7 +81,6 @@ class ConsumerRunner:
     async def _start(self) -> AIOKafkaConsumer:
         if self.consumer is None:
             consumer = AIOKafkaConsumer(
-                *self.topics,
                 bootstrap_servers=self.bootstrap,
                 group_id=self.group,
                 client_id=f"leadflow-{self.group}",
@@ -89,6 +89,7 @@ class ConsumerRunner:
                 fetch_max_wait_ms=self.fetch_wait_ms,
                 max_partition_fetch_bytes=4 * 1024 * 1024,
             )
+            consumer.subscribe(self.topics, listener=_JoinListener(self))
             try:
                 await consumer.start()
             except BaseException:
@@ -97,7 +98,23 @@ class ConsumerRunner:
             self.consumer = consumer
         return self.consumer
 
+    async def ping(self) -> None:
+        """Raise unless this consumer has joined its group (readiness)."""
+        if not self.joined:
+            raise RuntimeError(f"consumer {self.group} has not joined its group yet")
+
+    async def lag(self) -> int:
+        """Messages on the assigned partitions not yet committed by this group."""
+        consumer = self.consumer
+        if consumer is None or not self.joined:
+            raise RuntimeError(f"consumer {self.group} is not running")
+        partitions = list(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        committed = [await consumer.committed(tp) or 0 for tp in partitions]
+        return sum(ends[tp] - done for tp, done in zip(partitions, committed, strict=True))
+
     async def stop(self) -> None:
+        self.joined = False
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             await consumer.stop()
@@ -198,6 +215,17 @@ class ConsumerRunner:
         event_type = delivery.event.type if delivery.event else "undecodable"
         self.telemetry.events_in.labels(record.topic, event_type, "dead_lettered").inc()
         log.error("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, delivery.error)
+
+
+class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        self.runner.joined = True
 
 
 def _decode(record: ConsumerRecord) -> Delivery:

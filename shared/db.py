@@ -36,12 +36,15 @@ class Database:
         self._after_commit.append(callback)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits if the block succeeds, rolls back if it raises."""
+    async def transaction(self, *, notify: bool = True) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits if the block succeeds, rolls back if it raises.
+        `notify=False` skips the after-commit callbacks (for a loop's own bookkeeping,
+        which would otherwise wake itself forever)."""
         async with self.sessions() as session, session.begin():
             yield session
-        for callback in self._after_commit:
-            callback()
+        if notify:
+            for callback in self._after_commit:
+                callback()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

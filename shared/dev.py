@@ -153,7 +153,6 @@ def run_dev(settings: DevSettings) -> int:
         stack.wait_ready()
         for service in SERVICES:
             say(f"{service:<8} http://127.0.0.1:{settings.port_of(service)}  (docs at /docs)")
-        say(f"dashboard http://127.0.0.1:{settings.port_of('metrics')}/dashboard")
         say(f"admin token: {settings.admin_token.get_secret_value()}")
         say(f"logs in {stack.home / 'logs'}; ready. Ctrl-C stops everything.")
         stack.watch(stop)

@@ -130,8 +130,11 @@ class BodySizeLimit:
 Check = Callable[[], Awaitable[None]]
 
 
-def health_router(checks: dict[str, Check], registry_of: Callable[[], Any]) -> APIRouter:
-    """`/healthz` (process up), `/readyz` (each dependency answers), `/metrics` (Prometheus)."""
+def health_router(
+    checks: dict[str, Check], registry_of: Callable[[], Any], informational: frozenset[str] = frozenset()
+) -> APIRouter:
+    """`/healthz` (process up), `/readyz` (each dependency answers; the `informational`
+    ones are reported but do not make the service unready), `/metrics` (Prometheus)."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
@@ -142,7 +145,7 @@ def health_router(checks: dict[str, Check], registry_of: Callable[[], Any]) -> A
     async def readyz() -> Response:
         results = await asyncio.gather(*(_run_check(c) for c in checks.values()))
         report = dict(zip(checks, results, strict=True))
-        ready = all(r == "ok" for r in report.values())
+        ready = all(r == "ok" for name, r in report.items() if name not in informational)
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": report},
                             status_code=200 if ready else 503)
 
@@ -155,7 +158,8 @@ def health_router(checks: dict[str, Check], registry_of: Callable[[], Any]) -> A
 
 async def _run_check(check: Check) -> str:
     try:
-        await asyncio.wait_for(check(), 2.0)
+        async with asyncio.timeout(2.0):
+            await check()
         return "ok"
     except Exception as error:
         return f"failed: {type(error).__name__}"

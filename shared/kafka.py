@@ -61,8 +61,9 @@ class Publisher:
 
     async def ping(self, timeout: float = 2.0) -> None:
         """Raise unless the broker answers a metadata request."""
-        producer = await asyncio.wait_for(self._started(), timeout)
-        await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout)
+        async with asyncio.timeout(timeout):
+            producer = await self._started()
+            await producer.client.fetch_all_metadata()
 
     async def reset(self) -> None:
         async with self._lock:

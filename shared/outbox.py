@@ -12,6 +12,7 @@ from shared.db import Database
 from shared.events import Envelope
 from shared.kafka import Publisher
 from shared.observability import Telemetry
+from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class OutboxRelay:
         self.telemetry = telemetry
         self.poll_seconds = poll_seconds
         self.batch_size = 500
-        self._wakeup = asyncio.Event()
+        self._wakeup = Wakeup()
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -58,21 +59,14 @@ class OutboxRelay:
                     pass
                 self.telemetry.outbox_backlog.set(0)
                 backoff = 0.1
-                await self._sleep(self.poll_seconds)
+                await self._wakeup.wait(self.poll_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("outbox relay failed, retrying in %.1fs: %r", backoff, error)
                 await self._measure_backlog()
-                await self._sleep(backoff)
+                await self._wakeup.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
-
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._wakeup.wait(), seconds)
-        except TimeoutError:
-            pass
-        self._wakeup.clear()
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows were published."""

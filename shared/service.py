@@ -22,8 +22,9 @@ Loop = Callable[[], Awaitable[None]]
 class ServiceRuntime:
     """The long-lived parts of one service instance, started and stopped by the app's lifespan."""
 
-    def __init__(self, name: str, settings: ServiceSettings) -> None:
+    def __init__(self, name: str, settings: ServiceSettings, *, needs_broker: bool = True) -> None:
         self.name = name
+        self.needs_broker = needs_broker
         self.settings = settings
         self.telemetry = Telemetry(name)
         self.db = Database(create_engine(settings.database_url, name, settings.db_pool_size))
@@ -51,14 +52,21 @@ class ServiceRuntime:
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(loop(), name=f"{self.name}:{loop}") for loop in self._loops]
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Cancel the loops, then close clients; never hangs longer than `timeout` per step."""
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for consumer in self.consumers:
-            await consumer.stop()
-        await self.publisher.stop()
-        await self.db.dispose()
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in stuck:
+                log.error("%s did not stop within %.0fs: %s", task.get_name(), timeout, task.get_stack())
+        closers = [c.stop() for c in self.consumers] + [self.publisher.stop(), self.db.dispose()]
+        for closer in closers:
+            try:
+                async with asyncio.timeout(timeout):
+                    await closer
+            except Exception as error:
+                log.error("closing %s failed: %r", self.name, error)
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
@@ -79,7 +87,9 @@ def create_service_app(runtime: ServiceRuntime, title: str, routers: Iterable[AP
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
     checks = {"database": runtime.db.ping, "broker": runtime.publisher.ping}
-    app.include_router(health_router(checks, lambda: runtime.telemetry.registry))
+    checks |= {f"consumer:{c.group}": c.ping for c in runtime.consumers}
+    informational = frozenset() if runtime.needs_broker else frozenset({"broker"})
+    app.include_router(health_router(checks, lambda: runtime.telemetry.registry, informational))
     for router in routers:
         app.include_router(router)
     return app

@@ -11,7 +11,10 @@ DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the documented development d
 class ServiceSettings(BaseSettings):
     """Base for each service's settings; built once in the entry point and passed down."""
 
-    model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore")
+    # Fields with an env alias (LEADFLOW_INGEST_PORT...) still accept their own name in code.
+    model_config = SettingsConfigDict(
+        env_prefix="LEADFLOW_", extra="ignore", validate_by_name=True, validate_by_alias=True
+    )
 
     env: Literal["dev", "test", "production"] = "dev"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:54329/leadflow"
@@ -31,6 +34,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _admin_token_required_in_production(self) -> "ServiceSettings":
+        if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 12:
+            raise ValueError("LEADFLOW_ADMIN_TOKEN must be at least 12 characters")
         if self.admin_token is None:
             if self.env == "production":
                 raise ValueError("LEADFLOW_ADMIN_TOKEN must be set when LEADFLOW_ENV=production")

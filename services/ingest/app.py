@@ -8,5 +8,7 @@ from shared.service import ServiceRuntime, create_service_app
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
-    runtime = ServiceRuntime("ingest", settings)
+    # Ingest keeps taking leads while the broker is away (the outbox holds them), so a
+    # broker outage is reported by /readyz but does not take ingest out of service.
+    runtime = ServiceRuntime("ingest", settings, needs_broker=False)
     return create_service_app(runtime, "Leadflow ingest", [router])

@@ -16,4 +16,3 @@ class NurtureSettings(ServiceSettings):
     )
     webhook_timeout_seconds: float = Field(10.0, gt=0, validation_alias="LEADFLOW_NURTURE_WEBHOOK_TIMEOUT_SECONDS")
     webhook_lease_seconds: float = Field(60.0, gt=0, validation_alias="LEADFLOW_NURTURE_WEBHOOK_LEASE_SECONDS")
-    allow_private_webhook_urls: bool = Field(True, validation_alias="LEADFLOW_NURTURE_ALLOW_PRIVATE_WEBHOOK_URLS")

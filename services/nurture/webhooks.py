@@ -18,6 +18,7 @@ from services.nurture.models import DeliveryAttempt, Rep, WebhookDelivery
 from services.nurture.retries import retry_delay
 from shared.db import Database
 from shared.events import utcnow
+from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -63,7 +64,7 @@ class WebhookDispatcher:
         self.db = db
         self.settings = settings
         self.rng = random.Random()
-        self._wakeup = asyncio.Event()
+        self._wakeup = Wakeup()
         self.client = httpx.AsyncClient(
             timeout=settings.webhook_timeout_seconds, follow_redirects=False,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
@@ -81,11 +82,7 @@ class WebhookDispatcher:
                         pass
                 except Exception as error:
                     log.warning("webhook dispatch failed: %r", error)
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), 1.0)
-                except TimeoutError:
-                    pass
-                self._wakeup.clear()
+                await self._wakeup.wait(1.0)
         finally:
             await self.client.aclose()
 
@@ -114,7 +111,7 @@ class WebhookDispatcher:
             .values(lease_until=lease, attempts=table.c.attempts + 1)
             .returning(table.c.id, table.c.url, table.c.body, table.c.attempts, Rep.webhook_secret)
         )
-        async with self.db.transaction() as session:
+        async with self.db.transaction(notify=False) as session:
             rows = (await session.execute(claim)).all()
         return [Due(*row) for row in rows]
 
@@ -130,7 +127,7 @@ class WebhookDispatcher:
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         now = utcnow()
-        async with self.db.transaction() as session:
+        async with self.db.transaction(notify=False) as session:
             for outcome in outcomes:
                 session.add(DeliveryAttempt(delivery_id=outcome.due.id, attempted_at=now,
                                             status_code=outcome.status_code, error=outcome.error,

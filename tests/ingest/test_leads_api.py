@@ -1,0 +1,101 @@
+"""Ingest's HTTP contract: sources, leads, validation as problem+json, auth, limits."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from services.ingest.app import create_app
+from services.ingest.config import IngestSettings
+from shared import topics
+from shared.events import Envelope
+from tests.conftest import ADMIN, Servers, running
+from tests.helpers import create_source, post_lead, read_topic
+
+
+@pytest.fixture(scope="module")
+async def client(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(create_app(servers.settings(IngestSettings))) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+async def key(client: httpx.AsyncClient) -> str:
+    return str((await create_source(client, default_region="KZ"))["key"])
+
+
+async def test_creating_a_source_needs_the_admin_token(client: httpx.AsyncClient) -> None:
+    body = {"name": "Landing", "channel": "landing_page"}
+    missing = await client.post("/v1/sources", json=body)
+    wrong = await client.post("/v1/sources", json=body, headers={"Authorization": "Bearer nope"})
+    assert missing.status_code == wrong.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_source_key_is_shown_once_and_stored_hashed(client: httpx.AsyncClient, servers: Servers) -> None:
+    created = await create_source(client)
+    assert created["key"].startswith("lfk_")
+    listed = (await client.get("/v1/sources", headers=ADMIN)).json()
+    assert all("key" not in s for s in listed)
+    db = client._transport.app.state.runtime.db  # type: ignore[attr-defined]
+    async with db.transaction() as session:
+        stored = (await session.execute(text("SELECT key_hash FROM sources WHERE id = :id"),
+                                        {"id": created["id"]})).scalar_one()
+    assert created["key"] not in stored and len(stored) == 64
+
+
+async def test_hot_lead_is_accepted_and_published_with_its_fields(
+    client: httpx.AsyncClient, key: str, servers: Servers
+) -> None:
+    response = await post_lead(client, key, email="Aruzhan@Example.KZ", phone="8 701 234 56 78",
+                               first_name="Аружан", last_name="Сейітқызы", timeframe="immediately")
+    assert response.status_code == 202
+    lead_id = response.json()["lead_id"]
+    messages = await read_topic(servers.bootstrap, topics.LEAD_EVENTS,
+                                until=lambda ms: any(m.key == lead_id.encode() for m in ms))
+    event = next(Envelope.from_bytes(m.value) for m in messages if m.key == lead_id.encode())
+    assert event.type == "lead.captured" and event.producer == "ingest"
+    assert event.data["email"] == "aruzhan@example.kz"
+    assert event.data["phone"] == "+77012345678"
+    assert event.data["first_name"] == "Аружан" and event.data["last_name"] == "Сейітқызы"
+    stored = (await client.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert stored["attributes"]["timeframe"] == "immediately"
+
+
+@pytest.mark.parametrize(
+    ("lead", "field"),
+    [
+        ({"first_name": "No contact"}, "email"),
+        ({"email": "not-an-email"}, "email"),
+        ({"phone": "12"}, "phone"),
+        ({"email": "a@example.kz", "budget": "lots"}, "budget"),
+        ({"email": "a@example.kz", "first_name": "x" * 201}, "first_name"),
+        ({"email": "a@example.kz", "unknown_field": 1}, "unknown_field"),
+    ],
+)
+async def test_bad_lead_is_refused_naming_the_field(
+    client: httpx.AsyncClient, key: str, lead: dict[str, object], field: str
+) -> None:
+    response = await post_lead(client, key, **lead)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+async def test_unknown_source_key_is_refused(client: httpx.AsyncClient) -> None:
+    response = await post_lead(client, "lfk_not-a-real-key", email="a@example.kz")
+    assert response.status_code == 401
+
+
+async def test_oversized_body_is_refused_with_413(client: httpx.AsyncClient, key: str) -> None:
+    response = await post_lead(client, key, email="a@example.kz", message="x" * 70_000)
+    assert response.status_code == 413
+
+
+async def test_health_endpoints(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    metrics = await client.get("/metrics")
+    assert "leadflow_events_out_total" in metrics.text

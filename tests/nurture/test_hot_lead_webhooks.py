@@ -1,0 +1,128 @@
+"""Hot leads go to one rep, round robin, as signed Standard Webhooks, retried until delivered."""
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from standardwebhooks.webhooks import Webhook
+
+from services.nurture.app import create_app
+from services.nurture.config import NurtureSettings
+from services.nurture.handlers import assign_hot_lead
+from shared.db import Database
+from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified
+from tests.conftest import ADMIN, Servers, caught_up, eventually, running
+from tests.receiver import Receiver, webhook_receiver
+
+
+@pytest.fixture(scope="module")
+async def client(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    settings = servers.settings(NurtureSettings, webhook_retry_schedule=[0.05, 0.05, 0.05])
+    app = create_app(settings)
+    async with running(app) as c:
+        await caught_up(app)  # hot leads other tests left on the topic are assigned before ours
+        yield c
+
+
+@pytest.fixture
+async def db(client: httpx.AsyncClient) -> Database:
+    """The nurture database, with every rep from earlier tests retired."""
+    database: Database = client._transport.app.state.runtime.db  # type: ignore[attr-defined]
+    async with database.transaction() as session:
+        await session.execute(text("UPDATE reps SET active = false"))
+    return database
+
+
+async def add_rep(client: httpx.AsyncClient, receiver: Receiver, name: str = "Aigerim") -> dict[str, Any]:
+    response = await client.post("/v1/reps", json={"name": name, "webhook_url": receiver.url}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def classify(db: Database, temperature: str = "hot") -> Envelope:
+    payload = LeadClassified(score=60, temperature=temperature, stage="lead",  # type: ignore[arg-type]
+                             rules_version=1, lead={"email": "a@example.kz"})
+    event = Envelope(type=LEAD_CLASSIFIED, lead_id=uuid.uuid4(), correlation_id=uuid.uuid4(),
+                     producer="scoring", data=payload.model_dump(mode="json"))
+    async with db.transaction() as session:
+        await assign_hot_lead(session, event)
+    return event
+
+
+async def test_hot_lead_reaches_the_rep_signed(client: httpx.AsyncClient, db: Database) -> None:
+    with webhook_receiver() as receiver:
+        rep = await add_rep(client, receiver)
+        event = await classify(db)
+        [request] = await eventually(receiver.received)
+    assert rep["webhook_secret"].startswith("whsec_")
+    verified = Webhook(rep["webhook_secret"]).verify(request.body, request.headers)
+    assert verified["type"] == "lead.hot"
+    assert verified["data"]["lead_id"] == str(event.lead_id)
+    assert verified["data"]["correlation_id"] == str(event.correlation_id)
+
+
+async def test_cold_lead_is_not_sent(client: httpx.AsyncClient, db: Database) -> None:
+    with webhook_receiver() as receiver:
+        await add_rep(client, receiver)
+        event = await classify(db, temperature="cold")
+        async with db.transaction() as session:
+            queued = (await session.execute(text("SELECT count(*) FROM webhook_deliveries WHERE lead_id = :id"),
+                                            {"id": event.lead_id})).scalar_one()
+    assert queued == 0 and receiver.received() == []
+
+
+async def delivery_status(db: Database, lead_id: uuid.UUID) -> str:
+    async with db.transaction() as session:
+        return str((await session.execute(text("SELECT status FROM webhook_deliveries WHERE lead_id = :id"),
+                                          {"id": lead_id})).scalar_one())
+
+
+async def has_status(db: Database, lead_id: uuid.UUID, status: str) -> bool:
+    return await delivery_status(db, lead_id) == status
+
+
+async def test_failed_delivery_is_retried_with_the_same_webhook_id(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    with webhook_receiver(statuses=[500, 503]) as receiver:
+        await add_rep(client, receiver)
+        event = await classify(db)
+        await eventually(lambda: has_status(db, event.lead_id, "delivered"), timeout=30)
+    requests = receiver.received()
+    assert len(requests) == 3
+    assert len({r.headers["webhook-id"] for r in requests}) == 1
+    async with db.transaction() as session:
+        codes = (await session.execute(text(
+            "SELECT a.status_code FROM delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id"
+            " WHERE d.lead_id = :id ORDER BY a.id"), {"id": event.lead_id})).scalars().all()
+    assert codes == [500, 503, 200]
+
+
+async def test_gone_endpoint_is_not_retried(client: httpx.AsyncClient, db: Database) -> None:
+    with webhook_receiver(statuses=[410]) as receiver:
+        await add_rep(client, receiver)
+        event = await classify(db)
+        await eventually(lambda: has_status(db, event.lead_id, "failed"))
+    assert len(receiver.received()) == 1
+
+
+async def test_hot_leads_are_shared_round_robin(client: httpx.AsyncClient, db: Database) -> None:
+    with webhook_receiver() as first, webhook_receiver() as second:
+        await add_rep(client, first, "First")
+        await add_rep(client, second, "Second")
+        for _ in range(4):
+            await classify(db)
+        await eventually(lambda: len(first.received()) + len(second.received()) == 4)
+    assert len(first.received()) == len(second.received()) == 2
+    body = json.loads(first.received()[0].body)
+    assert body["data"]["temperature"] == "hot"
+
+
+async def test_rep_list_never_shows_secrets(client: httpx.AsyncClient) -> None:
+    reps = (await client.get("/v1/reps", headers=ADMIN)).json()
+    assert reps and all("webhook_secret" not in r for r in reps)
+    assert (await client.get("/v1/reps")).status_code == 401

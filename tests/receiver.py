@@ -1,0 +1,60 @@
+"""A real HTTP server on localhost that records webhooks and answers as told."""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    url: str
+    requests: list[Received] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answered in order; 200 once used up
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_status(self) -> int:
+        with self.lock:
+            return self.statuses.pop(0) if self.statuses else 200
+
+    def record(self, received: Received) -> None:
+        with self.lock:
+            self.requests.append(received)
+
+    def received(self) -> list[Received]:
+        with self.lock:
+            return list(self.requests)
+
+
+@contextmanager
+def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
+    receiver: Receiver
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            receiver.record(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(receiver.next_status())
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hook", statuses=list(statuses or []))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,164 @@
+"""The consumer runner against the real broker and PostgreSQL: dedupe, DLQ, crash safety."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.consumer import ConsumerRunner
+from shared.db import Database, create_engine
+from shared.events import Envelope
+from shared.kafka import Publisher, create_topics
+from shared.observability import Telemetry
+from shared.topics import dlq
+from tests.conftest import Servers, eventually
+
+SCHEMA = "runner_test"
+
+
+@pytest.fixture(scope="module")
+async def db(servers: Servers) -> AsyncIterator[Database]:
+    database = Database(create_engine(servers.database_url, SCHEMA))
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+        await connection.execute(text(
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.processed_events (event_id uuid PRIMARY KEY,"
+            " processed_at timestamptz NOT NULL DEFAULT now())"))
+        await connection.execute(text(
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.counters (lead_id uuid PRIMARY KEY, n int NOT NULL)"))
+    yield database
+    await database.dispose()
+
+
+async def count_event(session: AsyncSession, event: Envelope) -> None:
+    """A handler with a visible effect: counts the events applied per lead."""
+    if event.data.get("poison"):
+        raise ValueError("this message can never be applied")
+    await session.execute(
+        text("INSERT INTO counters VALUES (:id, 1) ON CONFLICT (lead_id) DO UPDATE SET n = counters.n + 1"),
+        {"id": event.lead_id},
+    )
+
+
+async def applied(db: Database, lead_id: uuid.UUID) -> int:
+    async with db.transaction() as session:
+        row = (await session.execute(text("SELECT n FROM counters WHERE lead_id = :id"), {"id": lead_id})).first()
+    return row[0] if row else 0
+
+
+async def new_topic(servers: Servers, partitions: int = 1) -> str:
+    name = f"runner-{uuid.uuid4().hex[:8]}"
+    await create_topics(servers.bootstrap, [name], partitions)
+    return name
+
+
+def make_runner(servers: Servers, db: Database, publisher: Publisher, topic: str, group: str) -> ConsumerRunner:
+    return ConsumerRunner(
+        group=group, topics=[topic], handlers={"test.counted": count_event}, db=db,
+        publisher=publisher, telemetry=Telemetry("test"), bootstrap=servers.bootstrap,
+        max_attempts=2,
+    )
+
+
+def event(lead_id: uuid.UUID, **data: object) -> Envelope:
+    return Envelope(type="test.counted", lead_id=lead_id, correlation_id=uuid.uuid4(),
+                    producer="test", data=data)
+
+
+async def publish(publisher: Publisher, topic: str, *values: bytes, key: bytes = b"same-key") -> None:
+    await publisher.publish([(topic, key, value) for value in values])
+
+
+@pytest.fixture
+async def publisher(servers: Servers) -> AsyncIterator[Publisher]:
+    p = Publisher(servers.bootstrap, "test")
+    yield p
+    await p.stop()
+
+
+async def test_duplicate_event_changes_state_once(servers: Servers, db: Database, publisher: Publisher) -> None:
+    topic = await new_topic(servers)
+    lead = uuid.uuid4()
+    duplicated = event(lead).to_bytes()
+    await publish(publisher, topic, duplicated, duplicated)
+    runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
+    seen = 0
+    try:
+        async def consumed_both() -> bool:
+            nonlocal seen
+            seen += await runner.poll_once(timeout_ms=200)
+            return seen >= 2
+
+        await eventually(consumed_both)
+    finally:
+        await runner.stop()
+    assert await applied(db, lead) == 1
+
+
+async def test_poison_message_goes_to_dlq_and_partition_keeps_flowing(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    topic = await new_topic(servers)
+    group = f"g-{topic}"
+    await create_topics(servers.bootstrap, [dlq(group)], 1)
+    before, after = uuid.uuid4(), uuid.uuid4()
+    await publish(publisher, topic, event(before).to_bytes(), event(uuid.uuid4(), poison=True).to_bytes(),
+                  b"{not an envelope", event(after).to_bytes())
+    runner = make_runner(servers, db, publisher, topic, group)
+    try:
+        async def later_message_applied() -> bool:
+            await runner.poll_once(timeout_ms=200)
+            return await applied(db, after) == 1
+
+        await eventually(later_message_applied)
+    finally:
+        await runner.stop()
+    assert await applied(db, before) == 1
+    dead = await read_all(servers, dlq(group), expected=2)
+    errors = sorted(dict(m.headers)["error"].decode() for m in dead)
+    assert errors[0].startswith("ValueError: this message can never be applied")
+    assert errors[1].startswith("undecodable envelope")
+
+
+async def test_crash_after_db_commit_before_offset_commit_has_no_double_effect(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    topic = await new_topic(servers)
+    group = f"g-{topic}"
+    lead = uuid.uuid4()
+    await publish(publisher, topic, event(lead).to_bytes())
+
+    crashed = make_runner(servers, db, publisher, topic, group)
+    consumer = await crashed._start()
+    batch = await eventually(lambda: consumer.getmany(timeout_ms=200))
+    await crashed.apply([r for rs in batch.values() for r in rs])  # DB committed...
+    await crashed.stop()  # ...and the process is gone before committing offsets
+    assert await applied(db, lead) == 1
+
+    restarted = make_runner(servers, db, publisher, topic, group)
+    try:
+        redelivered = await eventually(lambda: restarted.poll_once(timeout_ms=200))
+    finally:
+        await restarted.stop()
+    assert redelivered == 1
+    assert await applied(db, lead) == 1
+
+
+async def read_all(servers: Servers, topic: str, expected: int) -> list:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=servers.bootstrap, auto_offset_reset="earliest",
+                                group_id=f"reader-{uuid.uuid4().hex[:6]}", fetch_max_wait_ms=5)
+    await consumer.start()
+    messages: list = []
+    try:
+        async def got_all() -> bool:
+            batch = await consumer.getmany(timeout_ms=200)
+            messages.extend(m for ms in batch.values() for m in ms)
+            return len(messages) >= expected
+
+        await eventually(got_all)
+    finally:
+        await consumer.stop()
+    return messages
