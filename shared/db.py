@@ -1,9 +1,13 @@
 """Async engine and transactions for one service schema (set as the connection's search_path)."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import lru_cache
 
-from sqlalchemy import text
+from typing import Any
+
+from sqlalchemy import Executable, Table, insert, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,17 +27,51 @@ def create_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+@lru_cache(maxsize=256)
+def _upsert_statement(table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Executable:
+    statement = pg_insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
+    )
+
+
+async def upsert(session: AsyncSession, table: Table, key: Sequence[str], row: dict[str, Any]) -> None:
+    """INSERT the row, or UPDATE the columns it names. The statement depends only on the
+    column names, so SQLAlchemy compiles it once, not once per row."""
+    columns = tuple(c for c in row if c not in key)
+    await session.execute(_upsert_statement(table, tuple(key), columns), row)
+
+
+_DEFERRED = "leadflow.deferred_inserts"
+
+
+def defer_insert(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
+    """Queue a row; every row queued in a transaction is written in one INSERT per table
+    just before it commits (cheaper than one statement per row)."""
+    session.info.setdefault(_DEFERRED, {}).setdefault(table, []).append(row)
+
+
+async def write_deferred(session: AsyncSession) -> set[str]:
+    """Write the queued rows; returns the names of the tables written."""
+    written = session.info.pop(_DEFERRED, {})
+    for table, rows in written.items():
+        await session.execute(insert(table), rows)
+    return {table.name for table in written}
+
+
 class Database:
     """One service's database: transactions, plus callbacks run after each successful commit."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit: list[tuple[Callable[[], None], str | None]] = []
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Register a callback (e.g. waking the outbox relay) run after every commit."""
-        self._after_commit.append(callback)
+    def after_commit(self, callback: Callable[[], None], *, wrote: str | None = None) -> None:
+        """Register a callback run after every commit, or only after commits that wrote
+        deferred rows to table `wrote` (e.g. wake the outbox relay when there is something
+        to relay)."""
+        self._after_commit.append((callback, wrote))
 
     @asynccontextmanager
     async def transaction(self, *, notify: bool = True) -> AsyncIterator[AsyncSession]:
@@ -42,9 +80,11 @@ class Database:
         which would otherwise wake itself forever)."""
         async with self.sessions() as session, session.begin():
             yield session
+            written = await write_deferred(session)
         if notify:
-            for callback in self._after_commit:
-                callback()
+            for callback, table in self._after_commit:
+                if table is None or table in written:
+                    callback()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

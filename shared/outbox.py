@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, delete, func, 
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import Database
+from shared.db import Database, defer_insert
 from shared.events import Envelope
 from shared.kafka import Publisher
 from shared.observability import Telemetry
@@ -30,8 +30,9 @@ class OutboxMessage(SQLModel, table=True):
 
 
 def add_to_outbox(session: AsyncSession, topic: str, event: Envelope) -> None:
-    """Stage an event for publication in the caller's transaction."""
-    session.add(OutboxMessage(topic=topic, key=str(event.lead_id).encode(), value=event.to_bytes()))
+    """Stage an event for publication in the caller's transaction (written at its commit)."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    defer_insert(session, table, {"topic": topic, "key": str(event.lead_id).encode(), "value": event.to_bytes()})
 
 
 class OutboxRelay:
@@ -69,19 +70,21 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
 
     async def relay_once(self) -> int:
-        """Publish one batch; returns how many rows were published."""
+        """Publish one batch; returns how many rows were published. The rows are deleted in
+        the same transaction, which commits only after the broker acknowledged them all."""
+        table = OutboxMessage.__table__  # type: ignore[attr-defined]
+        claimed = (
+            select(table.c.id).order_by(table.c.id).limit(self.batch_size).with_for_update(skip_locked=True)
+        )
+        take = (
+            delete(table)
+            .where(table.c.id.in_(claimed.scalar_subquery()))
+            .returning(table.c.id, table.c.topic, table.c.key, table.c.value)
+        )
         async with self.db.sessions() as session, session.begin():
-            rows = (
-                await session.exec(
-                    select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key, OutboxMessage.value)  # type: ignore[call-overload]
-                    .order_by(OutboxMessage.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = sorted((await session.execute(take)).all())
             if rows:
                 await self.publisher.publish([(r.topic, r.key, r.value) for r in rows])
-                await session.exec(delete(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows])))  # type: ignore[union-attr,call-overload]
         for row in rows:
             self.telemetry.events_out.labels(row.topic).inc()
         return len(rows)

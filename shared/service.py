@@ -30,7 +30,7 @@ class ServiceRuntime:
         self.db = Database(create_engine(settings.database_url, name, settings.db_pool_size))
         self.publisher = Publisher(settings.kafka_bootstrap, f"leadflow-{name}")
         self.relay = OutboxRelay(self.db, self.publisher, self.telemetry, settings.outbox_poll_seconds)
-        self.db.after_commit(self.relay.wake)
+        self.db.after_commit(self.relay.wake, wrote="outbox")
         self.consumers: list[ConsumerRunner] = []
         self._loops: list[Loop] = [self.relay.run]
         self._tasks: list[asyncio.Task[None]] = []

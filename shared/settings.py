@@ -26,7 +26,7 @@ class ServiceSettings(BaseSettings):
 
     db_pool_size: int = Field(10, ge=1)
     # Tansu answers a fetch only when its wait expires, so one hop costs about half of it.
-    kafka_fetch_wait_ms: int = Field(5, ge=1, le=5000)
+    kafka_fetch_wait_ms: int = Field(10, ge=1, le=5000)
     consumer_batch_size: int = Field(500, ge=1)
     consumer_max_attempts: int = Field(3, ge=1)
     outbox_poll_seconds: float = Field(1.0, gt=0)

@@ -46,13 +46,14 @@ async def capture_lead(
     data: LeadIn,
     x_source_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> LeadAccepted:
-    runtime = _runtime(request)
-    default_region = runtime.settings.default_phone_region  # type: ignore[attr-defined]
-    async with runtime.db.transaction() as session:
-        source = await handlers.authenticate_source(session, x_source_key or "")
-        if source is None:
-            raise HTTPException(401, UNAUTHORIZED)
-        lead = await handlers.capture_lead(session, source, data, default_region)
+    state = request.app.state
+    source = await state.sources.authenticate(x_source_key or "")
+    if source is None:
+        raise HTTPException(401, UNAUTHORIZED)
+    region = state.settings.default_phone_region
+    lead = await state.committer.submit(
+        lambda session: handlers.capture_lead(session, source, data, region)
+    )
     return LeadAccepted(lead_id=lead.id)
 
 

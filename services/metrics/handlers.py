@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.models import LeadFact
 from shared.consumer import Handler
+from shared.db import upsert
 from shared.events import (
     LEAD_ASSIGNED,
     LEAD_CAPTURED,
@@ -19,9 +19,7 @@ from shared.events import (
 
 
 async def _upsert(session: AsyncSession, lead_id: object, values: dict[str, Any]) -> None:
-    table = LeadFact.__table__  # type: ignore[attr-defined]
-    statement = insert(table).values(lead_id=lead_id, **values)
-    await session.execute(statement.on_conflict_do_update(index_elements=["lead_id"], set_=values))
+    await upsert(session, LeadFact.__table__, ["lead_id"], {"lead_id": lead_id, **values})  # type: ignore[attr-defined]
 
 
 async def record_capture(session: AsyncSession, event: Envelope) -> None:

@@ -15,7 +15,7 @@ def create_app(settings: NurtureSettings) -> FastAPI:
     runtime = ServiceRuntime("nurture", settings)
     runtime.consume("nurture", [topics.LEAD_CLASSIFICATIONS], event_handlers())
     dispatcher = WebhookDispatcher(runtime.db, settings)
-    runtime.db.after_commit(dispatcher.wake)
+    runtime.db.after_commit(dispatcher.wake, wrote="webhook_deliveries")
     runtime.add_loop(dispatcher.run)
     app = create_service_app(runtime, "Leadflow nurture", [router])
     app.state.dispatcher = dispatcher

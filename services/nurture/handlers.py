@@ -2,6 +2,7 @@
 
 import json
 import logging
+from uuid import uuid4
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -9,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.nurture.models import Assignment, Rep, WebhookDelivery
 from shared import topics
 from shared.consumer import Handler
+from shared.db import defer_insert
 from shared.events import LEAD_ASSIGNED, LEAD_CLASSIFIED, Envelope, LeadAssigned, LeadClassified, utcnow
 from shared.outbox import add_to_outbox
 
@@ -47,9 +49,11 @@ async def assign_hot_lead(session: AsyncSession, event: Envelope) -> None:
         "data": {"lead_id": str(event.lead_id), "correlation_id": str(event.correlation_id),
                  "rep_id": str(rep.id), **classified.model_dump(mode="json")},
     }
-    session.add(WebhookDelivery(rep_id=rep.id, lead_id=event.lead_id, event_type="lead.hot",
-                                url=rep.webhook_url, body=json.dumps(body), next_attempt_at=now,
-                                created_at=now))
+    defer_insert(session, WebhookDelivery.__table__, {  # type: ignore[attr-defined]
+        "id": uuid4(), "rep_id": rep.id, "lead_id": event.lead_id, "event_type": "lead.hot",
+        "url": rep.webhook_url, "body": json.dumps(body), "status": "pending", "attempts": 0,
+        "next_attempt_at": now, "created_at": now,
+    })
     assigned = LeadAssigned(rep_id=rep.id, temperature=classified.temperature, assigned_at=now)
     add_to_outbox(session, topics.TOUCH_EVENTS, event.follow_up(LEAD_ASSIGNED, "nurture", assigned))
     log.info("lead %s assigned to rep %s", event.lead_id, rep.id)

@@ -1,0 +1,21 @@
+"""`make bench`: run every benchmark, print the figures, keep them in bench/results/latest.json."""
+
+import json
+from pathlib import Path
+
+import uvloop
+
+from bench import pipeline
+
+
+def main() -> None:
+    figures = {"pipeline": uvloop.run(pipeline.run())}
+    print(pipeline.report(figures["pipeline"]))
+    results = Path(__file__).parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest.json").write_text(json.dumps(figures, indent=2, default=str))
+    print(f"figures written to {results / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""A fixed amount of POSTs at a fixed concurrency, timed; and a webhook receiver that timestamps arrivals."""
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import uvicorn
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    statuses: dict[int, int]
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int,
+                   headers: dict[str, str] | None = None,
+                   sent: Callable[[dict[str, Any], float], None] | None = None) -> LoadResult:
+    """POST every body with `concurrency` workers over keep-alive connections. aiohttp, since
+    an httpx client tops out near 1,000 requests/s here and would hide the server's speed."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    statuses: dict[int, int] = {}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def worker() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                if sent is not None:
+                    sent(body, time.perf_counter())
+                async with session.post(url, json=body) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return LoadResult(len(bodies), elapsed, statuses)
+
+
+async def post_paced(url: str, bodies: list[dict[str, Any]], rate: float,
+                    headers: dict[str, str] | None = None,
+                    sent: Callable[[dict[str, Any], float], None] | None = None) -> LoadResult:
+    """POST the bodies at a steady `rate` per second (open loop), as real traffic arrives."""
+    statuses: dict[int, int] = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256), headers=headers) as session:
+
+        async def post(body: dict[str, Any]) -> None:
+            if sent is not None:
+                sent(body, time.perf_counter())
+            async with session.post(url, json=body) as response:
+                await response.read()
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        started = time.perf_counter()
+        tasks = []
+        for i, body in enumerate(bodies):
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing the arrivals
+            tasks.append(asyncio.create_task(post(body)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+    return LoadResult(len(bodies), elapsed, statuses)
+
+
+@dataclass
+class Receiver:
+    """Records when each webhook arrived, keyed by the lead's email."""
+
+    port: int
+    arrivals: dict[str, float] = field(default_factory=dict)
+
+    async def app(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
+                  send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            return
+        arrived = time.perf_counter()
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        email = json.loads(body)["data"]["lead"].get("email")
+        self.arrivals.setdefault(email, arrived)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def serve(self) -> uvicorn.Server:
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                access_log=False, lifespan="off", interface="asgi3")
+        server = uvicorn.Server(config)
+        asyncio.get_running_loop().create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)  # waiting for the receiver to listen
+        return server
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]

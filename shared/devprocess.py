@@ -1,0 +1,72 @@
+"""`leadflow dev` as a child process on chosen ports: how tests and benchmarks start the stack."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from shared.cli import SERVICES
+from shared.embedded import free_port
+
+READY_LINE = "ready. Ctrl-C stops everything"
+
+
+def free_ports() -> dict[str, int]:
+    """A free port for PostgreSQL, the broker and each service."""
+    return {name: free_port() for name in ("pg", "kafka", *SERVICES)}
+
+
+@dataclass
+class DevProcess:
+    home: Path
+    ports: dict[str, int] = field(default_factory=free_ports)
+    process: subprocess.Popen[str] | None = None
+    output: list[str] = field(default_factory=list)
+
+    def url(self, service: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def start(self, timeout: float = 120) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+        env |= {"LEADFLOW_HOME": str(self.home), "LEADFLOW_PG_PORT": str(self.ports["pg"]),
+                "LEADFLOW_KAFKA_PORT": str(self.ports["kafka"])}
+        env |= {f"LEADFLOW_{s.upper()}_PORT": str(self.ports[s]) for s in SERVICES}
+        leadflow = Path(sys.executable).parent / "leadflow"
+        self.process = subprocess.Popen(  # noqa: S603 - our own console script
+            [str(leadflow), "dev"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if READY_LINE in line:
+                return
+        self.process.kill()
+        raise RuntimeError("leadflow dev did not become ready:\n" + "".join(self.output))
+
+    def service_processes(self) -> dict[str, psutil.Process]:
+        assert self.process is not None
+        found = {}
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            command = " ".join(child.cmdline())
+            for service in SERVICES:
+                if f"services.{service}" in command:
+                    found[service] = child
+        return found
+
+    def stop(self, timeout: float = 60) -> list[int]:
+        """Ctrl-C, as a user would. Returns the pids of any process left behind."""
+        assert self.process is not None
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout)
+        _, alive = psutil.wait_procs(children, timeout=10)
+        return [p.pid for p in alive]
