@@ -22,9 +22,13 @@ class LoadResult:
         return self.requests / self.seconds
 
 
-async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int,
-                   headers: dict[str, str] | None = None,
-                   sent: Callable[[dict[str, Any], float], None] | None = None) -> LoadResult:
+async def post_all(
+    url: str,
+    bodies: list[dict[str, Any]],
+    concurrency: int,
+    headers: dict[str, str] | None = None,
+    sent: Callable[[dict[str, Any], float], None] | None = None,
+) -> LoadResult:
     """POST every body with `concurrency` workers over keep-alive connections. aiohttp, since
     an httpx client tops out near 1,000 requests/s here and would hide the server's speed."""
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -49,9 +53,13 @@ async def post_all(url: str, bodies: list[dict[str, Any]], concurrency: int,
     return LoadResult(len(bodies), elapsed, statuses)
 
 
-async def post_paced(url: str, bodies: list[dict[str, Any]], rate: float,
-                    headers: dict[str, str] | None = None,
-                    sent: Callable[[dict[str, Any], float], None] | None = None) -> LoadResult:
+async def post_paced(
+    url: str,
+    bodies: list[dict[str, Any]],
+    rate: float,
+    headers: dict[str, str] | None = None,
+    sent: Callable[[dict[str, Any], float], None] | None = None,
+) -> LoadResult:
     """POST the bodies at a steady `rate` per second (open loop), as real traffic arrives."""
     statuses: dict[int, int] = {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256), headers=headers) as session:
@@ -82,8 +90,12 @@ class Receiver:
     port: int
     arrivals: dict[str, float] = field(default_factory=dict)
 
-    async def app(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
-                  send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    async def app(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
         if scope["type"] != "http":
             return
         arrived = time.perf_counter()
@@ -99,11 +111,18 @@ class Receiver:
         await send({"type": "http.response.body", "body": b""})
 
     async def serve(self) -> uvicorn.Server:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="off", interface="asgi3")
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            interface="asgi3",
+        )
         server = uvicorn.Server(config)
         asyncio.get_running_loop().create_task(server.serve())
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.01)  # waiting for the receiver to listen
         return server
 

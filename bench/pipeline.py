@@ -1,6 +1,7 @@
 """The thin slice under load: durable ingest vs a bare endpoint, and POST → rep webhook latency."""
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import tempfile
@@ -23,15 +24,37 @@ PACED_LEADS, PACED_RATE = 600, 100.0  # a steady 100 leads/s, the rate issue 5 s
 def lead_bodies(run: str) -> list[dict[str, Any]]:
     """A third hot (buying now), the rest warm or cold."""
     timeframes = ("immediately", "about two months", "none")
-    return [{"email": f"{run}-{i}@example.kz", "first_name": "Аружан", "company": "Qazaq Trade",
-             "timeframe": timeframes[i % 3], "utm": {"source": "bench"}} for i in range(LEADS)]
+    return [
+        {
+            "email": f"{run}-{i}@example.kz",
+            "first_name": "Аружан",
+            "company": "Qazaq Trade",
+            "timeframe": timeframes[i % 3],
+            "utm": {"source": "bench"},
+        }
+        for i in range(LEADS)
+    ]
 
 
 async def measure_baseline() -> LoadResult:
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(port), "--loop", "uvloop",
-         "--http", "httptools", "--no-access-log", "--log-level", "warning"])
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.bare_app:app",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+    )
     try:
         url = f"http://127.0.0.1:{port}/v1/leads"
         async with httpx.AsyncClient() as client:
@@ -48,13 +71,13 @@ async def measure_baseline() -> LoadResult:
         server.wait()
 
 
-async def sample_rss(processes: dict[str, psutil.Process], peaks: dict[str, int], stop: asyncio.Event) -> None:
+async def sample_rss(
+    processes: dict[str, psutil.Process], peaks: dict[str, int], stop: asyncio.Event
+) -> None:
     while not stop.is_set():
         for name, process in processes.items():
-            try:
+            with contextlib.suppress(psutil.Error):
                 peaks[name] = max(peaks.get(name, 0), process.memory_info().rss)
-            except psutil.Error:
-                pass
         await asyncio.sleep(0.1)  # sampling interval
 
 
@@ -65,10 +88,18 @@ async def measure_pipeline(home: Path) -> dict[str, Any]:
     server = await receiver.serve()
     try:
         async with httpx.AsyncClient(timeout=10) as client:
-            source = (await client.post(stack.url("ingest", "/v1/sources"), headers=ADMIN,
-                                        json={"name": "Bench", "channel": "landing_page"})).json()
-            await client.post(stack.url("nurture", "/v1/reps"), headers=ADMIN,
-                              json={"name": "Bench rep", "webhook_url": f"http://127.0.0.1:{receiver.port}/"})
+            source = (
+                await client.post(
+                    stack.url("ingest", "/v1/sources"),
+                    headers=ADMIN,
+                    json={"name": "Bench", "channel": "landing_page"},
+                )
+            ).json()
+            await client.post(
+                stack.url("nurture", "/v1/reps"),
+                headers=ADMIN,
+                json={"name": "Bench rep", "webhook_url": f"http://127.0.0.1:{receiver.port}/"},
+            )
         key = {"X-Source-Key": source["key"]}
         url = stack.url("ingest", "/v1/leads")
         await post_all(url, lead_bodies("warmup")[:200], CONCURRENCY, key)
@@ -76,10 +107,16 @@ async def measure_pipeline(home: Path) -> dict[str, Any]:
         peaks: dict[str, int] = {}
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_rss(stack.service_processes(), peaks, stop))
-        saturated = await timed_hot_leads(receiver, lead_bodies("run"), lambda bodies, sent: post_all(
-            url, bodies, CONCURRENCY, key, sent))
-        paced = await timed_hot_leads(receiver, lead_bodies("paced")[:PACED_LEADS], lambda bodies, sent:
-                                      post_paced(url, bodies, PACED_RATE, key, sent))
+        saturated = await timed_hot_leads(
+            receiver,
+            lead_bodies("run"),
+            lambda bodies, sent: post_all(url, bodies, CONCURRENCY, key, sent),
+        )
+        paced = await timed_hot_leads(
+            receiver,
+            lead_bodies("paced")[:PACED_LEADS],
+            lambda bodies, sent: post_paced(url, bodies, PACED_RATE, key, sent),
+        )
         stop.set()
         await sampler
         return {"saturated": saturated, "paced": paced, "rss": peaks}
@@ -94,7 +131,7 @@ async def timed_hot_leads(receiver: Receiver, bodies: list[dict[str, Any]], post
     result: LoadResult = await post(bodies, lambda body, at: sent.__setitem__(body["email"], at))
     hot = [b["email"] for b in bodies if b["timeframe"] == "immediately"]
     deadline = time.monotonic() + 120
-    while not all(e in receiver.arrivals for e in hot) and time.monotonic() < deadline:
+    while not all(e in receiver.arrivals for e in hot) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)  # waiting for the last webhooks
     latencies = [(receiver.arrivals[e] - sent[e]) * 1000 for e in hot if e in receiver.arrivals]
     return {"result": result, "latencies": latencies, "hot": len(hot)}
@@ -103,7 +140,8 @@ async def timed_hot_leads(receiver: Receiver, bodies: list[dict[str, Any]], post
 def latency_figures(run: dict[str, Any]) -> dict[str, Any]:
     latencies: list[float] = run["latencies"]
     return {
-        "hot_leads": run["hot"], "webhooks_received": len(latencies),
+        "hot_leads": run["hot"],
+        "webhooks_received": len(latencies),
         "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
         "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
     }
@@ -115,12 +153,15 @@ async def run() -> dict[str, Any]:
         pipeline = await measure_pipeline(Path(home))
     ingest: LoadResult = pipeline["saturated"]["result"]
     return {
-        "leads": LEADS, "concurrency": CONCURRENCY,
-        "ingest_leads_per_s": round(ingest.per_second, 1), "ingest_statuses": ingest.statuses,
+        "leads": LEADS,
+        "concurrency": CONCURRENCY,
+        "ingest_leads_per_s": round(ingest.per_second, 1),
+        "ingest_statuses": ingest.statuses,
         "baseline_requests_per_s": round(baseline.per_second, 1),
         "ratio_ingest_to_baseline": round(ingest.per_second / baseline.per_second, 3),
         "webhook_latency_saturated": latency_figures(pipeline["saturated"]),
-        "paced_rate": PACED_RATE, "paced_leads": PACED_LEADS,
+        "paced_rate": PACED_RATE,
+        "paced_leads": PACED_LEADS,
         "webhook_latency_paced": latency_figures(pipeline["paced"]),
         "peak_rss_mb": {k: round(v / 2**20, 1) for k, v in sorted(pipeline["rss"].items())},
     }
@@ -129,15 +170,19 @@ async def run() -> dict[str, Any]:
 def report(f: dict[str, Any]) -> str:
     rss = "  ".join(f"{k} {v} MB" for k, v in f["peak_rss_mb"].items())
     sat, paced = f["webhook_latency_saturated"], f["webhook_latency_paced"]
-    return "\n".join([
-        f"Pipeline: {f['leads']} leads posted at concurrency {f['concurrency']} (a third hot)",
-        f"  ingest accepted             {f['ingest_leads_per_s']:>9} leads/s   statuses {f['ingest_statuses']}",
-        f"  bare FastAPI, same client   {f['baseline_requests_per_s']:>9} req/s",
-        f"  ratio ingest / bare         {f['ratio_ingest_to_baseline']:>9}",
-        f"  POST → rep webhook, hot leads (targets p50 ≤ 50 ms, p99 ≤ 250 ms):",
-        f"    during that closed-loop run   p50 {sat['p50_ms']} ms   p99 {sat['p99_ms']} ms"
-        f"   ({sat['webhooks_received']}/{sat['hot_leads']} received)",
-        f"    at a steady {f['paced_rate']:.0f} leads/s ({f['paced_leads']} leads)  p50 {paced['p50_ms']} ms"
-        f"   p99 {paced['p99_ms']} ms   ({paced['webhooks_received']}/{paced['hot_leads']} received)",
-        f"  peak RSS                    {rss}",
-    ])
+    return "\n".join(
+        [
+            f"Pipeline: {f['leads']} leads posted at concurrency {f['concurrency']} (a third hot)",
+            f"  ingest accepted             {f['ingest_leads_per_s']:>9} leads/s"
+            f"   statuses {f['ingest_statuses']}",
+            f"  bare FastAPI, same client   {f['baseline_requests_per_s']:>9} req/s",
+            f"  ratio ingest / bare         {f['ratio_ingest_to_baseline']:>9}",
+            "  POST → rep webhook, hot leads (targets p50 ≤ 50 ms, p99 ≤ 250 ms):",
+            f"    during that closed-loop run   p50 {sat['p50_ms']} ms   p99 {sat['p99_ms']} ms"
+            f"   ({sat['webhooks_received']}/{sat['hot_leads']} received)",
+            f"    at a steady {f['paced_rate']:.0f} leads/s ({f['paced_leads']} leads)"
+            f"  p50 {paced['p50_ms']} ms   p99 {paced['p99_ms']} ms"
+            f"   ({paced['webhooks_received']}/{paced['hot_leads']} received)",
+            f"  peak RSS                    {rss}",
+        ]
+    )

@@ -23,9 +23,7 @@ def migrations_dir(service: str) -> Path:
 S = TypeVar("S", bound=ServiceSettings)
 
 
-def service_cli(
-    name: str, settings_type: type[S], create_app: Callable[[S], FastAPI]
-) -> typer.Typer:
+def service_cli(name: str, settings_type: type[S], create_app: Callable[[S], FastAPI]) -> typer.Typer:
     """`python -m services.<name> serve | migrate`."""
     cli = typer.Typer(add_completion=False, help=f"Leadflow {name} service.")
 
@@ -34,8 +32,16 @@ def service_cli(
         """Run the HTTP API and the background loops."""
         settings = settings_type() if port is None else settings_type(port=port)
         configure_logging(name, settings.log_level)
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                    access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=10)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=10,
+        )
 
     @cli.command()
     def migrate() -> None:
@@ -46,8 +52,11 @@ def service_cli(
     return cli
 
 
-main = typer.Typer(add_completion=False, no_args_is_help=True,
-                   help="Leadflow: capture, classify, hand off and follow up leads.")
+main = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Leadflow: capture, classify, hand off and follow up leads.",
+)
 
 
 @main.command()

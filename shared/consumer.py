@@ -214,10 +214,16 @@ class ConsumerRunner:
                 await claim_new_events(session, [delivery.event.id])
         event_type = delivery.event.type if delivery.event else "undecodable"
         self.telemetry.events_in.labels(record.topic, event_type, "dead_lettered").inc()
-        log.error("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, delivery.error)
+        log.error(
+            "dead-lettered %s[%d]@%d: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            delivery.error,
+        )
 
 
-class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _JoinListener(ConsumerRebalanceListener):
     def __init__(self, runner: ConsumerRunner) -> None:
         self.runner = runner
 
@@ -233,4 +239,3 @@ def _decode(record: ConsumerRecord) -> Delivery:
         return Delivery(record, Envelope.from_bytes(record.value))
     except ValueError as error:
         return Delivery(record, None, f"undecodable envelope: {error}"[:1000])
-

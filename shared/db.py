@@ -3,7 +3,6 @@
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
-
 from typing import Any
 
 from sqlalchemy import Executable, Table, insert, text

@@ -16,7 +16,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
 from shared.cli import SERVICES, migrations_dir
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent, ensure_database, wait_or_kill
+from shared.embedded import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    die_with_parent,
+    ensure_database,
+    wait_or_kill,
+)
 from shared.kafka import create_topics
 from shared.migrations import upgrade
 from shared.settings import DEV_ADMIN_TOKEN
@@ -87,16 +93,29 @@ class DevStack:
     def start_services(self, database_url: str, bootstrap: str) -> None:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "LEADFLOW_DATABASE_URL": database_url,
-               "LEADFLOW_KAFKA_BOOTSTRAP": bootstrap,
-               "LEADFLOW_ADMIN_TOKEN": self.settings.admin_token.get_secret_value()}
+        env = {
+            **os.environ,
+            "LEADFLOW_DATABASE_URL": database_url,
+            "LEADFLOW_KAFKA_BOOTSTRAP": bootstrap,
+            "LEADFLOW_ADMIN_TOKEN": self.settings.admin_token.get_secret_value(),
+        }
         for service in SERVICES:
-            command = [sys.executable, "-m", f"services.{service}", "serve",
-                       "--port", str(self.settings.port_of(service))]
+            command = [
+                sys.executable,
+                "-m",
+                f"services.{service}",
+                "serve",
+                "--port",
+                str(self.settings.port_of(service)),
+            ]
             log = (logs / f"{service}.log").open("ab")
             self.services[service] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=die_with_parent,
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
             )
 
     def wait_ready(self, timeout: float = 60) -> None:

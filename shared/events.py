@@ -1,4 +1,4 @@
-"""The event envelope and the payload of every event type (changes are additive; a breaking change is a new type)."""
+"""The event envelope and every payload (changes are additive; a breaking change is a new type)."""
 
 from datetime import UTC, datetime
 from typing import Any, Literal

@@ -3,7 +3,7 @@
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -21,7 +21,10 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem(
-    status: int, title: str, detail: str | None = None, headers: dict[str, str] | None = None,
+    status: int,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, **extra}
@@ -38,8 +41,7 @@ def _field(location: tuple[Any, ...]) -> str:
 async def _validation_problem(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     errors = [
-        {"field": _field(tuple(e["loc"])), "reason": e["msg"], "type": e["type"]}
-        for e in error.errors()
+        {"field": _field(tuple(e["loc"])), "reason": e["msg"], "type": e["type"]} for e in error.errors()
     ]
     return problem(422, "Request is invalid", "See `errors` for each field.", errors=errors)
 
@@ -60,14 +62,14 @@ async def _invalid_input_problem(request: Request, error: Exception) -> Response
 
 async def _http_problem(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    return problem(error.status_code, error.detail or "Error", headers=error.headers)
+    headers = dict(error.headers) if error.headers else None
+    return problem(error.status_code, error.detail or "Error", headers=headers)
 
 
 async def _unexpected_problem(request: Request, error: Exception) -> Response:
     if is_transient(error):
         log.warning("dependency unavailable: %r", error)
-        return problem(503, "Service temporarily unavailable", "Retry shortly.",
-                       headers={"Retry-After": "2"})
+        return problem(503, "Service temporarily unavailable", "Retry shortly.", headers={"Retry-After": "2"})
     log.exception("unhandled error")
     return problem(500, "Internal error")
 
@@ -131,7 +133,9 @@ Check = Callable[[], Awaitable[None]]
 
 
 def health_router(
-    checks: dict[str, Check], registry_of: Callable[[], Any], informational: frozenset[str] = frozenset()
+    checks: Mapping[str, Check],
+    registry_of: Callable[[], Any],
+    informational: frozenset[str] = frozenset(),
 ) -> APIRouter:
     """`/healthz` (process up), `/readyz` (each dependency answers; the `informational`
     ones are reported but do not make the service unready), `/metrics` (Prometheus)."""
@@ -146,8 +150,10 @@ def health_router(
         results = await asyncio.gather(*(_run_check(c) for c in checks.values()))
         report = dict(zip(checks, results, strict=True))
         ready = all(r == "ok" for name, r in report.items() if name not in informational)
-        return JSONResponse({"status": "ready" if ready else "not ready", "checks": report},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": report},
+            status_code=200 if ready else 503,
+        )
 
     @router.get("/metrics")
     async def metrics() -> Response:

@@ -44,15 +44,12 @@ class Publisher:
                 self._producer = producer
             return self._producer
 
-    async def publish(
-        self, messages: Sequence[Message], headers: Sequence[tuple[str, bytes]] = ()
-    ) -> None:
+    async def publish(self, messages: Sequence[Message], headers: Sequence[tuple[str, bytes]] = ()) -> None:
         """Send all messages and wait for every acknowledgement; raises if any failed."""
         producer = await self._started()
         try:
             futures = [
-                await producer.send(t, value=v, key=k, headers=list(headers) or None)
-                for t, k, v in messages
+                await producer.send(t, value=v, key=k, headers=list(headers) or None) for t, k, v in messages
             ]
             await asyncio.gather(*futures)
         except Exception:

@@ -32,7 +32,11 @@ class OutboxMessage(SQLModel, table=True):
 def add_to_outbox(session: AsyncSession, topic: str, event: Envelope) -> None:
     """Stage an event for publication in the caller's transaction (written at its commit)."""
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    defer_insert(session, table, {"topic": topic, "key": str(event.lead_id).encode(), "value": event.to_bytes()})
+    defer_insert(
+        session,
+        table,
+        {"topic": topic, "key": str(event.lead_id).encode(), "value": event.to_bytes()},
+    )
 
 
 class OutboxRelay:

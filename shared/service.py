@@ -1,9 +1,10 @@
-"""What every service process is made of: database, publisher, outbox relay, consumers, background loops, HTTP app."""
+"""What a service process is made of: database, publisher, relay, consumers, loops, HTTP app."""
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -16,7 +17,7 @@ from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-Loop = Callable[[], Awaitable[None]]
+Loop = Callable[[], Coroutine[Any, Any, None]]
 
 
 class ServiceRuntime:
@@ -38,9 +39,16 @@ class ServiceRuntime:
     def consume(self, group: str, topics: Sequence[str], handlers: Mapping[str, Handler]) -> None:
         s = self.settings
         runner = ConsumerRunner(
-            group=group, topics=topics, handlers=handlers, db=self.db, publisher=self.publisher,
-            telemetry=self.telemetry, bootstrap=s.kafka_bootstrap, fetch_wait_ms=s.kafka_fetch_wait_ms,
-            batch_size=s.consumer_batch_size, max_attempts=s.consumer_max_attempts,
+            group=group,
+            topics=topics,
+            handlers=handlers,
+            db=self.db,
+            publisher=self.publisher,
+            telemetry=self.telemetry,
+            bootstrap=s.kafka_bootstrap,
+            fetch_wait_ms=s.kafka_fetch_wait_ms,
+            batch_size=s.consumer_batch_size,
+            max_attempts=s.consumer_max_attempts,
         )
         self.consumers.append(runner)
         self._loops.append(runner.run)

@@ -28,8 +28,13 @@ class Servers:
     bootstrap: str
 
     def settings(self, settings_type: type, **overrides: Any) -> Any:
-        values = {"database_url": self.database_url, "kafka_bootstrap": self.bootstrap,
-                  "admin_token": "test-admin-token", "env": "test", "outbox_poll_seconds": 0.5}
+        values = {
+            "database_url": self.database_url,
+            "kafka_bootstrap": self.bootstrap,
+            "admin_token": "test-admin-token",
+            "env": "test",
+            "outbox_poll_seconds": 0.5,
+        }
         return settings_type(**{**values, **overrides})
 
 

@@ -10,8 +10,9 @@ from tests.conftest import ADMIN, eventually
 
 
 async def create_source(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
-    response = await client.post("/v1/sources", json={"name": "Website", "channel": "web_form", **fields},
-                                 headers=ADMIN)
+    response = await client.post(
+        "/v1/sources", json={"name": "Website", "channel": "web_form", **fields}, headers=ADMIN
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -22,11 +23,17 @@ async def post_lead(client: httpx.AsyncClient, key: str, **lead: Any) -> httpx.R
 
 async def read_topic(bootstrap: str, topic: str, until: Any, timeout: float = 30) -> list[Any]:
     """Read `topic` from the start until `until(messages)` is true."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=f"reader-{uuid.uuid4().hex[:8]}", fetch_max_wait_ms=5)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"reader-{uuid.uuid4().hex[:8]}",
+        fetch_max_wait_ms=5,
+    )
     await consumer.start()
     messages: list[Any] = []
     try:
+
         async def done() -> bool:
             batch = await consumer.getmany(timeout_ms=200)
             messages.extend(m for ms in batch.values() for m in ms)

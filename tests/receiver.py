@@ -39,7 +39,7 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
     receiver: Receiver
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             receiver.record(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
             self.send_response(receiver.next_status())

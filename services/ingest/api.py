@@ -51,9 +51,7 @@ async def capture_lead(
     if source is None:
         raise HTTPException(401, UNAUTHORIZED)
     region = state.settings.default_phone_region
-    lead = await state.committer.submit(
-        lambda session: handlers.capture_lead(session, source, data, region)
-    )
+    lead = await state.committer.submit(lambda session: handlers.capture_lead(session, source, data, region))
     return LeadAccepted(lead_id=lead.id)
 
 

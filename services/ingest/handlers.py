@@ -6,7 +6,7 @@ import secrets
 from uuid import UUID, uuid4
 
 import phonenumbers
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.models import Lead, Source
@@ -71,27 +71,42 @@ def check_required(source: Source, data: LeadIn) -> None:
         raise InvalidInput(missing)
 
 
-async def capture_lead(
-    session: AsyncSession, source: Source, data: LeadIn, default_region: str
-) -> Lead:
+async def capture_lead(session: AsyncSession, source: Source, data: LeadIn, default_region: str) -> Lead:
     """Store the lead and stage `lead.captured` in the same transaction."""
     check_required(source, data)
     phone = normalize_phone(data.phone, source.default_region or default_region) if data.phone else None
     email = data.email.lower() if data.email else None
     attributes = data.model_dump(mode="json", exclude={"email", "phone"}, exclude_none=True)
-    lead = Lead(source_id=source.id, email=email, phone=phone, attributes=attributes,
-                correlation_id=uuid4(), captured_at=utcnow())
+    lead = Lead(
+        source_id=source.id,
+        email=email,
+        phone=phone,
+        attributes=attributes,
+        correlation_id=uuid4(),
+        captured_at=utcnow(),
+    )
     session.add(lead)
-    payload = LeadCaptured(source_id=source.id, channel=source.channel, email=email, phone=phone,
-                           captured_at=lead.captured_at, **attributes)
-    event = Envelope(type=LEAD_CAPTURED, lead_id=lead.id, correlation_id=lead.correlation_id,
-                     producer="ingest", data=payload.model_dump(mode="json", exclude_none=True))
+    payload = LeadCaptured(
+        source_id=source.id,
+        channel=source.channel,
+        email=email,
+        phone=phone,
+        captured_at=lead.captured_at,
+        **attributes,
+    )
+    event = Envelope(
+        type=LEAD_CAPTURED,
+        lead_id=lead.id,
+        correlation_id=lead.correlation_id,
+        producer="ingest",
+        data=payload.model_dump(mode="json", exclude_none=True),
+    )
     add_to_outbox(session, topics.LEAD_EVENTS, event)
     return lead
 
 
 async def list_sources(session: AsyncSession) -> list[Source]:
-    return list((await session.exec(select(Source).order_by(Source.created_at))).all())
+    return list((await session.exec(select(Source).order_by(col(Source.created_at)))).all())
 
 
 async def get_lead(session: AsyncSession, lead_id: UUID) -> Lead | None:

@@ -24,8 +24,8 @@ class Source(SQLModel, table=True):
     required_fields: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
     default_region: str | None = None
     redirect_url: str | None = None
-    created_at: datetime = Field(
-        sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()}
+    created_at: datetime | None = Field(
+        default=None, sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()}
     )
 
 

@@ -1,12 +1,13 @@
 """Metrics HTTP routes."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import func
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement, func, select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.models import LeadFact
 
@@ -27,7 +28,7 @@ async def funnel(
     channel: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Funnel:
     """Leads per lifecycle stage and per temperature, for leads captured in the period."""
-    filters = []
+    filters: list[ColumnElement[bool]] = []
     if from_ is not None:
         filters.append(col(LeadFact.captured_at) >= from_)
     if to is not None:
@@ -40,7 +41,7 @@ async def funnel(
     return Funnel(total=sum(stages.values()), by_stage=stages, by_temperature=temperatures)
 
 
-async def _count_by(session, column, filters) -> dict[str, int]:  # type: ignore[no-untyped-def]
+async def _count_by(session: AsyncSession, column: Any, filters: list[ColumnElement[bool]]) -> dict[str, int]:
     statement = select(column, func.count()).where(*filters).group_by(column)
-    rows = (await session.exec(statement)).all()
+    rows = (await session.execute(statement)).all()
     return {key or "unclassified": count for key, count in rows}

@@ -24,14 +24,28 @@ async def _upsert(session: AsyncSession, lead_id: object, values: dict[str, Any]
 
 async def record_capture(session: AsyncSession, event: Envelope) -> None:
     captured = LeadCaptured.model_validate(event.data)
-    await _upsert(session, event.lead_id, {"channel": captured.channel, "source_id": captured.source_id,
-                                           "captured_at": captured.captured_at})
+    await _upsert(
+        session,
+        event.lead_id,
+        {
+            "channel": captured.channel,
+            "source_id": captured.source_id,
+            "captured_at": captured.captured_at,
+        },
+    )
 
 
 async def record_classification(session: AsyncSession, event: Envelope) -> None:
     classified = LeadClassified.model_validate(event.data)
-    await _upsert(session, event.lead_id, {"temperature": classified.temperature,
-                                           "stage": classified.stage, "classified_at": event.occurred_at})
+    await _upsert(
+        session,
+        event.lead_id,
+        {
+            "temperature": classified.temperature,
+            "stage": classified.stage,
+            "classified_at": event.occurred_at,
+        },
+    )
 
 
 async def record_assignment(session: AsyncSession, event: Envelope) -> None:
@@ -40,5 +54,8 @@ async def record_assignment(session: AsyncSession, event: Envelope) -> None:
 
 
 def event_handlers() -> dict[str, Handler]:
-    return {LEAD_CAPTURED: record_capture, LEAD_CLASSIFIED: record_classification,
-            LEAD_ASSIGNED: record_assignment}
+    return {
+        LEAD_CAPTURED: record_capture,
+        LEAD_CLASSIFIED: record_classification,
+        LEAD_ASSIGNED: record_assignment,
+    }

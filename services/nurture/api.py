@@ -19,8 +19,13 @@ def new_webhook_secret() -> str:
 
 @router.post("/reps", status_code=201, response_model=RepCreated)
 async def create_rep(request: Request, data: RepCreate) -> RepCreated:
-    rep = Rep(name=data.name, email=data.email, webhook_url=str(data.webhook_url),
-              webhook_secret=new_webhook_secret(), active=data.active)
+    rep = Rep(
+        name=data.name,
+        email=data.email,
+        webhook_url=str(data.webhook_url),
+        webhook_secret=new_webhook_secret(),
+        active=data.active,
+    )
     async with request.app.state.runtime.db.transaction() as session:
         session.add(rep)
         await session.flush()

@@ -14,5 +14,9 @@ class NurtureSettings(ServiceSettings):
         default_factory=lambda: list(SPEC_RETRY_SCHEDULE),
         validation_alias="LEADFLOW_NURTURE_WEBHOOK_RETRY_SCHEDULE",
     )
-    webhook_timeout_seconds: float = Field(10.0, gt=0, validation_alias="LEADFLOW_NURTURE_WEBHOOK_TIMEOUT_SECONDS")
-    webhook_lease_seconds: float = Field(60.0, gt=0, validation_alias="LEADFLOW_NURTURE_WEBHOOK_LEASE_SECONDS")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias="LEADFLOW_NURTURE_WEBHOOK_TIMEOUT_SECONDS"
+    )
+    webhook_lease_seconds: float = Field(
+        60.0, gt=0, validation_alias="LEADFLOW_NURTURE_WEBHOOK_LEASE_SECONDS"
+    )

@@ -23,7 +23,7 @@ class Rep(SQLModel, table=True):
     webhook_secret: str
     active: bool = True
     last_assigned_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    created_at: datetime = Field(sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)
+    created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)
 
 
 class Assignment(SQLModel, table=True):

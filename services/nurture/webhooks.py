@@ -63,10 +63,11 @@ class WebhookDispatcher:
     def __init__(self, db: Database, settings: NurtureSettings) -> None:
         self.db = db
         self.settings = settings
-        self.rng = random.Random()
+        self.rng = random.Random()  # noqa: S311 - jitter, not security
         self._wakeup = Wakeup()
         self.client = httpx.AsyncClient(
-            timeout=settings.webhook_timeout_seconds, follow_redirects=False,
+            timeout=settings.webhook_timeout_seconds,
+            follow_redirects=False,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             headers={"user-agent": "Leadflow-Webhooks/1"},
         )
@@ -97,19 +98,26 @@ class WebhookDispatcher:
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.webhook_lease_seconds)
         table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+        reps = Rep.__table__  # type: ignore[attr-defined]
         claimable = (
             select(WebhookDelivery.id)
-            .where(WebhookDelivery.status == "pending", col(WebhookDelivery.next_attempt_at) <= now,
-                   or_(col(WebhookDelivery.lease_until).is_(None), col(WebhookDelivery.lease_until) < now))
+            .where(
+                WebhookDelivery.status == "pending",
+                col(WebhookDelivery.next_attempt_at) <= now,
+                or_(
+                    col(WebhookDelivery.lease_until).is_(None),
+                    col(WebhookDelivery.lease_until) < now,
+                ),
+            )
             .order_by(col(WebhookDelivery.next_attempt_at))
             .limit(BATCH)
             .with_for_update(skip_locked=True)
         )
         claim = (
             update(table)
-            .where(table.c.id.in_(claimable.scalar_subquery()), table.c.rep_id == Rep.id)
+            .where(table.c.id.in_(claimable.scalar_subquery()), table.c.rep_id == reps.c.id)
             .values(lease_until=lease, attempts=table.c.attempts + 1)
-            .returning(table.c.id, table.c.url, table.c.body, table.c.attempts, Rep.webhook_secret)
+            .returning(table.c.id, table.c.url, table.c.body, table.c.attempts, reps.c.webhook_secret)
         )
         async with self.db.transaction(notify=False) as session:
             rows = (await session.execute(claim)).all()
@@ -129,9 +137,15 @@ class WebhookDispatcher:
         now = utcnow()
         async with self.db.transaction(notify=False) as session:
             for outcome in outcomes:
-                session.add(DeliveryAttempt(delivery_id=outcome.due.id, attempted_at=now,
-                                            status_code=outcome.status_code, error=outcome.error,
-                                            duration_ms=outcome.duration_ms))
+                session.add(
+                    DeliveryAttempt(
+                        delivery_id=outcome.due.id,
+                        attempted_at=now,
+                        status_code=outcome.status_code,
+                        error=outcome.error,
+                        duration_ms=outcome.duration_ms,
+                    )
+                )
                 values = self._next_state(outcome, now)
                 await session.execute(
                     update(WebhookDelivery).where(col(WebhookDelivery.id) == outcome.due.id).values(**values)

@@ -9,13 +9,33 @@ RULES_VERSION = 1
 
 # Words that mean "now": immediate need, or an explicit ask for a call, demo, price or order.
 _IMMEDIATE = {
-    "now", "immediately", "immediate", "asap", "today", "urgent", "right away",
-    "callback", "call back", "demo", "price", "order", "this week",
+    "now",
+    "immediately",
+    "immediate",
+    "asap",
+    "today",
+    "urgent",
+    "right away",
+    "callback",
+    "call back",
+    "demo",
+    "price",
+    "order",
+    "this week",
 }
 _NONE = {"", "none", "no", "unknown", "not sure", "no timeframe", "later", "someday", "n/a"}
 _UNIT_DAYS = {"d": 1, "day": 1, "w": 7, "week": 7, "m": 30, "month": 30, "y": 365, "year": 365}
 _AMOUNT = re.compile(r"^(?:p)?(\d+(?:\.\d+)?)\s*_?([a-z]+?)s?$")
-_WORD_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "couple of": 2}
+_WORD_NUMBERS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "six": 6,
+    "couple of": 2,
+}
 
 
 @dataclass(frozen=True)
@@ -47,7 +67,7 @@ def timeframe_days(timeframe: str | None) -> int | None:
         return 0
     for word, number in _WORD_NUMBERS.items():
         if text.startswith(word + " "):
-            text = f"{number} {text[len(word) + 1:]}"
+            text = f"{number} {text[len(word) + 1 :]}"
             break
     if text.isdigit():
         return int(text)

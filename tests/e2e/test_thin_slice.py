@@ -4,6 +4,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -50,38 +51,56 @@ def applied_classifications(client: httpx.Client, stack: DevProcess) -> float:
     text = client.get(stack.url("nurture", "/metrics")).text
     return sum(
         sample.value
-        for family in text_string_to_metric_families(text) if family.name == "leadflow_events_in"
+        for family in text_string_to_metric_families(text)
+        if family.name == "leadflow_events_in"
         for sample in family.samples
         if sample.name == "leadflow_events_in_total" and sample.labels.get("type") == "lead.classified"
     )
 
 
 def test_hot_lead_reaches_the_rep_signed_and_cold_lead_does_not(stack_home: Path) -> None:
-    with running_stack(stack_home) as stack:
-        with httpx.Client(timeout=5) as client, webhook_receiver() as receiver:
-            source = client.post(stack.url("ingest", "/v1/sources"), headers=ADMIN,
-                                 json={"name": "Landing", "channel": "landing_page"}).json()
-            rep = client.post(stack.url("nurture", "/v1/reps"), headers=ADMIN,
-                              json={"name": "Aigerim", "webhook_url": receiver.url}).json()
-            key = {"X-Source-Key": source["key"]}
+    with (
+        running_stack(stack_home) as stack,
+        httpx.Client(timeout=5) as client,
+        webhook_receiver() as receiver,
+    ):
+        source = client.post(
+            stack.url("ingest", "/v1/sources"),
+            headers=ADMIN,
+            json={"name": "Landing", "channel": "landing_page"},
+        ).json()
+        rep = client.post(
+            stack.url("nurture", "/v1/reps"),
+            headers=ADMIN,
+            json={"name": "Aigerim", "webhook_url": receiver.url},
+        ).json()
+        key = {"X-Source-Key": source["key"]}
 
-            posted = time.monotonic()
-            hot = client.post(stack.url("ingest", "/v1/leads"), headers=key,
-                              json={"email": "aruzhan@example.kz", "timeframe": "immediately"})
-            assert hot.status_code == 202
-            [webhook] = wait_until(receiver.received, timeout=5)
-            assert time.monotonic() - posted < 5
-            payload = Webhook(rep["webhook_secret"]).verify(webhook.body, webhook.headers)
-            assert payload["data"]["lead_id"] == hot.json()["lead_id"]
+        posted = time.monotonic()
+        hot = client.post(
+            stack.url("ingest", "/v1/leads"),
+            headers=key,
+            json={"email": "aruzhan@example.kz", "timeframe": "immediately"},
+        )
+        assert hot.status_code == 202
+        [webhook] = wait_until(receiver.received, timeout=5)
+        assert time.monotonic() - posted < 5
+        payload = Webhook(rep["webhook_secret"]).verify(webhook.body, webhook.headers)
+        assert payload["data"]["lead_id"] == hot.json()["lead_id"]
 
-            cold = client.post(stack.url("ingest", "/v1/leads"), headers=key,
-                               json={"phone": "+994501234567", "timeframe": "none"})
-            assert cold.status_code == 202
-            funnel = wait_until(lambda: (f := client.get(stack.url("metrics", "/v1/funnel")).json())
-                                and f["total"] == 2 and f)
-            assert funnel["by_temperature"] == {"hot": 1, "cold": 1}
-            wait_until(lambda: applied_classifications(client, stack) == 2)
-            assert len(receiver.received()) == 1
+        cold = client.post(
+            stack.url("ingest", "/v1/leads"),
+            headers=key,
+            json={"phone": "+994501234567", "timeframe": "none"},
+        )
+        assert cold.status_code == 202
+        def funnel() -> dict[str, Any]:
+            return dict(client.get(stack.url("metrics", "/v1/funnel")).json())
+
+        wait_until(lambda: funnel()["by_temperature"] == {"hot": 1, "cold": 1})
+        assert funnel()["total"] == 2
+        wait_until(lambda: applied_classifications(client, stack) == 2)
+        assert len(receiver.received()) == 1
 
 
 def test_a_second_run_reuses_the_data(stack_home: Path) -> None:

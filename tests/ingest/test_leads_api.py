@@ -33,27 +33,40 @@ async def test_creating_a_source_needs_the_admin_token(client: httpx.AsyncClient
     assert missing.headers["content-type"] == "application/problem+json"
 
 
-async def test_source_key_is_shown_once_and_stored_hashed(client: httpx.AsyncClient, servers: Servers) -> None:
+async def test_source_key_is_shown_once_and_stored_hashed(
+    client: httpx.AsyncClient, servers: Servers
+) -> None:
     created = await create_source(client)
     assert created["key"].startswith("lfk_")
     listed = (await client.get("/v1/sources", headers=ADMIN)).json()
     assert all("key" not in s for s in listed)
     db = client._transport.app.state.runtime.db  # type: ignore[attr-defined]
     async with db.transaction() as session:
-        stored = (await session.execute(text("SELECT key_hash FROM sources WHERE id = :id"),
-                                        {"id": created["id"]})).scalar_one()
+        stored = (
+            await session.execute(text("SELECT key_hash FROM sources WHERE id = :id"), {"id": created["id"]})
+        ).scalar_one()
     assert created["key"] not in stored and len(stored) == 64
 
 
 async def test_hot_lead_is_accepted_and_published_with_its_fields(
     client: httpx.AsyncClient, key: str, servers: Servers
 ) -> None:
-    response = await post_lead(client, key, email="Aruzhan@Example.KZ", phone="8 701 234 56 78",
-                               first_name="Аружан", last_name="Сейітқызы", timeframe="immediately")
+    response = await post_lead(
+        client,
+        key,
+        email="Aruzhan@Example.KZ",
+        phone="8 701 234 56 78",
+        first_name="Аружан",
+        last_name="Сейітқызы",
+        timeframe="immediately",
+    )
     assert response.status_code == 202
     lead_id = response.json()["lead_id"]
-    messages = await read_topic(servers.bootstrap, topics.LEAD_EVENTS,
-                                until=lambda ms: any(m.key == lead_id.encode() for m in ms))
+    messages = await read_topic(
+        servers.bootstrap,
+        topics.LEAD_EVENTS,
+        until=lambda ms: any(m.key == lead_id.encode() for m in ms),
+    )
     event = next(Envelope.from_bytes(m.value) for m in messages if m.key == lead_id.encode())
     assert event.type == "lead.captured" and event.producer == "ingest"
     assert event.data["email"] == "aruzhan@example.kz"

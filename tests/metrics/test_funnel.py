@@ -15,14 +15,28 @@ from tests.conftest import Servers, eventually, running
 
 def lead_events(channel: str, temperature: str) -> list[tuple[str, bytes, bytes]]:
     lead_id, correlation = uuid.uuid4(), uuid.uuid4()
-    captured = Envelope(type=LEAD_CAPTURED, lead_id=lead_id, correlation_id=correlation, producer="ingest",
-                        data=LeadCaptured(source_id=uuid.uuid4(), channel=channel, phone="+77012345678",
-                                          captured_at=datetime.now(UTC)).model_dump(mode="json"))
-    classified = captured.follow_up(LEAD_CLASSIFIED, "scoring", LeadClassified(
-        score=0, temperature=temperature, stage="lead", rules_version=1))  # type: ignore[arg-type]
+    captured = Envelope(
+        type=LEAD_CAPTURED,
+        lead_id=lead_id,
+        correlation_id=correlation,
+        producer="ingest",
+        data=LeadCaptured(
+            source_id=uuid.uuid4(),
+            channel=channel,
+            phone="+77012345678",
+            captured_at=datetime.now(UTC),
+        ).model_dump(mode="json"),
+    )
+    classified = captured.follow_up(
+        LEAD_CLASSIFIED,
+        "scoring",
+        LeadClassified(score=0, temperature=temperature, stage="lead", rules_version=1),
+    )  # type: ignore[arg-type]
     key = str(lead_id).encode()
-    return [(topics.LEAD_EVENTS, key, captured.to_bytes()),
-            (topics.LEAD_CLASSIFICATIONS, key, classified.to_bytes())]
+    return [
+        (topics.LEAD_EVENTS, key, captured.to_bytes()),
+        (topics.LEAD_CLASSIFICATIONS, key, classified.to_bytes()),
+    ]
 
 
 async def test_funnel_counts_leads_per_stage_and_temperature(servers: Servers) -> None:
@@ -36,12 +50,20 @@ async def test_funnel_counts_leads_per_stage_and_temperature(servers: Servers) -
         async def counted() -> dict | None:
             response = await client.get("/v1/funnel", params={"channel": channel})
             body = response.json()
-            return body if sum(body["by_temperature"].values()) == 4 and body["by_stage"].get("lead") == 4 else None
+            return (
+                body
+                if sum(body["by_temperature"].values()) == 4 and body["by_stage"].get("lead") == 4
+                else None
+            )
 
         funnel = await eventually(counted, timeout=20)
         other = (await client.get("/v1/funnel", params={"channel": "no-such-channel"})).json()
     await publisher.stop()
-    assert funnel == {"total": 4, "by_stage": {"lead": 4}, "by_temperature": {"hot": 1, "cold": 2, "warm": 1}}
+    assert funnel == {
+        "total": 4,
+        "by_stage": {"lead": 4},
+        "by_temperature": {"hot": 1, "cold": 2, "warm": 1},
+    }
     assert other["total"] == 0
 
 

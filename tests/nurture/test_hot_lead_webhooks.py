@@ -44,10 +44,20 @@ async def add_rep(client: httpx.AsyncClient, receiver: Receiver, name: str = "Ai
 
 
 async def classify(db: Database, temperature: str = "hot") -> Envelope:
-    payload = LeadClassified(score=60, temperature=temperature, stage="lead",  # type: ignore[arg-type]
-                             rules_version=1, lead={"email": "a@example.kz"})
-    event = Envelope(type=LEAD_CLASSIFIED, lead_id=uuid.uuid4(), correlation_id=uuid.uuid4(),
-                     producer="scoring", data=payload.model_dump(mode="json"))
+    payload = LeadClassified(
+        score=60,
+        temperature=temperature,
+        stage="lead",  # type: ignore[arg-type]
+        rules_version=1,
+        lead={"email": "a@example.kz"},
+    )
+    event = Envelope(
+        type=LEAD_CLASSIFIED,
+        lead_id=uuid.uuid4(),
+        correlation_id=uuid.uuid4(),
+        producer="scoring",
+        data=payload.model_dump(mode="json"),
+    )
     async with db.transaction() as session:
         await assign_hot_lead(session, event)
     return event
@@ -70,15 +80,25 @@ async def test_cold_lead_is_not_sent(client: httpx.AsyncClient, db: Database) ->
         await add_rep(client, receiver)
         event = await classify(db, temperature="cold")
         async with db.transaction() as session:
-            queued = (await session.execute(text("SELECT count(*) FROM webhook_deliveries WHERE lead_id = :id"),
-                                            {"id": event.lead_id})).scalar_one()
+            queued = (
+                await session.execute(
+                    text("SELECT count(*) FROM webhook_deliveries WHERE lead_id = :id"),
+                    {"id": event.lead_id},
+                )
+            ).scalar_one()
     assert queued == 0 and receiver.received() == []
 
 
 async def delivery_status(db: Database, lead_id: uuid.UUID) -> str:
     async with db.transaction() as session:
-        return str((await session.execute(text("SELECT status FROM webhook_deliveries WHERE lead_id = :id"),
-                                          {"id": lead_id})).scalar_one())
+        return str(
+            (
+                await session.execute(
+                    text("SELECT status FROM webhook_deliveries WHERE lead_id = :id"),
+                    {"id": lead_id},
+                )
+            ).scalar_one()
+        )
 
 
 async def has_status(db: Database, lead_id: uuid.UUID, status: str) -> bool:
@@ -96,9 +116,20 @@ async def test_failed_delivery_is_retried_with_the_same_webhook_id(
     assert len(requests) == 3
     assert len({r.headers["webhook-id"] for r in requests}) == 1
     async with db.transaction() as session:
-        codes = (await session.execute(text(
-            "SELECT a.status_code FROM delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id"
-            " WHERE d.lead_id = :id ORDER BY a.id"), {"id": event.lead_id})).scalars().all()
+        codes = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT a.status_code FROM delivery_attempts a"
+                        " JOIN webhook_deliveries d ON d.id = a.delivery_id"
+                        " WHERE d.lead_id = :id ORDER BY a.id"
+                    ),
+                    {"id": event.lead_id},
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert codes == [500, 503, 200]
 
 

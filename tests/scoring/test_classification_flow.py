@@ -15,10 +15,20 @@ from tests.helpers import read_topic
 
 
 def captured(timeframe: str) -> Envelope:
-    payload = LeadCaptured(source_id=uuid.uuid4(), channel="web_form", email="a@example.kz",
-                           timeframe=timeframe, captured_at=datetime.now(UTC))
-    return Envelope(type=LEAD_CAPTURED, lead_id=uuid.uuid4(), correlation_id=uuid.uuid4(),
-                    producer="ingest", data=payload.model_dump(mode="json"))
+    payload = LeadCaptured(
+        source_id=uuid.uuid4(),
+        channel="web_form",
+        email="a@example.kz",
+        timeframe=timeframe,
+        captured_at=datetime.now(UTC),
+    )
+    return Envelope(
+        type=LEAD_CAPTURED,
+        lead_id=uuid.uuid4(),
+        correlation_id=uuid.uuid4(),
+        producer="ingest",
+        data=payload.model_dump(mode="json"),
+    )
 
 
 async def test_captured_lead_is_classified_stored_and_published(servers: Servers) -> None:
@@ -33,8 +43,11 @@ async def test_captured_lead_is_classified_stored_and_published(servers: Servers
 
         stored = (await eventually(classified, timeout=20)).json()
         key = str(event.lead_id).encode()
-        out = await read_topic(servers.bootstrap, topics.LEAD_CLASSIFICATIONS,
-                               until=lambda ms: any(m.key == key for m in ms))
+        out = await read_topic(
+            servers.bootstrap,
+            topics.LEAD_CLASSIFICATIONS,
+            until=lambda ms: any(m.key == key for m in ms),
+        )
     await publisher.stop()
     assert stored["temperature"] == "hot" and stored["stage"] == "lead"
     assert stored["breakdown"][0]["rule"] == "intent.timeframe.hot"

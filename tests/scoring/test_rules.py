@@ -8,10 +8,21 @@ from services.scoring.rules import Windows, classify, temperature_for, timeframe
 @pytest.mark.parametrize(
     ("timeframe", "temperature"),
     [
-        ("immediately", "hot"), ("now", "hot"), ("ASAP", "hot"), ("callback", "hot"),
-        ("within 10 days", "hot"), ("2 weeks", "hot"),
-        ("about two months", "warm"), ("2 months", "warm"), ("P2M", "warm"), ("45", "warm"),
-        ("6 months", "cold"), ("none", "cold"), (None, "cold"), ("", "cold"), ("someday", "cold"),
+        ("immediately", "hot"),
+        ("now", "hot"),
+        ("ASAP", "hot"),
+        ("callback", "hot"),
+        ("within 10 days", "hot"),
+        ("2 weeks", "hot"),
+        ("about two months", "warm"),
+        ("2 months", "warm"),
+        ("P2M", "warm"),
+        ("45", "warm"),
+        ("6 months", "cold"),
+        ("none", "cold"),
+        (None, "cold"),
+        ("", "cold"),
+        ("someday", "cold"),
     ],
 )
 def test_temperature_follows_the_stated_timeframe(timeframe: str | None, temperature: str) -> None:

@@ -24,11 +24,15 @@ async def db(servers: Servers) -> AsyncIterator[Database]:
     database = Database(create_engine(servers.database_url, SCHEMA))
     async with database.engine.begin() as connection:
         await connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-        await connection.execute(text(
-            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.processed_events (event_id uuid PRIMARY KEY,"
-            " processed_at timestamptz NOT NULL DEFAULT now())"))
-        await connection.execute(text(
-            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.counters (lead_id uuid PRIMARY KEY, n int NOT NULL)"))
+        await connection.execute(
+            text(
+                f"CREATE TABLE IF NOT EXISTS {SCHEMA}.processed_events (event_id uuid PRIMARY KEY,"
+                " processed_at timestamptz NOT NULL DEFAULT now())"
+            )
+        )
+        await connection.execute(
+            text(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.counters (lead_id uuid PRIMARY KEY, n int NOT NULL)")
+        )
     yield database
     await database.dispose()
 
@@ -45,7 +49,9 @@ async def count_event(session: AsyncSession, event: Envelope) -> None:
 
 async def applied(db: Database, lead_id: uuid.UUID) -> int:
     async with db.transaction() as session:
-        row = (await session.execute(text("SELECT n FROM counters WHERE lead_id = :id"), {"id": lead_id})).first()
+        row = (
+            await session.execute(text("SELECT n FROM counters WHERE lead_id = :id"), {"id": lead_id})
+        ).first()
     return row[0] if row else 0
 
 
@@ -55,17 +61,29 @@ async def new_topic(servers: Servers, partitions: int = 1) -> str:
     return name
 
 
-def make_runner(servers: Servers, db: Database, publisher: Publisher, topic: str, group: str) -> ConsumerRunner:
+def make_runner(
+    servers: Servers, db: Database, publisher: Publisher, topic: str, group: str
+) -> ConsumerRunner:
     return ConsumerRunner(
-        group=group, topics=[topic], handlers={"test.counted": count_event}, db=db,
-        publisher=publisher, telemetry=Telemetry("test"), bootstrap=servers.bootstrap,
+        group=group,
+        topics=[topic],
+        handlers={"test.counted": count_event},
+        db=db,
+        publisher=publisher,
+        telemetry=Telemetry("test"),
+        bootstrap=servers.bootstrap,
         max_attempts=2,
     )
 
 
 def event(lead_id: uuid.UUID, **data: object) -> Envelope:
-    return Envelope(type="test.counted", lead_id=lead_id, correlation_id=uuid.uuid4(),
-                    producer="test", data=data)
+    return Envelope(
+        type="test.counted",
+        lead_id=lead_id,
+        correlation_id=uuid.uuid4(),
+        producer="test",
+        data=data,
+    )
 
 
 async def publish(publisher: Publisher, topic: str, *values: bytes, key: bytes = b"same-key") -> None:
@@ -79,7 +97,9 @@ async def publisher(servers: Servers) -> AsyncIterator[Publisher]:
     await p.stop()
 
 
-async def test_duplicate_event_changes_state_once(servers: Servers, db: Database, publisher: Publisher) -> None:
+async def test_duplicate_event_changes_state_once(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
     topic = await new_topic(servers)
     lead = uuid.uuid4()
     duplicated = event(lead).to_bytes()
@@ -87,6 +107,7 @@ async def test_duplicate_event_changes_state_once(servers: Servers, db: Database
     runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
     seen = 0
     try:
+
         async def consumed_both() -> bool:
             nonlocal seen
             seen += await runner.poll_once(timeout_ms=200)
@@ -105,10 +126,17 @@ async def test_poison_message_goes_to_dlq_and_partition_keeps_flowing(
     group = f"g-{topic}"
     await create_topics(servers.bootstrap, [dlq(group)], 1)
     before, after = uuid.uuid4(), uuid.uuid4()
-    await publish(publisher, topic, event(before).to_bytes(), event(uuid.uuid4(), poison=True).to_bytes(),
-                  b"{not an envelope", event(after).to_bytes())
+    await publish(
+        publisher,
+        topic,
+        event(before).to_bytes(),
+        event(uuid.uuid4(), poison=True).to_bytes(),
+        b"{not an envelope",
+        event(after).to_bytes(),
+    )
     runner = make_runner(servers, db, publisher, topic, group)
     try:
+
         async def later_message_applied() -> bool:
             await runner.poll_once(timeout_ms=200)
             return await applied(db, after) == 1
@@ -148,11 +176,17 @@ async def test_crash_after_db_commit_before_offset_commit_has_no_double_effect(
 
 
 async def read_all(servers: Servers, topic: str, expected: int) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=servers.bootstrap, auto_offset_reset="earliest",
-                                group_id=f"reader-{uuid.uuid4().hex[:6]}", fetch_max_wait_ms=5)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=servers.bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"reader-{uuid.uuid4().hex[:6]}",
+        fetch_max_wait_ms=5,
+    )
     await consumer.start()
     messages: list = []
     try:
+
         async def got_all() -> bool:
             batch = await consumer.getmany(timeout_ms=200)
             messages.extend(m for ms in batch.values() for m in ms)

@@ -29,7 +29,8 @@ async def test_leads_accepted_while_broker_down_are_all_published_when_it_return
         try:
             await create_topics(broker.bootstrap, [topics.LEAD_EVENTS], topics.PARTITIONS)
             published = await read_topic(
-                broker.bootstrap, topics.LEAD_EVENTS,
+                broker.bootstrap,
+                topics.LEAD_EVENTS,
                 until=lambda ms: accepted <= {str(Envelope.from_bytes(m.value).lead_id) for m in ms},
             )
         finally:
