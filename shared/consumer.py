@@ -111,7 +111,8 @@ class ConsumerRunner:
         partitions = list(consumer.assignment())
         ends = await consumer.end_offsets(partitions)
         committed = [await consumer.committed(tp) or 0 for tp in partitions]
-        return sum(ends[tp] - done for tp, done in zip(partitions, committed, strict=True))
+        # Clamped per partition: Tansu can report an end offset one below a committed offset.
+        return sum(max(ends[tp] - done, 0) for tp, done in zip(partitions, committed, strict=True))
 
     async def stop(self) -> None:
         self.joined = False
@@ -126,7 +127,14 @@ class ConsumerRunner:
         records = [record for partition in batch.values() for record in partition]
         if not records:
             return 0
-        await self.apply(records)
+        try:
+            await self.apply(records)
+        except BaseException:
+            # Not applied (an outage, or shutdown): fetch the same messages again next time,
+            # or a later batch's offsets would commit past them.
+            for tp, partition_records in batch.items():
+                consumer.seek(tp, partition_records[0].offset)
+            raise
         await self._commit(consumer, {tp: rs[-1].offset + 1 for tp, rs in batch.items()})
         return len(records)
 

@@ -94,6 +94,7 @@ def test_hot_lead_reaches_the_rep_signed_and_cold_lead_does_not(stack_home: Path
             json={"phone": "+994501234567", "timeframe": "none"},
         )
         assert cold.status_code == 202
+
         def funnel() -> dict[str, Any]:
             return dict(client.get(stack.url("metrics", "/v1/funnel")).json())
 

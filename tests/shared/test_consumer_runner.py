@@ -37,10 +37,16 @@ async def db(servers: Servers) -> AsyncIterator[Database]:
     await database.dispose()
 
 
+OUTAGES: set[str] = set()
+
+
 async def count_event(session: AsyncSession, event: Envelope) -> None:
     """A handler with a visible effect: counts the events applied per lead."""
     if event.data.get("poison"):
         raise ValueError("this message can never be applied")
+    if event.data.get("outage") in OUTAGES:
+        OUTAGES.discard(event.data["outage"])
+        raise ConnectionError("database unreachable")
     await session.execute(
         text("INSERT INTO counters VALUES (:id, 1) ON CONFLICT (lead_id) DO UPDATE SET n = counters.n + 1"),
         {"id": event.lead_id},
@@ -173,6 +179,29 @@ async def test_crash_after_db_commit_before_offset_commit_has_no_double_effect(
         await restarted.stop()
     assert redelivered == 1
     assert await applied(db, lead) == 1
+
+
+async def test_batch_hit_by_an_outage_is_fetched_again_not_skipped(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    topic = await new_topic(servers)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    OUTAGES.add(topic)
+    await publish(publisher, topic, event(first, outage=topic).to_bytes())
+    runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
+    try:
+        with pytest.raises(ConnectionError):
+            await eventually(lambda: runner.poll_once(timeout_ms=200))
+        await publish(publisher, topic, event(second).to_bytes())
+
+        async def both_applied() -> bool:
+            await runner.poll_once(timeout_ms=200)
+            return await applied(db, second) == 1
+
+        await eventually(both_applied)
+    finally:
+        await runner.stop()
+    assert await applied(db, first) == 1
 
 
 async def read_all(servers: Servers, topic: str, expected: int) -> list:
