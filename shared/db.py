@@ -5,7 +5,8 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Executable, Table, insert, text
+import asyncpg
+from sqlalchemy import Executable, Table, insert, make_url, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -91,3 +92,29 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class DirectConnection:
+    """One asyncpg connection owned by one background loop (the outbox relay, the webhook
+    dispatcher). These hot plumbing paths run plain SQL: the ORM and the pool cost more CPU
+    than the statements themselves. Reconnects after a failure."""
+
+    def __init__(self, url: str, schema: str) -> None:
+        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.schema = schema
+        self._connection: asyncpg.Connection | None = None
+
+    async def get(self) -> asyncpg.Connection:
+        if self._connection is None or self._connection.is_closed():
+            self._connection = await asyncpg.connect(
+                self.dsn,
+                timeout=5,
+                command_timeout=30,
+                server_settings={"search_path": self.schema, "application_name": f"leadflow-{self.schema}"},
+            )
+        return self._connection
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close(timeout=5)

@@ -4,11 +4,11 @@ import asyncio
 import logging
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, delete, func, select
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, func
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import Database, defer_insert
+from shared.db import DirectConnection, defer_insert
 from shared.events import Envelope
 from shared.kafka import Publisher
 from shared.observability import Telemetry
@@ -39,14 +39,26 @@ def add_to_outbox(session: AsyncSession, topic: str, event: Envelope) -> None:
     )
 
 
+_TAKE_BATCH = """
+DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+) RETURNING id, topic, key, value
+"""
+
+
 class OutboxRelay:
-    """Publishes outbox rows in id order, then deletes them. Woken after every commit,
-    and on a slow timer for rows committed by other replicas or left by a broker outage."""
+    """Publishes outbox rows in id order and deletes them. Woken after every commit that
+    wrote outbox rows, and on a slow timer for rows committed by other replicas or left
+    behind by a broker outage."""
 
     def __init__(
-        self, db: Database, publisher: Publisher, telemetry: Telemetry, poll_seconds: float = 1.0
+        self,
+        connection: DirectConnection,
+        publisher: Publisher,
+        telemetry: Telemetry,
+        poll_seconds: float = 1.0,
     ) -> None:
-        self.db = db
+        self.connection = connection
         self.publisher = publisher
         self.telemetry = telemetry
         self.poll_seconds = poll_seconds
@@ -58,39 +70,34 @@ class OutboxRelay:
 
     async def run(self) -> None:
         backoff = 0.1
-        while True:
-            try:
-                while await self.relay_once() == self.batch_size:
-                    pass
-                self.telemetry.outbox_backlog.set(0)
-                backoff = 0.1
-                await self._wakeup.wait(self.poll_seconds)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                log.warning("outbox relay failed, retrying in %.1fs: %r", backoff, error)
-                await self._measure_backlog()
-                await self._wakeup.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+        try:
+            while True:
+                try:
+                    while await self.relay_once() == self.batch_size:
+                        pass
+                    self.telemetry.outbox_backlog.set(0)
+                    backoff = 0.1
+                    await self._wakeup.wait(self.poll_seconds)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    log.warning("outbox relay failed, retrying in %.1fs: %r", backoff, error)
+                    await self._measure_backlog()
+                    await self._wakeup.wait(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            await self.connection.close()
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows were published. The rows are deleted in
         the same transaction, which commits only after the broker acknowledged them all."""
-        table = OutboxMessage.__table__  # type: ignore[attr-defined]
-        claimed = (
-            select(table.c.id).order_by(table.c.id).limit(self.batch_size).with_for_update(skip_locked=True)
-        )
-        take = (
-            delete(table)
-            .where(table.c.id.in_(claimed.scalar_subquery()))
-            .returning(table.c.id, table.c.topic, table.c.key, table.c.value)
-        )
-        async with self.db.sessions() as session, session.begin():
-            rows = sorted((await session.execute(take)).all())
+        connection = await self.connection.get()
+        async with connection.transaction():
+            rows = sorted(await connection.fetch(_TAKE_BATCH, self.batch_size), key=lambda r: r["id"])
             if rows:
-                await self.publisher.publish([(r.topic, r.key, r.value) for r in rows])
+                await self.publisher.publish([(r["topic"], r["key"], r["value"]) for r in rows])
         for row in rows:
-            self.telemetry.events_out.labels(row.topic).inc()
+            self.telemetry.events_out.labels(row["topic"]).inc()
         return len(rows)
 
     async def _measure_backlog(self) -> None:
@@ -100,7 +107,7 @@ class OutboxRelay:
             log.debug("outbox backlog unknown: %r", error)
 
     async def backlog(self) -> int:
-        async with self.db.sessions() as session:
-            count = (await session.exec(select(func.count()).select_from(OutboxMessage))).one()  # type: ignore[call-overload]
+        connection = await self.connection.get()
+        count = int(await connection.fetchval("SELECT count(*) FROM outbox"))
         self.telemetry.outbox_backlog.set(count)
-        return int(count)
+        return count

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from shared.consumer import ConsumerRunner, Handler
-from shared.db import Database, create_engine
+from shared.db import Database, DirectConnection, create_engine
 from shared.http import BodySizeLimit, health_router, install_problem_handlers
 from shared.kafka import Publisher
 from shared.observability import Telemetry
@@ -30,7 +30,12 @@ class ServiceRuntime:
         self.telemetry = Telemetry(name)
         self.db = Database(create_engine(settings.database_url, name, settings.db_pool_size))
         self.publisher = Publisher(settings.kafka_bootstrap, f"leadflow-{name}")
-        self.relay = OutboxRelay(self.db, self.publisher, self.telemetry, settings.outbox_poll_seconds)
+        self.relay = OutboxRelay(
+            DirectConnection(settings.database_url, name),
+            self.publisher,
+            self.telemetry,
+            settings.outbox_poll_seconds,
+        )
         self.db.after_commit(self.relay.wake, wrote="outbox")
         self.consumers: list[ConsumerRunner] = []
         self._loops: list[Loop] = [self.relay.run]

@@ -51,8 +51,10 @@ async def capture_lead(
     if source is None:
         raise HTTPException(401, UNAUTHORIZED)
     region = state.settings.default_phone_region
-    lead = await state.committer.submit(lambda session: handlers.capture_lead(session, source, data, region))
-    return LeadAccepted(lead_id=lead.id)
+    lead_id = await state.committer.submit(
+        lambda session: handlers.capture_lead(session, source, data, region)
+    )
+    return LeadAccepted(lead_id=lead_id)
 
 
 @router.get("/leads/{lead_id}", response_model=LeadPublic, dependencies=[Admin])

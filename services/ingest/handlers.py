@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.ingest.models import Lead, Source
 from services.ingest.schemas import LeadIn, SourceCreate
 from shared import topics
+from shared.db import defer_insert
 from shared.events import LEAD_CAPTURED, Envelope, LeadCaptured, utcnow
 from shared.http import InvalidInput
 from shared.outbox import add_to_outbox
@@ -71,38 +72,40 @@ def check_required(source: Source, data: LeadIn) -> None:
         raise InvalidInput(missing)
 
 
-async def capture_lead(session: AsyncSession, source: Source, data: LeadIn, default_region: str) -> Lead:
-    """Store the lead and stage `lead.captured` in the same transaction."""
+async def capture_lead(session: AsyncSession, source: Source, data: LeadIn, default_region: str) -> UUID:
+    """Store the lead and stage `lead.captured` in the same transaction; returns the lead id."""
     check_required(source, data)
     phone = normalize_phone(data.phone, source.default_region or default_region) if data.phone else None
     email = data.email.lower() if data.email else None
     attributes = data.model_dump(mode="json", exclude={"email", "phone"}, exclude_none=True)
-    lead = Lead(
-        source_id=source.id,
-        email=email,
-        phone=phone,
-        attributes=attributes,
-        correlation_id=uuid4(),
-        captured_at=utcnow(),
-    )
-    session.add(lead)
+    lead_id, correlation_id, captured_at = uuid4(), uuid4(), utcnow()
+    row = {
+        "id": lead_id,
+        "source_id": source.id,
+        "email": email,
+        "phone": phone,
+        "attributes": attributes,
+        "correlation_id": correlation_id,
+        "captured_at": captured_at,
+    }
+    defer_insert(session, Lead.__table__, row)  # type: ignore[attr-defined]
     payload = LeadCaptured(
         source_id=source.id,
         channel=source.channel,
         email=email,
         phone=phone,
-        captured_at=lead.captured_at,
+        captured_at=captured_at,
         **attributes,
     )
     event = Envelope(
         type=LEAD_CAPTURED,
-        lead_id=lead.id,
-        correlation_id=lead.correlation_id,
+        lead_id=lead_id,
+        correlation_id=correlation_id,
         producer="ingest",
         data=payload.model_dump(mode="json", exclude_none=True),
     )
     add_to_outbox(session, topics.LEAD_EVENTS, event)
-    return lead
+    return lead_id
 
 
 async def list_sources(session: AsyncSession) -> list[Source]:

@@ -5,23 +5,39 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import httpx
-from sqlalchemy import or_, update
-from sqlmodel import col, select
 from standardwebhooks.webhooks import Webhook
 
 from services.nurture.config import NurtureSettings
-from services.nurture.models import DeliveryAttempt, Rep, WebhookDelivery
 from services.nurture.retries import retry_delay
-from shared.db import Database
+from shared.db import DirectConnection
 from shared.events import utcnow
 from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 BATCH = 100
+
+_CLAIM = """
+UPDATE webhook_deliveries d SET lease_until = $2, attempts = d.attempts + 1
+FROM reps r
+WHERE r.id = d.rep_id AND d.id IN (
+    SELECT id FROM webhook_deliveries
+    WHERE status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
+    ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
+) RETURNING d.id, d.url, d.body, d.attempts, r.webhook_secret
+"""
+_RECORD_ATTEMPT = """
+INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, error, duration_ms)
+VALUES ($1, $2, $3, $4, $5)
+"""
+_SET_STATE = """
+UPDATE webhook_deliveries SET status = $2, next_attempt_at = coalesce($3, next_attempt_at),
+    delivered_at = $4, lease_until = NULL
+WHERE id = $1
+"""
 
 
 @dataclass
@@ -60,8 +76,8 @@ class WebhookDispatcher:
     """Sends due deliveries. A claim is a lease: if this process dies mid-send, the lease
     runs out and any replica sends it again with the same webhook-id."""
 
-    def __init__(self, db: Database, settings: NurtureSettings) -> None:
-        self.db = db
+    def __init__(self, connection: DirectConnection, settings: NurtureSettings) -> None:
+        self.connection = connection
         self.settings = settings
         self.rng = random.Random()  # noqa: S311 - jitter, not security
         self._wakeup = Wakeup()
@@ -86,6 +102,7 @@ class WebhookDispatcher:
                 await self._wakeup.wait(1.0)
         finally:
             await self.client.aclose()
+            await self.connection.close()
 
     async def dispatch_once(self) -> int:
         due = await self._claim()
@@ -97,30 +114,8 @@ class WebhookDispatcher:
     async def _claim(self) -> list[Due]:
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.webhook_lease_seconds)
-        table = WebhookDelivery.__table__  # type: ignore[attr-defined]
-        reps = Rep.__table__  # type: ignore[attr-defined]
-        claimable = (
-            select(WebhookDelivery.id)
-            .where(
-                WebhookDelivery.status == "pending",
-                col(WebhookDelivery.next_attempt_at) <= now,
-                or_(
-                    col(WebhookDelivery.lease_until).is_(None),
-                    col(WebhookDelivery.lease_until) < now,
-                ),
-            )
-            .order_by(col(WebhookDelivery.next_attempt_at))
-            .limit(BATCH)
-            .with_for_update(skip_locked=True)
-        )
-        claim = (
-            update(table)
-            .where(table.c.id.in_(claimable.scalar_subquery()), table.c.rep_id == reps.c.id)
-            .values(lease_until=lease, attempts=table.c.attempts + 1)
-            .returning(table.c.id, table.c.url, table.c.body, table.c.attempts, reps.c.webhook_secret)
-        )
-        async with self.db.transaction(notify=False) as session:
-            rows = (await session.execute(claim)).all()
+        connection = await self.connection.get()
+        rows = await connection.fetch(_CLAIM, now, lease, BATCH)
         return [Due(*row) for row in rows]
 
     async def _send(self, due: Due) -> Outcome:
@@ -135,27 +130,19 @@ class WebhookDispatcher:
 
     async def _record(self, outcomes: list[Outcome]) -> None:
         now = utcnow()
-        async with self.db.transaction(notify=False) as session:
-            for outcome in outcomes:
-                session.add(
-                    DeliveryAttempt(
-                        delivery_id=outcome.due.id,
-                        attempted_at=now,
-                        status_code=outcome.status_code,
-                        error=outcome.error,
-                        duration_ms=outcome.duration_ms,
-                    )
-                )
-                values = self._next_state(outcome, now)
-                await session.execute(
-                    update(WebhookDelivery).where(col(WebhookDelivery.id) == outcome.due.id).values(**values)
-                )
+        attempts = [(o.due.id, now, o.status_code, o.error, o.duration_ms) for o in outcomes]
+        states = [(o.due.id, *self._next_state(o, now)) for o in outcomes]
+        connection = await self.connection.get()
+        async with connection.transaction():
+            await connection.executemany(_RECORD_ATTEMPT, attempts)
+            await connection.executemany(_SET_STATE, states)
 
-    def _next_state(self, outcome: Outcome, now: object) -> dict[str, object]:
+    def _next_state(self, outcome: Outcome, now: datetime) -> tuple[str, datetime | None, datetime | None]:
+        """(status, next attempt, delivered at) after this attempt."""
         if outcome.delivered:
-            return {"status": "delivered", "delivered_at": now, "lease_until": None}
+            return "delivered", None, now
         delay = retry_delay(outcome.due.attempts, self.settings.webhook_retry_schedule, self.rng)
         if delay is None or outcome.status_code == 410:
             log.warning("webhook %s given up after %d attempts", outcome.due.id, outcome.due.attempts)
-            return {"status": "failed", "lease_until": None}
-        return {"next_attempt_at": utcnow() + timedelta(seconds=delay), "lease_until": None}
+            return "failed", None, None
+        return "pending", now + timedelta(seconds=delay), None
