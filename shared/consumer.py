@@ -21,6 +21,9 @@ from shared.topics import dlq
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+# Offsets only say where to resume; the inbox makes redelivery harmless, so they are
+# committed (always after the database commit) at most this often, not once per batch.
+OFFSET_COMMIT_SECONDS = 0.25
 
 
 @dataclass
@@ -61,6 +64,8 @@ class ConsumerRunner:
         self.batch_size, self.max_attempts = batch_size, max_attempts
         self.consumer: AIOKafkaConsumer | None = None
         self.joined = False
+        self._applied: dict[TopicPartition, int] = {}  # next offset per partition, applied
+        self._committed_at = 0.0
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -116,27 +121,39 @@ class ConsumerRunner:
 
     async def stop(self) -> None:
         self.joined = False
+        try:
+            await self.commit_applied()
+        except Exception as error:
+            log.info("final offset commit of %s skipped: %r", self.group, error)
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             await consumer.stop()
 
     async def poll_once(self, timeout_ms: int = 1000) -> int:
-        """Fetch one batch, apply it, then commit its offsets. Returns the message count."""
+        """Fetch one batch and apply it; commit offsets when due. Returns the message count."""
         consumer = await self._start()
         batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
         records = [record for partition in batch.values() for record in partition]
-        if not records:
-            return 0
-        try:
-            await self.apply(records)
-        except BaseException:
-            # Not applied (an outage, or shutdown): fetch the same messages again next time,
-            # or a later batch's offsets would commit past them.
-            for tp, partition_records in batch.items():
-                consumer.seek(tp, partition_records[0].offset)
-            raise
-        await self._commit(consumer, {tp: rs[-1].offset + 1 for tp, rs in batch.items()})
+        if records:
+            try:
+                await self.apply(records)
+            except BaseException:
+                # Not applied (an outage, or shutdown): fetch the same messages again next
+                # time, or a later batch's offsets would commit past them.
+                for tp, partition_records in batch.items():
+                    consumer.seek(tp, partition_records[0].offset)
+                raise
+            self._applied |= {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
+        if time.monotonic() - self._committed_at >= OFFSET_COMMIT_SECONDS:
+            await self.commit_applied()
         return len(records)
+
+    async def commit_applied(self) -> None:
+        """Commit the offsets of everything applied so far."""
+        offsets, self._applied = self._applied, {}
+        self._committed_at = time.monotonic()
+        if offsets and self.consumer is not None:
+            await self._commit(self.consumer, offsets)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -236,7 +253,7 @@ class _JoinListener(ConsumerRebalanceListener):
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: object) -> None:
-        return None
+        await self.runner.commit_applied()  # before another member takes them over
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         self.runner.joined = True
