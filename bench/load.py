@@ -22,35 +22,49 @@ class LoadResult:
         return self.requests / self.seconds
 
 
+Sent = Callable[[dict[str, Any], float], None]
+
+
+class _Poster:
+    """One aiohttp session that POSTs bodies, counts the statuses and reports each send time.
+    aiohttp, since an httpx client tops out near 1,000 requests/s here and would hide the
+    server's speed."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession, sent: Sent | None) -> None:
+        self.url, self.session, self.sent = url, session, sent
+        self.statuses: dict[int, int] = {}
+
+    async def post(self, body: dict[str, Any]) -> None:
+        if self.sent is not None:
+            self.sent(body, time.perf_counter())
+        async with self.session.post(self.url, json=body) as response:
+            await response.read()
+            self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+
+
 async def post_all(
     url: str,
     bodies: list[dict[str, Any]],
     concurrency: int,
     headers: dict[str, str] | None = None,
-    sent: Callable[[dict[str, Any], float], None] | None = None,
+    sent: Sent | None = None,
 ) -> LoadResult:
-    """POST every body with `concurrency` workers over keep-alive connections. aiohttp, since
-    an httpx client tops out near 1,000 requests/s here and would hide the server's speed."""
+    """POST every body from `concurrency` workers, each sending its next as soon as it has an answer."""
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
-    statuses: dict[int, int] = {}
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        poster = _Poster(url, session, sent)
 
         async def worker() -> None:
             while not queue.empty():
-                body = queue.get_nowait()
-                if sent is not None:
-                    sent(body, time.perf_counter())
-                async with session.post(url, json=body) as response:
-                    await response.read()
-                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                await poster.post(queue.get_nowait())
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return LoadResult(len(bodies), elapsed, statuses)
+    return LoadResult(len(bodies), elapsed, poster.statuses)
 
 
 async def post_paced(
@@ -58,29 +72,22 @@ async def post_paced(
     bodies: list[dict[str, Any]],
     rate: float,
     headers: dict[str, str] | None = None,
-    sent: Callable[[dict[str, Any], float], None] | None = None,
+    sent: Sent | None = None,
 ) -> LoadResult:
     """POST the bodies at a steady `rate` per second (open loop), as real traffic arrives."""
-    statuses: dict[int, int] = {}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256), headers=headers) as session:
-
-        async def post(body: dict[str, Any]) -> None:
-            if sent is not None:
-                sent(body, time.perf_counter())
-            async with session.post(url, json=body) as response:
-                await response.read()
-                statuses[response.status] = statuses.get(response.status, 0) + 1
-
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        poster = _Poster(url, session, sent)
         started = time.perf_counter()
         tasks = []
         for i, body in enumerate(bodies):
             delay = started + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)  # pacing the arrivals
-            tasks.append(asyncio.create_task(post(body)))
+            tasks.append(asyncio.create_task(poster.post(body)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
-    return LoadResult(len(bodies), elapsed, statuses)
+    return LoadResult(len(bodies), elapsed, poster.statuses)
 
 
 @dataclass

@@ -4,7 +4,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +14,7 @@ from shared.kafka import Publisher, create_topics
 from shared.observability import Telemetry
 from shared.topics import dlq
 from tests.conftest import Servers, eventually
+from tests.helpers import read_topic
 
 SCHEMA = "runner_test"
 
@@ -151,7 +151,7 @@ async def test_poison_message_goes_to_dlq_and_partition_keeps_flowing(
     finally:
         await runner.stop()
     assert await applied(db, before) == 1
-    dead = await read_all(servers, dlq(group), expected=2)
+    dead = await read_topic(servers.bootstrap, dlq(group), until=lambda ms: len(ms) >= 2)
     errors = sorted(dict(m.headers)["error"].decode() for m in dead)
     assert errors[0].startswith("ValueError: this message can never be applied")
     assert errors[1].startswith("undecodable envelope")
@@ -202,26 +202,3 @@ async def test_batch_hit_by_an_outage_is_fetched_again_not_skipped(
     finally:
         await runner.stop()
     assert await applied(db, first) == 1
-
-
-async def read_all(servers: Servers, topic: str, expected: int) -> list:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=servers.bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex[:6]}",
-        fetch_max_wait_ms=5,
-    )
-    await consumer.start()
-    messages: list = []
-    try:
-
-        async def got_all() -> bool:
-            batch = await consumer.getmany(timeout_ms=200)
-            messages.extend(m for ms in batch.values() for m in ms)
-            return len(messages) >= expected
-
-        await eventually(got_all)
-    finally:
-        await consumer.stop()
-    return messages
