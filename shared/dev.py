@@ -118,7 +118,7 @@ class DevStack:
                 preexec_fn=die_with_parent,
             )
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, stop: threading.Event, timeout: float = 60) -> None:
         pending = set(SERVICES)
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=1.0) as client:
@@ -131,10 +131,12 @@ class DevStack:
                             pending.discard(service)
                     except httpx.HTTPError:
                         pass
+                if stop.is_set():
+                    return
                 if pending and time.monotonic() > deadline:
                     raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(sorted(pending))}")
                 if pending:
-                    time.sleep(0.1)  # polling /readyz until every service answers 200
+                    stop.wait(0.1)  # polling /readyz until every service answers 200
 
     def _check_alive(self, service: str) -> None:
         code = self.services[service].poll()
@@ -169,10 +171,13 @@ def run_dev(settings: DevSettings) -> int:
         database_url, bootstrap = stack.start_servers()
         stack.prepare(database_url, bootstrap)
         stack.start_services(database_url, bootstrap)
-        stack.wait_ready()
+        stack.wait_ready(stop)
+        if stop.is_set():
+            return 0
         for service in SERVICES:
             say(f"{service:<8} http://127.0.0.1:{settings.port_of(service)}  (docs at /docs)")
-        say(f"admin token: {settings.admin_token.get_secret_value()}")
+        token = settings.admin_token.get_secret_value()
+        say(f"admin token: {token if token == DEV_ADMIN_TOKEN else 'the one in LEADFLOW_ADMIN_TOKEN'}")
         say(f"logs in {stack.home / 'logs'}; ready. Ctrl-C stops everything.")
         stack.watch(stop)
         return 0

@@ -64,3 +64,7 @@ def create_inbox_table() -> None:
         sa.Column("event_id", sa.Uuid, primary_key=True),
         sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     )
+    # BRIN: nearly free to maintain on an append-only time column, enough for the purge.
+    op.create_index(
+        "processed_events_processed_at", "processed_events", ["processed_at"], postgresql_using="brin"
+    )

@@ -4,6 +4,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -11,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from shared.consumer import ConsumerRunner, Handler
 from shared.db import Database, DirectConnection, create_engine
 from shared.http import BodySizeLimit, health_router, install_problem_handlers
+from shared.inbox import purge_inbox_forever
 from shared.kafka import Publisher
 from shared.observability import Telemetry
 from shared.outbox import OutboxRelay
@@ -57,6 +59,9 @@ class ServiceRuntime:
         )
         self.consumers.append(runner)
         self._loops.append(runner.run)
+        if len(self.consumers) == 1:
+            retention = timedelta(days=s.inbox_retention_days)
+            self._loops.append(lambda: purge_inbox_forever(self.db, retention))
 
     def add_loop(self, loop: Loop) -> None:
         """A background loop run for the life of the process (it must handle its own errors)."""

@@ -31,6 +31,8 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(3, ge=1)
     outbox_poll_seconds: float = Field(1.0, gt=0)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # Longer than the broker keeps messages (Kafka's default is 7 days).
+    inbox_retention_days: float = Field(14, gt=0)
 
     @model_validator(mode="after")
     def _admin_token_required_in_production(self) -> "ServiceSettings":

@@ -1,0 +1,33 @@
+"""The inbox forgets old event ids, and only old ones."""
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from shared.db import Database, create_engine
+from shared.events import utcnow
+from shared.inbox import claim_new_events, forget_processed
+from tests.conftest import Servers
+
+
+async def test_old_event_ids_are_forgotten_recent_ones_kept(servers: Servers) -> None:
+    db = Database(create_engine(servers.database_url, "metrics"))
+    old, recent = uuid.uuid4(), uuid.uuid4()
+    try:
+        async with db.transaction() as session:
+            assert await claim_new_events(session, [old, recent]) == {old, recent}
+            await session.execute(
+                text(
+                    "UPDATE processed_events SET processed_at = now() - interval '30 days'"
+                    " WHERE event_id = :id"
+                ),
+                {"id": old},
+            )
+        async with db.transaction() as session:
+            forgotten = await forget_processed(session, utcnow() - timedelta(days=14))
+            again = await claim_new_events(session, [old, recent])
+    finally:
+        await db.dispose()
+    assert forgotten >= 1
+    assert again == {old}  # the forgotten id is new again; the recent one is still known
