@@ -5,6 +5,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
@@ -20,7 +21,9 @@ from shared.topics import dlq
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+Handler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
+"""Applies a run of consecutive events of one type, in order: one statement can serve many."""
+EventHandler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 # Offsets only say where to resume; the inbox makes redelivery harmless, so they are
 # committed (always after the database commit) at most this often, not once per batch.
 OFFSET_COMMIT_SECONDS = 0.25
@@ -192,24 +195,19 @@ class ConsumerRunner:
             return
         async with self.db.transaction() as session:
             fresh = await claim_new_events(session, [d.event.id for d in deliveries if d.event])
+            new: list[Envelope] = []
             for delivery in deliveries:
                 event = delivery.event
                 assert event is not None
                 outcome = "applied" if event.id in fresh else "duplicate"
                 if event.id in fresh:
                     fresh.discard(event.id)  # the same id twice in one batch applies once
-                    await self._handle(session, event)
+                    new.append(event)
                 self.telemetry.events_in.labels(delivery.record.topic, event.type, outcome).inc()
-
-    async def _handle(self, session: AsyncSession, event: Envelope) -> None:
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            return
-        token = correlation_id.set(str(event.correlation_id))
-        try:
-            await handler(session, event)
-        finally:
-            correlation_id.reset(token)
+            for event_type, run in groupby(new, key=lambda e: e.type):
+                handler = self.handlers.get(event_type)
+                if handler is not None:
+                    await handler(session, list(run))
 
     async def _apply_with_retries(self, delivery: Delivery) -> None:
         for attempt in range(1, self.max_attempts + 1):
@@ -257,6 +255,20 @@ class _JoinListener(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         self.runner.joined = True
+
+
+def one_at_a_time(handler: EventHandler) -> Handler:
+    """A handler of one event, applied to each event of a run in turn."""
+
+    async def handle_each(session: AsyncSession, events: list[Envelope]) -> None:
+        for event in events:
+            token = correlation_id.set(str(event.correlation_id))
+            try:
+                await handler(session, event)
+            finally:
+                correlation_id.reset(token)
+
+    return handle_each
 
 
 def _decode(record: ConsumerRecord) -> Delivery:

@@ -35,11 +35,16 @@ def _upsert_statement(table: Table, key: tuple[str, ...], columns: tuple[str, ..
     )
 
 
-async def upsert(session: AsyncSession, table: Table, key: Sequence[str], row: dict[str, Any]) -> None:
-    """INSERT the row, or UPDATE the columns it names. The statement depends only on the
-    column names, so SQLAlchemy compiles it once, not once per row."""
-    columns = tuple(c for c in row if c not in key)
-    await session.execute(_upsert_statement(table, tuple(key), columns), row)
+async def upsert(
+    session: AsyncSession, table: Table, key: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """INSERT each row, or UPDATE the columns it names; the rows share their column names and
+    no two share a key. The statement depends only on the column names, so SQLAlchemy
+    compiles it once, and sends all rows in one go."""
+    if not rows:
+        return
+    columns = tuple(c for c in rows[0] if c not in key)
+    await session.execute(_upsert_statement(table, tuple(key), columns), list(rows))
 
 
 _DEFERRED = "leadflow.deferred_inserts"

@@ -1,5 +1,7 @@
-"""Metrics handlers: upsert the lead's read-model row from any event, in any order."""
+"""Metrics handlers: each turns a run of events into the columns they set on the leads'
+read-model rows, written in one upsert; events may arrive in any order."""
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,45 +19,42 @@ from shared.events import (
     LeadClassified,
 )
 
-
-async def _upsert(session: AsyncSession, lead_id: object, values: dict[str, Any]) -> None:
-    await upsert(session, LeadFact.__table__, ["lead_id"], {"lead_id": lead_id, **values})  # type: ignore[attr-defined]
+Columns = Callable[[Envelope], dict[str, Any]]
 
 
-async def record_capture(session: AsyncSession, event: Envelope) -> None:
+def capture_columns(event: Envelope) -> dict[str, Any]:
     captured = LeadCaptured.model_validate(event.data)
-    await _upsert(
-        session,
-        event.lead_id,
-        {
-            "channel": captured.channel,
-            "source_id": captured.source_id,
-            "captured_at": captured.captured_at,
-        },
-    )
+    return {"channel": captured.channel, "source_id": captured.source_id, "captured_at": captured.captured_at}
 
 
-async def record_classification(session: AsyncSession, event: Envelope) -> None:
+def classification_columns(event: Envelope) -> dict[str, Any]:
     classified = LeadClassified.model_validate(event.data)
-    await _upsert(
-        session,
-        event.lead_id,
-        {
-            "temperature": classified.temperature,
-            "stage": classified.stage,
-            "classified_at": event.occurred_at,
-        },
-    )
+    return {
+        "temperature": classified.temperature,
+        "stage": classified.stage,
+        "classified_at": event.occurred_at,
+    }
 
 
-async def record_assignment(session: AsyncSession, event: Envelope) -> None:
+def assignment_columns(event: Envelope) -> dict[str, Any]:
     assigned = LeadAssigned.model_validate(event.data)
-    await _upsert(session, event.lead_id, {"rep_id": assigned.rep_id, "assigned_at": assigned.assigned_at})
+    return {"rep_id": assigned.rep_id, "assigned_at": assigned.assigned_at}
+
+
+def recorder(columns: Columns) -> Handler:
+    """A handler writing `columns(event)` onto each event's lead row (the latest event of a
+    lead in the run wins, as it would applied one by one)."""
+
+    async def record(session: AsyncSession, events: list[Envelope]) -> None:
+        rows = {event.lead_id: {"lead_id": event.lead_id, **columns(event)} for event in events}
+        await upsert(session, LeadFact.__table__, ["lead_id"], list(rows.values()))  # type: ignore[attr-defined]
+
+    return record
 
 
 def event_handlers() -> dict[str, Handler]:
     return {
-        LEAD_CAPTURED: record_capture,
-        LEAD_CLASSIFIED: record_classification,
-        LEAD_ASSIGNED: record_assignment,
+        LEAD_CAPTURED: recorder(capture_columns),
+        LEAD_CLASSIFIED: recorder(classification_columns),
+        LEAD_ASSIGNED: recorder(assignment_columns),
     }

@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.models import Assignment, Rep, WebhookDelivery
 from shared import topics
-from shared.consumer import Handler
+from shared.consumer import Handler, one_at_a_time
 from shared.db import defer_insert
 from shared.events import (
     LEAD_ASSIGNED,
@@ -91,4 +91,4 @@ async def assign_hot_lead(session: AsyncSession, event: Envelope) -> None:
 
 
 def event_handlers() -> dict[str, Handler]:
-    return {LEAD_CLASSIFIED: assign_hot_lead}
+    return {LEAD_CLASSIFIED: one_at_a_time(assign_hot_lead)}

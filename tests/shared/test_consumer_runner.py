@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.consumer import ConsumerRunner
+from shared.consumer import ConsumerRunner, one_at_a_time
 from shared.db import Database, create_engine
 from shared.events import Envelope
 from shared.kafka import Publisher, create_topics
@@ -73,7 +73,7 @@ def make_runner(
     return ConsumerRunner(
         group=group,
         topics=[topic],
-        handlers={"test.counted": count_event},
+        handlers={"test.counted": one_at_a_time(count_event)},
         db=db,
         publisher=publisher,
         telemetry=Telemetry("test"),
