@@ -2,14 +2,15 @@
 
 import json
 import logging
-from uuid import uuid4
+from collections import deque
+from uuid import UUID, uuid4
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.models import Assignment, Rep, WebhookDelivery
 from shared import topics
-from shared.consumer import Handler, one_at_a_time
+from shared.consumer import Handler
 from shared.db import defer_insert
 from shared.events import (
     LEAD_ASSIGNED,
@@ -24,40 +25,54 @@ from shared.outbox import add_to_outbox
 log = logging.getLogger(__name__)
 
 
-async def next_rep(session: AsyncSession) -> Rep | None:
-    """Round robin: the active rep who was given a lead longest ago (locked for this transaction)."""
+async def reps_in_turn(session: AsyncSession) -> deque[Rep]:
+    """Active reps, the one given a lead longest ago first, locked for this transaction."""
     statement = (
         select(Rep)
         .where(col(Rep.active))
         .order_by(col(Rep.last_assigned_at).asc().nulls_first(), col(Rep.created_at))
-        .limit(1)
         .with_for_update()
     )
-    return (await session.exec(statement)).first()
+    return deque((await session.exec(statement)).all())
 
 
-async def assign_hot_lead(session: AsyncSession, event: Envelope) -> None:
-    """Give a newly hot lead to one rep and queue the signed webhook that tells them."""
-    classified = LeadClassified.model_validate(event.data)
-    if classified.temperature != "hot":
+async def already_assigned(session: AsyncSession, lead_ids: set[UUID]) -> set[UUID]:
+    statement = select(Assignment.lead_id).where(col(Assignment.lead_id).in_(lead_ids))
+    return set((await session.exec(statement)).all())
+
+
+async def assign_hot_leads(session: AsyncSession, events: list[Envelope]) -> None:
+    """Give each newly hot lead to one rep, round robin, and queue the signed webhook that
+    tells them. A lead already with a rep stays with them."""
+    hot = [(e, c) for e in events if (c := LeadClassified.model_validate(e.data)).temperature == "hot"]
+    if not hot:
         return
-    if await session.get(Assignment, event.lead_id) is not None:
-        return
-    rep = await next_rep(session)
-    if rep is None:
-        log.warning("hot lead %s has no active rep to go to", event.lead_id)
-        return
+    taken = await already_assigned(session, {event.lead_id for event, _ in hot})
+    reps = await reps_in_turn(session)
+    for event, classified in hot:
+        if event.lead_id in taken:
+            continue
+        if not reps:
+            log.warning("hot lead %s has no active rep to go to", event.lead_id)
+            continue
+        rep = reps.popleft()
+        reps.append(rep)
+        hand_over(session, event, classified, rep)
+        taken.add(event.lead_id)
+
+
+def hand_over(session: AsyncSession, event: Envelope, classified: LeadClassified, rep: Rep) -> None:
+    """Record the assignment, queue the webhook to the rep, publish `lead.assigned`."""
     now = utcnow()
     rep.last_assigned_at = now
     session.add(rep)
-    session.add(
-        Assignment(
-            lead_id=event.lead_id,
-            rep_id=rep.id,
-            correlation_id=event.correlation_id,
-            assigned_at=now,
-        )
-    )
+    assignment = {
+        "lead_id": event.lead_id,
+        "rep_id": rep.id,
+        "correlation_id": event.correlation_id,
+        "assigned_at": now,
+    }
+    defer_insert(session, Assignment.__table__, assignment)  # type: ignore[attr-defined]
     body = {
         "type": "lead.hot",
         "timestamp": now.isoformat(),
@@ -68,27 +83,28 @@ async def assign_hot_lead(session: AsyncSession, event: Envelope) -> None:
             **classified.model_dump(mode="json"),
         },
     }
-    deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
-    defer_insert(
-        session,
-        deliveries,
-        {
-            "id": uuid4(),
-            "rep_id": rep.id,
-            "lead_id": event.lead_id,
-            "event_type": "lead.hot",
-            "url": rep.webhook_url,
-            "body": json.dumps(body),
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        },
-    )
+    delivery = {
+        "id": uuid4(),
+        "rep_id": rep.id,
+        "lead_id": event.lead_id,
+        "event_type": "lead.hot",
+        "url": rep.webhook_url,
+        "body": json.dumps(body),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    defer_insert(session, WebhookDelivery.__table__, delivery)  # type: ignore[attr-defined]
     assigned = LeadAssigned(rep_id=rep.id, temperature=classified.temperature, assigned_at=now)
     add_to_outbox(session, topics.TOUCH_EVENTS, event.follow_up(LEAD_ASSIGNED, "nurture", assigned))
     log.info("lead %s assigned to rep %s", event.lead_id, rep.id)
 
 
+async def assign_hot_lead(session: AsyncSession, event: Envelope) -> None:
+    """One event's worth of `assign_hot_leads`."""
+    await assign_hot_leads(session, [event])
+
+
 def event_handlers() -> dict[str, Handler]:
-    return {LEAD_CLASSIFIED: one_at_a_time(assign_hot_lead)}
+    return {LEAD_CLASSIFIED: assign_hot_leads}

@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.handlers import assign_hot_lead
+from services.nurture.handlers import assign_hot_lead, assign_hot_leads
 from shared.db import Database
 from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
@@ -41,6 +41,23 @@ async def add_rep(client: httpx.AsyncClient, receiver: Receiver, name: str = "Ai
     response = await client.post("/v1/reps", json={"name": name, "webhook_url": receiver.url}, headers=ADMIN)
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+def classified(temperature: str = "hot") -> Envelope:
+    payload = LeadClassified(
+        score=60,
+        temperature=temperature,
+        stage="lead",
+        rules_version=1,
+        lead={"email": "a@example.kz"},  # type: ignore[arg-type]
+    )
+    return Envelope(
+        type=LEAD_CLASSIFIED,
+        lead_id=uuid.uuid4(),
+        correlation_id=uuid.uuid4(),
+        producer="scoring",
+        data=payload.model_dump(mode="json"),
+    )
 
 
 async def classify(db: Database, temperature: str = "hot") -> Envelope:
@@ -151,6 +168,26 @@ async def test_hot_leads_are_shared_round_robin(client: httpx.AsyncClient, db: D
     assert len(first.received()) == len(second.received()) == 2
     body = json.loads(first.received()[0].body)
     assert body["data"]["temperature"] == "hot"
+
+
+async def test_hot_leads_in_one_batch_are_shared_round_robin_once_each(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    with webhook_receiver() as first, webhook_receiver() as second:
+        await add_rep(client, first, "First")
+        await add_rep(client, second, "Second")
+        events = [classified() for _ in range(4)]
+        async with db.transaction() as session:
+            await assign_hot_leads(session, [*events, events[0], classified("cold")])
+        await eventually(lambda: len(first.received()) + len(second.received()) >= 4)
+    assert len(first.received()) == len(second.received()) == 2
+    async with db.transaction() as session:
+        queued = (
+            await session.execute(
+                text("SELECT count(*) FROM webhook_deliveries WHERE lead_id = :id"), {"id": events[0].lead_id}
+            )
+        ).scalar_one()
+    assert queued == 1  # the repeated event did not assign the lead twice
 
 
 async def test_rep_list_never_shows_secrets(client: httpx.AsyncClient) -> None:
