@@ -101,10 +101,5 @@ def hand_over(session: AsyncSession, event: Envelope, classified: LeadClassified
     log.info("lead %s assigned to rep %s", event.lead_id, rep.id)
 
 
-async def assign_hot_lead(session: AsyncSession, event: Envelope) -> None:
-    """One event's worth of `assign_hot_leads`."""
-    await assign_hot_leads(session, [event])
-
-
 def event_handlers() -> dict[str, Handler]:
     return {LEAD_CLASSIFIED: assign_hot_leads}

@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.handlers import assign_hot_lead, assign_hot_leads
+from services.nurture.handlers import assign_hot_leads
 from shared.db import Database
 from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
@@ -76,7 +76,7 @@ async def classify(db: Database, temperature: str = "hot") -> Envelope:
         data=payload.model_dump(mode="json"),
     )
     async with db.transaction() as session:
-        await assign_hot_lead(session, event)
+        await assign_hot_leads(session, [event])
     return event
 
 
