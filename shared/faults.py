@@ -5,7 +5,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotRead
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-_TRANSIENT = (
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     ConnectionError,
@@ -25,7 +25,7 @@ def is_transient(error: BaseException) -> bool:
         if error.connection_invalidated:
             return True
         return is_transient(error.orig) if error.orig is not None else False
-    if isinstance(error, _TRANSIENT):
+    if isinstance(error, TRANSIENT_ERRORS):
         return True
     cause = error.__cause__
     return cause is not None and is_transient(cause)

@@ -11,10 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.faults import is_transient
+from shared.faults import TRANSIENT_ERRORS, is_transient
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -66,10 +67,15 @@ async def _http_problem(request: Request, error: Exception) -> Response:
     return problem(error.status_code, error.detail or "Error", headers=headers)
 
 
-async def _unexpected_problem(request: Request, error: Exception) -> Response:
+async def _dependency_problem(request: Request, error: Exception) -> Response:
+    """An outage of the database or broker is a 503 with Retry-After, never a 500 or a hang."""
     if is_transient(error):
         log.warning("dependency unavailable: %r", error)
         return problem(503, "Service temporarily unavailable", "Retry shortly.", headers={"Retry-After": "2"})
+    return await _unexpected_problem(request, error)
+
+
+async def _unexpected_problem(request: Request, error: Exception) -> Response:
     log.exception("unhandled error")
     return problem(500, "Internal error")
 
@@ -78,6 +84,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(InvalidInput, _invalid_input_problem)
     app.add_exception_handler(HTTPException, _http_problem)
+    # Registered per class so they are answered here; Starlette re-raises what reaches the
+    # catch-all `Exception` handler after answering it.
+    for error_type in (*TRANSIENT_ERRORS, DBAPIError):
+        app.add_exception_handler(error_type, _dependency_problem)
     app.add_exception_handler(Exception, _unexpected_problem)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from shared import topics
+from shared.embedded import free_port
 from shared.events import Envelope
 from tests.conftest import ADMIN, Servers, running
 from tests.helpers import create_source, post_lead, read_topic
@@ -104,6 +105,29 @@ async def test_unknown_source_key_is_refused(client: httpx.AsyncClient) -> None:
 async def test_oversized_body_is_refused_with_413(client: httpx.AsyncClient, key: str) -> None:
     response = await post_lead(client, key, email="a@example.kz", message="x" * 70_000)
     assert response.status_code == 413
+
+
+async def test_oversized_streamed_body_is_refused_with_413(client: httpx.AsyncClient, key: str) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"email": "a@example.kz", "message": "'
+        for _ in range(70):
+            yield b"x" * 1000
+        yield b'"}'
+
+    response = await client.post(
+        "/v1/leads", content=chunks(), headers={"X-Source-Key": key, "content-type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
+async def test_database_down_is_a_503_with_retry_after(servers: Servers) -> None:
+    unreachable = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/leadflow"
+    app = create_app(servers.settings(IngestSettings, database_url=unreachable))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as down:
+        response = await post_lead(down, "lfk_any", email="a@example.kz")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.headers["content-type"] == "application/problem+json"
 
 
 async def test_health_endpoints(client: httpx.AsyncClient) -> None:
