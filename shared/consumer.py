@@ -16,7 +16,7 @@ from shared.events import Envelope
 from shared.faults import is_transient
 from shared.inbox import claim_new_events
 from shared.kafka import Publisher
-from shared.observability import Telemetry, correlation_id
+from shared.observability import Telemetry, correlated
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class ConsumerRunner:
         publisher: Publisher,
         telemetry: Telemetry,
         bootstrap: str,
-        fetch_wait_ms: int = 5,
+        fetch_wait_ms: int = 10,
         batch_size: int = 500,
         max_attempts: int = 3,
     ) -> None:
@@ -262,11 +262,8 @@ def one_at_a_time(handler: EventHandler) -> Handler:
 
     async def handle_each(session: AsyncSession, events: list[Envelope]) -> None:
         for event in events:
-            token = correlation_id.set(str(event.correlation_id))
-            try:
+            with correlated(event.correlation_id):
                 await handler(session, event)
-            finally:
-                correlation_id.reset(token)
 
     return handle_each
 

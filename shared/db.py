@@ -12,18 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
+def _server_settings(schema: str) -> dict[str, str]:
+    """Connections see `schema` first, so table names stay unqualified."""
+    return {"search_path": schema, "application_name": f"leadflow-{schema}"}
+
+
 def create_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine:
-    """An engine whose connections see `schema` first, so table names stay unqualified."""
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
-        connect_args={
-            "timeout": 5,
-            "command_timeout": 30,
-            "server_settings": {"search_path": schema, "application_name": f"leadflow-{schema}"},
-        },
+        connect_args={"timeout": 5, "command_timeout": 30, "server_settings": _server_settings(schema)},
     )
 
 
@@ -65,31 +65,32 @@ async def write_deferred(session: AsyncSession) -> set[str]:
 
 
 class Database:
-    """One service's database: transactions, plus callbacks run after each successful commit."""
+    """One service's schema: transactions, and callbacks run after commits that wrote to a
+    table (how the outbox relay and the webhook dispatcher are woken at once)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-        self._after_commit: list[tuple[Callable[[], None], str | None]] = []
+    def __init__(self, url: str, schema: str, pool_size: int = 10) -> None:
+        self.url, self.schema = url, schema
+        self.engine = create_engine(url, schema, pool_size)
+        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._after_commit: list[tuple[str, Callable[[], None]]] = []
 
-    def after_commit(self, callback: Callable[[], None], *, wrote: str | None = None) -> None:
-        """Register a callback run after every commit, or only after commits that wrote
-        deferred rows to table `wrote` (e.g. wake the outbox relay when there is something
-        to relay)."""
-        self._after_commit.append((callback, wrote))
+    def after_commit(self, table: str, callback: Callable[[], None]) -> None:
+        """Run `callback` after each commit that wrote deferred rows to `table`."""
+        self._after_commit.append((table, callback))
 
     @asynccontextmanager
-    async def transaction(self, *, notify: bool = True) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits if the block succeeds, rolls back if it raises.
-        `notify=False` skips the after-commit callbacks (for a loop's own bookkeeping,
-        which would otherwise wake itself forever)."""
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits if the block succeeds, rolls back if it raises."""
         async with self.sessions() as session, session.begin():
             yield session
             written = await write_deferred(session)
-        if notify:
-            for callback, table in self._after_commit:
-                if table is None or table in written:
-                    callback()
+        for table, callback in self._after_commit:
+            if table in written:
+                callback()
+
+    def direct_connection(self) -> "DirectConnection":
+        """A dedicated connection to the same schema, for one background loop."""
+        return DirectConnection(self.url, self.schema)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -115,7 +116,7 @@ class DirectConnection:
                 self.dsn,
                 timeout=5,
                 command_timeout=30,
-                server_settings={"search_path": self.schema, "application_name": f"leadflow-{self.schema}"},
+                server_settings=_server_settings(self.schema),
             )
         return self._connection
 

@@ -2,12 +2,26 @@
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
+from uuid import UUID
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pythonjsonlogger.json import JsonFormatter
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
+@contextmanager
+def correlated(correlation: UUID) -> Iterator[None]:
+    """Log lines inside the block carry this correlation id (set per event, also by handlers
+    that are given a run of events)."""
+    token = correlation_id.set(str(correlation))
+    try:
+        yield
+    finally:
+        correlation_id.reset(token)
 
 
 class _ContextFilter(logging.Filter):

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from shared.consumer import ConsumerRunner, Handler
-from shared.db import Database, DirectConnection, create_engine
+from shared.db import Database
 from shared.http import BodySizeLimit, health_router, install_problem_handlers
 from shared.inbox import purge_inbox_forever
 from shared.kafka import Publisher
@@ -30,15 +30,12 @@ class ServiceRuntime:
         self.needs_broker = needs_broker
         self.settings = settings
         self.telemetry = Telemetry(name)
-        self.db = Database(create_engine(settings.database_url, name, settings.db_pool_size))
+        self.db = Database(settings.database_url, name, settings.db_pool_size)
         self.publisher = Publisher(settings.kafka_bootstrap, f"leadflow-{name}")
         self.relay = OutboxRelay(
-            DirectConnection(settings.database_url, name),
-            self.publisher,
-            self.telemetry,
-            settings.outbox_poll_seconds,
+            self.db.direct_connection(), self.publisher, self.telemetry, settings.outbox_poll_seconds
         )
-        self.db.after_commit(self.relay.wake, wrote="outbox")
+        self.db.after_commit("outbox", self.relay.wake)
         self.consumers: list[ConsumerRunner] = []
         self._loops: list[Loop] = [self.relay.run]
         self._tasks: list[asyncio.Task[None]] = []

@@ -1,12 +1,45 @@
-"""Small helpers the service tests share: sources, leads, reading a topic."""
+"""Small helpers the service tests share: sources, leads, events, reading a topic."""
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from shared.events import LEAD_CAPTURED, LEAD_CLASSIFIED, Envelope, LeadCaptured, LeadClassified
 from tests.conftest import ADMIN, eventually
+
+
+def lead_captured(lead_id: uuid.UUID | None = None, **fields: Any) -> Envelope:
+    """A `lead.captured` event as ingest publishes it; `fields` set or override the lead's."""
+    lead = {"channel": "web_form", "email": "a@example.kz", **fields}
+    payload = LeadCaptured(source_id=uuid.uuid4(), captured_at=datetime.now(UTC), **lead)
+    return Envelope(
+        type=LEAD_CAPTURED,
+        lead_id=lead_id or uuid.uuid4(),
+        correlation_id=uuid.uuid4(),
+        producer="ingest",
+        data=payload.model_dump(mode="json", exclude_none=True),
+    )
+
+
+def lead_classified(temperature: str = "hot") -> Envelope:
+    """A `lead.classified` event as scoring publishes it."""
+    payload = LeadClassified(
+        score=60,
+        temperature=temperature,
+        stage="lead",
+        rules_version=1,  # type: ignore[arg-type]
+        lead={"email": "a@example.kz"},
+    )
+    return Envelope(
+        type=LEAD_CLASSIFIED,
+        lead_id=uuid.uuid4(),
+        correlation_id=uuid.uuid4(),
+        producer="scoring",
+        data=payload.model_dump(mode="json"),
+    )
 
 
 async def create_source(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ class SourceCache:
         entry = self._entries.get(digest)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        async with self.db.transaction(notify=False) as session:
+        async with self.db.transaction() as session:
             source = await authenticate_source(session, key)
         if source is not None:
             if len(self._entries) >= MAX_ENTRIES:

@@ -8,15 +8,14 @@ from services.nurture.config import NurtureSettings
 from services.nurture.handlers import event_handlers
 from services.nurture.webhooks import WebhookDispatcher
 from shared import topics
-from shared.db import DirectConnection
 from shared.service import ServiceRuntime, create_service_app
 
 
 def create_app(settings: NurtureSettings) -> FastAPI:
     runtime = ServiceRuntime("nurture", settings)
     runtime.consume("nurture", [topics.LEAD_CLASSIFICATIONS], event_handlers())
-    dispatcher = WebhookDispatcher(DirectConnection(settings.database_url, "nurture"), settings)
-    runtime.db.after_commit(dispatcher.wake, wrote="webhook_deliveries")
+    dispatcher = WebhookDispatcher(runtime.db.direct_connection(), settings)
+    runtime.db.after_commit("webhook_deliveries", dispatcher.wake)
     runtime.add_loop(dispatcher.run)
     app = create_service_app(runtime, "Leadflow nurture", [router])
     app.state.dispatcher = dispatcher

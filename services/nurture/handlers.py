@@ -20,6 +20,7 @@ from shared.events import (
     LeadClassified,
     utcnow,
 )
+from shared.observability import correlated
 from shared.outbox import add_to_outbox
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ async def assign_hot_leads(session: AsyncSession, events: list[Envelope]) -> Non
         if event.lead_id in taken:
             continue
         if not reps:
-            log.warning("hot lead %s has no active rep to go to", event.lead_id)
+            with correlated(event.correlation_id):
+                log.warning("hot lead %s has no active rep to go to", event.lead_id)
             continue
         rep = reps.popleft()
         reps.append(rep)
@@ -98,7 +100,8 @@ def hand_over(session: AsyncSession, event: Envelope, classified: LeadClassified
     defer_insert(session, WebhookDelivery.__table__, delivery)  # type: ignore[attr-defined]
     assigned = LeadAssigned(rep_id=rep.id, temperature=classified.temperature, assigned_at=now)
     add_to_outbox(session, topics.TOUCH_EVENTS, event.follow_up(LEAD_ASSIGNED, "nurture", assigned))
-    log.info("lead %s assigned to rep %s", event.lead_id, rep.id)
+    with correlated(event.correlation_id):
+        log.info("lead %s assigned to rep %s", event.lead_id, rep.id)
 
 
 def event_handlers() -> dict[str, Handler]:

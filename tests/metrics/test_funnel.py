@@ -1,38 +1,26 @@
 """The funnel read model, fed through the real broker."""
 
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from shared import topics
-from shared.events import LEAD_CAPTURED, LEAD_CLASSIFIED, Envelope, LeadCaptured, LeadClassified
+from shared.events import LEAD_CLASSIFIED, LeadClassified
 from shared.kafka import Publisher
 from tests.conftest import Servers, eventually, running
+from tests.helpers import lead_captured
 
 
 def lead_events(channel: str, temperature: str) -> list[tuple[str, bytes, bytes]]:
-    lead_id, correlation = uuid.uuid4(), uuid.uuid4()
-    captured = Envelope(
-        type=LEAD_CAPTURED,
-        lead_id=lead_id,
-        correlation_id=correlation,
-        producer="ingest",
-        data=LeadCaptured(
-            source_id=uuid.uuid4(),
-            channel=channel,
-            phone="+77012345678",
-            captured_at=datetime.now(UTC),
-        ).model_dump(mode="json"),
-    )
+    captured = lead_captured(channel=channel, phone="+77012345678")
     classified = captured.follow_up(
         LEAD_CLASSIFIED,
         "scoring",
         LeadClassified(score=0, temperature=temperature, stage="lead", rules_version=1),
     )  # type: ignore[arg-type]
-    key = str(lead_id).encode()
+    key = str(captured.lead_id).encode()
     return [
         (topics.LEAD_EVENTS, key, captured.to_bytes()),
         (topics.LEAD_CLASSIFICATIONS, key, classified.to_bytes()),

@@ -14,8 +14,9 @@ from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.handlers import assign_hot_leads
 from shared.db import Database
-from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified
+from shared.events import Envelope
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
+from tests.helpers import lead_classified
 from tests.receiver import Receiver, webhook_receiver
 
 
@@ -43,38 +44,8 @@ async def add_rep(client: httpx.AsyncClient, receiver: Receiver, name: str = "Ai
     return dict(response.json())
 
 
-def classified(temperature: str = "hot") -> Envelope:
-    payload = LeadClassified(
-        score=60,
-        temperature=temperature,
-        stage="lead",
-        rules_version=1,
-        lead={"email": "a@example.kz"},  # type: ignore[arg-type]
-    )
-    return Envelope(
-        type=LEAD_CLASSIFIED,
-        lead_id=uuid.uuid4(),
-        correlation_id=uuid.uuid4(),
-        producer="scoring",
-        data=payload.model_dump(mode="json"),
-    )
-
-
 async def classify(db: Database, temperature: str = "hot") -> Envelope:
-    payload = LeadClassified(
-        score=60,
-        temperature=temperature,
-        stage="lead",  # type: ignore[arg-type]
-        rules_version=1,
-        lead={"email": "a@example.kz"},
-    )
-    event = Envelope(
-        type=LEAD_CLASSIFIED,
-        lead_id=uuid.uuid4(),
-        correlation_id=uuid.uuid4(),
-        producer="scoring",
-        data=payload.model_dump(mode="json"),
-    )
+    event = lead_classified(temperature)
     async with db.transaction() as session:
         await assign_hot_leads(session, [event])
     return event
@@ -176,9 +147,9 @@ async def test_hot_leads_in_one_batch_are_shared_round_robin_once_each(
     with webhook_receiver() as first, webhook_receiver() as second:
         await add_rep(client, first, "First")
         await add_rep(client, second, "Second")
-        events = [classified() for _ in range(4)]
+        events = [lead_classified() for _ in range(4)]
         async with db.transaction() as session:
-            await assign_hot_leads(session, [*events, events[0], classified("cold")])
+            await assign_hot_leads(session, [*events, events[0], lead_classified("cold")])
         await eventually(lambda: len(first.received()) + len(second.received()) >= 4)
     assert len(first.received()) == len(second.received()) == 2
     async with db.transaction() as session:

@@ -1,38 +1,19 @@
 """Scoring through the real broker: lead.captured in, stored classification and lead.classified out."""
 
-import uuid
-from datetime import UTC, datetime
 
 import httpx
 
 from services.scoring.app import create_app
 from services.scoring.config import ScoringSettings
 from shared import topics
-from shared.events import LEAD_CAPTURED, Envelope, LeadCaptured
+from shared.events import Envelope
 from shared.kafka import Publisher
 from tests.conftest import Servers, eventually, running
-from tests.helpers import read_topic
-
-
-def captured(timeframe: str) -> Envelope:
-    payload = LeadCaptured(
-        source_id=uuid.uuid4(),
-        channel="web_form",
-        email="a@example.kz",
-        timeframe=timeframe,
-        captured_at=datetime.now(UTC),
-    )
-    return Envelope(
-        type=LEAD_CAPTURED,
-        lead_id=uuid.uuid4(),
-        correlation_id=uuid.uuid4(),
-        producer="ingest",
-        data=payload.model_dump(mode="json"),
-    )
+from tests.helpers import lead_captured, read_topic
 
 
 async def test_captured_lead_is_classified_stored_and_published(servers: Servers) -> None:
-    event = captured("immediately")
+    event = lead_captured(timeframe="immediately")
     publisher = Publisher(servers.bootstrap, "test")
     async with running(create_app(servers.settings(ScoringSettings))) as client:
         await publisher.publish([(topics.LEAD_EVENTS, str(event.lead_id).encode(), event.to_bytes())])

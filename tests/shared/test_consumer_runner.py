@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.consumer import ConsumerRunner, one_at_a_time
-from shared.db import Database, create_engine
+from shared.db import Database
 from shared.events import Envelope
 from shared.kafka import Publisher, create_topics
 from shared.observability import Telemetry
@@ -21,7 +21,7 @@ SCHEMA = "runner_test"
 
 @pytest.fixture(scope="module")
 async def db(servers: Servers) -> AsyncIterator[Database]:
-    database = Database(create_engine(servers.database_url, SCHEMA))
+    database = Database(servers.database_url, SCHEMA)
     async with database.engine.begin() as connection:
         await connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
         await connection.execute(

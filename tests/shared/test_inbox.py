@@ -5,14 +5,14 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from shared.db import Database, create_engine
+from shared.db import Database
 from shared.events import utcnow
 from shared.inbox import claim_new_events, forget_processed
 from tests.conftest import Servers
 
 
 async def test_old_event_ids_are_forgotten_recent_ones_kept(servers: Servers) -> None:
-    db = Database(create_engine(servers.database_url, "metrics"))
+    db = Database(servers.database_url, "metrics")
     old, recent = uuid.uuid4(), uuid.uuid4()
     try:
         async with db.transaction() as session:
