@@ -77,7 +77,57 @@ class LeadCaptured(Payload):
     page_url: str | None = None
     referrer: str | None = None
     custom: dict[str, Any] = Field(default_factory=dict)
+    campaign: str | None = None
+    online: bool = True
     captured_at: datetime
+
+
+class LeadUpdated(Payload):
+    """ingest: a known person came back (progressive profiling); `changes` holds the fields that
+    are new or changed, `conflicts` the contact points that already belong to another lead."""
+
+    source_id: UUID
+    channel: str
+    changes: dict[str, Any]
+    conflicts: dict[str, UUID] = Field(default_factory=dict)
+
+
+class ActivityRecorded(Payload):
+    """ingest: something the lead did (a page view, a repeat form, a chat message, a call...)."""
+
+    activity_id: UUID
+    activity_type: str
+    occurred_at: datetime
+    source_id: UUID | None = None
+    channel: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutcomeRecorded(Payload):
+    """ingest: what sales reported (accepted, meeting, proposal, won with amount, lost with reason)."""
+
+    outcome_id: UUID
+    outcome: str
+    occurred_at: datetime
+    amount: float | None = None
+    currency: str | None = None
+    reason: str | None = None
+    rep_id: UUID | None = None
+
+
+class ConsentChanged(Payload):
+    """ingest: the person gave or withdrew consent (withdrawn for `marketing` = unsubscribed)."""
+
+    granted: bool
+    purpose: str
+    channel: str | None = None
+    occurred_at: datetime
+
+
+class LeadErased(Payload):
+    """ingest: the person's data is erased; every service erases what it holds on the lead."""
+
+    erased_at: datetime
 
 
 class RuleHit(BaseModel):
@@ -108,5 +158,10 @@ class LeadAssigned(Payload):
 
 
 LEAD_CAPTURED = "lead.captured"
+LEAD_UPDATED = "lead.updated"
+ACTIVITY_RECORDED = "activity.recorded"
+OUTCOME_RECORDED = "outcome.recorded"
+CONSENT_CHANGED = "consent.changed"
+LEAD_ERASED = "lead.erased"
 LEAD_CLASSIFIED = "lead.classified"
 LEAD_ASSIGNED = "lead.assigned"

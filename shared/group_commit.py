@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database
@@ -58,11 +59,20 @@ class GroupCommitter:
 
     async def _commit_alone(self, work: Work, future: asyncio.Future[Any]) -> None:
         try:
-            async with self.db.transaction() as session:
-                result = await work(session)
+            result = await self._run_alone(work)
         except Exception as error:
             if not future.done():
                 future.set_exception(error)
         else:
             if not future.done():
                 future.set_result(result)
+
+    async def _run_alone(self, work: Work) -> Any:
+        try:
+            async with self.db.transaction() as session:
+                return await work(session)
+        except IntegrityError:
+            # A find-or-create raced another transaction that committed the same unique
+            # row first; run once more and the work finds that row.
+            async with self.db.transaction() as session:
+                return await work(session)

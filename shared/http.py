@@ -55,10 +55,14 @@ class InvalidInput(Exception):
         self.errors = errors
 
 
+def invalid_input_problem(error: InvalidInput, headers: dict[str, str] | None = None) -> JSONResponse:
+    errors = [{"field": f, "reason": r, "type": "value_error"} for f, r in error.errors]
+    return problem(422, "Request is invalid", "See `errors` for each field.", headers=headers, errors=errors)
+
+
 async def _invalid_input_problem(request: Request, error: Exception) -> Response:
     assert isinstance(error, InvalidInput)
-    errors = [{"field": f, "reason": r, "type": "value_error"} for f, r in error.errors]
-    return problem(422, "Request is invalid", "See `errors` for each field.", errors=errors)
+    return invalid_input_problem(error)
 
 
 async def _http_problem(request: Request, error: Exception) -> Response:

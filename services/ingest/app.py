@@ -1,12 +1,23 @@
-"""The ingest FastAPI app; its lifespan runs the outbox relay."""
+"""The ingest FastAPI app; its lifespan runs the group committer, the outbox relay and the
+idempotency-key purge."""
 
-from fastapi import FastAPI
+import asyncio
+import logging
 
-from services.ingest.api import router
+from fastapi import FastAPI, Request, Response
+
+from services.ingest import idempotency
+from services.ingest.api import routers
 from services.ingest.config import IngestSettings
+from services.ingest.history import LeadNotFound
+from services.ingest.idempotency import KeyReused
+from services.ingest.ratelimit import RateLimited, RateLimits
 from services.ingest.source_cache import SourceCache
 from shared.group_commit import GroupCommitter
+from shared.http import problem
 from shared.service import ServiceRuntime, create_service_app
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
@@ -15,7 +26,41 @@ def create_app(settings: IngestSettings) -> FastAPI:
     runtime = ServiceRuntime("ingest", settings, needs_broker=False)
     committer = GroupCommitter(runtime.db)
     runtime.add_loop(committer.run)
-    app = create_service_app(runtime, "Leadflow ingest", [router])
+    runtime.add_loop(lambda: _purge_idempotency_keys(runtime, settings.idempotency_hours))
+    app = create_service_app(runtime, "Leadflow ingest", routers)
     app.state.committer = committer
     app.state.sources = SourceCache(runtime.db)
+    app.state.limits = RateLimits(settings.rate_limit_per_key, settings.rate_limit_per_ip)
+    app.add_exception_handler(KeyReused, _key_reused)
+    app.add_exception_handler(LeadNotFound, _lead_not_found)
+    app.add_exception_handler(RateLimited, _rate_limited)
     return app
+
+
+async def _key_reused(request: Request, error: Exception) -> Response:
+    errors = [
+        {"field": "Idempotency-Key", "reason": "already used for a different request", "type": "value_error"}
+    ]
+    return problem(422, "Idempotency-Key reused", "Use a new key for a new request.", errors=errors)
+
+
+async def _lead_not_found(request: Request, error: Exception) -> Response:
+    assert isinstance(error, LeadNotFound)
+    if error.erased:
+        return problem(410, "Lead erased", "This lead was erased at the person's request.")
+    return problem(404, "No such lead")
+
+
+async def _rate_limited(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RateLimited)
+    return problem(429, "Too many requests", headers={"Retry-After": str(error.retry_after)})
+
+
+async def _purge_idempotency_keys(runtime: ServiceRuntime, hours: int, every_seconds: float = 3600) -> None:
+    while True:
+        await asyncio.sleep(every_seconds)  # a periodic job, not synchronisation
+        try:
+            forgotten = await idempotency.forget_older_than(runtime.db, hours)
+            log.info("idempotency: forgot %d keys older than %dh", forgotten, hours)
+        except Exception as error:
+            log.warning("idempotency purge failed, next try in %.0fs: %r", every_seconds, error)

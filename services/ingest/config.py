@@ -8,3 +8,11 @@ from shared.settings import ServiceSettings
 class IngestSettings(ServiceSettings):
     port: int = Field(8001, validation_alias="LEADFLOW_INGEST_PORT")
     default_phone_region: str = "KZ"
+    idempotency_hours: int = Field(48, ge=24, description="How long an Idempotency-Key is remembered.")
+    rate_limit_per_key: str = Field(
+        "2000/second;60000/minute", description="Requests one source key may send; empty: no limit."
+    )
+    rate_limit_per_ip: str = Field(
+        "30/second;600/minute",
+        description="Public form and chatbot posts, and failed key checks, per client IP; empty: no limit.",
+    )

@@ -9,6 +9,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 
+def _timestamp(**kwargs: Any) -> Any:
+    return Field(sa_type=DateTime(timezone=True), **kwargs)
+
+
+def _now_default() -> Any:
+    return _timestamp(default=None, sa_column_kwargs={"server_default": func.now()})
+
+
 class Source(SQLModel, table=True):
     """Where leads come from; authenticates with a key we keep only as a SHA-256 hash."""
 
@@ -17,6 +25,7 @@ class Source(SQLModel, table=True):
     id: UUID = Field(default_factory=uuid4, primary_key=True)
     name: str
     channel: str
+    online: bool = True
     key_hash: str = Field(unique=True)
     key_prefix: str
     active: bool = True
@@ -24,20 +33,73 @@ class Source(SQLModel, table=True):
     required_fields: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
     default_region: str | None = None
     redirect_url: str | None = None
-    created_at: datetime | None = Field(
-        default=None, sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()}
-    )
+    default_campaign: str | None = None
+    created_at: datetime | None = _now_default()
+    updated_at: datetime | None = _now_default()
 
 
 class Lead(SQLModel, table=True):
-    """A captured person: contact points in columns, everything else in `attributes`."""
+    """A person: one row per normalised email and per phone (both unique), everything else
+    they told us in `attributes`, merged as they come back."""
 
     __tablename__ = "leads"
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
     source_id: UUID = Field(index=True)
-    email: str | None = Field(default=None, index=True)
-    phone: str | None = Field(default=None, index=True)
+    email: str | None = None
+    phone: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     correlation_id: UUID
-    captured_at: datetime = Field(sa_type=DateTime(timezone=True))
+    ip: str | None = None
+    user_agent: str | None = None
+    captured_at: datetime = _timestamp()
+    updated_at: datetime | None = _now_default()
+
+
+class LeadHistory(SQLModel, table=True):
+    """Everything recorded on a lead after its capture: activities, sales outcomes, consent."""
+
+    __tablename__ = "lead_history"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    lead_id: UUID = Field(index=True)
+    kind: str  # activity | outcome | consent
+    type: str
+    source_id: UUID | None = None
+    occurred_at: datetime = _timestamp()
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+
+
+class ErasedLead(SQLModel, table=True):
+    """A tombstone: the id of an erased lead, so late events for it are refused, not revived."""
+
+    __tablename__ = "erased_leads"
+
+    lead_id: UUID = Field(primary_key=True)
+    erased_at: datetime = _timestamp()
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a request carrying an Idempotency-Key, replayed to its retries."""
+
+    __tablename__ = "idempotency_keys"
+
+    source_id: UUID = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    fingerprint: str
+    status: int
+    body: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    created_at: datetime = _timestamp()
+
+
+class SpamSubmission(SQLModel, table=True):
+    """A form post that filled the honeypot: kept for review, never sent downstream."""
+
+    __tablename__ = "spam_submissions"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    source_id: UUID
+    fields: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    ip: str | None = None
+    user_agent: str | None = None
+    received_at: datetime = _timestamp()

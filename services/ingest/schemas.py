@@ -1,38 +1,106 @@
 """Request and response models of the ingest API."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 Url = Annotated[str, StringConstraints(max_length=2000)]
+Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+CustomValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool | None
+Region = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+# Where leads come from (DOMAIN.md, "Sources a lead comes from").
+Channel = Literal[
+    "web_form",
+    "landing_page",
+    "one_click_order",
+    "callback_request",
+    "chatbot",
+    "live_chat",
+    "newsletter",
+    "social",
+    "content",
+    "referral",
+    "ad",
+    "api",
+    "event",
+    "import",
+    "phone",
+    "store_visit",
+    "app",
+    "existing_customer",
+    "reactivation",
+]
+OFFLINE_CHANNELS = frozenset({"event", "import", "phone", "store_visit"})
+
+ActivityType = Literal[
+    "page_view",
+    "content_view",
+    "download",
+    "webinar_attended",
+    "email_open",
+    "email_click",
+    "form_start",
+    "form_submitted",
+    "chat_message",
+    "call_logged",
+    "meeting_held",
+    "store_visit",
+    "event_attended",
+    "social_interaction",
+    "app_download",
+    "trial_started",
+    "purchase",
+    "callback_request",
+    "demo_request",
+    "price_request",
+    "one_click_order",
+    "referral_given",
+    "note",
+]
+OutcomeType = Literal[
+    "sales_accepted", "sales_rejected", "meeting_booked", "proposal_sent", "won", "lost", "churned"
+]
 
 
-class SourceCreate(BaseModel):
+class SourceSettings(BaseModel):
+    """What a source may change after creation (all optional in a PATCH)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: Short
-    channel: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
-    allowed_origins: list[HttpUrl] = Field(default_factory=list, max_length=50)
-    required_fields: list[Short] = Field(default_factory=list, max_length=50)
-    default_region: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    name: Short | None = None
+    online: bool | None = Field(None, description="Default: false for event, import, phone, store_visit.")
+    allowed_origins: list[HttpUrl] | None = Field(None, max_length=50)
+    required_fields: list[Short] | None = Field(None, max_length=50)
+    default_region: Region | None = None
     redirect_url: HttpUrl | None = None
+    default_campaign: Short | None = None
+    active: bool | None = None
+
+
+class SourceCreate(SourceSettings):
+    name: Short
+    channel: Channel
 
 
 class SourcePublic(BaseModel):
     id: UUID
     name: str
     channel: str
+    online: bool
     key_prefix: str
     active: bool
     allowed_origins: list[str]
     required_fields: list[str]
     default_region: str | None
     redirect_url: str | None
+    default_campaign: str | None
     created_at: datetime
+    updated_at: datetime
 
 
 class SourceCreated(SourcePublic):
@@ -44,7 +112,7 @@ class LeadIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr | None = None
+    email: Annotated[str, StringConstraints(max_length=320)] | None = None
     phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
     first_name: Short | None = None
     last_name: Short | None = None
@@ -55,21 +123,118 @@ class LeadIn(BaseModel):
     country: Short | None = None
     city: Short | None = None
     timezone: Short | None = None
-    budget: float | None = Field(default=None, ge=0)
+    language: Short | None = None
+    budget: float | None = Field(default=None, ge=0, le=1e12)
     timeframe: Short | None = None
     need: Long | None = None
     is_decision_maker: bool | None = None
     message: Long | None = None
     consent: bool | None = None
-    utm: dict[Short, Short] = Field(default_factory=dict, max_length=20)
+    preferred_channel: Short | None = None
+    call_window: Short | None = Field(None, description="When the person may be called, e.g. 10:00-14:00.")
+    campaign: Short | None = None
+    referred_by: Short | None = None
+    utm: dict[Key, Short] = Field(default_factory=dict, max_length=20)
     page_url: Url | None = None
     referrer: Url | None = None
-    custom: dict[Short, Any] = Field(default_factory=dict, max_length=50)
+    custom: dict[Key, CustomValue] = Field(default_factory=dict, max_length=50)
+
+
+LEAD_FIELDS = frozenset(LeadIn.model_fields)
 
 
 class LeadAccepted(BaseModel):
     lead_id: UUID
-    status: str = "accepted"
+    status: Literal["accepted", "merged"] = "accepted"
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    leads: list[dict[str, Any]] = Field(min_length=1, max_length=500)
+
+
+class ItemError(BaseModel):
+    field: str
+    reason: str
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    status: int = Field(description="202 accepted, or 422 with `errors`.")
+    lead_id: UUID | None = None
+    outcome: Literal["accepted", "merged"] | None = None
+    errors: list[ItemError] = Field(default_factory=list)
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[BatchItemResult]
+
+
+class LeadRef(BaseModel):
+    """Which lead: its id, or an email or phone (a lead is created when none matches)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lead_id: UUID | None = None
+    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    event_id: Key | None = Field(None, description="The client's id for this event; a retry is ignored.")
+
+    @model_validator(mode="after")
+    def _names_a_lead(self) -> "LeadRef":
+        if self.lead_id is None and not self.email and not self.phone:
+            raise ValueError("lead_id, email or phone is required")
+        return self
+
+
+class ActivityIn(LeadRef):
+    type: ActivityType
+    occurred_at: datetime | None = None
+    properties: dict[Key, CustomValue] = Field(default_factory=dict, max_length=50)
+
+
+class OutcomeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lead_id: UUID
+    type: OutcomeType
+    amount: float | None = Field(None, gt=0, le=1e12)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    reason: Short | None = None
+    rep_id: UUID | None = None
+    occurred_at: datetime | None = None
+    event_id: Key | None = None
+
+    @model_validator(mode="after")
+    def _won_has_amount_lost_has_reason(self) -> "OutcomeIn":
+        if self.type == "won" and self.amount is None:
+            raise ValueError("a won outcome needs its amount")
+        if self.type == "lost" and not self.reason:
+            raise ValueError("a lost outcome needs its reason")
+        return self
+
+
+class ConsentIn(LeadRef):
+    granted: bool
+    purpose: Short = "marketing"
+    channel: Short | None = Field(None, description="email, sms, messenger, call; none means every channel.")
+
+
+class Recorded(BaseModel):
+    id: UUID
+    lead_id: UUID
+    status: Literal["recorded"] = "recorded"
+
+
+class HistoryEntry(BaseModel):
+    id: UUID
+    kind: str
+    type: str
+    occurred_at: datetime
+    properties: dict[str, Any]
 
 
 class LeadPublic(BaseModel):
@@ -79,3 +244,5 @@ class LeadPublic(BaseModel):
     phone: str | None
     attributes: dict[str, Any]
     captured_at: datetime
+    updated_at: datetime
+    history: list[HistoryEntry] = Field(default_factory=list)

@@ -1,0 +1,91 @@
+"""What every ingest route shares: the source behind a key, the client, limits, idempotency."""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.ingest import idempotency
+from services.ingest.capture import Client
+from services.ingest.idempotency import Answer
+from services.ingest.models import Source
+from services.ingest.source_cache import SourceCache
+from shared.group_commit import GroupCommitter
+
+UNAUTHORIZED = "Source key missing, unknown or disabled"
+
+
+def client_of(request: Request) -> Client:
+    """The sender's address (behind a trusted proxy, uvicorn puts the forwarded one here)."""
+    host = request.client.host if request.client else None
+    return Client(ip=host, user_agent=(request.headers.get("user-agent") or "")[:500] or None)
+
+
+async def check_ip(request: Request) -> None:
+    await request.app.state.limits.check_ip(client_of(request).ip or "unknown")
+
+
+async def keyed_source(
+    request: Request, x_source_key: Annotated[str | None, Header(max_length=200)] = None
+) -> Source:
+    """The source whose key is in `X-Source-Key`; 401 alike for missing, unknown or disabled
+    keys. Failed attempts count against the client's IP, so keys cannot be guessed at speed."""
+    cache: SourceCache = request.app.state.sources
+    source = await cache.authenticate(x_source_key or "")
+    if source is None:
+        await check_ip(request)
+        raise HTTPException(401, UNAUTHORIZED)
+    await request.app.state.limits.check_key(str(source.id))
+    return source
+
+
+KeyedSource = Annotated[Source, Depends(keyed_source)]
+
+
+def require_json(request: Request) -> None:
+    """JSON routes refuse other bodies with 415 rather than guessing."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise HTTPException(415, "Send the body as application/json")
+
+
+JsonBody = Depends(require_json)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="A retry with the same key gets the first answer and changes nothing (kept 48 h).",
+    ),
+]
+
+
+async def run_once(
+    request: Request,
+    source_id: UUID,
+    key: str | None,
+    payload: Any,
+    work: Callable[[AsyncSession], Awaitable[Answer]],
+) -> JSONResponse:
+    """Run `work` in a group-committed transaction; with an idempotency key, a retry of the
+    same request gets the stored first answer, and reuse for another request a 422."""
+    committer: GroupCommitter = request.app.state.committer
+    if key is None:
+        answer = await committer.submit(work)
+    else:
+        digest = idempotency.fingerprint(payload)
+
+        async def once(session: AsyncSession) -> Answer:
+            prior = await idempotency.recall(session, source_id, key, digest)
+            if prior is not None:
+                return prior
+            answer = await work(session)
+            idempotency.remember(session, source_id, key, digest, answer)
+            return answer
+
+        answer = await committer.submit(once)
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)

@@ -1,0 +1,133 @@
+"""Public form endpoint: plain HTML forms and fetch() from landing pages (CORS per source)."""
+
+from typing import Annotated
+from urllib.parse import urlencode, urlsplit, urlunsplit
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.ingest.api.common import check_ip, client_of
+from services.ingest.capture import Client, capture, prepare
+from services.ingest.forms import is_spam, lead_from_form
+from services.ingest.models import Source, SpamSubmission
+from shared.db import defer_insert
+from shared.events import utcnow
+from shared.http import InvalidInput, invalid_input_problem
+
+router = APIRouter(prefix="/v1/forms", tags=["forms"])
+NO_FORM = "No such form"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+THANKS = (
+    "<!doctype html><meta charset=utf-8><title>Thank you</title><p>Thank you! We will be in touch soon.</p>"
+)
+
+
+async def _source(request: Request, source_id: UUID) -> Source:
+    await check_ip(request)
+    source: Source | None = await request.app.state.sources.by_id(source_id)
+    if source is None:
+        raise HTTPException(404, NO_FORM)
+    return source
+
+
+def _cors(source: Source, origin: str | None) -> dict[str, str]:
+    """CORS headers for the source's own origins only."""
+    if origin and origin.rstrip("/") in source.allowed_origins:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {"Vary": "Origin"}
+
+
+def _check_origin(source: Source, origin: str | None) -> None:
+    """A source with allowed origins takes posts only from them (a browser always sends Origin)."""
+    if source.allowed_origins and origin is not None and origin.rstrip("/") not in source.allowed_origins:
+        raise HTTPException(403, "This form does not accept posts from that origin")
+
+
+@router.options("/{source_id}", include_in_schema=False)
+async def preflight(
+    request: Request, source_id: UUID, origin: Annotated[str | None, Header()] = None
+) -> Response:
+    source = await _source(request, source_id)
+    headers = _cors(source, origin)
+    if "Access-Control-Allow-Origin" not in headers:
+        raise HTTPException(403, "This form does not accept posts from that origin")
+    headers |= {
+        "Access-Control-Allow-Methods": "POST",
+        "Access-Control-Allow-Headers": "content-type, idempotency-key",
+        "Access-Control-Max-Age": "600",
+    }
+    return Response(status_code=204, headers=headers)
+
+
+@router.post(
+    "/{source_id}",
+    status_code=303,
+    responses={
+        202: {"description": "Accepted (when the client asks for JSON)"},
+        303: {"description": "To the source's redirect URL"},
+    },
+)
+async def submit_form(
+    request: Request,
+    source_id: UUID,
+    origin: Annotated[str | None, Header()] = None,
+    accept: Annotated[str, Header()] = "",
+    referer: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A form post (urlencoded or multipart). Answers 303 to the source's redirect URL with
+    `lead_id` added, or 202 JSON when `Accept: application/json`. `_hp` is the honeypot:
+    leave it empty and hidden."""
+    source = await _source(request, source_id)
+    _check_origin(source, origin)
+    cors = _cors(source, origin)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in FORM_TYPES:
+        raise HTTPException(415, "Post the form as application/x-www-form-urlencoded or multipart/form-data")
+    async with request.form(max_files=0, max_fields=200) as form:
+        fields = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+    client = client_of(request)
+    if is_spam(dict(fields)):
+        lead_id = uuid4()  # looks accepted to the bot; nothing goes downstream
+        await request.app.state.committer.submit(lambda session: _keep_spam(session, source, fields, client))
+    else:
+        try:
+            lead = lead_from_form(fields, referer)
+            submission = prepare(source, lead, request.app.state.settings.default_phone_region, client)
+        except InvalidInput as error:
+            return invalid_input_problem(error, headers=cors)
+
+        async def work(session: AsyncSession) -> UUID:
+            return (await capture(session, source, submission)).lead_id
+
+        lead_id = await request.app.state.committer.submit(work)
+    body = {"lead_id": str(lead_id), "status": "accepted"}
+    if "application/json" in accept:
+        return JSONResponse(body, status_code=202, headers=cors)
+    if source.redirect_url:
+        return RedirectResponse(_with_lead_id(source.redirect_url, lead_id), status_code=303, headers=cors)
+    return HTMLResponse(THANKS, status_code=202, headers=cors)
+
+
+async def _keep_spam(
+    session: AsyncSession, source: Source, fields: list[tuple[str, str]], client: Client
+) -> None:
+    defer_insert(
+        session,
+        SpamSubmission.__table__,  # type: ignore[attr-defined]
+        {
+            "id": uuid4(),
+            "source_id": source.id,
+            "fields": dict(fields),
+            "ip": client.ip,
+            "user_agent": client.user_agent,
+            "received_at": utcnow(),
+        },
+    )
+
+
+def _with_lead_id(url: str, lead_id: UUID) -> str:
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode({"lead_id": str(lead_id)})) if q)
+    return urlunsplit(parts._replace(query=query))

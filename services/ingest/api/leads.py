@@ -1,0 +1,110 @@
+"""Lead routes: one lead, a batch, read (admin) and erase (admin)."""
+
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import TypeAdapter, ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.ingest.api.common import (
+    IdempotencyKey,
+    JsonBody,
+    KeyedSource,
+    client_of,
+    run_once,
+)
+from services.ingest.capture import Captured, Submission, capture, prepare
+from services.ingest.history import erase_lead, lead_with_history
+from services.ingest.idempotency import Answer
+from services.ingest.schemas import (
+    BatchIn,
+    BatchItemResult,
+    BatchResult,
+    HistoryEntry,
+    ItemError,
+    LeadAccepted,
+    LeadIn,
+    LeadPublic,
+)
+from shared.http import Admin, InvalidInput
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+_lead = TypeAdapter(LeadIn)
+
+
+def accepted(captured: Captured) -> Answer:
+    return Answer(202, {"lead_id": str(captured.lead_id), "status": captured.status})
+
+
+@router.post("", status_code=202, response_model=LeadAccepted, dependencies=[JsonBody])
+async def capture_lead(
+    request: Request, data: LeadIn, source: KeyedSource, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Take a lead. A known email or phone merges into its lead (`status: merged`)."""
+    region = request.app.state.settings.default_phone_region
+    submission = prepare(source, data, region, client_of(request))
+
+    async def work(session: AsyncSession) -> Answer:
+        return accepted(await capture(session, source, submission))
+
+    payload = data.model_dump(mode="json", exclude_unset=True)
+    return await run_once(request, source.id, idempotency_key, payload, work)
+
+
+@router.post(":batch", response_model=BatchResult, dependencies=[JsonBody])
+async def capture_batch(
+    request: Request, data: BatchIn, source: KeyedSource, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Up to 500 leads, in one transaction; each is judged on its own (`results[i].status`
+    202, or 422 with its errors)."""
+    region = request.app.state.settings.default_phone_region
+    client = client_of(request)
+    rejected: list[BatchItemResult] = []
+    ready: list[tuple[int, Submission]] = []
+    for index, item in enumerate(data.leads):
+        try:
+            ready.append((index, prepare(source, _lead.validate_python(item), region, client)))
+        except ValidationError as error:
+            problems = [ItemError(field=_where(e["loc"]), reason=e["msg"]) for e in error.errors()]
+            rejected.append(BatchItemResult(index=index, status=422, errors=problems))
+        except InvalidInput as error:
+            problems = [ItemError(field=f, reason=r) for f, r in error.errors]
+            rejected.append(BatchItemResult(index=index, status=422, errors=problems))
+
+    async def work(session: AsyncSession) -> Answer:
+        stored = []
+        for index, submission in ready:
+            captured = await capture(session, source, submission)
+            stored.append(
+                BatchItemResult(index=index, status=202, lead_id=captured.lead_id, outcome=captured.status)
+            )
+        results = sorted(stored + rejected, key=lambda r: r.index)
+        body = BatchResult(accepted=len(stored), rejected=len(rejected), results=results)
+        return Answer(200, body.model_dump(mode="json"))
+
+    return await run_once(request, source.id, idempotency_key, data.model_dump(mode="json"), work)
+
+
+def _where(location: tuple[object, ...]) -> str:
+    return ".".join(str(part) for part in location) or "body"
+
+
+@router.get("/{lead_id}", response_model=LeadPublic, dependencies=[Admin])
+async def get_lead(request: Request, lead_id: UUID) -> LeadPublic:
+    async with request.app.state.runtime.db.transaction() as session:
+        found = await lead_with_history(session, lead_id)
+    if found is None:
+        raise HTTPException(404, "No such lead")
+    lead, history = found
+    entries = [HistoryEntry(**h.model_dump()) for h in history]
+    return LeadPublic(**lead.model_dump(), history=entries)
+
+
+@router.delete("/{lead_id}", status_code=204, dependencies=[Admin])
+async def erase(request: Request, lead_id: UUID) -> Response:
+    """Erase the person here and, through `lead.erased`, in every service."""
+    async with request.app.state.runtime.db.transaction() as session:
+        existed = await erase_lead(session, lead_id)
+    if not existed:
+        raise HTTPException(404, "No such lead")
+    return Response(status_code=204)

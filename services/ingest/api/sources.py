@@ -1,0 +1,65 @@
+"""Admin routes for sources: create, list, read, change, rotate the key."""
+
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Request
+
+from services.ingest import sources
+from services.ingest.models import Source
+from services.ingest.schemas import SourceCreate, SourceCreated, SourcePublic, SourceSettings
+from shared.db import Database
+from shared.http import Admin
+
+router = APIRouter(prefix="/v1/sources", tags=["sources"], dependencies=[Admin])
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.runtime.db
+    return db
+
+
+def _public(source: Source | None) -> SourcePublic:
+    if source is None:
+        raise HTTPException(404, "No such source")
+    return SourcePublic(**source.model_dump())
+
+
+@router.post("", status_code=201, response_model=SourceCreated)
+async def create_source(request: Request, data: SourceCreate) -> SourceCreated:
+    async with _db(request).transaction() as session:
+        source, key = await sources.create_source(session, data)
+    return SourceCreated(**source.model_dump(), key=key)
+
+
+@router.get("", response_model=list[SourcePublic])
+async def list_sources(request: Request) -> list[SourcePublic]:
+    async with _db(request).transaction() as session:
+        found = await sources.list_sources(session)
+    return [_public(s) for s in found]
+
+
+@router.get("/{source_id}", response_model=SourcePublic)
+async def get_source(request: Request, source_id: UUID) -> SourcePublic:
+    async with _db(request).transaction() as session:
+        return _public(await sources.get_source(session, source_id))
+
+
+@router.patch("/{source_id}", response_model=SourcePublic)
+async def update_source(request: Request, source_id: UUID, data: SourceSettings) -> SourcePublic:
+    """Change settings; `active: false` disables the source and its key."""
+    async with _db(request).transaction() as session:
+        source = await sources.update_source(session, source_id, data)
+    request.app.state.sources.forget(source_id)
+    return _public(source)
+
+
+@router.post("/{source_id}/rotate-key", response_model=SourceCreated)
+async def rotate_key(request: Request, source_id: UUID) -> SourceCreated:
+    """A new key, shown once; the old one stops working."""
+    async with _db(request).transaction() as session:
+        rotated = await sources.rotate_key(session, source_id)
+    if rotated is None:
+        raise HTTPException(404, "No such source")
+    request.app.state.sources.forget(source_id)
+    source, key = rotated
+    return SourceCreated(**source.model_dump(), key=key)

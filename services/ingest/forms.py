@@ -1,0 +1,52 @@
+"""Plain HTML forms: turning posted fields into a lead (pure, no I/O)."""
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from services.ingest.schemas import LEAD_FIELDS, LeadIn
+from shared.http import InvalidInput
+
+HONEYPOT = "_hp"
+TRUE = frozenset({"on", "true", "1", "yes", "y"})
+BOOLEAN_FIELDS = frozenset({"consent", "is_decision_maker"})
+CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+MAX_CUSTOM = 50
+_lead = TypeAdapter(LeadIn)
+
+
+def is_spam(fields: dict[str, str]) -> bool:
+    """A bot filled the field people never see."""
+    return bool(fields.get(HONEYPOT, "").strip())
+
+
+def lead_from_form(fields: Iterable[tuple[str, str]], page_url: str | None) -> LeadIn:
+    """Known lead fields by name; `utm_*` into utm; `name` split into first and last name;
+    anything else into custom (bounded). Empty fields count as absent."""
+    lead: dict[str, Any] = {"utm": {}, "custom": {}}
+    for name, raw in fields:
+        value = raw.strip()
+        if not value or name == HONEYPOT:
+            continue
+        if name in BOOLEAN_FIELDS:
+            lead[name] = value.lower() in TRUE
+        elif name in ("name", "full_name") and "first_name" not in lead:
+            first, _, last = value.partition(" ")
+            lead["first_name"] = first
+            if last.strip():
+                lead["last_name"] = last.strip()
+        elif name.lower().startswith("utm_"):
+            lead["utm"][name.lower()[4:]] = value
+        elif name in LEAD_FIELDS and name not in ("utm", "custom"):
+            lead[name] = value
+        elif CUSTOM_KEY.match(name) and len(lead["custom"]) < MAX_CUSTOM:
+            lead["custom"][name] = value[:1000]
+    if page_url and "page_url" not in lead:
+        lead["page_url"] = page_url[:2000]
+    try:
+        return _lead.validate_python(lead)
+    except ValidationError as error:
+        problems = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in error.errors()]
+        raise InvalidInput(problems) from error

@@ -1,0 +1,146 @@
+"""What happens to a lead after its capture: activities, sales outcomes, consent, erasure."""
+
+from uuid import UUID, uuid4
+
+from sqlalchemy import delete, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.ingest.capture import Submission, capture
+from services.ingest.journal import record_activity, record_history, stage_event
+from services.ingest.models import ErasedLead, Lead, LeadHistory, Source
+from services.ingest.normalize import normalize_email, normalize_phone
+from services.ingest.schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn
+from shared.db import defer_insert
+from shared.events import (
+    CONSENT_CHANGED,
+    LEAD_ERASED,
+    OUTCOME_RECORDED,
+    ConsentChanged,
+    LeadErased,
+    OutcomeRecorded,
+    utcnow,
+)
+from shared.http import InvalidInput
+
+LEADS = Lead.__table__  # type: ignore[attr-defined]
+
+
+class LeadNotFound(Exception):
+    def __init__(self, lead_id: UUID, erased: bool) -> None:
+        super().__init__(f"lead {lead_id} {'was erased' if erased else 'not found'}")
+        self.lead_id, self.erased = lead_id, erased
+
+
+def contact_of(ref: LeadRef, region: str) -> Submission | None:
+    """The normalised contact points of a reference by email or phone (None for a lead id)."""
+    if ref.lead_id is not None:
+        return None
+    errors: list[tuple[str, str]] = []
+    email = phone = None
+    try:
+        email = normalize_email(ref.email) if ref.email else None
+    except InvalidInput as error:
+        errors += error.errors
+    try:
+        phone = normalize_phone(ref.phone, region) if ref.phone else None
+    except InvalidInput as error:
+        errors += error.errors
+    if errors:
+        raise InvalidInput(errors)
+    return Submission(email, phone, {}, activity=None)
+
+
+async def resolve_lead(
+    session: AsyncSession, source: Source, ref: LeadRef, contact: Submission | None
+) -> UUID:
+    """The lead a reference names; by email or phone, the lead is created if nobody matches."""
+    if contact is not None:
+        return (await capture(session, source, contact)).lead_id
+    assert ref.lead_id is not None
+    await require_lead(session, ref.lead_id)
+    return ref.lead_id
+
+
+async def require_lead(session: AsyncSession, lead_id: UUID) -> None:
+    if (await session.execute(select(LEADS.c.id).where(LEADS.c.id == lead_id))).first() is None:
+        erased = await session.get(ErasedLead, lead_id) is not None
+        raise LeadNotFound(lead_id, erased)
+
+
+async def record_activity_in(
+    session: AsyncSession, source: Source, data: ActivityIn, contact: Submission | None
+) -> tuple[UUID, UUID]:
+    lead_id = await resolve_lead(session, source, data, contact)
+    entry = record_activity(session, lead_id, uuid4(), data.type, source, data.properties, data.occurred_at)
+    return entry, lead_id
+
+
+async def record_outcome(session: AsyncSession, source: Source, data: OutcomeIn) -> tuple[UUID, UUID]:
+    await require_lead(session, data.lead_id)
+    details = data.model_dump(
+        mode="json", include={"amount", "currency", "reason", "rep_id"}, exclude_none=True
+    )
+    entry, occurred_at = record_history(
+        session,
+        data.lead_id,
+        kind="outcome",
+        type=data.type,
+        source=source,
+        properties=details,
+        occurred_at=data.occurred_at,
+    )
+    payload = OutcomeRecorded(outcome_id=entry, outcome=data.type, occurred_at=occurred_at, **details)
+    stage_event(session, OUTCOME_RECORDED, data.lead_id, uuid4(), payload)
+    return entry, data.lead_id
+
+
+async def record_consent(
+    session: AsyncSession, source: Source, data: ConsentIn, contact: Submission | None
+) -> tuple[UUID, UUID]:
+    """Consent given or withdrawn; withdrawn for marketing on every channel is an unsubscribe."""
+    lead_id = await resolve_lead(session, source, data, contact)
+    details = data.model_dump(include={"granted", "purpose", "channel"}, exclude_none=True)
+    entry, occurred_at = record_history(
+        session,
+        lead_id,
+        kind="consent",
+        type="granted" if data.granted else "withdrawn",
+        source=source,
+        properties=details,
+    )
+    if data.purpose == "marketing" and data.channel is None:
+        await session.execute(
+            update(LEADS)
+            .where(LEADS.c.id == lead_id)
+            .values(attributes=LEADS.c.attributes.op("||")({"consent": data.granted}), updated_at=utcnow())
+        )
+    payload = ConsentChanged(occurred_at=occurred_at, **details)
+    stage_event(session, CONSENT_CHANGED, lead_id, uuid4(), payload)
+    return entry, lead_id
+
+
+async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
+    """Delete the person's data here and tell every service to do the same. Erasing twice is
+    harmless; False when no such lead ever existed."""
+    deleted = (
+        await session.execute(delete(LEADS).where(LEADS.c.id == lead_id).returning(LEADS.c.id))
+    ).first()
+    if deleted is None:
+        return await session.get(ErasedLead, lead_id) is not None
+    history = LeadHistory.__table__  # type: ignore[attr-defined]
+    await session.execute(delete(history).where(history.c.lead_id == lead_id))
+    erased_at = utcnow()
+    defer_insert(session, ErasedLead.__table__, {"lead_id": lead_id, "erased_at": erased_at})  # type: ignore[attr-defined]
+    stage_event(session, LEAD_ERASED, lead_id, uuid4(), LeadErased(erased_at=erased_at))
+    return True
+
+
+async def lead_with_history(session: AsyncSession, lead_id: UUID) -> tuple[Lead, list[LeadHistory]] | None:
+    lead = await session.get(Lead, lead_id)
+    if lead is None:
+        return None
+    history = LeadHistory.__table__  # type: ignore[attr-defined]
+    rows = await session.execute(
+        select(history).where(history.c.lead_id == lead_id).order_by(history.c.occurred_at).limit(500)
+    )
+    return lead, [LeadHistory(**row._mapping) for row in rows]

@@ -1,0 +1,76 @@
+"""Idempotency keys: a retried request gets the first answer back and changes nothing.
+
+The key and the first answer are written in the transaction that did the work, so either
+both are committed or neither. Two copies in flight at once: the second one's insert
+conflicts, its group is retried alone, and then it finds the first answer."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.ingest.models import IdempotencyRecord
+from shared.db import Database, defer_insert
+from shared.events import utcnow
+
+
+class KeyReused(Exception):
+    """The key was first used for a different request."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def fingerprint(request: Any) -> str:
+    """A digest of the request's meaning (its parsed body, keys sorted)."""
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def recall(session: AsyncSession, source_id: UUID, key: str, digest: str) -> Answer | None:
+    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+    row = (
+        await session.execute(
+            select(table.c.fingerprint, table.c.status, table.c.body).where(
+                table.c.source_id == source_id, table.c.key == key
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.fingerprint != digest:
+        raise KeyReused(key)
+    return Answer(row.status, row.body, replayed=True)
+
+
+def remember(session: AsyncSession, source_id: UUID, key: str, digest: str, answer: Answer) -> None:
+    defer_insert(
+        session,
+        IdempotencyRecord.__table__,  # type: ignore[attr-defined]
+        {
+            "source_id": source_id,
+            "key": key,
+            "fingerprint": digest,
+            "status": answer.status,
+            "body": answer.body,
+            "created_at": utcnow(),
+        },
+    )
+
+
+async def forget_older_than(db: Database, hours: int) -> int:
+    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+    async with db.transaction() as session:
+        result = await session.execute(
+            delete(table).where(table.c.created_at < func.now() - timedelta(hours=hours))
+        )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,86 @@
+"""What ingest writes about a lead besides the lead itself: its history rows and the events it
+stages in the outbox, both in the caller's transaction."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.ingest.models import LeadHistory, Source
+from shared import topics
+from shared.db import defer_insert
+from shared.events import ACTIVITY_RECORDED, ActivityRecorded, Envelope, Payload, utcnow
+from shared.outbox import add_to_outbox
+
+
+def stage_event(
+    session: AsyncSession, type: str, lead_id: UUID, correlation_id: UUID, payload: Payload
+) -> None:
+    event = Envelope(
+        type=type,
+        lead_id=lead_id,
+        correlation_id=correlation_id,
+        producer="ingest",
+        data=payload.model_dump(mode="json", exclude_none=True),
+    )
+    add_to_outbox(session, topics.LEAD_EVENTS, event)
+
+
+def record_history(
+    session: AsyncSession,
+    lead_id: UUID,
+    *,
+    kind: str,
+    type: str,
+    source: Source | None,
+    properties: dict[str, Any],
+    occurred_at: datetime | None = None,
+) -> tuple[UUID, datetime]:
+    """Store an entry of the lead's history (activity, outcome or consent)."""
+    entry_id, occurred_at = uuid4(), occurred_at or utcnow()
+    defer_insert(
+        session,
+        LeadHistory.__table__,  # type: ignore[attr-defined]
+        {
+            "id": entry_id,
+            "lead_id": lead_id,
+            "kind": kind,
+            "type": type,
+            "source_id": source.id if source else None,
+            "occurred_at": occurred_at,
+            "properties": properties,
+        },
+    )
+    return entry_id, occurred_at
+
+
+def record_activity(
+    session: AsyncSession,
+    lead_id: UUID,
+    correlation_id: UUID,
+    type: str,
+    source: Source | None,
+    properties: dict[str, Any],
+    occurred_at: datetime | None = None,
+) -> UUID:
+    """Store an activity on the lead and stage `activity.recorded`."""
+    entry_id, occurred_at = record_history(
+        session,
+        lead_id,
+        kind="activity",
+        type=type,
+        source=source,
+        properties=properties,
+        occurred_at=occurred_at,
+    )
+    payload = ActivityRecorded(
+        activity_id=entry_id,
+        activity_type=type,
+        occurred_at=occurred_at,
+        source_id=source.id if source else None,
+        channel=source.channel if source else None,
+        properties=properties,
+    )
+    stage_event(session, ACTIVITY_RECORDED, lead_id, correlation_id, payload)
+    return entry_id

@@ -1,0 +1,57 @@
+"""Pure normalisation of what people type: emails, phones, UTM tags, custom fields.
+Each function raises InvalidInput naming the field, so every channel answers alike."""
+
+from urllib.parse import parse_qsl, urlsplit
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from shared.http import InvalidInput
+
+UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+
+
+def normalize_email(raw: str, field: str = "email") -> str:
+    """Syntax-checked, IDNA-normalised and lower-cased (mail systems treat addresses
+    case-insensitively in practice, and people type them in any case)."""
+    try:
+        checked = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidInput([(field, f"not a valid email address: {error}")]) from error
+    return checked.normalized.lower()
+
+
+def normalize_phone(raw: str, region: str, field: str = "phone") -> str:
+    """E.164; numbers written without a country code are read in `region` (e.g. KZ, AZ)."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as error:
+        raise InvalidInput([(field, f"not a phone number: {error}")]) from error
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput([(field, "not a valid phone number")])
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def utm_from_url(url: str | None) -> dict[str, str]:
+    """`utm_*` parameters of a page URL or referrer, without the prefix."""
+    if not url:
+        return {}
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return {}
+    found: dict[str, str] = {}
+    for name, value in parse_qsl(query):
+        key = name.lower().removeprefix("utm_")
+        if name.lower().startswith("utm_") and key in UTM_KEYS and value.strip():
+            found.setdefault(key, value.strip()[:200])
+    return found
+
+
+def collect_utm(explicit: dict[str, str], page_url: str | None, referrer: str | None) -> dict[str, str]:
+    """Explicit tags win, then the page URL's, then the referrer's. Keys lose any `utm_` prefix."""
+    tags = {key.lower().removeprefix("utm_"): value for key, value in explicit.items() if value}
+    for url in (page_url, referrer):
+        for key, value in utm_from_url(url).items():
+            tags.setdefault(key, value)
+    return tags

@@ -1,0 +1,37 @@
+"""Rate limits per source key and per client IP (the `limits` library, in process memory:
+each replica limits what it serves)."""
+
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limited, retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class RateLimits:
+    """`per_key` guards what one source may send; `per_ip` guards the public endpoints and
+    failed key checks. A limit is "N/second;M/minute"; an empty one is off."""
+
+    def __init__(self, per_key: str, per_ip: str) -> None:
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._per_key = parse_many(per_key) if per_key else []
+        self._per_ip = parse_many(per_ip) if per_ip else []
+
+    async def check_key(self, key_id: str) -> None:
+        await self._hit(self._per_key, "key", key_id)
+
+    async def check_ip(self, ip: str) -> None:
+        await self._hit(self._per_ip, "ip", ip)
+
+    async def _hit(self, items: list[RateLimitItem], kind: str, name: str) -> None:
+        for item in items:
+            if not await self._limiter.hit(item, kind, name):
+                stats = await self._limiter.get_window_stats(item, kind, name)
+                raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
