@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared import topics
 from shared.events import LEAD_CAPTURED, LEAD_CLASSIFIED, Envelope, LeadCaptured, LeadClassified
 from tests.conftest import ADMIN, eventually
 
@@ -55,15 +56,14 @@ async def post_lead(client: httpx.AsyncClient, key: str, **lead: Any) -> httpx.R
 
 
 async def read_topic(bootstrap: str, topic: str, until: Any, timeout: float = 30) -> list[Any]:
-    """Read `topic` from the start until `until(messages)` is true."""
+    """Read `topic` from the start until `until(messages)` is true (no consumer group: every
+    partition assigned directly, so no group join to wait for)."""
     consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex[:8]}",
-        fetch_max_wait_ms=5,
+        bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, fetch_max_wait_ms=5
     )
     await consumer.start()
+    consumer.assign([TopicPartition(topic, p) for p in range(topics.PARTITIONS)])
+    await consumer.seek_to_beginning()
     messages: list[Any] = []
     try:
 
@@ -76,3 +76,14 @@ async def read_topic(bootstrap: str, topic: str, until: Any, timeout: float = 30
     finally:
         await consumer.stop()
     return messages
+
+
+async def events_of(
+    bootstrap: str, lead_id: str, until: Any, topic: str = topics.LEAD_EVENTS
+) -> list[Envelope]:
+    """The events on `topic` for one lead, read until `until(events)` is true."""
+
+    def decoded(messages: list[Any]) -> list[Envelope]:
+        return [Envelope.from_bytes(m.value) for m in messages if m.key == lead_id.encode()]
+
+    return decoded(await read_topic(bootstrap, topic, until=lambda ms: until(decoded(ms))))

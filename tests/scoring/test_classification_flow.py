@@ -1,6 +1,5 @@
 """Scoring through the real broker: lead.captured in, stored classification and lead.classified out."""
 
-
 import httpx
 
 from services.scoring.app import create_app

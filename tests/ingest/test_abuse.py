@@ -1,0 +1,83 @@
+"""Bad input and abuse: content types, malformed bodies, bounds, rate limits, Unicode kept exactly."""
+
+import uuid
+
+import httpx
+import pytest
+
+from services.ingest.app import create_app
+from services.ingest.config import IngestSettings
+from tests.conftest import ADMIN, Servers, running
+from tests.helpers import create_source, events_of, post_lead
+
+
+async def test_non_json_body_is_415(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest))["key"]
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
+        response = await ingest.post(
+            "/v1/leads",
+            content=b"email=a@example.kz",
+            headers={"X-Source-Key": key, "content-type": content_type},
+        )
+        assert response.status_code == 415, content_type
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_malformed_json_is_422(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest))["key"]
+    response = await ingest.post(
+        "/v1/leads",
+        content=b'{"email": "a@example.kz",',
+        headers={"X-Source-Key": key, "content-type": "application/json"},
+    )
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("custom", "field"),
+    [
+        ({"nested": {"a": 1}}, "custom.nested"),
+        ({"long": "x" * 1001}, "custom.long"),
+        ({f"k{i}": i for i in range(51)}, "custom"),
+        ({"bad key!": 1}, "custom.bad key!"),
+    ],
+)
+async def test_custom_fields_are_bounded(
+    ingest: httpx.AsyncClient, custom: dict[str, object], field: str
+) -> None:
+    key = (await create_source(ingest))["key"]
+    response = await post_lead(ingest, key, email="c@example.kz", custom=custom)
+    assert response.status_code == 422
+    assert any(e["field"].startswith(field) for e in response.json()["errors"]), response.json()
+
+
+async def test_unicode_names_are_kept_exactly(ingest: httpx.AsyncClient, servers: Servers) -> None:
+    key = (await create_source(ingest))["key"]
+    names = {
+        "first_name": "Әйгерім",
+        "last_name": "Məmmədova",
+        "company": "ООО «Ёлка» — Қазақстан",
+        "city": "Gəncə",
+    }
+    response = await post_lead(ingest, key, email=f"u-{uuid.uuid4().hex[:6]}@example.az", **names)
+    lead_id = response.json()["lead_id"]
+    stored = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()["attributes"]
+    assert {k: stored[k] for k in names} == names
+    event = (await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 1))[0]
+    assert {k: event.data[k] for k in names} == names
+
+
+async def test_rate_limits_per_key_and_per_ip(servers: Servers) -> None:
+    settings = servers.settings(IngestSettings, rate_limit_per_key="5/minute", rate_limit_per_ip="3/minute")
+    async with running(create_app(settings)) as client:
+        key = (await create_source(client))["key"]
+        statuses = [(await post_lead(client, key, email="rl@example.kz")).status_code for _ in range(6)]
+        assert statuses == [202] * 5 + [429]
+        limited = await post_lead(client, key, email="rl@example.kz")
+        assert limited.headers["content-type"] == "application/problem+json"
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+
+        guesses = [
+            (await post_lead(client, f"lfk_guess{i}", email="g@example.kz")).status_code for i in range(4)
+        ]
+        assert guesses == [401, 401, 401, 429]

@@ -1,0 +1,124 @@
+"""Plain HTML form posts: redirect or JSON, honeypot, CORS per source."""
+
+import uuid
+
+import httpx
+from sqlalchemy import text
+
+from tests.conftest import ADMIN, Servers
+from tests.helpers import create_source, events_of
+from tests.ingest.conftest import ingest_db
+
+ORIGIN = "https://promo.example.kz"
+
+
+async def form_source(client: httpx.AsyncClient, **settings: object) -> dict[str, str]:
+    return await create_source(
+        client,
+        channel="landing_page",
+        allowed_origins=[ORIGIN],
+        redirect_url="https://promo.example.kz/thanks?x=1",
+        **settings,
+    )
+
+
+async def test_urlencoded_form_redirects_with_the_lead_id(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    source = await form_source(ingest)
+    email = f"f-{uuid.uuid4().hex[:8]}@example.kz"
+    fields = {
+        "name": "Аружан Сейітқызы",
+        "email": email,
+        "consent": "on",
+        "utm_source": "instagram",
+        "favourite_colour": "blue",
+        "_hp": "",
+    }
+    response = await ingest.post(
+        f"/v1/forms/{source['id']}",
+        data=fields,
+        headers={"Origin": ORIGIN, "Referer": f"{ORIGIN}/spring?utm_campaign=spring"},
+    )
+    assert response.status_code == 303
+    location = httpx.URL(response.headers["location"])
+    assert str(location).startswith("https://promo.example.kz/thanks?x=1&lead_id=")
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    lead_id = location.params["lead_id"]
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert lead["email"] == email
+    attributes = lead["attributes"]
+    assert (attributes["first_name"], attributes["last_name"]) == ("Аружан", "Сейітқызы")
+    assert attributes["consent"] is True
+    assert attributes["utm"] == {"source": "instagram", "campaign": "spring"}
+    assert attributes["custom"] == {"favourite_colour": "blue"}
+    assert attributes["page_url"] == f"{ORIGIN}/spring?utm_campaign=spring"
+    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 1)
+    assert events[0].data["channel"] == "landing_page"
+
+
+async def test_multipart_form_answers_json_when_asked(ingest: httpx.AsyncClient) -> None:
+    source = await form_source(ingest)
+    response = await ingest.post(
+        f"/v1/forms/{source['id']}",
+        files={"phone": (None, "+994 50 555 12 34"), "timeframe": (None, "immediately")},
+        headers={"Accept": "application/json", "Origin": ORIGIN},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "accepted"
+
+
+async def test_honeypot_looks_accepted_but_is_kept_as_spam(ingest: httpx.AsyncClient) -> None:
+    source = await form_source(ingest)
+    email = f"bot-{uuid.uuid4().hex[:8]}@example.kz"
+    response = await ingest.post(f"/v1/forms/{source['id']}", data={"email": email, "_hp": "http://spam"})
+    assert response.status_code == 303 and "lead_id=" in response.headers["location"]
+    async with ingest_db(ingest).transaction() as session:
+        leads = (
+            await session.execute(text("SELECT count(*) FROM leads WHERE email = :e"), {"e": email})
+        ).scalar_one()
+        spam = (
+            await session.execute(
+                text("SELECT count(*) FROM spam_submissions WHERE fields->>'email' = :e"), {"e": email}
+            )
+        ).scalar_one()
+        outbox = (
+            await session.execute(
+                text("SELECT count(*) FROM outbox WHERE position(:e in convert_from(value, 'UTF8')) > 0"),
+                {"e": email},
+            )
+        ).scalar_one()
+    assert (leads, spam, outbox) == (0, 1, 0)
+
+
+async def test_cors_only_for_the_sources_origins(ingest: httpx.AsyncClient) -> None:
+    source = await form_source(ingest)
+    url = f"/v1/forms/{source['id']}"
+    allowed = await ingest.options(url, headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
+    assert allowed.status_code == 204 and allowed.headers["access-control-allow-origin"] == ORIGIN
+    other = await ingest.options(
+        url, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert other.status_code == 403 and "access-control-allow-origin" not in other.headers
+    posted = await ingest.post(
+        url, data={"email": "x@example.kz"}, headers={"Origin": "https://evil.example"}
+    )
+    assert posted.status_code == 403
+
+
+async def test_form_errors_name_the_field(ingest: httpx.AsyncClient) -> None:
+    source = await form_source(ingest)
+    url = f"/v1/forms/{source['id']}"
+    response = await ingest.post(url, data={"email": "not an email"}, headers={"Origin": ORIGIN})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "email"
+    assert response.headers["access-control-allow-origin"] == ORIGIN
+    as_json = await ingest.post(url, json={"email": "a@example.kz"})
+    assert as_json.status_code == 415
+
+
+async def test_unknown_or_disabled_form_is_404(ingest: httpx.AsyncClient) -> None:
+    source = await form_source(ingest)
+    await ingest.patch(f"/v1/sources/{source['id']}", json={"active": False}, headers=ADMIN)
+    disabled = await ingest.post(f"/v1/forms/{source['id']}", data={"email": "a@example.kz"})
+    unknown = await ingest.post(f"/v1/forms/{uuid.uuid4()}", data={"email": "a@example.kz"})
+    assert disabled.status_code == unknown.status_code == 404

@@ -1,0 +1,127 @@
+"""Activities, sales outcomes, consent, and erasure of a person everywhere."""
+
+import uuid
+
+import httpx
+from sqlalchemy import text
+
+from tests.conftest import ADMIN, Servers
+from tests.helpers import create_source, events_of, post_lead
+from tests.ingest.conftest import ingest_db
+
+
+async def new_lead(client: httpx.AsyncClient, key: str) -> tuple[str, str]:
+    email = f"h-{uuid.uuid4().hex[:10]}@example.kz"
+    return (await post_lead(client, key, email=email)).json()["lead_id"], email
+
+
+async def test_activity_by_lead_id_is_stored_and_published(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    key = (await create_source(ingest))["key"]
+    lead_id, _ = await new_lead(ingest, key)
+    body = {"lead_id": lead_id, "type": "page_view", "properties": {"url": "https://shop.kz/pricing"}}
+    response = await ingest.post("/v1/activities", json=body, headers={"X-Source-Key": key})
+    assert response.status_code == 202 and response.json()["lead_id"] == lead_id
+    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    assert events[1].type == "activity.recorded"
+    assert events[1].data["activity_type"] == "page_view"
+    assert events[1].data["properties"] == {"url": "https://shop.kz/pricing"}
+
+
+async def test_activity_by_unknown_email_creates_the_lead(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    key = (await create_source(ingest))["key"]
+    body = {"email": f"new-{uuid.uuid4().hex[:8]}@example.kz", "type": "webinar_attended"}
+    response = await ingest.post("/v1/activities", json=body, headers={"X-Source-Key": key})
+    lead_id = response.json()["lead_id"]
+    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    assert [e.type for e in events] == ["lead.captured", "activity.recorded"]
+
+
+async def test_activity_with_a_client_event_id_is_recorded_once(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest))["key"]
+    lead_id, _ = await new_lead(ingest, key)
+    body = {"lead_id": lead_id, "type": "email_open", "event_id": "esp-123"}
+    first = await ingest.post("/v1/activities", json=body, headers={"X-Source-Key": key})
+    again = await ingest.post("/v1/activities", json=body, headers={"X-Source-Key": key})
+    assert first.json() == again.json()
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert [h["type"] for h in lead["history"]] == ["email_open"]
+
+
+async def test_activity_refusals(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest))["key"]
+    headers = {"X-Source-Key": key}
+    unknown = await ingest.post(
+        "/v1/activities", json={"lead_id": str(uuid.uuid4()), "type": "page_view"}, headers=headers
+    )
+    assert unknown.status_code == 404
+    nameless = await ingest.post("/v1/activities", json={"type": "page_view"}, headers=headers)
+    assert nameless.status_code == 422
+    bad_type = await ingest.post(
+        "/v1/activities", json={"email": "x@example.kz", "type": "dance"}, headers=headers
+    )
+    assert bad_type.status_code == 422 and bad_type.json()["errors"][0]["field"] == "type"
+
+
+async def test_outcomes_are_published_and_validated(ingest: httpx.AsyncClient, servers: Servers) -> None:
+    key = (await create_source(ingest, channel="api"))["key"]
+    headers = {"X-Source-Key": key}
+    lead_id, _ = await new_lead(ingest, key)
+    won = {"lead_id": lead_id, "type": "won", "amount": 720, "currency": "USD"}
+    assert (await ingest.post("/v1/outcomes", json=won, headers=headers)).status_code == 202
+    no_amount = await ingest.post("/v1/outcomes", json={"lead_id": lead_id, "type": "won"}, headers=headers)
+    no_reason = await ingest.post("/v1/outcomes", json={"lead_id": lead_id, "type": "lost"}, headers=headers)
+    assert no_amount.status_code == no_reason.status_code == 422
+    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    assert events[1].type == "outcome.recorded"
+    assert (events[1].data["outcome"], events[1].data["amount"], events[1].data["currency"]) == (
+        "won",
+        720,
+        "USD",
+    )
+
+
+async def test_unsubscribe_is_a_consent_event(ingest: httpx.AsyncClient, servers: Servers) -> None:
+    key = (await create_source(ingest))["key"]
+    lead_id, email = await new_lead(ingest, key)
+    body = {"email": email, "granted": False}
+    assert (await ingest.post("/v1/consent", json=body, headers={"X-Source-Key": key})).status_code == 202
+    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    assert events[1].type == "consent.changed"
+    assert events[1].data == {**events[1].data, "granted": False, "purpose": "marketing"}
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert lead["attributes"]["consent"] is False
+
+
+async def test_erasure_deletes_the_person_and_tells_every_service(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    key = (await create_source(ingest))["key"]
+    lead_id, email = await new_lead(ingest, key)
+    await ingest.post(
+        "/v1/activities", json={"lead_id": lead_id, "type": "page_view"}, headers={"X-Source-Key": key}
+    )
+    assert (await ingest.delete(f"/v1/leads/{lead_id}")).status_code == 401
+    assert (await ingest.delete(f"/v1/leads/{lead_id}", headers=ADMIN)).status_code == 204
+    assert (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).status_code == 404
+    async with ingest_db(ingest).transaction() as session:
+        left = await session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM leads WHERE email = :e) + (SELECT count(*) FROM lead_history WHERE lead_id = :id)"
+            ),
+            {"e": email, "id": lead_id},
+        )
+        assert left.scalar_one() == 0
+    events = await events_of(servers.bootstrap, lead_id, lambda es: any(e.type == "lead.erased" for e in es))
+    assert events[-1].type == "lead.erased"
+    late = await ingest.post(
+        "/v1/activities", json={"lead_id": lead_id, "type": "page_view"}, headers={"X-Source-Key": key}
+    )
+    assert late.status_code == 410
+    assert (await ingest.delete(f"/v1/leads/{lead_id}", headers=ADMIN)).status_code == 204
+    assert (await ingest.delete(f"/v1/leads/{uuid.uuid4()}", headers=ADMIN)).status_code == 404
+    again = await post_lead(ingest, key, email=email)
+    assert again.json()["status"] == "accepted" and again.json()["lead_id"] != lead_id

@@ -1,0 +1,88 @@
+"""Idempotency-Key retries get the first answer and publish nothing new; batches judge each item."""
+
+import asyncio
+import uuid
+
+import httpx
+
+from tests.conftest import Servers
+from tests.helpers import create_source, events_of
+
+
+async def test_retry_with_the_same_key_returns_the_first_answer_and_publishes_once(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    key = (await create_source(ingest))["key"]
+    headers = {"X-Source-Key": key, "Idempotency-Key": str(uuid.uuid4())}
+    body = {"email": f"{uuid.uuid4().hex[:8]}@example.az", "timeframe": "immediately"}
+    first = await ingest.post("/v1/leads", json=body, headers=headers)
+    retry = await ingest.post("/v1/leads", json=body, headers=headers)
+    assert first.status_code == retry.status_code == 202
+    assert retry.json() == first.json() and retry.json()["status"] == "accepted"
+    assert retry.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
+    # A third, unkeyed post of the same person is published; it marks the end of what the
+    # retry could have published, so reading up to it proves the retry added nothing.
+    marker = await ingest.post("/v1/leads", json=body, headers={"X-Source-Key": key})
+    events = await events_of(servers.bootstrap, first.json()["lead_id"], lambda es: len(es) >= 2)
+    assert [e.type for e in events] == ["lead.captured", "activity.recorded"]
+    assert marker.json()["status"] == "merged"
+
+
+async def test_key_reused_for_another_request_is_refused(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest))["key"]
+    headers = {"X-Source-Key": key, "Idempotency-Key": str(uuid.uuid4())}
+    await ingest.post("/v1/leads", json={"email": "one@example.az"}, headers=headers)
+    other = await ingest.post("/v1/leads", json={"email": "two@example.az"}, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+async def test_concurrent_copies_of_one_request_make_one_lead(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest))["key"]
+    headers = {"X-Source-Key": key, "Idempotency-Key": str(uuid.uuid4())}
+    body = {"email": f"{uuid.uuid4().hex[:8]}@example.az"}
+    answers = await asyncio.gather(*(ingest.post("/v1/leads", json=body, headers=headers) for _ in range(10)))
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.json()["lead_id"] for a in answers}) == 1
+    assert [a.json()["status"] for a in answers].count("accepted") == 10
+
+
+async def test_keys_are_per_source(ingest: httpx.AsyncClient) -> None:
+    shared_key = str(uuid.uuid4())
+    answers = []
+    for _ in range(2):
+        key = (await create_source(ingest))["key"]
+        body = {"email": f"{uuid.uuid4().hex[:8]}@example.az"}
+        answers.append(
+            await ingest.post(
+                "/v1/leads", json=body, headers={"X-Source-Key": key, "Idempotency-Key": shared_key}
+            )
+        )
+    assert answers[0].json()["lead_id"] != answers[1].json()["lead_id"]
+
+
+async def test_batch_gives_a_result_per_item(ingest: httpx.AsyncClient, servers: Servers) -> None:
+    key = (await create_source(ingest))["key"]
+    leads = [
+        {"email": f"{uuid.uuid4().hex[:8]}@example.kz", "timeframe": "immediately"},
+        {"first_name": "no contact"},
+        {"email": "broken@", "phone": "12"},
+        {"phone": "+994 50 123 45 67"},
+    ]
+    response = await ingest.post("/v1/leads:batch", json={"leads": leads}, headers={"X-Source-Key": key})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert (result["accepted"], result["rejected"]) == (2, 2)
+    assert [r["status"] for r in result["results"]] == [202, 422, 422, 202]
+    assert {e["field"] for e in result["results"][2]["errors"]} == {"email", "phone"}
+    lead_id = result["results"][0]["lead_id"]
+    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 1)
+    assert events[0].type == "lead.captured"
+
+
+async def test_batch_over_500_is_refused(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest))["key"]
+    leads = [{"phone": "+77010000000"}] * 501
+    response = await ingest.post("/v1/leads:batch", json={"leads": leads}, headers={"X-Source-Key": key})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "leads"

@@ -1,0 +1,142 @@
+"""One person is one lead: repeats merge (lead.updated + an activity), conflicts follow the rule."""
+
+import asyncio
+import uuid
+
+import httpx
+from sqlalchemy import text
+
+from tests.conftest import ADMIN, Servers
+from tests.helpers import create_source, events_of, post_lead
+from tests.ingest.conftest import ingest_db
+
+
+def unique_email() -> str:
+    return f"p-{uuid.uuid4().hex[:10]}@example.kz"
+
+
+def unique_phone() -> str:
+    return f"+7701{uuid.uuid4().int % 10_000_000:07d}"
+
+
+async def count_leads(client: httpx.AsyncClient, email: str) -> int:
+    async with ingest_db(client).transaction() as session:
+        return int(
+            (
+                await session.execute(text("SELECT count(*) FROM leads WHERE email = :e"), {"e": email})
+            ).scalar_one()
+        )
+
+
+async def test_repeat_submission_merges_new_fields_and_is_an_activity(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    key = (await create_source(ingest, channel="landing_page"))["key"]
+    email = unique_email()
+    first = await post_lead(ingest, key, email=email, first_name="Аружан", timeframe="none")
+    again = await post_lead(ingest, key, email=email.upper(), company="Qazaq Trade", timeframe="immediately")
+    assert first.status_code == again.status_code == 202
+    assert first.json()["status"] == "accepted" and again.json()["status"] == "merged"
+    lead_id = first.json()["lead_id"]
+    assert again.json()["lead_id"] == lead_id
+    assert await count_leads(ingest, email) == 1
+
+    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 3)
+    assert [e.type for e in events] == ["lead.captured", "lead.updated", "activity.recorded"]
+    assert events[1].data["changes"] == {"company": "Qazaq Trade", "timeframe": "immediately"}
+    assert events[2].data["activity_type"] == "form_submitted"
+    stored = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert stored["attributes"]["first_name"] == "Аружан"
+    assert stored["attributes"]["company"] == "Qazaq Trade"
+    assert [h["type"] for h in stored["history"]] == ["form_submitted"]
+
+
+async def test_same_phone_written_differently_is_the_same_lead(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest, default_region="KZ"))["key"]
+    local = f"8 701 {uuid.uuid4().int % 10_000_000:07d}"
+    first = await post_lead(ingest, key, phone=local)
+    international = "+7" + local.replace(" ", "")[1:]
+    again = await post_lead(ingest, key, phone=international, email=unique_email())
+    assert again.json() == {"lead_id": first.json()["lead_id"], "status": "merged"}
+
+
+async def test_identical_repeat_records_an_activity_but_no_update(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    key = (await create_source(ingest))["key"]
+    email = unique_email()
+    lead_id = (await post_lead(ingest, key, email=email, first_name="Leyla")).json()["lead_id"]
+    await post_lead(ingest, key, email=email, first_name="Leyla")
+    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    assert [e.type for e in events] == ["lead.captured", "activity.recorded"]
+
+
+async def test_email_wins_when_email_and_phone_point_at_different_leads(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    key = (await create_source(ingest))["key"]
+    email, phone = unique_email(), unique_phone()
+    by_email = (await post_lead(ingest, key, email=email)).json()["lead_id"]
+    by_phone = (await post_lead(ingest, key, phone=phone)).json()["lead_id"]
+
+    both = await post_lead(ingest, key, email=email, phone=phone, city="Baku")
+    assert both.json() == {"lead_id": by_email, "status": "merged"}
+    email_lead = (await ingest.get(f"/v1/leads/{by_email}", headers=ADMIN)).json()
+    phone_lead = (await ingest.get(f"/v1/leads/{by_phone}", headers=ADMIN)).json()
+    assert email_lead["phone"] is None and email_lead["attributes"]["city"] == "Baku"
+    assert phone_lead["phone"] == phone
+    events = await events_of(servers.bootstrap, by_email, lambda es: len(es) >= 3)
+    update = next(e for e in events if e.type == "lead.updated")
+    assert update.data["conflicts"] == {"phone": by_phone}
+    activity = next(e for e in events if e.type == "activity.recorded")
+    assert activity.data["properties"]["phone"] == phone
+
+
+async def test_missing_contact_point_is_filled_but_never_overwritten(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest))["key"]
+    email, phone, other = unique_email(), unique_phone(), unique_phone()
+    lead_id = (await post_lead(ingest, key, email=email)).json()["lead_id"]
+    await post_lead(ingest, key, email=email, phone=phone)
+    await post_lead(ingest, key, email=email, phone=other)
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert lead["phone"] == phone
+    assert lead["history"][-1]["properties"]["phone"] == other
+
+
+async def test_first_touch_utm_is_kept(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest))["key"]
+    email = unique_email()
+    lead_id = (
+        await post_lead(
+            ingest, key, email=email, page_url="https://shop.kz/?utm_source=instagram&utm_campaign=spring"
+        )
+    ).json()["lead_id"]
+    await post_lead(ingest, key, email=email, utm={"source": "google"})
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert lead["attributes"]["utm"] == {"source": "instagram", "campaign": "spring"}
+    assert lead["attributes"]["campaign"] == "spring"
+    assert lead["history"][-1]["properties"]["utm"] == {"source": "google"}
+
+
+async def test_concurrent_first_submissions_of_one_person_make_one_lead(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest))["key"]
+    email = unique_email()
+    responses = await asyncio.gather(
+        *(post_lead(ingest, key, email=email, custom={"n": i}) for i in range(20))
+    )
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["lead_id"] for r in responses}) == 1
+    assert sorted(r.json()["status"] for r in responses).count("accepted") == 1
+    assert await count_leads(ingest, email) == 1
+
+
+async def test_batch_with_the_same_person_twice_makes_one_lead(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest))["key"]
+    email = unique_email()
+    body = {"leads": [{"email": email, "first_name": "Arman"}, {"email": email, "company": "Kaspi"}]}
+    response = await ingest.post("/v1/leads:batch", json=body, headers={"X-Source-Key": key})
+    results = response.json()["results"]
+    assert [r["outcome"] for r in results] == ["accepted", "merged"]
+    assert results[0]["lead_id"] == results[1]["lead_id"]
+    lead = (await ingest.get(f"/v1/leads/{results[0]['lead_id']}", headers=ADMIN)).json()
+    assert lead["attributes"]["first_name"] == "Arman" and lead["attributes"]["company"] == "Kaspi"

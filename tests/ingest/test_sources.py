@@ -1,0 +1,69 @@
+"""Source administration: settings, disabling, key rotation, validation."""
+
+import httpx
+
+from tests.conftest import ADMIN
+from tests.helpers import create_source, post_lead
+
+
+async def test_offline_channels_default_to_offline(ingest: httpx.AsyncClient) -> None:
+    assert (await create_source(ingest, channel="event"))["online"] is False
+    assert (await create_source(ingest, channel="landing_page"))["online"] is True
+
+
+async def test_disabled_and_unknown_keys_get_the_same_answer(ingest: httpx.AsyncClient) -> None:
+    source = await create_source(ingest)
+    assert (await post_lead(ingest, source["key"], email="a@example.kz")).status_code == 202
+    patched = await ingest.patch(f"/v1/sources/{source['id']}", json={"active": False}, headers=ADMIN)
+    assert patched.status_code == 200 and patched.json()["active"] is False
+    disabled = await post_lead(ingest, source["key"], email="a@example.kz")
+    unknown = await post_lead(ingest, "lfk_" + "x" * 43, email="a@example.kz")
+    assert disabled.status_code == unknown.status_code == 401
+    assert disabled.json() == unknown.json()
+
+
+async def test_rotating_the_key_retires_the_old_one_at_once(ingest: httpx.AsyncClient) -> None:
+    source = await create_source(ingest)
+    assert (await post_lead(ingest, source["key"], email="r@example.kz")).status_code == 202
+    rotated = await ingest.post(f"/v1/sources/{source['id']}/rotate-key", headers=ADMIN)
+    assert rotated.status_code == 200
+    new_key = rotated.json()["key"]
+    assert new_key != source["key"] and rotated.json()["key_prefix"] == new_key[:10]
+    assert (await post_lead(ingest, source["key"], email="r@example.kz")).status_code == 401
+    assert (await post_lead(ingest, new_key, email="r@example.kz")).status_code == 202
+
+
+async def test_settings_can_change_and_are_validated(ingest: httpx.AsyncClient) -> None:
+    source = await create_source(ingest)
+    url = f"/v1/sources/{source['id']}"
+    changed = await ingest.patch(
+        url,
+        json={
+            "required_fields": ["company"],
+            "default_campaign": "expo-2026",
+            "redirect_url": "https://shop.az/thanks",
+        },
+        headers=ADMIN,
+    )
+    assert changed.status_code == 200, changed.text
+    assert (await ingest.get(url, headers=ADMIN)).json()["default_campaign"] == "expo-2026"
+    refused = await post_lead(ingest, source["key"], email="c@example.az")
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "company"
+    bad = await ingest.patch(url, json={"required_fields": ["shoe_size"]}, headers=ADMIN)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "required_fields"
+    assert (await ingest.patch(url, json={"name": None}, headers=ADMIN)).status_code == 422
+    unknown_channel = await ingest.post("/v1/sources", json={"name": "X", "channel": "pigeon"}, headers=ADMIN)
+    assert unknown_channel.status_code == 422 and unknown_channel.json()["errors"][0]["field"] == "channel"
+
+
+async def test_default_campaign_applies_when_the_lead_names_none(ingest: httpx.AsyncClient) -> None:
+    source = await create_source(ingest, channel="event", default_campaign="expo-2026")
+    lead_id = (await post_lead(ingest, source["key"], email="expo@example.kz")).json()["lead_id"]
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert lead["attributes"]["campaign"] == "expo-2026"
+
+
+async def test_unknown_source_is_404(ingest: httpx.AsyncClient) -> None:
+    missing = "/v1/sources/00000000-0000-0000-0000-000000000000"
+    assert (await ingest.get(missing, headers=ADMIN)).status_code == 404
+    assert (await ingest.patch(missing, json={"active": False}, headers=ADMIN)).status_code == 404
