@@ -110,7 +110,8 @@ async def test_erasure_deletes_the_person_and_tells_every_service(
     async with ingest_db(ingest).transaction() as session:
         left = await session.execute(
             text(
-                "SELECT (SELECT count(*) FROM leads WHERE email = :e) + (SELECT count(*) FROM lead_history WHERE lead_id = :id)"
+                "SELECT (SELECT count(*) FROM leads WHERE email = :e)"
+                " + (SELECT count(*) FROM lead_history WHERE lead_id = :id)"
             ),
             {"e": email, "id": lead_id},
         )
