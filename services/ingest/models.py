@@ -103,3 +103,44 @@ class SpamSubmission(SQLModel, table=True):
     ip: str | None = None
     user_agent: str | None = None
     received_at: datetime = _timestamp()
+
+
+class Conversation(SQLModel, table=True):
+    """A chatbot conversation; messages wait in `waiting` until the person shares a contact."""
+
+    __tablename__ = "conversations"
+
+    source_id: UUID = Field(primary_key=True)
+    conversation_id: str = Field(primary_key=True)
+    lead_id: UUID | None = None
+    waiting: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    updated_at: datetime | None = _now_default()
+
+
+class Import(SQLModel, table=True):
+    """A CSV import and its running report."""
+
+    __tablename__ = "imports"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    source_id: UUID
+    filename: str | None = None
+    status: str  # receiving | running | done | failed | interrupted
+    rows_total: int | None = None
+    rows_done: int = 0
+    accepted: int = 0
+    merged: int = 0
+    rejected: int = 0
+    error: str | None = None
+    started_at: datetime | None = _now_default()
+    finished_at: datetime | None = _timestamp(default=None)
+
+
+class ImportRejection(SQLModel, table=True):
+    """A rejected CSV row: its number (1 = the first data row) and each field's reason."""
+
+    __tablename__ = "import_rejections"
+
+    import_id: UUID = Field(primary_key=True)
+    row: int = Field(primary_key=True)
+    errors: list[dict[str, str]] = Field(sa_column=Column(JSONB, nullable=False))

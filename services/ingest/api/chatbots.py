@@ -1,0 +1,63 @@
+"""Chatbot webhooks: Telegram's Bot API, and a generic shape for any other platform."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, HTTPException, Request, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.ingest import chatbots
+from services.ingest.api.common import UNAUTHORIZED, JsonBody, KeyedSource, check_ip, client_of, run_once
+from services.ingest.capture import Submission, prepare
+from services.ingest.chatbots import ChatMessage, TelegramUpdate
+from services.ingest.idempotency import Answer
+from services.ingest.models import Source
+from services.ingest.sources import hash_key
+
+router = APIRouter(prefix="/v1/chatbots", tags=["chatbots"], dependencies=[JsonBody])
+
+
+@router.post("/{source_id}/telegram", status_code=200)
+async def telegram(
+    request: Request,
+    source_id: UUID,
+    update: TelegramUpdate,
+    secret: Annotated[str, Header(alias="X-Telegram-Bot-Api-Secret-Token", max_length=256)] = "",
+) -> Response:
+    """Point the bot's webhook here (`setWebhook` with `secret_token` = the source key). A shared
+    contact creates or updates the lead; text messages become `chat_message` activities.
+    Telegram's retries of an update are recognised by its `update_id`."""
+    await check_ip(request)
+    source: Source | None = await request.app.state.sources.by_id(source_id)
+    if source is None or hash_key(secret) != source.key_hash:
+        raise HTTPException(401, UNAUTHORIZED)
+    message = chatbots.from_telegram(update)
+    if message is None:
+        return Response(status_code=200)  # not a message: nothing to record, and Telegram must not retry
+    return await _receive(request, source, message, f"telegram:{update.update_id}")
+
+
+@router.post("/{source_id}/messages", status_code=202)
+async def message(request: Request, source_id: UUID, data: ChatMessage, source: KeyedSource) -> Response:
+    """A message from any chatbot: `contact` (email or phone) makes or updates the lead; `text`
+    and `intent` become activities (an intent such as `callback_request` is recorded as that
+    activity type). Messages before the contact wait on the conversation."""
+    if source.id != source_id:
+        raise HTTPException(401, UNAUTHORIZED)
+    key = f"chat:{data.conversation_id}:{data.message_id}" if data.message_id else None
+    return await _receive(request, source, data, key)
+
+
+async def _receive(request: Request, source: Source, message: ChatMessage, key: str | None) -> Response:
+    contact: Submission | None = None
+    if message.contact is not None:
+        region = request.app.state.settings.default_phone_region
+        contact = prepare(
+            source, chatbots.contact_lead(message.contact), region, client_of(request), activity=None
+        )
+
+    async def work(session: AsyncSession) -> Answer:
+        lead_id = await chatbots.receive(session, source, message, contact)
+        return Answer(202, {"lead_id": str(lead_id) if lead_id else None, "status": "recorded"})
+
+    return await run_once(request, source.id, key, message.model_dump(mode="json"), work)

@@ -1,0 +1,162 @@
+"""Chatbots: a conversation becomes a lead when the person shares a contact; what they write
+becomes activities on it (held back, bounded, until the contact arrives)."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.ingest.capture import Submission, capture
+from services.ingest.journal import record_activity
+from services.ingest.models import Conversation, Source
+from services.ingest.schemas import ActivityType, Key, LeadIn, Long, Short
+from shared.events import utcnow
+
+MAX_WAITING = 50
+INTENTS = frozenset(ActivityType.__args__)  # type: ignore[attr-defined]
+
+# --- Telegram Bot API (the fields we read; everything else in an Update is ignored) ---
+
+
+class TelegramUser(BaseModel):
+    id: int
+    first_name: str = ""
+    last_name: str | None = None
+    username: str | None = None
+    language_code: str | None = None
+
+
+class TelegramContact(BaseModel):
+    phone_number: str
+    first_name: str = ""
+    last_name: str | None = None
+    user_id: int | None = None
+
+
+class TelegramChat(BaseModel):
+    id: int
+
+
+class TelegramMessage(BaseModel):
+    message_id: int
+    date: int
+    chat: TelegramChat
+    from_: TelegramUser | None = Field(None, alias="from")
+    text: str | None = None
+    contact: TelegramContact | None = None
+
+
+class TelegramUpdate(BaseModel):
+    update_id: int
+    message: TelegramMessage | None = None
+
+
+# --- the generic chatbot shape ---
+
+
+class ChatContact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=40)
+    first_name: Short | None = None
+    last_name: Short | None = None
+
+
+class ChatMessage(BaseModel):
+    """One message (or contact) from any chatbot platform."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: Key
+    message_id: Key | None = Field(None, description="The platform's id; a retry is ignored.")
+    contact: ChatContact | None = None
+    text: Long | None = None
+    intent: Key | None = Field(None, description="e.g. callback_request, price_request, demo_request")
+    occurred_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> "ChatMessage":
+        if self.contact is None and not self.text and not self.intent:
+            raise ValueError("a message needs a contact, text or intent")
+        return self
+
+
+def from_telegram(update: TelegramUpdate) -> ChatMessage | None:
+    """The generic shape of a Telegram update, or None for updates that are not messages."""
+    message = update.message
+    if message is None or (message.contact is None and not message.text):
+        return None
+    contact = None
+    if message.contact is not None:
+        contact = ChatContact(
+            phone=message.contact.phone_number,
+            first_name=message.contact.first_name or None,
+            last_name=message.contact.last_name,
+        )
+    return ChatMessage(
+        conversation_id=str(message.chat.id),
+        message_id=str(message.message_id),
+        contact=contact,
+        text=message.text[:5000] if message.text else None,
+        occurred_at=datetime.fromtimestamp(message.date).astimezone(),
+    )
+
+
+def contact_lead(contact: ChatContact) -> LeadIn:
+    return LeadIn(**contact.model_dump(exclude_none=True))
+
+
+async def receive(
+    session: AsyncSession, source: Source, message: ChatMessage, contact: Submission | None
+) -> UUID | None:
+    """Apply one chat message; returns the conversation's lead, if it has one yet."""
+    conversation = await _conversation(session, source.id, message.conversation_id)
+    if contact is not None:
+        captured = await capture(session, source, contact)
+        if conversation.lead_id != captured.lead_id:
+            conversation.lead_id = captured.lead_id
+            for waiting in conversation.waiting:
+                _record(session, source, captured.lead_id, waiting)
+            conversation.waiting = []
+    said = _said(message)
+    if said is not None:
+        if conversation.lead_id is not None:
+            _record(session, source, conversation.lead_id, said)
+        else:
+            conversation.waiting = [*conversation.waiting, said][-MAX_WAITING:]
+    conversation.updated_at = utcnow()
+    session.add(conversation)
+    return conversation.lead_id
+
+
+def _said(message: ChatMessage) -> dict[str, Any] | None:
+    if not message.text and not message.intent:
+        return None
+    kind = message.intent if message.intent in INTENTS else "chat_message"
+    properties: dict[str, Any] = {"conversation_id": message.conversation_id}
+    if message.text:
+        properties["text"] = message.text
+    if message.intent:
+        properties["intent"] = message.intent
+    occurred_at = (message.occurred_at or utcnow()).isoformat()
+    return {"type": kind, "properties": properties, "occurred_at": occurred_at}
+
+
+def _record(session: AsyncSession, source: Source, lead_id: UUID, said: dict[str, Any]) -> None:
+    occurred_at = datetime.fromisoformat(said["occurred_at"])
+    record_activity(session, lead_id, uuid4(), said["type"], source, said["properties"], occurred_at)
+
+
+async def _conversation(session: AsyncSession, source_id: UUID, conversation_id: str) -> Conversation:
+    """The conversation, created if new, locked for this transaction."""
+    table = Conversation.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        insert(table).values(source_id=source_id, conversation_id=conversation_id).on_conflict_do_nothing()
+    )
+    found = await session.get(Conversation, (source_id, conversation_id), with_for_update=True)
+    assert found is not None
+    return found

@@ -1,0 +1,95 @@
+"""Chatbots: a real Telegram Bot API Update sample, and the generic message shape."""
+
+import random
+import uuid
+
+import httpx
+
+from tests.conftest import ADMIN, Servers
+from tests.helpers import create_source, events_of
+
+
+def telegram_update(update_id: int, chat_id: int, **message: object) -> dict[str, object]:
+    """An Update as Telegram's Bot API sends it to a webhook (fields as documented)."""
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id % 10_000,
+            "from": {"id": chat_id, "is_bot": False, "first_name": "Айгүл", "language_code": "kk"},
+            "chat": {"id": chat_id, "first_name": "Айгүл", "type": "private"},
+            "date": 1_795_000_000,
+            **message,
+        },
+    }
+
+
+async def test_telegram_text_waits_for_the_contact_then_becomes_activities(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    source = await create_source(ingest, channel="chatbot", default_region="KZ")
+    url = f"/v1/chatbots/{source['id']}/telegram"
+    secret = {"X-Telegram-Bot-Api-Secret-Token": source["key"]}
+    chat_id, update_id = random.randint(10**8, 10**9), random.randint(10**6, 10**8)
+
+    hello = telegram_update(update_id, chat_id, text="Сәлем! Жеткізу қанша тұрады?")
+    first = await ingest.post(url, json=hello, headers=secret)
+    assert first.status_code == 202 and first.json()["lead_id"] is None
+
+    phone = f"7701{random.randint(10**6, 10**7 - 1)}"
+    contact = telegram_update(
+        update_id + 1,
+        chat_id,
+        contact={"phone_number": phone, "first_name": "Айгүл", "last_name": "Нұрланқызы", "user_id": chat_id},
+    )
+    shared = await ingest.post(url, json=contact, headers=secret)
+    lead_id = shared.json()["lead_id"]
+    assert lead_id is not None
+
+    later = await ingest.post(url, json=telegram_update(update_id + 2, chat_id, text="Рахмет"), headers=secret)
+    assert later.json()["lead_id"] == lead_id
+    retried = await ingest.post(url, json=telegram_update(update_id + 2, chat_id, text="Рахмет"), headers=secret)
+    assert retried.headers["idempotent-replayed"] == "true"
+
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert lead["phone"] == f"+{phone}"
+    assert lead["attributes"]["last_name"] == "Нұрланқызы"
+    texts = [h["properties"]["text"] for h in lead["history"] if h["type"] == "chat_message"]
+    assert texts == ["Сәлем! Жеткізу қанша тұрады?", "Рахмет"]
+    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 3)
+    assert [e.type for e in events] == ["lead.captured", "activity.recorded", "activity.recorded"]
+
+
+async def test_telegram_without_the_secret_token_is_refused(ingest: httpx.AsyncClient) -> None:
+    source = await create_source(ingest, channel="chatbot")
+    update = telegram_update(1, 42, text="hi")
+    url = f"/v1/chatbots/{source['id']}/telegram"
+    assert (await ingest.post(url, json=update)).status_code == 401
+    wrong = {"X-Telegram-Bot-Api-Secret-Token": "wrong"}
+    assert (await ingest.post(url, json=update, headers=wrong)).status_code == 401
+
+
+async def test_telegram_updates_that_are_not_messages_are_acknowledged(ingest: httpx.AsyncClient) -> None:
+    source = await create_source(ingest, channel="chatbot")
+    url = f"/v1/chatbots/{source['id']}/telegram"
+    update = {"update_id": 5, "edited_message": {"message_id": 1, "date": 1, "chat": {"id": 1}, "text": "x"}}
+    response = await ingest.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": source["key"]})
+    assert response.status_code == 200
+
+
+async def test_generic_chatbot_intent_becomes_that_activity(ingest: httpx.AsyncClient, servers: Servers) -> None:
+    source = await create_source(ingest, channel="live_chat")
+    url, headers = f"/v1/chatbots/{source['id']}/messages", {"X-Source-Key": source["key"]}
+    conversation = uuid.uuid4().hex
+    email = f"chat-{conversation[:8]}@example.az"
+    body = {"conversation_id": conversation, "contact": {"email": email}, "text": "Call me", "intent": "callback_request"}
+    response = await ingest.post(url, json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    lead_id = response.json()["lead_id"]
+    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    assert events[1].data["activity_type"] == "callback_request"
+    assert events[1].data["properties"]["text"] == "Call me"
+    empty = await ingest.post(url, json={"conversation_id": conversation}, headers=headers)
+    assert empty.status_code == 422
+    other_source = await create_source(ingest, channel="live_chat")
+    wrong = await ingest.post(url, json=body, headers={"X-Source-Key": other_source["key"]})
+    assert wrong.status_code == 401
