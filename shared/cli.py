@@ -74,3 +74,25 @@ def migrate() -> None:
     for service in SERVICES:
         upgrade(settings.database_url, service, migrations_dir(service))
         typer.echo(f"{service}: migrated")
+
+
+@main.command("import")
+def import_csv(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file")],
+    key: Annotated[
+        str, typer.Option(envvar="LEADFLOW_SOURCE_KEY", help="The source key (an offline source)")
+    ],
+    url: Annotated[
+        str, typer.Option(envvar="LEADFLOW_INGEST_URL", help="Ingest's base URL")
+    ] = "http://127.0.0.1:8001",
+) -> None:
+    """Import leads from a CSV file, with progress, and print the report."""
+    from services.ingest.import_cli import ImportRefused, summary, upload_and_follow
+
+    try:
+        report = upload_and_follow(file, url, key)
+    except ImportRefused as error:
+        typer.echo(f"ingest refused the file: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(summary(report))
+    raise typer.Exit(0 if report["status"] == "done" else 1)

@@ -113,18 +113,20 @@ Admin = Depends(require_admin)
 
 
 class BodySizeLimit:
-    """Refuses request bodies over `max_bytes` with 413, whether or not Content-Length is sent."""
+    """Refuses request bodies over `max_bytes` with 413, whether or not Content-Length is sent.
+    `larger` gives some paths (file uploads) their own limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:
+        self.app, self.default_max, self.larger = app, max_bytes, dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.larger.get(scope["path"], self.default_max)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._too_large(scope, receive, send, max_bytes)
             return
         received = 0
 
@@ -132,14 +134,14 @@ class BodySizeLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise HTTPException(413, f"Request body is larger than {self.max_bytes} bytes")
+            if received > max_bytes:
+                raise HTTPException(413, f"Request body is larger than {max_bytes} bytes")
             return message
 
         await self.app(scope, limited_receive, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, f"Request body is larger than {self.max_bytes} bytes")
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+        response = problem(413, f"Request body is larger than {max_bytes} bytes")
         await response(scope, receive, send)
 
 

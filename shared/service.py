@@ -64,6 +64,12 @@ class ServiceRuntime:
         """A background loop run for the life of the process (it must handle its own errors)."""
         self._loops.append(loop)
 
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run one piece of background work (an import, say); cancelled at shutdown like the loops."""
+        task = asyncio.create_task(work, name=f"{self.name}:{name}")
+        self._tasks.append(task)
+        task.add_done_callback(lambda done: self._tasks.remove(done) if done in self._tasks else None)
+
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(loop(), name=f"{self.name}:{loop}") for loop in self._loops]
 
@@ -94,13 +100,19 @@ class ServiceRuntime:
             log.info("%s stopped", self.name)
 
 
-def create_service_app(runtime: ServiceRuntime, title: str, routers: Iterable[APIRouter]) -> FastAPI:
-    """A FastAPI app with the shared error format, body limit, health and metrics routes."""
+def create_service_app(
+    runtime: ServiceRuntime,
+    title: str,
+    routers: Iterable[APIRouter],
+    larger_bodies: Mapping[str, int] | None = None,
+) -> FastAPI:
+    """A FastAPI app with the shared error format, body limit, health and metrics routes;
+    `larger_bodies` maps paths that take files to their own size limit."""
     app = FastAPI(title=title, lifespan=runtime.lifespan)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes, larger=larger_bodies)
     checks = {"database": runtime.db.ping, "broker": runtime.publisher.ping}
     checks |= {f"consumer:{c.group}": c.ping for c in runtime.consumers}
     informational = frozenset() if runtime.needs_broker else frozenset({"broker"})

@@ -27,7 +27,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
     committer = GroupCommitter(runtime.db)
     runtime.add_loop(committer.run)
     runtime.add_loop(lambda: _purge_idempotency_keys(runtime, settings.idempotency_hours))
-    app = create_service_app(runtime, "Leadflow ingest", routers)
+    larger = {"/v1/imports": settings.max_import_bytes}
+    app = create_service_app(runtime, "Leadflow ingest", routers, larger_bodies=larger)
     app.state.committer = committer
     app.state.sources = SourceCache(runtime.db)
     app.state.limits = RateLimits(settings.rate_limit_per_key, settings.rate_limit_per_ip)

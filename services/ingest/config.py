@@ -16,3 +16,4 @@ class IngestSettings(ServiceSettings):
         "30/second;600/minute",
         description="Public form and chatbot posts, and failed key checks, per client IP; empty: no limit.",
     )
+    max_import_bytes: int = Field(512 * 2**20, ge=1024, description="The largest CSV file an import takes.")

@@ -61,6 +61,7 @@ ActivityType = Literal[
     "one_click_order",
     "referral_given",
     "note",
+    "imported",
 ]
 OutcomeType = Literal[
     "sales_accepted", "sales_rejected", "meeting_booked", "proposal_sent", "won", "lost", "churned"
@@ -246,3 +247,29 @@ class LeadPublic(BaseModel):
     captured_at: datetime
     updated_at: datetime
     history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class ImportStarted(BaseModel):
+    import_id: UUID
+    status: Literal["running"] = "running"
+    status_url: str
+
+
+class RowRejection(BaseModel):
+    row: int = Field(description="1 is the first row after the header.")
+    errors: list[ItemError]
+
+
+class ImportReport(BaseModel):
+    id: UUID
+    filename: str | None
+    status: Literal["running", "done", "failed", "interrupted"]
+    rows_total: int | None = Field(description="Known once the file is counted.")
+    rows_done: int
+    accepted: int
+    merged: int
+    rejected: int
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    rejections: list[RowRejection]

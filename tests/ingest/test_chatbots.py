@@ -45,9 +45,13 @@ async def test_telegram_text_waits_for_the_contact_then_becomes_activities(
     lead_id = shared.json()["lead_id"]
     assert lead_id is not None
 
-    later = await ingest.post(url, json=telegram_update(update_id + 2, chat_id, text="Рахмет"), headers=secret)
+    later = await ingest.post(
+        url, json=telegram_update(update_id + 2, chat_id, text="Рахмет"), headers=secret
+    )
     assert later.json()["lead_id"] == lead_id
-    retried = await ingest.post(url, json=telegram_update(update_id + 2, chat_id, text="Рахмет"), headers=secret)
+    retried = await ingest.post(
+        url, json=telegram_update(update_id + 2, chat_id, text="Рахмет"), headers=secret
+    )
     assert retried.headers["idempotent-replayed"] == "true"
 
     lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
@@ -76,12 +80,19 @@ async def test_telegram_updates_that_are_not_messages_are_acknowledged(ingest: h
     assert response.status_code == 200
 
 
-async def test_generic_chatbot_intent_becomes_that_activity(ingest: httpx.AsyncClient, servers: Servers) -> None:
+async def test_generic_chatbot_intent_becomes_that_activity(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
     source = await create_source(ingest, channel="live_chat")
     url, headers = f"/v1/chatbots/{source['id']}/messages", {"X-Source-Key": source["key"]}
     conversation = uuid.uuid4().hex
     email = f"chat-{conversation[:8]}@example.az"
-    body = {"conversation_id": conversation, "contact": {"email": email}, "text": "Call me", "intent": "callback_request"}
+    body = {
+        "conversation_id": conversation,
+        "contact": {"email": email},
+        "text": "Call me",
+        "intent": "callback_request",
+    }
     response = await ingest.post(url, json=body, headers=headers)
     assert response.status_code == 202, response.text
     lead_id = response.json()["lead_id"]

@@ -1,5 +1,5 @@
 """Ingest's HTTP routes, one module per channel; each route is thin."""
 
-from services.ingest.api import chatbots, forms, history, leads, sources
+from services.ingest.api import chatbots, forms, history, imports, leads, sources
 
-routers = [sources.router, leads.router, history.router, forms.router, chatbots.router]
+routers = [sources.router, leads.router, history.router, forms.router, chatbots.router, imports.router]

@@ -1,0 +1,168 @@
+"""CSV imports (trade-show lists, purchased lists, call lists): spooled to disk as they arrive,
+then applied in chunks, each chunk one transaction together with the import's progress, so
+the report is never ahead of or behind what is stored."""
+
+import asyncio
+import csv
+import io
+import logging
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.ingest.capture import Client, Submission, capture, prepare
+from services.ingest.forms import lead_from_form
+from services.ingest.models import Import, ImportRejection, Source
+from shared.db import Database, defer_insert
+from shared.faults import is_transient
+from shared.http import InvalidInput
+
+log = logging.getLogger(__name__)
+CHUNK_ROWS = 500
+MAX_REJECTIONS_SHOWN = 1000
+IMPORTS = Import.__table__  # type: ignore[attr-defined]
+REJECTIONS = ImportRejection.__table__  # type: ignore[attr-defined]
+
+
+class ImportTooLarge(Exception):
+    pass
+
+
+async def spool(chunks: Any, max_bytes: int) -> IO[bytes]:
+    """Write the streamed body to a temporary file (memory first, disk when large)."""
+    spooled: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 * 2**20)  # noqa: SIM115 - returned
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            spooled.close()
+            raise ImportTooLarge(f"the file is larger than {max_bytes} bytes")
+        spooled.write(chunk)
+    spooled.seek(0)
+    return spooled
+
+
+def read_rows(raw: IO[bytes]) -> Iterator[list[tuple[str, str]]]:
+    """Each data row as (header, value) pairs. UTF-8 with or without a BOM; the delimiter
+    (comma, semicolon or tab, as spreadsheets export) is sniffed from the first lines."""
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    sample = text.read(64 * 1024)
+    text.seek(0)
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    try:
+        reader = csv.reader(text, dialect)
+        header = [name.strip() for name in next(reader, [])]
+        for values in reader:
+            if any(v.strip() for v in values):
+                yield list(zip(header, values, strict=False))
+    finally:
+        text.detach()  # leave the file open for the caller
+
+
+def count_rows(raw: IO[bytes]) -> int:
+    total = sum(1 for _ in read_rows(raw))
+    raw.seek(0)
+    return total
+
+
+async def start(db: Database, source: Source, filename: str | None) -> UUID:
+    async with db.transaction() as session:
+        record = Import(source_id=source.id, filename=filename, status="running")
+        session.add(record)
+    return record.id
+
+
+async def run(db: Database, source: Source, import_id: UUID, raw: IO[bytes], region: str) -> None:
+    """Apply every row; the report is updated with each chunk. Never raises."""
+    try:
+        total = await asyncio.to_thread(count_rows, raw)
+        await _set(db, import_id, rows_total=total)
+        chunk: list[tuple[int, list[tuple[str, str]]]] = []
+        for number, row in enumerate(read_rows(raw), start=1):
+            chunk.append((number, row))
+            if len(chunk) == CHUNK_ROWS:
+                await _apply_chunk(db, source, import_id, chunk, region)
+                chunk = []
+        if chunk:
+            await _apply_chunk(db, source, import_id, chunk, region)
+        await _set(db, import_id, status="done", finished_at=func.now())
+    except asyncio.CancelledError:
+        await asyncio.shield(_set(db, import_id, status="interrupted", finished_at=func.now()))
+        raise
+    except Exception as error:
+        log.exception("import %s failed", import_id)
+        await _set(db, import_id, status="failed", error=type(error).__name__, finished_at=func.now())
+    finally:
+        raw.close()
+
+
+async def _apply_chunk(
+    db: Database, source: Source, import_id: UUID, chunk: list[tuple[int, list[tuple[str, str]]]], region: str
+) -> None:
+    ready: list[Submission] = []
+    rejected: list[tuple[int, list[dict[str, str]]]] = []
+    for number, row in chunk:
+        try:
+            ready.append(prepare(source, lead_from_form(row, None), region, Client(), activity="imported"))
+        except InvalidInput as error:
+            rejected.append((number, [{"field": f, "reason": r} for f, r in error.errors]))
+    for attempt in range(1, 6):
+        try:
+            async with db.transaction() as session:
+                await _store_chunk(session, source, import_id, ready, rejected, len(chunk))
+            return
+        except Exception as error:
+            if not is_transient(error) or attempt == 5:
+                raise
+            log.warning("import %s: chunk failed (%r), retrying", import_id, error)
+            await asyncio.sleep(0.5 * 2**attempt)  # backing off while the database recovers
+
+
+async def _store_chunk(
+    session: AsyncSession,
+    source: Source,
+    import_id: UUID,
+    ready: list[Submission],
+    rejected: list[tuple[int, list[dict[str, str]]]],
+    rows: int,
+) -> None:
+    created = 0
+    for submission in ready:
+        created += (await capture(session, source, submission)).created
+    for number, errors in rejected:
+        defer_insert(session, REJECTIONS, {"import_id": import_id, "row": number, "errors": errors})
+    await session.execute(
+        update(IMPORTS)
+        .where(IMPORTS.c.id == import_id)
+        .values(
+            rows_done=IMPORTS.c.rows_done + rows,
+            accepted=IMPORTS.c.accepted + created,
+            merged=IMPORTS.c.merged + len(ready) - created,
+            rejected=IMPORTS.c.rejected + len(rejected),
+        )
+    )
+
+
+async def _set(db: Database, import_id: UUID, **values: Any) -> None:
+    async with db.transaction() as session:
+        await session.execute(update(IMPORTS).where(IMPORTS.c.id == import_id).values(**values))
+
+
+async def report(session: AsyncSession, import_id: UUID) -> tuple[Import, list[ImportRejection]] | None:
+    found = await session.get(Import, import_id)
+    if found is None:
+        return None
+    rows = await session.execute(
+        select(REJECTIONS)
+        .where(REJECTIONS.c.import_id == import_id)
+        .order_by(REJECTIONS.c.row)
+        .limit(MAX_REJECTIONS_SHOWN)
+    )
+    return found, [ImportRejection(**row._mapping) for row in rows]

@@ -1,0 +1,133 @@
+"""CSV imports: a 50,000-row file with bad rows mixed in, progress while it runs, the CLI."""
+
+import asyncio
+import csv
+import io
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from services.ingest.app import create_app
+from services.ingest.config import IngestSettings
+from shared.embedded import free_port
+from tests.conftest import Servers, eventually
+from tests.helpers import create_source
+
+ROWS = 50_000
+NAMES = ["Аружан", "Ərtoğrul", "Дмитрий", "Leyla", "Нұрсұлтан"]
+
+
+def trade_show_csv(run: str) -> tuple[bytes, dict[int, str]]:
+    """Rows 1..ROWS; every 97th has a broken email, every 101st no contact at all, every
+    50th repeats the previous row's person. Returns the file and the bad rows' fields."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(["first_name", "email", "phone", "company", "utm_source", "booth_notes"])
+    bad: dict[int, str] = {}
+    for row in range(1, ROWS + 1):
+        email, phone = f"{run}-{row}@expo.kz", ""
+        if row % 50 == 0:
+            email = f"{run}-{row - 1}@expo.kz"
+        if row % 97 == 0:
+            email, bad[row] = f"{run}-{row}@@expo", "email"
+        elif row % 101 == 0:
+            email, bad[row] = "", "email"
+        writer.writerow([NAMES[row % 5], email, phone, "Expo LLP", "expo", f"stand {row % 40}"])
+    return ("\ufeff" + out.getvalue()).encode(), bad
+
+
+async def test_large_csv_import_reports_every_row(servers: Servers) -> None:
+    app = create_app(servers.settings(IngestSettings))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as client:
+            key = (await create_source(client, channel="event"))["key"]
+            run = uuid.uuid4().hex[:8]
+            body, bad = trade_show_csv(run)
+            headers = {"X-Source-Key": key, "content-type": "text/csv"}
+            started = await client.post(
+                "/v1/imports", params={"filename": "expo.csv"}, content=body, headers=headers
+            )
+            assert started.status_code == 202, started.text
+            status_url = started.json()["status_url"]
+
+            seen_running: list[dict[str, object]] = []
+
+            async def finished() -> bool:
+                report = (await client.get(status_url, headers={"X-Source-Key": key})).json()
+                if report["status"] == "running" and 0 < report["rows_done"] < ROWS:
+                    seen_running.append(report)
+                return bool(report["status"] != "running")
+
+            await eventually(finished, timeout=110, interval=0.05)
+            report = (await client.get(status_url, headers={"X-Source-Key": key})).json()
+
+    assert seen_running, "progress was never visible while the import ran"
+    assert report["status"] == "done" and report["rows_total"] == report["rows_done"] == ROWS
+    duplicates = sum(1 for r in range(50, ROWS + 1, 50) if r not in bad and r - 1 not in bad)
+    assert report["rejected"] == len(bad)
+    assert report["merged"] == duplicates
+    assert report["accepted"] == ROWS - len(bad) - duplicates
+    rejections = {r["row"]: r["errors"][0]["field"] for r in report["rejections"]}
+    assert rejections == dict(sorted(bad.items())[:1000])
+
+
+async def test_import_refuses_other_content_types(servers: Servers) -> None:
+    app = create_app(servers.settings(IngestSettings))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            key = (await create_source(client, channel="import"))["key"]
+            response = await client.post("/v1/imports", json={"a": 1}, headers={"X-Source-Key": key})
+            assert response.status_code == 415
+            other = (await create_source(client, channel="import"))["key"]
+            csv_file = b"email\nsomeone@example.kz\n"
+            headers = {"X-Source-Key": key, "content-type": "text/csv"}
+            status_url = (await client.post("/v1/imports", content=csv_file, headers=headers)).json()[
+                "status_url"
+            ]
+            assert (await client.get(status_url, headers={"X-Source-Key": other})).status_code == 404
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """The app on a real port, as the CLI needs."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started, timeout=20)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_leadflow_import_command_shows_the_report(servers: Servers, tmp_path: Path) -> None:
+    app = create_app(servers.settings(IngestSettings))
+    async with serving(app) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            key = (await create_source(client, channel="import"))["key"]
+        path = tmp_path / "calls.csv"
+        path.write_text(
+            "name,phone,company\nАйдос Серік,+7 701 555 0101,Kaspi\nNo Contact,,Nowhere\n", "utf-8"
+        )
+        command = [str(Path(sys.executable).parent / "leadflow"), "import", str(path), "--url", url]
+        result = await asyncio.to_thread(
+            subprocess.run,
+            command,
+            env={**os.environ, "LEADFLOW_SOURCE_KEY": key},
+            capture_output=True,
+            text=True,
+        )
+    assert result.returncode == 0, result.stderr
+    assert "1 new leads" in result.stdout and "1 rejected" in result.stdout
+    assert "row 2: email: email or phone is required" in result.stdout
