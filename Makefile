@@ -18,7 +18,15 @@ $(VENV)/.synced: pyproject.toml uv.lock
 run: install
 	$(BIN)/leadflow dev
 
-test: install
+# The browser tests drive Debian's chromium; installed here when missing (needs root and apt).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "warning: no $(CHROMIUM); the browser tests will fail (apt-get install chromium)"; fi
+
+test: install $(CHROMIUM)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -56,7 +56,7 @@ async def test_unicode_names_are_kept_exactly(ingest: httpx.AsyncClient, servers
     names = {
         "first_name": "Әйгерім",
         "last_name": "Məmmədova",
-        "company": "ООО «Ёлка» — Қазақстан",  # noqa: RUF001 - Cyrillic on purpose
+        "company": "ООО «Ёлка» — Қазақстан",
         "city": "Gəncə",
     }
     response = await post_lead(ingest, key, email=f"u-{uuid.uuid4().hex[:6]}@example.az", **names)

@@ -7,18 +7,13 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import uvicorn
-from fastapi import FastAPI
 
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
-from shared.embedded import free_port
-from tests.conftest import Servers, eventually
+from tests.conftest import Servers, eventually, serving
 from tests.helpers import create_source
 
 ROWS = 50_000
@@ -95,20 +90,6 @@ async def test_import_refuses_other_content_types(servers: Servers) -> None:
                 "status_url"
             ]
             assert (await client.get(status_url, headers={"X-Source-Key": other})).status_code == 404
-
-
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """The app on a real port, as the CLI needs."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started, timeout=20)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_leadflow_import_command_shows_the_report(servers: Servers, tmp_path: Path) -> None:

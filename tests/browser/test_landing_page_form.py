@@ -1,0 +1,142 @@
+"""A landing page's plain HTML form, filled in and submitted by a real headless Chromium
+(Debian's package, driven by Playwright), and a fetch() from the page's origin (CORS)."""
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from playwright.async_api import Browser, async_playwright
+
+from services.ingest.app import create_app
+from services.ingest.config import IngestSettings
+from tests.conftest import ADMIN, ARTIFACTS, Servers, serving
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def landing_page(form_url: str) -> FastAPI:
+    """A marketing site: the page with the form, and the thank-you page the form redirects to."""
+    site = FastAPI()
+
+    @site.get("/spring", response_class=HTMLResponse)
+    def spring() -> str:
+        return f"""<!doctype html><html lang="kk"><meta charset="utf-8"><title>Көктем</title>
+        <form method="post" action="{form_url}">
+          <input name="name" placeholder="Аты-жөні">
+          <input name="email" type="email">
+          <input name="phone">
+          <select name="timeframe"><option value="immediately">Қазір</option><option value="none">Жай</option></select>
+          <input name="consent" type="checkbox">
+          <input name="_hp" style="display:none" tabindex="-1" autocomplete="off">
+          <input name="page_url" type="hidden">
+          <button type="submit">Жіберу</button>
+        </form>
+        <script>
+          // Browsers send only the origin as Referer across sites, so the page passes its own
+          // URL (and with it the UTM tags) as a hidden field, as the README's snippet does.
+          document.querySelector("[name=page_url]").value = location.href;
+        </script>"""
+
+    @site.get("/thanks", response_class=HTMLResponse)
+    def thanks() -> str:
+        return "<!doctype html><meta charset=utf-8><h1>Рахмет!</h1>"
+
+    return site
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        await launched.close()
+
+
+async def test_html_form_submitted_by_a_browser_becomes_a_lead(servers: Servers, browser: Browser) -> None:
+    app = create_app(servers.settings(IngestSettings))
+    async with serving(app) as ingest_url:
+        async with httpx.AsyncClient(base_url=ingest_url) as admin:
+            async with serving(landing_page(f"{ingest_url}/v1/forms/SOURCE")) as site_url:
+                source = (
+                    await admin.post(
+                        "/v1/sources",
+                        headers=ADMIN,
+                        json={
+                            "name": "Spring landing",
+                            "channel": "landing_page",
+                            "allowed_origins": [site_url],
+                            "redirect_url": f"{site_url}/thanks",
+                        },
+                    )
+                ).json()
+                source_id = source["id"]
+                page = await browser.new_page()
+                await page.route(
+                    "**/v1/forms/SOURCE",
+                    lambda route: route.continue_(url=f"{ingest_url}/v1/forms/{source_id}"),
+                )
+                email = f"browser-{uuid.uuid4().hex[:8]}@example.kz"
+                await page.goto(f"{site_url}/spring?utm_source=instagram&utm_campaign=spring")
+                await page.fill("input[name=name]", "Аружан Сейітқызы")
+                await page.fill("input[name=email]", email)
+                await page.check("input[name=consent]")
+                await page.click("button[type=submit]")
+                await page.wait_for_url(f"{site_url}/thanks?lead_id=*")
+                ARTIFACTS.mkdir(exist_ok=True)
+                await page.screenshot(path=str(ARTIFACTS / "landing-form-thanks.png"))
+                lead_id = httpx.URL(page.url).params["lead_id"]
+
+                in_page = await page.evaluate(
+                    """async (url) => {
+                        const body = new URLSearchParams({email: "fetch-" + Date.now() + "@example.kz"});
+                        const r = await fetch(url, {method: "POST", body, headers: {Accept: "application/json"}});
+                        return [r.status, (await r.json()).status];
+                    }""",
+                    f"{ingest_url}/v1/forms/{source_id}",
+                )
+                assert in_page == [202, "accepted"]
+            lead = (await admin.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+
+    assert lead["email"] == email
+    attributes = lead["attributes"]
+    assert (attributes["first_name"], attributes["last_name"]) == ("Аружан", "Сейітқызы")
+    assert attributes["timeframe"] == "immediately" and attributes["consent"] is True
+    assert attributes["utm"] == {"source": "instagram", "campaign": "spring"}
+    assert attributes["page_url"].endswith("/spring?utm_source=instagram&utm_campaign=spring")
+
+
+async def test_fetch_from_another_origin_is_blocked_by_cors(servers: Servers, browser: Browser) -> None:
+    app = create_app(servers.settings(IngestSettings))
+    async with serving(app) as ingest_url, serving(landing_page("unused")) as site_url:
+        async with httpx.AsyncClient(base_url=ingest_url) as admin:
+            source = (
+                await admin.post(
+                    "/v1/sources",
+                    headers=ADMIN,
+                    json={
+                        "name": "Other",
+                        "channel": "landing_page",
+                        "allowed_origins": ["https://only.example.kz"],
+                    },
+                )
+            ).json()
+        page = await browser.new_page()
+        await page.goto(f"{site_url}/thanks")
+        outcome = await page.evaluate(
+            """async (url) => {
+                try {
+                    await fetch(url, {method: "POST", body: new URLSearchParams({email: "x@example.kz"}),
+                                      headers: {Accept: "application/json"}});
+                    return "readable";
+                } catch (e) { return "blocked"; }
+            }""",
+            f"{ingest_url}/v1/forms/{source['id']}",
+        )
+    assert outcome == "blocked"
