@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.scoring.models import LeadScore
@@ -13,7 +13,16 @@ from services.scoring.rules import RULES_VERSION, Windows, classify
 from shared import topics
 from shared.consumer import Handler
 from shared.db import upsert
-from shared.events import LEAD_CAPTURED, LEAD_CLASSIFIED, Envelope, LeadClassified, Temperature, utcnow
+from shared.events import (
+    LEAD_CAPTURED,
+    LEAD_CLASSIFIED,
+    LEAD_ERASED,
+    LEAD_UPDATED,
+    Envelope,
+    LeadClassified,
+    Temperature,
+    utcnow,
+)
 from shared.outbox import add_to_outbox
 
 
@@ -82,4 +91,13 @@ def event_handlers(windows: Windows) -> dict[str, Handler]:
     async def on_leads_captured(session: AsyncSession, events: list[Envelope]) -> None:
         await classify_leads(session, events, windows)
 
-    return {LEAD_CAPTURED: on_leads_captured}
+    async def on_leads_updated(session: AsyncSession, events: list[Envelope]) -> None:
+        """Progressive profiling: what the person added is merged into the profile and judged."""
+        changes = [e.model_copy(update={"data": e.data.get("changes", {})}) for e in events]
+        await classify_leads(session, changes, windows)
+
+    async def on_leads_erased(session: AsyncSession, events: list[Envelope]) -> None:
+        table = LeadScore.__table__  # type: ignore[attr-defined]
+        await session.execute(delete(table).where(table.c.lead_id.in_({e.lead_id for e in events})))
+
+    return {LEAD_CAPTURED: on_leads_captured, LEAD_UPDATED: on_leads_updated, LEAD_ERASED: on_leads_erased}

@@ -30,7 +30,9 @@ def landing_page(form_url: str) -> FastAPI:
           <input name="name" placeholder="Аты-жөні">
           <input name="email" type="email">
           <input name="phone">
-          <select name="timeframe"><option value="immediately">Қазір</option><option value="none">Жай</option></select>
+          <select name="timeframe">
+            <option value="immediately">Қазір</option><option value="none">Жай</option>
+          </select>
           <input name="consent" type="checkbox">
           <input name="_hp" style="display:none" tabindex="-1" autocomplete="off">
           <input name="page_url" type="hidden">
@@ -61,48 +63,48 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def test_html_form_submitted_by_a_browser_becomes_a_lead(servers: Servers, browser: Browser) -> None:
     app = create_app(servers.settings(IngestSettings))
-    async with serving(app) as ingest_url:
-        async with httpx.AsyncClient(base_url=ingest_url) as admin:
-            async with serving(landing_page(f"{ingest_url}/v1/forms/SOURCE")) as site_url:
-                source = (
-                    await admin.post(
-                        "/v1/sources",
-                        headers=ADMIN,
-                        json={
-                            "name": "Spring landing",
-                            "channel": "landing_page",
-                            "allowed_origins": [site_url],
-                            "redirect_url": f"{site_url}/thanks",
-                        },
-                    )
-                ).json()
-                source_id = source["id"]
-                page = await browser.new_page()
-                await page.route(
-                    "**/v1/forms/SOURCE",
-                    lambda route: route.continue_(url=f"{ingest_url}/v1/forms/{source_id}"),
+    async with serving(app) as ingest_url, httpx.AsyncClient(base_url=ingest_url) as admin:
+        async with serving(landing_page(f"{ingest_url}/v1/forms/SOURCE")) as site_url:
+            source = (
+                await admin.post(
+                    "/v1/sources",
+                    headers=ADMIN,
+                    json={
+                        "name": "Spring landing",
+                        "channel": "landing_page",
+                        "allowed_origins": [site_url],
+                        "redirect_url": f"{site_url}/thanks",
+                    },
                 )
-                email = f"browser-{uuid.uuid4().hex[:8]}@example.kz"
-                await page.goto(f"{site_url}/spring?utm_source=instagram&utm_campaign=spring")
-                await page.fill("input[name=name]", "Аружан Сейітқызы")
-                await page.fill("input[name=email]", email)
-                await page.check("input[name=consent]")
-                await page.click("button[type=submit]")
-                await page.wait_for_url(f"{site_url}/thanks?lead_id=*")
-                ARTIFACTS.mkdir(exist_ok=True)
-                await page.screenshot(path=str(ARTIFACTS / "landing-form-thanks.png"))
-                lead_id = httpx.URL(page.url).params["lead_id"]
+            ).json()
+            source_id = source["id"]
+            page = await browser.new_page()
+            await page.route(
+                "**/v1/forms/SOURCE",
+                lambda route: route.continue_(url=f"{ingest_url}/v1/forms/{source_id}"),
+            )
+            email = f"browser-{uuid.uuid4().hex[:8]}@example.kz"
+            await page.goto(f"{site_url}/spring?utm_source=instagram&utm_campaign=spring")
+            await page.fill("input[name=name]", "Аружан Сейітқызы")
+            await page.fill("input[name=email]", email)
+            await page.check("input[name=consent]")
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{site_url}/thanks?lead_id=*")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "landing-form-thanks.png"))
+            lead_id = httpx.URL(page.url).params["lead_id"]
 
-                in_page = await page.evaluate(
-                    """async (url) => {
-                        const body = new URLSearchParams({email: "fetch-" + Date.now() + "@example.kz"});
-                        const r = await fetch(url, {method: "POST", body, headers: {Accept: "application/json"}});
-                        return [r.status, (await r.json()).status];
-                    }""",
-                    f"{ingest_url}/v1/forms/{source_id}",
-                )
-                assert in_page == [202, "accepted"]
-            lead = (await admin.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+            in_page = await page.evaluate(
+                """async (url) => {
+                    const body = new URLSearchParams({email: "fetch-" + Date.now() + "@example.kz"});
+                    const headers = {Accept: "application/json"};
+                    const r = await fetch(url, {method: "POST", body, headers});
+                    return [r.status, (await r.json()).status];
+                }""",
+                f"{ingest_url}/v1/forms/{source_id}",
+            )
+            assert in_page == [202, "accepted"]
+        lead = (await admin.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
 
     assert lead["email"] == email
     attributes = lead["attributes"]

@@ -1,13 +1,14 @@
 """The scoring handler on a batch: the same lead twice in one run is merged in order."""
 
 import uuid
+from typing import Any
 
 from sqlalchemy import text
 
-from services.scoring.handlers import classify_leads
+from services.scoring.handlers import classify_leads, event_handlers
 from services.scoring.rules import Windows
 from shared.db import Database
-from shared.events import Envelope
+from shared.events import Envelope, LeadErased, LeadUpdated, utcnow
 from tests.conftest import Servers
 from tests.helpers import lead_captured
 
@@ -52,3 +53,33 @@ async def test_later_event_of_a_lead_in_the_same_run_wins_and_each_change_is_pub
         ("cold", None),
         ("hot", "cold"),
     ]
+
+
+async def test_update_merges_into_the_profile_and_erasure_forgets_the_lead(servers: Servers) -> None:
+    handlers = event_handlers(Windows())
+    db = Database(servers.database_url, "scoring")
+    captured = lead_captured(timeframe="none", company="Kaspi")
+    updated = captured.follow_up(
+        "lead.updated",
+        "ingest",
+        LeadUpdated(source_id=uuid.uuid4(), channel="web_form", changes={"timeframe": "immediately"}),
+    )
+    erased = captured.follow_up("lead.erased", "ingest", LeadErased(erased_at=utcnow()))
+
+    async def stored() -> Any:
+        async with db.transaction() as session:
+            query = text("SELECT temperature, profile FROM lead_scores WHERE lead_id = :id")
+            return (await session.execute(query, {"id": captured.lead_id})).first()
+
+    try:
+        for event in (captured, updated):
+            async with db.transaction() as session:
+                await handlers[event.type](session, [event])
+        after_update = await stored()
+        async with db.transaction() as session:
+            await handlers[erased.type](session, [erased])
+        after_erasure = await stored()
+    finally:
+        await db.dispose()
+    assert after_update.temperature == "hot" and after_update.profile["company"] == "Kaspi"
+    assert after_erasure is None
