@@ -34,7 +34,8 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _field(location: tuple[Any, ...]) -> str:
+def field_name(location: tuple[Any, ...]) -> str:
+    """A validation error's location as the field a client sent, e.g. `utm.source`."""
     parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 
@@ -42,7 +43,7 @@ def _field(location: tuple[Any, ...]) -> str:
 async def _validation_problem(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     errors = [
-        {"field": _field(tuple(e["loc"])), "reason": e["msg"], "type": e["type"]} for e in error.errors()
+        {"field": field_name(tuple(e["loc"])), "reason": e["msg"], "type": e["type"]} for e in error.errors()
     ]
     return problem(422, "Request is invalid", "See `errors` for each field.", errors=errors)
 

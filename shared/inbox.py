@@ -1,7 +1,5 @@
 """The inbox: ids of events a service has applied, so a redelivered event changes nothing."""
 
-import asyncio
-import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -13,8 +11,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database
 from shared.events import utcnow
-
-log = logging.getLogger(__name__)
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -44,14 +40,8 @@ async def forget_processed(session: AsyncSession, before: datetime) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def purge_inbox_forever(db: Database, retention: timedelta, every_seconds: float = 3600) -> None:
-    """Keep the inbox bounded. `retention` must outlast the broker's, so that any event
-    the broker can still redeliver is still recognised."""
-    while True:
-        await asyncio.sleep(every_seconds)  # a periodic job, not synchronisation
-        try:
-            async with db.transaction() as session:
-                forgotten = await forget_processed(session, utcnow() - retention)
-            log.info("inbox: forgot %d processed event ids", forgotten)
-        except Exception as error:
-            log.warning("inbox purge failed, next try in %.0fs: %r", every_seconds, error)
+async def purge_inbox(db: Database, retention: timedelta) -> int:
+    """Forget ids older than `retention`, which must outlast the broker's retention so that any
+    event the broker can still redeliver is still recognised. Returns how many."""
+    async with db.transaction() as session:
+        return await forget_processed(session, utcnow() - retention)

@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from shared.consumer import ConsumerRunner, Handler
 from shared.db import Database
 from shared.http import BodySizeLimit, health_router, install_problem_handlers
-from shared.inbox import purge_inbox_forever
+from shared.inbox import purge_inbox
 from shared.kafka import Publisher
 from shared.observability import Telemetry
 from shared.outbox import OutboxRelay
@@ -58,11 +58,25 @@ class ServiceRuntime:
         self._loops.append(runner.run)
         if len(self.consumers) == 1:
             retention = timedelta(days=s.inbox_retention_days)
-            self._loops.append(lambda: purge_inbox_forever(self.db, retention))
+            self.add_periodic("inbox purge", 3600, lambda: purge_inbox(self.db, retention))
 
     def add_loop(self, loop: Loop) -> None:
         """A background loop run for the life of the process (it must handle its own errors)."""
         self._loops.append(loop)
+
+    def add_periodic(self, what: str, every_seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+        """Housekeeping run every `every_seconds` for the life of the process; a failure is
+        logged and tried again at the next turn."""
+
+        async def repeat() -> None:
+            while True:
+                await asyncio.sleep(every_seconds)  # a periodic job, not synchronisation
+                try:
+                    log.info("%s: %s", what, await job())
+                except Exception as error:
+                    log.warning("%s failed, next try in %.0fs: %r", what, every_seconds, error)
+
+        self._loops.append(repeat)
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run one piece of background work (an import, say); cancelled at shutdown like the loops."""

@@ -1,9 +1,6 @@
 """The ingest FastAPI app; its lifespan runs the group committer, the outbox relay and the
 idempotency-key purge."""
 
-import asyncio
-import logging
-
 from fastapi import FastAPI, Request, Response
 
 from services.ingest import idempotency
@@ -17,8 +14,6 @@ from shared.group_commit import GroupCommitter
 from shared.http import problem
 from shared.service import ServiceRuntime, create_service_app
 
-log = logging.getLogger(__name__)
-
 
 def create_app(settings: IngestSettings) -> FastAPI:
     # Ingest keeps taking leads while the broker is away (the outbox holds them), so a
@@ -26,7 +21,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
     runtime = ServiceRuntime("ingest", settings, needs_broker=False)
     committer = GroupCommitter(runtime.db)
     runtime.add_loop(committer.run)
-    runtime.add_loop(lambda: _purge_idempotency_keys(runtime, settings.idempotency_hours))
+    hours = settings.idempotency_hours
+    runtime.add_periodic("idempotency purge", 3600, lambda: idempotency.forget_older_than(runtime.db, hours))
     larger = {"/v1/imports": settings.max_import_bytes}
     app = create_service_app(runtime, "Leadflow ingest", routers, larger_bodies=larger)
     app.state.committer = committer
@@ -55,13 +51,3 @@ async def _lead_not_found(request: Request, error: Exception) -> Response:
 async def _rate_limited(request: Request, error: Exception) -> Response:
     assert isinstance(error, RateLimited)
     return problem(429, "Too many requests", headers={"Retry-After": str(error.retry_after)})
-
-
-async def _purge_idempotency_keys(runtime: ServiceRuntime, hours: int, every_seconds: float = 3600) -> None:
-    while True:
-        await asyncio.sleep(every_seconds)  # a periodic job, not synchronisation
-        try:
-            forgotten = await idempotency.forget_older_than(runtime.db, hours)
-            log.info("idempotency: forgot %d keys older than %dh", forgotten, hours)
-        except Exception as error:
-            log.warning("idempotency purge failed, next try in %.0fs: %r", every_seconds, error)

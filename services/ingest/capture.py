@@ -15,16 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.journal import record_activity, stage_event
 from services.ingest.models import Lead, Source
-from services.ingest.normalize import collect_utm, normalize_email, normalize_phone
+from services.ingest.normalize import collect_utm, normalize_contact
 from services.ingest.schemas import LeadIn
 from shared.db import defer_insert
 from shared.events import LEAD_CAPTURED, LEAD_UPDATED, LeadCaptured, LeadUpdated, utcnow
-from shared.http import InvalidInput
+from shared.http import InvalidInput, field_name
 
 FIRST_TOUCH = frozenset({"utm", "page_url", "referrer"})
 
@@ -59,6 +60,18 @@ class Captured:
         return "accepted" if self.created else "merged"
 
 
+_lead = TypeAdapter(LeadIn)
+
+
+def parse_lead(fields: dict[str, Any]) -> LeadIn:
+    """A lead from loose fields (a batch item, a form, a CSV row); InvalidInput names each
+    field at fault."""
+    try:
+        return _lead.validate_python(fields)
+    except ValidationError as error:
+        raise InvalidInput([(field_name(tuple(e["loc"])), e["msg"]) for e in error.errors()]) from error
+
+
 def prepare(
     source: Source,
     data: LeadIn,
@@ -68,23 +81,13 @@ def prepare(
 ) -> Submission:
     """Validate and normalise a lead against its source's policy; InvalidInput names every
     field at fault. Pure: no I/O, so a bad lead never reaches a shared transaction."""
-    errors: list[tuple[str, str]] = []
-    email = phone = None
-    if data.email:
-        try:
-            email = normalize_email(data.email)
-        except InvalidInput as error:
-            errors += error.errors
-    if data.phone:
-        try:
-            phone = normalize_phone(data.phone, source.default_region or default_region)
-        except InvalidInput as error:
-            errors += error.errors
-    if not data.email and not data.phone:
-        errors.append(("email", "email or phone is required"))
-    errors += [(f, "required by this source") for f in source.required_fields if not getattr(data, f, None)]
-    if errors:
-        raise InvalidInput(errors)
+    unmet = [(f, "required by this source") for f in source.required_fields if not getattr(data, f, None)]
+    try:
+        email, phone = normalize_contact(data.email, data.phone, source.default_region or default_region)
+    except InvalidInput as error:
+        raise InvalidInput(error.errors + unmet) from error
+    if unmet:
+        raise InvalidInput(unmet)
     attributes = data.model_dump(mode="json", exclude={"email", "phone"}, exclude_none=True)
     attributes["utm"] = collect_utm(data.utm, data.page_url, data.referrer)
     campaign = data.campaign or attributes["utm"].get("campaign") or source.default_campaign

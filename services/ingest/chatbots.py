@@ -128,8 +128,7 @@ async def receive(
             _record(session, source, conversation.lead_id, said)
         else:
             conversation.waiting = [*conversation.waiting, said][-MAX_WAITING:]
-    conversation.updated_at = utcnow()
-    session.add(conversation)
+    conversation.updated_at = utcnow()  # the session tracks the loaded row; written at commit
     return conversation.lead_id
 
 

@@ -4,17 +4,14 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
+from services.ingest.capture import parse_lead
 from services.ingest.schemas import LEAD_FIELDS, LeadIn
-from shared.http import InvalidInput
 
 HONEYPOT = "_hp"
 TRUE = frozenset({"on", "true", "1", "yes", "y"})
 BOOLEAN_FIELDS = frozenset({"consent", "is_decision_maker"})
 CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 MAX_CUSTOM = 50
-_lead = TypeAdapter(LeadIn)
 
 
 def is_spam(fields: dict[str, str]) -> bool:
@@ -45,8 +42,4 @@ def lead_from_form(fields: Iterable[tuple[str, str]], page_url: str | None) -> L
             lead["custom"][name] = value[:1000]
     if page_url and "page_url" not in lead:
         lead["page_url"] = page_url[:2000]
-    try:
-        return _lead.validate_python(lead)
-    except ValidationError as error:
-        problems = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in error.errors()]
-        raise InvalidInput(problems) from error
+    return parse_lead(lead)

@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.ingest.capture import Submission, capture
 from services.ingest.journal import record_activity, record_history, stage_event
 from services.ingest.models import ErasedLead, Lead, LeadHistory, Source
-from services.ingest.normalize import normalize_email, normalize_phone
+from services.ingest.normalize import normalize_contact
 from services.ingest.schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn
 from shared.db import defer_insert
 from shared.events import (
@@ -20,7 +20,6 @@ from shared.events import (
     OutcomeRecorded,
     utcnow,
 )
-from shared.http import InvalidInput
 
 LEADS = Lead.__table__  # type: ignore[attr-defined]
 
@@ -35,18 +34,7 @@ def contact_of(ref: LeadRef, region: str) -> Submission | None:
     """The normalised contact points of a reference by email or phone (None for a lead id)."""
     if ref.lead_id is not None:
         return None
-    errors: list[tuple[str, str]] = []
-    email = phone = None
-    try:
-        email = normalize_email(ref.email) if ref.email else None
-    except InvalidInput as error:
-        errors += error.errors
-    try:
-        phone = normalize_phone(ref.phone, region) if ref.phone else None
-    except InvalidInput as error:
-        errors += error.errors
-    if errors:
-        raise InvalidInput(errors)
+    email, phone = normalize_contact(ref.email, ref.phone, region)
     return Submission(email, phone, {}, activity=None)
 
 

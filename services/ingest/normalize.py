@@ -32,6 +32,25 @@ def normalize_phone(raw: str, region: str, field: str = "phone") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def normalize_contact(email: str | None, phone: str | None, region: str) -> tuple[str | None, str | None]:
+    """Both contact points normalised; at least one is required. InvalidInput names every
+    field at fault."""
+    errors: list[tuple[str, str]] = []
+    if not email and not phone:
+        errors.append(("email", "email or phone is required"))
+    try:
+        email = normalize_email(email) if email else None
+    except InvalidInput as error:
+        errors += error.errors
+    try:
+        phone = normalize_phone(phone, region) if phone else None
+    except InvalidInput as error:
+        errors += error.errors
+    if errors:
+        raise InvalidInput(errors)
+    return email, phone
+
+
 def utm_from_url(url: str | None) -> dict[str, str]:
     """`utm_*` parameters of a page URL or referrer, without the prefix."""
     if not url:

@@ -1,13 +1,17 @@
 """Known sources, remembered for a few seconds so a busy form costs no lookup per lead."""
 
 import time
+from collections.abc import Awaitable, Callable
 from uuid import UUID
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.models import Source
 from services.ingest.sources import authenticate_source, get_source, hash_key
 from shared.db import Database
 
 MAX_ENTRIES = 10_000
+Load = Callable[[AsyncSession], Awaitable[Source | None]]
 
 
 class SourceCache:
@@ -22,20 +26,19 @@ class SourceCache:
 
     async def authenticate(self, key: str) -> Source | None:
         """The active source holding `key`, or None."""
-        name = "key:" + hash_key(key)
-        if (cached := self._cached(name)) is not None:
-            return cached
-        async with self.db.transaction() as session:
-            source = await authenticate_source(session, key)
-        return self._remember(name, source)
+        return await self._lookup("key:" + hash_key(key), lambda session: authenticate_source(session, key))
 
     async def by_id(self, source_id: UUID) -> Source | None:
         """The active source with this id (public form and chatbot endpoints), or None."""
-        name = f"id:{source_id}"
+        return await self._lookup(f"id:{source_id}", lambda session: get_source(session, source_id))
+
+    async def _lookup(
+        self, name: str, load: Callable[[AsyncSession], Awaitable[Source | None]]
+    ) -> Source | None:
         if (cached := self._cached(name)) is not None:
             return cached
         async with self.db.transaction() as session:
-            source = await get_source(session, source_id)
+            source = await load(session)
         return self._remember(name, source if source is not None and source.active else None)
 
     def forget(self, source_id: UUID) -> None:

@@ -18,6 +18,7 @@ from shared.http import InvalidInput, invalid_input_problem
 
 router = APIRouter(prefix="/v1/forms", tags=["forms"])
 NO_FORM = "No such form"
+FOREIGN_ORIGIN = "This form does not accept posts from that origin"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 THANKS = (
     "<!doctype html><meta charset=utf-8><title>Thank you</title><p>Thank you! We will be in touch soon.</p>"
@@ -32,17 +33,21 @@ async def _source(request: Request, source_id: UUID) -> Source:
     return source
 
 
+def _allowed(source: Source, origin: str | None) -> bool:
+    return origin is not None and origin.rstrip("/") in source.allowed_origins
+
+
 def _cors(source: Source, origin: str | None) -> dict[str, str]:
     """CORS headers for the source's own origins only."""
-    if origin and origin.rstrip("/") in source.allowed_origins:
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    if _allowed(source, origin):
+        return {"Access-Control-Allow-Origin": str(origin), "Vary": "Origin"}
     return {"Vary": "Origin"}
 
 
 def _check_origin(source: Source, origin: str | None) -> None:
     """A source with allowed origins takes posts only from them (a browser always sends Origin)."""
-    if source.allowed_origins and origin is not None and origin.rstrip("/") not in source.allowed_origins:
-        raise HTTPException(403, "This form does not accept posts from that origin")
+    if source.allowed_origins and origin is not None and not _allowed(source, origin):
+        raise HTTPException(403, FOREIGN_ORIGIN)
 
 
 @router.options("/{source_id}", include_in_schema=False)
@@ -50,10 +55,9 @@ async def preflight(
     request: Request, source_id: UUID, origin: Annotated[str | None, Header()] = None
 ) -> Response:
     source = await _source(request, source_id)
-    headers = _cors(source, origin)
-    if "Access-Control-Allow-Origin" not in headers:
-        raise HTTPException(403, "This form does not accept posts from that origin")
-    headers |= {
+    if not _allowed(source, origin):
+        raise HTTPException(403, FOREIGN_ORIGIN)
+    headers = _cors(source, origin) | {
         "Access-Control-Allow-Methods": "POST",
         "Access-Control-Allow-Headers": "content-type, idempotency-key",
         "Access-Control-Max-Age": "600",

@@ -1,19 +1,37 @@
 """Routes for what happens after capture: activities, sales outcomes, consent."""
 
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
 from fastapi import APIRouter, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import history
 from services.ingest.api.common import IdempotencyKey, JsonBody, KeyedSource, run_once
+from services.ingest.capture import Submission
 from services.ingest.idempotency import Answer
-from services.ingest.schemas import ActivityIn, ConsentIn, OutcomeIn, Recorded
+from services.ingest.models import Source
+from services.ingest.schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn, Recorded
 
 router = APIRouter(prefix="/v1", tags=["activities and outcomes"], dependencies=[JsonBody])
+Apply = Callable[[AsyncSession], Awaitable[tuple[UUID, UUID]]]
 
 
-def _recorded(entry_and_lead: tuple[object, object]) -> Answer:
-    entry, lead_id = entry_and_lead
-    return Answer(202, {"id": str(entry), "lead_id": str(lead_id), "status": "recorded"})
+async def _record(
+    request: Request, source: Source, data: LeadRef | OutcomeIn, key: str | None, apply: Apply
+) -> Response:
+    """Run `apply` once per request (`Idempotency-Key`, or else the body's `event_id`)."""
+
+    async def work(session: AsyncSession) -> Answer:
+        entry, lead_id = await apply(session)
+        return Answer(202, {"id": str(entry), "lead_id": str(lead_id), "status": "recorded"})
+
+    return await run_once(request, source.id, key or data.event_id, data.model_dump(mode="json"), work)
+
+
+def _contact(request: Request, source: Source, data: LeadRef) -> Submission | None:
+    region = source.default_region or request.app.state.settings.default_phone_region
+    return history.contact_of(data, region)
 
 
 @router.post("/activities", status_code=202, response_model=Recorded)
@@ -22,15 +40,14 @@ async def record_activity(
 ) -> Response:
     """Something the lead did. Named by `lead_id`, or by email or phone (a lead is created
     when nobody matches). `event_id` works like an Idempotency-Key."""
-    contact = history.contact_of(
-        data, source.default_region or request.app.state.settings.default_phone_region
+    contact = _contact(request, source, data)
+    return await _record(
+        request,
+        source,
+        data,
+        idempotency_key,
+        lambda session: history.record_activity_in(session, source, data, contact),
     )
-
-    async def work(session: AsyncSession) -> Answer:
-        return _recorded(await history.record_activity_in(session, source, data, contact))
-
-    key = idempotency_key or data.event_id
-    return await run_once(request, source.id, key, data.model_dump(mode="json"), work)
 
 
 @router.post("/outcomes", status_code=202, response_model=Recorded)
@@ -39,12 +56,9 @@ async def record_outcome(
 ) -> Response:
     """What sales reported: accepted or rejected, meeting booked, proposal sent, won (with
     amount), lost (with reason), churned."""
-
-    async def work(session: AsyncSession) -> Answer:
-        return _recorded(await history.record_outcome(session, source, data))
-
-    key = idempotency_key or data.event_id
-    return await run_once(request, source.id, key, data.model_dump(mode="json"), work)
+    return await _record(
+        request, source, data, idempotency_key, lambda session: history.record_outcome(session, source, data)
+    )
 
 
 @router.post("/consent", status_code=202, response_model=Recorded)
@@ -53,12 +67,11 @@ async def change_consent(
 ) -> Response:
     """Consent given or withdrawn for a purpose (and optionally one channel). Withdrawn for
     `marketing` on every channel is an unsubscribe: nurture stops all follow-up."""
-    contact = history.contact_of(
-        data, source.default_region or request.app.state.settings.default_phone_region
+    contact = _contact(request, source, data)
+    return await _record(
+        request,
+        source,
+        data,
+        idempotency_key,
+        lambda session: history.record_consent(session, source, data, contact),
     )
-
-    async def work(session: AsyncSession) -> Answer:
-        return _recorded(await history.record_consent(session, source, data, contact))
-
-    key = idempotency_key or data.event_id
-    return await run_once(request, source.id, key, data.model_dump(mode="json"), work)

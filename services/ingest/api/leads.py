@@ -3,7 +3,6 @@
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from pydantic import TypeAdapter, ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.api.common import (
@@ -13,7 +12,7 @@ from services.ingest.api.common import (
     client_of,
     run_once,
 )
-from services.ingest.capture import Captured, Submission, capture, prepare
+from services.ingest.capture import Captured, Submission, capture, parse_lead, prepare
 from services.ingest.history import erase_lead, lead_with_history
 from services.ingest.idempotency import Answer
 from services.ingest.schemas import (
@@ -29,7 +28,6 @@ from services.ingest.schemas import (
 from shared.http import Admin, InvalidInput
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
-_lead = TypeAdapter(LeadIn)
 
 
 def accepted(captured: Captured) -> Answer:
@@ -63,10 +61,7 @@ async def capture_batch(
     ready: list[tuple[int, Submission]] = []
     for index, item in enumerate(data.leads):
         try:
-            ready.append((index, prepare(source, _lead.validate_python(item), region, client)))
-        except ValidationError as error:
-            problems = [ItemError(field=_where(e["loc"]), reason=e["msg"]) for e in error.errors()]
-            rejected.append(BatchItemResult(index=index, status=422, errors=problems))
+            ready.append((index, prepare(source, parse_lead(item), region, client)))
         except InvalidInput as error:
             problems = [ItemError(field=f, reason=r) for f, r in error.errors]
             rejected.append(BatchItemResult(index=index, status=422, errors=problems))
@@ -83,10 +78,6 @@ async def capture_batch(
         return Answer(200, body.model_dump(mode="json"))
 
     return await run_once(request, source.id, idempotency_key, data.model_dump(mode="json"), work)
-
-
-def _where(location: tuple[object, ...]) -> str:
-    return ".".join(str(part) for part in location) or "body"
 
 
 @router.get("/{lead_id}", response_model=LeadPublic, dependencies=[Admin])
