@@ -37,7 +37,10 @@ def lead_bodies(run: str) -> list[dict[str, Any]]:
     ]
 
 
-async def measure_baseline() -> LoadResult:
+async def measure_baseline(
+    bodies: list[dict[str, Any]] | None = None, concurrency: int = CONCURRENCY
+) -> LoadResult:
+    """The bare endpoint in its own process, the same client and body shape as the real runs."""
     port = free_port()
     server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
         [
@@ -65,8 +68,8 @@ async def measure_baseline() -> LoadResult:
                     break
                 except httpx.HTTPError:
                     await asyncio.sleep(0.05)  # waiting for the baseline server to listen
-        await post_all(url, lead_bodies("warmup")[:200], CONCURRENCY)
-        return await post_all(url, lead_bodies("baseline"), CONCURRENCY)
+        await post_all(url, lead_bodies("warmup")[:200], concurrency)
+        return await post_all(url, bodies or lead_bodies("baseline"), concurrency)
     finally:
         server.terminate()
         server.wait()

@@ -6,10 +6,12 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Executable, Table, insert, make_url, text
+from sqlalchemy import Executable, Table, event, insert, make_url, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.faults import LOST_CONNECTION_ERRORS, caused_by
 
 
 def _server_settings(schema: str) -> dict[str, str]:
@@ -18,13 +20,24 @@ def _server_settings(schema: str) -> dict[str, str]:
 
 
 def create_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
         connect_args={"timeout": 5, "command_timeout": 30, "server_settings": _server_settings(schema)},
     )
+    event.listen(engine.sync_engine, "handle_error", _discard_lost_connections)
+    return engine
+
+
+def _discard_lost_connections(context: Any) -> None:
+    """SQLAlchemy counts an asyncpg connection as lost only once its socket is closed. When
+    the server shuts down mid-statement the error can arrive first, leaving a connection
+    whose protocol is stuck mid-operation; pooled again, it would fail every later
+    request. Such connections (and the pool's older ones) are discarded instead."""
+    if caused_by(context.original_exception, LOST_CONNECTION_ERRORS):
+        context.is_disconnect = True
 
 
 @lru_cache(maxsize=256)

@@ -43,6 +43,15 @@ class DevSettings(BaseSettings):
     database: str = "leadflow"
     admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
     ports: dict[str, int] = Field(default_factory=dict)
+    only: str = Field("", description="Run only these services (comma-separated), e.g. `ingest`.")
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        wanted = {name.strip() for name in self.only.split(",") if name.strip()}
+        unknown = wanted - set(SERVICES)
+        if unknown:
+            raise ValueError(f"LEADFLOW_ONLY names unknown services: {', '.join(sorted(unknown))}")
+        return tuple(s for s in SERVICES if s in wanted) if wanted else SERVICES
 
     def port_of(self, service: str) -> int:
         default = 8001 + SERVICES.index(service)
@@ -99,7 +108,7 @@ class DevStack:
             "LEADFLOW_KAFKA_BOOTSTRAP": bootstrap,
             "LEADFLOW_ADMIN_TOKEN": self.settings.admin_token.get_secret_value(),
         }
-        for service in SERVICES:
+        for service in self.settings.services:
             command = [
                 sys.executable,
                 "-m",
@@ -119,7 +128,7 @@ class DevStack:
             )
 
     def wait_ready(self, stop: threading.Event, timeout: float = 60) -> None:
-        pending = set(SERVICES)
+        pending = set(self.settings.services)
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=1.0) as client:
             while pending:
@@ -147,7 +156,7 @@ class DevStack:
     def watch(self, stop: threading.Event) -> None:
         """Block until asked to stop or until a service dies."""
         while not stop.wait(0.5):
-            for service in SERVICES:
+            for service in self.settings.services:
                 self._check_alive(service)
 
     def stop(self) -> None:
@@ -174,7 +183,7 @@ def run_dev(settings: DevSettings) -> int:
         stack.wait_ready(stop)
         if stop.is_set():
             return 0
-        for service in SERVICES:
+        for service in settings.services:
             say(f"{service:<8} http://127.0.0.1:{settings.port_of(service)}  (docs at /docs)")
         token = settings.admin_token.get_secret_value()
         say(f"admin token: {token if token == DEV_ADMIN_TOKEN else 'the one in LEADFLOW_ADMIN_TOKEN'}")

@@ -25,6 +25,7 @@ def free_ports() -> dict[str, int]:
 class DevProcess:
     home: Path
     ports: dict[str, int] = field(default_factory=free_ports)
+    only: tuple[str, ...] = ()  # every service unless named
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
 
@@ -39,6 +40,7 @@ class DevProcess:
             "LEADFLOW_KAFKA_PORT": str(self.ports["kafka"]),
         }
         env |= {f"LEADFLOW_{s.upper()}_PORT": str(self.ports[s]) for s in SERVICES}
+        env["LEADFLOW_ONLY"] = ",".join(self.only)
         leadflow = Path(sys.executable).parent / "leadflow"
         self.process = subprocess.Popen(  # noqa: S603 - our own console script
             [str(leadflow), "dev"],

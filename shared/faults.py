@@ -12,11 +12,36 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     PoolTimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
     asyncpg.InterfaceError,
+    # The connection's protocol was left mid-operation when the server went away.
+    asyncpg.InternalClientError,
     KafkaConnectionError,
     KafkaTimeoutError,
     NodeNotReadyError,
 )
+
+
+# Errors after which a database connection cannot be trusted again (see `shared.db`).
+LOST_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
+
+def caused_by(error: BaseException | None, kinds: tuple[type[BaseException], ...]) -> bool:
+    """True when `error` or anything in its cause chain is one of `kinds`."""
+    while error is not None:
+        if isinstance(error, kinds):
+            return True
+        error = error.__cause__
+    return False
 
 
 def is_transient(error: BaseException) -> bool:

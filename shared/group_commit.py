@@ -14,6 +14,8 @@ from shared.db import Database
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
+Unit = tuple[Work, Any, "asyncio.Future[Any]"]  # the work, its hint, its caller's future
+BeforeGroup = Callable[[AsyncSession, list[Any]], Awaitable[None]]
 
 
 class GroupCommitter:
@@ -21,16 +23,21 @@ class GroupCommitter:
 
     Work waiting while a group commits forms the next group. If a group fails, each of its
     members is retried alone, so one bad request never fails its neighbours.
+
+    `before_group(session, hints)`, if given, runs first in each transaction with the hints
+    its units were submitted with: a chance to do, in one query, what each unit would
+    otherwise query for itself.
     """
 
-    def __init__(self, db: Database, max_group: int = 128) -> None:
+    def __init__(self, db: Database, max_group: int = 128, before_group: BeforeGroup | None = None) -> None:
         self.db = db
         self.max_group = max_group
-        self._queue: asyncio.Queue[tuple[Work, asyncio.Future[Any]]] = asyncio.Queue()
+        self.before_group = before_group
+        self._queue: asyncio.Queue[Unit] = asyncio.Queue()
 
-    async def submit(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def submit(self, work: Callable[[AsyncSession], Awaitable[T]], hint: Any = None) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((work, future))
+        self._queue.put_nowait((work, hint, future))
         return await future
 
     async def run(self) -> None:
@@ -38,28 +45,34 @@ class GroupCommitter:
             group = [await self._queue.get()]
             while len(group) < self.max_group and not self._queue.empty():
                 group.append(self._queue.get_nowait())
-            live = [(work, future) for work, future in group if not future.cancelled()]
+            live = [unit for unit in group if not unit[2].cancelled()]
             if live:
                 await self._commit(live)
 
-    async def _commit(self, group: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+    async def _commit(self, group: list[Unit]) -> None:
         if len(group) > 1:
             try:
-                async with self.db.transaction() as session:
-                    results = [await work(session) for work, _ in group]
+                results = await self._run(group)
             except Exception as error:
                 log.debug("group of %d failed (%r); committing each alone", len(group), error)
             else:
-                for (_, future), result in zip(group, results, strict=True):
+                for (_, _, future), result in zip(group, results, strict=True):
                     if not future.done():
                         future.set_result(result)
                 return
-        for work, future in group:
-            await self._commit_alone(work, future)
+        for unit in group:
+            await self._commit_alone(unit)
 
-    async def _commit_alone(self, work: Work, future: asyncio.Future[Any]) -> None:
+    async def _run(self, group: list[Unit]) -> list[Any]:
+        async with self.db.transaction() as session:
+            if self.before_group is not None:
+                await self.before_group(session, [hint for _, hint, _ in group if hint is not None])
+            return [await work(session) for work, _, _ in group]
+
+    async def _commit_alone(self, unit: Unit) -> None:
+        future = unit[2]
         try:
-            result = await self._run_alone(work)
+            (result,) = await self._run_alone(unit)
         except Exception as error:
             if not future.done():
                 future.set_exception(error)
@@ -67,12 +80,10 @@ class GroupCommitter:
             if not future.done():
                 future.set_result(result)
 
-    async def _run_alone(self, work: Work) -> Any:
+    async def _run_alone(self, unit: Unit) -> list[Any]:
         try:
-            async with self.db.transaction() as session:
-                return await work(session)
+            return await self._run([unit])
         except IntegrityError:
             # A find-or-create raced another transaction that committed the same unique
             # row first; run once more and the work finds that row.
-            async with self.db.transaction() as session:
-                return await work(session)
+            return await self._run([unit])

@@ -72,10 +72,31 @@ async def _http_problem(request: Request, error: Exception) -> Response:
     return problem(error.status_code, error.detail or "Error", headers=headers)
 
 
+class _OutageLog:
+    """During an outage every request fails the same way: log the first failure, then one
+    line every `every_seconds` with how many requests were turned away meanwhile."""
+
+    def __init__(self, every_seconds: float = 5.0) -> None:
+        self.every_seconds = every_seconds
+        self._last = -every_seconds
+        self._unlogged = 0
+
+    def failed(self, error: Exception) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last < self.every_seconds:
+            self._unlogged += 1
+            return
+        log.warning("dependency unavailable (%d more since last report): %r", self._unlogged, error)
+        self._last, self._unlogged = now, 0
+
+
+_outage_log = _OutageLog()
+
+
 async def _dependency_problem(request: Request, error: Exception) -> Response:
     """An outage of the database or broker is a 503 with Retry-After, never a 500 or a hang."""
     if is_transient(error):
-        log.warning("dependency unavailable: %r", error)
+        _outage_log.failed(error)
         return problem(503, "Service temporarily unavailable", "Retry shortly.", headers={"Retry-After": "2"})
     return await _unexpected_problem(request, error)
 

@@ -2,9 +2,11 @@
 idempotency-key purge."""
 
 from fastapi import FastAPI, Request, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.ingest import idempotency
+from services.ingest import capture, idempotency, imports
 from services.ingest.api import routers
+from services.ingest.capture import Contacts
 from services.ingest.config import IngestSettings
 from services.ingest.history import LeadNotFound
 from services.ingest.idempotency import KeyReused
@@ -19,10 +21,14 @@ def create_app(settings: IngestSettings) -> FastAPI:
     # Ingest keeps taking leads while the broker is away (the outbox holds them), so a
     # broker outage is reported by /readyz but does not take ingest out of service.
     runtime = ServiceRuntime("ingest", settings, needs_broker=False)
-    committer = GroupCommitter(runtime.db)
+    committer = GroupCommitter(runtime.db, before_group=_prefetch_leads)
     runtime.add_loop(committer.run)
     hours = settings.idempotency_hours
     runtime.add_periodic("idempotency purge", 3600, lambda: idempotency.forget_older_than(runtime.db, hours))
+    stalled = settings.import_stall_seconds
+    runtime.add_periodic(
+        "abandoned imports", min(60, stalled / 2), lambda: imports.mark_abandoned(runtime.db, stalled)
+    )
     larger = {"/v1/imports": settings.max_import_bytes}
     app = create_service_app(runtime, "Leadflow ingest", routers, larger_bodies=larger)
     app.state.committer = committer
@@ -32,6 +38,10 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.add_exception_handler(LeadNotFound, _lead_not_found)
     app.add_exception_handler(RateLimited, _rate_limited)
     return app
+
+
+async def _prefetch_leads(session: AsyncSession, hints: list[Contacts]) -> None:
+    await capture.prefetch(session, [contact for contacts in hints for contact in contacts])
 
 
 async def _key_reused(request: Request, error: Exception) -> Response:

@@ -11,6 +11,7 @@ The identity rule:
   touch (utm, page_url, referrer), which attribution keeps; later touches go on the activity.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
@@ -105,28 +106,73 @@ async def capture(session: AsyncSession, source: Source, submission: Submission)
     return Captured(await _merge(session, source, submission, matches), created=False)
 
 
-_PENDING = "ingest.pending_leads"
+Contacts = Sequence[tuple[str | None, str | None]]
 
 
-def _pending(session: AsyncSession) -> dict[str, dict[str, Any]]:
-    """Leads created earlier in this transaction, by contact point: their rows are written
-    at commit, so a later capture in the same transaction must find them here."""
-    pending: dict[str, dict[str, Any]] = session.info.setdefault(_PENDING, {})
-    return pending
+@dataclass
+class _TransactionLeads:
+    """The leads one transaction has seen or made, by contact point ("email:…", "phone:…").
+
+    Rows created here are written at commit, and rows merged here are updated in memory as
+    well as in the database, so a later capture in the same transaction finds either here.
+    `looked_up` holds the contact points already read (and locked) from the database: for
+    those, not being in `by_contact` means no lead has them.
+    """
+
+    by_contact: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_id: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    looked_up: set[str] = field(default_factory=set)
+    created: set[UUID] = field(default_factory=set)
+
+    def add(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Register a row; a lead already known keeps its (more recent) in-memory row."""
+        known = self.by_id.setdefault(UUID(str(row["id"])), row)
+        self.index(known)
+        return known
+
+    def index(self, row: dict[str, Any]) -> None:
+        for key in _contact_keys(row["email"], row["phone"]):
+            self.by_contact[key] = row
+
+
+def _contact_keys(email: str | None, phone: str | None) -> list[str]:
+    return [f"{name}:{value}" for name, value in (("email", email), ("phone", phone)) if value]
+
+
+def _leads(session: AsyncSession) -> _TransactionLeads:
+    leads: _TransactionLeads = session.info.setdefault("ingest.leads", _TransactionLeads())
+    return leads
+
+
+_LOCK_BY_CONTACT = text(
+    "SELECT id, email, phone, attributes FROM leads "
+    "WHERE email = ANY(:emails) OR phone = ANY(:phones) ORDER BY id FOR UPDATE"
+)
+
+
+async def prefetch(session: AsyncSession, contacts: Contacts) -> None:
+    """Read and lock, in one query, the leads a whole group of captures will match, so each
+    capture finds its lead without a query of its own (the group committer calls this)."""
+    leads = _leads(session)
+    emails = sorted({e for e, _ in contacts if e and f"email:{e}" not in leads.looked_up})
+    phones = sorted({p for _, p in contacts if p and f"phone:{p}" not in leads.looked_up})
+    if not emails and not phones:
+        return
+    result = await session.execute(_LOCK_BY_CONTACT, {"emails": emails, "phones": phones})
+    for row in result:
+        leads.add(dict(row._mapping))
+    leads.looked_up.update(f"email:{e}" for e in emails)
+    leads.looked_up.update(f"phone:{p}" for p in phones)
 
 
 async def _find_matches(session: AsyncSession, email: str | None, phone: str | None) -> list[dict[str, Any]]:
     """The leads holding this email or phone, locked so concurrent merges into one lead queue."""
-    pending = _pending(session)
-    in_transaction = [pending[c] for c in (f"email:{email}", f"phone:{phone}") if c in pending]
-    result = await session.execute(
-        text(
-            "SELECT id, email, phone, attributes FROM leads "
-            "WHERE email = :email OR phone = :phone ORDER BY captured_at FOR UPDATE"
-        ),
-        {"email": email, "phone": phone},
-    )
-    return [*in_transaction, *(dict(row._mapping) for row in result)]
+    leads = _leads(session)
+    keys = _contact_keys(email, phone)
+    if any(k not in leads.looked_up and k not in leads.by_contact for k in keys):
+        await prefetch(session, [(email, phone)])
+    found = {id(row): row for key in keys if (row := leads.by_contact.get(key)) is not None}
+    return list(found.values())
 
 
 def _create(session: AsyncSession, source: Source, submission: Submission) -> UUID:
@@ -144,10 +190,9 @@ def _create(session: AsyncSession, source: Source, submission: Submission) -> UU
         "updated_at": captured_at,
     }
     defer_insert(session, Lead.__table__, row)  # type: ignore[attr-defined]
-    pending = _pending(session)
-    for contact in ("email", "phone"):
-        if row[contact]:
-            pending[f"{contact}:{row[contact]}"] = row
+    leads = _leads(session)
+    leads.add(row)
+    leads.created.add(lead_id)
     payload = LeadCaptured(
         source_id=source.id,
         channel=source.channel,
@@ -199,23 +244,23 @@ async def _merge(
 async def _apply(
     session: AsyncSession, lead: dict[str, Any], contact: dict[str, str], attributes: dict[str, Any]
 ) -> None:
-    """Write the merge: to the pending row if the lead was created in this transaction."""
-    pending = _pending(session)
-    if any(row is lead for row in pending.values()):
-        lead.update(contact, attributes=attributes)
-        pending.update({f"{name}:{value}": lead for name, value in contact.items()})
-        return
-    table = Lead.__table__  # type: ignore[attr-defined]
-    await session.execute(
-        update(table)
-        .where(table.c.id == lead["id"])
-        .values(
-            email=func.coalesce(table.c.email, contact.get("email")),
-            phone=func.coalesce(table.c.phone, contact.get("phone")),
-            attributes=attributes,
-            updated_at=func.now(),
+    """Write the merge: to the row still to be inserted if the lead was created in this
+    transaction, otherwise to the database; either way to the transaction's view of it."""
+    leads = _leads(session)
+    if lead["id"] not in leads.created:
+        table = Lead.__table__  # type: ignore[attr-defined]
+        await session.execute(
+            update(table)
+            .where(table.c.id == lead["id"])
+            .values(
+                email=func.coalesce(table.c.email, contact.get("email")),
+                phone=func.coalesce(table.c.phone, contact.get("phone")),
+                attributes=attributes,
+                updated_at=func.now(),
+            )
         )
-    )
+    lead.update(contact, attributes=attributes)
+    leads.index(lead)
 
 
 def merge_attributes(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:

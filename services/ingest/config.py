@@ -17,3 +17,6 @@ class IngestSettings(ServiceSettings):
         description="Public form and chatbot posts, and failed key checks, per client IP; empty: no limit.",
     )
     max_import_bytes: int = Field(512 * 2**20, ge=1024, description="The largest CSV file an import takes.")
+    import_stall_seconds: float = Field(
+        300, gt=0, description="An import with no progress for this long is reported as interrupted."
+    )

@@ -8,6 +8,7 @@ import io
 import logging
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import IO, Any
 from uuid import UUID
 
@@ -146,13 +147,39 @@ async def _store_chunk(
             accepted=IMPORTS.c.accepted + created,
             merged=IMPORTS.c.merged + len(ready) - created,
             rejected=IMPORTS.c.rejected + len(rejected),
+            progress_at=func.now(),
         )
     )
 
 
 async def _set(db: Database, import_id: UUID, **values: Any) -> None:
     async with db.transaction() as session:
-        await session.execute(update(IMPORTS).where(IMPORTS.c.id == import_id).values(**values))
+        statement = update(IMPORTS).where(IMPORTS.c.id == import_id)
+        await session.execute(statement.values(progress_at=func.now(), **values))
+
+
+ABANDONED = (
+    "The import stopped making progress (the process applying it ended). Send the file again: "
+    "rows already stored are merged, not duplicated."
+)
+
+
+async def mark_abandoned(db: Database, stalled_seconds: float) -> int:
+    """Imports still `running` with no progress for `stalled_seconds` were left by a process
+    that died (a clean shutdown marks its own); report them as interrupted."""
+    async with db.transaction() as session:
+        result = await session.execute(
+            update(IMPORTS)
+            .where(
+                IMPORTS.c.status == "running",
+                IMPORTS.c.progress_at < func.now() - timedelta(seconds=stalled_seconds),
+            )
+            .values(status="interrupted", error=ABANDONED, finished_at=func.now())
+        )
+    count = int(result.rowcount)  # type: ignore[attr-defined]
+    if count:
+        log.warning("%d abandoned import(s) marked interrupted", count)
+    return count
 
 
 async def report(session: AsyncSession, import_id: UUID) -> tuple[Import, list[ImportRejection]] | None:

@@ -133,6 +133,7 @@ class Import(SQLModel, table=True):
     rejected: int = 0
     error: str | None = None
     started_at: datetime | None = _now_default()
+    progress_at: datetime | None = _now_default()
     finished_at: datetime | None = _timestamp(default=None)
 
 

@@ -1,5 +1,6 @@
 """Known sources, remembered for a few seconds so a busy form costs no lookup per lead."""
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from uuid import UUID
@@ -17,12 +18,15 @@ Load = Callable[[AsyncSession], Awaitable[Source | None]]
 class SourceCache:
     """Only active sources are cached, so unknown keys or ids cannot fill it. A change made
     through this process is seen at once (`forget`); one made through another replica
-    within `ttl_seconds`."""
+    within `ttl_seconds`. Concurrent misses for one name share a single lookup, so an
+    expiry under load costs one query, not one per waiting request."""
 
     def __init__(self, db: Database, ttl_seconds: float = 5.0) -> None:
         self.db = db
         self.ttl_seconds = ttl_seconds
         self._entries: dict[str, tuple[float, Source]] = {}
+        self._loading: dict[str, asyncio.Future[Source | None]] = {}
+        self._generation = 0
 
     async def authenticate(self, key: str) -> Source | None:
         """The active source holding `key`, or None."""
@@ -37,11 +41,28 @@ class SourceCache:
     ) -> Source | None:
         if (cached := self._cached(name)) is not None:
             return cached
+        loading = self._loading.get(name)
+        if loading is None:
+            # A task of its own, so a caller that gives up does not cancel the others' lookup.
+            loading = self._loading[name] = asyncio.ensure_future(self._load(name, load))
+            loading.add_done_callback(lambda task: self._loaded(name, task))
+        return await asyncio.shield(loading)
+
+    async def _load(self, name: str, load: Load) -> Source | None:
+        generation = self._generation
         async with self.db.transaction() as session:
             source = await load(session)
-        return self._remember(name, source if source is not None and source.active else None)
+        found = source if source is not None and source.active else None
+        # A source changed (`forget`) while this lookup ran may have been read before the change.
+        return self._remember(name, found) if generation == self._generation else found
+
+    def _loaded(self, name: str, task: "asyncio.Future[Source | None]") -> None:
+        self._loading.pop(name, None)
+        if not task.cancelled():
+            task.exception()  # seen by the callers; marked retrieved in case all gave up
 
     def forget(self, source_id: UUID) -> None:
+        self._generation += 1
         for name, (_, source) in list(self._entries.items()):
             if source.id == source_id:
                 del self._entries[name]

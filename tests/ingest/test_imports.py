@@ -10,9 +10,12 @@ import uuid
 from pathlib import Path
 
 import httpx
+from sqlalchemy import func, text, update
 
+from services.ingest import imports
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
+from services.ingest.models import Source
 from tests.conftest import Servers, eventually, serving
 from tests.helpers import create_source
 
@@ -112,3 +115,35 @@ async def test_leadflow_import_command_shows_the_report(servers: Servers, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "1 new leads" in result.stdout and "1 rejected" in result.stdout
     assert "row 2: email: email or phone is required" in result.stdout
+
+
+async def test_an_import_abandoned_by_a_crashed_process_is_reported_interrupted(servers: Servers) -> None:
+    """A clean shutdown marks its own imports; one whose process was killed would say
+    `running` forever, so imports with no progress for a while are marked interrupted."""
+    app = create_app(servers.settings(IngestSettings))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            source = await create_source(client, channel="import")
+            db = app.state.runtime.db
+            async with db.transaction() as session:
+                stored = await session.get(Source, uuid.UUID(source["id"]))
+            abandoned = await imports.start(db, stored, "killed.csv")
+            live = await imports.start(db, stored, "running.csv")
+            async with db.transaction() as session:
+                ten_minutes_ago = func.now() - text("interval '10 minutes'")
+                await session.execute(
+                    update(imports.IMPORTS)
+                    .where(imports.IMPORTS.c.id == abandoned)
+                    .values(progress_at=ten_minutes_ago)
+                )
+
+            assert await imports.mark_abandoned(db, stalled_seconds=300) >= 1
+
+            headers = {"X-Source-Key": source["key"]}
+            report = (await client.get(f"/v1/imports/{abandoned}", headers=headers)).json()
+            assert report["status"] == "interrupted"
+            assert report["finished_at"] is not None
+            assert "Send the file again" in report["error"]
+            still = (await client.get(f"/v1/imports/{live}", headers=headers)).json()
+            assert still["status"] == "running"

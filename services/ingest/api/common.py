@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import idempotency
-from services.ingest.capture import Client
+from services.ingest.capture import Client, Contacts
 from services.ingest.idempotency import Answer
 from services.ingest.models import Source
 from services.ingest.source_cache import SourceCache
@@ -45,7 +45,7 @@ async def keyed_source(
 KeyedSource = Annotated[Source, Depends(keyed_source)]
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """JSON routes refuse other bodies with 415 rather than guessing."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
@@ -69,12 +69,14 @@ async def run_once(
     key: str | None,
     payload: Any,
     work: Callable[[AsyncSession], Awaitable[Answer]],
+    contacts: Contacts = (),
 ) -> JSONResponse:
     """Run `work` in a group-committed transaction; with an idempotency key, a retry of the
-    same request gets the stored first answer, and reuse for another request a 422."""
+    same request gets the stored first answer, and reuse for another request a 422.
+    `contacts`: the (email, phone) pairs the work will look up, fetched for the whole group."""
     committer: GroupCommitter = request.app.state.committer
     if key is None:
-        answer = await committer.submit(work)
+        answer = await committer.submit(work, contacts)
     else:
         digest = idempotency.fingerprint(payload)
 
@@ -86,6 +88,6 @@ async def run_once(
             idempotency.remember(session, source_id, key, digest, answer)
             return answer
 
-        answer = await committer.submit(once)
+        answer = await committer.submit(once, contacts)
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)

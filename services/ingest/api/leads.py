@@ -46,7 +46,8 @@ async def capture_lead(
         return accepted(await capture(session, source, submission))
 
     payload = data.model_dump(mode="json", exclude_unset=True)
-    return await run_once(request, source.id, idempotency_key, payload, work)
+    contacts = [(submission.email, submission.phone)]
+    return await run_once(request, source.id, idempotency_key, payload, work, contacts)
 
 
 @router.post(":batch", response_model=BatchResult, dependencies=[JsonBody])
@@ -77,7 +78,9 @@ async def capture_batch(
         body = BatchResult(accepted=len(stored), rejected=len(rejected), results=results)
         return Answer(200, body.model_dump(mode="json"))
 
-    return await run_once(request, source.id, idempotency_key, data.model_dump(mode="json"), work)
+    payload = data.model_dump(mode="json")
+    contacts = [(submission.email, submission.phone) for _, submission in ready]
+    return await run_once(request, source.id, idempotency_key, payload, work, contacts)
 
 
 @router.get("/{lead_id}", response_model=LeadPublic, dependencies=[Admin])

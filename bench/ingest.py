@@ -1,0 +1,103 @@
+"""Durable ingest alone (ingest, its PostgreSQL and the broker; no downstream services) against
+the bare-FastAPI baseline in the same run: what durability costs at the door."""
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.load import LoadResult, post_all
+from bench.pipeline import ADMIN, measure_baseline
+from shared.devprocess import DevProcess
+
+LEADS, CONCURRENCY = 10_000, 64
+
+
+def bodies(run: str, count: int = LEADS) -> list[dict[str, Any]]:
+    """New people with a name, company, phone and UTM: what a landing page sends."""
+    return [
+        {
+            "email": f"{run}-{i}@example.kz",
+            "phone": f"+7 701 {i % 10_000_000:07d}",
+            "first_name": "Аружан",
+            "company": "Qazaq Trade",
+            "timeframe": "about two months",
+            "utm": {"source": "bench", "campaign": "spring"},
+        }
+        for i in range(count)
+    ]
+
+
+async def published_within(stack: DevProcess, timeout: float = 120) -> float:
+    """Seconds until ingest's outbox is empty (every accepted lead published to the broker)."""
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=5) as client:
+        while time.perf_counter() - started < timeout:
+            metrics = (await client.get(stack.url("ingest", "/metrics"))).text
+            backlog = [line for line in metrics.splitlines() if line.startswith("leadflow_outbox_backlog")]
+            if backlog and float(backlog[0].split()[-1]) == 0:
+                return time.perf_counter() - started
+            await asyncio.sleep(0.05)  # polling the backlog gauge
+    raise TimeoutError("the outbox did not drain")
+
+
+async def measure() -> dict[str, Any]:
+    baseline = await measure_baseline(bodies("baseline"), CONCURRENCY)
+    with tempfile.TemporaryDirectory(prefix="leadflow-bench-ingest-") as home:
+        stack = DevProcess(Path(home), only=("ingest",))
+        await asyncio.to_thread(stack.start)
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                source = (
+                    await client.post(
+                        stack.url("ingest", "/v1/sources"),
+                        headers=ADMIN,
+                        json={"name": "Bench", "channel": "landing_page"},
+                    )
+                ).json()
+            key = {"X-Source-Key": source["key"]}
+            url = stack.url("ingest", "/v1/leads")
+            await post_all(url, bodies("warmup", 1000), CONCURRENCY, key)
+            ingest = psutil.Process(stack.service_processes()["ingest"].pid)
+            cpu_before = sum(ingest.cpu_times()[:2])
+            result: LoadResult = await post_all(url, bodies("run"), CONCURRENCY, key)
+            cpu = sum(ingest.cpu_times()[:2]) - cpu_before
+            drained = await published_within(stack)
+        finally:
+            await asyncio.to_thread(stack.stop)
+    return {
+        "leads": LEADS,
+        "concurrency": CONCURRENCY,
+        "ingest_leads_per_s": round(result.per_second, 1),
+        "ingest_statuses": result.statuses,
+        "ingest_cpu_ms_per_lead": round(cpu * 1000 / LEADS, 3),
+        "published_all_within_s_after_last_202": round(drained, 2),
+        "baseline_requests_per_s": round(baseline.per_second, 1),
+        "ratio_ingest_to_baseline": round(result.per_second / baseline.per_second, 3),
+    }
+
+
+def report(f: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            f"Durable ingest alone: {f['leads']} new leads at concurrency {f['concurrency']}",
+            f"  ingest accepted (committed with outbox)  {f['ingest_leads_per_s']:>9} leads/s"
+            f"   statuses {f['ingest_statuses']}",
+            f"  ingest CPU per lead                      {f['ingest_cpu_ms_per_lead']:>9} ms",
+            f"  all published within                     {f['published_all_within_s_after_last_202']:>9} s"
+            " after the last 202",
+            f"  bare FastAPI, same client                {f['baseline_requests_per_s']:>9} req/s",
+            f"  ratio ingest / bare (target ≥ 0.5)       {f['ratio_ingest_to_baseline']:>9}",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    figures = uvloop.run(measure())
+    print(report(figures))
