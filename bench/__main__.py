@@ -5,11 +5,13 @@ from pathlib import Path
 
 import uvloop
 
-from bench import pipeline
+from bench import ingest, pipeline
 
 
 def main() -> None:
-    figures = {"pipeline": uvloop.run(pipeline.run())}
+    figures = {"ingest": uvloop.run(ingest.measure())}
+    print(ingest.report(figures["ingest"]), flush=True)
+    figures["pipeline"] = uvloop.run(pipeline.run())
     print(pipeline.report(figures["pipeline"]))
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)
