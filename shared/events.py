@@ -142,9 +142,16 @@ class LeadClassified(Payload):
     score: int
     temperature: Temperature
     stage: str
+    previous_score: int | None = None
     previous_temperature: Temperature | None = None
     previous_stage: str | None = None
+    fit: int = 0
+    engagement: int = 0
+    intent: int = 0
     breakdown: list[RuleHit] = Field(default_factory=list)
+    bant: dict[str, bool] = Field(default_factory=dict)
+    stage_reason: str | None = None  # why the stage changed, when it did
+    cause: str | None = None  # the input's event type, or "decay" / "rescore"
     rules_version: int
     lead: dict[str, Any] = Field(default_factory=dict)
 

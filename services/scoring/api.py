@@ -1,19 +1,192 @@
-"""Scoring HTTP routes."""
+"""Scoring HTTP routes: a lead's classification with its reasons, the reps' queue, the rules."""
 
+import base64
+import binascii
+import json
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import and_, or_, select
 
-from services.scoring.models import LeadScore
-from services.scoring.schemas import LeadScorePublic
+from services.scoring import passes
+from services.scoring.lifecycle import STAGES
+from services.scoring.models import ClassificationChange, LeadScore, RescoreRun, RulesVersion
+from services.scoring.rulebook import RuleBook
+from services.scoring.rules import InvalidRules, parse_rules
+from services.scoring.schemas import (
+    HistoryEntry,
+    LeadPage,
+    LeadScoreDetail,
+    LeadScorePublic,
+    RescoreStarted,
+    RescoreStatus,
+    RulesAccepted,
+    RulesPublic,
+    SimulationReport,
+)
+from shared.http import Admin, InvalidInput
 
 router = APIRouter(prefix="/v1")
+HISTORY_SHOWN = 50
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
+RULES_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The whole rules document, as YAML (see GET /v1/rules for the current one) or JSON.",
+        "content": {"application/yaml": {"schema": {"type": "string"}}, "application/json": {"schema": {}}},
+    }
+}
 
 
-@router.get("/leads/{lead_id}", response_model=LeadScorePublic)
-async def get_lead(request: Request, lead_id: UUID) -> LeadScorePublic:
+@router.get("/leads/{lead_id}", response_model=LeadScoreDetail)
+async def get_lead(request: Request, lead_id: UUID) -> LeadScoreDetail:
+    """The lead's score, its parts and every rule behind it, its stage, and its history."""
+    history = ClassificationChange.__table__  # type: ignore[attr-defined]
     async with request.app.state.runtime.db.transaction() as session:
         score = await session.get(LeadScore, lead_id)
+        recent = history.select().where(history.c.lead_id == lead_id).order_by(history.c.id.desc())
+        changes = list(await session.execute(recent.limit(HISTORY_SHOWN)))
     if score is None:
         raise HTTPException(404, "No classification for this lead yet")
-    return LeadScorePublic.model_validate(score, from_attributes=True)
+    public = LeadScorePublic.model_validate(score, from_attributes=True)
+    entries = [HistoryEntry.model_validate(row._mapping) for row in changes]
+    return LeadScoreDetail(**public.model_dump(), history=entries)
+
+
+@router.get("/leads", response_model=LeadPage)
+async def list_leads(
+    request: Request,
+    temperature: Literal["hot", "warm", "cold"] | None = None,
+    stage: Annotated[str | None, Query(description=f"One of: {', '.join(STAGES)}.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> LeadPage:
+    """A reps' queue: leads by score, highest first, filtered by temperature and stage."""
+    if stage is not None and stage not in STAGES:
+        raise InvalidInput([("stage", f"unknown stage; one of: {', '.join(STAGES)}")])
+    table = LeadScore.__table__  # type: ignore[attr-defined]
+    query = select(table).order_by(table.c.score.desc(), table.c.lead_id).limit(limit + 1)
+    if temperature is not None:
+        query = query.where(table.c.temperature == temperature)
+    if stage is not None:
+        query = query.where(table.c.stage == stage)
+    if cursor is not None:
+        score, after = _decode_cursor(cursor)
+        # Descending score, then ascending id: the rows after (score, id) in that order.
+        later = and_(table.c.score == score, table.c.lead_id > after)
+        query = query.where(or_(table.c.score < score, later))
+    async with request.app.state.runtime.db.transaction() as session:
+        rows = list(await session.execute(query))
+    items = [LeadScorePublic.model_validate(row._mapping) for row in rows[:limit]]
+    more = len(rows) > limit
+    return LeadPage(items=items, next_cursor=_encode_cursor(items[-1]) if more else None)
+
+
+def _encode_cursor(last: LeadScorePublic) -> str:
+    return base64.urlsafe_b64encode(f"{last.score}:{last.lead_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[int, UUID]:
+    try:
+        score, lead_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
+        return int(score), UUID(lead_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
+        raise InvalidInput([("cursor", "not a cursor this API gave out")]) from error
+
+
+@router.get("/rules", response_model=RulesPublic)
+async def get_rules(request: Request) -> RulesPublic:
+    """The active rules (the newest version)."""
+    book: RuleBook = request.app.state.rulebook
+    async with request.app.state.runtime.db.transaction() as session:
+        active = await book.active(session)
+        row = await session.get(RulesVersion, active.version)
+    assert row is not None
+    return RulesPublic(version=row.version, created_at=row.created_at, rules=row.rules, source=row.source)
+
+
+async def _rules_document(request: Request) -> tuple[str | dict[str, Any], str]:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if media_type == "application/json":
+        try:
+            document = json.loads(body)
+        except ValueError as error:
+            raise InvalidInput([("body", f"not valid JSON: {error}")]) from error
+        return document, body.decode()
+    if media_type in YAML_TYPES:
+        try:
+            text = body.decode()
+        except UnicodeDecodeError as error:
+            raise InvalidInput([("body", "not UTF-8 text")]) from error
+        return text, text
+    raise HTTPException(415, "Send the rules as application/yaml or application/json")
+
+
+def _invalid(error: InvalidRules) -> InvalidInput:
+    return InvalidInput(error.errors)
+
+
+@router.put(
+    "/rules", status_code=201, response_model=RulesAccepted, dependencies=[Admin], openapi_extra=RULES_BODY
+)
+async def put_rules(request: Request) -> RulesAccepted:
+    """Replace the rules with a new version, validated first (422 names every problem).
+    New events are scored with it at once; POST /v1/rescore applies it to every lead."""
+    document, source = await _rules_document(request)
+    book: RuleBook = request.app.state.rulebook
+    try:
+        async with request.app.state.runtime.db.transaction() as session:
+            accepted = await book.publish(session, document, source)
+    except InvalidRules as error:
+        raise _invalid(error) from error
+    book.forget()
+    return RulesAccepted(version=accepted.version)
+
+
+@router.post(
+    "/rules:simulate", response_model=SimulationReport, dependencies=[Admin], openapi_extra=RULES_BODY
+)
+async def simulate_rules(request: Request) -> SimulationReport:
+    """What candidate rules would do to the stored leads, compared with the active rules at
+    this moment: how many would change temperature and stage, with examples. Changes nothing."""
+    document, _ = await _rules_document(request)
+    try:
+        candidate = parse_rules(document)
+    except InvalidRules as error:
+        raise _invalid(error) from error
+    book: RuleBook = request.app.state.rulebook
+    db = request.app.state.runtime.db
+    async with db.transaction() as session:
+        version = (await book.active(session)).version
+    result = await passes.simulate(db, book, candidate)
+    return SimulationReport(
+        leads=result.leads,
+        score_changes=result.score_changes,
+        temperature_moves=dict(result.temperature),
+        stage_moves=dict(result.stage),
+        examples=dict(result.examples),
+        compared_with_version=version,
+    )
+
+
+@router.post("/rescore", status_code=202, response_model=RescoreStarted, dependencies=[Admin])
+async def start_rescore(request: Request) -> JSONResponse:
+    """Apply the active rules to every lead, in the background; follow the status URL."""
+    runtime = request.app.state.runtime
+    book: RuleBook = request.app.state.rulebook
+    run = await passes.start_rescore(runtime.db, book)
+    runtime.spawn(passes.rescore(runtime.db, book, run.id), f"rescore {run.id}")
+    body = RescoreStarted(run_id=run.id, status_url=f"/v1/rescore/{run.id}")
+    return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": body.status_url})
+
+
+@router.get("/rescore/{run_id}", response_model=RescoreStatus, dependencies=[Admin])
+async def rescore_status(request: Request, run_id: UUID) -> RescoreStatus:
+    async with request.app.state.runtime.db.transaction() as session:
+        run = await session.get(RescoreRun, run_id)
+    if run is None:
+        raise HTTPException(404, "No such rescore run")
+    return RescoreStatus.model_validate(run, from_attributes=True)

@@ -1,17 +1,25 @@
-"""The scoring FastAPI app; its lifespan runs the lead-events consumer and the outbox relay."""
+"""The scoring FastAPI app; its lifespan runs the lead-events consumer, the outbox relay and
+the decay pass."""
 
 from fastapi import FastAPI
 
+from services.scoring import passes
 from services.scoring.api import router
 from services.scoring.config import ScoringSettings
 from services.scoring.handlers import event_handlers
-from services.scoring.rules import Windows
+from services.scoring.rulebook import RuleBook
 from shared import topics
 from shared.service import ServiceRuntime, create_service_app
 
 
 def create_app(settings: ScoringSettings) -> FastAPI:
     runtime = ServiceRuntime("scoring", settings)
-    windows = Windows(settings.hot_within_days, settings.warm_within_days)
-    runtime.consume("scoring", [topics.LEAD_EVENTS], event_handlers(windows))
-    return create_service_app(runtime, "Leadflow scoring", [router])
+    initial = settings.rules_file.read_text(encoding="utf-8") if settings.rules_file else None
+    book = RuleBook(initial)
+    runtime.consume("scoring", [topics.LEAD_EVENTS], event_handlers(book))
+    runtime.add_periodic(
+        "score review", settings.review_every_seconds, lambda: passes.review_due(runtime.db, book)
+    )
+    app = create_service_app(runtime, "Leadflow scoring", [router])
+    app.state.rulebook = book
+    return app

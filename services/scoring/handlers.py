@@ -1,103 +1,59 @@
-"""Scoring handlers: one per consumed event type, each given a run of events of that type and a
-session; they never commit, the consumer owns the transaction."""
+"""Scoring's consumer: every event on `ingest.lead-events` is folded into its lead's profile,
+the lead is decided again, and each change is stored and published. A run of events is
+handled in one go: the leads are loaded once, locked, and written once."""
 
-from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.scoring.models import LeadScore
-from services.scoring.rules import RULES_VERSION, Windows, classify
-from shared import topics
+from services.scoring import standings
+from services.scoring.profile import fold, outcome_of
+from services.scoring.rulebook import RuleBook
+from services.scoring.standings import Batch, Standing
 from shared.consumer import Handler
-from shared.db import upsert
 from shared.events import (
+    ACTIVITY_RECORDED,
+    CONSENT_CHANGED,
     LEAD_CAPTURED,
-    LEAD_CLASSIFIED,
     LEAD_ERASED,
     LEAD_UPDATED,
+    OUTCOME_RECORDED,
     Envelope,
-    LeadClassified,
-    Temperature,
-    utcnow,
 )
-from shared.outbox import add_to_outbox
+
+SCORED_TYPES = (LEAD_CAPTURED, LEAD_UPDATED, ACTIVITY_RECORDED, OUTCOME_RECORDED, CONSENT_CHANGED)
 
 
-@dataclass(frozen=True)
-class Standing:
-    """Where a lead stands now, and the profile it was classified from."""
-
-    temperature: Temperature
-    stage: str
-    score: int
-    profile: dict[str, Any]
-
-
-async def load_standings(session: AsyncSession, lead_ids: set[UUID]) -> dict[UUID, Standing]:
-    table = LeadScore.__table__  # type: ignore[attr-defined]
-    statement = select(table.c.lead_id, table.c.temperature, table.c.stage, table.c.score, table.c.profile)
-    rows = await session.execute(statement.where(table.c.lead_id.in_(lead_ids)))
-    return {row.lead_id: Standing(row.temperature, row.stage, row.score, row.profile) for row in rows}
-
-
-async def classify_leads(session: AsyncSession, events: list[Envelope], windows: Windows) -> None:
-    """Merge each event into its lead's profile and classify it; store every lead once and
-    publish `lead.classified` for each change of score, temperature or stage."""
-    standings = await load_standings(session, {event.lead_id for event in events})
-    rows: dict[UUID, dict[str, Any]] = {}
+async def apply_events(session: AsyncSession, events: list[Envelope], book: RuleBook) -> Batch:
+    """Fold the events, in order, into their leads and decide each lead after each event.
+    A lead not seen before starts from an empty profile, whatever the event: nothing is
+    dropped when an activity arrives before the capture."""
+    batch = Batch(await book.active(session))
+    known = await standings.load(session, {event.lead_id for event in events})
+    erased: set[UUID] = set()
+    now = datetime.now(UTC)
     for event in events:
-        before = standings.get(event.lead_id)
-        profile = {**(before.profile if before else {}), **event.data}
-        result = classify(profile.get("timeframe"), windows)
-        after = Standing(result.temperature, result.stage, result.score, profile)
-        standings[event.lead_id] = after
-        rows[event.lead_id] = {
-            "lead_id": event.lead_id,
-            "score": result.score,
-            "temperature": result.temperature,
-            "stage": result.stage,
-            "breakdown": [hit.model_dump() for hit in result.breakdown],
-            "profile": profile,
-            "rules_version": RULES_VERSION,
-            "updated_at": utcnow(),
-        }
-        if before is not None and (before.temperature, before.stage, before.score) == (
-            after.temperature,
-            after.stage,
-            after.score,
-        ):
+        if event.type == LEAD_ERASED:
+            known.pop(event.lead_id, None)
+            batch.rows.pop(event.lead_id, None)
+            erased.add(event.lead_id)
             continue
-        payload = LeadClassified(
-            score=result.score,
-            temperature=result.temperature,
-            stage=result.stage,
-            previous_temperature=before.temperature if before else None,
-            previous_stage=before.stage if before else None,
-            breakdown=result.breakdown,
-            rules_version=RULES_VERSION,
-            lead=profile,
-        )
-        classified = event.follow_up(LEAD_CLASSIFIED, "scoring", payload)
-        add_to_outbox(session, topics.LEAD_CLASSIFICATIONS, classified)
-    await upsert(session, LeadScore.__table__, ["lead_id"], list(rows.values()))  # type: ignore[attr-defined]
+        standing = known.setdefault(event.lead_id, Standing(event.lead_id))
+        erased.discard(event.lead_id)
+        fold(standing.profile, event)
+        batch.apply(session, standing, now, event, outcome_of(event))
+    if erased:
+        await standings.forget(session, erased)
+        batch.history = [row for row in batch.history if row["lead_id"] not in erased]
+    await batch.save(session)
+    return batch
 
 
-def event_handlers(windows: Windows) -> dict[str, Handler]:
-    """The handler of each event type this service consumes."""
+def event_handlers(book: RuleBook) -> dict[str, Handler]:
+    """The handler of each event type this service consumes (one for all: order matters)."""
 
-    async def on_leads_captured(session: AsyncSession, events: list[Envelope]) -> None:
-        await classify_leads(session, events, windows)
+    async def handle(session: AsyncSession, events: list[Envelope]) -> None:
+        await apply_events(session, events, book)
 
-    async def on_leads_updated(session: AsyncSession, events: list[Envelope]) -> None:
-        """Progressive profiling: what the person added is merged into the profile and judged."""
-        changes = [e.model_copy(update={"data": e.data.get("changes", {})}) for e in events]
-        await classify_leads(session, changes, windows)
-
-    async def on_leads_erased(session: AsyncSession, events: list[Envelope]) -> None:
-        table = LeadScore.__table__  # type: ignore[attr-defined]
-        await session.execute(delete(table).where(table.c.lead_id.in_({e.lead_id for e in events})))
-
-    return {LEAD_CAPTURED: on_leads_captured, LEAD_UPDATED: on_leads_updated, LEAD_ERASED: on_leads_erased}
+    return {event_type: handle for event_type in (*SCORED_TYPES, LEAD_ERASED)}

@@ -1,13 +1,200 @@
-"""Classification rules: pure functions, no I/O (DOMAIN.md "Classification", seed 003:57-61)."""
+"""The scoring rules: a versioned YAML document, validated when loaded (DOMAIN.md "Classification").
+
+Every number the model uses lives here, so a sales team changes its definition of hot or
+MQL by editing the rules (`PUT /v1/rules`), not the code. `default_rules.yaml` is the
+first version; its comments say where each default comes from.
+"""
 
 import re
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from shared.events import RuleHit, Temperature
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-RULES_VERSION = 1
+Temperature = Literal["cold", "warm", "hot"]
+Points = Annotated[int, Field(ge=-100, le=100)]
+Positive = Annotated[int, Field(ge=0, le=100)]
+Negative = Annotated[int, Field(ge=-100, le=0)]
+Phrases = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
 
-# Words that mean "now": immediate need, or an explicit ask for a call, demo, price or order.
+DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeywordRule(_Strict):
+    """Points when a text field contains any of the phrases (case-insensitive)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    phrases: Phrases
+    points: Points
+    reason: str
+    authority: bool = False  # the title means decision authority (BANT "A")
+
+
+class Threshold(_Strict):
+    """Points when a number is at least `min`; the highest matching threshold applies."""
+
+    min: float
+    points: Positive
+    reason: str
+
+
+class ValueSet(_Strict):
+    values: list[str] = []
+    points: Positive = 0
+    reason: str = ""
+
+
+class FitRules(_Strict):
+    """Who the person is: do they look like our buyer."""
+
+    job_title: list[KeywordRule] = []
+    decision_maker: Positive = 0
+    company_size: list[Threshold] = []
+    industry: ValueSet = ValueSet()
+    country: ValueSet = ValueSet()
+    budget: list[Threshold] = []
+
+
+class ActivityRule(_Strict):
+    points: Positive
+    cap: Positive  # the most this activity type can add, however often it happens
+    passive: bool = False  # looking around (a page view) is not yet interest in buying
+
+
+class EngagementRules(_Strict):
+    """What the person did, worth less as it ages (points halve every `half_life_days`)."""
+
+    half_life_days: Annotated[float, Field(gt=0)]
+    activities: dict[str, ActivityRule]
+    review_every_hours: Annotated[float, Field(gt=0)] = 24
+
+
+class IntentRules(_Strict):
+    """What the person asked for."""
+
+    timeframe: dict[Temperature, Positive]
+    requests: dict[str, Positive] = {}  # activity types that are explicit asks (hot)
+    need: Positive = 0
+
+
+class DomainRule(_Strict):
+    domains: list[str] = []
+    points: Negative = 0
+    reason: str = ""
+    disqualify: bool = False
+
+
+class PhraseRule(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    phrases: Phrases
+    points: Negative
+    reason: str
+    disqualify: bool = False
+
+
+class UnreachableRule(_Strict):
+    after_attempts: Annotated[int, Field(ge=1)] = 3
+    points: Negative = 0
+    reason: str = "could not be reached"
+
+
+class NegativeRules(_Strict):
+    """Red flags: signs that predict no sale. Objections are not among them (002:212)."""
+
+    disposable_domains: DomainRule = DomainRule()
+    competitor_domains: DomainRule = DomainRule()
+    phrases: list[PhraseRule] = []  # in the message, the need, notes or a rejection reason
+    unreachable: UnreachableRule = UnreachableRule()
+
+
+class TemperatureRules(_Strict):
+    hot_within_days: Annotated[int, Field(ge=0)]
+    warm_within_days: Annotated[int, Field(ge=0)]
+    cool_after_days: dict[Literal["hot", "warm"], Annotated[float, Field(gt=0)]]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TemperatureRules":
+        if self.warm_within_days < self.hot_within_days:
+            raise ValueError("warm_within_days must be at least hot_within_days")
+        if set(self.cool_after_days) != {"hot", "warm"}:
+            raise ValueError("cool_after_days needs both hot and warm")
+        if self.cool_after_days["warm"] < self.cool_after_days["hot"]:
+            raise ValueError("cool_after_days.warm must be at least cool_after_days.hot")
+        return self
+
+
+class MqlRules(_Strict):
+    min_fit: Positive
+    min_engagement: Positive
+    min_score: Positive  # or a total this high
+
+
+class SqlRules(_Strict):
+    min_bant: Annotated[int, Field(ge=1, le=4)]
+    direct_requests: list[str] = []  # asks that go straight to sales (an order, a callback)
+    budget_at_least: float = 1
+
+
+class StageRules(_Strict):
+    suspect_channels: list[str] = []  # a bare contact from these has only looked around
+    mql: MqlRules
+    sql: SqlRules
+    no_authority_phrases: list[str] = []  # "will think / consult / call back" (002)
+
+
+class Rules(_Strict):
+    fit: FitRules
+    engagement: EngagementRules
+    intent: IntentRules
+    negative: NegativeRules
+    temperature: TemperatureRules
+    stages: StageRules
+
+    @model_validator(mode="after")
+    def _requests_are_activities(self) -> "Rules":
+        unknown = [r for r in self.intent.requests if r not in self.engagement.activities]
+        if unknown:
+            raise ValueError(f"intent.requests names activities not in engagement.activities: {unknown}")
+        return self
+
+
+class InvalidRules(Exception):
+    """A rules document that cannot be used; `errors` are (field, reason) pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {r}" for f, r in errors))
+        self.errors = errors
+
+
+def parse_rules(document: str | dict[str, Any]) -> Rules:
+    """Rules from YAML text or an already parsed mapping; InvalidRules says what is wrong and where."""
+    if isinstance(document, str):
+        try:
+            document = yaml.safe_load(document)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
+            raise InvalidRules([(where, f"not valid YAML: {getattr(error, 'problem', error)}")]) from error
+    if not isinstance(document, dict):
+        raise InvalidRules([("document", "expected a mapping of rule sections")])
+    try:
+        return Rules.model_validate(document)
+    except ValidationError as error:
+        errors = [(".".join(str(p) for p in e["loc"]) or "document", e["msg"]) for e in error.errors()]
+        raise InvalidRules(errors) from error
+
+
+def default_rules_text() -> str:
+    return DEFAULT_RULES.read_text(encoding="utf-8")
+
+
+# --- The stated purchase timeframe, as people write it ------------------------------------
+
 _IMMEDIATE = {
     "now",
     "immediately",
@@ -38,22 +225,6 @@ _WORD_NUMBERS = {
 }
 
 
-@dataclass(frozen=True)
-class Windows:
-    """Temperature windows in days (configuration)."""
-
-    hot_within_days: int = 14
-    warm_within_days: int = 90
-
-
-@dataclass(frozen=True)
-class Classification:
-    temperature: Temperature
-    stage: str
-    score: int
-    breakdown: list[RuleHit]
-
-
 def timeframe_days(timeframe: str | None) -> int | None:
     """Days until the stated purchase, 0 for "now", None when no timeframe was given.
 
@@ -77,26 +248,13 @@ def timeframe_days(timeframe: str | None) -> int | None:
     return None
 
 
-def temperature_for(days: int | None, windows: Windows) -> Temperature:
+def temperature_for(days: int | None, rules: TemperatureRules) -> Temperature:
+    """The temperature a stated horizon means: now or soon → hot, about two months → warm,
+    none or far → cold (003:57-61)."""
     if days is None:
         return "cold"
-    if days <= windows.hot_within_days:
+    if days <= rules.hot_within_days:
         return "hot"
-    if days <= windows.warm_within_days:
+    if days <= rules.warm_within_days:
         return "warm"
     return "cold"
-
-
-_POINTS: dict[Temperature, int] = {"hot": 60, "warm": 30, "cold": 0}
-
-
-def classify(timeframe: str | None, windows: Windows) -> Classification:
-    """Temperature from the stated timeframe; the thin first model (issue 4 adds fit and engagement)."""
-    days = timeframe_days(timeframe)
-    temperature = temperature_for(days, windows)
-    if days is None:
-        reason = "no purchase timeframe given"
-    else:
-        reason = f"buying within {days} days" if days else "wants it now"
-    hit = RuleHit(rule=f"intent.timeframe.{temperature}", points=_POINTS[temperature], reason=reason)
-    return Classification(temperature=temperature, stage="lead", score=hit.points, breakdown=[hit])

@@ -5,8 +5,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from services.scoring.handlers import classify_leads, event_handlers
-from services.scoring.rules import Windows
+from services.scoring.handlers import apply_events, event_handlers
+from services.scoring.rulebook import RuleBook
 from shared.db import Database
 from shared.events import Envelope, LeadErased, LeadUpdated, utcnow
 from tests.conftest import Servers
@@ -20,13 +20,13 @@ async def test_later_event_of_a_lead_in_the_same_run_wins_and_each_change_is_pub
     lead = uuid.uuid4()
     try:
         async with db.transaction() as session:
-            await classify_leads(
+            await apply_events(
                 session,
                 [
                     lead_captured(lead, timeframe="none", company="Qazaq Trade"),
                     lead_captured(lead, timeframe="immediately"),
                 ],
-                Windows(),
+                RuleBook(),
             )
         async with db.transaction() as session:
             stored = (
@@ -47,7 +47,7 @@ async def test_later_event_of_a_lead_in_the_same_run_wins_and_each_change_is_pub
     finally:
         await db.dispose()
     assert stored.temperature == "hot"
-    assert stored.profile["company"] == "Qazaq Trade"  # the earlier event's fields are kept
+    assert stored.profile["attributes"]["company"] == "Qazaq Trade"  # the earlier event's fields are kept
     events = [Envelope.from_bytes(value) for value in published]
     assert [(e.data["temperature"], e.data.get("previous_temperature")) for e in events] == [
         ("cold", None),
@@ -56,7 +56,7 @@ async def test_later_event_of_a_lead_in_the_same_run_wins_and_each_change_is_pub
 
 
 async def test_update_merges_into_the_profile_and_erasure_forgets_the_lead(servers: Servers) -> None:
-    handlers = event_handlers(Windows())
+    handlers = event_handlers(RuleBook())
     db = Database(servers.database_url, "scoring")
     captured = lead_captured(timeframe="none", company="Kaspi")
     updated = captured.follow_up(
@@ -81,5 +81,5 @@ async def test_update_merges_into_the_profile_and_erasure_forgets_the_lead(serve
         after_erasure = await stored()
     finally:
         await db.dispose()
-    assert after_update.temperature == "hot" and after_update.profile["company"] == "Kaspi"
+    assert after_update.temperature == "hot" and after_update.profile["attributes"]["company"] == "Kaspi"
     assert after_erasure is None

@@ -1,44 +1,214 @@
-"""Temperature from the stated timeframe (DOMAIN.md: now → hot, about two months → warm, none → cold)."""
+"""The model against DOMAIN.md's "Classification": temperature, stages, BANT, red flags,
+decay. Table-driven; each row names the passage it checks."""
 
 import pytest
 
-from services.scoring.rules import Windows, classify, temperature_for, timeframe_days
+from services.scoring.classify import decide
+from services.scoring.model import evaluate
+from services.scoring.profile import Profile
+from services.scoring.rules import timeframe_days
+from tests.scoring.factories import NOW, RULES, activity, captured, lead, outcome, profile_of, updated
+
+
+def temperature(profile: Profile) -> str:
+    return evaluate(profile, RULES, NOW).temperature
+
+
+def stage(profile: Profile) -> str:
+    return decide(None, None, profile, RULES, NOW).stage
+
+
+def rules_hit(profile: Profile) -> dict[str, int]:
+    return {hit.rule: hit.points for hit in evaluate(profile, RULES, NOW).breakdown}
 
 
 @pytest.mark.parametrize(
-    ("timeframe", "temperature"),
+    ("timeframe", "expected"),
     [
-        ("immediately", "hot"),
+        ("immediately", "hot"),  # 003:57-61 needs it now
         ("now", "hot"),
         ("ASAP", "hot"),
-        ("callback", "hot"),
         ("within 10 days", "hot"),
         ("2 weeks", "hot"),
-        ("about two months", "warm"),
+        ("about two months", "warm"),  # a decision horizon of about two months
         ("2 months", "warm"),
         ("P2M", "warm"),
         ("45", "warm"),
         ("6 months", "cold"),
-        ("none", "cold"),
+        ("none", "cold"),  # interest, no timeframe
         (None, "cold"),
-        ("", "cold"),
         ("someday", "cold"),
+        ("whenever the stars align", "cold"),
     ],
 )
-def test_temperature_follows_the_stated_timeframe(timeframe: str | None, temperature: str) -> None:
-    assert classify(timeframe, Windows()).temperature == temperature
+def test_temperature_follows_the_stated_timeframe(timeframe: str | None, expected: str) -> None:
+    assert temperature(lead(timeframe=timeframe)) == expected
 
 
-def test_windows_are_configuration() -> None:
-    assert temperature_for(30, Windows(hot_within_days=14)) == "warm"
-    assert temperature_for(30, Windows(hot_within_days=30)) == "hot"
-    assert temperature_for(91, Windows(warm_within_days=90)) == "cold"
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        (lead(channel="callback_request"), "hot"),  # asks for a call now
+        (lead(channel="one_click_order", phone="+77010000000"), "hot"),
+        (lead(0, "web_form", activity("demo_request")), "hot"),
+        (lead(0, "web_form", activity("price_request", 3)), "hot"),
+        (lead(0, "web_form", activity("page_view"), activity("content_view")), "cold"),  # interest only
+    ],
+)
+def test_an_explicit_ask_makes_a_lead_hot(profile: Profile, expected: str) -> None:
+    assert temperature(profile) == expected
 
 
-def test_classification_explains_itself() -> None:
-    result = classify("about two months", Windows())
-    assert result.score == sum(hit.points for hit in result.breakdown)
-    assert result.breakdown[0].reason == "buying within 60 days"
+def test_window_boundaries_are_configuration() -> None:
+    wider = RULES.model_copy(
+        update={"temperature": RULES.temperature.model_copy(update={"hot_within_days": 30})}
+    )
+    month = lead(timeframe="30 days")
+    assert evaluate(month, RULES, NOW).temperature == "warm"
+    assert evaluate(month, wider, NOW).temperature == "hot"
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        (lead(20, timeframe="immediately"), "warm"),  # hot, then nothing for 20 days: cools
+        (lead(100, timeframe="immediately"), "cold"),  # and after 90 days, cold
+        (lead(20, "web_form", activity("form_submitted", 2), timeframe="immediately"), "hot"),  # renewed
+        (lead(20, "web_form", activity("page_view", 2), timeframe="immediately"), "warm"),  # looking isn't
+        (lead(100, timeframe="about two months"), "cold"),
+        (lead(25, "web_form", activity("demo_request", 20)), "warm"),  # an old ask cools too
+    ],
+)
+def test_an_inactive_lead_cools(profile: Profile, expected: str) -> None:
+    assert temperature(profile) == expected
+
+
+def test_engagement_decays_by_half_life_and_is_capped() -> None:
+    fresh = lead(0, "web_form", *(activity("content_view") for _ in range(2)))
+    month_old = lead(0, "web_form", *(activity("content_view", 30) for _ in range(2)))
+    flood = lead(0, "web_form", *(activity("page_view") for _ in range(50)))
+    assert rules_hit(fresh)["engagement.content_view"] == 6
+    assert rules_hit(month_old)["engagement.content_view"] == 3  # one half-life: half the points
+    assert rules_hit(flood)["engagement.page_view"] == 8  # the cap
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [
+        (lead(channel="newsletter"), "suspect"),  # got information only
+        (lead(0, "import"), "suspect"),  # a purchased list
+        (lead(0, "newsletter", activity("page_view")), "suspect"),
+        (lead(0, "newsletter", activity("chat_message")), "lead"),  # now it talks to us
+        (lead(), "lead"),  # a form on the site
+        (lead(timeframe="none"), "lead"),
+        (
+            lead(0, "web_form", *(activity("webinar_attended") for _ in range(2)), job_title="CEO"),
+            "mql",
+        ),  # fits (an executive) and engaged, no near timeframe
+        (lead(timeframe="immediately", need="Kaspi integration", is_decision_maker=True), "sql"),
+        (lead(channel="one_click_order"), "sql"),  # an order goes straight to sales
+        (lead(0, "web_form", email="x@mailinator.com"), "lead"),  # a red flag, not a verdict
+    ],
+)
+def test_stage_from_the_evaluation(profile: Profile, expected: str) -> None:
+    assert stage(profile) == expected
+
+
+@pytest.mark.parametrize(
+    ("attributes", "is_sql"),
+    [
+        ({"need": "CRM", "is_decision_maker": True}, True),  # strong desire outweighs no budget (002:50)
+        ({"need": "CRM", "budget": 5000}, True),
+        ({"budget": 5000, "job_title": "Director"}, True),
+        ({"need": "CRM"}, False),  # need and desire alone are two of four
+        ({"need": "CRM", "job_title": "CEO", "message": "подумаю, посоветуюсь"}, False),  # no authority
+        ({"need": "CRM", "job_title": "CEO", "message": "I will think about it", "budget": 2000}, True),
+    ],
+)
+def test_sql_needs_desire_and_three_bant_signals(attributes: dict[str, object], is_sql: bool) -> None:
+    assert (stage(lead(timeframe="immediately", **attributes)) == "sql") is is_sql
+
+
+def test_warm_leads_are_never_sql_on_bant_alone() -> None:
+    warm = lead(timeframe="about two months", need="CRM", budget=50000, is_decision_maker=True)
+    assert stage(warm) != "sql"
+
+
+@pytest.mark.parametrize(
+    ("profile", "rule", "points", "disqualifies"),
+    [
+        (lead(0, "web_form", email="x@mailinator.com"), "negative.disposable_domain", -30, False),
+        (lead(message="Can we pay by barter?"), "negative.barter", -15, False),  # 002:348-352
+        (lead(message="We expect VIP service"), "negative.vip_demands", -10, False),
+        (
+            lead(0, "web_form", *(activity("call_logged", result="unreachable") for _ in range(3))),
+            "negative.unreachable",
+            -15,
+            False,
+        ),
+        (lead(0, "web_form", outcome("sales_rejected", reason="spam")), "negative.spam", -100, True),
+        (lead(message="Just asking, inquiry only"), "negative.inquiry_only", -20, True),  # 002:220
+    ],
+)
+def test_red_flags(profile: Profile, rule: str, points: int, disqualifies: bool) -> None:
+    evaluation = evaluate(profile, RULES, NOW)
+    assert rules_hit(profile)[rule] == points
+    assert (evaluation.disqualified_by is not None) is disqualifies
+
+
+def test_a_competitor_is_disqualified() -> None:
+    rules = RULES.model_copy(
+        update={
+            "negative": RULES.negative.model_copy(
+                update={
+                    "competitor_domains": RULES.negative.competitor_domains.model_copy(
+                        update={"domains": ["rival.kz"]}
+                    )
+                }
+            )
+        }
+    )
+    profile = lead(0, "web_form", email="spy@rival.kz")
+    decision = decide(None, None, profile, rules, NOW)
+    assert decision.stage == "disqualified"
+    assert "negative.competitor" in {h.rule for h in decision.evaluation.breakdown}
+
+
+def test_objections_do_not_lower_a_score() -> None:
+    """80% of ready buyers fake objections (002:212)."""
+    plain = evaluate(lead(timeframe="immediately"), RULES, NOW).score
+    objecting = evaluate(lead(timeframe="immediately", message="Too expensive, not sure"), RULES, NOW).score
+    assert objecting >= plain
+
+
+def test_breakdown_caps_at_100_and_still_sums() -> None:
+    everything = lead(
+        0,
+        "one_click_order",
+        activity("demo_request"),
+        activity("price_request"),
+        activity("trial_started"),
+        *(activity("form_submitted") for _ in range(3)),
+        timeframe="now",
+        need="CRM",
+        job_title="CEO",
+        is_decision_maker=True,
+        company_size="500",
+        budget=50000,
+    )
+    evaluation = evaluate(everything, RULES, NOW)
+    assert evaluation.score == 100
+    assert sum(hit.points for hit in evaluation.breakdown) == 100
+    assert evaluation.breakdown[-1].rule == "score.cap"
+
+
+def test_progressive_profiling_merges_and_keeps_contact() -> None:
+    profile = profile_of(
+        captured(1, email="a@qazaq.kz", company="Qazaq"), updated(0, email="b@qazaq.kz", timeframe="now")
+    )
+    assert profile.attributes["email"] == "a@qazaq.kz"  # filled, never overwritten
+    assert profile.attributes["company"] == "Qazaq" and profile.attributes["timeframe"] == "now"
+    assert temperature(profile) == "hot"
 
 
 def test_unparseable_timeframe_counts_as_none() -> None:

@@ -1,0 +1,135 @@
+"""A lead's profile as scoring sees it: attributes merged as they arrive, activity history
+aggregated and bounded, sales outcomes. Built by folding events in; pure, no I/O.
+
+Events may come for a lead scoring has not seen (an activity before its capture): they
+start a profile of their own and the capture merges in when it arrives.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared.events import (
+    ACTIVITY_RECORDED,
+    CONSENT_CHANGED,
+    LEAD_CAPTURED,
+    LEAD_UPDATED,
+    OUTCOME_RECORDED,
+    Envelope,
+)
+
+RECENT_PER_TYPE = 50  # timestamps kept per activity type (older ones barely count after decay)
+OUTCOMES_KEPT = 50
+NOTES_KEPT = 10
+CONTACT_FIELDS = ("email", "phone")
+_NOT_ATTRIBUTES = {"source_id", "captured_at", "online", "channel"}
+
+
+class ActivityLog(BaseModel):
+    count: int = 0
+    recent: list[datetime] = Field(default_factory=list)  # newest last, at most RECENT_PER_TYPE
+
+
+class OutcomeEntry(BaseModel):
+    outcome: str
+    at: datetime
+    amount: float | None = None
+    reason: str | None = None
+
+
+class Profile(BaseModel):
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    channel: str | None = None
+    captured: bool = False
+    captured_at: datetime | None = None
+    timeframe_at: datetime | None = None  # when the current timeframe was stated
+    activities: dict[str, ActivityLog] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)  # texts red flags are looked for in
+    unreachable_calls: int = 0
+    outcomes: list[OutcomeEntry] = Field(default_factory=list)
+    unsubscribed: bool = False
+
+    def activity_times(self, activity: str) -> list[datetime]:
+        log = self.activities.get(activity)
+        return log.recent if log else []
+
+    def last_activity(self, activity: str) -> datetime | None:
+        times = self.activity_times(activity)
+        return times[-1] if times else None
+
+    def texts(self) -> list[str]:
+        """Free text the person or a rep wrote: where phrases (red flags, no authority) show."""
+        fields = [self.attributes.get(k) for k in ("message", "need")]
+        reasons = [o.reason for o in self.outcomes]
+        return [t for t in (*fields, *self.notes, *reasons) if isinstance(t, str) and t]
+
+
+def fold(updated: Profile, event: Envelope) -> None:
+    """Apply one more event to the profile (in place)."""
+    data = event.data
+    if event.type == LEAD_CAPTURED:
+        _merge(updated, {k: v for k, v in data.items() if k not in _NOT_ATTRIBUTES}, event.occurred_at)
+        updated.channel = data.get("channel") or updated.channel
+        updated.captured = True
+        updated.captured_at = updated.captured_at or _when(data.get("captured_at"), event.occurred_at)
+    elif event.type == LEAD_UPDATED:
+        _merge(updated, data.get("changes", {}), event.occurred_at)
+    elif event.type == ACTIVITY_RECORDED:
+        _record_activity(updated, data, _when(data.get("occurred_at"), event.occurred_at))
+    elif (entry := outcome_of(event)) is not None:
+        updated.outcomes = sorted([*updated.outcomes, entry], key=lambda o: o.at)[-OUTCOMES_KEPT:]
+    elif event.type == CONSENT_CHANGED:
+        updated.unsubscribed = not data.get("granted", True)
+
+
+def outcome_of(event: Envelope) -> OutcomeEntry | None:
+    """The sales outcome an `outcome.recorded` event reports (None for other events)."""
+    if event.type != OUTCOME_RECORDED:
+        return None
+    data = event.data
+    return OutcomeEntry(
+        outcome=data["outcome"],
+        at=_when(data.get("occurred_at"), event.occurred_at),
+        amount=data.get("amount"),
+        reason=data.get("reason"),
+    )
+
+
+def _merge(profile: Profile, fields: dict[str, Any], at: datetime) -> None:
+    fields = {k: v for k, v in fields.items() if v is not None and v != "" and v != {}}
+    if "timeframe" in fields and fields["timeframe"] != profile.attributes.get("timeframe"):
+        profile.timeframe_at = at
+    for contact in CONTACT_FIELDS:  # contact points are filled, never overwritten (as in ingest)
+        if profile.attributes.get(contact):
+            fields.pop(contact, None)
+    profile.attributes = {**profile.attributes, **fields}
+
+
+def _record_activity(profile: Profile, data: dict[str, Any], at: datetime) -> None:
+    kind = str(data.get("activity_type", "unknown"))
+    log = profile.activities.setdefault(kind, ActivityLog())
+    log.count += 1
+    log.recent = sorted([*log.recent, at])[-RECENT_PER_TYPE:]
+    properties = data.get("properties") or {}
+    if kind == "call_logged" and str(properties.get("result", "")).lower() in {"unreachable", "no_answer"}:
+        profile.unreachable_calls += 1
+    text = properties.get("text") or properties.get("note")
+    if isinstance(text, str) and text:
+        profile.notes = [*profile.notes, text[:500]][-NOTES_KEPT:]
+
+
+def _when(value: Any, default: datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return default
+    return default
+
+
+def lead_context(profile: Profile) -> dict[str, Any]:
+    """What `lead.classified` carries about the person (nurture hands it to the rep)."""
+    return {**profile.attributes, **({"channel": profile.channel} if profile.channel else {})}

@@ -1,0 +1,186 @@
+"""Leads' standings in the database: loaded locked, decided, written back with their history
+and a `lead.classified` for each change. Shared by the event handlers, the decay pass and
+rescoring; the caller owns the transaction."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.scoring.classify import Decision, decide
+from services.scoring.models import ClassificationChange, LeadScore
+from services.scoring.profile import OutcomeEntry, Profile, lead_context
+from services.scoring.rulebook import ActiveRules
+from shared import topics
+from shared.db import defer_insert, upsert
+from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified
+from shared.outbox import add_to_outbox
+
+SCORES = LeadScore.__table__  # type: ignore[attr-defined]
+HISTORY = ClassificationChange.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class Standing:
+    """A lead as stored: its classification and the profile it came from."""
+
+    lead_id: UUID
+    profile: Profile = field(default_factory=Profile)
+    score: int | None = None
+    temperature: str | None = None
+    stage: str | None = None
+    stage_since: datetime | None = None
+
+    @property
+    def key(self) -> tuple[int | None, str | None, str | None]:
+        return self.score, self.temperature, self.stage
+
+
+async def load(
+    session: AsyncSession, lead_ids: set[UUID], *, skip_locked: bool = False
+) -> dict[UUID, Standing]:
+    """The stored standings, locked until the transaction ends (the decay pass skips locked rows)."""
+    columns = (SCORES.c.lead_id, SCORES.c.profile, SCORES.c.score, SCORES.c.temperature)
+    statement = select(*columns, SCORES.c.stage, SCORES.c.stage_since).where(SCORES.c.lead_id.in_(lead_ids))
+    rows = await session.execute(statement.with_for_update(skip_locked=skip_locked))
+    return {row.lead_id: from_row(row) for row in rows}
+
+
+def from_row(row: Any) -> Standing:
+    return Standing(
+        row.lead_id,
+        Profile.model_validate(row.profile),
+        row.score,
+        row.temperature,
+        row.stage,
+        row.stage_since,
+    )
+
+
+@dataclass
+class Batch:
+    """Decisions made in one transaction, written together by `save`."""
+
+    active: ActiveRules
+    rows: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    changed: int = 0
+
+    def apply(
+        self,
+        session: AsyncSession,
+        standing: Standing,
+        now: datetime,
+        cause: Envelope | str,
+        outcome: OutcomeEntry | None = None,
+    ) -> Decision:
+        """Decide the lead's standing now; record and publish what changed. `cause` is the
+        input event, or the name of the pass ("decay", "rescore")."""
+        decision = decide(
+            standing.stage, standing.stage_since, standing.profile, self.active.rules, now, outcome
+        )
+        evaluation = decision.evaluation
+        before = standing.key
+        after = (evaluation.score, evaluation.temperature, decision.stage)
+        cause_name = cause.type if isinstance(cause, Envelope) else cause
+        correlation = cause.correlation_id if isinstance(cause, Envelope) else None
+        previous = {
+            "previous_score": before[0],
+            "previous_temperature": before[1],
+            "previous_stage": before[2],
+        }
+        for move in decision.moves:
+            if move.refused is not None:
+                note = f"refused: {move.refused} ({move.reason})"
+                self._history(standing, now, cause_name, correlation, after, previous, note)
+        if after != before:
+            self.changed += 1
+            self._history(standing, now, cause_name, correlation, after, previous, decision.stage_reason)
+            payload = LeadClassified(
+                score=evaluation.score,
+                temperature=evaluation.temperature,
+                stage=decision.stage,
+                fit=evaluation.fit,
+                engagement=evaluation.engagement,
+                intent=evaluation.intent,
+                breakdown=evaluation.breakdown,
+                bant=evaluation.bant.as_dict(),
+                stage_reason=decision.stage_reason if decision.stage != before[2] else None,
+                cause=cause_name,
+                rules_version=self.active.version,
+                lead=lead_context(standing.profile),
+                **previous,
+            )
+            add_to_outbox(session, topics.LEAD_CLASSIFICATIONS, _classified(standing.lead_id, cause, payload))
+        standing.score, standing.temperature, standing.stage = after
+        standing.stage_since = decision.stage_since
+        self.rows[standing.lead_id] = {
+            "lead_id": standing.lead_id,
+            "score": evaluation.score,
+            "fit": evaluation.fit,
+            "engagement": evaluation.engagement,
+            "intent": evaluation.intent,
+            "temperature": evaluation.temperature,
+            "stage": decision.stage,
+            "stage_since": decision.stage_since,
+            "breakdown": [hit.model_dump() for hit in evaluation.breakdown],
+            "bant": evaluation.bant.as_dict(),
+            "rules_version": self.active.version,
+            "profile": standing.profile.model_dump(mode="json", exclude_defaults=True),
+            "review_at": evaluation.review_at,
+            "updated_at": now,
+        }
+        return decision
+
+    def _history(
+        self,
+        standing: Standing,
+        now: datetime,
+        cause: str,
+        correlation: UUID | None,
+        after: tuple[int, str, str],
+        previous: dict[str, Any],
+        note: str | None,
+    ) -> None:
+        score, temperature, stage = after
+        row = {
+            "lead_id": standing.lead_id,
+            "at": now,
+            "cause": cause,
+            "correlation_id": correlation,
+            "score": score,
+            "temperature": temperature,
+            "stage": stage,
+            "rules_version": self.active.version,
+            "note": note,
+            **previous,
+        }
+        self.history.append(row)
+
+    async def save(self, session: AsyncSession) -> None:
+        for row in self.history:
+            defer_insert(session, HISTORY, row)
+        self.history = []
+        await upsert(session, SCORES, ["lead_id"], list(self.rows.values()))
+        self.rows = {}
+
+
+def _classified(lead_id: UUID, cause: Envelope | str, payload: LeadClassified) -> Envelope:
+    if isinstance(cause, Envelope):
+        return cause.follow_up(LEAD_CLASSIFIED, "scoring", payload)
+    return Envelope(
+        type=LEAD_CLASSIFIED,
+        lead_id=lead_id,
+        correlation_id=uuid4(),
+        producer="scoring",
+        data=payload.model_dump(mode="json", exclude_none=True),
+    )
+
+
+async def forget(session: AsyncSession, lead_ids: set[UUID]) -> None:
+    """Erasure: the lead's standing and history go."""
+    await session.execute(delete(SCORES).where(SCORES.c.lead_id.in_(lead_ids)))
+    await session.execute(delete(HISTORY).where(HISTORY.c.lead_id.in_(lead_ids)))

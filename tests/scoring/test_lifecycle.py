@@ -1,0 +1,83 @@
+"""Lifecycle moves (003:49-71, 004:424-432): sales outcomes move stages, marketing stages
+advance by themselves, illegal moves are refused, lost leads revive."""
+
+from datetime import datetime
+
+import pytest
+
+from services.scoring.classify import Decision, decide
+from services.scoring.profile import Profile, fold, outcome_of
+from tests.scoring.factories import NOW, RULES, activity, ago, lead, outcome
+
+
+def after_outcome(
+    stage: str, profile: Profile, kind: str, since: datetime | None = None, **details: object
+) -> Decision:
+    event = outcome(kind, **details)
+    fold(profile, event)
+    return decide(stage, since or ago(10), profile, RULES, NOW, outcome_of(event))
+
+
+@pytest.mark.parametrize(
+    ("stage", "kind", "details", "expected"),
+    [
+        ("mql", "sales_accepted", {}, "sql"),
+        ("lead", "sales_accepted", {}, "sql"),
+        ("sql", "meeting_booked", {}, "opportunity"),
+        ("sql", "proposal_sent", {}, "opportunity"),
+        ("lead", "won", {"amount": 500}, "customer"),  # word of mouth skips stages (000:121)
+        ("opportunity", "won", {"amount": 500}, "customer"),
+        ("customer", "won", {"amount": 500}, "regular_customer"),  # a repeat purchase
+        ("opportunity", "lost", {"reason": "bought a competitor's product"}, "lost"),
+        ("sql", "sales_rejected", {"reason": "not now"}, "parked"),
+        ("sql", "sales_rejected", {"reason": "spam"}, "disqualified"),
+        ("customer", "churned", {}, "churned"),
+        ("churned", "won", {"amount": 100}, "customer"),  # won back
+    ],
+)
+def test_sales_outcomes_move_stages(stage: str, kind: str, details: dict[str, object], expected: str) -> None:
+    decision = after_outcome(stage, lead(), kind, **details)
+    assert decision.stage == expected
+    assert all(move.refused is None for move in decision.moves)
+
+
+@pytest.mark.parametrize(
+    ("stage", "kind"),
+    [
+        ("lead", "churned"),  # only a customer can churn
+        ("customer", "sales_accepted"),  # no going back to SQL
+        ("customer", "lost"),
+        ("opportunity", "sales_accepted"),
+        ("disqualified", "won"),
+    ],
+)
+def test_illegal_moves_are_refused_and_said(stage: str, kind: str) -> None:
+    decision = after_outcome(stage, lead(), kind, amount=1)
+    assert decision.stage == stage
+    refused = [m for m in decision.moves if m.refused]
+    assert refused and f"{stage} cannot move to" in (refused[0].refused or "")
+
+
+def test_marketing_stages_do_not_step_back_by_themselves() -> None:
+    cooled = lead(200, timeframe="immediately", need="CRM", is_decision_maker=True)  # cold now
+    decision = decide("sql", ago(150), cooled, RULES, NOW)
+    assert decision.evaluation.temperature == "cold" and decision.stage == "sql"
+
+
+def test_a_lost_lead_revives_on_new_interest() -> None:
+    """Lost leads are "the most surprising source of new leads" (003:39-41)."""
+    quiet = lead(60)
+    assert decide("lost", ago(30), quiet, RULES, NOW).stage == "lost"
+    back = lead(60, "web_form", activity("form_submitted", 1))
+    decision = decide("lost", ago(30), back, RULES, NOW)
+    assert decision.stage == "lead" and "revived" in (decision.stage_reason or "")
+
+
+def test_a_customer_who_refers_becomes_an_advocate() -> None:
+    referring = lead(90, "web_form", activity("referral_given", 1))
+    assert decide("customer", ago(30), referring, RULES, NOW).stage == "advocate"
+
+
+def test_a_new_lead_starts_where_its_evaluation_puts_it() -> None:
+    decision = decide(None, None, lead(timeframe="immediately", need="CRM", budget=9000), RULES, NOW)
+    assert decision.stage == "sql" and decision.moves[0].to == "sql"
