@@ -28,8 +28,9 @@ def captured(days_ago: float = 0, channel: str = "web_form", **attributes: Any) 
     return event(LEAD_CAPTURED, at, channel=channel, captured_at=at.isoformat(), **attributes)
 
 
-def activity(kind: str, days_ago: float = 0, **properties: Any) -> Envelope:
-    at = ago(days_ago)
+def activity(kind: str, days_ago: float = 0, at: datetime | None = None, **properties: Any) -> Envelope:
+    """An activity `days_ago` before NOW, or `at` a given moment (end-to-end tests use the clock)."""
+    at = at or ago(days_ago)
     data = {"activity_id": str(uuid.uuid4()), "activity_type": kind, "occurred_at": at.isoformat()}
     return event(ACTIVITY_RECORDED, at, **data, properties=properties)
 

@@ -1,0 +1,177 @@
+"""Scoring end to end through the real broker: MQL crossings, duplicates, events out of
+order, cooling with time, and the rules API (invalid rules, simulate, rescore)."""
+
+import uuid
+from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from services.scoring.app import create_app
+from services.scoring.config import ScoringSettings
+from services.scoring.rules import default_rules_text
+from shared import topics
+from shared.events import Envelope
+from shared.kafka import Publisher
+from tests.conftest import ADMIN, Servers, caught_up, eventually, running
+from tests.helpers import events_of, lead_captured
+from tests.scoring import factories
+
+YAML = {**ADMIN, "content-type": "application/yaml"}
+
+
+@pytest.fixture(scope="module")
+async def scoring(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    settings = servers.settings(ScoringSettings, review_every_seconds=0.2)
+    async with running(create_app(settings)) as client:
+        yield client
+        # Later tests share this database: leave the built-in rules active.
+        await client.put("/v1/rules", content=default_rules_text(), headers=YAML)
+
+
+@pytest.fixture(scope="module")
+async def publish(servers: Servers) -> AsyncIterator[Any]:
+    publisher = Publisher(servers.bootstrap, "test")
+
+    async def send(*events: Envelope) -> None:
+        await publisher.publish([(topics.LEAD_EVENTS, str(e.lead_id).encode(), e.to_bytes()) for e in events])
+
+    yield send
+    await publisher.stop()
+
+
+def activity(kind: str, lead_id: uuid.UUID) -> Envelope:
+    event = factories.activity(kind, at=datetime.now(UTC))
+    return event.model_copy(update={"lead_id": lead_id})
+
+
+async def classified(servers: Servers, lead_id: uuid.UUID, count: int) -> list[dict[str, Any]]:
+    events = await events_of(
+        servers.bootstrap, str(lead_id), until=lambda es: len(es) >= count, topic=topics.LEAD_CLASSIFICATIONS
+    )
+    return [e.data for e in events]
+
+
+async def standing(client: httpx.AsyncClient, lead_id: uuid.UUID) -> dict[str, Any]:
+    response = await client.get(f"/v1/leads/{lead_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_crossing_the_mql_threshold_emits_exactly_one_mql_transition_and_a_duplicate_changes_nothing(
+    servers: Servers, scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    captured = lead_captured(job_title="CEO", company="Qazaq Trade")  # fit 15: an executive
+    lead_id = captured.lead_id
+    webinars = [activity("webinar_attended", lead_id) for _ in range(3)]
+    await publish(captured)
+    await publish(webinars[0])  # engagement 8: still a lead
+    await publish(webinars[1])  # engagement 16: fits and engaged, an MQL
+    form = activity("form_submitted", lead_id)
+    await publish(webinars[2], form)  # more, still an MQL
+    await publish(form)  # the same event again, as a redelivery would bring it: not counted twice
+    await caught_up(scoring._transport.app)  # type: ignore[attr-defined]
+
+    now = await standing(scoring, lead_id)
+    changes = len(now["history"])
+    out = await classified(servers, lead_id, changes)
+    stages = [(e.get("previous_stage"), e["stage"]) for e in out]
+    assert stages.count(("lead", "mql")) == 1
+    assert [s for s in stages if s[1] == "mql" and s[0] != "mql"] == [("lead", "mql")]
+    assert now["stage"] == "mql" and now["engagement"] == 16 + 10
+    assert len(out) == changes, "one lead.classified per stored change, none for the duplicate"
+    webinar = next(h for h in now["breakdown"] if h["rule"] == "engagement.webinar_attended")
+    assert webinar["points"] == 16 and "(capped)" in webinar["reason"]
+
+
+async def test_an_activity_before_its_lead_is_kept_and_applied(
+    servers: Servers, scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    lead_id = uuid.uuid4()
+    early = activity("trial_started", lead_id)
+    await publish(early)
+    first = await eventually(lambda: _found(scoring, lead_id), timeout=20)
+    assert first["engagement"] == 15 and first["stage"] == "lead"
+    await publish(lead_captured(lead_id, timeframe="about two months"))
+
+    async def merged() -> dict[str, Any] | None:
+        now = await standing(scoring, lead_id)
+        return now if now["temperature"] == "warm" else None
+
+    after = await eventually(merged, timeout=20)
+    assert after["engagement"] == 15  # the early activity still counts
+    assert after["score"] == after["fit"] + after["engagement"] + after["intent"]
+
+
+async def _found(client: httpx.AsyncClient, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    response = await client.get(f"/v1/leads/{lead_id}")
+    return dict(response.json()) if response.status_code == 200 else None
+
+
+async def test_rules_are_validated_simulated_then_applied_by_rescore(
+    servers: Servers, scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    broken = default_rules_text().replace("half_life_days: 30", "half_life_days: -3")
+    refused = await scoring.put("/v1/rules", content=broken, headers=YAML)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert {"field": "engagement.half_life_days", "reason": "Input should be greater than 0"} in [
+        {k: e[k] for k in ("field", "reason")} for e in refused.json()["errors"]
+    ]
+    not_yaml = await scoring.put("/v1/rules", content="fit: [unclosed", headers=YAML)
+    assert not_yaml.status_code == 422 and "line 1" in not_yaml.json()["errors"][0]["field"]
+    version = (await scoring.get("/v1/rules")).json()["version"]
+
+    # Three leads a candidate rule must move: industry "simulated" is worth 30 under it.
+    leads = [lead_captured(timeframe="about two months", industry="simulated") for _ in range(3)]
+    await publish(*leads)
+    for event in leads:
+        await eventually(lambda e=event: _found(scoring, e.lead_id), timeout=20)
+    before = [await standing(scoring, e.lead_id) for e in leads]
+    assert {(s["stage"], s["score"]) for s in before} == {("lead", 15)}
+
+    candidate = yaml.safe_load(default_rules_text())
+    candidate["fit"]["industry"]["values"].append("simulated")
+    candidate["fit"]["industry"]["points"] = 30
+    report = await scoring.post("/v1/rules:simulate", json=candidate, headers=ADMIN)
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["stage_moves"] == {"lead → mql": 3} and body["score_changes"] == 3
+    assert body["temperature_moves"] == {}
+    assert {e["lead_id"] for e in body["examples"]["stage: lead → mql"]} == {str(e.lead_id) for e in leads}
+    unchanged = [await standing(scoring, e.lead_id) for e in leads]
+    assert unchanged == before and (await scoring.get("/v1/rules")).json()["version"] == version
+
+    accepted = await scoring.put("/v1/rules", json=candidate, headers=ADMIN)
+    assert accepted.status_code == 201 and accepted.json()["version"] == version + 1
+    started = await scoring.post("/v1/rescore", headers=ADMIN)
+    assert started.status_code == 202
+    status_url = started.json()["status_url"]
+
+    async def finished() -> dict[str, Any] | None:
+        run = (await scoring.get(status_url, headers=ADMIN)).json()
+        return run if run["status"] != "running" else None
+
+    run = await eventually(finished, timeout=60)
+    assert run["status"] == "done" and run["done"] == run["total"] and run["changed"] >= 3
+    after = [await standing(scoring, e.lead_id) for e in leads]
+    assert {(s["stage"], s["score"], s["rules_version"]) for s in after} == {("mql", 45, version + 1)}
+    published = await classified(servers, leads[0].lead_id, 2)
+    assert published[-1]["cause"] == "rescore" and published[-1]["previous_stage"] == "lead"
+
+
+async def test_an_inactive_hot_lead_cools_and_the_change_is_published(
+    servers: Servers, scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    rules = yaml.safe_load(default_rules_text())
+    rules["temperature"]["cool_after_days"] = {"hot": 2 / 86400, "warm": 90}  # two seconds
+    assert (await scoring.put("/v1/rules", json=rules, headers=ADMIN)).status_code == 201
+    hot = lead_captured(timeframe="immediately")
+    await publish(hot)
+    out = await classified(servers, hot.lead_id, 2)  # hot first, then cooled by the review pass
+    assert (out[0]["temperature"], out[1]["temperature"]) == ("hot", "warm")
+    assert out[1]["cause"] == "decay" and out[1]["previous_temperature"] == "hot"
+    assert out[1]["score"] < out[0]["score"]
