@@ -2,8 +2,8 @@
 order, cooling with time, and the rules API (invalid rules, simulate, rescore)."""
 
 import uuid
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
