@@ -5,12 +5,14 @@ from pathlib import Path
 
 import uvloop
 
-from bench import ingest, pipeline
+from bench import ingest, pipeline, scoring
 
 
 def main() -> None:
     figures = {"ingest": uvloop.run(ingest.measure())}
     print(ingest.report(figures["ingest"]), flush=True)
+    figures["scoring"] = uvloop.run(scoring.measure())
+    print(scoring.report(figures["scoring"]), flush=True)
     figures["pipeline"] = uvloop.run(pipeline.run())
     print(pipeline.report(figures["pipeline"]))
     results = Path(__file__).parent / "results"

@@ -22,7 +22,8 @@ from shared.topics import dlq
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
-"""Applies a run of consecutive events of one type, in order: one statement can serve many."""
+"""Applies a run of consecutive events (of the types it is registered for), in order: one
+statement can serve many."""
 EventHandler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 # Offsets only say where to resume; the inbox makes redelivery harmless, so they are
 # committed (always after the database commit) at most this often, not once per batch.
@@ -204,8 +205,8 @@ class ConsumerRunner:
                     fresh.discard(event.id)  # the same id twice in one batch applies once
                     new.append(event)
                 self.telemetry.events_in.labels(delivery.record.topic, event.type, outcome).inc()
-            for event_type, run in groupby(new, key=lambda e: e.type):
-                handler = self.handlers.get(event_type)
+            # Consecutive events with the same handler form one run (one call), in order.
+            for handler, run in groupby(new, key=lambda e: self.handlers.get(e.type)):
                 if handler is not None:
                     await handler(session, list(run))
 

@@ -1,12 +1,13 @@
 """Async engine and transactions for one service schema (set as the connection's search_path)."""
 
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Executable, Table, event, insert, make_url, text
+from sqlalchemy import JSON, Executable, Table, event, insert, make_url, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -70,11 +71,34 @@ def defer_insert(session: AsyncSession, table: Table, row: dict[str, Any]) -> No
 
 
 async def write_deferred(session: AsyncSession) -> set[str]:
-    """Write the queued rows; returns the names of the tables written."""
+    """Write the queued rows, each table's with one COPY; returns the names of the tables written."""
     written = session.info.pop(_DEFERRED, {})
+    if not written:
+        return set()
+    connection = await _driver_connection(session)
     for table, rows in written.items():
-        await session.execute(insert(table), rows)
+        columns = list(rows[0])
+        if any(len(row) != len(columns) or row.keys() != rows[0].keys() for row in rows):
+            await session.execute(insert(table), rows)  # rows that differ in shape: a plain INSERT
+            continue
+        as_json = {c for c in columns if isinstance(table.c[c].type, JSON)}
+        records = [tuple(_json(row[c]) if c in as_json else row[c] for c in columns) for row in rows]
+        await connection.copy_records_to_table(table.name, records=records, columns=columns)
     return {table.name for table in written}
+
+
+async def _driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, inside the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    if not driver.is_in_transaction():
+        await connection.execute(text("SELECT 1"))  # SQLAlchemy opens the transaction lazily
+    return driver
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 class Database:

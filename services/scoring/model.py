@@ -54,8 +54,10 @@ class Evaluation:
 def evaluate(profile: Profile, rules: Rules, now: datetime) -> Evaluation:
     fit, authority_title = _fit(profile, rules)
     engagement = _engagement(profile, rules, now)
-    temperature, clocks, intent = _intent(profile, rules, now)
-    negative, disqualified_by = _negative(profile, rules)
+    asked = _requests(profile, rules, now)
+    temperature, clocks, intent = _intent(profile, rules, now, asked)
+    text = "\n".join(profile.texts())  # where red flags and hesitation show
+    negative, disqualified_by = _negative(profile, rules, text)
     hits = [*intent, *fit, *engagement, *negative]
     parts = {name: sum(h.points for h in group) for name, group in _groups(fit, engagement, intent, negative)}
     raw = sum(parts.values())
@@ -63,7 +65,7 @@ def evaluate(profile: Profile, rules: Rules, now: datetime) -> Evaluation:
         hits.append(RuleHit(rule="score.cap", points=100 - raw, reason="score is at most 100"))
     elif raw < 0:
         hits.append(RuleHit(rule="score.floor", points=-raw, reason="score is at least 0"))
-    bant = _bant(profile, rules, temperature, authority_title)
+    bant = _bant(profile, rules, temperature, authority_title, text)
     return Evaluation(
         score=min(100, max(0, raw)),
         fit=parts["fit"],
@@ -74,7 +76,7 @@ def evaluate(profile: Profile, rules: Rules, now: datetime) -> Evaluation:
         temperature=temperature,
         bant=bant,
         interested=_interested(profile, rules),
-        direct_request=_direct_request(profile, rules, now),
+        direct_request=next((r for r in rules.stages.sql.direct_requests if r in dict(asked)), None),
         disqualified_by=disqualified_by,
         review_at=_review_at(rules, now, clocks, parts["engagement"]),
     )
@@ -104,7 +106,7 @@ def _fit(profile: Profile, rules: Rules) -> tuple[list[RuleHit], bool]:
         hits.append(RuleHit(rule="fit.company_size", points=step.points, reason=step.reason))
     for field, values in (("industry", fit.industry), ("country", fit.country)):
         value = str(a.get(field) or "").strip().lower()
-        if value and values.points and value in {v.lower() for v in values.values}:
+        if value and values.points and value in _lowered(tuple(values.values)):
             hits.append(RuleHit(rule=f"fit.{field}", points=values.points, reason=values.reason))
     if (step := _threshold(fit.budget, _number(a.get("budget")))) is not None:
         hits.append(RuleHit(rule="fit.budget", points=step.points, reason=step.reason))
@@ -162,7 +164,7 @@ def _engagement(profile: Profile, rules: Rules, now: datetime) -> list[RuleHit]:
 
 
 def _intent(
-    profile: Profile, rules: Rules, now: datetime
+    profile: Profile, rules: Rules, now: datetime, asked: list[tuple[str, datetime]]
 ) -> tuple[Temperature, list["Clock"], list[RuleHit]]:
     """The temperature, the clocks that will cool it, and the intent points.
 
@@ -176,7 +178,6 @@ def _intent(
     days = timeframe_days(profile.attributes.get("timeframe"))
     stated = temperature_for(days, rules.temperature)
     stated_clock = Clock(stated, _latest(profile.timeframe_at if days is not None else None, last_interest))
-    asked = _requests(profile, rules, now)
     asked_clock = Clock("hot" if asked else "cold", _latest(*(at for _, at in asked), last_interest))
     from_timeframe = stated_clock.temperature_at(now, rules)
     temperature = max(from_timeframe, asked_clock.temperature_at(now, rules), key=HOTTER.__getitem__)
@@ -267,7 +268,7 @@ def _review_at(rules: Rules, now: datetime, clocks: list[Clock], engagement: int
 # --- negative ----------------------------------------------------------------------------
 
 
-def _negative(profile: Profile, rules: Rules) -> tuple[list[RuleHit], str | None]:
+def _negative(profile: Profile, rules: Rules, text: str) -> tuple[list[RuleHit], str | None]:
     negative = rules.negative
     hits: list[RuleHit] = []
     disqualified_by = None
@@ -277,12 +278,11 @@ def _negative(profile: Profile, rules: Rules) -> tuple[list[RuleHit], str | None
         ("competitor", negative.competitor_domains),
     )
     for name, rule in domains:
-        if domain and rule.points and domain in {d.lower() for d in rule.domains}:
+        if domain and rule.points and domain in _lowered(tuple(rule.domains)):
             hits.append(RuleHit(rule=f"negative.{name}", points=rule.points, reason=rule.reason))
             disqualified_by = disqualified_by or (f"negative.{name}" if rule.disqualify else None)
-    texts = profile.texts()
     for phrase_rule in negative.phrases:
-        if any(_contains_any(text, tuple(phrase_rule.phrases)) for text in texts):
+        if text and _contains_any(text, tuple(phrase_rule.phrases)):
             name = f"negative.{phrase_rule.name}"
             hits.append(RuleHit(rule=name, points=phrase_rule.points, reason=phrase_rule.reason))
             disqualified_by = disqualified_by or (name if phrase_rule.disqualify else None)
@@ -296,11 +296,11 @@ def _negative(profile: Profile, rules: Rules) -> tuple[list[RuleHit], str | None
 # --- qualification -----------------------------------------------------------------------
 
 
-def _bant(profile: Profile, rules: Rules, temperature: Temperature, authority_title: bool) -> Bant:
+def _bant(profile: Profile, rules: Rules, temperature: Temperature, authority_title: bool, text: str) -> Bant:
     a = profile.attributes
     need = any(isinstance(a.get(k), str) and a[k].strip() for k in ("need", "message"))
     budget = (_number(a.get("budget")) or 0) >= rules.stages.sql.budget_at_least
-    hesitant = any(_contains_any(t, tuple(rules.stages.no_authority_phrases)) for t in profile.texts())
+    hesitant = bool(text) and _contains_any(text, tuple(rules.stages.no_authority_phrases))
     authority = (a.get("is_decision_maker") is True or authority_title) and not hesitant
     return Bant(need=need, desire=temperature == "hot", budget=budget, authority=authority)
 
@@ -317,9 +317,9 @@ def _interested(profile: Profile, rules: Rules) -> bool:
     return any(kind in active and not active[kind].passive for kind in profile.activities)
 
 
-def _direct_request(profile: Profile, rules: Rules, now: datetime) -> str | None:
-    asked = {kind for kind, _ in _requests(profile, rules, now)}
-    return next((kind for kind in rules.stages.sql.direct_requests if kind in asked), None)
+@lru_cache(maxsize=512)
+def _lowered(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(v.lower() for v in values)
 
 
 @lru_cache(maxsize=512)

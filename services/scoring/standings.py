@@ -16,7 +16,7 @@ from services.scoring.profile import OutcomeEntry, Profile, lead_context
 from services.scoring.rulebook import ActiveRules
 from shared import topics
 from shared.db import defer_insert, upsert
-from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified
+from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified, Temperature
 from shared.outbox import add_to_outbox
 
 SCORES = LeadScore.__table__  # type: ignore[attr-defined]
@@ -30,12 +30,12 @@ class Standing:
     lead_id: UUID
     profile: Profile = field(default_factory=Profile)
     score: int | None = None
-    temperature: str | None = None
+    temperature: Temperature | None = None
     stage: str | None = None
     stage_since: datetime | None = None
 
     @property
-    def key(self) -> tuple[int | None, str | None, str | None]:
+    def key(self) -> tuple[int | None, Temperature | None, str | None]:
         return self.score, self.temperature, self.stage
 
 
@@ -65,7 +65,7 @@ class Batch:
     """Decisions made in one transaction, written together by `save`."""
 
     active: ActiveRules
-    rows: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[UUID, tuple[Standing, Decision, datetime]] = field(default_factory=dict)  # the latest per lead
     history: list[dict[str, Any]] = field(default_factory=list)
     changed: int = 0
 
@@ -112,27 +112,14 @@ class Batch:
                 cause=cause_name,
                 rules_version=self.active.version,
                 lead=lead_context(standing.profile),
-                **previous,
+                previous_score=before[0],
+                previous_temperature=before[1],
+                previous_stage=before[2],
             )
             add_to_outbox(session, topics.LEAD_CLASSIFICATIONS, _classified(standing.lead_id, cause, payload))
         standing.score, standing.temperature, standing.stage = after
         standing.stage_since = decision.stage_since
-        self.rows[standing.lead_id] = {
-            "lead_id": standing.lead_id,
-            "score": evaluation.score,
-            "fit": evaluation.fit,
-            "engagement": evaluation.engagement,
-            "intent": evaluation.intent,
-            "temperature": evaluation.temperature,
-            "stage": decision.stage,
-            "stage_since": decision.stage_since,
-            "breakdown": [hit.model_dump() for hit in evaluation.breakdown],
-            "bant": evaluation.bant.as_dict(),
-            "rules_version": self.active.version,
-            "profile": standing.profile.model_dump(mode="json", exclude_defaults=True),
-            "review_at": evaluation.review_at,
-            "updated_at": now,
-        }
+        self.rows[standing.lead_id] = (standing, decision, now)
         return decision
 
     def _history(
@@ -164,8 +151,27 @@ class Batch:
         for row in self.history:
             defer_insert(session, HISTORY, row)
         self.history = []
-        await upsert(session, SCORES, ["lead_id"], list(self.rows.values()))
+        await upsert(session, SCORES, ["lead_id"], [self._row(*latest) for latest in self.rows.values()])
         self.rows = {}
+
+    def _row(self, standing: Standing, decision: Decision, now: datetime) -> dict[str, Any]:
+        evaluation = decision.evaluation
+        return {
+            "lead_id": standing.lead_id,
+            "score": evaluation.score,
+            "fit": evaluation.fit,
+            "engagement": evaluation.engagement,
+            "intent": evaluation.intent,
+            "temperature": evaluation.temperature,
+            "stage": decision.stage,
+            "stage_since": decision.stage_since,
+            "breakdown": [hit.model_dump() for hit in evaluation.breakdown],
+            "bant": evaluation.bant.as_dict(),
+            "rules_version": self.active.version,
+            "profile": standing.profile.model_dump(mode="json", exclude_defaults=True),
+            "review_at": evaluation.review_at,
+            "updated_at": now,
+        }
 
 
 def _classified(lead_id: UUID, cause: Envelope | str, payload: LeadClassified) -> Envelope:

@@ -1,0 +1,210 @@
+"""Scoring replay: 50,000 lead events already on the topic, consumed and classified by one
+scoring process, against a bare consumer that only reads and decodes the same events."""
+
+import asyncio
+import random
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from services.scoring.app import create_app
+from services.scoring.config import ScoringSettings
+from shared import topics
+from shared.cli import migrations_dir
+from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
+from shared.events import ACTIVITY_RECORDED, LEAD_CAPTURED, LEAD_UPDATED, OUTCOME_RECORDED, Envelope
+from shared.kafka import create_topics
+from shared.migrations import upgrade
+
+EVENTS = 50_000
+LEADS = 10_000
+ACTIVITY_MIX = (
+    ["page_view"] * 5 + ["content_view"] * 3 + ["email_click", "form_submitted", "webinar_attended"]
+)
+ACTIVITY_MIX += ["demo_request", "call_logged", "trial_started"]
+
+
+def replay_events(seed: int = 7) -> list[Envelope]:
+    """A capture per lead, then activities, updates and outcomes, each lead's in order."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    leads = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(LEADS)]
+    events = [
+        _event(LEAD_CAPTURED, lead, now - timedelta(days=30), _capture(rng, i))
+        for i, lead in enumerate(leads)
+    ]
+    while len(events) < EVENTS:
+        lead = rng.choice(leads)
+        at = now - timedelta(days=rng.uniform(0, 29))
+        roll = rng.random()
+        if roll < 0.85:
+            kind = rng.choice(ACTIVITY_MIX)
+            data = {"activity_id": str(uuid.uuid4()), "activity_type": kind, "occurred_at": at.isoformat()}
+            events.append(_event(ACTIVITY_RECORDED, lead, at, {**data, "properties": {}}))
+        elif roll < 0.95:
+            changes = rng.choice(
+                [{"timeframe": "now"}, {"budget": 5000}, {"need": "CRM"}, {"job_title": "CEO"}]
+            )
+            events.append(_event(LEAD_UPDATED, lead, at, {"changes": changes}))
+        else:
+            outcome = rng.choice(["sales_accepted", "meeting_booked", "won", "lost"])
+            data = {"outcome_id": str(uuid.uuid4()), "outcome": outcome, "occurred_at": at.isoformat()}
+            events.append(_event(OUTCOME_RECORDED, lead, at, {**data, "amount": 900.0, "reason": "price"}))
+    return events
+
+
+def _capture(rng: random.Random, i: int) -> dict[str, Any]:
+    return {
+        "source_id": str(uuid.UUID(int=1)),
+        "channel": rng.choice(["web_form", "landing_page", "newsletter", "callback_request"]),
+        "email": f"bench-{i}@example.kz",
+        "first_name": "Аружан",
+        "company": "Qazaq Trade",
+        "job_title": rng.choice(["CEO", "Manager", "Engineer"]),
+        "company_size": rng.choice(["5", "60", "300"]),
+        "timeframe": rng.choice(["immediately", "about two months", "none"]),
+        "utm": {"source": "bench"},
+        "captured_at": (datetime.now(UTC) - timedelta(days=30)).isoformat(),
+    }
+
+
+def _event(kind: str, lead: uuid.UUID, at: datetime, data: dict[str, Any]) -> Envelope:
+    return Envelope(
+        type=kind, lead_id=lead, correlation_id=uuid.uuid4(), producer="ingest", occurred_at=at, data=data
+    )
+
+
+async def _produce(bootstrap: str, events: list[Envelope]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topics.LEAD_EVENTS, e.to_bytes(), key=str(e.lead_id).encode()) for e in events
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _bare_consume(bootstrap: str) -> float:
+    """Events/s of a consumer that reads and decodes the events and does nothing else."""
+    consumer = AIOKafkaConsumer(
+        topics.LEAD_EVENTS,
+        bootstrap_servers=bootstrap,
+        group_id=f"bare-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=10,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    seen, started = 0, None
+    try:
+        while seen < EVENTS:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            records = [r for rs in batch.values() for r in rs]
+            if records and started is None:
+                started = time.perf_counter()
+            for record in records:
+                Envelope.from_bytes(record.value)
+            seen += len(records)
+    finally:
+        await consumer.stop()
+    assert started is not None
+    return EVENTS / (time.perf_counter() - started)
+
+
+async def _scoring_rate(database_url: str, bootstrap: str) -> dict[str, Any]:
+    settings = ScoringSettings(
+        database_url=database_url, kafka_bootstrap=bootstrap, admin_token="bench-admin-token", env="test"
+    )
+    app = create_app(settings)
+    dsn = database_url.replace("+asyncpg", "")
+    connection = await asyncpg.connect(dsn)
+    count = "SELECT count(*) FROM scoring.processed_events"
+    try:
+        async with app.router.lifespan_context(app):
+            first_at, done_at, at_first = None, None, 0
+            deadline = time.perf_counter() + 600
+            while time.perf_counter() < deadline:
+                processed = await connection.fetchval(count)
+                now = time.perf_counter()
+                if processed and first_at is None:
+                    first_at, at_first = now, processed
+                if processed >= EVENTS:
+                    done_at = now
+                    break
+                await asyncio.sleep(0.1)  # sampling progress
+            assert first_at is not None and done_at is not None, "scoring did not finish the replay"
+            leads = await connection.fetchval("SELECT count(*) FROM scoring.lead_scores")
+            classified = await connection.fetchval("SELECT count(*) FROM scoring.classification_history")
+    finally:
+        await connection.close()
+    rate = (EVENTS - at_first) / (done_at - first_at) if done_at > first_at else float("inf")
+    return {"events_per_s": round(rate, 1), "leads": leads, "classification_changes": classified}
+
+
+async def measure() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="leadflow-bench-scoring-") as home:
+        postgres = EmbeddedPostgres(Path(home) / "pg", free_port())
+        broker = EmbeddedBroker(free_port(), Path(home) / "broker.log")
+        await asyncio.to_thread(postgres.start)
+        broker.start()
+        try:
+            await ensure_database(postgres.url(), "leadflow")
+            database_url = postgres.url("leadflow")
+            await asyncio.to_thread(upgrade, database_url, "scoring", migrations_dir("scoring"))
+            names = [topics.LEAD_EVENTS, topics.LEAD_CLASSIFICATIONS, topics.dlq("scoring")]
+            await _when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
+            events = replay_events()
+            await _produce(broker.bootstrap, events)
+            bare = await _bare_consume(broker.bootstrap)
+            scoring = await _scoring_rate(database_url, broker.bootstrap)
+        finally:
+            broker.stop()
+            await asyncio.to_thread(postgres.stop)
+    return {
+        "events": EVENTS,
+        "leads": LEADS,
+        "scoring_events_per_s": scoring["events_per_s"],
+        "bare_consume_events_per_s": round(bare, 1),
+        "ratio_scoring_to_bare": round(scoring["events_per_s"] / bare, 3),
+        "leads_stored": scoring["leads"],
+        "classification_changes": scoring["classification_changes"],
+    }
+
+
+async def _when_broker_answers(attempt: Any, timeout: float = 30) -> None:
+    """The broker opens its port a moment before it answers: retry until it does."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        try:
+            await attempt()
+            return
+        except Exception:
+            if time.perf_counter() > deadline:
+                raise
+            await asyncio.sleep(0.2)  # polling the starting broker
+
+
+def report(f: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            f"Scoring replay: {f['events']} events for {f['leads']} leads, one process",
+            f"  scoring (decided, stored, published)  {f['scoring_events_per_s']:>9} events/s   (target ≥ 3000)",
+            f"  bare consume + decode, same events    {f['bare_consume_events_per_s']:>9} events/s",
+            f"  ratio scoring / bare                  {f['ratio_scoring_to_bare']:>9}",
+            f"  leads stored {f['leads_stored']}, classification changes {f['classification_changes']}",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    print(report(uvloop.run(measure())))
