@@ -157,11 +157,32 @@ class LeadClassified(Payload):
 
 
 class LeadAssigned(Payload):
-    """nurture: a rep was given the lead."""
+    """nurture: a rep was given the lead (again, after an escalation: `escalated_from`)."""
 
     rep_id: UUID
     temperature: Temperature
     assigned_at: datetime
+    stage: str | None = None
+    sla_due_at: datetime | None = None
+    escalated_from: UUID | None = None
+
+
+class LeadAcknowledged(Payload):
+    """nurture: the rep holding the lead took it on."""
+
+    rep_id: UUID
+    acknowledged_at: datetime
+    seconds_to_acknowledge: float
+
+
+class SlaBreached(Payload):
+    """nurture: the rep did not acknowledge in time; the lead was escalated."""
+
+    rep_id: UUID
+    assigned_at: datetime
+    due_at: datetime
+    breached_at: datetime
+    escalated_to: UUID | None = None  # the next rep, when one matched
 
 
 LEAD_CAPTURED = "lead.captured"
@@ -172,3 +193,5 @@ CONSENT_CHANGED = "consent.changed"
 LEAD_ERASED = "lead.erased"
 LEAD_CLASSIFIED = "lead.classified"
 LEAD_ASSIGNED = "lead.assigned"
+LEAD_ACKNOWLEDGED = "lead.acknowledged"
+SLA_BREACHED = "sla.breached"

@@ -120,14 +120,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_admin(
+def is_admin(request: Request, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    """Whether the request carries the admin token (constant-time check)."""
+    expected = request.app.state.settings.admin_token_value.encode()
+    given = credentials.credentials.encode() if credentials else b""
+    return hmac.compare_digest(given, expected)
+
+
+async def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Admin endpoints take `Authorization: Bearer <LEADFLOW_ADMIN_TOKEN>` (constant-time check)."""
-    expected = request.app.state.settings.admin_token_value.encode()
-    given = credentials.credentials.encode() if credentials else b""
-    if not hmac.compare_digest(given, expected):
+    """Admin endpoints take `Authorization: Bearer <LEADFLOW_ADMIN_TOKEN>`."""
+    if not is_admin(request, credentials):
         raise HTTPException(401, "Admin token missing or wrong", {"WWW-Authenticate": "Bearer"})
 
 

@@ -86,7 +86,8 @@ class ServiceRuntime:
             while True:
                 await asyncio.sleep(every_seconds)  # a periodic job, not synchronisation
                 try:
-                    log.info("%s: %s", what, await job())
+                    if result := await job():
+                        log.info("%s: %s", what, result)
                 except Exception as error:
                     log.warning("%s failed, next try in %.0fs: %r", what, every_seconds, error)
 

@@ -20,3 +20,17 @@ class NurtureSettings(ServiceSettings):
     webhook_lease_seconds: float = Field(
         60.0, gt=0, validation_alias="LEADFLOW_NURTURE_WEBHOOK_LEASE_SECONDS"
     )
+    sla_seconds: float = Field(
+        900.0,
+        gt=0,
+        validation_alias="LEADFLOW_NURTURE_SLA_SECONDS",
+        description="How long a rep has to acknowledge a hot lead before it is escalated (004:172).",
+    )
+    sla_check_every_seconds: float = Field(
+        1.0, gt=0, validation_alias="LEADFLOW_NURTURE_SLA_CHECK_EVERY_SECONDS"
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8003",
+        validation_alias="LEADFLOW_NURTURE_PUBLIC_URL",
+        description="Where reps reach this service: the acknowledge link in each webhook starts with it.",
+    )

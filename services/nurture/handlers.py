@@ -1,14 +1,21 @@
-"""Nurture handlers: one per consumed event type; each takes a session and never commits."""
+"""Nurture's handling of classifications: a lead that turns hot, or reaches SQL, goes to one
+rep at once, with an SLA to acknowledge it. Handlers take a session and never commit."""
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
-from collections import deque
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.nurture.config import NurtureSettings
 from services.nurture.models import Assignment, Rep, WebhookDelivery
+from services.nurture.routing import choose
 from shared import topics
 from shared.consumer import Handler
 from shared.db import defer_insert
@@ -24,17 +31,13 @@ from shared.observability import correlated
 from shared.outbox import add_to_outbox
 
 log = logging.getLogger(__name__)
+HANDED_OVER_STAGES = frozenset({"sql"})  # besides hot leads: straight to sales (DOMAIN.md)
 
 
-async def reps_in_turn(session: AsyncSession) -> deque[Rep]:
-    """Active reps, the one given a lead longest ago first, locked for this transaction."""
-    statement = (
-        select(Rep)
-        .where(col(Rep.active))
-        .order_by(col(Rep.last_assigned_at).asc().nulls_first(), col(Rep.created_at))
-        .with_for_update()
-    )
-    return deque((await session.exec(statement)).all())
+async def active_reps(session: AsyncSession, role: str = "rep") -> list[Rep]:
+    """Active reps (or managers), locked for this transaction (their counters change as leads are given)."""
+    statement = select(Rep).where(col(Rep.active), Rep.role == role).order_by(col(Rep.created_at))
+    return list((await session.exec(statement.with_for_update())).all())
 
 
 async def already_assigned(session: AsyncSession, lead_ids: set[UUID]) -> set[UUID]:
@@ -42,54 +45,96 @@ async def already_assigned(session: AsyncSession, lead_ids: set[UUID]) -> set[UU
     return set((await session.exec(statement)).all())
 
 
-async def assign_hot_leads(session: AsyncSession, events: list[Envelope]) -> None:
-    """Give each newly hot lead to one rep, round robin, and queue the signed webhook that
-    tells them. A lead already with a rep stays with them."""
-    hot = [(e, c) for e in events if (c := LeadClassified.model_validate(e.data)).temperature == "hot"]
-    if not hot:
+def wants_a_rep(classified: LeadClassified) -> bool:
+    return classified.temperature == "hot" or classified.stage in HANDED_OVER_STAGES
+
+
+async def assign_leads(session: AsyncSession, events: list[Envelope], settings: NurtureSettings) -> None:
+    """Give each lead that turned hot or SQL to one matching rep and queue the signed webhook
+    that tells them. A lead already with a rep stays with them."""
+    wanted = [(e, c) for e in events if wants_a_rep(c := LeadClassified.model_validate(e.data))]
+    if not wanted:
         return
-    taken = await already_assigned(session, {event.lead_id for event, _ in hot})
-    reps = await reps_in_turn(session)
-    for event, classified in hot:
+    taken = await already_assigned(session, {event.lead_id for event, _ in wanted})
+    reps = await active_reps(session)
+    for event, classified in wanted:
         if event.lead_id in taken:
             continue
-        if not reps:
+        rep = choose(reps, classified.lead)
+        if rep is None:
             with correlated(event.correlation_id):
-                log.warning("hot lead %s has no active rep to go to", event.lead_id)
+                log.warning("lead %s has no matching active rep to go to", event.lead_id)
             continue
-        rep = reps.popleft()
-        reps.append(rep)
-        hand_over(session, event, classified, rep)
+        assert isinstance(rep, Rep)
+        now = utcnow()
+        assignment = {
+            "lead_id": event.lead_id,
+            "rep_id": rep.id,
+            "correlation_id": event.correlation_id,
+            "assigned_at": now,
+            "sla_due_at": now + timedelta(seconds=settings.sla_seconds),
+            "tried_reps": [str(rep.id)],
+            "lead": classified.model_dump(mode="json"),
+        }
+        defer_insert(session, Assignment.__table__, assignment)  # type: ignore[attr-defined]
+        hand_over(session, event, classified.model_dump(mode="json"), rep, assignment, settings)
         taken.add(event.lead_id)
 
 
-def hand_over(session: AsyncSession, event: Envelope, classified: LeadClassified, rep: Rep) -> None:
-    """Record the assignment, queue the webhook to the rep, publish `lead.assigned`."""
-    now = utcnow()
+def hand_over(
+    session: AsyncSession,
+    cause: Envelope,
+    classified: dict[str, Any],
+    rep: Rep,
+    assignment: dict[str, Any],
+    settings: NurtureSettings,
+    escalated_from: UUID | None = None,
+) -> None:
+    """Count the lead against the rep, queue the webhook to the rep, publish `lead.assigned`."""
+    now = assignment["assigned_at"]
     rep.last_assigned_at = now
+    rep.assigned_total += 1
     session.add(rep)
-    assignment = {
-        "lead_id": event.lead_id,
-        "rep_id": rep.id,
-        "correlation_id": event.correlation_id,
-        "assigned_at": now,
-    }
-    defer_insert(session, Assignment.__table__, assignment)  # type: ignore[attr-defined]
+    lead_id = cause.lead_id
+    acknowledge = f"{settings.public_url}/v1/leads/{lead_id}/acknowledge"
     body = {
         "type": "lead.hot",
         "timestamp": now.isoformat(),
         "data": {
-            "lead_id": str(event.lead_id),
-            "correlation_id": str(event.correlation_id),
+            **classified,
+            "lead_id": str(lead_id),
+            "correlation_id": str(cause.correlation_id),
             "rep_id": str(rep.id),
-            **classified.model_dump(mode="json"),
+            "sla_due_at": assignment["sla_due_at"].isoformat(),
+            "escalated_from": str(escalated_from) if escalated_from else None,
+            "acknowledge": {
+                "url": acknowledge,
+                "body": {"rep_id": str(rep.id), "token": acknowledge_token(rep, lead_id)},
+            },
         },
     }
+    queue_webhook(session, rep, lead_id, "lead.hot", body, now)
+    assigned = LeadAssigned(
+        rep_id=rep.id,
+        temperature=classified["temperature"],
+        stage=classified.get("stage"),
+        assigned_at=now,
+        sla_due_at=assignment["sla_due_at"],
+        escalated_from=escalated_from,
+    )
+    add_to_outbox(session, topics.TOUCH_EVENTS, cause.follow_up(LEAD_ASSIGNED, "nurture", assigned))
+    with correlated(cause.correlation_id):
+        log.info("lead %s assigned to rep %s", lead_id, rep.id)
+
+
+def queue_webhook(
+    session: AsyncSession, rep: Rep, lead_id: UUID, event_type: str, body: dict[str, Any], now: datetime
+) -> None:
     delivery = {
         "id": uuid4(),
         "rep_id": rep.id,
-        "lead_id": event.lead_id,
-        "event_type": "lead.hot",
+        "lead_id": lead_id,
+        "event_type": event_type,
         "url": rep.webhook_url,
         "body": json.dumps(body),
         "status": "pending",
@@ -98,11 +143,18 @@ def hand_over(session: AsyncSession, event: Envelope, classified: LeadClassified
         "created_at": now,
     }
     defer_insert(session, WebhookDelivery.__table__, delivery)  # type: ignore[attr-defined]
-    assigned = LeadAssigned(rep_id=rep.id, temperature=classified.temperature, assigned_at=now)
-    add_to_outbox(session, topics.TOUCH_EVENTS, event.follow_up(LEAD_ASSIGNED, "nurture", assigned))
-    with correlated(event.correlation_id):
-        log.info("lead %s assigned to rep %s", event.lead_id, rep.id)
 
 
-def event_handlers() -> dict[str, Handler]:
-    return {LEAD_CLASSIFIED: assign_hot_leads}
+def acknowledge_token(rep: Rep, lead_id: UUID) -> str:
+    """Proof, for the acknowledge call, that the caller received this rep's webhook: an HMAC
+    of the lead and rep under the rep's signing secret."""
+    message = f"acknowledge.{lead_id}.{rep.id}".encode()
+    digest = hmac.new(rep.webhook_secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def event_handlers(settings: NurtureSettings) -> dict[str, Handler]:
+    async def on_classified(session: AsyncSession, events: list[Envelope]) -> None:
+        await assign_leads(session, events, settings)
+
+    return {LEAD_CLASSIFIED: on_classified}

@@ -22,6 +22,11 @@ class Rep(SQLModel, table=True):
     webhook_url: str
     webhook_secret: str
     active: bool = True
+    role: str = "rep"  # rep: is given leads | manager: is told when an SLA breach finds no other rep
+    territories: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    segments: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    capacity: int = 1  # a weight: a rep with 2 gets twice the leads of a rep with 1
+    assigned_total: int = 0
     last_assigned_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)
 
@@ -35,6 +40,11 @@ class Assignment(SQLModel, table=True):
     rep_id: UUID = Field(index=True)
     correlation_id: UUID
     assigned_at: datetime = Field(sa_type=DateTime(timezone=True))
+    sla_due_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    acknowledged_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    escalations: int = 0
+    tried_reps: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    lead: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
 
 
 class WebhookDelivery(SQLModel, table=True):

@@ -2,6 +2,8 @@
 and a `lead.classified` for each change. Shared by the event handlers, the decay pass and
 rescoring; the caller owns the transaction."""
 
+import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +19,10 @@ from services.scoring.rulebook import ActiveRules
 from shared import topics
 from shared.db import defer_insert, upsert
 from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified, Temperature
+from shared.observability import correlated
 from shared.outbox import add_to_outbox
+
+log = logging.getLogger(__name__)
 
 SCORES = LeadScore.__table__  # type: ignore[attr-defined]
 HISTORY = ClassificationChange.__table__  # type: ignore[attr-defined]
@@ -95,6 +100,8 @@ class Batch:
         for move in decision.moves:
             if move.refused is not None:
                 note = f"refused: {move.refused} ({move.reason})"
+                with correlated(correlation) if correlation else nullcontext():
+                    log.warning("lead %s: stage move refused: %s", standing.lead_id, note)
                 self._history(standing, now, cause_name, correlation, after, previous, note)
         if after != before:
             self.changed += 1

@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.handlers import assign_hot_leads
+from services.nurture.handlers import assign_leads
 from shared.db import Database
 from shared.events import Envelope
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
@@ -44,10 +44,13 @@ async def add_rep(client: httpx.AsyncClient, receiver: Receiver, name: str = "Ai
     return dict(response.json())
 
 
+SETTINGS = NurtureSettings(admin_token="test-admin-token", env="test")
+
+
 async def classify(db: Database, temperature: str = "hot") -> Envelope:
     event = lead_classified(temperature)
     async with db.transaction() as session:
-        await assign_hot_leads(session, [event])
+        await assign_leads(session, [event], SETTINGS)
     return event
 
 
@@ -149,7 +152,7 @@ async def test_hot_leads_in_one_batch_are_shared_round_robin_once_each(
         await add_rep(client, second, "Second")
         events = [lead_classified() for _ in range(4)]
         async with db.transaction() as session:
-            await assign_hot_leads(session, [*events, events[0], lead_classified("cold")])
+            await assign_leads(session, [*events, events[0], lead_classified("cold")], SETTINGS)
         await eventually(lambda: len(first.received()) + len(second.received()) >= 4)
     assert len(first.received()) == len(second.received()) == 2
     async with db.transaction() as session:

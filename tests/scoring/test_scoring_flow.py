@@ -175,3 +175,30 @@ async def test_an_inactive_hot_lead_cools_and_the_change_is_published(
     assert (out[0]["temperature"], out[1]["temperature"]) == ("hot", "warm")
     assert out[1]["cause"] == "decay" and out[1]["previous_temperature"] == "hot"
     assert out[1]["score"] < out[0]["score"]
+
+
+async def test_the_queue_pages_through_leads_by_score(
+    servers: Servers, scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    leads = [lead_captured(timeframe="immediately", need=f"queue {tag}", company=f"Q{i}") for i in range(7)]
+    await publish(*leads)
+    for event in leads:
+        await eventually(lambda e=event: _found(scoring, e.lead_id), timeout=20)
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"temperature": "hot", "limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await scoring.get("/v1/leads", params=params)).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    ids = [item["lead_id"] for item in seen]
+    assert len(ids) == len(set(ids)), "no lead twice across pages"
+    assert {str(e.lead_id) for e in leads} <= set(ids)
+    assert all(item["temperature"] == "hot" for item in seen)
+    scores = [item["score"] for item in seen]
+    assert scores == sorted(scores, reverse=True)
+    bad = await scoring.get("/v1/leads", params={"stage": "hottest", "cursor": "nonsense"})
+    assert bad.status_code == 422 and {e["field"] for e in bad.json()["errors"]} >= {"stage"}

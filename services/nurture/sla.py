@@ -1,0 +1,143 @@
+"""The hot-lead SLA: a rep acknowledges a lead within the SLA (15 minutes by default, 004:172)
+or it is escalated: to the next matching rep who has not had it, or, when none is left, to
+the managers. Either way `sla.breached` is published. A periodic pass finds the overdue
+leads; replicas share it (rows another holds are skipped)."""
+
+import hmac
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.nurture.config import NurtureSettings
+from services.nurture.handlers import acknowledge_token, active_reps, hand_over, queue_webhook
+from services.nurture.models import Assignment, Rep
+from services.nurture.routing import choose
+from shared import topics
+from shared.db import Database
+from shared.events import LEAD_ACKNOWLEDGED, SLA_BREACHED, Envelope, LeadAcknowledged, SlaBreached, utcnow
+from shared.observability import correlated
+from shared.outbox import add_to_outbox
+
+log = logging.getLogger(__name__)
+
+
+async def escalate_overdue(db: Database, settings: NurtureSettings, limit: int = 100) -> int:
+    """Escalate every assignment past its SLA; returns how many."""
+    escalated = 0
+    while True:
+        async with db.transaction() as session:
+            now = utcnow()
+            overdue_query = (
+                select(Assignment)
+                .where(col(Assignment.acknowledged_at).is_(None), col(Assignment.sla_due_at) <= now)
+                .order_by(col(Assignment.sla_due_at))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            overdue = list((await session.exec(overdue_query)).all())
+            if overdue:
+                reps = await active_reps(session)
+                managers = await active_reps(session, role="manager")
+                for assignment in overdue:
+                    _escalate(session, assignment, reps, managers, now, settings)
+        escalated += len(overdue)
+        if len(overdue) < limit:
+            return escalated
+
+
+def _escalate(
+    session: AsyncSession,
+    assignment: Assignment,
+    reps: list[Rep],
+    managers: list[Rep],
+    now: datetime,
+    settings: NurtureSettings,
+) -> None:
+    classified: dict[str, Any] = assignment.lead
+    tried = {UUID(r) for r in assignment.tried_reps}
+    next_rep = choose(reps, classified.get("lead", {}), exclude=tried)
+    breached = SlaBreached(
+        rep_id=assignment.rep_id,
+        assigned_at=assignment.assigned_at,
+        due_at=assignment.sla_due_at or now,
+        breached_at=now,
+        escalated_to=next_rep.id if next_rep else None,
+    )
+    event = Envelope(
+        type=SLA_BREACHED,
+        lead_id=assignment.lead_id,
+        correlation_id=assignment.correlation_id,
+        producer="nurture",
+        data=breached.model_dump(mode="json", exclude_none=True),
+    )
+    add_to_outbox(session, topics.TOUCH_EVENTS, event)
+    with correlated(assignment.correlation_id):
+        log.warning("lead %s: SLA breached by rep %s", assignment.lead_id, assignment.rep_id)
+    previous = assignment.rep_id
+    assignment.escalations += 1
+    if next_rep is not None:
+        assert isinstance(next_rep, Rep)
+        assignment.rep_id, assignment.assigned_at = next_rep.id, now
+        assignment.sla_due_at = now + timedelta(seconds=settings.sla_seconds)
+        assignment.tried_reps = [*assignment.tried_reps, str(next_rep.id)]
+        moment = {"assigned_at": now, "sla_due_at": assignment.sla_due_at}
+        hand_over(session, event, classified, next_rep, moment, settings, escalated_from=previous)
+    else:
+        assignment.sla_due_at = None  # nobody else to hand it to: the managers are told, once
+        data = {**event.data, "lead_id": str(assignment.lead_id), "lead": classified}
+        body = {"type": SLA_BREACHED, "timestamp": now.isoformat(), "data": data}
+        for manager in managers:
+            queue_webhook(session, manager, assignment.lead_id, SLA_BREACHED, body, now)
+    session.add(assignment)
+
+
+class NotAssigned(Exception):
+    pass
+
+
+class NotTheirs(Exception):
+    pass
+
+
+async def acknowledge(
+    session: AsyncSession, lead_id: UUID, rep_id: UUID, token: str | None
+) -> LeadAcknowledged:
+    """The rep holding the lead takes it on; `token` (from their webhook) proves it is them,
+    unless the caller is an admin (token None). Acknowledging twice answers the first time."""
+    assignment = await session.get(Assignment, lead_id, with_for_update=True)
+    if assignment is None:
+        raise NotAssigned
+    rep = await session.get(Rep, rep_id)
+    if rep is None or assignment.rep_id != rep_id:
+        raise NotTheirs
+    if token is not None and not _same(token, acknowledge_token(rep, lead_id)):
+        raise NotTheirs
+    now = utcnow()
+    first = assignment.acknowledged_at is None
+    if first:
+        assignment.acknowledged_at = now
+        session.add(assignment)
+    at = assignment.acknowledged_at or now
+    acknowledged = LeadAcknowledged(
+        rep_id=rep_id,
+        acknowledged_at=at,
+        seconds_to_acknowledge=(at - assignment.assigned_at).total_seconds(),
+    )
+    if first:
+        event = Envelope(
+            type=LEAD_ACKNOWLEDGED,
+            lead_id=lead_id,
+            correlation_id=assignment.correlation_id,
+            producer="nurture",
+            data=acknowledged.model_dump(mode="json"),
+        )
+        add_to_outbox(session, topics.TOUCH_EVENTS, event)
+    return acknowledged
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
