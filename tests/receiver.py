@@ -20,6 +20,8 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)  # answered in order; 200 once used up
     lock: threading.Lock = field(default_factory=threading.Lock)
+    gate: threading.Event | None = None  # when set up, each request waits until it opens
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every answer
 
     def next_status(self) -> int:
         with self.lock:
@@ -35,14 +37,22 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
+def webhook_receiver(
+    statuses: list[int] | None = None,
+    gate: threading.Event | None = None,
+    headers: dict[str, str] | None = None,
+) -> Iterator[Receiver]:
     receiver: Receiver
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            if receiver.gate is not None:
+                receiver.gate.wait(timeout=60)
             receiver.record(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
             self.send_response(receiver.next_status())
+            for name, value in receiver.headers.items():
+                self.send_header(name, value)
             self.send_header("content-length", "0")
             self.end_headers()
 
@@ -50,11 +60,14 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
             return None
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hook", statuses=list(statuses or []))
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    receiver = Receiver(url, statuses=list(statuses or []), gate=gate, headers=dict(headers or {}))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield receiver
     finally:
+        if gate is not None:
+            gate.set()
         server.shutdown()
         server.server_close()

@@ -1,17 +1,38 @@
-"""Nurture HTTP routes: reps (admin) and a rep's acknowledgement of a lead."""
+"""Nurture HTTP routes: reps and webhook subscriptions (admin), and a rep's acknowledgement
+of a lead."""
 
-import base64
-import secrets
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import func, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture import sla
-from services.nurture.models import Rep
-from services.nurture.schemas import Acknowledged, AcknowledgeIn, RepCreate, RepCreated, RepPublic, RepUpdate
+from services.nurture.models import DeliveryAttempt, Rep, WebhookDelivery, WebhookEndpoint
+from services.nurture.schemas import (
+    Acknowledged,
+    AcknowledgeIn,
+    AttemptPublic,
+    DeliveryPublic,
+    EndpointCreate,
+    EndpointCreated,
+    EndpointPublic,
+    EndpointUpdate,
+    Redelivering,
+    RedeliverRange,
+    RepCreate,
+    RepCreated,
+    RepPublic,
+    RepUpdate,
+    Rotate,
+    Rotated,
+)
+from services.nurture.subscriptions import new_secret
+from shared.events import utcnow
 from shared.http import Admin, is_admin
 
 admin = APIRouter(prefix="/v1", dependencies=[Admin])
@@ -19,13 +40,9 @@ reps_side = APIRouter(prefix="/v1")
 _bearer = HTTPBearer(auto_error=False)
 
 
-def new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
 @admin.post("/reps", status_code=201, response_model=RepCreated)
 async def create_rep(request: Request, data: RepCreate) -> RepCreated:
-    rep = Rep(**data.model_dump(mode="json"), webhook_secret=new_webhook_secret())
+    rep = Rep(**data.model_dump(mode="json"), webhook_secret=new_secret())
     async with request.app.state.runtime.db.transaction() as session:
         session.add(rep)
         await session.flush()
@@ -73,6 +90,129 @@ async def acknowledge_lead(
     except sla.NotTheirs as error:
         raise HTTPException(403, "This lead is not this rep's, or the token is wrong") from error
     return Acknowledged(lead_id=lead_id, **done.model_dump())
+
+
+@admin.post("/webhooks", status_code=201, response_model=EndpointCreated)
+async def create_endpoint(request: Request, data: EndpointCreate) -> EndpointCreated:
+    """Subscribe an endpoint to event types; every such event is POSTed to it, signed
+    (Standard Webhooks) with the secret shown here once."""
+    endpoint = WebhookEndpoint(**data.model_dump(mode="json"), secret=new_secret())
+    async with request.app.state.runtime.db.transaction() as session:
+        session.add(endpoint)
+        await session.flush()
+        await session.refresh(endpoint)
+    return EndpointCreated.model_validate(endpoint, from_attributes=True)
+
+
+@admin.get("/webhooks", response_model=list[EndpointPublic])
+async def list_endpoints(request: Request) -> list[WebhookEndpoint]:
+    async with request.app.state.runtime.db.transaction() as session:
+        query = select(WebhookEndpoint).order_by(col(WebhookEndpoint.created_at))
+        return list((await session.exec(query)).all())
+
+
+@admin.patch("/webhooks/{endpoint_id}", response_model=EndpointPublic)
+async def update_endpoint(request: Request, endpoint_id: UUID, data: EndpointUpdate) -> WebhookEndpoint:
+    async with request.app.state.runtime.db.transaction() as session:
+        endpoint = await _endpoint(session, endpoint_id)
+        for name, value in data.model_dump(mode="json", exclude_unset=True).items():
+            setattr(endpoint, name, value)
+        if data.active:
+            endpoint.disabled_reason = None
+        session.add(endpoint)
+        await session.flush()
+        await session.refresh(endpoint)
+        return endpoint
+
+
+@admin.post("/webhooks/{endpoint_id}/rotate-secret", response_model=Rotated)
+async def rotate_secret(request: Request, endpoint_id: UUID, data: Rotate | None = None) -> Rotated:
+    """A new secret, shown once. For `overlap_hours` both sign every message, so receivers
+    can switch without missing one."""
+    overlap = timedelta(hours=(data or Rotate()).overlap_hours)
+    async with request.app.state.runtime.db.transaction() as session:
+        endpoint = await _endpoint(session, endpoint_id, lock=True)
+        endpoint.previous_secret, endpoint.secret = endpoint.secret, new_secret()
+        endpoint.previous_secret_until = utcnow() + overlap
+        session.add(endpoint)
+    assert endpoint.previous_secret_until is not None
+    return Rotated(secret=endpoint.secret, previous_secret_until=endpoint.previous_secret_until)
+
+
+@admin.get("/webhooks/{endpoint_id}/deliveries", response_model=list[DeliveryPublic])
+async def list_deliveries(
+    request: Request,
+    endpoint_id: UUID,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[DeliveryPublic]:
+    """The newest deliveries to this endpoint, each with every attempt and its answer."""
+    async with request.app.state.runtime.db.transaction() as session:
+        await _endpoint(session, endpoint_id)
+        query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+        if status is not None:
+            query = query.where(WebhookDelivery.status == status)
+        deliveries = list(
+            (await session.exec(query.order_by(col(WebhookDelivery.created_at).desc()).limit(limit))).all()
+        )
+        attempts = await _attempts(session, [d.id for d in deliveries])
+    return [
+        DeliveryPublic(
+            **d.model_dump(),
+            attempt_log=[
+                AttemptPublic.model_validate(a, from_attributes=True) for a in attempts.get(d.id, [])
+            ],
+        )
+        for d in deliveries
+    ]
+
+
+@admin.post("/deliveries/{delivery_id}/redeliver", status_code=202, response_model=Redelivering)
+async def redeliver(request: Request, delivery_id: UUID) -> Redelivering:
+    """Send one delivery again (same webhook-id), now, with a fresh retry schedule."""
+    async with request.app.state.runtime.db.transaction() as session:
+        result = await session.execute(_REDELIVER.where(DELIVERIES.c.id == delivery_id))
+    if not result.rowcount:
+        raise HTTPException(404, "No such delivery")
+    return Redelivering(deliveries=1)
+
+
+@admin.post("/webhooks/{endpoint_id}/redeliver", status_code=202, response_model=Redelivering)
+async def redeliver_range(request: Request, endpoint_id: UUID, data: RedeliverRange) -> Redelivering:
+    """Send again every delivery to this endpoint created in a time range (by default the
+    failed ones): what a receiver missed while it was down."""
+    async with request.app.state.runtime.db.transaction() as session:
+        await _endpoint(session, endpoint_id)
+        query = _REDELIVER.where(
+            DELIVERIES.c.endpoint_id == endpoint_id, DELIVERIES.c.created_at >= data.since
+        )
+        if data.until is not None:
+            query = query.where(DELIVERIES.c.created_at < data.until)
+        if data.status != "any":
+            query = query.where(DELIVERIES.c.status == data.status)
+        result = await session.execute(query)
+    return Redelivering(deliveries=result.rowcount)
+
+
+DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_REDELIVER = update(DELIVERIES).values(
+    status="pending", attempts=0, next_attempt_at=func.now(), lease_until=None
+)
+
+
+async def _endpoint(session: AsyncSession, endpoint_id: UUID, lock: bool = False) -> WebhookEndpoint:
+    endpoint = await session.get(WebhookEndpoint, endpoint_id, with_for_update=lock)
+    if endpoint is None:
+        raise HTTPException(404, "No such webhook endpoint")
+    return endpoint
+
+
+async def _attempts(session: AsyncSession, delivery_ids: list[UUID]) -> dict[UUID, list[DeliveryAttempt]]:
+    query = select(DeliveryAttempt).where(col(DeliveryAttempt.delivery_id).in_(delivery_ids))
+    found: dict[UUID, list[DeliveryAttempt]] = {}
+    for attempt in (await session.exec(query.order_by(col(DeliveryAttempt.id)))).all():
+        found.setdefault(attempt.delivery_id, []).append(attempt)
+    return found
 
 
 routers = [admin, reps_side]

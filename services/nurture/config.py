@@ -20,6 +20,18 @@ class NurtureSettings(ServiceSettings):
     webhook_lease_seconds: float = Field(
         60.0, gt=0, validation_alias="LEADFLOW_NURTURE_WEBHOOK_LEASE_SECONDS"
     )
+    circuit_failures: int = Field(
+        5,
+        ge=1,
+        validation_alias="LEADFLOW_NURTURE_CIRCUIT_FAILURES",
+        description="Failures in a row after which a receiver is paused (its deliveries wait).",
+    )
+    circuit_open_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias="LEADFLOW_NURTURE_CIRCUIT_OPEN_SECONDS",
+        description="The first pause; it doubles while the receiver keeps failing, up to 10 minutes.",
+    )
     sla_seconds: float = Field(
         900.0,
         gt=0,

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Assignment, Rep, WebhookDelivery
 from services.nurture.routing import choose
-from shared import topics
+from services.nurture.subscriptions import announce, classification_types, emit, origin_of
 from shared.consumer import Handler
 from shared.db import defer_insert
 from shared.events import (
@@ -28,7 +28,6 @@ from shared.events import (
     utcnow,
 )
 from shared.observability import correlated
-from shared.outbox import add_to_outbox
 
 log = logging.getLogger(__name__)
 HANDED_OVER_STAGES = frozenset({"sql"})  # besides hot leads: straight to sales (DOMAIN.md)
@@ -77,11 +76,11 @@ async def assign_leads(session: AsyncSession, events: list[Envelope], settings: 
             "lead": classified.model_dump(mode="json"),
         }
         defer_insert(session, Assignment.__table__, assignment)  # type: ignore[attr-defined]
-        hand_over(session, event, classified.model_dump(mode="json"), rep, assignment, settings)
+        await hand_over(session, event, classified.model_dump(mode="json"), rep, assignment, settings)
         taken.add(event.lead_id)
 
 
-def hand_over(
+async def hand_over(
     session: AsyncSession,
     cause: Envelope,
     classified: dict[str, Any],
@@ -122,7 +121,7 @@ def hand_over(
         sla_due_at=assignment["sla_due_at"],
         escalated_from=escalated_from,
     )
-    add_to_outbox(session, topics.TOUCH_EVENTS, cause.follow_up(LEAD_ASSIGNED, "nurture", assigned))
+    await emit(session, cause.follow_up(LEAD_ASSIGNED, "nurture", assigned))
     with correlated(cause.correlation_id):
         log.info("lead %s assigned to rep %s", lead_id, rep.id)
 
@@ -136,6 +135,8 @@ def queue_webhook(
         "lead_id": lead_id,
         "event_type": event_type,
         "url": rep.webhook_url,
+        "origin": origin_of(rep.webhook_url),
+        "endpoint_id": None,
         "body": json.dumps(body),
         "status": "pending",
         "attempts": 0,
@@ -155,6 +156,9 @@ def acknowledge_token(rep: Rep, lead_id: UUID) -> str:
 
 def event_handlers(settings: NurtureSettings) -> dict[str, Handler]:
     async def on_classified(session: AsyncSession, events: list[Envelope]) -> None:
+        for event in events:
+            for event_type in classification_types(event.data):
+                await announce(session, event_type, event)
         await assign_leads(session, events, settings)
 
     return {LEAD_CLASSIFIED: on_classified}

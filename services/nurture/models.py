@@ -53,10 +53,12 @@ class WebhookDelivery(SQLModel, table=True):
     __tablename__ = "webhook_deliveries"
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
-    rep_id: UUID = Field(index=True)
+    rep_id: UUID | None = Field(default=None, index=True)  # to a rep, or
+    endpoint_id: UUID | None = None  # to a subscription
     lead_id: UUID = Field(index=True)
     event_type: str
     url: str
+    origin: str | None = None  # scheme://host:port: whose circuit breaker it counts against
     body: str
     status: str = Field(default="pending", index=True)  # pending | delivered | failed
     attempts: int = 0
@@ -78,3 +80,20 @@ class DeliveryAttempt(SQLModel, table=True):
     error: str | None = None
     duration_ms: float
     response: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A subscription: every event of the listed types is delivered to `url`, signed."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    url: str
+    events: list[str] = Field(sa_column=Column(JSONB, nullable=False))
+    description: str | None = None
+    secret: str
+    previous_secret: str | None = None  # still signed with until `previous_secret_until` (rotation)
+    previous_secret_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    active: bool = True
+    disabled_reason: str | None = None
+    created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)

@@ -71,3 +71,90 @@ class Acknowledged(BaseModel):
     rep_id: UUID
     acknowledged_at: datetime
     seconds_to_acknowledge: float
+
+
+EventType = Literal[
+    "lead.hot",
+    "lead.mql",
+    "lead.sql",
+    "lead.classified",
+    "lead.assigned",
+    "lead.acknowledged",
+    "sla.breached",
+    "touch.sent",
+    "touch.failed",
+]
+
+
+class EndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl
+    events: list[EventType] = Field(min_length=1, max_length=20)
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class EndpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl | None = None
+    events: list[EventType] | None = Field(None, min_length=1, max_length=20)
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    active: bool | None = Field(None, description="true re-enables an endpoint disabled by a 410.")
+
+
+class EndpointPublic(BaseModel):
+    id: UUID
+    url: str
+    events: list[str]
+    description: str | None
+    active: bool
+    disabled_reason: str | None
+    previous_secret_until: datetime | None
+    created_at: datetime
+
+
+class EndpointCreated(EndpointPublic):
+    secret: str = Field(description="The whsec_ signing secret, shown only once.")
+
+
+class Rotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_hours: float = Field(24, ge=0, le=24 * 14, description="How long the old secret also signs.")
+
+
+class Rotated(BaseModel):
+    secret: str = Field(description="The new whsec_ secret, shown only once.")
+    previous_secret_until: datetime
+
+
+class AttemptPublic(BaseModel):
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+class DeliveryPublic(BaseModel):
+    id: UUID = Field(description="The webhook-id, the same on every attempt.")
+    event_type: str
+    lead_id: UUID
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None
+    attempt_log: list[AttemptPublic]
+
+
+class RedeliverRange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime
+    until: datetime | None = None
+    status: Literal["failed", "delivered", "any"] = "failed"
+
+
+class Redelivering(BaseModel):
+    deliveries: int

@@ -16,11 +16,10 @@ from services.nurture.config import NurtureSettings
 from services.nurture.handlers import acknowledge_token, active_reps, hand_over, queue_webhook
 from services.nurture.models import Assignment, Rep
 from services.nurture.routing import choose
-from shared import topics
+from services.nurture.subscriptions import emit
 from shared.db import Database
 from shared.events import LEAD_ACKNOWLEDGED, SLA_BREACHED, Envelope, LeadAcknowledged, SlaBreached, utcnow
 from shared.observability import correlated
-from shared.outbox import add_to_outbox
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +42,13 @@ async def escalate_overdue(db: Database, settings: NurtureSettings, limit: int =
                 reps = await active_reps(session)
                 managers = await active_reps(session, role="manager")
                 for assignment in overdue:
-                    _escalate(session, assignment, reps, managers, now, settings)
+                    await _escalate(session, assignment, reps, managers, now, settings)
         escalated += len(overdue)
         if len(overdue) < limit:
             return escalated
 
 
-def _escalate(
+async def _escalate(
     session: AsyncSession,
     assignment: Assignment,
     reps: list[Rep],
@@ -74,7 +73,7 @@ def _escalate(
         producer="nurture",
         data=breached.model_dump(mode="json", exclude_none=True),
     )
-    add_to_outbox(session, topics.TOUCH_EVENTS, event)
+    await emit(session, event)
     with correlated(assignment.correlation_id):
         log.warning("lead %s: SLA breached by rep %s", assignment.lead_id, assignment.rep_id)
     previous = assignment.rep_id
@@ -85,7 +84,7 @@ def _escalate(
         assignment.sla_due_at = now + timedelta(seconds=settings.sla_seconds)
         assignment.tried_reps = [*assignment.tried_reps, str(next_rep.id)]
         moment = {"assigned_at": now, "sla_due_at": assignment.sla_due_at}
-        hand_over(session, event, classified, next_rep, moment, settings, escalated_from=previous)
+        await hand_over(session, event, classified, next_rep, moment, settings, escalated_from=previous)
     else:
         assignment.sla_due_at = None  # nobody else to hand it to: the managers are told, once
         data = {**event.data, "lead_id": str(assignment.lead_id), "lead": classified}
@@ -135,7 +134,7 @@ async def acknowledge(
             producer="nurture",
             data=acknowledged.model_dump(mode="json"),
         )
-        add_to_outbox(session, topics.TOUCH_EVENTS, event)
+        await emit(session, event)
     return acknowledged
 
 

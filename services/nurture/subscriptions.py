@@ -1,0 +1,108 @@
+"""Webhook subscriptions: endpoints (a CRM, a chat channel) that receive every event of the
+types they list, as Standard Webhooks. Deliveries are queued in the transaction that makes
+the event, so an event is never announced without being stored, nor stored unannounced."""
+
+import base64
+import json
+import secrets
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import uuid4
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.nurture.models import WebhookDelivery, WebhookEndpoint
+from shared import topics
+from shared.db import defer_insert
+from shared.events import Envelope, utcnow
+from shared.outbox import add_to_outbox
+
+EVENT_TYPES = (
+    "lead.hot",
+    "lead.mql",
+    "lead.sql",
+    "lead.classified",
+    "lead.assigned",
+    "lead.acknowledged",
+    "sla.breached",
+    "touch.sent",
+    "touch.failed",
+)
+DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_SUBSCRIBERS = "nurture.subscribers"
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def origin_of(url: str) -> str:
+    """scheme://host:port, what a circuit breaker guards: one dead receiver, not one URL."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+async def subscribers(session: AsyncSession) -> dict[str, list[WebhookEndpoint]]:
+    """Active endpoints by event type, read once per transaction."""
+    cached: dict[str, list[WebhookEndpoint]] | None = session.info.get(_SUBSCRIBERS)
+    if cached is None:
+        endpoints = (await session.exec(select(WebhookEndpoint).where(col(WebhookEndpoint.active)))).all()
+        cached = {}
+        for endpoint in endpoints:
+            for event_type in endpoint.events:
+                cached.setdefault(event_type, []).append(endpoint)
+        session.info[_SUBSCRIBERS] = cached
+    return cached
+
+
+async def announce(
+    session: AsyncSession, event_type: str, event: Envelope, now: datetime | None = None
+) -> int:
+    """Queue `event` as `event_type` to every endpoint subscribed to it; returns how many."""
+    endpoints = (await subscribers(session)).get(event_type, [])
+    if not endpoints:
+        return 0
+    now = now or utcnow()
+    data = {**event.data, "lead_id": str(event.lead_id), "correlation_id": str(event.correlation_id)}
+    body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data})
+    for endpoint in endpoints:
+        defer_insert(
+            session,
+            DELIVERIES,
+            {
+                "id": uuid4(),
+                "rep_id": None,
+                "endpoint_id": endpoint.id,
+                "lead_id": event.lead_id,
+                "event_type": event_type,
+                "url": endpoint.url,
+                "origin": origin_of(endpoint.url),
+                "body": body,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+        )
+    return len(endpoints)
+
+
+async def emit(session: AsyncSession, event: Envelope) -> None:
+    """Publish one of nurture's own events and announce it to its subscribers."""
+    add_to_outbox(session, topics.TOUCH_EVENTS, event)
+    await announce(session, event.type, event)
+
+
+def classification_types(data: dict[str, Any]) -> list[str]:
+    """What a `lead.classified` announces: always itself, and lead.hot / lead.mql / lead.sql
+    when the lead has just become so."""
+    kinds = ["lead.classified"]
+    if data.get("temperature") == "hot" and data.get("previous_temperature") != "hot":
+        kinds.append("lead.hot")
+    for stage in ("mql", "sql"):
+        if data.get("stage") == stage and data.get("previous_stage") != stage:
+            kinds.append(f"lead.{stage}")
+    return kinds

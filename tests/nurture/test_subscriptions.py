@@ -1,0 +1,221 @@
+"""Webhook subscriptions: Standard Webhooks signatures and secret rotation, retries that keep
+the webhook-id until the receiver is back, Retry-After, 410 disables, one dead receiver does
+not hold up the others, every attempt logged, redelivery one by one or by time range."""
+
+import json
+import threading
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from standardwebhooks.webhooks import Webhook
+
+from services.nurture.app import create_app
+from services.nurture.config import NurtureSettings
+from services.nurture.subscriptions import origin_of
+from shared import topics
+from shared.events import Envelope, utcnow
+from shared.kafka import Publisher
+from tests.conftest import ADMIN, Servers, caught_up, eventually, running
+from tests.helpers import lead_classified
+from tests.receiver import Receiver, webhook_receiver
+
+
+@pytest.fixture(scope="module")
+async def nurture(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    settings = servers.settings(
+        NurtureSettings,
+        webhook_retry_schedule=[0.05, 0.05, 0.05, 0.05, 0.05, 0.05],
+        circuit_failures=4,
+        circuit_open_seconds=0.05,
+        webhook_timeout_seconds=30,
+    )
+    app = create_app(settings)
+    async with running(app) as client:
+        await caught_up(app)
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def publish(servers: Servers) -> AsyncIterator[Any]:
+    publisher = Publisher(servers.bootstrap, "test")
+
+    async def send(*events: Envelope) -> None:
+        await publisher.publish(
+            [(topics.LEAD_CLASSIFICATIONS, str(e.lead_id).encode(), e.to_bytes()) for e in events]
+        )
+
+    yield send
+    await publisher.stop()
+
+
+async def subscribe(client: httpx.AsyncClient, receiver: Receiver, *events: str) -> dict[str, Any]:
+    body = {"url": receiver.url, "events": list(events or ["lead.classified"])}
+    response = await client.post("/v1/webhooks", json=body, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def warm_leads(count: int) -> list[Envelope]:
+    return [lead_classified("warm") for _ in range(count)]
+
+
+def lead_ids(receiver: Receiver) -> set[str]:
+    return {json.loads(r.body)["data"]["lead_id"] for r in receiver.received()}
+
+
+async def deliveries(
+    client: httpx.AsyncClient, endpoint: dict[str, Any], **params: Any
+) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", params=params, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return list(response.json())
+
+
+async def test_events_reach_subscribers_signed_and_rotation_signs_with_both_secrets(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    with webhook_receiver() as receiver:
+        endpoint = await subscribe(nurture, receiver, "lead.classified", "lead.hot")
+        hot = lead_classified("hot")
+        await publish(hot)
+        await eventually(lambda: len(receiver.received()) >= 2, timeout=20)
+        first = receiver.received()
+        rotated = await nurture.post(f"/v1/webhooks/{endpoint['id']}/rotate-secret", headers=ADMIN, json={})
+        assert rotated.status_code == 200
+        await publish(lead_classified("warm"))
+        await eventually(lambda: len(receiver.received()) >= 3, timeout=20)
+        after = receiver.received()[2]
+    types = sorted(Webhook(endpoint["secret"]).verify(r.body, r.headers)["type"] for r in first)
+    assert types == ["lead.classified", "lead.hot"]
+    assert Webhook(rotated.json()["secret"]).verify(after.body, after.headers)
+    assert Webhook(endpoint["secret"]).verify(after.body, after.headers)  # the overlap
+    assert len(after.headers["webhook-signature"].split(" ")) == 2
+
+
+async def test_receiver_down_for_a_while_gets_everything_after_with_the_same_webhook_ids(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    with webhook_receiver(statuses=[503] * 8) as receiver:
+        endpoint = await subscribe(nurture, receiver)
+        sent = warm_leads(4)
+        await publish(*sent)
+        db = nurture._transport.app.state.runtime.db  # type: ignore[attr-defined]
+        await eventually(lambda: _circuit_opened(db, receiver.url), timeout=30)  # paused while failing
+        await eventually(lambda: _count(nurture, endpoint, "delivered", 4), timeout=60)
+        log = await deliveries(nurture, endpoint)
+    assert lead_ids(receiver) == {str(e.lead_id) for e in sent}
+    by_id: dict[str, set[int]] = {}
+    for request in receiver.received():
+        by_id.setdefault(request.headers["webhook-id"], set()).add(len(request.body))
+    assert set(by_id) == {d["id"] for d in log}, "every retry of a delivery carries its webhook-id"
+    attempts = [a["status_code"] for d in log for a in d["attempt_log"]]
+    assert attempts.count(503) == 8 and attempts.count(200) == 4
+
+
+async def _circuit_opened(db: Any, url: str) -> bool:
+    async with db.transaction() as session:
+        found = await session.execute(
+            text("SELECT open_until FROM receiver_circuits WHERE origin = :origin"),
+            {"origin": origin_of(url)},
+        )
+        row = found.first()
+    return row is not None and row.open_until is not None
+
+
+async def test_retry_after_is_honoured(nurture: httpx.AsyncClient, publish: Any) -> None:
+    with webhook_receiver(statuses=[429], headers={"Retry-After": "2"}) as receiver:
+        endpoint = await subscribe(nurture, receiver)
+        await publish(*warm_leads(1))
+        await eventually(lambda: len(receiver.received()) >= 2, timeout=30)
+        [delivery] = await deliveries(nurture, endpoint)
+    first, second = (a["attempted_at"] for a in delivery["attempt_log"][:2])
+    waited = _seconds_between(first, second)
+    assert waited >= 2, f"retried after {waited:.2f}s although the receiver asked for 2s"
+
+
+def _seconds_between(first: str, second: str) -> float:
+    return (datetime.fromisoformat(second) - datetime.fromisoformat(first)).total_seconds()
+
+
+async def test_a_receiver_answering_410_is_disabled(nurture: httpx.AsyncClient, publish: Any) -> None:
+    with webhook_receiver(statuses=[410]) as receiver:
+        endpoint = await subscribe(nurture, receiver)
+        await publish(*warm_leads(1))
+        await eventually(lambda: _disabled(nurture, endpoint["id"]), timeout=20)
+        await publish(*warm_leads(2))
+        await caught_up(nurture._transport.app)  # type: ignore[attr-defined]
+        log = await deliveries(nurture, endpoint)
+    assert len(receiver.received()) == 1
+    assert [d["status"] for d in log] == ["failed"], "nothing more is queued for a disabled endpoint"
+
+
+async def _disabled(client: httpx.AsyncClient, endpoint_id: str) -> bool:
+    endpoints = (await client.get("/v1/webhooks", headers=ADMIN)).json()
+    found = next(e for e in endpoints if e["id"] == endpoint_id)
+    return not found["active"] and "410" in (found["disabled_reason"] or "")
+
+
+async def test_a_hanging_receiver_does_not_hold_up_the_others(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    gate = threading.Event()
+    with webhook_receiver(gate=gate) as stuck, webhook_receiver() as healthy:
+        await subscribe(nurture, stuck)
+        await subscribe(nurture, healthy)
+        sent = warm_leads(10)
+        await publish(*sent)
+        # Every message reaches the healthy receiver while the stuck one still holds its requests.
+        await eventually(lambda: {str(e.lead_id) for e in sent} <= lead_ids(healthy), timeout=20)
+        assert stuck.received() == [] and not gate.is_set()
+        gate.set()
+        await eventually(lambda: {str(e.lead_id) for e in sent} <= lead_ids(stuck), timeout=30)
+
+
+async def test_redelivery_one_by_one_and_by_time_range(nurture: httpx.AsyncClient, publish: Any) -> None:
+    with webhook_receiver(statuses=[500] * 7) as receiver:  # the schedule runs out: failed
+        endpoint = await subscribe(nurture, receiver)
+        started = utcnow() - timedelta(seconds=1)
+        await publish(*warm_leads(1))
+        await eventually(lambda: _count(nurture, endpoint, "failed", 1), timeout=30)
+        [failed] = await deliveries(nurture, endpoint)
+        again = await nurture.post(f"/v1/deliveries/{failed['id']}/redeliver", headers=ADMIN)
+        assert again.status_code == 202
+        await eventually(lambda: _count(nurture, endpoint, "delivered", 1), timeout=20)
+        receiver.statuses.extend([500] * 7)
+        await publish(*warm_leads(1))
+        await eventually(lambda: _count(nurture, endpoint, "failed", 1), timeout=30)
+        window = {"since": started.isoformat(), "status": "failed"}
+        ranged = await nurture.post(f"/v1/webhooks/{endpoint['id']}/redeliver", json=window, headers=ADMIN)
+        assert ranged.status_code == 202 and ranged.json()["deliveries"] == 1
+        await eventually(lambda: _count(nurture, endpoint, "delivered", 2), timeout=20)
+        everything = {"since": started.isoformat(), "status": "any"}
+        ranged = await nurture.post(
+            f"/v1/webhooks/{endpoint['id']}/redeliver", json=everything, headers=ADMIN
+        )
+        assert ranged.json()["deliveries"] == 2
+        await eventually(lambda: len(receiver.received()) == 8 + 8 + 2, timeout=20)
+    ids = [r.headers["webhook-id"] for r in receiver.received()]
+    assert ids.count(failed["id"]) == 9  # seven failures, the redelivery, the range: one webhook-id
+
+
+async def _statuses(client: httpx.AsyncClient, endpoint: dict[str, Any]) -> list[str]:
+    return [d["status"] for d in await deliveries(client, endpoint)]
+
+
+async def _count(client: httpx.AsyncClient, endpoint: dict[str, Any], status: str, count: int) -> bool:
+    return (await _statuses(client, endpoint)).count(status) == count
+
+
+async def test_subscriptions_are_admin_only_and_validated(nurture: httpx.AsyncClient) -> None:
+    assert (await nurture.get("/v1/webhooks")).status_code == 401
+    bad = await nurture.post(
+        "/v1/webhooks", json={"url": "not a url", "events": ["lead.nope"]}, headers=ADMIN
+    )
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"url", "events.0"}
+    listed = (await nurture.get("/v1/webhooks", headers=ADMIN)).json()
+    assert listed and all("secret" not in e for e in listed)
