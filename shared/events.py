@@ -192,6 +192,25 @@ OUTCOME_RECORDED = "outcome.recorded"
 CONSENT_CHANGED = "consent.changed"
 LEAD_ERASED = "lead.erased"
 LEAD_CLASSIFIED = "lead.classified"
+
+
+class TouchChanged(Payload):
+    """nurture: a follow-up touch was scheduled, sent, failed or cancelled."""
+
+    touch_id: UUID
+    playbook: str
+    step: int
+    channel: str
+    template: str
+    due_at: datetime
+    sent_at: datetime | None = None
+    reason: str | None = None
+
+
 LEAD_ASSIGNED = "lead.assigned"
 LEAD_ACKNOWLEDGED = "lead.acknowledged"
 SLA_BREACHED = "sla.breached"
+TOUCH_SCHEDULED = "touch.scheduled"
+TOUCH_SENT = "touch.sent"
+TOUCH_FAILED = "touch.failed"
+TOUCH_CANCELLED = "touch.cancelled"

@@ -1,18 +1,30 @@
 """Nurture HTTP routes: reps and webhook subscriptions (admin), and a rep's acknowledgement
 of a lead."""
 
+import hmac
+import json
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture import sla
-from services.nurture.models import DeliveryAttempt, Rep, WebhookDelivery, WebhookEndpoint
+from services.nurture import followup, sla
+from services.nurture.followup import PlaybookBook
+from services.nurture.models import (
+    DeliveryAttempt,
+    PlaybookVersion,
+    Rep,
+    Touch,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from services.nurture.playbooks import InvalidPlaybooks
 from services.nurture.schemas import (
     Acknowledged,
     AcknowledgeIn,
@@ -22,6 +34,8 @@ from services.nurture.schemas import (
     EndpointCreated,
     EndpointPublic,
     EndpointUpdate,
+    PlaybooksAccepted,
+    PlaybooksPublic,
     Redelivering,
     RedeliverRange,
     RepCreate,
@@ -30,10 +44,12 @@ from services.nurture.schemas import (
     RepUpdate,
     Rotate,
     Rotated,
+    TouchPublic,
 )
+from services.nurture.sender import unsubscribe_token
 from services.nurture.subscriptions import new_secret
 from shared.events import utcnow
-from shared.http import Admin, is_admin
+from shared.http import Admin, InvalidInput, is_admin
 
 admin = APIRouter(prefix="/v1", dependencies=[Admin])
 reps_side = APIRouter(prefix="/v1")
@@ -213,6 +229,74 @@ async def _attempts(session: AsyncSession, delivery_ids: list[UUID]) -> dict[UUI
     for attempt in (await session.exec(query.order_by(col(DeliveryAttempt.id)))).all():
         found.setdefault(attempt.delivery_id, []).append(attempt)
     return found
+
+
+YAML_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/yaml": {"schema": {"type": "string"}}, "application/json": {"schema": {}}},
+    }
+}
+
+
+@admin.get("/leads/{lead_id}/touches", response_model=list[TouchPublic])
+async def lead_touches(request: Request, lead_id: UUID) -> list[Touch]:
+    """The lead's follow-up timeline: every touch planned, sent, moved, failed or cancelled."""
+    async with request.app.state.runtime.db.transaction() as session:
+        query = select(Touch).where(Touch.lead_id == lead_id).order_by(col(Touch.due_at), col(Touch.step))
+        return list((await session.exec(query)).all())
+
+
+@admin.get("/playbooks", response_model=PlaybooksPublic)
+async def get_playbooks(request: Request) -> PlaybooksPublic:
+    book: PlaybookBook = request.app.state.playbooks
+    async with request.app.state.runtime.db.transaction() as session:
+        active = await book.active(session)
+        row = await session.get(PlaybookVersion, active.version)
+    assert row is not None
+    return PlaybooksPublic(
+        version=row.version, created_at=row.created_at, playbooks=row.document, source=row.source
+    )
+
+
+@admin.put("/playbooks", status_code=201, response_model=PlaybooksAccepted, openapi_extra=YAML_BODY)
+async def put_playbooks(request: Request) -> PlaybooksAccepted:
+    """A new version of the playbooks (YAML or JSON), validated first: 422 names every problem.
+    Leads move to it as they are next classified."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if media_type == "application/json":
+        try:
+            document: Any = json.loads(body)
+        except ValueError as error:
+            raise InvalidInput([("body", f"not valid JSON: {error}")]) from error
+    elif media_type in ("application/yaml", "application/x-yaml", "text/yaml", "text/plain"):
+        document = body.decode(errors="replace")
+    else:
+        raise HTTPException(415, "Send the playbooks as application/yaml or application/json")
+    book: PlaybookBook = request.app.state.playbooks
+    try:
+        async with request.app.state.runtime.db.transaction() as session:
+            version = await book.publish(session, document, body.decode(errors="replace"))
+    except InvalidPlaybooks as error:
+        raise InvalidInput(error.errors) from error
+    book.forget()
+    return PlaybooksAccepted(version=version)
+
+
+@reps_side.api_route("/unsubscribe", methods=["GET", "POST"], response_class=HTMLResponse)
+async def unsubscribe(
+    request: Request, lead_id: UUID, token: Annotated[str, Query(max_length=200)]
+) -> HTMLResponse:
+    """The link in every email (and RFC 8058 one-click POST): nothing more is sent."""
+    expected = unsubscribe_token(request.app.state.settings.unsubscribe_secret, lead_id)
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise HTTPException(403, "This unsubscribe link is not valid")
+    async with request.app.state.runtime.db.transaction() as session:
+        await followup.unsubscribe(session, lead_id, "unsubscribed by link")
+    return HTMLResponse(
+        "<!doctype html><title>Unsubscribed</title><p>You are unsubscribed. We will not write again.</p>"
+    )
 
 
 routers = [admin, reps_side]

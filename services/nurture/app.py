@@ -6,7 +6,9 @@ from fastapi import FastAPI
 from services.nurture import sla
 from services.nurture.api import routers
 from services.nurture.config import NurtureSettings
+from services.nurture.followup import PlaybookBook
 from services.nurture.handlers import event_handlers
+from services.nurture.sender import TouchSender
 from services.nurture.webhooks import WebhookDispatcher
 from shared import topics
 from shared.service import ServiceRuntime, create_service_app
@@ -14,7 +16,13 @@ from shared.service import ServiceRuntime, create_service_app
 
 def create_app(settings: NurtureSettings) -> FastAPI:
     runtime = ServiceRuntime("nurture", settings)
-    runtime.consume("nurture", [topics.LEAD_CLASSIFICATIONS], event_handlers(settings))
+    book = PlaybookBook()
+    runtime.consume(
+        "nurture", [topics.LEAD_CLASSIFICATIONS, topics.LEAD_EVENTS], event_handlers(settings, book)
+    )
+    sender = TouchSender(runtime.db, book, settings)
+    if settings.touches_enabled:
+        runtime.add_loop(sender.run)
     every = settings.sla_check_every_seconds
     runtime.add_periodic("SLA check", every, lambda: sla.escalate_overdue(runtime.db, settings))
     dispatcher = WebhookDispatcher(runtime.db.direct_connection(), settings)
@@ -22,4 +30,6 @@ def create_app(settings: NurtureSettings) -> FastAPI:
     runtime.add_loop(dispatcher.run)
     app = create_service_app(runtime, "Leadflow nurture", routers)
     app.state.dispatcher = dispatcher
+    app.state.playbooks = book
+    app.state.sender = sender
     return app

@@ -1,5 +1,8 @@
 """Nurture settings (LEADFLOW_* plus LEADFLOW_NURTURE_*)."""
 
+import hashlib
+import hmac
+
 from pydantic import Field
 
 from shared.settings import ServiceSettings
@@ -41,8 +44,44 @@ class NurtureSettings(ServiceSettings):
     sla_check_every_seconds: float = Field(
         1.0, gt=0, validation_alias="LEADFLOW_NURTURE_SLA_CHECK_EVERY_SECONDS"
     )
+    touches_enabled: bool = Field(
+        True,
+        validation_alias="LEADFLOW_NURTURE_TOUCHES_ENABLED",
+        description="false pauses all follow-up sending (touches stay scheduled); hand-offs to reps go on.",
+    )
+    touch_poll_seconds: float = Field(1.0, gt=0, validation_alias="LEADFLOW_NURTURE_TOUCH_POLL_SECONDS")
+    touch_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        validation_alias="LEADFLOW_NURTURE_TOUCH_LEASE_SECONDS",
+        description="A touch whose worker died is taken again after this long.",
+    )
+    touch_retry_seconds: float = Field(
+        60.0,
+        gt=0,
+        validation_alias="LEADFLOW_NURTURE_TOUCH_RETRY_SECONDS",
+        description="First retry of a failed touch.",
+    )
+    smtp_host: str = Field("127.0.0.1", validation_alias="LEADFLOW_NURTURE_SMTP_HOST")
+    smtp_port: int = Field(25, validation_alias="LEADFLOW_NURTURE_SMTP_PORT")
+    email_from: str = Field("Leadflow <hello@leadflow.local>", validation_alias="LEADFLOW_NURTURE_EMAIL_FROM")
+    sms_url: str | None = Field(
+        None,
+        validation_alias="LEADFLOW_NURTURE_SMS_URL",
+        description="The SMS provider adapter (POST {to, text}).",
+    )
+    messenger_url: str | None = Field(
+        None,
+        validation_alias="LEADFLOW_NURTURE_MESSENGER_URL",
+        description="The messenger adapter (POST {to, text}).",
+    )
     public_url: str = Field(
         "http://127.0.0.1:8003",
         validation_alias="LEADFLOW_NURTURE_PUBLIC_URL",
         description="Where reps reach this service: the acknowledge link in each webhook starts with it.",
     )
+
+    @property
+    def unsubscribe_secret(self) -> str:
+        """Signs unsubscribe links; derived from the admin token, so it is never configured apart."""
+        return hmac.new(self.admin_token_value.encode(), b"leadflow.unsubscribe", hashlib.sha256).hexdigest()

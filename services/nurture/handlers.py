@@ -13,15 +13,19 @@ from uuid import UUID, uuid4
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.nurture import followup
 from services.nurture.config import NurtureSettings
+from services.nurture.followup import PlaybookBook
 from services.nurture.models import Assignment, Rep, WebhookDelivery
 from services.nurture.routing import choose
 from services.nurture.subscriptions import announce, classification_types, emit, origin_of
 from shared.consumer import Handler
 from shared.db import defer_insert
 from shared.events import (
+    CONSENT_CHANGED,
     LEAD_ASSIGNED,
     LEAD_CLASSIFIED,
+    LEAD_ERASED,
     Envelope,
     LeadAssigned,
     LeadClassified,
@@ -154,11 +158,23 @@ def acknowledge_token(rep: Rep, lead_id: UUID) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def event_handlers(settings: NurtureSettings) -> dict[str, Handler]:
+def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, Handler]:
+    """Classifications: announce, hand hot and SQL leads to reps, keep follow-up in step.
+    From ingest: a withdrawn consent or an erasure stops everything at once."""
+
     async def on_classified(session: AsyncSession, events: list[Envelope]) -> None:
         for event in events:
             for event_type in classification_types(event.data):
                 await announce(session, event_type, event)
         await assign_leads(session, events, settings)
+        await followup.follow(session, events, book)
 
-    return {LEAD_CLASSIFIED: on_classified}
+    async def on_consent(session: AsyncSession, events: list[Envelope]) -> None:
+        for event in events:
+            if followup.consent_withdrawn(event.data):
+                await followup.unsubscribe(session, event.lead_id, "consent withdrawn")
+
+    async def on_erased(session: AsyncSession, events: list[Envelope]) -> None:
+        await followup.erase(session, {event.lead_id for event in events})
+
+    return {LEAD_CLASSIFIED: on_classified, CONSENT_CHANGED: on_consent, LEAD_ERASED: on_erased}

@@ -97,3 +97,48 @@ class WebhookEndpoint(SQLModel, table=True):
     active: bool = True
     disabled_reason: str | None = None
     created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)
+
+
+class FollowedLead(SQLModel, table=True):
+    """Nurture's view of a lead: what templates and rules need, its playbook, its consent."""
+
+    __tablename__ = "followed_leads"
+
+    lead_id: UUID = Field(primary_key=True)
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    playbook: str | None = None
+    playbook_version: int | None = None
+    enrolled_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    unsubscribed: bool = False
+    updated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)
+
+
+class Touch(SQLModel, table=True):
+    """One planned contact: a step of a playbook, due at a time, sent at most once."""
+
+    __tablename__ = "touches"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    lead_id: UUID
+    correlation_id: UUID
+    playbook: str
+    playbook_version: int
+    step: int
+    channel: str
+    template: str
+    due_at: datetime = Field(sa_type=DateTime(timezone=True))
+    status: str  # scheduled | sending | sent | failed | cancelled
+    attempts: int = 0
+    lease_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    detail: str | None = None
+    created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)
+
+
+class PlaybookVersion(SQLModel, table=True):
+    __tablename__ = "playbook_versions"
+
+    version: int = Field(primary_key=True)
+    document: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    source: str
+    created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)

@@ -1,7 +1,7 @@
 """Request and response models of the nurture API."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
@@ -158,3 +158,28 @@ class RedeliverRange(BaseModel):
 
 class Redelivering(BaseModel):
     deliveries: int
+
+
+class TouchPublic(BaseModel):
+    id: UUID
+    playbook: str
+    playbook_version: int
+    step: int
+    channel: str
+    template: str
+    due_at: datetime
+    status: str
+    attempts: int
+    sent_at: datetime | None
+    detail: str | None
+
+
+class PlaybooksPublic(BaseModel):
+    version: int
+    created_at: datetime | None
+    playbooks: dict[str, Any]
+    source: str
+
+
+class PlaybooksAccepted(BaseModel):
+    version: int

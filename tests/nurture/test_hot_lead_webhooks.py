@@ -22,7 +22,9 @@ from tests.receiver import Receiver, webhook_receiver
 
 @pytest.fixture(scope="module")
 async def client(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
-    settings = servers.settings(NurtureSettings, webhook_retry_schedule=[0.05, 0.05, 0.05])
+    settings = servers.settings(
+        NurtureSettings, webhook_retry_schedule=[0.05, 0.05, 0.05], touches_enabled=False
+    )
     app = create_app(settings)
     async with running(app) as c:
         await caught_up(app)  # hot leads other tests left on the topic are assigned before ours

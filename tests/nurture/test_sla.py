@@ -26,7 +26,9 @@ SLA_SECONDS = 1.0
 
 @pytest.fixture(scope="module")
 async def nurture(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
-    settings = servers.settings(NurtureSettings, sla_seconds=SLA_SECONDS, sla_check_every_seconds=0.1)
+    settings = servers.settings(
+        NurtureSettings, sla_seconds=SLA_SECONDS, sla_check_every_seconds=0.1, touches_enabled=False
+    )
     app = create_app(settings)
     async with running(app) as client:
         await caught_up(app)

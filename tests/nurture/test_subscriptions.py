@@ -32,6 +32,7 @@ async def nurture(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
         circuit_failures=4,
         circuit_open_seconds=0.05,
         webhook_timeout_seconds=30,
+        touches_enabled=False,
     )
     app = create_app(settings)
     async with running(app) as client:

@@ -1,0 +1,172 @@
+"""Follow-up: leads enrolled in playbooks, their touches scheduled, and stopped at once by a
+stage or temperature change (the new playbook starts), an unsubscribe or an erasure.
+The caller owns the transaction."""
+
+import logging
+import time as clock
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.nurture.models import Assignment, FollowedLead, PlaybookVersion, Touch, WebhookDelivery
+from services.nurture.playbooks import Playbooks, default_playbooks_text, parse_playbooks, plan
+from services.nurture.subscriptions import emit
+from shared.events import (
+    TOUCH_CANCELLED,
+    TOUCH_SCHEDULED,
+    Envelope,
+    LeadClassified,
+    TouchChanged,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+LEADS = FollowedLead.__table__  # type: ignore[attr-defined]
+TOUCHES = Touch.__table__  # type: ignore[attr-defined]
+VERSIONS = PlaybookVersion.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ActivePlaybooks:
+    version: int
+    playbooks: Playbooks
+
+
+class PlaybookBook:
+    """The versioned playbooks; the newest is active. Checked for a newer one at most once a second."""
+
+    def __init__(self, initial_source: str | None = None) -> None:
+        self.initial_source = initial_source or default_playbooks_text()
+        self._active: ActivePlaybooks | None = None
+        self._checked_at = 0.0
+
+    async def active(self, session: AsyncSession) -> ActivePlaybooks:
+        if self._active is not None and clock.monotonic() - self._checked_at < 1.0:
+            return self._active
+        newest = (await session.execute(select(func.max(VERSIONS.c.version)))).scalar()
+        if newest is None:
+            document = parse_playbooks(self.initial_source).model_dump(mode="json")
+            values = {"version": 1, "document": document, "source": self.initial_source}
+            await session.execute(insert(VERSIONS).values(**values).on_conflict_do_nothing())
+            newest = 1
+        if self._active is None or self._active.version != newest:
+            row = await session.get(PlaybookVersion, newest)
+            assert row is not None
+            self._active = ActivePlaybooks(newest, Playbooks.model_validate(row.document))
+        self._checked_at = clock.monotonic()
+        return self._active
+
+    async def publish(self, session: AsyncSession, document: str | dict[str, Any], source: str) -> int:
+        """Validate and store a new version (InvalidPlaybooks if it cannot be used)."""
+        playbooks = parse_playbooks(document)
+        await self.active(session)
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('nurture.playbook_versions'))"))
+        version = ((await session.execute(select(func.max(VERSIONS.c.version)))).scalar() or 0) + 1
+        session.add(
+            PlaybookVersion(version=version, document=playbooks.model_dump(mode="json"), source=source)
+        )
+        await session.flush()
+        return version
+
+    def forget(self) -> None:
+        self._active = None
+
+
+async def follow(session: AsyncSession, events: list[Envelope], book: PlaybookBook) -> None:
+    """Keep each classified lead in the playbook that fits it now."""
+    active = await book.active(session)
+    now = utcnow()
+    for event in events:
+        classified = LeadClassified.model_validate(event.data)
+        context = {**classified.lead, "temperature": classified.temperature, "stage": classified.stage}
+        lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
+        if lead is None:
+            lead = FollowedLead(lead_id=event.lead_id)
+        lead.context, lead.updated_at = context, now
+        playbook = active.playbooks.select(classified.temperature, classified.stage, context.get("channel"))
+        name = playbook.name if playbook else None
+        if name != lead.playbook and not lead.unsubscribed:
+            await cancel(session, event.lead_id, f"moved to playbook {name}" if name else "no playbook fits")
+            lead.playbook, lead.playbook_version, lead.enrolled_at = name, active.version, now
+            if playbook is not None:
+                for index, step, due in plan(playbook, now):
+                    touch = Touch(
+                        lead_id=event.lead_id,
+                        correlation_id=event.correlation_id,
+                        playbook=playbook.name,
+                        playbook_version=active.version,
+                        step=index,
+                        channel=step.channel,
+                        template=step.template,
+                        due_at=due,
+                        status="scheduled",
+                    )
+                    session.add(touch)
+                    await emit(session, touch_event(TOUCH_SCHEDULED, touch))
+        session.add(lead)
+
+
+def touch_event(
+    kind: str, touch: Touch, reason: str | None = None, correlation: UUID | None = None
+) -> Envelope:
+    payload = TouchChanged(
+        touch_id=touch.id,
+        playbook=touch.playbook,
+        step=touch.step,
+        channel=touch.channel,
+        template=touch.template,
+        due_at=touch.due_at,
+        sent_at=touch.sent_at,
+        reason=reason,
+    )
+    return Envelope(
+        type=kind,
+        lead_id=touch.lead_id,
+        correlation_id=correlation or touch.correlation_id,
+        producer="nurture",
+        data=payload.model_dump(mode="json", exclude_none=True),
+    )
+
+
+async def cancel(session: AsyncSession, lead_id: UUID, reason: str) -> int:
+    """Cancel everything still to be sent to the lead; returns how many."""
+    statement = (
+        update(TOUCHES)
+        .where(TOUCHES.c.lead_id == lead_id, TOUCHES.c.status.in_(("scheduled", "sending")))
+        .values(status="cancelled", detail=reason, lease_until=None)
+        .returning(*TOUCHES.c)
+    )
+    rows = list(await session.execute(statement))
+    for row in rows:
+        await emit(session, touch_event(TOUCH_CANCELLED, Touch.model_validate(row._mapping), reason))
+    return len(rows)
+
+
+async def unsubscribe(session: AsyncSession, lead_id: UUID, reason: str) -> int:
+    """Stop everything to this person, now and later."""
+    await session.execute(
+        insert(LEADS)
+        .values(lead_id=lead_id, unsubscribed=True, context={})
+        .on_conflict_do_update(
+            index_elements=["lead_id"], set_={"unsubscribed": True, "updated_at": func.now()}
+        )
+    )
+    return await cancel(session, lead_id, reason)
+
+
+async def erase(session: AsyncSession, lead_ids: set[UUID]) -> None:
+    """Erasure: nothing more is sent, and what nurture holds about the person goes."""
+    deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    assignments = Assignment.__table__  # type: ignore[attr-defined]
+    await session.execute(delete(TOUCHES).where(TOUCHES.c.lead_id.in_(lead_ids)))
+    await session.execute(delete(LEADS).where(LEADS.c.lead_id.in_(lead_ids)))
+    await session.execute(delete(assignments).where(assignments.c.lead_id.in_(lead_ids)))
+    await session.execute(delete(deliveries).where(deliveries.c.lead_id.in_(lead_ids)))
+
+
+def consent_withdrawn(data: dict[str, Any]) -> bool:
+    return not data.get("granted", True) and data.get("purpose", "marketing") in ("marketing", "all")

@@ -1,0 +1,156 @@
+"""Playbooks: follow-up sequences as versioned configuration (YAML, validated when loaded).
+Pure, no I/O. `default_playbooks.yaml` is version 1, with the source of each default
+(DOMAIN.md "Follow-up").
+
+A lead is in at most one playbook: the first whose `when` matches its temperature, stage or
+channel. When a classification moves it to another playbook, what is still scheduled in the
+old one is cancelled and the new one starts.
+"""
+
+import re
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Channel = Literal["email", "sms", "messenger", "call_task"]
+DEFAULT_PLAYBOOKS = Path(__file__).with_name("default_playbooks.yaml")
+_DELAY = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_delay(text: str) -> timedelta:
+    match = _DELAY.match(text.strip().lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a delay like 30m, 2h, 3d or 1w")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+class Template(_Strict):
+    subject: str = ""
+    body: Annotated[str, Field(min_length=1)]
+
+
+class Step(_Strict):
+    after: str  # from the start of the playbook: 0m, 2d, 3w
+    channel: Channel
+    template: str
+
+    @field_validator("after")
+    @classmethod
+    def _delay(cls, value: str) -> str:
+        parse_delay(value)
+        return value
+
+    @property
+    def delay(self) -> timedelta:
+        return parse_delay(self.after)
+
+
+class When(_Strict):
+    temperature: list[str] = []
+    stage: list[str] = []
+    channel: list[str] = []
+
+    def matches(self, temperature: str | None, stage: str | None, channel: str | None) -> bool:
+        checks = ((self.temperature, temperature), (self.stage, stage), (self.channel, channel))
+        return all(not allowed or value in allowed for allowed, value in checks)
+
+
+class Playbook(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    when: When
+    steps: Annotated[list[Step], Field(min_length=1)]
+
+
+class Window(_Strict):
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end  # across midnight
+
+    @classmethod
+    def parse(cls, text: str) -> "Window":
+        start, _, end = text.replace(" ", "").partition("-")
+        return cls(start=time.fromisoformat(start), end=time.fromisoformat(end))
+
+
+class Playbooks(_Strict):
+    timezone: str = "Asia/Almaty"  # when the lead gives none
+    quiet_hours: Window  # no SMS, messenger or call in the lead's night
+    call_window: Window  # calls when the lead gave no window of their own (004:397-398)
+    weekly_cap: Annotated[int, Field(ge=1, le=50)]  # touches per lead in any 7 days
+    templates: dict[str, Template]
+    playbooks: list[Playbook]
+
+    @model_validator(mode="after")
+    def _templates_exist(self) -> "Playbooks":
+        missing = sorted({s.template for p in self.playbooks for s in p.steps} - set(self.templates))
+        if missing:
+            raise ValueError(f"steps name templates that do not exist: {missing}")
+        names = [p.name for p in self.playbooks]
+        if len(names) != len(set(names)):
+            raise ValueError("playbook names must be unique")
+        return self
+
+    def select(self, temperature: str | None, stage: str | None, channel: str | None) -> Playbook | None:
+        return next((p for p in self.playbooks if p.when.matches(temperature, stage, channel)), None)
+
+
+class InvalidPlaybooks(Exception):
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {r}" for f, r in errors))
+        self.errors = errors
+
+
+def parse_playbooks(document: str | dict[str, Any]) -> Playbooks:
+    if isinstance(document, str):
+        try:
+            document = yaml.safe_load(document)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
+            raise InvalidPlaybooks(
+                [(where, f"not valid YAML: {getattr(error, 'problem', error)}")]
+            ) from error
+    if not isinstance(document, dict):
+        raise InvalidPlaybooks([("document", "expected a mapping")])
+    try:
+        return Playbooks.model_validate(document)
+    except ValidationError as error:
+        errors = [(".".join(str(p) for p in e["loc"]) or "document", e["msg"]) for e in error.errors()]
+        raise InvalidPlaybooks(errors) from error
+
+
+def default_playbooks_text() -> str:
+    return DEFAULT_PLAYBOOKS.read_text(encoding="utf-8")
+
+
+def plan(playbook: Playbook, start: datetime) -> list[tuple[int, Step, datetime]]:
+    """Each step with its due time (before quiet hours and caps move it)."""
+    return [(index, step, start + step.delay) for index, step in enumerate(playbook.steps)]
+
+
+class SafeFields(dict[str, Any]):
+    """Template fields: a field the lead has not given renders as nothing, not an error."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(text: str, fields: dict[str, Any]) -> str:
+    try:
+        return text.format_map(
+            SafeFields({k: v for k, v in fields.items() if isinstance(v, str | int | float)})
+        )
+    except (ValueError, IndexError, AttributeError):  # a stray brace in a template
+        return text

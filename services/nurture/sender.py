@@ -1,0 +1,278 @@
+"""The touch scheduler: workers claim due touches with `FOR UPDATE SKIP LOCKED`, so several
+replicas never take the same one; a claim is a lease, so a touch whose worker died is taken
+again after it (with the same id, which the email's Message-ID and the providers'
+Idempotency-Key carry, so a receiver can tell a repeat). Before sending, the lead's quiet
+hours, call window and weekly cap are checked; a touch that may not go yet is moved."""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+from uuid import UUID
+
+import aiohttp
+import aiosmtplib
+from sqlalchemy import select, text, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.nurture.config import NurtureSettings
+from services.nurture.followup import TOUCHES, PlaybookBook, touch_event
+from services.nurture.handlers import queue_webhook
+from services.nurture.models import Assignment, FollowedLead, Rep, Touch
+from services.nurture.playbooks import Playbooks, render
+from services.nurture.routing import choose
+from services.nurture.subscriptions import emit
+from services.nurture.timing import WEEK, earliest_send
+from shared.db import Database
+from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
+from shared.wakeup import Wakeup
+
+log = logging.getLogger(__name__)
+BATCH = 200
+MAX_ATTEMPTS = 3
+
+_CLAIM = """
+UPDATE touches SET status = 'sending', lease_until = :lease, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM touches
+    WHERE (status = 'scheduled' AND due_at <= :now) OR (status = 'sending' AND lease_until < :now)
+    ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED
+) RETURNING *
+"""
+
+
+class SendFailed(Exception):
+    pass
+
+
+def unsubscribe_token(secret: str, lead_id: UUID) -> str:
+    digest = hmac.new(secret.encode(), f"unsubscribe.{lead_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def unsubscribe_url(settings: NurtureSettings, lead_id: UUID) -> str:
+    token = unsubscribe_token(settings.unsubscribe_secret, lead_id)
+    return f"{settings.public_url}/v1/unsubscribe?lead_id={lead_id}&token={token}"
+
+
+@dataclass
+class Claimed:
+    touch: Touch
+    lead: FollowedLead | None
+
+
+class TouchSender:
+    def __init__(self, db: Database, book: PlaybookBook, settings: NurtureSettings) -> None:
+        self.db, self.book, self.settings = db, book, settings
+        self._wakeup = Wakeup()
+        self.http: aiohttp.ClientSession | None = None
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        self.http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds)
+        )
+        try:
+            while True:
+                try:
+                    while await self.send_due() == BATCH:
+                        pass
+                except Exception as error:
+                    log.warning("touch sending failed: %r", error)
+                await self._wakeup.wait(self.settings.touch_poll_seconds)
+        finally:
+            await self.http.close()
+
+    async def send_due(self) -> int:
+        """Claim due touches, move the ones that may not go yet, send the rest; returns the claim size."""
+        now = utcnow()
+        async with self.db.transaction() as session:
+            claimed = await self._claim(session, now)
+            playbooks = (await self.book.active(session)).playbooks
+            sent = await self._recent_sends(session, {c.touch.lead_id for c in claimed}, now)
+            ready, postponed = [], []
+            for item in claimed:
+                if item.lead is None or item.lead.unsubscribed:
+                    touch = await session.get(Touch, item.touch.id)
+                    assert touch is not None
+                    await self._finish(session, touch, "cancelled", "unsubscribed or unknown lead")
+                    continue
+                recent = sent.get(item.touch.lead_id, [])
+                allowed = earliest_send(now, item.touch.channel, item.lead.context, playbooks, recent)
+                if allowed > now:
+                    postponed.append((item.touch.id, allowed))
+                else:
+                    ready.append(item)
+                    sent.setdefault(item.touch.lead_id, []).append(now)  # counts against the cap at once
+            for touch_id, allowed in postponed:
+                await session.execute(
+                    update(TOUCHES)
+                    .where(TOUCHES.c.id == touch_id)
+                    .values(
+                        status="scheduled",
+                        due_at=allowed,
+                        lease_until=None,
+                        detail="waiting for the lead's hours or weekly cap",
+                    )
+                )
+        outcomes = await asyncio.gather(
+            *(self._send(item, playbooks) for item in ready), return_exceptions=True
+        )
+        async with self.db.transaction() as session:
+            for item, outcome in zip(ready, outcomes, strict=True):
+                current = await session.get(Touch, item.touch.id, with_for_update=True)
+                if current is None or current.status != "sending":
+                    continue  # cancelled or erased meanwhile
+                touch = current
+                if isinstance(outcome, BaseException):
+                    await self._failed(session, touch, outcome)
+                else:
+                    if outcome is not None:
+                        await self._call_task(session, touch, item.lead, outcome)
+                    touch.sent_at = utcnow()
+                    await self._finish(session, touch, "sent", None)
+        return len(claimed)
+
+    async def _claim(self, session: AsyncSession, now: datetime) -> list[Claimed]:
+        lease = now + timedelta(seconds=self.settings.touch_lease_seconds)
+        rows = list(await session.execute(text(_CLAIM), {"now": now, "lease": lease, "limit": BATCH}))
+        touches = [Touch.model_validate(row._mapping) for row in rows]
+        leads = {}
+        if touches:
+            found = await session.execute(
+                select(FollowedLead).where(FollowedLead.lead_id.in_({t.lead_id for t in touches}))  # type: ignore[attr-defined]
+            )
+            leads = {lead.lead_id: lead for lead in found.scalars()}
+        return [Claimed(t, leads.get(t.lead_id)) for t in touches]
+
+    async def _recent_sends(
+        self, session: AsyncSession, lead_ids: set[UUID], now: datetime
+    ) -> dict[UUID, list[datetime]]:
+        if not lead_ids:
+            return {}
+        query = select(TOUCHES.c.lead_id, TOUCHES.c.sent_at).where(
+            TOUCHES.c.lead_id.in_(lead_ids), TOUCHES.c.status == "sent", TOUCHES.c.sent_at > now - WEEK
+        )
+        found: dict[UUID, list[datetime]] = {}
+        for row in await session.execute(query):
+            found.setdefault(row.lead_id, []).append(row.sent_at)
+        return found
+
+    async def _send(self, item: Claimed, playbooks: Playbooks) -> dict[str, Any] | None:
+        """Send one touch; a call task returns what to tell the rep (sent in the record step)."""
+        touch, lead = item.touch, item.lead
+        assert lead is not None
+        template = playbooks.templates.get(touch.template)
+        if template is None:
+            raise SendFailed(f"no template {touch.template!r} in the active playbooks")
+        fields = lead.context
+        body, subject = render(template.body, fields), render(template.subject, fields)
+        channel = _preferred(touch.channel, fields)
+        if channel == "email":
+            await self._email(touch, fields, subject, body)
+        elif channel in ("sms", "messenger"):
+            await self._message(touch, channel, fields, body)
+        else:
+            return {"task": body, "lead": fields}
+        return None
+
+    async def _email(self, touch: Touch, fields: dict[str, Any], subject: str, body: str) -> None:
+        to = fields.get("email")
+        if not to:
+            raise SendFailed("the lead has no email address")
+        link = unsubscribe_url(self.settings, touch.lead_id)
+        message = EmailMessage()
+        message["From"] = self.settings.email_from
+        message["To"] = to
+        message["Subject"] = subject or "A note from us"
+        message["Message-ID"] = f"<{touch.id}@leadflow>"
+        message["List-Unsubscribe"] = f"<{link}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message.set_content(f"{body}\n\n--\nUnsubscribe: {link}\n")
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.settings.smtp_host,
+                port=self.settings.smtp_port,
+                timeout=self.settings.webhook_timeout_seconds,
+                start_tls=False,
+            )
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise SendFailed(f"SMTP: {error}") from error
+
+    async def _message(self, touch: Touch, channel: str, fields: dict[str, Any], body: str) -> None:
+        url = self.settings.sms_url if channel == "sms" else self.settings.messenger_url
+        to = fields.get("phone") if channel == "sms" else fields.get("messenger") or fields.get("phone")
+        if not url:
+            raise SendFailed(f"no {channel} provider configured")
+        if not to:
+            raise SendFailed(f"the lead has no contact for {channel}")
+        assert self.http is not None
+        payload = {"to": to, "text": body, "touch_id": str(touch.id)}
+        try:
+            async with self.http.post(
+                url, json=payload, headers={"Idempotency-Key": str(touch.id)}
+            ) as response:
+                if response.status >= 300:
+                    raise SendFailed(f"{channel} provider answered {response.status}")
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise SendFailed(f"{channel} provider: {error}") from error
+
+    async def _call_task(
+        self, session: AsyncSession, touch: Touch, lead: FollowedLead | None, task: dict[str, Any]
+    ) -> None:
+        """A call task goes to the rep holding the lead (or the next matching rep)."""
+        assignment = await session.get(Assignment, touch.lead_id)
+        rep = await session.get(Rep, assignment.rep_id) if assignment else None
+        if rep is None or not rep.active:
+            reps = list((await session.execute(select(Rep).where(Rep.active, Rep.role == "rep"))).scalars())  # type: ignore[arg-type]
+            chosen = choose(reps, task["lead"])
+            rep = chosen if isinstance(chosen, Rep) else None
+        if rep is None:
+            raise SendFailed("no active rep for the call task")
+        body = {
+            "type": "touch.call_task",
+            "timestamp": utcnow().isoformat(),
+            "data": {
+                "lead_id": str(touch.lead_id),
+                "touch_id": str(touch.id),
+                "task": task["task"],
+                "lead": task["lead"],
+            },
+        }
+        queue_webhook(session, rep, touch.lead_id, "touch.call_task", body, utcnow())
+
+    async def _failed(self, session: AsyncSession, touch: Touch, error: BaseException) -> None:
+        reason = (
+            str(error)[:500] if isinstance(error, SendFailed) else f"{type(error).__name__}: {error}"[:500]
+        )
+        if touch.attempts < MAX_ATTEMPTS:
+            touch.status, touch.lease_until, touch.detail = "scheduled", None, reason
+            touch.due_at = utcnow() + timedelta(
+                seconds=self.settings.touch_retry_seconds * 2 ** (touch.attempts - 1)
+            )
+            session.add(touch)
+            return
+        await self._finish(session, touch, "failed", reason)
+
+    async def _finish(self, session: AsyncSession, touch: Touch, status: str, reason: str | None) -> None:
+        touch.status, touch.lease_until, touch.detail = status, None, reason
+        session.add(touch)
+        kind = {"sent": TOUCH_SENT, "failed": TOUCH_FAILED, "cancelled": TOUCH_CANCELLED}.get(status)
+        if kind is not None:
+            await emit(session, touch_event(kind, touch, reason))
+
+
+def _preferred(channel: str, fields: dict[str, Any]) -> str:
+    """A message goes by the lead's preferred channel when they named one we can use."""
+    preferred = fields.get("preferred_channel") or (fields.get("custom") or {}).get("preferred_channel")
+    if channel in ("email", "sms", "messenger") and preferred in ("email", "sms", "messenger"):
+        return str(preferred)
+    return channel

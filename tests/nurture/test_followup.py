@@ -1,0 +1,304 @@
+"""Follow-up through real servers: playbook emails to an SMTP server (aiosmtpd), SMS to an HTTP
+provider, quiet hours and the weekly cap, unsubscribe, stage changes, consent and erasure, and
+two senders on one database (one dying mid-run) sending every touch exactly once."""
+
+import asyncio
+import email
+import email.policy
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+from sqlalchemy import text
+
+from services.nurture.app import create_app
+from services.nurture.config import NurtureSettings
+from services.nurture.models import FollowedLead, Touch
+from services.nurture.playbooks import default_playbooks_text
+from services.nurture.sender import TouchSender
+from shared import topics
+from shared.embedded import free_port
+from shared.events import CONSENT_CHANGED, LEAD_ERASED, Envelope, utcnow
+from shared.kafka import Publisher
+from tests.conftest import ADMIN, Servers, eventually, running
+from tests.helpers import events_of, lead_classified
+from tests.receiver import Receiver, webhook_receiver
+
+YAML = {**ADMIN, "content-type": "application/yaml"}
+TEST_PLAYBOOKS = [
+    {
+        "name": "burst",
+        "when": {"channel": ["burst"]},
+        "steps": [{"after": "0m", "channel": "email", "template": "content"} for _ in range(5)],
+    },
+    {
+        "name": "texting",
+        "when": {"channel": ["texting"]},
+        "steps": [{"after": "0m", "channel": "sms", "template": "checking_in"}],
+    },
+]
+
+
+@dataclass
+class Mailbox:
+    messages: list[Message] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box, port = Mailbox(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def sms() -> Iterator[Receiver]:
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+async def nurture(
+    servers: Servers, mailbox: tuple[Mailbox, int], sms: Receiver
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = servers.settings(
+        NurtureSettings,
+        smtp_port=mailbox[1],
+        sms_url=sms.url,
+        touch_poll_seconds=0.05,
+        touch_lease_seconds=1,
+    )
+    async with running(create_app(settings)) as client:
+        playbooks = yaml.safe_load(default_playbooks_text())
+        playbooks["playbooks"] = TEST_PLAYBOOKS + playbooks["playbooks"]
+        assert (await client.put("/v1/playbooks", json=playbooks, headers=ADMIN)).status_code == 201
+        yield client
+        await client.put("/v1/playbooks", content=default_playbooks_text(), headers=YAML)
+
+
+@pytest.fixture(scope="module")
+async def publish(servers: Servers) -> AsyncIterator[Any]:
+    publisher = Publisher(servers.bootstrap, "test")
+
+    async def send(topic: str, *events: Envelope) -> None:
+        await publisher.publish([(topic, str(e.lead_id).encode(), e.to_bytes()) for e in events])
+
+    yield send
+    await publisher.stop()
+
+
+def zone_where_it_is(hour: int) -> str:
+    """An IANA zone whose local hour is `hour` now (Etc/GMT-5 is UTC+5)."""
+    offset = (hour - datetime.now(UTC).hour + 36) % 24 - 12
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+
+
+def classified(temperature: str = "warm", lead_id: uuid.UUID | None = None, **lead: Any) -> Envelope:
+    event = lead_classified(temperature)
+    if lead_id is not None:
+        event = event.model_copy(update={"lead_id": lead_id})
+    person = f"{uuid.uuid4().hex[:10]}@example.kz"
+    event.data["lead"] = {"email": person, "first_name": "Аружан", "timezone": zone_where_it_is(12), **lead}
+    return event
+
+
+async def touches(client: httpx.AsyncClient, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/leads/{lead_id}/touches", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return list(response.json())
+
+
+async def statuses(client: httpx.AsyncClient, lead_id: uuid.UUID) -> list[str]:
+    return [t["status"] for t in await touches(client, lead_id)]
+
+
+async def test_a_warm_lead_gets_its_playbook_email_and_the_unsubscribe_link_works(
+    nurture: httpx.AsyncClient, mailbox: tuple[Mailbox, int], publish: Any, servers: Servers
+) -> None:
+    event = classified("warm", company="Qazaq Trade")
+    address = event.data["lead"]["email"]
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    [message] = await eventually(lambda: mailbox[0].to(address), timeout=20)
+    assert message["Subject"] == "Thank you, Аружан"
+    assert message["Message-ID"].strip("<>").split("@")[0] in {
+        t["id"] for t in await touches(nurture, event.lead_id)
+    }
+    body = message.get_payload(decode=True).decode()
+    assert "Qazaq Trade" in body
+    link = message["List-Unsubscribe"].strip("<>")
+    assert link in body
+    planned = await touches(nurture, event.lead_id)
+    assert [t["playbook"] for t in planned] == ["warm"] * 8  # about 8 touches over a few weeks (002:441)
+    assert (await nurture.get(link.split("8003", 1)[1].replace("token=", "token=x"))).status_code == 403
+    done = await nurture.get(link.split("8003", 1)[1])
+    assert done.status_code == 200 and "unsubscribed" in done.text
+    assert sorted(set(await statuses(nurture, event.lead_id))) == ["cancelled", "sent"]
+    out = await events_of(
+        servers.bootstrap,
+        str(event.lead_id),
+        until=lambda es: any(e.type == "touch.cancelled" for e in es),
+        topic=topics.TOUCH_EVENTS,
+    )
+    assert {"touch.scheduled", "touch.sent", "touch.cancelled"} <= {e.type for e in out}
+
+
+async def test_a_stage_change_cancels_what_no_longer_fits_and_starts_the_new_playbook(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    warm = classified("warm")
+    await publish(topics.LEAD_CLASSIFICATIONS, warm)
+    await eventually(lambda: _has(nurture, warm.lead_id, "warm", "sent"), timeout=20)
+    hot = classified("hot", lead_id=warm.lead_id)
+    await publish(topics.LEAD_CLASSIFICATIONS, hot)
+    await eventually(lambda: _has(nurture, warm.lead_id, "hot", "scheduled", "sent"), timeout=20)
+    timeline = await touches(nurture, warm.lead_id)
+    left_warm = [t for t in timeline if t["playbook"] == "warm" and t["status"] != "sent"]
+    assert left_warm and all(t["status"] == "cancelled" for t in left_warm)
+    assert all(t["detail"] == "moved to playbook hot" for t in left_warm)
+
+
+async def _has(client: httpx.AsyncClient, lead_id: uuid.UUID, playbook: str, *status: str) -> bool:
+    return any(t["playbook"] == playbook and t["status"] in status for t in await touches(client, lead_id))
+
+
+async def test_an_sms_waits_for_the_morning_and_goes_by_day(
+    nurture: httpx.AsyncClient, sms: Receiver, publish: Any
+) -> None:
+    night = classified("warm", channel="texting", phone="+77011112233", timezone=zone_where_it_is(2))
+    day = classified("warm", channel="texting", phone="+77014445566", timezone=zone_where_it_is(12))
+    await publish(topics.LEAD_CLASSIFICATIONS, night, day)
+    await eventually(lambda: any(b'"+77014445566"' in r.body for r in sms.received()), timeout=20)
+    [request] = [r for r in sms.received() if b'"+77014445566"' in r.body]
+    assert request.headers["idempotency-key"] == (await touches(nurture, day.lead_id))[0]["id"]
+
+    async def waiting() -> dict[str, Any] | None:
+        [touch] = await touches(nurture, night.lead_id)
+        return touch if touch["detail"] == "waiting for the lead's hours or weekly cap" else None
+
+    moved = await eventually(waiting, timeout=20)
+    local = datetime.fromisoformat(moved["due_at"]).astimezone(_zone(night))
+    assert (local.hour, local.minute) == (9, 0) and moved["status"] == "scheduled"
+    assert not any(b'"+77011112233"' in r.body for r in sms.received())
+
+
+def _zone(event: Envelope) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(event.data["lead"]["timezone"])
+
+
+async def test_the_weekly_cap_holds_back_the_fourth_touch(
+    nurture: httpx.AsyncClient, mailbox: tuple[Mailbox, int], publish: Any
+) -> None:
+    event = classified("warm", channel="burst")
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+
+    async def settled() -> list[dict[str, Any]] | None:
+        timeline = await touches(nurture, event.lead_id)
+        states = sorted(t["status"] for t in timeline)
+        return timeline if states == ["scheduled", "scheduled", "sent", "sent", "sent"] else None
+
+    timeline = await eventually(settled, timeout=20)
+    assert len(mailbox[0].to(event.data["lead"]["email"])) == 3
+    for touch in (t for t in timeline if t["status"] == "scheduled"):
+        assert datetime.fromisoformat(touch["due_at"]) > utcnow() + timedelta(days=6)
+
+
+async def test_withdrawn_consent_and_erasure_stop_everything(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    withdrawn, erased = classified("cold"), classified("cold")
+    await publish(topics.LEAD_CLASSIFICATIONS, withdrawn, erased)
+    for event in (withdrawn, erased):
+        await eventually(lambda e=event: _has(nurture, e.lead_id, "cold", "scheduled"), timeout=20)
+    consent = withdrawn.follow_up(CONSENT_CHANGED, "ingest", _payload(granted=False, purpose="marketing"))
+    gone = erased.follow_up(LEAD_ERASED, "ingest", _payload(erased_at=utcnow().isoformat()))
+    await publish(topics.LEAD_EVENTS, consent, gone)
+    await eventually(lambda: _only(nurture, withdrawn.lead_id, {"cancelled", "sent"}), timeout=20)
+    await eventually(lambda: _none(nurture, erased.lead_id), timeout=20)
+
+
+def _payload(**data: Any) -> Any:
+    from pydantic import BaseModel, ConfigDict
+
+    class Raw(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+    return Raw(**data, occurred_at=utcnow().isoformat())
+
+
+async def _only(client: httpx.AsyncClient, lead_id: uuid.UUID, allowed: set[str]) -> bool:
+    found = set(await statuses(client, lead_id))
+    return bool(found) and found <= allowed and "cancelled" in found
+
+
+async def _none(client: httpx.AsyncClient, lead_id: uuid.UUID) -> bool:
+    return await touches(client, lead_id) == []
+
+
+async def test_two_senders_send_each_touch_once_and_a_dead_one_loses_nothing(
+    nurture: httpx.AsyncClient, mailbox: tuple[Mailbox, int]
+) -> None:
+    app = nurture._transport.app  # type: ignore[attr-defined]
+    db, book, settings = app.state.runtime.db, app.state.playbooks, app.state.settings
+    ids = await _due_touches(db, 300)
+    dead = TouchSender(db, book, settings)
+    async with db.transaction() as session:
+        taken = await dead._claim(session, utcnow())  # it claimed, then its process died
+    assert taken
+    second = TouchSender(db, book, settings)
+    second_task = asyncio.create_task(second.run())  # a second live process beside the app's own
+    try:
+        await eventually(lambda: _delivered(mailbox[0], ids), timeout=60)
+    finally:
+        second_task.cancel()
+        await asyncio.gather(second_task, return_exceptions=True)
+    message_ids = [m["Message-ID"].strip("<>").split("@")[0] for m in mailbox[0].messages]
+    mine = [m for m in message_ids if m in ids]
+    assert len(mine) == len(ids) == len(set(mine)), "every touch sent, none twice"
+
+
+async def _delivered(box: Mailbox, ids: set[str]) -> bool:
+    return ids <= {m["Message-ID"].strip("<>").split("@")[0] for m in box.messages}
+
+
+async def _due_touches(db: Any, count: int) -> set[str]:
+    ids: set[str] = set()
+    async with db.transaction() as session:
+        for index in range(count):
+            lead_id = uuid.uuid4()
+            context = {"email": f"many-{index}-{uuid.uuid4().hex[:6]}@example.kz", "first_name": "Leyla"}
+            session.add(FollowedLead(lead_id=lead_id, context=context, playbook="mql", playbook_version=1))
+            touch = Touch(
+                lead_id=lead_id,
+                correlation_id=uuid.uuid4(),
+                playbook="mql",
+                playbook_version=1,
+                step=0,
+                channel="email",
+                template="content",
+                due_at=utcnow(),
+                status="scheduled",
+            )
+            session.add(touch)
+            ids.add(str(touch.id))
+        await session.execute(text("SELECT 1"))
+    return ids

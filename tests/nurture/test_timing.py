@@ -1,0 +1,53 @@
+"""Respect for the person's time (004:202-208): quiet hours, call window, weekly cap, all in
+the lead's own time zone. Pure."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.nurture.playbooks import default_playbooks_text, parse_playbooks
+from services.nurture.timing import earliest_send
+
+RULES = parse_playbooks(default_playbooks_text())  # quiet 21:00-09:00, calls 10:00-18:00, cap 3
+ALMATY = {"timezone": "Asia/Almaty"}  # UTC+5
+
+
+def at(hour: int, minute: int = 0, day: int = 2) -> datetime:
+    """A moment given as Almaty wall-clock time."""
+    return datetime(2026, 11, day, hour, minute, tzinfo=UTC) - timedelta(hours=5)
+
+
+@pytest.mark.parametrize(
+    ("channel", "due", "lead", "expected"),
+    [
+        ("email", at(23), ALMATY, at(23)),  # email waits for nobody
+        ("sms", at(23), ALMATY, at(9, day=3)),  # quiet hours: the next morning
+        ("sms", at(3), ALMATY, at(9)),
+        ("sms", at(12), ALMATY, at(12)),
+        ("messenger", at(8, 59), ALMATY, at(9)),
+        ("call_task", at(9, 30), ALMATY, at(10)),  # the default call window
+        ("call_task", at(19), ALMATY, at(10, day=3)),
+        ("call_task", at(9, 30), {**ALMATY, "call_window": "10:00-14:00"}, at(10)),  # their own window
+        ("call_task", at(15), {**ALMATY, "call_window": "10:00-14:00"}, at(10, day=3)),
+        (
+            "call_task",
+            at(15),
+            {"timezone": "Asia/Baku", "call_window": "10:00-14:00"},
+            at(11, day=3),
+        ),  # UTC+4
+    ],
+)
+def test_touches_wait_for_the_leads_hours(
+    channel: str, due: datetime, lead: dict[str, str], expected: datetime
+) -> None:
+    assert earliest_send(due, channel, lead, RULES, []) == expected
+
+
+def test_weekly_cap_moves_a_touch_until_the_oldest_leaves_the_week() -> None:
+    sent = [at(12, day=1), at(12, day=3), at(12, day=4)]
+    assert earliest_send(at(12, day=5), "email", ALMATY, RULES, sent) == at(12, day=8) + timedelta(seconds=1)
+    assert earliest_send(at(12, day=5), "email", ALMATY, RULES, sent[1:]) == at(12, day=5)
+
+
+def test_an_unknown_time_zone_falls_back_to_the_default() -> None:
+    assert earliest_send(at(23), "sms", {"timezone": "Mars/Olympus"}, RULES, []) == at(9, day=3)
