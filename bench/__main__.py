@@ -5,7 +5,7 @@ from pathlib import Path
 
 import uvloop
 
-from bench import ingest, pipeline, scoring
+from bench import ingest, nurture, pipeline, scoring
 
 
 def main() -> None:
@@ -13,6 +13,8 @@ def main() -> None:
     print(ingest.report(figures["ingest"]), flush=True)
     figures["scoring"] = uvloop.run(scoring.measure())
     print(scoring.report(figures["scoring"]), flush=True)
+    figures["nurture"] = uvloop.run(nurture.measure())
+    print(nurture.report(figures["nurture"]), flush=True)
     figures["pipeline"] = uvloop.run(pipeline.run())
     print(pipeline.report(figures["pipeline"]))
     results = Path(__file__).parent / "results"

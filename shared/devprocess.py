@@ -26,6 +26,7 @@ class DevProcess:
     home: Path
     ports: dict[str, int] = field(default_factory=free_ports)
     only: tuple[str, ...] = ()  # every service unless named
+    env: dict[str, str] = field(default_factory=dict)  # more LEADFLOW_* settings for the services
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
 
@@ -41,6 +42,7 @@ class DevProcess:
         }
         env |= {f"LEADFLOW_{s.upper()}_PORT": str(self.ports[s]) for s in SERVICES}
         env["LEADFLOW_ONLY"] = ",".join(self.only)
+        env |= self.env
         leadflow = Path(sys.executable).parent / "leadflow"
         self.process = subprocess.Popen(  # noqa: S603 - our own console script
             [str(leadflow), "dev"],
