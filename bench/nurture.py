@@ -96,7 +96,7 @@ async def _webhook_latency(bootstrap: str, counter: Counter) -> dict[str, Any]:
                 topics.LEAD_CLASSIFICATIONS, event.to_bytes(), key=str(event.lead_id).encode()
             )
         deadline = time.perf_counter() + 60
-        while len([k for k in sent if k in counter.hot]) < HOT_LEADS and time.perf_counter() < deadline:
+        while len([k for k in sent if k in counter.hot]) < HOT_LEADS and time.perf_counter() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # waiting for the last webhooks
     finally:
         await producer.stop()
@@ -152,7 +152,7 @@ async def _scheduler_rate(dsn: str, counter: Counter) -> float:
             ],
         )
         deadline = time.perf_counter() + 120
-        while counter.sms - before < TOUCHES and time.perf_counter() < deadline:
+        while counter.sms - before < TOUCHES and time.perf_counter() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)  # sampling progress
         return (counter.sms - before) / (time.perf_counter() - started)
     finally:
@@ -210,7 +210,8 @@ def report(f: dict[str, Any]) -> str:
             "Nurture alone",
             f"  hot lead.classified → rep webhook at 100/s  p50 {w['p50_ms']} ms  p99 {w['p99_ms']} ms"
             f"  (target p99 ≤ 100 ms; {w['received']}/{w['hot_leads']} received)",
-            f"  scheduler, SMS touches delivered          {f['scheduler_touches_per_s']:>9} touches/s (target ≥ 500)",
+            f"  scheduler, SMS touches delivered          {f['scheduler_touches_per_s']:>9} touches/s"
+            " (target ≥ 500)",
             f"  bare aiohttp posts, same receiver         {f['bare_posts_per_s']:>9} posts/s",
             f"  ratio scheduler / bare                    {f['ratio_scheduler_to_bare']:>9}",
         ]
