@@ -131,11 +131,14 @@ class TouchSender:
                 if current is None or current.status != "sending":
                     continue  # cancelled or erased meanwhile
                 touch = current
+                if outcome is not None and not isinstance(outcome, BaseException):
+                    try:
+                        await self._call_task(session, touch, outcome)
+                    except SendFailed as error:
+                        outcome = error
                 if isinstance(outcome, BaseException):
                     await self._failed(session, touch, outcome)
                 else:
-                    if outcome is not None:
-                        await self._call_task(session, touch, item.lead, outcome)
                     touch.sent_at = utcnow()
                     await self._finish(session, touch, "sent", None)
         return len(claimed)
@@ -225,9 +228,7 @@ class TouchSender:
         except (aiohttp.ClientError, TimeoutError) as error:
             raise SendFailed(f"{channel} provider: {error}") from error
 
-    async def _call_task(
-        self, session: AsyncSession, touch: Touch, lead: FollowedLead | None, task: dict[str, Any]
-    ) -> None:
+    async def _call_task(self, session: AsyncSession, touch: Touch, task: dict[str, Any]) -> None:
         """A call task goes to the rep holding the lead (or the next matching rep)."""
         assignment = await session.get(Assignment, touch.lead_id)
         rep = await session.get(Rep, assignment.rep_id) if assignment else None

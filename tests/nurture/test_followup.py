@@ -5,8 +5,10 @@ two senders on one database (one dying mid-run) sending every touch exactly once
 import asyncio
 import email
 import email.policy
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -302,3 +304,52 @@ async def _due_touches(db: Any, count: int) -> set[str]:
             ids.add(str(touch.id))
         await session.execute(text("SELECT 1"))
     return ids
+
+
+async def test_a_call_task_goes_to_the_reps_webhook_and_messages_use_the_preferred_channel(
+    nurture: httpx.AsyncClient, sms: Receiver, mailbox: tuple[Mailbox, int], publish: Any
+) -> None:
+    async with _only_rep(nurture) as rep:
+        # SQL playbook: a call task at once, in the lead's call window (it is noon where they are).
+        event = classified("warm", lead_id=uuid.uuid4(), call_window="11:00-14:00", phone="+77017778899")
+        event.data["stage"] = "sql"
+        await publish(topics.LEAD_CLASSIFICATIONS, event)
+        task = await eventually(lambda: _task_for(rep, event.lead_id), timeout=20)
+    assert task["data"]["task"].startswith("Call Аружан") and task["data"]["lead"]["phone"] == "+77017778899"
+    texting = classified("warm", channel="burst", preferred_channel="sms", phone="+77019990000")
+    await publish(topics.LEAD_CLASSIFICATIONS, texting)
+    await eventually(lambda: any(b'"+77019990000"' in r.body for r in sms.received()), timeout=20)
+    assert mailbox[0].to(texting.data["lead"]["email"]) == []  # the email steps went by SMS
+
+
+def _task_for(receiver: Receiver, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    for request in receiver.received():
+        body = json.loads(request.body)
+        if body["type"] == "touch.call_task" and body["data"]["lead_id"] == str(lead_id):
+            return dict(body)
+    return None
+
+
+@asynccontextmanager
+async def _only_rep(client: httpx.AsyncClient) -> AsyncIterator[Receiver]:
+    db = client._transport.app.state.runtime.db  # type: ignore[attr-defined]
+    async with db.transaction() as session:
+        await session.execute(text("UPDATE reps SET active = false"))
+    with webhook_receiver() as receiver:
+        body = {"name": "Caller", "webhook_url": receiver.url}
+        assert (await client.post("/v1/reps", json=body, headers=ADMIN)).status_code == 201
+        yield receiver
+
+
+async def test_invalid_playbooks_are_refused_with_the_reason(nurture: httpx.AsyncClient) -> None:
+    broken = (
+        default_playbooks_text()
+        .replace("weekly_cap: 3", "weekly_cap: 0")
+        .replace("template: content}", "template: no_such_template}", 1)
+    )
+    refused = await nurture.put("/v1/playbooks", content=broken, headers=YAML)
+    assert refused.status_code == 422
+    fields = {e["field"] for e in refused.json()["errors"]}
+    assert "weekly_cap" in fields
+    not_yaml = await nurture.put("/v1/playbooks", content="playbooks: [", headers=YAML)
+    assert not_yaml.status_code == 422 and not_yaml.json()["errors"][0]["field"].startswith("line")

@@ -16,6 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.subscriptions import origin_of
+from services.nurture.webhooks import WebhookDispatcher
 from shared import topics
 from shared.events import Envelope, utcnow
 from shared.kafka import Publisher
@@ -32,6 +33,7 @@ async def nurture(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
         circuit_failures=4,
         circuit_open_seconds=0.05,
         webhook_timeout_seconds=30,
+        webhook_lease_seconds=1,
         touches_enabled=False,
     )
     app = create_app(settings)
@@ -220,3 +222,24 @@ async def test_subscriptions_are_admin_only_and_validated(nurture: httpx.AsyncCl
     assert {e["field"] for e in bad.json()["errors"]} == {"url", "events.0"}
     listed = (await nurture.get("/v1/webhooks", headers=ADMIN)).json()
     assert listed and all("secret" not in e for e in listed)
+
+
+async def test_a_delivery_claimed_by_a_process_that_died_is_sent_after_its_lease(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    app = nurture._transport.app  # type: ignore[attr-defined]
+    with webhook_receiver() as receiver:
+        endpoint = await subscribe(nurture, receiver)
+        app.state.dispatcher.paused = True  # the app's own dispatcher holds back while the other claims
+        try:
+            await publish(*warm_leads(3))
+            await eventually(lambda: _count(nurture, endpoint, "pending", 3), timeout=20)
+            dead = WebhookDispatcher(app.state.runtime.db.direct_connection(), app.state.settings)
+            claimed = await dead._claim(10_000, [])  # then its process died: nothing sent or recorded
+            await dead.connection.close()
+            assert {str(d.id) for d in claimed} >= {d["id"] for d in await deliveries(nurture, endpoint)}
+        finally:
+            app.state.dispatcher.paused = False
+            app.state.dispatcher.wake()
+        await eventually(lambda: _count(nurture, endpoint, "delivered", 3), timeout=30)
+    assert len(receiver.received()) == 3
