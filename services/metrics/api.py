@@ -1,47 +1,297 @@
-"""Metrics HTTP routes."""
+"""Metrics HTTP routes: the funnel, spend, CAC, LTV and speed-to-lead (DOMAIN.md "Metrics")."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from itertools import pairwise
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
-from sqlalchemy import ColumnElement, func, select
+from fastapi import APIRouter, HTTPException, Query, Request
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.models import LeadFact
+from services.metrics import finance
+from services.metrics.finance import Bucketing
+from services.metrics.models import FUNNEL_STAGES, LeadFact, Spend
+from services.metrics.schemas import (
+    CacReport,
+    Funnel,
+    FunnelStage,
+    LtvReport,
+    SpeedReport,
+    SpendIn,
+    SpendPublic,
+)
+from shared.http import Admin, InvalidInput
 
 router = APIRouter(prefix="/v1")
+FACTS = LeadFact.__table__  # type: ignore[attr-defined]
+GROUPS = {
+    "channel": FACTS.c.channel,
+    "source": FACTS.c.source_id,
+    "campaign": FACTS.c.campaign,
+    "industry": FACTS.c.industry,
+}
+GroupBy = Literal["channel", "source", "campaign", "industry"]
 
 
-class Funnel(BaseModel):
-    total: int
-    by_stage: dict[str, int]
-    by_temperature: dict[str, int]
+def lead_filters(
+    from_: datetime | None,
+    to: datetime | None,
+    channel: str | None = None,
+    source: UUID | None = None,
+    campaign: str | None = None,
+    industry: str | None = None,
+) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
+    if from_ is not None:
+        filters.append(FACTS.c.captured_at >= from_)
+    if to is not None:
+        filters.append(FACTS.c.captured_at < to)
+    for column, value in (
+        (FACTS.c.channel, channel),
+        (FACTS.c.source_id, source),
+        (FACTS.c.campaign, campaign),
+    ):
+        if value is not None:
+            filters.append(column == value)
+    if industry is not None:
+        filters.append(FACTS.c.industry == industry)
+    return filters
+
+
+def _reached(stage: str) -> ColumnElement[bool]:
+    """A lead reached a stage if it has that stage's time or any later one's: a lead that
+    skipped stages (word of mouth, 000:121) counts as having passed them."""
+    later = FUNNEL_STAGES[FUNNEL_STAGES.index(stage) :]
+    return or_(*(FACTS.c[f"{s}_at"].is_not(None) for s in later))
 
 
 @router.get("/funnel", response_model=Funnel)
 async def funnel(
     request: Request,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
+    from_: Annotated[
+        datetime | None, Query(alias="from", description="Leads captured from (inclusive).")
+    ] = None,
+    to: Annotated[datetime | None, Query(description="Leads captured before (exclusive).")] = None,
     channel: Annotated[str | None, Query(max_length=40)] = None,
+    source: UUID | None = None,
+    campaign: Annotated[str | None, Query(max_length=200)] = None,
+    industry: Annotated[str | None, Query(max_length=200)] = None,
+    stages: Annotated[
+        str | None, Query(description="Comma-separated, in order; default all: " + ",".join(FUNNEL_STAGES))
+    ] = None,
+    group_by: GroupBy | None = None,
 ) -> Funnel:
-    """Leads per lifecycle stage and per temperature, for leads captured in the period."""
-    filters: list[ColumnElement[bool]] = []
-    if from_ is not None:
-        filters.append(col(LeadFact.captured_at) >= from_)
-    if to is not None:
-        filters.append(col(LeadFact.captured_at) < to)
-    if channel is not None:
-        filters.append(col(LeadFact.channel) == channel)
+    """Leads per stage reached, stage-to-stage and overall conversion, drop-off and median
+    days in each stage; with `group_by`, one funnel per channel (or source, campaign, industry)."""
+    chosen = _stages(stages)
+    filters = lead_filters(from_, to, channel, source, campaign, industry)
     async with request.app.state.runtime.db.transaction() as session:
-        stages = await _count_by(session, LeadFact.stage, filters)
-        temperatures = await _count_by(session, LeadFact.temperature, filters)
-    return Funnel(total=sum(stages.values()), by_stage=stages, by_temperature=temperatures)
+        overall = await _funnel(session, chosen, filters, None)
+        groups = {}
+        if group_by is not None:
+            groups = await _grouped(session, chosen, filters, group_by)
+        current = await _count_by(session, FACTS.c.stage, filters)
+        temperatures = await _count_by(session, FACTS.c.temperature, filters)
+    return Funnel(**overall, by_stage=current, by_temperature=temperatures, groups=groups)
+
+
+def _stages(text: str | None) -> list[str]:
+    if not text:
+        return list(FUNNEL_STAGES)
+    chosen = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in FUNNEL_STAGES]
+    if unknown or not chosen:
+        raise InvalidInput([("stages", f"choose from {', '.join(FUNNEL_STAGES)}")])
+    return sorted(set(chosen), key=FUNNEL_STAGES.index)
+
+
+def _funnel_columns(stages: list[str]) -> list[Any]:
+    columns: list[Any] = [func.count().label("total")]
+    for stage in stages:
+        columns.append(func.count().filter(_reached(stage)).label(stage))
+    for stage, following in pairwise(stages):
+        days = func.extract("epoch", FACTS.c[f"{following}_at"] - FACTS.c[f"{stage}_at"]) / 86400
+        columns.append(func.percentile_cont(0.5).within_group(days).label(f"days_{stage}"))
+    return columns
+
+
+async def _funnel(session: AsyncSession, stages: list[str], filters: list[Any], extra: Any) -> dict[str, Any]:
+    query = select(*_funnel_columns(stages)).where(*filters)
+    if extra is not None:
+        query = query.where(extra)
+    row = (await session.execute(query)).one()._mapping
+    return _shape(stages, row)
+
+
+async def _grouped(session: AsyncSession, stages: list[str], filters: list[Any], by: str) -> dict[str, Any]:
+    column = GROUPS[by]
+    query = select(column.label("key"), *_funnel_columns(stages)).where(*filters).group_by(column)
+    return {str(row.key): _shape(stages, row._mapping) for row in await session.execute(query)}
+
+
+def _shape(stages: list[str], row: Any) -> dict[str, Any]:
+    counts = [int(row[stage]) for stage in stages]
+    result = []
+    for index, stage in enumerate(stages):
+        previous = counts[index - 1] if index else None
+        following = counts[index + 1] if index + 1 < len(counts) else None
+        days = row.get(f"days_{stage}")
+        result.append(
+            FunnelStage(
+                stage=stage,
+                count=counts[index],
+                conversion_from_previous=_ratio(counts[index], previous) if index else None,
+                drop_off=counts[index] - following if following is not None else None,
+                median_days_in_stage=round(float(days), 2) if days is not None else None,
+            )
+        )
+    return {
+        "total": int(row["total"]),
+        "stages": result,
+        "overall_conversion": _ratio(counts[-1], counts[0]) if counts else None,
+    }
+
+
+def _ratio(part: int, whole: int | None) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 async def _count_by(session: AsyncSession, column: Any, filters: list[ColumnElement[bool]]) -> dict[str, int]:
     statement = select(column, func.count()).where(*filters).group_by(column)
     rows = (await session.execute(statement)).all()
     return {key or "unclassified": count for key, count in rows}
+
+
+@router.post("/spend", status_code=201, response_model=SpendPublic, dependencies=[Admin])
+async def add_spend(request: Request, data: SpendIn) -> Spend:
+    """Record money spent in a period (marketing or sales; per channel, campaign or stage)."""
+    entry = Spend(**data.model_dump())
+    async with request.app.state.runtime.db.transaction() as session:
+        session.add(entry)
+    return entry
+
+
+@router.put("/spend/{spend_id}", response_model=SpendPublic, dependencies=[Admin])
+async def correct_spend(request: Request, spend_id: UUID, data: SpendIn) -> Spend:
+    """Correct an entry (the whole entry is replaced)."""
+    async with request.app.state.runtime.db.transaction() as session:
+        entry = await session.get(Spend, spend_id, with_for_update=True)
+        if entry is None:
+            raise HTTPException(404, "No such spend entry")
+        for name, value in data.model_dump().items():
+            setattr(entry, name, value)
+        session.add(entry)
+    return entry
+
+
+@router.delete("/spend/{spend_id}", status_code=204, dependencies=[Admin])
+async def delete_spend(request: Request, spend_id: UUID) -> None:
+    async with request.app.state.runtime.db.transaction() as session:
+        entry = await session.get(Spend, spend_id)
+        if entry is None:
+            raise HTTPException(404, "No such spend entry")
+        await session.delete(entry)
+
+
+@router.get("/spend", response_model=list[SpendPublic], dependencies=[Admin])
+async def list_spend(request: Request) -> list[Spend]:
+    async with request.app.state.runtime.db.transaction() as session:
+        return list((await session.execute(select(Spend).order_by(col(Spend.period_start)))).scalars())
+
+
+@router.get("/cac", response_model=CacReport)
+async def cac(
+    request: Request,
+    from_: Annotated[datetime, Query(alias="from")],
+    to: datetime,
+    group_by: Literal["channel", "campaign"] | None = None,
+    period: Bucketing = "month",
+    margin: Annotated[float | None, Query(gt=0, le=1)] = None,
+) -> CacReport:
+    """CAC = all marketing and sales costs in a period ÷ customers acquired in it (000:92),
+    by month or quarter, overall and per channel or campaign; the CAC ratio (gross profit ÷
+    acquisition cost, 000:97), the payback period, and warnings outside the configured band."""
+    settings = request.app.state.settings
+    async with request.app.state.runtime.db.transaction() as session:
+        spend = list(
+            (
+                await session.execute(
+                    select(Spend).where(
+                        col(Spend.period_end) >= from_.date(), col(Spend.period_start) < to.date()
+                    )
+                )
+            ).scalars()
+        )
+        customers = list(
+            await session.execute(
+                select(FACTS.c.channel, FACTS.c.campaign, FACTS.c.customer_at, FACTS.c.revenue).where(
+                    and_(FACTS.c.customer_at >= from_, FACTS.c.customer_at < to)
+                )
+            )
+        )
+    return finance.cac_report(
+        spend, customers, from_, to, group_by, period, margin or settings.margin, settings
+    )
+
+
+@router.get("/ltv", response_model=LtvReport)
+async def ltv(
+    request: Request,
+    group_by: Literal["channel", "segment"] | None = None,
+    margin: Annotated[float | None, Query(gt=0, le=1)] = None,
+) -> LtvReport:
+    """LTV = S x C x P x t (001:323-331): average check x purchases per month x margin x
+    average months of cooperation, as revenue and as margin, overall and per channel or
+    segment, beside CAC."""
+    settings = request.app.state.settings
+    async with request.app.state.runtime.db.transaction() as session:
+        customers = list(
+            await session.execute(
+                select(
+                    FACTS.c.channel,
+                    FACTS.c.segment,
+                    FACTS.c.revenue,
+                    FACTS.c.purchases,
+                    FACTS.c.won_at,
+                    FACTS.c.last_won_at,
+                    FACTS.c.churned_at,
+                ).where(FACTS.c.purchases > 0)
+            )
+        )
+        spend_total = (
+            await session.execute(select(func.coalesce(func.sum(col(Spend.amount)), 0)))
+        ).scalar_one()
+        acquired = (
+            await session.execute(select(func.count()).where(FACTS.c.customer_at.is_not(None)))
+        ).scalar_one()
+    return finance.ltv_report(customers, group_by, margin or settings.margin, spend_total, acquired)
+
+
+@router.get("/speed-to-lead", response_model=SpeedReport)
+async def speed_to_lead(
+    request: Request,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+    group_by: Literal["channel", "rep"] | None = None,
+) -> SpeedReport:
+    """Capture → first rep webhook and capture → acknowledgement, p50 / p90 / p99 in seconds,
+    SLA compliance, touches to conversion and sales-cycle days."""
+    settings = request.app.state.settings
+    filters = lead_filters(from_, to)
+    async with request.app.state.runtime.db.transaction() as session:
+        rows = list(
+            await session.execute(
+                select(
+                    FACTS.c.channel,
+                    FACTS.c.rep_id,
+                    FACTS.c.captured_at,
+                    FACTS.c.assigned_at,
+                    FACTS.c.acknowledged_at,
+                    FACTS.c.touches_sent,
+                    FACTS.c.customer_at,
+                ).where(*filters, FACTS.c.captured_at.is_not(None))
+            )
+        )
+    return finance.speed_report(rows, group_by, settings.sla_seconds)

@@ -1,60 +1,183 @@
-"""Metrics handlers: each turns a run of events into the columns they set on the leads'
-read-model rows, written in one upsert; events may arrive in any order."""
+"""Metrics handlers: every event becomes column values on its lead's read-model row, each
+column merged by its own rule, so events may arrive in any order and a replay from scratch
+gives the same rows: a first time keeps the earliest, a current value the latest, counters
+add up (the inbox makes sure an event is counted once)."""
 
 from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Table, func
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.models import LeadFact
+from services.metrics.models import EXIT_STAGES, FUNNEL_STAGES, LeadFact
 from shared.consumer import Handler
-from shared.db import upsert
 from shared.events import (
+    LEAD_ACKNOWLEDGED,
     LEAD_ASSIGNED,
     LEAD_CAPTURED,
     LEAD_CLASSIFIED,
+    LEAD_ERASED,
+    LEAD_UPDATED,
+    OUTCOME_RECORDED,
+    TOUCH_SENT,
     Envelope,
-    LeadAssigned,
-    LeadCaptured,
-    LeadClassified,
 )
 
+FACTS: Table = LeadFact.__table__  # type: ignore[attr-defined]
+EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES)} | {
+    "hot_at",
+    "assigned_at",
+    "acknowledged_at",
+    "first_touch_at",
+    "won_at",
+    "captured_at",
+}
+LATEST = {"last_won_at"}
+ADDED = {"touches_sent", "purchases", "revenue"}
+FIRST = {"channel", "source_id", "campaign", "rep_id"}  # attribution: the first one stays
+# everything else (temperature, stage, classified_at, industry, segment): the latest wins
 Columns = Callable[[Envelope], dict[str, Any]]
 
 
-def capture_columns(event: Envelope) -> dict[str, Any]:
-    captured = LeadCaptured.model_validate(event.data)
-    return {"channel": captured.channel, "source_id": captured.source_id, "captured_at": captured.captured_at}
-
-
-def classification_columns(event: Envelope) -> dict[str, Any]:
-    classified = LeadClassified.model_validate(event.data)
+def captured(event: Envelope) -> dict[str, Any]:
+    data = event.data
+    utm = data.get("utm") or {}
     return {
-        "temperature": classified.temperature,
-        "stage": classified.stage,
-        "classified_at": event.occurred_at,
+        "channel": data.get("channel"),
+        "source_id": data.get("source_id"),
+        "campaign": data.get("campaign") or utm.get("campaign"),
+        "industry": data.get("industry"),
+        "segment": data.get("company_size"),
+        "captured_at": _time(data.get("captured_at")) or event.occurred_at,
     }
 
 
-def assignment_columns(event: Envelope) -> dict[str, Any]:
-    assigned = LeadAssigned.model_validate(event.data)
-    return {"rep_id": assigned.rep_id, "assigned_at": assigned.assigned_at}
+def updated(event: Envelope) -> dict[str, Any]:
+    changes = event.data.get("changes", {})
+    return {
+        k: v
+        for k, v in (("industry", changes.get("industry")), ("segment", changes.get("company_size")))
+        if v
+    }
 
 
-def recorder(columns: Columns) -> Handler:
-    """A handler writing `columns(event)` onto each event's lead row (the latest event of a
-    lead in the run wins, as it would applied one by one)."""
+def classified(event: Envelope) -> dict[str, Any]:
+    data, at = event.data, event.occurred_at
+    columns: dict[str, Any] = {
+        "temperature": data["temperature"],
+        "stage": data["stage"],
+        "classified_at": at,
+    }
+    if data["stage"] in (*FUNNEL_STAGES, *EXIT_STAGES):
+        columns[f"{data['stage']}_at"] = at
+    elif data["stage"] in ("regular_customer", "advocate"):
+        columns["customer_at"] = at
+    if data["temperature"] == "hot":
+        columns["hot_at"] = at
+    return columns
 
-    async def record(session: AsyncSession, events: list[Envelope]) -> None:
-        rows = {event.lead_id: {"lead_id": event.lead_id, **columns(event)} for event in events}
-        await upsert(session, LeadFact.__table__, ["lead_id"], list(rows.values()))  # type: ignore[attr-defined]
 
-    return record
+def assigned(event: Envelope) -> dict[str, Any]:
+    return {"rep_id": event.data["rep_id"], "assigned_at": _time(event.data["assigned_at"])}
+
+
+def acknowledged(event: Envelope) -> dict[str, Any]:
+    return {"acknowledged_at": _time(event.data["acknowledged_at"])}
+
+
+def touch_sent(event: Envelope) -> dict[str, Any]:
+    return {"touches_sent": 1, "first_touch_at": _time(event.data.get("sent_at")) or event.occurred_at}
+
+
+def outcome(event: Envelope) -> dict[str, Any]:
+    data = event.data
+    if data.get("outcome") != "won":
+        return {}
+    at = _time(data.get("occurred_at")) or event.occurred_at
+    amount = Decimal(str(data.get("amount") or 0))
+    return {"purchases": 1, "revenue": amount, "won_at": at, "last_won_at": at, "customer_at": at}
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+COLUMNS: dict[str, Columns] = {
+    LEAD_CAPTURED: captured,
+    LEAD_UPDATED: updated,
+    LEAD_CLASSIFIED: classified,
+    LEAD_ASSIGNED: assigned,
+    LEAD_ACKNOWLEDGED: acknowledged,
+    TOUCH_SENT: touch_sent,
+    OUTCOME_RECORDED: outcome,
+}
+
+
+def merge(row: dict[str, Any], values: dict[str, Any]) -> None:
+    """Fold one event's values into a lead's pending row by the column rules."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        current = row.get(name)
+        if current is None:
+            row[name] = value
+        elif name in EARLIEST:
+            row[name] = min(current, value)
+        elif name in LATEST:
+            row[name] = max(current, value)
+        elif name in ADDED:
+            row[name] = current + value
+        elif name not in FIRST:
+            row[name] = value
+
+
+async def record(session: AsyncSession, events: list[Envelope]) -> None:
+    """One upsert per column shape for the whole run."""
+    rows: dict[Any, dict[str, Any]] = {}
+    for event in events:
+        merge(rows.setdefault(event.lead_id, {}), COLUMNS[event.type](event))
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for lead_id, row in rows.items():
+        if row:
+            by_shape.setdefault(tuple(sorted(row)), []).append({"lead_id": lead_id, **row})
+    for shape, shaped in by_shape.items():
+        await session.execute(_upsert(shape), shaped)
+
+
+def _upsert(shape: tuple[str, ...]) -> Any:
+    statement = insert(FACTS)
+    new, old = statement.excluded, FACTS.c
+    rules: dict[str, Any] = {}
+    for name in shape:
+        if name in EARLIEST:
+            rules[name] = func.least(old[name], new[name])
+        elif name in LATEST:
+            rules[name] = func.greatest(old[name], new[name])
+        elif name in ADDED:
+            rules[name] = old[name] + new[name]
+        elif name in FIRST:
+            rules[name] = func.coalesce(old[name], new[name])
+        else:
+            rules[name] = new[name]
+    return statement.on_conflict_do_update(index_elements=["lead_id"], set_=rules)
+
+
+async def forget(session: AsyncSession, events: list[Envelope]) -> None:
+    """Erasure: the lead leaves the read model (spend and totals stay)."""
+    await session.execute(FACTS.delete().where(FACTS.c.lead_id.in_({e.lead_id for e in events})))
 
 
 def event_handlers() -> dict[str, Handler]:
-    return {
-        LEAD_CAPTURED: recorder(capture_columns),
-        LEAD_CLASSIFIED: recorder(classification_columns),
-        LEAD_ASSIGNED: recorder(assignment_columns),
-    }
+    handlers: dict[str, Handler] = {event_type: record for event_type in COLUMNS}
+    handlers[LEAD_ERASED] = forget
+    return handlers

@@ -1,22 +1,67 @@
-"""Tables of the metrics schema: one read-model row per lead."""
+"""Tables of the metrics schema: one read-model row per lead, and spend entries."""
 
-from datetime import datetime
-from uuid import UUID
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from uuid import UUID, uuid4
 
+from sqlalchemy import Numeric
 from sqlmodel import Field, SQLModel
+
+FUNNEL_STAGES = ("lead", "mql", "sql", "opportunity", "customer")
+EXIT_STAGES = ("disqualified", "parked", "lost", "churned")
 
 
 class LeadFact(SQLModel, table=True):
-    """What the funnel needs to know about one lead; filled by whichever event arrives first."""
+    """What the metrics need to know about one lead, whatever order its events arrive in:
+    when it first reached each stage and temperature, where it came from, how fast a rep
+    had it, what it bought."""
 
     __tablename__ = "lead_facts"
 
     lead_id: UUID = Field(primary_key=True)
     channel: str | None = Field(default=None, index=True)
     source_id: UUID | None = None
+    campaign: str | None = None
+    industry: str | None = None
+    segment: str | None = None
     captured_at: datetime | None = Field(default=None, index=True)
     temperature: str | None = None
     stage: str | None = None
     classified_at: datetime | None = None
+    lead_at: datetime | None = None
+    mql_at: datetime | None = None
+    sql_at: datetime | None = None
+    opportunity_at: datetime | None = None
+    customer_at: datetime | None = None
+    disqualified_at: datetime | None = None
+    parked_at: datetime | None = None
+    lost_at: datetime | None = None
+    churned_at: datetime | None = None
+    hot_at: datetime | None = None
     rep_id: UUID | None = None
     assigned_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    first_touch_at: datetime | None = None
+    touches_sent: int = 0
+    purchases: int = 0
+    revenue: Decimal = Field(default=Decimal(0), sa_type=Numeric(14, 2))
+    won_at: datetime | None = None  # the first purchase
+    last_won_at: datetime | None = None
+
+
+class Spend(SQLModel, table=True):
+    """Money spent in a period: marketing or sales, per channel, campaign or stage (000:90)."""
+
+    __tablename__ = "spend"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    period_start: date
+    period_end: date
+    channel: str | None = None
+    campaign: str | None = None
+    stage: str | None = None
+    category: str  # marketing | sales
+    amount: Decimal = Field(sa_type=Numeric(14, 2))
+    currency: str
+    note: str | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

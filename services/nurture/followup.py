@@ -133,10 +133,11 @@ def touch_event(
 
 
 async def cancel(session: AsyncSession, lead_id: UUID, reason: str) -> int:
-    """Cancel everything still to be sent to the lead; returns how many."""
+    """Cancel everything still to be sent to the lead; returns how many. A touch being sent
+    right now finishes (it has left); one whose sender died is cancelled when next claimed."""
     statement = (
         update(TOUCHES)
-        .where(TOUCHES.c.lead_id == lead_id, TOUCHES.c.status.in_(("scheduled", "sending")))
+        .where(TOUCHES.c.lead_id == lead_id, TOUCHES.c.status == "scheduled")
         .values(status="cancelled", detail=reason, lease_until=None)
         .returning(*TOUCHES.c)
     )

@@ -47,11 +47,9 @@ async def test_funnel_counts_leads_per_stage_and_temperature(servers: Servers) -
         funnel = await eventually(counted, timeout=20)
         other = (await client.get("/v1/funnel", params={"channel": "no-such-channel"})).json()
     await publisher.stop()
-    assert funnel == {
-        "total": 4,
-        "by_stage": {"lead": 4},
-        "by_temperature": {"hot": 1, "cold": 2, "warm": 1},
-    }
+    assert funnel["total"] == 4
+    assert funnel["by_stage"] == {"lead": 4}
+    assert funnel["by_temperature"] == {"hot": 1, "cold": 2, "warm": 1}
     assert other["total"] == 0
 
 

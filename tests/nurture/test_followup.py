@@ -147,6 +147,7 @@ async def test_a_warm_lead_gets_its_playbook_email_and_the_unsubscribe_link_work
     assert "Qazaq Trade" in body
     link = message["List-Unsubscribe"].strip("<>")
     assert link in body
+    await eventually(lambda: _has(nurture, event.lead_id, "warm", "sent"), timeout=20)
     planned = await touches(nurture, event.lead_id)
     assert [t["playbook"] for t in planned] == ["warm"] * 8  # about 8 touches over a few weeks (002:441)
     assert (await nurture.get(link.split("8003", 1)[1].replace("token=", "token=x"))).status_code == 403

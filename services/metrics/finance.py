@@ -1,0 +1,219 @@
+"""The money and speed arithmetic, pure: CAC (000:90-97), LTV (001:323-352), speed-to-lead."""
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from services.metrics.schemas import CacReport, CacRow, LtvReport, LtvRow, Percentiles, SpeedReport, SpeedRow
+
+Bucketing = Literal["month", "quarter"]
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def bucket_of(moment: date, period: Bucketing) -> str:
+    if period == "quarter":
+        return f"{moment.year}-Q{(moment.month - 1) // 3 + 1}"
+    return f"{moment.year}-{moment.month:02d}"
+
+
+def _days(start: date, end: date) -> Iterable[date]:
+    for offset in range((end - start).days + 1):
+        yield start + timedelta(days=offset)
+
+
+def spread(
+    entries: Sequence[Any], start: date, end: date, period: Bucketing, by: str | None
+) -> dict[tuple[str, str | None], float]:
+    """Each spend entry's amount, spread evenly over its days, summed per bucket (and group);
+    only the days between `start` and `end` count."""
+    costs: dict[tuple[str, str | None], float] = defaultdict(float)
+    for entry in entries:
+        days = list(_days(entry.period_start, entry.period_end))
+        per_day = float(entry.amount) / len(days)
+        group = getattr(entry, by) if by else None
+        for day in days:
+            if start <= day < end:
+                costs[(bucket_of(day, period), group)] += per_day
+    return costs
+
+
+def cac_report(
+    spend: Sequence[Any],
+    customers: Sequence[Any],
+    start: datetime,
+    end: datetime,
+    by: str | None,
+    period: Bucketing,
+    margin: float,
+    settings: Any,
+) -> CacReport:
+    costs = spread(spend, start.date(), end.date(), period, by)
+    acquired: dict[tuple[str, str | None], list[float]] = defaultdict(list)
+    for row in customers:
+        acquired[(bucket_of(row.customer_at.date(), period), getattr(row, by) if by else None)].append(
+            float(row.revenue)
+        )
+    keys = sorted(set(costs) | set(acquired), key=lambda k: (k[0], k[1] or ""))
+    months = max((end - start).days / DAYS_PER_MONTH, 1 / DAYS_PER_MONTH)
+    rows = [
+        _cac_row(k[0], k[1], costs.get(k, 0.0), acquired.get(k, []), margin, months, settings) for k in keys
+    ]
+    total_costs = sum(costs.values())
+    everyone = [r for values in acquired.values() for r in values]
+    overall = _cac_row("all", None, total_costs, everyone, margin, months, settings)
+    return CacReport(
+        currency_note="amounts are summed as entered: keep one currency per report",
+        rows=rows,
+        overall=overall,
+    )
+
+
+def _cac_row(
+    period: str,
+    group: str | None,
+    costs: float,
+    revenues: list[float],
+    margin: float,
+    months: float,
+    settings: Any,
+) -> CacRow:
+    customers = len(revenues)
+    cac = costs / customers if customers else None
+    revenue = sum(revenues)
+    gross_profit = revenue * margin
+    ratio = gross_profit / costs if costs else None
+    monthly_profit_per_customer = gross_profit / customers / months if customers else 0
+    payback = cac / monthly_profit_per_customer if cac is not None and monthly_profit_per_customer else None
+    warnings = []
+    if cac is not None and settings.cac_high is not None and cac > settings.cac_high:
+        warnings.append(f"CAC {cac:.2f} is above the band ({settings.cac_high})")
+    if cac is not None and settings.cac_low is not None and cac < settings.cac_low:
+        warnings.append(
+            f"CAC {cac:.2f} is suspiciously low (below {settings.cac_low}): are all costs entered?"
+        )
+    if costs and not customers:
+        warnings.append("costs but no customers acquired in this period")
+    return CacRow(
+        period=period,
+        group=group,
+        costs=round(costs, 2),
+        customers=customers,
+        cac=round(cac, 2) if cac is not None else None,
+        revenue=round(revenue, 2),
+        cac_ratio=round(ratio, 3) if ratio is not None else None,
+        payback_months=round(payback, 2) if payback is not None else None,
+        warnings=warnings,
+    )
+
+
+def ltv_report(
+    customers: Sequence[Any], by: str | None, margin: float, spend_total: Any, acquired: int
+) -> LtvReport:
+    groups: dict[str | None, list[Any]] = defaultdict(list)
+    for row in customers:
+        groups[getattr(row, by) if by else None].append(row)
+    rows = [
+        _ltv_row(group, members, margin)
+        for group, members in sorted(groups.items(), key=lambda g: g[0] or "")
+    ]
+    overall = _ltv_row(None, list(customers), margin)
+    cac = float(spend_total) / acquired if acquired and spend_total else None
+    ratio = overall.ltv_margin / cac if cac and overall.ltv_margin is not None else None
+    return LtvReport(
+        rows=rows,
+        overall=overall,
+        cac=round(cac, 2) if cac else None,
+        ltv_to_cac=round(ratio, 3) if ratio else None,
+    )
+
+
+def _ltv_row(group: str | None, members: list[Any], margin: float) -> LtvRow:
+    """S = revenue ÷ purchases; t = average months from the first purchase to the last (or to
+    churn), counting the month of the first; C = purchases ÷ customer-months."""
+    if not members:
+        return LtvRow(
+            group=group,
+            customers=0,
+            average_check=None,
+            purchases_per_month=None,
+            margin=margin,
+            months=None,
+            ltv_revenue=None,
+            ltv_margin=None,
+        )
+    revenue = sum(float(m.revenue) for m in members)
+    purchases = sum(m.purchases for m in members)
+    months = [_months(m) for m in members]
+    average_check = revenue / purchases
+    per_month = purchases / sum(months)
+    t = sum(months) / len(months)
+    ltv = average_check * per_month * t
+    return LtvRow(
+        group=group,
+        customers=len(members),
+        average_check=round(average_check, 2),
+        purchases_per_month=round(per_month, 4),
+        margin=margin,
+        months=round(t, 2),
+        ltv_revenue=round(ltv, 2),
+        ltv_margin=round(ltv * margin, 2),
+    )
+
+
+def _months(member: Any) -> float:
+    end = member.churned_at or member.last_won_at or member.won_at
+    span = (end - member.won_at).days / DAYS_PER_MONTH if end and member.won_at else 0
+    return max(1.0, math.floor(span + 0.5) + 1)
+
+
+def percentiles(values: list[float]) -> Percentiles:
+    if not values:
+        return Percentiles(count=0, p50=None, p90=None, p99=None)
+    ordered = sorted(values)
+
+    def at(p: float) -> float:
+        index = min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))
+        return round(ordered[index], 3)
+
+    return Percentiles(count=len(ordered), p50=at(50), p90=at(90), p99=at(99))
+
+
+def speed_report(rows: Sequence[Any], by: str | None, sla_seconds: float) -> SpeedReport:
+    groups: dict[str | None, list[Any]] = defaultdict(list)
+    for row in rows:
+        key = None if by is None else (str(row.rep_id) if by == "rep" else row.channel)
+        groups[key].append(row)
+    per_group = [
+        _speed_row(group, members, sla_seconds)
+        for group, members in sorted(groups.items(), key=lambda g: str(g[0]))
+    ]
+    return SpeedReport(
+        sla_seconds=sla_seconds,
+        overall=_speed_row(None, list(rows), sla_seconds),
+        rows=per_group if by else [],
+    )
+
+
+def _speed_row(group: str | None, members: list[Any], sla_seconds: float) -> SpeedRow:
+    webhook = [(m.assigned_at - m.captured_at).total_seconds() for m in members if m.assigned_at]
+    acknowledged = [(m.acknowledged_at - m.captured_at).total_seconds() for m in members if m.acknowledged_at]
+    assigned = [m for m in members if m.assigned_at]
+    in_time = [
+        m
+        for m in assigned
+        if m.acknowledged_at and (m.acknowledged_at - m.assigned_at).total_seconds() <= sla_seconds
+    ]
+    converted = [m for m in members if m.customer_at]
+    cycle = [(m.customer_at - m.captured_at).total_seconds() / 86400 for m in converted]
+    return SpeedRow(
+        group=group,
+        to_first_webhook_seconds=percentiles(webhook),
+        to_acknowledgement_seconds=percentiles(acknowledged),
+        sla_compliance=round(len(in_time) / len(assigned), 4) if assigned else None,
+        touches_to_conversion=round(sum(m.touches_sent for m in converted) / len(converted), 2)
+        if converted
+        else None,
+        sales_cycle_days=percentiles(cycle),
+    )

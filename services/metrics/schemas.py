@@ -1,0 +1,117 @@
+"""Request and response models of the metrics API."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class FunnelStage(BaseModel):
+    stage: str
+    count: int = Field(description="Leads that reached this stage (or a later one).")
+    conversion_from_previous: float | None
+    drop_off: int | None = Field(description="Leads that reached this stage but not the next.")
+    median_days_in_stage: float | None
+
+
+class FunnelBody(BaseModel):
+    total: int
+    stages: list[FunnelStage]
+    overall_conversion: float | None
+
+
+class Funnel(FunnelBody):
+    by_stage: dict[str, int] = Field(description="Leads by their current stage.")
+    by_temperature: dict[str, int]
+    groups: dict[str, FunnelBody] = Field(
+        default_factory=dict, description="One funnel per group, side by side."
+    )
+
+
+class SpendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    period_start: date
+    period_end: date
+    category: Literal["marketing", "sales"]
+    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    channel: Label | None = None
+    campaign: Label | None = None
+    stage: Label | None = None
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SpendIn":
+        if self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        return self
+
+
+class SpendPublic(SpendIn):
+    id: UUID
+    created_at: datetime
+
+
+class CacRow(BaseModel):
+    period: str
+    group: str | None
+    costs: float
+    customers: int
+    cac: float | None
+    revenue: float
+    cac_ratio: float | None = Field(
+        description="Gross profit of the customers acquired ÷ what acquiring them cost."
+    )
+    payback_months: float | None
+    warnings: list[str]
+
+
+class CacReport(BaseModel):
+    currency_note: str
+    rows: list[CacRow]
+    overall: CacRow
+
+
+class LtvRow(BaseModel):
+    group: str | None
+    customers: int
+    average_check: float | None = Field(description="S")
+    purchases_per_month: float | None = Field(description="C")
+    margin: float = Field(description="P")
+    months: float | None = Field(description="t: average months of cooperation")
+    ltv_revenue: float | None = Field(description="S x C x t")
+    ltv_margin: float | None = Field(description="S x C x P x t")
+
+
+class LtvReport(BaseModel):
+    rows: list[LtvRow]
+    overall: LtvRow
+    cac: float | None
+    ltv_to_cac: float | None
+
+
+class Percentiles(BaseModel):
+    count: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class SpeedRow(BaseModel):
+    group: str | None
+    to_first_webhook_seconds: Percentiles
+    to_acknowledgement_seconds: Percentiles
+    sla_compliance: float | None = Field(description="Share acknowledged within the SLA.")
+    touches_to_conversion: float | None
+    sales_cycle_days: Percentiles
+
+
+class SpeedReport(BaseModel):
+    sla_seconds: float
+    overall: SpeedRow
+    rows: list[SpeedRow]
