@@ -295,3 +295,11 @@ async def speed_to_lead(
             )
         )
     return finance.speed_report(rows, group_by, settings.sla_seconds)
+
+
+@router.get("/health")
+async def pipeline_health(request: Request) -> dict[str, Any]:
+    """Consumer lag per service and topic, DLQ sizes, outbox backlogs, webhook failures in the
+    last hour, capture → rep webhook latency over the last day (also on /metrics)."""
+    report: dict[str, Any] = await request.app.state.health.check()
+    return report

@@ -1,10 +1,14 @@
 """The metrics FastAPI app; its lifespan runs the consumer of every domain topic."""
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from services.metrics.api import router
 from services.metrics.config import MetricsSettings
+from services.metrics.dashboard import STATIC
+from services.metrics.dashboard import router as dashboard_router
 from services.metrics.handlers import event_handlers
+from services.metrics.health import PipelineHealth
 from shared import topics
 from shared.service import ServiceRuntime, create_service_app
 
@@ -12,4 +16,13 @@ from shared.service import ServiceRuntime, create_service_app
 def create_app(settings: MetricsSettings) -> FastAPI:
     runtime = ServiceRuntime("metrics", settings)
     runtime.consume("metrics", topics.DOMAIN_TOPICS, event_handlers())
-    return create_service_app(runtime, "Leadflow metrics", [router])
+    health = PipelineHealth(runtime.db, settings.kafka_bootstrap, runtime.telemetry)
+    runtime.add_periodic("pipeline health", 15, lambda: _quietly(health))
+    app = create_service_app(runtime, "Leadflow metrics", [router, dashboard_router])
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.state.health = health
+    return app
+
+
+async def _quietly(health: PipelineHealth) -> None:
+    await health.check()  # refreshes the Prometheus gauges; nothing to log

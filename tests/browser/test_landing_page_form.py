@@ -1,22 +1,16 @@
 """A landing page's plain HTML form, filled in and submitted by a real headless Chromium
 (Debian's package, driven by Playwright), and a fetch() from the page's origin (CORS)."""
 
-import shutil
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from tests.conftest import ADMIN, ARTIFACTS, Servers, serving
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def landing_page(form_url: str) -> FastAPI:
@@ -49,16 +43,6 @@ def landing_page(form_url: str) -> FastAPI:
         return "<!doctype html><meta charset=utf-8><h1>Рахмет!</h1>"
 
     return site
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        await launched.close()
 
 
 async def test_html_form_submitted_by_a_browser_becomes_a_lead(servers: Servers, browser: Browser) -> None:

@@ -1,0 +1,150 @@
+// The Leadflow dashboard: reads the metrics API and draws plain SVG; refreshes every 5 s.
+"use strict";
+
+const SVG = "http://www.w3.org/2000/svg";
+const REFRESH_MS = 5000;
+
+function filters() {
+  const form = new FormData(document.getElementById("filters"));
+  const params = new URLSearchParams();
+  if (form.get("from")) params.set("from", form.get("from") + "T00:00:00Z");
+  if (form.get("to")) params.set("to", form.get("to") + "T00:00:00Z");
+  if (form.get("channel")) params.set("channel", form.get("channel"));
+  return params;
+}
+
+async function getJson(path, params) {
+  const response = await fetch(params && [...params].length ? `${path}?${params}` : path);
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  return response.json();
+}
+
+function element(name, attributes, text) {
+  const node = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function bars(svg, items, valueOf, format, kind) {
+  svg.replaceChildren();
+  const width = svg.clientWidth || 400;
+  const top = Math.max(1, ...items.map(valueOf));
+  const row = 200 / Math.max(items.length, 1);
+  items.forEach((item, index) => {
+    const value = valueOf(item);
+    const y = index * row + 4;
+    const length = Math.max(1, (value / top) * (width - 220));
+    svg.append(element("text", { x: 0, y: y + row / 2, class: "label" }, item.label));
+    svg.append(element("rect", { x: 110, y, width: length, height: row - 8, class: `bar ${kind || ""}`, "data-name": item.label, "data-value": value }));
+    svg.append(element("text", { x: 116 + length, y: y + row / 2, class: "value", "data-name": item.label }, format(value)));
+  });
+}
+
+function definitions(list, entries) {
+  list.replaceChildren();
+  for (const [term, value, problem] of entries) {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    if (problem) dd.className = "problem";
+    list.append(dt, dd);
+  }
+}
+
+const percent = (ratio) => (ratio === null || ratio === undefined ? "–" : `${(ratio * 100).toFixed(1)}%`);
+const seconds = (value) => (value === null || value === undefined ? "–" : `${value.toFixed(1)} s`);
+
+async function drawFunnel(params) {
+  const funnel = await getJson("/v1/funnel", params);
+  const stages = funnel.stages.map((s) => ({ label: s.stage, count: s.count }));
+  bars(document.getElementById("funnel"), stages, (s) => s.count, String);
+  const steps = funnel.stages.slice(1).map((s) => `${s.stage} ${percent(s.conversion_from_previous)}`);
+  document.getElementById("overall").textContent = `${funnel.total} leads · overall ${percent(funnel.overall_conversion)} · ${steps.join(" · ")}`;
+}
+
+async function drawMoney(params) {
+  const now = new Date();
+  const window = new URLSearchParams({
+    from: params.get("from") || new Date(now.getFullYear() - 1, now.getMonth(), 1).toISOString(),
+    to: params.get("to") || new Date(now.getTime() + 86400000).toISOString(),
+    group_by: "channel",
+  });
+  const [cac, ltv] = await Promise.all([getJson("/v1/cac", window), getJson("/v1/ltv", new URLSearchParams({ group_by: "channel" }))]);
+  const byChannel = new Map();
+  for (const row of cac.rows) {
+    const key = row.group || "all";
+    const entry = byChannel.get(key) || { label: key, costs: 0, customers: 0 };
+    entry.costs += row.costs;
+    entry.customers += row.customers;
+    byChannel.set(key, entry);
+  }
+  const ltvByChannel = new Map(ltv.rows.map((row) => [row.group || "all", row.ltv_revenue]));
+  const channels = [...byChannel.values()].map((c) => ({ ...c, cac: c.customers ? c.costs / c.customers : 0 }));
+  for (const [label] of ltvByChannel) {
+    if (!byChannel.has(label)) channels.push({ label, costs: 0, customers: 0, cac: 0 });
+  }
+  bars(document.getElementById("money"), channels, (c) => c.cac, (v) => v.toFixed(2));
+  const body = document.querySelector("#money-table tbody");
+  body.replaceChildren(...channels.map((c) => {
+    const tr = document.createElement("tr");
+    const lifetime = ltvByChannel.get(c.label);
+    for (const text of [c.label, c.customers ? c.cac.toFixed(2) : "–", String(c.customers), lifetime ?? "–"]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  }));
+  const overall = ltv.overall;
+  document.getElementById("ltv").textContent = overall.customers
+    ? `LTV ${overall.ltv_revenue} revenue, ${overall.ltv_margin} margin · LTV:CAC ${ltv.ltv_to_cac ?? "–"}`
+    : "No purchases recorded yet.";
+}
+
+async function drawSpeed(params) {
+  const speed = await getJson("/v1/speed-to-lead", params);
+  const o = speed.overall;
+  definitions(document.getElementById("speed"), [
+    ["Capture → rep webhook p50", seconds(o.to_first_webhook_seconds.p50)],
+    ["p90 / p99", `${seconds(o.to_first_webhook_seconds.p90)} / ${seconds(o.to_first_webhook_seconds.p99)}`],
+    ["Capture → acknowledged p50", seconds(o.to_acknowledgement_seconds.p50)],
+    [`Acknowledged within ${speed.sla_seconds / 60} min`, percent(o.sla_compliance)],
+    ["Touches to conversion", o.touches_to_conversion ?? "–"],
+  ]);
+}
+
+async function drawHealth() {
+  const health = await getJson("/v1/health");
+  const entries = [];
+  for (const [group, topics] of Object.entries(health.consumer_lag)) {
+    const total = Object.values(topics).reduce((a, b) => a + b, 0);
+    entries.push([`${group} lag`, String(total), total > 1000]);
+  }
+  for (const [group, count] of Object.entries(health.dlq)) entries.push([`${group} DLQ`, String(count), count > 0]);
+  for (const [service, backlog] of Object.entries(health.outbox_backlog)) {
+    if (backlog !== null) entries.push([`${service} outbox`, String(backlog), backlog > 1000]);
+  }
+  entries.push(["Webhook failures (1 h)", percent(health.webhooks_last_hour.failure_ratio), (health.webhooks_last_hour.failure_ratio || 0) > 0.05]);
+  entries.push(["Capture → webhook p99 (1 day)", seconds(health.capture_to_webhook_seconds.p99)]);
+  for (const problem of health.problems) entries.push(["note", problem, true]);
+  definitions(document.getElementById("health"), entries);
+}
+
+async function refresh() {
+  const params = filters();
+  const results = await Promise.allSettled([drawFunnel(params), drawMoney(params), drawSpeed(params), drawHealth()]);
+  const failed = results.filter((r) => r.status === "rejected");
+  document.getElementById("updated").textContent = failed.length
+    ? `update failed: ${failed[0].reason.message}`
+    : `updated ${new Date().toLocaleTimeString()}`;
+  document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
+}
+
+document.getElementById("filters").addEventListener("submit", (event) => {
+  event.preventDefault();
+  refresh();
+});
+refresh();
+setInterval(refresh, REFRESH_MS);

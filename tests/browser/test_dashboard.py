@@ -1,0 +1,63 @@
+"""The dashboard in headless Chromium: its charts show the numbers the API returns, filters
+apply, it refreshes by itself; a screenshot is kept in tests/artifacts."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from playwright.async_api import Browser
+
+from services.metrics.app import create_app
+from services.metrics.config import MetricsSettings
+from shared import topics
+from shared.events import LEAD_CLASSIFIED, LeadClassified
+from shared.kafka import Publisher
+from tests.conftest import ARTIFACTS, Servers, eventually, serving
+from tests.helpers import lead_captured
+
+
+async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browser: Browser) -> None:
+    channel = f"dash_{uuid.uuid4().hex[:6]}"
+    start = datetime.now(UTC) - timedelta(days=3)
+    messages = []
+    for index, stage in enumerate(["lead"] * 6 + ["mql"] * 3 + ["sql"] * 2 + ["customer"]):
+        captured = lead_captured(channel=channel, captured_at=start.isoformat())
+        payload = LeadClassified(score=40 + index, temperature="warm", stage=stage, rules_version=1)
+        classified = captured.follow_up(LEAD_CLASSIFIED, "scoring", payload)
+        key = str(captured.lead_id).encode()
+        messages += [
+            (topics.LEAD_EVENTS, key, captured.to_bytes()),
+            (topics.LEAD_CLASSIFICATIONS, key, classified.to_bytes()),
+        ]
+    publisher = Publisher(servers.bootstrap, "test")
+    await publisher.publish(messages)
+    await publisher.stop()
+    async with (
+        serving(create_app(servers.settings(MetricsSettings))) as url,
+        httpx.AsyncClient(base_url=url) as api,
+    ):
+
+        async def settled() -> dict | None:
+            body = (await api.get("/v1/funnel", params={"channel": channel})).json()
+            return body if body["total"] == 12 else None
+
+        funnel = await eventually(settled, timeout=30)
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(f"{url}/dashboard")
+        await page.fill("input[name=channel]", channel)
+        refreshed = int(await page.evaluate("document.body.dataset.refreshed || 0"))
+        await page.click("button[type=submit]")
+        await page.wait_for_function(f"Number(document.body.dataset.refreshed || 0) > {refreshed}")
+        drawn = await page.eval_on_selector_all(
+            "#funnel rect", "rects => rects.map(r => [r.dataset.name, Number(r.dataset.value)])"
+        )
+        overall = await page.text_content("#overall")
+        health = await page.text_content("#health")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        await page.close()
+    assert drawn == [[s["stage"], s["count"]] for s in funnel["stages"]]
+    assert drawn[0] == ["lead", 12] and drawn[-1] == ["customer", 1]
+    assert overall is not None and "12 leads" in overall and "overall 8.3%" in overall
+    assert health is not None and "metrics lag" in health
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
