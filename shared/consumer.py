@@ -25,6 +25,7 @@ Handler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
 """Applies a run of consecutive events (of the types it is registered for), in order: one
 statement can serve many."""
 EventHandler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+Reset = Callable[[AsyncSession], Awaitable[None]]
 # Offsets only say where to resume; the inbox makes redelivery harmless, so they are
 # committed (always after the database commit) at most this often, not once per batch.
 OFFSET_COMMIT_SECONDS = 0.25
@@ -70,6 +71,30 @@ class ConsumerRunner:
         self.joined = False
         self._applied: dict[TopicPartition, int] = {}  # next offset per partition, applied
         self._committed_at = 0.0
+        self._replay: tuple[Reset, asyncio.Future[None]] | None = None
+
+    def request_replay(self, reset: "Reset") -> "asyncio.Future[None]":
+        """Rebuild from the start of the topics: before the next fetch, `reset(session)` clears
+        the read model and the inbox in one transaction, then every partition this runner
+        holds is read again from its first message. Resolves once the rewind is done (the
+        replay then runs as normal consumption: watch the lag)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._replay = (reset, future)
+        return future
+
+    async def _rewind(self, consumer: AIOKafkaConsumer) -> None:
+        assert self._replay is not None
+        (reset, future), self._replay = self._replay, None
+        try:
+            async with self.db.transaction() as session:
+                await reset(session)
+            self._applied = {}
+            await consumer.seek_to_beginning()
+        except BaseException as error:
+            future.set_exception(error)
+            raise
+        future.set_result(None)
+        log.warning("consumer %s: read model reset, replaying from the start", self.group)
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -136,6 +161,8 @@ class ConsumerRunner:
     async def poll_once(self, timeout_ms: int = 1000) -> int:
         """Fetch one batch and apply it; commit offsets when due. Returns the message count."""
         consumer = await self._start()
+        if self._replay is not None and self.joined:
+            await self._rewind(consumer)
         batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
         records = [record for partition in batch.values() for record in partition]
         if records:

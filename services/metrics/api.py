@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -303,3 +303,17 @@ async def pipeline_health(request: Request) -> dict[str, Any]:
     last hour, capture → rep webhook latency over the last day (also on /metrics)."""
     report: dict[str, Any] = await request.app.state.health.check()
     return report
+
+
+@router.post("/rebuild", status_code=202, dependencies=[Admin])
+async def rebuild(request: Request) -> dict[str, str]:
+    """Drop the read model and rebuild it by replaying every event from the start of the
+    topics (spend entries are input, not read model: they stay). Follow the lag on /v1/health."""
+    for runner in request.app.state.runtime.consumers:
+        await runner.request_replay(reset_read_model)
+    return {"status": "replaying"}
+
+
+async def reset_read_model(session: AsyncSession) -> None:
+    await session.execute(text("TRUNCATE lead_facts"))
+    await session.execute(text("TRUNCATE processed_events"))
