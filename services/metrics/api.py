@@ -82,19 +82,51 @@ async def funnel(
         str | None, Query(description="Comma-separated, in order; default all: " + ",".join(FUNNEL_STAGES))
     ] = None,
     group_by: GroupBy | None = None,
+    medians: Annotated[
+        bool, Query(description="Also the median days in each stage (sorts every lead: slower).")
+    ] = False,
 ) -> Funnel:
-    """Leads per stage reached, stage-to-stage and overall conversion, drop-off and median
-    days in each stage; with `group_by`, one funnel per channel (or source, campaign, industry)."""
+    """Leads per stage reached, stage-to-stage and overall conversion, drop-off, leads by
+    current stage and temperature, and with `medians=true` the median days in each stage;
+    with `group_by`, one funnel per channel (or source, campaign, industry). One pass over
+    the leads (two with `group_by`)."""
     chosen = _stages(stages)
     filters = lead_filters(from_, to, channel, source, campaign, industry)
     async with request.app.state.runtime.db.transaction() as session:
-        overall = await _funnel(session, chosen, filters, None)
+        columns = [*_funnel_columns(chosen, medians), *_current_columns()]
+        row = (await session.execute(select(*columns).where(*filters))).one()._mapping
         groups = {}
         if group_by is not None:
-            groups = await _grouped(session, chosen, filters, group_by)
-        current = await _count_by(session, FACTS.c.stage, filters)
-        temperatures = await _count_by(session, FACTS.c.temperature, filters)
-    return Funnel(**overall, by_stage=current, by_temperature=temperatures, groups=groups)
+            groups = await _grouped(session, chosen, filters, group_by, medians)
+    current = {name: int(row[f"now_{name}"]) for name in CURRENT_STAGES if row[f"now_{name}"]}
+    temperatures = {name: int(row[f"temp_{name}"]) for name in TEMPERATURES if row[f"temp_{name}"]}
+    return Funnel(**_shape(chosen, row), by_stage=current, by_temperature=temperatures, groups=groups)
+
+
+CURRENT_STAGES = (
+    "unclassified",
+    "suspect",
+    *FUNNEL_STAGES,
+    "regular_customer",
+    "advocate",
+    "disqualified",
+    "parked",
+    "lost",
+    "churned",
+)
+TEMPERATURES = ("unclassified", "hot", "warm", "cold")
+
+
+def _current_columns() -> list[Any]:
+    """Leads by their current stage and temperature, counted in the same pass."""
+    columns = []
+    for name in CURRENT_STAGES:
+        match = FACTS.c.stage.is_(None) if name == "unclassified" else FACTS.c.stage == name
+        columns.append(func.count().filter(match).label(f"now_{name}"))
+    for name in TEMPERATURES:
+        match = FACTS.c.temperature.is_(None) if name == "unclassified" else FACTS.c.temperature == name
+        columns.append(func.count().filter(match).label(f"temp_{name}"))
+    return columns
 
 
 def _stages(text: str | None) -> list[str]:
@@ -107,27 +139,21 @@ def _stages(text: str | None) -> list[str]:
     return sorted(set(chosen), key=FUNNEL_STAGES.index)
 
 
-def _funnel_columns(stages: list[str]) -> list[Any]:
+def _funnel_columns(stages: list[str], medians: bool) -> list[Any]:
     columns: list[Any] = [func.count().label("total")]
     for stage in stages:
         columns.append(func.count().filter(_reached(stage)).label(stage))
-    for stage, following in pairwise(stages):
+    for stage, following in pairwise(stages) if medians else ():
         days = func.extract("epoch", FACTS.c[f"{following}_at"] - FACTS.c[f"{stage}_at"]) / 86400
         columns.append(func.percentile_cont(0.5).within_group(days).label(f"days_{stage}"))
     return columns
 
 
-async def _funnel(session: AsyncSession, stages: list[str], filters: list[Any], extra: Any) -> dict[str, Any]:
-    query = select(*_funnel_columns(stages)).where(*filters)
-    if extra is not None:
-        query = query.where(extra)
-    row = (await session.execute(query)).one()._mapping
-    return _shape(stages, row)
-
-
-async def _grouped(session: AsyncSession, stages: list[str], filters: list[Any], by: str) -> dict[str, Any]:
+async def _grouped(
+    session: AsyncSession, stages: list[str], filters: list[Any], by: str, medians: bool
+) -> dict[str, Any]:
     column = GROUPS[by]
-    query = select(column.label("key"), *_funnel_columns(stages)).where(*filters).group_by(column)
+    query = select(column.label("key"), *_funnel_columns(stages, medians)).where(*filters).group_by(column)
     return {str(row.key): _shape(stages, row._mapping) for row in await session.execute(query)}
 
 
@@ -156,12 +182,6 @@ def _shape(stages: list[str], row: Any) -> dict[str, Any]:
 
 def _ratio(part: int, whole: int | None) -> float | None:
     return round(part / whole, 4) if whole else None
-
-
-async def _count_by(session: AsyncSession, column: Any, filters: list[ColumnElement[bool]]) -> dict[str, int]:
-    statement = select(column, func.count()).where(*filters).group_by(column)
-    rows = (await session.execute(statement)).all()
-    return {key or "unclassified": count for key, count in rows}
 
 
 @router.post("/spend", status_code=201, response_model=SpendPublic, dependencies=[Admin])

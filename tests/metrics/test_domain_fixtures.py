@@ -79,7 +79,7 @@ async def test_the_1000_500_100_10_funnel_converts_50_20_10_and_1_percent(
         if index < 10:
             messages.append(stage_event(captured, "customer", start + timedelta(days=9)))
     await publish(messages)
-    params = {"channel": channel, "stages": "lead,mql,sql,customer"}
+    params = {"channel": channel, "stages": "lead,mql,sql,customer", "medians": "true"}
 
     async def settled() -> dict[str, Any] | None:
         body = (await metrics.get("/v1/funnel", params=params)).json()
