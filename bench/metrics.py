@@ -130,7 +130,15 @@ async def _fill_funnel(dsn: str) -> None:
     rng = random.Random(3)
     now = datetime.now(UTC)
     connection = await asyncpg.connect(dsn)
-    columns = ["lead_id", "channel", "captured_at", "stage", "temperature", *(f"{s}_at" for s in STAGES)]
+    columns = [
+        "lead_id",
+        "channel",
+        "captured_at",
+        "stage",
+        "temperature",
+        "furthest_stage",
+        *(f"{s}_at" for s in STAGES),
+    ]
     try:
         for _ in range(FUNNEL_LEADS // 100_000):
             records = []
@@ -138,7 +146,8 @@ async def _fill_funnel(dsn: str) -> None:
                 at = now - timedelta(days=rng.uniform(0, 365))
                 depth = rng.choice([1, 1, 1, 1, 2, 2, 3, 4, 5])
                 reached = [at + timedelta(days=d) if d < depth else None for d in range(5)]
-                records.append((uuid.uuid4(), rng.choice(CHANNELS), at, STAGES[depth - 1], "warm", *reached))
+                stage = STAGES[depth - 1]
+                records.append((uuid.uuid4(), rng.choice(CHANNELS), at, stage, "warm", depth - 1, *reached))
             await connection.copy_records_to_table(
                 "lead_facts", schema_name="metrics", columns=columns, records=records
             )

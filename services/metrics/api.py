@@ -1,12 +1,14 @@
 """Metrics HTTP routes: the funnel, spend, CAC, LTV and speed-to-lead (DOMAIN.md "Metrics")."""
 
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from sqlalchemy import ColumnElement, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, and_, func, select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +18,7 @@ from services.metrics.models import FUNNEL_STAGES, LeadFact, Spend
 from services.metrics.schemas import (
     CacReport,
     Funnel,
+    FunnelBody,
     FunnelStage,
     LtvReport,
     SpeedReport,
@@ -60,13 +63,6 @@ def lead_filters(
     return filters
 
 
-def _reached(stage: str) -> ColumnElement[bool]:
-    """A lead reached a stage if it has that stage's time or any later one's: a lead that
-    skipped stages (word of mouth, 000:121) counts as having passed them."""
-    later = FUNNEL_STAGES[FUNNEL_STAGES.index(stage) :]
-    return or_(*(FACTS.c[f"{s}_at"].is_not(None) for s in later))
-
-
 @router.get("/funnel", response_model=Funnel)
 async def funnel(
     request: Request,
@@ -88,45 +84,85 @@ async def funnel(
 ) -> Funnel:
     """Leads per stage reached, stage-to-stage and overall conversion, drop-off, leads by
     current stage and temperature, and with `medians=true` the median days in each stage;
-    with `group_by`, one funnel per channel (or source, campaign, industry). One pass over
-    the leads (two with `group_by`)."""
+    with `group_by`, one funnel per channel (or source, campaign, industry), side by side.
+
+    A lead counts as having reached every stage up to the furthest it got to, so one that
+    skipped stages (word of mouth, 000:121) counts as having passed them. The counts come
+    from one pass over the leads, grouped by (group, furthest stage, stage, temperature)."""
     chosen = _stages(stages)
     filters = lead_filters(from_, to, channel, source, campaign, industry)
+    key = GROUPS[group_by] if group_by else None
     async with request.app.state.runtime.db.transaction() as session:
-        columns = [*_funnel_columns(chosen, medians), *_current_columns()]
-        row = (await session.execute(select(*columns).where(*filters))).one()._mapping
-        groups = {}
-        if group_by is not None:
-            groups = await _grouped(session, chosen, filters, group_by, medians)
-    current = {name: int(row[f"now_{name}"]) for name in CURRENT_STAGES if row[f"now_{name}"]}
-    temperatures = {name: int(row[f"temp_{name}"]) for name in TEMPERATURES if row[f"temp_{name}"]}
-    return Funnel(**_shape(chosen, row), by_stage=current, by_temperature=temperatures, groups=groups)
+        tallies = await _tally(session, filters, key)
+        days = await _medians(session, chosen, filters, key) if medians else {}
+    everyone = _Tally()
+    for tally in tallies.values():
+        everyone.add(tally)
+    groups = {
+        str(group): FunnelBody(**_shape(chosen, tally, days.get(group, {})))
+        for group, tally in sorted(tallies.items(), key=lambda item: str(item[0]))
+    }
+    return Funnel(
+        **_shape(chosen, everyone, days.get(None, {}) if not group_by else {}),
+        by_stage=dict(everyone.by_stage),
+        by_temperature=dict(everyone.by_temperature),
+        groups=groups if group_by else {},
+    )
 
 
-CURRENT_STAGES = (
-    "unclassified",
-    "suspect",
-    *FUNNEL_STAGES,
-    "regular_customer",
-    "advocate",
-    "disqualified",
-    "parked",
-    "lost",
-    "churned",
-)
-TEMPERATURES = ("unclassified", "hot", "warm", "cold")
+@dataclass
+class _Tally:
+    total: int = 0
+    reached: Counter[int] = field(default_factory=Counter)  # furthest stage index → leads
+    by_stage: Counter[str] = field(default_factory=Counter)
+    by_temperature: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: "_Tally") -> None:
+        self.total += other.total
+        self.reached.update(other.reached)
+        self.by_stage.update(other.by_stage)
+        self.by_temperature.update(other.by_temperature)
+
+    def count_reaching(self, stage: str) -> int:
+        index = FUNNEL_STAGES.index(stage)
+        return sum(n for furthest, n in self.reached.items() if furthest >= index)
 
 
-def _current_columns() -> list[Any]:
-    """Leads by their current stage and temperature, counted in the same pass."""
-    columns = []
-    for name in CURRENT_STAGES:
-        match = FACTS.c.stage.is_(None) if name == "unclassified" else FACTS.c.stage == name
-        columns.append(func.count().filter(match).label(f"now_{name}"))
-    for name in TEMPERATURES:
-        match = FACTS.c.temperature.is_(None) if name == "unclassified" else FACTS.c.temperature == name
-        columns.append(func.count().filter(match).label(f"temp_{name}"))
-    return columns
+async def _tally(session: AsyncSession, filters: list[Any], key: Any) -> dict[Any, _Tally]:
+    columns = [FACTS.c.furthest_stage, FACTS.c.stage, FACTS.c.temperature]
+    if key is not None:
+        columns.insert(0, key.label("key"))
+    query = select(*columns, func.count().label("leads")).where(*filters).group_by(*columns)
+    tallies: dict[Any, _Tally] = {}
+    for row in await session.execute(query):
+        tally = tallies.setdefault(row.key if key is not None else None, _Tally())
+        tally.total += row.leads
+        if row.furthest_stage is not None:
+            tally.reached[row.furthest_stage] += row.leads
+        tally.by_stage[row.stage or "unclassified"] += row.leads
+        tally.by_temperature[row.temperature or "unclassified"] += row.leads
+    return tallies
+
+
+async def _medians(
+    session: AsyncSession, stages: list[str], filters: list[Any], key: Any
+) -> dict[Any, dict[str, float]]:
+    columns: list[Any] = []
+    for stage, following in pairwise(stages):
+        days = func.extract("epoch", FACTS.c[f"{following}_at"] - FACTS.c[f"{stage}_at"]) / 86400
+        columns.append(func.percentile_cont(0.5).within_group(days).label(stage))
+    if not columns:
+        return {}
+    query = select(*([key.label("key")] if key is not None else []), *columns).where(*filters)
+    if key is not None:
+        query = query.group_by(key)
+    found = {}
+    for row in await session.execute(query):
+        mapping = row._mapping
+        found[mapping["key"] if key is not None else None] = {
+            stage: float(mapping[stage]) for stage in stages[:-1] if mapping[stage] is not None
+        }
+    return found
 
 
 def _stages(text: str | None) -> list[str]:
@@ -139,42 +175,23 @@ def _stages(text: str | None) -> list[str]:
     return sorted(set(chosen), key=FUNNEL_STAGES.index)
 
 
-def _funnel_columns(stages: list[str], medians: bool) -> list[Any]:
-    columns: list[Any] = [func.count().label("total")]
-    for stage in stages:
-        columns.append(func.count().filter(_reached(stage)).label(stage))
-    for stage, following in pairwise(stages) if medians else ():
-        days = func.extract("epoch", FACTS.c[f"{following}_at"] - FACTS.c[f"{stage}_at"]) / 86400
-        columns.append(func.percentile_cont(0.5).within_group(days).label(f"days_{stage}"))
-    return columns
-
-
-async def _grouped(
-    session: AsyncSession, stages: list[str], filters: list[Any], by: str, medians: bool
-) -> dict[str, Any]:
-    column = GROUPS[by]
-    query = select(column.label("key"), *_funnel_columns(stages, medians)).where(*filters).group_by(column)
-    return {str(row.key): _shape(stages, row._mapping) for row in await session.execute(query)}
-
-
-def _shape(stages: list[str], row: Any) -> dict[str, Any]:
-    counts = [int(row[stage]) for stage in stages]
+def _shape(stages: list[str], tally: _Tally, days: dict[str, float]) -> dict[str, Any]:
+    counts = [tally.count_reaching(stage) for stage in stages]
     result = []
     for index, stage in enumerate(stages):
         previous = counts[index - 1] if index else None
         following = counts[index + 1] if index + 1 < len(counts) else None
-        days = row.get(f"days_{stage}")
         result.append(
             FunnelStage(
                 stage=stage,
                 count=counts[index],
                 conversion_from_previous=_ratio(counts[index], previous) if index else None,
                 drop_off=counts[index] - following if following is not None else None,
-                median_days_in_stage=round(float(days), 2) if days is not None else None,
+                median_days_in_stage=round(days[stage], 2) if stage in days else None,
             )
         )
     return {
-        "total": int(row["total"]),
+        "total": tally.total,
         "stages": result,
         "overall_conversion": _ratio(counts[-1], counts[0]) if counts else None,
     }

@@ -35,7 +35,7 @@ EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES)} | {
     "won_at",
     "captured_at",
 }
-LATEST = {"last_won_at"}
+LATEST = {"last_won_at", "furthest_stage"}
 ADDED = {"touches_sent", "purchases", "revenue"}
 FIRST = {"channel", "source_id", "campaign", "rep_id"}  # attribution: the first one stays
 # everything else (temperature, stage, classified_at, industry, segment): the latest wins
@@ -75,6 +75,9 @@ def classified(event: Envelope) -> dict[str, Any]:
         columns[f"{data['stage']}_at"] = at
     elif data["stage"] in ("regular_customer", "advocate"):
         columns["customer_at"] = at
+    stage = "customer" if data["stage"] in ("regular_customer", "advocate") else data["stage"]
+    if stage in FUNNEL_STAGES:
+        columns["furthest_stage"] = FUNNEL_STAGES.index(stage)
     if data["temperature"] == "hot":
         columns["hot_at"] = at
     return columns
@@ -98,7 +101,15 @@ def outcome(event: Envelope) -> dict[str, Any]:
         return {}
     at = _time(data.get("occurred_at")) or event.occurred_at
     amount = Decimal(str(data.get("amount") or 0))
-    return {"purchases": 1, "revenue": amount, "won_at": at, "last_won_at": at, "customer_at": at}
+    customer = FUNNEL_STAGES.index("customer")
+    return {
+        "purchases": 1,
+        "revenue": amount,
+        "won_at": at,
+        "last_won_at": at,
+        "customer_at": at,
+        "furthest_stage": customer,
+    }
 
 
 def _time(value: Any) -> datetime | None:

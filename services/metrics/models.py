@@ -37,6 +37,7 @@ class LeadFact(SQLModel, table=True):
     parked_at: datetime | None = None
     lost_at: datetime | None = None
     churned_at: datetime | None = None
+    furthest_stage: int | None = None  # index in FUNNEL_STAGES of the furthest stage reached
     hot_at: datetime | None = None
     rep_id: UUID | None = None
     assigned_at: datetime | None = None

@@ -23,6 +23,8 @@ def upgrade() -> None:
         op.add_column("lead_facts", sa.Column(f"{stage}_at", sa.DateTime(timezone=True)))
     for name in ("hot_at", "acknowledged_at", "first_touch_at", "won_at", "last_won_at"):
         op.add_column("lead_facts", sa.Column(name, sa.DateTime(timezone=True)))
+    # The furthest funnel stage reached (0 lead … 4 customer): the funnel counts with it.
+    op.add_column("lead_facts", sa.Column("furthest_stage", sa.SmallInteger))
     op.add_column("lead_facts", sa.Column("touches_sent", sa.Integer, nullable=False, server_default="0"))
     op.add_column("lead_facts", sa.Column("purchases", sa.Integer, nullable=False, server_default="0"))
     op.add_column("lead_facts", sa.Column("revenue", sa.Numeric(14, 2), nullable=False, server_default="0"))
@@ -47,7 +49,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("spend")
     op.drop_index("lead_facts_channel_captured", table_name="lead_facts")
-    for name in ("revenue", "purchases", "touches_sent", "last_won_at", "won_at", "first_touch_at"):
+    for name in ("revenue", "purchases", "touches_sent", "furthest_stage", "last_won_at", "won_at", "first_touch_at"):
         op.drop_column("lead_facts", name)
     for name in ("acknowledged_at", "hot_at"):
         op.drop_column("lead_facts", name)
