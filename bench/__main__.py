@@ -5,7 +5,7 @@ from pathlib import Path
 
 import uvloop
 
-from bench import ingest, nurture, pipeline, scoring
+from bench import ingest, metrics, nurture, pipeline, scoring
 
 
 def main() -> None:
@@ -15,6 +15,8 @@ def main() -> None:
     print(scoring.report(figures["scoring"]), flush=True)
     figures["nurture"] = uvloop.run(nurture.measure())
     print(nurture.report(figures["nurture"]), flush=True)
+    figures["metrics"] = uvloop.run(metrics.measure())
+    print(metrics.report(figures["metrics"]), flush=True)
     figures["pipeline"] = uvloop.run(pipeline.run())
     print(pipeline.report(figures["pipeline"]))
     results = Path(__file__).parent / "results"

@@ -29,6 +29,8 @@ from shared.events import (
 FACTS: Table = LeadFact.__table__  # type: ignore[attr-defined]
 EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES)} | {
     "hot_at",
+    "warm_at",
+    "cold_at",
     "assigned_at",
     "acknowledged_at",
     "first_touch_at",
@@ -78,8 +80,8 @@ def classified(event: Envelope) -> dict[str, Any]:
     stage = "customer" if data["stage"] in ("regular_customer", "advocate") else data["stage"]
     if stage in FUNNEL_STAGES:
         columns["furthest_stage"] = FUNNEL_STAGES.index(stage)
-    if data["temperature"] == "hot":
-        columns["hot_at"] = at
+    if data["temperature"] in ("hot", "warm", "cold"):
+        columns[f"{data['temperature']}_at"] = at
     return columns
 
 

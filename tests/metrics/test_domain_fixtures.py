@@ -13,7 +13,14 @@ from sqlalchemy import text
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from shared import topics
-from shared.events import LEAD_CLASSIFIED, OUTCOME_RECORDED, Envelope, LeadClassified
+from shared.events import (
+    LEAD_ACKNOWLEDGED,
+    LEAD_ASSIGNED,
+    LEAD_CLASSIFIED,
+    OUTCOME_RECORDED,
+    Envelope,
+    LeadClassified,
+)
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, eventually, running
 from tests.helpers import lead_captured
@@ -183,3 +190,54 @@ async def test_dropping_the_read_model_and_replaying_gives_identical_numbers(
         return await snapshot() == before
 
     await eventually(rebuilt, timeout=120, interval=0.5)
+
+
+async def test_speed_to_lead_and_pipeline_health(metrics: httpx.AsyncClient, publish: Any) -> None:
+    channel = f"speed_{uuid.uuid4().hex[:8]}"
+    rep = uuid.uuid4()
+    start = datetime.now(UTC) - timedelta(hours=2)
+    messages: list[tuple[str, Envelope]] = []
+    for to_webhook, to_ack in [(1, 60), (2, 120), (3, 1200), (4, None)]:
+        captured = lead_captured(channel=channel, captured_at=start.isoformat())
+        at = start + timedelta(seconds=to_webhook)
+        assigned = {"rep_id": str(rep), "temperature": "hot", "assigned_at": at.isoformat()}
+        messages += [
+            (topics.LEAD_EVENTS, captured),
+            (topics.TOUCH_EVENTS, _touch(captured, LEAD_ASSIGNED, assigned)),
+        ]
+        if to_ack is not None:
+            acked = {
+                "rep_id": str(rep),
+                "acknowledged_at": (start + timedelta(seconds=to_ack)).isoformat(),
+                "seconds_to_acknowledge": to_ack - to_webhook,
+            }
+            messages.append((topics.TOUCH_EVENTS, _touch(captured, LEAD_ACKNOWLEDGED, acked)))
+    await publish(messages)
+    window = {"from": (start - timedelta(minutes=1)).isoformat(), "group_by": "channel"}
+
+    async def settled() -> dict[str, Any] | None:
+        body = (await metrics.get("/v1/speed-to-lead", params=window)).json()
+        row = next((r for r in body["rows"] if r["group"] == channel), None)
+        return row if row and row["to_acknowledgement_seconds"]["count"] == 3 else None
+
+    row = await eventually(settled, timeout=30)
+    assert row["to_first_webhook_seconds"] == {"count": 4, "p50": 2.0, "p90": 4.0, "p99": 4.0}
+    assert row["to_acknowledgement_seconds"]["p50"] == 120.0
+    assert row["sla_compliance"] == 0.5  # 2 of 4 acknowledged within 15 minutes
+    health = (await metrics.get("/v1/health")).json()
+    assert set(health["consumer_lag"]) == {"scoring", "nurture", "metrics"}
+    assert (
+        set(health["dlq"]) == {"scoring", "nurture", "metrics"} and health["outbox_backlog"]["metrics"] == 0
+    )
+    exported = (await metrics.get("/metrics")).text
+    assert "leadflow_pipeline_consumer_lag" in exported and "leadflow_pipeline_dlq_messages" in exported
+
+
+def _touch(captured: Envelope, kind: str, data: dict[str, Any]) -> Envelope:
+    return Envelope(
+        type=kind,
+        lead_id=captured.lead_id,
+        correlation_id=captured.correlation_id,
+        producer="nurture",
+        data=data,
+    )

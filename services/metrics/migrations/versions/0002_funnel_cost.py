@@ -21,7 +21,7 @@ def upgrade() -> None:
         op.add_column("lead_facts", sa.Column(name, sa.Text))
     for stage in STAGES:
         op.add_column("lead_facts", sa.Column(f"{stage}_at", sa.DateTime(timezone=True)))
-    for name in ("hot_at", "acknowledged_at", "first_touch_at", "won_at", "last_won_at"):
+    for name in ("hot_at", "warm_at", "cold_at", "acknowledged_at", "first_touch_at", "won_at", "last_won_at"):
         op.add_column("lead_facts", sa.Column(name, sa.DateTime(timezone=True)))
     # The furthest funnel stage reached (0 lead … 4 customer): the funnel counts with it.
     op.add_column("lead_facts", sa.Column("furthest_stage", sa.SmallInteger))
@@ -51,7 +51,7 @@ def downgrade() -> None:
     op.drop_index("lead_facts_channel_captured", table_name="lead_facts")
     for name in ("revenue", "purchases", "touches_sent", "furthest_stage", "last_won_at", "won_at", "first_touch_at"):
         op.drop_column("lead_facts", name)
-    for name in ("acknowledged_at", "hot_at"):
+    for name in ("acknowledged_at", "hot_at", "warm_at", "cold_at"):
         op.drop_column("lead_facts", name)
     for stage in STAGES:
         op.drop_column("lead_facts", f"{stage}_at")
