@@ -58,12 +58,14 @@ _bearer = HTTPBearer(auto_error=False)
 
 @admin.post("/reps", status_code=201, response_model=RepCreated)
 async def create_rep(request: Request, data: RepCreate) -> RepCreated:
-    rep = Rep(**data.model_dump(mode="json"), webhook_secret=new_secret())
+    secret = new_secret()
+    rep = Rep(**data.model_dump(mode="json"), webhook_secret=request.app.state.settings.box.seal(secret))
     async with request.app.state.runtime.db.transaction() as session:
         session.add(rep)
         await session.flush()
         await session.refresh(rep)
-    return RepCreated.model_validate(rep, from_attributes=True)
+    created = RepCreated.model_validate(rep, from_attributes=True)
+    return created.model_copy(update={"webhook_secret": secret})
 
 
 @admin.get("/reps", response_model=list[RepPublic])
@@ -100,7 +102,8 @@ async def acknowledge_lead(
         raise HTTPException(401, "Send the token from the webhook, or the admin token")
     try:
         async with request.app.state.runtime.db.transaction() as session:
-            done = await sla.acknowledge(session, lead_id, data.rep_id, data.token)
+            box = request.app.state.settings.box
+            done = await sla.acknowledge(session, lead_id, data.rep_id, data.token, box)
     except sla.NotAssigned as error:
         raise HTTPException(404, "This lead is not assigned to a rep") from error
     except sla.NotTheirs as error:
@@ -112,12 +115,16 @@ async def acknowledge_lead(
 async def create_endpoint(request: Request, data: EndpointCreate) -> EndpointCreated:
     """Subscribe an endpoint to event types; every such event is POSTed to it, signed
     (Standard Webhooks) with the secret shown here once."""
-    endpoint = WebhookEndpoint(**data.model_dump(mode="json"), secret=new_secret())
+    secret = new_secret()
+    endpoint = WebhookEndpoint(
+        **data.model_dump(mode="json"), secret=request.app.state.settings.box.seal(secret)
+    )
     async with request.app.state.runtime.db.transaction() as session:
         session.add(endpoint)
         await session.flush()
         await session.refresh(endpoint)
-    return EndpointCreated.model_validate(endpoint, from_attributes=True)
+    created = EndpointCreated.model_validate(endpoint, from_attributes=True)
+    return created.model_copy(update={"secret": secret})
 
 
 @admin.get("/webhooks", response_model=list[EndpointPublic])
@@ -148,11 +155,15 @@ async def rotate_secret(request: Request, endpoint_id: UUID, data: Rotate | None
     overlap = timedelta(hours=(data or Rotate()).overlap_hours)
     async with request.app.state.runtime.db.transaction() as session:
         endpoint = await _endpoint(session, endpoint_id, lock=True)
-        endpoint.previous_secret, endpoint.secret = endpoint.secret, new_secret()
+        secret = new_secret()
+        endpoint.previous_secret, endpoint.secret = (
+            endpoint.secret,
+            request.app.state.settings.box.seal(secret),
+        )
         endpoint.previous_secret_until = utcnow() + overlap
         session.add(endpoint)
     assert endpoint.previous_secret_until is not None
-    return Rotated(secret=endpoint.secret, previous_secret_until=endpoint.previous_secret_until)
+    return Rotated(secret=secret, previous_secret_until=endpoint.previous_secret_until)
 
 
 @admin.get("/webhooks/{endpoint_id}/deliveries", response_model=list[DeliveryPublic])

@@ -2,9 +2,11 @@
 
 import hashlib
 import hmac
+from functools import cached_property
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
+from shared.sealing import SecretBox
 from shared.settings import ServiceSettings
 
 # Standard Webhooks' schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -80,6 +82,24 @@ class NurtureSettings(ServiceSettings):
         validation_alias="LEADFLOW_NURTURE_PUBLIC_URL",
         description="Where reps reach this service: the acknowledge link in each webhook starts with it.",
     )
+
+    secret_key: SecretStr | None = Field(
+        None,
+        validation_alias="LEADFLOW_SECRET_KEY",
+        description="Seals webhook signing secrets at rest. Required in production; in dev and tests"
+        " it is derived from the admin token.",
+    )
+
+    @model_validator(mode="after")
+    def _secret_key_required_in_production(self) -> "NurtureSettings":
+        if self.env == "production" and self.secret_key is None:
+            raise ValueError("LEADFLOW_SECRET_KEY is required in production (it seals webhook secrets)")
+        return self
+
+    @cached_property
+    def box(self) -> SecretBox:
+        material = self.secret_key.get_secret_value() if self.secret_key else "dev:" + self.admin_token_value
+        return SecretBox(material)
 
     @property
     def unsubscribe_secret(self) -> str:

@@ -32,6 +32,7 @@ from shared.events import (
     utcnow,
 )
 from shared.observability import correlated
+from shared.sealing import SecretBox
 
 log = logging.getLogger(__name__)
 HANDED_OVER_STAGES = frozenset({"sql"})  # besides hot leads: straight to sales (DOMAIN.md)
@@ -112,7 +113,7 @@ async def hand_over(
             "escalated_from": str(escalated_from) if escalated_from else None,
             "acknowledge": {
                 "url": acknowledge,
-                "body": {"rep_id": str(rep.id), "token": acknowledge_token(rep, lead_id)},
+                "body": {"rep_id": str(rep.id), "token": acknowledge_token(rep, lead_id, settings.box)},
             },
         },
     }
@@ -150,11 +151,11 @@ def queue_webhook(
     defer_insert(session, WebhookDelivery.__table__, delivery)  # type: ignore[attr-defined]
 
 
-def acknowledge_token(rep: Rep, lead_id: UUID) -> str:
+def acknowledge_token(rep: Rep, lead_id: UUID, box: SecretBox) -> str:
     """Proof, for the acknowledge call, that the caller received this rep's webhook: an HMAC
     of the lead and rep under the rep's signing secret."""
     message = f"acknowledge.{lead_id}.{rep.id}".encode()
-    digest = hmac.new(rep.webhook_secret.encode(), message, hashlib.sha256).digest()
+    digest = hmac.new(box.open(rep.webhook_secret).encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 

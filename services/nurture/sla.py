@@ -20,6 +20,7 @@ from services.nurture.subscriptions import emit
 from shared.db import Database
 from shared.events import LEAD_ACKNOWLEDGED, SLA_BREACHED, Envelope, LeadAcknowledged, SlaBreached, utcnow
 from shared.observability import correlated
+from shared.sealing import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class NotTheirs(Exception):
 
 
 async def acknowledge(
-    session: AsyncSession, lead_id: UUID, rep_id: UUID, token: str | None
+    session: AsyncSession, lead_id: UUID, rep_id: UUID, token: str | None, box: SecretBox
 ) -> LeadAcknowledged:
     """The rep holding the lead takes it on; `token` (from their webhook) proves it is them,
     unless the caller is an admin (token None). Acknowledging twice answers the first time."""
@@ -113,7 +114,7 @@ async def acknowledge(
     rep = await session.get(Rep, rep_id)
     if rep is None or assignment.rep_id != rep_id:
         raise NotTheirs
-    if token is not None and not _same(token, acknowledge_token(rep, lead_id)):
+    if token is not None and not _same(token, acknowledge_token(rep, lead_id, box)):
         raise NotTheirs
     now = utcnow()
     first = assignment.acknowledged_at is None

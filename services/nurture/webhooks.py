@@ -204,7 +204,12 @@ class WebhookDispatcher:
         async with self._db:
             connection = await self.connection.get()
             rows = await connection.fetch(_CLAIM, now, lease, limit, busy)
-        return [Due(*row) for row in rows]
+        box = self.settings.box
+        claimed = [Due(*row) for row in rows]
+        for due in claimed:
+            due.secret = box.open(due.secret)
+            due.previous_secret = box.open(due.previous_secret) if due.previous_secret else None
+        return claimed
 
     async def _deliver(self, due: Due) -> None:
         outcome = await self._send(due)

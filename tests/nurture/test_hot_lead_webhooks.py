@@ -170,3 +170,31 @@ async def test_rep_list_never_shows_secrets(client: httpx.AsyncClient) -> None:
     reps = (await client.get("/v1/reps", headers=ADMIN)).json()
     assert reps and all("webhook_secret" not in r for r in reps)
     assert (await client.get("/v1/reps")).status_code == 401
+
+
+async def test_signing_secrets_are_stored_sealed(client: httpx.AsyncClient, db: Database) -> None:
+    with webhook_receiver() as receiver:
+        rep = await add_rep(client, receiver)
+        endpoint = (
+            await client.post(
+                "/v1/webhooks", json={"url": receiver.url, "events": ["lead.hot"]}, headers=ADMIN
+            )
+        ).json()
+    async with db.transaction() as session:
+        stored_rep = (
+            await session.execute(text("SELECT webhook_secret FROM reps WHERE id = :id"), {"id": rep["id"]})
+        ).scalar_one()
+        stored_endpoint = (
+            await session.execute(
+                text("SELECT secret FROM webhook_endpoints WHERE id = :id"), {"id": endpoint["id"]}
+            )
+        ).scalar_one()
+    for shown, stored in ((rep["webhook_secret"], stored_rep), (endpoint["secret"], stored_endpoint)):
+        assert stored.startswith("sealed:v1:") and shown not in stored and shown.startswith("whsec_")
+
+
+def test_production_needs_a_secret_key() -> None:
+    with pytest.raises(ValueError, match="LEADFLOW_SECRET_KEY"):
+        NurtureSettings(env="production", admin_token="a-long-production-token")
+    sealed = NurtureSettings(env="production", admin_token="a-long-production-token", secret_key="k" * 32)
+    assert sealed.box.open(sealed.box.seal("whsec_x")) == "whsec_x"
