@@ -303,7 +303,24 @@ async def ltv(
         acquired = (
             await session.execute(select(func.count()).where(FACTS.c.customer_at.is_not(None)))
         ).scalar_one()
-    return finance.ltv_report(customers, group_by, margin or settings.margin, spend_total, acquired)
+        per_channel = await _channel_costs(session) if group_by == "channel" else None
+    return finance.ltv_report(
+        customers, group_by, margin or settings.margin, spend_total, acquired, per_channel
+    )
+
+
+async def _channel_costs(session: AsyncSession) -> dict[str | None, tuple[float, int]]:
+    """Each channel's total spend and customers acquired: its CAC, beside its LTV."""
+    spend = await session.execute(
+        select(col(Spend.channel), func.sum(col(Spend.amount))).group_by(col(Spend.channel))
+    )
+    won = await session.execute(
+        select(FACTS.c.channel, func.count())
+        .where(FACTS.c.customer_at.is_not(None))
+        .group_by(FACTS.c.channel)
+    )
+    customers = {channel: int(count) for channel, count in won}
+    return {channel: (float(total), customers.get(channel, 0)) for channel, total in spend}
 
 
 @router.get("/speed-to-lead", response_model=SpeedReport)

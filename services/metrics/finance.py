@@ -109,15 +109,24 @@ def _cac_row(
 
 
 def ltv_report(
-    customers: Sequence[Any], by: str | None, margin: float, spend_total: Any, acquired: int
+    customers: Sequence[Any],
+    by: str | None,
+    margin: float,
+    spend_total: Any,
+    acquired: int,
+    per_channel: dict[str | None, tuple[float, int]] | None = None,
 ) -> LtvReport:
+    """`per_channel`: (spend, customers acquired) of each channel, for LTV against CAC per row."""
     groups: dict[str | None, list[Any]] = defaultdict(list)
     for row in customers:
         groups[getattr(row, by) if by else None].append(row)
-    rows = [
-        _ltv_row(group, members, margin)
-        for group, members in sorted(groups.items(), key=lambda g: g[0] or "")
-    ]
+    rows = []
+    for group, members in sorted(groups.items(), key=lambda g: g[0] or ""):
+        row = _ltv_row(group, members, margin)
+        spent, won = (per_channel or {}).get(group, (0.0, 0))
+        if spent and won:
+            row = _against_cac(row, spent / won)
+        rows.append(row)
     overall = _ltv_row(None, list(customers), margin)
     cac = float(spend_total) / acquired if acquired and spend_total else None
     ratio = overall.ltv_margin / cac if cac and overall.ltv_margin is not None else None
@@ -126,6 +135,18 @@ def ltv_report(
         overall=overall,
         cac=round(cac, 2) if cac else None,
         ltv_to_cac=round(ratio, 3) if ratio else None,
+    )
+
+
+def _against_cac(row: LtvRow, cac: float) -> LtvRow:
+    if row.ltv_margin is None:
+        return row.model_copy(update={"cac": round(cac, 2)})
+    return row.model_copy(
+        update={
+            "cac": round(cac, 2),
+            "ltv_minus_cac": round(row.ltv_margin - cac, 2),
+            "ltv_to_cac": round(row.ltv_margin / cac, 3),
+        }
     )
 
 

@@ -86,6 +86,13 @@ class LtvRow(BaseModel):
     months: float | None = Field(description="t: average months of cooperation")
     ltv_revenue: float | None = Field(description="S x C x t")
     ltv_margin: float | None = Field(description="S x C x P x t")
+    cac: float | None = Field(
+        None, description="All spend on this channel ÷ its customers (group_by=channel)."
+    )
+    ltv_minus_cac: float | None = Field(
+        None, description="LTV (margin) - CAC: what a customer earns net (001:352)."
+    )
+    ltv_to_cac: float | None = None
 
 
 class LtvReport(BaseModel):

@@ -1,0 +1,73 @@
+"""The money arithmetic, pure: spend spread over its days, CAC warnings outside the band,
+LTV against each channel's CAC."""
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+
+from services.metrics.finance import cac_report, ltv_report
+
+BANDS = SimpleNamespace(cac_low=50.0, cac_high=400.0)
+
+
+def spend(start: date, end: date, amount: str, channel: str = "ad") -> SimpleNamespace:
+    return SimpleNamespace(
+        period_start=start, period_end=end, amount=Decimal(amount), channel=channel, campaign=None
+    )
+
+
+def customer(at: datetime, channel: str = "ad", revenue: float = 100.0) -> SimpleNamespace:
+    return SimpleNamespace(channel=channel, campaign=None, customer_at=at, revenue=Decimal(str(revenue)))
+
+
+def test_spend_is_spread_over_its_days_and_cac_warns_outside_the_band() -> None:
+    costs = [spend(date(2031, 3, 16), date(2031, 4, 14), "3000.00")]  # 30 days: half in March, half in April
+    march, april = datetime(2031, 3, 20, tzinfo=UTC), datetime(2031, 4, 10, tzinfo=UTC)
+    won = [customer(march), customer(march), customer(april)]
+    report = cac_report(
+        costs,
+        won,
+        datetime(2031, 3, 1, tzinfo=UTC),
+        datetime(2031, 5, 1, tzinfo=UTC),
+        None,
+        "month",
+        0.5,
+        BANDS,
+    )
+    by_month = {row.period: row for row in report.rows}
+    assert (by_month["2031-03"].costs, by_month["2031-03"].cac) == (1600.0, 800.0)  # 16 of 30 days
+    assert (by_month["2031-04"].costs, by_month["2031-04"].cac) == (1400.0, 1400.0)
+    assert any("above the band" in w for w in by_month["2031-03"].warnings)
+    cheap = cac_report(
+        [spend(date(2031, 3, 1), date(2031, 3, 31), "100.00")],
+        won[:2],
+        datetime(2031, 3, 1, tzinfo=UTC),
+        datetime(2031, 4, 1, tzinfo=UTC),
+        None,
+        "quarter",
+        0.5,
+        BANDS,
+    )
+    assert cheap.rows[0].period == "2031-Q1" and any("suspiciously low" in w for w in cheap.rows[0].warnings)
+
+
+def test_ltv_minus_cac_per_channel() -> None:
+    first = datetime(2031, 1, 1, tzinfo=UTC)
+    buyer = SimpleNamespace(
+        channel="ad",
+        segment=None,
+        revenue=Decimal("720"),
+        purchases=36,
+        won_at=first,
+        last_won_at=first + timedelta(days=round(35 * 365.25 / 12)),
+        churned_at=None,
+    )
+    report = ltv_report([buyer], "channel", 0.5, Decimal("200"), 1, {"ad": (200.0, 1)})
+    [row] = report.rows
+    assert (row.ltv_revenue, row.ltv_margin, row.cac, row.ltv_minus_cac, row.ltv_to_cac) == (
+        720.0,
+        360.0,
+        200.0,
+        160.0,
+        1.8,
+    )
