@@ -2,9 +2,8 @@
 of a lead."""
 
 import hmac
-import json
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -18,13 +17,11 @@ from services.nurture import followup, sla
 from services.nurture.followup import PlaybookBook
 from services.nurture.models import (
     DeliveryAttempt,
-    PlaybookVersion,
     Rep,
     Touch,
     WebhookDelivery,
     WebhookEndpoint,
 )
-from services.nurture.playbooks import InvalidPlaybooks
 from services.nurture.schemas import (
     Acknowledged,
     AcknowledgeIn,
@@ -48,8 +45,9 @@ from services.nurture.schemas import (
 )
 from services.nurture.sender import unsubscribe_token
 from services.nurture.subscriptions import new_secret
+from shared.documents import DOCUMENT_BODY, read_document
 from shared.events import utcnow
-from shared.http import Admin, InvalidInput, is_admin
+from shared.http import Admin, is_admin
 
 admin = APIRouter(prefix="/v1", dependencies=[Admin])
 reps_side = APIRouter(prefix="/v1")
@@ -242,14 +240,6 @@ async def _attempts(session: AsyncSession, delivery_ids: list[UUID]) -> dict[UUI
     return found
 
 
-YAML_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/yaml": {"schema": {"type": "string"}}, "application/json": {"schema": {}}},
-    }
-}
-
-
 @admin.get("/leads/{lead_id}/touches", response_model=list[TouchPublic])
 async def lead_touches(request: Request, lead_id: UUID) -> list[Touch]:
     """The lead's follow-up timeline: every touch planned, sent, moved, failed or cancelled."""
@@ -262,35 +252,20 @@ async def lead_touches(request: Request, lead_id: UUID) -> list[Touch]:
 async def get_playbooks(request: Request) -> PlaybooksPublic:
     book: PlaybookBook = request.app.state.playbooks
     async with request.app.state.runtime.db.transaction() as session:
-        active = await book.active(session)
-        row = await session.get(PlaybookVersion, active.version)
-    assert row is not None
+        stored = await book.stored(session, (await book.active(session)).version)
     return PlaybooksPublic(
-        version=row.version, created_at=row.created_at, playbooks=row.document, source=row.source
+        version=stored.version, created_at=stored.created_at, playbooks=stored.document, source=stored.source
     )
 
 
-@admin.put("/playbooks", status_code=201, response_model=PlaybooksAccepted, openapi_extra=YAML_BODY)
+@admin.put("/playbooks", status_code=201, response_model=PlaybooksAccepted, openapi_extra=DOCUMENT_BODY)
 async def put_playbooks(request: Request) -> PlaybooksAccepted:
     """A new version of the playbooks (YAML or JSON), validated first: 422 names every problem.
     Leads move to it as they are next classified."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
-    if media_type == "application/json":
-        try:
-            document: Any = json.loads(body)
-        except ValueError as error:
-            raise InvalidInput([("body", f"not valid JSON: {error}")]) from error
-    elif media_type in ("application/yaml", "application/x-yaml", "text/yaml", "text/plain"):
-        document = body.decode(errors="replace")
-    else:
-        raise HTTPException(415, "Send the playbooks as application/yaml or application/json")
+    document, source = await read_document(request)
     book: PlaybookBook = request.app.state.playbooks
-    try:
-        async with request.app.state.runtime.db.transaction() as session:
-            version = await book.publish(session, document, body.decode(errors="replace"))
-    except InvalidPlaybooks as error:
-        raise InvalidInput(error.errors) from error
+    async with request.app.state.runtime.db.transaction() as session:
+        version = await book.publish(session, document, source)
     book.forget()
     return PlaybooksAccepted(version=version)
 

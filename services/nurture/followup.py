@@ -3,18 +3,17 @@ stage or temperature change (the new playbook starts), an unsubscribe or an eras
 The caller owns the transaction."""
 
 import logging
-import time as clock
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.models import Assignment, FollowedLead, PlaybookVersion, Touch, WebhookDelivery
-from services.nurture.playbooks import Playbooks, default_playbooks_text, parse_playbooks, plan
+from services.nurture.playbooks import Playbooks, default_playbooks_text, plan
 from services.nurture.subscriptions import emit
+from shared.documents import VersionedDocuments
 from shared.events import (
     TOUCH_CANCELLED,
     TOUCH_SCHEDULED,
@@ -30,50 +29,11 @@ TOUCHES = Touch.__table__  # type: ignore[attr-defined]
 VERSIONS = PlaybookVersion.__table__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class ActivePlaybooks:
-    version: int
-    playbooks: Playbooks
-
-
-class PlaybookBook:
-    """The versioned playbooks; the newest is active. Checked for a newer one at most once a second."""
+class PlaybookBook(VersionedDocuments[Playbooks]):
+    """The versioned playbooks; the newest is active."""
 
     def __init__(self, initial_source: str | None = None) -> None:
-        self.initial_source = initial_source or default_playbooks_text()
-        self._active: ActivePlaybooks | None = None
-        self._checked_at = 0.0
-
-    async def active(self, session: AsyncSession) -> ActivePlaybooks:
-        if self._active is not None and clock.monotonic() - self._checked_at < 1.0:
-            return self._active
-        newest = (await session.execute(select(func.max(VERSIONS.c.version)))).scalar()
-        if newest is None:
-            document = parse_playbooks(self.initial_source).model_dump(mode="json")
-            values = {"version": 1, "document": document, "source": self.initial_source}
-            await session.execute(insert(VERSIONS).values(**values).on_conflict_do_nothing())
-            newest = 1
-        if self._active is None or self._active.version != newest:
-            row = await session.get(PlaybookVersion, newest)
-            assert row is not None
-            self._active = ActivePlaybooks(newest, Playbooks.model_validate(row.document))
-        self._checked_at = clock.monotonic()
-        return self._active
-
-    async def publish(self, session: AsyncSession, document: str | dict[str, Any], source: str) -> int:
-        """Validate and store a new version (InvalidPlaybooks if it cannot be used)."""
-        playbooks = parse_playbooks(document)
-        await self.active(session)
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('nurture.playbook_versions'))"))
-        version = ((await session.execute(select(func.max(VERSIONS.c.version)))).scalar() or 0) + 1
-        session.add(
-            PlaybookVersion(version=version, document=playbooks.model_dump(mode="json"), source=source)
-        )
-        await session.flush()
-        return version
-
-    def forget(self) -> None:
-        self._active = None
+        super().__init__(VERSIONS, "document", Playbooks, initial_source or default_playbooks_text())
 
 
 async def follow(session: AsyncSession, events: list[Envelope], book: PlaybookBook) -> None:
@@ -87,7 +47,7 @@ async def follow(session: AsyncSession, events: list[Envelope], book: PlaybookBo
         if lead is None:
             lead = FollowedLead(lead_id=event.lead_id)
         lead.context, lead.updated_at = context, now
-        playbook = active.playbooks.select(classified.temperature, classified.stage, context.get("channel"))
+        playbook = active.value.select(classified.temperature, classified.stage, context.get("channel"))
         name = playbook.name if playbook else None
         if name != lead.playbook and not lead.unsubscribed:
             await cancel(session, event.lead_id, f"moved to playbook {name}" if name else "no playbook fits")

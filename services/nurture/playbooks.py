@@ -12,8 +12,9 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.documents import parse_document
 
 Channel = Literal["email", "sms", "messenger", "call_task"]
 DEFAULT_PLAYBOOKS = Path(__file__).with_name("default_playbooks.yaml")
@@ -106,29 +107,9 @@ class Playbooks(_Strict):
         return next((p for p in self.playbooks if p.when.matches(temperature, stage, channel)), None)
 
 
-class InvalidPlaybooks(Exception):
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{f}: {r}" for f, r in errors))
-        self.errors = errors
-
-
 def parse_playbooks(document: str | dict[str, Any]) -> Playbooks:
-    if isinstance(document, str):
-        try:
-            document = yaml.safe_load(document)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
-            raise InvalidPlaybooks(
-                [(where, f"not valid YAML: {getattr(error, 'problem', error)}")]
-            ) from error
-    if not isinstance(document, dict):
-        raise InvalidPlaybooks([("document", "expected a mapping")])
-    try:
-        return Playbooks.model_validate(document)
-    except ValidationError as error:
-        errors = [(".".join(str(p) for p in e["loc"]) or "document", e["msg"]) for e in error.errors()]
-        raise InvalidPlaybooks(errors) from error
+    """Playbooks from YAML text or a parsed mapping; InvalidInput says what is wrong and where."""
+    return parse_document(document, Playbooks)
 
 
 def default_playbooks_text() -> str:

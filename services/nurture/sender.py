@@ -95,7 +95,7 @@ class TouchSender:
         now = utcnow()
         async with self.db.transaction() as session:
             claimed = await self._claim(session, now)
-            playbooks = (await self.book.active(session)).playbooks
+            playbooks = (await self.book.active(session)).value
             sent = await self._recent_sends(session, {c.touch.lead_id for c in claimed}, now)
             ready, postponed = [], []
             for item in claimed:

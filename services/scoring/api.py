@@ -2,8 +2,7 @@
 
 import base64
 import binascii
-import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -12,9 +11,9 @@ from sqlalchemy import and_, or_, select
 
 from services.scoring import passes
 from services.scoring.lifecycle import STAGES
-from services.scoring.models import ClassificationChange, LeadScore, RescoreRun, RulesVersion
+from services.scoring.models import ClassificationChange, LeadScore, RescoreRun
 from services.scoring.rulebook import RuleBook
-from services.scoring.rules import InvalidRules, parse_rules
+from services.scoring.rules import parse_rules
 from services.scoring.schemas import (
     HistoryEntry,
     LeadPage,
@@ -26,18 +25,11 @@ from services.scoring.schemas import (
     RulesPublic,
     SimulationReport,
 )
+from shared.documents import DOCUMENT_BODY, read_document
 from shared.http import Admin, InvalidInput
 
 router = APIRouter(prefix="/v1")
 HISTORY_SHOWN = 50
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
-RULES_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "The whole rules document, as YAML (see GET /v1/rules for the current one) or JSON.",
-        "content": {"application/yaml": {"schema": {"type": "string"}}, "application/json": {"schema": {}}},
-    }
-}
 
 
 @router.get("/leads/{lead_id}", response_model=LeadScoreDetail)
@@ -101,62 +93,34 @@ async def get_rules(request: Request) -> RulesPublic:
     """The active rules (the newest version)."""
     book: RuleBook = request.app.state.rulebook
     async with request.app.state.runtime.db.transaction() as session:
-        active = await book.active(session)
-        row = await session.get(RulesVersion, active.version)
-    assert row is not None
-    return RulesPublic(version=row.version, created_at=row.created_at, rules=row.rules, source=row.source)
-
-
-async def _rules_document(request: Request) -> tuple[str | dict[str, Any], str]:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
-    if media_type == "application/json":
-        try:
-            document = json.loads(body)
-        except ValueError as error:
-            raise InvalidInput([("body", f"not valid JSON: {error}")]) from error
-        return document, body.decode()
-    if media_type in YAML_TYPES:
-        try:
-            text = body.decode()
-        except UnicodeDecodeError as error:
-            raise InvalidInput([("body", "not UTF-8 text")]) from error
-        return text, text
-    raise HTTPException(415, "Send the rules as application/yaml or application/json")
-
-
-def _invalid(error: InvalidRules) -> InvalidInput:
-    return InvalidInput(error.errors)
+        stored = await book.stored(session, (await book.active(session)).version)
+    return RulesPublic(
+        version=stored.version, created_at=stored.created_at, rules=stored.document, source=stored.source
+    )
 
 
 @router.put(
-    "/rules", status_code=201, response_model=RulesAccepted, dependencies=[Admin], openapi_extra=RULES_BODY
+    "/rules", status_code=201, response_model=RulesAccepted, dependencies=[Admin], openapi_extra=DOCUMENT_BODY
 )
 async def put_rules(request: Request) -> RulesAccepted:
     """Replace the rules with a new version, validated first (422 names every problem).
     New events are scored with it at once; POST /v1/rescore applies it to every lead."""
-    document, source = await _rules_document(request)
+    document, source = await read_document(request)
     book: RuleBook = request.app.state.rulebook
-    try:
-        async with request.app.state.runtime.db.transaction() as session:
-            accepted = await book.publish(session, document, source)
-    except InvalidRules as error:
-        raise _invalid(error) from error
+    async with request.app.state.runtime.db.transaction() as session:
+        version = await book.publish(session, document, source)
     book.forget()
-    return RulesAccepted(version=accepted.version)
+    return RulesAccepted(version=version)
 
 
 @router.post(
-    "/rules:simulate", response_model=SimulationReport, dependencies=[Admin], openapi_extra=RULES_BODY
+    "/rules:simulate", response_model=SimulationReport, dependencies=[Admin], openapi_extra=DOCUMENT_BODY
 )
 async def simulate_rules(request: Request) -> SimulationReport:
     """What candidate rules would do to the stored leads, compared with the active rules at
     this moment: how many would change temperature and stage, with examples. Changes nothing."""
-    document, _ = await _rules_document(request)
-    try:
-        candidate = parse_rules(document)
-    except InvalidRules as error:
-        raise _invalid(error) from error
+    document, _ = await read_document(request)
+    candidate = parse_rules(document)
     book: RuleBook = request.app.state.rulebook
     db = request.app.state.runtime.db
     async with db.transaction() as session:

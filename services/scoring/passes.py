@@ -114,7 +114,7 @@ async def simulate(db: Database, book: RuleBook, candidate: Rules, examples: int
     after: UUID | None = None
     while True:
         async with db.transaction() as session:
-            active = (await book.active(session)).rules
+            active = (await book.active(session)).value
             columns = (SCORES.c.lead_id, SCORES.c.profile, SCORES.c.score, SCORES.c.temperature)
             page = (
                 select(*columns, SCORES.c.stage, SCORES.c.stage_since).order_by(SCORES.c.lead_id).limit(CHUNK)

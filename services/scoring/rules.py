@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.documents import parse_document
 
 Temperature = Literal["cold", "warm", "hot"]
 Points = Annotated[int, Field(ge=-100, le=100)]
@@ -163,30 +164,9 @@ class Rules(_Strict):
         return self
 
 
-class InvalidRules(Exception):
-    """A rules document that cannot be used; `errors` are (field, reason) pairs."""
-
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{f}: {r}" for f, r in errors))
-        self.errors = errors
-
-
 def parse_rules(document: str | dict[str, Any]) -> Rules:
-    """Rules from YAML text or an already parsed mapping; InvalidRules says what is wrong and where."""
-    if isinstance(document, str):
-        try:
-            document = yaml.safe_load(document)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
-            raise InvalidRules([(where, f"not valid YAML: {getattr(error, 'problem', error)}")]) from error
-    if not isinstance(document, dict):
-        raise InvalidRules([("document", "expected a mapping of rule sections")])
-    try:
-        return Rules.model_validate(document)
-    except ValidationError as error:
-        errors = [(".".join(str(p) for p in e["loc"]) or "document", e["msg"]) for e in error.errors()]
-        raise InvalidRules(errors) from error
+    """Rules from YAML text or a parsed mapping; InvalidInput says what is wrong and where."""
+    return parse_document(document, Rules)
 
 
 def default_rules_text() -> str:

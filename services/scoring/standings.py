@@ -85,7 +85,7 @@ class Batch:
         """Decide the lead's standing now; record and publish what changed. `cause` is the
         input event, or the name of the pass ("decay", "rescore")."""
         decision = decide(
-            standing.stage, standing.stage_since, standing.profile, self.active.rules, now, outcome
+            standing.stage, standing.stage_since, standing.profile, self.active.value, now, outcome
         )
         evaluation = decision.evaluation
         before = standing.key

@@ -1,0 +1,133 @@
+"""Versioned configuration documents (scoring's rules, nurture's playbooks): YAML or JSON,
+validated by a pydantic model when loaded, each accepted change stored as a new numbered
+version; the newest is active. Every replica checks for a newer one at most once a second."""
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import yaml
+from fastapi import HTTPException, Request
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.http import InvalidInput
+
+M = TypeVar("M", bound=BaseModel)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
+DOCUMENT_BODY: dict[str, Any] = {  # the OpenAPI request body of a PUT of a whole document
+    "requestBody": {
+        "required": True,
+        "description": "The whole document, as YAML (GET shows the current one) or JSON.",
+        "content": {"application/yaml": {"schema": {"type": "string"}}, "application/json": {"schema": {}}},
+    }
+}
+
+
+def parse_document(document: str | dict[str, Any], model: type[M]) -> M:
+    """The document as `model`; InvalidInput (a 422) says what is wrong and where: a YAML
+    error by line and column, a rule by its path (`engagement.half_life_days`)."""
+    if isinstance(document, str):
+        try:
+            document = yaml.safe_load(document)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
+            raise InvalidInput([(where, f"not valid YAML: {getattr(error, 'problem', error)}")]) from error
+    if not isinstance(document, dict):
+        raise InvalidInput([("document", "expected a mapping of sections")])
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        errors = [(".".join(str(p) for p in e["loc"]) or "document", e["msg"]) for e in error.errors()]
+        raise InvalidInput(errors) from error
+
+
+async def read_document(request: Request) -> tuple[str | dict[str, Any], str]:
+    """A document from a request body (YAML or JSON), and the text as sent."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    try:
+        source = body.decode()
+    except UnicodeDecodeError as error:
+        raise InvalidInput([("body", "not UTF-8 text")]) from error
+    if media_type == "application/json":
+        try:
+            return json.loads(source), source
+        except ValueError as error:
+            raise InvalidInput([("body", f"not valid JSON: {error}")]) from error
+    if media_type in YAML_TYPES:
+        return source, source
+    raise HTTPException(415, "Send the document as application/yaml or application/json")
+
+
+@dataclass(frozen=True)
+class Active(Generic[M]):
+    version: int
+    value: M
+
+
+@dataclass(frozen=True)
+class Stored:
+    version: int
+    document: dict[str, Any]
+    source: str
+    created_at: datetime | None
+
+
+class VersionedDocuments(Generic[M]):
+    """`table` has columns version, `column` (the validated document as JSON), source, created_at."""
+
+    def __init__(self, table: Table, column: str, model: type[M], initial_source: str) -> None:
+        self.table, self.column, self.model = table, column, model
+        self.initial_source = initial_source
+        self._active: Active[M] | None = None
+        self._checked_at = 0.0
+
+    async def active(self, session: AsyncSession) -> Active[M]:
+        if self._active is not None and time.monotonic() - self._checked_at < 1.0:
+            return self._active
+        newest = await self._newest(session)
+        if newest is None:
+            await self._install_initial(session)
+            newest = 1
+        if self._active is None or self._active.version != newest:
+            stored = await self.stored(session, newest)
+            self._active = Active(newest, self.model.model_validate(stored.document))
+        self._checked_at = time.monotonic()
+        return self._active
+
+    async def stored(self, session: AsyncSession, version: int) -> Stored:
+        t = self.table.c
+        row = (await session.execute(select(self.table).where(t.version == version))).one()._mapping
+        return Stored(row["version"], row[self.column], row["source"], row["created_at"])
+
+    async def publish(self, session: AsyncSession, document: str | dict[str, Any], source: str) -> int:
+        """Validate and store a new version (InvalidInput if it cannot be used). Call `forget`
+        once the transaction has committed, so this process uses it at once."""
+        value = parse_document(document, self.model)
+        await self.active(session)
+        lock = text("SELECT pg_advisory_xact_lock(hashtext(:name))")
+        await session.execute(lock, {"name": self.table.name})
+        version = (await self._newest(session) or 0) + 1
+        await session.execute(insert(self.table).values(**self._row(version, value, source)))
+        return version
+
+    def forget(self) -> None:
+        self._active = None
+
+    async def _newest(self, session: AsyncSession) -> int | None:
+        newest: int | None = (await session.execute(select(func.max(self.table.c.version)))).scalar()
+        return newest
+
+    async def _install_initial(self, session: AsyncSession) -> None:
+        value = parse_document(self.initial_source, self.model)
+        row = self._row(1, value, self.initial_source)
+        await session.execute(pg_insert(self.table).values(**row).on_conflict_do_nothing())
+
+    def _row(self, version: int, value: M, source: str) -> dict[str, Any]:
+        return {"version": version, self.column: value.model_dump(mode="json"), "source": source}
