@@ -3,12 +3,16 @@
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import uvicorn
+from aiokafka import AIOKafkaConsumer
+
+from shared.events import Envelope
 
 
 @dataclass
@@ -138,3 +142,44 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
     return ordered[index]
+
+
+async def bare_consume(bootstrap: str, names: list[str], count: int) -> float:
+    """The baseline of the consumer benchmarks: events/s of a consumer that reads and
+    decodes `count` events from `names` and does nothing else."""
+    consumer = AIOKafkaConsumer(
+        *names,
+        bootstrap_servers=bootstrap,
+        group_id=f"bare-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=10,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    seen, started = 0, None
+    try:
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            records = [r for rs in batch.values() for r in rs]
+            if records and started is None:
+                started = time.perf_counter()
+            for record in records:
+                Envelope.from_bytes(record.value)
+            seen += len(records)
+    finally:
+        await consumer.stop()
+    assert started is not None
+    return count / (time.perf_counter() - started)
+
+
+async def when_broker_answers(attempt: Callable[[], Awaitable[object]], timeout: float = 30) -> None:
+    """The broker opens its port a moment before it answers: retry until it does."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        try:
+            await attempt()
+            return
+        except Exception:
+            if time.perf_counter() > deadline:
+                raise
+            await asyncio.sleep(0.2)  # polling the starting broker

@@ -14,9 +14,9 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
-from bench.scoring import _when_broker_answers
+from bench.load import bare_consume, when_broker_answers
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from shared import topics
@@ -191,10 +191,12 @@ async def measure() -> dict[str, Any]:
             dsn = database_url.replace("+asyncpg", "")
             await asyncio.to_thread(upgrade, database_url, "metrics", migrations_dir("metrics"))
             names = [*topics.DOMAIN_TOPICS, topics.dlq("metrics")]
-            await _when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
+            await when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
             events = stream()
             await _produce_all(broker.bootstrap, events)
-            bare = await _bare_consume_all(broker.bootstrap)
+            bare = await bare_consume(
+                broker.bootstrap, [topics.LEAD_EVENTS, topics.LEAD_CLASSIFICATIONS], EVENTS
+            )
             settings = MetricsSettings(
                 database_url=database_url,
                 kafka_bootstrap=broker.bootstrap,
@@ -217,34 +219,6 @@ async def measure() -> dict[str, Any]:
         "plain_count_ms": round(count_ms, 1),
         "ratio_funnel_to_count": round(funnel_ms / count_ms, 2),
     }
-
-
-async def _bare_consume_all(bootstrap: str) -> float:
-    """Events/s of a consumer that reads and decodes the same events and does nothing else."""
-    consumer = AIOKafkaConsumer(
-        topics.LEAD_EVENTS,
-        topics.LEAD_CLASSIFICATIONS,
-        bootstrap_servers=bootstrap,
-        group_id=f"bare-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=10,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    seen, started = 0, None
-    try:
-        while seen < EVENTS:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
-            records = [r for rs in batch.values() for r in rs]
-            if records and started is None:
-                started = time.perf_counter()
-            for record in records:
-                Envelope.from_bytes(record.value)
-            seen += len(records)
-    finally:
-        await consumer.stop()
-    assert started is not None
-    return EVENTS / (time.perf_counter() - started)
 
 
 def report(f: dict[str, Any]) -> str:

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
+from bench.load import bare_consume, when_broker_answers
 from services.scoring.app import create_app
 from services.scoring.config import ScoringSettings
 from shared import topics
@@ -92,33 +93,6 @@ async def _produce(bootstrap: str, events: list[Envelope]) -> None:
         await producer.stop()
 
 
-async def _bare_consume(bootstrap: str) -> float:
-    """Events/s of a consumer that reads and decodes the events and does nothing else."""
-    consumer = AIOKafkaConsumer(
-        topics.LEAD_EVENTS,
-        bootstrap_servers=bootstrap,
-        group_id=f"bare-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=10,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    seen, started = 0, None
-    try:
-        while seen < EVENTS:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
-            records = [r for rs in batch.values() for r in rs]
-            if records and started is None:
-                started = time.perf_counter()
-            for record in records:
-                Envelope.from_bytes(record.value)
-            seen += len(records)
-    finally:
-        await consumer.stop()
-    assert started is not None
-    return EVENTS / (time.perf_counter() - started)
-
-
 async def _scoring_rate(database_url: str, bootstrap: str) -> dict[str, Any]:
     settings = ScoringSettings(
         database_url=database_url, kafka_bootstrap=bootstrap, admin_token="bench-admin-token", env="test"
@@ -160,10 +134,10 @@ async def measure() -> dict[str, Any]:
             database_url = postgres.url("leadflow")
             await asyncio.to_thread(upgrade, database_url, "scoring", migrations_dir("scoring"))
             names = [topics.LEAD_EVENTS, topics.LEAD_CLASSIFICATIONS, topics.dlq("scoring")]
-            await _when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
+            await when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
             events = replay_events()
             await _produce(broker.bootstrap, events)
-            bare = await _bare_consume(broker.bootstrap)
+            bare = await bare_consume(broker.bootstrap, [topics.LEAD_EVENTS], EVENTS)
             scoring = await _scoring_rate(database_url, broker.bootstrap)
         finally:
             broker.stop()
@@ -177,19 +151,6 @@ async def measure() -> dict[str, Any]:
         "leads_stored": scoring["leads"],
         "classification_changes": scoring["classification_changes"],
     }
-
-
-async def _when_broker_answers(attempt: Any, timeout: float = 30) -> None:
-    """The broker opens its port a moment before it answers: retry until it does."""
-    deadline = time.perf_counter() + timeout
-    while True:
-        try:
-            await attempt()
-            return
-        except Exception:
-            if time.perf_counter() > deadline:
-                raise
-            await asyncio.sleep(0.2)  # polling the starting broker
 
 
 def report(f: dict[str, Any]) -> str:

@@ -26,16 +26,29 @@ class Envelope(BaseModel):
     producer: str
     data: dict[str, Any] = Field(default_factory=dict)
 
-    def follow_up(self, type: str, producer: str, payload: BaseModel) -> "Envelope":
-        """An event caused by this one: same lead and correlation id, causation = this id."""
-        return Envelope(
+    @classmethod
+    def of(
+        cls,
+        type: str,
+        lead_id: UUID,
+        correlation_id: UUID,
+        producer: str,
+        payload: BaseModel,
+        causation_id: UUID | None = None,
+    ) -> "Envelope":
+        """An event carrying `payload` (fields left empty are left out)."""
+        return cls(
             type=type,
-            lead_id=self.lead_id,
-            correlation_id=self.correlation_id,
-            causation_id=self.id,
+            lead_id=lead_id,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
             producer=producer,
             data=payload.model_dump(mode="json", exclude_none=True),
         )
+
+    def follow_up(self, type: str, producer: str, payload: BaseModel) -> "Envelope":
+        """An event caused by this one: same lead and correlation id, causation = this id."""
+        return Envelope.of(type, self.lead_id, self.correlation_id, producer, payload, causation_id=self.id)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

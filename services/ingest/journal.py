@@ -17,14 +17,7 @@ from shared.outbox import add_to_outbox
 def stage_event(
     session: AsyncSession, type: str, lead_id: UUID, correlation_id: UUID, payload: Payload
 ) -> None:
-    event = Envelope(
-        type=type,
-        lead_id=lead_id,
-        correlation_id=correlation_id,
-        producer="ingest",
-        data=payload.model_dump(mode="json", exclude_none=True),
-    )
-    add_to_outbox(session, topics.LEAD_EVENTS, event)
+    add_to_outbox(session, topics.LEAD_EVENTS, Envelope.of(type, lead_id, correlation_id, "ingest", payload))
 
 
 def record_history(

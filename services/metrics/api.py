@@ -1,66 +1,29 @@
 """Metrics HTTP routes: the funnel, spend, CAC, LTV and speed-to-lead (DOMAIN.md "Metrics")."""
 
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import pairwise
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from sqlalchemy import ColumnElement, and_, func, select, text
+from sqlalchemy import and_, func, select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics import finance
+from services.metrics import finance, funnels
 from services.metrics.finance import Bucketing
-from services.metrics.models import FUNNEL_STAGES, LeadFact, Spend
+from services.metrics.funnels import FACTS, GroupBy, lead_filters
+from services.metrics.models import FUNNEL_STAGES, Spend
 from services.metrics.schemas import (
     CacReport,
     Funnel,
-    FunnelBody,
-    FunnelStage,
     LtvReport,
     SpeedReport,
     SpendIn,
     SpendPublic,
 )
-from shared.http import Admin, InvalidInput
+from shared.http import Admin
 
 router = APIRouter(prefix="/v1")
-FACTS = LeadFact.__table__  # type: ignore[attr-defined]
-GROUPS = {
-    "channel": FACTS.c.channel,
-    "source": FACTS.c.source_id,
-    "campaign": FACTS.c.campaign,
-    "industry": FACTS.c.industry,
-}
-GroupBy = Literal["channel", "source", "campaign", "industry"]
-
-
-def lead_filters(
-    from_: datetime | None,
-    to: datetime | None,
-    channel: str | None = None,
-    source: UUID | None = None,
-    campaign: str | None = None,
-    industry: str | None = None,
-) -> list[ColumnElement[bool]]:
-    filters: list[ColumnElement[bool]] = []
-    if from_ is not None:
-        filters.append(FACTS.c.captured_at >= from_)
-    if to is not None:
-        filters.append(FACTS.c.captured_at < to)
-    for column, value in (
-        (FACTS.c.channel, channel),
-        (FACTS.c.source_id, source),
-        (FACTS.c.campaign, campaign),
-    ):
-        if value is not None:
-            filters.append(column == value)
-    if industry is not None:
-        filters.append(FACTS.c.industry == industry)
-    return filters
 
 
 @router.get("/funnel", response_model=Funnel)
@@ -89,116 +52,10 @@ async def funnel(
     A lead counts as having reached every stage up to the furthest it got to, so one that
     skipped stages (word of mouth, 000:121) counts as having passed them. The counts come
     from one pass over the leads, grouped by (group, furthest stage, stage, temperature)."""
-    chosen = _stages(stages)
+    chosen = funnels.parse_stages(stages)
     filters = lead_filters(from_, to, channel, source, campaign, industry)
-    key = GROUPS[group_by] if group_by else None
     async with request.app.state.runtime.db.transaction() as session:
-        tallies = await _tally(session, filters, key)
-        days = await _medians(session, chosen, filters, key) if medians else {}
-    everyone = _Tally()
-    for tally in tallies.values():
-        everyone.add(tally)
-    groups = {
-        str(group): FunnelBody(**_shape(chosen, tally, days.get(group, {})))
-        for group, tally in sorted(tallies.items(), key=lambda item: str(item[0]))
-    }
-    return Funnel(
-        **_shape(chosen, everyone, days.get(None, {}) if not group_by else {}),
-        by_stage=dict(everyone.by_stage),
-        by_temperature=dict(everyone.by_temperature),
-        groups=groups if group_by else {},
-    )
-
-
-@dataclass
-class _Tally:
-    total: int = 0
-    reached: Counter[int] = field(default_factory=Counter)  # furthest stage index → leads
-    by_stage: Counter[str] = field(default_factory=Counter)
-    by_temperature: Counter[str] = field(default_factory=Counter)
-
-    def add(self, other: "_Tally") -> None:
-        self.total += other.total
-        self.reached.update(other.reached)
-        self.by_stage.update(other.by_stage)
-        self.by_temperature.update(other.by_temperature)
-
-    def count_reaching(self, stage: str) -> int:
-        index = FUNNEL_STAGES.index(stage)
-        return sum(n for furthest, n in self.reached.items() if furthest >= index)
-
-
-async def _tally(session: AsyncSession, filters: list[Any], key: Any) -> dict[Any, _Tally]:
-    columns = [FACTS.c.furthest_stage, FACTS.c.stage, FACTS.c.temperature]
-    if key is not None:
-        columns.insert(0, key.label("key"))
-    query = select(*columns, func.count().label("leads")).where(*filters).group_by(*columns)
-    tallies: dict[Any, _Tally] = {}
-    for row in await session.execute(query):
-        tally = tallies.setdefault(row.key if key is not None else None, _Tally())
-        tally.total += row.leads
-        if row.furthest_stage is not None:
-            tally.reached[row.furthest_stage] += row.leads
-        tally.by_stage[row.stage or "unclassified"] += row.leads
-        tally.by_temperature[row.temperature or "unclassified"] += row.leads
-    return tallies
-
-
-async def _medians(
-    session: AsyncSession, stages: list[str], filters: list[Any], key: Any
-) -> dict[Any, dict[str, float]]:
-    columns: list[Any] = []
-    for stage, following in pairwise(stages):
-        days = func.extract("epoch", FACTS.c[f"{following}_at"] - FACTS.c[f"{stage}_at"]) / 86400
-        columns.append(func.percentile_cont(0.5).within_group(days).label(stage))
-    if not columns:
-        return {}
-    query = select(*([key.label("key")] if key is not None else []), *columns).where(*filters)
-    if key is not None:
-        query = query.group_by(key)
-    found = {}
-    for row in await session.execute(query):
-        mapping = row._mapping
-        found[mapping["key"] if key is not None else None] = {
-            stage: float(mapping[stage]) for stage in stages[:-1] if mapping[stage] is not None
-        }
-    return found
-
-
-def _stages(text: str | None) -> list[str]:
-    if not text:
-        return list(FUNNEL_STAGES)
-    chosen = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in FUNNEL_STAGES]
-    if unknown or not chosen:
-        raise InvalidInput([("stages", f"choose from {', '.join(FUNNEL_STAGES)}")])
-    return sorted(set(chosen), key=FUNNEL_STAGES.index)
-
-
-def _shape(stages: list[str], tally: _Tally, days: dict[str, float]) -> dict[str, Any]:
-    counts = [tally.count_reaching(stage) for stage in stages]
-    result = []
-    for index, stage in enumerate(stages):
-        previous = counts[index - 1] if index else None
-        following = counts[index + 1] if index + 1 < len(counts) else None
-        result.append(
-            FunnelStage(
-                stage=stage,
-                count=counts[index],
-                conversion_from_previous=_ratio(counts[index], previous) if index else None,
-                drop_off=counts[index] - following if following is not None else None,
-                median_days_in_stage=round(days[stage], 2) if stage in days else None,
-            )
-        )
-    return {
-        "total": tally.total,
-        "stages": result,
-        "overall_conversion": _ratio(counts[-1], counts[0]) if counts else None,
-    }
-
-
-def _ratio(part: int, whole: int | None) -> float | None:
-    return round(part / whole, 4) if whole else None
+        return await funnels.report(session, chosen, filters, group_by, medians)
 
 
 @router.post("/spend", status_code=201, response_model=SpendPublic, dependencies=[Admin])

@@ -83,13 +83,7 @@ def touch_event(
         sent_at=touch.sent_at,
         reason=reason,
     )
-    return Envelope(
-        type=kind,
-        lead_id=touch.lead_id,
-        correlation_id=correlation or touch.correlation_id,
-        producer="nurture",
-        data=payload.model_dump(mode="json", exclude_none=True),
-    )
+    return Envelope.of(kind, touch.lead_id, correlation or touch.correlation_id, "nurture", payload)
 
 
 async def cancel(session: AsyncSession, lead_id: UUID, reason: str) -> int:

@@ -67,13 +67,7 @@ async def _escalate(
         breached_at=now,
         escalated_to=next_rep.id if next_rep else None,
     )
-    event = Envelope(
-        type=SLA_BREACHED,
-        lead_id=assignment.lead_id,
-        correlation_id=assignment.correlation_id,
-        producer="nurture",
-        data=breached.model_dump(mode="json", exclude_none=True),
-    )
+    event = Envelope.of(SLA_BREACHED, assignment.lead_id, assignment.correlation_id, "nurture", breached)
     await emit(session, event)
     with correlated(assignment.correlation_id):
         log.warning("lead %s: SLA breached by rep %s", assignment.lead_id, assignment.rep_id)
@@ -128,14 +122,10 @@ async def acknowledge(
         seconds_to_acknowledge=(at - assignment.assigned_at).total_seconds(),
     )
     if first:
-        event = Envelope(
-            type=LEAD_ACKNOWLEDGED,
-            lead_id=lead_id,
-            correlation_id=assignment.correlation_id,
-            producer="nurture",
-            data=acknowledged.model_dump(mode="json"),
+        await emit(
+            session,
+            Envelope.of(LEAD_ACKNOWLEDGED, lead_id, assignment.correlation_id, "nurture", acknowledged),
         )
-        await emit(session, event)
     return acknowledged
 
 

@@ -184,13 +184,7 @@ class Batch:
 def _classified(lead_id: UUID, cause: Envelope | str, payload: LeadClassified) -> Envelope:
     if isinstance(cause, Envelope):
         return cause.follow_up(LEAD_CLASSIFIED, "scoring", payload)
-    return Envelope(
-        type=LEAD_CLASSIFIED,
-        lead_id=lead_id,
-        correlation_id=uuid4(),
-        producer="scoring",
-        data=payload.model_dump(mode="json", exclude_none=True),
-    )
+    return Envelope.of(LEAD_CLASSIFIED, lead_id, uuid4(), "scoring", payload)
 
 
 async def forget(session: AsyncSession, lead_ids: set[UUID]) -> None:
