@@ -91,6 +91,13 @@ class NurtureSettings(ServiceSettings):
     )
 
     @model_validator(mode="after")
+    def _sends_end_within_their_lease(self) -> "NurtureSettings":
+        # A send still running when its claim lapses could be sent again by another worker.
+        if self.touch_lease_seconds <= 2 * self.webhook_timeout_seconds:
+            raise ValueError("touch_lease_seconds must be more than twice webhook_timeout_seconds")
+        return self
+
+    @model_validator(mode="after")
     def _secret_key_required_in_production(self) -> "NurtureSettings":
         if self.env == "production" and self.secret_key is None:
             raise ValueError("LEADFLOW_SECRET_KEY is required in production (it seals webhook secrets)")

@@ -123,7 +123,7 @@ class TouchSender:
                     )
                 )
         outcomes = await asyncio.gather(
-            *(self._send(item, playbooks) for item in ready), return_exceptions=True
+            *(self._bounded(item, playbooks) for item in ready), return_exceptions=True
         )
         async with self.db.transaction() as session:
             for item, outcome in zip(ready, outcomes, strict=True):
@@ -167,6 +167,15 @@ class TouchSender:
         for row in await session.execute(query):
             found.setdefault(row.lead_id, []).append(row.sent_at)
         return found
+
+    async def _bounded(self, item: Claimed, playbooks: Playbooks) -> dict[str, Any] | None:
+        """A send never outlives its claim: past the timeout (well inside the lease, see the
+        settings) it fails and is retried, rather than another worker sending it meanwhile."""
+        try:
+            async with asyncio.timeout(self.settings.webhook_timeout_seconds):
+                return await self._send(item, playbooks)
+        except TimeoutError as error:
+            raise SendFailed(f"no answer within {self.settings.webhook_timeout_seconds}s") from error
 
     async def _send(self, item: Claimed, playbooks: Playbooks) -> dict[str, Any] | None:
         """Send one touch; a call task returns what to tell the rep (sent in the record step)."""

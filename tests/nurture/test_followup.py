@@ -86,7 +86,9 @@ async def nurture(
         smtp_port=mailbox[1],
         sms_url=sms.url,
         touch_poll_seconds=0.05,
-        touch_lease_seconds=1,
+        touch_lease_seconds=7,
+        webhook_timeout_seconds=3,
+        touch_retry_seconds=0.5,
     )
     async with running(create_app(settings)) as client:
         playbooks = yaml.safe_load(default_playbooks_text())

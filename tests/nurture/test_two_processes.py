@@ -55,7 +55,9 @@ def nurture_process(servers: Servers, smtp_port: int) -> subprocess.Popen[bytes]
         "LEADFLOW_ENV": "test",
         "LEADFLOW_NURTURE_SMTP_PORT": str(smtp_port),
         "LEADFLOW_NURTURE_TOUCH_POLL_SECONDS": "0.05",
-        "LEADFLOW_NURTURE_TOUCH_LEASE_SECONDS": "2",
+        "LEADFLOW_NURTURE_TOUCH_LEASE_SECONDS": "7",
+        "LEADFLOW_NURTURE_WEBHOOK_TIMEOUT_SECONDS": "3",
+        "LEADFLOW_NURTURE_TOUCH_RETRY_SECONDS": "0.5",
     }
     command = [sys.executable, "-m", "services.nurture", "serve", "--port", str(free_port())]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
