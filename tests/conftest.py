@@ -1,7 +1,10 @@
-"""Session-wide real servers: an embedded PostgreSQL and a Tansu broker on free ports."""
+"""Real servers for every test module: one embedded PostgreSQL for the run, and for each
+module its own database (a copy of a migrated template) and its own Tansu broker, so no
+module sees another's rows or events, and any module can run alone or in any order."""
 
 import asyncio
 import os
+import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -9,18 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 
 from shared import topics
 from shared.cli import SERVICES, migrations_dir
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
+from shared.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from shared.kafka import create_topics
 from shared.migrations import upgrade
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
+CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
 
 
 @dataclass
@@ -39,37 +45,70 @@ class Servers:
         return settings_type(**{**values, **overrides})
 
 
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server and the name of a database on it migrated to every schema's head."""
+
+    url: str
+    template: str
+
+    def database_url(self, name: str) -> str:
+        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
+
+    async def execute(self, statement: str) -> None:
+        connection = await asyncpg.connect(self.url.replace("+asyncpg", ""))
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    """Real PostgreSQL and broker for the whole run; LEADFLOW_TEST_DATABASE_URL /
-    LEADFLOW_TEST_KAFKA_BOOTSTRAP point the suite at existing ones instead."""
-    home = tmp_path_factory.mktemp("servers")
-    postgres = broker = None
-    database_url = os.environ.get("LEADFLOW_TEST_DATABASE_URL")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """The run's PostgreSQL (embedded; LEADFLOW_TEST_DATABASE_URL names an existing server,
+    whose role may create databases) with a template database migrated once."""
+    embedded = None
+    url = os.environ.get("LEADFLOW_TEST_DATABASE_URL")
+    if url is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            embedded = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), free_port(), durable=False)
+            embedded.start()
+        url = embedded.url()
+    server = PostgresServer(url, f"leadflow_template_{uuid.uuid4().hex[:8]}")
+    try:
+        asyncio.run(server.execute(f'CREATE DATABASE "{server.template}"'))
+        for service in SERVICES:
+            upgrade(server.database_url(server.template), service, migrations_dir(service))
+        yield server
+        asyncio.run(server.execute(f'DROP DATABASE IF EXISTS "{server.template}" WITH (FORCE)'))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@pytest.fixture(scope="module")
+async def servers(
+    postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Servers]:
+    """This module's own database and broker (LEADFLOW_TEST_KAFKA_BOOTSTRAP: an existing
+    broker, shared by every module)."""
+    database = f"leadflow_test_{uuid.uuid4().hex[:10]}"
+    await postgres.execute(f'CREATE DATABASE "{database}" TEMPLATE "{postgres.template}"')
+    broker = None
     bootstrap = os.environ.get("LEADFLOW_TEST_KAFKA_BOOTSTRAP")
     try:
-        if database_url is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                postgres = EmbeddedPostgres(home / "postgres", free_port(), durable=False)
-                postgres.start()
-            asyncio.run(ensure_database(postgres.url(), "leadflow_test"))
-            database_url = postgres.url("leadflow_test")
         if bootstrap is None:
-            broker = EmbeddedBroker(free_port(), home / "broker.log")
+            broker = EmbeddedBroker(free_port(), tmp_path_factory.mktemp("broker") / "broker.log")
             broker.start()
             bootstrap = broker.bootstrap
-        for service in SERVICES:
-            upgrade(database_url, service, migrations_dir(service))
-        groups = ("scoring", "nurture", "metrics")
-        names = [*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in groups)]
-        asyncio.run(create_topics(bootstrap, names, topics.PARTITIONS))
-        yield Servers(database_url, bootstrap)
+        names = [*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in CONSUMER_GROUPS)]
+        await create_topics(bootstrap, names, topics.PARTITIONS)
+        yield Servers(postgres.database_url(database), bootstrap)
     finally:
         if broker is not None:
             broker.stop()
-        if postgres is not None:
-            postgres.stop()
+        await postgres.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 @asynccontextmanager

@@ -62,7 +62,9 @@ async def read_topic(bootstrap: str, topic: str, until: Any, timeout: float = 30
         bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, fetch_max_wait_ms=5
     )
     await consumer.start()
-    consumer.assign([TopicPartition(topic, p) for p in range(topics.PARTITIONS)])
+    await consumer.topics()  # fetch the metadata: assign only partitions that exist
+    partitions = consumer.partitions_for_topic(topic) or set(range(topics.PARTITIONS))
+    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
     await consumer.seek_to_beginning()
     messages: list[Any] = []
     try:

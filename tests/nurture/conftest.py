@@ -1,19 +1,20 @@
-"""Nurture tests share one database: receivers come and go on reused ports, so each test
-starts with every receiver's circuit breaker closed."""
+"""Receivers come and go on ports the OS may hand out again within a module, so each test
+that talks to the database starts with every receiver's circuit breaker closed. The pure
+tests (routing, timing, retries) start no server."""
 
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from tests.conftest import Servers
-
 
 @pytest.fixture(autouse=True)
-async def closed_circuits(servers: Servers) -> AsyncIterator[None]:
-    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
-    try:
-        await connection.execute("DELETE FROM nurture.receiver_circuits")
-    finally:
-        await connection.close()
+async def closed_circuits(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    if "servers" in request.fixturenames:
+        servers = request.getfixturevalue("servers")
+        connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+        try:
+            await connection.execute("DELETE FROM nurture.receiver_circuits")
+        finally:
+            await connection.close()
     yield
