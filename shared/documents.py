@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.http import InvalidInput
+from shared.text import find_unstorable, unstorable
 
 M = TypeVar("M", bound=BaseModel)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
@@ -40,6 +41,9 @@ def parse_document(document: str | dict[str, Any], model: type[M]) -> M:
             raise InvalidInput([(where, f"not valid YAML: {getattr(error, 'problem', error)}")]) from error
     if not isinstance(document, dict):
         raise InvalidInput([("document", "expected a mapping of sections")])
+    if found := find_unstorable(document, "document"):
+        where, reason = found
+        raise InvalidInput([(where.removeprefix("document."), reason)])
     try:
         return model.model_validate(document)
     except ValidationError as error:
@@ -55,6 +59,8 @@ async def read_document(request: Request) -> tuple[str | dict[str, Any], str]:
         source = body.decode()
     except UnicodeDecodeError as error:
         raise InvalidInput([("body", "not UTF-8 text")]) from error
+    if reason := unstorable(source):
+        raise InvalidInput([("body", reason)])
     if media_type == "application/json":
         try:
             return json.loads(source), source

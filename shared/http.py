@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.faults import TRANSIENT_ERRORS, is_transient
+from shared.text import unstorable
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -115,6 +116,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     for error_type in (*TRANSIENT_ERRORS, DBAPIError):
         app.add_exception_handler(error_type, _dependency_problem)
     app.add_exception_handler(Exception, _unexpected_problem)
+
+
+async def refuse_unstorable_parameters(request: Request) -> None:
+    """Query and path parameters whose text PostgreSQL cannot store (a %00, say) are a 422
+    naming the parameter; request bodies are checked by their models (shared.text)."""
+    errors = [
+        (name, reason)
+        for name, value in (*request.query_params.multi_items(), *request.path_params.items())
+        if isinstance(value, str) and (reason := unstorable(value))
+    ]
+    if errors:
+        raise InvalidInput(errors)
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from shared.consumer import ConsumerRunner, Handler
 from shared.db import Database
-from shared.http import BodySizeLimit, health_router, install_problem_handlers
+from shared.http import BodySizeLimit, health_router, install_problem_handlers, refuse_unstorable_parameters
 from shared.inbox import purge_inbox
 from shared.kafka import Publisher
 from shared.observability import Telemetry
@@ -138,7 +138,9 @@ def create_service_app(
 ) -> FastAPI:
     """A FastAPI app with the shared error format, body limit, health and metrics routes;
     `larger_bodies` maps paths that take files to their own size limit."""
-    app = FastAPI(title=title, lifespan=runtime.lifespan)
+    app = FastAPI(
+        title=title, lifespan=runtime.lifespan, dependencies=[Depends(refuse_unstorable_parameters)]
+    )
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     install_problem_handlers(app)

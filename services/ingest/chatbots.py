@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,6 +14,8 @@ from services.ingest.journal import record_activity
 from services.ingest.models import Conversation, Source
 from services.ingest.schemas import ActivityType, Key, LeadIn, Long, Short
 from shared.events import utcnow
+from shared.text import StorableInput
+from shared.times import Instant
 
 MAX_WAITING = 50
 INTENTS = frozenset(ActivityType.__args__)  # type: ignore[attr-defined]
@@ -21,7 +23,7 @@ INTENTS = frozenset(ActivityType.__args__)  # type: ignore[attr-defined]
 # --- Telegram Bot API (the fields we read; everything else in an Update is ignored) ---
 
 
-class TelegramUser(BaseModel):
+class TelegramUser(StorableInput):
     id: int
     first_name: str = ""
     last_name: str | None = None
@@ -29,18 +31,18 @@ class TelegramUser(BaseModel):
     language_code: str | None = None
 
 
-class TelegramContact(BaseModel):
+class TelegramContact(StorableInput):
     phone_number: str
     first_name: str = ""
     last_name: str | None = None
     user_id: int | None = None
 
 
-class TelegramChat(BaseModel):
+class TelegramChat(StorableInput):
     id: int
 
 
-class TelegramMessage(BaseModel):
+class TelegramMessage(StorableInput):
     message_id: int
     date: int
     chat: TelegramChat
@@ -49,7 +51,7 @@ class TelegramMessage(BaseModel):
     contact: TelegramContact | None = None
 
 
-class TelegramUpdate(BaseModel):
+class TelegramUpdate(StorableInput):
     update_id: int
     message: TelegramMessage | None = None
 
@@ -57,7 +59,7 @@ class TelegramUpdate(BaseModel):
 # --- the generic chatbot shape ---
 
 
-class ChatContact(BaseModel):
+class ChatContact(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     email: str | None = Field(None, max_length=320)
@@ -66,7 +68,7 @@ class ChatContact(BaseModel):
     last_name: Short | None = None
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(StorableInput):
     """One message (or contact) from any chatbot platform."""
 
     model_config = ConfigDict(extra="forbid")
@@ -76,7 +78,7 @@ class ChatMessage(BaseModel):
     contact: ChatContact | None = None
     text: Long | None = None
     intent: Key | None = Field(None, description="e.g. callback_request, price_request, demo_request")
-    occurred_at: datetime | None = None
+    occurred_at: Instant | None = None
 
     @model_validator(mode="after")
     def _says_something(self) -> "ChatMessage":

@@ -6,6 +6,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
+from shared.text import StorableInput
+from shared.times import Instant
+
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 Url = Annotated[str, StringConstraints(max_length=2000)]
@@ -68,7 +71,7 @@ OutcomeType = Literal[
 ]
 
 
-class SourceSettings(BaseModel):
+class SourceSettings(StorableInput):
     """What a source may change after creation (all optional in a PATCH)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -108,7 +111,7 @@ class SourceCreated(SourcePublic):
     key: str = Field(description="The source key, shown only once; send it as X-Source-Key.")
 
 
-class LeadIn(BaseModel):
+class LeadIn(StorableInput):
     """A lead as posted by a form, landing page or integration. Email or phone is required."""
 
     model_config = ConfigDict(extra="forbid")
@@ -150,6 +153,9 @@ class LeadAccepted(BaseModel):
 
 
 class BatchIn(BaseModel):
+    """Each item is read as a LeadIn on its own (unstorable text included), so one bad
+    item is refused alone."""
+
     model_config = ConfigDict(extra="forbid")
 
     leads: list[dict[str, Any]] = Field(min_length=1, max_length=500)
@@ -174,7 +180,7 @@ class BatchResult(BaseModel):
     results: list[BatchItemResult]
 
 
-class LeadRef(BaseModel):
+class LeadRef(StorableInput):
     """Which lead: its id, or an email or phone (a lead is created when none matches)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -193,11 +199,11 @@ class LeadRef(BaseModel):
 
 class ActivityIn(LeadRef):
     type: ActivityType
-    occurred_at: datetime | None = None
+    occurred_at: Instant | None = None
     properties: dict[Key, CustomValue] = Field(default_factory=dict, max_length=50)
 
 
-class OutcomeIn(BaseModel):
+class OutcomeIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     lead_id: UUID
@@ -206,7 +212,7 @@ class OutcomeIn(BaseModel):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     reason: Short | None = None
     rep_id: UUID | None = None
-    occurred_at: datetime | None = None
+    occurred_at: Instant | None = None
     event_id: Key | None = None
 
     @model_validator(mode="after")

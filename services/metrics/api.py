@@ -1,6 +1,5 @@
 """Metrics HTTP routes: the funnel, spend, CAC, LTV and speed-to-lead (DOMAIN.md "Metrics")."""
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -22,17 +21,18 @@ from services.metrics.schemas import (
     SpendPublic,
 )
 from shared.http import Admin
+from shared.times import Instant, PeriodEnd
 
 router = APIRouter(prefix="/v1")
+CAPTURED_FROM = "Leads captured from (inclusive)."
+CAPTURED_BEFORE = "Leads captured before (exclusive); a date includes that day."
 
 
 @router.get("/funnel", response_model=Funnel)
 async def funnel(
     request: Request,
-    from_: Annotated[
-        datetime | None, Query(alias="from", description="Leads captured from (inclusive).")
-    ] = None,
-    to: Annotated[datetime | None, Query(description="Leads captured before (exclusive).")] = None,
+    from_: Annotated[Instant | None, Query(alias="from", description=CAPTURED_FROM)] = None,
+    to: Annotated[PeriodEnd | None, Query(description=CAPTURED_BEFORE)] = None,
     channel: Annotated[str | None, Query(max_length=40)] = None,
     source: UUID | None = None,
     campaign: Annotated[str | None, Query(max_length=200)] = None,
@@ -98,8 +98,8 @@ async def list_spend(request: Request) -> list[Spend]:
 @router.get("/cac", response_model=CacReport)
 async def cac(
     request: Request,
-    from_: Annotated[datetime, Query(alias="from")],
-    to: datetime,
+    from_: Annotated[Instant, Query(alias="from", description="Costs and customers from (inclusive).")],
+    to: Annotated[PeriodEnd, Query(description="Up to (exclusive); a date includes that day.")],
     group_by: Literal["channel", "campaign"] | None = None,
     period: Bucketing = "month",
     margin: Annotated[float | None, Query(gt=0, le=1)] = None,
@@ -183,8 +183,8 @@ async def _channel_costs(session: AsyncSession) -> dict[str | None, tuple[float,
 @router.get("/speed-to-lead", response_model=SpeedReport)
 async def speed_to_lead(
     request: Request,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
+    from_: Annotated[Instant | None, Query(alias="from", description=CAPTURED_FROM)] = None,
+    to: Annotated[PeriodEnd | None, Query(description=CAPTURED_BEFORE)] = None,
     group_by: Literal["channel", "rep"] | None = None,
 ) -> SpeedReport:
     """Capture → first rep webhook and capture → acknowledgement, p50 / p90 / p99 in seconds,

@@ -1,9 +1,10 @@
 """The money and speed arithmetic, pure: CAC (000:90-97), LTV (001:323-352), speed-to-lead."""
 
+import calendar
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any, Literal
 
 from services.metrics.schemas import CacReport, CacRow, LtvReport, LtvRow, Percentiles, SpeedReport, SpeedRow
@@ -18,24 +19,28 @@ def bucket_of(moment: date, period: Bucketing) -> str:
     return f"{moment.year}-{moment.month:02d}"
 
 
-def _days(start: date, end: date) -> Iterable[date]:
-    for offset in range((end - start).days + 1):
-        yield start + timedelta(days=offset)
+def _last_day_of_bucket(moment: date, period: Bucketing) -> date:
+    month = (moment.month - 1) // 3 * 3 + 3 if period == "quarter" else moment.month
+    return date(moment.year, month, calendar.monthrange(moment.year, month)[1])
 
 
 def spread(
     entries: Sequence[Any], start: date, end: date, period: Bucketing, by: str | None
 ) -> dict[tuple[str, str | None], float]:
     """Each spend entry's amount, spread evenly over its days, summed per bucket (and group);
-    only the days between `start` and `end` count."""
+    only the days from `start` up to `end` (exclusive) count. Work grows with the buckets,
+    not the days, and day numbers (ordinals) never overflow at the ends of the calendar."""
     costs: dict[tuple[str, str | None], float] = defaultdict(float)
     for entry in entries:
-        days = list(_days(entry.period_start, entry.period_end))
-        per_day = float(entry.amount) / len(days)
+        first, last = entry.period_start.toordinal(), entry.period_end.toordinal()
+        per_day = float(entry.amount) / (last - first + 1)
         group = getattr(entry, by) if by else None
-        for day in days:
-            if start <= day < end:
-                costs[(bucket_of(day, period), group)] += per_day
+        day, stop = max(first, start.toordinal()), min(last + 1, end.toordinal())
+        while day < stop:
+            moment = date.fromordinal(day)
+            following = min(_last_day_of_bucket(moment, period).toordinal() + 1, stop)
+            costs[(bucket_of(moment, period), group)] += per_day * (following - day)
+            day = following
     return costs
 
 

@@ -1,11 +1,14 @@
 """Request and response models of the metrics API."""
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from shared.text import StorableInput
+from shared.times import Day
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -32,11 +35,11 @@ class Funnel(FunnelBody):
     )
 
 
-class SpendIn(BaseModel):
+class SpendIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
-    period_start: date
-    period_end: date
+    period_start: Day
+    period_end: Day
     category: Literal["marketing", "sales"]
     amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"

@@ -6,12 +6,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
 
+from shared.text import StorableInput
+from shared.times import Instant, PeriodEnd
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Role = Literal["rep", "manager"]
 
 
-class RepCreate(BaseModel):
+class RepCreate(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
@@ -26,7 +29,7 @@ class RepCreate(BaseModel):
     capacity: int = Field(1, ge=1, le=1000, description="A weight: capacity 2 gets twice the leads of 1.")
 
 
-class RepUpdate(BaseModel):
+class RepUpdate(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
@@ -57,7 +60,7 @@ class RepCreated(RepPublic):
     webhook_secret: str = Field(description="The whsec_ signing secret, shown only once.")
 
 
-class AcknowledgeIn(BaseModel):
+class AcknowledgeIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     rep_id: UUID
@@ -86,7 +89,7 @@ EventType = Literal[
 ]
 
 
-class EndpointCreate(BaseModel):
+class EndpointCreate(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     url: HttpUrl
@@ -94,7 +97,7 @@ class EndpointCreate(BaseModel):
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-class EndpointUpdate(BaseModel):
+class EndpointUpdate(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     url: HttpUrl | None = None
@@ -118,7 +121,7 @@ class EndpointCreated(EndpointPublic):
     secret: str = Field(description="The whsec_ signing secret, shown only once.")
 
 
-class Rotate(BaseModel):
+class Rotate(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     overlap_hours: float = Field(24, ge=0, le=24 * 14, description="How long the old secret also signs.")
@@ -148,11 +151,11 @@ class DeliveryPublic(BaseModel):
     attempt_log: list[AttemptPublic]
 
 
-class RedeliverRange(BaseModel):
+class RedeliverRange(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime
-    until: datetime | None = None
+    since: Instant
+    until: PeriodEnd | None = None
     status: Literal["failed", "delivered", "any"] = "failed"
 
 

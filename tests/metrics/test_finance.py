@@ -39,7 +39,7 @@ def test_spend_is_spread_over_its_days_and_cac_warns_outside_the_band() -> None:
     assert (by_month["2031-04"].costs, by_month["2031-04"].cac) == (1400.0, 1400.0)
     assert any("above the band" in w for w in by_month["2031-03"].warnings)
     cheap = cac_report(
-        [spend(date(2031, 3, 1), date(2031, 3, 31), "100.00")],
+        [spend(date(2031, 3, 1), date(2031, 3, 31), "90.00")],  # CAC 45, below 50
         won[:2],
         datetime(2031, 3, 1, tzinfo=UTC),
         datetime(2031, 4, 1, tzinfo=UTC),

@@ -15,6 +15,7 @@ from services.ingest.models import Source, SpamSubmission
 from shared.db import defer_insert
 from shared.events import utcnow
 from shared.http import InvalidInput, invalid_input_problem
+from shared.text import unstorable
 
 router = APIRouter(prefix="/v1/forms", tags=["forms"])
 NO_FORM = "No such form"
@@ -91,6 +92,9 @@ async def submit_form(
         raise HTTPException(415, "Post the form as application/x-www-form-urlencoded or multipart/form-data")
     async with request.form(max_files=0, max_fields=200) as form:
         fields = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+    refused = [problem for name, value in fields if (problem := _unstorable(name, value))]
+    if refused:
+        return invalid_input_problem(InvalidInput(refused), headers=cors)
     client = client_of(request)
     if is_spam(dict(fields)):
         lead_id = uuid4()  # looks accepted to the bot; nothing goes downstream
@@ -129,6 +133,15 @@ async def _keep_spam(
             "received_at": utcnow(),
         },
     )
+
+
+def _unstorable(name: str, value: str) -> tuple[str, str] | None:
+    """Why a posted field cannot be kept (not even as spam), as (field, reason), or None."""
+    if reason := unstorable(name):
+        return "form", f"a field name {reason}"
+    if reason := unstorable(value):
+        return name, reason
+    return None
 
 
 def _with_lead_id(url: str, lead_id: UUID) -> str:

@@ -7,8 +7,9 @@ const REFRESH_MS = 5000;
 function filters() {
   const form = new FormData(document.getElementById("filters"));
   const params = new URLSearchParams();
-  if (form.get("from")) params.set("from", form.get("from") + "T00:00:00Z");
-  if (form.get("to")) params.set("to", form.get("to") + "T00:00:00Z");
+  // Dates as picked: the API reads them in UTC, and the "to" day is included.
+  if (form.get("from")) params.set("from", form.get("from"));
+  if (form.get("to")) params.set("to", form.get("to"));
   if (form.get("channel")) params.set("channel", form.get("channel"));
   return params;
 }

@@ -1,0 +1,91 @@
+"""Dates and times as clients send them, one rule for every service: a date (`2026-12-01`)
+is the start of that day, a datetime without an offset is UTC, an RFC 3339 datetime keeps
+its offset; each becomes an aware datetime in UTC. A period's end given as a date includes
+that whole day (it becomes the start of the next)."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, TypeAdapter, WithJsonSchema
+
+ZONE_RULE = (
+    "A date (2026-12-01), an RFC 3339 datetime (2026-12-01T09:30:00+05:00) or a datetime "
+    "without an offset; a date means the start of that day, and a date or a datetime without "
+    "an offset is in UTC."
+)
+_EITHER = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+
+
+def _only_a_date(value: Any) -> date | None:
+    """The day, when the client sent a date without a time."""
+    if isinstance(value, datetime):
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value.strip()) == len("2026-12-01"):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def _start_of_day(value: Any) -> Any:
+    day = _only_a_date(value)
+    return _midnight(day) if day is not None else value
+
+
+def _end_of_day(value: Any) -> Any:
+    day = _only_a_date(value)
+    if day is None:
+        return value
+    if day == date.max:
+        raise ValueError("the date is out of range")
+    return _midnight(day + timedelta(days=1))
+
+
+def in_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("the datetime is out of range") from error
+
+
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_start_of_day),
+    AfterValidator(in_utc),
+    WithJsonSchema({**_EITHER, "description": ZONE_RULE}),
+]
+"""A point in time; a date is the start of that day."""
+
+PeriodEnd = Annotated[
+    datetime,
+    BeforeValidator(_end_of_day),
+    AfterValidator(in_utc),
+    WithJsonSchema({**_EITHER, "description": ZONE_RULE + " As a date, the period includes that day."}),
+]
+"""The exclusive end of a period; a date includes that whole day."""
+
+_instant: TypeAdapter[datetime] = TypeAdapter(Instant)
+
+
+def _day_of(value: Any) -> Any:
+    if _only_a_date(value) is not None or value is None:
+        return value
+    return _instant.validate_python(value).date()
+
+
+Day = Annotated[
+    date,
+    BeforeValidator(_day_of),
+    WithJsonSchema({**_EITHER, "description": "A date; a datetime stands for its date in UTC."}),
+]
+"""A calendar day; a datetime stands for its date in UTC."""

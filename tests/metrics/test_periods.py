@@ -1,0 +1,97 @@
+"""A report period as people write it: dates (the `to` date included), naive datetimes (UTC)
+and datetimes with an offset give the same leads, on every metrics route."""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from services.metrics.app import create_app
+from services.metrics.config import MetricsSettings
+from shared import topics
+from shared.kafka import Publisher
+from tests.conftest import ADMIN, Servers, eventually, running
+from tests.helpers import lead_captured
+
+# Captured just outside, at both edges of, and inside December 2026 (UTC).
+MOMENTS = {
+    "before": datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC),
+    "first": datetime(2026, 12, 1, 0, 0, tzinfo=UTC),
+    "last": datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC),
+    "after": datetime(2027, 1, 1, 0, 0, tzinfo=UTC),
+}
+DECEMBER = [
+    {"from": "2026-12-01", "to": "2026-12-31"},
+    {"from": "2026-12-01T00:00:00", "to": "2027-01-01T00:00:00"},
+    {"from": "2026-12-01T05:00:00+05:00", "to": "2027-01-01T04:00:00+04:00"},
+    {"from": "2026-11-30T19:00:00-05:00", "to": "2027-01-01T00:00:00Z"},
+]
+
+
+@pytest.fixture(scope="module")
+async def december(servers: Servers) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """Metrics with four leads of one new channel, one at each moment."""
+    channel = f"period_{uuid.uuid4().hex[:8]}"
+    events = [lead_captured(channel=channel, captured_at=moment) for moment in MOMENTS.values()]
+    publisher = Publisher(servers.bootstrap, "test")
+    async with running(create_app(servers.settings(MetricsSettings))) as client:
+        await publisher.publish([(topics.LEAD_EVENTS, str(e.lead_id).encode(), e.to_bytes()) for e in events])
+        await publisher.stop()
+
+        async def all_counted() -> bool:
+            funnel = (await client.get("/v1/funnel", params={"channel": channel})).json()
+            return bool(funnel["total"] == len(MOMENTS))
+
+        await eventually(all_counted, timeout=30)
+        yield client, channel
+
+
+@pytest.mark.parametrize("period", DECEMBER, ids=["dates", "naive", "offsets", "other-offsets"])
+async def test_a_period_of_dates_or_datetimes_counts_the_same_leads(
+    december: tuple[httpx.AsyncClient, str], period: dict[str, str]
+) -> None:
+    client, channel = december
+    response = await client.get("/v1/funnel", params={**period, "channel": channel})
+    assert response.status_code == 200, response.text
+    assert response.json()["total"] == 2  # "first" and "last": the `to` date is included
+
+
+async def test_a_day_long_period_holds_that_whole_day(december: tuple[httpx.AsyncClient, str]) -> None:
+    client, channel = december
+    for day, expected in (("2026-12-01", 1), ("2026-12-31", 1), ("2026-12-15", 0)):
+        response = await client.get("/v1/funnel", params={"from": day, "to": day, "channel": channel})
+        assert response.json()["total"] == expected, day
+
+
+@pytest.mark.parametrize("route", ["/v1/cac", "/v1/speed-to-lead", "/v1/funnel"])
+async def test_every_report_takes_dates(december: tuple[httpx.AsyncClient, str], route: str) -> None:
+    client, _ = december
+    for period in DECEMBER:
+        response = await client.get(route, params=period, headers=ADMIN)
+        assert response.status_code == 200, (period, response.text)
+
+
+async def test_spend_periods_take_dates_or_datetimes(december: tuple[httpx.AsyncClient, str]) -> None:
+    client, _ = december
+    entry = {"period_start": "2026-12-01T10:00:00+05:00", "period_end": "2026-12-31", "category": "marketing"}
+    response = await client.post("/v1/spend", json={**entry, "amount": "310.00"}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    assert (response.json()["period_start"], response.json()["period_end"]) == ("2026-12-01", "2026-12-31")
+    cac = (await client.get("/v1/cac", params=DECEMBER[0], headers=ADMIN)).json()
+    assert cac["overall"]["costs"] == pytest.approx(310.0)  # every day of the entry is in the period
+
+
+@pytest.mark.parametrize(
+    "period",
+    [{"from": "yesterday"}, {"to": "2026-13-01"}, {"from": "2026-12-01T25:00:00"}, {"to": "9999-12-31"}],
+)
+async def test_a_period_that_is_not_a_date_is_a_422_naming_it(
+    december: tuple[httpx.AsyncClient, str], period: dict[str, str]
+) -> None:
+    client, _ = december
+    response = await client.get("/v1/funnel", params=period)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == list(period)
