@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.http import InvalidInput
-from shared.text import find_unstorable, unstorable
+from shared.inputs import find_unstorable, unstorable
 
 M = TypeVar("M", bound=BaseModel)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")

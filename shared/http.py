@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.faults import TRANSIENT_ERRORS, is_transient
-from shared.text import unstorable
+from shared.inputs import unstorable
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"

@@ -14,7 +14,7 @@ from services.ingest.journal import record_activity
 from services.ingest.models import Conversation, Source
 from services.ingest.schemas import ActivityType, Key, LeadIn, Long, Short
 from shared.events import utcnow
-from shared.text import StorableInput
+from shared.inputs import StorableInput
 from shared.times import Instant
 
 MAX_WAITING = 50

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
-from shared.text import StorableInput
+from shared.inputs import Patch, StorableInput
 from shared.times import Instant
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -71,10 +71,11 @@ OutcomeType = Literal[
 ]
 
 
-class SourceSettings(StorableInput):
+class SourceSettings(Patch):
     """What a source may change after creation (all optional in a PATCH)."""
 
     model_config = ConfigDict(extra="forbid")
+    clearable = frozenset({"default_region", "redirect_url", "default_campaign"})
 
     name: Short | None = None
     online: bool | None = Field(None, description="Default: false for event, import, phone, store_visit.")
@@ -87,6 +88,7 @@ class SourceSettings(StorableInput):
 
 
 class SourceCreate(SourceSettings):
+    clearable = frozenset(SourceSettings.model_fields)  # null is "not given" when creating
     name: Short
     channel: Channel
 

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
 
-from shared.text import StorableInput
+from shared.inputs import Patch, StorableInput
 from shared.times import Instant, PeriodEnd
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -29,8 +29,9 @@ class RepCreate(StorableInput):
     capacity: int = Field(1, ge=1, le=1000, description="A weight: capacity 2 gets twice the leads of 1.")
 
 
-class RepUpdate(StorableInput):
+class RepUpdate(Patch):
     model_config = ConfigDict(extra="forbid")
+    clearable = frozenset({"email"})
 
     name: Name | None = None
     email: EmailStr | None = None
@@ -97,8 +98,9 @@ class EndpointCreate(StorableInput):
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-class EndpointUpdate(StorableInput):
+class EndpointUpdate(Patch):
     model_config = ConfigDict(extra="forbid")
+    clearable = frozenset({"description"})
 
     url: HttpUrl | None = None
     events: list[EventType] | None = Field(None, min_length=1, max_length=20)

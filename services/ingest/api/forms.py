@@ -15,7 +15,7 @@ from services.ingest.models import Source, SpamSubmission
 from shared.db import defer_insert
 from shared.events import utcnow
 from shared.http import InvalidInput, invalid_input_problem
-from shared.text import unstorable
+from shared.inputs import unstorable
 
 router = APIRouter(prefix="/v1/forms", tags=["forms"])
 NO_FORM = "No such form"

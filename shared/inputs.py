@@ -1,10 +1,16 @@
-"""Text PostgreSQL can store. It refuses U+0000 in text and JSON, and a lone surrogate
-(half of a UTF-16 pair, which JSON's \\uD800 escapes can produce) is not valid Unicode.
-Such text is refused where it comes in, as a 422 naming the field, never a 500 from the
-database and never half of a batch."""
+"""What every model of a client's input shares.
+
+Text PostgreSQL can store: it refuses U+0000 in text and JSON, and a lone surrogate (half
+of a UTF-16 pair, which JSON's \\uD800 escapes can produce) is not valid Unicode. Such text
+is refused where it comes in, as a 422 naming the field, never a 500 from the database and
+never half of a batch.
+
+PATCH bodies: a field left out keeps its value; `null` clears only a field that may be
+empty (`Patch.clearable`), anything else sent as null is a 422, not a NULL in a column that
+cannot hold one."""
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationInfo, field_validator
 
@@ -52,4 +58,17 @@ class StorableInput(BaseModel):
         if found:
             where, reason = found
             raise ValueError(reason if where == info.field_name else f"{where} {reason}")
+        return value
+
+
+class Patch(StorableInput):
+    """Base of a PATCH body: every field is optional; `clearable` names those that null empties."""
+
+    clearable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_only_where_clearable(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.clearable:
+            raise ValueError("cannot be null: leave the field out to keep its value")
         return value
