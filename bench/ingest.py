@@ -12,7 +12,7 @@ import psutil
 
 from bench.load import LoadResult, post_all
 from bench.pipeline import ADMIN, measure_baseline
-from shared.devprocess import DevProcess
+from tests.stack import DevProcess
 
 LEADS, CONCURRENCY = 10_000, 64
 

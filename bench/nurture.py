@@ -21,9 +21,9 @@ from aiokafka import AIOKafkaProducer
 from bench.load import percentile
 from bench.pipeline import ADMIN
 from shared import topics
-from shared.devprocess import DevProcess
 from shared.embedded import free_port
 from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified
+from tests.stack import DevProcess
 
 HOT_LEADS, RATE = 1000, 100.0
 TOUCHES = 5000

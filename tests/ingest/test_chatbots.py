@@ -4,6 +4,7 @@ import random
 import uuid
 
 import httpx
+import pytest
 
 from tests.conftest import ADMIN, Servers
 from tests.helpers import create_source, events_of
@@ -72,12 +73,33 @@ async def test_telegram_without_the_secret_token_is_refused(ingest: httpx.AsyncC
     assert (await ingest.post(url, json=update, headers=wrong)).status_code == 401
 
 
-async def test_telegram_updates_that_are_not_messages_are_acknowledged(ingest: httpx.AsyncClient) -> None:
-    source = await create_source(ingest, channel="chatbot")
+def not_a_message(kind: str, update_id: int, chat_id: int) -> dict[str, object]:
+    """An Update that carries no new message: an edit, or a button press under an old one."""
+    person = {"id": chat_id, "is_bot": False, "first_name": "Айгүл"}
+    old = {"message_id": 1, "date": 1_795_000_000, "chat": {"id": chat_id, "type": "private"}, "text": "x"}
+    if kind == "edited_message":
+        return {"update_id": update_id, kind: {**old, "from": person, "edit_date": 1_795_000_100}}
+    return {"update_id": update_id, kind: {"id": str(update_id), "from": person, "message": old, "data": "x"}}
+
+
+@pytest.mark.parametrize("kind", ["edited_message", "callback_query"])
+async def test_telegram_updates_that_are_not_messages_are_acknowledged_and_not_recorded(
+    ingest: httpx.AsyncClient, kind: str
+) -> None:
+    source = await create_source(ingest, channel="chatbot", default_region="KZ")
     url = f"/v1/chatbots/{source['id']}/telegram"
-    update = {"update_id": 5, "edited_message": {"message_id": 1, "date": 1, "chat": {"id": 1}, "text": "x"}}
-    response = await ingest.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": source["key"]})
-    assert response.status_code == 200
+    secret = {"X-Telegram-Bot-Api-Secret-Token": source["key"]}
+    chat_id, update_id = random.randint(10**8, 10**9), random.randint(10**6, 10**8)
+    response = await ingest.post(url, json=not_a_message(kind, update_id, chat_id), headers=secret)
+    assert (response.status_code, response.content) == (200, b"")
+    # Had it been kept as a message waiting for the contact, the contact would bring it along.
+    phone = f"7701{random.randint(10**6, 10**7 - 1)}"
+    contact = telegram_update(update_id + 1, chat_id, contact={"phone_number": phone, "user_id": chat_id})
+    shared = await ingest.post(url, json=contact, headers=secret)
+    assert shared.status_code == 202, shared.text
+    lead = (await ingest.get(f"/v1/leads/{shared.json()['lead_id']}", headers=ADMIN)).json()
+    assert lead["phone"] == f"+{phone}"
+    assert [h for h in lead["history"] if h["type"] == "chat_message"] == []
 
 
 async def test_generic_chatbot_intent_becomes_that_activity(

@@ -1,5 +1,6 @@
 """Plain HTML form posts: redirect or JSON, honeypot, CORS per source."""
 
+import random
 import uuid
 
 import httpx
@@ -57,15 +58,45 @@ async def test_urlencoded_form_redirects_with_the_lead_id(
     assert events[0].data["channel"] == "landing_page"
 
 
-async def test_multipart_form_answers_json_when_asked(ingest: httpx.AsyncClient) -> None:
+async def test_multipart_form_answers_json_and_stores_every_field(ingest: httpx.AsyncClient) -> None:
     source = await form_source(ingest)
+    email, digits = f"m-{uuid.uuid4().hex[:8]}@example.az", f"{random.randint(0, 9_999_999):07d}"
+    posted = {
+        "name": "Leyla Aliyeva",
+        "email": email,
+        "phone": f"+994 50 {digits[:3]} {digits[3:5]} {digits[5:]}",
+        "company": "Baku Trade",
+        "job_title": "CEO",
+        "timeframe": "immediately",
+        "budget": "5000",
+        "is_decision_maker": "yes",
+        "utm_source": "google",
+        "utm_campaign": "autumn",
+        "promo_code": "AUTUMN24",
+    }
     response = await ingest.post(
         f"/v1/forms/{source['id']}",
-        files={"phone": (None, "+994 50 555 12 34"), "timeframe": (None, "immediately")},
+        files={name: (None, value) for name, value in posted.items()},
         headers={"Accept": "application/json", "Origin": ORIGIN},
     )
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "accepted"
+    stored = await ingest.get(f"/v1/leads/{response.json()['lead_id']}", headers=ADMIN)
+    assert stored.status_code == 200, stored.text
+    lead = stored.json()
+    assert (lead["email"], lead["phone"]) == (email, f"+99450{digits}")
+    assert lead["attributes"] == {
+        "first_name": "Leyla",
+        "last_name": "Aliyeva",
+        "company": "Baku Trade",
+        "job_title": "CEO",
+        "timeframe": "immediately",
+        "budget": 5000.0,
+        "is_decision_maker": True,
+        "utm": {"source": "google", "campaign": "autumn"},
+        "campaign": "autumn",
+        "custom": {"promo_code": "AUTUMN24"},
+    }
 
 
 async def test_honeypot_looks_accepted_but_is_kept_as_spam(ingest: httpx.AsyncClient) -> None:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.consumer import ConsumerRunner, one_at_a_time
+from shared.consumer import ConsumerRunner
 from shared.db import Database
 from shared.events import Envelope
 from shared.kafka import Publisher, create_topics
@@ -40,17 +40,20 @@ async def db(servers: Servers) -> AsyncIterator[Database]:
 OUTAGES: set[str] = set()
 
 
-async def count_event(session: AsyncSession, event: Envelope) -> None:
+async def count_events(session: AsyncSession, events: list[Envelope]) -> None:
     """A handler with a visible effect: counts the events applied per lead."""
-    if event.data.get("poison"):
-        raise ValueError("this message can never be applied")
-    if event.data.get("outage") in OUTAGES:
-        OUTAGES.discard(event.data["outage"])
-        raise ConnectionError("database unreachable")
-    await session.execute(
-        text("INSERT INTO counters VALUES (:id, 1) ON CONFLICT (lead_id) DO UPDATE SET n = counters.n + 1"),
-        {"id": event.lead_id},
-    )
+    for event in events:
+        if event.data.get("poison"):
+            raise ValueError("this message can never be applied")
+        if event.data.get("outage") in OUTAGES:
+            OUTAGES.discard(event.data["outage"])
+            raise ConnectionError("database unreachable")
+        await session.execute(
+            text(
+                "INSERT INTO counters VALUES (:id, 1) ON CONFLICT (lead_id) DO UPDATE SET n = counters.n + 1"
+            ),
+            {"id": event.lead_id},
+        )
 
 
 async def applied(db: Database, lead_id: uuid.UUID) -> int:
@@ -73,7 +76,7 @@ def make_runner(
     return ConsumerRunner(
         group=group,
         topics=[topic],
-        handlers={"test.counted": one_at_a_time(count_event)},
+        handlers={"test.counted": count_events},
         db=db,
         publisher=publisher,
         telemetry=Telemetry("test"),

@@ -1,4 +1,5 @@
-"""`leadflow dev` as a child process on chosen ports: how tests and benchmarks start the stack."""
+"""`leadflow dev` as a child process on chosen ports: how tests and benchmarks start the stack.
+Development only (psutil is a dev dependency), so it lives here and not in a shipped package."""
 
 import os
 import signal
@@ -44,7 +45,7 @@ class DevProcess:
         env["LEADFLOW_ONLY"] = ",".join(self.only)
         env |= self.env
         leadflow = Path(sys.executable).parent / "leadflow"
-        self.process = subprocess.Popen(  # noqa: S603 - our own console script
+        self.process = subprocess.Popen(
             [str(leadflow), "dev"],
             env=env,
             stdout=subprocess.PIPE,
