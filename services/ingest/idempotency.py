@@ -36,16 +36,21 @@ def fingerprint(request: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def recall(session: AsyncSession, source_id: UUID, key: str, digest: str) -> Answer | None:
+async def recall(session: AsyncSession, source_id: UUID, key: str, digest: str, hours: int) -> Answer | None:
+    """The first answer given under this key within the last `hours`. An older one is
+    forgotten here and now, not at the next purge: the key is new again."""
     table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+    this_key = (table.c.source_id == source_id, table.c.key == key)
+    fresh = (table.c.created_at >= func.now() - timedelta(hours=hours)).label("fresh")
     row = (
         await session.execute(
-            select(table.c.fingerprint, table.c.status, table.c.body).where(
-                table.c.source_id == source_id, table.c.key == key
-            )
+            select(table.c.fingerprint, table.c.status, table.c.body, fresh).where(*this_key)
         )
     ).first()
     if row is None:
+        return None
+    if not row.fresh:
+        await session.execute(delete(table).where(*this_key))
         return None
     if row.fingerprint != digest:
         raise KeyReused(key)

@@ -2,11 +2,14 @@
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import httpx
+from sqlalchemy import text
 
 from tests.conftest import Servers
 from tests.helpers import create_source, events_of
+from tests.ingest.conftest import ingest_db
 
 
 async def test_retry_with_the_same_key_returns_the_first_answer_and_publishes_once(
@@ -26,6 +29,33 @@ async def test_retry_with_the_same_key_returns_the_first_answer_and_publishes_on
     events = await events_of(servers.bootstrap, first.json()["lead_id"], lambda es: len(es) >= 2)
     assert [e.type for e in events] == ["lead.captured", "activity.recorded"]
     assert marker.json()["status"] == "merged"
+
+
+async def age_key(ingest: httpx.AsyncClient, key: str, by: timedelta) -> None:
+    """Make the stored key as old as if it had been used `by` ago (time passes in the row)."""
+    async with ingest_db(ingest).transaction() as session:
+        aged = text("UPDATE idempotency_keys SET created_at = now() - CAST(:by AS interval) WHERE key = :key")
+        assert (await session.execute(aged, {"by": by, "key": key})).rowcount == 1  # type: ignore[attr-defined]
+
+
+async def test_a_key_is_replayed_within_its_window_and_forgotten_after_it(ingest: httpx.AsyncClient) -> None:
+    window = timedelta(hours=ingest._transport.app.state.settings.idempotency_hours)  # type: ignore[attr-defined]
+    key = str(uuid.uuid4())
+    headers = {"X-Source-Key": (await create_source(ingest))["key"], "Idempotency-Key": key}
+    body = {"email": f"{uuid.uuid4().hex[:8]}@example.az"}
+    first = await ingest.post("/v1/leads", json=body, headers=headers)
+    assert first.status_code == 202 and first.json()["status"] == "accepted"
+
+    await age_key(ingest, key, window - timedelta(minutes=1))
+    within = await ingest.post("/v1/leads", json=body, headers=headers)
+    assert within.headers.get("idempotent-replayed") == "true" and within.json() == first.json()
+
+    await age_key(ingest, key, window + timedelta(minutes=1))
+    after = await ingest.post("/v1/leads", json=body, headers=headers)
+    assert after.status_code == 202 and "idempotent-replayed" not in after.headers
+    assert after.json() == {**first.json(), "status": "merged"}, "a new request: the same person again"
+    again = await ingest.post("/v1/leads", json=body, headers=headers)
+    assert again.headers.get("idempotent-replayed") == "true" and again.json() == after.json()
 
 
 async def test_key_reused_for_another_request_is_refused(ingest: httpx.AsyncClient) -> None:

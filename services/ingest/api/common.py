@@ -79,9 +79,10 @@ async def run_once(
         answer = await committer.submit(work, contacts)
     else:
         digest = idempotency.fingerprint(payload)
+        hours = request.app.state.settings.idempotency_hours
 
         async def once(session: AsyncSession) -> Answer:
-            prior = await idempotency.recall(session, source_id, key, digest)
+            prior = await idempotency.recall(session, source_id, key, digest, hours)
             if prior is not None:
                 return prior
             answer = await work(session)
