@@ -12,8 +12,13 @@ class ServiceSettings(BaseSettings):
     """Base for each service's settings; built once in the entry point and passed down."""
 
     # Fields with an env alias (LEADFLOW_INGEST_PORT...) still accept their own name in code.
+    # A refused value is not echoed: it may be a secret (a token, a database password).
     model_config = SettingsConfigDict(
-        env_prefix="LEADFLOW_", extra="ignore", validate_by_name=True, validate_by_alias=True
+        env_prefix="LEADFLOW_",
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+        hide_input_in_errors=True,
     )
 
     env: Literal["dev", "test", "production"] = "dev"
@@ -38,9 +43,12 @@ class ServiceSettings(BaseSettings):
     def _admin_token_required_in_production(self) -> "ServiceSettings":
         if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 12:
             raise ValueError("LEADFLOW_ADMIN_TOKEN must be at least 12 characters")
-        if self.admin_token is None:
-            if self.env == "production":
+        if self.env == "production":
+            if self.admin_token is None:
                 raise ValueError("LEADFLOW_ADMIN_TOKEN must be set when LEADFLOW_ENV=production")
+            if self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN:
+                raise ValueError("LEADFLOW_ADMIN_TOKEN must not be the development token in production")
+        if self.admin_token is None:
             self.admin_token = SecretStr(DEV_ADMIN_TOKEN)
         return self
 
