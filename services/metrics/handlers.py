@@ -1,14 +1,15 @@
 """Metrics handlers: every event becomes column values on its lead's read-model row, each
 column merged by its own rule, so events may arrive in any order and a replay from scratch
-gives the same rows: a first time keeps the earliest, a current value the latest, counters
-add up (the inbox makes sure an event is counted once)."""
+gives the same rows: a first time keeps the earliest, a current value the one given last
+(by when it was given, not when it arrived), counters add up (the inbox makes sure an event
+is counted once)."""
 
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, func
+from sqlalchemy import Table, case, func, or_, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,33 +38,45 @@ EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES)} | {
     "won_at",
     "captured_at",
 }
-LATEST = {"last_won_at", "furthest_stage"}
+LATEST = {"last_won_at", "furthest_stage", "classified_at", "industry_at", "segment_at"}
 ADDED = {"touches_sent", "purchases", "revenue"}
-FIRST = {"channel", "source_id", "campaign", "rep_id"}  # attribution: the first one stays
-# everything else (temperature, stage, classified_at, industry, segment): the latest wins
+FIRST = {"channel", "source_id", "campaign"}  # attribution: only the capture gives them
+# A value and the column saying when it was given: the newest (or, for the rep, the earliest
+# hand-off) wins; on the same moment, the greater value, so that arrival order never matters.
+AS_OF = {
+    "stage": ("classified_at", "newest"),
+    "temperature": ("classified_at", "newest"),
+    "industry": ("industry_at", "newest"),
+    "segment": ("segment_at", "newest"),
+    "rep_id": ("assigned_at", "earliest"),
+}
 Columns = Callable[[Envelope], dict[str, Any]]
 
 
 def captured(event: Envelope) -> dict[str, Any]:
     data = event.data
     utm = data.get("utm") or {}
+    at = _time(data.get("captured_at")) or event.occurred_at
     return {
         "channel": data.get("channel"),
         "source_id": data.get("source_id"),
         "campaign": data.get("campaign") or utm.get("campaign"),
-        "industry": data.get("industry"),
-        "segment": data.get("company_size"),
-        "captured_at": _time(data.get("captured_at")) or event.occurred_at,
+        "captured_at": at,
+        **_profile(data, at),
     }
 
 
 def updated(event: Envelope) -> dict[str, Any]:
-    changes = event.data.get("changes", {})
-    return {
-        k: v
-        for k, v in (("industry", changes.get("industry")), ("segment", changes.get("company_size")))
-        if v
-    }
+    return _profile(event.data.get("changes", {}), event.occurred_at)
+
+
+def _profile(fields: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """Industry and segment (the company size), each with the moment it was given."""
+    columns: dict[str, Any] = {}
+    for column, name in (("industry", "industry"), ("segment", "company_size")):
+        if fields.get(name):
+            columns |= {column: fields[name], f"{column}_at": at}
+    return columns
 
 
 def classified(event: Envelope) -> dict[str, Any]:
@@ -138,12 +151,17 @@ COLUMNS: dict[str, Columns] = {
 
 def merge(row: dict[str, Any], values: dict[str, Any]) -> None:
     """Fold one event's values into a lead's pending row by the column rules."""
+    given = {name: row.get(clock) for name, (clock, _) in AS_OF.items()}  # before this event
     for name, value in values.items():
         if value is None:
             continue
         current = row.get(name)
         if current is None:
             row[name] = value
+        elif name in AS_OF:
+            clock, wins = AS_OF[name]
+            if _replaces((values.get(clock), value), (given[name], current), wins):
+                row[name] = value
         elif name in EARLIEST:
             row[name] = min(current, value)
         elif name in LATEST:
@@ -152,6 +170,13 @@ def merge(row: dict[str, Any], values: dict[str, Any]) -> None:
             row[name] = current + value
         elif name not in FIRST:
             row[name] = value
+
+
+def _replaces(ours: tuple[Any, Any], held: tuple[Any, Any], wins: str) -> bool:
+    """Whether (moment, value) takes the place of the held one under the column's rule."""
+    if held[0] is None or ours[0] is None:
+        return held[0] is None
+    return bool(ours > held if wins == "newest" else ours < held)
 
 
 async def record(session: AsyncSession, events: list[Envelope]) -> None:
@@ -172,7 +197,12 @@ def _upsert(shape: tuple[str, ...]) -> Any:
     new, old = statement.excluded, FACTS.c
     rules: dict[str, Any] = {}
     for name in shape:
-        if name in EARLIEST:
+        if name in AS_OF:
+            clock, wins = AS_OF[name]
+            ours, held = tuple_(new[clock], new[name]), tuple_(old[clock], old[name])
+            better = ours > held if wins == "newest" else ours < held
+            rules[name] = case((or_(old[clock].is_(None), better), new[name]), else_=old[name])
+        elif name in EARLIEST:
             rules[name] = func.least(old[name], new[name])
         elif name in LATEST:
             rules[name] = func.greatest(old[name], new[name])

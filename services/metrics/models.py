@@ -23,7 +23,9 @@ class LeadFact(SQLModel, table=True):
     source_id: UUID | None = None
     campaign: str | None = None
     industry: str | None = None
+    industry_at: datetime | None = None  # when the industry was given (the latest wins)
     segment: str | None = None
+    segment_at: datetime | None = None
     captured_at: datetime | None = Field(default=None, index=True)
     temperature: str | None = None
     stage: str | None = None
