@@ -59,12 +59,14 @@ class ConsumerRunner:
         telemetry: Telemetry,
         bootstrap: str,
         fetch_wait_ms: int = 10,
+        session_timeout_ms: int = 6000,
         batch_size: int = 500,
         max_attempts: int = 3,
     ) -> None:
         self.group, self.topics, self.handlers = group, list(topics), dict(handlers)
         self.db, self.publisher, self.telemetry = db, publisher, telemetry
         self.bootstrap, self.fetch_wait_ms = bootstrap, fetch_wait_ms
+        self.session_timeout_ms = session_timeout_ms
         self.batch_size, self.max_attempts = batch_size, max_attempts
         self.consumer: AIOKafkaConsumer | None = None
         self.joined = False
@@ -120,6 +122,8 @@ class ConsumerRunner:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 fetch_max_wait_ms=self.fetch_wait_ms,
+                session_timeout_ms=self.session_timeout_ms,
+                heartbeat_interval_ms=self.session_timeout_ms // 3,
                 max_partition_fetch_bytes=4 * 1024 * 1024,
             )
             consumer.subscribe(self.topics, listener=_JoinListener(self))

@@ -65,6 +65,7 @@ class ServiceRuntime:
             telemetry=self.telemetry,
             bootstrap=s.kafka_bootstrap,
             fetch_wait_ms=s.kafka_fetch_wait_ms,
+            session_timeout_ms=s.kafka_session_timeout_ms,
             batch_size=s.consumer_batch_size,
             max_attempts=s.consumer_max_attempts,
         )

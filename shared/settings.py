@@ -32,6 +32,10 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     # Tansu answers a fetch only when its wait expires, so one hop costs about half of it.
     kafka_fetch_wait_ms: int = Field(10, ge=1, le=5000)
+    # A consumer silent this long leaves its group and its partitions move. Tansu also holds a
+    # joining member for half of it, so it bounds how soon a (re)started service consumes.
+    # Apache Kafka refuses less than 6000 unless its group.min.session.timeout.ms is lowered.
+    kafka_session_timeout_ms: int = Field(6000, ge=1000, le=300_000)
     consumer_batch_size: int = Field(500, ge=1)
     consumer_max_attempts: int = Field(3, ge=1)
     outbox_poll_seconds: float = Field(1.0, gt=0)

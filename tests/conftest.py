@@ -41,6 +41,7 @@ class Servers:
             "admin_token": "test-admin-token",
             "env": "test",
             "outbox_poll_seconds": 0.5,
+            "kafka_session_timeout_ms": 3000,  # Tansu holds a joining consumer for half of it
         }
         return settings_type(**{**values, **overrides})
 
