@@ -11,6 +11,7 @@ from services.nurture.handlers import event_handlers
 from services.nurture.sender import TouchSender
 from services.nurture.webhooks import WebhookDispatcher
 from shared import topics
+from shared.events import utcnow
 from shared.service import ServiceRuntime, create_service_app
 
 
@@ -24,12 +25,11 @@ def create_app(settings: NurtureSettings) -> FastAPI:
     if settings.touches_enabled:
         runtime.add_loop(sender.run)
     every = settings.sla_check_every_seconds
-    runtime.add_periodic("SLA check", every, lambda: sla.escalate_overdue(runtime.db, settings))
+    runtime.add_periodic("SLA check", every, lambda: sla.escalate_overdue(runtime.db, settings, utcnow()))
     dispatcher = WebhookDispatcher(runtime.db.direct_connection(), settings)
     runtime.db.after_commit("webhook_deliveries", dispatcher.wake)
     runtime.add_loop(dispatcher.run)
     app = create_service_app(runtime, "Leadflow nurture", routers)
-    app.state.dispatcher = dispatcher
     app.state.playbooks = book
     app.state.sender = sender
     return app

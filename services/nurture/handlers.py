@@ -53,9 +53,12 @@ def wants_a_rep(classified: LeadClassified) -> bool:
     return classified.temperature == "hot" or classified.stage in HANDED_OVER_STAGES
 
 
-async def assign_leads(session: AsyncSession, events: list[Envelope], settings: NurtureSettings) -> None:
-    """Give each lead that turned hot or SQL to one matching rep and queue the signed webhook
-    that tells them. A lead already with a rep stays with them."""
+async def assign_leads(
+    session: AsyncSession, events: list[Envelope], settings: NurtureSettings, now: datetime
+) -> None:
+    """Give each lead that turned hot or SQL to one matching rep at `now`, its SLA running
+    from then, and queue the signed webhook that tells them. A lead already with a rep stays
+    with them."""
     wanted = [(e, c) for e in events if wants_a_rep(c := LeadClassified.model_validate(e.data))]
     if not wanted:
         return
@@ -70,7 +73,6 @@ async def assign_leads(session: AsyncSession, events: list[Envelope], settings: 
                 log.warning("lead %s has no matching active rep to go to", event.lead_id)
             continue
         assert isinstance(rep, Rep)
-        now = utcnow()
         assignment = {
             "lead_id": event.lead_id,
             "rep_id": rep.id,
@@ -167,7 +169,7 @@ def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, H
         for event in events:
             for event_type in classification_types(event.data):
                 await announce(session, event_type, event)
-        await assign_leads(session, events, settings)
+        await assign_leads(session, events, settings, utcnow())
         await followup.follow(session, events, book)
 
     async def on_consent(session: AsyncSession, events: list[Envelope]) -> None:

@@ -25,12 +25,12 @@ from shared.sealing import SecretBox
 log = logging.getLogger(__name__)
 
 
-async def escalate_overdue(db: Database, settings: NurtureSettings, limit: int = 100) -> int:
-    """Escalate every assignment past its SLA; returns how many."""
+async def escalate_overdue(db: Database, settings: NurtureSettings, now: datetime, limit: int = 100) -> int:
+    """Escalate every assignment whose SLA ran out by `now` (the app passes the wall clock's
+    time); returns how many."""
     escalated = 0
     while True:
         async with db.transaction() as session:
-            now = utcnow()
             overdue_query = (
                 select(Assignment)
                 .where(col(Assignment.acknowledged_at).is_(None), col(Assignment.sla_due_at) <= now)

@@ -151,7 +151,6 @@ class WebhookDispatcher:
         self._sending: set[asyncio.Task[None]] = set()
         self._by_origin: Counter[str | None] = Counter()
         self.client: aiohttp.ClientSession | None = None
-        self.paused = False  # claims nothing while set (tests stand in a second process with it)
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -180,7 +179,7 @@ class WebhookDispatcher:
     async def dispatch_once(self) -> int:
         """Claim what is due (as many as there are free send slots) and start sending it."""
         free = IN_FLIGHT - len(self._sending)
-        if free <= 0 or self.paused:
+        if free <= 0:
             return 0
         busy = [origin for origin, count in self._by_origin.items() if origin and count >= PER_RECEIVER]
         due = await self._claim(min(free, CLAIM), busy)

@@ -1,36 +1,28 @@
 """Follow-up through real servers: playbook emails to an SMTP server (aiosmtpd), SMS to an HTTP
 provider, quiet hours and the weekly cap, unsubscribe, stage changes, consent and erasure, and
-two senders on one database (one dying mid-run) sending every touch exactly once."""
+call tasks to the rep. Several senders sharing the touches: test_two_processes."""
 
-import asyncio
-import email
-import email.policy
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import Message
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.models import FollowedLead, Touch
 from services.nurture.playbooks import default_playbooks_text
-from services.nurture.sender import TouchSender
 from shared import topics
-from shared.embedded import free_port
 from shared.events import CONSENT_CHANGED, LEAD_ERASED, Envelope, utcnow
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, eventually, running
 from tests.helpers import events_of, lead_classified
+from tests.nurture.holding import Mailbox, smtp_server
 from tests.receiver import Receiver, webhook_receiver
 
 YAML = {**ADMIN, "content-type": "application/yaml"}
@@ -48,27 +40,10 @@ TEST_PLAYBOOKS = [
 ]
 
 
-@dataclass
-class Mailbox:
-    messages: list[Message] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-    def to(self, address: str) -> list[Message]:
-        return [m for m in self.messages if m["To"] == address]
-
-
 @pytest.fixture(scope="module")
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box, port = Mailbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
+def mailbox() -> Iterator[Mailbox]:
+    with smtp_server() as box:
+        yield box
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +53,10 @@ def sms() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-async def nurture(
-    servers: Servers, mailbox: tuple[Mailbox, int], sms: Receiver
-) -> AsyncIterator[httpx.AsyncClient]:
+async def nurture(servers: Servers, mailbox: Mailbox, sms: Receiver) -> AsyncIterator[httpx.AsyncClient]:
     settings = servers.settings(
         NurtureSettings,
-        smtp_port=mailbox[1],
+        smtp_port=mailbox.port,
         sms_url=sms.url,
         touch_poll_seconds=0.05,
         touch_lease_seconds=7,
@@ -135,12 +108,12 @@ async def statuses(client: httpx.AsyncClient, lead_id: uuid.UUID) -> list[str]:
 
 
 async def test_a_warm_lead_gets_its_playbook_email_and_the_unsubscribe_link_works(
-    nurture: httpx.AsyncClient, mailbox: tuple[Mailbox, int], publish: Any, servers: Servers
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any, servers: Servers
 ) -> None:
     event = classified("warm", company="Qazaq Trade")
     address = event.data["lead"]["email"]
     await publish(topics.LEAD_CLASSIFICATIONS, event)
-    [message] = await eventually(lambda: mailbox[0].to(address), timeout=20)
+    [message] = await eventually(lambda: mailbox.to(address), timeout=20)
     assert message["Subject"] == "Thank you, Аружан"
     assert message["Message-ID"].strip("<>").split("@")[0] in {
         t["id"] for t in await touches(nurture, event.lead_id)
@@ -211,7 +184,7 @@ def _zone(event: Envelope) -> Any:
 
 
 async def test_the_weekly_cap_holds_back_the_fourth_touch(
-    nurture: httpx.AsyncClient, mailbox: tuple[Mailbox, int], publish: Any
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any
 ) -> None:
     event = classified("warm", channel="burst")
     await publish(topics.LEAD_CLASSIFICATIONS, event)
@@ -222,7 +195,7 @@ async def test_the_weekly_cap_holds_back_the_fourth_touch(
         return timeline if states == ["scheduled", "scheduled", "sent", "sent", "sent"] else None
 
     timeline = await eventually(settled, timeout=20)
-    assert len(mailbox[0].to(event.data["lead"]["email"])) == 3
+    assert len(mailbox.to(event.data["lead"]["email"])) == 3
     for touch in (t for t in timeline if t["status"] == "scheduled"):
         assert datetime.fromisoformat(touch["due_at"]) > utcnow() + timedelta(days=6)
 
@@ -259,58 +232,8 @@ async def _none(client: httpx.AsyncClient, lead_id: uuid.UUID) -> bool:
     return await touches(client, lead_id) == []
 
 
-async def test_two_senders_send_each_touch_once_and_a_dead_one_loses_nothing(
-    nurture: httpx.AsyncClient, mailbox: tuple[Mailbox, int]
-) -> None:
-    app = nurture._transport.app  # type: ignore[attr-defined]
-    db, book, settings = app.state.runtime.db, app.state.playbooks, app.state.settings
-    ids = await _due_touches(db, 300)
-    dead = TouchSender(db, book, settings)
-    async with db.transaction() as session:
-        taken = await dead._claim(session, utcnow())  # it claimed, then its process died
-    assert taken
-    second = TouchSender(db, book, settings)
-    second_task = asyncio.create_task(second.run())  # a second live process beside the app's own
-    try:
-        await eventually(lambda: _delivered(mailbox[0], ids), timeout=60)
-    finally:
-        second_task.cancel()
-        await asyncio.gather(second_task, return_exceptions=True)
-    message_ids = [m["Message-ID"].strip("<>").split("@")[0] for m in mailbox[0].messages]
-    mine = [m for m in message_ids if m in ids]
-    assert len(mine) == len(ids) == len(set(mine)), "every touch sent, none twice"
-
-
-async def _delivered(box: Mailbox, ids: set[str]) -> bool:
-    return ids <= {m["Message-ID"].strip("<>").split("@")[0] for m in box.messages}
-
-
-async def _due_touches(db: Any, count: int) -> set[str]:
-    ids: set[str] = set()
-    async with db.transaction() as session:
-        for index in range(count):
-            lead_id = uuid.uuid4()
-            context = {"email": f"many-{index}-{uuid.uuid4().hex[:6]}@example.kz", "first_name": "Leyla"}
-            session.add(FollowedLead(lead_id=lead_id, context=context, playbook="mql", playbook_version=1))
-            touch = Touch(
-                lead_id=lead_id,
-                correlation_id=uuid.uuid4(),
-                playbook="mql",
-                playbook_version=1,
-                step=0,
-                channel="email",
-                template="content",
-                due_at=utcnow(),
-                status="scheduled",
-            )
-            session.add(touch)
-            ids.add(str(touch.id))
-        await session.execute(text("SELECT 1"))
-    return ids
-
-
 async def test_a_call_task_goes_to_the_reps_webhook_and_messages_use_the_preferred_channel(
-    nurture: httpx.AsyncClient, sms: Receiver, mailbox: tuple[Mailbox, int], publish: Any
+    nurture: httpx.AsyncClient, sms: Receiver, mailbox: Mailbox, publish: Any
 ) -> None:
     async with _only_rep(nurture) as rep:
         # SQL playbook: a call task at once, in the lead's call window (it is noon where they are).
@@ -322,7 +245,7 @@ async def test_a_call_task_goes_to_the_reps_webhook_and_messages_use_the_preferr
     texting = classified("warm", channel="burst", preferred_channel="sms", phone="+77019990000")
     await publish(topics.LEAD_CLASSIFICATIONS, texting)
     await eventually(lambda: any(b'"+77019990000"' in r.body for r in sms.received()), timeout=20)
-    assert mailbox[0].to(texting.data["lead"]["email"]) == []  # the email steps went by SMS
+    assert mailbox.to(texting.data["lead"]["email"]) == []  # the email steps went by SMS
 
 
 def _task_for(receiver: Receiver, lead_id: uuid.UUID) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.handlers import assign_leads
 from shared.db import Database
-from shared.events import Envelope
+from shared.events import Envelope, utcnow
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.helpers import lead_classified
 from tests.receiver import Receiver, webhook_receiver
@@ -52,7 +52,7 @@ SETTINGS = NurtureSettings(admin_token="test-admin-token", env="test")
 async def classify(db: Database, temperature: str = "hot") -> Envelope:
     event = lead_classified(temperature)
     async with db.transaction() as session:
-        await assign_leads(session, [event], SETTINGS)
+        await assign_leads(session, [event], SETTINGS, utcnow())
     return event
 
 
@@ -154,7 +154,7 @@ async def test_hot_leads_in_one_batch_are_shared_round_robin_once_each(
         await add_rep(client, second, "Second")
         events = [lead_classified() for _ in range(4)]
         async with db.transaction() as session:
-            await assign_leads(session, [*events, events[0], lead_classified("cold")], SETTINGS)
+            await assign_leads(session, [*events, events[0], lead_classified("cold")], SETTINGS, utcnow())
         await eventually(lambda: len(first.received()) + len(second.received()) >= 4)
     assert len(first.received()) == len(second.received()) == 2
     async with db.transaction() as session:
@@ -167,8 +167,11 @@ async def test_hot_leads_in_one_batch_are_shared_round_robin_once_each(
 
 
 async def test_rep_list_never_shows_secrets(client: httpx.AsyncClient) -> None:
+    with webhook_receiver() as receiver:
+        rep = await add_rep(client, receiver)
     reps = (await client.get("/v1/reps", headers=ADMIN)).json()
-    assert reps and all("webhook_secret" not in r for r in reps)
+    assert rep["id"] in {r["id"] for r in reps}
+    assert all("webhook_secret" not in r for r in reps)
     assert (await client.get("/v1/reps")).status_code == 401
 
 

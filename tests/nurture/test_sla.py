@@ -1,9 +1,12 @@
-"""The hot-lead SLA: an unacknowledged lead is escalated on time to the next rep, then to
-the managers, with `sla.breached` published; acknowledging stops the clock."""
+"""The hot-lead SLA: an unacknowledged lead is escalated once its SLA has run out, to the next
+rep, then to the managers, with `sla.breached` published; acknowledging stops the clock.
+These tests run the SLA check themselves at the times they name, so nothing races the wall
+clock (the app's own check, on the wall clock, is in test_sla_check)."""
 
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,22 +15,27 @@ from sqlalchemy import text
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
+from services.nurture.handlers import assign_leads
 from services.nurture.sla import escalate_overdue
 from shared import topics
 from shared.db import Database
-from shared.events import Envelope
+from shared.events import Envelope, utcnow
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.helpers import events_of, lead_classified
 from tests.receiver import Receiver, webhook_receiver
 
-SLA_SECONDS = 1.0
+SLA = timedelta(minutes=10)
+SECOND = timedelta(seconds=1)
 
 
 @pytest.fixture(scope="module")
 async def nurture(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
     settings = servers.settings(
-        NurtureSettings, sla_seconds=SLA_SECONDS, sla_check_every_seconds=0.1, touches_enabled=False
+        NurtureSettings,
+        sla_seconds=SLA.total_seconds(),
+        sla_check_every_seconds=3600,  # the app's own check stays out of the tests' way
+        touches_enabled=False,
     )
     app = create_app(settings)
     async with running(app) as client:
@@ -37,11 +45,18 @@ async def nurture(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def db(nurture: httpx.AsyncClient) -> Database:
-    """The nurture database with every rep and manager from earlier tests retired."""
+    """The nurture database with every rep and manager from earlier tests retired and the
+    clock of every earlier lead stopped, so a check sees this test's leads alone."""
     database: Database = nurture._transport.app.state.runtime.db  # type: ignore[attr-defined]
     async with database.transaction() as session:
         await session.execute(text("UPDATE reps SET active = false"))
+        await session.execute(text("UPDATE assignments SET sla_due_at = NULL"))
     return database
+
+
+def settings_of(client: httpx.AsyncClient) -> NurtureSettings:
+    settings: NurtureSettings = client._transport.app.state.settings  # type: ignore[attr-defined]
+    return settings
 
 
 async def add(client: httpx.AsyncClient, receiver: Receiver, name: str, **fields: Any) -> dict[str, Any]:
@@ -51,9 +66,67 @@ async def add(client: httpx.AsyncClient, receiver: Receiver, name: str, **fields
     return dict(response.json())
 
 
-async def hot_lead(servers: Servers, **lead: Any) -> Envelope:
+async def assign(db: Database, settings: NurtureSettings, at: datetime, **lead: Any) -> Envelope:
+    """A hot lead handed to a rep at `at`, as the classifications consumer does."""
     event = lead_classified("hot")
     event.data["lead"] = {"email": "a@example.kz", **lead}
+    async with db.transaction() as session:
+        await assign_leads(session, [event], settings, at)
+    return event
+
+
+async def holder_of(db: Database, lead_id: uuid.UUID) -> tuple[str, int]:
+    async with db.transaction() as session:
+        query = text("SELECT rep_id, escalations FROM assignments WHERE lead_id = :id")
+        row = (await session.execute(query, {"id": lead_id})).one()
+    return str(row.rep_id), row.escalations
+
+
+def bodies(receiver: Receiver) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in receiver.received()]
+
+
+async def test_unacknowledged_hot_lead_escalates_to_the_next_rep_then_the_managers(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA - 2 * SECOND  # the story is in the past: every webhook is due now
+    with webhook_receiver() as first, webhook_receiver() as second, webhook_receiver() as boss:
+        rep_a = await add(nurture, first, "Aigerim", territories=["KZ"])
+        await add(nurture, second, "Dauren", territories=["KZ"])
+        await add(nurture, boss, "Director", role="manager")
+        event = await assign(db, settings, start, country="KZ")
+        holder_id, _ = await holder_of(db, event.lead_id)
+        holder, other = (first, second) if holder_id == rep_a["id"] else (second, first)
+        [handed] = await eventually(lambda: bodies(holder), timeout=20)
+        assert await escalate_overdue(db, settings, start + SLA - SECOND) == 0  # not yet
+        assert await escalate_overdue(db, settings, start + SLA + SECOND) == 1  # to the next rep
+        [escalated] = await eventually(lambda: bodies(other), timeout=20)
+        assert await escalate_overdue(db, settings, start + 2 * SLA) == 0  # their SLA runs from then
+        assert await escalate_overdue(db, settings, start + 2 * SLA + 2 * SECOND) == 1  # the managers
+        [told] = await eventually(lambda: bodies(boss), timeout=20)
+        assert len(holder.received()) == len(other.received()) == 1
+    assert handed["data"]["lead_id"] == escalated["data"]["lead_id"] == str(event.lead_id)
+    assert escalated["data"]["escalated_from"] == handed["data"]["rep_id"] != escalated["data"]["rep_id"]
+    assert datetime.fromisoformat(escalated["data"]["sla_due_at"]) == start + 2 * SLA + SECOND
+    assert told["type"] == "sla.breached" and told["data"]["lead_id"] == str(event.lead_id)
+    await breaches_were_published(servers, event, escalated["data"]["rep_id"])
+
+
+async def breaches_were_published(servers: Servers, event: Envelope, escalated_to: str) -> None:
+    found = await events_of(
+        servers.bootstrap,
+        str(event.lead_id),
+        until=lambda es: sum(e.type == "sla.breached" for e in es) >= 2,
+        topic=topics.TOUCH_EVENTS,
+    )
+    breaches = [e for e in found if e.type == "sla.breached"]
+    assert breaches[0].data["escalated_to"] == escalated_to and "escalated_to" not in breaches[1].data
+    assert all(e.correlation_id == event.correlation_id for e in breaches)
+
+
+async def hot_lead(servers: Servers) -> Envelope:
+    event = lead_classified("hot")
     publisher = Publisher(servers.bootstrap, "test")
     try:
         await publisher.publish(
@@ -64,73 +137,26 @@ async def hot_lead(servers: Servers, **lead: Any) -> Envelope:
     return event
 
 
-def bodies(receiver: Receiver) -> list[dict[str, Any]]:
-    return [json.loads(r.body) for r in receiver.received()]
-
-
-async def test_unacknowledged_hot_lead_escalates_to_the_next_rep_then_the_managers(
-    servers: Servers, nurture: httpx.AsyncClient, db: Database
-) -> None:
-    with webhook_receiver() as first, webhook_receiver() as second, webhook_receiver() as boss:
-        rep_a = await add(nurture, first, "Aigerim", territories=["KZ"])
-        rep_b = await add(nurture, second, "Dauren", territories=["KZ"])
-        await add(nurture, boss, "Director", role="manager")
-        event = await hot_lead(servers, country="KZ")
-        await eventually(lambda: first.received() or second.received(), timeout=20)
-        holder, other = (first, second) if first.received() else (second, first)
-        await eventually(other.received, timeout=SLA_SECONDS + 10)  # escalated after the SLA
-        await eventually(boss.received, timeout=SLA_SECONDS + 10)  # nobody left: the managers
-        handed = bodies(holder)[0]["data"]
-        escalated = bodies(other)[0]["data"]
-        told = bodies(boss)[0]
-    assert handed["lead_id"] == escalated["lead_id"] == str(event.lead_id)
-    assert escalated["escalated_from"] == handed["rep_id"]
-    assert {handed["rep_id"], escalated["rep_id"]} == {rep_a["id"], rep_b["id"]}
-    assert told["type"] == "sla.breached" and told["data"]["lead_id"] == str(event.lead_id)
-    breaches = await events_of(
-        servers.bootstrap,
-        str(event.lead_id),
-        until=lambda es: sum(e.type == "sla.breached" for e in es) >= 2,
-        topic=topics.TOUCH_EVENTS,
-    )
-    breached = [e.data for e in breaches if e.type == "sla.breached"]
-    assert breached[0]["escalated_to"] == escalated["rep_id"] and "escalated_to" not in breached[1]
-    assert all(e.correlation_id == event.correlation_id for e in breaches)
-
-
 async def test_acknowledgement_stops_the_clock(
     servers: Servers, nurture: httpx.AsyncClient, db: Database
 ) -> None:
     with webhook_receiver() as rep_hook, webhook_receiver() as spare_hook:
-        await add(nurture, rep_hook, "Leyla")
+        rep = await add(nurture, rep_hook, "Leyla")
         event = await hot_lead(servers)
         [request] = await eventually(rep_hook.received, timeout=20)
         await add(nurture, spare_hook, "Spare")  # someone the lead could be escalated to
-        acknowledge = json.loads(request.body)["data"]["acknowledge"]
-        path = acknowledge["url"].split("8003", 1)[-1]
-        forged = await nurture.post(path, json={**acknowledge["body"], "token": "forged"})
+        handed = json.loads(request.body)["data"]
+        path = handed["acknowledge"]["url"].split("8003", 1)[-1]
+        forged = await nurture.post(path, json={**handed["acknowledge"]["body"], "token": "forged"})
         assert forged.status_code == 403
-        done = await nurture.post(path, json=acknowledge["body"])
+        done = await nurture.post(path, json=handed["acknowledge"]["body"])
         assert done.status_code == 200, done.text
-        assert 0 <= done.json()["seconds_to_acknowledge"] < SLA_SECONDS
-        again = await nurture.post(path, json=acknowledge["body"])
+        assert 0 <= done.json()["seconds_to_acknowledge"] < SLA.total_seconds()
+        again = await nurture.post(path, json=handed["acknowledge"]["body"])
         assert again.json()["acknowledged_at"] == done.json()["acknowledged_at"]
-        # Well past the SLA: the check escalates nothing that was acknowledged.
-        async with db.transaction() as session:
-            await session.execute(
-                text("UPDATE assignments SET sla_due_at = now() - interval '1 minute' WHERE lead_id = :id"),
-                {"id": event.lead_id},
-            )
-        settings = nurture._transport.app.state.settings  # type: ignore[attr-defined]
-        await escalate_overdue(db, settings)
-        async with db.transaction() as session:
-            row = (
-                await session.execute(
-                    text("SELECT rep_id, escalations FROM assignments WHERE lead_id = :id"),
-                    {"id": event.lead_id},
-                )
-            ).one()
-        assert (str(row.rep_id), row.escalations) == (json.loads(request.body)["data"]["rep_id"], 0)
+        past_the_sla = datetime.fromisoformat(handed["sla_due_at"]) + SLA
+        assert await escalate_overdue(db, settings_of(nurture), past_the_sla) == 0
+        assert await holder_of(db, event.lead_id) == (rep["id"], 0)
         acknowledged = await events_of(
             servers.bootstrap,
             str(event.lead_id),

@@ -1,73 +1,79 @@
-"""Two real nurture processes on one database send a batch of due touches: none is sent
-twice while both run. Then one is killed (SIGKILL) mid-run: every touch still arrives. A touch
-the killed process had in flight may arrive again, with the same Message-ID, for the
-receiver to drop: between an SMTP server's 250 and the database's commit no process can know."""
+"""Two senders on one database share the due touches, send each once, and one that dies loses
+nothing: in one process (two senders, and the claim of a third that died), and as two real
+nurture processes, one killed (SIGKILL) mid-run. Each sender has its own SMTP server, so who
+sent what is plain, and each one's sends wait until the other's are under way too, so both
+really take part. A touch the killed process had in flight may arrive again, with the same
+Message-ID, for the receiver to drop: between an SMTP server's 250 and the database's commit
+no process can know."""
 
 import asyncio
-import email
-import email.policy
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 
 import asyncpg
+import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
+from services.nurture.config import NurtureSettings
+from services.nurture.followup import PlaybookBook
+from services.nurture.sender import BATCH, TouchSender
+from shared.db import Database
 from shared.embedded import free_port
 from shared.events import utcnow
 from tests.conftest import Servers, eventually
+from tests.nurture.holding import Mailbox, Together, smtp_server
 
 TOUCHES = 600
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.ids.append(str(message["Message-ID"]).strip("<>").split("@")[0])
-        return "250 OK"
+LEASE = timedelta(seconds=21)
+SENDING = {  # a send, however slow this machine, ends (10 s) well inside its lease
+    "touch_poll_seconds": 0.05,
+    "touch_lease_seconds": LEASE.total_seconds(),
+    "webhook_timeout_seconds": 10,
+    "touch_retry_seconds": 0.5,
+}
 
 
 @pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box, port = Mailbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
+def mailboxes() -> Iterator[tuple[Mailbox, Mailbox]]:
+    together = Together(2)
+    with smtp_server(together) as first, smtp_server(together) as second:
+        yield first, second
+
+
+def sent(box: Mailbox, wanted: set[str]) -> list[str]:
+    """The wanted touches this mailbox received, repeats included."""
+    return [touch for touch in box.touch_ids() if touch in wanted]
+
+
+def received(*boxes: Mailbox) -> set[str]:
+    return {touch for box in boxes for touch in box.touch_ids()}
+
+
+async def statuses(servers: Servers, ids: set[str]) -> dict[str, str]:
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
     try:
-        yield box, port
+        query = "SELECT id, status FROM nurture.touches WHERE id = any($1::uuid[])"
+        return {str(row["id"]): row["status"] for row in await connection.fetch(query, list(ids))}
     finally:
-        controller.stop()
+        await connection.close()
 
 
-def nurture_process(servers: Servers, smtp_port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-    env |= {
-        "LEADFLOW_DATABASE_URL": servers.database_url,
-        "LEADFLOW_KAFKA_BOOTSTRAP": servers.bootstrap,
-        "LEADFLOW_ADMIN_TOKEN": "test-admin-token",
-        "LEADFLOW_ENV": "test",
-        "LEADFLOW_NURTURE_SMTP_PORT": str(smtp_port),
-        "LEADFLOW_NURTURE_TOUCH_POLL_SECONDS": "0.05",
-        "LEADFLOW_NURTURE_TOUCH_LEASE_SECONDS": "7",
-        "LEADFLOW_NURTURE_WEBHOOK_TIMEOUT_SECONDS": "3",
-        "LEADFLOW_NURTURE_TOUCH_RETRY_SECONDS": "0.5",
-    }
-    command = [sys.executable, "-m", "services.nurture", "serve", "--port", str(free_port())]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+async def recorded_sent(servers: Servers, ids: set[str]) -> bool:
+    """Every one of these touches is marked sent (no sender is still between send and record)."""
+    return set((await statuses(servers, ids)).values()) == {"sent"}
 
 
-async def due_touches(servers: Servers, count: int) -> set[str]:
+async def due_touches(servers: Servers, count: int, due_at: datetime | None = None) -> set[str]:
     connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
     ids = [uuid.uuid4() for _ in range(count)]
     leads = [uuid.uuid4() for _ in range(count)]
-    now = utcnow()
     try:
         await connection.copy_records_to_table(
             "followed_leads",
@@ -75,49 +81,128 @@ async def due_touches(servers: Servers, count: int) -> set[str]:
             columns=["lead_id", "context", "playbook", "playbook_version"],
             records=[(lead, f'{{"email": "two-{lead}@example.kz"}}', "mql", 1) for lead in leads],
         )
+        columns = ["id", "lead_id", "correlation_id", "playbook", "playbook_version", "step"]
+        columns += ["channel", "template", "due_at", "status"]
+        due = due_at or utcnow()
+        records = [
+            (i, lead, uuid.uuid4(), "mql", 1, 0, "email", "content", due, "scheduled")
+            for i, lead in zip(ids, leads, strict=True)
+        ]
         await connection.copy_records_to_table(
-            "touches",
-            schema_name="nurture",
-            columns=[
-                "id",
-                "lead_id",
-                "correlation_id",
-                "playbook",
-                "playbook_version",
-                "step",
-                "channel",
-                "template",
-                "due_at",
-                "status",
-            ],
-            records=[
-                (touch, lead, uuid.uuid4(), "mql", 1, 0, "email", "content", now, "scheduled")
-                for touch, lead in zip(ids, leads, strict=True)
-            ],
+            "touches", schema_name="nurture", columns=columns, records=records
         )
     finally:
         await connection.close()
     return {str(i) for i in ids}
 
 
-async def test_two_processes_one_killed_mid_run_send_every_touch_once(
-    servers: Servers, mailbox: tuple[Mailbox, int]
-) -> None:
-    box, port = mailbox
-    first, second = nurture_process(servers, port), nurture_process(servers, port)
+@asynccontextmanager
+async def sending(*senders: TouchSender) -> AsyncIterator[None]:
+    """Each sender's loop running, as a nurture process runs its own."""
+    tasks = [asyncio.create_task(sender.run()) for sender in senders]
     try:
-        wanted = await due_touches(servers, TOUCHES)
-        await eventually(lambda: len(set(box.ids) & wanted) >= TOUCHES // 10, timeout=60)
-        so_far = [i for i in box.ids if i in wanted]
-        assert len(so_far) == len(set(so_far)), "two processes never send one touch twice"
-        first.send_signal(signal.SIGKILL)  # mid-run: whatever it had claimed is left leased
-        await asyncio.to_thread(first.wait)
-        await eventually(lambda: wanted <= set(box.ids), timeout=120, interval=0.1)  # none lost
+        yield
     finally:
-        for process in (first, second):
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def orphaned_touches(servers: Servers, db: Database, settings: NurtureSettings, count: int) -> set[str]:
+    """Touches a sender claimed a lease ago, before its process died: the lease has just run out."""
+    ids = await due_touches(servers, count, due_at=utcnow() - 2 * LEASE)
+    async with db.transaction() as session:
+        claimed = await TouchSender(db, PlaybookBook(), settings)._claim(session, utcnow() - LEASE)
+    assert ids <= {str(c.touch.id) for c in claimed}
+    return ids
+
+
+async def test_two_senders_share_the_touches_and_a_dead_ones_claim_is_not_lost(
+    servers: Servers, mailboxes: tuple[Mailbox, Mailbox]
+) -> None:
+    settings = servers.settings(NurtureSettings, **SENDING)
+    db, book = Database(settings.database_url, "nurture"), PlaybookBook()
+    try:
+        wanted = await orphaned_touches(servers, db, settings, 50)
+        wanted |= await due_touches(servers, BATCH + 50)  # more than one sender takes at once
+        own = [settings.model_copy(update={"smtp_port": box.port}) for box in mailboxes]
+        async with sending(*(TouchSender(db, book, s) for s in own)):
+            await eventually(lambda: wanted <= received(*mailboxes), timeout=60)
+            await eventually(lambda: recorded_sent(servers, wanted), timeout=30)
+    finally:
+        await db.dispose()
+    first, second = (sent(box, wanted) for box in mailboxes)
+    assert first and second, "both senders sent"
+    assert sorted(first + second) == sorted(wanted), "every touch sent, none twice"
+
+
+def nurture_process(servers: Servers, smtp_port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m services.nurture serve` on a free port; returns the process and its URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    env |= {f"LEADFLOW_NURTURE_{name.upper()}": str(value) for name, value in SENDING.items()}
+    env |= {
+        "LEADFLOW_DATABASE_URL": servers.database_url,
+        "LEADFLOW_KAFKA_BOOTSTRAP": servers.bootstrap,
+        "LEADFLOW_ADMIN_TOKEN": "test-admin-token",
+        "LEADFLOW_ENV": "test",
+        "LEADFLOW_NURTURE_SMTP_PORT": str(smtp_port),
+    }
+    port = free_port()
+    command = [sys.executable, "-m", "services.nurture", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def serving(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{url}/healthz")).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@asynccontextmanager
+async def nurture_processes(
+    servers: Servers, boxes: tuple[Mailbox, ...]
+) -> AsyncIterator[list[subprocess.Popen[bytes]]]:
+    """A real nurture process for each mailbox, each serving (so sending) before this yields."""
+    started = [nurture_process(servers, box.port) for box in boxes]
+    try:
+        for _, url in started:
+            await eventually(lambda url=url: serving(url), timeout=60, interval=0.1)
+        yield [process for process, _ in started]
+    finally:
+        for process, _ in started:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 await asyncio.to_thread(process.wait, 30)
-    mine = [i for i in box.ids if i in wanted]
-    assert len(set(mine)) == TOUCHES
-    assert len(mine) - TOUCHES <= 200, "repeats only of what the killed process had claimed"
+
+
+async def test_two_processes_one_killed_mid_run_send_every_touch_once(
+    servers: Servers, mailboxes: tuple[Mailbox, Mailbox]
+) -> None:
+    killed_box, survivor_box = mailboxes
+    async with nurture_processes(servers, mailboxes) as (first, _):
+        due = time.monotonic()  # no claim is older, so no lease ends sooner than a lease after this
+        wanted = await due_touches(servers, TOUCHES)
+        await eventually(lambda: both_sent_some(mailboxes, wanted), timeout=60)
+        so_far = sent(killed_box, wanted) + sent(survivor_box, wanted)
+        assert len(so_far) == len(set(so_far)), "while both run, no touch is sent twice"
+        first.send_signal(signal.SIGKILL)  # mid-run: whatever it had claimed is left leased
+        await asyncio.to_thread(first.wait)
+        in_flight = {
+            touch for touch, status in (await statuses(servers, wanted)).items() if status == "sending"
+        }
+        await eventually(lambda: wanted <= received(*mailboxes), timeout=120, interval=0.1)  # none lost
+        await eventually(lambda: recorded_sent(servers, wanted), timeout=30)
+    by_killed, by_survivor = sent(killed_box, wanted), sent(survivor_box, wanted)
+    assert len(by_killed) == len(set(by_killed)) and len(by_survivor) == len(set(by_survivor))
+    repeats = set(by_killed) & set(by_survivor)
+    assert repeats <= in_flight, "repeats only of what the killed one had in flight"
+    resent = [at for touch, at in survivor_box.arrivals() if touch in repeats]
+    assert all(at >= due + LEASE.total_seconds() for at in resent), "taken again only after its lease"
+
+
+def both_sent_some(boxes: tuple[Mailbox, Mailbox], wanted: set[str]) -> bool:
+    first, second = (sent(box, wanted) for box in boxes)
+    return bool(first and second) and len(first) + len(second) >= TOUCHES // 10
