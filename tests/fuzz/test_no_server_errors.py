@@ -21,8 +21,8 @@ from shared.embedded import free_port
 from tests.conftest import ADMIN, ARTIFACTS, Servers
 
 SEED = "20261202"
-EXAMPLES = {"ingest": 25, "scoring": 40, "nurture": 30, "metrics": 40}  # per operation
-MINIMUM_CASES = {"ingest": 1500, "scoring": 400, "nurture": 900, "metrics": 800}
+EXAMPLES = {"ingest": 15, "scoring": 25, "nurture": 20, "metrics": 25}  # per operation
+MINIMUM_CASES = {"ingest": 1000, "scoring": 300, "nurture": 700, "metrics": 600}
 RUN_SECONDS = 600
 
 
@@ -116,6 +116,8 @@ def runs(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         headers = {**ADMIN, "X-Source-Key": source_key(started["ingest"][0])}
         fuzzers = {s: schemathesis(s, url, headers, home) for s, (url, _) in started.items()}
         outputs = {s: fuzzer.communicate(timeout=RUN_SECONDS)[0] for s, fuzzer in fuzzers.items()}
+        for s, output in outputs.items():
+            (home / f"{s}.schemathesis.txt").write_text(output)
         yield {s: Run(s, home / f"{s}.log", fuzzers[s].returncode, outputs[s]) for s in SERVICES}
     finally:
         for _, process in started.values():
