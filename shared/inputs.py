@@ -12,53 +12,80 @@ cannot hold one."""
 import re
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTAINERS = (dict, list, tuple)
+Path = tuple[str | int, ...]
 
 
 def unstorable(text: str) -> str | None:
     """Why `text` cannot be stored, or None when it can."""
-    found = _UNSTORABLE.search(text)
-    if found is None:
-        return None
-    if found.group() == "\x00":
+    if "\x00" in text:
         return "contains U+0000 (a NUL character), which cannot be stored"
-    return f"contains a lone surrogate U+{ord(found.group()):04X}, which is not valid Unicode text"
+    if text.isascii():  # the common case, and no surrogate can hide in it
+        return None
+    found = _SURROGATE.search(text)
+    return (
+        f"contains a lone surrogate U+{ord(found.group()):04X}, which is not valid Unicode text"
+        if found
+        else None
+    )
+
+
+def unstorable_texts(value: Any, path: Path = ()) -> list[tuple[Path, str]]:
+    """Every text inside `value` (a string, or mappings and lists of them, keys included)
+    that cannot be stored, as (where it is, why). One pass; nothing is built when all is well."""
+    if isinstance(value, str):
+        reason = unstorable(value)
+        return [(path, reason)] if reason else []
+    found: list[tuple[Path, str]] = []
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list | tuple)
+        else ()
+    )
+    for key, item in items:
+        if isinstance(key, str) and (reason := unstorable(key)):
+            found.append((path, f"a key {reason}"))
+        if isinstance(item, str):
+            if reason := unstorable(item):
+                found.append(((*path, key), reason))
+        elif isinstance(item, _CONTAINERS):
+            found += unstorable_texts(item, (*path, key))
+    return found
 
 
 def find_unstorable(value: Any, where: str) -> tuple[str, str] | None:
-    """The first text inside `value` (a string, or mappings and lists of them) that cannot be
-    stored, as (where it is, why), e.g. ("custom.note", "contains U+0000 ...")."""
-    if isinstance(value, str):
-        reason = unstorable(value)
-        return (where, reason) if reason else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = find_unstorable(key, where) or find_unstorable(item, f"{where}.{key}")
-            if found:
-                return found
-    elif isinstance(value, list | tuple | set | frozenset):
-        for index, item in enumerate(value):
-            if found := find_unstorable(item, f"{where}.{index}"):
-                return found
+    """The first text inside `value` that cannot be stored, as (dotted path under `where`,
+    why), e.g. ("custom.note", "contains U+0000 ...")."""
+    for path, reason in unstorable_texts(value):
+        return ".".join([where, *map(str, path)]), reason
     return None
 
 
 class StorableInput(BaseModel):
-    """Base of every model a client's input is read into: each field's text (nested in
-    mappings and lists too) must be storable, or validation fails naming the field."""
+    """Base of every model a client's input is read into: all of its text (nested in
+    mappings and lists too) must be storable, or validation fails naming each place. One
+    scan of the input per model, before its fields are validated."""
 
-    @field_validator("*", mode="after")
+    @model_validator(mode="before")
     @classmethod
-    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None or isinstance(value, bool | int | float | BaseModel):
-            return value
-        found = find_unstorable(value, info.field_name or "value")
-        if found:
-            where, reason = found
-            raise ValueError(reason if where == info.field_name else f"{where} {reason}")
-        return value
+    def _storable(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (found := unstorable_texts(data)):
+            errors = [
+                InitErrorDetails(
+                    type=PydanticCustomError("unstorable_text", "{reason}", {"reason": reason}),
+                    loc=path,
+                    input=None,
+                )
+                for path, reason in found
+            ]
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
 
 
 class Patch(StorableInput):

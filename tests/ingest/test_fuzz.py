@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from shared.embedded import free_port
-from shared.inputs import find_unstorable
 from tests.conftest import ADMIN, Servers
 
 EXAMPLES = 150
@@ -95,9 +94,15 @@ def expected(lead: dict[str, Any]) -> dict[str, Any]:
     return {f: v for f, v in stored.items() if v not in ("", {})}
 
 
+def unstorable(text: str) -> bool:
+    return "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
 def refusal(lead: dict[str, Any]) -> set[str]:
-    """The fields the service must refuse: unstorable text, or a name that is only blanks."""
-    bad = {f for f, v in lead.items() if find_unstorable(v, f)}
+    """The fields the service must refuse: unstorable text (named down to the custom field),
+    or a short field that is only blanks."""
+    bad = {f for f, v in lead.items() if isinstance(v, str) and unstorable(v)}
+    bad |= {f"custom.{k}" for k, v in lead.get("custom", {}).items() if isinstance(v, str) and unstorable(v)}
     return bad | {f for f in SHORT_FIELDS if f in lead and not lead[f].strip(WHITE_SPACE)}
 
 

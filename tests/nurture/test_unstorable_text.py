@@ -29,7 +29,7 @@ def fields_of(response: httpx.Response) -> list[str]:
 
 @pytest.mark.parametrize(
     ("rep", "field"),
-    [({"name": NUL}, "name"), ({"name": "Dauren", "territories": ["KZ", NUL]}, "territories")],
+    [({"name": NUL}, "name"), ({"name": "Dauren", "territories": ["KZ", NUL]}, "territories.1")],
 )
 async def test_a_rep_with_a_nul_is_refused(
     nurture: httpx.AsyncClient, rep: dict[str, object], field: str
