@@ -89,3 +89,10 @@ async def events_of(
         return [Envelope.from_bytes(m.value) for m in messages if m.key == lead_id.encode()]
 
     return decoded(await read_topic(bootstrap, topic, until=lambda ms: until(decoded(ms))))
+
+
+def refused_fields(response: httpx.Response) -> list[str]:
+    """The fields a 422 problem names, after checking it is one."""
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return [e["field"] for e in response.json()["errors"]]

@@ -10,6 +10,7 @@ from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.playbooks import default_playbooks_text
 from tests.conftest import ADMIN, Servers, running
+from tests.helpers import refused_fields
 
 NUL = "a\u0000b"
 HOOK = "http://127.0.0.1:9/hook"
@@ -21,12 +22,6 @@ async def nurture(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def fields_of(response: httpx.Response) -> list[str]:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    return [e["field"] for e in response.json()["errors"]]
-
-
 @pytest.mark.parametrize(
     ("rep", "field"),
     [({"name": NUL}, "name"), ({"name": "Dauren", "territories": ["KZ", NUL]}, "territories.1")],
@@ -35,19 +30,19 @@ async def test_a_rep_with_a_nul_is_refused(
     nurture: httpx.AsyncClient, rep: dict[str, object], field: str
 ) -> None:
     response = await nurture.post("/v1/reps", json={"webhook_url": HOOK, **rep}, headers=ADMIN)
-    assert fields_of(response) == [field]
+    assert refused_fields(response) == [field]
 
 
 async def test_a_subscription_description_with_a_nul_is_refused(nurture: httpx.AsyncClient) -> None:
     body = {"url": HOOK, "events": ["lead.hot"], "description": NUL}
-    assert fields_of(await nurture.post("/v1/webhooks", json=body, headers=ADMIN)) == ["description"]
+    assert refused_fields(await nurture.post("/v1/webhooks", json=body, headers=ADMIN)) == ["description"]
 
 
 async def test_playbooks_with_a_nul_are_refused_where_it_is(nurture: httpx.AsyncClient) -> None:
     with_nul = default_playbooks_text().replace("playbooks:", "# note \u0000\nplaybooks:", 1)
     headers = {**ADMIN, "content-type": "application/yaml"}
     response = await nurture.put("/v1/playbooks", content=with_nul.encode(), headers=headers)
-    assert fields_of(response) == ["body"]
+    assert refused_fields(response) == ["body"]
 
 
 async def test_a_redelivery_range_takes_dates(nurture: httpx.AsyncClient) -> None:
