@@ -15,8 +15,8 @@ from shared.db import Database
 from shared.events import Envelope
 from shared.faults import is_transient
 from shared.inbox import claim_new_events
-from shared.kafka import Publisher
 from shared.observability import Telemetry
+from shared.outbox import stage
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,6 @@ class ConsumerRunner:
         topics: Sequence[str],
         handlers: Mapping[str, Handler],
         db: Database,
-        publisher: Publisher,
         telemetry: Telemetry,
         bootstrap: str,
         fetch_wait_ms: int = 10,
@@ -64,7 +63,7 @@ class ConsumerRunner:
         max_attempts: int = 3,
     ) -> None:
         self.group, self.topics, self.handlers = group, list(topics), dict(handlers)
-        self.db, self.publisher, self.telemetry = db, publisher, telemetry
+        self.db, self.telemetry = db, telemetry
         self.bootstrap, self.fetch_wait_ms = bootstrap, fetch_wait_ms
         self.session_timeout_ms = session_timeout_ms
         self.batch_size, self.max_attempts = batch_size, max_attempts
@@ -254,7 +253,8 @@ class ConsumerRunner:
         await self._dead_letter(delivery)
 
     async def _dead_letter(self, delivery: Delivery) -> None:
-        """Publish the raw message to the DLQ, then record it so a redelivery skips it."""
+        """Stage the raw message for `<group>.dlq` in the outbox (journaled like any event) and
+        record it as handled, in one transaction, so a redelivery skips it."""
         record = delivery.record
         headers = [
             ("error", (delivery.error or "unknown").encode()[:1000]),
@@ -262,9 +262,9 @@ class ConsumerRunner:
             ("source-partition", str(record.partition).encode()),
             ("source-offset", str(record.offset).encode()),
         ]
-        await self.publisher.publish([(dlq(self.group), record.key, record.value)], headers=headers)
-        if delivery.event is not None:
-            async with self.db.transaction() as session:
+        async with self.db.transaction() as session:
+            stage(session, dlq(self.group), record.key or b"", record.value, headers)
+            if delivery.event is not None:
                 await claim_new_events(session, [delivery.event.id])
         event_type = delivery.event.type if delivery.event else "undecodable"
         self.telemetry.events_in.labels(record.topic, event_type, "dead_lettered").inc()

@@ -4,13 +4,20 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
 
 Message = tuple[str, bytes | None, bytes]  # topic, key, value
+Position = tuple[str, int, int]  # topic, partition, offset
+
+
+def is_refusal(error: BaseException) -> bool:
+    """The broker (or the client, before sending) refused this message for good: too large,
+    an invalid topic, not authorised. Retrying the same message cannot help; an outage can."""
+    return isinstance(error, KafkaError) and not error.retriable
 
 
 class Publisher:
@@ -19,6 +26,13 @@ class Publisher:
     Idempotence stays off: the embedded broker refuses InitProducerId, and every
     consumer dedupes by event id anyway.
     """
+
+    max_request_bytes = 1024 * 1024  # the producer's limit on one request (Kafka's default)
+
+    def fits(self, message: Message) -> bool:
+        """Whether the message can go at all (its record, with room for the batch's framing)."""
+        _, key, value = message
+        return len(key or b"") + len(value) + 1024 <= self.max_request_bytes
 
     def __init__(self, bootstrap: str, client_id: str) -> None:
         self.bootstrap = bootstrap
@@ -35,6 +49,7 @@ class Publisher:
                     acks="all",
                     linger_ms=0,
                     request_timeout_ms=10_000,
+                    max_request_size=self.max_request_bytes,
                 )
                 try:
                     await producer.start()
@@ -44,17 +59,22 @@ class Publisher:
                 self._producer = producer
             return self._producer
 
-    async def publish(self, messages: Sequence[Message], headers: Sequence[tuple[str, bytes]] = ()) -> None:
-        """Send all messages and wait for every acknowledgement; raises if any failed."""
+    async def publish(
+        self, messages: Sequence[Message], headers: Sequence[tuple[str, bytes]] = ()
+    ) -> list[Position]:
+        """Send all messages and wait for every acknowledgement; returns where each landed.
+        Raises if any failed (the producer is restarted, unless the message was refused)."""
         producer = await self._started()
         try:
             futures = [
                 await producer.send(t, value=v, key=k, headers=list(headers) or None) for t, k, v in messages
             ]
-            await asyncio.gather(*futures)
-        except Exception:
-            await self.reset()
+            landed = await asyncio.gather(*futures)
+        except Exception as error:
+            if not is_refusal(error):
+                await self.reset()
             raise
+        return [(m.topic, m.partition, m.offset) for m in landed]
 
     async def ping(self, timeout: float = 2.0) -> None:
         """Raise unless the broker answers a metadata request."""
@@ -86,3 +106,24 @@ async def create_topics(bootstrap: str, names: Sequence[str], partitions: int) -
                 log.info("topics created concurrently")
     finally:
         await admin.close()
+
+
+async def log_ends(
+    bootstrap: str, topics: Sequence[str], timeout: float = 10.0
+) -> dict[tuple[str, int], int]:
+    """The end offset of every partition of `topics` the broker has (a missing topic has none)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="leadflow-relay-check")
+    try:
+        async with asyncio.timeout(timeout):
+            await consumer.start()
+            present = set(await consumer.topics())
+            partitions = [
+                TopicPartition(topic, partition)
+                for topic in topics
+                if topic in present
+                for partition in consumer.partitions_for_topic(topic) or ()
+            ]
+            ends = await consumer.end_offsets(partitions) if partitions else {}
+    finally:
+        await consumer.stop()
+    return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}

@@ -6,6 +6,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -68,3 +69,43 @@ def create_inbox_table() -> None:
     op.create_index(
         "processed_events_processed_at", "processed_events", ["processed_at"], postgresql_using="brin"
     )
+
+
+def create_relay_tables() -> None:
+    """What the outbox relay keeps besides the outbox: the journal of what it published (in
+    publish order, replayed when the broker loses it), how far each partition's log must reach
+    after its last publish (to notice that loss), and the rows it could not publish."""
+    op.add_column("outbox", sa.Column("headers", JSONB))
+    op.create_table(
+        "journal",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("key", sa.LargeBinary, nullable=False),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("headers", JSONB),
+        sa.Column("published_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+    op.create_index("journal_published_at", "journal", ["published_at"], postgresql_using="brin")
+    op.create_table(
+        "relay_positions",
+        sa.Column("topic", sa.Text, primary_key=True),
+        sa.Column("partition", sa.Integer, primary_key=True),
+        sa.Column("next_offset", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "outbox_dead_letters",
+        sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("key", sa.LargeBinary, nullable=False),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("headers", JSONB),
+        sa.Column("error", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("failed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+
+
+def drop_relay_tables() -> None:
+    for table in ("outbox_dead_letters", "relay_positions", "journal"):
+        op.drop_table(table)
+    op.drop_column("outbox", "headers")

@@ -89,3 +89,8 @@ class Telemetry:
             "Outbox rows not yet published.",
             registry=self.registry,
         )
+        self.outbox_dead_letters = Gauge(
+            "leadflow_outbox_dead_letters",
+            "Outbox rows the broker refused, set aside (GET /v1/outbox/dead-letters).",
+            registry=self.registry,
+        )

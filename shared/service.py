@@ -10,13 +10,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from shared import dead_letters
 from shared.consumer import ConsumerRunner, Handler
 from shared.db import Database
 from shared.http import BodySizeLimit, health_router, install_problem_handlers, refuse_unstorable_parameters
 from shared.inbox import purge_inbox
 from shared.kafka import Publisher
 from shared.observability import Telemetry
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, purge_journal
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,18 @@ class ServiceRuntime:
         self.db = Database(settings.database_url, name, settings.db_pool_size)
         self.publisher = Publisher(settings.kafka_bootstrap, f"leadflow-{name}")
         self.relay = OutboxRelay(
-            self.db.direct_connection(), self.publisher, self.telemetry, settings.outbox_poll_seconds
+            self.db.direct_connection(),
+            self.publisher,
+            self.telemetry,
+            settings.outbox_poll_seconds,
+            check_seconds=settings.relay_check_seconds,
         )
         self.db.after_commit("outbox", self.relay.wake)
         self.consumers: list[ConsumerRunner] = []
         self._loops: list[Loop] = [self.relay.run]
         self._tasks: list[asyncio.Task[None]] = []
+        journal = timedelta(days=settings.journal_retention_days)
+        self.add_periodic("journal purge", 3600, lambda: purge_journal(self.db, journal))
 
     def consume(self, group: str, topics: Sequence[str], handlers: Mapping[str, Handler]) -> None:
         s = self.settings
@@ -61,7 +68,6 @@ class ServiceRuntime:
             topics=topics,
             handlers=handlers,
             db=self.db,
-            publisher=self.publisher,
             telemetry=self.telemetry,
             bootstrap=s.kafka_bootstrap,
             fetch_wait_ms=s.kafka_fetch_wait_ms,
@@ -150,6 +156,7 @@ def create_service_app(
     checks |= {f"consumer:{c.group}": c.ping for c in runtime.consumers}
     informational = frozenset() if runtime.needs_broker else frozenset({"broker"})
     app.include_router(health_router(checks, lambda: runtime.telemetry.registry, informational))
+    app.include_router(dead_letters.router)
     for router in routers:
         app.include_router(router)
     return app

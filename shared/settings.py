@@ -39,6 +39,10 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(500, ge=1)
     consumer_max_attempts: int = Field(3, ge=1)
     outbox_poll_seconds: float = Field(1.0, gt=0)
+    # How often the relay checks that the broker still holds what it published, and how long
+    # it keeps what it published to publish it again if not (the inbox must outlast it).
+    relay_check_seconds: float = Field(5.0, gt=0)
+    journal_retention_days: float = Field(7, gt=0)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     # Longer than the broker keeps messages (Kafka's default is 7 days).
     inbox_retention_days: float = Field(14, gt=0)

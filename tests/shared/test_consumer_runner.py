@@ -1,5 +1,6 @@
 """The consumer runner against the real broker and PostgreSQL: dedupe, DLQ, crash safety."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -7,11 +8,14 @@ import pytest
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.cli import migrations_dir
 from shared.consumer import ConsumerRunner
 from shared.db import Database
 from shared.events import Envelope
 from shared.kafka import Publisher, create_topics
+from shared.migrations import upgrade
 from shared.observability import Telemetry
+from shared.outbox import OutboxRelay
 from shared.topics import dlq
 from tests.conftest import Servers, eventually
 from tests.helpers import read_topic
@@ -21,15 +25,11 @@ SCHEMA = "runner_test"
 
 @pytest.fixture(scope="module")
 async def db(servers: Servers) -> AsyncIterator[Database]:
+    """A schema with the plumbing tables (scoring's migrations: inbox, outbox, journal) and a
+    counter table for the test handler."""
+    await asyncio.to_thread(upgrade, servers.database_url, SCHEMA, migrations_dir("scoring"))
     database = Database(servers.database_url, SCHEMA)
     async with database.engine.begin() as connection:
-        await connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-        await connection.execute(
-            text(
-                f"CREATE TABLE IF NOT EXISTS {SCHEMA}.processed_events (event_id uuid PRIMARY KEY,"
-                " processed_at timestamptz NOT NULL DEFAULT now())"
-            )
-        )
         await connection.execute(
             text(f"CREATE TABLE IF NOT EXISTS {SCHEMA}.counters (lead_id uuid PRIMARY KEY, n int NOT NULL)")
         )
@@ -78,7 +78,6 @@ def make_runner(
         topics=[topic],
         handlers={"test.counted": count_events},
         db=db,
-        publisher=publisher,
         telemetry=Telemetry("test"),
         bootstrap=servers.bootstrap,
         max_attempts=2,
@@ -154,6 +153,12 @@ async def test_poison_message_goes_to_dlq_and_partition_keeps_flowing(
     finally:
         await runner.stop()
     assert await applied(db, before) == 1
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    try:
+        while await relay.relay_once():  # the dead letters were staged in the outbox
+            pass
+    finally:
+        await relay.connection.close()
     dead = await read_topic(servers.bootstrap, dlq(group), until=lambda ms: len(ms) >= 2)
     errors = sorted(dict(m.headers)["error"].decode() for m in dead)
     assert errors[0].startswith("ValueError: this message can never be applied")

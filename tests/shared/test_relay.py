@@ -1,0 +1,144 @@
+"""The outbox relay against a real broker and PostgreSQL: a row the broker refuses moves aside
+and the rows behind it flow on; what a broker forgot is published again from the journal."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from shared.cli import migrations_dir
+from shared.db import Database
+from shared.embedded import EmbeddedBroker, free_port
+from shared.kafka import Publisher, create_topics
+from shared.migrations import upgrade
+from shared.observability import Telemetry
+from shared.outbox import OutboxRelay, stage
+from tests.conftest import Servers
+from tests.helpers import read_topic
+
+SCHEMA = "relay_test"
+TOO_LARGE = b"x" * (1024 * 1024 + 1)  # over the producer's 1 MiB request limit
+
+
+@pytest.fixture(scope="module")
+async def db(servers: Servers) -> AsyncIterator[Database]:
+    """A schema with the relay's tables (scoring's migrations)."""
+    await asyncio.to_thread(upgrade, servers.database_url, SCHEMA, migrations_dir("scoring"))
+    database = Database(servers.database_url, SCHEMA)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def topic(servers: Servers) -> str:
+    name = f"relay-{uuid.uuid4().hex[:8]}"
+    await create_topics(servers.bootstrap, [name], 1)
+    return name
+
+
+@pytest.fixture
+async def fresh(db: Database) -> None:
+    """Each test starts with no rows in the relay's tables."""
+    async with db.transaction() as session:
+        await session.execute(text("TRUNCATE outbox, journal, relay_positions, outbox_dead_letters"))
+
+
+async def stage_values(db: Database, topic: str, values: list[bytes]) -> None:
+    async with db.transaction() as session:
+        for value in values:
+            stage(session, topic, b"key", value)
+
+
+async def relay_everything(relay: OutboxRelay) -> None:
+    while await relay.relay_once():
+        pass
+
+
+async def rows(db: Database, query: str) -> list[tuple[object, ...]]:
+    async with db.transaction() as session:
+        return [tuple(row) for row in await session.execute(text(query))]
+
+
+@pytest.mark.usefixtures("fresh")
+async def test_a_row_the_broker_refuses_moves_aside_and_the_rows_behind_it_flow_on(
+    servers: Servers, db: Database, topic: str
+) -> None:
+    publisher = Publisher(servers.bootstrap, "relay-test")
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    try:
+        await stage_values(db, topic, [b"before", TOO_LARGE, b"after"])
+        await relay_everything(relay)
+        assert await relay.dead_letters() == 1
+    finally:
+        await relay.connection.close()
+        await publisher.stop()
+
+    published = await read_topic(servers.bootstrap, topic, until=lambda ms: len(ms) >= 2)
+    assert [m.value for m in published] == [b"before", b"after"]
+    dead = await rows(db, "SELECT topic, length(value), error FROM outbox_dead_letters")
+    assert dead == [(topic, len(TOO_LARGE), dead[0][2])]
+    assert "over the request limit" in str(dead[0][2])
+    journal = await rows(db, "SELECT value FROM journal ORDER BY id")
+    assert journal == [(b"before",), (b"after",)]
+    assert await rows(db, "SELECT count(*) FROM outbox") == [(0,)]
+
+
+@pytest.mark.usefixtures("fresh")
+async def test_what_a_new_empty_broker_lacks_is_published_again_in_order(
+    db: Database, tmp_path: Path
+) -> None:
+    port = free_port()
+    broker = EmbeddedBroker(port, tmp_path / "broker.log")
+    broker.start()
+    publisher = Publisher(broker.bootstrap, "relay-test")
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    topic = "relay-lost"
+    values = [f"event {i}".encode() for i in range(1200)]
+    try:
+        await create_topics(broker.bootstrap, [topic], 3)
+        await stage_values(db, topic, values[:1000])
+        await relay_everything(relay)
+        assert await relay.check_broker() == 0  # the broker holds everything: nothing to do
+
+        broker.stop()  # an in-memory broker: its successor starts empty
+        broker = EmbeddedBroker(port, tmp_path / "broker.log")
+        broker.start()
+        assert await relay.check_broker() == 1000
+
+        await stage_values(db, topic, values[1000:])
+        await relay_everything(relay)
+        assert await relay.check_broker() == 0
+        published = await read_topic(broker.bootstrap, topic, until=lambda ms: len(ms) >= 1200)
+    finally:
+        await relay.connection.close()
+        await publisher.stop()
+        broker.stop()
+    # Every message once, each partition in the journal's order (one key: one partition).
+    assert [m.value for m in published] == values
+
+
+@pytest.mark.usefixtures("fresh")
+async def test_the_journal_keeps_what_was_published_within_its_retention(
+    servers: Servers, db: Database, topic: str
+) -> None:
+    from datetime import timedelta
+
+    from shared.outbox import purge_journal
+
+    publisher = Publisher(servers.bootstrap, "relay-test")
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    try:
+        await stage_values(db, topic, [b"old", b"new"])
+        await relay_everything(relay)
+    finally:
+        await relay.connection.close()
+        await publisher.stop()
+    async with db.transaction() as session:
+        await session.execute(
+            text("UPDATE journal SET published_at = now() - interval '8 days' WHERE value = 'old'")
+        )
+    assert await purge_journal(db, timedelta(days=7)) == 1
+    assert await rows(db, "SELECT value FROM journal") == [(b"new",)]
