@@ -8,9 +8,13 @@ The identity rule:
 - contact points are filled when empty, never overwritten: a different email or phone for a
   known person is kept on the activity, so nothing typed is lost;
 - other fields: the newest non-empty value wins (progressive profiling), except the first
-  touch (utm, page_url, referrer), which attribution keeps; later touches go on the activity.
+  touch (utm, page_url, referrer), which attribution keeps; later touches go on the activity;
+- a profile is bounded: a submission that would give the person more than MAX_CUSTOM_FIELDS
+  custom fields, or a profile over MAX_PROFILE_BYTES, is refused (422) and changes nothing.
+  `lead.updated` carries only what changed, custom fields key by key.
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +33,8 @@ from shared.events import LEAD_CAPTURED, LEAD_UPDATED, LeadCaptured, LeadUpdated
 from shared.http import InvalidInput, field_name
 
 FIRST_TOUCH = frozenset({"utm", "page_url", "referrer"})
+MAX_CUSTOM_FIELDS = 100
+MAX_PROFILE_BYTES = 256 * 1024  # as JSON; the events that carry a profile stay well in bounds
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,7 @@ async def _find_matches(session: AsyncSession, email: str | None, phone: str | N
 
 
 def _create(session: AsyncSession, source: Source, submission: Submission) -> UUID:
+    check_profile(submission.attributes)
     lead_id, captured_at = uuid4(), utcnow()
     row = {
         "id": lead_id,
@@ -224,9 +231,13 @@ async def _merge(
     unmatched = {k: v for k, v in submitted if v and v != lead[k] and k not in contact}
     stored: dict[str, Any] = lead["attributes"]
     changes = merge_attributes(stored, submission.attributes)
+    merged = {**stored, **changes}
+    if "custom" in changes:
+        merged["custom"] = {**stored.get("custom", {}), **changes["custom"]}
+        check_profile(merged)
 
     if contact or changes:
-        await _apply(session, lead, contact, {**stored, **changes})
+        await _apply(session, lead, contact, merged)
         updated = LeadUpdated(
             source_id=source.id, channel=source.channel, changes={**contact, **changes}, conflicts=conflicts
         )
@@ -265,15 +276,30 @@ async def _apply(
 
 def merge_attributes(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
     """The attributes that change: new or different values, first-touch fields only when
-    missing, custom fields merged key by key."""
+    missing; for custom fields, the keys that are new or different."""
     changes: dict[str, Any] = {}
     for key, value in incoming.items():
         if key in FIRST_TOUCH and stored.get(key):
             continue
         if key == "custom":
-            merged = {**stored.get("custom", {}), **value}
-            if merged != stored.get("custom"):
-                changes["custom"] = merged
+            known = stored.get("custom", {})
+            if changed := {k: v for k, v in value.items() if k not in known or known[k] != v}:
+                changes["custom"] = changed
         elif stored.get(key) != value:
             changes[key] = value
     return changes
+
+
+def check_profile(attributes: dict[str, Any]) -> None:
+    """Refuse a merged profile over its bounds, naming the field that makes it so."""
+    custom = attributes.get("custom", {})
+    if len(custom) > MAX_CUSTOM_FIELDS:
+        reason = (
+            f"would give this person {len(custom)} custom fields; a lead keeps at most {MAX_CUSTOM_FIELDS}"
+        )
+        raise InvalidInput([("custom", reason)])
+    sizes = {k: len(json.dumps(v, ensure_ascii=False).encode()) for k, v in attributes.items()}
+    if (total := sum(sizes.values())) > MAX_PROFILE_BYTES:
+        largest = max(sizes, key=sizes.__getitem__)
+        reason = f"would make this person's profile {total:,} bytes; at most {MAX_PROFILE_BYTES:,}"
+        raise InvalidInput([(largest, reason)])

@@ -107,11 +107,13 @@ async def run(db: Database, source: Source, import_id: UUID, raw: IO[bytes], reg
 async def _apply_chunk(
     db: Database, source: Source, import_id: UUID, chunk: list[tuple[int, list[tuple[str, str]]]], region: str
 ) -> None:
-    ready: list[Submission] = []
+    ready: list[tuple[int, Submission]] = []
     rejected: list[tuple[int, list[dict[str, str]]]] = []
     for number, row in chunk:
         try:
-            ready.append(prepare(source, lead_from_form(row, None), region, Client(), activity="imported"))
+            ready.append(
+                (number, prepare(source, lead_from_form(row, None), region, Client(), activity="imported"))
+            )
         except InvalidInput as error:
             rejected.append((number, [{"field": f, "reason": r} for f, r in error.errors]))
     for attempt in range(1, 6):
@@ -130,13 +132,18 @@ async def _store_chunk(
     session: AsyncSession,
     source: Source,
     import_id: UUID,
-    ready: list[Submission],
+    ready: list[tuple[int, Submission]],
     rejected: list[tuple[int, list[dict[str, str]]]],
     rows: int,
 ) -> None:
-    created = 0
-    for submission in ready:
-        created += (await capture(session, source, submission)).created
+    created = stored = 0
+    rejected = list(rejected)  # this attempt's: a retried chunk starts again from the caller's
+    for number, submission in ready:
+        try:
+            created += (await capture(session, source, submission)).created
+            stored += 1
+        except InvalidInput as error:  # refused before it wrote anything (a profile over its bounds)
+            rejected.append((number, [{"field": f, "reason": r} for f, r in error.errors]))
     for number, errors in rejected:
         defer_insert(session, REJECTIONS, {"import_id": import_id, "row": number, "errors": errors})
     await session.execute(
@@ -145,7 +152,7 @@ async def _store_chunk(
         .values(
             rows_done=IMPORTS.c.rows_done + rows,
             accepted=IMPORTS.c.accepted + created,
-            merged=IMPORTS.c.merged + len(ready) - created,
+            merged=IMPORTS.c.merged + stored - created,
             rejected=IMPORTS.c.rejected + len(rejected),
             progress_at=func.now(),
         )

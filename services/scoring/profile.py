@@ -103,6 +103,8 @@ def _merge(profile: Profile, fields: dict[str, Any], at: datetime) -> None:
     for contact in CONTACT_FIELDS:  # contact points are filled, never overwritten (as in ingest)
         if profile.attributes.get(contact):
             fields.pop(contact, None)
+    if isinstance(fields.get("custom"), dict):  # `lead.updated` carries the custom keys that changed
+        fields["custom"] = {**profile.attributes.get("custom", {}), **fields["custom"]}
     profile.attributes = {**profile.attributes, **fields}
 
 

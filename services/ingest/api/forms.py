@@ -109,7 +109,10 @@ async def submit_form(
         async def work(session: AsyncSession) -> UUID:
             return (await capture(session, source, submission)).lead_id
 
-        lead_id = await request.app.state.committer.submit(work)
+        try:
+            lead_id = await request.app.state.committer.submit(work)
+        except InvalidInput as error:  # the merge would take the person's profile over its bounds
+            return invalid_input_problem(error, headers=cors)
     body = {"lead_id": str(lead_id), "status": "accepted"}
     if "application/json" in accept:
         return JSONResponse(body, status_code=202, headers=cors)

@@ -68,14 +68,19 @@ async def capture_batch(
             rejected.append(BatchItemResult(index=index, status=422, errors=problems))
 
     async def work(session: AsyncSession) -> Answer:
-        stored = []
+        stored, refused = [], list(rejected)
         for index, submission in ready:
-            captured = await capture(session, source, submission)
+            try:
+                captured = await capture(session, source, submission)
+            except InvalidInput as error:  # refused before it wrote anything (a profile over its bounds)
+                problems = [ItemError(field=f, reason=r) for f, r in error.errors]
+                refused.append(BatchItemResult(index=index, status=422, errors=problems))
+                continue
             stored.append(
                 BatchItemResult(index=index, status=202, lead_id=captured.lead_id, outcome=captured.status)
             )
-        results = sorted(stored + rejected, key=lambda r: r.index)
-        body = BatchResult(accepted=len(stored), rejected=len(rejected), results=results)
+        results = sorted(stored + refused, key=lambda r: r.index)
+        body = BatchResult(accepted=len(stored), rejected=len(refused), results=results)
         return Answer(200, body.model_dump(mode="json"))
 
     payload = data.model_dump(mode="json")
