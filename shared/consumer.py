@@ -6,15 +6,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.archive import ArchiveReplay
 from shared.db import Database
 from shared.events import Envelope
 from shared.faults import is_transient
-from shared.inbox import claim_new_events
+from shared.inbox import archive_new_events, claim_new_events
 from shared.observability import Telemetry
 from shared.outbox import stage
 from shared.topics import dlq
@@ -61,6 +63,7 @@ class ConsumerRunner:
         session_timeout_ms: int = 6000,
         batch_size: int = 500,
         max_attempts: int = 3,
+        archive: bool = False,
     ) -> None:
         self.group, self.topics, self.handlers = group, list(topics), dict(handlers)
         self.db, self.telemetry = db, telemetry
@@ -71,30 +74,33 @@ class ConsumerRunner:
         self.joined = False
         self._applied: dict[TopicPartition, int] = {}  # next offset per partition, applied
         self._committed_at = 0.0
-        self._replay: tuple[Reset, asyncio.Future[None]] | None = None
+        # An archiving runner keeps every message it claims (its inbox is its history) and
+        # can rebuild its read model from that alone.
+        self.archive = ArchiveReplay(db, self._apply_events) if archive else None
+        self._replay: tuple[Reset, asyncio.Future[int]] | None = None
 
-    def request_replay(self, reset: "Reset") -> "asyncio.Future[None]":
-        """Rebuild from the start of the topics: before the next fetch, `reset(session)` clears
-        the read model and the inbox in one transaction, then every partition this runner
-        holds is read again from its first message. Resolves once the rewind is done (the
-        replay then runs as normal consumption: watch the lag)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def request_replay(self, reset: "Reset") -> "asyncio.Future[int]":
+        """Rebuild from the archive: between two batches, `reset(session)` clears the read
+        model and the replay starts, in one transaction; it then runs a chunk between two
+        fetches (progress: `archive.progress()`). Resolves, once reset, to the events to replay."""
+        if self.archive is None:
+            raise RuntimeError(f"consumer {self.group} keeps no archive to replay")
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._replay = (reset, future)
         return future
 
-    async def _rewind(self, consumer: AIOKafkaConsumer) -> None:
-        assert self._replay is not None
+    async def _start_replay(self) -> None:
+        assert self._replay is not None and self.archive is not None
         (reset, future), self._replay = self._replay, None
         try:
             async with self.db.transaction() as session:
                 await reset(session)
-            self._applied = {}
-            await consumer.seek_to_beginning()
+                total = await self.archive.start(session)
         except BaseException as error:
             future.set_exception(error)
             raise
-        future.set_result(None)
-        log.warning("consumer %s: read model reset, replaying from the start", self.group)
+        future.set_result(total)
+        log.warning("consumer %s: read model reset, replaying %d archived events", self.group, total)
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -163,8 +169,10 @@ class ConsumerRunner:
     async def poll_once(self, timeout_ms: int = 1000) -> int:
         """Fetch one batch and apply it; commit offsets when due. Returns the message count."""
         consumer = await self._start()
-        if self._replay is not None and self.joined:
-            await self._rewind(consumer)
+        if self._replay is not None:
+            await self._start_replay()
+        if self.archive is not None:
+            await self.archive.step()
         batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
         records = [record for partition in batch.values() for record in partition]
         if records:
@@ -224,7 +232,7 @@ class ConsumerRunner:
         if not deliveries:
             return
         async with self.db.transaction() as session:
-            fresh = await claim_new_events(session, [d.event.id for d in deliveries if d.event])
+            fresh = await self._claim(session, deliveries)
             new: list[Envelope] = []
             for delivery in deliveries:
                 event = delivery.event
@@ -234,10 +242,21 @@ class ConsumerRunner:
                     fresh.discard(event.id)  # the same id twice in one batch applies once
                     new.append(event)
                 self.telemetry.events_in.labels(delivery.record.topic, event.type, outcome).inc()
-            # Consecutive events with the same handler form one run (one call), in order.
-            for handler, run in groupby(new, key=lambda e: self.handlers.get(e.type)):
-                if handler is not None:
-                    await handler(session, list(run))
+            await self._apply_events(session, new)
+
+    async def _claim(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> set[UUID]:
+        """Record the deliveries' events as handled (archived, for an archiving runner); returns
+        the ids not seen before."""
+        if self.archive is not None:
+            messages = [(d.event.id, d.record.topic, d.record.value) for d in deliveries if d.event]
+            return await archive_new_events(session, messages)
+        return await claim_new_events(session, [d.event.id for d in deliveries if d.event])
+
+    async def _apply_events(self, session: AsyncSession, events: list[Envelope]) -> None:
+        # Consecutive events with the same handler form one run (one call), in order.
+        for handler, run in groupby(events, key=lambda e: self.handlers.get(e.type)):
+            if handler is not None:
+                await handler(session, list(run))
 
     async def _apply_with_retries(self, delivery: Delivery) -> None:
         for attempt in range(1, self.max_attempts + 1):
@@ -264,8 +283,7 @@ class ConsumerRunner:
         ]
         async with self.db.transaction() as session:
             stage(session, dlq(self.group), record.key or b"", record.value, headers)
-            if delivery.event is not None:
-                await claim_new_events(session, [delivery.event.id])
+            await self._claim(session, [delivery])
         event_type = delivery.event.type if delivery.event else "undecodable"
         self.telemetry.events_in.labels(record.topic, event_type, "dead_lettered").inc()
         log.error(

@@ -1,10 +1,12 @@
-"""The inbox: ids of events a service has applied, so a redelivered event changes nothing."""
+"""The inbox: ids of events a service has applied, so a redelivered event changes nothing.
+An archiving consumer (metrics) keeps each message with its id instead, for good: its inbox is
+also the history a rebuild replays."""
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import DateTime, delete, func
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, MetaData, Table, Text, Uuid, delete, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,6 +32,27 @@ async def claim_new_events(session: AsyncSession, event_ids: Iterable[UUID]) -> 
     table = ProcessedEvent.__table__  # type: ignore[attr-defined]
     statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.event_id)
     result = await session.execute(statement)
+    return set(result.scalars())
+
+
+ARCHIVE = Table(
+    "event_archive",
+    MetaData(),
+    Column("event_id", Uuid, primary_key=True),
+    Column("seq", BigInteger),
+    Column("topic", Text),
+    Column("value", LargeBinary),
+    Column("archived_at", DateTime(timezone=True)),
+)
+
+
+async def archive_new_events(session: AsyncSession, messages: Iterable[tuple[UUID, str, bytes]]) -> set[UUID]:
+    """Keep each (event id, topic, raw message) in this transaction; return the ids not seen before."""
+    rows = {event_id: {"event_id": event_id, "topic": t, "value": v} for event_id, t, v in messages}
+    if not rows:
+        return set()
+    statement = insert(ARCHIVE).values(list(rows.values())).on_conflict_do_nothing()
+    result = await session.execute(statement.returning(ARCHIVE.c.event_id))
     return set(result.scalars())
 
 

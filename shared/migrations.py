@@ -109,3 +109,27 @@ def drop_relay_tables() -> None:
     for table in ("outbox_dead_letters", "relay_positions", "journal"):
         op.drop_table(table)
     op.drop_column("outbox", "headers")
+
+
+def create_archive_table() -> None:
+    """An inbox that keeps each message (`shared.inbox.archive_new_events`), in arrival order."""
+    op.create_table(
+        "event_archive",
+        sa.Column("event_id", sa.Uuid, primary_key=True),
+        sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("archived_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+    # BRIN: nearly free on an ever-growing column; a replay reads it in ranges of seq.
+    op.create_index("event_archive_seq", "event_archive", ["seq"], postgresql_using="brin")
+    # The replay under way, if any: it resumes from here after a restart.
+    op.create_table(
+        "archive_replay",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("next_seq", sa.BigInteger, nullable=False),
+        sa.Column("until_seq", sa.BigInteger, nullable=False),
+        sa.Column("total", sa.BigInteger, nullable=False),
+        sa.Column("done", sa.BigInteger, nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )

@@ -61,7 +61,10 @@ class ServiceRuntime:
         journal = timedelta(days=settings.journal_retention_days)
         self.add_periodic("journal purge", 3600, lambda: purge_journal(self.db, journal))
 
-    def consume(self, group: str, topics: Sequence[str], handlers: Mapping[str, Handler]) -> None:
+    def consume(
+        self, group: str, topics: Sequence[str], handlers: Mapping[str, Handler], *, archive: bool = False
+    ) -> None:
+        """Apply `topics` with `handlers`; `archive`: keep every event for good and offer rebuilds."""
         s = self.settings
         runner = ConsumerRunner(
             group=group,
@@ -74,10 +77,11 @@ class ServiceRuntime:
             session_timeout_ms=s.kafka_session_timeout_ms,
             batch_size=s.consumer_batch_size,
             max_attempts=s.consumer_max_attempts,
+            archive=archive,
         )
         self.consumers.append(runner)
         self._loops.append(runner.run)
-        if len(self.consumers) == 1:
+        if not archive and len(self.consumers) == 1:
             retention = timedelta(days=s.inbox_retention_days)
             self.add_periodic("inbox purge", 3600, lambda: purge_inbox(self.db, retention))
 

@@ -217,14 +217,27 @@ async def pipeline_health(request: Request) -> dict[str, Any]:
 
 
 @router.post("/rebuild", status_code=202, dependencies=[Admin])
-async def rebuild(request: Request) -> dict[str, str]:
-    """Drop the read model and rebuild it by replaying every event from the start of the
-    topics (spend entries are input, not read model: they stay). Follow the lag on /v1/health."""
-    for runner in request.app.state.runtime.consumers:
-        await runner.request_replay(reset_read_model)
-    return {"status": "replaying"}
+async def rebuild(request: Request) -> dict[str, Any]:
+    """Drop the read model and rebuild it from metrics' own archive of every event it folded
+    (nothing from the broker, so it gives the same numbers after any restart and beyond any
+    Kafka retention). Spend entries are input, not read model: they stay. Events arriving
+    meanwhile are applied as usual; follow the progress with `GET /v1/rebuild`."""
+    (runner,) = request.app.state.runtime.consumers
+    total = await runner.request_replay(reset_read_model)
+    return {"status": "replaying", "events": total}
+
+
+@router.get("/rebuild", dependencies=[Admin])
+async def rebuild_progress(request: Request) -> dict[str, Any]:
+    """Whether a rebuild is under way, and how far it got."""
+    (runner,) = request.app.state.runtime.consumers
+    progress = await runner.archive.progress()
+    return {
+        "status": "replaying" if progress.replaying else "idle",
+        "done": progress.done,
+        "events": progress.total,
+    }
 
 
 async def reset_read_model(session: AsyncSession) -> None:
     await session.execute(text("TRUNCATE lead_facts"))
-    await session.execute(text("TRUNCATE processed_events"))
