@@ -197,6 +197,8 @@ class OutboxRelay:
         self._failing = (0, 0)
         for row in published:
             self.telemetry.events_out.labels(row["topic"]).inc()
+        if len(published) < len(rows):
+            await self.dead_letters()
         return len(rows)
 
     async def _gives_up(self, head: int, error: Exception) -> bool:
@@ -246,7 +248,6 @@ class OutboxRelay:
                 row["created_at"],
             ),
         )
-        self.telemetry.outbox_dead_letters.inc()
         log.error(
             "outbox row %d (%s, %d bytes) dead-lettered: %s",
             *(row["id"], row["topic"], len(row["value"]), reason),

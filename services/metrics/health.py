@@ -55,6 +55,12 @@ class PipelineHealth:
             ["service"],
             registry=registry,
         )
+        self.dead_letters = Gauge(
+            "leadflow_pipeline_outbox_dead_letters",
+            "Outbox rows the broker refused, set aside, by service.",
+            ["service"],
+            registry=registry,
+        )
         self.webhook_failures = Gauge(
             "leadflow_pipeline_webhook_failure_ratio",
             "Failed webhook attempts ÷ attempts in the last hour.",
@@ -68,12 +74,18 @@ class PipelineHealth:
         )
 
     async def check(self) -> dict[str, Any]:
-        report: dict[str, Any] = {"consumer_lag": {}, "dlq": {}, "outbox_backlog": {}, "problems": []}
+        report: dict[str, Any] = {
+            "consumer_lag": {},
+            "dlq": {},
+            "outbox_backlog": {},
+            "outbox_dead_letters": {},
+            "problems": [],
+        }
         try:
             report["consumer_lag"], report["dlq"] = await self._broker()
         except Exception as error:
             report["problems"].append(f"broker: {type(error).__name__}")
-        report["outbox_backlog"] = await self._outboxes(report["problems"])
+        report["outbox_backlog"], report["outbox_dead_letters"] = await self._outboxes(report["problems"])
         report["webhooks_last_hour"] = await self._webhooks(report["problems"])
         report["capture_to_webhook_seconds"] = await self._latency()
         self._export(report)
@@ -121,18 +133,26 @@ class PipelineHealth:
         finally:
             await member.stop()
 
-    async def _outboxes(self, problems: list[str]) -> dict[str, int | None]:
-        found: dict[str, int | None] = {}
+    async def _outboxes(self, problems: list[str]) -> tuple[dict[str, int | None], dict[str, int | None]]:
+        """Each service's unpublished outbox rows, and the rows its relay set aside."""
+        backlog: dict[str, int | None] = {}
+        dead: dict[str, int | None] = {}
         for schema in SCHEMAS:
+            query = text(
+                f"SELECT (SELECT count(*) FROM {schema}.outbox), "  # noqa: S608 - a fixed schema name
+                f"(SELECT count(*) FROM {schema}.outbox_dead_letters)"
+            )
             try:
                 async with self.db.transaction() as session:
-                    query = text(f"SELECT count(*) FROM {schema}.outbox")  # noqa: S608 - a fixed schema name
-                    found[schema] = int((await session.execute(query)).scalar_one())
+                    backlog[schema], dead[schema] = (await session.execute(query)).one()
             except Exception:
-                found[schema] = None  # that service keeps its data elsewhere
-        if any(v is None for v in found.values()):
+                backlog[schema] = dead[schema] = None  # that service keeps its data elsewhere
+        if any(v is None for v in backlog.values()):
             problems.append("some outboxes are not in this database")
-        return found
+        for schema, count in dead.items():
+            if count:
+                problems.append(f"{schema}: {count} events the broker refused (GET /v1/outbox/dead-letters)")
+        return backlog, dead
 
     async def _webhooks(self, problems: list[str]) -> dict[str, Any]:
         try:
@@ -158,6 +178,9 @@ class PipelineHealth:
         for service, backlog in report["outbox_backlog"].items():
             if backlog is not None:
                 self.outbox.labels(service).set(backlog)
+        for service, dead in report["outbox_dead_letters"].items():
+            if dead is not None:
+                self.dead_letters.labels(service).set(dead)
         ratio = report["webhooks_last_hour"]["failure_ratio"]
         if ratio is not None:
             self.webhook_failures.set(ratio)
