@@ -1,8 +1,11 @@
-"""Command lines: `leadflow dev | migrate`, and each service's `serve | migrate`."""
+"""Command lines: `leadflow dev | status | migrate | import`, and each service's `serve | migrate`."""
 
+import json
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -61,10 +64,65 @@ main = typer.Typer(
 
 @main.command()
 def dev() -> None:
-    """Start everything: embedded PostgreSQL and broker, migrations, topics, the four services."""
+    """Run the whole stack here (servers, migrations, topics, services); restart any part that dies."""
     from shared.dev import DevSettings, run_dev
 
     raise typer.Exit(run_dev(DevSettings()))
+
+
+@main.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON")] = False,
+) -> None:
+    """Show each part of the running `leadflow dev`: state, pid, restarts, last exit, uptime."""
+    from shared.dev import STATUS_FILE, DevSettings
+
+    path = DevSettings().home / STATUS_FILE
+    report = read_status(path)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    elif not report["running"]:
+        typer.echo(f"leadflow dev is not running (no live supervisor in {path})")
+    else:
+        typer.echo(status_table(report["parts"], time.time()))
+    raise typer.Exit(0 if report["running"] else 1)
+
+
+def read_status(path: Path) -> dict[str, Any]:
+    """The status `leadflow dev` wrote last, with "running": whether that process is alive."""
+    try:
+        status: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {"running": False, "parts": {}}
+    try:
+        os.kill(int(status["pid"]), 0)
+    except ProcessLookupError:
+        return status | {"running": False}
+    except PermissionError:
+        pass  # alive, under another user
+    return status | {"running": True}
+
+
+def status_table(parts: dict[str, dict[str, Any]], now: float) -> str:
+    """One line per part, under a header."""
+    rows = [("PART", "STATE", "PID", "RESTARTS", "UPTIME", "LAST EXIT")]
+    for name, part in parts.items():
+        since = part["started_at"]
+        uptime = "-" if since is None else duration(now - since)
+        pid = str(part["pid"] or "-")
+        rows.append((name, part["state"], pid, str(part["restarts"]), uptime, part["last_exit"] or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def duration(seconds: float) -> str:
+    """4s, 3m05s, 2h07m."""
+    seconds = max(int(seconds), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 @main.command()

