@@ -39,8 +39,8 @@ class Progress:
 
 
 class ArchiveReplay:
-    def __init__(self, db: Database, apply: Apply) -> None:
-        self.db, self.apply = db, apply
+    def __init__(self, db: Database, apply: Apply, chunk: int = CHUNK) -> None:
+        self.db, self.apply, self.chunk = db, apply, chunk
         self._active: bool | None = None  # None: not known yet (a replay may be left from before)
 
     async def start(self, session: AsyncSession) -> int:
@@ -60,7 +60,7 @@ class ArchiveReplay:
                 self._active = False
                 return 0
             first, until = cursor
-            end = min(first + CHUNK, until + 1)
+            end = min(first + self.chunk, until + 1)
             values = (await session.execute(_CHUNK, {"first": first, "end": end})).scalars().all()
             await self._apply_chunk(session, [Envelope.from_bytes(v) for v in values])
             if end > until:

@@ -2,17 +2,24 @@
 same numbers, even on a broker that has forgotten every event (a restarted in-memory broker)."""
 
 from collections.abc import AsyncIterator
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
+from services.metrics.handlers import event_handlers
 from shared import topics
+from shared.archive import ArchiveReplay
+from shared.db import Database
 from shared.embedded import EmbeddedBroker, free_port
+from shared.events import Envelope
+from shared.inbox import archive_new_events
 from shared.kafka import Publisher, create_topics
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.metrics import journeys
@@ -41,6 +48,9 @@ async def test_a_rebuild_on_a_broker_that_forgot_everything_gives_identical_numb
     servers: Servers, empty_broker: str
 ) -> None:
     async with running(create_app(servers.settings(MetricsSettings))) as metrics:
+        db = metrics._transport.app.state.runtime.db  # type: ignore[attr-defined]
+        async with db.transaction() as session:  # this test's events only
+            await session.execute(text("TRUNCATE lead_facts, event_archive, spend"))
         for spend in journeys.SPEND:
             assert (await metrics.post("/v1/spend", json=spend, headers=ADMIN)).status_code == 201
         events = journeys.month_of_leads()
@@ -81,3 +91,42 @@ async def test_a_rebuild_on_a_broker_that_forgot_everything_gives_identical_numb
 
         await eventually(finished, timeout=90, interval=0.2)
         assert await snapshot(metrics) == before
+
+
+async def test_a_rebuild_cut_short_by_a_restart_resumes_where_it_was(servers: Servers) -> None:
+    db = Database(servers.database_url, "metrics")
+    handlers = event_handlers()
+
+    async def fold(session: AsyncSession, events: list[Envelope]) -> None:
+        for handler, run in groupby(events, key=lambda e: handlers[e.type]):
+            await handler(session, list(run))
+
+    try:
+        events = journeys.month_of_leads()
+        async with db.transaction() as session:
+            await session.execute(text("TRUNCATE lead_facts, event_archive"))
+            await archive_new_events(session, [(e.id, journeys.topic_of(e), e.to_bytes()) for e in events])
+        first = ArchiveReplay(db, fold, chunk=7)
+        async with db.transaction() as session:
+            await fold(session, events)
+        expected = await facts(db)
+
+        async with db.transaction() as session:
+            await session.execute(text("TRUNCATE lead_facts"))
+            assert await first.start(session) == len(events)
+        assert await first.step() == 7  # ... and the process stops here
+
+        resumed = ArchiveReplay(db, fold, chunk=7)  # the next process finds the cursor
+        assert (await resumed.progress()).done == 7
+        while await resumed.step():
+            pass
+        assert not (await resumed.progress()).replaying
+        assert await facts(db) == expected
+    finally:
+        await db.dispose()
+
+
+async def facts(db: Database) -> list[dict[str, Any]]:
+    async with db.transaction() as session:
+        rows = await session.execute(text("SELECT * FROM lead_facts ORDER BY lead_id"))
+        return [dict(row._mapping) for row in rows]
