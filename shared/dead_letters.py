@@ -30,8 +30,10 @@ class DeadLetters(BaseModel):
     items: list[DeadLetter]
 
 
+# One statement, so that the total and the rows are one snapshot.
 _LIST = text(
-    "SELECT id, topic, value, error, created_at, failed_at FROM outbox_dead_letters ORDER BY id LIMIT :limit"
+    "SELECT id, topic, value, error, created_at, failed_at, count(*) OVER () AS total "
+    "FROM outbox_dead_letters ORDER BY id LIMIT :limit"
 )
 _REQUEUE = text(
     "WITH moved AS (DELETE FROM outbox_dead_letters WHERE id = :id "
@@ -45,8 +47,8 @@ _REQUEUE = text(
 async def list_dead_letters(request: Request, limit: int = 100) -> DeadLetters:
     """The rows the relay could not publish (oldest first), with the broker's reason."""
     async with request.app.state.runtime.db.transaction() as session:
-        total = (await session.execute(text("SELECT count(*) FROM outbox_dead_letters"))).scalar_one()
         rows = (await session.execute(_LIST, {"limit": max(1, min(limit, 1000))})).all()
+    total = rows[0].total if rows else 0
     return DeadLetters(total=total, items=[_summary(row._mapping) for row in rows])
 
 
