@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -12,6 +13,7 @@ log = logging.getLogger(__name__)
 
 Message = tuple[str, bytes | None, bytes]  # topic, key, value
 Position = tuple[str, int, int]  # topic, partition, offset
+TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 
 def is_refusal(error: BaseException) -> bool:
@@ -29,10 +31,15 @@ class Publisher:
 
     max_request_bytes = 1024 * 1024  # the producer's limit on one request (Kafka's default)
 
-    def fits(self, message: Message) -> bool:
-        """Whether the message can go at all (its record, with room for the batch's framing)."""
-        _, key, value = message
-        return len(key or b"") + len(value) + 1024 <= self.max_request_bytes
+    def refuses(self, message: Message) -> str | None:
+        """Why the message can never go (its size with room for a batch's framing, or its
+        topic's name), before trying: a client waits for such a topic until it times out."""
+        topic, key, value = message
+        if not TOPIC_NAME.fullmatch(topic):
+            return f"{topic!r} is not a valid topic name"
+        if (size := len(key or b"") + len(value)) + 1024 > self.max_request_bytes:
+            return f"{size:,} bytes: over the request limit"
+        return None
 
     def __init__(self, bootstrap: str, client_id: str) -> None:
         self.bootstrap = bootstrap

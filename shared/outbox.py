@@ -180,12 +180,10 @@ class OutboxRelay:
                 return 0
             fitting = []
             for row in rows:
-                if self.publisher.fits(_message(row)):
-                    fitting.append(row)
+                if reason := self.publisher.refuses(_message(row)):
+                    await self._set_aside(connection, row, reason)
                 else:
-                    await self._set_aside(
-                        connection, row, f"{len(row['value']):,} bytes: over the request limit"
-                    )
+                    fitting.append(row)
             try:
                 landed = await self._publish(fitting) if fitting else []
                 published = fitting

@@ -142,3 +142,25 @@ async def test_the_journal_keeps_what_was_published_within_its_retention(
         )
     assert await purge_journal(db, timedelta(days=7)) == 1
     assert await rows(db, "SELECT value FROM journal") == [(b"new",)]
+
+
+@pytest.mark.usefixtures("fresh")
+async def test_a_row_for_a_topic_that_cannot_exist_moves_aside_at_once(
+    servers: Servers, db: Database, topic: str
+) -> None:
+    publisher = Publisher(servers.bootstrap, "relay-test")
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    try:
+        async with db.transaction() as session:
+            stage(session, topic, b"key", b"before")
+            stage(session, "not a topic name!", b"key", b"refused")
+            stage(session, topic, b"key", b"after")
+        await relay_everything(relay)
+    finally:
+        await relay.connection.close()
+        await publisher.stop()
+    dead = await rows(db, "SELECT topic, value, error FROM outbox_dead_letters")
+    assert [(t, v) for t, v, _ in dead] == [("not a topic name!", b"refused")]
+    assert "not a valid topic name" in str(dead[0][2])
+    published = await read_topic(servers.bootstrap, topic, until=lambda ms: len(ms) >= 2)
+    assert sorted(m.value for m in published) == [b"after", b"before"]
