@@ -122,6 +122,18 @@ class TouchSender:
                         detail="waiting for the lead's hours or weekly cap",
                     )
                 )
+        # Sends in flight are finished and recorded even when the service is stopping: cut
+        # off between a send and its record, a touch would go again once its lease ran out.
+        delivery = asyncio.ensure_future(self._deliver(ready, playbooks))
+        try:
+            await asyncio.shield(delivery)
+        except asyncio.CancelledError:
+            await delivery
+            raise
+        return len(claimed)
+
+    async def _deliver(self, ready: list[Claimed], playbooks: Playbooks) -> None:
+        """Send the claimed touches at once, then record each outcome in one transaction."""
         outcomes = await asyncio.gather(
             *(self._bounded(item, playbooks) for item in ready), return_exceptions=True
         )
@@ -141,7 +153,6 @@ class TouchSender:
                 else:
                     touch.sent_at = utcnow()
                     await self._finish(session, touch, "sent", None)
-        return len(claimed)
 
     async def _claim(self, session: AsyncSession, now: datetime) -> list[Claimed]:
         lease = now + timedelta(seconds=self.settings.touch_lease_seconds)
