@@ -2,9 +2,9 @@
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
@@ -44,16 +44,18 @@ _REQUEUE = text(
 
 
 @router.get("/dead-letters", response_model=DeadLetters)
-async def list_dead_letters(request: Request, limit: int = 100) -> DeadLetters:
+async def list_dead_letters(
+    request: Request, limit: Annotated[int, Query(ge=1, le=1000, description="At most this many rows.")] = 100
+) -> DeadLetters:
     """The rows the relay could not publish (oldest first), with the broker's reason."""
     async with request.app.state.runtime.db.transaction() as session:
-        rows = (await session.execute(_LIST, {"limit": max(1, min(limit, 1000))})).all()
+        rows = (await session.execute(_LIST, {"limit": limit})).all()
     total = rows[0].total if rows else 0
     return DeadLetters(total=total, items=[_summary(row._mapping) for row in rows])
 
 
 @router.post("/dead-letters/{row_id}:republish", status_code=202)
-async def republish(request: Request, row_id: int) -> dict[str, Any]:
+async def republish(request: Request, row_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> dict[str, Any]:
     """Put the row back in the outbox; the relay publishes it (or sets it aside again)."""
     runtime = request.app.state.runtime
     async with runtime.db.transaction() as session:

@@ -68,3 +68,14 @@ async def test_patching_a_source_with_a_null_name_is_a_422(ingest: httpx.AsyncCl
     assert set(refused(response)) == {"name", "active"}
     kept = await ingest.patch(f"/v1/sources/{source}", json={"redirect_url": None}, headers=ADMIN)
     assert kept.status_code == 200 and kept.json()["name"] == "Site"
+
+
+async def test_republishing_a_dead_letter_with_an_id_past_bigint_is_a_422(ingest: httpx.AsyncClient) -> None:
+    """Found: POST /v1/outbox/dead-letters/24536883842362338443264:republish reached PostgreSQL
+    with an id out of bigint range: a 500."""
+    response = await ingest.post("/v1/outbox/dead-letters/24536883842362338443264:republish", headers=ADMIN)
+    assert "row_id" in refused(response)
+    assert (
+        await ingest.get("/v1/outbox/dead-letters", params={"limit": 10**30}, headers=ADMIN)
+    ).status_code == 422
+    assert (await ingest.get("/readyz")).status_code == 200
