@@ -17,6 +17,7 @@ from shared.db import Database
 from shared.events import Envelope
 from shared.faults import is_transient
 from shared.inbox import archive_new_events, claim_new_events
+from shared.kafka import METADATA_MAX_AGE_MS
 from shared.observability import Telemetry
 from shared.outbox import stage
 from shared.topics import dlq
@@ -130,6 +131,7 @@ class ConsumerRunner:
                 session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=self.session_timeout_ms // 3,
                 max_partition_fetch_bytes=4 * 1024 * 1024,
+                metadata_max_age_ms=METADATA_MAX_AGE_MS,
             )
             consumer.subscribe(self.topics, listener=_JoinListener(self))
             try:

@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 Message = tuple[str, bytes | None, bytes]  # topic, key, value
 Position = tuple[str, int, int]  # topic, partition, offset
 TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+# How often clients refresh what they know of topics (Kafka's default: 5 minutes). A client
+# that looked while a lost cluster was being restored forgets the topic until then.
+METADATA_MAX_AGE_MS = 10_000
 
 
 def is_refusal(error: BaseException) -> bool:
@@ -57,6 +60,7 @@ class Publisher:
                     linger_ms=0,
                     request_timeout_ms=10_000,
                     max_request_size=self.max_request_bytes,
+                    metadata_max_age_ms=METADATA_MAX_AGE_MS,
                 )
                 try:
                     await producer.start()
@@ -99,13 +103,17 @@ class Publisher:
         await self.reset()
 
 
-async def create_topics(bootstrap: str, names: Sequence[str], partitions: int) -> None:
-    """Create the topics that do not exist yet (idempotent)."""
+async def create_topics(bootstrap: str, names: Sequence[str], partitions: int, replication: int = 1) -> None:
+    """Create the topics that do not exist yet (idempotent), with `replication` copies and, when
+    there are several, writes acknowledged by all but one (`min.insync.replicas`)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="leadflow-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(n, partitions, 1) for n in names if n not in existing]
+        configs = {"min.insync.replicas": str(replication - 1)} if replication > 1 else None
+        missing = [
+            NewTopic(n, partitions, replication, topic_configs=configs) for n in names if n not in existing
+        ]
         if missing:
             try:
                 await admin.create_topics(missing)

@@ -130,6 +130,7 @@ class OutboxRelay:
         *,
         check_seconds: float = 5.0,
         max_attempts: int = 5,
+        replication: int = 1,
     ) -> None:
         self.connection = connection
         self.publisher = publisher
@@ -137,6 +138,7 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.check_seconds = check_seconds
         self.max_attempts = max_attempts
+        self.replication = replication  # of the topics it creates again after a loss
         self.batch_size = 500
         self._wakeup = Wakeup()
         self._checked_at: float | None = None  # None: check the broker before the next publish
@@ -298,7 +300,7 @@ class OutboxRelay:
 
     async def _republish(self, connection: asyncpg.Connection, lost: list[str]) -> int:
         log.warning("the broker lost what this service published to %s; publishing the journal again", lost)
-        await create_topics(self.publisher.bootstrap, lost, topics.PARTITIONS)
+        await create_topics(self.publisher.bootstrap, lost, topics.PARTITIONS, self.replication)
         self._ends = {tp: end for tp, end in self._ends.items() if tp[0] not in lost}
         after, count = 0, 0
         ends: dict[tuple[str, int], int] = {}

@@ -53,6 +53,7 @@ class ServiceRuntime:
             self.telemetry,
             settings.outbox_poll_seconds,
             check_seconds=settings.relay_check_seconds,
+            replication=settings.kafka_replication_factor,
         )
         self.db.after_commit("outbox", self.relay.wake)
         self.consumers: list[ConsumerRunner] = []

@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     # How often the relay checks that the broker still holds what it published, and how long
     # it keeps what it published to publish it again if not (the inbox must outlast it).
     relay_check_seconds: float = Field(5.0, gt=0)
+    # Copies of each topic a relay creates again after the broker lost it: as the topics Job
+    # makes them (3 in production, deploy/k8s); 1 for the single embedded broker.
+    kafka_replication_factor: int = Field(1, ge=1)
     journal_retention_days: float = Field(7, gt=0)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     # Longer than the broker keeps messages (Kafka's default is 7 days).
