@@ -1,0 +1,116 @@
+"""One `leadflow dev` for the fault scenarios, started as a user starts it, with real localhost
+receivers around it (tests.faults.sinks): the SMTP server nurture sends follow-up emails to, a
+subscriber of `lead.hot` and a rep's webhook. Each scenario leaves it healthy and uses a source
+of its own, so any of them runs alone or in any order. Each one's figures go to
+tests/artifacts/faults.json; the stack's output and logs to tests/artifacts/faults-logs/."""
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import ARTIFACTS
+from tests.faults.checks import HotWebhooks
+from tests.faults.sinks import Sinks
+from tests.faults.stack import FaultStack, wait_until
+
+SUMMARY = ARTIFACTS / "faults.json"
+LOGS = ARTIFACTS / "faults-logs"
+SUBSCRIBER, REP = "/subscriber", "/rep"
+SUMMARY_FIELDS = (
+    "accepted",
+    "classified",
+    "hot",
+    "delivered",
+    "distinct_webhook_ids",
+    "duplicates",
+    "emails_sent_twice",
+    "touches_to_be_sent_again",
+    "heal_seconds",
+    "settle_seconds",
+    "scenario_seconds",
+)
+summaries: list[str] = []
+
+
+@dataclass
+class Pipeline:
+    stack: FaultStack
+    sinks: Sinks  # nurture's SMTP server; the subscriber of lead.hot; the one rep's webhook
+    endpoint: dict[str, Any]  # the subscription
+    hot_webhooks: HotWebhooks  # what the subscriber received
+
+    def source(self, name: str) -> dict[str, Any]:
+        """A new source (its id and key), so the scenario's funnel is its own."""
+        body = {"name": f"{name} {uuid.uuid4().hex[:6]}", "channel": "landing_page"}
+        return self.stack.post("ingest", "/v1/sources", body)
+
+    def healthy(self) -> dict[str, Any]:
+        """Once every part runs and every /readyz is 200: the parts as `leadflow status` shows them."""
+        wait_until(self.stack.healthy, 120, interval=0.2, what="a healthy stack to start from")
+        shown = self.stack.cli_status()
+        assert shown["exit_code"] == 0 and self.stack.all_running(shown["parts"]), shown
+        return dict(shown["parts"])
+
+
+def period(started: datetime) -> dict[str, str]:
+    """A funnel period covering a scenario that started at `started`."""
+    return {
+        "from": (started - timedelta(minutes=1)).isoformat(),
+        "to": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+    }
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    SUMMARY.unlink(missing_ok=True)  # this run's figures only
+    home = tmp_path_factory.mktemp("faults")
+    sinks = Sinks(home / "sinks")
+    sinks.start()
+    stack = FaultStack(home / "leadflow", {"LEADFLOW_NURTURE_SMTP_PORT": str(sinks.ports["smtp"])})
+    try:
+        stack.start()
+        endpoint = stack.post(
+            "nurture", "/v1/webhooks", {"url": sinks.url(SUBSCRIBER), "events": ["lead.hot"]}
+        )
+        stack.post("nurture", "/v1/reps", {"name": "Aigerim", "webhook_url": sinks.url(REP)})
+        yield Pipeline(stack, sinks, endpoint, HotWebhooks(sinks, SUBSCRIBER, endpoint["secret"]))
+    finally:
+        code = stack.stop() if stack.running() else 0
+        left_behind = stack.left_behind()
+        sinks.stop()
+        keep_logs(stack)
+    assert code == 0, stack.output()[-3000:]
+    assert left_behind == [], "processes of leadflow dev left running"
+
+
+def keep_logs(stack: FaultStack) -> None:
+    """The output of `leadflow dev` and each part's log, for whoever reads a failure."""
+    shutil.rmtree(LOGS, ignore_errors=True)
+    LOGS.mkdir(parents=True)
+    (LOGS / "leadflow-dev.txt").write_text(stack.output())
+    for log in (stack.home / "logs").glob("*.log"):
+        shutil.copy(log, LOGS / log.name)
+
+
+def record(scenario: str, figures: dict[str, Any], shown: tuple[str, ...] = SUMMARY_FIELDS) -> None:
+    """One line on the terminal (the `shown` figures), and all of them kept in
+    tests/artifacts/faults.json."""
+    line = f"{scenario}: " + " ".join(f"{k}={figures[k]}" for k in shown if k in figures)
+    print(line)
+    summaries.append(line)
+    ARTIFACTS.mkdir(exist_ok=True)
+    kept = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
+    SUMMARY.write_text(json.dumps(kept | {scenario: figures}, indent=2, sort_keys=True))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if summaries:
+        terminalreporter.section("fault scenarios")
+        for line in summaries:
+            terminalreporter.write_line(line)
