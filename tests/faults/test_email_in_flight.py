@@ -55,10 +55,11 @@ def email_held(pipeline: Pipeline, part: str) -> tuple[str, str, int]:
     raises=SentAgain,
     strict=True,
     reason="nurture sends an email a second time when it, or PostgreSQL, is killed after the SMTP"
-    " server took the email and before the send was recorded: services/nurture/sender.py"
-    " (send_due) sends a whole claimed batch, then marks it sent in a second transaction; when"
-    " that transaction does not happen the touches stay 'sending' and are claimed and sent again"
-    " (same Message-ID) once their 120 s lease lapses",
+    " server took the email and before the send was recorded: TouchSender._deliver"
+    " (services/nurture/sender.py) sends the claimed batch, then records the outcomes in another"
+    " transaction; when that never commits (the process is gone, or the database is, and the"
+    " outcomes are not kept to record later) the touches stay 'sending' and are claimed and sent"
+    " again, same Message-ID, once their 120 s lease lapses",
 )
 @pytest.mark.timeout(480)
 @pytest.mark.parametrize("part", ["nurture", "postgres"])

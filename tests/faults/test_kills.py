@@ -24,7 +24,7 @@ BEFORE_KILL = 150  # leads accepted before the kill (about 3 s of the stream)
 AFTER_HEAL = 250  # leads accepted after the stack healed (about 5 s)
 RESENT = (
     "the kill came between an email leaving and nurture recording it, and the touch is sent again"
-    " when its claim lapses (services/nurture/sender.py; see tests/faults/test_email_in_flight.py)"
+    " when its claim lapses (TouchSender._deliver; see tests/faults/test_email_in_flight.py)"
 )
 
 
