@@ -112,7 +112,7 @@ async def _fold_rate(settings: MetricsSettings, dsn: str) -> float:
             first_at, at_first = None, 0
             deadline = time.perf_counter() + 600
             while time.perf_counter() < deadline:
-                done = await connection.fetchval("SELECT count(*) FROM metrics.processed_events")
+                done = await connection.fetchval("SELECT count(*) FROM metrics.event_archive")
                 now = time.perf_counter()
                 if done and first_at is None:
                     first_at, at_first = now, done
