@@ -70,6 +70,7 @@ def test_an_email_that_left_before_a_kill_is_not_sent_again(pipeline: Pipeline, 
     killed_at = stack.kill(part, pid)
     sinks.release(sinks.quits_held())  # nurture, if alive, now records the send
     heal = stack.heal(part, pid, killed_at, 90)
+    wait_until(stack.cli_agrees, 60, interval=1, what="`leadflow status`: every part running")
     after_heal = first_touch(pipeline, lead_id)
     # Until nurture is done with the touch, or well past the moment its claim lapses: the test
     # judges only what the SMTP server received, never this wait.

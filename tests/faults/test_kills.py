@@ -44,6 +44,7 @@ def stream_through_a_kill(
         wait_until(lambda: stream.accepted_since(healed_at) >= AFTER_HEAL, 60, what="leads after the heal")
     finally:
         stream.stop()
+    wait_until(stack.cli_agrees, 60, interval=1, what="`leadflow status`: every part running")
     return stream, {
         "killed_after_seconds": round(killed_at - stream.began, 1),
         "heal_seconds": round(heal, 1),
