@@ -1,8 +1,14 @@
 """The touch scheduler: workers claim due touches with `FOR UPDATE SKIP LOCKED`, so several
 replicas never take the same one; a claim is a lease, so a touch whose worker died is taken
-again after it (with the same id, which the email's Message-ID and the providers'
-Idempotency-Key carry, so a receiver can tell a repeat). Before sending, the lead's quiet
-hours, call window and weekly cap are checked; a touch that may not go yet is moved."""
+again after it. Before sending, the lead's quiet hours, call window and weekly cap are
+checked; a touch that may not go yet is moved.
+
+A touch taken again after its lease lapsed may have left already: its worker died between
+the send and the record. An SMS or messenger text goes again with the same Idempotency-Key
+(the provider drops the repeat), and a call task is queued in the record's own transaction,
+so it never left. An email cannot be taken back or deduplicated by the receiver, so it is not
+sent again: it fails as "in doubt" (at most once, never twice). A worker alive while the
+database is away keeps its outcomes and records them when it is back, within the lease."""
 
 import asyncio
 import base64
@@ -18,6 +24,7 @@ from uuid import UUID
 import aiohttp
 import aiosmtplib
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.config import NurtureSettings
@@ -36,13 +43,21 @@ log = logging.getLogger(__name__)
 BATCH = 200
 MAX_ATTEMPTS = 3
 
+IN_DOUBT = (
+    "in doubt: the sender stopped between sending this email and recording it; not sent again,"
+    " so that nobody gets it twice"
+)
+RECORD_RETRY_SECONDS = (0.2, 5.0)  # from, doubling to
+
 _CLAIM = """
-UPDATE touches SET status = 'sending', lease_until = :lease, attempts = attempts + 1
-WHERE id IN (
-    SELECT id FROM touches
+UPDATE touches t SET status = 'sending', lease_until = :lease, attempts = t.attempts + 1
+FROM (
+    SELECT id, status FROM touches
     WHERE (status = 'scheduled' AND due_at <= :now) OR (status = 'sending' AND lease_until < :now)
     ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED
-) RETURNING *
+) due
+WHERE t.id = due.id
+RETURNING t.*, due.status = 'sending' AS lapsed
 """
 
 
@@ -64,6 +79,13 @@ def unsubscribe_url(settings: NurtureSettings, lead_id: UUID) -> str:
 class Claimed:
     touch: Touch
     lead: FollowedLead | None
+    lapsed: bool  # taken again after its worker's lease ran out: it may have left
+
+    @property
+    def in_doubt(self) -> bool:
+        if not self.lapsed or self.lead is None:
+            return False
+        return _preferred(self.touch.channel, self.lead.context) == "email"
 
 
 class TouchSender:
@@ -104,6 +126,12 @@ class TouchSender:
                     assert touch is not None
                     await self._finish(session, touch, "cancelled", "unsubscribed or unknown lead")
                     continue
+                if item.in_doubt:
+                    touch = await session.get(Touch, item.touch.id)
+                    assert touch is not None
+                    log.warning("touch %s: %s", touch.id, IN_DOUBT)
+                    await self._finish(session, touch, "failed", IN_DOUBT)
+                    continue
                 recent = sent.get(item.touch.lead_id, [])
                 allowed = earliest_send(now, item.touch.channel, item.lead.context, playbooks, recent)
                 if allowed > now:
@@ -133,10 +161,27 @@ class TouchSender:
         return len(claimed)
 
     async def _deliver(self, ready: list[Claimed], playbooks: Playbooks) -> None:
-        """Send the claimed touches at once, then record each outcome in one transaction."""
+        """Send the claimed touches at once, then record each outcome in one transaction,
+        retried while the database is away and the claims hold."""
+        if not ready:
+            return
         outcomes = await asyncio.gather(
             *(self._bounded(item, playbooks) for item in ready), return_exceptions=True
         )
+        lease_ends = min(item.touch.lease_until for item in ready if item.touch.lease_until)
+        delay, longest = RECORD_RETRY_SECONDS
+        while True:
+            try:
+                await self._record(ready, outcomes)
+                return
+            except (DBAPIError, OSError) as error:
+                if utcnow() + timedelta(seconds=delay) >= lease_ends:
+                    raise  # the touches are taken again, and an email among them fails as in doubt
+                log.warning("recording %d sends failed, trying again in %.1fs: %r", len(ready), delay, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, longest)
+
+    async def _record(self, ready: list[Claimed], outcomes: list[Any]) -> None:
         async with self.db.transaction() as session:
             for item, outcome in zip(ready, outcomes, strict=True):
                 current = await session.get(Touch, item.touch.id, with_for_update=True)
@@ -164,7 +209,7 @@ class TouchSender:
                 select(FollowedLead).where(FollowedLead.lead_id.in_({t.lead_id for t in touches}))  # type: ignore[attr-defined]
             )
             leads = {lead.lead_id: lead for lead in found.scalars()}
-        return [Claimed(t, leads.get(t.lead_id)) for t in touches]
+        return [Claimed(t, leads.get(t.lead_id), row.lapsed) for t, row in zip(touches, rows, strict=True)]
 
     async def _recent_sends(
         self, session: AsyncSession, lead_ids: set[UUID], now: datetime

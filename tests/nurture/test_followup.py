@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import yaml
@@ -36,6 +37,14 @@ TEST_PLAYBOOKS = [
         "name": "texting",
         "when": {"channel": ["texting"]},
         "steps": [{"after": "0m", "channel": "sms", "template": "checking_in"}],
+    },
+    {
+        "name": "tomorrow",
+        "when": {"channel": ["tomorrow"]},
+        "steps": [
+            {"after": "1d", "channel": "email", "template": "content"},
+            {"after": "1d", "channel": "sms", "template": "checking_in"},
+        ],
     },
 ]
 
@@ -212,6 +221,43 @@ async def test_withdrawn_consent_and_erasure_stop_everything(
     await publish(topics.LEAD_EVENTS, consent, gone)
     await eventually(lambda: _only(nurture, withdrawn.lead_id, {"cancelled", "sent"}), timeout=20)
     await eventually(lambda: _none(nurture, erased.lead_id), timeout=20)
+
+
+async def test_a_touch_whose_sender_died_mid_send_is_not_emailed_twice_but_texted_again(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, sms: Receiver, publish: Any, servers: Servers
+) -> None:
+    """A worker died between sending and recording (its claim lapsed while 'sending'): the
+    email may have left and cannot be recalled, so it fails as in doubt; the SMS goes again
+    under the same Idempotency-Key, which the provider uses to drop a repeat."""
+    event = classified("warm", channel="tomorrow", phone="+77017778899")
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    await eventually(lambda: _count(nurture, event.lead_id, "scheduled", 2), timeout=20)
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:  # what a worker killed mid-send leaves behind
+        await connection.execute(
+            "UPDATE nurture.touches SET status = 'sending', attempts = 1, due_at = now(),"
+            " lease_until = now() - interval '1 second' WHERE lead_id = $1",
+            event.lead_id,
+        )
+    finally:
+        await connection.close()
+
+    async def settled() -> dict[str, dict[str, Any]] | None:
+        timeline = {t["channel"]: t for t in await touches(nurture, event.lead_id)}
+        done = all(t["status"] in ("sent", "failed") for t in timeline.values())
+        return timeline if done else None
+
+    timeline = await eventually(settled, timeout=20)
+    assert timeline["email"]["status"] == "failed"
+    assert timeline["email"]["detail"].startswith("in doubt: ")
+    assert mailbox.to(event.data["lead"]["email"]) == []
+    assert timeline["sms"]["status"] == "sent"
+    [text_message] = [r for r in sms.received() if b'"+77017778899"' in r.body]
+    assert text_message.headers["idempotency-key"] == timeline["sms"]["id"]
+
+
+async def _count(client: httpx.AsyncClient, lead_id: uuid.UUID, status: str, count: int) -> bool:
+    return (await statuses(client, lead_id)).count(status) == count
 
 
 def _payload(**data: Any) -> Any:
