@@ -24,7 +24,6 @@ from uuid import UUID
 import aiohttp
 import aiosmtplib
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.config import NurtureSettings
@@ -37,6 +36,7 @@ from services.nurture.subscriptions import emit
 from services.nurture.timing import WEEK, earliest_send
 from shared.db import Database
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
+from shared.faults import is_transient
 from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,13 @@ class SendFailed(Exception):
     pass
 
 
-def unsubscribe_token(secret: str, lead_id: UUID) -> str:
-    digest = hmac.new(secret.encode(), f"unsubscribe.{lead_id}".encode(), hashlib.sha256).digest()
+def unsubscribe_token(key: bytes, lead_id: UUID) -> str:
+    digest = hmac.new(key, f"unsubscribe.{lead_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def unsubscribe_url(settings: NurtureSettings, lead_id: UUID) -> str:
-    token = unsubscribe_token(settings.unsubscribe_secret, lead_id)
+    token = unsubscribe_token(settings.unsubscribe_key, lead_id)
     return f"{settings.public_url}/v1/unsubscribe?lead_id={lead_id}&token={token}"
 
 
@@ -174,8 +174,8 @@ class TouchSender:
             try:
                 await self._record(ready, outcomes)
                 return
-            except (DBAPIError, OSError) as error:
-                if utcnow() + timedelta(seconds=delay) >= lease_ends:
+            except Exception as error:
+                if not is_transient(error) or utcnow() + timedelta(seconds=delay) >= lease_ends:
                     raise  # the touches are taken again, and an email among them fails as in doubt
                 log.warning("recording %d sends failed, trying again in %.1fs: %r", len(ready), delay, error)
                 await asyncio.sleep(delay)
