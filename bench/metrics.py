@@ -164,7 +164,9 @@ async def _funnel_times(settings: MetricsSettings, dsn: str) -> tuple[float, flo
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as client:
+            viewer = {"Authorization": f"Bearer {settings.admin_token_value}"}
+            base = "http://metrics"
+            async with httpx.AsyncClient(transport=transport, base_url=base, headers=viewer) as client:
                 await client.get("/v1/funnel")  # warm
                 for _ in range(7):
                     started = time.perf_counter()

@@ -17,7 +17,7 @@ from shared.cli import SERVICES, migrations_dir
 from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
-from shared.settings import DEV_ADMIN_TOKEN
+from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN
 from shared.supervisor import ServerPart, ServicePart, Supervisor, exit_cause, say
 
 CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
@@ -133,6 +133,8 @@ def run_dev(settings: DevSettings) -> int:
             say(f"{service.name:<8} http://127.0.0.1:{service.port}  (docs at /docs)")
         token = settings.admin_token.get_secret_value()
         say(f"admin token: {token if token == DEV_ADMIN_TOKEN else 'the one in LEADFLOW_ADMIN_TOKEN'}")
+        viewer = os.environ.get("LEADFLOW_VIEWER_TOKEN")
+        say(f"viewer token (reads, the dashboard): {'the one in LEADFLOW_VIEWER_TOKEN' if viewer else DEV_VIEWER_TOKEN}")
         say(f"logs in {home / 'logs'}; ready. Ctrl-C stops everything.")
         supervisor.run(stop)
         return 0

@@ -133,11 +133,22 @@ async def refuse_unstorable_parameters(request: Request) -> None:
 _bearer = HTTPBearer(auto_error=False)
 
 
+def _matches(given: HTTPAuthorizationCredentials | None, expected: str | None) -> bool:
+    """Constant-time comparison of a bearer token with one we hold (None: none is accepted)."""
+    if expected is None:
+        return False
+    return hmac.compare_digest(given.credentials.encode() if given else b"", expected.encode())
+
+
 def is_admin(request: Request, credentials: HTTPAuthorizationCredentials | None) -> bool:
     """Whether the request carries the admin token (constant-time check)."""
-    expected = request.app.state.settings.admin_token_value.encode()
-    given = credentials.credentials.encode() if credentials else b""
-    return hmac.compare_digest(given, expected)
+    return _matches(credentials, request.app.state.settings.admin_token_value)
+
+
+def is_viewer(request: Request, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    """Whether the request may read lead data: the viewer token or the admin token."""
+    settings = request.app.state.settings
+    return _matches(credentials, settings.viewer_token_value) | is_admin(request, credentials)
 
 
 async def require_admin(
@@ -149,7 +160,17 @@ async def require_admin(
         raise HTTPException(401, "Admin token missing or wrong", {"WWW-Authenticate": "Bearer"})
 
 
+async def require_viewer(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Reads of lead data take `Authorization: Bearer <LEADFLOW_VIEWER_TOKEN>` (or the admin token)."""
+    if not is_viewer(request, credentials):
+        raise HTTPException(401, "Viewer or admin token missing or wrong", {"WWW-Authenticate": "Bearer"})
+
+
 Admin = Depends(require_admin)
+Viewer = Depends(require_viewer)
 
 
 class BodySizeLimit:
@@ -212,7 +233,13 @@ def health_router(
         )
 
     @router.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Response:
+        """Open where only this machine reaches the service (or LEADFLOW_PUBLIC_METRICS=true);
+        elsewhere it takes the viewer or admin token, as a Prometheus scrape can send."""
+        if not request.app.state.settings.public_metrics:
+            await require_viewer(request, credentials)
         return Response(generate_latest(registry_of()), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -150,8 +150,14 @@ def create_service_app(
 ) -> FastAPI:
     """A FastAPI app with the shared error format, body limit, health and metrics routes;
     `larger_bodies` maps paths that take files to their own size limit."""
+    docs = bool(runtime.settings.public_docs)
     app = FastAPI(
-        title=title, lifespan=runtime.lifespan, dependencies=[Depends(refuse_unstorable_parameters)]
+        title=title,
+        lifespan=runtime.lifespan,
+        dependencies=[Depends(refuse_unstorable_parameters)],
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = runtime.settings
     app.state.runtime = runtime

@@ -1,11 +1,27 @@
-"""Settings every service shares, read from LEADFLOW_* environment variables."""
+"""Settings every service shares, read from LEADFLOW_* environment variables.
 
+A service that others can reach (production, or any address but loopback) refuses to start
+with a development token or secret: those are public, in this repository."""
+
+import ipaddress
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the documented development default
+DEV_VIEWER_TOKEN = "dev-viewer-token"  # noqa: S105 - the documented development default
+MIN_TOKEN_LENGTH = 12
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach a server bound to `host`."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
 
 
 class ServiceSettings(BaseSettings):
@@ -25,6 +41,13 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:54329/leadflow"
     kafka_bootstrap: str = "127.0.0.1:9092"
     admin_token: SecretStr | None = None
+    # Reads lead data (scoring's leads and rules, metrics' reports and dashboard); the admin
+    # token reads too. Unset in production: only the admin token reads.
+    viewer_token: SecretStr | None = None
+    # Where others reach the service, /docs, /redoc and /openapi.json are off and /metrics
+    # takes the viewer or admin token, unless these say otherwise.
+    public_docs: bool | None = None
+    public_metrics: bool | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -50,20 +73,38 @@ class ServiceSettings(BaseSettings):
     # Longer than the broker keeps messages (Kafka's default is 7 days).
     inbox_retention_days: float = Field(14, gt=0)
 
+    @property
+    def exposed(self) -> bool:
+        """Whether others can reach this service: production, or bound beyond loopback."""
+        return self.env == "production" or not is_loopback(self.host)
+
     @model_validator(mode="after")
-    def _admin_token_required_in_production(self) -> "ServiceSettings":
-        if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 12:
-            raise ValueError("LEADFLOW_ADMIN_TOKEN must be at least 12 characters")
-        if self.env == "production":
+    def _real_tokens_where_others_reach(self) -> "ServiceSettings":
+        for name, token in (("ADMIN", self.admin_token), ("VIEWER", self.viewer_token)):
+            if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
+                raise ValueError(f"LEADFLOW_{name}_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
+        where = "when LEADFLOW_ENV=production" if self.env == "production" else f"on {self.host}"
+        if self.exposed:
             if self.admin_token is None:
-                raise ValueError("LEADFLOW_ADMIN_TOKEN must be set when LEADFLOW_ENV=production")
+                raise ValueError(f"LEADFLOW_ADMIN_TOKEN must be set {where}")
             if self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN:
-                raise ValueError("LEADFLOW_ADMIN_TOKEN must not be the development token in production")
-        if self.admin_token is None:
-            self.admin_token = SecretStr(DEV_ADMIN_TOKEN)
+                raise ValueError(f"LEADFLOW_ADMIN_TOKEN must not be the development token {where}")
+            if self.viewer_token is not None and self.viewer_token.get_secret_value() == DEV_VIEWER_TOKEN:
+                raise ValueError(f"LEADFLOW_VIEWER_TOKEN must not be the development token {where}")
+        else:
+            self.admin_token = self.admin_token or SecretStr(DEV_ADMIN_TOKEN)
+            self.viewer_token = self.viewer_token or SecretStr(DEV_VIEWER_TOKEN)
+        if self.public_docs is None:
+            self.public_docs = not self.exposed
+        if self.public_metrics is None:
+            self.public_metrics = not self.exposed
         return self
 
     @property
     def admin_token_value(self) -> str:
         assert self.admin_token is not None
         return self.admin_token.get_secret_value()
+
+    @property
+    def viewer_token_value(self) -> str | None:
+        return self.viewer_token.get_secret_value() if self.viewer_token else None

@@ -26,6 +26,8 @@ from shared.kafka import create_topics
 from shared.migrations import upgrade
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
+VIEWER = {"Authorization": "Bearer test-viewer-token"}
+ANONYMOUS = {"Authorization": ""}  # overrides the default VIEWER of `running`
 CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
 
 
@@ -39,6 +41,7 @@ class Servers:
             "database_url": self.database_url,
             "kafka_bootstrap": self.bootstrap,
             "admin_token": "test-admin-token",
+            "viewer_token": "test-viewer-token",
             "env": "test",
             "outbox_poll_seconds": 0.5,
             "kafka_session_timeout_ms": 3000,  # Tansu holds a joining consumer for half of it
@@ -114,10 +117,11 @@ async def servers(
 
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan (consumers, relay) and give a client that talks to it in-process."""
+    """Run the app's lifespan (consumers, relay) and give a client that talks to it in-process,
+    as someone holding the viewer token (admin calls send ADMIN; anonymous ones, ANONYMOUS)."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=VIEWER) as client:
             yield client
 
 

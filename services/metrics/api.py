@@ -20,7 +20,7 @@ from services.metrics.schemas import (
     SpendIn,
     SpendPublic,
 )
-from shared.http import Admin
+from shared.http import Admin, Viewer
 from shared.times import Instant, PeriodEnd
 
 router = APIRouter(prefix="/v1")
@@ -28,7 +28,7 @@ CAPTURED_FROM = "Leads captured from (inclusive)."
 CAPTURED_BEFORE = "Leads captured before (exclusive); a date includes that day."
 
 
-@router.get("/funnel", response_model=Funnel)
+@router.get("/funnel", response_model=Funnel, dependencies=[Viewer])
 async def funnel(
     request: Request,
     from_: Annotated[Instant | None, Query(alias="from", description=CAPTURED_FROM)] = None,
@@ -95,7 +95,7 @@ async def list_spend(request: Request) -> list[Spend]:
         return list((await session.execute(select(Spend).order_by(col(Spend.period_start)))).scalars())
 
 
-@router.get("/cac", response_model=CacReport)
+@router.get("/cac", response_model=CacReport, dependencies=[Viewer])
 async def cac(
     request: Request,
     from_: Annotated[Instant, Query(alias="from", description="Costs and customers from (inclusive).")],
@@ -130,7 +130,7 @@ async def cac(
     )
 
 
-@router.get("/ltv", response_model=LtvReport)
+@router.get("/ltv", response_model=LtvReport, dependencies=[Viewer])
 async def ltv(
     request: Request,
     group_by: Literal["channel", "segment"] | None = None,
@@ -180,7 +180,7 @@ async def _channel_costs(session: AsyncSession) -> dict[str | None, tuple[float,
     return {channel: (float(total), customers.get(channel, 0)) for channel, total in spend}
 
 
-@router.get("/speed-to-lead", response_model=SpeedReport)
+@router.get("/speed-to-lead", response_model=SpeedReport, dependencies=[Viewer])
 async def speed_to_lead(
     request: Request,
     from_: Annotated[Instant | None, Query(alias="from", description=CAPTURED_FROM)] = None,
@@ -208,7 +208,7 @@ async def speed_to_lead(
     return finance.speed_report(rows, group_by, settings.sla_seconds)
 
 
-@router.get("/health")
+@router.get("/health", dependencies=[Viewer])
 async def pipeline_health(request: Request) -> dict[str, Any]:
     """Consumer lag per service and topic, DLQ sizes, outbox backlogs, webhook failures in the
     last hour, capture → rep webhook latency over the last day (also on /metrics)."""

@@ -275,7 +275,7 @@ async def unsubscribe(
     request: Request, lead_id: UUID, token: Annotated[str, Query(max_length=200)]
 ) -> HTMLResponse:
     """The link in every email (and RFC 8058 one-click POST): nothing more is sent."""
-    expected = unsubscribe_token(request.app.state.settings.unsubscribe_secret, lead_id)
+    expected = unsubscribe_token(request.app.state.settings.unsubscribe_key, lead_id)
     if not hmac.compare_digest(token.encode(), expected.encode()):
         raise HTTPException(403, "This unsubscribe link is not valid")
     async with request.app.state.runtime.db.transaction() as session:

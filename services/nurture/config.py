@@ -10,6 +10,7 @@ from shared.sealing import SecretBox
 from shared.settings import ServiceSettings
 
 # Standard Webhooks' schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+MIN_SECRET_LENGTH = 32  # `openssl rand -hex 32` gives 64
 SPEC_RETRY_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
 
 
@@ -86,8 +87,15 @@ class NurtureSettings(ServiceSettings):
     secret_key: SecretStr | None = Field(
         None,
         validation_alias="LEADFLOW_SECRET_KEY",
-        description="Seals webhook signing secrets at rest. Required in production; in dev and tests"
-        " it is derived from the admin token.",
+        description="Seals webhook signing secrets at rest (at least 32 characters). Required in"
+        " production or beyond loopback; in dev and tests it is derived from the admin token.",
+    )
+    unsubscribe_secret: SecretStr | None = Field(
+        None,
+        validation_alias="LEADFLOW_UNSUBSCRIBE_SECRET",
+        description="Signs unsubscribe links (at least 32 characters). Its own secret, so that"
+        " rotating the admin token or the sealing key breaks no link already sent. Required in"
+        " production or beyond loopback.",
     )
 
     @model_validator(mode="after")
@@ -98,9 +106,14 @@ class NurtureSettings(ServiceSettings):
         return self
 
     @model_validator(mode="after")
-    def _secret_key_required_in_production(self) -> "NurtureSettings":
-        if self.env == "production" and self.secret_key is None:
-            raise ValueError("LEADFLOW_SECRET_KEY is required in production (it seals webhook secrets)")
+    def _real_secrets_where_others_reach(self) -> "NurtureSettings":
+        secrets = {"SECRET_KEY": self.secret_key, "UNSUBSCRIBE_SECRET": self.unsubscribe_secret}
+        for name, secret in secrets.items():
+            if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+                raise ValueError(f"LEADFLOW_{name} must be at least {MIN_SECRET_LENGTH} characters")
+            if secret is None and self.exposed:
+                where = "in production" if self.env == "production" else f"on {self.host}"
+                raise ValueError(f"LEADFLOW_{name} is required {where}")
         return self
 
     @cached_property
@@ -109,6 +122,8 @@ class NurtureSettings(ServiceSettings):
         return SecretBox(material)
 
     @property
-    def unsubscribe_secret(self) -> str:
-        """Signs unsubscribe links; derived from the admin token, so it is never configured apart."""
-        return hmac.new(self.admin_token_value.encode(), b"leadflow.unsubscribe", hashlib.sha256).hexdigest()
+    def unsubscribe_key(self) -> bytes:
+        """Signs unsubscribe links; in dev, when unset, a fixed development key."""
+        if self.unsubscribe_secret is not None:
+            return self.unsubscribe_secret.get_secret_value().encode()
+        return hmac.new(b"leadflow.dev", b"leadflow.unsubscribe", hashlib.sha256).digest()

@@ -26,13 +26,13 @@ from services.scoring.schemas import (
     SimulationReport,
 )
 from shared.documents import DOCUMENT_BODY, read_document
-from shared.http import Admin, InvalidInput
+from shared.http import Admin, InvalidInput, Viewer
 
 router = APIRouter(prefix="/v1")
 HISTORY_SHOWN = 50
 
 
-@router.get("/leads/{lead_id}", response_model=LeadScoreDetail)
+@router.get("/leads/{lead_id}", response_model=LeadScoreDetail, dependencies=[Viewer])
 async def get_lead(request: Request, lead_id: UUID) -> LeadScoreDetail:
     """The lead's score, its parts and every rule behind it, its stage, and its history."""
     history = ClassificationChange.__table__  # type: ignore[attr-defined]
@@ -47,7 +47,7 @@ async def get_lead(request: Request, lead_id: UUID) -> LeadScoreDetail:
     return LeadScoreDetail(**public.model_dump(), history=entries)
 
 
-@router.get("/leads", response_model=LeadPage)
+@router.get("/leads", response_model=LeadPage, dependencies=[Viewer])
 async def list_leads(
     request: Request,
     temperature: Literal["hot", "warm", "cold"] | None = None,
@@ -88,7 +88,7 @@ def _decode_cursor(cursor: str) -> tuple[int, UUID]:
         raise InvalidInput([("cursor", "not a cursor this API gave out")]) from error
 
 
-@router.get("/rules", response_model=RulesPublic)
+@router.get("/rules", response_model=RulesPublic, dependencies=[Viewer])
 async def get_rules(request: Request) -> RulesPublic:
     """The active rules (the newest version)."""
     book: RuleBook = request.app.state.rulebook

@@ -1,5 +1,6 @@
-"""The dashboard in headless Chromium: its charts show the numbers the API returns, filters
-apply, it refreshes by itself; a screenshot is kept in tests/artifacts."""
+"""The dashboard in headless Chromium: it shows nothing until given the viewer token, then its
+charts show the numbers the API returns, filters apply, it refreshes by itself; a screenshot
+is kept in tests/artifacts."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from services.metrics.config import MetricsSettings
 from shared import topics
 from shared.events import LEAD_CLASSIFIED, LeadClassified
 from shared.kafka import Publisher
-from tests.conftest import ARTIFACTS, Servers, eventually, serving
+from tests.conftest import ARTIFACTS, VIEWER, Servers, eventually, serving
 from tests.helpers import lead_captured
 
 
@@ -34,7 +35,7 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
     await publisher.stop()
     async with (
         serving(create_app(servers.settings(MetricsSettings))) as url,
-        httpx.AsyncClient(base_url=url) as api,
+        httpx.AsyncClient(base_url=url, headers=VIEWER) as api,
     ):
 
         async def settled() -> dict | None:
@@ -44,9 +45,20 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
         funnel = await eventually(settled, timeout=30)
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         await page.goto(f"{url}/dashboard")
+        await page.wait_for_selector("#sign-in:not([hidden])")
+        asked = await page.text_content("#sign-in-message")
+        before_sign_in = await page.eval_on_selector_all("#funnel rect", "rects => rects.length")
+        await page.fill("#token", "not-the-token")
+        await page.click("#sign-in button[type=submit]")
+        await page.wait_for_function(
+            "document.getElementById('sign-in-message').textContent.includes('not accepted')"
+        )
+        await page.fill("#token", VIEWER["Authorization"].removeprefix("Bearer "))
+        await page.click("#sign-in button[type=submit]")
+        await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0")
         await page.fill("input[name=channel]", channel)
         refreshed = int(await page.evaluate("document.body.dataset.refreshed || 0"))
-        await page.click("button[type=submit]")
+        await page.click("#filters button[type=submit]")
         await page.wait_for_function(f"Number(document.body.dataset.refreshed || 0) > {refreshed}")
         drawn = await page.eval_on_selector_all(
             "#funnel rect", "rects => rects.map(r => [r.dataset.name, Number(r.dataset.value)])"
@@ -56,6 +68,7 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         await page.close()
+    assert asked is not None and "viewer token is needed" in asked and before_sign_in == 0
     assert drawn == [[s["stage"], s["count"]] for s in funnel["stages"]]
     assert drawn[0] == ["lead", 12] and drawn[-1] == ["customer", 1]
     assert overall is not None and "12 leads" in overall and "overall 8.3%" in overall

@@ -95,7 +95,7 @@ def test_hot_lead_reaches_the_rep_signed_and_cold_lead_does_not(tmp_path: Path) 
         assert cold.status_code == 202
 
         def funnel() -> dict[str, Any]:
-            return dict(client.get(stack.url("metrics", "/v1/funnel")).json())
+            return dict(client.get(stack.url("metrics", "/v1/funnel"), headers=ADMIN).json())
 
         wait_until(lambda: funnel()["by_temperature"] == {"hot": 1, "cold": 1})
         assert funnel()["total"] == 2
@@ -124,9 +124,9 @@ def test_a_second_run_reuses_the_data(tmp_path: Path) -> None:
             json={"phone": "+77015550101"},
         )
         assert lead.status_code == 202, lead.text
-        wait_until(lambda: client.get(stack.url("metrics", "/v1/funnel")).json()["total"] == 1)
+        wait_until(lambda: client.get(stack.url("metrics", "/v1/funnel"), headers=ADMIN).json()["total"] == 1)
     with running_stack(tmp_path, only) as stack, httpx.Client(timeout=5) as client:
         sources = client.get(stack.url("ingest", "/v1/sources"), headers=ADMIN).json()
-        funnel = client.get(stack.url("metrics", "/v1/funnel")).json()
+        funnel = client.get(stack.url("metrics", "/v1/funnel"), headers=ADMIN).json()
     assert [s["name"] for s in sources] == ["Landing"]
     assert funnel["total"] == 1

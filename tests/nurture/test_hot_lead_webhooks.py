@@ -199,5 +199,10 @@ async def test_signing_secrets_are_stored_sealed(client: httpx.AsyncClient, db: 
 def test_production_needs_a_secret_key() -> None:
     with pytest.raises(ValueError, match="LEADFLOW_SECRET_KEY"):
         NurtureSettings(env="production", admin_token="a-long-production-token")
-    sealed = NurtureSettings(env="production", admin_token="a-long-production-token", secret_key="k" * 32)
+    sealed = NurtureSettings(
+        env="production",
+        admin_token="a-long-production-token",
+        secret_key="k" * 32,
+        unsubscribe_secret="u" * 32,
+    )
     assert sealed.box.open(sealed.box.seal("whsec_x")) == "whsec_x"

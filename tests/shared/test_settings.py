@@ -1,9 +1,14 @@
-"""Production refuses to start without a real admin token: none, the development default, or
-one shorter than 12 characters (README "Configuration"). Pure: no servers."""
+"""A service others can reach (production, or bound beyond loopback) refuses to start without
+real secrets: no admin token, the development default, one shorter than 12 characters; in
+nurture, no sealing key or unsubscribe secret, or one shorter than 32 (README "Security").
+Pure: no servers."""
 
 import os
+import re
 import subprocess
 import sys
+import uuid
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -13,12 +18,16 @@ from services.metrics.config import MetricsSettings
 from services.nurture.config import NurtureSettings
 from services.scoring.config import ScoringSettings
 from shared.embedded import free_port
-from shared.settings import DEV_ADMIN_TOKEN
+from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN, is_loopback
 
+SECRETS = {
+    "LEADFLOW_SECRET_KEY": "a-sealing-key-kept-safe-32-chars-long",
+    "LEADFLOW_UNSUBSCRIBE_SECRET": "an-unsubscribe-secret-of-32-chars-or-more",
+}
 EVERY_SERVICE = [IngestSettings, ScoringSettings, NurtureSettings, MetricsSettings]
 REFUSED = {
     "no token": (None, "LEADFLOW_ADMIN_TOKEN must be set when LEADFLOW_ENV=production"),
-    "the development token": (DEV_ADMIN_TOKEN, "must not be the development token in production"),
+    "the development token": (DEV_ADMIN_TOKEN, "must not be the development token when LEADFLOW_ENV=prod"),
     "a short token": ("eleven-char", "LEADFLOW_ADMIN_TOKEN must be at least 12 characters"),
 }
 
@@ -26,7 +35,7 @@ REFUSED = {
 def environment(token: str | None, **more: str) -> dict[str, str]:
     """The process environment without any LEADFLOW_* of ours, in production with `token`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-    env |= {"LEADFLOW_ENV": "production", "LEADFLOW_SECRET_KEY": "a-sealing-key-kept-safe", **more}
+    env |= {"LEADFLOW_ENV": "production", **SECRETS, **more}
     if token is not None:
         env["LEADFLOW_ADMIN_TOKEN"] = token
     return env
@@ -37,7 +46,8 @@ def production(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in [k for k in os.environ if k.startswith("LEADFLOW_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("LEADFLOW_ENV", "production")
-    monkeypatch.setenv("LEADFLOW_SECRET_KEY", "a-sealing-key-kept-safe")
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
     return monkeypatch
 
 
@@ -89,3 +99,76 @@ def test_a_service_started_in_production_with_the_development_token_exits_at_onc
     assert started.returncode != 0
     assert "".join(reason.split()) in said
     assert token is None or token not in said, "a refused token is not echoed into the logs"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.7", "leadflow.example.kz"])
+def test_a_service_bound_beyond_loopback_refuses_the_development_tokens(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    """The shipped image once listened on 0.0.0.0 in dev mode, with the public dev token."""
+    for name in [k for k in os.environ if k.startswith("LEADFLOW_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LEADFLOW_HOST", host)
+    with pytest.raises(ValidationError, match=f"LEADFLOW_ADMIN_TOKEN must be set on {host}"):
+        ScoringSettings()
+    monkeypatch.setenv("LEADFLOW_ADMIN_TOKEN", DEV_ADMIN_TOKEN)
+    with pytest.raises(ValidationError, match="must not be the development token on"):
+        ScoringSettings()
+    monkeypatch.setenv("LEADFLOW_ADMIN_TOKEN", "a-long-random-production-token")
+    monkeypatch.setenv("LEADFLOW_VIEWER_TOKEN", DEV_VIEWER_TOKEN)
+    with pytest.raises(ValidationError, match="LEADFLOW_VIEWER_TOKEN must not be the development token"):
+        ScoringSettings()
+    monkeypatch.delenv("LEADFLOW_VIEWER_TOKEN")
+    exposed = ScoringSettings()
+    assert exposed.viewer_token_value is None, "no default viewer token where others reach it"
+    assert not exposed.public_docs and not exposed.public_metrics
+    with pytest.raises(ValidationError, match="LEADFLOW_SECRET_KEY is required on"):
+        NurtureSettings()
+
+
+def test_on_loopback_in_dev_the_development_tokens_and_open_docs_are_the_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [k for k in os.environ if k.startswith("LEADFLOW_")]:
+        monkeypatch.delenv(name)
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        assert is_loopback(host)
+        settings = NurtureSettings(host=host)
+        tokens = settings.admin_token_value, settings.viewer_token_value
+        assert tokens == (DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN)
+        assert settings.public_docs and settings.public_metrics
+
+
+@pytest.mark.parametrize("name", ["LEADFLOW_SECRET_KEY", "LEADFLOW_UNSUBSCRIBE_SECRET"])
+def test_nurture_refuses_a_missing_or_short_secret_in_production(
+    production: pytest.MonkeyPatch, name: str
+) -> None:
+    production.setenv("LEADFLOW_ADMIN_TOKEN", "a-long-random-production-token")
+    production.setenv(name, "thirty-one-characters-is-short!")
+    with pytest.raises(ValidationError, match=f"{name} must be at least 32 characters"):
+        NurtureSettings()
+    production.delenv(name)
+    with pytest.raises(ValidationError, match=f"{name} is required in production"):
+        NurtureSettings()
+
+
+def test_rotating_the_admin_token_keeps_every_unsubscribe_link_working(
+    production: pytest.MonkeyPatch,
+) -> None:
+    from services.nurture.sender import unsubscribe_token
+
+    lead = uuid.uuid4()
+    before = NurtureSettings(admin_token="the-admin-token-before-rotation")
+    after = NurtureSettings(admin_token="the-admin-token-after-rotation!")
+    assert unsubscribe_token(before.unsubscribe_key, lead) == unsubscribe_token(after.unsubscribe_key, lead)
+    production.setenv("LEADFLOW_UNSUBSCRIBE_SECRET", "another-unsubscribe-secret-32-chars-long")
+    other = NurtureSettings(admin_token="the-admin-token-after-rotation!")
+    assert unsubscribe_token(other.unsubscribe_key, lead) != unsubscribe_token(after.unsubscribe_key, lead)
+
+
+def test_the_shipped_image_runs_in_production_mode() -> None:
+    """The image's environment is production, so a container started from it without real
+    secrets exits (the entry point's refusal is tested above)."""
+    dockerfile = (Path(__file__).parents[2] / "deploy" / "Dockerfile").read_text()
+    runtime = dockerfile.split("AS runtime", 1)[1]
+    assert re.search(r"^\s*LEADFLOW_ENV=production\b", runtime, re.MULTILINE), "ENV LEADFLOW_ENV=production"

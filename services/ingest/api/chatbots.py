@@ -1,9 +1,10 @@
 """Chatbot webhooks: Telegram's Bot API, and a generic shape for any other platform."""
 
+import hmac
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import chatbots
@@ -17,20 +18,26 @@ from services.ingest.sources import hash_key
 router = APIRouter(prefix="/v1/chatbots", tags=["chatbots"], dependencies=[JsonBody])
 
 
-@router.post("/{source_id}/telegram", status_code=200)
-async def telegram(
+async def telegram_source(
     request: Request,
     source_id: UUID,
-    update: TelegramUpdate,
     secret: Annotated[str, Header(alias="X-Telegram-Bot-Api-Secret-Token", max_length=256)] = "",
+) -> Source:
+    """The source whose secret Telegram sends; checked before the body is read."""
+    await check_ip(request)
+    source: Source | None = await request.app.state.sources.by_id(source_id)
+    if source is None or not hmac.compare_digest(hash_key(secret), source.key_hash):
+        raise HTTPException(401, UNAUTHORIZED)
+    return source
+
+
+@router.post("/{source_id}/telegram", status_code=200)
+async def telegram(
+    request: Request, update: TelegramUpdate, source: Annotated[Source, Depends(telegram_source)]
 ) -> Response:
     """Point the bot's webhook here (`setWebhook` with `secret_token` = the source key). A shared
     contact creates or updates the lead; text messages become `chat_message` activities.
     Telegram's retries of an update are recognised by its `update_id`."""
-    await check_ip(request)
-    source: Source | None = await request.app.state.sources.by_id(source_id)
-    if source is None or hash_key(secret) != source.key_hash:
-        raise HTTPException(401, UNAUTHORIZED)
     message = chatbots.from_telegram(update)
     if message is None:
         return Response(status_code=200)  # not a message: nothing to record, and Telegram must not retry

@@ -14,8 +14,28 @@ function filters() {
   return params;
 }
 
+// The viewer token (or the admin token), asked for once and kept for this browser tab only.
+const TOKEN_KEY = "leadflow.token";
+
+class SignInNeeded extends Error {}
+
+function askForToken(message) {
+  const form = document.getElementById("sign-in");
+  document.getElementById("sign-in-message").textContent = message;
+  form.hidden = false;
+  document.getElementById("token").focus();
+}
+
 async function getJson(path, params) {
-  const response = await fetch(params && [...params].length ? `${path}?${params}` : path);
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) throw new SignInNeeded("a viewer token is needed");
+  const response = await fetch(params && [...params].length ? `${path}?${params}` : path, {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  if (response.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    throw new SignInNeeded("that token was not accepted");
+  }
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
@@ -137,15 +157,32 @@ async function refresh() {
   const params = filters();
   const results = await Promise.allSettled([drawFunnel(params), drawMoney(params), drawSpeed(params), drawHealth()]);
   const failed = results.filter((r) => r.status === "rejected");
+  const signIn = failed.find((r) => r.reason instanceof SignInNeeded);
+  if (signIn) {
+    askForToken(`Sign in: ${signIn.reason.message}.`);
+    document.getElementById("updated").textContent = "";
+    return;
+  }
   document.getElementById("updated").textContent = failed.length
     ? `update failed: ${failed[0].reason.message}`
     : `updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
 }
 
+document.getElementById("sign-in").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const field = document.getElementById("token");
+  sessionStorage.setItem(TOKEN_KEY, field.value.trim());
+  field.value = "";
+  event.target.hidden = true;
+  refresh();
+});
+
 document.getElementById("filters").addEventListener("submit", (event) => {
   event.preventDefault();
   refresh();
 });
 refresh();
-setInterval(refresh, REFRESH_MS);
+setInterval(() => {
+  if (document.getElementById("sign-in").hidden) refresh();
+}, REFRESH_MS);

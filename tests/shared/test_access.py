@@ -1,0 +1,137 @@
+"""Every door of every service, tried as an attacker would: with no token, a wrong one, or the
+viewer token where the admin token is needed. Only the routes a browser or a lead's email
+must reach stay open (README "Security"); the operations come from each service's own
+OpenAPI document, so a new route is checked the day it is added."""
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.ingest.app import create_app as ingest_app
+from services.ingest.config import IngestSettings
+from services.metrics.app import create_app as metrics_app
+from services.metrics.config import MetricsSettings
+from services.nurture.app import create_app as nurture_app
+from services.nurture.config import NurtureSettings
+from services.scoring.app import create_app as scoring_app
+from services.scoring.config import ScoringSettings
+from tests.conftest import ANONYMOUS, VIEWER, Servers, running
+
+APPS = {
+    "ingest": (ingest_app, IngestSettings),
+    "scoring": (scoring_app, ScoringSettings),
+    "nurture": (nurture_app, NurtureSettings),
+    "metrics": (metrics_app, MetricsSettings),
+}
+# Open by design: a landing page's form, a rep's acknowledge link, a lead's unsubscribe link.
+PUBLIC = {
+    ("ingest", "POST", "/v1/forms/{source_id}"),
+    ("nurture", "POST", "/v1/leads/{lead_id}/acknowledge"),
+    ("nurture", "GET", "/v1/unsubscribe"),
+    ("nurture", "POST", "/v1/unsubscribe"),
+}
+# Taken with a source's key (X-Source-Key, or Telegram's secret token), never with a bearer.
+SOURCE_KEYED = re.compile(r"^/v1/(leads(:batch)?|activities|outcomes|consent|imports(/.*)?|chatbots/.*)$")
+# What the viewer token reads: lead scores and rules, the reports and the health page.
+VIEWER_READS = {
+    ("scoring", "GET", "/v1/leads/{lead_id}"),
+    ("scoring", "GET", "/v1/leads"),
+    ("scoring", "GET", "/v1/rules"),
+    *(("metrics", "GET", path) for path in ("/v1/funnel", "/v1/cac", "/v1/ltv", "/v1/speed-to-lead")),
+    ("metrics", "GET", "/v1/health"),
+}
+WRONG = {"Authorization": "Bearer not-the-admin-token-at-all"}
+
+
+def operations(app: FastAPI) -> list[tuple[str, str]]:
+    return [(method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops]
+
+
+@pytest.fixture(scope="module")
+async def clients(servers: Servers) -> AsyncIterator[dict[str, tuple[FastAPI, httpx.AsyncClient]]]:
+    opened: dict[str, tuple[FastAPI, httpx.AsyncClient]] = {}
+    contexts = []
+    try:
+        for name, (create, settings_type) in APPS.items():
+            app = create(servers.settings(settings_type))
+            context = running(app)
+            opened[name] = (app, await context.__aenter__())
+            contexts.append(context)
+        yield opened
+    finally:
+        for context in reversed(contexts):
+            await context.__aexit__(None, None, None)
+
+
+async def knock(client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
+    url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+    body: Any = {} if method in ("POST", "PUT", "PATCH") else None
+    return await client.request(method, url, json=body, headers=headers)
+
+
+async def test_no_route_answers_without_a_token_but_the_public_ones(
+    clients: dict[str, tuple[FastAPI, httpx.AsyncClient]],
+) -> None:
+    tried, open_doors = 0, []
+    for service, (app, client) in clients.items():
+        for method, path in operations(app):
+            if (service, method, path) in PUBLIC:
+                continue
+            for headers in (ANONYMOUS, WRONG):
+                answer = await knock(client, method, path, headers)
+                tried += 1
+                if answer.status_code != 401:
+                    open_doors.append(f"{service} {method} {path}: {answer.status_code}")
+    assert not open_doors, open_doors
+    assert tried > 80, "every service's operations were tried"
+
+
+async def test_the_viewer_token_reads_lead_data_and_changes_nothing(
+    clients: dict[str, tuple[FastAPI, httpx.AsyncClient]],
+) -> None:
+    refused, read = [], []
+    for service, (app, client) in clients.items():
+        for method, path in operations(app):
+            operation = (service, method, path)
+            if operation in PUBLIC or (service == "ingest" and SOURCE_KEYED.match(path)):
+                continue
+            answer = await knock(client, method, path, VIEWER)
+            if operation in VIEWER_READS:
+                read.append(answer.status_code)
+            elif answer.status_code != 401:
+                refused.append(f"{service} {method} {path}: {answer.status_code}")
+    assert not refused, f"the viewer token did more than read: {refused}"
+    assert len(read) == len(VIEWER_READS) and 401 not in read, read
+
+
+async def test_scores_and_reports_are_not_readable_without_a_token(
+    clients: dict[str, tuple[FastAPI, httpx.AsyncClient]],
+) -> None:
+    """The reproduction: a person's stage and history by lead id, the funnel, from outside."""
+    _, scoring = clients["scoring"]
+    _, metrics = clients["metrics"]
+    doors = ((scoring, f"/v1/leads/{uuid.uuid4()}"), (scoring, "/v1/leads"), (metrics, "/v1/funnel"))
+    for client, path in doors:
+        answer = await client.get(path, headers=ANONYMOUS)
+        assert answer.status_code == 401, answer.text
+        assert answer.headers["www-authenticate"] == "Bearer"
+        assert answer.headers["content-type"].startswith("application/problem+json")
+    assert (await metrics.get("/dashboard", headers=ANONYMOUS)).status_code == 200, "the page asks for it"
+
+
+async def test_where_others_reach_a_service_docs_are_off_and_metrics_take_a_token(servers: Servers) -> None:
+    tokens = {"admin_token": "a-long-random-admin-token", "viewer_token": "a-viewer-token"}
+    exposed = servers.settings(ScoringSettings, host="0.0.0.0", **tokens)
+    app = scoring_app(exposed)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://scoring") as client:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert (await client.get(path)).status_code == 404, path
+        assert (await client.get("/metrics")).status_code == 401
+        scraped = await client.get("/metrics", headers={"Authorization": "Bearer a-viewer-token"})
+        assert scraped.status_code == 200 and "leadflow_" in scraped.text
+        assert (await client.get("/healthz")).status_code == 200, "probes stay open"
