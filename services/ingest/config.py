@@ -16,7 +16,7 @@ class IngestSettings(ServiceSettings):
         "30/second;600/minute",
         description="Public form and chatbot posts, and failed key checks, per client IP; empty: no limit.",
     )
-    max_import_bytes: int = Field(512 * 2**20, ge=1024, description="The largest CSV file an import takes.")
+    max_import_bytes: int = Field(50 * 2**20, ge=1024, description="The largest CSV file an import takes.")
     import_stall_seconds: float = Field(
         300, gt=0, description="An import with no progress for this long is reported as interrupted."
     )

@@ -29,8 +29,31 @@ IMPORTS = Import.__table__  # type: ignore[attr-defined]
 REJECTIONS = ImportRejection.__table__  # type: ignore[attr-defined]
 
 
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
+HEADER_SAMPLE = 8 * 1024  # the header row, where the delimiter is told
+
+
 class ImportTooLarge(Exception):
     pass
+
+
+class ImportRunning(Exception):
+    """The source already has an import running: one at a time per source."""
+
+
+def delimiter_of(header: str) -> str:
+    """The delimiter of a file whose first line is `header`: the one of comma, semicolon and
+    tab that occurs most often outside quotes (a header row names fields: it has one between
+    every two names). Linear in the line's length, unlike csv.Sniffer."""
+    counts = dict.fromkeys((",", ";", "\t"), 0)
+    quoted = False
+    for char in header:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else ","
 
 
 async def spool(chunks: Any, max_bytes: int) -> IO[bytes]:
@@ -47,18 +70,16 @@ async def spool(chunks: Any, max_bytes: int) -> IO[bytes]:
     return spooled
 
 
-def read_rows(raw: IO[bytes]) -> Iterator[list[tuple[str, str]]]:
+def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[list[tuple[str, str]]]:
     """Each data row as (header, value) pairs. UTF-8 with or without a BOM; the delimiter
-    (comma, semicolon or tab, as spreadsheets export) is sniffed from the first lines."""
+    (comma, semicolon or tab, as spreadsheets export) is the one given, else told from the
+    header row."""
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-    sample = text.read(64 * 1024)
-    text.seek(0)
+    if delimiter is None:
+        delimiter = delimiter_of(text.readline(HEADER_SAMPLE))
+        text.seek(0)
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    try:
-        reader = csv.reader(text, dialect)
+        reader = csv.reader(text, delimiter=delimiter)
         header = [name.strip() for name in next(reader, [])]
         for values in reader:
             if any(v.strip() for v in values):
@@ -67,26 +88,48 @@ def read_rows(raw: IO[bytes]) -> Iterator[list[tuple[str, str]]]:
         text.detach()  # leave the file open for the caller
 
 
-def count_rows(raw: IO[bytes]) -> int:
-    total = sum(1 for _ in read_rows(raw))
+def count_rows(raw: IO[bytes], delimiter: str | None = None) -> int:
+    total = sum(1 for _ in read_rows(raw, delimiter))
     raw.seek(0)
     return total
 
 
-async def start(db: Database, source: Source, filename: str | None) -> UUID:
+async def check_idle(session: AsyncSession, source_id: UUID, stalled_seconds: float) -> None:
+    """Raise ImportRunning while the source has an import making progress (one that stalled
+    was left by a process that died: it does not count)."""
+    running = await session.scalar(
+        select(func.count())
+        .select_from(IMPORTS)
+        .where(
+            IMPORTS.c.source_id == source_id,
+            IMPORTS.c.status == "running",
+            IMPORTS.c.progress_at >= func.now() - timedelta(seconds=stalled_seconds),
+        )
+    )
+    if running:
+        raise ImportRunning("this source has an import running; send the next file when it is done")
+
+
+async def start(db: Database, source: Source, filename: str | None, stalled_seconds: float) -> UUID:
+    """Record a new running import; raises ImportRunning if the source has one (two requests
+    at once take turns on the source's lock, so only one starts)."""
     async with db.transaction() as session:
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"import:{source.id}"))))
+        await check_idle(session, source.id, stalled_seconds)
         record = Import(source_id=source.id, filename=filename, status="running")
         session.add(record)
     return record.id
 
 
-async def run(db: Database, source: Source, import_id: UUID, raw: IO[bytes], region: str) -> None:
+async def run(
+    db: Database, source: Source, import_id: UUID, raw: IO[bytes], region: str, delimiter: str | None = None
+) -> None:
     """Apply every row; the report is updated with each chunk. Never raises."""
     try:
-        total = await asyncio.to_thread(count_rows, raw)
+        total = await asyncio.to_thread(count_rows, raw, delimiter)
         await _set(db, import_id, rows_total=total)
         chunk: list[tuple[int, list[tuple[str, str]]]] = []
-        for number, row in enumerate(read_rows(raw), start=1):
+        for number, row in enumerate(read_rows(raw, delimiter), start=1):
             chunk.append((number, row))
             if len(chunk) == CHUNK_ROWS:
                 await _apply_chunk(db, source, import_id, chunk, region)

@@ -1,6 +1,6 @@
 """CSV imports: upload, then follow the report while it runs."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -14,26 +14,42 @@ router = APIRouter(prefix="/v1/imports", tags=["imports"])
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 
 
-@router.post("", status_code=202, response_model=ImportStarted)
+@router.post("", status_code=202, response_model=ImportStarted, responses={409: {}, 413: {}, 415: {}})
 async def start_import(
     request: Request,
     source: KeyedSource,
     filename: Annotated[str | None, Query(max_length=255)] = None,
+    delimiter: Annotated[
+        Literal[",", ";", "tab"] | None,
+        Query(description="The file's delimiter; when not given, told from its header row."),
+    ] = None,
 ) -> JSONResponse:
     """Send the file as the body (`text/csv`, UTF-8, comma, semicolon or tab separated, a
-    header row naming lead fields; `utm_*` and unknown columns are kept too). Answers once the
-    file is received; rows are applied in the background: follow `GET /v1/imports/{id}`."""
+    header row naming lead fields; `utm_*` and unknown columns are kept too), at most
+    `LEADFLOW_MAX_IMPORT_BYTES` (50 MiB by default). Answers once the file is received; rows
+    are applied in the background: follow `GET /v1/imports/{id}`. One import runs at a time
+    per source (409 while one does)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in CSV_TYPES:
         raise HTTPException(415, "Send the file as text/csv")
+    settings, runtime = request.app.state.settings, request.app.state.runtime
     try:
-        raw = await imports.spool(request.stream(), request.app.state.settings.max_import_bytes)
+        async with runtime.db.transaction() as session:  # before the upload, so a refusal is quick
+            await imports.check_idle(session, source.id, settings.import_stall_seconds)
+        raw = await imports.spool(request.stream(), settings.max_import_bytes)
+    except imports.ImportRunning as error:
+        raise HTTPException(409, str(error)) from error
     except imports.ImportTooLarge as error:
         raise HTTPException(413, str(error)) from error
-    runtime = request.app.state.runtime
-    import_id = await imports.start(runtime.db, source, filename)
-    region = source.default_region or request.app.state.settings.default_phone_region
-    runtime.spawn(imports.run(runtime.db, source, import_id, raw, region), f"import {import_id}")
+    try:
+        import_id = await imports.start(runtime.db, source, filename, settings.import_stall_seconds)
+    except imports.ImportRunning as error:
+        raw.close()
+        raise HTTPException(409, str(error)) from error
+    region = source.default_region or settings.default_phone_region
+    separator = imports.DELIMITERS[delimiter] if delimiter else None
+    work = imports.run(runtime.db, source, import_id, raw, region, separator)
+    runtime.spawn(work, f"import {import_id}")
     body = ImportStarted(import_id=import_id, status_url=f"/v1/imports/{import_id}")
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": body.status_url})
 
