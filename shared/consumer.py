@@ -20,6 +20,7 @@ from shared.inbox import archive_new_events, claim_new_events
 from shared.kafka import METADATA_MAX_AGE_MS
 from shared.observability import Telemetry
 from shared.outbox import stage
+from shared.redact import describe
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -268,7 +269,7 @@ class ConsumerRunner:
             except Exception as error:
                 if is_transient(error):
                     raise
-                delivery.error = f"{type(error).__name__}: {error}"
+                delivery.error = describe(error, 1000)
                 log.warning("event failed in %s (attempt %d): %s", self.group, attempt, delivery.error)
                 await asyncio.sleep(0.05 * 2**attempt)  # backoff between retries
         await self._dead_letter(delivery)

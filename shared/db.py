@@ -26,6 +26,7 @@ def create_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
+        hide_parameters=True,  # an error's text never quotes a row's values (emails, phones)
         connect_args={"timeout": 5, "command_timeout": 30, "server_settings": _server_settings(schema)},
     )
     event.listen(engine.sync_engine, "handle_error", _discard_lost_connections)

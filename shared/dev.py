@@ -133,8 +133,10 @@ def run_dev(settings: DevSettings) -> int:
             say(f"{service.name:<8} http://127.0.0.1:{service.port}  (docs at /docs)")
         token = settings.admin_token.get_secret_value()
         say(f"admin token: {token if token == DEV_ADMIN_TOKEN else 'the one in LEADFLOW_ADMIN_TOKEN'}")
-        viewer = os.environ.get("LEADFLOW_VIEWER_TOKEN")
-        say(f"viewer token (reads, the dashboard): {'the one in LEADFLOW_VIEWER_TOKEN' if viewer else DEV_VIEWER_TOKEN}")
+        viewer = DEV_VIEWER_TOKEN
+        if os.environ.get("LEADFLOW_VIEWER_TOKEN"):
+            viewer = "the one in LEADFLOW_VIEWER_TOKEN"
+        say(f"viewer token (reads, the dashboard): {viewer}")
         say(f"logs in {home / 'logs'}; ready. Ctrl-C stops everything.")
         supervisor.run(stop)
         return 0

@@ -5,10 +5,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import IO, Any
 from uuid import UUID
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pythonjsonlogger.json import JsonFormatter
+
+from shared.redact import redact
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
@@ -25,6 +28,9 @@ def correlated(correlation: UUID) -> Iterator[None]:
 
 
 class _ContextFilter(logging.Filter):
+    """Adds the service and correlation id; redacts emails and phone numbers from the message
+    (an error quoted into it may carry them)."""
+
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
@@ -33,19 +39,40 @@ class _ContextFilter(logging.Filter):
         record.service = self.service
         record.__dict__.pop("color_message", None)
         record.correlation_id = correlation_id.get()
+        record.msg, record.args = redact(record.getMessage()), None
         return True
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Route every log record to stdout as one JSON object. Never log PII: ids only."""
-    handler = logging.StreamHandler(sys.stdout)
+class _RedactingJsonFormatter(JsonFormatter):
+    """Tracebacks quote exception messages, and those may quote personal data."""
+
+    def formatException(self, ei: Any) -> Any:
+        return _redacted(super().formatException(ei))
+
+    def formatStack(self, stack_info: Any) -> Any:
+        return _redacted(super().formatStack(stack_info))
+
+
+def _redacted(text: str | list[str]) -> str | list[str]:
+    return redact(text) if isinstance(text, str) else [redact(line) for line in text]
+
+
+def log_handler(service: str, stream: IO[str]) -> logging.Handler:
+    """Writes each record to `stream` as one JSON line, emails and phone numbers redacted."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
-        JsonFormatter(
+        _RedactingJsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(correlation_id)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )
     )
     handler.addFilter(_ContextFilter(service))
+    return handler
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Route every log record to stdout as one JSON object. Never log PII: ids only."""
+    handler = log_handler(service, sys.stdout)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

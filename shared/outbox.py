@@ -32,6 +32,7 @@ from shared.events import Envelope, utcnow
 from shared.http import InvalidInput
 from shared.kafka import Message, Position, Publisher, create_topics, is_refusal, log_ends
 from shared.observability import Telemetry
+from shared.redact import describe
 from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -231,7 +232,7 @@ class OutboxRelay:
             except Exception as error:
                 if not is_refusal(error) and not await self._broker_answers():
                     raise
-                await self._set_aside(connection, row, f"{type(error).__name__}: {error}")
+                await self._set_aside(connection, row, describe(error, 1000))
         return published, landed
 
     async def _set_aside(self, connection: asyncpg.Connection, row: asyncpg.Record, reason: str) -> None:

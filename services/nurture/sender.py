@@ -37,6 +37,7 @@ from services.nurture.timing import WEEK, earliest_send
 from shared.db import Database
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
 from shared.faults import is_transient
+from shared.redact import describe, redact
 from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -316,9 +317,7 @@ class TouchSender:
         queue_webhook(session, rep, touch.lead_id, "touch.call_task", body, utcnow())
 
     async def _failed(self, session: AsyncSession, touch: Touch, error: BaseException) -> None:
-        reason = (
-            str(error)[:500] if isinstance(error, SendFailed) else f"{type(error).__name__}: {error}"[:500]
-        )
+        reason = redact(str(error))[:500] if isinstance(error, SendFailed) else describe(error)
         if touch.attempts < MAX_ATTEMPTS:
             touch.status, touch.lease_until, touch.detail = "scheduled", None, reason
             touch.due_at = utcnow() + timedelta(
