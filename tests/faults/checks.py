@@ -163,6 +163,21 @@ class Observation:
                 if touch["status"] == "sending":
                     self.sending_since.setdefault(touch["id"], now)
 
+    def in_flight_settled(self) -> bool:
+        """The first email touches nurture held as "sending" when it was killed are final: once
+        their claim lapses they fail as in doubt (they may have left), never go again."""
+        pending = [
+            str(lead.lead_id)
+            for lead in self.followed
+            if (t := self.first_email(lead)) and t["status"] in ("sending", "scheduled")
+        ]
+        urls = {i: self.stack.url("nurture", f"/v1/leads/{i}/touches") for i in pending}
+        answers = get_many(list(urls.values()))
+        for i, url in urls.items():
+            self.touches[i] = answers[url] or self.touches.get(i, [])
+        self.emails = emails_by_recipient(self.sinks)
+        return all(t["status"] in FINAL for i in pending if (t := self.first_email(self.by_id[i])))
+
     def first_email(self, lead: Lead) -> dict[str, Any] | None:
         steps = [t for t in self.touches.get(str(lead.lead_id), []) if t["step"] == 0]
         return steps[0] if steps else None
@@ -228,6 +243,7 @@ class Observation:
             "touches_to_be_sent_again": sum(
                 1 for t in firsts if received[t["id"]] and t["status"] in ("sending", "scheduled")
             ),
+            "touches_in_doubt": sum(1 for t in firsts if (t["detail"] or "").startswith("in doubt")),
             "unsettled_touches": dict(unsettled.most_common(5)),
         }
 

@@ -31,6 +31,7 @@ SUMMARY_FIELDS = (
     "duplicates",
     "emails_sent_twice",
     "touches_to_be_sent_again",
+    "touches_in_doubt",
     "heal_seconds",
     "settle_seconds",
     "scenario_seconds",
