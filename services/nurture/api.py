@@ -13,7 +13,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture import followup, sla
+from services.nurture import directory, followup, sla
 from services.nurture.followup import PlaybookBook
 from services.nurture.models import (
     DeliveryAttempt,
@@ -56,12 +56,9 @@ _bearer = HTTPBearer(auto_error=False)
 
 @admin.post("/reps", status_code=201, response_model=RepCreated)
 async def create_rep(request: Request, data: RepCreate) -> RepCreated:
-    secret = new_secret()
-    rep = Rep(**data.model_dump(mode="json"), webhook_secret=request.app.state.settings.box.seal(secret))
+    settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
-        session.add(rep)
-        await session.flush()
-        await session.refresh(rep)
+        rep, secret = await directory.create_rep(session, settings, data.model_dump(mode="json"))
     created = RepCreated.model_validate(rep, from_attributes=True)
     return created.model_copy(update={"webhook_secret": secret})
 
@@ -69,22 +66,18 @@ async def create_rep(request: Request, data: RepCreate) -> RepCreated:
 @admin.get("/reps", response_model=list[RepPublic])
 async def list_reps(request: Request) -> list[Rep]:
     async with request.app.state.runtime.db.transaction() as session:
-        return list((await session.exec(select(Rep).order_by(col(Rep.created_at)))).all())
+        return await directory.list_reps(session)
 
 
 @admin.patch("/reps/{rep_id}", response_model=RepPublic)
 async def update_rep(request: Request, rep_id: UUID, data: RepUpdate) -> Rep:
     """Change a rep: set `active: false` when they leave or go on holiday."""
-    async with request.app.state.runtime.db.transaction() as session:
-        rep = await session.get(Rep, rep_id, with_for_update=True)
-        if rep is None:
-            raise HTTPException(404, "No such rep")
-        for name, value in data.model_dump(mode="json", exclude_unset=True).items():
-            setattr(rep, name, value)
-        session.add(rep)
-        await session.flush()
-        await session.refresh(rep)
-        return rep
+    changes = data.model_dump(mode="json", exclude_unset=True)
+    try:
+        async with request.app.state.runtime.db.transaction() as session:
+            return await directory.update_rep(session, request.app.state.settings, rep_id, changes)
+    except directory.NotFound as error:
+        raise HTTPException(404, str(error)) from error
 
 
 @reps_side.post("/leads/{lead_id}/acknowledge", response_model=Acknowledged)
@@ -113,14 +106,9 @@ async def acknowledge_lead(
 async def create_endpoint(request: Request, data: EndpointCreate) -> EndpointCreated:
     """Subscribe an endpoint to event types; every such event is POSTed to it, signed
     (Standard Webhooks) with the secret shown here once."""
-    secret = new_secret()
-    endpoint = WebhookEndpoint(
-        **data.model_dump(mode="json"), secret=request.app.state.settings.box.seal(secret)
-    )
+    settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
-        session.add(endpoint)
-        await session.flush()
-        await session.refresh(endpoint)
+        endpoint, secret = await directory.create_endpoint(session, settings, data.model_dump(mode="json"))
     created = EndpointCreated.model_validate(endpoint, from_attributes=True)
     return created.model_copy(update={"secret": secret})
 
@@ -128,22 +116,17 @@ async def create_endpoint(request: Request, data: EndpointCreate) -> EndpointCre
 @admin.get("/webhooks", response_model=list[EndpointPublic])
 async def list_endpoints(request: Request) -> list[WebhookEndpoint]:
     async with request.app.state.runtime.db.transaction() as session:
-        query = select(WebhookEndpoint).order_by(col(WebhookEndpoint.created_at))
-        return list((await session.exec(query)).all())
+        return await directory.list_endpoints(session)
 
 
 @admin.patch("/webhooks/{endpoint_id}", response_model=EndpointPublic)
 async def update_endpoint(request: Request, endpoint_id: UUID, data: EndpointUpdate) -> WebhookEndpoint:
-    async with request.app.state.runtime.db.transaction() as session:
-        endpoint = await _endpoint(session, endpoint_id)
-        for name, value in data.model_dump(mode="json", exclude_unset=True).items():
-            setattr(endpoint, name, value)
-        if data.active:
-            endpoint.disabled_reason = None
-        session.add(endpoint)
-        await session.flush()
-        await session.refresh(endpoint)
-        return endpoint
+    changes = data.model_dump(mode="json", exclude_unset=True)
+    try:
+        async with request.app.state.runtime.db.transaction() as session:
+            return await directory.update_endpoint(session, request.app.state.settings, endpoint_id, changes)
+    except directory.NotFound as error:
+        raise HTTPException(404, str(error)) from error
 
 
 @admin.post("/webhooks/{endpoint_id}/rotate-secret", response_model=Rotated)
@@ -226,10 +209,10 @@ _REDELIVER = update(DELIVERIES).values(
 
 
 async def _endpoint(session: AsyncSession, endpoint_id: UUID, lock: bool = False) -> WebhookEndpoint:
-    endpoint = await session.get(WebhookEndpoint, endpoint_id, with_for_update=lock)
-    if endpoint is None:
-        raise HTTPException(404, "No such webhook endpoint")
-    return endpoint
+    try:
+        return await directory.endpoint(session, endpoint_id, lock)
+    except directory.NotFound as error:
+        raise HTTPException(404, str(error)) from error
 
 
 async def _attempts(session: AsyncSession, delivery_ids: list[UUID]) -> dict[UUID, list[DeliveryAttempt]]:

@@ -6,6 +6,7 @@ from functools import cached_property
 
 from pydantic import Field, SecretStr, model_validator
 
+from services.nurture.egress import LOOPBACK, EgressPolicy
 from shared.sealing import SecretBox
 from shared.settings import ServiceSettings
 
@@ -90,6 +91,13 @@ class NurtureSettings(ServiceSettings):
         description="Seals webhook signing secrets at rest (at least 32 characters). Required in"
         " production or beyond loopback; in dev and tests it is derived from the admin token.",
     )
+    egress_allow: str | None = Field(
+        None,
+        validation_alias="LEADFLOW_NURTURE_EGRESS_ALLOW",
+        description="Inside addresses webhooks may still be sent to, comma-separated networks"
+        " (`10.1.0.0/16, fd00::/8`). Default: loopback where only this machine reaches nurture"
+        " (dev, tests: localhost receivers), none elsewhere.",
+    )
     unsubscribe_secret: SecretStr | None = Field(
         None,
         validation_alias="LEADFLOW_UNSUBSCRIBE_SECRET",
@@ -120,6 +128,12 @@ class NurtureSettings(ServiceSettings):
     def box(self) -> SecretBox:
         material = self.secret_key.get_secret_value() if self.secret_key else "dev:" + self.admin_token_value
         return SecretBox(material)
+
+    @cached_property
+    def egress(self) -> EgressPolicy:
+        if self.egress_allow is None:
+            return EgressPolicy(() if self.exposed else LOOPBACK)
+        return EgressPolicy.parse(self.egress_allow)
 
     @property
     def unsubscribe_key(self) -> bytes:

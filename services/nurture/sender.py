@@ -287,7 +287,7 @@ class TouchSender:
         payload = {"to": to, "text": body, "touch_id": str(touch.id)}
         try:
             async with self.http.post(
-                url, json=payload, headers={"Idempotency-Key": str(touch.id)}
+                url, json=payload, headers={"Idempotency-Key": str(touch.id)}, allow_redirects=False
             ) as response:
                 if response.status >= 300:
                     raise SendFailed(f"{channel} provider answered {response.status}")

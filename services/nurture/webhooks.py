@@ -7,6 +7,8 @@
   deliveries wait), so it costs nothing while down and is not hammered when it returns.
 - Retries follow the Standard Webhooks schedule with jitter, or the receiver's Retry-After
   when it asks for longer. 410 Gone disables a subscription.
+- Sends go only to public addresses (services/nurture/egress.py), never follow a redirect, and
+  the delivery log keeps a short generic reason for a failure, never the error's own text.
 - Sends go through aiohttp: measured here, an httpx client under 100 concurrent webhooks cost
   twice the CPU per webhook and put p50 latency at ~830 ms where aiohttp gives ~170 ms.
 """
@@ -26,6 +28,7 @@ import aiohttp
 from standardwebhooks.webhooks import Webhook
 
 from services.nurture.config import NurtureSettings
+from services.nurture.egress import failure_text
 from services.nurture.retries import retry_delay
 from shared.db import DirectConnection
 from shared.events import utcnow
@@ -157,7 +160,7 @@ class WebhookDispatcher:
 
     async def run(self) -> None:
         self.client = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=IN_FLIGHT, limit_per_host=50),
+            connector=self.settings.egress.connector(limit=IN_FLIGHT, limit_per_host=50),
             timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds),
             headers={"user-agent": "Leadflow-Webhooks/1"},
         )
@@ -228,7 +231,7 @@ class WebhookDispatcher:
                 status, error = response.status, None
                 retry_after = retry_after_seconds(response.headers.get("retry-after"), utcnow())
         except (aiohttp.ClientError, TimeoutError) as exc:
-            status, error = None, f"{type(exc).__name__}: {exc}"[:500]
+            status, error = None, failure_text(exc)
         return Outcome(due, status, error, (time.perf_counter() - started) * 1000, retry_after)
 
     async def _record(self, outcome: Outcome) -> None:

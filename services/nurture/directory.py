@@ -1,0 +1,95 @@
+"""Reps and webhook subscriptions: who nurture sends to, stored with their sealed signing
+secrets. The URLs admins give are checked against the egress policy before they are kept."""
+
+from typing import Any
+from uuid import UUID
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.nurture.config import NurtureSettings
+from services.nurture.models import Rep, WebhookEndpoint
+from services.nurture.subscriptions import new_secret
+from shared.http import InvalidInput
+
+
+class NotFound(Exception):
+    pass
+
+
+def check_url(settings: NurtureSettings, field: str, url: str | None) -> None:
+    """Refuse (422, naming the field) a URL nurture must not send to."""
+    https_only = settings.env == "production"
+    if url is not None and (reason := settings.egress.refuses_url(url, https_only)):
+        raise InvalidInput([(field, reason)])
+
+
+async def create_rep(
+    session: AsyncSession, settings: NurtureSettings, fields: dict[str, Any]
+) -> tuple[Rep, str]:
+    """The new rep and its signing secret (shown once, stored sealed)."""
+    check_url(settings, "webhook_url", fields["webhook_url"])
+    secret = new_secret()
+    rep = Rep(**fields, webhook_secret=settings.box.seal(secret))
+    session.add(rep)
+    await session.flush()
+    await session.refresh(rep)
+    return rep, secret
+
+
+async def list_reps(session: AsyncSession) -> list[Rep]:
+    return list((await session.exec(select(Rep).order_by(col(Rep.created_at)))).all())
+
+
+async def update_rep(
+    session: AsyncSession, settings: NurtureSettings, rep_id: UUID, changes: dict[str, Any]
+) -> Rep:
+    check_url(settings, "webhook_url", changes.get("webhook_url"))
+    rep = await session.get(Rep, rep_id, with_for_update=True)
+    if rep is None:
+        raise NotFound("No such rep")
+    for name, value in changes.items():
+        setattr(rep, name, value)
+    session.add(rep)
+    await session.flush()
+    await session.refresh(rep)
+    return rep
+
+
+async def create_endpoint(
+    session: AsyncSession, settings: NurtureSettings, fields: dict[str, Any]
+) -> tuple[WebhookEndpoint, str]:
+    check_url(settings, "url", fields["url"])
+    secret = new_secret()
+    endpoint = WebhookEndpoint(**fields, secret=settings.box.seal(secret))
+    session.add(endpoint)
+    await session.flush()
+    await session.refresh(endpoint)
+    return endpoint, secret
+
+
+async def list_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
+    query = select(WebhookEndpoint).order_by(col(WebhookEndpoint.created_at))
+    return list((await session.exec(query)).all())
+
+
+async def endpoint(session: AsyncSession, endpoint_id: UUID, lock: bool = False) -> WebhookEndpoint:
+    found = await session.get(WebhookEndpoint, endpoint_id, with_for_update=lock)
+    if found is None:
+        raise NotFound("No such webhook endpoint")
+    return found
+
+
+async def update_endpoint(
+    session: AsyncSession, settings: NurtureSettings, endpoint_id: UUID, changes: dict[str, Any]
+) -> WebhookEndpoint:
+    check_url(settings, "url", changes.get("url"))
+    found = await endpoint(session, endpoint_id)
+    for name, value in changes.items():
+        setattr(found, name, value)
+    if changes.get("active"):
+        found.disabled_reason = None
+    session.add(found)
+    await session.flush()
+    await session.refresh(found)
+    return found
