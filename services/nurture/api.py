@@ -253,18 +253,39 @@ async def put_playbooks(request: Request) -> PlaybooksAccepted:
     return PlaybooksAccepted(version=version)
 
 
-@reps_side.api_route("/unsubscribe", methods=["GET", "POST"], response_class=HTMLResponse)
-async def unsubscribe(
-    request: Request, lead_id: UUID, token: Annotated[str, Query(max_length=200)]
-) -> HTMLResponse:
-    """The link in every email (and RFC 8058 one-click POST): nothing more is sent."""
+def _check_unsubscribe_link(request: Request, lead_id: UUID, token: str) -> None:
     expected = unsubscribe_token(request.app.state.settings.unsubscribe_key, lead_id)
     if not hmac.compare_digest(token.encode(), expected.encode()):
         raise HTTPException(403, "This unsubscribe link is not valid")
+
+
+@reps_side.get("/unsubscribe", response_class=HTMLResponse)
+async def confirm_unsubscribe(
+    request: Request, lead_id: UUID, token: Annotated[str, Query(max_length=200)]
+) -> HTMLResponse:
+    """The link in every email shows a page that asks; only its button (a POST) unsubscribes,
+    so a mail scanner that opens links unsubscribes nobody."""
+    _check_unsubscribe_link(request, lead_id, token)
+    return HTMLResponse(
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Unsubscribe</title>"
+        "<p>Stop receiving our messages?</p>"
+        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">Unsubscribe</button></form></html>'
+    )
+
+
+@reps_side.post("/unsubscribe", response_class=HTMLResponse)
+async def unsubscribe(
+    request: Request, lead_id: UUID, token: Annotated[str, Query(max_length=200)]
+) -> HTMLResponse:
+    """The confirmation page's button, and RFC 8058 one-click (`List-Unsubscribe-Post`) from the
+    mail client: nothing more is sent."""
+    _check_unsubscribe_link(request, lead_id, token)
     async with request.app.state.runtime.db.transaction() as session:
         await followup.unsubscribe(session, lead_id, "unsubscribed by link")
     return HTMLResponse(
-        "<!doctype html><title>Unsubscribed</title><p>You are unsubscribed. We will not write again.</p>"
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Unsubscribed</title>"
+        "<p>You are unsubscribed. We will not write again.</p></html>"
     )
 
 

@@ -134,9 +134,17 @@ async def test_a_warm_lead_gets_its_playbook_email_and_the_unsubscribe_link_work
     await eventually(lambda: _has(nurture, event.lead_id, "warm", "sent"), timeout=20)
     planned = await touches(nurture, event.lead_id)
     assert [t["playbook"] for t in planned] == ["warm"] * 8  # about 8 touches over a few weeks (002:441)
-    assert (await nurture.get(link.split("8003", 1)[1].replace("token=", "token=x"))).status_code == 403
-    done = await nurture.get(link.split("8003", 1)[1])
-    assert done.status_code == 200 and "unsubscribed" in done.text
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    path = link.split("8003", 1)[1]
+    assert (await nurture.get(path.replace("token=", "token=x"))).status_code == 403
+    assert (await nurture.post(path.replace("token=", "token=x"))).status_code == 403
+    page = await nurture.get(path)  # what a mail scanner opening the link does
+    assert page.status_code == 200 and 'method="post"' in page.text
+    assert sorted(set(await statuses(nurture, event.lead_id))) == ["scheduled", "sent"], (
+        "opening it changes nothing"
+    )
+    one_click = await nurture.post(path, data={"List-Unsubscribe": "One-Click"})  # RFC 8058
+    assert one_click.status_code == 200 and "unsubscribed" in one_click.text
     assert sorted(set(await statuses(nurture, event.lead_id))) == ["cancelled", "sent"]
     out = await events_of(
         servers.bootstrap,
