@@ -125,7 +125,8 @@ async def _scheduler_rate(dsn: str, counter: Counter) -> float:
             schema_name="nurture",
             columns=["lead_id", "context", "playbook", "playbook_version"],
             records=[
-                (lead, json.dumps({"phone": phone, "timezone": zone}), "bench", 1) for lead, phone in leads
+                (lead, json.dumps({"phone": phone, "timezone": zone, "consent": True}), "bench", 1)
+                for lead, phone in leads
             ],
         )
         before = counter.sms

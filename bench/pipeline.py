@@ -31,6 +31,7 @@ def lead_bodies(run: str) -> list[dict[str, Any]]:
             "first_name": "Аружан",
             "company": "Qazaq Trade",
             "timeframe": timeframes[i % 3],
+            "consent": True,
             "utm": {"source": "bench"},
         }
         for i in range(LEADS)

@@ -93,6 +93,7 @@ class LeadCaptured(Payload):
     campaign: str | None = None
     online: bool = True
     captured_at: datetime
+    marketing_basis: str | None = None  # the source's legal basis for marketing without consent
 
 
 class LeadUpdated(Payload):

@@ -207,6 +207,7 @@ def _create(session: AsyncSession, source: Source, submission: Submission) -> UU
         email=submission.email,
         phone=submission.phone,
         captured_at=captured_at,
+        marketing_basis=source.marketing_basis,
         **submission.attributes,
     )
     stage_event(session, LEAD_CAPTURED, lead_id, submission.correlation_id, payload)

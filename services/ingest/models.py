@@ -34,6 +34,7 @@ class Source(SQLModel, table=True):
     default_region: str | None = None
     redirect_url: str | None = None
     default_campaign: str | None = None
+    marketing_basis: str | None = None  # unset: marketing to its leads needs their consent
     created_at: datetime | None = _now_default()
     updated_at: datetime | None = _now_default()
 

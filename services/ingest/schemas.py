@@ -71,11 +71,14 @@ OutcomeType = Literal[
 ]
 
 
+LegalBasis = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
+
+
 class SourceSettings(Patch):
     """What a source may change after creation (all optional in a PATCH)."""
 
     model_config = ConfigDict(extra="forbid")
-    clearable = frozenset({"default_region", "redirect_url", "default_campaign"})
+    clearable = frozenset({"default_region", "redirect_url", "default_campaign", "marketing_basis"})
 
     name: Short | None = None
     online: bool | None = Field(None, description="Default: false for event, import, phone, store_visit.")
@@ -84,6 +87,12 @@ class SourceSettings(Patch):
     default_region: Region | None = None
     redirect_url: HttpUrl | None = None
     default_campaign: Short | None = None
+    marketing_basis: LegalBasis | None = Field(
+        None,
+        description="The legal basis for marketing to this source's leads without their consent"
+        " (for example, 'legitimate interest: customers of our shop'). Unset, the default:"
+        " follow-up emails, SMS and messenger texts go only to people who consented.",
+    )
     active: bool | None = None
 
 
@@ -105,6 +114,7 @@ class SourcePublic(BaseModel):
     default_region: str | None
     redirect_url: str | None
     default_campaign: str | None
+    marketing_basis: str | None
     created_at: datetime
     updated_at: datetime
 

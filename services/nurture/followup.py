@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.nurture.consent import with_consent
 from services.nurture.models import Assignment, FollowedLead, PlaybookVersion, Touch, WebhookDelivery
 from services.nurture.playbooks import Playbooks, default_playbooks_text, plan
 from services.nurture.subscriptions import emit
@@ -123,5 +124,10 @@ async def erase(session: AsyncSession, lead_ids: set[UUID]) -> None:
     await session.execute(delete(deliveries).where(deliveries.c.lead_id.in_(lead_ids)))
 
 
-def consent_withdrawn(data: dict[str, Any]) -> bool:
-    return not data.get("granted", True) and data.get("purpose", "marketing") in ("marketing", "all")
+async def record_consent(session: AsyncSession, lead_id: UUID, change: dict[str, Any]) -> None:
+    """Keep a consent given or withdrawn for a channel on the lead (scoring's next
+    classification carries it too)."""
+    lead = await session.get(FollowedLead, lead_id, with_for_update=True)
+    if lead is not None:
+        lead.context = with_consent(lead.context, change)
+        session.add(lead)

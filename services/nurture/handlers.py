@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture import followup
+from services.nurture import consent, followup
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
 from services.nurture.models import Assignment, Rep, WebhookDelivery
@@ -174,8 +174,10 @@ def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, H
 
     async def on_consent(session: AsyncSession, events: list[Envelope]) -> None:
         for event in events:
-            if followup.consent_withdrawn(event.data):
+            if consent.withdrawn_everywhere(event.data):
                 await followup.unsubscribe(session, event.lead_id, "consent withdrawn")
+            else:
+                await followup.record_consent(session, event.lead_id, event.data)
 
     async def on_erased(session: AsyncSession, events: list[Envelope]) -> None:
         await followup.erase(session, {event.lead_id for event in events})

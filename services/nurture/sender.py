@@ -27,6 +27,7 @@ from sqlalchemy import select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.config import NurtureSettings
+from services.nurture.consent import may_market
 from services.nurture.followup import TOUCHES, PlaybookBook, touch_event
 from services.nurture.handlers import queue_webhook
 from services.nurture.models import Assignment, FollowedLead, Rep, Touch
@@ -48,6 +49,7 @@ IN_DOUBT = (
     "in doubt: the sender stopped between sending this email and recording it; not sent again,"
     " so that nobody gets it twice"
 )
+NO_CONSENT = "no consent to {channel} marketing, and the lead's source states no legal basis for it"
 RECORD_RETRY_SECONDS = (0.2, 5.0)  # from, doubling to
 
 _CLAIM = """
@@ -126,6 +128,12 @@ class TouchSender:
                     touch = await session.get(Touch, item.touch.id)
                     assert touch is not None
                     await self._finish(session, touch, "cancelled", "unsubscribed or unknown lead")
+                    continue
+                channel = _preferred(item.touch.channel, item.lead.context)
+                if not may_market(channel, item.lead.context):
+                    touch = await session.get(Touch, item.touch.id)
+                    assert touch is not None
+                    await self._finish(session, touch, "cancelled", NO_CONSENT.format(channel=channel))
                     continue
                 if item.in_doubt:
                     touch = await session.get(Touch, item.touch.id)

@@ -80,7 +80,21 @@ def fold(updated: Profile, event: Envelope) -> None:
     elif (entry := outcome_of(event)) is not None:
         updated.outcomes = sorted([*updated.outcomes, entry], key=lambda o: o.at)[-OUTCOMES_KEPT:]
     elif event.type == CONSENT_CHANGED:
-        updated.unsubscribed = not data.get("granted", True)
+        _consent(updated, data)
+
+
+def _consent(updated: Profile, change: dict[str, Any]) -> None:
+    """A consent for marketing (as a whole, or one channel) given or withdrawn: kept on the
+    attributes, so `lead.classified` tells nurture; withdrawn as a whole, unsubscribed."""
+    if change.get("purpose", "marketing") not in ("marketing", "all"):
+        return
+    granted, channel = bool(change.get("granted", True)), change.get("channel")
+    if channel:
+        channels = {**(updated.attributes.get("consent_channels") or {}), channel: granted}
+        updated.attributes = {**updated.attributes, "consent_channels": channels}
+        return
+    updated.attributes = {**updated.attributes, "consent": granted}
+    updated.unsubscribed = not granted
 
 
 def outcome_of(event: Envelope) -> OutcomeEntry | None:

@@ -40,6 +40,7 @@ class Lead:
             "first_name": "Аружан",
             "company": "Qazaq Trade",
             "timeframe": TIMEFRAMES[self.temperature],
+            "consent": True,  # the form's box, ticked: follow-up may write to them
             "utm": {"source": "faults"},
         }
 

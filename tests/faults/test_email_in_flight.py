@@ -40,7 +40,7 @@ def email_held(pipeline: Pipeline, part: str) -> tuple[str, str, int]:
     source = pipeline.source(f"email in flight, {part} killed")
     address = f"{HELD}{uuid.uuid4().hex[:10]}@faults.example.kz"
     held = sinks.quits_held()
-    lead = {"email": address, "first_name": "Аружан", "timeframe": "about two months"}
+    lead = {"email": address, "first_name": "Аружан", "timeframe": "about two months", "consent": True}
     answer = stack.http.post(
         stack.url("ingest", "/v1/leads"), json=lead, headers={"X-Source-Key": source["key"]}
     )

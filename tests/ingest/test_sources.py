@@ -2,8 +2,8 @@
 
 import httpx
 
-from tests.conftest import ADMIN
-from tests.helpers import create_source, post_lead
+from tests.conftest import ADMIN, Servers
+from tests.helpers import create_source, events_of, post_lead
 
 
 async def test_offline_channels_default_to_offline(ingest: httpx.AsyncClient) -> None:
@@ -67,3 +67,21 @@ async def test_unknown_source_is_404(ingest: httpx.AsyncClient) -> None:
     missing = "/v1/sources/00000000-0000-0000-0000-000000000000"
     assert (await ingest.get(missing, headers=ADMIN)).status_code == 404
     assert (await ingest.patch(missing, json={"active": False}, headers=ADMIN)).status_code == 404
+
+
+async def test_a_source_states_its_legal_basis_for_marketing_and_its_leads_carry_it(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    basis = "legitimate interest: customers of our shop"
+    source = await create_source(ingest, channel="store_visit", marketing_basis=basis)
+    assert source["marketing_basis"] == basis
+    lead_id = (await post_lead(ingest, source["key"], email="shop@example.kz")).json()["lead_id"]
+    [captured] = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 1)
+    assert captured.data["marketing_basis"] == basis
+    plain = await create_source(ingest)
+    assert plain["marketing_basis"] is None, "unset by default: marketing needs consent"
+    other = (await post_lead(ingest, plain["key"], email="plain@example.kz")).json()["lead_id"]
+    [captured] = await events_of(servers.bootstrap, other, lambda es: len(es) >= 1)
+    assert captured.data.get("marketing_basis") is None
+    cleared = await ingest.patch(f"/v1/sources/{source['id']}", json={"marketing_basis": None}, headers=ADMIN)
+    assert cleared.status_code == 200 and cleared.json()["marketing_basis"] is None

@@ -102,7 +102,13 @@ def classified(temperature: str = "warm", lead_id: uuid.UUID | None = None, **le
     if lead_id is not None:
         event = event.model_copy(update={"lead_id": lead_id})
     person = f"{uuid.uuid4().hex[:10]}@example.kz"
-    event.data["lead"] = {"email": person, "first_name": "Аружан", "timezone": zone_where_it_is(12), **lead}
+    event.data["lead"] = {
+        "email": person,
+        "first_name": "Аружан",
+        "timezone": zone_where_it_is(12),
+        "consent": True,  # the form's box, ticked
+        **lead,
+    }
     return event
 
 

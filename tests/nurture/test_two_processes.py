@@ -87,7 +87,9 @@ async def due_touches(servers: Servers, count: int, due_at: datetime | None = No
             "followed_leads",
             schema_name="nurture",
             columns=["lead_id", "context", "playbook", "playbook_version"],
-            records=[(lead, f'{{"email": "two-{lead}@example.kz"}}', "mql", 1) for lead in leads],
+            records=[
+                (lead, f'{{"email": "two-{lead}@example.kz", "consent": true}}', "mql", 1) for lead in leads
+            ],
         )
         columns = ["id", "lead_id", "correlation_id", "playbook", "playbook_version", "step"]
         columns += ["channel", "template", "due_at", "status"]
