@@ -44,9 +44,10 @@ def lead_classified(temperature: str = "hot") -> Envelope:
 
 
 async def create_source(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
-    response = await client.post(
-        "/v1/sources", json={"name": "Website", "channel": "web_form", **fields}, headers=ADMIN
-    )
+    """A source whose key a server holds (scope `history`: it may post outcomes and update any
+    lead), unless `scope="capture"` is given, as for a key in a web page."""
+    body = {"name": "Website", "channel": "web_form", "scope": "history", **fields}
+    response = await client.post("/v1/sources", json=body, headers=ADMIN)
     assert response.status_code == 201, response.text
     return dict(response.json())
 

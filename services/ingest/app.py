@@ -8,7 +8,7 @@ from services.ingest import capture, idempotency, imports
 from services.ingest.api import routers
 from services.ingest.capture import Contacts
 from services.ingest.config import IngestSettings
-from services.ingest.history import LeadNotFound
+from services.ingest.history import LeadNotFound, NotInScope
 from services.ingest.idempotency import KeyReused
 from services.ingest.ratelimit import RateLimited, RateLimits
 from services.ingest.source_cache import SourceCache
@@ -36,6 +36,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     app.state.limits = RateLimits(settings.rate_limit_per_key, settings.rate_limit_per_ip)
     app.add_exception_handler(KeyReused, _key_reused)
     app.add_exception_handler(LeadNotFound, _lead_not_found)
+    app.add_exception_handler(NotInScope, _not_in_scope)
     app.add_exception_handler(RateLimited, _rate_limited)
     return app
 
@@ -56,6 +57,10 @@ async def _lead_not_found(request: Request, error: Exception) -> Response:
     if error.erased:
         return problem(410, "Lead erased", "This lead was erased at the person's request.")
     return problem(404, "No such lead")
+
+
+async def _not_in_scope(request: Request, error: Exception) -> Response:
+    return problem(403, "Not allowed for this key", str(error))
 
 
 async def _rate_limited(request: Request, error: Exception) -> Response:

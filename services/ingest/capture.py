@@ -9,6 +9,10 @@ The identity rule:
   known person is kept on the activity, so nothing typed is lost;
 - other fields: the newest non-empty value wins (progressive profiling), except the first
   touch (utm, page_url, referrer), which attribution keeps; later touches go on the activity;
+- a submission nobody vouches for (a public form, a chatbot, a capture-only key, which sits in
+  a web page) cannot rewrite a known person, since anyone can type their email: it fills
+  empty fields only, never overwrites one, and adds no contact point (a new email or phone
+  goes on the activity);
 - a profile is bounded: a submission that would give the person more than MAX_CUSTOM_FIELDS
   custom fields, or a profile over MAX_PROFILE_BYTES, is refused (422) and changes nothing.
   `lead.updated` carries only what changed, custom fields key by key.
@@ -55,6 +59,7 @@ class Submission:
     client: Client = field(default_factory=Client)
     activity: str | None = "form_submitted"  # what a repeat is recorded as; None: nothing
     correlation_id: UUID = field(default_factory=uuid4)
+    vouched: bool = False  # from a server holding a key with the history scope: may overwrite
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ def prepare(
     default_region: str,
     client: Client | None = None,
     activity: str | None = "form_submitted",
+    vouched: bool = False,
 ) -> Submission:
     """Validate and normalise a lead against its source's policy; InvalidInput names every
     field at fault. Pure: no I/O, so a bad lead never reaches a shared transaction."""
@@ -101,7 +107,7 @@ def prepare(
     if campaign:
         attributes["campaign"] = campaign
     attributes = {k: v for k, v in attributes.items() if v not in ({}, [], "")}
-    return Submission(email, phone, attributes, client or Client(), activity)
+    return Submission(email, phone, attributes, client or Client(), activity, vouched=vouched)
 
 
 async def capture(session: AsyncSession, source: Source, submission: Submission) -> Captured:
@@ -224,14 +230,14 @@ async def _merge(
     conflicts = {"phone": str(by_phone["id"])} if by_phone is not None and by_phone is not lead else {}
 
     contact: dict[str, str] = {}
-    if submission.email and not lead["email"]:
+    if submission.vouched and submission.email and not lead["email"]:
         contact["email"] = submission.email
-    if submission.phone and not lead["phone"] and not conflicts:
+    if submission.vouched and submission.phone and not lead["phone"] and not conflicts:
         contact["phone"] = submission.phone
     submitted = (("email", submission.email), ("phone", submission.phone))
     unmatched = {k: v for k, v in submitted if v and v != lead[k] and k not in contact}
     stored: dict[str, Any] = lead["attributes"]
-    changes = merge_attributes(stored, submission.attributes)
+    changes = merge_attributes(stored, submission.attributes, overwrite=submission.vouched)
     merged = {**stored, **changes}
     if "custom" in changes:
         merged["custom"] = {**stored.get("custom", {}), **changes["custom"]}
@@ -275,18 +281,24 @@ async def _apply(
     leads.index(lead)
 
 
-def merge_attributes(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
-    """The attributes that change: new or different values, first-touch fields only when
-    missing; for custom fields, the keys that are new or different."""
+def merge_attributes(
+    stored: dict[str, Any], incoming: dict[str, Any], overwrite: bool = True
+) -> dict[str, Any]:
+    """The attributes that change: new or different values (only new ones when not
+    `overwrite`), first-touch fields only when missing; for custom fields, the keys that are
+    new or different (only new ones when not `overwrite`)."""
     changes: dict[str, Any] = {}
     for key, value in incoming.items():
-        if key in FIRST_TOUCH and stored.get(key):
-            continue
         if key == "custom":
             known = stored.get("custom", {})
-            if changed := {k: v for k, v in value.items() if k not in known or known[k] != v}:
+            changed = {k: v for k, v in value.items() if k not in known or (overwrite and known[k] != v)}
+            if changed:
                 changes["custom"] = changed
-        elif stored.get(key) != value:
+            continue
+        present = stored.get(key) not in (None, "", [], {})
+        if present and (key in FIRST_TOUCH or not overwrite):
+            continue
+        if stored.get(key) != value:
             changes[key] = value
     return changes
 

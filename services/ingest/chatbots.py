@@ -90,10 +90,10 @@ class ChatMessage(StorableInput):
 def from_telegram(update: TelegramUpdate) -> ChatMessage | None:
     """The generic shape of a Telegram update, or None for updates that are not messages."""
     message = update.message
-    if message is None or (message.contact is None and not message.text):
-        return None
+    if message is None or (not _own(message) and not message.text):
+        return None  # not a message, or only someone else's card: nothing to record
     contact = None
-    if message.contact is not None:
+    if message.contact is not None and _own(message):
         contact = ChatContact(
             phone=message.contact.phone_number,
             first_name=message.contact.first_name or None,
@@ -105,6 +105,17 @@ def from_telegram(update: TelegramUpdate) -> ChatMessage | None:
         contact=contact,
         text=message.text[:5000] if message.text else None,
         occurred_at=datetime.fromtimestamp(message.date).astimezone(),
+    )
+
+
+def _own(message: TelegramMessage) -> bool:
+    """Whether a shared contact card is the sender's own: Telegram lets anyone share anyone's
+    card, and a card that is not theirs must not make or change a lead."""
+    return (
+        message.from_ is not None
+        and message.contact is not None
+        and message.contact.user_id is not None
+        and message.contact.user_id == message.from_.id
     )
 
 

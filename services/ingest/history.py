@@ -24,29 +24,40 @@ from shared.events import (
 LEADS = Lead.__table__  # type: ignore[attr-defined]
 
 
+class NotInScope(Exception):
+    """The source's key may not do this (its scope is `capture`)."""
+
+
 class LeadNotFound(Exception):
     def __init__(self, lead_id: UUID, erased: bool) -> None:
         super().__init__(f"lead {lead_id} {'was erased' if erased else 'not found'}")
         self.lead_id, self.erased = lead_id, erased
 
 
-def contact_of(ref: LeadRef, region: str) -> Submission | None:
+def contact_of(ref: LeadRef, region: str, source: Source) -> Submission | None:
     """The normalised contact points of a reference by email or phone (None for a lead id)."""
     if ref.lead_id is not None:
         return None
     email, phone = normalize_contact(ref.email, ref.phone, region)
-    return Submission(email, phone, {}, activity=None)
+    return Submission(email, phone, {}, activity=None, vouched=source.scope == "history")
 
 
 async def resolve_lead(
     session: AsyncSession, source: Source, ref: LeadRef, contact: Submission | None
 ) -> UUID:
-    """The lead a reference names; by email or phone, the lead is created if nobody matches."""
+    """The lead a reference names; by email or phone, the lead is created if nobody matches.
+    A key with the `capture` scope reaches only leads its own source brought in."""
     if contact is not None:
-        return (await capture(session, source, contact)).lead_id
-    assert ref.lead_id is not None
-    await require_lead(session, ref.lead_id)
-    return ref.lead_id
+        lead_id = (await capture(session, source, contact)).lead_id
+    else:
+        assert ref.lead_id is not None
+        await require_lead(session, ref.lead_id)
+        lead_id = ref.lead_id
+    if source.scope != "history":
+        owner = await session.scalar(select(LEADS.c.source_id).where(LEADS.c.id == lead_id))
+        if owner is not None and owner != source.id:
+            raise NotInScope("this key may act only on leads its own source brought in (scope `capture`)")
+    return lead_id
 
 
 async def require_lead(session: AsyncSession, lead_id: UUID) -> None:
@@ -64,6 +75,8 @@ async def record_activity_in(
 
 
 async def record_outcome(session: AsyncSession, source: Source, data: OutcomeIn) -> tuple[UUID, UUID]:
+    if source.scope != "history":
+        raise NotInScope("sales outcomes need a key with the `history` scope")
     await require_lead(session, data.lead_id)
     details = data.model_dump(
         mode="json", include={"amount", "currency", "reason", "rep_id"}, exclude_none=True

@@ -155,7 +155,17 @@ async def _apply_chunk(
     for number, row in chunk:
         try:
             ready.append(
-                (number, prepare(source, lead_from_form(row, None), region, Client(), activity="imported"))
+                (
+                    number,
+                    prepare(
+                        source,
+                        lead_from_form(row, None),
+                        region,
+                        Client(),
+                        activity="imported",
+                        vouched=source.scope == "history",
+                    ),
+                )
             )
         except InvalidInput as error:
             rejected.append((number, [{"field": f, "reason": r} for f, r in error.errors]))

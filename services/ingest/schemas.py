@@ -87,6 +87,13 @@ class SourceSettings(Patch):
     default_region: Region | None = None
     redirect_url: HttpUrl | None = None
     default_campaign: Short | None = None
+    scope: Literal["capture", "history"] | None = Field(
+        None,
+        description="What the source's key may do. `capture` (the default, for keys that sit in a"
+        " web page): send leads, and activities and consent for leads of this source only; a"
+        " known person is filled in, never overwritten. `history` (for a server: a CRM, a call"
+        " centre): also outcomes, any lead, and updates that overwrite.",
+    )
     marketing_basis: LegalBasis | None = Field(
         None,
         description="The legal basis for marketing to this source's leads without their consent"
@@ -115,8 +122,19 @@ class SourcePublic(BaseModel):
     redirect_url: str | None
     default_campaign: str | None
     marketing_basis: str | None
+    scope: str
+    telegram_secret_set: bool = Field(
+        False, description="Whether Telegram has a secret (POST .../telegram-secret)."
+    )
     created_at: datetime
     updated_at: datetime
+
+
+class TelegramSecret(BaseModel):
+    telegram_secret: str = Field(
+        description="Shown once: give it to Telegram's setWebhook as `secret_token`. A new one"
+        " replaces it at once."
+    )
 
 
 class SourceCreated(SourcePublic):

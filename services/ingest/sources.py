@@ -75,6 +75,18 @@ async def rotate_key(session: AsyncSession, source_id: UUID) -> tuple[Source, st
     return source, key
 
 
+async def new_telegram_secret(session: AsyncSession, source_id: UUID) -> str | None:
+    """A secret for the source's Telegram webhook (not its key: Telegram sees it), shown once,
+    stored hashed; the previous one stops working at once."""
+    source = await session.get(Source, source_id, with_for_update=True)
+    if source is None:
+        return None
+    secret = secrets.token_urlsafe(32)
+    source.telegram_secret_hash, source.updated_at = hash_key(secret), utcnow()
+    await session.flush()
+    return secret
+
+
 async def authenticate_source(session: AsyncSession, key: str) -> Source | None:
     """The active source holding `key`, or None (callers must not say which check failed).
     Keys are looked up by their SHA-256: a timing difference can only reveal bits of a hash

@@ -46,9 +46,9 @@ class Pipeline:
     endpoint: dict[str, Any]  # the subscription
     hot_webhooks: HotWebhooks  # what the subscriber received
 
-    def source(self, name: str) -> dict[str, Any]:
+    def source(self, name: str, **settings: Any) -> dict[str, Any]:
         """A new source (its id and key), so the scenario's funnel is its own."""
-        body = {"name": f"{name} {uuid.uuid4().hex[:6]}", "channel": "landing_page"}
+        body = {"name": f"{name} {uuid.uuid4().hex[:6]}", "channel": "landing_page", **settings}
         return self.stack.post("ingest", "/v1/sources", body)
 
     def healthy(self) -> dict[str, Any]:

@@ -83,7 +83,12 @@ def source_key(ingest_url: str) -> str:
         created = client.post(
             "/v1/sources",
             headers=ADMIN,
-            json={"name": "Fuzz", "channel": "api", "allowed_origins": ["https://fuzz.example"]},
+            json={
+                "name": "Fuzz",
+                "channel": "api",
+                "scope": "history",  # every route behind the key is reached
+                "allowed_origins": ["https://fuzz.example"],
+            },
         )
     assert created.status_code == 201, created.text
     return str(created.json()["key"])

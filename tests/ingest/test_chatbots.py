@@ -24,12 +24,19 @@ def telegram_update(update_id: int, chat_id: int, **message: object) -> dict[str
     }
 
 
+async def telegram_secret(ingest: httpx.AsyncClient, source: dict[str, object]) -> dict[str, str]:
+    """The header Telegram sends, with the secret made for it (not the source's key)."""
+    made = await ingest.post(f"/v1/sources/{source['id']}/telegram-secret", headers=ADMIN)
+    assert made.status_code == 200, made.text
+    return {"X-Telegram-Bot-Api-Secret-Token": made.json()["telegram_secret"]}
+
+
 async def test_telegram_text_waits_for_the_contact_then_becomes_activities(
     ingest: httpx.AsyncClient, servers: Servers
 ) -> None:
     source = await create_source(ingest, channel="chatbot", default_region="KZ")
     url = f"/v1/chatbots/{source['id']}/telegram"
-    secret = {"X-Telegram-Bot-Api-Secret-Token": source["key"]}
+    secret = await telegram_secret(ingest, source)
     chat_id, update_id = random.randint(10**8, 10**9), random.randint(10**6, 10**8)
 
     hello = telegram_update(update_id, chat_id, text="Сәлем! Жеткізу қанша тұрады?")
@@ -71,6 +78,33 @@ async def test_telegram_without_the_secret_token_is_refused(ingest: httpx.AsyncC
     assert (await ingest.post(url, json=update)).status_code == 401
     wrong = {"X-Telegram-Bot-Api-Secret-Token": "wrong"}
     assert (await ingest.post(url, json=update, headers=wrong)).status_code == 401
+    the_key = {"X-Telegram-Bot-Api-Secret-Token": str(source["key"])}
+    assert (await ingest.post(url, json=update, headers=the_key)).status_code == 401, "not the source key"
+    old = await telegram_secret(ingest, source)
+    new = await telegram_secret(ingest, source)
+    assert (await ingest.post(url, json=update, headers=old)).status_code == 401, "replaced at once"
+    assert (await ingest.post(url, json=update, headers=new)).status_code == 202
+
+
+async def test_a_contact_card_of_someone_else_makes_no_lead(ingest: httpx.AsyncClient) -> None:
+    """Telegram lets anyone share anyone's card: only the sender's own makes or changes a lead."""
+    source = await create_source(ingest, channel="chatbot", default_region="KZ")
+    url = f"/v1/chatbots/{source['id']}/telegram"
+    secret = await telegram_secret(ingest, source)
+    chat_id, update_id = random.randint(10**8, 10**9), random.randint(10**6, 10**8)
+    victim = f"7701{random.randint(10**6, 10**7 - 1)}"
+    for card in ({"user_id": chat_id + 1}, {}):  # another user's card; a card with no user at all
+        update_id += 1
+        update = telegram_update(
+            update_id, chat_id, contact={"phone_number": victim, "first_name": "X", **card}
+        )
+        answer = await ingest.post(url, json=update, headers=secret)
+        assert (answer.status_code, answer.content) == (200, b""), "acknowledged, nothing recorded"
+    looked_up = await ingest.post(
+        "/v1/activities", json={"type": "page_view", "phone": victim}, headers={"X-Source-Key": source["key"]}
+    )
+    lead = (await ingest.get(f"/v1/leads/{looked_up.json()['lead_id']}", headers=ADMIN)).json()
+    assert [h["type"] for h in lead["history"]] == ["page_view"], "the card made no lead before this"
 
 
 def not_a_message(kind: str, update_id: int, chat_id: int) -> dict[str, object]:
@@ -88,7 +122,7 @@ async def test_telegram_updates_that_are_not_messages_are_acknowledged_and_not_r
 ) -> None:
     source = await create_source(ingest, channel="chatbot", default_region="KZ")
     url = f"/v1/chatbots/{source['id']}/telegram"
-    secret = {"X-Telegram-Bot-Api-Secret-Token": source["key"]}
+    secret = await telegram_secret(ingest, source)
     chat_id, update_id = random.randint(10**8, 10**9), random.randint(10**6, 10**8)
     response = await ingest.post(url, json=not_a_message(kind, update_id, chat_id), headers=secret)
     assert (response.status_code, response.content) == (200, b"")

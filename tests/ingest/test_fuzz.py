@@ -66,7 +66,8 @@ class ThreadedServer:
 @pytest.fixture(scope="module")
 def ingest_url(servers: Servers) -> Iterator[tuple[str, dict[str, str]]]:
     with ThreadedServer(servers) as server, httpx.Client(base_url=server.url) as client:
-        source = client.post("/v1/sources", headers=ADMIN, json={"name": "Property", "channel": "api"})
+        body = {"name": "Property", "channel": "api", "scope": "history"}  # its merges overwrite
+        source = client.post("/v1/sources", headers=ADMIN, json=body)
         yield server.url, {"X-Source-Key": source.json()["key"], **ADMIN}
 
 

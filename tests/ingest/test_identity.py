@@ -140,3 +140,58 @@ async def test_batch_with_the_same_person_twice_makes_one_lead(ingest: httpx.Asy
     assert results[0]["lead_id"] == results[1]["lead_id"]
     lead = (await ingest.get(f"/v1/leads/{results[0]['lead_id']}", headers=ADMIN)).json()
     assert lead["attributes"]["first_name"] == "Arman" and lead["attributes"]["company"] == "Kaspi"
+
+
+async def test_a_key_in_a_web_page_cannot_rewrite_a_known_person(ingest: httpx.AsyncClient) -> None:
+    """Anyone can post a known email with a capture-only key (it sits in a landing page) or
+    a public form: empty fields are filled, nothing is overwritten, no phone is added (the
+    attacker's number goes on the activity, where a rep can see it)."""
+    server = await create_source(ingest)  # scope history: a CRM
+    page = await create_source(ingest, scope="capture")
+    email = f"known-{uuid.uuid4().hex[:8]}@example.kz"
+    lead_id = (await post_lead(ingest, server["key"], email=email, company="Kaspi", city="Almaty")).json()[
+        "lead_id"
+    ]
+    attack = {"email": email, "company": "Attacker LLP", "job_title": "CEO", "phone": "+77015559999"}
+    assert (await post_lead(ingest, page["key"], **attack)).status_code == 202
+    form = await ingest.post(
+        f"/v1/forms/{page['id']}",
+        data={"email": email, "city": "Baku"},
+        headers={"accept": "application/json"},
+    )
+    assert form.status_code == 202, form.text
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert lead["attributes"]["company"] == "Kaspi" and lead["attributes"]["city"] == "Almaty"
+    assert lead["attributes"]["job_title"] == "CEO", "an empty field is filled"
+    assert lead["phone"] is None, "no contact point from an unvouched post"
+    assert any(h["properties"].get("phone") == "+77015559999" for h in lead["history"])
+    vouched = await post_lead(ingest, server["key"], email=email, company="Kaspi Bank", phone="+77015550000")
+    assert vouched.status_code == 202
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert lead["attributes"]["company"] == "Kaspi Bank" and lead["phone"] == "+77015550000"
+
+
+async def test_a_capture_only_key_acts_only_on_its_own_leads(ingest: httpx.AsyncClient) -> None:
+    server, page = await create_source(ingest), await create_source(ingest, scope="capture")
+    assert page["scope"] == "capture" and server["scope"] == "history"
+    their_email = f"t-{uuid.uuid4().hex[:8]}@example.kz"
+    theirs = (await post_lead(ingest, server["key"], email=their_email)).json()
+    mine = (await post_lead(ingest, page["key"], email=f"m-{uuid.uuid4().hex[:8]}@example.kz")).json()
+    key = {"X-Source-Key": page["key"]}
+    for path, body in (
+        ("/v1/activities", {"type": "page_view"}),
+        ("/v1/consent", {"granted": False, "purpose": "marketing"}),
+    ):
+        foreign = await ingest.post(path, json={**body, "lead_id": theirs["lead_id"]}, headers=key)
+        assert foreign.status_code == 403, foreign.text
+        own = await ingest.post(path, json={**body, "lead_id": mine["lead_id"]}, headers=key)
+        assert own.status_code == 202, own.text
+    by_email = await ingest.post(
+        "/v1/activities", json={"type": "page_view", "email": their_email}, headers=key
+    )
+    assert by_email.status_code == 403, "named by email, theirs all the same"
+    outcome = {"lead_id": mine["lead_id"], "type": "won", "amount": 100}
+    refused = await ingest.post("/v1/outcomes", json=outcome, headers=key)
+    assert refused.status_code == 403 and "history" in refused.json()["detail"], refused.text
+    allowed = await ingest.post("/v1/outcomes", json=outcome, headers={"X-Source-Key": server["key"]})
+    assert allowed.status_code == 202, allowed.text

@@ -156,10 +156,11 @@ async def test_chatbot_messages_refuse_a_nul(ingest: httpx.AsyncClient, source: 
         "update_id": 1,
         "message": {"message_id": 1, "date": 1_795_000_000, "chat": {"id": 7}, "text": NUL},
     }
+    made = await ingest.post(f"/v1/sources/{source['id']}/telegram-secret", headers=ADMIN)
     telegram = await ingest.post(
         f"/v1/chatbots/{source['id']}/telegram",
         json=update,
-        headers={"X-Telegram-Bot-Api-Secret-Token": source["key"]},
+        headers={"X-Telegram-Bot-Api-Secret-Token": made.json()["telegram_secret"]},
     )
     assert refused_fields(telegram) == ["message.text"]
 

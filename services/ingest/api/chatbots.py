@@ -26,7 +26,8 @@ async def telegram_source(
     """The source whose secret Telegram sends; checked before the body is read."""
     await check_ip(request)
     source: Source | None = await request.app.state.sources.by_id(source_id)
-    if source is None or not hmac.compare_digest(hash_key(secret), source.key_hash):
+    expected = source.telegram_secret_hash if source is not None else None
+    if source is None or expected is None or not hmac.compare_digest(hash_key(secret), expected):
         raise HTTPException(401, UNAUTHORIZED)
     return source
 
@@ -35,8 +36,10 @@ async def telegram_source(
 async def telegram(
     request: Request, update: TelegramUpdate, source: Annotated[Source, Depends(telegram_source)]
 ) -> Response:
-    """Point the bot's webhook here (`setWebhook` with `secret_token` = the source key). A shared
-    contact creates or updates the lead; text messages become `chat_message` activities.
+    """Point the bot's webhook here (`setWebhook` with `secret_token` = the secret from `POST
+    /v1/sources/{id}/telegram-secret`). A contact the sender shares of themselves creates or
+    updates the lead (someone else's card does not); text messages become `chat_message`
+    activities.
     Telegram's retries of an update are recognised by its `update_id`."""
     message = chatbots.from_telegram(update)
     if message is None:

@@ -31,7 +31,7 @@ async def _record(
 
 def _contact(request: Request, source: Source, data: LeadRef) -> Submission | None:
     region = source.default_region or request.app.state.settings.default_phone_region
-    return history.contact_of(data, region)
+    return history.contact_of(data, region, source)
 
 
 @router.post("/activities", status_code=202, response_model=Recorded)

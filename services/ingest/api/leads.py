@@ -40,7 +40,7 @@ async def capture_lead(
 ) -> Response:
     """Take a lead. A known email or phone merges into its lead (`status: merged`)."""
     region = request.app.state.settings.default_phone_region
-    submission = prepare(source, data, region, client_of(request))
+    submission = prepare(source, data, region, client_of(request), vouched=source.scope == "history")
 
     async def work(session: AsyncSession) -> Answer:
         return accepted(await capture(session, source, submission))
@@ -62,7 +62,8 @@ async def capture_batch(
     ready: list[tuple[int, Submission]] = []
     for index, item in enumerate(data.leads):
         try:
-            ready.append((index, prepare(source, parse_lead(item), region, client)))
+            lead = parse_lead(item)
+            ready.append((index, prepare(source, lead, region, client, vouched=source.scope == "history")))
         except InvalidInput as error:
             problems = [ItemError(field=f, reason=r) for f, r in error.errors]
             rejected.append(BatchItemResult(index=index, status=422, errors=problems))

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 
 from services.ingest import sources
 from services.ingest.models import Source
-from services.ingest.schemas import SourceCreate, SourceCreated, SourcePublic, SourceSettings
+from services.ingest.schemas import SourceCreate, SourceCreated, SourcePublic, SourceSettings, TelegramSecret
 from shared.db import Database
 from shared.http import Admin
 
@@ -21,14 +21,14 @@ def _db(request: Request) -> Database:
 def _public(source: Source | None) -> SourcePublic:
     if source is None:
         raise HTTPException(404, "No such source")
-    return SourcePublic(**source.model_dump())
+    return SourcePublic(**source.model_dump(), telegram_secret_set=source.telegram_secret_hash is not None)
 
 
 @router.post("", status_code=201, response_model=SourceCreated)
 async def create_source(request: Request, data: SourceCreate) -> SourceCreated:
     async with _db(request).transaction() as session:
         source, key = await sources.create_source(session, data)
-    return SourceCreated(**source.model_dump(), key=key)
+    return SourceCreated(**_public(source).model_dump(), key=key)
 
 
 @router.get("", response_model=list[SourcePublic])
@@ -62,4 +62,16 @@ async def rotate_key(request: Request, source_id: UUID) -> SourceCreated:
         raise HTTPException(404, "No such source")
     request.app.state.sources.forget(source_id)
     source, key = rotated
-    return SourceCreated(**source.model_dump(), key=key)
+    return SourceCreated(**_public(source).model_dump(), key=key)
+
+
+@router.post("/{source_id}/telegram-secret", response_model=TelegramSecret)
+async def telegram_secret(request: Request, source_id: UUID) -> TelegramSecret:
+    """The secret Telegram sends with each update (`setWebhook` with this `secret_token`):
+    shown once; a new one replaces it at once."""
+    async with _db(request).transaction() as session:
+        secret = await sources.new_telegram_secret(session, source_id)
+    if secret is None:
+        raise HTTPException(404, "No such source")
+    request.app.state.sources.forget(source_id)
+    return TelegramSecret(telegram_secret=secret)
