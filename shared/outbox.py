@@ -91,14 +91,12 @@ def _decode_headers(stored: str | list[list[str]] | None) -> list[tuple[str, byt
 
 
 _TAKE_BATCH = """
-DELETE FROM outbox WHERE id IN (
-    SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
-) RETURNING id, topic, key, value, headers, created_at
+SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
+# Published rows move from the outbox to the journal inside PostgreSQL: only their ids travel.
 _JOURNAL = """
-INSERT INTO journal (topic, key, value, headers)
-SELECT topic, key, value, headers::jsonb
-FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[]) AS r(topic, key, value, headers)
+WITH moved AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING id, topic, key, value, headers)
+INSERT INTO journal (topic, key, value, headers) SELECT topic, key, value, headers FROM moved ORDER BY id
 """
 _ADVANCE = """
 INSERT INTO relay_positions (topic, partition, next_offset)
@@ -107,8 +105,9 @@ ON CONFLICT (topic, partition) DO UPDATE
 SET next_offset = greatest(relay_positions.next_offset, excluded.next_offset)
 """
 _DEAD_LETTER = """
+WITH moved AS (DELETE FROM outbox WHERE id = $1 RETURNING id, topic, key, value, headers, created_at)
 INSERT INTO outbox_dead_letters (id, topic, key, value, headers, error, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+SELECT id, topic, key, value, headers, $2, created_at FROM moved
 """
 _JOURNAL_PAGE = """
 SELECT id, topic, key, value, headers FROM journal
@@ -237,18 +236,7 @@ class OutboxRelay:
 
     async def _set_aside(self, connection: asyncpg.Connection, row: asyncpg.Record, reason: str) -> None:
         """Move a row the broker cannot take to the dead letters."""
-        await connection.execute(
-            _DEAD_LETTER,
-            *(
-                row["id"],
-                row["topic"],
-                row["key"],
-                row["value"],
-                row["headers"],
-                reason[:1000],
-                row["created_at"],
-            ),
-        )
+        await connection.execute(_DEAD_LETTER, row["id"], reason[:1000])
         log.error(
             "outbox row %d (%s, %d bytes) dead-lettered: %s",
             *(row["id"], row["topic"], len(row["value"]), reason),
@@ -271,13 +259,7 @@ class OutboxRelay:
     ) -> None:
         if not rows:
             return
-        await connection.execute(
-            _JOURNAL,
-            [r["topic"] for r in rows],
-            [r["key"] for r in rows],
-            [r["value"] for r in rows],
-            [_text(r["headers"]) for r in rows],
-        )
+        await connection.execute(_JOURNAL, [r["id"] for r in rows])
         ends = _ends(landed)
         await connection.execute(_ADVANCE, *zip(*((t, p, o) for (t, p), o in ends.items()), strict=True))
 
@@ -340,10 +322,6 @@ class OutboxRelay:
 
 def _message(row: asyncpg.Record) -> Message:
     return row["topic"], row["key"], row["value"]
-
-
-def _text(headers: Any) -> str | None:
-    return headers if headers is None or isinstance(headers, str) else json.dumps(headers)
 
 
 def _runs_by_headers(rows: Sequence[asyncpg.Record]) -> list[list[asyncpg.Record]]:
