@@ -44,6 +44,7 @@ def service_cli(name: str, settings_type: type[S], create_app: Callable[[S], Fas
             loop="uvloop",
             http="httptools",
             timeout_graceful_shutdown=10,
+            proxy_headers=False,  # the app believes X-Forwarded-For only from LEADFLOW_TRUSTED_PROXIES
         )
 
     @cli.command()

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import dead_letters
 from shared.consumer import ConsumerRunner, Handler
@@ -163,6 +164,9 @@ def create_service_app(
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes, larger=larger_bodies)
+    if proxies := [p.strip() for p in runtime.settings.trusted_proxies.split(",") if p.strip()]:
+        # The client's address is the last one in X-Forwarded-For that a trusted proxy added.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     checks = {"database": runtime.db.ping, "broker": runtime.publisher.ping}
     checks |= {f"consumer:{c.group}": c.ping for c in runtime.consumers}
     informational = frozenset() if runtime.needs_broker else frozenset({"broker"})

@@ -48,6 +48,9 @@ class ServiceSettings(BaseSettings):
     # takes the viewer or admin token, unless these say otherwise.
     public_docs: bool | None = None
     public_metrics: bool | None = None
+    # The proxies in front of the service whose X-Forwarded-For is believed (addresses or
+    # networks, comma-separated); none by default, so no client can choose its address.
+    trusted_proxies: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

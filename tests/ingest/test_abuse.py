@@ -81,3 +81,32 @@ async def test_rate_limits_per_key_and_per_ip(servers: Servers) -> None:
             (await post_lead(client, f"lfk_guess{i}", email="g@example.kz")).status_code for i in range(4)
         ]
         assert guesses == [401, 401, 401, 429]
+
+
+async def test_behind_a_trusted_proxy_each_visitor_has_a_bucket_and_nobody_chooses_theirs(
+    servers: Servers,
+) -> None:
+    """Behind a proxy every visitor once shared the proxy's bucket; with the proxy named in
+    LEADFLOW_TRUSTED_PROXIES each has their own, and a client that is not the proxy cannot
+    pick an address with X-Forwarded-For."""
+    settings = servers.settings(IngestSettings, rate_limit_per_ip="2/minute", trusted_proxies="10.0.0.0/24")
+    app = create_app(settings)
+
+    async def guesses(client_ip: str, forwarded: str, count: int = 3) -> list[int]:
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
+            headers = {"X-Forwarded-For": forwarded, "X-Source-Key": "lfk_" + "g" * 43}
+            body = {"email": "g@example.kz"}
+            return [
+                (await client.post("/v1/leads", json=body, headers=headers)).status_code for _ in range(count)
+            ]
+
+    async with app.router.lifespan_context(app):
+        assert await guesses("10.0.0.5", "203.0.113.1") == [401, 401, 429]
+        assert await guesses("10.0.0.5", "203.0.113.2") == [401, 401, 429], "another visitor, own bucket"
+        # X-Forwarded-For from the visitor itself, appended to by the proxy: the proxy's entry counts.
+        assert await guesses("10.0.0.5", "203.0.113.1, 203.0.113.3") == [401, 401, 429]
+        spoofed = [await guesses("198.51.100.9", f"203.0.113.{100 + i}", count=1) for i in range(3)]
+        assert spoofed == [[401], [401], [429]], (
+            "not from the proxy: its own address counts, whatever it says"
+        )
