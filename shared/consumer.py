@@ -14,13 +14,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.archive import ArchiveReplay
 from shared.db import Database
-from shared.events import Envelope
+from shared.events import LEAD_ERASED, Envelope
 from shared.faults import is_transient
 from shared.inbox import archive_new_events, claim_new_events
 from shared.kafka import METADATA_MAX_AGE_MS
 from shared.observability import Telemetry
 from shared.outbox import stage
 from shared.redact import describe
+from shared.tombstones import bury, erased_among
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,7 @@ class ConsumerRunner:
         if not deliveries:
             return
         async with self.db.transaction() as session:
+            deliveries = await self._without_erased(session, deliveries)
             fresh = await self._claim(session, deliveries)
             new: list[Envelope] = []
             for delivery in deliveries:
@@ -245,17 +247,42 @@ class ConsumerRunner:
                     fresh.discard(event.id)  # the same id twice in one batch applies once
                     new.append(event)
                 self.telemetry.events_in.labels(delivery.record.topic, event.type, outcome).inc()
-            await self._apply_events(session, new)
+            await self._apply_events(session, new, screened=True)
+
+    async def _without_erased(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """Drop the events about erased leads (tombstoned before, or erased in this batch: what
+        comes before the erasure goes too); keep the erasures, burying their leads."""
+        events = [d.event for d in deliveries if d.event is not None]
+        erasing = {e.lead_id for e in events if e.type == LEAD_ERASED}
+        gone = await erased_among(session, (e.lead_id for e in events)) | erasing
+        await bury(session, erasing)
+        kept = []
+        for delivery in deliveries:
+            event = delivery.event
+            if event is not None and event.type != LEAD_ERASED and event.lead_id in gone:
+                self.telemetry.events_in.labels(delivery.record.topic, event.type, "erased").inc()
+            else:
+                kept.append(delivery)
+        return kept
 
     async def _claim(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> set[UUID]:
         """Record the deliveries' events as handled (archived, for an archiving runner); returns
         the ids not seen before."""
         if self.archive is not None:
-            messages = [(d.event.id, d.record.topic, d.record.value) for d in deliveries if d.event]
+            messages = [
+                (d.event.id, d.event.lead_id, d.record.topic, d.record.value) for d in deliveries if d.event
+            ]
             return await archive_new_events(session, messages)
         return await claim_new_events(session, [d.event.id for d in deliveries if d.event])
 
-    async def _apply_events(self, session: AsyncSession, events: list[Envelope]) -> None:
+    async def _apply_events(
+        self, session: AsyncSession, events: list[Envelope], screened: bool = False
+    ) -> None:
+        """Hand the events to their handlers; a replay's (not `screened` yet) lose those about
+        erased leads first."""
+        if not screened:
+            gone = await erased_among(session, (e.lead_id for e in events))
+            events = [e for e in events if e.type == LEAD_ERASED or e.lead_id not in gone]
         # Consecutive events with the same handler form one run (one call), in order.
         for handler, run in groupby(events, key=lambda e: self.handlers.get(e.type)):
             if handler is not None:

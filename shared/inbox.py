@@ -41,22 +41,26 @@ async def claim_new_events(session: AsyncSession, event_ids: Iterable[UUID]) -> 
 
 
 _ARCHIVE = text(
-    "INSERT INTO event_archive (event_id, topic, value) "
-    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:topics AS text[]), CAST(:values AS bytea[])) "
+    "INSERT INTO event_archive (event_id, lead_id, topic, value) "
+    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:leads AS uuid[]), CAST(:topics AS text[]),"
+    " CAST(:values AS bytea[])) "
     "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
 
 
-async def archive_new_events(session: AsyncSession, messages: Iterable[tuple[UUID, str, bytes]]) -> set[UUID]:
-    """Keep each (event id, topic, raw message) in this transaction; return the ids not seen before.
-    Three arrays, not a row of parameters per message: a batch of 500 binds in one go."""
-    rows = {event_id: (t, v) for event_id, t, v in messages}
+async def archive_new_events(
+    session: AsyncSession, messages: Iterable[tuple[UUID, UUID, str, bytes]]
+) -> set[UUID]:
+    """Keep each (event id, lead id, topic, raw message) in this transaction; return the ids not
+    seen before. Arrays, not a row of parameters per message: a batch of 500 binds in one go."""
+    rows = {event_id: (lead, t, v) for event_id, lead, t, v in messages}
     if not rows:
         return set()
     parameters = {
         "ids": list(rows),
-        "topics": [t for t, _ in rows.values()],
-        "values": [v for _, v in rows.values()],
+        "leads": [lead for lead, _, _ in rows.values()],
+        "topics": [t for _, t, _ in rows.values()],
+        "values": [v for _, _, v in rows.values()],
     }
     return set((await session.execute(_ARCHIVE, parameters)).scalars())
 

@@ -111,6 +111,15 @@ def drop_relay_tables() -> None:
     op.drop_column("outbox", "headers")
 
 
+def create_tombstones() -> None:
+    """Ids of erased leads (shared/tombstones.py): later events about them are dropped."""
+    op.create_table(
+        "tombstones",
+        sa.Column("lead_id", sa.Uuid, primary_key=True),
+        sa.Column("erased_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+
+
 def create_archive_table() -> None:
     """An inbox that keeps each message (`shared.inbox.archive_new_events`), in arrival order."""
     op.create_table(

@@ -2,7 +2,7 @@
 
 from uuid import UUID, uuid4
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.capture import Submission, capture
@@ -20,6 +20,7 @@ from shared.events import (
     OutcomeRecorded,
     utcnow,
 )
+from shared.tombstones import forget_messages
 
 LEADS = Lead.__table__  # type: ignore[attr-defined]
 
@@ -121,19 +122,36 @@ async def record_consent(
 
 
 async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
-    """Delete the person's data here and tell every service to do the same. Erasing twice is
-    harmless; False when no such lead ever existed."""
+    """Delete the person's data here and tell every service to do the same: the lead, its
+    history, chatbot conversations, spam posts carrying its email or phone, remembered answers
+    naming it, and the messages about it still held to publish. Erasing twice is harmless;
+    False when no such lead ever existed."""
     deleted = (
-        await session.execute(delete(LEADS).where(LEADS.c.id == lead_id).returning(LEADS.c.id))
+        await session.execute(
+            delete(LEADS).where(LEADS.c.id == lead_id).returning(LEADS.c.email, LEADS.c.phone)
+        )
     ).first()
     if deleted is None:
         return await session.get(ErasedLead, lead_id) is not None
+    email, phone = deleted
     history = LeadHistory.__table__  # type: ignore[attr-defined]
     await session.execute(delete(history).where(history.c.lead_id == lead_id))
+    await session.execute(text("DELETE FROM conversations WHERE lead_id = :id"), {"id": lead_id})
+    await session.execute(_FORGET_SPAM, {"email": email or "", "phone": (phone or "").lstrip("+")})
+    await session.execute(_FORGET_ANSWERS, {"pattern": f"%{lead_id}%"})
+    await forget_messages(session, {lead_id})
     erased_at = utcnow()
     defer_insert(session, ErasedLead.__table__, {"lead_id": lead_id, "erased_at": erased_at})  # type: ignore[attr-defined]
     stage_event(session, LEAD_ERASED, lead_id, uuid4(), LeadErased(erased_at=erased_at))
     return True
+
+
+# Spam keeps a post's fields as typed: the email in any case, the phone in any format.
+_FORGET_SPAM = text(
+    "DELETE FROM spam_submissions WHERE (:email <> '' AND lower(fields ->> 'email') = :email)"
+    " OR (:phone <> '' AND regexp_replace(coalesce(fields ->> 'phone', ''), '[^0-9]', '', 'g') = :phone)"
+)
+_FORGET_ANSWERS = text("DELETE FROM idempotency_keys WHERE body::text LIKE :pattern")
 
 
 async def lead_with_history(session: AsyncSession, lead_id: UUID) -> tuple[Lead, list[LeadHistory]] | None:

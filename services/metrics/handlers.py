@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, case, func, or_, tuple_
+from sqlalchemy import Table, case, func, or_, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -215,9 +215,18 @@ def _upsert(shape: tuple[str, ...]) -> Any:
     return statement.on_conflict_do_update(index_elements=["lead_id"], set_=rules)
 
 
+_FORGET_ARCHIVED = text(
+    "DELETE FROM event_archive WHERE lead_id = ANY(CAST(:leads AS uuid[]))"
+    " AND event_id <> ALL(CAST(:erasures AS uuid[]))"
+)
+
+
 async def forget(session: AsyncSession, events: list[Envelope]) -> None:
-    """Erasure: the lead leaves the read model (spend and totals stay)."""
-    await session.execute(FACTS.delete().where(FACTS.c.lead_id.in_({e.lead_id for e in events})))
+    """Erasure: the lead leaves the read model (spend and totals stay) and the archive (but for
+    the erasure itself, which carries nothing about the person), so no rebuild brings it back."""
+    leads = list({e.lead_id for e in events})
+    await session.execute(FACTS.delete().where(FACTS.c.lead_id.in_(leads)))
+    await session.execute(_FORGET_ARCHIVED, {"leads": leads, "erasures": [e.id for e in events]})
 
 
 def event_handlers() -> dict[str, Handler]:

@@ -153,6 +153,23 @@ def queue_webhook(
     defer_insert(session, WebhookDelivery.__table__, delivery)  # type: ignore[attr-defined]
 
 
+async def tell_of_erasure(session: AsyncSession, events: list[Envelope], now: datetime) -> None:
+    """Whoever was given the person must delete them too: the reps they were handed to, and
+    the subscribers of `lead.erased` (queued after the deletions, which spare them)."""
+    leads = {event.lead_id: event for event in events}
+    held = await session.execute(
+        select(Assignment.lead_id, Rep)
+        .join(Rep, col(Rep.id) == col(Assignment.rep_id))
+        .where(col(Assignment.lead_id).in_(leads))
+    )
+    for lead_id, rep in held:
+        data = {"lead_id": str(lead_id), "erased_at": leads[lead_id].data.get("erased_at")}
+        body = {"type": LEAD_ERASED, "timestamp": now.isoformat(), "data": data}
+        queue_webhook(session, rep, lead_id, LEAD_ERASED, body, now)
+    for event in events:
+        await announce(session, LEAD_ERASED, event, now)
+
+
 def acknowledge_token(rep: Rep, lead_id: UUID, box: SecretBox) -> str:
     """Proof, for the acknowledge call, that the caller received this rep's webhook: an HMAC
     of the lead and rep under the rep's signing secret."""
@@ -180,6 +197,7 @@ def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, H
                 await followup.record_consent(session, event.lead_id, event.data)
 
     async def on_erased(session: AsyncSession, events: list[Envelope]) -> None:
+        await tell_of_erasure(session, events, utcnow())
         await followup.erase(session, {event.lead_id for event in events})
 
     return {LEAD_CLASSIFIED: on_classified, CONSENT_CHANGED: on_consent, LEAD_ERASED: on_erased}

@@ -87,6 +87,7 @@ EventType = Literal[
     "sla.breached",
     "touch.sent",
     "touch.failed",
+    "lead.erased",
 ]
 
 

@@ -105,7 +105,8 @@ async def test_a_rebuild_cut_short_by_a_restart_resumes_where_it_was(servers: Se
         events = journeys.month_of_leads()
         async with db.transaction() as session:
             await session.execute(text("TRUNCATE lead_facts, event_archive"))
-            await archive_new_events(session, [(e.id, journeys.topic_of(e), e.to_bytes()) for e in events])
+            archived = [(e.id, e.lead_id, journeys.topic_of(e), e.to_bytes()) for e in events]
+            await archive_new_events(session, archived)
         first = ArchiveReplay(db, fold, chunk=7)
         async with db.transaction() as session:
             await fold(session, events)

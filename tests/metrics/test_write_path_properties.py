@@ -41,7 +41,7 @@ async def rows_after(db: Database, batches: list[list[Envelope]]) -> list[dict[s
     handlers = event_handlers()
     for batch in batches:
         async with db.transaction() as session:
-            messages = [(e.id, journeys.topic_of(e), e.to_bytes()) for e in batch]
+            messages = [(e.id, e.lead_id, journeys.topic_of(e), e.to_bytes()) for e in batch]
             fresh = await archive_new_events(session, messages)
             new = []
             for event in batch:  # the same event twice in one batch applies once
