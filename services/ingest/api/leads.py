@@ -30,20 +30,23 @@ from shared.http import Admin, InvalidInput
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
 
-def accepted(captured: Captured) -> Answer:
-    return Answer(202, {"lead_id": str(captured.lead_id), "status": captured.status})
+def accepted(captured: Captured, tell: bool = True) -> Answer:
+    """The 202; `tell`: say whether the person was known (`merged`) or new (`accepted`)."""
+    return Answer(202, {"lead_id": str(captured.lead_id), "status": captured.status if tell else "accepted"})
 
 
 @router.post("", status_code=202, response_model=LeadAccepted, dependencies=[JsonBody])
 async def capture_lead(
     request: Request, data: LeadIn, source: KeyedSource, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    """Take a lead. A known email or phone merges into its lead (`status: merged`)."""
+    """Take a lead. A known email or phone merges into its lead: a key with the `history` scope
+    is told so (`status: merged`); a `capture` key, which sits in a web page, gets the same
+    answer for a new person and a known one (`accepted`), so it cannot tell who is known."""
     region = request.app.state.settings.default_phone_region
     submission = prepare(source, data, region, client_of(request), vouched=source.scope == "history")
 
     async def work(session: AsyncSession) -> Answer:
-        return accepted(await capture(session, source, submission))
+        return accepted(await capture(session, source, submission), tell=source.scope == "history")
 
     payload = data.model_dump(mode="json", exclude_unset=True)
     contacts = [(submission.email, submission.phone)]
@@ -78,7 +81,12 @@ async def capture_batch(
                 refused.append(BatchItemResult(index=index, status=422, errors=problems))
                 continue
             stored.append(
-                BatchItemResult(index=index, status=202, lead_id=captured.lead_id, outcome=captured.status)
+                BatchItemResult(
+                    index=index,
+                    status=202,
+                    lead_id=captured.lead_id,
+                    outcome=captured.status if source.scope == "history" else "accepted",
+                )
             )
         results = sorted(stored + refused, key=lambda r: r.index)
         body = BatchResult(accepted=len(stored), rejected=len(refused), results=results)
