@@ -8,7 +8,7 @@ from sqlalchemy import and_, func, select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics import finance, funnels
+from services.metrics import finance, funnels, speed
 from services.metrics.finance import Bucketing
 from services.metrics.funnels import FACTS, GroupBy, lead_filters
 from services.metrics.models import FUNNEL_STAGES, Spend
@@ -190,22 +190,8 @@ async def speed_to_lead(
     """Capture → first rep webhook and capture → acknowledgement, p50 / p90 / p99 in seconds,
     SLA compliance, touches to conversion and sales-cycle days."""
     settings = request.app.state.settings
-    filters = lead_filters(from_, to)
     async with request.app.state.runtime.db.transaction() as session:
-        rows = list(
-            await session.execute(
-                select(
-                    FACTS.c.channel,
-                    FACTS.c.rep_id,
-                    FACTS.c.captured_at,
-                    FACTS.c.assigned_at,
-                    FACTS.c.acknowledged_at,
-                    FACTS.c.touches_sent,
-                    FACTS.c.customer_at,
-                ).where(*filters, FACTS.c.captured_at.is_not(None))
-            )
-        )
-    return finance.speed_report(rows, group_by, settings.sla_seconds)
+        return await speed.speed_report(session, lead_filters(from_, to), group_by, settings.sla_seconds)
 
 
 @router.get("/health", dependencies=[Viewer])

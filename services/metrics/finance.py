@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-from services.metrics.schemas import CacReport, CacRow, LtvReport, LtvRow, Percentiles, SpeedReport, SpeedRow
+from services.metrics.schemas import CacReport, CacRow, LtvReport, LtvRow
 
 Bucketing = Literal["month", "quarter"]
 DAYS_PER_MONTH = 365.25 / 12
@@ -192,54 +192,3 @@ def _months(member: Any) -> float:
     end = member.churned_at or member.last_won_at or member.won_at
     span = (end - member.won_at).days / DAYS_PER_MONTH if end and member.won_at else 0
     return max(1.0, math.floor(span + 0.5) + 1)
-
-
-def percentiles(values: list[float]) -> Percentiles:
-    if not values:
-        return Percentiles(count=0, p50=None, p90=None, p99=None)
-    ordered = sorted(values)
-
-    def at(p: float) -> float:
-        index = min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))
-        return round(ordered[index], 3)
-
-    return Percentiles(count=len(ordered), p50=at(50), p90=at(90), p99=at(99))
-
-
-def speed_report(rows: Sequence[Any], by: str | None, sla_seconds: float) -> SpeedReport:
-    groups: dict[str | None, list[Any]] = defaultdict(list)
-    for row in rows:
-        key = None if by is None else (str(row.rep_id) if by == "rep" else row.channel)
-        groups[key].append(row)
-    per_group = [
-        _speed_row(group, members, sla_seconds)
-        for group, members in sorted(groups.items(), key=lambda g: str(g[0]))
-    ]
-    return SpeedReport(
-        sla_seconds=sla_seconds,
-        overall=_speed_row(None, list(rows), sla_seconds),
-        rows=per_group if by else [],
-    )
-
-
-def _speed_row(group: str | None, members: list[Any], sla_seconds: float) -> SpeedRow:
-    webhook = [(m.assigned_at - m.captured_at).total_seconds() for m in members if m.assigned_at]
-    acknowledged = [(m.acknowledged_at - m.captured_at).total_seconds() for m in members if m.acknowledged_at]
-    assigned = [m for m in members if m.assigned_at]
-    in_time = [
-        m
-        for m in assigned
-        if m.acknowledged_at and (m.acknowledged_at - m.assigned_at).total_seconds() <= sla_seconds
-    ]
-    converted = [m for m in members if m.customer_at]
-    cycle = [(m.customer_at - m.captured_at).total_seconds() / 86400 for m in converted]
-    return SpeedRow(
-        group=group,
-        to_first_webhook_seconds=percentiles(webhook),
-        to_acknowledgement_seconds=percentiles(acknowledged),
-        sla_compliance=round(len(in_time) / len(assigned), 4) if assigned else None,
-        touches_to_conversion=round(sum(m.touches_sent for m in converted) / len(converted), 2)
-        if converted
-        else None,
-        sales_cycle_days=percentiles(cycle),
-    )
