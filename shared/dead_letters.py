@@ -1,4 +1,6 @@
-"""Every service's admin view of the outbox rows its relay set aside: list them, publish one again."""
+"""Every service's view of its outbox: how many rows wait and how many were set aside (viewer
+token: metrics' health asks every service this, so it never reads another's schema), and the
+admin's list of the rows set aside, to publish one again."""
 
 import json
 from datetime import datetime
@@ -8,9 +10,25 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from shared.http import Admin
+from shared.http import Admin, Viewer
 
 router = APIRouter(prefix="/v1/outbox", tags=["outbox"], dependencies=[Admin])
+status_router = APIRouter(prefix="/v1/outbox", tags=["outbox"], dependencies=[Viewer])
+
+
+class OutboxStatus(BaseModel):
+    backlog: int = Field(description="Rows not yet published.")
+    dead_letters: int = Field(description="Rows the broker refused, set aside.")
+
+
+_STATUS = text("SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_dead_letters)")
+
+
+@status_router.get("", response_model=OutboxStatus)
+async def outbox_status(request: Request) -> OutboxStatus:
+    async with request.app.state.runtime.db.transaction() as session:
+        backlog, dead = (await session.execute(_STATUS)).one()
+    return OutboxStatus(backlog=backlog, dead_letters=dead)
 
 
 class DeadLetter(BaseModel):

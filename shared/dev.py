@@ -90,6 +90,8 @@ def service_parts(settings: DevSettings, home: Path, database_url: str, bootstra
         "LEADFLOW_DATABASE_URL": database_url,
         "LEADFLOW_KAFKA_BOOTSTRAP": bootstrap,
         "LEADFLOW_ADMIN_TOKEN": settings.admin_token.get_secret_value(),
+        # where metrics' health asks the others for their outbox and webhook figures
+        **{f"LEADFLOW_{s.upper()}_URL": f"http://127.0.0.1:{settings.port_of(s)}" for s in SERVICES},
     }
     return [ServicePart(s, settings.port_of(s), env, logs / f"{s}.log") for s in settings.services]
 

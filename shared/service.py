@@ -172,6 +172,7 @@ def create_service_app(
     informational = frozenset() if runtime.needs_broker else frozenset({"broker"})
     app.include_router(health_router(checks, lambda: runtime.telemetry.registry, informational))
     app.include_router(dead_letters.router)
+    app.include_router(dead_letters.status_router)
     for router in routers:
         app.include_router(router)
     return app

@@ -16,7 +16,7 @@ from shared.service import ServiceRuntime, create_service_app
 def create_app(settings: MetricsSettings) -> FastAPI:
     runtime = ServiceRuntime("metrics", settings)
     runtime.consume("metrics", topics.DOMAIN_TOPICS, event_handlers(), archive=True)
-    health = PipelineHealth(runtime.db, settings.kafka_bootstrap, runtime.telemetry)
+    health = PipelineHealth(runtime.db, settings, runtime.telemetry)
     runtime.add_periodic("pipeline health", 15, lambda: _quietly(health))
     app = create_service_app(runtime, "Leadflow metrics", [router, dashboard_router])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

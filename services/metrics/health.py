@@ -1,15 +1,21 @@
 """Pipeline health in one call: consumer lag per group and topic and DLQ sizes (asked of the
-broker), outbox backlogs and webhook failure rates (read from the services' schemas when they
-share this database), and end-to-end latency (capture → rep webhook, from the read model).
-Each figure is also a Prometheus gauge on this service's /metrics."""
+broker), each service's outbox backlog and dead letters and nurture's webhook failures (asked of
+each service over HTTP, with the viewer token: no service reads another's schema, so each can
+run under its own database role), and end-to-end latency (capture → rep webhook, from the read
+model). Each figure is also a Prometheus gauge on this service's /metrics. A report is reused
+for a few seconds, and callers meanwhile share the one being made: the dashboard polls it."""
 
+import asyncio
 import logging
+import time
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Gauge
 from sqlalchemy import text
 
+from services.metrics.config import MetricsSettings
 from shared import topics
 from shared.db import Database
 from shared.observability import Telemetry
@@ -20,22 +26,23 @@ GROUPS = {
     "nurture": [topics.LEAD_CLASSIFICATIONS, topics.LEAD_EVENTS],
     "metrics": list(topics.DOMAIN_TOPICS),
 }
-SCHEMAS = ("ingest", "scoring", "nurture", "metrics")
+ASK_TIMEOUT = 2.0
+_OWN_OUTBOX = "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_dead_letters)"
 _LATENCY = """
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,
        percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99
 FROM (SELECT extract(epoch FROM assigned_at - captured_at) AS s FROM lead_facts
       WHERE assigned_at IS NOT NULL AND captured_at > now() - interval '1 day') recent
 """
-_WEBHOOKS = """
-SELECT count(*) FILTER (WHERE status_code IS NULL OR status_code >= 300) AS failed, count(*) AS attempts
-FROM nurture.delivery_attempts WHERE attempted_at > now() - interval '1 hour'
-"""
 
 
 class PipelineHealth:
-    def __init__(self, db: Database, bootstrap: str, telemetry: Telemetry) -> None:
-        self.db, self.bootstrap = db, bootstrap
+    def __init__(self, db: Database, settings: MetricsSettings, telemetry: Telemetry) -> None:
+        self.db, self.bootstrap, self.settings = db, settings.kafka_bootstrap, settings
+        token = settings.viewer_token_value or settings.admin_token_value
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._report: tuple[float, dict[str, Any]] | None = None
+        self._making: asyncio.Task[dict[str, Any]] | None = None
         registry = telemetry.registry
         self.lag = Gauge(
             "leadflow_pipeline_consumer_lag",
@@ -74,6 +81,17 @@ class PipelineHealth:
         )
 
     async def check(self) -> dict[str, Any]:
+        """A report at most `health_cache_seconds` old; callers at the same time share one."""
+        fresh_for = self.settings.health_cache_seconds
+        if self._report is not None and time.monotonic() - self._report[0] < fresh_for:
+            return self._report[1]
+        if self._making is None or self._making.done():
+            self._making = asyncio.ensure_future(self._make())
+        report = await asyncio.shield(self._making)
+        self._report = (time.monotonic(), report)
+        return report
+
+    async def _make(self) -> dict[str, Any]:
         report: dict[str, Any] = {
             "consumer_lag": {},
             "dlq": {},
@@ -85,8 +103,12 @@ class PipelineHealth:
             report["consumer_lag"], report["dlq"] = await self._broker()
         except Exception as error:
             report["problems"].append(f"broker: {type(error).__name__}")
-        report["outbox_backlog"], report["outbox_dead_letters"] = await self._outboxes(report["problems"])
-        report["webhooks_last_hour"] = await self._webhooks(report["problems"])
+        async with httpx.AsyncClient(timeout=ASK_TIMEOUT, headers=self._auth) as client:
+            outboxes, webhooks = await asyncio.gather(
+                self._outboxes(client, report["problems"]), self._webhooks(client, report["problems"])
+            )
+        report["outbox_backlog"], report["outbox_dead_letters"] = outboxes
+        report["webhooks_last_hour"] = webhooks
         report["capture_to_webhook_seconds"] = await self._latency()
         self._export(report)
         return report
@@ -133,36 +155,42 @@ class PipelineHealth:
         finally:
             await member.stop()
 
-    async def _outboxes(self, problems: list[str]) -> tuple[dict[str, int | None], dict[str, int | None]]:
-        """Each service's unpublished outbox rows, and the rows its relay set aside."""
+    async def _outboxes(
+        self, client: httpx.AsyncClient, problems: list[str]
+    ) -> tuple[dict[str, int | None], dict[str, int | None]]:
+        """Each service's unpublished outbox rows, and the rows its relay set aside: metrics'
+        own from its schema, the others' asked of them."""
+        peers = self.settings.peers
+        answers = await asyncio.gather(*(self._ask(client, url, "/v1/outbox") for url in peers.values()))
         backlog: dict[str, int | None] = {}
         dead: dict[str, int | None] = {}
-        for schema in SCHEMAS:
-            query = text(
-                f"SELECT (SELECT count(*) FROM {schema}.outbox), "  # noqa: S608 - a fixed schema name
-                f"(SELECT count(*) FROM {schema}.outbox_dead_letters)"
-            )
-            try:
-                async with self.db.transaction() as session:
-                    backlog[schema], dead[schema] = (await session.execute(query)).one()
-            except Exception:
-                backlog[schema] = dead[schema] = None  # that service keeps its data elsewhere
-        if any(v is None for v in backlog.values()):
-            problems.append("some outboxes are not in this database")
-        for schema, count in dead.items():
+        for service, answer in zip(peers, answers, strict=True):
+            if answer is None:
+                backlog[service] = dead[service] = None
+                problems.append(f"{service}: no answer from {peers[service]}")
+            else:
+                backlog[service], dead[service] = answer["backlog"], answer["dead_letters"]
+        async with self.db.transaction() as session:
+            backlog["metrics"], dead["metrics"] = (await session.execute(text(_OWN_OUTBOX))).one()
+        for service, count in dead.items():
             if count:
-                problems.append(f"{schema}: {count} events the broker refused (GET /v1/outbox/dead-letters)")
+                problems.append(f"{service}: {count} events the broker refused (GET /v1/outbox/dead-letters)")
         return backlog, dead
 
-    async def _webhooks(self, problems: list[str]) -> dict[str, Any]:
-        try:
-            async with self.db.transaction() as session:
-                row = (await session.execute(text(_WEBHOOKS))).one()
-        except Exception:
-            problems.append("nurture's deliveries are not in this database")
+    async def _webhooks(self, client: httpx.AsyncClient, problems: list[str]) -> dict[str, Any]:
+        answer = await self._ask(client, self.settings.nurture_url, "/v1/delivery-health")
+        if answer is None:
             return {"attempts": None, "failed": None, "failure_ratio": None}
-        ratio = round(row.failed / row.attempts, 4) if row.attempts else 0.0
-        return {"attempts": row.attempts, "failed": row.failed, "failure_ratio": ratio}
+        return {k: answer[k] for k in ("attempts", "failed", "failure_ratio")}
+
+    async def _ask(self, client: httpx.AsyncClient, base: str, path: str) -> dict[str, Any] | None:
+        try:
+            answer = await client.get(base.rstrip("/") + path)
+            answer.raise_for_status()
+            return dict(answer.json())
+        except (httpx.HTTPError, ValueError) as error:
+            log.info("health: %s%s did not answer: %r", base, path, error)
+            return None
 
     async def _latency(self) -> dict[str, float | None]:
         async with self.db.transaction() as session:

@@ -13,7 +13,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture import directory, followup, sla
+from services.nurture import directory, followup, sla, webhooks
 from services.nurture.followup import PlaybookBook
 from services.nurture.models import (
     DeliveryAttempt,
@@ -26,6 +26,7 @@ from services.nurture.schemas import (
     Acknowledged,
     AcknowledgeIn,
     AttemptPublic,
+    DeliveryHealth,
     DeliveryPublic,
     EndpointCreate,
     EndpointCreated,
@@ -47,10 +48,11 @@ from services.nurture.sender import unsubscribe_token
 from services.nurture.subscriptions import new_secret
 from shared.documents import DOCUMENT_BODY, read_document
 from shared.events import utcnow
-from shared.http import Admin, is_admin
+from shared.http import Admin, Viewer, is_admin
 
 admin = APIRouter(prefix="/v1", dependencies=[Admin])
 reps_side = APIRouter(prefix="/v1")
+readers = APIRouter(prefix="/v1", dependencies=[Viewer])
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -289,4 +291,11 @@ async def unsubscribe(
     )
 
 
-routers = [admin, reps_side]
+@readers.get("/delivery-health", response_model=DeliveryHealth)
+async def delivery_health(request: Request) -> DeliveryHealth:
+    """Webhook attempts in the last hour and how many failed (metrics' health asks this)."""
+    async with request.app.state.runtime.db.transaction() as session:
+        return await webhooks.failures_last_hour(session)
+
+
+routers = [admin, reps_side, readers]

@@ -91,6 +91,12 @@ EventType = Literal[
 ]
 
 
+class DeliveryHealth(BaseModel):
+    attempts: int = Field(description="Webhook attempts in the last hour.")
+    failed: int = Field(description="Of which failed (no answer, or not 2xx).")
+    failure_ratio: float
+
+
 class EndpointCreate(StorableInput):
     model_config = ConfigDict(extra="forbid")
 

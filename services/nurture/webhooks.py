@@ -25,11 +25,14 @@ from email.utils import parsedate_to_datetime
 from uuid import UUID
 
 import aiohttp
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
 from services.nurture.config import NurtureSettings
 from services.nurture.egress import failure_text
 from services.nurture.retries import retry_delay
+from services.nurture.schemas import DeliveryHealth
 from shared.db import DirectConnection
 from shared.events import utcnow
 from shared.wakeup import Wakeup
@@ -273,3 +276,15 @@ class WebhookDispatcher:
         if outcome.retry_after is not None:
             delay = max(delay, min(outcome.retry_after, 86400.0))
         return "pending", now + timedelta(seconds=delay), None
+
+
+_FAILURES = text(
+    "SELECT count(*) FILTER (WHERE status_code IS NULL OR status_code >= 300) AS failed, count(*) AS attempts"
+    " FROM delivery_attempts WHERE attempted_at > now() - interval '1 hour'"
+)
+
+
+async def failures_last_hour(session: AsyncSession) -> DeliveryHealth:
+    row = (await session.execute(_FAILURES)).one()
+    ratio = round(row.failed / row.attempts, 4) if row.attempts else 0.0
+    return DeliveryHealth(attempts=row.attempts, failed=row.failed, failure_ratio=ratio)

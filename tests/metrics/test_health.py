@@ -1,0 +1,88 @@
+"""Metrics' /v1/health asks every other service for its figures over HTTP, so it runs under a
+database role that can read only metrics' own schema: here it does, with ingest and nurture
+serving on localhost, ingest holding a dead letter, and scoring not running at all. The
+report is reused for a few seconds and callers at the same time share one."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from services.ingest.app import create_app as ingest_app
+from services.ingest.config import IngestSettings
+from services.metrics.config import MetricsSettings
+from services.metrics.health import PipelineHealth
+from services.nurture.app import create_app as nurture_app
+from services.nurture.config import NurtureSettings
+from shared.db import Database
+from shared.embedded import free_port
+from shared.observability import Telemetry
+from shared.outbox import stage
+from tests.conftest import Servers, eventually, serving
+
+TOO_LARGE = b"x" * (2 * 1024 * 1024)
+
+
+@pytest.fixture
+async def metrics_only(servers: Servers) -> AsyncIterator[str]:
+    """A database URL for a role that may read metrics' schema and nothing else."""
+    role = f"metrics_only_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        await admin.execute(f'GRANT USAGE ON SCHEMA metrics TO "{role}"')
+        await admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA metrics TO "{role}"')
+        yield (
+            make_url(servers.database_url)
+            .set(username=role, password=None)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        await admin.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA metrics FROM "{role}"')
+        await admin.execute(f'REVOKE ALL ON SCHEMA metrics FROM "{role}"')
+        await admin.execute(f'DROP ROLE "{role}"')
+        await admin.close()
+
+
+async def test_health_asks_each_service_and_reads_only_its_own_schema(
+    servers: Servers, metrics_only: str
+) -> None:
+    ingest = ingest_app(servers.settings(IngestSettings))
+    nurture = nurture_app(servers.settings(NurtureSettings))
+    async with serving(ingest) as ingest_url, serving(nurture) as nurture_url:
+        async with ingest.state.runtime.db.transaction() as session:
+            stage(session, "ingest.lead-events", b"poison", TOO_LARGE)
+        settings = servers.settings(
+            MetricsSettings,
+            database_url=metrics_only,
+            ingest_url=ingest_url,
+            scoring_url=f"http://127.0.0.1:{free_port()}",  # scoring is not running
+            nurture_url=nurture_url,
+            health_cache_seconds=60,
+        )
+        db = Database(metrics_only, "metrics")
+        try:
+
+            async def set_aside() -> dict[str, Any]:
+                report = await PipelineHealth(db, settings, Telemetry("metrics")).check()
+                return report if report["outbox_dead_letters"]["ingest"] == 1 else {}
+
+            report = await eventually(set_aside, timeout=30)
+            health = PipelineHealth(db, settings, Telemetry("metrics"))
+            first, second = await asyncio.gather(health.check(), health.check())
+            third = await health.check()
+        finally:
+            await db.dispose()
+            async with ingest.state.runtime.db.transaction() as session:
+                await session.execute(text("DELETE FROM outbox_dead_letters"))
+    assert any("ingest: 1 events the broker refused" in p for p in report["problems"]), report["problems"]
+    assert report["outbox_backlog"]["scoring"] is None
+    assert any(p.startswith("scoring: no answer") for p in report["problems"])
+    assert report["outbox_backlog"]["metrics"] is not None, "its own, from its own schema"
+    assert isinstance(report["webhooks_last_hour"]["attempts"], int), "asked of nurture"
+    assert first is second is third, "callers at the same time share one report, reused while fresh"
