@@ -8,7 +8,7 @@ from sqlalchemy import and_, func, select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics import finance, funnels, speed
+from services.metrics import finance, funnels, lifetime, speed
 from services.metrics.finance import Bucketing
 from services.metrics.funnels import FACTS, GroupBy, lead_filters
 from services.metrics.models import FUNNEL_STAGES, Spend
@@ -141,19 +141,7 @@ async def ltv(
     segment, beside CAC."""
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
-        customers = list(
-            await session.execute(
-                select(
-                    FACTS.c.channel,
-                    FACTS.c.segment,
-                    FACTS.c.revenue,
-                    FACTS.c.purchases,
-                    FACTS.c.won_at,
-                    FACTS.c.last_won_at,
-                    FACTS.c.churned_at,
-                ).where(FACTS.c.purchases > 0)
-            )
-        )
+        overall, groups = await lifetime.customer_totals(session, group_by)
         spend_total = (
             await session.execute(select(func.coalesce(func.sum(col(Spend.amount)), 0)))
         ).scalar_one()
@@ -161,9 +149,7 @@ async def ltv(
             await session.execute(select(func.count()).where(FACTS.c.customer_at.is_not(None)))
         ).scalar_one()
         per_channel = await _channel_costs(session) if group_by == "channel" else None
-    return finance.ltv_report(
-        customers, group_by, margin or settings.margin, spend_total, acquired, per_channel
-    )
+    return finance.ltv_report(groups, overall, margin or settings.margin, spend_total, acquired, per_channel)
 
 
 async def _channel_costs(session: AsyncSession) -> dict[str | None, tuple[float, int]]:

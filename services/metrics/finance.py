@@ -1,9 +1,9 @@
 """The money and speed arithmetic, pure: CAC (000:90-97), LTV (001:323-352), speed-to-lead."""
 
 import calendar
-import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -113,31 +113,41 @@ def _cac_row(
     )
 
 
+@dataclass(frozen=True)
+class CustomerTotals:
+    """A group's customers, summed (by `lifetime.customer_totals`, in PostgreSQL): how many,
+    their revenue and purchases, and their months of cooperation (each: from the first
+    purchase to the last or to churn, counting the month of the first)."""
+
+    group: str | None
+    customers: int
+    revenue: float
+    purchases: int
+    months: float
+
+
 def ltv_report(
-    customers: Sequence[Any],
-    by: str | None,
+    groups: Sequence[CustomerTotals],
+    overall: CustomerTotals,
     margin: float,
     spend_total: Any,
     acquired: int,
     per_channel: dict[str | None, tuple[float, int]] | None = None,
 ) -> LtvReport:
     """`per_channel`: (spend, customers acquired) of each channel, for LTV against CAC per row."""
-    groups: dict[str | None, list[Any]] = defaultdict(list)
-    for row in customers:
-        groups[getattr(row, by) if by else None].append(row)
     rows = []
-    for group, members in sorted(groups.items(), key=lambda g: g[0] or ""):
-        row = _ltv_row(group, members, margin)
-        spent, won = (per_channel or {}).get(group, (0.0, 0))
+    for totals in sorted(groups, key=lambda g: g.group or ""):
+        row = _ltv_row(totals, margin)
+        spent, won = (per_channel or {}).get(totals.group, (0.0, 0))
         if spent and won:
             row = _against_cac(row, spent / won)
         rows.append(row)
-    overall = _ltv_row(None, list(customers), margin)
+    whole = _ltv_row(overall, margin)
     cac = float(spend_total) / acquired if acquired and spend_total else None
-    ratio = overall.ltv_margin / cac if cac and overall.ltv_margin is not None else None
+    ratio = whole.ltv_margin / cac if cac and whole.ltv_margin is not None else None
     return LtvReport(
         rows=rows,
-        overall=overall,
+        overall=whole,
         cac=round(cac, 2) if cac else None,
         ltv_to_cac=round(ratio, 3) if ratio else None,
     )
@@ -155,13 +165,13 @@ def _against_cac(row: LtvRow, cac: float) -> LtvRow:
     )
 
 
-def _ltv_row(group: str | None, members: list[Any], margin: float) -> LtvRow:
-    """S = revenue ÷ purchases; t = average months from the first purchase to the last (or to
-    churn), counting the month of the first; C = purchases ÷ customer-months."""
-    if not members:
+def _ltv_row(totals: CustomerTotals, margin: float) -> LtvRow:
+    """S = revenue ÷ purchases; t = average months of cooperation; C = purchases ÷
+    customer-months."""
+    if not totals.customers or not totals.purchases:
         return LtvRow(
-            group=group,
-            customers=0,
+            group=totals.group,
+            customers=totals.customers,
             average_check=None,
             purchases_per_month=None,
             margin=margin,
@@ -169,16 +179,13 @@ def _ltv_row(group: str | None, members: list[Any], margin: float) -> LtvRow:
             ltv_revenue=None,
             ltv_margin=None,
         )
-    revenue = sum(float(m.revenue) for m in members)
-    purchases = sum(m.purchases for m in members)
-    months = [_months(m) for m in members]
-    average_check = revenue / purchases
-    per_month = purchases / sum(months)
-    t = sum(months) / len(months)
+    average_check = float(totals.revenue) / totals.purchases
+    per_month = totals.purchases / float(totals.months)
+    t = float(totals.months) / totals.customers
     ltv = average_check * per_month * t
     return LtvRow(
-        group=group,
-        customers=len(members),
+        group=totals.group,
+        customers=totals.customers,
         average_check=round(average_check, 2),
         purchases_per_month=round(per_month, 4),
         margin=margin,
@@ -186,9 +193,3 @@ def _ltv_row(group: str | None, members: list[Any], margin: float) -> LtvRow:
         ltv_revenue=round(ltv, 2),
         ltv_margin=round(ltv * margin, 2),
     )
-
-
-def _months(member: Any) -> float:
-    end = member.churned_at or member.last_won_at or member.won_at
-    span = (end - member.won_at).days / DAYS_PER_MONTH if end and member.won_at else 0
-    return max(1.0, math.floor(span + 0.5) + 1)

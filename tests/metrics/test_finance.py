@@ -1,11 +1,11 @@
 """The money arithmetic, pure: spend spread over its days, CAC warnings outside the band,
 LTV against each channel's CAC."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
-from services.metrics.finance import cac_report, ltv_report
+from services.metrics.finance import CustomerTotals, cac_report, ltv_report
 
 BANDS = SimpleNamespace(cac_low=50.0, cac_high=400.0)
 
@@ -52,17 +52,10 @@ def test_spend_is_spread_over_its_days_and_cac_warns_outside_the_band() -> None:
 
 
 def test_ltv_minus_cac_per_channel() -> None:
-    first = datetime(2031, 1, 1, tzinfo=UTC)
-    buyer = SimpleNamespace(
-        channel="ad",
-        segment=None,
-        revenue=Decimal("720"),
-        purchases=36,
-        won_at=first,
-        last_won_at=first + timedelta(days=round(35 * 365.25 / 12)),
-        churned_at=None,
-    )
-    report = ltv_report([buyer], "channel", 0.5, Decimal("200"), 1, {"ad": (200.0, 1)})
+    """One buyer of 36 purchases worth 720 over 36 months (the first to the last, counted)."""
+    buyer = CustomerTotals("ad", customers=1, revenue=720.0, purchases=36, months=36.0)
+    everyone = CustomerTotals(None, customers=1, revenue=720.0, purchases=36, months=36.0)
+    report = ltv_report([buyer], everyone, 0.5, Decimal("200"), 1, {"ad": (200.0, 1)})
     [row] = report.rows
     assert (row.ltv_revenue, row.ltv_margin, row.cac, row.ltv_minus_cac, row.ltv_to_cac) == (
         720.0,

@@ -1,0 +1,44 @@
+"""Customers summed for LTV where the rows are: PostgreSQL adds up each group's customers,
+revenue, purchases and months of cooperation (and all of them at once), so one row per group
+comes back however many customers there are. `finance.ltv_report` does the arithmetic."""
+
+from sqlalchemy import Float, cast, func, literal, select, tuple_
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.metrics.finance import DAYS_PER_MONTH, CustomerTotals
+from services.metrics.funnels import FACTS
+
+
+async def customer_totals(
+    session: AsyncSession, by: str | None
+) -> tuple[CustomerTotals, list[CustomerTotals]]:
+    """All customers, and each group's (`by`: channel or segment)."""
+    f = FACTS.c
+    # From the first purchase to the last (or to churn), whole days, in months rounded, plus
+    # the month of the first; at least one.
+    end = func.coalesce(f.churned_at, f.last_won_at, f.won_at)
+    days = func.floor(func.extract("epoch", end - f.won_at) / 86400)
+    months = func.greatest(1, func.floor(func.coalesce(days / DAYS_PER_MONTH, 0) + 0.5) + 1)
+    group = getattr(f, by) if by else literal(None)
+    query = select(
+        group.label("g"),
+        (func.grouping(group) if by else literal(1)).label("overall"),
+        func.count(),
+        func.coalesce(func.sum(cast(f.revenue, Float)), 0.0),
+        func.coalesce(func.sum(f.purchases), 0),
+        func.coalesce(func.sum(months), 0),
+    ).where(f.purchases > 0)
+    if by:
+        query = query.group_by(func.grouping_sets(tuple_(), tuple_(group)))
+    overall = CustomerTotals(None, 0, 0.0, 0, 0.0)
+    groups = []
+    for g, is_overall, customers, revenue, purchases, total_months in await session.execute(query):
+        name = None if is_overall else g
+        totals = CustomerTotals(name, int(customers), float(revenue), int(purchases), float(total_months))
+        if is_overall:
+            overall = totals
+        else:
+            groups.append(totals)
+    if not by and overall.customers:
+        groups = [overall]  # ungrouped, the one row is everyone
+    return overall, groups
