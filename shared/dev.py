@@ -3,7 +3,6 @@
 import asyncio
 import os
 import signal
-import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -18,7 +17,7 @@ from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
 from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN
-from shared.supervisor import ServerPart, ServicePart, Supervisor, exit_cause, say
+from shared.supervisor import ServerPart, ServicePart, StopFlag, Supervisor, exit_cause, say
 
 CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
 TOPICS = (*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in CONSUMER_GROUPS))
@@ -96,7 +95,7 @@ def service_parts(settings: DevSettings, home: Path, database_url: str, bootstra
     return [ServicePart(s, settings.port_of(s), env, logs / f"{s}.log") for s in settings.services]
 
 
-def wait_ready(services: list[ServicePart], stop: threading.Event, timeout: float = 60) -> None:
+def wait_ready(services: list[ServicePart], stop: StopFlag, timeout: float = 60) -> None:
     """Until every service's /readyz answers 200; a service that exits meanwhile is an error."""
     pending = {s.name: s for s in services}
     deadline = time.monotonic() + timeout
@@ -119,7 +118,7 @@ def wait_ready(services: list[ServicePart], stop: threading.Event, timeout: floa
 def run_dev(settings: DevSettings) -> int:
     home = settings.home.resolve()
     supervisor = Supervisor(home / STATUS_FILE)
-    stop = threading.Event()
+    stop = StopFlag()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:

@@ -7,10 +7,10 @@ migrated, the broker's topics created), which is most of what this has to do."""
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -22,6 +22,34 @@ from shared.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent, w
 POLL_SECONDS = 0.25
 FIRST_DELAY, MAX_DELAY = 1.0, 30.0
 STABLE_SECONDS = 60.0  # a part up this long starts its backoff again from FIRST_DELAY
+
+
+class StopFlag:
+    """Ctrl-C and SIGTERM, told to the main loop. A signal handler runs in the main thread
+    wherever it was, even inside a threading.Event's lock (waiting, or leaving a wait), so an
+    Event set from a handler can deadlock; it did, and `leadflow dev` then ignored every
+    signal. queue.SimpleQueue's put is safe in a signal handler (its documentation says so)."""
+
+    def __init__(self) -> None:
+        self._signals: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._set = False
+
+    def set(self) -> None:
+        """Safe in a signal handler."""
+        self._signals.put(None)
+
+    def is_set(self) -> bool:
+        return self.wait(0)
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the flag is set, waiting up to `timeout` seconds for it (main thread only)."""
+        if not self._set:
+            try:
+                self._signals.get(timeout=timeout) if timeout > 0 else self._signals.get_nowait()
+                self._set = True
+            except queue.Empty:
+                pass
+        return self._set
 
 
 def say(message: str) -> None:
@@ -153,7 +181,7 @@ class Supervisor:
         part.start()
         self._running(entry)
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: StopFlag) -> None:
         """Watch and restart until `stop` is set."""
         while not stop.wait(POLL_SECONDS):
             for entry in self.parts:

@@ -1,6 +1,7 @@
 """`leadflow dev` as a child process on chosen ports: how tests and benchmarks start the stack.
 Development only (psutil is a dev dependency), so it lives here and not in a shipped package."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -79,6 +80,12 @@ class DevProcess:
         assert self.process is not None
         children = psutil.Process(self.process.pid).children(recursive=True)
         self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            for process in [*children, psutil.Process(self.process.pid)]:  # the test fails; nothing is left
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
+            raise
         _, alive = psutil.wait_procs(children, timeout=10)
         return [p.pid for p in alive]
