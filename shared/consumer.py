@@ -20,6 +20,7 @@ from shared.inbox import archive_new_events, claim_new_events
 from shared.kafka import METADATA_MAX_AGE_MS
 from shared.observability import Telemetry
 from shared.outbox import stage
+from shared.personal import LeadKeys, is_sealed, opened
 from shared.redact import describe
 from shared.tombstones import bury, erased_among
 from shared.topics import dlq
@@ -67,6 +68,7 @@ class ConsumerRunner:
         batch_size: int = 500,
         max_attempts: int = 3,
         archive: bool = False,
+        keys: LeadKeys | None = None,
     ) -> None:
         self.group, self.topics, self.handlers = group, list(topics), dict(handlers)
         self.db, self.telemetry = db, telemetry
@@ -81,6 +83,7 @@ class ConsumerRunner:
         # can rebuild its read model from that alone.
         self.archive = ArchiveReplay(db, self._apply_events) if archive else None
         self._replay: tuple[Reset, asyncio.Future[int]] | None = None
+        self.keys = keys  # given when the handlers need the person: sealed parts are opened
 
     def request_replay(self, reset: "Reset") -> "asyncio.Future[int]":
         """Rebuild from the archive: between two batches, `reset(session)` clears the read
@@ -283,10 +286,29 @@ class ConsumerRunner:
         if not screened:
             gone = await erased_among(session, (e.lead_id for e in events))
             events = [e for e in events if e.type == LEAD_ERASED or e.lead_id not in gone]
+        if self.keys is not None:
+            events = await self._opened(events)
         # Consecutive events with the same handler form one run (one call), in order.
         for handler, run in groupby(events, key=lambda e: self.handlers.get(e.type)):
             if handler is not None:
                 await handler(session, list(run))
+
+    async def _opened(self, events: list[Envelope]) -> list[Envelope]:
+        """The events with their personal parts open; one whose lead has no key any more was
+        about a person erased meanwhile (the erasure is on its way) and is dropped."""
+        assert self.keys is not None
+        self.keys.forget(e.lead_id for e in events if e.type == LEAD_ERASED)
+        events = [e for e in events if e.type in self.handlers]  # the others are skipped anyway
+        keys = await self.keys.of({e.lead_id for e in events if is_sealed(e)})
+        kept = []
+        for event in events:
+            if not is_sealed(event):
+                kept.append(event)
+            elif (key := keys.get(event.lead_id)) is not None:
+                kept.append(opened(event, key))
+            else:
+                self.telemetry.events_in.labels("-", event.type, "erased").inc()
+        return kept
 
     async def _apply_with_retries(self, delivery: Delivery) -> None:
         for attempt in range(1, self.max_attempts + 1):

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 Temperature = Literal["cold", "warm", "hot"]
 
@@ -25,6 +25,16 @@ class Envelope(BaseModel):
     causation_id: UUID | None = None
     producer: str
     data: dict[str, Any] = Field(default_factory=dict)
+    # The lead's key its personal data was sealed with, once a consumer opened it (not sent).
+    _sealed_with: bytes | None = PrivateAttr(default=None)
+
+    @property
+    def sealed_with(self) -> bytes | None:
+        return self._sealed_with
+
+    @sealed_with.setter
+    def sealed_with(self, key: bytes | None) -> None:
+        self._sealed_with = key
 
     @classmethod
     def of(

@@ -19,6 +19,7 @@ from shared.inbox import purge_inbox
 from shared.kafka import Publisher
 from shared.observability import Telemetry
 from shared.outbox import OutboxRelay, purge_journal
+from shared.personal import LeadKeys
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -58,16 +59,26 @@ class ServiceRuntime:
         )
         self.db.after_commit("outbox", self.relay.wake)
         self.consumers: list[ConsumerRunner] = []
+        self.lead_keys: LeadKeys | None = None
         self._loops: list[Loop] = [self.relay.run]
         self._tasks: list[asyncio.Task[None]] = []
         journal = timedelta(days=settings.journal_retention_days)
         self.add_periodic("journal purge", 3600, lambda: purge_journal(self.db, journal))
 
     def consume(
-        self, group: str, topics: Sequence[str], handlers: Mapping[str, Handler], *, archive: bool = False
+        self,
+        group: str,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        *,
+        archive: bool = False,
+        personal: bool = False,
     ) -> None:
-        """Apply `topics` with `handlers`; `archive`: keep every event for good and offer rebuilds."""
+        """Apply `topics` with `handlers`; `archive`: keep every event for good and offer rebuilds;
+        `personal`: the handlers need the person, so sealed parts are opened (ingest's keys)."""
         s = self.settings
+        if personal and self.lead_keys is None:
+            self.lead_keys = LeadKeys(s.ingest_url, s.admin_token_value)
         runner = ConsumerRunner(
             group=group,
             topics=topics,
@@ -80,6 +91,7 @@ class ServiceRuntime:
             batch_size=s.consumer_batch_size,
             max_attempts=s.consumer_max_attempts,
             archive=archive,
+            keys=self.lead_keys if personal else None,
         )
         self.consumers.append(runner)
         self._loops.append(runner.run)
@@ -125,6 +137,8 @@ class ServiceRuntime:
             for task in stuck:
                 log.error("%s did not stop within %.0fs: %s", task.get_name(), timeout, task.get_stack())
         closers = [c.stop() for c in self.consumers] + [self.publisher.stop(), self.db.dispose()]
+        if self.lead_keys is not None:
+            closers.append(self.lead_keys.close())
         for closer in closers:
             try:
                 async with asyncio.timeout(timeout):

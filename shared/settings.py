@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     trusted_proxies: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
+    # Where ingest answers: scoring and nurture ask it for the keys that open what events
+    # carry about a person (`shared.personal`); metrics' health asks it for its backlog.
+    ingest_url: str = Field("http://127.0.0.1:8001", validation_alias="LEADFLOW_INGEST_URL")
     log_level: str = "INFO"
 
     db_pool_size: int = Field(10, ge=1)

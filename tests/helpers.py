@@ -1,5 +1,6 @@
 """Small helpers the service tests share: sources, leads, events, reading a topic."""
 
+import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -9,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared import topics
 from shared.events import LEAD_CAPTURED, LEAD_CLASSIFIED, Envelope, LeadCaptured, LeadClassified
+from shared.personal import is_sealed, opened
 from tests.conftest import ADMIN, eventually
 
 
@@ -90,6 +92,27 @@ async def events_of(
         return [Envelope.from_bytes(m.value) for m in messages if m.key == lead_id.encode()]
 
     return decoded(await read_topic(bootstrap, topic, until=lambda ms: until(decoded(ms))))
+
+
+async def lead_key(ingest: httpx.AsyncClient, lead_id: str) -> bytes | None:
+    """The lead's key, as scoring and nurture get it from ingest (None once erased)."""
+    response = await ingest.post("/v1/lead-keys:fetch", headers=ADMIN, json={"lead_ids": [lead_id]})
+    assert response.status_code == 200, response.text
+    key = response.json()["keys"].get(lead_id)
+    return base64.b64decode(key) if key else None
+
+
+async def opened_events_of(
+    ingest: httpx.AsyncClient, bootstrap: str, lead_id: str, until: Any, topic: str = topics.LEAD_EVENTS
+) -> list[Envelope]:
+    """`events_of`, with their personal parts opened with the lead's key, as a consumer sees them."""
+    key = await lead_key(ingest, lead_id)
+    assert key is not None, "the lead has no key: it was erased"
+
+    def opened_all(events: list[Envelope]) -> list[Envelope]:
+        return [opened(e, key) if is_sealed(e) else e for e in events]
+
+    return opened_all(await events_of(bootstrap, lead_id, lambda es: until(opened_all(es)), topic))
 
 
 def refused_fields(response: httpx.Response) -> list[str]:

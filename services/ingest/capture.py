@@ -28,13 +28,14 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.ingest.journal import record_activity, stage_event
+from services.ingest.journal import know_key, record_activity, stage_event
 from services.ingest.models import Lead, Source
 from services.ingest.normalize import collect_utm, normalize_contact
 from services.ingest.schemas import LeadIn
 from shared.db import defer_insert
 from shared.events import LEAD_CAPTURED, LEAD_UPDATED, LeadCaptured, LeadUpdated, utcnow
 from shared.http import InvalidInput, field_name
+from shared.personal import new_key
 
 FIRST_TOUCH = frozenset({"utm", "page_url", "referrer"})
 MAX_CUSTOM_FIELDS = 100
@@ -114,7 +115,7 @@ async def capture(session: AsyncSession, source: Source, submission: Submission)
     """Create the lead or merge into the one it matches; stage the events in the same transaction."""
     matches = await _find_matches(session, submission.email, submission.phone)
     if not matches:
-        return Captured(_create(session, source, submission), created=True)
+        return Captured(await _create(session, source, submission), created=True)
     return Captured(await _merge(session, source, submission, matches), created=False)
 
 
@@ -157,7 +158,7 @@ def _leads(session: AsyncSession) -> _TransactionLeads:
 
 
 _LOCK_BY_CONTACT = text(
-    "SELECT id, email, phone, attributes FROM leads "
+    "SELECT id, email, phone, attributes, seal_key FROM leads "
     "WHERE email = ANY(:emails) OR phone = ANY(:phones) ORDER BY id FOR UPDATE"
 )
 
@@ -173,6 +174,7 @@ async def prefetch(session: AsyncSession, contacts: Contacts) -> None:
     result = await session.execute(_LOCK_BY_CONTACT, {"emails": emails, "phones": phones})
     for row in result:
         leads.add(dict(row._mapping))
+        know_key(session, row.id, row.seal_key)
     leads.looked_up.update(f"email:{e}" for e in emails)
     leads.looked_up.update(f"phone:{p}" for p in phones)
 
@@ -187,9 +189,9 @@ async def _find_matches(session: AsyncSession, email: str | None, phone: str | N
     return list(found.values())
 
 
-def _create(session: AsyncSession, source: Source, submission: Submission) -> UUID:
+async def _create(session: AsyncSession, source: Source, submission: Submission) -> UUID:
     check_profile(submission.attributes)
-    lead_id, captured_at = uuid4(), utcnow()
+    lead_id, captured_at, key = uuid4(), utcnow(), new_key()
     row = {
         "id": lead_id,
         "source_id": source.id,
@@ -201,7 +203,9 @@ def _create(session: AsyncSession, source: Source, submission: Submission) -> UU
         "user_agent": submission.client.user_agent,
         "captured_at": captured_at,
         "updated_at": captured_at,
+        "seal_key": key,
     }
+    know_key(session, lead_id, key)
     defer_insert(session, Lead.__table__, row)  # type: ignore[attr-defined]
     leads = _leads(session)
     leads.add(row)
@@ -216,7 +220,7 @@ def _create(session: AsyncSession, source: Source, submission: Submission) -> UU
         marketing_basis=source.marketing_basis,
         **submission.attributes,
     )
-    stage_event(session, LEAD_CAPTURED, lead_id, submission.correlation_id, payload)
+    await stage_event(session, LEAD_CAPTURED, lead_id, submission.correlation_id, payload)
     return lead_id
 
 
@@ -248,12 +252,12 @@ async def _merge(
         updated = LeadUpdated(
             source_id=source.id, channel=source.channel, changes={**contact, **changes}, conflicts=conflicts
         )
-        stage_event(session, LEAD_UPDATED, lead["id"], submission.correlation_id, updated)
+        await stage_event(session, LEAD_UPDATED, lead["id"], submission.correlation_id, updated)
 
     if submission.activity:
         touch = {k: v for k, v in submission.attributes.items() if k in FIRST_TOUCH}
         properties = {**touch, **unmatched, **({"conflicts": conflicts} if conflicts else {})}
-        record_activity(
+        await record_activity(
             session, lead["id"], submission.correlation_id, submission.activity, source, properties
         )
     return UUID(str(lead["id"]))

@@ -133,12 +133,12 @@ async def receive(
         if conversation.lead_id != captured.lead_id:
             conversation.lead_id = captured.lead_id
             for waiting in conversation.waiting:
-                _record(session, source, captured.lead_id, waiting)
+                await _record(session, source, captured.lead_id, waiting)
             conversation.waiting = []
     said = _said(message)
     if said is not None:
         if conversation.lead_id is not None:
-            _record(session, source, conversation.lead_id, said)
+            await _record(session, source, conversation.lead_id, said)
         else:
             conversation.waiting = [*conversation.waiting, said][-MAX_WAITING:]
     conversation.updated_at = utcnow()  # the session tracks the loaded row; written at commit
@@ -158,9 +158,9 @@ def _said(message: ChatMessage) -> dict[str, Any] | None:
     return {"type": kind, "properties": properties, "occurred_at": occurred_at}
 
 
-def _record(session: AsyncSession, source: Source, lead_id: UUID, said: dict[str, Any]) -> None:
+async def _record(session: AsyncSession, source: Source, lead_id: UUID, said: dict[str, Any]) -> None:
     occurred_at = datetime.fromisoformat(said["occurred_at"])
-    record_activity(session, lead_id, uuid4(), said["type"], source, said["properties"], occurred_at)
+    await record_activity(session, lead_id, uuid4(), said["type"], source, said["properties"], occurred_at)
 
 
 async def _conversation(session: AsyncSession, source_id: UUID, conversation_id: str) -> Conversation:

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.capture import Submission, capture
-from services.ingest.journal import record_activity, record_history, stage_event
+from services.ingest.journal import know_key, record_activity, record_history, stage_event
 from services.ingest.models import ErasedLead, Lead, LeadHistory, Source
 from services.ingest.normalize import normalize_contact
 from services.ingest.schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn
@@ -62,16 +62,20 @@ async def resolve_lead(
 
 
 async def require_lead(session: AsyncSession, lead_id: UUID) -> None:
-    if (await session.execute(select(LEADS.c.id).where(LEADS.c.id == lead_id))).first() is None:
+    key = await session.scalar(select(LEADS.c.seal_key).where(LEADS.c.id == lead_id))
+    if key is None:
         erased = await session.get(ErasedLead, lead_id) is not None
         raise LeadNotFound(lead_id, erased)
+    know_key(session, lead_id, key)
 
 
 async def record_activity_in(
     session: AsyncSession, source: Source, data: ActivityIn, contact: Submission | None
 ) -> tuple[UUID, UUID]:
     lead_id = await resolve_lead(session, source, data, contact)
-    entry = record_activity(session, lead_id, uuid4(), data.type, source, data.properties, data.occurred_at)
+    entry = await record_activity(
+        session, lead_id, uuid4(), data.type, source, data.properties, data.occurred_at
+    )
     return entry, lead_id
 
 
@@ -92,7 +96,7 @@ async def record_outcome(session: AsyncSession, source: Source, data: OutcomeIn)
         occurred_at=data.occurred_at,
     )
     payload = OutcomeRecorded(outcome_id=entry, outcome=data.type, occurred_at=occurred_at, **details)
-    stage_event(session, OUTCOME_RECORDED, data.lead_id, uuid4(), payload)
+    await stage_event(session, OUTCOME_RECORDED, data.lead_id, uuid4(), payload)
     return entry, data.lead_id
 
 
@@ -117,7 +121,7 @@ async def record_consent(
             .values(attributes=LEADS.c.attributes.op("||")({"consent": data.granted}), updated_at=utcnow())
         )
     payload = ConsentChanged(occurred_at=occurred_at, **details)
-    stage_event(session, CONSENT_CHANGED, lead_id, uuid4(), payload)
+    await stage_event(session, CONSENT_CHANGED, lead_id, uuid4(), payload)
     return entry, lead_id
 
 
@@ -142,7 +146,7 @@ async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     await forget_messages(session, {lead_id})
     erased_at = utcnow()
     defer_insert(session, ErasedLead.__table__, {"lead_id": lead_id, "erased_at": erased_at})  # type: ignore[attr-defined]
-    stage_event(session, LEAD_ERASED, lead_id, uuid4(), LeadErased(erased_at=erased_at))
+    await stage_event(session, LEAD_ERASED, lead_id, uuid4(), LeadErased(erased_at=erased_at))
     return True
 
 
@@ -163,3 +167,9 @@ async def lead_with_history(session: AsyncSession, lead_id: UUID) -> tuple[Lead,
         select(history).where(history.c.lead_id == lead_id).order_by(history.c.occurred_at).limit(500)
     )
     return lead, [LeadHistory(**row._mapping) for row in rows]
+
+
+async def seal_keys(session: AsyncSession, lead_ids: list[UUID]) -> dict[UUID, bytes]:
+    """The keys the leads' personal data in events is sealed with (none for erased leads)."""
+    rows = await session.execute(select(LEADS.c.id, LEADS.c.seal_key).where(LEADS.c.id.in_(lead_ids)))
+    return {row.id: row.seal_key for row in rows}

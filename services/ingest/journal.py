@@ -5,19 +5,42 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.ingest.models import LeadHistory, Source
+from services.ingest.models import Lead, LeadHistory, Source
 from shared import topics
 from shared.db import defer_insert
 from shared.events import ACTIVITY_RECORDED, ActivityRecorded, Envelope, Payload, utcnow
 from shared.outbox import add_to_outbox
+from shared.personal import PLACES, seal_data
+
+LEADS = Lead.__table__  # type: ignore[attr-defined]
 
 
-def stage_event(
+def know_key(session: AsyncSession, lead_id: UUID, key: bytes) -> None:
+    """Remember, for this transaction, the key of a lead read or created in it."""
+    session.info.setdefault("ingest.seal_keys", {})[lead_id] = key
+
+
+async def _key_of(session: AsyncSession, lead_id: UUID) -> bytes:
+    keys: dict[UUID, bytes] = session.info.setdefault("ingest.seal_keys", {})
+    if lead_id not in keys:
+        key = await session.scalar(select(LEADS.c.seal_key).where(LEADS.c.id == lead_id))
+        if key is None:
+            raise LookupError(f"lead {lead_id} has no key: it does not exist or was erased")
+        keys[lead_id] = key
+    return keys[lead_id]
+
+
+async def stage_event(
     session: AsyncSession, type: str, lead_id: UUID, correlation_id: UUID, payload: Payload
 ) -> None:
-    add_to_outbox(session, topics.LEAD_EVENTS, Envelope.of(type, lead_id, correlation_id, "ingest", payload))
+    """Stage the event on ingest's topic, its personal part sealed with the lead's key."""
+    event = Envelope.of(type, lead_id, correlation_id, "ingest", payload)
+    if type in PLACES:
+        event.data = seal_data(type, event.data, await _key_of(session, lead_id))
+    add_to_outbox(session, topics.LEAD_EVENTS, event)
 
 
 def record_history(
@@ -48,7 +71,7 @@ def record_history(
     return entry_id, occurred_at
 
 
-def record_activity(
+async def record_activity(
     session: AsyncSession,
     lead_id: UUID,
     correlation_id: UUID,
@@ -75,5 +98,5 @@ def record_activity(
         channel=source.channel if source else None,
         properties=properties,
     )
-    stage_event(session, ACTIVITY_RECORDED, lead_id, correlation_id, payload)
+    await stage_event(session, ACTIVITY_RECORDED, lead_id, correlation_id, payload)
     return entry_id

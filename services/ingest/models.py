@@ -4,9 +4,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Column, DateTime, func
+from sqlalchemy import Column, DateTime, LargeBinary, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
+
+from shared.personal import new_key
 
 
 def _timestamp(**kwargs: Any) -> Any:
@@ -57,6 +59,8 @@ class Lead(SQLModel, table=True):
     user_agent: str | None = None
     captured_at: datetime = _timestamp()
     updated_at: datetime | None = _now_default()
+    # What its personal data in events is sealed with (`shared.personal`); goes with the row.
+    seal_key: bytes = Field(default_factory=new_key, sa_column=Column(LargeBinary, nullable=False))
 
 
 class LeadHistory(SQLModel, table=True):

@@ -309,3 +309,13 @@ class ImportReport(BaseModel):
     started_at: datetime
     finished_at: datetime | None
     rejections: list[RowRejection]
+
+
+class LeadKeysWanted(BaseModel):
+    lead_ids: list[UUID] = Field(min_length=1, max_length=1000)
+
+
+class LeadKeys(BaseModel):
+    keys: dict[UUID, str] = Field(
+        description="Base64 key of each lead that still exists; an erased lead has none."
+    )

@@ -21,7 +21,6 @@ class MetricsSettings(ServiceSettings):
         None, validation_alias="LEADFLOW_METRICS_CAC_LOW", description="Warn below this CAC (costs missing?)."
     )
     sla_seconds: float = Field(900, gt=0, validation_alias="LEADFLOW_NURTURE_SLA_SECONDS")
-    ingest_url: str = Field("http://127.0.0.1:8001", validation_alias="LEADFLOW_INGEST_URL")
     scoring_url: str = Field("http://127.0.0.1:8002", validation_alias="LEADFLOW_SCORING_URL")
     nurture_url: str = Field("http://127.0.0.1:8003", validation_alias="LEADFLOW_NURTURE_URL")
     health_cache_seconds: float = Field(

@@ -19,7 +19,10 @@ def create_app(settings: NurtureSettings) -> FastAPI:
     runtime = ServiceRuntime("nurture", settings)
     book = PlaybookBook()
     runtime.consume(
-        "nurture", [topics.LEAD_CLASSIFICATIONS, topics.LEAD_EVENTS], event_handlers(settings, book)
+        "nurture",
+        [topics.LEAD_CLASSIFICATIONS, topics.LEAD_EVENTS],
+        event_handlers(settings, book),
+        personal=True,
     )
     sender = TouchSender(runtime.db, book, settings)
     if settings.touches_enabled:

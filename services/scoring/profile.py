@@ -5,6 +5,7 @@ Events may come for a lead scoring has not seen (an activity before its capture)
 start a profile of their own and the capture merges in when it arrives.
 """
 
+import base64
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,9 @@ class Profile(BaseModel):
     unreachable_calls: int = 0
     outcomes: list[OutcomeEntry] = Field(default_factory=list)
     unsubscribed: bool = False
+    # The lead's key (base64) its events were sealed with: what scoring says about the person
+    # is sealed with it too. Kept as long as the profile; erasure deletes both.
+    seal_key: str | None = None
 
     def activity_times(self, activity: str) -> list[datetime]:
         log = self.activities.get(activity)
@@ -68,6 +72,8 @@ class Profile(BaseModel):
 def fold(updated: Profile, event: Envelope) -> None:
     """Apply one more event to the profile (in place)."""
     data = event.data
+    if event.sealed_with is not None:
+        updated.seal_key = base64.b64encode(event.sealed_with).decode()
     if event.type == LEAD_CAPTURED:
         _merge(updated, {k: v for k, v in data.items() if k not in _NOT_ATTRIBUTES}, event.occurred_at)
         updated.channel = data.get("channel") or updated.channel

@@ -2,6 +2,7 @@
 and a `lead.classified` for each change. Shared by the event handlers, the decay pass and
 rescoring; the caller owns the transaction."""
 
+import base64
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from shared.db import defer_insert, upsert
 from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified, Temperature
 from shared.observability import correlated
 from shared.outbox import add_to_outbox
+from shared.personal import seal_data
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +125,12 @@ class Batch:
                 previous_temperature=before[1],
                 previous_stage=before[2],
             )
-            add_to_outbox(session, topics.LEAD_CLASSIFICATIONS, _classified(standing.lead_id, cause, payload))
+            event = _classified(standing.lead_id, cause, payload)
+            if standing.profile.seal_key is not None:
+                event.data = seal_data(
+                    LEAD_CLASSIFIED, event.data, base64.b64decode(standing.profile.seal_key)
+                )
+            add_to_outbox(session, topics.LEAD_CLASSIFICATIONS, event)
         standing.score, standing.temperature, standing.stage = after
         standing.stage_since = decision.stage_since
         self.rows[standing.lead_id] = (standing, decision, now)

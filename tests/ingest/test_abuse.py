@@ -8,7 +8,7 @@ import pytest
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from tests.conftest import ADMIN, Servers, running
-from tests.helpers import create_source, events_of, post_lead
+from tests.helpers import create_source, opened_events_of, post_lead
 
 
 async def test_non_json_body_is_415(ingest: httpx.AsyncClient) -> None:
@@ -63,7 +63,7 @@ async def test_unicode_names_are_kept_exactly(ingest: httpx.AsyncClient, servers
     lead_id = response.json()["lead_id"]
     stored = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()["attributes"]
     assert {k: stored[k] for k in names} == names
-    event = (await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 1))[0]
+    event = (await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 1))[0]
     assert {k: event.data[k] for k in names} == names
 
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN, Servers
-from tests.helpers import create_source, events_of
+from tests.helpers import create_source, opened_events_of
 
 
 def telegram_update(update_id: int, chat_id: int, **message: object) -> dict[str, object]:
@@ -67,7 +67,7 @@ async def test_telegram_text_waits_for_the_contact_then_becomes_activities(
     assert lead["attributes"]["last_name"] == "Нұрланқызы"
     texts = [h["properties"]["text"] for h in lead["history"] if h["type"] == "chat_message"]
     assert texts == ["Сәлем! Жеткізу қанша тұрады?", "Рахмет"]
-    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 3)
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 3)
     assert [e.type for e in events] == ["lead.captured", "activity.recorded", "activity.recorded"]
 
 
@@ -152,7 +152,7 @@ async def test_generic_chatbot_intent_becomes_that_activity(
     response = await ingest.post(url, json=body, headers=headers)
     assert response.status_code == 202, response.text
     lead_id = response.json()["lead_id"]
-    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 2)
     assert events[1].data["activity_type"] == "callback_request"
     assert events[1].data["properties"]["text"] == "Call me"
     empty = await ingest.post(url, json={"conversation_id": conversation}, headers=headers)

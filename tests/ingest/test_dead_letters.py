@@ -5,7 +5,7 @@ from sqlalchemy import text
 
 from shared.outbox import stage
 from tests.conftest import ADMIN, Servers, eventually
-from tests.helpers import create_source, events_of, post_lead
+from tests.helpers import create_source, opened_events_of, post_lead
 from tests.ingest.conftest import ingest_db
 
 TOO_LARGE = b"{" + b" " * (1024 * 1024) + b"}"
@@ -26,7 +26,7 @@ async def test_a_refused_event_is_listed_counted_and_republishable_and_leads_flo
         stage(session, "ingest.lead-events", b"poison", TOO_LARGE)
     source = await create_source(ingest)
     lead_id = (await post_lead(ingest, source["key"], email="behind@example.kz")).json()["lead_id"]
-    assert await events_of(servers.bootstrap, lead_id, until=lambda es: len(es) >= 1)
+    assert await opened_events_of(ingest, servers.bootstrap, lead_id, until=lambda es: len(es) >= 1)
 
     listed = await eventually(lambda: _one_listed(ingest))
     (item,) = listed["items"]

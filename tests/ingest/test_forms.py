@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import text
 
 from tests.conftest import ADMIN, Servers
-from tests.helpers import create_source, events_of
+from tests.helpers import create_source, opened_events_of
 from tests.ingest.conftest import ingest_db
 
 ORIGIN = "https://promo.example.kz"
@@ -54,7 +54,7 @@ async def test_urlencoded_form_redirects_with_the_lead_id(
     assert attributes["utm"] == {"source": "instagram", "campaign": "spring"}
     assert attributes["custom"] == {"favourite_colour": "blue"}
     assert attributes["page_url"] == f"{ORIGIN}/spring?utm_campaign=spring"
-    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 1)
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 1)
     assert events[0].data["channel"] == "landing_page"
 
 

@@ -5,8 +5,9 @@ import uuid
 import httpx
 from sqlalchemy import text
 
+from shared.personal import is_sealed, opened
 from tests.conftest import ADMIN, Servers
-from tests.helpers import create_source, events_of, post_lead
+from tests.helpers import create_source, events_of, lead_key, opened_events_of, post_lead
 from tests.ingest.conftest import ingest_db
 
 
@@ -23,7 +24,7 @@ async def test_activity_by_lead_id_is_stored_and_published(
     body = {"lead_id": lead_id, "type": "page_view", "properties": {"url": "https://shop.kz/pricing"}}
     response = await ingest.post("/v1/activities", json=body, headers={"X-Source-Key": key})
     assert response.status_code == 202 and response.json()["lead_id"] == lead_id
-    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 2)
     assert events[1].type == "activity.recorded"
     assert events[1].data["activity_type"] == "page_view"
     assert events[1].data["properties"] == {"url": "https://shop.kz/pricing"}
@@ -36,7 +37,7 @@ async def test_activity_by_unknown_email_creates_the_lead(
     body = {"email": f"new-{uuid.uuid4().hex[:8]}@example.kz", "type": "webinar_attended"}
     response = await ingest.post("/v1/activities", json=body, headers={"X-Source-Key": key})
     lead_id = response.json()["lead_id"]
-    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 2)
     assert [e.type for e in events] == ["lead.captured", "activity.recorded"]
 
 
@@ -75,7 +76,7 @@ async def test_outcomes_are_published_and_validated(ingest: httpx.AsyncClient, s
     no_amount = await ingest.post("/v1/outcomes", json={"lead_id": lead_id, "type": "won"}, headers=headers)
     no_reason = await ingest.post("/v1/outcomes", json={"lead_id": lead_id, "type": "lost"}, headers=headers)
     assert no_amount.status_code == no_reason.status_code == 422
-    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 2)
     assert events[1].type == "outcome.recorded"
     assert (events[1].data["outcome"], events[1].data["amount"], events[1].data["currency"]) == (
         "won",
@@ -89,11 +90,40 @@ async def test_unsubscribe_is_a_consent_event(ingest: httpx.AsyncClient, servers
     lead_id, email = await new_lead(ingest, key)
     body = {"email": email, "granted": False}
     assert (await ingest.post("/v1/consent", json=body, headers={"X-Source-Key": key})).status_code == 202
-    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 2)
     assert events[1].type == "consent.changed"
     assert events[1].data == {**events[1].data, "granted": False, "purpose": "marketing"}
     lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
     assert lead["attributes"]["consent"] is False
+
+
+async def test_what_events_say_about_the_person_is_sealed_with_the_leads_key(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    """A second Kafka client reading ingest's topic sees how the lead came, not who it is."""
+    key = (await create_source(ingest))["key"]
+    email = f"sealed-{uuid.uuid4().hex[:8]}@example.kz"
+    posted = await post_lead(
+        ingest, key, email=email, phone="+77010000000", first_name="Dana", utm={"campaign": "spring"}
+    )
+    lead_id = posted.json()["lead_id"]
+    body = {"lead_id": lead_id, "type": "chat_message", "properties": {"text": "call Dana on +77010000000"}}
+    assert (await ingest.post("/v1/activities", json=body, headers={"X-Source-Key": key})).status_code == 202
+    raw = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    for event in raw:
+        text_of = event.model_dump_json()
+        assert email not in text_of and "77010000000" not in text_of and "Dana" not in text_of
+    captured, activity = raw
+    assert captured.data["utm"] == {"campaign": "spring"} and "channel" in captured.data
+    assert set(activity.data["properties"]) == {"sealed"}
+    seal_key = await lead_key(ingest, lead_id)
+    assert seal_key is not None
+    assert opened(captured, seal_key).data["email"] == email
+    assert opened(activity, seal_key).data["properties"] == body["properties"]
+    assert (await ingest.post("/v1/lead-keys:fetch", json={"lead_ids": [lead_id]})).status_code == 401
+    viewer = {"Authorization": "Bearer dev-viewer-token"}
+    fetched = await ingest.post("/v1/lead-keys:fetch", json={"lead_ids": [lead_id]}, headers=viewer)
+    assert fetched.status_code in (401, 403)
 
 
 async def test_erasure_deletes_the_person_and_tells_every_service(
@@ -116,8 +146,12 @@ async def test_erasure_deletes_the_person_and_tells_every_service(
             {"e": email, "id": lead_id},
         )
         assert left.scalar_one() == 0
+    # What stays on the broker until its retention ends can no longer be read: the key is gone.
     events = await events_of(servers.bootstrap, lead_id, lambda es: any(e.type == "lead.erased" for e in es))
     assert events[-1].type == "lead.erased"
+    assert events[0].type == "lead.captured" and is_sealed(events[0])
+    assert all(email not in e.model_dump_json() for e in events)
+    assert await lead_key(ingest, lead_id) is None
     late = await ingest.post(
         "/v1/activities", json={"lead_id": lead_id, "type": "page_view"}, headers={"X-Source-Key": key}
     )

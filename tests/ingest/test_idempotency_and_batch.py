@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import text
 
 from tests.conftest import Servers
-from tests.helpers import create_source, events_of
+from tests.helpers import create_source, opened_events_of
 from tests.ingest.conftest import ingest_db
 
 
@@ -26,7 +26,9 @@ async def test_retry_with_the_same_key_returns_the_first_answer_and_publishes_on
     # A third, unkeyed post of the same person is published; it marks the end of what the
     # retry could have published, so reading up to it proves the retry added nothing.
     marker = await ingest.post("/v1/leads", json=body, headers={"X-Source-Key": key})
-    events = await events_of(servers.bootstrap, first.json()["lead_id"], lambda es: len(es) >= 2)
+    events = await opened_events_of(
+        ingest, servers.bootstrap, first.json()["lead_id"], lambda es: len(es) >= 2
+    )
     assert [e.type for e in events] == ["lead.captured", "activity.recorded"]
     assert marker.json()["status"] == "merged"
 
@@ -106,7 +108,7 @@ async def test_batch_gives_a_result_per_item(ingest: httpx.AsyncClient, servers:
     assert [r["status"] for r in result["results"]] == [202, 422, 422, 202]
     assert {e["field"] for e in result["results"][2]["errors"]} == {"email", "phone"}
     lead_id = result["results"][0]["lead_id"]
-    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 1)
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 1)
     assert events[0].type == "lead.captured"
 
 

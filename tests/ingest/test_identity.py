@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import text
 
 from tests.conftest import ADMIN, Servers
-from tests.helpers import create_source, events_of, post_lead
+from tests.helpers import create_source, opened_events_of, post_lead
 from tests.ingest.conftest import ingest_db
 
 
@@ -41,7 +41,7 @@ async def test_repeat_submission_merges_new_fields_and_is_an_activity(
     assert again.json()["lead_id"] == lead_id
     assert await count_leads(ingest, email) == 1
 
-    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 3)
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 3)
     assert [e.type for e in events] == ["lead.captured", "lead.updated", "activity.recorded"]
     assert events[1].data["changes"] == {"company": "Qazaq Trade", "timeframe": "immediately"}
     assert events[2].data["activity_type"] == "form_submitted"
@@ -67,7 +67,7 @@ async def test_identical_repeat_records_an_activity_but_no_update(
     email = unique_email()
     lead_id = (await post_lead(ingest, key, email=email, first_name="Leyla")).json()["lead_id"]
     await post_lead(ingest, key, email=email, first_name="Leyla")
-    events = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 2)
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 2)
     assert [e.type for e in events] == ["lead.captured", "activity.recorded"]
 
 
@@ -85,7 +85,7 @@ async def test_email_wins_when_email_and_phone_point_at_different_leads(
     phone_lead = (await ingest.get(f"/v1/leads/{by_phone}", headers=ADMIN)).json()
     assert email_lead["phone"] is None and email_lead["attributes"]["city"] == "Baku"
     assert phone_lead["phone"] == phone
-    events = await events_of(servers.bootstrap, by_email, lambda es: len(es) >= 3)
+    events = await opened_events_of(ingest, servers.bootstrap, by_email, lambda es: len(es) >= 3)
     update = next(e for e in events if e.type == "lead.updated")
     assert update.data["conflicts"] == {"phone": by_phone}
     activity = next(e for e in events if e.type == "activity.recorded")

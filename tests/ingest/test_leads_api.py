@@ -11,8 +11,9 @@ from services.ingest.config import IngestSettings
 from shared import topics
 from shared.embedded import free_port
 from shared.events import Envelope
+from shared.personal import opened
 from tests.conftest import ADMIN, Servers, running
-from tests.helpers import create_source, post_lead, read_topic
+from tests.helpers import create_source, lead_key, post_lead, read_topic
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,9 @@ async def test_hot_lead_is_accepted_and_published_with_its_fields(
     )
     event = next(Envelope.from_bytes(m.value) for m in messages if m.key == lead_id.encode())
     assert event.type == "lead.captured" and event.producer == "ingest"
+    seal_key = await lead_key(client, lead_id)
+    assert seal_key is not None
+    event = opened(event, seal_key)
     assert event.data["email"] == "aruzhan@example.kz"
     assert event.data["phone"] == "+77012345678"
     assert event.data["first_name"] == "Аружан" and event.data["last_name"] == "Сейітқызы"

@@ -11,7 +11,7 @@ from services.ingest.capture import MAX_CUSTOM_FIELDS
 from shared.events import LEAD_UPDATED, Envelope
 from shared.outbox import MAX_EVENT_BYTES, EventTooLarge, add_to_outbox
 from tests.conftest import Servers
-from tests.helpers import create_source, events_of, post_lead, refused_fields
+from tests.helpers import create_source, opened_events_of, post_lead, refused_fields
 from tests.ingest.conftest import ingest_db
 
 
@@ -50,8 +50,8 @@ async def test_new_custom_fields_past_the_bound_are_refused_naming_the_field(
     # A known field changed, or a field replaced, still goes through.
     changed = await post_lead(ingest, source["key"], email=email, custom={"p0_f0": "changed"})
     assert changed.status_code == 202, changed.text
-    updates = await events_of(
-        servers.bootstrap, lead_id, until=lambda es: sum(e.type == LEAD_UPDATED for e in es) >= 2
+    updates = await opened_events_of(
+        ingest, servers.bootstrap, lead_id, until=lambda es: sum(e.type == LEAD_UPDATED for e in es) >= 2
     )
     merges = [e for e in updates if e.type == LEAD_UPDATED]
     # Each update carries what changed, not the whole profile.
@@ -79,7 +79,7 @@ async def test_a_form_attack_is_refused_and_the_next_lead_still_flows(
     after = await post_lead(ingest, source["key"], email=f"next-{email}")
     assert after.status_code == 202
     lead_id = after.json()["lead_id"]
-    assert await events_of(servers.bootstrap, lead_id, until=lambda es: len(es) >= 1)
+    assert await opened_events_of(ingest, servers.bootstrap, lead_id, until=lambda es: len(es) >= 1)
 
 
 async def test_a_batch_refuses_only_the_item_over_the_bound(ingest: httpx.AsyncClient) -> None:

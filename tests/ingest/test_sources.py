@@ -3,7 +3,7 @@
 import httpx
 
 from tests.conftest import ADMIN, Servers
-from tests.helpers import create_source, events_of, post_lead
+from tests.helpers import create_source, opened_events_of, post_lead
 
 
 async def test_offline_channels_default_to_offline(ingest: httpx.AsyncClient) -> None:
@@ -76,12 +76,12 @@ async def test_a_source_states_its_legal_basis_for_marketing_and_its_leads_carry
     source = await create_source(ingest, channel="store_visit", marketing_basis=basis)
     assert source["marketing_basis"] == basis
     lead_id = (await post_lead(ingest, source["key"], email="shop@example.kz")).json()["lead_id"]
-    [captured] = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 1)
+    [captured] = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 1)
     assert captured.data["marketing_basis"] == basis
     plain = await create_source(ingest)
     assert plain["marketing_basis"] is None, "unset by default: marketing needs consent"
     other = (await post_lead(ingest, plain["key"], email="plain@example.kz")).json()["lead_id"]
-    [captured] = await events_of(servers.bootstrap, other, lambda es: len(es) >= 1)
+    [captured] = await opened_events_of(ingest, servers.bootstrap, other, lambda es: len(es) >= 1)
     assert captured.data.get("marketing_basis") is None
     cleared = await ingest.patch(f"/v1/sources/{source['id']}", json={"marketing_basis": None}, headers=ADMIN)
     assert cleared.status_code == 200 and cleared.json()["marketing_basis"] is None

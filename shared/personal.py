@@ -1,0 +1,154 @@
+"""Personal data travels sealed: what an event says about a person is encrypted with a key of
+that lead's own, kept by ingest beside the lead. Erasing the lead deletes the key, so every
+copy of its events (on the broker until retention ends, in journals, archives, dead letters,
+backups) is unreadable from then on.
+
+Each event type names the part it seals and the fields left in the clear, which are the
+ones metrics counts by (channel, source, campaign, UTM...). Everything else in that part,
+custom fields included, goes in one Fernet token (AES-128-CBC and HMAC-SHA256) under
+`sealed`. A consumer that needs the person asks ingest for the key (`LeadKeys`); one that
+counts does not."""
+
+import base64
+import json
+import os
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+import httpx
+from cryptography.fernet import Fernet, InvalidToken
+
+from shared.events import (
+    ACTIVITY_RECORDED,
+    LEAD_CAPTURED,
+    LEAD_CLASSIFIED,
+    LEAD_UPDATED,
+    OUTCOME_RECORDED,
+    Envelope,
+)
+
+SEALED = "sealed"
+KEY_BYTES = 32
+# What a lead's description keeps in the clear: how it came (for the funnel, CAC and
+# campaign reports) and the consent that says whether it may be written to.
+CLEAR_LEAD_FIELDS = frozenset(
+    {"source_id", "channel", "online", "captured_at", "utm", "campaign", "marketing_basis", "consent"}
+)
+CLEAR_OUTCOME_FIELDS = frozenset({"outcome_id", "outcome", "occurred_at", "amount", "currency", "rep_id"})
+# event type -> (the part sealed: None for the payload itself, or the name of a field in it,
+# the fields of that part left in the clear)
+PLACES: dict[str, tuple[str | None, frozenset[str]]] = {
+    LEAD_CAPTURED: (None, CLEAR_LEAD_FIELDS),
+    LEAD_UPDATED: ("changes", CLEAR_LEAD_FIELDS),
+    ACTIVITY_RECORDED: ("properties", frozenset()),
+    OUTCOME_RECORDED: (None, CLEAR_OUTCOME_FIELDS),
+    LEAD_CLASSIFIED: ("lead", CLEAR_LEAD_FIELDS),
+}
+
+
+def new_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def _fernet(key: bytes) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal(values: dict[str, Any], key: bytes, clear: frozenset[str]) -> dict[str, Any]:
+    """`values` with every field not in `clear` moved into one token under `sealed`."""
+    hidden = {k: v for k, v in values.items() if k not in clear}
+    if not hidden:
+        return dict(values)
+    token = _fernet(key).encrypt(json.dumps(hidden, separators=(",", ":")).encode()).decode()
+    return {**{k: v for k, v in values.items() if k in clear}, SEALED: token}
+
+
+def unseal(values: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """`values` with its sealed fields back in place (as it is when nothing is sealed)."""
+    if SEALED not in values:
+        return values
+    try:
+        hidden = json.loads(_fernet(key).decrypt(str(values[SEALED]).encode()))
+    except InvalidToken as error:
+        raise ValueError("a sealed part does not open with its lead's key") from error
+    return {**{k: v for k, v in values.items() if k != SEALED}, **hidden}
+
+
+def seal_data(type: str, data: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """An event payload with the personal part of its type sealed (unchanged for other types)."""
+    if type not in PLACES:
+        return data
+    part, clear = PLACES[type]
+    if part is None:
+        return seal(data, key, clear)
+    if not data.get(part):
+        return data
+    return {**data, part: seal(data[part], key, clear)}
+
+
+def is_sealed(event: Envelope) -> bool:
+    data = event.data
+    return SEALED in data or any(isinstance(v, dict) and SEALED in v for v in data.values())
+
+
+def opened(event: Envelope, key: bytes) -> Envelope:
+    """A copy of the event with its sealed parts open; it remembers the key (`sealed_with`)
+    so what a consumer publishes about the lead can be sealed the same way."""
+    data = unseal(event.data, key)
+    data = {k: unseal(v, key) if isinstance(v, dict) else v for k, v in data.items()}
+    copy = event.model_copy(update={"data": data})
+    copy.sealed_with = key
+    return copy
+
+
+class LeadKeys:
+    """Ingest's lead keys, asked for over HTTP in batches and remembered (a bounded cache);
+    an unknown key means the lead was erased (or never existed)."""
+
+    def __init__(self, ingest_url: str, token: str, cached: int = 20_000) -> None:
+        self.ingest_url, self.cached = ingest_url.rstrip("/"), cached
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._keys: OrderedDict[UUID, bytes] = OrderedDict()
+        self._client: httpx.AsyncClient | None = None
+
+    async def of(self, lead_ids: Iterable[UUID]) -> dict[UUID, bytes]:
+        """The keys of the leads that still have one. Raises ConnectionError (an outage: the
+        caller retries) when ingest cannot answer."""
+        wanted = set(lead_ids)
+        found = {lead: key for lead in wanted if (key := self._keys.get(lead)) is not None}
+        missing = sorted(wanted - found.keys(), key=str)
+        for start in range(0, len(missing), MAX_KEYS_PER_REQUEST):
+            found.update(await self._fetch(missing[start : start + MAX_KEYS_PER_REQUEST]))
+        return found
+
+    def forget(self, lead_ids: Iterable[UUID]) -> None:
+        for lead in lead_ids:
+            self._keys.pop(lead, None)
+
+    async def _fetch(self, lead_ids: list[UUID]) -> dict[UUID, bytes]:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=5.0, headers=self._auth)
+        try:
+            response = await self._client.post(
+                f"{self.ingest_url}/v1/lead-keys:fetch", json={"lead_ids": [str(i) for i in lead_ids]}
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            raise ConnectionError(f"ingest did not give the lead keys: {error!r}") from error
+        keys = {UUID(lead): base64.b64decode(key) for lead, key in response.json()["keys"].items()}
+        for lead, key in keys.items():
+            self._keys[lead] = key
+            self._keys.move_to_end(lead)
+        while len(self._keys) > self.cached:
+            self._keys.popitem(last=False)
+        return keys
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+MAX_KEYS_PER_REQUEST = 1000

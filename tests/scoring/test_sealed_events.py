@@ -1,0 +1,52 @@
+"""Scoring reads the person in what ingest sealed (asking ingest, over HTTP, for the lead's
+key) and seals what it says about them in `lead.classified` with the same key."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.ingest.app import create_app as create_ingest
+from services.ingest.config import IngestSettings
+from services.scoring.app import create_app as create_scoring
+from services.scoring.config import ScoringSettings
+from shared import topics
+from shared.personal import is_sealed, opened
+from tests.conftest import Servers, running, serving
+from tests.helpers import create_source, events_of, lead_key, post_lead
+
+
+@pytest.fixture(scope="module")
+async def ingest(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_ingest(servers.settings(IngestSettings))
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        yield client
+
+
+async def test_scoring_opens_the_sealed_lead_and_seals_its_classification(
+    servers: Servers, ingest: httpx.AsyncClient
+) -> None:
+    settings = servers.settings(ScoringSettings, ingest_url=str(ingest.base_url))
+    async with running(create_scoring(settings)) as scoring:
+        key = (await create_source(ingest))["key"]
+        # The email's domain is a disposable one: only a scoring that opened the event sees it.
+        email = "aliya@mailinator.com"
+        posted = await post_lead(ingest, key, email=email, first_name="Aliya", budget=5000)
+        lead_id = posted.json()["lead_id"]
+        classified = await events_of(
+            servers.bootstrap, lead_id, until=lambda es: len(es) >= 1, topic=topics.LEAD_CLASSIFICATIONS
+        )
+        event = classified[0]
+        assert (
+            is_sealed(event)
+            and email not in event.model_dump_json()
+            and "Aliya" not in event.model_dump_json()
+        )
+        assert event.data["lead"]["channel"] == "web_form"
+        seal_key = await lead_key(ingest, lead_id)
+        assert seal_key is not None
+        assert opened(event, seal_key).data["lead"]["email"] == email
+        rules = {hit["rule"] for hit in event.data["breakdown"]}
+        assert "negative.disposable_domain" in rules
+        detail = (await scoring.get(f"/v1/leads/{lead_id}")).json()
+        assert "negative.disposable_domain" in {hit["rule"] for hit in detail["breakdown"]}

@@ -1,0 +1,104 @@
+"""Personal data in events is sealed per lead: what stays in the clear, what does not, and
+that only the lead's own key opens it."""
+
+import uuid
+
+import pytest
+
+from shared.events import (
+    ACTIVITY_RECORDED,
+    CONSENT_CHANGED,
+    LEAD_CAPTURED,
+    LEAD_CLASSIFIED,
+    LEAD_UPDATED,
+    OUTCOME_RECORDED,
+    Envelope,
+)
+from shared.personal import SEALED, is_sealed, new_key, opened, seal_data
+
+CAPTURED = {
+    "source_id": str(uuid.uuid4()),
+    "channel": "landing_page",
+    "online": True,
+    "captured_at": "2026-12-02T10:00:00+00:00",
+    "utm": {"campaign": "spring", "source": "google"},
+    "campaign": "spring",
+    "consent": True,
+    "email": "aigerim@example.kz",
+    "phone": "+77010000000",
+    "first_name": "Айгерім",
+    "message": "перезвоните мне сегодня",
+    "custom": {"iin": "990101300123"},
+    "company": "Qazaq Foods",
+}
+
+
+def envelope(type: str, data: dict[str, object]) -> Envelope:
+    return Envelope(
+        type=type, lead_id=uuid.uuid4(), correlation_id=uuid.uuid4(), producer="ingest", data=data
+    )
+
+
+def test_a_captured_lead_keeps_only_how_it_came_in_the_clear() -> None:
+    key = new_key()
+    sealed = seal_data(LEAD_CAPTURED, CAPTURED, key)
+    clear = {k for k in sealed if k != SEALED}
+    assert clear == {"source_id", "channel", "online", "captured_at", "utm", "campaign", "consent"}
+    event = envelope(LEAD_CAPTURED, sealed)
+    raw = event.model_dump_json()
+    for secret in ("aigerim@example.kz", "77010000000", "Айгерім", "перезвоните", "990101300123", "Qazaq"):
+        assert secret not in raw
+    assert is_sealed(event)
+    back = opened(event, key)
+    assert back.data == CAPTURED
+    assert back.sealed_with == key
+
+
+@pytest.mark.parametrize(
+    ("type", "data", "part", "clear"),
+    [
+        (
+            LEAD_UPDATED,
+            {"channel": "chat", "changes": {"phone": "+994501112233", "utm": {}}},
+            "changes",
+            {"utm"},
+        ),
+        (
+            ACTIVITY_RECORDED,
+            {"activity_type": "chat_message", "properties": {"text": "hi"}},
+            "properties",
+            set(),
+        ),
+        (LEAD_CLASSIFIED, {"score": 80, "lead": {"email": "a@b.az", "channel": "form"}}, "lead", {"channel"}),
+    ],
+)
+def test_each_type_seals_its_personal_part(
+    type: str, data: dict[str, object], part: str, clear: set[str]
+) -> None:
+    key = new_key()
+    sealed = seal_data(type, data, key)
+    assert {k for k in sealed[part] if k != SEALED} == clear
+    assert {k: v for k, v in sealed.items() if k != part} == {k: v for k, v in data.items() if k != part}
+    assert opened(envelope(type, sealed), key).data == data
+
+
+def test_an_outcome_keeps_its_amount_and_seals_the_reason() -> None:
+    data = {"outcome_id": str(uuid.uuid4()), "outcome": "lost", "amount": 0, "reason": "Асем said too pricey"}
+    sealed = seal_data(OUTCOME_RECORDED, data, new_key())
+    assert sealed["outcome"] == "lost" and "reason" not in sealed and SEALED in sealed
+
+
+def test_events_with_nothing_personal_are_left_as_they_are() -> None:
+    data = {"granted": False, "purpose": "marketing"}
+    assert seal_data(CONSENT_CHANGED, data, new_key()) == data
+    assert seal_data(ACTIVITY_RECORDED, {"activity_type": "page_view", "properties": {}}, new_key()) == {
+        "activity_type": "page_view",
+        "properties": {},
+    }
+    assert not is_sealed(envelope(CONSENT_CHANGED, data))
+
+
+def test_another_leads_key_opens_nothing() -> None:
+    event = envelope(LEAD_CAPTURED, seal_data(LEAD_CAPTURED, CAPTURED, new_key()))
+    with pytest.raises(ValueError, match="does not open"):
+        opened(event, new_key())
