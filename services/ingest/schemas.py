@@ -141,6 +141,16 @@ class SourceCreated(SourcePublic):
     key: str = Field(description="The source key, shown only once; send it as X-Source-Key.")
 
 
+TIMEFRAME_HELP = (
+    "When the person plans to buy. Recommended: one of the canonical values a select offers, "
+    "`now`, `this_week`, `this_month`, `within_3_months`, `later`, `unknown`. Free text is "
+    "understood too, in Kazakh, Russian, Azerbaijani and English: words (сейчас, срочно, бүгін, "
+    "dərhal, asap), relative phrases (через две недели, 2 аптадан кейін, 2 həftə sonra, next "
+    "month, до конца месяца), dates (2027-02-01, 1 февраля, 15.03) and amounts (2 мес, 3w, P2M). "
+    "Text nobody understood shows on the lead as a 0-point line `intent.timeframe.not_understood`."
+)
+
+
 class LeadIn(StorableInput):
     """A lead as posted by a form, landing page or integration. Email or phone is required."""
 
@@ -157,9 +167,15 @@ class LeadIn(StorableInput):
     country: Short | None = None
     city: Short | None = None
     timezone: Short | None = None
-    language: Short | None = None
+    language: Short | None = Field(
+        None, description="The person's language: kk, ru, az or en. Timeframes are read in it first."
+    )
     budget: float | None = Field(default=None, ge=0, le=1e12)
-    timeframe: Short | None = None
+    timeframe: Short | None = Field(
+        None,
+        description=TIMEFRAME_HELP,
+        examples=["now", "this_week", "within_3_months", "через две недели"],
+    )
     need: Long | None = None
     is_decision_maker: bool | None = None
     message: Long | None = None

@@ -18,7 +18,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     runtime = ServiceRuntime("scoring", settings)
     initial = settings.rules_file.read_text(encoding="utf-8") if settings.rules_file else None
     book = RuleBook(initial)
-    runtime.consume("scoring", [topics.LEAD_EVENTS], event_handlers(book), personal=True)
+    runtime.consume("scoring", [topics.LEAD_EVENTS], event_handlers(book, runtime.telemetry), personal=True)
     runtime.add_periodic(
         "score review",
         settings.review_every_seconds,

@@ -5,9 +5,11 @@ handled in one go: the leads are loaded once, locked, and written once."""
 from datetime import UTC, datetime
 from uuid import UUID
 
+from prometheus_client import Counter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.scoring import standings
+from services.scoring.classify import Decision
 from services.scoring.profile import fold, outcome_of
 from services.scoring.rulebook import RuleBook
 from services.scoring.standings import Batch, Standing
@@ -21,11 +23,29 @@ from shared.events import (
     OUTCOME_RECORDED,
     Envelope,
 )
+from shared.observability import Telemetry
 
 SCORED_TYPES = (LEAD_CAPTURED, LEAD_UPDATED, ACTIVITY_RECORDED, OUTCOME_RECORDED, CONSENT_CHANGED)
 
 
-async def apply_events(session: AsyncSession, events: list[Envelope], book: RuleBook) -> Batch:
+NOT_UNDERSTOOD = "intent.timeframe.not_understood"
+
+
+def _states_timeframe(event: Envelope) -> bool:
+    data = event.data.get("changes", event.data) if event.type == LEAD_UPDATED else event.data
+    return event.type in (LEAD_CAPTURED, LEAD_UPDATED) and "timeframe" in data
+
+
+def _not_understood(decision: Decision) -> bool:
+    return any(hit.rule == NOT_UNDERSTOOD for hit in decision.evaluation.breakdown)
+
+
+async def apply_events(
+    session: AsyncSession,
+    events: list[Envelope],
+    book: RuleBook,
+    not_understood: Counter | None = None,
+) -> Batch:
     """Fold the events, in order, into their leads and decide each lead after each event.
     A lead not seen before starts from an empty profile, whatever the event: nothing is
     dropped when an activity arrives before the capture."""
@@ -42,7 +62,9 @@ async def apply_events(session: AsyncSession, events: list[Envelope], book: Rule
         standing = known.setdefault(event.lead_id, Standing(event.lead_id))
         erased.discard(event.lead_id)
         fold(standing.profile, event)
-        batch.apply(session, standing, now, event, outcome_of(event))
+        decision = batch.apply(session, standing, now, event, outcome_of(event))
+        if not_understood is not None and _states_timeframe(event) and _not_understood(decision):
+            not_understood.labels(str(standing.profile.attributes.get("language") or "-")[:2]).inc()
     if erased:
         await standings.forget(session, erased)
         batch.history = [row for row in batch.history if row["lead_id"] not in erased]
@@ -50,10 +72,19 @@ async def apply_events(session: AsyncSession, events: list[Envelope], book: Rule
     return batch
 
 
-def event_handlers(book: RuleBook) -> dict[str, Handler]:
+def event_handlers(book: RuleBook, telemetry: Telemetry | None = None) -> dict[str, Handler]:
     """The handler of each event type this service consumes (one for all: order matters)."""
+    not_understood = None
+    if telemetry is not None:
+        not_understood = Counter(
+            "leadflow_timeframes_not_understood_total",
+            "Timeframes stated on a lead that the rules' vocabulary and dateparser did not understand "
+            "(the lead shows a 0-point line naming the text), by the lead's language.",
+            ["language"],
+            registry=telemetry.registry,
+        )
 
     async def handle(session: AsyncSession, events: list[Envelope]) -> None:
-        await apply_events(session, events, book)
+        await apply_events(session, events, book, not_understood)
 
     return {event_type: handle for event_type in (*SCORED_TYPES, LEAD_ERASED)}

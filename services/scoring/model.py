@@ -12,7 +12,16 @@ from functools import lru_cache
 from typing import Any
 
 from services.scoring.profile import Profile
-from services.scoring.rules import KeywordRule, Rules, Temperature, Threshold, temperature_for, timeframe_days
+from services.scoring.rules import (
+    KeywordRule,
+    Rules,
+    Temperature,
+    Threshold,
+    every_phrase,
+    temperature_for,
+)
+from services.scoring.timeframes import Horizon, understand
+from services.scoring.wording import find_phrase, fold
 from shared.events import RuleHit
 
 HOTTER: dict[Temperature, int] = {"cold": 0, "warm": 1, "hot": 2}
@@ -76,7 +85,9 @@ def evaluate(profile: Profile, rules: Rules, now: datetime) -> Evaluation:
         temperature=temperature,
         bant=bant,
         interested=_interested(profile, rules),
-        direct_request=next((r for r in rules.stages.sql.direct_requests if r in dict(asked)), None),
+        direct_request=next(
+            (r for r in rules.stages.sql.direct_requests if r in {a[0] for a in asked}), None
+        ),
         disqualified_by=disqualified_by,
         review_at=_review_at(rules, now, clocks, parts["engagement"]),
     )
@@ -163,8 +174,22 @@ def _engagement(profile: Profile, rules: Rules, now: datetime) -> list[RuleHit]:
 # --- intent and temperature --------------------------------------------------------------
 
 
+def stated_horizon(profile: Profile, rules: Rules, now: datetime) -> Horizon:
+    """The horizon the lead's timeframe states, read as of the day it was said, in the lead's
+    language first."""
+    said_on = (profile.timeframe_at or profile.captured_at or now).date()
+    language = profile.attributes.get("language")
+    text = profile.attributes.get("timeframe")
+    return understand(
+        str(text) if isinstance(text, str | int) and not isinstance(text, bool) else None,
+        said_on,
+        str(language).lower()[:2] if language else None,
+        rules.timeframes.lexicon,
+    )
+
+
 def _intent(
-    profile: Profile, rules: Rules, now: datetime, asked: list[tuple[str, datetime]]
+    profile: Profile, rules: Rules, now: datetime, asked: list[tuple[str, datetime, str | None]]
 ) -> tuple[Temperature, list["Clock"], list[RuleHit]]:
     """The temperature, the clocks that will cool it, and the intent points.
 
@@ -175,20 +200,30 @@ def _intent(
     intent = rules.intent
     hits: list[RuleHit] = []
     last_interest = _last_interest(profile, rules)
-    days = timeframe_days(profile.attributes.get("timeframe"))
+    horizon = stated_horizon(profile, rules, now)
+    days = horizon.days
     stated = temperature_for(days, rules.temperature)
     stated_clock = Clock(stated, _latest(profile.timeframe_at if days is not None else None, last_interest))
-    asked_clock = Clock("hot" if asked else "cold", _latest(*(at for _, at in asked), last_interest))
+    asked_clock = Clock("hot" if asked else "cold", _latest(*(at for _, at, _ in asked), last_interest))
     from_timeframe = stated_clock.temperature_at(now, rules)
     temperature = max(from_timeframe, asked_clock.temperature_at(now, rules), key=HOTTER.__getitem__)
-    if days is not None and intent.timeframe.get(from_timeframe):
+    if not horizon.understood:
+        said = " ".join(str(profile.attributes.get("timeframe")).split())[:60]
+        hits.append(
+            RuleHit(
+                rule="intent.timeframe.not_understood", points=0, reason=f"timeframe not understood: «{said}»"
+            )
+        )
+    elif days is not None and intent.timeframe.get(from_timeframe):
         reason = "wants it now" if days == 0 else f"buying within {days} days"
+        reason += f" («{horizon.phrase}»)" if horizon.phrase else ""
         if from_timeframe != stated:
             reason += f", said {_age_days(stated_clock.since, now)} days ago"
         points = intent.timeframe[from_timeframe]
         hits.append(RuleHit(rule=f"intent.timeframe.{from_timeframe}", points=points, reason=reason))
-    for kind, at in asked:
-        reason = f"asked: {kind.replace('_', ' ')} ({_age_days(at, now)} days ago)"
+    for kind, at, phrase in asked:
+        said = f" «{phrase}»" if phrase else ""
+        reason = f"asked: {kind.replace('_', ' ')}{said} ({_age_days(at, now)} days ago)"
         hits.append(RuleHit(rule=f"intent.request.{kind}", points=intent.requests[kind], reason=reason))
     need = profile.attributes.get("need")
     if isinstance(need, str) and need.strip() and intent.need:
@@ -227,18 +262,26 @@ def _latest(*moments: datetime | None) -> datetime | None:
     return max((m for m in moments if m is not None), default=None)
 
 
-def _requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[str, datetime]]:
-    """Explicit asks still fresh (within the warm cooling period), newest of each kind;
-    a capture through a callback or one-click-order form is such an ask too."""
+def _requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[str, datetime, str | None]]:
+    """Explicit asks still fresh (within the warm cooling period), newest of each kind, with
+    the words that asked when they were written: an ask activity, a capture through a callback
+    or one-click-order form, or the ask said in the message or need."""
     fresh_for = timedelta(days=rules.temperature.cool_after_days["warm"])
-    asks = [(kind, profile.last_activity(kind)) for kind in rules.intent.requests]
+    asks: list[tuple[str, datetime | None, str | None]] = [
+        (kind, profile.last_activity(kind), None) for kind in rules.intent.requests
+    ]
     if profile.channel in rules.intent.requests and profile.captured_at is not None:
-        asks.append((profile.channel, profile.captured_at))
-    latest: dict[str, datetime] = {}
-    for kind, at in asks:
-        if at is not None and now - at <= fresh_for and (kind not in latest or at > latest[kind]):
-            latest[kind] = at
-    return sorted(latest.items())
+        asks.append((profile.channel, profile.captured_at, None))
+    written = fold("\n".join(str(profile.attributes.get(k) or "") for k in ("message", "need")))
+    if written.strip():
+        for kind, phrases in rules.intent.phrases.items():
+            if (phrase := find_phrase(written, every_phrase(phrases))) is not None:
+                asks.append((kind, profile.said_at or profile.captured_at, phrase))
+    latest: dict[str, tuple[datetime, str | None]] = {}
+    for kind, at, phrase in asks:
+        if at is not None and now - at <= fresh_for and (kind not in latest or at > latest[kind][0]):
+            latest[kind] = (at, phrase)
+    return [(kind, at, phrase) for kind, (at, phrase) in sorted(latest.items())]
 
 
 def _last_interest(profile: Profile, rules: Rules) -> datetime | None:
@@ -281,8 +324,9 @@ def _negative(profile: Profile, rules: Rules, text: str) -> tuple[list[RuleHit],
         if domain and rule.points and domain in _lowered(tuple(rule.domains)):
             hits.append(RuleHit(rule=f"negative.{name}", points=rule.points, reason=rule.reason))
             disqualified_by = disqualified_by or (f"negative.{name}" if rule.disqualify else None)
+    folded = fold(text)
     for phrase_rule in negative.phrases:
-        if text and _contains_any(text, tuple(phrase_rule.phrases)):
+        if folded and find_phrase(folded, every_phrase(phrase_rule.phrases)) is not None:
             name = f"negative.{phrase_rule.name}"
             hits.append(RuleHit(rule=name, points=phrase_rule.points, reason=phrase_rule.reason))
             disqualified_by = disqualified_by or (name if phrase_rule.disqualify else None)

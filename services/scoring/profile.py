@@ -45,6 +45,7 @@ class Profile(BaseModel):
     captured: bool = False
     captured_at: datetime | None = None
     timeframe_at: datetime | None = None  # when the current timeframe was stated
+    said_at: datetime | None = None  # when the current message or need was written
     activities: dict[str, ActivityLog] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)  # texts red flags are looked for in
     unreachable_calls: int = 0
@@ -120,6 +121,8 @@ def _merge(profile: Profile, fields: dict[str, Any], at: datetime) -> None:
     fields = {k: v for k, v in fields.items() if v is not None and v != "" and v != {}}
     if "timeframe" in fields and fields["timeframe"] != profile.attributes.get("timeframe"):
         profile.timeframe_at = at
+    if any(k in fields and fields[k] != profile.attributes.get(k) for k in ("message", "need")):
+        profile.said_at = at
     for contact in CONTACT_FIELDS:  # contact points are filled, never overwritten (as in ingest)
         if profile.attributes.get(contact):
             fields.pop(contact, None)

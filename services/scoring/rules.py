@@ -5,19 +5,32 @@ MQL by editing the rules (`PUT /v1/rules`), not the code. `default_rules.yaml` i
 first version; its comments say where each default comes from.
 """
 
-import re
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.scoring.timeframes import Lexicon, lexicon
 from shared.documents import parse_document
 
 Temperature = Literal["cold", "warm", "hot"]
+Language = Literal["kk", "ru", "az", "en"]
+Anchor = Literal["end_of_week", "end_of_month", "end_of_quarter", "end_of_year"]
 Points = Annotated[int, Field(ge=-100, le=100)]
 Positive = Annotated[int, Field(ge=0, le=100)]
 Negative = Annotated[int, Field(ge=-100, le=0)]
 Phrases = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+# A phrase list for all languages, or one per language; a phrase ending in `*` is a stem.
+PhrasesByLanguage = Phrases | dict[Language, Phrases]
+
+
+def every_phrase(phrases: PhrasesByLanguage) -> tuple[str, ...]:
+    """All the phrases, whatever their language (a text may mix languages)."""
+    if isinstance(phrases, dict):
+        return tuple(p for language in sorted(phrases) for p in phrases[language])
+    return tuple(phrases)
+
 
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
 
@@ -80,7 +93,16 @@ class IntentRules(_Strict):
 
     timeframe: dict[Temperature, Positive]
     requests: dict[str, Positive] = {}  # activity types that are explicit asks (hot)
+    # The same asks said in the message or need ("перезвоните", "бағасы қанша", "zəng edin").
+    phrases: dict[str, PhrasesByLanguage] = {}
     need: Positive = 0
+
+    @model_validator(mode="after")
+    def _phrases_name_requests(self) -> "IntentRules":
+        unknown = sorted(set(self.phrases) - set(self.requests))
+        if unknown:
+            raise ValueError(f"intent.phrases names asks not in intent.requests: {unknown}")
+        return self
 
 
 class DomainRule(_Strict):
@@ -92,7 +114,7 @@ class DomainRule(_Strict):
 
 class PhraseRule(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
-    phrases: Phrases
+    phrases: PhrasesByLanguage
     points: Negative
     reason: str
     disqualify: bool = False
@@ -148,6 +170,22 @@ class StageRules(_Strict):
     no_authority_phrases: list[str] = []  # "will think / consult / call back" (002)
 
 
+class TimeframeRules(_Strict):
+    """How people state when they will buy, per language (the lead's `language` is tried first).
+    What the vocabulary does not know is read by dateparser; what nobody understood shows on
+    the lead as a line of 0 points."""
+
+    words: dict[Language, dict[str, Annotated[int, Field(ge=0, le=3650)] | Anchor]] = {}
+    units: dict[Language, dict[str, Annotated[int, Field(ge=1, le=3650)]]] = {}
+    numbers: dict[Language, dict[str, Annotated[float, Field(ge=0, le=1000)]]] = {}
+    months: dict[Language, Annotated[list[str], Field(min_length=12, max_length=12)]] = {}
+    unknown: dict[Language, list[str]] = {}
+
+    @cached_property
+    def lexicon(self) -> Lexicon:
+        return lexicon(self.words, self.units, self.numbers, self.months, self.unknown)  # type: ignore[arg-type]
+
+
 class Rules(_Strict):
     fit: FitRules
     engagement: EngagementRules
@@ -155,6 +193,7 @@ class Rules(_Strict):
     negative: NegativeRules
     temperature: TemperatureRules
     stages: StageRules
+    timeframes: TimeframeRules = TimeframeRules()
 
     @model_validator(mode="after")
     def _requests_are_activities(self) -> "Rules":
@@ -171,61 +210,6 @@ def parse_rules(document: str | dict[str, Any]) -> Rules:
 
 def default_rules_text() -> str:
     return DEFAULT_RULES.read_text(encoding="utf-8")
-
-
-# --- The stated purchase timeframe, as people write it ------------------------------------
-
-_IMMEDIATE = {
-    "now",
-    "immediately",
-    "immediate",
-    "asap",
-    "today",
-    "urgent",
-    "right away",
-    "callback",
-    "call back",
-    "demo",
-    "price",
-    "order",
-    "this week",
-}
-_NONE = {"", "none", "no", "unknown", "not sure", "no timeframe", "later", "someday", "n/a"}
-_UNIT_DAYS = {"d": 1, "day": 1, "w": 7, "week": 7, "m": 30, "month": 30, "y": 365, "year": 365}
-_AMOUNT = re.compile(r"^(?:p)?(\d+(?:\.\d+)?)\s*_?([a-z]+?)s?$")
-_WORD_NUMBERS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "six": 6,
-    "couple of": 2,
-}
-
-
-def timeframe_days(timeframe: str | None) -> int | None:
-    """Days until the stated purchase, 0 for "now", None when no timeframe was given.
-
-    Accepts words ("immediately", "asap"), amounts ("2 months", "3w", "about two months",
-    "P2M", "2_months") and plain day counts ("45").
-    """
-    text = (timeframe or "").strip().lower().replace("about ", "").replace("within ", "")
-    if text in _NONE:
-        return None
-    if text in _IMMEDIATE:
-        return 0
-    for word, number in _WORD_NUMBERS.items():
-        if text.startswith(word + " "):
-            text = f"{number} {text[len(word) + 1 :]}"
-            break
-    if text.isdigit():
-        return int(text)
-    match = _AMOUNT.match(text.replace(" ", ""))
-    if match and match.group(2) in _UNIT_DAYS:
-        return round(float(match.group(1)) * _UNIT_DAYS[match.group(2)])
-    return None
 
 
 def temperature_for(days: int | None, rules: TemperatureRules) -> Temperature:

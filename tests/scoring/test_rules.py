@@ -6,7 +6,7 @@ import pytest
 from services.scoring.classify import decide
 from services.scoring.model import evaluate
 from services.scoring.profile import Profile
-from services.scoring.rules import timeframe_days
+from services.scoring.timeframes import understand
 from tests.scoring.factories import NOW, RULES, activity, captured, lead, outcome, profile_of, updated
 
 
@@ -212,4 +212,5 @@ def test_progressive_profiling_merges_and_keeps_contact() -> None:
 
 
 def test_unparseable_timeframe_counts_as_none() -> None:
-    assert timeframe_days("whenever the stars align") is None
+    horizon = understand("whenever the stars align", NOW.date(), "en", RULES.timeframes.lexicon)
+    assert horizon.days is None and not horizon.understood

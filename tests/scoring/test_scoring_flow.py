@@ -206,3 +206,36 @@ async def test_the_queue_pages_through_leads_by_score(
     assert scores == sorted(scores, reverse=True)
     bad = await scoring.get("/v1/leads", params={"stage": "hottest", "cursor": "nonsense"})
     assert bad.status_code == 422 and {e["field"] for e in bad.json()["errors"]} >= {"stage"}
+
+
+def not_understood_count(metrics: str, language: str) -> float:
+    wanted = f'leadflow_timeframes_not_understood_total{{language="{language}"}}'
+    return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(wanted))
+
+
+async def test_a_timeframe_nobody_understood_is_counted_and_shown_on_the_lead(
+    scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    before = not_understood_count((await scoring.get("/metrics")).text, "kk")
+    lead_id = uuid.uuid4()
+    await publish(lead_captured(lead_id, timeframe="жұлдыздар тоғысқанда", language="kk"))
+    detail = await eventually(lambda: standing_if_any(scoring, lead_id))
+    line = next(hit for hit in detail["breakdown"] if hit["rule"] == "intent.timeframe.not_understood")
+    assert line == {
+        "rule": "intent.timeframe.not_understood",
+        "points": 0,
+        "reason": "timeframe not understood: «жұлдыздар тоғысқанда»",
+    }
+    assert not_understood_count((await scoring.get("/metrics")).text, "kk") == before + 1
+    hot = uuid.uuid4()
+    await publish(lead_captured(hot, timeframe="срочно", language="ru"))
+    detail = await eventually(lambda: standing_if_any(scoring, hot))
+    assert detail["temperature"] == "hot"
+    assert any(
+        "«срочно»" in hit["reason"] for hit in detail["breakdown"] if hit["rule"] == "intent.timeframe.hot"
+    )
+
+
+async def standing_if_any(client: httpx.AsyncClient, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    response = await client.get(f"/v1/leads/{lead_id}")
+    return response.json() if response.status_code == 200 else None

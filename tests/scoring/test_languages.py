@@ -1,0 +1,121 @@
+"""Leads as people write them, in Kazakh, Russian, Azerbaijani and English: the stated
+horizon, the explicit asks and the red flags (the table is tests/scoring/language_corpus.py)."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.scoring.model import evaluate
+from services.scoring.profile import Profile
+from services.scoring.rules import default_rules_text, parse_rules
+from services.scoring.timeframes import LANGUAGES, understand
+from tests.scoring.language_corpus import ROWS, Row
+
+RULES = parse_rules(default_rules_text())
+SAID = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # the corpus's reference date
+
+
+def lead(timeframe: str | None, message: str = "", language: str | None = None) -> Profile:
+    attributes = {"timeframe": timeframe, "message": message, "language": language}
+    return Profile(
+        attributes={k: v for k, v in attributes.items() if v},
+        channel="web_form",
+        captured=True,
+        captured_at=SAID,
+        timeframe_at=SAID if timeframe else None,
+        said_at=SAID if message else None,
+    )
+
+
+def judged(row: Row) -> tuple[str, str | None, str | None]:
+    evaluation = evaluate(lead(row.timeframe, row.message, row.language), RULES, SAID)
+    rules = [hit.rule for hit in evaluation.breakdown]
+    asks = [r.removeprefix("intent.request.") for r in rules if r.startswith("intent.request.")]
+    flags = [r.removeprefix("negative.") for r in rules if r.startswith("negative.")]
+    return (
+        evaluation.temperature,
+        (asks[0] if len(asks) == 1 else ",".join(asks) or None),
+        (flags[0] if len(flags) == 1 else ",".join(flags) or None),
+    )
+
+
+def test_the_corpus_covers_each_language_thirty_times() -> None:
+    assert all(sum(row.language == language for row in ROWS) >= 30 for language in LANGUAGES)
+
+
+def test_every_row_of_the_corpus_is_understood() -> None:
+    wrong = [(row, got) for row in ROWS if (got := judged(row)) != (row.temperature, row.ask, row.flag)]
+    accuracy = 1 - len(wrong) / len(ROWS)
+    detail = "\n".join(
+        f"{r.language} {r.timeframe!r} {r.message!r}: expected {(r.temperature, r.ask, r.flag)}, got {g}"
+        for r, g in wrong
+    )
+    assert accuracy == 1.0, f"accuracy {accuracy:.1%}:\n{detail}"
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "phrase"), [("сегодня", "сегодня"), ("срочно", "срочно"), ("СРОЧНО!!!", "срочно")]
+)
+def test_today_and_urgent_in_russian_make_a_lead_hot_and_say_why(timeframe: str, phrase: str) -> None:
+    evaluation = evaluate(lead(timeframe, language="ru"), RULES, SAID)
+    assert evaluation.temperature == "hot"
+    line = next(hit for hit in evaluation.breakdown if hit.rule == "intent.timeframe.hot")
+    assert phrase in line.reason and line.points > 0
+
+
+@pytest.mark.parametrize("timeframe", ["на этой неделе", "next week", "tomorrow", "бүгін", "dərhal", "asap"])
+def test_soon_in_any_language_is_hot(timeframe: str) -> None:
+    assert evaluate(lead(timeframe), RULES, SAID).temperature == "hot"
+
+
+def test_buy_today_call_me_back_reaches_a_rep() -> None:
+    evaluation = evaluate(lead(None, "хочу купить сегодня, перезвоните", "ru"), RULES, SAID)
+    assert evaluation.temperature == "hot"
+    assert evaluation.direct_request in {"callback_request", "one_click_order"}
+
+
+def test_a_timeframe_nobody_understands_shows_on_the_lead() -> None:
+    evaluation = evaluate(lead("when the stars align", language="en"), RULES, SAID)
+    line = next(hit for hit in evaluation.breakdown if hit.rule == "intent.timeframe.not_understood")
+    assert line.points == 0 and line.reason == "timeframe not understood: «when the stars align»"
+    assert evaluation.temperature == "cold"
+
+
+def test_no_timeframe_or_an_honest_dont_know_adds_no_warning() -> None:
+    for timeframe in (None, "не знаю", "unknown", "bilmirəm"):
+        rules = [hit.rule for hit in evaluate(lead(timeframe), RULES, SAID).breakdown]
+        assert "intent.timeframe.not_understood" not in rules, timeframe
+
+
+@pytest.mark.parametrize(
+    ("value", "temperature"),
+    [
+        ("now", "hot"),
+        ("this_week", "hot"),
+        ("this_month", "warm"),
+        ("within_3_months", "warm"),
+        ("later", "cold"),
+        ("unknown", "cold"),
+    ],
+)
+def test_the_canonical_values_a_select_sends(value: str, temperature: str) -> None:
+    assert evaluate(lead(value), RULES, SAID).temperature == temperature
+
+
+def test_an_operator_adds_a_word_in_the_rules() -> None:
+    document = default_rules_text().replace(
+        "  words:\n    en: {", "  words:\n    en: {whenever the stars align: 3, ", 1
+    )
+    rules = parse_rules(document)
+    evaluation = evaluate(lead("whenever the stars align", language="en"), rules, SAID)
+    assert evaluation.temperature == "hot"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120), st.sampled_from([*LANGUAGES, None]))
+def test_no_text_of_any_script_makes_the_parser_raise(text: str, language: str | None) -> None:
+    horizon = understand(text, date(2026, 12, 2), language, RULES.timeframes.lexicon)
+    assert horizon.days is None or horizon.days >= 0
+    evaluate(lead(text or None, text, language), RULES, SAID)
