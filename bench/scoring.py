@@ -3,10 +3,11 @@ scoring process, against a bare consumer that only reads and decodes the same ev
 
 import asyncio
 import random
+import string
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,15 @@ from aiokafka import AIOKafkaProducer
 from bench.load import bare_consume, when_broker_answers
 from services.scoring.app import create_app
 from services.scoring.config import ScoringSettings
+from services.scoring.rules import default_rules_text, parse_rules
+from services.scoring.timeframes import LANGUAGES, understand, warm_up
 from shared import topics
 from shared.cli import migrations_dir
 from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
 from shared.events import ACTIVITY_RECORDED, LEAD_CAPTURED, LEAD_UPDATED, OUTCOME_RECORDED, Envelope
 from shared.kafka import create_topics
 from shared.migrations import upgrade
+from tests.scoring.language_corpus import ROWS
 
 EVENTS = 50_000
 LEADS = 10_000
@@ -69,7 +73,17 @@ def _capture(rng: random.Random, i: int) -> dict[str, Any]:
         "company": "Qazaq Trade",
         "job_title": rng.choice(["CEO", "Manager", "Engineer"]),
         "company_size": rng.choice(["5", "60", "300"]),
-        "timeframe": rng.choice(["immediately", "about two months", "none"]),
+        "timeframe": rng.choice(
+            [
+                "immediately",
+                "about two months",
+                "none",
+                "срочно",
+                "через две недели",
+                "2 аптадан кейін",
+                "gələn ay",
+            ]
+        ),
         "utm": {"source": "bench"},
         "captured_at": (datetime.now(UTC) - timedelta(days=30)).isoformat(),
     }
@@ -150,6 +164,40 @@ async def measure() -> dict[str, Any]:
         "ratio_scoring_to_bare": round(scoring["events_per_s"] / bare, 3),
         "leads_stored": scoring["leads"],
         "classification_changes": scoring["classification_changes"],
+        "timeframe_parse": timeframe_parse_times(),
+    }
+
+
+def timeframe_parse_times(count: int = 3000, seed: int = 11) -> dict[str, float]:
+    """Milliseconds to read one timeframe, uncached: the corpus's and random text of every
+    script (the slowest path: nothing matches, dateparser tries the lead's scripts)."""
+    warm_up()  # as scoring does when it starts
+    rules = parse_rules(default_rules_text())
+    rng = random.Random(seed)
+    alphabets = [
+        string.printable,
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя әғқңөұүһі",
+        "əğıöüşç abcdefghij",
+        "日本語中文한국어ا",
+    ]
+    corpus = [row.timeframe for row in ROWS if row.timeframe]
+    texts = [
+        rng.choice(corpus)
+        if i % 3 == 0
+        else "".join(rng.choice(rng.choice(alphabets)) for _ in range(rng.randint(1, 80)))
+        for i in range(count)
+    ]
+    times = []
+    for day, text in enumerate(texts):
+        said_on = date(2026, 1, 1) + timedelta(days=day)  # a new day each time: nothing comes from the cache
+        started = time.perf_counter()
+        understand(text, said_on, rng.choice(LANGUAGES), rules.timeframes.lexicon)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "p50_ms": round(times[len(times) // 2], 3),
+        "p99_ms": round(times[int(len(times) * 0.99)], 3),
+        "max_ms": round(times[-1], 3),
     }
 
 
@@ -161,6 +209,8 @@ def report(f: dict[str, Any]) -> str:
             f"  bare consume + decode, same events    {f['bare_consume_events_per_s']:>9} events/s",
             f"  ratio scoring / bare                  {f['ratio_scoring_to_bare']:>9}",
             f"  leads stored {f['leads_stored']}, classification changes {f['classification_changes']}",
+            "  timeframe read, uncached: p50 {p50_ms} ms, p99 {p99_ms} ms, max {max_ms} ms"
+            " (target p99 ≤ 10 ms)".format(**f["timeframe_parse"]),
         ]
     )
 

@@ -104,6 +104,7 @@ class LeadCaptured(Payload):
     online: bool = True
     captured_at: datetime
     marketing_basis: str | None = None  # the source's legal basis for marketing without consent
+    source_language: str | None = None  # the source's default language (the lead's `language` wins)
 
 
 class LeadUpdated(Payload):

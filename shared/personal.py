@@ -34,7 +34,17 @@ KEY_BYTES = 32
 # What a lead's description keeps in the clear: how it came (for the funnel, CAC and
 # campaign reports) and the consent that says whether it may be written to.
 CLEAR_LEAD_FIELDS = frozenset(
-    {"source_id", "channel", "online", "captured_at", "utm", "campaign", "marketing_basis", "consent"}
+    {
+        "source_id",
+        "channel",
+        "online",
+        "captured_at",
+        "utm",
+        "campaign",
+        "marketing_basis",
+        "source_language",
+        "consent",
+    }
 )
 CLEAR_OUTCOME_FIELDS = frozenset({"outcome_id", "outcome", "occurred_at", "amount", "currency", "rep_id"})
 # event type -> (the part sealed: None for the payload itself, or the name of a field in it,

@@ -218,6 +218,7 @@ async def _create(session: AsyncSession, source: Source, submission: Submission)
         phone=submission.phone,
         captured_at=captured_at,
         marketing_basis=source.marketing_basis,
+        source_language=source.default_language,
         **submission.attributes,
     )
     await stage_event(session, LEAD_CAPTURED, lead_id, submission.correlation_id, payload)

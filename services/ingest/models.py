@@ -37,6 +37,7 @@ class Source(SQLModel, table=True):
     redirect_url: str | None = None
     default_campaign: str | None = None
     marketing_basis: str | None = None  # unset: marketing to its leads needs their consent
+    default_language: str | None = None  # kk, ru, az or en: for leads that do not say theirs
     scope: str = "capture"  # capture | history: what its key may do (see services/ingest/scopes)
     telegram_secret_hash: str | None = None  # Telegram's webhook secret token, hashed
     created_at: datetime | None = _now_default()

@@ -78,7 +78,9 @@ class SourceSettings(Patch):
     """What a source may change after creation (all optional in a PATCH)."""
 
     model_config = ConfigDict(extra="forbid")
-    clearable = frozenset({"default_region", "redirect_url", "default_campaign", "marketing_basis"})
+    clearable = frozenset(
+        {"default_region", "redirect_url", "default_campaign", "marketing_basis", "default_language"}
+    )
 
     name: Short | None = None
     online: bool | None = Field(None, description="Default: false for event, import, phone, store_visit.")
@@ -99,6 +101,11 @@ class SourceSettings(Patch):
         description="The legal basis for marketing to this source's leads without their consent"
         " (for example, 'legitimate interest: customers of our shop'). Unset, the default:"
         " follow-up emails, SMS and messenger texts go only to people who consented.",
+    )
+    default_language: Literal["kk", "ru", "az", "en"] | None = Field(
+        None,
+        description="The language to answer this source's leads in when a lead does not say its"
+        " own (emails, texts, the thank-you and error pages, the notices to reps); unset: English.",
     )
     active: bool | None = None
 
@@ -122,6 +129,7 @@ class SourcePublic(BaseModel):
     redirect_url: str | None
     default_campaign: str | None
     marketing_basis: str | None
+    default_language: str | None
     scope: str
     telegram_secret_set: bool = Field(
         False, description="Whether Telegram has a secret (POST .../telegram-secret)."

@@ -2,6 +2,7 @@
 of a lead."""
 
 import hmac
+import html
 from datetime import timedelta
 from typing import Annotated, Literal
 from uuid import UUID
@@ -49,6 +50,7 @@ from services.nurture.subscriptions import new_secret
 from shared.documents import DOCUMENT_BODY, read_document
 from shared.events import utcnow
 from shared.http import Admin, Viewer, is_admin
+from shared.languages import page, say
 
 admin = APIRouter(prefix="/v1", dependencies=[Admin])
 reps_side = APIRouter(prefix="/v1")
@@ -265,14 +267,20 @@ def _check_unsubscribe_link(request: Request, lead_id: UUID, token: str) -> None
 async def confirm_unsubscribe(
     request: Request, lead_id: UUID, token: Annotated[str, Query(max_length=200)]
 ) -> HTMLResponse:
-    """The link in every email shows a page that asks; only its button (a POST) unsubscribes,
-    so a mail scanner that opens links unsubscribes nobody."""
+    """The link in every email shows a page that asks, in the lead's language; only its button
+    (a POST) unsubscribes, so a mail scanner that opens links unsubscribes nobody."""
     _check_unsubscribe_link(request, lead_id, token)
+    async with request.app.state.runtime.db.transaction() as session:
+        language = await followup.language_for(session, lead_id)
     return HTMLResponse(
-        "<!doctype html><html lang=en><meta charset=utf-8><title>Unsubscribe</title>"
-        "<p>Stop receiving our messages?</p>"
-        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-        '<button type="submit">Unsubscribe</button></form></html>'
+        page(
+            language,
+            say("unsubscribe_title", language),
+            f"<p>{html.escape(say('unsubscribe_question', language))}</p>",
+            '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">',
+            f'<button type="submit">{html.escape(say("unsubscribe_button", language))}</button></form>',
+        ),
+        headers={"Content-Language": language},
     )
 
 
@@ -284,10 +292,12 @@ async def unsubscribe(
     mail client: nothing more is sent."""
     _check_unsubscribe_link(request, lead_id, token)
     async with request.app.state.runtime.db.transaction() as session:
+        language = await followup.language_for(session, lead_id)
         await followup.unsubscribe(session, lead_id, "unsubscribed by link")
+    text = html.escape(say("unsubscribed_text", language))
     return HTMLResponse(
-        "<!doctype html><html lang=en><meta charset=utf-8><title>Unsubscribed</title>"
-        "<p>You are unsubscribed. We will not write again.</p></html>"
+        page(language, say("unsubscribed_title", language), f"<p>{text}</p>"),
+        headers={"Content-Language": language},
     )
 
 

@@ -23,6 +23,7 @@ from shared.events import (
     TouchChanged,
     utcnow,
 )
+from shared.languages import Language, language_of
 
 log = logging.getLogger(__name__)
 LEADS = FollowedLead.__table__  # type: ignore[attr-defined]
@@ -131,3 +132,9 @@ async def record_consent(session: AsyncSession, lead_id: UUID, change: dict[str,
     if lead is not None:
         lead.context = with_consent(lead.context, change)
         session.add(lead)
+
+
+async def language_for(session: AsyncSession, lead_id: UUID) -> Language:
+    """The language to write to the lead in (English for a lead nurture does not know)."""
+    lead = await session.get(FollowedLead, lead_id)
+    return language_of(lead.context if lead is not None else {})

@@ -31,6 +31,7 @@ from shared.events import (
     LeadClassified,
     utcnow,
 )
+from shared.languages import language_of, say
 from shared.observability import correlated
 from shared.sealing import SecretBox
 
@@ -103,11 +104,16 @@ async def hand_over(
     session.add(rep)
     lead_id = cause.lead_id
     acknowledge = f"{settings.public_url}/v1/leads/{lead_id}/acknowledge"
+    person = classified.get("lead") or {}
+    language = language_of(person)
+    notice = say("rep_escalated" if escalated_from else "rep_new_hot_lead", language, **person)
     body = {
         "type": "lead.hot",
         "timestamp": now.isoformat(),
         "data": {
             **classified,
+            "message": " ".join(notice.split()),  # for the rep, in the lead's language
+            "language": language,
             "lead_id": str(lead_id),
             "correlation_id": str(cause.correlation_id),
             "rep_id": str(rep.id),
@@ -158,12 +164,18 @@ async def tell_of_erasure(session: AsyncSession, events: list[Envelope], now: da
     the subscribers of `lead.erased` (queued after the deletions, which spare them)."""
     leads = {event.lead_id: event for event in events}
     held = await session.execute(
-        select(Assignment.lead_id, Rep)
+        select(Assignment.lead_id, Assignment.lead, Rep)
         .join(Rep, col(Rep.id) == col(Assignment.rep_id))
         .where(col(Assignment.lead_id).in_(leads))
     )
-    for lead_id, rep in held:
-        data = {"lead_id": str(lead_id), "erased_at": leads[lead_id].data.get("erased_at")}
+    for lead_id, classified, rep in held:
+        language = language_of((classified or {}).get("lead") or {})
+        data = {
+            "lead_id": str(lead_id),
+            "erased_at": leads[lead_id].data.get("erased_at"),
+            "message": say("rep_erased", language, lead_id=lead_id),
+            "language": language,
+        }
         body = {"type": LEAD_ERASED, "timestamp": now.isoformat(), "data": data}
         queue_webhook(session, rep, lead_id, LEAD_ERASED, body, now)
     for event in events:

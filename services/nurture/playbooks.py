@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.documents import parse_document
+from shared.languages import FALLBACK, Language
 
 Channel = Literal["email", "sms", "messenger", "call_task"]
 DEFAULT_PLAYBOOKS = Path(__file__).with_name("default_playbooks.yaml")
@@ -34,8 +35,15 @@ def parse_delay(text: str) -> timedelta:
 
 
 class Template(_Strict):
+    """A message: its subject (emails) and body, with the lead's fields in braces."""
+
     subject: str = ""
     body: Annotated[str, Field(min_length=1)]
+
+
+# A template is one text for everyone, or one per language (kk, ru, az, en): the lead gets
+# the text in its language, else its source's, else English, else the first given.
+Templates = Template | Annotated[dict[Language, Template], Field(min_length=1)]
 
 
 class Step(_Strict):
@@ -90,8 +98,15 @@ class Playbooks(_Strict):
     quiet_hours: Window  # no SMS, messenger or call in the lead's night
     call_window: Window  # calls when the lead gave no window of their own (004:397-398)
     weekly_cap: Annotated[int, Field(ge=1, le=50)]  # touches per lead in any 7 days
-    templates: dict[str, Template]
+    templates: dict[str, Templates]
     playbooks: list[Playbook]
+
+    def text(self, name: str, language: Language) -> Template | None:
+        """The template `name` in `language`, or the nearest one it has."""
+        template = self.templates.get(name)
+        if template is None or isinstance(template, Template):
+            return template
+        return template.get(language) or template.get(FALLBACK) or next(iter(template.values()))
 
     @model_validator(mode="after")
     def _templates_exist(self) -> "Playbooks":

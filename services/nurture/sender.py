@@ -38,6 +38,7 @@ from services.nurture.timing import WEEK, earliest_send
 from shared.db import Database
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
 from shared.faults import is_transient
+from shared.languages import Language, language_of, say
 from shared.redact import describe, redact
 from shared.wakeup import Wakeup
 
@@ -246,21 +247,24 @@ class TouchSender:
         """Send one touch; a call task returns what to tell the rep (sent in the record step)."""
         touch, lead = item.touch, item.lead
         assert lead is not None
-        template = playbooks.templates.get(touch.template)
+        fields = lead.context
+        language = language_of(fields)
+        template = playbooks.text(touch.template, language)
         if template is None:
             raise SendFailed(f"no template {touch.template!r} in the active playbooks")
-        fields = lead.context
         body, subject = render(template.body, fields), render(template.subject, fields)
         channel = _preferred(touch.channel, fields)
         if channel == "email":
-            await self._email(touch, fields, subject, body)
+            await self._email(touch, fields, subject, body, language)
         elif channel in ("sms", "messenger"):
             await self._message(touch, channel, fields, body)
         else:
             return {"task": body, "lead": fields}
         return None
 
-    async def _email(self, touch: Touch, fields: dict[str, Any], subject: str, body: str) -> None:
+    async def _email(
+        self, touch: Touch, fields: dict[str, Any], subject: str, body: str, language: Language
+    ) -> None:
         to = fields.get("email")
         if not to:
             raise SendFailed("the lead has no email address")
@@ -272,7 +276,8 @@ class TouchSender:
         message["Message-ID"] = f"<{touch.id}@leadflow>"
         message["List-Unsubscribe"] = f"<{link}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message.set_content(f"{body}\n\n--\nUnsubscribe: {link}\n")
+        message.set_content(f"{body}\n\n--\n{say('unsubscribe_footer', language)}: {link}\n")
+        message["Content-Language"] = language  # after set_content, which clears Content-*
         try:
             await aiosmtplib.send(
                 message,

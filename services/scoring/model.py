@@ -272,11 +272,17 @@ def _requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[str, 
     ]
     if profile.channel in rules.intent.requests and profile.captured_at is not None:
         asks.append((profile.channel, profile.captured_at, None))
-    written = fold("\n".join(str(profile.attributes.get(k) or "") for k in ("message", "need")))
-    if written.strip():
+    written = [
+        ("\n".join(str(profile.attributes.get(k) or "") for k in ("message", "need")), profile.said_at)
+    ]
+    written += [(line.text, line.at) for line in profile.chat]
+    for text, at in written:
+        folded = fold(text)
+        if not folded:
+            continue
         for kind, phrases in rules.intent.phrases.items():
-            if (phrase := find_phrase(written, every_phrase(phrases))) is not None:
-                asks.append((kind, profile.said_at or profile.captured_at, phrase))
+            if (phrase := find_phrase(folded, every_phrase(phrases))) is not None:
+                asks.append((kind, at or profile.captured_at, phrase))
     latest: dict[str, tuple[datetime, str | None]] = {}
     for kind, at, phrase in asks:
         if at is not None and now - at <= fresh_for and (kind not in latest or at > latest[kind][0]):

@@ -39,6 +39,11 @@ class OutcomeEntry(BaseModel):
     reason: str | None = None
 
 
+class ChatLine(BaseModel):
+    at: datetime
+    text: str
+
+
 class Profile(BaseModel):
     attributes: dict[str, Any] = Field(default_factory=dict)
     channel: str | None = None
@@ -48,6 +53,7 @@ class Profile(BaseModel):
     said_at: datetime | None = None  # when the current message or need was written
     activities: dict[str, ActivityLog] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)  # texts red flags are looked for in
+    chat: list[ChatLine] = Field(default_factory=list)  # what the person wrote in a chat, latest last
     unreachable_calls: int = 0
     outcomes: list[OutcomeEntry] = Field(default_factory=list)
     unsubscribed: bool = False
@@ -142,6 +148,10 @@ def _record_activity(profile: Profile, data: dict[str, Any], at: datetime) -> No
     text = properties.get("text") or properties.get("note")
     if isinstance(text, str) and text:
         profile.notes = [*profile.notes, text[:500]][-NOTES_KEPT:]
+        if kind == "chat_message":  # the person's own words: an ask in them counts (scoring.model)
+            profile.chat = sorted([*profile.chat, ChatLine(at=at, text=text[:500])], key=lambda c: c.at)[
+                -NOTES_KEPT:
+            ]
 
 
 def _when(value: Any, default: datetime) -> datetime:

@@ -31,7 +31,10 @@ CANONICAL: dict[str, int | None] = {
 }
 LANGUAGES = ("kk", "ru", "az", "en")
 ANCHORS = ("end_of_week", "end_of_month", "end_of_quarter", "end_of_year")
-MAX_TEXT = 80  # a longer "timeframe" is a message, not a horizon: only the fast steps read it
+# What dateparser is given: a few words in Cyrillic or Latin letters, digits and date
+# punctuation. Anything longer or stranger is a message, not a horizon (and costs it most).
+_DATE_LIKE = re.compile(r"^[0-9a-zа-яё\s.,/:'-]{1,40}$")
+_DATE_LIKE_WORDS = 5
 # dateparser reads these languages; Kazakh in Latin letters it does not.
 _DATEPARSER_SCRIPTS = {"cyrillic": ("ru", "kk"), "latin": ("en", "az")}
 
@@ -47,7 +50,7 @@ class Horizon:
 class Lexicon:
     """The vocabulary of the rules, folded and ordered for matching."""
 
-    words: dict[str, tuple[tuple[str, int | str], ...]]  # language -> (phrase, days or anchor)
+    words: dict[str, dict[str, int | str]]  # language -> folded phrase -> days or anchor
     units: dict[str, tuple[tuple[str, int], ...]]  # language -> (stem, days), longest first
     numbers: dict[str, dict[str, float]]  # language -> number word -> value
     months: dict[str, tuple[tuple[str, ...], ...]]  # language -> the forms of each month, January first
@@ -71,7 +74,7 @@ def lexicon(
         return tuple(sorted(((fold(k), v) for k, v in pairs.items()), key=lambda p: -len(p[0])))
 
     return Lexicon(
-        words={lang: tuple((fold(k), v) for k, v in entries.items()) for lang, entries in words.items()},
+        words={lang: {fold(k): v for k, v in entries.items()} for lang, entries in words.items()},
         units={lang: longest_first(entries) for lang, entries in units.items()},
         numbers={lang: {fold(k): v for k, v in entries.items()} for lang, entries in numbers.items()},
         months={lang: tuple(tuple(m.split("|")) for m in names) for lang, names in months.items()},
@@ -99,15 +102,15 @@ def _understand(text: str, said_on: date, language: str | None, vocabulary: Lexi
     if (amount := _amount(folded, languages, vocabulary)) is not None:
         return amount
     for lang in languages:
-        for phrase, value in vocabulary.words.get(lang, ()):
-            if find_phrase(folded, (phrase,)) is not None:
-                return Horizon(_days(value, said_on), True, phrase)
+        words = vocabulary.words.get(lang, {})
+        if (phrase := find_phrase(folded, tuple(words))) is not None:
+            return Horizon(_days(words[phrase], said_on), True, phrase)
     if (on := _date(folded, said_on)) is not None:
         return on
     for lang in languages:
         if (on := _month(folded, said_on, vocabulary.months.get(lang, ()))) is not None:
             return on
-    if len(raw) <= MAX_TEXT:
+    if _DATE_LIKE.match(folded) and len(folded.split()) <= _DATE_LIKE_WORDS:
         return _dateparser(raw, said_on, languages)
     return Horizon(None, False)
 
@@ -231,6 +234,14 @@ def _add_months(day: date, months: int) -> date:
 
 def _until(on: date, said_on: date, phrase: str) -> Horizon:
     return Horizon(max(0, (on - said_on).days), True, phrase)
+
+
+def warm_up() -> None:
+    """Load dateparser's data for our languages now (the first parse in each costs ~100 ms)."""
+    samples = {"ru": "1 февраля", "kk": "2 аптадан кейін", "az": "gələn ay", "en": "in 2 weeks"}
+    for language, sample in samples.items():
+        dateparser.parse(sample, languages=[language], settings={"PREFER_DATES_FROM": "future"})
+        dateparser.parse("x", languages=[language])
 
 
 def _dateparser(raw: str, said_on: date, languages: tuple[str, ...]) -> Horizon:

@@ -153,3 +153,31 @@ async def test_unknown_or_disabled_form_is_404(ingest: httpx.AsyncClient) -> Non
     disabled = await ingest.post(f"/v1/forms/{source['id']}", data={"email": "a@example.kz"})
     unknown = await ingest.post(f"/v1/forms/{uuid.uuid4()}", data={"email": "a@example.kz"})
     assert disabled.status_code == unknown.status_code == 404
+
+
+async def test_the_thank_you_and_error_pages_speak_the_persons_language(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    source = await create_source(ingest, channel="landing_page", default_language="ru")
+    assert source["default_language"] == "ru"
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    email = f"kk-{uuid.uuid4().hex[:8]}@example.kz"
+    kazakh = await ingest.post(
+        f"/v1/forms/{source['id']}", data={"email": email, "language": "kk"}, headers=browser
+    )
+    assert kazakh.status_code == 202 and kazakh.headers["content-language"] == "kk"
+    assert '<html lang="kk">' in kazakh.text and "Рақмет! Жақын арада Сізбен хабарласамыз." in kazakh.text
+    wrong = await ingest.post(f"/v1/forms/{source['id']}", data={"email": "not-an-email"}, headers=browser)
+    assert wrong.status_code == 422 and wrong.headers["content-type"].startswith("text/html")
+    assert wrong.headers["content-language"] == "ru"  # the source's default: the person gave none
+    assert "Пожалуйста, проверьте форму" in wrong.text and "<b>email</b>" in wrong.text
+    script = await ingest.post(
+        f"/v1/forms/{source['id']}", data={"email": "not-an-email"}, headers={"Accept": "application/json"}
+    )
+    assert script.status_code == 422 and script.headers["content-type"] == "application/problem+json"
+    async with ingest_db(ingest).transaction() as session:
+        lead_id = str(
+            (await session.execute(text("SELECT id FROM leads WHERE email = :e"), {"e": email})).scalar()
+        )
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 1)
+    assert events[0].data["source_language"] == "ru" and events[0].data["language"] == "kk"

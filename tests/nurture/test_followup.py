@@ -339,3 +339,49 @@ async def test_invalid_playbooks_are_refused_with_the_reason(nurture: httpx.Asyn
     assert "weekly_cap" in fields
     not_yaml = await nurture.put("/v1/playbooks", content="playbooks: [", headers=YAML)
     assert not_yaml.status_code == 422 and not_yaml.json()["errors"][0]["field"].startswith("line")
+
+
+async def test_a_kazakh_lead_gets_a_kazakh_email_intact(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any
+) -> None:
+    event = classified("warm", company="Qazaq Trade", language="kk")
+    address = event.data["lead"]["email"]
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    [message] = await eventually(lambda: mailbox.to(address), timeout=20)
+    raw = next(r for r in mailbox.received if address.encode() in r)
+    subject_line = next(line for line in raw.split(b"\n") if line.startswith(b"Subject:"))
+    assert subject_line.isascii() and b"=?utf-8?" in subject_line.lower(), "RFC 2047, not raw bytes"
+    assert message["Subject"] == "Рақмет, Аружан"
+    assert message["Content-Language"] == "kk"
+    assert message.get_content_charset() == "utf-8"
+    body = message.get_content()
+    assert body.startswith("Сәлеметсіз бе, Аружан!\n\n")
+    assert "Qazaq Trade компанияңызға" in body
+    assert f"Жазылымнан бас тарту: {message['List-Unsubscribe'].strip('<>')}" in body
+
+
+async def test_a_lead_that_says_no_language_is_written_to_in_its_sources(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any
+) -> None:
+    event = classified("warm", source_language="ru")
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    [message] = await eventually(lambda: mailbox.to(event.data["lead"]["email"]), timeout=20)
+    assert message["Subject"] == "Спасибо, Аружан"
+    assert message.get_content().startswith("Здравствуйте, Аружан!")
+
+
+async def test_the_unsubscribe_page_speaks_azerbaijani(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any
+) -> None:
+    event = classified("warm", language="az")
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    [message] = await eventually(lambda: mailbox.to(event.data["lead"]["email"]), timeout=20)
+    assert message["Subject"] == "Təşəkkür edirik, Аружан"
+    path = message["List-Unsubscribe"].strip("<>").split("8003", 1)[1]
+    page = await nurture.get(path)
+    assert page.status_code == 200 and page.headers["content-language"] == "az"
+    assert '<html lang="az">' in page.text
+    assert "Bizdən mesaj almağı dayandırmaq istəyirsiniz?" in page.text
+    assert "Abunəlikdən çıxın</button>" in page.text
+    done = await nurture.post(path)
+    assert done.status_code == 200 and "Siz abunəlikdən çıxdınız." in done.text

@@ -68,6 +68,24 @@ async def test_hot_lead_reaches_the_rep_signed(client: httpx.AsyncClient, db: Da
     assert verified["data"]["correlation_id"] == str(event.correlation_id)
 
 
+async def test_the_rep_is_told_in_the_leads_language(client: httpx.AsyncClient, db: Database) -> None:
+    event = lead_classified("hot")
+    event.data["lead"] = {
+        "first_name": "Айгерім",
+        "last_name": "Сәрсенова",
+        "phone": "+77010000000",
+        "language": "kk",
+    }
+    with webhook_receiver() as receiver:
+        rep = await add_rep(client, receiver)
+        async with db.transaction() as session:
+            await assign_leads(session, [event], SETTINGS, utcnow())
+        [request] = await eventually(receiver.received)
+    data = Webhook(rep["webhook_secret"]).verify(request.body, request.headers)["data"]
+    assert data["language"] == "kk"
+    assert data["message"] == ("Ыстық лид: Айгерім Сәрсенова, +77010000000. Қазір қоңырау шалыңыз.")
+
+
 async def test_cold_lead_is_not_sent(client: httpx.AsyncClient, db: Database) -> None:
     with webhook_receiver() as receiver:
         await add_rep(client, receiver)

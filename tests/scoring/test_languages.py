@@ -11,6 +11,8 @@ from services.scoring.model import evaluate
 from services.scoring.profile import Profile
 from services.scoring.rules import default_rules_text, parse_rules
 from services.scoring.timeframes import LANGUAGES, understand
+from tests.scoring import factories
+from tests.scoring.factories import profile_of
 from tests.scoring.language_corpus import ROWS, Row
 
 RULES = parse_rules(default_rules_text())
@@ -119,3 +121,15 @@ def test_no_text_of_any_script_makes_the_parser_raise(text: str, language: str |
     horizon = understand(text, date(2026, 12, 2), language, RULES.timeframes.lexicon)
     assert horizon.days is None or horizon.days >= 0
     evaluate(lead(text or None, text, language), RULES, SAID)
+
+
+def test_an_ask_written_in_a_chat_makes_the_lead_hot() -> None:
+    profile = profile_of(
+        factories.captured(0, channel="chatbot"),
+        factories.activity("chat_message", 0, text="Сәлеметсіз бе! Бағасы қанша? перезвоните пожалуйста"),
+    )
+    evaluation = evaluate(profile, RULES, factories.NOW)
+    assert evaluation.temperature == "hot"
+    asks = {hit.rule for hit in evaluation.breakdown if hit.rule.startswith("intent.request.")}
+    assert asks == {"intent.request.callback_request", "intent.request.price_request"}
+    assert evaluation.direct_request == "callback_request"

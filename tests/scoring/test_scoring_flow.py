@@ -227,6 +227,12 @@ async def test_a_timeframe_nobody_understood_is_counted_and_shown_on_the_lead(
         "reason": "timeframe not understood: «жұлдыздар тоғысқанда»",
     }
     assert not_understood_count((await scoring.get("/metrics")).text, "kk") == before + 1
+    # The operator teaches the rules the phrase, and checks what it would change first.
+    candidate = yaml.safe_load(default_rules_text())
+    candidate["timeframes"]["words"]["kk"]["жұлдыздар тоғысқанда"] = 0
+    report = (await scoring.post("/v1/rules:simulate", json=candidate, headers=ADMIN)).json()
+    assert report["temperature_moves"] == {"cold → hot": 1}
+    assert [e["lead_id"] for e in report["examples"]["temperature: cold → hot"]] == [str(lead_id)]
     hot = uuid.uuid4()
     await publish(lead_captured(hot, timeframe="срочно", language="ru"))
     detail = await eventually(lambda: standing_if_any(scoring, hot))

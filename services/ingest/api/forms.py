@@ -1,5 +1,6 @@
 """Public form endpoint: plain HTML forms and fetch() from landing pages (CORS per source)."""
 
+import html
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from uuid import UUID, uuid4
@@ -16,14 +17,12 @@ from shared.db import defer_insert
 from shared.events import utcnow
 from shared.http import InvalidInput, invalid_input_problem
 from shared.inputs import unstorable
+from shared.languages import Language, choose, page, say
 
 router = APIRouter(prefix="/v1/forms", tags=["forms"])
 NO_FORM = "No such form"
 FOREIGN_ORIGIN = "This form does not accept posts from that origin"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-THANKS = (
-    "<!doctype html><meta charset=utf-8><title>Thank you</title><p>Thank you! We will be in touch soon.</p>"
-)
 
 
 async def _source(request: Request, source_id: UUID) -> Source:
@@ -92,9 +91,10 @@ async def submit_form(
         raise HTTPException(415, "Post the form as application/x-www-form-urlencoded or multipart/form-data")
     async with request.form(max_files=0, max_fields=200) as form:
         fields = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+    language = choose(dict(fields).get("language"), source.default_language)
     refused = [problem for name, value in fields if (problem := _unstorable(name, value))]
     if refused:
-        return invalid_input_problem(InvalidInput(refused), headers=cors)
+        return _refused(InvalidInput(refused), cors, accept, language)
     client = client_of(request)
     if is_spam(dict(fields)):
         lead_id = uuid4()  # looks accepted to the bot; nothing goes downstream
@@ -104,7 +104,7 @@ async def submit_form(
             lead = lead_from_form(fields, referer)
             submission = prepare(source, lead, request.app.state.settings.default_phone_region, client)
         except InvalidInput as error:
-            return invalid_input_problem(error, headers=cors)
+            return _refused(error, cors, accept, language)
 
         async def work(session: AsyncSession) -> UUID:
             return (await capture(session, source, submission)).lead_id
@@ -112,13 +112,31 @@ async def submit_form(
         try:
             lead_id = await request.app.state.committer.submit(work)
         except InvalidInput as error:  # the merge would take the person's profile over its bounds
-            return invalid_input_problem(error, headers=cors)
+            return _refused(error, cors, accept, language)
     body = {"lead_id": str(lead_id), "status": "accepted"}
     if "application/json" in accept:
         return JSONResponse(body, status_code=202, headers=cors)
     if source.redirect_url:
         return RedirectResponse(_with_lead_id(source.redirect_url, lead_id), status_code=303, headers=cors)
-    return HTMLResponse(THANKS, status_code=202, headers=cors)
+    thanks = page(
+        language, say("thanks_title", language), f"<p>{html.escape(say('thanks_text', language))}</p>"
+    )
+    return HTMLResponse(thanks, status_code=202, headers=cors | {"Content-Language": language})
+
+
+def _refused(error: InvalidInput, cors: dict[str, str], accept: str, language: Language) -> Response:
+    """422: a page in the person's language for a browser, problem+json for a script."""
+    if "text/html" not in accept or "application/json" in accept:
+        return invalid_input_problem(error, headers=cors)
+    items = "".join(f"<li><b>{html.escape(f)}</b>: {html.escape(r)}</li>" for f, r in error.errors)
+    body = page(
+        language,
+        say("form_error_title", language),
+        f"<h1>{html.escape(say('form_error_title', language))}</h1>",
+        f"<p>{html.escape(say('form_error_text', language))}</p><ul>{items}</ul>",
+        f'<p><a href="javascript:history.back()">{html.escape(say("form_error_back", language))}</a></p>',
+    )
+    return HTMLResponse(body, status_code=422, headers=cors | {"Content-Language": language})
 
 
 async def _keep_spam(
