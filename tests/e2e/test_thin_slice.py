@@ -93,13 +93,27 @@ def test_hot_lead_reaches_the_rep_signed_and_cold_lead_does_not(tmp_path: Path) 
             json={"phone": "+994501234567", "timeframe": "none"},
         )
         assert cold.status_code == 202
+        # As a Russian-speaking customer writes it: no timeframe field, the ask in the message.
+        russian = client.post(
+            stack.url("ingest", "/v1/leads"),
+            headers=key,
+            json={"phone": "+77017654321", "language": "ru", "message": "хочу купить сегодня, перезвоните"},
+        )
+        assert russian.status_code == 202
+        russian_id = russian.json()["lead_id"]
+        wait_until(lambda: "lead.hot" in webhooks_about(receiver, secret, russian_id), timeout=10)
+        payloads = [Webhook(secret).verify(r.body, r.headers) for r in receiver.received()]
+        [notice] = [
+            p["data"] for p in payloads if p["type"] == "lead.hot" and p["data"]["lead_id"] == russian_id
+        ]
+        assert notice["language"] == "ru" and notice["message"].startswith("Горячий лид")
 
         def funnel() -> dict[str, Any]:
             return dict(client.get(stack.url("metrics", "/v1/funnel"), headers=ADMIN).json())
 
-        wait_until(lambda: funnel()["by_temperature"] == {"hot": 1, "cold": 1})
-        assert funnel()["total"] == 2
-        wait_until(lambda: applied_classifications(client, stack) == 2)
+        wait_until(lambda: funnel()["by_temperature"] == {"hot": 2, "cold": 1})
+        assert funnel()["total"] == 3
+        wait_until(lambda: applied_classifications(client, stack) == 3)
         # Whatever else may come (the hot lead's call task, in its call window): one hand-off,
         # of the hot lead, and nothing ever about the cold one.
         assert webhooks_about(receiver, secret, hot_id).count("lead.hot") == 1
