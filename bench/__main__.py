@@ -1,11 +1,13 @@
 """`make bench`: run every benchmark, print the figures, keep them in bench/results/latest.json."""
 
 import json
+import sys
 from pathlib import Path
 
 import uvloop
 
 from bench import ingest, metrics, nurture, pipeline, scoring
+from bench.targets import judge
 
 
 def main() -> None:
@@ -23,6 +25,13 @@ def main() -> None:
     results.mkdir(exist_ok=True)
     (results / "latest.json").write_text(json.dumps(figures, indent=2, default=str))
     print(f"figures written to {results / 'latest.json'}")
+    lines, missed = judge(figures)
+    print("Targets:", *lines, sep="\n")
+    if missed:
+        print(
+            f"make bench: {len(missed)} figure(s) missed their target:", *missed, sep="\n  ", file=sys.stderr
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""What each figure of `make bench` must reach; a miss makes `make bench` exit non-zero, naming
+the figure, so a regression is seen the day it happens. Ratios against a bare baseline are
+printed for reference only: they say how noisy the machine was, not whether we regressed."""
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    value: Callable[[dict[str, Any]], float | None]
+    compare: Callable[[float, float], bool]
+    bound: float
+    unit: str
+
+    def describe(self) -> str:
+        sign = "≥" if self.compare is operator.ge else "≤"
+        return f"{self.name} {sign} {self.bound:g} {self.unit}"
+
+
+def _paced(figures: dict[str, Any], rate: int, key: str) -> float | None:
+    runs = figures["pipeline"]["webhook_latency_paced"]
+    return next((run[key] for run in runs if round(run["leads_per_s"]) == rate), None)
+
+
+TARGETS = [
+    Target("scoring replay", lambda f: f["scoring"]["scoring_events_per_s"], operator.ge, 3000, "events/s"),
+    Target("timeframe read p99", lambda f: f["scoring"]["timeframe_parse"]["p99_ms"], operator.le, 10, "ms"),
+    Target(
+        "nurture hot webhook p99 at 100/s",
+        lambda f: f["nurture"]["webhook_latency_at_100_per_s"]["p99_ms"],
+        operator.le,
+        100,
+        "ms",
+    ),
+    Target(
+        "nurture SMS touches",
+        lambda f: f["nurture"]["scheduler_touches_per_s"],
+        operator.ge,
+        500,
+        "touches/s",
+    ),
+    Target("metrics fold", lambda f: f["metrics"]["metrics_events_per_s"], operator.ge, 5000, "events/s"),
+    Target("funnel over 1,000,000 leads", lambda f: f["metrics"]["funnel_ms"], operator.le, 200, "ms"),
+    Target("pipeline hot lead p50 at 20/s", lambda f: _paced(f, 20, "p50_ms"), operator.le, 50, "ms"),
+    Target("pipeline hot lead p99 at 20/s", lambda f: _paced(f, 20, "p99_ms"), operator.le, 250, "ms"),
+    Target("pipeline hot lead p50 at 100/s", lambda f: _paced(f, 100, "p50_ms"), operator.le, 50, "ms"),
+    Target("pipeline hot lead p99 at 100/s", lambda f: _paced(f, 100, "p99_ms"), operator.le, 250, "ms"),
+]
+
+
+def judge(figures: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(lines for every target, the ones missed)."""
+    lines, missed = [], []
+    for target in TARGETS:
+        try:
+            value = target.value(figures)
+        except (KeyError, TypeError):
+            value = None
+        if value is None:
+            verdict = "MISSED (not measured)"
+        elif target.compare(value, target.bound):
+            verdict = "ok"
+        else:
+            verdict = "MISSED"
+        line = f"  {verdict:<22} {target.describe():<45} measured {value if value is not None else '-'}"
+        lines.append(line)
+        if verdict != "ok":
+            missed.append(line.strip())
+    return lines, missed

@@ -1,0 +1,37 @@
+"""`make bench` fails loudly on a missed figure, naming it."""
+
+import copy
+from typing import Any
+
+from bench.targets import TARGETS, judge
+
+MET: dict[str, Any] = {
+    "scoring": {"scoring_events_per_s": 5200.0, "timeframe_parse": {"p99_ms": 1.7}},
+    "nurture": {"webhook_latency_at_100_per_s": {"p99_ms": 40.0}, "scheduler_touches_per_s": 900.0},
+    "metrics": {"metrics_events_per_s": 6000.0, "funnel_ms": 120.0},
+    "pipeline": {
+        "webhook_latency_paced": [
+            {"leads_per_s": 20.0, "p50_ms": 20.0, "p99_ms": 60.0},
+            {"leads_per_s": 100.0, "p50_ms": 25.0, "p99_ms": 90.0},
+        ]
+    },
+}
+
+
+def test_every_figure_met_is_no_miss() -> None:
+    lines, missed = judge(MET)
+    assert missed == [] and len(lines) == len(TARGETS)
+
+
+def test_a_missed_or_unmeasured_figure_is_named() -> None:
+    slow = copy.deepcopy(MET)
+    slow["scoring"]["scoring_events_per_s"] = 1250.0
+    slow["pipeline"]["webhook_latency_paced"] = slow["pipeline"]["webhook_latency_paced"][:1]
+    _, missed = judge(slow)
+    assert len(missed) == 3
+    assert (
+        missed[0].startswith("MISSED")
+        and "scoring replay ≥ 3000 events/s" in missed[0]
+        and "1250.0" in missed[0]
+    )
+    assert all("at 100/s" in line and "not measured" in line for line in missed[1:])
