@@ -2,6 +2,9 @@
 the bare-FastAPI baseline in the same run: what durability costs at the door."""
 
 import asyncio
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -12,6 +15,7 @@ import psutil
 
 from bench.load import LoadResult, post_all
 from bench.pipeline import ADMIN, measure_baseline
+from shared.embedded import free_port
 from tests.stack import DevProcess
 
 LEADS, CONCURRENCY = 10_000, 64
@@ -45,6 +49,32 @@ async def published_within(stack: DevProcess, timeout: float = 120) -> float:
     raise TimeoutError("the outbox did not drain")
 
 
+async def measure_peer(stack: DevProcess) -> LoadResult:
+    """The peer (bench/peer_app.py) on the same PostgreSQL and broker, same client and leads."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PEER_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{stack.ports['pg']}/leadflow",
+        "PEER_BOOTSTRAP": f"127.0.0.1:{stack.ports['kafka']}",
+    }
+    command = [sys.executable, "-m", "uvicorn", "bench.peer_app:app", "--port", str(port), "--loop", "uvloop"]
+    server = subprocess.Popen([*command, "--no-access-log", "--log-level", "warning"], env=env)  # noqa: ASYNC220
+    try:
+        url = f"http://127.0.0.1:{port}/v1/leads"
+        async with httpx.AsyncClient() as client:
+            for _ in range(400):
+                try:
+                    await client.get(f"http://127.0.0.1:{port}/docs")
+                    break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.05)  # waiting for the peer to listen
+        await post_all(url, bodies("peer-warmup", 1000), CONCURRENCY)
+        return await post_all(url, bodies("peer"), CONCURRENCY)
+    finally:
+        server.terminate()
+        server.wait()
+
+
 async def measure() -> dict[str, Any]:
     baseline = await measure_baseline(bodies("baseline"), CONCURRENCY)
     with tempfile.TemporaryDirectory(prefix="leadflow-bench-ingest-") as home:
@@ -67,6 +97,7 @@ async def measure() -> dict[str, Any]:
             result: LoadResult = await post_all(url, bodies("run"), CONCURRENCY, key)
             cpu = sum(ingest.cpu_times()[:2]) - cpu_before
             drained = await published_within(stack)
+            peer = await measure_peer(stack)
         finally:
             await asyncio.to_thread(stack.stop)
     return {
@@ -75,6 +106,13 @@ async def measure() -> dict[str, Any]:
         "ingest_leads_per_s": round(result.per_second, 1),
         "ingest_statuses": result.statuses,
         "ingest_cpu_ms_per_lead": round(cpu * 1000 / LEADS, 3),
+        "ingest_p50_ms": result.percentile(0.5),
+        "ingest_p99_ms": result.percentile(0.99),
+        "peer_leads_per_s": round(peer.per_second, 1),
+        "peer_statuses": peer.statuses,
+        "peer_p50_ms": peer.percentile(0.5),
+        "peer_p99_ms": peer.percentile(0.99),
+        "ratio_ingest_to_peer": round(result.per_second / peer.per_second, 2),
         "published_all_within_s_after_last_202": round(drained, 2),
         "baseline_requests_per_s": round(baseline.per_second, 1),
         "ratio_ingest_to_baseline": round(result.per_second / baseline.per_second, 3),
@@ -92,6 +130,11 @@ def report(f: dict[str, Any]) -> str:
             " after the last 202",
             f"  bare FastAPI, same client                {f['baseline_requests_per_s']:>9} req/s",
             f"  ratio ingest / bare (for reference)      {f['ratio_ingest_to_baseline']:>9}",
+            f"  ingest latency                           p50 {f['ingest_p50_ms']} ms"
+            f"  p99 {f['ingest_p99_ms']} ms",
+            f"  peer (pydantic, SQLModel, send_and_wait) {f['peer_leads_per_s']:>9} leads/s"
+            f"   p50 {f['peer_p50_ms']} ms  p99 {f['peer_p99_ms']} ms   statuses {f['peer_statuses']}",
+            f"  ratio ingest / peer (target ≥ 5)         {f['ratio_ingest_to_peer']:>9}",
         ]
     )
 

@@ -20,10 +20,15 @@ class LoadResult:
     requests: int
     seconds: float
     statuses: dict[int, int]
+    latencies_ms: list[float] = field(default_factory=list)  # each request's, in the order answered
 
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return round(ordered[min(len(ordered) - 1, int(len(ordered) * p))], 1) if ordered else float("nan")
 
 
 Sent = Callable[[dict[str, Any], float], None]
@@ -37,13 +42,16 @@ class _Poster:
     def __init__(self, url: str, session: aiohttp.ClientSession, sent: Sent | None) -> None:
         self.url, self.session, self.sent = url, session, sent
         self.statuses: dict[int, int] = {}
+        self.latencies_ms: list[float] = []
 
     async def post(self, body: dict[str, Any]) -> None:
+        started = time.perf_counter()
         if self.sent is not None:
-            self.sent(body, time.perf_counter())
+            self.sent(body, started)
         async with self.session.post(self.url, json=body) as response:
             await response.read()
             self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+        self.latencies_ms.append((time.perf_counter() - started) * 1000)
 
 
 async def post_all(
@@ -68,7 +76,7 @@ async def post_all(
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return LoadResult(len(bodies), elapsed, poster.statuses)
+    return LoadResult(len(bodies), elapsed, poster.statuses, poster.latencies_ms)
 
 
 async def post_paced(
@@ -91,7 +99,7 @@ async def post_paced(
             tasks.append(asyncio.create_task(poster.post(body)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
-    return LoadResult(len(bodies), elapsed, poster.statuses)
+    return LoadResult(len(bodies), elapsed, poster.statuses, poster.latencies_ms)
 
 
 @dataclass

@@ -27,6 +27,14 @@ def _paced(figures: dict[str, Any], rate: int, key: str) -> float | None:
 
 
 TARGETS = [
+    Target("ingest / peer leads/s", lambda f: f["ingest"]["ratio_ingest_to_peer"], operator.ge, 5, "x"),
+    Target(
+        "ingest p99 below the peer's",
+        lambda f: f["ingest"]["peer_p99_ms"] - f["ingest"]["ingest_p99_ms"],
+        operator.ge,
+        0,
+        "ms",
+    ),
     Target("scoring replay", lambda f: f["scoring"]["scoring_events_per_s"], operator.ge, 3000, "events/s"),
     Target("timeframe read p99", lambda f: f["scoring"]["timeframe_parse"]["p99_ms"], operator.le, 10, "ms"),
     Target(
