@@ -6,7 +6,7 @@ from pathlib import Path
 
 import uvloop
 
-from bench import ingest, metrics, nurture, pipeline, scoring
+from bench import idle, ingest, metrics, nurture, pipeline, scoring
 from bench.targets import judge
 
 
@@ -21,6 +21,8 @@ def main() -> None:
     print(metrics.report(figures["metrics"]), flush=True)
     figures["pipeline"] = uvloop.run(pipeline.run())
     print(pipeline.report(figures["pipeline"]))
+    figures["idle"] = uvloop.run(idle.measure())
+    print(idle.report(figures["idle"]), flush=True)
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)
     (results / "latest.json").write_text(json.dumps(figures, indent=2, default=str))

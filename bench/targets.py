@@ -17,7 +17,7 @@ class Target:
     unit: str
 
     def describe(self) -> str:
-        sign = "≥" if self.compare is operator.ge else "≤"
+        sign = {operator.ge: "≥", operator.le: "≤", operator.lt: "<"}[self.compare]
         return f"{self.name} {sign} {self.bound:g} {self.unit}"
 
 
@@ -58,6 +58,11 @@ TARGETS = [
     Target("pipeline hot lead p50 at 100/s", lambda f: _paced(f, 100, "p50_ms"), operator.le, 50, "ms"),
     Target("pipeline hot lead p99 at 100/s", lambda f: _paced(f, 100, "p99_ms"), operator.le, 250, "ms"),
 ]
+
+
+TARGETS.append(
+    Target("idle stack CPU", lambda f: f["idle"]["percent_of_a_core"], operator.lt, 5, "% of a core")
+)
 
 
 def judge(figures: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -43,6 +43,11 @@ class ArchiveReplay:
         self.db, self.apply, self.chunk = db, apply, chunk
         self._active: bool | None = None  # None: not known yet (a replay may be left from before)
 
+    @property
+    def busy(self) -> bool:
+        """A replay is (or may be) under way: its consumer must keep turning."""
+        return self._active is not False
+
     async def start(self, session: AsyncSession) -> int:
         """In the caller's transaction (the one resetting the read model): replay everything
         archived so far. Returns how many events that is."""

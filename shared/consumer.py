@@ -1,6 +1,7 @@
 """The consumer runner: batch in, one transaction per batch, inbox dedupe, offsets after commit, DLQ."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -69,6 +70,9 @@ class ConsumerRunner:
         max_attempts: int = 3,
         archive: bool = False,
         keys: LeadKeys | None = None,
+        idle_pause_seconds: float = 0.0,
+        recheck_seconds: float = 5.0,
+        news: asyncio.Event | None = None,
     ) -> None:
         self.group, self.topics, self.handlers = group, list(topics), dict(handlers)
         self.db, self.telemetry = db, telemetry
@@ -84,6 +88,14 @@ class ConsumerRunner:
         self.archive = ArchiveReplay(db, self._apply_events) if archive else None
         self._replay: tuple[Reset, asyncio.Future[int]] | None = None
         self.keys = keys  # given when the handlers need the person: sealed parts are opened
+        # Idle for `idle_pause_seconds` (0: never), the consumer pauses its partitions, so it
+        # sends the broker no fetch at all, until `news` (the doorbell: a relay published to
+        # one of its topics) or `recheck_seconds` pass. Tansu answers a fetch only when its
+        # wait expires, so an idle consumer fetching every few milliseconds costs it a core.
+        self.idle_pause_seconds, self.recheck_seconds = idle_pause_seconds, recheck_seconds
+        self.news = news or asyncio.Event()
+        self.paused = False
+        self._last_records_at = time.monotonic()
 
     def request_replay(self, reset: "Reset") -> "asyncio.Future[int]":
         """Rebuild from the archive: between two batches, `reset(session)` clears the read
@@ -93,6 +105,7 @@ class ConsumerRunner:
             raise RuntimeError(f"consumer {self.group} keeps no archive to replay")
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._replay = (reset, future)
+        self.news.set()  # a paused consumer turns again at once
         return future
 
     async def _start_replay(self) -> None:
@@ -176,13 +189,18 @@ class ConsumerRunner:
     async def poll_once(self, timeout_ms: int = 1000) -> int:
         """Fetch one batch and apply it; commit offsets when due. Returns the message count."""
         consumer = await self._start()
+        if self.paused and not await self._wait_for_news(consumer):
+            timeout_ms = min(timeout_ms, 3 * self.fetch_wait_ms)  # a look round, then pause again
         if self._replay is not None:
             await self._start_replay()
         if self.archive is not None:
             await self.archive.step()
         batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
         records = [record for partition in batch.values() for record in partition]
-        if records:
+        if not records:
+            await self._pause_when_idle(consumer)
+        else:
+            self._last_records_at = time.monotonic()
             try:
                 await self.apply(records)
             except BaseException:
@@ -195,6 +213,29 @@ class ConsumerRunner:
         if time.monotonic() - self._committed_at >= OFFSET_COMMIT_SECONDS:
             await self.commit_applied()
         return len(records)
+
+    async def _pause_when_idle(self, consumer: AIOKafkaConsumer) -> None:
+        idle = time.monotonic() - self._last_records_at
+        if not self.idle_pause_seconds or idle < self.idle_pause_seconds or not self.joined:
+            return
+        if self._replay is not None or (self.archive is not None and self.archive.busy):
+            return
+        await self.commit_applied()
+        consumer.pause(*consumer.assignment())
+        self.paused = True
+
+    async def _wait_for_news(self, consumer: AIOKafkaConsumer) -> bool:
+        """Paused: until the doorbell rings for our topics (True), or `recheck_seconds` pass
+        (False: the consumer looks once and pauses again unless it finds something)."""
+        rung = False
+        with contextlib.suppress(TimeoutError):
+            rung = await asyncio.wait_for(self.news.wait(), timeout=self.recheck_seconds)
+        self.news.clear()  # before fetching: a ring from now on is news again
+        consumer.resume(*consumer.paused())
+        self.paused = False
+        if rung:
+            self._last_records_at = time.monotonic()  # stay awake a while: more is likely coming
+        return rung
 
     async def commit_applied(self) -> None:
         """Commit the offsets of everything applied so far."""

@@ -28,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import topics
 from shared.db import Database, DirectConnection, defer_insert
+from shared.doorbell import ring
 from shared.events import Envelope, utcnow
 from shared.http import InvalidInput
 from shared.kafka import Message, Position, Publisher, create_topics, is_refusal, log_ends
@@ -260,6 +261,7 @@ class OutboxRelay:
         if not rows:
             return
         await connection.execute(_JOURNAL, [r["id"] for r in rows])
+        await ring(connection, (r["topic"] for r in rows))
         ends = _ends(landed)
         await connection.execute(_ADVANCE, *zip(*((t, p, o) for (t, p), o in ends.items()), strict=True))
 

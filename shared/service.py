@@ -14,6 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from shared import dead_letters
 from shared.consumer import ConsumerRunner, Handler
 from shared.db import Database
+from shared.doorbell import Doorbell
 from shared.http import BodySizeLimit, health_router, install_problem_handlers, refuse_unstorable_parameters
 from shared.inbox import purge_inbox
 from shared.kafka import Publisher
@@ -60,6 +61,9 @@ class ServiceRuntime:
         self.db.after_commit("outbox", self.relay.wake)
         self.consumers: list[ConsumerRunner] = []
         self.lead_keys: LeadKeys | None = None
+        self.doorbell: Doorbell | None = None
+        if settings.consumer_idle_pause_seconds:
+            self.doorbell = Doorbell(self.db.direct_connection())
         self._loops: list[Loop] = [self.relay.run]
         self._tasks: list[asyncio.Task[None]] = []
         journal = timedelta(days=settings.journal_retention_days)
@@ -92,7 +96,12 @@ class ServiceRuntime:
             max_attempts=s.consumer_max_attempts,
             archive=archive,
             keys=self.lead_keys if personal else None,
+            idle_pause_seconds=s.consumer_idle_pause_seconds,
+            recheck_seconds=s.consumer_recheck_seconds,
+            news=self.doorbell.heard(topics) if self.doorbell is not None else None,
         )
+        if self.doorbell is not None and not self.consumers:
+            self._loops.append(self.doorbell.run)
         self.consumers.append(runner)
         self._loops.append(runner.run)
         if not archive and len(self.consumers) == 1:

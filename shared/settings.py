@@ -66,6 +66,12 @@ class ServiceSettings(BaseSettings):
     # Apache Kafka refuses less than 6000 unless its group.min.session.timeout.ms is lowered.
     kafka_session_timeout_ms: int = Field(6000, ge=1000, le=300_000)
     consumer_batch_size: int = Field(500, ge=1)
+    # Idle this long, a consumer stops fetching until a relay rings the doorbell (PostgreSQL
+    # NOTIFY) for one of its topics, or `consumer_recheck_seconds` pass: for brokers that hold
+    # every fetch for its whole wait (Tansu, `leadflow dev`). 0: never (Apache Kafka answers a
+    # fetch when data arrives, so a long fetch wait is cheap there).
+    consumer_idle_pause_seconds: float = Field(0.0, ge=0)
+    consumer_recheck_seconds: float = Field(5.0, gt=0, le=60)
     consumer_max_attempts: int = Field(3, ge=1)
     outbox_poll_seconds: float = Field(1.0, gt=0)
     # How often the relay checks that the broker still holds what it published, and how long

@@ -6,6 +6,7 @@ from typing import Any
 from bench.targets import TARGETS, judge
 
 MET: dict[str, Any] = {
+    "idle": {"percent_of_a_core": 3.2},
     "ingest": {"ratio_ingest_to_peer": 6.1, "ingest_p99_ms": 80.0, "peer_p99_ms": 400.0},
     "scoring": {"scoring_events_per_s": 5200.0, "timeframe_parse": {"p99_ms": 1.7}},
     "nurture": {"webhook_latency_at_100_per_s": {"p99_ms": 40.0}, "scheduler_touches_per_s": 900.0},

@@ -11,11 +11,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.cli import migrations_dir
 from shared.consumer import ConsumerRunner
 from shared.db import Database
+from shared.doorbell import Doorbell
 from shared.events import Envelope
 from shared.kafka import Publisher, create_topics
 from shared.migrations import upgrade
 from shared.observability import Telemetry
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, add_to_outbox
 from shared.topics import dlq
 from tests.conftest import Servers, eventually
 from tests.helpers import read_topic
@@ -210,3 +211,51 @@ async def test_batch_hit_by_an_outage_is_fetched_again_not_skipped(
     finally:
         await runner.stop()
     assert await applied(db, first) == 1
+
+
+async def test_an_idle_consumer_stops_fetching_and_the_doorbell_wakes_it(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """Paused, the consumer sends the broker nothing; a relay that publishes to its topic rings
+    the doorbell (PostgreSQL NOTIFY) and it applies the event at once. The recheck is an hour
+    away, so only the doorbell can have woken it."""
+    topic = await new_topic(servers)
+    doorbell = Doorbell(db.direct_connection())
+    runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
+    runner.idle_pause_seconds, runner.recheck_seconds = 0.2, 3600
+    runner.news = doorbell.heard([topic])
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    tasks = [asyncio.create_task(doorbell.run()), asyncio.create_task(runner.run())]
+    try:
+        await eventually(lambda: runner.paused, timeout=30)
+        assert runner.consumer is not None and runner.consumer.paused() == runner.consumer.assignment()
+        lead = uuid.uuid4()
+        async with db.transaction() as session:
+            add_to_outbox(session, topic, event(lead))
+        while await relay.relay_once():
+            pass
+        assert await eventually(lambda: applied(db, lead), timeout=10) == 1
+        await eventually(lambda: runner.paused, timeout=10)  # and back to sleep
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await relay.connection.close()
+
+
+async def test_a_paused_consumer_still_looks_now_and_then(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """A bell that never rings (a producer outside, another database) costs latency, not events."""
+    topic = await new_topic(servers)
+    runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
+    runner.idle_pause_seconds, runner.recheck_seconds = 0.2, 0.5
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(lambda: runner.paused, timeout=30)
+        lead = uuid.uuid4()
+        await publish(publisher, topic, event(lead).to_bytes())  # no relay, no ring
+        assert await eventually(lambda: applied(db, lead), timeout=10) == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
