@@ -12,12 +12,16 @@ from services.metrics.health import PipelineHealth
 from shared import topics
 from shared.service import ServiceRuntime, create_service_app
 
+HEALTH_GAUGES_EVERY_SECONDS = 60
+
 
 def create_app(settings: MetricsSettings) -> FastAPI:
     runtime = ServiceRuntime("metrics", settings)
     runtime.consume("metrics", topics.DOMAIN_TOPICS, event_handlers(), archive=True)
     health = PipelineHealth(runtime.db, settings, runtime.telemetry)
-    runtime.add_periodic("pipeline health", 15, lambda: _quietly(health))
+    # The gauges' own refresh (GET /v1/health answers fresh, cached 5 s): each asks the broker
+    # and every service, so it is what an idle stack would spend most on.
+    runtime.add_periodic("pipeline health", HEALTH_GAUGES_EVERY_SECONDS, lambda: _quietly(health))
     app = create_service_app(runtime, "Leadflow metrics", [router, dashboard_router])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.health = health
