@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import Gauge
 from sqlalchemy import text
 
@@ -27,6 +29,7 @@ GROUPS = {
     "metrics": list(topics.DOMAIN_TOPICS),
 }
 ASK_TIMEOUT = 2.0
+BROKER_TIMEOUT = 5.0
 _OWN_OUTBOX = "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_dead_letters)"
 _LATENCY = """
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,
@@ -114,46 +117,33 @@ class PipelineHealth:
         return report
 
     async def _broker(self) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+        """Each group's lag and each dead-letter topic's size: one ListOffsets for the log
+        ends, one OffsetFetch per group (read without joining it: no rebalance is caused),
+        bounded by BROKER_TIMEOUT so a slow broker makes a problem line, not a slow answer."""
         wanted = {*{t for ts in GROUPS.values() for t in ts}, *(topics.dlq(g) for g in GROUPS)}
-        partitions = [TopicPartition(t, p) for t in wanted for p in range(topics.PARTITIONS)]
+        partitions = _partitions(sorted(wanted))
         reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id="leadflow-metrics-health")
-        await reader.start()
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="leadflow-metrics-health")
         try:
-            ends = await reader.end_offsets(partitions)
+            async with asyncio.timeout(BROKER_TIMEOUT):
+                await reader.start()
+                await admin.start()
+                ends = await reader.end_offsets(partitions)
+                committed = {  # partitions named: Tansu cannot answer "all of the group's"
+                    group: await admin.list_consumer_group_offsets(
+                        group, partitions=_partitions(group_topics)
+                    )
+                    for group, group_topics in GROUPS.items()
+                }
         finally:
             await reader.stop()
-        lags = {
-            group: await self._group_lag(group, group_topics, ends) for group, group_topics in GROUPS.items()
-        }
+            await admin.close()
+        lags = {group: _lag(group_topics, ends, committed[group]) for group, group_topics in GROUPS.items()}
         dlq = {
             g: sum(ends.get(TopicPartition(topics.dlq(g), p), 0) for p in range(topics.PARTITIONS))
             for g in GROUPS
         }
         return lags, dlq
-
-    async def _group_lag(
-        self, group: str, group_topics: list[str], ends: dict[TopicPartition, int]
-    ) -> dict[str, int]:
-        """What the group has committed, read without joining it (no rebalance is caused)."""
-        member = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=group,
-            enable_auto_commit=False,
-            client_id="leadflow-metrics-health",
-        )
-        await member.start()
-        try:
-            lag = {}
-            for topic in group_topics:
-                behind = 0
-                for partition in range(topics.PARTITIONS):
-                    tp = TopicPartition(topic, partition)
-                    done = await member.committed(tp) or 0
-                    behind += max(ends.get(tp, 0) - done, 0)
-                lag[topic] = behind
-            return lag
-        finally:
-            await member.stop()
 
     async def _outboxes(
         self, client: httpx.AsyncClient, problems: list[str]
@@ -219,3 +209,24 @@ class PipelineHealth:
 
 def _round(value: Any) -> float | None:
     return round(float(value), 3) if value is not None else None
+
+
+def _partitions(names: list[str]) -> list[TopicPartition]:
+    return [TopicPartition(t, p) for t in names for p in range(topics.PARTITIONS)]
+
+
+def _lag(
+    group_topics: list[str],
+    ends: dict[TopicPartition, int],
+    committed: dict[TopicPartition, OffsetAndMetadata],
+) -> dict[str, int]:
+    """Messages behind per topic: the log end less what the group committed (nothing: all)."""
+    lag = {}
+    for topic in group_topics:
+        behind = 0
+        for partition in range(topics.PARTITIONS):
+            tp = TopicPartition(topic, partition)
+            done = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0
+            behind += max(ends.get(tp, 0) - done, 0)
+        lag[topic] = behind
+    return lag
