@@ -67,6 +67,8 @@ async def measure_peer(stack: DevProcess) -> LoadResult:
                     await client.get(f"http://127.0.0.1:{port}/docs")
                     break
                 except httpx.HTTPError:
+                    if server.poll() is not None:
+                        raise RuntimeError(f"the peer exited ({server.returncode})") from None
                     await asyncio.sleep(0.05)  # waiting for the peer to listen
         await post_all(url, bodies("peer-warmup", 1000), CONCURRENCY)
         return await post_all(url, bodies("peer"), CONCURRENCY)

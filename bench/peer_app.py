@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, EmailStr
 from sqlalchemy import Column, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -44,7 +44,6 @@ class LeadIn(BaseModel):
 
 
 engine = create_async_engine(os.environ["PEER_DATABASE_URL"], pool_size=10)
-producer = AIOKafkaProducer(bootstrap_servers=os.environ["PEER_BOOTSTRAP"])
 
 
 @asynccontextmanager
@@ -52,9 +51,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with engine.begin() as connection:
         await connection.execute(text("CREATE SCHEMA IF NOT EXISTS peer"))
         await connection.run_sync(SQLModel.metadata.create_all)
-    await producer.start()
+    app.state.producer = AIOKafkaProducer(bootstrap_servers=os.environ["PEER_BOOTSTRAP"])
+    await app.state.producer.start()
     yield
-    await producer.stop()
+    await app.state.producer.stop()
     await engine.dispose()
 
 
@@ -62,7 +62,7 @@ app = FastAPI(lifespan=lifespan)
 
 
 @app.post("/v1/leads", status_code=202)
-async def capture(lead: LeadIn) -> dict[str, str]:
+async def capture(lead: LeadIn, request: Request) -> dict[str, str]:
     async with AsyncSession(engine, expire_on_commit=False) as session:
         found = (await session.exec(select(PeerLead).where(PeerLead.email == lead.email))).first()
         attributes = {"timeframe": lead.timeframe, "utm": lead.utm}
@@ -80,5 +80,7 @@ async def capture(lead: LeadIn) -> dict[str, str]:
         session.add(found)
         await session.commit()
     event = {"type": "lead.captured", "lead_id": str(found.id), "data": lead.model_dump(mode="json")}
-    await producer.send_and_wait("peer.leads", json.dumps(event).encode(), key=str(found.id).encode())
+    await request.app.state.producer.send_and_wait(
+        "peer.leads", json.dumps(event).encode(), key=str(found.id).encode()
+    )
     return {"lead_id": str(found.id), "status": "accepted"}
