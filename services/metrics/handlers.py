@@ -7,6 +7,7 @@ is counted once)."""
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, case, func, or_, text, tuple_
@@ -192,6 +193,7 @@ async def record(session: AsyncSession, events: list[Envelope]) -> None:
         await session.execute(_upsert(shape), shaped)
 
 
+@lru_cache(maxsize=256)  # a few dozen shapes occur; one statement each, compiled once
 def _upsert(shape: tuple[str, ...]) -> Any:
     statement = insert(FACTS)
     new, old = statement.excluded, FACTS.c

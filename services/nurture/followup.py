@@ -3,17 +3,19 @@ stage or temperature change (the new playbook starts), an unsubscribe or an eras
 The caller owns the transaction."""
 
 import logging
+from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.consent import with_consent
 from services.nurture.models import Assignment, FollowedLead, PlaybookVersion, Touch, WebhookDelivery
-from services.nurture.playbooks import Playbooks, default_playbooks_text, plan
+from services.nurture.playbooks import Playbook, Playbooks, default_playbooks_text, plan
 from services.nurture.subscriptions import emit
+from shared.db import defer_insert, upsert, write_deferred
 from shared.documents import VersionedDocuments
 from shared.events import (
     TOUCH_CANCELLED,
@@ -39,37 +41,74 @@ class PlaybookBook(VersionedDocuments[Playbooks]):
 
 
 async def follow(session: AsyncSession, events: list[Envelope], book: PlaybookBook) -> None:
-    """Keep each classified lead in the playbook that fits it now."""
+    """Keep each classified lead in the playbook that fits it now: a handful of statements
+    for the whole run, whatever its size (a lead classified twice in it: the last one counts)."""
     active = await book.active(session)
     now = utcnow()
-    for event in events:
+    newest = {event.lead_id: event for event in events}
+    held = await _lock(session, list(newest))
+    stayed: list[dict[str, Any]] = []
+    moved: dict[str | None, list[dict[str, Any]]] = {}  # by the playbook they move to
+    chosen: dict[str | None, Playbook | None] = {None: None}
+    for lead_id, event in newest.items():
         classified = LeadClassified.model_validate(event.data)
         context = {**classified.lead, "temperature": classified.temperature, "stage": classified.stage}
-        lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
-        if lead is None:
-            lead = FollowedLead(lead_id=event.lead_id)
-        lead.context, lead.updated_at = context, now
         playbook = active.value.select(classified.temperature, classified.stage, context.get("channel"))
         name = playbook.name if playbook else None
-        if name != lead.playbook and not lead.unsubscribed:
-            await cancel(session, event.lead_id, f"moved to playbook {name}" if name else "no playbook fits")
-            lead.playbook, lead.playbook_version, lead.enrolled_at = name, active.version, now
-            if playbook is not None:
-                for index, step, due in plan(playbook, now):
-                    touch = Touch(
-                        lead_id=event.lead_id,
-                        correlation_id=event.correlation_id,
-                        playbook=playbook.name,
-                        playbook_version=active.version,
-                        step=index,
-                        channel=step.channel,
-                        template=step.template,
-                        due_at=due,
-                        status="scheduled",
-                    )
-                    session.add(touch)
-                    await emit(session, touch_event(TOUCH_SCHEDULED, touch))
-        session.add(lead)
+        current, unsubscribed = held.get(lead_id, (None, False))
+        row: dict[str, Any] = {"lead_id": lead_id, "context": context, "updated_at": now}
+        if name == current or unsubscribed:
+            stayed.append(row)
+            continue
+        chosen[name] = playbook
+        enrolled = {"playbook": name, "playbook_version": active.version, "enrolled_at": now}
+        moved.setdefault(name, []).append(row | enrolled)
+    for name, rows in moved.items():
+        await _cancel_all(
+            session,
+            [row["lead_id"] for row in rows],
+            f"moved to playbook {name}" if name else "no playbook fits",
+        )
+    for name, rows in moved.items():
+        if (playbook := chosen[name]) is not None:
+            for row in rows:
+                await _schedule(session, newest[row["lead_id"]], playbook, active.version, now)
+    await upsert(session, LEADS, ["lead_id"], stayed)
+    await upsert(session, LEADS, ["lead_id"], [row for rows in moved.values() for row in rows])
+    await write_deferred(session)  # the touches exist before any later handler of this run looks
+
+
+async def _schedule(
+    session: AsyncSession, cause: Envelope, playbook: Playbook, version: int, now: datetime
+) -> None:
+    """Queue the playbook's touches for the lead, each announced as scheduled."""
+    for index, step, due in plan(playbook, now):
+        touch: dict[str, Any] = {
+            "id": uuid4(),
+            "lead_id": cause.lead_id,
+            "correlation_id": cause.correlation_id,
+            "playbook": playbook.name,
+            "playbook_version": version,
+            "step": index,
+            "channel": step.channel,
+            "template": step.template,
+            "due_at": due,
+            "status": "scheduled",
+            "attempts": 0,
+        }
+        defer_insert(session, TOUCHES, touch)
+        await emit(session, touch_event(TOUCH_SCHEDULED, Touch.model_construct(**touch)))
+
+
+async def _lock(session: AsyncSession, lead_ids: list[UUID]) -> dict[UUID, tuple[str | None, bool]]:
+    """The leads' playbook and unsubscription, locked for this transaction."""
+    rows = await session.execute(
+        select(LEADS.c.lead_id, LEADS.c.playbook, LEADS.c.unsubscribed)
+        .where(LEADS.c.lead_id.in_(lead_ids))
+        .order_by(LEADS.c.lead_id)
+        .with_for_update()
+    )
+    return {lead_id: (playbook, unsubscribed) for lead_id, playbook, unsubscribed in rows}
 
 
 def touch_event(
@@ -91,15 +130,19 @@ def touch_event(
 async def cancel(session: AsyncSession, lead_id: UUID, reason: str) -> int:
     """Cancel everything still to be sent to the lead; returns how many. A touch being sent
     right now finishes (it has left); one whose sender died is cancelled when next claimed."""
+    return await _cancel_all(session, [lead_id], reason)
+
+
+async def _cancel_all(session: AsyncSession, lead_ids: list[UUID], reason: str) -> int:
     statement = (
         update(TOUCHES)
-        .where(TOUCHES.c.lead_id == lead_id, TOUCHES.c.status == "scheduled")
+        .where(TOUCHES.c.lead_id.in_(lead_ids), TOUCHES.c.status == "scheduled")
         .values(status="cancelled", detail=reason, lease_until=None)
         .returning(*TOUCHES.c)
     )
     rows = list(await session.execute(statement))
     for row in rows:
-        await emit(session, touch_event(TOUCH_CANCELLED, Touch.model_validate(row._mapping), reason))
+        await emit(session, touch_event(TOUCH_CANCELLED, Touch.model_construct(**row._mapping), reason))
     return len(rows)
 
 
