@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -35,6 +36,19 @@ Reset = Callable[[AsyncSession], Awaitable[None]]
 # Offsets only say where to resume; the inbox makes redelivery harmless, so they are
 # committed (always after the database commit) at most this often, not once per batch.
 OFFSET_COMMIT_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Lane:
+    """Work that must not wait behind the rest (a hot lead's hand-off behind the follow-up of
+    a hundred cold ones): a consumer group of its own (`LaneRunner`) applies the events
+    `wants` picks with `handlers`, each batch in a short transaction. The handlers must be
+    idempotent, and the service's main consumer applies them too: a no-op once the lane did
+    the work, the work itself if the lane failed or was not running."""
+
+    topics: Sequence[str]
+    handlers: Mapping[str, Handler]
+    wants: Callable[[Envelope], bool]
 
 
 @dataclass
@@ -73,6 +87,7 @@ class ConsumerRunner:
         idle_pause_seconds: float = 0.0,
         recheck_seconds: float = 5.0,
         news: asyncio.Event | None = None,
+        start_at: str = "earliest",
     ) -> None:
         self.group, self.topics, self.handlers = group, list(topics), dict(handlers)
         self.db, self.telemetry = db, telemetry
@@ -96,6 +111,7 @@ class ConsumerRunner:
         self.news = news or asyncio.Event()
         self.paused = False
         self._last_records_at = time.monotonic()
+        self.start_at = start_at  # where a group with no committed offset starts reading
 
     def request_replay(self, reset: "Reset") -> "asyncio.Future[int]":
         """Rebuild from the archive: between two batches, `reset(session)` clears the read
@@ -144,7 +160,7 @@ class ConsumerRunner:
                 group_id=self.group,
                 client_id=f"leadflow-{self.group}",
                 enable_auto_commit=False,
-                auto_offset_reset="earliest",
+                auto_offset_reset=self.start_at,
                 fetch_max_wait_ms=self.fetch_wait_ms,
                 session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=self.session_timeout_ms // 3,
@@ -172,7 +188,8 @@ class ConsumerRunner:
             raise RuntimeError(f"consumer {self.group} is not running")
         partitions = list(consumer.assignment())
         ends = await consumer.end_offsets(partitions)
-        committed = [await consumer.committed(tp) or 0 for tp in partitions]
+        # A partition the group never committed counts from where it starts reading (a lane: the end).
+        committed = [await _committed_or_start(consumer, tp) for tp in partitions]
         # Clamped per partition: Tansu can report an end offset one below a committed offset.
         return sum(max(ends[tp] - done, 0) for tp, done in zip(partitions, committed, strict=True))
 
@@ -322,8 +339,8 @@ class ConsumerRunner:
     async def _apply_events(
         self, session: AsyncSession, events: list[Envelope], screened: bool = False
     ) -> None:
-        """Hand the events to their handlers; a replay's (not `screened` yet) lose those about
-        erased leads first."""
+        """Hand the events to their handlers; a replay's or a lane's (not `screened` yet) lose
+        those about erased leads first."""
         if not screened:
             gone = await erased_among(session, (e.lead_id for e in events))
             events = [e for e in events if e.type == LEAD_ERASED or e.lead_id not in gone]
@@ -386,6 +403,39 @@ class ConsumerRunner:
             record.offset,
             delivery.error,
         )
+
+
+class LaneRunner(ConsumerRunner):
+    """Applies a `Lane`: no inbox (its handlers are idempotent), no dead letters (the main
+    consumer sees the same messages and deals with what is broken), and, for a new group, only
+    what arrives from then on (the main consumer has the past)."""
+
+    def __init__(self, *, lane: Lane, **settings: Any) -> None:
+        super().__init__(handlers=lane.handlers, start_at="latest", **settings)
+        self.lane = lane
+
+    async def apply(self, records: Sequence[ConsumerRecord]) -> None:
+        events = [d.event for d in map(_decode, records) if d.event is not None]
+        erasing = {e.lead_id for e in events if e.type == LEAD_ERASED}
+        wanted = [
+            e for e in events if e.type in self.handlers and e.lead_id not in erasing and self.lane.wants(e)
+        ]
+        if not wanted:
+            return
+        started = time.perf_counter()
+        try:
+            async with self.db.transaction() as session:
+                await self._apply_events(session, wanted)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.warning("lane %s failed, the main consumer applies it: %r", self.group, error)
+        self.telemetry.handler_latency.labels(self.group).observe(time.perf_counter() - started)
+
+
+async def _committed_or_start(consumer: AIOKafkaConsumer, partition: TopicPartition) -> int:
+    committed = await consumer.committed(partition)
+    return committed if committed is not None else await consumer.position(partition)
 
 
 class _JoinListener(ConsumerRebalanceListener):

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import dead_letters
-from shared.consumer import ConsumerRunner, Handler
+from shared.consumer import ConsumerRunner, Handler, Lane, LaneRunner
 from shared.db import Database
 from shared.doorbell import Doorbell
 from shared.http import BodySizeLimit, health_router, install_problem_handlers, refuse_unstorable_parameters
@@ -77,34 +77,45 @@ class ServiceRuntime:
         *,
         archive: bool = False,
         personal: bool = False,
+        lane: Lane | None = None,
     ) -> None:
         """Apply `topics` with `handlers`; `archive`: keep every event for good and offer rebuilds;
-        `personal`: the handlers need the person, so sealed parts are opened (ingest's keys)."""
+        `personal`: the handlers need the person, so sealed parts are opened (ingest's keys);
+        `lane`: urgent work, applied also by a consumer of its own that never waits behind the rest."""
         s = self.settings
         if personal and self.lead_keys is None:
             self.lead_keys = LeadKeys(s.ingest_url, s.admin_token_value)
+        common: dict[str, Any] = {
+            "db": self.db,
+            "telemetry": self.telemetry,
+            "bootstrap": s.kafka_bootstrap,
+            "fetch_wait_ms": s.kafka_fetch_wait_ms,
+            "session_timeout_ms": s.kafka_session_timeout_ms,
+            "batch_size": s.consumer_batch_size,
+            "keys": self.lead_keys if personal else None,
+            "idle_pause_seconds": s.consumer_idle_pause_seconds,
+            "recheck_seconds": s.consumer_recheck_seconds,
+        }
         runner = ConsumerRunner(
             group=group,
             topics=topics,
             handlers=handlers,
-            db=self.db,
-            telemetry=self.telemetry,
-            bootstrap=s.kafka_bootstrap,
-            fetch_wait_ms=s.kafka_fetch_wait_ms,
-            session_timeout_ms=s.kafka_session_timeout_ms,
-            batch_size=s.consumer_batch_size,
             max_attempts=s.consumer_max_attempts,
             archive=archive,
-            keys=self.lead_keys if personal else None,
-            idle_pause_seconds=s.consumer_idle_pause_seconds,
-            recheck_seconds=s.consumer_recheck_seconds,
             news=self.doorbell.heard(topics) if self.doorbell is not None else None,
+            **common,
         )
+        runners: list[ConsumerRunner] = [runner]
+        if lane is not None:
+            news = self.doorbell.heard(lane.topics) if self.doorbell is not None else None
+            runners.append(
+                LaneRunner(group=f"{group}-lane", topics=lane.topics, lane=lane, news=news, **common)
+            )
         if self.doorbell is not None and not self.consumers:
             self._loops.append(self.doorbell.run)
-        self.consumers.append(runner)
-        self._loops.append(runner.run)
-        if not archive and len(self.consumers) == 1:
+        self.consumers.extend(runners)
+        self._loops.extend(r.run for r in runners)
+        if not archive and len(self.consumers) == len(runners):
             retention = timedelta(days=s.inbox_retention_days)
             self.add_periodic("inbox purge", 3600, lambda: purge_inbox(self.db, retention))
 

@@ -7,7 +7,7 @@ from services.nurture import sla
 from services.nurture.api import routers
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
-from services.nurture.handlers import event_handlers
+from services.nurture.handlers import event_handlers, hand_off_lane
 from services.nurture.sender import TouchSender
 from services.nurture.webhooks import WebhookDispatcher
 from shared import topics
@@ -23,6 +23,7 @@ def create_app(settings: NurtureSettings) -> FastAPI:
         [topics.LEAD_CLASSIFICATIONS, topics.LEAD_EVENTS],
         event_handlers(settings, book),
         personal=True,
+        lane=hand_off_lane(settings),
     )
     sender = TouchSender(runtime.db, book, settings)
     if settings.touches_enabled:

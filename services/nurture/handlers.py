@@ -19,7 +19,8 @@ from services.nurture.followup import PlaybookBook
 from services.nurture.models import Assignment, Rep, WebhookDelivery
 from services.nurture.routing import choose
 from services.nurture.subscriptions import announce, classification_types, emit, origin_of
-from shared.consumer import Handler
+from shared import topics
+from shared.consumer import Handler, Lane
 from shared.db import defer_insert
 from shared.events import (
     CONSENT_CHANGED,
@@ -63,8 +64,11 @@ async def assign_leads(
     wanted = [(e, c) for e in events if wants_a_rep(c := LeadClassified.model_validate(e.data))]
     if not wanted:
         return
-    taken = await already_assigned(session, {event.lead_id for event, _ in wanted})
+    leads = {event.lead_id for event, _ in wanted}
+    if await already_assigned(session, leads) == leads:
+        return  # the hand-off lane was first: the reps are not even locked
     reps = await active_reps(session)
+    taken = await already_assigned(session, leads)  # again, now that no other hand-off can run
     for event, classified in wanted:
         if event.lead_id in taken:
             continue
@@ -190,6 +194,19 @@ def acknowledge_token(rep: Rep, lead_id: UUID, box: SecretBox) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
+def hand_off_lane(settings: NurtureSettings) -> Lane:
+    """A lead that turns hot or SQL goes to its rep from a consumer of its own, never behind the
+    announcements and follow-up of cold leads (the main consumer assigns it again: a no-op)."""
+
+    async def hand_off(session: AsyncSession, events: list[Envelope]) -> None:
+        await assign_leads(session, events, settings, utcnow())
+
+    def wants(event: Envelope) -> bool:  # temperature and stage travel unsealed
+        return event.data.get("temperature") == "hot" or event.data.get("stage") in HANDED_OVER_STAGES
+
+    return Lane([topics.LEAD_CLASSIFICATIONS], {LEAD_CLASSIFIED: hand_off}, wants)
+
+
 def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, Handler]:
     """Classifications: announce, hand hot and SQL leads to reps, keep follow-up in step.
     From ingest: a withdrawn consent or an erasure stops everything at once."""
@@ -198,8 +215,10 @@ def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, H
         for event in events:
             for event_type in classification_types(event.data):
                 await announce(session, event_type, event)
-        await assign_leads(session, events, settings, utcnow())
         await followup.follow(session, events, book)
+        # Last, so the reps stay locked only for the commit: the hand-off lane normally did
+        # this already, and waits for no one.
+        await assign_leads(session, events, settings, utcnow())
 
     async def on_consent(session: AsyncSession, events: list[Envelope]) -> None:
         for event in events:

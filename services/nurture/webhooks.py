@@ -52,7 +52,7 @@ WITH claimed AS (
               SELECT 1 FROM receiver_circuits c WHERE c.origin = w.origin AND c.open_until > $1
           )
           AND (w.origin IS NULL OR NOT (w.origin = ANY($4::text[])))
-        ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
+        ORDER BY rep_id IS NULL, next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED  -- hand-offs to reps first
     ) RETURNING d.id, d.url, d.body, d.attempts, d.rep_id, d.endpoint_id, d.origin
 )
 SELECT c.id, c.url, c.body, c.attempts, c.endpoint_id, c.origin,

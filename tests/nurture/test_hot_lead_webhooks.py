@@ -13,8 +13,10 @@ from standardwebhooks.webhooks import Webhook
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.handlers import assign_leads
+from shared import topics
 from shared.db import Database
 from shared.events import Envelope, utcnow
+from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.helpers import lead_classified
 from tests.receiver import Receiver, webhook_receiver
@@ -224,3 +226,43 @@ def test_production_needs_a_secret_key() -> None:
         unsubscribe_secret="u" * 32,
     )
     assert sealed.box.open(sealed.box.seal("whsec_x")) == "whsec_x"
+
+
+async def test_the_hand_off_never_waits_behind_follow_up(
+    client: httpx.AsyncClient, db: Database, servers: Servers
+) -> None:
+    """The hand-off has a lane of its own: with the main consumer stuck on the lead's follow-up
+    (another transaction holds its row), the rep still gets the webhook, and the main consumer
+    finishes later without a second hand-off."""
+    app = client._transport.app  # type: ignore[attr-defined]
+    await caught_up(app)  # the lane is reading from the end of the topic
+    event = lead_classified("hot")
+    with webhook_receiver() as receiver:
+        await add_rep(client, receiver)
+        async with db.engine.connect() as blocker:
+            held = await blocker.begin()
+            await blocker.execute(
+                text("INSERT INTO followed_leads (lead_id, context) VALUES (:id, '{}')"),
+                {"id": event.lead_id},
+            )
+            publisher = Publisher(servers.bootstrap, "test")
+            try:
+                await publisher.publish(
+                    [(topics.LEAD_CLASSIFICATIONS, str(event.lead_id).encode(), event.to_bytes())]
+                )
+                [request] = await eventually(receiver.received)
+                assert json.loads(request.body)["data"]["lead_id"] == str(event.lead_id)
+                assert not await claimed(db, event)  # the main consumer is still waiting
+            finally:
+                await held.rollback()
+                await publisher.stop()
+        assert await eventually(lambda: claimed(db, event))
+        assert len(receiver.received()) == 1
+
+
+async def claimed(db: Database, event: Envelope) -> bool:
+    async with db.transaction() as session:
+        found = await session.execute(
+            text("SELECT 1 FROM processed_events WHERE event_id = :id"), {"id": event.id}
+        )
+        return found.first() is not None

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.cli import migrations_dir
-from shared.consumer import ConsumerRunner
+from shared.consumer import ConsumerRunner, Lane, LaneRunner
 from shared.db import Database
 from shared.doorbell import Doorbell
 from shared.events import Envelope
@@ -256,6 +256,91 @@ async def test_a_paused_consumer_still_looks_now_and_then(
         lead = uuid.uuid4()
         await publish(publisher, topic, event(lead).to_bytes())  # no relay, no ring
         assert await eventually(lambda: applied(db, lead), timeout=10) == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def mark_once(session: AsyncSession, events: list[Envelope]) -> None:
+    """An idempotent handler, as a lane's must be."""
+    for event in events:
+        if event.data.get("poison"):
+            raise ValueError("this message can never be applied")
+        await session.execute(
+            text("INSERT INTO counters VALUES (:id, 1) ON CONFLICT (lead_id) DO NOTHING"),
+            {"id": event.lead_id},
+        )
+
+
+def make_lane(servers: Servers, db: Database, topic: str) -> LaneRunner:
+    lane = Lane([topic], {"test.counted": mark_once}, lambda e: bool(e.data.get("urgent")))
+    return LaneRunner(
+        group=f"lane-{topic}",
+        topics=[topic],
+        lane=lane,
+        db=db,
+        telemetry=Telemetry("test"),
+        bootstrap=servers.bootstrap,
+    )
+
+
+async def claimed(db: Database, event_id: uuid.UUID) -> bool:
+    async with db.transaction() as session:
+        found = await session.execute(
+            text("SELECT 1 FROM processed_events WHERE event_id = :id"), {"id": event_id}
+        )
+        return found.first() is not None
+
+
+async def test_a_lane_applies_what_it_wants_on_its_own_from_when_it_joins(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """The lane runs with no main consumer at all; it skips what it does not want, claims
+    nothing in the inbox (the main consumer will apply the same events), and a new lane starts
+    at the end of the topic: the past is the main consumer's."""
+    topic = await new_topic(servers)
+    before = event(uuid.uuid4(), urgent=True)
+    await publish(publisher, topic, before.to_bytes())
+    lane = make_lane(servers, db, topic)
+    task = asyncio.create_task(lane.run())
+    try:
+        await eventually(lambda: lane.joined, timeout=30)
+        assert lane.consumer is not None
+        for partition in lane.consumer.assignment():
+            await lane.consumer.position(partition)  # "latest" resolved before the next publish
+        urgent, cold = event(uuid.uuid4(), urgent=True), event(uuid.uuid4())
+        await publish(publisher, topic, cold.to_bytes(), urgent.to_bytes())
+        assert await eventually(lambda: applied(db, urgent.lead_id), timeout=10) == 1
+        assert await applied(db, cold.lead_id) == 0
+        assert await applied(db, before.lead_id) == 0
+        assert not await claimed(db, urgent.id)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_lane_that_fails_moves_on_and_claims_nothing(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """A message the lane cannot apply costs it nothing but that head start: it commits past it
+    (no retries, no dead letter: the main consumer applies the same message and isolates it)."""
+    topic = await new_topic(servers)
+    lane = make_lane(servers, db, topic)
+    task = asyncio.create_task(lane.run())
+    try:
+        await eventually(lambda: lane.joined, timeout=30)
+        assert lane.consumer is not None
+        (partition,) = lane.consumer.assignment()
+        await lane.consumer.position(partition)
+        poison = event(uuid.uuid4(), urgent=True, poison=True)
+        await publish(publisher, topic, poison.to_bytes())
+        consumer = lane.consumer
+        assert await eventually(lambda: consumer.committed(partition), timeout=10) == 1
+        urgent = event(uuid.uuid4(), urgent=True)
+        await publish(publisher, topic, urgent.to_bytes())
+        assert await eventually(lambda: applied(db, urgent.lead_id), timeout=10) == 1
+        assert await applied(db, poison.lead_id) == 0
+        assert not await claimed(db, poison.id)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
