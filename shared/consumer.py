@@ -188,10 +188,17 @@ class ConsumerRunner:
             raise RuntimeError(f"consumer {self.group} is not running")
         partitions = list(consumer.assignment())
         ends = await consumer.end_offsets(partitions)
-        # A partition the group never committed counts from where it starts reading (a lane: the end).
-        committed = [await _committed_or_start(consumer, tp) for tp in partitions]
+        committed = [await self._committed_or_start(consumer, tp) for tp in partitions]
         # Clamped per partition: Tansu can report an end offset one below a committed offset.
         return sum(max(ends[tp] - done, 0) for tp, done in zip(partitions, committed, strict=True))
+
+    async def _committed_or_start(self, consumer: AIOKafkaConsumer, partition: TopicPartition) -> int:
+        """The group's committed offset; never committed, where the group starts reading (a
+        lane, at the end of the topic, owes nothing before it)."""
+        committed = await consumer.committed(partition)
+        if committed is not None:
+            return committed
+        return 0 if self.start_at == "earliest" else await consumer.position(partition)
 
     async def stop(self) -> None:
         self.joined = False
@@ -296,6 +303,10 @@ class ConsumerRunner:
     async def _apply_in_one_transaction(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:
             return
+        if self.archive is None:
+            deliveries = self._taken(deliveries)
+            if not deliveries:
+                return
         async with self.db.transaction() as session:
             deliveries = await self._without_erased(session, deliveries)
             fresh = await self._claim(session, deliveries)
@@ -309,6 +320,19 @@ class ConsumerRunner:
                     new.append(event)
                 self.telemetry.events_in.labels(delivery.record.topic, event.type, outcome).inc()
             await self._apply_events(session, new, screened=True)
+
+    def _taken(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """What a handler takes, and erasures (their tombstones are kept whoever handles them);
+        the rest is skipped, with no inbox row to write."""
+        taken = []
+        for delivery in deliveries:
+            event = delivery.event
+            assert event is not None
+            if event.type in self.handlers or event.type == LEAD_ERASED:
+                taken.append(delivery)
+            else:
+                self.telemetry.events_in.labels(delivery.record.topic, event.type, "skipped").inc()
+        return taken
 
     async def _without_erased(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """Drop the events about erased leads (tombstoned before, or erased in this batch: what
@@ -431,11 +455,6 @@ class LaneRunner(ConsumerRunner):
                 raise
             log.warning("lane %s failed, the main consumer applies it: %r", self.group, error)
         self.telemetry.handler_latency.labels(self.group).observe(time.perf_counter() - started)
-
-
-async def _committed_or_start(consumer: AIOKafkaConsumer, partition: TopicPartition) -> int:
-    committed = await consumer.committed(partition)
-    return committed if committed is not None else await consumer.position(partition)
 
 
 class _JoinListener(ConsumerRebalanceListener):

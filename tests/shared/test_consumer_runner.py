@@ -344,3 +344,27 @@ async def test_a_lane_that_fails_moves_on_and_claims_nothing(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_events_no_handler_takes_leave_no_inbox_row(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """Nurture reads every lead event for the few it handles; the rest cost no write."""
+    topic = await new_topic(servers)
+    other = Envelope(
+        type="test.other", lead_id=uuid.uuid4(), correlation_id=uuid.uuid4(), producer="test", data={}
+    )
+    counted = event(uuid.uuid4())
+    await publish(publisher, topic, other.to_bytes(), counted.to_bytes())
+    runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
+    try:
+
+        async def counted_applied() -> int:
+            await runner.poll_once(timeout_ms=200)
+            return await applied(db, counted.lead_id)
+
+        await eventually(counted_applied)
+    finally:
+        await runner.stop()
+    assert await claimed(db, counted.id)
+    assert not await claimed(db, other.id)
