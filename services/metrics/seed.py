@@ -1,0 +1,199 @@
+"""A realistic funnel at any size, for trying the dashboard and measuring reads: leads over
+channels, campaigns, industries and company sizes, moving down the stages in the DOMAIN.md
+proportions (half become MQLs, and so on: 000:87), hot / warm / cold, handed to reps and
+acknowledged, touched, won with revenue, and the marketing and sales spend of every month.
+
+Bulk-loaded (COPY) into metrics' own read model, not produced through the services' write
+paths: what it serves is measuring reads over many leads, not the pipeline (`make bench`
+measures that). The same seed and `until` give the same rows."""
+
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.metrics.models import FUNNEL_STAGES
+
+CHANNELS = ("web_form", "landing_page", "chatbot", "import", "event", "referral", "ad", "phone")
+CAMPAIGNS = ("spring-sale", "webinar-series", "retargeting", "partner-week", None)
+INDUSTRIES = ("retail", "logistics", "construction", "education", "it", "healthcare")
+SEGMENTS = ("1-10", "11-50", "51-200", "201-1000")
+# The chance of moving on from each stage to the next: 1000 leads, 500 MQLs, 200 SQLs,
+# 100 opportunities, 20 customers (the 50% -> 20% -> 10% shape of 000:87).
+ONWARD = {"lead": 0.5, "mql": 0.4, "sql": 0.5, "opportunity": 0.2}
+UNTIL = datetime(2026, 12, 1, tzinfo=UTC)
+CHUNK = 50_000
+COLUMNS = [
+    "lead_id",
+    "channel",
+    "source_id",
+    "campaign",
+    "industry",
+    "industry_at",
+    "segment",
+    "segment_at",
+    "captured_at",
+    "temperature",
+    "stage",
+    "classified_at",
+    "lead_at",
+    "mql_at",
+    "sql_at",
+    "opportunity_at",
+    "customer_at",
+    "lost_at",
+    "furthest_stage",
+    "hot_at",
+    "warm_at",
+    "cold_at",
+    "rep_id",
+    "assigned_at",
+    "acknowledged_at",
+    "first_touch_at",
+    "touches_sent",
+    "purchases",
+    "revenue",
+    "won_at",
+    "last_won_at",
+]
+SPEND_COLUMNS = [
+    "id",
+    "period_start",
+    "period_end",
+    "channel",
+    "category",
+    "amount",
+    "currency",
+    "created_at",
+]
+
+
+@dataclass(frozen=True)
+class Seeded:
+    leads: int
+    customers: int
+    spend_rows: int
+    seconds: float
+
+
+def lead_rows(
+    leads: int, seed: int = 1, until: datetime = UNTIL, days: int = 730
+) -> Iterator[tuple[Any, ...]]:
+    """`leads` rows of `lead_facts`, captured over the `days` before `until`."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible data set, not security
+    sources = {channel: uuid.UUID(int=rng.getrandbits(128)) for channel in CHANNELS}
+    reps = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(12)]
+    for _ in range(leads):
+        yield _lead(rng, sources, reps, until - timedelta(days=rng.uniform(0, days)))
+
+
+def _lead(
+    rng: random.Random, sources: dict[str, uuid.UUID], reps: list[uuid.UUID], at: datetime
+) -> tuple[Any, ...]:
+    channel = rng.choice(CHANNELS)
+    depth = 0
+    while depth < len(ONWARD) and rng.random() < ONWARD[FUNNEL_STAGES[depth]]:
+        depth += 1
+    reached: dict[str, datetime | None] = {}
+    moment = at
+    for index, stage in enumerate(FUNNEL_STAGES):
+        reached[stage] = moment if index <= depth else None
+        moment += timedelta(days=rng.expovariate(1 / 9))
+    stage = FUNNEL_STAGES[depth]
+    lost = moment if depth and depth < 4 and rng.random() < 0.3 else None
+    temperature = rng.choices(("hot", "warm", "cold"), (1 + depth, 3, 6 - depth))[0]
+    first = {t: (at if t == temperature else None) for t in ("hot", "warm", "cold")}
+    handed = temperature == "hot" or depth >= 2
+    assigned = at + timedelta(seconds=rng.uniform(0.05, 2)) if handed else None
+    acknowledged = assigned + timedelta(seconds=rng.expovariate(1 / 600)) if assigned else None
+    touches = rng.randint(0, 8)
+    won = reached["customer"]
+    purchases = rng.randint(1, 12) if won else 0
+    revenue = Decimal(rng.randint(50, 5_000) * purchases) if won else Decimal(0)
+    last_won = won + timedelta(days=30 * (purchases - 1)) if won else None
+    return (
+        uuid.UUID(int=rng.getrandbits(128)),
+        channel,
+        sources[channel],
+        rng.choice(CAMPAIGNS),
+        rng.choice(INDUSTRIES),
+        at,
+        rng.choice(SEGMENTS),
+        at,
+        at,
+        temperature,
+        "lost" if lost else stage,
+        lost or reached[stage],
+        *reached.values(),
+        lost,
+        depth,
+        first["hot"],
+        first["warm"],
+        first["cold"],
+        rng.choice(reps) if handed else None,
+        assigned,
+        acknowledged,
+        at + timedelta(hours=rng.uniform(0, 48)) if touches else None,
+        touches,
+        purchases,
+        revenue,
+        won,
+        last_won,
+    )
+
+
+def spend_rows(seed: int = 1, until: datetime = UNTIL, months: int = 24) -> list[tuple[Any, ...]]:
+    """Marketing and sales spend of every channel in each month before `until`."""
+    rng = random.Random(seed + 1)  # noqa: S311 - a reproducible data set, not security
+    first = date(until.year, until.month, 1)
+    rows = []
+    for back in range(months, 0, -1):
+        year, month = divmod(first.month - 1 - back, 12)
+        start = date(first.year + year, month + 1, 1)
+        year, month = divmod(start.month, 12)
+        end = date(start.year + year, month + 1, 1) - timedelta(days=1)
+        for channel in CHANNELS:
+            for category in ("marketing", "sales"):
+                amount = Decimal(rng.randint(500, 20_000))
+                rows.append(
+                    (uuid.UUID(int=rng.getrandbits(128)), start, end, channel, category, amount, "USD", until)
+                )
+    return rows
+
+
+async def seed(
+    dsn: str,
+    leads: int,
+    seed: int = 1,
+    until: datetime = UNTIL,
+    schema: str = "metrics",
+    progress: Callable[[int], None] = lambda done: None,
+) -> Seeded:
+    """Write the data set into `schema`'s read model (emptied first); `progress(leads written)`."""
+    started = datetime.now(UTC)
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(f'TRUNCATE "{schema}".lead_facts, "{schema}".spend')
+        customers, chunk = 0, []
+        for done, row in enumerate(lead_rows(leads, seed, until), 1):
+            chunk.append(row)
+            customers += row[COLUMNS.index("purchases")] > 0
+            if len(chunk) == CHUNK or done == leads:
+                await connection.copy_records_to_table(
+                    "lead_facts", schema_name=schema, columns=COLUMNS, records=chunk
+                )
+                chunk = []
+                progress(done)
+        spend = spend_rows(seed, until)
+        await connection.copy_records_to_table(
+            "spend", schema_name=schema, columns=SPEND_COLUMNS, records=spend
+        )
+        await connection.execute(f'ANALYZE "{schema}".lead_facts; ANALYZE "{schema}".spend')
+    finally:
+        await connection.close()
+    return Seeded(leads, customers, len(spend), (datetime.now(UTC) - started).total_seconds())

@@ -1,0 +1,62 @@
+"""`leadflow seed`: a funnel of the DOMAIN.md shape, the same for the same seed, readable by
+every report."""
+
+import asyncio
+
+import asyncpg
+import pytest
+from typer.testing import CliRunner
+
+from services.metrics.app import create_app
+from services.metrics.config import MetricsSettings
+from services.metrics.seed import lead_rows, seed
+from shared.cli import main
+from tests.conftest import Servers, running
+
+LEADS = 4_000
+
+
+def test_the_same_seed_gives_the_same_leads_and_another_seed_others() -> None:
+    assert list(lead_rows(50, seed=7)) == list(lead_rows(50, seed=7))
+    assert list(lead_rows(50, seed=7)) != list(lead_rows(50, seed=8))
+
+
+async def test_a_seeded_funnel_has_the_domain_shape_and_every_report_reads_it(servers: Servers) -> None:
+    dsn = servers.database_url.replace("+asyncpg", "")
+    written: list[int] = []
+    done = await seed(dsn, LEADS, seed=3, progress=written.append)
+    assert written[-1] == LEADS and done.leads == LEADS and done.spend_rows > 0
+    async with running(create_app(servers.settings(MetricsSettings))) as client:
+        funnel = (await client.get("/v1/funnel")).json()
+        assert funnel["total"] == LEADS
+        reached = {row["stage"]: row["count"] for row in funnel["stages"]}
+        assert reached["mql"] / reached["lead"] == pytest.approx(0.5, abs=0.04)
+        assert reached["sql"] / reached["mql"] == pytest.approx(0.4, abs=0.05)
+        assert reached["customer"] == done.customers
+        period = {"from": "2025-12-01", "to": "2026-12-01"}
+        for path, params in [
+            ("/v1/funnel", {"group_by": "channel"}),
+            ("/v1/cac", {**period, "group_by": "channel", "period": "month"}),
+            ("/v1/ltv", {"group_by": "channel"}),
+            ("/v1/speed-to-lead", {"group_by": "rep"}),
+        ]:
+            response = await client.get(path, params=params)
+            assert response.status_code == 200, (path, response.text)
+
+
+def test_leadflow_seed_says_what_it_wrote_and_how(servers: Servers) -> None:
+    result = CliRunner().invoke(
+        main, ["seed", "--leads", "1000"], env={"LEADFLOW_DATABASE_URL": servers.database_url}
+    )
+    assert result.exit_code == 0, result.output
+    assert "1,000 of 1,000 leads written" in result.output
+    assert "bulk-loaded into metrics' read model" in result.output
+
+    async def count() -> int:
+        connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+        try:
+            return int(await connection.fetchval("SELECT count(*) FROM metrics.lead_facts"))
+        finally:
+            await connection.close()
+
+    assert asyncio.run(count()) == 1000
