@@ -6,7 +6,7 @@ UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: install run test faults lint fmt bench clean
+.PHONY: install run test faults lint fmt bench bench-scale clean
 
 install: $(VENV)/.synced
 
@@ -46,6 +46,10 @@ fmt: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Reads at 10k, 100k and 1M seeded leads (about ten minutes; not in CI).
+bench-scale: install
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) .leadflow .pytest_cache .mypy_cache .ruff_cache

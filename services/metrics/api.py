@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import func, select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -118,15 +118,9 @@ async def cac(
                 )
             ).scalars()
         )
-        customers = list(
-            await session.execute(
-                select(FACTS.c.channel, FACTS.c.campaign, FACTS.c.customer_at, FACTS.c.revenue).where(
-                    and_(FACTS.c.customer_at >= from_, FACTS.c.customer_at < to)
-                )
-            )
-        )
+        acquired = await lifetime.customers_acquired(session, from_, to, period, group_by)
     return finance.cac_report(
-        spend, customers, from_, to, group_by, period, margin or settings.margin, settings
+        spend, acquired, from_, to, group_by, period, margin or settings.margin, settings
     )
 
 

@@ -5,7 +5,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from services.metrics.schemas import CacReport, CacRow, LtvReport, LtvRow
 
@@ -44,9 +44,18 @@ def spread(
     return costs
 
 
+class Acquired(NamedTuple):
+    """Customers won on `day` (or in the month or quarter starting then), in `group`."""
+
+    day: date
+    group: str | None
+    customers: int
+    revenue: float
+
+
 def cac_report(
     spend: Sequence[Any],
-    customers: Sequence[Any],
+    acquired: Sequence[Acquired],
     start: datetime,
     end: datetime,
     by: str | None,
@@ -55,18 +64,17 @@ def cac_report(
     settings: Any,
 ) -> CacReport:
     costs = spread(spend, start.date(), end.date(), period, by)
-    acquired: dict[tuple[str, str | None], list[float]] = defaultdict(list)
-    for row in customers:
-        acquired[(bucket_of(row.customer_at.date(), period), getattr(row, by) if by else None)].append(
-            float(row.revenue)
-        )
-    keys = sorted(set(costs) | set(acquired), key=lambda k: (k[0], k[1] or ""))
+    won: dict[tuple[str, str | None], tuple[int, float]] = defaultdict(lambda: (0, 0.0))
+    for row in acquired:
+        key = (bucket_of(row.day, period), row.group if by else None)
+        won[key] = (won[key][0] + row.customers, won[key][1] + row.revenue)
+    keys = sorted(set(costs) | set(won), key=lambda k: (k[0], k[1] or ""))
     months = max((end - start).days / DAYS_PER_MONTH, 1 / DAYS_PER_MONTH)
     rows = [
-        _cac_row(k[0], k[1], costs.get(k, 0.0), acquired.get(k, []), margin, months, settings) for k in keys
+        _cac_row(k[0], k[1], costs.get(k, 0.0), won.get(k, (0, 0.0)), margin, months, settings) for k in keys
     ]
     total_costs = sum(costs.values())
-    everyone = [r for values in acquired.values() for r in values]
+    everyone = (sum(n for n, _ in won.values()), sum(r for _, r in won.values()))
     overall = _cac_row("all", None, total_costs, everyone, margin, months, settings)
     return CacReport(
         currency_note="amounts are summed as entered: keep one currency per report",
@@ -79,14 +87,13 @@ def _cac_row(
     period: str,
     group: str | None,
     costs: float,
-    revenues: list[float],
+    won: tuple[int, float],
     margin: float,
     months: float,
     settings: Any,
 ) -> CacRow:
-    customers = len(revenues)
+    customers, revenue = won
     cac = costs / customers if customers else None
-    revenue = sum(revenues)
     gross_profit = revenue * margin
     ratio = gross_profit / costs if costs else None
     monthly_profit_per_customer = gross_profit / customers / months if customers else 0

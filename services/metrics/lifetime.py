@@ -1,11 +1,13 @@
-"""Customers summed for LTV where the rows are: PostgreSQL adds up each group's customers,
+"""Customers summed for LTV and CAC where the rows are: PostgreSQL adds up each group's customers,
 revenue, purchases and months of cooperation (and all of them at once), so one row per group
 comes back however many customers there are. `finance.ltv_report` does the arithmetic."""
 
-from sqlalchemy import Float, cast, func, literal, select, tuple_
+from datetime import datetime
+
+from sqlalchemy import Date, Float, cast, func, literal, select, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.finance import DAYS_PER_MONTH, CustomerTotals
+from services.metrics.finance import DAYS_PER_MONTH, Acquired, Bucketing, CustomerTotals
 from services.metrics.funnels import FACTS
 
 
@@ -42,3 +44,19 @@ async def customer_totals(
     if not by and overall.customers:
         groups = [overall]  # ungrouped, the one row is everyone
     return overall, groups
+
+
+async def customers_acquired(
+    session: AsyncSession, start: datetime, end: datetime, period: Bucketing, by: str | None
+) -> list[Acquired]:
+    """Customers won in [start, end) and their revenue, one row per month or quarter (and
+    channel or campaign): however many customers, a few rows come back."""
+    f = FACTS.c
+    day = cast(func.date_trunc(period, func.timezone("UTC", f.customer_at)), Date)
+    group = getattr(f, by) if by else literal(None)
+    query = (
+        select(day, group, func.count(), func.coalesce(func.sum(cast(f.revenue, Float)), 0.0))
+        .where(f.customer_at >= start, f.customer_at < end)
+        .group_by(day, group)
+    )
+    return [Acquired(d, g, int(n), float(revenue)) for d, g, n, revenue in await session.execute(query)]

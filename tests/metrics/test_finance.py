@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
-from services.metrics.finance import CustomerTotals, cac_report, ltv_report
+from services.metrics.finance import Acquired, CustomerTotals, cac_report, ltv_report
 
 BANDS = SimpleNamespace(cac_low=50.0, cac_high=400.0)
 
@@ -16,8 +16,8 @@ def spend(start: date, end: date, amount: str, channel: str = "ad") -> SimpleNam
     )
 
 
-def customer(at: datetime, channel: str = "ad", revenue: float = 100.0) -> SimpleNamespace:
-    return SimpleNamespace(channel=channel, campaign=None, customer_at=at, revenue=Decimal(str(revenue)))
+def customer(at: datetime, channel: str = "ad", revenue: float = 100.0) -> Acquired:
+    return Acquired(at.date(), channel, 1, revenue)
 
 
 def test_spend_is_spread_over_its_days_and_cac_warns_outside_the_band() -> None:

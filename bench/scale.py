@@ -1,0 +1,176 @@
+"""`make bench-scale`: how the reads grow with the data. At 10k, 100k and 1M leads (seeded
+with `leadflow seed`'s data set), 50 requests per read against the metrics service in its own
+process, p50 / p99, and that process's peak RSS. Not in CI (about ten minutes).
+
+Covered so far: metrics' reports and health. Not yet: the scoring list and lead detail, the
+1M-row CSV import, the rescore, the rebuild and the hour-long soak (issue 15)."""
+
+import asyncio
+import contextlib
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.load import percentile, when_broker_answers
+from services.metrics.seed import seed
+from shared import topics
+from shared.cli import migrations_dir
+from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
+from shared.kafka import create_topics
+from shared.migrations import upgrade
+
+SIZES = (10_000, 100_000, 1_000_000)
+REQUESTS = 50
+TOKEN = "bench-admin-token"
+YEAR = {"from": "2025-12-01", "to": "2026-12-01"}
+READS: list[tuple[str, str, dict[str, str]]] = [
+    ("funnel", "/v1/funnel", {}),
+    ("funnel, one channel", "/v1/funnel", {"channel": "ad"}),
+    ("funnel, a year, one industry", "/v1/funnel", {**YEAR, "industry": "retail"}),
+    ("funnel by channel", "/v1/funnel", {"group_by": "channel"}),
+    ("CAC by month", "/v1/cac", {**YEAR, "period": "month"}),
+    ("CAC by channel", "/v1/cac", {**YEAR, "group_by": "channel"}),
+    ("LTV by channel", "/v1/ltv", {"group_by": "channel"}),
+    ("speed-to-lead by rep", "/v1/speed-to-lead", {"group_by": "rep"}),
+    ("GET /v1/health", "/v1/health", {}),
+]
+READ_P99_MS, FUNNEL_P99_MS, RSS_MB = 300.0, 200.0, 250.0
+
+
+async def _reads(url: str) -> dict[str, dict[str, float]]:
+    figures = {}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+        for name, path, params in READS:
+            times = []
+            for _ in range(REQUESTS + 1):
+                started = time.perf_counter()
+                response = await client.get(path, params=params)
+                times.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200 and path != "/v1/health":
+                    raise RuntimeError(f"{name}: {response.status_code} {response.text[:300]}")
+            times = times[1:]  # the first warms the caches
+            figures[name] = {
+                "p50_ms": round(percentile(times, 50), 1),
+                "p99_ms": round(percentile(times, 99), 1),
+            }
+    return figures
+
+
+async def _sample_rss(process: psutil.Process, peak: list[int], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(psutil.Error):
+            peak[0] = max(peak[0], process.memory_info().rss)
+        await asyncio.sleep(0.05)  # sampling interval
+
+
+async def _at_size(leads: int, database_url: str, bootstrap: str) -> dict[str, Any]:
+    dsn = database_url.replace("+asyncpg", "")
+    seeded = await seed(dsn, leads)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")} | {
+        "LEADFLOW_DATABASE_URL": database_url,
+        "LEADFLOW_KAFKA_BOOTSTRAP": bootstrap,
+        "LEADFLOW_ADMIN_TOKEN": TOKEN,
+        "LEADFLOW_ENV": "test",
+        "LEADFLOW_LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
+        [sys.executable, "-m", "services.metrics", "serve", "--port", str(port)], env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    peak, stop = [0], asyncio.Event()
+    sampler = asyncio.create_task(_sample_rss(psutil.Process(server.pid), peak, stop))
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(600):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{url}/v1/health/live")).status_code < 500:
+                        break
+                await asyncio.sleep(0.1)  # waiting for the service to listen
+        reads = await _reads(url)
+    finally:
+        stop.set()
+        await sampler
+        server.terminate()
+        server.wait()
+    return {
+        "leads": leads,
+        "seed_seconds": round(seeded.seconds, 1),
+        "reads": reads,
+        "peak_rss_mb": round(peak[0] / 2**20, 1),
+    }
+
+
+async def measure(sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="leadflow-bench-scale-") as home:
+        postgres = EmbeddedPostgres(Path(home) / "pg", free_port())
+        broker = EmbeddedBroker(free_port(), Path(home) / "broker.log")
+        await asyncio.to_thread(postgres.start)
+        broker.start()
+        try:
+            await ensure_database(postgres.url(), "leadflow")
+            database_url = postgres.url("leadflow")
+            await asyncio.to_thread(upgrade, database_url, "metrics", migrations_dir("metrics"))
+            names = [*topics.DOMAIN_TOPICS, topics.dlq("metrics")]
+            await when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
+            results = []
+            for leads in sizes:
+                results.append(await _at_size(leads, database_url, broker.bootstrap))
+                print(f"  {leads:,} leads measured", flush=True)
+            return results
+        finally:
+            broker.stop()
+            await asyncio.to_thread(postgres.stop)
+
+
+def misses(results: list[dict[str, Any]]) -> list[str]:
+    """Each figure over its target at the largest size, and by how much."""
+    largest = results[-1]
+    found = []
+    for name, figures in largest["reads"].items():
+        target = FUNNEL_P99_MS if name == "funnel" else READ_P99_MS
+        if figures["p99_ms"] > target:
+            found.append(
+                f"{name} p99 {figures['p99_ms']} ms > {target:.0f} ms ({figures['p99_ms'] / target:.1f}x)"
+            )
+    if max(r["peak_rss_mb"] for r in results) > RSS_MB:
+        found.append(f"metrics peak RSS {max(r['peak_rss_mb'] for r in results)} MB > {RSS_MB:.0f} MB")
+    return found
+
+
+def report(results: list[dict[str, Any]]) -> str:
+    sizes = [f"{r['leads']:,} leads" for r in results]
+    lines = [
+        f"Reads at scale on {platform.node()} ({os.cpu_count()} cores, PostgreSQL on the same machine),"
+        f" {REQUESTS} requests each, p50 / p99 ms:",
+        f"  {'':30}" + "".join(f"{s:>20}" for s in sizes),
+    ]
+    for name, _, _ in READS:
+        cells = "".join(f"{r['reads'][name]['p50_ms']:>9} / {r['reads'][name]['p99_ms']:<8}" for r in results)
+        lines.append(f"  {name:30}{cells}")
+    lines.append(f"  {'metrics peak RSS (MB)':30}" + "".join(f"{r['peak_rss_mb']:>20}" for r in results))
+    lines.append(f"  {'seed (bulk load) seconds':30}" + "".join(f"{r['seed_seconds']:>20}" for r in results))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    results = asyncio.run(measure())
+    print(report(results))
+    if found := misses(results):
+        print(
+            "make bench-scale: figures over target at the largest size:", *found, sep="\n  ", file=sys.stderr
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
