@@ -2,56 +2,32 @@
 
 import asyncio
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+from bench.cpu import CpuMeter, used_between
 from tests.stack import DevProcess
 
 SETTLE_SECONDS, MEASURE_SECONDS = 15, 30
 
 
-def _cpu(process: psutil.Process) -> float:
-    try:
-        return float(sum(process.cpu_times()[:2]))
-    except psutil.Error:
-        return 0.0
-
-
-def _name(process: psutil.Process) -> str:
-    try:
-        command = process.cmdline()
-    except psutil.Error:
-        return "?"
-    if "-m" in command:
-        return command[command.index("-m") + 1].removeprefix("services.")
-    return Path(command[0]).name.split("-")[0] if command else "?"
-
-
 async def measure() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="leadflow-bench-idle-") as home:
-        stack = DevProcess(Path(home))
+        stack = DevProcess(Path(home), env=dict(a.split("=", 1) for a in __import__("sys").argv[1:]))
         await asyncio.to_thread(stack.start)
         try:
             await asyncio.sleep(SETTLE_SECONDS)  # past start-up and the consumers' first idle pause
             assert stack.process is not None
-            root = psutil.Process(stack.process.pid)
-            processes = [root, *root.children(recursive=True)]
-            names = {p.pid: _name(p) for p in processes}
-            before = {p.pid: _cpu(p) for p in processes}
-            started = time.monotonic()
+            meter = CpuMeter(stack.process.pid)
+            before = meter.read()
             await asyncio.sleep(MEASURE_SECONDS)  # the measured idle period
-            elapsed = time.monotonic() - started
-            used = {p: (_cpu(p) - before[p.pid]) / elapsed * 100 for p in processes}
+            after = meter.read()
         finally:
             await asyncio.to_thread(stack.stop)
-    by_part: dict[str, float] = {}
-    for process, percent in used.items():
-        name = names[process.pid]
-        by_part[name] = round(by_part.get(name, 0.0) + percent, 2)
-    return {"seconds": MEASURE_SECONDS, "percent_of_a_core": round(sum(used.values()), 2), "by_part": by_part}
+    elapsed = after[0] - before[0]
+    by_part = {name: round(used / elapsed * 100, 2) for name, used in used_between(before, after).items()}
+    total = round(sum(by_part.values()), 2)
+    return {"seconds": MEASURE_SECONDS, "percent_of_a_core": total, "by_part": by_part}
 
 
 def report(f: dict[str, Any]) -> str:

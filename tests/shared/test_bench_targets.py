@@ -15,7 +15,9 @@ MET: dict[str, Any] = {
         "webhook_latency_paced": [
             {"leads_per_s": 20.0, "p50_ms": 20.0, "p99_ms": 60.0},
             {"leads_per_s": 100.0, "p50_ms": 25.0, "p99_ms": 90.0},
-        ]
+            {"leads_per_s": 300.0, "p50_ms": 40.0, "p99_ms": 200.0},
+        ],
+        "webhook_latency_saturated": {"p99_ms": 800.0, "hot_leads": 667, "webhooks_received": 667},
     },
 }
 
@@ -30,10 +32,19 @@ def test_a_missed_or_unmeasured_figure_is_named() -> None:
     slow["scoring"]["scoring_events_per_s"] = 1250.0
     slow["pipeline"]["webhook_latency_paced"] = slow["pipeline"]["webhook_latency_paced"][:1]
     _, missed = judge(slow)
-    assert len(missed) == 3
+    assert len(missed) == 4
     assert (
         missed[0].startswith("MISSED")
-        and "scoring replay ≥ 3000 events/s" in missed[0]
+        and "scoring replay ≥ 5000 events/s" in missed[0]
         and "1250.0" in missed[0]
     )
-    assert all("at 100/s" in line and "not measured" in line for line in missed[1:])
+    assert all("not measured" in line for line in missed[1:])
+    assert ["at 100/s" in line for line in missed[1:]] == [True, True, False]
+    assert "at 300/s" in missed[3]
+
+
+def test_a_hot_lead_lost_in_the_burst_is_a_miss() -> None:
+    lost = copy.deepcopy(MET)
+    lost["pipeline"]["webhook_latency_saturated"]["webhooks_received"] = 666
+    _, missed = judge(lost)
+    assert len(missed) == 1 and "every hot lead delivered in the burst" in missed[0]
