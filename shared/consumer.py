@@ -36,6 +36,7 @@ Reset = Callable[[AsyncSession], Awaitable[None]]
 # Offsets only say where to resume; the inbox makes redelivery harmless, so they are
 # committed (always after the database commit) at most this often, not once per batch.
 OFFSET_COMMIT_SECONDS = 0.25
+RECHECK_LOOK_MS = 100
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,9 @@ class ConsumerRunner:
         """Fetch one batch and apply it; commit offsets when due. Returns the message count."""
         consumer = await self._start()
         if self.paused and not await self._wait_for_news(consumer):
-            timeout_ms = min(timeout_ms, 3 * self.fetch_wait_ms)  # a look round, then pause again
+            # A look round, then pause again; long enough for a fetch that must first find its
+            # position again (a broker restarted empty, a rebalance), or it would never finish.
+            timeout_ms = min(timeout_ms, max(3 * self.fetch_wait_ms, RECHECK_LOOK_MS))
         if self._replay is not None:
             await self._start_replay()
         if self.archive is not None:

@@ -89,10 +89,10 @@ def service_parts(settings: DevSettings, home: Path, database_url: str, bootstra
         "LEADFLOW_DATABASE_URL": database_url,
         "LEADFLOW_KAFKA_BOOTSTRAP": bootstrap,
         "LEADFLOW_ADMIN_TOKEN": settings.admin_token.get_secret_value(),
-        # Tansu holds every fetch for its whole wait: idle consumers may pause and wait for the
-        # doorbell instead of fetching every few milliseconds (most of the idle stack's CPU).
-        # Off until it costs hot leads nothing: at 20 leads/s it added ~0.7 s to the hand-off.
-        "LEADFLOW_CONSUMER_IDLE_PAUSE_SECONDS": os.environ.get("LEADFLOW_CONSUMER_IDLE_PAUSE_SECONDS", "0"),
+        # Tansu holds every fetch for its whole wait: idle consumers pause and wait for the
+        # doorbell instead of fetching every few milliseconds (most of the idle stack's CPU,
+        # and of a busy one's broker: the consumers of quiet topics kept fetching).
+        "LEADFLOW_CONSUMER_IDLE_PAUSE_SECONDS": os.environ.get("LEADFLOW_CONSUMER_IDLE_PAUSE_SECONDS", "2"),
         # where metrics' health asks the others for their outbox and webhook figures
         **{f"LEADFLOW_{s.upper()}_URL": f"http://127.0.0.1:{settings.port_of(s)}" for s in SERVICES},
     }

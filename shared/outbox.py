@@ -300,6 +300,7 @@ class OutboxRelay:
                 await connection.execute(
                     _ADVANCE, *zip(*((t, p, o) for (t, p), o in ends.items()), strict=True)
                 )
+            await ring(connection, lost)  # paused consumers read it again at once
         log.warning("republished %d journal messages to %s", count, lost)
         return count
 

@@ -11,12 +11,13 @@ from sqlalchemy import text
 
 from shared.cli import migrations_dir
 from shared.db import Database
+from shared.doorbell import CHANNEL
 from shared.embedded import EmbeddedBroker, free_port
 from shared.kafka import Publisher, create_topics
 from shared.migrations import upgrade
 from shared.observability import Telemetry
 from shared.outbox import OutboxRelay, stage
-from tests.conftest import Servers
+from tests.conftest import Servers, eventually
 from tests.helpers import read_topic
 
 SCHEMA = "relay_test"
@@ -97,22 +98,32 @@ async def test_what_a_new_empty_broker_lacks_is_published_again_in_order(
     relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
     topic = "relay-lost"
     values = [f"event {i}".encode() for i in range(1200)]
+    rings: list[str] = []
+    listener = await db.direct_connection().get()
+    await listener.add_listener(CHANNEL, lambda *args: rings.append(args[-1]))
     try:
         await create_topics(broker.bootstrap, [topic], 3)
         await stage_values(db, topic, values[:1000])
         await relay_everything(relay)
         assert await relay.check_broker() == 0  # the broker holds everything: nothing to do
+        # Notifications arrive in commit order: past this marker, every ring so far is heard.
+        await listener.execute("SELECT pg_notify($1, 'marker')", CHANNEL)
+        await eventually(lambda: "marker" in rings, timeout=10)
+        rung_before = len(rings)
 
         broker.stop()  # an in-memory broker: its successor starts empty
         broker = EmbeddedBroker(port, tmp_path / "broker.log")
         broker.start()
         assert await relay.check_broker() == 1000
+        # The paused consumers hear of it: the journal is news again.
+        await eventually(lambda: topic in rings[rung_before:], timeout=10)
 
         await stage_values(db, topic, values[1000:])
         await relay_everything(relay)
         assert await relay.check_broker() == 0
         published = await read_topic(broker.bootstrap, topic, until=lambda ms: len(ms) >= 1200)
     finally:
+        await listener.close()
         await relay.connection.close()
         await publisher.stop()
         broker.stop()
