@@ -22,6 +22,7 @@ LEADS, CONCURRENCY = 2000, 32
 # Steady (open-loop) arrivals: a light load, then the rates issue 15 sets targets for.
 PACED_RUNS = ((20.0, 200), (100.0, 1000), (300.0, 1500))
 SETTLED_ABOVE_IDLE = 0.05  # a run is over when the stack is back within 5% of a core of idle for 2 s
+QUIET_STACK = 0.10  # at rest after the warm-up: paused consumers cost a few % of a core
 
 
 def lead_bodies(run: str) -> list[dict[str, Any]]:
@@ -111,16 +112,12 @@ async def measure_pipeline(home: Path) -> dict[str, Any]:
         url = stack.url("ingest", "/v1/leads")
         assert stack.process is not None
         meter = CpuMeter(stack.process.pid)
-        idle = await idle_rate(meter, 3.0)
-        await metered(
-            meter,
-            idle,
-            timed_hot_leads(
-                receiver,
-                lead_bodies("warmup")[:200],
-                lambda bodies, sent: post_all(url, bodies, CONCURRENCY, key, sent),
-            ),
+        await timed_hot_leads(
+            receiver,
+            lead_bodies("warmup")[:200],
+            lambda bodies, sent: post_all(url, bodies, CONCURRENCY, key, sent),
         )
+        idle = await quiet(meter, QUIET_STACK)
         peaks: dict[str, int] = {}
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_rss(stack.service_processes(), peaks, stop))
@@ -152,12 +149,18 @@ async def measure_pipeline(home: Path) -> dict[str, Any]:
         await asyncio.to_thread(stack.stop)
 
 
-async def idle_rate(meter: CpuMeter, seconds: float) -> dict[str, float]:
-    """Cores used by each part while nothing happens."""
-    before = meter.read()
-    await asyncio.sleep(seconds)  # the measured quiet spell
-    after = meter.read()
-    return {name: used / (after[0] - before[0]) for name, used in used_between(before, after).items()}
+async def quiet(meter: CpuMeter, below: float, timeout: float = 120) -> dict[str, float]:
+    """Until two 1-second windows in a row use at most `below` cores in all (or the timeout);
+    returns the cores each part used in the last window: what the stack costs at rest."""
+    previous, calm, rates = meter.read(), 0, {}
+    deadline = time.monotonic() + timeout
+    while calm < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(1.0)  # one sampling window
+        current = meter.read()
+        rates = {k: v / (current[0] - previous[0]) for k, v in used_between(previous, current).items()}
+        calm = calm + 1 if sum(rates.values()) <= below else 0
+        previous = current
+    return rates
 
 
 async def metered(meter: CpuMeter, idle: dict[str, float], run: Any) -> dict[str, Any]:
@@ -165,20 +168,13 @@ async def metered(meter: CpuMeter, idle: dict[str, float], run: Any) -> dict[str
     counted until the stack is back to idle: followers, metrics and emails included."""
     before = meter.read()
     figures: dict[str, Any] = await run
-    deadline = time.monotonic() + 120
-    previous = meter.read()
-    quiet = 0
-    while quiet < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(1.0)  # one sampling window
-        current = meter.read()
-        rate = sum(used_between(previous, current).values()) / (current[0] - previous[0])
-        previous = current
-        quiet = quiet + 1 if rate <= sum(idle.values()) + SETTLED_ABOVE_IDLE else 0
-    elapsed = previous[0] - before[0]
+    await quiet(meter, sum(idle.values()) + SETTLED_ABOVE_IDLE)
+    after = meter.read()
+    elapsed = after[0] - before[0]
     leads = figures["result"].requests
     figures["cpu_ms_per_lead"] = {
         name: round(max(used - idle.get(name, 0.0) * elapsed, 0.0) / leads * 1000, 2)
-        for name, used in sorted(used_between(before, previous).items())
+        for name, used in sorted(used_between(before, after).items())
     }
     return figures
 

@@ -205,7 +205,7 @@ def report(f: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"Scoring replay: {f['events']} events for {f['leads']} leads, one process",
-            f"  scoring, decided+stored+published {f['scoring_events_per_s']:>9} events/s (target ≥ 3000)",
+            f"  scoring, decided+stored+published {f['scoring_events_per_s']:>9} events/s (target ≥ 5000)",
             f"  bare consume + decode, same events    {f['bare_consume_events_per_s']:>9} events/s",
             f"  ratio scoring / bare                  {f['ratio_scoring_to_bare']:>9}",
             f"  leads stored {f['leads_stored']}, classification changes {f['classification_changes']}",
