@@ -3,6 +3,7 @@ links kept whole."""
 
 import email
 from email import policy
+from email.policy import SMTPUTF8
 
 from services.nurture.sender import WIRE_POLICY, plain_email
 
@@ -46,3 +47,19 @@ def test_the_unsubscribe_link_stays_whole_and_the_body_is_utf8() -> None:
     assert parsed["Content-Language"] == "kk"
     assert parsed.get_content_charset() == "utf-8"
     assert parsed.get_content() == "Сәлеметсіз бе!\n"
+
+
+def test_an_address_beyond_ascii_gets_raw_utf8_headers_for_smtputf8() -> None:
+    to = "Ərtoğrul.Məmmədov@bakı-example.az"
+    message = plain_email(
+        sender="hello@example.kz",
+        to=to,
+        subject="Təşəkkür\nBcc: x@example.kz",
+        body="Salam\n",
+        headers={"Content-Language": "az"},
+    )
+    raw = message.as_bytes(policy=SMTPUTF8)
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert f"To: {to}".encode() in raw  # not an RFC 2047 word: SMTPUTF8 servers read it as is
+    assert parsed["Subject"] == "Təşəkkür Bcc: x@example.kz" and parsed["Bcc"] is None
+    assert parsed["Content-Language"] == "az"
