@@ -1,0 +1,53 @@
+"""GET /v1/spend a page at a time: every entry once, in period order, the next page named in a
+`Link` header; a cursor the API did not give out is a 422 naming it."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.metrics.app import create_app
+from services.metrics.config import MetricsSettings
+from tests.conftest import ADMIN, Servers, running
+
+
+@pytest.fixture(scope="module")
+async def metrics(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(create_app(servers.settings(MetricsSettings))) as client:
+        yield client
+
+
+async def test_pages_walk_every_entry_once_in_period_order(metrics: httpx.AsyncClient) -> None:
+    mark = uuid.uuid4().hex
+    days = ["2031-03-01", "2031-01-01", "2031-01-01", "2031-02-01", "2031-01-01"]  # ties on the start
+    for day in days:
+        entry = {"period_start": day, "period_end": day, "category": "marketing", "amount": "10"}
+        answer = await metrics.post(
+            "/v1/spend", json=entry | {"currency": "KZT", "note": mark}, headers=ADMIN
+        )
+        assert answer.status_code == 201, answer.text
+
+    seen, pages, url = [], 0, "/v1/spend?limit=2"
+    while url and pages < 1000:  # a cursor that went nowhere would loop
+        answer = await metrics.get(url, headers=ADMIN)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()) <= 2
+        seen += answer.json()
+        pages += 1
+        url = answer.links.get("next", {}).get("url", "")
+    ids = [e["id"] for e in seen]
+    assert len(ids) == len(set(ids)), "no entry twice"
+    mine = [e["period_start"] for e in seen if e["note"] == mark]
+    assert mine == sorted(days)
+    assert pages == -(-len(seen) // 2), "a next link only while more follow"
+    starts = [e["period_start"] for e in seen]
+    assert starts == sorted(starts)
+
+
+async def test_a_cursor_not_given_out_is_refused(metrics: httpx.AsyncClient) -> None:
+    answer = await metrics.get("/v1/spend", params={"cursor": "bm90LWEtY3Vyc29y"}, headers=ADMIN)
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "cursor"
+    too_many = await metrics.get("/v1/spend", params={"limit": 5000}, headers=ADMIN)
+    assert too_many.status_code == 422
