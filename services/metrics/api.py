@@ -47,10 +47,20 @@ async def funnel(
     medians: Annotated[
         bool, Query(description="Also the median days in each stage (sorts every lead: slower).")
     ] = False,
+    max_groups: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=200,
+            description="group_by campaign or industry: the largest groups shown, the rest as '(other)'.",
+        ),
+    ] = funnels.MAX_GROUPS,
 ) -> Funnel:
     """Leads per stage reached, stage-to-stage and overall conversion, drop-off, leads by
     current stage and temperature, and with `medians=true` the median days in each stage;
-    with `group_by`, one funnel per channel (or source, campaign, industry), side by side.
+    with `group_by`, one funnel per channel (or source, campaign, industry), side by side;
+    campaigns and industries, which leads bring with any value, as the `max_groups` largest
+    and one `(other)` for the rest.
 
     A lead counts as having reached every stage up to the furthest it got to, so one that
     skipped stages (word of mouth, 000:121) counts as having passed them. The counts come
@@ -58,7 +68,7 @@ async def funnel(
     chosen = funnels.parse_stages(stages)
     filters = lead_filters(from_, to, channel, source, campaign, industry)
     async with request.app.state.runtime.db.transaction() as session:
-        return await funnels.report(session, chosen, filters, group_by, medians)
+        return await funnels.report(session, chosen, filters, group_by, medians, max_groups)
 
 
 @router.post("/spend", status_code=201, response_model=SpendPublic, dependencies=[Admin])

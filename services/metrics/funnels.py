@@ -12,7 +12,7 @@ from itertools import pairwise
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, String, case, cast, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.models import FUNNEL_STAGES, LeadFact
@@ -54,10 +54,22 @@ def lead_filters(
     return filters
 
 
+OTHER = "(other)"
+MAX_GROUPS = 50
+FROM_LEAD_INPUT = {"campaign", "industry"}  # any number of values; channels and sources are few
+
+
 async def report(
-    session: AsyncSession, stages: list[str], filters: list[Any], group_by: str | None, medians: bool
+    session: AsyncSession,
+    stages: list[str],
+    filters: list[Any],
+    group_by: str | None,
+    medians: bool,
+    max_groups: int = MAX_GROUPS,
 ) -> Funnel:
-    key = GROUPS[group_by] if group_by else None
+    key = GROUPS.get(group_by) if group_by else None
+    if group_by in FROM_LEAD_INPUT:
+        key = _bounded_key(key, filters, max_groups)
     tallies = await _tally(session, filters, key)
     days = await _medians(session, stages, filters, key) if medians else {}
     everyone = _Tally()
@@ -65,7 +77,7 @@ async def report(
         everyone.add(tally)
     groups = {
         str(group): FunnelBody(**_shape(stages, tally, days.get(group, {})))
-        for group, tally in sorted(tallies.items(), key=lambda item: str(item[0]))
+        for group, tally in sorted(tallies.items(), key=lambda item: (item[0] == OTHER, str(item[0])))
     }
     return Funnel(
         **_shape(stages, everyone, days.get(None, {}) if not group_by else {}),
@@ -73,6 +85,22 @@ async def report(
         by_temperature=dict(everyone.by_temperature),
         groups=groups if group_by else {},
     )
+
+
+def _bounded_key(column: Any, filters: list[Any], max_groups: int) -> Any:
+    """The group of each lead: its value when among the `max_groups` largest groups, else
+    OTHER. Campaigns and industries come from lead input and may have any number of values;
+    this keeps the answer, and the rows PostgreSQL hands back, bounded. A lead without a
+    value is in group "None", as with the other groupings."""
+    value = func.coalesce(cast(column, String), "None")
+    largest = (
+        select(value.label("value"))
+        .where(*filters)
+        .group_by(value)
+        .order_by(func.count().desc(), value)
+        .limit(max_groups)
+    )
+    return case((value.in_(largest), value), else_=OTHER)
 
 
 @dataclass
