@@ -162,20 +162,33 @@ def seed(
     leads: Annotated[int, typer.Option(min=1, max=10_000_000, help="How many leads")] = 10_000,
     seed: Annotated[int, typer.Option(help="The same seed gives the same data set")] = 1,
 ) -> None:
-    """Fill metrics' read model (LEADFLOW_DATABASE_URL) with a realistic funnel: replaces its
-    leads and spend. Bulk-loaded, for trying the dashboard and measuring reads at scale."""
+    """Fill metrics' read model and scoring's standings (LEADFLOW_DATABASE_URL) with one
+    realistic funnel, the same leads in both: replaces their leads and spend. Bulk-loaded, for
+    trying the dashboard and measuring reads at scale."""
     import asyncio
 
-    from services.metrics.seed import seed as fill
+    from services.metrics.seed import COLUMNS, UNTIL, lead_rows
+    from services.metrics.seed import seed as fill_metrics
+    from services.scoring.seed import SeedLead
+    from services.scoring.seed import seed as fill_scoring
+
+    at = [COLUMNS.index(name) for name in SeedLead._fields]  # the same leads, seen by scoring
+    same_leads = (SeedLead(*(row[i] for i in at)) for row in lead_rows(leads, seed, UNTIL))
 
     dsn = ServiceSettings().database_url.replace("+asyncpg", "")
 
-    def progress(done: int) -> None:
-        typer.echo(f"\r{done:,} of {leads:,} leads written", nl=False)
+    def progress(what: str) -> Callable[[int], None]:
+        return lambda done: typer.echo(f"\r{what}: {done:,} of {leads:,} leads written", nl=False)
 
-    done = asyncio.run(fill(dsn, leads, seed, progress=progress))
+    done = asyncio.run(fill_metrics(dsn, leads, seed, progress=progress("metrics")))
     typer.echo(
         f"\n{done.leads:,} leads ({done.customers:,} customers) and {done.spend_rows} spend entries"
-        f" bulk-loaded into metrics' read model in {done.seconds:.1f} s (not through the services'"
-        " write paths: for reads at scale; `make bench` measures the pipeline)"
+        f" bulk-loaded into metrics' read model in {done.seconds:.1f} s"
+    )
+    started = time.monotonic()
+    history = asyncio.run(fill_scoring(dsn, same_leads, UNTIL, seed, progress=progress("scoring")))
+    typer.echo(
+        f"\n{leads:,} standings and {history:,} changes of history bulk-loaded into scoring in"
+        f" {time.monotonic() - started:.1f} s (not through the services' write paths: for reads at"
+        " scale; `make bench` measures the pipeline)"
     )

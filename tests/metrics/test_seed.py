@@ -51,12 +51,16 @@ def test_leadflow_seed_says_what_it_wrote_and_how(servers: Servers) -> None:
     assert result.exit_code == 0, result.output
     assert "1,000 of 1,000 leads written" in result.output
     assert "bulk-loaded into metrics' read model" in result.output
+    assert "scoring: 1,000 of 1,000 leads written" in result.output
+    assert "1,000 standings and" in result.output
 
-    async def count() -> int:
+    async def leads(query: str) -> set[tuple[object, ...]]:
         connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
         try:
-            return int(await connection.fetchval("SELECT count(*) FROM metrics.lead_facts"))
+            return {tuple(row) for row in await connection.fetch(query)}
         finally:
             await connection.close()
 
-    assert asyncio.run(count()) == 1000
+    in_metrics = asyncio.run(leads("SELECT lead_id, temperature, stage FROM metrics.lead_facts"))
+    in_scoring = asyncio.run(leads("SELECT lead_id, temperature, stage FROM scoring.lead_scores"))
+    assert len(in_metrics) == 1000 and in_scoring == in_metrics, "the same leads, seen alike"
