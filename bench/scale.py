@@ -2,8 +2,9 @@
 with `leadflow seed`'s data set), 50 requests per read against the metrics service in its own
 process, p50 / p99, and that process's peak RSS. Not in CI (about ten minutes).
 
-Covered so far: metrics' reports and health. Not yet: the scoring list and lead detail, the
-1M-row CSV import, the rescore, the rebuild and the hour-long soak (issue 15)."""
+Covered so far: metrics' reports and health, scoring's list and lead detail (scoring seeded
+with the same leads). The hour-long soak is `python -m bench.soak` (make bench-scale runs
+both). Not yet: the 1M-row CSV import, the rescore and the rebuild (issue 15)."""
 
 import asyncio
 import contextlib
@@ -20,7 +21,9 @@ import httpx
 import psutil
 
 from bench.load import percentile, when_broker_answers
-from services.metrics.seed import seed
+from services.metrics.seed import COLUMNS, UNTIL, lead_rows, seed
+from services.scoring.seed import SeedLead
+from services.scoring.seed import seed as seed_scoring
 from shared import topics
 from shared.cli import migrations_dir
 from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
@@ -42,14 +45,22 @@ READS: list[tuple[str, str, dict[str, str]]] = [
     ("speed-to-lead by rep", "/v1/speed-to-lead", {"group_by": "rep"}),
     ("GET /v1/health", "/v1/health", {}),
 ]
+# Scoring's reads: the first page of the queue, a hot filter, a page deep in (cursor), one
+# lead's detail with its history ({lead} and {cursor} are filled in per size).
+SCORING_READS: list[tuple[str, str, dict[str, str]]] = [
+    ("scoring list, first page", "/v1/leads", {"limit": "50"}),
+    ("scoring list, hot", "/v1/leads", {"temperature": "hot", "limit": "50"}),
+    ("scoring list, deep page", "/v1/leads", {"limit": "50", "cursor": "{cursor}"}),
+    ("scoring lead detail", "/v1/leads/{lead}", {}),
+]
 READ_P99_MS, FUNNEL_P99_MS, RSS_MB = 300.0, 200.0, 250.0
 
 
-async def _reads(url: str) -> dict[str, dict[str, float]]:
+async def _reads(url: str, reads: list[tuple[str, str, dict[str, str]]]) -> dict[str, dict[str, float]]:
     figures = {}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
-        for name, path, params in READS:
+        for name, path, params in reads:
             times = []
             for _ in range(REQUESTS + 1):
                 started = time.perf_counter()
@@ -65,6 +76,26 @@ async def _reads(url: str) -> dict[str, dict[str, float]]:
     return figures
 
 
+async def _scoring_reads(url: str, leads: int) -> list[tuple[str, str, dict[str, str]]]:
+    """SCORING_READS with a real lead and a cursor about a tenth of the way down the list."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    lead = next(lead_rows(1))[COLUMNS.index("lead_id")]
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
+        skip = min(max(leads // 10, 1), 10_000)
+        page = (await client.get("/v1/leads", params={"limit": str(min(skip, 500))})).json()
+        while skip > 500 and page["next_cursor"]:
+            skip -= 500
+            page = (
+                await client.get("/v1/leads", params={"limit": "500", "cursor": page["next_cursor"]})
+            ).json()
+    cursor = page["next_cursor"] or ""
+    filled = []
+    for name, path, params in SCORING_READS:
+        values = {k: v.replace("{cursor}", cursor) for k, v in params.items()}
+        filled.append((name, path.replace("{lead}", str(lead)), values))
+    return filled
+
+
 async def _sample_rss(process: psutil.Process, peak: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         with contextlib.suppress(psutil.Error):
@@ -75,6 +106,26 @@ async def _sample_rss(process: psutil.Process, peak: list[int], stop: asyncio.Ev
 async def _at_size(leads: int, database_url: str, bootstrap: str) -> dict[str, Any]:
     dsn = database_url.replace("+asyncpg", "")
     seeded = await seed(dsn, leads)
+    at = [COLUMNS.index(name) for name in SeedLead._fields]
+    same_leads = (SeedLead(*(row[i] for i in at)) for row in lead_rows(leads))
+    started = time.perf_counter()
+    await seed_scoring(dsn, same_leads, UNTIL)
+    scoring_seconds = time.perf_counter() - started
+    reads, peaks = {}, {}
+    for service in ("metrics", "scoring"):
+        figures, peaks[service] = await _serving(service, database_url, bootstrap, leads)
+        reads |= figures
+    return {
+        "leads": leads,
+        "seed_seconds": round(seeded.seconds + scoring_seconds, 1),
+        "reads": reads,
+        "peak_rss_mb": round(peaks["metrics"] / 2**20, 1),
+        "scoring_peak_rss_mb": round(peaks["scoring"] / 2**20, 1),
+    }
+
+
+async def _serving(service: str, database_url: str, bootstrap: str, leads: int) -> tuple[dict[str, Any], int]:
+    """The service in its own process: its reads' figures and its peak RSS."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")} | {
         "LEADFLOW_DATABASE_URL": database_url,
@@ -84,7 +135,7 @@ async def _at_size(leads: int, database_url: str, bootstrap: str) -> dict[str, A
         "LEADFLOW_LOG_LEVEL": "WARNING",
     }
     server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
-        [sys.executable, "-m", "services.metrics", "serve", "--port", str(port)], env=env
+        [sys.executable, "-m", f"services.{service}", "serve", "--port", str(port)], env=env
     )
     url = f"http://127.0.0.1:{port}"
     peak, stop = [0], asyncio.Event()
@@ -96,18 +147,14 @@ async def _at_size(leads: int, database_url: str, bootstrap: str) -> dict[str, A
                     if (await client.get(f"{url}/v1/health/live")).status_code < 500:
                         break
                 await asyncio.sleep(0.1)  # waiting for the service to listen
-        reads = await _reads(url)
+        reads = READS if service == "metrics" else await _scoring_reads(url, leads)
+        figures = await _reads(url, reads)
     finally:
         stop.set()
         await sampler
         server.terminate()
         server.wait()
-    return {
-        "leads": leads,
-        "seed_seconds": round(seeded.seconds, 1),
-        "reads": reads,
-        "peak_rss_mb": round(peak[0] / 2**20, 1),
-    }
+    return figures, peak[0]
 
 
 async def measure(sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
@@ -119,8 +166,9 @@ async def measure(sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
         try:
             await ensure_database(postgres.url(), "leadflow")
             database_url = postgres.url("leadflow")
-            await asyncio.to_thread(upgrade, database_url, "metrics", migrations_dir("metrics"))
-            names = [*topics.DOMAIN_TOPICS, topics.dlq("metrics")]
+            for service in ("metrics", "scoring"):
+                await asyncio.to_thread(upgrade, database_url, service, migrations_dir(service))
+            names = [*topics.DOMAIN_TOPICS, topics.dlq("metrics"), topics.dlq("scoring")]
             await when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
             results = []
             for leads in sizes:
@@ -142,8 +190,9 @@ def misses(results: list[dict[str, Any]]) -> list[str]:
             found.append(
                 f"{name} p99 {figures['p99_ms']} ms > {target:.0f} ms ({figures['p99_ms'] / target:.1f}x)"
             )
-    if max(r["peak_rss_mb"] for r in results) > RSS_MB:
-        found.append(f"metrics peak RSS {max(r['peak_rss_mb'] for r in results)} MB > {RSS_MB:.0f} MB")
+    for service, key in (("metrics", "peak_rss_mb"), ("scoring", "scoring_peak_rss_mb")):
+        if (peak := max(r[key] for r in results)) > RSS_MB:
+            found.append(f"{service} peak RSS {peak} MB > {RSS_MB:.0f} MB")
     return found
 
 
@@ -154,10 +203,13 @@ def report(results: list[dict[str, Any]]) -> str:
         f" {REQUESTS} requests each, p50 / p99 ms:",
         f"  {'':30}" + "".join(f"{s:>20}" for s in sizes),
     ]
-    for name, _, _ in READS:
+    for name, _, _ in [*READS, *SCORING_READS]:
         cells = "".join(f"{r['reads'][name]['p50_ms']:>9} / {r['reads'][name]['p99_ms']:<8}" for r in results)
         lines.append(f"  {name:30}{cells}")
     lines.append(f"  {'metrics peak RSS (MB)':30}" + "".join(f"{r['peak_rss_mb']:>20}" for r in results))
+    lines.append(
+        f"  {'scoring peak RSS (MB)':30}" + "".join(f"{r['scoring_peak_rss_mb']:>20}" for r in results)
+    )
     lines.append(f"  {'seed (bulk load) seconds':30}" + "".join(f"{r['seed_seconds']:>20}" for r in results))
     return "\n".join(lines)
 
