@@ -47,7 +47,7 @@ fmt: install
 bench: install
 	$(BIN)/python -m bench
 
-# Reads at 10k, 100k and 1M seeded leads (about ten minutes), then the hour-long soak at
+# Reads at 10k, 100k and 1M seeded leads (about a quarter of an hour), then the hour-long soak at
 # 30 leads/s; not in CI. Both always run; either missing a target fails it.
 bench-scale: install
 	$(BIN)/python -m bench.scale; scale=$$?; $(BIN)/python -m bench.soak; soak=$$?; exit $$((scale || soak))

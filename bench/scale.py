@@ -1,6 +1,7 @@
 """`make bench-scale`: how the reads grow with the data. At 10k, 100k and 1M leads (seeded
-with `leadflow seed`'s data set), 50 requests per read against the metrics service in its own
-process, p50 / p99, and that process's peak RSS. Not in CI (about ten minutes).
+with `leadflow seed`'s data set), 50 requests per read against the metrics and the scoring
+service, each in its own process, p50 / p99, and each process's peak RSS. Not in CI (about a
+quarter of an hour).
 
 Covered so far: metrics' reports and health, scoring's list and lead detail (scoring seeded
 with the same leads). The hour-long soak is `python -m bench.soak` (make bench-scale runs

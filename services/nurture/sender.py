@@ -58,12 +58,23 @@ IN_DOUBT = (
 NO_CONSENT = "no consent to {channel} marketing, and the lead's source states no legal basis for it"
 RECORD_RETRY_SECONDS = (0.2, 5.0)  # from, doubling to
 
+# Due touches and touches whose lease lapsed, each read from an index of its own: one OR
+# over both made PostgreSQL walk every scheduled touch, future steps of every lead included,
+# once a second (131 ms at 200,000 of them).
 _CLAIM = """
+WITH scheduled AS (
+    SELECT id, status, due_at FROM touches
+    WHERE status = 'scheduled' AND due_at <= :now
+    ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED
+), lapsed AS (
+    SELECT id, status, due_at FROM touches
+    WHERE status = 'sending' AND lease_until < :now
+    ORDER BY lease_until LIMIT :limit FOR UPDATE SKIP LOCKED
+)
 UPDATE touches t SET status = 'sending', lease_until = :lease, attempts = t.attempts + 1
 FROM (
-    SELECT id, status FROM touches
-    WHERE (status = 'scheduled' AND due_at <= :now) OR (status = 'sending' AND lease_until < :now)
-    ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED
+    SELECT id, status FROM (SELECT * FROM scheduled UNION ALL SELECT * FROM lapsed) both_kinds
+    ORDER BY due_at LIMIT :limit
 ) due
 WHERE t.id = due.id
 RETURNING t.*, due.status = 'sending' AS lapsed
