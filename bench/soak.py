@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.cpu import CpuMeter, used_between
 from bench.load import Receiver, percentile, post_paced
 from bench.pipeline import ADMIN, lead_bodies
 from shared.embedded import free_port
@@ -35,6 +36,7 @@ WINDOW_MINUTES = 3  # first and last windows compared for latency
 class Minute:
     at_minute: int
     rss_mb: dict[str, float]
+    cpu_percent: dict[str, float]  # of one core, by part, over the minute
     p50_ms: float | None
     p99_ms: float | None
     statuses: dict[int, int]
@@ -70,6 +72,9 @@ async def _minutes(
     stack: DevProcess, receiver: Receiver, key: str, minutes: float, rate: float
 ) -> list[Minute]:
     processes = stack.service_processes()
+    assert stack.process is not None
+    meter = CpuMeter(stack.process.pid)
+    reading = meter.read()
     url, headers = stack.url("ingest", "/v1/leads"), {"X-Source-Key": key}
     results: list[Minute] = []
     pending: list[tuple[int, dict[str, float], list[str]]] = []  # minutes whose hot leads may still arrive
@@ -80,7 +85,12 @@ async def _minutes(
         hot = [b["email"] for b in bodies if b["timeframe"] == "immediately"]
         pending.append((minute, sent, hot))
         rss = {name: round(_rss(p) / 2**20, 1) for name, p in sorted(processes.items())}
-        results.append(Minute(minute, rss, None, None, answered.statuses, len(hot), 0))
+        previous, reading = reading, meter.read()
+        elapsed = reading[0] - previous[0]
+        cpu = {
+            k: round(v / elapsed * 100, 1) for k, v in sorted(used_between(previous, reading).items()) if v
+        }
+        results.append(Minute(minute, rss, cpu, None, None, answered.statuses, len(hot), 0))
         await _collect(receiver, pending, results, wait=0)
         _print(results[-1])
     await _collect(receiver, pending, results, wait=60)
@@ -132,7 +142,9 @@ def _rss(process: psutil.Process) -> int:
 
 def _print(row: Minute) -> None:
     rss = "  ".join(f"{k} {v}" for k, v in row.rss_mb.items())
+    cpu = "  ".join(f"{k} {v}" for k, v in row.cpu_percent.items() if v >= 0.5)
     print(f"  minute {row.at_minute:>3}: RSS MB {rss}   statuses {row.statuses}", flush=True)
+    print(f"              CPU % of a core: {cpu}", flush=True)
 
 
 def verdict(results: list[Minute]) -> tuple[list[str], list[str]]:

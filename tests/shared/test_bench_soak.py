@@ -8,7 +8,9 @@ def minutes(rss: list[float], latency: list[float], delivered_last: int = 10) ->
     rows = []
     for i, (mb, ms) in enumerate(zip(rss, latency, strict=True), start=1):
         delivered = delivered_last if i == len(rss) else 10
-        rows.append(Minute(i, {"nurture": mb}, ms, ms, {202: 30}, 10, delivered, [ms] * delivered))
+        rows.append(
+            Minute(i, {"nurture": mb}, {"nurture": 20.0}, ms, ms, {202: 30}, 10, delivered, [ms] * delivered)
+        )
     return rows
 
 
