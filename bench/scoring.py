@@ -117,6 +117,7 @@ async def _scoring_rate(database_url: str, bootstrap: str) -> dict[str, Any]:
     count = "SELECT count(*) FROM scoring.processed_events"
     try:
         async with app.router.lifespan_context(app):
+            cpu_at_start = time.process_time()
             first_at, done_at, at_first = None, None, 0
             deadline = time.perf_counter() + 600
             while time.perf_counter() < deadline:
@@ -125,7 +126,7 @@ async def _scoring_rate(database_url: str, bootstrap: str) -> dict[str, Any]:
                 if processed and first_at is None:
                     first_at, at_first = now, processed
                 if processed >= EVENTS:
-                    done_at = now
+                    done_at, cpu = now, time.process_time() - cpu_at_start
                     break
                 await asyncio.sleep(0.1)  # sampling progress
             assert first_at is not None and done_at is not None, "scoring did not finish the replay"
@@ -134,7 +135,12 @@ async def _scoring_rate(database_url: str, bootstrap: str) -> dict[str, Any]:
     finally:
         await connection.close()
     rate = (EVENTS - at_first) / (done_at - first_at) if done_at > first_at else float("inf")
-    return {"events_per_s": round(rate, 1), "leads": leads, "classification_changes": classified}
+    return {
+        "events_per_s": round(rate, 1),
+        "cpu_us_per_event": round(cpu / EVENTS * 1e6, 1),  # the whole process: consumer, relay, polling
+        "leads": leads,
+        "classification_changes": classified,
+    }
 
 
 async def measure() -> dict[str, Any]:
@@ -160,6 +166,7 @@ async def measure() -> dict[str, Any]:
         "events": EVENTS,
         "leads": LEADS,
         "scoring_events_per_s": scoring["events_per_s"],
+        "scoring_cpu_us_per_event": scoring["cpu_us_per_event"],
         "bare_consume_events_per_s": round(bare, 1),
         "ratio_scoring_to_bare": round(scoring["events_per_s"] / bare, 3),
         "leads_stored": scoring["leads"],
@@ -206,6 +213,7 @@ def report(f: dict[str, Any]) -> str:
         [
             f"Scoring replay: {f['events']} events for {f['leads']} leads, one process",
             f"  scoring, decided+stored+published {f['scoring_events_per_s']:>9} events/s (target ≥ 5000)",
+            f"  scoring process CPU per event         {f['scoring_cpu_us_per_event']:>9} µs",
             f"  bare consume + decode, same events    {f['bare_consume_events_per_s']:>9} events/s",
             f"  ratio scoring / bare                  {f['ratio_scoring_to_bare']:>9}",
             f"  leads stored {f['leads_stored']}, classification changes {f['classification_changes']}",

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -314,6 +315,7 @@ class ConsumerRunner:
             deliveries = await self._without_erased(session, deliveries)
             fresh = await self._claim(session, deliveries)
             new: list[Envelope] = []
+            counts: Counter[tuple[str, str, str]] = Counter()
             for delivery in deliveries:
                 event = delivery.event
                 assert event is not None
@@ -321,7 +323,9 @@ class ConsumerRunner:
                 if event.id in fresh:
                     fresh.discard(event.id)  # the same id twice in one batch applies once
                     new.append(event)
-                self.telemetry.events_in.labels(delivery.record.topic, event.type, outcome).inc()
+                counts[delivery.record.topic, event.type, outcome] += 1
+            for labels, count in counts.items():
+                self.telemetry.events_in.labels(*labels).inc(count)
             await self._apply_events(session, new, screened=True)
 
     def _taken(self, deliveries: Sequence[Delivery]) -> list[Delivery]:

@@ -20,9 +20,19 @@ def _server_settings(schema: str) -> dict[str, str]:
     return {"search_path": schema, "application_name": f"leadflow-{schema}"}
 
 
+class EncodedJson(str):
+    """A JSON document already encoded (by pydantic's `model_dump_json`, say): written to a
+    JSON column as it is, not encoded again."""
+
+
+def _encode_json(value: Any) -> str:
+    return value if isinstance(value, EncodedJson) else json.dumps(value)
+
+
 def create_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine:
     engine = create_async_engine(
         url,
+        json_serializer=_encode_json,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=5,
@@ -99,7 +109,7 @@ async def _driver_connection(session: AsyncSession) -> asyncpg.Connection:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+    return None if value is None else _encode_json(value)
 
 
 class Database:

@@ -4,10 +4,12 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +79,11 @@ class Publisher:
         Raises if any failed (the producer is restarted, unless the message was refused)."""
         producer = await self._started()
         try:
-            futures = [
-                await producer.send(t, value=v, key=k, headers=list(headers) or None) for t, k, v in messages
-            ]
-            landed = await asyncio.gather(*futures)
+            return await _send_in_batches(producer, messages, list(headers))
         except Exception as error:
             if not is_refusal(error):
                 await self.reset()
             raise
-        return [(m.topic, m.partition, m.offset) for m in landed]
 
     async def ping(self, timeout: float = 2.0) -> None:
         """Raise unless the broker answers a metadata request."""
@@ -101,6 +99,38 @@ class Publisher:
 
     async def stop(self) -> None:
         await self.reset()
+
+
+async def _send_in_batches(
+    producer: AIOKafkaProducer, messages: Sequence[Message], headers: list[tuple[str, bytes]]
+) -> list[Position]:
+    """Send the messages a batch per partition (more where one fills), partitioned by key as
+    `send` would: a fraction of the work of a future per message. A partition's batches go in
+    order, so its messages keep theirs; returns where each message landed."""
+    partitioner = DefaultPartitioner()
+    partitions: dict[str, list[int]] = {}
+    filling: dict[tuple[str, int], tuple[Any, list[int]]] = {}  # a batch builder, its messages
+    sent: list[tuple[asyncio.Future[Any], list[int]]] = []
+    for index, (topic, key, value) in enumerate(messages):
+        if topic not in partitions:
+            partitions[topic] = sorted(await producer.partitions_for(topic))
+        partition = partitioner(key, partitions[topic], partitions[topic])
+        batch, members = filling.get((topic, partition), (None, []))
+        if batch is None or batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            if batch is not None:
+                sent.append((await producer.send_batch(batch, topic, partition=partition), members))
+            batch, members = producer.create_batch(), []
+            batch.append(key=key, value=value, timestamp=None, headers=headers)  # a first always fits
+            filling[topic, partition] = (batch, members)
+        members.append(index)
+    for (topic, partition), (batch, members) in filling.items():
+        sent.append((await producer.send_batch(batch, topic, partition=partition), members))
+    landed: list[Position] = [("", 0, 0)] * len(messages)
+    for future, members in sent:
+        first = await future
+        for number, index in enumerate(members):
+            landed[index] = (first.topic, first.partition, first.offset + number)
+    return landed
 
 
 async def create_topics(bootstrap: str, names: Sequence[str], partitions: int, replication: int = 1) -> None:

@@ -118,10 +118,7 @@ async def simulate(db: Database, book: RuleBook, candidate: Rules, examples: int
     while True:
         async with db.transaction() as session:
             active = (await book.active(session)).value
-            columns = (SCORES.c.lead_id, SCORES.c.profile, SCORES.c.score, SCORES.c.temperature)
-            page = (
-                select(*columns, SCORES.c.stage, SCORES.c.stage_since).order_by(SCORES.c.lead_id).limit(CHUNK)
-            )
+            page = select(*standings.COLUMNS).order_by(SCORES.c.lead_id).limit(CHUNK)
             if after is not None:
                 page = page.where(SCORES.c.lead_id > after)
             rows = list(await session.execute(page))

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import delete, select
+from pydantic import TypeAdapter
+from sqlalchemy import Text, cast, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.scoring.classify import Decision, decide
@@ -18,8 +19,8 @@ from services.scoring.models import ClassificationChange, LeadScore
 from services.scoring.profile import OutcomeEntry, Profile, lead_context
 from services.scoring.rulebook import ActiveRules
 from shared import topics
-from shared.db import defer_insert, upsert
-from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified, Temperature
+from shared.db import EncodedJson, defer_insert, upsert
+from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified, RuleHit, Temperature
 from shared.observability import correlated
 from shared.outbox import add_to_outbox
 from shared.personal import seal_data
@@ -28,6 +29,16 @@ log = logging.getLogger(__name__)
 
 SCORES = LeadScore.__table__  # type: ignore[attr-defined]
 HISTORY = ClassificationChange.__table__  # type: ignore[attr-defined]
+_HITS = TypeAdapter(list[RuleHit])
+# What `from_row` reads; the profile as text, parsed once (by pydantic, not json then pydantic).
+COLUMNS = (
+    SCORES.c.lead_id,
+    cast(SCORES.c.profile, Text).label("profile"),
+    SCORES.c.score,
+    SCORES.c.temperature,
+    SCORES.c.stage,
+    SCORES.c.stage_since,
+)
 
 
 @dataclass
@@ -50,8 +61,7 @@ async def load(
     session: AsyncSession, lead_ids: set[UUID], *, skip_locked: bool = False
 ) -> dict[UUID, Standing]:
     """The stored standings, locked until the transaction ends (the decay pass skips locked rows)."""
-    columns = (SCORES.c.lead_id, SCORES.c.profile, SCORES.c.score, SCORES.c.temperature)
-    statement = select(*columns, SCORES.c.stage, SCORES.c.stage_since).where(SCORES.c.lead_id.in_(lead_ids))
+    statement = select(*COLUMNS).where(SCORES.c.lead_id.in_(lead_ids))
     rows = await session.execute(statement.with_for_update(skip_locked=skip_locked))
     return {row.lead_id: from_row(row) for row in rows}
 
@@ -59,7 +69,7 @@ async def load(
 def from_row(row: Any) -> Standing:
     return Standing(
         row.lead_id,
-        Profile.model_validate(row.profile),
+        Profile.model_validate_json(row.profile),
         row.score,
         row.temperature,
         row.stage,
@@ -179,10 +189,10 @@ class Batch:
             "temperature": evaluation.temperature,
             "stage": decision.stage,
             "stage_since": decision.stage_since,
-            "breakdown": [hit.model_dump() for hit in evaluation.breakdown],
+            "breakdown": EncodedJson(_HITS.dump_json(evaluation.breakdown).decode()),
             "bant": evaluation.bant.as_dict(),
             "rules_version": self.active.version,
-            "profile": standing.profile.model_dump(mode="json", exclude_defaults=True),
+            "profile": EncodedJson(standing.profile.model_dump_json(exclude_defaults=True)),
             "review_at": evaluation.review_at,
             "updated_at": now,
         }
