@@ -4,8 +4,9 @@ service, each in its own process, p50 / p99, and each process's peak RSS. Not in
 quarter of an hour).
 
 Covered so far: metrics' reports and health, scoring's list and lead detail (scoring seeded
-with the same leads). The hour-long soak is `python -m bench.soak` (make bench-scale runs
-both). Not yet: the 1M-row CSV import, the rescore and the rebuild (issue 15)."""
+with the same leads), and a rescore of every lead through `POST /v1/rescore`. The hour-long
+soak is `python -m bench.soak` (make bench-scale runs both). Not yet: the 1M-row CSV import
+and the rebuild (issue 15)."""
 
 import asyncio
 import contextlib
@@ -55,6 +56,7 @@ SCORING_READS: list[tuple[str, str, dict[str, str]]] = [
     ("scoring lead detail", "/v1/leads/{lead}", {}),
 ]
 READ_P99_MS, FUNNEL_P99_MS, RSS_MB = 300.0, 200.0, 250.0
+RESCORE_SECONDS = 600.0  # every lead decided again under the active rules, at 1M
 
 
 async def _reads(url: str, reads: list[tuple[str, str, dict[str, str]]]) -> dict[str, dict[str, float]]:
@@ -95,6 +97,23 @@ async def _scoring_reads(url: str, leads: int) -> list[tuple[str, str, dict[str,
         values = {k: v.replace("{cursor}", cursor) for k, v in params.items()}
         filled.append((name, path.replace("{lead}", str(lead)), values))
     return filled
+
+
+async def _rescore(url: str) -> dict[str, float]:
+    """Every lead decided again (POST /v1/rescore), timed until the run says done."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+        started = time.perf_counter()
+        status_url = (await client.post("/v1/rescore")).json()["status_url"]
+        shown = started
+        while (run := (await client.get(status_url)).json())["status"] == "running":
+            if time.perf_counter() - shown >= 30:
+                shown = time.perf_counter()
+                print(f"    rescore: {run['done']:,} of {run['total']:,} leads", flush=True)
+            await asyncio.sleep(0.5)  # polling the run's progress
+        seconds = time.perf_counter() - started
+    assert run["status"] == "done", f"rescore ended {run['status']}: {run['error']}"
+    return {"seconds": round(seconds, 1), "leads": run["done"], "changed": run["changed"]}
 
 
 async def _sample_rss(process: psutil.Process, peak: list[int], stop: asyncio.Event) -> None:
@@ -150,6 +169,8 @@ async def _serving(service: str, database_url: str, bootstrap: str, leads: int) 
                 await asyncio.sleep(0.1)  # waiting for the service to listen
         reads = READS if service == "metrics" else await _scoring_reads(url, leads)
         figures = await _reads(url, reads)
+        if service == "scoring":
+            figures["rescore"] = await _rescore(url)
     finally:
         stop.set()
         await sampler
@@ -185,7 +206,11 @@ def misses(results: list[dict[str, Any]]) -> list[str]:
     """Each figure over its target at the largest size, and by how much."""
     largest = results[-1]
     found = []
+    if (seconds := largest["reads"]["rescore"]["seconds"]) > RESCORE_SECONDS:
+        found.append(f"rescore {seconds} s > {RESCORE_SECONDS:.0f} s ({seconds / RESCORE_SECONDS:.1f}x)")
     for name, figures in largest["reads"].items():
+        if name == "rescore":
+            continue
         target = FUNNEL_P99_MS if name == "funnel" else READ_P99_MS
         if figures["p99_ms"] > target:
             found.append(
@@ -212,6 +237,10 @@ def report(results: list[dict[str, Any]]) -> str:
         f"  {'scoring peak RSS (MB)':30}" + "".join(f"{r['scoring_peak_rss_mb']:>20}" for r in results)
     )
     lines.append(f"  {'seed (bulk load) seconds':30}" + "".join(f"{r['seed_seconds']:>20}" for r in results))
+    lines.append(
+        f"  {'rescore, every lead (s)':30}"
+        + "".join(f"{r['reads']['rescore']['seconds']:>20}" for r in results)
+    )
     return "\n".join(lines)
 
 

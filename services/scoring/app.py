@@ -25,6 +25,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         settings.review_every_seconds,
         lambda: passes.review_due(runtime.db, book, datetime.now(UTC)),
     )
+    runtime.add_loop(lambda: passes.resume_rescores(runtime.db, book))  # once, at start
     app = create_service_app(runtime, "Leadflow scoring", [router])
     app.state.rulebook = book
     return app

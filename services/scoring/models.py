@@ -67,11 +67,12 @@ class RescoreRun(SQLModel, table=True):
     __tablename__ = "rescore_runs"
 
     id: UUID = Field(primary_key=True)
-    status: str  # running | done | failed | interrupted
+    status: str  # running | done | failed
     rules_version: int
     total: int | None = None
     done: int = 0
     changed: int = 0
+    resume_after: UUID | None = None  # the last lead decided again: where a cut-short run goes on
     error: str | None = None
     started_at: datetime | None = _timestamp(default=None, sa_column_kwargs={"server_default": func.now()})
     finished_at: datetime | None = _timestamp(default=None)

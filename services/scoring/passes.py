@@ -1,6 +1,7 @@
 """Work over many leads: the decay pass (time alone changes scores), rescoring every lead
 under the active rules, and simulating candidate rules without changing anything."""
 
+import asyncio
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -62,32 +63,54 @@ async def start_rescore(db: Database, book: RuleBook) -> RescoreRun:
 
 async def rescore(db: Database, book: RuleBook, run_id: UUID, chunk: int = CHUNK) -> None:
     """Apply the active rules to every lead, a chunk per transaction, progress on the run.
-    Never raises."""
-    after: UUID | None = None
+    Each chunk's transaction also moves the run's place on (`resume_after`), under a lock on
+    the run: a run cut short (a crash, a restart) goes on from there with `resume_rescores`,
+    no lead decided twice, and two processes resuming one run share its chunks. Never raises."""
     try:
-        while True:
-            async with db.transaction() as session:
-                page = select(SCORES.c.lead_id).order_by(SCORES.c.lead_id).limit(chunk)
-                if after is not None:
-                    page = page.where(SCORES.c.lead_id > after)
-                lead_ids = list((await session.execute(page)).scalars())
-                batch = None
-                if lead_ids:
-                    batch = await _decide_again(session, book, set(lead_ids), "rescore", datetime.now(UTC))
-                progress = {"done": RUNS.c.done + len(lead_ids)}
-                if batch is not None:
-                    progress["changed"] = RUNS.c.changed + batch.changed
-                if len(lead_ids) < chunk:
-                    progress |= {"status": "done", "finished_at": func.now()}
-                await session.execute(update(RUNS).where(RUNS.c.id == run_id).values(**progress))
-            if len(lead_ids) < chunk:
-                return
-            after = lead_ids[-1]
+        while await _rescore_chunk(db, book, run_id, chunk):
+            pass
     except Exception as error:
         log.exception("rescore %s failed", run_id)
         async with db.transaction() as session:
             values = {"status": "failed", "error": type(error).__name__, "finished_at": func.now()}
             await session.execute(update(RUNS).where(RUNS.c.id == run_id).values(**values))
+
+
+async def _rescore_chunk(db: Database, book: RuleBook, run_id: UUID, chunk: int) -> bool:
+    """Decide the next chunk of the run again; False once the run is over."""
+    async with db.transaction() as session:
+        place = select(RUNS.c.status, RUNS.c.resume_after).where(RUNS.c.id == run_id).with_for_update()
+        run = (await session.execute(place)).one_or_none()
+        if run is None or run.status != "running":
+            return False  # finished by another process meanwhile
+        page = select(SCORES.c.lead_id).order_by(SCORES.c.lead_id).limit(chunk)
+        if run.resume_after is not None:
+            page = page.where(SCORES.c.lead_id > run.resume_after)
+        lead_ids = list((await session.execute(page)).scalars())
+        progress: dict[str, Any] = {"done": RUNS.c.done + len(lead_ids)}
+        if lead_ids:
+            batch = await _decide_again(session, book, set(lead_ids), "rescore", datetime.now(UTC))
+            progress |= {"changed": RUNS.c.changed + batch.changed, "resume_after": lead_ids[-1]}
+        if len(lead_ids) < chunk:
+            progress |= {"status": "done", "finished_at": func.now()}
+        await session.execute(update(RUNS).where(RUNS.c.id == run_id).values(**progress))
+    return len(lead_ids) == chunk
+
+
+async def resume_rescores(db: Database, book: RuleBook, retry_seconds: float = 5.0) -> None:
+    """At start: go on with the rescore runs a crash or a restart cut short, oldest first."""
+    while True:
+        try:
+            async with db.transaction() as session:
+                running = select(RUNS.c.id).where(RUNS.c.status == "running").order_by(RUNS.c.started_at)
+                run_ids = list((await session.execute(running)).scalars())
+            break
+        except Exception as error:
+            log.warning("looking for rescores to resume failed, next try in %.0fs: %r", retry_seconds, error)
+            await asyncio.sleep(retry_seconds)  # the database is not there yet: a retry, not synchronisation
+    for run_id in run_ids:
+        log.info("resuming rescore %s", run_id)
+        await rescore(db, book, run_id)
 
 
 @dataclass
