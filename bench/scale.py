@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,26 @@ async def _at_size(leads: int, database_url: str, bootstrap: str) -> dict[str, A
 
 async def _serving(service: str, database_url: str, bootstrap: str, leads: int) -> tuple[dict[str, Any], int]:
     """The service in its own process: its reads' figures and its peak RSS."""
+    async with _started_service(service, database_url, bootstrap) as (url, process):
+        peak, stop = [0], asyncio.Event()
+        sampler = asyncio.create_task(_sample_rss(psutil.Process(process.pid), peak, stop))
+        try:
+            reads = READS if service == "metrics" else await _scoring_reads(url, leads)
+            figures = await _reads(url, reads)
+            if service == "scoring":
+                figures["rescore"] = await _rescore(url)
+        finally:
+            stop.set()
+            await sampler
+    return figures, peak[0]
+
+
+@contextlib.asynccontextmanager
+async def _started_service(
+    service: str, database_url: str, bootstrap: str, settings: dict[str, str] | None = None
+) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`python -m services.<service> serve` on a free port, once it answers: (url, process);
+    `settings`: more LEADFLOW_ variables."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")} | {
         "LEADFLOW_DATABASE_URL": database_url,
@@ -153,13 +174,12 @@ async def _serving(service: str, database_url: str, bootstrap: str, leads: int) 
         "LEADFLOW_ADMIN_TOKEN": TOKEN,
         "LEADFLOW_ENV": "test",
         "LEADFLOW_LOG_LEVEL": "WARNING",
+        **(settings or {}),
     }
     server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
         [sys.executable, "-m", f"services.{service}", "serve", "--port", str(port)], env=env
     )
     url = f"http://127.0.0.1:{port}"
-    peak, stop = [0], asyncio.Event()
-    sampler = asyncio.create_task(_sample_rss(psutil.Process(server.pid), peak, stop))
     try:
         async with httpx.AsyncClient() as client:
             for _ in range(600):
@@ -167,16 +187,10 @@ async def _serving(service: str, database_url: str, bootstrap: str, leads: int) 
                     if (await client.get(f"{url}/v1/health/live")).status_code < 500:
                         break
                 await asyncio.sleep(0.1)  # waiting for the service to listen
-        reads = READS if service == "metrics" else await _scoring_reads(url, leads)
-        figures = await _reads(url, reads)
-        if service == "scoring":
-            figures["rescore"] = await _rescore(url)
+        yield url, server
     finally:
-        stop.set()
-        await sampler
         server.terminate()
         server.wait()
-    return figures, peak[0]
 
 
 async def measure(sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:

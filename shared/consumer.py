@@ -221,8 +221,8 @@ class ConsumerRunner:
             timeout_ms = min(timeout_ms, max(3 * self.fetch_wait_ms, RECHECK_LOOK_MS))
         if self._replay is not None:
             await self._start_replay()
-        if self.archive is not None:
-            await self.archive.step()
+        if self.archive is not None and await self.archive.step():
+            timeout_ms = 0  # replaying: take what has arrived meanwhile, then the next chunk
         batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
         records = [record for partition in batch.values() for record in partition]
         if not records:

@@ -145,11 +145,11 @@ def month_of_leads(start: datetime = START) -> list[Envelope]:
     """Every event of every plan, a lead captured every other day from `start`, in time order."""
     events: list[Envelope] = []
     for index, plan in enumerate(PLANS):
-        events += _events_of(plan, start + timedelta(days=2 * index))
+        events += events_of(plan, start + timedelta(days=2 * index))
     return sorted(events, key=lambda e: e.occurred_at)
 
 
-def _events_of(plan: Plan, captured_at: datetime) -> list[Envelope]:
+def events_of(plan: Plan, captured_at: datetime) -> list[Envelope]:
     lead, correlation = uuid.uuid4(), uuid.uuid4()
 
     def at(hours: float) -> datetime:

@@ -23,7 +23,7 @@ async def _run(db: Database, run_id: UUID) -> Any:
         return (await session.execute(select(passes.RUNS).where(passes.RUNS.c.id == run_id))).one()
 
 
-async def test_a_rescore_cut_short_resumes_where_it_stopped_and_decides_each_lead_once(servers: Servers) -> None:
+async def test_a_rescore_cut_short_resumes_where_it_stopped_each_lead_decided_once(servers: Servers) -> None:
     leads = some_leads(1200)
     await seed(servers.database_url.replace("+asyncpg", ""), leads, UNTIL)
     db, book = Database(servers.database_url, "scoring"), RuleBook(None)
