@@ -3,10 +3,9 @@ with `leadflow seed`'s data set), 50 requests per read against the metrics and t
 service, each in its own process, p50 / p99, and each process's peak RSS. Not in CI (about a
 quarter of an hour).
 
-Covered so far: metrics' reports and health, scoring's list and lead detail (scoring seeded
-with the same leads), and a rescore of every lead through `POST /v1/rescore`. The hour-long
-soak is `python -m bench.soak` (make bench-scale runs both). Not yet: the 1M-row CSV import
-and the rebuild (issue 15)."""
+Covered: metrics' reports and health, scoring's list and lead detail (scoring seeded with the
+same leads), and a rescore of every lead through `POST /v1/rescore`. make bench-scale then
+runs `bench.rebuild`, `bench.imports` and `bench.soak`."""
 
 import asyncio
 import contextlib
