@@ -145,6 +145,15 @@ async def cac(
     group_by: Literal["channel", "campaign"] | None = None,
     period: Bucketing = "month",
     margin: Annotated[float | None, Query(gt=0, le=1)] = None,
+    max_groups: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=200,
+            description="group_by campaign: the campaigns with the most customers shown (and every"
+            " campaign spend was entered for), the rest as '(other)'.",
+        ),
+    ] = funnels.MAX_GROUPS,
 ) -> CacReport:
     """CAC = all marketing and sales costs in a period ÷ customers acquired in it (000:92),
     by month or quarter, overall and per channel or campaign; the CAC ratio (gross profit ÷
@@ -160,7 +169,10 @@ async def cac(
                 )
             ).scalars()
         )
-        acquired = await lifetime.customers_acquired(session, from_, to, period, group_by)
+        campaigns = {entry.campaign for entry in spend if entry.campaign} if group_by == "campaign" else set()
+        acquired = await lifetime.customers_acquired(
+            session, from_, to, period, group_by, max_groups, campaigns
+        )
     return finance.cac_report(
         spend, acquired, from_, to, group_by, period, margin or settings.margin, settings
     )

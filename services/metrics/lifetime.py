@@ -2,13 +2,15 @@
 revenue, purchases and months of cooperation (and all of them at once), so one row per group
 comes back however many customers there are. `finance.ltv_report` does the arithmetic."""
 
+from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Date, Float, cast, func, literal, select, tuple_
+from sqlalchemy import Date, Float, case, cast, func, literal, select, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.finance import DAYS_PER_MONTH, Acquired, Bucketing, CustomerTotals
-from services.metrics.funnels import FACTS
+from services.metrics.funnels import FACTS, MAX_GROUPS, OTHER
 
 
 async def customer_totals(
@@ -47,16 +49,35 @@ async def customer_totals(
 
 
 async def customers_acquired(
-    session: AsyncSession, start: datetime, end: datetime, period: Bucketing, by: str | None
+    session: AsyncSession,
+    start: datetime,
+    end: datetime,
+    period: Bucketing,
+    by: str | None,
+    max_groups: int = MAX_GROUPS,
+    keep: Collection[str] = (),
 ) -> list[Acquired]:
     """Customers won in [start, end) and their revenue, one row per month or quarter (and
-    channel or campaign): however many customers, a few rows come back."""
+    channel or campaign): however many customers, a few rows come back. Campaigns come with
+    leads, any number of them: the `max_groups` with the most customers, and those in `keep`
+    (the campaigns spend was entered for), are shown, the rest summed as OTHER."""
     f = FACTS.c
+    in_period = (f.customer_at >= start, f.customer_at < end)
     day = cast(func.date_trunc(period, func.timezone("UTC", f.customer_at)), Date)
-    group = getattr(f, by) if by else literal(None)
+    group: Any = getattr(f, by) if by else literal(None)
+    if by == "campaign":
+        largest = (
+            select(f.campaign)
+            .where(*in_period, f.campaign.is_not(None))
+            .group_by(f.campaign)
+            .order_by(func.count().desc(), f.campaign)
+            .limit(max_groups)
+        )
+        shown = f.campaign.in_(largest) | f.campaign.in_(list(keep))
+        group = case((f.campaign.is_(None), None), (shown, f.campaign), else_=OTHER)
     query = (
         select(day, group, func.count(), func.coalesce(func.sum(cast(f.revenue, Float)), 0.0))
-        .where(f.customer_at >= start, f.customer_at < end)
+        .where(*in_period)
         .group_by(day, group)
     )
     return [Acquired(d, g, int(n), float(revenue)) for d, g, n, revenue in await session.execute(query)]
