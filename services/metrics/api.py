@@ -66,9 +66,9 @@ async def funnel(
     skipped stages (word of mouth, 000:121) counts as having passed them. The counts come
     from one pass over the leads, grouped by (group, furthest stage, stage, temperature)."""
     chosen = funnels.parse_stages(stages)
-    filters = lead_filters(from_, to, channel, source, campaign, industry)
+    scope = funnels.Scope(from_, to, channel, source, campaign, industry)
     async with request.app.state.runtime.db.transaction() as session:
-        return await funnels.report(session, chosen, filters, group_by, medians, max_groups)
+        return await funnels.report(session, chosen, scope, group_by, medians, max_groups)
 
 
 @router.post("/spend", status_code=201, response_model=SpendPublic, dependencies=[Admin])

@@ -6,13 +6,25 @@ skipped stages (word of mouth, 000:121) counts as having passed them. The counts
 one pass over the leads, grouped by (group, furthest stage, stage, temperature)."""
 
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from itertools import pairwise
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, String, case, cast, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Integer,
+    String,
+    case,
+    cast,
+    column,
+    func,
+    select,
+    table,
+)
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.models import FUNNEL_STAGES, LeadFact
@@ -20,6 +32,17 @@ from services.metrics.schemas import Funnel, FunnelBody, FunnelStage
 from shared.http import InvalidInput
 
 FACTS = LeadFact.__table__  # type: ignore[attr-defined]
+# Kept by triggers on lead_facts (migration 0007): leads per month of capture, channel,
+# furthest stage, stage and temperature.
+MONTHS = table(
+    "funnel_months",
+    column("month", Date),
+    column("channel", String),
+    column("furthest_stage", Integer),
+    column("stage", String),
+    column("temperature", String),
+    column("leads", BigInteger),
+)
 GROUPS = {
     "channel": FACTS.c.channel,
     "source": FACTS.c.source_id,
@@ -37,21 +60,41 @@ def lead_filters(
     campaign: str | None = None,
     industry: str | None = None,
 ) -> list[ColumnElement[bool]]:
-    filters: list[ColumnElement[bool]] = []
-    if from_ is not None:
-        filters.append(FACTS.c.captured_at >= from_)
-    if to is not None:
-        filters.append(FACTS.c.captured_at < to)
-    for column, value in (
-        (FACTS.c.channel, channel),
-        (FACTS.c.source_id, source),
-        (FACTS.c.campaign, campaign),
-    ):
-        if value is not None:
-            filters.append(column == value)
-    if industry is not None:
-        filters.append(FACTS.c.industry == industry)
-    return filters
+    return Scope(from_, to, channel, source, campaign, industry).clauses()
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The leads a report covers: captured in [from_, to), and of the channel, source,
+    campaign and industry given."""
+
+    from_: datetime | None = None
+    to: datetime | None = None
+    channel: str | None = None
+    source: UUID | None = None
+    campaign: str | None = None
+    industry: str | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        filters: list[ColumnElement[bool]] = []
+        if self.from_ is not None:
+            filters.append(FACTS.c.captured_at >= self.from_)
+        if self.to is not None:
+            filters.append(FACTS.c.captured_at < self.to)
+        for narrowed, value in (
+            (FACTS.c.channel, self.channel),
+            (FACTS.c.source_id, self.source),
+            (FACTS.c.campaign, self.campaign),
+            (FACTS.c.industry, self.industry),
+        ):
+            if value is not None:
+                filters.append(narrowed == value)
+        return filters
+
+    @property
+    def by_capture_and_channel_only(self) -> bool:
+        """Only the capture time and the channel narrow it: funnel_months can answer."""
+        return self.source is None and self.campaign is None and self.industry is None
 
 
 OTHER = "(other)"
@@ -62,15 +105,19 @@ FROM_LEAD_INPUT = {"campaign", "industry"}  # any number of values; channels and
 async def report(
     session: AsyncSession,
     stages: list[str],
-    filters: list[Any],
+    scope: Scope,
     group_by: str | None,
     medians: bool,
     max_groups: int = MAX_GROUPS,
 ) -> Funnel:
+    filters = scope.clauses()
     key = GROUPS.get(group_by) if group_by else None
     if group_by in FROM_LEAD_INPUT:
         key = _bounded_key(key, filters, max_groups)
-    tallies = await _tally(session, filters, key)
+    if scope.by_capture_and_channel_only and group_by in (None, "channel"):
+        tallies = await _tally_by_month(session, scope, by_channel=group_by == "channel")
+    else:
+        tallies = await _tally(session, filters, key)
     days = await _medians(session, stages, filters, key) if medians else {}
     everyone = _Tally()
     for tally in tallies.values():
@@ -122,13 +169,74 @@ class _Tally:
 
 
 async def _tally(session: AsyncSession, filters: list[Any], key: Any) -> dict[Any, _Tally]:
+    """Every lead in the filters, counted."""
     columns = [FACTS.c.furthest_stage, FACTS.c.stage, FACTS.c.temperature]
     if key is not None:
         columns.insert(0, key.label("key"))
     query = select(*columns, func.count().label("leads")).where(*filters).group_by(*columns)
+    return _tallied(await session.execute(query), keyed=key is not None)
+
+
+async def _tally_by_month(session: AsyncSession, scope: Scope, by_channel: bool) -> dict[Any, _Tally]:
+    """The same counts, the whole months of the scope read from funnel_months (a row per
+    month, channel, furthest stage, stage and temperature), the part-months at either end
+    from the leads themselves."""
+    first, end = _whole_months(scope.from_, scope.to)
+    if first is not None and end is not None and first >= end:
+        return await _tally(session, scope.clauses(), FACTS.c.channel if by_channel else None)
+    m = MONTHS.c
+    columns: list[Any] = [m.furthest_stage, m.stage, m.temperature]
+    if by_channel:
+        columns.insert(0, m.channel.label("key"))
+    leads = func.sum(m.leads)
+    query = select(*columns, leads.label("leads")).group_by(*columns).having(leads != 0)  # 0: all moved on
+    if scope.channel is not None:
+        query = query.where(m.channel == scope.channel)
+    if first is not None:
+        query = query.where(m.month >= first)
+    if end is not None:
+        query = query.where(m.month < end)
+    tallies = _tallied(await session.execute(query), keyed=by_channel)
+    edges = []
+    if scope.from_ is not None and first is not None and scope.from_ < _at(first):
+        edges.append(replace(scope, to=_at(first)))
+    if scope.to is not None and end is not None and _at(end) < scope.to:
+        edges.append(replace(scope, from_=_at(end)))
+    for edge in edges:
+        for group, tally in (
+            await _tally(session, edge.clauses(), FACTS.c.channel if by_channel else None)
+        ).items():
+            tallies.setdefault(group, _Tally()).add(tally)
+    return tallies
+
+
+def _whole_months(from_: datetime | None, to: datetime | None) -> tuple[date | None, date | None]:
+    """The first whole (UTC) month from `from_` on, and the month after the last whole one
+    before `to`; None where the scope is open."""
+    first = end = None
+    if from_ is not None:
+        start = from_.astimezone(UTC)
+        first = date(start.year, start.month, 1)
+        if _at(first) < start:
+            first = _next_month(first)
+    if to is not None:
+        stop = to.astimezone(UTC)
+        end = date(stop.year, stop.month, 1)
+    return first, end
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def _at(month: date) -> datetime:
+    return datetime(month.year, month.month, month.day, tzinfo=UTC)
+
+
+def _tallied(rows: Any, keyed: bool) -> dict[Any, _Tally]:
     tallies: dict[Any, _Tally] = {}
-    for row in await session.execute(query):
-        tally = tallies.setdefault(row.key if key is not None else None, _Tally())
+    for row in rows:
+        tally = tallies.setdefault(row.key if keyed else None, _Tally())
         tally.total += row.leads
         if row.furthest_stage is not None:
             tally.reached[row.furthest_stage] += row.leads
