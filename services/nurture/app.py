@@ -30,7 +30,7 @@ def create_app(settings: NurtureSettings) -> FastAPI:
         runtime.add_loop(sender.run)
     every = settings.sla_check_every_seconds
     runtime.add_periodic("SLA check", every, lambda: sla.escalate_overdue(runtime.db, settings, utcnow()))
-    dispatcher = WebhookDispatcher(runtime.db.direct_connection(), settings)
+    dispatcher = WebhookDispatcher(runtime.db.direct_connection(), runtime.db.direct_connection(), settings)
     runtime.db.after_commit("webhook_deliveries", dispatcher.wake)
     runtime.add_loop(dispatcher.run)
     app = create_service_app(runtime, "Leadflow nurture", routers)

@@ -19,12 +19,14 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from uuid import UUID
 
 import aiohttp
+import asyncpg
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook
@@ -62,21 +64,26 @@ FROM claimed c
 LEFT JOIN reps r ON r.id = c.rep_id
 LEFT JOIN webhook_endpoints e ON e.id = c.endpoint_id
 """
-_RECORD_ATTEMPT = """
+_RECORD_ATTEMPTS = """
 INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, error, duration_ms)
-VALUES ($1, $2, $3, $4, $5)
+SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::text[], $5::float8[])
 """
-_SET_STATE = """
-UPDATE webhook_deliveries SET status = $2, next_attempt_at = coalesce($3, next_attempt_at),
-    delivered_at = $4, lease_until = NULL
-WHERE id = $1
+_SET_STATES = """
+UPDATE webhook_deliveries d SET status = v.status, next_attempt_at = coalesce(v.next_at, d.next_attempt_at),
+    delivered_at = v.delivered_at, lease_until = NULL
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+    AS v(id, status, next_at, delivered_at)
+WHERE d.id = v.id
 """
 _CIRCUIT_OK = (
     "UPDATE receiver_circuits SET failures = 0, open_until = NULL WHERE origin = $1 AND failures > 0"
 )
+# $2 failures in a row; $3: after a success, so the count starts again (and the circuit closes)
 _CIRCUIT_FAILED = """
-INSERT INTO receiver_circuits AS c (origin, failures) VALUES ($1, 1)
-ON CONFLICT (origin) DO UPDATE SET failures = c.failures + 1
+INSERT INTO receiver_circuits AS c (origin, failures) VALUES ($1, $2)
+ON CONFLICT (origin) DO UPDATE SET
+    failures = CASE WHEN $3 THEN $2 ELSE c.failures + $2 END,
+    open_until = CASE WHEN $3 THEN NULL ELSE c.open_until END
 RETURNING failures
 """
 _CIRCUIT_OPEN = "UPDATE receiver_circuits SET open_until = $2 WHERE origin = $1"
@@ -146,14 +153,36 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class CircuitChange:
+    """What a run of outcomes from one receiver does to its circuit: `restart` (a success came,
+    so the count of failures in a row starts again and the circuit closes), then `failures`
+    more in a row."""
+
+    restart: bool
+    failures: int
+
+
+def circuit_change(failed: Sequence[bool]) -> CircuitChange:
+    """The change made by one receiver's outcomes, in the order they came (True: it failed)."""
+    last_success = max((i for i, f in enumerate(failed) if not f), default=None)
+    if last_success is None:
+        return CircuitChange(restart=False, failures=len(failed))
+    return CircuitChange(restart=True, failures=len(failed) - last_success - 1)
+
+
 class WebhookDispatcher:
-    def __init__(self, connection: DirectConnection, settings: NurtureSettings) -> None:
-        self.connection = connection
+    def __init__(
+        self, claims: DirectConnection, records: DirectConnection, settings: NurtureSettings
+    ) -> None:
+        # Claims never wait behind the records of earlier sends: each has its own connection
+        # (and loop), and records are written a batch at a time.
+        self.claims, self.records = claims, records
         self.settings = settings
         self.rng = random.Random()  # noqa: S311 - jitter, not security
         self._wakeup = Wakeup()
-        self._db = asyncio.Lock()  # one connection: claims and records take turns
-        self._slots = asyncio.Semaphore(IN_FLIGHT)
+        self._outcomes: list[Outcome] = []
+        self._outcome_ready = Wakeup()
         self._sending: set[asyncio.Task[None]] = set()
         self._by_origin: Counter[str | None] = Counter()
         self.client: aiohttp.ClientSession | None = None
@@ -167,6 +196,7 @@ class WebhookDispatcher:
             timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds),
             headers={"user-agent": "Leadflow-Webhooks/1"},
         )
+        recorder = asyncio.create_task(self._record_outcomes())
         try:
             while True:
                 try:
@@ -179,8 +209,12 @@ class WebhookDispatcher:
             for task in self._sending:
                 task.cancel()
             await asyncio.gather(*self._sending, return_exceptions=True)
+            recorder.cancel()
+            await asyncio.gather(recorder, return_exceptions=True)
+            await self._record_pending()  # what was sent before the shutdown
             await self.client.close()
-            await self.connection.close()
+            await self.claims.close()
+            await self.records.close()
 
     async def dispatch_once(self) -> int:
         """Claim what is due (as many as there are free send slots) and start sending it."""
@@ -206,9 +240,8 @@ class WebhookDispatcher:
     async def _claim(self, limit: int, busy: list[str]) -> list[Due]:
         now = utcnow()
         lease = now + timedelta(seconds=self.settings.webhook_lease_seconds)
-        async with self._db:
-            connection = await self.connection.get()
-            rows = await connection.fetch(_CLAIM, now, lease, limit, busy)
+        connection = await self.claims.get()
+        rows = await connection.fetch(_CLAIM, now, lease, limit, busy)
         box = self.settings.box
         claimed = [Due(*row) for row in rows]
         for due in claimed:
@@ -217,11 +250,9 @@ class WebhookDispatcher:
         return claimed
 
     async def _deliver(self, due: Due) -> None:
-        outcome = await self._send(due)
-        try:
-            await self._record(outcome)
-        except Exception as error:  # the lease runs out and the delivery is tried again
-            log.warning("could not record webhook attempt %s: %r", due.id, error)
+        outcome = await self._send(due)  # (not inside append: the list is swapped meanwhile)
+        self._outcomes.append(outcome)
+        self._outcome_ready.set()
 
     async def _send(self, due: Due) -> Outcome:
         assert self.client is not None
@@ -237,32 +268,60 @@ class WebhookDispatcher:
             status, error = None, failure_text(exc)
         return Outcome(due, status, error, (time.perf_counter() - started) * 1000, retry_after)
 
-    async def _record(self, outcome: Outcome) -> None:
+    async def _record_outcomes(self) -> None:
+        """Write the outcomes of finished sends, all that finished meanwhile in one transaction."""
+        while True:
+            await self._outcome_ready.wait(1.0)
+            await self._record_pending()
+
+    async def _record_pending(self) -> None:
+        outcomes, self._outcomes = self._outcomes, []
+        if not outcomes:
+            return
+        try:
+            await self._record(outcomes)
+        except Exception as error:  # their leases run out and they are sent again
+            log.warning("could not record %d webhook attempts: %r", len(outcomes), error)
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
         now = utcnow()
-        due = outcome.due
-        status, next_at, delivered_at = self._next_state(outcome, now)
-        async with self._db:
-            connection = await self.connection.get()
-            async with connection.transaction():
-                attempt = (due.id, now, outcome.status_code, outcome.error, outcome.duration_ms)
-                await connection.execute(_RECORD_ATTEMPT, *attempt)
-                await connection.execute(_SET_STATE, due.id, status, next_at, delivered_at)
+        states = [self._next_state(outcome, now) for outcome in outcomes]
+        ids = [outcome.due.id for outcome in outcomes]
+        connection = await self.records.get()
+        async with connection.transaction():
+            await connection.execute(
+                _RECORD_ATTEMPTS,
+                ids,
+                [now] * len(outcomes),
+                [outcome.status_code for outcome in outcomes],
+                [outcome.error for outcome in outcomes],
+                [outcome.duration_ms for outcome in outcomes],
+            )
+            await connection.execute(_SET_STATES, ids, *map(list, zip(*states, strict=True)))
+            for outcome in outcomes:
+                due = outcome.due
                 if outcome.status_code == 410 and due.endpoint_id is not None:
                     reason = f"the receiver answered 410 Gone at {now.isoformat()}"
                     await connection.execute(_DISABLE, due.endpoint_id, reason, due.id)
                     log.warning("webhook endpoint %s disabled: 410 Gone", due.endpoint_id)
-                if due.origin is not None:
-                    await self._update_circuit(connection, due.origin, outcome, now)
+            by_origin: dict[str, list[bool]] = {}
+            for outcome in outcomes:
+                if outcome.due.origin is not None:
+                    by_origin.setdefault(outcome.due.origin, []).append(outcome.receiver_failed)
+            for origin, failed in by_origin.items():
+                await self._update_circuit(connection, origin, circuit_change(failed), now)
 
-    async def _update_circuit(self, connection: object, origin: str, outcome: Outcome, now: datetime) -> None:
-        if not outcome.receiver_failed:
-            await connection.execute(_CIRCUIT_OK, origin)  # type: ignore[attr-defined]
+    async def _update_circuit(
+        self, connection: asyncpg.Connection, origin: str, change: CircuitChange, now: datetime
+    ) -> None:
+        if not change.failures:
+            await connection.execute(_CIRCUIT_OK, origin)
             return
-        failures = await connection.fetchval(_CIRCUIT_FAILED, origin)  # type: ignore[attr-defined]
+        failures = await connection.fetchval(_CIRCUIT_FAILED, origin, change.failures, change.restart)
         threshold = self.settings.circuit_failures
         if failures >= threshold:
             pause = min(self.settings.circuit_open_seconds * 2 ** (failures - threshold), 600.0)
-            await connection.execute(_CIRCUIT_OPEN, origin, now + timedelta(seconds=pause))  # type: ignore[attr-defined]
+            await connection.execute(_CIRCUIT_OPEN, origin, now + timedelta(seconds=pause))
             log.warning("receiver %s failed %d times in a row: paused for %.0fs", origin, failures, pause)
 
     def _next_state(self, outcome: Outcome, now: datetime) -> tuple[str, datetime | None, datetime | None]:
