@@ -90,6 +90,7 @@ class ConsumerRunner:
         recheck_seconds: float = 5.0,
         news: asyncio.Event | None = None,
         start_at: str = "earliest",
+        warm_keys_on: frozenset[str] = frozenset(),
     ) -> None:
         self.group, self.topics, self.handlers = group, list(topics), dict(handlers)
         self.db, self.telemetry = db, telemetry
@@ -114,6 +115,9 @@ class ConsumerRunner:
         self.paused = False
         self._last_records_at = time.monotonic()
         self.start_at = start_at  # where a group with no committed offset starts reading
+        # Event types whose leads' keys are asked for as they go by (in the background): a
+        # lane that will soon open events about these leads finds their keys at hand.
+        self.warm_keys_on = warm_keys_on
 
     def request_replay(self, reset: "Reset") -> "asyncio.Future[int]":
         """Rebuild from the archive: between two batches, `reset(session)` clears the read
@@ -290,6 +294,7 @@ class ConsumerRunner:
         """Apply records to the database: the whole batch at once, else message by message."""
         deliveries = [_decode(record) for record in records]
         good = [d for d in deliveries if d.event is not None]
+        self._ask_keys_early([d.event for d in good if d.event is not None])
         started = time.perf_counter()
         try:
             await self._apply_in_one_transaction(good)
@@ -303,6 +308,14 @@ class ConsumerRunner:
         for delivery in deliveries:
             if delivery.event is None:
                 await self._dead_letter(delivery)
+
+    def _ask_keys_early(self, events: Sequence[Envelope]) -> None:
+        """Start asking for the keys the batch will need (while its transaction begins), and for
+        those of the `warm_keys_on` events (for a lane)."""
+        if self.keys is None:
+            return
+        wanted = self.handlers.keys() | self.warm_keys_on
+        self.keys.warm(e.lead_id for e in events if e.type in wanted and is_sealed(e))
 
     async def _apply_in_one_transaction(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:
@@ -453,6 +466,7 @@ class LaneRunner(ConsumerRunner):
         ]
         if not wanted:
             return
+        self._ask_keys_early(wanted)
         started = time.perf_counter()
         try:
             async with self.db.transaction() as session:

@@ -9,7 +9,9 @@ custom fields included, goes in one Fernet token (AES-128-CBC and HMAC-SHA256) u
 `sealed`. A consumer that needs the person asks ingest for the key (`LeadKeys`); one that
 counts does not."""
 
+import asyncio
 import base64
+import contextlib
 import json
 import os
 from collections import OrderedDict
@@ -115,12 +117,19 @@ def opened(event: Envelope, key: bytes) -> Envelope:
 
 class LeadKeys:
     """Ingest's lead keys, asked for over HTTP in batches and remembered (a bounded cache);
-    an unknown key means the lead was erased (or never existed)."""
+    an unknown key means the lead was erased (or never existed).
+
+    `warm` asks for keys ahead, in the background, as leads are captured: the urgent work that
+    opens events about them later (a hot lead's hand-off) then finds the key at hand. A key
+    already being asked for is waited for, never asked for twice."""
 
     def __init__(self, ingest_url: str, token: str, cached: int = 20_000) -> None:
         self.ingest_url, self.cached = ingest_url.rstrip("/"), cached
         self._auth = {"Authorization": f"Bearer {token}"}
         self._keys: OrderedDict[UUID, bytes] = OrderedDict()
+        self._asked: dict[UUID, asyncio.Future[None]] = {}  # being fetched
+        self._warming: set[asyncio.Task[None]] = set()
+        self._forgotten: set[UUID] = set()
         self._client: httpx.AsyncClient | None = None
 
     async def of(self, lead_ids: Iterable[UUID]) -> dict[UUID, bytes]:
@@ -128,16 +137,66 @@ class LeadKeys:
         caller retries) when ingest cannot answer."""
         wanted = set(lead_ids)
         found = {lead: key for lead in wanted if (key := self._keys.get(lead)) is not None}
-        missing = sorted(wanted - found.keys(), key=str)
-        for start in range(0, len(missing), MAX_KEYS_PER_REQUEST):
-            found.update(await self._fetch(missing[start : start + MAX_KEYS_PER_REQUEST]))
+        asked = {lead: self._asked[lead] for lead in wanted - found.keys() if lead in self._asked}
+        found |= await self._fetch_all(sorted(wanted - found.keys() - asked.keys(), key=str))
+        if asked:  # by `warm`: wait for its answer (and ask again for what it did not bring)
+            futures = set(asked.values())
+            await asyncio.gather(*(asyncio.shield(f) for f in futures), return_exceptions=True)
+            failed = {lead for lead, future in asked.items() if future.exception() is not None}
+            found |= {lead: key for lead in asked.keys() - failed if (key := self._keys.get(lead))}
+            found |= await self._fetch_all(sorted(failed, key=str))
         return found
+
+    async def _fetch_all(self, lead_ids: list[UUID]) -> dict[UUID, bytes]:
+        found: dict[UUID, bytes] = {}
+        for start in range(0, len(lead_ids), MAX_KEYS_PER_REQUEST):
+            found |= await self._fetch(lead_ids[start : start + MAX_KEYS_PER_REQUEST])
+        return found
+
+    def warm(self, lead_ids: Iterable[UUID]) -> None:
+        """Ask for these leads' keys in the background (a failure is forgotten: `of` asks again)."""
+        missing = sorted(set(lead_ids) - self._keys.keys() - self._asked.keys(), key=str)
+        if not missing:
+            return
+        task = asyncio.create_task(self._warm(missing[:MAX_KEYS_PER_REQUEST]))
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
+
+    async def _warm(self, lead_ids: list[UUID]) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self._fetch(lead_ids)
 
     def forget(self, lead_ids: Iterable[UUID]) -> None:
         for lead in lead_ids:
             self._keys.pop(lead, None)
+            if lead in self._asked:
+                self._forgotten.add(lead)  # erased while its key was being asked for: not kept
 
     async def _fetch(self, lead_ids: list[UUID]) -> dict[UUID, bytes]:
+        asked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._asked |= dict.fromkeys(lead_ids, asked)
+        try:
+            keys = await self._request(lead_ids)
+        except BaseException:
+            asked.set_exception(ConnectionError("the keys were not given"))
+            asked.exception()  # retrieved: whoever waited asks again
+            raise
+        finally:
+            for lead in lead_ids:
+                if self._asked.get(lead) is asked:
+                    del self._asked[lead]
+            erased = self._forgotten.intersection(lead_ids)
+            self._forgotten -= erased
+        asked.set_result(None)
+        for lead, key in keys.items():
+            if lead not in erased:
+                self._keys[lead] = key
+                self._keys.move_to_end(lead)
+        while len(self._keys) > self.cached:
+            self._keys.popitem(last=False)
+        return {lead: key for lead, key in keys.items() if lead not in erased}
+
+    async def _request(self, lead_ids: list[UUID]) -> dict[UUID, bytes]:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=5.0, headers=self._auth)
         try:
@@ -147,15 +206,12 @@ class LeadKeys:
             response.raise_for_status()
         except httpx.HTTPError as error:
             raise ConnectionError(f"ingest did not give the lead keys: {error!r}") from error
-        keys = {UUID(lead): base64.b64decode(key) for lead, key in response.json()["keys"].items()}
-        for lead, key in keys.items():
-            self._keys[lead] = key
-            self._keys.move_to_end(lead)
-        while len(self._keys) > self.cached:
-            self._keys.popitem(last=False)
-        return keys
+        return {UUID(lead): base64.b64decode(key) for lead, key in response.json()["keys"].items()}
 
     async def close(self) -> None:
+        for task in self._warming:
+            task.cancel()
+        await asyncio.gather(*self._warming, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
             self._client = None

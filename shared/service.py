@@ -78,10 +78,13 @@ class ServiceRuntime:
         archive: bool = False,
         personal: bool = False,
         lane: Lane | None = None,
+        warm_keys_on: Sequence[str] = (),
     ) -> None:
         """Apply `topics` with `handlers`; `archive`: keep every event for good and offer rebuilds;
         `personal`: the handlers need the person, so sealed parts are opened (ingest's keys);
-        `lane`: urgent work, applied also by a consumer of its own that never waits behind the rest."""
+        `lane`: urgent work, applied also by a consumer of its own that never waits behind the rest;
+        `warm_keys_on`: event types whose leads' keys are asked for as they go by, before the
+        lane needs them (personal only)."""
         s = self.settings
         if personal and self.lead_keys is None:
             self.lead_keys = LeadKeys(s.ingest_url, s.admin_token_value)
@@ -103,6 +106,7 @@ class ServiceRuntime:
             max_attempts=s.consumer_max_attempts,
             archive=archive,
             news=self.doorbell.heard(topics) if self.doorbell is not None else None,
+            warm_keys_on=frozenset(warm_keys_on),
             **common,
         )
         runners: list[ConsumerRunner] = [runner]

@@ -11,7 +11,7 @@ from services.nurture.handlers import event_handlers, hand_off_lane
 from services.nurture.sender import TouchSender
 from services.nurture.webhooks import WebhookDispatcher
 from shared import topics
-from shared.events import utcnow
+from shared.events import LEAD_CAPTURED, utcnow
 from shared.service import ServiceRuntime, create_service_app
 
 
@@ -24,6 +24,7 @@ def create_app(settings: NurtureSettings) -> FastAPI:
         event_handlers(settings, book),
         personal=True,
         lane=hand_off_lane(settings),
+        warm_keys_on=[LEAD_CAPTURED],  # the hand-off then finds a hot lead's key at hand
     )
     sender = TouchSender(runtime.db, book, settings)
     if settings.touches_enabled:

@@ -1,0 +1,115 @@
+"""Lead keys asked for ahead (`LeadKeys.warm`): the consumer that needs a key later finds it at
+hand or waits for the request already made, never asks twice; a failed or erased ask is not
+kept. Against a real HTTP server standing in for ingest's /v1/lead-keys:fetch."""
+
+import asyncio
+import base64
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+
+from shared.embedded import free_port
+from shared.personal import LeadKeys, new_key
+from tests.conftest import eventually
+
+
+@dataclass
+class KeyServer:
+    """Answers with the keys it holds; `hold` keeps answers back until set; `fail` answers 503."""
+
+    keys: dict[str, bytes] = field(default_factory=dict)
+    asked: list[list[str]] = field(default_factory=list)
+    hold: asyncio.Event = field(default_factory=asyncio.Event)
+    fail: int = 0
+    answer_then_erase: str = ""  # a lead whose key goes once it was answered
+
+    async def fetch(self, request: web.Request) -> web.Response:
+        wanted = (await request.json())["lead_ids"]
+        self.asked.append(wanted)
+        await self.hold.wait()
+        if self.fail:
+            self.fail -= 1
+            return web.Response(status=503)
+        found = {lead: base64.b64encode(self.keys[lead]).decode() for lead in wanted if lead in self.keys}
+        self.keys.pop(self.answer_then_erase, None)
+        return web.json_response({"keys": found})
+
+
+@pytest.fixture
+async def ingest() -> AsyncIterator[tuple[KeyServer, LeadKeys]]:
+    server = KeyServer()
+    server.hold.set()
+    app = web.Application()
+    app.router.add_post("/v1/lead-keys:fetch", server.fetch)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    keys = LeadKeys(f"http://127.0.0.1:{port}", "token")
+    try:
+        yield server, keys
+    finally:
+        await keys.close()
+        await runner.cleanup()
+
+
+def a_lead(server: KeyServer) -> tuple[uuid.UUID, bytes]:
+    lead, key = uuid.uuid4(), new_key()
+    server.keys[str(lead)] = key
+    return lead, key
+
+
+async def test_a_warmed_key_is_at_hand(ingest: tuple[KeyServer, LeadKeys]) -> None:
+    server, keys = ingest
+    lead, key = a_lead(server)
+    keys.warm([lead])
+    await eventually(lambda: server.asked)
+    assert await keys.of([lead]) == {lead: key}
+    assert await keys.of([lead]) == {lead: key}
+    assert server.asked == [[str(lead)]], "asked once, ahead"
+
+
+async def test_a_key_being_asked_for_is_waited_for_not_asked_again(
+    ingest: tuple[KeyServer, LeadKeys],
+) -> None:
+    server, keys = ingest
+    server.hold.clear()
+    lead, key = a_lead(server)
+    other, other_key = a_lead(server)
+    keys.warm([lead])
+    await eventually(lambda: server.asked)
+    wanted = asyncio.create_task(keys.of([lead, other]))
+    await eventually(lambda: len(server.asked) == 2)  # only `other` is new
+    server.hold.set()
+    assert await wanted == {lead: key, other: other_key}
+    assert sorted(server.asked) == sorted([[str(lead)], [str(other)]])
+
+
+async def test_a_failed_warm_is_asked_again_when_needed(ingest: tuple[KeyServer, LeadKeys]) -> None:
+    server, keys = ingest
+    server.hold.clear()
+    server.fail = 1
+    lead, key = a_lead(server)
+    keys.warm([lead])
+    await eventually(lambda: server.asked)
+    wanted = asyncio.create_task(keys.of([lead]))
+    server.hold.set()
+    assert await wanted == {lead: key}
+    assert server.asked == [[str(lead)], [str(lead)]]
+
+
+async def test_a_lead_erased_while_its_key_is_asked_for_is_not_kept(
+    ingest: tuple[KeyServer, LeadKeys],
+) -> None:
+    server, keys = ingest
+    server.hold.clear()
+    lead, _ = a_lead(server)
+    keys.warm([lead])
+    await eventually(lambda: server.asked)
+    keys.forget([lead])  # the erasure went by meanwhile (ingest deleted the key before)
+    server.answer_then_erase = str(lead)
+    server.hold.set()
+    assert await keys.of([lead]) == {}, "the key answered before the erasure is not used"
