@@ -469,7 +469,9 @@ class LaneRunner(ConsumerRunner):
         self._ask_keys_early(wanted)
         started = time.perf_counter()
         try:
-            async with self.db.transaction() as session:
+            # The main consumer applies the same events durably: a commit lost with the database
+            # server is done again there, so this one does not wait for the disk.
+            async with self.db.transaction(durable=False) as session:
                 await self._apply_events(session, wanted)
         except Exception as error:
             if is_transient(error):

@@ -135,6 +135,9 @@ def _json(value: Any) -> str | None:
     return None if value is None else _encode_json(value)
 
 
+_NOT_WAITING_FOR_THE_FLUSH = text("SET LOCAL synchronous_commit = off")
+
+
 class Database:
     """One service's schema: transactions, and callbacks run after commits that wrote to a
     table (how the outbox relay and the webhook dispatcher are woken at once)."""
@@ -150,9 +153,14 @@ class Database:
         self._after_commit.append((table, callback))
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits if the block succeeds, rolls back if it raises."""
+    async def transaction(self, durable: bool = True) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits if the block succeeds, rolls back if it raises. Not
+        `durable`: the commit returns before its record is flushed to disk (a crash of the
+        server, not of this process, can lose it) -- only for work that is done again, durably,
+        by someone else (a lane's)."""
         async with self.sessions() as session, session.begin():
+            if not durable:
+                await session.execute(_NOT_WAITING_FOR_THE_FLUSH)
             yield session
             written = await write_deferred(session)
         for table, callback in self._after_commit:

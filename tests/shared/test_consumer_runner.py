@@ -319,6 +319,60 @@ async def test_a_lane_applies_what_it_wants_on_its_own_from_when_it_joins(
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_lane_commits_without_waiting_for_the_disk(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """The lane's transactions do not wait for the flush of their commit (the main consumer
+    redoes their work durably); everything else keeps the server's setting."""
+
+    async def note_durability(session: AsyncSession, events: list[Envelope]) -> None:
+        for event in events:
+            await session.execute(
+                text("INSERT INTO counters VALUES (:id, :n) ON CONFLICT (lead_id) DO NOTHING"),
+                {"id": event.lead_id, "n": await _commit_setting(session)},
+            )
+
+    topic = await new_topic(servers)
+    lane = LaneRunner(
+        group=f"lane-{topic}",
+        topics=[topic],
+        lane=Lane([topic], {"test.counted": note_durability}, lambda e: True),
+        db=db,
+        telemetry=Telemetry("test"),
+        bootstrap=servers.bootstrap,
+    )
+    task = asyncio.create_task(lane.run())
+    try:
+        await eventually(lambda: lane.joined, timeout=30)
+        assert lane.consumer is not None
+        for partition in lane.consumer.assignment():
+            await lane.consumer.position(partition)
+        urgent = event(uuid.uuid4(), urgent=True)
+        await publish(publisher, topic, urgent.to_bytes())
+        await eventually(lambda: _has_row(db, urgent.lead_id), timeout=10)
+        assert await applied(db, urgent.lead_id) == 1, "synchronous_commit set off in the lane"
+        async with db.transaction() as session:
+            assert await _commit_setting(session) == 0, "and only there"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _commit_setting(session: AsyncSession) -> int:
+    """1 when this transaction set synchronous_commit off itself, else 0."""
+    row = await session.execute(
+        text("SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'")
+    )
+    setting, source = row.one()
+    return int(setting == "off" and source == "session")
+
+
+async def _has_row(db: Database, lead: uuid.UUID) -> bool:
+    async with db.transaction() as session:
+        found = await session.execute(text("SELECT 1 FROM counters WHERE lead_id = :id"), {"id": lead})
+        return found.first() is not None
+
+
 async def test_a_lane_that_fails_moves_on_and_claims_nothing(
     servers: Servers, db: Database, publisher: Publisher
 ) -> None:
