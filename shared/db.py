@@ -83,16 +83,17 @@ def defer_insert(session: AsyncSession, table: Table, row: dict[str, Any]) -> No
 
 
 COPY_FROM_ROWS = 100
-"""A table's queued rows go in one COPY from this many on; fewer go in one INSERT from arrays,
-which takes one round trip to the server where a COPY takes two."""
+"""A table's queued rows go in one COPY from this many on (two round trips to the server, cheap
+per row). Tables with fewer are all written by one INSERT statement, from one array per column."""
 
 
 async def write_deferred(session: AsyncSession) -> set[str]:
-    """Write the queued rows, each table's with one statement; returns the names of the tables written."""
+    """Write the queued rows; returns the names of the tables written."""
     written = session.info.pop(_DEFERRED, {})
     if not written:
         return set()
     connection = await _driver_connection(session)
+    few: list[tuple[Table, tuple[str, ...], list[tuple[Any, ...]]]] = []
     for table, rows in written.items():
         columns = list(rows[0])
         if any(len(row) != len(columns) or row.keys() != rows[0].keys() for row in rows):
@@ -103,17 +104,34 @@ async def write_deferred(session: AsyncSession) -> set[str]:
         if len(records) >= COPY_FROM_ROWS:
             await connection.copy_records_to_table(table.name, records=records, columns=columns)
         else:
-            await connection.execute(_insert_from_arrays(table, tuple(columns)), *zip(*records, strict=True))
+            few.append((table, tuple(columns), records))
+    if few:
+        statement = _inserts_from_arrays(tuple((table, columns) for table, columns, _ in few))
+        arrays = [column for *_, records in few for column in zip(*records, strict=True)]
+        await connection.execute(statement, *arrays)
     return {table.name for table in written}
 
 
 @lru_cache(maxsize=256)
-def _insert_from_arrays(table: Table, columns: tuple[str, ...]) -> str:
-    """INSERT INTO table (columns) from one array per column, in the rows' order (the outbox's
-    ids, which set the order of publication, are drawn in it)."""
+def _inserts_from_arrays(shapes: tuple[tuple[Table, tuple[str, ...]], ...]) -> str:
+    """One statement inserting into each table, its columns' values bound as arrays: the last
+    INSERT is the statement, the others run as its WITH clauses."""
+    inserts, first = [], 1
+    for table, columns in shapes:
+        inserts.append(_insert_from_arrays(table, columns, first))
+        first += len(columns)
+    *others, last = inserts
+    if not others:
+        return last
+    return "WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(others)) + " " + last
+
+
+def _insert_from_arrays(table: Table, columns: tuple[str, ...], first: int) -> str:
+    """INSERT INTO table (columns) from one array per column, from parameter `first` on, in the
+    rows' order (the outbox's ids, which set the order of publication, are drawn in it)."""
     dialect = postgresql.dialect()
     arrays = ", ".join(
-        f"${i}::{table.c[c].type.compile(dialect=dialect)}[]" for i, c in enumerate(columns, start=1)
+        f"${i}::{table.c[c].type.compile(dialect=dialect)}[]" for i, c in enumerate(columns, start=first)
     )
     names = ", ".join(f'"{c}"' for c in columns)
     # names from the table's metadata; the values are bound

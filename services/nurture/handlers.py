@@ -56,16 +56,21 @@ def wants_a_rep(classified: LeadClassified) -> bool:
 
 
 async def assign_leads(
-    session: AsyncSession, events: list[Envelope], settings: NurtureSettings, now: datetime
+    session: AsyncSession,
+    events: list[Envelope],
+    settings: NurtureSettings,
+    now: datetime,
+    look_first: bool = True,
 ) -> None:
     """Give each lead that turned hot or SQL to one matching rep at `now`, its SLA running
     from then, and queue the signed webhook that tells them. A lead already with a rep stays
-    with them."""
+    with them. `look_first`: see whether they all have one before locking the reps (the main
+    consumer, which the hand-off lane has usually been ahead of)."""
     wanted = [(e, c) for e in events if wants_a_rep(c := LeadClassified.model_validate(e.data))]
     if not wanted:
         return
     leads = {event.lead_id for event, _ in wanted}
-    if await already_assigned(session, leads) == leads:
+    if look_first and await already_assigned(session, leads) == leads:
         return  # the hand-off lane was first: the reps are not even locked
     reps = await active_reps(session)
     taken = await already_assigned(session, leads)  # again, now that no other hand-off can run
@@ -199,7 +204,7 @@ def hand_off_lane(settings: NurtureSettings) -> Lane:
     announcements and follow-up of cold leads (the main consumer assigns it again: a no-op)."""
 
     async def hand_off(session: AsyncSession, events: list[Envelope]) -> None:
-        await assign_leads(session, events, settings, utcnow())
+        await assign_leads(session, events, settings, utcnow(), look_first=False)
 
     def wants(event: Envelope) -> bool:  # temperature and stage travel unsealed
         return event.data.get("temperature") == "hot" or event.data.get("stage") in HANDED_OVER_STAGES
