@@ -79,12 +79,14 @@ class ServiceRuntime:
         personal: bool = False,
         lane: Lane | None = None,
         warm_keys_on: Sequence[str] = (),
+        urgent: bool = False,
     ) -> None:
         """Apply `topics` with `handlers`; `archive`: keep every event for good and offer rebuilds;
         `personal`: the handlers need the person, so sealed parts are opened (ingest's keys);
         `lane`: urgent work, applied also by a consumer of its own that never waits behind the rest;
         `warm_keys_on`: event types whose leads' keys are asked for as they go by, before the
-        lane needs them (personal only)."""
+        lane needs them (personal only); `urgent`: on a hot lead's way to its rep, so it fetches
+        with the short wait (a lane always does)."""
         s = self.settings
         if personal and self.lead_keys is None:
             self.lead_keys = LeadKeys(s.ingest_url, s.admin_token_value)
@@ -92,7 +94,7 @@ class ServiceRuntime:
             "db": self.db,
             "telemetry": self.telemetry,
             "bootstrap": s.kafka_bootstrap,
-            "fetch_wait_ms": s.kafka_fetch_wait_ms,
+            "fetch_wait_ms": s.kafka_fetch_wait_ms if urgent else s.kafka_background_fetch_wait_ms,
             "session_timeout_ms": s.kafka_session_timeout_ms,
             "batch_size": s.consumer_batch_size,
             "keys": self.lead_keys if personal else None,
@@ -113,7 +115,13 @@ class ServiceRuntime:
         if lane is not None:
             news = self.doorbell.heard(lane.topics) if self.doorbell is not None else None
             runners.append(
-                LaneRunner(group=f"{group}-lane", topics=lane.topics, lane=lane, news=news, **common)
+                LaneRunner(
+                    group=f"{group}-lane",
+                    topics=lane.topics,
+                    lane=lane,
+                    news=news,
+                    **common | {"fetch_wait_ms": s.kafka_fetch_wait_ms},
+                )
             )
         if self.doorbell is not None and not self.consumers:
             self._loops.append(self.doorbell.run)

@@ -19,7 +19,8 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     timeframes.warm_up()  # once per process: the first lead must not wait for dateparser's data
     initial = settings.rules_file.read_text(encoding="utf-8") if settings.rules_file else None
     book = RuleBook(initial)
-    runtime.consume("scoring", [topics.LEAD_EVENTS], event_handlers(book, runtime.telemetry), personal=True)
+    handlers = event_handlers(book, runtime.telemetry)
+    runtime.consume("scoring", [topics.LEAD_EVENTS], handlers, personal=True, urgent=True)
     runtime.add_periodic(
         "score review",
         settings.review_every_seconds,
