@@ -108,6 +108,7 @@ class Receiver:
 
     port: int
     arrivals: dict[str, float] = field(default_factory=dict)
+    leads: dict[str, str] = field(default_factory=dict)  # email → lead id
 
     async def app(
         self,
@@ -124,8 +125,10 @@ class Receiver:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        email = json.loads(body)["data"]["lead"].get("email")
+        data = json.loads(body)["data"]
+        email = data["lead"].get("email")
         self.arrivals.setdefault(email, arrived)
+        self.leads.setdefault(email, data["lead_id"])
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 import psutil
 
 from bench.cpu import CpuMeter, used_between
+from bench.hops import HOPS, hop_times, journeys_of
 from bench.load import LoadResult, Receiver, percentile, post_all, post_paced
 from shared.embedded import free_port
 from tests.stack import DevProcess
@@ -130,6 +132,7 @@ async def measure_pipeline(home: Path) -> dict[str, Any]:
                 lambda bodies, sent: post_all(url, bodies, CONCURRENCY, key, sent),
             ),
         )
+        burst = await with_hops(receiver, stack, burst)
         paced = {}
         for rate, count in PACED_RUNS:
             paced[rate] = await metered(
@@ -141,6 +144,7 @@ async def measure_pipeline(home: Path) -> dict[str, Any]:
                     lambda bodies, sent, rate=rate: post_paced(url, bodies, rate, key, sent),
                 ),
             )
+            paced[rate] = await with_hops(receiver, stack, paced[rate])
         stop.set()
         await sampler
         return {"saturated": burst, "paced": paced, "rss": peaks, "idle": idle}
@@ -188,7 +192,20 @@ async def timed_hot_leads(receiver: Receiver, bodies: list[dict[str, Any]], post
     while not all(e in receiver.arrivals for e in hot) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)  # waiting for the last webhooks
     latencies = [(receiver.arrivals[e] - sent[e]) * 1000 for e in hot if e in receiver.arrivals]
-    return {"result": result, "latencies": latencies, "hot": len(hot)}
+    return {"result": result, "latencies": latencies, "hot": len(hot), "sent": sent, "hot_emails": hot}
+
+
+async def with_hops(receiver: Receiver, stack: DevProcess, run: dict[str, Any]) -> dict[str, Any]:
+    """The run's figures plus the p50 of each hop its hot leads went through (bench/hops.py)."""
+    to_epoch = time.time() - time.perf_counter()  # the run's times are perf_counter's
+    delivered = [e for e in run["hot_emails"] if e in receiver.leads]
+    posted = {uuid.UUID(receiver.leads[e]): run["sent"][e] + to_epoch for e in delivered}
+    journeys = await journeys_of(posted, stack.bootstrap, stack.database_url)
+    for email in delivered:
+        journeys[uuid.UUID(receiver.leads[email])].received = receiver.arrivals[email] + to_epoch
+    times = hop_times(list(journeys.values()))
+    run["hops_p50_ms"] = {hop: round(percentile(times[hop], 50), 1) for hop in HOPS if times[hop]}
+    return run
 
 
 def latency_figures(run: dict[str, Any]) -> dict[str, Any]:
@@ -200,6 +217,7 @@ def latency_figures(run: dict[str, Any]) -> dict[str, Any]:
         "webhooks_received": len(latencies),
         "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
         "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
+        "hops_p50_ms": run.get("hops_p50_ms", {}),
     }
 
 
@@ -227,7 +245,8 @@ async def run() -> dict[str, Any]:
 
 def _cpu_line(run: dict[str, Any]) -> str:
     parts = " ".join(f"{name} {ms}" for name, ms in run["cpu_ms_per_lead"].items() if ms >= 0.05)
-    return f"      CPU per lead {run['cpu_ms_per_lead_total']} ms: {parts}"
+    hops = ", ".join(f"{hop} {ms:.0f}" for hop, ms in run["hops_p50_ms"].items())
+    return f"      CPU per lead {run['cpu_ms_per_lead_total']} ms: {parts}\n      hops, p50 ms: {hops}"
 
 
 def report(f: dict[str, Any]) -> str:

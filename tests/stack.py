@@ -35,6 +35,16 @@ class DevProcess:
     def url(self, service: str, path: str = "") -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
 
+    @property
+    def bootstrap(self) -> str:
+        """The embedded broker."""
+        return f"127.0.0.1:{self.ports['kafka']}"
+
+    @property
+    def database_url(self) -> str:
+        """The embedded PostgreSQL's database, where every service has its schema."""
+        return f"postgresql://postgres@127.0.0.1:{self.ports['pg']}/leadflow"
+
     def start(self, timeout: float = 120) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
         env |= {
