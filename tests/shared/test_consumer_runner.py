@@ -304,7 +304,7 @@ async def test_a_lane_applies_what_it_wants_on_its_own_from_when_it_joins(
     lane = make_lane(servers, db, topic)
     task = asyncio.create_task(lane.run())
     try:
-        await eventually(lambda: lane.joined, timeout=30)
+        await eventually(lambda: lane.joined and lane.consumer is not None, timeout=30)
         assert lane.consumer is not None
         for partition in lane.consumer.assignment():
             await lane.consumer.position(partition)  # "latest" resolved before the next publish
@@ -343,7 +343,7 @@ async def test_a_lane_commits_without_waiting_for_the_disk(
     )
     task = asyncio.create_task(lane.run())
     try:
-        await eventually(lambda: lane.joined, timeout=30)
+        await eventually(lambda: lane.joined and lane.consumer is not None, timeout=30)
         assert lane.consumer is not None
         for partition in lane.consumer.assignment():
             await lane.consumer.position(partition)
@@ -382,7 +382,7 @@ async def test_a_lane_that_fails_moves_on_and_claims_nothing(
     lane = make_lane(servers, db, topic)
     task = asyncio.create_task(lane.run())
     try:
-        await eventually(lambda: lane.joined, timeout=30)
+        await eventually(lambda: lane.joined and lane.consumer is not None, timeout=30)
         assert lane.consumer is not None
         (partition,) = lane.consumer.assignment()
         await lane.consumer.position(partition)
