@@ -99,6 +99,9 @@ class ConsumerRunner:
         self.batch_size, self.max_attempts = batch_size, max_attempts
         self.consumer: AIOKafkaConsumer | None = None
         self.joined = False
+        # Topics this consumer's group was assigned without (a broker that lost them): once
+        # they are back, it leaves and joins again (see `_JoinListener`).
+        self.joined_without: list[str] = []
         self._applied: dict[TopicPartition, int] = {}  # next offset per partition, applied
         self._committed_at = 0.0
         # An archiving runner keeps every message it claims (its inbox is its history) and
@@ -173,7 +176,7 @@ class ConsumerRunner:
                 max_partition_fetch_bytes=4 * 1024 * 1024,
                 metadata_max_age_ms=METADATA_MAX_AGE_MS,
             )
-            consumer.subscribe(self.topics, listener=_JoinListener(self))
+            consumer.subscribe(self.topics, listener=_JoinListener(self, consumer))
             try:
                 await consumer.start()
             except BaseException:
@@ -219,6 +222,11 @@ class ConsumerRunner:
     async def poll_once(self, timeout_ms: int = 1000) -> int:
         """Fetch one batch and apply it; commit offsets when due. Returns the message count."""
         consumer = await self._start()
+        if self.joined_without and all(consumer.partitions_for_topic(t) for t in self.joined_without):
+            log.warning("consumer %s: %s exist again; joining again", self.group, self.joined_without)
+            self.joined_without = []
+            await self.stop()
+            consumer = await self._start()
         if self.paused and not await self._wait_for_news(consumer):
             # A look round, then pause again; long enough for a fetch that must first find its
             # position again (a broker restarted empty, a rebalance), or it would never finish.
@@ -481,14 +489,26 @@ class LaneRunner(ConsumerRunner):
 
 
 class _JoinListener(ConsumerRebalanceListener):
-    def __init__(self, runner: ConsumerRunner) -> None:
-        self.runner = runner
+    """Marks the runner joined; notes the topics its group was assigned without.
+
+    A broker that lost its topics (Tansu in memory, restarted) lets a consumer join its group
+    before they are made again; it is assigned none of their partitions. When they appear,
+    aiokafka joins again, but Tansu keeps the group's generation and hands back the same
+    empty assignment, so the consumer would read nothing for good. A new member (the runner
+    starts a new consumer) is assigned them."""
+
+    def __init__(self, runner: ConsumerRunner, consumer: AIOKafkaConsumer) -> None:
+        self.runner, self.consumer = runner, consumer
 
     async def on_partitions_revoked(self, revoked: object) -> None:
         await self.runner.commit_applied()  # before another member takes them over
 
     async def on_partitions_assigned(self, assigned: object) -> None:
-        self.runner.joined = True
+        missing = [t for t in self.runner.topics if not self.consumer.partitions_for_topic(t)]
+        if missing:
+            log.warning("consumer %s joined while the broker has no %s", self.runner.group, missing)
+        self.runner.joined_without = missing
+        self.runner.joined = not missing
 
 
 def _decode(record: ConsumerRecord) -> Delivery:

@@ -6,10 +6,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import aiokafka.admin.client
+import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.protocol.metadata import MetadataRequest
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +22,26 @@ TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 # How often clients refresh what they know of topics (Kafka's default: 5 minutes). A client
 # that looked while a lost cluster was being restored forgets the topic until then.
 METADATA_MAX_AGE_MS = 10_000
+
+
+class MetadataRequestNeverCreating(MetadataRequest):
+    """A metadata request that never creates the topics it names.
+
+    aiokafka asks with `allow_auto_topic_creation` true and has no setting for it. A broker
+    that honours it (Tansu always creates, with 4 partitions) then creates a topic that any
+    consumer or producer asks about just after the broker lost its topics, before
+    `create_topics` or the relay's check could make it with its 8 partitions: half the keys
+    would go to partitions that are never read again. Topics are made by `create_topics`
+    only; a client that asks for a missing one is told so and asks again later.
+    """
+
+    def __init__(self, topics: list[str] | None = None, allow_auto_topic_creation: bool | None = None):
+        super().__init__(topics, allow_auto_topic_creation=False)
+
+
+# Every aiokafka client of this process (consumers, producers, admin) asks this way.
+aiokafka.client.MetadataRequest = MetadataRequestNeverCreating  # type: ignore[misc]
+aiokafka.admin.client.MetadataRequest = MetadataRequestNeverCreating  # type: ignore[misc]
 
 
 def is_refusal(error: BaseException) -> bool:

@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.client import AIOKafkaClient
 from sqlalchemy import text
 
+from shared import topics
 from shared.cli import migrations_dir
 from shared.db import Database
 from shared.doorbell import CHANNEL
 from shared.embedded import EmbeddedBroker, free_port
-from shared.kafka import Publisher, create_topics
+from shared.kafka import Publisher, create_topics, log_ends
 from shared.migrations import upgrade
 from shared.observability import Telemetry
 from shared.outbox import OutboxRelay, stage
@@ -129,6 +132,57 @@ async def test_what_a_new_empty_broker_lacks_is_published_again_in_order(
         broker.stop()
     # Every message once, each partition in the journal's order (one key: one partition).
     assert [m.value for m in published] == values
+
+
+@pytest.mark.usefixtures("fresh")
+async def test_our_clients_asking_first_after_a_lost_broker_leave_the_topic_to_the_relay(
+    db: Database, tmp_path: Path
+) -> None:
+    """Every consumer and producer asks for its topics' metadata as soon as a broker is back;
+    Tansu would create each topic asked about, with 4 partitions, before the relay's check
+    could make it with 8. Asked by our clients, it stays missing until the relay makes it."""
+    port = free_port()
+    broker = EmbeddedBroker(port, tmp_path / "broker.log")
+    broker.start()
+    publisher = Publisher(broker.bootstrap, "relay-test")
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    topic = "relay-asked-first"
+    keys = [f"lead-{n}".encode() for n in range(40)]
+    try:
+        await create_topics(broker.bootstrap, [topic], topics.PARTITIONS)
+        async with db.transaction() as session:
+            for n in range(400):
+                stage(session, topic, keys[n % len(keys)], f"event {n}".encode())
+        await relay_everything(relay)
+
+        broker.stop()  # an in-memory broker: its successor starts empty
+        broker = EmbeddedBroker(port, tmp_path / "broker.log")
+        broker.start()
+        asking = AIOKafkaClient(bootstrap_servers=broker.bootstrap)  # as each consumer's and producer's
+        await asking.bootstrap()
+        try:
+            await asking.add_topic(topic)
+        finally:
+            await asking.close()
+        assert topic not in await listed_topics(broker.bootstrap)
+
+        assert await relay.check_broker() == 400
+        assert len(await log_ends(broker.bootstrap, [topic])) == topics.PARTITIONS
+        published = await read_topic(broker.bootstrap, topic, until=lambda ms: len(ms) >= 400)
+    finally:
+        await relay.connection.close()
+        await publisher.stop()
+        broker.stop()
+    assert sorted(m.value for m in published) == sorted(f"event {n}".encode() for n in range(400))
+
+
+async def listed_topics(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return list(await admin.list_topics())
+    finally:
+        await admin.close()
 
 
 @pytest.mark.usefixtures("fresh")
