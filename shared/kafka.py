@@ -40,8 +40,8 @@ class MetadataRequestNeverCreating(MetadataRequest):
 
 
 # Every aiokafka client of this process (consumers, producers, admin) asks this way.
-aiokafka.client.MetadataRequest = MetadataRequestNeverCreating  # type: ignore[misc]
-aiokafka.admin.client.MetadataRequest = MetadataRequestNeverCreating  # type: ignore[misc]
+aiokafka.client.MetadataRequest = MetadataRequestNeverCreating
+aiokafka.admin.client.MetadataRequest = MetadataRequestNeverCreating
 
 
 def is_refusal(error: BaseException) -> bool:

@@ -120,3 +120,18 @@ def refused_fields(response: httpx.Response) -> list[str]:
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     return [e["field"] for e in response.json()["errors"]]
+
+
+async def every_page(client: httpx.AsyncClient, url: str, limit: int) -> tuple[list[Any], int]:
+    """Every item of a paged list, following its `Link: rel=next` headers from the first page
+    of `limit`; and how many pages that took. Each page holds at most `limit`."""
+    items: list[Any] = []
+    pages, following = 0, f"{url}{'&' if '?' in url else '?'}limit={limit}"
+    while following and pages < 1000:  # a cursor that went nowhere would loop
+        answer = await client.get(following, headers=ADMIN)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()) <= limit
+        items += answer.json()
+        pages += 1
+        following = answer.links.get("next", {}).get("url", "")
+    return items, pages

@@ -12,6 +12,7 @@ from services.ingest.models import Source
 from services.ingest.schemas import LEAD_FIELDS, OFFLINE_CHANNELS, SourceCreate, SourceSettings
 from shared.events import utcnow
 from shared.http import InvalidInput
+from shared.paging import keyset
 
 KEY_PREFIX = "lfk_"
 
@@ -99,5 +100,10 @@ async def get_source(session: AsyncSession, source_id: UUID) -> Source | None:
     return await session.get(Source, source_id)
 
 
-async def list_sources(session: AsyncSession) -> list[Source]:
-    return list((await session.exec(select(Source).order_by(col(Source.created_at)))).all())
+ORDER = (col(Source.created_at), col(Source.id))  # a page's order: unique, oldest first
+
+
+async def list_sources(session: AsyncSession, cursor: str | None, limit: int) -> list[Source]:
+    """A page of sources, oldest first (`shared.paging`)."""
+    query = keyset(select(Source), ORDER, cursor, limit)
+    return list((await session.exec(query)).all())

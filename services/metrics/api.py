@@ -1,13 +1,10 @@
 """Metrics HTTP routes: the funnel, spend, CAC, LTV and speed-to-lead (DOMAIN.md "Metrics")."""
 
-import base64
-import binascii
-from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,7 +20,8 @@ from services.metrics.schemas import (
     SpendIn,
     SpendPublic,
 )
-from shared.http import Admin, InvalidInput, Viewer
+from shared import paging
+from shared.http import Admin, Viewer
 from shared.times import Instant, PeriodEnd
 
 router = APIRouter(prefix="/v1")
@@ -102,39 +100,19 @@ async def delete_spend(request: Request, spend_id: UUID) -> None:
         await session.delete(entry)
 
 
+SPEND_ORDER = (col(Spend.period_start), col(Spend.id))  # a page's order: unique
+
+
 @router.get("/spend", response_model=list[SpendPublic], dependencies=[Admin])
 async def list_spend(
-    request: Request,
-    response: Response,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-    cursor: Annotated[
-        str | None, Query(max_length=200, description="From a `Link: rel=next` header.")
-    ] = None,
+    request: Request, response: Response, limit: paging.Limit = 500, cursor: paging.Cursor = None
 ) -> list[Spend]:
     """Spend entries by period start, a page at a time; while more follow, the answer carries
     `Link: <…>; rel="next"` (RFC 8288) with the cursor of the next page."""
-    query = select(Spend).order_by(col(Spend.period_start), col(Spend.id)).limit(limit + 1)
-    if cursor is not None:
-        start, after = _decode_spend_cursor(cursor)
-        later = and_(col(Spend.period_start) == start, col(Spend.id) > after)
-        query = query.where(or_(col(Spend.period_start) > start, later))
+    query = paging.keyset(select(Spend), SPEND_ORDER, cursor, limit)
     async with request.app.state.runtime.db.transaction() as session:
         entries = list((await session.execute(query)).scalars())
-    if len(entries) > limit:
-        entries = entries[:limit]
-        last = entries[-1]
-        token = base64.urlsafe_b64encode(f"{last.period_start.isoformat()}:{last.id}".encode()).decode()
-        following = request.url.include_query_params(cursor=token, limit=limit)
-        response.headers["Link"] = f'<{following}>; rel="next"'
-    return entries
-
-
-def _decode_spend_cursor(cursor: str) -> tuple[date, UUID]:
-    try:
-        start, entry_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
-        return date.fromisoformat(start), UUID(entry_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-        raise InvalidInput([("cursor", "not a cursor this API gave out")]) from error
+    return paging.page(entries, limit, request, response, lambda entry: (entry.period_start, entry.id))
 
 
 @router.get("/cac", response_model=CacReport, dependencies=[Viewer])

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, update
@@ -47,6 +47,7 @@ from services.nurture.schemas import (
 )
 from services.nurture.sender import unsubscribe_token
 from services.nurture.subscriptions import new_secret
+from shared import paging
 from shared.documents import DOCUMENT_BODY, read_document
 from shared.events import utcnow
 from shared.http import Admin, Viewer, is_admin
@@ -68,9 +69,14 @@ async def create_rep(request: Request, data: RepCreate) -> RepCreated:
 
 
 @admin.get("/reps", response_model=list[RepPublic])
-async def list_reps(request: Request) -> list[Rep]:
+async def list_reps(
+    request: Request, response: Response, limit: paging.Limit = 100, cursor: paging.Cursor = None
+) -> list[Rep]:
+    """The reps, oldest first, a page at a time; while more follow, the answer carries
+    `Link: <…>; rel="next"` (RFC 8288)."""
     async with request.app.state.runtime.db.transaction() as session:
-        return await directory.list_reps(session)
+        found = await directory.list_reps(session, cursor, limit)
+    return paging.page(found, limit, request, response, lambda rep: (rep.created_at, rep.id))
 
 
 @admin.patch("/reps/{rep_id}", response_model=RepPublic)
@@ -118,9 +124,14 @@ async def create_endpoint(request: Request, data: EndpointCreate) -> EndpointCre
 
 
 @admin.get("/webhooks", response_model=list[EndpointPublic])
-async def list_endpoints(request: Request) -> list[WebhookEndpoint]:
+async def list_endpoints(
+    request: Request, response: Response, limit: paging.Limit = 100, cursor: paging.Cursor = None
+) -> list[WebhookEndpoint]:
+    """The subscriptions, oldest first, a page at a time (a `Link: rel=next` header while more
+    follow)."""
     async with request.app.state.runtime.db.transaction() as session:
-        return await directory.list_endpoints(session)
+        found = await directory.list_endpoints(session, cursor, limit)
+    return paging.page(found, limit, request, response, lambda endpoint: (endpoint.created_at, endpoint.id))
 
 
 @admin.patch("/webhooks/{endpoint_id}", response_model=EndpointPublic)
@@ -228,11 +239,18 @@ async def _attempts(session: AsyncSession, delivery_ids: list[UUID]) -> dict[UUI
 
 
 @admin.get("/leads/{lead_id}/touches", response_model=list[TouchPublic])
-async def lead_touches(request: Request, lead_id: UUID) -> list[Touch]:
-    """The lead's follow-up timeline: every touch planned, sent, moved, failed or cancelled."""
+async def lead_touches(
+    request: Request,
+    response: Response,
+    lead_id: UUID,
+    limit: paging.Limit = 500,
+    cursor: paging.Cursor = None,
+) -> list[Touch]:
+    """The lead's follow-up timeline: every touch planned, sent, moved, failed or cancelled, by
+    when it is due, a page at a time (a `Link: rel=next` header while more follow)."""
     async with request.app.state.runtime.db.transaction() as session:
-        query = select(Touch).where(Touch.lead_id == lead_id).order_by(col(Touch.due_at), col(Touch.step))
-        return list((await session.exec(query)).all())
+        found = await followup.timeline(session, lead_id, cursor, limit)
+    return paging.page(found, limit, request, response, lambda touch: (touch.due_at, touch.step, touch.id))
 
 
 @admin.get("/playbooks", response_model=PlaybooksPublic)

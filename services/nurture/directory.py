@@ -11,6 +11,7 @@ from services.nurture.config import NurtureSettings
 from services.nurture.models import Rep, WebhookEndpoint
 from services.nurture.subscriptions import new_secret
 from shared.http import InvalidInput
+from shared.paging import keyset
 
 
 class NotFound(Exception):
@@ -37,8 +38,13 @@ async def create_rep(
     return rep, secret
 
 
-async def list_reps(session: AsyncSession) -> list[Rep]:
-    return list((await session.exec(select(Rep).order_by(col(Rep.created_at)))).all())
+REPS_ORDER = (col(Rep.created_at), col(Rep.id))  # a page's order: unique, oldest first
+ENDPOINTS_ORDER = (col(WebhookEndpoint.created_at), col(WebhookEndpoint.id))
+
+
+async def list_reps(session: AsyncSession, cursor: str | None, limit: int) -> list[Rep]:
+    """A page of reps, oldest first (`shared.paging`)."""
+    return list((await session.exec(keyset(select(Rep), REPS_ORDER, cursor, limit))).all())
 
 
 async def update_rep(
@@ -68,8 +74,9 @@ async def create_endpoint(
     return endpoint, secret
 
 
-async def list_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
-    query = select(WebhookEndpoint).order_by(col(WebhookEndpoint.created_at))
+async def list_endpoints(session: AsyncSession, cursor: str | None, limit: int) -> list[WebhookEndpoint]:
+    """A page of subscriptions, oldest first (`shared.paging`)."""
+    query = keyset(select(WebhookEndpoint), ENDPOINTS_ORDER, cursor, limit)
     return list((await session.exec(query)).all())
 
 

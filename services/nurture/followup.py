@@ -26,6 +26,7 @@ from shared.events import (
     utcnow,
 )
 from shared.languages import Language, language_of
+from shared.paging import keyset
 
 log = logging.getLogger(__name__)
 LEADS = FollowedLead.__table__  # type: ignore[attr-defined]
@@ -181,3 +182,12 @@ async def language_for(session: AsyncSession, lead_id: UUID) -> Language:
     """The language to write to the lead in (English for a lead nurture does not know)."""
     lead = await session.get(FollowedLead, lead_id)
     return language_of(lead.context if lead is not None else {})
+
+
+TIMELINE_ORDER = (TOUCHES.c.due_at, TOUCHES.c.step, TOUCHES.c.id)  # a page's order: unique
+
+
+async def timeline(session: AsyncSession, lead_id: UUID, cursor: str | None, limit: int) -> list[Touch]:
+    """A page of the lead's touches, by when each is due (`shared.paging`)."""
+    query = keyset(select(Touch).where(TOUCHES.c.lead_id == lead_id), TIMELINE_ORDER, cursor, limit)
+    return list((await session.execute(query)).scalars())

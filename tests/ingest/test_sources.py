@@ -3,7 +3,7 @@
 import httpx
 
 from tests.conftest import ADMIN, Servers
-from tests.helpers import create_source, opened_events_of, post_lead
+from tests.helpers import create_source, every_page, opened_events_of, post_lead
 
 
 async def test_offline_channels_default_to_offline(ingest: httpx.AsyncClient) -> None:
@@ -85,3 +85,15 @@ async def test_a_source_states_its_legal_basis_for_marketing_and_its_leads_carry
     assert captured.data.get("marketing_basis") is None
     cleared = await ingest.patch(f"/v1/sources/{source['id']}", json={"marketing_basis": None}, headers=ADMIN)
     assert cleared.status_code == 200 and cleared.json()["marketing_basis"] is None
+
+
+async def test_sources_come_a_page_at_a_time_each_once_oldest_first(ingest: httpx.AsyncClient) -> None:
+    mine = [(await create_source(ingest))["id"] for _ in range(4)]
+    whole = (await ingest.get("/v1/sources", headers=ADMIN)).json()
+    seen, pages = await every_page(ingest, "/v1/sources", limit=3)
+    assert [s["id"] for s in seen] == [s["id"] for s in whole], "the pages, end to end, are the list"
+    assert len({s["id"] for s in seen}) == len(seen)
+    assert [s["id"] for s in seen if s["id"] in mine] == mine
+    assert pages == -(-len(seen) // 3), "a next link only while more follow"
+    refused = await ingest.get("/v1/sources", params={"cursor": "W10="}, headers=ADMIN)  # []
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "cursor"

@@ -22,7 +22,7 @@ from shared import topics
 from shared.events import CONSENT_CHANGED, LEAD_ERASED, Envelope, utcnow
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, eventually, running
-from tests.helpers import events_of, lead_classified
+from tests.helpers import events_of, every_page, lead_classified
 from tests.nurture.holding import Mailbox, smtp_server
 from tests.receiver import Receiver, webhook_receiver
 
@@ -385,3 +385,21 @@ async def test_the_unsubscribe_page_speaks_azerbaijani(
     assert "Abunəlikdən çıxın</button>" in page.text
     done = await nurture.post(path)
     assert done.status_code == 200 and "Siz abunəlikdən çıxdınız." in done.text
+
+
+async def test_the_timeline_comes_a_page_at_a_time_in_due_order(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    event = classified("cold")
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    whole = await eventually(lambda: touches_when(nurture, event.lead_id, at_least=3), timeout=20)
+    url = f"/v1/leads/{event.lead_id}/touches"
+    seen, pages = await every_page(nurture, url, limit=2)
+    assert [t["id"] for t in seen] == [t["id"] for t in whole]
+    assert [t["due_at"] for t in seen] == sorted(t["due_at"] for t in seen)
+    assert pages == -(-len(seen) // 2)
+
+
+async def touches_when(client: httpx.AsyncClient, lead_id: uuid.UUID, at_least: int) -> list[dict[str, Any]]:
+    found = await touches(client, lead_id)
+    return found if len(found) >= at_least else []

@@ -2,11 +2,12 @@
 
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from services.ingest import sources
 from services.ingest.models import Source
 from services.ingest.schemas import SourceCreate, SourceCreated, SourcePublic, SourceSettings, TelegramSecret
+from shared import paging
 from shared.db import Database
 from shared.http import Admin
 
@@ -32,10 +33,14 @@ async def create_source(request: Request, data: SourceCreate) -> SourceCreated:
 
 
 @router.get("", response_model=list[SourcePublic])
-async def list_sources(request: Request) -> list[SourcePublic]:
+async def list_sources(
+    request: Request, response: Response, limit: paging.Limit = 100, cursor: paging.Cursor = None
+) -> list[SourcePublic]:
+    """The sources, oldest first, a page at a time; while more follow, the answer carries
+    `Link: <…>; rel="next"` (RFC 8288)."""
     async with _db(request).transaction() as session:
-        found = await sources.list_sources(session)
-    return [_public(s) for s in found]
+        found = await sources.list_sources(session, cursor, limit)
+    return [_public(s) for s in paging.page(found, limit, request, response, lambda s: (s.created_at, s.id))]
 
 
 @router.get("/{source_id}", response_model=SourcePublic)
