@@ -21,18 +21,24 @@ Query_ = TypeVar("Query_", bound=Any)
 _READ: dict[type, Callable[[str], Any]] = {datetime: datetime.fromisoformat, date: date.fromisoformat}
 
 
-def keyset(query: Query_, columns: Sequence[Any], cursor: str | None, limit: int) -> Query_:
-    """`query` for one page: past the cursor, in the ascending order of `columns` (unique
-    together), one more row than `limit` (it says more follow; `page` drops it)."""
-    condition = after(columns, cursor)
+def keyset(
+    query: Query_, columns: Sequence[Any], cursor: str | None, limit: int, *, newest_first: bool = False
+) -> Query_:
+    """`query` for one page: past the cursor, in the order of `columns` (unique together;
+    descending when `newest_first`), one more row than `limit` (it says more follow; `page`
+    drops it)."""
+    condition = after(columns, cursor, newest_first=newest_first)
     if condition is not None:
         query = query.where(condition)
-    return query.order_by(*columns).limit(limit + 1)
+    order = [column.desc() for column in columns] if newest_first else list(columns)
+    return query.order_by(*order).limit(limit + 1)
 
 
-def after(columns: Sequence[Any], cursor: str | None) -> ColumnElement[bool] | None:
-    """Rows past the cursor's in the ascending order of `columns` (unique together), or None
-    for the first page. A cursor this API did not give out is a 422 naming it."""
+def after(
+    columns: Sequence[Any], cursor: str | None, *, newest_first: bool = False
+) -> ColumnElement[bool] | None:
+    """Rows past the cursor's in the order of `columns` (unique together), or None for the
+    first page. A cursor this API did not give out is a 422 naming it."""
     if cursor is None:
         return None
     try:
@@ -43,7 +49,7 @@ def after(columns: Sequence[Any], cursor: str | None) -> ColumnElement[bool] | N
         values = [_READ.get(kind, kind)(part) for kind, part in zip(kinds, parts, strict=True)]
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
         raise InvalidInput([("cursor", "not a cursor this API gave out")]) from error
-    return tuple_(*columns) > tuple_(*values)
+    return tuple_(*columns) < tuple_(*values) if newest_first else tuple_(*columns) > tuple_(*values)
 
 
 def page(

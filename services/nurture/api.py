@@ -11,13 +11,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, update
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture import directory, followup, sla, webhooks
+from services.nurture import delivery_log, directory, followup, sla, webhooks
 from services.nurture.followup import PlaybookBook
 from services.nurture.models import (
-    DeliveryAttempt,
     Rep,
     Touch,
     WebhookDelivery,
@@ -165,20 +163,19 @@ async def rotate_secret(request: Request, endpoint_id: UUID, data: Rotate | None
 @admin.get("/webhooks/{endpoint_id}/deliveries", response_model=list[DeliveryPublic])
 async def list_deliveries(
     request: Request,
+    response: Response,
     endpoint_id: UUID,
     status: Literal["pending", "delivered", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: paging.Cursor = None,
 ) -> list[DeliveryPublic]:
-    """The newest deliveries to this endpoint, each with every attempt and its answer."""
+    """The deliveries to this endpoint, newest first, a page at a time (a `Link: rel=next`
+    header while more follow), each with its latest attempts (at most 20) and their answers."""
     async with request.app.state.runtime.db.transaction() as session:
         await _endpoint(session, endpoint_id)
-        query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
-        if status is not None:
-            query = query.where(WebhookDelivery.status == status)
-        deliveries = list(
-            (await session.exec(query.order_by(col(WebhookDelivery.created_at).desc()).limit(limit))).all()
-        )
-        attempts = await _attempts(session, [d.id for d in deliveries])
+        found = await delivery_log.deliveries(session, endpoint_id, status, cursor, limit)
+        shown = paging.page(found, limit, request, response, lambda d: (d.created_at, d.id))
+        attempts = await delivery_log.latest_attempts(session, [d.id for d in shown])
     return [
         DeliveryPublic(
             **d.model_dump(),
@@ -186,7 +183,7 @@ async def list_deliveries(
                 AttemptPublic.model_validate(a, from_attributes=True) for a in attempts.get(d.id, [])
             ],
         )
-        for d in deliveries
+        for d in shown
     ]
 
 
@@ -228,14 +225,6 @@ async def _endpoint(session: AsyncSession, endpoint_id: UUID, lock: bool = False
         return await directory.endpoint(session, endpoint_id, lock)
     except directory.NotFound as error:
         raise HTTPException(404, str(error)) from error
-
-
-async def _attempts(session: AsyncSession, delivery_ids: list[UUID]) -> dict[UUID, list[DeliveryAttempt]]:
-    query = select(DeliveryAttempt).where(col(DeliveryAttempt.delivery_id).in_(delivery_ids))
-    found: dict[UUID, list[DeliveryAttempt]] = {}
-    for attempt in (await session.exec(query.order_by(col(DeliveryAttempt.id)))).all():
-        found.setdefault(attempt.delivery_id, []).append(attempt)
-    return found
 
 
 @admin.get("/leads/{lead_id}/touches", response_model=list[TouchPublic])

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
+from services.nurture import delivery_log
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.subscriptions import origin_of
@@ -19,7 +20,7 @@ from shared import topics
 from shared.events import Envelope, utcnow
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
-from tests.helpers import lead_classified
+from tests.helpers import every_page, lead_classified
 from tests.nurture.holding import Holding
 from tests.receiver import Receiver, webhook_receiver
 
@@ -207,6 +208,29 @@ async def test_redelivery_one_by_one_and_by_time_range(nurture: httpx.AsyncClien
         await eventually(lambda: len(receiver.received()) == 8 + 8 + 2, timeout=20)
     ids = [r.headers["webhook-id"] for r in receiver.received()]
     assert ids.count(failed["id"]) == 9  # seven failures, the redelivery, the range: one webhook-id
+
+
+async def test_deliveries_come_newest_first_a_page_at_a_time_with_their_latest_attempts(
+    nurture: httpx.AsyncClient, publish: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with webhook_receiver(statuses=[500] * 7) as receiver:  # the schedule runs out: failed
+        endpoint = await subscribe(nurture, receiver)
+        await publish(*warm_leads(1))
+        await eventually(lambda: _count(nurture, endpoint, "failed", 1), timeout=30)
+        [failed] = await deliveries(nurture, endpoint)
+        every = [a["attempted_at"] for a in failed["attempt_log"]]
+        assert len(every) == failed["attempts"] == 7 and every == sorted(every)
+        monkeypatch.setattr(delivery_log, "ATTEMPTS_SHOWN", 5)  # 20 in production
+        [failed] = await deliveries(nurture, endpoint)
+        assert [a["attempted_at"] for a in failed["attempt_log"]] == every[-5:], "the latest, in order"
+
+        await publish(*warm_leads(4))
+        await eventually(lambda: _count(nurture, endpoint, "delivered", 4), timeout=30)
+    whole = await deliveries(nurture, endpoint)
+    seen, pages = await every_page(nurture, f"/v1/webhooks/{endpoint['id']}/deliveries", limit=2)
+    assert [d["id"] for d in seen] == [d["id"] for d in whole] and len(seen) == 5 and pages == 3
+    created = [d["created_at"] for d in seen]
+    assert created == sorted(created, reverse=True), "newest first"
 
 
 async def _statuses(client: httpx.AsyncClient, endpoint: dict[str, Any]) -> list[str]:

@@ -1,0 +1,42 @@
+"""What an admin reads of the webhook deliveries: an endpoint's deliveries, newest first, a page
+at a time, each with its latest attempts (a delivery sent again and again keeps every attempt;
+the answer shows the last `ATTEMPTS_SHOWN`)."""
+
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.nurture.models import DeliveryAttempt, WebhookDelivery
+from shared.paging import keyset
+
+DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
+ATTEMPTS = DeliveryAttempt.__table__  # type: ignore[attr-defined]
+ORDER = (DELIVERIES.c.created_at, DELIVERIES.c.id)  # a page's order (newest first): unique
+ATTEMPTS_SHOWN = 20
+
+
+async def deliveries(
+    session: AsyncSession, endpoint_id: UUID, status: str | None, cursor: str | None, limit: int
+) -> list[WebhookDelivery]:
+    query = select(WebhookDelivery).where(DELIVERIES.c.endpoint_id == endpoint_id)
+    if status is not None:
+        query = query.where(DELIVERIES.c.status == status)
+    query = keyset(query, ORDER, cursor, limit, newest_first=True)
+    return list((await session.execute(query)).scalars())
+
+
+async def latest_attempts(
+    session: AsyncSession, delivery_ids: list[UUID]
+) -> dict[UUID, list[DeliveryAttempt]]:
+    """The last `ATTEMPTS_SHOWN` attempts of each delivery, oldest first."""
+    newest = func.row_number().over(partition_by=ATTEMPTS.c.delivery_id, order_by=ATTEMPTS.c.id.desc())
+    ranked = (
+        select(ATTEMPTS.c.id, newest.label("n")).where(ATTEMPTS.c.delivery_id.in_(delivery_ids)).subquery()
+    )
+    shown = select(ranked.c.id).where(ranked.c.n <= ATTEMPTS_SHOWN)
+    query = select(DeliveryAttempt).where(ATTEMPTS.c.id.in_(shown)).order_by(ATTEMPTS.c.id)
+    found: dict[UUID, list[DeliveryAttempt]] = {}
+    for attempt in (await session.execute(query)).scalars():
+        found.setdefault(attempt.delivery_id, []).append(attempt)
+    return found
