@@ -155,7 +155,11 @@ class LeadKeys:
 
     def warm(self, lead_ids: Iterable[UUID]) -> None:
         """Ask for these leads' keys in the background (a failure is forgotten: `of` asks again)."""
-        missing = sorted(set(lead_ids) - self._keys.keys() - self._asked.keys(), key=str)
+        # Looked up one by one: `set - dict.keys()` walks (and hashes) every key cached.
+        wanted = set(lead_ids)
+        missing = sorted(
+            (lead for lead in wanted if lead not in self._keys and lead not in self._asked), key=str
+        )
         if not missing:
             return
         task = asyncio.create_task(self._warm(missing[:MAX_KEYS_PER_REQUEST]))
