@@ -99,6 +99,27 @@ def keep_logs(stack: FaultStack) -> None:
         shutil.copy(log, LOGS / log.name)
 
 
+NOISE = ("Unable connect to node", "Unable to update metadata", "not found in cluster metadata")
+
+
+def recent_warnings(stack: FaultStack, per_service: int = 12) -> str:
+    """The last warnings and errors each part logged (the broker's connection noise left out)."""
+    shown = []
+    for log in sorted((stack.home / "logs").glob("*.log")):
+        found = []
+        for line in log.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            message = str(entry.get("message", ""))
+            if entry.get("level") in ("WARNING", "ERROR") and not any(n in message for n in NOISE):
+                found.append(f"  {entry.get('time')} {entry.get('logger')}: {message[:300]}")
+        shown.append(f"{log.stem}: the last {min(len(found), per_service)} of {len(found)} warnings")
+        shown += found[-per_service:]
+    return "\n".join(shown)
+
+
 def record(scenario: str, figures: dict[str, Any], shown: tuple[str, ...] = SUMMARY_FIELDS) -> None:
     """One line on the terminal (the `shown` figures), and all of them kept in
     tests/artifacts/faults.json."""
@@ -108,6 +129,17 @@ def record(scenario: str, figures: dict[str, Any], shown: tuple[str, ...] = SUMM
     ARTIFACTS.mkdir(exist_ok=True)
     kept = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
     SUMMARY.write_text(json.dumps(kept | {scenario: figures}, indent=2, sort_keys=True))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed scenario's report carries what the stack's parts last warned of: CI keeps only
+    the terminal's output, not tests/artifacts/faults-logs."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    pipeline = getattr(item, "funcargs", {}).get("pipeline")
+    if report.when == "call" and report.failed and isinstance(pipeline, Pipeline):
+        report.sections.append(("leadflow's warnings", recent_warnings(pipeline.stack)))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
