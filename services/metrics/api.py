@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics import finance, funnels, lifetime, speed
 from services.metrics.finance import Bucketing
-from services.metrics.funnels import FACTS, GroupBy, lead_filters
+from services.metrics.funnels import FACTS, GroupBy
 from services.metrics.models import FUNNEL_STAGES, Spend
 from services.metrics.schemas import (
     CacReport,
@@ -200,10 +200,12 @@ async def speed_to_lead(
     group_by: Literal["channel", "rep"] | None = None,
 ) -> SpeedReport:
     """Capture → first rep webhook and capture → acknowledgement, p50 / p90 / p99 in seconds,
-    SLA compliance, touches to conversion and sales-cycle days."""
+    SLA compliance, touches to conversion and sales-cycle days. The percentiles are read off
+    histograms kept per month (each within 1% of the exact value); counts, SLA compliance and
+    touches are exact."""
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
-        return await speed.speed_report(session, lead_filters(from_, to), group_by, settings.sla_seconds)
+        return await speed.speed_report(session, from_, to, group_by, settings.sla_seconds)
 
 
 @router.get("/health", dependencies=[Viewer])

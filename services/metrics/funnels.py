@@ -181,7 +181,7 @@ async def _tally_by_month(session: AsyncSession, scope: Scope, by_channel: bool)
     """The same counts, the whole months of the scope read from funnel_months (a row per
     month, channel, furthest stage, stage and temperature), the part-months at either end
     from the leads themselves."""
-    first, end = _whole_months(scope.from_, scope.to)
+    first, end = whole_months(scope.from_, scope.to)
     if first is not None and end is not None and first >= end:
         return await _tally(session, scope.clauses(), FACTS.c.channel if by_channel else None)
     m = MONTHS.c
@@ -198,10 +198,10 @@ async def _tally_by_month(session: AsyncSession, scope: Scope, by_channel: bool)
         query = query.where(m.month < end)
     tallies = _tallied(await session.execute(query), keyed=by_channel)
     edges = []
-    if scope.from_ is not None and first is not None and scope.from_ < _at(first):
-        edges.append(replace(scope, to=_at(first)))
-    if scope.to is not None and end is not None and _at(end) < scope.to:
-        edges.append(replace(scope, from_=_at(end)))
+    if scope.from_ is not None and first is not None and scope.from_ < month_start(first):
+        edges.append(replace(scope, to=month_start(first)))
+    if scope.to is not None and end is not None and month_start(end) < scope.to:
+        edges.append(replace(scope, from_=month_start(end)))
     for edge in edges:
         for group, tally in (
             await _tally(session, edge.clauses(), FACTS.c.channel if by_channel else None)
@@ -210,14 +210,14 @@ async def _tally_by_month(session: AsyncSession, scope: Scope, by_channel: bool)
     return tallies
 
 
-def _whole_months(from_: datetime | None, to: datetime | None) -> tuple[date | None, date | None]:
+def whole_months(from_: datetime | None, to: datetime | None) -> tuple[date | None, date | None]:
     """The first whole (UTC) month from `from_` on, and the month after the last whole one
     before `to`; None where the scope is open."""
     first = end = None
     if from_ is not None:
         start = from_.astimezone(UTC)
         first = date(start.year, start.month, 1)
-        if _at(first) < start:
+        if month_start(first) < start:
             first = _next_month(first)
     if to is not None:
         stop = to.astimezone(UTC)
@@ -229,7 +229,7 @@ def _next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
-def _at(month: date) -> datetime:
+def month_start(month: date) -> datetime:
     return datetime(month.year, month.month, month.day, tzinfo=UTC)
 
 

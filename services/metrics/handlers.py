@@ -10,8 +10,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, case, func, or_, text, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, bindparam, case, func, or_, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.models import EXIT_STAGES, FUNNEL_STAGES, LeadFact
@@ -190,12 +190,17 @@ async def record(session: AsyncSession, events: list[Envelope]) -> None:
         if row:
             by_shape.setdefault(tuple(sorted(row)), []).append({"lead_id": lead_id, **row})
     for shape, shaped in by_shape.items():
-        await session.execute(_upsert(shape), shaped)
+        columns = ("lead_id", *shape)
+        await session.execute(_upsert(shape), {name: [row[name] for row in shaped] for name in columns})
 
 
 @lru_cache(maxsize=256)  # a few dozen shapes occur; one statement each, compiled once
 def _upsert(shape: tuple[str, ...]) -> Any:
-    statement = insert(FACTS)
+    """One statement for any number of leads of this shape: the values come as one array per
+    column, unnested into rows (so the lead_facts triggers run once per batch, not per lead)."""
+    columns = ("lead_id", *shape)
+    rows = select(*(func.unnest(bindparam(name, type_=ARRAY(FACTS.c[name].type))) for name in columns))
+    statement = insert(FACTS).from_select(list(columns), rows)
     new, old = statement.excluded, FACTS.c
     rules: dict[str, Any] = {}
     for name in shape:

@@ -84,12 +84,14 @@ class Seeded:
 def lead_rows(
     leads: int, seed: int = 1, until: datetime = UNTIL, days: int = 730
 ) -> Iterator[tuple[Any, ...]]:
-    """`leads` rows of `lead_facts`, captured over the `days` before `until`."""
+    """`leads` rows of `lead_facts`, captured over the `days` before `until`, in the order they
+    were captured (as a table filled over time holds them): evenly spread, each at a random
+    moment of its own share of the time."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible data set, not security
     sources = {channel: uuid.UUID(int=rng.getrandbits(128)) for channel in CHANNELS}
     reps = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(12)]
-    for _ in range(leads):
-        yield _lead(rng, sources, reps, until - timedelta(days=rng.uniform(0, days)))
+    for index in range(leads):
+        yield _lead(rng, sources, reps, until - timedelta(days=days * (leads - index - rng.random()) / leads))
 
 
 def _lead(

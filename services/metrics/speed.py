@@ -1,87 +1,112 @@
-"""Speed to lead, aggregated where the rows are: PostgreSQL computes the percentiles (nearest
-rank, as `finance.percentiles` defines them) for every group and for all at once, in one
-query; only a row per group comes back, however many leads there are."""
+"""Speed to lead from histograms (speed_months, migration 0009): the whole months of the period
+from the cells the triggers keep, the part-months at either end counted the same way from those
+leads. Only a row per (group, measure, bucket) reaches Python, however many leads there are;
+`finance.speed_row` reads the percentiles off them (nearest rank, each within 1%)."""
 
-from collections.abc import Sequence
+from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, cast, func, literal, select, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.funnels import FACTS
-from services.metrics.schemas import Percentiles, SpeedReport, SpeedRow
+from services.metrics.finance import speed_row
+from services.metrics.funnels import month_start, whole_months
+from services.metrics.schemas import SpeedReport
 
-QUANTILES = (0.5, 0.9, 0.99)
-
-
-def _seconds(later: Any, earlier: Any) -> ColumnElement[Any]:
-    return func.extract("epoch", later - earlier)
-
-
-def _percentiles(value: ColumnElement[Any], present: ColumnElement[bool]) -> list[ColumnElement[Any]]:
-    fractions = literal(list(QUANTILES), ARRAY(Numeric))
-    return [
-        func.count().filter(present),
-        func.percentile_disc(fractions).within_group(value).filter(present),
-    ]
+MEASURES = ("webhook", "ack", "sla", "cycle", "touches")  # speed_buckets' columns
+BUCKETS = "speed_buckets(r.captured_at, r.assigned_at, r.acknowledged_at, r.customer_at, r.touches_sent) AS b"
+GROUP_OF = {"rep": "r.rep_id::text", "channel": "r.channel"}
+# The cells of the leads captured in [start, stop), counted from the leads themselves: a
+# grouping set per measure (and the group alone: every lead), so each lead is read once.
+COUNT = {
+    dim: text(
+        f"SELECT {group}, b.webhook, b.ack, b.sla, b.cycle, b.touches,"  # noqa: S608 - fixed text
+        " GROUPING(b.webhook, b.ack, b.sla, b.cycle, b.touches), count(*)"
+        f" FROM lead_facts AS r CROSS JOIN LATERAL {BUCKETS}"
+        " WHERE r.captured_at >= :start AND r.captured_at < :stop"
+        f" GROUP BY GROUPING SETS (({group}), {', '.join(f'({group}, b.{m})' for m in MEASURES)})"
+    )
+    for dim, group in GROUP_OF.items()
+}
+COUNTED_WITH = text("SELECT seconds FROM speed_sla")
+RECOUNT_SLA = text(
+    "INSERT INTO speed_months (month, dim, grp, measure, bucket, leads)"  # noqa: S608 - fixed text
+    " SELECT (date_trunc('month', r.captured_at AT TIME ZONE 'UTC'))::date, d.dim, d.grp, 'sla', 1, count(*)"
+    f" FROM lead_facts AS r CROSS JOIN LATERAL {BUCKETS}"
+    " CROSS JOIN LATERAL (VALUES ('rep', r.rep_id::text), ('channel', r.channel)) AS d (dim, grp)"
+    " WHERE r.captured_at IS NOT NULL AND b.sla = 1"
+    " GROUP BY 1, 2, 3"
+)
+Cells = dict[str | None, dict[str, dict[int, int]]]  # group → measure → bucket → leads
 
 
 async def speed_report(
-    session: AsyncSession, filters: Sequence[ColumnElement[bool]], by: str | None, sla_seconds: float
+    session: AsyncSession, from_: datetime | None, to: datetime | None, by: str | None, sla_seconds: float
 ) -> SpeedReport:
-    f = FACTS.c
-    group = cast(f.rep_id, FACTS.c.channel.type) if by == "rep" else f.channel
-    assigned, acknowledged, converted = (
-        f.assigned_at.is_not(None),
-        f.acknowledged_at.is_not(None),
-        f.customer_at.is_not(None),
-    )
-    in_time = assigned & acknowledged & (_seconds(f.acknowledged_at, f.assigned_at) <= sla_seconds)
-    columns = [
-        (group if by else literal(None)).label("g"),
-        func.grouping(group if by else literal(1)).label("overall") if by else literal(1).label("overall"),
-        *_percentiles(_seconds(f.assigned_at, f.captured_at), assigned),
-        *_percentiles(_seconds(f.acknowledged_at, f.captured_at), acknowledged),
-        func.count().filter(assigned),
-        func.count().filter(in_time),
-        func.count().filter(converted),
-        func.sum(f.touches_sent).filter(converted),
-        *_percentiles(_seconds(f.customer_at, f.captured_at) / 86400, converted),
+    await _count_sla_as(session, sla_seconds)
+    dim = "rep" if by == "rep" else "channel"  # every lead is in one group of either: the sum is all
+    cells: Cells = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    first, end = whole_months(from_, to)
+    if first is not None and end is not None and first >= end:
+        await _count(session, cells, dim, from_, to)
+    else:
+        await _kept(session, cells, dim, first, end)
+        if from_ is not None and first is not None and from_ < month_start(first):
+            await _count(session, cells, dim, from_, month_start(first))
+        if to is not None and end is not None and month_start(end) < to:
+            await _count(session, cells, dim, month_start(end), to)
+    everyone: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for measures in cells.values():
+        for measure, histogram in measures.items():
+            for bucket, leads in histogram.items():
+                everyone[measure][bucket] += leads
+    rows = [
+        speed_row(str(group) if dim == "rep" else group, measures)
+        for group, measures in sorted(cells.items(), key=lambda item: str(item[0]))
     ]
-    query = select(*columns).where(*filters, f.captured_at.is_not(None))
-    if by:
-        query = query.group_by(func.grouping_sets(tuple_(), tuple_(group)))
-    rows = [_row(r, by) for r in await session.execute(query)]
-    overall = next(
-        (row for flag, row in rows if flag), _row_of(None, [0, None, 0, None, 0, 0, 0, None, 0, None])
+    return SpeedReport(sla_seconds=sla_seconds, overall=speed_row(None, everyone), rows=rows if by else [])
+
+
+async def _kept(session: AsyncSession, cells: Cells, dim: str, first: Any, end: Any) -> None:
+    where = ["dim = :dim"]
+    if first is not None:
+        where.append("month >= :first")
+    if end is not None:
+        where.append("month < :end")
+    query = text(
+        f"SELECT grp, measure, bucket, sum(leads) FROM speed_months WHERE {' AND '.join(where)}"  # noqa: S608 - fixed clauses
+        " GROUP BY grp, measure, bucket HAVING sum(leads) <> 0"
     )
-    groups = sorted((row for flag, row in rows if not flag), key=lambda r: str(r.group))
-    return SpeedReport(sla_seconds=sla_seconds, overall=overall, rows=groups if by else [])
+    _add(cells, await session.execute(query, {"dim": dim, "first": first, "end": end}))
 
 
-def _row(result: Any, by: str | None) -> tuple[bool, SpeedRow]:
-    """A result row: whether it is the overall one, and its figures. A rep's group is the rep's
-    id as text ("None" for leads no rep was given), a channel's its name."""
-    g, overall, *figures = result
-    group = None if overall else (str(g) if by == "rep" else g)
-    return bool(overall), _row_of(group, figures)
+async def _count(session: AsyncSession, cells: Cells, dim: str, start: Any, stop: Any) -> None:
+    for group, *buckets, aggregated, leads in await session.execute(
+        COUNT[dim], {"start": start, "stop": stop}
+    ):
+        if aggregated == 2 ** len(MEASURES) - 1:  # the group alone
+            cells[group]["captured"][0] += leads
+            continue
+        index = next(i for i in range(len(MEASURES)) if not aggregated >> (len(MEASURES) - 1 - i) & 1)
+        if buckets[index] is not None:
+            cells[group][MEASURES[index]][buckets[index]] += leads
 
 
-def _row_of(group: str | None, figures: Sequence[Any]) -> SpeedRow:
-    webhook_n, webhook, ack_n, ack, assigned, in_time, converted, touches, cycle_n, cycle = figures
-    return SpeedRow(
-        group=group,
-        to_first_webhook_seconds=_percentiles_of(webhook_n, webhook),
-        to_acknowledgement_seconds=_percentiles_of(ack_n, ack),
-        sla_compliance=round(in_time / assigned, 4) if assigned else None,
-        touches_to_conversion=round(float(touches) / converted, 2) if converted else None,
-        sales_cycle_days=_percentiles_of(cycle_n, cycle),
-    )
+def _add(cells: Cells, rows: Any) -> None:
+    for group, measure, bucket, leads in rows:
+        cells[group][measure][bucket] += int(leads)
 
 
-def _percentiles_of(count: int, values: Sequence[Any] | None) -> Percentiles:
-    if not count or values is None:
-        return Percentiles(count=0, p50=None, p90=None, p99=None)
-    p50, p90, p99 = (round(float(v), 3) for v in values)
-    return Percentiles(count=count, p50=p50, p90=p90, p99=p99)
+async def _count_sla_as(session: AsyncSession, seconds: float) -> None:
+    """Count the acknowledgements within the SLA again if the setting changed since they were
+    counted (every metrics instance is to have the same SLA). Writers of lead_facts wait
+    meanwhile; a second reader waits for the first and finds it done."""
+    if (await session.execute(COUNTED_WITH)).scalar_one() == seconds:
+        return
+    await session.execute(text("LOCK TABLE lead_facts IN SHARE ROW EXCLUSIVE MODE"))
+    if (await session.execute(COUNTED_WITH)).scalar_one() == seconds:
+        return
+    await session.execute(text("UPDATE speed_sla SET seconds = :seconds"), {"seconds": seconds})
+    await session.execute(text("DELETE FROM speed_months WHERE measure = 'sla'"))
+    await session.execute(RECOUNT_SLA)

@@ -193,8 +193,10 @@ async def test_speed_to_lead_and_pipeline_health(metrics: httpx.AsyncClient, pub
         return row if row and row["to_acknowledgement_seconds"]["count"] == 3 else None
 
     row = await eventually(settled, timeout=30)
-    assert row["to_first_webhook_seconds"] == {"count": 4, "p50": 2.0, "p90": 4.0, "p99": 4.0}
-    assert row["to_acknowledgement_seconds"]["p50"] == 120.0
+    webhook = row["to_first_webhook_seconds"]  # read off a histogram: within 1%, then rounded
+    assert webhook["count"] == 4
+    assert [webhook["p50"], webhook["p90"], webhook["p99"]] == pytest.approx([2.0, 4.0, 4.0], rel=0.011)
+    assert row["to_acknowledgement_seconds"]["p50"] == pytest.approx(120.0, rel=0.011)
     assert row["sla_compliance"] == 0.5  # 2 of 4 acknowledged within 15 minutes
     health = (await metrics.get("/v1/health")).json()
     assert set(health["consumer_lag"]) == {"scoring", "nurture", "metrics"}

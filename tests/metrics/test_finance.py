@@ -1,11 +1,25 @@
-"""The money arithmetic, pure: spend spread over its days, CAC warnings outside the band,
-LTV against each channel's CAC."""
+"""The money and speed arithmetic, pure: spend spread over its days, CAC warnings outside the
+band, LTV against each channel's CAC, percentiles read off a histogram."""
 
+import math
+import random
+from collections import Counter
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
-from services.metrics.finance import Acquired, CustomerTotals, cac_report, ltv_report
+import pytest
+
+from services.metrics.finance import (
+    GROWTH,
+    QUANTILES,
+    Acquired,
+    CustomerTotals,
+    bucket_middle,
+    cac_report,
+    ltv_report,
+    nearest_rank,
+)
 
 BANDS = SimpleNamespace(cac_low=50.0, cac_high=400.0)
 
@@ -64,3 +78,19 @@ def test_ltv_minus_cac_per_channel() -> None:
         160.0,
         1.8,
     )
+
+
+def test_a_histograms_nearest_rank_is_the_bucket_of_the_sorted_values_nearest_rank() -> None:
+    rng = random.Random(9)
+    for _ in range(200):
+        values = [rng.randint(-5, 40) for _ in range(rng.randint(1, 60))]
+        histogram = Counter(values)
+        ordered = sorted(values)
+        expected = [ordered[max(math.ceil(q * len(values)), 1) - 1] for q in QUANTILES]
+        assert nearest_rank(histogram) == expected, values
+
+
+def test_a_buckets_middle_is_within_one_percent_of_every_value_in_it() -> None:
+    for value in (0.001, 0.05, 0.7, 1.0, 2.0, 119.9, 120.0, 900.0, 86_400.0, 3.2e7):
+        bucket = math.ceil(math.log(value) / math.log(GROWTH))  # as speed_bucket() files it
+        assert bucket_middle(bucket) == pytest.approx(value, rel=0.01)

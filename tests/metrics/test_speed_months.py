@@ -1,0 +1,218 @@
+"""speed_months, speed to lead kept as histograms per month of capture by triggers on lead_facts,
+answers what sorting every lead's times answers: the same counts, SLA compliance and touches to
+conversion exactly, each percentile within 1% of the nearest-rank value; after inserts, upserts
+that move leads between reps, channels and months, updates of other columns, deletions and a
+truncation; for periods open or closed at either end, cut mid-month or on a month's first
+instant, in any time zone; and after the SLA setting changes."""
+
+import math
+import random
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from services.metrics import speed
+from shared.db import Database
+from tests.conftest import Servers
+
+CHANNELS = ["web_form", "ad", "referral", None]
+REPS = [uuid.UUID(int=n) for n in range(1, 4)]
+START = datetime(2026, 1, 20, tzinfo=UTC)
+ALMATY = timezone(timedelta(hours=5))
+SLA = 900.0
+COLUMNS = (
+    "captured_at",
+    "rep_id",
+    "channel",
+    "assigned_at",
+    "acknowledged_at",
+    "customer_at",
+    "touches_sent",
+)
+
+
+@pytest.fixture
+async def db(servers: Servers) -> Any:
+    database = Database(servers.database_url, "metrics")
+    async with database.transaction() as session:
+        await session.execute(text("TRUNCATE lead_facts"))
+    yield database
+    await database.dispose()
+
+
+def a_lead(rng: random.Random) -> dict[str, Any]:
+    captured = None if rng.random() < 0.05 else START + timedelta(hours=rng.uniform(0, 24 * 130))
+    at = captured or START
+    assigned = at + timedelta(seconds=rng.uniform(0.01, 5)) if rng.random() < 0.7 else None
+    acknowledged = None
+    if assigned and rng.random() < 0.8:
+        acknowledged = at + timedelta(seconds=rng.expovariate(1 / 900))
+    customer = at + timedelta(days=rng.uniform(0.5, 90)) if rng.random() < 0.2 else None
+    return {
+        "lead_id": uuid.UUID(int=rng.getrandbits(128)),
+        "channel": rng.choice(CHANNELS),
+        "rep_id": rng.choice(REPS) if assigned else None,
+        "captured_at": captured,
+        "assigned_at": assigned,
+        "acknowledged_at": acknowledged,
+        "customer_at": customer,
+        "touches_sent": rng.randint(0, 9),
+        "stage": rng.choice(["lead", "mql", "customer"]),
+    }
+
+
+INSERT = text(
+    f"INSERT INTO lead_facts (lead_id, stage, {', '.join(COLUMNS)})"
+    f" VALUES (:lead_id, :stage, {', '.join(':' + c for c in COLUMNS)})"
+    " ON CONFLICT (lead_id) DO UPDATE SET stage = excluded.stage, "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS)
+)
+
+
+def periods(rng: random.Random) -> list[tuple[datetime | None, datetime | None]]:
+    month_starts = [datetime(2026, m, 1, tzinfo=UTC) for m in range(1, 7)]
+    found: list[tuple[datetime | None, datetime | None]] = [
+        (None, None),
+        (month_starts[1], None),
+        (None, month_starts[3]),
+        (month_starts[1], month_starts[3]),
+        (month_starts[2], month_starts[2] + timedelta(days=9)),
+        (datetime(2026, 2, 1, tzinfo=ALMATY), datetime(2026, 4, 1, tzinfo=ALMATY)),
+    ]
+    for _ in range(6):
+        a, b = sorted(START + timedelta(hours=rng.uniform(-100, 24 * 140)) for _ in range(2))
+        found.append((a, b))
+    return found
+
+
+def expected(rows: list[Any], by: str | None, sla: float) -> dict[str | None, dict[str, Any]]:
+    """What sorting every lead's times gives, per group and overall ("all")."""
+    values: dict[str | None, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        group = str(row.rep_id) if by == "rep" else row.channel
+        for key in [group, "all"] if by else ["all"]:
+            found = values[key]
+            if row.assigned_at:
+                found["webhook"].append((row.assigned_at - row.captured_at).total_seconds())
+                if row.acknowledged_at and (row.acknowledged_at - row.assigned_at).total_seconds() <= sla:
+                    found["in_time"].append(1)
+            if row.acknowledged_at:
+                found["ack"].append((row.acknowledged_at - row.captured_at).total_seconds())
+            if row.customer_at:
+                found["cycle"].append((row.customer_at - row.captured_at).total_seconds() / 86400)
+                found["touches"].append(row.touches_sent)
+    return {key: _figures(found) for key, found in values.items()}
+
+
+def _figures(found: dict[str, list[float]]) -> dict[str, Any]:
+    assigned, converted = len(found["webhook"]), len(found["cycle"])
+    return {
+        "webhook": _nearest_ranks(found["webhook"]),
+        "ack": _nearest_ranks(found["ack"]),
+        "cycle": _nearest_ranks(found["cycle"]),
+        "sla_compliance": round(len(found["in_time"]) / assigned, 4) if assigned else None,
+        "touches_to_conversion": round(sum(found["touches"]) / converted, 2) if converted else None,
+    }
+
+
+def _nearest_ranks(values: list[float]) -> tuple[int, list[float]]:
+    ordered = sorted(values)
+    if not ordered:
+        return 0, []
+    return len(ordered), [ordered[max(math.ceil(q * len(ordered)), 1) - 1] for q in (0.5, 0.9, 0.99)]
+
+
+def _reported(row: Any) -> dict[str, Any]:
+    def ranks(p: Any) -> tuple[int, list[float]]:
+        return p.count, [p.p50, p.p90, p.p99] if p.count else []
+
+    return {
+        "webhook": ranks(row.to_first_webhook_seconds),
+        "ack": ranks(row.to_acknowledgement_seconds),
+        "cycle": ranks(row.sales_cycle_days),
+        "sla_compliance": row.sla_compliance,
+        "touches_to_conversion": row.touches_to_conversion,
+    }
+
+
+async def same_figures(db: Database, rng: random.Random, sla: float = SLA) -> None:
+    async with db.transaction() as session:
+        rows = list(await session.execute(text(f"SELECT {', '.join(COLUMNS)} FROM lead_facts")))
+    for from_, to in periods(rng):
+        chosen = [
+            r
+            for r in rows
+            if r.captured_at is not None
+            and (from_ is None or r.captured_at >= from_)
+            and (to is None or r.captured_at < to)
+        ]
+        for by in (None, "rep", "channel"):
+            async with db.transaction() as session:
+                report = await speed.speed_report(session, from_, to, by, sla)
+            wanted = expected(chosen, by, sla)
+            got = {row.group: _reported(row) for row in report.rows} | {"all": _reported(report.overall)}
+            assert set(got) == set(wanted) | {"all"}, (from_, to, by)
+            for group, figures in wanted.items():
+                _close(got[group], figures, (from_, to, by, group))
+
+
+def _close(got: dict[str, Any], wanted: dict[str, Any], where: Any) -> None:
+    for measure in ("webhook", "ack", "cycle"):
+        (count, values), (wanted_count, wanted_values) = got[measure], wanted[measure]
+        assert count == wanted_count, (where, measure)
+        # Within 1% of the value, then rounded to 3 decimals as reported.
+        pairs = zip(values, wanted_values, strict=True)
+        assert all(abs(v - w) <= 0.01 * abs(w) + 0.0005 for v, w in pairs), (where, measure, values)
+    assert got["sla_compliance"] == wanted["sla_compliance"], where
+    assert got["touches_to_conversion"] == wanted["touches_to_conversion"], where
+
+
+async def test_the_kept_histograms_match_sorting_every_lead_through_every_kind_of_write(db: Database) -> None:
+    rng = random.Random(16)
+    leads = [a_lead(rng) for _ in range(400)]
+    async with db.transaction() as session:
+        await session.execute(INSERT, leads[:250])  # a batch, as the consumer writes
+    async with db.transaction() as session:
+        for lead in leads[250:]:
+            await session.execute(INSERT, lead)  # one at a time
+    await same_figures(db, rng)
+
+    moved = [a_lead(rng) | {"lead_id": lead["lead_id"]} for lead in rng.sample(leads, 150)]
+    async with db.transaction() as session:
+        await session.execute(INSERT, moved)  # upserts: rep, channel, month and times change
+        # Only other columns: no speed change.
+        await session.execute(text("UPDATE lead_facts SET stage = 'sql' WHERE channel = 'ad'"))
+        await session.execute(
+            text("UPDATE lead_facts SET touches_sent = touches_sent + 1 WHERE channel = 'referral'")
+        )
+        await session.execute(
+            text("DELETE FROM lead_facts WHERE lead_id = ANY(:ids)"),
+            {"ids": [lead["lead_id"] for lead in leads[:40]]},
+        )
+    await same_figures(db, rng)
+
+    async with db.transaction() as session:
+        await session.execute(text("TRUNCATE lead_facts"))
+        await session.execute(INSERT, leads[100:160])
+    await same_figures(db, rng)
+    async with db.transaction() as session:
+        kept = "SELECT sum(leads) FROM speed_months WHERE dim = 'rep' AND measure = 'webhook'"
+        total = (await session.execute(text(kept))).scalar_one()
+    assert total == sum(1 for lead in leads[100:160] if lead["captured_at"] and lead["assigned_at"])
+
+
+async def test_a_new_sla_counts_every_acknowledgement_again_and_what_follows_with_it(db: Database) -> None:
+    rng = random.Random(17)
+    leads = [a_lead(rng) for _ in range(300)]
+    async with db.transaction() as session:
+        await session.execute(INSERT, leads[:200])
+    await same_figures(db, rng, sla=SLA)
+    await same_figures(db, rng, sla=60.0)
+    async with db.transaction() as session:
+        await session.execute(INSERT, leads[200:])  # written under the new SLA
+    await same_figures(db, rng, sla=60.0)
+    await same_figures(db, rng, sla=SLA)
