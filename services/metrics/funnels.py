@@ -18,6 +18,7 @@ from sqlalchemy import (
     Date,
     Integer,
     String,
+    Uuid,
     case,
     cast,
     column,
@@ -32,12 +33,15 @@ from services.metrics.schemas import Funnel, FunnelBody, FunnelStage
 from shared.http import InvalidInput
 
 FACTS = LeadFact.__table__  # type: ignore[attr-defined]
-# Kept by triggers on lead_facts (migration 0007): leads per month of capture, channel,
-# furthest stage, stage and temperature.
+# Kept by triggers on lead_facts (migrations 0007, 0010): leads per month of capture, channel,
+# source, campaign, industry, furthest stage, stage and temperature.
 MONTHS = table(
     "funnel_months",
     column("month", Date),
     column("channel", String),
+    column("source_id", Uuid),
+    column("campaign", String),
+    column("industry", String),
     column("furthest_stage", Integer),
     column("stage", String),
     column("temperature", String),
@@ -91,11 +95,6 @@ class Scope:
                 filters.append(narrowed == value)
         return filters
 
-    @property
-    def by_capture_and_channel_only(self) -> bool:
-        """Only the capture time and the channel narrow it: funnel_months can answer."""
-        return self.source is None and self.campaign is None and self.industry is None
-
 
 OTHER = "(other)"
 MAX_GROUPS = 50
@@ -114,8 +113,8 @@ async def report(
     key = GROUPS.get(group_by) if group_by else None
     if group_by in FROM_LEAD_INPUT:
         key = _bounded_key(key, filters, max_groups)
-    if scope.by_capture_and_channel_only and group_by in (None, "channel"):
-        tallies = await _tally_by_month(session, scope, by_channel=group_by == "channel")
+    if group_by not in FROM_LEAD_INPUT:
+        tallies = await _tally_by_month(session, scope, group_by)
     else:
         tallies = await _tally(session, filters, key)
     days = await _medians(session, stages, filters, key) if medians else {}
@@ -177,35 +176,40 @@ async def _tally(session: AsyncSession, filters: list[Any], key: Any) -> dict[An
     return _tallied(await session.execute(query), keyed=key is not None)
 
 
-async def _tally_by_month(session: AsyncSession, scope: Scope, by_channel: bool) -> dict[Any, _Tally]:
-    """The same counts, the whole months of the scope read from funnel_months (a row per
-    month, channel, furthest stage, stage and temperature), the part-months at either end
-    from the leads themselves."""
+async def _tally_by_month(session: AsyncSession, scope: Scope, group_by: str | None) -> dict[Any, _Tally]:
+    """The same counts, the whole months of the scope read from funnel_months (a row per month,
+    channel, source, campaign, industry, furthest stage, stage and temperature), the part-months
+    at either end from the leads themselves."""
+    key = GROUPS[group_by] if group_by else None
     first, end = whole_months(scope.from_, scope.to)
     if first is not None and end is not None and first >= end:
-        return await _tally(session, scope.clauses(), FACTS.c.channel if by_channel else None)
+        return await _tally(session, scope.clauses(), key)
     m = MONTHS.c
     columns: list[Any] = [m.furthest_stage, m.stage, m.temperature]
-    if by_channel:
-        columns.insert(0, m.channel.label("key"))
+    if key is not None:
+        columns.insert(0, m[key.name].label("key"))
     leads = func.sum(m.leads)
     query = select(*columns, leads.label("leads")).group_by(*columns).having(leads != 0)  # 0: all moved on
-    if scope.channel is not None:
-        query = query.where(m.channel == scope.channel)
+    for name, value in (
+        ("channel", scope.channel),
+        ("source_id", scope.source),
+        ("campaign", scope.campaign),
+        ("industry", scope.industry),
+    ):
+        if value is not None:
+            query = query.where(m[name] == value)
     if first is not None:
         query = query.where(m.month >= first)
     if end is not None:
         query = query.where(m.month < end)
-    tallies = _tallied(await session.execute(query), keyed=by_channel)
+    tallies = _tallied(await session.execute(query), keyed=key is not None)
     edges = []
     if scope.from_ is not None and first is not None and scope.from_ < month_start(first):
         edges.append(replace(scope, to=month_start(first)))
     if scope.to is not None and end is not None and month_start(end) < scope.to:
         edges.append(replace(scope, from_=month_start(end)))
     for edge in edges:
-        for group, tally in (
-            await _tally(session, edge.clauses(), FACTS.c.channel if by_channel else None)
-        ).items():
+        for group, tally in (await _tally(session, edge.clauses(), key)).items():
             tallies.setdefault(group, _Tally()).add(tally)
     return tallies
 

@@ -1,8 +1,8 @@
-"""funnel_months, the funnel's counts kept per month of capture and channel by triggers on
-lead_facts, answers exactly what counting every lead answers: after inserts, updates that
-move leads between stages, channels and months, upserts, deletions and a truncation, for
-scopes open or closed at either end, cut mid-month or on a month's first instant, in any
-time zone."""
+"""funnel_months, the funnel's counts kept per month of capture, channel, source, campaign and
+industry by triggers on lead_facts, answers exactly what counting every lead answers: after
+inserts, updates that move leads between stages, origins and months, upserts, deletions and a
+truncation, for scopes open or closed at either end, cut mid-month or on a month's first
+instant, in any time zone, narrowed by any origin, overall or by channel or source."""
 
 import random
 import uuid
@@ -13,11 +13,14 @@ import pytest
 from sqlalchemy import text
 
 from services.metrics import funnels
-from services.metrics.funnels import FACTS, Scope
+from services.metrics.funnels import Scope
 from shared.db import Database
 from tests.conftest import Servers
 
 CHANNELS = ["web_form", "ad", "referral", None]
+SOURCES = [uuid.UUID(int=1), uuid.UUID(int=2), None]
+CAMPAIGNS = ["spring", "webinar", None]
+INDUSTRIES = ["retail", "it", None]
 STAGES = ["lead", "mql", "sql", "opportunity", "customer", "lost", None]
 TEMPERATURES = ["hot", "warm", "cold", None]
 START = datetime(2026, 1, 20, tzinfo=UTC)
@@ -39,6 +42,9 @@ def a_lead(rng: random.Random) -> dict[str, Any]:
     return {
         "lead_id": uuid.UUID(int=rng.getrandbits(128)),
         "channel": rng.choice(CHANNELS),
+        "source_id": rng.choice(SOURCES),
+        "campaign": rng.choice(CAMPAIGNS),
+        "industry": rng.choice(INDUSTRIES),
         "captured_at": captured,
         "furthest_stage": furthest,
         "stage": rng.choice(STAGES),
@@ -46,11 +52,20 @@ def a_lead(rng: random.Random) -> dict[str, Any]:
     }
 
 
+COLUMNS = (
+    "channel",
+    "source_id",
+    "campaign",
+    "industry",
+    "captured_at",
+    "furthest_stage",
+    "stage",
+    "temperature",
+)
 INSERT = text(
-    "INSERT INTO lead_facts (lead_id, channel, captured_at, furthest_stage, stage, temperature)"
-    " VALUES (:lead_id, :channel, :captured_at, :furthest_stage, :stage, :temperature)"
-    " ON CONFLICT (lead_id) DO UPDATE SET channel = excluded.channel, captured_at = excluded.captured_at,"
-    " furthest_stage = excluded.furthest_stage, stage = excluded.stage, temperature = excluded.temperature"
+    f"INSERT INTO lead_facts (lead_id, {', '.join(COLUMNS)})"
+    f" VALUES (:lead_id, {', '.join(':' + c for c in COLUMNS)})"
+    " ON CONFLICT (lead_id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS)
 )
 
 
@@ -65,18 +80,19 @@ def scopes(rng: random.Random) -> list[Scope]:
     for _ in range(8):
         a, b = sorted(START + timedelta(hours=rng.uniform(-100, 24 * 140)) for _ in range(2))
         found.append(Scope(a, b, rng.choice(CHANNELS)))
+    found += [Scope(source=SOURCES[0]), Scope(campaign="spring"), Scope(month_starts[1], industry="retail")]
+    a, b = sorted(START + timedelta(hours=rng.uniform(-100, 24 * 140)) for _ in range(2))
+    found.append(Scope(a, b, "ad", SOURCES[1], "webinar", "it"))
     return found
 
 
 async def same_counts(db: Database, rng: random.Random) -> None:
     for scope in scopes(rng):
-        for by_channel in (False, True):
+        for by in (None, "channel", "source"):
             async with db.transaction() as session:
-                kept = await funnels._tally_by_month(session, scope, by_channel)
-                counted = await funnels._tally(
-                    session, scope.clauses(), FACTS.c.channel if by_channel else None
-                )
-            assert _plain(kept) == _plain(counted), (scope, by_channel)
+                kept = await funnels._tally_by_month(session, scope, by)
+                counted = await funnels._tally(session, scope.clauses(), funnels.GROUPS[by] if by else None)
+            assert _plain(kept) == _plain(counted), (scope, by)
 
 
 def _plain(tallies: dict[Any, Any]) -> dict[Any, Any]:
@@ -102,6 +118,9 @@ async def test_the_kept_counts_match_counting_every_lead_through_every_kind_of_w
         await session.execute(INSERT, moved)  # upserts: stage, channel and month change
         await session.execute(
             text("UPDATE lead_facts SET stage = 'customer', furthest_stage = 4 WHERE channel = 'referral'")
+        )
+        await session.execute(
+            text("UPDATE lead_facts SET industry = 'it', campaign = NULL WHERE industry = 'retail'")
         )
         await session.execute(
             text("DELETE FROM lead_facts WHERE lead_id = ANY(:ids)"),
