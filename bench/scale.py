@@ -36,6 +36,7 @@ SIZES = (10_000, 100_000, 1_000_000)
 REQUESTS = 50
 TOKEN = "bench-admin-token"
 YEAR = {"from": "2025-12-01", "to": "2026-12-01"}
+PART_YEAR = {"from": "2025-12-15", "to": "2026-11-20"}  # whole months, and two part-months lead by lead
 READS: list[tuple[str, str, dict[str, str]]] = [
     ("funnel", "/v1/funnel", {}),
     ("funnel, one channel", "/v1/funnel", {"channel": "ad"}),
@@ -45,6 +46,7 @@ READS: list[tuple[str, str, dict[str, str]]] = [
     ("CAC by channel", "/v1/cac", {**YEAR, "group_by": "channel"}),
     ("LTV by channel", "/v1/ltv", {"group_by": "channel"}),
     ("speed-to-lead by rep", "/v1/speed-to-lead", {"group_by": "rep"}),
+    ("speed-to-lead by rep, mid-month to mid-month", "/v1/speed-to-lead", {**PART_YEAR, "group_by": "rep"}),
     ("GET /v1/health", "/v1/health", {}),
 ]
 # Scoring's reads: the first page of the queue, a hot filter, a page deep in (cursor), one
