@@ -46,7 +46,7 @@ READS: list[tuple[str, str, dict[str, str]]] = [
     ("CAC by channel", "/v1/cac", {**YEAR, "group_by": "channel"}),
     ("LTV by channel", "/v1/ltv", {"group_by": "channel"}),
     ("speed-to-lead by rep", "/v1/speed-to-lead", {"group_by": "rep"}),
-    ("speed-to-lead by rep, mid-month to mid-month", "/v1/speed-to-lead", {**PART_YEAR, "group_by": "rep"}),
+    ("speed-to-lead by rep, part months", "/v1/speed-to-lead", {**PART_YEAR, "group_by": "rep"}),
     ("GET /v1/health", "/v1/health", {}),
 ]
 # Scoring's reads: the first page of the queue, a hot filter, a page deep in (cursor), one
@@ -205,7 +205,7 @@ async def measure(sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
             database_url = postgres.url("leadflow")
             for service in ("metrics", "scoring"):
                 await asyncio.to_thread(upgrade, database_url, service, migrations_dir(service))
-            names = [*topics.DOMAIN_TOPICS, topics.dlq("metrics"), topics.dlq("scoring")]
+            names = [*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in ("metrics", "scoring", "nurture"))]
             await when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
             results = []
             for leads in sizes:

@@ -103,7 +103,7 @@ class PipelineHealth:
             "problems": [],
         }
         try:
-            report["consumer_lag"], report["dlq"] = await self._broker()
+            report["consumer_lag"], report["dlq"] = await self._broker(report["problems"])
         except Exception as error:
             report["problems"].append(f"broker: {type(error).__name__}")
         async with httpx.AsyncClient(timeout=ASK_TIMEOUT, headers=self._auth) as client:
@@ -116,18 +116,26 @@ class PipelineHealth:
         self._export(report)
         return report
 
-    async def _broker(self) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    async def _broker(self, problems: list[str]) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
         """Each group's lag and each dead-letter topic's size: one ListOffsets for the log
-        ends, one OffsetFetch per group (read without joining it: no rebalance is caused),
-        bounded by BROKER_TIMEOUT so a slow broker makes a problem line, not a slow answer."""
+        ends of the partitions the broker has (a topic missing is a problem line: asked for,
+        it would be waited for), one OffsetFetch per group (read without joining it: no
+        rebalance is caused), bounded by BROKER_TIMEOUT so a slow broker makes a problem line,
+        not a slow answer."""
         wanted = {*{t for ts in GROUPS.values() for t in ts}, *(topics.dlq(g) for g in GROUPS)}
-        partitions = _partitions(sorted(wanted))
         reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id="leadflow-metrics-health")
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="leadflow-metrics-health")
         try:
             async with asyncio.timeout(BROKER_TIMEOUT):
                 await reader.start()
                 await admin.start()
+                present = await reader.topics()
+                problems.extend(f"broker: topic {name} missing" for name in sorted(wanted - present))
+                partitions = [
+                    TopicPartition(name, p)
+                    for name in sorted(wanted & present)
+                    for p in sorted(reader.partitions_for_topic(name) or ())
+                ]
                 ends = await reader.end_offsets(partitions)
                 committed = {  # partitions named: Tansu cannot answer "all of the group's"
                     group: await admin.list_consumer_group_offsets(

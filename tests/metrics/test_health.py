@@ -16,9 +16,10 @@ from sqlalchemy.engine import make_url
 from services.ingest.app import create_app as ingest_app
 from services.ingest.config import IngestSettings
 from services.metrics.config import MetricsSettings
-from services.metrics.health import PipelineHealth
+from services.metrics.health import GROUPS, PipelineHealth
 from services.nurture.app import create_app as nurture_app
 from services.nurture.config import NurtureSettings
+from shared import topics
 from shared.db import Database
 from shared.embedded import free_port
 from shared.observability import Telemetry
@@ -86,3 +87,22 @@ async def test_health_asks_each_service_and_reads_only_its_own_schema(
     assert report["outbox_backlog"]["metrics"] is not None, "its own, from its own schema"
     assert isinstance(report["webhooks_last_hour"]["attempts"], int), "asked of nurture"
     assert first is second is third, "callers at the same time share one report, reused while fresh"
+
+
+async def test_a_topic_the_broker_lacks_is_a_problem_line_and_the_rest_is_still_reported(
+    servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked for a topic it lacks, a client waits for it (the broker no longer makes it on
+    request); health asks only for the topics the broker has and names the others."""
+    ghost = f"ghost{uuid.uuid4().hex[:8]}"
+    monkeypatch.setitem(GROUPS, ghost, [topics.LEAD_EVENTS])  # its dead-letter topic does not exist
+    settings = servers.settings(MetricsSettings, health_cache_seconds=0)
+    db = Database(servers.database_url, "metrics")
+    try:
+        report = await PipelineHealth(db, settings, Telemetry("metrics")).check()
+    finally:
+        await db.dispose()
+    assert f"broker: topic {topics.dlq(ghost)} missing" in report["problems"], report["problems"]
+    assert not any(p.startswith("broker: TimeoutError") for p in report["problems"]), report["problems"]
+    assert set(report["consumer_lag"]) == {"scoring", "nurture", "metrics", ghost}
+    assert report["dlq"][ghost] == 0
