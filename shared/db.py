@@ -7,9 +7,8 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import JSON, Executable, Table, event, insert, make_url, text
+from sqlalchemy import JSON, Table, event, insert, make_url, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -53,24 +52,26 @@ def _discard_lost_connections(context: Any) -> None:
         context.is_disconnect = True
 
 
-@lru_cache(maxsize=256)
-def _upsert_statement(table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Executable:
-    statement = pg_insert(table)
-    return statement.on_conflict_do_update(
-        index_elements=list(key), set_={c: statement.excluded[c] for c in columns}
-    )
-
-
 async def upsert(
     session: AsyncSession, table: Table, key: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> None:
     """INSERT each row, or UPDATE the columns it names; the rows share their column names and
-    no two share a key. The statement depends only on the column names, so SQLAlchemy
-    compiles it once, and sends all rows in one go."""
+    no two share a key. One statement for all rows, their values bound as one array per column:
+    PostgreSQL plans and runs it once, however many rows (an executemany runs it per row)."""
     if not rows:
         return
-    columns = tuple(c for c in rows[0] if c not in key)
-    await session.execute(_upsert_statement(table, tuple(key), columns), list(rows))
+    columns = tuple(rows[0])
+    as_json = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    arrays = [[_json(row[c]) if c in as_json else row[c] for row in rows] for c in columns]
+    connection = await _driver_connection(session)
+    await connection.execute(_upsert_from_arrays(table, tuple(key), columns), *arrays)
+
+
+@lru_cache(maxsize=256)
+def _upsert_from_arrays(table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> str:
+    updated = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in key)
+    conflict = ", ".join(f'"{c}"' for c in key)
+    return f"{_insert_from_arrays(table, columns, 1)} ON CONFLICT ({conflict}) DO UPDATE SET {updated}"
 
 
 _DEFERRED = "leadflow.deferred_inserts"
