@@ -86,3 +86,29 @@ async def test_deferred_rows_are_written_in_the_order_queued(servers: Servers, c
         await db.dispose()
     assert [row.n for row in written] == order
     assert [documents[doc] for doc in docs] == [{"n": n, "tags": ["a", n]} for n in order]
+
+
+async def test_an_upsert_inserts_new_rows_and_updates_existing_ones(servers: Servers) -> None:
+    db = Database(servers.database_url, "public")
+    ids = [uuid.uuid4() for _ in range(3)]
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                text("CREATE TABLE IF NOT EXISTS json_roundtrip (id uuid PRIMARY KEY, doc jsonb NOT NULL)")
+            )
+            first = [{"id": ids[0], "doc": {"v": 1}}, {"id": ids[1], "doc": {"v": 1}}]
+            await upsert(session, TABLE, ["id"], first)
+        async with db.transaction() as session:
+            await upsert(
+                session,
+                TABLE,
+                ["id"],
+                [{"id": ids[1], "doc": {"v": 2}}, {"id": ids[2], "doc": EncodedJson('{"v": 2}')}],
+            )
+            rows = await session.execute(
+                text("SELECT id, doc FROM json_roundtrip WHERE id = ANY(:ids)"), {"ids": ids}
+            )
+            stored = {row.id: row.doc for row in rows}
+    finally:
+        await db.dispose()
+    assert [stored[i] for i in ids] == [{"v": 1}, {"v": 2}, {"v": 2}]
