@@ -22,6 +22,9 @@ from shared.supervisor import ServerPart, ServicePart, StopFlag, Supervisor, exi
 CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
 TOPICS = (*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in CONSUMER_GROUPS))
 STATUS_FILE = "status.json"
+# Niceness of the services off a hot lead's way to its rep: metrics' read model yields the CPU
+# to the hand-off path when both want it, and catches up when it is free.
+BACKGROUND = {"metrics": 10}
 
 
 class DevSettings(BaseSettings):
@@ -96,7 +99,10 @@ def service_parts(settings: DevSettings, home: Path, database_url: str, bootstra
         # where metrics' health asks the others for their outbox and webhook figures
         **{f"LEADFLOW_{s.upper()}_URL": f"http://127.0.0.1:{settings.port_of(s)}" for s in SERVICES},
     }
-    return [ServicePart(s, settings.port_of(s), env, logs / f"{s}.log") for s in settings.services]
+    return [
+        ServicePart(s, settings.port_of(s), env, logs / f"{s}.log", BACKGROUND.get(s, 0))
+        for s in settings.services
+    ]
 
 
 def wait_ready(services: list[ServicePart], stop: StopFlag, timeout: float = 60) -> None:

@@ -116,8 +116,8 @@ class ServerPart(Part):
 class ServicePart(Part):
     """One service process (`python -m services.<name> serve`); its output goes to logs/<name>.log."""
 
-    def __init__(self, name: str, port: int, env: dict[str, str], log: Path) -> None:
-        self.name, self.port, self.env, self.log = name, port, env, log
+    def __init__(self, name: str, port: int, env: dict[str, str], log: Path, niceness: int = 0) -> None:
+        self.name, self.port, self.env, self.log, self.niceness = name, port, env, log, niceness
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -133,8 +133,13 @@ class ServicePart(Part):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=self._prepare,
             )
+
+    def _prepare(self) -> None:
+        """In the child before it runs: its CPU priority, and its end with ours."""
+        os.nice(self.niceness)
+        die_with_parent()
 
     def terminate(self) -> None:
         """Ask it to stop without waiting, so that every service shuts down at once."""

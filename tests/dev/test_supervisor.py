@@ -191,6 +191,14 @@ def test_a_killed_service_comes_back_and_the_others_keep_running(stack: Stack) -
     wait_until(lambda: stack.classified(lead_id))
 
 
+@pytest.mark.e2e
+def test_the_read_model_yields_the_cpu_to_the_hand_off_path(stack: Stack) -> None:
+    """Metrics (off a hot lead's way to its rep) runs at a lower CPU priority than the rest."""
+    ours = psutil.Process().nice()
+    niceness = {s: psutil.Process(stack.pid(s)).nice() for s in ("ingest", "scoring", "nurture", "metrics")}
+    assert niceness == {"ingest": ours, "scoring": ours, "nurture": ours, "metrics": min(ours + 10, 19)}
+
+
 async def topic_partitions(bootstrap: str) -> dict[str, int]:
     """Partitions per existing topic (listing first: describing a missing topic would create it)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
