@@ -9,7 +9,8 @@ import psutil
 
 
 def part_name(process: psutil.Process) -> str:
-    """ingest, scoring, nurture, metrics, tansu, postgres, leadflow (the supervisor)."""
+    """ingest, scoring, nurture, hand-off (nurture's part apart), metrics, tansu, postgres,
+    leadflow (the supervisor)."""
     try:
         command = process.cmdline()
     except psutil.Error:
@@ -17,7 +18,8 @@ def part_name(process: psutil.Process) -> str:
     if command and command[0].startswith("postgres"):
         return "postgres"  # the server and its backends, named by their status line
     if "-m" in command:
-        return command[command.index("-m") + 1].removeprefix("services.")
+        service, verb = command[command.index("-m") + 1 :][:2]
+        return verb if verb not in ("serve", "--port") else service.removeprefix("services.")
     return Path(command[0]).name.split("-")[0] if command else "?"
 
 

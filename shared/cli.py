@@ -3,7 +3,7 @@
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -26,26 +26,37 @@ def migrations_dir(service: str) -> Path:
 S = TypeVar("S", bound=ServiceSettings)
 
 
-def service_cli(name: str, settings_type: type[S], create_app: Callable[[S], FastAPI]) -> typer.Typer:
-    """`python -m services.<name> serve | migrate`."""
+def service_cli(
+    name: str,
+    settings_type: type[S],
+    create_app: Callable[[S], FastAPI],
+    parts: Mapping[str, tuple[str, Callable[[S], FastAPI]]] | None = None,
+) -> typer.Typer:
+    """`python -m services.<name> serve | migrate`, and a command per part of the service that
+    can run in a process of its own (`parts`: command → its help and its app)."""
     cli = typer.Typer(add_completion=False, help=f"Leadflow {name} service.")
 
-    @cli.command()
-    def serve(port: Annotated[int | None, typer.Option(help="HTTP port")] = None) -> None:
-        """Run the HTTP API and the background loops."""
-        settings = settings_type() if port is None else settings_type(port=port)
-        configure_logging(name, settings.log_level)
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            loop="uvloop",
-            http="httptools",
-            timeout_graceful_shutdown=10,
-            proxy_headers=False,  # the app believes X-Forwarded-For only from LEADFLOW_TRUSTED_PROXIES
-        )
+    def serving(create: Callable[[S], FastAPI]) -> Callable[..., None]:
+        def serve(port: Annotated[int | None, typer.Option(help="HTTP port")] = None) -> None:
+            settings = settings_type() if port is None else settings_type(port=port)
+            configure_logging(name, settings.log_level)
+            uvicorn.run(
+                create(settings),
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                loop="uvloop",
+                http="httptools",
+                timeout_graceful_shutdown=10,
+                proxy_headers=False,  # the app believes X-Forwarded-For only from LEADFLOW_TRUSTED_PROXIES
+            )
+
+        return serve
+
+    cli.command("serve", help="Run the HTTP API and the background loops.")(serving(create_app))
+    for command, (help_text, create) in (parts or {}).items():
+        cli.command(command, help=help_text)(serving(create))
 
     @cli.command()
     def migrate() -> None:

@@ -89,6 +89,7 @@ class ConsumerRunner:
         idle_pause_seconds: float = 0.0,
         recheck_seconds: float = 5.0,
         news: asyncio.Event | None = None,
+        pause_when_caught_up: bool = False,
         start_at: str = "earliest",
         warm_keys_on: frozenset[str] = frozenset(),
     ) -> None:
@@ -115,6 +116,11 @@ class ConsumerRunner:
         # wait expires, so an idle consumer fetching every few milliseconds costs it a core.
         self.idle_pause_seconds, self.recheck_seconds = idle_pause_seconds, recheck_seconds
         self.news = news or asyncio.Event()
+        # And one that pauses as soon as it has caught up (a batch short of full), when it can be
+        # woken (`idle_pause_seconds`): each fetch costs the broker and us about 2 ms of CPU,
+        # so a consumer on a hot lead's way that kept fetching every few milliseconds between
+        # leads cost more than the leads did; woken by the doorbell, it fetches when there is news.
+        self.pause_when_caught_up = pause_when_caught_up and idle_pause_seconds > 0
         self.paused = False
         self._last_records_at = time.monotonic()
         self.start_at = start_at  # where a group with no committed offset starts reading
@@ -227,7 +233,8 @@ class ConsumerRunner:
             self.joined_without = []
             await self.stop()
             consumer = await self._start()
-        if self.paused and not await self._wait_for_news(consumer):
+        looking_round = self.paused and not await self._wait_for_news(consumer)
+        if looking_round or self.pause_when_caught_up:
             # A look round, then pause again; long enough for a fetch that must first find its
             # position again (a broker restarted empty, a rebalance), or it would never finish.
             timeout_ms = min(timeout_ms, max(3 * self.fetch_wait_ms, RECHECK_LOOK_MS))
@@ -238,7 +245,10 @@ class ConsumerRunner:
         batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
         records = [record for partition in batch.values() for record in partition]
         if not records:
-            await self._pause_when_idle(consumer)
+            if self.pause_when_caught_up:
+                self._pause(consumer)
+            else:
+                await self._pause_when_idle(consumer)
         else:
             self._last_records_at = time.monotonic()
             try:
@@ -250,26 +260,36 @@ class ConsumerRunner:
                     consumer.seek(tp, partition_records[0].offset)
                 raise
             self._applied |= {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
+            if self.pause_when_caught_up and len(records) < self.batch_size:
+                self._pause(consumer)
         if time.monotonic() - self._committed_at >= OFFSET_COMMIT_SECONDS:
             await self.commit_applied()
         return len(records)
 
     async def _pause_when_idle(self, consumer: AIOKafkaConsumer) -> None:
         idle = time.monotonic() - self._last_records_at
-        if not self.idle_pause_seconds or idle < self.idle_pause_seconds or not self.joined:
-            return
-        if self._replay is not None or (self.archive is not None and self.archive.busy):
-            return
-        await self.commit_applied()
-        consumer.pause(*consumer.assignment())
-        self.paused = True
+        if self.idle_pause_seconds and idle >= self.idle_pause_seconds:
+            await self.commit_applied()
+            self._pause(consumer)
+
+    def _pause(self, consumer: AIOKafkaConsumer) -> None:
+        if self.joined and self._replay is None and not (self.archive is not None and self.archive.busy):
+            consumer.pause(*consumer.assignment())
+            self.paused = True
 
     async def _wait_for_news(self, consumer: AIOKafkaConsumer) -> bool:
         """Paused: until the doorbell rings for our topics (True), or `recheck_seconds` pass
-        (False: the consumer looks once and pauses again unless it finds something)."""
+        (False: the consumer looks once and pauses again unless it finds something). Offsets
+        applied before the pause are committed meanwhile, when due."""
         rung = False
-        with contextlib.suppress(TimeoutError):
-            rung = await asyncio.wait_for(self.news.wait(), timeout=self.recheck_seconds)
+        deadline = time.monotonic() + self.recheck_seconds
+        while not rung and (left := deadline - time.monotonic()) > 0:
+            if self._applied:
+                left = min(left, max(self._committed_at + OFFSET_COMMIT_SECONDS - time.monotonic(), 0.001))
+            with contextlib.suppress(TimeoutError):
+                rung = await asyncio.wait_for(self.news.wait(), timeout=left)
+            if not rung and self._applied and time.monotonic() - self._committed_at >= OFFSET_COMMIT_SECONDS:
+                await self.commit_applied()
         self.news.clear()  # before fetching: a ring from now on is news again
         consumer.resume(*consumer.paused())
         self.paused = False

@@ -1,7 +1,7 @@
 """Async engine and transactions for one service schema (set as the connection's search_path)."""
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
@@ -166,10 +166,16 @@ class Database:
         self.engine = create_engine(url, schema, pool_size)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._after_commit: list[tuple[str, Callable[[], None]]] = []
+        self._before_commit: list[tuple[str, Callable[[AsyncSession], Awaitable[None]]]] = []
 
     def after_commit(self, table: str, callback: Callable[[], None]) -> None:
         """Run `callback` after each commit that wrote deferred rows to `table`."""
         self._after_commit.append((table, callback))
+
+    def before_commit(self, table: str, work: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """Run `work(session)` last in each transaction that wrote deferred rows to `table` (a
+        doorbell rung there is heard at the commit, by other processes)."""
+        self._before_commit.append((table, work))
 
     @asynccontextmanager
     async def transaction(self, durable: bool = True) -> AsyncIterator[AsyncSession]:
@@ -182,6 +188,9 @@ class Database:
                 await session.execute(_NOT_WAITING_FOR_THE_FLUSH)
             yield session
             written = await write_deferred(session)
+            for table, work in self._before_commit:
+                if table in written:
+                    await work(session)
         for table, callback in self._after_commit:
             if table in written:
                 callback()

@@ -22,9 +22,13 @@ from shared.supervisor import ServerPart, ServicePart, StopFlag, Supervisor, exi
 CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
 TOPICS = (*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in CONSUMER_GROUPS))
 STATUS_FILE = "status.json"
-# Niceness of the services off a hot lead's way to its rep: metrics' read model yields the CPU
-# to the hand-off path when both want it, and catches up when it is free.
-BACKGROUND = {"metrics": 10}
+# Parts of a service in a process of their own (part → service, its command): a hot lead's
+# hand-off to its rep never waits for nurture's follow-up work, on the event loop or the CPU.
+APART = {"hand-off": ("nurture", "hand-off")}
+PARTS = (*SERVICES, *APART)
+# Niceness of the processes off a hot lead's way to its rep: metrics' read model and nurture's
+# follow-up yield the CPU to the hand-off path when both want it, and catch up when it is free.
+BACKGROUND = {"metrics": 10, "nurture": 10}
 
 
 class DevSettings(BaseSettings):
@@ -50,9 +54,15 @@ class DevSettings(BaseSettings):
             raise ValueError(f"LEADFLOW_ONLY names unknown services: {', '.join(sorted(unknown))}")
         return tuple(s for s in SERVICES if s in wanted) if wanted else SERVICES
 
-    def port_of(self, service: str) -> int:
-        default = 8001 + SERVICES.index(service)
-        return int(os.environ.get(f"LEADFLOW_{service.upper()}_PORT", self.ports.get(service, default)))
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The services, and the parts of them that run apart."""
+        return (*self.services, *(part for part, (service, _) in APART.items() if service in self.services))
+
+    def port_of(self, part: str) -> int:
+        default = 8001 + PARTS.index(part)
+        variable = f"LEADFLOW_{part.upper().replace('-', '_')}_PORT"
+        return int(os.environ.get(variable, self.ports.get(part, default)))
 
 
 def start_servers(settings: DevSettings, home: Path, supervisor: Supervisor) -> tuple[str, str]:
@@ -99,10 +109,14 @@ def service_parts(settings: DevSettings, home: Path, database_url: str, bootstra
         # where metrics' health asks the others for their outbox and webhook figures
         **{f"LEADFLOW_{s.upper()}_URL": f"http://127.0.0.1:{settings.port_of(s)}" for s in SERVICES},
     }
-    return [
-        ServicePart(s, settings.port_of(s), env, logs / f"{s}.log", BACKGROUND.get(s, 0))
-        for s in settings.services
-    ]
+    if "hand-off" in settings.parts:
+        env["LEADFLOW_NURTURE_HAND_OFF_APART"] = "true"
+    parts = []
+    for part in settings.parts:
+        service, command = APART.get(part, (part, "serve"))
+        port, log, niceness = settings.port_of(part), logs / f"{part}.log", BACKGROUND.get(part, 0)
+        parts.append(ServicePart(part, port, env, log, niceness, service=service, command=command))
+    return parts
 
 
 def wait_ready(services: list[ServicePart], stop: StopFlag, timeout: float = 60) -> None:

@@ -7,14 +7,17 @@ costs only latency: a paused consumer still looks every `recheck` seconds."""
 import asyncio
 import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import asyncpg
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import DirectConnection
 
 log = logging.getLogger(__name__)
 CHANNEL = "leadflow_published"
+_RING = text("SELECT pg_notify(:channel, :names)")
 
 
 async def ring(connection: asyncpg.Connection, topics: Iterable[str]) -> None:
@@ -22,6 +25,20 @@ async def ring(connection: asyncpg.Connection, topics: Iterable[str]) -> None:
     names = ",".join(sorted(set(topics)))
     if names:
         await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, names)
+
+
+async def ring_in(session: AsyncSession, names: Iterable[str]) -> None:
+    """`ring`, in a session's transaction: for bells that are not topics (a table with new
+    work for a loop in another process)."""
+    await session.execute(_RING, {"channel": CHANNEL, "names": ",".join(sorted(set(names)))})
+
+
+async def answer(bell: asyncio.Event, wake: Callable[[], None]) -> None:
+    """Wake a loop (`wake`) each time `bell` rings, until cancelled."""
+    while True:
+        await bell.wait()
+        bell.clear()
+        wake()
 
 
 def _set(event: asyncio.Event, *_: object) -> None:

@@ -88,9 +88,46 @@ class ServiceRuntime:
         lane needs them (personal only); `urgent`: on a hot lead's way to its rep, so it fetches
         with the short wait (a lane always does)."""
         s = self.settings
+        self._want_keys(personal)
+        runner = ConsumerRunner(
+            group=group,
+            topics=topics,
+            handlers=handlers,
+            max_attempts=s.consumer_max_attempts,
+            archive=archive,
+            news=self.doorbell.heard(topics) if self.doorbell is not None else None,
+            warm_keys_on=frozenset(warm_keys_on),
+            **self._runner_settings(personal, urgent),
+        )
+        self._add_runners(runner)
+        if lane is not None:
+            self.consume_lane(group, lane, personal=personal)
+        if not archive and len(self.consumers) == 1 + (lane is not None):
+            retention = timedelta(days=s.inbox_retention_days)
+            self.add_periodic("inbox purge", 3600, lambda: purge_inbox(self.db, retention))
+
+    def consume_lane(self, group: str, lane: Lane, *, personal: bool = False) -> None:
+        """Only the lane of `group`'s consumer (`consume(..., lane=)` runs both): for a process of
+        its own, beside one that runs the consumer without it."""
+        self._want_keys(personal)
+        news = self.doorbell.heard(lane.topics) if self.doorbell is not None else None
+        self._add_runners(
+            LaneRunner(
+                group=f"{group}-lane",
+                topics=lane.topics,
+                lane=lane,
+                news=news,
+                **self._runner_settings(personal, urgent=True),
+            )
+        )
+
+    def _want_keys(self, personal: bool) -> None:
         if personal and self.lead_keys is None:
-            self.lead_keys = LeadKeys(s.ingest_url, s.admin_token_value)
-        common: dict[str, Any] = {
+            self.lead_keys = LeadKeys(self.settings.ingest_url, self.settings.admin_token_value)
+
+    def _runner_settings(self, personal: bool, urgent: bool = False) -> dict[str, Any]:
+        s = self.settings
+        return {
             "db": self.db,
             "telemetry": self.telemetry,
             "bootstrap": s.kafka_bootstrap,
@@ -100,36 +137,25 @@ class ServiceRuntime:
             "keys": self.lead_keys if personal else None,
             "idle_pause_seconds": s.consumer_idle_pause_seconds,
             "recheck_seconds": s.consumer_recheck_seconds,
+            "pause_when_caught_up": urgent,
         }
-        runner = ConsumerRunner(
-            group=group,
-            topics=topics,
-            handlers=handlers,
-            max_attempts=s.consumer_max_attempts,
-            archive=archive,
-            news=self.doorbell.heard(topics) if self.doorbell is not None else None,
-            warm_keys_on=frozenset(warm_keys_on),
-            **common,
-        )
-        runners: list[ConsumerRunner] = [runner]
-        if lane is not None:
-            news = self.doorbell.heard(lane.topics) if self.doorbell is not None else None
-            runners.append(
-                LaneRunner(
-                    group=f"{group}-lane",
-                    topics=lane.topics,
-                    lane=lane,
-                    news=news,
-                    **common | {"fetch_wait_ms": s.kafka_fetch_wait_ms},
-                )
-            )
-        if self.doorbell is not None and not self.consumers:
+
+    def heard(self, bells: Sequence[str]) -> asyncio.Event:
+        """Set when a commit rings one of `bells` (`shared.doorbell.ring_in`), in any process
+        that shares the database; the caller clears it."""
+        if self.doorbell is None:
+            self.doorbell = Doorbell(self.db.direct_connection())
+        self._listen()
+        return self.doorbell.heard(bells)
+
+    def _listen(self) -> None:
+        if self.doorbell is not None and self.doorbell.run not in self._loops:
             self._loops.append(self.doorbell.run)
+
+    def _add_runners(self, *runners: ConsumerRunner) -> None:
+        self._listen()
         self.consumers.extend(runners)
         self._loops.extend(r.run for r in runners)
-        if not archive and len(self.consumers) == len(runners):
-            retention = timedelta(days=s.inbox_retention_days)
-            self.add_periodic("inbox purge", 3600, lambda: purge_inbox(self.db, retention))
 
     def add_loop(self, loop: Loop) -> None:
         """A background loop run for the life of the process (it must handle its own errors)."""

@@ -114,10 +114,22 @@ class ServerPart(Part):
 
 
 class ServicePart(Part):
-    """One service process (`python -m services.<name> serve`); its output goes to logs/<name>.log."""
+    """One service process (`python -m services.<service> <command>`, the service named `name`
+    and `serve` unless told); its output goes to `log`."""
 
-    def __init__(self, name: str, port: int, env: dict[str, str], log: Path, niceness: int = 0) -> None:
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        env: dict[str, str],
+        log: Path,
+        niceness: int = 0,
+        *,
+        service: str | None = None,
+        command: str = "serve",
+    ) -> None:
         self.name, self.port, self.env, self.log, self.niceness = name, port, env, log, niceness
+        self.service, self.command = service or name, command
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -125,7 +137,7 @@ class ServicePart(Part):
         return self._process
 
     def start(self) -> None:
-        command = [sys.executable, "-m", f"services.{self.name}", "serve", "--port", str(self.port)]
+        command = [sys.executable, "-m", f"services.{self.service}", self.command, "--port", str(self.port)]
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 command,

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import psutil
 
-from shared.cli import SERVICES
+from shared.dev import APART, PARTS
 from shared.embedded import free_port
 
 READY_LINE = "ready. Ctrl-C stops everything"
 
 
 def free_ports() -> dict[str, int]:
-    """A free port for PostgreSQL, the broker and each service."""
-    return {name: free_port() for name in ("pg", "kafka", *SERVICES)}
+    """A free port for PostgreSQL, the broker and each service process."""
+    return {name: free_port() for name in ("pg", "kafka", *PARTS)}
 
 
 @dataclass
@@ -52,7 +52,7 @@ class DevProcess:
             "LEADFLOW_PG_PORT": str(self.ports["pg"]),
             "LEADFLOW_KAFKA_PORT": str(self.ports["kafka"]),
         }
-        env |= {f"LEADFLOW_{s.upper()}_PORT": str(self.ports[s]) for s in SERVICES}
+        env |= {f"LEADFLOW_{p.upper().replace('-', '_')}_PORT": str(self.ports[p]) for p in PARTS}
         env["LEADFLOW_ONLY"] = ",".join(self.only)
         env |= self.env
         leadflow = Path(sys.executable).parent / "leadflow"
@@ -80,9 +80,10 @@ class DevProcess:
         found = {}
         for child in psutil.Process(self.process.pid).children(recursive=True):
             command = " ".join(child.cmdline())
-            for service in SERVICES:
-                if f"services.{service}" in command:
-                    found[service] = child
+            for part in PARTS:
+                service, verb = APART.get(part, (part, "serve"))
+                if f"services.{service} {verb}" in command:
+                    found[part] = child
         return found
 
     def stop(self, timeout: float = 60) -> list[int]:

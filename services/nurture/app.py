@@ -1,5 +1,6 @@
 """The nurture FastAPI app; its lifespan runs the classifications consumer, the webhook
-dispatcher and the outbox relay."""
+dispatcher and the outbox relay. The hand-off app runs only what a hot lead's way to its rep
+needs (the lane, the dispatcher, the relay), for a process of its own."""
 
 from fastapi import FastAPI
 
@@ -11,8 +12,11 @@ from services.nurture.handlers import event_handlers, hand_off_lane
 from services.nurture.sender import TouchSender
 from services.nurture.webhooks import WebhookDispatcher
 from shared import topics
+from shared.doorbell import answer, ring_in
 from shared.events import LEAD_CAPTURED, utcnow
 from shared.service import ServiceRuntime, create_service_app
+
+WEBHOOKS_BELL = "nurture.webhook-deliveries"  # rung by nurture's commits that made deliveries
 
 
 def create_app(settings: NurtureSettings) -> FastAPI:
@@ -23,18 +27,41 @@ def create_app(settings: NurtureSettings) -> FastAPI:
         [topics.LEAD_CLASSIFICATIONS, topics.LEAD_EVENTS],
         event_handlers(settings, book),
         personal=True,
-        lane=hand_off_lane(settings),
-        warm_keys_on=[LEAD_CAPTURED],  # the hand-off then finds a hot lead's key at hand
+        lane=None if settings.hand_off_apart else hand_off_lane(settings),
+        # the lane here then finds a hot lead's key at hand
+        warm_keys_on=[] if settings.hand_off_apart else [LEAD_CAPTURED],
     )
     sender = TouchSender(runtime.db, book, settings)
     if settings.touches_enabled:
         runtime.add_loop(sender.run)
     every = settings.sla_check_every_seconds
     runtime.add_periodic("SLA check", every, lambda: sla.escalate_overdue(runtime.db, settings, utcnow()))
-    dispatcher = WebhookDispatcher(runtime.db.direct_connection(), runtime.db.direct_connection(), settings)
-    runtime.db.after_commit("webhook_deliveries", dispatcher.wake)
-    runtime.add_loop(dispatcher.run)
+    if settings.hand_off_apart:
+        # The hand-off process dispatches every webhook: one claimed here would wait for this
+        # process, which yields the CPU to the hand-off path, and a rep's would be late.
+        runtime.db.before_commit("webhook_deliveries", lambda session: ring_in(session, [WEBHOOKS_BELL]))
+    else:
+        _dispatch_webhooks(runtime, settings)
     app = create_service_app(runtime, "Leadflow nurture", routers)
     app.state.playbooks = book
     app.state.sender = sender
     return app
+
+
+def create_hand_off_app(settings: NurtureSettings) -> FastAPI:
+    """Hot and SQL leads to their reps: the lane, the relay and the webhook dispatcher, which
+    sends nurture's other webhooks too (the lane's commits wake it here, the main process's
+    ring the doorbell). HTTP serves health and metrics only."""
+    runtime = ServiceRuntime("nurture", settings)
+    runtime.consume_lane("nurture", hand_off_lane(settings), personal=True)
+    dispatcher = _dispatch_webhooks(runtime, settings)
+    bell = runtime.heard([WEBHOOKS_BELL])
+    runtime.add_loop(lambda: answer(bell, dispatcher.wake))
+    return create_service_app(runtime, "Leadflow nurture hand-off", [])
+
+
+def _dispatch_webhooks(runtime: ServiceRuntime, settings: NurtureSettings) -> WebhookDispatcher:
+    dispatcher = WebhookDispatcher(runtime.db.direct_connection(), runtime.db.direct_connection(), settings)
+    runtime.db.after_commit("webhook_deliveries", dispatcher.wake)
+    runtime.add_loop(dispatcher.run)
+    return dispatcher

@@ -53,6 +53,13 @@ class NurtureSettings(ServiceSettings):
         validation_alias="LEADFLOW_NURTURE_TOUCHES_ENABLED",
         description="false pauses all follow-up sending (touches stay scheduled); hand-offs to reps go on.",
     )
+    hand_off_apart: bool = Field(
+        False,
+        validation_alias="LEADFLOW_NURTURE_HAND_OFF_APART",
+        description="true: the hot-lead hand-off lane runs in a process of its own "
+        "(`python -m services.nurture hand-off`), not in this one; its follow-up work then never "
+        "holds a hot lead back, and it can run at a lower CPU priority.",
+    )
     touch_poll_seconds: float = Field(1.0, gt=0, validation_alias="LEADFLOW_NURTURE_TOUCH_POLL_SECONDS")
     touch_lease_seconds: float = Field(
         120.0,

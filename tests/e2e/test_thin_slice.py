@@ -124,6 +124,29 @@ def test_hot_lead_reaches_the_rep_signed_and_cold_lead_does_not(tmp_path: Path) 
         assert {t["channel"] for t in touches.json()} <= {"email"}, "no call task can reach the rep later"
 
 
+def test_a_hot_lead_reaches_its_rep_while_nurtures_follow_up_process_is_frozen(tmp_path: Path) -> None:
+    """The hand-off runs in a process of its own: nurture's main process (follow-up, its API)
+    stopped dead does not hold a hot lead back, and once it runs again it sends nothing twice."""
+    with running_stack(tmp_path) as stack, httpx.Client(timeout=5) as client, webhook_receiver() as receiver:
+        key, secret = landing_and_rep(client, stack, receiver)
+        nurture = stack.service_processes()["nurture"]
+        assert "hand-off" in stack.service_processes()
+        nurture.suspend()
+        try:
+            hot = client.post(
+                stack.url("ingest", "/v1/leads"),
+                headers=key,
+                json={"email": "dana@example.kz", "timeframe": "immediately"},
+            )
+            assert hot.status_code == 202
+            hot_id = hot.json()["lead_id"]
+            wait_until(lambda: "lead.hot" in webhooks_about(receiver, secret, hot_id), timeout=15)
+        finally:
+            nurture.resume()
+        wait_until(lambda: applied_classifications(client, stack) == 1, timeout=30)
+        assert webhooks_about(receiver, secret, hot_id).count("lead.hot") == 1
+
+
 def test_a_second_run_reuses_the_data(tmp_path: Path) -> None:
     only = ("ingest", "metrics")  # what the data goes through; fewer services start faster
     with running_stack(tmp_path, only) as stack, httpx.Client(timeout=5) as client:

@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import psutil
 
-from shared.cli import SERVICES
+from shared.dev import PARTS as SERVICE_PARTS
 from tests.stack import DevProcess
 
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
 LEADFLOW = str(Path(sys.executable).parent / "leadflow")
-PARTS = ("postgres", "broker", *SERVICES)
+PARTS = ("postgres", "broker", *SERVICE_PARTS)
 
 
 def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "") -> Any:
@@ -113,7 +113,7 @@ class FaultStack:
 
     def healthy(self) -> bool:
         """Every part running (the status file) and every service's /readyz 200."""
-        return self.all_running(self.status()) and all(self.ready(s) for s in SERVICES)
+        return self.all_running(self.status()) and all(self.ready(s) for s in SERVICE_PARTS)
 
     def cli_agrees(self) -> bool:
         """`leadflow status` says so too: exit code 0, every part running. (Seconds to run on a

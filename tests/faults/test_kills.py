@@ -83,7 +83,9 @@ def run_scenario(pipeline: Pipeline, part: str) -> tuple[dict[str, Any], Stream]
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("part", ["scoring", "nurture", "metrics", "ingest", "broker", "postgres"])
+@pytest.mark.parametrize(
+    "part", ["scoring", "nurture", "hand-off", "metrics", "ingest", "broker", "postgres"]
+)
 def test_a_killed_part_heals_and_no_lead_is_lost_or_sent_twice(pipeline: Pipeline, part: str) -> None:
     figures, stream = run_scenario(pipeline, part)
     assert stream.refused == [], stream.refused[:5]

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.cli import migrations_dir
 from shared.consumer import ConsumerRunner, Lane, LaneRunner
 from shared.db import Database
-from shared.doorbell import Doorbell
+from shared.doorbell import Doorbell, answer, ring_in
 from shared.events import Envelope
 from shared.kafka import Publisher, create_topics
 from shared.migrations import upgrade
@@ -243,6 +243,42 @@ async def test_an_idle_consumer_stops_fetching_and_the_doorbell_wakes_it(
         await relay.connection.close()
 
 
+async def test_an_urgent_consumer_pauses_as_soon_as_it_has_caught_up_and_is_woken_for_each_event(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """On a hot lead's way, a consumer that fetched every few milliseconds between leads cost
+    the broker more than the leads did. Caught up, it pauses at once (the idle pause is an hour
+    here), each ring wakes it, and what it applied is committed while it waits."""
+    topic = await new_topic(servers)
+    doorbell = Doorbell(db.direct_connection())
+    runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
+    runner.idle_pause_seconds, runner.recheck_seconds = 3600, 3600
+    runner.pause_when_caught_up = True
+    runner.news = doorbell.heard([topic])
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    tasks = [asyncio.create_task(doorbell.run()), asyncio.create_task(runner.run())]
+    try:
+        await eventually(lambda: runner.joined, timeout=30)
+        for _ in range(2):
+            lead = uuid.uuid4()
+            async with db.transaction() as session:
+                add_to_outbox(session, topic, event(lead))
+            while await relay.relay_once():
+                pass
+            assert await eventually(lambda: applied(db, lead), timeout=10) == 1  # noqa: B023
+            await eventually(lambda: runner.paused, timeout=10)
+
+        async def committed_while_paused() -> bool:
+            return runner.paused and await runner.lag() == 0
+
+        await eventually(committed_while_paused, timeout=10)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await relay.connection.close()
+
+
 async def test_a_paused_consumer_still_looks_now_and_then(
     servers: Servers, db: Database, publisher: Publisher
 ) -> None:
@@ -422,3 +458,35 @@ async def test_events_no_handler_takes_leave_no_inbox_row(
         await runner.stop()
     assert await claimed(db, counted.id)
     assert not await claimed(db, other.id)
+
+
+async def test_a_commit_that_writes_a_table_rings_its_bell_for_other_processes(db: Database) -> None:
+    """How nurture's main process wakes the webhook dispatcher of its hand-off process: the bell
+    rings (at the commit) only for transactions that wrote the table."""
+    writer = Database(db.url, db.schema)
+    writer.before_commit("outbox", lambda session: ring_in(session, ["test.bell"]))
+    doorbell = Doorbell(db.direct_connection())
+    bell, other = doorbell.heard(["test.bell"]), doorbell.heard(["test.other"])
+    woken: list[int] = []
+    tasks = [asyncio.create_task(doorbell.run())]
+    try:
+        await eventually(lambda: bell.is_set() and other.is_set(), timeout=10)  # listening: all woken
+        tasks.append(asyncio.create_task(answer(bell, lambda: woken.append(1))))
+        await eventually(lambda: woken == [1], timeout=10)
+        async with writer.transaction() as session:
+            await session.execute(text("SELECT 1"))  # wrote nothing
+        other.clear()
+        async with writer.transaction() as session:
+            await ring_in(session, ["test.other"])
+        await eventually(other.is_set, timeout=10)  # rung after the first commit, heard after it
+        assert woken == [1]
+        async with writer.transaction() as session:
+            add_to_outbox(session, "runner-bell", event(uuid.uuid4()))
+        await eventually(lambda: woken == [1, 1], timeout=10)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await writer.dispose()
+        async with db.transaction() as session:
+            await session.execute(text("DELETE FROM outbox WHERE topic = 'runner-bell'"))
