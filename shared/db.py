@@ -75,6 +75,7 @@ def _upsert_from_arrays(table: Table, key: tuple[str, ...], columns: tuple[str, 
 
 
 _DEFERRED = "leadflow.deferred_inserts"
+_WRITTEN = "leadflow.tables_written"
 
 
 def defer_insert(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
@@ -89,10 +90,12 @@ per row). Tables with fewer are all written by one INSERT statement, from one ar
 
 
 async def write_deferred(session: AsyncSession) -> set[str]:
-    """Write the queued rows; returns the names of the tables written."""
+    """Write the queued rows; returns the names of the tables written (by this call: the
+    transaction keeps all it wrote, for the callbacks at its commit)."""
     written = session.info.pop(_DEFERRED, {})
     if not written:
         return set()
+    session.info.setdefault(_WRITTEN, set()).update(table.name for table in written)
     connection = await _driver_connection(session)
     few: list[tuple[Table, tuple[str, ...], list[tuple[Any, ...]]]] = []
     for table, rows in written.items():
@@ -187,7 +190,9 @@ class Database:
             if not durable:
                 await session.execute(_NOT_WAITING_FOR_THE_FLUSH)
             yield session
-            written = await write_deferred(session)
+            await write_deferred(session)
+            # Every table written in the transaction, also by a handler that wrote early.
+            written: set[str] = session.info.pop(_WRITTEN, set())
             for table, work in self._before_commit:
                 if table in written:
                     await work(session)

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.cli import migrations_dir
 from shared.consumer import ConsumerRunner, Lane, LaneRunner
-from shared.db import Database
+from shared.db import Database, write_deferred
 from shared.doorbell import Doorbell, answer, ring_in
 from shared.events import Envelope
 from shared.kafka import Publisher, create_topics
@@ -462,7 +462,8 @@ async def test_events_no_handler_takes_leave_no_inbox_row(
 
 async def test_a_commit_that_writes_a_table_rings_its_bell_for_other_processes(db: Database) -> None:
     """How nurture's main process wakes the webhook dispatcher of its hand-off process: the bell
-    rings (at the commit) only for transactions that wrote the table."""
+    rings (at the commit) only for transactions that wrote the table, also when a handler wrote
+    its rows before the end (follow-up does)."""
     writer = Database(db.url, db.schema)
     writer.before_commit("outbox", lambda session: ring_in(session, ["test.bell"]))
     doorbell = Doorbell(db.direct_connection())
@@ -483,6 +484,10 @@ async def test_a_commit_that_writes_a_table_rings_its_bell_for_other_processes(d
         async with writer.transaction() as session:
             add_to_outbox(session, "runner-bell", event(uuid.uuid4()))
         await eventually(lambda: woken == [1, 1], timeout=10)
+        async with writer.transaction() as session:  # a handler that writes its rows early
+            add_to_outbox(session, "runner-bell", event(uuid.uuid4()))
+            await write_deferred(session)
+        await eventually(lambda: woken == [1, 1, 1], timeout=10)
     finally:
         for task in tasks:
             task.cancel()
