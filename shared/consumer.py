@@ -274,8 +274,9 @@ class ConsumerRunner:
 
     async def _caught_up(self, consumer: AIOKafkaConsumer) -> bool:
         """Whether this consumer has read each partition to the end the broker last told of.
-        A fetch may bring less than what is there (Tansu answers with a partition's first
-        record batch): the rest was rung for already, so no ring would come for it."""
+        A fetch can bring less than the broker holds when it answers (one in flight while a
+        ring was heard and spent): no ring would come again for the rest. Seen in the
+        oversized-merge fault scenario; Tansu itself answers with every record batch."""
         for partition in consumer.assignment():
             end = consumer.highwater(partition)
             if end is None or await consumer.position(partition) < end:
