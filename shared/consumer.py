@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.archive import ArchiveReplay
@@ -92,6 +92,7 @@ class ConsumerRunner:
         pause_when_caught_up: bool = False,
         start_at: str = "earliest",
         warm_keys_on: frozenset[str] = frozenset(),
+        gather_seconds: float = 0.0,
     ) -> None:
         self.group, self.topics, self.handlers = group, list(topics), dict(handlers)
         self.db, self.telemetry = db, telemetry
@@ -127,6 +128,12 @@ class ConsumerRunner:
         # Event types whose leads' keys are asked for as they go by (in the background): a
         # lane that will soon open events about these leads finds their keys at hand.
         self.warm_keys_on = warm_keys_on
+        # Off a hot lead's way, a consumer that took a batch short of full fetches again only
+        # `gather_seconds` after it fetched that one: at a steady trickle it applies what came
+        # meanwhile in one transaction, not each lead in its own (fetch, transaction, relay).
+        self.gather_seconds = gather_seconds
+        self._gathering_since: float | None = None
+        self._hurry = asyncio.Event()  # a rebuild was asked for: no gathering
 
     def request_replay(self, reset: "Reset") -> "asyncio.Future[int]":
         """Rebuild from the archive: between two batches, `reset(session)` clears the read
@@ -137,11 +144,13 @@ class ConsumerRunner:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._replay = (reset, future)
         self.news.set()  # a paused consumer turns again at once
+        self._hurry.set()
         return future
 
     async def _start_replay(self) -> None:
         assert self._replay is not None and self.archive is not None
         (reset, future), self._replay = self._replay, None
+        self._hurry.clear()
         try:
             async with self.db.transaction() as session:
                 await reset(session)
@@ -233,6 +242,7 @@ class ConsumerRunner:
             self.joined_without = []
             await self.stop()
             consumer = await self._start()
+        await self._gather(consumer)
         looking_round = self.paused and not await self._wait_for_news(consumer)
         if looking_round or self.pause_when_caught_up:
             # A look round, then pause again; long enough for a fetch that must first find its
@@ -242,8 +252,11 @@ class ConsumerRunner:
             await self._start_replay()
         if self.archive is not None and await self.archive.step():
             timeout_ms = 0  # replaying: take what has arrived meanwhile, then the next chunk
+        fetched_at = time.monotonic()
         batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
         records = [record for partition in batch.values() for record in partition]
+        short = 0 < len(records) < self.batch_size and not (self.archive is not None and self.archive.busy)
+        self._gathering_since = fetched_at if short and self.gather_seconds else None
         if not records:
             if self.pause_when_caught_up:
                 self._pause(consumer)
@@ -265,6 +278,29 @@ class ConsumerRunner:
         if time.monotonic() - self._committed_at >= OFFSET_COMMIT_SECONDS:
             await self.commit_applied()
         return len(records)
+
+    async def _gather(self, consumer: AIOKafkaConsumer) -> None:
+        """After a short batch, let the next gather (cut short by a rebuild asked for). The
+        partitions are paused meanwhile: the client would fetch and hold one early piece of
+        each, not fetching that partition again until it was taken."""
+        since, self._gathering_since = self._gathering_since, None
+        if since is None or self._replay is not None or self.paused:
+            return
+        left = since + self.gather_seconds - time.monotonic()
+        if left <= 0:
+            return
+        partitions = consumer.assignment()
+        consumer.pause(*partitions)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), timeout=left)
+            # A fetch in flight at the pause still brings its piece, held until taken: dropped
+            # (the position stays), so that the next fetch takes all that came.
+            for partition in partitions:
+                with contextlib.suppress(IllegalStateError):
+                    consumer.seek(partition, await consumer.position(partition))
+        finally:
+            consumer.resume(*consumer.paused())
 
     async def _pause_when_idle(self, consumer: AIOKafkaConsumer) -> None:
         idle = time.monotonic() - self._last_records_at

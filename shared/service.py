@@ -138,6 +138,7 @@ class ServiceRuntime:
             "idle_pause_seconds": s.consumer_idle_pause_seconds,
             "recheck_seconds": s.consumer_recheck_seconds,
             "pause_when_caught_up": urgent,
+            "gather_seconds": 0.0 if urgent else s.consumer_gather_seconds,
         }
 
     def heard(self, bells: Sequence[str]) -> asyncio.Event:

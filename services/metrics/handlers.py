@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.models import EXIT_STAGES, FUNNEL_STAGES, LeadFact
 from shared.consumer import Handler
+from shared.db import execute_compiled_once
 from shared.events import (
     LEAD_ACKNOWLEDGED,
     LEAD_ASSIGNED,
@@ -191,10 +192,11 @@ async def record(session: AsyncSession, events: list[Envelope]) -> None:
             by_shape.setdefault(tuple(sorted(row)), []).append({"lead_id": lead_id, **row})
     for shape, shaped in by_shape.items():
         columns = ("lead_id", *shape)
-        await session.execute(_upsert(shape), {name: [row[name] for row in shaped] for name in columns})
+        values = {name: [row[name] for row in shaped] for name in columns}
+        await execute_compiled_once(session, _upsert(shape), values)
 
 
-@lru_cache(maxsize=256)  # a few dozen shapes occur; one statement each, compiled once
+@lru_cache(maxsize=256)  # a few dozen shapes occur; one statement each, compiled once (on first run)
 def _upsert(shape: tuple[str, ...]) -> Any:
     """One statement for any number of leads of this shape: the values come as one array per
     column, unnested into rows (so the lead_facts triggers run once per batch, not per lead)."""

@@ -279,6 +279,29 @@ async def test_an_urgent_consumer_pauses_as_soon_as_it_has_caught_up_and_is_woke
         await relay.connection.close()
 
 
+async def test_off_a_hot_leads_way_a_trickle_of_events_is_applied_as_one_gathered_batch(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """At a steady rate, a consumer that applied each lead in its own fetch and transaction
+    cost several times what the same leads cost in a burst. A background consumer that took a
+    short batch waits `gather_seconds` from that fetch, its partitions paused, before it
+    fetches again: what trickled in meanwhile comes as one batch."""
+    topic = await new_topic(servers)
+    runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
+    runner.gather_seconds = 3.0
+    try:
+        await publish(publisher, topic, event(uuid.uuid4()).to_bytes())
+        assert await eventually(lambda: runner.poll_once(timeout_ms=200)) == 1
+        gathered = asyncio.create_task(runner.poll_once())
+        leads = [uuid.uuid4() for _ in range(5)]
+        for lead in leads:
+            await publish(publisher, topic, event(lead).to_bytes())  # one produce request each
+        assert await gathered == 5
+        assert [await applied(db, lead) for lead in leads] == [1] * 5
+    finally:
+        await runner.stop()
+
+
 async def test_a_paused_consumer_still_looks_now_and_then(
     servers: Servers, db: Database, publisher: Publisher
 ) -> None:

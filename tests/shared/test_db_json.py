@@ -3,12 +3,33 @@ by COPY for many; JSON columns take a document already encoded (`EncodedJson`) a
 anything else encoded once: both read back as the same object."""
 
 import uuid
+from typing import Any
 
 import pytest
-from sqlalchemy import BigInteger, Column, Identity, Integer, MetaData, Table, Uuid, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Identity,
+    Integer,
+    MetaData,
+    Table,
+    Uuid,
+    bindparam,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 
-from shared.db import COPY_FROM_ROWS, Database, EncodedJson, defer_insert, upsert
+from shared.db import (
+    COPY_FROM_ROWS,
+    Database,
+    EncodedJson,
+    _compiled,
+    defer_insert,
+    execute_compiled_once,
+    upsert,
+)
 from tests.conftest import Servers
 
 TABLE = Table(
@@ -112,3 +133,60 @@ async def test_an_upsert_inserts_new_rows_and_updates_existing_ones(servers: Ser
     finally:
         await db.dispose()
     assert [stored[i] for i in ids] == [{"v": 1}, {"v": 2}, {"v": 2}]
+
+
+COUNTED = Table(
+    "compiled_once",
+    MetaData(),
+    Column("id", Uuid, primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("seen", Integer, nullable=False, default=1),
+)
+
+
+def _count_up() -> Any:
+    """INSERT ... ON CONFLICT, which SQLAlchemy would compile again at every run; the column
+    left out (`seen`) takes its default."""
+    rows = select(
+        func.unnest(bindparam("id", type_=ARRAY(Uuid))), func.unnest(bindparam("n", type_=ARRAY(Integer)))
+    )
+    statement = insert(COUNTED).from_select(["id", "n"], rows)
+    return statement.on_conflict_do_update(
+        index_elements=["id"], set_={"n": COUNTED.c.n + statement.excluded.n, "seen": COUNTED.c.seen + 1}
+    )
+
+
+async def test_a_statement_compiled_once_runs_again_with_new_values_and_the_defaults(
+    servers: Servers,
+) -> None:
+    db = Database(servers.database_url, "public")
+    statement = _count_up()
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                text(
+                    "CREATE TABLE IF NOT EXISTS compiled_once"
+                    " (id uuid PRIMARY KEY, n int NOT NULL, seen int NOT NULL)"
+                )
+            )
+        for values in ({"id": ids, "n": [1, 10]}, {"id": ids[:1], "n": [5]}):
+            async with db.transaction() as session:
+                await execute_compiled_once(session, statement, values)
+        async with db.transaction() as session:
+            rows = await session.execute(
+                text("SELECT id, n, seen FROM compiled_once WHERE id = ANY(:ids)"), {"ids": ids}
+            )
+            stored = {row.id: (row.n, row.seen) for row in rows}
+    finally:
+        await db.dispose()
+    assert [stored[i] for i in ids] == [(6, 2), (10, 1)]
+
+
+def test_a_default_computed_at_run_time_cannot_be_compiled_in() -> None:
+    table = Table(
+        "computed", MetaData(), Column("id", Uuid, primary_key=True, default=uuid.uuid4), Column("n", Integer)
+    )
+    statement = insert(table).from_select(["n"], select(func.unnest(bindparam("n", type_=ARRAY(Integer)))))
+    with pytest.raises(ValueError, match="no fixed default"):
+        _compiled(statement)
