@@ -227,6 +227,15 @@ class Database:
             if table in written:
                 callback()
 
+    async def read(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """One read statement on a pooled connection, in no transaction of its own and without
+        the ORM: for reads asked for many times a second (a lead's keys). A one-statement
+        transaction through the ORM cost ~0.9 ms of CPU here, this ~0.25 ms."""
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: asyncpg.Connection = raw.driver_connection
+            return await driver.fetch(sql, *args)
+
     def direct_connection(self) -> "DirectConnection":
         """A dedicated connection to the same schema, for one background loop."""
         return DirectConnection(self.url, self.schema)

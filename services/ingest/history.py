@@ -10,7 +10,7 @@ from services.ingest.journal import know_key, record_activity, record_history, s
 from services.ingest.models import ErasedLead, Lead, LeadHistory, Source
 from services.ingest.normalize import normalize_contact
 from services.ingest.schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn
-from shared.db import defer_insert
+from shared.db import Database, defer_insert
 from shared.events import (
     CONSENT_CHANGED,
     LEAD_ERASED,
@@ -169,7 +169,11 @@ async def lead_with_history(session: AsyncSession, lead_id: UUID) -> tuple[Lead,
     return lead, [LeadHistory(**row._mapping) for row in rows]
 
 
-async def seal_keys(session: AsyncSession, lead_ids: list[UUID]) -> dict[UUID, bytes]:
-    """The keys the leads' personal data in events is sealed with (none for erased leads)."""
-    rows = await session.execute(select(LEADS.c.id, LEADS.c.seal_key).where(LEADS.c.id.in_(lead_ids)))
-    return {row.id: row.seal_key for row in rows}
+async def seal_keys(db: Database, lead_ids: list[UUID]) -> dict[UUID, bytes]:
+    """The keys the leads' personal data in events is sealed with (none for erased leads).
+    Asked for with each batch of scoring, the hand-off lane and follow-up: a plain read."""
+    rows = await db.read(_SEAL_KEYS, lead_ids)
+    return {row["id"]: row["seal_key"] for row in rows}
+
+
+_SEAL_KEYS = "SELECT id, seal_key FROM leads WHERE id = ANY($1::uuid[])"

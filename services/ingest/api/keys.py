@@ -15,6 +15,5 @@ router = APIRouter(prefix="/v1", tags=["leads"])
 async def fetch_lead_keys(request: Request, wanted: LeadKeysWanted) -> LeadKeys:
     """The key each lead's personal data is sealed with in events (`shared.personal`); scoring
     and nurture ask for it. An erased lead has no key any more."""
-    async with request.app.state.runtime.db.transaction() as session:
-        keys = await seal_keys(session, wanted.lead_ids)
+    keys = await seal_keys(request.app.state.runtime.db, wanted.lead_ids)
     return LeadKeys(keys={lead: base64.b64encode(key).decode() for lead, key in keys.items()})
