@@ -29,6 +29,7 @@ from uuid import UUID
 import aiohttp
 import aiosmtplib
 from sqlalchemy import select, text, update
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.config import NurtureSettings
@@ -214,13 +215,19 @@ class TouchSender:
             ids = sorted(item.touch.id for item in ready)
             query = select(Touch).where(TOUCHES.c.id.in_(ids)).order_by(TOUCHES.c.id).with_for_update()
             current = {touch.id: touch for touch in (await session.execute(query)).scalars()}
+            tasks = {
+                item.touch.lead_id
+                for item, outcome in zip(ready, outcomes, strict=True)
+                if isinstance(outcome, dict)
+            }
+            holders = await _holders(session, tasks)
             for item, outcome in zip(ready, outcomes, strict=True):
                 touch = current.get(item.touch.id)
                 if touch is None or touch.status != "sending":
                     continue  # cancelled or erased meanwhile
                 if outcome is not None and not isinstance(outcome, BaseException):
                     try:
-                        await self._call_task(session, touch, outcome)
+                        await self._call_task(session, touch, outcome, holders.get(touch.lead_id))
                     except SendFailed as error:
                         outcome = error
                 if isinstance(outcome, BaseException):
@@ -336,10 +343,11 @@ class TouchSender:
         except (aiohttp.ClientError, TimeoutError) as error:
             raise SendFailed(f"{channel} provider: {error}") from error
 
-    async def _call_task(self, session: AsyncSession, touch: Touch, task: dict[str, Any]) -> None:
+    async def _call_task(
+        self, session: AsyncSession, touch: Touch, task: dict[str, Any], holder: Rep | None
+    ) -> None:
         """A call task goes to the rep holding the lead (or the next matching rep)."""
-        assignment = await session.get(Assignment, touch.lead_id)
-        rep = await session.get(Rep, assignment.rep_id) if assignment else None
+        rep = holder
         if rep is None or not rep.active:
             reps = list((await session.execute(select(Rep).where(Rep.active, Rep.role == "rep"))).scalars())  # type: ignore[arg-type]
             chosen = choose(reps, task["lead"])
@@ -375,6 +383,18 @@ class TouchSender:
         kind = {"sent": TOUCH_SENT, "failed": TOUCH_FAILED, "cancelled": TOUCH_CANCELLED}.get(status)
         if kind is not None:
             await emit(session, touch_event(kind, touch, reason))
+
+
+async def _holders(session: AsyncSession, lead_ids: set[UUID]) -> dict[UUID, Rep]:
+    """The rep each lead was handed to, for a batch's call tasks: one query, not two a task."""
+    if not lead_ids:
+        return {}
+    query = (
+        select(col(Assignment.lead_id), Rep)
+        .join(Rep, col(Rep.id) == col(Assignment.rep_id))
+        .where(col(Assignment.lead_id).in_(lead_ids))
+    )
+    return {lead_id: rep for lead_id, rep in await session.execute(query)}
 
 
 def _preferred(channel: str, fields: dict[str, Any]) -> str:
