@@ -92,7 +92,7 @@ async def _minutes(
         }
         results.append(Minute(minute, rss, cpu, None, None, answered.statuses, len(hot), 0))
         await _collect(receiver, pending, results, wait=0)
-        _print(results[-1])
+        _print(results)
     await _collect(receiver, pending, results, wait=60)
     return results
 
@@ -140,11 +140,20 @@ def _rss(process: psutil.Process) -> int:
         return 0
 
 
-def _print(row: Minute) -> None:
+def _print(results: list[Minute]) -> None:
+    """The minute just ended, and the hot leads' latency of the last minute whose all arrived."""
+    row = results[-1]
     rss = "  ".join(f"{k} {v}" for k, v in row.rss_mb.items())
     cpu = "  ".join(f"{k} {v}" for k, v in row.cpu_percent.items() if v >= 0.5)
     print(f"  minute {row.at_minute:>3}: RSS MB {rss}   statuses {row.statuses}", flush=True)
     print(f"              CPU % of a core: {cpu}", flush=True)
+    done = [r for r in results if r.p99_ms is not None]
+    if done:
+        last = done[-1]
+        print(
+            f"              hot leads of minute {last.at_minute}: p50 {last.p50_ms}  p99 {last.p99_ms} ms",
+            flush=True,
+        )
 
 
 def verdict(results: list[Minute]) -> tuple[list[str], list[str]]:
