@@ -64,7 +64,7 @@ async def upsert(
     columns = tuple(rows[0])
     as_json = {c for c in columns if isinstance(table.c[c].type, JSON)}
     arrays = [[_json(row[c]) if c in as_json else row[c] for row in rows] for c in columns]
-    connection = await _driver_connection(session)
+    connection = await driver_connection(session)
     await connection.execute(_upsert_from_arrays(table, tuple(key), columns), *arrays)
 
 
@@ -83,7 +83,7 @@ async def execute_compiled_once(session: AsyncSession, statement: Any, params: d
     are (no type's bind processing): they must be what asyncpg takes (aware datetimes, UUIDs)."""
     sql, order, defaults = _compiled(statement)
     values = defaults | params
-    connection = await _driver_connection(session)
+    connection = await driver_connection(session)
     await connection.execute(sql, *(values[name] for name in order))
 
 
@@ -123,7 +123,7 @@ async def write_deferred(session: AsyncSession) -> set[str]:
     if not written:
         return set()
     session.info.setdefault(_WRITTEN, set()).update(table.name for table in written)
-    connection = await _driver_connection(session)
+    connection = await driver_connection(session)
     few: list[tuple[Table, tuple[str, ...], list[tuple[Any, ...]]]] = []
     for table, rows in written.items():
         columns = list(rows[0])
@@ -170,8 +170,10 @@ def _insert_from_arrays(table: Table, columns: tuple[str, ...], first: int) -> s
     return f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM {rows}'  # noqa: S608
 
 
-async def _driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, inside the session's transaction."""
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, inside the session's transaction: for the
+    plumbing statements every consumer batch runs (the inbox, tombstones, the doorbell). Through
+    the session each costs about 0.3 ms of CPU here, on the driver about 0.1 ms."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: asyncpg.Connection = raw.driver_connection

@@ -10,14 +10,12 @@ import logging
 from collections.abc import Callable, Iterable
 
 import asyncpg
-from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import DirectConnection
+from shared.db import DirectConnection, driver_connection
 
 log = logging.getLogger(__name__)
 CHANNEL = "leadflow_published"
-_RING = text("SELECT pg_notify(:channel, :names)")
 
 
 async def ring(connection: asyncpg.Connection, topics: Iterable[str]) -> None:
@@ -30,7 +28,7 @@ async def ring(connection: asyncpg.Connection, topics: Iterable[str]) -> None:
 async def ring_in(session: AsyncSession, names: Iterable[str]) -> None:
     """`ring`, in a session's transaction: for bells that are not topics (a table with new
     work for a loop in another process)."""
-    await session.execute(_RING, {"channel": CHANNEL, "names": ",".join(sorted(set(names)))})
+    await ring(await driver_connection(session), names)
 
 
 async def answer(bell: asyncio.Event, wake: Callable[[], None]) -> None:

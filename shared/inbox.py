@@ -15,7 +15,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import Database
+from shared.db import Database, driver_connection
 from shared.events import utcnow
 
 
@@ -33,12 +33,13 @@ async def claim_new_events(session: AsyncSession, event_ids: Iterable[UUID]) -> 
     ids = list(dict.fromkeys(event_ids))
     if not ids:
         return set()
-    return set((await session.execute(_CLAIM, {"ids": ids})).scalars())
+    connection = await driver_connection(session)
+    return {row[0] for row in await connection.fetch(_CLAIM, ids)}
 
 
-# The ids as one array: one statement, compiled once, whatever the batch's size.
-_CLAIM = text(
-    "INSERT INTO processed_events (event_id) SELECT unnest(CAST(:ids AS uuid[]))"
+# The ids as one array: one statement, prepared once, whatever the batch's size.
+_CLAIM = (
+    "INSERT INTO processed_events (event_id) SELECT unnest($1::uuid[])"
     " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
 

@@ -10,7 +10,9 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-_FOUND = text("SELECT lead_id FROM tombstones WHERE lead_id = ANY(CAST(:ids AS uuid[]))")
+from shared.db import driver_connection
+
+_FOUND = "SELECT lead_id FROM tombstones WHERE lead_id = ANY($1::uuid[])"
 _BURY = text(
     "INSERT INTO tombstones (lead_id) SELECT unnest(CAST(:ids AS uuid[])) ON CONFLICT (lead_id) DO NOTHING"
 )
@@ -26,7 +28,8 @@ async def erased_among(session: AsyncSession, lead_ids: Iterable[UUID]) -> set[U
     ids = list(set(lead_ids))
     if not ids:
         return set()
-    return set((await session.execute(_FOUND, {"ids": ids})).scalars())
+    connection = await driver_connection(session)
+    return {row[0] for row in await connection.fetch(_FOUND, ids)}
 
 
 async def bury(session: AsyncSession, lead_ids: set[UUID]) -> None:
