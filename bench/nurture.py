@@ -1,5 +1,6 @@
 """Nurture alone (its PostgreSQL and broker; no other services):
-- hot `lead.classified` → rep webhook received, at a steady 100 leads/s: p50 / p99;
+- hot `lead.classified` → rep webhook received, at a steady 100 leads/s, each published and
+  then rung on the doorbell as scoring's relay does: p50 / p99;
 - the touch scheduler: 5,000 due SMS touches delivered to a local provider, touches/s,
   against the same receiver posted to directly by an aiohttp client (the baseline)."""
 
@@ -21,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from bench.load import percentile
 from bench.pipeline import ADMIN
 from shared import topics
+from shared.doorbell import ring
 from shared.embedded import free_port
 from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified
 from tests.stack import DevProcess
@@ -80,9 +82,12 @@ def _hot(lead_id: uuid.UUID) -> Envelope:
     )
 
 
-async def _webhook_latency(bootstrap: str, counter: Counter) -> dict[str, Any]:
+async def _webhook_latency(bootstrap: str, dsn: str, counter: Counter) -> dict[str, Any]:
+    """Hot classifications published as scoring's relay publishes them: each on the broker,
+    then the doorbell rung (`leadflow dev`'s consumers on a hot lead's way wait for it)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     await producer.start()
+    bell = await asyncpg.connect(dsn)
     sent: dict[str, float] = {}
     try:
         started = time.perf_counter()
@@ -92,14 +97,16 @@ async def _webhook_latency(bootstrap: str, counter: Counter) -> dict[str, Any]:
                 await asyncio.sleep(delay)  # pacing the arrivals
             event = _hot(uuid.uuid4())
             sent[str(event.lead_id)] = time.perf_counter()
-            await producer.send(
+            await producer.send_and_wait(
                 topics.LEAD_CLASSIFICATIONS, event.to_bytes(), key=str(event.lead_id).encode()
             )
+            await ring(bell, [topics.LEAD_CLASSIFICATIONS])
         deadline = time.perf_counter() + 60
         while len([k for k in sent if k in counter.hot]) < HOT_LEADS and time.perf_counter() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # waiting for the last webhooks
     finally:
         await producer.stop()
+        await bell.close()
     latencies = [(counter.hot[k] - t) * 1000 for k, t in sent.items() if k in counter.hot]
     return {
         "hot_leads": HOT_LEADS,
@@ -189,8 +196,8 @@ async def measure() -> dict[str, Any]:
                     json={"name": "Bench rep", "webhook_url": f"{receiver}/rep"},
                 )
             bootstrap = f"127.0.0.1:{stack.ports['kafka']}"
-            latency = await _webhook_latency(bootstrap, counter)
             dsn = f"postgresql://postgres@127.0.0.1:{stack.ports['pg']}/leadflow"
+            latency = await _webhook_latency(bootstrap, dsn, counter)
             scheduler = await _scheduler_rate(dsn, counter)
         finally:
             await asyncio.to_thread(stack.stop)
