@@ -2,12 +2,13 @@
 
 from services.ingest.api import chatbots, forms, history, imports, keys, leads, sources
 
+# Busiest first (matched in this order): every lead's POST, then the keys the consumers ask for.
 routers = [
-    sources.router,
     leads.router,
+    keys.router,
+    sources.router,
     history.router,
     forms.router,
     chatbots.router,
     imports.router,
-    keys.router,
 ]
