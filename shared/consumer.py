@@ -264,6 +264,12 @@ class ConsumerRunner:
                 await self._pause_when_idle(consumer)
         else:
             self._last_records_at = time.monotonic()
+            if self.pause_when_caught_up:
+                # No fetch ahead while the batch is applied: the client would send one at once,
+                # which the broker holds for its whole wait and answers empty when the leads come
+                # one by one (a broker request and a response to decode per batch, for nothing).
+                # Afterwards the consumer fetches again at once or waits for the doorbell.
+                consumer.pause(*consumer.assignment())
             try:
                 await self.apply(records)
             except BaseException:
@@ -271,10 +277,14 @@ class ConsumerRunner:
                 # time, or a later batch's offsets would commit past them.
                 for tp, partition_records in batch.items():
                     consumer.seek(tp, partition_records[0].offset)
+                consumer.resume(*consumer.paused())
                 raise
             self._applied |= {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
-            if self.pause_when_caught_up and await self._caught_up(consumer):
-                self._pause(consumer)
+            if self.pause_when_caught_up:
+                if await self._caught_up(consumer):
+                    self._pause(consumer)
+                if not self.paused:
+                    consumer.resume(*consumer.paused())
         if time.monotonic() - self._committed_at >= OFFSET_COMMIT_SECONDS:
             await self.commit_applied()
         return len(records)

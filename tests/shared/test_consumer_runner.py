@@ -279,6 +279,40 @@ async def test_an_urgent_consumer_pauses_as_soon_as_it_has_caught_up_and_is_woke
         await relay.connection.close()
 
 
+async def test_an_urgent_consumer_fetches_nothing_ahead_while_it_applies_a_batch(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """The client sends its next fetch as soon as a batch is handed over; when leads come one
+    by one the broker holds it for its whole wait and answers it empty, a request and a
+    response for nothing with each batch. An urgent consumer's partitions stay paused while it
+    applies a batch; after it, one that has not reached the end fetches again at once."""
+    topic = await new_topic(servers)
+    runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
+    runner.idle_pause_seconds, runner.recheck_seconds = 3600, 3600
+    runner.pause_when_caught_up, runner.batch_size = True, 2
+    paused_while_applying: list[bool] = []
+
+    async def count_and_look(session: AsyncSession, events: list[Envelope]) -> None:
+        consumer = runner.consumer
+        assert consumer is not None
+        paused_while_applying.append(consumer.paused() == consumer.assignment())
+        await count_events(session, events)
+
+    runner.handlers = {"test.counted": count_and_look}
+    leads = [uuid.uuid4() for _ in range(3)]
+    try:
+        await publish(publisher, topic, *(event(lead).to_bytes() for lead in leads))
+        assert await eventually(lambda: runner.poll_once(timeout_ms=200)) == 2
+        assert not runner.paused  # one more to fetch: fetching again at once
+        assert runner.consumer is not None and runner.consumer.paused() == set()
+        assert await eventually(lambda: runner.poll_once(timeout_ms=200)) == 1
+        assert runner.paused  # caught up: waiting for the doorbell
+        assert paused_while_applying == [True, True]
+        assert [await applied(db, lead) for lead in leads] == [1, 1, 1]
+    finally:
+        await runner.stop()
+
+
 async def test_off_a_hot_leads_way_a_trickle_of_events_is_applied_as_one_gathered_batch(
     servers: Servers, db: Database, publisher: Publisher
 ) -> None:
