@@ -2,10 +2,15 @@
 the topics it has just published to, and an idle consumer that paused its fetching resumes at
 once. A consumer that waits for data then costs nearly nothing, yet hears of a hot lead
 within a millisecond or two. A bell that does not ring (another database, a lost connection)
-costs only latency: a paused consumer still looks every `recheck` seconds."""
+costs only latency: a paused consumer still looks every `recheck` seconds.
+
+Each topic (or bell) rings a channel of its own, and a process listens only to those it waits
+for: with one channel for all, every ring woke every listening process and its PostgreSQL
+backend, for the few that cared."""
 
 import asyncio
 import functools
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 
@@ -15,14 +20,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.db import DirectConnection, driver_connection
 
 log = logging.getLogger(__name__)
-CHANNEL = "leadflow_published"
+PREFIX = "leadflow:"
+_LONGEST = 63  # PostgreSQL's longest channel name, in bytes
+
+
+def channel_of(topic: str) -> str:
+    """The NOTIFY channel a topic's (or bell's) rings go to."""
+    name = PREFIX + topic
+    if len(name.encode()) <= _LONGEST:
+        return name
+    return PREFIX + hashlib.sha256(topic.encode()).hexdigest()[:40]
 
 
 async def ring(connection: asyncpg.Connection, topics: Iterable[str]) -> None:
     """Tell the listening consumers which topics have news (delivered when the caller commits)."""
-    names = ",".join(sorted(set(topics)))
-    if names:
-        await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, names)
+    channels = sorted({channel_of(topic) for topic in topics})
+    if channels:
+        await connection.execute(_RING, channels)
+
+
+_RING = "SELECT pg_notify(channel, '') FROM unnest($1::text[]) AS channel"
 
 
 async def ring_in(session: AsyncSession, names: Iterable[str]) -> None:
@@ -48,18 +65,19 @@ class Doorbell:
 
     def __init__(self, connection: DirectConnection) -> None:
         self.connection = connection
-        self._events: list[tuple[frozenset[str], asyncio.Event]] = []
+        self._events: dict[str, list[asyncio.Event]] = {}  # by channel
 
     def heard(self, topics: Iterable[str]) -> asyncio.Event:
+        """Set when any of `topics` rings (listened to from the next connection on: heard
+        before `run`, as the services do)."""
         event = asyncio.Event()
-        self._events.append((frozenset(topics), event))
+        for topic in set(topics):
+            self._events.setdefault(channel_of(topic), []).append(event)
         return event
 
     def _rang(self, connection: object, pid: int, channel: str, payload: str) -> None:
-        rung = set(payload.split(","))
-        for topics, event in self._events:
-            if topics & rung:
-                event.set()
+        for event in self._events.get(channel, ()):
+            event.set()
 
     async def run(self) -> None:
         """Listen until cancelled; after a lost connection, listen again (and wake everyone,
@@ -70,9 +88,11 @@ class Doorbell:
                 connection = await self.connection.get()
                 closed = asyncio.Event()
                 connection.add_termination_listener(functools.partial(_set, closed))
-                await connection.add_listener(CHANNEL, self._rang)
-                for _, event in self._events:
-                    event.set()
+                for channel in self._events:
+                    await connection.add_listener(channel, self._rang)
+                for events in self._events.values():
+                    for event in events:
+                        event.set()
                 backoff = 0.5
                 await closed.wait()
             except asyncio.CancelledError:

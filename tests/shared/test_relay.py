@@ -14,7 +14,7 @@ from sqlalchemy import text
 from shared import topics
 from shared.cli import migrations_dir
 from shared.db import Database
-from shared.doorbell import CHANNEL
+from shared.doorbell import channel_of
 from shared.embedded import EmbeddedBroker, free_port
 from shared.kafka import Publisher, create_topics, log_ends
 from shared.migrations import upgrade
@@ -101,16 +101,16 @@ async def test_what_a_new_empty_broker_lacks_is_published_again_in_order(
     relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
     topic = "relay-lost"
     values = [f"event {i}".encode() for i in range(1200)]
-    rings: list[str] = []
+    rings: list[str] = []  # the payloads rung on the topic's channel (the relay's are empty)
     listener = await db.direct_connection().get()
-    await listener.add_listener(CHANNEL, lambda *args: rings.append(args[-1]))
+    await listener.add_listener(channel_of(topic), lambda *args: rings.append(args[-1]))
     try:
         await create_topics(broker.bootstrap, [topic], 3)
         await stage_values(db, topic, values[:1000])
         await relay_everything(relay)
         assert await relay.check_broker() == 0  # the broker holds everything: nothing to do
         # Notifications arrive in commit order: past this marker, every ring so far is heard.
-        await listener.execute("SELECT pg_notify($1, 'marker')", CHANNEL)
+        await listener.execute("SELECT pg_notify($1, 'marker')", channel_of(topic))
         await eventually(lambda: "marker" in rings, timeout=10)
         rung_before = len(rings)
 
@@ -119,7 +119,7 @@ async def test_what_a_new_empty_broker_lacks_is_published_again_in_order(
         broker.start()
         assert await relay.check_broker() == 1000
         # The paused consumers hear of it: the journal is news again.
-        await eventually(lambda: topic in rings[rung_before:], timeout=10)
+        await eventually(lambda: len(rings) > rung_before, timeout=10)
 
         await stage_values(db, topic, values[1000:])
         await relay_everything(relay)
