@@ -176,7 +176,7 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     the session each costs about 0.3 ms of CPU here, on the driver about 0.1 ms."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    adapted = raw.dbapi_connection
+    adapted: Any = raw.dbapi_connection  # SQLAlchemy's AsyncAdapt_asyncpg_connection
     if not adapted._started:
         # SQLAlchemy's asyncpg adapter opens the transaction lazily, at its first statement:
         # opened here as it would be (a `SELECT 1` through the session cost ~0.3 ms of CPU).
