@@ -4,6 +4,8 @@ live events keep flowing; it covers the archive as it was when the read model wa
 events are applied live, once), and its cursor is committed with each chunk, so a restart
 resumes it rather than leaving the read model half built."""
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from shared.events import Envelope
 log = logging.getLogger(__name__)
 
 Apply = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
-CHUNK = 2000
+CHUNK = 5000
 
 _SNAPSHOT = text(
     "INSERT INTO archive_replay (id, next_seq, until_seq, total, done) "
@@ -27,7 +29,7 @@ _SNAPSHOT = text(
     "RETURNING total"
 )
 _CURSOR = text("SELECT next_seq, until_seq FROM archive_replay WHERE id = 1 FOR UPDATE")
-_CHUNK = text("SELECT value FROM event_archive WHERE seq >= :first AND seq < :end ORDER BY seq")
+_CHUNK = "SELECT value FROM event_archive WHERE seq >= $1 AND seq < $2 ORDER BY seq"
 _ADVANCE = text("UPDATE archive_replay SET next_seq = :end, done = done + :count WHERE id = 1")
 
 
@@ -42,6 +44,9 @@ class ArchiveReplay:
     def __init__(self, db: Database, apply: Apply, chunk: int = CHUNK) -> None:
         self.db, self.apply, self.chunk = db, apply, chunk
         self._active: bool | None = None  # None: not known yet (a replay may be left from before)
+        # The next chunk, read and decoded while this one is written: this process and
+        # PostgreSQL took turns, each idle about half the time.
+        self._ahead: tuple[tuple[int, int], asyncio.Task[list[Envelope]]] | None = None
 
     @property
     def busy(self) -> bool:
@@ -66,16 +71,39 @@ class ArchiveReplay:
                 return 0
             first, until = cursor
             end = min(first + self.chunk, until + 1)
-            values = (await session.execute(_CHUNK, {"first": first, "end": end})).scalars().all()
-            await self._apply_chunk(session, [Envelope.from_bytes(v) for v in values])
+            events = await self._chunk(first, end)
+            if end <= until:
+                self._read_ahead(end, min(end + self.chunk, until + 1))
+            # Events about leads erased since they were read are dropped by `apply`, in this
+            # transaction (the tombstones), as before.
+            await self._apply_chunk(session, events)
             if end > until:
                 await session.execute(text("DELETE FROM archive_replay"))
             else:
-                await session.execute(_ADVANCE, {"end": end, "count": len(values)})
+                await session.execute(_ADVANCE, {"end": end, "count": len(events)})
         if end > until:
             self._active = False
             log.warning("replay of the archive done")
-        return len(values)
+        return len(events)
+
+    async def _chunk(self, first: int, end: int) -> list[Envelope]:
+        """The archived events from `first` to before `end`: read ahead, or read now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            span, task = ahead
+            if span == (first, end):
+                with contextlib.suppress(Exception):  # read again below
+                    return await task
+            else:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        return await self._read(first, end)
+
+    def _read_ahead(self, first: int, end: int) -> None:
+        self._ahead = ((first, end), asyncio.create_task(self._read(first, end)))
+
+    async def _read(self, first: int, end: int) -> list[Envelope]:
+        return [Envelope.from_bytes(row["value"]) for row in await self.db.read(_CHUNK, first, end)]
 
     async def _apply_chunk(self, session: AsyncSession, events: list[Envelope]) -> None:
         """The chunk at once; if that fails, event by event, skipping (and logging) an event
