@@ -16,11 +16,14 @@ from services.metrics.config import MetricsSettings
 from services.metrics.handlers import event_handlers
 from shared import topics
 from shared.archive import ArchiveReplay
+from shared.consumer import ConsumerRunner
 from shared.db import Database
 from shared.embedded import EmbeddedBroker, free_port
-from shared.events import Envelope
+from shared.events import LEAD_ERASED, Envelope
 from shared.inbox import archive_new_events
 from shared.kafka import Publisher, create_topics
+from shared.observability import Telemetry
+from shared.tombstones import bury
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.metrics import journeys
 
@@ -123,6 +126,50 @@ async def test_a_rebuild_cut_short_by_a_restart_resumes_where_it_was(servers: Se
             pass
         assert not (await resumed.progress()).replaying
         assert await facts(db) == expected
+    finally:
+        await db.dispose()
+
+
+async def test_a_lead_erased_after_its_chunk_was_read_ahead_stays_out_of_the_rebuild(
+    servers: Servers,
+) -> None:
+    """The replay reads the next chunk while it writes one: a lead erased in between (the live
+    consumer runs between two chunks) is in what was read, but not in what is written."""
+    db = Database(servers.database_url, "metrics")
+    runner = ConsumerRunner(
+        group="metrics-test-replay",
+        topics=[],
+        handlers=event_handlers(),
+        db=db,
+        telemetry=Telemetry("test"),
+        bootstrap=servers.bootstrap,
+        archive=True,
+    )
+    replay = runner.archive
+    assert replay is not None
+    replay.chunk = 7
+    try:
+        events = journeys.month_of_leads()
+        written = 7 * (len(events) // 14)  # half the chunks are written before the erasure
+        erased = events[written].lead_id  # the first event of the chunk read ahead meanwhile
+        async with db.transaction() as session:
+            await session.execute(text("TRUNCATE lead_facts, event_archive"))
+            archived = [(e.id, e.lead_id, journeys.topic_of(e), e.to_bytes()) for e in events]
+            await archive_new_events(session, archived)
+            await replay.start(session)
+        for _ in range(written // 7):
+            assert await replay.step() == 7
+        erasure = Envelope(
+            type=LEAD_ERASED, lead_id=erased, correlation_id=erased, producer="ingest", data={}
+        )
+        async with db.transaction() as session:  # as the live consumer applies an erasure
+            await bury(session, {erased})
+            await event_handlers()[LEAD_ERASED](session, [erasure])
+        while await replay.step():
+            pass
+        leads = {row["lead_id"] for row in await facts(db)}
+        assert erased not in leads
+        assert leads == {e.lead_id for e in events} - {erased}
     finally:
         await db.dispose()
 
