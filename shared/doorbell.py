@@ -32,10 +32,14 @@ def channel_of(topic: str) -> str:
     return PREFIX + hashlib.sha256(topic.encode()).hexdigest()[:40]
 
 
+def channels_of(topics: Iterable[str]) -> list[str]:
+    """The channels to ring for these topics, each once (`pg_notify` each, at the commit)."""
+    return sorted({channel_of(topic) for topic in topics})
+
+
 async def ring(connection: asyncpg.Connection, topics: Iterable[str]) -> None:
     """Tell the listening consumers which topics have news (delivered when the caller commits)."""
-    channels = sorted({channel_of(topic) for topic in topics})
-    if channels:
+    if channels := channels_of(topics):
         await connection.execute(_RING, channels)
 
 

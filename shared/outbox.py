@@ -28,7 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import topics
 from shared.db import Database, DirectConnection, defer_insert
-from shared.doorbell import ring
+from shared.doorbell import channels_of, ring
 from shared.events import Envelope, utcnow
 from shared.http import InvalidInput
 from shared.kafka import Message, Position, Publisher, create_topics, is_refusal, log_ends
@@ -94,10 +94,20 @@ def _decode_headers(stored: str | list[list[str]] | None) -> list[tuple[str, byt
 _TAKE_BATCH = """
 SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
-# Published rows move from the outbox to the journal inside PostgreSQL: only their ids travel.
+# Published rows move from the outbox to the journal inside PostgreSQL (only their ids travel),
+# the partitions' positions advance and the doorbell rings: one statement, one round trip.
 _JOURNAL = """
-WITH moved AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING id, topic, key, value, headers)
-INSERT INTO journal (topic, key, value, headers) SELECT topic, key, value, headers FROM moved ORDER BY id
+WITH moved AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING id, topic, key, value, headers),
+journaled AS (
+  INSERT INTO journal (topic, key, value, headers) SELECT topic, key, value, headers FROM moved ORDER BY id
+),
+advanced AS (
+  INSERT INTO relay_positions (topic, partition, next_offset)
+  SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[])
+  ON CONFLICT (topic, partition) DO UPDATE
+  SET next_offset = greatest(relay_positions.next_offset, excluded.next_offset)
+)
+SELECT pg_notify(channel, '') FROM unnest($5::text[]) AS channel
 """
 _ADVANCE = """
 INSERT INTO relay_positions (topic, partition, next_offset)
@@ -260,10 +270,10 @@ class OutboxRelay:
     ) -> None:
         if not rows:
             return
-        await connection.execute(_JOURNAL, [r["id"] for r in rows])
-        await ring(connection, (r["topic"] for r in rows))
         ends = _ends(landed)
-        await connection.execute(_ADVANCE, *zip(*((t, p, o) for (t, p), o in ends.items()), strict=True))
+        positions = [list(column) for column in zip(*((t, p, o) for (t, p), o in ends.items()), strict=True)]
+        bells = channels_of(r["topic"] for r in rows)
+        await connection.execute(_JOURNAL, [r["id"] for r in rows], *(positions or [[], [], []]), bells)
 
     async def check_broker(self) -> int:
         """Publish the journal again for the topics whose log the broker lost; returns how many
