@@ -53,6 +53,9 @@ class Lane:
     topics: Sequence[str]
     handlers: Mapping[str, Handler]
     wants: Callable[[Envelope], bool]
+    # The doorbell the lane waits for, when its producer rings one for what it `wants` (not every
+    # publish to its topics): what it does not want is then fetched with the next it does.
+    bell: str | None = None
 
 
 @dataclass

@@ -161,6 +161,15 @@ class RuleHit(BaseModel):
     reason: str
 
 
+HANDED_OVER_STAGES = frozenset({"sql"})  # besides hot leads: straight to sales (DOMAIN.md)
+
+
+def for_a_rep(temperature: str | None, stage: str | None) -> bool:
+    """Whether a classification hands the lead to a rep now: hot, or sales-qualified. Scoring
+    rings the hot-lead bell for these; nurture's hand-off lane takes these."""
+    return temperature == "hot" or stage in HANDED_OVER_STAGES
+
+
 class LeadClassified(Payload):
     """scoring: the lead's score, temperature or stage changed."""
 

@@ -62,23 +62,36 @@ class EventTooLarge(InvalidInput):
     """The request would stage an event larger than MAX_EVENT_BYTES; names its largest field."""
 
 
-def add_to_outbox(session: AsyncSession, topic: str, event: Envelope) -> None:
+def add_to_outbox(session: AsyncSession, topic: str, event: Envelope, bell: str | None = None) -> None:
     """Stage an event for publication in the caller's transaction (written at its commit).
-    Raises EventTooLarge, naming the event's largest field, past MAX_EVENT_BYTES."""
+    Raises EventTooLarge, naming the event's largest field, past MAX_EVENT_BYTES. `bell`: a
+    doorbell the relay rings too once it is published (`shared.topics.HOT_LEADS_BELL`)."""
     value = event.to_bytes()
     if len(value) > MAX_EVENT_BYTES:
         sizes = {name: len(json.dumps(field, default=str)) for name, field in event.data.items()}
         largest = max(sizes, key=sizes.__getitem__, default="data")
         reason = f"makes a {event.type} event of {len(value):,} bytes; at most {MAX_EVENT_BYTES:,}"
         raise EventTooLarge([(largest, reason)])
-    stage(session, topic, str(event.lead_id).encode(), value)
+    stage(session, topic, str(event.lead_id).encode(), value, bell=bell)
 
 
-def stage(session: AsyncSession, topic: str, key: bytes, value: bytes, headers: Headers = ()) -> None:
-    """Stage one raw message in the caller's transaction."""
-    row: dict[str, Any] = {"topic": topic, "key": key, "value": value}
-    if headers:  # most rows have none; leaving the column out keeps one COPY per table
-        row["headers"] = _encode_headers(headers)
+BELL = "leadflow-bell"  # kept with the row (and in the journal), never published
+
+
+def stage(
+    session: AsyncSession,
+    topic: str,
+    key: bytes,
+    value: bytes,
+    headers: Headers = (),
+    bell: str | None = None,
+) -> None:
+    """Stage one raw message in the caller's transaction (`bell`: see `add_to_outbox`)."""
+    if bell:
+        headers = [*headers, (BELL, bell.encode())]
+    # Every row names the column (None for most), so a transaction's rows share one shape: one
+    # statement (or COPY) writes them all.
+    row: dict[str, Any] = {"topic": topic, "key": key, "value": value, "headers": _encode_headers(headers)}
     defer_insert(session, OutboxMessage.__table__, row)  # type: ignore[attr-defined]
 
 
@@ -87,8 +100,14 @@ def _encode_headers(headers: Headers) -> list[list[str]] | None:
 
 
 def _decode_headers(stored: str | list[list[str]] | None) -> list[tuple[str, bytes]]:
+    """The headers to publish (the bells left out)."""
     pairs = json.loads(stored) if isinstance(stored, str) else stored or []
-    return [(name, value.encode()) for name, value in pairs]
+    return [(name, value.encode()) for name, value in pairs if name != BELL]
+
+
+def _bells(stored: str | list[list[str]] | None) -> list[str]:
+    pairs = json.loads(stored) if isinstance(stored, str) else stored or []
+    return [value for name, value in pairs if name == BELL]
 
 
 _TAKE_BATCH = """
@@ -272,7 +291,8 @@ class OutboxRelay:
             return
         ends = _ends(landed)
         positions = [list(column) for column in zip(*((t, p, o) for (t, p), o in ends.items()), strict=True)]
-        bells = channels_of(r["topic"] for r in rows)
+        rung = [r["topic"] for r in rows] + [b for r in rows if r["headers"] for b in _bells(r["headers"])]
+        bells = channels_of(rung)
         await connection.execute(_JOURNAL, [r["id"] for r in rows], *(positions or [[], [], []]), bells)
 
     async def check_broker(self) -> int:
@@ -338,9 +358,12 @@ def _message(row: asyncpg.Record) -> Message:
 
 
 def _runs_by_headers(rows: Sequence[asyncpg.Record]) -> list[list[asyncpg.Record]]:
+    """Runs of rows that publish the same headers (a bell is not published: a hot lead's row
+    and a cold one's go in one request)."""
     runs: list[list[asyncpg.Record]] = []
-    for row in rows:
-        if runs and runs[-1][0]["headers"] == row["headers"]:
+    published = [_decode_headers(row["headers"]) if row["headers"] else [] for row in rows]
+    for index, row in enumerate(rows):
+        if runs and published[index - 1] == published[index]:
             runs[-1].append(row)
         else:
             runs.append([row])

@@ -110,7 +110,8 @@ class ServiceRuntime:
         """Only the lane of `group`'s consumer (`consume(..., lane=)` runs both): for a process of
         its own, beside one that runs the consumer without it."""
         self._want_keys(personal)
-        news = self.doorbell.heard(lane.topics) if self.doorbell is not None else None
+        bells = [lane.bell] if lane.bell else lane.topics
+        news = self.doorbell.heard(bells) if self.doorbell is not None else None
         self._add_runners(
             LaneRunner(
                 group=f"{group}-lane",

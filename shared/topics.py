@@ -5,6 +5,11 @@ LEAD_CLASSIFICATIONS = "scoring.lead-classifications"
 TOUCH_EVENTS = "nurture.touch-events"
 
 DOMAIN_TOPICS = (LEAD_EVENTS, LEAD_CLASSIFICATIONS, TOUCH_EVENTS)
+
+HOT_LEADS_BELL = "scoring.hot-leads"
+"""Not a topic: a doorbell (`shared.doorbell`) rung, beside LEAD_CLASSIFICATIONS's own, when what
+was published there hands a lead to a rep (`shared.events.for_a_rep`). The hand-off lane waits
+for this one only: the classifications of cold and warm leads no longer wake it one by one."""
 PARTITIONS = 8
 
 

@@ -30,6 +30,7 @@ from shared.events import (
     Envelope,
     LeadAssigned,
     LeadClassified,
+    for_a_rep,
     utcnow,
 )
 from shared.languages import language_of, say
@@ -37,7 +38,6 @@ from shared.observability import correlated
 from shared.sealing import SecretBox
 
 log = logging.getLogger(__name__)
-HANDED_OVER_STAGES = frozenset({"sql"})  # besides hot leads: straight to sales (DOMAIN.md)
 
 
 async def active_reps(session: AsyncSession, role: str = "rep") -> list[Rep]:
@@ -52,7 +52,7 @@ async def already_assigned(session: AsyncSession, lead_ids: set[UUID]) -> set[UU
 
 
 def wants_a_rep(classified: LeadClassified) -> bool:
-    return classified.temperature == "hot" or classified.stage in HANDED_OVER_STAGES
+    return for_a_rep(classified.temperature, classified.stage)
 
 
 async def assign_leads(
@@ -207,9 +207,9 @@ def hand_off_lane(settings: NurtureSettings) -> Lane:
         await assign_leads(session, events, settings, utcnow(), look_first=False)
 
     def wants(event: Envelope) -> bool:  # temperature and stage travel unsealed
-        return event.data.get("temperature") == "hot" or event.data.get("stage") in HANDED_OVER_STAGES
+        return for_a_rep(event.data.get("temperature"), event.data.get("stage"))
 
-    return Lane([topics.LEAD_CLASSIFICATIONS], {LEAD_CLASSIFIED: hand_off}, wants)
+    return Lane([topics.LEAD_CLASSIFICATIONS], {LEAD_CLASSIFIED: hand_off}, wants, bell=topics.HOT_LEADS_BELL)
 
 
 def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, Handler]:

@@ -20,7 +20,7 @@ from services.scoring.profile import OutcomeEntry, Profile, lead_context
 from services.scoring.rulebook import ActiveRules
 from shared import topics
 from shared.db import EncodedJson, defer_insert, upsert
-from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified, RuleHit, Temperature
+from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified, RuleHit, Temperature, for_a_rep
 from shared.observability import correlated
 from shared.outbox import add_to_outbox
 from shared.personal import seal_data
@@ -140,7 +140,8 @@ class Batch:
                 event.data = seal_data(
                     LEAD_CLASSIFIED, event.data, base64.b64decode(standing.profile.seal_key)
                 )
-            add_to_outbox(session, topics.LEAD_CLASSIFICATIONS, event)
+            bell = topics.HOT_LEADS_BELL if for_a_rep(payload.temperature, payload.stage) else None
+            add_to_outbox(session, topics.LEAD_CLASSIFICATIONS, event, bell=bell)
         standing.score, standing.temperature, standing.stage = after
         standing.stage_since = decision.stage_since
         self.rows[standing.lead_id] = (standing, decision, now)

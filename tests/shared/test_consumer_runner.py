@@ -412,6 +412,46 @@ async def test_a_lane_applies_what_it_wants_on_its_own_from_when_it_joins(
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_lane_with_a_bell_sleeps_through_what_it_does_not_want(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """Scoring rings the hot-lead bell beside its topic when a classification hands a lead to a
+    rep; the hand-off lane waits for that bell only, so cold leads' classifications no longer
+    wake it one by one: they are fetched with the next hot one. The bell is never published."""
+    topic = await new_topic(servers)
+    bell = f"{topic}-hot"
+    doorbell = Doorbell(db.direct_connection())
+    lane = make_lane(servers, db, topic)
+    lane.idle_pause_seconds, lane.recheck_seconds, lane.pause_when_caught_up = 3600, 3600, True
+    lane.news = doorbell.heard([bell])  # as a service does for a lane with a bell
+    topic_rang = doorbell.heard([topic])
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    tasks = [asyncio.create_task(doorbell.run()), asyncio.create_task(lane.run())]
+    try:
+        await eventually(lambda: lane.joined and lane.paused, timeout=30)
+        cold, urgent = event(uuid.uuid4()), event(uuid.uuid4(), urgent=True)
+        topic_rang.clear()
+        async with db.transaction() as session:
+            add_to_outbox(session, topic, cold)
+        while await relay.relay_once():
+            pass
+        await eventually(topic_rang.is_set)  # heard, and the lane's bell would be set with it
+        assert lane.paused and not lane.news.is_set()
+        async with db.transaction() as session:
+            add_to_outbox(session, topic, urgent, bell=bell)
+        while await relay.relay_once():
+            pass
+        assert await eventually(lambda: applied(db, urgent.lead_id), timeout=10) == 1
+        assert await applied(db, cold.lead_id) == 0
+        published = await read_topic(servers.bootstrap, topic, until=lambda ms: len(ms) >= 2)
+        assert [m.headers for m in published] == [(), ()]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await relay.connection.close()
+
+
 async def test_a_lane_commits_without_waiting_for_the_disk(
     servers: Servers, db: Database, publisher: Publisher
 ) -> None:
