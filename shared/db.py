@@ -189,7 +189,7 @@ def _json(value: Any) -> str | None:
     return None if value is None else _encode_json(value)
 
 
-_NOT_WAITING_FOR_THE_FLUSH = text("SET LOCAL synchronous_commit = off")
+_NOT_WAITING_FOR_THE_FLUSH = "SET LOCAL synchronous_commit = off"
 
 
 class Database:
@@ -220,7 +220,7 @@ class Database:
         by someone else (a lane's)."""
         async with self.sessions() as session, session.begin():
             if not durable:
-                await session.execute(_NOT_WAITING_FOR_THE_FLUSH)
+                await (await driver_connection(session)).execute(_NOT_WAITING_FOR_THE_FLUSH)
             yield session
             await write_deferred(session)
             # Every table written in the transaction, also by a handler that wrote early.
