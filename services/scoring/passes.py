@@ -146,7 +146,7 @@ async def simulate(db: Database, book: RuleBook, candidate: Rules, examples: int
                 page = page.where(SCORES.c.lead_id > after)
             rows = list(await session.execute(page))
         for row in rows:
-            _compare(result, standings.from_row(row), active, candidate, now, examples)
+            _compare(result, standings.from_row(row._mapping), active, candidate, now, examples)
         if len(rows) < CHUNK:
             return result
         after = rows[-1].lead_id

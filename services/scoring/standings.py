@@ -4,6 +4,7 @@ rescoring; the caller owns the transaction."""
 
 import base64
 import logging
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +12,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from pydantic import TypeAdapter
-from sqlalchemy import Text, cast, delete, select
+from sqlalchemy import Text, cast, delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.scoring.classify import Decision, decide
@@ -19,7 +20,7 @@ from services.scoring.models import ClassificationChange, LeadScore
 from services.scoring.profile import OutcomeEntry, Profile, lead_context
 from services.scoring.rulebook import ActiveRules
 from shared import topics
-from shared.db import EncodedJson, defer_insert, upsert
+from shared.db import EncodedJson, defer_insert, driver_connection, upsert
 from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified, RuleHit, Temperature, for_a_rep
 from shared.observability import correlated
 from shared.outbox import add_to_outbox
@@ -60,20 +61,29 @@ class Standing:
 async def load(
     session: AsyncSession, lead_ids: set[UUID], *, skip_locked: bool = False
 ) -> dict[UUID, Standing]:
-    """The stored standings, locked until the transaction ends (the decay pass skips locked rows)."""
-    statement = select(*COLUMNS).where(SCORES.c.lead_id.in_(lead_ids))
-    rows = await session.execute(statement.with_for_update(skip_locked=skip_locked))
-    return {row.lead_id: from_row(row) for row in rows}
+    """The stored standings, locked until the transaction ends (the decay pass skips locked rows).
+    On the driver: once per consumer batch, where the session cost more than the statement."""
+    connection = await driver_connection(session)
+    rows = await connection.fetch(_LOAD_SKIPPING if skip_locked else _LOAD, list(lead_ids))
+    return {row["lead_id"]: from_row(row) for row in rows}
 
 
-def from_row(row: Any) -> Standing:
+_LOAD = (
+    "SELECT lead_id, profile::text AS profile, score, temperature, stage, stage_since"
+    " FROM lead_scores WHERE lead_id = ANY($1::uuid[]) FOR UPDATE"
+)
+_LOAD_SKIPPING = f"{_LOAD} SKIP LOCKED"
+
+
+def from_row(row: Mapping[Any, Any]) -> Standing:
+    """A standing from a row of `COLUMNS` (a driver's record, or a result row's `_mapping`)."""
     return Standing(
-        row.lead_id,
-        Profile.model_validate_json(row.profile),
-        row.score,
-        row.temperature,
-        row.stage,
-        row.stage_since,
+        row["lead_id"],
+        Profile.model_validate_json(row["profile"]),
+        row["score"],
+        row["temperature"],
+        row["stage"],
+        row["stage_since"],
     )
 
 
