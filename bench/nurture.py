@@ -84,7 +84,8 @@ def _hot(lead_id: uuid.UUID) -> Envelope:
 
 async def _webhook_latency(bootstrap: str, dsn: str, counter: Counter) -> dict[str, Any]:
     """Hot classifications published as scoring's relay publishes them: each on the broker,
-    then the doorbell rung (`leadflow dev`'s consumers on a hot lead's way wait for it)."""
+    then the doorbell rung (`leadflow dev`'s consumers on a hot lead's way wait for it: the
+    hand-off lane for the hot-lead bell)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     await producer.start()
     bell = await asyncpg.connect(dsn)
@@ -100,7 +101,8 @@ async def _webhook_latency(bootstrap: str, dsn: str, counter: Counter) -> dict[s
             await producer.send_and_wait(
                 topics.LEAD_CLASSIFICATIONS, event.to_bytes(), key=str(event.lead_id).encode()
             )
-            await ring(bell, [topics.LEAD_CLASSIFICATIONS])
+            # as scoring's relay rings for a hot classification: its topic and the hot-lead bell
+            await ring(bell, [topics.LEAD_CLASSIFICATIONS, topics.HOT_LEADS_BELL])
         deadline = time.perf_counter() + 60
         while len([k for k in sent if k in counter.hot]) < HOT_LEADS and time.perf_counter() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # waiting for the last webhooks
