@@ -110,6 +110,9 @@ class ConsumerRunner:
         # they are back, it leaves and joins again (see `_JoinListener`).
         self.joined_without: list[str] = []
         self._applied: dict[TopicPartition, int] = {}  # next offset per partition, applied
+        # Counts the group's rebalances: a batch fetched before one (from a broker that may be
+        # gone, whose log the new one does not share) never gives its offsets to the group.
+        self.assignments = 0
         self._committed_at = 0.0
         # An archiving runner keeps every message it claims (its inbox is its history) and
         # can rebuild its read model from that alone.
@@ -259,6 +262,7 @@ class ConsumerRunner:
             timeout_ms = 0  # replaying: take what has arrived meanwhile, then the next chunk
         fetched_at = time.monotonic()
         batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
+        assignment = self.assignments
         records = [record for partition in batch.values() for record in partition]
         short = 0 < len(records) < self.batch_size and not (self.archive is not None and self.archive.busy)
         self._gathering_since = fetched_at if short and self.gather_seconds else None
@@ -279,12 +283,20 @@ class ConsumerRunner:
                 await self.apply(records)
             except BaseException:
                 # Not applied (an outage, or shutdown): fetch the same messages again next
-                # time, or a later batch's offsets would commit past them.
-                for tp, partition_records in batch.items():
-                    consumer.seek(tp, partition_records[0].offset)
+                # time, or a later batch's offsets would commit past them. After a rebalance
+                # the group's committed offsets say where to read.
+                if assignment == self.assignments:
+                    for tp, partition_records in batch.items():
+                        consumer.seek(tp, partition_records[0].offset)
                 consumer.resume(*consumer.paused())
                 raise
-            self._applied |= {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
+            if assignment == self.assignments:
+                self._applied |= {tp: rs[-1].offset + 1 for tp, rs in batch.items()}
+            else:
+                # Assigned again while applying: these offsets may be positions in the log of
+                # a broker that was lost, and committed in the new one they would skip what its
+                # log holds below them. The messages come again (the inbox drops them).
+                log.info("consumer %s: a batch's offsets dropped after a rebalance", self.group)
             if self.pause_when_caught_up:
                 if await self._caught_up(consumer):
                     self._pause(consumer)
@@ -583,9 +595,11 @@ class _JoinListener(ConsumerRebalanceListener):
         self.runner, self.consumer = runner, consumer
 
     async def on_partitions_revoked(self, revoked: object) -> None:
+        self.runner.assignments += 1  # a batch still being applied keeps its offsets to itself
         await self.runner.commit_applied()  # before another member takes them over
 
     async def on_partitions_assigned(self, assigned: object) -> None:
+        self.runner.assignments += 1
         missing = [t for t in self.runner.topics if not self.consumer.partitions_for_topic(t)]
         if missing:
             log.warning("consumer %s joined while the broker has no %s", self.runner.group, missing)

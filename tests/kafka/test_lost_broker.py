@@ -227,3 +227,60 @@ async def test_a_consumer_whose_offsets_were_lost_reads_again_and_applies_nothin
         consuming.cancel()
         await asyncio.gather(consuming, return_exceptions=True)
     assert read("applied") == 101
+
+
+async def test_a_batch_applied_across_a_lost_broker_commits_no_offset_of_the_old_log(
+    broker: Broker, db: Database
+) -> None:
+    """A batch fetched from the old cluster and still being applied when the consumer joins
+    its group on the new one: its offsets (positions in a log that is gone) are not committed
+    there. The journal here no longer holds those events (kept `journal_days`), so the new
+    log is shorter: a consumer resuming from such an offset would skip what came since."""
+    topic = await new_topic(broker, topics.PARTITIONS)
+    leads = [uuid.uuid4() for _ in range(40)]
+    held, holding, release = uuid.uuid4(), asyncio.Event(), asyncio.Event()
+
+    async def count_held_back(session: AsyncSession, events: list[Envelope]) -> None:
+        if any(e.lead_id == held for e in events):
+            holding.set()
+            await release.wait()  # the batch is being applied while the broker is lost
+        await count_events(session, events)
+
+    def runner() -> ConsumerRunner:
+        return ConsumerRunner(
+            group=f"group-{topic}",
+            topics=[topic],
+            handlers={"test.counted": count_held_back},
+            db=db,
+            telemetry=Telemetry("test"),
+            bootstrap=broker.bootstrap,
+        )
+
+    first = runner()
+    consuming = asyncio.create_task(first.run())
+    try:
+        async with relay_to(broker, db) as relay:
+            await stage_events(db, topic, [counted(leads[n % 40]) for n in range(160)] + [counted(held)])
+            await relay_everything(relay)
+            await asyncio.wait_for(holding.wait(), timeout=30)
+
+            async with db.transaction() as session:  # past the journal's retention
+                await session.execute(text("DELETE FROM journal"))
+            await broker.lose_everything()
+            assert await relay.check_broker() == 0  # the topic made again, empty
+            # Joined there, assigned the topic's partitions:
+            await eventually(lambda: first.joined and group_joined(broker.bootstrap, first.group), timeout=60)
+            release.set()
+            await eventually(lambda: applied_are(db, {held: 1, **dict.fromkeys(leads, 4)}), timeout=30)
+            consuming.cancel()
+            await asyncio.gather(consuming, return_exceptions=True)  # a final offset commit
+
+            await stage_events(db, topic, [counted(leads[n % 40]) for n in range(400)])
+            await relay_everything(relay)
+        second = runner()  # reads from the group's committed offsets
+        consuming = asyncio.create_task(second.run())
+        await eventually(lambda: applied_are(db, dict.fromkeys(leads, 14)), timeout=60)
+    finally:
+        release.set()
+        consuming.cancel()
+        await asyncio.gather(consuming, return_exceptions=True)
