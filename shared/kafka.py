@@ -148,9 +148,14 @@ async def _send_in_batches(
         members.append(index)
     for (topic, partition), (batch, members) in filling.items():
         sent.append((await producer.send_batch(batch, topic, partition=partition), members))
+    # Every answer is awaited, so that a failure of one batch leaves no other's unretrieved.
+    answers = await asyncio.gather(*(future for future, _ in sent), return_exceptions=True)
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
     landed: list[Position] = [("", 0, 0)] * len(messages)
-    for future, members in sent:
-        first = await future
+    for first, (_, members) in zip(answers, sent, strict=True):
+        assert not isinstance(first, BaseException)
         for number, index in enumerate(members):
             landed[index] = (first.topic, first.partition, first.offset + number)
     return landed
