@@ -30,7 +30,10 @@ def _encode_json(value: Any) -> str:
     return value if isinstance(value, EncodedJson) else json.dumps(value)
 
 
-def create_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, schema: str, pool_size: int = 10, durable: bool = True) -> AsyncEngine:
+    """The pool of a service's schema. Not `durable`: its connections' commits return before
+    their records reach the disk (see `Database.transaction`)."""
+    settings = _server_settings(schema) | ({} if durable else {"synchronous_commit": "off"})
     engine = create_async_engine(
         url,
         json_serializer=_encode_json,
@@ -38,7 +41,7 @@ def create_engine(url: str, schema: str, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size,
         pool_timeout=5,
         hide_parameters=True,  # an error's text never quotes a row's values (emails, phones)
-        connect_args={"timeout": 5, "command_timeout": 30, "server_settings": _server_settings(schema)},
+        connect_args={"timeout": 5, "command_timeout": 30, "server_settings": settings},
     )
     event.listen(engine.sync_engine, "handle_error", _discard_lost_connections)
     return engine
@@ -191,9 +194,6 @@ def _json(value: Any) -> str | None:
     return None if value is None else _encode_json(value)
 
 
-_NOT_WAITING_FOR_THE_FLUSH = "SET LOCAL synchronous_commit = off"
-
-
 class Database:
     """One service's schema: transactions, and callbacks run after commits that wrote to a
     table (how the outbox relay and the webhook dispatcher are woken at once)."""
@@ -202,6 +202,9 @@ class Database:
         self.url, self.schema = url, schema
         self.engine = create_engine(url, schema, pool_size)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # Connections of their own for the transactions that need not wait for the disk (a
+        # lane's, one at a time): set so once, not with a statement in each transaction.
+        self._not_durable: tuple[AsyncEngine, async_sessionmaker[AsyncSession]] | None = None
         self._after_commit: list[tuple[str, Callable[[], None]]] = []
         self._before_commit: list[tuple[str, Callable[[AsyncSession], Awaitable[None]]]] = []
 
@@ -220,9 +223,8 @@ class Database:
         `durable`: the commit returns before its record is flushed to disk (a crash of the
         server, not of this process, can lose it) -- only for work that is done again, durably,
         by someone else (a lane's)."""
-        async with self.sessions() as session, session.begin():
-            if not durable:
-                await (await driver_connection(session)).execute(_NOT_WAITING_FOR_THE_FLUSH)
+        sessions = self.sessions if durable else self._sessions_not_durable()
+        async with sessions() as session, session.begin():
             yield session
             await write_deferred(session)
             # Every table written in the transaction, also by a handler that wrote early.
@@ -251,8 +253,19 @@ class Database:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    def _sessions_not_durable(self) -> async_sessionmaker[AsyncSession]:
+        if self._not_durable is None:
+            engine = create_engine(self.url, self.schema, pool_size=2, durable=False)
+            self._not_durable = (
+                engine,
+                async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False),
+            )
+        return self._not_durable[1]
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._not_durable is not None:
+            await self._not_durable[0].dispose()
 
 
 class DirectConnection:

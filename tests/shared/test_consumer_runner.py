@@ -492,12 +492,13 @@ async def test_a_lane_commits_without_waiting_for_the_disk(
 
 
 async def _commit_setting(session: AsyncSession) -> int:
-    """1 when this transaction set synchronous_commit off itself, else 0."""
+    """1 when this transaction's connection set synchronous_commit off itself (when it
+    connected, or in the transaction), not the server's configuration; else 0."""
     row = await session.execute(
         text("SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'")
     )
     setting, source = row.one()
-    return int(setting == "off" and source == "session")
+    return int(setting == "off" and source in ("client", "session"))
 
 
 async def _has_row(db: Database, lead: uuid.UUID) -> bool:
