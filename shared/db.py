@@ -1,9 +1,12 @@
 """Async engine and transactions for one service schema (set as the connection's search_path)."""
 
 import json
+import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -14,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.faults import LOST_CONNECTION_ERRORS, caused_by
+
+log = logging.getLogger(__name__)
 
 
 def _server_settings(schema: str) -> dict[str, str]:
@@ -44,7 +49,40 @@ def create_engine(url: str, schema: str, pool_size: int = 10, durable: bool = Tr
         connect_args={"timeout": 5, "command_timeout": 30, "server_settings": settings},
     )
     event.listen(engine.sync_engine, "handle_error", _discard_lost_connections)
+    event.listen(engine.sync_engine, "connect", _backend_yields_alike)
     return engine
+
+
+def _backend_yields_alike(dbapi_connection: Any, _: object) -> None:
+    yield_alike(dbapi_connection.driver_connection.get_server_pid())
+
+
+def yield_alike(backend_pid: int) -> None:
+    """A process niced to yield the CPU (`leadflow dev`'s background parts: metrics, nurture's
+    follow-up) has its PostgreSQL backend yield alike: the backend's work is its work, and at
+    nice 0 it competed with a hot lead's. Only a backend of a PostgreSQL started beside this
+    process, by the same parent (the dev stack's own), is touched: a server elsewhere, or in a
+    container whose process ids mean other processes here, is left alone."""
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    if niceness <= 0:
+        return
+    try:
+        postmaster = _parent_of(backend_pid)
+        if _parent_of(postmaster) != os.getppid() or Path(_command_of(postmaster)).name != "postgres":
+            return
+        if os.getpriority(os.PRIO_PROCESS, backend_pid) < niceness:
+            os.setpriority(os.PRIO_PROCESS, backend_pid, niceness)
+    except (OSError, ValueError) as error:  # not Linux, gone, not ours to change
+        log.debug("backend %d keeps its priority: %r", backend_pid, error)
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])  # after the name: state, then ppid
+
+
+def _command_of(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
 
 
 def _discard_lost_connections(context: Any) -> None:
@@ -286,6 +324,7 @@ class DirectConnection:
                 command_timeout=30,
                 server_settings=_server_settings(self.schema),
             )
+            yield_alike(self._connection.get_server_pid())
         return self._connection
 
     async def close(self) -> None:
