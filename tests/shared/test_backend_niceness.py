@@ -35,7 +35,7 @@ asyncio.run(main())
 def backends_niceness(command: list[str]) -> list[int]:
     """Run the service by `command` (ending in its script's arguments); the niceness of its
     backends while it holds them."""
-    service = subprocess.Popen(  # noqa: S603 - this interpreter, a script of this module
+    service = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
     )
     try:
