@@ -29,6 +29,7 @@ from shared.events import (
     LEAD_UPDATED,
     OUTCOME_RECORDED,
     Envelope,
+    OpenedEnvelope,
 )
 
 SEALED = "sealed"
@@ -110,9 +111,8 @@ def opened(event: Envelope, key: bytes) -> Envelope:
     so what a consumer publishes about the lead can be sealed the same way."""
     data = unseal(event.data, key)
     data = {k: unseal(v, key) if isinstance(v, dict) else v for k, v in data.items()}
-    copy = event.model_copy(update={"data": data})
-    copy.sealed_with = key
-    return copy
+    fields = {name: getattr(event, name) for name in Envelope.model_fields}
+    return OpenedEnvelope.model_construct(**{**fields, "data": data, "opened_with": key})
 
 
 class LeadKeys:
