@@ -6,10 +6,11 @@ rule that gave or took points, and always sums to the score (a cap or floor is a
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from services.scoring.profile import Profile
 from services.scoring.rules import (
@@ -24,6 +25,7 @@ from services.scoring.timeframes import Horizon, understand
 from services.scoring.wording import find_phrase, fold
 from shared.events import RuleHit
 
+T = TypeVar("T")
 HOTTER: dict[Temperature, int] = {"cold": 0, "warm": 1, "hot": 2}
 
 
@@ -117,7 +119,7 @@ def _fit(profile: Profile, rules: Rules) -> tuple[list[RuleHit], bool]:
         hits.append(RuleHit(rule="fit.company_size", points=step.points, reason=step.reason))
     for field, values in (("industry", fit.industry), ("country", fit.country)):
         value = str(a.get(field) or "").strip().lower()
-        if value and values.points and value in _lowered(tuple(values.values)):
+        if value and values.points and value in _derived(values.values, _lowered):
             hits.append(RuleHit(rule=f"fit.{field}", points=values.points, reason=values.reason))
     if (step := _threshold(fit.budget, _number(a.get("budget")))) is not None:
         hits.append(RuleHit(rule="fit.budget", points=step.points, reason=step.reason))
@@ -127,7 +129,7 @@ def _fit(profile: Profile, rules: Rules) -> tuple[list[RuleHit], bool]:
 def _first_match(candidates: list[KeywordRule], text: Any) -> KeywordRule | None:
     if not isinstance(text, str) or not text:
         return None
-    return next((rule for rule in candidates if _contains_any(text, tuple(rule.phrases))), None)
+    return next((rule for rule in candidates if _contains_any(text, _derived(rule.phrases, tuple))), None)
 
 
 def _threshold(steps: list[Threshold], value: float | None) -> Threshold | None:
@@ -281,7 +283,7 @@ def _requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[str, 
         if not folded:
             continue
         for kind, phrases in rules.intent.phrases.items():
-            if (phrase := find_phrase(folded, every_phrase(phrases))) is not None:
+            if (phrase := find_phrase(folded, _derived(phrases, every_phrase))) is not None:
                 asks.append((kind, at or profile.captured_at, phrase))
     latest: dict[str, tuple[datetime, str | None]] = {}
     for kind, at, phrase in asks:
@@ -327,12 +329,12 @@ def _negative(profile: Profile, rules: Rules, text: str) -> tuple[list[RuleHit],
         ("competitor", negative.competitor_domains),
     )
     for name, rule in domains:
-        if domain and rule.points and domain in _lowered(tuple(rule.domains)):
+        if domain and rule.points and domain in _derived(rule.domains, _lowered):
             hits.append(RuleHit(rule=f"negative.{name}", points=rule.points, reason=rule.reason))
             disqualified_by = disqualified_by or (f"negative.{name}" if rule.disqualify else None)
     folded = fold(text)
     for phrase_rule in negative.phrases:
-        if folded and find_phrase(folded, every_phrase(phrase_rule.phrases)) is not None:
+        if folded and find_phrase(folded, _derived(phrase_rule.phrases, every_phrase)) is not None:
             name = f"negative.{phrase_rule.name}"
             hits.append(RuleHit(rule=name, points=phrase_rule.points, reason=phrase_rule.reason))
             disqualified_by = disqualified_by or (name if phrase_rule.disqualify else None)
@@ -350,7 +352,7 @@ def _bant(profile: Profile, rules: Rules, temperature: Temperature, authority_ti
     a = profile.attributes
     need = any(isinstance(a.get(k), str) and a[k].strip() for k in ("need", "message"))
     budget = (_number(a.get("budget")) or 0) >= rules.stages.sql.budget_at_least
-    hesitant = bool(text) and _contains_any(text, tuple(rules.stages.no_authority_phrases))
+    hesitant = bool(text) and _contains_any(text, _derived(rules.stages.no_authority_phrases, tuple))
     authority = (a.get("is_decision_maker") is True or authority_title) and not hesitant
     return Bant(need=need, desire=temperature == "hot", budget=budget, authority=authority)
 
@@ -367,8 +369,25 @@ def _interested(profile: Profile, rules: Rules) -> bool:
     return any(kind in active and not active[kind].passive for kind in profile.activities)
 
 
-@lru_cache(maxsize=512)
-def _lowered(values: tuple[str, ...]) -> frozenset[str]:
+_DERIVED: dict[tuple[int, int], tuple[Any, Any]] = {}
+_DERIVED_KEPT = 4096
+
+
+def _derived(source: Any, make: Callable[[Any], T]) -> T:
+    """What `make` derives from a list or mapping of the rules, worked out once while that very
+    object lives (the rules are frozen; a copy given new phrases derives again)."""
+    key = (id(source), id(make))
+    kept = _DERIVED.get(key)
+    if kept is not None and kept[0] is source:
+        return kept[1]
+    if len(_DERIVED) >= _DERIVED_KEPT:
+        _DERIVED.clear()
+    value = make(source)
+    _DERIVED[key] = (source, value)
+    return value
+
+
+def _lowered(values: list[str]) -> frozenset[str]:
     return frozenset(v.lower() for v in values)
 
 

@@ -46,8 +46,10 @@ _CYRILLIC = re.compile(r"[а-яё]")
 _LATIN = re.compile(r"[a-z]")
 
 
+@lru_cache(maxsize=2048)
 def fold(text: str) -> str:
-    """Lower case, plain letters, one script per word, spaces collapsed."""
+    """Lower case, plain letters, one script per word, spaces collapsed (remembered: a lead's
+    texts are read again with each of its events)."""
     text = unicodedata.normalize("NFC", text).lower().translate(_PLAIN)
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     text = _WORD.sub(_one_script, text)

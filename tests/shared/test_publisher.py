@@ -5,8 +5,9 @@ also when a partition's messages fill several batches."""
 import uuid
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
-from shared.kafka import Publisher, create_topics
+from shared.kafka import Publisher, create_topics, partition_of
 from tests.conftest import Servers
 from tests.helpers import read_topic
 
@@ -38,3 +39,10 @@ async def test_messages_land_where_send_puts_them_in_order_at_the_positions_retu
         assert [v for _, v in mine] == [
             v for v, (_, p, _) in zip(values, landed, strict=True) if p == partition
         ]
+
+
+def test_the_remembered_key_hash_picks_the_default_partitioners_partition() -> None:
+    partitions = list(range(12))
+    keys = [str(uuid.UUID(int=i * 7919)).encode() for i in range(2000)] + [b"", b"x"]
+    for key in keys + keys:  # the second time from what was remembered
+        assert partition_of(key, partitions) == DefaultPartitioner()(key, partitions, partitions)
