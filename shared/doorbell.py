@@ -70,6 +70,7 @@ class Doorbell:
     def __init__(self, connection: DirectConnection) -> None:
         self.connection = connection
         self._events: dict[str, list[asyncio.Event]] = {}  # by channel
+        self._listeners: dict[str, list[Callable[[str], None]]] = {}  # by channel: told what rang
 
     def heard(self, topics: Iterable[str]) -> asyncio.Event:
         """Set when any of `topics` rings (listened to from the next connection on: heard
@@ -79,9 +80,17 @@ class Doorbell:
             self._events.setdefault(channel_of(topic), []).append(event)
         return event
 
+    def on_ring(self, topic: str, listener: Callable[[str], None]) -> None:
+        """Also tell `listener` what each ring of `topic` says (a bell's: the leads it rang for)."""
+        self._listeners.setdefault(channel_of(topic), []).append(listener)
+        self._events.setdefault(channel_of(topic), [])
+
     def _rang(self, connection: object, pid: int, channel: str, payload: str) -> None:
         for event in self._events.get(channel, ()):
             event.set()
+        for listener in self._listeners.get(channel, ()):
+            if payload:
+                listener(payload)
 
     async def run(self) -> None:
         """Listen until cancelled; after a lost connection, listen again (and wake everyone,

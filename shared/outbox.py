@@ -28,7 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import topics
 from shared.db import Database, DirectConnection, defer_insert
-from shared.doorbell import channels_of, ring
+from shared.doorbell import channel_of, channels_of, ring
 from shared.events import Envelope, utcnow
 from shared.http import InvalidInput
 from shared.kafka import Message, Position, Publisher, create_topics, is_refusal, log_ends
@@ -110,6 +110,26 @@ def _bells(stored: str | list[list[str]] | None) -> list[str]:
     return [value for name, value in pairs if name == BELL]
 
 
+def _rings(rows: Sequence[asyncpg.Record]) -> tuple[list[str], list[str]]:
+    """The channels to ring for published rows, and what each ring says: nothing for a topic; for a
+    bell, its rows' keys (the leads), so a lane can start asking for their keys as it hears it,
+    while it fetches (left empty past `RING_SAYS_AT_MOST`: the lane then asks as it reads)."""
+    keys: dict[str, list[str]] = {}
+    for row in rows:
+        for bell in _bells(row["headers"]) if row["headers"] else ():
+            keys.setdefault(channel_of(bell), []).append(bytes(row["key"] or b"").decode(errors="replace"))
+    said = {channel: ",".join(dict.fromkeys(k)) for channel, k in keys.items()}
+    channels = channels_of(row["topic"] for row in rows) + sorted(said)
+    return channels, [_within(said.get(channel, "")) for channel in channels]
+
+
+RING_SAYS_AT_MOST = 7000  # bytes; PostgreSQL's NOTIFY payloads stop just under 8000
+
+
+def _within(said: str) -> str:
+    return said if len(said.encode()) <= RING_SAYS_AT_MOST else ""
+
+
 _TAKE_BATCH = """
 SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
@@ -126,7 +146,7 @@ advanced AS (
   ON CONFLICT (topic, partition) DO UPDATE
   SET next_offset = greatest(relay_positions.next_offset, excluded.next_offset)
 )
-SELECT pg_notify(channel, '') FROM unnest($5::text[]) AS channel
+SELECT pg_notify(channel, said) FROM unnest($5::text[], $6::text[]) AS ring(channel, said)
 """
 _ADVANCE = """
 INSERT INTO relay_positions (topic, partition, next_offset)
@@ -291,9 +311,10 @@ class OutboxRelay:
             return
         ends = _ends(landed)
         positions = [list(column) for column in zip(*((t, p, o) for (t, p), o in ends.items()), strict=True)]
-        rung = [r["topic"] for r in rows] + [b for r in rows if r["headers"] for b in _bells(r["headers"])]
-        bells = channels_of(rung)
-        await connection.execute(_JOURNAL, [r["id"] for r in rows], *(positions or [[], [], []]), bells)
+        channels, said = _rings(rows)
+        await connection.execute(
+            _JOURNAL, [r["id"] for r in rows], *(positions or [[], [], []]), channels, said
+        )
 
     async def check_broker(self) -> int:
         """Publish the journal again for the topics whose log the broker lost; returns how many

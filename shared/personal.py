@@ -166,6 +166,14 @@ class LeadKeys:
         self._warming.add(task)
         task.add_done_callback(self._warming.discard)
 
+    def warm_from(self, said: str) -> None:
+        """`warm` for the leads a doorbell's ring names (lead ids, comma-separated)."""
+        lead_ids = []
+        for text in said.split(",")[:MAX_KEYS_PER_REQUEST]:
+            with contextlib.suppress(ValueError):
+                lead_ids.append(UUID(text))
+        self.warm(lead_ids)
+
     async def _warm(self, lead_ids: list[UUID]) -> None:
         with contextlib.suppress(ConnectionError):
             await self._fetch(lead_ids)

@@ -112,15 +112,16 @@ class ServiceRuntime:
         self._want_keys(personal)
         bells = [lane.bell] if lane.bell else lane.topics
         news = self.doorbell.heard(bells) if self.doorbell is not None else None
-        self._add_runners(
-            LaneRunner(
-                group=f"{group}-lane",
-                topics=lane.topics,
-                lane=lane,
-                news=news,
-                **self._runner_settings(personal, urgent=True),
-            )
+        runner = LaneRunner(
+            group=f"{group}-lane",
+            topics=lane.topics,
+            lane=lane,
+            news=news,
+            **self._runner_settings(personal, urgent=True),
         )
+        if lane.bell and self.doorbell is not None and runner.keys is not None:
+            self.doorbell.on_ring(lane.bell, runner.keys.warm_from)
+        self._add_runners(runner)
 
     def _want_keys(self, personal: bool) -> None:
         if personal and self.lead_keys is None:

@@ -8,12 +8,17 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import asyncpg
 import pytest
 from aiohttp import web
 
+from services.nurture.app import create_hand_off_app
+from services.nurture.config import NurtureSettings
+from shared.doorbell import channel_of
 from shared.embedded import free_port
 from shared.personal import LeadKeys, new_key
-from tests.conftest import eventually
+from shared.topics import HOT_LEADS_BELL
+from tests.conftest import Servers, eventually
 
 
 @dataclass
@@ -113,3 +118,38 @@ async def test_a_lead_erased_while_its_key_is_asked_for_is_not_kept(
     server.answer_then_erase = str(lead)
     server.hold.set()
     assert await keys.of([lead]) == {}, "the key answered before the erasure is not used"
+
+
+async def test_the_leads_a_doorbell_ring_names_are_warmed(ingest: tuple[KeyServer, LeadKeys]) -> None:
+    server, keys = ingest
+    (first, first_key), (second, second_key) = a_lead(server), a_lead(server)
+    keys.warm_from(f"{first},not-a-lead,{second}")
+    await eventually(lambda: len(server.asked) == 1)
+    assert sorted(server.asked[0]) == sorted([str(first), str(second)])
+    assert await keys.of([first, second]) == {first: first_key, second: second_key}
+    assert len(server.asked) == 1  # at hand: not asked again
+
+
+async def test_nurtures_hand_off_asks_for_the_keys_of_the_leads_the_hot_lead_bell_names(
+    servers: Servers, ingest: tuple[KeyServer, LeadKeys]
+) -> None:
+    """As scoring's relay rings the bell (its rows' leads in the ring), before the lane fetches."""
+    server, keys = ingest
+    lead, _ = a_lead(server)
+    # A doorbell, as under `leadflow dev` (consumers that pause when idle wait for it)
+    settings = servers.settings(NurtureSettings, ingest_url=keys.ingest_url, consumer_idle_pause_seconds=1)
+    runtime = create_hand_off_app(settings).state.runtime
+    [lane] = runtime.consumers
+    lane.news.clear()
+    assert runtime.doorbell is not None
+    listening = asyncio.create_task(runtime.doorbell.run())
+    ringer = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        await eventually(lane.news.is_set)  # listening: a doorbell wakes everyone as it connects
+        await ringer.execute("SELECT pg_notify($1, $2)", channel_of(HOT_LEADS_BELL), str(lead))
+        await eventually(lambda: server.asked == [[str(lead)]])
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await ringer.close()
+        await runtime.stop()

@@ -229,3 +229,43 @@ async def test_a_row_for_a_topic_that_cannot_exist_moves_aside_at_once(
     assert "not a valid topic name" in str(dead[0][2])
     published = await read_topic(servers.bootstrap, topic, until=lambda ms: len(ms) >= 2)
     assert sorted(m.value for m in published) == [b"after", b"before"]
+
+
+@pytest.mark.usefixtures("fresh")
+async def test_a_bells_ring_names_the_leads_it_rang_for_and_a_topics_ring_says_nothing(
+    servers: Servers, db: Database, topic: str
+) -> None:
+    """What a hand-off lane hears at once, so it can ask for those leads' keys while it fetches."""
+    bell = f"bell-{uuid.uuid4().hex[:8]}"
+    hot, cold = uuid.uuid4(), uuid.uuid4()
+    publisher = Publisher(servers.bootstrap, "relay-test")
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    listener = await db.direct_connection().get()
+    rings: list[tuple[str, str]] = []
+    for channel in (channel_of(topic), channel_of(bell)):
+        await listener.add_listener(channel, lambda _c, _p, channel, said: rings.append((channel, said)))
+    try:
+        async with db.transaction() as session:
+            stage(session, topic, str(hot).encode(), b"hot", bell=bell)
+            stage(session, topic, str(cold).encode(), b"cold")
+            stage(session, topic, str(hot).encode(), b"hot again", bell=bell)
+        await relay_everything(relay)
+        await eventually(lambda: len(rings) == 2)
+    finally:
+        await listener.close()
+        await relay.connection.close()
+        await publisher.stop()
+    assert sorted(rings) == sorted([(channel_of(topic), ""), (channel_of(bell), str(hot))])
+
+
+def test_a_ring_naming_too_many_leads_says_nothing() -> None:
+    from shared.outbox import BELL, RING_SAYS_AT_MOST, _rings
+
+    many = [
+        {"topic": "t", "key": str(uuid.uuid4()).encode(), "headers": [[BELL, "b"]]}
+        for _ in range(RING_SAYS_AT_MOST // 36 + 1)
+    ]
+    channels, said = _rings(many)  # type: ignore[arg-type]
+    assert channels == [channel_of("t"), channel_of("b")] and said == ["", ""]
+    channels, said = _rings(many[:10])  # type: ignore[arg-type]
+    assert said[1] == ",".join(r["key"].decode() for r in many[:10])
