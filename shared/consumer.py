@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -559,9 +559,56 @@ class LaneRunner(ConsumerRunner):
     def __init__(self, *, lane: Lane, **settings: Any) -> None:
         super().__init__(handlers=lane.handlers, start_at="latest", **settings)
         self.lane = lane
+        self._rung: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._done_on_ring: OrderedDict[UUID, None] = OrderedDict()  # ids applied as they rang
+
+    async def run(self) -> None:
+        """Consume the lane's topics, and apply what its bell rings with meanwhile."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(super().run())
+            tasks.create_task(self._apply_rung())
+
+    def heard(self, said: str) -> None:
+        """An event its producer rang the lane's bell with as it committed it
+        (`shared.outbox.stage`): applied at once, ahead of its relay and the broker. The same
+        event comes from the broker too, and is then skipped; a ring lost costs only that lead."""
+        try:
+            self._rung.put_nowait(Envelope.from_bytes(said.encode()))
+        except ValueError as error:
+            log.warning("lane %s: a ring that is no event: %r", self.group, error)
+
+    async def _apply_rung(self) -> None:
+        while True:
+            events = [await self._rung.get()]
+            while not self._rung.empty():
+                events.append(self._rung.get_nowait())
+            try:
+                await self._apply_wanted(events)
+            except Exception as error:  # the broker brings the same events
+                log.warning("lane %s: what rang failed, it is applied as it comes: %r", self.group, error)
+                continue
+            for event in events:
+                self._done_on_ring[event.id] = None
+            while len(self._done_on_ring) > DONE_ON_RING_KEPT:
+                self._done_on_ring.popitem(last=False)
 
     async def apply(self, records: Sequence[ConsumerRecord]) -> None:
         events = [d.event for d in map(_decode, records) if d.event is not None]
+        try:
+            await self._apply_wanted([e for e in events if not self._rang_before(e)])
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.warning("lane %s failed, the main consumer applies it: %r", self.group, error)
+
+    def _rang_before(self, event: Envelope) -> bool:
+        """Applied already, as it rang (then forgotten: it comes from the broker once)."""
+        if event.id not in self._done_on_ring:
+            return False
+        del self._done_on_ring[event.id]
+        return True
+
+    async def _apply_wanted(self, events: list[Envelope]) -> None:
         erasing = {e.lead_id for e in events if e.type == LEAD_ERASED}
         wanted = [
             e for e in events if e.type in self.handlers and e.lead_id not in erasing and self.lane.wants(e)
@@ -570,16 +617,14 @@ class LaneRunner(ConsumerRunner):
             return
         self._ask_keys_early(wanted)
         started = time.perf_counter()
-        try:
-            # The main consumer applies the same events durably: a commit lost with the database
-            # server is done again there, so this one does not wait for the disk.
-            async with self.db.transaction(durable=False) as session:
-                await self._apply_events(session, wanted)
-        except Exception as error:
-            if is_transient(error):
-                raise
-            log.warning("lane %s failed, the main consumer applies it: %r", self.group, error)
+        # The main consumer applies the same events durably: a commit lost with the database
+        # server is done again there, so this one does not wait for the disk.
+        async with self.db.transaction(durable=False) as session:
+            await self._apply_events(session, wanted)
         self.telemetry.handler_latency.labels(self.group).observe(time.perf_counter() - started)
+
+
+DONE_ON_RING_KEPT = 10_000
 
 
 class _JoinListener(ConsumerRebalanceListener):

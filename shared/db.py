@@ -144,6 +144,7 @@ def _compiled(statement: Any) -> tuple[str, tuple[str, ...], dict[str, Any]]:
 
 _DEFERRED = "leadflow.deferred_inserts"
 _WRITTEN = "leadflow.tables_written"
+_NOTIFIES = "leadflow.deferred_notifies"
 
 
 def defer_insert(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
@@ -157,10 +158,23 @@ COPY_FROM_ROWS = 100
 per row). Tables with fewer are all written by one INSERT statement, from one array per column."""
 
 
+def defer_notify(session: AsyncSession, channel: str, payload: str) -> None:
+    """Queue a NOTIFY, sent with the queued rows (listeners hear it once the transaction commits)."""
+    session.info.setdefault(_NOTIFIES, []).append((channel, payload))
+
+
+_NOTIFY = "SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS n(channel, payload)"
+
+
 async def write_deferred(session: AsyncSession) -> set[str]:
-    """Write the queued rows; returns the names of the tables written (by this call: the
-    transaction keeps all it wrote, for the callbacks at its commit)."""
+    """Write the queued rows, and send the queued notifications; returns the names of the
+    tables written (by this call: the transaction keeps all it wrote, for the callbacks at its
+    commit)."""
     written = session.info.pop(_DEFERRED, {})
+    notifies: list[tuple[str, str]] = session.info.pop(_NOTIFIES, [])
+    if notifies:
+        channels, payloads = zip(*notifies, strict=True)
+        await (await driver_connection(session)).execute(_NOTIFY, list(channels), list(payloads))
     if not written:
         return set()
     session.info.setdefault(_WRITTEN, set()).update(table.name for table in written)

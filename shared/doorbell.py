@@ -32,6 +32,11 @@ def channel_of(topic: str) -> str:
     return PREFIX + hashlib.sha256(topic.encode()).hexdigest()[:40]
 
 
+def carrying(bell: str) -> str:
+    """The bell whose rings carry the messages themselves (`shared.outbox.stage`)."""
+    return f"{bell}:messages"
+
+
 def channels_of(topics: Iterable[str]) -> list[str]:
     """The channels to ring for these topics, each once (`pg_notify` each, at the commit)."""
     return sorted({channel_of(topic) for topic in topics})

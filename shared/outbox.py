@@ -13,6 +13,7 @@ on commit, kept in a journal the relay can publish again when the broker loses t
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -27,8 +28,8 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import topics
-from shared.db import Database, DirectConnection, defer_insert
-from shared.doorbell import channel_of, channels_of, ring
+from shared.db import Database, DirectConnection, defer_insert, defer_notify
+from shared.doorbell import carrying, channel_of, channels_of, ring
 from shared.events import Envelope, utcnow
 from shared.http import InvalidInput
 from shared.kafka import Message, Position, Publisher, create_topics, is_refusal, log_ends
@@ -86,9 +87,15 @@ def stage(
     headers: Headers = (),
     bell: str | None = None,
 ) -> None:
-    """Stage one raw message in the caller's transaction (`bell`: see `add_to_outbox`)."""
+    """Stage one raw message in the caller's transaction (`bell`: see `add_to_outbox`). A
+    message for a bell rings `carrying(bell)` too as the transaction commits, with the message
+    itself when it fits a ring: its lane applies it without waiting for the relay and the
+    broker (the relay still publishes it, and rings the bell)."""
     if bell:
         headers = [*headers, (BELL, bell.encode())]
+        if len(value) <= RING_SAYS_AT_MOST:
+            with contextlib.suppress(UnicodeDecodeError):
+                defer_notify(session, channel_of(carrying(bell)), value.decode())
     # Every row names the column (None for most), so a transaction's rows share one shape: one
     # statement (or COPY) writes them all.
     row: dict[str, Any] = {"topic": topic, "key": key, "value": value, "headers": _encode_headers(headers)}

@@ -14,7 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from shared import dead_letters
 from shared.consumer import ConsumerRunner, Handler, Lane, LaneRunner
 from shared.db import Database
-from shared.doorbell import Doorbell
+from shared.doorbell import Doorbell, carrying
 from shared.http import BodySizeLimit, health_router, install_problem_handlers, refuse_unstorable_parameters
 from shared.inbox import purge_inbox
 from shared.kafka import Publisher
@@ -119,8 +119,10 @@ class ServiceRuntime:
             news=news,
             **self._runner_settings(personal, urgent=True),
         )
-        if lane.bell and self.doorbell is not None and runner.keys is not None:
-            self.doorbell.on_ring(lane.bell, runner.keys.warm_from)
+        if lane.bell and self.doorbell is not None:
+            self.doorbell.on_ring(carrying(lane.bell), runner.heard)
+            if runner.keys is not None:
+                self.doorbell.on_ring(lane.bell, runner.keys.warm_from)
         self._add_runners(runner)
 
     def _want_keys(self, personal: bool) -> None:

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.cli import migrations_dir
 from shared.consumer import ConsumerRunner, Lane, LaneRunner
 from shared.db import Database, write_deferred
-from shared.doorbell import Doorbell, answer, ring_in
+from shared.doorbell import Doorbell, answer, carrying, ring_in
 from shared.events import Envelope
 from shared.kafka import Publisher, create_topics
 from shared.migrations import upgrade
@@ -445,6 +445,49 @@ async def test_a_lane_with_a_bell_sleeps_through_what_it_does_not_want(
         assert await applied(db, cold.lead_id) == 0
         published = await read_topic(servers.bootstrap, topic, until=lambda ms: len(ms) >= 2)
         assert [m.headers for m in published] == [(), ()]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await relay.connection.close()
+
+
+async def test_a_lane_applies_what_its_bell_rang_with_before_the_broker_has_it_and_only_once(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """Scoring's commit rings the hot-lead bell with the classification itself: the hand-off
+    lane applies it before the relay publishes it, and skips it when the broker brings it."""
+    topic = await new_topic(servers)
+    bell = f"{topic}-hot"
+    doorbell = Doorbell(db.direct_connection())
+    lane = LaneRunner(
+        group=f"lane-{topic}",
+        topics=[topic],
+        lane=Lane([topic], {"test.counted": count_events}, lambda e: bool(e.data.get("urgent")), bell=bell),
+        db=db,
+        telemetry=Telemetry("test"),
+        bootstrap=servers.bootstrap,
+        idle_pause_seconds=3600,
+        recheck_seconds=3600,
+        pause_when_caught_up=True,
+    )
+    lane.news = doorbell.heard([bell])  # as a service wires a lane with a bell
+    doorbell.on_ring(carrying(bell), lane.heard)
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    tasks = [asyncio.create_task(doorbell.run()), asyncio.create_task(lane.run())]
+    try:
+        await eventually(lambda: lane.joined and lane.paused, timeout=30)
+        urgent, after = event(uuid.uuid4(), urgent=True), event(uuid.uuid4(), urgent=True)
+        async with db.transaction() as session:
+            add_to_outbox(session, topic, urgent, bell=bell)
+        assert await eventually(lambda: applied(db, urgent.lead_id), timeout=10) == 1  # not published
+        await eventually(lambda: urgent.id in lane._done_on_ring)
+        async with db.transaction() as session:
+            add_to_outbox(session, topic, after)  # no bell: fetched with the rung one, after it
+        while await relay.relay_once():
+            pass
+        assert await eventually(lambda: applied(db, after.lead_id), timeout=10) == 1
+        assert await applied(db, urgent.lead_id) == 1  # skipped when the broker brought it
     finally:
         for task in tasks:
             task.cancel()

@@ -14,8 +14,9 @@ from aiohttp import web
 
 from services.nurture.app import create_hand_off_app
 from services.nurture.config import NurtureSettings
-from shared.doorbell import channel_of
+from shared.doorbell import carrying, channel_of
 from shared.embedded import free_port
+from shared.events import Envelope
 from shared.personal import LeadKeys, new_key
 from shared.topics import HOT_LEADS_BELL
 from tests.conftest import Servers, eventually
@@ -130,7 +131,7 @@ async def test_the_leads_a_doorbell_ring_names_are_warmed(ingest: tuple[KeyServe
     assert len(server.asked) == 1  # at hand: not asked again
 
 
-async def test_nurtures_hand_off_asks_for_the_keys_of_the_leads_the_hot_lead_bell_names(
+async def test_nurtures_hand_off_hears_the_hot_lead_bell_asks_for_keys_and_takes_what_rang(
     servers: Servers, ingest: tuple[KeyServer, LeadKeys]
 ) -> None:
     """As scoring's relay rings the bell (its rows' leads in the ring), before the lane fetches."""
@@ -148,6 +149,12 @@ async def test_nurtures_hand_off_asks_for_the_keys_of_the_leads_the_hot_lead_bel
         await eventually(lane.news.is_set)  # listening: a doorbell wakes everyone as it connects
         await ringer.execute("SELECT pg_notify($1, $2)", channel_of(HOT_LEADS_BELL), str(lead))
         await eventually(lambda: server.asked == [[str(lead)]])
+        # What scoring's commit rings with (the classification itself) goes to the lane's queue.
+        classified = Envelope(type="lead.classified", lead_id=lead, correlation_id=lead, producer="scoring")
+        said = classified.to_bytes().decode()
+        await ringer.execute("SELECT pg_notify($1, $2)", channel_of(carrying(HOT_LEADS_BELL)), said)
+        await eventually(lambda: lane._rung.qsize() == 1)
+        assert lane._rung.get_nowait() == classified
     finally:
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)

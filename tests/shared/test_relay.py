@@ -14,12 +14,12 @@ from sqlalchemy import text
 from shared import topics
 from shared.cli import migrations_dir
 from shared.db import Database
-from shared.doorbell import channel_of
+from shared.doorbell import carrying, channel_of
 from shared.embedded import EmbeddedBroker, free_port
 from shared.kafka import Publisher, create_topics, log_ends
 from shared.migrations import upgrade
 from shared.observability import Telemetry
-from shared.outbox import OutboxRelay, stage
+from shared.outbox import RING_SAYS_AT_MOST, OutboxRelay, stage
 from tests.conftest import Servers, eventually
 from tests.helpers import read_topic
 
@@ -269,3 +269,22 @@ def test_a_ring_naming_too_many_leads_says_nothing() -> None:
     assert channels == [channel_of("t"), channel_of("b")] and said == ["", ""]
     channels, said = _rings(many[:10])  # type: ignore[arg-type]
     assert said[1] == ",".join(r["key"].decode() for r in many[:10])
+
+
+async def test_a_message_for_a_bell_rings_with_itself_as_its_transaction_commits(db: Database) -> None:
+    """Before any relay has it (the hand-off lane applies it from the ring); one too large for
+    a ring rings nothing: its lane fetches it from the broker."""
+    topic, bell = f"relay-{uuid.uuid4().hex[:8]}", f"bell-{uuid.uuid4().hex[:8]}"
+    listener = await db.direct_connection().get()
+    rings: list[str] = []
+    await listener.add_listener(channel_of(carrying(bell)), lambda *args: rings.append(args[-1]))
+    try:
+        async with db.transaction() as session:
+            stage(session, topic, b"lead", b'{"small": 1}', bell=bell)
+            stage(session, topic, b"lead", b"x" * (RING_SAYS_AT_MOST + 1), bell=bell)
+            stage(session, topic, b"lead", b'{"no bell": 1}')
+            await session.flush()
+            assert rings == []  # heard at the commit, not before
+        await eventually(lambda: rings == ['{"small": 1}'])
+    finally:
+        await listener.close()
