@@ -559,7 +559,7 @@ class LaneRunner(ConsumerRunner):
     def __init__(self, *, lane: Lane, **settings: Any) -> None:
         super().__init__(handlers=lane.handlers, start_at="latest", **settings)
         self.lane = lane
-        self._rung: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._rung: asyncio.Queue[Envelope] = asyncio.Queue(RUNG_KEPT)
         self._done_on_ring: OrderedDict[UUID, None] = OrderedDict()  # ids applied as they rang
 
     async def run(self) -> None:
@@ -576,6 +576,8 @@ class LaneRunner(ConsumerRunner):
             self._rung.put_nowait(Envelope.from_bytes(said.encode()))
         except ValueError as error:
             log.warning("lane %s: a ring that is no event: %r", self.group, error)
+        except asyncio.QueueFull:
+            pass  # a flood (a rescore that heats thousands): those come from the broker
 
     async def _apply_rung(self) -> None:
         while True:
@@ -625,6 +627,7 @@ class LaneRunner(ConsumerRunner):
 
 
 DONE_ON_RING_KEPT = 10_000
+RUNG_KEPT = 2_000  # events rung and not yet applied
 
 
 class _JoinListener(ConsumerRebalanceListener):

@@ -172,10 +172,10 @@ async def write_deferred(session: AsyncSession) -> set[str]:
     commit)."""
     written = session.info.pop(_DEFERRED, {})
     notifies: list[tuple[str, str]] = session.info.pop(_NOTIFIES, [])
-    if notifies:
-        channels, payloads = zip(*notifies, strict=True)
-        await (await driver_connection(session)).execute(_NOTIFY, list(channels), list(payloads))
+    said = [list(column) for column in zip(*notifies, strict=True)] if notifies else []
     if not written:
+        if said:
+            await (await driver_connection(session)).execute(_NOTIFY, *said)
         return set()
     session.info.setdefault(_WRITTEN, set()).update(table.name for table in written)
     connection = await driver_connection(session)
@@ -191,21 +191,27 @@ async def write_deferred(session: AsyncSession) -> set[str]:
             await connection.copy_records_to_table(table.name, records=records, columns=columns)
         else:
             few.append((table, tuple(columns), records))
-    if few:
-        statement = _inserts_from_arrays(tuple((table, columns) for table, columns, _ in few))
+    if few:  # the notifications ride along: no round trip of their own
+        statement = _inserts_from_arrays(tuple((table, columns) for table, columns, _ in few), bool(said))
         arrays = [column for *_, records in few for column in zip(*records, strict=True)]
-        await connection.execute(statement, *arrays)
+        await connection.execute(statement, *arrays, *said)
+    elif said:
+        await connection.execute(_NOTIFY, *said)
     return {table.name for table in written}
 
 
 @lru_cache(maxsize=256)
-def _inserts_from_arrays(shapes: tuple[tuple[Table, tuple[str, ...]], ...]) -> str:
+def _inserts_from_arrays(shapes: tuple[tuple[Table, tuple[str, ...]], ...], notifying: bool = False) -> str:
     """One statement inserting into each table, its columns' values bound as arrays: the last
-    INSERT is the statement, the others run as its WITH clauses."""
+    INSERT is the statement, the others run as its WITH clauses. `notifying`: the statement
+    is the NOTIFYs of the two arrays bound after the columns', every INSERT one of its WITHs."""
     inserts, first = [], 1
     for table, columns in shapes:
         inserts.append(_insert_from_arrays(table, columns, first))
         first += len(columns)
+    if notifying:  # a WITH that changes no data runs only if read: so the NOTIFYs are the statement
+        notify = _NOTIFY.replace("$1", f"${first}").replace("$2", f"${first + 1}")
+        inserts.append(f"SELECT count(*) FROM ({notify}) AS rung")  # noqa: S608 (constants; values bound)
     *others, last = inserts
     if not others:
         return last

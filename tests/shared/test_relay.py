@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from shared import topics
 from shared.cli import migrations_dir
-from shared.db import Database
+from shared.db import COPY_FROM_ROWS, Database
 from shared.doorbell import carrying, channel_of
 from shared.embedded import EmbeddedBroker, free_port
 from shared.kafka import Publisher, create_topics, log_ends
@@ -286,5 +286,10 @@ async def test_a_message_for_a_bell_rings_with_itself_as_its_transaction_commits
             await session.flush()
             assert rings == []  # heard at the commit, not before
         await eventually(lambda: rings == ['{"small": 1}'])
+        many = [f'{{"n": {i}}}' for i in range(COPY_FROM_ROWS)]  # written by COPY, rung apart
+        async with db.transaction() as session:
+            for value in many:
+                stage(session, topic, b"lead", value.encode(), bell=bell)
+        await eventually(lambda: rings[1:] == many)
     finally:
         await listener.close()
