@@ -152,7 +152,7 @@ def _amount(folded: str, languages: tuple[str, ...], vocabulary: Lexicon) -> Hor
     if (iso := _ISO_DURATION.match(compact)) and any(iso.groups()):
         years, months, weeks, days = (int(g or 0) for g in iso.groups())
         return Horizon(years * 365 + months * 30 + weeks * 7 + days, True, folded)
-    if folded.isdigit():
+    if folded.isdecimal():  # not isdigit: "²" and Rumi numerals are digits int() refuses
         return Horizon(int(folded), True, folded)
     spaced = re.sub(r"(\d)([^\d\s.,])", r"\1 \2", folded)  # "2mes" -> "2 mes", "3w" -> "3 w"
     words = [w for w in _TOKEN.findall(spaced) if w not in _FILLERS]
@@ -167,7 +167,7 @@ def _amount(folded: str, languages: tuple[str, ...], vocabulary: Lexicon) -> Hor
 
 
 def _number(text: str, words: dict[str, float]) -> float | None:
-    if text[0].isdigit():
+    if text[0].isdecimal():
         return float(text.replace(",", "."))
     return words.get(text)
 
