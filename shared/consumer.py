@@ -560,7 +560,7 @@ class LaneRunner(ConsumerRunner):
         super().__init__(handlers=lane.handlers, start_at="latest", **settings)
         self.lane = lane
         self._rung: asyncio.Queue[Envelope] = asyncio.Queue(RUNG_KEPT)
-        self._done_on_ring: OrderedDict[UUID, None] = OrderedDict()  # ids applied as they rang
+        self._rung_ids: OrderedDict[UUID, None] = OrderedDict()  # applied, or being applied, as they rang
 
     async def run(self) -> None:
         """Consume the lane's topics, and apply what its bell rings with meanwhile."""
@@ -573,11 +573,18 @@ class LaneRunner(ConsumerRunner):
         (`shared.outbox.stage`): applied at once, ahead of its relay and the broker. The same
         event comes from the broker too, and is then skipped; a ring lost costs only that lead."""
         try:
-            self._rung.put_nowait(Envelope.from_bytes(said.encode()))
+            event = Envelope.from_bytes(said.encode())
+            self._rung.put_nowait(event)
         except ValueError as error:
             log.warning("lane %s: a ring that is no event: %r", self.group, error)
         except asyncio.QueueFull:
             pass  # a flood (a rescore that heats thousands): those come from the broker
+        else:
+            # Taken from now on: the broker's copy, fetched while this one waits or is being
+            # applied, is skipped, not applied alongside it (both would lock the reps).
+            self._rung_ids[event.id] = None
+            while len(self._rung_ids) > RUNG_IDS_KEPT:
+                self._rung_ids.popitem(last=False)
 
     async def _apply_rung(self) -> None:
         while True:
@@ -586,13 +593,12 @@ class LaneRunner(ConsumerRunner):
                 events.append(self._rung.get_nowait())
             try:
                 await self._apply_wanted(events)
-            except Exception as error:  # the broker brings the same events
+            except Exception as error:
+                # Given back: the broker's copy is applied as it comes (or, if it came already,
+                # the main consumer gives the lead to a rep).
+                for event in events:
+                    self._rung_ids.pop(event.id, None)
                 log.warning("lane %s: what rang failed, it is applied as it comes: %r", self.group, error)
-                continue
-            for event in events:
-                self._done_on_ring[event.id] = None
-            while len(self._done_on_ring) > DONE_ON_RING_KEPT:
-                self._done_on_ring.popitem(last=False)
 
     async def apply(self, records: Sequence[ConsumerRecord]) -> None:
         events = [d.event for d in map(_decode, records) if d.event is not None]
@@ -604,10 +610,10 @@ class LaneRunner(ConsumerRunner):
             log.warning("lane %s failed, the main consumer applies it: %r", self.group, error)
 
     def _rang_before(self, event: Envelope) -> bool:
-        """Applied already, as it rang (then forgotten: it comes from the broker once)."""
-        if event.id not in self._done_on_ring:
+        """Applied, or being applied, as it rang (then forgotten: it comes from the broker once)."""
+        if event.id not in self._rung_ids:
             return False
-        del self._done_on_ring[event.id]
+        del self._rung_ids[event.id]
         return True
 
     async def _apply_wanted(self, events: list[Envelope]) -> None:
@@ -626,7 +632,7 @@ class LaneRunner(ConsumerRunner):
         self.telemetry.handler_latency.labels(self.group).observe(time.perf_counter() - started)
 
 
-DONE_ON_RING_KEPT = 10_000
+RUNG_IDS_KEPT = 10_000
 RUNG_KEPT = 2_000  # events rung and not yet applied
 
 
