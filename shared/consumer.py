@@ -572,8 +572,9 @@ class LaneRunner(ConsumerRunner):
         """An event its producer rang the lane's bell with as it committed it
         (`shared.outbox.stage`): applied at once, ahead of its relay and the broker. The same
         event comes from the broker too, and is then skipped; a ring lost costs only that lead."""
+        note, text = rung(said)
         try:
-            event = Envelope.from_bytes(said.encode())
+            event = Envelope.from_bytes(text.encode())
             self._rung.put_nowait(event)
         except ValueError as error:
             log.warning("lane %s: a ring that is no event: %r", self.group, error)
@@ -585,6 +586,9 @@ class LaneRunner(ConsumerRunner):
             self._rung_ids[event.id] = None
             while len(self._rung_ids) > RUNG_IDS_KEPT:
                 self._rung_ids.popitem(last=False)
+            if note and self.keys is not None:
+                self.keys.learn_from_ring(event.lead_id, note)  # its key, sealed (shared.personal)
+            self._ask_keys_early([event])  # if not: while it waits its turn
 
     async def _apply_rung(self) -> None:
         while True:
@@ -630,6 +634,15 @@ class LaneRunner(ConsumerRunner):
         async with self.db.transaction(durable=False) as session:
             await self._apply_events(session, wanted)
         self.telemetry.handler_latency.labels(self.group).observe(time.perf_counter() - started)
+
+
+def rung(said: str) -> tuple[str, str]:
+    """(the line said before the event, or "", the event) from what a ring said
+    (`shared.outbox.stage`): an event is a JSON object, so a ring that starts with one is all event."""
+    if said.startswith("{"):
+        return "", said
+    note, _, text = said.partition("\n")
+    return note, text
 
 
 RUNG_IDS_KEPT = 10_000

@@ -63,17 +63,20 @@ class EventTooLarge(InvalidInput):
     """The request would stage an event larger than MAX_EVENT_BYTES; names its largest field."""
 
 
-def add_to_outbox(session: AsyncSession, topic: str, event: Envelope, bell: str | None = None) -> None:
+def add_to_outbox(
+    session: AsyncSession, topic: str, event: Envelope, bell: str | None = None, ring_with: str = ""
+) -> None:
     """Stage an event for publication in the caller's transaction (written at its commit).
     Raises EventTooLarge, naming the event's largest field, past MAX_EVENT_BYTES. `bell`: a
-    doorbell the relay rings too once it is published (`shared.topics.HOT_LEADS_BELL`)."""
+    doorbell the relay rings too once it is published (`shared.topics.HOT_LEADS_BELL`);
+    `ring_with`: see `stage`."""
     value = event.to_bytes()
     if len(value) > MAX_EVENT_BYTES:
         sizes = {name: len(json.dumps(field, default=str)) for name, field in event.data.items()}
         largest = max(sizes, key=sizes.__getitem__, default="data")
         reason = f"makes a {event.type} event of {len(value):,} bytes; at most {MAX_EVENT_BYTES:,}"
         raise EventTooLarge([(largest, reason)])
-    stage(session, topic, str(event.lead_id).encode(), value, bell=bell)
+    stage(session, topic, str(event.lead_id).encode(), value, bell=bell, ring_with=ring_with)
 
 
 BELL = "leadflow-bell"  # kept with the row (and in the journal), never published
@@ -86,16 +89,19 @@ def stage(
     value: bytes,
     headers: Headers = (),
     bell: str | None = None,
+    ring_with: str = "",
 ) -> None:
     """Stage one raw message in the caller's transaction (`bell`: see `add_to_outbox`). A
     message for a bell rings `carrying(bell)` too as the transaction commits, with the message
     itself when it fits a ring: its lane applies it without waiting for the relay and the
-    broker (the relay still publishes it, and rings the bell)."""
+    broker (the relay still publishes it, and rings the bell). `ring_with`: a line (no line
+    break in it) the ring says before the message, for its lane (`shared.consumer.rung`)."""
     if bell:
         headers = [*headers, (BELL, bell.encode())]
-        if len(value) <= RING_SAYS_AT_MOST:
-            with contextlib.suppress(UnicodeDecodeError):
-                defer_notify(session, channel_of(carrying(bell)), value.decode())
+        with contextlib.suppress(UnicodeDecodeError):
+            said = f"{ring_with}\n{value.decode()}" if ring_with else value.decode()
+            if len(said.encode()) <= RING_SAYS_AT_MOST and "\n" not in ring_with:
+                defer_notify(session, channel_of(carrying(bell)), said)
     # Every row names the column (None for most), so a transaction's rows share one shape: one
     # statement (or COPY) writes them all.
     row: dict[str, Any] = {"topic": topic, "key": key, "value": value, "headers": _encode_headers(headers)}

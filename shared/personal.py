@@ -7,7 +7,12 @@ Each event type names the part it seals and the fields left in the clear, which 
 ones metrics counts by (channel, source, campaign, UTM...). Everything else in that part,
 custom fields included, goes in one Fernet token (AES-128-CBC and HMAC-SHA256) under
 `sealed`. A consumer that needs the person asks ingest for the key (`LeadKeys`); one that
-counts does not."""
+counts does not.
+
+A hot lead's classification rings the hand-off lane with the lead's key beside it, so the lane
+opens it without asking ingest (its key request was the longest wait on a hot lead's way). A
+ring is a PostgreSQL NOTIFY, which any role of the database may listen to: the key goes in it
+sealed under the admin token, the credential that lets a service ask ingest for it anyway."""
 
 import asyncio
 import base64
@@ -31,6 +36,7 @@ from shared.events import (
     Envelope,
     OpenedEnvelope,
 )
+from shared.sealing import SecretBox
 
 SEALED = "sealed"
 KEY_BYTES = 32
@@ -115,6 +121,11 @@ def opened(event: Envelope, key: bytes) -> Envelope:
     return OpenedEnvelope.model_construct(**{**fields, "data": data, "opened_with": key})
 
 
+def key_ring_box(token: str) -> SecretBox:
+    """What seals a lead's key for a ring (see the module's docstring): the admin token's."""
+    return SecretBox("lead-keys.ring:" + token)
+
+
 class LeadKeys:
     """Ingest's lead keys, asked for over HTTP in batches and remembered (a bounded cache);
     an unknown key means the lead was erased (or never existed).
@@ -131,6 +142,17 @@ class LeadKeys:
         self._warming: set[asyncio.Task[None]] = set()
         self._forgotten: set[UUID] = set()
         self._client: aiohttp.ClientSession | None = None
+        self._ring = key_ring_box(token)
+
+    def learn_from_ring(self, lead_id: UUID, sealed: str) -> None:
+        """Keep the key a ring brought (sealed by `key_ring_box`); one that does not open is
+        ignored (the key is asked for as usual)."""
+        try:
+            key = base64.b64decode(self._ring.open(sealed))
+        except ValueError:
+            return
+        if lead_id not in self._forgotten:
+            self._keep({lead_id: key})
 
     async def of(self, lead_ids: Iterable[UUID]) -> dict[UUID, bytes]:
         """The keys of the leads that still have one. Raises ConnectionError (an outage: the
@@ -200,13 +222,16 @@ class LeadKeys:
             erased = self._forgotten.intersection(lead_ids)
             self._forgotten -= erased
         asked.set_result(None)
+        kept = {lead: key for lead, key in keys.items() if lead not in erased}
+        self._keep(kept)
+        return kept
+
+    def _keep(self, keys: dict[UUID, bytes]) -> None:
         for lead, key in keys.items():
-            if lead not in erased:
-                self._keys[lead] = key
-                self._keys.move_to_end(lead)
+            self._keys[lead] = key
+            self._keys.move_to_end(lead)
         while len(self._keys) > self.cached:
             self._keys.popitem(last=False)
-        return {lead: key for lead, key in keys.items() if lead not in erased}
 
     async def _request(self, lead_ids: list[UUID]) -> dict[UUID, bytes]:
         # aiohttp, not httpx: a request per consumer batch, and httpx's client cost about

@@ -11,6 +11,7 @@ from services.scoring.config import ScoringSettings
 from services.scoring.handlers import event_handlers
 from services.scoring.rulebook import RuleBook
 from shared import topics
+from shared.personal import key_ring_box
 from shared.service import ServiceRuntime, create_service_app
 
 
@@ -19,7 +20,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     timeframes.warm_up()  # once per process: the first lead must not wait for dateparser's data
     initial = settings.rules_file.read_text(encoding="utf-8") if settings.rules_file else None
     book = RuleBook(initial)
-    handlers = event_handlers(book, runtime.telemetry)
+    handlers = event_handlers(book, runtime.telemetry, key_ring_box(settings.admin_token_value))
     runtime.consume("scoring", [topics.LEAD_EVENTS], handlers, personal=True, urgent=True)
     runtime.add_periodic(
         "score review",

@@ -24,6 +24,7 @@ from shared.events import (
     Envelope,
 )
 from shared.observability import Telemetry
+from shared.sealing import SecretBox
 
 SCORED_TYPES = (LEAD_CAPTURED, LEAD_UPDATED, ACTIVITY_RECORDED, OUTCOME_RECORDED, CONSENT_CHANGED)
 
@@ -45,11 +46,12 @@ async def apply_events(
     events: list[Envelope],
     book: RuleBook,
     not_understood: Counter | None = None,
+    ring_box: SecretBox | None = None,
 ) -> Batch:
     """Fold the events, in order, into their leads and decide each lead after each event.
     A lead not seen before starts from an empty profile, whatever the event: nothing is
     dropped when an activity arrives before the capture."""
-    batch = Batch(await book.active(session))
+    batch = Batch(await book.active(session), ring_box)
     known = await standings.load(session, {event.lead_id for event in events})
     erased: set[UUID] = set()
     now = datetime.now(UTC)
@@ -72,8 +74,11 @@ async def apply_events(
     return batch
 
 
-def event_handlers(book: RuleBook, telemetry: Telemetry | None = None) -> dict[str, Handler]:
-    """The handler of each event type this service consumes (one for all: order matters)."""
+def event_handlers(
+    book: RuleBook, telemetry: Telemetry | None = None, ring_box: SecretBox | None = None
+) -> dict[str, Handler]:
+    """The handler of each event type this service consumes (one for all: order matters).
+    `ring_box`: seals a hot lead's key for the ring that hands it over (`shared.personal`)."""
     not_understood = None
     if telemetry is not None:
         not_understood = Counter(
@@ -85,6 +90,6 @@ def event_handlers(book: RuleBook, telemetry: Telemetry | None = None) -> dict[s
         )
 
     async def handle(session: AsyncSession, events: list[Envelope]) -> None:
-        await apply_events(session, events, book, not_understood)
+        await apply_events(session, events, book, not_understood, ring_box)
 
     return {event_type: handle for event_type in (*SCORED_TYPES, LEAD_ERASED)}

@@ -25,6 +25,7 @@ from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified, RuleHit, Te
 from shared.observability import correlated
 from shared.outbox import add_to_outbox
 from shared.personal import seal_data
+from shared.sealing import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class Batch:
     """Decisions made in one transaction, written together by `save`."""
 
     active: ActiveRules
+    ring_box: SecretBox | None = None  # seals a hot lead's key for its hand-off's ring (shared.personal)
     rows: dict[UUID, tuple[Standing, Decision, datetime]] = field(default_factory=dict)  # the latest per lead
     history: list[dict[str, Any]] = field(default_factory=list)
     changed: int = 0
@@ -146,12 +148,15 @@ class Batch:
                 previous_stage=before[2],
             )
             event = _classified(standing.lead_id, cause, payload)
-            if standing.profile.seal_key is not None:
-                event.data = seal_data(
-                    LEAD_CLASSIFIED, event.data, base64.b64decode(standing.profile.seal_key)
-                )
-            bell = topics.HOT_LEADS_BELL if for_a_rep(payload.temperature, payload.stage) else None
-            add_to_outbox(session, topics.LEAD_CLASSIFICATIONS, event, bell=bell)
+            seal_key = standing.profile.seal_key
+            if seal_key is not None:
+                event.data = seal_data(LEAD_CLASSIFIED, event.data, base64.b64decode(seal_key))
+            bell = ring_with = None
+            if for_a_rep(payload.temperature, payload.stage):
+                bell = topics.HOT_LEADS_BELL
+                if seal_key is not None and self.ring_box is not None:
+                    ring_with = self.ring_box.seal(seal_key)
+            add_to_outbox(session, topics.LEAD_CLASSIFICATIONS, event, bell=bell, ring_with=ring_with or "")
         standing.score, standing.temperature, standing.stage = after
         standing.stage_since = decision.stage_since
         self.rows[standing.lead_id] = (standing, decision, now)

@@ -1,8 +1,10 @@
 """Scoring reads the person in what ingest sealed (asking ingest, over HTTP, for the lead's
 key) and seals what it says about them in `lead.classified` with the same key."""
 
+import base64
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 
@@ -11,8 +13,11 @@ from services.ingest.config import IngestSettings
 from services.scoring.app import create_app as create_scoring
 from services.scoring.config import ScoringSettings
 from shared import topics
-from shared.personal import is_sealed, opened
-from tests.conftest import Servers, running, serving
+from shared.consumer import rung
+from shared.doorbell import carrying, channel_of
+from shared.events import Envelope
+from shared.personal import is_sealed, key_ring_box, opened
+from tests.conftest import Servers, eventually, running, serving
 from tests.helpers import create_source, events_of, lead_key, post_lead
 
 
@@ -50,3 +55,40 @@ async def test_scoring_opens_the_sealed_lead_and_seals_its_classification(
         assert "negative.disposable_domain" in rules
         detail = (await scoring.get(f"/v1/leads/{lead_id}")).json()
         assert "negative.disposable_domain" in {hit["rule"] for hit in detail["breakdown"]}
+
+
+async def test_a_hot_leads_ring_carries_its_key_sealed_under_the_admin_token(
+    servers: Servers, ingest: httpx.AsyncClient
+) -> None:
+    """The hand-off lane opens the classification without asking ingest: scoring's commit rings
+    it with the lead's key beside it, sealed so that only a holder of the admin token (who may
+    ask ingest for the key anyway) opens it; anyone else listening reads neither."""
+    settings = servers.settings(ScoringSettings, ingest_url=str(ingest.base_url))
+    listener = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    rings: list[str] = []
+    await listener.add_listener(
+        channel_of(carrying(topics.HOT_LEADS_BELL)), lambda *args: rings.append(args[-1])
+    )
+    try:
+        async with running(create_scoring(settings)):
+            key = (await create_source(ingest))["key"]
+            posted = await post_lead(
+                ingest,
+                key,
+                email="marat@qazaq.kz",
+                first_name="Marat",
+                company="Qazaq",
+                timeframe="immediately",
+            )
+            lead_id = posted.json()["lead_id"]
+            said = await eventually(lambda: next((r for r in rings if lead_id in r), None), timeout=30)
+    finally:
+        await listener.close()
+    note, text = rung(said)
+    event = Envelope.from_bytes(text.encode())
+    seal_key = await lead_key(ingest, lead_id)
+    assert seal_key is not None and event.data["temperature"] == "hot" and is_sealed(event)
+    assert base64.b64encode(seal_key).decode() not in said and "Marat" not in said
+    assert base64.b64decode(key_ring_box(settings.admin_token_value).open(note)) == seal_key
+    with pytest.raises(ValueError):
+        key_ring_box("another token, not the admin's").open(note)

@@ -17,7 +17,7 @@ from services.nurture.config import NurtureSettings
 from shared.doorbell import carrying, channel_of
 from shared.embedded import free_port
 from shared.events import Envelope
-from shared.personal import LeadKeys, new_key
+from shared.personal import LeadKeys, key_ring_box, new_key
 from shared.topics import HOT_LEADS_BELL
 from tests.conftest import Servers, eventually
 
@@ -131,6 +131,22 @@ async def test_the_leads_a_doorbell_ring_names_are_warmed(ingest: tuple[KeyServe
     assert len(server.asked) == 1  # at hand: not asked again
 
 
+async def test_a_key_a_ring_brought_sealed_is_at_hand_and_a_forged_one_is_ignored(
+    ingest: tuple[KeyServer, LeadKeys],
+) -> None:
+    server, keys = ingest
+    (rung_lead, rung_key), (forged_lead, forged_key) = a_lead(server), a_lead(server)
+    keys.learn_from_ring(rung_lead, key_ring_box("token").seal(base64.b64encode(rung_key).decode()))
+    keys.learn_from_ring(
+        forged_lead, key_ring_box("not the token").seal(base64.b64encode(new_key()).decode())
+    )
+    keys.learn_from_ring(forged_lead, "not sealed at all")
+    assert await keys.of([rung_lead]) == {rung_lead: rung_key}
+    assert server.asked == []  # at hand: ingest was not asked
+    assert await keys.of([forged_lead]) == {forged_lead: forged_key}  # asked for, as usual
+    assert server.asked == [[str(forged_lead)]]
+
+
 async def test_nurtures_hand_off_hears_the_hot_lead_bell_asks_for_keys_and_takes_what_rang(
     servers: Servers, ingest: tuple[KeyServer, LeadKeys]
 ) -> None:
@@ -155,6 +171,16 @@ async def test_nurtures_hand_off_hears_the_hot_lead_bell_asks_for_keys_and_takes
         await ringer.execute("SELECT pg_notify($1, $2)", channel_of(carrying(HOT_LEADS_BELL)), said)
         await eventually(lambda: lane._rung.qsize() == 1)
         assert lane._rung.get_nowait() == classified
+        # With its key beside it, sealed (scoring's ring): the lane does not ask ingest.
+        other, other_key = uuid.uuid4(), new_key()  # a lead ingest would not even know
+        sealed = key_ring_box(settings.admin_token_value).seal(base64.b64encode(other_key).decode())
+        hot = Envelope(type="lead.classified", lead_id=other, correlation_id=other, producer="scoring")
+        said = f"{sealed}\n{hot.to_bytes().decode()}"
+        await ringer.execute("SELECT pg_notify($1, $2)", channel_of(carrying(HOT_LEADS_BELL)), said)
+        await eventually(lambda: lane._rung.qsize() == 1)
+        assert lane._rung.get_nowait() == hot
+        assert await lane.keys.of([other]) == {other: other_key}
+        assert server.asked == [[str(lead)]]
     finally:
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
