@@ -145,6 +145,14 @@ def _compiled(statement: Any) -> tuple[str, tuple[str, ...], dict[str, Any]]:
 _DEFERRED = "leadflow.deferred_inserts"
 _WRITTEN = "leadflow.tables_written"
 _NOTIFIES = "leadflow.deferred_notifies"
+_KEPT = "leadflow.kept"
+
+
+def kept(session: AsyncSession) -> dict[str, Any]:
+    """What the process keeps between transactions (`Database.kept`: a cache that knows when
+    to forget), from inside one; a session of no `Database.transaction` keeps nothing past itself."""
+    found: dict[str, Any] = session.info.setdefault(_KEPT, {})
+    return found
 
 
 def defer_insert(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
@@ -264,6 +272,7 @@ class Database:
         # lane's, one at a time): set so once, not with a statement in each transaction.
         self._not_durable: tuple[AsyncEngine, async_sessionmaker[AsyncSession]] | None = None
         self._after_commit: list[tuple[str, Callable[[], None]]] = []
+        self.kept: dict[str, Any] = {}  # see `kept`
         self._before_commit: list[tuple[str, Callable[[AsyncSession], Awaitable[None]]]] = []
 
     def after_commit(self, table: str, callback: Callable[[], None]) -> None:
@@ -283,6 +292,7 @@ class Database:
         by someone else (a lane's)."""
         sessions = self.sessions if durable else self._sessions_not_durable()
         async with sessions() as session, session.begin():
+            session.info[_KEPT] = self.kept
             yield session
             await write_deferred(session)
             # Every table written in the transaction, also by a handler that wrote early.

@@ -44,7 +44,7 @@ from services.nurture.schemas import (
     TouchPublic,
 )
 from services.nurture.sender import unsubscribe_token
-from services.nurture.subscriptions import new_secret
+from services.nurture.subscriptions import forget_subscribers, new_secret
 from shared import paging
 from shared.documents import DOCUMENT_BODY, read_document
 from shared.events import utcnow
@@ -115,8 +115,10 @@ async def create_endpoint(request: Request, data: EndpointCreate) -> EndpointCre
     """Subscribe an endpoint to event types; every such event is POSTed to it, signed
     (Standard Webhooks) with the secret shown here once."""
     settings = request.app.state.settings
-    async with request.app.state.runtime.db.transaction() as session:
+    db = request.app.state.runtime.db
+    async with db.transaction() as session:
         endpoint, secret = await directory.create_endpoint(session, settings, data.model_dump(mode="json"))
+    forget_subscribers(db)  # this process at once; the others as they hear the ring
     created = EndpointCreated.model_validate(endpoint, from_attributes=True)
     return created.model_copy(update={"secret": secret})
 
@@ -135,11 +137,16 @@ async def list_endpoints(
 @admin.patch("/webhooks/{endpoint_id}", response_model=EndpointPublic)
 async def update_endpoint(request: Request, endpoint_id: UUID, data: EndpointUpdate) -> WebhookEndpoint:
     changes = data.model_dump(mode="json", exclude_unset=True)
+    db = request.app.state.runtime.db
     try:
-        async with request.app.state.runtime.db.transaction() as session:
-            return await directory.update_endpoint(session, request.app.state.settings, endpoint_id, changes)
+        async with db.transaction() as session:
+            updated = await directory.update_endpoint(
+                session, request.app.state.settings, endpoint_id, changes
+            )
     except directory.NotFound as error:
         raise HTTPException(404, str(error)) from error
+    forget_subscribers(db)
+    return updated
 
 
 @admin.post("/webhooks/{endpoint_id}/rotate-secret", response_model=Rotated)

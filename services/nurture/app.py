@@ -10,6 +10,7 @@ from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
 from services.nurture.handlers import event_handlers, hand_off_lane
 from services.nurture.sender import TouchSender
+from services.nurture.subscriptions import ENDPOINTS_BELL, keep_subscribers
 from services.nurture.webhooks import WebhookDispatcher
 from shared import topics
 from shared.doorbell import answer, ring_in
@@ -31,6 +32,7 @@ def create_app(settings: NurtureSettings) -> FastAPI:
         # the lane here then finds a hot lead's key at hand
         warm_keys_on=[] if settings.hand_off_apart else [LEAD_CAPTURED],
     )
+    _keep_subscribers(runtime)
     sender = TouchSender(runtime.db, book, settings)
     if settings.touches_enabled:
         runtime.add_loop(sender.run)
@@ -54,6 +56,7 @@ def create_hand_off_app(settings: NurtureSettings) -> FastAPI:
     ring the doorbell). HTTP serves health and metrics only."""
     runtime = ServiceRuntime("nurture", settings)
     runtime.consume_lane("nurture", hand_off_lane(settings), personal=True)
+    _keep_subscribers(runtime)
     dispatcher = _dispatch_webhooks(runtime, settings)
     bell = runtime.heard([WEBHOOKS_BELL])
     runtime.add_loop(lambda: answer(bell, dispatcher.wake))
@@ -65,3 +68,8 @@ def _dispatch_webhooks(runtime: ServiceRuntime, settings: NurtureSettings) -> We
     runtime.db.after_commit("webhook_deliveries", dispatcher.wake)
     runtime.add_loop(dispatcher.run)
     return dispatcher
+
+
+def _keep_subscribers(runtime: ServiceRuntime) -> None:
+    """Announcing an event reads the subscribers kept in memory, not the table in each transaction."""
+    runtime.add_loop(keep_subscribers(runtime.db, runtime.heard([ENDPOINTS_BELL])))

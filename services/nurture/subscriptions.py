@@ -2,20 +2,24 @@
 types they list, as Standard Webhooks. Deliveries are queued in the transaction that makes
 the event, so an event is never announced without being stored, nor stored unannounced."""
 
+import asyncio
 import base64
 import json
 import secrets
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.models import WebhookDelivery, WebhookEndpoint
 from shared import topics
-from shared.db import defer_insert
+from shared.db import Database, defer_insert, kept
+from shared.doorbell import answer
 from shared.events import Envelope, utcnow
 from shared.outbox import add_to_outbox
 
@@ -45,17 +49,74 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
-async def subscribers(session: AsyncSession) -> dict[str, list[WebhookEndpoint]]:
-    """Active endpoints by event type, read once per transaction."""
-    cached: dict[str, list[WebhookEndpoint]] | None = session.info.get(_SUBSCRIBERS)
-    if cached is None:
-        endpoints = (await session.exec(select(WebhookEndpoint).where(col(WebhookEndpoint.active)))).all()
-        cached = {}
-        for endpoint in endpoints:
-            for event_type in endpoint.events:
-                cached.setdefault(event_type, []).append(endpoint)
-        session.info[_SUBSCRIBERS] = cached
-    return cached
+@dataclass(frozen=True)
+class Subscriber:
+    id: UUID
+    url: str
+
+
+BySubscribedType = dict[str, list[Subscriber]]
+
+
+class Subscribers:
+    """The active endpoints by event type, kept by a process between transactions. Every
+    change to the endpoints rings ENDPOINTS_BELL as it commits (a trigger, migration 0008); the
+    process forgets them when it hears it, or when its doorbell connects again (a ring may have
+    been missed). A read that a change overtook is not kept."""
+
+    def __init__(self) -> None:
+        self._by_type: BySubscribedType | None = None
+        self._generation = 0
+
+    def forget(self) -> None:
+        self._by_type = None
+        self._generation += 1
+
+    async def of(self, session: AsyncSession) -> BySubscribedType:
+        if self._by_type is not None:
+            return self._by_type
+        generation = self._generation
+        by_type = await _read(session)
+        if generation == self._generation:
+            self._by_type = by_type
+        return by_type
+
+
+ENDPOINTS_BELL = "webhook-endpoints"  # the trigger's channel is `channel_of` it
+
+
+def keep_subscribers(db: Database, changed: asyncio.Event) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Keep the subscribers in this process, forgotten each time `changed` (ENDPOINTS_BELL
+    heard) is set; returns the loop that forgets them, for the runtime to run."""
+    subscribers = db.kept.setdefault(_SUBSCRIBERS, Subscribers())
+    return lambda: answer(changed, subscribers.forget)
+
+
+def forget_subscribers(db: Database) -> None:
+    """After a change to the endpoints this process made: not to wait for its ring."""
+    if (process := db.kept.get(_SUBSCRIBERS)) is not None:
+        process.forget()
+
+
+async def subscribers(session: AsyncSession) -> BySubscribedType:
+    """Active endpoints by event type: those the process keeps (`keep_subscribers`), or else
+    read once per transaction."""
+    process: Subscribers | None = kept(session).get(_SUBSCRIBERS)
+    if process is not None:
+        return await process.of(session)
+    read: BySubscribedType | None = session.info.get(_SUBSCRIBERS)
+    if read is None:
+        read = session.info[_SUBSCRIBERS] = await _read(session)
+    return read
+
+
+async def _read(session: AsyncSession) -> BySubscribedType:
+    endpoints = (await session.exec(select(WebhookEndpoint).where(col(WebhookEndpoint.active)))).all()
+    by_type: BySubscribedType = {}
+    for endpoint in endpoints:
+        for event_type in endpoint.events:
+            by_type.setdefault(event_type, []).append(Subscriber(endpoint.id, endpoint.url))
+    return by_type
 
 
 async def announce(

@@ -336,8 +336,8 @@ class WebhookDispatcher:
             for outcome in outcomes:
                 if outcome.due.origin is not None:
                     by_origin.setdefault(outcome.due.origin, []).append(outcome.receiver_failed)
-            for origin, failed in by_origin.items():
-                await self._update_circuit(connection, origin, circuit_change(failed), now)
+            for origin in sorted(by_origin):  # in one order: two dispatchers never deadlock
+                await self._update_circuit(connection, origin, circuit_change(by_origin[origin]), now)
 
     async def _update_circuit(
         self, connection: asyncpg.Connection, origin: str, change: CircuitChange, now: datetime

@@ -253,3 +253,35 @@ async def test_subscriptions_are_admin_only_and_validated(nurture: httpx.AsyncCl
     listed = (await nurture.get("/v1/webhooks", headers=ADMIN)).json()
     assert endpoint["id"] in {e["id"] for e in listed}
     assert all(not {"secret", "previous_secret"} & set(e) for e in listed)
+
+
+async def test_an_endpoint_added_behind_the_apis_back_is_announced_to_once_its_ring_is_heard(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    """A process keeps the subscribers between transactions; any change to the endpoints rings
+    as it commits (a trigger), here an operator's SQL that no route sees, and the process
+    reads them again: the next events reach the new endpoint too."""
+    app = nurture._transport.app  # type: ignore[attr-defined]
+    with webhook_receiver() as first, webhook_receiver() as added:
+        endpoint = await subscribe(nurture, first)
+        before = lead_classified("warm")
+        await publish(before)
+        await eventually(lambda: str(before.lead_id) in lead_ids(first), timeout=20)  # read, and kept
+        async with app.state.runtime.db.transaction() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO webhook_endpoints (id, url, events, secret, active) SELECT"
+                    " gen_random_uuid(), :url, events, secret, true FROM webhook_endpoints WHERE id = :id"
+                ),
+                {"url": added.url, "id": endpoint["id"]},
+            )
+
+        async def announced_to_the_added_one() -> bool:
+            if added.received():
+                return True
+            probe = lead_classified("warm")  # one more event each time, until one reaches it
+            await publish(probe)
+            await eventually(lambda: str(probe.lead_id) in lead_ids(first), timeout=20)
+            return bool(added.received())
+
+        await eventually(announced_to_the_added_one, timeout=30)
