@@ -146,6 +146,7 @@ _DEFERRED = "leadflow.deferred_inserts"
 _WRITTEN = "leadflow.tables_written"
 _NOTIFIES = "leadflow.deferred_notifies"
 _KEPT = "leadflow.kept"
+_UPDATES = "leadflow.deferred_updates"
 
 
 def kept(session: AsyncSession) -> dict[str, Any]:
@@ -159,6 +160,13 @@ def defer_insert(session: AsyncSession, table: Table, row: dict[str, Any]) -> No
     """Queue a row; every row queued in a transaction is written in one INSERT per table
     just before it commits (cheaper than one statement per row)."""
     session.info.setdefault(_DEFERRED, {}).setdefault(table, []).append(row)
+
+
+def defer_update(session: AsyncSession, table: Table, key: str, row: dict[str, Any]) -> None:
+    """Queue an update: the row of `table` whose `key` column is `row[key]` takes the other
+    values in `row`, written with the queued inserts, in their statement (no round trip of its
+    own). The last queued for a row wins; it sees no row the queued inserts make."""
+    session.info.setdefault(_UPDATES, {}).setdefault((table, key), {})[row[key]] = row
 
 
 COPY_FROM_ROWS = 100
@@ -179,28 +187,36 @@ async def write_deferred(session: AsyncSession) -> set[str]:
     tables written (by this call: the transaction keeps all it wrote, for the callbacks at its
     commit)."""
     written = session.info.pop(_DEFERRED, {})
+    updates: dict[tuple[Table, str], dict[Any, dict[str, Any]]] = session.info.pop(_UPDATES, {})
     notifies: list[tuple[str, str]] = session.info.pop(_NOTIFIES, [])
     said = [list(column) for column in zip(*notifies, strict=True)] if notifies else []
-    if not written:
+    if not written and not updates:
         if said:
             await (await driver_connection(session)).execute(_NOTIFY, *said)
         return set()
     session.info.setdefault(_WRITTEN, set()).update(table.name for table in written)
     connection = await driver_connection(session)
-    few: list[tuple[Table, tuple[str, ...], list[tuple[Any, ...]]]] = []
+    few: list[tuple[Table, tuple[str, ...], str | None, list[tuple[Any, ...]]]] = []
     for table, rows in written.items():
         columns = list(rows[0])
         if any(len(row) != len(columns) or row.keys() != rows[0].keys() for row in rows):
             await session.execute(insert(table), rows)  # rows that differ in shape: a plain INSERT
             continue
-        as_json = {c for c in columns if isinstance(table.c[c].type, JSON)}
-        records = [tuple(_json(row[c]) if c in as_json else row[c] for c in columns) for row in rows]
+        records = _records(table, columns, rows)
         if len(records) >= COPY_FROM_ROWS:
             await connection.copy_records_to_table(table.name, records=records, columns=columns)
         else:
-            few.append((table, tuple(columns), records))
+            few.append((table, tuple(columns), None, records))
+    for (table, key), by_key in updates.items():
+        rows = list(by_key.values())
+        columns = list(rows[0])
+        if any(row.keys() != rows[0].keys() for row in rows):
+            raise ValueError(f"updates of {table.name} queued in one transaction set different columns")
+        few.append((table, tuple(columns), key, _records(table, columns, rows)))
     if few:  # the notifications ride along: no round trip of their own
-        statement = _inserts_from_arrays(tuple((table, columns) for table, columns, _ in few), bool(said))
+        statement = _writes_from_arrays(
+            tuple((table, columns, key) for table, columns, key, _ in few), bool(said)
+        )
         arrays = [column for *_, records in few for column in zip(*records, strict=True)]
         await connection.execute(statement, *arrays, *said)
     elif said:
@@ -208,14 +224,25 @@ async def write_deferred(session: AsyncSession) -> set[str]:
     return {table.name for table in written}
 
 
+def _records(table: Table, columns: list[str], rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    as_json = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    return [tuple(_json(row[c]) if c in as_json else row[c] for c in columns) for row in rows]
+
+
 @lru_cache(maxsize=256)
-def _inserts_from_arrays(shapes: tuple[tuple[Table, tuple[str, ...]], ...], notifying: bool = False) -> str:
-    """One statement inserting into each table, its columns' values bound as arrays: the last
-    INSERT is the statement, the others run as its WITH clauses. `notifying`: the statement
-    is the NOTIFYs of the two arrays bound after the columns', every INSERT one of its WITHs."""
+def _writes_from_arrays(
+    shapes: tuple[tuple[Table, tuple[str, ...], str | None], ...], notifying: bool = False
+) -> str:
+    """One statement writing each table, its columns' values bound as arrays (an INSERT, or an
+    UPDATE by the `key` column where one is named): the last write is the statement, the others
+    run as its WITH clauses. `notifying`: the statement is the NOTIFYs of the two arrays bound
+    after the columns', every write one of its WITHs."""
     inserts, first = [], 1
-    for table, columns in shapes:
-        inserts.append(_insert_from_arrays(table, columns, first))
+    for table, columns, key in shapes:
+        if key is None:
+            inserts.append(_insert_from_arrays(table, columns, first))
+        else:
+            inserts.append(_update_from_arrays(table, columns, key, first))
         first += len(columns)
     if notifying:  # a WITH that changes no data runs only if read: so the NOTIFYs are the statement
         notify = _NOTIFY.replace("$1", f"${first}").replace("$2", f"${first + 1}")
@@ -237,6 +264,19 @@ def _insert_from_arrays(table: Table, columns: tuple[str, ...], first: int) -> s
     # names from the table's metadata; the values are bound
     rows = f"unnest({arrays}) WITH ORDINALITY AS v({names}, _position) ORDER BY _position"
     return f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM {rows}'  # noqa: S608
+
+
+def _update_from_arrays(table: Table, columns: tuple[str, ...], key: str, first: int) -> str:
+    """UPDATE table, each row whose `key` is in that column's array taking the other columns'
+    values at the same place (one row per key: `defer_update` keeps the last)."""
+    dialect = postgresql.dialect()
+    arrays = ", ".join(
+        f"${i}::{table.c[c].type.compile(dialect=dialect)}[]" for i, c in enumerate(columns, start=first)
+    )
+    names = ", ".join(f'"{c}"' for c in columns)
+    sets = ", ".join(f'"{c}" = v."{c}"' for c in columns if c != key)
+    # names from the table's metadata; the values are bound
+    return f'UPDATE "{table.name}" AS t SET {sets} FROM unnest({arrays}) AS v({names}) WHERE t."{key}" = v."{key}"'  # noqa: S608, E501
 
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:

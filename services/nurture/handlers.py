@@ -21,7 +21,7 @@ from services.nurture.routing import choose
 from services.nurture.subscriptions import announce, classification_types, emit, origin_of
 from shared import topics
 from shared.consumer import Handler, Lane
-from shared.db import defer_insert
+from shared.db import defer_insert, defer_update
 from shared.events import (
     CONSENT_CHANGED,
     LEAD_ASSIGNED,
@@ -38,12 +38,17 @@ from shared.observability import correlated
 from shared.sealing import SecretBox
 
 log = logging.getLogger(__name__)
+REPS = Rep.__table__  # type: ignore[attr-defined]
 
 
 async def active_reps(session: AsyncSession, role: str = "rep") -> list[Rep]:
-    """Active reps (or managers), locked for this transaction (their counters change as leads are given)."""
+    """Active reps (or managers), locked for this transaction (their counters change as leads
+    are given). Detached: `hand_over` writes their counters with the transaction's other rows."""
     statement = select(Rep).where(col(Rep.active), Rep.role == role).order_by(col(Rep.created_at))
-    return list((await session.exec(statement.with_for_update())).all())
+    reps = list((await session.exec(statement.with_for_update())).all())
+    for rep in reps:
+        session.expunge(rep)
+    return reps
 
 
 async def already_assigned(session: AsyncSession, lead_ids: set[UUID]) -> set[UUID]:
@@ -110,7 +115,8 @@ async def hand_over(
     now = assignment["assigned_at"]
     rep.last_assigned_at = now
     rep.assigned_total += 1
-    session.add(rep)
+    counters = {"id": rep.id, "assigned_total": rep.assigned_total, "last_assigned_at": now}
+    defer_update(session, REPS, "id", counters)
     lead_id = cause.lead_id
     acknowledge = f"{settings.public_url}/v1/leads/{lead_id}/acknowledge"
     person = classified.get("lead") or {}

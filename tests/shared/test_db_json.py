@@ -27,6 +27,7 @@ from shared.db import (
     EncodedJson,
     _compiled,
     defer_insert,
+    defer_update,
     execute_compiled_once,
     upsert,
 )
@@ -190,3 +191,30 @@ def test_a_default_computed_at_run_time_cannot_be_compiled_in() -> None:
     statement = insert(table).from_select(["n"], select(func.unnest(bindparam("n", type_=ARRAY(Integer)))))
     with pytest.raises(ValueError, match="no fixed default"):
         _compiled(statement)
+
+
+async def test_deferred_updates_go_with_the_inserts_and_the_last_queued_for_a_row_wins(
+    servers: Servers,
+) -> None:
+    db = Database(servers.database_url, "public")
+    ids = [uuid.uuid4() for _ in range(4)]
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                text("CREATE TABLE IF NOT EXISTS json_roundtrip (id uuid PRIMARY KEY, doc jsonb NOT NULL)")
+            )
+            for i in ids[:3]:
+                defer_insert(session, TABLE, {"id": i, "doc": {"v": 0}})
+        async with db.transaction() as session:
+            defer_update(session, TABLE, "id", {"id": ids[0], "doc": {"v": 1}})
+            defer_insert(session, TABLE, {"id": ids[3], "doc": {"v": 0}})
+            defer_update(session, TABLE, "id", {"id": ids[1], "doc": EncodedJson('{"v": 3}')})
+            defer_update(session, TABLE, "id", {"id": ids[0], "doc": {"v": 2}})
+        async with db.transaction() as session:
+            rows = await session.execute(
+                text("SELECT id, doc FROM json_roundtrip WHERE id = ANY(:ids)"), {"ids": ids}
+            )
+            stored = {row.id: row.doc for row in rows}
+    finally:
+        await db.dispose()
+    assert [stored[i] for i in ids] == [{"v": 2}, {"v": 3}, {"v": 0}, {"v": 0}]
