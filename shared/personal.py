@@ -26,7 +26,10 @@ from uuid import UUID
 
 import aiohttp
 from cryptography.fernet import Fernet, InvalidToken
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.db import Database, defer_notify, kept
+from shared.doorbell import channel_of
 from shared.events import (
     ACTIVITY_RECORDED,
     LEAD_CAPTURED,
@@ -126,6 +129,32 @@ def key_ring_box(token: str) -> SecretBox:
     return SecretBox("lead-keys.ring:" + token)
 
 
+KEYS_BELL = "lead-keys"  # ingest's commits ring it with the keys of the leads they sealed events of
+RUNG_KEYS_AT_MOST = 8  # per transaction: a larger one (an import's) is asked for in bulk, as before
+_RUNG_KEYS = "leadflow.rung_keys"
+
+
+_RING_BOX = "leadflow.key_ring_box"
+
+
+def ring_keys(db: Database, token: str) -> None:
+    """Have `ring_key` ring in this process's transactions (ingest's, which holds the keys)."""
+    db.kept[_RING_BOX] = key_ring_box(token)
+
+
+def ring_key(session: AsyncSession, lead_id: UUID, key: bytes) -> None:
+    """Ring KEYS_BELL, as the transaction commits, with the lead's key sealed under the admin
+    token (`key_ring_box`): an urgent consumer of the lead's events then has it before they
+    come. Once per lead, for the first RUNG_KEYS_AT_MOST leads of a transaction; only where
+    `ring_keys` was called."""
+    box: SecretBox | None = kept(session).get(_RING_BOX)
+    rung: set[UUID] = session.info.setdefault(_RUNG_KEYS, set())
+    if box is None or lead_id in rung or len(rung) >= RUNG_KEYS_AT_MOST:
+        return
+    rung.add(lead_id)
+    defer_notify(session, channel_of(KEYS_BELL), f"{lead_id} {box.seal(base64.b64encode(key).decode())}")
+
+
 class LeadKeys:
     """Ingest's lead keys, asked for over HTTP in batches and remembered (a bounded cache);
     an unknown key means the lead was erased (or never existed).
@@ -143,6 +172,12 @@ class LeadKeys:
         self._forgotten: set[UUID] = set()
         self._client: aiohttp.ClientSession | None = None
         self._ring = key_ring_box(token)
+
+    def learn_from_key_ring(self, said: str) -> None:
+        """`learn_from_ring` for what a ring of KEYS_BELL says (`ring_key`)."""
+        lead, _, sealed = said.partition(" ")
+        with contextlib.suppress(ValueError):
+            self.learn_from_ring(UUID(lead), sealed)
 
     def learn_from_ring(self, lead_id: UUID, sealed: str) -> None:
         """Keep the key a ring brought (sealed by `key_ring_box`); one that does not open is

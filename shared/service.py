@@ -20,7 +20,7 @@ from shared.inbox import purge_inbox
 from shared.kafka import Publisher
 from shared.observability import Telemetry
 from shared.outbox import OutboxRelay, purge_journal
-from shared.personal import LeadKeys
+from shared.personal import KEYS_BELL, LeadKeys
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,10 @@ class ServiceRuntime:
             **self._runner_settings(personal, urgent),
         )
         self._add_runners(runner)
+        if personal and urgent and self.lead_keys is not None:
+            # ingest's commits ring the keys of the leads they sealed events of: at hand when
+            # the events come (a consumer on a hot lead's way; the others ask in bulk)
+            self._listening().on_ring(KEYS_BELL, self.lead_keys.learn_from_key_ring)
         if lane is not None:
             self.consume_lane(group, lane, personal=personal)
         if not archive and len(self.consumers) == 1 + (lane is not None):
@@ -148,10 +152,14 @@ class ServiceRuntime:
     def heard(self, bells: Sequence[str]) -> asyncio.Event:
         """Set when a commit rings one of `bells` (`shared.doorbell.ring_in`), in any process
         that shares the database; the caller clears it."""
+        return self._listening().heard(bells)
+
+    def _listening(self) -> Doorbell:
+        """The doorbell, made if there was none, and listened to."""
         if self.doorbell is None:
             self.doorbell = Doorbell(self.db.direct_connection())
         self._listen()
-        return self.doorbell.heard(bells)
+        return self.doorbell
 
     def _listen(self) -> None:
         if self.doorbell is not None and self.doorbell.run not in self._loops:

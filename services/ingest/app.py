@@ -14,6 +14,7 @@ from services.ingest.ratelimit import RateLimited, RateLimits
 from services.ingest.source_cache import SourceCache
 from shared.group_commit import GroupCommitter
 from shared.http import problem
+from shared.personal import ring_keys
 from shared.service import ServiceRuntime, create_service_app
 
 
@@ -21,6 +22,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     # Ingest keeps taking leads while the broker is away (the outbox holds them), so a
     # broker outage is reported by /readyz but does not take ingest out of service.
     runtime = ServiceRuntime("ingest", settings, needs_broker=False)
+    ring_keys(runtime.db, settings.admin_token_value)  # scoring has a new lead's key before its event
     committer = GroupCommitter(runtime.db, before_group=_prefetch_leads)
     runtime.add_loop(committer.run)
     hours = settings.idempotency_hours

@@ -13,7 +13,7 @@ from shared import topics
 from shared.db import defer_insert
 from shared.events import ACTIVITY_RECORDED, ActivityRecorded, Envelope, Payload, utcnow
 from shared.outbox import add_to_outbox
-from shared.personal import PLACES, seal_data
+from shared.personal import PLACES, ring_key, seal_data
 
 LEADS = Lead.__table__  # type: ignore[attr-defined]
 
@@ -39,7 +39,9 @@ async def stage_event(
     """Stage the event on ingest's topic, its personal part sealed with the lead's key."""
     event = Envelope.of(type, lead_id, correlation_id, "ingest", payload)
     if type in PLACES:
-        event.data = seal_data(type, event.data, await _key_of(session, lead_id))
+        key = await _key_of(session, lead_id)
+        event.data = seal_data(type, event.data, key)
+        ring_key(session, lead_id, key)  # scoring has it before the event comes
     add_to_outbox(session, topics.LEAD_EVENTS, event)
 
 

@@ -1,7 +1,9 @@
 """Ingest's HTTP contract: sources, leads, validation as problem+json, auth, limits."""
 
+import base64
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
@@ -9,10 +11,11 @@ from sqlalchemy import text
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from shared import topics
+from shared.doorbell import channel_of
 from shared.embedded import free_port
 from shared.events import Envelope
-from shared.personal import opened
-from tests.conftest import ADMIN, Servers, running
+from shared.personal import KEYS_BELL, RUNG_KEYS_AT_MOST, key_ring_box, opened
+from tests.conftest import ADMIN, Servers, eventually, running
 from tests.helpers import create_source, lead_key, post_lead, read_topic
 
 
@@ -140,3 +143,28 @@ async def test_health_endpoints(client: httpx.AsyncClient) -> None:
     assert ready.status_code == 200, ready.text
     metrics = await client.get("/metrics")
     assert "leadflow_events_out_total" in metrics.text
+
+
+async def test_a_commit_rings_the_keys_of_its_leads_sealed_under_the_admin_token(
+    servers: Servers, client: httpx.AsyncClient, key: str
+) -> None:
+    """Scoring, on a hot lead's way, has a new lead's key before the lead's event comes; a large
+    transaction (an import's, a batch's) rings the first few only, the rest are asked for in bulk."""
+    listener = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    rings: list[str] = []
+    await listener.add_listener(channel_of(KEYS_BELL), lambda *args: rings.append(args[-1]))
+    try:
+        lead_id = (await post_lead(client, key, email="ring@example.kz")).json()["lead_id"]
+        said = await eventually(lambda: next((r for r in rings if r.startswith(lead_id)), None))
+        batch = [{"email": f"ring-batch-{i}@example.kz"} for i in range(RUNG_KEYS_AT_MOST + 5)]
+        answer = await client.post("/v1/leads:batch", json={"leads": batch}, headers={"X-Source-Key": key})
+        ids = [r["lead_id"] for r in answer.json()["results"]]
+        await eventually(lambda: any(r.startswith(ids[0]) for r in rings))
+    finally:
+        await listener.close()
+    seal_key = await lead_key(client, lead_id)
+    assert seal_key is not None and base64.b64encode(seal_key).decode() not in said
+    sealed = said.removeprefix(f"{lead_id} ")
+    settings = client._transport.app.state.settings  # type: ignore[attr-defined]
+    assert base64.b64decode(key_ring_box(settings.admin_token_value).open(sealed)) == seal_key
+    assert sum(any(r.startswith(i) for r in rings) for i in ids) == RUNG_KEYS_AT_MOST

@@ -15,6 +15,7 @@ from services.scoring.config import ScoringSettings
 from shared import topics
 from shared.consumer import rung
 from shared.doorbell import carrying, channel_of
+from shared.embedded import free_port
 from shared.events import Envelope
 from shared.personal import is_sealed, key_ring_box, opened
 from tests.conftest import Servers, eventually, running, serving
@@ -92,3 +93,20 @@ async def test_a_hot_leads_ring_carries_its_key_sealed_under_the_admin_token(
     assert base64.b64decode(key_ring_box(settings.admin_token_value).open(note)) == seal_key
     with pytest.raises(ValueError):
         key_ring_box("another token, not the admin's").open(note)
+
+
+async def test_scoring_has_a_new_leads_key_from_ingests_ring_without_asking_for_it(
+    servers: Servers, ingest: httpx.AsyncClient
+) -> None:
+    """Ingest's commit rings the keys of the leads it sealed events of (sealed under the admin
+    token): scoring, on a hot lead's way, opens the capture with no request to ingest. Here it
+    could not ask: the address it has for ingest answers nothing."""
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    async with running(create_scoring(servers.settings(ScoringSettings, ingest_url=nowhere))):
+        key = (await create_source(ingest))["key"]
+        posted = await post_lead(ingest, key, email="dana@mailinator.com", first_name="Dana")
+        lead_id = posted.json()["lead_id"]
+        classified = await events_of(
+            servers.bootstrap, lead_id, until=lambda es: len(es) >= 1, topic=topics.LEAD_CLASSIFICATIONS
+        )
+    assert "negative.disposable_domain" in {hit["rule"] for hit in classified[0].data["breakdown"]}

@@ -186,3 +186,13 @@ async def test_nurtures_hand_off_hears_the_hot_lead_bell_asks_for_keys_and_takes
         await asyncio.gather(listening, return_exceptions=True)
         await ringer.close()
         await runtime.stop()
+
+
+async def test_a_key_ingests_ring_names_is_at_hand(ingest: tuple[KeyServer, LeadKeys]) -> None:
+    server, keys = ingest
+    (lead, key), (other, other_key) = a_lead(server), a_lead(server)
+    keys.learn_from_key_ring(f"{lead} {key_ring_box('token').seal(base64.b64encode(key).decode())}")
+    keys.learn_from_key_ring(f"not-a-lead {key_ring_box('token').seal(base64.b64encode(other_key).decode())}")
+    assert await keys.of([lead]) == {lead: key}
+    assert server.asked == []
+    assert await keys.of([other]) == {other: other_key}  # the ring named no lead: asked for
