@@ -179,7 +179,8 @@ def defer_notify(session: AsyncSession, channel: str, payload: str) -> None:
     session.info.setdefault(_NOTIFIES, []).append((channel, payload))
 
 
-_NOTIFY = "SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS n(channel, payload)"
+_NOTIFY_FROM = "SELECT pg_notify(channel, payload) FROM unnest(${}::text[], ${}::text[]) AS n(channel, payload)"
+_NOTIFY = _NOTIFY_FROM.format(1, 2)
 
 
 async def write_deferred(session: AsyncSession) -> set[str]:
@@ -245,7 +246,7 @@ def _writes_from_arrays(
             inserts.append(_update_from_arrays(table, columns, key, first))
         first += len(columns)
     if notifying:  # a WITH that changes no data runs only if read: so the NOTIFYs are the statement
-        notify = _NOTIFY.replace("$1", f"${first}").replace("$2", f"${first + 1}")
+        notify = _NOTIFY_FROM.format(first, first + 1)
         inserts.append(f"SELECT count(*) FROM ({notify}) AS rung")  # noqa: S608 (constants; values bound)
     *others, last = inserts
     if not others:

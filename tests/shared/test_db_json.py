@@ -5,6 +5,7 @@ anything else encoded once: both read back as the same object."""
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import (
     BigInteger,
@@ -27,11 +28,12 @@ from shared.db import (
     EncodedJson,
     _compiled,
     defer_insert,
+    defer_notify,
     defer_update,
     execute_compiled_once,
     upsert,
 )
-from tests.conftest import Servers
+from tests.conftest import Servers, eventually
 
 TABLE = Table(
     "json_roundtrip",
@@ -218,3 +220,25 @@ async def test_deferred_updates_go_with_the_inserts_and_the_last_queued_for_a_ro
     finally:
         await db.dispose()
     assert [stored[i] for i in ids] == [{"v": 2}, {"v": 3}, {"v": 0}, {"v": 0}]
+
+
+@pytest.mark.parametrize("columns", [1, 19, 20, 28])
+async def test_a_notify_rides_with_deferred_rows_of_any_width(servers: Servers, columns: int) -> None:
+    """The NOTIFYs' two arrays are bound after every column's, whatever their number (the
+    twenties once bound the wrong parameters)."""
+    wide = Table(f"deferred_wide_{columns}", MetaData(), *(Column(f"c{i}", Integer) for i in range(columns)))
+    db = Database(servers.database_url, "public")
+    listener = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    heard: list[str] = []
+    channel = f"deferred-wide-{columns}"
+    await listener.add_listener(channel, lambda *args: heard.append(args[-1]))
+    try:
+        async with db.transaction() as session:
+            names = ", ".join(f"c{i} int" for i in range(columns))
+            await session.execute(text(f"CREATE TABLE IF NOT EXISTS {wide.name} ({names})"))
+            defer_insert(session, wide, {f"c{i}": i for i in range(columns)})
+            defer_notify(session, channel, "said")
+        await eventually(lambda: heard == ["said"])
+    finally:
+        await listener.close()
+        await db.dispose()
