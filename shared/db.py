@@ -179,7 +179,9 @@ def defer_notify(session: AsyncSession, channel: str, payload: str) -> None:
     session.info.setdefault(_NOTIFIES, []).append((channel, payload))
 
 
-_NOTIFY_FROM = "SELECT pg_notify(channel, payload) FROM unnest(${}::text[], ${}::text[]) AS n(channel, payload)"
+_NOTIFY_FROM = (
+    "SELECT pg_notify(channel, payload) FROM unnest(${}::text[], ${}::text[]) AS n(channel, payload)"
+)
 _NOTIFY = _NOTIFY_FROM.format(1, 2)
 
 
