@@ -60,11 +60,15 @@ class Lane:
 
 @dataclass
 class Delivery:
-    """One consumed message, decoded if it could be."""
+    """One consumed message, decoded if it could be; or an event rung (no record)."""
 
-    record: ConsumerRecord
+    record: ConsumerRecord | None
     event: Envelope | None
     error: str | None = None
+
+    @property
+    def topic(self) -> str:
+        return self.record.topic if self.record is not None else RUNG
 
 
 class ConsumerRunner:
@@ -142,6 +146,7 @@ class ConsumerRunner:
         self.gather_seconds = gather_seconds
         self._gathering_since: float | None = None
         self._hurry = asyncio.Event()  # a rebuild was asked for: no gathering
+        self._rung: asyncio.Queue[Envelope] = asyncio.Queue(RUNG_KEPT)  # heard, not yet applied
 
     def request_replay(self, reset: "Reset") -> "asyncio.Future[int]":
         """Rebuild from the archive: between two batches, `reset(session)` clears the read
@@ -170,7 +175,12 @@ class ConsumerRunner:
         log.warning("consumer %s: read model reset, replaying %d archived events", self.group, total)
 
     async def run(self) -> None:
-        """Consume until cancelled."""
+        """Consume until cancelled, and apply what rings bring meanwhile (`heard`)."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._consume())
+            tasks.create_task(self._apply_rung())
+
+    async def _consume(self) -> None:
         backoff = 0.1
         while True:
             try:
@@ -438,7 +448,7 @@ class ConsumerRunner:
                 if event.id in fresh:
                     fresh.discard(event.id)  # the same id twice in one batch applies once
                     new.append(event)
-                counts[delivery.record.topic, event.type, outcome] += 1
+                counts[delivery.topic, event.type, outcome] += 1
             for labels, count in counts.items():
                 self.telemetry.events_in.labels(*labels).inc(count)
             await self._apply_events(session, new, screened=True)
@@ -453,7 +463,7 @@ class ConsumerRunner:
             if event.type in self.handlers or event.type == LEAD_ERASED:
                 taken.append(delivery)
             else:
-                self.telemetry.events_in.labels(delivery.record.topic, event.type, "skipped").inc()
+                self.telemetry.events_in.labels(delivery.topic, event.type, "skipped").inc()
         return taken
 
     async def _without_erased(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> list[Delivery]:
@@ -467,7 +477,7 @@ class ConsumerRunner:
         for delivery in deliveries:
             event = delivery.event
             if event is not None and event.type != LEAD_ERASED and event.lead_id in gone:
-                self.telemetry.events_in.labels(delivery.record.topic, event.type, "erased").inc()
+                self.telemetry.events_in.labels(delivery.topic, event.type, "erased").inc()
             else:
                 kept.append(delivery)
         return kept
@@ -477,7 +487,9 @@ class ConsumerRunner:
         the ids not seen before."""
         if self.archive is not None:
             messages = [
-                (d.event.id, d.event.lead_id, d.record.topic, d.record.value) for d in deliveries if d.event
+                (d.event.id, d.event.lead_id, d.record.topic, d.record.value)
+                for d in deliveries
+                if d.event and d.record  # (an archiving runner is rung nothing)
             ]
             return await archive_new_events(session, messages)
         return await claim_new_events(session, [d.event.id for d in deliveries if d.event])
@@ -514,6 +526,50 @@ class ConsumerRunner:
                 self.telemetry.events_in.labels("-", event.type, "erased").inc()
         return kept
 
+    def heard(self, said: str) -> None:
+        """An event its producer rang with as it committed it (`shared.outbox.ring_with_message`),
+        after the lead's key sealed (`shared.personal.sealed_for_ring`): applied at once, ahead
+        of the relay and the broker. The broker brings it too; a lost ring, or one that fails,
+        costs only that wait."""
+        note, text = rung(said)
+        try:
+            event = Envelope.from_bytes(text.encode())
+        except ValueError as error:
+            log.warning("consumer %s: a ring that is no event: %r", self.group, error)
+            return
+        if note and self.keys is not None:
+            self.keys.learn_from_ring(event.lead_id, note)
+        try:
+            self._rung.put_nowait(event)
+        except asyncio.QueueFull:
+            return  # a flood: those come from the broker
+        self._taking(event)
+        self._ask_keys_early([event])  # if not: while it waits its turn
+
+    def _taking(self, event: Envelope) -> None:
+        """A rung event is on its way to be applied."""
+
+    async def _apply_rung(self) -> None:
+        while True:
+            events = [await self._rung.get()]
+            while not self._rung.empty():
+                events.append(self._rung.get_nowait())
+            try:
+                await self._apply_rung_events(events)
+            except Exception as error:
+                self._given_back(events)
+                log.warning("consumer %s: what rang failed, it is applied as it comes: %r", self.group, error)
+
+    async def _apply_rung_events(self, events: list[Envelope]) -> None:
+        """Through the inbox, as if the broker had brought them: its copy is then a duplicate
+        (one applying meanwhile waits for this transaction's inbox rows, then finds them)."""
+        started = time.perf_counter()
+        await self._apply_in_one_transaction([Delivery(None, event) for event in events])
+        self.telemetry.handler_latency.labels(self.group).observe(time.perf_counter() - started)
+
+    def _given_back(self, events: list[Envelope]) -> None:
+        """Rung events that failed: the broker's copies are applied as they come."""
+
     async def _apply_with_retries(self, delivery: Delivery) -> None:
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -531,6 +587,7 @@ class ConsumerRunner:
         """Stage the raw message for `<group>.dlq` in the outbox (journaled like any event) and
         record it as handled, in one transaction, so a redelivery skips it."""
         record = delivery.record
+        assert record is not None  # a ring that fails is applied as the broker brings it
         headers = [
             ("error", (delivery.error or "unknown").encode()[:1000]),
             ("source-topic", record.topic.encode()),
@@ -559,50 +616,23 @@ class LaneRunner(ConsumerRunner):
     def __init__(self, *, lane: Lane, **settings: Any) -> None:
         super().__init__(handlers=lane.handlers, start_at="latest", **settings)
         self.lane = lane
-        self._rung: asyncio.Queue[Envelope] = asyncio.Queue(RUNG_KEPT)
         self._rung_ids: OrderedDict[UUID, None] = OrderedDict()  # applied, or being applied, as they rang
 
-    async def run(self) -> None:
-        """Consume the lane's topics, and apply what its bell rings with meanwhile."""
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(super().run())
-            tasks.create_task(self._apply_rung())
+    def _taking(self, event: Envelope) -> None:
+        # Taken from now on: the broker's copy, fetched while this one waits or is being
+        # applied, is skipped, not applied alongside it (both would lock the reps).
+        self._rung_ids[event.id] = None
+        while len(self._rung_ids) > RUNG_IDS_KEPT:
+            self._rung_ids.popitem(last=False)
 
-    def heard(self, said: str) -> None:
-        """An event its producer rang the lane's bell with as it committed it
-        (`shared.outbox.stage`): applied at once, ahead of its relay and the broker. The same
-        event comes from the broker too, and is then skipped; a ring lost costs only that lead."""
-        note, text = rung(said)
-        try:
-            event = Envelope.from_bytes(text.encode())
-            self._rung.put_nowait(event)
-        except ValueError as error:
-            log.warning("lane %s: a ring that is no event: %r", self.group, error)
-        except asyncio.QueueFull:
-            pass  # a flood (a rescore that heats thousands): those come from the broker
-        else:
-            # Taken from now on: the broker's copy, fetched while this one waits or is being
-            # applied, is skipped, not applied alongside it (both would lock the reps).
-            self._rung_ids[event.id] = None
-            while len(self._rung_ids) > RUNG_IDS_KEPT:
-                self._rung_ids.popitem(last=False)
-            if note and self.keys is not None:
-                self.keys.learn_from_ring(event.lead_id, note)  # its key, sealed (shared.personal)
-            self._ask_keys_early([event])  # if not: while it waits its turn
+    async def _apply_rung_events(self, events: list[Envelope]) -> None:
+        await self._apply_wanted(events)
 
-    async def _apply_rung(self) -> None:
-        while True:
-            events = [await self._rung.get()]
-            while not self._rung.empty():
-                events.append(self._rung.get_nowait())
-            try:
-                await self._apply_wanted(events)
-            except Exception as error:
-                # Given back: the broker's copy is applied as it comes (or, if it came already,
-                # the main consumer gives the lead to a rep).
-                for event in events:
-                    self._rung_ids.pop(event.id, None)
-                log.warning("lane %s: what rang failed, it is applied as it comes: %r", self.group, error)
+    def _given_back(self, events: list[Envelope]) -> None:
+        # the broker's copy is applied as it comes (or, if it came already, the main consumer
+        # gives the lead to a rep)
+        for event in events:
+            self._rung_ids.pop(event.id, None)
 
     async def apply(self, records: Sequence[ConsumerRecord]) -> None:
         events = [d.event for d in map(_decode, records) if d.event is not None]
@@ -647,6 +677,7 @@ def rung(said: str) -> tuple[str, str]:
 
 RUNG_IDS_KEPT = 10_000
 RUNG_KEPT = 2_000  # events rung and not yet applied
+RUNG = "(rung)"  # the topic label of an event applied as it rang
 
 
 class _JoinListener(ConsumerRebalanceListener):

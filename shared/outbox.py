@@ -65,8 +65,9 @@ class EventTooLarge(InvalidInput):
 
 def add_to_outbox(
     session: AsyncSession, topic: str, event: Envelope, bell: str | None = None, ring_with: str = ""
-) -> None:
-    """Stage an event for publication in the caller's transaction (written at its commit).
+) -> bytes:
+    """Stage an event for publication in the caller's transaction (written at its commit); returns
+    the message staged.
     Raises EventTooLarge, naming the event's largest field, past MAX_EVENT_BYTES. `bell`: a
     doorbell the relay rings too once it is published (`shared.topics.HOT_LEADS_BELL`);
     `ring_with`: see `stage`."""
@@ -77,6 +78,7 @@ def add_to_outbox(
         reason = f"makes a {event.type} event of {len(value):,} bytes; at most {MAX_EVENT_BYTES:,}"
         raise EventTooLarge([(largest, reason)])
     stage(session, topic, str(event.lead_id).encode(), value, bell=bell, ring_with=ring_with)
+    return value
 
 
 BELL = "leadflow-bell"  # kept with the row (and in the journal), never published
@@ -98,14 +100,22 @@ def stage(
     break in it) the ring says before the message, for its lane (`shared.consumer.rung`)."""
     if bell:
         headers = [*headers, (BELL, bell.encode())]
-        with contextlib.suppress(UnicodeDecodeError):
-            said = f"{ring_with}\n{value.decode()}" if ring_with else value.decode()
-            if len(said.encode()) <= RING_SAYS_AT_MOST and "\n" not in ring_with:
-                defer_notify(session, channel_of(carrying(bell)), said)
+        ring_with_message(session, bell, value, ring_with)
     # Every row names the column (None for most), so a transaction's rows share one shape: one
     # statement (or COPY) writes them all.
     row: dict[str, Any] = {"topic": topic, "key": key, "value": value, "headers": _encode_headers(headers)}
     defer_insert(session, OutboxMessage.__table__, row)  # type: ignore[attr-defined]
+
+
+def ring_with_message(session: AsyncSession, bell: str, value: bytes, note: str = "") -> bool:
+    """Ring `carrying(bell)` as the transaction commits, saying the message itself (after `note`,
+    a line for whoever takes it: `shared.consumer.rung`), when it fits a ring. Whether it will."""
+    with contextlib.suppress(UnicodeDecodeError):
+        said = f"{note}\n{value.decode()}" if note else value.decode()
+        if len(said.encode()) <= RING_SAYS_AT_MOST and "\n" not in note:
+            defer_notify(session, channel_of(carrying(bell)), said)
+            return True
+    return False
 
 
 def _encode_headers(headers: Headers) -> list[list[str]] | None:

@@ -142,17 +142,22 @@ def ring_keys(db: Database, token: str) -> None:
     db.kept[_RING_BOX] = key_ring_box(token)
 
 
-def ring_key(session: AsyncSession, lead_id: UUID, key: bytes) -> None:
-    """Ring KEYS_BELL, as the transaction commits, with the lead's key sealed under the admin
-    token (`key_ring_box`): an urgent consumer of the lead's events then has it before they
-    come. Once per lead, for the first RUNG_KEYS_AT_MOST leads of a transaction; only where
-    `ring_keys` was called."""
+def sealed_for_ring(session: AsyncSession, lead_id: UUID, key: bytes) -> str | None:
+    """The lead's key sealed under the admin token (`key_ring_box`), for a ring of this
+    transaction: an urgent consumer of the lead's events then has it before they come. Once per
+    lead, for the first RUNG_KEYS_AT_MOST leads of a transaction; None past them, or where
+    `ring_keys` was not called."""
     box: SecretBox | None = kept(session).get(_RING_BOX)
     rung: set[UUID] = session.info.setdefault(_RUNG_KEYS, set())
     if box is None or lead_id in rung or len(rung) >= RUNG_KEYS_AT_MOST:
-        return
+        return None
     rung.add(lead_id)
-    defer_notify(session, channel_of(KEYS_BELL), f"{lead_id} {box.seal(base64.b64encode(key).decode())}")
+    return box.seal(base64.b64encode(key).decode())
+
+
+def ring_key(session: AsyncSession, lead_id: UUID, sealed: str) -> None:
+    """Ring KEYS_BELL, as the transaction commits, with the lead's key (`sealed_for_ring`)."""
+    defer_notify(session, channel_of(KEYS_BELL), f"{lead_id} {sealed}")
 
 
 class LeadKeys:

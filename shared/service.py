@@ -80,13 +80,15 @@ class ServiceRuntime:
         lane: Lane | None = None,
         warm_keys_on: Sequence[str] = (),
         urgent: bool = False,
+        rung_by: str | None = None,
     ) -> None:
         """Apply `topics` with `handlers`; `archive`: keep every event for good and offer rebuilds;
         `personal`: the handlers need the person, so sealed parts are opened (ingest's keys);
         `lane`: urgent work, applied also by a consumer of its own that never waits behind the rest;
         `warm_keys_on`: event types whose leads' keys are asked for as they go by, before the
         lane needs them (personal only); `urgent`: on a hot lead's way to its rep, so it fetches
-        with the short wait (a lane always does)."""
+        with the short wait (a lane always does); `rung_by`: a bell whose rings carry events
+        for these handlers (`shared.topics.NEW_LEADS_BELL`), applied as they ring."""
         s = self.settings
         self._want_keys(personal)
         runner = ConsumerRunner(
@@ -104,6 +106,8 @@ class ServiceRuntime:
             # ingest's commits ring the keys of the leads they sealed events of: at hand when
             # the events come (a consumer on a hot lead's way; the others ask in bulk)
             self._listening().on_ring(KEYS_BELL, self.lead_keys.learn_from_key_ring)
+        if rung_by is not None:
+            self._listening().on_ring(carrying(rung_by), runner.heard)
         if lane is not None:
             self.consume_lane(group, lane, personal=personal)
         if not archive and len(self.consumers) == 1 + (lane is not None):

@@ -10,6 +10,11 @@ HOT_LEADS_BELL = "scoring.hot-leads"
 """Not a topic: a doorbell (`shared.doorbell`) rung, beside LEAD_CLASSIFICATIONS's own, when what
 was published there hands a lead to a rep (`shared.events.for_a_rep`). The hand-off lane waits
 for this one only: the classifications of cold and warm leads no longer wake it one by one."""
+NEW_LEADS_BELL = "ingest.new-leads"
+"""Not a topic either: ingest's commit rings it with a new lead's capture itself (and its key,
+sealed), for scoring to apply ahead of the relay and the broker; the broker's copy is then a
+duplicate to scoring's inbox. Only a new lead's first event: no event of the lead can be
+waiting on the broker before it."""
 PARTITIONS = 8
 
 

@@ -32,6 +32,7 @@ from services.ingest.journal import know_key, record_activity, stage_event
 from services.ingest.models import Lead, Source
 from services.ingest.normalize import collect_utm, normalize_contact
 from services.ingest.schemas import LeadIn
+from shared import topics
 from shared.db import defer_insert
 from shared.events import LEAD_CAPTURED, LEAD_UPDATED, LeadCaptured, LeadUpdated, utcnow
 from shared.http import InvalidInput, field_name
@@ -221,7 +222,9 @@ async def _create(session: AsyncSession, source: Source, submission: Submission)
         source_language=source.default_language,
         **submission.attributes,
     )
-    await stage_event(session, LEAD_CAPTURED, lead_id, submission.correlation_id, payload)
+    await stage_event(
+        session, LEAD_CAPTURED, lead_id, submission.correlation_id, payload, ring=topics.NEW_LEADS_BELL
+    )
     return lead_id
 
 

@@ -12,8 +12,8 @@ from services.ingest.models import Lead, LeadHistory, Source
 from shared import topics
 from shared.db import defer_insert
 from shared.events import ACTIVITY_RECORDED, ActivityRecorded, Envelope, Payload, utcnow
-from shared.outbox import add_to_outbox
-from shared.personal import PLACES, ring_key, seal_data
+from shared.outbox import add_to_outbox, ring_with_message
+from shared.personal import PLACES, ring_key, seal_data, sealed_for_ring
 
 LEADS = Lead.__table__  # type: ignore[attr-defined]
 
@@ -34,15 +34,27 @@ async def _key_of(session: AsyncSession, lead_id: UUID) -> bytes:
 
 
 async def stage_event(
-    session: AsyncSession, type: str, lead_id: UUID, correlation_id: UUID, payload: Payload
+    session: AsyncSession,
+    type: str,
+    lead_id: UUID,
+    correlation_id: UUID,
+    payload: Payload,
+    ring: str | None = None,
 ) -> None:
-    """Stage the event on ingest's topic, its personal part sealed with the lead's key."""
+    """Stage the event on ingest's topic, its personal part sealed with the lead's key. The
+    transaction's first few leads' keys are rung (`shared.personal.sealed_for_ring`): scoring
+    has them before the events come. `ring`: a bell that rings with the event itself and its
+    key, for a taker that applies it ahead of the broker (`NEW_LEADS_BELL`: a new lead's
+    capture, which no earlier event of the lead can be behind)."""
     event = Envelope.of(type, lead_id, correlation_id, "ingest", payload)
+    sealed = None
     if type in PLACES:
         key = await _key_of(session, lead_id)
         event.data = seal_data(type, event.data, key)
-        ring_key(session, lead_id, key)  # scoring has it before the event comes
-    add_to_outbox(session, topics.LEAD_EVENTS, event)
+        sealed = sealed_for_ring(session, lead_id, key)
+    value = add_to_outbox(session, topics.LEAD_EVENTS, event)
+    if sealed is not None and not (ring and ring_with_message(session, ring, value, sealed)):
+        ring_key(session, lead_id, sealed)
 
 
 def record_history(

@@ -21,7 +21,10 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     initial = settings.rules_file.read_text(encoding="utf-8") if settings.rules_file else None
     book = RuleBook(initial)
     handlers = event_handlers(book, runtime.telemetry, key_ring_box(settings.admin_token_value))
-    runtime.consume("scoring", [topics.LEAD_EVENTS], handlers, personal=True, urgent=True)
+    # a new lead's capture is rung by ingest's commit: classified before the broker has it
+    runtime.consume(
+        "scoring", [topics.LEAD_EVENTS], handlers, personal=True, urgent=True, rung_by=topics.NEW_LEADS_BELL
+    )
     runtime.add_periodic(
         "score review",
         settings.review_every_seconds,

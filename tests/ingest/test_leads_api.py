@@ -11,7 +11,8 @@ from sqlalchemy import text
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from shared import topics
-from shared.doorbell import channel_of
+from shared.consumer import rung
+from shared.doorbell import carrying, channel_of
 from shared.embedded import free_port
 from shared.events import Envelope
 from shared.personal import KEYS_BELL, RUNG_KEYS_AT_MOST, key_ring_box, opened
@@ -145,26 +146,41 @@ async def test_health_endpoints(client: httpx.AsyncClient) -> None:
     assert "leadflow_events_out_total" in metrics.text
 
 
-async def test_a_commit_rings_the_keys_of_its_leads_sealed_under_the_admin_token(
+async def test_a_new_leads_capture_rings_with_itself_and_its_key_sealed_under_the_admin_token(
     servers: Servers, client: httpx.AsyncClient, key: str
 ) -> None:
-    """Scoring, on a hot lead's way, has a new lead's key before the lead's event comes; a large
-    transaction (an import's, a batch's) rings the first few only, the rest are asked for in bulk."""
+    """Scoring, on a hot lead's way, applies a new lead's capture as ingest commits it, with its
+    key; a known lead's event rings its key only (scoring must take it in the broker's order); a
+    large transaction (an import's, a batch's) rings the first few only, the rest are asked for
+    in bulk and come from the broker."""
     listener = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
-    rings: list[str] = []
-    await listener.add_listener(channel_of(KEYS_BELL), lambda *args: rings.append(args[-1]))
+    captures: list[str] = []
+    keys: list[str] = []
+    await listener.add_listener(
+        channel_of(carrying(topics.NEW_LEADS_BELL)), lambda *args: captures.append(args[-1])
+    )
+    await listener.add_listener(channel_of(KEYS_BELL), lambda *args: keys.append(args[-1]))
     try:
-        lead_id = (await post_lead(client, key, email="ring@example.kz")).json()["lead_id"]
-        said = await eventually(lambda: next((r for r in rings if r.startswith(lead_id)), None))
+        lead_id = (await post_lead(client, key, email="ring@example.kz", first_name="Ruslan")).json()[
+            "lead_id"
+        ]
+        said = await eventually(lambda: next((r for r in captures if lead_id in r), None))
+        await post_lead(client, key, email="ring@example.kz", first_name="Ruslan", company="Kaspi")
+        merged = await eventually(lambda: next((r for r in keys if r.startswith(lead_id)), None))
         batch = [{"email": f"ring-batch-{i}@example.kz"} for i in range(RUNG_KEYS_AT_MOST + 5)]
         answer = await client.post("/v1/leads:batch", json={"leads": batch}, headers={"X-Source-Key": key})
         ids = [r["lead_id"] for r in answer.json()["results"]]
-        await eventually(lambda: any(r.startswith(ids[0]) for r in rings))
+        await eventually(lambda: any(ids[0] in r for r in captures))
     finally:
         await listener.close()
     seal_key = await lead_key(client, lead_id)
-    assert seal_key is not None and base64.b64encode(seal_key).decode() not in said
-    sealed = said.removeprefix(f"{lead_id} ")
+    assert seal_key is not None and base64.b64encode(seal_key).decode() not in said + merged
+    note, event = rung(said)
     settings = client._transport.app.state.settings  # type: ignore[attr-defined]
+    assert base64.b64decode(key_ring_box(settings.admin_token_value).open(note)) == seal_key
+    captured = Envelope.from_bytes(event.encode())
+    assert captured.type == "lead.captured" and str(captured.lead_id) == lead_id
+    assert "Ruslan" not in said and opened(captured, seal_key).data["first_name"] == "Ruslan"
+    sealed = merged.removeprefix(f"{lead_id} ")
     assert base64.b64decode(key_ring_box(settings.admin_token_value).open(sealed)) == seal_key
-    assert sum(any(r.startswith(i) for r in rings) for i in ids) == RUNG_KEYS_AT_MOST
+    assert sum(any(i in r for r in captures) for i in ids) == RUNG_KEYS_AT_MOST

@@ -2,7 +2,10 @@
 key) and seals what it says about them in `lead.classified` with the same key."""
 
 import base64
+import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -14,12 +17,14 @@ from services.scoring.app import create_app as create_scoring
 from services.scoring.config import ScoringSettings
 from shared import topics
 from shared.consumer import rung
+from shared.dev import TOPICS
 from shared.doorbell import carrying, channel_of
-from shared.embedded import free_port
+from shared.embedded import EmbeddedBroker, free_port
 from shared.events import Envelope
+from shared.kafka import create_topics
 from shared.personal import is_sealed, key_ring_box, opened
 from tests.conftest import Servers, eventually, running, serving
-from tests.helpers import create_source, events_of, lead_key, post_lead
+from tests.helpers import create_source, events_of, lead_key, post_lead, read_topic
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +115,41 @@ async def test_scoring_has_a_new_leads_key_from_ingests_ring_without_asking_for_
             servers.bootstrap, lead_id, until=lambda es: len(es) >= 1, topic=topics.LEAD_CLASSIFICATIONS
         )
     assert "negative.disposable_domain" in {hit["rule"] for hit in classified[0].data["breakdown"]}
+
+
+async def test_scoring_classifies_a_new_lead_as_ingest_commits_it_ahead_of_the_broker(
+    servers: Servers, ingest: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Ingest's commit rings a new lead's capture with itself and its key: scoring applies it
+    without waiting for ingest's relay and the broker. Here scoring's broker is another one,
+    which ingest never publishes to: the lead can reach scoring only by the ring."""
+    elsewhere = EmbeddedBroker(free_port(), tmp_path / "broker.log")
+    elsewhere.start()
+    try:
+        await create_topics(elsewhere.bootstrap, TOPICS, topics.PARTITIONS)
+        settings = servers.settings(ScoringSettings, kafka_bootstrap=elsewhere.bootstrap)
+        async with running(create_scoring(settings)) as scoring:
+            await eventually(lambda: _ready(scoring), timeout=30)
+            key = (await create_source(ingest))["key"]
+            leads: list[bytes] = []
+            found: list[Any] = []
+            while not found and len(leads) < 3:  # a ring rung before scoring listened is lost
+                posted = await post_lead(
+                    ingest, key, email=f"rung-{len(leads)}@example.kz", first_name="Aigerim"
+                )
+                leads.append(posted.json()["lead_id"].encode())
+                with contextlib.suppress(AssertionError):
+                    found = await read_topic(
+                        elsewhere.bootstrap,
+                        topics.LEAD_CLASSIFICATIONS,
+                        until=lambda ms: [m for m in ms if m.key in leads],
+                        timeout=10,
+                    )
+    finally:
+        elsewhere.stop()
+    event = Envelope.from_bytes(next(m for m in found if m.key in leads).value)
+    assert event.type == "lead.classified" and is_sealed(event) and "Aigerim" not in str(event.data)
+
+
+async def _ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200

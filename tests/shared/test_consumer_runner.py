@@ -16,7 +16,7 @@ from shared.events import Envelope
 from shared.kafka import Publisher, create_topics
 from shared.migrations import upgrade
 from shared.observability import Telemetry
-from shared.outbox import OutboxRelay, add_to_outbox
+from shared.outbox import OutboxRelay, add_to_outbox, ring_with_message
 from shared.topics import dlq
 from tests.conftest import Servers, eventually
 from tests.helpers import read_topic
@@ -488,6 +488,61 @@ async def test_a_lane_applies_what_its_bell_rang_with_before_the_broker_has_it_a
         assert await eventually(lambda: applied(db, after.lead_id), timeout=10) == 1
         assert await applied(db, urgent.lead_id) == 1  # skipped when the broker brought it
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await relay.connection.close()
+
+
+async def test_a_consumer_applies_what_rang_through_its_inbox_so_the_brokers_copy_is_a_duplicate(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """Ingest's commit rings a new lead's capture with itself: scoring's consumer applies it
+    before the relay publishes it, through its inbox, and the broker's copy is then a duplicate
+    (the handler here counts every application). One whose ring failed to apply is applied
+    when the broker brings it."""
+    topic = await new_topic(servers)
+    bell = f"{topic}-new"
+    telemetry = Telemetry("test")
+    doorbell = Doorbell(db.direct_connection())
+    runner = ConsumerRunner(
+        group=f"rung-{topic}",
+        topics=[topic],
+        handlers={"test.counted": count_events},
+        db=db,
+        telemetry=telemetry,
+        bootstrap=servers.bootstrap,
+        idle_pause_seconds=3600,
+        recheck_seconds=3600,
+        pause_when_caught_up=True,
+        news=doorbell.heard([topic]),
+    )
+    doorbell.on_ring(carrying(bell), runner.heard)
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    tasks = [asyncio.create_task(doorbell.run()), asyncio.create_task(runner.run())]
+
+    def seen(outcome: str) -> float:
+        labels = {"topic": topic, "type": "test.counted", "outcome": outcome}
+        return telemetry.registry.get_sample_value("leadflow_events_in_total", labels) or 0
+
+    try:
+        await eventually(lambda: runner.joined and runner.paused, timeout=30)
+        new, failing = event(uuid.uuid4()), event(uuid.uuid4(), outage="rung")
+        async with db.transaction() as session:
+            ring_with_message(session, bell, add_to_outbox(session, topic, new))
+        assert await eventually(lambda: applied(db, new.lead_id), timeout=10) == 1  # not published yet
+        OUTAGES.add("rung")
+        async with db.transaction() as session:
+            ring_with_message(session, bell, add_to_outbox(session, topic, failing))
+        await eventually(lambda: "rung" not in OUTAGES, timeout=10)  # its ring failed to apply
+        while await relay.relay_once():
+            pass
+        assert await eventually(lambda: applied(db, failing.lead_id), timeout=10) == 1
+        await eventually(lambda: seen("duplicate") == 1, timeout=10)
+        assert await applied(db, new.lead_id) == 1
+        assert seen("applied") == 1  # the failing one's copy; the rung one counts under "(rung)"
+    finally:
+        OUTAGES.discard("rung")
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
