@@ -147,6 +147,7 @@ class ConsumerRunner:
         self._gathering_since: float | None = None
         self._hurry = asyncio.Event()  # a rebuild was asked for: no gathering
         self._rung: asyncio.Queue[Envelope] = asyncio.Queue(RUNG_KEPT)  # heard, not yet applied
+        self._applied_as_rung: OrderedDict[UUID, None] = OrderedDict()  # the broker's copies: skipped
 
     def request_replay(self, reset: "Reset") -> "asyncio.Future[int]":
         """Rebuild from the archive: between two batches, `reset(session)` clears the read
@@ -430,6 +431,8 @@ class ConsumerRunner:
         self.keys.warm(e.lead_id for e in events if e.type in wanted and is_sealed(e))
 
     async def _apply_in_one_transaction(self, deliveries: Sequence[Delivery]) -> None:
+        if self._applied_as_rung:
+            deliveries = self._not_applied_as_rung(deliveries)
         if not deliveries:
             return
         if self.archive is None:
@@ -452,6 +455,20 @@ class ConsumerRunner:
             for labels, count in counts.items():
                 self.telemetry.events_in.labels(*labels).inc(count)
             await self._apply_events(session, new, screened=True)
+
+    def _not_applied_as_rung(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """The broker's copies of events applied as they rang are duplicates: skipped with no
+        transaction (the inbox would find them; one whose ring is still being applied goes
+        there, and waits for that transaction's inbox row)."""
+        kept = []
+        for delivery in deliveries:
+            event = delivery.event
+            if event is not None and event.id in self._applied_as_rung:
+                del self._applied_as_rung[event.id]  # it comes from the broker once
+                self.telemetry.events_in.labels(delivery.topic, event.type, "duplicate").inc()
+            else:
+                kept.append(delivery)
+        return kept
 
     def _taken(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """What a handler takes, and erasures (their tombstones are kept whoever handles them);
@@ -566,6 +583,10 @@ class ConsumerRunner:
         started = time.perf_counter()
         await self._apply_in_one_transaction([Delivery(None, event) for event in events])
         self.telemetry.handler_latency.labels(self.group).observe(time.perf_counter() - started)
+        for event in events:
+            self._applied_as_rung[event.id] = None
+        while len(self._applied_as_rung) > RUNG_IDS_KEPT:
+            self._applied_as_rung.popitem(last=False)
 
     def _given_back(self, events: list[Envelope]) -> None:
         """Rung events that failed: the broker's copies are applied as they come."""
