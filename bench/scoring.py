@@ -35,9 +35,14 @@ ACTIVITY_MIX = (
 ACTIVITY_MIX += ["demo_request", "call_logged", "trial_started"]
 
 
+SALES_PATH = ("sales_accepted", "meeting_booked")  # then won or lost
+
+
 def replay_events(seed: int = 7) -> list[Envelope]:
-    """A capture per lead, then activities, updates and outcomes, each lead's in order."""
+    """A capture per lead, then activities, updates and outcomes, each lead's in order; a lead's
+    outcomes follow a sales path (accepted, a meeting, then won or lost), as sales report them."""
     rng = random.Random(seed)
+    paths: dict[uuid.UUID, list[str]] = {}
     now = datetime.now(UTC)
     leads = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(LEADS)]
     events = [
@@ -57,8 +62,8 @@ def replay_events(seed: int = 7) -> list[Envelope]:
                 [{"timeframe": "now"}, {"budget": 5000}, {"need": "CRM"}, {"job_title": "CEO"}]
             )
             events.append(_event(LEAD_UPDATED, lead, at, {"changes": changes}))
-        else:
-            outcome = rng.choice(["sales_accepted", "meeting_booked", "won", "lost"])
+        elif path := paths.setdefault(lead, [*SALES_PATH, rng.choice(["won", "lost"])]):
+            outcome = path.pop(0)
             data = {"outcome_id": str(uuid.uuid4()), "outcome": outcome, "occurred_at": at.isoformat()}
             events.append(_event(OUTCOME_RECORDED, lead, at, {**data, "amount": 900.0, "reason": "price"}))
     return events
