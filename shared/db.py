@@ -146,6 +146,7 @@ _DEFERRED = "leadflow.deferred_inserts"
 _WRITTEN = "leadflow.tables_written"
 _NOTIFIES = "leadflow.deferred_notifies"
 _KEPT = "leadflow.kept"
+_HANDED = "leadflow.handed"
 _UPDATES = "leadflow.deferred_updates"
 
 
@@ -154,6 +155,12 @@ def kept(session: AsyncSession) -> dict[str, Any]:
     to forget), from inside one; a session of no `Database.transaction` keeps nothing past itself."""
     found: dict[str, Any] = session.info.setdefault(_KEPT, {})
     return found
+
+
+def hand_after_commit(session: AsyncSession, to: str, item: Any) -> None:
+    """Give `item` to what takes `to` in this process (`Database.on_handed`) once the
+    transaction has committed; if it rolls back, to no one."""
+    session.info.setdefault(_HANDED, {}).setdefault(to, []).append(item)
 
 
 def defer_insert(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
@@ -317,10 +324,15 @@ class Database:
         self._after_commit: list[tuple[str, Callable[[], None]]] = []
         self.kept: dict[str, Any] = {}  # see `kept`
         self._before_commit: list[tuple[str, Callable[[AsyncSession], Awaitable[None]]]] = []
+        self._takers: dict[str, Callable[[list[Any]], None]] = {}
 
     def after_commit(self, table: str, callback: Callable[[], None]) -> None:
         """Run `callback` after each commit that wrote deferred rows to `table`."""
         self._after_commit.append((table, callback))
+
+    def on_handed(self, to: str, taker: Callable[[list[Any]], None]) -> None:
+        """Have `taker` take what each committed transaction handed `to` (`hand_after_commit`)."""
+        self._takers[to] = taker
 
     def before_commit(self, table: str, work: Callable[[AsyncSession], Awaitable[None]]) -> None:
         """Run `work(session)` last in each transaction that wrote deferred rows to `table` (a
@@ -343,9 +355,13 @@ class Database:
             for table, work in self._before_commit:
                 if table in written:
                     await work(session)
+            handed: dict[str, list[Any]] = session.info.pop(_HANDED, {})
         for table, callback in self._after_commit:
             if table in written:
                 callback()
+        for to, items in handed.items():
+            if (taker := self._takers.get(to)) is not None:
+                taker(items)
 
     async def read(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """One read statement on a pooled connection, in no transaction of its own and without

@@ -19,6 +19,7 @@ from services.nurture.followup import PlaybookBook
 from services.nurture.models import Assignment, Rep, WebhookDelivery
 from services.nurture.routing import choose
 from services.nurture.subscriptions import announce, classification_types, emit, origin_of
+from services.nurture.webhooks import claim_at_birth
 from shared import topics
 from shared.consumer import Handler, Lane
 from shared.db import defer_insert, defer_update
@@ -168,9 +169,11 @@ def queue_webhook(
         "body": json.dumps(body),
         "status": "pending",
         "attempts": 0,
+        "lease_until": None,
         "next_attempt_at": now,
         "created_at": now,
     }
+    claim_at_birth(session, delivery, rep.webhook_secret)
     defer_insert(session, WebhookDelivery.__table__, delivery)  # type: ignore[attr-defined]
 
 

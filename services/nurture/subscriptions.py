@@ -144,6 +144,7 @@ async def announce(
                 "body": body,
                 "status": "pending",
                 "attempts": 0,
+                "lease_until": None,  # (a rep's may be claimed at birth: one shape for both)
                 "next_attempt_at": now,
                 "created_at": now,
             },

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 from uuid import UUID
 
 import aiohttp
@@ -35,7 +36,7 @@ from services.nurture.config import NurtureSettings
 from services.nurture.egress import failure_text
 from services.nurture.retries import retry_delay
 from services.nurture.schemas import DeliveryHealth
-from shared.db import DirectConnection
+from shared.db import Database, DirectConnection, hand_after_commit, kept
 from shared.events import utcnow
 from shared.wakeup import Wakeup
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 IN_FLIGHT = 256  # sends at once
 PER_RECEIVER = 32  # of which to one receiver: a hanging one cannot take every slot
 CLAIM = 50
+AT_BIRTH = "nurture.webhooks.at-birth"  # this process's dispatcher, for `claim_at_birth`
 
 _CLAIM = """
 WITH claimed AS (
@@ -186,6 +188,31 @@ def circuit_change(failed: Sequence[bool]) -> CircuitChange:
     return CircuitChange(restart=True, failures=len(failed) - last_success - 1)
 
 
+def claim_at_birth(session: AsyncSession, delivery: dict[str, Any], sealed_secret: str) -> None:
+    """Have this process's dispatcher (`WebhookDispatcher.serve_at_birth`) send a delivery
+    being made as its transaction commits, claimed in the row itself (its lease, its first
+    attempt): a rep's hot lead skips the claim's round trip. Only to a receiver that answered
+    its last send from here, with a slot free; any other is claimed as usual (the claim keeps
+    the receivers' circuits)."""
+    dispatcher: WebhookDispatcher | None = kept(session).get(AT_BIRTH)
+    if dispatcher is None or not dispatcher.takes_at_birth(delivery["origin"]):
+        return
+    lease = timedelta(seconds=dispatcher.settings.webhook_lease_seconds)
+    delivery["lease_until"], delivery["attempts"] = delivery["created_at"] + lease, 1
+    secret = dispatcher.settings.box.open(sealed_secret)
+    due = Due(
+        delivery["id"],
+        delivery["url"],
+        delivery["body"],
+        1,
+        delivery["endpoint_id"],
+        delivery["origin"],
+        secret,
+        None,
+    )
+    hand_after_commit(session, AT_BIRTH, due)
+
+
 class WebhookDispatcher:
     def __init__(
         self, claims: DirectConnection, records: DirectConnection, settings: NurtureSettings
@@ -200,7 +227,25 @@ class WebhookDispatcher:
         self._outcome_ready = Wakeup()
         self._sending: set[asyncio.Task[None]] = set()
         self._by_origin: Counter[str | None] = Counter()
+        self._answering: set[str] = set()  # receivers whose last send from here was delivered
         self.client: aiohttp.ClientSession | None = None
+
+    def serve_at_birth(self, db: Database) -> None:
+        """Send what this process's transactions claim at birth (`claim_at_birth`)."""
+        db.kept[AT_BIRTH] = self
+        db.on_handed(AT_BIRTH, self._send_born)
+
+    def takes_at_birth(self, origin: str | None) -> bool:
+        return (
+            origin in self._answering
+            and len(self._sending) < IN_FLIGHT
+            and self._by_origin[origin] < PER_RECEIVER
+            and self.client is not None
+        )
+
+    def _send_born(self, dues: list[Due]) -> None:
+        for due in dues:
+            self._start(due)
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -241,11 +286,14 @@ class WebhookDispatcher:
         limit = min(free, CLAIM)
         due = await self._claim(limit, busy)
         for delivery in due:
-            self._by_origin[delivery.origin] += 1
-            task = asyncio.create_task(self._deliver(delivery))
-            self._sending.add(task)
-            task.add_done_callback(functools.partial(self._sent, origin=delivery.origin))
+            self._start(delivery)
         return len(due) == limit
+
+    def _start(self, due: Due) -> None:
+        self._by_origin[due.origin] += 1
+        task = asyncio.create_task(self._deliver(due))
+        self._sending.add(task)
+        task.add_done_callback(functools.partial(self._sent, origin=due.origin))
 
     def _sent(self, task: "asyncio.Task[None]", *, origin: str | None) -> None:
         # What was due but left unclaimed for want of a slot (every one taken, or every one
@@ -273,6 +321,11 @@ class WebhookDispatcher:
 
     async def _deliver(self, due: Due) -> None:
         outcome = await self._send(due)  # (not inside append: the list is swapped meanwhile)
+        if due.origin is not None:
+            if outcome.delivered:
+                self._answering.add(due.origin)
+            else:
+                self._answering.discard(due.origin)
         self._outcomes.append(outcome)
         self._outcome_ready.set()
 
