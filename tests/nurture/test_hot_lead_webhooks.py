@@ -266,3 +266,35 @@ async def claimed(db: Database, event: Envelope) -> bool:
             text("SELECT 1 FROM processed_events WHERE event_id = :id"), {"id": event.id}
         )
         return found.first() is not None
+
+
+async def test_a_hot_lead_to_a_rep_who_answered_before_is_sent_as_its_hand_off_commits(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """The hand-off's transaction writes the rep's webhook claimed (its lease, its first
+    attempt), and this process's dispatcher sends it as it commits, with no claim of its own:
+    here the claims cannot run (the receivers' circuits are locked, and a claim reads them),
+    and the rep still gets the lead. Only a receiver that answered its last send from here is
+    sent to so; its first lead goes by a claim."""
+    with webhook_receiver() as receiver:
+        rep = await add_rep(client, receiver)
+        first = await classify(db)
+        await eventually(lambda: has_status(db, first.lead_id, "delivered"))
+        async with db.engine.connect() as blocker:
+            held = await blocker.begin()
+            await blocker.execute(text("LOCK TABLE receiver_circuits IN ACCESS EXCLUSIVE MODE"))
+            try:
+                second = await classify(db)
+                requests = await eventually(lambda: len(receiver.received()) == 2 and receiver.received())
+            finally:
+                await held.rollback()
+        await eventually(lambda: has_status(db, second.lead_id, "delivered"))
+    verified = Webhook(rep["webhook_secret"]).verify(requests[1].body, requests[1].headers)
+    assert verified["data"]["lead_id"] == str(second.lead_id)
+    async with db.transaction() as session:
+        attempts = (
+            await session.execute(
+                text("SELECT attempts FROM webhook_deliveries WHERE lead_id = :id"), {"id": second.lead_id}
+            )
+        ).scalar_one()
+    assert attempts == 1 and len(receiver.received()) == 2

@@ -31,6 +31,7 @@ from shared.db import (
     defer_notify,
     defer_update,
     execute_compiled_once,
+    hand_after_commit,
     upsert,
 )
 from tests.conftest import Servers, eventually
@@ -242,3 +243,29 @@ async def test_a_notify_rides_with_deferred_rows_of_any_width(servers: Servers, 
     finally:
         await listener.close()
         await db.dispose()
+
+
+async def test_what_a_transaction_hands_on_is_taken_once_it_commits_and_never_if_it_rolls_back(
+    servers: Servers,
+) -> None:
+    """The hand-off's webhook claimed at birth is sent only once its row is committed."""
+    db = Database(servers.database_url, "public")
+    taken: list[list[Any]] = []
+    db.on_handed("sender", taken.append)
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                text("CREATE TABLE IF NOT EXISTS json_roundtrip (id uuid PRIMARY KEY, doc jsonb NOT NULL)")
+            )
+            defer_insert(session, TABLE, {"id": uuid.uuid4(), "doc": {}})
+            hand_after_commit(session, "sender", "a")
+            hand_after_commit(session, "sender", "b")
+            hand_after_commit(session, "no one", "c")  # nothing in this process takes it
+            assert taken == []
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as session:
+                hand_after_commit(session, "sender", "rolled back")
+                raise RuntimeError("the transaction fails")
+    finally:
+        await db.dispose()
+    assert taken == [["a", "b"]]
