@@ -120,6 +120,28 @@ def recent_warnings(stack: FaultStack, per_service: int = 12) -> str:
     return "\n".join(shown)
 
 
+def standing(stack: FaultStack) -> str:
+    """What metrics' /v1/health says is behind: each consumer group's lag by topic and each
+    service's outbox backlog, where not 0 (which part of a failed scenario stopped moving)."""
+    try:
+        health = stack.get("metrics", "/v1/health")
+    except Exception as error:  # a report of a failure: say why there is none
+        return f"metrics' /v1/health did not answer: {error!r}"
+    lags = {
+        group: {topic: n for topic, n in topics.items() if n}
+        for group, topics in health.get("consumer_lag", {}).items()
+    }
+    behind = {group: topics for group, topics in lags.items() if topics}
+    backlog = {service: n for service, n in health.get("outbox_backlog", {}).items() if n}
+    return "\n".join(
+        [
+            f"consumer groups behind: {json.dumps(behind) if behind else 'none'}",
+            f"outbox backlogs: {json.dumps(backlog) if backlog else 'none'}",
+            f"problems: {json.dumps(health.get('problems', []))[:600]}",
+        ]
+    )
+
+
 def record(scenario: str, figures: dict[str, Any], shown: tuple[str, ...] = SUMMARY_FIELDS) -> None:
     """One line on the terminal (the `shown` figures), and all of them kept in
     tests/artifacts/faults.json."""
@@ -139,6 +161,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()  # type: ignore[attr-defined]
     pipeline = getattr(item, "funcargs", {}).get("pipeline")
     if report.when == "call" and report.failed and isinstance(pipeline, Pipeline):
+        report.sections.append(("where the pipeline stood", standing(pipeline.stack)))
         report.sections.append(("leadflow's warnings", recent_warnings(pipeline.stack)))
 
 
