@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.archive import ArchiveReplay
 from shared.db import Database
 from shared.events import LEAD_ERASED, Envelope
-from shared.faults import is_transient
+from shared.faults import cancelled_from_outside, is_transient
 from shared.inbox import archive_new_events, claim_new_events
 from shared.kafka import METADATA_MAX_AGE_MS
 from shared.observability import Telemetry
@@ -176,10 +176,15 @@ class ConsumerRunner:
         log.warning("consumer %s: read model reset, replaying %d archived events", self.group, total)
 
     async def run(self) -> None:
-        """Consume until cancelled, and apply what rings bring meanwhile (`heard`)."""
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._consume())
-            tasks.create_task(self._apply_rung())
+        """Consume until cancelled, and apply what rings bring meanwhile (`heard`). Ends if the
+        consumer does (not in a TaskGroup, where a child's end would leave the other running:
+        `shared.service.run_for_good` then logs it and starts both again)."""
+        rung = asyncio.create_task(self._apply_rung(), name=f"{self.group}: rung")
+        try:
+            await self._consume()
+        finally:
+            rung.cancel()
+            await asyncio.gather(rung, return_exceptions=True)
 
     async def _consume(self) -> None:
         backoff = 0.1
@@ -573,6 +578,11 @@ class ConsumerRunner:
                 events.append(self._rung.get_nowait())
             try:
                 await self._apply_rung_events(events)
+            except asyncio.CancelledError:
+                self._given_back(events)
+                if cancelled_from_outside():
+                    raise
+                log.warning("consumer %s: what rang was cancelled, it is applied as it comes", self.group)
             except Exception as error:
                 self._given_back(events)
                 log.warning("consumer %s: what rang failed, it is applied as it comes: %r", self.group, error)

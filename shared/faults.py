@@ -1,4 +1,7 @@
-"""Telling an outage (retry, never dead-letter) from a bad message (retry a little, then DLQ)."""
+"""Telling an outage (retry, never dead-letter) from a bad message (retry a little, then DLQ);
+and a stop from a cancellation that only came out of something awaited."""
+
+import asyncio
 
 import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
@@ -54,3 +57,10 @@ def is_transient(error: BaseException) -> bool:
         return True
     cause = error.__cause__
     return cause is not None and is_transient(cause)
+
+
+def cancelled_from_outside() -> bool:
+    """Whether the running task itself is being cancelled (a stop), as opposed to a
+    CancelledError that came out of something it awaited (a future someone else cancelled)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0

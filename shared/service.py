@@ -15,12 +15,14 @@ from shared import dead_letters
 from shared.consumer import ConsumerRunner, Handler, Lane, LaneRunner
 from shared.db import Database
 from shared.doorbell import Doorbell, carrying
+from shared.faults import cancelled_from_outside
 from shared.http import BodySizeLimit, health_router, install_problem_handlers, refuse_unstorable_parameters
 from shared.inbox import purge_inbox
 from shared.kafka import Publisher
 from shared.observability import Telemetry
 from shared.outbox import OutboxRelay, purge_journal
 from shared.personal import KEYS_BELL, LeadKeys
+from shared.redact import describe
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,26 @@ Loop = Callable[[], Coroutine[Any, Any, None]]
 
 
 GC_FIRST_GENERATION = 50_000
+LOOP_RESTART_SECONDS = 1.0  # the first pause before a loop that ended is started again (doubling)
+
+
+async def run_for_good(name: str, loop: Loop, pause: float = LOOP_RESTART_SECONDS) -> None:
+    """Run a loop for the life of the process. Loops handle their own errors and never end; one
+    that ends all the same (returns, raises, or has a cancellation not meant for it come out of
+    something it awaited) would stop its part of the service without a word: it is logged as
+    an error and started again, after `pause` seconds, doubling up to 30."""
+    while True:
+        try:
+            await loop()
+            log.error("%s ended by itself; starting it again in %.0fs", name, pause)
+        except asyncio.CancelledError:
+            if cancelled_from_outside():
+                raise
+            log.error("%s was cancelled, not by a stop; starting it again in %.0fs", name, pause)
+        except Exception as error:
+            log.error("%s failed: %s; starting it again in %.0fs", name, describe(error), pause)
+        await asyncio.sleep(pause)  # a backoff, not synchronisation
+        pause = min(max(pause, 0.01) * 2, 30.0)
 
 
 def tune_garbage_collector() -> None:
@@ -201,7 +223,10 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         tune_garbage_collector()
-        self._tasks = [asyncio.create_task(loop(), name=f"{self.name}:{loop}") for loop in self._loops]
+        self._tasks = []
+        for loop in self._loops:
+            name = f"{self.name}: {_name_of(loop)}"
+            self._tasks.append(asyncio.create_task(run_for_good(name, loop), name=name))
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Cancel the loops, then close clients; never hangs longer than `timeout` per step."""
@@ -230,6 +255,13 @@ class ServiceRuntime:
         finally:
             await self.stop()
             log.info("%s stopped", self.name)
+
+
+def _name_of(loop: Loop) -> str:
+    """A loop's name for the log: its function's (a bound method's, with its object's class)."""
+    owner = getattr(loop, "__self__", None)
+    name = getattr(loop, "__qualname__", None) or repr(loop)
+    return f"{type(owner).__name__}.{loop.__name__}" if owner is not None else name
 
 
 def create_service_app(

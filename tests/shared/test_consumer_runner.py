@@ -17,6 +17,7 @@ from shared.kafka import Publisher, create_topics
 from shared.migrations import upgrade
 from shared.observability import Telemetry
 from shared.outbox import OutboxRelay, add_to_outbox, ring_with_message
+from shared.service import run_for_good
 from shared.topics import dlq
 from tests.conftest import Servers, eventually
 from tests.helpers import read_topic
@@ -39,6 +40,7 @@ async def db(servers: Servers) -> AsyncIterator[Database]:
 
 
 OUTAGES: set[str] = set()
+CANCELLATIONS: set[str] = set()  # a cancellation not meant for the consumer, out of what it awaited
 
 
 async def count_events(session: AsyncSession, events: list[Envelope]) -> None:
@@ -49,6 +51,11 @@ async def count_events(session: AsyncSession, events: list[Envelope]) -> None:
         if event.data.get("outage") in OUTAGES:
             OUTAGES.discard(event.data["outage"])
             raise ConnectionError("database unreachable")
+        if event.data.get("cancelled") in CANCELLATIONS:
+            CANCELLATIONS.discard(event.data["cancelled"])
+            cancelled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            cancelled.cancel()  # someone else's future, cancelled under the handler's feet
+            await cancelled
         await session.execute(
             text(
                 "INSERT INTO counters VALUES (:id, 1) ON CONFLICT (lead_id) DO UPDATE SET n = counters.n + 1"
@@ -211,6 +218,29 @@ async def test_batch_hit_by_an_outage_is_fetched_again_not_skipped(
     finally:
         await runner.stop()
     assert await applied(db, first) == 1
+
+
+async def test_a_consumer_hit_by_a_cancellation_not_meant_for_it_is_started_again_and_loses_nothing(
+    servers: Servers, db: Database, publisher: Publisher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As the service runs it (`run_for_good`): the consumer ends, is logged, and consumes again
+    from where its group stands; a stop still stops it."""
+    topic = await new_topic(servers)
+    lead = uuid.uuid4()
+    CANCELLATIONS.add(topic)
+    await publish(publisher, topic, event(lead, cancelled=topic).to_bytes())
+    runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
+    running = asyncio.create_task(run_for_good("test consumer", runner.run, pause=0))
+    try:
+        await eventually(lambda: applied(db, lead), timeout=30)
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    assert topic not in CANCELLATIONS, "the handler was cancelled once"
+    assert await applied(db, lead) == 1
+    assert "test consumer was cancelled, not by a stop" in caplog.text
+    assert runner.consumer is None, "stopped"
 
 
 async def test_an_idle_consumer_stops_fetching_and_the_doorbell_wakes_it(

@@ -1,0 +1,67 @@
+"""A service's background loops run for the life of the process (`shared.service.run_for_good`):
+one that ends anyway is logged as an error and started again, never left silently stopped;
+only a stop ends it."""
+
+import asyncio
+
+import pytest
+
+from shared.service import run_for_good
+
+
+class Loop:
+    """A loop that ends the first time in the way given, and runs (waits) from its second start."""
+
+    def __init__(self, first: str) -> None:
+        self.first = first
+        self.starts = 0
+        self.running = asyncio.Event()
+
+    async def __call__(self) -> None:
+        self.starts += 1
+        if self.starts == 1:
+            if self.first == "raises":
+                raise RuntimeError("lost its way for lead@example.com")
+            if self.first == "is cancelled":
+                cancelled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                cancelled.cancel()  # someone else's future, cancelled while the loop awaited it
+                await cancelled
+            return  # "returns"
+        self.running.set()
+        await asyncio.Event().wait()
+
+
+@pytest.mark.parametrize(
+    ("first", "said"),
+    [
+        ("returns", "the loop ended by itself"),
+        ("raises", "the loop failed: RuntimeError"),
+        ("is cancelled", "the loop was cancelled, not by a stop"),
+    ],
+)
+async def test_a_loop_that_ends_is_logged_and_started_again(
+    first: str, said: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop = Loop(first)
+    task = asyncio.create_task(run_for_good("the loop", loop, pause=0))
+    try:
+        await asyncio.wait_for(loop.running.wait(), timeout=5)
+    finally:
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert loop.starts == 2
+    assert said in caplog.text
+    assert "lead@example.com" not in caplog.text, "an error's personal data stays out of the log"
+
+
+async def test_a_stop_ends_the_loop_and_it_is_not_started_again(caplog: pytest.LogCaptureFixture) -> None:
+    loop = Loop("returns")
+    loop.starts = 1  # so that it runs from the start
+    task = asyncio.create_task(run_for_good("the loop", loop, pause=0))
+    await asyncio.wait_for(loop.running.wait(), timeout=5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert loop.starts == 2, "started once, never again"
+    assert "the loop" not in caplog.text
