@@ -41,13 +41,16 @@ async def run_for_good(name: str, loop: Loop, pause: float = LOOP_RESTART_SECOND
     while True:
         try:
             await loop()
-            log.error("%s ended by itself; starting it again in %.0fs", name, pause)
+            ended = "ended by itself"
         except asyncio.CancelledError:
             if cancelled_from_outside():
                 raise
-            log.error("%s was cancelled, not by a stop; starting it again in %.0fs", name, pause)
+            ended = "was cancelled, not by a stop"
         except Exception as error:
-            log.error("%s failed: %s; starting it again in %.0fs", name, describe(error), pause)
+            ended = f"failed: {describe(error)}"
+        if cancelled_from_outside():  # a stop the loop swallowed: it ends here
+            raise asyncio.CancelledError
+        log.error("%s %s; starting it again in %.0fs", name, ended, pause)
         await asyncio.sleep(pause)  # a backoff, not synchronisation
         pause = min(max(pause, 0.01) * 2, 30.0)
 

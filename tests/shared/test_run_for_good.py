@@ -65,3 +65,24 @@ async def test_a_stop_ends_the_loop_and_it_is_not_started_again(caplog: pytest.L
         await task
     assert loop.starts == 2, "started once, never again"
     assert "the loop" not in caplog.text
+
+
+async def test_a_stop_that_the_loop_swallowed_still_ends_it(caplog: pytest.LogCaptureFixture) -> None:
+    started, starts = asyncio.Event(), 0
+
+    async def swallowing() -> None:
+        nonlocal starts
+        starts += 1
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            return  # cleans up and returns, as if nothing had asked it to stop
+
+    task = asyncio.create_task(run_for_good("the loop", swallowing, pause=0))
+    await asyncio.wait_for(started.wait(), timeout=5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert starts == 1
+    assert "the loop" not in caplog.text
