@@ -90,6 +90,7 @@ class ServiceRuntime:
         if settings.consumer_idle_pause_seconds:
             self.doorbell = Doorbell(self.db.direct_connection())
         self._loops: list[Loop] = [self.relay.run]
+        self._at_start: list[tuple[Loop, str]] = []
         self._tasks: list[asyncio.Task[None]] = []
         journal = timedelta(days=settings.journal_retention_days)
         self.add_periodic("journal purge", 3600, lambda: purge_journal(self.db, journal))
@@ -200,8 +201,14 @@ class ServiceRuntime:
         self._loops.extend(r.run for r in runners)
 
     def add_loop(self, loop: Loop) -> None:
-        """A background loop run for the life of the process (it must handle its own errors)."""
+        """A background loop run for the life of the process (it must handle its own errors;
+        one that ends all the same is started again: `run_for_good`)."""
         self._loops.append(loop)
+
+    def at_start(self, work: Loop, name: str) -> None:
+        """Work done once, in the background, when the service starts (cancelled at shutdown
+        like the loops); unlike a loop, it is not started again when it is done."""
+        self._at_start.append((work, name))
 
     def add_periodic(self, what: str, every_seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         """Housekeeping run every `every_seconds` for the life of the process; a failure is
@@ -230,6 +237,8 @@ class ServiceRuntime:
         for loop in self._loops:
             name = f"{self.name}: {_name_of(loop)}"
             self._tasks.append(asyncio.create_task(run_for_good(name, loop), name=name))
+        for work, name in self._at_start:
+            self.spawn(work(), name)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Cancel the loops, then close clients; never hangs longer than `timeout` per step."""

@@ -30,7 +30,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         settings.review_every_seconds,
         lambda: passes.review_due(runtime.db, book, datetime.now(UTC)),
     )
-    runtime.add_loop(lambda: passes.resume_rescores(runtime.db, book))  # once, at start
+    runtime.at_start(lambda: passes.resume_rescores(runtime.db, book), "resuming rescores")
     app = create_service_app(runtime, "Leadflow scoring", [router])
     app.state.rulebook = book
     return app

@@ -6,7 +6,15 @@ import asyncio
 
 import pytest
 
-from shared.service import run_for_good
+from services.scoring.config import ScoringSettings
+from shared.service import ServiceRuntime, run_for_good
+
+# Nothing is reached: the runtime's own loops (the relay) only fail and retry meanwhile.
+NOWHERE = {
+    "database_url": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+    "kafka_bootstrap": "127.0.0.1:1",
+    "env": "test",
+}
 
 
 class Loop:
@@ -86,3 +94,25 @@ async def test_a_stop_that_the_loop_swallowed_still_ends_it(caplog: pytest.LogCa
         await task
     assert starts == 1
     assert "the loop" not in caplog.text
+
+
+async def test_work_done_once_at_start_is_not_taken_for_a_loop_that_ended(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A service's work at start (scoring resuming rescores) ends when done, and stays ended."""
+    runtime = ServiceRuntime("test", ScoringSettings(**NOWHERE))
+    done, runs = asyncio.Event(), 0
+
+    async def once() -> None:
+        nonlocal runs
+        runs += 1
+        done.set()
+
+    runtime.at_start(once, "once")
+    await runtime.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=5)
+    finally:
+        await runtime.stop(timeout=5)
+    assert runs == 1
+    assert "ended by itself" not in caplog.text
