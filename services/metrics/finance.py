@@ -226,8 +226,8 @@ def nearest_rank(histogram: Histogram, quantiles: Sequence[float] = QUANTILES) -
 
 def speed_row(group: str | None, histograms: Mapping[str, Histogram]) -> SpeedRow:
     """One group's speed figures from its histograms by measure: webhook and ack (seconds
-    from capture), cycle (days), touches (a customer's touches; the bucket is the count) and
-    sla (bucket 1: acknowledged within the SLA)."""
+    from capture), cycle (days), touches (a customer's touches before it became one; the bucket
+    is the count) and sla (bucket 1: acknowledged within the SLA)."""
     assigned = sum(histograms.get("webhook", {}).values())
     converted = sum(histograms.get("cycle", {}).values())
     touches = sum(bucket * leads for bucket, leads in histograms.get("touches", {}).items())

@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, func, or_, select, text, tuple_
+from sqlalchemy import Table, Text, bindparam, case, cast, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,7 +41,7 @@ EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES)} | {
     "captured_at",
 }
 LATEST = {"last_won_at", "furthest_stage", "classified_at", "industry_at", "segment_at"}
-ADDED = {"touches_sent", "purchases", "revenue"}
+ADDED = {"touch_times", "purchases", "revenue"}  # touch_times: every touch's moment, sorted
 FIRST = {"channel", "source_id", "campaign"}  # attribution: only the capture gives them
 # A value and the column saying when it was given: the newest (or, for the rep, the earliest
 # hand-off) wins; on the same moment, the greater value, so that arrival order never matters.
@@ -109,7 +109,8 @@ def acknowledged(event: Envelope) -> dict[str, Any]:
 
 
 def touch_sent(event: Envelope) -> dict[str, Any]:
-    return {"touches_sent": 1, "first_touch_at": _time(event.data.get("sent_at")) or event.occurred_at}
+    at = _time(event.data.get("sent_at")) or event.occurred_at
+    return {"touch_times": [at], "first_touch_at": at}
 
 
 def outcome(event: Envelope) -> dict[str, Any]:
@@ -188,6 +189,8 @@ async def record(session: AsyncSession, events: list[Envelope]) -> None:
         merge(rows.setdefault(event.lead_id, {}), COLUMNS[event.type](event))
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for lead_id, row in rows.items():
+        if "touch_times" in row:  # as PostgreSQL's array literal: a list of lists cannot be unnested
+            row["touch_times"] = "{" + ",".join(t.isoformat() for t in sorted(row["touch_times"])) + "}"
         if row:
             by_shape.setdefault(tuple(sorted(row)), []).append({"lead_id": lead_id, **row})
     for shape, shaped in by_shape.items():
@@ -201,7 +204,7 @@ def _upsert(shape: tuple[str, ...]) -> Any:
     """One statement for any number of leads of this shape: the values come as one array per
     column, unnested into rows (so the lead_facts triggers run once per batch, not per lead)."""
     columns = ("lead_id", *shape)
-    rows = select(*(func.unnest(bindparam(name, type_=ARRAY(FACTS.c[name].type))) for name in columns))
+    rows = select(*(_unnested(name) for name in columns))
     statement = insert(FACTS).from_select(list(columns), rows)
     new, old = statement.excluded, FACTS.c
     rules: dict[str, Any] = {}
@@ -215,6 +218,8 @@ def _upsert(shape: tuple[str, ...]) -> Any:
             rules[name] = func.least(old[name], new[name])
         elif name in LATEST:
             rules[name] = func.greatest(old[name], new[name])
+        elif name == "touch_times":
+            rules[name] = func.merged_times(old[name], new[name])
         elif name in ADDED:
             rules[name] = old[name] + new[name]
         elif name in FIRST:
@@ -222,6 +227,12 @@ def _upsert(shape: tuple[str, ...]) -> Any:
         else:
             rules[name] = new[name]
     return statement.on_conflict_do_update(index_elements=["lead_id"], set_=rules)
+
+
+def _unnested(name: str) -> Any:
+    if name == "touch_times":  # one array literal per lead
+        return cast(func.unnest(bindparam(name, type_=ARRAY(Text))), FACTS.c[name].type)
+    return func.unnest(bindparam(name, type_=ARRAY(FACTS.c[name].type)))
 
 
 _FORGET_ARCHIVED = text(

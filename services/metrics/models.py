@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import UUID, uuid4
 
-from sqlalchemy import Numeric
+from sqlalchemy import ARRAY, Column, Computed, DateTime, Integer, Numeric
 from sqlmodel import Field, SQLModel
 
 FUNNEL_STAGES = ("lead", "mql", "sql", "opportunity", "customer")
@@ -47,7 +47,15 @@ class LeadFact(SQLModel, table=True):
     assigned_at: datetime | None = None
     acknowledged_at: datetime | None = None
     first_touch_at: datetime | None = None
-    touches_sent: int = 0
+    # Every touch's moment, sorted; touches_sent counts those before customer_at (all of them
+    # until the lead is a customer), computed by the database (migration 0011).
+    touch_times: list[datetime] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(DateTime(timezone=True)), nullable=False, server_default="{}"),
+    )
+    touches_sent: int | None = Field(
+        default=None, sa_column=Column(Integer, Computed("touches_before(touch_times, customer_at)"))
+    )
     purchases: int = 0
     revenue: Decimal = Field(default=Decimal(0), sa_type=Numeric(14, 2))
     won_at: datetime | None = None  # the first purchase

@@ -117,7 +117,9 @@ class SpeedRow(BaseModel):
     to_first_webhook_seconds: Percentiles
     to_acknowledgement_seconds: Percentiles
     sla_compliance: float | None = Field(description="Share acknowledged within the SLA.")
-    touches_to_conversion: float | None
+    touches_to_conversion: float | None = Field(
+        description="Touches sent to a customer before it became one, on average (not those after)."
+    )
     sales_cycle_days: Percentiles
 
 

@@ -55,7 +55,7 @@ COLUMNS = [
     "assigned_at",
     "acknowledged_at",
     "first_touch_at",
-    "touches_sent",
+    "touch_times",
     "purchases",
     "revenue",
     "won_at",
@@ -113,7 +113,9 @@ def _lead(
     handed = temperature == "hot" or depth >= 2
     assigned = at + timedelta(seconds=rng.uniform(0.05, 2)) if handed else None
     acknowledged = assigned + timedelta(seconds=rng.expovariate(1 / 600)) if assigned else None
-    touches = rng.randint(0, 8)
+    touch_times = [at + timedelta(hours=rng.uniform(0, 48))] if rng.random() < 8 / 9 else []
+    for _ in range(rng.randint(0, 7) if touch_times else 0):  # then every few days
+        touch_times.append(touch_times[-1] + timedelta(days=rng.uniform(1, 7)))
     won = reached["customer"]
     purchases = rng.randint(1, 12) if won else 0
     revenue = Decimal(rng.randint(50, 5_000) * purchases) if won else Decimal(0)
@@ -140,8 +142,8 @@ def _lead(
         rng.choice(reps) if handed else None,
         assigned,
         acknowledged,
-        at + timedelta(hours=rng.uniform(0, 48)) if touches else None,
-        touches,
+        touch_times[0] if touch_times else None,
+        touch_times,
         purchases,
         revenue,
         won,

@@ -54,7 +54,7 @@ PLANS = [
         updates=[(120, {"industry": "wholesale", "company_size": "51-200"})],
         assigned=[(72.001, REP_A), (72.3, REP_B)],  # not acknowledged in time: escalated
         acknowledged=72.4,
-        touches=[24, 48],
+        touches=[24, 48, 240.5, 400],  # and after the purchase: thanks, feedback
         outcomes=[(240, "won", 1000.0), (960, "won", 500.0)],
     ),
     Plan(
@@ -72,6 +72,7 @@ PLANS = [
         path=[(0.01, "lead", "hot"), (2, "sql", "hot"), (100, "customer", "hot")],
         assigned=[(0.002, REP_A)],
         acknowledged=0.05,
+        touches=[100.5],  # only the thanks for the purchase
         outcomes=[(100, "won", 300.0)],
     ),
     Plan("web_form", path=[(0.01, "lead", "cold")]),

@@ -97,7 +97,8 @@ async def test_the_same_events_in_any_order_and_batches_give_the_same_numbers(
 
 
 def the_values_given_last_count(numbers: dict[str, Any]) -> None:
-    """The current stage, industry and segment are the ones given last; the rep is the first one."""
+    """The current stage, industry and segment are the ones given last; the rep is the first one;
+    touches to conversion counts the touches before the purchase, not the thanks after it."""
     assert numbers["funnel"]["by_stage"] == {
         **{"lead": 2, "opportunity": 1, "customer": 2, "regular_customer": 1},
         **{"lost": 1, "disqualified": 1},
@@ -107,6 +108,7 @@ def the_values_given_last_count(numbers: dict[str, Any]) -> None:
     assert [r["group"] for r in numbers["ltv by segment"]["rows"]] == ["1-10", "51-200"]
     by_rep = {r["group"]: r["to_first_webhook_seconds"]["count"] for r in numbers["speed by rep"]["rows"]}
     assert by_rep == {str(journeys.REP_A): 2, str(journeys.REP_B): 2, "None": 0}
+    assert numbers["speed by rep"]["overall"]["touches_to_conversion"] == round(2 / 3, 2)  # (2 + 0 + 0) / 3
 
 
 async def numbers_after(
