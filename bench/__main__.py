@@ -6,7 +6,7 @@ from pathlib import Path
 
 import uvloop
 
-from bench import idle, ingest, metrics, nurture, pipeline, scoring
+from bench import backlog, idle, ingest, metrics, nurture, pipeline, scoring
 from bench.targets import judge
 
 
@@ -19,6 +19,8 @@ def main() -> None:
     print(nurture.report(figures["nurture"]), flush=True)
     figures["metrics"] = uvloop.run(metrics.measure())
     print(metrics.report(figures["metrics"]), flush=True)
+    figures["backlog"] = uvloop.run(backlog.measure())
+    print(backlog.report(figures["backlog"]), flush=True)
     figures["pipeline"] = uvloop.run(pipeline.run())
     print(pipeline.report(figures["pipeline"]))
     figures["idle"] = uvloop.run(idle.measure())

@@ -53,6 +53,13 @@ TARGETS = [
     ),
     Target("metrics fold", lambda f: f["metrics"]["metrics_events_per_s"], operator.ge, 5000, "events/s"),
     Target("funnel over 1,000,000 leads", lambda f: f["metrics"]["funnel_ms"], operator.le, 200, "ms"),
+    Target(
+        "metrics RSS after a backlog / at rest",
+        lambda f: f["backlog"]["after_to_rest"],
+        operator.le,
+        1.1,
+        "x",
+    ),
     Target("pipeline hot lead p50 at 100/s", lambda f: _paced(f, 100, "p50_ms"), operator.le, 30, "ms"),
     Target("pipeline hot lead p99 at 100/s", lambda f: _paced(f, 100, "p99_ms"), operator.le, 100, "ms"),
     Target("pipeline hot lead p99 at 300/s", lambda f: _paced(f, 300, "p99_ms"), operator.le, 250, "ms"),

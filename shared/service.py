@@ -19,6 +19,7 @@ from shared.faults import cancelled_from_outside
 from shared.http import BodySizeLimit, health_router, install_problem_handlers, refuse_unstorable_parameters
 from shared.inbox import purge_inbox
 from shared.kafka import Publisher
+from shared.memory import give_back_large_blocks
 from shared.observability import Telemetry
 from shared.outbox import OutboxRelay, purge_journal
 from shared.personal import KEYS_BELL, LeadKeys
@@ -233,6 +234,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         tune_garbage_collector()
+        give_back_large_blocks()
         self._tasks = []
         for loop in self._loops:
             name = f"{self.name}: {_name_of(loop)}"

@@ -11,6 +11,7 @@ MET: dict[str, Any] = {
     "scoring": {"scoring_events_per_s": 5200.0, "timeframe_parse": {"p99_ms": 1.7}},
     "nurture": {"webhook_latency_at_100_per_s": {"p99_ms": 40.0}, "scheduler_touches_per_s": 900.0},
     "metrics": {"metrics_events_per_s": 6000.0, "funnel_ms": 120.0},
+    "backlog": {"after_to_rest": 1.03},
     "pipeline": {
         "webhook_latency_paced": [
             {"leads_per_s": 20.0, "p50_ms": 20.0, "p99_ms": 60.0},
@@ -41,6 +42,13 @@ def test_a_missed_or_unmeasured_figure_is_named() -> None:
     assert all("not measured" in line for line in missed[1:])
     assert ["at 100/s" in line for line in missed[1:]] == [True, True, False]
     assert "at 300/s" in missed[3]
+
+
+def test_a_service_left_bigger_by_a_backlog_is_a_miss() -> None:
+    bigger = copy.deepcopy(MET)
+    bigger["backlog"]["after_to_rest"] = 1.546
+    _, missed = judge(bigger)
+    assert len(missed) == 1 and "metrics RSS after a backlog" in missed[0] and "1.546" in missed[0]
 
 
 def test_a_hot_lead_lost_in_the_burst_is_a_miss() -> None:
