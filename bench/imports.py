@@ -11,22 +11,16 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
-from bench.load import when_broker_answers
+from bench.load import embedded_servers
 from bench.scale import TOKEN, _sample_rss, _started_service
 from shared import topics
-from shared.cli import migrations_dir
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
-from shared.kafka import create_topics
-from shared.migrations import upgrade
 
 ROWS = 100_000
 TARGET_ROWS, TARGET_SECONDS = 1_000_000, 600.0
@@ -77,31 +71,17 @@ async def _import(url: str, rows: int) -> dict[str, Any]:
 
 
 async def measure(rows: int = ROWS) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-imports-") as home:
-        postgres = EmbeddedPostgres(Path(home) / "pg", free_port())
-        broker = EmbeddedBroker(free_port(), Path(home) / "broker.log")
-        await asyncio.to_thread(postgres.start)
-        broker.start()
-        try:
-            await ensure_database(postgres.url(), "leadflow")
-            database_url = postgres.url("leadflow")
-            await asyncio.to_thread(upgrade, database_url, "ingest", migrations_dir("ingest"))
-            await when_broker_answers(
-                lambda: create_topics(broker.bootstrap, topics.DOMAIN_TOPICS, topics.PARTITIONS)
-            )
-            size = sum(len(line) for line in csv_lines(rows))
-            extra = {"LEADFLOW_MAX_IMPORT_BYTES": str(size + 1024)}
-            async with _started_service("ingest", database_url, broker.bootstrap, extra) as (url, process):
-                peak, stop = [0], asyncio.Event()
-                sampler = asyncio.create_task(_sample_rss(psutil.Process(process.pid), peak, stop))
-                try:
-                    done = await _import(url, rows)
-                finally:
-                    stop.set()
-                    await sampler
-        finally:
-            broker.stop()
-            await asyncio.to_thread(postgres.stop)
+    async with embedded_servers("imports", ("ingest",), topics.DOMAIN_TOPICS) as (database_url, bootstrap):
+        size = sum(len(line) for line in csv_lines(rows))
+        extra = {"LEADFLOW_MAX_IMPORT_BYTES": str(size + 1024)}
+        async with _started_service("ingest", database_url, bootstrap, extra) as (url, process):
+            peak, stop = [0], asyncio.Event()
+            sampler = asyncio.create_task(_sample_rss(psutil.Process(process.pid), peak, stop))
+            try:
+                done = await _import(url, rows)
+            finally:
+                stop.set()
+                await sampler
     report = done["report"]
     return {
         "rows": rows,

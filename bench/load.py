@@ -1,18 +1,26 @@
 """A fixed amount of POSTs at a fixed concurrency, timed; and a webhook receiver that timestamps arrivals."""
 
 import asyncio
+import contextlib
 import json
+import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import uvicorn
 from aiokafka import AIOKafkaConsumer
 
+from shared import topics
+from shared.cli import migrations_dir
+from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
 from shared.events import Envelope
+from shared.kafka import create_topics
+from shared.migrations import upgrade
 
 
 @dataclass
@@ -194,3 +202,27 @@ async def when_broker_answers(attempt: Callable[[], Awaitable[object]], timeout:
             if time.perf_counter() > deadline:
                 raise
             await asyncio.sleep(0.2)  # polling the starting broker
+
+
+@contextlib.asynccontextmanager
+async def embedded_servers(
+    name: str, schemas: Sequence[str], topic_names: Sequence[str]
+) -> AsyncIterator[tuple[str, str]]:
+    """A PostgreSQL and a broker of the benchmark's own, in a temporary directory, with these
+    services' schemas migrated and these topics made: (database URL, broker bootstrap)."""
+    with tempfile.TemporaryDirectory(prefix=f"leadflow-bench-{name}-") as home:
+        postgres = EmbeddedPostgres(Path(home) / "pg", free_port())
+        broker = EmbeddedBroker(free_port(), Path(home) / "broker.log")
+        await asyncio.to_thread(postgres.start)
+        broker.start()
+        try:
+            await ensure_database(postgres.url(), "leadflow")
+            database_url = postgres.url("leadflow")
+            for schema in schemas:
+                await asyncio.to_thread(upgrade, database_url, schema, migrations_dir(schema))
+            names = list(topic_names)
+            await when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
+            yield database_url, broker.bootstrap
+        finally:
+            broker.stop()
+            await asyncio.to_thread(postgres.stop)

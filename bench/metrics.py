@@ -5,26 +5,20 @@
 import asyncio
 import random
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from bench.load import bare_consume, when_broker_answers
+from bench.load import bare_consume, embedded_servers
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from shared import topics
-from shared.cli import migrations_dir
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
 from shared.events import LEAD_CAPTURED, LEAD_CLASSIFIED, OUTCOME_RECORDED, Envelope
-from shared.kafka import create_topics
-from shared.migrations import upgrade
 
 EVENTS = 50_000
 FUNNEL_LEADS = 1_000_000
@@ -182,35 +176,23 @@ async def _funnel_times(settings: MetricsSettings, dsn: str) -> tuple[float, flo
 
 
 async def measure() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-metrics-") as home:
-        postgres = EmbeddedPostgres(Path(home) / "pg", free_port())
-        broker = EmbeddedBroker(free_port(), Path(home) / "broker.log")
-        await asyncio.to_thread(postgres.start)
-        broker.start()
-        try:
-            await ensure_database(postgres.url(), "leadflow")
-            database_url = postgres.url("leadflow")
-            dsn = database_url.replace("+asyncpg", "")
-            await asyncio.to_thread(upgrade, database_url, "metrics", migrations_dir("metrics"))
-            names = [*topics.DOMAIN_TOPICS, topics.dlq("metrics")]
-            await when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
-            events = stream()
-            await _produce_all(broker.bootstrap, events)
-            bare = await bare_consume(
-                broker.bootstrap, [topics.LEAD_EVENTS, topics.LEAD_CLASSIFICATIONS], EVENTS
-            )
-            settings = MetricsSettings(
-                database_url=database_url,
-                kafka_bootstrap=broker.bootstrap,
-                admin_token="bench-admin-token",
-                env="test",
-            )
-            folded = await _fold_rate(settings, dsn)
-            await _fill_funnel(dsn)
-            funnel_ms, count_ms = await _funnel_times(settings, dsn)
-        finally:
-            broker.stop()
-            await asyncio.to_thread(postgres.stop)
+    async with embedded_servers("metrics", ("metrics",), [*topics.DOMAIN_TOPICS, topics.dlq("metrics")]) as (
+        database_url,
+        bootstrap,
+    ):
+        dsn = database_url.replace("+asyncpg", "")
+        events = stream()
+        await _produce_all(bootstrap, events)
+        bare = await bare_consume(bootstrap, [topics.LEAD_EVENTS, topics.LEAD_CLASSIFICATIONS], EVENTS)
+        settings = MetricsSettings(
+            database_url=database_url,
+            kafka_bootstrap=bootstrap,
+            admin_token="bench-admin-token",
+            env="test",
+        )
+        folded = await _fold_rate(settings, dsn)
+        await _fill_funnel(dsn)
+        funnel_ms, count_ms = await _funnel_times(settings, dsn)
     return {
         "events": EVENTS,
         "metrics_events_per_s": round(folded, 1),

@@ -12,24 +12,18 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import psutil
 
-from bench.load import when_broker_answers
+from bench.load import embedded_servers
 from bench.scale import TOKEN, _sample_rss, _started_service
 from shared import topics
-from shared.cli import migrations_dir
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
-from shared.kafka import create_topics
-from shared.migrations import upgrade
 from tests.metrics import journeys
 
 EVENTS = 1_000_000
@@ -95,31 +89,21 @@ async def _rebuild(url: str) -> tuple[float, int]:
 
 
 async def measure(events: int = EVENTS) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-rebuild-") as home:
-        postgres = EmbeddedPostgres(Path(home) / "pg", free_port())
-        broker = EmbeddedBroker(free_port(), Path(home) / "broker.log")
-        await asyncio.to_thread(postgres.start)
-        broker.start()
-        try:
-            await ensure_database(postgres.url(), "leadflow")
-            database_url = postgres.url("leadflow")
-            await asyncio.to_thread(upgrade, database_url, "metrics", migrations_dir("metrics"))
-            names = [*topics.DOMAIN_TOPICS, topics.dlq("metrics")]
-            await when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
-            started = time.perf_counter()
-            archived, leads = await archive(database_url.replace("+asyncpg", ""), events)
-            archive_seconds = time.perf_counter() - started
-            async with _started_service("metrics", database_url, broker.bootstrap) as (url, process):
-                peak, stop = [0], asyncio.Event()
-                sampler = asyncio.create_task(_sample_rss(psutil.Process(process.pid), peak, stop))
-                try:
-                    seconds, replayed, funnel = await _rebuild(url)
-                finally:
-                    stop.set()
-                    await sampler
-        finally:
-            broker.stop()
-            await asyncio.to_thread(postgres.stop)
+    async with embedded_servers("rebuild", ("metrics",), [*topics.DOMAIN_TOPICS, topics.dlq("metrics")]) as (
+        database_url,
+        bootstrap,
+    ):
+        started = time.perf_counter()
+        archived, leads = await archive(database_url.replace("+asyncpg", ""), events)
+        archive_seconds = time.perf_counter() - started
+        async with _started_service("metrics", database_url, bootstrap) as (url, process):
+            peak, stop = [0], asyncio.Event()
+            sampler = asyncio.create_task(_sample_rss(psutil.Process(process.pid), peak, stop))
+            try:
+                seconds, replayed, funnel = await _rebuild(url)
+            finally:
+                stop.set()
+                await sampler
     return {
         "events": archived,
         "leads": leads,

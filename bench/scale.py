@@ -13,24 +13,19 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
-from bench.load import percentile, when_broker_answers
+from bench.load import embedded_servers, percentile
 from services.metrics.seed import COLUMNS, UNTIL, lead_rows, seed
 from services.scoring.seed import SeedLead
 from services.scoring.seed import seed as seed_scoring
 from shared import topics
-from shared.cli import migrations_dir
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
-from shared.kafka import create_topics
-from shared.migrations import upgrade
+from shared.embedded import free_port
 
 SIZES = (10_000, 100_000, 1_000_000)
 REQUESTS = 50
@@ -195,26 +190,16 @@ async def _started_service(
 
 
 async def measure(sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-scale-") as home:
-        postgres = EmbeddedPostgres(Path(home) / "pg", free_port())
-        broker = EmbeddedBroker(free_port(), Path(home) / "broker.log")
-        await asyncio.to_thread(postgres.start)
-        broker.start()
-        try:
-            await ensure_database(postgres.url(), "leadflow")
-            database_url = postgres.url("leadflow")
-            for service in ("metrics", "scoring"):
-                await asyncio.to_thread(upgrade, database_url, service, migrations_dir(service))
-            names = [*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in ("metrics", "scoring", "nurture"))]
-            await when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
-            results = []
-            for leads in sizes:
-                results.append(await _at_size(leads, database_url, broker.bootstrap))
-                print(f"  {leads:,} leads measured", flush=True)
-            return results
-        finally:
-            broker.stop()
-            await asyncio.to_thread(postgres.stop)
+    async with embedded_servers(
+        "scale",
+        ("metrics", "scoring"),
+        [*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in ("metrics", "scoring", "nurture"))],
+    ) as (database_url, bootstrap):
+        results = []
+        for leads in sizes:
+            results.append(await _at_size(leads, database_url, bootstrap))
+            print(f"  {leads:,} leads measured", flush=True)
+        return results
 
 
 def misses(results: list[dict[str, Any]]) -> list[str]:

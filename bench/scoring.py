@@ -4,27 +4,21 @@ scoring process, against a bare consumer that only reads and decodes the same ev
 import asyncio
 import random
 import string
-import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from bench.load import bare_consume, when_broker_answers
+from bench.load import bare_consume, embedded_servers
 from services.scoring.app import create_app
 from services.scoring.config import ScoringSettings
 from services.scoring.rules import default_rules_text, parse_rules
 from services.scoring.timeframes import LANGUAGES, understand, warm_up
 from shared import topics
-from shared.cli import migrations_dir
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
 from shared.events import ACTIVITY_RECORDED, LEAD_CAPTURED, LEAD_UPDATED, OUTCOME_RECORDED, Envelope
-from shared.kafka import create_topics
-from shared.migrations import upgrade
 from tests.scoring.language_corpus import ROWS
 
 EVENTS = 50_000
@@ -149,24 +143,13 @@ async def _scoring_rate(database_url: str, bootstrap: str) -> dict[str, Any]:
 
 
 async def measure() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-scoring-") as home:
-        postgres = EmbeddedPostgres(Path(home) / "pg", free_port())
-        broker = EmbeddedBroker(free_port(), Path(home) / "broker.log")
-        await asyncio.to_thread(postgres.start)
-        broker.start()
-        try:
-            await ensure_database(postgres.url(), "leadflow")
-            database_url = postgres.url("leadflow")
-            await asyncio.to_thread(upgrade, database_url, "scoring", migrations_dir("scoring"))
-            names = [topics.LEAD_EVENTS, topics.LEAD_CLASSIFICATIONS, topics.dlq("scoring")]
-            await when_broker_answers(lambda: create_topics(broker.bootstrap, names, topics.PARTITIONS))
-            events = replay_events()
-            await _produce(broker.bootstrap, events)
-            bare = await bare_consume(broker.bootstrap, [topics.LEAD_EVENTS], EVENTS)
-            scoring = await _scoring_rate(database_url, broker.bootstrap)
-        finally:
-            broker.stop()
-            await asyncio.to_thread(postgres.stop)
+    async with embedded_servers(
+        "scoring", ("scoring",), [topics.LEAD_EVENTS, topics.LEAD_CLASSIFICATIONS, topics.dlq("scoring")]
+    ) as (database_url, bootstrap):
+        events = replay_events()
+        await _produce(bootstrap, events)
+        bare = await bare_consume(bootstrap, [topics.LEAD_EVENTS], EVENTS)
+        scoring = await _scoring_rate(database_url, bootstrap)
     return {
         "events": EVENTS,
         "leads": LEADS,
