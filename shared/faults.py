@@ -64,3 +64,17 @@ def cancelled_from_outside() -> bool:
     CancelledError that came out of something it awaited (a future someone else cancelled)."""
     task = asyncio.current_task()
     return task is None or task.cancelling() > 0
+
+
+def drop_traceback(error: BaseException) -> None:
+    """Let go of the frames that `error`, and each error it came from, still hold. A client
+    library's failure (aiohttp, aiosmtplib) leaves its frames and its error in cycles that only
+    the garbage collector frees: 47-79 objects per refused connection. A provider refusing every
+    send made nurture collect 35,000 of them at a time, in pauses of 40-70 ms of CPU. Call it
+    once the error has been turned into what is kept of it (its text)."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__

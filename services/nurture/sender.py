@@ -43,7 +43,7 @@ from services.nurture.subscriptions import emit
 from services.nurture.timing import WEEK, earliest_send
 from shared.db import Database
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
-from shared.faults import is_transient
+from shared.faults import drop_traceback, is_transient
 from shared.languages import Language, language_of, say
 from shared.redact import describe, redact
 from shared.wakeup import Wakeup
@@ -323,7 +323,9 @@ class TouchSender:
                 start_tls=False,
             )
         except (aiosmtplib.SMTPException, OSError) as error:
-            raise SendFailed(f"SMTP: {error}") from error
+            reason = f"SMTP: {error}"
+            drop_traceback(error)
+            raise SendFailed(reason) from None
 
     async def _message(self, touch: Touch, channel: str, fields: dict[str, Any], body: str) -> None:
         url = self.settings.sms_url if channel == "sms" else self.settings.messenger_url
@@ -341,7 +343,9 @@ class TouchSender:
                 if response.status >= 300:
                     raise SendFailed(f"{channel} provider answered {response.status}")
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise SendFailed(f"{channel} provider: {error}") from error
+            reason = f"{channel} provider: {error}"
+            drop_traceback(error)
+            raise SendFailed(reason) from None
 
     async def _call_task(
         self, session: AsyncSession, touch: Touch, task: dict[str, Any], holder: Rep | None

@@ -38,6 +38,7 @@ from services.nurture.retries import retry_delay
 from services.nurture.schemas import DeliveryHealth
 from shared.db import Database, DirectConnection, hand_after_commit, kept
 from shared.events import utcnow
+from shared.faults import drop_traceback
 from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -341,6 +342,7 @@ class WebhookDispatcher:
                 retry_after = retry_after_seconds(response.headers.get("retry-after"), utcnow())
         except (aiohttp.ClientError, TimeoutError) as exc:
             status, error = None, failure_text(exc)
+            drop_traceback(exc)
         return Outcome(due, status, error, (time.perf_counter() - started) * 1000, retry_after)
 
     async def _record_outcomes(self) -> None:
