@@ -102,6 +102,7 @@ class ConsumerRunner:
         start_at: str = "earliest",
         warm_keys_on: frozenset[str] = frozenset(),
         gather_seconds: float = 0.0,
+        parallel_partitions: int = 1,
     ) -> None:
         self.group, self.topics, self.handlers = group, list(topics), dict(handlers)
         self.db, self.telemetry = db, telemetry
@@ -145,6 +146,10 @@ class ConsumerRunner:
         # meanwhile in one transaction, not each lead in its own (fetch, transaction, relay).
         self.gather_seconds = gather_seconds
         self._gathering_since: float | None = None
+        # A batch's partitions split into this many transactions, applied at once: while one
+        # waits for the database, the next is decided. Only for handlers that write nothing two
+        # leads share (a lead's events all come on its partition, so each stays in order).
+        self.parallel_partitions = parallel_partitions
         self._hurry = asyncio.Event()  # a rebuild was asked for: no gathering
         self._rung: asyncio.Queue[Envelope] = asyncio.Queue(RUNG_KEPT)  # heard, not yet applied
         self._applied_as_rung: OrderedDict[UUID, None] = OrderedDict()  # the broker's copies: skipped
@@ -280,7 +285,7 @@ class ConsumerRunner:
         if self.archive is not None and await self.archive.step():
             timeout_ms = 0  # replaying: take what has arrived meanwhile, then the next chunk
         fetched_at = time.monotonic()
-        batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
+        batch = await self._fetch(consumer, timeout_ms)
         assignment = self.assignments
         records = [record for partition in batch.values() for record in partition]
         short = 0 < len(records) < self.batch_size and not (self.archive is not None and self.archive.busy)
@@ -299,7 +304,7 @@ class ConsumerRunner:
                 # Afterwards the consumer fetches again at once or waits for the doorbell.
                 consumer.pause(*consumer.assignment())
             try:
-                await self.apply(records)
+                await self._apply_partitions(batch)
             except BaseException:
                 # Not applied (an outage, or shutdown): fetch the same messages again next
                 # time, or a later batch's offsets would commit past them. After a rebalance
@@ -324,6 +329,41 @@ class ConsumerRunner:
         if time.monotonic() - self._committed_at >= OFFSET_COMMIT_SECONDS:
             await self.commit_applied()
         return len(records)
+
+    async def _fetch(
+        self, consumer: AIOKafkaConsumer, timeout_ms: int
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """A batch. Behind (a full batch) with partitions applied in parallel: a batch more from
+        other partitions for each further transaction, if the client holds some already (it
+        hands out a partition's records before the next one's, so a backlog would come one
+        partition at a time)."""
+        batch = dict(await consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size))
+        ways = self.parallel_partitions if sum(map(len, batch.values())) >= self.batch_size else 1
+        for _ in range(1, ways):
+            others = [tp for tp in consumer.assignment() if tp not in batch]
+            more = (
+                await consumer.getmany(*others, timeout_ms=0, max_records=self.batch_size) if others else {}
+            )
+            if not more:
+                break
+            batch.update(more)
+        return batch
+
+    async def _apply_partitions(self, batch: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> None:
+        """Apply a fetched batch; one of more than a full batch (see `_fetch`) in up to
+        `parallel_partitions` transactions at once, each with whole partitions. Raises the first
+        failure once all have ended (the caller fetches the batch again; what one of them
+        committed is then a duplicate). A short batch (leads as they come) stays one
+        transaction: two would cost more than they save."""
+        ways = self.parallel_partitions if sum(map(len, batch.values())) > self.batch_size else 1
+        shares = split_partitions(batch, ways)
+        if len(shares) == 1:
+            await self.apply(shares[0])
+            return
+        outcomes = await asyncio.gather(*(self.apply(share) for share in shares), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _gather(self, consumer: AIOKafkaConsumer) -> None:
         """After a short batch, let the next gather (cut short by a rebuild asked for). The
@@ -737,6 +777,19 @@ class _JoinListener(ConsumerRebalanceListener):
             log.warning("consumer %s joined while the broker has no %s", self.runner.group, missing)
         self.runner.joined_without = missing
         self.runner.joined = not missing
+
+
+def split_partitions(
+    batch: Mapping[TopicPartition, Sequence[ConsumerRecord]], ways: int
+) -> list[list[ConsumerRecord]]:
+    """A batch's records in at most `ways` shares of whole partitions (each in its order), the
+    largest partitions first into the smallest share: about as many records in each."""
+    if ways <= 1 or len(batch) <= 1:
+        return [[record for records in batch.values() for record in records]]
+    shares: list[list[ConsumerRecord]] = [[] for _ in range(min(ways, len(batch)))]
+    for records in sorted(batch.values(), key=len, reverse=True):
+        min(shares, key=len).extend(records)
+    return [share for share in shares if share] or [[]]
 
 
 def _decode(record: ConsumerRecord) -> Delivery:

@@ -108,6 +108,7 @@ class ServiceRuntime:
         warm_keys_on: Sequence[str] = (),
         urgent: bool = False,
         rung_by: str | None = None,
+        parallel_partitions: int = 1,
     ) -> None:
         """Apply `topics` with `handlers`; `archive`: keep every event for good and offer rebuilds;
         `personal`: the handlers need the person, so sealed parts are opened (ingest's keys);
@@ -115,7 +116,9 @@ class ServiceRuntime:
         `warm_keys_on`: event types whose leads' keys are asked for as they go by, before the
         lane needs them (personal only); `urgent`: on a hot lead's way to its rep, so it fetches
         with the short wait (a lane always does); `rung_by`: a bell whose rings carry events
-        for these handlers (`shared.topics.NEW_LEADS_BELL`), applied as they ring."""
+        for these handlers (`shared.topics.NEW_LEADS_BELL`), applied as they ring;
+        `parallel_partitions`: a batch's partitions applied in this many transactions at once,
+        for handlers that write nothing two leads share (`shared.consumer.ConsumerRunner`)."""
         s = self.settings
         self._want_keys(personal)
         runner = ConsumerRunner(
@@ -126,6 +129,7 @@ class ServiceRuntime:
             archive=archive,
             news=self.doorbell.heard(topics) if self.doorbell is not None else None,
             warm_keys_on=frozenset(warm_keys_on),
+            parallel_partitions=parallel_partitions,
             **self._runner_settings(personal, urgent),
         )
         self._add_runners(runner)

@@ -21,9 +21,17 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     initial = settings.rules_file.read_text(encoding="utf-8") if settings.rules_file else None
     book = RuleBook(initial)
     handlers = event_handlers(book, runtime.telemetry, key_ring_box(settings.admin_token_value))
-    # a new lead's capture is rung by ingest's commit: classified before the broker has it
+    # a new lead's capture is rung by ingest's commit: classified before the broker has it.
+    # A lead's rows are its own: a batch's partitions are decided in two transactions at once,
+    # one deciding while the other waits for the database.
     runtime.consume(
-        "scoring", [topics.LEAD_EVENTS], handlers, personal=True, urgent=True, rung_by=topics.NEW_LEADS_BELL
+        "scoring",
+        [topics.LEAD_EVENTS],
+        handlers,
+        personal=True,
+        urgent=True,
+        rung_by=topics.NEW_LEADS_BELL,
+        parallel_partitions=2,
     )
     runtime.add_periodic(
         "score review",
