@@ -19,7 +19,7 @@ from shared.archive import ArchiveReplay
 from shared.db import Database
 from shared.events import LEAD_ERASED, Envelope
 from shared.faults import cancelled_from_outside, is_transient
-from shared.inbox import archive_new_events, claim_new_events
+from shared.inbox import archive_new_events, claim_new_events, screen_and_claim
 from shared.kafka import METADATA_MAX_AGE_MS, Publisher
 from shared.observability import Telemetry
 from shared.outbox import stage
@@ -488,8 +488,7 @@ class ConsumerRunner:
             if not deliveries:
                 return
         async with self.db.transaction() as session:
-            deliveries = await self._without_erased(session, deliveries)
-            fresh = await self._claim(session, deliveries)
+            deliveries, fresh = await self._screened_and_claimed(session, deliveries)
             new: list[Envelope] = []
             counts: Counter[tuple[str, str, str]] = Counter()
             for delivery in deliveries:
@@ -531,6 +530,19 @@ class ConsumerRunner:
                 self.telemetry.events_in.labels(delivery.topic, event.type, "skipped").inc()
         return taken
 
+    async def _screened_and_claimed(
+        self, session: AsyncSession, deliveries: Sequence[Delivery]
+    ) -> tuple[list[Delivery], set[UUID]]:
+        """The deliveries not about erased leads, and the ids among them not seen before (now
+        claimed). With no erasure among them and no archive, in one statement: it runs for
+        every batch of every consumer, a hot lead's included."""
+        events = [d.event for d in deliveries if d.event is not None]
+        if self.archive is not None or any(e.type == LEAD_ERASED for e in events):
+            deliveries = await self._without_erased(session, deliveries)
+            return deliveries, await self._claim(session, deliveries)
+        gone, fresh = await screen_and_claim(session, [(e.id, e.lead_id) for e in events])
+        return self._dropping(deliveries, gone), fresh
+
     async def _without_erased(self, session: AsyncSession, deliveries: Sequence[Delivery]) -> list[Delivery]:
         """Drop the events about erased leads (tombstoned before, or erased in this batch: what
         comes before the erasure goes too); keep the erasures, burying their leads."""
@@ -538,6 +550,10 @@ class ConsumerRunner:
         erasing = {e.lead_id for e in events if e.type == LEAD_ERASED}
         gone = await erased_among(session, (e.lead_id for e in events)) | erasing
         await bury(session, erasing)
+        return self._dropping(deliveries, gone)
+
+    def _dropping(self, deliveries: Sequence[Delivery], gone: set[UUID]) -> list[Delivery]:
+        """The deliveries but the events about `gone` leads (their erasures stay)."""
         kept = []
         for delivery in deliveries:
             event = delivery.event

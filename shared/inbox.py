@@ -37,6 +37,21 @@ async def claim_new_events(session: AsyncSession, event_ids: Iterable[UUID]) -> 
     return {row[0] for row in await connection.fetch(_CLAIM, ids)}
 
 
+async def screen_and_claim(
+    session: AsyncSession, events: Iterable[tuple[UUID, UUID]]
+) -> tuple[set[UUID], set[UUID]]:
+    """For events given as (id, lead id), in one statement: the leads erased before (their
+    tombstones, `shared.tombstones`), and the ids of the events about the other leads not seen
+    before, recorded in this transaction. An event about an erased lead is not recorded."""
+    pairs = dict(events)  # each id once, with its lead
+    if not pairs:
+        return set(), set()
+    connection = await driver_connection(session)
+    rows = await connection.fetch(_SCREEN_AND_CLAIM, list(pairs), list(pairs.values()))
+    gone = {row["id"] for row in rows if row["gone"]}
+    return gone, {row["id"] for row in rows if not row["gone"]}
+
+
 # The ids as one array: one statement, prepared once, whatever the batch's size.
 _CLAIM = (
     "INSERT INTO processed_events (event_id) SELECT unnest($1::uuid[])"
@@ -81,3 +96,16 @@ async def purge_inbox(db: Database, retention: timedelta) -> int:
     event the broker can still redeliver is still recognised. Returns how many."""
     async with db.transaction() as session:
         return await forget_processed(session, utcnow() - retention)
+
+
+_SCREEN_AND_CLAIM = """
+WITH gone AS (SELECT lead_id FROM tombstones WHERE lead_id = ANY($2::uuid[])),
+claimed AS (
+    INSERT INTO processed_events (event_id)
+    SELECT e.event_id FROM unnest($1::uuid[], $2::uuid[]) AS e(event_id, lead_id)
+    WHERE NOT EXISTS (SELECT FROM gone WHERE gone.lead_id = e.lead_id)
+    ON CONFLICT (event_id) DO NOTHING RETURNING event_id
+)
+SELECT lead_id AS id, true AS gone FROM gone
+UNION ALL SELECT event_id, false FROM claimed
+"""
