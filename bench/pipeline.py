@@ -205,6 +205,10 @@ async def with_hops(receiver: Receiver, stack: DevProcess, run: dict[str, Any]) 
         journeys[uuid.UUID(receiver.leads[email])].received = receiver.arrivals[email] + to_epoch
     times = hop_times(list(journeys.values()))
     run["hops_p50_ms"] = {hop: round(percentile(times[hop], 50), 1) for hop in HOPS if times[hop]}
+    received = [j for j in journeys.values() if j.received is not None]
+    if received:  # the tail's own story: where the slowest hot lead waited
+        slowest = hop_times([max(received, key=lambda j: (j.received or 0) - j.posted)])
+        run["slowest_hops_ms"] = {hop: round(ms[0], 1) for hop, ms in slowest.items() if ms}
     return run
 
 
@@ -218,6 +222,7 @@ def latency_figures(run: dict[str, Any]) -> dict[str, Any]:
         "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
         "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
         "hops_p50_ms": run.get("hops_p50_ms", {}),
+        "slowest_hops_ms": run.get("slowest_hops_ms", {}),
     }
 
 
@@ -246,7 +251,11 @@ async def run() -> dict[str, Any]:
 def _cpu_line(run: dict[str, Any]) -> str:
     parts = " ".join(f"{name} {ms}" for name, ms in run["cpu_ms_per_lead"].items() if ms >= 0.05)
     hops = ", ".join(f"{hop} {ms:.0f}" for hop, ms in run["hops_p50_ms"].items())
-    return f"      CPU per lead {run['cpu_ms_per_lead_total']} ms: {parts}\n      hops, p50 ms: {hops}"
+    slowest = ", ".join(f"{hop} {ms:.0f}" for hop, ms in run.get("slowest_hops_ms", {}).items())
+    return (
+        f"      CPU per lead {run['cpu_ms_per_lead_total']} ms: {parts}\n      hops, p50 ms: {hops}"
+        f"\n      the slowest hot lead's hops, ms: {slowest}"
+    )
 
 
 def report(f: dict[str, Any]) -> str:
