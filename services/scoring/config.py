@@ -10,10 +10,6 @@ from shared.settings import ServiceSettings
 
 class ScoringSettings(ServiceSettings):
     port: int = Field(8002, validation_alias="LEADFLOW_SCORING_PORT")
-    # A scoring transaction writes only its leads' own rows, so a backlog goes fastest in large
-    # batches: each batch's round trips and commit are shared by more events (the replay of
-    # `make bench`: about 4,760 events/s in batches of 500, 5,360 in batches of 2,000).
-    consumer_batch_size: int = Field(2000, ge=1)
     rules_file: Path | None = Field(
         None,
         validation_alias="LEADFLOW_SCORING_RULES_FILE",
