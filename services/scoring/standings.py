@@ -62,7 +62,10 @@ class Standing:
 async def load(
     session: AsyncSession, lead_ids: set[UUID], *, skip_locked: bool = False
 ) -> dict[UUID, Standing]:
-    """The stored standings, locked until the transaction ends (the decay pass skips locked rows).
+    """The stored standings, locked until the transaction ends (the decay pass skips locked rows),
+    in lead order, as `Batch.save` writes them: two transactions with leads in common (the ring
+    and the consumer) cannot wait for each other in a circle (see `shared.inbox._CLAIM`, where
+    they did; here a precaution).
     On the driver: once per consumer batch, where the session cost more than the statement."""
     connection = await driver_connection(session)
     rows = await connection.fetch(_LOAD_SKIPPING if skip_locked else _LOAD, list(lead_ids))
@@ -71,7 +74,7 @@ async def load(
 
 _LOAD = (
     "SELECT lead_id, profile::text AS profile, score, temperature, stage, stage_since"
-    " FROM lead_scores WHERE lead_id = ANY($1::uuid[]) FOR UPDATE"
+    " FROM lead_scores WHERE lead_id = ANY($1::uuid[]) ORDER BY lead_id FOR UPDATE"
 )
 _LOAD_SKIPPING = f"{_LOAD} SKIP LOCKED"
 
@@ -191,7 +194,8 @@ class Batch:
         for row in self.history:
             defer_insert(session, HISTORY, row)
         self.history = []
-        await upsert(session, SCORES, ["lead_id"], [self._row(*latest) for latest in self.rows.values()])
+        latest = [self._row(*self.rows[lead]) for lead in sorted(self.rows)]  # in lead order (see `load`)
+        await upsert(session, SCORES, ["lead_id"], latest)
         self.rows = {}
 
     def _row(self, standing: Standing, decision: Decision, now: datetime) -> dict[str, Any]:
