@@ -1,4 +1,5 @@
-"""Telling an outage (retry, never dead-letter) from a bad message (retry a little, then DLQ);
+"""Telling an outage, or a transaction that only met another (retry, never dead-letter), from a
+bad message (retry a little, then DLQ);
 and a stop from a cancellation that only came out of something awaited."""
 
 import asyncio
@@ -23,6 +24,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     KafkaConnectionError,
     KafkaTimeoutError,
     NodeNotReadyError,
+    # PostgreSQL failed the transaction for meeting another (a deadlock, a serialization
+    # failure): the work was fine, and is done again whole. A consumer's batch that was isolated
+    # message by message instead took seconds (a message that met two could be dead-lettered).
+    asyncpg.TransactionRollbackError,
 )
 
 
@@ -48,7 +53,8 @@ def caused_by(error: BaseException | None, kinds: tuple[type[BaseException], ...
 
 
 def is_transient(error: BaseException) -> bool:
-    """True when the error says a server is unreachable, not that the input is bad."""
+    """True when the error says a server is unreachable, or that the transaction met another
+    (`TRANSIENT_ERRORS`), not that the input is bad."""
     if isinstance(error, DBAPIError):
         if error.connection_invalidated:
             return True

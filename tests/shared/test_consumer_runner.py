@@ -1,11 +1,13 @@
 """The consumer runner against the real broker and PostgreSQL: dedupe, DLQ, crash safety."""
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.cli import migrations_dir
@@ -41,11 +43,18 @@ async def db(servers: Servers) -> AsyncIterator[Database]:
 
 OUTAGES: set[str] = set()
 CANCELLATIONS: set[str] = set()  # a cancellation not meant for the consumer, out of what it awaited
+DEADLOCKS: set[str] = set()  # the transaction is a deadlock's victim, as PostgreSQL fails it
+BATCHES: dict[str, list[int]] = {}  # per test, the events in each transaction that counted them
 
 
 async def count_events(session: AsyncSession, events: list[Envelope]) -> None:
     """A handler with a visible effect: counts the events applied per lead."""
+    if (test := str(events[0].data.get("test", ""))) and test:
+        BATCHES.setdefault(test, []).append(len(events))
     for event in events:
+        if event.data.get("deadlock") in DEADLOCKS:
+            DEADLOCKS.discard(event.data["deadlock"])
+            await session.execute(text(_DEADLOCK_VICTIM))
         if event.data.get("poison"):
             raise ValueError("this message can never be applied")
         if event.data.get("outage") in OUTAGES:
@@ -62,6 +71,11 @@ async def count_events(session: AsyncSession, events: list[Envelope]) -> None:
             ),
             {"id": event.lead_id},
         )
+
+
+_DEADLOCK_VICTIM = (
+    "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = 'deadlock_detected'; END $$"
+)
 
 
 async def applied(db: Database, lead_id: uuid.UUID) -> int:
@@ -218,6 +232,33 @@ async def test_batch_hit_by_an_outage_is_fetched_again_not_skipped(
     finally:
         await runner.stop()
     assert await applied(db, first) == 1
+
+
+async def test_a_batch_that_a_deadlock_failed_is_fetched_again_whole_not_isolated(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """PostgreSQL fails one transaction of a deadlock (or a serialization failure): the batch was
+    fine and only met another transaction. It is fetched again and applied whole, as after an
+    outage; not message by message, where a message that met deadlocks twice was dead-lettered."""
+    topic = await new_topic(servers)
+    leads = [uuid.uuid4() for _ in range(3)]
+    DEADLOCKS.add(topic)
+    values = [
+        event(lead, test=topic, deadlock=topic if i == 1 else None).to_bytes() for i, lead in enumerate(leads)
+    ]
+    await publish(publisher, topic, *values)
+    runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
+    try:
+
+        async def all_applied() -> bool:
+            with contextlib.suppress(DBAPIError):
+                await runner.poll_once(timeout_ms=200)
+            return [await applied(db, lead) for lead in leads] == [1, 1, 1]
+
+        await eventually(all_applied)
+    finally:
+        await runner.stop()
+    assert BATCHES[topic] == [3, 3]  # failed once whole, then applied whole
 
 
 async def test_a_consumer_hit_by_a_cancellation_not_meant_for_it_is_started_again_and_loses_nothing(
@@ -386,7 +427,12 @@ async def test_a_paused_consumer_still_looks_now_and_then(
 
 async def mark_once(session: AsyncSession, events: list[Envelope]) -> None:
     """An idempotent handler, as a lane's must be."""
+    if (test := str(events[0].data.get("test", ""))) and test:
+        BATCHES.setdefault(test, []).append(len(events))
     for event in events:
+        if event.data.get("deadlock") in DEADLOCKS:
+            DEADLOCKS.discard(event.data["deadlock"])
+            await session.execute(text(_DEADLOCK_VICTIM))
         if event.data.get("poison"):
             raise ValueError("this message can never be applied")
         await session.execute(
