@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 from shared.dev import APART, PARTS
-from shared.embedded import free_port
+from shared.embedded import die_with_parent, free_port
 
 READY_LINE = "ready. Ctrl-C stops everything"
 
@@ -56,12 +56,15 @@ class DevProcess:
         env["LEADFLOW_ONLY"] = ",".join(self.only)
         env |= self.env
         leadflow = Path(sys.executable).parent / "leadflow"
+        # Ctrl-C'd if the test or benchmark dies without stopping it (killed, timed out): a stack
+        # left running would load the machine under every later measurement.
         self.process = subprocess.Popen(
             [str(leadflow), "dev"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=lambda: die_with_parent(signal.SIGINT),
         )
         assert self.process.stdout is not None
         deadline = time.monotonic() + timeout
