@@ -172,3 +172,13 @@ def test_the_shipped_image_runs_in_production_mode() -> None:
     dockerfile = (Path(__file__).parents[2] / "deploy" / "Dockerfile").read_text()
     runtime = dockerfile.split("AS runtime", 1)[1]
     assert re.search(r"^\s*LEADFLOW_ENV=production\b", runtime, re.MULTILINE), "ENV LEADFLOW_ENV=production"
+
+
+def test_scoring_takes_larger_consumer_batches_than_the_others_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LEADFLOW_CONSUMER_BATCH_SIZE", raising=False)
+    assert ScoringSettings().consumer_batch_size == 2000
+    assert MetricsSettings().consumer_batch_size == 500
+    monkeypatch.setenv("LEADFLOW_CONSUMER_BATCH_SIZE", "300")
+    assert ScoringSettings().consumer_batch_size == 300
