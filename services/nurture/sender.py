@@ -34,6 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.config import NurtureSettings
 from services.nurture.consent import may_market
+from services.nurture.egress import post
 from services.nurture.followup import TOUCHES, PlaybookBook, touch_event
 from services.nurture.handlers import queue_webhook
 from services.nurture.models import Assignment, FollowedLead, Rep, Touch
@@ -336,10 +337,9 @@ class TouchSender:
             raise SendFailed(f"the lead has no contact for {channel}")
         assert self.http is not None
         payload = {"to": to, "text": body, "touch_id": str(touch.id)}
+        once = {"Idempotency-Key": str(touch.id)}
         try:
-            async with self.http.post(
-                url, json=payload, headers={"Idempotency-Key": str(touch.id)}, allow_redirects=False
-            ) as response:
+            async with post(self.http, url, json=payload, headers=once, allow_redirects=False) as response:
                 if response.status >= 300:
                     raise SendFailed(f"{channel} provider answered {response.status}")
         except (aiohttp.ClientError, TimeoutError) as error:

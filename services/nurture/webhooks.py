@@ -33,7 +33,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
 from services.nurture.config import NurtureSettings
-from services.nurture.egress import failure_text
+from services.nurture.egress import failure_text, post
 from services.nurture.retries import retry_delay
 from services.nurture.schemas import DeliveryHealth
 from shared.db import Database, DirectConnection, hand_after_commit, kept
@@ -336,7 +336,7 @@ class WebhookDispatcher:
         retry_after = None
         try:
             headers = signed_headers(due.secret, str(due.id), due.body, due.previous_secret)
-            request = self.client.post(due.url, data=due.body, headers=headers, allow_redirects=False)
+            request = post(self.client, due.url, data=due.body, headers=headers, allow_redirects=False)
             async with request as response:
                 status, error = response.status, None
                 retry_after = retry_after_seconds(response.headers.get("retry-after"), utcnow())
