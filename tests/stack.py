@@ -57,7 +57,9 @@ class DevProcess:
         env |= self.env
         leadflow = Path(sys.executable).parent / "leadflow"
         # Ctrl-C'd if the test or benchmark dies without stopping it (killed, timed out): a stack
-        # left running would load the machine under every later measurement.
+        # left running would load the machine under every later measurement. The kernel ties
+        # this to the thread that starts it: started in a worker thread (`asyncio.to_thread`),
+        # the stack lasts as long as that thread (an event loop's executor: until the loop closes).
         self.process = subprocess.Popen(
             [str(leadflow), "dev"],
             env=env,
