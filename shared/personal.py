@@ -39,6 +39,7 @@ from shared.events import (
     Envelope,
     OpenedEnvelope,
 )
+from shared.outgoing import post
 from shared.sealing import SecretBox
 
 SEALED = "sealed"
@@ -285,7 +286,7 @@ class LeadKeys:
             self._client = aiohttp.ClientSession(headers=self._auth, timeout=aiohttp.ClientTimeout(total=5.0))
         body = {"lead_ids": [str(i) for i in lead_ids]}
         try:
-            async with self._client.post(f"{self.ingest_url}/v1/lead-keys:fetch", json=body) as response:
+            async with post(self._client, f"{self.ingest_url}/v1/lead-keys:fetch", json=body) as response:
                 response.raise_for_status()
                 answer = await response.json()
         except (aiohttp.ClientError, TimeoutError) as error:

@@ -5,12 +5,10 @@ inside address is refused too): loopback, private, link-local (cloud metadata at
 169.254.169.254), shared, reserved and multicast addresses are refused unless the allowlist
 names them. In production a webhook URL must be https."""
 
-import contextlib
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -79,24 +77,3 @@ def failure_text(error: BaseException) -> str:
     if isinstance(error, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return "TLS failed"
     return "could not connect or the connection broke"
-
-
-@contextlib.asynccontextmanager
-async def post(
-    session: aiohttp.ClientSession, url: str, **options: Any
-) -> AsyncIterator[aiohttp.ClientResponse]:
-    """`session.post`, sent once more at once when the connection was lost before any answer.
-    A receiver closes a kept-alive connection once it has idled its timeout (5 s in uvicorn and
-    Node, 2 s in gunicorn); a send that reuses it at that moment fails unanswered, and a hot
-    lead then waited for the retry schedule's first step (5 s). aiohttp sends again by itself
-    only for idempotent methods. A receiver may see the message twice, as any retry allows: a
-    webhook keeps its id, a provider gets an Idempotency-Key. A connection that could not be
-    made at all (`ClientConnectorError`) is not tried again here."""
-    try:
-        response = await session.post(url, **options)
-    except aiohttp.ClientConnectorError:
-        raise
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-        response = await session.post(url, **options)
-    async with response:
-        yield response

@@ -34,7 +34,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.config import NurtureSettings
 from services.nurture.consent import may_market
-from services.nurture.egress import post
 from services.nurture.followup import TOUCHES, PlaybookBook, touch_event
 from services.nurture.handlers import queue_webhook
 from services.nurture.models import Assignment, FollowedLead, Rep, Touch
@@ -46,6 +45,7 @@ from shared.db import Database
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
 from shared.faults import drop_traceback, is_transient
 from shared.languages import Language, language_of, say
+from shared.outgoing import post
 from shared.redact import describe, redact
 from shared.wakeup import Wakeup
 

@@ -33,12 +33,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
 from services.nurture.config import NurtureSettings
-from services.nurture.egress import failure_text, post
+from services.nurture.egress import failure_text
 from services.nurture.retries import retry_delay
 from services.nurture.schemas import DeliveryHealth
 from shared.db import Database, DirectConnection, hand_after_commit, kept
 from shared.events import utcnow
 from shared.faults import drop_traceback
+from shared.outgoing import post
 from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)

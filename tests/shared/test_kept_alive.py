@@ -1,7 +1,8 @@
 """A receiver closes a kept-alive connection once it has idled its timeout; a webhook or provider
-send that reuses it at that moment is lost unanswered. Nurture sends it again at once, on a new
-connection, instead of waiting for the retry schedule (a hot lead waited 5 s). Against a real
-HTTP server on localhost that drops the second request on each connection unanswered."""
+send that reuses it at that moment is lost unanswered. `shared.outgoing.post` (nurture's webhooks
+and providers, the lead-key fetch) sends it again at once, on a new connection: a hot lead's
+webhook waited for the retry schedule (5 s). Against a real HTTP server on localhost that drops
+the second request on each connection unanswered."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from services.nurture.egress import post
+from shared.outgoing import post
 
 
 @dataclass
