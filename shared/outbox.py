@@ -153,9 +153,12 @@ def _within(said: str) -> str:
     return said if len(said.encode()) <= RING_SAYS_AT_MOST else ""
 
 
-_TAKE_BATCH = """
-SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
-"""
+# A service's replicas share its outbox and take turns: each batch is taken, published and
+# journaled under this lock, so the next replica's batch starts where the last one ended and
+# one lead's events reach the partition in the order they were written. (Skipping the rows
+# another replica had locked published those behind them first.)
+_RELAY_TURN = "SELECT pg_advisory_xact_lock(1280, hashtext(current_schema() || '.outbox'))"
+_TAKE_BATCH = "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1 FOR UPDATE"
 # Published rows move from the outbox to the journal inside PostgreSQL (only their ids travel),
 # the partitions' positions advance and the doorbell rings: one statement, one round trip.
 _JOURNAL = """
@@ -250,7 +253,7 @@ class OutboxRelay:
         dead-lettered, in one transaction that commits only after the broker acknowledged."""
         connection = await self.connection.get()
         async with connection.transaction():
-            rows = sorted(await connection.fetch(_TAKE_BATCH, self.batch_size), key=lambda r: r["id"])
+            rows = await take_batch(connection, self.batch_size)
             if not rows:
                 return 0
             fitting = []
@@ -341,19 +344,22 @@ class OutboxRelay:
 
     async def check_broker(self) -> int:
         """Publish the journal again for the topics whose log the broker lost; returns how many
-        messages that took (0 when the broker holds everything)."""
+        messages that took (0 when the broker holds everything). In the relay's turn: another
+        replica publishes nothing new meanwhile, and finds the journal published already."""
         connection = await self.connection.get()
-        positions = {
-            (r["topic"], r["partition"]): r["next_offset"]
-            for r in await connection.fetch("SELECT topic, partition, next_offset FROM relay_positions")
-        }
-        self._ends = dict(positions)
-        republished = 0
-        if positions:
-            ends = await log_ends(self.publisher.bootstrap, sorted({t for t, _ in positions}))
-            lost = sorted({t for (t, p), offset in positions.items() if ends.get((t, p), -1) < offset})
-            if lost:
-                republished = await self._republish(connection, lost)
+        async with connection.transaction():
+            await connection.execute(_RELAY_TURN)
+            positions = {
+                (r["topic"], r["partition"]): r["next_offset"]
+                for r in await connection.fetch("SELECT topic, partition, next_offset FROM relay_positions")
+            }
+            self._ends = dict(positions)
+            republished = 0
+            if positions:
+                ends = await log_ends(self.publisher.bootstrap, sorted({t for t, _ in positions}))
+                lost = sorted({t for (t, p), offset in positions.items() if ends.get((t, p), -1) < offset})
+                if lost:
+                    republished = await self._republish(connection, lost)
         self._checked_at = time.monotonic()
         return republished
 
@@ -395,6 +401,13 @@ class OutboxRelay:
         count = int(await connection.fetchval("SELECT count(*) FROM outbox_dead_letters"))
         self.telemetry.outbox_dead_letters.set(count)
         return count
+
+
+async def take_batch(connection: asyncpg.Connection, size: int) -> list[asyncpg.Record]:
+    """The relay's turn, then the oldest `size` rows of the outbox; both held until the
+    transaction ends."""
+    await connection.execute(_RELAY_TURN)
+    return sorted(await connection.fetch(_TAKE_BATCH, size), key=lambda r: r["id"])
 
 
 def _message(row: asyncpg.Record) -> Message:

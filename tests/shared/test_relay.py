@@ -19,7 +19,7 @@ from shared.embedded import EmbeddedBroker, free_port
 from shared.kafka import Publisher, create_topics, log_ends
 from shared.migrations import upgrade
 from shared.observability import Telemetry
-from shared.outbox import RING_SAYS_AT_MOST, OutboxRelay, stage
+from shared.outbox import RING_SAYS_AT_MOST, OutboxRelay, stage, take_batch
 from tests.conftest import Servers, eventually
 from tests.helpers import read_topic
 
@@ -91,6 +91,44 @@ async def test_a_row_the_broker_refuses_moves_aside_and_the_rows_behind_it_flow_
 
 
 @pytest.mark.usefixtures("fresh")
+async def test_a_replica_waits_for_the_batch_another_holds_so_one_keys_events_stay_in_order(
+    servers: Servers, db: Database, topic: str
+) -> None:
+    """Replicas of a service share its outbox. One has taken the oldest rows and is still
+    publishing them (here: it then fails and gives them back); another must not publish the
+    rows behind them meanwhile, or one lead's later events reach the partition first."""
+    values = [f"event {i}".encode() for i in range(10)]
+    await stage_values(db, topic, values)  # one key: one partition, in this order
+    publisher = Publisher(servers.bootstrap, "relay-test")
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    replica = await db.direct_connection().get()
+    watcher = await db.direct_connection().get()
+    try:
+        waiting = await relay.connection.get()
+        pid = waiting.get_server_pid()
+        held = replica.transaction()
+        await held.start()
+        assert len(await take_batch(replica, 5)) == 5  # the other replica's batch, in flight
+        turn = asyncio.create_task(relay.relay_once())
+
+        async def blocked_or_done() -> bool:
+            state = await watcher.fetchval("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", pid)
+            return turn.done() or state == "Lock"
+
+        await eventually(blocked_or_done)
+        await held.rollback()  # its publish failed: the rows are back in the outbox
+        await turn
+        await relay_everything(relay)
+    finally:
+        await replica.close()
+        await watcher.close()
+        await relay.connection.close()
+        await publisher.stop()
+    published = await read_topic(servers.bootstrap, topic, until=lambda ms: len(ms) >= 10)
+    assert [m.value for m in published] == values
+
+
+@pytest.mark.usefixtures("fresh")
 async def test_what_a_new_empty_broker_lacks_is_published_again_in_order(
     db: Database, tmp_path: Path
 ) -> None:
@@ -131,6 +169,35 @@ async def test_what_a_new_empty_broker_lacks_is_published_again_in_order(
         await publisher.stop()
         broker.stop()
     # Every message once, each partition in the journal's order (one key: one partition).
+    assert [m.value for m in published] == values
+
+
+@pytest.mark.usefixtures("fresh")
+async def test_two_replicas_finding_the_broker_lost_publish_the_journal_again_once(
+    db: Database, tmp_path: Path
+) -> None:
+    port = free_port()
+    broker = EmbeddedBroker(port, tmp_path / "broker.log")
+    broker.start()
+    publisher = Publisher(broker.bootstrap, "relay-test")
+    relays = [OutboxRelay(db.direct_connection(), publisher, Telemetry("test")) for _ in range(2)]
+    topic = "relay-lost-twice"
+    values = [f"event {i}".encode() for i in range(1000)]
+    try:
+        await create_topics(broker.bootstrap, [topic], 3)
+        await stage_values(db, topic, values)
+        await relay_everything(relays[0])
+        broker.stop()  # an in-memory broker: its successor starts empty
+        broker = EmbeddedBroker(port, tmp_path / "broker.log")
+        broker.start()
+        republished = await asyncio.gather(*(relay.check_broker() for relay in relays))
+        published = await read_topic(broker.bootstrap, topic, until=lambda ms: len(ms) >= 1000)
+    finally:
+        for relay in relays:
+            await relay.connection.close()
+        await publisher.stop()
+        broker.stop()
+    assert sorted(republished) == [0, 1000]
     assert [m.value for m in published] == values
 
 
