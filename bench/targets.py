@@ -29,6 +29,16 @@ def _paced(figures: dict[str, Any], rate: int, key: str) -> float | None:
 TARGETS = [
     Target("ingest / peer leads/s", lambda f: f["ingest"]["ratio_ingest_to_peer"], operator.ge, 5, "x"),
     Target(
+        "ingest and peer: every lead answered 202",
+        lambda f: sum(
+            f["ingest"]["leads"] - f["ingest"][side].get(202, 0)
+            for side in ("ingest_statuses", "peer_statuses")
+        ),
+        operator.le,
+        0,
+        "other answers",
+    ),
+    Target(
         "ingest p99 below the peer's",
         lambda f: f["ingest"]["peer_p99_ms"] - f["ingest"]["ingest_p99_ms"],
         operator.ge,

@@ -7,7 +7,14 @@ from bench.targets import TARGETS, judge
 
 MET: dict[str, Any] = {
     "idle": {"percent_of_a_core": 3.2},
-    "ingest": {"ratio_ingest_to_peer": 6.1, "ingest_p99_ms": 80.0, "peer_p99_ms": 400.0},
+    "ingest": {
+        "leads": 10_000,
+        "ingest_statuses": {202: 10_000},
+        "peer_statuses": {202: 10_000},
+        "ratio_ingest_to_peer": 6.1,
+        "ingest_p99_ms": 80.0,
+        "peer_p99_ms": 400.0,
+    },
     "scoring": {"scoring_events_per_s": 5200.0, "timeframe_parse": {"p99_ms": 1.7}},
     "nurture": {"webhook_latency_at_100_per_s": {"p99_ms": 40.0}, "scheduler_touches_per_s": 900.0},
     "metrics": {"metrics_events_per_s": 6000.0, "funnel_ms": 120.0},
@@ -56,3 +63,11 @@ def test_a_hot_lead_lost_in_the_burst_is_a_miss() -> None:
     lost["pipeline"]["webhook_latency_saturated"]["webhooks_received"] = 666
     _, missed = judge(lost)
     assert len(missed) == 1 and "every hot lead delivered in the burst" in missed[0]
+
+
+def test_answers_other_than_202_in_the_ingest_run_are_a_miss() -> None:
+    """A 429 is answered fast: counted as a lead taken, it would flatter the ratio."""
+    limited = copy.deepcopy(MET)
+    limited["ingest"]["ingest_statuses"] = {202: 7819, 429: 2181}
+    _, missed = judge(limited)
+    assert len(missed) == 1 and "every lead answered 202" in missed[0] and "2181" in missed[0]
