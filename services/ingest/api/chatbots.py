@@ -1,6 +1,7 @@
 """Chatbot webhooks: Telegram's Bot API, and a generic shape for any other platform."""
 
 import hmac
+from functools import partial
 from typing import Annotated
 from uuid import UUID
 
@@ -70,4 +71,4 @@ async def _receive(request: Request, source: Source, message: ChatMessage, key: 
         lead_id = await chatbots.receive(session, source, message, contact)
         return Answer(202, {"lead_id": str(lead_id) if lead_id else None, "status": "recorded"})
 
-    return await run_once(request, source.id, key, message.model_dump(mode="json"), work)
+    return await run_once(request, source.id, key, partial(message.model_dump, mode="json"), work)

@@ -67,7 +67,7 @@ async def run_once(
     request: Request,
     source_id: UUID,
     key: str | None,
-    payload: Any,
+    payload: Callable[[], Any],  # the request, for the key's fingerprint (made only with a key)
     work: Callable[[AsyncSession], Awaitable[Answer]],
     contacts: Contacts = (),
 ) -> JSONResponse:
@@ -78,7 +78,7 @@ async def run_once(
     if key is None:
         answer = await committer.submit(work, contacts)
     else:
-        digest = idempotency.fingerprint(payload)
+        digest = idempotency.fingerprint(payload())
         hours = request.app.state.settings.idempotency_hours
 
         async def once(session: AsyncSession) -> Answer:

@@ -1,6 +1,7 @@
 """Routes for what happens after capture: activities, sales outcomes, consent."""
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
@@ -26,7 +27,8 @@ async def _record(
         entry, lead_id = await apply(session)
         return Answer(202, {"id": str(entry), "lead_id": str(lead_id), "status": "recorded"})
 
-    return await run_once(request, source.id, key or data.event_id, data.model_dump(mode="json"), work)
+    payload = partial(data.model_dump, mode="json")
+    return await run_once(request, source.id, key or data.event_id, payload, work)
 
 
 def _contact(request: Request, source: Source, data: LeadRef) -> Submission | None:

@@ -1,5 +1,6 @@
 """Lead routes: one lead, a batch, read (admin) and erase (admin)."""
 
+from functools import partial
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -48,8 +49,8 @@ async def capture_lead(
     async def work(session: AsyncSession) -> Answer:
         return accepted(await capture(session, source, submission), tell=source.scope == "history")
 
-    payload = data.model_dump(mode="json", exclude_unset=True)
     contacts = [(submission.email, submission.phone)]
+    payload = partial(data.model_dump, mode="json", exclude_unset=True)
     return await run_once(request, source.id, idempotency_key, payload, work, contacts)
 
 
@@ -92,7 +93,7 @@ async def capture_batch(
         body = BatchResult(accepted=len(stored), rejected=len(refused), results=results)
         return Answer(200, body.model_dump(mode="json"))
 
-    payload = data.model_dump(mode="json")
+    payload = partial(data.model_dump, mode="json")
     contacts = [(submission.email, submission.phone) for _, submission in ready]
     return await run_once(request, source.id, idempotency_key, payload, work, contacts)
 
