@@ -548,7 +548,7 @@ class ConsumerRunner:
         comes before the erasure goes too); keep the erasures, burying their leads."""
         events = [d.event for d in deliveries if d.event is not None]
         erasing = {e.lead_id for e in events if e.type == LEAD_ERASED}
-        gone = await erased_among(session, (e.lead_id for e in events)) | erasing
+        gone = await erased_among(session, (e.lead_id for e in events), erasing) | erasing
         await bury(session, erasing)
         return self._dropping(deliveries, gone)
 

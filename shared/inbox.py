@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database, driver_connection
 from shared.events import utcnow
+from shared.tombstones import hold
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -49,6 +50,7 @@ async def screen_and_claim(
     if not pairs:
         return set(), set()
     connection = await driver_connection(session)
+    await hold(connection, pairs.values())  # an erasure under way commits first (`shared.tombstones`)
     rows = await connection.fetch(_SCREEN_AND_CLAIM, list(pairs), list(pairs.values()))
     gone = {row["id"] for row in rows if row["gone"]}
     return gone, {row["id"] for row in rows if not row["gone"]}

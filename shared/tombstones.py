@@ -4,13 +4,28 @@ a classification published before the erasure but arriving after it, a redeliver
 the journal, a rebuild. What the service still held ready to publish about the lead (outbox,
 journal, dead letters) goes at the same moment."""
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import driver_connection
+
+# Erasing a lead and applying an event about it exclude each other. Unlocked, a transaction
+# could find no tombstone, then write about the lead (a hand-off to a rep, a follow-up) after
+# the erasure had deleted what there was and committed: nothing would ever erase that. So each
+# takes its leads' slots before it looks for their tombstones: shared to apply events (those
+# never wait for each other), exclusive to erase (it waits for those applying, and they for
+# it). Leads share `SLOTS` slots, so a batch of thousands holds at most that many locks; taken
+# in slot order, in one statement, they cannot deadlock.
+SLOTS = 128
+_HOLD = (
+    "SELECT count(CASE WHEN erase THEN pg_advisory_xact_lock(1281, slot)"
+    " ELSE pg_advisory_xact_lock_shared(1281, slot) END)"
+    " FROM unnest($1::int[], $2::bool[]) AS s(slot, erase)"
+)
 
 _FOUND = "SELECT lead_id FROM tombstones WHERE lead_id = ANY($1::uuid[])"
 _BURY = text(
@@ -24,11 +39,30 @@ _FORGET = [
 ]
 
 
-async def erased_among(session: AsyncSession, lead_ids: Iterable[UUID]) -> set[UUID]:
-    ids = list(set(lead_ids))
+async def hold(
+    connection: asyncpg.Connection, lead_ids: Iterable[UUID], erasing: Collection[UUID] = ()
+) -> None:
+    """Take the leads' slots until the transaction ends: exclusive for those `erasing`, shared
+    for the others (see `SLOTS`)."""
+    slots: dict[int, bool] = {}
+    for lead_id in lead_ids:
+        slot = lead_id.int % SLOTS
+        slots[slot] = slots.get(slot, False) or lead_id in erasing
+    if slots:
+        ordered = sorted(slots.items())
+        await connection.fetchval(_HOLD, [slot for slot, _ in ordered], [erase for _, erase in ordered])
+
+
+async def erased_among(
+    session: AsyncSession, lead_ids: Iterable[UUID], erasing: Collection[UUID] = ()
+) -> set[UUID]:
+    """The leads among `lead_ids` erased before; their slots are held first, exclusively for
+    those this transaction is `erasing`."""
+    ids = list(set(lead_ids) | set(erasing))
     if not ids:
         return set()
     connection = await driver_connection(session)
+    await hold(connection, ids, erasing)
     return {row[0] for row in await connection.fetch(_FOUND, ids)}
 
 
