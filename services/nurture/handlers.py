@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -178,16 +179,31 @@ def queue_webhook(
 
 
 async def tell_of_erasure(session: AsyncSession, events: list[Envelope], now: datetime) -> None:
-    """Whoever was given the person must delete them too: the reps they were handed to, and
-    the subscribers of `lead.erased` (queued after the deletions, which spare them)."""
+    """Whoever was given the person must delete them too: every rep and manager a webhook
+    about them was queued for (the hand-off, each escalation, the managers' breach notice),
+    and the subscribers of `lead.erased` (queued after the deletions, which spare them). The
+    hand-offs go first: an escalation committing meanwhile is waited for (it holds the row),
+    and the webhook it queued is among those read next."""
     leads = {event.lead_id: event for event in events}
-    held = await session.execute(
-        select(Assignment.lead_id, Assignment.lead, Rep)
-        .join(Rep, col(Rep.id) == col(Assignment.rep_id))
-        .where(col(Assignment.lead_id).in_(leads))
+    assignments = Assignment.__table__  # type: ignore[attr-defined]
+    given = await session.execute(
+        delete(assignments)
+        .where(assignments.c.lead_id.in_(leads))
+        .returning(assignments.c.lead_id, assignments.c.lead)
     )
-    for lead_id, classified, rep in held:
-        language = language_of((classified or {}).get("lead") or {})
+    languages = {lead_id: language_of((classified or {}).get("lead") or {}) for lead_id, classified in given}
+    sent = await session.execute(
+        select(WebhookDelivery.lead_id, WebhookDelivery.rep_id)
+        .where(col(WebhookDelivery.lead_id).in_(leads), col(WebhookDelivery.rep_id).is_not(None))
+        .distinct()
+    )
+    told = sorted(sent.all(), key=str)
+    found = await session.exec(select(Rep).where(col(Rep.id).in_({rep_id for _, rep_id in told})))
+    reps = {rep.id: rep for rep in found}
+    for lead_id, rep_id in told:
+        if rep_id not in reps:
+            continue  # a rep deleted since
+        language = languages.get(lead_id, language_of({}))
         data = {
             "lead_id": str(lead_id),
             "erased_at": leads[lead_id].data.get("erased_at"),
@@ -195,7 +211,7 @@ async def tell_of_erasure(session: AsyncSession, events: list[Envelope], now: da
             "language": language,
         }
         body = {"type": LEAD_ERASED, "timestamp": now.isoformat(), "data": data}
-        queue_webhook(session, rep, lead_id, LEAD_ERASED, body, now)
+        queue_webhook(session, reps[rep_id], lead_id, LEAD_ERASED, body, now)
     for event in events:
         await announce(session, LEAD_ERASED, event, now)
 

@@ -19,7 +19,7 @@ from services.nurture.handlers import assign_leads
 from services.nurture.sla import escalate_overdue
 from shared import topics
 from shared.db import Database
-from shared.events import Envelope, utcnow
+from shared.events import LEAD_ERASED, Envelope, LeadErased, utcnow
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.helpers import events_of, lead_classified
@@ -111,6 +111,35 @@ async def test_unacknowledged_hot_lead_escalates_to_the_next_rep_then_the_manage
     assert datetime.fromisoformat(escalated["data"]["sla_due_at"]) == start + 2 * SLA + SECOND
     assert told["type"] == "sla.breached" and told["data"]["lead_id"] == str(event.lead_id)
     await breaches_were_published(servers, event, escalated["data"]["rep_id"])
+
+
+async def test_an_erasure_is_told_to_every_rep_and_manager_the_lead_was_given_to(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """Each had the person's data: the first rep, the rep it was escalated to, the managers."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA - 2 * SECOND
+    with webhook_receiver() as first, webhook_receiver() as second, webhook_receiver() as boss:
+        await add(nurture, first, "Aigerim", territories=["KZ"])
+        await add(nurture, second, "Dauren", territories=["KZ"])
+        await add(nurture, boss, "Director", role="manager")
+        event = await assign(db, settings, start, country="KZ")
+        assert await escalate_overdue(db, settings, start + SLA + SECOND) == 1  # to the next rep
+        assert await escalate_overdue(db, settings, start + 2 * SLA + 2 * SECOND) == 1  # the managers
+        everyone = (first, second, boss)
+        for receiver in everyone:
+            await eventually(lambda r=receiver: bodies(r), timeout=20)
+        erased = event.follow_up(LEAD_ERASED, "ingest", LeadErased(erased_at=utcnow()))
+        publisher = Publisher(servers.bootstrap, "test")
+        try:
+            await publisher.publish([(topics.LEAD_EVENTS, str(event.lead_id).encode(), erased.to_bytes())])
+        finally:
+            await publisher.stop()
+        for receiver in everyone:
+            told = await eventually(
+                lambda r=receiver: [b for b in bodies(r) if b["type"] == LEAD_ERASED], timeout=20
+            )
+            assert [b["data"]["lead_id"] for b in told] == [str(event.lead_id)]
 
 
 async def breaches_were_published(servers: Servers, event: Envelope, escalated_to: str) -> None:
