@@ -18,7 +18,8 @@ from services.scoring.models import RescoreRun
 from services.scoring.rulebook import RuleBook
 from services.scoring.rules import Rules
 from services.scoring.standings import SCORES, Batch
-from shared.db import Database
+from shared.db import Database, driver_connection
+from shared.tombstones import hold
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -28,28 +29,39 @@ RUNS = RescoreRun.__table__  # type: ignore[attr-defined]
 async def review_due(db: Database, book: RuleBook, now: datetime, chunk: int = CHUNK) -> int:
     """Re-decide the leads whose review time has come by `now` (a hot lead cooling,
     engagement decaying); returns how many changed. Replicas share the work: rows another
-    one holds are skipped."""
+    one holds are skipped (a chunk cut short by them ends the pass)."""
     changed = 0
     while True:
         async with db.transaction() as session:
             due = select(SCORES.c.lead_id).where(SCORES.c.review_at <= now)
-            due = due.order_by(SCORES.c.review_at).limit(chunk).with_for_update(skip_locked=True)
-            lead_ids = set((await session.execute(due)).scalars())
-            if lead_ids:
-                batch = await _decide_again(session, book, lead_ids, "decay", now)
-                changed += batch.changed
-        if len(lead_ids) < chunk:
+            lead_ids = set((await session.execute(due.order_by(SCORES.c.review_at).limit(chunk))).scalars())
+            decided, changes = await _decide_again(session, book, lead_ids, "decay", now, skip_locked=True)
+            changed += changes
+        if decided < chunk:
             return changed
 
 
 async def _decide_again(
-    session: AsyncSession, book: RuleBook, lead_ids: set[UUID], cause: str, now: datetime
-) -> Batch:
+    session: AsyncSession,
+    book: RuleBook,
+    lead_ids: set[UUID],
+    cause: str,
+    now: datetime,
+    *,
+    skip_locked: bool = False,
+) -> tuple[int, int]:
+    """Decide the leads again; returns how many were decided, and how many of them changed.
+    Their slots first, before their rows: an erasure under way commits before
+    (`shared.tombstones`), and its leads are then gone."""
+    if not lead_ids:
+        return 0, 0
+    await hold(await driver_connection(session), lead_ids)
     batch = Batch(await book.active(session))
-    for standing in (await standings.load(session, lead_ids)).values():
+    loaded = await standings.load(session, lead_ids, skip_locked=skip_locked)
+    for standing in loaded.values():
         batch.apply(session, standing, now, cause)
     await batch.save(session)
-    return batch
+    return len(loaded), batch.changed
 
 
 async def start_rescore(db: Database, book: RuleBook) -> RescoreRun:
@@ -89,8 +101,8 @@ async def _rescore_chunk(db: Database, book: RuleBook, run_id: UUID, chunk: int)
         lead_ids = list((await session.execute(page)).scalars())
         progress: dict[str, Any] = {"done": RUNS.c.done + len(lead_ids)}
         if lead_ids:
-            batch = await _decide_again(session, book, set(lead_ids), "rescore", datetime.now(UTC))
-            progress |= {"changed": RUNS.c.changed + batch.changed, "resume_after": lead_ids[-1]}
+            _, changed = await _decide_again(session, book, set(lead_ids), "rescore", datetime.now(UTC))
+            progress |= {"changed": RUNS.c.changed + changed, "resume_after": lead_ids[-1]}
         if len(lead_ids) < chunk:
             progress |= {"status": "done", "finished_at": func.now()}
         await session.execute(update(RUNS).where(RUNS.c.id == run_id).values(**progress))

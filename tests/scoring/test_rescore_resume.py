@@ -3,11 +3,11 @@ once, whichever process resumes it, and two resuming at once share the work."""
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from services.scoring import passes
 from services.scoring.rulebook import RuleBook
@@ -53,3 +53,23 @@ async def test_a_rescore_cut_short_resumes_where_it_stopped_each_lead_decided_on
         await db.dispose()
     assert finished.status == "done" and finished.done == finished.total == rows
     assert {lead.lead_id for lead in leads} <= again
+
+
+async def test_a_review_pass_goes_through_every_due_lead_a_chunk_at_a_time(servers: Servers) -> None:
+    leads = some_leads(450)
+    await seed(servers.database_url.replace("+asyncpg", ""), leads, UNTIL)
+    db, book = Database(servers.database_url, "scoring"), RuleBook(None)
+    later = UNTIL + timedelta(days=1)
+    try:
+        async with db.transaction() as session:
+            ids = [lead.lead_id for lead in leads]
+            await session.execute(update(SCORES).where(SCORES.c.lead_id.in_(ids)).values(review_at=UNTIL))
+        due = select(func.count()).select_from(SCORES).where(SCORES.c.review_at <= later)
+        async with db.transaction() as session:
+            assert (await session.execute(due)).scalar_one() >= len(leads)
+        await passes.review_due(db, book, later, chunk=100)
+        async with db.transaction() as session:
+            left = (await session.execute(due)).scalar_one()
+    finally:
+        await db.dispose()
+    assert left == 0

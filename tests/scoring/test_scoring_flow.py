@@ -1,6 +1,7 @@
 """Scoring end to end through the real broker: MQL crossings, duplicates, events out of
 order, cooling with time, and the rules API (invalid rules, simulate, rescore)."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -9,14 +10,16 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from sqlalchemy import text
 
-from services.scoring import passes
+from services.scoring import passes, standings
 from services.scoring.app import create_app
 from services.scoring.config import ScoringSettings
 from services.scoring.rules import default_rules_text
 from shared import topics
 from shared.events import Envelope
 from shared.kafka import Publisher
+from shared.tombstones import bury, erased_among
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.helpers import events_of, lead_captured
 from tests.scoring import factories
@@ -179,6 +182,51 @@ async def test_an_inactive_hot_lead_cools_and_the_change_is_published(
     assert (out[0]["temperature"], out[1]["temperature"]) == ("hot", "warm")
     assert out[1]["cause"] == "decay" and out[1]["previous_temperature"] == "hot"
     assert out[1]["score"] < out[0]["score"]
+
+
+async def test_a_review_pass_meeting_an_erasure_under_way_waits_and_publishes_nothing_about_the_lead(
+    servers: Servers, scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    """The erasure has dropped what scoring held to publish about the lead (outbox, journal)
+    and is about to delete its standing, when the pass comes to cool the lead."""
+    hot = lead_captured(timeframe="immediately")
+    await publish(hot)
+    assert (await classified(servers, hot.lead_id, 1))[0]["temperature"] == "hot"
+    cools_at = datetime.fromisoformat(hot.data["captured_at"]) + timedelta(days=COOL_AFTER_DAYS["hot"])
+    app = scoring._transport.app  # type: ignore[attr-defined]
+    db = app.state.runtime.db
+    async with db.transaction() as erasure:
+        await erased_among(erasure, [hot.lead_id], erasing={hot.lead_id})
+        await bury(erasure, {hot.lead_id})
+        review = asyncio.create_task(
+            passes.review_due(db, app.state.rulebook, now=cools_at + timedelta(minutes=1))
+        )
+
+        async def waiting_or_done() -> bool:
+            if review.done():
+                return True
+            waiting = await db.engine.connect()
+            try:
+                found = await waiting.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                )
+                return bool(found.scalar())
+            finally:
+                await waiting.close()
+
+        await eventually(waiting_or_done)
+        await standings.forget(erasure, {hot.lead_id})
+    await review
+    async with db.transaction() as session:
+        key = {"key": str(hot.lead_id).encode()}
+        left = await session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM outbox WHERE key = :key)"
+                " + (SELECT count(*) FROM journal WHERE key = :key)"
+            ),
+            key,
+        )
+        assert left.scalar() == 0
 
 
 async def test_the_queue_pages_through_leads_by_score(
