@@ -4,6 +4,7 @@ version; the newest is active. Every replica checks for a newer one at most once
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -88,15 +89,26 @@ class Stored:
 class VersionedDocuments(Generic[M]):
     """`table` has columns version, `column` (the validated document as JSON), source, created_at."""
 
-    def __init__(self, table: Table, column: str, model: type[M], initial_source: str) -> None:
+    def __init__(
+        self,
+        table: Table,
+        column: str,
+        model: type[M],
+        initial_source: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.table, self.column, self.model = table, column, model
         self.initial_source = initial_source
+        self.clock = clock
         self._active: Active[M] | None = None
         self._checked_at = 0.0
 
-    async def active(self, session: AsyncSession) -> Active[M]:
-        if self._active is not None and time.monotonic() - self._checked_at < 1.0:
-            return self._active
+    async def active(self, session: AsyncSession, at_least: int = 0) -> Active[M]:
+        """The newest version, as read at most a second ago; read again if older than
+        `at_least` (a version some data was already decided under, here or in a replica)."""
+        cached = self._active
+        if cached is not None and cached.version >= at_least and self.clock() - self._checked_at < 1.0:
+            return cached
         newest = await self._newest(session)
         if newest is None:
             await self._install_initial(session)
@@ -104,7 +116,7 @@ class VersionedDocuments(Generic[M]):
         if self._active is None or self._active.version != newest:
             stored = await self.stored(session, newest)
             self._active = Active(newest, self.model.model_validate(stored.document))
-        self._checked_at = time.monotonic()
+        self._checked_at = self.clock()
         return self._active
 
     async def stored(self, session: AsyncSession, version: int) -> Stored:

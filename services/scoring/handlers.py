@@ -51,8 +51,8 @@ async def apply_events(
     """Fold the events, in order, into their leads and decide each lead after each event.
     A lead not seen before starts from an empty profile, whatever the event: nothing is
     dropped when an activity arrives before the capture."""
-    batch = Batch(await book.active(session), ring_box)
     known = await standings.load(session, {event.lead_id for event in events})
+    batch = Batch(await book.active(session, at_least=standings.newest_rules(known)), ring_box)
     erased: set[UUID] = set()
     now = datetime.now(UTC)
     for event in events:

@@ -56,8 +56,8 @@ async def _decide_again(
     if not lead_ids:
         return 0, 0
     await hold(await driver_connection(session), lead_ids)
-    batch = Batch(await book.active(session))
     loaded = await standings.load(session, lead_ids, skip_locked=skip_locked)
+    batch = Batch(await book.active(session, at_least=standings.newest_rules(loaded)))
     for standing in loaded.values():
         batch.apply(session, standing, now, cause)
     await batch.save(session)

@@ -1,6 +1,9 @@
 """The versioned rules in the database: the active version is the newest; each accepted
 change is a new number."""
 
+import time
+from collections.abc import Callable
+
 from services.scoring.models import RulesVersion
 from services.scoring.rules import Rules, default_rules_text
 from shared.documents import Active, VersionedDocuments
@@ -9,6 +12,8 @@ ActiveRules = Active[Rules]
 
 
 class RuleBook(VersionedDocuments[Rules]):
-    def __init__(self, initial_source: str | None = None) -> None:
+    def __init__(
+        self, initial_source: str | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         table = RulesVersion.__table__  # type: ignore[attr-defined]
-        super().__init__(table, "rules", Rules, initial_source or default_rules_text())
+        super().__init__(table, "rules", Rules, initial_source or default_rules_text(), clock)

@@ -53,6 +53,7 @@ class Standing:
     temperature: Temperature | None = None
     stage: str | None = None
     stage_since: datetime | None = None
+    rules_version: int | None = None  # the rules it was decided under
 
     @property
     def key(self) -> tuple[int | None, Temperature | None, str | None]:
@@ -73,7 +74,7 @@ async def load(
 
 
 _LOAD = (
-    "SELECT lead_id, profile::text AS profile, score, temperature, stage, stage_since"
+    "SELECT lead_id, profile::text AS profile, score, temperature, stage, stage_since, rules_version"
     " FROM lead_scores WHERE lead_id = ANY($1::uuid[]) ORDER BY lead_id FOR UPDATE"
 )
 _LOAD_SKIPPING = f"{_LOAD} SKIP LOCKED"
@@ -88,7 +89,14 @@ def from_row(row: Mapping[Any, Any]) -> Standing:
         row["temperature"],
         row["stage"],
         row["stage_since"],
+        row.get("rules_version"),
     )
+
+
+def newest_rules(loaded: Mapping[UUID, Standing]) -> int:
+    """The newest rules version the leads were decided under: a batch decides under no older
+    one (a rescore under new rules is not undone by a replica that has not read them yet)."""
+    return max((s.rules_version or 0 for s in loaded.values()), default=0)
 
 
 @dataclass

@@ -10,11 +10,15 @@ from uuid import UUID
 from sqlalchemy import func, select, update
 
 from services.scoring import passes
+from services.scoring.handlers import apply_events
 from services.scoring.rulebook import RuleBook
+from services.scoring.rules import default_rules_text
 from services.scoring.seed import seed
 from services.scoring.standings import SCORES
 from shared.db import Database
 from tests.conftest import Servers, eventually
+from tests.helpers import lead_captured
+from tests.scoring.factories import activity
 from tests.scoring.test_seed import UNTIL, some_leads
 
 
@@ -73,3 +77,35 @@ async def test_a_review_pass_goes_through_every_due_lead_a_chunk_at_a_time(serve
     finally:
         await db.dispose()
     assert left == 0
+
+
+async def test_a_lead_the_rescore_moved_to_new_rules_is_not_decided_again_under_the_old_ones(
+    servers: Servers,
+) -> None:
+    """Replica B read the rules just before A published new ones and rescored every lead; B's
+    next event about a lead comes within the second B keeps the rules it read."""
+    db = Database(servers.database_url, "scoring")
+    replica_a, replica_b = RuleBook(None), RuleBook(None, clock=lambda: 0.0)  # B's second never ends
+    lead = lead_captured(job_title="CEO", is_decision_maker=True)
+    try:
+        async with db.transaction() as session:
+            await apply_events(session, [lead], replica_b)
+            old = (await replica_b.active(session)).version
+            weightier = default_rules_text().replace("decision_maker: 15", "decision_maker: 40")
+            new = await replica_a.publish(session, weightier, "test")
+        replica_a.forget()  # as the rules route does once the new version is committed
+        run = await passes.start_rescore(db, replica_a)
+        await passes.rescore(db, replica_a, run.id)
+        assert await rules_version_of(db, lead.lead_id) == new
+        page_view = activity("page_view").model_copy(update={"lead_id": lead.lead_id})
+        async with db.transaction() as session:
+            await apply_events(session, [page_view], replica_b)
+        assert await rules_version_of(db, lead.lead_id) == new != old
+    finally:
+        await db.dispose()
+
+
+async def rules_version_of(db: Database, lead_id: UUID) -> int:
+    async with db.transaction() as session:
+        found = select(SCORES.c.rules_version).where(SCORES.c.lead_id == lead_id)
+        return int((await session.execute(found)).scalar_one())
