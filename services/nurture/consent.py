@@ -21,11 +21,29 @@ def may_market(channel: str, context: dict[str, Any]) -> bool:
     return context.get("consent") is True or bool(context.get("marketing_basis"))
 
 
+HEARD = "consent_heard"
+"""Where a lead's context keeps what `consent.changed` said, by channel ("*": marketing as a
+whole), apart from the lead as scoring's classification copied it: a classification made before
+the change, or arriving before it, must not undo it (`as_heard`)."""
+
+
 def with_consent(context: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     """The context after a `consent.changed` (purposes other than marketing change nothing)."""
     if change.get("purpose", "marketing") not in MARKETING_PURPOSES:
         return context
     granted, channel = bool(change.get("granted", True)), change.get("channel")
+    heard = {**(context.get(HEARD) or {}), channel or "*": granted}
+    return _given(channel, granted, {**context, HEARD: heard})
+
+
+def as_heard(context: dict[str, Any], heard: dict[str, bool] | None) -> dict[str, Any]:
+    """A classification's copy of the lead, with what `consent.changed` said laid over it."""
+    for key, granted in (heard or {}).items():
+        context = _given(None if key == "*" else key, granted, context)
+    return {**context, HEARD: heard} if heard else context
+
+
+def _given(channel: str | None, granted: bool, context: dict[str, Any]) -> dict[str, Any]:
     if channel:
         return {**context, "consent_channels": {**(context.get("consent_channels") or {}), channel: granted}}
     return {**context, "consent": granted}

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture.consent import with_consent
+from services.nurture.consent import HEARD, as_heard, with_consent
 from services.nurture.models import Assignment, FollowedLead, PlaybookVersion, Touch, WebhookDelivery
 from services.nurture.playbooks import Playbook, Playbooks, default_playbooks_text, plan
 from services.nurture.subscriptions import emit
@@ -53,10 +53,11 @@ async def follow(session: AsyncSession, events: list[Envelope], book: PlaybookBo
     chosen: dict[str | None, Playbook | None] = {None: None}
     for lead_id, event in newest.items():
         classified = LeadClassified.model_validate(event.data)
-        context = {**classified.lead, "temperature": classified.temperature, "stage": classified.stage}
+        current, unsubscribed, heard = held.get(lead_id, (None, False, None))
+        copied = {**classified.lead, "temperature": classified.temperature, "stage": classified.stage}
+        context = as_heard(copied, heard)
         playbook = active.value.select(classified.temperature, classified.stage, context.get("channel"))
         name = playbook.name if playbook else None
-        current, unsubscribed = held.get(lead_id, (None, False))
         row: dict[str, Any] = {"lead_id": lead_id, "context": context, "updated_at": now}
         if name == current or unsubscribed:
             stayed.append(row)
@@ -101,15 +102,17 @@ async def _schedule(
         await emit(session, touch_event(TOUCH_SCHEDULED, Touch.model_construct(**touch)))
 
 
-async def _lock(session: AsyncSession, lead_ids: list[UUID]) -> dict[UUID, tuple[str | None, bool]]:
-    """The leads' playbook and unsubscription, locked for this transaction."""
+async def _lock(
+    session: AsyncSession, lead_ids: list[UUID]
+) -> dict[UUID, tuple[str | None, bool, dict[str, bool] | None]]:
+    """The leads' playbook, unsubscription and consent heard, locked for this transaction."""
     rows = await session.execute(
-        select(LEADS.c.lead_id, LEADS.c.playbook, LEADS.c.unsubscribed)
+        select(LEADS.c.lead_id, LEADS.c.playbook, LEADS.c.unsubscribed, LEADS.c.context[HEARD])
         .where(LEADS.c.lead_id.in_(lead_ids))
         .order_by(LEADS.c.lead_id)
         .with_for_update()
     )
-    return {lead_id: (playbook, unsubscribed) for lead_id, playbook, unsubscribed in rows}
+    return {lead_id: (playbook, unsubscribed, heard) for lead_id, playbook, unsubscribed, heard in rows}
 
 
 def touch_event(
@@ -170,10 +173,18 @@ async def erase(session: AsyncSession, lead_ids: set[UUID]) -> None:
 
 
 async def record_consent(session: AsyncSession, lead_id: UUID, change: dict[str, Any]) -> None:
-    """Keep a consent given or withdrawn for a channel on the lead (scoring's next
-    classification carries it too)."""
-    lead = await session.get(FollowedLead, lead_id, with_for_update=True)
-    if lead is not None:
+    """Keep a consent given or withdrawn for a channel on the lead, also one nurture does not
+    follow yet (its first classification may come after this), apart from what a
+    classification copies (`consent.HEARD`)."""
+    kept = await session.execute(
+        insert(LEADS)
+        .values(lead_id=lead_id, context=with_consent({}, change))
+        .on_conflict_do_nothing(index_elements=["lead_id"])
+        .returning(LEADS.c.lead_id)
+    )
+    if kept.first() is None:  # followed already
+        lead = await session.get(FollowedLead, lead_id, with_for_update=True)
+        assert lead is not None
         lead.context = with_consent(lead.context, change)
         session.add(lead)
 

@@ -173,3 +173,59 @@ async def test_consent_withdrawn_for_sms_stops_texts_and_not_emails(
 
 async def _statuses_are(client: httpx.AsyncClient, event: Envelope, wanted: dict[str, str]) -> bool:
     return {t["channel"]: t["status"] for t in await touches(client, event.lead_id)} == wanted
+
+
+async def test_a_channel_withdrawn_before_the_first_classification_stays_withdrawn(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, sms: Receiver, publish: Any, servers: Servers
+) -> None:
+    """`consent.changed` comes straight from ingest; scoring's classification of the lead may
+    come after it, made before scoring had heard of the withdrawal."""
+    event = classified("warm", channel="consent-test", phone="+77010000004", consent=True)
+    withdrawn = event.follow_up(
+        CONSENT_CHANGED, "ingest", _payload(granted=False, purpose="marketing", channel="sms")
+    )
+    await publish(topics.LEAD_EVENTS, withdrawn)
+    await _applied(servers, withdrawn)
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    timeline = await eventually(lambda: settled(nurture, event), timeout=30)
+    assert {c: t["status"] for c, t in timeline.items()} == {"email": "sent", "sms": "cancelled"}, timeline
+    assert not texted(sms, "+77010000004")
+
+
+async def test_a_classification_made_before_a_withdrawal_does_not_undo_it(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, sms: Receiver, publish: Any, servers: Servers
+) -> None:
+    event = classified("warm", channel="consent-later", phone="+77010000005", consent=True)
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    await eventually(lambda: _statuses_are(nurture, event, {"email": "sent", "sms": "scheduled"}), timeout=30)
+    withdrawn = event.follow_up(
+        CONSENT_CHANGED, "ingest", _payload(granted=False, purpose="marketing", channel="sms")
+    )
+    await publish(topics.LEAD_EVENTS, withdrawn)
+    await _applied(servers, withdrawn)
+    stale = classified("warm", event.lead_id, **event.data["lead"])  # scoring's copy, made before
+    await publish(topics.LEAD_CLASSIFICATIONS, stale)
+    await _applied(servers, stale)
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:  # the SMS falls due now rather than tomorrow
+        due_now = "UPDATE nurture.touches SET due_at = now() WHERE lead_id = $1"
+        await connection.execute(due_now, event.lead_id)
+    finally:
+        await connection.close()
+    timeline = await eventually(lambda: settled(nurture, event), timeout=30)
+    assert {c: t["status"] for c, t in timeline.items()} == {"email": "sent", "sms": "cancelled"}, timeline
+    assert not texted(sms, "+77010000005")
+
+
+async def _applied(servers: Servers, event: Envelope) -> None:
+    """Wait until nurture's consumer has applied the event (its inbox has it)."""
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        query = "SELECT count(*) FROM nurture.processed_events WHERE event_id = $1"
+        await eventually(lambda: _counted(connection, query, event.id), timeout=30)
+    finally:
+        await connection.close()
+
+
+async def _counted(connection: asyncpg.Connection, query: str, *args: Any) -> bool:
+    return bool(await connection.fetchval(query, *args))
