@@ -310,6 +310,20 @@ def _json(value: Any) -> str | None:
     return None if value is None else _encode_json(value)
 
 
+class CommitUnknown(Exception):
+    """The commit failed to answer (the connection was lost, or timed out, meanwhile): the work
+    may be stored or not. Not to be done again blindly: a caller that cannot tell (the group
+    committer) answers the error, and a client retries with its Idempotency-Key; a consumer
+    fetches the batch again, and its inbox drops what was stored. Transient when its cause is."""
+
+
+def _after(callback: Callable[..., None], *args: Any) -> None:
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("a callback after a commit failed (the commit stands)")
+
+
 class Database:
     """One service's schema: transactions, and callbacks run after commits that wrote to a
     table (how the outbox relay and the webhook dispatcher are woken at once)."""
@@ -346,22 +360,30 @@ class Database:
         server, not of this process, can lose it) -- only for work that is done again, durably,
         by someone else (a lane's)."""
         sessions = self.sessions if durable else self._sessions_not_durable()
-        async with sessions() as session, session.begin():
-            session.info[_KEPT] = self.kept
-            yield session
-            await write_deferred(session)
-            # Every table written in the transaction, also by a handler that wrote early.
-            written: set[str] = session.info.pop(_WRITTEN, set())
-            for table, work in self._before_commit:
-                if table in written:
-                    await work(session)
-            handed: dict[str, list[Any]] = session.info.pop(_HANDED, {})
+        committing = False
+        try:
+            async with sessions() as session, session.begin():
+                session.info[_KEPT] = self.kept
+                yield session
+                await write_deferred(session)
+                # Every table written in the transaction, also by a handler that wrote early.
+                written: set[str] = session.info.pop(_WRITTEN, set())
+                for table, work in self._before_commit:
+                    if table in written:
+                        await work(session)
+                handed: dict[str, list[Any]] = session.info.pop(_HANDED, {})
+                committing = True
+        except Exception as error:
+            if committing:
+                raise CommitUnknown("the commit's outcome is unknown") from error
+            raise
+        # Committed: what follows only tells others, and cannot fail the work.
         for table, callback in self._after_commit:
             if table in written:
-                callback()
+                _after(callback)
         for to, items in handed.items():
             if (taker := self._takers.get(to)) is not None:
-                taker(items)
+                _after(taker, items)
 
     async def read(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """One read statement on a pooled connection, in no transaction of its own and without

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db import Database
+from shared.db import CommitUnknown, Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -22,7 +22,9 @@ class GroupCommitter:
     """`await submit(work)` returns once `work(session)` is committed.
 
     Work waiting while a group commits forms the next group. If a group fails, each of its
-    members is retried alone, so one bad request never fails its neighbours.
+    members is retried alone, so one bad request never fails its neighbours; unless its commit
+    failed to answer (`CommitUnknown`): stored perhaps, it is not done again, and each member
+    gets the error.
 
     `before_group(session, hints)`, if given, runs first in each transaction with the hints
     its units were submitted with: a chance to do, in one query, what each unit would
@@ -53,6 +55,11 @@ class GroupCommitter:
         if len(group) > 1:
             try:
                 results = await self._run(group)
+            except CommitUnknown as error:  # perhaps stored: done again, it could be twice
+                for _, _, future in group:
+                    if not future.done():
+                        future.set_exception(error)
+                return
             except Exception as error:
                 log.debug("group of %d failed (%r); committing each alone", len(group), error)
             else:
