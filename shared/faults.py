@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -50,6 +50,13 @@ def caused_by(error: BaseException | None, kinds: tuple[type[BaseException], ...
             return True
         error = error.__cause__
     return False
+
+
+def raced_a_unique_row(error: BaseException) -> bool:
+    """A find-or-create met another transaction (another replica's, an import's) that
+    committed the same unique row first: done again, the work finds that row. Through the ORM
+    or through the driver (rows written in bulk at commit, `shared.db.write_deferred`)."""
+    return isinstance(error, IntegrityError) or caused_by(error, (asyncpg.UniqueViolationError,))
 
 
 def is_transient(error: BaseException) -> bool:

@@ -6,10 +6,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import CommitUnknown, Database
+from shared.faults import raced_a_unique_row
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,7 +90,7 @@ class GroupCommitter:
     async def _run_alone(self, unit: Unit) -> list[Any]:
         try:
             return await self._run([unit])
-        except IntegrityError:
-            # A find-or-create raced another transaction that committed the same unique
-            # row first; run once more and the work finds that row.
-            return await self._run([unit])
+        except Exception as error:
+            if not raced_a_unique_row(error):
+                raise
+            return await self._run([unit])  # the work now finds the row

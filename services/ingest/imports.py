@@ -19,7 +19,7 @@ from services.ingest.capture import Client, Submission, capture, prepare
 from services.ingest.forms import lead_from_form
 from services.ingest.models import Import, ImportRejection, Source
 from shared.db import Database, defer_insert
-from shared.faults import is_transient
+from shared.faults import is_transient, raced_a_unique_row
 from shared.http import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,9 @@ async def _apply_chunk(
                 await _store_chunk(session, source, import_id, ready, rejected, len(chunk))
             return
         except Exception as error:
-            if not is_transient(error) or attempt == 5:
+            # A form post or another replica stored one of the chunk's new people first: done
+            # again, the chunk merges into them.
+            if not (is_transient(error) or raced_a_unique_row(error)) or attempt == 5:
                 raise
             log.warning("import %s: chunk failed (%r), retrying", import_id, error)
             await asyncio.sleep(0.5 * 2**attempt)  # backing off while the database recovers

@@ -91,3 +91,32 @@ async def test_a_commit_that_did_not_answer_is_not_done_again(db: Database, serv
     answers = await submit_a_group(GroupCommitter(db))
     assert all(isinstance(a, CommitUnknown) and is_transient(a) for a in answers), answers
     assert await stored(db) == 0
+
+
+async def test_a_row_another_replica_stored_first_is_found_when_the_unit_runs_again(
+    db: Database, servers: Servers
+) -> None:
+    """Two replicas take the same new person at once, and the other commits first: this one's
+    row, written through the driver at commit, meets its unique key. Run again, the unit finds
+    the row (a merge), rather than the caller getting a 500."""
+    url, key = servers.database_url.replace("+asyncpg", ""), uuid.uuid4()
+
+    async def find_or_create(session: AsyncSession) -> str:
+        found = await session.execute(text("SELECT count(*) FROM stored WHERE id = :id"), {"id": key})
+        if found.scalar_one():
+            return "found"
+        other = await asyncpg.connect(url)  # the other replica, committing the same person
+        try:
+            await other.execute(f"INSERT INTO {SCHEMA}.stored VALUES ($1) ON CONFLICT DO NOTHING", key)
+        finally:
+            await other.close()
+        defer_insert(session, ROWS, {"id": key})
+        return "created"
+
+    committer = GroupCommitter(db)
+    running = asyncio.create_task(committer.run())
+    try:
+        answer = await asyncio.wait_for(committer.submit(find_or_create), 10)
+    finally:
+        running.cancel()
+    assert answer == "found" and await stored(db) == 1
