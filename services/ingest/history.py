@@ -62,7 +62,10 @@ async def resolve_lead(
 
 
 async def require_lead(session: AsyncSession, lead_id: UUID) -> None:
-    key = await session.scalar(select(LEADS.c.seal_key).where(LEADS.c.id == lead_id))
+    """The lead must exist; held (FOR SHARE) until the transaction ends, so an erasure under
+    way commits first (then the lead is gone: 410), or waits and erases what this writes."""
+    held = select(LEADS.c.seal_key).where(LEADS.c.id == lead_id).with_for_update(read=True)
+    key = await session.scalar(held)
     if key is None:
         erased = await session.get(ErasedLead, lead_id) is not None
         raise LeadNotFound(lead_id, erased)
@@ -129,7 +132,11 @@ async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     """Delete the person's data here and tell every service to do the same: the lead, its
     history, chatbot conversations, spam posts carrying its email or phone, remembered answers
     naming it, and the messages about it still held to publish. Erasing twice is harmless;
-    False when no such lead ever existed."""
+    False when no such lead ever existed.
+    Its conversations go first, then the lead: a chat message holds its conversation, then
+    the lead (as an activity holds the lead, `require_lead`), so each waits for the other in
+    the same order, and what it wrote is deleted after it."""
+    await session.execute(text("DELETE FROM conversations WHERE lead_id = :id"), {"id": lead_id})
     deleted = (
         await session.execute(
             delete(LEADS).where(LEADS.c.id == lead_id).returning(LEADS.c.email, LEADS.c.phone)
@@ -140,7 +147,6 @@ async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     email, phone = deleted
     history = LeadHistory.__table__  # type: ignore[attr-defined]
     await session.execute(delete(history).where(history.c.lead_id == lead_id))
-    await session.execute(text("DELETE FROM conversations WHERE lead_id = :id"), {"id": lead_id})
     await session.execute(_FORGET_SPAM, {"email": email or "", "phone": (phone or "").lstrip("+")})
     await session.execute(_FORGET_ANSWERS, {"pattern": f"%{lead_id}%"})
     await forget_messages(session, {lead_id})

@@ -26,7 +26,10 @@ def know_key(session: AsyncSession, lead_id: UUID, key: bytes) -> None:
 async def _key_of(session: AsyncSession, lead_id: UUID) -> bytes:
     keys: dict[UUID, bytes] = session.info.setdefault("ingest.seal_keys", {})
     if lead_id not in keys:
-        key = await session.scalar(select(LEADS.c.seal_key).where(LEADS.c.id == lead_id))
+        # Held until the transaction ends, as `history.require_lead` holds it: an erasure
+        # under way commits first, or waits and erases what this transaction writes.
+        held = select(LEADS.c.seal_key).where(LEADS.c.id == lead_id).with_for_update(read=True)
+        key = await session.scalar(held)
         if key is None:
             raise LookupError(f"lead {lead_id} has no key: it does not exist or was erased")
         keys[lead_id] = key

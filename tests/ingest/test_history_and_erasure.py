@@ -1,12 +1,14 @@
 """Activities, sales outcomes, consent, and erasure of a person everywhere."""
 
+import asyncio
 import uuid
 
 import httpx
 from sqlalchemy import text
 
+from services.ingest.history import erase_lead
 from shared.personal import is_sealed, opened
-from tests.conftest import ADMIN, Servers
+from tests.conftest import ADMIN, Servers, eventually
 from tests.helpers import create_source, events_of, lead_key, opened_events_of, post_lead
 from tests.ingest.conftest import ingest_db
 
@@ -160,3 +162,32 @@ async def test_erasure_deletes_the_person_and_tells_every_service(
     assert (await ingest.delete(f"/v1/leads/{uuid.uuid4()}", headers=ADMIN)).status_code == 404
     again = await post_lead(ingest, key, email=email)
     assert again.json()["status"] == "accepted" and again.json()["lead_id"] != lead_id
+
+
+async def test_an_activity_meeting_an_erasure_under_way_waits_and_finds_the_lead_erased(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """The erasure has deleted the lead's history and not yet committed when an activity for
+    the lead comes: it must not be stored after the erasure, where nothing would erase it."""
+    key = (await create_source(ingest))["key"]
+    lead_id, _ = await new_lead(ingest, key)
+    db = ingest_db(ingest)
+    async with db.transaction() as erasure:
+        assert await erase_lead(erasure, uuid.UUID(lead_id))
+        body = {"lead_id": lead_id, "type": "page_view"}
+        posted = asyncio.create_task(ingest.post("/v1/activities", json=body, headers={"X-Source-Key": key}))
+
+        async def waiting_or_answered() -> bool:
+            if posted.done():
+                return True
+            async with db.engine.connect() as watcher:
+                waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                return bool((await watcher.execute(text(waiting))).scalar())
+
+        await eventually(waiting_or_answered)
+    response = await posted
+    async with db.transaction() as session:
+        left = await session.execute(
+            text("SELECT count(*) FROM lead_history WHERE lead_id = :id"), {"id": lead_id}
+        )
+        assert (response.status_code, left.scalar()) == (410, 0)
