@@ -48,14 +48,22 @@ def _end_of_day(value: Any) -> Any:
     return _midnight(day + timedelta(days=1))
 
 
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+"""The latest instant taken: reports count months and days on from a period's ends, and past
+it they would pass the last year a date can have."""
+
+
 def in_utc(value: datetime) -> datetime:
-    """An aware datetime in UTC; a naive one is taken to be UTC already."""
+    """An aware datetime in UTC; a naive one is taken to be UTC already. Years 1 to 9998."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        value = value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(UTC)
+        value = value.astimezone(UTC)
     except OverflowError as error:
         raise ValueError("the datetime is out of range") from error
+    if value > LATEST:
+        raise ValueError("the datetime is out of range (years 1 to 9998)")
+    return value
 
 
 Instant = Annotated[

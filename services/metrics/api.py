@@ -1,5 +1,6 @@
 """Metrics HTTP routes: the funnel, spend, CAC, LTV and speed-to-lead (DOMAIN.md "Metrics")."""
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -21,12 +22,19 @@ from services.metrics.schemas import (
     SpendPublic,
 )
 from shared import paging
-from shared.http import Admin, Viewer
+from shared.http import Admin, InvalidInput, Viewer
 from shared.times import Instant, PeriodEnd
 
 router = APIRouter(prefix="/v1")
 CAPTURED_FROM = "Leads captured from (inclusive)."
 CAPTURED_BEFORE = "Leads captured before (exclusive); a date includes that day."
+
+
+def ordered(from_: datetime | None, to: datetime | None) -> None:
+    """A period ends after it starts (an inverted one would answer zeros, as if nothing
+    happened in it)."""
+    if from_ is not None and to is not None and to <= from_:
+        raise InvalidInput([("to", "must be after `from`")])
 
 
 @router.get("/funnel", response_model=Funnel, dependencies=[Viewer])
@@ -63,6 +71,7 @@ async def funnel(
     A lead counts as having reached every stage up to the furthest it got to, so one that
     skipped stages (word of mouth, 000:121) counts as having passed them. The counts come
     from one pass over the leads, grouped by (group, furthest stage, stage, temperature)."""
+    ordered(from_, to)
     chosen = funnels.parse_stages(stages)
     scope = funnels.Scope(from_, to, channel, source, campaign, industry)
     async with request.app.state.runtime.db.transaction() as session:
@@ -136,6 +145,7 @@ async def cac(
     """CAC = all marketing and sales costs in a period ÷ customers acquired in it (000:92),
     by month or quarter, overall and per channel or campaign; the CAC ratio (gross profit ÷
     acquisition cost, 000:97), the payback period, and warnings outside the configured band."""
+    ordered(from_, to)
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
         spend = list(
@@ -203,6 +213,7 @@ async def speed_to_lead(
     SLA compliance, touches to conversion and sales-cycle days. The percentiles are read off
     histograms kept per month (each within 1% of the exact value); counts, SLA compliance and
     touches are exact."""
+    ordered(from_, to)
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
         return await speed.speed_report(session, from_, to, group_by, settings.sla_seconds)

@@ -95,3 +95,34 @@ async def test_a_period_that_is_not_a_date_is_a_422_naming_it(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in response.json()["errors"]] == list(period)
+
+
+FAR_OFF = [
+    {"from": "9999-12-15"},
+    {"to": "9999-12-31"},
+    {"from": "0001-01-01T00:00:00+05:00"},
+    {"from": "2026-12-01", "to": "9999-12-31T23:59:59-05:00"},
+]
+
+
+@pytest.mark.parametrize("route", ["/v1/cac", "/v1/speed-to-lead", "/v1/funnel"])
+@pytest.mark.parametrize("period", FAR_OFF, ids=["from-9999", "to-9999", "from-year-1", "to-past-9999"])
+async def test_a_date_out_of_range_is_a_422_naming_the_field(
+    december: tuple[httpx.AsyncClient, str], route: str, period: dict[str, str]
+) -> None:
+    client, _ = december
+    params = {"from": "2026-12-01", "to": "2026-12-31", **period}
+    response = await client.get(route, params=params, headers=ADMIN)
+    assert response.status_code == 422, (period, response.text)
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields <= {"from", "to"} and fields & set(period), response.text
+
+
+@pytest.mark.parametrize("route", ["/v1/cac", "/v1/speed-to-lead", "/v1/funnel"])
+async def test_a_period_that_ends_before_it_starts_is_a_422(
+    december: tuple[httpx.AsyncClient, str], route: str
+) -> None:
+    client, _ = december
+    response = await client.get(route, params={"from": "2026-12-31", "to": "2026-12-01"}, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["to"]
