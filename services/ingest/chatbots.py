@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.capture import Submission, capture
+from services.ingest.history import may_act_on
 from services.ingest.journal import record_activity
 from services.ingest.models import Conversation, Source
 from services.ingest.schemas import ActivityType, Key, LeadIn, Long, Short
@@ -159,6 +160,8 @@ def _said(message: ChatMessage) -> dict[str, Any] | None:
 
 
 async def _record(session: AsyncSession, source: Source, lead_id: UUID, said: dict[str, Any]) -> None:
+    if not await may_act_on(session, source, lead_id):
+        return  # another source's lead, to a `capture` key: answered alike, not recorded
     occurred_at = datetime.fromisoformat(said["occurred_at"])
     await record_activity(session, lead_id, uuid4(), said["type"], source, said["properties"], occurred_at)
 

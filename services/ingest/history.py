@@ -45,20 +45,26 @@ def contact_of(ref: LeadRef, region: str, source: Source) -> Submission | None:
 
 async def resolve_lead(
     session: AsyncSession, source: Source, ref: LeadRef, contact: Submission | None
-) -> UUID:
-    """The lead a reference names; by email or phone, the lead is created if nobody matches.
-    A key with the `capture` scope reaches only leads its own source brought in."""
+) -> tuple[UUID, bool]:
+    """The lead a reference names (by email or phone, created if nobody matches), and whether
+    this key may act on it (`may_act_on`)."""
     if contact is not None:
         lead_id = (await capture(session, source, contact)).lead_id
     else:
         assert ref.lead_id is not None
         await require_lead(session, ref.lead_id)
         lead_id = ref.lead_id
-    if source.scope != "history":
-        owner = await session.scalar(select(LEADS.c.source_id).where(LEADS.c.id == lead_id))
-        if owner is not None and owner != source.id:
-            raise NotInScope("this key may act only on leads its own source brought in (scope `capture`)")
-    return lead_id
+    return lead_id, await may_act_on(session, source, lead_id)
+
+
+async def may_act_on(session: AsyncSession, source: Source, lead_id: UUID) -> bool:
+    """A key with the `capture` scope sits in a web page: it acts only on leads its own
+    source brought in. For another's lead it is answered as for its own, and nothing is
+    recorded, so that it cannot tell who is known (or make a stranger's lead hot)."""
+    if source.scope == "history":
+        return True
+    owner = await session.scalar(select(LEADS.c.source_id).where(LEADS.c.id == lead_id))
+    return owner is None or owner == source.id
 
 
 async def require_lead(session: AsyncSession, lead_id: UUID) -> None:
@@ -75,7 +81,9 @@ async def require_lead(session: AsyncSession, lead_id: UUID) -> None:
 async def record_activity_in(
     session: AsyncSession, source: Source, data: ActivityIn, contact: Submission | None
 ) -> tuple[UUID, UUID]:
-    lead_id = await resolve_lead(session, source, data, contact)
+    lead_id, allowed = await resolve_lead(session, source, data, contact)
+    if not allowed:
+        return uuid4(), lead_id  # answered alike, not recorded (`may_act_on`)
     entry = await record_activity(
         session, lead_id, uuid4(), data.type, source, data.properties, data.occurred_at
     )
@@ -107,7 +115,9 @@ async def record_consent(
     session: AsyncSession, source: Source, data: ConsentIn, contact: Submission | None
 ) -> tuple[UUID, UUID]:
     """Consent given or withdrawn; withdrawn for marketing on every channel is an unsubscribe."""
-    lead_id = await resolve_lead(session, source, data, contact)
+    lead_id, allowed = await resolve_lead(session, source, data, contact)
+    if not allowed:
+        return uuid4(), lead_id  # answered alike, not recorded (`may_act_on`)
     details = data.model_dump(include={"granted", "purpose", "channel"}, exclude_none=True)
     entry, occurred_at = record_history(
         session,
