@@ -1,11 +1,14 @@
 """Plain HTML forms: turning posted fields into a lead (pure, no I/O)."""
 
+import contextlib
 import re
 from collections.abc import Iterable
 from typing import Any
 
 from services.ingest.capture import parse_lead
+from services.ingest.normalize import normalize_email, normalize_phone
 from services.ingest.schemas import LEAD_FIELDS, LeadIn
+from shared.http import InvalidInput
 
 HONEYPOT = "_hp"
 TRUE = frozenset({"on", "true", "1", "yes", "y"})
@@ -43,3 +46,14 @@ def lead_from_form(fields: Iterable[tuple[str, str]], page_url: str | None) -> L
     if page_url and "page_url" not in lead:
         lead["page_url"] = page_url[:2000]
     return parse_lead(lead)
+
+
+def spam_contact(fields: dict[str, str], region: str) -> tuple[str | None, str | None]:
+    """The email and phone of a honeypot-caught post, normalised as a lead's are where they
+    can be (an erasure finds the post by them, however the person typed them)."""
+    email = phone = None
+    with contextlib.suppress(InvalidInput):
+        email = normalize_email(fields["email"]) if fields.get("email") else None
+    with contextlib.suppress(InvalidInput):
+        phone = normalize_phone(fields["phone"], region) if fields.get("phone") else None
+    return email, phone

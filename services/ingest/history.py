@@ -166,9 +166,12 @@ async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     return True
 
 
-# Spam keeps a post's fields as typed: the email in any case, the phone in any format.
+# A spam post keeps its email and phone normalised (`forms.spam_contact`); one kept before
+# that has them only as typed: the email in any case, the phone in any format.
 _FORGET_SPAM = text(
-    "DELETE FROM spam_submissions WHERE (:email <> '' AND lower(fields ->> 'email') = :email)"
+    "DELETE FROM spam_submissions WHERE (:email <> '' AND email = :email)"
+    " OR (:phone <> '' AND phone = '+' || :phone)"
+    " OR (:email <> '' AND lower(btrim(fields ->> 'email')) = :email)"
     " OR (:phone <> '' AND regexp_replace(coalesce(fields ->> 'phone', ''), '[^0-9]', '', 'g') = :phone)"
 )
 _FORGET_ANSWERS = text("DELETE FROM idempotency_keys WHERE body::text LIKE :pattern")

@@ -108,6 +108,8 @@ class SpamSubmission(SQLModel, table=True):
     id: UUID = Field(default_factory=uuid4, primary_key=True)
     source_id: UUID
     fields: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    email: str | None = Field(default=None, index=True)  # normalised, as a lead's (for erasure)
+    phone: str | None = Field(default=None, index=True)
     ip: str | None = None
     user_agent: str | None = None
     received_at: datetime = _timestamp()

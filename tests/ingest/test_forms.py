@@ -181,3 +181,37 @@ async def test_the_thank_you_and_error_pages_speak_the_persons_language(
         )
     events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 1)
     assert events[0].data["source_language"] == "ru" and events[0].data["language"] == "kk"
+
+
+async def test_an_erasure_takes_the_persons_spam_posts_however_they_typed_their_contact(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """Caught by the honeypot, the posts keep the person's name, phone, IP and user agent:
+    the phone typed the national way (8 …) or the email with spaces and capitals still go."""
+    source = await form_source(ingest, default_region="KZ")
+    number = f"{random.randrange(10**6, 10**7)}"
+    user = f"spam-{uuid.uuid4().hex[:8]}"
+    typed = [
+        {"phone": f"8 701 {number[:3]} {number[3:5]} {number[5:]}", "first_name": "Aigerim"},
+        {"email": f"  {user.upper()}@Example.KZ ", "first_name": "Aigerim"},
+    ]
+    for fields in typed:
+        response = await ingest.post(f"/v1/forms/{source['id']}", data={**fields, "_hp": "x"})
+        assert response.status_code == 303, response.text
+    lead = await ingest.post(
+        "/v1/leads",
+        json={"email": f"{user}@example.kz", "phone": f"+7701{number}"},
+        headers={"X-Source-Key": source["key"]},
+    )
+    assert lead.status_code == 202, lead.text
+    erased = await ingest.delete(f"/v1/leads/{lead.json()['lead_id']}", headers=ADMIN)
+    assert erased.status_code == 204
+    async with ingest_db(ingest).transaction() as session:
+        left = await session.execute(
+            text(
+                "SELECT count(*) FROM spam_submissions WHERE fields->>'first_name' = 'Aigerim'"
+                " AND (fields->>'phone' LIKE :n OR fields->>'email' ILIKE :u)"
+            ),
+            {"n": f"%{number[5:]}", "u": f"%{user}%"},
+        )
+        assert left.scalar_one() == 0

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.api.common import check_ip, client_of
 from services.ingest.capture import Client, capture, prepare
-from services.ingest.forms import is_spam, lead_from_form
+from services.ingest.forms import is_spam, lead_from_form, spam_contact
 from services.ingest.models import Source, SpamSubmission
 from shared.db import defer_insert
 from shared.events import utcnow
@@ -98,7 +98,11 @@ async def submit_form(
     client = client_of(request)
     if is_spam(dict(fields)):
         lead_id = uuid4()  # looks accepted to the bot; nothing goes downstream
-        await request.app.state.committer.submit(lambda session: _keep_spam(session, source, fields, client))
+        region = source.default_region or request.app.state.settings.default_phone_region
+        contact = spam_contact(dict(fields), region)
+        await request.app.state.committer.submit(
+            lambda session: _keep_spam(session, source, fields, contact, client)
+        )
     else:
         try:
             lead = lead_from_form(fields, referer)
@@ -140,7 +144,11 @@ def _refused(error: InvalidInput, cors: dict[str, str], accept: str, language: L
 
 
 async def _keep_spam(
-    session: AsyncSession, source: Source, fields: list[tuple[str, str]], client: Client
+    session: AsyncSession,
+    source: Source,
+    fields: list[tuple[str, str]],
+    contact: tuple[str | None, str | None],
+    client: Client,
 ) -> None:
     defer_insert(
         session,
@@ -149,6 +157,8 @@ async def _keep_spam(
             "id": uuid4(),
             "source_id": source.id,
             "fields": dict(fields),
+            "email": contact[0],
+            "phone": contact[1],
             "ip": client.ip,
             "user_agent": client.user_agent,
             "received_at": utcnow(),
