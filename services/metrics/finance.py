@@ -72,12 +72,10 @@ def cac_report(
         won[key] = (won[key][0] + row.customers, won[key][1] + row.revenue)
     keys = sorted(set(costs) | set(won), key=lambda k: (k[0], k[1] or ""))
     months = max((end - start).days / DAYS_PER_MONTH, 1 / DAYS_PER_MONTH)
-    rows = [
-        _cac_row(k[0], k[1], costs.get(k, 0.0), won.get(k, (0, 0.0)), margin, months, settings) for k in keys
-    ]
+    rows = [_cac_row(k[0], k[1], costs.get(k), won.get(k, (0, 0.0)), margin, months, settings) for k in keys]
     total_costs = sum(costs.values())
     everyone = (sum(n for n, _ in won.values()), sum(r for _, r in won.values()))
-    overall = _cac_row("all", None, total_costs, everyone, margin, months, settings)
+    overall = _cac_row("all", None, total_costs if costs else None, everyone, margin, months, settings)
     return CacReport(
         currency_note="amounts are summed as entered: keep one currency per report",
         rows=rows,
@@ -88,14 +86,17 @@ def cac_report(
 def _cac_row(
     period: str,
     group: str | None,
-    costs: float,
+    entered: float | None,
     won: tuple[int, float],
     margin: float,
     months: float,
     settings: Any,
 ) -> CacRow:
+    """`entered`: the costs entered for the period (and group); None when none were, and then
+    the CAC is unknown, not zero."""
     customers, revenue = won
-    cac = costs / customers if customers else None
+    costs = entered or 0.0
+    cac = costs / customers if customers and entered is not None else None
     gross_profit = revenue * margin
     ratio = gross_profit / costs if costs else None
     monthly_profit_per_customer = gross_profit / customers / months if customers else 0
@@ -109,6 +110,11 @@ def _cac_row(
         )
     if costs and not customers:
         warnings.append("costs but no customers acquired in this period")
+    if customers and entered is None:
+        warnings.append(
+            "no spend entered for this period and group (spend entered without its channel or"
+            " campaign is in the row without one): the CAC is unknown"
+        )
     return CacRow(
         period=period,
         group=group,

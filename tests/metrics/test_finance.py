@@ -94,3 +94,24 @@ def test_a_buckets_middle_is_within_one_percent_of_every_value_in_it() -> None:
     for value in (0.001, 0.05, 0.7, 1.0, 2.0, 119.9, 120.0, 900.0, 86_400.0, 3.2e7):
         bucket = math.ceil(math.log(value) / math.log(GROWTH))  # as speed_bucket() files it
         assert bucket_middle(bucket) == pytest.approx(value, rel=0.01)
+
+
+def test_customers_of_a_group_with_no_spend_entered_have_no_cac_not_a_cac_of_zero() -> None:
+    """The month's costs were entered without a channel: the web form's customers cost
+    something, but how much is unknown, and 0.00 would read as free."""
+    costs = [spend(date(2031, 3, 1), date(2031, 3, 31), "300.00", channel=None)]  # type: ignore[arg-type]
+    won = [customer(datetime(2031, 3, 20, tzinfo=UTC), channel="web_form")]
+    report = cac_report(
+        costs,
+        won,
+        datetime(2031, 3, 1, tzinfo=UTC),
+        datetime(2031, 4, 1, tzinfo=UTC),
+        "channel",
+        "month",
+        0.5,
+        BANDS,
+    )
+    rows = {row.group: row for row in report.rows}
+    assert (rows["web_form"].cac, rows["web_form"].payback_months) == (None, None)
+    assert any("no spend entered" in w for w in rows["web_form"].warnings)
+    assert rows[None].costs == 300.0 and report.overall.cac == 300.0
