@@ -46,6 +46,9 @@ def spread(
     return costs
 
 
+CURRENCY_NOTE = "amounts are summed as entered, whatever their currency: keep one currency per report"
+
+
 class Acquired(NamedTuple):
     """Customers won on `day` (or in the month or quarter starting then), in `group`."""
 
@@ -77,7 +80,7 @@ def cac_report(
     everyone = (sum(n for n, _ in won.values()), sum(r for _, r in won.values()))
     overall = _cac_row("all", None, total_costs if costs else None, everyone, margin, months, settings)
     return CacReport(
-        currency_note="amounts are summed as entered: keep one currency per report",
+        currency_note=CURRENCY_NOTE,
         rows=rows,
         overall=overall,
     )
@@ -161,6 +164,7 @@ def ltv_report(
     cac = float(spend_total) / acquired if acquired and spend_total else None
     ratio = whole.ltv_margin / cac if cac and whole.ltv_margin is not None else None
     return LtvReport(
+        currency_note=CURRENCY_NOTE,
         rows=rows,
         overall=whole,
         cac=round(cac, 2) if cac else None,

@@ -99,6 +99,7 @@ class LtvRow(BaseModel):
 
 
 class LtvReport(BaseModel):
+    currency_note: str
     rows: list[LtvRow]
     overall: LtvRow
     cac: float | None

@@ -115,3 +115,9 @@ def test_customers_of_a_group_with_no_spend_entered_have_no_cac_not_a_cac_of_zer
     assert (rows["web_form"].cac, rows["web_form"].payback_months) == (None, None)
     assert any("no spend entered" in w for w in rows["web_form"].warnings)
     assert rows[None].costs == 300.0 and report.overall.cac == 300.0
+
+
+def test_the_ltv_report_says_its_amounts_are_summed_as_entered() -> None:
+    """Outcomes and spend may carry different currencies: the report says it does not convert."""
+    report = ltv_report([], CustomerTotals(None, 0, 0.0, 0, 0.0), 0.5, 0.0, 0, None)
+    assert "currency" in report.currency_note
