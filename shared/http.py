@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.db import CommitUnknown
 from shared.faults import TRANSIENT_ERRORS, is_transient
 from shared.inputs import unstorable
 
@@ -113,7 +114,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_problem)
     # Registered per class so they are answered here; Starlette re-raises what reaches the
     # catch-all `Exception` handler after answering it.
-    for error_type in (*TRANSIENT_ERRORS, DBAPIError):
+    # A commit lost with the connection is an outage too: the client retries with its
+    # Idempotency-Key and finds what was stored, if it was.
+    for error_type in (*TRANSIENT_ERRORS, DBAPIError, CommitUnknown):
         app.add_exception_handler(error_type, _dependency_problem)
     app.add_exception_handler(Exception, _unexpected_problem)
 

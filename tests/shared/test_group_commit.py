@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Column, MetaData, Table, text
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.db import CommitUnknown, Database, defer_insert
 from shared.faults import is_transient
 from shared.group_commit import GroupCommitter
+from shared.http import install_problem_handlers
 from tests.conftest import Servers
 
 SCHEMA = "group_commit_test"
@@ -91,6 +94,22 @@ async def test_a_commit_that_did_not_answer_is_not_done_again(db: Database, serv
     answers = await submit_a_group(GroupCommitter(db))
     assert all(isinstance(a, CommitUnknown) and is_transient(a) for a in answers), answers
     assert await stored(db) == 0
+    assert await answered_over_http(answers[0]) == (503, "2")
+
+
+async def answered_over_http(error: BaseException) -> tuple[int, str | None]:
+    """The status and Retry-After a service's route answers when its work raised `error`."""
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/v1/leads")
+    async def capture() -> None:
+        raise error
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
+        response = await client.post("/v1/leads")
+    return response.status_code, response.headers.get("Retry-After")
 
 
 async def test_a_row_another_replica_stored_first_is_found_when_the_unit_runs_again(
