@@ -1,12 +1,21 @@
 """Dates and times as clients send them, one rule for every service: a date (`2026-12-01`)
 is the start of that day, a datetime without an offset is UTC, an RFC 3339 datetime keeps
 its offset; each becomes an aware datetime in UTC. A period's end given as a date includes
-that whole day (it becomes the start of the next)."""
+that whole day (it becomes the start of the next). Reports take a `tz` too (`AsSent`,
+`instant_in`): their dates, and datetimes without an offset, are then in that zone."""
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BeforeValidator, TypeAdapter, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
 ZONE_RULE = (
     "A date (2026-12-01), an RFC 3339 datetime (2026-12-01T09:30:00+05:00) or a datetime "
@@ -97,3 +106,43 @@ Day = Annotated[
     WithJsonSchema({**_EITHER, "description": "A date; a datetime stands for its date in UTC."}),
 ]
 """A calendar day; a datetime stands for its date in UTC."""
+
+
+IN_ZONE_RULE = (
+    "A date (2026-12-01), an RFC 3339 datetime (2026-12-01T09:30:00+05:00) or a datetime "
+    "without an offset; a date means the start of that day, and a date or a datetime without "
+    "an offset is in `tz` (UTC when no `tz` is given)."
+)
+_datetime: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _as_sent(value: Any) -> date | datetime:
+    day = _only_a_date(value)
+    if day is not None:
+        return day
+    try:
+        return _datetime.validate_python(value)
+    except ValidationError as error:
+        raise ValueError(error.errors()[0]["msg"]) from None
+
+
+AsSent = Annotated[
+    date | datetime, PlainValidator(_as_sent), WithJsonSchema({**_EITHER, "description": IN_ZONE_RULE})
+]
+"""A date or a datetime as the client sent it (a datetime at midnight stays one), made an
+instant by `instant_in` once the request's time zone is known."""
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def instant_in(value: date | datetime, zone: ZoneInfo, *, end: bool = False) -> datetime:
+    """`value` as an aware datetime in UTC: a date is the start of that day in `zone` (with
+    `end`, a period's end, the start of the next: the period includes the day), a datetime
+    without an offset is in `zone`. Raises ValueError out of years 1 to 9998."""
+    if not isinstance(value, datetime):
+        if end and value == date.max:
+            raise ValueError("the date is out of range")
+        value = datetime.combine(value + timedelta(days=1) if end else value, time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return in_utc(value)

@@ -1,10 +1,12 @@
 """Metrics HTTP routes: the funnel, spend, CAC, LTV and speed-to-lead (DOMAIN.md "Metrics")."""
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import func, select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,25 +25,75 @@ from services.metrics.schemas import (
 )
 from shared import paging
 from shared.http import Admin, InvalidInput, Viewer
-from shared.times import Instant, PeriodEnd
+from shared.times import UTC_ZONE, AsSent, instant_in
 
 router = APIRouter(prefix="/v1")
 CAPTURED_FROM = "Leads captured from (inclusive)."
 CAPTURED_BEFORE = "Leads captured before (exclusive); a date includes that day."
+IN_ZONE = (
+    "An IANA time zone (Asia/Almaty, Asia/Baku): the period's dates, and its datetimes without an"
+    " offset, are in it, and so are the months and quarters of a report. Default UTC."
+)
+Zone = Annotated[ZoneInfo | None, Query(description=IN_ZONE)]
 
 
-def ordered(from_: datetime | None, to: datetime | None) -> None:
-    """A period ends after it starts (an inverted one would answer zeros, as if nothing
-    happened in it)."""
-    if from_ is not None and to is not None and to <= from_:
+@dataclass(frozen=True)
+class Span:
+    """A report's period as instants in UTC ([start, end); None: open), and its time zone."""
+
+    start: datetime | None
+    end: datetime | None
+    zone: ZoneInfo
+
+    def day_of(self, moment: datetime) -> date:
+        """The date of `moment` in the report's time zone."""
+        return moment.astimezone(self.zone).date()
+
+    def closed(self) -> tuple[datetime, datetime]:
+        """Its start and end, for a report that needs both (`costs_in` requires them)."""
+        if self.start is None or self.end is None:
+            raise InvalidInput([("from" if self.start is None else "to", "is required")])
+        return self.start, self.end
+
+
+def _span(from_: date | datetime | None, to: date | datetime | None, tz: ZoneInfo | None) -> Span:
+    """The period as sent, read in `tz`; a 422 naming the field when it cannot be, or when it
+    ends before it starts (an inverted one would answer zeros, as if nothing happened in it)."""
+    zone = tz or UTC_ZONE
+    instants = {}
+    for field, value in (("from", from_), ("to", to)):
+        try:
+            instants[field] = None if value is None else instant_in(value, zone, end=field == "to")
+        except ValueError as error:
+            raise InvalidInput([(field, str(error))]) from None
+    start, end = instants["from"], instants["to"]
+    if start is not None and end is not None and end <= start:
         raise InvalidInput([("to", "must be after `from`")])
+    return Span(start, end, zone)
+
+
+def captured_in(
+    from_: Annotated[AsSent | None, Query(alias="from", description=CAPTURED_FROM)] = None,
+    to: Annotated[AsSent | None, Query(description=CAPTURED_BEFORE)] = None,
+    tz: Zone = None,
+) -> Span:
+    """The leads' capture period, open at either end."""
+    return _span(from_, to, tz)
+
+
+def costs_in(
+    from_: Annotated[AsSent, Query(alias="from", description="Costs and customers from (inclusive).")],
+    to: Annotated[AsSent, Query(description="Up to (exclusive); a date includes that day.")],
+    tz: Zone = None,
+) -> Span:
+    """The period of costs and customers, closed at both ends."""
+    return _span(from_, to, tz)
 
 
 @router.get("/funnel", response_model=Funnel, dependencies=[Viewer])
 async def funnel(
     request: Request,
-    from_: Annotated[Instant | None, Query(alias="from", description=CAPTURED_FROM)] = None,
-    to: Annotated[PeriodEnd | None, Query(description=CAPTURED_BEFORE)] = None,
+    span: Annotated[Span, Depends(captured_in)],
     channel: Annotated[str | None, Query(max_length=40)] = None,
     source: UUID | None = None,
     campaign: Annotated[str | None, Query(max_length=200)] = None,
@@ -71,9 +123,8 @@ async def funnel(
     A lead counts as having reached every stage up to the furthest it got to, so one that
     skipped stages (word of mouth, 000:121) counts as having passed them. The counts come
     from one pass over the leads, grouped by (group, furthest stage, stage, temperature)."""
-    ordered(from_, to)
     chosen = funnels.parse_stages(stages)
-    scope = funnels.Scope(from_, to, channel, source, campaign, industry)
+    scope = funnels.Scope(span.start, span.end, channel, source, campaign, industry)
     async with request.app.state.runtime.db.transaction() as session:
         return await funnels.report(session, chosen, scope, group_by, medians, max_groups)
 
@@ -127,8 +178,7 @@ async def list_spend(
 @router.get("/cac", response_model=CacReport, dependencies=[Viewer])
 async def cac(
     request: Request,
-    from_: Annotated[Instant, Query(alias="from", description="Costs and customers from (inclusive).")],
-    to: Annotated[PeriodEnd, Query(description="Up to (exclusive); a date includes that day.")],
+    span: Annotated[Span, Depends(costs_in)],
     group_by: Literal["channel", "campaign"] | None = None,
     period: Bucketing = "month",
     margin: Annotated[float | None, Query(gt=0, le=1)] = None,
@@ -144,26 +194,27 @@ async def cac(
 ) -> CacReport:
     """CAC = all marketing and sales costs in a period ÷ customers acquired in it (000:92),
     by month or quarter, overall and per channel or campaign; the CAC ratio (gross profit ÷
-    acquisition cost, 000:97), the payback period, and warnings outside the configured band."""
-    ordered(from_, to)
+    acquisition cost, 000:97), the payback period, and warnings outside the configured band.
+    Spend entries' days, and the months or quarters, are those of `tz`."""
+    start, end = span.closed()
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
         spend = list(
             (
                 await session.execute(
                     select(Spend).where(
-                        col(Spend.period_end) >= from_.date(), col(Spend.period_start) < to.date()
+                        col(Spend.period_end) >= span.day_of(start),
+                        col(Spend.period_start) < span.day_of(end),
                     )
                 )
             ).scalars()
         )
         campaigns = {entry.campaign for entry in spend if entry.campaign} if group_by == "campaign" else set()
         acquired = await lifetime.customers_acquired(
-            session, from_, to, period, group_by, max_groups, campaigns
+            session, start, end, period, group_by, max_groups, campaigns, zone=span.zone.key
         )
-    return finance.cac_report(
-        spend, acquired, from_, to, group_by, period, margin or settings.margin, settings
-    )
+    margin = margin or settings.margin
+    return finance.cac_report(spend, acquired, start, end, group_by, period, margin, settings, zone=span.zone)
 
 
 @router.get("/ltv", response_model=LtvReport, dependencies=[Viewer])
@@ -205,18 +256,16 @@ async def _channel_costs(session: AsyncSession) -> dict[str | None, tuple[float,
 @router.get("/speed-to-lead", response_model=SpeedReport, dependencies=[Viewer])
 async def speed_to_lead(
     request: Request,
-    from_: Annotated[Instant | None, Query(alias="from", description=CAPTURED_FROM)] = None,
-    to: Annotated[PeriodEnd | None, Query(description=CAPTURED_BEFORE)] = None,
+    span: Annotated[Span, Depends(captured_in)],
     group_by: Literal["channel", "rep"] | None = None,
 ) -> SpeedReport:
     """Capture → first rep webhook and capture → acknowledgement, p50 / p90 / p99 in seconds,
     SLA compliance, touches to conversion and sales-cycle days. The percentiles are read off
     histograms kept per month (each within 1% of the exact value); counts, SLA compliance and
     touches are exact."""
-    ordered(from_, to)
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
-        return await speed.speed_report(session, from_, to, group_by, settings.sla_seconds)
+        return await speed.speed_report(session, span.start, span.end, group_by, settings.sla_seconds)
 
 
 @router.get("/health", dependencies=[Viewer])

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import accumulate
 from typing import Any, Literal, NamedTuple
+from zoneinfo import ZoneInfo
 
 from services.metrics.schemas import CacReport, CacRow, LtvReport, LtvRow, Percentiles, SpeedRow
+from shared.times import UTC_ZONE
 
 Bucketing = Literal["month", "quarter"]
 DAYS_PER_MONTH = 365.25 / 12
@@ -67,8 +69,11 @@ def cac_report(
     period: Bucketing,
     margin: float,
     settings: Any,
+    *,
+    zone: ZoneInfo = UTC_ZONE,
 ) -> CacReport:
-    costs = spread(spend, start.date(), end.date(), period, by)
+    """Costs spread over the days of [start, end) in `zone`, beside the customers acquired."""
+    costs = spread(spend, start.astimezone(zone).date(), end.astimezone(zone).date(), period, by)
     won: dict[tuple[str, str | None], tuple[int, float]] = defaultdict(lambda: (0, 0.0))
     for row in acquired:
         key = (bucket_of(row.day, period), row.group if by else None)

@@ -56,14 +56,17 @@ async def customers_acquired(
     by: str | None,
     max_groups: int = MAX_GROUPS,
     keep: Collection[str] = (),
+    *,
+    zone: str = "UTC",
 ) -> list[Acquired]:
     """Customers won in [start, end) and their revenue, one row per month or quarter (and
     channel or campaign): however many customers, a few rows come back. Campaigns come with
     leads, any number of them: the `max_groups` with the most customers, and those in `keep`
-    (the campaigns spend was entered for), are shown, the rest summed as OTHER."""
+    (the campaigns spend was entered for), are shown, the rest summed as OTHER. Months and
+    quarters are those of `zone` (an IANA name)."""
     f = FACTS.c
     in_period = (f.customer_at >= start, f.customer_at < end)
-    day = cast(func.date_trunc(period, func.timezone("UTC", f.customer_at)), Date)
+    day = cast(func.date_trunc(period, func.timezone(zone, f.customer_at)), Date)
     group: Any = getattr(f, by) if by else literal(None)
     if by == "campaign":
         largest = (

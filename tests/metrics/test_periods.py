@@ -11,6 +11,7 @@ import pytest
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from shared import topics
+from shared.events import OUTCOME_RECORDED, OutcomeRecorded
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, eventually, running
 from tests.helpers import lead_captured
@@ -68,7 +69,7 @@ async def test_a_day_long_period_holds_that_whole_day(december: tuple[httpx.Asyn
 @pytest.mark.parametrize("route", ["/v1/cac", "/v1/speed-to-lead", "/v1/funnel"])
 async def test_every_report_takes_dates(december: tuple[httpx.AsyncClient, str], route: str) -> None:
     client, _ = december
-    for period in DECEMBER:
+    for period in [*DECEMBER, {**DECEMBER[0], "tz": "Asia/Almaty"}]:
         response = await client.get(route, params=period, headers=ADMIN)
         assert response.status_code == 200, (period, response.text)
 
@@ -126,3 +127,79 @@ async def test_a_period_that_ends_before_it_starts_is_a_422(
     response = await client.get(route, params={"from": "2026-12-31", "to": "2026-12-01"}, headers=ADMIN)
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == ["to"]
+
+
+# A day in a time zone: its dates (and datetimes without an offset) are in that zone, so the
+# day is another stretch of UTC. Baku is UTC+4 and New York UTC-5 in December, all day.
+IN_ZONES = [
+    ({"from": "2026-12-01", "to": "2026-12-01"}, None, {"first"}),
+    ({"from": "2026-12-01", "to": "2026-12-01"}, "Asia/Baku", {"before", "first"}),
+    ({"from": "2026-12-31", "to": "2026-12-31"}, "America/New_York", {"last", "after"}),
+    ({"from": "2026-12-01T03:00:00", "to": "2026-12-01T04:00:00"}, "Asia/Baku", {"before"}),
+    ({"from": "2026-12-01T00:00:00Z", "to": "2026-12-01T00:00:01+00:00"}, "Asia/Baku", {"first"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("period", "tz", "counted"), IN_ZONES, ids=["utc", "baku", "new-york", "naive", "offsets"]
+)
+async def test_a_period_is_read_in_the_time_zone_given(
+    december: tuple[httpx.AsyncClient, str], period: dict[str, str], tz: str | None, counted: set[str]
+) -> None:
+    client, channel = december
+    params = {**period, "channel": channel} | ({"tz": tz} if tz else {})
+    response = await client.get("/v1/funnel", params=params)
+    assert response.status_code == 200, response.text
+    assert response.json()["total"] == len(counted), (period, tz)
+
+
+@pytest.mark.parametrize("tz", ["Mars/Olympus", "+05:00", "../../etc/passwd", "UTC\x00"])
+async def test_a_time_zone_that_is_not_one_is_a_422_naming_it(
+    december: tuple[httpx.AsyncClient, str], tz: str
+) -> None:
+    client, _ = december
+    for route in ("/v1/funnel", "/v1/cac", "/v1/speed-to-lead"):
+        params = {"from": "2026-12-01", "to": "2026-12-31", "tz": tz}
+        response = await client.get(route, params=params, headers=ADMIN)
+        assert response.status_code == 422, (route, response.text)
+        assert [e["field"] for e in response.json()["errors"]] == ["tz"], response.text
+
+
+async def test_cac_months_and_spend_days_are_those_of_the_time_zone(
+    december: tuple[httpx.AsyncClient, str], servers: Servers
+) -> None:
+    """A customer won at 01:00 on 1 December in Baku (21:00 on 30 November in UTC), and 100
+    spent on 1 December: in Baku's months both are December's, one customer for 100."""
+    client, _ = december
+    campaign = f"zone_{uuid.uuid4().hex[:8]}"
+    won_at = datetime(2026, 11, 30, 21, tzinfo=UTC)
+    captured = lead_captured(campaign=campaign, captured_at=won_at)
+    won = OutcomeRecorded(outcome_id=uuid.uuid4(), outcome="won", occurred_at=won_at, amount=100.0)
+    publisher = Publisher(servers.bootstrap, "test")
+    try:
+        events = [captured, captured.follow_up(OUTCOME_RECORDED, "ingest", won)]
+        await publisher.publish([(topics.LEAD_EVENTS, str(e.lead_id).encode(), e.to_bytes()) for e in events])
+    finally:
+        await publisher.stop()
+    spend = {"period_start": "2026-12-01", "period_end": "2026-12-01", "category": "marketing"}
+    entered = await client.post(
+        "/v1/spend", json={**spend, "amount": "100", "campaign": campaign}, headers=ADMIN
+    )
+    assert entered.status_code == 201, entered.text
+
+    async def rows(**params: str) -> dict[str, tuple[int, float]]:
+        query = {"group_by": "campaign", **params}
+        answer = await client.get("/v1/cac", params=query, headers=ADMIN)
+        assert answer.status_code == 200, answer.text
+        return {
+            r["period"]: (r["customers"], r["costs"]) for r in answer.json()["rows"] if r["group"] == campaign
+        }
+
+    async def won_in_baku_december() -> bool:
+        return await rows(**{"from": "2026-12-01", "to": "2026-12-31", "tz": "Asia/Baku"}) == {
+            "2026-12": (1, 100.0)
+        }
+
+    await eventually(won_in_baku_december, timeout=30)
+    in_utc = await rows(**{"from": "2026-11-01", "to": "2026-12-31"})
+    assert in_utc == {"2026-11": (1, 0.0), "2026-12": (0, 100.0)}

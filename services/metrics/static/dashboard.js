@@ -7,9 +7,11 @@ const REFRESH_MS = 5000;
 function filters() {
   const form = new FormData(document.getElementById("filters"));
   const params = new URLSearchParams();
-  // Dates as picked: the API reads them in UTC, and the "to" day is included.
+  // Dates as picked, in this browser's time zone (months too); the "to" day is included.
   if (form.get("from")) params.set("from", form.get("from"));
   if (form.get("to")) params.set("to", form.get("to"));
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone) params.set("tz", zone);
   if (form.get("channel")) params.set("channel", form.get("channel"));
   return params;
 }
@@ -92,6 +94,7 @@ async function drawMoney(params) {
     to: params.get("to") || new Date(now.getTime() + 86400000).toISOString(),
     group_by: "channel",
   });
+  if (params.get("tz")) window.set("tz", params.get("tz"));
   const [cac, ltv] = await Promise.all([getJson("/v1/cac", window), getJson("/v1/ltv", new URLSearchParams({ group_by: "channel" }))]);
   const byChannel = new Map();
   for (const row of cac.rows) {
