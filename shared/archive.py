@@ -15,11 +15,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database
 from shared.events import Envelope
+from shared.inbox import ARCHIVE_TURN
 
 log = logging.getLogger(__name__)
 
 Apply = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
+Reset = Callable[[AsyncSession], Awaitable[None]]
 CHUNK = 5000
+_ALONE = text(ARCHIVE_TURN.format(""))
 
 _SNAPSHOT = text(
     "INSERT INTO archive_replay (id, next_seq, until_seq, total, done) "
@@ -53,9 +56,13 @@ class ArchiveReplay:
         """A replay is (or may be) under way: its consumer must keep turning."""
         return self._active is not False
 
-    async def start(self, session: AsyncSession) -> int:
-        """In the caller's transaction (the one resetting the read model): replay everything
-        archived so far. Returns how many events that is."""
+    async def start(self, session: AsyncSession, reset: Reset) -> int:
+        """In the caller's transaction: `reset(session)` clears the read model, and everything
+        archived so far is to be replayed. Returns how many events that is. Batches being
+        applied meanwhile, by any process, are waited for first, and later ones wait for this
+        transaction: each event is in the replay or applied live after it, never both."""
+        await session.execute(_ALONE)
+        await reset(session)
         total = int((await session.execute(_SNAPSHOT)).scalar_one())
         self._active = True
         return total

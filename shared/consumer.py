@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.archive import ArchiveReplay
+from shared.archive import ArchiveReplay, Reset
 from shared.db import Database
 from shared.events import LEAD_ERASED, Envelope
 from shared.faults import cancelled_from_outside, is_transient
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
 """Applies a run of consecutive events (of the types it is registered for), in order: one
 statement can serve many."""
-Reset = Callable[[AsyncSession], Awaitable[None]]
 # Offsets only say where to resume; the inbox makes redelivery harmless, so they are
 # committed (always after the database commit) at most this often, not once per batch. Each
 # commit is a broker request: four busy consumers committing four times a second cost the
@@ -172,8 +171,7 @@ class ConsumerRunner:
         self._hurry.clear()
         try:
             async with self.db.transaction() as session:
-                await reset(session)
-                total = await self.archive.start(session)
+                total = await self.archive.start(session, reset)
         except BaseException as error:
             future.set_exception(error)
             raise

@@ -69,6 +69,14 @@ _CLAIM = (
 )
 
 
+# Live batches archive under this lock, shared; a rebuild resets the read model and takes its
+# snapshot of the archive holding it alone (`shared.archive.ArchiveReplay.start`). Without it,
+# a batch of another process (a second replica, one mid-rollout) that had archived its events
+# but not yet applied them could apply them to the read model just reset, and the replay, whose
+# snapshot took their place in the archive, would apply them again: counted twice.
+ARCHIVE_TURN = "SELECT pg_advisory_xact_lock{}(1282, hashtext(current_schema() || '.event_archive'))"
+_ARCHIVING = text(ARCHIVE_TURN.format("_shared"))
+
 _ARCHIVE = text(
     "INSERT INTO event_archive (event_id, lead_id, topic, value) "
     "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:leads AS uuid[]), CAST(:topics AS text[]),"
@@ -86,6 +94,7 @@ async def archive_new_events(
     rows = {event_id: (lead, t, v) for event_id, lead, t, v in sorted(messages, key=lambda m: m[0])}
     if not rows:
         return set()
+    await session.execute(_ARCHIVING)
     parameters = {
         "ids": list(rows),
         "leads": [lead for lead, _, _ in rows.values()],

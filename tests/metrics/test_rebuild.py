@@ -1,6 +1,7 @@
 """POST /v1/rebuild: the read model dropped and replayed from metrics' own archive gives the
 same numbers, even on a broker that has forgotten every event (a restarted in-memory broker)."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from itertools import groupby
 from pathlib import Path
@@ -19,7 +20,7 @@ from shared.archive import ArchiveReplay
 from shared.consumer import ConsumerRunner
 from shared.db import Database
 from shared.embedded import EmbeddedBroker, free_port
-from shared.events import LEAD_ERASED, Envelope
+from shared.events import LEAD_ERASED, OUTCOME_RECORDED, Envelope
 from shared.inbox import archive_new_events
 from shared.kafka import Publisher, create_topics
 from shared.observability import Telemetry
@@ -116,8 +117,7 @@ async def test_a_rebuild_cut_short_by_a_restart_resumes_where_it_was(servers: Se
         expected = await facts(db)
 
         async with db.transaction() as session:
-            await session.execute(text("TRUNCATE lead_facts"))
-            assert await first.start(session) == len(events)
+            assert await first.start(session, truncate) == len(events)
         assert await first.step() == 7  # ... and the process stops here
 
         resumed = ArchiveReplay(db, fold, chunk=7)  # the next process finds the cursor
@@ -156,7 +156,7 @@ async def test_a_lead_erased_after_its_chunk_was_read_ahead_stays_out_of_the_reb
             await session.execute(text("TRUNCATE lead_facts, event_archive"))
             archived = [(e.id, e.lead_id, journeys.topic_of(e), e.to_bytes()) for e in events]
             await archive_new_events(session, archived)
-            await replay.start(session)
+            await replay.start(session, truncate)
         for _ in range(written // 7):
             assert await replay.step() == 7
         erasure = Envelope(
@@ -174,7 +174,83 @@ async def test_a_lead_erased_after_its_chunk_was_read_ahead_stays_out_of_the_reb
         await db.dispose()
 
 
+async def truncate(session: AsyncSession) -> None:
+    await session.execute(text("TRUNCATE lead_facts"))
+
+
 async def facts(db: Database) -> list[dict[str, Any]]:
     async with db.transaction() as session:
         rows = await session.execute(text("SELECT * FROM lead_facts ORDER BY lead_id"))
         return [dict(row._mapping) for row in rows]
+
+
+async def test_a_batch_another_process_archived_as_the_rebuild_began_is_counted_once(
+    servers: Servers,
+) -> None:
+    """Two metrics processes (replicas, or a rollout's old and new): one has archived a batch
+    (a customer's events) and not yet applied it when the other resets the read model. The
+    batch must end up applied once: before the reset and replayed, or after it and not
+    replayed. (Without the turn, it was applied to the reset model and replayed too.)"""
+    db = Database(servers.database_url, "metrics")
+    handlers = event_handlers()
+
+    async def fold(session: AsyncSession, events: list[Envelope]) -> None:
+        for handler, run in groupby(events, key=lambda e: handlers[e.type]):
+            await handler(session, list(run))
+
+    def archived(events: list[Envelope]) -> list[tuple[Any, ...]]:
+        return [(e.id, e.lead_id, journeys.topic_of(e), e.to_bytes()) for e in events]
+
+    events = journeys.month_of_leads()
+    customer = next(e.lead_id for e in events if e.type == OUTCOME_RECORDED)
+    straggler = [e for e in events if e.lead_id == customer]
+    another = next(e.lead_id for e in events if e.lead_id != customer)
+    first = [e for e in events if e.lead_id == another]
+    rest = [e for e in events if e not in first and e not in straggler]
+    try:
+        async with db.transaction() as session:
+            await session.execute(text("TRUNCATE lead_facts, event_archive"))
+            await fold(session, events)
+        expected = await facts(db)
+        async with db.transaction() as session:
+            await session.execute(text("TRUNCATE lead_facts, event_archive"))
+            await archive_new_events(session, archived(first))  # archived long before
+            await fold(session, first)
+
+        stored, go_on = asyncio.Event(), asyncio.Event()
+
+        async def other_process_batch() -> None:
+            async with db.transaction() as session:
+                assert await archive_new_events(session, archived(straggler))
+                stored.set()
+                await go_on.wait()
+                await fold(session, straggler)
+
+        batch = asyncio.create_task(other_process_batch())
+        await stored.wait()
+        async with db.transaction() as session:  # a later batch, applied and committed
+            await archive_new_events(session, archived(rest))
+            await fold(session, rest)
+        replay = ArchiveReplay(db, fold, chunk=7)
+
+        async def rebuild() -> int:
+            async with db.transaction() as session:
+                return await replay.start(session, truncate)
+
+        reset = asyncio.create_task(rebuild())
+        await eventually(lambda: reset.done() or waiting_for_a_lock(db), timeout=10)
+        go_on.set()
+        await batch
+        await reset
+        while await replay.step():
+            pass
+        assert await facts(db) == expected
+    finally:
+        await db.dispose()
+
+
+async def waiting_for_a_lock(db: Database) -> bool:
+    """Whether a transaction of this test waits for an advisory lock (the rebuild's turn)."""
+    async with db.transaction() as session:
+        query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1282 AND NOT granted"
+        return bool((await session.execute(text(query))).scalar_one())
