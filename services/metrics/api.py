@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,8 @@ from services.metrics.schemas import (
     CacReport,
     Funnel,
     LtvReport,
+    RebuildUnderWay,
+    Report,
     SpeedReport,
     SpendIn,
     SpendPublic,
@@ -126,7 +128,8 @@ async def funnel(
     chosen = funnels.parse_stages(stages)
     scope = funnels.Scope(span.start, span.end, channel, source, campaign, industry)
     async with request.app.state.runtime.db.transaction() as session:
-        return await funnels.report(session, chosen, scope, group_by, medians, max_groups)
+        report = await funnels.report(session, chosen, scope, group_by, medians, max_groups)
+    return await _said_partial(request, report)
 
 
 @router.post("/spend", status_code=201, response_model=SpendPublic, dependencies=[Admin])
@@ -214,7 +217,10 @@ async def cac(
             session, start, end, period, group_by, max_groups, campaigns, zone=span.zone.key
         )
     margin = margin or settings.margin
-    return finance.cac_report(spend, acquired, start, end, group_by, period, margin, settings, zone=span.zone)
+    report = finance.cac_report(
+        spend, acquired, start, end, group_by, period, margin, settings, zone=span.zone
+    )
+    return await _said_partial(request, report)
 
 
 @router.get("/ltv", response_model=LtvReport, dependencies=[Viewer])
@@ -236,7 +242,9 @@ async def ltv(
             await session.execute(select(func.count()).where(FACTS.c.customer_at.is_not(None)))
         ).scalar_one()
         per_channel = await _channel_costs(session) if group_by == "channel" else None
-    return finance.ltv_report(groups, overall, margin or settings.margin, spend_total, acquired, per_channel)
+    margin = margin or settings.margin
+    report = finance.ltv_report(groups, overall, margin, spend_total, acquired, per_channel)
+    return await _said_partial(request, report)
 
 
 async def _channel_costs(session: AsyncSession) -> dict[str | None, tuple[float, int]]:
@@ -265,7 +273,20 @@ async def speed_to_lead(
     touches are exact."""
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
-        return await speed.speed_report(session, span.start, span.end, group_by, settings.sla_seconds)
+        report = await speed.speed_report(session, span.start, span.end, group_by, settings.sla_seconds)
+    return await _said_partial(request, report)
+
+
+ReportT = TypeVar("ReportT", bound=Report)
+
+
+async def _said_partial(request: Request, report: ReportT) -> ReportT:
+    """The report, saying so while a rebuild is under way: its figures are partial until then."""
+    (runner,) = request.app.state.runtime.consumers
+    progress = await runner.archive.progress()
+    if progress.replaying:
+        report.rebuilding = RebuildUnderWay(done=progress.done, events=progress.total)
+    return report
 
 
 @router.get("/health", dependencies=[Viewer])

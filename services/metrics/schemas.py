@@ -13,6 +13,19 @@ from shared.times import Day
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
+class RebuildUnderWay(BaseModel):
+    done: int = Field(description="Archived events replayed so far.")
+    events: int = Field(description="Archived events the rebuild replays.")
+
+
+class Report(BaseModel):
+    rebuilding: RebuildUnderWay | None = Field(
+        None,
+        description="Set while a rebuild (POST /v1/rebuild) replays metrics' archive: until it is"
+        " done these figures are partial.",
+    )
+
+
 class FunnelStage(BaseModel):
     stage: str
     count: int = Field(description="Leads that reached this stage (or a later one).")
@@ -27,7 +40,7 @@ class FunnelBody(BaseModel):
     overall_conversion: float | None
 
 
-class Funnel(FunnelBody):
+class Funnel(FunnelBody, Report):
     by_stage: dict[str, int] = Field(description="Leads by their current stage.")
     by_temperature: dict[str, int]
     groups: dict[str, FunnelBody] = Field(
@@ -74,7 +87,7 @@ class CacRow(BaseModel):
     warnings: list[str]
 
 
-class CacReport(BaseModel):
+class CacReport(Report):
     currency_note: str
     rows: list[CacRow]
     overall: CacRow
@@ -98,7 +111,7 @@ class LtvRow(BaseModel):
     ltv_to_cac: float | None = None
 
 
-class LtvReport(BaseModel):
+class LtvReport(Report):
     currency_note: str
     rows: list[LtvRow]
     overall: LtvRow
@@ -124,7 +137,7 @@ class SpeedRow(BaseModel):
     sales_cycle_days: Percentiles
 
 
-class SpeedReport(BaseModel):
+class SpeedReport(Report):
     sla_seconds: float
     overall: SpeedRow
     rows: list[SpeedRow]

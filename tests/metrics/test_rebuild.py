@@ -254,3 +254,46 @@ async def waiting_for_a_lock(db: Database) -> bool:
     async with db.transaction() as session:
         query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1282 AND NOT granted"
         return bool((await session.execute(text(query))).scalar_one())
+
+
+REPORTS = {
+    "/v1/funnel": {},
+    "/v1/cac": {"from": "2030-01-01", "to": "2030-12-31"},
+    "/v1/ltv": {},
+    "/v1/speed-to-lead": {},
+}
+
+
+async def test_a_report_read_while_a_rebuild_is_under_way_says_its_figures_are_partial(
+    servers: Servers,
+) -> None:
+    async with running(create_app(servers.settings(MetricsSettings))) as metrics:
+        db = metrics._transport.app.state.runtime.db  # type: ignore[attr-defined]
+        events = journeys.month_of_leads()
+        handlers = event_handlers()
+
+        async def fold(session: AsyncSession, events: list[Envelope]) -> None:
+            for handler, run in groupby(events, key=lambda e: handlers[e.type]):
+                await handler(session, list(run))
+
+        replay = ArchiveReplay(db, fold)
+        async with db.transaction() as session:
+            await session.execute(text("TRUNCATE lead_facts, event_archive"))
+            await archive_new_events(
+                session, [(e.id, e.lead_id, journeys.topic_of(e), e.to_bytes()) for e in events]
+            )
+            await replay.start(session, truncate)
+
+        async def rebuilding() -> list[Any]:
+            answers = [
+                await metrics.get(path, params=params, headers=ADMIN) for path, params in REPORTS.items()
+            ]
+            assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+            return [a.json()["rebuilding"] for a in answers]
+
+        async with db.transaction() as session:  # the replay's cursor held: a chunk being written
+            await session.execute(text("SELECT FROM archive_replay FOR UPDATE"))
+            assert await rebuilding() == [{"done": 0, "events": len(events)}] * len(REPORTS)
+        while await replay.step():
+            pass
+        assert await rebuilding() == [None] * len(REPORTS)

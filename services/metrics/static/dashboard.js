@@ -84,7 +84,9 @@ async function drawFunnel(params) {
   const stages = funnel.stages.map((s) => ({ label: s.stage, count: s.count }));
   bars(document.getElementById("funnel"), stages, (s) => s.count, String);
   const steps = funnel.stages.slice(1).map((s) => `${s.stage} ${percent(s.conversion_from_previous)}`);
-  document.getElementById("overall").textContent = `${funnel.total} leads · overall ${percent(funnel.overall_conversion)} · ${steps.join(" · ")}`;
+  const rebuild = funnel.rebuilding;
+  const partial = rebuild ? ` · rebuilding: ${percent(rebuild.done / Math.max(rebuild.events, 1))} replayed, figures partial` : "";
+  document.getElementById("overall").textContent = `${funnel.total} leads · overall ${percent(funnel.overall_conversion)} · ${steps.join(" · ")}${partial}`;
 }
 
 async function drawMoney(params) {
