@@ -3,7 +3,7 @@
 import calendar
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import accumulate
@@ -52,12 +52,14 @@ CURRENCY_NOTE = "amounts are summed as entered, whatever their currency: keep on
 
 
 class Acquired(NamedTuple):
-    """Customers won on `day` (or in the month or quarter starting then), in `group`."""
+    """Customers won on `day` (or in the month or quarter starting then), in `group`: their
+    revenue, and their months of cooperation summed (`lifetime.months_of_cooperation`)."""
 
     day: date
     group: str | None
     customers: int
     revenue: float
+    months: float
 
 
 def cac_report(
@@ -74,16 +76,15 @@ def cac_report(
 ) -> CacReport:
     """Costs spread over the days of [start, end) in `zone`, beside the customers acquired."""
     costs = spread(spend, start.astimezone(zone).date(), end.astimezone(zone).date(), period, by)
-    won: dict[tuple[str, str | None], tuple[int, float]] = defaultdict(lambda: (0, 0.0))
+    won: dict[tuple[str, str | None], Won] = defaultdict(Won)
     for row in acquired:
         key = (bucket_of(row.day, period), row.group if by else None)
-        won[key] = (won[key][0] + row.customers, won[key][1] + row.revenue)
+        won[key] = _summed([won[key], Won(row.customers, row.revenue, row.months)])
     keys = sorted(set(costs) | set(won), key=lambda k: (k[0], k[1] or ""))
-    months = max((end - start).days / DAYS_PER_MONTH, 1 / DAYS_PER_MONTH)
-    rows = [_cac_row(k[0], k[1], costs.get(k), won.get(k, (0, 0.0)), margin, months, settings) for k in keys]
+    rows = [_cac_row(k[0], k[1], costs.get(k), won.get(k, Won()), margin, settings) for k in keys]
     total_costs = sum(costs.values())
-    everyone = (sum(n for n, _ in won.values()), sum(r for _, r in won.values()))
-    overall = _cac_row("all", None, total_costs if costs else None, everyone, margin, months, settings)
+    everyone = _summed(won.values())
+    overall = _cac_row("all", None, total_costs if costs else None, everyone, margin, settings)
     return CacReport(
         currency_note=CURRENCY_NOTE,
         rows=rows,
@@ -91,23 +92,37 @@ def cac_report(
     )
 
 
+class Won(NamedTuple):
+    """Customers acquired, their revenue and their months of cooperation, summed."""
+
+    customers: int = 0
+    revenue: float = 0.0
+    months: float = 0.0
+
+
+def _summed(rows: Iterable[Won]) -> Won:
+    customers, revenue, months = (sum(column) for column in zip(Won(), *rows, strict=True))
+    return Won(int(customers), float(revenue), float(months))
+
+
 def _cac_row(
     period: str,
     group: str | None,
     entered: float | None,
-    won: tuple[int, float],
+    won: Won,
     margin: float,
-    months: float,
     settings: Any,
 ) -> CacRow:
     """`entered`: the costs entered for the period (and group); None when none were, and then
-    the CAC is unknown, not zero."""
-    customers, revenue = won
+    the CAC is unknown, not zero. The payback: the CAC over the gross profit a customer brings
+    a month, over their own months of cooperation (not the period asked for, which would
+    change it)."""
+    customers, revenue, months = won
     costs = entered or 0.0
     cac = costs / customers if customers and entered is not None else None
     gross_profit = revenue * margin
     ratio = gross_profit / costs if costs else None
-    monthly_profit_per_customer = gross_profit / customers / months if customers else 0
+    monthly_profit_per_customer = gross_profit / months if months else 0
     payback = cac / monthly_profit_per_customer if cac is not None and monthly_profit_per_customer else None
     warnings = []
     if cac is not None and settings.cac_high is not None and cac > settings.cac_high:

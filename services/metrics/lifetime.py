@@ -13,16 +13,22 @@ from services.metrics.finance import DAYS_PER_MONTH, Acquired, Bucketing, Custom
 from services.metrics.funnels import FACTS, MAX_GROUPS, OTHER
 
 
+def months_of_cooperation() -> Any:
+    """A customer's months of cooperation (LTV's t, 001:323-331): from the first purchase to
+    the last or to churn, whichever came later (one won back after churning cooperates again),
+    whole days in months rounded, plus the month of the first; at least one."""
+    f = FACTS.c
+    end = func.greatest(f.churned_at, f.last_won_at, f.won_at)
+    days = func.floor(func.extract("epoch", end - f.won_at) / 86400)
+    return func.greatest(1, func.floor(func.coalesce(days / DAYS_PER_MONTH, 0) + 0.5) + 1)
+
+
 async def customer_totals(
     session: AsyncSession, by: str | None
 ) -> tuple[CustomerTotals, list[CustomerTotals]]:
     """All customers, and each group's (`by`: channel or segment)."""
     f = FACTS.c
-    # From the first purchase to the last (or to churn), whole days, in months rounded, plus
-    # the month of the first; at least one.
-    end = func.coalesce(f.churned_at, f.last_won_at, f.won_at)
-    days = func.floor(func.extract("epoch", end - f.won_at) / 86400)
-    months = func.greatest(1, func.floor(func.coalesce(days / DAYS_PER_MONTH, 0) + 0.5) + 1)
+    months = months_of_cooperation()
     group = getattr(f, by) if by else literal(None)
     query = select(
         group.label("g"),
@@ -59,11 +65,11 @@ async def customers_acquired(
     *,
     zone: str = "UTC",
 ) -> list[Acquired]:
-    """Customers won in [start, end) and their revenue, one row per month or quarter (and
-    channel or campaign): however many customers, a few rows come back. Campaigns come with
-    leads, any number of them: the `max_groups` with the most customers, and those in `keep`
-    (the campaigns spend was entered for), are shown, the rest summed as OTHER. Months and
-    quarters are those of `zone` (an IANA name)."""
+    """Customers won in [start, end), their revenue and months of cooperation, one row per
+    month or quarter (and channel or campaign): however many customers, a few rows come
+    back. Campaigns come with leads, any number of them: the `max_groups` with the most
+    customers, and those in `keep` (the campaigns spend was entered for), are shown, the rest
+    summed as OTHER. Months and quarters are those of `zone` (an IANA name)."""
     f = FACTS.c
     in_period = (f.customer_at >= start, f.customer_at < end)
     day = cast(func.date_trunc(period, func.timezone(zone, f.customer_at)), Date)
@@ -78,9 +84,7 @@ async def customers_acquired(
         )
         shown = f.campaign.in_(largest) | f.campaign.in_(list(keep))
         group = case((f.campaign.is_(None), None), (shown, f.campaign), else_=OTHER)
-    query = (
-        select(day, group, func.count(), func.coalesce(func.sum(cast(f.revenue, Float)), 0.0))
-        .where(*in_period)
-        .group_by(day, group)
-    )
-    return [Acquired(d, g, int(n), float(revenue)) for d, g, n, revenue in await session.execute(query)]
+    revenue = func.coalesce(func.sum(cast(f.revenue, Float)), 0.0)
+    months = func.coalesce(func.sum(months_of_cooperation()), 0)
+    query = select(day, group, func.count(), revenue, months).where(*in_period).group_by(day, group)
+    return [Acquired(d, g, int(n), float(r), float(m)) for d, g, n, r, m in await session.execute(query)]

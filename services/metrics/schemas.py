@@ -83,7 +83,11 @@ class CacRow(BaseModel):
     cac_ratio: float | None = Field(
         description="Gross profit of the customers acquired ÷ what acquiring them cost."
     )
-    payback_months: float | None
+    payback_months: float | None = Field(
+        description="CAC ÷ the gross profit a customer brings a month: their revenue x margin over"
+        " their months of cooperation (first purchase to the last or to churn), so it does not"
+        " change with the period asked for."
+    )
     warnings: list[str]
 
 
