@@ -1,7 +1,10 @@
 """The touch scheduler: workers claim due touches with `FOR UPDATE SKIP LOCKED`, so several
 replicas never take the same one; a claim is a lease, so a touch whose worker died is taken
-again after it. Before sending, the lead's quiet hours, call window and weekly cap are
-checked; a touch that may not go yet is moved.
+again after it. The claimed touches are then sent inside one transaction that holds them and
+their leads until what was sent is recorded: there the lead is looked at as it is now (erased,
+unsubscribed, consent withdrawn: the touch is cancelled; an erasure or unsubscribe arriving
+meanwhile waits for the record), and its quiet hours, call window and weekly cap are checked;
+a touch that may not go yet is moved.
 
 A touch taken again after its lease lapsed may have left already: its worker died between
 the send and the record. An SMS or messenger text goes again with the same Idempotency-Key
@@ -28,7 +31,7 @@ from uuid import UUID
 
 import aiohttp
 import aiosmtplib
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,12 +44,13 @@ from services.nurture.playbooks import Playbooks, render
 from services.nurture.routing import choose
 from services.nurture.subscriptions import emit
 from services.nurture.timing import WEEK, earliest_send
-from shared.db import Database
+from shared.db import Database, driver_connection
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
 from shared.faults import drop_traceback, is_transient
 from shared.languages import Language, language_of, say
 from shared.outgoing import post
 from shared.redact import describe, redact
+from shared.tombstones import hold
 from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -100,14 +104,15 @@ def unsubscribe_url(settings: NurtureSettings, lead_id: UUID) -> str:
 @dataclass
 class Claimed:
     touch: Touch
-    lead: FollowedLead | None
     lapsed: bool  # taken again after its worker's lease ran out: it may have left
 
-    @property
-    def in_doubt(self) -> bool:
-        if not self.lapsed or self.lead is None:
-            return False
-        return _preferred(self.touch.channel, self.lead.context) == "email"
+
+@dataclass
+class Going:
+    """A claimed touch that is to be sent now, with its lead as it is now."""
+
+    touch: Touch
+    lead: FollowedLead
 
 
 class TouchSender:
@@ -135,52 +140,12 @@ class TouchSender:
             await self.http.close()
 
     async def send_due(self) -> int:
-        """Claim due touches, move the ones that may not go yet, send the rest; returns the claim size."""
-        now = utcnow()
+        """Claim due touches, then send the ones that may go now; returns the claim size."""
         async with self.db.transaction() as session:
-            claimed = await self._claim(session, now)
-            playbooks = (await self.book.active(session)).value
-            sent = await self._recent_sends(session, {c.touch.lead_id for c in claimed}, now)
-            ready, postponed = [], []
-            for item in claimed:
-                if item.lead is None or item.lead.unsubscribed:
-                    touch = await session.get(Touch, item.touch.id)
-                    assert touch is not None
-                    await self._finish(session, touch, "cancelled", "unsubscribed or unknown lead")
-                    continue
-                channel = _preferred(item.touch.channel, item.lead.context)
-                if not may_market(channel, item.lead.context):
-                    touch = await session.get(Touch, item.touch.id)
-                    assert touch is not None
-                    await self._finish(session, touch, "cancelled", NO_CONSENT.format(channel=channel))
-                    continue
-                if item.in_doubt:
-                    touch = await session.get(Touch, item.touch.id)
-                    assert touch is not None
-                    log.warning("touch %s: %s", touch.id, IN_DOUBT)
-                    await self._finish(session, touch, "failed", IN_DOUBT)
-                    continue
-                recent = sent.get(item.touch.lead_id, [])
-                allowed = earliest_send(now, item.touch.channel, item.lead.context, playbooks, recent)
-                if allowed > now:
-                    postponed.append((item.touch.id, allowed))
-                else:
-                    ready.append(item)
-                    sent.setdefault(item.touch.lead_id, []).append(now)  # counts against the cap at once
-            for touch_id, allowed in postponed:
-                await session.execute(
-                    update(TOUCHES)
-                    .where(TOUCHES.c.id == touch_id)
-                    .values(
-                        status="scheduled",
-                        due_at=allowed,
-                        lease_until=None,
-                        detail="waiting for the lead's hours or weekly cap",
-                    )
-                )
+            claimed = await self._claim(session, utcnow())
         # Sends in flight are finished and recorded even when the service is stopping: cut
         # off between a send and its record, a touch would go again once its lease ran out.
-        delivery = asyncio.ensure_future(self._deliver(ready, playbooks))
+        delivery = asyncio.ensure_future(self._deliver(claimed))
         try:
             await asyncio.shield(delivery)
         except asyncio.CancelledError:
@@ -188,66 +153,110 @@ class TouchSender:
             raise
         return len(claimed)
 
-    async def _deliver(self, ready: list[Claimed], playbooks: Playbooks) -> None:
-        """Send the claimed touches at once, then record each outcome in one transaction,
-        retried while the database is away and the claims hold."""
-        if not ready:
+    async def _deliver(self, claimed: list[Claimed]) -> None:
+        """Send the claimed touches that may go, at once, inside one transaction that holds
+        them and their leads (`_gate`), and record each outcome in it; retried while the
+        database is away and the claims hold: before the sends, the whole of it; after them,
+        the record alone."""
+        if not claimed:
             return
-        outcomes = await asyncio.gather(
-            *(self._bounded(item, playbooks) for item in ready), return_exceptions=True
-        )
-        lease_ends = min(item.touch.lease_until for item in ready if item.touch.lease_until)
+        lease_ends = min(item.touch.lease_until for item in claimed if item.touch.lease_until)
         delay, longest = RECORD_RETRY_SECONDS
+        sent: tuple[list[Going], list[Any]] | None = None
         while True:
             try:
-                await self._record(ready, outcomes)
+                if sent is None:
+                    async with self.db.transaction() as session:
+                        going, playbooks = await self._gate(session, claimed)
+                        sent = going, await self._send_all(going, playbooks)
+                        await self._record(session, *sent)
+                else:
+                    async with self.db.transaction() as session:
+                        await self._record(session, *sent)
                 return
             except Exception as error:
                 if not is_transient(error) or utcnow() + timedelta(seconds=delay) >= lease_ends:
                     raise  # the touches are taken again, and an email among them fails as in doubt
-                log.warning("recording %d sends failed, trying again in %.1fs: %r", len(ready), delay, error)
+                doing = "sending" if sent is None else f"recording {len(sent[0])} sends"
+                log.warning("%s failed, trying again in %.1fs: %r", doing, delay, error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, longest)
 
-    async def _record(self, ready: list[Claimed], outcomes: list[Any]) -> None:
-        async with self.db.transaction() as session:
-            # The touches as they are now, locked in one statement (in id order: two batches
-            # never wait for each other in a circle), not one round trip each.
-            ids = sorted(item.touch.id for item in ready)
-            query = select(Touch).where(TOUCHES.c.id.in_(ids)).order_by(TOUCHES.c.id).with_for_update()
-            current = {touch.id: touch for touch in (await session.execute(query)).scalars()}
-            tasks = {
-                item.touch.lead_id
-                for item, outcome in zip(ready, outcomes, strict=True)
-                if isinstance(outcome, dict)
-            }
-            holders = await _holders(session, tasks)
-            for item, outcome in zip(ready, outcomes, strict=True):
-                touch = current.get(item.touch.id)
-                if touch is None or touch.status != "sending":
-                    continue  # cancelled or erased meanwhile
-                if outcome is not None and not isinstance(outcome, BaseException):
-                    try:
-                        await self._call_task(session, touch, outcome, holders.get(touch.lead_id))
-                    except SendFailed as error:
-                        outcome = error
-                if isinstance(outcome, BaseException):
-                    await self._failed(session, touch, outcome)
-                else:
-                    touch.sent_at = utcnow()
-                    await self._finish(session, touch, "sent", None)
+    async def _gate(self, session: AsyncSession, claimed: list[Claimed]) -> tuple[list[Going], Playbooks]:
+        """The touches to send now, as they are now: held, with their leads, until the sends are
+        recorded, so that an erasure, an unsubscribe or a consent withdrawn either came first
+        and is seen here, or waits until what was sent is recorded; and two senders never
+        count a lead's weekly cap at once. Those that may not go are cancelled, failed (an
+        email in doubt) or moved to when they may."""
+        lead_ids = sorted({item.touch.lead_id for item in claimed})
+        await hold(await driver_connection(session), lead_ids)  # an erasure under way goes first
+        query = select(FollowedLead).where(col(FollowedLead.lead_id).in_(lead_ids))
+        locked = query.order_by(col(FollowedLead.lead_id)).with_for_update(key_share=True)
+        leads = {lead.lead_id: lead for lead in (await session.execute(locked)).scalars()}
+        current = await _touches_held(session, [item.touch.id for item in claimed])
+        now = utcnow()  # once held: a send recorded while this waited counts against the cap
+        playbooks = (await self.book.active(session)).value
+        sent = await self._recent_sends(session, set(leads), now)
+        going = []
+        for item in claimed:
+            touch = current.get(item.touch.id)
+            if touch is None or touch.status != "sending" or touch.attempts != item.touch.attempts:
+                continue  # erased or cancelled meanwhile, or no longer this claim
+            lead = leads.get(touch.lead_id)
+            if lead is None or lead.unsubscribed:
+                await self._finish(session, touch, "cancelled", "unsubscribed or unknown lead")
+                continue
+            channel = _preferred(touch.channel, lead.context)
+            if not may_market(channel, lead.context):
+                await self._finish(session, touch, "cancelled", NO_CONSENT.format(channel=channel))
+                continue
+            if item.lapsed and channel == "email":
+                log.warning("touch %s: %s", touch.id, IN_DOUBT)
+                await self._finish(session, touch, "failed", IN_DOUBT)
+                continue
+            recent = sent.get(touch.lead_id, [])
+            allowed = earliest_send(now, touch.channel, lead.context, playbooks, recent)
+            if allowed > now:
+                touch.status, touch.due_at, touch.lease_until = "scheduled", allowed, None
+                touch.detail = "waiting for the lead's hours or weekly cap"
+                session.add(touch)
+                continue
+            going.append(Going(touch, lead))
+            sent.setdefault(touch.lead_id, []).append(now)  # counts against the cap at once
+        return going, playbooks
+
+    async def _send_all(self, going: list[Going], playbooks: Playbooks) -> list[Any]:
+        """Each touch's outcome: None (sent), what to tell the rep (a call task) or the error."""
+        sends = (self._bounded(item, playbooks) for item in going)
+        return await asyncio.gather(*sends, return_exceptions=True)
+
+    async def _record(self, session: AsyncSession, going: list[Going], outcomes: list[Any]) -> None:
+        current = await _touches_held(session, [item.touch.id for item in going])
+        tasks = {
+            item.touch.lead_id
+            for item, outcome in zip(going, outcomes, strict=True)
+            if isinstance(outcome, dict)
+        }
+        holders = await _holders(session, tasks)
+        for item, outcome in zip(going, outcomes, strict=True):
+            touch = current.get(item.touch.id)
+            if touch is None or touch.status != "sending":
+                continue  # recorded already (a record retried after its commit went through)
+            if outcome is not None and not isinstance(outcome, BaseException):
+                try:
+                    await self._call_task(session, touch, outcome, holders.get(touch.lead_id))
+                except SendFailed as error:
+                    outcome = error
+            if isinstance(outcome, BaseException):
+                await self._failed(session, touch, outcome)
+            else:
+                touch.sent_at = utcnow()
+                await self._finish(session, touch, "sent", None)
 
     async def _claim(self, session: AsyncSession, now: datetime) -> list[Claimed]:
         lease = now + timedelta(seconds=self.settings.touch_lease_seconds)
         rows = list(await session.execute(text(_CLAIM), {"now": now, "lease": lease, "limit": BATCH}))
-        touches = [Touch.model_validate(row._mapping) for row in rows]
-        leads = {}
-        if touches:
-            found = await session.execute(
-                select(FollowedLead).where(FollowedLead.lead_id.in_({t.lead_id for t in touches}))  # type: ignore[attr-defined]
-            )
-            leads = {lead.lead_id: lead for lead in found.scalars()}
-        return [Claimed(t, leads.get(t.lead_id), row.lapsed) for t, row in zip(touches, rows, strict=True)]
+        return [Claimed(Touch.model_validate(row._mapping), row.lapsed) for row in rows]
 
     async def _recent_sends(
         self, session: AsyncSession, lead_ids: set[UUID], now: datetime
@@ -262,7 +271,7 @@ class TouchSender:
             found.setdefault(row.lead_id, []).append(row.sent_at)
         return found
 
-    async def _bounded(self, item: Claimed, playbooks: Playbooks) -> dict[str, Any] | None:
+    async def _bounded(self, item: Going, playbooks: Playbooks) -> dict[str, Any] | None:
         """A send never outlives its claim: past the timeout (well inside the lease, see the
         settings) it fails and is retried, rather than another worker sending it meanwhile."""
         try:
@@ -271,10 +280,9 @@ class TouchSender:
         except TimeoutError as error:
             raise SendFailed(f"no answer within {self.settings.webhook_timeout_seconds}s") from error
 
-    async def _send(self, item: Claimed, playbooks: Playbooks) -> dict[str, Any] | None:
+    async def _send(self, item: Going, playbooks: Playbooks) -> dict[str, Any] | None:
         """Send one touch; a call task returns what to tell the rep (sent in the record step)."""
         touch, lead = item.touch, item.lead
-        assert lead is not None
         fields = lead.context
         language = language_of(fields)
         template = playbooks.text(touch.template, language)
@@ -387,6 +395,13 @@ class TouchSender:
         kind = {"sent": TOUCH_SENT, "failed": TOUCH_FAILED, "cancelled": TOUCH_CANCELLED}.get(status)
         if kind is not None:
             await emit(session, touch_event(kind, touch, reason))
+
+
+async def _touches_held(session: AsyncSession, ids: list[UUID]) -> dict[UUID, Touch]:
+    """The touches as they are now, locked in one statement (in id order: two batches never
+    wait for each other in a circle), not one round trip each."""
+    query = select(Touch).where(col(Touch.id).in_(sorted(ids))).order_by(col(Touch.id)).with_for_update()
+    return {touch.id: touch for touch in (await session.execute(query)).scalars()}
 
 
 async def _holders(session: AsyncSession, lead_ids: set[UUID]) -> dict[UUID, Rep]:

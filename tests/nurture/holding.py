@@ -61,6 +61,7 @@ MESSAGE_ID = re.compile(rb"^Message-ID: <([^@>]+)@", re.MULTILINE | re.IGNORECAS
 class Mailbox:
     port: int
     together: Together | None = None
+    gate: threading.Event | None = None  # when given, every send waits at it until it is set
     received: list[bytes] = field(default_factory=list)
     arrived: list[float] = field(default_factory=list)  # time.monotonic() of each, in step
     _parsed: list[Message] = field(default_factory=list)
@@ -68,6 +69,8 @@ class Mailbox:
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if self.together is not None:
             await self.together.arrive(self)
+        if self.gate is not None:
+            await asyncio.to_thread(self.gate.wait, 30)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -98,9 +101,9 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server(together: Together | None = None) -> Iterator[Mailbox]:
+def smtp_server(together: Together | None = None, gate: threading.Event | None = None) -> Iterator[Mailbox]:
     """An SMTP server on localhost that keeps every message it is sent."""
-    box = Mailbox(free_port(), together=together)
+    box = Mailbox(free_port(), together=together, gate=gate)
     controller = Controller(box, hostname="127.0.0.1", port=box.port)
     controller.start()
     try:
@@ -108,4 +111,6 @@ def smtp_server(together: Together | None = None) -> Iterator[Mailbox]:
     finally:
         if together is not None:
             together.everyone.set()
+        if gate is not None:
+            gate.set()
         controller.stop()

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -150,6 +151,64 @@ async def test_two_senders_share_the_touches_and_a_dead_ones_claimed_emails_are_
     assert first and second, "both senders sent"
     assert sorted(first + second) == sorted(wanted), "every touch sent, none twice"
     assert not orphaned & received(*mailboxes), "what the dead sender held may have left: not sent again"
+
+
+async def capped_lead(servers: Servers, db: Database) -> tuple[str, str]:
+    """A lead one touch short of its weekly cap, with two emails: one due now, one in a second."""
+    async with db.transaction() as session:
+        cap = (await PlaybookBook().active(session)).value.weekly_cap
+    lead, now = uuid.uuid4(), utcnow()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            "INSERT INTO nurture.followed_leads (lead_id, context, playbook, playbook_version)"
+            " VALUES ($1, $2, 'mql', 1)",
+            lead,
+            f'{{"email": "capped-{lead}@example.kz", "consent": true}}',
+        )
+        hour_ago = now - timedelta(hours=1)
+        rows = [(uuid.uuid4(), "sent", hour_ago, hour_ago) for _ in range(cap - 1)]
+        rows += [(first, "scheduled", now, None), (second, "scheduled", now + timedelta(seconds=1), None)]
+        await connection.executemany(
+            "INSERT INTO nurture.touches (id, lead_id, correlation_id, playbook, playbook_version, step,"
+            " channel, template, status, due_at, sent_at) VALUES ($1, $2, $3, 'mql', 1, $4, 'email',"
+            " 'content', $5, $6, $7)",
+            [(i, lead, uuid.uuid4(), n, status, due, at) for n, (i, status, due, at) in enumerate(rows)],
+        )
+    finally:
+        await connection.close()
+    return str(first), str(second)
+
+
+async def test_two_senders_never_count_one_leads_weekly_cap_at_once(servers: Servers) -> None:
+    """One sender is sending a lead's email (held at the SMTP server) when another claims the
+    lead's next one: the second waits for the first to be recorded, finds the cap reached and
+    moves its email to next week. (Both used to count the cap before either had recorded a
+    send, and both went: one over the cap.)"""
+    gate = threading.Event()
+    with smtp_server(gate=gate) as box:
+        settings = servers.settings(NurtureSettings, **SENDING, smtp_port=box.port)
+        db, book = Database(settings.database_url, "nurture"), PlaybookBook()
+        try:
+            first, second = await capped_lead(servers, db)
+            async with sending(TouchSender(db, book, settings), TouchSender(db, book, settings)):
+                await eventually(lambda: claimed(servers, {first, second}), timeout=20)
+                gate.set()
+
+                async def settled() -> dict[str, tuple[str, str | None]] | None:
+                    found = await details(servers, {first, second})
+                    return found if "sending" not in {status for status, _ in found.values()} else None
+
+                outcome = await eventually(settled, timeout=30)
+        finally:
+            await db.dispose()
+    assert sorted(status for status, _ in outcome.values()) == ["scheduled", "sent"], outcome
+    assert len(box.received) == 1
+
+
+async def claimed(servers: Servers, ids: set[str]) -> bool:
+    return set((await statuses(servers, ids)).values()) == {"sending"}
 
 
 def nurture_process(servers: Servers, smtp_port: int) -> tuple[subprocess.Popen[bytes], str]:
