@@ -172,7 +172,7 @@ async def _apply_chunk(
     for attempt in range(1, 6):
         try:
             async with db.transaction() as session:
-                await _store_chunk(session, source, import_id, ready, rejected, len(chunk))
+                await _store_chunk(session, source, import_id, ready, rejected, (chunk[0][0], len(chunk)))
             return
         except Exception as error:
             # A form post or another replica stored one of the chunk's new people first: done
@@ -189,8 +189,15 @@ async def _store_chunk(
     import_id: UUID,
     ready: list[tuple[int, Submission]],
     rejected: list[tuple[int, list[dict[str, str]]]],
-    rows: int,
+    span: tuple[int, int],
 ) -> None:
+    """Store the chunk of `span` (its first row's number, its rows), once: an attempt whose
+    commit went through unanswered (`shared.db.CommitUnknown`) left the report past it, and
+    the chunk is not stored again (its leads would merge, but every count would double)."""
+    first, rows = span
+    held = select(IMPORTS.c.rows_done).where(IMPORTS.c.id == import_id).with_for_update()
+    if (await session.execute(held)).scalar_one() >= first:
+        return
     created = stored = 0
     rejected = list(rejected)  # this attempt's: a retried chunk starts again from the caller's
     for number, submission in ready:

@@ -7,9 +7,12 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import text
 
-from tests.conftest import Servers
+from services.ingest.app import create_app
+from services.ingest.config import IngestSettings
+from tests.conftest import Servers, eventually, running
 from tests.helpers import create_source, opened_events_of
 from tests.ingest.conftest import ingest_db
+from tests.pg_proxy import in_front_of
 
 
 async def test_retry_with_the_same_key_returns_the_first_answer_and_publishes_once(
@@ -118,3 +121,31 @@ async def test_batch_over_500_is_refused(ingest: httpx.AsyncClient) -> None:
     response = await ingest.post("/v1/leads:batch", json={"leads": leads}, headers={"X-Source-Key": key})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "leads"
+
+
+async def test_a_lead_whose_commit_went_unanswered_is_taken_once_when_the_client_retries(
+    servers: Servers,
+) -> None:
+    """The lead's transaction commits, but the answer is lost on the way (`tests.pg_proxy`):
+    ingest cannot know whether it was stored, answers 503 with Retry-After, and the client's
+    retry with its Idempotency-Key gets the stored lead: one person, not two, and no 500."""
+    proxy, database_url = in_front_of(servers.database_url)
+    app = create_app(servers.settings(IngestSettings, database_url=database_url))
+    async with proxy.running(), running(app) as client:
+        key = (await create_source(client))["key"]
+        email = f"{uuid.uuid4().hex[:8]}@lost-answer.example.kz"
+        headers = {"X-Source-Key": key, "Idempotency-Key": str(uuid.uuid4())}
+        proxy.lose_the_next_after(b'INSERT INTO "idempotency_keys"')
+        first = await client.post("/v1/leads", json={"email": email}, headers=headers)
+        assert (first.status_code, first.headers.get("Retry-After"), proxy.lost) == (503, "2", 1)
+
+        async def retried() -> httpx.Response | None:
+            answer = await client.post("/v1/leads", json={"email": email}, headers=headers)
+            return answer if answer.status_code != 503 else None
+
+        again = await eventually(retried, timeout=30, interval=0.2)
+        assert again.status_code == 202, again.text
+        async with ingest_db(client).transaction() as session:
+            query = text("SELECT id::text FROM leads WHERE email = :email")
+            stored = [row[0] for row in await session.execute(query, {"email": email})]
+    assert stored == [again.json()["lead_id"]]

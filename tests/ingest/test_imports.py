@@ -20,6 +20,7 @@ from services.ingest.config import IngestSettings
 from services.ingest.models import Source
 from tests.conftest import Servers, eventually, running, serving
 from tests.helpers import create_source
+from tests.pg_proxy import in_front_of
 
 STALLED = 300.0  # seconds without progress after which an import counts as abandoned
 ROWS = 6_000  # twelve chunks, and more bad rows than the report shows
@@ -235,3 +236,30 @@ async def test_the_delimiter_can_be_named_or_is_told_from_the_header_row(servers
         )
     assert (report["status"], report["accepted"], report["rejected"]) == ("done", 1, 0), report
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "delimiter", bad.text
+
+
+async def test_a_chunk_whose_commit_went_unanswered_is_not_stored_again(servers: Servers) -> None:
+    """The first chunk commits, but its answer is lost on the way (`tests.pg_proxy`): the
+    chunk is tried again, finds itself stored, and every count in the report stays true."""
+    proxy, database_url = in_front_of(servers.database_url)
+    run = uuid.uuid4().hex[:8]
+    rows = "\n".join(f"Leyla,{run}-{n}@expo.kz" for n in range(1, 1_001))
+    body = f"first_name,email\n{rows}\n".encode()
+    async with proxy.running():
+        proxy.lose_the_next_after(b"UPDATE imports SET rows_done")
+        app = create_app(servers.settings(IngestSettings, database_url=database_url))
+        async with running(app) as client:
+            key = (await create_source(client, channel="event"))["key"]
+            headers = {"X-Source-Key": key, "content-type": "text/csv"}
+            started = await client.post("/v1/imports", content=body, headers=headers)
+            assert started.status_code == 202, started.text
+            status_url = started.json()["status_url"]
+
+            async def finished() -> dict[str, Any] | None:
+                report = (await client.get(status_url, headers={"X-Source-Key": key})).json()
+                return report if report["status"] != "running" else None
+
+            report = await eventually(finished, timeout=60, interval=0.1)
+    assert proxy.lost == 1, "the first chunk's commit went unanswered"
+    counts = {name: report[name] for name in ("status", "rows_total", "rows_done", "accepted", "merged")}
+    assert counts == {"status": "done", "rows_total": 1000, "rows_done": 1000, "accepted": 1000, "merged": 0}
