@@ -44,13 +44,12 @@ from services.nurture.playbooks import Playbooks, render
 from services.nurture.routing import choose
 from services.nurture.subscriptions import emit
 from services.nurture.timing import WEEK, earliest_send
-from shared.db import Database, driver_connection
+from shared.db import Database
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
 from shared.faults import drop_traceback, is_transient
 from shared.languages import Language, language_of, say
 from shared.outgoing import post
 from shared.redact import describe, redact
-from shared.tombstones import hold
 from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -109,10 +108,26 @@ class Claimed:
 
 @dataclass
 class Going:
-    """A claimed touch that is to be sent now, with its lead as it is now."""
+    """A claimed touch to send now, and its lead's fields as they are now (plain data: a record
+    retried in another transaction uses it)."""
 
-    touch: Touch
-    lead: FollowedLead
+    claim: Claimed
+    fields: dict[str, Any]
+
+
+@dataclass
+class Decided:
+    """A claimed touch that does not go now: `status` and `detail` (and, moved to `due_at`,
+    'scheduled')."""
+
+    claim: Claimed
+    status: str
+    detail: str
+    due_at: datetime | None = None
+
+
+BUSY = "waiting for its lead, which another transaction holds"
+BUSY_SECONDS = 1.0
 
 
 class TouchSender:
@@ -155,93 +170,117 @@ class TouchSender:
 
     async def _deliver(self, claimed: list[Claimed]) -> None:
         """Send the claimed touches that may go, at once, inside one transaction that holds
-        them and their leads (`_gate`), and record each outcome in it; retried while the
-        database is away and the claims hold: before the sends, the whole of it; after them,
-        the record alone."""
+        them and their leads (`_gate`), and record what became of each in it; retried while
+        the database is away and the claims hold: before the sends, the whole of it; after
+        them, the record alone (from plain data: the first transaction's objects are gone)."""
         if not claimed:
             return
         lease_ends = min(item.touch.lease_until for item in claimed if item.touch.lease_until)
         delay, longest = RECORD_RETRY_SECONDS
-        sent: tuple[list[Going], list[Any]] | None = None
+        done: tuple[list[Decided], list[Going], list[Any]] | None = None
         while True:
             try:
-                if sent is None:
-                    async with self.db.transaction() as session:
-                        going, playbooks = await self._gate(session, claimed)
-                        sent = going, await self._send_all(going, playbooks)
-                        await self._record(session, *sent)
-                else:
-                    async with self.db.transaction() as session:
-                        await self._record(session, *sent)
+                async with self.db.transaction() as session:
+                    if done is None:
+                        decided, going, playbooks = await self._gate(session, claimed)
+                        done = decided, going, await self._send_all(going, playbooks)
+                    await self._record(session, *done)
                 return
             except Exception as error:
                 if not is_transient(error) or utcnow() + timedelta(seconds=delay) >= lease_ends:
                     raise  # the touches are taken again, and an email among them fails as in doubt
-                doing = "sending" if sent is None else f"recording {len(sent[0])} sends"
+                doing = "sending" if done is None else f"recording {len(done[1])} sends"
                 log.warning("%s failed, trying again in %.1fs: %r", doing, delay, error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, longest)
 
-    async def _gate(self, session: AsyncSession, claimed: list[Claimed]) -> tuple[list[Going], Playbooks]:
-        """The touches to send now, as they are now: held, with their leads, until the sends are
-        recorded, so that an erasure, an unsubscribe or a consent withdrawn either came first
-        and is seen here, or waits until what was sent is recorded; and two senders never
-        count a lead's weekly cap at once. Those that may not go are cancelled, failed (an
-        email in doubt) or moved to when they may."""
+    async def _gate(
+        self, session: AsyncSession, claimed: list[Claimed]
+    ) -> tuple[list[Decided], list[Going], Playbooks]:
+        """Which claimed touches go now, judged on their leads as they are now, held (for no key
+        update) until what was sent is recorded: an erasure, unsubscribe or consent withdrawn
+        that committed after the claim is seen here, one arriving later waits for the record,
+        and two senders never count one lead's weekly cap at once. A lead another transaction
+        holds is not waited for (nothing is held by a sender while it waits, and nobody waits
+        long for a sender): its touches are put back for a second later."""
         lead_ids = sorted({item.touch.lead_id for item in claimed})
-        await hold(await driver_connection(session), lead_ids)  # an erasure under way goes first
-        query = select(FollowedLead).where(col(FollowedLead.lead_id).in_(lead_ids))
-        locked = query.order_by(col(FollowedLead.lead_id)).with_for_update(key_share=True)
-        leads = {lead.lead_id: lead for lead in (await session.execute(locked)).scalars()}
-        current = await _touches_held(session, [item.touch.id for item in claimed])
-        now = utcnow()  # once held: a send recorded while this waited counts against the cap
+        followed = select(FollowedLead).where(col(FollowedLead.lead_id).in_(lead_ids))
+        held = followed.order_by(col(FollowedLead.lead_id)).with_for_update(key_share=True, skip_locked=True)
+        leads = {lead.lead_id: lead for lead in (await session.execute(held)).scalars()}
+        everyone = select(col(FollowedLead.lead_id), col(FollowedLead.context)).where(
+            col(FollowedLead.lead_id).in_(lead_ids)
+        )
+        seen = {lead_id: context for lead_id, context in await session.execute(everyone)}
+        current = await _touches_held(session, [item.touch.id for item in claimed], skip_locked=True)
+        now = utcnow()  # once held: what another sender recorded before counts against the cap
         playbooks = (await self.book.active(session)).value
         sent = await self._recent_sends(session, set(leads), now)
-        going = []
+        decided, going = [], []
         for item in claimed:
-            touch = current.get(item.touch.id)
+            touch, lead = current.get(item.touch.id), leads.get(item.touch.lead_id)
             if touch is None or touch.status != "sending" or touch.attempts != item.touch.attempts:
-                continue  # erased or cancelled meanwhile, or no longer this claim
-            lead = leads.get(touch.lead_id)
+                continue  # erased (or being erased) or cancelled meanwhile, or no longer this claim
+            context = lead.context if lead is not None else seen.get(touch.lead_id)
+            if item.lapsed and context is not None and _preferred(touch.channel, context) == "email":
+                log.warning("touch %s: %s", touch.id, IN_DOUBT)  # whatever the lead is doing now
+                decided.append(Decided(item, "failed", IN_DOUBT))
+                continue
+            if lead is None and context is not None:  # another transaction holds the lead
+                decided.append(Decided(item, "scheduled", BUSY, now + timedelta(seconds=BUSY_SECONDS)))
+                continue
             if lead is None or lead.unsubscribed:
-                await self._finish(session, touch, "cancelled", "unsubscribed or unknown lead")
+                decided.append(Decided(item, "cancelled", "unsubscribed or unknown lead"))
                 continue
             channel = _preferred(touch.channel, lead.context)
             if not may_market(channel, lead.context):
-                await self._finish(session, touch, "cancelled", NO_CONSENT.format(channel=channel))
-                continue
-            if item.lapsed and channel == "email":
-                log.warning("touch %s: %s", touch.id, IN_DOUBT)
-                await self._finish(session, touch, "failed", IN_DOUBT)
+                decided.append(Decided(item, "cancelled", NO_CONSENT.format(channel=channel)))
                 continue
             recent = sent.get(touch.lead_id, [])
             allowed = earliest_send(now, touch.channel, lead.context, playbooks, recent)
             if allowed > now:
-                touch.status, touch.due_at, touch.lease_until = "scheduled", allowed, None
-                touch.detail = "waiting for the lead's hours or weekly cap"
-                session.add(touch)
+                decided.append(
+                    Decided(item, "scheduled", "waiting for the lead's hours or weekly cap", allowed)
+                )
                 continue
-            going.append(Going(touch, lead))
+            going.append(Going(item, dict(lead.context)))
             sent.setdefault(touch.lead_id, []).append(now)  # counts against the cap at once
-        return going, playbooks
+        return decided, going, playbooks
 
     async def _send_all(self, going: list[Going], playbooks: Playbooks) -> list[Any]:
         """Each touch's outcome: None (sent), what to tell the rep (a call task) or the error."""
         sends = (self._bounded(item, playbooks) for item in going)
         return await asyncio.gather(*sends, return_exceptions=True)
 
-    async def _record(self, session: AsyncSession, going: list[Going], outcomes: list[Any]) -> None:
-        current = await _touches_held(session, [item.touch.id for item in going])
+    async def _record(
+        self, session: AsyncSession, decided: list[Decided], going: list[Going], outcomes: list[Any]
+    ) -> None:
+        """What became of each claimed touch; one still this claim's, as a record retried after
+        its commit went through finds none."""
+        claims = [item.claim.touch for item in decided] + [item.claim.touch for item in going]
+        current = await _touches_held(session, [claim.id for claim in claims])
+        ours = {
+            c.id: t
+            for c in claims
+            if (t := current.get(c.id)) and t.status == "sending" and t.attempts == c.attempts
+        }
+        for decision in decided:
+            if (touch := ours.get(decision.claim.touch.id)) is None:
+                continue
+            if decision.due_at is not None:  # moved: not an attempt, the claim's count is given back
+                touch.status, touch.due_at, touch.lease_until = "scheduled", decision.due_at, None
+                touch.detail, touch.attempts = decision.detail, touch.attempts - 1
+                session.add(touch)
+            else:
+                await self._finish(session, touch, decision.status, decision.detail)
         tasks = {
-            item.touch.lead_id
+            item.claim.touch.lead_id
             for item, outcome in zip(going, outcomes, strict=True)
             if isinstance(outcome, dict)
         }
         holders = await _holders(session, tasks)
         for item, outcome in zip(going, outcomes, strict=True):
-            touch = current.get(item.touch.id)
-            if touch is None or touch.status != "sending":
-                continue  # recorded already (a record retried after its commit went through)
+            if (touch := ours.get(item.claim.touch.id)) is None:
+                continue
             if outcome is not None and not isinstance(outcome, BaseException):
                 try:
                     await self._call_task(session, touch, outcome, holders.get(touch.lead_id))
@@ -282,8 +321,7 @@ class TouchSender:
 
     async def _send(self, item: Going, playbooks: Playbooks) -> dict[str, Any] | None:
         """Send one touch; a call task returns what to tell the rep (sent in the record step)."""
-        touch, lead = item.touch, item.lead
-        fields = lead.context
+        touch, fields = item.claim.touch, item.fields
         language = language_of(fields)
         template = playbooks.text(touch.template, language)
         if template is None:
@@ -397,11 +435,17 @@ class TouchSender:
             await emit(session, touch_event(kind, touch, reason))
 
 
-async def _touches_held(session: AsyncSession, ids: list[UUID]) -> dict[UUID, Touch]:
+async def _touches_held(
+    session: AsyncSession, ids: list[UUID], skip_locked: bool = False
+) -> dict[UUID, Touch]:
     """The touches as they are now, locked in one statement (in id order: two batches never
-    wait for each other in a circle), not one round trip each."""
-    query = select(Touch).where(col(Touch.id).in_(sorted(ids))).order_by(col(Touch.id)).with_for_update()
-    return {touch.id: touch for touch in (await session.execute(query)).scalars()}
+    wait for each other in a circle), not one round trip each; with `skip_locked`, without
+    those another transaction holds (an erasure deleting them)."""
+    query = select(Touch).where(col(Touch.id).in_(sorted(ids))).order_by(col(Touch.id))
+    return {
+        touch.id: touch
+        for touch in (await session.execute(query.with_for_update(skip_locked=skip_locked))).scalars()
+    }
 
 
 async def _holders(session: AsyncSession, lead_ids: set[UUID]) -> dict[UUID, Rep]:

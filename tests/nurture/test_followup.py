@@ -15,7 +15,7 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from services.nurture import followup
+from services.nurture import followup, sender
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.playbooks import default_playbooks_text
@@ -406,29 +406,32 @@ async def touches_when(client: httpx.AsyncClient, lead_id: uuid.UUID, at_least: 
     return found if len(found) >= at_least else []
 
 
-async def test_an_unsubscribe_that_commits_after_the_claim_is_seen_before_the_email_goes(
+async def test_a_consent_withdrawn_while_the_sender_had_the_email_is_seen_before_it_goes(
     nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any, servers: Servers
 ) -> None:
-    """The sender has claimed the email (its lease committed) when the person unsubscribes:
-    the unsubscribe commits before the send, and nothing is sent. (The sender used to send
-    what it had claimed as it had found the lead at the claim.)"""
+    """The sender has taken the email (its claim committed) while a transaction holds the
+    lead: it waits for nobody and puts the email back for a second; the transaction withdraws
+    the person's email consent; the email is not sent. (The sender used to send what it had
+    claimed as it found the lead at the claim.)"""
     event = classified("warm", channel="tomorrow", phone="+77015550101")
     await publish(topics.LEAD_CLASSIFICATIONS, event)
     await eventually(lambda: _count(nurture, event.lead_id, "scheduled", 2), timeout=20)
     db = nurture._transport.app.state.runtime.db  # type: ignore[attr-defined]
-    async with db.transaction() as session:  # the unsubscribe link's transaction, as it begins
+    async with db.transaction() as session:  # consent.changed being applied, as it begins
         held = "SELECT FROM followed_leads WHERE lead_id = :id FOR SHARE"
         await session.execute(text(held), {"id": event.lead_id})
         await due_now(servers, event.lead_id, "email")
-        await eventually(lambda: sender_waits_for_the_lead(servers), timeout=20)
-        await followup.unsubscribe(session, event.lead_id, "unsubscribed by link")
+        await eventually(lambda: _email_detail(nurture, event.lead_id, sender.BUSY), timeout=20)
+        change = {"granted": False, "purpose": "marketing", "channel": "email"}
+        await followup.record_consent(session, event.lead_id, change)
 
-    async def settled() -> dict[str, str] | None:
-        timeline = {t["channel"]: t["status"] for t in await touches(nurture, event.lead_id)}
-        return timeline if "sending" not in timeline.values() else None
-
-    assert await eventually(settled, timeout=20) == {"email": "cancelled", "sms": "cancelled"}
+    no_consent = sender.NO_CONSENT.format(channel="email")
+    await eventually(lambda: _email_detail(nurture, event.lead_id, no_consent), timeout=20)
     assert mailbox.to(event.data["lead"]["email"]) == []
+
+
+async def _email_detail(client: httpx.AsyncClient, lead_id: uuid.UUID, detail: str) -> bool:
+    return any(t["channel"] == "email" and t["detail"] == detail for t in await touches(client, lead_id))
 
 
 async def due_now(servers: Servers, lead_id: uuid.UUID, channel: str) -> None:
@@ -436,18 +439,5 @@ async def due_now(servers: Servers, lead_id: uuid.UUID, channel: str) -> None:
     try:
         query = "UPDATE nurture.touches SET due_at = now() WHERE lead_id = $1 AND channel = $2"
         await connection.execute(query, lead_id, channel)
-    finally:
-        await connection.close()
-
-
-async def sender_waits_for_the_lead(servers: Servers) -> bool:
-    """Whether a sender waits to hold a lead that another transaction holds."""
-    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
-    try:
-        query = (
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND query LIKE '%followed_leads%FOR NO KEY UPDATE%'"
-        )
-        return bool(await connection.fetchval(query))
     finally:
         await connection.close()

@@ -23,12 +23,12 @@ import pytest
 
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
-from services.nurture.sender import BATCH, IN_DOUBT, TouchSender
+from services.nurture.sender import BATCH, BUSY, IN_DOUBT, TouchSender
 from shared.db import Database
 from shared.embedded import free_port
 from shared.events import utcnow
 from tests.conftest import Servers, eventually
-from tests.nurture.holding import Mailbox, Together, smtp_server
+from tests.nurture.holding import Holding, Mailbox, Together, smtp_server
 
 TOUCHES = 600
 LEASE = timedelta(seconds=21)
@@ -153,12 +153,18 @@ async def test_two_senders_share_the_touches_and_a_dead_ones_claimed_emails_are_
     assert not orphaned & received(*mailboxes), "what the dead sender held may have left: not sent again"
 
 
-async def capped_lead(servers: Servers, db: Database) -> tuple[str, str]:
-    """A lead one touch short of its weekly cap, with two emails: one due now, one in a second."""
+async def weekly_cap(db: Database) -> int:
     async with db.transaction() as session:
-        cap = (await PlaybookBook().active(session)).value.weekly_cap
+        return (await PlaybookBook().active(session)).value.weekly_cap
+
+
+async def lead_with_emails(servers: Servers, sent: int, due: list[timedelta]) -> list[str]:
+    """A lead with `sent` emails sent an hour ago and one due at each of `due` from now; returns
+    the due ones' ids."""
     lead, now = uuid.uuid4(), utcnow()
-    first, second = uuid.uuid4(), uuid.uuid4()
+    hour_ago = now - timedelta(hours=1)
+    rows = [(uuid.uuid4(), "sent", hour_ago, hour_ago) for _ in range(sent)]
+    rows += [(uuid.uuid4(), "scheduled", now + after, None) for after in due]
     connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
     try:
         await connection.execute(
@@ -167,48 +173,104 @@ async def capped_lead(servers: Servers, db: Database) -> tuple[str, str]:
             lead,
             f'{{"email": "capped-{lead}@example.kz", "consent": true}}',
         )
-        hour_ago = now - timedelta(hours=1)
-        rows = [(uuid.uuid4(), "sent", hour_ago, hour_ago) for _ in range(cap - 1)]
-        rows += [(first, "scheduled", now, None), (second, "scheduled", now + timedelta(seconds=1), None)]
         await connection.executemany(
             "INSERT INTO nurture.touches (id, lead_id, correlation_id, playbook, playbook_version, step,"
             " channel, template, status, due_at, sent_at) VALUES ($1, $2, $3, 'mql', 1, $4, 'email',"
             " 'content', $5, $6, $7)",
-            [(i, lead, uuid.uuid4(), n, status, due, at) for n, (i, status, due, at) in enumerate(rows)],
+            [
+                (i, lead, uuid.uuid4(), n, status, at, sent_at)
+                for n, (i, status, at, sent_at) in enumerate(rows)
+            ],
         )
     finally:
         await connection.close()
-    return str(first), str(second)
+    return [str(row[0]) for row in rows[sent:]]
 
 
 async def test_two_senders_never_count_one_leads_weekly_cap_at_once(servers: Servers) -> None:
-    """One sender is sending a lead's email (held at the SMTP server) when another claims the
-    lead's next one: the second waits for the first to be recorded, finds the cap reached and
-    moves its email to next week. (Both used to count the cap before either had recorded a
-    send, and both went: one over the cap.)"""
+    """One sender is sending a lead's email (held at the SMTP server) when another takes the
+    lead's next one: the second does not send it while the first holds the lead, and once the
+    first is recorded, finds the cap reached and moves the email to next week. (Both used to
+    count the cap before either had recorded a send, and both went: one over the cap.)"""
     gate = threading.Event()
     with smtp_server(gate=gate) as box:
         settings = servers.settings(NurtureSettings, **SENDING, smtp_port=box.port)
         db, book = Database(settings.database_url, "nurture"), PlaybookBook()
         try:
-            first, second = await capped_lead(servers, db)
+            one_short = await weekly_cap(db) - 1
+            first, second = await lead_with_emails(servers, one_short, [timedelta(0), timedelta(seconds=1)])
             async with sending(TouchSender(db, book, settings), TouchSender(db, book, settings)):
-                await eventually(lambda: claimed(servers, {first, second}), timeout=20)
+                await eventually(lambda: taken_while_held(servers, first, second), timeout=20)
                 gate.set()
 
-                async def settled() -> dict[str, tuple[str, str | None]] | None:
-                    found = await details(servers, {first, second})
-                    return found if "sending" not in {status for status, _ in found.values()} else None
+                async def settled() -> dict[str, tuple[str, datetime]] | None:
+                    found = await due(servers, {first, second})
+                    moved = found[second][0] == "scheduled" and found[second][1] > utcnow() + timedelta(
+                        days=1
+                    )
+                    return found if found[first][0] == "sent" and moved else None
 
-                outcome = await eventually(settled, timeout=30)
+                await eventually(settled, timeout=30)
         finally:
             await db.dispose()
-    assert sorted(status for status, _ in outcome.values()) == ["scheduled", "sent"], outcome
     assert len(box.received) == 1
 
 
-async def claimed(servers: Servers, ids: set[str]) -> bool:
-    return set((await statuses(servers, ids)).values()) == {"sending"}
+async def test_sends_whose_record_lost_its_connection_are_recorded_in_another_transaction(
+    servers: Servers,
+) -> None:
+    """The database connection of the transaction sending a batch is lost while an email is
+    at the SMTP server: the email is recorded sent, and an email of the batch moved to next
+    week for its lead's cap stays moved, in another transaction, rather than both being left
+    to fail "in doubt" once the lease runs out."""
+    gate = Holding()
+    with smtp_server(gate=gate) as box:
+        settings = servers.settings(NurtureSettings, **SENDING, smtp_port=box.port)
+        db = Database(settings.database_url, "nurture")
+        try:
+            [going] = await lead_with_emails(servers, 0, [timedelta(0)])
+            [capped] = await lead_with_emails(servers, await weekly_cap(db), [timedelta(0)])
+            batch = asyncio.create_task(TouchSender(db, PlaybookBook(), settings).send_due())
+            await eventually(lambda: gate.held >= 1, timeout=20)
+            assert await lose_the_sending_connection(servers) == 1
+            gate.set()
+            await batch
+        finally:
+            await db.dispose()
+    found = await due(servers, {going, capped})
+    assert found[going][0] == "sent"
+    assert found[capped][0] == "scheduled" and found[capped][1] > utcnow() + timedelta(days=1)
+    assert len(box.received) == 1
+
+
+async def lose_the_sending_connection(servers: Servers) -> int:
+    """Terminate nurture's backends that are in a transaction, waiting on their client (the
+    sender's, while it sends); returns how many."""
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        query = (
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE state = 'idle in transaction' AND application_name = 'leadflow-nurture'"
+        )
+        return int(await connection.fetchval(query))
+    finally:
+        await connection.close()
+
+
+async def taken_while_held(servers: Servers, first: str, second: str) -> bool:
+    """The first email held at the SMTP server, and the second taken by the other sender: being
+    sent too (as it was), or put back because the first's sender holds the lead."""
+    found = await details(servers, {first, second})
+    return found[first][0] == "sending" and (found[second][0] == "sending" or found[second][1] == BUSY)
+
+
+async def due(servers: Servers, ids: set[str]) -> dict[str, tuple[str, datetime]]:
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        query = "SELECT id, status, due_at FROM nurture.touches WHERE id = any($1::uuid[])"
+        return {str(r["id"]): (r["status"], r["due_at"]) for r in await connection.fetch(query, list(ids))}
+    finally:
+        await connection.close()
 
 
 def nurture_process(servers: Servers, smtp_port: int) -> tuple[subprocess.Popen[bytes], str]:
