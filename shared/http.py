@@ -103,6 +103,23 @@ async def _dependency_problem(request: Request, error: Exception) -> Response:
     return await _unexpected_problem(request, error)
 
 
+async def _commit_unknown(request: Request, error: Exception) -> Response:
+    """A commit lost with the connection: the work may have been stored. A request with an
+    Idempotency-Key is safe to send again (it finds what was stored); any other is told to
+    look before it does, and no Retry-After invites a client to send it twice."""
+    if not is_transient(error):
+        return await _unexpected_problem(request, error)
+    _outage_log.failed(error)
+    if request.headers.get("Idempotency-Key"):
+        detail, headers = "Retry with the same Idempotency-Key.", {"Retry-After": "2"}
+    else:
+        detail, headers = (
+            "The database did not confirm it: it may have been stored. Look before sending it again.",
+            None,
+        )
+    return problem(503, "Service temporarily unavailable", detail, headers=headers)
+
+
 async def _unexpected_problem(request: Request, error: Exception) -> Response:
     log.exception("unhandled error")
     return problem(500, "Internal error")
@@ -114,10 +131,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_problem)
     # Registered per class so they are answered here; Starlette re-raises what reaches the
     # catch-all `Exception` handler after answering it.
-    # A commit lost with the connection is an outage too: the client retries with its
-    # Idempotency-Key and finds what was stored, if it was.
-    for error_type in (*TRANSIENT_ERRORS, DBAPIError, CommitUnknown):
+    for error_type in (*TRANSIENT_ERRORS, DBAPIError):
         app.add_exception_handler(error_type, _dependency_problem)
+    app.add_exception_handler(CommitUnknown, _commit_unknown)
     app.add_exception_handler(Exception, _unexpected_problem)
 
 

@@ -5,8 +5,9 @@ that whole day (it becomes the start of the next). Reports take a `tz` too (`AsS
 `instant_in`): their dates, and datetimes without an offset, are then in that zone."""
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -133,6 +134,24 @@ AsSent = Annotated[
 instant by `instant_in` once the request's time zone is known."""
 
 UTC_ZONE = ZoneInfo("UTC")
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    """The IANA names of the time zone database, both here and in PostgreSQL's: not the
+    files beside them that Python would also open (`posixrules`, `right/…`, `posix/…`), nor
+    `localtime`, which is whatever the server's is."""
+    return frozenset(available_timezones() - {"localtime"})
+
+
+def _named(zone: ZoneInfo) -> ZoneInfo:
+    if zone.key not in _zone_names():
+        raise ValueError("is not an IANA time zone name (such as Asia/Almaty)")
+    return zone
+
+
+Zone = Annotated[ZoneInfo, AfterValidator(_named)]
+"""An IANA time zone, by name."""
 
 
 def instant_in(value: date | datetime, zone: ZoneInfo, *, end: bool = False) -> datetime:

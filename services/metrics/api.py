@@ -26,8 +26,9 @@ from services.metrics.schemas import (
     SpendPublic,
 )
 from shared import paging
+from shared.archive import Progress
 from shared.http import Admin, InvalidInput, Viewer
-from shared.times import UTC_ZONE, AsSent, instant_in
+from shared.times import UTC_ZONE, AsSent, Zone, instant_in
 
 router = APIRouter(prefix="/v1")
 CAPTURED_FROM = "Leads captured from (inclusive)."
@@ -36,7 +37,7 @@ IN_ZONE = (
     "An IANA time zone (Asia/Almaty, Asia/Baku): the period's dates, and its datetimes without an"
     " offset, are in it, and so are the months and quarters of a report. Default UTC."
 )
-Zone = Annotated[ZoneInfo | None, Query(description=IN_ZONE)]
+InZone = Annotated[Zone | None, Query(description=IN_ZONE)]
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def _span(from_: date | datetime | None, to: date | datetime | None, tz: ZoneInf
 def captured_in(
     from_: Annotated[AsSent | None, Query(alias="from", description=CAPTURED_FROM)] = None,
     to: Annotated[AsSent | None, Query(description=CAPTURED_BEFORE)] = None,
-    tz: Zone = None,
+    tz: InZone = None,
 ) -> Span:
     """The leads' capture period, open at either end."""
     return _span(from_, to, tz)
@@ -86,15 +87,26 @@ def captured_in(
 def costs_in(
     from_: Annotated[AsSent, Query(alias="from", description="Costs and customers from (inclusive).")],
     to: Annotated[AsSent, Query(description="Up to (exclusive); a date includes that day.")],
-    tz: Zone = None,
+    tz: InZone = None,
 ) -> Span:
     """The period of costs and customers, closed at both ends."""
     return _span(from_, to, tz)
 
 
+async def rebuild_progress_now(request: Request) -> Progress:
+    (runner,) = request.app.state.runtime.consumers
+    progress: Progress = await runner.archive.progress()
+    return progress
+
+
+RebuildBefore = Annotated[Progress, Depends(rebuild_progress_now)]
+"""How far a rebuild had got as the request came in (a dependency, so before the report)."""
+
+
 @router.get("/funnel", response_model=Funnel, dependencies=[Viewer])
 async def funnel(
     request: Request,
+    rebuild_before: RebuildBefore,
     span: Annotated[Span, Depends(captured_in)],
     channel: Annotated[str | None, Query(max_length=40)] = None,
     source: UUID | None = None,
@@ -129,7 +141,7 @@ async def funnel(
     scope = funnels.Scope(span.start, span.end, channel, source, campaign, industry)
     async with request.app.state.runtime.db.transaction() as session:
         report = await funnels.report(session, chosen, scope, group_by, medians, max_groups)
-    return await _said_partial(request, report)
+    return await _said_partial(request, report, rebuild_before)
 
 
 @router.post("/spend", status_code=201, response_model=SpendPublic, dependencies=[Admin])
@@ -181,6 +193,7 @@ async def list_spend(
 @router.get("/cac", response_model=CacReport, dependencies=[Viewer])
 async def cac(
     request: Request,
+    rebuild_before: RebuildBefore,
     span: Annotated[Span, Depends(costs_in)],
     group_by: Literal["channel", "campaign"] | None = None,
     period: Bucketing = "month",
@@ -220,12 +233,13 @@ async def cac(
     report = finance.cac_report(
         spend, acquired, start, end, group_by, period, margin, settings, zone=span.zone
     )
-    return await _said_partial(request, report)
+    return await _said_partial(request, report, rebuild_before)
 
 
 @router.get("/ltv", response_model=LtvReport, dependencies=[Viewer])
 async def ltv(
     request: Request,
+    rebuild_before: RebuildBefore,
     group_by: Literal["channel", "segment"] | None = None,
     margin: Annotated[float | None, Query(gt=0, le=1)] = None,
 ) -> LtvReport:
@@ -244,7 +258,7 @@ async def ltv(
         per_channel = await _channel_costs(session) if group_by == "channel" else None
     margin = margin or settings.margin
     report = finance.ltv_report(groups, overall, margin, spend_total, acquired, per_channel)
-    return await _said_partial(request, report)
+    return await _said_partial(request, report, rebuild_before)
 
 
 async def _channel_costs(session: AsyncSession) -> dict[str | None, tuple[float, int]]:
@@ -264,6 +278,7 @@ async def _channel_costs(session: AsyncSession) -> dict[str | None, tuple[float,
 @router.get("/speed-to-lead", response_model=SpeedReport, dependencies=[Viewer])
 async def speed_to_lead(
     request: Request,
+    rebuild_before: RebuildBefore,
     span: Annotated[Span, Depends(captured_in)],
     group_by: Literal["channel", "rep"] | None = None,
 ) -> SpeedReport:
@@ -274,17 +289,18 @@ async def speed_to_lead(
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
         report = await speed.speed_report(session, span.start, span.end, group_by, settings.sla_seconds)
-    return await _said_partial(request, report)
+    return await _said_partial(request, report, rebuild_before)
 
 
 ReportT = TypeVar("ReportT", bound=Report)
 
 
-async def _said_partial(request: Request, report: ReportT) -> ReportT:
-    """The report, saying so while a rebuild is under way: its figures are partial until then."""
-    (runner,) = request.app.state.runtime.consumers
-    progress = await runner.archive.progress()
-    if progress.replaying:
+async def _said_partial(request: Request, report: ReportT, before: Progress) -> ReportT:
+    """The report, saying so when a rebuild was under way as it was read, before or after (one
+    finishing meanwhile may have left it half built): its figures are partial then."""
+    after = await rebuild_progress_now(request)
+    if before.replaying or after.replaying:
+        progress = after if after.replaying else before
         report.rebuilding = RebuildUnderWay(done=progress.done, events=progress.total)
     return report
 

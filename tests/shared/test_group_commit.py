@@ -94,10 +94,13 @@ async def test_a_commit_that_did_not_answer_is_not_done_again(db: Database, serv
     answers = await submit_a_group(GroupCommitter(db))
     assert all(isinstance(a, CommitUnknown) and is_transient(a) for a in answers), answers
     assert await stored(db) == 0
-    assert await answered_over_http(answers[0]) == (503, "2")
+    # Sent again with its Idempotency-Key, a request finds what was stored: invited to retry.
+    assert await answered_over_http(answers[0], {"Idempotency-Key": "k1"}) == (503, "2")
+    # Without one, sending it again could store it twice: told to look first.
+    assert await answered_over_http(answers[0], {}) == (503, None)
 
 
-async def answered_over_http(error: BaseException) -> tuple[int, str | None]:
+async def answered_over_http(error: BaseException, headers: dict[str, str]) -> tuple[int, str | None]:
     """The status and Retry-After a service's route answers when its work raised `error`."""
     app = FastAPI()
     install_problem_handlers(app)
@@ -108,7 +111,7 @@ async def answered_over_http(error: BaseException) -> tuple[int, str | None]:
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
-        response = await client.post("/v1/leads")
+        response = await client.post("/v1/leads", headers=headers)
     return response.status_code, response.headers.get("Retry-After")
 
 
