@@ -158,9 +158,12 @@ class TouchSender:
         """Claim due touches, then send the ones that may go now; returns the claim size."""
         async with self.db.transaction() as session:
             claimed = await self._claim(session, utcnow())
+            # Read here, not in the gate's long transaction: the first read stores the initial
+            # playbooks, and another sender's would wait for that row until the sends were done.
+            playbooks = (await self.book.active(session)).value
         # Sends in flight are finished and recorded even when the service is stopping: cut
         # off between a send and its record, a touch would go again once its lease ran out.
-        delivery = asyncio.ensure_future(self._deliver(claimed))
+        delivery = asyncio.ensure_future(self._deliver(claimed, playbooks))
         try:
             await asyncio.shield(delivery)
         except asyncio.CancelledError:
@@ -168,7 +171,7 @@ class TouchSender:
             raise
         return len(claimed)
 
-    async def _deliver(self, claimed: list[Claimed]) -> None:
+    async def _deliver(self, claimed: list[Claimed], playbooks: Playbooks) -> None:
         """Send the claimed touches that may go, at once, inside one transaction that holds
         them and their leads (`_gate`), and record what became of each in it; retried while
         the database is away and the claims hold: before the sends, the whole of it; after
@@ -182,7 +185,7 @@ class TouchSender:
             try:
                 async with self.db.transaction() as session:
                     if done is None:
-                        decided, going, playbooks = await self._gate(session, claimed)
+                        decided, going = await self._gate(session, claimed, playbooks)
                         done = decided, going, await self._send_all(going, playbooks)
                     await self._record(session, *done)
                 return
@@ -195,14 +198,19 @@ class TouchSender:
                 delay = min(delay * 2, longest)
 
     async def _gate(
-        self, session: AsyncSession, claimed: list[Claimed]
-    ) -> tuple[list[Decided], list[Going], Playbooks]:
+        self, session: AsyncSession, claimed: list[Claimed], playbooks: Playbooks
+    ) -> tuple[list[Decided], list[Going]]:
         """Which claimed touches go now, judged on their leads as they are now, held (for no key
         update) until what was sent is recorded: an erasure, unsubscribe or consent withdrawn
         that committed after the claim is seen here, one arriving later waits for the record,
         and two senders never count one lead's weekly cap at once. A lead another transaction
         holds is not waited for (nothing is held by a sender while it waits, and nobody waits
         long for a sender): its touches are put back for a second later."""
+        # The touches first, waited for: only an erasure deleting them, or another sender's
+        # claim that met them as this one committed, holds them, and briefly; skipped, a
+        # touch of this claim would be left 'sending' (an email then fails as in doubt).
+        # Then the leads, not waited for: nothing that holds a lead waits for a touch.
+        current = await _touches_held(session, [item.touch.id for item in claimed])
         lead_ids = sorted({item.touch.lead_id for item in claimed})
         followed = select(FollowedLead).where(col(FollowedLead.lead_id).in_(lead_ids))
         held = followed.order_by(col(FollowedLead.lead_id)).with_for_update(key_share=True, skip_locked=True)
@@ -211,15 +219,13 @@ class TouchSender:
             col(FollowedLead.lead_id).in_(lead_ids)
         )
         seen = {lead_id: context for lead_id, context in await session.execute(everyone)}
-        current = await _touches_held(session, [item.touch.id for item in claimed], skip_locked=True)
         now = utcnow()  # once held: what another sender recorded before counts against the cap
-        playbooks = (await self.book.active(session)).value
         sent = await self._recent_sends(session, set(leads), now)
         decided, going = [], []
         for item in claimed:
             touch, lead = current.get(item.touch.id), leads.get(item.touch.lead_id)
             if touch is None or touch.status != "sending" or touch.attempts != item.touch.attempts:
-                continue  # erased (or being erased) or cancelled meanwhile, or no longer this claim
+                continue  # erased or cancelled meanwhile, or no longer this claim
             context = lead.context if lead is not None else seen.get(touch.lead_id)
             if item.lapsed and context is not None and _preferred(touch.channel, context) == "email":
                 log.warning("touch %s: %s", touch.id, IN_DOUBT)  # whatever the lead is doing now
@@ -244,7 +250,7 @@ class TouchSender:
                 continue
             going.append(Going(item, dict(lead.context)))
             sent.setdefault(touch.lead_id, []).append(now)  # counts against the cap at once
-        return decided, going, playbooks
+        return decided, going
 
     async def _send_all(self, going: list[Going], playbooks: Playbooks) -> list[Any]:
         """Each touch's outcome: None (sent), what to tell the rep (a call task) or the error."""
@@ -435,17 +441,11 @@ class TouchSender:
             await emit(session, touch_event(kind, touch, reason))
 
 
-async def _touches_held(
-    session: AsyncSession, ids: list[UUID], skip_locked: bool = False
-) -> dict[UUID, Touch]:
+async def _touches_held(session: AsyncSession, ids: list[UUID]) -> dict[UUID, Touch]:
     """The touches as they are now, locked in one statement (in id order: two batches never
-    wait for each other in a circle), not one round trip each; with `skip_locked`, without
-    those another transaction holds (an erasure deleting them)."""
-    query = select(Touch).where(col(Touch.id).in_(sorted(ids))).order_by(col(Touch.id))
-    return {
-        touch.id: touch
-        for touch in (await session.execute(query.with_for_update(skip_locked=skip_locked))).scalars()
-    }
+    wait for each other in a circle), not one round trip each."""
+    query = select(Touch).where(col(Touch.id).in_(sorted(ids))).order_by(col(Touch.id)).with_for_update()
+    return {touch.id: touch for touch in (await session.execute(query)).scalars()}
 
 
 async def _holders(session: AsyncSession, lead_ids: set[UUID]) -> dict[UUID, Rep]:
