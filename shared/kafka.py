@@ -9,10 +9,13 @@ from typing import Any
 
 import aiokafka.admin.client
 import aiokafka.client
+import aiokafka.consumer.consumer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.consumer.group_coordinator import GroupCoordinator
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownMemberIdError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.protocol.commit import OffsetCommitRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
 log = logging.getLogger(__name__)
@@ -40,9 +43,31 @@ class MetadataRequestNeverCreating(MetadataRequest):
         super().__init__(topics, allow_auto_topic_creation=False)
 
 
-# Every aiokafka client of this process (consumers, producers, admin) asks this way.
+class GroupCoordinatorCommittingAsMember(GroupCoordinator):
+    """A group's coordinator that commits offsets only as a member of the group.
+
+    aiokafka sends a commit even once it has been called out of its group (generation reset,
+    as when the broker no longer knows the member) and before it joins again; the commit
+    then goes with no generation, which a broker takes from anyone while the group has no
+    members. After a broker lost everything, those offsets (positions in the lost log: the
+    runner commits what it applied as it gives its partitions back, and aiokafka retries a
+    commit begun before the loss) became the new group's: it resumed the republished log past
+    what it held and skipped what came after. Such a commit now fails as the broker answers
+    a stale member's (`CommitFailedError`), as the Java client does; the offsets are applied
+    again after the rejoin, and the inbox drops them.
+    """
+
+    async def _do_commit_offsets(self, assignment: Any, offsets: Any) -> None:
+        if offsets and self.generation == OffsetCommitRequest.DEFAULT_GENERATION_ID:
+            raise UnknownMemberIdError("not a member of the group: offsets not committed")
+        await super()._do_commit_offsets(assignment, offsets)
+
+
+# Every aiokafka client of this process (consumers, producers, admin) asks this way, and its
+# consumers commit this way.
 aiokafka.client.MetadataRequest = MetadataRequestNeverCreating
 aiokafka.admin.client.MetadataRequest = MetadataRequestNeverCreating
+aiokafka.consumer.consumer.GroupCoordinator = GroupCoordinatorCommittingAsMember
 
 
 def is_refusal(error: BaseException) -> bool:

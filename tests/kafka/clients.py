@@ -1,6 +1,7 @@
 """Broker clients the recovery tests drive: an operator's admin client that recreates a topic,
 and the questions any client asks (a topic's metadata, a group's state)."""
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -67,3 +68,24 @@ async def group_joined(bootstrap: str, group: str) -> bool:
         await admin.close()
     # each group: (error_code, group_id, state, protocol_type, protocol, members)
     return any(g[2] == "Stable" and g[5] for response in described for g in response.groups)
+
+
+async def committed(bootstrap: str, group: str, topic: str) -> dict[tuple[str, int], int]:
+    """The group's committed offsets on `topic`'s partitions on this broker (asked as its
+    members ask; without joining), by (topic, partition)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        found = {}
+        for partition in consumer.partitions_for_topic(topic) or await partitions_of(consumer, topic):
+            offset = await consumer.committed(TopicPartition(topic, partition))
+            if offset is not None:
+                found[(topic, partition)] = offset
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer.topics()  # metadata of every topic
+    return consumer.partitions_for_topic(topic) or set()

@@ -5,6 +5,7 @@ cluster reads it again and applies nothing twice."""
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,7 +24,7 @@ from shared.outbox import OutboxRelay, add_to_outbox, stage
 from tests.conftest import eventually
 from tests.helpers import read_topic
 from tests.kafka.apache_kafka import Broker
-from tests.kafka.clients import ask_about, group_joined, partitions, recreate
+from tests.kafka.clients import ask_about, committed, group_joined, partitions, recreate
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]  # the first run resolves Kafka's jars
 
@@ -282,5 +283,64 @@ async def test_a_batch_applied_across_a_lost_broker_commits_no_offset_of_the_old
         await eventually(lambda: applied_are(db, dict.fromkeys(leads, 14)), timeout=60)
     finally:
         release.set()
+        consuming.cancel()
+        await asyncio.gather(consuming, return_exceptions=True)
+
+
+async def test_offsets_of_the_old_log_never_reach_the_new_clusters_group(
+    broker: Broker, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consumer applied the old log, whose partitions held more than the journal (a relay
+    killed between the broker's acknowledgement and its journal's commit publishes that batch
+    again), and had not committed all of it when the cluster was lost. Rejoining the new one,
+    aiokafka first calls it out of its group (its generation reset) and the runner gives back
+    its partitions, committing what it applied: a commit out of any group, which the new
+    cluster took. The group then resumed the republished log at those offsets, past its end,
+    and skipped the events published after it up to there."""
+    monkeypatch.setattr("shared.consumer.OFFSET_COMMIT_SECONDS", 3600.0)  # no commit on a timer
+    topic = await new_topic(broker, topics.PARTITIONS)
+    leads = [uuid.uuid4() for _ in range(20)]
+    runner = ConsumerRunner(
+        group=f"group-{topic}",
+        topics=[topic],
+        handlers={"test.counted": count_events},
+        db=db,
+        telemetry=Telemetry("test"),
+        bootstrap=broker.bootstrap,
+    )
+    consuming = asyncio.create_task(runner.run())
+    try:
+        async with relay_to(broker, db) as relay:
+            await stage_events(db, topic, [counted(leads[n % 20]) for n in range(100)])
+            await relay_everything(relay)
+            async with db.transaction() as session:
+                journal = (
+                    (await session.execute(text("SELECT topic, key, value FROM journal"))).tuples().all()
+                )
+            await relay.publisher.publish([(t, k, v) for t, k, v in journal])  # the old log: twice each
+            # All of it applied, the last batches' offsets not committed yet (the runner's own
+            # record of them, read here as nothing outside shows it):
+            await eventually(lambda: sum(runner._applied.values()) >= 200, timeout=30)
+
+            await broker.lose_everything()
+            assert await relay.check_broker() == 100
+            republished = await read_topic(broker.bootstrap, topic, until=lambda ms: len(ms) >= 100)
+            held = Counter(m.partition for m in republished)
+            await eventually(
+                lambda: runner.joined and group_joined(broker.bootstrap, runner.group), timeout=60
+            )
+            past_the_end = {
+                p: at
+                for (_, p), at in (await committed(broker.bootstrap, runner.group, topic)).items()
+                if at > held[p]
+            }
+            assert past_the_end == {}, (
+                f"offsets of the old log committed: {past_the_end}, the log holds {held}"
+            )
+
+            await stage_events(db, topic, [counted(leads[n % 20]) for n in range(200)])
+            await relay_everything(relay)
+            await eventually(lambda: applied_are(db, dict.fromkeys(leads, 15)), timeout=60)
+    finally:
         consuming.cancel()
         await asyncio.gather(consuming, return_exceptions=True)
