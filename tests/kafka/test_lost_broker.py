@@ -4,6 +4,7 @@ deleted and recreated, each key in journal order, and a consumer whose offsets w
 cluster reads it again and applies nothing twice."""
 
 import asyncio
+import math
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -297,7 +298,7 @@ async def test_offsets_of_the_old_log_never_reach_the_new_clusters_group(
     its partitions, committing what it applied: a commit out of any group, which the new
     cluster took. The group then resumed the republished log at those offsets, past its end,
     and skipped the events published after it up to there."""
-    monkeypatch.setattr("shared.consumer.OFFSET_COMMIT_SECONDS", 3600.0)  # no commit on a timer
+    monkeypatch.setattr("shared.consumer.OFFSET_COMMIT_SECONDS", math.inf)  # no commit on a timer
     topic = await new_topic(broker, topics.PARTITIONS)
     leads = [uuid.uuid4() for _ in range(20)]
     runner = ConsumerRunner(
