@@ -155,7 +155,7 @@ def _cac_row(
 class CustomerTotals:
     """A group's customers, summed (by `lifetime.customer_totals`, in PostgreSQL): how many,
     their revenue and purchases, and their months of cooperation (each: from the first
-    purchase to the last or to churn, counting the month of the first)."""
+    purchase to the last or to the last churn, counting the month of the first)."""
 
     group: str | None
     customers: int

@@ -40,7 +40,7 @@ EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES)} | {
     "won_at",
     "captured_at",
 }
-LATEST = {"last_won_at", "furthest_stage", "classified_at", "industry_at", "segment_at"}
+LATEST = {"last_won_at", "last_churned_at", "furthest_stage", "classified_at", "industry_at", "segment_at"}
 ADDED = {"touch_times", "purchases", "revenue"}  # touch_times: every touch's moment, sorted
 FIRST = {"channel", "source_id", "campaign"}  # attribution: only the capture gives them
 # A value and the column saying when it was given: the newest (or, for the rep, the earliest
@@ -90,6 +90,8 @@ def classified(event: Envelope) -> dict[str, Any]:
     }
     if data["stage"] in (*FUNNEL_STAGES, *EXIT_STAGES):
         columns[f"{data['stage']}_at"] = at
+        if data["stage"] == "churned":  # churned_at is the first churn; LTV's months run to the last
+            columns["last_churned_at"] = at
     elif data["stage"] in ("regular_customer", "advocate"):
         columns["customer_at"] = at
     stage = "customer" if data["stage"] in ("regular_customer", "advocate") else data["stage"]

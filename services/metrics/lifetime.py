@@ -15,10 +15,11 @@ from services.metrics.funnels import FACTS, MAX_GROUPS, OTHER
 
 def months_of_cooperation() -> Any:
     """A customer's months of cooperation (LTV's t, 001:323-331): from the first purchase to
-    the last or to churn, whichever came later (one won back after churning cooperates again),
-    whole days in months rounded, plus the month of the first; at least one."""
+    the last or to the last churn, whichever came later (one won back after churning cooperates
+    again, and may churn again), whole days in months rounded, plus the month of the first; at
+    least one."""
     f = FACTS.c
-    end = func.greatest(f.churned_at, f.last_won_at, f.won_at)
+    end = func.greatest(f.last_churned_at, f.churned_at, f.last_won_at, f.won_at)
     days = func.floor(func.extract("epoch", end - f.won_at) / 86400)
     return func.greatest(1, func.floor(func.coalesce(days / DAYS_PER_MONTH, 0) + 0.5) + 1)
 

@@ -39,6 +39,7 @@ class LeadFact(SQLModel, table=True):
     parked_at: datetime | None = None
     lost_at: datetime | None = None
     churned_at: datetime | None = None
+    last_churned_at: datetime | None = None  # the latest churn (one won back may churn again)
     furthest_stage: int | None = None  # index in FUNNEL_STAGES of the furthest stage reached
     hot_at: datetime | None = None  # first time hot (and warm, cold)
     warm_at: datetime | None = None

@@ -85,7 +85,7 @@ class CacRow(BaseModel):
     )
     payback_months: float | None = Field(
         description="CAC ÷ the gross profit a customer brings a month: their revenue x margin over"
-        " their months of cooperation (first purchase to the last or to churn), so it does not"
+        " their months of cooperation (first purchase to the last or to the last churn), so it does not"
         " change with the period asked for."
     )
     warnings: list[str]

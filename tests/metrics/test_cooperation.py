@@ -1,6 +1,7 @@
 """Months of cooperation, from a customer's first purchase to the last or to churn: LTV's t
 (001:323-331), and what CAC's payback period divides by, whatever period the CAC is asked for."""
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -103,3 +104,31 @@ async def test_the_payback_period_does_not_depend_on_the_period_the_cac_is_asked
         cac = await row_of(metrics, "/v1/cac", channel, margin="0.5", period="quarter", **period)
         assert cac is not None, period
         assert (cac["cac"], cac["payback_months"]) == (300.0, 3.0), (period, cac)
+
+
+async def test_a_customer_who_churns_again_cooperates_until_the_last_churn(
+    metrics: httpx.AsyncClient, servers: Servers
+) -> None:
+    """Bought, churned a month later, won back at three months, churned again at five: six
+    months of cooperation (five, plus the month of the first), not four (to the last purchase)."""
+    channel = f"churned_twice_{uuid.uuid4().hex[:8]}"
+    captured = lead_captured(channel=channel, captured_at=FIRST_PURCHASE - timedelta(days=3))
+    await publish(
+        servers,
+        [
+            captured,
+            purchase(captured, 0, 100.0),
+            churned(captured, 30),
+            purchase(captured, 91, 100.0),
+            churned(captured, 152),
+        ],
+    )
+
+    async def six_months() -> bool:
+        row = await row_of(metrics, "/v1/ltv", channel)
+        return bool(row and row["months"] == 6.0)
+
+    with contextlib.suppress(AssertionError):  # the figure it reached instead is shown below
+        await eventually(six_months, timeout=30)
+    row = await row_of(metrics, "/v1/ltv", channel)
+    assert row is not None and row["months"] == 6.0, row
