@@ -4,6 +4,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -43,23 +44,42 @@ class MetadataRequestNeverCreating(MetadataRequest):
         super().__init__(topics, allow_auto_topic_creation=False)
 
 
+# Who a commit began as (generation, member id): a retry sent as anyone else is refused.
+_COMMITTING_AS: ContextVar[tuple[int, str] | None] = ContextVar("committing_as", default=None)
+
+
 class GroupCoordinatorCommittingAsMember(GroupCoordinator):
-    """A group's coordinator that commits offsets only as a member of the group.
+    """A group's coordinator that commits offsets only as the member that applied them.
 
     aiokafka sends a commit even once it has been called out of its group (generation reset,
     as when the broker no longer knows the member) and before it joins again; the commit
     then goes with no generation, which a broker takes from anyone while the group has no
-    members. After a broker lost everything, those offsets (positions in the lost log: the
-    runner commits what it applied as it gives its partitions back, and aiokafka retries a
-    commit begun before the loss) became the new group's: it resumed the republished log past
-    what it held and skipped what came after. Such a commit now fails as the broker answers
-    a stale member's (`CommitFailedError`), as the Java client does; the offsets are applied
-    again after the rejoin, and the inbox drops them.
+    members. And it retries a commit that met a retriable error as whatever member it is by
+    then. After a broker lost everything, offsets in the lost log (the runner commits what it
+    applied as it gives its partitions back) became the new group's: it resumed the
+    republished log past what it held and skipped what came after. Such a commit now fails
+    as the broker answers a stale member's (`CommitFailedError`), as the Java client does: out
+    of the group, for an assignment that is no longer the consumer's, or as another member
+    than it began as. The offsets are read again after the rejoin, and the inbox drops them.
+    A consumer that assigns its partitions itself commits without a generation, as before.
     """
 
+    async def commit_offsets(self, assignment: Any, offsets: Any) -> None:
+        began_as = _COMMITTING_AS.set((self.generation, self.member_id))
+        try:
+            await super().commit_offsets(assignment, offsets)
+        finally:
+            _COMMITTING_AS.reset(began_as)
+
     async def _do_commit_offsets(self, assignment: Any, offsets: Any) -> None:
-        if offsets and self.generation == OffsetCommitRequest.DEFAULT_GENERATION_ID:
-            raise UnknownMemberIdError("not a member of the group: offsets not committed")
+        if offsets and self._subscription.partitions_auto_assigned():
+            member = (self.generation, self.member_id)
+            if (
+                self.generation == OffsetCommitRequest.DEFAULT_GENERATION_ID
+                or not assignment.active
+                or _COMMITTING_AS.get() not in (None, member)
+            ):
+                raise UnknownMemberIdError("no longer the member that applied them: offsets not committed")
         await super()._do_commit_offsets(assignment, offsets)
 
 

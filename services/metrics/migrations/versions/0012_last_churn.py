@@ -19,13 +19,14 @@ depends_on = None
 ARCHIVED_CHURNS = """
     SELECT lead_id, max((e ->> 'occurred_at')::timestamptz) AS at
     FROM (SELECT lead_id, convert_from(value, 'UTF8')::jsonb AS e FROM event_archive
-          WHERE topic = 'scoring.lead-classifications') AS archived
+          WHERE topic = 'scoring.lead-classifications'
+            AND value LIKE '%"stage":"churned"%') AS archived  -- only churns are parsed
     WHERE e ->> 'type' = 'lead.classified' AND e -> 'data' ->> 'stage' = 'churned'
     GROUP BY lead_id"""
 
 
 def upgrade() -> None:
-    op.execute("LOCK TABLE lead_facts IN SHARE ROW EXCLUSIVE MODE")
+    op.execute("LOCK TABLE lead_facts IN ACCESS EXCLUSIVE MODE")  # as ADD COLUMN takes it
     op.execute("ALTER TABLE lead_facts ADD COLUMN last_churned_at timestamptz")
     # No count the triggers keep reads this column: filled with them off.
     op.execute("ALTER TABLE lead_facts DISABLE TRIGGER USER")
