@@ -126,6 +126,7 @@ async def measure() -> dict[str, Any]:
         "published_all_within_s_after_last_202": round(drained, 2),
         "baseline_requests_per_s": round(baseline.per_second, 1),
         "ratio_ingest_to_baseline": round(result.per_second / baseline.per_second, 3),
+        "baseline_cpu_ms_per_request": round((baseline.server_cpu_s or 0) * 1000 / baseline.requests, 3),
     }
 
 
@@ -140,12 +141,14 @@ def report(f: dict[str, Any]) -> str:
             " after the last 202",
             f"  bare FastAPI, same client                {f['baseline_requests_per_s']:>9} req/s",
             f"  ratio ingest / bare (for reference)      {f['ratio_ingest_to_baseline']:>9}",
+            f"  bare FastAPI CPU per request             {f['baseline_cpu_ms_per_request']:>9} ms",
             f"  ingest latency                           p50 {f['ingest_p50_ms']} ms"
             f"  p99 {f['ingest_p99_ms']} ms",
             f"  peer (pydantic, SQLModel, send_and_wait) {f['peer_leads_per_s']:>9} leads/s"
             f"   p50 {f['peer_p50_ms']} ms  p99 {f['peer_p99_ms']} ms   statuses {f['peer_statuses']}",
             f"  peer CPU per lead                        {f['peer_cpu_ms_per_lead']:>9} ms",
             f"  ratio ingest / peer (target ≥ 5)         {f['ratio_ingest_to_peer']:>9}",
+            _bound(f),
         ]
     )
 
@@ -155,3 +158,15 @@ if __name__ == "__main__":
 
     figures = uvloop.run(measure())
     print(report(figures))
+
+
+def _bound(f: dict[str, Any]) -> str:
+    """What the target asks of ingest's CPU, while both are CPU-bound: a fifth of the peer's per
+    lead, as a multiple of what a bare FastAPI route costs."""
+    needed = f["peer_cpu_ms_per_lead"] / 5
+    bare = f["baseline_cpu_ms_per_request"]
+    times_bare = f"{needed / bare:.1f}x" if bare else "n/a"
+    return (
+        f"  5x the peer would need ingest at         {needed:>9.3f} ms of CPU per lead"
+        f" ({times_bare} a bare route; ingest is at {f['ingest_cpu_ms_per_lead']})"
+    )

@@ -29,6 +29,7 @@ class LoadResult:
     seconds: float
     statuses: dict[int, int]
     latencies_ms: list[float] = field(default_factory=list)  # each request's, in the order answered
+    server_cpu_s: float | None = None  # CPU seconds the server's process spent on them, where measured
 
     @property
     def per_second(self) -> float:

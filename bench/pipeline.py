@@ -46,7 +46,8 @@ def lead_bodies(run: str) -> list[dict[str, Any]]:
 async def measure_baseline(
     bodies: list[dict[str, Any]] | None = None, concurrency: int = CONCURRENCY
 ) -> LoadResult:
-    """The bare endpoint in its own process, the same client and body shape as the real runs."""
+    """The bare endpoint in its own process, the same client and body shape as the real runs; with
+    the CPU its process spent on them."""
     port = free_port()
     server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
         [
@@ -75,7 +76,11 @@ async def measure_baseline(
                 except httpx.HTTPError:
                     await asyncio.sleep(0.05)  # waiting for the baseline server to listen
         await post_all(url, lead_bodies("warmup")[:200], concurrency)
-        return await post_all(url, bodies or lead_bodies("baseline"), concurrency)
+        process = psutil.Process(server.pid)
+        cpu_before = sum(process.cpu_times()[:2])
+        result = await post_all(url, bodies or lead_bodies("baseline"), concurrency)
+        result.server_cpu_s = sum(process.cpu_times()[:2]) - cpu_before
+        return result
     finally:
         server.terminate()
         server.wait()
