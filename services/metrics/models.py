@@ -58,7 +58,7 @@ class LeadFact(SQLModel, table=True):
         default=None, sa_column=Column(Integer, Computed("touches_before(touch_times, customer_at)"))
     )
     purchases: int = 0
-    revenue: Decimal = Field(default=Decimal(0), sa_type=Numeric(14, 2))
+    revenue: Decimal = Field(default=Decimal(0), sa_type=Numeric(30, 2))  # every win summed (0013)
     won_at: datetime | None = None  # the first purchase
     last_won_at: datetime | None = None
 
