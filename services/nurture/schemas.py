@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
 
 from shared.inputs import Patch, StorableInput
 from shared.times import Instant, PeriodEnd
@@ -97,11 +97,20 @@ class DeliveryHealth(BaseModel):
     failure_ratio: float
 
 
+def _each_once(events: list[str]) -> list[str]:
+    """The event types in the order given, each once: a type listed twice is one subscription
+    (delivered twice, each copy under its own webhook-id, a receiver could not tell them apart)."""
+    return list(dict.fromkeys(events))
+
+
+EventTypes = Annotated[list[EventType], Field(min_length=1, max_length=20), AfterValidator(_each_once)]
+
+
 class EndpointCreate(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     url: HttpUrl
-    events: list[EventType] = Field(min_length=1, max_length=20)
+    events: EventTypes
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
@@ -110,7 +119,7 @@ class EndpointUpdate(Patch):
     clearable = frozenset({"description"})
 
     url: HttpUrl | None = None
-    events: list[EventType] | None = Field(None, min_length=1, max_length=20)
+    events: EventTypes | None = None
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
     active: bool | None = Field(None, description="true re-enables an endpoint disabled by a 410.")
 

@@ -114,7 +114,7 @@ async def _read(session: AsyncSession) -> BySubscribedType:
     endpoints = (await session.exec(select(WebhookEndpoint).where(col(WebhookEndpoint.active)))).all()
     by_type: BySubscribedType = {}
     for endpoint in endpoints:
-        for event_type in endpoint.events:
+        for event_type in dict.fromkeys(endpoint.events):  # each once, as the API stores them
             by_type.setdefault(event_type, []).append(Subscriber(endpoint.id, endpoint.url))
     return by_type
 

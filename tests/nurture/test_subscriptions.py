@@ -285,3 +285,52 @@ async def test_an_endpoint_added_behind_the_apis_back_is_announced_to_once_its_r
             return bool(added.received())
 
         await eventually(announced_to_the_added_one, timeout=30)
+
+
+async def test_an_event_type_listed_twice_is_subscribed_to_once(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    """Each copy would go out under its own webhook-id, so a receiver could not drop one."""
+    with webhook_receiver() as receiver:
+        endpoint = await subscribe(nurture, receiver, "lead.hot", "lead.classified", "lead.hot")
+        assert endpoint["events"] == ["lead.hot", "lead.classified"]
+        hot = lead_classified("hot")
+        await publish(hot)
+        await eventually(lambda: len(receiver.received()) >= 2, timeout=20)
+    queued = await deliveries(nurture, endpoint)  # all of an event's are queued in one transaction
+    assert sorted(d["event_type"] for d in queued) == ["lead.classified", "lead.hot"], queued
+
+
+async def test_a_stored_endpoint_listing_a_type_twice_gets_each_event_once(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    """One stored before the API kept each type once, here written by SQL (which also adds
+    lead.classified, to show when the process has read the endpoints again)."""
+    app = nurture._transport.app  # type: ignore[attr-defined]
+    with webhook_receiver() as receiver:
+        endpoint = await subscribe(nurture, receiver, "lead.hot")
+        async with app.state.runtime.db.transaction() as session:
+            await session.execute(
+                text(
+                    "UPDATE webhook_endpoints"
+                    ' SET events = events::jsonb || \'["lead.classified", "lead.hot"]\' WHERE id = :id'
+                ),
+                {"id": endpoint["id"]},
+            )
+
+        async def read_again() -> bool:  # the update rings as it commits
+            probe = lead_classified("hot")
+            await publish(probe)
+            await eventually(lambda: str(probe.lead_id) in lead_ids(receiver), timeout=20)
+            return any(d["event_type"] == "lead.classified" for d in await deliveries(nurture, endpoint))
+
+        await eventually(read_again, timeout=30)
+        last = lead_classified("hot")
+        await publish(last)
+        await eventually(
+            lambda: len([r for r in receiver.received() if str(last.lead_id) in r.body.decode()]) >= 2
+        )
+    queued = [
+        d["event_type"] for d in await deliveries(nurture, endpoint) if d["lead_id"] == str(last.lead_id)
+    ]
+    assert sorted(queued) == ["lead.classified", "lead.hot"], queued
