@@ -108,6 +108,11 @@ def service_parts(settings: DevSettings, home: Path, database_url: str, bootstra
         "LEADFLOW_CONSUMER_IDLE_PAUSE_SECONDS": os.environ.get("LEADFLOW_CONSUMER_IDLE_PAUSE_SECONDS", "2"),
         # where metrics' health asks the others for their outbox and webhook figures
         **{f"LEADFLOW_{s.upper()}_URL": f"http://127.0.0.1:{settings.port_of(s)}" for s in SERVICES},
+        # where the links in webhooks and emails (acknowledge, unsubscribe) reach nurture: the
+        # port it listens on here, unless the operator says where reps reach it
+        "LEADFLOW_NURTURE_PUBLIC_URL": os.environ.get(
+            "LEADFLOW_NURTURE_PUBLIC_URL", f"http://127.0.0.1:{settings.port_of('nurture')}"
+        ),
     }
     if "hand-off" in settings.parts:
         env["LEADFLOW_NURTURE_HAND_OFF_APART"] = "true"
