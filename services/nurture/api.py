@@ -234,7 +234,7 @@ async def _endpoint(session: AsyncSession, endpoint_id: UUID, lock: bool = False
         raise HTTPException(404, str(error)) from error
 
 
-@admin.get("/leads/{lead_id}/touches", response_model=list[TouchPublic])
+@readers.get("/leads/{lead_id}/touches", response_model=list[TouchPublic])
 async def lead_touches(
     request: Request,
     response: Response,
@@ -243,7 +243,8 @@ async def lead_touches(
     cursor: paging.Cursor = None,
 ) -> list[Touch]:
     """The lead's follow-up timeline: every touch planned, sent, moved, failed or cancelled, by
-    when it is due, a page at a time (a `Link: rel=next` header while more follow)."""
+    when it is due, a page at a time (a `Link: rel=next` header while more follow). A read of
+    lead data: the viewer token or the admin token."""
     async with request.app.state.runtime.db.transaction() as session:
         found = await followup.timeline(session, lead_id, cursor, limit)
     return paging.page(found, limit, request, response, lambda touch: (touch.due_at, touch.step, touch.id))

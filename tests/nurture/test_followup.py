@@ -22,7 +22,7 @@ from services.nurture.playbooks import default_playbooks_text
 from shared import topics
 from shared.events import CONSENT_CHANGED, LEAD_ERASED, Envelope, utcnow
 from shared.kafka import Publisher
-from tests.conftest import ADMIN, Servers, eventually, running
+from tests.conftest import ADMIN, ANONYMOUS, VIEWER, Servers, eventually, running
 from tests.helpers import events_of, every_page, lead_classified
 from tests.nurture.holding import Mailbox, smtp_server
 from tests.receiver import Receiver, webhook_receiver
@@ -386,6 +386,20 @@ async def test_the_unsubscribe_page_speaks_azerbaijani(
     assert "Abunəlikdən çıxın</button>" in page.text
     done = await nurture.post(path)
     assert done.status_code == 200 and "Siz abunəlikdən çıxdınız." in done.text
+
+
+async def test_the_timeline_is_read_with_the_viewer_token_and_never_without_one(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    """A read of lead data, as DESIGN.md has it: the viewer token or the admin token."""
+    event = classified("cold")
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    whole = await eventually(lambda: touches_when(nurture, event.lead_id, at_least=1), timeout=20)
+    url = f"/v1/leads/{event.lead_id}/touches"
+    as_viewer = await nurture.get(url, headers=VIEWER)
+    assert as_viewer.status_code == 200, as_viewer.text
+    assert [t["id"] for t in as_viewer.json()] == [t["id"] for t in whole]
+    assert (await nurture.get(url, headers=ANONYMOUS)).status_code == 401
 
 
 async def test_the_timeline_comes_a_page_at_a_time_in_due_order(
