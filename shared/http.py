@@ -68,8 +68,20 @@ async def _invalid_input_problem(request: Request, error: Exception) -> Response
     return invalid_input_problem(error)
 
 
+def _unreadable_body(cause: BaseException | None) -> str | None:
+    """Why FastAPI could not read a JSON body, where it answers only "There was an error parsing
+    the body" (a 400): said as a 422 naming the body, as a malformed one is."""
+    if isinstance(cause, RecursionError):
+        return "is nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return "is not valid UTF-8"
+    return None
+
+
 async def _http_problem(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
+    if error.status_code == 400 and (reason := _unreadable_body(error.__cause__)):
+        return invalid_input_problem(InvalidInput([("body", reason)]))
     headers = dict(error.headers) if error.headers else None
     return problem(error.status_code, error.detail or "Error", headers=headers)
 
