@@ -256,8 +256,17 @@ class Clock:
             return None
         cool = rules.temperature.cool_after_days
         steps = [cool["hot"], cool["warm"]] if self.given == "hot" else [cool["warm"]]
-        moments = [self.since + timedelta(days=step, seconds=1) for step in steps]
-        return min((m for m in moments if m > now), default=None)
+        moments = [_later(self.since, timedelta(days=step, seconds=1)) for step in steps]
+        return min((m for m in moments if m is not None and m > now), default=None)
+
+
+def _later(moment: datetime, span: timedelta) -> datetime | None:
+    """`moment` + `span`, or None past the last year a datetime holds: a lead dated near it
+    (dates run to 9998) never reaches a moment that far."""
+    try:
+        return moment + span
+    except OverflowError:
+        return None
 
 
 def _latest(*moments: datetime | None) -> datetime | None:
@@ -312,7 +321,7 @@ def _review_at(rules: Rules, now: datetime, clocks: list[Clock], engagement: int
     """The next moment time alone may change the evaluation: a cooling step, or decay."""
     moments = [clock.next_change(now, rules) for clock in clocks]
     if engagement > 0:
-        moments.append(now + timedelta(hours=rules.engagement.review_every_hours))
+        moments.append(_later(now, timedelta(hours=rules.engagement.review_every_hours)))
     return min((m for m in moments if m is not None), default=None)
 
 

@@ -35,8 +35,18 @@ def every_phrase(phrases: PhrasesByLanguage) -> tuple[str, ...]:
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
 
 
+# The longest span the model adds to a date: ten years. Beyond it no lead is ever warm or
+# reviewed, and a date plus it must stay within the years a datetime holds (to 9999).
+MAX_DAYS = 3650
+Days = Annotated[float, Field(gt=0, le=MAX_DAYS)]
+# A review at least every 36 seconds (a zero-length step would review a lead again and again
+# at the same instant) and at most once a year.
+ReviewHours = Annotated[float, Field(ge=0.01, le=365 * 24)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are no numbers a rule can mean, and JSON cannot store them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class KeywordRule(_Strict):
@@ -83,9 +93,9 @@ class ActivityRule(_Strict):
 class EngagementRules(_Strict):
     """What the person did, worth less as it ages (points halve every `half_life_days`)."""
 
-    half_life_days: Annotated[float, Field(gt=0)]
+    half_life_days: Days
     activities: dict[str, ActivityRule]
-    review_every_hours: Annotated[float, Field(gt=0)] = 24
+    review_every_hours: ReviewHours = 24
 
 
 class IntentRules(_Strict):
@@ -138,7 +148,7 @@ class NegativeRules(_Strict):
 class TemperatureRules(_Strict):
     hot_within_days: Annotated[int, Field(ge=0)]
     warm_within_days: Annotated[int, Field(ge=0)]
-    cool_after_days: dict[Literal["hot", "warm"], Annotated[float, Field(gt=0)]]
+    cool_after_days: dict[Literal["hot", "warm"], Days]
 
     @model_validator(mode="after")
     def _ordered(self) -> "TemperatureRules":

@@ -1,13 +1,31 @@
 """The model against DOMAIN.md's "Classification": temperature, stages, BANT, red flags,
 decay. Table-driven; each row names the passage it checks."""
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import pytest
+import yaml
 
 from services.scoring.classify import decide
 from services.scoring.model import evaluate
 from services.scoring.profile import Profile
+from services.scoring.rules import MAX_DAYS, default_rules_text, parse_rules
 from services.scoring.timeframes import understand
-from tests.scoring.factories import NOW, RULES, activity, captured, lead, outcome, profile_of, updated
+from shared.events import ACTIVITY_RECORDED, LEAD_CAPTURED
+from shared.http import InvalidInput
+from shared.times import LATEST
+from tests.scoring.factories import (
+    NOW,
+    RULES,
+    activity,
+    captured,
+    event,
+    lead,
+    outcome,
+    profile_of,
+    updated,
+)
 
 
 def temperature(profile: Profile) -> str:
@@ -214,3 +232,70 @@ def test_progressive_profiling_merges_and_keeps_contact() -> None:
 def test_unparseable_timeframe_counts_as_none() -> None:
     horizon = understand("whenever the stars align", NOW.date(), "en", RULES.timeframes.lexicon)
     assert horizon.days is None and not horizon.understood
+
+
+def longest_spans() -> dict[str, Any]:
+    """The default rules with every span the model adds to a date at its upper bound."""
+    rules = yaml.safe_load(default_rules_text())
+    rules["temperature"]["cool_after_days"] = {"hot": MAX_DAYS, "warm": MAX_DAYS}
+    rules["engagement"]["half_life_days"] = MAX_DAYS
+    rules["engagement"]["review_every_hours"] = 365 * 24
+    return rules
+
+
+def refused(document: dict[str, Any]) -> list[str]:
+    with pytest.raises(InvalidInput) as refusal:
+        parse_rules(document)
+    return [field for field, _ in refusal.value.errors]
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value", "fields"),
+    [
+        ("temperature", "cool_after_days", {"hot": 1e9, "warm": 1e9}, ["hot", "warm"]),
+        ("temperature", "cool_after_days", {"hot": 14, "warm": MAX_DAYS + 1}, ["warm"]),
+        ("temperature", "cool_after_days", {"hot": float("nan"), "warm": 90}, ["hot"]),
+        ("engagement", "review_every_hours", 1e308, []),
+        ("engagement", "review_every_hours", float("inf"), []),
+        ("engagement", "review_every_hours", 1e-9, []),  # a review at the same instant, forever
+        ("engagement", "half_life_days", float("inf"), []),
+        ("engagement", "half_life_days", MAX_DAYS + 1, []),
+    ],
+)
+def test_a_span_beyond_its_bound_is_refused_naming_it(
+    section: str, name: str, value: Any, fields: list[str]
+) -> None:
+    rules = yaml.safe_load(default_rules_text())
+    rules[section][name] = value
+    where = f"{section}.{name}"
+    assert refused(rules) == ([f"{where}.{field}" for field in fields] or [where])
+
+
+def test_nan_and_infinity_are_no_numbers_of_the_rules() -> None:
+    rules = yaml.safe_load(default_rules_text())
+    rules["stages"]["sql"]["budget_at_least"] = float("nan")
+    rules["fit"]["budget"][0]["min"] = float("inf")
+    assert sorted(refused(rules)) == ["fit.budget.0.min", "stages.sql.budget_at_least"]
+
+
+@pytest.mark.parametrize(
+    "at",
+    [NOW, datetime(1, 1, 1, tzinfo=UTC), LATEST - timedelta(days=1), LATEST],
+    ids=["recently", "year 1", "year 9998", "latest"],
+)
+@pytest.mark.parametrize("now", [NOW, LATEST], ids=["now", "now latest"])
+def test_the_longest_spans_keep_every_date_in_range(at: datetime, now: datetime) -> None:
+    longest = parse_rules(longest_spans())
+    asked = profile_of(
+        event(LEAD_CAPTURED, at, channel="web_form", captured_at=at.isoformat(), timeframe="now"),
+        event(ACTIVITY_RECORDED, at, activity_type="callback_request", occurred_at=at.isoformat()),
+        event(ACTIVITY_RECORDED, at, activity_type="webinar_attended", occurred_at=at.isoformat()),
+    )
+    evaluation = evaluate(asked, longest, now)
+    assert decide(None, None, asked, longest, now).evaluation == evaluation
+    year_on = now + timedelta(days=365) if now < LATEST else None  # the review, where a year on exists
+    if now - at <= timedelta(days=MAX_DAYS):  # asked within ten years (or later than now): hot
+        assert (evaluation.temperature, evaluation.review_at) == ("hot", year_on)
+        assert evaluation.engagement > 0
+    else:  # asked longer ago: cold, and nothing left to decay
+        assert (evaluation.temperature, evaluation.review_at, evaluation.engagement) == ("cold", None, 0)
