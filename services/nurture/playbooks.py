@@ -21,6 +21,9 @@ Channel = Literal["email", "sms", "messenger", "call_task"]
 DEFAULT_PLAYBOOKS = Path(__file__).with_name("default_playbooks.yaml")
 _DELAY = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# The latest a step may come: a year from the start (DOMAIN.md "Follow-up": a renewal, a
+# birthday); and the start plus it stays within the years a date can have.
+LONGEST_DELAY = timedelta(days=365)
 
 
 class _Strict(BaseModel):
@@ -31,7 +34,10 @@ def parse_delay(text: str) -> timedelta:
     match = _DELAY.match(text.strip().lower())
     if not match:
         raise ValueError(f"{text!r} is not a delay like 30m, 2h, 3d or 1w")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]  # inf when too long for a float
+    if seconds > LONGEST_DELAY.total_seconds():
+        raise ValueError(f"{text!r} is longer than {LONGEST_DELAY.days}d, the longest a step may wait")
+    return timedelta(seconds=seconds)
 
 
 class Template(_Strict):

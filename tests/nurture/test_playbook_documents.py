@@ -1,0 +1,46 @@
+"""Playbooks documents nurture cannot use are a 422 naming where: a step too far off to
+schedule, a body nested too deeply, YAML anchors and aliases. Never a 500, and never a
+version whose scheduling fails."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from services.nurture.app import create_app
+from services.nurture.config import NurtureSettings
+from services.nurture.playbooks import LONGEST_DELAY, default_playbooks_text, parse_playbooks, plan
+from tests.conftest import ADMIN, Servers, running
+from tests.helpers import refused_fields
+
+
+@pytest.fixture(scope="module")
+async def nurture(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(create_app(servers.settings(NurtureSettings, touches_enabled=False))) as client:
+        yield client
+
+
+def with_last_step_after(after: str) -> tuple[dict[str, Any], str]:
+    """The default playbooks with the last step of the second playbook `after`; and where it is."""
+    document = yaml.safe_load(default_playbooks_text())
+    steps = document["playbooks"][1]["steps"]
+    steps[-1]["after"] = after
+    return document, f"playbooks.1.steps.{len(steps) - 1}.after"
+
+
+@pytest.mark.parametrize("after", ["99999999w", "99999999999999999999w", "9" * 400 + "d", "53w", "366d"])
+async def test_a_step_later_than_a_year_is_refused_naming_it(nurture: httpx.AsyncClient, after: str) -> None:
+    document, where = with_last_step_after(after)
+    response = await nurture.put("/v1/playbooks", json=document, headers=ADMIN)
+    assert refused_fields(response) == [where]
+    assert "365d" in response.json()["errors"][0]["reason"]
+
+
+def test_a_step_a_year_on_is_scheduled() -> None:
+    document, _ = with_last_step_after("365d")
+    playbook = parse_playbooks(document).playbooks[1]
+    start = datetime(9998, 1, 1, tzinfo=UTC)
+    assert plan(playbook, start)[-1][2] == start + LONGEST_DELAY
