@@ -20,6 +20,11 @@ from shared.http import InvalidInput
 from shared.inputs import find_unstorable, unstorable
 
 M = TypeVar("M", bound=BaseModel)
+# Sections, rules and their lists nest a few levels (`intent.phrases.callback_request.en` is
+# five); deeper is no document of ours, and thousands of levels would exhaust the stack of
+# the parser, the text check and the validation alike.
+MAX_DEPTH = 32
+TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 DOCUMENT_BODY: dict[str, Any] = {  # the OpenAPI request body of a PUT of a whole document
     "requestBody": {
@@ -35,13 +40,15 @@ def parse_document(document: str | dict[str, Any], model: type[M]) -> M:
     error by line and column, a rule by its path (`engagement.half_life_days`)."""
     if isinstance(document, str):
         try:
-            document = yaml.safe_load(document)
+            document = yaml.load(document, Loader=_DocumentLoader)  # noqa: S506 (a SafeLoader)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
             raise InvalidInput([(where, f"not valid YAML: {getattr(error, 'problem', error)}")]) from error
     if not isinstance(document, dict):
         raise InvalidInput([("document", "expected a mapping of sections")])
+    if _deeper_than(document, MAX_DEPTH):
+        raise InvalidInput([("body", TOO_DEEP)])
     if found := find_unstorable(document, "document"):
         where, reason = found
         raise InvalidInput([(where.removeprefix("document."), reason)])
@@ -50,6 +57,42 @@ def parse_document(document: str | dict[str, Any], model: type[M]) -> M:
     except ValidationError as error:
         errors = [(".".join(str(p) for p in e["loc"]) or "document", e["msg"]) for e in error.errors()]
         raise InvalidInput(errors) from error
+
+
+class _DocumentLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing nesting deeper than MAX_DEPTH as it composes, before the
+    recursion goes any deeper."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0  # collections around the node being composed
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if not isinstance(event, yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            mark = event.start_mark
+            raise InvalidInput([("body", f"{TOO_DEEP} (line {mark.line + 1}, column {mark.column + 1})")])
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether mappings and lists nest in `value` more than `limit` levels (without recursion)."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        items = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if items is None:
+            continue
+        if depth >= limit:
+            return True
+        pending += [(child, depth + 1) for child in items]
+    return False
 
 
 async def read_document(request: Request) -> tuple[str | dict[str, Any], str]:
@@ -67,6 +110,8 @@ async def read_document(request: Request) -> tuple[str | dict[str, Any], str]:
             return json.loads(source), source
         except ValueError as error:
             raise InvalidInput([("body", f"not valid JSON: {error}")]) from error
+        except RecursionError as error:  # the parser ran out of stack before MAX_DEPTH was checked
+            raise InvalidInput([("body", TOO_DEEP)]) from error
     if media_type in YAML_TYPES:
         return source, source
     raise HTTPException(415, "Send the document as application/yaml or application/json")

@@ -44,3 +44,21 @@ def test_a_step_a_year_on_is_scheduled() -> None:
     playbook = parse_playbooks(document).playbooks[1]
     start = datetime(9998, 1, 1, tzinfo=UTC)
     assert plan(playbook, start)[-1][2] == start + LONGEST_DELAY
+
+
+@pytest.mark.parametrize(
+    ("body", "media_type"),
+    [
+        ("[" * 20000 + "]" * 20000, "application/json"),
+        ("[" * 20000 + "]" * 20000, "application/yaml"),
+        ("playbooks:\n  - " + "[" * 40 + "]" * 40, "application/yaml"),
+    ],
+    ids=["json", "yaml", "yaml 40 levels"],
+)
+async def test_a_body_nested_too_deeply_is_refused(
+    nurture: httpx.AsyncClient, body: str, media_type: str
+) -> None:
+    headers = {**ADMIN, "content-type": media_type}
+    response = await nurture.put("/v1/playbooks", content=body, headers=headers)
+    assert refused_fields(response) == ["body"]
+    assert response.json()["errors"][0]["reason"].startswith("nested more than 32 levels deep")

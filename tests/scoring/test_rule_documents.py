@@ -78,3 +78,28 @@ async def test_simulate_with_the_longest_spans_decides_leads_of_any_date(
 
 async def _scored(client: httpx.AsyncClient, lead_id: uuid.UUID) -> bool:
     return (await client.get(f"/v1/leads/{lead_id}")).status_code == 200
+
+
+DEEP = "[" * 20000 + "]" * 20000
+
+
+@pytest.mark.parametrize(
+    ("body", "media_type"),
+    [
+        (DEEP, "application/json"),
+        (DEEP, "application/yaml"),
+        ('{"fit": ' + DEEP + "}", "application/json"),
+        ("fit: " + "[" * 40 + "]" * 40, "application/yaml"),
+        ('{"fit": ' + "[" * 40 + "]" * 40 + "}", "application/json"),  # deep, within the parser's stack
+    ],
+    ids=["json", "yaml", "json section", "yaml 40 levels", "json 40 levels"],
+)
+@pytest.mark.parametrize("route", ["PUT /v1/rules", "POST /v1/rules:simulate"])
+async def test_a_body_nested_too_deeply_is_refused(
+    scoring: httpx.AsyncClient, route: str, body: str, media_type: str
+) -> None:
+    method, url = route.split()
+    headers = {**ADMIN, "content-type": media_type}
+    response = await scoring.request(method, url, content=body, headers=headers)
+    assert refused_fields(response) == ["body"]
+    assert response.json()["errors"][0]["reason"].startswith("nested more than 32 levels deep")
