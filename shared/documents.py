@@ -61,7 +61,8 @@ def parse_document(document: str | dict[str, Any], model: type[M]) -> M:
 
 class _DocumentLoader(yaml.SafeLoader):
     """YAML's safe loader, refusing nesting deeper than MAX_DEPTH as it composes, before the
-    recursion goes any deeper."""
+    recursion goes any deeper; and anchors and aliases: a few hundred bytes of aliases to
+    aliases ("billion laughs") expand to billions of nodes for every walk of the document."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -69,6 +70,10 @@ class _DocumentLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            mark = event.start_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}"
+            raise InvalidInput([("body", f"YAML anchors and aliases (&, *) are not accepted ({where})")])
         if not isinstance(event, yaml.CollectionStartEvent):
             return super().compose_node(parent, index)
         if self.depth >= MAX_DEPTH:

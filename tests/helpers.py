@@ -27,6 +27,14 @@ def lead_captured(lead_id: uuid.UUID | None = None, **fields: Any) -> Envelope:
     )
 
 
+def alias_bomb(levels: int) -> str:
+    """A "billion laughs": each level a list of nine aliases to the level below, 9**levels
+    strings once expanded, in a few hundred bytes."""
+    lines = ['l0: &l0 "lol"']
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
 def lead_classified(temperature: str = "hot") -> Envelope:
     """A `lead.classified` event as scoring publishes it."""
     payload = LeadClassified(

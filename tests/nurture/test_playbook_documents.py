@@ -14,7 +14,7 @@ from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.playbooks import LONGEST_DELAY, default_playbooks_text, parse_playbooks, plan
 from tests.conftest import ADMIN, Servers, running
-from tests.helpers import refused_fields
+from tests.helpers import alias_bomb, refused_fields
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +62,11 @@ async def test_a_body_nested_too_deeply_is_refused(
     response = await nurture.put("/v1/playbooks", content=body, headers=headers)
     assert refused_fields(response) == ["body"]
     assert response.json()["errors"][0]["reason"].startswith("nested more than 32 levels deep")
+
+
+@pytest.mark.parametrize("levels", [7, 9])
+async def test_yaml_anchors_and_aliases_are_refused(nurture: httpx.AsyncClient, levels: int) -> None:
+    headers = {**ADMIN, "content-type": "application/yaml"}
+    response = await nurture.put("/v1/playbooks", content=alias_bomb(levels), headers=headers)
+    assert refused_fields(response) == ["body"]
+    assert "anchors and aliases" in response.json()["errors"][0]["reason"]

@@ -18,7 +18,7 @@ from shared import topics
 from shared.kafka import Publisher
 from shared.times import LATEST
 from tests.conftest import ADMIN, Servers, eventually, running
-from tests.helpers import lead_captured, refused_fields
+from tests.helpers import alias_bomb, lead_captured, refused_fields
 
 JSON = {**ADMIN, "content-type": "application/json"}
 
@@ -103,3 +103,18 @@ async def test_a_body_nested_too_deeply_is_refused(
     response = await scoring.request(method, url, content=body, headers=headers)
     assert refused_fields(response) == ["body"]
     assert response.json()["errors"][0]["reason"].startswith("nested more than 32 levels deep")
+
+
+@pytest.mark.parametrize("levels", [7, 9])
+@pytest.mark.parametrize("route", ["PUT /v1/rules", "POST /v1/rules:simulate"])
+async def test_yaml_anchors_and_aliases_are_refused(
+    scoring: httpx.AsyncClient, route: str, levels: int
+) -> None:
+    method, url = route.split()
+    headers = {**ADMIN, "content-type": "application/yaml"}
+    response = await scoring.request(method, url, content=alias_bomb(levels), headers=headers)
+    assert refused_fields(response) == ["body"]
+    assert "anchors and aliases" in response.json()["errors"][0]["reason"]
+    one_anchor = default_rules_text().replace("  half_life_days: 30", "  half_life_days: &days 30")
+    response = await scoring.request(method, url, content=one_anchor, headers=headers)
+    assert refused_fields(response) == ["body"]
