@@ -3,6 +3,7 @@ validated by a pydantic model when loaded, each accepted change stored as a new 
 version; the newest is active. Every replica checks for a newer one at most once a second."""
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.http import InvalidInput
 from shared.inputs import find_unstorable, unstorable
+
+log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 # Sections, rules and their lists nest a few levels (`intent.phrases.callback_request.en` is
@@ -151,6 +154,7 @@ class VersionedDocuments(Generic[M]):
         self.initial_source = initial_source
         self.clock = clock
         self._active: Active[M] | None = None
+        self._newest_read = 0  # the newest version stored when `_active` was chosen
         self._checked_at = 0.0
 
     async def active(self, session: AsyncSession, at_least: int = 0) -> Active[M]:
@@ -163,11 +167,29 @@ class VersionedDocuments(Generic[M]):
         if newest is None:
             await self._install_initial(session)
             newest = 1
-        if self._active is None or self._active.version != newest:
-            stored = await self.stored(session, newest)
-            self._active = Active(newest, self.model.model_validate(stored.document))
+        if self._active is None or self._newest_read != newest:
+            self._active, self._newest_read = await self._newest_valid(session, newest), newest
         self._checked_at = self.clock()
         return self._active
+
+    async def _newest_valid(self, session: AsyncSession, newest: int) -> Active[M]:
+        """The newest version the model takes. One stored before a release bounded a setting
+        it breaks is passed over, with an error logged, until a new version replaces it: read
+        as it is, it would fail every decision made under it, and every read of the document."""
+        for version in range(newest, 0, -1):
+            stored = await self.stored(session, version)
+            try:
+                return Active(version, self.model.model_validate(stored.document))
+            except ValidationError as error:
+                where = ", ".join(".".join(str(p) for p in e["loc"]) for e in error.errors())
+                log.error(
+                    "%s version %d breaks the current bounds (%s): the newest that fits is used"
+                    " until a new one is published",
+                    self.table.name,
+                    version,
+                    where,
+                )
+        raise RuntimeError(f"no version in {self.table.name} fits the current bounds: publish a new one")
 
     async def stored(self, session: AsyncSession, version: int) -> Stored:
         t = self.table.c
@@ -178,7 +200,8 @@ class VersionedDocuments(Generic[M]):
         """Validate and store a new version (InvalidInput if it cannot be used). Call `forget`
         once the transaction has committed, so this process uses it at once."""
         value = parse_document(document, self.model)
-        await self.active(session)
+        if await self._newest(session) is None:  # the initial version first (not read: it may be unusable)
+            await self._install_initial(session)
         lock = text("SELECT pg_advisory_xact_lock(hashtext(:name))")
         await session.execute(lock, {"name": self.table.name})
         version = (await self._newest(session) or 0) + 1
