@@ -2,9 +2,13 @@
 is the start of that day, a datetime without an offset is UTC, an RFC 3339 datetime keeps
 its offset; each becomes an aware datetime in UTC. A period's end given as a date includes
 that whole day (it becomes the start of the next). Reports take a `tz` too (`AsSent`,
-`instant_in`): their dates, and datetimes without an offset, are then in that zone."""
+`instant_in`): their dates, and datetimes without an offset, are then in that zone. A number
+(a JSON number, or a string of digits such as `20261231`) is none of these and is refused:
+pydantic would take it for a Unix timestamp."""
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, available_timezones
@@ -17,6 +21,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 ZONE_RULE = (
     "A date (2026-12-01), an RFC 3339 datetime (2026-12-01T09:30:00+05:00) or a datetime "
@@ -24,6 +29,16 @@ ZONE_RULE = (
     "an offset is in UTC."
 )
 _EITHER = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+NOT_A_NUMBER = "a date (2026-12-01) or an RFC 3339 datetime, not a number"
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _refuse_numbers(value: Any) -> None:
+    """A number, or a string of one, is not a date: pydantic would read it as a Unix timestamp
+    (`20261231` as 1970-08-23)."""
+    number = isinstance(value, int | float | Decimal)  # bool too: it is an int
+    if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise PydanticCustomError("date_not_a_number", NOT_A_NUMBER)
 
 
 def _only_a_date(value: Any) -> date | None:
@@ -45,11 +60,13 @@ def _midnight(day: date) -> datetime:
 
 
 def _start_of_day(value: Any) -> Any:
+    _refuse_numbers(value)
     day = _only_a_date(value)
     return _midnight(day) if day is not None else value
 
 
 def _end_of_day(value: Any) -> Any:
+    _refuse_numbers(value)
     day = _only_a_date(value)
     if day is None:
         return value
@@ -96,6 +113,7 @@ _instant: TypeAdapter[datetime] = TypeAdapter(Instant)
 
 
 def _day_of(value: Any) -> Any:
+    _refuse_numbers(value)
     if _only_a_date(value) is not None or value is None:
         return value
     return _instant.validate_python(value).date()
@@ -118,6 +136,7 @@ _datetime: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
 def _as_sent(value: Any) -> date | datetime:
+    _refuse_numbers(value)
     day = _only_a_date(value)
     if day is not None:
         return day

@@ -13,8 +13,9 @@ from services.metrics.config import MetricsSettings
 from shared import topics
 from shared.events import OUTCOME_RECORDED, OutcomeRecorded
 from shared.kafka import Publisher
+from shared.times import NOT_A_NUMBER
 from tests.conftest import ADMIN, Servers, eventually, running
-from tests.helpers import lead_captured
+from tests.helpers import lead_captured, refused_fields
 
 # Captured just outside, at both edges of, and inside December 2026 (UTC).
 MOMENTS = {
@@ -96,6 +97,26 @@ async def test_a_period_that_is_not_a_date_is_a_422_naming_it(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in response.json()["errors"]] == list(period)
+
+
+@pytest.mark.parametrize("period", [{"to": "20261231"}, {"from": "1795000000"}, {"from": "-1", "to": "0"}])
+async def test_a_number_is_not_taken_for_a_timestamp(
+    december: tuple[httpx.AsyncClient, str], period: dict[str, str]
+) -> None:
+    client, channel = december
+    response = await client.get("/v1/funnel", params={**period, "channel": channel})
+    assert refused_fields(response) == list(period)
+    assert {e["reason"] for e in response.json()["errors"]} == {NOT_A_NUMBER}
+
+
+@pytest.mark.parametrize("dates", [{"period_start": 0}, {"period_end": 20261231}, {"period_end": "20261231"}])
+async def test_spend_periods_are_not_numbers(
+    december: tuple[httpx.AsyncClient, str], dates: dict[str, object]
+) -> None:
+    client, _ = december
+    entry = {"period_start": "2026-12-01", "period_end": "2026-12-31", "category": "marketing", **dates}
+    response = await client.post("/v1/spend", json={**entry, "amount": "1.00"}, headers=ADMIN)
+    assert refused_fields(response) == list(dates)
 
 
 FAR_OFF = [

@@ -54,3 +54,10 @@ async def test_a_redelivery_range_takes_dates(nurture: httpx.AsyncClient) -> Non
         )
         assert response.status_code == 202, response.text
         assert response.json()["deliveries"] == 0
+
+
+@pytest.mark.parametrize("since", [-1, 0, "20261201"])
+async def test_a_redelivery_range_is_not_a_number(nurture: httpx.AsyncClient, since: object) -> None:
+    created = await nurture.post("/v1/webhooks", json={"url": HOOK, "events": ["lead.hot"]}, headers=ADMIN)
+    url = f"/v1/webhooks/{created.json()['id']}/redeliver"
+    assert refused_fields(await nurture.post(url, json={"since": since}, headers=ADMIN)) == ["since"]
