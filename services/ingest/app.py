@@ -1,6 +1,9 @@
 """The ingest FastAPI app; its lifespan runs the group committer, the outbox relay and the
 idempotency-key purge."""
 
+from collections.abc import Callable
+from datetime import datetime
+
 from fastapi import FastAPI, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -12,13 +15,15 @@ from services.ingest.history import LeadNotFound, NotInScope
 from services.ingest.idempotency import KeyReused
 from services.ingest.ratelimit import RateLimited, RateLimits
 from services.ingest.source_cache import SourceCache
+from shared.events import utcnow
 from shared.group_commit import GroupCommitter
 from shared.http import problem
 from shared.personal import ring_keys
 from shared.service import ServiceRuntime, create_service_app
 
 
-def create_app(settings: IngestSettings) -> FastAPI:
+def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    """`clock`: the time dates sent are checked against (none may be a day ahead of it)."""
     # Ingest keeps taking leads while the broker is away (the outbox holds them), so a
     # broker outage is reported by /readyz but does not take ingest out of service.
     runtime = ServiceRuntime("ingest", settings, needs_broker=False)
@@ -34,6 +39,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     larger = {"/v1/imports": settings.max_import_bytes}
     app = create_service_app(runtime, "Leadflow ingest", routers, larger_bodies=larger)
     app.state.committer = committer
+    app.state.clock = clock
     app.state.sources = SourceCache(runtime.db)
     app.state.limits = RateLimits(settings.rate_limit_per_key, settings.rate_limit_per_ip)
     app.add_exception_handler(KeyReused, _key_reused)

@@ -1,5 +1,6 @@
 """What happens to a lead after its capture: activities, sales outcomes, consent, erasure."""
 
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from sqlalchemy import delete, select, text, update
@@ -20,9 +21,20 @@ from shared.events import (
     OutcomeRecorded,
     utcnow,
 )
+from shared.http import InvalidInput
 from shared.tombstones import forget_messages
 
 LEADS = Lead.__table__  # type: ignore[attr-defined]
+AHEAD = timedelta(hours=24)
+"""How far in the future a date sent may be: clocks differ, but a date beyond it would keep a
+lead hot for as long as it is ahead (scoring counts days since it)."""
+TOO_FAR_AHEAD = "is more than 24 hours in the future"
+
+
+def refuse_future(occurred_at: datetime | None, now: datetime, field: str = "occurred_at") -> None:
+    """Raise InvalidInput naming `field` when `occurred_at` is more than AHEAD past `now`."""
+    if occurred_at is not None and occurred_at > now + AHEAD:
+        raise InvalidInput([(field, TOO_FAR_AHEAD)])
 
 
 class NotInScope(Exception):

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.ingest import chatbots
+from services.ingest import chatbots, history
 from services.ingest.api.common import UNAUTHORIZED, JsonBody, KeyedSource, check_ip, client_of, run_once
 from services.ingest.capture import Submission, prepare
 from services.ingest.chatbots import ChatMessage, TelegramUpdate
@@ -55,6 +55,7 @@ async def message(request: Request, source_id: UUID, data: ChatMessage, source: 
     activity type). Messages before the contact wait on the conversation."""
     if source.id != source_id:
         raise HTTPException(401, UNAUTHORIZED)
+    history.refuse_future(data.occurred_at, request.app.state.clock())
     key = f"chat:{data.conversation_id}:{data.message_id}" if data.message_id else None
     return await _receive(request, source, data, key)
 

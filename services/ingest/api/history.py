@@ -41,7 +41,9 @@ async def record_activity(
     request: Request, data: ActivityIn, source: KeyedSource, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Something the lead did. Named by `lead_id`, or by email or phone (a lead is created
-    when nobody matches). `event_id` works like an Idempotency-Key."""
+    when nobody matches). `event_id` works like an Idempotency-Key. `occurred_at` may be at
+    most 24 hours ahead."""
+    history.refuse_future(data.occurred_at, request.app.state.clock())
     contact = _contact(request, source, data)
     return await _record(
         request,
@@ -57,7 +59,8 @@ async def record_outcome(
     request: Request, data: OutcomeIn, source: KeyedSource, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """What sales reported: accepted or rejected, meeting booked, proposal sent, won (with
-    amount), lost (with reason), churned."""
+    amount), lost (with reason), churned. `occurred_at` may be at most 24 hours ahead."""
+    history.refuse_future(data.occurred_at, request.app.state.clock())
     return await _record(
         request, source, data, idempotency_key, lambda session: history.record_outcome(session, source, data)
     )
