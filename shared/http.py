@@ -3,6 +3,7 @@
 import asyncio
 import hmac
 import logging
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
@@ -133,8 +134,48 @@ async def _commit_unknown(request: Request, error: Exception) -> Response:
 
 
 async def _unexpected_problem(request: Request, error: Exception) -> Response:
-    log.exception("unhandled error")
+    """A 500, logged by the error's type and where it was raised, not by its text: an error's
+    text may quote the input (pydantic's `input_value='Aruzhan …'`), personal data included."""
+    log.error(
+        "unhandled error %s in %s %s\n%s",
+        type(error).__name__,
+        request.method,
+        request.url.path,
+        where(error),
+    )
     return problem(500, "Internal error")
+
+
+def where(error: BaseException, frames: int = 12) -> str:
+    """The innermost `frames` of an error's traceback, files and lines only (no message)."""
+    stack = traceback.extract_tb(error.__traceback__)[-frames:]
+    return "\n".join(f'  File "{f.filename}", line {f.lineno}, in {f.name}' for f in stack)
+
+
+class AnswerUnexpected:
+    """Answers an error no handler took with a 500 and does not raise it on, as Starlette does
+    after its catch-all handler: the server would log the error's text, input and all."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:
+            response = await _unexpected_problem(Request(scope), error)
+            if not started:  # else the answer is cut short; the log says why
+                await response(scope, receive, send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -146,7 +187,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     for error_type in (*TRANSIENT_ERRORS, DBAPIError):
         app.add_exception_handler(error_type, _dependency_problem)
     app.add_exception_handler(CommitUnknown, _commit_unknown)
-    app.add_exception_handler(Exception, _unexpected_problem)
+    app.add_exception_handler(Exception, _unexpected_problem)  # for errors outside AnswerUnexpected
+    app.add_middleware(AnswerUnexpected)
 
 
 async def refuse_unstorable_parameters(request: Request) -> None:

@@ -1,22 +1,23 @@
 """Chatbots: a conversation becomes a lead when the person shares a contact; what they write
 becomes activities on it (held back, bounded, until the contact arrives)."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.capture import Submission, capture
-from services.ingest.history import may_act_on
+from services.ingest.history import may_act_on, refuse_future
 from services.ingest.journal import record_activity
 from services.ingest.models import Conversation, Source
 from services.ingest.schemas import ActivityType, Key, LeadIn, Long, Short
 from shared.events import utcnow
+from shared.http import InvalidInput, field_name
 from shared.inputs import StorableInput
-from shared.times import Instant
+from shared.times import Instant, in_utc
 
 MAX_WAITING = 50
 INTENTS = frozenset(ActivityType.__args__)  # type: ignore[attr-defined]
@@ -88,25 +89,56 @@ class ChatMessage(StorableInput):
         return self
 
 
-def from_telegram(update: TelegramUpdate) -> ChatMessage | None:
-    """The generic shape of a Telegram update, or None for updates that are not messages."""
+# Where the generic shape's fields come from in a Telegram Update, to name them in a refusal.
+TELEGRAM_FIELDS = {
+    "phone": "message.contact.phone_number",
+    "first_name": "message.contact.first_name",
+    "last_name": "message.contact.last_name",
+    "occurred_at": "message.date",
+}
+
+
+def from_telegram(update: TelegramUpdate, now: datetime) -> ChatMessage | None:
+    """The generic shape of a Telegram update, or None for updates that are not messages.
+    Raises InvalidInput naming the Update's fields (`message.date`, `message.contact.*`) for
+    one ingest cannot take: a date out of range or a day ahead of `now`, a name too long."""
     message = update.message
     if message is None or (not _own(message) and not message.text):
         return None  # not a message, or only someone else's card: nothing to record
-    contact = None
-    if message.contact is not None and _own(message):
-        contact = ChatContact(
-            phone=message.contact.phone_number,
-            first_name=message.contact.first_name or None,
-            last_name=message.contact.last_name,
+    sent_at = _sent_at(message.date, now)
+    try:
+        contact = None
+        if message.contact is not None and _own(message):
+            contact = ChatContact(
+                phone=message.contact.phone_number,
+                first_name=message.contact.first_name.strip() or None,
+                last_name=(message.contact.last_name or "").strip() or None,
+            )
+        return ChatMessage(
+            conversation_id=str(message.chat.id),
+            message_id=str(message.message_id),
+            contact=contact,
+            text=message.text[:5000] if message.text else None,
+            occurred_at=sent_at,
         )
-    return ChatMessage(
-        conversation_id=str(message.chat.id),
-        message_id=str(message.message_id),
-        contact=contact,
-        text=message.text[:5000] if message.text else None,
-        occurred_at=datetime.fromtimestamp(message.date).astimezone(),
-    )
+    except ValidationError as error:  # its text quotes the input: only the fields go on
+        raise InvalidInput(
+            [(telegram_field(field_name(tuple(e["loc"]))), e["msg"]) for e in error.errors()]
+        ) from None
+
+
+def telegram_field(name: str) -> str:
+    """The Telegram Update's name for a field of the generic shape (or of the lead it makes)."""
+    return TELEGRAM_FIELDS.get(name.removeprefix("contact."), name)
+
+
+def _sent_at(date: int, now: datetime) -> datetime:
+    try:
+        sent_at = in_utc(datetime.fromtimestamp(date, UTC))
+    except (ValueError, OverflowError, OSError):
+        raise InvalidInput([("message.date", "is not a Unix time in years 1 to 9998")]) from None
+    refuse_future(sent_at, now, "message.date")
+    return sent_at
 
 
 def _own(message: TelegramMessage) -> bool:

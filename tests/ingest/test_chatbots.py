@@ -2,12 +2,14 @@
 
 import random
 import uuid
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import ADMIN, Servers
 from tests.helpers import create_source, opened_events_of
+from tests.shared.test_no_personal_data_in_logs import every_log_line
 
 
 def telegram_update(update_id: int, chat_id: int, **message: object) -> dict[str, object]:
@@ -160,3 +162,41 @@ async def test_generic_chatbot_intent_becomes_that_activity(
     other_source = await create_source(ingest, channel="live_chat")
     wrong = await ingest.post(url, json=body, headers={"X-Source-Key": other_source["key"]})
     assert wrong.status_code == 401
+
+
+NAME = "Aruzhan Nurlanqyzy"
+UNTAKEABLE = {
+    "date-before-year-1": ({"date": -99999999999999}, "message.date"),
+    "date-after-9998": ({"date": 99999999999999}, "message.date"),
+    "long-first-name": ({"contact": {"first_name": NAME * 12}}, "message.contact.first_name"),
+    "long-phone": ({"contact": {"phone_number": "7" * 41}}, "message.contact.phone_number"),
+}
+
+
+@pytest.mark.parametrize(("change", "field"), UNTAKEABLE.values(), ids=UNTAKEABLE)
+async def test_a_telegram_update_ingest_cannot_take_is_acknowledged_dropped_and_logged_by_field(
+    ingest: httpx.AsyncClient, change: dict[str, Any], field: str
+) -> None:
+    """Telegram sends again any update not answered 2xx, and reads no answer's body: one that
+    can never be taken is answered 200, recorded nowhere, and logged by field, without the
+    person's name or phone."""
+    source = await create_source(ingest, channel="chatbot", default_region="KZ")
+    url = f"/v1/chatbots/{source['id']}/telegram"
+    secret = await telegram_secret(ingest, source)
+    chat_id, update_id = random.randint(10**8, 10**9), random.randint(10**6, 10**8)
+    phone = f"7701{random.randint(10**6, 10**7 - 1)}"
+    contact = {"phone_number": phone, "first_name": NAME, "user_id": chat_id, **change.get("contact", {})}
+    update = telegram_update(update_id, chat_id, text="Сәлем", contact=contact)
+    update["message"].update({k: v for k, v in change.items() if k != "contact"})  # type: ignore[union-attr]
+    with every_log_line() as written:
+        answer = await ingest.post(url, json=update, headers=secret)
+    assert (answer.status_code, answer.content) == (200, b""), answer.text
+    logged = written.getvalue()
+    assert f"telegram update {update_id} of source {source['id']} dropped: {field}:" in logged
+    for personal in (*NAME.split(), phone, contact["phone_number"]):
+        assert personal not in logged
+    looked_up = await ingest.post(
+        "/v1/activities", json={"type": "page_view", "phone": phone}, headers={"X-Source-Key": source["key"]}
+    )
+    lead = (await ingest.get(f"/v1/leads/{looked_up.json()['lead_id']}", headers=ADMIN)).json()
+    assert [h["type"] for h in lead["history"]] == ["page_view"], "the update made no lead before this"

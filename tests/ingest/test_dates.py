@@ -16,6 +16,7 @@ from services.ingest.history import TOO_FAR_AHEAD
 from shared.times import NOT_A_NUMBER
 from tests.conftest import Servers, running
 from tests.helpers import create_source, post_lead, refused_fields
+from tests.ingest.test_chatbots import telegram_secret, telegram_update
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -88,3 +89,16 @@ async def test_a_date_up_to_a_day_ahead_is_taken(ingest: httpx.AsyncClient) -> N
         outcome = {"lead_id": lead_id, "type": "meeting_booked", "occurred_at": occurred_at}
         response = await ingest.post("/v1/outcomes", json=outcome, headers=headers)
         assert response.status_code == 202, response.text
+
+
+async def test_a_telegram_message_dated_more_than_a_day_ahead_is_dropped(ingest: httpx.AsyncClient) -> None:
+    """Telegram would send a refused update again and again: it is answered 200 and dropped."""
+    source = await create_source(ingest, channel="chatbot", default_region="KZ")
+    url = f"/v1/chatbots/{source['id']}/telegram"
+    secret = await telegram_secret(ingest, source)
+    ahead = int((NOW + timedelta(hours=25)).timestamp())
+    dropped = await ingest.post(url, json=telegram_update(7001, 42, text="hi", date=ahead), headers=secret)
+    assert (dropped.status_code, dropped.content) == (200, b"")
+    within = int((NOW + timedelta(hours=23)).timestamp())
+    taken = await ingest.post(url, json=telegram_update(7002, 42, text="hi", date=within), headers=secret)
+    assert taken.status_code == 202, taken.text

@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,11 +29,12 @@ from shared.consumer import ConsumerRunner
 from shared.db import Database
 from shared.embedded import free_port
 from shared.events import Envelope
+from shared.http import install_problem_handlers
 from shared.kafka import Publisher, create_topics
 from shared.migrations import upgrade
 from shared.observability import Telemetry, log_handler
 from shared.redact import REDACTED, redact
-from tests.conftest import ADMIN, Servers, eventually, running
+from tests.conftest import ADMIN, Servers, eventually, running, serving
 from tests.nurture.test_followup import classified
 
 EMAIL, PHONE = "Ərtoğrul.Məmmədov+promo@bakı-example.az", "+994 50 123 45 67"
@@ -185,3 +189,44 @@ async def test_a_refused_email_fails_its_touch_without_the_address(servers: Serv
     assert "Recipient address rejected" in touch["detail"] and REDACTED in touch["detail"], touch
     assert_clean(touch["detail"], "touch.failed's reason")
     assert_clean(logs.getvalue(), "the logs")
+
+
+class Contact(BaseModel):
+    first_name: str = Field(max_length=10)
+
+
+NAME = "Aruzhan Nurlanqyzy Seitkali"
+
+
+@contextmanager
+def every_server_log_line() -> Iterator[io.StringIO]:
+    """`every_log_line`, and uvicorn's too (under `serving` it writes to its own handler)."""
+    with every_log_line() as written:
+        server, handler = logging.getLogger("uvicorn"), log_handler("test", written)
+        server.addHandler(handler)
+        try:
+            yield written
+        finally:
+            server.removeHandler(handler)
+
+
+async def test_an_unexpected_error_is_a_500_logged_by_type_and_place_not_by_its_text() -> None:
+    """A pydantic error quotes its input (`input_value='Aruzhan …'`): neither the 500's log
+    line nor the server's (Starlette raises an error on after answering it) may carry it."""
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/contacts")
+    async def make_contact() -> None:
+        Contact(first_name=NAME)  # raises ValidationError, quoting NAME
+
+    async with serving(app) as url:
+        with every_server_log_line() as written:
+            async with httpx.AsyncClient() as client:
+                response = await client.post(f"{url}/contacts")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    logged = written.getvalue()
+    assert "ValidationError" in logged and "test_no_personal_data_in_logs.py" in logged
+    for part in NAME.split():
+        assert part not in logged

@@ -1,6 +1,7 @@
 """Chatbot webhooks: Telegram's Bot API, and a generic shape for any other platform."""
 
 import hmac
+import logging
 from functools import partial
 from typing import Annotated
 from uuid import UUID
@@ -15,7 +16,9 @@ from services.ingest.chatbots import ChatMessage, TelegramUpdate
 from services.ingest.idempotency import Answer
 from services.ingest.models import Source
 from services.ingest.sources import hash_key
+from shared.http import InvalidInput
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/chatbots", tags=["chatbots"], dependencies=[JsonBody])
 
 
@@ -41,11 +44,19 @@ async def telegram(
     /v1/sources/{id}/telegram-secret`). A contact the sender shares of themselves creates or
     updates the lead (someone else's card does not); text messages become `chat_message`
     activities.
-    Telegram's retries of an update are recognised by its `update_id`."""
-    message = chatbots.from_telegram(update)
-    if message is None:
-        return Response(status_code=200)  # not a message: nothing to record, and Telegram must not retry
-    return await _receive(request, source, message, f"telegram:{update.update_id}")
+    Telegram's retries of an update are recognised by its `update_id`.
+    An update ingest cannot take (a `date` out of range or a day ahead, a name over 200
+    characters, a phone that is none) is answered 200 and dropped, with a warning naming its
+    fields: Telegram reads no answer's body, and it would send a refused one again and again."""
+    try:
+        message = chatbots.from_telegram(update, request.app.state.clock())
+        if message is None:
+            return Response(status_code=200)  # not a message: nothing to record, and Telegram must not retry
+        return await _receive(request, source, message, f"telegram:{update.update_id}")
+    except InvalidInput as error:
+        fields = "; ".join(f"{chatbots.telegram_field(f)}: {r}" for f, r in error.errors)
+        log.warning("telegram update %d of source %s dropped: %s", update.update_id, source.id, fields)
+        return Response(status_code=200)
 
 
 @router.post("/{source_id}/messages", status_code=202)
