@@ -6,6 +6,8 @@ import asyncio
 import csv
 import io
 import logging
+import re
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,7 +22,7 @@ from services.ingest.forms import lead_from_form
 from services.ingest.models import Import, ImportRejection, Source
 from shared.db import Database, defer_insert
 from shared.faults import is_transient, raced_a_unique_row
-from shared.http import InvalidInput
+from shared.http import InvalidInput, where
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 500
@@ -33,8 +35,16 @@ DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
 HEADER_SAMPLE = 8 * 1024  # the header row, where the delimiter is told
 
 
+NOT_UTF8 = "is not UTF-8 text: save the file as UTF-8 (CSV UTF-8 in Excel)"
+_UNDECODED = re.compile("[\udc80-\udcff]")  # a byte UTF-8 could not decode, kept as surrogateescape does
+
+
 class ImportTooLarge(Exception):
     pass
+
+
+class UnreadableFile(Exception):
+    """The file as a whole cannot be read; the message says why, for the report."""
 
 
 class ImportRunning(Exception):
@@ -73,19 +83,36 @@ async def spool(chunks: Any, max_bytes: int) -> IO[bytes]:
 def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[list[tuple[str, str]]]:
     """Each data row as (header, value) pairs. UTF-8 with or without a BOM; the delimiter
     (comma, semicolon or tab, as spreadsheets export) is the one given, else told from the
-    header row."""
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    header row. A byte that is not UTF-8 stays in its value as a lone surrogate (`undecoded`
+    finds it), so only its row is refused; a field may be as long as the file (the rules on
+    each lead field's length refuse the row, not the csv module's 128 KiB limit the file)."""
+    csv.field_size_limit(sys.maxsize)  # the body is capped at LEADFLOW_MAX_IMPORT_BYTES already
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
     if delimiter is None:
         delimiter = delimiter_of(text.readline(HEADER_SAMPLE))
         text.seek(0)
     try:
         reader = csv.reader(text, delimiter=delimiter)
-        header = [name.strip() for name in next(reader, [])]
-        for values in reader:
+        header = [name.strip() for name in _read(reader) or []]
+        if any(_UNDECODED.search(name) for name in header):
+            raise UnreadableFile(f"the header row {NOT_UTF8}")
+        while (values := _read(reader)) is not None:
             if any(v.strip() for v in values):
                 yield list(zip(header, values, strict=False))
     finally:
         text.detach()  # leave the file open for the caller
+
+
+def _read(reader: Any) -> list[str] | None:
+    try:
+        return next(reader, None)
+    except csv.Error as error:  # its text names the fault, not the data
+        raise UnreadableFile(f"line {reader.line_num} is not CSV: {error}") from None
+
+
+def undecoded(row: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The row's fields holding bytes that were not UTF-8, each with the reason."""
+    return [(name, NOT_UTF8) for name, value in row if _UNDECODED.search(value)]
 
 
 def count_rows(raw: IO[bytes], delimiter: str | None = None) -> int:
@@ -140,9 +167,13 @@ async def run(
     except asyncio.CancelledError:
         await asyncio.shield(_set(db, import_id, status="interrupted", finished_at=func.now()))
         raise
-    except Exception as error:
-        log.exception("import %s failed", import_id)
-        await _set(db, import_id, status="failed", error=type(error).__name__, finished_at=func.now())
+    except UnreadableFile as error:
+        log.warning("import %s failed: %s", import_id, error)
+        await _set(db, import_id, status="failed", error=str(error), finished_at=func.now())
+    except Exception as error:  # logged by type and lines: its text may quote a row
+        log.error("import %s failed: %s\n%s", import_id, type(error).__name__, where(error))
+        reason = f"the import stopped on an unexpected error ({type(error).__name__}); send the file again"
+        await _set(db, import_id, status="failed", error=reason, finished_at=func.now())
     finally:
         raw.close()
 
@@ -153,6 +184,9 @@ async def _apply_chunk(
     ready: list[tuple[int, Submission]] = []
     rejected: list[tuple[int, list[dict[str, str]]]] = []
     for number, row in chunk:
+        if errors := undecoded(row):
+            rejected.append((number, [{"field": f, "reason": r} for f, r in errors]))
+            continue
         try:
             ready.append(
                 (

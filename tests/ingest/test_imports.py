@@ -21,6 +21,7 @@ from services.ingest.models import Source
 from tests.conftest import Servers, eventually, running, serving
 from tests.helpers import create_source
 from tests.pg_proxy import in_front_of
+from tests.shared.test_no_personal_data_in_logs import every_log_line
 
 STALLED = 300.0  # seconds without progress after which an import counts as abandoned
 ROWS = 6_000  # twelve chunks, and more bad rows than the report shows
@@ -263,3 +264,49 @@ async def test_a_chunk_whose_commit_went_unanswered_is_not_stored_again(servers:
     assert proxy.lost == 1, "the first chunk's commit went unanswered"
     counts = {name: report[name] for name in ("status", "rows_total", "rows_done", "accepted", "merged")}
     assert counts == {"status": "done", "rows_total": 1000, "rows_done": 1000, "accepted": 1000, "merged": 0}
+
+
+async def finished_report(client: httpx.AsyncClient, key: dict[str, str], body: bytes) -> dict[str, Any]:
+    started = await client.post("/v1/imports", content=body, headers={**key, "content-type": "text/csv"})
+    assert started.status_code == 202, started.text
+
+    async def reported() -> dict[str, Any] | None:
+        report = (await client.get(started.json()["status_url"], headers=key)).json()
+        return report if report["status"] != "running" else None
+
+    return dict(await eventually(reported, timeout=30))
+
+
+async def test_a_row_with_bytes_that_are_not_utf8_or_an_overlong_field_is_refused_alone(
+    servers: Servers,
+) -> None:
+    """A spreadsheet saved as Latin-1 (é as the byte E9), a surrogate encoded in UTF-8 (ED A0
+    80), a field over the csv module's 128 KiB limit: each refuses its own row, named."""
+    run = uuid.uuid4().hex[:8]
+    rows = [
+        b"first_name,email,need",
+        f"Leyla,{run}-1@expo.kz,ok".encode(),
+        f"Ren\xe9e,{run}-2@expo.kz,ok".encode("latin-1"),
+        f"Ada,{run}-3@expo.kz,".encode() + b"\xed\xa0\x80",
+        f"Long,{run}-4@expo.kz,".encode() + b"x" * 200_000,
+        f"Aidos,{run}-5@expo.kz,ok".encode(),
+    ]
+    with every_log_line() as written:
+        async with running(create_app(servers.settings(IngestSettings))) as client:
+            key = {"X-Source-Key": (await create_source(client, channel="import"))["key"]}
+            report = await finished_report(client, key, b"\n".join(rows) + b"\n")
+    assert (report["status"], report["error"]) == ("done", None), report
+    assert (report["rows_total"], report["accepted"], report["rejected"]) == (5, 2, 3)
+    refused = {r["row"]: [(e["field"], e["reason"]) for e in r["errors"]] for r in report["rejections"]}
+    assert refused[2] == [("first_name", imports.NOT_UTF8)]
+    assert refused[3] == [("need", imports.NOT_UTF8)]
+    assert [field for field, _ in refused[4]] == ["need"]
+    assert "Traceback" not in written.getvalue()
+
+
+async def test_a_file_that_cannot_be_read_says_why_in_words(servers: Servers) -> None:
+    async with running(create_app(servers.settings(IngestSettings))) as client:
+        key = {"X-Source-Key": (await create_source(client, channel="import"))["key"]}
+        report = await finished_report(client, key, b"pr\xe9nom,email\nRen\xe9e,renee@expo.kz\n")
+    assert report["status"] == "failed"
+    assert report["error"] == f"the header row {imports.NOT_UTF8}"
