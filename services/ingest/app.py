@@ -54,10 +54,9 @@ async def _prefetch_leads(session: AsyncSession, hints: list[Contacts]) -> None:
 
 
 async def _key_reused(request: Request, error: Exception) -> Response:
-    errors = [
-        {"field": "Idempotency-Key", "reason": "already used for a different request", "type": "value_error"}
-    ]
-    return problem(422, "Idempotency-Key reused", "Use a new key for a new request.", errors=errors)
+    assert isinstance(error, KeyReused)
+    errors = [{"field": error.field, "reason": "already used for a different request", "type": "value_error"}]
+    return problem(422, f"{error.field} reused", f"Use a new {error.field} for a new request.", errors=errors)
 
 
 async def _lead_not_found(request: Request, error: Exception) -> Response:

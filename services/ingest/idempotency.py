@@ -20,7 +20,12 @@ from shared.events import utcnow
 
 
 class KeyReused(Exception):
-    """The key was first used for a different request."""
+    """The key was first used for a different request. `field`: what the client sent the key
+    as (the `Idempotency-Key` header, or an id in the body that stands for one)."""
+
+    def __init__(self, key: str, field: str = "Idempotency-Key") -> None:
+        super().__init__(key)
+        self.field = field
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN, Servers
-from tests.helpers import create_source, opened_events_of
+from tests.helpers import create_source, opened_events_of, refused_fields
 from tests.shared.test_no_personal_data_in_logs import every_log_line
 
 
@@ -200,3 +200,37 @@ async def test_a_telegram_update_ingest_cannot_take_is_acknowledged_dropped_and_
     )
     lead = (await ingest.get(f"/v1/leads/{looked_up.json()['lead_id']}", headers=ADMIN)).json()
     assert [h["type"] for h in lead["history"]] == ["page_view"], "the update made no lead before this"
+
+
+async def test_a_reused_id_is_refused_naming_the_id_the_client_sent(ingest: httpx.AsyncClient) -> None:
+    """A chat's `message_id` (or an activity's `event_id`) stands for an Idempotency-Key: used
+    again for something else, the 422 names it, not a header the client never sent."""
+    source = await create_source(ingest, channel="live_chat")
+    headers = {"X-Source-Key": source["key"]}
+    url, conversation = f"/v1/chatbots/{source['id']}/messages", uuid.uuid4().hex
+    first = {"conversation_id": conversation, "message_id": "m1", "text": "Hello"}
+    assert (await ingest.post(url, json=first, headers=headers)).status_code == 202
+    reused = await ingest.post(url, json={**first, "text": "Something else"}, headers=headers)
+    assert refused_fields(reused) == ["message_id"] and reused.json()["title"] == "message_id reused"
+
+    activity = {"email": f"{conversation[:8]}@example.kz", "type": "page_view", "event_id": "e1"}
+    assert (await ingest.post("/v1/activities", json=activity, headers=headers)).status_code == 202
+    other = {**activity, "type": "download"}
+    assert refused_fields(await ingest.post("/v1/activities", json=other, headers=headers)) == ["event_id"]
+    keyed = {**headers, "Idempotency-Key": "e1"}
+    assert (await ingest.post("/v1/activities", json=activity, headers=keyed)).status_code == 202
+    refused = await ingest.post("/v1/activities", json=other, headers=keyed)
+    assert refused_fields(refused) == ["Idempotency-Key"]
+
+
+async def test_a_telegram_update_id_reused_for_another_update_is_dropped(ingest: httpx.AsyncClient) -> None:
+    source = await create_source(ingest, channel="chatbot")
+    url = f"/v1/chatbots/{source['id']}/telegram"
+    secret = await telegram_secret(ingest, source)
+    update_id = random.randint(10**6, 10**8)
+    first = await ingest.post(url, json=telegram_update(update_id, 42, text="hi"), headers=secret)
+    assert first.status_code == 202, first.text
+    with every_log_line() as written:
+        other = await ingest.post(url, json=telegram_update(update_id, 42, text="bye"), headers=secret)
+    assert (other.status_code, other.content) == (200, b"")
+    assert f"telegram update {update_id} of source {source['id']} dropped: update_id" in written.getvalue()

@@ -13,7 +13,7 @@ from services.ingest import chatbots, history
 from services.ingest.api.common import UNAUTHORIZED, JsonBody, KeyedSource, check_ip, client_of, run_once
 from services.ingest.capture import Submission, prepare
 from services.ingest.chatbots import ChatMessage, TelegramUpdate
-from services.ingest.idempotency import Answer
+from services.ingest.idempotency import Answer, KeyReused
 from services.ingest.models import Source
 from services.ingest.sources import hash_key
 from shared.http import InvalidInput
@@ -46,15 +46,17 @@ async def telegram(
     activities.
     Telegram's retries of an update are recognised by its `update_id`.
     An update ingest cannot take (a `date` out of range or a day ahead, a name over 200
-    characters, a phone that is none) is answered 200 and dropped, with a warning naming its
-    fields: Telegram reads no answer's body, and it would send a refused one again and again."""
+    characters, a phone that is none, an `update_id` already used for another update) is
+    answered 200 and dropped, with a warning naming its fields: Telegram reads no answer's
+    body, and it would send a refused one again and again."""
     try:
         message = chatbots.from_telegram(update, request.app.state.clock())
         if message is None:
             return Response(status_code=200)  # not a message: nothing to record, and Telegram must not retry
-        return await _receive(request, source, message, f"telegram:{update.update_id}")
-    except InvalidInput as error:
-        fields = "; ".join(f"{chatbots.telegram_field(f)}: {r}" for f, r in error.errors)
+        return await _receive(request, source, message, f"telegram:{update.update_id}", "update_id")
+    except (InvalidInput, KeyReused) as error:
+        errors = error.errors if isinstance(error, InvalidInput) else [(error.field, "already used")]
+        fields = "; ".join(f"{chatbots.telegram_field(f)}: {r}" for f, r in errors)
         log.warning("telegram update %d of source %s dropped: %s", update.update_id, source.id, fields)
         return Response(status_code=200)
 
@@ -68,10 +70,12 @@ async def message(request: Request, source_id: UUID, data: ChatMessage, source: 
         raise HTTPException(401, UNAUTHORIZED)
     history.refuse_future(data.occurred_at, request.app.state.clock())
     key = f"chat:{data.conversation_id}:{data.message_id}" if data.message_id else None
-    return await _receive(request, source, data, key)
+    return await _receive(request, source, data, key, "message_id")
 
 
-async def _receive(request: Request, source: Source, message: ChatMessage, key: str | None) -> Response:
+async def _receive(
+    request: Request, source: Source, message: ChatMessage, key: str | None, key_field: str
+) -> Response:
     contact: Submission | None = None
     if message.contact is not None:
         region = request.app.state.settings.default_phone_region
@@ -83,4 +87,5 @@ async def _receive(request: Request, source: Source, message: ChatMessage, key: 
         lead_id = await chatbots.receive(session, source, message, contact)
         return Answer(202, {"lead_id": str(lead_id) if lead_id else None, "status": "recorded"})
 
-    return await run_once(request, source.id, key, partial(message.model_dump, mode="json"), work)
+    payload = partial(message.model_dump, mode="json")
+    return await run_once(request, source.id, key, payload, work, key_field=key_field)

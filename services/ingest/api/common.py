@@ -70,9 +70,11 @@ async def run_once(
     payload: Callable[[], Any],  # the request, for the key's fingerprint (made only with a key)
     work: Callable[[AsyncSession], Awaitable[Answer]],
     contacts: Contacts = (),
+    key_field: str = "Idempotency-Key",
 ) -> JSONResponse:
     """Run `work` in a group-committed transaction; with an idempotency key, a retry of the
-    same request gets the stored first answer, and reuse for another request a 422.
+    same request gets the stored first answer, and reuse for another request a 422 naming
+    `key_field`, what the client sent the key as.
     `contacts`: the (email, phone) pairs the work will look up, fetched for the whole group."""
     committer: GroupCommitter = request.app.state.committer
     if key is None:
@@ -82,7 +84,10 @@ async def run_once(
         hours = request.app.state.settings.idempotency_hours
 
         async def once(session: AsyncSession) -> Answer:
-            prior = await idempotency.recall(session, source_id, key, digest, hours)
+            try:
+                prior = await idempotency.recall(session, source_id, key, digest, hours)
+            except idempotency.KeyReused as error:
+                raise idempotency.KeyReused(key, key_field) from error
             if prior is not None:
                 return prior
             answer = await work(session)

@@ -28,7 +28,9 @@ async def _record(
         return Answer(202, {"id": str(entry), "lead_id": str(lead_id), "status": "recorded"})
 
     payload = partial(data.model_dump, mode="json")
-    return await run_once(request, source.id, key or data.event_id, payload, work)
+    if key is not None:
+        return await run_once(request, source.id, key, payload, work)
+    return await run_once(request, source.id, data.event_id, payload, work, key_field="event_id")
 
 
 def _contact(request: Request, source: Source, data: LeadRef) -> Submission | None:
