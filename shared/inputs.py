@@ -12,7 +12,7 @@ cannot hold one."""
 import re
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -70,7 +70,11 @@ def find_unstorable(value: Any, where: str) -> tuple[str, str] | None:
 class StorableInput(BaseModel):
     """Base of every model a client's input is read into: all of its text (nested in
     mappings and lists too) must be storable, or validation fails naming each place. One
-    scan of the input per model, before its fields are validated."""
+    scan of the input per model, before its fields are validated. Its numbers are finite: the
+    JSON parsers here take NaN and Infinity, which no bound refuses by name and JSON columns
+    cannot store."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
