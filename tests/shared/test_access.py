@@ -37,12 +37,13 @@ PUBLIC = {
 }
 # Taken with a source's key (X-Source-Key, or Telegram's secret token), never with a bearer.
 SOURCE_KEYED = re.compile(r"^/v1/(leads(:batch)?|activities|outcomes|consent|imports(/.*)?|chatbots/.*)$")
-# What the viewer token reads: lead scores and rules, the reports and the health page, and the
-# figures each service gives that page (its outbox; nurture's webhook failures).
+# What the viewer token reads: lead scores and rules, a lead's touches, the reports and the
+# health page, and the figures each service gives that page (its outbox; nurture's webhook failures).
 VIEWER_READS = {
     ("scoring", "GET", "/v1/leads/{lead_id}"),
     ("scoring", "GET", "/v1/leads"),
     ("scoring", "GET", "/v1/rules"),
+    ("nurture", "GET", "/v1/leads/{lead_id}/touches"),
     *(("metrics", "GET", path) for path in ("/v1/funnel", "/v1/cac", "/v1/ltv", "/v1/speed-to-lead")),
     ("metrics", "GET", "/v1/health"),
     ("nurture", "GET", "/v1/delivery-health"),
