@@ -54,6 +54,29 @@ async def test_activity_with_a_client_event_id_is_recorded_once(ingest: httpx.As
     assert [h["type"] for h in lead["history"]] == ["email_open"]
 
 
+async def test_an_outcome_is_recorded_once_per_event_id_whatever_idempotency_key_comes_with_it(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """A CRM retrying a won deal once without and once with an Idempotency-Key: one sale."""
+    key = (await create_source(ingest))["key"]
+    lead_id, _ = await new_lead(ingest, key)
+    body = {"lead_id": lead_id, "type": "won", "amount": 100, "event_id": "crm-deal-4711"}
+    first = await ingest.post("/v1/outcomes", json=body, headers={"X-Source-Key": key})
+    keyed = {"X-Source-Key": key, "Idempotency-Key": "retry-1"}
+    retried = await ingest.post("/v1/outcomes", json=body, headers=keyed)
+    assert retried.status_code == 202 and retried.json() == first.json()
+    assert retried.headers.get("Idempotent-Replayed") == "true"
+    again = await ingest.post("/v1/outcomes", json=body, headers=keyed)
+    assert again.json() == first.json()
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert [h["type"] for h in lead["history"]] == ["won"]
+    other = {**body, "amount": 200}
+    reused = await ingest.post(
+        "/v1/outcomes", json=other, headers={"X-Source-Key": key, "Idempotency-Key": "new"}
+    )
+    assert reused.status_code == 422 and [e["field"] for e in reused.json()["errors"]] == ["event_id"]
+
+
 async def test_activity_refusals(ingest: httpx.AsyncClient) -> None:
     key = (await create_source(ingest))["key"]
     headers = {"X-Source-Key": key}

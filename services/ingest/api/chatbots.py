@@ -88,4 +88,4 @@ async def _receive(
         return Answer(202, {"lead_id": str(lead_id) if lead_id else None, "status": "recorded"})
 
     payload = partial(message.model_dump, mode="json")
-    return await run_once(request, source.id, key, payload, work, key_field=key_field)
+    return await run_once(request, source.id, {key_field: key}, payload, work)

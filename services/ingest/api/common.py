@@ -1,6 +1,6 @@
 """What every ingest route shares: the source behind a key, the client, limits, idempotency."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -66,32 +66,35 @@ IdempotencyKey = Annotated[
 async def run_once(
     request: Request,
     source_id: UUID,
-    key: str | None,
-    payload: Callable[[], Any],  # the request, for the key's fingerprint (made only with a key)
+    keys: Mapping[str, str | None],
+    payload: Callable[[], Any],  # the request, for the keys' fingerprint (made only with a key)
     work: Callable[[AsyncSession], Awaitable[Answer]],
     contacts: Contacts = (),
-    key_field: str = "Idempotency-Key",
 ) -> JSONResponse:
-    """Run `work` in a group-committed transaction; with an idempotency key, a retry of the
-    same request gets the stored first answer, and reuse for another request a 422 naming
-    `key_field`, what the client sent the key as.
+    """Run `work` in a group-committed transaction, once per key: `keys` maps what the client
+    sent each as (`Idempotency-Key`, a body's `event_id`) to the key, None where not sent. A
+    retry of the same request under any of them gets the stored first answer, and a key reused
+    for another request is a 422 naming what it was sent as.
     `contacts`: the (email, phone) pairs the work will look up, fetched for the whole group."""
     committer: GroupCommitter = request.app.state.committer
-    if key is None:
+    named = {field: key for field, key in keys.items() if key is not None}
+    if not named:
         answer = await committer.submit(work, contacts)
     else:
         digest = idempotency.fingerprint(payload())
         hours = request.app.state.settings.idempotency_hours
 
         async def once(session: AsyncSession) -> Answer:
-            try:
-                prior = await idempotency.recall(session, source_id, key, digest, hours)
-            except idempotency.KeyReused as error:
-                raise idempotency.KeyReused(key, key_field) from error
-            if prior is not None:
-                return prior
+            for field, key in named.items():
+                try:
+                    prior = await idempotency.recall(session, source_id, key, digest, hours)
+                except idempotency.KeyReused as error:
+                    raise idempotency.KeyReused(key, field) from error
+                if prior is not None:
+                    return prior
             answer = await work(session)
-            idempotency.remember(session, source_id, key, digest, answer)
+            for key in dict.fromkeys(named.values()):  # the same text sent as both is one key
+                idempotency.remember(session, source_id, key, digest, answer)
             return answer
 
         answer = await committer.submit(once, contacts)

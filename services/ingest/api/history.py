@@ -21,16 +21,16 @@ Apply = Callable[[AsyncSession], Awaitable[tuple[UUID, UUID]]]
 async def _record(
     request: Request, source: Source, data: LeadRef | OutcomeIn, key: str | None, apply: Apply
 ) -> Response:
-    """Run `apply` once per request (`Idempotency-Key`, or else the body's `event_id`)."""
+    """Run `apply` once per request: once per `Idempotency-Key` and once per the body's
+    `event_id`, so a retry of the same event is one whichever of them it carries."""
 
     async def work(session: AsyncSession) -> Answer:
         entry, lead_id = await apply(session)
         return Answer(202, {"id": str(entry), "lead_id": str(lead_id), "status": "recorded"})
 
     payload = partial(data.model_dump, mode="json")
-    if key is not None:
-        return await run_once(request, source.id, key, payload, work)
-    return await run_once(request, source.id, data.event_id, payload, work, key_field="event_id")
+    keys = {"Idempotency-Key": key, "event_id": data.event_id}
+    return await run_once(request, source.id, keys, payload, work)
 
 
 def _contact(request: Request, source: Source, data: LeadRef) -> Submission | None:

@@ -51,7 +51,7 @@ async def capture_lead(
 
     contacts = [(submission.email, submission.phone)]
     payload = partial(data.model_dump, mode="json", exclude_unset=True)
-    return await run_once(request, source.id, idempotency_key, payload, work, contacts)
+    return await run_once(request, source.id, {"Idempotency-Key": idempotency_key}, payload, work, contacts)
 
 
 @router.post(":batch", response_model=BatchResult, dependencies=[JsonBody])
@@ -95,7 +95,7 @@ async def capture_batch(
 
     payload = partial(data.model_dump, mode="json")
     contacts = [(submission.email, submission.phone) for _, submission in ready]
-    return await run_once(request, source.id, idempotency_key, payload, work, contacts)
+    return await run_once(request, source.id, {"Idempotency-Key": idempotency_key}, payload, work, contacts)
 
 
 @router.get("/{lead_id}", response_model=LeadPublic, dependencies=[Admin])
