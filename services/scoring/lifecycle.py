@@ -34,7 +34,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "customer": frozenset({"regular_customer", "advocate", "churned"}),
     "regular_customer": frozenset({"advocate", "churned"}),
     "advocate": frozenset({"churned", "regular_customer"}),
-    "disqualified": frozenset({"sql"}),  # only sales can take a disqualified lead back
+    # Only sales can take a disqualified lead back: by accepting it, or by winning it (a sale
+    # is a fact the classifier's red flag cannot undo; metrics counts the customer too).
+    "disqualified": frozenset({"sql", "customer"}),
     "parked": frozenset({"lead", "mql", "sql", "opportunity", "customer", "disqualified", "lost"}),
     "lost": frozenset({"lead", "mql", "sql", "opportunity", "customer", "disqualified"}),
     "churned": frozenset({"opportunity", "customer"}),  # win-back

@@ -33,6 +33,7 @@ def after_outcome(
         ("sql", "sales_rejected", {"reason": "spam"}, "disqualified"),
         ("customer", "churned", {}, "churned"),
         ("churned", "won", {"amount": 100}, "customer"),  # won back
+        ("disqualified", "won", {"amount": 777}, "customer"),  # sales won one the rules ruled out
     ],
 )
 def test_sales_outcomes_move_stages(stage: str, kind: str, details: dict[str, object], expected: str) -> None:
@@ -48,7 +49,7 @@ def test_sales_outcomes_move_stages(stage: str, kind: str, details: dict[str, ob
         ("customer", "sales_accepted"),  # no going back to SQL
         ("customer", "lost"),
         ("opportunity", "sales_accepted"),
-        ("disqualified", "won"),
+        ("disqualified", "meeting_booked"),  # sales accepts it first
     ],
 )
 def test_illegal_moves_are_refused_and_said(stage: str, kind: str) -> None:
