@@ -6,11 +6,12 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
 from fastapi import Query, Request, Response
-from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy import BigInteger, ColumnElement, SmallInteger, tuple_
 
 from shared.http import InvalidInput
 
@@ -18,7 +19,7 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="At most this many items
 Cursor = Annotated[str | None, Query(max_length=400, description="From a `Link: rel=next` header.")]
 Item = TypeVar("Item")
 Query_ = TypeVar("Query_", bound=Any)
-_READ: dict[type, Callable[[str], Any]] = {datetime: datetime.fromisoformat, date: date.fromisoformat}
+NOT_A_CURSOR = "not a cursor this list gave"
 
 
 def keyset(
@@ -38,18 +39,55 @@ def after(
     columns: Sequence[Any], cursor: str | None, *, newest_first: bool = False
 ) -> ColumnElement[bool] | None:
     """Rows past the cursor's in the order of `columns` (unique together), or None for the
-    first page. A cursor this API did not give out is a 422 naming it."""
+    first page. A cursor this list did not give out is a 422 naming it."""
     if cursor is None:
         return None
     try:
         parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        kinds = [column.type.python_type for column in columns]
-        if not isinstance(parts, list) or len(parts) != len(kinds):
+        if not isinstance(parts, list) or len(parts) != len(columns):
             raise ValueError("another shape")
-        values = [_READ.get(kind, kind)(part) for kind, part in zip(kinds, parts, strict=True)]
+        values = [value_of(column, part) for column, part in zip(columns, parts, strict=True)]
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
-        raise InvalidInput([("cursor", "not a cursor this API gave out")]) from error
+        raise InvalidInput([("cursor", NOT_A_CURSOR)]) from error
     return tuple_(*columns) < tuple_(*values) if newest_first else tuple_(*columns) > tuple_(*values)
+
+
+def value_of(column: Any, part: object) -> Any:
+    """The value of `column` that a cursor's `part` (a string `page` wrote) stands for, or a
+    ValueError when the column could not hold it: a cursor is client input, and a value out of
+    the column's range would fail in PostgreSQL (a 500) rather than find no rows."""
+    if not isinstance(part, str):
+        raise ValueError("a cursor's parts are strings")
+    kind = column.type.python_type
+    if kind is datetime:
+        return _moment(part, aware=bool(getattr(column.type, "timezone", False)))
+    if kind is date:
+        return date.fromisoformat(part)  # years 1-9999: PostgreSQL's dates hold them all
+    if kind is int:
+        bits = (
+            64 if isinstance(column.type, BigInteger) else 16 if isinstance(column.type, SmallInteger) else 32
+        )
+        number = int(part)
+        if not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
+            raise ValueError(f"out of int{bits // 8}")
+        return number
+    if kind is UUID:
+        return UUID(part)
+    raise NotImplementedError(f"no cursor reads a {kind.__name__} column")  # a list's order, not input
+
+
+def _moment(part: str, *, aware: bool) -> datetime:
+    """A timestamp as `page` writes it: with an offset for a timestamptz column (and one that is
+    still a year 1-9999 moment in UTC, which is how it is sent), without for a timestamp."""
+    moment = datetime.fromisoformat(part)
+    if (moment.tzinfo is not None) != aware:
+        raise ValueError("a timestamp with or without an offset, unlike the list's")
+    if aware:
+        try:
+            moment.astimezone(UTC)
+        except OverflowError as error:
+            raise ValueError("beyond the years 1-9999 in UTC") from error
+    return moment
 
 
 def page(

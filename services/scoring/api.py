@@ -2,7 +2,7 @@
 
 import base64
 import binascii
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -25,6 +25,7 @@ from services.scoring.schemas import (
     RulesPublic,
     SimulationReport,
 )
+from shared import paging
 from shared.documents import DOCUMENT_BODY, read_document
 from shared.http import Admin, InvalidInput, Viewer
 
@@ -65,7 +66,7 @@ async def list_leads(
     if stage is not None:
         query = query.where(table.c.stage == stage)
     if cursor is not None:
-        score, after = _decode_cursor(cursor)
+        score, after = _decode_cursor(cursor, table)
         # Descending score, then ascending id: the rows after (score, id) in that order.
         later = and_(table.c.score == score, table.c.lead_id > after)
         query = query.where(or_(table.c.score < score, later))
@@ -80,12 +81,13 @@ def _encode_cursor(last: LeadScorePublic) -> str:
     return base64.urlsafe_b64encode(f"{last.score}:{last.lead_id}".encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[int, UUID]:
+def _decode_cursor(cursor: str, table: Any) -> tuple[int, UUID]:
+    """The (score, lead id) a cursor of `_encode_cursor` holds, each within its column's range."""
     try:
         score, lead_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
-        return int(score), UUID(lead_id)
+        return paging.value_of(table.c.score, score), paging.value_of(table.c.lead_id, lead_id)
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-        raise InvalidInput([("cursor", "not a cursor this API gave out")]) from error
+        raise InvalidInput([("cursor", paging.NOT_A_CURSOR)]) from error
 
 
 @router.get("/rules", response_model=RulesPublic, dependencies=[Viewer])
