@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.models import FUNNEL_STAGES, LeadFact
-from services.metrics.schemas import Funnel, FunnelBody, FunnelStage
+from services.metrics.schemas import Funnel, FunnelGroup, FunnelStage
 from shared.http import InvalidInput
 
 FACTS = LeadFact.__table__  # type: ignore[attr-defined]
@@ -121,32 +121,38 @@ async def report(
     everyone = _Tally()
     for tally in tallies.values():
         everyone.add(tally)
-    groups = {
-        str(group): FunnelBody(**_shape(stages, tally, days.get(group, {})))
-        for group, tally in sorted(tallies.items(), key=lambda item: (item[0] == OTHER, str(item[0])))
-    }
+    groups = [
+        FunnelGroup(group=None if group is None else str(group), **_shape(stages, tally, days.get(group, {})))
+        for group, tally in sorted(tallies.items(), key=lambda item: _group_order(item[0]))
+    ]
     return Funnel(
         **_shape(stages, everyone, days.get(None, {}) if not group_by else {}),
         by_stage=dict(everyone.by_stage),
         by_temperature=dict(everyone.by_temperature),
-        groups=groups if group_by else {},
+        groups=groups if group_by else [],
     )
+
+
+def _group_order(group: Any) -> tuple[int, str]:
+    """Named groups by name, then the leads without a value (null), then OTHER."""
+    return (2 if group == OTHER else 1 if group is None else 0, "" if group is None else str(group))
 
 
 def _bounded_key(column: Any, filters: list[Any], max_groups: int) -> Any:
     """The group of each lead: its value when among the `max_groups` largest groups, else
     OTHER. Campaigns and industries come from lead input and may have any number of values;
-    this keeps the answer, and the rows PostgreSQL hands back, bounded. A lead without a
-    value is in group "None", as with the other groupings."""
-    value = func.coalesce(cast(column, String), "None")
+    this keeps the answer, and the rows PostgreSQL hands back, bounded. The leads without a
+    value are a group of their own, null (not among the `max_groups`), as in CAC: never
+    merged with a value that reads "None"."""
+    value = cast(column, String)
     largest = (
         select(value.label("value"))
-        .where(*filters)
+        .where(*filters, value.is_not(None))
         .group_by(value)
         .order_by(func.count().desc(), value)
         .limit(max_groups)
     )
-    return case((value.in_(largest), value), else_=OTHER)
+    return case((value.is_(None), None), (value.in_(largest), value), else_=OTHER)
 
 
 @dataclass

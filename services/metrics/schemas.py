@@ -40,11 +40,18 @@ class FunnelBody(BaseModel):
     overall_conversion: float | None
 
 
+class FunnelGroup(FunnelBody):
+    group: str | None = Field(
+        description="The channel, source, campaign or industry; null: the leads without one."
+    )
+
+
 class Funnel(FunnelBody, Report):
     by_stage: dict[str, int] = Field(description="Leads by their current stage.")
     by_temperature: dict[str, int]
-    groups: dict[str, FunnelBody] = Field(
-        default_factory=dict, description="One funnel per group, side by side."
+    groups: list[FunnelGroup] = Field(
+        default_factory=list,
+        description="With group_by, one funnel per group, side by side: by name, then null, then '(other)'.",
     )
 
 

@@ -61,9 +61,9 @@ async def speed_report(
         for measure, histogram in measures.items():
             for bucket, leads in histogram.items():
                 everyone[measure][bucket] += leads
-    rows = [
-        speed_row(str(group) if dim == "rep" else group, measures)
-        for group, measures in sorted(cells.items(), key=lambda item: str(item[0]))
+    rows = [  # a lead with no rep (or channel) is in the group null, listed last
+        speed_row(group, measures)
+        for group, measures in sorted(cells.items(), key=lambda item: (item[0] is None, item[0] or ""))
     ]
     return SpeedReport(sla_seconds=sla_seconds, overall=speed_row(None, everyone), rows=rows if by else [])
 

@@ -41,16 +41,47 @@ async def test_a_campaign_per_lead_still_gives_a_bounded_answer(
 
     await eventually(lambda: _total(funnel(), len(campaigns)), timeout=30)
     two = await funnel(max_groups=2)
-    assert list(two["groups"]) == ["big", "mid", "(other)"]
-    assert [two["groups"][g]["total"] for g in two["groups"]] == [5, 3, 60]
+    assert [(g["group"], g["total"]) for g in two["groups"]] == [("big", 5), ("mid", 3), ("(other)", 60)]
     assert two["total"] == len(campaigns)
     default = await funnel()
-    assert len(default["groups"]) == 51 and list(default["groups"])[-1] == "(other)"
-    assert sum(g["total"] for g in default["groups"].values()) == len(campaigns)
+    assert len(default["groups"]) == 51 and default["groups"][-1]["group"] == "(other)"
+    assert sum(g["total"] for g in default["groups"]) == len(campaigns)
     medians = await funnel(max_groups=2, medians="true")
-    assert list(medians["groups"]) == ["big", "mid", "(other)"]
+    assert [g["group"] for g in medians["groups"]] == ["big", "mid", "(other)"]
     too_many = await metrics.get("/v1/funnel", params={"group_by": "campaign", "max_groups": 1000})
     assert too_many.status_code == 422
+
+
+async def test_a_missing_group_is_null_apart_from_a_value_named_none(
+    metrics: httpx.AsyncClient, servers: Servers
+) -> None:
+    """A campaign (or industry) really named "None" is not the leads without one; those are the
+    group null in every report, as in CAC, and a lead with no rep is the null rep."""
+    channel = f"none_{uuid.uuid4().hex[:8]}"
+    named = [lead_captured(channel=channel, campaign="None", industry="None") for _ in range(2)]
+    missing = [lead_captured(channel=channel) for _ in range(3)]
+    publisher = Publisher(servers.bootstrap, "test")
+    try:
+        await publisher.publish(
+            [(topics.LEAD_EVENTS, str(e.lead_id).encode(), e.to_bytes()) for e in named + missing]
+        )
+    finally:
+        await publisher.stop()
+
+    async def funnel(group_by: str) -> dict:  # type: ignore[type-arg]
+        answer = await metrics.get("/v1/funnel", params={"channel": channel, "group_by": group_by})
+        assert answer.status_code == 200, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+    await eventually(lambda: _total(funnel("campaign"), 5), timeout=30)
+    for group_by in ("campaign", "industry"):
+        rows = (await funnel(group_by))["groups"]
+        assert [(g["group"], g["total"]) for g in rows] == [("None", 2), (None, 3)], group_by
+    speed = await metrics.get("/v1/speed-to-lead", params={"group_by": "rep"})
+    assert speed.status_code == 200, speed.text
+    reps = [row["group"] for row in speed.json()["rows"]]
+    assert None in reps and "None" not in reps
+    assert reps[-1] is None, "the leads without a rep come last"
 
 
 async def _total(body: object, expected: int) -> bool:

@@ -94,7 +94,8 @@ def expected(rows: list[Any], by: str | None, sla: float) -> dict[str | None, di
     """What sorting every lead's times gives, per group and overall ("all")."""
     values: dict[str | None, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        group = str(row.rep_id) if by == "rep" else row.channel
+        rep = None if row.rep_id is None else str(row.rep_id)  # no rep: the group null
+        group = rep if by == "rep" else row.channel
         for key in [group, "all"] if by else ["all"]:
             found = values[key]
             if row.assigned_at:
