@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Rep, WebhookEndpoint
+from services.nurture.routing import joining_base
 from services.nurture.subscriptions import new_secret
 from shared.http import InvalidInput
 from shared.paging import keyset
@@ -32,10 +33,28 @@ async def create_rep(
     check_url(settings, "webhook_url", fields["webhook_url"])
     secret = new_secret()
     rep = Rep(**fields, webhook_secret=settings.box.seal(secret))
+    await _join_round_robin(session, rep)
     session.add(rep)
     await session.flush()
     await session.refresh(rep)
     return rep, secret
+
+
+# A change to any of these makes the rep join the round robin afresh (routing.py).
+JOINING = frozenset({"active", "role", "capacity", "territories", "segments"})
+
+
+async def _locked_reps(session: AsyncSession) -> list[Rep]:
+    """The active reps, locked in the order a hand-off locks them (handlers.active_reps), so
+    their counts hold still and neither waits for the other in a cycle."""
+    statement = select(Rep).where(col(Rep.active), Rep.role == "rep").order_by(col(Rep.created_at))
+    return list((await session.exec(statement.with_for_update())).all())
+
+
+async def _join_round_robin(session: AsyncSession, rep: Rep, reps: list[Rep] | None = None) -> None:
+    """Start an active rep level with the reps it competes with (routing.joining_base)."""
+    if rep.active and rep.role == "rep":
+        rep.routing_base = joining_base(rep, await _locked_reps(session) if reps is None else reps)
 
 
 REPS_ORDER = (col(Rep.created_at), col(Rep.id))  # a page's order: unique, oldest first
@@ -51,11 +70,16 @@ async def update_rep(
     session: AsyncSession, settings: NurtureSettings, rep_id: UUID, changes: dict[str, Any]
 ) -> Rep:
     check_url(settings, "webhook_url", changes.get("webhook_url"))
+    rejoining = bool(JOINING.intersection(changes))
+    reps = await _locked_reps(session) if rejoining else []  # first, in the hand-offs' order
     rep = await session.get(Rep, rep_id, with_for_update=True)
     if rep is None:
         raise NotFound("No such rep")
+    before = {name: getattr(rep, name) for name in JOINING}
     for name, value in changes.items():
         setattr(rep, name, value)
+    if any(getattr(rep, name) != before[name] for name in JOINING):
+        await _join_round_robin(session, rep, reps)
     session.add(rep)
     await session.flush()
     await session.refresh(rep)

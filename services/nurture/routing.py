@@ -5,8 +5,18 @@ industry or segment among the rep's segments; a rep with no territories (or segm
 any. Among matching active reps the lead goes to the one furthest below their share: each
 rep's share is their capacity, so a rep with capacity 2 gets twice the leads of a rep with 1
 (weighted round robin). Ties go to whoever was given a lead longest ago.
+
+A rep's standing is the leads counted for them per unit of capacity. It counts from
+`routing_base`, not from nothing: a rep who joins the round robin (is created, reactivated,
+made a rep, or has their capacity, territories or segments changed) starts level with the
+lowest standing among the active reps who could be given the same leads (`joining_base`).
+Counted from nothing, a new hire (or anyone whose share just grew) was below everyone and
+was given every lead until their lifetime count caught up, hundreds in a row. Level with the
+lowest, they take their turn at once and then alternate with the others; never ahead of
+anyone they compete with, never behind.
 """
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,6 +31,7 @@ class RepLike(Protocol):
     segments: list[str]
     capacity: int
     assigned_total: int
+    routing_base: int
     last_assigned_at: datetime | None
 
 
@@ -45,5 +56,28 @@ def choose(reps: Sequence[RepLike], lead: Mapping[str, Any], exclude: Iterable[U
         return None
     return min(
         candidates,
-        key=lambda r: ((r.assigned_total + 1) / max(r.capacity, 1), r.last_assigned_at or _EPOCH, str(r.id)),
+        key=lambda r: (standing(r, one_more=True), r.last_assigned_at or _EPOCH, str(r.id)),
     )
+
+
+def standing(rep: RepLike, one_more: bool = False) -> float:
+    """The leads counted for the rep (and the next one, with `one_more`) per unit of capacity."""
+    return (rep.assigned_total - rep.routing_base + int(one_more)) / max(rep.capacity, 1)
+
+
+def competes(rep: RepLike, other: RepLike) -> bool:
+    """Whether the two could be given the same lead: their territories and segments overlap
+    (an empty list covers everything)."""
+    return _overlap(rep.territories, other.territories) and _overlap(rep.segments, other.segments)
+
+
+def _overlap(one: Sequence[str], other: Sequence[str]) -> bool:
+    return not one or not other or bool({a.strip().lower() for a in one} & {b.strip().lower() for b in other})
+
+
+def joining_base(rep: RepLike, reps: Iterable[RepLike]) -> int:
+    """The `routing_base` that puts `rep`, joining the round robin, level with the lowest
+    standing among the other active `reps` it competes with (none: a standing of 0). Rounded
+    down: at most part of one lead's head start, so it is never behind them."""
+    level = min((standing(r) for r in reps if r.id != rep.id and competes(rep, r)), default=0.0)
+    return rep.assigned_total - math.floor(level * max(rep.capacity, 1))

@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -184,6 +185,43 @@ async def test_hot_leads_in_one_batch_are_shared_round_robin_once_each(
             )
         ).scalar_one()
     assert queued == 1  # the repeated event did not assign the lead twice
+
+
+async def holders(db: Database, events: list[Envelope]) -> list[str]:
+    """The rep each lead went to, in the order the leads came."""
+    async with db.transaction() as session:
+        rows = await session.execute(
+            text(
+                "SELECT a.lead_id, r.name FROM assignments a JOIN reps r ON r.id = a.rep_id"
+                " WHERE a.lead_id = ANY(:ids)"
+            ),
+            {"ids": [e.lead_id for e in events]},
+        )
+        by_lead = {lead_id: name for lead_id, name in rows}
+    return [by_lead[e.lead_id] for e in events]
+
+
+async def test_a_new_or_returning_rep_gets_a_fair_share_not_a_run(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    with webhook_receiver() as receiver:
+        for name in ("Rep1", "Rep2", "Rep3"):
+            await add_rep(client, receiver, name)
+        earlier = [await classify(db) for _ in range(11)]
+        assert sorted(Counter(await holders(db, earlier)).values()) == [3, 4, 4]
+        rep4 = await add_rep(client, receiver, "Rep4")
+        after_joining = [await classify(db) for _ in range(4)]
+        assert sorted(await holders(db, after_joining)) == ["Rep1", "Rep2", "Rep3", "Rep4"]
+
+        away = await client.patch(f"/v1/reps/{rep4['id']}", json={"active": False}, headers=ADMIN)
+        assert away.status_code == 200, away.text
+        while_away = [await classify(db) for _ in range(6)]
+        assert "Rep4" not in await holders(db, while_away)
+        back = await client.patch(f"/v1/reps/{rep4['id']}", json={"active": True}, headers=ADMIN)
+        assert back.status_code == 200, back.text
+        after_return = [await classify(db) for _ in range(4)]
+        assert sorted(await holders(db, after_return)) == ["Rep1", "Rep2", "Rep3", "Rep4"]
+        await eventually(lambda: len(receiver.received()) == 25, timeout=30)
 
 
 async def test_rep_list_never_shows_secrets(client: httpx.AsyncClient) -> None:

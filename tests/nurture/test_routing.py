@@ -1,11 +1,16 @@
-"""Routing is pure: territories and segments match, capacity weights the round robin."""
+"""Routing is pure: territories and segments match, capacity weights the round robin, and a rep
+who joins it starts level with the reps they compete with."""
 
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from itertools import count, groupby
 
-from services.nurture.routing import choose, matches
+from services.nurture.routing import choose, joining_base, matches
+
+START = datetime(2031, 1, 1, tzinfo=UTC)
+TICKS = count()
 
 
 @dataclass
@@ -15,18 +20,35 @@ class Rep:
     segments: list[str] = field(default_factory=list)
     capacity: int = 1
     assigned_total: int = 0
+    routing_base: int = 0
     last_assigned_at: datetime | None = None
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
 def share_out(reps: list[Rep], leads: int, lead: dict[str, str]) -> Counter[str]:
-    given: Counter[str] = Counter()
+    return Counter(given_in_turn(reps, leads, lead))
+
+
+def given_in_turn(reps: list[Rep], leads: int, lead: dict[str, str]) -> list[str]:
+    """Who gets each of the next leads, counted as a hand-off counts them."""
+    given = []
     for _ in range(leads):
         rep = choose(reps, lead)
         assert isinstance(rep, Rep)
         rep.assigned_total += 1
-        given[rep.name] += 1
+        rep.last_assigned_at = START + timedelta(seconds=next(TICKS))
+        given.append(rep.name)
     return given
+
+
+def longest_run(given: list[str]) -> int:
+    return max(len(list(run)) for _, run in groupby(given))
+
+
+def joins(rep: Rep, reps: list[Rep]) -> Rep:
+    """`rep` joining the round robin, as the rep directory has them (created, back, changed)."""
+    rep.routing_base = joining_base(rep, reps)
+    return rep
 
 
 def test_territory_and_segment_must_match_when_set() -> None:
@@ -55,3 +77,33 @@ def test_escalation_skips_reps_who_had_the_lead() -> None:
     first, second = Rep("First"), Rep("Second")
     assert choose([first, second], {}, exclude={first.id}) is second
     assert choose([first, second], {}, exclude={first.id, second.id}) is None
+
+
+def test_a_new_rep_gets_a_fair_share_not_a_run() -> None:
+    reps = [Rep("Rep1", assigned_total=4), Rep("Rep2", assigned_total=3), Rep("Rep3", assigned_total=4)]
+    reps.append(joins(Rep("Rep4"), reps))  # level with Rep2, the lowest
+    assert sorted(given_in_turn(reps, 4, {})) == ["Rep1", "Rep2", "Rep3", "Rep4"]
+    assert share_out(reps, 40, {}) == {"Rep1": 10, "Rep2": 10, "Rep3": 10, "Rep4": 10}
+
+
+def test_a_rep_back_from_leave_or_given_more_capacity_gets_no_run() -> None:
+    veteran, other = Rep("Veteran", assigned_total=300), Rep("Other", assigned_total=290)
+    back = joins(Rep("Back", assigned_total=20), [veteran, other])  # away while the others worked
+    reps = [veteran, other, back]
+    turns = given_in_turn(reps, 20, {})  # till both are level with Veteran, in turn
+    assert Counter(turns) == {"Other": 10, "Back": 10} and longest_run(turns) == 1
+    assert share_out(reps, 30, {}) == {"Veteran": 10, "Other": 10, "Back": 10}
+    veteran.capacity = 3  # raised: level again, then three turns in five
+    joins(veteran, reps)
+    turns = given_in_turn(reps, 50, {})
+    assert Counter(turns) == {"Veteran": 30, "Other": 10, "Back": 10} and longest_run(turns) <= 3
+
+
+def test_a_new_rep_starts_level_with_the_reps_of_their_own_territory() -> None:
+    busy = Rep("Astana", territories=["KZ"], assigned_total=1000)
+    quiet = Rep("Baku", territories=["AZ"], assigned_total=10)
+    reps = [busy, quiet]
+    reps.append(joins(Rep("Ganja", territories=["AZ"]), reps))
+    reps.append(joins(Rep("Almaty", territories=["KZ"]), reps))
+    assert share_out(reps, 10, {"country": "AZ"}) == {"Baku": 5, "Ganja": 5}
+    assert share_out(reps, 10, {"country": "KZ"}) == {"Astana": 5, "Almaty": 5}
