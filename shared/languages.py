@@ -2,6 +2,7 @@
 the lead's language, else its source's default, else English."""
 
 import html
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -62,11 +63,56 @@ class _Blank(dict[str, Any]):
         return ""
 
 
+_OPTIONAL = re.compile(r"\[([^\[\]]*)\]")
+_PLACEHOLDER = re.compile(r"\{(\w+)[^{}]*\}")
+
+
 def say(key: str, language: Language, /, **fields: Any) -> str:
-    """The text `key` in `language` (English when it has none), its placeholders filled."""
+    """The text `key` in `language` (English when it has none), filled (`fill`)."""
     versions = _texts()[key]
-    text = versions.get(language) or versions[FALLBACK]
-    return text.format_map(_Blank({k: v for k, v in fields.items() if v is not None}))
+    return fill(versions.get(language) or versions[FALLBACK], fields)
+
+
+def fill(text: str, fields: Mapping[str, Any]) -> str:
+    """`text` with its placeholders filled from `fields` (texts.yaml, playbook templates).
+
+    A field not given (absent, None, blank, or a list or mapping) renders as nothing, and a
+    part in square brackets is left out, brackets and all, unless every placeholder in it is
+    given: `Call[ {who}] now[ ({contact})]` never reads "Call  now ()". Brackets around no
+    placeholder stay as written. Besides the lead's own fields, a text can name `{name}`
+    (first and last), `{who}` (the name, with the company in brackets; or the company),
+    `{contact}` (phone and email) and `{lead}` (who, phone and email), each of what is given,
+    joined by ", ". A text with a stray brace comes back as it is."""
+    given = _about_the_person({k: v for k, v in fields.items() if _shown(v)})
+
+    def part(match: re.Match[str]) -> str:
+        names = _PLACEHOLDER.findall(match[1])
+        if not names:
+            return match[0]
+        return match[1] if all(name in given for name in names) else ""
+
+    try:
+        return _OPTIONAL.sub(part, text).format_map(_Blank(given))
+    except (ValueError, IndexError, AttributeError, KeyError):
+        return text
+
+
+def _shown(value: Any) -> bool:
+    return (
+        value is not None and not isinstance(value, Mapping | list | tuple | set) and bool(str(value).strip())
+    )
+
+
+def _about_the_person(given: dict[str, Any]) -> dict[str, Any]:
+    """`given`, with the person put in words: name, who, contact and lead (what is given of
+    each), unless the fields themselves have those names."""
+    name = " ".join(str(given[k]) for k in ("first_name", "last_name") if k in given)
+    company = str(given.get("company", ""))
+    who = f"{name} ({company})" if name and company else name or company
+    contact = ", ".join(str(given[k]) for k in ("phone", "email") if k in given)
+    lead = ", ".join(part for part in (who, contact) if part)
+    derived = {"name": name, "who": who, "contact": contact, "lead": lead}
+    return {k: v for k, v in derived.items() if v} | given
 
 
 def page(language: Language, title: str, *body: str) -> str:

@@ -40,14 +40,14 @@ from services.nurture.consent import may_market
 from services.nurture.followup import TOUCHES, PlaybookBook, touch_event
 from services.nurture.handlers import queue_webhook
 from services.nurture.models import Assignment, FollowedLead, Rep, Touch
-from services.nurture.playbooks import Playbooks, render
+from services.nurture.playbooks import Playbooks
 from services.nurture.routing import choose
 from services.nurture.subscriptions import emit
 from services.nurture.timing import WEEK, earliest_send
 from shared.db import Database
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
 from shared.faults import drop_traceback, is_transient
-from shared.languages import Language, language_of, say
+from shared.languages import Language, fill, language_of, say
 from shared.outgoing import post
 from shared.redact import describe, redact
 from shared.wakeup import Wakeup
@@ -332,7 +332,7 @@ class TouchSender:
         template = playbooks.text(touch.template, language)
         if template is None:
             raise SendFailed(f"no template {touch.template!r} in the active playbooks")
-        body, subject = render(template.body, fields), render(template.subject, fields)
+        body, subject = fill(template.body, fields), fill(template.subject, fields)
         channel = _preferred(touch.channel, fields)
         if channel == "email":
             await self._email(touch, fields, subject, body, language)
