@@ -168,12 +168,16 @@ class RuleHit(BaseModel):
 
 
 HANDED_OVER_STAGES = frozenset({"sql"})  # besides hot leads: straight to sales (DOMAIN.md)
+# New interest, not yet worked by sales: the only stages a hand-off is for. A lost or parked
+# lead that revives comes back to one of them; a disqualified lead (spam, inquiry only), an
+# opportunity, a customer or a churned one is never a new lead for a rep (DOMAIN.md lifecycle).
+NEW_INTEREST_STAGES = frozenset({"suspect", "lead", "mql", "sql"})
 
 
 def for_a_rep(temperature: str | None, stage: str | None) -> bool:
-    """Whether a classification hands the lead to a rep now: hot, or sales-qualified. Scoring
-    rings the hot-lead bell for these; nurture's hand-off lane takes these."""
-    return temperature == "hot" or stage in HANDED_OVER_STAGES
+    """Whether a classification hands the lead to a rep now: new interest that is hot, or
+    sales-qualified. Scoring rings the hot-lead bell for these; nurture's hand-off lane takes these."""
+    return stage in NEW_INTEREST_STAGES and (temperature == "hot" or stage in HANDED_OVER_STAGES)
 
 
 class LeadClassified(Payload):

@@ -68,12 +68,19 @@ class Step(_Strict):
         return parse_delay(self.after)
 
 
+# Stages only a playbook naming them takes: a disqualified lead (spam, inquiry only, a
+# competitor's probe: a side exit, DOMAIN.md) is not nurtured, or called, for its temperature.
+NAMED_ONLY = frozenset({"disqualified"})
+
+
 class When(_Strict):
     temperature: list[str] = []
     stage: list[str] = []
     channel: list[str] = []
 
     def matches(self, temperature: str | None, stage: str | None, channel: str | None) -> bool:
+        if stage in NAMED_ONLY and stage not in self.stage:
+            return False
         checks = ((self.temperature, temperature), (self.stage, stage), (self.channel, channel))
         return all(not allowed or value in allowed for allowed, value in checks)
 

@@ -124,6 +124,30 @@ def test_hot_lead_reaches_the_rep_signed_and_cold_lead_does_not(tmp_path: Path) 
         assert {t["channel"] for t in touches.json()} <= {"email"}, "no call task can reach the rep later"
 
 
+def test_spam_asking_for_it_now_reaches_no_rep(tmp_path: Path) -> None:
+    """Hot by its timeframe, disqualified by its message: no hand-off, no SLA, no playbook."""
+    with running_stack(tmp_path) as stack, httpx.Client(timeout=5) as client, webhook_receiver() as receiver:
+        key, secret = landing_and_rep(client, stack, receiver)
+        posted = [
+            client.post(stack.url("ingest", "/v1/leads"), headers=key, json=lead)
+            for lead in (
+                {"email": "spam@example.kz", "timeframe": "now", "message": "spam"},
+                {"email": "curious@example.kz", "timeframe": "now", "message": "just curious, inquiry only"},
+                {"email": "buyer@example.kz", "timeframe": "now"},
+            )
+        ]
+        assert [p.status_code for p in posted] == [202, 202, 202]
+        *unwanted, buyer = [p.json()["lead_id"] for p in posted]
+        wait_until(lambda: "lead.hot" in webhooks_about(receiver, secret, buyer), timeout=10)
+        wait_until(lambda: applied_classifications(client, stack) >= 3)
+        for lead_id in unwanted:
+            scored = client.get(stack.url("scoring", f"/v1/leads/{lead_id}"), headers=ADMIN).json()
+            assert (scored["temperature"], scored["stage"]) == ("hot", "disqualified")
+            touches = client.get(stack.url("nurture", f"/v1/leads/{lead_id}/touches"), headers=ADMIN)
+            assert touches.status_code == 200 and touches.json() == []
+            assert webhooks_about(receiver, secret, lead_id) == []
+
+
 def test_a_hot_lead_reaches_its_rep_while_nurtures_follow_up_process_is_frozen(tmp_path: Path) -> None:
     """The hand-off runs in a process of its own: nurture's main process (follow-up, its API)
     stopped dead does not hold a hot lead back, and once it runs again it sends nothing twice."""

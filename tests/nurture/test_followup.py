@@ -18,7 +18,7 @@ from sqlalchemy import text
 from services.nurture import followup, sender
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.playbooks import default_playbooks_text
+from services.nurture.playbooks import default_playbooks_text, parse_playbooks
 from shared import topics
 from shared.events import CONSENT_CHANGED, LEAD_ERASED, Envelope, utcnow
 from shared.kafka import Publisher
@@ -175,6 +175,26 @@ async def test_a_stage_change_cancels_what_no_longer_fits_and_starts_the_new_pla
     left_warm = [t for t in timeline if t["playbook"] == "warm" and t["status"] != "sent"]
     assert left_warm and all(t["status"] == "cancelled" for t in left_warm)
     assert all(t["detail"] == "moved to playbook hot" for t in left_warm)
+
+
+@pytest.mark.parametrize("temperature", ["hot", "warm", "cold"])
+def test_a_disqualified_lead_is_in_no_playbook_whatever_its_temperature(temperature: str) -> None:
+    """Spam, an inquiry only, a competitor's probe: no call task, no SMS, no nurture emails."""
+    playbooks = parse_playbooks(default_playbooks_text())
+    assert playbooks.select(temperature, "disqualified", "web_form") is None
+    assert playbooks.select(temperature, "lead", "web_form").name == temperature  # type: ignore[union-attr]
+
+
+def test_a_playbook_naming_the_disqualified_stage_takes_it() -> None:
+    document = yaml.safe_load(default_playbooks_text())
+    document["playbooks"].append(
+        {
+            "name": "inquiry",
+            "when": {"stage": ["disqualified"]},
+            "steps": [{"after": "0m", "channel": "email", "template": "content"}],
+        }
+    )
+    assert parse_playbooks(document).select("hot", "disqualified", None).name == "inquiry"  # type: ignore[union-attr]
 
 
 async def _has(client: httpx.AsyncClient, lead_id: uuid.UUID, playbook: str, *status: str) -> bool:

@@ -103,6 +103,31 @@ async def test_cold_lead_is_not_sent(client: httpx.AsyncClient, db: Database) ->
     assert queued == 0 and receiver.received() == []
 
 
+@pytest.mark.parametrize(
+    "stage", ["disqualified", "opportunity", "customer", "regular_customer", "churned", "lost"]
+)
+async def test_a_hot_lead_sales_is_done_with_or_working_goes_to_no_rep(
+    client: httpx.AsyncClient, db: Database, stage: str
+) -> None:
+    """Spam or an inquiry with a "now" timeframe is hot but disqualified; a customer turned hot
+    by new rules is no new lead either: neither goes to a rep nor starts an SLA."""
+    event, fresh = lead_classified("hot"), lead_classified("hot")
+    event.data["stage"] = stage
+    with webhook_receiver() as receiver:
+        await add_rep(client, receiver)
+        async with db.transaction() as session:
+            await assign_leads(session, [event, fresh], SETTINGS, utcnow())
+        [request] = await eventually(receiver.received)  # the new lead, in the same transaction
+        async with db.transaction() as session:
+            counts = text(
+                "SELECT (SELECT count(*) FROM webhook_deliveries WHERE lead_id = :id),"
+                " (SELECT count(*) FROM assignments WHERE lead_id = :id)"
+            )
+            queued, assigned = (await session.execute(counts, {"id": event.lead_id})).one()
+    assert json.loads(request.body)["data"]["lead_id"] == str(fresh.lead_id)
+    assert (queued, assigned) == (0, 0)
+
+
 async def delivery_status(db: Database, lead_id: uuid.UUID) -> str:
     async with db.transaction() as session:
         return str(
