@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture import consent, followup
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
+from services.nurture.hand_offs import follow_classification, is_newer
 from services.nurture.models import Assignment, Rep, WebhookDelivery
 from services.nurture.routing import choose
 from services.nurture.subscriptions import announce, classification_types, emit, origin_of
@@ -29,6 +30,7 @@ from shared.events import (
     LEAD_ASSIGNED,
     LEAD_CLASSIFIED,
     LEAD_ERASED,
+    OUTCOME_RECORDED,
     Envelope,
     LeadAssigned,
     LeadClassified,
@@ -41,6 +43,7 @@ from shared.sealing import SecretBox
 
 log = logging.getLogger(__name__)
 REPS = Rep.__table__  # type: ignore[attr-defined]
+ASSIGNMENTS = Assignment.__table__  # type: ignore[attr-defined]
 
 
 async def active_reps(session: AsyncSession, role: str = "rep") -> list[Rep]:
@@ -53,9 +56,10 @@ async def active_reps(session: AsyncSession, role: str = "rep") -> list[Rep]:
     return reps
 
 
-async def already_assigned(session: AsyncSession, lead_ids: set[UUID]) -> set[UUID]:
-    statement = select(Assignment.lead_id).where(col(Assignment.lead_id).in_(lead_ids))
-    return set((await session.exec(statement)).all())
+async def held_hand_offs(session: AsyncSession, leads: set[UUID], lock: bool) -> dict[UUID, dict[str, Any]]:
+    statement = select(ASSIGNMENTS).where(ASSIGNMENTS.c.lead_id.in_(leads))
+    rows = await session.execute(statement.with_for_update() if lock else statement)
+    return {row.lead_id: dict(row._mapping) for row in rows}
 
 
 def wants_a_rep(classified: LeadClassified) -> bool:
@@ -71,37 +75,86 @@ async def assign_leads(
 ) -> None:
     """Give each lead that turned hot or SQL to one matching rep at `now`, its SLA running
     from then, and queue the signed webhook that tells them. A lead already with a rep stays
-    with them. `look_first`: see whether they all have one before locking the reps (the main
-    consumer, which the hand-off lane has usually been ahead of)."""
-    wanted = [(e, c) for e in events if wants_a_rep(c := LeadClassified.model_validate(e.data))]
-    if not wanted:
-        return
-    leads = {event.lead_id for event, _ in wanted}
-    if look_first and await already_assigned(session, leads) == leads:
-        return  # the hand-off lane was first: the reps are not even locked
-    reps = await active_reps(session)
-    taken = await already_assigned(session, leads)  # again, now that no other hand-off can run
-    for event, classified in wanted:
-        if event.lead_id in taken:
-            continue
-        rep = choose(reps, classified.lead)
-        if rep is None:
-            with correlated(event.correlation_id):
-                log.warning("lead %s has no matching active rep to go to", event.lead_id)
-            continue
-        assert isinstance(rep, Rep)
-        assignment = {
-            "lead_id": event.lead_id,
-            "rep_id": rep.id,
-            "correlation_id": event.correlation_id,
-            "assigned_at": now,
-            "sla_due_at": now + timedelta(seconds=settings.sla_seconds),
-            "tried_reps": [str(rep.id)],
-            "lead": classified.model_dump(mode="json"),
-        }
-        defer_insert(session, Assignment.__table__, assignment)  # type: ignore[attr-defined]
-        await hand_over(session, event, classified.model_dump(mode="json"), rep, assignment, settings)
-        taken.add(event.lead_id)
+    with them, its later classifications kept on the hand-off (see `hand_offs`). `look_first`:
+    see whether they all have one before locking the reps (the main consumer, which the
+    hand-off lane has usually been ahead of)."""
+    given = [(event, LeadClassified.model_validate(event.data)) for event in events]
+    reps, held = await _lock_for(session, given, look_first)
+    fresh: set[UUID] = set()  # handed off here: their rows are inserted, not updated
+    for event, classified in given:
+        hand_off = held.get(event.lead_id)
+        if hand_off is not None:
+            if is_newer(event.occurred_at, hand_off):
+                follow_classification(hand_off, classified, event.occurred_at)
+                if event.lead_id not in fresh:
+                    defer_update(session, ASSIGNMENTS, "lead_id", hand_off)
+        elif reps is not None and wants_a_rep(classified):
+            fresh.add(event.lead_id)
+            if (given_now := await _hand_off(session, event, classified, reps, settings, now)) is not None:
+                held[event.lead_id] = given_now
+
+
+async def stop_the_clocks(session: AsyncSession, events: list[Envelope]) -> None:
+    """A sales outcome (accepted, meeting, proposal, won, lost...) recorded after a hand-off
+    means sales reached the lead: its SLA is met, even when scoring says nothing (an SQL lead
+    accepted stays SQL). One recorded before the hand-off (a lost lead since revived) is not."""
+    latest: dict[UUID, datetime] = {}
+    for event in events:
+        latest[event.lead_id] = max(event.occurred_at, latest.get(event.lead_id, event.occurred_at))
+    for lead_id, recorded_at in latest.items():
+        columns = ASSIGNMENTS.c
+        await session.execute(
+            update(ASSIGNMENTS)
+            .where(
+                columns.lead_id == lead_id, columns.sla_due_at.is_not(None), columns.assigned_at < recorded_at
+            )
+            .values(sla_due_at=None)
+        )
+
+
+async def _lock_for(
+    session: AsyncSession, given: list[tuple[Envelope, LeadClassified]], look_first: bool
+) -> tuple[list[Rep] | None, dict[UUID, dict[str, Any]]]:
+    """The active reps, locked, when a lead may need one (else None); and the leads' hand-offs,
+    locked after them, now that no other hand-off can run."""
+    leads = {event.lead_id for event, _ in given}
+    if not look_first:
+        return await active_reps(session), await held_hand_offs(session, leads, lock=True)
+    held = await held_hand_offs(session, leads, lock=False)
+    if any(wants_a_rep(c) and e.lead_id not in held for e, c in given):
+        return await active_reps(session), await held_hand_offs(session, leads, lock=True)
+    if not held:  # nobody holds these leads and none is for a rep: nothing is locked
+        return None, {}
+    return None, await held_hand_offs(session, leads, lock=True)
+
+
+async def _hand_off(
+    session: AsyncSession,
+    event: Envelope,
+    classified: LeadClassified,
+    reps: list[Rep],
+    settings: NurtureSettings,
+    now: datetime,
+) -> dict[str, Any] | None:
+    rep = choose(reps, classified.lead)
+    if rep is None:
+        with correlated(event.correlation_id):
+            log.warning("lead %s has no matching active rep to go to", event.lead_id)
+        return None
+    assert isinstance(rep, Rep)
+    assignment: dict[str, Any] = {
+        "lead_id": event.lead_id,
+        "rep_id": rep.id,
+        "correlation_id": event.correlation_id,
+        "assigned_at": now,
+        "sla_due_at": now + timedelta(seconds=settings.sla_seconds),
+        "tried_reps": [str(rep.id)],
+        "lead": classified.model_dump(mode="json"),
+        "classified_at": event.occurred_at,
+    }
+    defer_insert(session, ASSIGNMENTS, assignment)
+    await hand_over(session, event, assignment["lead"], rep, assignment, settings)
+    return assignment
 
 
 async def hand_over(
@@ -239,7 +292,8 @@ def hand_off_lane(settings: NurtureSettings) -> Lane:
 
 def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, Handler]:
     """Classifications: announce, hand hot and SQL leads to reps, keep follow-up in step.
-    From ingest: a withdrawn consent or an erasure stops everything at once."""
+    From ingest: a sales outcome meets the SLA; a withdrawn consent or an erasure stops
+    everything at once."""
 
     async def on_classified(session: AsyncSession, events: list[Envelope]) -> None:
         for event in events:
@@ -261,4 +315,9 @@ def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, H
         await tell_of_erasure(session, events, utcnow())
         await followup.erase(session, {event.lead_id for event in events})
 
-    return {LEAD_CLASSIFIED: on_classified, CONSENT_CHANGED: on_consent, LEAD_ERASED: on_erased}
+    return {
+        LEAD_CLASSIFIED: on_classified,
+        OUTCOME_RECORDED: stop_the_clocks,
+        CONSENT_CHANGED: on_consent,
+        LEAD_ERASED: on_erased,
+    }

@@ -45,7 +45,10 @@ class Assignment(SQLModel, table=True):
     acknowledged_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     escalations: int = 0
     tried_reps: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
-    lead: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    lead: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))  # the latest
+    classified_at: datetime | None = Field(
+        default=None, sa_type=DateTime(timezone=True)
+    )  # `lead`'s, by scoring
 
 
 class WebhookDelivery(SQLModel, table=True):

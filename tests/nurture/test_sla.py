@@ -15,11 +15,11 @@ from sqlalchemy import text
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.handlers import assign_leads
+from services.nurture.handlers import assign_leads, stop_the_clocks
 from services.nurture.sla import escalate_overdue
 from shared import topics
 from shared.db import Database
-from shared.events import LEAD_ERASED, Envelope, LeadErased, utcnow
+from shared.events import LEAD_ERASED, OUTCOME_RECORDED, Envelope, LeadErased, OutcomeRecorded, utcnow
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.helpers import events_of, lead_classified
@@ -75,6 +75,18 @@ async def assign(db: Database, settings: NurtureSettings, at: datetime, **lead: 
     return event
 
 
+async def classify_again(
+    db: Database, settings: NurtureSettings, first: Envelope, at: datetime, **classified: Any
+) -> Envelope:
+    """A later classification of the same lead, applied at `at` as the classifications consumer does."""
+    event = lead_classified(classified.pop("temperature", "hot"))
+    event.lead_id, event.correlation_id = first.lead_id, first.correlation_id
+    event.data.update(classified, lead=first.data["lead"])
+    async with db.transaction() as session:
+        await assign_leads(session, [event], settings, at)
+    return event
+
+
 async def holder_of(db: Database, lead_id: uuid.UUID) -> tuple[str, int]:
     async with db.transaction() as session:
         query = text("SELECT rep_id, escalations FROM assignments WHERE lead_id = :id")
@@ -111,6 +123,99 @@ async def test_unacknowledged_hot_lead_escalates_to_the_next_rep_then_the_manage
     assert datetime.fromisoformat(escalated["data"]["sla_due_at"]) == start + 2 * SLA + SECOND
     assert told["type"] == "sla.breached" and told["data"]["lead_id"] == str(event.lead_id)
     await breaches_were_published(servers, event, escalated["data"]["rep_id"])
+
+
+@pytest.mark.parametrize(
+    "stage", ["sql", "opportunity", "customer", "lost"], ids=["accepted", "meeting", "won", "lost"]
+)
+async def test_a_lead_sales_reached_is_not_escalated(
+    nurture: httpx.AsyncClient, db: Database, stage: str
+) -> None:
+    """The rep never pressed acknowledge, but sales accepted the lead, booked a meeting, won or
+    lost it: the SLA is met, and nobody is told to call a customer "not contacted in time"."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as first, webhook_receiver() as second, webhook_receiver() as boss:
+        await add(nurture, first, "Aigerim")
+        await add(nurture, second, "Dauren")
+        await add(nurture, boss, "Director", role="manager")
+        event = await assign(db, settings, start)
+        holder = await holder_of(db, event.lead_id)
+        await classify_again(db, settings, event, start + SECOND, stage=stage, cause="outcome.recorded")
+        async with db.transaction() as session:  # a consumer late with the first classification
+            await assign_leads(session, [event], settings, start + 2 * SECOND)
+        assert await escalate_overdue(db, settings, start + SLA + SECOND) == 0
+        assert await escalate_overdue(db, settings, start + 2 * SLA) == 0
+        assert await holder_of(db, event.lead_id) == holder
+
+
+async def test_a_sales_outcome_meets_the_sla_even_when_the_classification_stays(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """Sales accepted an SQL lead: it stays SQL and scoring says nothing; the outcome itself,
+    from ingest, stops the clock. One recorded before the hand-off (the lead was lost, then
+    revived) does not."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as first, webhook_receiver() as second:
+        await add(nurture, first, "Aigerim")
+        await add(nurture, second, "Dauren")
+        accepted, revived = await assign(db, settings, start), await assign(db, settings, start)
+        outcomes = [
+            lead.follow_up(
+                OUTCOME_RECORDED,
+                "ingest",
+                OutcomeRecorded(outcome_id=uuid.uuid4(), outcome=name, occurred_at=start + SECOND),
+            )
+            for lead, name in ((accepted, "sales_accepted"), (revived, "lost"))
+        ]
+        outcomes[1].occurred_at = start - SECOND
+        async with db.transaction() as session:
+            await stop_the_clocks(session, outcomes[1:])
+        publisher = Publisher(servers.bootstrap, "test")
+        try:
+            await publisher.publish(
+                [(topics.LEAD_EVENTS, str(accepted.lead_id).encode(), outcomes[0].to_bytes())]
+            )
+        finally:
+            await publisher.stop()
+        await eventually(lambda: sla_is_met(db, accepted.lead_id), timeout=20)
+        holder = await holder_of(db, accepted.lead_id)
+        assert await escalate_overdue(db, settings, start + SLA + SECOND) == 1
+    assert await holder_of(db, accepted.lead_id) == holder
+    assert (await holder_of(db, revived.lead_id))[1] == 1
+
+
+async def sla_is_met(db: Database, lead_id: uuid.UUID) -> bool:
+    async with db.transaction() as session:
+        query = text("SELECT sla_due_at IS NULL FROM assignments WHERE lead_id = :id")
+        return bool((await session.execute(query, {"id": lead_id})).scalar_one())
+
+
+async def test_an_escalation_tells_the_next_rep_what_the_lead_is_now(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    settings = settings_of(nurture)
+    start = utcnow() - SLA - 2 * SECOND
+    with webhook_receiver() as first, webhook_receiver() as second:
+        rep_a = await add(nurture, first, "Aigerim")
+        await add(nurture, second, "Dauren")
+        event = await assign(db, settings, start)
+        holder_id, _ = await holder_of(db, event.lead_id)
+        other = second if holder_id == rep_a["id"] else first
+        await classify_again(
+            db, settings, event, start + SECOND, stage="sql", score=85, cause="activity.recorded"
+        )
+        assert await escalate_overdue(db, settings, start + SLA + SECOND) == 1
+        [escalated] = await eventually(lambda: bodies(other), timeout=20)
+    assert (escalated["data"]["stage"], escalated["data"]["score"]) == ("sql", 85)
+    found = await events_of(
+        servers.bootstrap,
+        str(event.lead_id),
+        until=lambda es: sum(e.type == "lead.assigned" for e in es) >= 2,
+        topic=topics.TOUCH_EVENTS,
+    )
+    assert [e.data["stage"] for e in found if e.type == "lead.assigned"] == ["lead", "sql"]
 
 
 async def test_an_erasure_is_told_to_every_rep_and_manager_the_lead_was_given_to(

@@ -1,0 +1,32 @@
+"""What a later classification does to a lead's hand-off: pure, no I/O (DOMAIN.md lifecycle).
+
+A rep holds a lead from its hand-off on. Sales reaching the lead (any sales outcome, or a stage
+past new interest: opportunity, customer, or a side exit) stops the SLA clock, with nothing left
+to escalate: the lead was reached.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from shared.events import NEW_INTEREST_STAGES, OUTCOME_RECORDED, LeadClassified
+
+
+def reached_by_sales(classified: LeadClassified) -> bool:
+    return classified.cause == OUTCOME_RECORDED or classified.stage not in NEW_INTEREST_STAGES
+
+
+def is_newer(occurred_at: datetime, hand_off: dict[str, Any]) -> bool:
+    """Whether a classification made at `occurred_at` is later than the hand-off's latest."""
+    seen = hand_off.get("classified_at")
+    return seen is None or occurred_at > seen
+
+
+def follow_classification(
+    hand_off: dict[str, Any], classified: LeadClassified, occurred_at: datetime
+) -> None:
+    """Keep the hand-off's classification current (an escalation tells the next rep what the
+    lead is now), and stop the SLA clock once sales reached the lead."""
+    hand_off["lead"] = classified.model_dump(mode="json")
+    hand_off["classified_at"] = occurred_at
+    if reached_by_sales(classified):
+        hand_off["sla_due_at"] = None
