@@ -209,6 +209,7 @@ class LeadAssigned(Payload):
     stage: str | None = None
     sla_due_at: datetime | None = None
     escalated_from: UUID | None = None
+    revived: bool | None = None  # handed off again: new interest after the lead was lost or parked
 
 
 class LeadAcknowledged(Payload):

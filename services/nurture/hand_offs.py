@@ -2,7 +2,9 @@
 
 A rep holds a lead from its hand-off on. Sales reaching the lead (any sales outcome, or a stage
 past new interest: opportunity, customer, or a side exit) stops the SLA clock, with nothing left
-to escalate: the lead was reached.
+to escalate: the lead was reached. A lost, parked, disqualified or churned lead's hand-off is
+over: new interest after it (a revival, "the most surprising source of new leads", 003:39-41)
+is handed off again, with a new SLA.
 """
 
 from datetime import datetime
@@ -10,9 +12,16 @@ from typing import Any
 
 from shared.events import NEW_INTEREST_STAGES, OUTCOME_RECORDED, LeadClassified
 
+OVER_STAGES = frozenset({"lost", "parked", "disqualified", "churned"})
+
 
 def reached_by_sales(classified: LeadClassified) -> bool:
     return classified.cause == OUTCOME_RECORDED or classified.stage not in NEW_INTEREST_STAGES
+
+
+def is_over(hand_off: dict[str, Any]) -> bool:
+    """Whether the hand-off ended with the lead leaving (its latest classification says so)."""
+    return (hand_off.get("lead") or {}).get("stage") in OVER_STAGES
 
 
 def is_newer(occurred_at: datetime, hand_off: dict[str, Any]) -> bool:

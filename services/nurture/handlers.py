@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.nurture import consent, followup
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
-from services.nurture.hand_offs import follow_classification, is_newer
+from services.nurture.hand_offs import OVER_STAGES, follow_classification, is_newer, is_over
 from services.nurture.models import Assignment, Rep, WebhookDelivery
 from services.nurture.routing import choose
 from services.nurture.subscriptions import announce, classification_types, emit, origin_of
@@ -75,22 +75,27 @@ async def assign_leads(
 ) -> None:
     """Give each lead that turned hot or SQL to one matching rep at `now`, its SLA running
     from then, and queue the signed webhook that tells them. A lead already with a rep stays
-    with them, its later classifications kept on the hand-off (see `hand_offs`). `look_first`:
+    with them, its later classifications kept on the hand-off; new interest after a hand-off
+    ended (lost, parked) hands it off again (see `hand_offs`). `look_first`:
     see whether they all have one before locking the reps (the main consumer, which the
     hand-off lane has usually been ahead of)."""
     given = [(event, LeadClassified.model_validate(event.data)) for event in events]
     reps, held = await _lock_for(session, given, look_first)
-    fresh: set[UUID] = set()  # handed off here: their rows are inserted, not updated
+    fresh: set[UUID] = set()  # handed off here for the first time: their rows are inserted
     for event, classified in given:
         hand_off = held.get(event.lead_id)
-        if hand_off is not None:
-            if is_newer(event.occurred_at, hand_off):
-                follow_classification(hand_off, classified, event.occurred_at)
-                if event.lead_id not in fresh:
-                    defer_update(session, ASSIGNMENTS, "lead_id", hand_off)
-        elif reps is not None and wants_a_rep(classified):
-            fresh.add(event.lead_id)
-            if (given_now := await _hand_off(session, event, classified, reps, settings, now)) is not None:
+        if hand_off is not None and not is_newer(event.occurred_at, hand_off):
+            continue  # applied already (by the other consumer), or older than what was
+        if hand_off is not None and not is_over(hand_off):
+            follow_classification(hand_off, classified, event.occurred_at)
+            if event.lead_id not in fresh:
+                defer_update(session, ASSIGNMENTS, "lead_id", hand_off)
+        elif reps is not None and wants_a_rep(classified):  # a new lead, or new interest after one ended
+            if hand_off is None:
+                fresh.add(event.lead_id)
+            if (
+                given_now := await _hand_off(session, event, classified, reps, settings, now, hand_off)
+            ) is not None:
                 held[event.lead_id] = given_now
 
 
@@ -121,7 +126,11 @@ async def _lock_for(
     if not look_first:
         return await active_reps(session), await held_hand_offs(session, leads, lock=True)
     held = await held_hand_offs(session, leads, lock=False)
-    if any(wants_a_rep(c) and e.lead_id not in held for e, c in given):
+    ending = {event.lead_id for event, c in given if c.stage in OVER_STAGES}  # maybe revived after
+    if any(
+        wants_a_rep(c) and (e.lead_id not in held or e.lead_id in ending or is_over(held[e.lead_id]))
+        for e, c in given
+    ):
         return await active_reps(session), await held_hand_offs(session, leads, lock=True)
     if not held:  # nobody holds these leads and none is for a rep: nothing is locked
         return None, {}
@@ -135,8 +144,11 @@ async def _hand_off(
     reps: list[Rep],
     settings: NurtureSettings,
     now: datetime,
+    ended: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
-    rep = choose(reps, classified.lead)
+    """Hand the lead to a rep, for the first time or again after its last hand-off `ended`
+    (then to the same rep while they are active)."""
+    rep = next((r for r in reps if ended and r.id == ended["rep_id"]), None) or choose(reps, classified.lead)
     if rep is None:
         with correlated(event.correlation_id):
             log.warning("lead %s has no matching active rep to go to", event.lead_id)
@@ -148,12 +160,18 @@ async def _hand_off(
         "correlation_id": event.correlation_id,
         "assigned_at": now,
         "sla_due_at": now + timedelta(seconds=settings.sla_seconds),
+        "acknowledged_at": None,
+        "escalations": 0,
         "tried_reps": [str(rep.id)],
         "lead": classified.model_dump(mode="json"),
         "classified_at": event.occurred_at,
     }
-    defer_insert(session, ASSIGNMENTS, assignment)
-    await hand_over(session, event, assignment["lead"], rep, assignment, settings)
+    if ended is None:
+        defer_insert(session, ASSIGNMENTS, assignment)
+    else:
+        assignment = ended | assignment
+        defer_update(session, ASSIGNMENTS, "lead_id", assignment)
+    await hand_over(session, event, assignment["lead"], rep, assignment, settings, revived=ended is not None)
     return assignment
 
 
@@ -165,6 +183,7 @@ async def hand_over(
     assignment: dict[str, Any],
     settings: NurtureSettings,
     escalated_from: UUID | None = None,
+    revived: bool = False,
 ) -> None:
     """Count the lead against the rep, queue the webhook to the rep, publish `lead.assigned`."""
     now = assignment["assigned_at"]
@@ -203,6 +222,7 @@ async def hand_over(
         assigned_at=now,
         sla_due_at=assignment["sla_due_at"],
         escalated_from=escalated_from,
+        revived=revived or None,
     )
     await emit(session, cause.follow_up(LEAD_ASSIGNED, "nurture", assigned))
     with correlated(cause.correlation_id):

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.handlers import assign_leads, stop_the_clocks
-from services.nurture.sla import escalate_overdue
+from services.nurture.sla import acknowledge, escalate_overdue
 from shared import topics
 from shared.db import Database
 from shared.events import LEAD_ERASED, OUTCOME_RECORDED, Envelope, LeadErased, OutcomeRecorded, utcnow
@@ -96,6 +96,12 @@ async def holder_of(db: Database, lead_id: uuid.UUID) -> tuple[str, int]:
 
 def bodies(receiver: Receiver) -> list[dict[str, Any]]:
     return [json.loads(r.body) for r in receiver.received()]
+
+
+def by_webhook_id(receiver: Receiver) -> dict[str, dict[str, Any]]:
+    """Each webhook once: one claimed at its birth with a lease from a `now` in the past may be
+    claimed and sent again by the dispatcher (receivers dedupe by `webhook-id`)."""
+    return {r.headers["webhook-id"]: json.loads(r.body) for r in receiver.received()}
 
 
 async def test_unacknowledged_hot_lead_escalates_to_the_next_rep_then_the_managers(
@@ -216,6 +222,75 @@ async def test_an_escalation_tells_the_next_rep_what_the_lead_is_now(
         topic=topics.TOUCH_EVENTS,
     )
     assert [e.data["stage"] for e in found if e.type == "lead.assigned"] == ["lead", "sql"]
+
+
+async def test_a_lost_lead_that_revives_goes_to_its_rep_again_with_a_new_sla(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """Revived lost leads are "the most surprising source of new leads" (003:39-41): the rep who
+    had the lead is told again, with an acknowledge link, and a new SLA runs."""
+    settings = settings_of(nurture)
+    start = utcnow() - 3 * SLA
+    revived_at = start + SLA + SLA / 2
+    with webhook_receiver() as first, webhook_receiver() as second:
+        rep_a = await add(nurture, first, "Aigerim")
+        event = await assign(db, settings, start)
+        holder_id, _ = await holder_of(db, event.lead_id)
+        holder, other = (first, second) if holder_id == rep_a["id"] else (second, first)
+        await add(nurture, other, "Dauren")
+        async with db.transaction() as session:
+            await acknowledge(session, event.lead_id, uuid.UUID(holder_id), None, settings.box)
+        await classify_again(db, settings, event, start + SECOND, stage="lost", cause="outcome.recorded")
+        async with db.transaction() as session:  # a consumer late with the first classification
+            await assign_leads(session, [event], settings, start + 2 * SECOND)
+        await classify_again(db, settings, event, revived_at, stage="sql", cause="lead.updated")
+        sent = await eventually(lambda: len(by_webhook_id(holder)) == 2 and by_webhook_id(holder), timeout=20)
+        handed, again = sent.values()
+        assert await escalate_overdue(db, settings, revived_at + SLA - SECOND) == 0
+        assert await escalate_overdue(db, settings, revived_at + SLA + SECOND) == 1  # not acknowledged again
+        [escalated] = await eventually(lambda: bodies(other), timeout=20)
+    assert again["type"] == "lead.hot" and again["data"]["rep_id"] == holder_id
+    assert (again["data"]["stage"], again["data"]["acknowledge"]["url"]) == (
+        "sql",
+        handed["data"]["acknowledge"]["url"],
+    )
+    assert datetime.fromisoformat(again["data"]["sla_due_at"]) == revived_at + SLA
+    assert escalated["data"]["escalated_from"] == holder_id
+    found = await events_of(
+        servers.bootstrap,
+        str(event.lead_id),
+        until=lambda es: sum(e.type == "lead.assigned" for e in es) >= 3,
+        topic=topics.TOUCH_EVENTS,
+    )
+    assigned = [e.data for e in found if e.type == "lead.assigned"]
+    assert [a.get("revived") for a in assigned] == [None, True, None]
+    assert datetime.fromisoformat(assigned[1]["assigned_at"]) == revived_at
+
+
+async def test_a_revived_lead_whose_rep_left_goes_to_another(
+    nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """Lost and back in one batch, its rep inactive meanwhile: routed like a new lead, and the
+    hand-off names the rep who has it (the call task follows the hand-off's rep)."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as first, webhook_receiver() as second:
+        left = await add(nurture, first, "Aigerim")
+        event = await assign(db, settings, start)
+        stays = await add(nurture, second, "Dauren")
+        retired = await nurture.patch(f"/v1/reps/{left['id']}", json={"active": False}, headers=ADMIN)
+        assert retired.status_code == 200, retired.text
+        lost = lead_classified("warm")
+        revived = lead_classified("hot")
+        for later, stage in ((lost, "lost"), (revived, "sql")):
+            later.lead_id, later.correlation_id = event.lead_id, event.correlation_id
+            later.data.update(stage=stage, lead=event.data["lead"])
+        async with db.transaction() as session:
+            await assign_leads(session, [lost, revived], settings, start + SECOND)
+        [handed] = await eventually(lambda: bodies(second), timeout=20)
+        assert len(bodies(first)) == 1
+    assert handed["data"]["rep_id"] == stays["id"] and handed["data"]["stage"] == "sql"
+    assert await holder_of(db, event.lead_id) == (stays["id"], 0)
 
 
 async def test_an_erasure_is_told_to_every_rep_and_manager_the_lead_was_given_to(
