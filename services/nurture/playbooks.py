@@ -147,19 +147,3 @@ def default_playbooks_text() -> str:
 def plan(playbook: Playbook, start: datetime) -> list[tuple[int, Step, datetime]]:
     """Each step with its due time (before quiet hours and caps move it)."""
     return [(index, step, start + step.delay) for index, step in enumerate(playbook.steps)]
-
-
-class SafeFields(dict[str, Any]):
-    """Template fields: a field the lead has not given renders as nothing, not an error."""
-
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def render(text: str, fields: dict[str, Any]) -> str:
-    try:
-        return text.format_map(
-            SafeFields({k: v for k, v in fields.items() if isinstance(v, str | int | float)})
-        )
-    except (ValueError, IndexError, AttributeError):  # a stray brace in a template
-        return text
