@@ -141,7 +141,10 @@ class SpeedRow(BaseModel):
     group: str | None
     to_first_webhook_seconds: Percentiles
     to_acknowledgement_seconds: Percentiles
-    sla_compliance: float | None = Field(description="Share acknowledged within the SLA.")
+    sla_compliance: float | None = Field(
+        description="Share of the leads handed to a rep that were acknowledged within the SLA;"
+        " one still inside its SLA counts as not acknowledged yet."
+    )
     touches_to_conversion: float | None = Field(
         description="Touches sent to a customer before it became one, on average (not those after)."
     )
