@@ -283,12 +283,15 @@ async def speed_to_lead(
     group_by: Literal["channel", "rep"] | None = None,
 ) -> SpeedReport:
     """Capture → first rep webhook and capture → acknowledgement, p50 / p90 / p99 in seconds,
-    SLA compliance, touches to conversion and sales-cycle days. The percentiles are read off
+    SLA compliance (of the hand-offs whose SLA is over), touches to conversion and sales-cycle
+    days. The percentiles are read off
     histograms kept per month (each within 1% of the exact value); counts, SLA compliance and
     touches are exact."""
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
-        report = await speed.speed_report(session, span.start, span.end, group_by, settings.sla_seconds)
+        report = await speed.speed_report(
+            session, span.start, span.end, group_by, settings.sla_seconds, request.app.state.clock()
+        )
     return await _said_partial(request, report, rebuild_before)
 
 

@@ -1,5 +1,8 @@
 """The metrics FastAPI app; its lifespan runs the consumer of every domain topic."""
 
+from collections.abc import Callable
+from datetime import datetime
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -10,12 +13,14 @@ from services.metrics.dashboard import router as dashboard_router
 from services.metrics.handlers import event_handlers
 from services.metrics.health import PipelineHealth
 from shared import topics
+from shared.events import utcnow
 from shared.service import ServiceRuntime, create_service_app
 
 HEALTH_GAUGES_EVERY_SECONDS = 60
 
 
-def create_app(settings: MetricsSettings) -> FastAPI:
+def create_app(settings: MetricsSettings, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    """`clock`: the time reports are read at (which hand-offs are still inside their SLA)."""
     runtime = ServiceRuntime("metrics", settings)
     runtime.consume("metrics", topics.DOMAIN_TOPICS, event_handlers(), archive=True)
     health = PipelineHealth(runtime.db, settings, runtime.telemetry)
@@ -25,6 +30,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
     app = create_service_app(runtime, "Leadflow metrics", [router, dashboard_router])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.health = health
+    app.state.clock = clock
     return app
 
 

@@ -254,19 +254,22 @@ def nearest_rank(histogram: Histogram, quantiles: Sequence[float] = QUANTILES) -
     return [buckets[bisect_left(cumulative, cumulative[-1] * quantile)] for quantile in quantiles]
 
 
-def speed_row(group: str | None, histograms: Mapping[str, Histogram]) -> SpeedRow:
+def speed_row(group: str | None, histograms: Mapping[str, Histogram], pending: int = 0) -> SpeedRow:
     """One group's speed figures from its histograms by measure: webhook and ack (seconds
     from capture), cycle (days), touches (a customer's touches before it became one; the bucket
-    is the count) and sla (bucket 1: acknowledged within the SLA)."""
+    is the count) and sla (bucket 1: acknowledged within the SLA). `pending` of the leads handed
+    off are still inside their SLA: SLA compliance is the share of the others met."""
     assigned = sum(histograms.get("webhook", {}).values())
     converted = sum(histograms.get("cycle", {}).values())
     touches = sum(bucket * leads for bucket, leads in histograms.get("touches", {}).items())
     in_time = histograms.get("sla", {}).get(1, 0)
+    decided = assigned - pending
     return SpeedRow(
         group=group,
         to_first_webhook_seconds=_percentiles(histograms.get("webhook", {})),
         to_acknowledgement_seconds=_percentiles(histograms.get("ack", {})),
-        sla_compliance=round(in_time / assigned, 4) if assigned else None,
+        sla_compliance=round(in_time / decided, 4) if decided > 0 else None,
+        sla_pending=pending,
         touches_to_conversion=round(touches / converted, 2) if converted else None,
         sales_cycle_days=_percentiles(histograms.get("cycle", {})),
     )

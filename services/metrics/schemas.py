@@ -142,8 +142,11 @@ class SpeedRow(BaseModel):
     to_first_webhook_seconds: Percentiles
     to_acknowledgement_seconds: Percentiles
     sla_compliance: float | None = Field(
-        description="Share of the leads handed to a rep that were acknowledged within the SLA;"
-        " one still inside its SLA counts as not acknowledged yet."
+        description="Of the leads handed to a rep whose SLA is over, the share acknowledged"
+        " within it; those still inside their SLA (sla_pending) are left out until it is over."
+    )
+    sla_pending: int = Field(
+        description="Leads handed to a rep, not acknowledged yet and still inside their SLA."
     )
     touches_to_conversion: float | None = Field(
         description="Touches sent to a customer before it became one, on average (not those after)."

@@ -87,7 +87,7 @@ async def test_touch_moments_come_from_the_archive_and_only_those_before_the_pur
     async with db.transaction() as session:
         rows = await session.execute(text("SELECT lead_id, touch_times, touches_sent FROM lead_facts"))
         found = {row.lead_id: (row.touch_times, row.touches_sent) for row in rows}
-        report = await speed.speed_report(session, None, None, None, 900.0)
+        report = await speed.speed_report(session, None, None, None, 900.0, T0 + 400 * day)
     assert found == {
         A: ([T0 + day, T0 + 5 * day, T0 + 12 * day], 2),
         B: ([T0 + day / 12] * 2, 2),
