@@ -31,7 +31,7 @@ test: install $(CHROMIUM)
 
 # Whole-pipeline fault scenarios (tests/faults): parts of `leadflow dev` killed under load;
 # and (tests/kafka) the relay's recovery of a lost broker, on Tansu and on Apache Kafka.
-# About 20 minutes, so not in `make test` (CI runs `make test`; `make faults` is run by hand for now).
+# About 7 minutes, kept apart from `make test` so either runs alone; CI (.ci/run) runs both.
 faults: install
 	$(BIN)/pytest -m faults tests/faults tests/kafka $(PYTEST_ARGS)
 
