@@ -6,14 +6,13 @@ from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from sqlalchemy import func, select, text
-from sqlmodel import col
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics import finance, funnels, lifetime, speed
+from services.metrics import finance, funnels, lifetime, speed, spend
 from services.metrics.finance import Bucketing
-from services.metrics.funnels import FACTS, GroupBy
+from services.metrics.funnels import GroupBy
 from services.metrics.models import FUNNEL_STAGES, Spend
 from services.metrics.schemas import (
     CacReport,
@@ -147,35 +146,21 @@ async def funnel(
 @router.post("/spend", status_code=201, response_model=SpendPublic, dependencies=[Admin])
 async def add_spend(request: Request, data: SpendIn) -> Spend:
     """Record money spent in a period (marketing or sales; per channel, campaign or stage)."""
-    entry = Spend(**data.model_dump())
     async with request.app.state.runtime.db.transaction() as session:
-        session.add(entry)
-    return entry
+        return await spend.add(session, data)
 
 
 @router.put("/spend/{spend_id}", response_model=SpendPublic, dependencies=[Admin])
 async def correct_spend(request: Request, spend_id: UUID, data: SpendIn) -> Spend:
     """Correct an entry (the whole entry is replaced)."""
     async with request.app.state.runtime.db.transaction() as session:
-        entry = await session.get(Spend, spend_id, with_for_update=True)
-        if entry is None:
-            raise HTTPException(404, "No such spend entry")
-        for name, value in data.model_dump().items():
-            setattr(entry, name, value)
-        session.add(entry)
-    return entry
+        return await spend.correct(session, spend_id, data)
 
 
 @router.delete("/spend/{spend_id}", status_code=204, dependencies=[Admin])
 async def delete_spend(request: Request, spend_id: UUID) -> None:
     async with request.app.state.runtime.db.transaction() as session:
-        entry = await session.get(Spend, spend_id)
-        if entry is None:
-            raise HTTPException(404, "No such spend entry")
-        await session.delete(entry)
-
-
-SPEND_ORDER = (col(Spend.period_start), col(Spend.id))  # a page's order: unique
+        await spend.delete(session, spend_id)
 
 
 @router.get("/spend", response_model=list[SpendPublic], dependencies=[Admin])
@@ -184,10 +169,9 @@ async def list_spend(
 ) -> list[Spend]:
     """Spend entries by period start, a page at a time; while more follow, the answer carries
     `Link: <…>; rel="next"` (RFC 8288) with the cursor of the next page."""
-    query = paging.keyset(select(Spend), SPEND_ORDER, cursor, limit)
     async with request.app.state.runtime.db.transaction() as session:
-        entries = list((await session.execute(query)).scalars())
-    return paging.page(entries, limit, request, response, lambda entry: (entry.period_start, entry.id))
+        entries = await spend.page(session, cursor, limit)
+    return paging.page(entries, limit, request, response, spend.page_key)
 
 
 @router.get("/cac", response_model=CacReport, dependencies=[Viewer])
@@ -215,23 +199,16 @@ async def cac(
     start, end = span.closed()
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
-        spend = list(
-            (
-                await session.execute(
-                    select(Spend).where(
-                        col(Spend.period_end) >= span.day_of(start),
-                        col(Spend.period_start) < span.day_of(end),
-                    )
-                )
-            ).scalars()
+        entries = await spend.overlapping(session, span.day_of(start), span.day_of(end))
+        campaigns = (
+            {entry.campaign for entry in entries if entry.campaign} if group_by == "campaign" else set()
         )
-        campaigns = {entry.campaign for entry in spend if entry.campaign} if group_by == "campaign" else set()
         acquired = await lifetime.customers_acquired(
             session, start, end, period, group_by, max_groups, campaigns, zone=span.zone.key
         )
     margin = margin or settings.margin
     report = finance.cac_report(
-        spend, acquired, start, end, group_by, period, margin, settings, zone=span.zone
+        entries, acquired, start, end, group_by, period, margin, settings, zone=span.zone
     )
     return await _said_partial(request, report, rebuild_before)
 
@@ -249,30 +226,11 @@ async def ltv(
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
         overall, groups = await lifetime.customer_totals(session, group_by)
-        spend_total = (
-            await session.execute(select(func.coalesce(func.sum(col(Spend.amount)), 0)))
-        ).scalar_one()
-        acquired = (
-            await session.execute(select(func.count()).where(FACTS.c.customer_at.is_not(None)))
-        ).scalar_one()
-        per_channel = await _channel_costs(session) if group_by == "channel" else None
+        spend_total, acquired = await spend.all_time(session)
+        per_channel = await spend.by_channel(session) if group_by == "channel" else None
     margin = margin or settings.margin
     report = finance.ltv_report(groups, overall, margin, spend_total, acquired, per_channel)
     return await _said_partial(request, report, rebuild_before)
-
-
-async def _channel_costs(session: AsyncSession) -> dict[str | None, tuple[float, int]]:
-    """Each channel's total spend and customers acquired: its CAC, beside its LTV."""
-    spend = await session.execute(
-        select(col(Spend.channel), func.sum(col(Spend.amount))).group_by(col(Spend.channel))
-    )
-    won = await session.execute(
-        select(FACTS.c.channel, func.count())
-        .where(FACTS.c.customer_at.is_not(None))
-        .group_by(FACTS.c.channel)
-    )
-    customers = {channel: int(count) for channel, count in won}
-    return {channel: (float(total), customers.get(channel, 0)) for channel, total in spend}
 
 
 @router.get("/speed-to-lead", response_model=SpeedReport, dependencies=[Viewer])

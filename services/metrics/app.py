@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from datetime import datetime
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from services.metrics.api import router
@@ -12,8 +12,10 @@ from services.metrics.dashboard import STATIC
 from services.metrics.dashboard import router as dashboard_router
 from services.metrics.handlers import event_handlers
 from services.metrics.health import PipelineHealth
+from services.metrics.spend import NoSuchEntry
 from shared import topics
 from shared.events import utcnow
+from shared.http import problem
 from shared.service import ServiceRuntime, create_service_app
 
 HEALTH_GAUGES_EVERY_SECONDS = 60
@@ -31,7 +33,12 @@ def create_app(settings: MetricsSettings, clock: Callable[[], datetime] = utcnow
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.health = health
     app.state.clock = clock
+    app.add_exception_handler(NoSuchEntry, _no_such_entry)
     return app
+
+
+async def _no_such_entry(request: Request, error: Exception) -> Response:
+    return problem(404, "No such spend entry")
 
 
 async def _quietly(health: PipelineHealth) -> None:

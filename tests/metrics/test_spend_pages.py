@@ -51,3 +51,35 @@ async def test_a_cursor_not_given_out_is_refused(metrics: httpx.AsyncClient) -> 
     assert answer.json()["errors"][0]["field"] == "cursor"
     too_many = await metrics.get("/v1/spend", params={"limit": 5000}, headers=ADMIN)
     assert too_many.status_code == 422
+
+
+async def test_an_entry_is_corrected_whole_and_deleted_by_the_admin_only(metrics: httpx.AsyncClient) -> None:
+    mark = uuid.uuid4().hex
+    entry = {
+        "period_start": "2033-04-01",
+        "period_end": "2033-04-30",
+        "category": "marketing",
+        "amount": "100",
+    }
+    created = (await metrics.post("/v1/spend", json=entry | {"note": mark}, headers=ADMIN)).json()
+    url = f"/v1/spend/{created['id']}"
+    corrected = entry | {"amount": "250.50", "channel": "ad"}  # the note left out: cleared
+
+    assert (await metrics.put(url, json=corrected)).status_code == 401  # the viewer changes nothing
+    answer = await metrics.put(url, json=corrected, headers=ADMIN)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["amount"], answer.json()["channel"], answer.json()["note"]) == (
+        "250.50",
+        "ad",
+        None,
+    )
+    listed = (await metrics.get("/v1/spend?limit=500", headers=ADMIN)).json()
+    assert [e["amount"] for e in listed if e["id"] == created["id"]] == ["250.50"]
+
+    assert (await metrics.delete(url)).status_code == 401
+    assert (await metrics.delete(url, headers=ADMIN)).status_code == 204
+    for gone in (metrics.put(url, json=corrected, headers=ADMIN), metrics.delete(url, headers=ADMIN)):
+        answer = await gone
+        assert answer.status_code == 404
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["title"] == "No such spend entry"

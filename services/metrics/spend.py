@@ -1,0 +1,85 @@
+"""Spend entries, metrics' one table of input (not read model): their data access, and the
+costs the CAC and LTV reports read from them."""
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.metrics.funnels import FACTS
+from services.metrics.models import Spend
+from services.metrics.schemas import SpendIn
+from shared import paging
+
+ORDER = (col(Spend.period_start), col(Spend.id))  # a page's order: unique
+
+
+class NoSuchEntry(LookupError):
+    """No spend entry has that id."""
+
+
+async def add(session: AsyncSession, data: SpendIn) -> Spend:
+    entry = Spend(**data.model_dump())
+    session.add(entry)
+    return entry
+
+
+async def correct(session: AsyncSession, spend_id: UUID, data: SpendIn) -> Spend:
+    """The entry replaced by `data` as a whole."""
+    entry = await session.get(Spend, spend_id, with_for_update=True)
+    if entry is None:
+        raise NoSuchEntry(spend_id)
+    for name, value in data.model_dump().items():
+        setattr(entry, name, value)
+    session.add(entry)
+    return entry
+
+
+async def delete(session: AsyncSession, spend_id: UUID) -> None:
+    entry = await session.get(Spend, spend_id)
+    if entry is None:
+        raise NoSuchEntry(spend_id)
+    await session.delete(entry)
+
+
+async def page(session: AsyncSession, cursor: Any, limit: int) -> list[Spend]:
+    """Up to `limit` + 1 entries by period start after `cursor` (paging.page trims the extra)."""
+    query = paging.keyset(select(Spend), ORDER, cursor, limit)
+    return list((await session.execute(query)).scalars())
+
+
+def page_key(entry: Spend) -> tuple[date, UUID]:
+    return entry.period_start, entry.id
+
+
+async def overlapping(session: AsyncSession, first: date, last: date) -> list[Spend]:
+    """The entries whose period meets the days [first, last): people enter them by hand, a
+    few per channel or campaign a month, so they are read whole."""
+    query = select(Spend).where(col(Spend.period_end) >= first, col(Spend.period_start) < last)
+    return list((await session.execute(query)).scalars())
+
+
+async def all_time(session: AsyncSession) -> tuple[float, int]:
+    """Every cost ever entered, and every customer acquired: the all-time CAC beside LTV."""
+    spent = (await session.execute(select(func.coalesce(func.sum(col(Spend.amount)), 0)))).scalar_one()
+    acquired = (
+        await session.execute(select(func.count()).where(FACTS.c.customer_at.is_not(None)))
+    ).scalar_one()
+    return float(spent), int(acquired)
+
+
+async def by_channel(session: AsyncSession) -> dict[str | None, tuple[float, int]]:
+    """Each channel's total spend and customers acquired: its CAC, beside its LTV."""
+    spend = await session.execute(
+        select(col(Spend.channel), func.sum(col(Spend.amount))).group_by(col(Spend.channel))
+    )
+    won = await session.execute(
+        select(FACTS.c.channel, func.count())
+        .where(FACTS.c.customer_at.is_not(None))
+        .group_by(FACTS.c.channel)
+    )
+    customers = {channel: int(count) for channel, count in won}
+    return {channel: (float(total), customers.get(channel, 0)) for channel, total in spend}
