@@ -213,11 +213,13 @@ class LeadAssigned(Payload):
 
 
 class LeadAcknowledged(Payload):
-    """nurture: the rep holding the lead took it on."""
+    """nurture: the rep holding the lead took it on; or sales recorded `outcome` for it
+    before the rep pressed acknowledge (sales reached the lead: the SLA is met)."""
 
     rep_id: UUID
     acknowledged_at: datetime
     seconds_to_acknowledge: float
+    outcome: str | None = None
 
 
 class SlaBreached(Payload):

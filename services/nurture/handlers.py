@@ -27,13 +27,16 @@ from shared.consumer import Handler, Lane
 from shared.db import defer_insert, defer_update
 from shared.events import (
     CONSENT_CHANGED,
+    LEAD_ACKNOWLEDGED,
     LEAD_ASSIGNED,
     LEAD_CLASSIFIED,
     LEAD_ERASED,
     OUTCOME_RECORDED,
     Envelope,
+    LeadAcknowledged,
     LeadAssigned,
     LeadClassified,
+    OutcomeRecorded,
     for_a_rep,
     utcnow,
 )
@@ -101,20 +104,40 @@ async def assign_leads(
 
 async def stop_the_clocks(session: AsyncSession, events: list[Envelope]) -> None:
     """A sales outcome (accepted, meeting, proposal, won, lost...) recorded after a hand-off
-    means sales reached the lead: its SLA is met, even when scoring says nothing (an SQL lead
-    accepted stays SQL). One recorded before the hand-off (a lost lead since revived) is not."""
-    latest: dict[UUID, datetime] = {}
+        and before the rep pressed acknowledge means sales reached the lead: its SLA is met, even
+        when scoring says nothing (an SQL lead accepted stays SQL), and the outcome stands for the
+        acknowledgement (`lead.acknowledged` with `outcome`), so that metrics' SLA compliance
+        counts it met too. The outcome's own date is when sales reached the lead (a CRM may record a
+    call later); one dated before the hand-off (a lost lead since revived) does not count."""
+    latest: dict[UUID, tuple[datetime, Envelope]] = {}
     for event in events:
-        latest[event.lead_id] = max(event.occurred_at, latest.get(event.lead_id, event.occurred_at))
-    for lead_id, recorded_at in latest.items():
-        columns = ASSIGNMENTS.c
-        await session.execute(
+        reached_at = OutcomeRecorded.model_validate(event.data).occurred_at  # as sales dated it
+        if event.lead_id not in latest or reached_at > latest[event.lead_id][0]:
+            latest[event.lead_id] = (reached_at, event)
+    columns = ASSIGNMENTS.c
+    for lead_id, (reached_at, outcome) in latest.items():
+        reached = await session.execute(
             update(ASSIGNMENTS)
             .where(
-                columns.lead_id == lead_id, columns.sla_due_at.is_not(None), columns.assigned_at < recorded_at
+                columns.lead_id == lead_id,
+                columns.sla_due_at.is_not(None),
+                columns.acknowledged_at.is_(None),
+                columns.assigned_at < reached_at,
             )
-            .values(sla_due_at=None)
+            .values(sla_due_at=None, acknowledged_at=reached_at)
+            .returning(columns.rep_id, columns.assigned_at, columns.correlation_id)
         )
+        for rep_id, assigned_at, correlation_id in reached:
+            acknowledged = LeadAcknowledged(
+                rep_id=rep_id,
+                acknowledged_at=reached_at,
+                seconds_to_acknowledge=(reached_at - assigned_at).total_seconds(),
+                outcome=outcome.data.get("outcome"),
+            )
+            event = Envelope.of(
+                LEAD_ACKNOWLEDGED, lead_id, correlation_id, "nurture", acknowledged, outcome.id
+            )
+            await emit(session, event)
 
 
 async def _lock_for(

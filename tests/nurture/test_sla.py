@@ -19,7 +19,15 @@ from services.nurture.handlers import assign_leads, stop_the_clocks
 from services.nurture.sla import acknowledge, escalate_overdue
 from shared import topics
 from shared.db import Database
-from shared.events import LEAD_ERASED, OUTCOME_RECORDED, Envelope, LeadErased, OutcomeRecorded, utcnow
+from shared.events import (
+    LEAD_ACKNOWLEDGED,
+    LEAD_ERASED,
+    OUTCOME_RECORDED,
+    Envelope,
+    LeadErased,
+    OutcomeRecorded,
+    utcnow,
+)
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.helpers import events_of, lead_classified
@@ -159,7 +167,7 @@ async def test_a_sales_outcome_meets_the_sla_even_when_the_classification_stays(
     servers: Servers, nurture: httpx.AsyncClient, db: Database
 ) -> None:
     """Sales accepted an SQL lead: it stays SQL and scoring says nothing; the outcome itself,
-    from ingest, stops the clock. One recorded before the hand-off (the lead was lost, then
+    from ingest, stops the clock and stands for the acknowledgement. One dated before the hand-off (the lead was lost, then
     revived) does not."""
     settings = settings_of(nurture)
     start = utcnow() - 2 * SLA
@@ -171,11 +179,13 @@ async def test_a_sales_outcome_meets_the_sla_even_when_the_classification_stays(
             lead.follow_up(
                 OUTCOME_RECORDED,
                 "ingest",
-                OutcomeRecorded(outcome_id=uuid.uuid4(), outcome=name, occurred_at=start + SECOND),
+                OutcomeRecorded(outcome_id=uuid.uuid4(), outcome=name, occurred_at=at),
             )
-            for lead, name in ((accepted, "sales_accepted"), (revived, "lost"))
+            for lead, name, at in (
+                (accepted, "sales_accepted", start + SECOND),
+                (revived, "lost", start - SECOND),
+            )
         ]
-        outcomes[1].occurred_at = start - SECOND
         async with db.transaction() as session:
             await stop_the_clocks(session, outcomes[1:])
         publisher = Publisher(servers.bootstrap, "test")
@@ -190,6 +200,26 @@ async def test_a_sales_outcome_meets_the_sla_even_when_the_classification_stays(
         assert await escalate_overdue(db, settings, start + SLA + SECOND) == 1
     assert await holder_of(db, accepted.lead_id) == holder
     assert (await holder_of(db, revived.lead_id))[1] == 1
+    # The outcome stands for the acknowledgement, for metrics' SLA compliance to count it met.
+    found = await events_of(
+        servers.bootstrap,
+        str(accepted.lead_id),
+        until=lambda es: any(e.type == LEAD_ACKNOWLEDGED for e in es),
+        topic=topics.TOUCH_EVENTS,
+    )
+    [acknowledged] = [e for e in found if e.type == LEAD_ACKNOWLEDGED]
+    assert acknowledged.data["outcome"] == "sales_accepted"
+    assert acknowledged.data["rep_id"] == holder[0] and acknowledged.data["seconds_to_acknowledge"] == 1.0
+    assert datetime.fromisoformat(acknowledged.data["acknowledged_at"]) == start + SECOND
+    assert acknowledged.causation_id == outcomes[0].id
+    assert await acknowledged_at(db, revived.lead_id) is None  # lost before its hand-off: not reached
+
+
+async def acknowledged_at(db: Database, lead_id: uuid.UUID) -> datetime | None:
+    async with db.transaction() as session:
+        query = text("SELECT acknowledged_at FROM assignments WHERE lead_id = :id")
+        found: datetime | None = (await session.execute(query, {"id": lead_id})).scalar_one()
+        return found
 
 
 async def sla_is_met(db: Database, lead_id: uuid.UUID) -> bool:
