@@ -56,6 +56,7 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
         await page.fill("#token", VIEWER["Authorization"].removeprefix("Bearer "))
         await page.click("#sign-in button[type=submit]")
         await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0")
+        sign_in_shown = await page.is_visible("#sign-in")
         await page.fill("input[name=channel]", channel)
         refreshed = int(await page.evaluate("document.body.dataset.refreshed || 0"))
         await page.click("#filters button[type=submit]")
@@ -65,12 +66,15 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
         )
         overall = await page.text_content("#overall")
         health = await page.text_content("#health")
+        speed = await page.text_content("#speed")
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         await page.close()
     assert asked is not None and "viewer token is needed" in asked and before_sign_in == 0
+    assert not sign_in_shown, "signed in: the form and its old message are gone"
     assert drawn == [[s["stage"], s["count"]] for s in funnel["stages"]]
     assert drawn[0] == ["lead", 12] and drawn[-1] == ["customer", 1]
     assert overall is not None and "12 leads" in overall and "overall 8.3%" in overall
     assert health is not None and "metrics lag" in health
+    assert speed is not None and "Acknowledged within 15 min" in speed and "Waiting, inside the SLA" in speed
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000

@@ -137,6 +137,7 @@ async function drawSpeed(params) {
     ["p90 / p99", `${seconds(o.to_first_webhook_seconds.p90)} / ${seconds(o.to_first_webhook_seconds.p99)}`],
     ["Capture → acknowledged p50", seconds(o.to_acknowledgement_seconds.p50)],
     [`Acknowledged within ${speed.sla_seconds / 60} min`, percent(o.sla_compliance)],
+    ["Waiting, inside the SLA", String(o.sla_pending)],
     ["Touches to conversion", o.touches_to_conversion ?? "–"],
   ]);
 }
