@@ -327,7 +327,10 @@ class ImportReport(BaseModel):
     rows_total: int | None = Field(description="Known once the file is counted.")
     rows_done: int
     accepted: int
-    merged: int
+    merged: int = Field(
+        description="Rows of people already known; told to a key with the `history` scope only "
+        "(a `capture` key's are counted as accepted)."
+    )
     rejected: int
     error: str | None
     started_at: datetime

@@ -310,3 +310,41 @@ async def test_a_file_that_cannot_be_read_says_why_in_words(servers: Servers) ->
         report = await finished_report(client, key, b"pr\xe9nom,email\nRen\xe9e,renee@expo.kz\n")
     assert report["status"] == "failed"
     assert report["error"] == f"the header row {imports.NOT_UTF8}"
+
+
+async def test_a_capture_only_keys_import_report_does_not_tell_who_is_known(servers: Servers) -> None:
+    """A key in a web page is answered alike for a known person and a new one (`POST /v1/leads`
+    says "accepted" to both): an import's report must not tell them apart either, or a list of
+    addresses would say which people another source already brought in."""
+    app = create_app(servers.settings(IngestSettings))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=30) as client:
+            server = await create_source(client)
+            page = await create_source(client, scope="capture")
+            known = f"known-{uuid.uuid4().hex[:8]}@example.kz"
+            taken = await client.post(
+                "/v1/leads", json={"email": known}, headers={"X-Source-Key": server["key"]}
+            )
+            assert taken.status_code == 202, taken.text
+            stranger = f"new-{uuid.uuid4().hex[:8]}@example.kz"
+            page_report = await _imported(client, page["key"], f"email\n{known}\n{stranger}\n".encode())
+            server_report = await _imported(client, server["key"], f"email\n{known}\n".encode())
+    assert (page_report["accepted"], page_report["merged"]) == (2, 0), page_report
+    assert (server_report["accepted"], server_report["merged"]) == (0, 1), "a server's key is told"
+
+
+async def _imported(client: httpx.AsyncClient, key: str, body: bytes) -> dict[str, Any]:
+    """The report of an import of `body`, once it is done."""
+    headers = {"X-Source-Key": key, "content-type": "text/csv"}
+    started = await client.post("/v1/imports", content=body, headers=headers)
+    assert started.status_code == 202, started.text
+    url = started.json()["status_url"]
+
+    async def done() -> dict[str, Any] | None:
+        report = (await client.get(url, headers={"X-Source-Key": key})).json()
+        return report if report["status"] != "running" else None
+
+    report: dict[str, Any] = await eventually(done, timeout=30)
+    assert report["status"] == "done", report
+    return report

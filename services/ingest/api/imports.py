@@ -1,6 +1,6 @@
 """CSV imports: upload, then follow the report while it runs."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -57,11 +57,22 @@ async def start_import(
 @router.get("/{import_id}", response_model=ImportReport)
 async def get_import(request: Request, import_id: UUID, source: KeyedSource) -> ImportReport:
     """Progress and the report: accepted (new leads), merged (known people), rejected rows with
-    each field's reason (the first 1,000)."""
+    each field's reason (the first 1,000). A `capture` key is not told who was known: its
+    merged rows count as accepted, as its single leads are answered."""
     async with request.app.state.runtime.db.transaction() as session:
         found = await imports.report(session, import_id)
     if found is None or found[0].source_id != source.id:
         raise HTTPException(404, "No such import")
     record, rejections = found
     rows = [RowRejection(row=r.row, errors=[ItemError(**e) for e in r.errors]) for r in rejections]
-    return ImportReport(**record.model_dump(), rejections=rows)
+    counts = as_told(record.model_dump(), tell=source.scope == "history")
+    return ImportReport(**counts, rejections=rows)
+
+
+def as_told(counts: dict[str, Any], tell: bool) -> dict[str, Any]:
+    """An import's counts as its key may see them. `tell` False (a `capture` key, which sits in
+    a web page): merged rows are counted as accepted, so a list of addresses does not tell
+    whether each person was already known, to this source or any other."""
+    if tell:
+        return counts
+    return {**counts, "accepted": counts["accepted"] + counts["merged"], "merged": 0}
