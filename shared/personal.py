@@ -6,8 +6,9 @@ backups) is unreadable from then on.
 Each event type names the part it seals and the fields left in the clear, which are the
 ones metrics counts by (channel, source, campaign, UTM...). Everything else in that part,
 custom fields included, goes in one Fernet token (AES-128-CBC and HMAC-SHA256) under
-`sealed`. A consumer that needs the person asks ingest for the key (`LeadKeys`); one that
-counts does not.
+`sealed`; a classification also seals its explanation (it quotes the person's own words)
+under the payload's own `sealed`. A consumer that needs the person asks ingest for the key
+(`LeadKeys`); one that counts does not.
 
 A hot lead's classification rings the hand-off lane with the lead's key beside it, so the lane
 opens it without asking ingest (its key request was the longest wait on a hot lead's way). A
@@ -69,6 +70,12 @@ PLACES: dict[str, tuple[str | None, frozenset[str]]] = {
     OUTCOME_RECORDED: (None, CLEAR_OUTCOME_FIELDS),
     LEAD_CLASSIFIED: ("lead", CLEAR_LEAD_FIELDS),
 }
+# event type -> fields of the payload itself sealed beside its part: a classification's
+# explanation quotes what the person wrote (a timeframe nobody understood, whole; the words of
+# an ask; their email's domain), so it is theirs as much as the lead it describes.
+PAYLOAD_FIELDS_SEALED: dict[str, frozenset[str]] = {
+    LEAD_CLASSIFIED: frozenset({"breakdown", "stage_reason"}),
+}
 
 
 def new_key() -> bytes:
@@ -106,9 +113,9 @@ def seal_data(type: str, data: dict[str, Any], key: bytes) -> dict[str, Any]:
     part, clear = PLACES[type]
     if part is None:
         return seal(data, key, clear)
-    if not data.get(part):
-        return data
-    return {**data, part: seal(data[part], key, clear)}
+    sealed = {**data, part: seal(data[part], key, clear)} if data.get(part) else data
+    hidden = PAYLOAD_FIELDS_SEALED.get(type, frozenset())
+    return seal(sealed, key, frozenset(sealed) - hidden) if hidden & sealed.keys() else sealed
 
 
 def is_sealed(event: Envelope) -> bool:

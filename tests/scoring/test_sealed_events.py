@@ -57,7 +57,8 @@ async def test_scoring_opens_the_sealed_lead_and_seals_its_classification(
         seal_key = await lead_key(ingest, lead_id)
         assert seal_key is not None
         assert opened(event, seal_key).data["lead"]["email"] == email
-        rules = {hit["rule"] for hit in event.data["breakdown"]}
+        assert "breakdown" not in event.data and "mailinator" not in event.model_dump_json()
+        rules = {hit["rule"] for hit in opened(event, seal_key).data["breakdown"]}
         assert "negative.disposable_domain" in rules
         detail = (await scoring.get(f"/v1/leads/{lead_id}")).json()
         assert "negative.disposable_domain" in {hit["rule"] for hit in detail["breakdown"]}
@@ -114,7 +115,10 @@ async def test_scoring_has_a_new_leads_key_from_ingests_ring_without_asking_for_
         classified = await events_of(
             servers.bootstrap, lead_id, until=lambda es: len(es) >= 1, topic=topics.LEAD_CLASSIFICATIONS
         )
-    assert "negative.disposable_domain" in {hit["rule"] for hit in classified[0].data["breakdown"]}
+    seal_key = await lead_key(ingest, lead_id)
+    assert seal_key is not None
+    breakdown = opened(classified[0], seal_key).data["breakdown"]
+    assert "negative.disposable_domain" in {hit["rule"] for hit in breakdown}
 
 
 async def test_scoring_classifies_a_new_lead_as_ingest_commits_it_ahead_of_the_broker(

@@ -102,3 +102,36 @@ def test_another_leads_key_opens_nothing() -> None:
     event = envelope(LEAD_CAPTURED, seal_data(LEAD_CAPTURED, CAPTURED, new_key()))
     with pytest.raises(ValueError, match="does not open"):
         opened(event, new_key())
+
+
+def test_a_classifications_explanation_is_sealed_for_it_quotes_the_persons_words() -> None:
+    """A timeframe nobody understood is quoted whole in the breakdown, an ask by its words: in
+    the clear they would outlive the person's erasure on the broker, where the key no longer
+    matters. Only the figures metrics and the hand-off lane decide by stay in the clear."""
+    said = "позвоните Айгерім на 87011112233 после обеда"
+    data = {
+        "score": 30,
+        "temperature": "hot",
+        "stage": "sql",
+        "breakdown": [
+            {"rule": "intent.timeframe.not_understood", "points": 0, "reason": f"not understood: «{said}»"},
+            {"rule": "intent.request.callback_request", "points": 30, "reason": "asked: «позвоните»"},
+        ],
+        "stage_reason": "asked: callback request «позвоните»",
+        "rules_version": 1,
+        "lead": {"channel": "web_form", "first_name": "Айгерім"},
+    }
+    key = new_key()
+    event = envelope(LEAD_CLASSIFIED, seal_data(LEAD_CLASSIFIED, data, key))
+    raw = event.model_dump_json()
+    for secret in ("87011112233", "Айгерім", "позвоните", "обеда"):
+        assert secret not in raw
+    assert {k for k in event.data if k != SEALED} == {
+        "score",
+        "temperature",
+        "stage",
+        "rules_version",
+        "lead",
+    }
+    assert event.data["lead"]["channel"] == "web_form"
+    assert opened(event, key).data == data
