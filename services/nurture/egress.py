@@ -20,6 +20,27 @@ LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.
 BLOCKED = "the address is not a public one (LEADFLOW_NURTURE_EGRESS_ALLOW can name it)"
 
 
+# IPv6 addresses that reach an IPv4 one through a translator or tunnel (RFC 6052 NAT64, RFC
+# 3056 6to4, the deprecated IPv4-compatible form): judged by the IPv4 address they carry, so
+# that 64:ff9b::a9fe:a9fe is cloud metadata and 2002:a00:1:: a private host, as they are where
+# a NAT64 gateway or a 6to4 relay is on the way. NAT64's local-use prefix (RFC 8215) may place
+# the IPv4 address anywhere: refused unless allowed.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def carried_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one is a way to, or None."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):  # not :: or ::1
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 class AddressNotAllowed(OSError):
     """A connection refused by the egress policy, before it was made."""
 
@@ -35,10 +56,13 @@ class EgressPolicy:
         return cls(tuple(ipaddress.ip_network(n, strict=False) for n in names))
 
     def permits(self, address: Address) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
         if any(address in network for network in self.allowed):
             return True
+        if isinstance(address, ipaddress.IPv6Address):
+            if address in NAT64_LOCAL:
+                return False
+            if (carried := carried_ipv4(address)) is not None:
+                return self.permits(carried)
         return address.is_global and not address.is_multicast
 
     def socket_factory(self, addr_info: AddrInfoType) -> socket.socket:

@@ -41,6 +41,24 @@ def test_inside_addresses_are_refused_unless_allowed() -> None:
     assert not inside.permits(ipaddress.ip_address("127.0.0.1"))
 
 
+# IPv6 ways to inside IPv4 addresses: through a NAT64 gateway (64:ff9b::/96, and the local-use
+# 64:ff9b:1::/48), a 6to4 relay (2002::/16) or the deprecated IPv4-compatible form (::/96).
+CARRIED = ["64:ff9b::a9fe:a9fe", "64:ff9b::a00:1", "64:ff9b::7f00:1", "64:ff9b:1::a9fe:a9fe"]
+CARRIED += ["2002:a9fe:a9fe::", "2002:c0a8:101::1", "::a9fe:a9fe", "::7f00:1"]
+
+
+def test_ipv6_ways_to_inside_ipv4_addresses_are_refused() -> None:
+    """Where a NAT64 gateway or a 6to4 relay is on the way (an IPv6-only cluster, a cloud's
+    DNS64), 64:ff9b::a9fe:a9fe is the metadata service and 2002:a00:1:: a private host. Python
+    calls them global; what they carry is judged instead, so a public one still goes."""
+    nothing_allowed = EgressPolicy()
+    for address in CARRIED:
+        assert not nothing_allowed.permits(ipaddress.ip_address(address)), address
+    for public in ("64:ff9b::5db8:d822", "2002:5db8:d822::1"):  # 93.184.216.34
+        assert nothing_allowed.permits(ipaddress.ip_address(public)), public
+    assert EgressPolicy.parse("10.0.0.0/8").permits(ipaddress.ip_address("64:ff9b::a00:1"))
+
+
 @pytest.fixture(scope="module")
 async def guarded(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
     """Nurture with one inside address allowed (127.0.0.2, where nothing listens), as in
@@ -61,6 +79,17 @@ async def test_inside_urls_are_refused_when_registered(guarded: httpx.AsyncClien
         answer = await guarded.post("/v1/reps", json=rep, headers=ADMIN)
         assert answer.status_code == 422, answer.text
         assert answer.json()["errors"][0]["field"] == "webhook_url", answer.text
+        sub = await guarded.post("/v1/webhooks", json={"url": url, "events": ["lead.hot"]}, headers=ADMIN)
+        assert sub.status_code == 422 and sub.json()["errors"][0]["field"] == "url", sub.text
+
+
+async def test_ipv6_urls_to_inside_ipv4_addresses_are_refused_when_registered(
+    guarded: httpx.AsyncClient,
+) -> None:
+    for address in CARRIED:
+        url = f"http://[{address}]/hook"
+        rep = await guarded.post("/v1/reps", json={"name": "Mallory", "webhook_url": url}, headers=ADMIN)
+        assert rep.status_code == 422 and rep.json()["errors"][0]["field"] == "webhook_url", rep.text
         sub = await guarded.post("/v1/webhooks", json={"url": url, "events": ["lead.hot"]}, headers=ADMIN)
         assert sub.status_code == 422 and sub.json()["errors"][0]["field"] == "url", sub.text
 
