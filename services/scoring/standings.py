@@ -135,8 +135,10 @@ class Batch:
         for move in decision.moves:
             if move.refused is not None:
                 note = f"refused: {move.refused} ({move.reason})"
+                # The log says what was refused, not why: the reason may be what sales wrote
+                # about the person (an outcome's reason), kept only in the lead's history.
                 with correlated(correlation) if correlation else nullcontext():
-                    log.warning("lead %s: stage move refused: %s", standing.lead_id, note)
+                    log.warning("lead %s: stage move refused: %s", standing.lead_id, move.refused)
                 self._history(standing, now, cause_name, correlation, after, previous, note)
         if after != before:
             self.changed += 1

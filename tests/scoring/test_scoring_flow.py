@@ -2,6 +2,7 @@
 order, cooling with time, and the rules API (invalid rules, simulate, rescore)."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from shared.tombstones import bury, erased_among
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.helpers import events_of, lead_captured
 from tests.scoring import factories
+from tests.shared.test_no_personal_data_in_logs import every_log_line
 
 YAML = {**ADMIN, "content-type": "application/yaml"}
 COOL_AFTER_DAYS = yaml.safe_load(default_rules_text())["temperature"]["cool_after_days"]
@@ -293,3 +295,35 @@ async def test_a_timeframe_nobody_understood_is_counted_and_shown_on_the_lead(
 async def standing_if_any(client: httpx.AsyncClient, lead_id: uuid.UUID) -> dict[str, Any] | None:
     response = await client.get(f"/v1/leads/{lead_id}")
     return response.json() if response.status_code == 200 else None
+
+
+async def test_a_refused_moves_log_line_does_not_quote_what_sales_wrote_about_the_person(
+    servers: Servers, scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    """A sales outcome the lifecycle refuses (a lead that never bought cannot churn) is logged;
+    its reason is free text about the person, names and all, which the logs' redaction of
+    emails and phones does not catch: it stays in the lead's history, not in the log."""
+    captured = lead_captured()
+    said = "Айгерім Нұрланқызы said her husband Bolat will not pay"
+    churned = factories.outcome("churned", reason=said).model_copy(update={"lead_id": captured.lead_id})
+    with every_log_line() as written:
+        await publish(captured, churned)
+
+        async def noted() -> str | None:
+            history = (
+                (await standing(scoring, captured.lead_id))["history"]
+                if await _known(scoring, captured.lead_id)
+                else []
+            )
+            return next((h["note"] for h in history if h["note"] and "refused" in h["note"]), None)
+
+        note = await eventually(noted, timeout=30)
+    assert said in note, "the history keeps why"
+    messages = [json.loads(line)["message"] for line in written.getvalue().splitlines()]
+    assert any(str(captured.lead_id) in m and "cannot move to churned" in m for m in messages), messages
+    for secret in ("Айгерім", "Нұрланқызы", "Bolat"):
+        assert not any(secret in m for m in messages), f"the log carries {secret!r}"
+
+
+async def _known(client: httpx.AsyncClient, lead_id: uuid.UUID) -> bool:
+    return (await client.get(f"/v1/leads/{lead_id}")).status_code == 200
