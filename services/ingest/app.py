@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import FastAPI, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.ingest import capture, idempotency, imports
+from services.ingest import capture, idempotency, imports, spam
 from services.ingest.api import routers
 from services.ingest.capture import Contacts
 from services.ingest.config import IngestSettings
@@ -32,6 +32,8 @@ def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow)
     runtime.add_loop(committer.run)
     hours = settings.idempotency_hours
     runtime.add_periodic("idempotency purge", 3600, lambda: idempotency.forget_older_than(runtime.db, hours))
+    days = settings.spam_days
+    runtime.add_periodic("spam purge", 3600, lambda: spam.forget_older_than(runtime.db, days))
     stalled = settings.import_stall_seconds
     runtime.add_periodic(
         "abandoned imports", min(60, stalled / 2), lambda: imports.mark_abandoned(runtime.db, stalled)

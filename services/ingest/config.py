@@ -16,6 +16,12 @@ class IngestSettings(ServiceSettings):
         "30/second;600/minute",
         description="Public form and chatbot posts, and failed key checks, per client IP; empty: no limit.",
     )
+    spam_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="How long a honeypot post (its fields, IP, user agent) is kept for review.",
+    )
     max_import_bytes: int = Field(50 * 2**20, ge=1024, description="The largest CSV file an import takes.")
     import_stall_seconds: float = Field(
         300, gt=0, description="An import with no progress for this long is reported as interrupted."

@@ -6,6 +6,7 @@ import uuid
 import httpx
 from sqlalchemy import text
 
+from services.ingest import spam
 from tests.conftest import ADMIN, Servers
 from tests.helpers import create_source, opened_events_of
 from tests.ingest.conftest import ingest_db
@@ -120,6 +121,30 @@ async def test_honeypot_looks_accepted_but_is_kept_as_spam(ingest: httpx.AsyncCl
             )
         ).scalar_one()
     assert (leads, spam, outbox) == (0, 1, 0)
+
+
+async def test_honeypot_posts_are_forgotten_after_the_retention(ingest: httpx.AsyncClient) -> None:
+    source = await form_source(ingest)
+    marks = [f"bot-{uuid.uuid4().hex[:8]}@example.kz" for _ in range(2)]
+    for email in marks:
+        await ingest.post(f"/v1/forms/{source['id']}", data={"email": email, "_hp": "http://spam"})
+    db = ingest_db(ingest)
+    async with db.transaction() as session:  # the first was received 31 days ago
+        await session.execute(
+            text(
+                "UPDATE spam_submissions SET received_at = now() - interval '31 days'"
+                " WHERE fields->>'email' = :e"
+            ),
+            {"e": marks[0]},
+        )
+    assert await spam.forget_older_than(db, days=30) >= 1
+    async with db.transaction() as session:
+        left = await session.execute(
+            text("SELECT fields->>'email' FROM spam_submissions WHERE fields->>'email' = ANY(:m)"),
+            {"m": marks},
+        )
+        assert [email for (email,) in left] == marks[1:]
+    assert ingest._transport.app.state.settings.spam_days == 30  # type: ignore[attr-defined]
 
 
 async def test_cors_only_for_the_sources_origins(ingest: httpx.AsyncClient) -> None:

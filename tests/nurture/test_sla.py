@@ -167,8 +167,8 @@ async def test_a_sales_outcome_meets_the_sla_even_when_the_classification_stays(
     servers: Servers, nurture: httpx.AsyncClient, db: Database
 ) -> None:
     """Sales accepted an SQL lead: it stays SQL and scoring says nothing; the outcome itself,
-    from ingest, stops the clock and stands for the acknowledgement. One dated before the hand-off (the lead was lost, then
-    revived) does not."""
+    from ingest, stops the clock and stands for the acknowledgement. One dated before the
+    hand-off (the lead was lost, then revived) does not."""
     settings = settings_of(nurture)
     start = utcnow() - 2 * SLA
     with webhook_receiver() as first, webhook_receiver() as second:
