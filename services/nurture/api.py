@@ -10,15 +10,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import func, update
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture import delivery_log, directory, followup, sla, webhooks
 from services.nurture.followup import PlaybookBook
 from services.nurture.models import (
     Rep,
     Touch,
-    WebhookDelivery,
     WebhookEndpoint,
 )
 from services.nurture.schemas import (
@@ -44,7 +41,7 @@ from services.nurture.schemas import (
     TouchPublic,
 )
 from services.nurture.sender import unsubscribe_token
-from services.nurture.subscriptions import forget_subscribers, new_secret
+from services.nurture.subscriptions import forget_subscribers
 from shared import paging
 from shared.documents import DOCUMENT_BODY, read_document
 from shared.events import utcnow
@@ -81,11 +78,8 @@ async def list_reps(
 async def update_rep(request: Request, rep_id: UUID, data: RepUpdate) -> Rep:
     """Change a rep: set `active: false` when they leave or go on holiday."""
     changes = data.model_dump(mode="json", exclude_unset=True)
-    try:
-        async with request.app.state.runtime.db.transaction() as session:
-            return await directory.update_rep(session, request.app.state.settings, rep_id, changes)
-    except directory.NotFound as error:
-        raise HTTPException(404, str(error)) from error
+    async with request.app.state.runtime.db.transaction() as session:
+        return await directory.update_rep(session, request.app.state.settings, rep_id, changes)
 
 
 @reps_side.post("/leads/{lead_id}/acknowledge", response_model=Acknowledged)
@@ -138,13 +132,8 @@ async def list_endpoints(
 async def update_endpoint(request: Request, endpoint_id: UUID, data: EndpointUpdate) -> WebhookEndpoint:
     changes = data.model_dump(mode="json", exclude_unset=True)
     db = request.app.state.runtime.db
-    try:
-        async with db.transaction() as session:
-            updated = await directory.update_endpoint(
-                session, request.app.state.settings, endpoint_id, changes
-            )
-    except directory.NotFound as error:
-        raise HTTPException(404, str(error)) from error
+    async with db.transaction() as session:
+        updated = await directory.update_endpoint(session, request.app.state.settings, endpoint_id, changes)
     forget_subscribers(db)
     return updated
 
@@ -154,17 +143,10 @@ async def rotate_secret(request: Request, endpoint_id: UUID, data: Rotate | None
     """A new secret, shown once. For `overlap_hours` both sign every message, so receivers
     can switch without missing one."""
     overlap = timedelta(hours=(data or Rotate()).overlap_hours)
+    settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
-        endpoint = await _endpoint(session, endpoint_id, lock=True)
-        secret = new_secret()
-        endpoint.previous_secret, endpoint.secret = (
-            endpoint.secret,
-            request.app.state.settings.box.seal(secret),
-        )
-        endpoint.previous_secret_until = utcnow() + overlap
-        session.add(endpoint)
-    assert endpoint.previous_secret_until is not None
-    return Rotated(secret=secret, previous_secret_until=endpoint.previous_secret_until)
+        secret, until = await directory.rotate_secret(session, settings, endpoint_id, overlap, utcnow())
+    return Rotated(secret=secret, previous_secret_until=until)
 
 
 @admin.get("/webhooks/{endpoint_id}/deliveries", response_model=list[DeliveryPublic])
@@ -179,7 +161,7 @@ async def list_deliveries(
     """The deliveries to this endpoint, newest first, a page at a time (a `Link: rel=next`
     header while more follow), each with its latest attempts (at most 20) and their answers."""
     async with request.app.state.runtime.db.transaction() as session:
-        await _endpoint(session, endpoint_id)
+        await directory.endpoint(session, endpoint_id)
         found = await delivery_log.deliveries(session, endpoint_id, status, cursor, limit)
         shown = paging.page(found, limit, request, response, lambda d: (d.created_at, d.id))
         attempts = await delivery_log.latest_attempts(session, [d.id for d in shown])
@@ -198,9 +180,7 @@ async def list_deliveries(
 async def redeliver(request: Request, delivery_id: UUID) -> Redelivering:
     """Send one delivery again (same webhook-id), now, with a fresh retry schedule."""
     async with request.app.state.runtime.db.transaction() as session:
-        result = await session.execute(_REDELIVER.where(DELIVERIES.c.id == delivery_id))
-    if not result.rowcount:
-        raise HTTPException(404, "No such delivery")
+        await delivery_log.redeliver(session, delivery_id)
     return Redelivering(deliveries=1)
 
 
@@ -209,29 +189,9 @@ async def redeliver_range(request: Request, endpoint_id: UUID, data: RedeliverRa
     """Send again every delivery to this endpoint created in a time range (by default the
     failed ones): what a receiver missed while it was down."""
     async with request.app.state.runtime.db.transaction() as session:
-        await _endpoint(session, endpoint_id)
-        query = _REDELIVER.where(
-            DELIVERIES.c.endpoint_id == endpoint_id, DELIVERIES.c.created_at >= data.since
-        )
-        if data.until is not None:
-            query = query.where(DELIVERIES.c.created_at < data.until)
-        if data.status != "any":
-            query = query.where(DELIVERIES.c.status == data.status)
-        result = await session.execute(query)
-    return Redelivering(deliveries=result.rowcount)
-
-
-DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
-_REDELIVER = update(DELIVERIES).values(
-    status="pending", attempts=0, next_attempt_at=func.now(), lease_until=None
-)
-
-
-async def _endpoint(session: AsyncSession, endpoint_id: UUID, lock: bool = False) -> WebhookEndpoint:
-    try:
-        return await directory.endpoint(session, endpoint_id, lock)
-    except directory.NotFound as error:
-        raise HTTPException(404, str(error)) from error
+        await directory.endpoint(session, endpoint_id)
+        sent = await delivery_log.redeliver_range(session, endpoint_id, data.since, data.until, data.status)
+    return Redelivering(deliveries=sent)
 
 
 @readers.get("/leads/{lead_id}/touches", response_model=list[TouchPublic])

@@ -2,9 +2,9 @@
 dispatcher and the outbox relay. The hand-off app runs only what a hot lead's way to its rep
 needs (the lane, the dispatcher, the relay), for a process of its own."""
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
-from services.nurture import sla
+from services.nurture import delivery_log, directory, sla
 from services.nurture.api import routers
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
@@ -15,6 +15,7 @@ from services.nurture.webhooks import WebhookDispatcher
 from shared import topics
 from shared.doorbell import answer, ring_in
 from shared.events import LEAD_CAPTURED, utcnow
+from shared.http import problem
 from shared.service import ServiceRuntime, create_service_app
 
 WEBHOOKS_BELL = "nurture.webhook-deliveries"  # rung by nurture's commits that made deliveries
@@ -45,6 +46,8 @@ def create_app(settings: NurtureSettings) -> FastAPI:
     else:
         _dispatch_webhooks(runtime, settings)
     app = create_service_app(runtime, "Leadflow nurture", routers)
+    for missing in (directory.NotFound, delivery_log.NoSuchDelivery):
+        app.add_exception_handler(missing, _not_found)
     app.state.playbooks = book
     app.state.sender = sender
     return app
@@ -74,3 +77,7 @@ def _dispatch_webhooks(runtime: ServiceRuntime, settings: NurtureSettings) -> We
 def _keep_subscribers(runtime: ServiceRuntime) -> None:
     """Announcing an event reads the subscribers kept in memory, not the table in each transaction."""
     runtime.add_loop(keep_subscribers(runtime.db, runtime.heard([ENDPOINTS_BELL])))
+
+
+async def _not_found(request: Request, error: Exception) -> Response:
+    return problem(404, str(error))

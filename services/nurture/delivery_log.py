@@ -2,9 +2,10 @@
 at a time, each with its latest attempts (a delivery sent again and again keeps every attempt;
 the answer shows the last `ATTEMPTS_SHOWN`)."""
 
+from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.models import DeliveryAttempt, WebhookDelivery
@@ -14,6 +15,14 @@ DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
 ATTEMPTS = DeliveryAttempt.__table__  # type: ignore[attr-defined]
 ORDER = (DELIVERIES.c.created_at, DELIVERIES.c.id)  # a page's order (newest first): unique
 ATTEMPTS_SHOWN = 20
+# Due now, with a fresh retry schedule; the same webhook-id.
+_REDELIVER = update(DELIVERIES).values(
+    status="pending", attempts=0, next_attempt_at=func.now(), lease_until=None
+)
+
+
+class NoSuchDelivery(LookupError):
+    pass
 
 
 async def deliveries(
@@ -40,3 +49,23 @@ async def latest_attempts(
     for attempt in (await session.execute(query)).scalars():
         found.setdefault(attempt.delivery_id, []).append(attempt)
     return found
+
+
+async def redeliver(session: AsyncSession, delivery_id: UUID) -> None:
+    result = await session.execute(_REDELIVER.where(DELIVERIES.c.id == delivery_id))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise NoSuchDelivery("No such delivery")
+
+
+async def redeliver_range(
+    session: AsyncSession, endpoint_id: UUID, since: datetime, until: datetime | None, status: str
+) -> int:
+    """Every delivery to the endpoint created in [since, until) with `status` ("any": all)
+    made due again; how many."""
+    query = _REDELIVER.where(DELIVERIES.c.endpoint_id == endpoint_id, DELIVERIES.c.created_at >= since)
+    if until is not None:
+        query = query.where(DELIVERIES.c.created_at < until)
+    if status != "any":
+        query = query.where(DELIVERIES.c.status == status)
+    result = await session.execute(query)
+    return int(result.rowcount)  # type: ignore[attr-defined]

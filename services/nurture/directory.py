@@ -1,6 +1,7 @@
 """Reps and webhook subscriptions: who nurture sends to, stored with their sealed signing
 secrets. The URLs admins give are checked against the egress policy before they are kept."""
 
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -96,6 +97,19 @@ async def create_endpoint(
     await session.flush()
     await session.refresh(endpoint)
     return endpoint, secret
+
+
+async def rotate_secret(
+    session: AsyncSession, settings: NurtureSettings, endpoint_id: UUID, overlap: timedelta, now: datetime
+) -> tuple[str, datetime]:
+    """A new secret for the endpoint, and until when the old one also signs (`overlap` from
+    `now`), so receivers can switch without missing a message."""
+    found = await endpoint(session, endpoint_id, lock=True)
+    secret = new_secret()
+    found.previous_secret, found.secret = found.secret, settings.box.seal(secret)
+    found.previous_secret_until = now + overlap
+    session.add(found)
+    return secret, found.previous_secret_until
 
 
 async def list_endpoints(session: AsyncSession, cursor: str | None, limit: int) -> list[WebhookEndpoint]:
