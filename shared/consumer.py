@@ -156,9 +156,12 @@ class ConsumerRunner:
     def request_replay(self, reset: "Reset") -> "asyncio.Future[int]":
         """Rebuild from the archive: between two batches, `reset(session)` clears the read
         model and the replay starts, in one transaction; it then runs a chunk between two
-        fetches (progress: `archive.progress()`). Resolves, once reset, to the events to replay."""
+        fetches (progress: `archive.progress()`). Resolves, once reset, to the events to replay.
+        Asked for again before it started: the same replay, and the same future."""
         if self.archive is None:
             raise RuntimeError(f"consumer {self.group} keeps no archive to replay")
+        if self._replay is not None:  # replaced, the first asker's future would never resolve
+            return self._replay[1]
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._replay = (reset, future)
         self.news.set()  # a paused consumer turns again at once

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.metrics.api import reset_read_model
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from services.metrics.handlers import event_handlers
@@ -297,3 +298,22 @@ async def test_a_report_read_while_a_rebuild_is_under_way_says_its_figures_are_p
         while await replay.step():
             pass
         assert await rebuilding() == [None] * len(REPORTS)
+
+
+async def test_rebuilds_asked_for_at_once_are_one_rebuild_and_each_asker_is_answered(
+    servers: Servers,
+) -> None:
+    async with running(create_app(servers.settings(MetricsSettings))) as metrics:
+        (runner,) = metrics._transport.app.state.runtime.consumers  # type: ignore[attr-defined]
+        # Two admins (or a double click) ask before the consumer turns to the first request.
+        first = runner.request_replay(reset_read_model)
+        second = runner.request_replay(reset_read_model)
+        answers = await asyncio.wait_for(asyncio.gather(first, second), timeout=30)
+        assert answers[0] == answers[1]
+
+        async def idle() -> bool:
+            return bool((await metrics.get("/v1/rebuild", headers=ADMIN)).json()["status"] == "idle")
+
+        await eventually(idle, timeout=30)
+        started = await asyncio.wait_for(metrics.post("/v1/rebuild", headers=ADMIN), timeout=30)
+        assert started.status_code == 202
