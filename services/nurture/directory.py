@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -125,15 +126,25 @@ async def endpoint(session: AsyncSession, endpoint_id: UUID, lock: bool = False)
     return found
 
 
+# A subscription disabled is sent nothing more: its retries end as a 410 ends them (an attempt
+# under way keeps its answer, `webhooks._NEXT_STATUS`); redelivery sends any of them again.
+_FAIL_PENDING = text(
+    "UPDATE webhook_deliveries SET status = 'failed', lease_until = NULL"
+    " WHERE endpoint_id = :endpoint_id AND status = 'pending'"
+)
+
+
 async def update_endpoint(
     session: AsyncSession, settings: NurtureSettings, endpoint_id: UUID, changes: dict[str, Any]
 ) -> WebhookEndpoint:
     check_url(settings, "url", changes.get("url"))
-    found = await endpoint(session, endpoint_id)
+    found = await endpoint(session, endpoint_id, lock=True)
     for name, value in changes.items():
         setattr(found, name, value)
     if changes.get("active"):
         found.disabled_reason = None
+    if changes.get("active") is False:
+        await session.execute(_FAIL_PENDING, {"endpoint_id": endpoint_id})
     session.add(found)
     await session.flush()
     await session.refresh(found)

@@ -72,13 +72,17 @@ _RECORD_ATTEMPTS = """
 INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, error, duration_ms)
 SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::text[], $5::float8[])
 """
-_SET_STATES = """
-UPDATE webhook_deliveries d SET status = v.status, next_attempt_at = coalesce(v.next_at, d.next_attempt_at),
+# A retry is not scheduled for a delivery failed while its attempt was under way (its
+# subscription was disabled meanwhile): the attempt's answer is logged, nothing is sent again.
+_NEXT_STATUS = "CASE WHEN d.status = 'failed' AND v.status = 'pending' THEN 'failed' ELSE v.status END"
+_SET_STATES = f"""
+UPDATE webhook_deliveries d SET status = {_NEXT_STATUS},
+    next_attempt_at = coalesce(v.next_at, d.next_attempt_at),
     delivered_at = v.delivered_at, lease_until = NULL
 FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[])
     AS v(id, status, next_at, delivered_at)
 WHERE d.id = v.id
-"""
+"""  # noqa: S608 - constants of this module, no value in them
 _CIRCUIT_OK = (
     "UPDATE receiver_circuits SET failures = 0, open_until = NULL WHERE origin = $1 AND failures > 0"
 )
@@ -87,7 +91,7 @@ _CIRCUIT_OK = (
 _RECORD_ANSWERED = f"""
 WITH attempts AS ({_RECORD_ATTEMPTS}),
 states AS (
-    UPDATE webhook_deliveries d SET status = v.status,
+    UPDATE webhook_deliveries d SET status = {_NEXT_STATUS},
         next_attempt_at = coalesce(v.next_at, d.next_attempt_at), delivered_at = v.delivered_at,
         lease_until = NULL
     FROM unnest($1::uuid[], $6::text[], $7::timestamptz[], $8::timestamptz[])

@@ -167,6 +167,28 @@ async def _disabled(client: httpx.AsyncClient, endpoint_id: str) -> bool:
     return not found["active"] and "410" in (found["disabled_reason"] or "")
 
 
+async def test_a_subscription_disabled_while_its_delivery_is_under_way_is_sent_nothing_more(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    gate = Holding()
+    with webhook_receiver(statuses=[500] * 7, gate=gate) as receiver:
+        endpoint = await subscribe(nurture, receiver)
+        await publish(*warm_leads(1))
+        await eventually(lambda: gate.held == 1, timeout=20)  # the first attempt, unanswered
+        off = await nurture.patch(f"/v1/webhooks/{endpoint['id']}", json={"active": False}, headers=ADMIN)
+        assert off.status_code == 200 and not off.json()["active"]
+        gate.set()  # ... and it fails: no retry may follow
+
+        async def ended() -> bool:
+            [delivery] = await deliveries(nurture, endpoint)
+            return delivery["status"] == "failed" and len(delivery["attempt_log"]) == 1
+
+        await eventually(ended, timeout=20)
+        await caught_up(nurture._transport.app)  # type: ignore[attr-defined]
+        [delivery] = await deliveries(nurture, endpoint)
+    assert len(receiver.received()) == 1 and delivery["status"] == "failed"
+
+
 async def test_a_hanging_receiver_does_not_hold_up_the_others(
     nurture: httpx.AsyncClient, publish: Any
 ) -> None:
