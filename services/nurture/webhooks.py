@@ -48,6 +48,8 @@ PER_RECEIVER = 32  # of which to one receiver: a hanging one cannot take every s
 CLAIM = 50
 AT_BIRTH = "nurture.webhooks.at-birth"  # this process's dispatcher, for `claim_at_birth`
 
+# Sent to the subscription's or rep's URL as it is now: one changed since the delivery was
+# queued (a receiver moved) gets its retries and redeliveries, not the old address.
 _CLAIM = """
 WITH claimed AS (
     UPDATE webhook_deliveries d SET lease_until = $2, attempts = d.attempts + 1
@@ -61,7 +63,7 @@ WITH claimed AS (
         ORDER BY rep_id IS NULL, next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED  -- hand-offs to reps first
     ) RETURNING d.id, d.url, d.body, d.attempts, d.rep_id, d.endpoint_id, d.origin
 )
-SELECT c.id, c.url, c.body, c.attempts, c.endpoint_id, c.origin,
+SELECT c.id, coalesce(e.url, r.webhook_url, c.url), c.body, c.attempts, c.endpoint_id, c.origin,
        coalesce(r.webhook_secret, e.secret) AS secret,
        CASE WHEN e.previous_secret_until > $1 THEN e.previous_secret END AS previous_secret
 FROM claimed c

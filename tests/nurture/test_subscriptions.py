@@ -189,6 +189,22 @@ async def test_a_subscription_disabled_while_its_delivery_is_under_way_is_sent_n
     assert len(receiver.received()) == 1 and delivery["status"] == "failed"
 
 
+async def test_a_subscription_moved_to_a_new_url_gets_its_retries_there(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    gate = Holding()
+    with webhook_receiver(statuses=[500], gate=gate) as old, webhook_receiver() as new:
+        endpoint = await subscribe(nurture, old)
+        await publish(*warm_leads(1))
+        await eventually(lambda: gate.held == 1, timeout=20)  # the first attempt, unanswered
+        moved = await nurture.patch(f"/v1/webhooks/{endpoint['id']}", json={"url": new.url}, headers=ADMIN)
+        assert moved.status_code == 200
+        gate.set()  # ... and it fails: the retry goes where the receiver is now
+        await eventually(lambda: len(new.received()) == 1, timeout=20)
+    assert len(old.received()) == 1
+    assert new.received()[0].headers["webhook-id"] == old.received()[0].headers["webhook-id"]
+
+
 async def test_a_hanging_receiver_does_not_hold_up_the_others(
     nurture: httpx.AsyncClient, publish: Any
 ) -> None:
