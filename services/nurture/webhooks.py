@@ -77,13 +77,15 @@ SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::text[], $5::f
 # A retry is not scheduled for a delivery failed while its attempt was under way (its
 # subscription was disabled meanwhile): the attempt's answer is logged, nothing is sent again.
 _NEXT_STATUS = "CASE WHEN d.status = 'failed' AND v.status = 'pending' THEN 'failed' ELSE v.status END"
+# An attempt's answer sets the delivery's state only while the delivery is still that attempt's:
+# one redelivered meanwhile (attempts back to 0, due now) is sent again, not closed by it.
 _SET_STATES = f"""
 UPDATE webhook_deliveries d SET status = {_NEXT_STATUS},
     next_attempt_at = coalesce(v.next_at, d.next_attempt_at),
     delivered_at = v.delivered_at, lease_until = NULL
-FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[])
-    AS v(id, status, next_at, delivered_at)
-WHERE d.id = v.id
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[])
+    AS v(id, status, next_at, delivered_at, attempts)
+WHERE d.id = v.id AND d.attempts = v.attempts
 """  # noqa: S608 - constants of this module, no value in them
 _CIRCUIT_OK = (
     "UPDATE receiver_circuits SET failures = 0, open_until = NULL WHERE origin = $1 AND failures > 0"
@@ -96,9 +98,9 @@ states AS (
     UPDATE webhook_deliveries d SET status = {_NEXT_STATUS},
         next_attempt_at = coalesce(v.next_at, d.next_attempt_at), delivered_at = v.delivered_at,
         lease_until = NULL
-    FROM unnest($1::uuid[], $6::text[], $7::timestamptz[], $8::timestamptz[])
-        AS v(id, status, next_at, delivered_at)
-    WHERE d.id = v.id
+    FROM unnest($1::uuid[], $6::text[], $7::timestamptz[], $8::timestamptz[], $10::int[])
+        AS v(id, status, next_at, delivered_at, attempts)
+    WHERE d.id = v.id AND d.attempts = v.attempts
 )
 UPDATE receiver_circuits SET failures = 0, open_until = NULL
 WHERE origin = ANY($9::text[]) AND failures > 0
@@ -371,6 +373,7 @@ class WebhookDispatcher:
         now = utcnow()
         states = [self._next_state(outcome, now) for outcome in outcomes]
         ids = [outcome.due.id for outcome in outcomes]
+        tries = [outcome.due.attempts for outcome in outcomes]  # whose the delivery still is
         attempts = (
             ids,
             [now] * len(outcomes),
@@ -382,12 +385,12 @@ class WebhookDispatcher:
         if not any(outcome.receiver_failed or outcome.status_code == 410 for outcome in outcomes):
             origins = sorted({o.due.origin for o in outcomes if o.due.origin is not None})
             await connection.execute(
-                _RECORD_ANSWERED, *attempts, *map(list, zip(*states, strict=True)), origins
+                _RECORD_ANSWERED, *attempts, *map(list, zip(*states, strict=True)), origins, tries
             )
             return
         async with connection.transaction():
             await connection.execute(_RECORD_ATTEMPTS, *attempts)
-            await connection.execute(_SET_STATES, ids, *map(list, zip(*states, strict=True)))
+            await connection.execute(_SET_STATES, ids, *map(list, zip(*states, strict=True)), tries)
             for outcome in outcomes:
                 due = outcome.due
                 if outcome.status_code == 410 and due.endpoint_id is not None:

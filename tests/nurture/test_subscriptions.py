@@ -205,6 +205,29 @@ async def test_a_subscription_moved_to_a_new_url_gets_its_retries_there(
     assert new.received()[0].headers["webhook-id"] == old.received()[0].headers["webhook-id"]
 
 
+async def test_a_redelivery_asked_for_while_an_attempt_is_under_way_is_sent(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    """The attempt under way answers after the redelivery was asked for: its answer must not
+    close the delivery the redelivery made due again (the same webhook-id is sent twice)."""
+    gate = Holding()
+    with webhook_receiver(gate=gate) as receiver:
+        endpoint = await subscribe(nurture, receiver)
+        await publish(*warm_leads(1))
+        await eventually(lambda: gate.held == 1, timeout=20)  # the first attempt, unanswered
+        [delivery] = await deliveries(nurture, endpoint)
+        again = await nurture.post(f"/v1/deliveries/{delivery['id']}/redeliver", headers=ADMIN)
+        assert again.status_code == 202
+        gate.set()  # the first attempt is answered 200 now
+
+        async def sent_twice() -> bool:
+            [found] = await deliveries(nurture, endpoint)
+            return found["status"] == "delivered" and len(found["attempt_log"]) == 2
+
+        await eventually(sent_twice, timeout=20)
+    assert [r.headers["webhook-id"] for r in receiver.received()] == [delivery["id"]] * 2
+
+
 async def test_a_hanging_receiver_does_not_hold_up_the_others(
     nurture: httpx.AsyncClient, publish: Any
 ) -> None:
