@@ -298,7 +298,7 @@ async def test_offsets_of_the_old_log_never_reach_the_new_clusters_group(
     its partitions, committing what it applied: a commit out of any group, which the new
     cluster took. The group then resumed the republished log at those offsets, past its end,
     and skipped the events published after it up to there."""
-    monkeypatch.setattr("shared.consumer.OFFSET_COMMIT_SECONDS", math.inf)  # no commit on a timer
+    monkeypatch.setattr("shared.consumer.offsets.OFFSET_COMMIT_SECONDS", math.inf)  # no commit on a timer
     topic = await new_topic(broker, topics.PARTITIONS)
     leads = [uuid.uuid4() for _ in range(20)]
     runner = ConsumerRunner(
