@@ -18,12 +18,13 @@ from shared.doorbell import Doorbell, carrying
 from shared.faults import cancelled_from_outside
 from shared.http import BodySizeLimit, health_router, install_problem_handlers, refuse_unstorable_parameters
 from shared.inbox import purge_inbox
+from shared.journal import purge_journal
 from shared.kafka import Publisher
 from shared.memory import give_back_large_blocks
 from shared.observability import Telemetry
-from shared.outbox import OutboxRelay, purge_journal
 from shared.personal import KEYS_BELL, LeadKeys
 from shared.redact import describe
+from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from shared.db import Database
 from shared.events import Envelope
 from shared.kafka import Message, Publisher, create_topics, log_ends
 from shared.observability import Telemetry
-from shared.outbox import OutboxRelay, add_to_outbox, stage
+from shared.outbox import add_to_outbox, stage
+from shared.relay import OutboxRelay
 from tests.conftest import eventually
 from tests.helpers import read_topic
 from tests.kafka.apache_kafka import Broker

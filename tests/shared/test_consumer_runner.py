@@ -18,7 +18,8 @@ from shared.events import Envelope
 from shared.kafka import Publisher, create_topics
 from shared.migrations import upgrade
 from shared.observability import Telemetry
-from shared.outbox import OutboxRelay, add_to_outbox, ring_with_message
+from shared.outbox import add_to_outbox, ring_with_message
+from shared.relay import OutboxRelay
 from shared.service import run_for_good
 from shared.topics import dlq
 from tests.conftest import Servers, eventually

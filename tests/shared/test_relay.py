@@ -19,7 +19,8 @@ from shared.embedded import EmbeddedBroker, free_port
 from shared.kafka import Publisher, create_topics, log_ends
 from shared.migrations import upgrade
 from shared.observability import Telemetry
-from shared.outbox import RING_SAYS_AT_MOST, OutboxRelay, stage, take_batch
+from shared.outbox import RING_SAYS_AT_MOST, stage
+from shared.relay import OutboxRelay, take_batch
 from tests.conftest import Servers, eventually
 from tests.helpers import read_topic
 
@@ -258,7 +259,7 @@ async def test_the_journal_keeps_what_was_published_within_its_retention(
 ) -> None:
     from datetime import timedelta
 
-    from shared.outbox import purge_journal
+    from shared.journal import purge_journal
 
     publisher = Publisher(servers.bootstrap, "relay-test")
     relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
@@ -326,7 +327,8 @@ async def test_a_bells_ring_names_the_leads_it_rang_for_and_a_topics_ring_says_n
 
 
 def test_a_ring_naming_too_many_leads_says_nothing() -> None:
-    from shared.outbox import BELL, RING_SAYS_AT_MOST, _rings
+    from shared.journal import _rings
+    from shared.outbox import BELL, RING_SAYS_AT_MOST
 
     many = [
         {"topic": "t", "key": str(uuid.uuid4()).encode(), "headers": [[BELL, "b"]]}
