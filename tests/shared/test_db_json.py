@@ -26,7 +26,6 @@ from shared.db import (
     COPY_FROM_ROWS,
     Database,
     EncodedJson,
-    _compiled,
     defer_insert,
     defer_notify,
     defer_update,
@@ -34,6 +33,7 @@ from shared.db import (
     hand_after_commit,
     upsert,
 )
+from shared.db.driver import _compiled
 from tests.conftest import Servers, eventually
 
 TABLE = Table(
