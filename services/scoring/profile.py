@@ -148,7 +148,7 @@ def _record_activity(profile: Profile, data: dict[str, Any], at: datetime) -> No
     text = properties.get("text") or properties.get("note")
     if isinstance(text, str) and text:
         profile.notes = [*profile.notes, text[:500]][-NOTES_KEPT:]
-        if kind == "chat_message":  # the person's own words: an ask in them counts (scoring.model)
+        if kind == "chat_message":  # the person's own words: an ask in them counts (scoring.temperature)
             profile.chat = sorted([*profile.chat, ChatLine(at=at, text=text[:500])], key=lambda c: c.at)[
                 -NOTES_KEPT:
             ]

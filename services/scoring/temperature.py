@@ -1,0 +1,162 @@
+"""Intent and temperature: a stated horizon and explicit asks make a lead hot, time cools it."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.scoring.matching import derived
+from services.scoring.profile import Profile
+from services.scoring.rules import Rules, Temperature, every_phrase, temperature_for
+from services.scoring.timeframes import Horizon, understand
+from services.scoring.wording import find_phrase, fold
+from shared.events import RuleHit
+
+HOTTER: dict[Temperature, int] = {"cold": 0, "warm": 1, "hot": 2}
+
+
+def stated_horizon(profile: Profile, rules: Rules, now: datetime) -> Horizon:
+    """The horizon the lead's timeframe states, read as of the day it was said, in the lead's
+    language first."""
+    said_on = (profile.timeframe_at or profile.captured_at or now).date()
+    language = profile.attributes.get("language")
+    text = profile.attributes.get("timeframe")
+    return understand(
+        str(text) if isinstance(text, str | int) and not isinstance(text, bool) else None,
+        said_on,
+        str(language).lower()[:2] if language else None,
+        rules.timeframes.lexicon,
+    )
+
+
+def temperature_and_intent(
+    profile: Profile, rules: Rules, now: datetime, asked: list[tuple[str, datetime, str | None]]
+) -> tuple[Temperature, list["Clock"], list[RuleHit]]:
+    """The temperature, the clocks that will cool it, and the intent points.
+
+    A stated horizon gives hot / warm / cold (003:57-61); an explicit ask (callback, order,
+    demo, price) makes the lead hot. With no new sign of interest since, a hot lead turns
+    warm after `cool_after_days.hot`, and cold after `cool_after_days.warm`.
+    """
+    intent = rules.intent
+    hits: list[RuleHit] = []
+    last_interest = _last_interest(profile, rules)
+    horizon = stated_horizon(profile, rules, now)
+    days = horizon.days
+    stated = temperature_for(days, rules.temperature)
+    stated_clock = Clock(stated, _latest(profile.timeframe_at if days is not None else None, last_interest))
+    asked_clock = Clock("hot" if asked else "cold", _latest(*(at for _, at, _ in asked), last_interest))
+    from_timeframe = stated_clock.temperature_at(now, rules)
+    temperature = max(from_timeframe, asked_clock.temperature_at(now, rules), key=HOTTER.__getitem__)
+    if not horizon.understood:
+        said = " ".join(str(profile.attributes.get("timeframe")).split())[:60]
+        hits.append(
+            RuleHit(
+                rule="intent.timeframe.not_understood", points=0, reason=f"timeframe not understood: «{said}»"
+            )
+        )
+    elif days is not None and intent.timeframe.get(from_timeframe):
+        reason = "wants it now" if days == 0 else f"buying within {days} days"
+        reason += f" («{horizon.phrase}»)" if horizon.phrase else ""
+        if from_timeframe != stated:
+            reason += f", said {_age_days(stated_clock.since, now)} days ago"
+        points = intent.timeframe[from_timeframe]
+        hits.append(RuleHit(rule=f"intent.timeframe.{from_timeframe}", points=points, reason=reason))
+    for kind, at, phrase in asked:
+        said = f" «{phrase}»" if phrase else ""
+        reason = f"asked: {kind.replace('_', ' ')}{said} ({_age_days(at, now)} days ago)"
+        hits.append(RuleHit(rule=f"intent.request.{kind}", points=intent.requests[kind], reason=reason))
+    need = profile.attributes.get("need")
+    if isinstance(need, str) and need.strip() and intent.need:
+        hits.append(RuleHit(rule="intent.need", points=intent.need, reason="stated a need"))
+    return temperature, [stated_clock, asked_clock], hits
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A temperature a signal gave, and since when there has been no newer sign of interest."""
+
+    given: Temperature
+    since: datetime | None
+
+    def temperature_at(self, now: datetime, rules: Rules) -> Temperature:
+        if self.given == "cold" or self.since is None:
+            return self.given
+        age = (now - self.since).total_seconds() / 86400
+        cool = rules.temperature.cool_after_days
+        if age > cool["warm"]:
+            return "cold"
+        if self.given == "hot" and age > cool["hot"]:
+            return "warm"
+        return self.given
+
+    def next_change(self, now: datetime, rules: Rules) -> datetime | None:
+        if self.given == "cold" or self.since is None:
+            return None
+        cool = rules.temperature.cool_after_days
+        steps = [cool["hot"], cool["warm"]] if self.given == "hot" else [cool["warm"]]
+        moments = [_later(self.since, timedelta(days=step, seconds=1)) for step in steps]
+        return min((m for m in moments if m is not None and m > now), default=None)
+
+
+def _later(moment: datetime, span: timedelta) -> datetime | None:
+    """`moment` + `span`, or None past the last year a datetime holds: a lead dated near it
+    (dates run to 9998) never reaches a moment that far."""
+    try:
+        return moment + span
+    except OverflowError:
+        return None
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    return max((m for m in moments if m is not None), default=None)
+
+
+def fresh_requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[str, datetime, str | None]]:
+    """Explicit asks still fresh (within the warm cooling period), newest of each kind, with
+    the words that asked when they were written: an ask activity, a capture through a callback
+    or one-click-order form, or the ask said in the message or need."""
+    fresh_for = timedelta(days=rules.temperature.cool_after_days["warm"])
+    asks: list[tuple[str, datetime | None, str | None]] = [
+        (kind, profile.last_activity(kind), None) for kind in rules.intent.requests
+    ]
+    if profile.channel in rules.intent.requests and profile.captured_at is not None:
+        asks.append((profile.channel, profile.captured_at, None))
+    written = [
+        ("\n".join(str(profile.attributes.get(k) or "") for k in ("message", "need")), profile.said_at)
+    ]
+    written += [(line.text, line.at) for line in profile.chat]
+    for text, at in written:
+        folded = fold(text)
+        if not folded:
+            continue
+        for kind, phrases in rules.intent.phrases.items():
+            if (phrase := find_phrase(folded, derived(phrases, every_phrase))) is not None:
+                asks.append((kind, at or profile.captured_at, phrase))
+    latest: dict[str, tuple[datetime, str | None]] = {}
+    for kind, at, phrase in asks:
+        if at is not None and now - at <= fresh_for and (kind not in latest or at > latest[kind][0]):
+            latest[kind] = (at, phrase)
+    return [(kind, at, phrase) for kind, (at, phrase) in sorted(latest.items())]
+
+
+def _last_interest(profile: Profile, rules: Rules) -> datetime | None:
+    """The latest sign of interest: the capture, or an activity that is more than looking around."""
+    active = rules.engagement.activities
+    times = [profile.captured_at] if profile.captured else []
+    times += [
+        profile.last_activity(kind)
+        for kind in profile.activities
+        if kind in active and not active[kind].passive
+    ]
+    return max((t for t in times if t is not None), default=None)
+
+
+def _age_days(at: datetime | None, now: datetime) -> int:
+    return int((now - at).total_seconds() // 86400) if at is not None else 0
+
+
+def next_review(rules: Rules, now: datetime, clocks: list[Clock], engagement: int) -> datetime | None:
+    """The next moment time alone may change the evaluation: a cooling step, or decay."""
+    moments = [clock.next_change(now, rules) for clock in clocks]
+    if engagement > 0:
+        moments.append(_later(now, timedelta(hours=rules.engagement.review_every_hours)))
+    return min((m for m in moments if m is not None), default=None)
