@@ -20,9 +20,9 @@ from shared.http import BodySizeLimit, health_router, install_problem_handlers, 
 from shared.inbox import purge_inbox
 from shared.journal import purge_journal
 from shared.kafka import Publisher
+from shared.lead_keys import KEYS_BELL, LeadKeys
 from shared.memory import give_back_large_blocks
 from shared.observability import Telemetry
-from shared.personal import KEYS_BELL, LeadKeys
 from shared.redact import describe
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings

@@ -18,7 +18,7 @@ from services.ingest.source_cache import SourceCache
 from shared.events import utcnow
 from shared.group_commit import GroupCommitter
 from shared.http import problem
-from shared.personal import ring_keys
+from shared.lead_keys import ring_keys
 from shared.service import ServiceRuntime, create_service_app
 
 

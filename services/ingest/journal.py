@@ -12,8 +12,9 @@ from services.ingest.models import Lead, LeadHistory, Source
 from shared import topics
 from shared.db import defer_insert
 from shared.events import ACTIVITY_RECORDED, ActivityRecorded, Envelope, Payload, utcnow
+from shared.lead_keys import ring_key, sealed_for_ring
 from shared.outbox import add_to_outbox, ring_with_message
-from shared.personal import PLACES, ring_key, seal_data, sealed_for_ring
+from shared.personal import PLACES, seal_data
 
 LEADS = Lead.__table__  # type: ignore[attr-defined]
 
@@ -45,7 +46,7 @@ async def stage_event(
     ring: str | None = None,
 ) -> None:
     """Stage the event on ingest's topic, its personal part sealed with the lead's key. The
-    transaction's first few leads' keys are rung (`shared.personal.sealed_for_ring`): scoring
+    transaction's first few leads' keys are rung (`shared.lead_keys.sealed_for_ring`): scoring
     has them before the events come. `ring`: a bell that rings with the event itself and its
     key, for a taker that applies it ahead of the broker (`NEW_LEADS_BELL`: a new lead's
     capture, which no earlier event of the lead can be behind)."""

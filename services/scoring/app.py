@@ -11,7 +11,7 @@ from services.scoring.config import ScoringSettings
 from services.scoring.handlers import event_handlers
 from services.scoring.rulebook import RuleBook
 from shared import topics
-from shared.personal import key_ring_box
+from shared.lead_keys import key_ring_box
 from shared.service import ServiceRuntime, create_service_app
 
 

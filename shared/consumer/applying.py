@@ -15,8 +15,9 @@ from shared.consumer.screening import Screening
 from shared.db import Database
 from shared.events import LEAD_ERASED, Envelope
 from shared.faults import is_transient
+from shared.lead_keys import LeadKeys
 from shared.outbox import stage
-from shared.personal import LeadKeys, is_sealed, opened
+from shared.personal import is_sealed, opened
 from shared.redact import describe
 from shared.tombstones import erased_among
 from shared.topics import dlq

@@ -31,7 +31,7 @@ class Rings(Applying):
 
     def heard(self, said: str) -> None:
         """An event its producer rang with as it committed it (`shared.outbox.ring_with_message`),
-        after the lead's key sealed (`shared.personal.sealed_for_ring`): applied at once, ahead
+        after the lead's key sealed (`shared.lead_keys.sealed_for_ring`): applied at once, ahead
         of the relay and the broker. The broker brings it too; a lost ring, or one that fails,
         costs only that wait."""
         note, text = rung(said)

@@ -15,8 +15,8 @@ from shared.consumer.polling import Polling
 from shared.consumer.rings import RUNG_KEPT
 from shared.db import Database
 from shared.events import Envelope
+from shared.lead_keys import LeadKeys
 from shared.observability import Telemetry
-from shared.personal import LeadKeys
 
 log = logging.getLogger(__package__)
 

@@ -15,7 +15,8 @@ from shared.consumer import rung
 from shared.doorbell import carrying, channel_of
 from shared.embedded import free_port
 from shared.events import Envelope
-from shared.personal import KEYS_BELL, RUNG_KEYS_AT_MOST, key_ring_box, opened
+from shared.lead_keys import KEYS_BELL, RUNG_KEYS_AT_MOST, key_ring_box
+from shared.personal import opened
 from tests.conftest import ADMIN, Servers, eventually, running
 from tests.helpers import create_source, lead_key, post_lead, read_topic
 

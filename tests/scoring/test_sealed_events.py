@@ -22,7 +22,8 @@ from shared.doorbell import carrying, channel_of
 from shared.embedded import EmbeddedBroker, free_port
 from shared.events import Envelope
 from shared.kafka import create_topics
-from shared.personal import is_sealed, key_ring_box, opened
+from shared.lead_keys import key_ring_box
+from shared.personal import is_sealed, opened
 from tests.conftest import Servers, eventually, running, serving
 from tests.helpers import create_source, events_of, lead_key, post_lead, read_topic
 

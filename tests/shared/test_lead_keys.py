@@ -17,7 +17,8 @@ from services.nurture.config import NurtureSettings
 from shared.doorbell import carrying, channel_of
 from shared.embedded import free_port
 from shared.events import Envelope
-from shared.personal import LeadKeys, key_ring_box, new_key
+from shared.lead_keys import LeadKeys, key_ring_box
+from shared.personal import new_key
 from shared.topics import HOT_LEADS_BELL
 from tests.conftest import Servers, eventually
 
