@@ -2,25 +2,19 @@
 
 import asyncio
 import hmac
-import logging
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.db import CommitUnknown
-from shared.faults import TRANSIENT_ERRORS, is_transient
 from shared.inputs import unstorable
 
-log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -43,14 +37,6 @@ def field_name(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-async def _validation_problem(request: Request, error: Exception) -> Response:
-    assert isinstance(error, RequestValidationError)
-    errors = [
-        {"field": field_name(tuple(e["loc"])), "reason": e["msg"], "type": e["type"]} for e in error.errors()
-    ]
-    return problem(422, "Request is invalid", "See `errors` for each field.", errors=errors)
-
-
 class InvalidInput(Exception):
     """Input that parsed but breaks a rule; answered as 422 naming each field."""
 
@@ -64,131 +50,10 @@ def invalid_input_problem(error: InvalidInput, headers: dict[str, str] | None = 
     return problem(422, "Request is invalid", "See `errors` for each field.", headers=headers, errors=errors)
 
 
-async def _invalid_input_problem(request: Request, error: Exception) -> Response:
-    assert isinstance(error, InvalidInput)
-    return invalid_input_problem(error)
-
-
-def _unreadable_body(cause: BaseException | None) -> str | None:
-    """Why FastAPI could not read a JSON body, where it answers only "There was an error parsing
-    the body" (a 400): said as a 422 naming the body, as a malformed one is."""
-    if isinstance(cause, RecursionError):
-        return "is nested too deeply"
-    if isinstance(cause, UnicodeDecodeError):
-        return "is not valid UTF-8"
-    return None
-
-
-async def _http_problem(request: Request, error: Exception) -> Response:
-    assert isinstance(error, HTTPException)
-    if error.status_code == 400 and (reason := _unreadable_body(error.__cause__)):
-        return invalid_input_problem(InvalidInput([("body", reason)]))
-    headers = dict(error.headers) if error.headers else None
-    return problem(error.status_code, error.detail or "Error", headers=headers)
-
-
-class _OutageLog:
-    """During an outage every request fails the same way: log the first failure, then one
-    line every `every_seconds` with how many requests were turned away meanwhile."""
-
-    def __init__(self, every_seconds: float = 5.0) -> None:
-        self.every_seconds = every_seconds
-        self._last = -every_seconds
-        self._unlogged = 0
-
-    def failed(self, error: Exception) -> None:
-        now = asyncio.get_running_loop().time()
-        if now - self._last < self.every_seconds:
-            self._unlogged += 1
-            return
-        log.warning("dependency unavailable (%d more since last report): %r", self._unlogged, error)
-        self._last, self._unlogged = now, 0
-
-
-_outage_log = _OutageLog()
-
-
-async def _dependency_problem(request: Request, error: Exception) -> Response:
-    """An outage of the database or broker is a 503 with Retry-After, never a 500 or a hang."""
-    if is_transient(error):
-        _outage_log.failed(error)
-        return problem(503, "Service temporarily unavailable", "Retry shortly.", headers={"Retry-After": "2"})
-    return await _unexpected_problem(request, error)
-
-
-async def _commit_unknown(request: Request, error: Exception) -> Response:
-    """A commit lost with the connection: the work may have been stored. A request with an
-    Idempotency-Key is safe to send again (it finds what was stored); any other is told to
-    look before it does, and no Retry-After invites a client to send it twice."""
-    if not is_transient(error):
-        return await _unexpected_problem(request, error)
-    _outage_log.failed(error)
-    if request.headers.get("Idempotency-Key"):
-        detail, headers = "Retry with the same Idempotency-Key.", {"Retry-After": "2"}
-    else:
-        detail, headers = (
-            "The database did not confirm it: it may have been stored. Look before sending it again.",
-            None,
-        )
-    return problem(503, "Service temporarily unavailable", detail, headers=headers)
-
-
-async def _unexpected_problem(request: Request, error: Exception) -> Response:
-    """A 500, logged by the error's type and where it was raised, not by its text: an error's
-    text may quote the input (pydantic's `input_value='Aruzhan …'`), personal data included."""
-    log.error(
-        "unhandled error %s in %s %s\n%s",
-        type(error).__name__,
-        request.method,
-        request.url.path,
-        where(error),
-    )
-    return problem(500, "Internal error")
-
-
 def where(error: BaseException, frames: int = 12) -> str:
     """The innermost `frames` of an error's traceback, files and lines only (no message)."""
     stack = traceback.extract_tb(error.__traceback__)[-frames:]
     return "\n".join(f'  File "{f.filename}", line {f.lineno}, in {f.name}' for f in stack)
-
-
-class AnswerUnexpected:
-    """Answers an error no handler took with a 500 and does not raise it on, as Starlette does
-    after its catch-all handler: the server would log the error's text, input and all."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        except Exception as error:
-            response = await _unexpected_problem(Request(scope), error)
-            if not started:  # else the answer is cut short; the log says why
-                await response(scope, receive, send)
-
-
-def install_problem_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation_problem)
-    app.add_exception_handler(InvalidInput, _invalid_input_problem)
-    app.add_exception_handler(HTTPException, _http_problem)
-    # Registered per class so they are answered here; Starlette re-raises what reaches the
-    # catch-all `Exception` handler after answering it.
-    for error_type in (*TRANSIENT_ERRORS, DBAPIError):
-        app.add_exception_handler(error_type, _dependency_problem)
-    app.add_exception_handler(CommitUnknown, _commit_unknown)
-    app.add_exception_handler(Exception, _unexpected_problem)  # for errors outside AnswerUnexpected
-    app.add_middleware(AnswerUnexpected)
 
 
 async def refuse_unstorable_parameters(request: Request) -> None:

@@ -16,13 +16,14 @@ from shared.consumer import ConsumerRunner, Handler, Lane, LaneRunner
 from shared.db import Database
 from shared.doorbell import Doorbell, carrying
 from shared.faults import cancelled_from_outside
-from shared.http import BodySizeLimit, health_router, install_problem_handlers, refuse_unstorable_parameters
+from shared.http import BodySizeLimit, health_router, refuse_unstorable_parameters
 from shared.inbox import purge_inbox
 from shared.journal import purge_journal
 from shared.kafka import Publisher
 from shared.lead_keys import KEYS_BELL, LeadKeys
 from shared.memory import give_back_large_blocks
 from shared.observability import Telemetry
+from shared.problem_handlers import install_problem_handlers
 from shared.redact import describe
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings

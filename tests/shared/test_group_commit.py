@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.db import CommitUnknown, Database, defer_insert
 from shared.faults import is_transient
 from shared.group_commit import GroupCommitter
-from shared.http import install_problem_handlers
+from shared.problem_handlers import install_problem_handlers
 from tests.conftest import Servers
 
 SCHEMA = "group_commit_test"

@@ -29,10 +29,10 @@ from shared.consumer import ConsumerRunner
 from shared.db import Database
 from shared.embedded import free_port
 from shared.events import Envelope
-from shared.http import install_problem_handlers
 from shared.kafka import Publisher, create_topics
 from shared.migrations import upgrade
 from shared.observability import Telemetry, log_handler
+from shared.problem_handlers import install_problem_handlers
 from shared.redact import REDACTED, redact
 from tests.conftest import ADMIN, Servers, eventually, running, serving
 from tests.nurture.test_followup import classified
