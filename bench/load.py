@@ -17,7 +17,8 @@ from aiokafka import AIOKafkaConsumer
 
 from shared import topics
 from shared.cli import migrations_dir
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
+from shared.embedded import EmbeddedBroker, free_port
+from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.events import Envelope
 from shared.kafka import create_topics
 from shared.migrations import upgrade

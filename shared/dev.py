@@ -13,7 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
 from shared.cli import SERVICES, migrations_dir
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database
+from shared.embedded import EmbeddedBroker
+from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
 from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent, wait_or_kill
+from shared.embedded import EmbeddedBroker, die_with_parent, wait_or_kill
+from shared.embedded_postgres import EmbeddedPostgres
 
 POLL_SECONDS = 0.25
 FIRST_DELAY, MAX_DELAY = 1.0, 30.0

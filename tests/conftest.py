@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 
 from shared import topics
 from shared.cli import SERVICES, migrations_dir
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from shared.embedded import EmbeddedBroker, free_port
+from shared.embedded_postgres import EmbeddedPostgres
 from shared.kafka import create_topics
 from shared.migrations import upgrade
 

@@ -22,7 +22,8 @@ from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from shared import topics
 from shared.cli import migrations_dir
-from shared.embedded import EmbeddedBroker, EmbeddedPostgres, ensure_database, free_port
+from shared.embedded import EmbeddedBroker, free_port
+from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.events import Envelope
 from shared.kafka import create_topics
 from shared.migrations import upgrade

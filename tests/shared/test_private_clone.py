@@ -18,7 +18,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.embedded import PRIVATE_DATA, SYSTEM_USER, EmbeddedPostgres, free_port, stop_process
+from shared.embedded import free_port, stop_process
+from shared.embedded_postgres import PRIVATE_DATA, SYSTEM_USER, EmbeddedPostgres
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE_USER = "leadflow_probe"
@@ -30,7 +31,8 @@ import asyncio, sys, warnings
 from pathlib import Path
 import asyncpg
 warnings.simplefilter("ignore")
-from shared.embedded import EmbeddedPostgres, free_port
+from shared.embedded import free_port
+from shared.embedded_postgres import EmbeddedPostgres
 
 async def current_user(url):
     connection = await asyncpg.connect(url.replace("+asyncpg", ""))
