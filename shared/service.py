@@ -1,61 +1,33 @@
-"""What a service process is made of: database, publisher, relay, consumers, loops, HTTP app."""
+"""What a service process is made of: database, publisher, relay, consumers, loops; its HTTP app
+is `shared.service_app`."""
 
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from fastapi import FastAPI
 
-from shared import dead_letters
 from shared.consumer import ConsumerRunner, Handler, Lane, LaneRunner
 from shared.db import Database
 from shared.doorbell import Doorbell, carrying
-from shared.faults import cancelled_from_outside
-from shared.http import BodySizeLimit, health_router, refuse_unstorable_parameters
 from shared.inbox import purge_inbox
 from shared.journal import purge_journal
 from shared.kafka import Publisher
 from shared.lead_keys import KEYS_BELL, LeadKeys
+from shared.loops import Loop, name_of, run_for_good
 from shared.memory import give_back_large_blocks
 from shared.observability import Telemetry
-from shared.problem_handlers import install_problem_handlers
-from shared.redact import describe
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-Loop = Callable[[], Coroutine[Any, Any, None]]
 
 
 GC_FIRST_GENERATION = 50_000
-LOOP_RESTART_SECONDS = 1.0  # the first pause before a loop that ended is started again (doubling)
-
-
-async def run_for_good(name: str, loop: Loop, pause: float = LOOP_RESTART_SECONDS) -> None:
-    """Run a loop for the life of the process. Loops handle their own errors and never end; one
-    that ends all the same (returns, raises, or has a cancellation not meant for it come out of
-    something it awaited) would stop its part of the service without a word: it is logged as
-    an error and started again, after `pause` seconds, doubling up to 30."""
-    while True:
-        try:
-            await loop()
-            ended = "ended by itself"
-        except asyncio.CancelledError:
-            if cancelled_from_outside():
-                raise
-            ended = "was cancelled, not by a stop"
-        except Exception as error:
-            ended = f"failed: {describe(error)}"
-        if cancelled_from_outside():  # a stop the loop swallowed: it ends here
-            raise asyncio.CancelledError
-        log.error("%s %s; starting it again in %.0fs", name, ended, pause)
-        await asyncio.sleep(pause)  # a backoff, not synchronisation
-        pause = min(max(pause, 0.01) * 2, 30.0)
 
 
 def tune_garbage_collector() -> None:
@@ -243,7 +215,7 @@ class ServiceRuntime:
         give_back_large_blocks()
         self._tasks = []
         for loop in self._loops:
-            name = f"{self.name}: {_name_of(loop)}"
+            name = f"{self.name}: {name_of(loop)}"
             self._tasks.append(asyncio.create_task(run_for_good(name, loop), name=name))
         for work, name in self._at_start:
             self.spawn(work(), name)
@@ -275,49 +247,3 @@ class ServiceRuntime:
         finally:
             await self.stop()
             log.info("%s stopped", self.name)
-
-
-def _name_of(loop: Loop) -> str:
-    """A loop's name for the log: its function's (a bound method's, with its object's class)."""
-    owner = getattr(loop, "__self__", None)
-    name = getattr(loop, "__qualname__", None) or repr(loop)
-    return f"{type(owner).__name__}.{loop.__name__}" if owner is not None else name
-
-
-def create_service_app(
-    runtime: ServiceRuntime,
-    title: str,
-    routers: Iterable[APIRouter],
-    larger_bodies: Mapping[str, int] | None = None,
-) -> FastAPI:
-    """A FastAPI app with the shared error format, body limit, health and metrics routes;
-    `larger_bodies` maps paths that take files to their own size limit; `routers` come busiest
-    first."""
-    docs = bool(runtime.settings.public_docs)
-    app = FastAPI(
-        title=title,
-        lifespan=runtime.lifespan,
-        dependencies=[Depends(refuse_unstorable_parameters)],
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
-    )
-    app.state.settings = runtime.settings
-    app.state.runtime = runtime
-    install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes, larger=larger_bodies)
-    if proxies := [p.strip() for p in runtime.settings.trusted_proxies.split(",") if p.strip()]:
-        # The client's address is the last one in X-Forwarded-For that a trusted proxy added.
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
-    # The service's own routes first, in the order given (its busiest first): a request is
-    # matched against each router in turn, so a lead's POST no longer walks past the health
-    # and outbox routes (FastAPI's matching cost about 0.1 ms per router passed).
-    for router in routers:
-        app.include_router(router)
-    checks = {"database": runtime.db.ping, "broker": runtime.publisher.ping}
-    checks |= {f"consumer:{c.group}": c.ping for c in runtime.consumers}
-    informational = frozenset() if runtime.needs_broker else frozenset({"broker"})
-    app.include_router(health_router(checks, lambda: runtime.telemetry.registry, informational))
-    app.include_router(dead_letters.router)
-    app.include_router(dead_letters.status_router)
-    return app

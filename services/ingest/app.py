@@ -19,7 +19,8 @@ from shared.events import utcnow
 from shared.group_commit import GroupCommitter
 from shared.http import problem
 from shared.lead_keys import ring_keys
-from shared.service import ServiceRuntime, create_service_app
+from shared.service import ServiceRuntime
+from shared.service_app import create_service_app
 
 
 def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow) -> FastAPI:

@@ -16,7 +16,8 @@ from services.metrics.spend import NoSuchEntry
 from shared import topics
 from shared.events import utcnow
 from shared.http import problem
-from shared.service import ServiceRuntime, create_service_app
+from shared.service import ServiceRuntime
+from shared.service_app import create_service_app
 
 HEALTH_GAUGES_EVERY_SECONDS = 60
 

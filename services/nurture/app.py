@@ -16,7 +16,8 @@ from shared import topics
 from shared.doorbell import answer, ring_in
 from shared.events import LEAD_CAPTURED, utcnow
 from shared.http import problem
-from shared.service import ServiceRuntime, create_service_app
+from shared.service import ServiceRuntime
+from shared.service_app import create_service_app
 
 WEBHOOKS_BELL = "nurture.webhook-deliveries"  # rung by nurture's commits that made deliveries
 

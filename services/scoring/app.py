@@ -12,7 +12,8 @@ from services.scoring.handlers import event_handlers
 from services.scoring.rulebook import RuleBook
 from shared import topics
 from shared.lead_keys import key_ring_box
-from shared.service import ServiceRuntime, create_service_app
+from shared.service import ServiceRuntime
+from shared.service_app import create_service_app
 
 
 def create_app(settings: ScoringSettings) -> FastAPI:

@@ -109,7 +109,7 @@ class ConsumerRunner(Polling):
     async def run(self) -> None:
         """Consume until cancelled, and apply what rings bring meanwhile (`heard`). Ends if the
         consumer does (not in a TaskGroup, where a child's end would leave the other running:
-        `shared.service.run_for_good` then logs it and starts both again)."""
+        `shared.loops.run_for_good` then logs it and starts both again)."""
         rung = asyncio.create_task(self._apply_rung(), name=f"{self.group}: rung")
         try:
             await self._consume()

@@ -16,11 +16,11 @@ from shared.db import Database, write_deferred
 from shared.doorbell import Doorbell, answer, carrying, ring_in
 from shared.events import Envelope
 from shared.kafka import Publisher, create_topics
+from shared.loops import run_for_good
 from shared.migrations import upgrade
 from shared.observability import Telemetry
 from shared.outbox import add_to_outbox, ring_with_message
 from shared.relay import OutboxRelay
-from shared.service import run_for_good
 from shared.topics import dlq
 from tests.conftest import Servers, eventually
 from tests.helpers import read_topic

@@ -1,4 +1,4 @@
-"""A service's background loops run for the life of the process (`shared.service.run_for_good`):
+"""A service's background loops run for the life of the process (`shared.loops.run_for_good`):
 one that ends anyway is logged as an error and started again, never left silently stopped;
 only a stop ends it."""
 
@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from services.scoring.config import ScoringSettings
-from shared.service import ServiceRuntime, run_for_good
+from shared.loops import run_for_good
+from shared.service import ServiceRuntime
 
 # Nothing is reached: the runtime's own loops (the relay) only fail and retry meanwhile.
 NOWHERE = {

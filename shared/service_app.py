@@ -1,0 +1,50 @@
+"""A service's FastAPI app: the shared error format, body limit, health, metrics and dead-letter routes."""
+
+from collections.abc import Iterable, Mapping
+
+from fastapi import APIRouter, Depends, FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from shared import dead_letters
+from shared.http import BodySizeLimit, health_router, refuse_unstorable_parameters
+from shared.problem_handlers import install_problem_handlers
+from shared.service import ServiceRuntime
+
+
+def create_service_app(
+    runtime: ServiceRuntime,
+    title: str,
+    routers: Iterable[APIRouter],
+    larger_bodies: Mapping[str, int] | None = None,
+) -> FastAPI:
+    """A FastAPI app with the shared error format, body limit, health and metrics routes;
+    `larger_bodies` maps paths that take files to their own size limit; `routers` come busiest
+    first."""
+    docs = bool(runtime.settings.public_docs)
+    app = FastAPI(
+        title=title,
+        lifespan=runtime.lifespan,
+        dependencies=[Depends(refuse_unstorable_parameters)],
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.state.settings = runtime.settings
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes, larger=larger_bodies)
+    if proxies := [p.strip() for p in runtime.settings.trusted_proxies.split(",") if p.strip()]:
+        # The client's address is the last one in X-Forwarded-For that a trusted proxy added.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
+    # The service's own routes first, in the order given (its busiest first): a request is
+    # matched against each router in turn, so a lead's POST no longer walks past the health
+    # and outbox routes (FastAPI's matching cost about 0.1 ms per router passed).
+    for router in routers:
+        app.include_router(router)
+    checks = {"database": runtime.db.ping, "broker": runtime.publisher.ping}
+    checks |= {f"consumer:{c.group}": c.ping for c in runtime.consumers}
+    informational = frozenset() if runtime.needs_broker else frozenset({"broker"})
+    app.include_router(health_router(checks, lambda: runtime.telemetry.registry, informational))
+    app.include_router(dead_letters.router)
+    app.include_router(dead_letters.status_router)
+    return app
