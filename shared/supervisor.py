@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.embedded import EmbeddedBroker, die_with_parent, wait_or_kill
+from shared.embedded import EmbeddedBroker, append_private, die_with_parent, wait_or_kill
 from shared.embedded_postgres import EmbeddedPostgres
 
 POLL_SECONDS = 0.25
@@ -139,7 +139,7 @@ class ServicePart(Part):
 
     def start(self) -> None:
         command = [sys.executable, "-m", f"services.{self.service}", self.command, "--port", str(self.port)]
-        with self.log.open("ab") as log:
+        with append_private(self.log) as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 command,
                 env=self.env,

@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -189,6 +190,16 @@ def test_a_killed_service_comes_back_and_the_others_keep_running(stack: Stack) -
     services_unchanged(stack, before, but="scoring")
     lead_id = wait_until(stack.post_lead, timeout=10)
     wait_until(lambda: stack.classified(lead_id))
+
+
+@pytest.mark.e2e
+def test_the_logs_are_readable_by_their_owner_only(stack: Stack) -> None:
+    """They may quote what people sent (an error's text, a name in a warning)."""
+    logs = stack.dev.home / "logs"
+    wait_until(lambda: {"broker.log", "ingest.log", "nurture.log"} <= {p.name for p in logs.iterdir()})
+    assert stat.S_IMODE(logs.stat().st_mode) == 0o700
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in logs.iterdir()}
+    assert set(modes.values()) == {0o600}, modes
 
 
 @pytest.mark.e2e
