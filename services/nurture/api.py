@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.nurture import delivery_log, directory, followup, sla, webhooks
+from services.nurture import delivery_log, directory, followup, sla
 from services.nurture.followup import PlaybookBook
 from services.nurture.models import (
     Rep,
@@ -280,7 +280,7 @@ async def unsubscribe(
 async def delivery_health(request: Request) -> DeliveryHealth:
     """Webhook attempts in the last hour and how many failed (metrics' health asks this)."""
     async with request.app.state.runtime.db.transaction() as session:
-        return await webhooks.failures_last_hour(session)
+        return await delivery_log.failures_last_hour(session)
 
 
 routers = [admin, reps_side, readers]

@@ -1,14 +1,16 @@
 """What an admin reads of the webhook deliveries: an endpoint's deliveries, newest first, a page
 at a time, each with its latest attempts (a delivery sent again and again keeps every attempt;
-the answer shows the last `ATTEMPTS_SHOWN`)."""
+the answer shows the last `ATTEMPTS_SHOWN`); and the last hour's failures, which metrics'
+health asks for."""
 
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.models import DeliveryAttempt, WebhookDelivery
+from services.nurture.schemas import DeliveryHealth
 from shared.paging import keyset
 
 DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
@@ -69,3 +71,15 @@ async def redeliver_range(
         query = query.where(DELIVERIES.c.status == status)
     result = await session.execute(query)
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+_FAILURES = text(
+    "SELECT count(*) FILTER (WHERE status_code IS NULL OR status_code >= 300) AS failed, count(*) AS attempts"
+    " FROM delivery_attempts WHERE attempted_at > now() - interval '1 hour'"
+)
+
+
+async def failures_last_hour(session: AsyncSession) -> DeliveryHealth:
+    row = (await session.execute(_FAILURES)).one()
+    ratio = round(row.failed / row.attempts, 4) if row.attempts else 0.0
+    return DeliveryHealth(attempts=row.attempts, failed=row.failed, failure_ratio=ratio)

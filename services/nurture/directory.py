@@ -127,7 +127,7 @@ async def endpoint(session: AsyncSession, endpoint_id: UUID, lock: bool = False)
 
 
 # A subscription disabled is sent nothing more: its retries end as a 410 ends them (an attempt
-# under way keeps its answer, `webhooks._NEXT_STATUS`); redelivery sends any of them again.
+# under way keeps its answer, `webhook_records._NEXT_STATUS`); redelivery sends any of them again.
 _FAIL_PENDING = text(
     "UPDATE webhook_deliveries SET status = 'failed', lease_until = NULL"
     " WHERE endpoint_id = :endpoint_id AND status = 'pending'"

@@ -2,6 +2,8 @@
 
 import random
 from collections.abc import Sequence
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 
 def retry_delay(failed_attempts: int, schedule: Sequence[float], rng: random.Random) -> float | None:
@@ -10,3 +12,15 @@ def retry_delay(failed_attempts: int, schedule: Sequence[float], rng: random.Ran
     if failed_attempts < 1 or failed_attempts > len(schedule):
         return None
     return schedule[failed_attempts - 1] * rng.uniform(0.9, 1.1)
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds, from either of its forms (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
+    except (TypeError, ValueError):
+        return None

@@ -17,29 +17,18 @@ import asyncio
 import functools
 import logging
 import random
-import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from typing import Any
-from uuid import UUID
 
 import aiohttp
-import asyncpg
-from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
-from standardwebhooks.webhooks import Webhook
 
 from services.nurture.config import NurtureSettings
-from services.nurture.egress import failure_text
-from services.nurture.retries import retry_delay
-from services.nurture.schemas import DeliveryHealth
+from services.nurture.webhook_attempts import Due, Outcome, attempt
+from services.nurture.webhook_records import record_outcomes
 from shared.db import Database, DirectConnection, hand_after_commit, kept
 from shared.events import utcnow
-from shared.faults import drop_traceback
-from shared.outgoing import post
 from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -70,132 +59,6 @@ FROM claimed c
 LEFT JOIN reps r ON r.id = c.rep_id
 LEFT JOIN webhook_endpoints e ON e.id = c.endpoint_id
 """
-_RECORD_ATTEMPTS = """
-INSERT INTO delivery_attempts (delivery_id, attempted_at, status_code, error, duration_ms)
-SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::int[], $4::text[], $5::float8[])
-"""
-# A retry is not scheduled for a delivery failed while its attempt was under way (its
-# subscription was disabled meanwhile): the attempt's answer is logged, nothing is sent again.
-_NEXT_STATUS = "CASE WHEN d.status = 'failed' AND v.status = 'pending' THEN 'failed' ELSE v.status END"
-# An attempt's answer sets the delivery's state only while the delivery is still that attempt's:
-# one redelivered meanwhile (attempts back to 0, due now) is sent again, not closed by it.
-_SET_STATES = f"""
-UPDATE webhook_deliveries d SET status = {_NEXT_STATUS},
-    next_attempt_at = coalesce(v.next_at, d.next_attempt_at),
-    delivered_at = v.delivered_at, lease_until = NULL
-FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[])
-    AS v(id, status, next_at, delivered_at, attempts)
-WHERE d.id = v.id AND d.attempts = v.attempts
-"""  # noqa: S608 - constants of this module, no value in them
-_CIRCUIT_OK = (
-    "UPDATE receiver_circuits SET failures = 0, open_until = NULL WHERE origin = $1 AND failures > 0"
-)
-# The common case, every receiver answered: the attempts, the deliveries' states and the
-# receivers' circuits (closed) in one statement, one round trip.
-_RECORD_ANSWERED = f"""
-WITH attempts AS ({_RECORD_ATTEMPTS}),
-states AS (
-    UPDATE webhook_deliveries d SET status = {_NEXT_STATUS},
-        next_attempt_at = coalesce(v.next_at, d.next_attempt_at), delivered_at = v.delivered_at,
-        lease_until = NULL
-    FROM unnest($1::uuid[], $6::text[], $7::timestamptz[], $8::timestamptz[], $10::int[])
-        AS v(id, status, next_at, delivered_at, attempts)
-    WHERE d.id = v.id AND d.attempts = v.attempts
-)
-UPDATE receiver_circuits SET failures = 0, open_until = NULL
-WHERE origin = ANY($9::text[]) AND failures > 0
-"""  # noqa: S608 - a constant of this module, no value in it
-# $2 failures in a row; $3: after a success, so the count starts again (and the circuit closes)
-_CIRCUIT_FAILED = """
-INSERT INTO receiver_circuits AS c (origin, failures) VALUES ($1, $2)
-ON CONFLICT (origin) DO UPDATE SET
-    failures = CASE WHEN $3 THEN $2 ELSE c.failures + $2 END,
-    open_until = CASE WHEN $3 THEN NULL ELSE c.open_until END
-RETURNING failures
-"""
-_CIRCUIT_OPEN = "UPDATE receiver_circuits SET open_until = $2 WHERE origin = $1"
-_DISABLE = """
-WITH gone AS (
-    UPDATE webhook_endpoints SET active = false, disabled_reason = $2 WHERE id = $1 RETURNING id
-)
-UPDATE webhook_deliveries SET status = 'failed', lease_until = NULL
-WHERE endpoint_id IN (SELECT id FROM gone) AND status = 'pending' AND id <> $3
-"""
-
-
-@dataclass
-class Due:
-    id: UUID
-    url: str
-    body: str
-    attempts: int
-    endpoint_id: UUID | None
-    origin: str | None
-    secret: str
-    previous_secret: str | None
-
-
-@dataclass
-class Outcome:
-    due: Due
-    status_code: int | None
-    error: str | None
-    duration_ms: float
-    retry_after: float | None = None
-
-    @property
-    def delivered(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-    @property
-    def receiver_failed(self) -> bool:
-        """The receiver is down or broken (not: it refused this one message)."""
-        return self.status_code is None or self.status_code >= 500 or self.status_code == 429
-
-
-def signed_headers(
-    secret: str, message_id: str, body: str, previous_secret: str | None = None
-) -> dict[str, str]:
-    """Standard Webhooks headers. During a secret rotation both secrets sign, space-separated,
-    so receivers verify with either the old or the new one."""
-    now = utcnow()
-    signatures = [Webhook(s).sign(message_id, now, body) for s in (secret, previous_secret) if s]
-    return {
-        "content-type": "application/json",
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": " ".join(signatures),
-    }
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds, from either of its forms (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
-@dataclass(frozen=True)
-class CircuitChange:
-    """What a run of outcomes from one receiver does to its circuit: `restart` (a success came,
-    so the count of failures in a row starts again and the circuit closes), then `failures`
-    more in a row."""
-
-    restart: bool
-    failures: int
-
-
-def circuit_change(failed: Sequence[bool]) -> CircuitChange:
-    """The change made by one receiver's outcomes, in the order they came (True: it failed)."""
-    last_success = max((i for i, f in enumerate(failed) if not f), default=None)
-    if last_success is None:
-        return CircuitChange(restart=False, failures=len(failed))
-    return CircuitChange(restart=True, failures=len(failed) - last_success - 1)
 
 
 def claim_at_birth(session: AsyncSession, delivery: dict[str, Any], sealed_secret: str) -> None:
@@ -330,7 +193,8 @@ class WebhookDispatcher:
         return claimed
 
     async def _deliver(self, due: Due) -> None:
-        outcome = await self._send(due)  # (not inside append: the list is swapped meanwhile)
+        assert self.client is not None
+        outcome = await attempt(self.client, due)  # (not inside append: the list is swapped meanwhile)
         if due.origin is not None:
             if outcome.delivered:
                 self._answering.add(due.origin)
@@ -338,21 +202,6 @@ class WebhookDispatcher:
                 self._answering.discard(due.origin)
         self._outcomes.append(outcome)
         self._outcome_ready.set()
-
-    async def _send(self, due: Due) -> Outcome:
-        assert self.client is not None
-        started = time.perf_counter()
-        retry_after = None
-        try:
-            headers = signed_headers(due.secret, str(due.id), due.body, due.previous_secret)
-            request = post(self.client, due.url, data=due.body, headers=headers, allow_redirects=False)
-            async with request as response:
-                status, error = response.status, None
-                retry_after = retry_after_seconds(response.headers.get("retry-after"), utcnow())
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            status, error = None, failure_text(exc)
-            drop_traceback(exc)
-        return Outcome(due, status, error, (time.perf_counter() - started) * 1000, retry_after)
 
     async def _record_outcomes(self) -> None:
         """Write the outcomes of finished sends, all that finished meanwhile in one transaction."""
@@ -365,78 +214,6 @@ class WebhookDispatcher:
         if not outcomes:
             return
         try:
-            await self._record(outcomes)
+            await record_outcomes(self.records, self.settings, self.rng, outcomes)
         except Exception as error:  # their leases run out and they are sent again
             log.warning("could not record %d webhook attempts: %r", len(outcomes), error)
-
-    async def _record(self, outcomes: list[Outcome]) -> None:
-        now = utcnow()
-        states = [self._next_state(outcome, now) for outcome in outcomes]
-        ids = [outcome.due.id for outcome in outcomes]
-        tries = [outcome.due.attempts for outcome in outcomes]  # whose the delivery still is
-        attempts = (
-            ids,
-            [now] * len(outcomes),
-            [outcome.status_code for outcome in outcomes],
-            [outcome.error for outcome in outcomes],
-            [outcome.duration_ms for outcome in outcomes],
-        )
-        connection = await self.records.get()
-        if not any(outcome.receiver_failed or outcome.status_code == 410 for outcome in outcomes):
-            origins = sorted({o.due.origin for o in outcomes if o.due.origin is not None})
-            await connection.execute(
-                _RECORD_ANSWERED, *attempts, *map(list, zip(*states, strict=True)), origins, tries
-            )
-            return
-        async with connection.transaction():
-            await connection.execute(_RECORD_ATTEMPTS, *attempts)
-            await connection.execute(_SET_STATES, ids, *map(list, zip(*states, strict=True)), tries)
-            for outcome in outcomes:
-                due = outcome.due
-                if outcome.status_code == 410 and due.endpoint_id is not None:
-                    reason = f"the receiver answered 410 Gone at {now.isoformat()}"
-                    await connection.execute(_DISABLE, due.endpoint_id, reason, due.id)
-                    log.warning("webhook endpoint %s disabled: 410 Gone", due.endpoint_id)
-            by_origin: dict[str, list[bool]] = {}
-            for outcome in outcomes:
-                if outcome.due.origin is not None:
-                    by_origin.setdefault(outcome.due.origin, []).append(outcome.receiver_failed)
-            for origin in sorted(by_origin):  # in one order: two dispatchers never deadlock
-                await self._update_circuit(connection, origin, circuit_change(by_origin[origin]), now)
-
-    async def _update_circuit(
-        self, connection: asyncpg.Connection, origin: str, change: CircuitChange, now: datetime
-    ) -> None:
-        if not change.failures:
-            await connection.execute(_CIRCUIT_OK, origin)
-            return
-        failures = await connection.fetchval(_CIRCUIT_FAILED, origin, change.failures, change.restart)
-        threshold = self.settings.circuit_failures
-        if failures >= threshold:
-            pause = min(self.settings.circuit_open_seconds * 2 ** (failures - threshold), 600.0)
-            await connection.execute(_CIRCUIT_OPEN, origin, now + timedelta(seconds=pause))
-            log.warning("receiver %s failed %d times in a row: paused for %.0fs", origin, failures, pause)
-
-    def _next_state(self, outcome: Outcome, now: datetime) -> tuple[str, datetime | None, datetime | None]:
-        """(status, next attempt, delivered at) after this attempt."""
-        if outcome.delivered:
-            return "delivered", None, now
-        delay = retry_delay(outcome.due.attempts, self.settings.webhook_retry_schedule, self.rng)
-        if delay is None or outcome.status_code == 410:
-            log.warning("webhook %s given up after %d attempts", outcome.due.id, outcome.due.attempts)
-            return "failed", None, None
-        if outcome.retry_after is not None:
-            delay = max(delay, min(outcome.retry_after, 86400.0))
-        return "pending", now + timedelta(seconds=delay), None
-
-
-_FAILURES = text(
-    "SELECT count(*) FILTER (WHERE status_code IS NULL OR status_code >= 300) AS failed, count(*) AS attempts"
-    " FROM delivery_attempts WHERE attempted_at > now() - interval '1 hour'"
-)
-
-
-async def failures_last_hour(session: AsyncSession) -> DeliveryHealth:
-    row = (await session.execute(_FAILURES)).one()
-    ratio = round(row.failed / row.attempts, 4) if row.attempts else 0.0
-    return DeliveryHealth(attempts=row.attempts, failed=row.failed, failure_ratio=ratio)

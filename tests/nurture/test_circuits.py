@@ -1,6 +1,6 @@
 """What a batch of outcomes from one receiver does to its circuit (pure)."""
 
-from services.nurture.webhooks import CircuitChange, circuit_change
+from services.nurture.webhook_circuits import CircuitChange, circuit_change
 
 
 def test_failures_alone_add_to_the_count() -> None:
