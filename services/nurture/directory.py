@@ -47,7 +47,7 @@ JOINING = frozenset({"active", "role", "capacity", "territories", "segments"})
 
 
 async def _locked_reps(session: AsyncSession) -> list[Rep]:
-    """The active reps, locked in the order a hand-off locks them (handlers.active_reps), so
+    """The active reps, locked in the order a hand-off locks them (assignments.active_reps), so
     their counts hold still and neither waits for the other in a cycle."""
     statement = select(Rep).where(col(Rep.active), Rep.role == "rep").order_by(col(Rep.created_at))
     return list((await session.exec(statement.with_for_update())).all())

@@ -38,9 +38,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.nurture.config import NurtureSettings
 from services.nurture.consent import may_market
 from services.nurture.followup import TOUCHES, PlaybookBook, touch_event
-from services.nurture.handlers import queue_webhook
 from services.nurture.models import Assignment, FollowedLead, Rep, Touch
 from services.nurture.playbooks import Playbooks
+from services.nurture.rep_webhooks import queue_webhook
 from services.nurture.routing import choose
 from services.nurture.subscriptions import emit
 from services.nurture.timing import WEEK, earliest_send

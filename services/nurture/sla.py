@@ -9,16 +9,26 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.nurture.assignments import ASSIGNMENTS, active_reps, hand_over
 from services.nurture.config import NurtureSettings
-from services.nurture.handlers import acknowledge_token, active_reps, hand_over, queue_webhook
 from services.nurture.models import Assignment, Rep
+from services.nurture.rep_webhooks import acknowledge_token, queue_webhook
 from services.nurture.routing import choose
 from services.nurture.subscriptions import emit
 from shared.db import Database
-from shared.events import LEAD_ACKNOWLEDGED, SLA_BREACHED, Envelope, LeadAcknowledged, SlaBreached, utcnow
+from shared.events import (
+    LEAD_ACKNOWLEDGED,
+    SLA_BREACHED,
+    Envelope,
+    LeadAcknowledged,
+    OutcomeRecorded,
+    SlaBreached,
+    utcnow,
+)
 from shared.observability import correlated
 from shared.sealing import SecretBox
 
@@ -127,6 +137,44 @@ async def acknowledge(
             Envelope.of(LEAD_ACKNOWLEDGED, lead_id, assignment.correlation_id, "nurture", acknowledged),
         )
     return acknowledged
+
+
+async def stop_the_clocks(session: AsyncSession, events: list[Envelope]) -> None:
+    """A sales outcome (accepted, meeting, proposal, won, lost...) recorded after a hand-off
+        and before the rep pressed acknowledge means sales reached the lead: its SLA is met, even
+        when scoring says nothing (an SQL lead accepted stays SQL), and the outcome stands for the
+        acknowledgement (`lead.acknowledged` with `outcome`), so that metrics' SLA compliance
+        counts it met too. The outcome's own date is when sales reached the lead (a CRM may record a
+    call later); one dated before the hand-off (a lost lead since revived) does not count."""
+    latest: dict[UUID, tuple[datetime, Envelope]] = {}
+    for event in events:
+        reached_at = OutcomeRecorded.model_validate(event.data).occurred_at  # as sales dated it
+        if event.lead_id not in latest or reached_at > latest[event.lead_id][0]:
+            latest[event.lead_id] = (reached_at, event)
+    columns = ASSIGNMENTS.c
+    for lead_id, (reached_at, outcome) in latest.items():
+        reached = await session.execute(
+            update(ASSIGNMENTS)
+            .where(
+                columns.lead_id == lead_id,
+                columns.sla_due_at.is_not(None),
+                columns.acknowledged_at.is_(None),
+                columns.assigned_at < reached_at,
+            )
+            .values(sla_due_at=None, acknowledged_at=reached_at)
+            .returning(columns.rep_id, columns.assigned_at, columns.correlation_id)
+        )
+        for rep_id, assigned_at, correlation_id in reached:
+            acknowledged = LeadAcknowledged(
+                rep_id=rep_id,
+                acknowledged_at=reached_at,
+                seconds_to_acknowledge=(reached_at - assigned_at).total_seconds(),
+                outcome=outcome.data.get("outcome"),
+            )
+            event = Envelope.of(
+                LEAD_ACKNOWLEDGED, lead_id, correlation_id, "nurture", acknowledged, outcome.id
+            )
+            await emit(session, event)
 
 
 def _same(given: str, expected: str) -> bool:

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook
 
 from services.nurture.app import create_app
+from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
-from services.nurture.handlers import assign_leads
 from shared import topics
 from shared.db import Database
 from shared.events import Envelope, utcnow

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import text
 
 from services.nurture.app import create_app
+from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
-from services.nurture.handlers import assign_leads, stop_the_clocks
-from services.nurture.sla import acknowledge, escalate_overdue
+from services.nurture.sla import acknowledge, escalate_overdue, stop_the_clocks
 from shared import topics
 from shared.db import Database
 from shared.events import (

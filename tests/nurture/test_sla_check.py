@@ -5,8 +5,8 @@ import json
 from datetime import timedelta
 
 from services.nurture.app import create_app
+from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
-from services.nurture.handlers import assign_leads
 from shared.events import utcnow
 from tests.conftest import ADMIN, Servers, eventually, running
 from tests.helpers import lead_classified

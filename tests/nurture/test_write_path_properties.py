@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from services.nurture.app import create_app
+from services.nurture.assignments import wants_a_rep
 from services.nurture.config import NurtureSettings
-from services.nurture.handlers import event_handlers, wants_a_rep
+from services.nurture.handlers import event_handlers
 from shared.db import Database
 from shared.events import LEAD_CLASSIFIED, Envelope, LeadClassified
 from tests.conftest import ADMIN, Servers, running

@@ -1,0 +1,205 @@
+"""Handing hot and SQL leads to reps: who gets one, its hand-off row with the SLA running, the
+rep's webhook and `lead.assigned`. Takes a session and never commits."""
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.nurture.config import NurtureSettings
+from services.nurture.hand_offs import OVER_STAGES, follow_classification, is_newer, is_over
+from services.nurture.models import Assignment, Rep
+from services.nurture.rep_webhooks import acknowledge_token, queue_webhook
+from services.nurture.routing import choose
+from services.nurture.subscriptions import emit
+from shared.db import defer_insert, defer_update
+from shared.events import LEAD_ASSIGNED, Envelope, LeadAssigned, LeadClassified, for_a_rep
+from shared.languages import language_of, say
+from shared.observability import correlated
+
+log = logging.getLogger(__name__)
+REPS = Rep.__table__  # type: ignore[attr-defined]
+ASSIGNMENTS = Assignment.__table__  # type: ignore[attr-defined]
+
+
+async def active_reps(session: AsyncSession, role: str = "rep") -> list[Rep]:
+    """Active reps (or managers), locked for this transaction (their counters change as leads
+    are given). Detached: `hand_over` writes their counters with the transaction's other rows."""
+    statement = select(Rep).where(col(Rep.active), Rep.role == role).order_by(col(Rep.created_at))
+    reps = list((await session.exec(statement.with_for_update())).all())
+    for rep in reps:
+        session.expunge(rep)
+    return reps
+
+
+async def held_hand_offs(session: AsyncSession, leads: set[UUID], lock: bool) -> dict[UUID, dict[str, Any]]:
+    statement = select(ASSIGNMENTS).where(ASSIGNMENTS.c.lead_id.in_(leads))
+    rows = await session.execute(statement.with_for_update() if lock else statement)
+    return {row.lead_id: dict(row._mapping) for row in rows}
+
+
+def wants_a_rep(classified: LeadClassified) -> bool:
+    return for_a_rep(classified.temperature, classified.stage)
+
+
+async def assign_leads(
+    session: AsyncSession,
+    events: list[Envelope],
+    settings: NurtureSettings,
+    now: datetime,
+    look_first: bool = True,
+) -> None:
+    """Give each lead that turned hot or SQL to one matching rep at `now`, its SLA running
+    from then, and queue the signed webhook that tells them. A lead already with a rep stays
+    with them, its later classifications kept on the hand-off; new interest after a hand-off
+    ended (lost, parked) hands it off again (see `hand_offs`). `look_first`:
+    see whether they all have one before locking the reps (the main consumer, which the
+    hand-off lane has usually been ahead of)."""
+    given = [(event, LeadClassified.model_validate(event.data)) for event in events]
+    reps, held = await _lock_for(session, given, look_first)
+    fresh: set[UUID] = set()  # handed off here for the first time: their rows are inserted
+    for event, classified in given:
+        hand_off = held.get(event.lead_id)
+        if hand_off is not None and not is_newer(event.occurred_at, hand_off):
+            continue  # applied already (by the other consumer), or older than what was
+        if hand_off is not None and not is_over(hand_off):
+            follow_classification(hand_off, classified, event.occurred_at)
+            if event.lead_id not in fresh:
+                defer_update(session, ASSIGNMENTS, "lead_id", hand_off)
+        elif reps is not None and wants_a_rep(classified):  # a new lead, or new interest after one ended
+            if hand_off is None:
+                fresh.add(event.lead_id)
+            if (
+                given_now := await _hand_off(session, event, classified, reps, settings, now, hand_off)
+            ) is not None:
+                held[event.lead_id] = given_now
+
+
+async def _lock_for(
+    session: AsyncSession, given: list[tuple[Envelope, LeadClassified]], look_first: bool
+) -> tuple[list[Rep] | None, dict[UUID, dict[str, Any]]]:
+    """The active reps, locked, when a lead may need one (else None); and the leads' hand-offs,
+    locked after them, now that no other hand-off can run."""
+    leads = {event.lead_id for event, _ in given}
+    if not look_first:
+        return await active_reps(session), await held_hand_offs(session, leads, lock=True)
+    held = await held_hand_offs(session, leads, lock=False)
+    ending = {event.lead_id for event, c in given if c.stage in OVER_STAGES}  # maybe revived after
+    if any(
+        wants_a_rep(c) and (e.lead_id not in held or e.lead_id in ending or is_over(held[e.lead_id]))
+        for e, c in given
+    ):
+        return await active_reps(session), await held_hand_offs(session, leads, lock=True)
+    if not held:  # nobody holds these leads and none is for a rep: nothing is locked
+        return None, {}
+    return None, await held_hand_offs(session, leads, lock=True)
+
+
+async def _hand_off(
+    session: AsyncSession,
+    event: Envelope,
+    classified: LeadClassified,
+    reps: list[Rep],
+    settings: NurtureSettings,
+    now: datetime,
+    ended: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """Hand the lead to a rep, for the first time or again after its last hand-off `ended`
+    (then to the same rep while they are active)."""
+    rep = next((r for r in reps if ended and r.id == ended["rep_id"]), None) or choose(reps, classified.lead)
+    if rep is None:
+        with correlated(event.correlation_id):
+            log.warning("lead %s has no matching active rep to go to", event.lead_id)
+        return None
+    assert isinstance(rep, Rep)
+    assignment: dict[str, Any] = {
+        "lead_id": event.lead_id,
+        "rep_id": rep.id,
+        "correlation_id": event.correlation_id,
+        "assigned_at": now,
+        "sla_due_at": now + timedelta(seconds=settings.sla_seconds),
+        "acknowledged_at": None,
+        "escalations": 0,
+        "tried_reps": [str(rep.id)],
+        "lead": classified.model_dump(mode="json"),
+        "classified_at": event.occurred_at,
+    }
+    if ended is None:
+        defer_insert(session, ASSIGNMENTS, assignment)
+    else:
+        assignment = ended | assignment
+        defer_update(session, ASSIGNMENTS, "lead_id", assignment)
+    await hand_over(session, event, assignment["lead"], rep, assignment, settings, revived=ended is not None)
+    return assignment
+
+
+async def hand_over(
+    session: AsyncSession,
+    cause: Envelope,
+    classified: dict[str, Any],
+    rep: Rep,
+    assignment: dict[str, Any],
+    settings: NurtureSettings,
+    escalated_from: UUID | None = None,
+    revived: bool = False,
+) -> None:
+    """Count the lead against the rep, queue the webhook to the rep, publish `lead.assigned`."""
+    now = assignment["assigned_at"]
+    rep.last_assigned_at = now
+    rep.assigned_total += 1
+    counters = {"id": rep.id, "assigned_total": rep.assigned_total, "last_assigned_at": now}
+    defer_update(session, REPS, "id", counters)
+    lead_id = cause.lead_id
+    body = _hot_lead_webhook(cause, classified, rep, assignment, settings, escalated_from)
+    queue_webhook(session, rep, lead_id, "lead.hot", body, now)
+    assigned = LeadAssigned(
+        rep_id=rep.id,
+        temperature=classified["temperature"],
+        stage=classified.get("stage"),
+        assigned_at=now,
+        sla_due_at=assignment["sla_due_at"],
+        escalated_from=escalated_from,
+        revived=revived or None,
+    )
+    await emit(session, cause.follow_up(LEAD_ASSIGNED, "nurture", assigned))
+    with correlated(cause.correlation_id):
+        log.info("lead %s assigned to rep %s", lead_id, rep.id)
+
+
+def _hot_lead_webhook(
+    cause: Envelope,
+    classified: dict[str, Any],
+    rep: Rep,
+    assignment: dict[str, Any],
+    settings: NurtureSettings,
+    escalated_from: UUID | None,
+) -> dict[str, Any]:
+    """The `lead.hot` webhook's body: the lead, a message for the rep in the lead's language,
+    and how to acknowledge it."""
+    now = assignment["assigned_at"]
+    lead_id = cause.lead_id
+    acknowledge = f"{settings.public_url}/v1/leads/{lead_id}/acknowledge"
+    person = classified.get("lead") or {}
+    language = language_of(person)
+    notice = say("rep_escalated" if escalated_from else "rep_new_hot_lead", language, **person)
+    return {
+        "type": "lead.hot",
+        "timestamp": now.isoformat(),
+        "data": {
+            **classified,
+            "message": " ".join(notice.split()),  # for the rep, in the lead's language
+            "language": language,
+            "lead_id": str(lead_id),
+            "correlation_id": str(cause.correlation_id),
+            "rep_id": str(rep.id),
+            "sla_due_at": assignment["sla_due_at"].isoformat(),
+            "escalated_from": str(escalated_from) if escalated_from else None,
+            "acknowledge": {
+                "url": acknowledge,
+                "body": {"rep_id": str(rep.id), "token": acknowledge_token(rep, lead_id, settings.box)},
+            },
+        },
+    }
