@@ -40,8 +40,8 @@ from services.nurture.schemas import (
     Rotated,
     TouchPublic,
 )
-from services.nurture.sender import unsubscribe_token
 from services.nurture.subscriptions import forget_subscribers
+from services.nurture.touch_channels import unsubscribe_token
 from shared import paging
 from shared.documents import DOCUMENT_BODY, read_document
 from shared.events import utcnow

@@ -16,7 +16,7 @@ from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.consent import may_market, with_consent, withdrawn_everywhere
 from services.nurture.playbooks import default_playbooks_text
-from services.nurture.sender import NO_CONSENT
+from services.nurture.touch_claims import NO_CONSENT
 from shared import topics
 from shared.events import CONSENT_CHANGED, Envelope
 from shared.kafka import Publisher

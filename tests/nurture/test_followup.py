@@ -15,7 +15,7 @@ import pytest
 import yaml
 from sqlalchemy import text
 
-from services.nurture import followup, sender
+from services.nurture import followup, touch_claims
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.playbooks import default_playbooks_text, parse_playbooks
@@ -455,11 +455,11 @@ async def test_a_consent_withdrawn_while_the_sender_had_the_email_is_seen_before
         held = "SELECT FROM followed_leads WHERE lead_id = :id FOR SHARE"
         await session.execute(text(held), {"id": event.lead_id})
         await due_now(servers, event.lead_id, "email")
-        await eventually(lambda: _email_detail(nurture, event.lead_id, sender.BUSY), timeout=20)
+        await eventually(lambda: _email_detail(nurture, event.lead_id, touch_claims.BUSY), timeout=20)
         change = {"granted": False, "purpose": "marketing", "channel": "email"}
         await followup.record_consent(session, event.lead_id, change)
 
-    no_consent = sender.NO_CONSENT.format(channel="email")
+    no_consent = touch_claims.NO_CONSENT.format(channel="email")
     await eventually(lambda: _email_detail(nurture, event.lead_id, no_consent), timeout=20)
     assert mailbox.to(event.data["lead"]["email"]) == []
 

@@ -5,7 +5,7 @@ import email
 from email import policy
 from email.policy import SMTPUTF8
 
-from services.nurture.sender import WIRE_POLICY, plain_email
+from services.nurture.email_messages import WIRE_POLICY, plain_email
 
 LINK = "https://leadflow.example/v1/unsubscribe?lead_id=6446a73c&token=" + "t" * 43
 

@@ -23,7 +23,8 @@ import pytest
 
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
-from services.nurture.sender import BATCH, BUSY, IN_DOUBT, TouchSender
+from services.nurture.sender import TouchSender
+from services.nurture.touch_claims import BATCH, BUSY, IN_DOUBT, claim_due
 from shared.db import Database
 from shared.embedded import free_port
 from shared.events import utcnow
@@ -123,7 +124,7 @@ async def orphaned_touches(servers: Servers, db: Database, settings: NurtureSett
     """Touches a sender claimed a lease ago, before its process died: the lease has just run out."""
     ids = await due_touches(servers, count, due_at=utcnow() - 2 * LEASE)
     async with db.transaction() as session:
-        claimed = await TouchSender(db, PlaybookBook(), settings)._claim(session, utcnow() - LEASE)
+        claimed = await claim_due(session, utcnow() - LEASE, settings.touch_lease_seconds)
     assert ids <= {str(c.touch.id) for c in claimed}
     return ids
 

@@ -1,0 +1,138 @@
+"""Recording what became of each claimed touch: sent, moved, cancelled, failed (retried until
+`MAX_ATTEMPTS`), and a call task queued to the rep holding the lead."""
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.nurture.config import NurtureSettings
+from services.nurture.followup import touch_event
+from services.nurture.models import Assignment, Rep, Touch
+from services.nurture.rep_webhooks import queue_webhook
+from services.nurture.routing import choose
+from services.nurture.subscriptions import emit
+from services.nurture.touch_channels import SendFailed
+from services.nurture.touch_claims import Decided, Going, touches_held
+from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
+from shared.redact import describe, redact
+
+MAX_ATTEMPTS = 3
+
+
+async def record(
+    session: AsyncSession,
+    settings: NurtureSettings,
+    decided: list[Decided],
+    going: list[Going],
+    outcomes: list[Any],
+) -> None:
+    """What became of each claimed touch; one still this claim's, as a record retried after
+    its commit went through finds none."""
+    claims = [item.claim.touch for item in decided] + [item.claim.touch for item in going]
+    current = await touches_held(session, [claim.id for claim in claims])
+    ours = {
+        c.id: t
+        for c in claims
+        if (t := current.get(c.id)) and t.status == "sending" and t.attempts == c.attempts
+    }
+    await _record_decided(session, ours, decided)
+    await _record_sends(session, settings, ours, going, outcomes)
+
+
+async def _record_decided(session: AsyncSession, ours: dict[UUID, Touch], decided: list[Decided]) -> None:
+    for decision in decided:
+        if (touch := ours.get(decision.claim.touch.id)) is None:
+            continue
+        if decision.due_at is not None:  # moved: not an attempt, the claim's count is given back
+            touch.status, touch.due_at, touch.lease_until = "scheduled", decision.due_at, None
+            touch.detail, touch.attempts = decision.detail, touch.attempts - 1
+            session.add(touch)
+        else:
+            await _finish(session, touch, decision.status, decision.detail)
+
+
+async def _record_sends(
+    session: AsyncSession,
+    settings: NurtureSettings,
+    ours: dict[UUID, Touch],
+    going: list[Going],
+    outcomes: list[Any],
+) -> None:
+    """Each send's outcome: None (sent), what to tell the rep (a call task) or the error."""
+    tasks = {
+        item.claim.touch.lead_id
+        for item, outcome in zip(going, outcomes, strict=True)
+        if isinstance(outcome, dict)
+    }
+    holders = await _holders(session, tasks)
+    for item, outcome in zip(going, outcomes, strict=True):
+        if (touch := ours.get(item.claim.touch.id)) is None:
+            continue
+        if outcome is not None and not isinstance(outcome, BaseException):
+            try:
+                await _call_task(session, touch, outcome, holders.get(touch.lead_id))
+            except SendFailed as error:
+                outcome = error
+        if isinstance(outcome, BaseException):
+            await _failed(session, settings, touch, outcome)
+        else:
+            touch.sent_at = utcnow()
+            await _finish(session, touch, "sent", None)
+
+
+async def _call_task(session: AsyncSession, touch: Touch, task: dict[str, Any], holder: Rep | None) -> None:
+    """A call task goes to the rep holding the lead (or the next matching rep)."""
+    rep = holder
+    if rep is None or not rep.active:
+        reps = list((await session.execute(select(Rep).where(Rep.active, Rep.role == "rep"))).scalars())  # type: ignore[arg-type]
+        chosen = choose(reps, task["lead"])
+        rep = chosen if isinstance(chosen, Rep) else None
+    if rep is None:
+        raise SendFailed("no active rep for the call task")
+    body = {
+        "type": "touch.call_task",
+        "timestamp": utcnow().isoformat(),
+        "data": {
+            "lead_id": str(touch.lead_id),
+            "touch_id": str(touch.id),
+            "task": task["task"],
+            "lead": task["lead"],
+        },
+    }
+    queue_webhook(session, rep, touch.lead_id, "touch.call_task", body, utcnow())
+
+
+async def _failed(
+    session: AsyncSession, settings: NurtureSettings, touch: Touch, error: BaseException
+) -> None:
+    reason = redact(str(error))[:500] if isinstance(error, SendFailed) else describe(error)
+    if touch.attempts < MAX_ATTEMPTS:
+        touch.status, touch.lease_until, touch.detail = "scheduled", None, reason
+        touch.due_at = utcnow() + timedelta(seconds=settings.touch_retry_seconds * 2 ** (touch.attempts - 1))
+        session.add(touch)
+        return
+    await _finish(session, touch, "failed", reason)
+
+
+async def _finish(session: AsyncSession, touch: Touch, status: str, reason: str | None) -> None:
+    touch.status, touch.lease_until, touch.detail = status, None, reason
+    session.add(touch)
+    kind = {"sent": TOUCH_SENT, "failed": TOUCH_FAILED, "cancelled": TOUCH_CANCELLED}.get(status)
+    if kind is not None:
+        await emit(session, touch_event(kind, touch, reason))
+
+
+async def _holders(session: AsyncSession, lead_ids: set[UUID]) -> dict[UUID, Rep]:
+    """The rep each lead was handed to, for a batch's call tasks: one query, not two a task."""
+    if not lead_ids:
+        return {}
+    query = (
+        select(col(Assignment.lead_id), Rep)
+        .join(Rep, col(Rep.id) == col(Assignment.rep_id))
+        .where(col(Assignment.lead_id).in_(lead_ids))
+    )
+    return {lead_id: rep for lead_id, rep in await session.execute(query)}
