@@ -140,12 +140,12 @@ async def acknowledge(
 
 
 async def stop_the_clocks(session: AsyncSession, events: list[Envelope]) -> None:
-    """A sales outcome (accepted, meeting, proposal, won, lost...) recorded after a hand-off
-        and before the rep pressed acknowledge means sales reached the lead: its SLA is met, even
-        when scoring says nothing (an SQL lead accepted stays SQL), and the outcome stands for the
-        acknowledgement (`lead.acknowledged` with `outcome`), so that metrics' SLA compliance
-        counts it met too. The outcome's own date is when sales reached the lead (a CRM may record a
-    call later); one dated before the hand-off (a lost lead since revived) does not count."""
+    """A sales outcome (accepted, meeting, proposal, won, lost...) dated after a hand-off and
+    before the rep pressed acknowledge means sales reached the lead: its SLA is met, even when
+    scoring says nothing (an SQL lead accepted stays SQL), and the outcome stands for the
+    acknowledgement (`lead.acknowledged` with `outcome`), so that metrics' SLA compliance counts
+    it met too. The outcome's own date is when sales reached the lead (a CRM may record a call
+    later); one dated before the hand-off (a lost lead since revived) does not count."""
     latest: dict[UUID, tuple[datetime, Envelope]] = {}
     for event in events:
         reached_at = OutcomeRecorded.model_validate(event.data).occurred_at  # as sales dated it
