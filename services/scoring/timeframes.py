@@ -140,9 +140,22 @@ _TOKEN = re.compile(r"\d+(?:[.,]\d+)?|\w+")
 _FILLERS = frozenset({"of", "-"})
 
 
-def _is_unit(word: str, stem: str) -> bool:
-    """A stem of one or two letters ("d", "мес" is three) must be the whole word."""
-    return word == stem if len(stem) <= 2 else word.startswith(stem)
+# Kazakh and Azerbaijani put case endings on the unit: "екі айдан кейін", "айға жуық", "3 айда";
+# "2 aydan sonra", "1 aya", "2 ildən" (as folded: the Kazakh and Azerbaijani letters made plain).
+_CASE_ENDINGS: dict[str, frozenset[str]] = {
+    "kk": frozenset(
+        {"дан", "ден", "тан", "тен", "нан", "нен", "га", "ге", "ка", "ке", "да", "де", "та", "те"}
+    ),
+    "az": frozenset({"dan", "den", "nan", "nen", "da", "de", "ta", "te", "a", "e", "ya", "ye", "adek"}),
+}
+
+
+def _is_unit(word: str, stem: str, language: str) -> bool:
+    """A stem of one or two letters ("d", "мес" is three) must be the whole word, or, in Kazakh
+    and Azerbaijani, the word with a case ending ("ай" in "айдан", "ay" in "aydan")."""
+    if len(stem) > 2:
+        return word.startswith(stem)
+    return word == stem or (word.startswith(stem) and word[len(stem) :] in _CASE_ENDINGS.get(language, ()))
 
 
 def _amount(folded: str, languages: tuple[str, ...], vocabulary: Lexicon) -> Horizon | None:
@@ -160,7 +173,7 @@ def _amount(folded: str, languages: tuple[str, ...], vocabulary: Lexicon) -> Hor
         units, numbers = vocabulary.units.get(lang, ()), vocabulary.numbers.get(lang, {})
         for number, word in itertools.pairwise(words):
             value = _number(number, numbers)
-            unit = next((days for stem, days in units if _is_unit(word, stem)), None)
+            unit = next((days for stem, days in units if _is_unit(word, stem, lang)), None)
             if value is not None and unit is not None:
                 return Horizon(round(value * unit), True, f"{number} {word}")
     return None

@@ -72,6 +72,29 @@ def test_soon_in_any_language_is_hot(timeframe: str) -> None:
     assert evaluate(lead(timeframe), RULES, SAID).temperature == "hot"
 
 
+@pytest.mark.parametrize(
+    ("timeframe", "language", "days"),
+    [
+        ("екі айдан кейін", "kk", 60),  # DOMAIN.md 39: "in two months", warm
+        ("2 айдан кейін", None, 60),
+        ("екі айға жуық", "kk", 60),  # the seed's own words (003:57-61): about two months
+        ("3 айда", "kk", 90),
+        ("2 aydan sonra", "az", 60),  # DOMAIN.md 40
+        ("iki aydan sonra", None, 60),
+        ("1 aya", "az", 30),
+        ("2 ay", "az", 60),
+    ],
+)
+def test_months_with_a_kazakh_or_azerbaijani_case_ending_are_months(
+    timeframe: str, language: str | None, days: int
+) -> None:
+    """ "ай" / "ay" (month) takes case endings (-дан, -ға, -да; -dan, -a): "екі айдан кейін" is
+    two months, not "кейін" (later) alone, a year."""
+    horizon = understand(timeframe, SAID.date(), language, RULES.timeframes.lexicon)
+    assert horizon.days == days
+    assert evaluate(lead(timeframe, language=language), RULES, SAID).temperature == "warm"
+
+
 def test_buy_today_call_me_back_reaches_a_rep() -> None:
     evaluation = evaluate(lead(None, "хочу купить сегодня, перезвоните", "ru"), RULES, SAID)
     assert evaluation.temperature == "hot"
