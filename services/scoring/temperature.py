@@ -7,7 +7,7 @@ from services.scoring.matching import derived
 from services.scoring.profile import Profile
 from services.scoring.rules import Rules, Temperature, every_phrase, temperature_for
 from services.scoring.timeframes import Horizon, understand
-from services.scoring.wording import find_phrase, fold
+from services.scoring.wording import find_phrase, fold, phrase_pattern
 from shared.events import RuleHit
 
 HOTTER: dict[Temperature, int] = {"cold": 0, "warm": 1, "hot": 2}
@@ -124,8 +124,11 @@ def fresh_requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[
         ("\n".join(str(profile.attributes.get(k) or "") for k in ("message", "need")), profile.said_at)
     ]
     written += [(line.text, line.at) for line in profile.chat]
+    # "перезвоню", "will call back", "zəng edərəm": the person will call us (no authority,
+    # 002:54); they asked for nothing, so those words are no callback request.
+    promised = phrase_pattern(derived(rules.stages.no_authority_phrases, tuple))
     for text, at in written:
-        folded = fold(text)
+        folded = promised.sub(" ", fold(text)).strip() if promised else fold(text)
         if not folded:
             continue
         for kind, phrases in rules.intent.phrases.items():

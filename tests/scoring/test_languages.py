@@ -101,6 +101,31 @@ def test_buy_today_call_me_back_reaches_a_rep() -> None:
     assert evaluation.direct_request in {"callback_request", "one_click_order"}
 
 
+@pytest.mark.parametrize(
+    ("message", "language"),
+    [
+        ("Подумаю, перезвоню", "ru"),
+        ("Посоветуюсь с директором и сам позвоню", "ru"),
+        ("I will think about it, call back later", "en"),
+        ("Thanks, I'll call you back next week", "en"),
+        ("Ойланамын, кейін өзім хабарласамын", "kk"),
+        ("Düşünəcəm, sonra özüm zəng edərəm", "az"),
+    ],
+)
+def test_a_promise_to_call_back_is_no_callback_request(message: str, language: str) -> None:
+    """DOMAIN.md 54-55 (002:54): "will call back / think / consult" signals no authority. The
+    lead says they will call; they did not ask us to, so it is no ask, not hot, not SQL."""
+    evaluation = evaluate(lead(None, message, language), RULES, SAID)
+    assert evaluation.direct_request is None
+    assert not [hit.rule for hit in evaluation.breakdown if hit.rule.startswith("intent.request.")]
+    assert evaluation.temperature == "cold" and not evaluation.bant.authority
+
+
+def test_asking_for_a_call_back_while_thinking_it_over_is_still_a_request() -> None:
+    evaluation = evaluate(lead(None, "Подумаю, но перезвоните мне завтра", "ru"), RULES, SAID)
+    assert evaluation.direct_request == "callback_request"
+
+
 def test_a_timeframe_nobody_understands_shows_on_the_lead() -> None:
     evaluation = evaluate(lead("when the stars align", language="en"), RULES, SAID)
     line = next(hit for hit in evaluation.breakdown if hit.rule == "intent.timeframe.not_understood")
