@@ -126,6 +126,23 @@ def test_asking_for_a_call_back_while_thinking_it_over_is_still_a_request() -> N
     assert evaluation.direct_request == "callback_request"
 
 
+@pytest.mark.parametrize(
+    ("message", "language"),
+    [
+        ("Сәлеметсіз бе, менің атым Алмас. Бізге CRM керек", "kk"),  # Almas, a name
+        ("Ескі жүйені жаңасына алмастырғымыз келеді", "kk"),  # replace the old system
+        ("Planlarımız dəyişdi, indi CRM lazımdır", "az"),  # our plans changed
+        ("Хотим обменяться опытом и узнать о вашей CRM", "ru"),  # exchange experience
+        ("We want to swap our old spreadsheets for a CRM", "en"),
+    ],
+)
+def test_words_that_only_look_like_barter_are_no_red_flag(message: str, language: str) -> None:
+    """DOMAIN.md 55-56 (002:348): the red flag is barter instead of payment, not a name or
+    the verb "to change"."""
+    evaluation = evaluate(lead(None, message, language), RULES, SAID)
+    assert "negative.barter" not in [hit.rule for hit in evaluation.breakdown]
+
+
 def test_a_timeframe_nobody_understands_shows_on_the_lead() -> None:
     evaluation = evaluate(lead("when the stars align", language="en"), RULES, SAID)
     line = next(hit for hit in evaluation.breakdown if hit.rule == "intent.timeframe.not_understood")
