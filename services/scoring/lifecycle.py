@@ -33,7 +33,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "opportunity": frozenset({"customer", "disqualified", "parked", "lost"}),
     "customer": frozenset({"regular_customer", "advocate", "churned"}),
     "regular_customer": frozenset({"advocate", "churned"}),
-    "advocate": frozenset({"churned", "regular_customer"}),
+    "advocate": frozenset({"churned"}),
     # Only sales can take a disqualified lead back: by accepting it, or by winning it (a sale
     # is a fact the classifier's red flag cannot undo; metrics counts the customer too).
     "disqualified": frozenset({"sql", "customer"}),
@@ -61,6 +61,8 @@ def outcome_target(current: str, outcome: OutcomeEntry, rules: Rules, disqualify
             return "disqualified" if disqualifying else "parked"
         case "meeting_booked" | "proposal_sent":
             return "opportunity"
+        case "won" if current == "advocate":
+            return current  # a repeat purchase is no step back to regular customer
         case "won":
             return "regular_customer" if current in BUYERS else "customer"
         case "lost":

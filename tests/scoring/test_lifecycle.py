@@ -79,6 +79,15 @@ def test_a_customer_who_refers_becomes_an_advocate() -> None:
     assert decide("customer", ago(30), referring, RULES, NOW).stage == "advocate"
 
 
+def test_an_advocate_who_buys_again_stays_an_advocate() -> None:
+    """DOMAIN.md 47: customer -> regular customer -> advocate; a repeat purchase by an
+    advocate is no step back to regular customer."""
+    referred = lead(200, "web_form", activity("referral_given", 60))
+    decision = after_outcome("advocate", referred, "won", since=ago(50), amount=300)
+    assert decision.stage == "advocate"
+    assert all(move.to != "regular_customer" for move in decision.moves)
+
+
 def test_a_new_lead_starts_where_its_evaluation_puts_it() -> None:
     decision = decide(None, None, lead(timeframe="immediately", need="CRM", budget=9000), RULES, NOW)
     assert decision.stage == "sql" and decision.moves[0].to == "sql"
