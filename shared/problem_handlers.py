@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,11 +18,19 @@ from shared.http import InvalidInput, field_name, invalid_input_problem, problem
 log = logging.getLogger(__name__)
 
 
+def _field_error(error: dict[str, Any]) -> dict[str, str]:
+    if error["type"] == "json_invalid":
+        # FastAPI puts the character position where the field goes (`("body", 9)`): it is the
+        # body that is malformed, and where and why are its reason (the parser's words, no input).
+        position, why = error["loc"][-1], error.get("ctx", {}).get("error", "")
+        reason = f"is not valid JSON: {why} at character {position}" if why else "is not valid JSON"
+        return {"field": "body", "reason": reason, "type": "json_invalid"}
+    return {"field": field_name(tuple(error["loc"])), "reason": error["msg"], "type": error["type"]}
+
+
 async def _validation_problem(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
-    errors = [
-        {"field": field_name(tuple(e["loc"])), "reason": e["msg"], "type": e["type"]} for e in error.errors()
-    ]
+    errors = [_field_error(e) for e in error.errors()]
     return problem(422, "Request is invalid", "See `errors` for each field.", errors=errors)
 
 
