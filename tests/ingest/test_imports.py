@@ -5,6 +5,7 @@ import asyncio
 import csv
 import io
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -121,6 +122,20 @@ async def test_leadflow_import_command_shows_the_report(servers: Servers, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "1 new leads" in result.stdout and "1 rejected" in result.stdout
     assert "row 2: email: email or phone is required" in result.stdout
+
+
+def test_leadflow_import_says_when_ingest_cannot_be_reached(tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text("email\na@example.kz\n", "utf-8")
+    with socket.socket() as bound:  # a port bound but not listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{bound.getsockname()[1]}"
+        leadflow = str(Path(sys.executable).parent / "leadflow")
+        command = [leadflow, "import", str(path), "--url", url, "--key", "lfk_unused"]
+        result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"cannot reach ingest at {url}" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
 
 
 async def test_an_import_abandoned_by_a_crashed_process_is_reported_interrupted(servers: Servers) -> None:
