@@ -24,6 +24,13 @@ class NoSuchEntry(LookupError):
 async def add(session: AsyncSession, data: SpendIn) -> Spend:
     entry = Spend(**data.model_dump())
     session.add(entry)
+    return await _as_stored(session, entry)
+
+
+async def _as_stored(session: AsyncSession, entry: Spend) -> Spend:
+    """The entry as the database keeps it (its amount to the cent), as a later read shows it."""
+    await session.flush()
+    await session.refresh(entry)
     return entry
 
 
@@ -35,7 +42,7 @@ async def correct(session: AsyncSession, spend_id: UUID, data: SpendIn) -> Spend
     for name, value in data.model_dump().items():
         setattr(entry, name, value)
     session.add(entry)
-    return entry
+    return await _as_stored(session, entry)
 
 
 async def delete(session: AsyncSession, spend_id: UUID) -> None:

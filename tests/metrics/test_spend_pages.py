@@ -63,7 +63,8 @@ async def test_an_entry_is_corrected_whole_and_deleted_by_the_admin_only(metrics
     }
     created = (await metrics.post("/v1/spend", json=entry | {"note": mark}, headers=ADMIN)).json()
     url = f"/v1/spend/{created['id']}"
-    corrected = entry | {"amount": "250.50", "channel": "ad"}  # the note left out: cleared
+    assert created["amount"] == "100.00"  # to the cent, as every later read shows it
+    corrected = entry | {"amount": "250.5", "channel": "ad"}  # the note left out: cleared
 
     assert (await metrics.put(url, json=corrected)).status_code == 401  # the viewer changes nothing
     answer = await metrics.put(url, json=corrected, headers=ADMIN)
