@@ -18,6 +18,11 @@ from shared.http import InvalidInput, field_name, invalid_input_problem, problem
 log = logging.getLogger(__name__)
 
 
+def _not_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type != "application/json" and not media_type.endswith("+json")
+
+
 def _field_error(error: dict[str, Any]) -> dict[str, str]:
     if error["type"] == "json_invalid":
         # FastAPI puts the character position where the field goes (`("body", 9)`): it is the
@@ -30,6 +35,10 @@ def _field_error(error: dict[str, Any]) -> dict[str, str]:
 
 async def _validation_problem(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
+    if _not_json(request) and any(tuple(e["loc"]) == ("body",) for e in error.errors()):
+        # `curl -d` sends a form's content type: the body was never read as JSON, so "Input
+        # should be a valid dictionary" would blame a body that may well be right.
+        return problem(415, "Send the body as application/json")
     errors = [_field_error(e) for e in error.errors()]
     return problem(422, "Request is invalid", "See `errors` for each field.", errors=errors)
 
