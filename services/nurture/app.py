@@ -2,6 +2,8 @@
 dispatcher and the outbox relay. The hand-off app runs only what a hot lead's way to its rep
 needs (the lane, the dispatcher, the relay), for a process of its own."""
 
+import logging
+
 from fastapi import FastAPI, Request, Response
 
 from services.nurture import delivery_log, directory, sla
@@ -19,10 +21,13 @@ from shared.http import problem
 from shared.service import ServiceRuntime
 from shared.service_app import create_service_app
 
+log = logging.getLogger(__name__)
 WEBHOOKS_BELL = "nurture.webhook-deliveries"  # rung by nurture's commits that made deliveries
 
 
 def create_app(settings: NurtureSettings) -> FastAPI:
+    if warning := settings.unreachable_links:
+        log.warning(warning)
     runtime = ServiceRuntime("nurture", settings)
     book = PlaybookBook()
     runtime.consume(

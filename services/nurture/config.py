@@ -3,12 +3,13 @@
 import hashlib
 import hmac
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 
 from services.nurture.egress import LOOPBACK, EgressPolicy
 from shared.sealing import SecretBox
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, is_loopback
 
 # Standard Webhooks' schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 MIN_SECRET_LENGTH = 32  # `openssl rand -hex 32` gives 64
@@ -130,6 +131,19 @@ class NurtureSettings(ServiceSettings):
                 where = "in production" if self.env == "production" else f"on {self.host}"
                 raise ValueError(f"LEADFLOW_{name} is required {where}")
         return self
+
+    @property
+    def unreachable_links(self) -> str | None:
+        """What to tell the operator when reps and people cannot reach the acknowledge and
+        unsubscribe links: others reach this service, but the links point at this machine."""
+        host = urlsplit(self.public_url).hostname or ""
+        if not self.exposed or not is_loopback(host):
+            return None
+        return (
+            f"LEADFLOW_NURTURE_PUBLIC_URL is {self.public_url}: nobody but this machine can open the"
+            " acknowledge link in a rep's webhook or the unsubscribe link in an email; set it to"
+            " the address reps and people reach nurture at"
+        )
 
     @cached_property
     def box(self) -> SecretBox:

@@ -182,3 +182,16 @@ def test_scoring_takes_larger_consumer_batches_than_the_others_unless_told(
     assert MetricsSettings().consumer_batch_size == 500
     monkeypatch.setenv("LEADFLOW_CONSUMER_BATCH_SIZE", "300")
     assert ScoringSettings().consumer_batch_size == 300
+
+
+def test_nurture_says_when_its_links_point_at_this_machine_where_others_reach_it(
+    production: pytest.MonkeyPatch,
+) -> None:
+    production.setenv("LEADFLOW_ADMIN_TOKEN", "a-long-random-production-token")
+    production.setenv("LEADFLOW_SECRET_KEY", "a-secret-key-of-thirty-two-characters")
+    production.setenv("LEADFLOW_UNSUBSCRIBE_SECRET", "an-unsubscribe-secret-32-characters")
+    unset = NurtureSettings().unreachable_links
+    assert unset is not None and "LEADFLOW_NURTURE_PUBLIC_URL is http://127.0.0.1:8003" in unset
+    assert NurtureSettings(public_url="https://leads.example.kz").unreachable_links is None
+    production.setenv("LEADFLOW_ENV", "dev")
+    assert NurtureSettings(host="127.0.0.1").unreachable_links is None  # only this machine anyway
