@@ -24,5 +24,10 @@ class IngestSettings(ServiceSettings):
     )
     max_import_bytes: int = Field(50 * 2**20, ge=1024, description="The largest CSV file an import takes.")
     import_stall_seconds: float = Field(
-        300, gt=0, description="An import with no progress for this long is reported as interrupted."
+        60,
+        gt=0,
+        description="An import with no progress for this long was left by a process that ended "
+        "(kill -9, a lost machine): it is reported as interrupted and no longer holds its source "
+        "back from a new import. A live import stores a chunk every second or so, and a failing "
+        "chunk's retries back off for 15 s in all, well inside it.",
     )

@@ -140,8 +140,12 @@ def test_leadflow_import_says_when_ingest_cannot_be_reached(tmp_path: Path) -> N
 
 async def test_an_import_abandoned_by_a_crashed_process_is_reported_interrupted(servers: Servers) -> None:
     """A clean shutdown marks its own imports; one whose process was killed would say
-    `running` forever, so imports with no progress for a while are marked interrupted."""
-    app = create_app(servers.settings(IngestSettings))
+    `running` forever, so imports with no progress for a while are marked interrupted. With
+    the default settings, a minute without progress frees the source for the file sent again
+    (it was 5 minutes of 409s after a `kill -9`)."""
+    settings = servers.settings(IngestSettings)
+    stalled = settings.import_stall_seconds
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -149,17 +153,17 @@ async def test_an_import_abandoned_by_a_crashed_process_is_reported_interrupted(
             db = app.state.runtime.db
             async with db.transaction() as session:
                 stored = await session.get(Source, uuid.UUID(source["id"]))
-            abandoned = await imports.start(db, stored, "killed.csv", STALLED)
+            abandoned = await imports.start(db, stored, "killed.csv", stalled)
             async with db.transaction() as session:
-                ten_minutes_ago = func.now() - text("interval '10 minutes'")
+                a_minute_ago = func.now() - text("interval '61 seconds'")
                 await session.execute(
                     update(imports.IMPORTS)
                     .where(imports.IMPORTS.c.id == abandoned)
-                    .values(progress_at=ten_minutes_ago)
+                    .values(progress_at=a_minute_ago)
                 )
-            live = await imports.start(db, stored, "running.csv", STALLED)  # the stalled one is no bar
+            live = await imports.start(db, stored, "running.csv", stalled)  # the stalled one is no bar
 
-            assert await imports.mark_abandoned(db, stalled_seconds=300) >= 1
+            assert await imports.mark_abandoned(db, stalled) >= 1
 
             headers = {"X-Source-Key": source["key"]}
             report = (await client.get(f"/v1/imports/{abandoned}", headers=headers)).json()
