@@ -178,25 +178,32 @@ def seed(
     leads: Annotated[int, typer.Option(min=1, max=10_000_000, help="How many leads")] = 10_000,
     seed: Annotated[int, typer.Option(help="The same seed gives the same data set")] = 1,
 ) -> None:
-    """Fill metrics' read model and scoring's standings (LEADFLOW_DATABASE_URL) with one
+    """Fill metrics' read model and scoring's standings with one
     realistic funnel, the same leads in both: replaces their leads and spend. Bulk-loaded, for
-    trying the dashboard and measuring reads at scale."""
+    trying the dashboard and measuring reads at scale. Into LEADFLOW_DATABASE_URL, or else the
+    database `leadflow dev` runs (LEADFLOW_PG_PORT, LEADFLOW_DATABASE)."""
     import asyncio
 
     from services.metrics.seed import COLUMNS, UNTIL, lead_rows
     from services.metrics.seed import seed as fill_metrics
     from services.scoring.seed import SeedLead
     from services.scoring.seed import seed as fill_scoring
+    from shared.dev import DevSettings
 
     at = [COLUMNS.index(name) for name in SeedLead._fields]  # the same leads, seen by scoring
     same_leads = (SeedLead(*(row[i] for i in at)) for row in lead_rows(leads, seed, UNTIL))
 
-    dsn = ServiceSettings().database_url.replace("+asyncpg", "")
+    dsn = DevSettings().stack_database_url.replace("+asyncpg", "")
 
     def progress(what: str) -> Callable[[int], None]:
         return lambda done: typer.echo(f"\r{what}: {done:,} of {leads:,} leads written", nl=False)
 
-    done = asyncio.run(fill_metrics(dsn, leads, seed, progress=progress("metrics")))
+    try:
+        done = asyncio.run(fill_metrics(dsn, leads, seed, progress=progress("metrics")))
+    except OSError as error:  # nothing listening there: say so, no traceback
+        where = dsn.rpartition("@")[2]  # host, port and database; never a password
+        typer.echo(f"cannot reach PostgreSQL at {where} ({error}); is `make run` up?", err=True)
+        raise typer.Exit(1) from error
     typer.echo(
         f"\n{done.leads:,} leads ({done.customers:,} customers) and {done.spend_rows} spend entries"
         f" bulk-loaded into metrics' read model in {done.seconds:.1f} s"

@@ -60,6 +60,11 @@ class DevSettings(BaseSettings):
         """The services, and the parts of them that run apart."""
         return (*self.services, *(part for part, (service, _) in APART.items() if service in self.services))
 
+    @property
+    def stack_database_url(self) -> str:
+        """The database `leadflow dev` runs on: the configured one, or its embedded PostgreSQL."""
+        return self.database_url or f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/{self.database}"
+
     def port_of(self, part: str) -> int:
         default = 8001 + PARTS.index(part)
         variable = f"LEADFLOW_{part.upper().replace('-', '_')}_PORT"

@@ -2,6 +2,8 @@
 every report."""
 
 import asyncio
+import socket
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -64,3 +66,38 @@ def test_leadflow_seed_says_what_it_wrote_and_how(servers: Servers) -> None:
     in_metrics = asyncio.run(leads("SELECT lead_id, temperature, stage FROM metrics.lead_facts"))
     in_scoring = asyncio.run(leads("SELECT lead_id, temperature, stage FROM scoring.lead_scores"))
     assert len(in_metrics) == 1000 and in_scoring == in_metrics, "the same leads, seen alike"
+
+
+def test_leadflow_seed_without_a_database_url_fills_the_database_leadflow_dev_runs(servers: Servers) -> None:
+    """`make run` with LEADFLOW_PG_PORT moves its embedded PostgreSQL; `leadflow seed` in the
+    next terminal follows it there (it went to the default port, 54329, and failed or filled
+    another stack's database)."""
+    where = urlsplit(servers.database_url)
+    assert where.hostname == "127.0.0.1" and where.username == "postgres"  # as `leadflow dev`'s
+    env = {
+        "LEADFLOW_DATABASE_URL": None,
+        "LEADFLOW_PG_PORT": str(where.port),
+        "LEADFLOW_DATABASE": where.path[1:],
+    }
+    result = CliRunner().invoke(main, ["seed", "--leads", "300", "--seed", "11"], env=env)
+    assert result.exit_code == 0, result.output
+
+    async def seeded() -> int:
+        connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+        try:
+            return int(await connection.fetchval("SELECT count(*) FROM metrics.lead_facts"))
+        finally:
+            await connection.close()
+
+    assert asyncio.run(seeded()) == 300
+
+
+def test_leadflow_seed_says_when_postgresql_cannot_be_reached() -> None:
+    with socket.socket() as bound:  # a port bound but not listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        env = {"LEADFLOW_DATABASE_URL": f"postgresql+asyncpg://postgres:secret@127.0.0.1:{port}/x"}
+        result = CliRunner().invoke(main, ["seed", "--leads", "10"], env=env)
+    assert result.exit_code == 1
+    assert f"cannot reach PostgreSQL at 127.0.0.1:{port}/x" in result.output
+    assert "secret" not in result.output and "Traceback" not in result.output
