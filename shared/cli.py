@@ -174,6 +174,26 @@ def import_csv(
 
 
 @main.command()
+def listen(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The port to listen on (0: any free one)")] = 9000,
+    host: Annotated[str, typer.Option(help="The address to listen on")] = "127.0.0.1",
+    secret: Annotated[
+        str | None,
+        typer.Option(envvar="LEADFLOW_WEBHOOK_SECRET", help="The rep's or subscription's whsec_ secret"),
+    ] = None,
+) -> None:
+    """Receive webhooks while trying Leadflow: print each one (a hot lead with the command that
+    acknowledges it), check its signature with --secret, and answer 204."""
+    from services.nurture.listen_cli import listen as serve
+
+    try:
+        serve(host, port, secret, typer.echo)
+    except OSError as error:  # the port taken, or an address not of this machine
+        typer.echo(f"cannot listen on {host}:{port} ({error.strerror})", err=True)
+        raise typer.Exit(1) from error
+
+
+@main.command()
 def seed(
     leads: Annotated[int, typer.Option(min=1, max=10_000_000, help="How many leads")] = 10_000,
     seed: Annotated[int, typer.Option(help="The same seed gives the same data set")] = 1,
