@@ -175,7 +175,9 @@ def import_csv(
 
 @main.command()
 def listen(
-    port: Annotated[int, typer.Option(min=0, max=65535, help="The port to listen on (0: any free one)")] = 9000,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="The port to listen on (0: any free one)")
+    ] = 9000,
     host: Annotated[str, typer.Option(help="The address to listen on")] = "127.0.0.1",
     secret: Annotated[
         str | None,
