@@ -48,12 +48,12 @@ states AS (
 UPDATE receiver_circuits SET failures = 0, open_until = NULL
 WHERE origin = ANY($9::text[]) AND failures > 0
 """  # noqa: S608 - a constant of this module, no value in it
-_DISABLE = """
-WITH gone AS (
-    UPDATE webhook_endpoints SET active = false, disabled_reason = $2 WHERE id = $1 RETURNING id
-)
+# Two statements: the second sees deliveries that were being queued for the endpoint as the
+# first waited for them (nurture migration 0011), which one statement's snapshot would miss.
+_DISABLE = "UPDATE webhook_endpoints SET active = false, disabled_reason = $2 WHERE id = $1"
+_FAIL_PENDING = """
 UPDATE webhook_deliveries SET status = 'failed', lease_until = NULL
-WHERE endpoint_id IN (SELECT id FROM gone) AND status = 'pending' AND id <> $3
+WHERE endpoint_id = $1 AND status = 'pending' AND id <> $2
 """
 
 
@@ -93,7 +93,8 @@ async def _disable_gone(connection: asyncpg.Connection, outcomes: list[Outcome],
         due = outcome.due
         if outcome.status_code == 410 and due.endpoint_id is not None:
             reason = f"the receiver answered 410 Gone at {now.isoformat()}"
-            await connection.execute(_DISABLE, due.endpoint_id, reason, due.id)
+            await connection.execute(_DISABLE, due.endpoint_id, reason)
+            await connection.execute(_FAIL_PENDING, due.endpoint_id, due.id)
             log.warning("webhook endpoint %s disabled: 410 Gone", due.endpoint_id)
 
 

@@ -15,8 +15,9 @@ from standardwebhooks.webhooks import Webhook
 from services.nurture import delivery_log
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.subscriptions import origin_of
+from services.nurture.subscriptions import announce, origin_of, subscribers
 from shared import topics
+from shared.db import Database
 from shared.events import Envelope, utcnow
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
@@ -395,3 +396,29 @@ async def test_a_stored_endpoint_listing_a_type_twice_gets_each_event_once(
         d["event_type"] for d in await deliveries(nurture, endpoint) if d["lead_id"] == str(last.lead_id)
     ]
     assert sorted(queued) == ["lead.classified", "lead.hot"], queued
+
+
+async def test_a_process_that_has_not_heard_of_a_subscription_turned_off_queues_it_nothing(
+    nurture: httpx.AsyncClient, servers: Servers
+) -> None:
+    """Another nurture process reads the subscribers, the subscription is turned off (its
+    pending deliveries failed), and only then does that process queue an event with what it
+    read: the delivery is failed as it is queued, never sent (it was sent)."""
+    elsewhere = Database(servers.database_url, "nurture")  # keeps no subscribers: reads them per transaction
+    try:
+        with webhook_receiver() as receiver:
+            endpoint = await subscribe(nurture, receiver)
+            event = lead_classified("warm")
+            async with elsewhere.transaction() as session:
+                assert endpoint["id"] in {str(s.id) for s in (await subscribers(session))["lead.classified"]}
+                off = await nurture.patch(
+                    f"/v1/webhooks/{endpoint['id']}", json={"active": False}, headers=ADMIN
+                )
+                assert off.status_code == 200 and not off.json()["active"]
+                assert await announce(session, "lead.classified", event) >= 1  # with what it read before
+            [delivery] = await deliveries(nurture, endpoint)
+            assert delivery["status"] == "failed"
+            await caught_up(nurture._transport.app)  # type: ignore[attr-defined]
+        assert receiver.received() == []
+    finally:
+        await elsewhere.dispose()
