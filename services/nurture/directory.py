@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Rep, WebhookEndpoint
 from services.nurture.routing import joining_base
-from services.nurture.subscriptions import new_secret
+from services.nurture.subscriptions import new_secret, origin_of
 from shared.http import InvalidInput
 from shared.paging import keyset
 
@@ -78,6 +78,8 @@ async def update_rep(
     if rep is None:
         raise NotFound("No such rep")
     before = {name: getattr(rep, name) for name in JOINING}
+    if (url := changes.get("webhook_url")) and url != rep.webhook_url:
+        await session.execute(_MOVED, {"origin": origin_of(url), "rep_id": rep_id, "endpoint_id": None})
     for name, value in changes.items():
         setattr(rep, name, value)
     if any(getattr(rep, name) != before[name] for name in JOINING):
@@ -134,11 +136,21 @@ _FAIL_PENDING = text(
 )
 
 
+# A receiver moved: its pending deliveries (sent to its URL as it is at each attempt) now count
+# against the new address's circuit, not wait for the old one's to close.
+_MOVED = text(
+    "UPDATE webhook_deliveries SET origin = :origin WHERE status = 'pending'"
+    " AND (rep_id = :rep_id OR endpoint_id = :endpoint_id)"
+)
+
+
 async def update_endpoint(
     session: AsyncSession, settings: NurtureSettings, endpoint_id: UUID, changes: dict[str, Any]
 ) -> WebhookEndpoint:
     check_url(settings, "url", changes.get("url"))
     found = await endpoint(session, endpoint_id, lock=True)
+    if (url := changes.get("url")) and url != found.url:
+        await session.execute(_MOVED, {"origin": origin_of(url), "rep_id": None, "endpoint_id": endpoint_id})
     for name, value in changes.items():
         setattr(found, name, value)
     if changes.get("active"):

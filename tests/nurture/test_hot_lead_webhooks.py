@@ -14,6 +14,7 @@ from standardwebhooks.webhooks import Webhook
 from services.nurture.app import create_app
 from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
+from services.nurture.subscriptions import origin_of
 from shared import topics
 from shared.db import Database
 from shared.events import Envelope, utcnow
@@ -361,3 +362,31 @@ async def test_a_hot_lead_to_a_rep_who_answered_before_is_sent_as_its_hand_off_c
             )
         ).scalar_one()
     assert attempts == 1 and len(receiver.received()) == 2
+
+
+async def test_a_hot_lead_waiting_on_a_paused_rep_url_goes_to_the_url_it_moved_to(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """The rep's receiver is paused (its circuit open for long); the rep's URL is corrected:
+    the hot lead goes there at once, not when the old address's pause ends."""
+    with webhook_receiver() as old, webhook_receiver() as new:
+        rep = await add_rep(client, old)
+        paused = {"origin": origin_of(old.url)}
+        async with db.transaction() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO receiver_circuits (origin, failures, open_until)"
+                    " VALUES (:origin, 20, now() + interval '1 hour')"
+                ),
+                paused,
+            )
+        try:
+            event = await classify(db)
+            moved = await client.patch(f"/v1/reps/{rep['id']}", json={"webhook_url": new.url}, headers=ADMIN)
+            assert moved.status_code == 200, moved.text
+            [request] = await eventually(new.received, timeout=20)
+        finally:
+            async with db.transaction() as session:
+                await session.execute(text("DELETE FROM receiver_circuits WHERE origin = :origin"), paused)
+    assert json.loads(request.body)["data"]["lead_id"] == str(event.lead_id)
+    assert old.received() == []

@@ -422,3 +422,36 @@ async def test_a_process_that_has_not_heard_of_a_subscription_turned_off_queues_
         assert receiver.received() == []
     finally:
         await elsewhere.dispose()
+
+
+async def test_deliveries_waiting_on_a_paused_receiver_go_to_the_url_it_moved_to(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    """A receiver down for long is paused (its circuit open, up to 10 minutes at a time); its
+    subscription is moved to a working URL: what waited goes there now (it kept waiting on the
+    old address's circuit)."""
+    app = nurture._transport.app  # type: ignore[attr-defined]
+    with webhook_receiver() as old, webhook_receiver() as new:
+        endpoint = await subscribe(nurture, old)
+        paused = {"origin": origin_of(old.url)}
+        async with app.state.runtime.db.transaction() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO receiver_circuits (origin, failures, open_until)"
+                    " VALUES (:origin, 20, now() + interval '1 hour')"
+                ),
+                paused,
+            )
+        try:
+            waiting = lead_classified("warm")
+            await publish(waiting)
+            await eventually(lambda: deliveries(nurture, endpoint), timeout=20)  # queued, not sent
+            moved = await nurture.patch(
+                f"/v1/webhooks/{endpoint['id']}", json={"url": new.url}, headers=ADMIN
+            )
+            assert moved.status_code == 200, moved.text
+            await eventually(lambda: str(waiting.lead_id) in lead_ids(new), timeout=20)
+        finally:
+            async with app.state.runtime.db.transaction() as session:
+                await session.execute(text("DELETE FROM receiver_circuits WHERE origin = :origin"), paused)
+    assert old.received() == []
