@@ -71,19 +71,28 @@ class Database:
             async with sessions() as session, session.begin():
                 session.info[KEPT] = self.kept
                 yield session
-                await write_deferred(session)
-                # Every table written in the transaction, also by a handler that wrote early.
-                written: set[str] = session.info.pop(WRITTEN, set())
-                for table, work in self._before_commit:
-                    if table in written:
-                        await work(session)
-                handed: dict[str, list[Any]] = session.info.pop(HANDED, {})
+                written, handed = await self._finish(session)
                 committing = True
         except Exception as error:
             if committing:
                 raise CommitUnknown("the commit's outcome is unknown") from error
             raise
-        # Committed: what follows only tells others, and cannot fail the work.
+        self._tell(written, handed)
+
+    async def _finish(self, session: AsyncSession) -> tuple[set[str], dict[str, list[Any]]]:
+        """The transaction's last work before its commit: the deferred writes, then the work
+        before commits of the tables written; returns those tables and what was handed."""
+        await write_deferred(session)
+        # Every table written in the transaction, also by a handler that wrote early.
+        written: set[str] = session.info.pop(WRITTEN, set())
+        for table, work in self._before_commit:
+            if table in written:
+                await work(session)
+        handed: dict[str, list[Any]] = session.info.pop(HANDED, {})
+        return written, handed
+
+    def _tell(self, written: set[str], handed: dict[str, list[Any]]) -> None:
+        """Committed: what follows only tells others, and cannot fail the work."""
         for table, callback in self._after_commit:
             if table in written:
                 _after(callback)

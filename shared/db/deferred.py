@@ -3,6 +3,7 @@
 from functools import lru_cache
 from typing import Any
 
+import asyncpg
 from sqlalchemy import JSON, Table, insert
 from sqlalchemy.dialects import postgresql
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -74,7 +75,29 @@ async def write_deferred(session: AsyncSession) -> set[str]:
         return set()
     session.info.setdefault(WRITTEN, set()).update(table.name for table in written)
     connection = await driver_connection(session)
-    few: list[tuple[Table, tuple[str, ...], str | None, list[tuple[Any, ...]]]] = []
+    few = await _insert_many(session, connection, written)
+    few += _updates_of(updates)
+    if few:  # the notifications ride along: no round trip of their own
+        statement = _writes_from_arrays(
+            tuple((table, columns, key) for table, columns, key, _ in few), bool(said)
+        )
+        arrays = [column for *_, records in few for column in zip(*records, strict=True)]
+        await connection.execute(statement, *arrays, *said)
+    elif said:
+        await connection.execute(_NOTIFY, *said)
+    return {table.name for table in written}
+
+
+_Write = tuple[Table, tuple[str, ...], str | None, list[tuple[Any, ...]]]
+"""A table, its columns, the key column of an update (None: an insert), and the rows' values."""
+
+
+async def _insert_many(
+    session: AsyncSession, connection: asyncpg.Connection, written: dict[Table, list[dict[str, Any]]]
+) -> list[_Write]:
+    """Write each table's queued rows that differ in shape (a plain INSERT) or are many (a
+    COPY); returns the other tables' rows, for the one statement from arrays."""
+    few: list[_Write] = []
     for table, rows in written.items():
         columns = list(rows[0])
         if any(len(row) != len(columns) or row.keys() != rows[0].keys() for row in rows):
@@ -85,21 +108,19 @@ async def write_deferred(session: AsyncSession) -> set[str]:
             await connection.copy_records_to_table(table.name, records=records, columns=columns)
         else:
             few.append((table, tuple(columns), None, records))
+    return few
+
+
+def _updates_of(updates: dict[tuple[Table, str], dict[Any, dict[str, Any]]]) -> list[_Write]:
+    """The queued updates, each table's in the shape of one write from arrays."""
+    few: list[_Write] = []
     for (table, key), by_key in updates.items():
         rows = list(by_key.values())
         columns = list(rows[0])
         if any(row.keys() != rows[0].keys() for row in rows):
             raise ValueError(f"updates of {table.name} queued in one transaction set different columns")
         few.append((table, tuple(columns), key, _records(table, columns, rows)))
-    if few:  # the notifications ride along: no round trip of their own
-        statement = _writes_from_arrays(
-            tuple((table, columns, key) for table, columns, key, _ in few), bool(said)
-        )
-        arrays = [column for *_, records in few for column in zip(*records, strict=True)]
-        await connection.execute(statement, *arrays, *said)
-    elif said:
-        await connection.execute(_NOTIFY, *said)
-    return {table.name for table in written}
+    return few
 
 
 def _records(table: Table, columns: list[str], rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
