@@ -1,52 +1,24 @@
-"""Nurture HTTP routes: reps and webhook subscriptions (admin), and a rep's acknowledgement
-of a lead."""
+"""Nurture HTTP routes: reps (admin), a rep's acknowledgement, a lead's touches; and every router."""
 
-import hmac
-import html
-from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.nurture import delivery_log, directory, followup, sla
-from services.nurture.followup import PlaybookBook
-from services.nurture.models import (
-    Rep,
-    Touch,
-    WebhookEndpoint,
-)
+from services.nurture import directory, followup, playbook_routes, sla, unsubscribe_routes, webhook_routes
+from services.nurture.models import Rep, Touch
 from services.nurture.schemas import (
     Acknowledged,
     AcknowledgeIn,
-    AttemptPublic,
-    DeliveryHealth,
-    DeliveryPublic,
-    EndpointCreate,
-    EndpointCreated,
-    EndpointPublic,
-    EndpointUpdate,
-    PlaybooksAccepted,
-    PlaybooksPublic,
-    Redelivering,
-    RedeliverRange,
     RepCreate,
     RepCreated,
     RepPublic,
     RepUpdate,
-    Rotate,
-    Rotated,
     TouchPublic,
 )
-from services.nurture.subscriptions import forget_subscribers
-from services.nurture.touch_channels import unsubscribe_token
 from shared import paging
-from shared.documents import DOCUMENT_BODY, read_document
-from shared.events import utcnow
 from shared.http import Admin, Viewer, is_admin
-from shared.languages import page, say
 
 admin = APIRouter(prefix="/v1", dependencies=[Admin])
 reps_side = APIRouter(prefix="/v1")
@@ -104,96 +76,6 @@ async def acknowledge_lead(
     return Acknowledged(lead_id=lead_id, **done.model_dump())
 
 
-@admin.post("/webhooks", status_code=201, response_model=EndpointCreated)
-async def create_endpoint(request: Request, data: EndpointCreate) -> EndpointCreated:
-    """Subscribe an endpoint to event types; every such event is POSTed to it, signed
-    (Standard Webhooks) with the secret shown here once."""
-    settings = request.app.state.settings
-    db = request.app.state.runtime.db
-    async with db.transaction() as session:
-        endpoint, secret = await directory.create_endpoint(session, settings, data.model_dump(mode="json"))
-    forget_subscribers(db)  # this process at once; the others as they hear the ring
-    created = EndpointCreated.model_validate(endpoint, from_attributes=True)
-    return created.model_copy(update={"secret": secret})
-
-
-@admin.get("/webhooks", response_model=list[EndpointPublic])
-async def list_endpoints(
-    request: Request, response: Response, limit: paging.Limit = 100, cursor: paging.Cursor = None
-) -> list[WebhookEndpoint]:
-    """The subscriptions, oldest first, a page at a time (a `Link: rel=next` header while more
-    follow)."""
-    async with request.app.state.runtime.db.transaction() as session:
-        found = await directory.list_endpoints(session, cursor, limit)
-    return paging.page(found, limit, request, response, lambda endpoint: (endpoint.created_at, endpoint.id))
-
-
-@admin.patch("/webhooks/{endpoint_id}", response_model=EndpointPublic)
-async def update_endpoint(request: Request, endpoint_id: UUID, data: EndpointUpdate) -> WebhookEndpoint:
-    changes = data.model_dump(mode="json", exclude_unset=True)
-    db = request.app.state.runtime.db
-    async with db.transaction() as session:
-        updated = await directory.update_endpoint(session, request.app.state.settings, endpoint_id, changes)
-    forget_subscribers(db)
-    return updated
-
-
-@admin.post("/webhooks/{endpoint_id}/rotate-secret", response_model=Rotated)
-async def rotate_secret(request: Request, endpoint_id: UUID, data: Rotate | None = None) -> Rotated:
-    """A new secret, shown once. For `overlap_hours` both sign every message, so receivers
-    can switch without missing one."""
-    overlap = timedelta(hours=(data or Rotate()).overlap_hours)
-    settings = request.app.state.settings
-    async with request.app.state.runtime.db.transaction() as session:
-        secret, until = await directory.rotate_secret(session, settings, endpoint_id, overlap, utcnow())
-    return Rotated(secret=secret, previous_secret_until=until)
-
-
-@admin.get("/webhooks/{endpoint_id}/deliveries", response_model=list[DeliveryPublic])
-async def list_deliveries(
-    request: Request,
-    response: Response,
-    endpoint_id: UUID,
-    status: Literal["pending", "delivered", "failed"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: paging.Cursor = None,
-) -> list[DeliveryPublic]:
-    """The deliveries to this endpoint, newest first, a page at a time (a `Link: rel=next`
-    header while more follow), each with its latest attempts (at most 20) and their answers."""
-    async with request.app.state.runtime.db.transaction() as session:
-        await directory.endpoint(session, endpoint_id)
-        found = await delivery_log.deliveries(session, endpoint_id, status, cursor, limit)
-        shown = paging.page(found, limit, request, response, lambda d: (d.created_at, d.id))
-        attempts = await delivery_log.latest_attempts(session, [d.id for d in shown])
-    return [
-        DeliveryPublic(
-            **d.model_dump(),
-            attempt_log=[
-                AttemptPublic.model_validate(a, from_attributes=True) for a in attempts.get(d.id, [])
-            ],
-        )
-        for d in shown
-    ]
-
-
-@admin.post("/deliveries/{delivery_id}/redeliver", status_code=202, response_model=Redelivering)
-async def redeliver(request: Request, delivery_id: UUID) -> Redelivering:
-    """Send one delivery again (same webhook-id), now, with a fresh retry schedule."""
-    async with request.app.state.runtime.db.transaction() as session:
-        await delivery_log.redeliver(session, delivery_id)
-    return Redelivering(deliveries=1)
-
-
-@admin.post("/webhooks/{endpoint_id}/redeliver", status_code=202, response_model=Redelivering)
-async def redeliver_range(request: Request, endpoint_id: UUID, data: RedeliverRange) -> Redelivering:
-    """Send again every delivery to this endpoint created in a time range (by default the
-    failed ones): what a receiver missed while it was down."""
-    async with request.app.state.runtime.db.transaction() as session:
-        await directory.endpoint(session, endpoint_id)
-        sent = await delivery_log.redeliver_range(session, endpoint_id, data.since, data.until, data.status)
-    return Redelivering(deliveries=sent)
-
-
 @readers.get("/leads/{lead_id}/touches", response_model=list[TouchPublic])
 async def lead_touches(
     request: Request,
@@ -210,77 +92,12 @@ async def lead_touches(
     return paging.page(found, limit, request, response, lambda touch: (touch.due_at, touch.step, touch.id))
 
 
-@admin.get("/playbooks", response_model=PlaybooksPublic)
-async def get_playbooks(request: Request) -> PlaybooksPublic:
-    book: PlaybookBook = request.app.state.playbooks
-    async with request.app.state.runtime.db.transaction() as session:
-        stored = await book.stored(session, (await book.active(session)).version)
-    return PlaybooksPublic(
-        version=stored.version, created_at=stored.created_at, playbooks=stored.document, source=stored.source
-    )
-
-
-@admin.put("/playbooks", status_code=201, response_model=PlaybooksAccepted, openapi_extra=DOCUMENT_BODY)
-async def put_playbooks(request: Request) -> PlaybooksAccepted:
-    """A new version of the playbooks (YAML or JSON), validated first: 422 names every problem.
-    Leads move to it as they are next classified."""
-    document, source = await read_document(request)
-    book: PlaybookBook = request.app.state.playbooks
-    async with request.app.state.runtime.db.transaction() as session:
-        version = await book.publish(session, document, source)
-    book.forget()
-    return PlaybooksAccepted(version=version)
-
-
-def _check_unsubscribe_link(request: Request, lead_id: UUID, token: str) -> None:
-    expected = unsubscribe_token(request.app.state.settings.unsubscribe_key, lead_id)
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise HTTPException(403, "This unsubscribe link is not valid")
-
-
-@reps_side.get("/unsubscribe", response_class=HTMLResponse)
-async def confirm_unsubscribe(
-    request: Request, lead_id: UUID, token: Annotated[str, Query(max_length=200)]
-) -> HTMLResponse:
-    """The link in every email shows a page that asks, in the lead's language; only its button
-    (a POST) unsubscribes, so a mail scanner that opens links unsubscribes nobody."""
-    _check_unsubscribe_link(request, lead_id, token)
-    async with request.app.state.runtime.db.transaction() as session:
-        language = await followup.language_for(session, lead_id)
-    return HTMLResponse(
-        page(
-            language,
-            say("unsubscribe_title", language),
-            f"<p>{html.escape(say('unsubscribe_question', language))}</p>",
-            '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">',
-            f'<button type="submit">{html.escape(say("unsubscribe_button", language))}</button></form>',
-        ),
-        headers={"Content-Language": language},
-    )
-
-
-@reps_side.post("/unsubscribe", response_class=HTMLResponse)
-async def unsubscribe(
-    request: Request, lead_id: UUID, token: Annotated[str, Query(max_length=200)]
-) -> HTMLResponse:
-    """The confirmation page's button, and RFC 8058 one-click (`List-Unsubscribe-Post`) from the
-    mail client: nothing more is sent."""
-    _check_unsubscribe_link(request, lead_id, token)
-    async with request.app.state.runtime.db.transaction() as session:
-        language = await followup.language_for(session, lead_id)
-        await followup.unsubscribe(session, lead_id, "unsubscribed by link")
-    text = html.escape(say("unsubscribed_text", language))
-    return HTMLResponse(
-        page(language, say("unsubscribed_title", language), f"<p>{text}</p>"),
-        headers={"Content-Language": language},
-    )
-
-
-@readers.get("/delivery-health", response_model=DeliveryHealth)
-async def delivery_health(request: Request) -> DeliveryHealth:
-    """Webhook attempts in the last hour and how many failed (metrics' health asks this)."""
-    async with request.app.state.runtime.db.transaction() as session:
-        return await delivery_log.failures_last_hour(session)
-
-
-routers = [admin, reps_side, readers]
+routers = [
+    admin,
+    webhook_routes.admin,
+    playbook_routes.admin,
+    reps_side,
+    unsubscribe_routes.router,
+    readers,
+    webhook_routes.readers,
+]

@@ -1,0 +1,128 @@
+"""Nurture's webhook subscription routes (admin): endpoints, their secrets, deliveries and
+redelivery; and the delivery health metrics reads."""
+
+from datetime import timedelta
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response
+
+from services.nurture import delivery_log, directory
+from services.nurture.models import WebhookEndpoint
+from services.nurture.schemas import (
+    AttemptPublic,
+    DeliveryHealth,
+    DeliveryPublic,
+    EndpointCreate,
+    EndpointCreated,
+    EndpointPublic,
+    EndpointUpdate,
+    Redelivering,
+    RedeliverRange,
+    Rotate,
+    Rotated,
+)
+from services.nurture.subscriptions import forget_subscribers
+from shared import paging
+from shared.events import utcnow
+from shared.http import Admin, Viewer
+
+admin = APIRouter(prefix="/v1", dependencies=[Admin])
+readers = APIRouter(prefix="/v1", dependencies=[Viewer])
+
+
+@admin.post("/webhooks", status_code=201, response_model=EndpointCreated)
+async def create_endpoint(request: Request, data: EndpointCreate) -> EndpointCreated:
+    """Subscribe an endpoint to event types; every such event is POSTed to it, signed
+    (Standard Webhooks) with the secret shown here once."""
+    settings = request.app.state.settings
+    db = request.app.state.runtime.db
+    async with db.transaction() as session:
+        endpoint, secret = await directory.create_endpoint(session, settings, data.model_dump(mode="json"))
+    forget_subscribers(db)  # this process at once; the others as they hear the ring
+    created = EndpointCreated.model_validate(endpoint, from_attributes=True)
+    return created.model_copy(update={"secret": secret})
+
+
+@admin.get("/webhooks", response_model=list[EndpointPublic])
+async def list_endpoints(
+    request: Request, response: Response, limit: paging.Limit = 100, cursor: paging.Cursor = None
+) -> list[WebhookEndpoint]:
+    """The subscriptions, oldest first, a page at a time (a `Link: rel=next` header while more
+    follow)."""
+    async with request.app.state.runtime.db.transaction() as session:
+        found = await directory.list_endpoints(session, cursor, limit)
+    return paging.page(found, limit, request, response, lambda endpoint: (endpoint.created_at, endpoint.id))
+
+
+@admin.patch("/webhooks/{endpoint_id}", response_model=EndpointPublic)
+async def update_endpoint(request: Request, endpoint_id: UUID, data: EndpointUpdate) -> WebhookEndpoint:
+    changes = data.model_dump(mode="json", exclude_unset=True)
+    db = request.app.state.runtime.db
+    async with db.transaction() as session:
+        updated = await directory.update_endpoint(session, request.app.state.settings, endpoint_id, changes)
+    forget_subscribers(db)
+    return updated
+
+
+@admin.post("/webhooks/{endpoint_id}/rotate-secret", response_model=Rotated)
+async def rotate_secret(request: Request, endpoint_id: UUID, data: Rotate | None = None) -> Rotated:
+    """A new secret, shown once. For `overlap_hours` both sign every message, so receivers
+    can switch without missing one."""
+    overlap = timedelta(hours=(data or Rotate()).overlap_hours)
+    settings = request.app.state.settings
+    async with request.app.state.runtime.db.transaction() as session:
+        secret, until = await directory.rotate_secret(session, settings, endpoint_id, overlap, utcnow())
+    return Rotated(secret=secret, previous_secret_until=until)
+
+
+@admin.get("/webhooks/{endpoint_id}/deliveries", response_model=list[DeliveryPublic])
+async def list_deliveries(
+    request: Request,
+    response: Response,
+    endpoint_id: UUID,
+    status: Literal["pending", "delivered", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: paging.Cursor = None,
+) -> list[DeliveryPublic]:
+    """The deliveries to this endpoint, newest first, a page at a time (a `Link: rel=next`
+    header while more follow), each with its latest attempts (at most 20) and their answers."""
+    async with request.app.state.runtime.db.transaction() as session:
+        await directory.endpoint(session, endpoint_id)
+        found = await delivery_log.deliveries(session, endpoint_id, status, cursor, limit)
+        shown = paging.page(found, limit, request, response, lambda d: (d.created_at, d.id))
+        attempts = await delivery_log.latest_attempts(session, [d.id for d in shown])
+    return [
+        DeliveryPublic(
+            **d.model_dump(),
+            attempt_log=[
+                AttemptPublic.model_validate(a, from_attributes=True) for a in attempts.get(d.id, [])
+            ],
+        )
+        for d in shown
+    ]
+
+
+@admin.post("/deliveries/{delivery_id}/redeliver", status_code=202, response_model=Redelivering)
+async def redeliver(request: Request, delivery_id: UUID) -> Redelivering:
+    """Send one delivery again (same webhook-id), now, with a fresh retry schedule."""
+    async with request.app.state.runtime.db.transaction() as session:
+        await delivery_log.redeliver(session, delivery_id)
+    return Redelivering(deliveries=1)
+
+
+@admin.post("/webhooks/{endpoint_id}/redeliver", status_code=202, response_model=Redelivering)
+async def redeliver_range(request: Request, endpoint_id: UUID, data: RedeliverRange) -> Redelivering:
+    """Send again every delivery to this endpoint created in a time range (by default the
+    failed ones): what a receiver missed while it was down."""
+    async with request.app.state.runtime.db.transaction() as session:
+        await directory.endpoint(session, endpoint_id)
+        sent = await delivery_log.redeliver_range(session, endpoint_id, data.since, data.until, data.status)
+    return Redelivering(deliveries=sent)
+
+
+@readers.get("/delivery-health", response_model=DeliveryHealth)
+async def delivery_health(request: Request) -> DeliveryHealth:
+    """Webhook attempts in the last hour and how many failed (metrics' health asks this)."""
+    async with request.app.state.runtime.db.transaction() as session:
+        return await delivery_log.failures_last_hour(session)
