@@ -1,105 +1,28 @@
 """Metrics HTTP routes: the funnel, spend, CAC, LTV and speed-to-lead (DOMAIN.md "Metrics")."""
 
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import text
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics import finance, funnels, lifetime, speed, spend
 from services.metrics.finance import Bucketing
 from services.metrics.funnels import GroupBy
 from services.metrics.models import FUNNEL_STAGES, Spend
+from services.metrics.periods import Span, captured_in, costs_in
+from services.metrics.rebuilding import RebuildBefore, reset_read_model, said_partial
 from services.metrics.schemas import (
     CacReport,
     Funnel,
     LtvReport,
-    RebuildUnderWay,
-    Report,
     SpeedReport,
     SpendIn,
     SpendPublic,
 )
 from shared import paging
-from shared.archive import Progress
-from shared.http import Admin, InvalidInput, Viewer
-from shared.times import UTC_ZONE, AsSent, Zone, instant_in
+from shared.http import Admin, Viewer
 
 router = APIRouter(prefix="/v1")
-CAPTURED_FROM = "Leads captured from (inclusive)."
-CAPTURED_BEFORE = "Leads captured before (exclusive); a date includes that day."
-IN_ZONE = (
-    "An IANA time zone (Asia/Almaty, Asia/Baku): the period's dates, and its datetimes without an"
-    " offset, are in it, and so are the months and quarters of a report. Default UTC."
-)
-InZone = Annotated[Zone | None, Query(description=IN_ZONE)]
-
-
-@dataclass(frozen=True)
-class Span:
-    """A report's period as instants in UTC ([start, end); None: open), and its time zone."""
-
-    start: datetime | None
-    end: datetime | None
-    zone: ZoneInfo
-
-    def day_of(self, moment: datetime) -> date:
-        """The date of `moment` in the report's time zone."""
-        return moment.astimezone(self.zone).date()
-
-    def closed(self) -> tuple[datetime, datetime]:
-        """Its start and end, for a report that needs both (`costs_in` requires them)."""
-        if self.start is None or self.end is None:
-            raise InvalidInput([("from" if self.start is None else "to", "is required")])
-        return self.start, self.end
-
-
-def _span(from_: date | datetime | None, to: date | datetime | None, tz: ZoneInfo | None) -> Span:
-    """The period as sent, read in `tz`; a 422 naming the field when it cannot be, or when it
-    ends before it starts (an inverted one would answer zeros, as if nothing happened in it)."""
-    zone = tz or UTC_ZONE
-    instants = {}
-    for field, value in (("from", from_), ("to", to)):
-        try:
-            instants[field] = None if value is None else instant_in(value, zone, end=field == "to")
-        except ValueError as error:
-            raise InvalidInput([(field, str(error))]) from None
-    start, end = instants["from"], instants["to"]
-    if start is not None and end is not None and end <= start:
-        raise InvalidInput([("to", "must be after `from`")])
-    return Span(start, end, zone)
-
-
-def captured_in(
-    from_: Annotated[AsSent | None, Query(alias="from", description=CAPTURED_FROM)] = None,
-    to: Annotated[AsSent | None, Query(description=CAPTURED_BEFORE)] = None,
-    tz: InZone = None,
-) -> Span:
-    """The leads' capture period, open at either end."""
-    return _span(from_, to, tz)
-
-
-def costs_in(
-    from_: Annotated[AsSent, Query(alias="from", description="Costs and customers from (inclusive).")],
-    to: Annotated[AsSent, Query(description="Up to (exclusive); a date includes that day.")],
-    tz: InZone = None,
-) -> Span:
-    """The period of costs and customers, closed at both ends."""
-    return _span(from_, to, tz)
-
-
-async def rebuild_progress_now(request: Request) -> Progress:
-    (runner,) = request.app.state.runtime.consumers
-    progress: Progress = await runner.archive.progress()
-    return progress
-
-
-RebuildBefore = Annotated[Progress, Depends(rebuild_progress_now)]
-"""How far a rebuild had got as the request came in (a dependency, so before the report)."""
 
 
 @router.get("/funnel", response_model=Funnel, dependencies=[Viewer])
@@ -140,7 +63,7 @@ async def funnel(
     scope = funnels.Scope(span.start, span.end, channel, source, campaign, industry)
     async with request.app.state.runtime.db.transaction() as session:
         report = await funnels.report(session, chosen, scope, group_by, medians, max_groups)
-    return await _said_partial(request, report, rebuild_before)
+    return await said_partial(request, report, rebuild_before)
 
 
 @router.post("/spend", status_code=201, response_model=SpendPublic, dependencies=[Admin])
@@ -210,7 +133,7 @@ async def cac(
     report = finance.cac_report(
         entries, acquired, start, end, group_by, period, margin, settings, zone=span.zone
     )
-    return await _said_partial(request, report, rebuild_before)
+    return await said_partial(request, report, rebuild_before)
 
 
 @router.get("/ltv", response_model=LtvReport, dependencies=[Viewer])
@@ -230,7 +153,7 @@ async def ltv(
         per_channel = await spend.by_channel(session) if group_by == "channel" else None
     margin = margin or settings.margin
     report = finance.ltv_report(groups, overall, margin, spend_total, acquired, per_channel)
-    return await _said_partial(request, report, rebuild_before)
+    return await said_partial(request, report, rebuild_before)
 
 
 @router.get("/speed-to-lead", response_model=SpeedReport, dependencies=[Viewer])
@@ -250,20 +173,7 @@ async def speed_to_lead(
         report = await speed.speed_report(
             session, span.start, span.end, group_by, settings.sla_seconds, request.app.state.clock()
         )
-    return await _said_partial(request, report, rebuild_before)
-
-
-ReportT = TypeVar("ReportT", bound=Report)
-
-
-async def _said_partial(request: Request, report: ReportT, before: Progress) -> ReportT:
-    """The report, saying so when a rebuild was under way as it was read, before or after (one
-    finishing meanwhile may have left it half built): its figures are partial then."""
-    after = await rebuild_progress_now(request)
-    if before.replaying or after.replaying:
-        progress = after if after.replaying else before
-        report.rebuilding = RebuildUnderWay(done=progress.done, events=progress.total)
-    return report
+    return await said_partial(request, report, rebuild_before)
 
 
 @router.get("/health", dependencies=[Viewer])
@@ -295,7 +205,3 @@ async def rebuild_progress(request: Request) -> dict[str, Any]:
         "done": progress.done,
         "events": progress.total,
     }
-
-
-async def reset_read_model(session: AsyncSession) -> None:
-    await session.execute(text("TRUNCATE lead_facts"))

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from services.metrics.api import reset_read_model
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from services.metrics.handlers import event_handlers
+from services.metrics.rebuilding import reset_read_model
 from shared import topics
 from shared.db import Database
 from shared.events import LEAD_ERASED, OUTCOME_RECORDED, Envelope, LeadErased, OutcomeRecorded

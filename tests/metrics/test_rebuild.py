@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.api import reset_read_model
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from services.metrics.handlers import event_handlers
+from services.metrics.rebuilding import reset_read_model
 from shared import topics
 from shared.archive import ArchiveReplay
 from shared.consumer import ConsumerRunner

@@ -1,0 +1,72 @@
+"""A report's period from its query parameters: instants in UTC, read in the time zone asked for."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Query
+
+from shared.http import InvalidInput
+from shared.times import UTC_ZONE, AsSent, Zone, instant_in
+
+CAPTURED_FROM = "Leads captured from (inclusive)."
+CAPTURED_BEFORE = "Leads captured before (exclusive); a date includes that day."
+IN_ZONE = (
+    "An IANA time zone (Asia/Almaty, Asia/Baku): the period's dates, and its datetimes without an"
+    " offset, are in it, and so are the months and quarters of a report. Default UTC."
+)
+InZone = Annotated[Zone | None, Query(description=IN_ZONE)]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A report's period as instants in UTC ([start, end); None: open), and its time zone."""
+
+    start: datetime | None
+    end: datetime | None
+    zone: ZoneInfo
+
+    def day_of(self, moment: datetime) -> date:
+        """The date of `moment` in the report's time zone."""
+        return moment.astimezone(self.zone).date()
+
+    def closed(self) -> tuple[datetime, datetime]:
+        """Its start and end, for a report that needs both (`costs_in` requires them)."""
+        if self.start is None or self.end is None:
+            raise InvalidInput([("from" if self.start is None else "to", "is required")])
+        return self.start, self.end
+
+
+def _span(from_: date | datetime | None, to: date | datetime | None, tz: ZoneInfo | None) -> Span:
+    """The period as sent, read in `tz`; a 422 naming the field when it cannot be, or when it
+    ends before it starts (an inverted one would answer zeros, as if nothing happened in it)."""
+    zone = tz or UTC_ZONE
+    instants = {}
+    for field, value in (("from", from_), ("to", to)):
+        try:
+            instants[field] = None if value is None else instant_in(value, zone, end=field == "to")
+        except ValueError as error:
+            raise InvalidInput([(field, str(error))]) from None
+    start, end = instants["from"], instants["to"]
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput([("to", "must be after `from`")])
+    return Span(start, end, zone)
+
+
+def captured_in(
+    from_: Annotated[AsSent | None, Query(alias="from", description=CAPTURED_FROM)] = None,
+    to: Annotated[AsSent | None, Query(description=CAPTURED_BEFORE)] = None,
+    tz: InZone = None,
+) -> Span:
+    """The leads' capture period, open at either end."""
+    return _span(from_, to, tz)
+
+
+def costs_in(
+    from_: Annotated[AsSent, Query(alias="from", description="Costs and customers from (inclusive).")],
+    to: Annotated[AsSent, Query(description="Up to (exclusive); a date includes that day.")],
+    tz: InZone = None,
+) -> Span:
+    """The period of costs and customers, closed at both ends."""
+    return _span(from_, to, tz)

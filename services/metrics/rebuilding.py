@@ -1,0 +1,36 @@
+"""The read model's rebuild: what it resets, how far it got, and reports read during one."""
+
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.metrics.schemas import RebuildUnderWay, Report
+from shared.archive import Progress
+
+
+async def rebuild_progress_now(request: Request) -> Progress:
+    (runner,) = request.app.state.runtime.consumers
+    progress: Progress = await runner.archive.progress()
+    return progress
+
+
+RebuildBefore = Annotated[Progress, Depends(rebuild_progress_now)]
+"""How far a rebuild had got as the request came in (a dependency, so before the report)."""
+
+ReportT = TypeVar("ReportT", bound=Report)
+
+
+async def said_partial(request: Request, report: ReportT, before: Progress) -> ReportT:
+    """The report, saying so when a rebuild was under way as it was read, before or after (one
+    finishing meanwhile may have left it half built): its figures are partial then."""
+    after = await rebuild_progress_now(request)
+    if before.replaying or after.replaying:
+        progress = after if after.replaying else before
+        report.rebuilding = RebuildUnderWay(done=progress.done, events=progress.total)
+    return report
+
+
+async def reset_read_model(session: AsyncSession) -> None:
+    await session.execute(text("TRUNCATE lead_facts"))
