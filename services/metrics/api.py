@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.metrics import finance, funnels, lifetime, speed, spend
+from services.metrics import finance, funnel_maths, funnels, lifetime, speed, spend
 from services.metrics.finance import Bucketing
 from services.metrics.funnels import GroupBy
 from services.metrics.models import FUNNEL_STAGES, Spend
@@ -59,7 +59,7 @@ async def funnel(
     A lead counts as having reached every stage up to the furthest it got to, so one that
     skipped stages (word of mouth, 000:121) counts as having passed them. The counts come
     from one pass over the leads, grouped by (group, furthest stage, stage, temperature)."""
-    chosen = funnels.parse_stages(stages)
+    chosen = funnel_maths.parse_stages(stages)
     scope = funnels.Scope(span.start, span.end, channel, source, campaign, industry)
     async with request.app.state.runtime.db.transaction() as session:
         report = await funnels.report(session, chosen, scope, group_by, medians, max_groups)

@@ -5,9 +5,8 @@ A lead counts as having reached every stage up to the furthest it got to, so one
 skipped stages (word of mouth, 000:121) counts as having passed them. The counts come from
 one pass over the leads, grouped by (group, furthest stage, stage, temperature)."""
 
-from collections import Counter
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from itertools import pairwise
 from typing import Any, Literal
 from uuid import UUID
@@ -28,9 +27,10 @@ from sqlalchemy import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.models import FUNNEL_STAGES, LeadFact
-from services.metrics.schemas import Funnel, FunnelGroup, FunnelStage
-from shared.http import InvalidInput
+from services.metrics.funnel_maths import Tally, figures
+from services.metrics.models import LeadFact
+from services.metrics.months import month_start, whole_months
+from services.metrics.schemas import Funnel, FunnelGroup
 
 FACTS = LeadFact.__table__  # type: ignore[attr-defined]
 # Kept by triggers on lead_facts (migrations 0007, 0010): leads per month of capture, channel,
@@ -118,15 +118,17 @@ async def report(
     else:
         tallies = await _tally(session, filters, key)
     days = await _medians(session, stages, filters, key) if medians else {}
-    everyone = _Tally()
+    everyone = Tally()
     for tally in tallies.values():
         everyone.add(tally)
     groups = [
-        FunnelGroup(group=None if group is None else str(group), **_shape(stages, tally, days.get(group, {})))
+        FunnelGroup(
+            group=None if group is None else str(group), **figures(stages, tally, days.get(group, {}))
+        )
         for group, tally in sorted(tallies.items(), key=lambda item: _group_order(item[0]))
     ]
     return Funnel(
-        **_shape(stages, everyone, days.get(None, {}) if not group_by else {}),
+        **figures(stages, everyone, days.get(None, {}) if not group_by else {}),
         by_stage=dict(everyone.by_stage),
         by_temperature=dict(everyone.by_temperature),
         groups=groups if group_by else [],
@@ -155,25 +157,7 @@ def _bounded_key(column: Any, filters: list[Any], max_groups: int) -> Any:
     return case((value.is_(None), None), (value.in_(largest), value), else_=OTHER)
 
 
-@dataclass
-class _Tally:
-    total: int = 0
-    reached: Counter[int] = field(default_factory=Counter)  # furthest stage index → leads
-    by_stage: Counter[str] = field(default_factory=Counter)
-    by_temperature: Counter[str] = field(default_factory=Counter)
-
-    def add(self, other: "_Tally") -> None:
-        self.total += other.total
-        self.reached.update(other.reached)
-        self.by_stage.update(other.by_stage)
-        self.by_temperature.update(other.by_temperature)
-
-    def count_reaching(self, stage: str) -> int:
-        index = FUNNEL_STAGES.index(stage)
-        return sum(n for furthest, n in self.reached.items() if furthest >= index)
-
-
-async def _tally(session: AsyncSession, filters: list[Any], key: Any) -> dict[Any, _Tally]:
+async def _tally(session: AsyncSession, filters: list[Any], key: Any) -> dict[Any, Tally]:
     """Every lead in the filters, counted."""
     columns = [FACTS.c.furthest_stage, FACTS.c.stage, FACTS.c.temperature]
     if key is not None:
@@ -182,7 +166,7 @@ async def _tally(session: AsyncSession, filters: list[Any], key: Any) -> dict[An
     return _tallied(await session.execute(query), keyed=key is not None)
 
 
-async def _tally_by_month(session: AsyncSession, scope: Scope, group_by: str | None) -> dict[Any, _Tally]:
+async def _tally_by_month(session: AsyncSession, scope: Scope, group_by: str | None) -> dict[Any, Tally]:
     """The same counts, the whole months of the scope read from funnel_months (a row per month,
     channel, source, campaign, industry, furthest stage, stage and temperature), the part-months
     at either end from the leads themselves."""
@@ -190,6 +174,16 @@ async def _tally_by_month(session: AsyncSession, scope: Scope, group_by: str | N
     first, end = whole_months(scope.from_, scope.to)
     if first is not None and end is not None and first >= end:
         return await _tally(session, scope.clauses(), key)
+    query = _months_query(scope, key, first, end)
+    tallies = _tallied(await session.execute(query), keyed=key is not None)
+    for edge in _part_months(scope, first, end):
+        for group, tally in (await _tally(session, edge.clauses(), key)).items():
+            tallies.setdefault(group, Tally()).add(tally)
+    return tallies
+
+
+def _months_query(scope: Scope, key: Any, first: date | None, end: date | None) -> Any:
+    """The counts of the whole months [first, end) in the scope, from funnel_months."""
     m = MONTHS.c
     columns: list[Any] = [m.furthest_stage, m.stage, m.temperature]
     if key is not None:
@@ -208,45 +202,23 @@ async def _tally_by_month(session: AsyncSession, scope: Scope, group_by: str | N
         query = query.where(m.month >= first)
     if end is not None:
         query = query.where(m.month < end)
-    tallies = _tallied(await session.execute(query), keyed=key is not None)
+    return query
+
+
+def _part_months(scope: Scope, first: date | None, end: date | None) -> list[Scope]:
+    """The scope's part-months at either end, before the first whole month and from `end` on."""
     edges = []
     if scope.from_ is not None and first is not None and scope.from_ < month_start(first):
         edges.append(replace(scope, to=month_start(first)))
     if scope.to is not None and end is not None and month_start(end) < scope.to:
         edges.append(replace(scope, from_=month_start(end)))
-    for edge in edges:
-        for group, tally in (await _tally(session, edge.clauses(), key)).items():
-            tallies.setdefault(group, _Tally()).add(tally)
-    return tallies
+    return edges
 
 
-def whole_months(from_: datetime | None, to: datetime | None) -> tuple[date | None, date | None]:
-    """The first whole (UTC) month from `from_` on, and the month after the last whole one
-    before `to`; None where the scope is open."""
-    first = end = None
-    if from_ is not None:
-        start = from_.astimezone(UTC)
-        first = date(start.year, start.month, 1)
-        if month_start(first) < start:
-            first = _next_month(first)
-    if to is not None:
-        stop = to.astimezone(UTC)
-        end = date(stop.year, stop.month, 1)
-    return first, end
-
-
-def _next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
-def month_start(month: date) -> datetime:
-    return datetime(month.year, month.month, month.day, tzinfo=UTC)
-
-
-def _tallied(rows: Any, keyed: bool) -> dict[Any, _Tally]:
-    tallies: dict[Any, _Tally] = {}
+def _tallied(rows: Any, keyed: bool) -> dict[Any, Tally]:
+    tallies: dict[Any, Tally] = {}
     for row in rows:
-        tally = tallies.setdefault(row.key if keyed else None, _Tally())
+        tally = tallies.setdefault(row.key if keyed else None, Tally())
         tally.total += row.leads
         if row.furthest_stage is not None:
             tally.reached[row.furthest_stage] += row.leads
@@ -274,39 +246,3 @@ async def _medians(
             stage: float(mapping[stage]) for stage in stages[:-1] if mapping[stage] is not None
         }
     return found
-
-
-def parse_stages(text: str | None) -> list[str]:
-    if not text:
-        return list(FUNNEL_STAGES)
-    chosen = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in FUNNEL_STAGES]
-    if unknown or not chosen:
-        raise InvalidInput([("stages", f"choose from {', '.join(FUNNEL_STAGES)}")])
-    return sorted(set(chosen), key=FUNNEL_STAGES.index)
-
-
-def _shape(stages: list[str], tally: _Tally, days: dict[str, float]) -> dict[str, Any]:
-    counts = [tally.count_reaching(stage) for stage in stages]
-    result = []
-    for index, stage in enumerate(stages):
-        previous = counts[index - 1] if index else None
-        following = counts[index + 1] if index + 1 < len(counts) else None
-        result.append(
-            FunnelStage(
-                stage=stage,
-                count=counts[index],
-                conversion_from_previous=_ratio(counts[index], previous) if index else None,
-                drop_off=counts[index] - following if following is not None else None,
-                median_days_in_stage=round(days[stage], 2) if stage in days else None,
-            )
-        )
-    return {
-        "total": tally.total,
-        "stages": result,
-        "overall_conversion": _ratio(counts[-1], counts[0]) if counts else None,
-    }
-
-
-def _ratio(part: int, whole: int | None) -> float | None:
-    return round(part / whole, 4) if whole else None

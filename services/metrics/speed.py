@@ -11,7 +11,7 @@ from sqlalchemy import DateTime, bindparam, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.finance import speed_row
-from services.metrics.funnels import month_start, whole_months
+from services.metrics.months import month_start, whole_months
 from services.metrics.schemas import SpeedReport
 
 MEASURES = ("webhook", "ack", "sla", "cycle", "touches")  # speed_buckets' columns
