@@ -11,9 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.capture import Submission, capture
 from services.ingest.history import may_act_on, refuse_future
+from services.ingest.history_schemas import ActivityType
 from services.ingest.journal import record_activity
 from services.ingest.models import Conversation, Source
-from services.ingest.schemas import ActivityType, Key, LeadIn, Long, Short
+from services.ingest.schemas import Key, LeadIn, Long, Short
 from shared.events import utcnow
 from shared.http import InvalidInput, field_name
 from shared.inputs import StorableInput

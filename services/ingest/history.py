@@ -7,10 +7,10 @@ from sqlalchemy import delete, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.capture import Submission, capture
+from services.ingest.history_schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn
 from services.ingest.journal import know_key, record_activity, record_history, stage_event
 from services.ingest.models import ErasedLead, Lead, LeadHistory, Source
 from services.ingest.normalize import normalize_contact
-from services.ingest.schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn
 from shared.db import Database, defer_insert
 from shared.events import (
     CONSENT_CHANGED,

@@ -9,7 +9,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.models import Source
-from services.ingest.schemas import LEAD_FIELDS, OFFLINE_CHANNELS, SourceCreate, SourceSettings
+from services.ingest.schemas import LEAD_FIELDS
+from services.ingest.source_schemas import OFFLINE_CHANNELS, SourceCreate, SourceSettings
 from shared.events import utcnow
 from shared.http import InvalidInput
 from shared.paging import keyset

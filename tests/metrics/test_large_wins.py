@@ -12,7 +12,7 @@ from tests.metrics.test_cooperation import FIRST_PURCHASE, metrics, publish, pur
 
 __all__ = ["metrics"]  # the module's metrics service, shared with test_cooperation
 
-LARGEST_WIN = 1e12  # services.ingest.schemas.OutcomeIn.amount's bound
+LARGEST_WIN = 1e12  # services.ingest.history_schemas.OutcomeIn.amount's bound
 
 
 async def test_a_customer_of_the_largest_wins_counts_them_all(

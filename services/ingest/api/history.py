@@ -10,9 +10,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.ingest import history
 from services.ingest.api.common import IdempotencyKey, JsonBody, KeyedSource, run_once
 from services.ingest.capture import Submission
+from services.ingest.history_schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn, Recorded
 from services.ingest.idempotency import Answer
 from services.ingest.models import Source
-from services.ingest.schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn, Recorded
 
 router = APIRouter(prefix="/v1", tags=["activities and outcomes"], dependencies=[JsonBody])
 Apply = Callable[[AsyncSession], Awaitable[tuple[UUID, UUID]]]

@@ -6,7 +6,13 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from services.ingest import sources
 from services.ingest.models import Source
-from services.ingest.schemas import SourceCreate, SourceCreated, SourcePublic, SourceSettings, TelegramSecret
+from services.ingest.source_schemas import (
+    SourceCreate,
+    SourceCreated,
+    SourcePublic,
+    SourceSettings,
+    TelegramSecret,
+)
 from shared import paging
 from shared.db import Database
 from shared.http import Admin
