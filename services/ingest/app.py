@@ -7,12 +7,12 @@ from datetime import datetime
 from fastapi import FastAPI, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.ingest import capture, idempotency, imports, spam
+from services.ingest import idempotency, imports, lead_lookup, spam
 from services.ingest.api import routers
-from services.ingest.capture import Contacts
 from services.ingest.config import IngestSettings
 from services.ingest.history import LeadNotFound, NotInScope
 from services.ingest.idempotency import KeyReused
+from services.ingest.lead_lookup import Contacts
 from services.ingest.ratelimit import RateLimited, RateLimits
 from services.ingest.source_cache import SourceCache
 from shared.events import utcnow
@@ -53,7 +53,7 @@ def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow)
 
 
 async def _prefetch_leads(session: AsyncSession, hints: list[Contacts]) -> None:
-    await capture.prefetch(session, [contact for contacts in hints for contact in contacts])
+    await lead_lookup.prefetch(session, [contact for contacts in hints for contact in contacts])
 
 
 async def _key_reused(request: Request, error: Exception) -> Response:

@@ -7,7 +7,7 @@ import uuid
 import httpx
 from sqlalchemy import text
 
-from services.ingest.capture import MAX_CUSTOM_FIELDS
+from services.ingest.profiles import MAX_CUSTOM_FIELDS
 from shared.events import LEAD_UPDATED, Envelope
 from shared.outbox import MAX_EVENT_BYTES, EventTooLarge, add_to_outbox
 from tests.conftest import Servers

@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import idempotency
-from services.ingest.capture import Client, Contacts
+from services.ingest.capture import Client
 from services.ingest.idempotency import Answer
+from services.ingest.lead_lookup import Contacts
 from services.ingest.models import Source
 from services.ingest.source_cache import SourceCache
 from shared.group_commit import GroupCommitter
