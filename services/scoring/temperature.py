@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from services.scoring.matching import derived
 from services.scoring.profile import Profile
-from services.scoring.rules import Rules, Temperature, every_phrase, temperature_for
+from services.scoring.rules import IntentRules, Rules, Temperature, every_phrase, temperature_for
 from services.scoring.timeframes import Horizon, understand
 from services.scoring.wording import find_phrase, fold, phrase_pattern
 from shared.events import RuleHit
@@ -36,8 +36,6 @@ def temperature_and_intent(
     demo, price) makes the lead hot. With no new sign of interest since, a hot lead turns
     warm after `cool_after_days.hot`, and cold after `cool_after_days.warm`.
     """
-    intent = rules.intent
-    hits: list[RuleHit] = []
     last_interest = _last_interest(profile, rules)
     horizon = stated_horizon(profile, rules, now)
     days = horizon.days
@@ -46,28 +44,40 @@ def temperature_and_intent(
     asked_clock = Clock("hot" if asked else "cold", _latest(*(at for _, at, _ in asked), last_interest))
     from_timeframe = stated_clock.temperature_at(now, rules)
     temperature = max(from_timeframe, asked_clock.temperature_at(now, rules), key=HOTTER.__getitem__)
-    if not horizon.understood:
-        said = " ".join(str(profile.attributes.get("timeframe")).split())[:60]
-        hits.append(
-            RuleHit(
-                rule="intent.timeframe.not_understood", points=0, reason=f"timeframe not understood: «{said}»"
-            )
-        )
-    elif days is not None and intent.timeframe.get(from_timeframe):
-        reason = "wants it now" if days == 0 else f"buying within {days} days"
-        reason += f" («{horizon.phrase}»)" if horizon.phrase else ""
-        if from_timeframe != stated:
-            reason += f", said {_age_days(stated_clock.since, now)} days ago"
-        points = intent.timeframe[from_timeframe]
-        hits.append(RuleHit(rule=f"intent.timeframe.{from_timeframe}", points=points, reason=reason))
+    hits = _timeframe_hits(profile, rules.intent, horizon, stated_clock, from_timeframe, now)
     for kind, at, phrase in asked:
         said = f" «{phrase}»" if phrase else ""
         reason = f"asked: {kind.replace('_', ' ')}{said} ({_age_days(at, now)} days ago)"
-        hits.append(RuleHit(rule=f"intent.request.{kind}", points=intent.requests[kind], reason=reason))
+        hits.append(RuleHit(rule=f"intent.request.{kind}", points=rules.intent.requests[kind], reason=reason))
     need = profile.attributes.get("need")
-    if isinstance(need, str) and need.strip() and intent.need:
-        hits.append(RuleHit(rule="intent.need", points=intent.need, reason="stated a need"))
+    if isinstance(need, str) and need.strip() and rules.intent.need:
+        hits.append(RuleHit(rule="intent.need", points=rules.intent.need, reason="stated a need"))
     return temperature, [stated_clock, asked_clock], hits
+
+
+def _timeframe_hits(
+    profile: Profile,
+    intent: IntentRules,
+    horizon: Horizon,
+    stated_clock: "Clock",
+    from_timeframe: Temperature,
+    now: datetime,
+) -> list[RuleHit]:
+    """The timeframe's intent points, as stated or cooled since; a 0-point line when no one
+    understood it."""
+    days = horizon.days
+    if not horizon.understood:
+        said = " ".join(str(profile.attributes.get("timeframe")).split())[:60]
+        reason = f"timeframe not understood: «{said}»"
+        return [RuleHit(rule="intent.timeframe.not_understood", points=0, reason=reason)]
+    if days is None or not intent.timeframe.get(from_timeframe):
+        return []
+    reason = "wants it now" if days == 0 else f"buying within {days} days"
+    reason += f" («{horizon.phrase}»)" if horizon.phrase else ""
+    if from_timeframe != stated_clock.given:
+        reason += f", said {_age_days(stated_clock.since, now)} days ago"
+    points = intent.timeframe[from_timeframe]
+    return [RuleHit(rule=f"intent.timeframe.{from_timeframe}", points=points, reason=reason)]
 
 
 @dataclass(frozen=True)
