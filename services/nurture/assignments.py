@@ -115,7 +115,21 @@ async def _hand_off(
             log.warning("lead %s has no matching active rep to go to", event.lead_id)
         return None
     assert isinstance(rep, Rep)
-    assignment: dict[str, Any] = {
+    assignment = _assignment(event, classified, rep, settings, now)
+    if ended is None:
+        defer_insert(session, ASSIGNMENTS, assignment)
+    else:
+        assignment = ended | assignment
+        defer_update(session, ASSIGNMENTS, "lead_id", assignment)
+    await hand_over(session, event, assignment["lead"], rep, assignment, settings, revived=ended is not None)
+    return assignment
+
+
+def _assignment(
+    event: Envelope, classified: LeadClassified, rep: Rep, settings: NurtureSettings, now: datetime
+) -> dict[str, Any]:
+    """The lead's assignment row: with this rep from `now`, its SLA clock running."""
+    return {
         "lead_id": event.lead_id,
         "rep_id": rep.id,
         "correlation_id": event.correlation_id,
@@ -127,13 +141,6 @@ async def _hand_off(
         "lead": classified.model_dump(mode="json"),
         "classified_at": event.occurred_at,
     }
-    if ended is None:
-        defer_insert(session, ASSIGNMENTS, assignment)
-    else:
-        assignment = ended | assignment
-        defer_update(session, ASSIGNMENTS, "lead_id", assignment)
-    await hand_over(session, event, assignment["lead"], rep, assignment, settings, revived=ended is not None)
-    return assignment
 
 
 async def hand_over(

@@ -5,6 +5,8 @@ import base64
 import hashlib
 import hmac
 import socket
+from email.message import EmailMessage
+from email.mime.text import MIMEText
 from email.policy import SMTPUTF8
 from email.utils import parseaddr
 from typing import Any
@@ -70,6 +72,11 @@ async def send_email(
             "Content-Language": language,
         },
     )
+    await _send_over_smtp(settings, message, to)
+
+
+async def _send_over_smtp(settings: NurtureSettings, message: MIMEText | EmailMessage, to: str) -> None:
+    """Hand the email to the SMTP server, in SMTPUTF8 when an address is not ASCII."""
     sender = parseaddr(settings.email_from)[1]
     international = not (sender.isascii() and to.isascii())
     try:
