@@ -7,8 +7,9 @@ from datetime import datetime
 
 from services.scoring.lifecycle import Move, automatic, marketing_stage, on_outcome
 from services.scoring.model import Evaluation, evaluate
-from services.scoring.profile import OutcomeEntry, Profile
+from services.scoring.profile import OutcomeEntry, Profile, lead_context
 from services.scoring.rules import Rules
+from shared.events import LeadClassified, Temperature
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,31 @@ def decide(
         stage, since = move.to, now
     assert since is not None
     return Decision(evaluation=evaluation, stage=stage, stage_since=since, moves=moves)
+
+
+def classification(
+    decision: Decision,
+    profile: Profile,
+    before: tuple[int | None, Temperature | None, str | None],
+    cause: str,
+    rules_version: int,
+) -> LeadClassified:
+    """The lead.classified a decision publishes, beside the standing `before` it."""
+    evaluation = decision.evaluation
+    return LeadClassified(
+        score=evaluation.score,
+        temperature=evaluation.temperature,
+        stage=decision.stage,
+        fit=evaluation.fit,
+        engagement=evaluation.engagement,
+        intent=evaluation.intent,
+        breakdown=evaluation.breakdown,
+        bant=evaluation.bant.as_dict(),
+        stage_reason=decision.stage_reason if decision.stage != before[2] else None,
+        cause=cause,
+        rules_version=rules_version,
+        lead=lead_context(profile),
+        previous_score=before[0],
+        previous_temperature=before[1],
+        previous_stage=before[2],
+    )

@@ -15,9 +15,9 @@ from pydantic import TypeAdapter
 from sqlalchemy import Text, cast, delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.scoring.classify import Decision, decide
+from services.scoring.classify import Decision, classification, decide
 from services.scoring.models import ClassificationChange, LeadScore
-from services.scoring.profile import OutcomeEntry, Profile, lead_context
+from services.scoring.profile import OutcomeEntry, Profile
 from services.scoring.rulebook import ActiveRules
 from shared import topics
 from shared.db import EncodedJson, defer_insert, driver_connection, upsert
@@ -132,6 +132,27 @@ class Batch:
             "previous_temperature": before[1],
             "previous_stage": before[2],
         }
+        self._note_refusals(standing, decision, now, cause_name, correlation, after, previous)
+        if after != before:
+            self.changed += 1
+            self._history(standing, now, cause_name, correlation, after, previous, decision.stage_reason)
+            self._publish(session, standing, decision, cause, before)
+        standing.score, standing.temperature, standing.stage = after
+        standing.stage_since = decision.stage_since
+        self.rows[standing.lead_id] = (standing, decision, now)
+        return decision
+
+    def _note_refusals(
+        self,
+        standing: Standing,
+        decision: Decision,
+        now: datetime,
+        cause: str,
+        correlation: UUID | None,
+        after: tuple[int, str, str],
+        previous: dict[str, Any],
+    ) -> None:
+        """A line in the lead's history (and a warning) for each stage move refused."""
         for move in decision.moves:
             if move.refused is not None:
                 note = f"refused: {move.refused} ({move.reason})"
@@ -139,41 +160,30 @@ class Batch:
                 # about the person (an outcome's reason), kept only in the lead's history.
                 with correlated(correlation) if correlation else nullcontext():
                     log.warning("lead %s: stage move refused: %s", standing.lead_id, move.refused)
-                self._history(standing, now, cause_name, correlation, after, previous, note)
-        if after != before:
-            self.changed += 1
-            self._history(standing, now, cause_name, correlation, after, previous, decision.stage_reason)
-            payload = LeadClassified(
-                score=evaluation.score,
-                temperature=evaluation.temperature,
-                stage=decision.stage,
-                fit=evaluation.fit,
-                engagement=evaluation.engagement,
-                intent=evaluation.intent,
-                breakdown=evaluation.breakdown,
-                bant=evaluation.bant.as_dict(),
-                stage_reason=decision.stage_reason if decision.stage != before[2] else None,
-                cause=cause_name,
-                rules_version=self.active.version,
-                lead=lead_context(standing.profile),
-                previous_score=before[0],
-                previous_temperature=before[1],
-                previous_stage=before[2],
-            )
-            event = _classified(standing.lead_id, cause, payload)
-            seal_key = standing.profile.seal_key
-            if seal_key is not None:
-                event.data = seal_data(LEAD_CLASSIFIED, event.data, base64.b64decode(seal_key))
-            bell = ring_with = None
-            if for_a_rep(payload.temperature, payload.stage):
-                bell = topics.HOT_LEADS_BELL
-                if seal_key is not None and self.ring_box is not None:
-                    ring_with = self.ring_box.seal(seal_key)
-            add_to_outbox(session, topics.LEAD_CLASSIFICATIONS, event, bell=bell, ring_with=ring_with or "")
-        standing.score, standing.temperature, standing.stage = after
-        standing.stage_since = decision.stage_since
-        self.rows[standing.lead_id] = (standing, decision, now)
-        return decision
+                self._history(standing, now, cause, correlation, after, previous, note)
+
+    def _publish(
+        self,
+        session: AsyncSession,
+        standing: Standing,
+        decision: Decision,
+        cause: Envelope | str,
+        before: tuple[int | None, Temperature | None, str | None],
+    ) -> None:
+        """Stage lead.classified in the outbox, sealed with the lead's key; one for a rep rings
+        the hot-leads bell, with that key sealed for the hand-off."""
+        cause_name = cause.type if isinstance(cause, Envelope) else cause
+        payload = classification(decision, standing.profile, before, cause_name, self.active.version)
+        event = _classified(standing.lead_id, cause, payload)
+        seal_key = standing.profile.seal_key
+        if seal_key is not None:
+            event.data = seal_data(LEAD_CLASSIFIED, event.data, base64.b64decode(seal_key))
+        bell = ring_with = None
+        if for_a_rep(payload.temperature, payload.stage):
+            bell = topics.HOT_LEADS_BELL
+            if seal_key is not None and self.ring_box is not None:
+                ring_with = self.ring_box.seal(seal_key)
+        add_to_outbox(session, topics.LEAD_CLASSIFICATIONS, event, bell=bell, ring_with=ring_with or "")
 
     def _history(
         self,
