@@ -86,23 +86,14 @@ async def submit_form(
     source = await _source(request, source_id)
     _check_origin(source, origin)
     cors = _cors(source, origin)
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in FORM_TYPES:
-        raise HTTPException(415, "Post the form as application/x-www-form-urlencoded or multipart/form-data")
-    async with request.form(max_files=0, max_fields=200) as form:
-        fields = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+    fields = await _form_fields(request)
     language = choose(dict(fields).get("language"), source.default_language)
     refused = [problem for name, value in fields if (problem := _unstorable(name, value))]
     if refused:
         return _refused(InvalidInput(refused), cors, accept, language)
     client = client_of(request)
     if is_spam(dict(fields)):
-        lead_id = uuid4()  # looks accepted to the bot; nothing goes downstream
-        region = source.default_region or request.app.state.settings.default_phone_region
-        contact = spam_contact(dict(fields), region)
-        await request.app.state.committer.submit(
-            lambda session: _keep_spam(session, source, fields, contact, client)
-        )
+        lead_id = await _take_spam(request, source, fields, client)
     else:
         try:
             lead = lead_from_form(fields, referer)
@@ -117,6 +108,33 @@ async def submit_form(
             lead_id = await request.app.state.committer.submit(work)
         except InvalidInput as error:  # the merge would take the person's profile over its bounds
             return _refused(error, cors, accept, language)
+    return _accepted(source, lead_id, cors, accept, language)
+
+
+async def _form_fields(request: Request) -> list[tuple[str, str]]:
+    """The form's text fields, in order (a 415 for a body that is no form)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in FORM_TYPES:
+        raise HTTPException(415, "Post the form as application/x-www-form-urlencoded or multipart/form-data")
+    async with request.form(max_files=0, max_fields=200) as form:
+        return [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+
+
+async def _take_spam(request: Request, source: Source, fields: list[tuple[str, str]], client: Client) -> UUID:
+    """Keep a spam submission aside; its id looks accepted to the bot, and nothing goes downstream."""
+    lead_id = uuid4()
+    region = source.default_region or request.app.state.settings.default_phone_region
+    contact = spam_contact(dict(fields), region)
+    await request.app.state.committer.submit(
+        lambda session: _keep_spam(session, source, fields, contact, client)
+    )
+    return lead_id
+
+
+def _accepted(
+    source: Source, lead_id: UUID, cors: dict[str, str], accept: str, language: Language
+) -> Response:
+    """202 JSON for a script, else a 303 to the source's redirect URL, else a thank-you page."""
     body = {"lead_id": str(lead_id), "status": "accepted"}
     if "application/json" in accept:
         return JSONResponse(body, status_code=202, headers=cors)

@@ -1,6 +1,7 @@
 """Lead routes: one lead, a batch, read (admin) and erase (admin)."""
 
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -16,6 +17,7 @@ from services.ingest.api.common import (
 from services.ingest.capture import Captured, Submission, capture, parse_lead, prepare
 from services.ingest.history import erase_lead, lead_with_history
 from services.ingest.idempotency import Answer
+from services.ingest.models import Source
 from services.ingest.schemas import (
     BatchIn,
     BatchItemResult,
@@ -60,17 +62,7 @@ async def capture_batch(
 ) -> Response:
     """Up to 500 leads, in one transaction; each is judged on its own (`results[i].status`
     202, or 422 with its errors)."""
-    region = request.app.state.settings.default_phone_region
-    client = client_of(request)
-    rejected: list[BatchItemResult] = []
-    ready: list[tuple[int, Submission]] = []
-    for index, item in enumerate(data.leads):
-        try:
-            lead = parse_lead(item)
-            ready.append((index, prepare(source, lead, region, client, vouched=source.scope == "history")))
-        except InvalidInput as error:
-            problems = [ItemError(field=f, reason=r) for f, r in error.errors]
-            rejected.append(BatchItemResult(index=index, status=422, errors=problems))
+    ready, rejected = _prepared(request, source, data.leads)
 
     async def work(session: AsyncSession) -> Answer:
         stored, refused = [], list(rejected)
@@ -96,6 +88,24 @@ async def capture_batch(
     payload = partial(data.model_dump, mode="json")
     contacts = [(submission.email, submission.phone) for _, submission in ready]
     return await run_once(request, source.id, {"Idempotency-Key": idempotency_key}, payload, work, contacts)
+
+
+def _prepared(
+    request: Request, source: Source, items: list[dict[str, Any]]
+) -> tuple[list[tuple[int, Submission]], list[BatchItemResult]]:
+    """The batch's items ready to capture, by index, and the ones refused (422) as they are."""
+    region = request.app.state.settings.default_phone_region
+    client = client_of(request)
+    rejected: list[BatchItemResult] = []
+    ready: list[tuple[int, Submission]] = []
+    for index, item in enumerate(items):
+        try:
+            lead = parse_lead(item)
+            ready.append((index, prepare(source, lead, region, client, vouched=source.scope == "history")))
+        except InvalidInput as error:
+            problems = [ItemError(field=f, reason=r) for f, r in error.errors]
+            rejected.append(BatchItemResult(index=index, status=422, errors=problems))
+    return ready, rejected
 
 
 @router.get("/{lead_id}", response_model=LeadPublic, dependencies=[Admin])
