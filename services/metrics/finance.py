@@ -1,16 +1,14 @@
-"""The money and speed arithmetic, pure: CAC (000:90-97), LTV (001:323-352), speed-to-lead."""
+"""The money arithmetic, pure: CAC (000:90-97) and LTV (001:323-352)."""
 
 import calendar
-from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import accumulate
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from services.metrics.schemas import CacReport, CacRow, LtvReport, LtvRow, Percentiles, SpeedRow
+from services.metrics.schemas import CacReport, CacRow, LtvReport, LtvRow
 from shared.times import UTC_ZONE
 
 Bucketing = Literal["month", "quarter"]
@@ -124,6 +122,22 @@ def _cac_row(
     ratio = gross_profit / costs if costs else None
     monthly_profit_per_customer = gross_profit / months if months else 0
     payback = cac / monthly_profit_per_customer if cac is not None and monthly_profit_per_customer else None
+    return CacRow(
+        period=period,
+        group=group,
+        costs=round(costs, 2),
+        customers=customers,
+        cac=round(cac, 2) if cac is not None else None,
+        revenue=round(revenue, 2),
+        cac_ratio=round(ratio, 3) if ratio is not None else None,
+        payback_months=round(payback, 2) if payback is not None else None,
+        warnings=_cac_warnings(cac, entered, customers, settings),
+    )
+
+
+def _cac_warnings(cac: float | None, entered: float | None, customers: int, settings: Any) -> list[str]:
+    """A CAC outside the configured band, costs without customers, customers without costs."""
+    costs = entered or 0.0
     warnings = []
     if cac is not None and settings.cac_high is not None and cac > settings.cac_high:
         warnings.append(f"CAC {cac:.2f} is above the band ({settings.cac_high})")
@@ -138,17 +152,7 @@ def _cac_row(
             "no spend entered for this period and group (spend entered without its channel or"
             " campaign is in the row without one): the CAC is unknown"
         )
-    return CacRow(
-        period=period,
-        group=group,
-        costs=round(costs, 2),
-        customers=customers,
-        cac=round(cac, 2) if cac is not None else None,
-        revenue=round(revenue, 2),
-        cac_ratio=round(ratio, 3) if ratio is not None else None,
-        payback_months=round(payback, 2) if payback is not None else None,
-        warnings=warnings,
-    )
+    return warnings
 
 
 @dataclass(frozen=True)
@@ -232,52 +236,3 @@ def _ltv_row(totals: CustomerTotals, margin: float) -> LtvRow:
         ltv_revenue=round(ltv, 2),
         ltv_margin=round(ltv * margin, 2),
     )
-
-
-# Speed to lead, from the histograms of speed_months (migration 0009): a bucket b holds the
-# values in (GROWTH^(b-1), GROWTH^b]; its middle is within 1% of each of them.
-GROWTH = 1.02
-QUANTILES = (0.5, 0.9, 0.99)
-Histogram = Mapping[int, int]  # bucket → leads
-
-
-def bucket_middle(bucket: int) -> float:
-    return 2 * GROWTH**bucket / (1 + GROWTH)
-
-
-def nearest_rank(histogram: Histogram, quantiles: Sequence[float] = QUANTILES) -> list[int]:
-    """The bucket of each quantile's nearest-rank value in a histogram of at least one lead:
-    the first bucket whose leads, with those below it, make at least that share of all (what
-    percentile_disc picks from the values themselves)."""
-    buckets = sorted(histogram)
-    cumulative = list(accumulate(histogram[bucket] for bucket in buckets))
-    return [buckets[bisect_left(cumulative, cumulative[-1] * quantile)] for quantile in quantiles]
-
-
-def speed_row(group: str | None, histograms: Mapping[str, Histogram], pending: int = 0) -> SpeedRow:
-    """One group's speed figures from its histograms by measure: webhook and ack (seconds
-    from capture), cycle (days), touches (a customer's touches before it became one; the bucket
-    is the count) and sla (bucket 1: acknowledged within the SLA). `pending` of the leads handed
-    off are still inside their SLA: SLA compliance is the share of the others met."""
-    assigned = sum(histograms.get("webhook", {}).values())
-    converted = sum(histograms.get("cycle", {}).values())
-    touches = sum(bucket * leads for bucket, leads in histograms.get("touches", {}).items())
-    in_time = histograms.get("sla", {}).get(1, 0)
-    decided = assigned - pending
-    return SpeedRow(
-        group=group,
-        to_first_webhook_seconds=_percentiles(histograms.get("webhook", {})),
-        to_acknowledgement_seconds=_percentiles(histograms.get("ack", {})),
-        sla_compliance=round(in_time / decided, 4) if decided > 0 else None,
-        sla_pending=pending,
-        touches_to_conversion=round(touches / converted, 2) if converted else None,
-        sales_cycle_days=_percentiles(histograms.get("cycle", {})),
-    )
-
-
-def _percentiles(histogram: Histogram) -> Percentiles:
-    count = sum(histogram.values())
-    if not count:
-        return Percentiles(count=0, p50=None, p90=None, p99=None)
-    p50, p90, p99 = (round(bucket_middle(bucket), 3) for bucket in nearest_rank(histogram))
-    return Percentiles(count=count, p50=p50, p90=p90, p99=p99)

@@ -1,7 +1,7 @@
 """Speed to lead from histograms (speed_months, migration 0009): the whole months of the period
 from the cells the triggers keep, the part-months at either end counted the same way from those
 leads. Only a row per (group, measure, bucket) reaches Python, however many leads there are;
-`finance.speed_row` reads the percentiles off them (nearest rank, each within 1%)."""
+`speed_maths.speed_row` reads the percentiles off them (nearest rank, each within 1%)."""
 
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import DateTime, bindparam, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.finance import speed_row
 from services.metrics.months import month_start, whole_months
 from services.metrics.schemas import SpeedReport
+from services.metrics.speed_maths import speed_row
 
 MEASURES = ("webhook", "ack", "sla", "cycle", "touches")  # speed_buckets' columns
 BUCKETS = "speed_buckets(r.captured_at, r.assigned_at, r.acknowledged_at, r.customer_at, r.touches_sent) AS b"

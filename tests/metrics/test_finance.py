@@ -10,16 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from services.metrics.finance import (
-    GROWTH,
-    QUANTILES,
-    Acquired,
-    CustomerTotals,
-    bucket_middle,
-    cac_report,
-    ltv_report,
-    nearest_rank,
-)
+from services.metrics.finance import Acquired, CustomerTotals, cac_report, ltv_report
+from services.metrics.speed_maths import GROWTH, QUANTILES, bucket_middle, nearest_rank
 
 BANDS = SimpleNamespace(cac_low=50.0, cac_high=400.0)
 
