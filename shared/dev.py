@@ -18,7 +18,8 @@ from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
 from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN
-from shared.supervisor import ServerPart, ServicePart, StopFlag, Supervisor, exit_cause, say
+from shared.stack_parts import ServerPart, ServicePart
+from shared.supervisor import StopFlag, Supervisor, exit_cause, say
 
 CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
 TOPICS = (*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in CONSUMER_GROUPS))

@@ -22,7 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared import topics
 from shared.cli import duration, status_table
 from shared.dev import TOPICS
-from shared.supervisor import Part, Supervisor, exit_cause, restart_delay
+from shared.stack_parts import Part
+from shared.supervisor import Supervisor, exit_cause, restart_delay
 from tests.stack import DevProcess
 
 ADMIN = {"Authorization": "Bearer dev-admin-token"}

@@ -1,0 +1,105 @@
+"""The processes `leadflow dev` supervises: its embedded servers, and the services."""
+
+import os
+import signal
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from shared.embedded import EmbeddedBroker, append_private, die_with_parent, wait_or_kill
+from shared.embedded_postgres import EmbeddedPostgres
+
+
+class Part:
+    """One process of the stack: start() returns once it is up (or raises), poll() gives its
+    exit code once it has died, stop() ends it (and is harmless when it is not running)."""
+
+    name = ""
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def poll(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+
+class ServerPart(Part):
+    """An embedded server, and what must follow each of its starts."""
+
+    def __init__(
+        self, name: str, server: EmbeddedPostgres | EmbeddedBroker, then: Callable[[], None]
+    ) -> None:
+        self.name, self.server, self.then = name, server, then
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.server.process
+
+    def start(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # embedded-postgres' own warnings
+            self.server.start()
+        self.then()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class ServicePart(Part):
+    """One service process (`python -m services.<service> <command>`, the service named `name`
+    and `serve` unless told); its output goes to `log`."""
+
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        env: dict[str, str],
+        log: Path,
+        niceness: int = 0,
+        *,
+        service: str | None = None,
+        command: str = "serve",
+    ) -> None:
+        self.name, self.port, self.env, self.log, self.niceness = name, port, env, log, niceness
+        self.service, self.command = service or name, command
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._process
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", f"services.{self.service}", self.command, "--port", str(self.port)]
+        with append_private(self.log) as log:
+            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                command,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=self._prepare,
+            )
+
+    def _prepare(self) -> None:
+        """In the child before it runs: its CPU priority, and its end with ours."""
+        os.nice(self.niceness)
+        die_with_parent()
+
+    def terminate(self) -> None:
+        """Ask it to stop without waiting, so that every service shuts down at once."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self.terminate()
+            wait_or_kill(self._process, timeout=15)
