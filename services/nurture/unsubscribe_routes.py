@@ -1,5 +1,4 @@
-"""The unsubscribe link in every email: a page that asks, and the button (or one-click) that
-unsubscribes."""
+"""The unsubscribe link in every email: a page that asks, and the button that unsubscribes."""
 
 import hmac
 import html

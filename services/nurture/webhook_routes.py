@@ -1,5 +1,4 @@
-"""Nurture's webhook subscription routes (admin): endpoints, their secrets, deliveries and
-redelivery; and the delivery health metrics reads."""
+"""Nurture's webhook routes: subscriptions, their secrets, deliveries and redelivery; delivery health."""
 
 from datetime import timedelta
 from typing import Annotated, Literal
