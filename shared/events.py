@@ -261,3 +261,39 @@ TOUCH_SCHEDULED = "touch.scheduled"
 TOUCH_SENT = "touch.sent"
 TOUCH_FAILED = "touch.failed"
 TOUCH_CANCELLED = "touch.cancelled"
+
+
+class ProposalOpened(Payload):
+    """nurture: a commercial proposal was sent (`proposal_sent`, `outcome_id`) and now waits for
+    the person's answer; unanswered by `stale_at` it is stale (002:276). It takes the place of
+    the lead's earlier proposal still waiting (`replaces`), whose clock stops there."""
+
+    outcome_id: UUID
+    sent_at: datetime
+    stale_at: datetime
+    rep_id: UUID | None = None  # who sent it, when sales said
+    replaces: UUID | None = None
+
+
+class ProposalAnswered(Payload):
+    """nurture: the person answered the proposal: a later sales outcome, or something they did
+    themselves (`answered_by`: `outcome:won`, `activity:chat_message`...)."""
+
+    outcome_id: UUID
+    sent_at: datetime
+    answered_at: datetime
+    answered_by: str
+
+
+class ProposalStale(Payload):
+    """nurture: the proposal went `stale_at` with no answer; `rep_id` was reminded."""
+
+    outcome_id: UUID
+    sent_at: datetime
+    stale_at: datetime
+    rep_id: UUID | None = None  # None: no active rep to remind
+
+
+PROPOSAL_OPENED = "proposal.opened"
+PROPOSAL_ANSWERED = "proposal.answered"
+PROPOSAL_STALE = "proposal.stale"

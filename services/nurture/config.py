@@ -49,6 +49,17 @@ class NurtureSettings(ServiceSettings):
     sla_check_every_seconds: float = Field(
         1.0, gt=0, validation_alias="LEADFLOW_NURTURE_SLA_CHECK_EVERY_SECONDS"
     )
+    proposal_stale_days: float = Field(
+        14.0,
+        gt=0,
+        le=365,
+        validation_alias="LEADFLOW_PROPOSAL_STALE_DAYS",
+        description="Days a commercial proposal may wait for an answer before it is stale and its"
+        " lead's rep is reminded (002:276).",
+    )
+    proposal_check_every_seconds: float = Field(
+        60.0, gt=0, validation_alias="LEADFLOW_NURTURE_PROPOSAL_CHECK_EVERY_SECONDS"
+    )
     touches_enabled: bool = Field(
         True,
         validation_alias="LEADFLOW_NURTURE_TOUCHES_ENABLED",

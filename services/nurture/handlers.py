@@ -3,7 +3,7 @@ rep at once, with an SLA to acknowledge it. Handlers take a session and never co
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture import consent, followup
+from services.nurture import consent, followup, proposals
 from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
 from services.nurture.erasure_notices import tell_of_erasure
@@ -13,6 +13,7 @@ from services.nurture.subscriptions import announce, classification_types
 from shared import topics
 from shared.consumer import Handler, Lane
 from shared.events import (
+    ACTIVITY_RECORDED,
     CONSENT_CHANGED,
     LEAD_CLASSIFIED,
     LEAD_ERASED,
@@ -38,8 +39,12 @@ def hand_off_lane(settings: NurtureSettings) -> Lane:
 
 def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, Handler]:
     """Classifications: announce, hand hot and SQL leads to reps, keep follow-up in step.
-    From ingest: a sales outcome meets the SLA; a withdrawn consent or an erasure stops
-    everything at once."""
+    From ingest: a sales outcome meets the SLA; outcomes and activities open and answer
+    commercial proposals; a withdrawn consent or an erasure stops everything at once."""
+
+    async def on_outcome(session: AsyncSession, events: list[Envelope]) -> None:
+        await stop_the_clocks(session, events)
+        await proposals.track_outcomes(session, events, settings.proposal_stale_days)
 
     async def on_classified(session: AsyncSession, events: list[Envelope]) -> None:
         for event in events:
@@ -60,10 +65,12 @@ def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, H
     async def on_erased(session: AsyncSession, events: list[Envelope]) -> None:
         await tell_of_erasure(session, events, utcnow())
         await followup.erase(session, {event.lead_id for event in events})
+        await proposals.forget(session, {event.lead_id for event in events})
 
     return {
         LEAD_CLASSIFIED: on_classified,
-        OUTCOME_RECORDED: stop_the_clocks,
+        OUTCOME_RECORDED: on_outcome,
+        ACTIVITY_RECORDED: proposals.track_activities,
         CONSENT_CHANGED: on_consent,
         LEAD_ERASED: on_erased,
     }

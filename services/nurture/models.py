@@ -146,3 +146,21 @@ class PlaybookVersion(SQLModel, table=True):
     document: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     source: str
     created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)
+
+
+class Proposal(SQLModel, table=True):
+    """A commercial proposal sent to a lead, waiting for the person's answer until `closed_at`
+    (answered, or replaced by a newer one); reminded about once, when it went stale."""
+
+    __tablename__ = "proposals"
+
+    outcome_id: UUID = Field(primary_key=True)  # the `proposal_sent` outcome's
+    lead_id: UUID
+    correlation_id: UUID
+    rep_id: UUID | None = None  # who sent it, when sales said
+    sent_at: datetime = Field(sa_type=DateTime(timezone=True))
+    stale_at: datetime = Field(sa_type=DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    closed_by: str | None = None  # outcome:<type> | activity:<type> | proposal (a newer one)
+    reminded_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    reminder: str | None = None  # whom it went to, or why it went to nobody

@@ -31,6 +31,7 @@ EVENT_TYPES = (
     "lead.assigned",
     "lead.acknowledged",
     "sla.breached",
+    "proposal.stale",
     "touch.sent",
     "touch.failed",
 )

@@ -1,0 +1,102 @@
+"""Stale proposals: a periodic pass finds the proposals that waited `proposal_stale_days` with
+no answer and reminds the lead's rep once, by a signed webhook (`proposal.stale`), as reps get
+their hand-offs and escalations; `proposal.stale` is published either way. Nobody is reminded
+to chase a person who unsubscribed (an erased person's proposals are gone). Replicas share
+the pass: rows another holds are skipped."""
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.nurture.models import Assignment, FollowedLead, Proposal, Rep
+from services.nurture.rep_webhooks import queue_webhook
+from services.nurture.subscriptions import emit
+from shared.db import Database
+from shared.events import PROPOSAL_STALE, Envelope, ProposalStale
+from shared.observability import correlated
+
+log = logging.getLogger(__name__)
+
+
+async def remind_stale(db: Database, now: datetime, limit: int = 100) -> int:
+    """Remind about every proposal gone stale by `now` (the app passes the wall clock's time)
+    and not reminded about yet; returns how many."""
+    reminded = 0
+    while True:
+        async with db.transaction() as session:
+            due_query = (
+                select(Proposal)
+                .where(
+                    col(Proposal.closed_at).is_(None),
+                    col(Proposal.reminded_at).is_(None),
+                    col(Proposal.stale_at) <= now,
+                )
+                .order_by(col(Proposal.stale_at))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            due = list((await session.exec(due_query)).all())
+            for proposal in due:
+                await _remind(session, proposal, now)
+        reminded += len(due)
+        if len(due) < limit:
+            return reminded
+
+
+async def _remind(session: AsyncSession, proposal: Proposal, now: datetime) -> None:
+    rep, person = await _owner(session, proposal)
+    followed = await session.get(FollowedLead, proposal.lead_id)
+    proposal.reminded_at = now
+    if followed is not None and followed.unsubscribed:
+        rep, proposal.reminder = None, "nobody: the person unsubscribed"
+    elif rep is None:
+        proposal.reminder = "nobody: no active rep holds the lead or sent the proposal"
+        with correlated(proposal.correlation_id):
+            log.warning("lead %s: stale proposal, and no active rep to remind", proposal.lead_id)
+    else:
+        proposal.reminder = f"rep {rep.id}"
+        if not person and followed is not None:
+            person = followed.context
+        body = _reminder(proposal, rep, person, now)
+        queue_webhook(session, rep, proposal.lead_id, PROPOSAL_STALE, body, now)
+    session.add(proposal)
+    stale = ProposalStale(
+        outcome_id=proposal.outcome_id,
+        sent_at=proposal.sent_at,
+        stale_at=proposal.stale_at,
+        rep_id=rep.id if rep is not None else None,
+    )
+    event = Envelope.of(PROPOSAL_STALE, proposal.lead_id, proposal.correlation_id, "nurture", stale)
+    await emit(session, event)
+
+
+async def _owner(session: AsyncSession, proposal: Proposal) -> tuple[Rep | None, dict[str, Any]]:
+    """The rep the lead was handed to (else the one who sent the proposal), while active, and
+    the person as the hand-off last described them."""
+    assignment = await session.get(Assignment, proposal.lead_id)
+    person: dict[str, Any] = dict((assignment.lead or {}).get("lead") or {}) if assignment else {}
+    for rep_id in (assignment.rep_id if assignment else None, proposal.rep_id):
+        rep = await session.get(Rep, rep_id) if rep_id is not None else None
+        if rep is not None and rep.active:
+            return rep, person
+    return None, person
+
+
+def _reminder(proposal: Proposal, rep: Rep, person: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The `proposal.stale` webhook's body: which proposal, since when, and who the person is."""
+    return {
+        "type": PROPOSAL_STALE,
+        "timestamp": now.isoformat(),
+        "data": {
+            "lead_id": str(proposal.lead_id),
+            "outcome_id": str(proposal.outcome_id),
+            "rep_id": str(rep.id),
+            "sent_at": proposal.sent_at.isoformat(),
+            "stale_at": proposal.stale_at.isoformat(),
+            "days_waiting": round((now - proposal.sent_at).total_seconds() / 86400, 1),
+            "lead": person,
+        },
+    }

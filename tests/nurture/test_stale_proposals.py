@@ -1,0 +1,304 @@
+"""Stale proposals: a commercial proposal with no answer in two weeks (002:276) reminds the
+lead's rep, once, by webhook; an answer before then, a newer proposal, an erasure or an
+unsubscribe change that. Events come through the real broker; the tests run the reminder pass
+themselves at the times they name, so nothing races the wall clock."""
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from services.nurture.app import create_app
+from services.nurture.assignments import assign_leads
+from services.nurture.config import NurtureSettings
+from services.nurture.proposal_reminders import remind_stale
+from shared import topics
+from shared.db import Database
+from shared.events import (
+    ACTIVITY_RECORDED,
+    CONSENT_CHANGED,
+    LEAD_ERASED,
+    OUTCOME_RECORDED,
+    PROPOSAL_ANSWERED,
+    PROPOSAL_OPENED,
+    PROPOSAL_STALE,
+    ActivityRecorded,
+    ConsentChanged,
+    Envelope,
+    LeadErased,
+    OutcomeRecorded,
+    Payload,
+    utcnow,
+)
+from shared.kafka import Publisher
+from tests.conftest import ADMIN, Servers, caught_up, eventually, running
+from tests.helpers import events_of, lead_classified
+from tests.receiver import Receiver, webhook_receiver
+
+STALE = timedelta(days=14)  # the default of LEADFLOW_PROPOSAL_STALE_DAYS
+DAY, SECOND = timedelta(days=1), timedelta(seconds=1)
+
+
+@pytest.fixture(scope="module")
+async def nurture(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    settings = servers.settings(
+        NurtureSettings,
+        sla_check_every_seconds=3600,  # the app's own checks stay out of the tests' way
+        proposal_check_every_seconds=3600,
+        touches_enabled=False,
+    )
+    app = create_app(settings)
+    async with running(app) as client:
+        await caught_up(app)
+        yield client
+
+
+@pytest.fixture
+async def db(nurture: httpx.AsyncClient) -> Database:
+    """The nurture database with earlier tests' reps retired and their proposals reminded of,
+    so a reminder pass sees this test's proposals alone."""
+    database: Database = nurture._transport.app.state.runtime.db  # type: ignore[attr-defined]
+    async with database.transaction() as session:
+        await session.execute(text("UPDATE reps SET active = false"))
+        await session.execute(text("UPDATE assignments SET sla_due_at = NULL"))
+        await session.execute(text("UPDATE proposals SET reminded_at = now() WHERE reminded_at IS NULL"))
+    return database
+
+
+@pytest.fixture
+def sent_at() -> datetime:
+    """When the test's first proposal went: a month ago, so every webhook of the story is due now."""
+    return utcnow() - 30 * DAY
+
+
+async def add_rep(client: httpx.AsyncClient, receiver: Receiver, name: str) -> dict[str, Any]:
+    response = await client.post("/v1/reps", json={"name": name, "webhook_url": receiver.url}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def hand_off(client: httpx.AsyncClient, db: Database, at: datetime) -> Envelope:
+    """A hot lead handed to a rep at `at`, as the classifications consumer does."""
+    event = lead_classified("hot")
+    settings: NurtureSettings = client._transport.app.state.settings  # type: ignore[attr-defined]
+    async with db.transaction() as session:
+        await assign_leads(session, [event], settings, at)
+    return event
+
+
+def later(lead: Envelope, kind: str, payload: Payload) -> Envelope:
+    return lead.follow_up(kind, "ingest", payload)
+
+
+def proposal_sent(lead: Envelope, at: datetime) -> Envelope:
+    outcome = OutcomeRecorded(outcome_id=uuid.uuid4(), outcome="proposal_sent", occurred_at=at)
+    return later(lead, OUTCOME_RECORDED, outcome)
+
+
+def outcome(lead: Envelope, name: str, at: datetime) -> Envelope:
+    recorded = OutcomeRecorded(outcome_id=uuid.uuid4(), outcome=name, occurred_at=at)
+    return later(lead, OUTCOME_RECORDED, recorded)
+
+
+def activity(lead: Envelope, kind: str, at: datetime) -> Envelope:
+    done = ActivityRecorded(activity_id=uuid.uuid4(), activity_type=kind, occurred_at=at)
+    return later(lead, ACTIVITY_RECORDED, done)
+
+
+async def publish(servers: Servers, *events: Envelope) -> None:
+    publisher = Publisher(servers.bootstrap, "test")
+    try:
+        await publisher.publish([(topics.LEAD_EVENTS, str(e.lead_id).encode(), e.to_bytes()) for e in events])
+    finally:
+        await publisher.stop()
+
+
+def outcome_id(event: Envelope) -> str:
+    return str(event.data["outcome_id"])
+
+
+async def proposal(db: Database, sent: Envelope) -> dict[str, Any] | None:
+    """The proposal nurture keeps for a `proposal_sent` outcome (None: none)."""
+    async with db.transaction() as session:
+        query = text("SELECT * FROM proposals WHERE outcome_id = :id")
+        row = (await session.execute(query, {"id": outcome_id(sent)})).first()
+    return dict(row._mapping) if row else None
+
+
+async def reminders_queued(db: Database, lead: Envelope) -> int:
+    async with db.transaction() as session:
+        query = text("SELECT count(*) FROM webhook_deliveries WHERE lead_id = :id AND event_type = :type")
+        return int((await session.execute(query, {"id": lead.lead_id, "type": PROPOSAL_STALE})).scalar_one())
+
+
+def reminders(receiver: Receiver) -> dict[str, dict[str, Any]]:
+    """The `proposal.stale` webhooks received, each once (by `webhook-id`)."""
+    bodies = {r.headers["webhook-id"]: json.loads(r.body) for r in receiver.received()}
+    return {key: body for key, body in bodies.items() if body["type"] == PROPOSAL_STALE}
+
+
+async def test_a_proposal_unanswered_for_two_weeks_reminds_the_leads_rep_once(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
+) -> None:
+    with webhook_receiver() as holder_hook, webhook_receiver() as other_hook:
+        holder = await add_rep(nurture, holder_hook, "Aigerim")
+        lead = await hand_off(nurture, db, sent_at - DAY)
+        await add_rep(nurture, other_hook, "Dauren")  # active too: the reminder goes to the lead's own
+        sent = proposal_sent(lead, sent_at)
+        await publish(servers, sent)
+        await eventually(lambda: proposal(db, sent), timeout=20)
+        assert await remind_stale(db, sent_at + STALE - SECOND) == 0  # not yet
+        assert await remind_stale(db, sent_at + STALE + SECOND) == 1
+        assert await remind_stale(db, sent_at + STALE + DAY) == 0  # once
+        [reminder] = (await eventually(lambda: reminders(holder_hook), timeout=20)).values()
+        assert await reminders_queued(db, lead) == 1
+        assert reminders(other_hook) == {}
+    assert reminder["data"]["rep_id"] == holder["id"]
+    assert reminder["data"]["lead_id"] == str(lead.lead_id)
+    assert reminder["data"]["outcome_id"] == outcome_id(sent)
+    assert datetime.fromisoformat(reminder["data"]["sent_at"]) == sent_at
+    published = await events_of(
+        servers.bootstrap,
+        str(lead.lead_id),
+        until=lambda es: any(e.type == PROPOSAL_STALE for e in es),
+        topic=topics.TOUCH_EVENTS,
+    )
+    [opened] = [e.data for e in published if e.type == PROPOSAL_OPENED]
+    [stale] = [e.data for e in published if e.type == PROPOSAL_STALE]
+    assert datetime.fromisoformat(opened["stale_at"]) == sent_at + STALE
+    assert (stale["outcome_id"], stale["rep_id"]) == (outcome_id(sent), holder["id"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "answer"),
+    [
+        (ACTIVITY_RECORDED, "chat_message"),
+        (ACTIVITY_RECORDED, "form_submitted"),
+        (OUTCOME_RECORDED, "meeting_booked"),
+        (OUTCOME_RECORDED, "lost"),
+    ],
+)
+async def test_an_answer_within_two_weeks_means_no_reminder(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime, kind: str, answer: str
+) -> None:
+    with webhook_receiver() as hook:
+        await add_rep(nurture, hook, "Aigerim")
+        lead = await hand_off(nurture, db, sent_at - DAY)
+        sent = proposal_sent(lead, sent_at)
+        answered_at = sent_at + STALE - DAY
+        reply = (activity if kind == ACTIVITY_RECORDED else outcome)(lead, answer, answered_at)
+        await publish(servers, sent, reply)
+        closed = await eventually(lambda: _closed(db, sent), timeout=20)
+        assert await remind_stale(db, sent_at + STALE + SECOND) == 0
+        assert await reminders_queued(db, lead) == 0
+    assert closed["closed_by"] == f"{'activity' if kind == ACTIVITY_RECORDED else 'outcome'}:{answer}"
+    published = await events_of(
+        servers.bootstrap,
+        str(lead.lead_id),
+        until=lambda es: any(e.type == PROPOSAL_ANSWERED for e in es),
+        topic=topics.TOUCH_EVENTS,
+    )
+    [answered] = [e.data for e in published if e.type == PROPOSAL_ANSWERED]
+    assert (answered["outcome_id"], answered["answered_by"]) == (outcome_id(sent), closed["closed_by"])
+    assert datetime.fromisoformat(answered["answered_at"]) == answered_at
+
+
+async def _closed(db: Database, sent: Envelope) -> dict[str, Any] | None:
+    found = await proposal(db, sent)
+    return found if found and found["closed_at"] else None
+
+
+async def test_looking_or_a_reply_dated_before_the_proposal_is_no_answer(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
+) -> None:
+    """Opening the email, viewing the page, the rep's own note: the rep still has to ask. A
+    chat message from before the proposal (recorded late by a CRM) did not answer it."""
+    with webhook_receiver() as hook:
+        await add_rep(nurture, hook, "Aigerim")
+        lead = await hand_off(nurture, db, sent_at - DAY)
+        sent = proposal_sent(lead, sent_at)
+        looked = [activity(lead, kind, sent_at + DAY) for kind in ("email_open", "page_view", "note")]
+        earlier = activity(lead, "chat_message", sent_at - SECOND)
+        await publish(servers, sent, *looked, earlier)
+        await caught_up(nurture._transport.app)  # type: ignore[attr-defined]
+        assert await remind_stale(db, sent_at + STALE + SECOND) == 1
+        assert await reminders_queued(db, lead) == 1
+
+
+async def test_a_new_proposal_starts_the_two_weeks_again(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
+) -> None:
+    with webhook_receiver() as hook:
+        await add_rep(nurture, hook, "Aigerim")
+        lead = await hand_off(nurture, db, sent_at - DAY)
+        first, second = proposal_sent(lead, sent_at), proposal_sent(lead, sent_at + 10 * DAY)
+        await publish(servers, first, second)
+        await eventually(lambda: proposal(db, second), timeout=20)
+        assert await remind_stale(db, sent_at + STALE + SECOND) == 0  # the first no longer waits
+        assert await remind_stale(db, sent_at + 10 * DAY + STALE - SECOND) == 0
+        assert await remind_stale(db, sent_at + 10 * DAY + STALE + SECOND) == 1
+        [reminder] = (await eventually(lambda: reminders(hook), timeout=20)).values()
+    assert reminder["data"]["outcome_id"] == outcome_id(second)
+    assert (await proposal(db, first) or {}).get("closed_by") == "proposal"
+    published = await events_of(
+        servers.bootstrap,
+        str(lead.lead_id),
+        until=lambda es: sum(e.type == PROPOSAL_OPENED for e in es) >= 2,
+        topic=topics.TOUCH_EVENTS,
+    )
+    opened = [e.data for e in published if e.type == PROPOSAL_OPENED]
+    assert [o["outcome_id"] for o in opened] == [outcome_id(first), outcome_id(second)]
+    assert "replaces" not in opened[0] and opened[1]["replaces"] == outcome_id(first)
+
+
+async def test_an_erased_person_is_never_chased(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
+) -> None:
+    with webhook_receiver() as hook:
+        await add_rep(nurture, hook, "Aigerim")
+        lead = await hand_off(nurture, db, sent_at - DAY)
+        sent = proposal_sent(lead, sent_at)
+        await publish(servers, sent)
+        await eventually(lambda: proposal(db, sent), timeout=20)
+        await publish(servers, later(lead, LEAD_ERASED, LeadErased(erased_at=sent_at + DAY)))
+        await eventually(lambda: _gone(db, sent), timeout=20)
+        assert await remind_stale(db, sent_at + STALE + SECOND) == 0
+        assert await reminders_queued(db, lead) == 0
+
+
+async def _gone(db: Database, sent: Envelope) -> bool:
+    return await proposal(db, sent) is None
+
+
+async def test_nobody_is_reminded_to_chase_a_person_who_unsubscribed(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
+) -> None:
+    """The proposal is stale all the same (`proposal.stale`, with no rep), for the numbers."""
+    with webhook_receiver() as hook:
+        await add_rep(nurture, hook, "Aigerim")
+        lead = await hand_off(nurture, db, sent_at - DAY)
+        sent = proposal_sent(lead, sent_at)
+        withdrawn = ConsentChanged(granted=False, purpose="marketing", occurred_at=sent_at + DAY)
+        await publish(servers, sent, later(lead, CONSENT_CHANGED, withdrawn))
+        await eventually(lambda: _unsubscribed(db, lead), timeout=20)
+        assert await remind_stale(db, sent_at + STALE + SECOND) == 1
+        assert await reminders_queued(db, lead) == 0
+    published = await events_of(
+        servers.bootstrap,
+        str(lead.lead_id),
+        until=lambda es: any(e.type == PROPOSAL_STALE for e in es),
+        topic=topics.TOUCH_EVENTS,
+    )
+    [stale] = [e.data for e in published if e.type == PROPOSAL_STALE]
+    assert "rep_id" not in stale
+
+
+async def _unsubscribed(db: Database, lead: Envelope) -> bool:
+    async with db.transaction() as session:
+        query = text("SELECT unsubscribed FROM followed_leads WHERE lead_id = :id")
+        return bool((await session.execute(query, {"id": lead.lead_id})).scalar())
