@@ -12,6 +12,7 @@ from services.metrics.dashboard import STATIC
 from services.metrics.dashboard import router as dashboard_router
 from services.metrics.handlers import event_handlers
 from services.metrics.health import PipelineHealth
+from services.metrics.proposal_report import router as proposals_router
 from services.metrics.spend import NoSuchEntry
 from shared import topics
 from shared.events import utcnow
@@ -30,7 +31,7 @@ def create_app(settings: MetricsSettings, clock: Callable[[], datetime] = utcnow
     # The gauges' own refresh (GET /v1/health answers fresh, cached 5 s): each asks the broker
     # and every service, so it is what an idle stack would spend most on.
     runtime.add_periodic("pipeline health", HEALTH_GAUGES_EVERY_SECONDS, lambda: _quietly(health))
-    app = create_service_app(runtime, "Leadflow metrics", [router, dashboard_router])
+    app = create_service_app(runtime, "Leadflow metrics", [router, proposals_router, dashboard_router])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.health = health
     app.state.clock = clock

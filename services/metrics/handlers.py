@@ -14,6 +14,7 @@ from sqlalchemy import Table, Text, bindparam, case, cast, func, or_, select, te
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.metrics import proposal_facts
 from services.metrics.models import EXIT_STAGES, FUNNEL_STAGES, LeadFact
 from shared.consumer import Handler
 from shared.db import execute_compiled_once
@@ -248,10 +249,12 @@ async def forget(session: AsyncSession, events: list[Envelope]) -> None:
     the erasure itself, which carries nothing about the person), so no rebuild brings it back."""
     leads = list({e.lead_id for e in events})
     await session.execute(FACTS.delete().where(FACTS.c.lead_id.in_(leads)))
+    await proposal_facts.forget(session, leads)
     await session.execute(_FORGET_ARCHIVED, {"leads": leads, "erasures": [e.id for e in events]})
 
 
 def event_handlers() -> dict[str, Handler]:
     handlers: dict[str, Handler] = {event_type: record for event_type in COLUMNS}
+    handlers |= proposal_facts.handlers()
     handlers[LEAD_ERASED] = forget
     return handlers

@@ -79,3 +79,18 @@ class Spend(SQLModel, table=True):
     currency: str
     note: str | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class ProposalFact(SQLModel, table=True):
+    """One commercial proposal (nurture's `proposal.*` events, merged in any order): stale or
+    still open is judged when read, against the clock (migration 0015)."""
+
+    __tablename__ = "proposal_facts"
+
+    outcome_id: UUID = Field(primary_key=True)  # the `proposal_sent` outcome's
+    lead_id: UUID
+    rep_id: UUID | None = None
+    sent_at: datetime | None = None
+    stale_at: datetime | None = None
+    answered_at: datetime | None = None  # the earliest answer
+    replaced_at: datetime | None = None  # a newer proposal took its place, unanswered

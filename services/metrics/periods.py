@@ -38,7 +38,7 @@ class Span:
         return self.start, self.end
 
 
-def _span(from_: date | datetime | None, to: date | datetime | None, tz: ZoneInfo | None) -> Span:
+def span_of(from_: date | datetime | None, to: date | datetime | None, tz: ZoneInfo | None) -> Span:
     """The period as sent, read in `tz`; a 422 naming the field when it cannot be, or when it
     ends before it starts (an inverted one would answer zeros, as if nothing happened in it)."""
     zone = tz or UTC_ZONE
@@ -60,7 +60,7 @@ def captured_in(
     tz: InZone = None,
 ) -> Span:
     """The leads' capture period, open at either end."""
-    return _span(from_, to, tz)
+    return span_of(from_, to, tz)
 
 
 def costs_in(
@@ -69,4 +69,4 @@ def costs_in(
     tz: InZone = None,
 ) -> Span:
     """The period of costs and customers, closed at both ends."""
-    return _span(from_, to, tz)
+    return span_of(from_, to, tz)

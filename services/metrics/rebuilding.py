@@ -33,4 +33,4 @@ async def said_partial(request: Request, report: ReportT, before: Progress) -> R
 
 
 async def reset_read_model(session: AsyncSession) -> None:
-    await session.execute(text("TRUNCATE lead_facts"))
+    await session.execute(text("TRUNCATE lead_facts, proposal_facts"))

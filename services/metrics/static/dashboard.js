@@ -142,6 +142,19 @@ async function drawSpeed(params) {
   ]);
 }
 
+async function drawProposals(params) {
+  const sent = new URLSearchParams([...params].filter(([name]) => name !== "channel"));
+  const p = await getJson("/v1/proposals", sent);
+  definitions(document.getElementById("proposals"), [
+    ["Sent", String(p.sent)],
+    ["Answered", p.answered_late ? `${p.answered} (${p.answered_late} late)` : String(p.answered)],
+    ["Median days to an answer", p.median_days_to_answer ?? "–"],
+    ["Stale: no answer in two weeks", String(p.stale), p.stale > 0],
+    ["Waiting, inside two weeks", String(p.open)],
+    ["Replaced by a newer one", String(p.replaced)],
+  ]);
+}
+
 async function drawHealth() {
   const health = await getJson("/v1/health");
   const entries = [];
@@ -161,7 +174,7 @@ async function drawHealth() {
 
 async function refresh() {
   const params = filters();
-  const results = await Promise.allSettled([drawFunnel(params), drawMoney(params), drawSpeed(params), drawHealth()]);
+  const results = await Promise.allSettled([drawFunnel(params), drawMoney(params), drawSpeed(params), drawProposals(params), drawHealth()]);
   const failed = results.filter((r) => r.status === "rejected");
   const signIn = failed.find((r) => r.reason instanceof SignInNeeded);
   if (signIn) {
