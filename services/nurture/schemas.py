@@ -85,6 +85,7 @@ EventType = Literal[
     "lead.assigned",
     "lead.acknowledged",
     "sla.breached",
+    "proposal.stale",
     "touch.sent",
     "touch.failed",
     "lead.erased",

@@ -295,3 +295,24 @@ async def _unsubscribed(db: Database, lead: Envelope) -> bool:
     async with db.transaction() as session:
         query = text("SELECT unsubscribed FROM followed_leads WHERE lead_id = :id")
         return bool((await session.execute(query, {"id": lead.lead_id})).scalar())
+
+
+async def test_a_crm_subscribed_to_stale_proposals_hears_of_each(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
+) -> None:
+    with webhook_receiver() as rep_hook, webhook_receiver() as crm:
+        await add_rep(nurture, rep_hook, "Aigerim")
+        body = {"url": crm.url, "events": [PROPOSAL_STALE]}
+        endpoint = await nurture.post("/v1/webhooks", json=body, headers=ADMIN)
+        assert endpoint.status_code == 201, endpoint.text
+        try:
+            lead = await hand_off(nurture, db, sent_at - DAY)
+            sent = proposal_sent(lead, sent_at)
+            await publish(servers, sent)
+            await caught_up(nurture._transport.app)  # type: ignore[attr-defined]
+            assert await remind_stale(db, sent_at + STALE + SECOND) == 1
+            [told] = (await eventually(lambda: reminders(crm), timeout=20)).values()
+        finally:
+            path = f"/v1/webhooks/{endpoint.json()['id']}"
+            await nurture.patch(path, json={"active": False}, headers=ADMIN)
+    assert (told["data"]["lead_id"], told["data"]["outcome_id"]) == (str(lead.lead_id), outcome_id(sent))
