@@ -44,7 +44,10 @@ VIEWER_READS = {
     ("scoring", "GET", "/v1/leads"),
     ("scoring", "GET", "/v1/rules"),
     ("nurture", "GET", "/v1/leads/{lead_id}/touches"),
-    *(("metrics", "GET", path) for path in ("/v1/funnel", "/v1/cac", "/v1/ltv", "/v1/speed-to-lead")),
+    *(
+        ("metrics", "GET", path)
+        for path in ("/v1/funnel", "/v1/cac", "/v1/ltv", "/v1/speed-to-lead", "/v1/proposals")
+    ),
     ("metrics", "GET", "/v1/health"),
     ("nurture", "GET", "/v1/delivery-health"),
     *((service, "GET", "/v1/outbox") for service in ("ingest", "scoring", "nurture", "metrics")),
