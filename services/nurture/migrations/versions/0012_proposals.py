@@ -1,15 +1,15 @@
 """Commercial proposals waiting for an answer: one open proposal per lead at most, and the
 unanswered ones not yet reminded about, by when they go stale, for the reminder pass.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
