@@ -16,6 +16,7 @@ from services.nurture.rep_webhooks import queue_webhook
 from services.nurture.subscriptions import emit
 from shared.db import Database
 from shared.events import PROPOSAL_STALE, Envelope, ProposalStale
+from shared.languages import language_of, say
 from shared.observability import correlated
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,16 @@ async def _owner(session: AsyncSession, proposal: Proposal) -> tuple[Rep | None,
 
 
 def _reminder(proposal: Proposal, rep: Rep, person: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The `proposal.stale` webhook's body: which proposal, since when, and who the person is."""
+    """The `proposal.stale` webhook's body: which proposal, since when, and who the person is,
+    with a message for the rep in the lead's language, as a hand-off's."""
+    days = (now - proposal.sent_at).days
+    language = language_of(person)
     return {
         "type": PROPOSAL_STALE,
         "timestamp": now.isoformat(),
         "data": {
+            "message": " ".join(say("rep_proposal_stale", language, days=days, **person).split()),
+            "language": language,
             "lead_id": str(proposal.lead_id),
             "outcome_id": str(proposal.outcome_id),
             "rep_id": str(rep.id),

@@ -162,6 +162,10 @@ async def test_a_proposal_unanswered_for_two_weeks_reminds_the_leads_rep_once(
     assert reminder["data"]["lead_id"] == str(lead.lead_id)
     assert reminder["data"]["outcome_id"] == outcome_id(sent)
     assert datetime.fromisoformat(reminder["data"]["sent_at"]) == sent_at
+    assert (
+        reminder["data"]["message"]
+        == "Your proposal has had no answer for 14 days: a@example.kz. Please follow up."
+    )
     published = await events_of(
         servers.bootstrap,
         str(lead.lead_id),
