@@ -52,7 +52,8 @@ def a_lead(rng: random.Random) -> dict[str, Any]:
     acknowledged = None
     if assigned and rng.random() < 0.8:
         acknowledged = at + timedelta(seconds=rng.expovariate(1 / 900))
-    customer = at + timedelta(days=rng.uniform(0.5, 90)) if rng.random() < 0.2 else None
+    # a few bought before their capture: existing customers imported with their history
+    customer = at + timedelta(days=rng.uniform(-30, 90)) if rng.random() < 0.2 else None
     return {
         "lead_id": uuid.UUID(int=rng.getrandbits(128)),
         "channel": rng.choice(CHANNELS),
@@ -106,7 +107,7 @@ def expected(rows: list[Any], by: str | None, sla: float, now: datetime) -> dict
                     found["pending"].append(1)  # neither met nor missed yet
             if row.acknowledged_at:
                 found["ack"].append((row.acknowledged_at - row.captured_at).total_seconds())
-            if row.customer_at:
+            if row.customer_at and row.customer_at >= row.captured_at:  # bought after we met them
                 found["cycle"].append((row.customer_at - row.captured_at).total_seconds() / 86400)
                 found["touches"].append(sum(1 for t in row.touch_times if t < row.customer_at))
     return {key: _figures(found) for key, found in values.items()}
