@@ -9,8 +9,9 @@ from uuid import UUID
 from sqlalchemy import func, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture.models import DeliveryAttempt, WebhookDelivery
+from services.nurture.models import DeliveryAttempt, Rep, WebhookDelivery, WebhookEndpoint
 from services.nurture.schemas import DeliveryHealth
+from services.nurture.subscriptions import origin_of
 from shared.paging import keyset
 
 DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
@@ -54,17 +55,30 @@ async def latest_attempts(
 
 
 async def redeliver(session: AsyncSession, delivery_id: UUID) -> None:
-    result = await session.execute(_REDELIVER.where(DELIVERIES.c.id == delivery_id))
-    if not result.rowcount:  # type: ignore[attr-defined]
+    found = await session.get(WebhookDelivery, delivery_id)
+    if found is None:
         raise NoSuchDelivery("No such delivery")
+    receiver = await _receiver_url(session, found) or found.url
+    await session.execute(_REDELIVER.values(origin=origin_of(receiver)).where(DELIVERIES.c.id == delivery_id))
+
+
+async def _receiver_url(session: AsyncSession, delivery: WebhookDelivery) -> str | None:
+    """Where the delivery goes now (sends follow a moved receiver): its circuit is that
+    address's, not the one it was first queued for."""
+    if delivery.endpoint_id is not None:
+        endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
+        return endpoint.url if endpoint is not None else None
+    rep = await session.get(Rep, delivery.rep_id) if delivery.rep_id is not None else None
+    return rep.webhook_url if rep is not None else None
 
 
 async def redeliver_range(
-    session: AsyncSession, endpoint_id: UUID, since: datetime, until: datetime | None, status: str
+    session: AsyncSession, endpoint: WebhookEndpoint, since: datetime, until: datetime | None, status: str
 ) -> int:
     """Every delivery to the endpoint created in [since, until) with `status` ("any": all)
-    made due again; how many."""
-    query = _REDELIVER.where(DELIVERIES.c.endpoint_id == endpoint_id, DELIVERIES.c.created_at >= since)
+    made due again, to its current address; how many."""
+    again = _REDELIVER.values(origin=origin_of(endpoint.url))
+    query = again.where(DELIVERIES.c.endpoint_id == endpoint.id, DELIVERIES.c.created_at >= since)
     if until is not None:
         query = query.where(DELIVERIES.c.created_at < until)
     if status != "any":

@@ -115,8 +115,8 @@ async def redeliver_range(request: Request, endpoint_id: UUID, data: RedeliverRa
     """Send again every delivery to this endpoint created in a time range (by default the
     failed ones): what a receiver missed while it was down."""
     async with request.app.state.runtime.db.transaction() as session:
-        await directory.endpoint(session, endpoint_id)
-        sent = await delivery_log.redeliver_range(session, endpoint_id, data.since, data.until, data.status)
+        endpoint = await directory.endpoint(session, endpoint_id)
+        sent = await delivery_log.redeliver_range(session, endpoint, data.since, data.until, data.status)
     return Redelivering(deliveries=sent)
 
 

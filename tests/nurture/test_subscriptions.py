@@ -455,3 +455,43 @@ async def test_deliveries_waiting_on_a_paused_receiver_go_to_the_url_it_moved_to
             async with app.state.runtime.db.transaction() as session:
                 await session.execute(text("DELETE FROM receiver_circuits WHERE origin = :origin"), paused)
     assert old.received() == []
+
+
+async def test_a_delivery_redelivered_after_its_receiver_moved_goes_to_the_new_url_at_once(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    """The usual recovery: a receiver was down until its deliveries failed and it was paused;
+    the admin moves the subscription and redelivers: what is sent again counts against the new
+    address, not the old one's pause (it waited for it)."""
+    app = nurture._transport.app  # type: ignore[attr-defined]
+    with webhook_receiver(statuses=[500] * 7) as old, webhook_receiver() as new:
+        endpoint = await subscribe(nurture, old)
+        missed = lead_classified("warm")
+        await publish(missed)
+
+        async def failed() -> bool:
+            return [d["status"] for d in await deliveries(nurture, endpoint)] == ["failed"]
+
+        await eventually(failed, timeout=20)
+        paused = {"origin": origin_of(old.url)}
+        async with app.state.runtime.db.transaction() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO receiver_circuits AS c (origin, failures, open_until)"
+                    " VALUES (:origin, 20, now() + interval '1 hour')"
+                    " ON CONFLICT (origin) DO UPDATE SET open_until = excluded.open_until"
+                ),
+                paused,
+            )
+        try:
+            moved = await nurture.patch(
+                f"/v1/webhooks/{endpoint['id']}", json={"url": new.url}, headers=ADMIN
+            )
+            assert moved.status_code == 200, moved.text
+            [delivery] = await deliveries(nurture, endpoint)
+            again = await nurture.post(f"/v1/deliveries/{delivery['id']}/redeliver", headers=ADMIN)
+            assert again.status_code == 202, again.text
+            await eventually(lambda: str(missed.lead_id) in lead_ids(new), timeout=20)
+        finally:
+            async with app.state.runtime.db.transaction() as session:
+                await session.execute(text("DELETE FROM receiver_circuits WHERE origin = :origin"), paused)
