@@ -63,9 +63,11 @@ def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, H
                 await followup.record_consent(session, event.lead_id, event.data)
 
     async def on_erased(session: AsyncSession, events: list[Envelope]) -> None:
+        # The proposals first: a stale reminder being queued holds its proposal, and is waited
+        # for here, so that the webhooks deleted next include the one it queued.
+        await proposals.forget(session, {event.lead_id for event in events})
         await tell_of_erasure(session, events, utcnow())
         await followup.erase(session, {event.lead_id for event in events})
-        await proposals.forget(session, {event.lead_id for event in events})
 
     return {
         LEAD_CLASSIFIED: on_classified,

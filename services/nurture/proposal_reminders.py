@@ -75,11 +75,11 @@ async def _remind(session: AsyncSession, proposal: Proposal, now: datetime) -> N
 
 
 async def _owner(session: AsyncSession, proposal: Proposal) -> tuple[Rep | None, dict[str, Any]]:
-    """The rep the lead was handed to (else the one who sent the proposal), while active, and
-    the person as the hand-off last described them."""
+    """The rep who sent the proposal (when sales said who), else the one the lead was handed
+    to, while active; and the person as the hand-off last described them."""
     assignment = await session.get(Assignment, proposal.lead_id)
     person: dict[str, Any] = dict((assignment.lead or {}).get("lead") or {}) if assignment else {}
-    for rep_id in (assignment.rep_id if assignment else None, proposal.rep_id):
+    for rep_id in (proposal.rep_id, assignment.rep_id if assignment else None):
         rep = await session.get(Rep, rep_id) if rep_id is not None else None
         if rep is not None and rep.active:
             return rep, person

@@ -6,10 +6,12 @@ A proposal waits from its `proposal_sent` outcome until the person answers it:
 - a later sales outcome for the lead: a meeting booked, won, lost, rejected by sales, churned
   (`sales_accepted` is sales taking the lead from marketing, not the person's answer);
 - a later activity of the person's own that says something back: a form sent, a chat message,
-  a call, a meeting held, a callback, demo or price request, an order, a purchase. Looking
-  (page and content views, downloads, webinars, opened or clicked emails, a form begun, a
-  social like, an app download or trial, a store or event visit), what the rep wrote (a
-  note), referring someone else and an import are not an answer: the rep still has to ask;
+  a meeting held, a callback, demo or price request, an order, a purchase. Looking (page and
+  content views, downloads, webinars, opened or clicked emails, a form begun, a social like,
+  an app download or trial, a store or event visit), what the rep wrote (a note), a logged
+  call (it may be the rep's own that nobody picked up: whether anyone did is in its
+  properties, sealed with the person's data), referring someone else and an import are not
+  an answer: the rep still has to ask;
 - another `proposal_sent` does not answer it but takes its place: the clock starts again.
 Only something dated after the proposal was sent answers it (a CRM may record late).
 """
@@ -24,7 +26,6 @@ ANSWERING_ACTIVITIES = frozenset(
     {
         "form_submitted",
         "chat_message",
-        "call_logged",
         "meeting_held",
         "callback_request",
         "demo_request",

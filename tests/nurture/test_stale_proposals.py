@@ -16,7 +16,8 @@ from sqlalchemy import text
 from services.nurture.app import create_app
 from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
-from services.nurture.proposal_reminders import remind_stale
+from services.nurture.models import Proposal
+from services.nurture.proposal_reminders import _remind, remind_stale
 from shared import topics
 from shared.db import Database
 from shared.events import (
@@ -178,6 +179,26 @@ async def test_a_proposal_unanswered_for_two_weeks_reminds_the_leads_rep_once(
     assert (stale["outcome_id"], stale["rep_id"]) == (outcome_id(sent), holder["id"])
 
 
+async def test_the_rep_who_sent_the_proposal_is_reminded_rather_than_the_leads(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
+) -> None:
+    """A hot lead goes to one rep; an account executive sends the proposal: it is theirs."""
+    with webhook_receiver() as holder_hook, webhook_receiver() as sender_hook:
+        await add_rep(nurture, holder_hook, "Aigerim")
+        lead = await hand_off(nurture, db, sent_at - DAY)
+        sender = await add_rep(nurture, sender_hook, "Dauren")
+        outcome = OutcomeRecorded(
+            outcome_id=uuid.uuid4(), outcome="proposal_sent", occurred_at=sent_at, rep_id=sender["id"]
+        )
+        sent = later(lead, OUTCOME_RECORDED, outcome)
+        await publish(servers, sent)
+        await eventually(lambda: proposal(db, sent), timeout=20)
+        assert await remind_stale(db, sent_at + STALE + SECOND) == 1
+        [reminder] = (await eventually(lambda: reminders(sender_hook), timeout=20)).values()
+        assert reminders(holder_hook) == {}
+    assert reminder["data"]["rep_id"] == sender["id"]
+
+
 @pytest.mark.parametrize(
     ("kind", "answer"),
     [
@@ -216,13 +237,16 @@ async def test_an_answer_within_two_weeks_means_no_reminder(
 async def test_looking_or_a_reply_dated_before_the_proposal_is_no_answer(
     servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
 ) -> None:
-    """Opening the email, viewing the page, the rep's own note: the rep still has to ask. A
-    chat message from before the proposal (recorded late by a CRM) did not answer it."""
+    """Opening the email, viewing the page, the rep's own note, a logged call (maybe the rep's,
+    unanswered): the rep still has to ask. A chat message from before the proposal (recorded
+    late by a CRM) did not answer it."""
     with webhook_receiver() as hook:
         await add_rep(nurture, hook, "Aigerim")
         lead = await hand_off(nurture, db, sent_at - DAY)
         sent = proposal_sent(lead, sent_at)
-        looked = [activity(lead, kind, sent_at + DAY) for kind in ("email_open", "page_view", "note")]
+        looked = [
+            activity(lead, kind, sent_at + DAY) for kind in ("email_open", "page_view", "note", "call_logged")
+        ]
         earlier = activity(lead, "chat_message", sent_at - SECOND)
         await publish(servers, sent, *looked, earlier)
         await caught_up(nurture._transport.app)  # type: ignore[attr-defined]
@@ -270,6 +294,39 @@ async def test_an_erased_person_is_never_chased(
         assert await remind_stale(db, sent_at + STALE + SECOND) == 0
         assert await reminders_queued(db, lead) == 0
     assert await proposal(db, sent) is None  # forgotten
+
+
+async def test_a_reminder_being_queued_as_the_person_is_erased_is_erased_too(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
+) -> None:
+    """The reminder pass holds the proposal and queues its webhook (the person's details in it)
+    while the erasure comes in: the erasure waits for it, and then deletes that webhook too
+    (it deleted the lead's webhooks first, and the reminder's, committed after, was sent)."""
+    with webhook_receiver(statuses=[503] * 50) as hook:  # nothing is delivered meanwhile
+        await add_rep(nurture, hook, "Aigerim")
+        lead = await hand_off(nurture, db, sent_at - DAY)
+        sent = proposal_sent(lead, sent_at)
+        await publish(servers, sent)
+        await eventually(lambda: proposal(db, sent), timeout=20)
+        async with db.transaction() as session:  # the pass, under way
+            held = await session.get(Proposal, uuid.UUID(outcome_id(sent)), with_for_update=True)
+            assert held is not None
+            await publish(servers, later(lead, LEAD_ERASED, LeadErased(erased_at=sent_at + DAY)))
+            await eventually(lambda: erasure_waiting(db), timeout=20)
+            await _remind(session, held, sent_at + STALE + SECOND)
+        await caught_up(nurture._transport.app)  # type: ignore[attr-defined]
+        assert await reminders_queued(db, lead) == 0
+    assert await proposal(db, sent) is None
+
+
+async def erasure_waiting(db: Database) -> bool:
+    """Whether another connection waits for a lock (the erasure, for the proposal held)."""
+    async with db.transaction() as session:
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return bool((await session.execute(query)).scalar_one())
 
 
 async def test_nobody_is_reminded_to_chase_a_person_who_unsubscribed(

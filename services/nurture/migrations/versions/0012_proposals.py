@@ -31,6 +31,8 @@ def upgrade() -> None:
     op.create_index(
         "proposals_open", "proposals", ["lead_id"], unique=True, postgresql_where=sa.text("closed_at IS NULL")
     )
+    # A lead's latest proposal, for each outcome or activity that may answer it, and erasure.
+    op.execute("CREATE INDEX proposals_by_lead ON proposals (lead_id, sent_at DESC)")
     op.create_index(
         "proposals_due",
         "proposals",
