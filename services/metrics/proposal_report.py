@@ -43,9 +43,9 @@ class ProposalReport(Report):
     sent: int = Field(description="Proposals sent in the period.")
     answered: int = Field(description="Of them, answered (by a later sales outcome or the person).")
     answered_late: int = Field(description="Of the answered, those answered after they went stale.")
-    stale: int = Field(description="Unanswered when their two weeks (LEADFLOW_PROPOSAL_STALE_DAYS) ran out.")
-    open: int = Field(description="Unanswered and still inside their two weeks.")
-    replaced: int = Field(description="Unanswered, a newer proposal took their place inside the two weeks.")
+    stale: int = Field(description="Unanswered when their time (LEADFLOW_PROPOSAL_STALE_DAYS, 14) ran out.")
+    open: int = Field(description="Unanswered and still inside their time.")
+    replaced: int = Field(description="Unanswered, a newer proposal took their place inside their time.")
     median_days_to_answer: float | None = Field(description="From sending to the answer, of the answered.")
 
 

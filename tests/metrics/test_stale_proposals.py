@@ -24,7 +24,7 @@ from shared.events import (
     ProposalOpened,
 )
 from shared.kafka import Publisher
-from tests.conftest import Servers, eventually, running
+from tests.conftest import Servers, caught_up, eventually, running
 
 NOW = datetime(2033, 3, 1, 12, 0, tzinfo=UTC)  # the time metrics reads at
 DAY, SECOND = timedelta(days=1), timedelta(seconds=1)
@@ -79,8 +79,10 @@ async def publish(servers: Servers, events: list[Envelope]) -> None:
 
 
 async def figures(metrics: httpx.AsyncClient, sent: int, **period: datetime) -> dict[str, Any]:
-    """The report once `sent` proposals of the period are in."""
+    """The report once `sent` proposals of the period are in, and every event published so far
+    folded (an answer comes after its opening on the same partition)."""
     params = {name: at.isoformat() for name, at in period.items()}
+    await caught_up(metrics._transport.app)  # type: ignore[attr-defined]
 
     async def settled() -> dict[str, Any] | None:
         response = await metrics.get("/v1/proposals", params=params)

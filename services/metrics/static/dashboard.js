@@ -149,8 +149,8 @@ async function drawProposals(params) {
     ["Sent", String(p.sent)],
     ["Answered", p.answered_late ? `${p.answered} (${p.answered_late} late)` : String(p.answered)],
     ["Median days to an answer", p.median_days_to_answer ?? "–"],
-    ["Stale: no answer in two weeks", String(p.stale), p.stale > 0],
-    ["Waiting, inside two weeks", String(p.open)],
+    ["Stale: no answer in time", String(p.stale), p.stale > 0],
+    ["Waiting, still in time", String(p.open)],
     ["Replaced by a newer one", String(p.replaced)],
   ]);
 }
