@@ -47,6 +47,11 @@ class UnreadableFile(Exception):
     """The file as a whole cannot be read; the message says why, for the report."""
 
 
+class ImportAbandoned(Exception):
+    """The import was reported interrupted while this process still applied it (it made no
+    progress for `import_stall_seconds`): it stops, and the file sent again takes over."""
+
+
 class ImportRunning(Exception):
     """The source already has an import running: one at a time per source."""
 
@@ -167,6 +172,8 @@ async def run(
     except asyncio.CancelledError:
         await asyncio.shield(_set(db, import_id, status="interrupted", finished_at=func.now()))
         raise
+    except ImportAbandoned:
+        log.warning("import %s stopped: it was reported interrupted after a stall", import_id)
     except UnreadableFile as error:
         log.warning("import %s failed: %s", import_id, error)
         await _set(db, import_id, status="failed", error=str(error), finished_at=func.now())
@@ -229,8 +236,11 @@ async def _store_chunk(
     commit went through unanswered (`shared.db.CommitUnknown`) left the report past it, and
     the chunk is not stored again (its leads would merge, but every count would double)."""
     first, rows = span
-    held = select(IMPORTS.c.rows_done).where(IMPORTS.c.id == import_id).with_for_update()
-    if (await session.execute(held)).scalar_one() >= first:
+    held = select(IMPORTS.c.rows_done, IMPORTS.c.status).where(IMPORTS.c.id == import_id).with_for_update()
+    done, status = (await session.execute(held)).one()
+    if status != "running":
+        raise ImportAbandoned
+    if done >= first:
         return
     created = stored = 0
     rejected = list(rejected)  # this attempt's: a retried chunk starts again from the caller's
@@ -256,8 +266,10 @@ async def _store_chunk(
 
 
 async def _set(db: Database, import_id: UUID, **values: Any) -> None:
+    """Update the import's report while it is still running (one reported interrupted after a
+    stall stays so: the file sent again has taken over)."""
     async with db.transaction() as session:
-        statement = update(IMPORTS).where(IMPORTS.c.id == import_id)
+        statement = update(IMPORTS).where(IMPORTS.c.id == import_id, IMPORTS.c.status == "running")
         await session.execute(statement.values(progress_at=func.now(), **values))
 
 

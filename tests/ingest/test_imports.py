@@ -174,6 +174,35 @@ async def test_an_import_abandoned_by_a_crashed_process_is_reported_interrupted(
             assert still["status"] == "running"
 
 
+async def test_an_import_reported_interrupted_while_it_still_ran_stops_and_stays_interrupted(
+    servers: Servers,
+) -> None:
+    """A live import stalled past the limit (a chunk waiting on locks) and was reported
+    interrupted, so the file could be sent again: the stalled one stores nothing more and its
+    report stays interrupted (it went on, and then said done, beside the new one)."""
+    app = create_app(servers.settings(IngestSettings))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            source = await create_source(client, channel="import")
+            db = app.state.runtime.db
+            async with db.transaction() as session:
+                stored = await session.get(Source, uuid.UUID(source["id"]))
+            stalled = await imports.start(db, stored, "stalled.csv", STALLED)
+            async with db.transaction() as session:
+                await session.execute(
+                    update(imports.IMPORTS)
+                    .where(imports.IMPORTS.c.id == stalled)
+                    .values(status="interrupted")
+                )
+            rows = "email\n" + "".join(f"stalled-{uuid.uuid4().hex}@example.kz\n" for _ in range(3))
+            await imports.run(db, stored, stalled, io.BytesIO(rows.encode()), "KZ")
+            report = (
+                await client.get(f"/v1/imports/{stalled}", headers={"X-Source-Key": source["key"]})
+            ).json()
+    assert (report["status"], report["rows_done"], report["accepted"]) == ("interrupted", 0, 0)
+
+
 async def test_a_quote_storm_does_not_freeze_ingest(servers: Servers) -> None:
     """64 KB of `\\n"`: csv.Sniffer's regexes took 5.5 s on 16 KB of it, twice, once on the
     event loop (quadratic, so minutes on 64 KB). The delimiter is now told from the header row
