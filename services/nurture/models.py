@@ -148,6 +148,17 @@ class PlaybookVersion(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)
 
 
+class LatestAnswer(SQLModel, table=True):
+    """The latest answer a lead gave a proposal could wait for (`proposal_rules`), kept whether
+    or not one waited: a proposal recorded late, dated before it, is answered by it at once."""
+
+    __tablename__ = "proposal_answers"
+
+    lead_id: UUID = Field(primary_key=True)
+    answered_at: datetime = Field(sa_type=DateTime(timezone=True))
+    answered_by: str
+
+
 class Proposal(SQLModel, table=True):
     """A commercial proposal sent to a lead, waiting for the person's answer until `closed_at`
     (answered, or replaced by a newer one); reminded about once, when it went stale."""

@@ -1,16 +1,18 @@
 """Commercial proposals waiting for an answer (`proposal_rules`): a `proposal_sent` outcome
 opens one (`proposal.opened`, with when it goes stale) in the place of the lead's proposal
-still waiting; a later answer closes it (`proposal.answered`); an erasure forgets them.
+still waiting; a later answer closes it (`proposal.answered`), also one that came in before a
+CRM recorded the proposal (the lead's latest answer is kept); an erasure forgets them.
 Handlers take a session and never commit."""
 
 from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture.models import Proposal
+from services.nurture.models import LatestAnswer, Proposal
 from services.nurture.proposal_rules import (
     PROPOSAL_SENT,
     answer_of_activity,
@@ -30,6 +32,7 @@ from shared.events import (
 )
 
 PROPOSALS = Proposal.__table__  # type: ignore[attr-defined]
+ANSWERS = LatestAnswer.__table__  # type: ignore[attr-defined]
 
 
 async def track_outcomes(session: AsyncSession, events: list[Envelope], stale_days: float) -> None:
@@ -53,6 +56,7 @@ async def track_activities(session: AsyncSession, events: list[Envelope]) -> Non
 async def forget(session: AsyncSession, lead_ids: set[UUID]) -> None:
     """Erasure: nothing is left to remind anyone of."""
     await session.execute(delete(PROPOSALS).where(PROPOSALS.c.lead_id.in_(lead_ids)))
+    await session.execute(delete(ANSWERS).where(ANSWERS.c.lead_id.in_(lead_ids)))
 
 
 async def _latest(session: AsyncSession, lead_id: UUID) -> Proposal | None:
@@ -88,9 +92,22 @@ async def _open(session: AsyncSession, event: Envelope, outcome: OutcomeRecorded
     )
     session.add(proposal)
     await session.flush()
+    await _tell_opened(session, event, proposal, replaces)
+    known = await session.execute(
+        select(ANSWERS.c.answered_at, ANSWERS.c.answered_by).where(ANSWERS.c.lead_id == event.lead_id)
+    )
+    if (answer := known.first()) is not None and answers(
+        sent_at, answer.answered_at
+    ):  # came before the record
+        await _close(session, event, proposal, answer.answered_at, answer.answered_by)
+
+
+async def _tell_opened(
+    session: AsyncSession, event: Envelope, proposal: Proposal, replaces: UUID | None
+) -> None:
     opened = ProposalOpened(
         outcome_id=proposal.outcome_id,
-        sent_at=sent_at,
+        sent_at=proposal.sent_at,
         stale_at=proposal.stale_at,
         rep_id=proposal.rep_id,
         replaces=replaces,
@@ -99,9 +116,24 @@ async def _open(session: AsyncSession, event: Envelope, outcome: OutcomeRecorded
 
 
 async def _answer(session: AsyncSession, event: Envelope, at: datetime, answer: str) -> None:
+    await _remember(session, event.lead_id, at, answer)
     waiting = await _latest(session, event.lead_id)
     if waiting is None or waiting.closed_at is not None or not answers(waiting.sent_at, at):
         return
+    await _close(session, event, waiting, at, answer)
+
+
+async def _remember(session: AsyncSession, lead_id: UUID, at: datetime, answer: str) -> None:
+    """Keep the lead's latest answer (an earlier one recorded late changes nothing)."""
+    latest = insert(ANSWERS).values(lead_id=lead_id, answered_at=at, answered_by=answer)
+    newer = latest.excluded.answered_at > ANSWERS.c.answered_at
+    update = {"answered_at": latest.excluded.answered_at, "answered_by": latest.excluded.answered_by}
+    await session.execute(latest.on_conflict_do_update(index_elements=["lead_id"], set_=update, where=newer))
+
+
+async def _close(
+    session: AsyncSession, event: Envelope, waiting: Proposal, at: datetime, answer: str
+) -> None:
     waiting.closed_at, waiting.closed_by = at, answer
     session.add(waiting)
     await session.flush()

@@ -254,6 +254,29 @@ async def test_looking_or_a_reply_dated_before_the_proposal_is_no_answer(
         assert await reminders_queued(db, lead) == 1
 
 
+async def test_an_answer_that_came_in_before_the_crm_recorded_the_proposal_answers_it(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
+) -> None:
+    """The CRM syncs the proposal an hour late, dated when it was sent; the person's reply came
+    in between: the proposal is answered (it waited for an answer already given). A reply from
+    before the proposal still answers nothing."""
+    with webhook_receiver() as hook:
+        await add_rep(nurture, hook, "Aigerim")
+        replied, silent = (
+            await hand_off(nurture, db, sent_at - DAY),
+            await hand_off(nurture, db, sent_at - DAY),
+        )
+        await publish(
+            servers, activity(replied, "chat_message", sent_at + SECOND), proposal_sent(replied, sent_at)
+        )
+        await publish(
+            servers, activity(silent, "chat_message", sent_at - SECOND), proposal_sent(silent, sent_at)
+        )
+        await caught_up(nurture._transport.app)  # type: ignore[attr-defined]
+        assert await remind_stale(db, sent_at + STALE + SECOND) == 1
+        assert (await reminders_queued(db, replied), await reminders_queued(db, silent)) == (0, 1)
+
+
 async def test_a_new_proposal_starts_the_two_weeks_again(
     servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
 ) -> None:

@@ -1,5 +1,6 @@
 """Commercial proposals waiting for an answer: one open proposal per lead at most, and the
-unanswered ones not yet reminded about, by when they go stale, for the reminder pass.
+unanswered ones not yet reminded about, by when they go stale, for the reminder pass; and each
+lead's latest answer, for a proposal recorded after it.
 
 Revision ID: 0012
 Revises: 0011
@@ -41,5 +42,14 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "proposal_answers",
+        sa.Column("lead_id", sa.Uuid, primary_key=True),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("answered_by", sa.Text, nullable=False),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("proposal_answers")
     op.drop_table("proposals")
