@@ -96,6 +96,7 @@ class LeadCaptured(Payload):
     country: str | None = None
     city: str | None = None
     timezone: str | None = None
+    birthday: str | None = None  # YYYY-MM-DD, or --MM-DD without the year; sealed as the rest
     budget: float | None = None
     timeframe: str | None = None
     need: str | None = None

@@ -1,6 +1,8 @@
-"""Pure normalisation of what people type: emails, phones, UTM tags, custom fields.
+"""Pure normalisation of what people type: emails, phones, UTM tags, custom fields, birthdays.
 Each function raises InvalidInput naming the field, so every channel answers alike."""
 
+import re
+from datetime import date, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import phonenumbers
@@ -74,3 +76,30 @@ def collect_utm(explicit: dict[str, str], page_url: str | None, referrer: str | 
         for key, value in utm_from_url(url).items():
             tags.setdefault(key, value)
     return tags
+
+
+OLDEST_BIRTHDAY_YEARS = 120
+_BIRTHDAY = re.compile(r"^(\d{4}|-)-(\d{2})-(\d{2})$")
+
+
+def check_birthday(raw: str, today: date) -> str:
+    """An ISO date of birth, `YYYY-MM-DD`, or `--MM-DD` when the year is not known (Feb 29
+    included); ValueError when not a real date, in the future or over 120 years ago. `today`
+    is the UTC date: a birthday may be one day ahead of it (where the day has begun already)."""
+    match = _BIRTHDAY.match(raw.strip())
+    if not match:
+        raise ValueError("a birthday is YYYY-MM-DD, or --MM-DD when the year is not known")
+    year, month, day = match.groups()
+    try:
+        born = date(2000 if year == "-" else int(year), int(month), int(day))  # 2000 had a Feb 29
+    except ValueError as error:
+        raise ValueError(f"{raw.strip()!r} is not a real date") from error
+    if year == "-":
+        return f"--{born:%m-%d}"
+    if born > today + timedelta(days=1):
+        raise ValueError("a birthday cannot be in the future")
+    if born.year < today.year - OLDEST_BIRTHDAY_YEARS or (
+        born.year == today.year - OLDEST_BIRTHDAY_YEARS and (born.month, born.day) < (today.month, today.day)
+    ):
+        raise ValueError(f"a birthday cannot be more than {OLDEST_BIRTHDAY_YEARS} years ago")
+    return born.isoformat()

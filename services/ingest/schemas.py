@@ -1,17 +1,23 @@
 """Request and response models of the ingest API: leads, batches, imports and keys; the shared field types."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from services.ingest.normalize import check_birthday
 from shared.inputs import StorableInput
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 Url = Annotated[str, StringConstraints(max_length=2000)]
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+Birthday = Annotated[
+    str,
+    StringConstraints(max_length=20),
+    AfterValidator(lambda text: check_birthday(text, datetime.now(UTC).date())),
+]
 CustomValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool | None
 
 TIMEFRAME_HELP = (
@@ -54,6 +60,12 @@ class LeadIn(StorableInput):
     message: Long | None = None
     consent: bool | None = None
     preferred_channel: Short | None = None
+    birthday: Birthday | None = Field(
+        None,
+        description="The person's birthday: YYYY-MM-DD, or --MM-DD when the year is not known. "
+        "Customers are greeted on it (nurture's occasions).",
+        examples=["1990-03-22", "--02-29"],
+    )
     call_window: Short | None = Field(None, description="When the person may be called, e.g. 10:00-14:00.")
     campaign: Short | None = None
     referred_by: Short | None = None
