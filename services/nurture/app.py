@@ -10,6 +10,7 @@ from services.nurture import delivery_log, directory, sla
 from services.nurture.api import routers
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
+from services.nurture.greetings import greet_occasions
 from services.nurture.handlers import event_handlers, hand_off_lane
 from services.nurture.proposal_reminders import remind_stale
 from services.nurture.sender import TouchSender
@@ -48,6 +49,10 @@ def create_app(settings: NurtureSettings) -> FastAPI:
     runtime.add_periodic("SLA check", every, lambda: sla.escalate_overdue(runtime.db, settings, utcnow()))
     every_check = settings.proposal_check_every_seconds
     runtime.add_periodic("proposal check", every_check, lambda: remind_stale(runtime.db, utcnow()))
+    every_greet = settings.occasion_check_every_seconds
+    runtime.add_periodic(
+        "occasion greetings", every_greet, lambda: greet_occasions(runtime.db, book, utcnow())
+    )
     if settings.hand_off_apart:
         # The hand-off process dispatches every webhook: one claimed here would wait for this
         # process, which yields the CPU to the hand-off path, and a rep's would be late.

@@ -60,6 +60,13 @@ class NurtureSettings(ServiceSettings):
     proposal_check_every_seconds: float = Field(
         60.0, gt=0, validation_alias="LEADFLOW_NURTURE_PROPOSAL_CHECK_EVERY_SECONDS"
     )
+    occasion_check_every_seconds: float = Field(
+        900.0,
+        gt=0,
+        validation_alias="LEADFLOW_NURTURE_OCCASION_CHECK_EVERY_SECONDS",
+        description="How often the birthday and holiday greetings due are queued; a greeting"
+        " comes at most this long after its hour.",
+    )
     touches_enabled: bool = Field(
         True,
         validation_alias="LEADFLOW_NURTURE_TOUCHES_ENABLED",

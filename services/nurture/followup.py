@@ -12,7 +12,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.consent import HEARD, as_heard, with_consent
-from services.nurture.models import Assignment, FollowedLead, PlaybookVersion, Touch, WebhookDelivery
+from services.nurture.models import (
+    Assignment,
+    FollowedLead,
+    OccasionGreeting,
+    PlaybookVersion,
+    Touch,
+    WebhookDelivery,
+)
 from services.nurture.playbooks import Playbook, Playbooks, default_playbooks_text, plan
 from services.nurture.subscriptions import emit
 from shared.db import defer_insert, upsert, write_deferred
@@ -170,6 +177,8 @@ async def erase(session: AsyncSession, lead_ids: set[UUID]) -> None:
     await session.execute(delete(LEADS).where(LEADS.c.lead_id.in_(lead_ids)))
     await session.execute(delete(assignments).where(assignments.c.lead_id.in_(lead_ids)))
     await session.execute(delete(deliveries).where(deliveries.c.lead_id.in_(lead_ids)))
+    greetings = OccasionGreeting.__table__  # type: ignore[attr-defined]
+    await session.execute(delete(greetings).where(greetings.c.lead_id.in_(lead_ids)))
 
 
 async def record_consent(session: AsyncSession, lead_id: UUID, change: dict[str, Any]) -> None:

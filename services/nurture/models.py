@@ -175,3 +175,15 @@ class Proposal(SQLModel, table=True):
     closed_by: str | None = None  # outcome:<type> | activity:<type> | proposal (a newer one)
     reminded_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     reminder: str | None = None  # whom it went to, or why it went to nobody
+
+
+class OccasionGreeting(SQLModel, table=True):
+    """A birthday or holiday greeting queued for a lead: at most one per occasion and year."""
+
+    __tablename__ = "occasion_greetings"
+
+    lead_id: UUID = Field(primary_key=True)
+    occasion: str = Field(primary_key=True)
+    year: int = Field(primary_key=True)
+    touch_id: UUID
+    queued_at: datetime = Field(sa_type=DateTime(timezone=True))

@@ -106,6 +106,32 @@ class Window(_Strict):
         return cls(start=time.fromisoformat(start), end=time.fromisoformat(end))
 
 
+class Occasion(_Strict):
+    """A greeting to customers once a year: on their birthday, or on a holiday's date (MM-DD;
+    a Feb 29 comes on Feb 28 in other years), at `at` in the lead's time zone; to leads of
+    `languages` only when given (Nauryz for kk and ru, Novruz for az)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    day: str  # "birthday", or a date "MM-DD"
+    channel: Channel = "email"
+    template: str
+    at: time = time(10, 0)
+    languages: list[Language] = []
+
+    @field_validator("day")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        if value == "birthday":
+            return value
+        try:
+            datetime.strptime(f"2000-{value}", "%Y-%m-%d")  # 2000 had a Feb 29
+        except ValueError:
+            raise ValueError(f"{value!r} is neither `birthday` nor a date MM-DD, like 01-01") from None
+        if len(value) != 5:
+            raise ValueError(f"{value!r} is not a date MM-DD, like 03-22")
+        return value
+
+
 class Playbooks(_Strict):
     timezone: str = "Asia/Almaty"  # when the lead gives none
     quiet_hours: Window  # no SMS, messenger or call in the lead's night
@@ -113,6 +139,7 @@ class Playbooks(_Strict):
     weekly_cap: Annotated[int, Field(ge=1, le=50)]  # touches per lead in any 7 days
     templates: dict[str, Templates]
     playbooks: list[Playbook]
+    occasions: list[Occasion] = []  # birthday and holiday greetings (greetings.py)
 
     def text(self, name: str, language: Language) -> Template | None:
         """The template `name` in `language`, or the nearest one it has."""
@@ -123,12 +150,16 @@ class Playbooks(_Strict):
 
     @model_validator(mode="after")
     def _templates_exist(self) -> "Playbooks":
-        missing = sorted({s.template for p in self.playbooks for s in p.steps} - set(self.templates))
+        named = {s.template for p in self.playbooks for s in p.steps} | {o.template for o in self.occasions}
+        missing = sorted(named - set(self.templates))
         if missing:
-            raise ValueError(f"steps name templates that do not exist: {missing}")
+            raise ValueError(f"steps or occasions name templates that do not exist: {missing}")
         names = [p.name for p in self.playbooks]
         if len(names) != len(set(names)):
             raise ValueError("playbook names must be unique")
+        occasions = [o.name for o in self.occasions]
+        if len(occasions) != len(set(occasions)):
+            raise ValueError("occasion names must be unique")
         return self
 
     def select(self, temperature: str | None, stage: str | None, channel: str | None) -> Playbook | None:

@@ -1,0 +1,115 @@
+"""Birthday and holiday greetings: a periodic pass, `greet_occasions(db, book, now)`, queues a
+touch for each customer whose occasion (the playbooks' `occasions`: their birthday, New Year...)
+falls today in their time zone, due at the occasion's hour. The touch then goes the way every
+touch goes (sender.py): consent, unsubscribe, the preferred channel, quiet hours and the weekly
+cap are judged when it is sent; a lead without consent for the channel, or unsubscribed, is
+not queued one at all. A row per lead, occasion and year (`occasion_greetings`) makes the pass
+idempotent: run it every few minutes, from every replica; a customer is greeted once a year
+on each. Erasure deletes those rows with the lead.
+
+The pass reads only customers whose birthday is near today (an index on its month and day),
+and every customer only on the days a holiday is near. A day the service is down all along
+is not made up for."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.nurture.consent import may_market
+from services.nurture.followup import LEADS, TOUCHES, PlaybookBook, touch_event
+from services.nurture.models import OccasionGreeting, Touch
+from services.nurture.occasions import (
+    BIRTHDAY,
+    CUSTOMER_STAGES,
+    Greeting,
+    birthdays_near,
+    greetings_due,
+    holidays_near,
+)
+from services.nurture.playbooks import Playbooks
+from services.nurture.subscriptions import emit
+from services.nurture.touch_channels import preferred_channel
+from shared.db import Database, defer_insert
+from shared.events import TOUCH_SCHEDULED
+
+GREETINGS = OccasionGreeting.__table__  # type: ignore[attr-defined]
+PLAYBOOK = "occasions"  # what a greeting's touch names as its playbook
+
+
+async def greet_occasions(db: Database, book: PlaybookBook, now: datetime, limit: int = 500) -> int:
+    """Queue the greetings due at `now` (the app passes the wall clock's); returns how many."""
+    queued, after = 0, None
+    while True:
+        async with db.transaction() as session:
+            active = await book.active(session)
+            leads = await _candidates(session, active.value, now, after, limit)
+            for lead_id, context in leads:
+                for greeting in greetings_due(active.value, context, now):
+                    queued += await _queue(session, lead_id, context, greeting, active.version, now)
+        if len(leads) < limit:
+            return queued
+        after = leads[-1][0]
+
+
+async def _candidates(
+    session: AsyncSession, playbooks: Playbooks, now: datetime, after: UUID | None, limit: int
+) -> list[tuple[UUID, dict[str, Any]]]:
+    """Subscribed customers who may have an occasion near `now`, a page by lead id."""
+    near: list[Any] = []
+    if holidays_near(playbooks, now):
+        near.append(true())
+    elif any(o.day == BIRTHDAY for o in playbooks.occasions):
+        birthday = LEADS.c.context["birthday"].astext
+        near.append(and_(birthday.is_not(None), func.right(birthday, 5).in_(birthdays_near(now))))
+    if not near:
+        return []
+    wanted = [or_(*near), LEADS.c.unsubscribed.is_(False)]
+    wanted.append(LEADS.c.context["stage"].astext.in_(sorted(CUSTOMER_STAGES)))
+    if after is not None:
+        wanted.append(LEADS.c.lead_id > after)
+    query = select(LEADS.c.lead_id, LEADS.c.context).where(*wanted).order_by(LEADS.c.lead_id).limit(limit)
+    return [(row.lead_id, row.context) for row in await session.execute(query)]
+
+
+async def _queue(
+    session: AsyncSession,
+    lead_id: UUID,
+    context: dict[str, Any],
+    greeting: Greeting,
+    version: int,
+    now: datetime,
+) -> int:
+    """Queue the greeting's touch unless this lead had it this year or may not be written to."""
+    occasion = greeting.occasion
+    if not may_market(preferred_channel(occasion.channel, context), context):
+        return 0
+    touch_id = uuid4()
+    mark = {"lead_id": lead_id, "occasion": occasion.name, "year": greeting.day.year}
+    first = await session.execute(
+        insert(GREETINGS)
+        .values(**mark, touch_id=touch_id, queued_at=now)
+        .on_conflict_do_nothing()
+        .returning(GREETINGS.c.touch_id)
+    )
+    if first.first() is None:
+        return 0
+    touch: dict[str, Any] = {
+        "id": touch_id,
+        "lead_id": lead_id,
+        "correlation_id": uuid4(),
+        "playbook": PLAYBOOK,
+        "playbook_version": version,
+        "step": greeting.step,
+        "channel": occasion.channel,
+        "template": occasion.template,
+        "due_at": greeting.due_at,
+        "status": "scheduled",
+        "attempts": 0,
+    }
+    defer_insert(session, TOUCHES, touch)
+    await emit(session, touch_event(TOUCH_SCHEDULED, Touch.model_construct(**touch)))
+    return 1

@@ -1,0 +1,253 @@
+"""Birthday and holiday greetings: a customer is greeted once a year on their birthday and on
+each holiday of the playbooks' `occasions`, on the day in their time zone, through the touch
+pipeline (consent, unsubscribe, erasure). Classifications and consent come through the real
+broker; the tests run the greeting pass themselves at the times they name (past days, so a
+greeting due is sent at once), and nothing races the wall clock."""
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import text
+
+from services.nurture.app import create_app
+from services.nurture.config import NurtureSettings
+from services.nurture.greetings import greet_occasions
+from services.nurture.playbooks import default_playbooks_text
+from shared import topics
+from shared.events import CONSENT_CHANGED, LEAD_ERASED, ConsentChanged, Envelope, LeadErased, utcnow
+from shared.kafka import Publisher
+from tests.conftest import ADMIN, Servers, eventually, running
+from tests.helpers import lead_classified
+from tests.nurture.holding import Mailbox, smtp_server
+
+YAML = {**ADMIN, "content-type": "application/yaml"}
+BAKU = "Asia/Baku"  # UTC+4 all year
+
+
+def utc(text_: str) -> datetime:
+    return datetime.fromisoformat(text_).replace(tzinfo=UTC)
+
+
+def playbooks_document() -> dict[str, Any]:
+    """The defaults, with the customer playbook's first touch a year away: the greetings are
+    all a customer is sent here."""
+    document = yaml.safe_load(default_playbooks_text())
+    for playbook in document["playbooks"]:
+        if playbook["name"] == "customer":
+            playbook["steps"] = [{"after": "365d", "channel": "email", "template": "thanks"}]
+    return dict(document)
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[Mailbox]:
+    with smtp_server() as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+async def nurture(servers: Servers, mailbox: Mailbox) -> AsyncIterator[httpx.AsyncClient]:
+    settings = servers.settings(
+        NurtureSettings,
+        smtp_port=mailbox.port,
+        touch_poll_seconds=0.05,
+        occasion_check_every_seconds=3600,  # the app's own pass stays out of the tests' way
+        sla_check_every_seconds=3600,
+        proposal_check_every_seconds=3600,
+    )
+    async with running(create_app(settings)) as client:
+        response = await client.put("/v1/playbooks", json=playbooks_document(), headers=ADMIN)
+        assert response.status_code == 201, response.text
+        yield client
+        await client.put("/v1/playbooks", content=default_playbooks_text(), headers=YAML)
+
+
+@pytest.fixture(scope="module")
+async def publish(servers: Servers) -> AsyncIterator[Any]:
+    publisher = Publisher(servers.bootstrap, "test")
+
+    async def send(topic: str, *events: Envelope) -> None:
+        await publisher.publish([(topic, str(e.lead_id).encode(), e.to_bytes()) for e in events])
+
+    yield send
+    await publisher.stop()
+
+
+def app_state(client: httpx.AsyncClient) -> Any:
+    return client._transport.app.state  # type: ignore[attr-defined]
+
+
+async def greet(client: httpx.AsyncClient, now: str) -> int:
+    state = app_state(client)
+    return await greet_occasions(state.runtime.db, state.playbooks, utc(now))
+
+
+async def customer(
+    client: httpx.AsyncClient, publish: Any, stage: str = "customer", **lead: Any
+) -> tuple[uuid.UUID, str]:
+    """A lead scoring classified at `stage`, followed by nurture; its id and email."""
+    event = lead_classified("cold")
+    event.data["stage"] = stage
+    email = f"{uuid.uuid4().hex[:10]}@example.kz"
+    event.data["lead"] = {"email": email, "first_name": "Аружан", "timezone": BAKU, "consent": True, **lead}
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    await eventually(lambda: followed(client, event.lead_id), timeout=20)
+    return event.lead_id, email
+
+
+async def followed(client: httpx.AsyncClient, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    async with app_state(client).runtime.db.transaction() as session:
+        row = await session.execute(
+            text("SELECT unsubscribed, context FROM followed_leads WHERE lead_id = :id"), {"id": lead_id}
+        )
+        found = row.first()
+    return {"unsubscribed": found.unsubscribed, **found.context} if found and found.context else None
+
+
+async def greetings(client: httpx.AsyncClient, lead_id: uuid.UUID, template: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/leads/{lead_id}/touches", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return [t for t in response.json() if t["playbook"] == "occasions" and t["template"] == template]
+
+
+async def test_a_customer_is_greeted_once_on_the_birthday_and_again_next_year(
+    nurture: httpx.AsyncClient, publish: Any, mailbox: Mailbox
+) -> None:
+    lead_id, email = await customer(nurture, publish, birthday="1990-06-15", language="ru")
+    await greet(nurture, "2025-06-14T12:00")  # 16:00 in Baku, the day before
+    assert await greetings(nurture, lead_id, "birthday") == []
+    await greet(nurture, "2025-06-14T21:00")  # 01:00 on the 15th in Baku: due at 10:00 there
+    [queued] = await greetings(nurture, lead_id, "birthday")
+    assert datetime.fromisoformat(queued["due_at"]) == utc("2025-06-15T06:00")
+    await greet(nurture, "2025-06-15T12:00")
+    await greet(nurture, "2025-06-15T19:30")  # 23:30 in Baku
+    assert len(await greetings(nurture, lead_id, "birthday")) == 1, "once on the day"
+    [message] = await eventually(lambda: mailbox.to(email), timeout=20)
+    assert message["Subject"] == "С днём рождения, Аружан!"
+    await greet(nurture, "2026-06-15T08:00")
+    assert len(await greetings(nurture, lead_id, "birthday")) == 2, "again next year"
+    await eventually(lambda: len(mailbox.to(email)) == 2, timeout=20)
+
+
+async def test_a_feb_29_birthday_is_greeted_on_feb_28_in_other_years(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    lead_id, _ = await customer(nurture, publish, stage="regular_customer", birthday="--02-29")
+    await greet(nurture, "2024-02-28T08:00")  # a leap year: the day itself comes
+    assert await greetings(nurture, lead_id, "birthday") == []
+    await greet(nurture, "2024-02-29T08:00")
+    await greet(nurture, "2025-02-28T08:00")
+    await greet(nurture, "2025-03-01T08:00")
+    days = [t["due_at"][:10] for t in await greetings(nurture, lead_id, "birthday")]
+    assert days == ["2024-02-29", "2025-02-28"]
+
+
+async def test_only_customers_are_greeted(nurture: httpx.AsyncClient, publish: Any) -> None:
+    lead_id, _ = await customer(nurture, publish, stage="lead", birthday="1985-08-01")
+    advocate, _ = await customer(nurture, publish, stage="advocate", birthday="1985-08-01")
+    await greet(nurture, "2025-08-01T08:00")
+    assert await greetings(nurture, lead_id, "birthday") == []
+    assert len(await greetings(nurture, advocate, "birthday")) == 1
+
+
+async def test_nobody_unsubscribed_or_without_consent_for_the_channel_is_greeted(
+    nurture: httpx.AsyncClient, publish: Any, mailbox: Mailbox
+) -> None:
+    unsubscribed, _ = await customer(nurture, publish, birthday="1991-09-10")
+    no_email, _ = await customer(nurture, publish, birthday="1991-09-10")
+    for lead_id, channel in [(unsubscribed, None), (no_email, "email")]:
+        await withdraw(publish, lead_id, channel)
+    await eventually(lambda: _unsubscribed(nurture, unsubscribed), timeout=20)
+    await eventually(lambda: _email_withdrawn(nurture, no_email), timeout=20)
+    await greet(nurture, "2025-09-10T08:00")
+    assert await greetings(nurture, unsubscribed, "birthday") == []
+    assert await greetings(nurture, no_email, "birthday") == []
+
+
+async def test_a_greeting_queued_for_later_today_is_cancelled_by_an_unsubscribe(
+    nurture: httpx.AsyncClient, publish: Any, mailbox: Mailbox
+) -> None:
+    soon = (utcnow() + timedelta(days=30)).date()  # a day to come: its greeting waits for 10:00
+    lead_id, email = await customer(nurture, publish, birthday=f"1991-{soon:%m-%d}")
+    await greet(nurture, f"{soon - timedelta(days=1)}T21:00")  # 01:00 that day in Baku
+    [queued] = await greetings(nurture, lead_id, "birthday")
+    assert queued["status"] == "scheduled"
+    await withdraw(publish, lead_id, None)
+    await eventually(lambda: _unsubscribed(nurture, lead_id), timeout=20)
+    assert [t["status"] for t in await greetings(nurture, lead_id, "birthday")] == ["cancelled"]
+    assert mailbox.to(email) == []
+
+
+async def withdraw(publish: Any, lead_id: uuid.UUID, channel: str | None) -> None:
+    """The person withdrew marketing consent: for one channel, or for all (unsubscribed)."""
+    withdrawn = ConsentChanged(granted=False, purpose="marketing", channel=channel, occurred_at=utcnow())
+    event = Envelope.of(CONSENT_CHANGED, lead_id, uuid.uuid4(), "ingest", withdrawn)
+    await publish(topics.LEAD_EVENTS, event)
+
+
+async def _unsubscribed(client: httpx.AsyncClient, lead_id: uuid.UUID) -> bool:
+    return bool((await followed(client, lead_id) or {}).get("unsubscribed"))
+
+
+async def _email_withdrawn(client: httpx.AsyncClient, lead_id: uuid.UUID) -> bool:
+    return (await followed(client, lead_id) or {}).get("consent_channels", {}).get("email") is False
+
+
+async def test_an_erased_customer_is_never_greeted_and_their_greetings_go(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    lead_id, _ = await customer(nurture, publish, birthday="1970-11-20")
+    await greet(nurture, "2024-11-20T08:00")
+    assert len(await greetings(nurture, lead_id, "birthday")) == 1
+    erased = Envelope.of(LEAD_ERASED, lead_id, uuid.uuid4(), "ingest", LeadErased(erased_at=utcnow()))
+    await publish(topics.LEAD_EVENTS, erased)
+    await eventually(lambda: _gone(nurture, lead_id), timeout=20)
+    await greet(nurture, "2025-11-20T08:00")
+    assert await greetings(nurture, lead_id, "birthday") == []
+    async with app_state(nurture).runtime.db.transaction() as session:
+        kept = await session.execute(
+            text("SELECT count(*) FROM occasion_greetings WHERE lead_id = :id"), {"id": lead_id}
+        )
+        assert kept.scalar_one() == 0
+
+
+async def _gone(client: httpx.AsyncClient, lead_id: uuid.UUID) -> bool:
+    response = await client.get(f"/v1/leads/{lead_id}/touches", headers=ADMIN)
+    return response.status_code in (404, 410) or (response.status_code == 200 and response.json() == [])
+
+
+async def test_a_holiday_greets_each_customer_once_a_year_on_their_own_day(
+    nurture: httpx.AsyncClient, publish: Any, mailbox: Mailbox
+) -> None:
+    lead_id, email = await customer(nurture, publish, language="kk")
+    await greet(nurture, "2024-12-31T19:00")  # 23:00 in Baku: still the old year
+    assert await greetings(nurture, lead_id, "new_year") == []
+    await greet(nurture, "2024-12-31T21:00")  # 01:00 on Jan 1 in Baku
+    await greet(nurture, "2025-01-01T12:00")
+    assert len(await greetings(nurture, lead_id, "new_year")) == 1
+    [message] = await eventually(lambda: mailbox.to(email), timeout=20)
+    assert message["Subject"] == "Жаңа жылыңыз құтты болсын, Аружан!"
+    await greet(nurture, "2026-01-01T08:00")
+    assert len(await greetings(nurture, lead_id, "new_year")) == 2
+
+
+async def test_a_playbook_document_with_a_bad_occasion_is_refused_naming_it(
+    nurture: httpx.AsyncClient,
+) -> None:
+    for occasion, field in [
+        ({"name": "bad_day", "day": "02-30", "template": "thanks"}, "occasions.2.day"),
+        ({"name": "no_text", "day": "03-22", "template": "nauryz"}, "document"),
+        ({"name": "birthday", "day": "03-22", "template": "thanks"}, "document"),
+    ]:
+        document = playbooks_document()
+        document["occasions"].append(occasion)
+        response = await nurture.put("/v1/playbooks", json=document, headers=ADMIN)
+        assert response.status_code == 422, response.text
+        [error] = response.json()["errors"]
+        assert error["field"] == field, error
+    active = (await nurture.get("/v1/playbooks", headers=ADMIN)).json()
+    assert [o["name"] for o in active["playbooks"]["occasions"]] == ["birthday", "new_year"]
