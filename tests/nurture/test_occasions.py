@@ -159,6 +159,7 @@ async def test_nobody_unsubscribed_or_without_consent_for_the_channel_is_greeted
 ) -> None:
     unsubscribed, _ = await customer(nurture, publish, birthday="1991-09-10")
     no_email, _ = await customer(nurture, publish, birthday="1991-09-10")
+    consenting, _ = await customer(nurture, publish, birthday="1991-09-10")
     for lead_id, channel in [(unsubscribed, None), (no_email, "email")]:
         await withdraw(publish, lead_id, channel)
     await eventually(lambda: _unsubscribed(nurture, unsubscribed), timeout=20)
@@ -166,6 +167,7 @@ async def test_nobody_unsubscribed_or_without_consent_for_the_channel_is_greeted
     await greet(nurture, "2025-09-10T08:00")
     assert await greetings(nurture, unsubscribed, "birthday") == []
     assert await greetings(nurture, no_email, "birthday") == []
+    assert len(await greetings(nurture, consenting, "birthday")) == 1
 
 
 async def test_a_greeting_queued_for_later_today_is_cancelled_by_an_unsubscribe(
