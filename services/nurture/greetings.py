@@ -27,6 +27,7 @@ from services.nurture.occasions import (
     CUSTOMER_STAGES,
     Greeting,
     birthdays_near,
+    days_near,
     greetings_due,
     holidays_near,
 )
@@ -47,9 +48,11 @@ async def greet_occasions(db: Database, book: PlaybookBook, now: datetime, limit
         async with db.transaction() as session:
             active = await book.active(session)
             leads = await _candidates(session, active.value, now, after, limit)
+            greeted = await _greeted(session, [lead_id for lead_id, _ in leads], now)
             for lead_id, context in leads:
                 for greeting in greetings_due(active.value, context, now):
-                    queued += await _queue(session, lead_id, context, greeting, active.version, now)
+                    if (lead_id, greeting.occasion.name, greeting.day.year) not in greeted:
+                        queued += await _queue(session, lead_id, context, greeting, active.version, now)
         if len(leads) < limit:
             return queued
         after = leads[-1][0]
@@ -73,6 +76,18 @@ async def _candidates(
         wanted.append(LEADS.c.lead_id > after)
     query = select(LEADS.c.lead_id, LEADS.c.context).where(*wanted).order_by(LEADS.c.lead_id).limit(limit)
     return [(row.lead_id, row.context) for row in await session.execute(query)]
+
+
+async def _greeted(session: AsyncSession, lead_ids: list[UUID], now: datetime) -> set[tuple[UUID, str, int]]:
+    """The greetings these leads had near `now`: read once a page, not tried again a lead at a
+    time every pass of a holiday's days."""
+    if not lead_ids:
+        return set()
+    years = {day.year for day in days_near(now)}
+    query = select(GREETINGS.c.lead_id, GREETINGS.c.occasion, GREETINGS.c.year).where(
+        GREETINGS.c.lead_id.in_(lead_ids), GREETINGS.c.year.in_(sorted(years))
+    )
+    return {(row.lead_id, row.occasion, row.year) for row in await session.execute(query)}
 
 
 async def _queue(
