@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsError
 
 from shared.migrations import upgrade
 from shared.observability import configure_logging
@@ -24,6 +27,36 @@ def migrations_dir(service: str) -> Path:
 
 
 S = TypeVar("S", bound=ServiceSettings)
+B = TypeVar("B", bound=BaseSettings)
+
+
+def load_settings(program: str, settings_type: type[B], **values: Any) -> B:
+    """The settings from the environment; a refused one ends the command with a line per reason
+    naming its variable, not a traceback (and never its value: it may be a secret)."""
+    try:
+        return settings_type(**values)
+    except ValidationError as error:
+        reasons = [refusal(settings_type, e["loc"], e["msg"]) for e in error.errors()]
+    except SettingsError as error:  # a JSON value (a list) that does not parse
+        field = re.search(r'field "(\w+)"', str(error))
+        reasons = [refusal(settings_type, (field[1],) if field else (), "is not valid JSON")]
+    for reason in reasons:
+        typer.echo(f"{program}: configuration refused: {reason}", err=True)
+    raise typer.Exit(2)
+
+
+def refusal(settings_type: type[BaseSettings], loc: tuple[Any, ...], message: str) -> str:
+    """ "LEADFLOW_DB_POOL_SIZE: Input should be ...": the variable a field is read from, and why."""
+    message = message.removeprefix("Value error, ")
+    if not loc:
+        return message  # a rule across fields: its message names the variables
+    name = str(loc[0])
+    field = settings_type.model_fields.get(name)
+    if field is not None and isinstance(field.validation_alias, str):
+        name = field.validation_alias
+    prefix = str(settings_type.model_config.get("env_prefix", ""))
+    variable = name if name.startswith(prefix) else f"{prefix}{name}".upper()
+    return f"{variable}: {message}"
 
 
 def service_cli(
@@ -38,7 +71,7 @@ def service_cli(
 
     def serving(create: Callable[[S], FastAPI]) -> Callable[..., None]:
         def serve(port: Annotated[int | None, typer.Option(help="HTTP port")] = None) -> None:
-            settings = settings_type() if port is None else settings_type(port=port)
+            settings = load_settings(name, settings_type, **({} if port is None else {"port": port}))
             configure_logging(name, settings.log_level)
             uvicorn.run(
                 create(settings),
@@ -61,7 +94,7 @@ def service_cli(
     @cli.command()
     def migrate() -> None:
         """Bring this service's schema to the latest revision."""
-        settings = settings_type()
+        settings = load_settings(name, settings_type)
         upgrade(settings.database_url, name, migrations_dir(name))
 
     return cli
@@ -140,7 +173,7 @@ def duration(seconds: float) -> str:
 @main.command()
 def migrate() -> None:
     """Migrate every service schema on LEADFLOW_DATABASE_URL."""
-    settings = ServiceSettings()
+    settings = load_settings("leadflow", ServiceSettings)
     for service in SERVICES:
         upgrade(settings.database_url, service, migrations_dir(service))
         typer.echo(f"{service}: migrated")

@@ -6,9 +6,13 @@ with a development token or secret: those are public, in this repository."""
 import ipaddress
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATABASE_URL_SHAPE = "postgresql+asyncpg://user:password@host:5432/database"
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the documented development default
 DEV_VIEWER_TOKEN = "dev-viewer-token"  # noqa: S105 - the documented development default
 MIN_TOKEN_LENGTH = 12
@@ -92,6 +96,40 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     # Longer than the broker keeps messages (Kafka's default is 7 days).
     inbox_retention_days: float = Field(14, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_postgresql_asyncpg_url(cls, value: str) -> str:
+        # Refused here in words, not at the first connection by SQLAlchemy (a traceback, or a
+        # missing psycopg2 for a plain postgresql:// URL).
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            raise ValueError(f"is not a database URL: write it as {DATABASE_URL_SHAPE}") from None
+        if driver != "postgresql+asyncpg":
+            raise ValueError(f"must start with postgresql+asyncpg://, not {driver}://")
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _some_bootstrap_server(cls, value: str) -> str:
+        if not any(server.strip() for server in value.split(",")):
+            raise ValueError("must name at least one broker (host:port, comma-separated)")
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _a_tcp_port(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError("must be a TCP port, 1 to 65535")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _a_log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
 
     @property
     def exposed(self) -> bool:

@@ -136,7 +136,10 @@ class NurtureSettings(ServiceSettings):
     def _sends_end_within_their_lease(self) -> "NurtureSettings":
         # A send still running when its claim lapses could be sent again by another worker.
         if self.touch_lease_seconds <= 2 * self.webhook_timeout_seconds:
-            raise ValueError("touch_lease_seconds must be more than twice webhook_timeout_seconds")
+            raise ValueError(
+                "LEADFLOW_NURTURE_TOUCH_LEASE_SECONDS must be more than twice"
+                " LEADFLOW_NURTURE_WEBHOOK_TIMEOUT_SECONDS"
+            )
         return self
 
     @model_validator(mode="after")

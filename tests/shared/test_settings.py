@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import typer
 from pydantic import ValidationError
 
 from services.ingest.config import IngestSettings
@@ -195,3 +196,97 @@ def test_nurture_says_when_its_links_point_at_this_machine_where_others_reach_it
     assert NurtureSettings(public_url="https://leads.example.kz").unreachable_links is None
     production.setenv("LEADFLOW_ENV", "dev")
     assert NurtureSettings(host="127.0.0.1").unreachable_links is None  # only this machine anyway
+
+
+WRONG = {  # variable, value, what the one line says
+    "not a number": (
+        "LEADFLOW_DB_POOL_SIZE",
+        "ten",
+        "LEADFLOW_DB_POOL_SIZE: Input should be a valid integer",
+    ),
+    "negative": (
+        "LEADFLOW_DB_POOL_SIZE",
+        "-1",
+        "LEADFLOW_DB_POOL_SIZE: Input should be greater than or equal to 1",
+    ),
+    "a port out of range": ("LEADFLOW_SCORING_PORT", "99999", "LEADFLOW_SCORING_PORT: must be a TCP port"),
+    "an unknown environment": (
+        "LEADFLOW_ENV",
+        "prod",
+        "LEADFLOW_ENV: Input should be 'dev', 'test' or 'production'",
+    ),
+    "an unknown log level": ("LEADFLOW_LOG_LEVEL", "LOUD", "LEADFLOW_LOG_LEVEL: must be one of DEBUG, INFO"),
+    "a malformed database URL": (
+        "LEADFLOW_DATABASE_URL",
+        "postgres//db:5432",
+        "LEADFLOW_DATABASE_URL: is not a database URL",
+    ),
+    "a URL of another driver": (
+        "LEADFLOW_DATABASE_URL",
+        "postgresql://leadflow:pa55word@db:5432/leadflow",
+        "LEADFLOW_DATABASE_URL: must start with postgresql+asyncpg://, not postgresql://",
+    ),
+    "no broker": ("LEADFLOW_KAFKA_BOOTSTRAP", " ", "LEADFLOW_KAFKA_BOOTSTRAP: must name at least one broker"),
+    "production without a token": ("LEADFLOW_ENV", "production", "LEADFLOW_ADMIN_TOKEN must be set when"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG, ids=str)
+def test_a_refused_setting_is_one_line_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    from shared.cli import load_settings
+
+    variable, value, said = WRONG[case]
+    for name in [k for k in os.environ if k.startswith("LEADFLOW_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(typer.Exit) as refused:
+        load_settings("scoring", ScoringSettings)
+    assert refused.value.exit_code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"scoring: configuration refused: {lines[0].split('refused: ', 1)[1]}"]
+    assert said in lines[0]
+    assert "pa55word" not in lines[0], "a refused value is not echoed: it may be a secret"
+
+
+def test_nurture_names_both_variables_when_a_send_may_outlive_its_lease(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.cli import load_settings
+
+    monkeypatch.setenv("LEADFLOW_NURTURE_WEBHOOK_TIMEOUT_SECONDS", "100")
+    monkeypatch.setenv("LEADFLOW_NURTURE_WEBHOOK_RETRY_SCHEDULE", "[5, 300")
+    with pytest.raises(typer.Exit):
+        load_settings("nurture", NurtureSettings)
+    assert "LEADFLOW_NURTURE_WEBHOOK_RETRY_SCHEDULE: is not valid JSON" in capsys.readouterr().err
+    monkeypatch.delenv("LEADFLOW_NURTURE_WEBHOOK_RETRY_SCHEDULE")
+    with pytest.raises(typer.Exit):
+        load_settings("nurture", NurtureSettings)
+    assert capsys.readouterr().err == (
+        "nurture: configuration refused: LEADFLOW_NURTURE_TOUCH_LEASE_SECONDS must be more than"
+        " twice LEADFLOW_NURTURE_WEBHOOK_TIMEOUT_SECONDS\n"
+    )
+
+
+ENTRY_POINTS = {
+    "scoring serve": (["-m", "services.scoring", "serve"], "scoring"),
+    "ingest migrate": (["-m", "services.ingest", "migrate"], "ingest"),
+    "leadflow migrate": (["-c", "from shared.cli import main; main()", "migrate"], "leadflow"),
+}
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS, ids=str)
+def test_each_entry_point_says_a_refused_setting_in_one_line_not_a_traceback(entry_point: str) -> None:
+    """What an operator sees: the line, and exit code 2, before any connection."""
+    arguments, program = ENTRY_POINTS[entry_point]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    env["LEADFLOW_DB_POOL_SIZE"] = "ten"
+    started = subprocess.run(
+        [sys.executable, *arguments], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 2
+    assert started.stderr.splitlines() == [
+        f"{program}: configuration refused: LEADFLOW_DB_POOL_SIZE: Input should be a valid integer,"
+        " unable to parse string as an integer"
+    ]
