@@ -1,6 +1,7 @@
 """`leadflow dev`: the whole pipeline on this machine, started as one; a part that dies is restarted."""
 
 import asyncio
+import fcntl
 import os
 import signal
 import time
@@ -12,7 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
-from shared.cli import SERVICES, migrations_dir
+from shared.cli import SERVICES, migrations_dir, read_status
 from shared.embedded import EmbeddedBroker
 from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
@@ -24,6 +25,7 @@ from shared.supervisor import StopFlag, Supervisor, exit_cause, say
 CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
 TOPICS = (*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in CONSUMER_GROUPS))
 STATUS_FILE = "status.json"
+LOCK_FILE = "dev.lock"
 # Parts of a service in a process of their own (part → service, its command): a hot lead's
 # hand-off to its rep never waits for nurture's follow-up work, on the event loop or the CPU.
 APART = {"hand-off": ("nurture", "hand-off")}
@@ -151,8 +153,29 @@ def wait_ready(services: list[ServicePart], stop: StopFlag, timeout: float = 60)
                 stop.wait(0.1)  # polling /readyz until every service answers 200
 
 
+def hold_home(home: Path) -> int | None:
+    """A lock on `home` for this run (its descriptor), or None when another `leadflow dev` holds
+    it: a second one there took the first's PostgreSQL for a leftover, stopped it and wrote over
+    its status. The kernel lets go when this process ends, even by kill -9; children, started
+    with close_fds, never hold it."""
+    home.mkdir(parents=True, exist_ok=True)
+    lock = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        return None
+    return lock
+
+
 def run_dev(settings: DevSettings) -> int:
     home = settings.home.resolve()
+    lock = hold_home(home)
+    if lock is None:
+        status = read_status(home / STATUS_FILE)
+        pid = f" (pid {status['pid']})" if status["running"] else ""
+        say(f"error: leadflow dev is already running in {home}{pid}; stop it, or use another LEADFLOW_HOME")
+        return 1
     supervisor = Supervisor(home / STATUS_FILE)
     stop = StopFlag()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -183,4 +206,5 @@ def run_dev(settings: DevSettings) -> int:
     finally:
         say("stopping")
         supervisor.stop()
+        os.close(lock)  # only once everything has stopped: a new start may take the home now
         say("stopped")

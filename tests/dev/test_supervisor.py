@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import topics
 from shared.cli import duration, status_table
-from shared.dev import TOPICS
+from shared.dev import PARTS, TOPICS
 from shared.stack_parts import Part
 from shared.supervisor import Supervisor, exit_cause, restart_delay
 from tests.stack import DevProcess
@@ -378,3 +378,32 @@ def test_status_table_shows_each_part() -> None:
         "scoring   restarting  -    2         -       killed by SIGKILL",
     ]
     assert [duration(s) for s in (4, 185, 7620)] == ["4s", "3m05s", "2h07m"]
+
+
+def second_dev(stack: Stack, home: Path) -> subprocess.CompletedProcess[str]:
+    """`leadflow dev` started again beside the running stack, on its ports, in `home`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    env |= {"LEADFLOW_HOME": str(home), "LEADFLOW_PG_PORT": str(stack.dev.ports["pg"])}
+    env["LEADFLOW_KAFKA_PORT"] = str(stack.dev.ports["kafka"])
+    env |= {f"LEADFLOW_{p.upper().replace('-', '_')}_PORT": str(stack.dev.ports[p]) for p in PARTS}
+    return subprocess.run([LEADFLOW, "dev"], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_a_second_leadflow_dev_in_the_same_home_says_so_and_leaves_the_first_alone(stack: Stack) -> None:
+    """It took the first's PostgreSQL for one left by a killed run and stopped it, again and
+    again, and wrote its own status over the first's."""
+    before, said_before = stack.status(), stack.output()
+    second = second_dev(stack, stack.dev.home)
+    assert second.returncode == 1, second.stdout
+    assert stack.dev.process is not None
+    home = stack.dev.home.resolve()
+    assert (
+        f"leadflow: error: leadflow dev is already running in {home} (pid {stack.dev.process.pid})"
+        in second.stdout
+    )
+    assert stack.status() == before, "the first stack's parts and status file are untouched"
+    shown = leadflow_status(stack, "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["pid"] == stack.dev.process.pid
+    assert stack.output().count("postgres exited") == said_before.count("postgres exited")
