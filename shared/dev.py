@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
 from shared.cli import SERVICES, migrations_dir, read_status
-from shared.embedded import EmbeddedBroker
+from shared.embedded import EmbeddedBroker, PortTaken
 from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
@@ -67,6 +67,12 @@ class DevSettings(BaseSettings):
     def stack_database_url(self) -> str:
         """The database `leadflow dev` runs on: the configured one, or its embedded PostgreSQL."""
         return self.database_url or f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/{self.database}"
+
+    def variable_of(self, port: int) -> str:
+        """The setting that chose `port`."""
+        named = {self.pg_port: "LEADFLOW_PG_PORT", self.kafka_port: "LEADFLOW_KAFKA_PORT"}
+        named |= {self.port_of(p): f"LEADFLOW_{p.upper().replace('-', '_')}_PORT" for p in self.parts}
+        return named.get(port, "its port setting")
 
     def port_of(self, part: str) -> int:
         default = 8001 + PARTS.index(part)
@@ -200,6 +206,9 @@ def run_dev(settings: DevSettings) -> int:
         say(f"logs in {home / 'logs'}; ready. Ctrl-C stops everything.")
         supervisor.run(stop)
         return 0
+    except PortTaken as error:  # another leadflow dev (of another home), or anything else
+        say(f"error: {error}; stop it, or choose another port with {settings.variable_of(error.port)}")
+        return 1
     except Exception as error:
         say(f"error: {error}")
         return 1

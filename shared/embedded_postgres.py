@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.embedded import die_with_parent, stop_process, wait_for_port
+from shared.embedded import claim_port, die_with_parent, stop_process, wait_for_port
 
 ROOT_STATE = Path("/var/lib/leadflow-embedded-postgres")
 PRIVATE_DATA = ROOT_STATE / "data"
@@ -64,6 +64,7 @@ class EmbeddedPostgres:
         if not (place.pgdata / "PG_VERSION").exists():
             self._initdb(place)
         self._stop_leftover_server(place)
+        claim_port(self.port, "PostgreSQL")
         options = ["-c", "max_connections=300", "-c", "listen_addresses=127.0.0.1"]
         if not self.durable:
             for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):

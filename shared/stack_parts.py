@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.embedded import EmbeddedBroker, append_private, die_with_parent, wait_or_kill
+from shared.embedded import EmbeddedBroker, append_private, claim_port, die_with_parent, wait_or_kill
 from shared.embedded_postgres import EmbeddedPostgres
 
 
@@ -78,6 +78,7 @@ class ServicePart(Part):
         return self._process
 
     def start(self) -> None:
+        claim_port(self.port, self.name)
         command = [sys.executable, "-m", f"services.{self.service}", self.command, "--port", str(self.port)]
         with append_private(self.log) as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module

@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared import topics
 from shared.cli import duration, status_table
 from shared.dev import PARTS, TOPICS
+from shared.embedded import free_port
 from shared.stack_parts import Part
 from shared.supervisor import Supervisor, exit_cause, restart_delay
 from tests.stack import DevProcess
@@ -380,12 +381,13 @@ def test_status_table_shows_each_part() -> None:
     assert [duration(s) for s in (4, 185, 7620)] == ["4s", "3m05s", "2h07m"]
 
 
-def second_dev(stack: Stack, home: Path) -> subprocess.CompletedProcess[str]:
-    """`leadflow dev` started again beside the running stack, on its ports, in `home`."""
+def second_dev(stack: Stack, home: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`leadflow dev` started again beside the running stack, on its ports unless told, in `home`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
     env |= {"LEADFLOW_HOME": str(home), "LEADFLOW_PG_PORT": str(stack.dev.ports["pg"])}
     env["LEADFLOW_KAFKA_PORT"] = str(stack.dev.ports["kafka"])
     env |= {f"LEADFLOW_{p.upper().replace('-', '_')}_PORT": str(stack.dev.ports[p]) for p in PARTS}
+    env |= settings
     return subprocess.run([LEADFLOW, "dev"], env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -407,3 +409,28 @@ def test_a_second_leadflow_dev_in_the_same_home_says_so_and_leaves_the_first_alo
     shown = leadflow_status(stack, "--json")
     assert shown.returncode == 0 and json.loads(shown.stdout)["pid"] == stack.dev.process.pid
     assert stack.output().count("postgres exited") == said_before.count("postgres exited")
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_a_stack_of_another_home_on_taken_ports_names_the_port_and_its_setting(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """It found the first stack's PostgreSQL, broker and services answering on its ports, took
+    them for its own, said "ready" and then restarted its parts for ever (none could bind)."""
+    before = stack.status()
+    second = second_dev(stack, tmp_path / "other")
+    assert second.returncode == 1, second.stdout
+    said = f"PostgreSQL cannot listen on 127.0.0.1:{stack.dev.ports['pg']}: another program does;"
+    assert f"leadflow: error: {said} stop it, or choose another port with LEADFLOW_PG_PORT" in second.stdout
+    assert "ready" not in second.stdout
+    own = {
+        "LEADFLOW_PG_PORT": str(free_port()),
+        "LEADFLOW_KAFKA_PORT": str(free_port()),
+        "LEADFLOW_ONLY": "ingest",
+    }
+    second = second_dev(stack, tmp_path / "other", **own)
+    assert second.returncode == 1, second.stdout
+    said = f"ingest cannot listen on 127.0.0.1:{stack.dev.ports['ingest']}: another program does;"
+    assert f"{said} stop it, or choose another port with LEADFLOW_INGEST_PORT" in second.stdout
+    assert stack.status() == before, "the first stack's parts are untouched"
