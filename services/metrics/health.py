@@ -30,6 +30,7 @@ GROUPS = {
 }
 ASK_TIMEOUT = 2.0
 BROKER_TIMEOUT = 5.0
+DATABASE_TIMEOUT = 5.0
 _OWN_OUTBOX = "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_dead_letters)"
 _LATENCY = """
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,
@@ -112,7 +113,8 @@ class PipelineHealth:
             )
         report["outbox_backlog"], report["outbox_dead_letters"] = outboxes
         report["webhooks_last_hour"] = webhooks
-        report["capture_to_webhook_seconds"] = await self._latency()
+        unread = report["outbox_backlog"]["metrics"] is None  # its database did not answer
+        report["capture_to_webhook_seconds"] = {"p50": None, "p99": None} if unread else await self._latency()
         self._export(report)
         return report
 
@@ -168,11 +170,21 @@ class PipelineHealth:
                 problems.append(f"{service}: no answer from {peers[service]}")
             else:
                 backlog[service], dead[service] = answer["backlog"], answer["dead_letters"]
-        async with self.db.transaction() as session:
-            backlog["metrics"], dead["metrics"] = (await session.execute(text(_OWN_OUTBOX))).one()
+        backlog["metrics"], dead["metrics"] = await self._own_outbox(problems)
         for service, count in dead.items():
             if count:
                 problems.append(f"{service}: {count} events the broker refused (GET /v1/outbox/dead-letters)")
+        return backlog, dead
+
+    async def _own_outbox(self, problems: list[str]) -> tuple[int | None, int | None]:
+        """Metrics' own figures; its database down (or silent) is a problem line, not a 503 for
+        the whole report: the broker's and the other services' figures are still worth reading."""
+        try:
+            async with asyncio.timeout(DATABASE_TIMEOUT), self.db.transaction() as session:
+                backlog, dead = (await session.execute(text(_OWN_OUTBOX))).one()
+        except Exception as error:
+            problems.append(f"metrics: database: {type(error).__name__}")
+            return None, None
         return backlog, dead
 
     async def _webhooks(self, client: httpx.AsyncClient, problems: list[str]) -> dict[str, Any]:

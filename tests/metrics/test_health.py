@@ -106,3 +106,28 @@ async def test_a_topic_the_broker_lacks_is_a_problem_line_and_the_rest_is_still_
     assert not any(p.startswith("broker: TimeoutError") for p in report["problems"]), report["problems"]
     assert set(report["consumer_lag"]) == {"scoring", "nurture", "metrics", ghost}
     assert report["dlq"][ghost] == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("database", ["refusing", "silent"])
+async def test_its_own_database_down_is_a_problem_line_and_the_broker_is_still_reported(
+    servers: Servers, database: str
+) -> None:
+    """With metrics' PostgreSQL down, /v1/health answered a bare 503 ("Retry shortly."): the
+    operator asking what is wrong got no reason, and not the broker's figures either. A server
+    that accepts and never answers (a hung host) is waited for a few seconds, not a minute."""
+    silent = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1] if database == "silent" else free_port()
+    down = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/leadflow"
+    settings = servers.settings(MetricsSettings, database_url=down, health_cache_seconds=0)
+    db = Database(down, "metrics")
+    try:
+        report = await PipelineHealth(db, settings, Telemetry("metrics")).check()
+    finally:
+        await db.dispose()
+        silent.close()
+    reason = "ConnectionRefusedError" if database == "refusing" else "TimeoutError"
+    assert f"metrics: database: {reason}" in report["problems"], report["problems"]
+    assert report["outbox_backlog"]["metrics"] is None
+    assert report["capture_to_webhook_seconds"] == {"p50": None, "p99": None}
+    assert set(report["consumer_lag"]) == set(GROUPS), "the broker's figures are still reported"
