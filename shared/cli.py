@@ -112,7 +112,7 @@ def dev() -> None:
     """Run the whole stack here (servers, migrations, topics, services); restart any part that dies."""
     from shared.dev import DevSettings, run_dev
 
-    raise typer.Exit(run_dev(DevSettings()))
+    raise typer.Exit(run_dev(load_settings("leadflow", DevSettings)))
 
 
 @main.command()
@@ -122,7 +122,7 @@ def status(
     """Show each part of the running `leadflow dev`: state, pid, restarts, last exit, uptime."""
     from shared.dev import STATUS_FILE, DevSettings
 
-    path = DevSettings().home / STATUS_FILE
+    path = load_settings("leadflow", DevSettings).home / STATUS_FILE
     report = read_status(path)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -248,7 +248,7 @@ def seed(
     at = [COLUMNS.index(name) for name in SeedLead._fields]  # the same leads, seen by scoring
     same_leads = (SeedLead(*(row[i] for i in at)) for row in lead_rows(leads, seed, UNTIL))
 
-    dsn = DevSettings().stack_database_url.replace("+asyncpg", "")
+    dsn = load_settings("leadflow", DevSettings).stack_database_url.replace("+asyncpg", "")
 
     def progress(what: str) -> Callable[[int], None]:
         return lambda done: typer.echo(f"\r{what}: {done:,} of {leads:,} leads written", nl=False)

@@ -2,6 +2,7 @@
 
 import asyncio
 import fcntl
+import json
 import os
 import signal
 import time
@@ -9,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
@@ -38,17 +39,37 @@ BACKGROUND = {"metrics": 10, "nurture": 10}
 class DevSettings(BaseSettings):
     """Where the dev stack keeps its data and which ports it uses (LEADFLOW_* variables)."""
 
-    model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore", hide_input_in_errors=True)
 
     home: Path = Path(".leadflow")
     database_url: str | None = None
     kafka_bootstrap: str | None = None
-    pg_port: int = 54329
-    kafka_port: int = 9092
+    pg_port: int = Field(54329, ge=1, le=65535)
+    kafka_port: int = Field(9092, ge=1, le=65535)
     database: str = "leadflow"
     admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
     ports: dict[str, int] = Field(default_factory=dict)
     only: str = Field("", description="Run only these services (comma-separated), e.g. `ingest`.")
+
+    @field_validator("only")
+    @classmethod
+    def _known_services(cls, value: str) -> str:
+        # Refused before PostgreSQL and the broker start, not after (seconds later).
+        unknown = {name.strip() for name in value.split(",") if name.strip()} - set(SERVICES)
+        if unknown:
+            raise ValueError(
+                f"names unknown services: {', '.join(sorted(unknown))} (known: {', '.join(SERVICES)})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _ports_of_the_parts(self) -> "DevSettings":
+        for part in PARTS:  # read by port_of, from the environment
+            variable = f"LEADFLOW_{part.upper().replace('-', '_')}_PORT"
+            value = os.environ.get(variable)
+            if value is not None and not (value.strip().isdigit() and 1 <= int(value) <= 65535):
+                raise ValueError(f"{variable} must be a TCP port, 1 to 65535")
+        return self
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -147,7 +168,8 @@ def wait_ready(services: list[ServicePart], stop: StopFlag, timeout: float = 60)
         while pending and not stop.is_set():
             for name, service in sorted(pending.items()):
                 if (code := service.poll()) is not None:
-                    raise RuntimeError(f"{name} exited ({exit_cause(code)}); see {service.log}")
+                    why = last_words(service.log)
+                    raise RuntimeError(f"{name} exited ({exit_cause(code)}){why}; see {service.log}")
                 try:
                     if client.get(f"http://127.0.0.1:{service.port}/readyz").status_code == 200:
                         del pending[name]
@@ -172,6 +194,24 @@ def hold_home(home: Path) -> int | None:
         os.close(lock)
         return None
     return lock
+
+
+def last_words(log: Path) -> str:
+    """ ": <why>" from the end of a service's log: its last error, or a plain line (a refused
+    setting, a traceback's last line); "" if it wrote neither."""
+    with open(log, "rb") as file:
+        file.seek(max(file.seek(0, os.SEEK_END) - 8192, 0))
+        lines = file.read().decode(errors="replace").splitlines()
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if line.strip():
+                return f": {line.strip()}"
+            continue
+        if isinstance(record, dict) and record.get("level") in ("ERROR", "CRITICAL"):
+            return f": {record.get('message')}"
+    return ""
 
 
 def run_dev(settings: DevSettings) -> int:

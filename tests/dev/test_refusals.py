@@ -1,0 +1,63 @@
+"""`leadflow dev` refuses a setting it cannot take in one line, before it starts anything, and a
+service that exits before the stack is ready is named with its reason, not only its log's path."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.dev import PARTS
+from shared.embedded import free_port
+
+LEADFLOW = str(Path(sys.executable).parent / "leadflow")
+
+
+def leadflow_dev(home: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+    env |= {"LEADFLOW_HOME": str(home), "LEADFLOW_PG_PORT": str(free_port())}
+    env["LEADFLOW_KAFKA_PORT"] = str(free_port())
+    env |= {f"LEADFLOW_{p.upper().replace('-', '_')}_PORT": str(free_port()) for p in PARTS}
+    env |= settings
+    return subprocess.run([LEADFLOW, "dev"], env=env, capture_output=True, text=True, timeout=120)
+
+
+REFUSED = {
+    "an unknown service": (
+        {"LEADFLOW_ONLY": "ingest,scorin"},
+        "LEADFLOW_ONLY: names unknown services: scorin (known: ingest, scoring, nurture, metrics)",
+    ),
+    "a service port that is not a number": (
+        {"LEADFLOW_INGEST_PORT": "80o1"},
+        "LEADFLOW_INGEST_PORT must be a TCP port, 1 to 65535",
+    ),
+    "a negative PostgreSQL port": (
+        {"LEADFLOW_PG_PORT": "-1"},
+        "LEADFLOW_PG_PORT: Input should be greater than or equal to 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=str)
+def test_a_wrong_setting_is_one_line_and_nothing_is_started(tmp_path: Path, case: str) -> None:
+    """An unknown LEADFLOW_ONLY was said after PostgreSQL, the broker and the migrations (seconds);
+    a service port that was not a number, as "invalid literal for int() with base 10", no name."""
+    settings, said = REFUSED[case]
+    refused = leadflow_dev(tmp_path, **settings)
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert refused.stderr.splitlines() == [f"leadflow: configuration refused: {said}"]
+    assert not (tmp_path / "postgres").exists(), "PostgreSQL was not started"
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_a_service_that_exits_before_the_stack_is_ready_is_named_with_its_reason(tmp_path: Path) -> None:
+    refused = leadflow_dev(tmp_path, LEADFLOW_ONLY="scoring", LEADFLOW_ENV="prod")
+    assert refused.returncode == 1
+    log = tmp_path.resolve() / "logs" / "scoring.log"
+    assert (
+        "leadflow: error: scoring exited (exit code 2): scoring: configuration refused: LEADFLOW_ENV: Input"
+        f" should be 'dev', 'test' or 'production'; see {log}"
+    ) in refused.stdout
