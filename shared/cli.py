@@ -4,21 +4,36 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
+from asyncpg.exceptions import (
+    CannotConnectNowError,
+    InvalidAuthorizationSpecificationError,
+    InvalidCatalogNameError,
+)
 from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsError
+from sqlalchemy.engine import make_url
 
 from shared.migrations import upgrade
 from shared.observability import configure_logging
+from shared.redact import describe
 from shared.settings import ServiceSettings
 
 SERVICES = ("ingest", "scoring", "nurture", "metrics")
+# PostgreSQL down or not there, no such database or role, a wrong password, still starting up.
+UNREACHABLE = (
+    OSError,
+    InvalidCatalogNameError,
+    InvalidAuthorizationSpecificationError,
+    CannotConnectNowError,
+)
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 
 
@@ -28,6 +43,19 @@ def migrations_dir(service: str) -> Path:
 
 S = TypeVar("S", bound=ServiceSettings)
 B = TypeVar("B", bound=BaseSettings)
+
+
+@contextmanager
+def reaching_postgres(program: str, database_url: str) -> Iterator[None]:
+    """A PostgreSQL the block cannot reach ends the command with one line saying where and why,
+    not a traceback (a migrate Job's log); the password is never shown."""
+    try:
+        yield
+    except UNREACHABLE as error:
+        url = make_url(database_url)
+        where = f"{url.host}:{url.port or 5432}/{url.database}"
+        typer.echo(f"{program}: cannot reach PostgreSQL at {where} ({describe(error)})", err=True)
+        raise typer.Exit(1) from error
 
 
 def load_settings(program: str, settings_type: type[B], **values: Any) -> B:
@@ -95,7 +123,8 @@ def service_cli(
     def migrate() -> None:
         """Bring this service's schema to the latest revision."""
         settings = load_settings(name, settings_type)
-        upgrade(settings.database_url, name, migrations_dir(name))
+        with reaching_postgres(name, settings.database_url):
+            upgrade(settings.database_url, name, migrations_dir(name))
 
     return cli
 
@@ -174,9 +203,10 @@ def duration(seconds: float) -> str:
 def migrate() -> None:
     """Migrate every service schema on LEADFLOW_DATABASE_URL."""
     settings = load_settings("leadflow", ServiceSettings)
-    for service in SERVICES:
-        upgrade(settings.database_url, service, migrations_dir(service))
-        typer.echo(f"{service}: migrated")
+    with reaching_postgres("leadflow", settings.database_url):
+        for service in SERVICES:
+            upgrade(settings.database_url, service, migrations_dir(service))
+            typer.echo(f"{service}: migrated")
 
 
 @main.command("import")
