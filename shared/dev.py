@@ -50,6 +50,8 @@ class DevSettings(BaseSettings):
     admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
     ports: dict[str, int] = Field(default_factory=dict)
     only: str = Field("", description="Run only these services (comma-separated), e.g. `ingest`.")
+    # Each part's log is kept under this; past it, it is moved to <part>.log.1 and starts again.
+    log_max_mb: int = Field(100, ge=1)
 
     @field_validator("only")
     @classmethod
@@ -222,7 +224,9 @@ def run_dev(settings: DevSettings) -> int:
         pid = f" (pid {status['pid']})" if status["running"] else ""
         say(f"error: leadflow dev is already running in {home}{pid}; stop it, or use another LEADFLOW_HOME")
         return 1
-    supervisor = Supervisor(home / STATUS_FILE)
+    supervisor = Supervisor(
+        home / STATUS_FILE, logs=home / "logs", max_log_bytes=settings.log_max_mb * 1024 * 1024
+    )
     stop = StopFlag()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -8,17 +8,20 @@ migrated, the broker's topics created), which is most of what this has to do."""
 import json
 import os
 import queue
+import shutil
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.embedded import append_private
 from shared.stack_parts import Part, ServicePart
 
 POLL_SECONDS = 0.25
 FIRST_DELAY, MAX_DELAY = 1.0, 30.0
 STABLE_SECONDS = 60.0  # a part up this long starts its backoff again from FIRST_DELAY
+LOG_CHECK_SECONDS = 10.0
 
 
 class StopFlag:
@@ -68,6 +71,23 @@ def exit_cause(code: int) -> str:
         return f"killed by signal {-code}"
 
 
+def rotate_log(log: Path, max_bytes: int) -> bool:
+    """Copy a log grown past `max_bytes` to `<name>.1` (replacing the one before) and empty it in
+    place. Its writer keeps its descriptor, opened for appending, so its next line starts the
+    emptied file; after a rename it would go on writing to the old one. A line written between
+    the copy and the truncation is lost: these are a development stack's logs."""
+    try:
+        if log.stat().st_size <= max_bytes:
+            return False
+    except FileNotFoundError:
+        return False
+    with open(log, "rb") as source, append_private(log.with_name(f"{log.name}.1")) as kept:
+        kept.truncate(0)
+        shutil.copyfileobj(source, kept)
+    os.truncate(log, 0)
+    return True
+
+
 @dataclass
 class Supervised:
     """What the supervisor knows of one part."""
@@ -89,10 +109,17 @@ class Supervisor:
     death signal (PR_SET_PDEATHSIG) as soon as that thread ended. Each change is written
     to `status_path` for `leadflow status`."""
 
-    def __init__(self, status_path: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        status_path: Path,
+        clock: Callable[[], float] = time.monotonic,
+        logs: Path | None = None,
+        max_log_bytes: int = 0,
+    ) -> None:
         self.status_path = status_path
         self.clock = clock
         self.parts: list[Supervised] = []
+        self.logs, self.max_log_bytes = logs, max_log_bytes  # the parts' logs, each kept under this
 
     def start(self, part: Part) -> None:
         """Start a new part now (blocking); raises if it does not come up."""
@@ -103,11 +130,22 @@ class Supervisor:
         self._running(entry)
 
     def run(self, stop: StopFlag) -> None:
-        """Watch and restart until `stop` is set."""
+        """Watch and restart until `stop` is set; keep the logs under their limit."""
+        logs_checked = self.clock()
         while not stop.wait(POLL_SECONDS):
             for entry in self.parts:
                 if not stop.is_set():
                     self.check(entry)
+            if self.clock() - logs_checked >= LOG_CHECK_SECONDS:
+                self.rotate_logs()
+                logs_checked = self.clock()
+
+    def rotate_logs(self) -> None:
+        """A log grown past `max_log_bytes` starts again, the one before kept as `<name>.1`: a
+        stack left running (a hot lead with no rep is a warning in two logs) filled the disk."""
+        if self.logs is not None and self.max_log_bytes > 0:
+            for log in self.logs.glob("*.log"):
+                rotate_log(log, self.max_log_bytes)
 
     def check(self, entry: Supervised) -> None:
         """Notice a death, or restart a part whose backoff has run out."""
