@@ -165,9 +165,9 @@ class PipelineHealth:
         backlog: dict[str, int | None] = {}
         dead: dict[str, int | None] = {}
         for service, answer in zip(peers, answers, strict=True):
-            if answer is None:
+            if isinstance(answer, str):
                 backlog[service] = dead[service] = None
-                problems.append(f"{service}: no answer from {peers[service]}")
+                problems.append(f"{service}: {answer}")
             else:
                 backlog[service], dead[service] = answer["backlog"], answer["dead_letters"]
         backlog["metrics"], dead["metrics"] = await self._own_outbox(problems)
@@ -189,18 +189,25 @@ class PipelineHealth:
 
     async def _webhooks(self, client: httpx.AsyncClient, problems: list[str]) -> dict[str, Any]:
         answer = await self._ask(client, self.settings.nurture_url, "/v1/delivery-health")
-        if answer is None:
+        if isinstance(answer, str):  # the outbox's problem line says so
             return {"attempts": None, "failed": None, "failure_ratio": None}
         return {k: answer[k] for k in ("attempts", "failed", "failure_ratio")}
 
-    async def _ask(self, client: httpx.AsyncClient, base: str, path: str) -> dict[str, Any] | None:
+    async def _ask(self, client: httpx.AsyncClient, base: str, path: str) -> dict[str, Any] | str:
+        """The service's figures, or why there are none: a service that answered 503 (its
+        database down) was reported as "no answer", as if it were not running."""
+        url = base.rstrip("/") + path
         try:
-            answer = await client.get(base.rstrip("/") + path)
+            answer = await client.get(url)
+        except httpx.HTTPError as error:
+            log.info("health: %s did not answer: %r", url, error)
+            return f"no answer from {base}"
+        try:
             answer.raise_for_status()
             return dict(answer.json())
         except (httpx.HTTPError, ValueError) as error:
-            log.info("health: %s%s did not answer: %r", base, path, error)
-            return None
+            log.info("health: %s answered %r", url, error)
+            return f"GET {url} answered {answer.status_code}"
 
     async def _latency(self) -> dict[str, float | None]:
         async with self.db.transaction() as session:

@@ -131,3 +131,25 @@ async def test_its_own_database_down_is_a_problem_line_and_the_broker_is_still_r
     assert report["outbox_backlog"]["metrics"] is None
     assert report["capture_to_webhook_seconds"] == {"p50": None, "p99": None}
     assert set(report["consumer_lag"]) == set(GROUPS), "the broker's figures are still reported"
+
+
+async def test_a_service_that_answers_503_is_not_said_to_give_no_answer(servers: Servers) -> None:
+    """Ingest with its database down answers 503; health said "no answer", as of one not running."""
+    unreachable = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/leadflow"
+    ingest = ingest_app(servers.settings(IngestSettings, database_url=unreachable))
+    async with serving(ingest) as ingest_url:
+        nowhere = f"http://127.0.0.1:{free_port()}"  # scoring and nurture are not running
+        settings = servers.settings(
+            MetricsSettings,
+            ingest_url=ingest_url,
+            scoring_url=nowhere,
+            nurture_url=nowhere,
+            health_cache_seconds=0,
+        )
+        db = Database(servers.database_url, "metrics")
+        try:
+            report = await PipelineHealth(db, settings, Telemetry("metrics")).check()
+        finally:
+            await db.dispose()
+    assert f"ingest: GET {ingest_url}/v1/outbox answered 503" in report["problems"], report["problems"]
+    assert report["outbox_backlog"]["ingest"] is None
