@@ -1,14 +1,23 @@
 """Alembic per service schema: an env.py body, the plumbing tables, and a programmatic upgrade."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from asyncpg.exceptions import UndefinedTableError
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+
+from shared.db import Database
+
+
+class SchemaBehind(RuntimeError):
+    """The service's schema lacks migrations this release needs: `migrate` has not run yet."""
 
 
 def upgrade(database_url: str, schema: str, migrations_dir: Path) -> None:
@@ -18,6 +27,27 @@ def upgrade(database_url: str, schema: str, migrations_dir: Path) -> None:
     config.set_main_option("sqlalchemy.url", database_url)
     config.attributes["schema"] = schema
     command.upgrade(config, "head")
+
+
+def schema_check(db: Database, migrations_dir: Path) -> Callable[[], Awaitable[None]]:
+    """Readiness: the schema is at this release's last migration, or past it (a newer release
+    migrated it, and older ones keep working on it through a rolling upgrade), never behind or
+    missing. Before `migrate` had run, a new ingest was ready and answered 500s."""
+    script = ScriptDirectory(str(migrations_dir))
+    head = script.get_current_head()
+    older = {revision.revision for revision in script.walk_revisions()} - {head}
+
+    versions = f'SELECT version_num FROM "{db.schema}".alembic_version'  # noqa: S608 (the service's name)
+
+    async def check() -> None:
+        try:
+            rows = await db.read(versions)
+        except UndefinedTableError:
+            raise SchemaBehind(f"schema {db.schema} was never migrated") from None
+        if not rows or rows[0]["version_num"] in older:
+            raise SchemaBehind(f"schema {db.schema} is behind {head}")
+
+    return check
 
 
 def run_env() -> None:

@@ -6,7 +6,9 @@ from fastapi import APIRouter, Depends, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import dead_letters
+from shared.cli import migrations_dir
 from shared.http import BodySizeLimit, health_router, refuse_unstorable_parameters
+from shared.migrations import schema_check
 from shared.problem_handlers import install_problem_handlers
 from shared.service import ServiceRuntime
 
@@ -41,7 +43,8 @@ def create_service_app(
     # and outbox routes (FastAPI's matching cost about 0.1 ms per router passed).
     for router in routers:
         app.include_router(router)
-    checks = {"database": runtime.db.ping, "broker": runtime.publisher.ping}
+    schema = schema_check(runtime.db, migrations_dir(runtime.db.schema))
+    checks = {"database": runtime.db.ping, "schema": schema, "broker": runtime.publisher.ping}
     checks |= {f"consumer:{c.group}": c.ping for c in runtime.consumers}
     informational = frozenset() if runtime.needs_broker else frozenset({"broker"})
     app.include_router(health_router(checks, lambda: runtime.telemetry.registry, informational))

@@ -1,0 +1,63 @@
+"""A service whose schema is behind its release (`migrate` has not run yet, as when a rollout's
+new pods start before the migrate Job ends) is not ready, and says so in /readyz; one whose
+schema a newer release migrated further stays ready (rolling upgrades run old pods on it)."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from services.ingest.app import create_app
+from services.ingest.config import IngestSettings
+from tests.conftest import PostgresServer, Servers, running
+
+
+@pytest.fixture
+async def copy_of_the_template(postgres: PostgresServer) -> AsyncIterator[str]:
+    """A database migrated to every schema's head, of this test's own."""
+    name = f"leadflow_schema_{uuid.uuid4().hex[:8]}"
+    await postgres.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres.template}"')
+    try:
+        yield name
+    finally:
+        await postgres.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def ingest_readiness(servers: Servers, database_url: str) -> tuple[int, dict[str, str]]:
+    app = create_app(servers.settings(IngestSettings, database_url=database_url))
+    async with running(app) as client:
+        answer = await client.get("/readyz")
+    return answer.status_code, answer.json()["checks"]
+
+
+async def test_a_schema_at_its_head_or_past_it_is_ready_and_one_behind_is_not(
+    servers: Servers, postgres: PostgresServer, copy_of_the_template: str
+) -> None:
+    url = postgres.database_url(copy_of_the_template)
+    assert await ingest_readiness(servers, url) == (200, {"database": "ok", "schema": "ok", "broker": "ok"})
+
+    async def set_version(revision: str) -> None:
+        connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+        try:
+            await connection.execute("UPDATE ingest.alembic_version SET version_num = $1", revision)
+        finally:
+            await connection.close()
+
+    await set_version("0001")  # a release with migrations not run yet
+    code, checks = await ingest_readiness(servers, url)
+    assert (code, checks["schema"]) == (503, "failed: SchemaBehind")
+    await set_version("9999_a_newer_release")
+    code, checks = await ingest_readiness(servers, url)
+    assert (code, checks["schema"]) == (200, "ok")
+
+
+async def test_a_database_never_migrated_is_not_ready(servers: Servers, postgres: PostgresServer) -> None:
+    name = f"leadflow_bare_{uuid.uuid4().hex[:8]}"
+    await postgres.execute(f'CREATE DATABASE "{name}"')
+    try:
+        code, checks = await ingest_readiness(servers, postgres.database_url(name))
+    finally:
+        await postgres.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert code == 503
+    assert checks == {"database": "ok", "schema": "failed: SchemaBehind", "broker": "ok"}
