@@ -1,15 +1,18 @@
 """`leadflow dev` refuses a setting it cannot take in one line, before it starts anything, and a
 service that exits before the stack is ready is named with its reason, not only its log's path."""
 
+import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from shared.dev import PARTS
 from shared.embedded import free_port
+from tests.conftest import PostgresServer
 
 LEADFLOW = str(Path(sys.executable).parent / "leadflow")
 
@@ -61,3 +64,35 @@ def test_a_service_that_exits_before_the_stack_is_ready_is_named_with_its_reason
         "leadflow: error: scoring exited (exit code 2): scoring: configuration refused: LEADFLOW_ENV: Input"
         f" should be 'dev', 'test' or 'production'; see {log}"
     ) in refused.stdout
+
+
+def test_a_configured_server_that_cannot_be_reached_is_named(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """With LEADFLOW_DATABASE_URL or LEADFLOW_KAFKA_BOOTSTRAP set, `leadflow dev` starts neither
+    server; one it cannot reach was "error: [Errno 111] Connect call failed ('127.0.0.1', 5432)",
+    which named neither PostgreSQL nor the broker."""
+    port = free_port()
+    down = f"postgresql+asyncpg://leadflow:s3cret-pw@127.0.0.1:{port}/leadflow"
+    refused = leadflow_dev(
+        tmp_path, LEADFLOW_DATABASE_URL=down, LEADFLOW_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}"
+    )
+    assert refused.returncode == 1
+    assert (
+        f"leadflow: error: cannot reach PostgreSQL at 127.0.0.1:{port}/leadflow (ConnectionRefusedError:"
+    ) in refused.stdout
+    assert "s3cret-pw" not in refused.stdout + refused.stderr
+    name = f"leadflow_dev_{uuid.uuid4().hex[:8]}"  # a copy: nobody may be connected to the template
+    asyncio.run(postgres.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres.template}"'))
+    nowhere = f"127.0.0.1:{free_port()}"
+    try:
+        refused = leadflow_dev(
+            tmp_path, LEADFLOW_DATABASE_URL=postgres.database_url(name), LEADFLOW_KAFKA_BOOTSTRAP=nowhere
+        )
+    finally:
+        asyncio.run(postgres.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    assert refused.returncode == 1
+    assert (
+        f"leadflow: error: cannot reach the Kafka broker at {nowhere} (KafkaConnectionError)"
+        in refused.stdout
+    )
