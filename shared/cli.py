@@ -1,5 +1,6 @@
 """Command lines: `leadflow dev | status | migrate | import`, and each service's `serve | migrate`."""
 
+import fcntl
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from shared.redact import describe
 from shared.settings import ServiceSettings
 
 SERVICES = ("ingest", "scoring", "nurture", "metrics")
+LOCK_FILE = "dev.lock"  # held by the running `leadflow dev` of a home (shared.dev.hold_home)
 # PostgreSQL down or not there, no such database or role, a wrong password, still starting up.
 UNREACHABLE = (
     OSError,
@@ -168,13 +170,30 @@ def read_status(path: Path) -> dict[str, Any]:
         status: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError:
         return {"running": False, "parts": {}}
+    return status | {"running": supervisor_alive(path.parent, int(status["pid"]))}
+
+
+def supervisor_alive(home: Path, pid: int) -> bool:
+    """Whether a `leadflow dev` holds `home`'s lock. Its pid alone is not enough: after a kill -9
+    or a reboot the pid may be another process's, and status showed a stack long gone as
+    running. A home without the lock was written by a release before it: the pid is all there is."""
     try:
-        os.kill(int(status["pid"]), 0)
-    except ProcessLookupError:
-        return status | {"running": False}
-    except PermissionError:
-        pass  # alive, under another user
-    return status | {"running": True}
+        lock = os.open(home / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # alive, under another user
+        return True
+    try:
+        fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(lock)
+    return False
 
 
 def status_table(parts: dict[str, dict[str, Any]], now: float) -> str:

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from shared import topics
-from shared.cli import SERVICES, UNREACHABLE, migrations_dir, read_status
+from shared.cli import LOCK_FILE, SERVICES, UNREACHABLE, migrations_dir, read_status
 from shared.embedded import EmbeddedBroker, PortTaken
 from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
@@ -29,7 +29,6 @@ from shared.supervisor import StopFlag, Supervisor, exit_cause, say
 CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
 TOPICS = (*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in CONSUMER_GROUPS))
 STATUS_FILE = "status.json"
-LOCK_FILE = "dev.lock"
 # Parts of a service in a process of their own (part → service, its command): a hot lead's
 # hand-off to its rep never waits for nurture's follow-up work, on the event loop or the CPU.
 APART = {"hand-off": ("nurture", "hand-off")}

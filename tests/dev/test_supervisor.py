@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import topics
 from shared.cli import duration, status_table
-from shared.dev import PARTS, TOPICS
+from shared.dev import PARTS, TOPICS, hold_home
 from shared.embedded import append_private, free_port
 from shared.stack_parts import Part
 from shared.supervisor import Supervisor, exit_cause, restart_delay
@@ -159,9 +159,9 @@ def small_stack(tmp_path: Path) -> Iterator[Stack]:
             running.stop()
 
 
-def leadflow_status(stack: Stack, *options: str) -> subprocess.CompletedProcess[str]:
+def leadflow_status(stack: Stack | Path, *options: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
-    env["LEADFLOW_HOME"] = str(stack.dev.home)
+    env["LEADFLOW_HOME"] = str(stack if isinstance(stack, Path) else stack.dev.home)
     return subprocess.run([LEADFLOW, "status", *options], env=env, capture_output=True, text=True)
 
 
@@ -469,3 +469,19 @@ def test_a_log_past_its_limit_starts_again_and_the_one_before_is_kept(tmp_path: 
     finally:
         writer.stdin.close()
         writer.wait(10)
+
+
+def test_status_is_not_fooled_by_a_pid_another_process_took_since(tmp_path: Path) -> None:
+    """After a kill -9 of `leadflow dev` (or a reboot) its pid may be another process's: status
+    said "running" and showed the parts of a stack long gone. The home's lock tells."""
+    home = tmp_path / "home"
+    lock = hold_home(home)
+    assert lock is not None
+    parts = {"scoring": {"state": "running", "pid": 1, "restarts": 0, "last_exit": None, "started_at": 0.0}}
+    (home / "status.json").write_text(json.dumps({"pid": os.getpid(), "updated_at": 0.0, "parts": parts}))
+    held = leadflow_status(home)
+    assert held.returncode == 0, held.stdout
+    os.close(lock)  # as the kernel does when the holder ends, by kill -9 too
+    shown = leadflow_status(home)
+    assert shown.returncode == 1, "this pid is alive, but it is no leadflow dev"
+    assert "leadflow dev is not running" in shown.stdout
