@@ -168,7 +168,7 @@ def read_status(path: Path) -> dict[str, Any]:
     """The status `leadflow dev` wrote last, with "running": whether that process is alive."""
     try:
         status: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {"running": False, "parts": {}}
     return status | {"running": supervisor_alive(path.parent, int(status["pid"]))}
 

@@ -232,7 +232,11 @@ def last_words(log: Path) -> str:
 
 def run_dev(settings: DevSettings) -> int:
     home = settings.home.resolve()
-    lock = hold_home(home)
+    try:
+        lock = hold_home(home)
+    except OSError as error:  # a file there, a folder of another user, a read-only disk
+        say(f"error: cannot keep the stack's data in LEADFLOW_HOME={home} ({error.strerror})")
+        return 1
     if lock is None:
         status = read_status(home / STATUS_FILE)
         pid = f" (pid {status['pid']})" if status["running"] else ""

@@ -96,3 +96,20 @@ def test_a_configured_server_that_cannot_be_reached_is_named(
         f"leadflow: error: cannot reach the Kafka broker at {nowhere} (KafkaConnectionError)"
         in refused.stdout
     )
+
+
+def test_a_home_that_cannot_hold_the_stack_is_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "a-file"
+    home.write_text("not a folder")
+    refused = leadflow_dev(home)
+    assert refused.returncode == 1
+    assert refused.stdout.splitlines() == [
+        f"leadflow: error: cannot keep the stack's data in LEADFLOW_HOME={home} (File exists)"
+    ]
+    assert refused.stderr == ""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")} | {
+        "LEADFLOW_HOME": str(home)
+    }
+    shown = subprocess.run([LEADFLOW, "status"], env=env, capture_output=True, text=True, timeout=60)
+    assert (shown.returncode, shown.stderr) == (1, "")
+    assert "leadflow dev is not running" in shown.stdout
