@@ -5,6 +5,7 @@ with a development token or secret: those are public, in this repository."""
 
 import ipaddress
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,15 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a name: it may resolve to anything
+
+
+def http_url(value: str) -> str:
+    """A base URL of a service or provider: http or https, with a host. Without them (`ingest:8001`)
+    it was taken, and each request to it failed."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value
 
 
 class ServiceSettings(BaseSettings):
@@ -109,6 +119,11 @@ class ServiceSettings(BaseSettings):
         if driver != "postgresql+asyncpg":
             raise ValueError(f"must start with postgresql+asyncpg://, not {driver}://")
         return value
+
+    @field_validator("ingest_url")
+    @classmethod
+    def _an_ingest_url(cls, value: str) -> str:
+        return http_url(value)
 
     @field_validator("kafka_bootstrap")
     @classmethod

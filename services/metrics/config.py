@@ -1,8 +1,8 @@
 """Metrics settings (LEADFLOW_* plus LEADFLOW_METRICS_PORT)."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, http_url
 
 
 class MetricsSettings(ServiceSettings):
@@ -29,6 +29,11 @@ class MetricsSettings(ServiceSettings):
         validation_alias="LEADFLOW_METRICS_HEALTH_CACHE_SECONDS",
         description="GET /v1/health answers from a report this fresh (the dashboard polls it).",
     )
+
+    @field_validator("scoring_url", "nurture_url")
+    @classmethod
+    def _service_urls(cls, value: str) -> str:
+        return http_url(value)
 
     @property
     def peers(self) -> dict[str, str]:

@@ -5,11 +5,11 @@ import hmac
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.nurture.egress import LOOPBACK, EgressPolicy
 from shared.sealing import SecretBox
-from shared.settings import ServiceSettings, is_loopback
+from shared.settings import ServiceSettings, http_url, is_loopback
 
 # Standard Webhooks' schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 MIN_SECRET_LENGTH = 32  # `openssl rand -hex 32` gives 64
@@ -93,7 +93,7 @@ class NurtureSettings(ServiceSettings):
         description="First retry of a failed touch.",
     )
     smtp_host: str = Field("127.0.0.1", validation_alias="LEADFLOW_NURTURE_SMTP_HOST")
-    smtp_port: int = Field(25, validation_alias="LEADFLOW_NURTURE_SMTP_PORT")
+    smtp_port: int = Field(25, ge=1, le=65535, validation_alias="LEADFLOW_NURTURE_SMTP_PORT")
     email_from: str = Field("Leadflow <hello@leadflow.local>", validation_alias="LEADFLOW_NURTURE_EMAIL_FROM")
     sms_url: str | None = Field(
         None,
@@ -131,6 +131,11 @@ class NurtureSettings(ServiceSettings):
         " rotating the admin token or the sealing key breaks no link already sent. Required in"
         " production or beyond loopback.",
     )
+
+    @field_validator("public_url", "sms_url", "messenger_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
 
     @model_validator(mode="after")
     def _sends_end_within_their_lease(self) -> "NurtureSettings":

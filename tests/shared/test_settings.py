@@ -226,6 +226,11 @@ WRONG = {  # variable, value, what the one line says
         "postgresql://leadflow:pa55word@db:5432/leadflow",
         "LEADFLOW_DATABASE_URL: must start with postgresql+asyncpg://, not postgresql://",
     ),
+    "an ingest URL without its scheme": (
+        "LEADFLOW_INGEST_URL",
+        "ingest:8001",
+        "LEADFLOW_INGEST_URL: must be an http:// or https:// URL with a host",
+    ),
     "no broker": ("LEADFLOW_KAFKA_BOOTSTRAP", " ", "LEADFLOW_KAFKA_BOOTSTRAP: must name at least one broker"),
     "production without a token": ("LEADFLOW_ENV", "production", "LEADFLOW_ADMIN_TOKEN must be set when"),
 }
@@ -290,3 +295,29 @@ def test_each_entry_point_says_a_refused_setting_in_one_line_not_a_traceback(ent
         f"{program}: configuration refused: LEADFLOW_DB_POOL_SIZE: Input should be a valid integer,"
         " unable to parse string as an integer"
     ]
+
+
+@pytest.mark.parametrize(
+    ("settings_type", "variable"),
+    [
+        (NurtureSettings, "LEADFLOW_NURTURE_PUBLIC_URL"),
+        (NurtureSettings, "LEADFLOW_NURTURE_SMS_URL"),
+        (NurtureSettings, "LEADFLOW_NURTURE_MESSENGER_URL"),
+        (MetricsSettings, "LEADFLOW_SCORING_URL"),
+        (MetricsSettings, "LEADFLOW_NURTURE_URL"),
+    ],
+)
+def test_a_url_without_scheme_or_host_is_refused_at_start_not_at_each_request(
+    monkeypatch: pytest.MonkeyPatch, settings_type: type, variable: str
+) -> None:
+    """`leads.example.kz` as nurture's public URL made every acknowledge link in a webhook and
+    unsubscribe link in an email lead nowhere; `sms:80/send`, every text fail at its send."""
+    for name in [k for k in os.environ if k.startswith("LEADFLOW_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv(variable, "leads.example.kz")
+    with pytest.raises(
+        ValidationError, match=f"{variable}\n.*must be an http:// or https:// URL with a host"
+    ):
+        settings_type()
+    monkeypatch.setenv(variable, "https://leads.example.kz")
+    settings_type()
