@@ -39,15 +39,25 @@ class PortTaken(RuntimeError):
         self.port = port
 
 
-def claim_port(port: int, what: str) -> None:
-    """Raise PortTaken if something listens on 127.0.0.1:`port` (a bind as servers do it, with
-    SO_REUSEADDR, so a port a stopped server left in TIME_WAIT is free)."""
+def claim_port(port: int, what: str, wait: float = 3.0) -> None:
+    """Raise PortTaken if something listens on 127.0.0.1:`port` for `wait` seconds: a part of a
+    stack ending (its supervisor killed, the parts told to stop) may hold it a moment longer."""
+    deadline = time.monotonic() + wait
+    while not _port_free(port):
+        if time.monotonic() >= deadline:
+            raise PortTaken(port, what)
+        time.sleep(0.1)  # polling a port that a process ending may still hold
+
+
+def _port_free(port: int) -> bool:
+    """A bind as servers do it, with SO_REUSEADDR: a port a stopped server left in TIME_WAIT is free."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
-            raise PortTaken(port, what) from None
+            return False
+    return True
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:

@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared import topics
 from shared.cli import duration, status_table
 from shared.dev import PARTS, TOPICS, hold_home
-from shared.embedded import append_private, free_port
+from shared.embedded import PortTaken, append_private, claim_port, free_port
 from shared.stack_parts import Part
 from shared.supervisor import Supervisor, exit_cause, restart_delay
 from tests.stack import DevProcess
@@ -485,3 +486,29 @@ def test_status_is_not_fooled_by_a_pid_another_process_took_since(tmp_path: Path
     shown = leadflow_status(home)
     assert shown.returncode == 1, "this pid is alive, but it is no leadflow dev"
     assert "leadflow dev is not running" in shown.stdout
+
+
+ENDING_SLOWLY = """
+import signal, socket, sys, time
+listener = socket.create_server(("127.0.0.1", 0))
+signal.signal(signal.SIGTERM, lambda *_: (time.sleep(0.5), sys.exit(0)))  # a graceful end takes a moment
+print(listener.getsockname()[1], flush=True)
+signal.pause()
+"""
+
+
+def test_a_port_a_part_of_a_killed_stack_still_holds_while_it_ends_is_waited_for() -> None:
+    """`leadflow dev` killed with -9: its parts are told to stop (PR_SET_PDEATHSIG) and a new one,
+    started at once, found their ports still held for the moment they took to end."""
+    ending = subprocess.Popen([sys.executable, "-c", ENDING_SLOWLY], stdout=subprocess.PIPE, text=True)
+    assert ending.stdout is not None
+    port = int(ending.stdout.readline())
+    try:
+        ending.send_signal(signal.SIGTERM)
+        claim_port(port, "scoring")  # it raised PortTaken: the port was still held
+    finally:
+        ending.kill()
+        ending.wait(10)
+    taken = f"scoring cannot listen on 127.0.0.1:{port}: another program does"
+    with socket.create_server(("127.0.0.1", port)), pytest.raises(PortTaken, match=taken):
+        claim_port(port, "scoring")  # taken for good: refused once the wait is over
