@@ -3,39 +3,22 @@
 import fcntl
 import json
 import os
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
-from asyncpg.exceptions import (
-    CannotConnectNowError,
-    InvalidAuthorizationSpecificationError,
-    InvalidCatalogNameError,
-)
 from fastapi import FastAPI
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsError
-from sqlalchemy.engine import make_url
 
 from shared.migrations import upgrade
 from shared.observability import configure_logging
-from shared.redact import describe
+from shared.refusals import load_settings, reaching_postgres
 from shared.settings import ServiceSettings
 
 SERVICES = ("ingest", "scoring", "nurture", "metrics")
 LOCK_FILE = "dev.lock"  # held by the running `leadflow dev` of a home (shared.dev.hold_home)
-# PostgreSQL down or not there, no such database or role, a wrong password, still starting up.
-UNREACHABLE = (
-    OSError,
-    InvalidCatalogNameError,
-    InvalidAuthorizationSpecificationError,
-    CannotConnectNowError,
-)
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 
 
@@ -44,49 +27,6 @@ def migrations_dir(service: str) -> Path:
 
 
 S = TypeVar("S", bound=ServiceSettings)
-B = TypeVar("B", bound=BaseSettings)
-
-
-@contextmanager
-def reaching_postgres(program: str, database_url: str) -> Iterator[None]:
-    """A PostgreSQL the block cannot reach ends the command with one line saying where and why,
-    not a traceback (a migrate Job's log); the password is never shown."""
-    try:
-        yield
-    except UNREACHABLE as error:
-        url = make_url(database_url)
-        where = f"{url.host}:{url.port or 5432}/{url.database}"
-        typer.echo(f"{program}: cannot reach PostgreSQL at {where} ({describe(error)})", err=True)
-        raise typer.Exit(1) from error
-
-
-def load_settings(program: str, settings_type: type[B], **values: Any) -> B:
-    """The settings from the environment; a refused one ends the command with a line per reason
-    naming its variable, not a traceback (and never its value: it may be a secret)."""
-    try:
-        return settings_type(**values)
-    except ValidationError as error:
-        reasons = [refusal(settings_type, e["loc"], e["msg"]) for e in error.errors()]
-    except SettingsError as error:  # a JSON value (a list) that does not parse
-        field = re.search(r'field "(\w+)"', str(error))
-        reasons = [refusal(settings_type, (field[1],) if field else (), "is not valid JSON")]
-    for reason in reasons:
-        typer.echo(f"{program}: configuration refused: {reason}", err=True)
-    raise typer.Exit(2)
-
-
-def refusal(settings_type: type[BaseSettings], loc: tuple[Any, ...], message: str) -> str:
-    """ "LEADFLOW_DB_POOL_SIZE: Input should be ...": the variable a field is read from, and why."""
-    message = message.removeprefix("Value error, ")
-    if not loc:
-        return message  # a rule across fields: its message names the variables
-    name = str(loc[0])
-    field = settings_type.model_fields.get(name)
-    if field is not None and isinstance(field.validation_alias, str):
-        name = field.validation_alias
-    prefix = str(settings_type.model_config.get("env_prefix", ""))
-    variable = name if name.startswith(prefix) else f"{prefix}{name}".upper()
-    return f"{variable}: {message}"
 
 
 def service_cli(

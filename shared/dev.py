@@ -13,15 +13,14 @@ import httpx
 from aiokafka.errors import KafkaConnectionError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 from shared import topics
-from shared.cli import LOCK_FILE, SERVICES, UNREACHABLE, migrations_dir, read_status
+from shared.cli import LOCK_FILE, SERVICES, migrations_dir, read_status
 from shared.embedded import EmbeddedBroker, PortTaken
 from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
-from shared.redact import describe
+from shared.refusals import UNREACHABLE, unreachable
 from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN
 from shared.stack_parts import ServerPart, ServicePart
 from shared.supervisor import StopFlag, Supervisor, exit_cause, say
@@ -134,9 +133,7 @@ def prepare(database_url: str, bootstrap: str) -> None:
         for service in SERVICES:
             upgrade(database_url, service, migrations_dir(service))
     except UNREACHABLE as error:
-        url = make_url(database_url)
-        where = f"{url.host}:{url.port or 5432}/{url.database}"
-        raise RuntimeError(f"cannot reach PostgreSQL at {where} ({describe(error)})") from error
+        raise RuntimeError(unreachable(database_url, error)) from error
     try:
         create_all_topics(bootstrap)
     except KafkaConnectionError as error:

@@ -3,6 +3,7 @@
 
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,23 @@ def append_private(path: Path) -> BinaryIO:
     log = open(path, "ab", opener=lambda name, flags: os.open(name, flags, 0o600))  # noqa: SIM115 - the caller closes it
     os.fchmod(log.fileno(), 0o600)
     return log
+
+
+def rotate_log(log: Path, max_bytes: int) -> bool:
+    """Copy a log grown past `max_bytes` to `<name>.1` (replacing the one before) and empty it in
+    place. Its writer keeps its descriptor, opened for appending, so its next line starts the
+    emptied file; after a rename it would go on writing to the old one. A line written between
+    the copy and the truncation is lost: these are a development stack's logs."""
+    try:
+        if log.stat().st_size <= max_bytes:
+            return False
+    except FileNotFoundError:
+        return False
+    with open(log, "rb") as source, append_private(log.with_name(f"{log.name}.1")) as kept:
+        kept.truncate(0)
+        shutil.copyfileobj(source, kept)
+    os.truncate(log, 0)
+    return True
 
 
 def free_port() -> int:

@@ -8,14 +8,13 @@ migrated, the broker's topics created), which is most of what this has to do."""
 import json
 import os
 import queue
-import shutil
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.embedded import append_private
+from shared.embedded import rotate_log
 from shared.stack_parts import Part, ServicePart
 
 POLL_SECONDS = 0.25
@@ -69,23 +68,6 @@ def exit_cause(code: int) -> str:
         return f"killed by {signal.Signals(-code).name}"
     except ValueError:
         return f"killed by signal {-code}"
-
-
-def rotate_log(log: Path, max_bytes: int) -> bool:
-    """Copy a log grown past `max_bytes` to `<name>.1` (replacing the one before) and empty it in
-    place. Its writer keeps its descriptor, opened for appending, so its next line starts the
-    emptied file; after a rename it would go on writing to the old one. A line written between
-    the copy and the truncation is lost: these are a development stack's logs."""
-    try:
-        if log.stat().st_size <= max_bytes:
-            return False
-    except FileNotFoundError:
-        return False
-    with open(log, "rb") as source, append_private(log.with_name(f"{log.name}.1")) as kept:
-        kept.truncate(0)
-        shutil.copyfileobj(source, kept)
-    os.truncate(log, 0)
-    return True
 
 
 @dataclass

@@ -240,7 +240,7 @@ WRONG = {  # variable, value, what the one line says
 def test_a_refused_setting_is_one_line_naming_its_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], case: str
 ) -> None:
-    from shared.cli import load_settings
+    from shared.refusals import load_settings
 
     variable, value, said = WRONG[case]
     for name in [k for k in os.environ if k.startswith("LEADFLOW_")]:
@@ -258,7 +258,7 @@ def test_a_refused_setting_is_one_line_naming_its_variable(
 def test_nurture_names_both_variables_when_a_send_may_outlive_its_lease(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from shared.cli import load_settings
+    from shared.refusals import load_settings
 
     monkeypatch.setenv("LEADFLOW_NURTURE_WEBHOOK_TIMEOUT_SECONDS", "100")
     monkeypatch.setenv("LEADFLOW_NURTURE_WEBHOOK_RETRY_SCHEDULE", "[5, 300")
