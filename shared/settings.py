@@ -146,6 +146,18 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return value.upper()
 
+    @model_validator(mode="after")
+    def _inboxes_outlast_the_journal(self) -> "ServiceSettings":
+        # A broker that lost its log gets the journal again; an event older than the inboxes'
+        # memory would then be applied a second time.
+        if self.inbox_retention_days <= self.journal_retention_days:
+            raise ValueError(
+                f"LEADFLOW_INBOX_RETENTION_DAYS ({self.inbox_retention_days:g}) must be more than"
+                f" LEADFLOW_JOURNAL_RETENTION_DAYS ({self.journal_retention_days:g}): the journal"
+                " published again to a broker that lost its log would apply what the inboxes forgot twice"
+            )
+        return self
+
     @property
     def exposed(self) -> bool:
         """Whether others can reach this service: production, or bound beyond loopback."""

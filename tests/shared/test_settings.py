@@ -231,6 +231,11 @@ WRONG = {  # variable, value, what the one line says
         "ingest:8001",
         "LEADFLOW_INGEST_URL: must be an http:// or https:// URL with a host",
     ),
+    "a journal kept longer than the inboxes remember": (
+        "LEADFLOW_JOURNAL_RETENTION_DAYS",
+        "30",
+        "LEADFLOW_INBOX_RETENTION_DAYS (14) must be more than LEADFLOW_JOURNAL_RETENTION_DAYS (30)",
+    ),
     "no broker": ("LEADFLOW_KAFKA_BOOTSTRAP", " ", "LEADFLOW_KAFKA_BOOTSTRAP: must name at least one broker"),
     "production without a token": ("LEADFLOW_ENV", "production", "LEADFLOW_ADMIN_TOKEN must be set when"),
 }
