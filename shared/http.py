@@ -147,6 +147,11 @@ class BodySizeLimit:
 Check = Callable[[], Awaitable[None]]
 
 
+class NotReady(Exception):
+    """A check's own reason, shown in /readyz as it is: it names no address or value, so anyone
+    may read it (another error shows only its type: its text may quote a host or a user)."""
+
+
 def health_router(
     checks: Mapping[str, Check],
     registry_of: Callable[[], Any],
@@ -188,5 +193,7 @@ async def _run_check(check: Check) -> str:
         async with asyncio.timeout(2.0):
             await check()
         return "ok"
+    except NotReady as error:
+        return f"failed: {error}"
     except Exception as error:
         return f"failed: {type(error).__name__}"

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from shared.db import Database
+from shared.http import NotReady
 
 
-class SchemaBehind(RuntimeError):
+class SchemaBehind(NotReady):
     """The service's schema lacks migrations this release needs: `migrate` has not run yet."""
 
 
@@ -43,9 +44,9 @@ def schema_check(db: Database, migrations_dir: Path) -> Callable[[], Awaitable[N
         try:
             rows = await db.read(versions)
         except UndefinedTableError:
-            raise SchemaBehind(f"schema {db.schema} was never migrated") from None
+            raise SchemaBehind("never migrated: run migrate") from None
         if not rows or rows[0]["version_num"] in older:
-            raise SchemaBehind(f"schema {db.schema} is behind {head}")
+            raise SchemaBehind(f"behind this release ({head}): run migrate")
 
     return check
 

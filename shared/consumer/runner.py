@@ -15,6 +15,7 @@ from shared.consumer.polling import Polling
 from shared.consumer.rings import RUNG_KEPT
 from shared.db import Database
 from shared.events import Envelope
+from shared.http import NotReady
 from shared.lead_keys import LeadKeys
 from shared.observability import Telemetry
 
@@ -135,4 +136,4 @@ class ConsumerRunner(Polling):
     async def ping(self) -> None:
         """Raise unless this consumer has joined its group (readiness)."""
         if not self.joined:
-            raise RuntimeError(f"consumer {self.group} has not joined its group yet")
+            raise NotReady("has not joined its group yet")

@@ -1,16 +1,22 @@
-"""A service whose schema is behind its release (`migrate` has not run yet, as when a rollout's
-new pods start before the migrate Job ends) is not ready, and says so in /readyz; one whose
-schema a newer release migrated further stays ready (rolling upgrades run old pods on it)."""
+"""What /readyz says. A service whose schema is behind its release (`migrate` has not run yet, as
+when a rollout's new pods start before the migrate Job ends) is not ready; one whose schema a newer
+release migrated further stays ready (rolling upgrades run old pods on it). A check's own reason
+is shown as it is."""
 
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from alembic.script import ScriptDirectory
 
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
+from shared.cli import migrations_dir
+from shared.embedded import free_port
 from tests.conftest import PostgresServer, Servers, running
+
+HEAD = ScriptDirectory(str(migrations_dir("ingest"))).get_current_head()
 
 
 @pytest.fixture
@@ -46,7 +52,7 @@ async def test_a_schema_at_its_head_or_past_it_is_ready_and_one_behind_is_not(
 
     await set_version("0001")  # a release with migrations not run yet
     code, checks = await ingest_readiness(servers, url)
-    assert (code, checks["schema"]) == (503, "failed: SchemaBehind")
+    assert (code, checks["schema"]) == (503, f"failed: behind this release ({HEAD}): run migrate")
     await set_version("9999_a_newer_release")
     code, checks = await ingest_readiness(servers, url)
     assert (code, checks["schema"]) == (200, "ok")
@@ -60,4 +66,18 @@ async def test_a_database_never_migrated_is_not_ready(servers: Servers, postgres
     finally:
         await postgres.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     assert code == 503
-    assert checks == {"database": "ok", "schema": "failed: SchemaBehind", "broker": "ok"}
+    assert checks == {"database": "ok", "schema": "failed: never migrated: run migrate", "broker": "ok"}
+
+
+async def test_a_consumer_that_has_not_joined_its_group_says_so(servers: Servers) -> None:
+    """It said "failed: RuntimeError"; its own reason names no address, so /readyz shows it."""
+    from services.scoring.app import create_app as scoring_app
+    from services.scoring.config import ScoringSettings
+
+    nowhere = f"127.0.0.1:{free_port()}"
+    app = scoring_app(servers.settings(ScoringSettings, kafka_bootstrap=nowhere))
+    async with running(app) as client:
+        answer = await client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["consumer:scoring"] == "failed: has not joined its group yet"
+    assert not answer.json()["checks"]["broker"].startswith("failed: " + nowhere), "no address shown"
