@@ -77,6 +77,13 @@ class PipelineHealth:
             "Failed webhook attempts ÷ attempts in the last hour.",
             registry=registry,
         )
+        # The other gauges keep their last value while what they come from cannot be read (a lag
+        # of 0 from before the broker went): alert on this one.
+        self.problems = Gauge(
+            "leadflow_pipeline_problems",
+            "Lines in the last health report's problems: what could not be read, or needs an admin.",
+            registry=registry,
+        )
         self.latency = Gauge(
             "leadflow_pipeline_capture_to_webhook_seconds",
             "Capture → rep webhook over the last day.",
@@ -215,6 +222,7 @@ class PipelineHealth:
         return {"p50": _round(row.p50), "p99": _round(row.p99)}
 
     def _export(self, report: dict[str, Any]) -> None:
+        self.problems.set(len(report["problems"]))
         for group, per_topic in report["consumer_lag"].items():
             for topic, lag in per_topic.items():
                 self.lag.labels(group, topic).set(lag)

@@ -121,11 +121,16 @@ async def test_its_own_database_down_is_a_problem_line_and_the_broker_is_still_r
     down = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/leadflow"
     settings = servers.settings(MetricsSettings, database_url=down, health_cache_seconds=0)
     db = Database(down, "metrics")
+    telemetry = Telemetry("metrics")
     try:
-        report = await PipelineHealth(db, settings, Telemetry("metrics")).check()
+        report = await PipelineHealth(db, settings, telemetry).check()
     finally:
         await db.dispose()
         silent.close()
+    problems = telemetry.registry.get_sample_value("leadflow_pipeline_problems")
+    assert problems == len(report["problems"]) >= 1, (
+        "Prometheus sees it too: the other gauges keep old values"
+    )
     reason = "ConnectionRefusedError" if database == "refusing" else "TimeoutError"
     assert f"metrics: database: {reason}" in report["problems"], report["problems"]
     assert report["outbox_backlog"]["metrics"] is None
