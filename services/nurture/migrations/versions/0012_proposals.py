@@ -1,6 +1,5 @@
 """Commercial proposals waiting for an answer: one open proposal per lead at most, and the
-unanswered ones not yet reminded about, by when they go stale, for the reminder pass; and each
-lead's latest answer, for a proposal recorded after it.
+unanswered ones not yet reminded about, by when they go stale, for the reminder pass.
 
 Revision ID: 0012
 Revises: 0011
@@ -32,8 +31,6 @@ def upgrade() -> None:
     op.create_index(
         "proposals_open", "proposals", ["lead_id"], unique=True, postgresql_where=sa.text("closed_at IS NULL")
     )
-    # A lead's latest proposal, for each outcome or activity that may answer it, and erasure.
-    op.execute("CREATE INDEX proposals_by_lead ON proposals (lead_id, sent_at DESC)")
     op.create_index(
         "proposals_due",
         "proposals",
@@ -42,14 +39,5 @@ def upgrade() -> None:
     )
 
 
-    op.create_table(
-        "proposal_answers",
-        sa.Column("lead_id", sa.Uuid, primary_key=True),
-        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("answered_by", sa.Text, nullable=False),
-    )
-
-
 def downgrade() -> None:
-    op.drop_table("proposal_answers")
     op.drop_table("proposals")
