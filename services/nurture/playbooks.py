@@ -131,6 +131,18 @@ class Occasion(_Strict):
             raise ValueError(f"{value!r} is not a date MM-DD, like 03-22")
         return value
 
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, value: Any) -> time:
+        """A local hour written HH:MM, quoted: YAML reads an unquoted 10:00 as the number 600
+        (base 60), which would be 00:10; and an offset would not be the lead's zone's."""
+        if isinstance(value, time) and value.tzinfo is None:
+            return value
+        if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
+            raise ValueError(f"{value!r} is not a local hour like \"10:00\" (in quotes, no offset)")
+        hour, _, rest = value.strip().partition(":")
+        return time.fromisoformat(f"{int(hour):02d}:{rest}")
+
 
 class Playbooks(_Strict):
     timezone: str = "Asia/Almaty"  # when the lead gives none

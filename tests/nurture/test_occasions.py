@@ -244,6 +244,9 @@ async def test_a_playbook_document_with_a_bad_occasion_is_refused_naming_it(
         ({"name": "bad_day", "day": "02-30", "template": "thanks"}, "occasions.2.day"),
         ({"name": "no_text", "day": "03-22", "template": "nauryz"}, "document"),
         ({"name": "birthday", "day": "03-22", "template": "thanks"}, "document"),
+        # YAML reads an unquoted 10:00 as 600 (base 60): taken, it was 00:10
+        ({"name": "unquoted", "day": "03-22", "template": "thanks", "at": 600}, "occasions.2.at"),
+        ({"name": "offset", "day": "03-22", "template": "thanks", "at": "10:00+03:00"}, "occasions.2.at"),
     ]:
         document = playbooks_document()
         document["occasions"].append(occasion)
