@@ -142,17 +142,21 @@ class ServiceSettings(BaseSettings):
     @field_validator("log_level")
     @classmethod
     def _a_log_level(cls, value: str) -> str:
-        if value.upper() not in LOG_LEVELS:
+        level = {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(
+            value.upper(), value.upper()
+        )  # logging's aliases
+        if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
-        return value.upper()
+        return level
 
     @model_validator(mode="after")
     def _inboxes_outlast_the_journal(self) -> "ServiceSettings":
         # A broker that lost its log gets the journal again; an event older than the inboxes'
         # memory would then be applied a second time.
-        if self.inbox_retention_days <= self.journal_retention_days:
+        # Equal is allowed, as DESIGN.md has it (inbox retention >= the journal's window).
+        if self.inbox_retention_days < self.journal_retention_days:
             raise ValueError(
-                f"LEADFLOW_INBOX_RETENTION_DAYS ({self.inbox_retention_days:g}) must be more than"
+                f"LEADFLOW_INBOX_RETENTION_DAYS ({self.inbox_retention_days:g}) must be at least"
                 f" LEADFLOW_JOURNAL_RETENTION_DAYS ({self.journal_retention_days:g}): the journal"
                 " published again to a broker that lost its log would apply what the inboxes forgot twice"
             )

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 from functools import cached_property
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -136,6 +137,12 @@ class NurtureSettings(ServiceSettings):
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
         return None if value is None else http_url(value)
+
+    @field_validator("sms_url", "messenger_url", mode="before")
+    @classmethod
+    def _empty_is_no_provider(cls, value: Any) -> Any:
+        """Set empty (as Compose and Helm templates leave a variable not filled in): no provider."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _sends_end_within_their_lease(self) -> "NurtureSettings":

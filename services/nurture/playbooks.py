@@ -139,7 +139,7 @@ class Occasion(_Strict):
         if isinstance(value, time) and value.tzinfo is None:
             return value
         if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
-            raise ValueError(f"{value!r} is not a local hour like \"10:00\" (in quotes, no offset)")
+            raise ValueError(f'{value!r} is not a local hour like "10:00" (in quotes, no offset)')
         hour, _, rest = value.strip().partition(":")
         return time.fromisoformat(f"{int(hour):02d}:{rest}")
 

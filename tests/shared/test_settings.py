@@ -234,7 +234,7 @@ WRONG = {  # variable, value, what the one line says
     "a journal kept longer than the inboxes remember": (
         "LEADFLOW_JOURNAL_RETENTION_DAYS",
         "30",
-        "LEADFLOW_INBOX_RETENTION_DAYS (14) must be more than LEADFLOW_JOURNAL_RETENTION_DAYS (30)",
+        "LEADFLOW_INBOX_RETENTION_DAYS (14) must be at least LEADFLOW_JOURNAL_RETENTION_DAYS (30)",
     ),
     "no broker": ("LEADFLOW_KAFKA_BOOTSTRAP", " ", "LEADFLOW_KAFKA_BOOTSTRAP: must name at least one broker"),
     "production without a token": ("LEADFLOW_ENV", "production", "LEADFLOW_ADMIN_TOKEN must be set when"),
@@ -326,3 +326,30 @@ def test_a_url_without_scheme_or_host_is_refused_at_start_not_at_each_request(
         settings_type()
     monkeypatch.setenv(variable, "https://leads.example.kz")
     settings_type()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "taken"),
+    [
+        ("LEADFLOW_JOURNAL_RETENTION_DAYS", "14", 14),  # as long as the inboxes remember (DESIGN.md: >=)
+        ("LEADFLOW_LOG_LEVEL", "warn", "WARNING"),  # logging's own alias
+        ("LEADFLOW_LOG_LEVEL", "FATAL", "CRITICAL"),
+    ],
+)
+def test_settings_that_worked_before_are_still_taken(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, taken: object
+) -> None:
+    """A release that refused them would stop every service of a deployment that ran."""
+    for name in [k for k in os.environ if k.startswith("LEADFLOW_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv(variable, value)
+    settings = ScoringSettings()
+    assert getattr(settings, variable.removeprefix("LEADFLOW_").lower()) == taken
+
+
+def test_an_sms_or_messenger_url_set_empty_is_no_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a Compose or Helm template leaves a variable it has no value for."""
+    monkeypatch.setenv("LEADFLOW_NURTURE_SMS_URL", "")
+    monkeypatch.setenv("LEADFLOW_NURTURE_MESSENGER_URL", " ")
+    settings = NurtureSettings(admin_token="test-admin-token", env="test")
+    assert (settings.sms_url, settings.messenger_url) == (None, None)
