@@ -125,9 +125,13 @@ class Supervisor:
     def rotate_logs(self) -> None:
         """A log grown past `max_log_bytes` starts again, the one before kept as `<name>.1`: a
         stack left running (a hot lead with no rep is a warning in two logs) filled the disk."""
-        if self.logs is not None and self.max_log_bytes > 0:
-            for log in self.logs.glob("*.log"):
+        if self.logs is None or self.max_log_bytes <= 0:
+            return
+        for log in self.logs.glob("*.log"):
+            try:
                 rotate_log(log, self.max_log_bytes)
+            except OSError as error:  # a full disk, a `.1` not ours: the stack goes on all the same
+                say(f"could not start {log.name} again ({error.strerror}); it goes on growing")
 
     def check(self, entry: Supervised) -> None:
         """Notice a death, or restart a part whose backoff has run out."""

@@ -512,3 +512,17 @@ def test_a_port_a_part_of_a_killed_stack_still_holds_while_it_ends_is_waited_for
     taken = f"scoring cannot listen on 127.0.0.1:{port}: another program does"
     with socket.create_server(("127.0.0.1", port)), pytest.raises(PortTaken, match=taken):
         claim_port(port, "scoring")  # taken for good: refused once the wait is over
+
+
+def test_a_log_that_cannot_start_again_is_said_and_the_stack_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its `.1` cannot be written (here a folder in its place; a full disk alike): the rotation
+    said so and the supervisor went on (the error ended `leadflow dev`, the whole stack)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "nurture.log").write_bytes(b"x" * 20_000)
+    (logs / "nurture.log.1").mkdir()
+    Supervisor(tmp_path / "status.json", logs=logs, max_log_bytes=10_000).rotate_logs()
+    assert "could not start nurture.log again" in capsys.readouterr().out
+    assert (logs / "nurture.log").stat().st_size == 20_000, "kept as it was"
