@@ -30,6 +30,14 @@ SCORED_TYPES = (LEAD_CAPTURED, LEAD_UPDATED, ACTIVITY_RECORDED, OUTCOME_RECORDED
 
 
 NOT_UNDERSTOOD = "intent.timeframe.not_understood"
+# What nurture acts on besides the classification: a change to one is told with the lead's
+# classification even when it stays the same (a birthday given after the purchase was never
+# greeted: nurture learns the person from `lead.classified` alone).
+RETOLD_DETAILS = frozenset({"birthday", "timezone", "language", "preferred_channel", "call_window"})
+
+
+def _retold(event: Envelope) -> bool:
+    return event.type == LEAD_UPDATED and not RETOLD_DETAILS.isdisjoint(event.data.get("changes") or {})
 
 
 def _states_timeframe(event: Envelope) -> bool:
@@ -64,7 +72,7 @@ async def apply_events(
         standing = known.setdefault(event.lead_id, Standing(event.lead_id))
         erased.discard(event.lead_id)
         fold(standing.profile, event)
-        decision = batch.apply(session, standing, now, event, outcome_of(event))
+        decision = batch.apply(session, standing, now, event, outcome_of(event), retell=_retold(event))
         if not_understood is not None and _states_timeframe(event) and _not_understood(decision):
             not_understood.labels(str(standing.profile.attributes.get("language") or "-")[:2]).inc()
     if erased:

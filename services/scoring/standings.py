@@ -116,9 +116,12 @@ class Batch:
         now: datetime,
         cause: Envelope | str,
         outcome: OutcomeEntry | None = None,
+        retell: bool = False,
     ) -> Decision:
         """Decide the lead's standing now; record and publish what changed. `cause` is the
-        input event, or the name of the pass ("decay", "rescore")."""
+        input event, or the name of the pass ("decay", "rescore"). `retell`: publish the
+        classification even when it stays the same, for details of the person changed that
+        those who follow the lead act on (`handlers.RETOLD_DETAILS`)."""
         decision = decide(
             standing.stage, standing.stage_since, standing.profile, self.active.value, now, outcome
         )
@@ -136,6 +139,7 @@ class Batch:
         if after != before:
             self.changed += 1
             self._history(standing, now, cause_name, correlation, after, previous, decision.stage_reason)
+        if after != before or retell:
             self._publish(session, standing, decision, cause, before)
         standing.score, standing.temperature, standing.stage = after
         standing.stage_since = decision.stage_since

@@ -83,3 +83,36 @@ async def test_update_merges_into_the_profile_and_erasure_forgets_the_lead(serve
         await db.dispose()
     assert after_update.temperature == "hot" and after_update.profile["attributes"]["company"] == "Kaspi"
     assert after_erasure is None
+
+
+async def test_a_detail_nurture_acts_on_is_retold_with_the_classification_even_when_it_stays(
+    servers: Servers,
+) -> None:
+    """A birthday given after the purchase changes no score; nurture learns the person from
+    `lead.classified` alone, so the same classification is told again with it (the customer
+    was never greeted). A change nurture does not act on tells nothing."""
+    db = Database(servers.database_url, "scoring")
+    captured = lead_captured(timeframe="none", company="Kaspi")
+
+    def updated(**changes: Any) -> Envelope:
+        return captured.follow_up(
+            "lead.updated", "ingest", LeadUpdated(source_id=uuid.uuid4(), channel="web_form", changes=changes)
+        )
+
+    try:
+        async with db.transaction() as session:
+            await apply_events(
+                session,
+                [captured, updated(company="Kaspi Bank"), updated(birthday="1990-05-04")],
+                RuleBook(),
+            )
+        async with db.transaction() as session:
+            query = text("SELECT value FROM outbox WHERE key = :key ORDER BY id")
+            published = (
+                (await session.execute(query, {"key": str(captured.lead_id).encode()})).scalars().all()
+            )
+    finally:
+        await db.dispose()
+    events = [Envelope.from_bytes(value) for value in published]
+    assert [e.data["cause"] for e in events] == ["lead.captured", "lead.updated"]
+    assert events[1].data["temperature"] == events[1].data["previous_temperature"] == "cold"
