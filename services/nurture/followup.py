@@ -173,8 +173,10 @@ async def erase(session: AsyncSession, lead_ids: set[UUID]) -> None:
     """Erasure: nothing more is sent, and what nurture holds about the person goes."""
     deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
     assignments = Assignment.__table__  # type: ignore[attr-defined]
-    await session.execute(delete(TOUCHES).where(TOUCHES.c.lead_id.in_(lead_ids)))
+    # The lead first: a greeting pass holding it is waited for, so that what it queued is seen
+    # and deleted below.
     await session.execute(delete(LEADS).where(LEADS.c.lead_id.in_(lead_ids)))
+    await session.execute(delete(TOUCHES).where(TOUCHES.c.lead_id.in_(lead_ids)))
     await session.execute(delete(assignments).where(assignments.c.lead_id.in_(lead_ids)))
     await session.execute(delete(deliveries).where(deliveries.c.lead_id.in_(lead_ids)))
     greetings = OccasionGreeting.__table__  # type: ignore[attr-defined]

@@ -75,7 +75,10 @@ async def _candidates(
     if after is not None:
         wanted.append(LEADS.c.lead_id > after)
     query = select(LEADS.c.lead_id, LEADS.c.context).where(*wanted).order_by(LEADS.c.lead_id).limit(limit)
-    return [(row.lead_id, row.context) for row in await session.execute(query)]
+    # Held until the page's greetings are queued: an erasure waits for them, then deletes them
+    # (followup.erase deletes the lead first); one under way already is skipped.
+    held = query.with_for_update(read=True, skip_locked=True)
+    return [(row.lead_id, row.context) for row in await session.execute(held)]
 
 
 async def _greeted(session: AsyncSession, lead_ids: list[UUID], now: datetime) -> set[tuple[UUID, str, int]]:

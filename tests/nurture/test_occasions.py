@@ -16,12 +16,13 @@ from sqlalchemy import text
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.greetings import greet_occasions
+from services.nurture.greetings import _candidates, _queue, greet_occasions
+from services.nurture.occasions import greetings_due
 from services.nurture.playbooks import default_playbooks_text
 from shared import topics
 from shared.events import CONSENT_CHANGED, LEAD_ERASED, ConsentChanged, Envelope, LeadErased, utcnow
 from shared.kafka import Publisher
-from tests.conftest import ADMIN, Servers, eventually, running
+from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.helpers import lead_classified
 from tests.nurture.holding import Mailbox, smtp_server
 
@@ -215,6 +216,46 @@ async def test_an_erased_customer_is_never_greeted_and_their_greetings_go(
             text("SELECT count(*) FROM occasion_greetings WHERE lead_id = :id"), {"id": lead_id}
         )
         assert kept.scalar_one() == 0
+
+
+async def test_a_greeting_being_queued_as_the_customer_is_erased_is_erased_too(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    """The pass has read the customer and is queueing the greeting when the erasure comes in:
+    the erasure waits for it and then deletes the greeting and its touch (they stayed, with the
+    birthday and time zone in them)."""
+    lead_id, _ = await customer(nurture, publish, birthday="1971-11-21")
+    state = app_state(nurture)
+    now = utc("2024-11-21T08:00")
+    async with state.runtime.db.transaction() as session:  # the pass, under way
+        active = await state.playbooks.active(session)
+        page = dict(await _candidates(session, active.value, now, None, 500))
+        erased = Envelope.of(LEAD_ERASED, lead_id, uuid.uuid4(), "ingest", LeadErased(erased_at=utcnow()))
+        await publish(topics.LEAD_EVENTS, erased)
+        await eventually(lambda: _erasure_waiting(nurture), timeout=20)
+        [birthday] = [
+            g for g in greetings_due(active.value, page[lead_id], now) if g.occasion.name == "birthday"
+        ]
+        assert await _queue(session, lead_id, page[lead_id], birthday, active.version, now) == 1
+    await caught_up(nurture._transport.app)  # type: ignore[attr-defined]
+    async with state.runtime.db.transaction() as session:
+        left = await session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM touches WHERE lead_id = :id)"
+                " + (SELECT count(*) FROM occasion_greetings WHERE lead_id = :id)"
+            ),
+            {"id": lead_id},
+        )
+        assert left.scalar_one() == 0
+
+
+async def _erasure_waiting(client: httpx.AsyncClient) -> bool:
+    async with app_state(client).runtime.db.transaction() as session:
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return bool((await session.execute(query)).scalar_one())
 
 
 async def _gone(client: httpx.AsyncClient, lead_id: uuid.UUID) -> bool:
