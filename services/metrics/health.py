@@ -121,7 +121,8 @@ class PipelineHealth:
         report["outbox_backlog"], report["outbox_dead_letters"] = outboxes
         report["webhooks_last_hour"] = webhooks
         unread = report["outbox_backlog"]["metrics"] is None  # its database did not answer
-        report["capture_to_webhook_seconds"] = {"p50": None, "p99": None} if unread else await self._latency()
+        latency = None if unread else await self._latency(report["problems"])
+        report["capture_to_webhook_seconds"] = latency or {"p50": None, "p99": None}
         self._export(report)
         return report
 
@@ -216,9 +217,15 @@ class PipelineHealth:
             log.info("health: %s answered %r", url, error)
             return f"GET {url} answered {answer.status_code}"
 
-    async def _latency(self) -> dict[str, float | None]:
-        async with self.db.transaction() as session:
-            row = (await session.execute(text(_LATENCY))).one()
+    async def _latency(self, problems: list[str]) -> dict[str, float | None] | None:
+        """Capture → webhook over the last day; None, and a problem line, when the database
+        stopped answering since the outbox was read (the report, and its gauges, still come)."""
+        try:
+            async with asyncio.timeout(DATABASE_TIMEOUT), self.db.transaction() as session:
+                row = (await session.execute(text(_LATENCY))).one()
+        except Exception as error:
+            problems.append(f"metrics: database: {type(error).__name__}")
+            return None
         return {"p50": _round(row.p50), "p99": _round(row.p99)}
 
     def _export(self, report: dict[str, Any]) -> None:

@@ -138,6 +138,30 @@ async def test_its_own_database_down_is_a_problem_line_and_the_broker_is_still_r
     assert set(report["consumer_lag"]) == set(GROUPS), "the broker's figures are still reported"
 
 
+@pytest.mark.timeout(60)
+async def test_a_database_that_stops_answering_after_the_outbox_was_read_is_a_problem_line(
+    servers: Servers,
+) -> None:
+    """The outbox answered, then the read of the last day's latency did not (here lead_facts is
+    held by another transaction; a dropped connection alike): a problem line after a few
+    seconds, and the gauge counts it (the report failed, and the gauges kept their old values)."""
+    settings = servers.settings(MetricsSettings, health_cache_seconds=0)
+    db = Database(servers.database_url, "metrics")
+    holder = Database(servers.database_url, "metrics")
+    telemetry = Telemetry("metrics")
+    try:
+        async with holder.transaction() as session:
+            await session.execute(text("LOCK TABLE lead_facts IN ACCESS EXCLUSIVE MODE"))
+            report = await PipelineHealth(db, settings, telemetry).check()
+    finally:
+        await db.dispose()
+        await holder.dispose()
+    assert "metrics: database: TimeoutError" in report["problems"], report["problems"]
+    assert report["outbox_backlog"]["metrics"] is not None, "its outbox was read"
+    assert report["capture_to_webhook_seconds"] == {"p50": None, "p99": None}
+    assert telemetry.registry.get_sample_value("leadflow_pipeline_problems") == len(report["problems"])
+
+
 async def test_a_service_that_answers_503_is_not_said_to_give_no_answer(servers: Servers) -> None:
     """Ingest with its database down answers 503; health said "no answer", as of one not running."""
     unreachable = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/leadflow"
