@@ -25,6 +25,7 @@ from services.nurture.models import OccasionGreeting, Touch
 from services.nurture.occasions import (
     BIRTHDAY,
     CUSTOMER_STAGES,
+    PLAYBOOK,
     Greeting,
     birthdays_near,
     days_near,
@@ -38,7 +39,6 @@ from shared.db import Database, defer_insert
 from shared.events import TOUCH_SCHEDULED
 
 GREETINGS = OccasionGreeting.__table__  # type: ignore[attr-defined]
-PLAYBOOK = "occasions"  # what a greeting's touch names as its playbook
 
 
 async def greet_occasions(db: Database, book: PlaybookBook, now: datetime, limit: int = 500) -> int:

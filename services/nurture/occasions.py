@@ -17,6 +17,16 @@ from shared.languages import language_of
 # Who is greeted: people who bought (DOMAIN.md "Follow-up", 004:414-416).
 CUSTOMER_STAGES = frozenset({"customer", "regular_customer", "advocate"})
 BIRTHDAY = "birthday"
+PLAYBOOK = "occasions"  # what a greeting's touch names as its playbook
+
+
+def missed_its_day(due: datetime, allowed: datetime, lead: dict[str, Any], rules: Playbooks) -> bool:
+    """Whether a greeting due at `due` may go only on a later day in the lead's zone (the weekly
+    cap, quiet hours): "happy birthday" days late is no greeting."""
+    zone = zone_of(lead, rules)
+    return allowed.astimezone(zone).date() > due.astimezone(zone).date()
+
+
 _BIRTHDAY = re.compile(r"^(?:\d{4}|-)-(\d{2}-\d{2})$")
 NEAR = timedelta(days=1)  # a lead's day is at most a day from the UTC one (UTC-12 to UTC+14)
 

@@ -15,6 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.nurture.consent import may_market
 from services.nurture.followup import TOUCHES
 from services.nurture.models import FollowedLead, Touch
+from services.nurture.occasions import PLAYBOOK as OCCASIONS
+from services.nurture.occasions import missed_its_day
 from services.nurture.playbooks import Playbooks
 from services.nurture.timing import WEEK, earliest_send
 from services.nurture.touch_channels import preferred_channel
@@ -140,6 +142,8 @@ def _judge(
     if not may_market(channel, lead.context):
         return Decided(item, "cancelled", NO_CONSENT.format(channel=channel))
     allowed = earliest_send(now, touch.channel, lead.context, playbooks, recent)
+    if touch.playbook == OCCASIONS and missed_its_day(touch.due_at, allowed, lead.context, playbooks):
+        return Decided(item, "cancelled", "a greeting that missed its day (the lead's hours or weekly cap)")
     if allowed > now:
         return Decided(item, "scheduled", "waiting for the lead's hours or weekly cap", allowed)
     return Going(item, dict(lead.context))

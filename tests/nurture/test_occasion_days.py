@@ -1,13 +1,16 @@
 """Which greetings fall on a customer's day (pure): their own zone, the occasion's hour, a
 Feb 29 in other years, an occasion for some languages only."""
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
 
+from services.nurture.models import FollowedLead, Touch
 from services.nurture.occasions import greetings_due
 from services.nurture.playbooks import Playbooks, default_playbooks_text, parse_playbooks
+from services.nurture.touch_claims import Claimed, _judge
 
 
 def rules(*occasions: dict[str, Any]) -> Playbooks:
@@ -58,3 +61,27 @@ def test_a_lead_without_a_birthday_or_not_a_customer_has_no_birthday_greeting() 
     playbooks = rules({"name": "birthday", "day": "birthday", "template": "thanks"})
     assert due(playbooks, "2027-05-01T08:00") == []
     assert due(playbooks, "2027-05-01T08:00", birthday="1990-05-01", stage="churned") == []
+
+
+def test_a_greeting_the_weekly_cap_would_put_off_to_another_day_is_cancelled() -> None:
+    """Thanks, feedback and New Year already went this week: the birthday greeting would go
+    days late, and is dropped; a plain touch waits, as before. Judged in the lead's zone."""
+    playbooks = rules({"name": "birthday", "day": "birthday", "template": "thanks"})
+    now = datetime(2027, 1, 2, 6, 0, tzinfo=UTC)  # 10:00 in Baku, the greeting's hour
+    lead = FollowedLead(
+        lead_id=uuid.uuid4(), context={"stage": "customer", "timezone": "Asia/Baku", "consent": True}
+    )
+    sent = [now - timedelta(days=days) for days in (1, 3, 5)]  # the cap, 3 in 7 days, reached
+
+    def judged(playbook: str) -> Any:
+        touch = Touch.model_construct(
+            id=uuid.uuid4(), lead_id=lead.lead_id, playbook=playbook, channel="email", due_at=now
+        )
+        return _judge(Claimed(touch, lapsed=False), touch, lead, lead.context, now, playbooks, sent)
+
+    greeting, plain = judged("occasions"), judged("customer")
+    assert (greeting.status, greeting.detail.startswith("a greeting that missed its day")) == (
+        "cancelled",
+        True,
+    )
+    assert plain.status == "scheduled" and plain.due_at > now + timedelta(days=1)  # it waits
