@@ -142,7 +142,9 @@ def _judge(
     if not may_market(channel, lead.context):
         return Decided(item, "cancelled", NO_CONSENT.format(channel=channel))
     allowed = earliest_send(now, touch.channel, lead.context, playbooks, recent)
-    if touch.playbook == OCCASIONS and missed_its_day(touch.due_at, allowed, lead.context, playbooks):
+    if touch.playbook == OCCASIONS and missed_its_day(
+        max(touch.due_at, now), allowed, lead.context, playbooks
+    ):
         return Decided(item, "cancelled", "a greeting that missed its day (the lead's hours or weekly cap)")
     if allowed > now:
         return Decided(item, "scheduled", "waiting for the lead's hours or weekly cap", allowed)
