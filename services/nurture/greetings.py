@@ -75,10 +75,7 @@ async def _candidates(
     if after is not None:
         wanted.append(LEADS.c.lead_id > after)
     query = select(LEADS.c.lead_id, LEADS.c.context).where(*wanted).order_by(LEADS.c.lead_id).limit(limit)
-    # Held until the page's greetings are queued: an erasure waits for them, then deletes them
-    # (followup.erase deletes the lead first); one under way already is skipped.
-    held = query.with_for_update(read=True, skip_locked=True)
-    return [(row.lead_id, row.context) for row in await session.execute(held)]
+    return [(row.lead_id, row.context) for row in await session.execute(query)]
 
 
 async def _greeted(session: AsyncSession, lead_ids: list[UUID], now: datetime) -> set[tuple[UUID, str, int]]:
@@ -104,6 +101,12 @@ async def _queue(
     """Queue the greeting's touch unless this lead had it this year or may not be written to."""
     occasion = greeting.occasion
     if not may_market(preferred_channel(occasion.channel, context), context):
+        return 0
+    # Held (a key share: the sender's updates go on) until the greeting is queued: an erasure
+    # under way is waited for, and one that came first leaves no lead to greet; an erasure
+    # that comes next waits, then deletes the greeting too (followup.erase: the lead first).
+    held = select(LEADS.c.lead_id).where(LEADS.c.lead_id == lead_id).with_for_update(key_share=True)
+    if (await session.execute(held)).first() is None:
         return 0
     touch_id = uuid4()
     mark = {"lead_id": lead_id, "occasion": occasion.name, "year": greeting.day.year}

@@ -221,22 +221,22 @@ async def test_an_erased_customer_is_never_greeted_and_their_greetings_go(
 async def test_a_greeting_being_queued_as_the_customer_is_erased_is_erased_too(
     nurture: httpx.AsyncClient, publish: Any
 ) -> None:
-    """The pass has read the customer and is queueing the greeting when the erasure comes in:
-    the erasure waits for it and then deletes the greeting and its touch (they stayed, with the
-    birthday and time zone in them)."""
+    """The pass is queueing the customer's greeting when the erasure comes in: the erasure waits
+    for it and then deletes the greeting and its touch (they stayed, with the birthday and time
+    zone in them)."""
     lead_id, _ = await customer(nurture, publish, birthday="1971-11-21")
     state = app_state(nurture)
     now = utc("2024-11-21T08:00")
     async with state.runtime.db.transaction() as session:  # the pass, under way
         active = await state.playbooks.active(session)
         page = dict(await _candidates(session, active.value, now, None, 500))
-        erased = Envelope.of(LEAD_ERASED, lead_id, uuid.uuid4(), "ingest", LeadErased(erased_at=utcnow()))
-        await publish(topics.LEAD_EVENTS, erased)
-        await eventually(lambda: _erasure_waiting(nurture), timeout=20)
         [birthday] = [
             g for g in greetings_due(active.value, page[lead_id], now) if g.occasion.name == "birthday"
         ]
         assert await _queue(session, lead_id, page[lead_id], birthday, active.version, now) == 1
+        erased = Envelope.of(LEAD_ERASED, lead_id, uuid.uuid4(), "ingest", LeadErased(erased_at=utcnow()))
+        await publish(topics.LEAD_EVENTS, erased)
+        await eventually(lambda: _erasure_waiting(nurture), timeout=20)
     await caught_up(nurture._transport.app)  # type: ignore[attr-defined]
     async with state.runtime.db.transaction() as session:
         left = await session.execute(
