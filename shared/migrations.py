@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from asyncpg.exceptions import UndefinedTableError
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -30,6 +30,9 @@ def upgrade(database_url: str, schema: str, migrations_dir: Path) -> None:
     command.upgrade(config, "head")
 
 
+UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for a table that does not exist
+
+
 def schema_check(db: Database, migrations_dir: Path) -> Callable[[], Awaitable[None]]:
     """Readiness: the schema is at this release's last migration, or past it (a newer release
     migrated it, and older ones keep working on it through a rolling upgrade), never behind or
@@ -41,11 +44,18 @@ def schema_check(db: Database, migrations_dir: Path) -> Callable[[], Awaitable[N
     versions = f'SELECT version_num FROM "{db.schema}".alembic_version'  # noqa: S608 (the service's name)
 
     async def check() -> None:
+        # Through the ORM's connection, not `db.read`'s raw one: a readiness probe is cut short
+        # by its timeout (a database restarting), and SQLAlchemy drops a connection cancelled
+        # mid-statement, where a raw one could go back to the pool mid-operation ("another
+        # operation is in progress") and hang its next user.
         try:
-            rows = await db.read(versions)
-        except UndefinedTableError:
-            raise SchemaBehind("never migrated: run migrate") from None
-        if not rows or rows[0]["version_num"] in older:
+            async with db.engine.connect() as connection:
+                rows = (await connection.execute(sa.text(versions))).all()
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) == UNDEFINED_TABLE:
+                raise SchemaBehind("never migrated: run migrate") from None
+            raise
+        if not rows or rows[0][0] in older:
             raise SchemaBehind(f"behind this release ({head}): run migrate")
 
     return check
