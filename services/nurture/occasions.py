@@ -86,13 +86,15 @@ def days_near(now: datetime) -> list[date]:
     return [utc - NEAR, utc, utc + NEAR]
 
 
-def birthdays_near(now: datetime) -> list[str]:
-    """The `MM-DD` a birthday greeted near `now` may have (Feb 29 near a Feb 28)."""
-    days = {f"{d:%m-%d}" for d in days_near(now)}
-    return sorted(days | ({"02-29"} if "02-28" in days else set()))
+def birthdays_on(day: date) -> list[str]:
+    """The `MM-DD` of the birthdays that fall on `day` (Feb 29 on a Feb 28 of other years)."""
+    leap_day = (day.month, day.day) == (2, 28) and not calendar.isleap(day.year)
+    return [f"{day:%m-%d}", *(["02-29"] if leap_day else [])]
 
 
-def holidays_near(playbooks: Playbooks, now: datetime) -> bool:
-    """Whether a holiday falls on a date some lead may be living on at `now`."""
+def holidays_near(playbooks: Playbooks, now: datetime) -> list[tuple[Occasion, date]]:
+    """The holidays on a date some lead may be living on at `now`, each with that date."""
     near = days_near(now)
-    return any(o.day != BIRTHDAY and occurs(o.day, d.year) == d for o in playbooks.occasions for d in near)
+    return [
+        (o, d) for o in playbooks.occasions if o.day != BIRTHDAY for d in near if occurs(o.day, d.year) == d
+    ]

@@ -13,10 +13,11 @@ import httpx
 import pytest
 import yaml
 from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.greetings import _candidates, _queue, greet_occasions
+from services.nurture.greetings import _candidates, _queue, candidates_query, greet_occasions
 from services.nurture.occasions import greetings_due
 from services.nurture.playbooks import default_playbooks_text
 from shared import topics
@@ -297,3 +298,53 @@ async def test_a_playbook_document_with_a_bad_occasion_is_refused_naming_it(
         assert error["field"] == field, error
     active = (await nurture.get("/v1/playbooks", headers=ADMIN)).json()
     assert [o["name"] for o in active["playbooks"]["occasions"]] == ["birthday", "new_year"]
+
+
+async def test_a_pass_on_a_holiday_reads_only_the_customers_not_yet_greeted_on_it(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    greeted, _ = await customer(nurture, publish, language="kk")
+    await greet(nurture, "2025-01-01T12:00")
+    assert len(await greetings(nurture, greeted, "new_year")) == 1
+    newcomer, _ = await customer(nurture, publish, language="kk")
+    read = await candidates(nurture, "2025-01-01T12:15")
+    assert newcomer in read
+    assert greeted not in read  # greeted: a pass every 15 minutes of the holiday reads it no more
+    assert greeted in await candidates(nurture, "2026-01-01T12:00")  # next year's is not greeted
+
+
+async def test_a_customer_greeted_on_a_holiday_is_still_read_for_a_birthday_that_day(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    lead_id, _ = await customer(nurture, publish, language="kk", birthday="1990-01-01")
+    await greet(nurture, "2025-01-01T12:00")
+    assert len(await greetings(nurture, lead_id, "new_year")) == 1
+    assert len(await greetings(nurture, lead_id, "birthday")) == 1
+    assert lead_id not in await candidates(nurture, "2025-01-01T12:15")
+    async with app_state(nurture).runtime.db.transaction() as session:
+        await session.execute(
+            text("DELETE FROM occasion_greetings WHERE lead_id = :id AND occasion = 'birthday'"),
+            {"id": lead_id},
+        )
+    assert lead_id in await candidates(nurture, "2025-01-01T12:15")
+
+
+async def test_the_holiday_pass_can_walk_the_index_of_customers(nurture: httpx.AsyncClient) -> None:
+    """PostgreSQL uses a partial index only for a query it can prove stays within the index's
+    condition: with sequential scans ruled out, the plan names the index."""
+    state = app_state(nurture)
+    async with state.runtime.db.transaction() as session:
+        playbooks = (await state.playbooks.active(session)).value
+        query = candidates_query(playbooks, utc("2025-01-01T12:00"), None, 500)
+        assert query is not None
+        sql = query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(row[0] for row in await session.execute(text(f"EXPLAIN {sql}")))
+    assert "followed_customers" in plan, plan
+
+
+async def candidates(client: httpx.AsyncClient, now: str) -> list[uuid.UUID]:
+    state = app_state(client)
+    async with state.runtime.db.transaction() as session:
+        playbooks = (await state.playbooks.active(session)).value
+        return [lead_id for lead_id, _ in await _candidates(session, playbooks, utc(now), None, 100_000)]
