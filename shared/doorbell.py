@@ -18,6 +18,7 @@ import asyncpg
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import DirectConnection, driver_connection
+from shared.faults import raise_hidden_stop
 
 log = logging.getLogger(__name__)
 PREFIX = "leadflow:"
@@ -117,6 +118,7 @@ class Doorbell:
                 await self.connection.close()
                 raise
             except Exception as error:
+                raise_hidden_stop(error)
                 log.info("doorbell: listening again in %.1fs: %r", backoff, error)
             await self.connection.close()
             await asyncio.sleep(backoff)

@@ -79,6 +79,16 @@ def cancelled_from_outside() -> bool:
     return task is None or task.cancelling() > 0
 
 
+def raise_hidden_stop(error: BaseException) -> None:
+    """Raise the stop that `error` hides, if it hides one: the running task is being cancelled,
+    and what its cancellation went through failed as it unwound (a transaction's rollback on a
+    connection PostgreSQL dropped turns the CancelledError into asyncpg's InterfaceError). A
+    loop that retried that failure would never stop: call this first in each `except Exception`
+    of a loop that retries, or records a failure where a stop must leave things as they were."""
+    if cancelled_from_outside():
+        raise asyncio.CancelledError from error
+
+
 def drop_traceback(error: BaseException) -> None:
     """Let go of the frames that `error`, and each error it came from, still hold. A client
     library's failure (aiohttp, aiosmtplib) leaves its frames and its error in cycles that only

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from shared.db import DirectConnection
+from shared.faults import raise_hidden_stop
 from shared.journal import RELAY_TURN, Journaling, message_of
 from shared.kafka import Position, Publisher, is_refusal
 from shared.observability import Telemetry
@@ -78,6 +79,7 @@ class OutboxRelay(Journaling):
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
+                    raise_hidden_stop(error)
                     log.warning("outbox relay failed, retrying in %.1fs: %r", backoff, error)
                     self._checked_at = None
                     await self._measure()

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from shared.consumer import ConsumerRunner, Handler, Lane, LaneRunner
 from shared.db import Database
 from shared.doorbell import Doorbell, carrying
+from shared.faults import raise_hidden_stop
 from shared.inbox import purge_inbox
 from shared.journal import purge_journal
 from shared.kafka import Publisher
@@ -200,6 +201,7 @@ class ServiceRuntime:
                     if result := await job():
                         log.info("%s: %s", what, result)
                 except Exception as error:
+                    raise_hidden_stop(error)
                     log.warning("%s failed, next try in %.0fs: %r", what, every_seconds, error)
 
         self._loops.append(repeat)

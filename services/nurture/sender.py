@@ -28,7 +28,7 @@ from services.nurture.touch_claims import BATCH, Claimed, Decided, Going, claim_
 from services.nurture.touch_records import record
 from shared.db import Database
 from shared.events import utcnow
-from shared.faults import is_transient
+from shared.faults import is_transient, raise_hidden_stop
 from shared.languages import fill, language_of
 from shared.wakeup import Wakeup
 
@@ -55,6 +55,7 @@ class TouchSender:
                     while await self.send_due() == BATCH:
                         pass
                 except Exception as error:
+                    raise_hidden_stop(error)
                     log.warning("touch sending failed: %r", error)
                 await self._wakeup.wait(self.settings.touch_poll_seconds)
         finally:
@@ -96,6 +97,7 @@ class TouchSender:
                     await record(session, self.settings, *done)
                 return
             except Exception as error:
+                raise_hidden_stop(error)
                 if not is_transient(error) or utcnow() + timedelta(seconds=delay) >= lease_ends:
                     raise  # the touches are taken again, and an email among them fails as in doubt
                 doing = "sending" if done is None else f"recording {len(done[1])} sends"

@@ -29,6 +29,7 @@ from services.nurture.webhook_attempts import Due, Outcome, attempt
 from services.nurture.webhook_records import record_outcomes
 from shared.db import Database, DirectConnection, hand_after_commit, kept
 from shared.events import utcnow
+from shared.faults import raise_hidden_stop
 from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ class WebhookDispatcher:
                     while await self.dispatch_once():
                         pass
                 except Exception as error:
+                    raise_hidden_stop(error)
                     log.warning("webhook dispatch failed: %r", error)
                 await self._wakeup.wait(1.0)
         finally:
@@ -216,4 +218,5 @@ class WebhookDispatcher:
         try:
             await record_outcomes(self.records, self.settings, self.rng, outcomes)
         except Exception as error:  # their leases run out and they are sent again
+            raise_hidden_stop(error)
             log.warning("could not record %d webhook attempts: %r", len(outcomes), error)

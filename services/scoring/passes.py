@@ -19,6 +19,7 @@ from services.scoring.rulebook import RuleBook
 from services.scoring.rules import Rules
 from services.scoring.standings import SCORES, Batch
 from shared.db import Database, driver_connection
+from shared.faults import raise_hidden_stop
 from shared.tombstones import hold
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ async def rescore(db: Database, book: RuleBook, run_id: UUID, chunk: int = CHUNK
         while await _rescore_chunk(db, book, run_id, chunk):
             pass
     except Exception as error:
+        raise_hidden_stop(error)  # a stop leaves the run running, resumed at the next start
         log.exception("rescore %s failed", run_id)
         async with db.transaction() as session:
             values = {"status": "failed", "error": type(error).__name__, "finished_at": func.now()}
@@ -118,6 +120,7 @@ async def resume_rescores(db: Database, book: RuleBook, retry_seconds: float = 5
                 run_ids = list((await session.execute(running)).scalars())
             break
         except Exception as error:
+            raise_hidden_stop(error)
             log.warning("looking for rescores to resume failed, next try in %.0fs: %r", retry_seconds, error)
             await asyncio.sleep(retry_seconds)  # the database is not there yet: a retry, not synchronisation
     for run_id in run_ids:

@@ -7,7 +7,7 @@ import time
 from shared.consumer.applying import Applying
 from shared.consumer.deliveries import Delivery
 from shared.events import Envelope
-from shared.faults import cancelled_from_outside
+from shared.faults import cancelled_from_outside, raise_hidden_stop
 
 log = logging.getLogger(__package__)
 
@@ -66,6 +66,7 @@ class Rings(Applying):
                 log.warning("consumer %s: what rang was cancelled, it is applied as it comes", self.group)
             except Exception as error:
                 self._given_back(events)
+                raise_hidden_stop(error)
                 log.warning("consumer %s: what rang failed, it is applied as it comes: %r", self.group, error)
 
     async def _apply_rung_events(self, events: list[Envelope]) -> None:

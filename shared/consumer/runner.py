@@ -15,6 +15,7 @@ from shared.consumer.polling import Polling
 from shared.consumer.rings import RUNG_KEPT
 from shared.db import Database
 from shared.events import Envelope
+from shared.faults import cancelled_from_outside
 from shared.http import NotReady
 from shared.lead_keys import LeadKeys
 from shared.observability import Telemetry
@@ -129,6 +130,9 @@ class ConsumerRunner(Polling):
                 await self.stop()
                 raise
             except Exception as error:
+                if cancelled_from_outside():  # a stop that failed as it unwound (faults.raise_hidden_stop)
+                    await self.stop()
+                    raise asyncio.CancelledError from error
                 log.warning("consumer %s failed, retrying in %.1fs: %r", self.group, backoff, error)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -2,10 +2,13 @@
 and the rows behind it flow on; what a broker forgot is published again from the journal."""
 
 import asyncio
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
@@ -362,3 +365,46 @@ async def test_a_message_for_a_bell_rings_with_itself_as_its_transaction_commits
         await eventually(lambda: rings[1:] == many)
     finally:
         await listener.close()
+
+
+@pytest.mark.usefixtures("fresh")
+async def test_a_stop_while_postgresql_dropped_the_relays_connection_mid_batch_stops_it(
+    db: Database, tmp_path: Path
+) -> None:
+    """The relay holds its batch's transaction while it publishes. Stopped then, its rollback
+    meets a connection PostgreSQL dropped (a restart, a killed backend) and fails: the stop
+    came out as asyncpg's InterfaceError, which the relay retried as any failure, for good
+    ('did not stop within 10s', then a hung shutdown)."""
+    broker = EmbeddedBroker(free_port(), tmp_path / "broker.log")
+    broker.start()
+    publisher = Publisher(broker.bootstrap, "relay-test")
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    watcher = await db.direct_connection().get()
+    pid = broker.process.pid  # type: ignore[union-attr]
+    running = None
+    try:
+        await create_topics(broker.bootstrap, ["relay-stop"], 1)
+        await stage_values(db, "relay-stop", [b"held"])
+        backend = (await relay.connection.get()).get_server_pid()
+        os.kill(pid, signal.SIGSTOP)  # the publish hangs: the relay waits inside its batch
+        running = asyncio.create_task(relay.run())
+        held = "SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND granted"
+        await eventually(lambda: _holds(watcher, held, backend), timeout=10)
+        await watcher.execute("SELECT pg_terminate_backend($1)", backend)
+        running.cancel()
+        await asyncio.wait([running], timeout=10)
+        assert running.done(), "the relay went on after its stop"
+        assert running.cancelled()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        if running is not None and not running.done():
+            running.cancel()
+            await asyncio.wait([running], timeout=10)
+        await watcher.close()
+        await relay.connection.close()
+        await publisher.stop()
+        broker.stop()
+
+
+async def _holds(connection: asyncpg.Connection, query: str, backend: int) -> bool:
+    return bool(await connection.fetchval(query, backend))
