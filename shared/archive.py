@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database
 from shared.events import Envelope
+from shared.faults import raise_hidden_stop
 from shared.inbox import ARCHIVE_TURN
 
 log = logging.getLogger(__name__)
@@ -120,12 +121,14 @@ class ArchiveReplay:
                 await self.apply(session, events)
             return
         except Exception as error:
+            raise_hidden_stop(error)
             log.warning("replay chunk failed (%r); applying its events one by one", error)
         for event in events:
             try:
                 async with session.begin_nested():
                     await self.apply(session, [event])
             except Exception as error:
+                raise_hidden_stop(error)
                 log.error("replay skipped event %s (%s): %r", event.id, event.type, error)
 
     async def progress(self) -> Progress:

@@ -21,7 +21,7 @@ from services.ingest.capture import Client, Submission, capture, prepare
 from services.ingest.forms import lead_from_form
 from services.ingest.models import Import, ImportRejection, Source
 from shared.db import Database, defer_insert
-from shared.faults import is_transient, raced_a_unique_row
+from shared.faults import cancelled_from_outside, is_transient, raced_a_unique_row, raise_hidden_stop
 from shared.http import InvalidInput, where
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,9 @@ async def run(
         log.warning("import %s failed: %s", import_id, error)
         await _set(db, import_id, status="failed", error=str(error), finished_at=func.now())
     except Exception as error:  # logged by type and lines: its text may quote a row
+        if cancelled_from_outside():  # a stop that failed as it unwound: interrupted, not failed
+            await asyncio.shield(_set(db, import_id, status="interrupted", finished_at=func.now()))
+            raise asyncio.CancelledError from error
         log.error("import %s failed: %s\n%s", import_id, type(error).__name__, where(error))
         reason = f"the import stopped on an unexpected error ({type(error).__name__}); send the file again"
         await _set(db, import_id, status="failed", error=reason, finished_at=func.now())
@@ -216,6 +219,7 @@ async def _apply_chunk(
                 await _store_chunk(session, source, import_id, ready, rejected, (chunk[0][0], len(chunk)))
             return
         except Exception as error:
+            raise_hidden_stop(error)
             # A form post or another replica stored one of the chunk's new people first: done
             # again, the chunk merges into them.
             if not (is_transient(error) or raced_a_unique_row(error)) or attempt == 5:

@@ -14,7 +14,7 @@ from shared.consumer.deliveries import Delivery, decode
 from shared.consumer.screening import Screening
 from shared.db import Database
 from shared.events import LEAD_ERASED, Envelope
-from shared.faults import is_transient
+from shared.faults import is_transient, raise_hidden_stop
 from shared.lead_keys import LeadKeys
 from shared.outbox import stage
 from shared.personal import is_sealed, opened
@@ -43,6 +43,7 @@ class Applying(Screening):
         try:
             await self._apply_in_one_transaction(good)
         except Exception as error:
+            raise_hidden_stop(error)  # not a bad message: nothing is isolated or dead-lettered
             if is_transient(error):
                 raise
             log.warning("batch in %s failed, isolating the failing message: %r", self.group, error)
@@ -124,6 +125,7 @@ class Applying(Screening):
                 await self._apply_in_one_transaction([delivery])
                 return
             except Exception as error:
+                raise_hidden_stop(error)
                 if is_transient(error):
                     raise
                 delivery.error = describe(error, 1000)

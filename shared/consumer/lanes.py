@@ -14,7 +14,7 @@ from shared.consumer.deliveries import Handler, decode
 from shared.consumer.rings import RUNG_IDS_KEPT
 from shared.consumer.runner import ConsumerRunner
 from shared.events import LEAD_ERASED, Envelope
-from shared.faults import is_transient
+from shared.faults import is_transient, raise_hidden_stop
 
 log = logging.getLogger(__package__)
 
@@ -66,6 +66,7 @@ class LaneRunner(ConsumerRunner):
         try:
             await self._apply_wanted([e for e in events if not self._rang_before(e)])
         except Exception as error:
+            raise_hidden_stop(error)
             if is_transient(error):
                 raise
             log.warning("lane %s failed, the main consumer applies it: %r", self.group, error)
