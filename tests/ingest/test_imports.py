@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, text, update
 
-from services.ingest import imports
+from services.ingest import import_chunks, import_files, imports
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from services.ingest.models import Source
@@ -157,8 +157,8 @@ async def test_an_import_abandoned_by_a_crashed_process_is_reported_interrupted(
             async with db.transaction() as session:
                 a_minute_ago = func.now() - text("interval '61 seconds'")
                 await session.execute(
-                    update(imports.IMPORTS)
-                    .where(imports.IMPORTS.c.id == abandoned)
+                    update(import_chunks.IMPORTS)
+                    .where(import_chunks.IMPORTS.c.id == abandoned)
                     .values(progress_at=a_minute_ago)
                 )
             live = await imports.start(db, stored, "running.csv", stalled)  # the stalled one is no bar
@@ -191,8 +191,8 @@ async def test_an_import_reported_interrupted_while_it_still_ran_stops_and_stays
             stalled = await imports.start(db, stored, "stalled.csv", STALLED)
             async with db.transaction() as session:
                 await session.execute(
-                    update(imports.IMPORTS)
-                    .where(imports.IMPORTS.c.id == stalled)
+                    update(import_chunks.IMPORTS)
+                    .where(import_chunks.IMPORTS.c.id == stalled)
                     .values(status="interrupted")
                 )
             rows = "email\n" + "".join(f"stalled-{uuid.uuid4().hex}@example.kz\n" for _ in range(3))
@@ -248,16 +248,18 @@ async def test_an_upload_over_the_cap_is_refused_and_one_import_runs_per_source(
         assert elsewhere.status_code == 202, "another source imports meanwhile"
         async with db.transaction() as session:
             await session.execute(
-                update(imports.IMPORTS).where(imports.IMPORTS.c.id == running_one).values(status="done")
+                update(import_chunks.IMPORTS)
+                .where(import_chunks.IMPORTS.c.id == running_one)
+                .values(status="done")
             )
         again = await client.post("/v1/imports", content=b"email\nx@y.kz\n", headers=csv_headers)
         assert again.status_code == 202, again.text
 
 
 async def test_the_delimiter_can_be_named_or_is_told_from_the_header_row(servers: Servers) -> None:
-    assert imports.delimiter_of('first_name;email;"a,b,c"') == ";"
-    assert imports.delimiter_of("email\tphone\tcompany") == "\t"
-    assert imports.delimiter_of("email") == ","
+    assert import_files.delimiter_of('first_name;email;"a,b,c"') == ";"
+    assert import_files.delimiter_of("email\tphone\tcompany") == "\t"
+    assert import_files.delimiter_of("email") == ","
     app = create_app(servers.settings(IngestSettings))
     async with running(app) as client:
         key = {"X-Source-Key": (await create_source(client, channel="import"))["key"]}
@@ -346,8 +348,8 @@ async def test_a_row_with_bytes_that_are_not_utf8_or_an_overlong_field_is_refuse
     assert (report["status"], report["error"]) == ("done", None), report
     assert (report["rows_total"], report["accepted"], report["rejected"]) == (5, 2, 3)
     refused = {r["row"]: [(e["field"], e["reason"]) for e in r["errors"]] for r in report["rejections"]}
-    assert refused[2] == [("first_name", imports.NOT_UTF8)]
-    assert refused[3] == [("need", imports.NOT_UTF8)]
+    assert refused[2] == [("first_name", import_files.NOT_UTF8)]
+    assert refused[3] == [("need", import_files.NOT_UTF8)]
     assert [field for field, _ in refused[4]] == ["need"]
     assert "Traceback" not in written.getvalue()
 
@@ -357,7 +359,7 @@ async def test_a_file_that_cannot_be_read_says_why_in_words(servers: Servers) ->
         key = {"X-Source-Key": (await create_source(client, channel="import"))["key"]}
         report = await finished_report(client, key, b"pr\xe9nom,email\nRen\xe9e,renee@expo.kz\n")
     assert report["status"] == "failed"
-    assert report["error"] == f"the header row {imports.NOT_UTF8}"
+    assert report["error"] == f"the header row {import_files.NOT_UTF8}"
 
 
 async def test_a_capture_only_keys_import_report_does_not_tell_who_is_known(servers: Servers) -> None:

@@ -6,7 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.ingest import imports
+from services.ingest import import_files, imports
 from services.ingest.api.common import KeyedSource
 from services.ingest.schemas import ImportReport, ImportStarted, ItemError, RowRejection
 
@@ -36,10 +36,10 @@ async def start_import(
     try:
         async with runtime.db.transaction() as session:  # before the upload, so a refusal is quick
             await imports.check_idle(session, source.id, settings.import_stall_seconds)
-        raw = await imports.spool(request.stream(), settings.max_import_bytes)
+        raw = await import_files.spool(request.stream(), settings.max_import_bytes)
     except imports.ImportRunning as error:
         raise HTTPException(409, str(error)) from error
-    except imports.ImportTooLarge as error:
+    except import_files.ImportTooLarge as error:
         raise HTTPException(413, str(error)) from error
     try:
         import_id = await imports.start(runtime.db, source, filename, settings.import_stall_seconds)
@@ -47,7 +47,7 @@ async def start_import(
         raw.close()
         raise HTTPException(409, str(error)) from error
     region = source.default_region or settings.default_phone_region
-    separator = imports.DELIMITERS[delimiter] if delimiter else None
+    separator = import_files.DELIMITERS[delimiter] if delimiter else None
     work = imports.run(runtime.db, source, import_id, raw, region, separator)
     runtime.spawn(work, f"import {import_id}")
     body = ImportStarted(import_id=import_id, status_url=f"/v1/imports/{import_id}")

@@ -1,0 +1,129 @@
+"""Applying an import's rows a chunk at a time: each row prepared as a lead or refused with its
+reasons, then the chunk stored in one transaction together with the import's progress, so the
+report is never ahead of or behind what is stored (retried on transient faults, never twice)."""
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.ingest.capture import Client, Submission, capture, prepare
+from services.ingest.forms import lead_from_form
+from services.ingest.import_files import undecoded
+from services.ingest.models import Import, ImportRejection, Source
+from shared.db import Database, defer_insert
+from shared.faults import is_transient, raced_a_unique_row, raise_hidden_stop
+from shared.http import InvalidInput
+
+log = logging.getLogger(__name__)
+CHUNK_ROWS = 500
+IMPORTS = Import.__table__  # type: ignore[attr-defined]
+REJECTIONS = ImportRejection.__table__  # type: ignore[attr-defined]
+
+Row = list[tuple[str, str]]  # a data row's (header, value) pairs
+Rejection = tuple[int, list[dict[str, str]]]  # a row's number and each field's reason
+
+
+class ImportAbandoned(Exception):
+    """The import was reported interrupted while this process still applied it (it made no
+    progress for `import_stall_seconds`): it stops, and the file sent again takes over."""
+
+
+async def apply_rows(db: Database, source: Source, import_id: UUID, rows: Iterable[Row], region: str) -> None:
+    """Apply the rows (numbered from 1) in chunks of CHUNK_ROWS."""
+    chunk: list[tuple[int, Row]] = []
+    for number, row in enumerate(rows, start=1):
+        chunk.append((number, row))
+        if len(chunk) == CHUNK_ROWS:
+            await apply_chunk(db, source, import_id, chunk, region)
+            chunk = []
+    if chunk:
+        await apply_chunk(db, source, import_id, chunk, region)
+
+
+async def apply_chunk(
+    db: Database, source: Source, import_id: UUID, chunk: list[tuple[int, Row]], region: str
+) -> None:
+    ready, rejected = _prepare(source, chunk, region)
+    for attempt in range(1, 6):
+        try:
+            async with db.transaction() as session:
+                await _store_chunk(session, source, import_id, ready, rejected, (chunk[0][0], len(chunk)))
+            return
+        except Exception as error:
+            raise_hidden_stop(error)
+            # A form post or another replica stored one of the chunk's new people first: done
+            # again, the chunk merges into them.
+            if not (is_transient(error) or raced_a_unique_row(error)) or attempt == 5:
+                raise
+            log.warning("import %s: chunk failed (%r), retrying", import_id, error)
+            await asyncio.sleep(0.5 * 2**attempt)  # backing off while the database recovers
+
+
+def _prepare(
+    source: Source, chunk: list[tuple[int, Row]], region: str
+) -> tuple[list[tuple[int, Submission]], list[Rejection]]:
+    """The chunk's rows ready to capture, and those refused (not UTF-8, or not a valid lead)."""
+    ready: list[tuple[int, Submission]] = []
+    rejected: list[Rejection] = []
+    vouched = source.scope == "history"
+    for number, row in chunk:
+        if errors := undecoded(row):
+            rejected.append((number, _reasons(errors)))
+            continue
+        try:
+            lead = lead_from_form(row, None)
+            submission = prepare(source, lead, region, Client(), activity="imported", vouched=vouched)
+        except InvalidInput as error:
+            rejected.append((number, _reasons(error.errors)))
+            continue
+        ready.append((number, submission))
+    return ready, rejected
+
+
+def _reasons(errors: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"field": field, "reason": reason} for field, reason in errors]
+
+
+async def _store_chunk(
+    session: AsyncSession,
+    source: Source,
+    import_id: UUID,
+    ready: list[tuple[int, Submission]],
+    rejected: list[Rejection],
+    span: tuple[int, int],
+) -> None:
+    """Store the chunk of `span` (its first row's number, its rows), once: an attempt whose
+    commit went through unanswered (`shared.db.CommitUnknown`) left the report past it, and
+    the chunk is not stored again (its leads would merge, but every count would double)."""
+    first, rows = span
+    held = select(IMPORTS.c.rows_done, IMPORTS.c.status).where(IMPORTS.c.id == import_id).with_for_update()
+    done, status = (await session.execute(held)).one()
+    if status != "running":
+        raise ImportAbandoned
+    if done >= first:
+        return
+    created = stored = 0
+    rejected = list(rejected)  # this attempt's: a retried chunk starts again from the caller's
+    for number, submission in ready:
+        try:
+            created += (await capture(session, source, submission)).created
+            stored += 1
+        except InvalidInput as error:  # refused before it wrote anything (a profile over its bounds)
+            rejected.append((number, _reasons(error.errors)))
+    for number, errors in rejected:
+        defer_insert(session, REJECTIONS, {"import_id": import_id, "row": number, "errors": errors})
+    await session.execute(
+        update(IMPORTS)
+        .where(IMPORTS.c.id == import_id)
+        .values(
+            rows_done=IMPORTS.c.rows_done + rows,
+            accepted=IMPORTS.c.accepted + created,
+            merged=IMPORTS.c.merged + stored - created,
+            rejected=IMPORTS.c.rejected + len(rejected),
+            progress_at=func.now(),
+        )
+    )

@@ -1,0 +1,95 @@
+"""An uploaded CSV file: spooled to disk as it arrives, its delimiter told from the header row,
+its rows read as (header, value) pairs, and the fields that were not UTF-8 found."""
+
+import csv
+import io
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
+HEADER_SAMPLE = 8 * 1024  # the header row, where the delimiter is told
+
+
+NOT_UTF8 = "is not UTF-8 text: save the file as UTF-8 (CSV UTF-8 in Excel)"
+_UNDECODED = re.compile("[\udc80-\udcff]")  # a byte UTF-8 could not decode, kept as surrogateescape does
+
+
+class ImportTooLarge(Exception):
+    pass
+
+
+class UnreadableFile(Exception):
+    """The file as a whole cannot be read; the message says why, for the report."""
+
+
+def delimiter_of(header: str) -> str:
+    """The delimiter of a file whose first line is `header`: the one of comma, semicolon and
+    tab that occurs most often outside quotes (a header row names fields: it has one between
+    every two names). Linear in the line's length, unlike csv.Sniffer."""
+    counts = dict.fromkeys((",", ";", "\t"), 0)
+    quoted = False
+    for char in header:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else ","
+
+
+async def spool(chunks: Any, max_bytes: int) -> IO[bytes]:
+    """Write the streamed body to a temporary file (memory first, disk when large)."""
+    spooled: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 * 2**20)  # noqa: SIM115 - returned
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            spooled.close()
+            raise ImportTooLarge(f"the file is larger than {max_bytes} bytes")
+        spooled.write(chunk)
+    spooled.seek(0)
+    return spooled
+
+
+def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[list[tuple[str, str]]]:
+    """Each data row as (header, value) pairs. UTF-8 with or without a BOM; the delimiter
+    (comma, semicolon or tab, as spreadsheets export) is the one given, else told from the
+    header row. A byte that is not UTF-8 stays in its value as a lone surrogate (`undecoded`
+    finds it), so only its row is refused; a field may be as long as the file (the rules on
+    each lead field's length refuse the row, not the csv module's 128 KiB limit the file)."""
+    csv.field_size_limit(sys.maxsize)  # the body is capped at LEADFLOW_MAX_IMPORT_BYTES already
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    if delimiter is None:
+        delimiter = delimiter_of(text.readline(HEADER_SAMPLE))
+        text.seek(0)
+    try:
+        reader = csv.reader(text, delimiter=delimiter)
+        header = [name.strip() for name in _read(reader) or []]
+        if any(_UNDECODED.search(name) for name in header):
+            raise UnreadableFile(f"the header row {NOT_UTF8}")
+        while (values := _read(reader)) is not None:
+            if any(v.strip() for v in values):
+                yield list(zip(header, values, strict=False))
+    finally:
+        text.detach()  # leave the file open for the caller
+
+
+def _read(reader: Any) -> list[str] | None:
+    try:
+        return next(reader, None)
+    except csv.Error as error:  # its text names the fault, not the data
+        raise UnreadableFile(f"line {reader.line_num} is not CSV: {error}") from None
+
+
+def undecoded(row: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The row's fields holding bytes that were not UTF-8, each with the reason."""
+    return [(name, NOT_UTF8) for name, value in row if _UNDECODED.search(value)]
+
+
+def count_rows(raw: IO[bytes], delimiter: str | None = None) -> int:
+    total = sum(1 for _ in read_rows(raw, delimiter))
+    raw.seek(0)
+    return total
