@@ -36,7 +36,7 @@ async def absent(admin: AIOKafkaAdminClient, topic: str) -> bool:
 
 async def ask_about(bootstrap: str, topic: str) -> None:
     """Ask for the topic's metadata allowing its creation, as another team's client with its
-    defaults would (Leadflow's own clients never allow it: shared.kafka)."""
+    defaults would (Leadflow's own clients never allow it: shared.kafka_patches)."""
     client = AIOKafkaClient(bootstrap_servers=bootstrap)
     await client.bootstrap()
     try:

@@ -15,7 +15,8 @@ from shared.cli import migrations_dir
 from shared.consumer import ConsumerRunner, split_partitions
 from shared.db import Database
 from shared.events import Envelope
-from shared.kafka import Publisher, create_topics, partition_of
+from shared.kafka import Publisher, create_topics
+from shared.kafka_batches import partition_of
 from shared.migrations import upgrade
 from shared.observability import Telemetry
 from tests.conftest import Servers, eventually

@@ -7,7 +7,8 @@ import uuid
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from shared.kafka import Publisher, create_topics, partition_of
+from shared.kafka import Publisher, create_topics
+from shared.kafka_batches import partition_of
 from tests.conftest import Servers
 from tests.helpers import read_topic
 
