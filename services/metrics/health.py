@@ -2,8 +2,9 @@
 broker), each service's outbox backlog and dead letters and nurture's webhook failures (asked of
 each service over HTTP, with the viewer token: no service reads another's schema, so each can
 run under its own database role), and end-to-end latency (capture → rep webhook, from the read
-model). Each figure is also a Prometheus gauge on this service's /metrics. A report is reused
-for a few seconds, and callers meanwhile share the one being made: the dashboard polls it."""
+model). Each figure is also a Prometheus gauge on this service's /metrics (`health_gauges`); the
+broker's are read by `broker_figures`. A report is reused for a few seconds, and callers
+meanwhile share the one being made: the dashboard polls it."""
 
 import asyncio
 import logging
@@ -11,25 +12,16 @@ import time
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import OffsetAndMetadata
-from prometheus_client import Gauge
 from sqlalchemy import text
 
+from services.metrics.broker_figures import broker_figures
 from services.metrics.config import MetricsSettings
-from shared import topics
+from services.metrics.health_gauges import HealthGauges
 from shared.db import Database
 from shared.observability import Telemetry
 
 log = logging.getLogger(__name__)
-GROUPS = {
-    "scoring": [topics.LEAD_EVENTS],
-    "nurture": [topics.LEAD_CLASSIFICATIONS, topics.LEAD_EVENTS],
-    "metrics": list(topics.DOMAIN_TOPICS),
-}
 ASK_TIMEOUT = 2.0
-BROKER_TIMEOUT = 5.0
 DATABASE_TIMEOUT = 5.0
 _OWN_OUTBOX = "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_dead_letters)"
 _LATENCY = """
@@ -47,49 +39,7 @@ class PipelineHealth:
         self._auth = {"Authorization": f"Bearer {token}"}
         self._report: tuple[float, dict[str, Any]] | None = None
         self._making: asyncio.Task[dict[str, Any]] | None = None
-        registry = telemetry.registry
-        self.lag = Gauge(
-            "leadflow_pipeline_consumer_lag",
-            "Messages not yet committed, by group and topic.",
-            ["group", "topic"],
-            registry=registry,
-        )
-        self.dlq = Gauge(
-            "leadflow_pipeline_dlq_messages",
-            "Messages in each dead-letter topic.",
-            ["group"],
-            registry=registry,
-        )
-        self.outbox = Gauge(
-            "leadflow_pipeline_outbox_backlog",
-            "Unpublished outbox rows, by service.",
-            ["service"],
-            registry=registry,
-        )
-        self.dead_letters = Gauge(
-            "leadflow_pipeline_outbox_dead_letters",
-            "Outbox rows the broker refused, set aside, by service.",
-            ["service"],
-            registry=registry,
-        )
-        self.webhook_failures = Gauge(
-            "leadflow_pipeline_webhook_failure_ratio",
-            "Failed webhook attempts ÷ attempts in the last hour.",
-            registry=registry,
-        )
-        # The other gauges keep their last value while what they come from cannot be read (a lag
-        # of 0 from before the broker went): alert on this one.
-        self.problems = Gauge(
-            "leadflow_pipeline_problems",
-            "Lines in the last health report's problems: what could not be read, or needs an admin.",
-            registry=registry,
-        )
-        self.latency = Gauge(
-            "leadflow_pipeline_capture_to_webhook_seconds",
-            "Capture → rep webhook over the last day.",
-            ["quantile"],
-            registry=registry,
-        )
+        self.gauges = HealthGauges(telemetry.registry)
 
     async def check(self) -> dict[str, Any]:
         """A report at most `health_cache_seconds` old; callers at the same time share one."""
@@ -111,7 +61,7 @@ class PipelineHealth:
             "problems": [],
         }
         try:
-            report["consumer_lag"], report["dlq"] = await self._broker(report["problems"])
+            report["consumer_lag"], report["dlq"] = await broker_figures(self.bootstrap, report["problems"])
         except Exception as error:
             report["problems"].append(f"broker: {type(error).__name__}")
         async with httpx.AsyncClient(timeout=ASK_TIMEOUT, headers=self._auth) as client:
@@ -123,45 +73,8 @@ class PipelineHealth:
         unread = report["outbox_backlog"]["metrics"] is None  # its database did not answer
         latency = None if unread else await self._latency(report["problems"])
         report["capture_to_webhook_seconds"] = latency or {"p50": None, "p99": None}
-        self._export(report)
+        self.gauges.export(report)
         return report
-
-    async def _broker(self, problems: list[str]) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
-        """Each group's lag and each dead-letter topic's size: one ListOffsets for the log
-        ends of the partitions the broker has (a topic missing is a problem line: asked for,
-        it would be waited for), one OffsetFetch per group (read without joining it: no
-        rebalance is caused), bounded by BROKER_TIMEOUT so a slow broker makes a problem line,
-        not a slow answer."""
-        wanted = {*{t for ts in GROUPS.values() for t in ts}, *(topics.dlq(g) for g in GROUPS)}
-        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id="leadflow-metrics-health")
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="leadflow-metrics-health")
-        try:
-            async with asyncio.timeout(BROKER_TIMEOUT):
-                await reader.start()
-                await admin.start()
-                present = await reader.topics()
-                problems.extend(f"broker: topic {name} missing" for name in sorted(wanted - present))
-                partitions = [
-                    TopicPartition(name, p)
-                    for name in sorted(wanted & present)
-                    for p in sorted(reader.partitions_for_topic(name) or ())
-                ]
-                ends = await reader.end_offsets(partitions)
-                committed = {  # partitions named: Tansu cannot answer "all of the group's"
-                    group: await admin.list_consumer_group_offsets(
-                        group, partitions=_partitions(group_topics)
-                    )
-                    for group, group_topics in GROUPS.items()
-                }
-        finally:
-            await reader.stop()
-            await admin.close()
-        lags = {group: _lag(group_topics, ends, committed[group]) for group, group_topics in GROUPS.items()}
-        dlq = {
-            g: sum(ends.get(TopicPartition(topics.dlq(g), p), 0) for p in range(topics.PARTITIONS))
-            for g in GROUPS
-        }
-        return lags, dlq
 
     async def _outboxes(
         self, client: httpx.AsyncClient, problems: list[str]
@@ -228,47 +141,6 @@ class PipelineHealth:
             return None
         return {"p50": _round(row.p50), "p99": _round(row.p99)}
 
-    def _export(self, report: dict[str, Any]) -> None:
-        self.problems.set(len(report["problems"]))
-        for group, per_topic in report["consumer_lag"].items():
-            for topic, lag in per_topic.items():
-                self.lag.labels(group, topic).set(lag)
-        for group, count in report["dlq"].items():
-            self.dlq.labels(group).set(count)
-        for service, backlog in report["outbox_backlog"].items():
-            if backlog is not None:
-                self.outbox.labels(service).set(backlog)
-        for service, dead in report["outbox_dead_letters"].items():
-            if dead is not None:
-                self.dead_letters.labels(service).set(dead)
-        ratio = report["webhooks_last_hour"]["failure_ratio"]
-        if ratio is not None:
-            self.webhook_failures.set(ratio)
-        for quantile, value in report["capture_to_webhook_seconds"].items():
-            if value is not None:
-                self.latency.labels(quantile).set(value)
-
 
 def _round(value: Any) -> float | None:
     return round(float(value), 3) if value is not None else None
-
-
-def _partitions(names: list[str]) -> list[TopicPartition]:
-    return [TopicPartition(t, p) for t in names for p in range(topics.PARTITIONS)]
-
-
-def _lag(
-    group_topics: list[str],
-    ends: dict[TopicPartition, int],
-    committed: dict[TopicPartition, OffsetAndMetadata],
-) -> dict[str, int]:
-    """Messages behind per topic: the log end less what the group committed (nothing: all)."""
-    lag = {}
-    for topic in group_topics:
-        behind = 0
-        for partition in range(topics.PARTITIONS):
-            tp = TopicPartition(topic, partition)
-            done = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0
-            behind += max(ends.get(tp, 0) - done, 0)
-        lag[topic] = behind
-    return lag

@@ -15,8 +15,9 @@ from sqlalchemy.engine import make_url
 
 from services.ingest.app import create_app as ingest_app
 from services.ingest.config import IngestSettings
+from services.metrics.broker_figures import GROUPS
 from services.metrics.config import MetricsSettings
-from services.metrics.health import GROUPS, PipelineHealth
+from services.metrics.health import PipelineHealth
 from services.nurture.app import create_app as nurture_app
 from services.nurture.config import NurtureSettings
 from shared import topics
