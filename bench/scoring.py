@@ -16,7 +16,8 @@ from bench.load import bare_consume, embedded_servers
 from services.scoring.app import create_app
 from services.scoring.config import ScoringSettings
 from services.scoring.rules import default_rules_text, parse_rules
-from services.scoring.timeframes import LANGUAGES, understand, warm_up
+from services.scoring.timeframe_dates import warm_up
+from services.scoring.timeframes import LANGUAGES, understand
 from shared import topics
 from shared.events import ACTIVITY_RECORDED, LEAD_CAPTURED, LEAD_UPDATED, OUTCOME_RECORDED, Envelope
 from tests.scoring.language_corpus import ROWS

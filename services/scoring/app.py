@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from services.scoring import passes, timeframes
+from services.scoring import passes, timeframe_dates
 from services.scoring.api import router
 from services.scoring.config import ScoringSettings
 from services.scoring.handlers import event_handlers
@@ -18,7 +18,7 @@ from shared.service_app import create_service_app
 
 def create_app(settings: ScoringSettings) -> FastAPI:
     runtime = ServiceRuntime("scoring", settings)
-    timeframes.warm_up()  # once per process: the first lead must not wait for dateparser's data
+    timeframe_dates.warm_up()  # once per process: the first lead must not wait for dateparser's data
     initial = settings.rules_file.read_text(encoding="utf-8") if settings.rules_file else None
     book = RuleBook(initial)
     handlers = event_handlers(book, runtime.telemetry, key_ring_box(settings.admin_token_value))

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.scoring.timeframes import Lexicon, lexicon
+from services.scoring.timeframe_lexicon import Lexicon, lexicon
 from shared.documents import parse_document
 
 Temperature = Literal["cold", "warm", "hot"]
