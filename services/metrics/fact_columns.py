@@ -1,0 +1,174 @@
+"""What each event sets on its lead's read-model row (`COLUMNS`), and the rule each column is
+merged by (`merge`), so events may arrive in any order and a replay from scratch gives the same
+rows: a first time keeps the earliest, a current value the one given last (by when it was given,
+not when it arrived), counters add up (the inbox makes sure an event is counted once). Pure."""
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from services.metrics.models import EXIT_STAGES, FUNNEL_STAGES
+from shared.events import (
+    LEAD_ACKNOWLEDGED,
+    LEAD_ASSIGNED,
+    LEAD_CAPTURED,
+    LEAD_CLASSIFIED,
+    LEAD_UPDATED,
+    OUTCOME_RECORDED,
+    TOUCH_SENT,
+    Envelope,
+)
+
+EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES)} | {
+    "hot_at",
+    "warm_at",
+    "cold_at",
+    "assigned_at",
+    "acknowledged_at",
+    "first_touch_at",
+    "won_at",
+    "captured_at",
+}
+LATEST = {"last_won_at", "last_churned_at", "furthest_stage", "classified_at", "industry_at", "segment_at"}
+ADDED = {"touch_times", "purchases", "revenue"}  # touch_times: every touch's moment, sorted
+FIRST = {"channel", "source_id", "campaign"}  # attribution: only the capture gives them
+# A value and the column saying when it was given: the newest (or, for the rep, the earliest
+# hand-off) wins; on the same moment, the greater value, so that arrival order never matters.
+AS_OF = {
+    "stage": ("classified_at", "newest"),
+    "temperature": ("classified_at", "newest"),
+    "industry": ("industry_at", "newest"),
+    "segment": ("segment_at", "newest"),
+    "rep_id": ("assigned_at", "earliest"),
+}
+Columns = Callable[[Envelope], dict[str, Any]]
+
+
+def captured(event: Envelope) -> dict[str, Any]:
+    data = event.data
+    utm = data.get("utm") or {}
+    at = _time(data.get("captured_at")) or event.occurred_at
+    return {
+        "channel": data.get("channel"),
+        "source_id": data.get("source_id"),
+        "campaign": data.get("campaign") or utm.get("campaign"),
+        "captured_at": at,
+        **_profile(data, at),
+    }
+
+
+def updated(event: Envelope) -> dict[str, Any]:
+    return _profile(event.data.get("changes", {}), event.occurred_at)
+
+
+def _profile(fields: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """Industry and segment (the company size), each with the moment it was given."""
+    columns: dict[str, Any] = {}
+    for column, name in (("industry", "industry"), ("segment", "company_size")):
+        if fields.get(name):
+            columns |= {column: fields[name], f"{column}_at": at}
+    return columns
+
+
+def classified(event: Envelope) -> dict[str, Any]:
+    data, at = event.data, event.occurred_at
+    columns: dict[str, Any] = {
+        "temperature": data["temperature"],
+        "stage": data["stage"],
+        "classified_at": at,
+    }
+    if data["stage"] in (*FUNNEL_STAGES, *EXIT_STAGES):
+        columns[f"{data['stage']}_at"] = at
+        if data["stage"] == "churned":  # churned_at is the first churn; LTV's months run to the last
+            columns["last_churned_at"] = at
+    elif data["stage"] in ("regular_customer", "advocate"):
+        columns["customer_at"] = at
+    stage = "customer" if data["stage"] in ("regular_customer", "advocate") else data["stage"]
+    if stage in FUNNEL_STAGES:
+        columns["furthest_stage"] = FUNNEL_STAGES.index(stage)
+    if data["temperature"] in ("hot", "warm", "cold"):
+        columns[f"{data['temperature']}_at"] = at
+    return columns
+
+
+def assigned(event: Envelope) -> dict[str, Any]:
+    return {"rep_id": event.data["rep_id"], "assigned_at": _time(event.data["assigned_at"])}
+
+
+def acknowledged(event: Envelope) -> dict[str, Any]:
+    return {"acknowledged_at": _time(event.data["acknowledged_at"])}
+
+
+def touch_sent(event: Envelope) -> dict[str, Any]:
+    at = _time(event.data.get("sent_at")) or event.occurred_at
+    return {"touch_times": [at], "first_touch_at": at}
+
+
+def outcome(event: Envelope) -> dict[str, Any]:
+    data = event.data
+    if data.get("outcome") != "won":
+        return {}
+    at = _time(data.get("occurred_at")) or event.occurred_at
+    amount = Decimal(str(data.get("amount") or 0))
+    customer = FUNNEL_STAGES.index("customer")
+    return {
+        "purchases": 1,
+        "revenue": amount,
+        "won_at": at,
+        "last_won_at": at,
+        "customer_at": at,
+        "furthest_stage": customer,
+    }
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+COLUMNS: dict[str, Columns] = {
+    LEAD_CAPTURED: captured,
+    LEAD_UPDATED: updated,
+    LEAD_CLASSIFIED: classified,
+    LEAD_ASSIGNED: assigned,
+    LEAD_ACKNOWLEDGED: acknowledged,
+    TOUCH_SENT: touch_sent,
+    OUTCOME_RECORDED: outcome,
+}
+
+
+def merge(row: dict[str, Any], values: dict[str, Any]) -> None:
+    """Fold one event's values into a lead's pending row by the column rules."""
+    given = {name: row.get(clock) for name, (clock, _) in AS_OF.items()}  # before this event
+    for name, value in values.items():
+        if value is None:
+            continue
+        current = row.get(name)
+        if current is None:
+            row[name] = value
+        elif name in AS_OF:
+            clock, wins = AS_OF[name]
+            if _replaces((values.get(clock), value), (given[name], current), wins):
+                row[name] = value
+        elif name in EARLIEST:
+            row[name] = min(current, value)
+        elif name in LATEST:
+            row[name] = max(current, value)
+        elif name in ADDED:
+            row[name] = current + value
+        elif name not in FIRST:
+            row[name] = value
+
+
+def _replaces(ours: tuple[Any, Any], held: tuple[Any, Any], wins: str) -> bool:
+    """Whether (moment, value) takes the place of the held one under the column's rule."""
+    if held[0] is None or ours[0] is None:
+        return held[0] is None
+    return bool(ours > held if wins == "newest" else ours < held)
