@@ -9,10 +9,11 @@ from prometheus_client import Counter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.scoring import standings
+from services.scoring.classification_batches import Batch
 from services.scoring.classify import Decision
 from services.scoring.profile import fold, outcome_of
 from services.scoring.rulebook import RuleBook
-from services.scoring.standings import Batch, Standing
+from services.scoring.standings import Standing
 from shared.consumer import Handler
 from shared.events import (
     ACTIVITY_RECORDED,

@@ -13,11 +13,12 @@ from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.scoring import standings
+from services.scoring.classification_batches import Batch
 from services.scoring.classify import decide
 from services.scoring.models import RescoreRun
 from services.scoring.rulebook import RuleBook
 from services.scoring.rules import Rules
-from services.scoring.standings import SCORES, Batch
+from services.scoring.standings import SCORES
 from shared.db import Database, driver_connection
 from shared.faults import raise_hidden_stop
 from shared.tombstones import hold
