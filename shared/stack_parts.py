@@ -8,7 +8,14 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.embedded import EmbeddedBroker, append_private, claim_port, die_with_parent, wait_or_kill
+from shared.embedded import (
+    EmbeddedBroker,
+    append_private,
+    claim_port,
+    dialled,
+    die_with_parent,
+    wait_or_kill,
+)
 from shared.embedded_postgres import EmbeddedPostgres
 
 
@@ -77,8 +84,18 @@ class ServicePart(Part):
     def process(self) -> subprocess.Popen[bytes] | None:
         return self._process
 
+    @property
+    def host(self) -> str:
+        """The address it listens on, as it reads it from its environment."""
+        return self.env.get("LEADFLOW_HOST", "127.0.0.1")
+
+    def url(self, path: str = "") -> str:
+        """Where this machine reaches it: on its address, not 127.0.0.1, which a service bound to
+        a specific address (LEADFLOW_HOST=192.0.2.7) does not answer."""
+        return f"http://{dialled(self.host)}:{self.port}{path}"
+
     def start(self) -> None:
-        claim_port(self.port, self.name)
+        claim_port(self.port, self.name, host=self.host)
         command = [sys.executable, "-m", f"services.{self.service}", self.command, "--port", str(self.port)]
         with append_private(self.log) as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module

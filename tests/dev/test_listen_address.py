@@ -1,0 +1,57 @@
+"""`leadflow dev` with LEADFLOW_HOST: the services listen on that address only, so the supervisor
+and the services reach each other there (a wildcard, 0.0.0.0 or ::, on loopback)."""
+
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.dev import DevSettings, service_parts
+from tests.stack import DevProcess
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_services_on_an_address_of_their_own_are_checked_and_shown_there(tmp_path: Path) -> None:
+    """With a specific address (a LAN one, here 127.0.0.2) the supervisor asked 127.0.0.1 for
+    /readyz, got no answer and gave up after 60 s ("not ready after 60s: ingest"); it also took
+    another program on 127.0.0.1 for one holding the service's port."""
+    dev = DevProcess(tmp_path, only=("ingest",), env={"LEADFLOW_HOST": "127.0.0.2"})
+    port = dev.ports["ingest"]
+    with socket.create_server(("127.0.0.1", port)):  # another program, on another address
+        dev.start()
+        try:
+            assert f"leadflow: ingest   http://127.0.0.2:{port}  (docs at /docs)\n" in dev.output
+            with httpx.Client(trust_env=False) as client:
+                assert client.get(f"http://127.0.0.2:{port}/readyz").status_code == 200
+        finally:
+            assert dev.stop() == []
+
+
+@pytest.mark.parametrize(
+    ("host", "reached"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("192.0.2.7", "192.0.2.7"),
+        ("0.0.0.0", "127.0.0.1"),
+        ("::", "[::1]"),
+        ("fd00::7", "[fd00::7]"),
+        ("leads.example.kz", "leads.example.kz"),
+    ],
+)
+def test_the_services_reach_each_other_where_they_listen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: str, reached: str
+) -> None:
+    """Scoring and nurture ask ingest for the keys that open what events say about a person, and
+    metrics asks the others for their backlogs, at these URLs: on 127.0.0.1 none of it answered."""
+    monkeypatch.setenv("LEADFLOW_HOST", host)
+    monkeypatch.delenv("LEADFLOW_NURTURE_PUBLIC_URL", raising=False)
+    for part, port in (("ingest", 18001), ("scoring", 18002), ("nurture", 18003)):
+        monkeypatch.setenv(f"LEADFLOW_{part.upper()}_PORT", str(port))
+    env = service_parts(DevSettings(), tmp_path, "postgresql://db", "bus:9092")[0].env  # each part's
+    assert {name: env[name] for name in ("LEADFLOW_INGEST_URL", "LEADFLOW_SCORING_URL")} == {
+        "LEADFLOW_INGEST_URL": f"http://{reached}:18001",
+        "LEADFLOW_SCORING_URL": f"http://{reached}:18002",
+    }
+    assert env["LEADFLOW_NURTURE_PUBLIC_URL"] == f"http://{reached}:18003"
