@@ -189,6 +189,14 @@ class ServiceSettings(BaseSettings):
             self.public_metrics = not self.exposed
         return self
 
+    @model_validator(mode="after")
+    def _a_database_named_in_production(self) -> "ServiceSettings":
+        # The default is `leadflow dev`'s embedded server on this machine: production took it
+        # silently, failed to connect at each try, or wrote into a development database there.
+        if self.env == "production" and "database_url" not in self.model_fields_set:
+            raise ValueError("LEADFLOW_DATABASE_URL must be set when LEADFLOW_ENV=production")
+        return self
+
     @property
     def admin_token_value(self) -> str:
         assert self.admin_token is not None

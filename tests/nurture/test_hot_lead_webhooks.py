@@ -281,11 +281,13 @@ async def test_signing_secrets_are_stored_sealed(client: httpx.AsyncClient, db: 
 
 
 def test_production_needs_a_secret_key() -> None:
+    database_url = "postgresql+asyncpg://leadflow@db.internal:5432/leadflow"  # production needs one
     with pytest.raises(ValueError, match="LEADFLOW_SECRET_KEY"):
-        NurtureSettings(env="production", admin_token="a-long-production-token")
+        NurtureSettings(env="production", admin_token="a-long-production-token", database_url=database_url)
     sealed = NurtureSettings(
         env="production",
         admin_token="a-long-production-token",
+        database_url=database_url,
         secret_key="k" * 32,
         unsubscribe_secret="u" * 32,
     )

@@ -24,6 +24,7 @@ from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN, is_loopback
 SECRETS = {
     "LEADFLOW_SECRET_KEY": "a-sealing-key-kept-safe-32-chars-long",
     "LEADFLOW_UNSUBSCRIBE_SECRET": "an-unsubscribe-secret-of-32-chars-or-more",
+    "LEADFLOW_DATABASE_URL": "postgresql+asyncpg://leadflow:db-pa55word@db.internal:5432/leadflow",
 }
 EVERY_SERVICE = [IngestSettings, ScoringSettings, NurtureSettings, MetricsSettings]
 REFUSED = {
@@ -71,6 +72,27 @@ def test_production_settings_take_a_real_admin_token(
 ) -> None:
     production.setenv("LEADFLOW_ADMIN_TOKEN", "a-long-random-production-token")
     assert settings_type().admin_token_value == "a-long-random-production-token"
+
+
+@pytest.mark.parametrize("settings_type", EVERY_SERVICE, ids=lambda t: t.__name__)
+def test_production_without_a_database_url_refuses_to_start(
+    production: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], settings_type: type
+) -> None:
+    """It took the development default, the embedded PostgreSQL of `leadflow dev` on this machine,
+    without a word: it failed to connect at each try, or wrote into a development database."""
+    from shared.refusals import load_settings
+
+    production.setenv("LEADFLOW_ADMIN_TOKEN", "a-long-random-production-token")
+    production.delenv("LEADFLOW_DATABASE_URL")
+    with pytest.raises(typer.Exit) as refused:
+        load_settings("ingest", settings_type)
+    assert refused.value.exit_code == 2
+    said = capsys.readouterr()
+    assert said.err == (
+        "ingest: configuration refused: LEADFLOW_DATABASE_URL must be set when LEADFLOW_ENV=production\n"
+    )
+    for secret in ("a-long-random-production-token", *SECRETS.values()):
+        assert secret not in said.out + said.err
 
 
 def test_outside_production_the_development_token_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
