@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
 from shared.cli import LOCK_FILE, SERVICES, migrations_dir, read_status
-from shared.embedded import EmbeddedBroker, PortTaken, dialled
+from shared.embedded import EmbeddedBroker, PortTaken, claim_port, dialled
 from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
@@ -107,6 +107,17 @@ class DevSettings(BaseSettings):
     def url_of(self, part: str) -> str:
         """Where the services and this machine reach `part`: its port on LEADFLOW_HOST."""
         return f"http://{dialled(self.host)}:{self.port_of(part)}"
+
+
+def claim_ports(settings: DevSettings) -> None:
+    """Raise PortTaken for a port of the broker or a service that another program holds, before
+    anything starts: it was said only once PostgreSQL had started (a new home's initdb first)
+    and every schema was migrated. PostgreSQL checks its own as it starts, once it has stopped
+    a server this home left running, which holds it."""
+    if settings.kafka_bootstrap is None:
+        claim_port(settings.kafka_port, "the Kafka broker")
+    for part in settings.parts:
+        claim_port(settings.port_of(part), part, host=settings.host)
 
 
 def start_servers(settings: DevSettings, home: Path, supervisor: Supervisor) -> tuple[str, str]:
@@ -252,6 +263,7 @@ def run_dev(settings: DevSettings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
+        claim_ports(settings)
         database_url, bootstrap = start_servers(settings, home, supervisor)
         prepare(database_url, bootstrap)
         services = service_parts(settings, home, database_url, bootstrap)

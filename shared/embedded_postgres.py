@@ -61,10 +61,12 @@ class EmbeddedPostgres:
 
     def start(self) -> None:
         place = self._place_as_root() if os.geteuid() == 0 else self._place_as_user()
+        self._stop_leftover_server(place)  # it holds the port
+        # Before initdb: a port another program holds is said at once, not after the seconds
+        # a new data directory takes, and leaves no data directory made for nothing.
+        claim_port(self.port, "PostgreSQL")
         if not (place.pgdata / "PG_VERSION").exists():
             self._initdb(place)
-        self._stop_leftover_server(place)
-        claim_port(self.port, "PostgreSQL")
         options = ["-c", "max_connections=300", "-c", "listen_addresses=127.0.0.1"]
         if not self.durable:
             for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):

@@ -3,6 +3,7 @@ service that exits before the stack is ready is named with its reason, not only 
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from shared.dev import PARTS
-from shared.embedded import free_port
+from shared.embedded import PortTaken, free_port
+from shared.embedded_postgres import EmbeddedPostgres
 from tests.conftest import PostgresServer
 
 LEADFLOW = str(Path(sys.executable).parent / "leadflow")
@@ -113,3 +115,31 @@ def test_a_home_that_cannot_hold_the_stack_is_one_line(tmp_path: Path) -> None:
     shown = subprocess.run([LEADFLOW, "status"], env=env, capture_output=True, text=True, timeout=60)
     assert (shown.returncode, shown.stderr) == (1, "")
     assert "leadflow dev is not running" in shown.stdout
+
+
+def test_a_port_another_program_holds_is_said_before_anything_starts(tmp_path: Path) -> None:
+    """It was said once PostgreSQL had started (a new home's initdb first, seconds) and every
+    schema was migrated, leaving a data directory made for nothing."""
+    with socket.create_server(("127.0.0.1", 0)) as other_program:
+        port = other_program.getsockname()[1]
+        refused = leadflow_dev(tmp_path, LEADFLOW_ONLY="ingest", LEADFLOW_INGEST_PORT=str(port))
+    assert refused.returncode == 1
+    assert refused.stdout.splitlines() == [
+        f"leadflow: error: ingest cannot listen on 127.0.0.1:{port}: another program does;"
+        " stop it, or choose another port with LEADFLOW_INGEST_PORT",
+        "leadflow: stopping",
+        "leadflow: stopped",
+    ]
+    assert not (tmp_path / "postgres").exists(), "PostgreSQL was not started"
+
+
+def test_postgresql_checks_its_port_before_it_makes_a_new_data_directory(tmp_path: Path) -> None:
+    """initdb ran first: a taken port was said only after it (seconds), and left its data."""
+    data = tmp_path / "postgres"
+    with socket.create_server(("127.0.0.1", 0)) as other_program:
+        port = other_program.getsockname()[1]
+        postgres = EmbeddedPostgres(data, port, durable=False)
+        with pytest.raises(PortTaken, match=f"PostgreSQL cannot listen on 127.0.0.1:{port}"):
+            postgres.start()
+    assert postgres.process is None
+    assert not (data / "PG_VERSION").exists(), "no data directory was made"

@@ -418,22 +418,21 @@ def test_a_stack_of_another_home_on_taken_ports_names_the_port_and_its_setting(
     stack: Stack, tmp_path: Path
 ) -> None:
     """It found the first stack's PostgreSQL, broker and services answering on its ports, took
-    them for its own, said "ready" and then restarted its parts for ever (none could bind)."""
+    them for its own, said "ready" and then restarted its parts for ever (none could bind). The
+    broker's and the services' ports are checked before anything starts, PostgreSQL's as it starts."""
     before = stack.status()
-    second = second_dev(stack, tmp_path / "other")
-    assert second.returncode == 1, second.stdout
-    said = f"PostgreSQL cannot listen on 127.0.0.1:{stack.dev.ports['pg']}: another program does;"
-    assert f"leadflow: error: {said} stop it, or choose another port with LEADFLOW_PG_PORT" in second.stdout
-    assert "ready" not in second.stdout
-    own = {
-        "LEADFLOW_PG_PORT": str(free_port()),
-        "LEADFLOW_KAFKA_PORT": str(free_port()),
-        "LEADFLOW_ONLY": "ingest",
-    }
-    second = second_dev(stack, tmp_path / "other", **own)
-    assert second.returncode == 1, second.stdout
-    said = f"ingest cannot listen on 127.0.0.1:{stack.dev.ports['ingest']}: another program does;"
-    assert f"{said} stop it, or choose another port with LEADFLOW_INGEST_PORT" in second.stdout
+    own = {"LEADFLOW_ONLY": "ingest"}
+    for setting, part, what in (
+        ("LEADFLOW_KAFKA_PORT", "kafka", "the Kafka broker"),
+        ("LEADFLOW_INGEST_PORT", "ingest", "ingest"),
+        ("LEADFLOW_PG_PORT", "pg", "PostgreSQL"),
+    ):
+        second = second_dev(stack, tmp_path / "other", **own)
+        assert second.returncode == 1, second.stdout
+        said = f"{what} cannot listen on 127.0.0.1:{stack.dev.ports[part]}: another program does;"
+        assert f"leadflow: error: {said} stop it, or choose another port with {setting}" in second.stdout
+        assert "ready" not in second.stdout
+        own[setting] = str(free_port())  # the next start has this port of its own
     assert stack.status() == before, "the first stack's parts are untouched"
 
 
