@@ -16,14 +16,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
 from shared.cli import LOCK_FILE, SERVICES, migrations_dir, read_status
-from shared.embedded import EmbeddedBroker, PortTaken, claim_port, dialled
+from shared.embedded import EmbeddedBroker, PortTaken, claim_port, dialled, say
 from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
 from shared.refusals import UNREACHABLE, unreachable
 from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN
 from shared.stack_parts import ServerPart, ServicePart
-from shared.supervisor import StopFlag, Supervisor, exit_cause, say
+from shared.supervisor import StopFlag, Supervisor, exit_cause
 
 CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
 TOPICS = (*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in CONSUMER_GROUPS))
@@ -54,6 +54,10 @@ class DevSettings(BaseSettings):
     only: str = Field("", description="Run only these services (comma-separated), e.g. `ingest`.")
     # Each part's log is kept under this; past it, it is moved to <part>.log.1 and starts again.
     log_max_mb: int = Field(100, ge=1)
+
+    @property
+    def log_max_bytes(self) -> int:
+        return self.log_max_mb * 1024 * 1024
 
     @field_validator("only")
     @classmethod
@@ -130,7 +134,7 @@ def start_servers(settings: DevSettings, home: Path, supervisor: Supervisor) -> 
         database_url = postgres.url(settings.database)
         say(f"PostgreSQL  127.0.0.1:{settings.pg_port}  (data in {home / 'postgres'})")
     if bootstrap is None:
-        broker = EmbeddedBroker(settings.kafka_port, home / "logs" / "broker.log")
+        broker = EmbeddedBroker(settings.kafka_port, home / "logs" / "broker.log", settings.log_max_bytes)
         bootstrap = broker.bootstrap
         # In memory: each start leaves it empty, so the topics are created after each start.
         supervisor.start(ServerPart("broker", broker, partial(create_all_topics, bootstrap)))
@@ -186,7 +190,18 @@ def service_parts(settings: DevSettings, home: Path, database_url: str, bootstra
     for part in settings.parts:
         service, command = APART.get(part, (part, "serve"))
         port, log, niceness = settings.port_of(part), logs / f"{part}.log", BACKGROUND.get(part, 0)
-        parts.append(ServicePart(part, port, env, log, niceness, service=service, command=command))
+        parts.append(
+            ServicePart(
+                part,
+                port,
+                env,
+                log,
+                niceness,
+                service=service,
+                command=command,
+                log_max_bytes=settings.log_max_bytes,
+            )
+        )
     return parts
 
 
@@ -198,6 +213,7 @@ def wait_ready(services: list[ServicePart], stop: StopFlag, timeout: float = 60)
         while pending and not stop.is_set():
             for name, service in sorted(pending.items()):
                 if (code := service.poll()) is not None:
+                    service.output.drain(5)  # its last words may still be on their way to its log
                     why = last_words(service.log)
                     raise RuntimeError(f"{name} exited ({exit_cause(code)}){why}; see {service.log}")
                 try:
@@ -256,9 +272,7 @@ def run_dev(settings: DevSettings) -> int:
         pid = f" (pid {status['pid']})" if status["running"] else ""
         say(f"error: leadflow dev is already running in {home}{pid}; stop it, or use another LEADFLOW_HOME")
         return 1
-    supervisor = Supervisor(
-        home / STATUS_FILE, logs=home / "logs", max_log_bytes=settings.log_max_mb * 1024 * 1024
-    )
+    supervisor = Supervisor(home / STATUS_FILE)
     stop = StopFlag()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

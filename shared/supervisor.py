@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.embedded import rotate_log
+from shared.embedded import say
 from shared.stack_parts import Part, ServicePart
 
 POLL_SECONDS = 0.25
 FIRST_DELAY, MAX_DELAY = 1.0, 30.0
 STABLE_SECONDS = 60.0  # a part up this long starts its backoff again from FIRST_DELAY
-LOG_CHECK_SECONDS = 10.0
+DRAIN_SECONDS = 5.0  # at the end, for what the parts wrote last to reach their logs
 
 
 class StopFlag:
@@ -49,10 +49,6 @@ class StopFlag:
             except queue.Empty:
                 pass
         return self._set
-
-
-def say(message: str) -> None:
-    print(f"leadflow: {message}", flush=True)
 
 
 def restart_delay(failures: int) -> float:
@@ -91,17 +87,10 @@ class Supervisor:
     death signal (PR_SET_PDEATHSIG) as soon as that thread ended. Each change is written
     to `status_path` for `leadflow status`."""
 
-    def __init__(
-        self,
-        status_path: Path,
-        clock: Callable[[], float] = time.monotonic,
-        logs: Path | None = None,
-        max_log_bytes: int = 0,
-    ) -> None:
+    def __init__(self, status_path: Path, clock: Callable[[], float] = time.monotonic) -> None:
         self.status_path = status_path
         self.clock = clock
         self.parts: list[Supervised] = []
-        self.logs, self.max_log_bytes = logs, max_log_bytes  # the parts' logs, each kept under this
 
     def start(self, part: Part) -> None:
         """Start a new part now (blocking); raises if it does not come up."""
@@ -112,26 +101,11 @@ class Supervisor:
         self._running(entry)
 
     def run(self, stop: StopFlag) -> None:
-        """Watch and restart until `stop` is set; keep the logs under their limit."""
-        logs_checked = self.clock()
+        """Watch and restart until `stop` is set."""
         while not stop.wait(POLL_SECONDS):
             for entry in self.parts:
                 if not stop.is_set():
                     self.check(entry)
-            if self.clock() - logs_checked >= LOG_CHECK_SECONDS:
-                self.rotate_logs()
-                logs_checked = self.clock()
-
-    def rotate_logs(self) -> None:
-        """A log grown past `max_log_bytes` starts again, the one before kept as `<name>.1`: a
-        stack left running (a hot lead with no rep is a warning in two logs) filled the disk."""
-        if self.logs is None or self.max_log_bytes <= 0:
-            return
-        for log in self.logs.glob("*.log"):
-            try:
-                rotate_log(log, self.max_log_bytes)
-            except OSError as error:  # a full disk, a `.1` not ours: the stack goes on all the same
-                say(f"could not start {log.name} again ({error.strerror}); it goes on growing")
 
     def check(self, entry: Supervised) -> None:
         """Notice a death, or restart a part whose backoff has run out."""
@@ -159,6 +133,10 @@ class Supervisor:
                 entry.part.terminate()
         for entry in reversed(self.parts):
             entry.part.stop()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        for entry in self.parts:
+            if entry.part.output is not None:
+                entry.part.output.drain(max(deadline - time.monotonic(), 0))
         self.write_status()
 
     def _running(self, entry: Supervised) -> None:

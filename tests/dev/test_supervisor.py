@@ -23,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared import topics
 from shared.cli import duration, status_table
 from shared.dev import PARTS, TOPICS, hold_home
-from shared.embedded import PortTaken, append_private, claim_port, free_port
+from shared.embedded import PortTaken, claim_port, free_port
 from shared.stack_parts import Part
 from shared.supervisor import Supervisor, exit_cause, restart_delay
 from tests.stack import DevProcess
@@ -436,41 +436,6 @@ def test_a_stack_of_another_home_on_taken_ports_names_the_port_and_its_setting(
     assert stack.status() == before, "the first stack's parts are untouched"
 
 
-def test_a_log_past_its_limit_starts_again_and_the_one_before_is_kept(tmp_path: Path) -> None:
-    """The logs grew for as long as the stack ran (a hot lead with no rep is a warning in two of
-    them: about 70 MB an hour at 100 leads/s). The writer is a real process with the log as its
-    output, opened as the supervisor opens a part's."""
-    logs = tmp_path / "logs"
-    log = logs / "scoring.log"
-    echo = "import sys\nfor line in sys.stdin:\n    print(line.strip() * 100, flush=True)"
-    with append_private(log) as output:
-        writer = subprocess.Popen(
-            [sys.executable, "-c", echo], stdin=subprocess.PIPE, stdout=output, text=True
-        )
-    assert writer.stdin is not None
-
-    def write(letter: str, lines: int) -> None:
-        assert writer.stdin is not None
-        writer.stdin.write(f"{letter}\n" * lines)
-        writer.stdin.flush()
-        wait_until(lambda: log.stat().st_size == lines * 101)
-
-    supervisor = Supervisor(tmp_path / "status.json", logs=logs, max_log_bytes=10_000)
-    try:
-        write("a", 150)
-        supervisor.rotate_logs()
-        kept = logs / "scoring.log.1"
-        assert kept.read_text() == ("a" * 100 + "\n") * 150
-        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
-        write("b", 3)
-        assert log.read_text() == ("b" * 100 + "\n") * 3, "the writer goes on at the start, no hole"
-        supervisor.rotate_logs()
-        assert log.stat().st_size == 303, "under its limit, a log is left alone"
-    finally:
-        writer.stdin.close()
-        writer.wait(10)
-
-
 def test_status_is_not_fooled_by_a_pid_another_process_took_since(tmp_path: Path) -> None:
     """After a kill -9 of `leadflow dev` (or a reboot) its pid may be another process's: status
     said "running" and showed the parts of a stack long gone. The home's lock tells."""
@@ -511,17 +476,3 @@ def test_a_port_a_part_of_a_killed_stack_still_holds_while_it_ends_is_waited_for
     taken = f"scoring cannot listen on 127.0.0.1:{port}: another program does"
     with socket.create_server(("127.0.0.1", port)), pytest.raises(PortTaken, match=taken):
         claim_port(port, "scoring")  # taken for good: refused once the wait is over
-
-
-def test_a_log_that_cannot_start_again_is_said_and_the_stack_goes_on(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Its `.1` cannot be written (here a folder in its place; a full disk alike): the rotation
-    said so and the supervisor went on (the error ended `leadflow dev`, the whole stack)."""
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    (logs / "nurture.log").write_bytes(b"x" * 20_000)
-    (logs / "nurture.log.1").mkdir()
-    Supervisor(tmp_path / "status.json", logs=logs, max_log_bytes=10_000).rotate_logs()
-    assert "could not start nurture.log again" in capsys.readouterr().out
-    assert (logs / "nurture.log").stat().st_size == 20_000, "kept as it was"
