@@ -128,7 +128,8 @@ def start_servers(settings: DevSettings, home: Path, supervisor: Supervisor) -> 
     """PostgreSQL and the broker: the configured ones, or embedded ones. Returns their URLs."""
     database_url, bootstrap = settings.database_url, settings.kafka_bootstrap
     if database_url is None:
-        postgres = EmbeddedPostgres(home / "postgres", settings.pg_port)  # data kept on disk
+        # data kept on disk; server.log under the limit of the other logs
+        postgres = EmbeddedPostgres(home / "postgres", settings.pg_port, log_max_bytes=settings.log_max_bytes)
         create_database = partial(ensure_database, postgres.url(), settings.database)
         supervisor.start(ServerPart("postgres", postgres, lambda: asyncio.run(create_database())))
         database_url = postgres.url(settings.database)

