@@ -190,11 +190,13 @@ class ServiceSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _a_database_named_in_production(self) -> "ServiceSettings":
-        # The default is `leadflow dev`'s embedded server on this machine: production took it
-        # silently, failed to connect at each try, or wrote into a development database there.
-        if self.env == "production" and "database_url" not in self.model_fields_set:
-            raise ValueError("LEADFLOW_DATABASE_URL must be set when LEADFLOW_ENV=production")
+    def _servers_named_in_production(self) -> "ServiceSettings":
+        # The defaults are `leadflow dev`'s PostgreSQL and broker on this machine: production
+        # took them silently, failed to connect at each try, or wrote into development ones.
+        if self.env == "production":
+            fields = {"database_url": "LEADFLOW_DATABASE_URL", "kafka_bootstrap": "LEADFLOW_KAFKA_BOOTSTRAP"}
+            if missing := [name for field, name in fields.items() if field not in self.model_fields_set]:
+                raise ValueError(f"{' and '.join(missing)} must be set when LEADFLOW_ENV=production")
         return self
 
     @property

@@ -281,13 +281,16 @@ async def test_signing_secrets_are_stored_sealed(client: httpx.AsyncClient, db: 
 
 
 def test_production_needs_a_secret_key() -> None:
-    database_url = "postgresql+asyncpg://leadflow@db.internal:5432/leadflow"  # production needs one
+    servers = {  # production names its own
+        "database_url": "postgresql+asyncpg://leadflow@db.internal:5432/leadflow",
+        "kafka_bootstrap": "kafka.internal:9092",
+    }
     with pytest.raises(ValueError, match="LEADFLOW_SECRET_KEY"):
-        NurtureSettings(env="production", admin_token="a-long-production-token", database_url=database_url)
+        NurtureSettings(env="production", admin_token="a-long-production-token", **servers)
     sealed = NurtureSettings(
         env="production",
         admin_token="a-long-production-token",
-        database_url=database_url,
+        **servers,
         secret_key="k" * 32,
         unsubscribe_secret="u" * 32,
     )

@@ -25,6 +25,7 @@ SECRETS = {
     "LEADFLOW_SECRET_KEY": "a-sealing-key-kept-safe-32-chars-long",
     "LEADFLOW_UNSUBSCRIBE_SECRET": "an-unsubscribe-secret-of-32-chars-or-more",
     "LEADFLOW_DATABASE_URL": "postgresql+asyncpg://leadflow:db-pa55word@db.internal:5432/leadflow",
+    "LEADFLOW_KAFKA_BOOTSTRAP": "kafka.internal:9092",
 }
 EVERY_SERVICE = [IngestSettings, ScoringSettings, NurtureSettings, MetricsSettings]
 REFUSED = {
@@ -93,6 +94,24 @@ def test_production_without_a_database_url_refuses_to_start(
     )
     for secret in ("a-long-random-production-token", *SECRETS.values()):
         assert secret not in said.out + said.err
+
+
+@pytest.mark.parametrize("settings_type", EVERY_SERVICE, ids=lambda t: t.__name__)
+def test_production_without_a_broker_refuses_to_start(
+    production: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], settings_type: type
+) -> None:
+    """Its default is `leadflow dev`'s broker on this machine: a production service without the
+    variable published nowhere, or into a development broker."""
+    from shared.refusals import load_settings
+
+    production.setenv("LEADFLOW_ADMIN_TOKEN", "a-long-random-production-token")
+    production.delenv("LEADFLOW_KAFKA_BOOTSTRAP")
+    with pytest.raises(typer.Exit) as refused:
+        load_settings("ingest", settings_type)
+    assert refused.value.exit_code == 2
+    assert capsys.readouterr().err == (
+        "ingest: configuration refused: LEADFLOW_KAFKA_BOOTSTRAP must be set when LEADFLOW_ENV=production\n"
+    )
 
 
 def test_outside_production_the_development_token_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
