@@ -16,10 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
 from shared.cli import LOCK_FILE, SERVICES, migrations_dir, read_status
-from shared.embedded import EmbeddedBroker, PortTaken, claim_port, dialled, say
+from shared.embedded import EmbeddedBroker, PortTaken, claim_port, dialled
 from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
+from shared.part_logs import say
 from shared.refusals import UNREACHABLE, unreachable
 from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN
 from shared.stack_parts import ServerPart, ServicePart

@@ -15,7 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from shared.embedded import PartLog, claim_port, die_with_parent, stop_process, wait_for_port
+from shared.embedded import claim_port, die_with_parent, stop_process, wait_for_port
+from shared.part_logs import PartLog
 
 ROOT_STATE = Path("/var/lib/leadflow-embedded-postgres")
 PRIVATE_DATA = ROOT_STATE / "data"

@@ -8,8 +8,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.embedded import EmbeddedBroker, PartLog, claim_port, dialled, die_with_parent, wait_or_kill
+from shared.embedded import EmbeddedBroker, claim_port, dialled, die_with_parent, wait_or_kill
 from shared.embedded_postgres import EmbeddedPostgres
+from shared.part_logs import PartLog
 
 
 class Part:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.embedded import say
+from shared.part_logs import say
 from shared.stack_parts import Part, ServicePart
 
 POLL_SECONDS = 0.25

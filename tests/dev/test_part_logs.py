@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.embedded import PartLog
+from shared.part_logs import PartLog
 from tests.stack import DevProcess
 
 NUMBERED = "import sys\nfor i in range({lines}):\n    print(f'line {{i:06d}} ' + 'x' * {width}, flush=True)"
