@@ -95,6 +95,23 @@ FROM nurture.assignments a WHERE a.lead_id = ANY($1::uuid[])
 """
 
 
+_ATTEMPTS = """
+SELECT t.status_code, t.error, t.duration_ms
+FROM nurture.webhook_deliveries d JOIN nurture.delivery_attempts t ON t.delivery_id = d.id
+WHERE d.lead_id = $1 AND d.rep_id IS NOT NULL ORDER BY t.attempted_at
+"""
+
+
+async def attempts_of(lead: UUID, database_url: str) -> list[str]:
+    """What each attempt of the lead's rep webhook met, in order: `204 in 3 ms`, or its error."""
+    connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        rows = await connection.fetch(_ATTEMPTS, lead)
+    finally:
+        await connection.close()
+    return [f"{row['status_code'] or row['error']} in {row['duration_ms']:.0f} ms" for row in rows]
+
+
 async def _events(bootstrap: str) -> AsyncIterator[tuple[dict[str, Any], float]]:
     """Every event on ingest's and scoring's topics, with the broker's time for it."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)

@@ -14,7 +14,7 @@ import httpx
 import psutil
 
 from bench.cpu import CpuMeter, used_between
-from bench.hops import HOPS, hop_times, journeys_of
+from bench.hops import HOPS, attempts_of, hop_times, journeys_of
 from bench.load import LoadResult, Receiver, percentile, post_all, post_paced
 from shared.embedded import free_port
 from tests.stack import DevProcess
@@ -210,10 +210,12 @@ async def with_hops(receiver: Receiver, stack: DevProcess, run: dict[str, Any]) 
         journeys[uuid.UUID(receiver.leads[email])].received = receiver.arrivals[email] + to_epoch
     times = hop_times(list(journeys.values()))
     run["hops_p50_ms"] = {hop: round(percentile(times[hop], 50), 1) for hop in HOPS if times[hop]}
-    received = [j for j in journeys.values() if j.received is not None]
-    if received:  # the tail's own story: where the slowest hot lead waited
-        slowest = hop_times([max(received, key=lambda j: (j.received or 0) - j.posted)])
+    received = {lead: j for lead, j in journeys.items() if j.received is not None}
+    if received:  # the tail's own story: where the slowest hot lead waited, what its webhook met
+        lead = max(received, key=lambda lead: (received[lead].received or 0) - received[lead].posted)
+        slowest = hop_times([received[lead]])
         run["slowest_hops_ms"] = {hop: round(ms[0], 1) for hop, ms in slowest.items() if ms}
+        run["slowest_attempts"] = await attempts_of(lead, stack.database_url)
     return run
 
 
@@ -228,6 +230,7 @@ def latency_figures(run: dict[str, Any]) -> dict[str, Any]:
         "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
         "hops_p50_ms": run.get("hops_p50_ms", {}),
         "slowest_hops_ms": run.get("slowest_hops_ms", {}),
+        "slowest_attempts": run.get("slowest_attempts", []),
     }
 
 
@@ -257,9 +260,10 @@ def _cpu_line(run: dict[str, Any]) -> str:
     parts = " ".join(f"{name} {ms}" for name, ms in run["cpu_ms_per_lead"].items() if ms >= 0.05)
     hops = ", ".join(f"{hop} {ms:.0f}" for hop, ms in run["hops_p50_ms"].items())
     slowest = ", ".join(f"{hop} {ms:.0f}" for hop, ms in run.get("slowest_hops_ms", {}).items())
+    attempts = "; ".join(run.get("slowest_attempts", []))
     return (
         f"      CPU per lead {run['cpu_ms_per_lead_total']} ms: {parts}\n      hops, p50 ms: {hops}"
-        f"\n      the slowest hot lead's hops, ms: {slowest}"
+        f"\n      the slowest hot lead's hops, ms: {slowest}\n      its webhook's attempts: {attempts}"
     )
 
 
