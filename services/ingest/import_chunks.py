@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.ingest.capture import Client, Submission, capture, prepare
 from services.ingest.forms import lead_from_form
 from services.ingest.import_files import undecoded
+from services.ingest.lead_lookup import prefetch
 from services.ingest.models import Import, ImportRejection, Source
 from shared.db import Database, defer_insert
 from shared.faults import is_transient, raced_a_unique_row, raise_hidden_stop
@@ -108,6 +109,9 @@ async def _store_chunk(
         return
     created = stored = 0
     rejected = list(rejected)  # this attempt's: a retried chunk starts again from the caller's
+    # The people the chunk names, read and locked in one query (in id order), as a group of
+    # form posts is: each capture then finds its lead in memory, not with a query of its own.
+    await prefetch(session, [(submission.email, submission.phone) for _, submission in ready])
     for number, submission in ready:
         try:
             created += (await capture(session, source, submission)).created
