@@ -81,7 +81,8 @@ main = typer.Typer(
 @main.command()
 def dev() -> None:
     """Run the whole stack here (servers, migrations, topics, services); restart any part that dies."""
-    from shared.dev import DevSettings, run_dev
+    from shared.dev import run_dev
+    from shared.dev_settings import DevSettings
 
     raise typer.Exit(run_dev(load_settings("leadflow", DevSettings)))
 
@@ -91,7 +92,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON")] = False,
 ) -> None:
     """Show each part of the running `leadflow dev`: state, pid, restarts, last exit, uptime."""
-    from shared.dev import STATUS_FILE, DevSettings
+    from shared.dev import STATUS_FILE
+    from shared.dev_settings import DevSettings
 
     path = load_settings("leadflow", DevSettings).home / STATUS_FILE
     report = read_status(path)
@@ -232,7 +234,7 @@ def seed(
     from services.metrics.seed import seed as fill_metrics
     from services.scoring.seed import SeedLead
     from services.scoring.seed import seed as fill_scoring
-    from shared.dev import DevSettings
+    from shared.dev_settings import DevSettings
 
     at = [COLUMNS.index(name) for name in SeedLead._fields]  # the same leads, seen by scoring
     same_leads = (SeedLead(*(row[i] for i in at)) for row in lead_rows(leads, seed, UNTIL))

@@ -11,107 +11,23 @@ from pathlib import Path
 
 import httpx
 from aiokafka.errors import KafkaConnectionError
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
 from shared.cli import LOCK_FILE, SERVICES, migrations_dir, read_status
-from shared.embedded import EmbeddedBroker, PortTaken, claim_port, dialled
+from shared.dev_settings import APART, BACKGROUND, DevSettings
+from shared.embedded import EmbeddedBroker, PortTaken, claim_port
 from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
 from shared.part_logs import say
 from shared.refusals import UNREACHABLE, unreachable
-from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN
+from shared.settings import DEV_ADMIN_TOKEN
 from shared.stack_parts import ServerPart, ServicePart
 from shared.supervisor import StopFlag, Supervisor, exit_cause
 
 CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
 TOPICS = (*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in CONSUMER_GROUPS))
 STATUS_FILE = "status.json"
-# Parts of a service in a process of their own (part → service, its command): a hot lead's
-# hand-off to its rep never waits for nurture's follow-up work, on the event loop or the CPU.
-APART = {"hand-off": ("nurture", "hand-off")}
-PARTS = (*SERVICES, *APART)
-# Niceness of the processes off a hot lead's way to its rep: metrics' read model and nurture's
-# follow-up yield the CPU to the hand-off path when both want it, and catch up when it is free.
-BACKGROUND = {"metrics": 10, "nurture": 10}
-
-
-class DevSettings(BaseSettings):
-    """Where the dev stack keeps its data and which ports it uses (LEADFLOW_* variables)."""
-
-    model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore", hide_input_in_errors=True)
-
-    home: Path = Path(".leadflow")
-    host: str = "127.0.0.1"  # where the services listen; the servers stay on 127.0.0.1
-    database_url: str | None = None
-    kafka_bootstrap: str | None = None
-    pg_port: int = Field(54329, ge=1, le=65535)
-    kafka_port: int = Field(9092, ge=1, le=65535)
-    database: str = "leadflow"
-    admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
-    ports: dict[str, int] = Field(default_factory=dict)
-    only: str = Field("", description="Run only these services (comma-separated), e.g. `ingest`.")
-    # Each part's log is kept under this; past it, it is moved to <part>.log.1 and starts again.
-    log_max_mb: int = Field(100, ge=1)
-
-    @property
-    def log_max_bytes(self) -> int:
-        return self.log_max_mb * 1024 * 1024
-
-    @field_validator("only")
-    @classmethod
-    def _known_services(cls, value: str) -> str:
-        # Refused before PostgreSQL and the broker start, not after (seconds later).
-        unknown = {name.strip() for name in value.split(",") if name.strip()} - set(SERVICES)
-        if unknown:
-            raise ValueError(
-                f"names unknown services: {', '.join(sorted(unknown))} (known: {', '.join(SERVICES)})"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _ports_of_the_parts(self) -> "DevSettings":
-        for part in PARTS:  # read by port_of, from the environment
-            variable = f"LEADFLOW_{part.upper().replace('-', '_')}_PORT"
-            value = os.environ.get(variable)
-            if value is not None and not (value.strip().isdigit() and 1 <= int(value) <= 65535):
-                raise ValueError(f"{variable} must be a TCP port, 1 to 65535")
-        return self
-
-    @property
-    def services(self) -> tuple[str, ...]:
-        wanted = {name.strip() for name in self.only.split(",") if name.strip()}
-        unknown = wanted - set(SERVICES)
-        if unknown:
-            raise ValueError(f"LEADFLOW_ONLY names unknown services: {', '.join(sorted(unknown))}")
-        return tuple(s for s in SERVICES if s in wanted) if wanted else SERVICES
-
-    @property
-    def parts(self) -> tuple[str, ...]:
-        """The services, and the parts of them that run apart."""
-        return (*self.services, *(part for part, (service, _) in APART.items() if service in self.services))
-
-    @property
-    def stack_database_url(self) -> str:
-        """The database `leadflow dev` runs on: the configured one, or its embedded PostgreSQL."""
-        return self.database_url or f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/{self.database}"
-
-    def variable_of(self, port: int) -> str:
-        """The setting that chose `port`."""
-        named = {self.pg_port: "LEADFLOW_PG_PORT", self.kafka_port: "LEADFLOW_KAFKA_PORT"}
-        named |= {self.port_of(p): f"LEADFLOW_{p.upper().replace('-', '_')}_PORT" for p in self.parts}
-        return named.get(port, "its port setting")
-
-    def port_of(self, part: str) -> int:
-        default = 8001 + PARTS.index(part)
-        variable = f"LEADFLOW_{part.upper().replace('-', '_')}_PORT"
-        return int(os.environ.get(variable, self.ports.get(part, default)))
-
-    def url_of(self, part: str) -> str:
-        """Where the services and this machine reach `part`: its port on LEADFLOW_HOST."""
-        return f"http://{dialled(self.host)}:{self.port_of(part)}"
 
 
 def claim_ports(settings: DevSettings) -> None:
@@ -292,10 +208,7 @@ def run_dev(settings: DevSettings) -> int:
             say(f"{service.name:<8} {service.url()}  (docs at /docs)")
         token = settings.admin_token.get_secret_value()
         say(f"admin token: {token if token == DEV_ADMIN_TOKEN else 'the one in LEADFLOW_ADMIN_TOKEN'}")
-        viewer = DEV_VIEWER_TOKEN
-        if os.environ.get("LEADFLOW_VIEWER_TOKEN"):
-            viewer = "the one in LEADFLOW_VIEWER_TOKEN"
-        say(f"viewer token (reads, the dashboard): {viewer}")
+        say(f"viewer token (reads, the dashboard): {settings.viewer_token_shown}")
         say(f"logs in {home / 'logs'}; ready. Ctrl-C stops everything.")
         supervisor.run(stop)
         return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from shared.dev import APART, PARTS
+from shared.dev_settings import APART, PARTS
 from shared.embedded import die_with_parent, free_port
 
 READY_LINE = "ready. Ctrl-C stops everything"

@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.dev import DevSettings, service_parts
+from shared.dev import service_parts
+from shared.dev_settings import DevSettings
 from tests.stack import DevProcess
 
 
@@ -46,6 +47,7 @@ def test_the_services_reach_each_other_where_they_listen(
     """Scoring and nurture ask ingest for the keys that open what events say about a person, and
     metrics asks the others for their backlogs, at these URLs: on 127.0.0.1 none of it answered."""
     monkeypatch.setenv("LEADFLOW_HOST", host)
+    monkeypatch.setenv("LEADFLOW_ADMIN_TOKEN", "an-admin-token-of-its-own")  # beyond loopback
     monkeypatch.delenv("LEADFLOW_NURTURE_PUBLIC_URL", raising=False)
     for part, port in (("ingest", 18001), ("scoring", 18002), ("nurture", 18003)):
         monkeypatch.setenv(f"LEADFLOW_{part.upper()}_PORT", str(port))
@@ -55,3 +57,26 @@ def test_the_services_reach_each_other_where_they_listen(
         "LEADFLOW_SCORING_URL": f"http://{reached}:18002",
     }
     assert env["LEADFLOW_NURTURE_PUBLIC_URL"] == f"http://{reached}:18003"
+
+
+@pytest.mark.parametrize(
+    ("env", "shown"),
+    [
+        ({}, "dev-viewer-token"),
+        ({"LEADFLOW_VIEWER_TOKEN": "a-viewer-token-of-its-own"}, "the one in LEADFLOW_VIEWER_TOKEN"),
+        (
+            {"LEADFLOW_HOST": "0.0.0.0", "LEADFLOW_ADMIN_TOKEN": "an-admin-token-of-its-own"},
+            "none (LEADFLOW_VIEWER_TOKEN is not set: reads take the admin token)",
+        ),
+    ],
+)
+def test_the_start_names_the_viewer_token_the_services_take(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], shown: str
+) -> None:
+    """Beyond loopback the services take no development token, but the start still printed the
+    development viewer token as the one for reads and the dashboard."""
+    for name in ("LEADFLOW_HOST", "LEADFLOW_ADMIN_TOKEN", "LEADFLOW_VIEWER_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert DevSettings().viewer_token_shown == shown

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.dev import PARTS
+from shared.dev_settings import PARTS
 from shared.embedded import PortTaken, free_port
 from shared.embedded_postgres import EmbeddedPostgres
 from tests.conftest import PostgresServer
@@ -36,6 +36,19 @@ REFUSED = {
     "a service port that is not a number": (
         {"LEADFLOW_INGEST_PORT": "80o1"},
         "LEADFLOW_INGEST_PORT must be a TCP port, 1 to 65535",
+    ),
+    "the published admin token where other machines reach the services": (
+        {"LEADFLOW_HOST": "0.0.0.0"},
+        "LEADFLOW_ADMIN_TOKEN must be set, not to the development token, on 0.0.0.0:"
+        " other machines reach the services there",
+    ),
+    "the published viewer token where other machines reach the services": (
+        {
+            "LEADFLOW_HOST": "192.0.2.7",
+            "LEADFLOW_ADMIN_TOKEN": "an-admin-token-of-its-own",
+            "LEADFLOW_VIEWER_TOKEN": "dev-viewer-token",
+        },
+        "LEADFLOW_VIEWER_TOKEN must not be the development token on 192.0.2.7",
     ),
     "a negative PostgreSQL port": (
         {"LEADFLOW_PG_PORT": "-1"},

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.dev import DevSettings, service_parts
+from shared.dev import service_parts
+from shared.dev_settings import DevSettings
 
 
 def nurture_env(home: Path) -> dict[str, str]:

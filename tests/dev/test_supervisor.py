@@ -22,7 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import topics
 from shared.cli import duration, status_table
-from shared.dev import PARTS, TOPICS, hold_home
+from shared.dev import TOPICS, hold_home
+from shared.dev_settings import PARTS
 from shared.embedded import PortTaken, claim_port, free_port
 from shared.stack_parts import Part
 from shared.supervisor import Supervisor, exit_cause, restart_delay

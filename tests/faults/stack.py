@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import psutil
 
-from shared.dev import PARTS as SERVICE_PARTS
+from shared.dev_settings import PARTS as SERVICE_PARTS
 from tests.stack import DevProcess
 
 ADMIN = {"Authorization": "Bearer dev-admin-token"}
