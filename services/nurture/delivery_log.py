@@ -55,7 +55,9 @@ async def latest_attempts(
 
 
 async def redeliver(session: AsyncSession, delivery_id: UUID) -> None:
-    found = await session.get(WebhookDelivery, delivery_id)
+    """Make the delivery due again. Locked as it is read: one its lead's erasure was deleting
+    was found, waited for, then updated in no row, and the redelivery was still accepted."""
+    found = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
     if found is None:
         raise NoSuchDelivery("No such delivery")
     receiver = await _receiver_url(session, found) or found.url
