@@ -46,6 +46,8 @@ OUTAGES: set[str] = set()
 CANCELLATIONS: set[str] = set()  # a cancellation not meant for the consumer, out of what it awaited
 DEADLOCKS: set[str] = set()  # the transaction is a deadlock's victim, as PostgreSQL fails it
 BATCHES: dict[str, list[int]] = {}  # per test, the events in each transaction that counted them
+HOLDING: set[str] = set()  # the handler holds its transaction open until it is cancelled
+HELD: dict[str, int] = {}  # per test, the PostgreSQL backend of the transaction held
 
 
 async def count_events(session: AsyncSession, events: list[Envelope]) -> None:
@@ -61,6 +63,9 @@ async def count_events(session: AsyncSession, events: list[Envelope]) -> None:
         if event.data.get("outage") in OUTAGES:
             OUTAGES.discard(event.data["outage"])
             raise ConnectionError("database unreachable")
+        if (held := str(event.data.get("hold"))) in HOLDING:
+            HELD[held] = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            await asyncio.Event().wait()  # until the consumer is stopped
         if event.data.get("cancelled") in CANCELLATIONS:
             CANCELLATIONS.discard(event.data["cancelled"])
             cancelled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -283,6 +288,34 @@ async def test_a_consumer_hit_by_a_cancellation_not_meant_for_it_is_started_agai
     assert await applied(db, lead) == 1
     assert "test consumer was cancelled, not by a stop" in caplog.text
     assert runner.consumer is None, "stopped"
+
+
+async def test_a_stop_while_postgresql_dropped_the_batchs_connection_stops_the_consumer(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """Stopped while it applies a batch whose connection PostgreSQL dropped (a restart, a killed
+    backend), the consumer's rollback fails and the stop comes out as asyncpg's InterfaceError:
+    taken for an ordinary failure, the batch was isolated message by message and the consumer
+    retried for good."""
+    topic = await new_topic(servers)
+    HOLDING.add(topic)
+    await publish(publisher, topic, event(uuid.uuid4(), hold=topic).to_bytes())
+    runner = make_runner(servers, db, publisher, topic, f"g-{topic}")
+    running = asyncio.create_task(runner.run())
+    try:
+        backend = await eventually(lambda: HELD.get(topic), timeout=30)
+        async with db.transaction() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        running.cancel()
+        await asyncio.wait([running], timeout=10)
+        assert running.done(), "the consumer went on after its stop"
+        assert running.cancelled()
+    finally:
+        HOLDING.discard(topic)
+        if not running.done():
+            running.cancel()
+            await asyncio.wait([running], timeout=10)
+        await runner.stop()
 
 
 async def test_an_idle_consumer_stops_fetching_and_the_doorbell_wakes_it(
