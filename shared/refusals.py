@@ -51,7 +51,9 @@ def load_settings(program: str, settings_type: type[B], **values: Any) -> B:
     try:
         return settings_type(**values)
     except ValidationError as error:
-        reasons = [refusal(settings_type, e["loc"], e["msg"]) for e in error.errors()]
+        reasons = [
+            refusal(settings_type, e["loc"], line) for e in error.errors() for line in e["msg"].splitlines()
+        ]
     except SettingsError as error:  # a JSON value (a list) that does not parse
         field = re.search(r'field "(\w+)"', str(error))
         reasons = [refusal(settings_type, (field[1],) if field else (), "is not valid JSON")]

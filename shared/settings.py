@@ -150,37 +150,11 @@ class ServiceSettings(BaseSettings):
         return level
 
     @model_validator(mode="after")
-    def _inboxes_outlast_the_journal(self) -> "ServiceSettings":
-        # A broker that lost its log gets the journal again; an event older than the inboxes'
-        # memory would then be applied a second time.
-        # Equal is allowed, as DESIGN.md has it (inbox retention >= the journal's window).
-        if self.inbox_retention_days < self.journal_retention_days:
-            raise ValueError(
-                f"LEADFLOW_INBOX_RETENTION_DAYS ({self.inbox_retention_days:g}) must be at least"
-                f" LEADFLOW_JOURNAL_RETENTION_DAYS ({self.journal_retention_days:g}): the journal"
-                " published again to a broker that lost its log would apply what the inboxes forgot twice"
-            )
-        return self
-
-    @property
-    def exposed(self) -> bool:
-        """Whether others can reach this service: production, or bound beyond loopback."""
-        return self.env == "production" or not is_loopback(self.host)
-
-    @model_validator(mode="after")
-    def _real_tokens_where_others_reach(self) -> "ServiceSettings":
-        for name, token in (("ADMIN", self.admin_token), ("VIEWER", self.viewer_token)):
-            if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
-                raise ValueError(f"LEADFLOW_{name}_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
-        where = "when LEADFLOW_ENV=production" if self.env == "production" else f"on {self.host}"
-        if self.exposed:
-            if self.admin_token is None:
-                raise ValueError(f"LEADFLOW_ADMIN_TOKEN must be set {where}")
-            if self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN:
-                raise ValueError(f"LEADFLOW_ADMIN_TOKEN must not be the development token {where}")
-            if self.viewer_token is not None and self.viewer_token.get_secret_value() == DEV_VIEWER_TOKEN:
-                raise ValueError(f"LEADFLOW_VIEWER_TOKEN must not be the development token {where}")
-        else:
+    def _every_refusal_at_once(self) -> "ServiceSettings":
+        # All of them, not the first: an operator fixed one, started again and met the next.
+        if reasons := self.refusals():
+            raise ValueError("\n".join(reasons))
+        if not self.exposed:
             self.admin_token = self.admin_token or SecretStr(DEV_ADMIN_TOKEN)
             self.viewer_token = self.viewer_token or SecretStr(DEV_VIEWER_TOKEN)
         if self.public_docs is None:
@@ -189,15 +163,55 @@ class ServiceSettings(BaseSettings):
             self.public_metrics = not self.exposed
         return self
 
-    @model_validator(mode="after")
-    def _servers_named_in_production(self) -> "ServiceSettings":
+    def refusals(self) -> list[str]:
+        """Why these settings, taken together, cannot run (each naming its variables); a
+        service's settings add their own."""
+        return [*self._inboxes_outlast_the_journal(), *self._real_tokens(), *self._servers_named()]
+
+    @property
+    def exposed(self) -> bool:
+        """Whether others can reach this service: production, or bound beyond loopback."""
+        return self.env == "production" or not is_loopback(self.host)
+
+    def _inboxes_outlast_the_journal(self) -> list[str]:
+        # A broker that lost its log gets the journal again; an event older than the inboxes'
+        # memory would then be applied a second time.
+        # Equal is allowed, as DESIGN.md has it (inbox retention >= the journal's window).
+        if self.inbox_retention_days < self.journal_retention_days:
+            return [
+                f"LEADFLOW_INBOX_RETENTION_DAYS ({self.inbox_retention_days:g}) must be at least"
+                f" LEADFLOW_JOURNAL_RETENTION_DAYS ({self.journal_retention_days:g}): the journal"
+                " published again to a broker that lost its log would apply what the inboxes forgot twice"
+            ]
+        return []
+
+    def _real_tokens(self) -> list[str]:
+        """Tokens long enough; where others reach the service, its own, not the development ones."""
+        reasons = [
+            f"LEADFLOW_{name}_TOKEN must be at least {MIN_TOKEN_LENGTH} characters"
+            for name, token in (("ADMIN", self.admin_token), ("VIEWER", self.viewer_token))
+            if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH
+        ]
+        if not self.exposed:
+            return reasons
+        where = "when LEADFLOW_ENV=production" if self.env == "production" else f"on {self.host}"
+        if self.admin_token is None:
+            reasons.append(f"LEADFLOW_ADMIN_TOKEN must be set {where}")
+        elif self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN:
+            reasons.append(f"LEADFLOW_ADMIN_TOKEN must not be the development token {where}")
+        if self.viewer_token is not None and self.viewer_token.get_secret_value() == DEV_VIEWER_TOKEN:
+            reasons.append(f"LEADFLOW_VIEWER_TOKEN must not be the development token {where}")
+        return reasons
+
+    def _servers_named(self) -> list[str]:
         # The defaults are `leadflow dev`'s PostgreSQL and broker on this machine: production
         # took them silently, failed to connect at each try, or wrote into development ones.
-        if self.env == "production":
-            fields = {"database_url": "LEADFLOW_DATABASE_URL", "kafka_bootstrap": "LEADFLOW_KAFKA_BOOTSTRAP"}
-            if missing := [name for field, name in fields.items() if field not in self.model_fields_set]:
-                raise ValueError(f"{' and '.join(missing)} must be set when LEADFLOW_ENV=production")
-        return self
+        if self.env != "production":
+            return []
+        fields = {"database_url": "LEADFLOW_DATABASE_URL", "kafka_bootstrap": "LEADFLOW_KAFKA_BOOTSTRAP"}
+        if missing := [name for field, name in fields.items() if field not in self.model_fields_set]:
+            return [f"{' and '.join(missing)} must be set when LEADFLOW_ENV=production"]
+        return []
 
     @property
     def admin_token_value(self) -> str:

@@ -6,7 +6,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 
 from services.nurture.egress import LOOPBACK, EgressPolicy
 from shared.sealing import SecretBox
@@ -144,26 +144,28 @@ class NurtureSettings(ServiceSettings):
         """Set empty (as Compose and Helm templates leave a variable not filled in): no provider."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @model_validator(mode="after")
-    def _sends_end_within_their_lease(self) -> "NurtureSettings":
+    def refusals(self) -> list[str]:
+        return [*super().refusals(), *self._sends_end_within_their_lease(), *self._real_secrets()]
+
+    def _sends_end_within_their_lease(self) -> list[str]:
         # A send still running when its claim lapses could be sent again by another worker.
         if self.touch_lease_seconds <= 2 * self.webhook_timeout_seconds:
-            raise ValueError(
+            return [
                 "LEADFLOW_NURTURE_TOUCH_LEASE_SECONDS must be more than twice"
                 " LEADFLOW_NURTURE_WEBHOOK_TIMEOUT_SECONDS"
-            )
-        return self
+            ]
+        return []
 
-    @model_validator(mode="after")
-    def _real_secrets_where_others_reach(self) -> "NurtureSettings":
+    def _real_secrets(self) -> list[str]:
+        reasons = []
         secrets = {"SECRET_KEY": self.secret_key, "UNSUBSCRIBE_SECRET": self.unsubscribe_secret}
         for name, secret in secrets.items():
             if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
-                raise ValueError(f"LEADFLOW_{name} must be at least {MIN_SECRET_LENGTH} characters")
+                reasons.append(f"LEADFLOW_{name} must be at least {MIN_SECRET_LENGTH} characters")
             if secret is None and self.exposed:
                 where = "in production" if self.env == "production" else f"on {self.host}"
-                raise ValueError(f"LEADFLOW_{name} is required {where}")
-        return self
+                reasons.append(f"LEADFLOW_{name} is required {where}")
+        return reasons
 
     @property
     def unreachable_links(self) -> str | None:

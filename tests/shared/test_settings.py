@@ -278,7 +278,6 @@ WRONG = {  # variable, value, what the one line says
         "LEADFLOW_INBOX_RETENTION_DAYS (14) must be at least LEADFLOW_JOURNAL_RETENTION_DAYS (30)",
     ),
     "no broker": ("LEADFLOW_KAFKA_BOOTSTRAP", " ", "LEADFLOW_KAFKA_BOOTSTRAP: must name at least one broker"),
-    "production without a token": ("LEADFLOW_ENV", "production", "LEADFLOW_ADMIN_TOKEN must be set when"),
 }
 
 
@@ -299,6 +298,32 @@ def test_a_refused_setting_is_one_line_naming_its_variable(
     assert lines == [f"scoring: configuration refused: {lines[0].split('refused: ', 1)[1]}"]
     assert said in lines[0]
     assert "pa55word" not in lines[0], "a refused value is not echoed: it may be a secret"
+
+
+def test_production_with_nothing_set_names_everything_it_needs_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each refusal was said alone: an operator set the token, started again, was told about the
+    database and the broker, then about nurture's secrets, one start at a time."""
+    from shared.refusals import load_settings
+
+    for name in [k for k in os.environ if k.startswith("LEADFLOW_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LEADFLOW_ENV", "production")
+    monkeypatch.setenv("LEADFLOW_VIEWER_TOKEN", "dev-viewer-token")
+    with pytest.raises(typer.Exit) as refused:
+        load_settings("nurture", NurtureSettings)
+    assert refused.value.exit_code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"nurture: configuration refused: {reason}"
+        for reason in (
+            "LEADFLOW_ADMIN_TOKEN must be set when LEADFLOW_ENV=production",
+            "LEADFLOW_VIEWER_TOKEN must not be the development token when LEADFLOW_ENV=production",
+            "LEADFLOW_DATABASE_URL and LEADFLOW_KAFKA_BOOTSTRAP must be set when LEADFLOW_ENV=production",
+            "LEADFLOW_SECRET_KEY is required in production",
+            "LEADFLOW_UNSUBSCRIBE_SECRET is required in production",
+        )
+    ]
 
 
 def test_nurture_names_both_variables_when_a_send_may_outlive_its_lease(
