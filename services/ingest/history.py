@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.ingest.capture import Submission, capture
 from services.ingest.history_schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn
 from services.ingest.journal import know_key, record_activity, record_history, stage_event
+from services.ingest.lead_lookup import find_matches
 from services.ingest.models import ErasedLead, Lead, LeadHistory, Source
 from services.ingest.normalize import normalize_contact
 from shared.db import Database, defer_insert
@@ -42,8 +43,10 @@ class NotInScope(Exception):
 
 
 class LeadNotFound(Exception):
-    def __init__(self, lead_id: UUID, erased: bool) -> None:
-        super().__init__(f"lead {lead_id} {'was erased' if erased else 'not found'}")
+    """No lead by this id (or, for `lead_id` None, by this email or phone), or it was erased."""
+
+    def __init__(self, lead_id: UUID | None, erased: bool) -> None:
+        super().__init__(f"lead {lead_id or 'of this contact'} {'was erased' if erased else 'not found'}")
         self.lead_id, self.erased = lead_id, erased
 
 
@@ -126,7 +129,18 @@ async def record_outcome(session: AsyncSession, source: Source, data: OutcomeIn)
 async def record_consent(
     session: AsyncSession, source: Source, data: ConsentIn, contact: Submission | None
 ) -> tuple[UUID, UUID]:
-    """Consent given or withdrawn; withdrawn for marketing on every channel is an unsubscribe."""
+    """Consent given or withdrawn; withdrawn for marketing on every channel is an unsubscribe.
+    A withdrawal by an email or phone nobody has captures nobody: a person who said "stop" was
+    made a lead for saying it, and counted in the funnel. A server's key is told (404); a web
+    page's is answered alike and nothing is recorded (`may_act_on`)."""
+    if (
+        not data.granted
+        and contact is not None
+        and not await find_matches(session, contact.email, contact.phone)
+    ):
+        if source.scope == "history":
+            raise LeadNotFound(None, erased=False)
+        return uuid4(), uuid4()
     lead_id, allowed = await resolve_lead(session, source, data, contact)
     if not allowed:
         return uuid4(), lead_id  # answered alike, not recorded (`may_act_on`)

@@ -122,6 +122,24 @@ async def test_unsubscribe_is_a_consent_event(ingest: httpx.AsyncClient, servers
     assert lead["attributes"]["consent"] is False
 
 
+async def test_a_withdrawal_by_an_email_nobody_has_captures_nobody(ingest: httpx.AsyncClient) -> None:
+    """A person who said "stop" was made a lead for saying it (and counted in the funnel)."""
+    server = {"X-Source-Key": (await create_source(ingest))["key"]}
+    page = {"X-Source-Key": (await create_source(ingest, scope="capture"))["key"]}
+    email = f"forget-{uuid.uuid4().hex[:8]}@example.kz"
+    body = {"email": email, "granted": False, "purpose": "marketing"}
+    told = await ingest.post("/v1/consent", json=body, headers=server)
+    assert told.status_code == 404, told.text
+    assert told.json()["title"] == "No such lead"
+    alike = await ingest.post("/v1/consent", json=body, headers=page)  # cannot tell who is known
+    assert alike.status_code == 202, alike.text
+    async with ingest_db(ingest).transaction() as session:
+        leads = await session.execute(text("SELECT count(*) FROM leads WHERE email = :e"), {"e": email})
+        assert leads.scalar_one() == 0
+    given = await ingest.post("/v1/consent", json={**body, "granted": True}, headers=server)
+    assert given.status_code == 202, "consent given by a new person still makes the lead"
+
+
 async def test_what_events_say_about_the_person_is_sealed_with_the_leads_key(
     ingest: httpx.AsyncClient, servers: Servers
 ) -> None:
