@@ -21,13 +21,15 @@ BLOCKED = "the address is not a public one (LEADFLOW_NURTURE_EGRESS_ALLOW can na
 
 
 # IPv6 addresses that reach an IPv4 one through a translator or tunnel (RFC 6052 NAT64, RFC
-# 3056 6to4, the deprecated IPv4-compatible form): judged by the IPv4 address they carry, so
+# 2765 SIIT's IPv4-translated ::ffff:0:0:0/96, RFC 3056 6to4, the deprecated IPv4-compatible
+# form): judged by the IPv4 address they carry, so
 # that 64:ff9b::a9fe:a9fe is cloud metadata and 2002:a00:1:: a private host, as they are where
 # a NAT64 gateway or a 6to4 relay is on the way. NAT64's local-use prefix (RFC 8215) may place
 # the IPv4 address anywhere: refused unless allowed.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 
 
 def carried_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -36,7 +38,7 @@ def carried_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None
         return address.ipv4_mapped
     if address.sixtofour is not None:
         return address.sixtofour
-    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):  # not :: or ::1
+    if address in NAT64 or address in IPV4_TRANSLATED or (address in IPV4_COMPATIBLE and int(address) > 1):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 

@@ -42,9 +42,11 @@ def test_inside_addresses_are_refused_unless_allowed() -> None:
 
 
 # IPv6 ways to inside IPv4 addresses: through a NAT64 gateway (64:ff9b::/96, and the local-use
-# 64:ff9b:1::/48), a 6to4 relay (2002::/16) or the deprecated IPv4-compatible form (::/96).
+# 64:ff9b:1::/48), a 6to4 relay (2002::/16), SIIT's IPv4-translated form (::ffff:0:0:0/96) or
+# the deprecated IPv4-compatible form (::/96).
 CARRIED = ["64:ff9b::a9fe:a9fe", "64:ff9b::a00:1", "64:ff9b::7f00:1", "64:ff9b:1::a9fe:a9fe"]
 CARRIED += ["2002:a9fe:a9fe::", "2002:c0a8:101::1", "::a9fe:a9fe", "::7f00:1"]
+CARRIED += ["::ffff:0:a9fe:a9fe", "::ffff:0:a00:1"]
 
 
 def test_ipv6_ways_to_inside_ipv4_addresses_are_refused() -> None:
@@ -54,7 +56,7 @@ def test_ipv6_ways_to_inside_ipv4_addresses_are_refused() -> None:
     nothing_allowed = EgressPolicy()
     for address in CARRIED:
         assert not nothing_allowed.permits(ipaddress.ip_address(address)), address
-    for public in ("64:ff9b::5db8:d822", "2002:5db8:d822::1"):  # 93.184.216.34
+    for public in ("64:ff9b::5db8:d822", "2002:5db8:d822::1", "::ffff:0:5db8:d822"):  # 93.184.216.34
         assert nothing_allowed.permits(ipaddress.ip_address(public)), public
     assert EgressPolicy.parse("10.0.0.0/8").permits(ipaddress.ip_address("64:ff9b::a00:1"))
 
