@@ -4,7 +4,17 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from shared.inputs import Patch, StorableInput
 from shared.times import Instant, PeriodEnd
@@ -176,6 +186,15 @@ class RedeliverRange(StorableInput):
     since: Instant
     until: PeriodEnd | None = None
     status: Literal["failed", "delivered", "any"] = "failed"
+
+    @field_validator("until")
+    @classmethod
+    def _after_since(cls, until: datetime | None, info: ValidationInfo) -> datetime | None:
+        # An empty window was taken, and answered "0 deliveries", as if none had failed.
+        since = info.data.get("since")
+        if until is not None and since is not None and until <= since:
+            raise ValueError("must be after `since`")
+        return until
 
 
 class Redelivering(BaseModel):

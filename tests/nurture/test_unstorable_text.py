@@ -56,6 +56,15 @@ async def test_a_redelivery_range_takes_dates(nurture: httpx.AsyncClient) -> Non
         assert response.json()["deliveries"] == 0
 
 
+async def test_a_redelivery_range_that_ends_before_it_starts_is_refused(nurture: httpx.AsyncClient) -> None:
+    """It was taken, and answered "0 deliveries", as if nothing had failed then."""
+    created = await nurture.post("/v1/webhooks", json={"url": HOOK, "events": ["lead.hot"]}, headers=ADMIN)
+    url = f"/v1/webhooks/{created.json()['id']}/redeliver"
+    for until in ("2026-01-01", "2026-12-31T00:00:00Z"):
+        window = {"since": "2026-12-31", "until": until}
+        assert refused_fields(await nurture.post(url, json=window, headers=ADMIN)) == ["until"]
+
+
 @pytest.mark.parametrize("since", [-1, 0, "20261201"])
 async def test_a_redelivery_range_is_not_a_number(nurture: httpx.AsyncClient, since: object) -> None:
     created = await nurture.post("/v1/webhooks", json={"url": HOOK, "events": ["lead.hot"]}, headers=ADMIN)
