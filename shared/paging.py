@@ -47,6 +47,8 @@ def after(
         if not isinstance(parts, list) or len(parts) != len(columns):
             raise ValueError("another shape")
         values = [value_of(column, part) for column, part in zip(columns, parts, strict=True)]
+        if cursor_of(values) != cursor:  # " 40", "+40", "٤٠", a uuid in braces: not as given
+            raise ValueError("not in the form the list gives")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
         raise InvalidInput([("cursor", NOT_A_CURSOR)]) from error
     return tuple_(*columns) < tuple_(*values) if newest_first else tuple_(*columns) > tuple_(*values)
@@ -90,6 +92,12 @@ def _moment(part: str, *, aware: bool) -> datetime:
     return moment
 
 
+def cursor_of(values: Sequence[object]) -> str:
+    """The cursor of the page after the row with these values of the order's columns."""
+    parts = [value.isoformat() if isinstance(value, date) else str(value) for value in values]
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
+
+
 def page(
     items: list[Item],
     limit: int,
@@ -102,7 +110,6 @@ def page(
     if len(items) <= limit:
         return items
     items = items[:limit]
-    parts = [value.isoformat() if isinstance(value, date) else str(value) for value in key(items[-1])]
-    cursor = base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
+    cursor = cursor_of(key(items[-1]))
     response.headers["Link"] = f'<{request.url.include_query_params(cursor=cursor, limit=limit)}>; rel="next"'
     return items

@@ -78,14 +78,22 @@ async def list_leads(
 
 
 def _encode_cursor(last: LeadScorePublic) -> str:
-    return base64.urlsafe_b64encode(f"{last.score}:{last.lead_id}".encode()).decode()
+    return _cursor_of(last.score, last.lead_id)
+
+
+def _cursor_of(score: int, lead_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"{score}:{lead_id}".encode()).decode()
 
 
 def _decode_cursor(cursor: str, table: Any) -> tuple[int, UUID]:
-    """The (score, lead id) a cursor of `_encode_cursor` holds, each within its column's range."""
+    """The (score, lead id) a cursor of `_encode_cursor` holds, each within its column's range,
+    and written as `_encode_cursor` writes it (not " 40", "+40", "٤٠" or a uuid in braces)."""
     try:
         score, lead_id = base64.urlsafe_b64decode(cursor.encode()).decode().split(":")
-        return paging.value_of(table.c.score, score), paging.value_of(table.c.lead_id, lead_id)
+        position = paging.value_of(table.c.score, score), paging.value_of(table.c.lead_id, lead_id)
+        if _cursor_of(*position) != cursor:
+            raise ValueError("not in the form the list gives")
+        return position
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:
         raise InvalidInput([("cursor", paging.NOT_A_CURSOR)]) from error
 

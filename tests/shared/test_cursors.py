@@ -1,7 +1,8 @@
 """Every keyset list of every service, given a cursor it did not give out: a value out of its
 column's range (a moment past the year 9999 in UTC, an int beyond int4), another shape, not a
-UUID. Each is a 422 naming `cursor`, never a 500; the edges of the ranges are still pages.
-The lists come from each service's OpenAPI document, so a new one must be added here."""
+UUID, a value written otherwise than the list writes it ("+40", a uuid in braces). Each is a
+422 naming `cursor`, never a 500; the edges of the ranges are still pages. The lists come from
+each service's OpenAPI document, so a new one must be added here."""
 
 import base64
 import json
@@ -38,6 +39,8 @@ BY_CREATION = {  # (created_at, id)
     "not a uuid": [FIRST, "not-a-uuid"],
     "a number, not a string": [FIRST, 7],
     "one part short": [FIRST],
+    "a uuid in braces": [FIRST, "{" + ID + "}"],
+    "a uuid without its dashes": [FIRST, ID.replace("-", "")],
 }
 TIMELINE = {  # (due_at, step, id)
     "past year 9999": [LATE, "0", ID],
@@ -45,6 +48,8 @@ TIMELINE = {  # (due_at, step, id)
     "a step past int4": [FIRST, str(2**31), ID],
     "a step below int4": [FIRST, str(-(2**31) - 1), ID],
     "a step not a number": [FIRST, "one", ID],
+    "a step with a plus": [FIRST, "+1", ID],
+    "a step in Arabic-Indic digits": [FIRST, "\u0664", ID],
 }
 PERIODS = {  # (period_start, id)
     "year 10000": ["10000-01-01", ID],
@@ -56,6 +61,12 @@ SCORES = {  # "score:lead_id", scoring's own cursor
     "a score below int4": f"{-(2**31) - 1}:{ID}",
     "a 23-digit score": f"{'9' * 23}:{ID}",
     "not a uuid": "10:x",
+    # the forms int() and UUID() take that the list never writes (an outside review found them)
+    "a score after a space": f" 40:{ID}",
+    "a score with a plus": f"+40:{ID}",
+    "a score with an underscore": f"4_0:{ID}",
+    "a score in Arabic-Indic digits": f"\u0664\u0660:{ID}",
+    "a uuid in braces": f"40:{{{ID}}}",
 }
 # The ends of each range: still cursors, of pages with nothing past them.
 CREATION_EDGES = [[LAST, ID], [FIRST, ID]]
