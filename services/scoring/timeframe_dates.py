@@ -3,7 +3,8 @@
 """A timeframe given as a day: a date ("2027-02-01", "15.03"), a month by its name ("в январе",
 "1 февраля", "yanvarda") or a day of the month ("до 10 числа"), and last the dateparser library
 (CLDR data: "завтра", "ертең", "sabah", "gələn ay"), for short texts in the languages it reads.
-Each answers the days from the day it was said, and the words that said it."""
+Each answers the days from the day it was said (below zero for a day gone by: `timeframes`
+judges those), and the words that said it."""
 
 import re
 from datetime import date, datetime
@@ -77,7 +78,8 @@ def _add_months(day: date, months: int) -> date:
 
 
 def _until(on: date, said_on: date, phrase: str) -> tuple[int, str]:
-    return max(0, (on - said_on).days), phrase
+    """The days until `on` (below zero for a day gone by), and the words that said it."""
+    return (on - said_on).days, phrase
 
 
 def date_like(folded: str) -> bool:
@@ -106,5 +108,5 @@ def by_dateparser(raw: str, said_on: date, languages: tuple[str, ...]) -> int | 
         except (ValueError, OverflowError, RecursionError):
             found = None
         if found is not None:
-            return max(0, (found.date() - said_on).days)
+            return (found.date() - said_on).days  # below zero for a day gone by ("вчера")
     return None

@@ -27,6 +27,10 @@ CANONICAL: dict[str, int | None] = {
     "unknown": None,
 }
 LANGUAGES = ("kk", "ru", "az", "en")
+# A date that has passed is a horizon of now for this long ("it was needed already"; a form a
+# day late, or a time zone, puts a today a day back); older, it is no horizon: "2020-01-01"
+# made a lead hot ("wants it now") and sent it to a rep.
+PAST_DATES_TAKEN = 7
 ANCHORS = ("end_of_week", "end_of_month", "end_of_quarter", "end_of_year")
 
 
@@ -60,11 +64,11 @@ def _understand(text: str, said_on: date, language: str | None, vocabulary: Lexi
         or date_in(folded, said_on)
         or _month(folded, said_on, languages, vocabulary)
     )
-    if found is not None:
-        return Horizon(found[0], True, found[1])
-    if date_like(folded) and (days := by_dateparser(raw, said_on, languages)) is not None:
-        return Horizon(days, True, fold(raw))
-    return Horizon(None, False)
+    if found is None and date_like(folded) and (days := by_dateparser(raw, said_on, languages)) is not None:
+        found = days, fold(raw)
+    if found is None or found[0] < -PAST_DATES_TAKEN:
+        return Horizon(None, False)
+    return Horizon(max(0, found[0]), True, found[1])
 
 
 def _in_order(language: str | None) -> tuple[str, ...]:

@@ -150,6 +150,21 @@ def test_a_timeframe_nobody_understands_shows_on_the_lead() -> None:
     assert evaluation.temperature == "cold"
 
 
+@pytest.mark.parametrize("timeframe", ["2020-01-01", "0001-01-01", "01.06.2025", "2026-11-24"])
+def test_a_date_long_gone_is_no_horizon(timeframe: str) -> None:
+    """It read as "wants it now" (+30): a lead that wrote a date years back went hot, to a rep."""
+    evaluation = evaluate(lead(timeframe, language="en"), RULES, SAID)
+    assert evaluation.temperature == "cold"
+    line = next(hit for hit in evaluation.breakdown if hit.rule == "intent.timeframe.not_understood")
+    assert line.reason == f"timeframe not understood: «{timeframe}»"
+
+
+@pytest.mark.parametrize("timeframe", ["2026-12-02", "2026-11-30", "2026-11-25"])
+def test_a_date_gone_by_within_a_week_is_wanted_now(timeframe: str) -> None:
+    """Needed already, or a day back by a time zone or a late form: still hot."""
+    assert evaluate(lead(timeframe, language="en"), RULES, SAID).temperature == "hot"
+
+
 def test_no_timeframe_or_an_honest_dont_know_adds_no_warning() -> None:
     for timeframe in (None, "не знаю", "unknown", "bilmirəm"):
         rules = [hit.rule for hit in evaluate(lead(timeframe), RULES, SAID).breakdown]
