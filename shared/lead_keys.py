@@ -15,6 +15,7 @@ from uuid import UUID
 import aiohttp
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared import outgoing
 from shared.db import Database, defer_notify, kept
 from shared.doorbell import channel_of
 from shared.outgoing import post
@@ -179,7 +180,9 @@ class LeadKeys:
         # aiohttp, not httpx: a request per consumer batch, and httpx's client cost about
         # twice the CPU per request (as for webhooks, services/nurture/webhooks.py).
         if self._client is None:
-            self._client = aiohttp.ClientSession(headers=self._auth, timeout=aiohttp.ClientTimeout(total=5.0))
+            self._client = aiohttp.ClientSession(
+                connector=outgoing.connector(), headers=self._auth, timeout=aiohttp.ClientTimeout(total=5.0)
+            )
         body = {"lead_ids": [str(i) for i in lead_ids]}
         try:
             async with post(self._client, f"{self.ingest_url}/v1/lead-keys:fetch", json=body) as response:

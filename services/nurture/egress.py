@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohappyeyeballs import AddrInfoType
 
+from shared import outgoing
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -76,7 +78,7 @@ class EgressPolicy:
         return socket.socket(family, kind, proto)
 
     def connector(self, **options: int) -> aiohttp.TCPConnector:
-        return aiohttp.TCPConnector(socket_factory=self.socket_factory, **options)  # type: ignore[arg-type]
+        return outgoing.connector(socket_factory=self.socket_factory, **options)
 
     def refuses_url(self, url: str, https_only: bool) -> str | None:
         """Why a webhook URL cannot be registered, or None. Names are resolved only when sent

@@ -26,6 +26,7 @@ from services.nurture.playbooks import Playbooks
 from services.nurture.touch_channels import SendFailed, preferred_channel, send_email, send_message
 from services.nurture.touch_claims import BATCH, Claimed, Decided, Going, claim_due, gate
 from services.nurture.touch_records import record
+from shared import outgoing
 from shared.db import Database
 from shared.events import utcnow
 from shared.faults import is_transient, raise_hidden_stop
@@ -47,7 +48,8 @@ class TouchSender:
 
     async def run(self) -> None:
         self.http = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds)
+            connector=outgoing.connector(),
+            timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds),
         )
         try:
             while True:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
+from shared import outgoing
 from shared.outgoing import post
 
 
@@ -96,3 +97,58 @@ async def test_a_connection_that_cannot_be_made_is_not_tried_again_here() -> Non
             async with post(session, f"http://127.0.0.1:{port}/hook", data=b"nobody"):
                 pass
     assert len(dialled) == 1  # the schedule retries it, not this
+
+
+@dataclass
+class ClosingIdle:
+    """Answers 204, but a request on a connection idle `closes_after` seconds since its last
+    answer is dropped unanswered: the moment a server closes an idle connection (uvicorn's
+    5 s) as the request comes, met on every such connection."""
+
+    closes_after: float
+    requests: int = 0
+    port: int = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answered = None
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if b"content-length" in line.lower()
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                self.requests += 1
+                now = asyncio.get_running_loop().time()
+                if answered is not None and now - answered >= self.closes_after:
+                    return  # closed as the request came, unanswered
+                writer.write(b"HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n")
+                await writer.drain()
+                answered = asyncio.get_running_loop().time()
+        except asyncio.IncompleteReadError:
+            return
+        finally:
+            writer.close()
+
+
+async def test_connections_left_idle_together_by_a_burst_are_not_sent_on_at_the_receivers_timeout() -> None:
+    """aiohttp kept idle connections 15 s and hands out the longest idle first: after a burst,
+    a quiet of the receiver's timeout met one closed as the webhook was sent, the resend the
+    next, and the hot lead waited for the retry schedule (the 5-second outliers of make bench)."""
+    receiver = ClosingIdle(closes_after=outgoing.KEPT_ALIVE_SECONDS + 0.5)
+    server = await asyncio.start_server(receiver.serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    async with server, aiohttp.ClientSession(connector=outgoing.connector()) as session:
+
+        async def send(body: bytes) -> int:
+            async with post(session, url, data=body) as answer:
+                return answer.status
+
+        assert await asyncio.gather(*(send(b"burst") for _ in range(3))) == [204] * 3  # 3 connections
+        await asyncio.sleep(receiver.closes_after)  # the quiet under test, not a wait for a task
+        assert await send(b"after the quiet") == 204
