@@ -11,8 +11,6 @@ from services.ingest.schemas import LEAD_FIELDS, LeadIn
 from shared.http import InvalidInput
 
 HONEYPOT = "_hp"
-TRUE = frozenset({"on", "true", "1", "yes", "y"})
-BOOLEAN_FIELDS = frozenset({"consent", "is_decision_maker"})
 CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 MAX_CUSTOM = 50
 
@@ -24,15 +22,14 @@ def is_spam(fields: dict[str, str]) -> bool:
 
 def lead_from_form(fields: Iterable[tuple[str, str]], page_url: str | None) -> LeadIn:
     """Known lead fields by name; `utm_*` into utm; `name` split into first and last name;
-    anything else into custom (bounded). Empty fields count as absent."""
+    anything else into custom (bounded). Empty fields count as absent. A yes-or-no field is
+    read as the JSON route reads it (on/off, true/false, 1/0, yes/no; any other is refused)."""
     lead: dict[str, Any] = {"utm": {}, "custom": {}}
     for name, raw in fields:
         value = raw.strip()
         if not value or name == HONEYPOT:
             continue
-        if name in BOOLEAN_FIELDS:
-            lead[name] = value.lower() in TRUE
-        elif name in ("name", "full_name") and "first_name" not in lead:
+        if name in ("name", "full_name") and "first_name" not in lead:
             first, _, last = value.partition(" ")
             lead["first_name"] = first
             if last.strip():

@@ -4,11 +4,12 @@ import random
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from services.ingest import spam
 from tests.conftest import ADMIN, Servers
-from tests.helpers import create_source, opened_events_of
+from tests.helpers import create_source, opened_events_of, refused_fields
 from tests.ingest.conftest import ingest_db
 
 ORIGIN = "https://promo.example.kz"
@@ -170,6 +171,50 @@ async def test_form_errors_name_the_field(ingest: httpx.AsyncClient) -> None:
     assert response.headers["access-control-allow-origin"] == ORIGIN
     as_json = await ingest.post(url, json={"email": "a@example.kz"})
     assert as_json.status_code == 415
+
+
+async def test_an_unrecognised_yes_or_no_is_refused_naming_the_field_as_the_json_route_does(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """`maybe` is no answer to a checkbox: the form refuses it as `POST /v1/leads` does (a
+    problem+json for a script, the error page for a browser), rather than storing `false`."""
+    source = await form_source(ingest)
+    url, email = f"/v1/forms/{source['id']}", f"b-{uuid.uuid4().hex[:8]}@example.kz"
+    fields = {"email": email, "is_decision_maker": "maybe"}
+    by_json = await ingest.post("/v1/leads", json=fields, headers={"X-Source-Key": source["key"]})
+    assert refused_fields(by_json) == ["is_decision_maker"]
+    script = await ingest.post(url, data=fields, headers={"Accept": "application/json", "Origin": ORIGIN})
+    assert refused_fields(script) == ["is_decision_maker"]
+    assert script.json()["errors"][0]["reason"] == by_json.json()["errors"][0]["reason"]
+    browser = await ingest.post(url, data={**fields, "consent": "maybe"}, headers={"Accept": "text/html"})
+    assert browser.status_code == 422 and browser.headers["content-type"].startswith("text/html")
+    assert "<b>is_decision_maker</b>" in browser.text and "<b>consent</b>" in browser.text
+    async with ingest_db(ingest).transaction() as session:
+        stored = await session.execute(text("SELECT count(*) FROM leads WHERE email = :e"), {"e": email})
+        assert stored.scalar_one() == 0
+
+
+CHECKBOX_VALUES = {
+    "on": True, "ON": True, "true": True, "1": True, "yes": True,
+    "off": False, "false": False, "0": False, "no": False, "": None,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("posted", "meaning"), CHECKBOX_VALUES.items(), ids=CHECKBOX_VALUES)
+async def test_a_checkbox_takes_the_usual_yes_and_no_values(
+    ingest: httpx.AsyncClient, posted: str, meaning: bool | None
+) -> None:
+    """An empty field, as an unticked box is absent, leaves the answer unset."""
+    source = await form_source(ingest)
+    email = f"c-{uuid.uuid4().hex[:8]}@example.kz"
+    response = await ingest.post(
+        f"/v1/forms/{source['id']}",
+        data={"email": email, "is_decision_maker": posted},
+        headers={"Accept": "application/json", "Origin": ORIGIN},
+    )
+    assert response.status_code == 202, response.text
+    lead = (await ingest.get(f"/v1/leads/{response.json()['lead_id']}", headers=ADMIN)).json()
+    assert lead["attributes"].get("is_decision_maker") is meaning
 
 
 async def test_unknown_or_disabled_form_is_404(ingest: httpx.AsyncClient) -> None:
