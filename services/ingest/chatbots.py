@@ -22,6 +22,8 @@ from shared.times import Instant, in_utc
 
 MAX_WAITING = 50
 INTENTS = frozenset(ActivityType.__args__)  # type: ignore[attr-defined]
+TELEGRAM_BEGAN = datetime(2013, 8, 14, tzinfo=UTC)
+"""Telegram dates every message itself: one dated before Telegram existed is corrupt or forged."""
 
 # --- Telegram Bot API (the fields we read; everything else in an Update is ignored) ---
 
@@ -99,10 +101,25 @@ TELEGRAM_FIELDS = {
 }
 
 
+def read_update(body: Any) -> TelegramUpdate:
+    """The Update in a webhook's JSON body. Raises InvalidInput naming its fields for one that
+    is none or cannot be stored: a `date` that is no integer (1e308, NaN), a U+0000 in any text."""
+    try:
+        return TelegramUpdate.model_validate(body)
+    except ValidationError as error:  # its text quotes the input: only the fields go on
+        raise InvalidInput([(field_name(tuple(e["loc"])), e["msg"]) for e in error.errors()]) from None
+
+
+def update_id_of(body: Any) -> int | str:
+    """The `update_id` of a webhook's body, to name it in a log line; "?" when it has none."""
+    update_id = body.get("update_id") if isinstance(body, dict) else None
+    return update_id if type(update_id) is int else "?"  # not a bool, nor text the sender wrote
+
+
 def from_telegram(update: TelegramUpdate, now: datetime) -> ChatMessage | None:
     """The generic shape of a Telegram update, or None for updates that are not messages.
     Raises InvalidInput naming the Update's fields (`message.date`, `message.contact.*`) for
-    one ingest cannot take: a date out of range or a day ahead of `now`, a name too long."""
+    one ingest cannot take: a date before Telegram began or a day ahead of `now`, a name too long."""
     message = update.message
     if message is None or (not _own(message) and not message.text):
         return None  # not a message, or only someone else's card: nothing to record
@@ -138,6 +155,8 @@ def _sent_at(date: int, now: datetime) -> datetime:
         sent_at = in_utc(datetime.fromtimestamp(date, UTC))
     except (ValueError, OverflowError, OSError):
         raise InvalidInput([("message.date", "is not a Unix time in years 1 to 9998")]) from None
+    if sent_at < TELEGRAM_BEGAN:
+        raise InvalidInput([("message.date", f"is before Telegram began ({TELEGRAM_BEGAN:%Y-%m-%d})")])
     refuse_future(sent_at, now, "message.date")
     return sent_at
 

@@ -1,5 +1,6 @@
 """Chatbots: a real Telegram Bot API Update sample, and the generic message shape."""
 
+import json
 import random
 import uuid
 from typing import Any
@@ -170,6 +171,11 @@ UNTAKEABLE = {
     "date-after-9998": ({"date": 99999999999999}, "message.date"),
     "long-first-name": ({"contact": {"first_name": NAME * 12}}, "message.contact.first_name"),
     "long-phone": ({"contact": {"phone_number": "7" * 41}}, "message.contact.phone_number"),
+    "date-before-telegram-began": ({"date": -1}, "message.date"),
+    "date-too-large-for-an-integer": ({"date": 1e308}, "message.date"),
+    "date-not-a-number": ({"date": float("nan")}, "message.date"),
+    "nul-in-text": ({"text": "Сәлем\u0000"}, "message.text"),
+    "nul-in-vcard": ({"contact": {"vcard": "BEGIN:VCARD\u0000"}}, "message.contact.vcard"),
 }
 
 
@@ -188,8 +194,11 @@ async def test_a_telegram_update_ingest_cannot_take_is_acknowledged_dropped_and_
     contact = {"phone_number": phone, "first_name": NAME, "user_id": chat_id, **change.get("contact", {})}
     update = telegram_update(update_id, chat_id, text="Сәлем", contact=contact)
     update["message"].update({k: v for k, v in change.items() if k != "contact"})  # type: ignore[union-attr]
+    as_sent = json.dumps(update).encode()  # NaN as JavaScript writes it, which httpx would refuse
     with every_log_line() as written:
-        answer = await ingest.post(url, json=update, headers=secret)
+        answer = await ingest.post(
+            url, content=as_sent, headers={**secret, "content-type": "application/json"}
+        )
     assert (answer.status_code, answer.content) == (200, b""), answer.text
     logged = written.getvalue()
     assert f"telegram update {update_id} of source {source['id']} dropped: {field}:" in logged
@@ -200,6 +209,30 @@ async def test_a_telegram_update_ingest_cannot_take_is_acknowledged_dropped_and_
     )
     lead = (await ingest.get(f"/v1/leads/{looked_up.json()['lead_id']}", headers=ADMIN)).json()
     assert [h["type"] for h in lead["history"]] == ["page_view"], "the update made no lead before this"
+
+
+@pytest.mark.parametrize(
+    ("body", "logged"),
+    [
+        ([], "telegram update ? of source {source} dropped: body: Input should be a valid dictionary"),
+        (
+            {"message": {"text": "hi"}},
+            "telegram update ? of source {source} dropped: update_id: Field required",
+        ),
+        ({"update_id": 5, "message": "hi"}, "telegram update 5 of source {source} dropped: message: Input"),
+    ],
+    ids=["not-an-object", "no-update-id", "message-not-an-object"],
+)
+async def test_a_body_that_is_no_telegram_update_is_dropped_too(
+    ingest: httpx.AsyncClient, body: object, logged: str
+) -> None:
+    """Behind the secret only Telegram posts, and it would send a refused body for ever."""
+    source = await create_source(ingest, channel="chatbot")
+    secret = await telegram_secret(ingest, source)
+    with every_log_line() as written:
+        answer = await ingest.post(f"/v1/chatbots/{source['id']}/telegram", json=body, headers=secret)
+    assert (answer.status_code, answer.content) == (200, b""), answer.text
+    assert logged.format(source=source["id"]) in written.getvalue()
 
 
 async def test_a_reused_id_is_refused_naming_the_id_the_client_sent(ingest: httpx.AsyncClient) -> None:

@@ -3,16 +3,16 @@
 import hmac
 import logging
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import chatbots, history
 from services.ingest.api.common import UNAUTHORIZED, JsonBody, KeyedSource, check_ip, client_of, run_once
 from services.ingest.capture import Submission, prepare
-from services.ingest.chatbots import ChatMessage, TelegramUpdate
+from services.ingest.chatbots import ChatMessage
 from services.ingest.idempotency import Answer, KeyReused
 from services.ingest.models import Source
 from services.ingest.sources import hash_key
@@ -36,20 +36,31 @@ async def telegram_source(
     return source
 
 
+UPDATE = (
+    "A Telegram Bot API Update (https://core.telegram.org/bots/api#update); only `update_id` and "
+    "the `message` fields `message_id`, `date`, `chat.id`, `from`, `text` and `contact` are read."
+)
+
+
 @router.post("/{source_id}/telegram", status_code=200)
 async def telegram(
-    request: Request, update: TelegramUpdate, source: Annotated[Source, Depends(telegram_source)]
+    request: Request,
+    body: Annotated[Any, Body(description=UPDATE)],
+    source: Annotated[Source, Depends(telegram_source)],
 ) -> Response:
     """Point the bot's webhook here (`setWebhook` with `secret_token` = the secret from `POST
     /v1/sources/{id}/telegram-secret`). A contact the sender shares of themselves creates or
     updates the lead (someone else's card does not); text messages become `chat_message`
     activities.
     Telegram's retries of an update are recognised by its `update_id`.
-    An update ingest cannot take (a `date` out of range or a day ahead, a name over 200
-    characters, a phone that is none, an `update_id` already used for another update) is
-    answered 200 and dropped, with a warning naming its fields: Telegram reads no answer's
-    body, and it would send a refused one again and again."""
+    An update ingest cannot take (a `date` that is no integer, before Telegram began or a day
+    ahead, a U+0000 in any text, a name over 200 characters, a phone that is none, an
+    `update_id` already used for another update) is answered 200 and dropped, with a warning
+    naming its fields: Telegram reads no answer's body, and it would send a refused one again
+    and again. So the body is read here, after the secret, and not by FastAPI, whose refusal
+    would be a 422."""
     try:
+        update = chatbots.read_update(body)
         message = chatbots.from_telegram(update, request.app.state.clock())
         if message is None:
             return Response(status_code=200)  # not a message: nothing to record, and Telegram must not retry
@@ -57,7 +68,8 @@ async def telegram(
     except (InvalidInput, KeyReused) as error:
         errors = error.errors if isinstance(error, InvalidInput) else [(error.field, "already used")]
         fields = "; ".join(f"{chatbots.telegram_field(f)}: {r}" for f, r in errors)
-        log.warning("telegram update %d of source %s dropped: %s", update.update_id, source.id, fields)
+        update_id = chatbots.update_id_of(body)
+        log.warning("telegram update %s of source %s dropped: %s", update_id, source.id, fields)
         return Response(status_code=200)
 
 
