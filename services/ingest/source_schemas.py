@@ -7,32 +7,11 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from services.ingest.schemas import Short
+from shared.events.ingest import Channel
 from shared.inputs import Patch
 
 Region = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
-# Where leads come from (DOMAIN.md, "Sources a lead comes from").
-Channel = Literal[
-    "web_form",
-    "landing_page",
-    "one_click_order",
-    "callback_request",
-    "chatbot",
-    "live_chat",
-    "newsletter",
-    "social",
-    "content",
-    "referral",
-    "ad",
-    "api",
-    "event",
-    "import",
-    "phone",
-    "store_visit",
-    "app",
-    "existing_customer",
-    "reactivation",
-]
 OFFLINE_CHANNELS = frozenset({"event", "import", "phone", "store_visit"})
 
 LegalBasis = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]

@@ -7,6 +7,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.events.ingest import Channel
+from shared.events.scoring import Stage
 from shared.inputs import StorableInput
 from shared.times import Day
 
@@ -63,9 +65,9 @@ class SpendIn(StorableInput):
     category: Literal["marketing", "sales"]
     amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
-    channel: Label | None = None
+    channel: Channel | None = Field(None, description="A source's channel, as leads carry it.")
     campaign: Label | None = None
-    stage: Label | None = None
+    stage: Stage | None = Field(None, description="A lifecycle stage, as classifications name it.")
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
 
     @model_validator(mode="after")
@@ -75,8 +77,20 @@ class SpendIn(StorableInput):
         return self
 
 
-class SpendPublic(SpendIn):
+class SpendPublic(BaseModel):
+    """An entry as kept: its channel and stage as entered, also those entered before they were
+    checked against the known ones (which a correction must then replace)."""
+
     id: UUID
+    period_start: Day
+    period_end: Day
+    category: str
+    amount: Decimal
+    currency: str
+    channel: str | None
+    campaign: str | None
+    stage: str | None
+    note: str | None
     created_at: datetime
 
 

@@ -2,7 +2,7 @@
 did, what sales reported, consent given or withdrawn, and its erasure."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -15,6 +15,30 @@ ACTIVITY_RECORDED = "activity.recorded"
 OUTCOME_RECORDED = "outcome.recorded"
 CONSENT_CHANGED = "consent.changed"
 LEAD_ERASED = "lead.erased"
+
+# Where leads come from (DOMAIN.md, "Sources a lead comes from"): a source's channel, which each
+# of its leads carries; metrics takes costs entered against these only.
+Channel = Literal[
+    "web_form",
+    "landing_page",
+    "one_click_order",
+    "callback_request",
+    "chatbot",
+    "live_chat",
+    "newsletter",
+    "social",
+    "content",
+    "referral",
+    "ad",
+    "api",
+    "event",
+    "import",
+    "phone",
+    "store_visit",
+    "app",
+    "existing_customer",
+    "reactivation",
+]
 
 
 class LeadCaptured(Payload):

@@ -10,6 +10,22 @@ from shared.events.envelope import Payload
 LEAD_CLASSIFIED = "lead.classified"
 
 Temperature = Literal["cold", "warm", "hot"]
+# The lifecycle stages a classification names (DOMAIN.md "Lead types and lifecycle"): scoring's
+# lifecycle moves between them; metrics takes costs entered against these only.
+Stage = Literal[
+    "suspect",
+    "lead",
+    "mql",
+    "sql",
+    "opportunity",
+    "customer",
+    "regular_customer",
+    "advocate",
+    "disqualified",
+    "parked",
+    "lost",
+    "churned",
+]
 
 
 class RuleHit(BaseModel):

@@ -4,6 +4,7 @@
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 
@@ -84,3 +85,58 @@ async def test_an_entry_is_corrected_whole_and_deleted_by_the_admin_only(metrics
         assert answer.status_code == 404
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["title"] == "No such spend entry"
+
+
+KNOWN = {"stage": ("'suspect'", "'advocate'", "'churned'"), "channel": ("'web_form'", "'store_visit'")}
+
+
+async def test_an_entry_for_a_stage_or_channel_that_is_none_is_refused_naming_the_known_ones(
+    metrics: httpx.AsyncClient,
+) -> None:
+    """Costs are entered per lifecycle stage and channel (000:90); one against a misspelled
+    stage or channel would never meet a lead, so it is refused, naming the values there are."""
+    entry = {
+        "period_start": "2026-01-01",
+        "period_end": "2026-01-31",
+        "category": "sales",
+        "amount": 100,
+        "currency": "USD",
+        "channel": "web_form",
+        "stage": "mql",
+    }
+    for field, unknown in (("stage", "nope"), ("channel", "web-form")):
+        answer = await metrics.post("/v1/spend", json=entry | {field: unknown}, headers=ADMIN)
+        assert answer.status_code == 422, (field, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        [error] = answer.json()["errors"]
+        assert error["field"] == field, answer.text
+        assert all(value in error["reason"] for value in KNOWN[field]), answer.text
+    answer = await metrics.post("/v1/spend", json=entry, headers=ADMIN)
+    assert answer.status_code == 201, answer.text
+
+
+async def test_an_entry_stored_before_stages_and_channels_were_checked_still_lists_and_corrects(
+    metrics: httpx.AsyncClient, servers: Servers
+) -> None:
+    """Entries kept with a stage or channel no lead has (entered before they were checked) are
+    still listed as they are, and can be corrected to a known one."""
+    spend_id = uuid.uuid4()
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            "INSERT INTO metrics.spend"
+            " (id, period_start, period_end, channel, stage, category, amount, currency) VALUES"
+            " ($1, '2020-01-01', '2020-01-31', 'web-form', 'nope', 'sales', 5, 'USD')",
+            spend_id,
+        )
+    finally:
+        await connection.close()
+    listed = await metrics.get("/v1/spend?limit=500", headers=ADMIN)
+    assert listed.status_code == 200, listed.text
+    [old] = [e for e in listed.json() if e["id"] == str(spend_id)]
+    assert (old["channel"], old["stage"]) == ("web-form", "nope")
+    corrected = {k: old[k] for k in ("period_start", "period_end", "category", "amount", "currency")}
+    answer = await metrics.put(
+        f"/v1/spend/{spend_id}", json=corrected | {"channel": "web_form", "stage": "lead"}, headers=ADMIN
+    )
+    assert answer.status_code == 200, answer.text

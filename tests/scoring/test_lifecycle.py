@@ -2,11 +2,14 @@
 advance by themselves, illegal moves are refused, lost leads revive."""
 
 from datetime import datetime
+from typing import get_args
 
 import pytest
 
+from services.scoring import lifecycle
 from services.scoring.classify import Decision, decide
 from services.scoring.profile import Profile, fold, outcome_of
+from shared.events.scoring import Stage
 from tests.scoring.factories import NOW, RULES, activity, ago, lead, outcome
 
 
@@ -91,3 +94,9 @@ def test_an_advocate_who_buys_again_stays_an_advocate() -> None:
 def test_a_new_lead_starts_where_its_evaluation_puts_it() -> None:
     decision = decide(None, None, lead(timeframe="immediately", need="CRM", budget=9000), RULES, NOW)
     assert decision.stage == "sql" and decision.moves[0].to == "sql"
+
+
+def test_the_stages_are_those_the_events_name() -> None:
+    """Metrics checks costs entered per stage against `shared.events.scoring.Stage`: a stage
+    scoring moves a lead to is one of them, and each of them is one scoring moves to."""
+    assert set(lifecycle.STAGES) == set(get_args(Stage))
