@@ -9,6 +9,7 @@ from services.metrics import finance, funnel_maths, funnels, lifetime, speed, sp
 from services.metrics.finance import Bucketing
 from services.metrics.funnels import GroupBy
 from services.metrics.models import FUNNEL_STAGES, Spend
+from services.metrics.overflow import MAX_GROUPS
 from services.metrics.periods import Span, captured_in, costs_in
 from services.metrics.rebuilding import RebuildBefore, reset_read_model, said_partial
 from services.metrics.schemas import (
@@ -46,9 +47,10 @@ async def funnel(
         Query(
             ge=1,
             le=200,
-            description="group_by campaign or industry: the largest groups shown, the rest as '(other)'.",
+            description="group_by campaign or industry: the largest groups shown, the rest as"
+            " '(other)', overflow true.",
         ),
-    ] = funnels.MAX_GROUPS,
+    ] = MAX_GROUPS,
 ) -> Funnel:
     """Leads per stage reached, stage-to-stage and overall conversion, drop-off, leads by
     current stage and temperature, and with `medians=true` the median days in each stage;
@@ -111,9 +113,9 @@ async def cac(
             ge=1,
             le=200,
             description="group_by campaign: the campaigns with the most customers shown (and every"
-            " campaign spend was entered for), the rest as '(other)'.",
+            " campaign spend was entered for), the rest as '(other)', overflow true.",
         ),
-    ] = funnels.MAX_GROUPS,
+    ] = MAX_GROUPS,
 ) -> CacReport:
     """CAC = all marketing and sales costs in a period ÷ customers acquired in it (000:92),
     by month or quarter, overall and per channel or campaign; the CAC ratio (gross profit ÷

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
+from services.metrics.overflow import OVERFLOW, Group, label_of
 from services.metrics.schemas import CacReport, CacRow, LtvReport, LtvRow
 from shared.times import UTC_ZONE
 
@@ -28,11 +29,11 @@ def _last_day_of_bucket(moment: date, period: Bucketing) -> date:
 
 def spread(
     entries: Sequence[Any], start: date, end: date, period: Bucketing, by: str | None
-) -> dict[tuple[str, str | None], float]:
+) -> dict[tuple[str, Group], float]:
     """Each spend entry's amount, spread evenly over its days, summed per bucket (and group);
     only the days from `start` up to `end` (exclusive) count. Work grows with the buckets,
     not the days, and day numbers (ordinals) never overflow at the ends of the calendar."""
-    costs: dict[tuple[str, str | None], float] = defaultdict(float)
+    costs: dict[tuple[str, Group], float] = defaultdict(float)
     for entry in entries:
         first, last = entry.period_start.toordinal(), entry.period_end.toordinal()
         per_day = float(entry.amount) / (last - first + 1)
@@ -54,7 +55,7 @@ class Acquired(NamedTuple):
     revenue, and their months of cooperation summed (`lifetime.months_of_cooperation`)."""
 
     day: date
-    group: str | None
+    group: Group
     customers: int
     revenue: float
     months: float
@@ -74,11 +75,11 @@ def cac_report(
 ) -> CacReport:
     """Costs spread over the days of [start, end) in `zone`, beside the customers acquired."""
     costs = spread(spend, start.astimezone(zone).date(), end.astimezone(zone).date(), period, by)
-    won: dict[tuple[str, str | None], Won] = defaultdict(Won)
+    won: dict[tuple[str, Group], Won] = defaultdict(Won)
     for row in acquired:
         key = (bucket_of(row.day, period), row.group if by else None)
         won[key] = _summed([won[key], Won(row.customers, row.revenue, row.months)])
-    keys = sorted(set(costs) | set(won), key=lambda k: (k[0], k[1] or ""))
+    keys = sorted(set(costs) | set(won), key=lambda k: (k[0], k[1] is OVERFLOW, label_of(k[1]) or ""))
     rows = [_cac_row(k[0], k[1], costs.get(k), won.get(k, Won()), margin, settings) for k in keys]
     total_costs = sum(costs.values())
     everyone = _summed(won.values())
@@ -105,7 +106,7 @@ def _summed(rows: Iterable[Won]) -> Won:
 
 def _cac_row(
     period: str,
-    group: str | None,
+    group: Group,
     entered: float | None,
     won: Won,
     margin: float,
@@ -124,7 +125,8 @@ def _cac_row(
     payback = cac / monthly_profit_per_customer if cac is not None and monthly_profit_per_customer else None
     return CacRow(
         period=period,
-        group=group,
+        group=label_of(group),
+        overflow=group is OVERFLOW,
         costs=round(costs, 2),
         customers=customers,
         cac=round(cac, 2) if cac is not None else None,

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Integer,
     String,
     Uuid,
-    case,
     cast,
     column,
     func,
@@ -30,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.metrics.funnel_maths import Tally, figures
 from services.metrics.models import LeadFact
 from services.metrics.months import month_start, whole_months
+from services.metrics.overflow import MAX_GROUPS, OVERFLOW, bounded_columns, group_of, label_of, named_first
 from services.metrics.schemas import Funnel, FunnelGroup
 
 FACTS = LeadFact.__table__  # type: ignore[attr-defined]
@@ -96,8 +96,6 @@ class Scope:
         return filters
 
 
-OTHER = "(other)"
-MAX_GROUPS = 50
 FROM_LEAD_INPUT = {"campaign", "industry"}  # any number of values; channels and sources are few
 
 
@@ -110,22 +108,24 @@ async def report(
     max_groups: int = MAX_GROUPS,
 ) -> Funnel:
     filters = scope.clauses()
-    key = GROUPS.get(group_by) if group_by else None
+    keys = _key_columns(GROUPS[group_by]) if group_by else []
     if group_by in FROM_LEAD_INPUT:
-        key = _bounded_key(key, filters, max_groups)
+        keys = _bounded_keys(GROUPS[group_by], filters, max_groups)
     if group_by not in FROM_LEAD_INPUT:
         tallies = await _tally_by_month(session, scope, group_by)
     else:
-        tallies = await _tally(session, filters, key)
-    days = await _medians(session, stages, filters, key) if medians else {}
+        tallies = await _tally(session, filters, keys)
+    days = await _medians(session, stages, filters, keys) if medians else {}
     everyone = Tally()
     for tally in tallies.values():
         everyone.add(tally)
     groups = [
         FunnelGroup(
-            group=None if group is None else str(group), **figures(stages, tally, days.get(group, {}))
+            group=label_of(group),
+            overflow=group is OVERFLOW,
+            **figures(stages, tally, days.get(group, {})),
         )
-        for group, tally in sorted(tallies.items(), key=lambda item: _group_order(item[0]))
+        for group, tally in sorted(tallies.items(), key=lambda item: named_first(item[0]))
     ]
     return Funnel(
         **figures(stages, everyone, days.get(None, {}) if not group_by else {}),
@@ -135,17 +135,16 @@ async def report(
     )
 
 
-def _group_order(group: Any) -> tuple[int, str]:
-    """Named groups by name, then the leads without a value (null), then OTHER."""
-    return (2 if group == OTHER else 1 if group is None else 0, "" if group is None else str(group))
+def _key_columns(column: Any) -> list[Any]:
+    return [column.label("key")]
 
 
-def _bounded_key(column: Any, filters: list[Any], max_groups: int) -> Any:
-    """The group of each lead: its value when among the `max_groups` largest groups, else
-    OTHER. Campaigns and industries come from lead input and may have any number of values;
+def _bounded_keys(column: Any, filters: list[Any], max_groups: int) -> list[Any]:
+    """The group of each lead: its value when among the `max_groups` largest groups, else the
+    overflow. Campaigns and industries come from lead input and may have any number of values;
     this keeps the answer, and the rows PostgreSQL hands back, bounded. The leads without a
     value are a group of their own, null (not among the `max_groups`), as in CAC: never
-    merged with a value that reads "None"."""
+    merged with a value that reads "None", as the overflow is not with one reading "(other)"."""
     value = cast(column, String)
     largest = (
         select(value.label("value"))
@@ -154,16 +153,14 @@ def _bounded_key(column: Any, filters: list[Any], max_groups: int) -> Any:
         .order_by(func.count().desc(), value)
         .limit(max_groups)
     )
-    return case((value.is_(None), None), (value.in_(largest), value), else_=OTHER)
+    return bounded_columns(value, value.in_(largest))
 
 
-async def _tally(session: AsyncSession, filters: list[Any], key: Any) -> dict[Any, Tally]:
-    """Every lead in the filters, counted."""
-    columns = [FACTS.c.furthest_stage, FACTS.c.stage, FACTS.c.temperature]
-    if key is not None:
-        columns.insert(0, key.label("key"))
+async def _tally(session: AsyncSession, filters: list[Any], keys: list[Any]) -> dict[Any, Tally]:
+    """Every lead in the filters, counted (by the group `keys` read, if any)."""
+    columns = [*keys, FACTS.c.furthest_stage, FACTS.c.stage, FACTS.c.temperature]
     query = select(*columns, func.count().label("leads")).where(*filters).group_by(*columns)
-    return _tallied(await session.execute(query), keyed=key is not None)
+    return _tallied(await session.execute(query), keyed=bool(keys))
 
 
 async def _tally_by_month(session: AsyncSession, scope: Scope, group_by: str | None) -> dict[Any, Tally]:
@@ -172,12 +169,13 @@ async def _tally_by_month(session: AsyncSession, scope: Scope, group_by: str | N
     at either end from the leads themselves."""
     key = GROUPS[group_by] if group_by else None
     first, end = whole_months(scope.from_, scope.to)
+    keys = _key_columns(key) if key is not None else []
     if first is not None and end is not None and first >= end:
-        return await _tally(session, scope.clauses(), key)
+        return await _tally(session, scope.clauses(), keys)
     query = _months_query(scope, key, first, end)
     tallies = _tallied(await session.execute(query), keyed=key is not None)
     for edge in _part_months(scope, first, end):
-        for group, tally in (await _tally(session, edge.clauses(), key)).items():
+        for group, tally in (await _tally(session, edge.clauses(), keys)).items():
             tallies.setdefault(group, Tally()).add(tally)
     return tallies
 
@@ -218,7 +216,7 @@ def _part_months(scope: Scope, first: date | None, end: date | None) -> list[Sco
 def _tallied(rows: Any, keyed: bool) -> dict[Any, Tally]:
     tallies: dict[Any, Tally] = {}
     for row in rows:
-        tally = tallies.setdefault(row.key if keyed else None, Tally())
+        tally = tallies.setdefault(group_of(row) if keyed else None, Tally())
         tally.total += row.leads
         if row.furthest_stage is not None:
             tally.reached[row.furthest_stage] += row.leads
@@ -228,7 +226,7 @@ def _tallied(rows: Any, keyed: bool) -> dict[Any, Tally]:
 
 
 async def _medians(
-    session: AsyncSession, stages: list[str], filters: list[Any], key: Any
+    session: AsyncSession, stages: list[str], filters: list[Any], keys: list[Any]
 ) -> dict[Any, dict[str, float]]:
     columns: list[Any] = []
     for stage, following in pairwise(stages):
@@ -236,13 +234,13 @@ async def _medians(
         columns.append(func.percentile_cont(0.5).within_group(days).label(stage))
     if not columns:
         return {}
-    query = select(*([key.label("key")] if key is not None else []), *columns).where(*filters)
-    if key is not None:
-        query = query.group_by(key)
+    query = select(*keys, *columns).where(*filters)
+    if keys:
+        query = query.group_by(*keys)
     found = {}
     for row in await session.execute(query):
         mapping = row._mapping
-        found[mapping["key"] if key is not None else None] = {
+        found[group_of(row) if keys else None] = {
             stage: float(mapping[stage]) for stage in stages[:-1] if mapping[stage] is not None
         }
     return found

@@ -6,11 +6,12 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Date, Float, case, cast, func, literal, select, tuple_
+from sqlalchemy import Date, Float, cast, func, literal, select, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.finance import DAYS_PER_MONTH, Acquired, Bucketing, CustomerTotals
-from services.metrics.funnels import FACTS, MAX_GROUPS, OTHER
+from services.metrics.funnels import FACTS
+from services.metrics.overflow import MAX_GROUPS, bounded_columns, group_of
 
 
 def months_of_cooperation() -> Any:
@@ -70,11 +71,11 @@ async def customers_acquired(
     month or quarter (and channel or campaign): however many customers, a few rows come
     back. Campaigns come with leads, any number of them: the `max_groups` with the most
     customers, and those in `keep` (the campaigns spend was entered for), are shown, the rest
-    summed as OTHER. Months and quarters are those of `zone` (an IANA name)."""
+    summed as the overflow. Months and quarters are those of `zone` (an IANA name)."""
     f = FACTS.c
     in_period = (f.customer_at >= start, f.customer_at < end)
     day = cast(func.date_trunc(period, func.timezone(zone, f.customer_at)), Date)
-    group: Any = getattr(f, by) if by else literal(None)
+    groups: list[Any] = [(getattr(f, by) if by else literal(None)).label("key")]
     if by == "campaign":
         largest = (
             select(f.campaign)
@@ -84,8 +85,14 @@ async def customers_acquired(
             .limit(max_groups)
         )
         shown = f.campaign.in_(largest) | f.campaign.in_(list(keep))
-        group = case((f.campaign.is_(None), None), (shown, f.campaign), else_=OTHER)
-    revenue = func.coalesce(func.sum(cast(f.revenue, Float)), 0.0)
-    months = func.coalesce(func.sum(months_of_cooperation()), 0)
-    query = select(day, group, func.count(), revenue, months).where(*in_period).group_by(day, group)
-    return [Acquired(d, g, int(n), float(r), float(m)) for d, g, n, r, m in await session.execute(query)]
+        groups = bounded_columns(f.campaign, shown)
+    revenue = func.coalesce(func.sum(cast(f.revenue, Float)), 0.0).label("revenue")
+    months = func.coalesce(func.sum(months_of_cooperation()), 0).label("months")
+    customers = func.count().label("customers")
+    query = (
+        select(day.label("day"), *groups, customers, revenue, months).where(*in_period).group_by(day, *groups)
+    )
+    return [
+        Acquired(row.day, group_of(row), int(row.customers), float(row.revenue), float(row.months))
+        for row in await session.execute(query)
+    ]

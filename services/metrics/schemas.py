@@ -42,10 +42,18 @@ class FunnelBody(BaseModel):
     overall_conversion: float | None
 
 
+OVERFLOW_MARK = Field(
+    False,
+    description="true on the one group that sums the values past max_groups (labelled '(other)'):"
+    " a value really called '(other)' is a group of its own, false.",
+)
+
+
 class FunnelGroup(FunnelBody):
     group: str | None = Field(
         description="The channel, source, campaign or industry; null: the leads without one."
     )
+    overflow: bool = OVERFLOW_MARK
 
 
 class Funnel(FunnelBody, Report):
@@ -53,7 +61,8 @@ class Funnel(FunnelBody, Report):
     by_temperature: dict[str, int]
     groups: list[FunnelGroup] = Field(
         default_factory=list,
-        description="With group_by, one funnel per group, side by side: by name, then null, then '(other)'.",
+        description="With group_by, one funnel per group, side by side: by name, then null, then the"
+        " overflow ('(other)', overflow true).",
     )
 
 
@@ -97,6 +106,7 @@ class SpendPublic(BaseModel):
 class CacRow(BaseModel):
     period: str
     group: str | None
+    overflow: bool = OVERFLOW_MARK
     costs: float
     customers: int
     cac: float | None

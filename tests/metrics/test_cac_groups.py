@@ -27,9 +27,9 @@ async def metrics(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def customer(campaign: str) -> list[Envelope]:
-    captured = lead_captured(campaign=campaign, captured_at=WON_AT)
-    won = OutcomeRecorded(outcome_id=uuid.uuid4(), outcome="won", occurred_at=WON_AT, amount=100.0)
+def customer(campaign: str, won_at: datetime = WON_AT) -> list[Envelope]:
+    captured = lead_captured(campaign=campaign, captured_at=won_at)
+    won = OutcomeRecorded(outcome_id=uuid.uuid4(), outcome="won", occurred_at=won_at, amount=100.0)
     return [captured, captured.follow_up(OUTCOME_RECORDED, "ingest", won)]
 
 
@@ -66,3 +66,36 @@ async def test_a_campaign_per_customer_still_gives_a_bounded_cac(
     assert len(default["rows"]) == 33, "33 campaigns: all fit within the default 50"
     too_many = await metrics.get("/v1/cac", params={**MARCH, "max_groups": 1000}, headers=ADMIN)
     assert too_many.status_code == 422
+
+
+async def test_a_campaign_named_other_is_told_apart_from_the_overflow_row(
+    metrics: httpx.AsyncClient, servers: Servers
+) -> None:
+    """A campaign really called "(other)", with its spend, is a row of its own; the customers of
+    the campaigns past `max_groups` are the row labelled "(other)" and marked `overflow`."""
+    won_at = datetime(2026, 5, 10, 12, tzinfo=UTC)  # a month of its own in this module's database
+    campaigns = ["big"] * 3 + ["(other)"] + ["one-off 1", "one-off 2"]
+    events = [e for c in campaigns for e in customer(c, won_at)]
+    publisher = Publisher(servers.bootstrap, "test")
+    try:
+        await publisher.publish([(topics.LEAD_EVENTS, str(e.lead_id).encode(), e.to_bytes()) for e in events])
+    finally:
+        await publisher.stop()
+    spend = {"period_start": "2026-05-01", "period_end": "2026-05-31", "category": "marketing"}
+    entered = await metrics.post(
+        "/v1/spend", json={**spend, "amount": "50", "campaign": "(other)"}, headers=ADMIN
+    )
+    assert entered.status_code == 201, entered.text
+    may = {"from": "2026-05-01", "to": "2026-06-01", "group_by": "campaign", "max_groups": 1}
+
+    async def rows() -> list[tuple[str | None, bool, int, float]]:
+        answer = await metrics.get("/v1/cac", params=may, headers=ADMIN)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()["rows"]
+        return [(r["group"], r.get("overflow", False), r["customers"], r["costs"]) for r in body]
+
+    async def everyone_counted() -> bool:
+        return sum(customers for *_, customers, _ in await rows()) == len(campaigns)
+
+    await eventually(everyone_counted, timeout=30)
+    assert await rows() == [("(other)", False, 1, 50.0), ("big", False, 3, 0.0), ("(other)", True, 2, 0.0)]

@@ -86,3 +86,33 @@ async def test_a_missing_group_is_null_apart_from_a_value_named_none(
 
 async def _total(body: object, expected: int) -> bool:
     return bool((await body)["total"] == expected)  # type: ignore[misc]
+
+
+async def test_a_campaign_named_other_is_told_apart_from_the_overflow_group(
+    metrics: httpx.AsyncClient, servers: Servers
+) -> None:
+    """The group that sums the campaigns past `max_groups` is labelled "(other)" and marked
+    `overflow`; a campaign really called "(other)" is a group of its own, never marked."""
+    channel = f"other_{uuid.uuid4().hex[:8]}"
+    campaigns = ["big"] * 3 + ["(other)"] * 2 + ["small"]
+    events = [lead_captured(channel=channel, campaign=c) for c in campaigns]
+    publisher = Publisher(servers.bootstrap, "test")
+    try:
+        await publisher.publish([(topics.LEAD_EVENTS, str(e.lead_id).encode(), e.to_bytes()) for e in events])
+    finally:
+        await publisher.stop()
+
+    async def groups(**params: object) -> list[tuple[str | None, int, bool]]:
+        query = {"channel": channel, "group_by": "campaign", **params}
+        answer = await metrics.get("/v1/funnel", params=query)
+        assert answer.status_code == 200, answer.text
+        return [(g["group"], g["total"], g.get("overflow", False)) for g in answer.json()["groups"]]
+
+    async def counted() -> bool:
+        return sum(total for _, total, _ in await groups()) == len(campaigns)
+
+    await eventually(counted, timeout=30)
+    assert await groups() == [("(other)", 2, False), ("big", 3, False), ("small", 1, False)]
+    folded = [("(other)", 2, False), ("big", 3, False), ("(other)", 1, True)]
+    assert await groups(max_groups=2) == folded
+    assert await groups(max_groups=2, medians="true") == folded
