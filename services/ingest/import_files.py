@@ -17,6 +17,17 @@ NOT_UTF8 = "is not UTF-8 text: save the file as UTF-8 (CSV UTF-8 in Excel)"
 _UNDECODED = re.compile("[\udc80-\udcff]")  # a byte UTF-8 could not decode, kept as surrogateescape does
 
 
+UNCLOSED = (
+    'a quote (") opens a field on line {line} and is never closed, so the rest of the file would'
+    ' be read as that one field: close it, or write a quote inside a field as two (""); nothing'
+    " was imported"
+)
+AFTER_CLOSING = (
+    "line {line}: a field's closing quote (\") is followed by more text: write a quote inside a"
+    ' field as two (""); nothing was imported'
+)
+
+
 class ImportTooLarge(Exception):
     pass
 
@@ -66,7 +77,9 @@ def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[list[tup
         delimiter = delimiter_of(text.readline(HEADER_SAMPLE))
         text.seek(0)
     try:
-        reader = csv.reader(text, delimiter=delimiter)
+        # strict: a quote left open took every row after it into one field (the import said
+        # "done" with those rows lost); now the file is refused, naming the line.
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
         header = [name.strip() for name in _read(reader) or []]
         if any(_UNDECODED.search(name) for name in header):
             raise UnreadableFile(f"the header row {NOT_UTF8}")
@@ -78,9 +91,14 @@ def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[list[tup
 
 
 def _read(reader: Any) -> list[str] | None:
+    started = reader.line_num + 1  # the line the row begins on
     try:
         return next(reader, None)
     except csv.Error as error:  # its text names the fault, not the data
+        if "unexpected end of data" in str(error):
+            raise UnreadableFile(UNCLOSED.format(line=started)) from None
+        if "expected after" in str(error):
+            raise UnreadableFile(AFTER_CLOSING.format(line=reader.line_num)) from None
         raise UnreadableFile(f"line {reader.line_num} is not CSV: {error}") from None
 
 

@@ -21,6 +21,7 @@ from services.ingest.config import IngestSettings
 from services.ingest.models import Source
 from tests.conftest import Servers, eventually, running, serving
 from tests.helpers import create_source
+from tests.ingest.conftest import ingest_db
 from tests.pg_proxy import in_front_of
 from tests.shared.test_no_personal_data_in_logs import every_log_line
 
@@ -360,6 +361,37 @@ async def test_a_file_that_cannot_be_read_says_why_in_words(servers: Servers) ->
         report = await finished_report(client, key, b"pr\xe9nom,email\nRen\xe9e,renee@expo.kz\n")
     assert report["status"] == "failed"
     assert report["error"] == f"the header row {import_files.NOT_UTF8}"
+
+
+async def test_a_quote_left_open_fails_the_import_naming_its_line_and_stores_nothing(
+    servers: Servers,
+) -> None:
+    """A company written `"Acme` took every row after it into one field: 1,000 rows were
+    reported as 3 (2 accepted, 1 refused for a company over 200 characters), and "done"."""
+    run = uuid.uuid4().hex[:8]
+    rows = [f"{run}-{n}@expo.kz,Co" for n in range(1, 1001)]
+    rows[2] = f'{run}-3@expo.kz,"Acme'
+    async with running(create_app(servers.settings(IngestSettings))) as client:
+        key = {"X-Source-Key": (await create_source(client, channel="import"))["key"]}
+        report = await finished_report(client, key, ("email,company\n" + "\n".join(rows) + "\n").encode())
+        async with ingest_db(client).transaction() as session:
+            stored = await session.execute(
+                text("SELECT count(*) FROM leads WHERE email LIKE :run"), {"run": f"{run}-%"}
+            )
+            assert stored.scalar_one() == 0, "nothing is imported from a file that cannot be read whole"
+    assert (report["status"], report["error"]) == ("failed", import_files.UNCLOSED.format(line=4)), report
+
+
+async def test_a_quote_closed_in_the_middle_of_a_field_fails_the_import_naming_its_line(
+    servers: Servers,
+) -> None:
+    async with running(create_app(servers.settings(IngestSettings))) as client:
+        key = {"X-Source-Key": (await create_source(client, channel="import"))["key"]}
+        body = b'email,company\na@expo.kz,Co\nb@expo.kz,"Acme" Ltd\n'
+        report = await finished_report(client, key, body)
+    assert (report["status"], report["error"]) == ("failed", import_files.AFTER_CLOSING.format(line=3)), (
+        report
+    )
 
 
 async def test_a_capture_only_keys_import_report_does_not_tell_who_is_known(servers: Servers) -> None:
