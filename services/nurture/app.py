@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request, Response
 
-from services.nurture import delivery_log, directory, sla
+from services.nurture import delivery_log, directory, sla, unsubscribe_routes
 from services.nurture.api import routers
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
@@ -62,6 +62,7 @@ def create_app(settings: NurtureSettings) -> FastAPI:
     app = create_service_app(runtime, "Leadflow nurture", routers)
     for missing in (directory.NotFound, delivery_log.NoSuchDelivery):
         app.add_exception_handler(missing, _not_found)
+    app.add_exception_handler(unsubscribe_routes.InvalidLink, unsubscribe_routes.invalid_link_page)
     app.state.playbooks = book
     app.state.sender = sender
     return app

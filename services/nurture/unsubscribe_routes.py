@@ -10,15 +10,34 @@ from fastapi.responses import HTMLResponse
 
 from services.nurture import followup
 from services.nurture.touch_channels import unsubscribe_token
-from shared.languages import page, say
+from shared.languages import choose, page, say
 
 router = APIRouter(prefix="/v1")
+
+
+class InvalidLink(Exception):
+    """The link's token is not the one nurture signed for this lead."""
 
 
 def _check_unsubscribe_link(request: Request, lead_id: UUID, token: str) -> None:
     expected = unsubscribe_token(request.app.state.settings.unsubscribe_key, lead_id)
     if not hmac.compare_digest(token.encode(), expected.encode()):
+        if "text/html" in request.headers.get("accept", ""):  # a person, in a browser
+            raise InvalidLink
         raise HTTPException(403, "This unsubscribe link is not valid")
+
+
+async def invalid_link_page(request: Request, error: Exception) -> HTMLResponse:
+    """403 as a page, in the language the browser asks for (the lead's is not known: the link
+    may name anyone): a person who opened a cut or altered link got raw JSON."""
+    language = choose(*request.headers.get("accept-language", "").replace(";", ",").split(","))
+    title = say("unsubscribe_invalid_title", language)
+    text = html.escape(say("unsubscribe_invalid_text", language))
+    return HTMLResponse(
+        page(language, title, f"<h1>{html.escape(title)}</h1><p>{text}</p>"),
+        status_code=403,
+        headers={"Content-Language": language},
+    )
 
 
 @router.get("/unsubscribe", response_class=HTMLResponse)

@@ -123,6 +123,23 @@ async def statuses(client: httpx.AsyncClient, lead_id: uuid.UUID) -> list[str]:
     return [t["status"] for t in await touches(client, lead_id)]
 
 
+async def test_a_cut_or_altered_unsubscribe_link_opened_in_a_browser_is_a_page_not_json(
+    nurture: httpx.AsyncClient,
+) -> None:
+    """A person who opened an altered link was shown raw problem+json (found by an outside
+    review); a script still gets problem+json."""
+    path = f"/v1/unsubscribe?lead_id={uuid.uuid4()}&token=not-the-token"
+    browser = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8", "accept-language": "ru-KZ,ru;q=0.9"}
+    for answer in (await nurture.get(path, headers=browser), await nurture.post(path, headers=browser)):
+        assert answer.status_code == 403
+        assert answer.headers["content-type"].startswith("text/html")
+        assert answer.headers["content-language"] == "ru"
+        assert "<h1>Ссылка недействительна</h1>" in answer.text
+    script = await nurture.get(path)
+    assert script.status_code == 403
+    assert script.headers["content-type"] == "application/problem+json"
+
+
 async def test_a_warm_lead_gets_its_playbook_email_and_the_unsubscribe_link_works(
     nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any, servers: Servers
 ) -> None:
