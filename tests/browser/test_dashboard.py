@@ -13,7 +13,7 @@ from services.metrics.config import MetricsSettings
 from shared import topics
 from shared.events import LEAD_CLASSIFIED, LeadClassified
 from shared.kafka import Publisher
-from tests.conftest import ARTIFACTS, VIEWER, Servers, eventually, serving
+from tests.conftest import ADMIN, ARTIFACTS, VIEWER, Servers, eventually, serving
 from tests.helpers import lead_captured
 
 
@@ -43,6 +43,10 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
             return body if body["total"] == 12 else None
 
         funnel = await eventually(settled, timeout=30)
+        today = datetime.now(UTC).date()
+        spent = {"period_start": str(today - timedelta(days=20)), "period_end": str(today), "amount": 600}
+        spent |= {"category": "marketing", "channel": "ad"}  # and no customer came by ads
+        assert (await api.post("/v1/spend", json=spent, headers=ADMIN)).status_code == 201
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         await page.goto(f"{url}/dashboard")
         await page.wait_for_selector("#sign-in:not([hidden])")
@@ -65,6 +69,9 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
             "#funnel rect", "rects => rects.map(r => [r.dataset.name, Number(r.dataset.value)])"
         )
         overall = await page.text_content("#overall")
+        ads = await page.eval_on_selector_all(
+            "#money text.value[data-name=ad], #money-table tr", "nodes => nodes.map(n => n.textContent)"
+        )
         health = await page.text_content("#health")
         speed = await page.text_content("#speed")
         proposals = await page.text_content("#proposals")
@@ -75,7 +82,10 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
     assert not sign_in_shown, "signed in: the form and its old message are gone"
     assert drawn == [[s["stage"], s["count"]] for s in funnel["stages"]]
     assert drawn[0] == ["lead", 12] and drawn[-1] == ["customer", 1]
-    assert overall is not None and "12 leads" in overall and "overall 8.3%" in overall
+    # the share runs from the first stage shown to the last (a total also counts suspects)
+    assert overall is not None and "12 leads" in overall and "lead → customer 8.3%" in overall
+    # a channel that spent and won nobody has no CAC: it read 0.00, as if it cost nothing
+    assert ads[0] == "no customers (600.00 spent)" and "adno customers0–" in ads
     assert health is not None and "metrics lag" in health
     assert speed is not None and "Acknowledged within 15 min" in speed and "Waiting, inside the SLA" in speed
     assert proposals is not None and "Stale: no answer in time" in proposals

@@ -60,7 +60,7 @@ function bars(svg, items, valueOf, format, kind) {
     const length = Math.max(1, (value / top) * (width - 220));
     svg.append(element("text", { x: 0, y: y + row / 2, class: "label" }, item.label));
     svg.append(element("rect", { x: 110, y, width: length, height: row - 8, class: `bar ${kind || ""}`, "data-name": item.label, "data-value": value }));
-    svg.append(element("text", { x: 116 + length, y: y + row / 2, class: "value", "data-name": item.label }, format(value)));
+    svg.append(element("text", { x: 116 + length, y: y + row / 2, class: "value", "data-name": item.label }, format(value, item)));
   });
 }
 
@@ -86,7 +86,9 @@ async function drawFunnel(params) {
   const steps = funnel.stages.slice(1).map((s) => `${s.stage} ${percent(s.conversion_from_previous)}`);
   const rebuild = funnel.rebuilding;
   const partial = rebuild ? ` · rebuilding: ${percent(rebuild.done / Math.max(rebuild.events, 1))} replayed, figures partial` : "";
-  document.getElementById("overall").textContent = `${funnel.total} leads · overall ${percent(funnel.overall_conversion)} · ${steps.join(" · ")}${partial}`;
+  // overall_conversion runs from the first stage shown to the last, not from every lead counted
+  const span = funnel.stages.length ? `${funnel.stages[0].stage} → ${funnel.stages[funnel.stages.length - 1].stage}` : "overall";
+  document.getElementById("overall").textContent = `${funnel.total} leads · ${span} ${percent(funnel.overall_conversion)} · ${steps.join(" · ")}${partial}`;
 }
 
 async function drawMoney(params) {
@@ -111,12 +113,14 @@ async function drawMoney(params) {
   for (const [label] of ltvByChannel) {
     if (!byChannel.has(label)) channels.push({ label, costs: 0, customers: 0, cac: 0 });
   }
-  bars(document.getElementById("money"), channels, (c) => c.cac, (v) => v.toFixed(2));
+  // a channel that spent and won nobody has no CAC (the API's null), not a CAC of 0: the worst, not the cheapest
+  const cacText = (c) => (c.customers ? c.cac.toFixed(2) : c.costs ? "no customers" : "–");
+  bars(document.getElementById("money"), channels, (c) => c.cac, (v, c) => (c.customers || !c.costs ? cacText(c) : `no customers (${c.costs.toFixed(2)} spent)`));
   const body = document.querySelector("#money-table tbody");
   body.replaceChildren(...channels.map((c) => {
     const tr = document.createElement("tr");
     const lifetime = ltvByChannel.get(c.label);
-    for (const text of [c.label, c.customers ? c.cac.toFixed(2) : "–", String(c.customers), lifetime ?? "–"]) {
+    for (const text of [c.label, cacText(c), String(c.customers), lifetime ?? "–"]) {
       const td = document.createElement("td");
       td.textContent = text;
       tr.append(td);
