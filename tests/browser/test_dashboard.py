@@ -90,3 +90,27 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
     assert speed is not None and "Acknowledged within 15 min" in speed and "Waiting, inside the SLA" in speed
     assert proposals is not None and "Stale: no answer in time" in proposals
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+
+async def test_filters_the_api_refuses_grey_the_figures_and_say_why(
+    servers: Servers, browser: Browser
+) -> None:
+    """A period ending before it starts left the figures of the last good filters on screen, with
+    "update failed: /v1/funnel: 422" in the header (found by an outside review)."""
+    async with serving(create_app(servers.settings(MetricsSettings))) as url:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(f"{url}/dashboard")
+        await page.fill("#token", VIEWER["Authorization"].removeprefix("Bearer "))
+        await page.click("#sign-in button[type=submit]")
+        await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0")
+        fresh = await page.evaluate("document.body.classList.contains('stale')")
+        await page.fill("input[name=from]", "2026-12-31")
+        await page.fill("input[name=to]", "2026-11-01")
+        refreshed = int(await page.evaluate("document.body.dataset.refreshed || 0"))
+        await page.click("#filters button[type=submit]")
+        await page.wait_for_function(f"Number(document.body.dataset.refreshed || 0) > {refreshed}")
+        stale = await page.evaluate("document.body.classList.contains('stale')")
+        said = await page.text_content("#updated")
+        await page.close()
+    assert not fresh and stale
+    assert said == "not updated, the figures shown are older: to: must be after `from`"

@@ -38,7 +38,12 @@ async function getJson(path, params) {
     sessionStorage.removeItem(TOKEN_KEY);
     throw new SignInNeeded("that token was not accepted");
   }
-  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  if (!response.ok) {
+    // a problem+json names the field and why ("to: must be after `from`"): say that, not a status
+    const problem = await response.json().catch(() => ({}));
+    const errors = (problem.errors || []).map((e) => `${e.field}: ${e.reason}`);
+    throw new Error(errors.length ? errors.join("; ") : `${path}: ${problem.title || response.status}`);
+  }
   return response.json();
 }
 
@@ -186,8 +191,10 @@ async function refresh() {
     document.getElementById("updated").textContent = "";
     return;
   }
+  // what is on screen is no longer what the filters ask for: greyed, and said so
+  document.body.classList.toggle("stale", failed.length > 0);
   document.getElementById("updated").textContent = failed.length
-    ? `update failed: ${failed[0].reason.message}`
+    ? `not updated, the figures shown are older: ${failed[0].reason.message}`
     : `updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
 }
