@@ -86,6 +86,7 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
     assert overall is not None and "12 leads" in overall and "lead → customer 8.3%" in overall
     # a channel that spent and won nobody has no CAC: it read 0.00, as if it cost nothing
     assert ads[0] == "no customers (600.00 spent)" and "adno customers0–" in ads
+    assert f"{channel}no spend entered1–" in ads, "a customer won with no spend entered is no free one"
     assert health is not None and "metrics lag" in health
     assert speed is not None and "Acknowledged within 15 min" in speed and "Waiting, inside the SLA" in speed
     assert proposals is not None and "Stale: no answer in time" in proposals

@@ -119,7 +119,8 @@ async function drawMoney(params) {
     if (!byChannel.has(label)) channels.push({ label, costs: 0, customers: 0, cac: 0 });
   }
   // a channel that spent and won nobody has no CAC (the API's null), not a CAC of 0: the worst, not the cheapest
-  const cacText = (c) => (c.customers ? c.cac.toFixed(2) : c.costs ? "no customers" : "–");
+  // and one that won customers with no spend entered has an unknown CAC, as the API says, not a free one
+  const cacText = (c) => (c.customers ? (c.costs ? c.cac.toFixed(2) : "no spend entered") : c.costs ? "no customers" : "–");
   bars(document.getElementById("money"), channels, (c) => c.cac, (v, c) => (c.customers || !c.costs ? cacText(c) : `no customers (${c.costs.toFixed(2)} spent)`));
   const body = document.querySelector("#money-table tbody");
   body.replaceChildren(...channels.map((c) => {
