@@ -61,6 +61,9 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
         await page.click("#sign-in button[type=submit]")
         await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0")
         sign_in_shown = await page.is_visible("#sign-in")
+        ads = await page.eval_on_selector_all(
+            "#money text.value[data-name=ad], #money-table tr", "nodes => nodes.map(n => n.textContent)"
+        )
         await page.fill("input[name=channel]", channel)
         refreshed = int(await page.evaluate("document.body.dataset.refreshed || 0"))
         await page.click("#filters button[type=submit]")
@@ -69,9 +72,10 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
             "#funnel rect", "rects => rects.map(r => [r.dataset.name, Number(r.dataset.value)])"
         )
         overall = await page.text_content("#overall")
-        ads = await page.eval_on_selector_all(
-            "#money text.value[data-name=ad], #money-table tr", "nodes => nodes.map(n => n.textContent)"
+        rows = await page.eval_on_selector_all(
+            "#money-table tbody tr", "rows => rows.map(r => r.textContent)"
         )
+        speed_of = await page.text_content("#speed-of")
         health = await page.text_content("#health")
         speed = await page.text_content("#speed")
         proposals = await page.text_content("#proposals")
@@ -87,6 +91,8 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
     # a channel that spent and won nobody has no CAC: it read 0.00, as if it cost nothing
     assert ads[0] == "no customers (600.00 spent)" and "adno customers0–" in ads
     assert f"{channel}no spend entered1–" in ads, "a customer won with no spend entered is no free one"
+    # the channel filter narrows CAC and speed-to-lead too (it narrowed the funnel only)
+    assert rows == [f"{channel}no spend entered1–"] and speed_of == f" ({channel})"
     assert health is not None and "metrics lag" in health
     assert speed is not None and "Acknowledged within 15 min" in speed and "Waiting, inside the SLA" in speed
     assert proposals is not None and "Stale: no answer in time" in proposals

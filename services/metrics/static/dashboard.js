@@ -81,6 +81,9 @@ function definitions(list, entries) {
   }
 }
 
+const nothing = { p50: null, p90: null, p99: null };
+const noHandOffs = { to_first_webhook_seconds: nothing, to_acknowledgement_seconds: nothing, sla_compliance: null, sla_pending: 0, touches_to_conversion: null };
+
 const percent = (ratio) => (ratio === null || ratio === undefined ? "–" : `${(ratio * 100).toFixed(1)}%`);
 const seconds = (value) => (value === null || value === undefined ? "–" : `${value.toFixed(1)} s`);
 
@@ -114,10 +117,12 @@ async function drawMoney(params) {
     byChannel.set(key, entry);
   }
   const ltvByChannel = new Map(ltv.rows.map((row) => [row.group || "all", row.ltv_revenue]));
-  const channels = [...byChannel.values()].map((c) => ({ ...c, cac: c.customers ? c.costs / c.customers : 0 }));
+  const every = [...byChannel.values()].map((c) => ({ ...c, cac: c.customers ? c.costs / c.customers : 0 }));
   for (const [label] of ltvByChannel) {
-    if (!byChannel.has(label)) channels.push({ label, costs: 0, customers: 0, cac: 0 });
+    if (!byChannel.has(label)) every.push({ label, costs: 0, customers: 0, cac: 0 });
   }
+  const chosen = params.get("channel");  // the channel filter narrows the rows as it does the funnel
+  const channels = chosen ? every.filter((c) => c.label === chosen) : every;
   // a channel that spent and won nobody has no CAC (the API's null), not a CAC of 0: the worst, not the cheapest
   // and one that won customers with no spend entered has an unknown CAC, as the API says, not a free one
   const cacText = (c) => (c.customers ? (c.costs ? c.cac.toFixed(2) : "no spend entered") : c.costs ? "no customers" : "–");
@@ -135,13 +140,18 @@ async function drawMoney(params) {
   }));
   const overall = ltv.overall;
   document.getElementById("ltv").textContent = overall.customers
-    ? `LTV ${overall.ltv_revenue} revenue, ${overall.ltv_margin} margin · LTV:CAC ${ltv.ltv_to_cac ?? "–"}`
+    ? `Every channel, all time: LTV ${overall.ltv_revenue} revenue, ${overall.ltv_margin} margin · LTV:CAC ${ltv.ltv_to_cac ?? "–"}`
     : "No purchases recorded yet.";
 }
 
 async function drawSpeed(params) {
-  const speed = await getJson("/v1/speed-to-lead", params);
-  const o = speed.overall;
+  // the report has no channel filter: with one chosen, its row of the report by channel
+  const channel = params.get("channel");
+  const asked = new URLSearchParams([...params].filter(([name]) => name !== "channel"));
+  if (channel) asked.set("group_by", "channel");
+  const speed = await getJson("/v1/speed-to-lead", asked);
+  const o = channel ? speed.rows.find((row) => row.group === channel) || noHandOffs : speed.overall;
+  document.getElementById("speed-of").textContent = channel ? ` (${channel})` : "";
   definitions(document.getElementById("speed"), [
     ["Capture → rep webhook p50", seconds(o.to_first_webhook_seconds.p50)],
     ["p90 / p99", `${seconds(o.to_first_webhook_seconds.p90)} / ${seconds(o.to_first_webhook_seconds.p99)}`],
