@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from shared.documents import parse_document
 from shared.languages import FALLBACK, Language
@@ -91,9 +91,39 @@ class Playbook(_Strict):
     steps: Annotated[list[Step], Field(min_length=1)]
 
 
+def _as_written(number: int) -> str | None:
+    """The H:MM or H:MM:SS YAML 1.1 read as `number` (base 60), if it was a time of day."""
+    if 60 <= number < 24 * 60:
+        return f"{number // 60}:{number % 60:02d}"
+    if 3600 <= number < 24 * 3600:
+        hours, rest = divmod(number, 3600)
+        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+    return None
+
+
+def _local_hour(value: Any) -> time:
+    """A local time of day written HH:MM, quoted: YAML reads an unquoted 21:00 as the number
+    1260 (base 60), which would be 00:21; and an offset would not be the lead's zone's."""
+    if isinstance(value, time) and value.tzinfo is None:
+        return value
+    written = _as_written(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    if written is not None:
+        raise ValueError(
+            f'YAML reads an unquoted {written} as the number {value}: write it in quotes: "{written}"'
+        )
+    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
+        raise ValueError(f'{value!r} is not a local hour like "10:00" (in quotes, no offset)')
+    hour, _, rest = value.strip().partition(":")
+    return time.fromisoformat(f"{int(hour):02d}:{rest}")
+
+
+LocalHour = Annotated[time, BeforeValidator(_local_hour)]
+"""A time of day in the lead's zone: quiet hours, the call window, an occasion's hour."""
+
+
 class Window(_Strict):
-    start: time
-    end: time
+    start: LocalHour
+    end: LocalHour
 
     def contains(self, moment: time) -> bool:
         if self.start <= self.end:
@@ -115,7 +145,7 @@ class Occasion(_Strict):
     day: str  # "birthday", or a date "MM-DD"
     channel: Channel = "email"
     template: str
-    at: time = time(10, 0)
+    at: LocalHour = time(10, 0)
     languages: list[Language] = []
 
     @field_validator("day")
@@ -130,18 +160,6 @@ class Occasion(_Strict):
         if len(value) != 5:
             raise ValueError(f"{value!r} is not a date MM-DD, like 03-22")
         return value
-
-    @field_validator("at", mode="before")
-    @classmethod
-    def _at(cls, value: Any) -> time:
-        """A local hour written HH:MM, quoted: YAML reads an unquoted 10:00 as the number 600
-        (base 60), which would be 00:10; and an offset would not be the lead's zone's."""
-        if isinstance(value, time) and value.tzinfo is None:
-            return value
-        if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value.strip()):
-            raise ValueError(f'{value!r} is not a local hour like "10:00" (in quotes, no offset)')
-        hour, _, rest = value.strip().partition(":")
-        return time.fromisoformat(f"{int(hour):02d}:{rest}")
 
 
 class Playbooks(_Strict):

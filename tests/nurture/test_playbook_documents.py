@@ -70,3 +70,46 @@ async def test_yaml_anchors_and_aliases_are_refused(nurture: httpx.AsyncClient, 
     response = await nurture.put("/v1/playbooks", content=alias_bomb(levels), headers=headers)
     assert refused_fields(response) == ["body"]
     assert "anchors and aliases" in response.json()["errors"][0]["reason"]
+
+
+def default_with(line: str, written: str) -> str:
+    """The default playbooks' YAML with its `line` written as `written`."""
+    text = default_playbooks_text()
+    assert line in text
+    return text.replace(line, written, 1)
+
+
+QUIET = 'quiet_hours: {start: "21:00", end: "09:00"}'
+CALLS = 'call_window: {start: "10:00", end: "18:00"}'
+NEW_YEAR_AT = 'template: new_year, at: "10:00"}'
+
+
+@pytest.mark.parametrize(
+    ("line", "written", "where", "quoted"),
+    [
+        (QUIET, "quiet_hours: {start: 21:00, end: '09:00'}", "quiet_hours.start", '"21:00"'),
+        (QUIET, "quiet_hours: {start: '21:00', end: 8:30}", "quiet_hours.end", '"8:30"'),
+        (CALLS, "call_window: {start: 10:00, end: '18:00'}", "call_window.start", '"10:00"'),
+        (CALLS, "call_window: {start: '10:00', end: 18:00:30}", "call_window.end", '"18:00:30"'),
+        (NEW_YEAR_AT, "template: new_year, at: 10:00}", "occasions.1.at", '"10:00"'),
+    ],
+)
+async def test_an_unquoted_time_of_day_is_refused_asking_for_quotes(
+    nurture: httpx.AsyncClient, line: str, written: str, where: str, quoted: str
+) -> None:
+    """YAML 1.1 reads an unquoted 21:00 as the number 1260 (base 60), which was taken as
+    00:21: quiet hours from 21:00 to 00:21."""
+    headers = {**ADMIN, "content-type": "application/yaml"}
+    response = await nurture.put("/v1/playbooks", content=default_with(line, written), headers=headers)
+    assert refused_fields(response) == [where]
+    assert f"write it in quotes: {quoted}" in response.json()["errors"][0]["reason"]
+
+
+async def test_quoted_times_of_day_are_taken_as_written(nurture: httpx.AsyncClient) -> None:
+    headers = {**ADMIN, "content-type": "application/yaml"}
+    written = default_with(CALLS, 'call_window: {start: "9:30", end: "18:00:00"}')
+    response = await nurture.put("/v1/playbooks", content=written, headers=headers)
+    assert response.status_code == 201, response.text
+    document = (await nurture.get("/v1/playbooks", headers=ADMIN)).json()["playbooks"]
+    assert document["quiet_hours"] == {"start": "21:00:00", "end": "09:00:00"}
+    assert document["call_window"] == {"start": "09:30:00", "end": "18:00:00"}
