@@ -163,14 +163,22 @@ def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones() - {"localtime"})
 
 
-def _named(zone: ZoneInfo) -> ZoneInfo:
-    if zone.key not in _zone_names():
+def _zone_name(name: str) -> str:
+    if name not in _zone_names():
         raise ValueError("is not an IANA time zone name (such as Asia/Almaty)")
+    return name
+
+
+def _named(zone: ZoneInfo) -> ZoneInfo:
+    _zone_name(zone.key)
     return zone
 
 
 Zone = Annotated[ZoneInfo, AfterValidator(_named)]
 """An IANA time zone, by name."""
+
+ZoneName = Annotated[str, AfterValidator(_zone_name)]
+"""The name of an IANA time zone, kept as text (a stored document's `timezone`)."""
 
 
 def instant_in(value: date | datetime, zone: ZoneInfo, *, end: bool = False) -> datetime:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from shared.documents import parse_document
 from shared.languages import FALLBACK, Language
+from shared.times import ZoneName
 
 Channel = Literal["email", "sms", "messenger", "call_task"]
 DEFAULT_PLAYBOOKS = Path(__file__).with_name("default_playbooks.yaml")
@@ -163,7 +164,7 @@ class Occasion(_Strict):
 
 
 class Playbooks(_Strict):
-    timezone: str = "Asia/Almaty"  # when the lead gives none
+    timezone: ZoneName = "Asia/Almaty"  # when the lead gives none (an IANA name)
     quiet_hours: Window  # no SMS, messenger or call in the lead's night
     call_window: Window  # calls when the lead gave no window of their own (004:397-398)
     weekly_cap: Annotated[int, Field(ge=1, le=50)]  # touches per lead in any 7 days

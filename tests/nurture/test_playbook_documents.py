@@ -113,3 +113,23 @@ async def test_quoted_times_of_day_are_taken_as_written(nurture: httpx.AsyncClie
     document = (await nurture.get("/v1/playbooks", headers=ADMIN)).json()["playbooks"]
     assert document["quiet_hours"] == {"start": "21:00:00", "end": "09:00:00"}
     assert document["call_window"] == {"start": "09:30:00", "end": "18:00:00"}
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "+05:00", "UTC+5", "localtime", "posixrules", ""])
+async def test_a_timezone_zoneinfo_does_not_know_is_refused(nurture: httpx.AsyncClient, zone: str) -> None:
+    """Each was taken, and the playbooks' zone was then UTC: a call due at 10:00 Almaty time
+    went at 10:00Z."""
+    headers = {**ADMIN, "content-type": "application/yaml"}
+    written = default_with("timezone: Asia/Almaty", f"timezone: {zone!r}")
+    response = await nurture.put("/v1/playbooks", content=written, headers=headers)
+    assert refused_fields(response) == ["timezone"]
+    assert "IANA time zone" in response.json()["errors"][0]["reason"]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Almaty", "UTC", "Europe/Berlin"])
+async def test_an_iana_timezone_is_taken(nurture: httpx.AsyncClient, zone: str) -> None:
+    headers = {**ADMIN, "content-type": "application/yaml"}
+    written = default_with("timezone: Asia/Almaty", f"timezone: {zone}")
+    response = await nurture.put("/v1/playbooks", content=written, headers=headers)
+    assert response.status_code == 201, response.text
+    assert (await nurture.get("/v1/playbooks", headers=ADMIN)).json()["playbooks"]["timezone"] == zone
