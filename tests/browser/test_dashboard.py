@@ -76,6 +76,7 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
             "#money-table tbody tr", "rows => rows.map(r => r.textContent)"
         )
         speed_of = await page.text_content("#speed-of")
+        currency = await page.text_content("#currency")
         health = await page.text_content("#health")
         speed = await page.text_content("#speed")
         proposals = await page.text_content("#proposals")
@@ -93,6 +94,8 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
     assert f"{channel}no spend entered1–" in ads, "a customer won with no spend entered is no free one"
     # the channel filter narrows CAC and speed-to-lead too (it narrowed the funnel only)
     assert rows == [f"{channel}no spend entered1–"] and speed_of == f" ({channel})"
+    # amounts in several currencies are summed as entered: the page showed no currency at all
+    assert currency == "Amounts are summed as entered, whatever their currency: keep one currency per report."
     assert health is not None and "metrics lag" in health
     assert speed is not None and "Acknowledged within 15 min" in speed and "Waiting, inside the SLA" in speed
     assert proposals is not None and "Stale: no answer in time" in proposals

@@ -138,6 +138,9 @@ async function drawMoney(params) {
     }
     return tr;
   }));
+  // the API sums amounts as entered, whatever their currency: the page says so, as the API does
+  const note = cac.currency_note;
+  document.getElementById("currency").textContent = `${note.charAt(0).toUpperCase()}${note.slice(1)}.`;
   const overall = ltv.overall;
   document.getElementById("ltv").textContent = overall.customers
     ? `Every channel, all time: LTV ${overall.ltv_revenue} revenue, ${overall.ltv_margin} margin · LTV:CAC ${ltv.ltv_to_cac ?? "–"}`
