@@ -5,6 +5,7 @@ import ctypes
 import errno
 import ipaddress
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,11 +17,39 @@ from shared.part_logs import PartLog
 PR_SET_PDEATHSIG = 1
 
 
+LOCAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_CHOSEN = 10_000
+_handed_out: set[int] = set()  # this process's, never handed out twice (nothing listens yet)
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    with socket.socket() as s:
+    """A TCP port nothing listens on right now, below the range the kernel gives outgoing
+    connections their local ports from: one picked in that range (as binding port 0 does) was
+    taken by a connection to PostgreSQL or the broker before the server meant for it bound it,
+    in the seconds a stack takes to start ("address already in use", seen in make test)."""
+    ephemeral_from = _ephemeral_ports_from()
+    if ephemeral_from - LOWEST_CHOSEN >= 1_000:
+        for _ in range(100):
+            port = random.randrange(LOWEST_CHOSEN, ephemeral_from)  # noqa: S311 - not a secret
+            if port in _handed_out:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # another server listens there
+                _handed_out.add(port)
+                return port
+    with socket.socket() as s:  # no room below the range: the OS picks one in it
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_ports_from() -> int:
+    try:
+        return int(LOCAL_PORT_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return LOWEST_CHOSEN  # not Linux, or unreadable: let the OS choose
 
 
 class PortTaken(RuntimeError):
