@@ -18,6 +18,7 @@ from services.nurture.schemas import (
     TouchPublic,
 )
 from shared import paging
+from shared.events import utcnow
 from shared.http import Admin, Viewer, is_admin
 
 admin = APIRouter(prefix="/v1", dependencies=[Admin])
@@ -48,10 +49,12 @@ async def list_reps(
 
 @admin.patch("/reps/{rep_id}", response_model=RepPublic)
 async def update_rep(request: Request, rep_id: UUID, data: RepUpdate) -> Rep:
-    """Change a rep: set `active: false` when they leave or go on holiday."""
+    """Change a rep: set `active: false` when they leave or go on holiday. The hot leads they
+    hold and have not acknowledged go at once to the next matching rep (`lead.assigned` with
+    `reason: rep_left`), or to the managers when none matches."""
     changes = data.model_dump(mode="json", exclude_unset=True)
     async with request.app.state.runtime.db.transaction() as session:
-        return await directory.update_rep(session, request.app.state.settings, rep_id, changes)
+        return await directory.update_rep(session, request.app.state.settings, rep_id, changes, utcnow())
 
 
 @reps_side.post("/leads/{lead_id}/acknowledge", response_model=Acknowledged)
@@ -72,7 +75,8 @@ async def acknowledge_lead(
     except sla.NotAssigned as error:
         raise HTTPException(404, "This lead is not assigned to a rep") from error
     except sla.NotTheirs as error:
-        raise HTTPException(403, "This lead is not this rep's, or the token is wrong") from error
+        reason = str(error) or "This lead is not this rep's, or the token is wrong"
+        raise HTTPException(403, reason) from error
     return Acknowledged(lead_id=lead_id, **done.model_dump())
 
 

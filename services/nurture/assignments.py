@@ -145,22 +145,25 @@ def _assignment(
 
 async def hand_over(
     session: AsyncSession,
-    cause: Envelope,
+    cause: Envelope | Assignment,
     classified: dict[str, Any],
     rep: Rep,
     assignment: dict[str, Any],
     settings: NurtureSettings,
     escalated_from: UUID | None = None,
     revived: bool = False,
+    reason: str | None = None,
 ) -> None:
-    """Count the lead against the rep, queue the webhook to the rep, publish `lead.assigned`."""
+    """Count the lead against the rep, queue the webhook to the rep, publish `lead.assigned`.
+    `cause`: the event that made the hand-off, or the lead's assignment when no event did (its
+    rep left)."""
     now = assignment["assigned_at"]
     rep.last_assigned_at = now
     rep.assigned_total += 1
     counters = {"id": rep.id, "assigned_total": rep.assigned_total, "last_assigned_at": now}
     defer_update(session, REPS, "id", counters)
     lead_id = cause.lead_id
-    body = _hot_lead_webhook(cause, classified, rep, assignment, settings, escalated_from)
+    body = _hot_lead_webhook(cause, classified, rep, assignment, settings, escalated_from, reason)
     queue_webhook(session, rep, lead_id, "lead.hot", body, now)
     assigned = LeadAssigned(
         rep_id=rep.id,
@@ -169,20 +172,27 @@ async def hand_over(
         assigned_at=now,
         sla_due_at=assignment["sla_due_at"],
         escalated_from=escalated_from,
+        reason=reason,
         revived=revived or None,
     )
-    await emit(session, cause.follow_up(LEAD_ASSIGNED, "nurture", assigned))
+    causation = cause.id if isinstance(cause, Envelope) else None
+    event = Envelope.of(LEAD_ASSIGNED, lead_id, cause.correlation_id, "nurture", assigned, causation)
+    await emit(session, event)
     with correlated(cause.correlation_id):
         log.info("lead %s assigned to rep %s", lead_id, rep.id)
 
 
+_NOTICES = {None: "rep_escalated", "rep_left": "rep_handed_on"}  # what the next rep is told
+
+
 def _hot_lead_webhook(
-    cause: Envelope,
+    cause: Envelope | Assignment,
     classified: dict[str, Any],
     rep: Rep,
     assignment: dict[str, Any],
     settings: NurtureSettings,
     escalated_from: UUID | None,
+    reason: str | None,
 ) -> dict[str, Any]:
     """The `lead.hot` webhook's body: the lead, a message for the rep in the lead's language,
     and how to acknowledge it."""
@@ -191,7 +201,7 @@ def _hot_lead_webhook(
     acknowledge = f"{settings.public_url}/v1/leads/{lead_id}/acknowledge"
     person = classified.get("lead") or {}
     language = language_of(person)
-    notice = say("rep_escalated" if escalated_from else "rep_new_hot_lead", language, **person)
+    notice = say(_NOTICES[reason] if escalated_from else "rep_new_hot_lead", language, **person)
     return {
         "type": "lead.hot",
         "timestamp": now.isoformat(),
@@ -204,6 +214,7 @@ def _hot_lead_webhook(
             "rep_id": str(rep.id),
             "sla_due_at": assignment["sla_due_at"].isoformat(),
             "escalated_from": str(escalated_from) if escalated_from else None,
+            "reason": reason,
             "acknowledge": {
                 "url": acknowledge,
                 "body": {"rep_id": str(rep.id), "token": acknowledge_token(rep, lead_id, settings.box)},

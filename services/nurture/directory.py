@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Rep, WebhookEndpoint
+from services.nurture.reassignment import hand_on_held, holds_leads
 from services.nurture.routing import joining_base
 from services.nurture.subscriptions import new_secret, origin_of
 from shared.http import InvalidInput
@@ -69,8 +70,10 @@ async def list_reps(session: AsyncSession, cursor: str | None, limit: int) -> li
 
 
 async def update_rep(
-    session: AsyncSession, settings: NurtureSettings, rep_id: UUID, changes: dict[str, Any]
+    session: AsyncSession, settings: NurtureSettings, rep_id: UUID, changes: dict[str, Any], now: datetime
 ) -> Rep:
+    """Change a rep at `now`; one who leaves (set inactive, made a manager) hands on the hot
+    leads they hold unacknowledged (`reassignment`)."""
     check_url(settings, "webhook_url", changes.get("webhook_url"))
     rejoining = bool(JOINING.intersection(changes))
     reps = await _locked_reps(session) if rejoining else []  # first, in the hand-offs' order
@@ -78,12 +81,15 @@ async def update_rep(
     if rep is None:
         raise NotFound("No such rep")
     before = {name: getattr(rep, name) for name in JOINING}
+    held_leads = holds_leads(rep)
     if (url := changes.get("webhook_url")) and url != rep.webhook_url:
         await session.execute(_MOVED, {"origin": origin_of(url), "rep_id": rep_id, "endpoint_id": None})
     for name, value in changes.items():
         setattr(rep, name, value)
     if any(getattr(rep, name) != before[name] for name in JOINING):
         await _join_round_robin(session, rep, reps)
+    if held_leads and not holds_leads(rep):
+        await hand_on_held(session, rep, reps, settings, now)
     session.add(rep)
     await session.flush()
     await session.refresh(rep)

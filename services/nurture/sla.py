@@ -53,20 +53,24 @@ async def escalate_overdue(db: Database, settings: NurtureSettings, now: datetim
                 reps = await active_reps(session)
                 managers = await active_reps(session, role="manager")
                 for assignment in overdue:
-                    await _escalate(session, assignment, reps, managers, now, settings)
+                    await escalate(session, assignment, reps, managers, now, settings)
         escalated += len(overdue)
         if len(overdue) < limit:
             return escalated
 
 
-async def _escalate(
+async def escalate(
     session: AsyncSession,
     assignment: Assignment,
     reps: list[Rep],
     managers: list[Rep],
     now: datetime,
     settings: NurtureSettings,
+    reason: str | None = None,
 ) -> None:
+    """Hand the lead to the next matching rep of `reps` who has not had it, or tell the
+    `managers` when none is left; `sla.breached` says so (with `reason` when the rep is not to
+    blame: they left)."""
     classified: dict[str, Any] = assignment.lead
     tried = {UUID(r) for r in assignment.tried_reps}
     next_rep = choose(reps, classified.get("lead", {}), exclude=tried)
@@ -76,11 +80,13 @@ async def _escalate(
         due_at=assignment.sla_due_at or now,
         breached_at=now,
         escalated_to=next_rep.id if next_rep else None,
+        reason=reason,
     )
     event = Envelope.of(SLA_BREACHED, assignment.lead_id, assignment.correlation_id, "nurture", breached)
     await emit(session, event)
     with correlated(assignment.correlation_id):
-        log.warning("lead %s: SLA breached by rep %s", assignment.lead_id, assignment.rep_id)
+        what = "left before acknowledging it" if reason else "breached its SLA"
+        log.warning("lead %s: rep %s %s", assignment.lead_id, assignment.rep_id, what)
     previous = assignment.rep_id
     assignment.escalations += 1
     if next_rep is not None:
@@ -89,7 +95,9 @@ async def _escalate(
         assignment.sla_due_at = now + timedelta(seconds=settings.sla_seconds)
         assignment.tried_reps = [*assignment.tried_reps, str(next_rep.id)]
         moment = {"assigned_at": now, "sla_due_at": assignment.sla_due_at}
-        await hand_over(session, event, classified, next_rep, moment, settings, escalated_from=previous)
+        await hand_over(
+            session, event, classified, next_rep, moment, settings, escalated_from=previous, reason=reason
+        )
     else:
         assignment.sla_due_at = None  # nobody else to hand it to: the managers are told, once
         data = {**event.data, "lead_id": str(assignment.lead_id), "lead": classified}
@@ -118,6 +126,8 @@ async def acknowledge(
     rep = await session.get(Rep, rep_id)
     if rep is None or assignment.rep_id != rep_id:
         raise NotTheirs
+    if not rep.active:  # their leads went to others as they left; one still theirs waits for the SLA pass
+        raise NotTheirs("This rep is inactive: an inactive rep takes no lead on")
     if token is not None and not _same(token, acknowledge_token(rep, lead_id, box)):
         raise NotTheirs
     now = utcnow()

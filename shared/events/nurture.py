@@ -29,6 +29,7 @@ class LeadAssigned(Payload):
     stage: str | None = None
     sla_due_at: datetime | None = None
     escalated_from: UUID | None = None
+    reason: str | None = None  # why it was escalated: "rep_left" (before acknowledging it); else a breach
     revived: bool | None = None  # handed off again: new interest after the lead was lost or parked
 
 
@@ -43,13 +44,15 @@ class LeadAcknowledged(Payload):
 
 
 class SlaBreached(Payload):
-    """nurture: the rep did not acknowledge in time; the lead was escalated."""
+    """nurture: the rep did not acknowledge in time, or left before (`reason`); the lead was
+    escalated: to the next rep, or to the managers when none matched."""
 
     rep_id: UUID
     assigned_at: datetime
     due_at: datetime
     breached_at: datetime
     escalated_to: UUID | None = None  # the next rep, when one matched
+    reason: str | None = None  # "rep_left": the rep left before it was over (set inactive, made a manager)
 
 
 class TouchChanged(Payload):

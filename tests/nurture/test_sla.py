@@ -300,23 +300,26 @@ async def test_a_lost_lead_that_revives_goes_to_its_rep_again_with_a_new_sla(
 async def test_a_revived_lead_whose_rep_left_goes_to_another(
     nurture: httpx.AsyncClient, db: Database
 ) -> None:
-    """Lost and back in one batch, its rep inactive meanwhile: routed like a new lead, and the
-    hand-off names the rep who has it (the call task follows the hand-off's rep)."""
+    """Lost, its rep inactive meanwhile, then back: routed like a new lead, and the hand-off
+    names the rep who has it (the call task follows the hand-off's rep). (A rep who leaves
+    while the hand-off runs hands it on at once: test_rep_leaving.)"""
     settings = settings_of(nurture)
     start = utcnow() - 2 * SLA
     with webhook_receiver() as first, webhook_receiver() as second:
         left = await add(nurture, first, "Aigerim")
         event = await assign(db, settings, start)
         stays = await add(nurture, second, "Dauren")
-        retired = await nurture.patch(f"/v1/reps/{left['id']}", json={"active": False}, headers=ADMIN)
-        assert retired.status_code == 200, retired.text
         lost = lead_classified("warm")
         revived = lead_classified("hot")
         for later, stage in ((lost, "lost"), (revived, "sql")):
             later.lead_id, later.correlation_id = event.lead_id, event.correlation_id
             later.data.update(stage=stage, lead=event.data["lead"])
         async with db.transaction() as session:
-            await assign_leads(session, [lost, revived], settings, start + SECOND)
+            await assign_leads(session, [lost], settings, start + SECOND)
+        retired = await nurture.patch(f"/v1/reps/{left['id']}", json={"active": False}, headers=ADMIN)
+        assert retired.status_code == 200, retired.text
+        async with db.transaction() as session:
+            await assign_leads(session, [revived], settings, start + 2 * SECOND)
         [handed] = await eventually(lambda: bodies(second), timeout=20)
         assert len(bodies(first)) == 1
     assert handed["data"]["rep_id"] == stays["id"] and handed["data"]["stage"] == "sql"

@@ -1,0 +1,146 @@
+"""A rep who leaves (set inactive, made a manager) while holding hot leads they have not
+acknowledged: each goes at once to the next matching rep, with no breach (nobody was late), or
+to the managers when none matches; a rep who left takes no lead on. The changes are made at
+the times the tests name (`directory.update_rep`), so nothing races the wall clock; one test
+goes through the HTTP route to show it is wired."""
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from services.nurture import directory
+from services.nurture.app import create_app
+from services.nurture.config import NurtureSettings
+from services.nurture.sla import acknowledge, escalate_overdue
+from shared import topics
+from shared.db import Database
+from shared.events import utcnow
+from tests.conftest import ADMIN, Servers, caught_up, eventually, running
+from tests.helpers import events_of
+from tests.nurture.test_sla import add, assign, bodies, holder_of, settings_of
+from tests.receiver import webhook_receiver
+
+SLA = timedelta(minutes=10)
+SECOND = timedelta(seconds=1)
+
+
+@pytest.fixture(scope="module")
+async def nurture(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    settings = servers.settings(
+        NurtureSettings,
+        sla_seconds=SLA.total_seconds(),
+        sla_check_every_seconds=3600,  # the app's own check stays out of the tests' way
+        touches_enabled=False,
+    )
+    app = create_app(settings)
+    async with running(app) as client:
+        await caught_up(app)
+        yield client
+
+
+@pytest.fixture
+async def db(nurture: httpx.AsyncClient) -> Database:
+    """Every rep and manager of earlier tests retired, every earlier lead's clock stopped."""
+    database: Database = nurture._transport.app.state.runtime.db  # type: ignore[attr-defined]
+    async with database.transaction() as session:
+        await session.execute(text("UPDATE reps SET active = false"))
+        await session.execute(text("UPDATE assignments SET sla_due_at = NULL"))
+    return database
+
+
+async def change(db: Database, settings: NurtureSettings, rep_id: str, at: datetime, **changes: Any) -> None:
+    async with db.transaction() as session:
+        await directory.update_rep(session, settings, UUID(rep_id), changes, at)
+
+
+async def sla_due(db: Database, lead_id: UUID) -> datetime | None:
+    async with db.transaction() as session:
+        query = text("SELECT sla_due_at FROM assignments WHERE lead_id = :id")
+        due: datetime | None = (await session.execute(query, {"id": lead_id})).scalar_one()
+    return due
+
+
+@pytest.mark.parametrize("leaving", [{"active": False}, {"role": "manager"}], ids=["inactive", "manager"])
+async def test_a_rep_who_leaves_hands_their_unacknowledged_hot_leads_on_at_once(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, leaving: dict[str, Any]
+) -> None:
+    """The next rep has the lead at once, its SLA from then, told why; the rep who left keeps a
+    lead they acknowledged; no `sla.breached` is published and the SLA pass finds nothing."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA  # the story is in the past: every webhook is due now
+    with webhook_receiver() as first, webhook_receiver() as second:
+        leaving_rep = await add(nurture, first, "Aigerim", territories=["KZ"])
+        event = await assign(db, settings, start, country="KZ")
+        taken = await assign(db, settings, start, country="KZ")
+        async with db.transaction() as session:
+            await acknowledge(session, taken.lead_id, UUID(leaving_rep["id"]), None, settings.box)
+        staying = await add(nurture, second, "Dauren", territories=["KZ"])
+        left_at = start + 3 * SECOND
+        await change(db, settings, leaving_rep["id"], left_at, **leaving)
+        [handed] = await eventually(lambda: bodies(second), timeout=20)
+    assert await holder_of(db, event.lead_id) == (staying["id"], 0)
+    assert await holder_of(db, taken.lead_id) == (leaving_rep["id"], 0)
+    assert await sla_due(db, event.lead_id) == left_at + SLA
+    data = handed["data"]
+    assert data["lead_id"] == str(event.lead_id) and data["rep_id"] == staying["id"]
+    assert data["escalated_from"] == leaving_rep["id"] and data["reason"] == "rep_left"
+    assert data["message"].startswith("Passed to you: the rep who had this lead is no longer available")
+    assert await escalate_overdue(db, settings, left_at + SLA - SECOND) == 0
+    found = await events_of(
+        servers.bootstrap,
+        str(event.lead_id),
+        until=lambda es: sum(e.type == "lead.assigned" for e in es) >= 2,
+        topic=topics.TOUCH_EVENTS,
+    )
+    assert [e.type for e in found if e.type.startswith(("lead.", "sla."))] == ["lead.assigned"] * 2
+    again = found[-1]
+    assert again.data["reason"] == "rep_left" and again.data["escalated_from"] == leaving_rep["id"]
+    assert again.causation_id is None and again.correlation_id == event.correlation_id
+
+
+async def test_a_lead_nobody_else_matches_goes_to_the_managers_at_once(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """Not when the SLA of a rep who is gone runs out: the breach says the rep left. The lead
+    stays theirs on record, its clock stopped, and they cannot take it on any more."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as first, webhook_receiver() as other, webhook_receiver() as boss:
+        leaving_rep = await add(nurture, first, "Aigerim", territories=["KZ"])
+        await add(nurture, other, "Ilham", territories=["AZ"])
+        await add(nurture, boss, "Director", role="manager")
+        event = await assign(db, settings, start, country="KZ")
+        [handed] = await eventually(lambda: bodies(first), timeout=20)
+        left_at = start + 3 * SECOND
+        await change(db, settings, leaving_rep["id"], left_at, active=False)
+        [told] = await eventually(lambda: bodies(boss), timeout=20)
+        assert bodies(other) == []
+    assert told["type"] == "sla.breached" and told["data"]["lead_id"] == str(event.lead_id)
+    assert told["data"]["reason"] == "rep_left" and told["data"]["rep_id"] == leaving_rep["id"]
+    assert datetime.fromisoformat(told["data"]["breached_at"]) == left_at
+    assert await sla_due(db, event.lead_id) is None
+    path = f"/v1/leads/{event.lead_id}/acknowledge"
+    refused = await nurture.post(path, json=handed["data"]["acknowledge"]["body"])
+    assert refused.status_code == 403, refused.text
+    assert "inactive" in refused.text, refused.text
+
+
+async def test_setting_a_rep_inactive_through_the_api_hands_their_leads_on(
+    nurture: httpx.AsyncClient, db: Database
+) -> None:
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as first, webhook_receiver() as second:
+        leaving_rep = await add(nurture, first, "Aigerim")
+        event = await assign(db, settings, start)
+        staying = await add(nurture, second, "Dauren")
+        retired = await nurture.patch(f"/v1/reps/{leaving_rep['id']}", json={"active": False}, headers=ADMIN)
+        assert retired.status_code == 200, retired.text
+        [handed] = await eventually(lambda: bodies(second), timeout=20)
+    assert handed["data"]["lead_id"] == str(event.lead_id) and handed["data"]["reason"] == "rep_left"
+    assert await holder_of(db, event.lead_id) == (staying["id"], 0)
