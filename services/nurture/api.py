@@ -1,5 +1,6 @@
 """Nurture HTTP routes: reps (admin), a rep's acknowledgement, a lead's touches; and every router."""
 
+from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -15,6 +16,8 @@ from services.nurture.schemas import (
     RepCreated,
     RepPublic,
     RepUpdate,
+    Rotate,
+    Rotated,
     TouchPublic,
 )
 from shared import paging
@@ -55,6 +58,17 @@ async def update_rep(request: Request, rep_id: UUID, data: RepUpdate) -> Rep:
     changes = data.model_dump(mode="json", exclude_unset=True)
     async with request.app.state.runtime.db.transaction() as session:
         return await directory.update_rep(session, request.app.state.settings, rep_id, changes, utcnow())
+
+
+@admin.post("/reps/{rep_id}/rotate-secret", response_model=Rotated)
+async def rotate_rep_secret(request: Request, rep_id: UUID, data: Rotate | None = None) -> Rotated:
+    """A new webhook secret for the rep, shown once. For `overlap_hours` both sign every
+    webhook, and acknowledge links made with the old one still work; after it, only the new."""
+    overlap = timedelta(hours=(data or Rotate()).overlap_hours)
+    settings = request.app.state.settings
+    async with request.app.state.runtime.db.transaction() as session:
+        secret, until = await directory.rotate_rep_secret(session, settings, rep_id, overlap, utcnow())
+    return Rotated(secret=secret, previous_secret_until=until)
 
 
 @reps_side.post("/leads/{lead_id}/acknowledge", response_model=Acknowledged)

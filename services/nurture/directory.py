@@ -96,6 +96,22 @@ async def update_rep(
     return rep
 
 
+async def rotate_rep_secret(
+    session: AsyncSession, settings: NurtureSettings, rep_id: UUID, overlap: timedelta, now: datetime
+) -> tuple[str, datetime]:
+    """A new signing secret for the rep, and until when the old one also signs (`overlap` from
+    `now`) and still proves the acknowledge links made with it (`rep_webhooks.acknowledge_tokens`),
+    as a subscription's rotation does (`rotate_secret`)."""
+    rep = await session.get(Rep, rep_id, with_for_update=True)
+    if rep is None:
+        raise NotFound("No such rep")
+    secret = new_secret()
+    rep.previous_webhook_secret, rep.webhook_secret = rep.webhook_secret, settings.box.seal(secret)
+    rep.previous_webhook_secret_until = now + overlap
+    session.add(rep)
+    return secret, rep.previous_webhook_secret_until
+
+
 async def create_endpoint(
     session: AsyncSession, settings: NurtureSettings, fields: dict[str, Any]
 ) -> tuple[WebhookEndpoint, str]:

@@ -21,6 +21,8 @@ class Rep(SQLModel, table=True):
     email: str | None = None
     webhook_url: str
     webhook_secret: str
+    previous_webhook_secret: str | None = None  # still signs until `previous_webhook_secret_until` (rotation)
+    previous_webhook_secret_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     active: bool = True
     role: str = "rep"  # rep: is given leads | manager: is told when an SLA breach finds no other rep
     territories: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))

@@ -1,5 +1,7 @@
 """Webhooks to reps: queued in the caller's transaction (sent as it commits when the dispatcher
-can take it), and the token that proves a rep received theirs."""
+can take it), and the token that proves a rep received theirs. While a rotation's overlap lasts
+(`directory.rotate_rep_secret`), the rep's previous secret signs beside the new one and a token
+made with it still counts; after it, only the new one does."""
 
 import base64
 import hashlib
@@ -36,13 +38,30 @@ def queue_webhook(
         "next_attempt_at": now,
         "created_at": now,
     }
-    claim_at_birth(session, delivery, rep.webhook_secret)
+    claim_at_birth(session, delivery, rep.webhook_secret, previous_secret(rep, now))
     defer_insert(session, WebhookDelivery.__table__, delivery)  # type: ignore[attr-defined]
+
+
+def previous_secret(rep: Rep, now: datetime) -> str | None:
+    """The rep's rotated-out secret (sealed) while its overlap lasts at `now`, else None."""
+    until = rep.previous_webhook_secret_until
+    return rep.previous_webhook_secret if until is not None and now < until else None
 
 
 def acknowledge_token(rep: Rep, lead_id: UUID, box: SecretBox) -> str:
     """Proof, for the acknowledge call, that the caller received this rep's webhook: an HMAC
     of the lead and rep under the rep's signing secret."""
-    message = f"acknowledge.{lead_id}.{rep.id}".encode()
-    digest = hmac.new(box.open(rep.webhook_secret).encode(), message, hashlib.sha256).digest()
+    return _token(box.open(rep.webhook_secret), rep.id, lead_id)
+
+
+def acknowledge_tokens(rep: Rep, lead_id: UUID, box: SecretBox, now: datetime) -> list[str]:
+    """The tokens an acknowledge call may carry at `now`: the current secret's, and during a
+    rotation's overlap the previous secret's, so links sent before it keep working until then."""
+    sealed = [rep.webhook_secret, previous_secret(rep, now)]
+    return [_token(box.open(secret), rep.id, lead_id) for secret in sealed if secret]
+
+
+def _token(secret: str, rep_id: UUID, lead_id: UUID) -> str:
+    message = f"acknowledge.{lead_id}.{rep_id}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")

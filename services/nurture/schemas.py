@@ -64,6 +64,9 @@ class RepPublic(BaseModel):
     segments: list[str]
     capacity: int
     assigned_total: int
+    previous_webhook_secret_until: datetime | None = Field(
+        None, description="Until when the secret a rotation replaced also signs."
+    )
     created_at: datetime
 
 

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.nurture.assignments import ASSIGNMENTS, active_reps, hand_over
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Assignment, Rep
-from services.nurture.rep_webhooks import acknowledge_token, queue_webhook
+from services.nurture.rep_webhooks import acknowledge_tokens, queue_webhook
 from services.nurture.routing import choose
 from services.nurture.subscriptions import emit
 from shared.db import Database
@@ -128,9 +128,9 @@ async def acknowledge(
         raise NotTheirs
     if not rep.active:  # their leads went to others as they left; one still theirs waits for the SLA pass
         raise NotTheirs("This rep is inactive: an inactive rep takes no lead on")
-    if token is not None and not _same(token, acknowledge_token(rep, lead_id, box)):
-        raise NotTheirs
     now = utcnow()
+    if token is not None and not any(_same(token, t) for t in acknowledge_tokens(rep, lead_id, box, now)):
+        raise NotTheirs
     first = assignment.acknowledged_at is None
     if first:
         assignment.acknowledged_at = now

@@ -55,25 +55,30 @@ WITH claimed AS (
 )
 SELECT c.id, coalesce(e.url, r.webhook_url, c.url), c.body, c.attempts, c.endpoint_id, c.origin,
        coalesce(r.webhook_secret, e.secret) AS secret,
-       CASE WHEN e.previous_secret_until > $1 THEN e.previous_secret END AS previous_secret
+       CASE WHEN r.previous_webhook_secret_until > $1 THEN r.previous_webhook_secret
+            WHEN e.previous_secret_until > $1 THEN e.previous_secret END AS previous_secret
 FROM claimed c
 LEFT JOIN reps r ON r.id = c.rep_id
 LEFT JOIN webhook_endpoints e ON e.id = c.endpoint_id
 """
 
 
-def claim_at_birth(session: AsyncSession, delivery: dict[str, Any], sealed_secret: str) -> None:
+def claim_at_birth(
+    session: AsyncSession, delivery: dict[str, Any], sealed_secret: str, sealed_previous: str | None
+) -> None:
     """Have this process's dispatcher (`WebhookDispatcher.serve_at_birth`) send a delivery
     being made as its transaction commits, claimed in the row itself (its lease, its first
     attempt): a rep's hot lead skips the claim's round trip. Only to a receiver that answered
     its last send from here, with a slot free; any other is claimed as usual (the claim keeps
-    the receivers' circuits)."""
+    the receivers' circuits). `sealed_previous`: a rotated-out secret that still signs."""
     dispatcher: WebhookDispatcher | None = kept(session).get(AT_BIRTH)
     if dispatcher is None or not dispatcher.takes_at_birth(delivery["origin"]):
         return
     lease = timedelta(seconds=dispatcher.settings.webhook_lease_seconds)
     delivery["lease_until"], delivery["attempts"] = delivery["created_at"] + lease, 1
-    secret = dispatcher.settings.box.open(sealed_secret)
+    box = dispatcher.settings.box
+    secret = box.open(sealed_secret)
+    previous = box.open(sealed_previous) if sealed_previous else None
     due = Due(
         delivery["id"],
         delivery["url"],
@@ -82,7 +87,7 @@ def claim_at_birth(session: AsyncSession, delivery: dict[str, Any], sealed_secre
         delivery["endpoint_id"],
         delivery["origin"],
         secret,
-        None,
+        previous,
     )
     hand_after_commit(session, AT_BIRTH, due)
 

@@ -27,6 +27,7 @@ async def nurture(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
     ("method", "path", "body", "title"),
     [
         ("PATCH", f"/v1/reps/{UNKNOWN}", {"active": False}, "No such rep"),
+        ("POST", f"/v1/reps/{UNKNOWN}/rotate-secret", {}, "No such rep"),
         ("PATCH", f"/v1/webhooks/{UNKNOWN}", {"active": False}, "No such webhook endpoint"),
         ("POST", f"/v1/webhooks/{UNKNOWN}/rotate-secret", {}, "No such webhook endpoint"),
         ("GET", f"/v1/webhooks/{UNKNOWN}/deliveries", None, "No such webhook endpoint"),
