@@ -63,6 +63,11 @@ async def retire_every_rep(db: Database) -> None:
         await session.execute(text("UPDATE reps SET active = false"))
 
 
+async def come_back(db: Database, rep: dict[str, Any]) -> None:
+    async with db.transaction() as session:
+        await session.execute(text("UPDATE reps SET active = true WHERE id = :id"), {"id": rep["id"]})
+
+
 async def add_rep(client: httpx.AsyncClient, receiver: Receiver) -> dict[str, Any]:
     response = await client.post(
         "/v1/reps", json={"name": "Aigerim", "webhook_url": receiver.url}, headers=ADMIN
@@ -153,6 +158,7 @@ async def test_acknowledge_links_sent_before_a_rotation_work_until_its_overlap_e
         dropped = await hand_off(db, nurture)
         [kept_link] = [link(r) for r in await eventually(first_hook.received, timeout=20)]
         [dropped_link] = [link(r) for r in await eventually(second_hook.received, timeout=20)]
+    await come_back(db, overlapping)  # retired only to route the second lead: a rep who left takes none on
     await rotate(nurture, overlapping, overlap_hours=1)
     await rotate_at(db, nurture, ended, utcnow() - 2 * HOUR)
     assert kept_link["body"]["rep_id"] == overlapping["id"] and dropped_link["body"]["rep_id"] == ended["id"]
