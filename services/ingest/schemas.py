@@ -4,10 +4,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from services.ingest.normalize import check_birthday
 from shared.inputs import StorableInput
+from shared.times import ZoneName
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
@@ -18,6 +19,15 @@ Birthday = Annotated[
     StringConstraints(max_length=20),
     AfterValidator(lambda text: check_birthday(text, datetime.now(UTC).date())),
 ]
+
+
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+LeadZone = Annotated[ZoneName, BeforeValidator(_stripped)]
+"""A lead's own time zone: refused here when nurture could not open it (it fell back to the
+playbooks' zone without a word). Events keep it as plain text, so old ones still decode."""
 CustomValue = Annotated[str, StringConstraints(max_length=1000)] | int | float | bool | None
 
 TIMEFRAME_HELP = (
@@ -45,7 +55,13 @@ class LeadIn(StorableInput):
     company_size: Short | None = None
     country: Short | None = None
     city: Short | None = None
-    timezone: Short | None = None
+    timezone: LeadZone | None = Field(
+        None,
+        description="The person's time zone, an IANA name as the zone database writes it "
+        "(`Asia/Almaty`, `Europe/Berlin`, `UTC`; letter case counts): touches are timed in it. "
+        "Any other is a 422 naming `timezone`.",
+        examples=["Asia/Almaty"],
+    )
     language: Short | None = Field(
         None, description="The person's language: kk, ru, az or en. Timeframes are read in it first."
     )
