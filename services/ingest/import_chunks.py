@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.capture import Client, Submission, capture, prepare
 from services.ingest.forms import lead_from_form
-from services.ingest.import_files import undecoded
+from services.ingest.import_files import Record, undecoded
 from services.ingest.lead_lookup import prefetch
 from services.ingest.models import Import, ImportRejection, Source
 from shared.db import Database, defer_insert
@@ -24,8 +24,8 @@ CHUNK_ROWS = 500
 IMPORTS = Import.__table__  # type: ignore[attr-defined]
 REJECTIONS = ImportRejection.__table__  # type: ignore[attr-defined]
 
-Row = list[tuple[str, str]]  # a data row's (header, value) pairs
-Rejection = tuple[int, list[dict[str, str]]]  # a row's number and each field's reason
+Place = tuple[int, int]  # a row's number (1 = the first after the header) and the line it starts on
+Rejection = tuple[Place, list[dict[str, str]]]  # a row's place and each field's reason
 
 
 class ImportAbandoned(Exception):
@@ -33,9 +33,11 @@ class ImportAbandoned(Exception):
     progress for `import_stall_seconds`): it stops, and the file sent again takes over."""
 
 
-async def apply_rows(db: Database, source: Source, import_id: UUID, rows: Iterable[Row], region: str) -> None:
+async def apply_rows(
+    db: Database, source: Source, import_id: UUID, rows: Iterable[Record], region: str
+) -> None:
     """Apply the rows (numbered from 1) in chunks of CHUNK_ROWS."""
-    chunk: list[tuple[int, Row]] = []
+    chunk: list[tuple[int, Record]] = []
     for number, row in enumerate(rows, start=1):
         chunk.append((number, row))
         if len(chunk) == CHUNK_ROWS:
@@ -46,7 +48,7 @@ async def apply_rows(db: Database, source: Source, import_id: UUID, rows: Iterab
 
 
 async def apply_chunk(
-    db: Database, source: Source, import_id: UUID, chunk: list[tuple[int, Row]], region: str
+    db: Database, source: Source, import_id: UUID, chunk: list[tuple[int, Record]], region: str
 ) -> None:
     ready, rejected = _prepare(source, chunk, region)
     for attempt in range(1, 6):
@@ -65,23 +67,24 @@ async def apply_chunk(
 
 
 def _prepare(
-    source: Source, chunk: list[tuple[int, Row]], region: str
-) -> tuple[list[tuple[int, Submission]], list[Rejection]]:
+    source: Source, chunk: list[tuple[int, Record]], region: str
+) -> tuple[list[tuple[Place, Submission]], list[Rejection]]:
     """The chunk's rows ready to capture, and those refused (not UTF-8, or not a valid lead)."""
-    ready: list[tuple[int, Submission]] = []
+    ready: list[tuple[Place, Submission]] = []
     rejected: list[Rejection] = []
     vouched = source.scope == "history"
     for number, row in chunk:
-        if errors := undecoded(row):
-            rejected.append((number, _reasons(errors)))
+        place = (number, row.line)
+        if errors := undecoded(row.fields):
+            rejected.append((place, _reasons(errors)))
             continue
         try:
-            lead = lead_from_form(row, None)
+            lead = lead_from_form(row.fields, None)
             submission = prepare(source, lead, region, Client(), activity="imported", vouched=vouched)
         except InvalidInput as error:
-            rejected.append((number, _reasons(error.errors)))
+            rejected.append((place, _reasons(error.errors)))
             continue
-        ready.append((number, submission))
+        ready.append((place, submission))
     return ready, rejected
 
 
@@ -93,7 +96,7 @@ async def _store_chunk(
     session: AsyncSession,
     source: Source,
     import_id: UUID,
-    ready: list[tuple[int, Submission]],
+    ready: list[tuple[Place, Submission]],
     rejected: list[Rejection],
     span: tuple[int, int],
 ) -> None:
@@ -112,14 +115,15 @@ async def _store_chunk(
     # The people the chunk names, read and locked in one query (in id order), as a group of
     # form posts is: each capture then finds its lead in memory, not with a query of its own.
     await prefetch(session, [(submission.email, submission.phone) for _, submission in ready])
-    for number, submission in ready:
+    for place, submission in ready:
         try:
             created += (await capture(session, source, submission)).created
             stored += 1
         except InvalidInput as error:  # refused before it wrote anything (a profile over its bounds)
-            rejected.append((number, _reasons(error.errors)))
-    for number, errors in rejected:
-        defer_insert(session, REJECTIONS, {"import_id": import_id, "row": number, "errors": errors})
+            rejected.append((place, _reasons(error.errors)))
+    for (number, line), errors in rejected:
+        row = {"import_id": import_id, "row": number, "line": line, "errors": errors}
+        defer_insert(session, REJECTIONS, row)
     await session.execute(
         update(IMPORTS)
         .where(IMPORTS.c.id == import_id)

@@ -83,7 +83,14 @@ def summary(report: dict[str, Any]) -> str:
     ]
     for rejection in report["rejections"][:20]:
         reasons = "; ".join(f"{e['field']}: {e['reason']}" for e in rejection["errors"])
-        lines.append(f"  row {rejection['row']}: {reasons}")
+        lines.append(f"  {_place(rejection)}: {reasons}")
     if report["rejected"] > 20:
         lines.append(f"  … and {report['rejected'] - 20} more (GET {report['id']} for the first 1,000)")
     return "\n".join(lines)
+
+
+def _place(rejection: dict[str, Any]) -> str:
+    """Where a rejected row is: the line a person finds it on in the file, and its number."""
+    if rejection.get("line") is None:
+        return f"row {rejection['row']}"
+    return f"line {rejection['line']} (row {rejection['row']})"

@@ -1,5 +1,6 @@
 """An uploaded CSV file: spooled to disk as it arrives, its delimiter told from the header row,
-its rows read as (header, value) pairs, and the fields that were not UTF-8 found."""
+its rows read as (header, value) pairs with the line each starts on, and the fields that were
+not UTF-8 found."""
 
 import csv
 import io
@@ -7,7 +8,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
 HEADER_SAMPLE = 8 * 1024  # the header row, where the delimiter is told
@@ -26,6 +27,15 @@ AFTER_CLOSING = (
     "line {line}: a field's closing quote (\") is followed by more text: write a quote inside a"
     ' field as two (""); nothing was imported'
 )
+
+
+class Record(NamedTuple):
+    """A data row: the line of the file it starts on, as an editor or a spreadsheet numbers
+    them (the header row is line 1; a quoted value may run over several lines), and its
+    (header, value) pairs."""
+
+    line: int
+    fields: list[tuple[str, str]]
 
 
 class ImportTooLarge(Exception):
@@ -65,12 +75,13 @@ async def spool(chunks: Any, max_bytes: int) -> IO[bytes]:
     return spooled
 
 
-def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[list[tuple[str, str]]]:
-    """Each data row as (header, value) pairs. UTF-8 with or without a BOM; the delimiter
-    (comma, semicolon or tab, as spreadsheets export) is the one given, else told from the
-    header row. A byte that is not UTF-8 stays in its value as a lone surrogate (`undecoded`
-    finds it), so only its row is refused; a field may be as long as the file (the rules on
-    each lead field's length refuse the row, not the csv module's 128 KiB limit the file)."""
+def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[Record]:
+    """Each data row (blank ones skipped) with the line it starts on. UTF-8 with or without a
+    BOM; the delimiter (comma, semicolon or tab, as spreadsheets export) is the one given, else
+    told from the header row. A byte that is not UTF-8 stays in its value as a lone surrogate
+    (`undecoded` finds it), so only its row is refused; a field may be as long as the file (the
+    rules on each lead field's length refuse the row, not the csv module's 128 KiB limit the
+    file)."""
     csv.field_size_limit(sys.maxsize)  # the body is capped at LEADFLOW_MAX_IMPORT_BYTES already
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
     if delimiter is None:
@@ -80,20 +91,26 @@ def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[list[tup
         # strict: a quote left open took every row after it into one field (the import said
         # "done" with those rows lost); now the file is refused, naming the line.
         reader = csv.reader(text, delimiter=delimiter, strict=True)
-        header = [name.strip() for name in _read(reader) or []]
+        _, names = _read(reader)
+        header = [name.strip() for name in names or []]
         if any(_UNDECODED.search(name) for name in header):
             raise UnreadableFile(f"the header row {NOT_UTF8}")
-        while (values := _read(reader)) is not None:
+        while True:
+            line, values = _read(reader)
+            if values is None:
+                return
             if any(v.strip() for v in values):
-                yield list(zip(header, values, strict=False))
+                yield Record(line, list(zip(header, values, strict=False)))
     finally:
         text.detach()  # leave the file open for the caller
 
 
-def _read(reader: Any) -> list[str] | None:
-    started = reader.line_num + 1  # the line the row begins on
+def _read(reader: Any) -> tuple[int, list[str] | None]:
+    """The next row's values (None at the end of the file) and the line it begins on: the
+    reader has counted every line read so far, those inside quoted values too."""
+    started = reader.line_num + 1
     try:
-        return next(reader, None)
+        return started, next(reader, None)
     except csv.Error as error:  # its text names the fault, not the data
         if "unexpected end of data" in str(error):
             raise UnreadableFile(UNCLOSED.format(line=started)) from None
@@ -102,9 +119,9 @@ def _read(reader: Any) -> list[str] | None:
         raise UnreadableFile(f"line {reader.line_num} is not CSV: {error}") from None
 
 
-def undecoded(row: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def undecoded(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The row's fields holding bytes that were not UTF-8, each with the reason."""
-    return [(name, NOT_UTF8) for name, value in row if _UNDECODED.search(value)]
+    return [(name, NOT_UTF8) for name, value in fields if _UNDECODED.search(value)]
 
 
 def count_rows(raw: IO[bytes], delimiter: str | None = None) -> int:

@@ -148,10 +148,13 @@ class Import(SQLModel, table=True):
 
 
 class ImportRejection(SQLModel, table=True):
-    """A rejected CSV row: its number (1 = the first data row) and each field's reason."""
+    """A rejected CSV row: its number (1 = the first data row), the file's line it starts on
+    (the header is line 1; none for rows rejected before lines were kept) and each field's
+    reason."""
 
     __tablename__ = "import_rejections"
 
     import_id: UUID = Field(primary_key=True)
     row: int = Field(primary_key=True)
+    line: int | None = None
     errors: list[dict[str, str]] = Field(sa_column=Column(JSONB, nullable=False))

@@ -153,7 +153,12 @@ class ImportStarted(BaseModel):
 
 
 class RowRejection(BaseModel):
-    row: int = Field(description="1 is the first row after the header.")
+    row: int = Field(description="The row's number among the data rows: 1 is the first after the header.")
+    line: int | None = Field(
+        description="The line of the file the row starts on, as an editor or a spreadsheet numbers "
+        "them: the header row is line 1, and a row whose quoted value runs over several lines starts "
+        "on its first. None for rows rejected before lines were kept."
+    )
     errors: list[ItemError]
 
 

@@ -122,7 +122,7 @@ async def test_leadflow_import_command_shows_the_report(servers: Servers, tmp_pa
         )
     assert result.returncode == 0, result.stderr
     assert "1 new leads" in result.stdout and "1 rejected" in result.stdout
-    assert "row 2: email: email or phone is required" in result.stdout
+    assert "line 3 (row 2): email: email or phone is required" in result.stdout
 
 
 def test_leadflow_import_says_when_ingest_cannot_be_reached(tmp_path: Path) -> None:

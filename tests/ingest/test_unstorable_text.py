@@ -110,6 +110,7 @@ async def test_a_csv_row_with_a_nul_is_rejected_and_the_other_rows_imported(
     assert report["rejections"] == [
         {
             "row": 2,
+            "line": 3,
             "errors": [{"field": "first_name", "reason": report["rejections"][0]["errors"][0]["reason"]}],
         }
     ]

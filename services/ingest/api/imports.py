@@ -57,14 +57,17 @@ async def start_import(
 @router.get("/{import_id}", response_model=ImportReport)
 async def get_import(request: Request, import_id: UUID, source: KeyedSource) -> ImportReport:
     """Progress and the report: accepted (new leads), merged (known people), rejected rows with
-    each field's reason (the first 1,000). A `capture` key is not told who was known: its
-    merged rows count as accepted, as its single leads are answered."""
+    the line of the file each starts on and each field's reason (the first 1,000). A `capture`
+    key is not told who was known: its merged rows count as accepted, as its single leads are
+    answered."""
     async with request.app.state.runtime.db.transaction() as session:
         found = await imports.report(session, import_id)
     if found is None or found[0].source_id != source.id:
         raise HTTPException(404, "No such import")
     record, rejections = found
-    rows = [RowRejection(row=r.row, errors=[ItemError(**e) for e in r.errors]) for r in rejections]
+    rows = [
+        RowRejection(row=r.row, line=r.line, errors=[ItemError(**e) for e in r.errors]) for r in rejections
+    ]
     counts = as_told(record.model_dump(), tell=source.scope == "history")
     return ImportReport(**counts, rejections=rows)
 
