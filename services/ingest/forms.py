@@ -11,6 +11,8 @@ from services.ingest.schemas import LEAD_FIELDS, LeadIn
 from shared.http import InvalidInput
 
 HONEYPOT = "_hp"
+NAME_ALIASES = ("name", "full_name")  # a whole name, split into first and last
+UTM_PREFIX = "utm_"
 CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 MAX_CUSTOM = 50
 
@@ -29,13 +31,13 @@ def lead_from_form(fields: Iterable[tuple[str, str]], page_url: str | None) -> L
         value = raw.strip()
         if not value or name == HONEYPOT:
             continue
-        if name in ("name", "full_name") and "first_name" not in lead:
+        if name in NAME_ALIASES and "first_name" not in lead:
             first, _, last = value.partition(" ")
             lead["first_name"] = first
             if last.strip():
                 lead["last_name"] = last.strip()
-        elif name.lower().startswith("utm_"):
-            lead["utm"][name.lower()[4:]] = value
+        elif name.lower().startswith(UTM_PREFIX):
+            lead["utm"][name.lower()[len(UTM_PREFIX) :]] = value
         elif name in LEAD_FIELDS and name not in ("utm", "custom"):
             lead[name] = value
         elif CUSTOM_KEY.match(name) and len(lead["custom"]) < MAX_CUSTOM:

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.capture import Client, Submission, capture, prepare
 from services.ingest.forms import lead_from_form
-from services.ingest.import_files import Record, undecoded
+from services.ingest.import_files import MISFIT, Record, undecoded
 from services.ingest.lead_lookup import prefetch
 from services.ingest.models import Import, ImportRejection, Source
 from shared.db import Database, defer_insert
@@ -69,12 +69,16 @@ async def apply_chunk(
 def _prepare(
     source: Source, chunk: list[tuple[int, Record]], region: str
 ) -> tuple[list[tuple[Place, Submission]], list[Rejection]]:
-    """The chunk's rows ready to capture, and those refused (not UTF-8, or not a valid lead)."""
+    """The chunk's rows ready to capture, and those refused (not fitting the header, not
+    UTF-8, or not a valid lead)."""
     ready: list[tuple[Place, Submission]] = []
     rejected: list[Rejection] = []
     vouched = source.scope == "history"
     for number, row in chunk:
         place = (number, row.line)
+        if row.misfit:
+            rejected.append((place, _reasons([(MISFIT, row.misfit)])))
+            continue
         if errors := undecoded(row.fields):
             rejected.append((place, _reasons(errors)))
             continue

@@ -81,6 +81,7 @@ def summary(report: dict[str, Any]) -> str:
         f"{report['status']}: {report['rows_done']} rows — {report['accepted']} new leads, "
         f"{report['merged']} merged into known people, {report['rejected']} rejected",
     ]
+    lines += [_unknown(header) for header in report.get("unknown_headers", [])]
     for rejection in report["rejections"][:20]:
         reasons = "; ".join(f"{e['field']}: {e['reason']}" for e in rejection["errors"])
         lines.append(f"  {_place(rejection)}: {reasons}")
@@ -94,3 +95,10 @@ def _place(rejection: dict[str, Any]) -> str:
     if rejection.get("line") is None:
         return f"row {rejection['row']}"
     return f"line {rejection['line']} (row {rejection['row']})"
+
+
+def _unknown(header: dict[str, Any]) -> str:
+    """A header no lead field takes: where its values went, and what it probably meant."""
+    went = f"kept as {header['kept_as']}" if header["kept_as"] else "not imported"
+    meant = f"; did you mean {header['did_you_mean']}?" if header["did_you_mean"] else ""
+    return f'  column "{header["header"]}" is no lead field: {went}{meant}'

@@ -1,6 +1,6 @@
 """An uploaded CSV file: spooled to disk as it arrives, its delimiter told from the header row,
 its rows read as (header, value) pairs with the line each starts on, and the fields that were
-not UTF-8 found."""
+not UTF-8 and the rows that do not fit the header found."""
 
 import csv
 import io
@@ -8,9 +8,11 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any, NamedTuple
 
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 HEADER_SAMPLE = 8 * 1024  # the header row, where the delimiter is told
 
 
@@ -27,15 +29,29 @@ AFTER_CLOSING = (
     "line {line}: a field's closing quote (\") is followed by more text: write a quote inside a"
     ' field as two (""); nothing was imported'
 )
+REPEATED = (
+    'the header row names "{name}" twice (columns {first} and {second}), so one column\'s values'
+    " would be lost: rename or remove one; nothing was imported"
+)
+MISFIT = "columns"  # the field a row that does not fit the header is rejected on
+TOO_FEW = (
+    "line {line} has {count} values where the header row names {named} columns: a value is"
+    " missing, or a quote or {delimiter} is out of place; the row was not imported"
+)
+TOO_MANY = (
+    "line {line} has {count} values where the header row names {named} columns: put a value"
+    " holding a {delimiter} in quotes, or remove the extra ones; the row was not imported"
+)
 
 
 class Record(NamedTuple):
     """A data row: the line of the file it starts on, as an editor or a spreadsheet numbers
-    them (the header row is line 1; a quoted value may run over several lines), and its
-    (header, value) pairs."""
+    them (the header row is line 1; a quoted value may run over several lines), its (header,
+    value) pairs, and why it does not fit the header when it does not."""
 
     line: int
     fields: list[tuple[str, str]]
+    misfit: str | None = None
 
 
 class ImportTooLarge(Exception):
@@ -82,6 +98,22 @@ def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[Record]:
     (`undecoded` finds it), so only its row is refused; a field may be as long as the file (the
     rules on each lead field's length refuse the row, not the csv module's 128 KiB limit the
     file)."""
+    with _opened(raw, delimiter) as (header, reader):
+        yield from _records(header, reader)
+
+
+def survey(raw: IO[bytes], delimiter: str | None = None) -> tuple[list[str], int]:
+    """The header row and how many data rows follow it. The whole file is read, so one that
+    cannot be read is refused (UnreadableFile) before any row of it is stored."""
+    with _opened(raw, delimiter) as (header, reader):
+        total = sum(1 for _ in _records(header, reader))
+    raw.seek(0)
+    return header, total
+
+
+@contextmanager
+def _opened(raw: IO[bytes], delimiter: str | None) -> Iterator[tuple[list[str], Any]]:
+    """The file's header row, checked, and a reader at the first data row."""
     csv.field_size_limit(sys.maxsize)  # the body is capped at LEADFLOW_MAX_IMPORT_BYTES already
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
     if delimiter is None:
@@ -95,14 +127,45 @@ def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[Record]:
         header = [name.strip() for name in names or []]
         if any(_UNDECODED.search(name) for name in header):
             raise UnreadableFile(f"the header row {NOT_UTF8}")
-        while True:
-            line, values = _read(reader)
-            if values is None:
-                return
-            if any(v.strip() for v in values):
-                yield Record(line, list(zip(header, values, strict=False)))
+        if repeated := _repeated(header):
+            raise UnreadableFile(repeated)
+        yield header, reader
     finally:
         text.detach()  # leave the file open for the caller
+
+
+def _repeated(header: list[str]) -> str | None:
+    """Why the header cannot be used when it names a column twice: the rows' values would go
+    to one field and the other's be lost without a word."""
+    seen: dict[str, int] = {}
+    for column, name in enumerate(header, start=1):
+        if name in seen:
+            return REPEATED.format(name=name, first=seen[name], second=column)
+        if name:  # a column with no name (a spreadsheet's trailing delimiter) goes nowhere
+            seen[name] = column
+    return None
+
+
+def _records(header: list[str], reader: Any) -> Iterator[Record]:
+    """The data rows after the header. A row fits it when it has a value for each named column
+    (unnamed ones at its end may be left out) and nothing but blanks beyond them: spreadsheets
+    end rows with delimiters; anything else would pad or cut the row and shift its values."""
+    named = len(header)
+    while named and not header[named - 1]:
+        named -= 1
+    delimiter = DELIMITER_NAMES.get(reader.dialect.delimiter, repr(reader.dialect.delimiter))
+    while True:
+        line, values = _read(reader)
+        if values is None:
+            return
+        if not any(v.strip() for v in values):
+            continue
+        misfit = None
+        if len(values) < named:
+            misfit = TOO_FEW.format(line=line, count=len(values), named=named, delimiter=delimiter)
+        elif len(values) > named and any(v.strip() for v in values[named:]):
+            misfit = TOO_MANY.format(line=line, count=len(values), named=named, delimiter=delimiter)
+        yield Record(line, list(zip(header, values, strict=False)), misfit)
 
 
 def _read(reader: Any) -> tuple[int, list[str] | None]:
@@ -122,9 +185,3 @@ def _read(reader: Any) -> tuple[int, list[str] | None]:
 def undecoded(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The row's fields holding bytes that were not UTF-8, each with the reason."""
     return [(name, NOT_UTF8) for name, value in fields if _UNDECODED.search(value)]
-
-
-def count_rows(raw: IO[bytes], delimiter: str | None = None) -> int:
-    total = sum(1 for _ in read_rows(raw, delimiter))
-    raw.seek(0)
-    return total

@@ -12,7 +12,8 @@ from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.import_chunks import IMPORTS, REJECTIONS, ImportAbandoned, apply_rows
-from services.ingest.import_files import UnreadableFile, count_rows, read_rows
+from services.ingest.import_files import UnreadableFile, read_rows, survey
+from services.ingest.import_headers import unknown_headers
 from services.ingest.models import Import, ImportRejection, Source
 from shared.db import Database
 from shared.faults import cancelled_from_outside
@@ -58,8 +59,8 @@ async def run(
 ) -> None:
     """Apply every row; the report is updated with each chunk. Never raises."""
     try:
-        total = await asyncio.to_thread(count_rows, raw, delimiter)
-        await _set(db, import_id, rows_total=total)
+        header, total = await asyncio.to_thread(survey, raw, delimiter)
+        await _set(db, import_id, rows_total=total, unknown_headers=unknown_headers(header))
         await apply_rows(db, source, import_id, read_rows(raw, delimiter), region)
         await _set(db, import_id, status="done", finished_at=func.now())
     except asyncio.CancelledError:

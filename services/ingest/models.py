@@ -145,6 +145,8 @@ class Import(SQLModel, table=True):
     started_at: datetime | None = _now_default()
     progress_at: datetime | None = _now_default()
     finished_at: datetime | None = _timestamp(default=None)
+    # the headers no lead field takes (`import_headers.unknown_headers`), once the file is read
+    unknown_headers: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSONB))
 
 
 class ImportRejection(SQLModel, table=True):

@@ -162,6 +162,18 @@ class RowRejection(BaseModel):
     errors: list[ItemError]
 
 
+class UnknownHeader(BaseModel):
+    header: str = Field(description="A header of the file that names no lead field.")
+    kept_as: str | None = Field(
+        description="Where its values went: `custom.<header>`, a custom field of each lead; null "
+        "when they were not imported (a custom field's name is letters, digits, `_`, `.` and `-`, "
+        "at most 64 of them; a lead keeps at most 50)."
+    )
+    did_you_mean: str | None = Field(
+        description="The lead field it is close to (`emial`: `email`; `Phone Number`: `phone`), if any."
+    )
+
+
 class ImportReport(BaseModel):
     id: UUID
     filename: str | None
@@ -177,6 +189,11 @@ class ImportReport(BaseModel):
     error: str | None
     started_at: datetime
     finished_at: datetime | None
+    unknown_headers: list[UnknownHeader] = Field(
+        default_factory=list,
+        description="The file's headers that no lead field takes, in its order: rename one to the "
+        "field it meant and send the file again (rows already stored merge). Known once the file is read.",
+    )
     rejections: list[RowRejection]
 
 

@@ -1,13 +1,18 @@
 """What an import's report tells the person who sent the file: the line of the file each
-rejected row is on, as their editor or spreadsheet numbers it."""
+rejected row is on, as their editor or spreadsheet numbers it; the headers no lead field takes
+and what each probably meant; a row that does not fit the header, refused by its line; a
+header named twice, refusing the file before anything of it is stored."""
 
 import uuid
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from services.ingest import import_files
 from services.ingest.import_cli import summary
 from tests.helpers import create_source
+from tests.ingest.conftest import ingest_db
 from tests.ingest.test_imports import finished_report
 
 
@@ -52,3 +57,90 @@ def test_the_command_line_report_names_each_rejected_rows_line() -> None:
         "rejections": [{"row": 2, "line": 4, "errors": [{"field": "email", "reason": "is not valid"}]}],
     }
     assert "  line 4 (row 2): email: is not valid" in summary(report).splitlines()
+
+
+async def test_the_report_names_the_headers_no_lead_field_takes_and_what_each_probably_meant(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """A CRM's `Phone Number` was dropped and a typed `emial` kept as a custom field, both
+    without a word: the import said "done" with every phone number lost."""
+    key = {"X-Source-Key": (await create_source(ingest, channel="import"))["key"]}
+    body = (
+        f"email,Phone Number,emial,company,Company Name,booth_notes\n{email('h')},+77015550101,x,Co,Co,b1\n"
+    )
+    report = await finished_report(ingest, key, body.encode())
+    assert (report["status"], report["accepted"]) == ("done", 1), report
+    assert report["unknown_headers"] == [
+        {"header": "Phone Number", "kept_as": None, "did_you_mean": "phone"},
+        {"header": "emial", "kept_as": "custom.emial", "did_you_mean": "email"},
+        {"header": "Company Name", "kept_as": None, "did_you_mean": "company"},
+        {"header": "booth_notes", "kept_as": "custom.booth_notes", "did_you_mean": None},
+    ]
+    known = await finished_report(
+        ingest, key, f"email,name,utm_source\n{email('k')},Leyla Aliyeva,expo\n".encode()
+    )
+    assert known["unknown_headers"] == []
+
+
+async def test_a_header_named_twice_refuses_the_file_before_anything_is_imported(
+    ingest: httpx.AsyncClient,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    rows = "".join(f"{run}-{n}@expo.kz,Co,{run}-{n}@other.kz\n" for n in range(1, 601))
+    key = {"X-Source-Key": (await create_source(ingest, channel="import"))["key"]}
+    report = await finished_report(ingest, key, f"email,company, email\n{rows}".encode())
+    async with ingest_db(ingest).transaction() as session:
+        stored = await session.execute(
+            text("SELECT count(*) FROM leads WHERE email LIKE :run"), {"run": f"{run}-%"}
+        )
+        assert stored.scalar_one() == 0
+    expected = import_files.REPEATED.format(name="email", first=1, second=3)
+    assert (report["status"], report["error"]) == ("failed", expected), report
+    assert 'names "email" twice (columns 1 and 3)' in expected
+
+
+async def test_a_row_with_more_or_fewer_values_than_the_header_is_rejected_naming_its_line(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """Padded or cut, such a row put its values under the wrong headers (a phone as the
+    company) or lost them. Blank values past the header are the delimiters a spreadsheet ends
+    rows with: those rows are taken."""
+    lines = [
+        "email,company,city,,",  # line 1: two unnamed columns, as a spreadsheet writes them
+        f"{email('a')},Co,Almaty,,",  # line 2: fits
+        f"{email('b')},Co",  # line 3: city missing
+        f"{email('c')},Co,Almaty",  # line 4: fits (the unnamed columns left out)
+        f"{email('d')},Co,Almaty,, ,,,",  # line 5: blanks past the header, fits
+        f"{email('e')},Kaspi, Bank,Almaty",  # line 6: a comma inside a company, unquoted
+        f"{email('f')},Co,Almaty,,,+77015550101",  # line 7: a value past the header
+    ]
+    key = {"X-Source-Key": (await create_source(ingest, channel="import"))["key"]}
+    report = await finished_report(ingest, key, ("\n".join(lines) + "\n").encode())
+    assert (report["status"], report["accepted"], report["rejected"]) == ("done", 3, 3), report
+    refused = {r["line"]: (r["errors"][0]["field"], r["errors"][0]["reason"]) for r in report["rejections"]}
+    assert refused == {
+        3: ("columns", import_files.TOO_FEW.format(line=3, count=2, named=3, delimiter="comma")),
+        6: ("columns", import_files.TOO_MANY.format(line=6, count=4, named=3, delimiter="comma")),
+        7: ("columns", import_files.TOO_MANY.format(line=7, count=6, named=3, delimiter="comma")),
+    }
+    assert refused[3][1].startswith("line 3 has 2 values where the header row names 3 columns")
+
+
+def test_the_command_line_report_names_the_headers_no_lead_field_takes() -> None:
+    report = {
+        "id": "i",
+        "status": "done",
+        "rows_done": 1,
+        "accepted": 1,
+        "merged": 0,
+        "rejected": 0,
+        "unknown_headers": [
+            {"header": "Phone Number", "kept_as": None, "did_you_mean": "phone"},
+            {"header": "booth_notes", "kept_as": "custom.booth_notes", "did_you_mean": None},
+        ],
+        "rejections": [],
+    }
+    assert summary(report).splitlines()[1:] == [
+        '  column "Phone Number" is no lead field: not imported; did you mean phone?',
+        '  column "booth_notes" is no lead field: kept as custom.booth_notes',
+    ]

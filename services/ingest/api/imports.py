@@ -25,10 +25,10 @@ async def start_import(
     ] = None,
 ) -> JSONResponse:
     """Send the file as the body (`text/csv`, UTF-8, comma, semicolon or tab separated, a
-    header row naming lead fields; `utm_*` and unknown columns are kept too), at most
-    `LEADFLOW_MAX_IMPORT_BYTES` (50 MiB by default). Answers once the file is received; rows
-    are applied in the background: follow `GET /v1/imports/{id}`. One import runs at a time
-    per source (409 while one does)."""
+    header row naming lead fields, each once; `utm_*` and unknown columns are kept too, and
+    the report lists the unknown ones), at most `LEADFLOW_MAX_IMPORT_BYTES` (50 MiB by
+    default). Answers once the file is received; rows are applied in the background: follow
+    `GET /v1/imports/{id}`. One import runs at a time per source (409 while one does)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in CSV_TYPES:
         raise HTTPException(415, "Send the file as text/csv")
@@ -56,8 +56,10 @@ async def start_import(
 
 @router.get("/{import_id}", response_model=ImportReport)
 async def get_import(request: Request, import_id: UUID, source: KeyedSource) -> ImportReport:
-    """Progress and the report: accepted (new leads), merged (known people), rejected rows with
-    the line of the file each starts on and each field's reason (the first 1,000). A `capture`
+    """Progress and the report: accepted (new leads), merged (known people), the headers no
+    lead field takes (and the field each probably meant), rejected rows with the line of the
+    file each starts on and each field's reason (the first 1,000; a row with more or fewer
+    values than the header names columns is one). A `capture`
     key is not told who was known: its merged rows count as accepted, as its single leads are
     answered."""
     async with request.app.state.runtime.db.transaction() as session:
@@ -68,8 +70,8 @@ async def get_import(request: Request, import_id: UUID, source: KeyedSource) -> 
     rows = [
         RowRejection(row=r.row, line=r.line, errors=[ItemError(**e) for e in r.errors]) for r in rejections
     ]
-    counts = as_told(record.model_dump(), tell=source.scope == "history")
-    return ImportReport(**counts, rejections=rows)
+    counts = as_told(record.model_dump(exclude={"unknown_headers"}), tell=source.scope == "history")
+    return ImportReport(**counts, unknown_headers=record.unknown_headers or [], rejections=rows)
 
 
 def as_told(counts: dict[str, Any], tell: bool) -> dict[str, Any]:
