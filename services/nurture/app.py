@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request, Response
 
-from services.nurture import delivery_log, directory, sla, unsubscribe_routes
+from services.nurture import delivery_log, directory, resealing, sla, unsubscribe_routes
 from services.nurture.api import routers
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
@@ -45,6 +45,7 @@ def create_app(settings: NurtureSettings) -> FastAPI:
     sender = TouchSender(runtime.db, book, settings)
     if settings.touches_enabled:
         runtime.add_loop(sender.run)
+    runtime.at_start(lambda: _reseal(runtime, settings), "sealing secrets again")
     every = settings.sla_check_every_seconds
     runtime.add_periodic("SLA check", every, lambda: sla.escalate_overdue(runtime.db, settings, utcnow()))
     every_check = settings.proposal_check_every_seconds
@@ -87,6 +88,10 @@ def _dispatch_webhooks(runtime: ServiceRuntime, settings: NurtureSettings) -> We
     dispatcher.serve_at_birth(runtime.db)  # a rep's hot lead is sent as the lane commits it
     runtime.add_loop(dispatcher.run)
     return dispatcher
+
+
+async def _reseal(runtime: ServiceRuntime, settings: NurtureSettings) -> None:
+    await resealing.reseal_secrets(runtime.db, settings.box)
 
 
 def _keep_subscribers(runtime: ServiceRuntime) -> None:

@@ -118,6 +118,13 @@ class NurtureSettings(ServiceSettings):
         description="Seals webhook signing secrets at rest (at least 32 characters). Required in"
         " production or beyond loopback; in dev and tests it is derived from the admin token.",
     )
+    secret_key_previous: SecretStr | None = Field(
+        None,
+        validation_alias="LEADFLOW_SECRET_KEY_PREVIOUS",
+        description="The sealing key before LEADFLOW_SECRET_KEY changed: what it sealed still"
+        " opens, and nurture seals it again with the new key as it starts; remove it at the"
+        " next restart after that start logged the secrets sealed again.",
+    )
     egress_allow: str | None = Field(
         None,
         validation_alias="LEADFLOW_NURTURE_EGRESS_ALLOW",
@@ -132,6 +139,17 @@ class NurtureSettings(ServiceSettings):
         " rotating the admin token or the sealing key breaks no link already sent. Required in"
         " production or beyond loopback.",
     )
+    unsubscribe_secret_previous: SecretStr | None = Field(
+        None,
+        validation_alias="LEADFLOW_UNSUBSCRIBE_SECRET_PREVIOUS",
+        description="The unsubscribe secret before LEADFLOW_UNSUBSCRIBE_SECRET changed: links"
+        " signed with it (in emails already sent) still unsubscribe; new links use the new one.",
+    )
+
+    @field_validator("secret_key_previous", "unsubscribe_secret_previous", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes `${…:-}` as an empty value
 
     @field_validator("public_url", "sms_url", "messenger_url")
     @classmethod
@@ -159,6 +177,13 @@ class NurtureSettings(ServiceSettings):
     def _real_secrets(self) -> list[str]:
         reasons = []
         secrets = {"SECRET_KEY": self.secret_key, "UNSUBSCRIBE_SECRET": self.unsubscribe_secret}
+        previous = {
+            "SECRET_KEY_PREVIOUS": self.secret_key_previous,
+            "UNSUBSCRIBE_SECRET_PREVIOUS": self.unsubscribe_secret_previous,
+        }
+        for name, secret in previous.items():
+            if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+                reasons.append(f"LEADFLOW_{name} must be at least {MIN_SECRET_LENGTH} characters")
         for name, secret in secrets.items():
             if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
                 reasons.append(f"LEADFLOW_{name} must be at least {MIN_SECRET_LENGTH} characters")
@@ -183,7 +208,8 @@ class NurtureSettings(ServiceSettings):
     @cached_property
     def box(self) -> SecretBox:
         material = self.secret_key.get_secret_value() if self.secret_key else "dev:" + self.admin_token_value
-        return SecretBox(material)
+        previous = [self.secret_key_previous.get_secret_value()] if self.secret_key_previous else []
+        return SecretBox(material, previous)
 
     @cached_property
     def egress(self) -> EgressPolicy:
@@ -197,3 +223,10 @@ class NurtureSettings(ServiceSettings):
         if self.unsubscribe_secret is not None:
             return self.unsubscribe_secret.get_secret_value().encode()
         return hmac.new(b"leadflow.dev", b"leadflow.unsubscribe", hashlib.sha256).digest()
+
+    @property
+    def unsubscribe_keys(self) -> list[bytes]:
+        """The keys an unsubscribe link may be signed with: the current one, and the previous
+        one while it is set (links in emails sent before the change)."""
+        previous = self.unsubscribe_secret_previous
+        return [self.unsubscribe_key, *([previous.get_secret_value().encode()] if previous else [])]

@@ -20,8 +20,9 @@ class InvalidLink(Exception):
 
 
 def _check_unsubscribe_link(request: Request, lead_id: UUID, token: str) -> None:
-    expected = unsubscribe_token(request.app.state.settings.unsubscribe_key, lead_id)
-    if not hmac.compare_digest(token.encode(), expected.encode()):
+    keys = request.app.state.settings.unsubscribe_keys
+    signed = [hmac.compare_digest(token.encode(), unsubscribe_token(key, lead_id).encode()) for key in keys]
+    if not any(signed):
         if "text/html" in request.headers.get("accept", ""):  # a person, in a browser
             raise InvalidLink
         raise HTTPException(403, "This unsubscribe link is not valid")
