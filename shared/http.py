@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.inputs import unstorable
+from shared.query_parameters import AnyQuery
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -158,8 +159,9 @@ def health_router(
     informational: frozenset[str] = frozenset(),
 ) -> APIRouter:
     """`/healthz` (process up), `/readyz` (each dependency answers; the `informational`
-    ones are reported but do not make the service unready), `/metrics` (Prometheus)."""
-    router = APIRouter(include_in_schema=False)
+    ones are reported but do not make the service unready), `/metrics` (Prometheus). Any query
+    parameter is ignored: probes and scrapers we do not configure add their own."""
+    router = APIRouter(include_in_schema=False, dependencies=[AnyQuery])
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -10,7 +10,15 @@ from shared.cli import migrations_dir
 from shared.http import BodySizeLimit, health_router, refuse_unstorable_parameters
 from shared.migrations import schema_check
 from shared.problem_handlers import install_problem_handlers
+from shared.query_parameters import RefuseUnknownQueryParameters
 from shared.service import ServiceRuntime
+
+CONVENTIONS = (
+    "Errors are `application/problem+json` (RFC 9457) naming each field. A query parameter an"
+    " API route does not take is a 422 naming it and the ones the route takes, never ignored;"
+    " pages people open (the dashboard, unsubscribe links), HTML form posts, chatbot webhooks and"
+    " health checks ignore the ones they do not read (`utm_*`, `fbclid` and the like)."
+)
 
 
 def create_service_app(
@@ -25,8 +33,9 @@ def create_service_app(
     docs = bool(runtime.settings.public_docs)
     app = FastAPI(
         title=title,
+        description=CONVENTIONS,
         lifespan=runtime.lifespan,
-        dependencies=[Depends(refuse_unstorable_parameters)],
+        dependencies=[Depends(RefuseUnknownQueryParameters()), Depends(refuse_unstorable_parameters)],
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,

@@ -6,8 +6,10 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from shared.query_parameters import AnyQuery
+
 STATIC = Path(__file__).with_name("static")
-router = APIRouter()
+router = APIRouter(dependencies=[AnyQuery])  # a page: links to it may carry anything
 
 
 @router.get("/dashboard", include_in_schema=False)

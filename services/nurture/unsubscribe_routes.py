@@ -11,8 +11,9 @@ from fastapi.responses import HTMLResponse
 from services.nurture import followup
 from services.nurture.touch_channels import unsubscribe_token
 from shared.languages import choose, page, say
+from shared.query_parameters import AnyQuery
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", dependencies=[AnyQuery])  # mail clients add utm_*, mc_eid
 
 
 class InvalidLink(Exception):

@@ -17,9 +17,11 @@ from services.ingest.idempotency import Answer, KeyReused
 from services.ingest.models import Source
 from services.ingest.sources import hash_key
 from shared.http import InvalidInput
+from shared.query_parameters import AnyQuery
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/chatbots", tags=["chatbots"], dependencies=[JsonBody])
+# Chatbot platforms call these URLs as they see fit: a query parameter they add is not refused.
+router = APIRouter(prefix="/v1/chatbots", tags=["chatbots"], dependencies=[JsonBody, AnyQuery])
 
 
 async def telegram_source(

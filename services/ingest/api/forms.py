@@ -18,8 +18,10 @@ from shared.events import utcnow
 from shared.http import InvalidInput, invalid_input_problem
 from shared.inputs import unstorable
 from shared.languages import Language, choose, page, say
+from shared.query_parameters import AnyQuery
 
-router = APIRouter(prefix="/v1/forms", tags=["forms"])
+# A landing page's form may post to an action URL carrying its own utm_* or gclid: not refused.
+router = APIRouter(prefix="/v1/forms", tags=["forms"], dependencies=[AnyQuery])
 NO_FORM = "No such form"
 FOREIGN_ORIGIN = "This form does not accept posts from that origin"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
