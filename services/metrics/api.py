@@ -10,7 +10,7 @@ from services.metrics.finance import Bucketing
 from services.metrics.funnels import GroupBy
 from services.metrics.models import FUNNEL_STAGES, Spend
 from services.metrics.overflow import MAX_GROUPS
-from services.metrics.periods import Span, captured_in, costs_in
+from services.metrics.periods import Span, captured_in, costs_in, days_begun_in
 from services.metrics.rebuilding import RebuildBefore, reset_read_model, said_partial
 from services.metrics.schemas import (
     CacReport,
@@ -120,11 +120,13 @@ async def cac(
     """CAC = all marketing and sales costs in a period ÷ customers acquired in it (000:92),
     by month or quarter, overall and per channel or campaign; the CAC ratio (gross profit ÷
     acquisition cost, 000:97), the payback period, and warnings outside the configured band.
-    Spend entries' days, and the months or quarters, are those of `tz`."""
+    Customers count to the instant; spend, entered by whole days, counts for each day that starts
+    in the period (its midnight in `tz`), so a period ending 23:59:59 holds its last day's spend
+    and two periods that meet count no day twice. The months or quarters are those of `tz`."""
     start, end = span.closed()
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
-        entries = await spend.overlapping(session, span.day_of(start), span.day_of(end))
+        entries = await spend.overlapping(session, *days_begun_in(start, end, span.zone))
         campaigns = (
             {entry.campaign for entry in entries if entry.campaign} if group_by == "campaign" else set()
         )

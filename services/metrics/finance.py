@@ -9,6 +9,7 @@ from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from services.metrics.overflow import OVERFLOW, Group, label_of
+from services.metrics.periods import days_begun_in
 from services.metrics.schemas import CacReport, CacRow, LtvReport, LtvRow
 from shared.times import UTC_ZONE
 
@@ -73,8 +74,9 @@ def cac_report(
     *,
     zone: ZoneInfo = UTC_ZONE,
 ) -> CacReport:
-    """Costs spread over the days of [start, end) in `zone`, beside the customers acquired."""
-    costs = spread(spend, start.astimezone(zone).date(), end.astimezone(zone).date(), period, by)
+    """Costs of the days that start in [start, end) in `zone` (`days_begun_in`), beside the
+    customers acquired in it."""
+    costs = spread(spend, *days_begun_in(start, end, zone), period, by)
     won: dict[tuple[str, Group], Won] = defaultdict(Won)
     for row in acquired:
         key = (bucket_of(row.day, period), row.group if by else None)

@@ -1,7 +1,7 @@
 """A report's period from its query parameters: instants in UTC, read in the time zone asked for."""
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,14 @@ IN_ZONE = (
     "An IANA time zone (Asia/Almaty, Asia/Baku): the period's dates, and its datetimes without an"
     " offset, are in it, and so are the months and quarters of a report. Default UTC."
 )
+COSTS_FROM = (
+    "Customers acquired from (inclusive), and the spend of each day that starts (at midnight in"
+    " `tz`) from then on."
+)
+COSTS_BEFORE = (
+    "Up to (exclusive); a date includes that day. Customers before it, and the spend of each day"
+    " that starts before it: `2026-03-31T23:59:59` holds 31 March's spend."
+)
 InZone = Annotated[Zone | None, Query(description=IN_ZONE)]
 
 
@@ -27,15 +35,33 @@ class Span:
     end: datetime | None
     zone: ZoneInfo
 
-    def day_of(self, moment: datetime) -> date:
-        """The date of `moment` in the report's time zone."""
-        return moment.astimezone(self.zone).date()
-
     def closed(self) -> tuple[datetime, datetime]:
         """Its start and end, for a report that needs both (`costs_in` requires them)."""
         if self.start is None or self.end is None:
             raise InvalidInput([("from" if self.start is None else "to", "is required")])
         return self.start, self.end
+
+
+def days_begun_in(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, date]:
+    """The days whose start (their midnight in `zone`) lies in [start, end), as [first, stop):
+    the days whose spend a period counts. Spend is entered by whole days and customers by the
+    instant, so a period ending 23:59:59 holds its last day's spend as it does its customers,
+    one from noon holds none of that first day's, and two periods that meet count no day twice."""
+    return _first_day_from(start, zone), _first_day_from(end, zone)
+
+
+def _first_day_from(moment: datetime, zone: ZoneInfo) -> date:
+    """The first day in `zone` that starts at `moment` or after it (a day may start at 01:00
+    where the clocks go forward at midnight)."""
+    try:
+        local = moment.astimezone(zone)
+    except OverflowError:  # before year 1 in `zone`: its first day starts after
+        return date.min
+    try:
+        starts_then = (moment - timedelta(microseconds=1)).astimezone(zone).date() < local.date()
+    except OverflowError:  # the first instant of year 1 in `zone`
+        starts_then = local.time() == time.min
+    return local.date() if starts_then else local.date() + timedelta(days=1)
 
 
 def span_of(from_: date | datetime | None, to: date | datetime | None, tz: ZoneInfo | None) -> Span:
@@ -64,8 +90,8 @@ def captured_in(
 
 
 def costs_in(
-    from_: Annotated[AsSent, Query(alias="from", description="Costs and customers from (inclusive).")],
-    to: Annotated[AsSent, Query(description="Up to (exclusive); a date includes that day.")],
+    from_: Annotated[AsSent, Query(alias="from", description=COSTS_FROM)],
+    to: Annotated[AsSent, Query(description=COSTS_BEFORE)],
     tz: InZone = None,
 ) -> Span:
     """The period of costs and customers, closed at both ends."""

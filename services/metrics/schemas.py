@@ -103,12 +103,19 @@ class SpendPublic(BaseModel):
     created_at: datetime
 
 
+SPEND_DAYS = (
+    "Spend entered for the days that start in the period (at midnight in `tz`), each entry spread"
+    " evenly over its days: a period ending 23:59:59 holds its last day's spend, one starting at"
+    " noon none of its first day's."
+)
+
+
 class CacRow(BaseModel):
     period: str
     group: str | None
     overflow: bool = OVERFLOW_MARK
-    costs: float
-    customers: int
+    costs: float = Field(description=SPEND_DAYS)
+    customers: int = Field(description="Customers acquired in the period (to the instant).")
     cac: float | None
     revenue: float
     cac_ratio: float | None = Field(

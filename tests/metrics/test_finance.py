@@ -7,10 +7,12 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.metrics.finance import Acquired, CustomerTotals, cac_report, ltv_report
+from services.metrics.periods import days_begun_in
 from services.metrics.speed_maths import GROWTH, QUANTILES, bucket_middle, nearest_rank
 
 BANDS = SimpleNamespace(cac_low=50.0, cac_high=400.0)
@@ -113,3 +115,37 @@ def test_the_ltv_report_says_its_amounts_are_summed_as_entered() -> None:
     """Outcomes and spend may carry different currencies: the report says it does not convert."""
     report = ltv_report([], CustomerTotals(None, 0, 0.0, 0, 0.0), 0.5, 0.0, 0, None)
     assert "currency" in report.currency_note
+
+
+def test_a_days_spend_counts_in_the_period_that_holds_its_midnight() -> None:
+    """Customers count to the instant and spend by whole days: a period ending 23:59:59 left its
+    last day's spend out (found by an outside review). Two periods that meet count each day once."""
+    march = [spend(date(2031, 3, 1), date(2031, 3, 31), "3100.00")]  # 100 a day
+    won = [customer(datetime(2031, 3, 31, 20, tzinfo=UTC))]
+
+    def costs(start: datetime, end: datetime, zone: str = "UTC") -> float:
+        report = cac_report(march, won, start, end, None, "month", 0.5, BANDS, zone=ZoneInfo(zone))
+        return report.overall.costs
+
+    first, last_second = datetime(2031, 3, 1, tzinfo=UTC), datetime(2031, 3, 31, 23, 59, 59, tzinfo=UTC)
+    assert costs(first, last_second) == 3100.0
+    assert costs(first, datetime(2031, 4, 1, tzinfo=UTC)) == 3100.0
+    noon = datetime(2031, 3, 15, 12, tzinfo=UTC)
+    assert (costs(first, noon), costs(noon, last_second)) == (1500.0, 1600.0)  # 15 March once
+    almaty_last_second = datetime(2031, 3, 31, 23, 59, 59, tzinfo=ZoneInfo("Asia/Almaty"))
+    assert (
+        costs(datetime(2031, 3, 1, tzinfo=ZoneInfo("Asia/Almaty")), almaty_last_second, "Asia/Almaty")
+        == 3100.0
+    )
+
+
+def test_the_days_a_period_holds_at_a_clock_change_and_at_the_ends_of_the_calendar() -> None:
+    """Santiago's clocks go from 00:00 to 01:00 on 8 September 2024: that day starts at 04:00 UTC.
+    The first instant a datetime holds is no error (in New York it falls before year 1 begins)."""
+    santiago, new_york = ZoneInfo("America/Santiago"), ZoneInfo("America/New_York")
+    start, end = datetime(2024, 9, 8, 4, tzinfo=UTC), datetime(2024, 9, 9, 3, tzinfo=UTC)
+    assert days_begun_in(start, end, santiago) == (date(2024, 9, 8), date(2024, 9, 9))
+    first, third = datetime(1, 1, 1, tzinfo=UTC), datetime(1, 1, 3, tzinfo=UTC)
+    assert days_begun_in(first, third, ZoneInfo("UTC")) == (date(1, 1, 1), date(1, 1, 3))
+    assert days_begun_in(first, third, new_york) == (date(1, 1, 1), date(1, 1, 3))
+    assert days_begun_in(first, third, ZoneInfo("Asia/Almaty")) == (date(1, 1, 2), date(1, 1, 4))

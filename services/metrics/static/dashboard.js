@@ -103,7 +103,8 @@ async function drawMoney(params) {
   const now = new Date();
   const window = new URLSearchParams({
     from: params.get("from") || new Date(now.getFullYear() - 1, now.getMonth(), 1).toISOString(),
-    to: params.get("to") || new Date(now.getTime() + 86400000).toISOString(),
+    // the start of tomorrow here: today's customers and spend, not tomorrow's (a day's spend counts where its midnight is)
+    to: params.get("to") || new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1).toISOString(),
     group_by: "channel",
   });
   if (params.get("tz")) window.set("tz", params.get("tz"));
