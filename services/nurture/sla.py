@@ -126,12 +126,12 @@ async def acknowledge(
     rep = await session.get(Rep, rep_id)
     if rep is None or assignment.rep_id != rep_id:
         raise NotTheirs
-    if not rep.active:  # their leads went to others as they left; one still theirs waits for the SLA pass
-        raise NotTheirs("This rep is inactive: an inactive rep takes no lead on")
     now = utcnow()
     if token is not None and not any(_same(token, t) for t in acknowledge_tokens(rep, lead_id, box, now)):
         raise NotTheirs
     first = assignment.acknowledged_at is None
+    if first and not rep.active:  # their leads went to others as they left; a retry gets its answer
+        raise NotTheirs("This rep is inactive: an inactive rep takes no lead on")
     if first:
         assignment.acknowledged_at = now
         session.add(assignment)

@@ -144,3 +144,25 @@ async def test_setting_a_rep_inactive_through_the_api_hands_their_leads_on(
         [handed] = await eventually(lambda: bodies(second), timeout=20)
     assert handed["data"]["lead_id"] == str(event.lead_id) and handed["data"]["reason"] == "rep_left"
     assert await holder_of(db, event.lead_id) == (staying["id"], 0)
+
+
+async def test_a_rep_who_left_still_gets_the_first_answer_to_an_acknowledgement_they_made(
+    nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """ "Again later: the first answer": a CRM retrying after a timeout, the rep gone meanwhile,
+    must not be told the acknowledgement failed."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as first:
+        leaving_rep = await add(nurture, first, "Aigerim")
+        event = await assign(db, settings, start)
+        [handed] = await eventually(lambda: bodies(first), timeout=20)
+    path, body = f"/v1/leads/{event.lead_id}/acknowledge", handed["data"]["acknowledge"]["body"]
+    taken = await nurture.post(path, json=body)
+    assert taken.status_code == 200, taken.text
+    await change(db, settings, leaving_rep["id"], utcnow(), active=False)
+    again = await nurture.post(path, json=body)
+    assert again.status_code == 200, again.text
+    assert again.json() == taken.json()
+    forged = await nurture.post(path, json={**body, "token": "forged"})
+    assert forged.status_code == 403, forged.text
