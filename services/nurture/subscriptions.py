@@ -161,9 +161,11 @@ async def emit(session: AsyncSession, event: Envelope) -> None:
 
 def classification_types(data: dict[str, Any]) -> list[str]:
     """What a `lead.classified` announces: always itself, and lead.hot / lead.mql / lead.sql
-    when the lead has just become so."""
+    when the lead has just become so; never lead.hot for a disqualified one (spam, an inquiry
+    only: scoring may find it hot by its words, but nobody should call it)."""
     kinds = ["lead.classified"]
-    if data.get("temperature") == "hot" and data.get("previous_temperature") != "hot":
+    hot = data.get("temperature") == "hot" and data.get("stage") != "disqualified"
+    if hot and data.get("previous_temperature") != "hot":
         kinds.append("lead.hot")
     for stage in ("mql", "sql"):
         if data.get("stage") == stage and data.get("previous_stage") != stage:

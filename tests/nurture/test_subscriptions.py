@@ -15,7 +15,7 @@ from standardwebhooks.webhooks import Webhook
 from services.nurture import delivery_log
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.subscriptions import announce, origin_of, subscribers
+from services.nurture.subscriptions import announce, classification_types, origin_of, subscribers
 from shared import topics
 from shared.db import Database
 from shared.events import Envelope, utcnow
@@ -495,3 +495,12 @@ async def test_a_delivery_redelivered_after_its_receiver_moved_goes_to_the_new_u
         finally:
             async with app.state.runtime.db.transaction() as session:
                 await session.execute(text("DELETE FROM receiver_circuits WHERE origin = :origin"), paused)
+
+
+def test_a_disqualified_lead_scoring_finds_hot_is_not_announced_as_hot() -> None:
+    """Spam asking to be called today is hot by its words and disqualified by its stage: a CRM
+    or chat channel subscribed to `lead.hot` must not be told to call it (reps are not)."""
+    spam = {"temperature": "hot", "previous_temperature": "cold", "stage": "disqualified"}
+    assert classification_types(spam) == ["lead.classified"]
+    wanted = {"temperature": "hot", "previous_temperature": "cold", "stage": "lead"}
+    assert classification_types(wanted) == ["lead.classified", "lead.hot"]
