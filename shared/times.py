@@ -159,8 +159,9 @@ UTC_ZONE = ZoneInfo("UTC")
 def _zone_names() -> frozenset[str]:
     """The IANA names of the time zone database, both here and in PostgreSQL's: not the
     files beside them that Python would also open (`posixrules`, `right/…`, `posix/…`), nor
-    `localtime`, which is whatever the server's is."""
-    return frozenset(available_timezones() - {"localtime"})
+    `localtime`, which is whatever the server's is, nor `Factory`, tzdata's placeholder for
+    "no zone set yet" (its abbreviation is `-00`)."""
+    return frozenset(available_timezones() - {"localtime", "Factory"})
 
 
 def _zone_name(name: str) -> str:

@@ -185,6 +185,7 @@ async def test_a_period_is_read_in_the_time_zone_given(
         "right/UTC",
         "posix/Asia/Almaty",
         "localtime",
+        "Factory",
     ],
 )
 async def test_a_time_zone_that_is_not_one_is_a_422_naming_it(
