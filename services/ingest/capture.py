@@ -13,6 +13,9 @@ The identity rule:
   a web page) cannot rewrite a known person, since anyone can type their email: it fills
   empty fields only, never overwrites one, and adds no contact point (a new email or phone
   goes on the activity);
+- what a repeat says this time (`profiles.SAID`: timeframe, message, need) goes on its
+  activity as well, so new intent is scored though the profile keeps its values; for a
+  capture-only key, only on a lead of its own source (`history.may_act_on`);
 - a profile is bounded: a submission that would give the person more than MAX_CUSTOM_FIELDS
   custom fields, or a profile over MAX_PROFILE_BYTES, is refused (422) and changes nothing.
   `lead.updated` carries only what changed, custom fields key by key.
@@ -31,7 +34,7 @@ from services.ingest.journal import know_key, record_activity, stage_event
 from services.ingest.lead_lookup import find_matches, transaction_leads
 from services.ingest.models import Lead, Source
 from services.ingest.normalize import collect_utm, normalize_contact
-from services.ingest.profiles import FIRST_TOUCH, check_profile, merge_attributes
+from services.ingest.profiles import FIRST_TOUCH, SAID, check_profile, merge_attributes
 from services.ingest.schemas import LeadIn
 from shared import topics
 from shared.db import defer_insert
@@ -179,12 +182,19 @@ async def _merge(
         await stage_event(session, LEAD_UPDATED, lead["id"], submission.correlation_id, updated)
 
     if submission.activity:
-        touch = {k: v for k, v in submission.attributes.items() if k in FIRST_TOUCH}
-        properties = {**touch, **unmatched, **({"conflicts": conflicts} if conflicts else {})}
+        kept = FIRST_TOUCH | SAID if _may_act_on(source, submission, lead) else FIRST_TOUCH
+        said = {k: v for k, v in submission.attributes.items() if k in kept}
+        properties = {**said, **unmatched, **({"conflicts": conflicts} if conflicts else {})}
         await record_activity(
             session, lead["id"], submission.correlation_id, submission.activity, source, properties
         )
     return UUID(str(lead["id"]))
+
+
+def _may_act_on(source: Source, submission: Submission, lead: dict[str, Any]) -> bool:
+    """Whether what the submission says counts on this lead: vouched for, or the lead is its
+    source's own (`history.may_act_on`: a key in a web page makes no other's lead hot)."""
+    return submission.vouched or lead.get("source_id") == source.id
 
 
 def _matched_lead(

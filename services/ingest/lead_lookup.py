@@ -49,7 +49,7 @@ def transaction_leads(session: AsyncSession) -> TransactionLeads:
 
 
 _LOCK_BY_CONTACT = text(
-    "SELECT id, email, phone, attributes, seal_key FROM leads "
+    "SELECT id, source_id, email, phone, attributes, seal_key FROM leads "
     "WHERE email = ANY(:emails) OR phone = ANY(:phones) ORDER BY id FOR UPDATE"
 )
 

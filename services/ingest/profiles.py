@@ -6,6 +6,11 @@ from typing import Any
 from shared.http import InvalidInput
 
 FIRST_TOUCH = frozenset({"utm", "page_url", "referrer"})
+# What a submission says rather than who the person is: when and what they want this time.
+# A known person's repeat keeps these on its activity whatever the profile takes, so a key
+# that may not overwrite the profile still passes on new intent (scoring reads it there).
+# Budget is not among them: it scores fit, who the buyer is, as the profile has it.
+SAID = frozenset({"timeframe", "message", "need"})
 MAX_CUSTOM_FIELDS = 100
 MAX_PROFILE_BYTES = 256 * 1024  # as JSON; the events that carry a profile stay well in bounds
 

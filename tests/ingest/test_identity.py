@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import text
 
 from tests.conftest import ADMIN, Servers
-from tests.helpers import create_source, opened_events_of, post_lead
+from tests.helpers import create_source, events_of, opened_events_of, post_lead
 from tests.ingest.conftest import ingest_db
 
 
@@ -214,3 +214,63 @@ async def test_a_capture_only_key_acts_only_on_its_own_leads_and_cannot_tell_who
     assert refused.status_code == 403 and "history" in refused.json()["detail"], refused.text
     allowed = await ingest.post("/v1/outcomes", json=outcome, headers={"X-Source-Key": server["key"]})
     assert allowed.status_code == 202, allowed.text
+
+
+BROWSING = {"timeframe": "later", "message": "just browsing"}
+BUYING = {"timeframe": "now", "message": "please call me back today, want to buy"}
+
+
+async def test_a_known_persons_new_intent_goes_on_the_activity_and_the_profile_stays(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    """A key in a web page may not overwrite a known person, but what the repeat says this
+    time (timeframe, message, need) is kept on its activity, sealed as the rest of it, for
+    scoring to read: by the JSON route and by the HTML form alike."""
+    page = await create_source(ingest, scope="capture")
+    email = unique_email()
+    lead_id = (await post_lead(ingest, page["key"], email=email, **BROWSING)).json()["lead_id"]
+    again = await post_lead(ingest, page["key"], email=email, **BUYING)
+    assert again.json() == {"lead_id": lead_id, "status": "accepted"}
+    form = await ingest.post(
+        f"/v1/forms/{page['id']}",
+        data={"email": email, "timeframe": "this_week", "need": "a quote for 40 seats"},
+        headers={"accept": "application/json"},
+    )
+    assert form.status_code == 202, form.text
+
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert {k: lead["attributes"].get(k) for k in ("timeframe", "message", "need")} == {
+        **BROWSING,
+        "need": "a quote for 40 seats",  # empty, so filled
+    }
+    said = [{k: h["properties"].get(k) for k in ("timeframe", "message", "need")} for h in lead["history"]]
+    assert said == [
+        {**BUYING, "need": None},
+        {"timeframe": "this_week", "message": None, "need": "a quote for 40 seats"},
+    ]
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 4)
+    repeat = next(e for e in events if e.type == "activity.recorded")
+    assert repeat.data["activity_type"] == "form_submitted"
+    assert {k: repeat.data["properties"][k] for k in BUYING} == BUYING
+    raw = await events_of(servers.bootstrap, lead_id, lambda es: len(es) >= 4)
+    sealed = next(e for e in raw if e.type == "activity.recorded")
+    assert list(sealed.data["properties"]) == ["sealed"] and "call me back" not in sealed.model_dump_json()
+
+
+async def test_a_key_in_a_web_page_says_nothing_new_about_another_sources_lead_and_a_server_overwrites(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """As for its activities (`may_act_on`): another source's lead is not made hot by a key in
+    a web page; the repeat is still recorded as before. A server's key overwrites the profile."""
+    server, page = await create_source(ingest), await create_source(ingest, scope="capture")
+    email = unique_email()
+    lead_id = (await post_lead(ingest, server["key"], email=email, **BROWSING)).json()["lead_id"]
+    await post_lead(ingest, page["key"], email=email, **BUYING)
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert lead["history"][-1]["type"] == "form_submitted"
+    assert not {"timeframe", "message"} & lead["history"][-1]["properties"].keys()
+    assert {k: lead["attributes"][k] for k in BROWSING} == BROWSING
+    await post_lead(ingest, server["key"], email=email, **BUYING)
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert {k: lead["attributes"][k] for k in BUYING} == BUYING
+    assert {k: lead["history"][-1]["properties"][k] for k in BUYING} == BUYING
