@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.scoring import standings
 from services.scoring.classification_batches import Batch
 from services.scoring.classify import Decision
-from services.scoring.profile import fold, outcome_of
+from services.scoring.profile import SUBMISSIONS, fold, outcome_of
 from services.scoring.rulebook import RuleBook
 from services.scoring.standings import Standing
 from shared.consumer import Handler
@@ -43,6 +43,9 @@ def _retold(event: Envelope) -> bool:
 
 def _states_timeframe(event: Envelope) -> bool:
     data = event.data.get("changes", event.data) if event.type == LEAD_UPDATED else event.data
+    if event.type == ACTIVITY_RECORDED:  # a known person's repeat says its own (`profile.SUBMISSIONS`)
+        submitted = data.get("activity_type") in SUBMISSIONS
+        return submitted and "timeframe" in (data.get("properties") or {})
     return event.type in (LEAD_CAPTURED, LEAD_UPDATED) and "timeframe" in data
 
 

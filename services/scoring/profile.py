@@ -24,6 +24,9 @@ RECENT_PER_TYPE = 50  # timestamps kept per activity type (older ones barely cou
 OUTCOMES_KEPT = 50
 NOTES_KEPT = 10
 CONTACT_FIELDS = ("email", "phone")
+# A known person's repeat capture: its activity carries what they said this time (timeframe,
+# message, need), which a key that may not overwrite their profile cannot put there.
+SUBMISSIONS = frozenset({"form_submitted", "imported"})
 _NOT_ATTRIBUTES = {"source_id", "captured_at", "online", "channel"}
 
 
@@ -53,7 +56,9 @@ class Profile(BaseModel):
     said_at: datetime | None = None  # when the current message or need was written
     activities: dict[str, ActivityLog] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)  # texts red flags are looked for in
-    chat: list[ChatLine] = Field(default_factory=list)  # what the person wrote in a chat, latest last
+    chat: list[ChatLine] = Field(default_factory=list)  # what the person wrote since, latest last
+    # The timeframe a later submission stated, the profile's own left as it was (`timeframe`).
+    timeframe_said: ChatLine | None = None
     unreachable_calls: int = 0
     outcomes: list[OutcomeEntry] = Field(default_factory=list)
     unsubscribed: bool = False
@@ -68,6 +73,14 @@ class Profile(BaseModel):
     def last_activity(self, activity: str) -> datetime | None:
         times = self.activity_times(activity)
         return times[-1] if times else None
+
+    def timeframe(self) -> tuple[Any, datetime | None]:
+        """The timeframe the person stated last, and when: the profile's, or a later
+        submission's."""
+        said, own = self.timeframe_said, self.attributes.get("timeframe")
+        if said is not None and (own is None or self.timeframe_at is None or said.at >= self.timeframe_at):
+            return said.text, said.at
+        return own, self.timeframe_at
 
     def texts(self) -> list[str]:
         """Free text the person or a rep wrote: where phrases (red flags, no authority) show."""
@@ -147,11 +160,32 @@ def _record_activity(profile: Profile, data: dict[str, Any], at: datetime) -> No
         profile.unreachable_calls += 1
     text = properties.get("text") or properties.get("note")
     if isinstance(text, str) and text:
-        profile.notes = [*profile.notes, text[:500]][-NOTES_KEPT:]
-        if kind == "chat_message":  # the person's own words: an ask in them counts (scoring.temperature)
-            profile.chat = sorted([*profile.chat, ChatLine(at=at, text=text[:500])], key=lambda c: c.at)[
-                -NOTES_KEPT:
-            ]
+        _wrote(profile, text, at, own_words=kind == "chat_message")
+    if kind in SUBMISSIONS:
+        _said_again(profile, properties, at)
+
+
+def _wrote(profile: Profile, text: str, at: datetime, own_words: bool) -> None:
+    """Text written on the lead, where red flags show; the person's own words (a chat, a
+    repeat submission): an ask in them counts as well (scoring.temperature)."""
+    profile.notes = [*profile.notes, text[:500]][-NOTES_KEPT:]
+    if own_words:
+        profile.chat = sorted([*profile.chat, ChatLine(at=at, text=text[:500])], key=lambda c: c.at)[
+            -NOTES_KEPT:
+        ]
+
+
+def _said_again(profile: Profile, properties: dict[str, Any], at: datetime) -> None:
+    """What a repeat submission said, kept as said then: its words as a chat's, and its
+    timeframe when it is the latest one stated."""
+    for key in ("message", "need"):
+        if isinstance(text := properties.get(key), str) and text.strip():
+            _wrote(profile, text, at, own_words=True)
+    timeframe = properties.get("timeframe")
+    if not isinstance(timeframe, str | int) or isinstance(timeframe, bool) or not str(timeframe).strip():
+        return
+    if profile.timeframe_said is None or at >= profile.timeframe_said.at:
+        profile.timeframe_said = ChatLine(at=at, text=str(timeframe)[:500])
 
 
 def _when(value: Any, default: datetime) -> datetime:

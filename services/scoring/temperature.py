@@ -14,11 +14,11 @@ HOTTER: dict[Temperature, int] = {"cold": 0, "warm": 1, "hot": 2}
 
 
 def stated_horizon(profile: Profile, rules: Rules, now: datetime) -> Horizon:
-    """The horizon the lead's timeframe states, read as of the day it was said, in the lead's
-    language first."""
-    said_on = (profile.timeframe_at or profile.captured_at or now).date()
+    """The horizon the lead's latest timeframe states, read as of the day it was said, in the
+    lead's language first."""
+    text, said_at = profile.timeframe()
+    said_on = (said_at or profile.captured_at or now).date()
     language = profile.attributes.get("language")
-    text = profile.attributes.get("timeframe")
     return understand(
         str(text) if isinstance(text, str | int) and not isinstance(text, bool) else None,
         said_on,
@@ -40,7 +40,7 @@ def temperature_and_intent(
     horizon = stated_horizon(profile, rules, now)
     days = horizon.days
     stated = temperature_for(days, rules.temperature)
-    stated_clock = Clock(stated, _latest(profile.timeframe_at if days is not None else None, last_interest))
+    stated_clock = Clock(stated, _latest(profile.timeframe()[1] if days is not None else None, last_interest))
     asked_clock = Clock("hot" if asked else "cold", _latest(*(at for _, at, _ in asked), last_interest))
     from_timeframe = stated_clock.temperature_at(now, rules)
     temperature = max(from_timeframe, asked_clock.temperature_at(now, rules), key=HOTTER.__getitem__)
@@ -67,7 +67,7 @@ def _timeframe_hits(
     understood it."""
     days = horizon.days
     if not horizon.understood:
-        said = " ".join(str(profile.attributes.get("timeframe")).split())[:60]
+        said = " ".join(str(profile.timeframe()[0]).split())[:60]
         reason = f"timeframe not understood: «{said}»"
         return [RuleHit(rule="intent.timeframe.not_understood", points=0, reason=reason)]
     if days is None or not intent.timeframe.get(from_timeframe):
