@@ -15,7 +15,8 @@ from shared.service import ServiceRuntime
 
 CONVENTIONS = (
     "Errors are `application/problem+json` (RFC 9457) naming each field. A query parameter an"
-    " API route does not take is a 422 naming it and the ones the route takes, never ignored;"
+    " API route does not take is a 422 naming it and the ones the route takes, never ignored,"
+    " as is one sent more than once where the route takes one value;"
     " pages people open (the dashboard, unsubscribe links), HTML form posts, chatbot webhooks and"
     " health checks ignore the ones they do not read (`utm_*`, `fbclid` and the like)."
 )

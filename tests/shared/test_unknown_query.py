@@ -1,7 +1,9 @@
 """A query parameter an API route does not take is a 422 naming it (and the ones the route
 takes), in every service: `?channel=ads` on speed-to-lead, or `?grup_by=channel` on the funnel,
 once answered 200 with unfiltered figures, as if the filter applied (found by an outside
-review). Pages people open, form posts, chatbot webhooks and health checks take any."""
+review). So is one a route takes one value of, sent more than once: `?stages=lead&stages=mql`
+answered the funnel of `mql` alone. Pages people open, form posts, chatbot webhooks and health
+checks take any, as often as sent."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -10,7 +12,7 @@ from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +25,8 @@ from services.nurture.config import NurtureSettings
 from services.nurture.touch_channels import unsubscribe_token
 from services.scoring.app import create_app as scoring_app
 from services.scoring.config import ScoringSettings
-from shared.query_parameters import query_names
+from shared.problem_handlers import install_problem_handlers
+from shared.query_parameters import RefuseUnknownQueryParameters, query_names
 from tests.conftest import ADMIN, Servers, running
 from tests.helpers import create_source, refused_fields
 
@@ -152,3 +155,67 @@ def test_a_query_models_fields_are_what_its_route_takes() -> None:
     routes = {route.path: route for route in app.routes if isinstance(route, APIRoute)}
     assert query_names(routes["/strict"].dependant) == {"channel", "from", "limit"}
     assert query_names(routes["/loose"].dependant) is None
+
+
+async def test_stages_sent_one_by_one_are_refused_not_cut_to_the_last(
+    apps: dict[str, httpx.AsyncClient],
+) -> None:
+    metrics = apps["metrics"]
+    repeated = await metrics.get("/v1/funnel", params=[("stages", "lead"), ("stages", "mql")])
+    assert reasons(repeated) == {
+        "stages": "given 2 times; it takes one value;"
+        " write several as one comma-separated value: stages=lead,mql"
+    }
+    assert repeated.json()["errors"][0]["type"] == "repeated"
+    together = await metrics.get("/v1/funnel", params={"stages": "lead,mql"})
+    assert [s["stage"] for s in together.json()["stages"]] == ["lead", "mql"], together.text
+
+
+async def test_a_period_bound_sent_twice_is_refused_not_one_of_them_taken(
+    apps: dict[str, httpx.AsyncClient],
+) -> None:
+    """`from` comes from the period's dependency, `tz` too: every parameter the route takes counts."""
+    twice = [("from", "2026-01-01"), ("from", "2026-02-01"), ("tz", "UTC"), ("tz", "Asia/Almaty")]
+    response = await apps["metrics"].get("/v1/funnel", params=twice)
+    assert reasons(response) == {
+        "from": "given 2 times; it takes one value",
+        "tz": "given 2 times; it takes one value",
+    }
+    misspelt_too = await apps["metrics"].get("/v1/cac", params=[*twice[:2], ("chanel", "ads")])
+    assert refused_fields(misspelt_too) == ["chanel", "from"]
+
+
+async def test_pages_people_open_take_a_parameter_sent_twice(apps: dict[str, httpx.AsyncClient]) -> None:
+    twice = [("utm_source", "newsletter"), ("utm_source", "ads")]
+    for path in ("/dashboard", "/healthz"):
+        response = await apps["metrics"].get(path, params=twice)
+        assert response.status_code == 200, (path, response.text)
+
+
+class Tagged(BaseModel):
+    tag: list[str] = []
+    channel: str | None = None
+
+
+async def test_a_parameter_the_route_reads_as_a_list_may_repeat() -> None:
+    app = FastAPI(dependencies=[Depends(RefuseUnknownQueryParameters())])
+    install_problem_handlers(app)
+
+    @app.get("/leads")
+    async def leads(tag: Annotated[list[str], Query()], limit: int = 10) -> dict[str, object]:
+        return {"tag": tag, "limit": limit}
+
+    @app.get("/modelled")
+    async def modelled(filters: Annotated[Tagged, Query()]) -> list[str]:
+        return filters.tag
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        listed = await client.get("/leads", params=[("tag", "a"), ("tag", "b"), ("limit", "5")])
+        assert listed.json() == {"tag": ["a", "b"], "limit": 5}, listed.text
+        limits = await client.get("/leads", params=[("tag", "a"), ("limit", "5"), ("limit", "9")])
+        assert reasons(limits) == {"limit": "given 2 times; it takes one value"}
+        modelled_tags = await client.get("/modelled", params=[("tag", "a"), ("tag", "b")])
+        assert modelled_tags.json() == ["a", "b"], modelled_tags.text
+        channels = await client.get("/modelled", params=[("channel", "a"), ("channel", "b")])
+        assert reasons(channels) == {"channel": "given 2 times; it takes one value"}
