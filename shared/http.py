@@ -94,9 +94,15 @@ async def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Admin endpoints take `Authorization: Bearer <LEADFLOW_ADMIN_TOKEN>`."""
-    if not is_admin(request, credentials):
-        raise HTTPException(401, "Admin token missing or wrong", {"WWW-Authenticate": "Bearer"})
+    """Admin endpoints take `Authorization: Bearer <LEADFLOW_ADMIN_TOKEN>`. The viewer token is a
+    403: its holder is known and only reads, so "missing or wrong" would send them looking for a
+    typo. Both comparisons are made whatever is sent; the answer says no more than which it was."""
+    viewer = _matches(credentials, request.app.state.settings.viewer_token_value)
+    if is_admin(request, credentials):
+        return
+    if viewer:
+        raise HTTPException(403, "This needs the admin token; the viewer token only reads")
+    raise HTTPException(401, "Admin token missing or wrong", {"WWW-Authenticate": "Bearer"})
 
 
 async def require_viewer(

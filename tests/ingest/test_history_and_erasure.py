@@ -163,7 +163,7 @@ async def test_what_events_say_about_the_person_is_sealed_with_the_leads_key(
     assert seal_key is not None
     assert opened(captured, seal_key).data["email"] == email
     assert opened(activity, seal_key).data["properties"] == body["properties"]
-    assert (await ingest.post("/v1/lead-keys:fetch", json={"lead_ids": [lead_id]})).status_code == 401
+    assert (await ingest.post("/v1/lead-keys:fetch", json={"lead_ids": [lead_id]})).status_code == 403
     viewer = {"Authorization": "Bearer dev-viewer-token"}
     fetched = await ingest.post("/v1/lead-keys:fetch", json={"lead_ids": [lead_id]}, headers=viewer)
     assert fetched.status_code in (401, 403)
@@ -177,7 +177,7 @@ async def test_erasure_deletes_the_person_and_tells_every_service(
     await ingest.post(
         "/v1/activities", json={"lead_id": lead_id, "type": "page_view"}, headers={"X-Source-Key": key}
     )
-    assert (await ingest.delete(f"/v1/leads/{lead_id}")).status_code == 401
+    assert (await ingest.delete(f"/v1/leads/{lead_id}")).status_code == 403
     assert (await ingest.delete(f"/v1/leads/{lead_id}", headers=ADMIN)).status_code == 204
     assert (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).status_code == 404
     async with ingest_db(ingest).transaction() as session:

@@ -17,7 +17,7 @@ from shared.embedded import free_port
 from shared.events import Envelope
 from shared.lead_keys import KEYS_BELL, RUNG_KEYS_AT_MOST, key_ring_box
 from shared.personal import opened
-from tests.conftest import ADMIN, Servers, eventually, running
+from tests.conftest import ADMIN, ANONYMOUS, Servers, eventually, running
 from tests.helpers import create_source, lead_key, post_lead, read_topic
 
 
@@ -34,7 +34,7 @@ async def key(client: httpx.AsyncClient) -> str:
 
 async def test_creating_a_source_needs_the_admin_token(client: httpx.AsyncClient) -> None:
     body = {"name": "Landing", "channel": "landing_page"}
-    missing = await client.post("/v1/sources", json=body)
+    missing = await client.post("/v1/sources", json=body, headers=ANONYMOUS)
     wrong = await client.post("/v1/sources", json=body, headers={"Authorization": "Bearer nope"})
     assert missing.status_code == wrong.status_code == 401
     assert missing.headers["content-type"] == "application/problem+json"

@@ -67,7 +67,7 @@ async def test_an_entry_is_corrected_whole_and_deleted_by_the_admin_only(metrics
     assert created["amount"] == "100.00"  # to the cent, as every later read shows it
     corrected = entry | {"amount": "250.5", "channel": "ad"}  # the note left out: cleared
 
-    assert (await metrics.put(url, json=corrected)).status_code == 401  # the viewer changes nothing
+    assert (await metrics.put(url, json=corrected)).status_code == 403  # the viewer changes nothing
     answer = await metrics.put(url, json=corrected, headers=ADMIN)
     assert answer.status_code == 200, answer.text
     assert (answer.json()["amount"], answer.json()["channel"], answer.json()["note"]) == (
@@ -78,7 +78,7 @@ async def test_an_entry_is_corrected_whole_and_deleted_by_the_admin_only(metrics
     listed = (await metrics.get("/v1/spend?limit=500", headers=ADMIN)).json()
     assert [e["amount"] for e in listed if e["id"] == created["id"]] == ["250.50"]
 
-    assert (await metrics.delete(url)).status_code == 401
+    assert (await metrics.delete(url)).status_code == 403
     assert (await metrics.delete(url, headers=ADMIN)).status_code == 204
     for gone in (metrics.put(url, json=corrected, headers=ADMIN), metrics.delete(url, headers=ADMIN)):
         answer = await gone

@@ -185,7 +185,7 @@ async def test_rotating_a_reps_secret_is_admin_only_and_the_overlap_is_checked(
     with webhook_receiver() as receiver:
         rep = await add_rep(nurture, receiver)
     path = f"/v1/reps/{rep['id']}/rotate-secret"
-    assert (await nurture.post(path, json={})).status_code == 401  # the viewer token
+    assert (await nurture.post(path, json={})).status_code == 403  # the viewer token
     assert (await nurture.post(path, json={}, headers={"Authorization": ""})).status_code == 401
     for overlap in (-1, 24 * 15, "a day"):
         bad = await nurture.post(path, json={"overlap_hours": overlap}, headers=ADMIN)

@@ -1,6 +1,7 @@
 """Every door of every service, tried as an attacker would: with no token, a wrong one, or the
-viewer token where the admin token is needed. Only the routes a browser or a lead's email
-must reach stay open (README "Security"); the operations come from each service's own
+viewer token where the admin token is needed (a 403 saying so: the viewer is known, and
+"missing or wrong" sent its holder looking for a typo). Only the routes a browser or a lead's
+email must reach stay open (README "Security"); the operations come from each service's own
 OpenAPI document, so a new route is checked the day it is added."""
 
 import re
@@ -53,6 +54,7 @@ VIEWER_READS = {
     *((service, "GET", "/v1/outbox") for service in ("ingest", "scoring", "nurture", "metrics")),
 }
 WRONG = {"Authorization": "Bearer not-the-admin-token-at-all"}
+VIEWER_ONLY_READS = "This needs the admin token; the viewer token only reads"
 
 
 def operations(app: FastAPI) -> list[tuple[str, str]]:
@@ -79,6 +81,10 @@ async def knock(client: httpx.AsyncClient, method: str, path: str, headers: dict
     url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
     body: Any = {} if method in ("POST", "PUT", "PATCH") else None
     return await client.request(method, url, json=body, headers=headers)
+
+
+def title(answer: httpx.Response) -> Any:
+    return answer.json().get("title") if "json" in answer.headers.get("content-type", "") else None
 
 
 async def test_no_route_answers_without_a_token_but_the_public_ones(
@@ -110,10 +116,31 @@ async def test_the_viewer_token_reads_lead_data_and_changes_nothing(
             answer = await knock(client, method, path, VIEWER)
             if operation in VIEWER_READS:
                 read.append(answer.status_code)
-            elif answer.status_code != 401:
-                refused.append(f"{service} {method} {path}: {answer.status_code}")
-    assert not refused, f"the viewer token did more than read: {refused}"
-    assert len(read) == len(VIEWER_READS) and 401 not in read, read
+            elif (answer.status_code, title(answer)) != (403, VIEWER_ONLY_READS):
+                refused.append(f"{service} {method} {path}: {answer.status_code} {answer.text}")
+            elif "www-authenticate" in answer.headers:
+                refused.append(f"{service} {method} {path}: asks for another token")
+    assert not refused, f"the viewer token did more than read, or was not told why not: {refused}"
+    assert len(read) == len(VIEWER_READS) and not {401, 403} & set(read), read
+
+
+async def test_the_viewer_token_on_an_admin_route_is_told_it_only_reads(
+    clients: dict[str, tuple[FastAPI, httpx.AsyncClient]],
+) -> None:
+    """The reproduction: simulating a rule change with the viewer token answered 401 "Admin token
+    missing or wrong". A wrong or missing token is still a 401 asking for a bearer token, and
+    an admin-looking token that is not the admin's is no 403: only the viewer token is."""
+    _, scoring = clients["scoring"]
+    viewer = await scoring.post("/v1/rules:simulate", json={}, headers=VIEWER)
+    assert viewer.status_code == 403, viewer.text
+    assert viewer.json() == {"type": "about:blank", "title": VIEWER_ONLY_READS, "status": 403}
+    assert viewer.headers["content-type"] == "application/problem+json"
+    near = {"Authorization": VIEWER["Authorization"] + "x"}
+    for headers in (ANONYMOUS, WRONG, near):
+        answer = await scoring.post("/v1/rules:simulate", json={}, headers=headers)
+        assert answer.status_code == 401, (headers, answer.text)
+        assert answer.json()["title"] == "Admin token missing or wrong"
+        assert answer.headers["www-authenticate"] == "Bearer"
 
 
 async def test_scores_and_reports_are_not_readable_without_a_token(
