@@ -38,12 +38,19 @@ def field_name(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def validator_words(message: str) -> str:
+    """A validation error's message as its validator wrote it: pydantic puts "Value error, "
+    before the text of a ValueError, which tells a client nothing (other messages are kept)."""
+    return message.removeprefix("Value error, ")
+
+
 class InvalidInput(Exception):
-    """Input that parsed but breaks a rule; answered as 422 naming each field."""
+    """Input that parsed but breaks a rule; answered as 422 naming each field (reasons taken
+    from pydantic's errors in its validators' words, wherever they are shown)."""
 
     def __init__(self, errors: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{f}: {r}" for f, r in errors))
-        self.errors = errors
+        self.errors = [(field, validator_words(reason)) for field, reason in errors]
+        super().__init__("; ".join(f"{f}: {r}" for f, r in self.errors))
 
 
 def invalid_input_problem(error: InvalidInput, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import CommitUnknown
 from shared.faults import TRANSIENT_ERRORS, is_transient
-from shared.http import InvalidInput, field_name, invalid_input_problem, problem, where
+from shared.http import InvalidInput, field_name, invalid_input_problem, problem, validator_words, where
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ def _field_error(error: dict[str, Any]) -> dict[str, str]:
         position, why = error["loc"][-1], error.get("ctx", {}).get("error", "")
         reason = f"is not valid JSON: {why} at character {position}" if why else "is not valid JSON"
         return {"field": "body", "reason": reason, "type": "json_invalid"}
-    return {"field": field_name(tuple(error["loc"])), "reason": error["msg"], "type": error["type"]}
+    reason = validator_words(error["msg"])
+    return {"field": field_name(tuple(error["loc"])), "reason": reason, "type": error["type"]}
 
 
 async def _validation_problem(request: Request, error: Exception) -> Response:
