@@ -223,41 +223,19 @@ def listen(
 def seed(
     leads: Annotated[int, typer.Option(min=1, max=10_000_000, help="How many leads")] = 10_000,
     seed: Annotated[int, typer.Option(help="The same seed gives the same data set")] = 1,
+    replace_everything: Annotated[
+        bool,
+        typer.Option("--replace-everything", help="Erase real leads and spend too, not only seeded ones"),
+    ] = False,
 ) -> None:
     """Fill metrics' read model and scoring's standings with one
-    realistic funnel, the same leads in both: replaces their leads and spend. Bulk-loaded, for
-    trying the dashboard and measuring reads at scale. Into LEADFLOW_DATABASE_URL, or else the
-    database `leadflow dev` runs (LEADFLOW_PG_PORT, LEADFLOW_DATABASE)."""
-    import asyncio
-
-    from services.metrics.seed import COLUMNS, UNTIL, lead_rows
-    from services.metrics.seed import seed as fill_metrics
-    from services.scoring.seed import SeedLead
-    from services.scoring.seed import seed as fill_scoring
+    realistic funnel, the same leads in both: replaces the leads and spend an earlier seed
+    wrote, and refuses (changing nothing) when they hold any it did not, unless
+    --replace-everything. Bulk-loaded, for trying the dashboard and measuring reads at scale.
+    Into LEADFLOW_DATABASE_URL, or else the database `leadflow dev` runs (LEADFLOW_PG_PORT,
+    LEADFLOW_DATABASE)."""
     from shared.dev_settings import DevSettings
-
-    at = [COLUMNS.index(name) for name in SeedLead._fields]  # the same leads, seen by scoring
-    same_leads = (SeedLead(*(row[i] for i in at)) for row in lead_rows(leads, seed, UNTIL))
+    from shared.seed_cli import fill
 
     dsn = load_settings("leadflow", DevSettings).stack_database_url.replace("+asyncpg", "")
-
-    def progress(what: str) -> Callable[[int], None]:
-        return lambda done: typer.echo(f"\r{what}: {done:,} of {leads:,} leads written", nl=False)
-
-    try:
-        done = asyncio.run(fill_metrics(dsn, leads, seed, progress=progress("metrics")))
-    except OSError as error:  # nothing listening there: say so, no traceback
-        where = dsn.rpartition("@")[2]  # host, port and database; never a password
-        typer.echo(f"cannot reach PostgreSQL at {where} ({error}); is `make run` up?", err=True)
-        raise typer.Exit(1) from error
-    typer.echo(
-        f"\n{done.leads:,} leads ({done.customers:,} customers) and {done.spend_rows} spend entries"
-        f" bulk-loaded into metrics' read model in {done.seconds:.1f} s"
-    )
-    started = time.monotonic()
-    history = asyncio.run(fill_scoring(dsn, same_leads, UNTIL, seed, progress=progress("scoring")))
-    typer.echo(
-        f"\n{leads:,} standings and {history:,} changes of history bulk-loaded into scoring in"
-        f" {time.monotonic() - started:.1f} s (not through the services' write paths: for reads at"
-        " scale; `make bench` measures the pipeline)"
-    )
+    fill(dsn, leads, seed, replace_everything)

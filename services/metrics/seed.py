@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from services.metrics.models import FUNNEL_STAGES
+from shared.seeded import Table, UnseededRows, seeded_id, unseeded_rows
 
 CHANNELS = ("web_form", "landing_page", "chatbot", "import", "event", "referral", "ad", "phone")
 CAMPAIGNS = ("spring-sale", "webinar-series", "retargeting", "partner-week", None)
@@ -61,6 +62,10 @@ COLUMNS = [
     "won_at",
     "last_won_at",
 ]
+EMPTIED = (
+    Table("lead_facts", "lead_id", "lead", "leads"),
+    Table("spend", "id", "spend entry", "spend entries"),
+)
 SPEND_COLUMNS = [
     "id",
     "period_start",
@@ -121,7 +126,7 @@ def _lead(
     revenue = Decimal(rng.randint(50, 5_000) * purchases) if won else Decimal(0)
     last_won = won + timedelta(days=30 * (purchases - 1)) if won else None
     return (
-        uuid.UUID(int=rng.getrandbits(128)),
+        seeded_id(rng),
         channel,
         sources[channel],
         rng.choice(CAMPAIGNS),
@@ -164,9 +169,7 @@ def spend_rows(seed: int = 1, until: datetime = UNTIL, months: int = 24) -> list
         for channel in CHANNELS:
             for category in ("marketing", "sales"):
                 amount = Decimal(rng.randint(500, 20_000))
-                rows.append(
-                    (uuid.UUID(int=rng.getrandbits(128)), start, end, channel, category, amount, "USD", until)
-                )
+                rows.append((seeded_id(rng), start, end, channel, category, amount, "USD", until))
     return rows
 
 
@@ -177,12 +180,20 @@ async def seed(
     until: datetime = UNTIL,
     schema: str = "metrics",
     progress: Callable[[int], None] = lambda done: None,
+    replace_everything: bool = False,
 ) -> Seeded:
-    """Write the data set into `schema`'s read model (emptied first); `progress(leads written)`."""
+    """Write the data set into `schema`'s read model (emptied first); `progress(leads written)`.
+    Raises UnseededRows, having changed nothing, when the read model holds leads or spend no
+    seed wrote, unless `replace_everything`."""
     started = datetime.now(UTC)
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.execute(f'TRUNCATE "{schema}".lead_facts, "{schema}".spend')
+        async with connection.transaction():  # the lock: nothing arrives between count and TRUNCATE
+            await connection.execute(f'LOCK "{schema}".lead_facts, "{schema}".spend IN ACCESS EXCLUSIVE MODE')
+            found = await unseeded_rows(connection, schema, EMPTIED)
+            if found and not replace_everything:
+                raise UnseededRows({"metrics": found})
+            await connection.execute(f'TRUNCATE "{schema}".lead_facts, "{schema}".spend')
         customers, chunk = 0, []
         for done, row in enumerate(lead_rows(leads, seed, until), 1):
             chunk.append(row)

@@ -20,6 +20,7 @@ from services.scoring.classify import Decision, decide
 from services.scoring.profile import Profile, fold
 from services.scoring.rules import default_rules_text, parse_rules
 from shared.events import ACTIVITY_RECORDED, LEAD_CAPTURED, Envelope
+from shared.seeded import Table, UnseededRows, unseeded_rows
 
 CHUNK = 20_000
 POOL = 600
@@ -44,6 +45,10 @@ SCORE_COLUMNS = [
     "review_at",
     "updated_at",
 ]
+EMPTIED = (
+    Table("lead_scores", "lead_id", "standing", "standings"),
+    Table("classification_history", "lead_id", "change of history", "changes of history"),
+)
 HISTORY_COLUMNS = [
     "lead_id",
     "at",
@@ -141,14 +146,23 @@ async def seed(
     seed: int = 1,
     schema: str = "scoring",
     progress: Callable[[int], None] = lambda done: None,
+    replace_everything: bool = False,
 ) -> int:
     """Write the leads' standings into `schema` (emptied first); returns the history rows
-    written. `until`: the data set's last moment, when the pool's profiles are decided."""
+    written. `until`: the data set's last moment, when the pool's profiles are decided. Raises
+    UnseededRows, having changed nothing, when the tables hold leads whose ids are no seed's
+    (shared.seeded), unless `replace_everything`."""
     pool = decided_pool(seed, until)
     rng = random.Random(seed + 2)  # noqa: S311 - a reproducible data set, not security
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.execute(f'TRUNCATE "{schema}".lead_scores, "{schema}".classification_history')
+        async with connection.transaction():  # the lock: nothing arrives between count and TRUNCATE
+            tables = f'"{schema}".lead_scores, "{schema}".classification_history'
+            await connection.execute(f"LOCK {tables} IN ACCESS EXCLUSIVE MODE")
+            found = await unseeded_rows(connection, schema, EMPTIED)
+            if found and not replace_everything:
+                raise UnseededRows({"scoring": found})
+            await connection.execute(f"TRUNCATE {tables}")
         standings: list[tuple[Any, ...]] = []
         history: list[tuple[Any, ...]] = []
         written = 0

@@ -2,12 +2,12 @@
 the data set gives, with history, readable through the list and the lead detail."""
 
 import random
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from services.scoring.app import create_app
 from services.scoring.config import ScoringSettings
 from services.scoring.seed import SeedLead, seed
+from shared.seeded import seeded_id
 from tests.conftest import ADMIN, Servers, running
 
 UNTIL = datetime(2026, 12, 1, tzinfo=UTC)
@@ -17,7 +17,7 @@ def some_leads(count: int) -> list[SeedLead]:
     rng = random.Random(5)
     return [
         SeedLead(
-            uuid.UUID(int=rng.getrandbits(128)),
+            seeded_id(rng),  # as `leadflow seed` makes them: a seed replaces an earlier seed's
             UNTIL - timedelta(days=rng.uniform(0, 300)),
             rng.choice(("hot", "warm", "cold")),
             rng.choice(("lead", "mql", "sql", "customer", "lost")),
