@@ -1,4 +1,5 @@
-"""An uploaded CSV file: spooled to disk as it arrives, its delimiter told from the header row,
+"""An uploaded CSV file: spooled to disk as it arrives, its delimiter the one Excel's `sep=`
+first line names or else told from the header row,
 its rows read as (header, value) pairs with the line each starts on, and the fields that were
 not UTF-8 and the rows that do not fit the header found."""
 
@@ -14,6 +15,8 @@ from typing import IO, Any, NamedTuple
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 HEADER_SAMPLE = 8 * 1024  # the header row, where the delimiter is told
+# Excel's first line naming the delimiter (it writes one and heeds one): the header row follows.
+SEP_HINT = re.compile(r'sep=([^"\r\n])(?:\r\n|\r|\n)?', re.IGNORECASE)
 
 
 NOT_UTF8 = "is not UTF-8 text: save the file as UTF-8 (CSV UTF-8 in Excel)"
@@ -35,12 +38,12 @@ REPEATED = (
 )
 MISFIT = "columns"  # the field a row that does not fit the header is rejected on
 TOO_FEW = (
-    "line {line} has {count} values where the header row names {named} columns: a value is"
-    " missing, or a quote or {delimiter} is out of place; the row was not imported"
+    "line {line} has {count} where the header row names {named}: a value is missing, or a quote"
+    " or {delimiter} is out of place; the row was not imported"
 )
 TOO_MANY = (
-    "line {line} has {count} values where the header row names {named} columns: put a value"
-    " holding a {delimiter} in quotes, or remove the extra ones; the row was not imported"
+    "line {line} has {count} where the header row names {named}: put a value holding a"
+    " {delimiter} in quotes, or remove the extra ones; the row was not imported"
 )
 
 
@@ -60,6 +63,11 @@ class ImportTooLarge(Exception):
 
 class UnreadableFile(Exception):
     """The file as a whole cannot be read; the message says why, for the report."""
+
+
+def counted(count: int, one: str) -> str:
+    """`1 value`, `2 values`."""
+    return f"{count} {one}" if count == 1 else f"{count} {one}s"
 
 
 def delimiter_of(header: str) -> str:
@@ -94,6 +102,7 @@ async def spool(chunks: Any, max_bytes: int) -> IO[bytes]:
 def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[Record]:
     """Each data row (blank ones skipped) with the line it starts on. UTF-8 with or without a
     BOM; the delimiter (comma, semicolon or tab, as spreadsheets export) is the one given, else
+    the one a first line `sep=;` names (Excel's hint, the header row then the next line), else
     told from the header row. A byte that is not UTF-8 stays in its value as a lone surrogate
     (`undecoded` finds it), so only its row is refused; a field may be as long as the file (the
     rules on each lead field's length refuse the row, not the csv module's 128 KiB limit the
@@ -116,13 +125,17 @@ def _opened(raw: IO[bytes], delimiter: str | None) -> Iterator[tuple[list[str], 
     """The file's header row, checked, and a reader at the first data row."""
     csv.field_size_limit(sys.maxsize)  # the body is capped at LEADFLOW_MAX_IMPORT_BYTES already
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    first = text.readline(HEADER_SAMPLE)
+    hint = SEP_HINT.fullmatch(first)
     if delimiter is None:
-        delimiter = delimiter_of(text.readline(HEADER_SAMPLE))
-        text.seek(0)
+        delimiter = hint.group(1) if hint else delimiter_of(first)
+    text.seek(0)
     try:
         # strict: a quote left open took every row after it into one field (the import said
         # "done" with those rows lost); now the file is refused, naming the line.
         reader = csv.reader(text, delimiter=delimiter, strict=True)
+        if hint:  # read by the reader, so the lines it counts stay the file's
+            _read(reader)
         _, names = _read(reader)
         header = [name.strip() for name in names or []]
         if any(_UNDECODED.search(name) for name in header):
@@ -162,10 +175,16 @@ def _records(header: list[str], reader: Any) -> Iterator[Record]:
             continue
         misfit = None
         if len(values) < named:
-            misfit = TOO_FEW.format(line=line, count=len(values), named=named, delimiter=delimiter)
+            misfit = _misfit(TOO_FEW, line, len(values), named, delimiter)
         elif len(values) > named and any(v.strip() for v in values[named:]):
-            misfit = TOO_MANY.format(line=line, count=len(values), named=named, delimiter=delimiter)
+            misfit = _misfit(TOO_MANY, line, len(values), named, delimiter)
         yield Record(line, list(zip(header, values, strict=False)), misfit)
+
+
+def _misfit(reason: str, line: int, count: int, named: int, delimiter: str) -> str:
+    return reason.format(
+        line=line, count=counted(count, "value"), named=counted(named, "column"), delimiter=delimiter
+    )
 
 
 def _read(reader: Any) -> tuple[int, list[str] | None]:

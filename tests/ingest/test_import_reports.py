@@ -119,11 +119,48 @@ async def test_a_row_with_more_or_fewer_values_than_the_header_is_rejected_namin
     assert (report["status"], report["accepted"], report["rejected"]) == ("done", 3, 3), report
     refused = {r["line"]: (r["errors"][0]["field"], r["errors"][0]["reason"]) for r in report["rejections"]}
     assert refused == {
-        3: ("columns", import_files.TOO_FEW.format(line=3, count=2, named=3, delimiter="comma")),
-        6: ("columns", import_files.TOO_MANY.format(line=6, count=4, named=3, delimiter="comma")),
-        7: ("columns", import_files.TOO_MANY.format(line=7, count=6, named=3, delimiter="comma")),
+        3: (
+            "columns",
+            import_files.TOO_FEW.format(line=3, count="2 values", named="3 columns", delimiter="comma"),
+        ),
+        6: (
+            "columns",
+            import_files.TOO_MANY.format(line=6, count="4 values", named="3 columns", delimiter="comma"),
+        ),
+        7: (
+            "columns",
+            import_files.TOO_MANY.format(line=7, count="6 values", named="3 columns", delimiter="comma"),
+        ),
     }
     assert refused[3][1].startswith("line 3 has 2 values where the header row names 3 columns")
+
+
+async def test_excels_sep_line_names_the_delimiter_and_the_header_row_is_the_next(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """Excel writes `sep=;` as a CSV's first line (and reads it): taken for the header, it was
+    an unknown header `sep=` and every row was refused as having 2 values for 1 column."""
+    lines = [
+        "sep=;",  # line 1: the hint
+        "email;first_name",  # line 2: the header row
+        f"{email('s')};Aida",  # line 3: row 1
+        "bad@@expo.kz;Bolat",  # line 4: row 2, refused
+        f"{email('t')}",  # line 5: row 3, its first_name missing
+    ]
+    key = {"X-Source-Key": (await create_source(ingest, channel="import"))["key"]}
+    report = await finished_report(ingest, key, ("\r\n".join(lines) + "\r\n").encode())
+    counts = ("status", "rows_total", "accepted", "rejected", "unknown_headers")
+    assert tuple(report[name] for name in counts) == ("done", 3, 1, 2, []), report
+    placed = [(r["row"], r["line"], r["errors"][0]["field"]) for r in report["rejections"]]
+    assert placed == [(2, 4, "email"), (3, 5, "columns")]
+    assert report["rejections"][1]["errors"][0]["reason"].startswith(
+        "line 5 has 1 value where the header row names 2 columns: a value is missing, or a quote or"
+        " semicolon is out of place"
+    )
+    one_column = await finished_report(ingest, key, f"email\n{email('u')},Kaspi\n".encode())
+    assert one_column["rejections"][0]["errors"][0]["reason"].startswith(
+        "line 2 has 2 values where the header row names 1 column: put a value holding a comma in quotes"
+    )
 
 
 def test_the_command_line_report_names_the_headers_no_lead_field_takes() -> None:

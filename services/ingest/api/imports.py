@@ -21,7 +21,10 @@ async def start_import(
     filename: Annotated[str | None, Query(max_length=255)] = None,
     delimiter: Annotated[
         Literal[",", ";", "tab"] | None,
-        Query(description="The file's delimiter; when not given, told from its header row."),
+        Query(
+            description="The file's delimiter; when not given, the one a first line `sep=;` names"
+            " (Excel's hint), else told from its header row."
+        ),
     ] = None,
 ) -> JSONResponse:
     """Send the file as the body (`text/csv`, UTF-8, comma, semicolon or tab separated, a
