@@ -36,6 +36,8 @@ REPEATED = (
     'the header row names "{name}" twice (columns {first} and {second}), so one column\'s values'
     " would be lost: rename or remove one; nothing was imported"
 )
+EMPTY = "the file is empty: it has no header row naming the lead fields, and no rows; nothing was imported"
+NO_ROWS = "the file has a header row but no rows of leads under it; nothing was imported"
 MISFIT = "columns"  # the field a row that does not fit the header is rejected on
 TOO_FEW = (
     "line {line} has {count} where the header row names {named}: a value is missing, or a quote"
@@ -113,9 +115,12 @@ def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[Record]:
 
 def survey(raw: IO[bytes], delimiter: str | None = None) -> tuple[list[str], int]:
     """The header row and how many data rows follow it. The whole file is read, so one that
-    cannot be read is refused (UnreadableFile) before any row of it is stored."""
+    cannot be read, or has no rows (a spreadsheet saved empty), is refused (UnreadableFile)
+    before any row of it is stored."""
     with _opened(raw, delimiter) as (header, reader):
         total = sum(1 for _ in _records(header, reader))
+    if not total:
+        raise UnreadableFile(NO_ROWS if any(header) else EMPTY)
     raw.seek(0)
     return header, total
 

@@ -163,6 +163,26 @@ async def test_excels_sep_line_names_the_delimiter_and_the_header_row_is_the_nex
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", import_files.EMPTY),
+        (b"sep=;\r\n", import_files.EMPTY),
+        (b"email,company\n", import_files.NO_ROWS),
+        (b"email,company\r\n\r\n , \r\n\r\n", import_files.NO_ROWS),
+    ],
+    ids=["no-bytes", "only-excels-hint", "header-only", "header-and-blank-lines"],
+)
+async def test_a_file_with_no_rows_fails_the_import_saying_so(
+    ingest: httpx.AsyncClient, body: bytes, reason: str
+) -> None:
+    """A spreadsheet saved empty, or with its header row alone, was reported `done` with 0 rows
+    and no error, as if every lead of it had been imported."""
+    key = {"X-Source-Key": (await create_source(ingest, channel="import"))["key"]}
+    report = await finished_report(ingest, key, body)
+    assert (report["status"], report["error"]) == ("failed", reason), report
+
+
 def test_the_command_line_report_names_the_headers_no_lead_field_takes() -> None:
     report = {
         "id": "i",
