@@ -16,6 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from services.ingest.import_files import counted
+
 CHUNK = 256 * 1024
 FINISHED = ("done", "failed", "interrupted")
 
@@ -77,10 +79,8 @@ class ImportRefused(Exception):
 
 
 def summary(report: dict[str, Any]) -> str:
-    lines = [
-        f"{report['status']}: {report['rows_done']} rows — {report['accepted']} new leads, "
-        f"{report['merged']} merged into known people, {report['rejected']} rejected",
-    ]
+    rows = counted(report["rows_done"], "row")
+    lines = [f"{report['status']}: {rows} — {_taken(report)}, {report['rejected']} rejected"]
     lines += [_unknown(header) for header in report.get("unknown_headers", [])]
     for rejection in report["rejections"][:20]:
         reasons = "; ".join(f"{e['field']}: {e['reason']}" for e in rejection["errors"])
@@ -88,6 +88,14 @@ def summary(report: dict[str, Any]) -> str:
     if report["rejected"] > 20:
         lines.append(f"  … and {report['rejected'] - 20} more (GET {report['id']} for the first 1,000)")
     return "\n".join(lines)
+
+
+def _taken(report: dict[str, Any]) -> str:
+    """New and known people apart only when the key is told who was known (`merged_told`): a
+    `capture` key's report counts both as accepted."""
+    if report.get("merged_told"):
+        return f"{counted(report['accepted'], 'new lead')}, {report['merged']} merged into known people"
+    return f"{report['accepted']} accepted (new or already known: a capture key is not told which)"
 
 
 def _place(rejection: dict[str, Any]) -> str:

@@ -185,6 +185,10 @@ class ImportReport(BaseModel):
         description="Rows of people already known; told to a key with the `history` scope only "
         "(a `capture` key's are counted as accepted)."
     )
+    merged_told: bool = Field(
+        description="Whether `merged` is told apart from `accepted`: true for a `history` key; false "
+        "for a `capture` key, whose `accepted` counts new and known people alike."
+    )
     rejected: int
     error: str | None
     started_at: datetime

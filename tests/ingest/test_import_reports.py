@@ -183,6 +183,27 @@ async def test_a_file_with_no_rows_fails_the_import_saying_so(
     assert (report["status"], report["error"]) == ("failed", reason), report
 
 
+async def test_the_command_line_report_says_new_only_to_a_key_told_who_was_known(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """A `capture` key's report counts the people already known as accepted (it must not tell
+    who is known): the CLI called four known people sent again "4 new leads"."""
+    body = "".join(f"{email(name)}\n" for name in "abcd")
+    page = {"X-Source-Key": (await create_source(ingest, channel="import", scope="capture"))["key"]}
+    server = {"X-Source-Key": (await create_source(ingest, channel="import"))["key"]}
+    await finished_report(ingest, page, f"email\n{body}".encode())
+    again = await finished_report(ingest, page, f"email\n{body}".encode())
+    assert (again["accepted"], again["merged"], again["merged_told"]) == (4, 0, False), again
+    told = await finished_report(ingest, server, f"email\n{body}".encode())
+    assert (told["accepted"], told["merged"], told["merged_told"]) == (0, 4, True), told
+    assert summary(again).splitlines()[0] == (
+        "done: 4 rows — 4 accepted (new or already known: a capture key is not told which), 0 rejected"
+    )
+    assert (
+        summary(told).splitlines()[0] == "done: 4 rows — 0 new leads, 4 merged into known people, 0 rejected"
+    )
+
+
 def test_the_command_line_report_names_the_headers_no_lead_field_takes() -> None:
     report = {
         "id": "i",

@@ -121,7 +121,7 @@ async def test_leadflow_import_command_shows_the_report(servers: Servers, tmp_pa
             text=True,
         )
     assert result.returncode == 0, result.stderr
-    assert "1 new leads" in result.stdout and "1 rejected" in result.stdout
+    assert "done: 2 rows — 1 new lead, 0 merged into known people, 1 rejected" in result.stdout
     assert "line 3 (row 2): email: email or phone is required" in result.stdout
 
 

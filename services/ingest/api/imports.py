@@ -82,5 +82,5 @@ def as_told(counts: dict[str, Any], tell: bool) -> dict[str, Any]:
     a web page): merged rows are counted as accepted, so a list of addresses does not tell
     whether each person was already known, to this source or any other."""
     if tell:
-        return counts
-    return {**counts, "accepted": counts["accepted"] + counts["merged"], "merged": 0}
+        return {**counts, "merged_told": True}
+    return {**counts, "accepted": counts["accepted"] + counts["merged"], "merged": 0, "merged_told": False}
