@@ -7,8 +7,8 @@ Each event type names the part it seals and the fields left in the clear, which 
 ones metrics counts by (channel, source, campaign, UTM...). Everything else in that part,
 custom fields included, goes in one Fernet token (AES-128-CBC and HMAC-SHA256) under
 `sealed`; a classification also seals its explanation (it quotes the person's own words)
-under the payload's own `sealed`. A consumer that needs the person asks ingest for the key
-(`shared.lead_keys`); one that counts does not."""
+and what the person said last (`said`) under the payload's own `sealed`. A consumer that
+needs the person asks ingest for the key (`shared.lead_keys`); one that counts does not."""
 
 import base64
 import json
@@ -56,9 +56,10 @@ PLACES: dict[str, tuple[str | None, frozenset[str]]] = {
 }
 # event type -> fields of the payload itself sealed beside its part: a classification's
 # explanation quotes what the person wrote (a timeframe nobody understood, whole; the words of
-# an ask; their email's domain), so it is theirs as much as the lead it describes.
+# an ask; their email's domain), and `said` is their latest words, so both are theirs as much
+# as the lead it describes.
 PAYLOAD_FIELDS_SEALED: dict[str, frozenset[str]] = {
-    LEAD_CLASSIFIED: frozenset({"breakdown", "stage_reason"}),
+    LEAD_CLASSIFIED: frozenset({"breakdown", "stage_reason", "said"}),
 }
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from services.scoring.lifecycle import Move, automatic, marketing_stage, on_outcome
 from services.scoring.model import Evaluation, evaluate
-from services.scoring.profile import OutcomeEntry, Profile, lead_context
+from services.scoring.profile import OutcomeEntry, Profile, lead_context, said_last
 from services.scoring.rules import Rules
 from shared.events import LeadClassified, Temperature
 
@@ -75,6 +75,7 @@ def classification(
         cause=cause,
         rules_version=rules_version,
         lead=lead_context(profile),
+        said=said_last(profile),
         previous_score=before[0],
         previous_temperature=before[1],
         previous_stage=before[2],

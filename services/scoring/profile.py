@@ -18,6 +18,7 @@ from shared.events import (
     LEAD_UPDATED,
     OUTCOME_RECORDED,
     Envelope,
+    Said,
 )
 
 RECENT_PER_TYPE = 50  # timestamps kept per activity type (older ones barely count after decay)
@@ -27,6 +28,7 @@ CONTACT_FIELDS = ("email", "phone")
 # A known person's repeat capture: its activity carries what they said this time (timeframe,
 # message, need), which a key that may not overwrite their profile cannot put there.
 SUBMISSIONS = frozenset({"form_submitted", "imported"})
+STATED = ("timeframe", "message", "need")  # what a statement of the person's says
 _NOT_ATTRIBUTES = {"source_id", "captured_at", "online", "channel"}
 
 
@@ -59,6 +61,7 @@ class Profile(BaseModel):
     chat: list[ChatLine] = Field(default_factory=list)  # what the person wrote since, latest last
     # The timeframe a later submission stated, the profile's own left as it was (`timeframe`).
     timeframe_said: ChatLine | None = None
+    said_again: Said | None = None  # the latest submission that said any of `STATED`, as it said it
     unreachable_calls: int = 0
     outcomes: list[OutcomeEntry] = Field(default_factory=list)
     unsubscribed: bool = False
@@ -176,16 +179,24 @@ def _wrote(profile: Profile, text: str, at: datetime, own_words: bool) -> None:
 
 
 def _said_again(profile: Profile, properties: dict[str, Any], at: datetime) -> None:
-    """What a repeat submission said, kept as said then: its words as a chat's, and its
-    timeframe when it is the latest one stated."""
+    """What a repeat submission said, kept as said then: its words as a chat's, its timeframe
+    when it is the latest one stated, and the whole of it when it is the latest submission."""
+    stated = {key: text[:500] for key in STATED if (text := _stated(properties.get(key))) is not None}
     for key in ("message", "need"):
-        if isinstance(text := properties.get(key), str) and text.strip():
-            _wrote(profile, text, at, own_words=True)
-    timeframe = properties.get("timeframe")
-    if not isinstance(timeframe, str | int) or isinstance(timeframe, bool) or not str(timeframe).strip():
-        return
-    if profile.timeframe_said is None or at >= profile.timeframe_said.at:
-        profile.timeframe_said = ChatLine(at=at, text=str(timeframe)[:500])
+        if key in stated:
+            _wrote(profile, stated[key], at, own_words=True)
+    latest = profile.said_again
+    if stated and (latest is None or latest.at is None or at >= latest.at):
+        profile.said_again = Said(**stated, at=at)
+    if "timeframe" in stated and (profile.timeframe_said is None or at >= profile.timeframe_said.at):
+        profile.timeframe_said = ChatLine(at=at, text=stated["timeframe"])
+
+
+def _stated(value: Any) -> str | None:
+    """A value the person gave (a text, or a timeframe as a number of days), as text."""
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+        return None
+    return str(value)
 
 
 def _when(value: Any, default: datetime) -> datetime:
@@ -202,3 +213,14 @@ def _when(value: Any, default: datetime) -> datetime:
 def lead_context(profile: Profile) -> dict[str, Any]:
     """What `lead.classified` carries about the person (nurture hands it to the rep)."""
     return {**profile.attributes, **({"channel": profile.channel} if profile.channel else {})}
+
+
+def said_last(profile: Profile) -> Said | None:
+    """What the person said most recently, for the rep calling them: the profile's own words,
+    or a later submission's (`said_again`), whichever is newer; None if they said nothing."""
+    own = {key: text for key in STATED if (text := _stated(profile.attributes.get(key))) is not None}
+    own_at = max((t for t in (profile.timeframe_at, profile.said_at) if t is not None), default=None)
+    again = profile.said_again
+    if again is not None and (not own or own_at is None or again.at is None or again.at >= own_at):
+        return again
+    return Said(**own, at=own_at) if own else None

@@ -41,6 +41,7 @@ from shared.events.scoring import (
     NEW_INTEREST_STAGES,
     LeadClassified,
     RuleHit,
+    Said,
     Temperature,
     for_a_rep,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "ProposalOpened",
     "ProposalStale",
     "RuleHit",
+    "Said",
     "SlaBreached",
     "Temperature",
     "TouchChanged",

@@ -1,6 +1,7 @@
 """The event scoring produces (topic `scoring.lead-classifications`): a lead classified, with
 the rule hits behind its score, and which classifications hand the lead to a rep."""
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -47,6 +48,16 @@ def for_a_rep(temperature: str | None, stage: str | None) -> bool:
     return stage in NEW_INTEREST_STAGES and (temperature == "hot" or stage in HANDED_OVER_STAGES)
 
 
+class Said(BaseModel):
+    """What the person said most recently, and when: their profile's own words, or those of a
+    later repeat submission (which a `capture` key may not write to the profile)."""
+
+    timeframe: str | None = None
+    message: str | None = None
+    need: str | None = None
+    at: datetime | None = None
+
+
 class LeadClassified(Payload):
     """scoring: the lead's score, temperature or stage changed."""
 
@@ -65,3 +76,4 @@ class LeadClassified(Payload):
     cause: str | None = None  # the input's event type, or "decay" / "rescore"
     rules_version: int
     lead: dict[str, Any] = Field(default_factory=dict)
+    said: Said | None = None  # the person's latest words, where `lead` keeps the profile's

@@ -12,8 +12,10 @@ from services.ingest.app import create_app as create_ingest
 from services.ingest.config import IngestSettings
 from services.scoring.app import create_app as create_scoring
 from services.scoring.config import ScoringSettings
+from shared import topics
+from shared.personal import is_sealed, opened
 from tests.conftest import ADMIN, Servers, eventually, running, serving
-from tests.helpers import create_source, post_lead
+from tests.helpers import create_source, events_of, lead_key, post_lead
 from tests.scoring.test_scoring_flow import not_understood_count
 
 BROWSING = {"timeframe": "later", "message": "just browsing"}
@@ -94,3 +96,35 @@ async def test_a_repeats_timeframe_nobody_understood_is_counted(
 
     assert await eventually(shown, timeout=20) == "timeframe not understood: «когда звёзды сойдутся»"
     assert not_understood_count((await scoring.get("/metrics")).text, "ru") == before + 1
+
+
+async def test_the_classification_says_the_repeats_words_sealed_and_erased_with_the_lead(
+    servers: Servers, ingest: httpx.AsyncClient, scoring: httpx.AsyncClient
+) -> None:
+    """`said` is the person's words: on the topic it is sealed with the lead's key, as `lead`
+    is, and once the lead is erased (its key deleted) no copy of it opens any more."""
+    page = await create_source(ingest, scope="capture")
+    email = f"said-{uuid.uuid4().hex[:8]}@example.kz"
+    lead_id = (await post_lead(ingest, page["key"], email=email, **BROWSING)).json()["lead_id"]
+    await standing_when(scoring, lead_id, "cold")
+    await post_lead(ingest, page["key"], email=email, **BUYING)
+    await standing_when(scoring, lead_id, "hot")
+
+    classified = await events_of(
+        servers.bootstrap,
+        lead_id,
+        until=lambda es: any(e.data.get("temperature") == "hot" for e in es),
+        topic=topics.LEAD_CLASSIFICATIONS,
+    )
+    hot = next(e for e in classified if e.data["temperature"] == "hot")
+    raw = hot.model_dump_json()
+    assert "said" not in hot.data and is_sealed(hot)
+    assert all(words not in raw for words in ("call me back", "want to buy", "just browsing"))
+    seal_key = await lead_key(ingest, lead_id)
+    assert seal_key is not None
+    data = opened(hot, seal_key).data
+    assert {k: data["said"][k] for k in BUYING} == BUYING and data["said"]["at"]
+    assert {k: data["lead"][k] for k in BROWSING} == BROWSING  # the profile, as it was
+
+    assert (await ingest.delete(f"/v1/leads/{lead_id}", headers=ADMIN)).status_code == 204
+    assert await lead_key(ingest, lead_id) is None

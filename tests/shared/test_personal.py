@@ -105,9 +105,10 @@ def test_another_leads_key_opens_nothing() -> None:
 
 
 def test_a_classifications_explanation_is_sealed_for_it_quotes_the_persons_words() -> None:
-    """A timeframe nobody understood is quoted whole in the breakdown, an ask by its words: in
-    the clear they would outlive the person's erasure on the broker, where the key no longer
-    matters. Only the figures metrics and the hand-off lane decide by stay in the clear."""
+    """A timeframe nobody understood is quoted whole in the breakdown, an ask by its words, and
+    `said` is what the person wrote last: in the clear they would outlive the person's erasure
+    on the broker, where the key no longer matters. Only the figures metrics and the hand-off
+    lane decide by stay in the clear."""
     said = "позвоните Айгерім на 87011112233 после обеда"
     data = {
         "score": 30,
@@ -120,11 +121,12 @@ def test_a_classifications_explanation_is_sealed_for_it_quotes_the_persons_words
         "stage_reason": "asked: callback request «позвоните»",
         "rules_version": 1,
         "lead": {"channel": "web_form", "first_name": "Айгерім"},
+        "said": {"timeframe": "бүгін", "message": "хочу купить, Асем", "at": "2026-12-02T10:00:00Z"},
     }
     key = new_key()
     event = envelope(LEAD_CLASSIFIED, seal_data(LEAD_CLASSIFIED, data, key))
     raw = event.model_dump_json()
-    for secret in ("87011112233", "Айгерім", "позвоните", "обеда"):
+    for secret in ("87011112233", "Айгерім", "позвоните", "обеда", "бүгін", "хочу купить", "Асем"):
         assert secret not in raw
     assert {k for k in event.data if k != SEALED} == {
         "score",
