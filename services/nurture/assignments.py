@@ -194,14 +194,17 @@ def _hot_lead_webhook(
     escalated_from: UUID | None,
     reason: str | None,
 ) -> dict[str, Any]:
-    """The `lead.hot` webhook's body: the lead, a message for the rep in the lead's language,
-    and how to acknowledge it."""
+    """The `lead.hot` webhook's body: the lead, a message for the rep in the lead's language
+    with what the person said last, and how to acknowledge it."""
     now = assignment["assigned_at"]
     lead_id = cause.lead_id
     acknowledge = f"{settings.public_url}/v1/leads/{lead_id}/acknowledge"
     person = classified.get("lead") or {}
     language = language_of(person)
     notice = say(_NOTICES[reason] if escalated_from else "rep_new_hot_lead", language, **person)
+    # What the person said last (scoring's `said`): newer than the profile when a repeat said it.
+    said = {f"said_{k}": v for k, v in (classified.get("said") or {}).items() if k != "at"}
+    notice = f"{notice} {say('rep_lead_said', language, **said)}"
     return {
         "type": "lead.hot",
         "timestamp": now.isoformat(),

@@ -90,6 +90,40 @@ async def test_the_rep_is_told_in_the_leads_language(client: httpx.AsyncClient, 
     assert data["message"] == ("Ыстық лид: Айгерім Сәрсенова, +77010000000. Қазір қоңырау шалыңыз.")
 
 
+async def test_the_rep_is_told_what_the_person_said_last_not_only_their_profile(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """A returning person wrote through a page's key, which may not overwrite their profile:
+    scoring's `said` carries the new words, and the rep's message and webhook show them."""
+    event = lead_classified("hot")
+    event.data["lead"] = {
+        "first_name": "Aru",
+        "phone": "+77010000000",
+        "timeframe": "later",
+        "message": "just browsing",
+    }
+    said = {"timeframe": "now", "message": "please call me back today", "at": "2026-12-05T09:00:00Z"}
+    event.data["said"] = said
+    russian = lead_classified("hot")
+    russian.data["lead"] = {"first_name": "Асем", "language": "ru"}
+    russian.data["said"] = {"need": "CRM на 10 мест", "timeframe": "сегодня"}
+    with webhook_receiver() as receiver:
+        rep = await add_rep(client, receiver)
+        async with db.transaction() as session:
+            await assign_leads(session, [event, russian], SETTINGS, utcnow())
+        requests = await eventually(lambda: len(receiver.received()) >= 2 and receiver.received())
+    bodies = [Webhook(rep["webhook_secret"]).verify(r.body, r.headers)["data"] for r in requests]
+    data, ru = sorted(bodies, key=lambda d: d["lead_id"] != str(event.lead_id))
+    assert data["said"] == {**said, "need": None} and data["lead"]["message"] == "just browsing"
+    assert data["message"] == (
+        "Hot lead: Aru, +77010000000. Please call now."
+        " They wrote: «please call me back today». Timeframe: now."
+    )
+    assert ru["message"] == (
+        "Горячий лид: Асем. Позвоните, пожалуйста, прямо сейчас. Потребность: CRM на 10 мест. Срок: сегодня."
+    )
+
+
 async def test_cold_lead_is_not_sent(client: httpx.AsyncClient, db: Database) -> None:
     with webhook_receiver() as receiver:
         await add_rep(client, receiver)
