@@ -47,6 +47,10 @@ TOO_MANY = (
     "line {line} has {count} where the header row names {named}: put a value holding a"
     " {delimiter} in quotes, or remove the extra ones; the row was not imported"
 )
+NAMELESS = (
+    "line {line} has a value in column {column}, which the header row gives no name: name the"
+    " column, or leave it empty; the row was not imported"
+)
 
 
 class Record(NamedTuple):
@@ -166,11 +170,13 @@ def _repeated(header: list[str]) -> str | None:
 
 def _records(header: list[str], reader: Any) -> Iterator[Record]:
     """The data rows after the header. A row fits it when it has a value for each named column
-    (unnamed ones at its end may be left out) and nothing but blanks beyond them: spreadsheets
-    end rows with delimiters; anything else would pad or cut the row and shift its values."""
+    (unnamed ones at its end may be left out), nothing but blanks beyond them (spreadsheets end
+    rows with delimiters) and nothing in a column between named ones that has no name: anything
+    else would pad or cut the row and shift its values, or lose one."""
     named = len(header)
     while named and not header[named - 1]:
         named -= 1
+    nameless = [i for i in range(named) if not header[i]]  # between named ones: a value there goes nowhere
     delimiter = DELIMITER_NAMES.get(reader.dialect.delimiter, repr(reader.dialect.delimiter))
     while True:
         line, values = _read(reader)
@@ -183,6 +189,8 @@ def _records(header: list[str], reader: Any) -> Iterator[Record]:
             misfit = _misfit(TOO_FEW, line, len(values), named, delimiter)
         elif len(values) > named and any(v.strip() for v in values[named:]):
             misfit = _misfit(TOO_MANY, line, len(values), named, delimiter)
+        elif (column := next((i + 1 for i in nameless if values[i].strip()), None)) is not None:
+            misfit = NAMELESS.format(line=line, column=column)
         yield Record(line, list(zip(header, values, strict=False)), misfit)
 
 

@@ -222,3 +222,22 @@ def test_the_command_line_report_names_the_headers_no_lead_field_takes() -> None
         '  column "Phone Number" is no lead field: not imported; did you mean phone?',
         '  column "booth_notes" is no lead field: kept as custom.booth_notes',
     ]
+
+
+async def test_a_value_in_a_column_the_header_gives_no_name_is_not_lost_without_a_word(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """`email,,phone`: a value under the nameless column went nowhere, the row taken as if it
+    had all its values. Such a row is refused naming its line and the column; a blank there is
+    taken, as it says nothing."""
+    lines = [
+        "email,,phone",
+        f"{email('a')},,+77015550101",  # line 2: nothing under the nameless column
+        f"{email('b')},VIP,+77015550102",  # line 3: a value there
+    ]
+    key = {"X-Source-Key": (await create_source(ingest, channel="import"))["key"]}
+    report = await finished_report(ingest, key, ("\n".join(lines) + "\n").encode())
+    assert (report["status"], report["accepted"], report["rejected"]) == ("done", 1, 1), report
+    [refused] = report["rejections"]
+    assert refused["line"] == 3
+    assert refused["errors"][0]["reason"] == import_files.NAMELESS.format(line=3, column=2)
