@@ -1,6 +1,7 @@
 """HTTP plumbing: RFC 9457 problem responses, admin auth, body size limit, health and metrics routes."""
 
 import asyncio
+import hashlib
 import hmac
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
@@ -80,10 +81,13 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def _matches(given: HTTPAuthorizationCredentials | None, expected: str | None) -> bool:
-    """Constant-time comparison of a bearer token with one we hold (None: none is accepted)."""
+    """Constant-time comparison of a bearer token with one we hold (None: none is accepted).
+    Their SHA-256 digests are compared, equal in length whatever was sent: `compare_digest`
+    on the tokens themselves returns at once when the lengths differ, which tells the length."""
     if expected is None:
         return False
-    return hmac.compare_digest(given.credentials.encode() if given else b"", expected.encode())
+    sent = hashlib.sha256(given.credentials.encode() if given else b"").digest()
+    return hmac.compare_digest(sent, hashlib.sha256(expected.encode()).digest())
 
 
 def is_admin(request: Request, credentials: HTTPAuthorizationCredentials | None) -> bool:
