@@ -55,7 +55,7 @@ async def measure_peer(stack: DevProcess) -> tuple[LoadResult, float]:
     port = free_port()
     env = {
         **os.environ,
-        "PEER_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{stack.ports['pg']}/leadflow",
+        "PEER_DATABASE_URL": stack.database_url.replace("postgresql://", "postgresql+asyncpg://"),
         "PEER_BOOTSTRAP": f"127.0.0.1:{stack.ports['kafka']}",
     }
     command = [sys.executable, "-m", "uvicorn", "bench.peer_app:app", "--port", str(port), "--loop", "uvloop"]

@@ -198,7 +198,7 @@ async def measure() -> dict[str, Any]:
                     json={"name": "Bench rep", "webhook_url": f"{receiver}/rep"},
                 )
             bootstrap = f"127.0.0.1:{stack.ports['kafka']}"
-            dsn = f"postgresql://postgres@127.0.0.1:{stack.ports['pg']}/leadflow"
+            dsn = stack.database_url
             latency = await _webhook_latency(bootstrap, dsn, counter)
             scheduler = await _scheduler_rate(dsn, counter)
         finally:

@@ -20,6 +20,7 @@ from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
 from shared.migrations import upgrade
 from shared.part_logs import say
+from shared.postgres_password import password_file
 from shared.refusals import UNREACHABLE, unreachable
 from shared.settings import DEV_ADMIN_TOKEN
 from shared.stack_parts import ServerPart, ServicePart
@@ -50,7 +51,8 @@ def start_servers(settings: DevSettings, home: Path, supervisor: Supervisor) -> 
         create_database = partial(ensure_database, postgres.url(), settings.database)
         supervisor.start(ServerPart("postgres", postgres, lambda: asyncio.run(create_database())))
         database_url = postgres.url(settings.database)
-        say(f"PostgreSQL  127.0.0.1:{settings.pg_port}  (data in {home / 'postgres'})")
+        data = home / "postgres"
+        say(f"PostgreSQL  127.0.0.1:{settings.pg_port}  (data in {data}, password in {password_file(data)})")
     if bootstrap is None:
         broker = EmbeddedBroker(settings.kafka_port, home / "logs" / "broker.log", settings.log_max_bytes)
         bootstrap = broker.bootstrap

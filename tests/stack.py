@@ -14,6 +14,7 @@ import psutil
 
 from shared.dev_settings import APART, PARTS
 from shared.embedded import die_with_parent, free_port
+from shared.postgres_password import read_password
 
 READY_LINE = "ready. Ctrl-C stops everything"
 
@@ -43,7 +44,8 @@ class DevProcess:
     @property
     def database_url(self) -> str:
         """The embedded PostgreSQL's database, where every service has its schema."""
-        return f"postgresql://postgres@127.0.0.1:{self.ports['pg']}/leadflow"
+        password = read_password(self.home / "postgres")
+        return f"postgresql://postgres:{password}@127.0.0.1:{self.ports['pg']}/leadflow"
 
     def start(self, timeout: float = 120) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}

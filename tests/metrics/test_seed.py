@@ -3,6 +3,7 @@ every report."""
 
 import asyncio
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -68,16 +69,23 @@ def test_leadflow_seed_says_what_it_wrote_and_how(servers: Servers) -> None:
     assert len(in_metrics) == 1000 and in_scoring == in_metrics, "the same leads, seen alike"
 
 
-def test_leadflow_seed_without_a_database_url_fills_the_database_leadflow_dev_runs(servers: Servers) -> None:
+def test_leadflow_seed_without_a_database_url_fills_the_database_leadflow_dev_runs(
+    servers: Servers, tmp_path: Path
+) -> None:
     """`make run` with LEADFLOW_PG_PORT moves its embedded PostgreSQL; `leadflow seed` in the
     next terminal follows it there (it went to the default port, 54329, and failed or filled
-    another stack's database)."""
+    another stack's database), with the password that stack keeps in its LEADFLOW_HOME."""
     where = urlsplit(servers.database_url)
     assert where.hostname == "127.0.0.1" and where.username == "postgres"  # as `leadflow dev`'s
+    home = tmp_path / "home"
+    if where.password is not None:  # the embedded server's, kept as `leadflow dev` keeps it
+        home.mkdir()
+        (home / "postgres.password").write_text(where.password + "\n")
     env = {
         "LEADFLOW_DATABASE_URL": None,
         "LEADFLOW_PG_PORT": str(where.port),
         "LEADFLOW_DATABASE": where.path[1:],
+        "LEADFLOW_HOME": str(home),
     }
     result = CliRunner().invoke(main, ["seed", "--leads", "300", "--seed", "11"], env=env)
     assert result.exit_code == 0, result.output
@@ -90,6 +98,26 @@ def test_leadflow_seed_without_a_database_url_fills_the_database_leadflow_dev_ru
             await connection.close()
 
     assert asyncio.run(seeded()) == 300
+
+
+def test_leadflow_seed_in_another_home_says_the_password_was_refused(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """The embedded PostgreSQL asks for the password its LEADFLOW_HOME keeps: a seed run with
+    another home is told so in a line, not a traceback."""
+    where = urlsplit(servers.database_url)
+    if where.password is None:
+        pytest.skip("LEADFLOW_TEST_DATABASE_URL names a server without a password")
+    env = {
+        "LEADFLOW_DATABASE_URL": None,
+        "LEADFLOW_PG_PORT": str(where.port),
+        "LEADFLOW_DATABASE": where.path[1:],
+        "LEADFLOW_HOME": str(tmp_path / "elsewhere"),
+    }
+    result = CliRunner().invoke(main, ["seed", "--leads", "10"], env=env)
+    assert result.exit_code == 1
+    assert "password authentication failed" in result.output
+    assert "with this LEADFLOW_HOME" in result.output and "Traceback" not in result.output
 
 
 def test_leadflow_seed_says_when_postgresql_cannot_be_reached() -> None:
