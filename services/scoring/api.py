@@ -12,6 +12,7 @@ from sqlalchemy import and_, or_, select
 from services.scoring import passes
 from services.scoring.lifecycle import STAGES
 from services.scoring.models import ClassificationChange, LeadScore, RescoreRun
+from services.scoring.profile import Profile, said_last
 from services.scoring.rulebook import RuleBook
 from services.scoring.rules import parse_rules
 from services.scoring.schemas import (
@@ -35,7 +36,8 @@ HISTORY_SHOWN = 50
 
 @router.get("/leads/{lead_id}", response_model=LeadScoreDetail, dependencies=[Viewer])
 async def get_lead(request: Request, lead_id: UUID) -> LeadScoreDetail:
-    """The lead's score, its parts and every rule behind it, its stage, and its history."""
+    """The lead's score, its parts and every rule behind it, its stage, what the person said
+    last, and its history."""
     history = ClassificationChange.__table__  # type: ignore[attr-defined]
     async with request.app.state.runtime.db.transaction() as session:
         score = await session.get(LeadScore, lead_id)
@@ -45,7 +47,8 @@ async def get_lead(request: Request, lead_id: UUID) -> LeadScoreDetail:
         raise HTTPException(404, "No classification for this lead yet")
     public = LeadScorePublic.model_validate(score, from_attributes=True)
     entries = [HistoryEntry.model_validate(row._mapping) for row in changes]
-    return LeadScoreDetail(**public.model_dump(), history=entries)
+    said = said_last(Profile.model_validate(score.profile))
+    return LeadScoreDetail(**public.model_dump(), said=said, history=entries)
 
 
 @router.get("/leads", response_model=LeadPage, dependencies=[Viewer])

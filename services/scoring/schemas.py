@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from shared.events import RuleHit
+from shared.events import RuleHit, Said
 
 
 class HistoryEntry(BaseModel):
@@ -39,6 +39,11 @@ class LeadScorePublic(BaseModel):
 
 
 class LeadScoreDetail(LeadScorePublic):
+    said: Said | None = Field(
+        description="What the person said most recently, and when: the profile's own timeframe, "
+        "message and need, or a later submission's (a repeat through a capture key, which does not "
+        "overwrite the profile), as the rep's hot-lead message quotes it; null if they said nothing."
+    )
     history: list[HistoryEntry] = Field(description="The latest changes, newest first (at most 50).")
 
 

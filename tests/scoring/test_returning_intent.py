@@ -78,6 +78,24 @@ async def test_a_returning_person_asking_to_buy_today_turns_hot_by_the_api_and_t
         assert {k: stored[k] for k in BROWSING} == BROWSING, "the profile is not overwritten"
 
 
+async def test_the_leads_detail_says_what_the_person_said_last(
+    ingest: httpx.AsyncClient, scoring: httpx.AsyncClient
+) -> None:
+    """As the rep's hot-lead message does: the profile's words, then a repeat's, which the
+    profile does not take."""
+    page = await create_source(ingest, scope="capture")
+    email = f"said-{uuid.uuid4().hex[:8]}@example.kz"
+    lead_id = (await post_lead(ingest, page["key"], email=email, **BROWSING)).json()["lead_id"]
+    cold = await standing_when(scoring, lead_id, "cold")
+    assert {k: cold["said"][k] for k in ("timeframe", "message", "need")} == {**BROWSING, "need": None}
+    await post_lead(ingest, page["key"], email=email, **BUYING)
+    hot = await standing_when(scoring, lead_id, "hot")
+    assert {k: hot["said"][k] for k in ("timeframe", "message", "need")} == {**BUYING, "need": None}
+    assert hot["said"]["at"] > cold["said"]["at"]
+    silent = (await post_lead(ingest, page["key"], email=f"quiet-{uuid.uuid4().hex[:8]}@example.kz")).json()
+    assert (await standing_when(scoring, silent["lead_id"], "cold"))["said"] is None
+
+
 async def test_a_repeats_timeframe_nobody_understood_is_counted(
     ingest: httpx.AsyncClient, scoring: httpx.AsyncClient
 ) -> None:
