@@ -36,12 +36,13 @@ async def metrics_only(servers: Servers) -> AsyncIterator[str]:
     role = f"metrics_only_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
     try:
-        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        password = uuid.uuid4().hex  # over TCP the embedded PostgreSQL asks for one
+        await admin.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
         await admin.execute(f'GRANT USAGE ON SCHEMA metrics TO "{role}"')
         await admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA metrics TO "{role}"')
         yield (
             make_url(servers.database_url)
-            .set(username=role, password=None)
+            .set(username=role, password=password)
             .render_as_string(hide_password=False)
         )
     finally:
