@@ -18,6 +18,7 @@ from shared.dev_settings import APART, BACKGROUND, DevSettings
 from shared.embedded import EmbeddedBroker, PortTaken, claim_port
 from shared.embedded_postgres import EmbeddedPostgres, ensure_database
 from shared.kafka import create_topics
+from shared.kafka_security import PLAINTEXT, KafkaSecurity
 from shared.migrations import upgrade
 from shared.part_logs import say
 from shared.postgres_password import password_file
@@ -57,16 +58,16 @@ def start_servers(settings: DevSettings, home: Path, supervisor: Supervisor) -> 
         broker = EmbeddedBroker(settings.kafka_port, home / "logs" / "broker.log", settings.log_max_bytes)
         bootstrap = broker.bootstrap
         # In memory: each start leaves it empty, so the topics are created after each start.
-        supervisor.start(ServerPart("broker", broker, partial(create_all_topics, bootstrap)))
+        supervisor.start(ServerPart("broker", broker, partial(create_all_topics, bootstrap, PLAINTEXT)))
         say(f"Kafka broker {bootstrap}  (Tansu, in memory)")
     return database_url, bootstrap
 
 
-def create_all_topics(bootstrap: str) -> None:
-    asyncio.run(create_topics(bootstrap, TOPICS, topics.PARTITIONS))
+def create_all_topics(bootstrap: str, security: KafkaSecurity) -> None:
+    asyncio.run(create_topics(bootstrap, TOPICS, topics.PARTITIONS, security=security))
 
 
-def prepare(database_url: str, bootstrap: str) -> None:
+def prepare(database_url: str, bootstrap: str, security: KafkaSecurity) -> None:
     """The schemas and topics; a server that cannot be reached (LEADFLOW_DATABASE_URL's or
     LEADFLOW_KAFKA_BOOTSTRAP's) is named, never with its password."""
     try:
@@ -75,7 +76,7 @@ def prepare(database_url: str, bootstrap: str) -> None:
     except UNREACHABLE as error:
         raise RuntimeError(unreachable(database_url, error)) from error
     try:
-        create_all_topics(bootstrap)
+        create_all_topics(bootstrap, security)
     except KafkaConnectionError as error:
         raise RuntimeError(
             f"cannot reach the Kafka broker at {bootstrap} ({type(error).__name__})"
@@ -199,7 +200,7 @@ def run_dev(settings: DevSettings) -> int:
     try:
         claim_ports(settings)
         database_url, bootstrap = start_servers(settings, home, supervisor)
-        prepare(database_url, bootstrap)
+        prepare(database_url, bootstrap, settings.kafka_security)
         services = service_parts(settings, home, database_url, bootstrap)
         for service in services:
             supervisor.start(service)

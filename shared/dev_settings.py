@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.cli import SERVICES
 from shared.embedded import dialled
+from shared.kafka_security import KafkaSecuritySettings
 from shared.postgres_password import read_password
 from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN, is_loopback
 
@@ -21,7 +22,7 @@ PARTS = (*SERVICES, *APART)
 BACKGROUND = {"metrics": 10, "nurture": 10}
 
 
-class DevSettings(BaseSettings):
+class DevSettings(BaseSettings, KafkaSecuritySettings):
     """Where the dev stack keeps its data and which ports it uses (LEADFLOW_* variables)."""
 
     model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore", hide_input_in_errors=True)
@@ -62,6 +63,19 @@ class DevSettings(BaseSettings):
             value = os.environ.get(variable)
             if value is not None and not (value.strip().isdigit() and 1 <= int(value) <= 65535):
                 raise ValueError(f"{variable} must be a TCP port, 1 to 65535")
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_security_for_an_existing_broker(self) -> "DevSettings":
+        # The services are given the same variables (their environment is this one's).
+        reasons = self.kafka_security_refusals()
+        if self.kafka_bootstrap is None and self.kafka_security_protocol != "PLAINTEXT":
+            reasons.append(
+                f"LEADFLOW_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} is for an existing broker"
+                " (LEADFLOW_KAFKA_BOOTSTRAP); the embedded one speaks PLAINTEXT"
+            )
+        if reasons:
+            raise ValueError("\n".join(reasons))
         return self
 
     @model_validator(mode="after")

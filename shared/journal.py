@@ -106,7 +106,11 @@ class Journaling:
             self._ends = dict(positions)
             republished = 0
             if positions:
-                ends = await log_ends(self.publisher.bootstrap, sorted({t for t, _ in positions}))
+                ends = await log_ends(
+                    self.publisher.bootstrap,
+                    sorted({t for t, _ in positions}),
+                    security=self.publisher.security,
+                )
                 lost = sorted({t for (t, p), offset in positions.items() if ends.get((t, p), -1) < offset})
                 if lost:
                     republished = await self._republish(connection, lost)
@@ -115,7 +119,9 @@ class Journaling:
 
     async def _republish(self, connection: asyncpg.Connection, lost: list[str]) -> int:
         log.warning("the broker lost what this service published to %s; publishing the journal again", lost)
-        await create_topics(self.publisher.bootstrap, lost, topics.PARTITIONS, self.replication)
+        await create_topics(
+            self.publisher.bootstrap, lost, topics.PARTITIONS, self.replication, self.publisher.security
+        )
         self._ends = {tp: end for tp, end in self._ends.items() if tp[0] not in lost}
         after, count = 0, 0
         ends: dict[tuple[str, int], int] = {}

@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared.kafka_batches import Message, Position, send_in_batches
 from shared.kafka_patches import patch_aiokafka
+from shared.kafka_security import PLAINTEXT, KafkaSecurity
 
 patch_aiokafka()  # before any client of this process is made
 
@@ -48,9 +49,10 @@ class Publisher:
             return f"{size:,} bytes: over the request limit"
         return None
 
-    def __init__(self, bootstrap: str, client_id: str) -> None:
+    def __init__(self, bootstrap: str, client_id: str, security: KafkaSecurity = PLAINTEXT) -> None:
         self.bootstrap = bootstrap
         self.client_id = client_id
+        self.security = security
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
@@ -65,6 +67,7 @@ class Publisher:
                     request_timeout_ms=10_000,
                     max_request_size=self.max_request_bytes,
                     metadata_max_age_ms=METADATA_MAX_AGE_MS,
+                    **self.security.client_options(),
                 )
                 try:
                     await producer.start()
@@ -103,10 +106,18 @@ class Publisher:
         await self.reset()
 
 
-async def create_topics(bootstrap: str, names: Sequence[str], partitions: int, replication: int = 1) -> None:
+async def create_topics(
+    bootstrap: str,
+    names: Sequence[str],
+    partitions: int,
+    replication: int = 1,
+    security: KafkaSecurity = PLAINTEXT,
+) -> None:
     """Create the topics that do not exist yet (idempotent), with `replication` copies and, when
     there are several, writes acknowledged by all but one (`min.insync.replicas`)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="leadflow-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="leadflow-admin", **security.client_options()
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -124,10 +135,12 @@ async def create_topics(bootstrap: str, names: Sequence[str], partitions: int, r
 
 
 async def log_ends(
-    bootstrap: str, topics: Sequence[str], timeout: float = 10.0
+    bootstrap: str, topics: Sequence[str], timeout: float = 10.0, security: KafkaSecurity = PLAINTEXT
 ) -> dict[tuple[str, int], int]:
     """The end offset of every partition of `topics` the broker has (a missing topic has none)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="leadflow-relay-check")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, client_id="leadflow-relay-check", **security.client_options()
+    )
     try:
         async with asyncio.timeout(timeout):
             await consumer.start()

@@ -50,7 +50,7 @@ class ServiceRuntime:
         self.settings = settings
         self.telemetry = Telemetry(name)
         self.db = Database(settings.database_url, name, settings.db_pool_size)
-        self.publisher = Publisher(settings.kafka_bootstrap, f"leadflow-{name}")
+        self.publisher = Publisher(settings.kafka_bootstrap, f"leadflow-{name}", settings.kafka_security)
         self.relay = OutboxRelay(
             self.db.direct_connection(),
             self.publisher,
@@ -149,6 +149,7 @@ class ServiceRuntime:
             "db": self.db,
             "telemetry": self.telemetry,
             "bootstrap": s.kafka_bootstrap,
+            "security": s.kafka_security,
             "fetch_wait_ms": s.kafka_fetch_wait_ms if urgent else s.kafka_background_fetch_wait_ms,
             "session_timeout_ms": s.kafka_session_timeout_ms,
             "batch_size": s.consumer_batch_size,

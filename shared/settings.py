@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.kafka_security import KafkaSecuritySettings
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DATABASE_URL_SHAPE = "postgresql+asyncpg://user:password@host:5432/database"
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - the documented development default
@@ -38,7 +40,7 @@ def http_url(value: str) -> str:
     return value
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(BaseSettings, KafkaSecuritySettings):
     """Base for each service's settings; built once in the entry point and passed down."""
 
     # Fields with an env alias (LEADFLOW_INGEST_PORT...) still accept their own name in code.
@@ -166,7 +168,12 @@ class ServiceSettings(BaseSettings):
     def refusals(self) -> list[str]:
         """Why these settings, taken together, cannot run (each naming its variables); a
         service's settings add their own."""
-        return [*self._inboxes_outlast_the_journal(), *self._real_tokens(), *self._servers_named()]
+        return [
+            *self._inboxes_outlast_the_journal(),
+            *self._real_tokens(),
+            *self._servers_named(),
+            *self.kafka_security_refusals(),
+        ]
 
     @property
     def exposed(self) -> bool:

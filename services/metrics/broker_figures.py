@@ -8,6 +8,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
 from shared import topics
+from shared.kafka_security import PLAINTEXT, KafkaSecurity
 
 GROUPS = {
     "scoring": [topics.LEAD_EVENTS],
@@ -19,10 +20,10 @@ Committed = dict[TopicPartition, OffsetAndMetadata]
 
 
 async def broker_figures(
-    bootstrap: str, problems: list[str]
+    bootstrap: str, problems: list[str], security: KafkaSecurity = PLAINTEXT
 ) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
     """Each group's lag and each dead-letter topic's size (a topic missing is a problem line)."""
-    ends, committed = await _offsets(bootstrap, problems)
+    ends, committed = await _offsets(bootstrap, problems, security)
     lags = {group: _lag(group_topics, ends, committed[group]) for group, group_topics in GROUPS.items()}
     dlq = {
         g: sum(ends.get(TopicPartition(topics.dlq(g), p), 0) for p in range(topics.PARTITIONS))
@@ -32,15 +33,19 @@ async def broker_figures(
 
 
 async def _offsets(
-    bootstrap: str, problems: list[str]
+    bootstrap: str, problems: list[str], security: KafkaSecurity
 ) -> tuple[dict[TopicPartition, int], dict[str, Committed]]:
     """The log ends and each group's committed offsets: one ListOffsets for the log ends of the
     partitions the broker has (a topic missing is a problem line: asked for, it would be waited
     for), one OffsetFetch per group (read without joining it: no rebalance is caused), bounded
     by BROKER_TIMEOUT so a slow broker makes a problem line, not a slow answer."""
     wanted = {*{t for ts in GROUPS.values() for t in ts}, *(topics.dlq(g) for g in GROUPS)}
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="leadflow-metrics-health")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="leadflow-metrics-health")
+    client = {
+        "bootstrap_servers": bootstrap,
+        "client_id": "leadflow-metrics-health",
+        **security.client_options(),
+    }
+    reader, admin = AIOKafkaConsumer(**client), AIOKafkaAdminClient(**client)
     try:
         async with asyncio.timeout(BROKER_TIMEOUT):
             await reader.start()

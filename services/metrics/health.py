@@ -61,7 +61,9 @@ class PipelineHealth:
             "problems": [],
         }
         try:
-            report["consumer_lag"], report["dlq"] = await broker_figures(self.bootstrap, report["problems"])
+            report["consumer_lag"], report["dlq"] = await broker_figures(
+                self.bootstrap, report["problems"], self.settings.kafka_security
+            )
         except Exception as error:
             report["problems"].append(f"broker: {type(error).__name__}")
         async with httpx.AsyncClient(timeout=ASK_TIMEOUT, headers=self._auth) as client:

@@ -12,6 +12,7 @@ from shared.consumer.offsets import JoinListener
 from shared.consumer.pausing import Pausing
 from shared.consumer.rings import Rings
 from shared.kafka import METADATA_MAX_AGE_MS, Publisher
+from shared.kafka_security import KafkaSecurity
 
 log = logging.getLogger(__package__)
 
@@ -35,6 +36,7 @@ class Polling(Pausing, Rings):
     """The consumer runner's Kafka client and its fetch-apply-commit turn."""
 
     bootstrap: str
+    security: KafkaSecurity
     fetch_wait_ms: int
     session_timeout_ms: int
     batch_size: int
@@ -57,6 +59,7 @@ class Polling(Pausing, Rings):
                 # backlog behind decoded responses of ~50 MB (metrics' peak RSS 169 MB, 154 now).
                 max_partition_fetch_bytes=Publisher.max_request_bytes,
                 metadata_max_age_ms=METADATA_MAX_AGE_MS,
+                **self.security.client_options(),
             )
             consumer.subscribe(self.topics, listener=JoinListener(self, consumer))
             try:

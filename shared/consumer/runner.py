@@ -17,6 +17,7 @@ from shared.db import Database
 from shared.events import Envelope
 from shared.faults import cancelled_from_outside
 from shared.http import NotReady
+from shared.kafka_security import PLAINTEXT, KafkaSecurity
 from shared.lead_keys import LeadKeys
 from shared.observability import Telemetry
 
@@ -43,6 +44,7 @@ class ConsumerRunner(Polling):
         db: Database,
         telemetry: Telemetry,
         bootstrap: str,
+        security: KafkaSecurity = PLAINTEXT,
         fetch_wait_ms: int = 10,
         session_timeout_ms: int = 6000,
         batch_size: int = 500,
@@ -60,7 +62,7 @@ class ConsumerRunner(Polling):
     ) -> None:
         self.group, self.topics, self.handlers = group, list(topics), dict(handlers)
         self.db, self.telemetry = db, telemetry
-        self.bootstrap, self.fetch_wait_ms = bootstrap, fetch_wait_ms
+        self.bootstrap, self.security, self.fetch_wait_ms = bootstrap, security, fetch_wait_ms
         self.session_timeout_ms = session_timeout_ms
         self.batch_size, self.max_attempts = batch_size, max_attempts
         self.consumer: AIOKafkaConsumer | None = None
