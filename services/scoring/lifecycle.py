@@ -14,6 +14,7 @@ from datetime import datetime
 from services.scoring.model import Evaluation
 from services.scoring.profile import OutcomeEntry, Profile
 from services.scoring.rules import Rules
+from services.scoring.temperature import interest_shown
 
 MARKETING = ("suspect", "lead", "mql", "sql")
 SALES = ("opportunity", "customer", "regular_customer", "advocate")
@@ -121,10 +122,6 @@ def marketing_stage(evaluation: Evaluation, rules: Rules) -> tuple[str, str]:
 
 
 def _interest_after(profile: Profile, evaluation: Evaluation, since: datetime, rules: Rules) -> bool:
-    active = rules.engagement.activities
-    latest = [
-        profile.last_activity(kind)
-        for kind in profile.activities
-        if kind in active and not active[kind].passive
-    ]
+    """The person showed interest after `since`: a rep's note or unanswered call is not theirs."""
+    latest = [profile.last_activity(kind) for kind in interest_shown(profile, rules)]
     return any(t is not None and t > since for t in (*latest, profile.timeframe_at))

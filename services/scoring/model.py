@@ -11,7 +11,7 @@ from services.scoring.matching import contains_any, derived, number_in
 from services.scoring.points import engagement_hits, fit_hits, negative_hits
 from services.scoring.profile import Profile
 from services.scoring.rules import Rules, Temperature
-from services.scoring.temperature import fresh_requests, next_review, temperature_and_intent
+from services.scoring.temperature import fresh_requests, interest_shown, next_review, temperature_and_intent
 from shared.events import RuleHit
 
 
@@ -96,11 +96,10 @@ def _bant(profile: Profile, rules: Rules, temperature: Temperature, authority_ti
 
 def _interested(profile: Profile, rules: Rules) -> bool:
     """More than looking around: a capture outside the suspect channels (a form, a call, a
-    visit), a stated timeframe or need, or any activity that is not passive."""
+    visit), a stated timeframe or need, or an activity that shows the person's interest."""
     a = profile.attributes
     if profile.captured and profile.channel not in rules.stages.suspect_channels:
         return True
     if any(a.get(k) for k in ("timeframe", "need", "message")):
         return True
-    active = rules.engagement.activities
-    return any(kind in active and not active[kind].passive for kind in profile.activities)
+    return bool(interest_shown(profile, rules))

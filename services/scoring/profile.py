@@ -28,6 +28,11 @@ CONTACT_FIELDS = ("email", "phone")
 # A known person's repeat capture: its activity carries what they said this time (timeframe,
 # message, need), which a key that may not overwrite their profile cannot put there.
 SUBMISSIONS = frozenset({"form_submitted", "imported"})
+# A rep's call nobody answered is the rep's doing, not the person's: kept under a type of its
+# own, which the rules give no points and no say in the lead's interest (the unanswered calls
+# still count towards `negative.unreachable`).
+UNANSWERED_CALL = "call_unanswered"
+NOT_REACHED = frozenset({"unreachable", "no_answer", "busy", "voicemail"})
 STATED = ("timeframe", "message", "need")  # what a statement of the person's says
 _NOT_ATTRIBUTES = {"source_id", "captured_at", "online", "channel"}
 
@@ -155,12 +160,13 @@ def _merge(profile: Profile, fields: dict[str, Any], at: datetime) -> None:
 
 def _record_activity(profile: Profile, data: dict[str, Any], at: datetime) -> None:
     kind = str(data.get("activity_type", "unknown"))
+    properties = data.get("properties") or {}
+    if kind == "call_logged" and str(properties.get("result", "")).lower() in NOT_REACHED:
+        kind = UNANSWERED_CALL
+        profile.unreachable_calls += 1
     log = profile.activities.setdefault(kind, ActivityLog())
     log.count += 1
     log.recent = sorted([*log.recent, at])[-RECENT_PER_TYPE:]
-    properties = data.get("properties") or {}
-    if kind == "call_logged" and str(properties.get("result", "")).lower() in {"unreachable", "no_answer"}:
-        profile.unreachable_calls += 1
     text = properties.get("text") or properties.get("note")
     if isinstance(text, str) and text:
         _wrote(profile, text, at, own_words=kind == "chat_message")

@@ -10,6 +10,8 @@ from services.scoring.timeframes import Horizon, understand
 from services.scoring.wording import find_phrase, fold, phrase_pattern
 from shared.events import RuleHit
 
+REPS_OWN = frozenset({"note"})  # what the rep writes on the lead: never the person's interest
+
 HOTTER: dict[Temperature, int] = {"cold": 0, "warm": 1, "hot": 2}
 
 
@@ -151,15 +153,18 @@ def fresh_requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[
     return [(kind, at, phrase) for kind, (at, phrase) in sorted(latest.items())]
 
 
-def _last_interest(profile: Profile, rules: Rules) -> datetime | None:
-    """The latest sign of interest: the capture, or an activity that is more than looking around."""
+def interest_shown(profile: Profile, rules: Rules) -> list[str]:
+    """The lead's activity types that are signs of the person's interest: more than looking
+    around (not `passive` in the rules), and the person's own, not a rep's note (a call nobody
+    answered is logged apart: `profile.UNANSWERED_CALL`)."""
     active = rules.engagement.activities
+    return [k for k in profile.activities if k in active and not active[k].passive and k not in REPS_OWN]
+
+
+def _last_interest(profile: Profile, rules: Rules) -> datetime | None:
+    """The latest sign of interest: the capture, or an activity of `interest_shown`."""
     times = [profile.captured_at] if profile.captured else []
-    times += [
-        profile.last_activity(kind)
-        for kind in profile.activities
-        if kind in active and not active[kind].passive
-    ]
+    times += [profile.last_activity(kind) for kind in interest_shown(profile, rules)]
     return max((t for t in times if t is not None), default=None)
 
 

@@ -9,6 +9,7 @@ import pytest
 from services.scoring import lifecycle
 from services.scoring.classify import Decision, decide
 from services.scoring.profile import Profile, fold, outcome_of
+from shared.events import Envelope
 from shared.events.scoring import Stage
 from tests.scoring.factories import NOW, RULES, activity, ago, lead, outcome
 
@@ -75,6 +76,26 @@ def test_a_lost_lead_revives_on_new_interest() -> None:
     back = lead(60, "web_form", activity("form_submitted", 1))
     decision = decide("lost", ago(30), back, RULES, NOW)
     assert decision.stage == "lead" and "revived" in (decision.stage_reason or "")
+
+
+@pytest.mark.parametrize(
+    "reps_doing",
+    [
+        activity("note", 1, text="Closed as lost; competitor signed with them"),
+        activity("call_logged", 1, result="no_answer"),
+        activity("call_logged", 1, result="unreachable"),
+    ],
+)
+def test_a_reps_note_or_unanswered_call_does_not_revive_a_lost_or_parked_lead(reps_doing: Envelope) -> None:
+    """Revival is for the person's new interest: the rep's closing note revived the lead, handed
+    it to the rep again with a new SLA, and took it out of "lost" in the funnel."""
+    for stage in ("lost", "parked"):
+        decision = decide(
+            stage, ago(30), lead(60, "web_form", reps_doing, timeframe="immediately"), RULES, NOW
+        )
+        assert decision.stage == stage, decision.stage_reason
+    answered = lead(60, "web_form", activity("call_logged", 1, result="answered"))
+    assert decide("lost", ago(30), answered, RULES, NOW).stage == "lead"  # the person talked
 
 
 def test_a_customer_who_refers_becomes_an_advocate() -> None:

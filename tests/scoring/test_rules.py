@@ -95,10 +95,31 @@ def test_window_boundaries_are_configuration() -> None:
         (lead(20, "web_form", activity("page_view", 2), timeframe="immediately"), "warm"),  # looking isn't
         (lead(100, timeframe="about two months"), "cold"),
         (lead(25, "web_form", activity("demo_request", 20)), "warm"),  # an old ask cools too
+        # The rep's doing is no sign of the person's interest: a note, a call nobody answered
+        (
+            lead(20, "web_form", activity("note", 7, text="called, no answer"), timeframe="immediately"),
+            "warm",
+        ),
+        (
+            lead(20, "web_form", activity("call_logged", 7, result="no_answer"), timeframe="immediately"),
+            "warm",
+        ),
+        (lead(20, "web_form", activity("call_logged", 7, result="answered"), timeframe="immediately"), "hot"),
     ],
 )
 def test_an_inactive_lead_cools(profile: Profile, expected: str) -> None:
     assert temperature(profile) == expected
+
+
+def test_calls_nobody_answered_earn_no_engagement_but_count_as_unreachable() -> None:
+    unanswered = lead(0, "web_form", *(activity("call_logged", result=r) for r in ("busy", "voicemail")))
+    assert "engagement.call_logged" not in rules_hit(unanswered)
+    answered = lead(0, "web_form", activity("call_logged", result="answered"))
+    assert rules_hit(answered)["engagement.call_logged"] == 5
+    third = lead(
+        0, "web_form", *(activity("call_logged", result=r) for r in ("busy", "voicemail", "no_answer"))
+    )
+    assert rules_hit(third)["negative.unreachable"] == -15
 
 
 def test_engagement_decays_by_half_life_and_is_capped() -> None:
