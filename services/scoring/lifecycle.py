@@ -112,6 +112,8 @@ def marketing_stage(evaluation: Evaluation, rules: Rules) -> tuple[str, str]:
     if evaluation.bant.desire and evaluation.bant.count >= sql.min_bant:
         signals = ", ".join(k for k, v in evaluation.bant.as_dict().items() if v)
         return "sql", f"ready to buy now ({signals})"
+    if evaluation.temperature == "hot":  # ready soon: a rep's (for_a_rep), not marketing's to nurture
+        return "lead", "hot, not yet sales-qualified"
     if evaluation.fit >= mql.min_fit and evaluation.engagement >= mql.min_engagement:
         return "mql", f"fits (fit {evaluation.fit}) and engaged (engagement {evaluation.engagement})"
     if evaluation.score >= mql.min_score:

@@ -153,6 +153,19 @@ def test_stage_from_the_evaluation(profile: Profile, expected: str) -> None:
     assert stage(profile) == expected
 
 
+def test_a_hot_lead_is_never_an_mql() -> None:
+    """MQL is "not ready to buy soon" (003:63-65): a hot lead that is not yet sales-qualified
+    (no authority: "подумаю и посоветуюсь") stays a lead, with a rep, and is not announced to
+    marketing as `lead.mql`; a warm one of that score is one."""
+    words = {"need": "Kaspi integration", "is_decision_maker": True, "message": "подумаю и посоветуюсь"}
+    hot = lead(timeframe="immediately", **words)
+    evaluation = evaluate(hot, RULES, NOW)
+    assert evaluation.temperature == "hot" and evaluation.score >= RULES.stages.mql.min_score
+    assert stage(hot) == "lead"
+    warm = lead(timeframe="about two months", job_title="CEO", budget=5000, **words)
+    assert evaluate(warm, RULES, NOW).temperature == "warm" and stage(warm) == "mql"  # not ready soon
+
+
 @pytest.mark.parametrize(
     ("attributes", "is_sql"),
     [
