@@ -32,7 +32,7 @@ CustomValue = Annotated[str, StringConstraints(max_length=1000)] | int | float |
 
 TIMEFRAME_HELP = (
     "When the person plans to buy. Recommended: one of the canonical values a select offers, "
-    "`now`, `this_week`, `this_month`, `within_3_months`, `later`, `unknown`. Free text is "
+    "`now`, `this_week`, `this_month` (each to its end), `within_3_months`, `later`, `unknown`. Free text is "
     "understood too, in Kazakh, Russian, Azerbaijani and English: words (сейчас, срочно, бүгін, "
     "dərhal, asap), relative phrases (через две недели, 2 аптадан кейін, 2 həftə sonra, next "
     "month, до конца месяца), dates (2027-02-01, 1 февраля, 15.03) and amounts (2 мес, 3w, P2M). "

@@ -18,10 +18,12 @@ from services.scoring.timeframe_dates import by_dateparser, date_in, date_like, 
 from services.scoring.timeframe_lexicon import Lexicon
 from services.scoring.wording import find_phrase, fold
 
-CANONICAL: dict[str, int | None] = {
+# A select's values; this week and this month run to their end, as the same words typed do (a
+# fixed 30 days kept "this month", chosen on the 25th, warm: no rep was handed the lead).
+CANONICAL: dict[str, int | str | None] = {
     "now": 0,
-    "this_week": 7,
-    "this_month": 30,
+    "this_week": "end_of_week",
+    "this_month": "end_of_month",
     "within_3_months": 90,
     "later": 365,
     "unknown": None,
@@ -52,7 +54,8 @@ def understand(text: str | None, said_on: date, language: str | None, vocabulary
 def _understand(text: str, said_on: date, language: str | None, vocabulary: Lexicon) -> Horizon:
     raw = text.strip()
     if raw.lower() in CANONICAL:
-        return Horizon(CANONICAL[raw.lower()], True, raw.lower())
+        value = CANONICAL[raw.lower()]
+        return Horizon(None if value is None else _days(value, said_on), True, raw.lower())
     folded = fold(raw)
     languages = _in_order(language)
     for lang in languages:

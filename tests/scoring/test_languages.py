@@ -186,6 +186,34 @@ def test_the_canonical_values_a_select_sends(value: str, temperature: str) -> No
     assert evaluate(lead(value), RULES, SAID).temperature == temperature
 
 
+@pytest.mark.parametrize(
+    ("timeframe", "language", "temperature"),
+    [
+        ("soon", "en", "hot"),
+        ("скоро", "ru", "hot"),
+        ("на днях", "ru", "hot"),
+        ("жақында", "kk", "hot"),
+        ("tezliklə", "az", "hot"),  # the four languages alike: only Azerbaijani's "soon" was read
+        ("не скоро", "ru", "cold"),
+        ("not anytime soon", "en", "cold"),
+    ],
+)
+def test_soon_is_read_in_every_language(timeframe: str, language: str, temperature: str) -> None:
+    evaluation = evaluate(lead(timeframe, language=language), RULES, SAID)
+    assert evaluation.temperature == temperature
+    assert "intent.timeframe.not_understood" not in {hit.rule for hit in evaluation.breakdown}
+
+
+@pytest.mark.parametrize("value", ["this_month", "this month", "до конца месяца"])
+def test_this_month_runs_to_the_months_end_chosen_or_typed(value: str) -> None:
+    """Said on 25 December, "this month" is 6 days off: hot, from a select as from the words
+    (the select's value was a fixed 30 days: warm, and no rep was handed the lead)."""
+    late = datetime(2026, 12, 25, 10, 0, tzinfo=UTC)
+    profile = lead(value).model_copy(update={"captured_at": late, "timeframe_at": late})
+    assert evaluate(profile, RULES, late).temperature == "hot"
+    assert understand(value, late.date(), None, RULES.timeframes.lexicon).days == 6
+
+
 def test_an_operator_adds_a_word_in_the_rules() -> None:
     document = default_rules_text().replace(
         "  words:\n    en: {", "  words:\n    en: {whenever the stars align: 3, ", 1
