@@ -36,7 +36,12 @@ async def funnel(
     campaign: Annotated[str | None, Query(max_length=200)] = None,
     industry: Annotated[str | None, Query(max_length=200)] = None,
     stages: Annotated[
-        str | None, Query(description="Comma-separated, in order; default all: " + ",".join(FUNNEL_STAGES))
+        str | None,
+        Query(
+            description="Comma-separated, in order; default "
+            + ",".join(FUNNEL_STAGES)
+            + "; `suspect` first counts every lead captured (those who only looked around too)"
+        ),
     ] = None,
     group_by: GroupBy | None = None,
     medians: Annotated[

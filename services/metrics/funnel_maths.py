@@ -8,6 +8,11 @@ from services.metrics.models import FUNNEL_STAGES
 from services.metrics.schemas import FunnelStage
 from shared.http import InvalidInput
 
+# Every lead captured is at least a suspect (only looked around): DOMAIN.md's "1000 saw" (000:87).
+# Not a stage the read model ranks (`furthest_stage`): asked for, it counts every lead.
+SUSPECT = "suspect"
+CHOOSABLE = (SUSPECT, *FUNNEL_STAGES)
+
 
 @dataclass
 class Tally:
@@ -25,6 +30,8 @@ class Tally:
         self.by_temperature.update(other.by_temperature)
 
     def count_reaching(self, stage: str) -> int:
+        if stage == SUSPECT:
+            return self.total
         index = FUNNEL_STAGES.index(stage)
         return sum(n for furthest, n in self.reached.items() if furthest >= index)
 
@@ -33,10 +40,10 @@ def parse_stages(text: str | None) -> list[str]:
     if not text:
         return list(FUNNEL_STAGES)
     chosen = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in FUNNEL_STAGES]
+    unknown = [s for s in chosen if s not in CHOOSABLE]
     if unknown or not chosen:
-        raise InvalidInput([("stages", f"choose from {', '.join(FUNNEL_STAGES)}")])
-    return sorted(set(chosen), key=FUNNEL_STAGES.index)
+        raise InvalidInput([("stages", f"choose from {', '.join(CHOOSABLE)}")])
+    return sorted(set(chosen), key=CHOOSABLE.index)
 
 
 def figures(stages: list[str], tally: Tally, days: dict[str, float]) -> dict[str, Any]:

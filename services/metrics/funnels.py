@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.funnel_maths import Tally, figures
+from services.metrics.funnel_maths import SUSPECT, Tally, figures
 from services.metrics.models import LeadFact
 from services.metrics.months import month_start, whole_months
 from services.metrics.overflow import MAX_GROUPS, OVERFLOW, bounded_columns, group_of, label_of, named_first
@@ -230,7 +230,8 @@ async def _medians(
 ) -> dict[Any, dict[str, float]]:
     columns: list[Any] = []
     for stage, following in pairwise(stages):
-        days = func.extract("epoch", FACTS.c[f"{following}_at"] - FACTS.c[f"{stage}_at"]) / 86400
+        since = FACTS.c.captured_at if stage == SUSPECT else FACTS.c[f"{stage}_at"]
+        days = func.extract("epoch", FACTS.c[f"{following}_at"] - since) / 86400
         columns.append(func.percentile_cont(0.5).within_group(days).label(stage))
     if not columns:
         return {}

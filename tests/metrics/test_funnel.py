@@ -13,12 +13,12 @@ from tests.conftest import Servers, eventually, running
 from tests.helpers import lead_captured
 
 
-def lead_events(channel: str, temperature: str) -> list[tuple[str, bytes, bytes]]:
+def lead_events(channel: str, temperature: str, stage: str = "lead") -> list[tuple[str, bytes, bytes]]:
     captured = lead_captured(channel=channel, phone="+77012345678")
     classified = captured.follow_up(
         LEAD_CLASSIFIED,
         "scoring",
-        LeadClassified(score=0, temperature=temperature, stage="lead", rules_version=1),
+        LeadClassified(score=0, temperature=temperature, stage=stage, rules_version=1),
     )  # type: ignore[arg-type]
     key = str(captured.lead_id).encode()
     return [
@@ -58,3 +58,28 @@ async def test_funnel_rejects_a_bad_period(servers: Servers) -> None:
         response: httpx.Response = await client.get("/v1/funnel", params={"from": "yesterday"})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "from"
+
+
+async def test_the_funnel_can_start_with_everyone_who_only_looked_around(servers: Servers) -> None:
+    """DOMAIN.md's funnel starts with those who saw (000:87): `stages=suspect,...` counts every
+    lead captured, the suspects `total` counted and no stage did."""
+    channel = f"test_{uuid.uuid4().hex[:8]}"
+    messages = [
+        m for stage in ("suspect", "suspect", "suspect", "lead") for m in lead_events(channel, "cold", stage)
+    ]
+    publisher = Publisher(servers.bootstrap, "test")
+    async with running(create_app(servers.settings(MetricsSettings))) as client:
+        await publisher.publish(messages)
+
+        async def counted() -> dict | None:
+            params = {"channel": channel, "stages": "suspect,lead", "medians": "true"}
+            body = (await client.get("/v1/funnel", params=params)).json()
+            return body if body["total"] == 4 else None
+
+        funnel = await eventually(counted, timeout=20)
+        plain = (await client.get("/v1/funnel", params={"channel": channel})).json()
+    await publisher.stop()
+    assert [(s["stage"], s["count"]) for s in funnel["stages"]] == [("suspect", 4), ("lead", 1)]
+    assert funnel["stages"][1]["conversion_from_previous"] == 0.25
+    assert funnel["by_stage"] == {"suspect": 3, "lead": 1}
+    assert plain["stages"][0]["stage"] == "lead", "the default funnel still starts at lead"
