@@ -4,6 +4,7 @@ score = fit + engagement + intent + negative, kept within 0..100; the breakdown 
 rule that gave or took points, and always sums to the score (a cap or floor is a line too).
 """
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,7 +13,10 @@ from services.scoring.points import engagement_hits, fit_hits, negative_hits
 from services.scoring.profile import Profile
 from services.scoring.rules import Rules, Temperature
 from services.scoring.temperature import fresh_requests, interest_shown, next_review, temperature_and_intent
+from services.scoring.wording import fold, phrase_pattern
 from shared.events import RuleHit
+
+WORD = re.compile(r"\w")
 
 
 @dataclass(frozen=True)
@@ -87,11 +91,28 @@ def _groups(*groups: list[RuleHit]) -> list[tuple[str, list[RuleHit]]]:
 
 def _bant(profile: Profile, rules: Rules, temperature: Temperature, authority_title: bool, text: str) -> Bant:
     a = profile.attributes
-    need = any(isinstance(a.get(k), str) and a[k].strip() for k in ("need", "message"))
+    need = _stated(a.get("need")) or _says_more_than(a.get("message"), rules.stages.pleasantries)
     budget = (number_in(a.get("budget")) or 0) >= rules.stages.sql.budget_at_least
     hesitant = bool(text) and contains_any(text, derived(rules.stages.no_authority_phrases, tuple))
     authority = (a.get("is_decision_maker") is True or authority_title) and not hesitant
     return Bant(need=need, desire=temperature == "hot", budget=budget, authority=authority)
+
+
+def _stated(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _says_more_than(message: object, pleasantries: list[str]) -> bool:
+    """A message that is more than a greeting or thanks ("Hello!", "Спасибо"): a need, or a start of one."""
+    if not _stated(message):
+        return False
+    pattern = derived(pleasantries, _pattern_of)
+    rest = pattern.sub(" ", fold(str(message))) if pattern is not None else str(message)
+    return WORD.search(rest) is not None
+
+
+def _pattern_of(phrases: list[str]) -> re.Pattern[str] | None:
+    return phrase_pattern(tuple(phrases))
 
 
 def _interested(profile: Profile, rules: Rules) -> bool:

@@ -178,6 +178,8 @@ class StageRules(_Strict):
     mql: MqlRules
     sql: SqlRules
     no_authority_phrases: list[str] = []  # "will think / consult / call back" (002)
+    # A message of only these (a greeting, thanks) states no need: "Hello" is no BANT need
+    pleasantries: list[str] = []
 
 
 class TimeframeRules(_Strict):

@@ -175,6 +175,9 @@ def test_a_hot_lead_is_never_an_mql() -> None:
         ({"need": "CRM"}, False),  # need and desire alone are two of four
         ({"need": "CRM", "job_title": "CEO", "message": "подумаю, посоветуюсь"}, False),  # no authority
         ({"need": "CRM", "job_title": "CEO", "message": "I will think about it", "budget": 2000}, True),
+        ({"message": "Hello", "is_decision_maker": True}, False),  # a greeting states no need
+        ({"message": "Здравствуйте! Спасибо.", "is_decision_maker": True}, False),
+        ({"message": "Сәлем, бізге CRM керек", "is_decision_maker": True}, True),  # "we need a CRM"
     ],
 )
 def test_sql_needs_desire_and_three_bant_signals(attributes: dict[str, object], is_sql: bool) -> None:
