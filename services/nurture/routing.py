@@ -16,6 +16,7 @@ lowest, they take their turn at once and then alternate with the others; never a
 anyone they compete with, never behind.
 """
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -58,6 +59,24 @@ def choose(reps: Sequence[RepLike], lead: Mapping[str, Any], exclude: Iterable[U
         candidates,
         key=lambda r: (standing(r, one_more=True), r.last_assigned_at or _EPOCH, str(r.id)),
     )
+
+
+def follow_up_rep(reps: Sequence[RepLike], lead: Mapping[str, Any], lead_id: UUID) -> RepLike | None:
+    """Who calls a lead no rep holds (its follow-up's call tasks): one matching rep per lead,
+    the same for each of its tasks, spread over the reps by capacity. Weighted rendezvous
+    hashing: no state to keep, and a rep joining or leaving moves only the leads that rep
+    gains or had. (Choosing by the round robin's standing without counting the choice gave
+    every call task to the same rep.)"""
+    candidates = [r for r in reps if matches(r, lead)]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda r: (_draw_weight(lead_id, r), str(r.id)))
+
+
+def _draw_weight(lead_id: UUID, rep: RepLike) -> float:
+    digest = hashlib.sha256(f"{lead_id}:{rep.id}".encode()).digest()
+    draw = (int.from_bytes(digest[:8], "big") + 1) / (2**64 + 2)  # in (0, 1)
+    return -max(rep.capacity, 1) / math.log(draw)
 
 
 def standing(rep: RepLike, one_more: bool = False) -> float:

@@ -13,7 +13,7 @@ from services.nurture.config import NurtureSettings
 from services.nurture.followup import touch_event
 from services.nurture.models import Assignment, Rep, Touch
 from services.nurture.rep_webhooks import queue_webhook
-from services.nurture.routing import choose
+from services.nurture.routing import follow_up_rep
 from services.nurture.subscriptions import emit
 from services.nurture.touch_channels import SendFailed
 from services.nurture.touch_claims import Decided, Going, touches_held
@@ -85,11 +85,11 @@ async def _record_sends(
 
 
 async def _call_task(session: AsyncSession, touch: Touch, task: dict[str, Any], holder: Rep | None) -> None:
-    """A call task goes to the rep holding the lead (or the next matching rep)."""
+    """A call task goes to the rep holding the lead (or the lead's follow-up rep)."""
     rep = holder
     if rep is None or not rep.active:
         reps = list((await session.execute(select(Rep).where(Rep.active, Rep.role == "rep"))).scalars())  # type: ignore[arg-type]
-        chosen = choose(reps, task["lead"])
+        chosen = follow_up_rep(reps, task["lead"], touch.lead_id)
         rep = chosen if isinstance(chosen, Rep) else None
     if rep is None:
         raise SendFailed("no active rep for the call task")

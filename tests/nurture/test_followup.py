@@ -50,6 +50,13 @@ TEST_PLAYBOOKS = [
 ]
 
 
+def module_playbooks() -> dict[str, Any]:
+    """The defaults, with this module's own playbooks first."""
+    playbooks = yaml.safe_load(default_playbooks_text())
+    playbooks["playbooks"] = TEST_PLAYBOOKS + playbooks["playbooks"]
+    return dict(playbooks)
+
+
 @pytest.fixture(scope="module")
 def mailbox() -> Iterator[Mailbox]:
     with smtp_server() as box:
@@ -74,9 +81,7 @@ async def nurture(servers: Servers, mailbox: Mailbox, sms: Receiver) -> AsyncIte
         touch_retry_seconds=0.5,
     )
     async with running(create_app(settings)) as client:
-        playbooks = yaml.safe_load(default_playbooks_text())
-        playbooks["playbooks"] = TEST_PLAYBOOKS + playbooks["playbooks"]
-        assert (await client.put("/v1/playbooks", json=playbooks, headers=ADMIN)).status_code == 201
+        assert (await client.put("/v1/playbooks", json=module_playbooks(), headers=ADMIN)).status_code == 201
         yield client
         await client.put("/v1/playbooks", content=default_playbooks_text(), headers=YAML)
 
@@ -344,6 +349,40 @@ async def test_a_call_task_goes_to_the_reps_webhook_and_messages_use_the_preferr
     await publish(topics.LEAD_CLASSIFICATIONS, texting)
     await eventually(lambda: any(b'"+77019990000"' in r.body for r in sms.received()), timeout=20)
     assert mailbox.to(texting.data["lead"]["email"]) == []  # the email steps went by SMS
+
+
+async def test_call_tasks_of_leads_no_rep_holds_are_shared_among_the_reps(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    """Every call task of warm leads (held by no rep) went to the same rep (found by an outside
+    review): the round robin chose without counting. Each lead now has one rep for its calls."""
+    first_a_call = module_playbooks()
+    warm = next(p for p in first_a_call["playbooks"] if p["name"] == "warm")
+    warm["steps"][0] = {"after": "0m", "channel": "call_task", "template": "follow_up_call"}
+    assert (await nurture.put("/v1/playbooks", json=first_a_call, headers=ADMIN)).status_code == 201
+    try:
+        async with _only_rep(nurture) as first, _another_rep(nurture) as second:
+            leads = [classified("warm") for _ in range(20)]
+            for event in leads:
+                await publish(topics.LEAD_CLASSIFICATIONS, event)
+
+            async def shared() -> tuple[int, int] | None:
+                given = [sum(_task_for(r, e.lead_id) is not None for e in leads) for r in (first, second)]
+                return (given[0], given[1]) if sum(given) == len(leads) else None
+
+            given = await eventually(shared, timeout=30)
+    finally:
+        restored = await nurture.put("/v1/playbooks", json=module_playbooks(), headers=ADMIN)
+        assert restored.status_code == 201
+    assert min(given) > 0, given
+
+
+@asynccontextmanager
+async def _another_rep(client: httpx.AsyncClient) -> AsyncIterator[Receiver]:
+    with webhook_receiver() as receiver:
+        body = {"name": "Second caller", "webhook_url": receiver.url}
+        assert (await client.post("/v1/reps", json=body, headers=ADMIN)).status_code == 201
+        yield receiver
 
 
 def _task_for(receiver: Receiver, lead_id: uuid.UUID) -> dict[str, Any] | None:

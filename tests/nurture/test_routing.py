@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count, groupby
 
-from services.nurture.routing import choose, joining_base, matches
+from services.nurture.routing import choose, follow_up_rep, joining_base, matches
 
 START = datetime(2031, 1, 1, tzinfo=UTC)
 TICKS = count()
@@ -107,3 +107,20 @@ def test_a_new_rep_starts_level_with_the_reps_of_their_own_territory() -> None:
     reps.append(joins(Rep("Almaty", territories=["KZ"]), reps))
     assert share_out(reps, 10, {"country": "AZ"}) == {"Baku": 5, "Ganja": 5}
     assert share_out(reps, 10, {"country": "KZ"}) == {"Astana": 5, "Almaty": 5}
+
+
+def test_call_tasks_of_leads_no_rep_holds_are_spread_by_capacity_and_stay_with_one_rep() -> None:
+    """Every call task of eight leads went to one rep: the round robin's choice was never counted."""
+    aigerim, dana = Rep("Aigerim", id=uuid.UUID(int=1)), Rep("Dana", capacity=2, id=uuid.UUID(int=2))
+    erlan = Rep("Erlan", territories=["AZ"], id=uuid.UUID(int=3))  # fixed ids: the same draws each run
+    reps, lead = [aigerim, dana, erlan], {"country": "KZ"}
+    leads = [uuid.UUID(int=n) for n in range(3000)]
+    callers = {lead_id: follow_up_rep(reps, lead, lead_id) for lead_id in leads}
+    shares = Counter(rep.name for rep in callers.values() if rep is not None)
+    assert set(shares) == {"Aigerim", "Dana"}, "Erlan's territory does not cover the lead"
+    assert 1.8 < shares["Dana"] / shares["Aigerim"] < 2.2, shares  # twice the capacity, twice the calls
+    assert all(follow_up_rep(reps, lead, i) is callers[i] for i in leads[:100]), "the same rep each time"
+    gone = [i for i in leads if callers[i] is dana]
+    stayed = [i for i in leads if callers[i] is aigerim]
+    assert all(follow_up_rep([aigerim, erlan], lead, i) is aigerim for i in gone + stayed), "only Dana's move"
+    assert follow_up_rep([erlan], lead, leads[0]) is None
