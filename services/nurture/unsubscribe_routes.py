@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from services.nurture import followup
 from services.nurture.touch_channels import unsubscribe_token
+from shared.http import InvalidInput
 from shared.languages import choose, page, say
 from shared.query_parameters import AnyQuery
 
@@ -17,16 +18,29 @@ router = APIRouter(prefix="/v1", dependencies=[AnyQuery])  # mail clients add ut
 
 
 class InvalidLink(Exception):
-    """The link's token is not the one nurture signed for this lead."""
+    """The link names no lead, or its token is not the one nurture signed for the lead."""
 
 
-def _check_unsubscribe_link(request: Request, lead_id: UUID, token: str) -> None:
+def _linked_lead(request: Request, lead_id: str, token: str | None) -> UUID:
+    """The lead the link names, if nurture signed it. A cut or altered link (a mail client
+    wraps long ones) is a page for a person in a browser; a script gets problem+json."""
+    try:
+        lead: UUID | None = UUID(lead_id)
+    except ValueError:
+        lead = None
     keys = request.app.state.settings.unsubscribe_keys
-    signed = [hmac.compare_digest(token.encode(), unsubscribe_token(key, lead_id).encode()) for key in keys]
-    if not any(signed):
-        if "text/html" in request.headers.get("accept", ""):  # a person, in a browser
-            raise InvalidLink
-        raise HTTPException(403, "This unsubscribe link is not valid")
+    signed = (
+        lead is not None
+        and token is not None
+        and any(hmac.compare_digest(token.encode(), unsubscribe_token(key, lead).encode()) for key in keys)
+    )
+    if lead is not None and signed:
+        return lead
+    if "text/html" in request.headers.get("accept", ""):  # a person, in a browser
+        raise InvalidLink
+    if lead is None:
+        raise InvalidInput([("lead_id", "is not a lead id: the link was cut or altered")])
+    raise HTTPException(403, "This unsubscribe link is not valid")
 
 
 async def invalid_link_page(request: Request, error: Exception) -> HTMLResponse:
@@ -44,13 +58,15 @@ async def invalid_link_page(request: Request, error: Exception) -> HTMLResponse:
 
 @router.get("/unsubscribe", response_class=HTMLResponse)
 async def confirm_unsubscribe(
-    request: Request, lead_id: UUID, token: Annotated[str, Query(max_length=200)]
+    request: Request,
+    lead_id: Annotated[str, Query(max_length=100)],
+    token: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     """The link in every email shows a page that asks, in the lead's language; only its button
     (a POST) unsubscribes, so a mail scanner that opens links unsubscribes nobody."""
-    _check_unsubscribe_link(request, lead_id, token)
+    lead = _linked_lead(request, lead_id, token)
     async with request.app.state.runtime.db.transaction() as session:
-        language = await followup.language_for(session, lead_id)
+        language = await followup.language_for(session, lead)
     return HTMLResponse(
         page(
             language,
@@ -65,14 +81,16 @@ async def confirm_unsubscribe(
 
 @router.post("/unsubscribe", response_class=HTMLResponse)
 async def unsubscribe(
-    request: Request, lead_id: UUID, token: Annotated[str, Query(max_length=200)]
+    request: Request,
+    lead_id: Annotated[str, Query(max_length=100)],
+    token: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     """The confirmation page's button, and RFC 8058 one-click (`List-Unsubscribe-Post`) from the
     mail client: nothing more is sent."""
-    _check_unsubscribe_link(request, lead_id, token)
+    lead = _linked_lead(request, lead_id, token)
     async with request.app.state.runtime.db.transaction() as session:
-        language = await followup.language_for(session, lead_id)
-        await followup.unsubscribe(session, lead_id, "unsubscribed by link")
+        language = await followup.language_for(session, lead)
+        await followup.unsubscribe(session, lead, "unsubscribed by link")
     text = html.escape(say("unsubscribed_text", language))
     return HTMLResponse(
         page(language, say("unsubscribed_title", language), f"<p>{text}</p>"),

@@ -145,6 +145,30 @@ async def test_a_cut_or_altered_unsubscribe_link_opened_in_a_browser_is_a_page_n
     assert script.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["lead_id=f609b4fe-f233-49ac-90aa-016db", "lead_id=f609b4fe-f233-49ac-90aa-016db4a1c2d3", "lead_id="],
+)
+async def test_an_unsubscribe_link_cut_in_the_lead_or_before_the_token_is_a_page_too(
+    nurture: httpx.AsyncClient, query: str
+) -> None:
+    """Cut in the lead's id, or before its token (mail clients wrap long links): raw JSON was
+    shown (found by an outside review); a script gets a 422 naming lead_id, or a 403."""
+    browser = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8", "accept-language": "az"}
+    for answer in (
+        await nurture.get(f"/v1/unsubscribe?{query}", headers=browser),
+        await nurture.post(f"/v1/unsubscribe?{query}", headers=browser),
+    ):
+        assert answer.status_code == 403 and answer.headers["content-type"].startswith("text/html")
+        assert answer.headers["content-language"] == "az"
+    script = await nurture.get(f"/v1/unsubscribe?{query}")
+    assert script.headers["content-type"] == "application/problem+json"
+    if "016db4a1c2d3" in query:  # a whole id without its token
+        assert script.status_code == 403
+    else:
+        assert script.status_code == 422 and script.json()["errors"][0]["field"] == "lead_id"
+
+
 async def test_a_warm_lead_gets_its_playbook_email_and_the_unsubscribe_link_works(
     nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any, servers: Servers
 ) -> None:
