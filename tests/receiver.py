@@ -22,6 +22,7 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     gate: threading.Event | None = None  # when set up, each request waits until it opens
     headers: dict[str, str] = field(default_factory=dict)  # sent with every answer
+    failing_path: str | None = None  # requests to this path are answered 503, always
 
     def next_status(self) -> int:
         with self.lock:
@@ -50,7 +51,8 @@ def webhook_receiver(
             if receiver.gate is not None:
                 receiver.gate.wait(timeout=60)
             receiver.record(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(receiver.next_status())
+            failing = receiver.failing_path is not None and self.path == receiver.failing_path
+            self.send_response(503 if failing else receiver.next_status())
             for name, value in receiver.headers.items():
                 self.send_header(name, value)
             self.send_header("content-length", "0")

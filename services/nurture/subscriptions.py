@@ -44,10 +44,13 @@ def new_secret() -> str:
 
 
 def origin_of(url: str) -> str:
-    """scheme://host:port, what a circuit breaker guards: one dead receiver, not one URL."""
+    """The receiver a circuit breaker guards and whose sends in flight are bounded (stored as a
+    delivery's `origin`): the URL without its query, scheme://host:port/path. By host and port
+    alone, one broken subscription on a host others share (a CRM's inbound webhooks, a Zapier
+    or Slack hook) paused the hot-lead hand-offs to every rep on it for minutes at a time."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{parts.hostname}:{port}"
+    return f"{parts.scheme}://{parts.hostname}:{port}{parts.path or '/'}"
 
 
 @dataclass(frozen=True)

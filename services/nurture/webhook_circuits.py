@@ -71,4 +71,6 @@ async def _update_circuit(
     if failures >= threshold:
         pause = min(settings.circuit_open_seconds * 2 ** (failures - threshold), 600.0)
         await connection.execute(_CIRCUIT_OPEN, origin, now + timedelta(seconds=pause))
-        log.warning("receiver %s failed %d times in a row: paused for %.0fs", origin, failures, pause)
+        # its host only: a path may hold the receiver's secret (a Slack or Zapier hook)
+        host = origin.split("/", 3)[2] if "://" in origin else "?"
+        log.warning("a receiver on %s failed %d times in a row: paused for %.0fs", host, failures, pause)
