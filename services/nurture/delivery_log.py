@@ -4,6 +4,7 @@ the answer shows the last `ATTEMPTS_SHOWN`); and the last hour's failures, which
 health asks for."""
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select, text, update
@@ -28,10 +29,20 @@ class NoSuchDelivery(LookupError):
     pass
 
 
+def to_endpoint(endpoint_id: UUID) -> Any:
+    return DELIVERIES.c.endpoint_id == endpoint_id
+
+
+def to_rep(rep_id: UUID) -> Any:
+    """A rep's: hot leads, escalations, call tasks and managers' notices."""
+    return DELIVERIES.c.rep_id == rep_id
+
+
 async def deliveries(
-    session: AsyncSession, endpoint_id: UUID, status: str | None, cursor: str | None, limit: int
+    session: AsyncSession, to: Any, status: str | None, cursor: str | None, limit: int
 ) -> list[WebhookDelivery]:
-    query = select(WebhookDelivery).where(DELIVERIES.c.endpoint_id == endpoint_id)
+    """The deliveries `to` an endpoint or a rep (`to_endpoint`, `to_rep`), newest first."""
+    query = select(WebhookDelivery).where(to)
     if status is not None:
         query = query.where(DELIVERIES.c.status == status)
     query = keyset(query, ORDER, cursor, limit, newest_first=True)
@@ -75,12 +86,12 @@ async def _receiver_url(session: AsyncSession, delivery: WebhookDelivery) -> str
 
 
 async def redeliver_range(
-    session: AsyncSession, endpoint: WebhookEndpoint, since: datetime, until: datetime | None, status: str
+    session: AsyncSession, to: Any, url: str, since: datetime, until: datetime | None, status: str
 ) -> int:
-    """Every delivery to the endpoint created in [since, until) with `status` ("any": all)
-    made due again, to its current address; how many."""
-    again = _REDELIVER.values(origin=origin_of(endpoint.url))
-    query = again.where(DELIVERIES.c.endpoint_id == endpoint.id, DELIVERIES.c.created_at >= since)
+    """Every delivery `to` an endpoint or a rep created in [since, until) with `status` ("any":
+    all) made due again, to its current address `url`; how many."""
+    again = _REDELIVER.values(origin=origin_of(url))
+    query = again.where(to, DELIVERIES.c.created_at >= since)
     if until is not None:
         query = query.where(DELIVERIES.c.created_at < until)
     if status != "any":

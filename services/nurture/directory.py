@@ -143,6 +143,13 @@ async def list_endpoints(session: AsyncSession, cursor: str | None, limit: int) 
     return list((await session.exec(query)).all())
 
 
+async def rep(session: AsyncSession, rep_id: UUID) -> Rep:
+    found = await session.get(Rep, rep_id)
+    if found is None:
+        raise NotFound("No such rep")
+    return found
+
+
 async def endpoint(session: AsyncSession, endpoint_id: UUID, lock: bool = False) -> WebhookEndpoint:
     found = await session.get(WebhookEndpoint, endpoint_id, with_for_update=lock)
     if found is None:

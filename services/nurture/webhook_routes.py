@@ -1,7 +1,7 @@
 """Nurture's webhook routes: subscriptions, their secrets, deliveries and redelivery; delivery health."""
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
@@ -75,22 +75,55 @@ async def rotate_secret(request: Request, endpoint_id: UUID, data: Rotate | None
     return Rotated(secret=secret, previous_secret_until=until)
 
 
+Status = Literal["pending", "delivered", "failed"] | None
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
 @admin.get("/webhooks/{endpoint_id}/deliveries", response_model=list[DeliveryPublic])
 async def list_deliveries(
     request: Request,
     response: Response,
     endpoint_id: UUID,
-    status: Literal["pending", "delivered", "failed"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    status: Status = None,
+    limit: Limit = 100,
     cursor: paging.Cursor = None,
 ) -> list[DeliveryPublic]:
     """The deliveries to this endpoint, newest first, a page at a time (a `Link: rel=next`
     header while more follow), each with its latest attempts (at most 20) and their answers."""
     async with request.app.state.runtime.db.transaction() as session:
         await directory.endpoint(session, endpoint_id)
-        found = await delivery_log.deliveries(session, endpoint_id, status, cursor, limit)
-        shown = paging.page(found, limit, request, response, lambda d: (d.created_at, d.id))
-        attempts = await delivery_log.latest_attempts(session, [d.id for d in shown])
+        to = delivery_log.to_endpoint(endpoint_id)
+        return await _page(session, request, response, to, status, cursor, limit)
+
+
+@admin.get("/reps/{rep_id}/deliveries", response_model=list[DeliveryPublic])
+async def list_rep_deliveries(
+    request: Request,
+    response: Response,
+    rep_id: UUID,
+    status: Status = None,
+    limit: Limit = 100,
+    cursor: paging.Cursor = None,
+) -> list[DeliveryPublic]:
+    """The webhooks to this rep (hot leads, escalations, call tasks, managers' notices), newest
+    first, as an endpoint's: which hand-offs never reached them, and why."""
+    async with request.app.state.runtime.db.transaction() as session:
+        await directory.rep(session, rep_id)
+        return await _page(session, request, response, delivery_log.to_rep(rep_id), status, cursor, limit)
+
+
+async def _page(
+    session: Any,
+    request: Request,
+    response: Response,
+    to: Any,
+    status: Status,
+    cursor: str | None,
+    limit: int,
+) -> list[DeliveryPublic]:
+    found = await delivery_log.deliveries(session, to, status, cursor, limit)
+    shown = paging.page(found, limit, request, response, lambda d: (d.created_at, d.id))
+    attempts = await delivery_log.latest_attempts(session, [d.id for d in shown])
     return [
         DeliveryPublic(
             **d.model_dump(),
@@ -116,7 +149,23 @@ async def redeliver_range(request: Request, endpoint_id: UUID, data: RedeliverRa
     failed ones): what a receiver missed while it was down."""
     async with request.app.state.runtime.db.transaction() as session:
         endpoint = await directory.endpoint(session, endpoint_id)
-        sent = await delivery_log.redeliver_range(session, endpoint, data.since, data.until, data.status)
+        to = delivery_log.to_endpoint(endpoint.id)
+        sent = await delivery_log.redeliver_range(
+            session, to, endpoint.url, data.since, data.until, data.status
+        )
+    return Redelivering(deliveries=sent)
+
+
+@admin.post("/reps/{rep_id}/redeliver", status_code=202, response_model=Redelivering)
+async def redeliver_to_rep(request: Request, rep_id: UUID, data: RedeliverRange) -> Redelivering:
+    """Send again every webhook to this rep created in a time range (by default the failed
+    ones), to the rep's webhook as it is now."""
+    async with request.app.state.runtime.db.transaction() as session:
+        rep = await directory.rep(session, rep_id)
+        to = delivery_log.to_rep(rep_id)
+        sent = await delivery_log.redeliver_range(
+            session, to, rep.webhook_url, data.since, data.until, data.status
+        )
     return Redelivering(deliveries=sent)
 
 

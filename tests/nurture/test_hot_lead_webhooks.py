@@ -430,3 +430,31 @@ async def test_a_hot_lead_waiting_on_a_paused_rep_url_goes_to_the_url_it_moved_t
                 await session.execute(text("DELETE FROM receiver_circuits WHERE origin = :origin"), paused)
     assert json.loads(request.body)["data"]["lead_id"] == str(event.lead_id)
     assert old.received() == []
+
+
+async def test_a_reps_failed_hand_offs_are_listed_and_sent_again(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """The hot-lead webhook is the most important delivery nurture makes, yet a rep's failed
+    ones showed only as totals (found by an outside review): they are listed as a
+    subscription's are, and sent again by time range."""
+    with webhook_receiver(statuses=[500] * 4) as receiver:
+        rep = await add_rep(client, receiver)
+        before = utcnow()
+        event = await classify(db)
+        failed = f"/v1/reps/{rep['id']}/deliveries"
+
+        async def given_up() -> list[dict[str, Any]]:
+            found = (await client.get(failed, params={"status": "failed"}, headers=ADMIN)).json()
+            return [d for d in found if d["lead_id"] == str(event.lead_id) and d["event_type"] == "lead.hot"]
+
+        [delivery] = await eventually(given_up, timeout=20)
+        assert [a["status_code"] for a in delivery["attempt_log"]] == [500, 500, 500, 500]
+        again = await client.post(
+            f"/v1/reps/{rep['id']}/redeliver", json={"since": before.isoformat()}, headers=ADMIN
+        )
+        assert again.status_code == 202 and again.json() == {"deliveries": 1}
+        await eventually(lambda: len(receiver.received()) == 5, timeout=20)
+    delivered = (await client.get(failed, params={"status": "delivered"}, headers=ADMIN)).json()
+    assert [d["id"] for d in delivered] == [delivery["id"]]
+    assert (await client.get(f"/v1/reps/{uuid.uuid4()}/deliveries", headers=ADMIN)).status_code == 404
