@@ -1,6 +1,6 @@
 """Request and response models of the ingest API: leads, batches, imports and keys; the shared field types."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -18,6 +18,25 @@ Birthday = Annotated[
     str,
     StringConstraints(max_length=20),
     AfterValidator(lambda text: check_birthday(text, datetime.now(UTC).date())),
+]
+
+
+def _call_window(text: str) -> str:
+    """Two times of day that differ, HH:MM-HH:MM (across midnight too: 18:00-09:00), as nurture
+    reads it: "25:00-26:00" was taken and then silently replaced by the playbooks' window, and
+    "10:00-10:00" held no moment at all."""
+    start, dash, end = text.replace(" ", "").partition("-")
+    try:
+        first, last = time.fromisoformat(start), time.fromisoformat(end)
+    except ValueError:
+        raise ValueError("must be two times of day, HH:MM-HH:MM (10:00-14:00)") from None
+    if not dash or first == last:
+        raise ValueError("must start and end at different times, HH:MM-HH:MM (10:00-14:00)")
+    return text
+
+
+CallWindow = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=20), AfterValidator(_call_window)
 ]
 
 
@@ -82,7 +101,9 @@ class LeadIn(StorableInput):
         "Customers are greeted on it (nurture's occasions).",
         examples=["1990-03-22", "--02-29"],
     )
-    call_window: Short | None = Field(None, description="When the person may be called, e.g. 10:00-14:00.")
+    call_window: CallWindow | None = Field(
+        None, description="When the person may be called, in their time zone: HH:MM-HH:MM, e.g. 10:00-14:00."
+    )
     campaign: Short | None = None
     referred_by: Short | None = None
     utm: dict[Key, Short] = Field(default_factory=dict, max_length=20)

@@ -1,4 +1,5 @@
-"""A lead's own `timezone` is an IANA zone name as the zone database writes it, wherever a
+"""A lead's own `timezone` is an IANA zone name as the zone database writes it, and its
+`call_window` two times of day that differ, wherever a
 lead comes in (JSON, a batch, a form, a CSV row): nurture times touches in it, and fell back
 to the playbooks' zone without a word for one it could not open. Events already stored keep
 whatever they carry and still decode."""
@@ -79,3 +80,16 @@ def test_an_event_stored_before_the_check_still_decodes() -> None:
     takes any text, so an old one with a zone nobody knows is read (nurture falls back)."""
     stored = lead_captured(timezone="Almaty")
     assert LeadCaptured.model_validate(stored.data).timezone == "Almaty"
+
+
+@pytest.mark.parametrize("window", ["25:00-26:00", "10:00-10:00", "10:00", "morning"])
+async def test_a_call_window_that_is_no_range_of_time_is_refused_naming_the_field(
+    ingest: httpx.AsyncClient, window: str
+) -> None:
+    """It was taken (202) and nurture silently used the playbooks' window, or, for an empty
+    one, put the call off for weeks (found by an outside review)."""
+    key = (await create_source(ingest))["key"]
+    response = await post_lead(ingest, key, email=email(), call_window=window)
+    assert refused_fields(response) == ["call_window"]
+    kept = await post_lead(ingest, key, email=email(), call_window=" 18:00 - 09:00 ")  # across midnight
+    assert kept.status_code == 202, kept.text

@@ -43,6 +43,15 @@ def test_touches_wait_for_the_leads_hours(
     assert earliest_send(due, channel, lead, RULES, []) == expected
 
 
+@pytest.mark.parametrize("window", ["21:30-22:30", "10:00-10:00", "25:00-26:00", "06:00-08:59"])
+def test_a_call_window_with_no_callable_moment_is_the_playbooks_one(window: str) -> None:
+    """Inside quiet hours, empty, or no time at all: the call task was put off about 19 days
+    (found by an outside review); the playbooks' window (10:00-18:00) is used instead."""
+    lead = {**ALMATY, "call_window": window}
+    assert earliest_send(at(9, 30), "call_task", lead, RULES, []) == at(10)
+    assert earliest_send(at(19), "call_task", lead, RULES, []) == at(10, day=3)
+
+
 def test_weekly_cap_moves_a_touch_until_the_oldest_leaves_the_week() -> None:
     sent = [at(12, day=1), at(12, day=3), at(12, day=4)]
     assert earliest_send(at(12, day=5), "email", ALMATY, RULES, sent) == at(12, day=8) + timedelta(seconds=1)
