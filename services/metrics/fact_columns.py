@@ -1,10 +1,12 @@
 """What each event sets on its lead's read-model row (`COLUMNS`), and the rule each column is
 merged by (`merge`), so events may arrive in any order and a replay from scratch gives the same
 rows: a first time keeps the earliest, a current value the one given last (by when it was given,
-not when it arrived), counters add up (the inbox makes sure an event is counted once). Pure."""
+not when it arrived), counters add up (the inbox makes sure an event is counted once), churns
+are kept by the id of their events (`_churn_move`). Pure."""
 
+import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +22,9 @@ from shared.events import (
     Envelope,
 )
 
-EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES)} | {
+# Churns are dated apart (`churn_outcomes`, `churn_moves`, `_churn_move`): churned_at and
+# last_churned_at are computed from them by the database.
+EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES) if s != "churned"} | {
     "hot_at",
     "warm_at",
     "cold_at",
@@ -30,7 +34,8 @@ EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES)} | {
     "won_at",
     "captured_at",
 }
-LATEST = {"last_won_at", "last_churned_at", "furthest_stage", "classified_at", "industry_at", "segment_at"}
+LATEST = {"last_won_at", "furthest_stage", "classified_at", "industry_at", "segment_at"}
+KEYED = {"churn_outcomes", "churn_moves"}  # {event id: moment}: the earliest moment per id
 ADDED = {"touch_times", "purchases", "revenue"}  # touch_times: every touch's moment, sorted
 FIRST = {"channel", "source_id", "campaign"}  # attribution: only the capture gives them
 # A value and the column saying when it was given: the newest (or, for the rep, the earliest
@@ -78,10 +83,10 @@ def classified(event: Envelope) -> dict[str, Any]:
         "stage": data["stage"],
         "classified_at": at,
     }
-    if data["stage"] in (*FUNNEL_STAGES, *EXIT_STAGES):
+    if data["stage"] == "churned":
+        columns |= _churn_move(event)
+    elif data["stage"] in (*FUNNEL_STAGES, *EXIT_STAGES):
         columns[f"{data['stage']}_at"] = at
-        if data["stage"] == "churned":  # churned_at is the first churn; LTV's months run to the last
-            columns["last_churned_at"] = at
     elif data["stage"] in ("regular_customer", "advocate"):
         columns["customer_at"] = at
     stage = "customer" if data["stage"] in ("regular_customer", "advocate") else data["stage"]
@@ -90,6 +95,23 @@ def classified(event: Envelope) -> dict[str, Any]:
     if data["temperature"] in ("hot", "warm", "cold"):
         columns[f"{data['temperature']}_at"] = at
     return columns
+
+
+def _churn_move(event: Envelope) -> dict[str, Any]:
+    """Scoring moved the lead to churned: that is a churn, dated by its outcome's `occurred_at`
+    (the day the customer left) once the outcome is in. Until then (outcome and move come on
+    different topics, either first) it is dated by this classification, which is only when the
+    churn was recorded (a history may be posted years later). The move, not the outcome, makes
+    the churn: scoring refuses one for a lead that was never a customer, and such an outcome
+    counts for nothing. A move is matched to its outcome by its causation: scoring's
+    classification follows the event that caused it (one that follows none is a churn of its
+    own). A classification of a lead already churned (a decay, a later activity, a churn
+    reported again) is no new churn. churned_at (the first churn) and last_churned_at (the
+    latest: one won back may churn again) are computed from both maps by the database
+    (migration 0017), so any order, batching or rebuild gives the same dates."""
+    if event.data.get("previous_stage") == "churned":
+        return {}
+    return {"churn_moves": {str(event.causation_id or event.id): _utc(event.occurred_at)}}
 
 
 def assigned(event: Envelope) -> dict[str, Any]:
@@ -107,9 +129,11 @@ def touch_sent(event: Envelope) -> dict[str, Any]:
 
 def outcome(event: Envelope) -> dict[str, Any]:
     data = event.data
+    at = _time(data.get("occurred_at")) or event.occurred_at
+    if data.get("outcome") == "churned":  # a churn once scoring moves the lead (`_churn_move`)
+        return {"churn_outcomes": {str(event.id): _utc(at)}}
     if data.get("outcome") != "won":
         return {}
-    at = _time(data.get("occurred_at")) or event.occurred_at
     amount = Decimal(str(data.get("amount") or 0))
     customer = FUNNEL_STAGES.index("customer")
     return {
@@ -161,10 +185,30 @@ def merge(row: dict[str, Any], values: dict[str, Any]) -> None:
             row[name] = min(current, value)
         elif name in LATEST:
             row[name] = max(current, value)
+        elif name in KEYED:
+            row[name] = earliest_by_key(current, value)
         elif name in ADDED:
             row[name] = current + value
         elif name not in FIRST:
             row[name] = value
+
+
+def earliest_by_key(held: dict[str, datetime], given: dict[str, datetime]) -> dict[str, datetime]:
+    """Both maps, the earliest moment where both have an id (as the database's own function)."""
+    merged = dict(held)
+    for key, at in given.items():
+        merged[key] = min(merged.get(key, at), at)
+    return merged
+
+
+def keyed_json(moments: dict[str, datetime]) -> str:
+    """A map of moments as the database keeps it: each moment in UTC (`_utc`), in one form, so
+    the same moment is the same text however it came (and as migration 0017 wrote it)."""
+    return json.dumps({key: at.isoformat() for key, at in sorted(moments.items())})
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _replaces(ours: tuple[Any, Any], held: tuple[Any, Any], wins: str) -> bool:

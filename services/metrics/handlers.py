@@ -6,11 +6,21 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, Text, bindparam, case, cast, func, or_, select, text, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics import proposal_facts
-from services.metrics.fact_columns import ADDED, AS_OF, COLUMNS, EARLIEST, FIRST, LATEST, merge
+from services.metrics.fact_columns import (
+    ADDED,
+    AS_OF,
+    COLUMNS,
+    EARLIEST,
+    FIRST,
+    KEYED,
+    LATEST,
+    keyed_json,
+    merge,
+)
 from services.metrics.models import LeadFact
 from shared.consumer import Handler
 from shared.db import execute_compiled_once
@@ -28,6 +38,8 @@ async def record(session: AsyncSession, events: list[Envelope]) -> None:
     for lead_id, row in rows.items():
         if "touch_times" in row:  # as PostgreSQL's array literal: a list of lists cannot be unnested
             row["touch_times"] = "{" + ",".join(t.isoformat() for t in sorted(row["touch_times"])) + "}"
+        for name in KEYED & row.keys():  # as JSON text, one per lead
+            row[name] = keyed_json(row[name])
         if row:
             by_shape.setdefault(tuple(sorted(row)), []).append({"lead_id": lead_id, **row})
     for shape, shaped in by_shape.items():
@@ -57,6 +69,8 @@ def _upsert(shape: tuple[str, ...]) -> Any:
             rules[name] = func.greatest(old[name], new[name])
         elif name == "touch_times":
             rules[name] = func.merged_times(old[name], new[name])
+        elif name in KEYED:
+            rules[name] = func.earliest_by_key(old[name], new[name])
         elif name in ADDED:
             rules[name] = old[name] + new[name]
         elif name in FIRST:
@@ -69,6 +83,8 @@ def _upsert(shape: tuple[str, ...]) -> Any:
 def _unnested(name: str) -> Any:
     if name == "touch_times":  # one array literal per lead
         return cast(func.unnest(bindparam(name, type_=ARRAY(Text))), FACTS.c[name].type)
+    if name in KEYED:  # one JSON text per lead
+        return cast(func.unnest(bindparam(name, type_=ARRAY(Text))), JSONB)
     return func.unnest(bindparam(name, type_=ARRAY(FACTS.c[name].type)))
 
 

@@ -17,8 +17,8 @@ from services.metrics.overflow import MAX_GROUPS, bounded_columns, group_of
 def months_of_cooperation() -> Any:
     """A customer's months of cooperation (LTV's t, 001:323-331): from the first purchase to
     the last or to the last churn, whichever came later (one won back after churning cooperates
-    again, and may churn again), whole days in months rounded, plus the month of the first; at
-    least one."""
+    again, and may churn again; a churn is dated by its outcome: `fact_columns._churn_move`),
+    whole days in months rounded, plus the month of the first; at least one."""
     f = FACTS.c
     end = func.greatest(f.last_churned_at, f.churned_at, f.last_won_at, f.won_at)
     days = func.floor(func.extract("epoch", end - f.won_at) / 86400)

@@ -2,13 +2,19 @@
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import ARRAY, Column, Computed, DateTime, Integer, Numeric
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 FUNNEL_STAGES = ("lead", "mql", "sql", "opportunity", "customer")
 EXIT_STAGES = ("disqualified", "parked", "lost", "churned")
+
+
+def _churn(latest: str) -> str:
+    return f"churn_moment(churn_moves, churn_outcomes, {latest})"
 
 
 class LeadFact(SQLModel, table=True):
@@ -38,8 +44,21 @@ class LeadFact(SQLModel, table=True):
     disqualified_at: datetime | None = None
     parked_at: datetime | None = None
     lost_at: datetime | None = None
-    churned_at: datetime | None = None
-    last_churned_at: datetime | None = None  # the latest churn (one won back may churn again)
+    # Churns (`fact_columns._churn_move`): each churn outcome's date, by its event's id, and
+    # scoring's moves to churned, by the id of the outcome that caused them and dated by the
+    # classification; a move is a churn, dated by its outcome once that is in (migration 0017).
+    churn_outcomes: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
+    churn_moves: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
+    churned_at: datetime | None = Field(  # the first churn
+        default=None, sa_column=Column(DateTime(timezone=True), Computed(_churn("false")))
+    )
+    last_churned_at: datetime | None = Field(  # the latest (one won back may churn again)
+        default=None, sa_column=Column(DateTime(timezone=True), Computed(_churn("true")))
+    )
     furthest_stage: int | None = None  # index in FUNNEL_STAGES of the furthest stage reached
     hot_at: datetime | None = None  # first time hot (and warm, cold)
     warm_at: datetime | None = None

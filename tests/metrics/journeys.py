@@ -43,6 +43,10 @@ class Plan:
     acknowledged: float | None = None
     touches: list[float] = field(default_factory=list)
     outcomes: list[tuple[float, str, float | None]] = field(default_factory=list)  # (hours, outcome, amount)
+    # Churns as sales report them (hours the customer left, hours it was recorded): the outcome,
+    # and scoring's move to churned that follows it, at the recording. A churned outcome in
+    # `outcomes` is one scoring refused: no move follows it.
+    churns: list[tuple[float, float]] = field(default_factory=list)
 
 
 PLANS = [
@@ -75,7 +79,7 @@ PLANS = [
         touches=[100.5],  # only the thanks for the purchase
         outcomes=[(100, "won", 300.0)],
     ),
-    Plan("web_form", path=[(0.01, "lead", "cold")]),
+    Plan("web_form", path=[(0.01, "lead", "cold")], outcomes=[(30, "churned", None)]),  # never a customer
     Plan(
         "referral",
         "services",
@@ -99,6 +103,21 @@ PLANS = [
         "logistics",
         path=[(0.01, "lead", "warm")],
         updates=[(10, {"industry": "transport"}), (50, {"industry": "warehousing", "company_size": "1-10"})],
+    ),
+    Plan(
+        "ad",
+        "retail",
+        "1-10",
+        # A customer from before (their history posted after the capture), who had left; won
+        # back, and left again.
+        path=[
+            (0.01, "lead", "cold"),
+            (1, "customer", "warm"),
+            (2, "regular_customer", "warm"),
+            (200, "customer", "hot"),
+        ],
+        outcomes=[(-2000, "won", 50.0), (-600, "won", 50.0), (200, "won", 50.0)],
+        churns=[(-100, 3), (300, 400)],
     ),
 ]
 LEADS = len(PLANS)
@@ -194,6 +213,15 @@ def events_of(plan: Plan, captured_at: datetime) -> list[Envelope]:
         )
         for h, o, a in plan.outcomes
     ]
+    for left, recorded in plan.churns:
+        churn = OutcomeRecorded(outcome_id=uuid.uuid4(), outcome="churned", occurred_at=at(left))
+        outcome = event(OUTCOME_RECORDED, "ingest", recorded, churn)
+        previous = max(p for p in plan.path if p[0] < recorded)[1]
+        move = LeadClassified(
+            score=5, temperature="cold", stage="churned", previous_stage=previous, rules_version=1
+        )
+        classified = outcome.follow_up(LEAD_CLASSIFIED, "scoring", move)
+        events += [outcome, classified.model_copy(update={"occurred_at": at(recorded)})]
     return events
 
 

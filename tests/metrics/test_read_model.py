@@ -101,7 +101,7 @@ def the_values_given_last_count(numbers: dict[str, Any]) -> None:
     touches to conversion counts the touches before the purchase, not the thanks after it."""
     assert numbers["funnel"]["by_stage"] == {
         **{"lead": 2, "opportunity": 1, "customer": 2, "regular_customer": 1},
-        **{"lost": 1, "disqualified": 1},
+        **{"lost": 1, "disqualified": 1, "churned": 1},
     }
     industries = {None, "manufacturing", "retail", "services", "warehousing", "wholesale"}
     assert {g["group"] for g in numbers["funnel by industry"]["groups"]} == industries

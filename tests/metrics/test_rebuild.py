@@ -69,7 +69,7 @@ async def test_a_rebuild_on_a_broker_that_forgot_everything_gives_identical_numb
 
         async def settled() -> bool:
             funnel = (await snapshot(metrics))["funnel"]
-            return bool(funnel["total"] == journeys.LEADS and funnel["stages"][-1]["count"] == 3)
+            return bool(funnel["total"] == journeys.LEADS and funnel["stages"][-1]["count"] == 4)
 
         await eventually(settled, timeout=30)
         await caught_up(metrics._transport.app)  # type: ignore[attr-defined]
