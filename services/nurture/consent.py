@@ -49,6 +49,12 @@ def _given(channel: str | None, granted: bool, context: dict[str, Any]) -> dict[
     return {**context, "consent": granted}
 
 
+def given_everywhere(change: dict[str, Any]) -> bool:
+    """A consent given for marketing as a whole: a person who unsubscribed opts in again."""
+    purpose = change.get("purpose", "marketing")
+    return bool(change.get("granted")) and purpose in MARKETING_PURPOSES and not change.get("channel")
+
+
 def withdrawn_everywhere(change: dict[str, Any]) -> bool:
     """A withdrawal for marketing as a whole: the person is unsubscribed."""
     purpose = change.get("purpose", "marketing")

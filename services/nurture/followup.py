@@ -200,6 +200,26 @@ async def record_consent(session: AsyncSession, lead_id: UUID, change: dict[str,
         session.add(lead)
 
 
+async def resubscribe(session: AsyncSession, event: Envelope, book: PlaybookBook) -> None:
+    """A consent given again for marketing (`POST /v1/consent`: the person's own new opt-in)
+    undoes an unsubscribe: the playbook that fits the lead's last classification starts over.
+    A capture's or a CRM's `consent` field does not: a sync sending its stored flag again
+    would undo every unsubscribe. (It stayed unsubscribed for good, whatever they said.)"""
+    lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
+    if lead is None or not lead.unsubscribed:
+        await record_consent(session, event.lead_id, event.data)
+        return
+    context = with_consent(lead.context, event.data)
+    active = await book.active(session)
+    playbook = active.value.select(context.get("temperature"), context.get("stage"), context.get("channel"))
+    lead.context, lead.unsubscribed, lead.updated_at = context, False, utcnow()
+    if playbook is not None and context.get("stage") is not None:
+        lead.playbook, lead.playbook_version, lead.enrolled_at = playbook.name, active.version, utcnow()
+        await _schedule(session, event, playbook, active.version, utcnow())
+    session.add(lead)
+    await write_deferred(session)
+
+
 async def language_for(session: AsyncSession, lead_id: UUID) -> Language:
     """The language to write to the lead in (English for a lead nurture does not know)."""
     lead = await session.get(FollowedLead, lead_id)

@@ -59,6 +59,8 @@ def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, H
         for event in events:
             if consent.withdrawn_everywhere(event.data):
                 await followup.unsubscribe(session, event.lead_id, "consent withdrawn")
+            elif consent.given_everywhere(event.data):
+                await followup.resubscribe(session, event, book)
             else:
                 await followup.record_consent(session, event.lead_id, event.data)
 

@@ -304,6 +304,24 @@ async def test_withdrawn_consent_and_erasure_stop_everything(
     await eventually(lambda: _none(nurture, erased.lead_id), timeout=20)
 
 
+async def test_a_consent_given_again_starts_the_follow_up_over(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any
+) -> None:
+    """Withdrawn, then given again (POST /v1/consent): the person stayed unsubscribed for good
+    (found by an outside review). Their playbook starts over, and the welcome comes again."""
+    event = classified("warm")
+    address = event.data["lead"]["email"]
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    await eventually(lambda: len(mailbox.to(address)) == 1, timeout=20)
+    withdrawn = event.follow_up(CONSENT_CHANGED, "ingest", _payload(granted=False, purpose="marketing"))
+    await publish(topics.LEAD_EVENTS, withdrawn)
+    await eventually(lambda: _only(nurture, event.lead_id, {"cancelled", "sent"}), timeout=20)
+    given = event.follow_up(CONSENT_CHANGED, "ingest", _payload(granted=True, purpose="marketing"))
+    await publish(topics.LEAD_EVENTS, given)
+    await eventually(lambda: len(mailbox.to(address)) == 2, timeout=20)
+    assert "scheduled" in await statuses(nurture, event.lead_id)
+
+
 async def test_a_touch_whose_sender_died_mid_send_is_not_emailed_twice_but_texted_again(
     nurture: httpx.AsyncClient, mailbox: Mailbox, sms: Receiver, publish: Any, servers: Servers
 ) -> None:
