@@ -8,7 +8,7 @@ import socket
 from email.message import EmailMessage
 from email.mime.text import MIMEText
 from email.policy import SMTPUTF8
-from email.utils import parseaddr
+from email.utils import formatdate, parseaddr
 from typing import Any
 from uuid import UUID
 
@@ -66,13 +66,25 @@ async def send_email(
         subject=subject or "A note from us",
         body=f"{body}\n\n--\n{say('unsubscribe_footer', language)}: {link}\n",
         headers={
-            "Message-ID": f"<{touch.id}@leadflow>",
+            "Date": formatdate(usegmt=True),
+            "Message-ID": f"<{touch.id}@{message_id_domain(settings.email_from)}>",
             "List-Unsubscribe": f"<{link}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Content-Language": language,
         },
     )
     await _send_over_smtp(settings, message, to)
+
+
+def message_id_domain(sender: str) -> str:
+    """The From address's domain, for the right of each Message-ID (a bare `leadflow`, with no
+    dot, is what spam filters flag)."""
+    domain = parseaddr(sender)[1].rpartition("@")[2]
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        domain = ""
+    return domain if "." in domain else "leadflow.invalid"
 
 
 async def _send_over_smtp(settings: NurtureSettings, message: MIMEText | EmailMessage, to: str) -> None:

@@ -1,0 +1,120 @@
+"""Follow-up emails on the wire, against real SMTP relays on localhost (aiosmtpd) that answer as
+relays do: their headers (Date, Message-ID, List-Unsubscribe whole on the SMTPUTF8 path too)."""
+
+import asyncio
+import email
+import email.policy
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import asyncpg
+from aiosmtpd.controller import Controller
+
+from services.nurture.config import NurtureSettings
+from services.nurture.followup import PlaybookBook
+from services.nurture.sender import TouchSender
+from shared.db import Database
+from shared.embedded import free_port
+from shared.events import utcnow
+from tests.conftest import Servers, eventually
+
+FINAL = ("sent", "failed", "cancelled")
+
+
+@dataclass
+class Relay:
+    """An SMTP relay on localhost that keeps every message whose data reached it."""
+
+    port: int
+    received: list[bytes] = field(default_factory=list)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append(envelope.original_content or envelope.content)
+        return "250 OK"
+
+    def messages(self) -> list[EmailMessage]:
+        parsed = [email.message_from_bytes(raw, policy=email.policy.default) for raw in self.received]
+        return [m for m in parsed if isinstance(m, EmailMessage)]
+
+
+@contextmanager
+def relay() -> Iterator[Relay]:
+    box = Relay(free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=box.port, enable_SMTPUTF8=True)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+@asynccontextmanager
+async def sender(servers: Servers, box: Relay, **settings: Any) -> AsyncIterator[None]:
+    """A touch sender's loop running against `box`, as a nurture process runs its own."""
+    options = {"touch_poll_seconds": 0.05, "touch_lease_seconds": 30, "webhook_timeout_seconds": 3}
+    options |= {"touch_retry_seconds": 0.2, **settings}
+    values = servers.settings(NurtureSettings, smtp_port=box.port, **options)
+    db = Database(values.database_url, "nurture")
+    task = asyncio.create_task(TouchSender(db, PlaybookBook(), values).run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await db.dispose()
+
+
+async def due_emails(servers: Servers, addresses: list[str]) -> list[str]:
+    """A lead for each address with one email due now; returns the touches' ids in order."""
+    leads, ids = [uuid.uuid4() for _ in addresses], [uuid.uuid4() for _ in addresses]
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        await connection.executemany(
+            "INSERT INTO nurture.followed_leads (lead_id, context, playbook, playbook_version)"
+            " VALUES ($1, jsonb_build_object('email', $2::text, 'consent', true), 'mql', 1)",
+            list(zip(leads, addresses, strict=True)),
+        )
+        await connection.executemany(
+            "INSERT INTO nurture.touches (id, lead_id, correlation_id, playbook, playbook_version, step,"
+            " channel, template, status, due_at) VALUES ($1, $2, $3, 'mql', 1, 0, 'email', 'content',"
+            " 'scheduled', now())",
+            [(i, lead, uuid.uuid4()) for i, lead in zip(ids, leads, strict=True)],
+        )
+    finally:
+        await connection.close()
+    return [str(i) for i in ids]
+
+
+async def outcomes(servers: Servers, ids: list[str]) -> dict[str, tuple[str, int, str | None]] | None:
+    """Each touch's status, attempts and detail once every one of them is done; else None."""
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        query = "SELECT id, status, attempts, detail FROM nurture.touches WHERE id = any($1::uuid[])"
+        rows = await connection.fetch(query, ids)
+    finally:
+        await connection.close()
+    found = {str(r["id"]): (r["status"], r["attempts"], r["detail"]) for r in rows}
+    return found if all(status in FINAL for status, _, _ in found.values()) else None
+
+
+async def test_an_email_has_a_date_and_a_message_id_on_the_senders_domain(servers: Servers) -> None:
+    """RFC 5322 asks for a Date; relays do not add one to mail from network clients, and spam
+    filters score its absence. The Message-ID's right side was `leadflow`, with no dot."""
+    with relay() as box:
+        before = utcnow().replace(microsecond=0)
+        async with sender(servers, box, email_from="Leadflow <hello@mail.example.kz>"):
+            [touch] = await due_emails(servers, [f"dated-{uuid.uuid4().hex[:8]}@example.kz"])
+            await eventually(lambda: outcomes(servers, [touch]), timeout=20)
+        [message] = box.messages()
+    assert message["Date"] is not None
+    assert before <= parsedate_to_datetime(message["Date"]) <= utcnow()
+    assert message["Message-ID"] == f"<{touch}@mail.example.kz>"
