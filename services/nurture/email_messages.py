@@ -3,9 +3,13 @@
 from email.header import Header
 from email.message import EmailMessage
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import SMTPUTF8, compat32
 
 WIRE_POLICY = compat32.clone(max_line_length=None, linesep="\r\n")
+# Not refolded either: folded at 78, a List-Unsubscribe with no space to break at became RFC
+# 2047 encoded words, which RFC 2369 and 8058 do not allow there (mail clients then offer no
+# one-click unsubscribe).
+INTERNATIONAL_WIRE_POLICY = SMTPUTF8.clone(max_line_length=None)
 
 
 def _one_line(value: str) -> str:
@@ -21,7 +25,8 @@ def plain_email(
     than EmailMessage, whose header registry parses every header it is given. Headers are not
     refolded (a long unsubscribe link stays whole); the subject is folded as RFC 2047 asks.
     An address beyond ASCII (an Azerbaijani domain, say) needs SMTPUTF8 and its raw UTF-8 headers, which
-    only EmailMessage writes: that rarer email is built the slow way."""
+    only EmailMessage writes: that rarer email is built the slow way, and written with
+    INTERNATIONAL_WIRE_POLICY."""
     if not (sender.isascii() and to.isascii()):
         return _international_email(sender, to, subject, body, headers)
     message = MIMEText(body, "plain", "utf-8", policy=WIRE_POLICY)

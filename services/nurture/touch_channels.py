@@ -7,7 +7,6 @@ import hmac
 import socket
 from email.message import EmailMessage
 from email.mime.text import MIMEText
-from email.policy import SMTPUTF8
 from email.utils import formatdate, parseaddr
 from typing import Any
 from uuid import UUID
@@ -16,7 +15,7 @@ import aiohttp
 import aiosmtplib
 
 from services.nurture.config import NurtureSettings
-from services.nurture.email_messages import WIRE_POLICY, plain_email
+from services.nurture.email_messages import INTERNATIONAL_WIRE_POLICY, WIRE_POLICY, plain_email
 from services.nurture.models import Touch
 from shared.faults import drop_traceback
 from shared.languages import Language, say
@@ -93,7 +92,7 @@ async def _send_over_smtp(settings: NurtureSettings, message: MIMEText | EmailMe
     international = not (sender.isascii() and to.isascii())
     try:
         await aiosmtplib.send(
-            message.as_bytes(policy=SMTPUTF8 if international else WIRE_POLICY),
+            message.as_bytes(policy=INTERNATIONAL_WIRE_POLICY if international else WIRE_POLICY),
             sender=sender,
             recipients=[to],
             mail_options=["SMTPUTF8"] if international else None,

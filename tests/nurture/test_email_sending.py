@@ -13,6 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import asyncpg
+import pytest
 from aiosmtpd.controller import Controller
 
 from services.nurture.config import NurtureSettings
@@ -118,3 +119,24 @@ async def test_an_email_has_a_date_and_a_message_id_on_the_senders_domain(server
     assert message["Date"] is not None
     assert before <= parsedate_to_datetime(message["Date"]) <= utcnow()
     assert message["Message-ID"] == f"<{touch}@mail.example.kz>"
+
+
+@pytest.mark.parametrize("address", ["аружан@example.kz", "aruzhan@мысал.kz"])
+async def test_the_unsubscribe_headers_stay_whole_on_an_address_beyond_ascii(
+    servers: Servers, address: str
+) -> None:
+    """On the SMTPUTF8 path the List-Unsubscribe header, longer than 78 characters with no space
+    to fold at, was written as RFC 2047 encoded words (=?utf-8?q?=3Chttp...), which RFC 2369 and
+    8058 do not allow: mail clients offered these people no one-click unsubscribe."""
+    with relay() as box:
+        async with sender(servers, box):
+            await due_emails(servers, [address])
+            await eventually(lambda: box.received, timeout=20)
+    [raw] = box.received
+    head = raw.split(b"\r\n\r\n", 1)[0].decode()
+    unsubscribe = next(line for line in head.split("\r\n") if line.startswith("List-Unsubscribe:"))
+    assert unsubscribe.startswith("List-Unsubscribe: <http://") and unsubscribe.endswith(">"), unsubscribe
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in head
+    [message] = box.messages()
+    assert message["To"] == address
+    assert message["List-Unsubscribe"].strip("<>") in message.get_content()
