@@ -93,6 +93,13 @@ class NurtureSettings(ServiceSettings):
         validation_alias="LEADFLOW_NURTURE_TOUCH_RETRY_SECONDS",
         description="First retry of a failed touch.",
     )
+    smtp_reply_timeout_seconds: float = Field(
+        90.0,
+        gt=0,
+        validation_alias="LEADFLOW_NURTURE_SMTP_REPLY_TIMEOUT_SECONDS",
+        description="How long an email's final reply, after its data, is awaited (never past its"
+        " touch's lease, less the webhook timeout); none by then, the touch fails as in doubt.",
+    )
     smtp_host: str = Field("127.0.0.1", validation_alias="LEADFLOW_NURTURE_SMTP_HOST")
     smtp_port: int = Field(25, ge=1, le=65535, validation_alias="LEADFLOW_NURTURE_SMTP_PORT")
     email_from: str = Field("Leadflow <hello@leadflow.local>", validation_alias="LEADFLOW_NURTURE_EMAIL_FROM")

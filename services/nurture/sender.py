@@ -113,13 +113,17 @@ class TouchSender:
         return await asyncio.gather(*sends, return_exceptions=True)
 
     async def _bounded(self, item: Going, playbooks: Playbooks) -> dict[str, Any] | None:
-        """A send never outlives its claim: past the timeout (well inside the lease, see the
-        settings) it fails and is retried, rather than another worker sending it meanwhile."""
+        """A send never outlives its claim: still going as the claim's lease nears its end, it
+        fails and is retried, rather than another worker sending it meanwhile. A text has the
+        webhook timeout (the HTTP session's); an email ends sooner on its own, knowing whether
+        its data went (touch_channels)."""
+        lease_until = item.claim.touch.lease_until or utcnow()
+        margin = self.settings.webhook_timeout_seconds / 2  # after the email's own end
         try:
-            async with asyncio.timeout(self.settings.webhook_timeout_seconds):
+            async with asyncio.timeout((lease_until - utcnow()).total_seconds() - margin):
                 return await self._send(item, playbooks)
         except TimeoutError as error:
-            raise SendFailed(f"no answer within {self.settings.webhook_timeout_seconds}s") from error
+            raise SendFailed("no answer before the touch's claim ran out") from error
 
     async def _send(self, item: Going, playbooks: Playbooks) -> dict[str, Any] | None:
         """Send one touch; a call task returns what to tell the rep (sent in the record step)."""

@@ -1,22 +1,29 @@
 """The channels a touch goes by: email over SMTP, SMS and messenger texts through their
 providers' HTTP APIs; and the lead's preferred channel among them."""
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import socket
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.mime.text import MIMEText
 from email.utils import formatdate, parseaddr
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import aiohttp
 import aiosmtplib
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+from aiosmtplib.response import SMTPResponse
+from aiosmtplib.typing import Default, SMTPStatus
 
 from services.nurture.config import NurtureSettings
 from services.nurture.email_messages import INTERNATIONAL_WIRE_POLICY, WIRE_POLICY, plain_email
 from services.nurture.models import Touch
+from shared.events import utcnow
 from shared.faults import drop_traceback
 from shared.languages import Language, say
 from shared.outgoing import post
@@ -27,6 +34,17 @@ LOCAL_HOSTNAME = socket.getfqdn()
 
 class SendFailed(Exception):
     pass
+
+
+class InDoubt(SendFailed):
+    """An email whose data the SMTP server took without a final reply: it may have left, so it
+    is not sent again (the touch fails)."""
+
+
+IN_DOUBT_AFTER_DATA = (
+    "in doubt: the SMTP server took this email's data but gave no final reply ({}); not sent"
+    " again, so that nobody gets it twice"
+)
 
 
 def unsubscribe_token(key: bytes, lead_id: UUID) -> str:
@@ -72,7 +90,11 @@ async def send_email(
             "Content-Language": language,
         },
     )
-    await _send_over_smtp(settings, message, to)
+    # Done with room left in the claim to record it: a claim that lapsed meanwhile could be taken again.
+    lease_until = touch.lease_until or utcnow()
+    await _send_over_smtp(
+        settings, message, to, lease_until - timedelta(seconds=settings.webhook_timeout_seconds)
+    )
 
 
 def message_id_domain(sender: str) -> str:
@@ -86,26 +108,73 @@ def message_id_domain(sender: str) -> str:
     return domain if "." in domain else "leadflow.invalid"
 
 
-async def _send_over_smtp(settings: NurtureSettings, message: MIMEText | EmailMessage, to: str) -> None:
-    """Hand the email to the SMTP server, in SMTPUTF8 when an address is not ASCII."""
+async def _send_over_smtp(
+    settings: NurtureSettings, message: MIMEText | EmailMessage, to: str, ends: datetime
+) -> None:
+    """Hand the email to the SMTP server by `ends`, in SMTPUTF8 when an address is not ASCII.
+    Until its data has gone, a failure leaves the server nothing: SendFailed, and it goes
+    again. After, no final reply or a lost connection is InDoubt: the server may have it."""
     sender = parseaddr(settings.email_from)[1]
     international = not (sender.isascii() and to.isascii())
+    left = (ends - utcnow()).total_seconds()
+    smtp = _StagedSMTP(
+        reply_seconds=settings.smtp_reply_timeout_seconds,
+        ends_at=asyncio.get_running_loop().time() + left,
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        local_hostname=LOCAL_HOSTNAME,
+        timeout=settings.webhook_timeout_seconds,
+        start_tls=False,
+    )
     try:
-        await aiosmtplib.send(
-            message.as_bytes(policy=INTERNATIONAL_WIRE_POLICY if international else WIRE_POLICY),
-            sender=sender,
-            recipients=[to],
-            mail_options=["SMTPUTF8"] if international else None,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            local_hostname=LOCAL_HOSTNAME,
-            timeout=settings.webhook_timeout_seconds,
-            start_tls=False,
-        )
-    except (aiosmtplib.SMTPException, OSError) as error:
-        reason = f"SMTP: {error}"
+        async with asyncio.timeout(left):
+            await smtp.connect()
+            await smtp.sendmail(
+                sender,
+                [to],
+                message.as_bytes(policy=INTERNATIONAL_WIRE_POLICY if international else WIRE_POLICY),
+                mail_options=["SMTPUTF8"] if international else None,
+            )
+    except (aiosmtplib.SMTPException, OSError) as error:  # TimeoutError too
+        smtp.close()
+        doubt = smtp.data_sent and not isinstance(error, aiosmtplib.SMTPResponseException)
+        reason = str(error) or "no answer in time"
         drop_traceback(error)
-        raise SendFailed(reason) from None
+        raise (
+            InDoubt(IN_DOUBT_AFTER_DATA.format(reason)) if doubt else SendFailed(f"SMTP: {reason}")
+        ) from None
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError):  # it has gone, whatever QUIT gets
+        await smtp.quit(timeout=max(0.0, min(settings.webhook_timeout_seconds, smtp.seconds_left())))
+    smtp.close()
+
+
+class _StagedSMTP(aiosmtplib.SMTP):
+    """aiosmtplib's client, telling whether the message data went (`data_sent`), and waiting
+    for the final reply after it up to `reply_seconds` (RFC 5321 4.5.3.2.6 allows a server
+    10 minutes; content filters take their time), never past `ends_at` (the loop's clock)."""
+
+    def __init__(self, *, reply_seconds: float, ends_at: float, **options: Any) -> None:
+        super().__init__(**options)
+        self.reply_seconds, self.ends_at, self.data_sent = reply_seconds, ends_at, False
+
+    def seconds_left(self) -> float:
+        return self.ends_at - asyncio.get_running_loop().time()
+
+    async def data(
+        self, message: str | bytes, /, *, timeout: float | Literal[Default.token] | None = Default.token
+    ) -> SMTPResponse:
+        start = await self.execute_command(b"DATA", timeout=timeout)
+        if start.code != SMTPStatus.start_input:
+            raise aiosmtplib.SMTPDataError(start.code, start.message)
+        if self.protocol is None or self.seconds_left() < 1.0:  # no time to wait for the reply
+            raise aiosmtplib.SMTPServerDisconnected("no time left to wait for the final reply")
+        content = message.encode("ascii") if isinstance(message, str) else message
+        self.protocol.write(PERIOD_REGEX.sub(b"..", normalize_message_line_endings(content)) + b".\r\n")
+        self.data_sent = True
+        reply = await self.protocol.read_response(timeout=min(self.reply_seconds, self.seconds_left()))
+        if reply.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        return reply
 
 
 async def send_message(

@@ -1,9 +1,11 @@
 """Follow-up emails on the wire, against real SMTP relays on localhost (aiosmtpd) that answer as
-relays do: their headers (Date, Message-ID, List-Unsubscribe whole on the SMTPUTF8 path too)."""
+relays do: their headers (Date, Message-ID, List-Unsubscribe whole on the SMTPUTF8 path too),
+and an email whose data went without a final reply never sent twice."""
 
 import asyncio
 import email
 import email.policy
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -29,9 +31,14 @@ FINAL = ("sent", "failed", "cancelled")
 
 @dataclass
 class Relay:
-    """An SMTP relay on localhost that keeps every message whose data reached it."""
+    """An SMTP relay on localhost that keeps every message whose data reached it (before it
+    answers). After the data it answers at once ("250"), `late` seconds later ("late"), not
+    before `released` is set ("hang"), or closes the connection without a word ("drop")."""
 
     port: int
+    after_data: str = "250"
+    late: float = 0.0
+    released: threading.Event = field(default_factory=threading.Event)
     received: list[bytes] = field(default_factory=list)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
@@ -40,6 +47,12 @@ class Relay:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.received.append(envelope.original_content or envelope.content)
+        if self.after_data == "late":
+            await asyncio.sleep(self.late)  # the relay's content filter at work
+        elif self.after_data == "hang":
+            await asyncio.to_thread(self.released.wait, 60)
+        elif self.after_data == "drop":
+            server.transport.abort()
         return "250 OK"
 
     def messages(self) -> list[EmailMessage]:
@@ -48,13 +61,14 @@ class Relay:
 
 
 @contextmanager
-def relay() -> Iterator[Relay]:
-    box = Relay(free_port())
+def relay(**behaviour: Any) -> Iterator[Relay]:
+    box = Relay(free_port(), **behaviour)
     controller = Controller(box, hostname="127.0.0.1", port=box.port, enable_SMTPUTF8=True)
     controller.start()
     try:
         yield box
     finally:
+        box.released.set()
         controller.stop()
 
 
@@ -140,3 +154,52 @@ async def test_the_unsubscribe_headers_stay_whole_on_an_address_beyond_ascii(
     [message] = box.messages()
     assert message["To"] == address
     assert message["List-Unsubscribe"].strip("<>") in message.get_content()
+
+
+async def test_an_email_whose_relay_answers_after_the_webhook_timeout_is_sent_once(servers: Servers) -> None:
+    """The relay takes the data and answers 250 three times the webhook timeout later (content
+    filters and busy relays do): the email was called not sent at the timeout and sent again
+    a retry later, until it failed after three copies."""
+    with relay(after_data="late", late=3.0) as box:
+        async with sender(servers, box, webhook_timeout_seconds=1):
+            [touch] = await due_emails(servers, [f"slow-{uuid.uuid4().hex[:8]}@example.kz"])
+            done = await eventually(lambda: outcomes(servers, [touch]), timeout=30)
+    assert len(box.received) == 1, f"{len(box.received)} copies; the touch: {done}"
+    assert done[touch][:2] == ("sent", 1)
+
+
+@pytest.mark.parametrize(
+    "limit",
+    [
+        {"smtp_reply_timeout_seconds": 1.0},  # its own timeout
+        {"touch_lease_seconds": 6, "smtp_reply_timeout_seconds": 90.0},  # the touch's claim ends first
+    ],
+    ids=["reply timeout", "claim"],
+)
+async def test_an_email_whose_data_went_without_a_final_reply_fails_in_doubt(
+    servers: Servers, limit: dict[str, float]
+) -> None:
+    """No final reply after the data, within the reply timeout and inside the touch's claim:
+    the relay may have the email, and it is not sent again (README "Never twice")."""
+    with relay(after_data="hang") as box:
+        async with sender(servers, box, webhook_timeout_seconds=1, **limit):
+            [touch] = await due_emails(servers, [f"hung-{uuid.uuid4().hex[:8]}@example.kz"])
+            done = await eventually(lambda: outcomes(servers, [touch]), timeout=30)
+            box.released.set()
+    status, attempts, detail = done[touch]
+    assert len(box.received) == 1, f"{len(box.received)} copies; the touch: {done}"
+    assert (status, attempts) == ("failed", 1)
+    assert detail is not None and detail.startswith("in doubt: the SMTP server took this email's data")
+
+
+async def test_an_email_whose_connection_drops_after_its_data_fails_in_doubt(servers: Servers) -> None:
+    """The relay keeps the message and closes the connection before its reply: "SMTP:
+    Unexpected EOF received" was taken for not sent, and a second copy went a retry later."""
+    with relay(after_data="drop") as box:
+        async with sender(servers, box, webhook_timeout_seconds=1):
+            [touch] = await due_emails(servers, [f"dropped-{uuid.uuid4().hex[:8]}@example.kz"])
+            done = await eventually(lambda: outcomes(servers, [touch]), timeout=30)
+    status, attempts, detail = done[touch]
+    assert len(box.received) == 1, f"{len(box.received)} copies; the touch: {done}"
+    assert (status, attempts) == ("failed", 1)
+    assert detail is not None and detail.startswith("in doubt: ")
