@@ -100,6 +100,14 @@ class NurtureSettings(ServiceSettings):
         description="How long an email's final reply, after its data, is awaited (never past its"
         " touch's lease, less the webhook timeout); none by then, the touch fails as in doubt.",
     )
+    smtp_sessions: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        validation_alias="LEADFLOW_NURTURE_SMTP_SESSIONS",
+        description="SMTP sessions a nurture process holds open at once, one email each; keep it"
+        " within what the relay allows a client (it answers 421 beyond).",
+    )
     smtp_host: str = Field("127.0.0.1", validation_alias="LEADFLOW_NURTURE_SMTP_HOST")
     smtp_port: int = Field(25, ge=1, le=65535, validation_alias="LEADFLOW_NURTURE_SMTP_PORT")
     email_from: str = Field("Leadflow <hello@leadflow.local>", validation_alias="LEADFLOW_NURTURE_EMAIL_FROM")

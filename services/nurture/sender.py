@@ -41,6 +41,7 @@ class TouchSender:
     def __init__(self, db: Database, book: PlaybookBook, settings: NurtureSettings) -> None:
         self.db, self.book, self.settings = db, book, settings
         self._wakeup = Wakeup()
+        self.smtp_sessions = asyncio.Semaphore(settings.smtp_sessions)
         self.http: aiohttp.ClientSession | None = None
 
     def wake(self) -> None:
@@ -135,7 +136,7 @@ class TouchSender:
         body, subject = fill(template.body, fields), fill(template.subject, fields)
         channel = preferred_channel(touch.channel, fields)
         if channel == "email":
-            await send_email(self.settings, touch, fields, subject, body, language)
+            await send_email(self.settings, touch, fields, subject, body, language, self.smtp_sessions)
         elif channel in ("sms", "messenger"):
             await send_message(self.settings, self.http, touch, channel, fields, body)
         else:

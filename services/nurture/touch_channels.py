@@ -41,6 +41,11 @@ class InDoubt(SendFailed):
     is not sent again (the touch fails)."""
 
 
+class Untried(SendFailed):
+    """An email that never reached the SMTP server (no session of ours came free in time): not
+    an attempt."""
+
+
 IN_DOUBT_AFTER_DATA = (
     "in doubt: the SMTP server took this email's data but gave no final reply ({}); not sent"
     " again, so that nobody gets it twice"
@@ -72,7 +77,10 @@ async def send_email(
     subject: str,
     body: str,
     language: Language,
+    sessions: asyncio.Semaphore,
 ) -> None:
+    """Over one of `sessions`: the SMTP sessions this sender may hold open at once (a relay
+    answers 421 to more than it allows)."""
     to = fields.get("email")
     if not to:
         raise SendFailed("the lead has no email address")
@@ -91,10 +99,19 @@ async def send_email(
         },
     )
     # Done with room left in the claim to record it: a claim that lapsed meanwhile could be taken again.
-    lease_until = touch.lease_until or utcnow()
-    await _send_over_smtp(
-        settings, message, to, lease_until - timedelta(seconds=settings.webhook_timeout_seconds)
-    )
+    ends = (touch.lease_until or utcnow()) - timedelta(seconds=settings.webhook_timeout_seconds)
+    try:
+        async with asyncio.timeout((ends - utcnow()).total_seconds()):
+            await sessions.acquire()
+    except TimeoutError:
+        raise Untried("no SMTP session came free before the touch's claim ran out") from None
+    if (ends - utcnow()).total_seconds() < 1.0:  # one came free too late to use
+        sessions.release()
+        raise Untried("no SMTP session came free before the touch's claim ran out")
+    try:
+        await _send_over_smtp(settings, message, to, ends)
+    finally:
+        sessions.release()
 
 
 def message_id_domain(sender: str) -> str:

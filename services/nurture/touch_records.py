@@ -15,7 +15,7 @@ from services.nurture.models import Assignment, Rep, Touch
 from services.nurture.rep_webhooks import queue_webhook
 from services.nurture.routing import follow_up_rep
 from services.nurture.subscriptions import emit
-from services.nurture.touch_channels import InDoubt, SendFailed
+from services.nurture.touch_channels import InDoubt, SendFailed, Untried
 from services.nurture.touch_claims import Decided, Going, touches_held
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
 from shared.redact import describe, redact
@@ -110,6 +110,11 @@ async def _failed(
     session: AsyncSession, settings: NurtureSettings, touch: Touch, error: BaseException
 ) -> None:
     reason = redact(str(error))[:500] if isinstance(error, SendFailed) else describe(error)
+    if isinstance(error, Untried):  # it waited its turn for an SMTP session: next, not an attempt
+        touch.status, touch.lease_until, touch.detail = "scheduled", None, reason
+        touch.due_at, touch.attempts = utcnow(), touch.attempts - 1
+        session.add(touch)
+        return
     if touch.attempts < MAX_ATTEMPTS and not isinstance(error, InDoubt):  # an email that may have left
         touch.status, touch.lease_until, touch.detail = "scheduled", None, reason
         touch.due_at = utcnow() + timedelta(seconds=settings.touch_retry_seconds * 2 ** (touch.attempts - 1))

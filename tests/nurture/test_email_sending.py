@@ -1,11 +1,13 @@
 """Follow-up emails on the wire, against real SMTP relays on localhost (aiosmtpd) that answer as
 relays do: their headers (Date, Message-ID, List-Unsubscribe whole on the SMTPUTF8 path too),
-and an email whose data went without a final reply never sent twice."""
+an email whose data went without a final reply never sent twice, and no more SMTP sessions
+at once than the relay allows."""
 
 import asyncio
 import email
 import email.policy
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -33,13 +35,30 @@ FINAL = ("sent", "failed", "cancelled")
 class Relay:
     """An SMTP relay on localhost that keeps every message whose data reached it (before it
     answers). After the data it answers at once ("250"), `late` seconds later ("late"), not
-    before `released` is set ("hang"), or closes the connection without a word ("drop")."""
+    before `released` is set ("hang"), or closes the connection without a word ("drop"). With
+    `sessions`, a mail transaction beyond that many at once is answered 421, as relays limit
+    their clients (Postfix's smtpd_client_connection_count_limit, hosted relays)."""
 
     port: int
     after_data: str = "250"
     late: float = 0.0
+    sessions: int | None = None
     released: threading.Event = field(default_factory=threading.Event)
     received: list[bytes] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)  # time.monotonic() of each, in step
+    busy: int = 0  # mail transactions under way
+    most: int = 0
+    refused: int = 0
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.sessions is not None and self.busy >= self.sessions:
+            self.refused += 1
+            return "421 4.7.0 Too many concurrent SMTP connections; try again later"
+        self.busy += 1
+        self.most = max(self.most, self.busy)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         envelope.rcpt_tos.append(address)
@@ -47,12 +66,14 @@ class Relay:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.received.append(envelope.original_content or envelope.content)
+        self.arrived.append(time.monotonic())
         if self.after_data == "late":
             await asyncio.sleep(self.late)  # the relay's content filter at work
         elif self.after_data == "hang":
             await asyncio.to_thread(self.released.wait, 60)
         elif self.after_data == "drop":
             server.transport.abort()
+        self.busy -= 1
         return "250 OK"
 
     def messages(self) -> list[EmailMessage]:
@@ -203,3 +224,37 @@ async def test_an_email_whose_connection_drops_after_its_data_fails_in_doubt(ser
     assert len(box.received) == 1, f"{len(box.received)} copies; the touch: {done}"
     assert (status, attempts) == ("failed", 1)
     assert detail is not None and detail.startswith("in doubt: ")
+
+
+async def test_a_batch_of_emails_keeps_to_the_sessions_a_relay_allows(servers: Servers) -> None:
+    """A batch of welcome emails went out at once, each on a connection of its own (up to 200);
+    a relay allowing fewer sessions answered 421 to the rest, and after three attempts over three
+    minutes half of them were lost. Now at most LEADFLOW_NURTURE_SMTP_SESSIONS at once."""
+    with relay(after_data="late", late=0.1, sessions=3) as box:
+        async with sender(servers, box, smtp_sessions=3):
+            many = [f"welcome-{n}-{uuid.uuid4().hex[:8]}@example.kz" for n in range(24)]
+            touches = await due_emails(servers, many)
+            done = await eventually(lambda: outcomes(servers, touches), timeout=60)
+    assert (box.refused, box.most) == (0, 3), "no more sessions than the relay allows"
+    assert sorted(done.values()) == [("sent", 1, None)] * len(many)
+    assert len(box.received) == len(many)
+
+
+async def test_an_email_that_waited_past_its_claim_for_a_session_goes_next_without_losing_an_attempt(
+    servers: Servers,
+) -> None:
+    """One session, two emails, and the relay gives the first no final reply: the first holds
+    the session until its claim ends (in doubt); the second, still waiting its turn, never
+    reached the relay then, so it is taken again at once with its attempts as they were."""
+    with relay(after_data="hang") as box:
+        settings = {"smtp_sessions": 1, "touch_lease_seconds": 6, "webhook_timeout_seconds": 1}
+        async with sender(servers, box, **settings):
+            touches = await due_emails(
+                servers, [f"turn-{n}-{uuid.uuid4().hex[:8]}@example.kz" for n in range(2)]
+            )
+            done = await eventually(lambda: outcomes(servers, touches), timeout=40)
+            box.released.set()
+    assert len(box.received) == 2, f"{len(box.received)} copies; the touches: {done}"
+    first, second = box.arrived
+    assert second - first > 3, "the second only once the first's claim (6 s, less 1) was over"
+    assert sorted((status, attempts) for status, attempts, _ in done.values()) == [("failed", 1)] * 2
