@@ -91,7 +91,15 @@ class NurtureSettings(ServiceSettings):
         60.0,
         gt=0,
         validation_alias="LEADFLOW_NURTURE_TOUCH_RETRY_SECONDS",
-        description="First retry of a failed touch.",
+        description="First retry of a failed touch; each next wait doubles.",
+    )
+    touch_attempts: int = Field(
+        8,
+        ge=1,
+        le=20,
+        validation_alias="LEADFLOW_NURTURE_TOUCH_ATTEMPTS",
+        description="Attempts of a touch before it fails (8: over about two hours, a provider's"
+        " outage of a few minutes lost touches at 3); a 5xx to the address is not retried.",
     )
     smtp_reply_timeout_seconds: float = Field(
         90.0,

@@ -41,6 +41,19 @@ class InDoubt(SendFailed):
     is not sent again (the touch fails)."""
 
 
+class Permanent(SendFailed):
+    """Sending it again cannot help (a 5xx to the address, no address at all, a provider that
+    refuses the message): the touch fails at once, and the relay's reputation is spared."""
+
+
+class RetryLater(SendFailed):
+    """The provider asked to be tried again after `seconds` (429 or 503 with Retry-After)."""
+
+    def __init__(self, reason: str, seconds: float) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
 class Untried(SendFailed):
     """An email that never reached the SMTP server (no session of ours came free in time): not
     an attempt."""
@@ -83,7 +96,7 @@ async def send_email(
     answers 421 to more than it allows)."""
     to = fields.get("email")
     if not to:
-        raise SendFailed("the lead has no email address")
+        raise Permanent("the lead has no email address")
     link = unsubscribe_url(settings, touch.lead_id)
     message = plain_email(
         sender=settings.email_from,
@@ -157,12 +170,19 @@ async def _send_over_smtp(
         doubt = smtp.data_sent and not isinstance(error, aiosmtplib.SMTPResponseException)
         reason = str(error) or "no answer in time"
         drop_traceback(error)
-        raise (
-            InDoubt(IN_DOUBT_AFTER_DATA.format(reason)) if doubt else SendFailed(f"SMTP: {reason}")
-        ) from None
+        refused = _for_good(error)
+        kind = InDoubt if doubt else Permanent if refused else SendFailed  # 550 user unknown: for good
+        raise kind(IN_DOUBT_AFTER_DATA.format(reason) if doubt else f"SMTP: {reason}") from None
     with contextlib.suppress(aiosmtplib.SMTPException, OSError):  # it has gone, whatever QUIT gets
         await smtp.quit(timeout=max(0.0, min(settings.webhook_timeout_seconds, smtp.seconds_left())))
     smtp.close()
+
+
+def _for_good(error: BaseException) -> bool:
+    """A 5xx: to the address (550 user unknown: every recipient refused so), or to the mail."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return bool(error.recipients) and all(r.code >= 500 for r in error.recipients)
+    return isinstance(error, aiosmtplib.SMTPResponseException) and error.code >= 500
 
 
 class _StagedSMTP(aiosmtplib.SMTP):
@@ -194,6 +214,17 @@ class _StagedSMTP(aiosmtplib.SMTP):
         return reply
 
 
+def _refused(channel: str, status: int, retry_after: str | None) -> SendFailed:
+    """A provider's answer: asked to wait (429, 503 with Retry-After, in seconds: at most a day),
+    refused for good (another 4xx but a timeout or conflict), or failed for now."""
+    reason = f"{channel} provider answered {status}"
+    if status in (429, 503) and retry_after is not None and retry_after.strip().isdigit():
+        return RetryLater(reason, min(float(retry_after), 86_400.0))
+    if 400 <= status < 500 and status not in (408, 409, 425, 429):
+        return Permanent(reason)
+    return SendFailed(reason)
+
+
 async def send_message(
     settings: NurtureSettings,
     http: aiohttp.ClientSession | None,
@@ -206,16 +237,16 @@ async def send_message(
     url = settings.sms_url if channel == "sms" else settings.messenger_url
     to = fields.get("phone") if channel == "sms" else fields.get("messenger") or fields.get("phone")
     if not url:
-        raise SendFailed(f"no {channel} provider configured")
+        raise Permanent(f"no {channel} provider configured")
     if not to:
-        raise SendFailed(f"the lead has no contact for {channel}")
+        raise Permanent(f"the lead has no contact for {channel}")
     assert http is not None
     payload = {"to": to, "text": body, "touch_id": str(touch.id)}
     once = {"Idempotency-Key": str(touch.id)}
     try:
         async with post(http, url, json=payload, headers=once, allow_redirects=False) as response:
             if response.status >= 300:
-                raise SendFailed(f"{channel} provider answered {response.status}")
+                raise _refused(channel, response.status, response.headers.get("Retry-After"))
     except (aiohttp.ClientError, TimeoutError) as error:
         reason = f"{channel} provider: {error}"
         drop_traceback(error)

@@ -1,5 +1,6 @@
-"""Recording what became of each claimed touch: sent, moved, cancelled, failed (retried until
-`MAX_ATTEMPTS`), and a call task queued to the rep holding the lead."""
+"""Recording what became of each claimed touch: sent, moved, cancelled, failed (retried, waits
+doubling, until `touch_attempts`: a provider's outage of a few minutes lost touches for good;
+never when retrying cannot help), and a call task queued to the rep holding the lead."""
 
 from datetime import timedelta
 from typing import Any
@@ -15,12 +16,10 @@ from services.nurture.models import Assignment, Rep, Touch
 from services.nurture.rep_webhooks import queue_webhook
 from services.nurture.routing import follow_up_rep
 from services.nurture.subscriptions import emit
-from services.nurture.touch_channels import InDoubt, SendFailed, Untried
+from services.nurture.touch_channels import InDoubt, Permanent, RetryLater, SendFailed, Untried
 from services.nurture.touch_claims import Decided, Going, touches_held
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
 from shared.redact import describe, redact
-
-MAX_ATTEMPTS = 3
 
 
 async def record(
@@ -115,9 +114,13 @@ async def _failed(
         touch.due_at, touch.attempts = utcnow(), touch.attempts - 1
         session.add(touch)
         return
-    if touch.attempts < MAX_ATTEMPTS and not isinstance(error, InDoubt):  # an email that may have left
+    final = isinstance(error, InDoubt | Permanent)  # an email that may have left; a 550
+    if touch.attempts < settings.touch_attempts and not final:
+        wait = settings.touch_retry_seconds * 2 ** (touch.attempts - 1)
+        if isinstance(error, RetryLater):
+            wait = max(wait, error.seconds)
         touch.status, touch.lease_until, touch.detail = "scheduled", None, reason
-        touch.due_at = utcnow() + timedelta(seconds=settings.touch_retry_seconds * 2 ** (touch.attempts - 1))
+        touch.due_at = utcnow() + timedelta(seconds=wait)
         session.add(touch)
         return
     await _finish(session, touch, "failed", reason)

@@ -49,6 +49,7 @@ class Relay:
     busy: int = 0  # mail transactions under way
     most: int = 0
     refused: int = 0
+    rcpt_answers: list[str] = field(default_factory=list)  # given to the next RCPTs instead of 250
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if self.sessions is not None and self.busy >= self.sessions:
@@ -61,6 +62,9 @@ class Relay:
         return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.rcpt_answers:  # refused, for now or for good
+            self.busy -= 1
+            return self.rcpt_answers.pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -258,3 +262,25 @@ async def test_an_email_that_waited_past_its_claim_for_a_session_goes_next_witho
     first, second = box.arrived
     assert second - first > 3, "the second only once the first's claim (6 s, less 1) was over"
     assert sorted((status, attempts) for status, attempts, _ in done.values()) == [("failed", 1)] * 2
+
+
+async def test_an_address_the_relay_refuses_for_good_is_not_tried_again(servers: Servers) -> None:
+    """A 550 (user unknown) was retried as a 451 is: sending again to an address a server
+    refused for good costs the sender its reputation (found by an outside review)."""
+    with relay(rcpt_answers=["550 5.1.1 User unknown"]) as box:
+        async with sender(servers, box):
+            [touch] = await due_emails(servers, [f"gone-{uuid.uuid4().hex[:8]}@example.kz"])
+            done = await eventually(lambda: outcomes(servers, [touch]), timeout=20)
+    status, attempts, detail = done[touch]
+    assert (status, attempts) == ("failed", 1) and "550" in (detail or "")
+
+
+async def test_a_relay_refusing_for_a_while_gets_the_email_when_it_is_back(servers: Servers) -> None:
+    """Three attempts over three minutes lost touches to a provider's short outage for good
+    (found by an outside review): a touch is tried `touch_attempts` times (8), waits doubling."""
+    with relay(rcpt_answers=["451 4.3.0 Try again later"] * 4) as box:
+        async with sender(servers, box, touch_retry_seconds=0.05):
+            [touch] = await due_emails(servers, [f"later-{uuid.uuid4().hex[:8]}@example.kz"])
+            done = await eventually(lambda: outcomes(servers, [touch]), timeout=30)
+    assert done[touch][:2] == ("sent", 5)
+    assert len(box.received) == 1

@@ -1,0 +1,58 @@
+"""SMS and messenger providers as they answer: a refusal for good (a 4xx) is not tried again,
+and a provider that asks to wait (429 or 503 with Retry-After) is waited for. The real touch
+sender, a real HTTP provider on localhost."""
+
+import asyncio
+import uuid
+
+import asyncpg
+
+from tests.conftest import Servers, eventually
+from tests.nurture.test_email_sending import outcomes, relay, sender
+from tests.nurture.test_followup import zone_where_it_is
+from tests.receiver import webhook_receiver
+
+
+async def due_text(servers: Servers) -> str:
+    """A lead awake now (noon where they are), with consent and a phone, and one SMS due now."""
+    lead, touch = uuid.uuid4(), uuid.uuid4()
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        await connection.execute(
+            "INSERT INTO nurture.followed_leads (lead_id, context, playbook, playbook_version) VALUES ($1,"
+            " jsonb_build_object('phone', '+77010000000', 'consent', true, 'timezone', $2::text), 'mql', 1)",
+            lead,
+            zone_where_it_is(12),
+        )
+        await connection.execute(
+            "INSERT INTO nurture.touches (id, lead_id, correlation_id, playbook, playbook_version, step,"
+            " channel, template, status, due_at) VALUES ($1, $2, $3, 'mql', 1, 0, 'sms', 'checking_in',"
+            " 'scheduled', now())",
+            touch,
+            lead,
+            uuid.uuid4(),
+        )
+    finally:
+        await connection.close()
+    return str(touch)
+
+
+async def test_a_text_the_provider_refuses_for_good_is_not_tried_again(servers: Servers) -> None:
+    with relay() as box, webhook_receiver(statuses=[400, 400, 400]) as provider:
+        async with sender(servers, box, sms_url=provider.url, touch_retry_seconds=0.05):
+            touch = await due_text(servers)
+            done = await eventually(lambda: outcomes(servers, [touch]), timeout=20)
+    assert done[touch][:2] == ("failed", 1), done
+    assert len(provider.received()) == 1
+
+
+async def test_a_provider_asking_to_wait_is_waited_for(servers: Servers) -> None:
+    """Its Retry-After was not read: the next try came at the touch's own pace (here 0.05 s)."""
+    with relay() as box, webhook_receiver(statuses=[429], headers={"Retry-After": "2"}) as provider:
+        async with sender(servers, box, sms_url=provider.url, touch_retry_seconds=0.05):
+            touch = await due_text(servers)
+            started = asyncio.get_running_loop().time()
+            done = await eventually(lambda: outcomes(servers, [touch]), timeout=20)
+            took = asyncio.get_running_loop().time() - started
+    assert done[touch][:2] == ("sent", 2), done
+    assert len(provider.received()) == 2 and took >= 2, took
