@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.nurture import directory, followup, playbook_routes, sla, unsubscribe_routes, webhook_routes
-from services.nurture.models import Rep, Touch
+from services.nurture.models import Rep
 from services.nurture.schemas import (
     Acknowledged,
     AcknowledgeIn,
@@ -101,13 +101,14 @@ async def lead_touches(
     lead_id: UUID,
     limit: paging.Limit = 500,
     cursor: paging.Cursor = None,
-) -> list[Touch]:
+) -> list[TouchPublic]:
     """The lead's follow-up timeline: every touch planned, sent, moved, failed or cancelled, by
     when it is due, a page at a time (a `Link: rel=next` header while more follow). A read of
     lead data: the viewer token or the admin token."""
     async with request.app.state.runtime.db.transaction() as session:
         found = await followup.timeline(session, lead_id, cursor, limit)
-    return paging.page(found, limit, request, response, lambda touch: (touch.due_at, touch.step, touch.id))
+    shown = paging.page(found, limit, request, response, lambda touch: (touch.due_at, touch.step, touch.id))
+    return [TouchPublic.of(touch) for touch in shown]
 
 
 routers = [

@@ -130,7 +130,9 @@ class Touch(SQLModel, table=True):
     playbook: str
     playbook_version: int
     step: int
-    channel: str
+    channel: str  # the step's
+    # The channel it went by (or was last tried by): the lead's preferred one, else the step's.
+    channel_used: str | None = None
     template: str
     due_at: datetime = Field(sa_type=DateTime(timezone=True))
     status: str  # scheduled | sending | sent | failed | cancelled

@@ -209,13 +209,19 @@ class TouchPublic(BaseModel):
     playbook: str
     playbook_version: int
     step: int
-    channel: str
+    channel: str  # the one it went (or was last tried) by, once tried; the step's until then
+    step_channel: str  # the playbook step's: an email step goes by SMS to a lead who prefers it
     template: str
     due_at: datetime
     status: str
     attempts: int
     sent_at: datetime | None
     detail: str | None
+
+    @classmethod
+    def of(cls, touch: Any) -> "TouchPublic":
+        shown = {name: getattr(touch, name) for name in cls.model_fields if hasattr(touch, name)}
+        return cls(**shown | {"channel": touch.channel_used or touch.channel, "step_channel": touch.channel})
 
 
 class PlaybooksPublic(BaseModel):

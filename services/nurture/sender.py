@@ -23,7 +23,7 @@ import aiohttp
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
 from services.nurture.playbooks import Playbooks
-from services.nurture.touch_channels import SendFailed, preferred_channel, send_email, send_message
+from services.nurture.touch_channels import SendFailed, send_email, send_message
 from services.nurture.touch_claims import BATCH, Claimed, Decided, Going, claim_due, gate
 from services.nurture.touch_records import record
 from shared import outgoing
@@ -134,7 +134,7 @@ class TouchSender:
         if template is None:
             raise SendFailed(f"no template {touch.template!r} in the active playbooks")
         body, subject = fill(template.body, fields), fill(template.subject, fields)
-        channel = preferred_channel(touch.channel, fields)
+        channel = item.channel  # as the gate judged its consent and hours
         if channel == "email":
             await send_email(self.settings, touch, fields, subject, body, language, self.smtp_sessions)
         elif channel in ("sms", "messenger"):

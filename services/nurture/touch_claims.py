@@ -69,6 +69,7 @@ class Going:
 
     claim: Claimed
     fields: dict[str, Any]
+    channel: str  # what it goes by: the lead's preferred channel, else the step's
 
 
 @dataclass
@@ -141,14 +142,14 @@ def _judge(
     channel = preferred_channel(touch.channel, lead.context)
     if not may_market(channel, lead.context):
         return Decided(item, "cancelled", NO_CONSENT.format(channel=channel))
-    allowed = earliest_send(now, touch.channel, lead.context, playbooks, recent)
+    allowed = earliest_send(now, channel, lead.context, playbooks, recent)  # that channel's hours
     if touch.playbook == OCCASIONS and missed_its_day(
         max(touch.due_at, now), allowed, lead.context, playbooks
     ):
         return Decided(item, "cancelled", "a greeting that missed its day (the lead's hours or weekly cap)")
     if allowed > now:
         return Decided(item, "scheduled", "waiting for the lead's hours or weekly cap", allowed)
-    return Going(item, dict(lead.context))
+    return Going(item, dict(lead.context), channel)
 
 
 async def _leads_held(

@@ -71,6 +71,7 @@ async def _record_sends(
     for item, outcome in zip(going, outcomes, strict=True):
         if (touch := ours.get(item.claim.touch.id)) is None:
             continue
+        touch.channel_used = item.channel
         if outcome is not None and not isinstance(outcome, BaseException):
             try:
                 await _call_task(session, touch, outcome, holders.get(touch.lead_id))

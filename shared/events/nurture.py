@@ -61,11 +61,12 @@ class TouchChanged(Payload):
     touch_id: UUID
     playbook: str
     step: int
-    channel: str
+    channel: str  # the one it went (or was last tried) by, once tried; the step's until then
     template: str
     due_at: datetime
     sent_at: datetime | None = None
     reason: str | None = None
+    step_channel: str | None = None  # the playbook step's (an email step goes by SMS to who prefers it)
 
 
 class ProposalOpened(Payload):

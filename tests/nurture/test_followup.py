@@ -40,6 +40,11 @@ TEST_PLAYBOOKS = [
         "steps": [{"after": "0m", "channel": "sms", "template": "checking_in"}],
     },
     {
+        "name": "emailing",
+        "when": {"channel": ["emailing"]},
+        "steps": [{"after": "0m", "channel": "email", "template": "content"}],
+    },
+    {
         "name": "tomorrow",
         "when": {"channel": ["tomorrow"]},
         "steps": [
@@ -265,6 +270,46 @@ async def test_an_sms_waits_for_the_morning_and_goes_by_day(
     local = datetime.fromisoformat(moved["due_at"]).astimezone(_zone(night))
     assert (local.hour, local.minute) == (9, 0) and moved["status"] == "scheduled"
     assert not any(b'"+77011112233"' in r.body for r in sms.received())
+
+
+async def test_an_email_step_going_by_sms_waits_out_the_night_and_says_it_went_by_sms(
+    nurture: httpx.AsyncClient, sms: Receiver, mailbox: Mailbox, publish: Any, servers: Servers
+) -> None:
+    """README "Respect": a text waits out the lead's quiet hours, also one that is an email
+    step sent by the channel the lead prefers; the timeline and `touch.sent` name that channel,
+    and its consent is the one asked for."""
+    texting = {"channel": "emailing", "preferred_channel": "sms"}
+    night = classified("warm", **texting, phone="+77012223344", timezone=zone_where_it_is(2))
+    day = classified("warm", **texting, phone="+77015556677", timezone=zone_where_it_is(12))
+    refused = classified("warm", **texting, phone="+77018889900", consent_channels={"sms": False})
+    await publish(topics.LEAD_CLASSIFICATIONS, night, day, refused)
+    moved = await eventually(lambda: _only_touch(nurture, night.lead_id, "scheduled", "waiting"), timeout=20)
+    local = datetime.fromisoformat(moved["due_at"]).astimezone(_zone(night))
+    assert (local.hour, local.minute) == (9, 0)
+    assert not any(b'"+77012223344"' in r.body for r in sms.received())
+    assert mailbox.to(night.data["lead"]["email"]) == []
+    await eventually(lambda: any(b'"+77015556677"' in r.body for r in sms.received()), timeout=20)
+    sent = await eventually(lambda: _only_touch(nurture, day.lead_id, "sent"), timeout=20)
+    assert (sent["channel"], sent["step_channel"]) == ("sms", "email")
+    out = await events_of(
+        servers.bootstrap,
+        str(day.lead_id),
+        until=lambda es: any(e.type == "touch.sent" for e in es),
+        topic=topics.TOUCH_EVENTS,
+    )
+    [announced] = [e.data for e in out if e.type == "touch.sent"]
+    assert (announced["channel"], announced["step_channel"]) == ("sms", "email")
+    cancelled = await eventually(lambda: _only_touch(nurture, refused.lead_id, "cancelled"), timeout=20)
+    assert cancelled["detail"].startswith("no consent to sms marketing")
+
+
+async def _only_touch(
+    client: httpx.AsyncClient, lead_id: uuid.UUID, status: str, detail: str = ""
+) -> dict[str, Any] | None:
+    found = await touches(client, lead_id)
+    if len(found) == 1 and found[0]["status"] == status and (found[0]["detail"] or "").startswith(detail):
+        return found[0]
+    return None
 
 
 def _zone(event: Envelope) -> Any:
