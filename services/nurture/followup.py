@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,7 +21,14 @@ from services.nurture.models import (
     Touch,
     WebhookDelivery,
 )
-from services.nurture.playbooks import Playbook, Playbooks, default_playbooks_text, plan
+from services.nurture.playbooks import (
+    TEMPLATES,
+    Playbook,
+    Playbooks,
+    Templates,
+    default_playbooks_text,
+    plan,
+)
 from services.nurture.subscriptions import emit
 from shared.db import defer_insert, upsert, write_deferred
 from shared.documents import VersionedDocuments
@@ -46,6 +54,22 @@ class PlaybookBook(VersionedDocuments[Playbooks]):
 
     def __init__(self, initial_source: str | None = None) -> None:
         super().__init__(VERSIONS, "document", Playbooks, initial_source or default_playbooks_text())
+        self._templates: dict[int, dict[str, Templates]] = {}  # a version never changes
+
+    async def templates(self, session: AsyncSession, versions: set[int]) -> dict[int, dict[str, Templates]]:
+        """The templates of these versions, each read once: a touch is sent with the texts of the
+        version it was scheduled under. A version not stored, or whose templates do not read, is
+        left out."""
+        if missing := versions - set(self._templates):
+            query = select(VERSIONS.c.version, VERSIONS.c.document["templates"]).where(
+                VERSIONS.c.version.in_(missing)
+            )
+            for version, templates in await session.execute(query):
+                try:
+                    self._templates[version] = TEMPLATES.validate_python(templates)
+                except ValidationError:
+                    log.error("the templates of playbooks version %d do not read", version)
+        return {version: self._templates[version] for version in versions if version in self._templates}
 
 
 async def follow(session: AsyncSession, events: list[Envelope], book: PlaybookBook) -> None:

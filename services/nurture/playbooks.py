@@ -12,7 +12,15 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from shared.documents import parse_document
 from shared.languages import FALLBACK, Language
@@ -173,11 +181,7 @@ class Playbooks(_Strict):
     occasions: list[Occasion] = []  # birthday and holiday greetings (greetings.py)
 
     def text(self, name: str, language: Language) -> Template | None:
-        """The template `name` in `language`, or the nearest one it has."""
-        template = self.templates.get(name)
-        if template is None or isinstance(template, Template):
-            return template
-        return template.get(language) or template.get(FALLBACK) or next(iter(template.values()))
+        return text_in(self.templates, name, language)
 
     @model_validator(mode="after")
     def _templates_exist(self) -> "Playbooks":
@@ -195,6 +199,18 @@ class Playbooks(_Strict):
 
     def select(self, temperature: str | None, stage: str | None, channel: str | None) -> Playbook | None:
         return next((p for p in self.playbooks if p.when.matches(temperature, stage, channel)), None)
+
+
+def text_in(templates: dict[str, Templates], name: str, language: Language) -> Template | None:
+    """The template `name` in `language`, or the nearest one it has."""
+    template = templates.get(name)
+    if template is None or isinstance(template, Template):
+        return template
+    return template.get(language) or template.get(FALLBACK) or next(iter(template.values()))
+
+
+TEMPLATES: TypeAdapter[dict[str, Templates]] = TypeAdapter(dict[str, Templates])
+"""A stored version's templates alone: they read when the rest of it breaks a later bound."""
 
 
 def parse_playbooks(document: str | dict[str, Any]) -> Playbooks:

@@ -95,7 +95,7 @@ class TouchSender:
             try:
                 async with self.db.transaction() as session:
                     if done is None:
-                        decided, going = await gate(session, claimed, playbooks)
+                        decided, going = await gate(session, claimed, playbooks, self.book)
                         done = decided, going, await self._send_all(going, playbooks)
                     await record(session, self.settings, *done)
                 return
@@ -130,9 +130,7 @@ class TouchSender:
         """Send one touch; a call task returns what to tell the rep (sent in the record step)."""
         touch, fields = item.claim.touch, item.fields
         language = language_of(fields)
-        template = playbooks.text(touch.template, language)
-        if template is None:
-            raise SendFailed(f"no template {touch.template!r} in the active playbooks")
+        template = item.template  # of the version it was scheduled under (the gate's)
         body, subject = fill(template.body, fields), fill(template.subject, fields)
         channel = item.channel  # as the gate judged its consent and hours
         if channel == "email":

@@ -1,6 +1,7 @@
 """Claiming due touches under a lease, and judging on their leads as they are now which of
-them go: cancelled (erased, unsubscribed, no consent), moved (quiet hours, weekly cap, a lead
-held elsewhere), failed in doubt (an email that may have left), or sent."""
+them go: cancelled (erased, unsubscribed, no consent, no text in the playbooks version it was
+scheduled under), moved (quiet hours, weekly cap, a lead held elsewhere), failed in doubt (an
+email that may have left), or sent."""
 
 import logging
 from dataclasses import dataclass
@@ -13,14 +14,15 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.consent import may_market
-from services.nurture.followup import TOUCHES
+from services.nurture.followup import TOUCHES, PlaybookBook
 from services.nurture.models import FollowedLead, Touch
 from services.nurture.occasions import PLAYBOOK as OCCASIONS
 from services.nurture.occasions import missed_its_day
-from services.nurture.playbooks import Playbooks
+from services.nurture.playbooks import Playbooks, Template, Templates, text_in
 from services.nurture.timing import WEEK, earliest_send
 from services.nurture.touch_channels import preferred_channel
 from shared.events import utcnow
+from shared.languages import language_of
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -29,6 +31,7 @@ IN_DOUBT = (
     "in doubt: the sender stopped between sending this email and recording it; not sent again,"
     " so that nobody gets it twice"
 )
+NO_TEMPLATE = "no template {template!r} in playbooks version {version}, which it was scheduled under"
 NO_CONSENT = "no consent to {channel} marketing, and the lead's source states no legal basis for it"
 BUSY = "waiting for its lead, which another transaction holds"
 BUSY_SECONDS = 1.0
@@ -70,6 +73,7 @@ class Going:
     claim: Claimed
     fields: dict[str, Any]
     channel: str  # what it goes by: the lead's preferred channel, else the step's
+    template: Template  # in the lead's language, of the playbooks version it was scheduled under
 
 
 @dataclass
@@ -90,7 +94,7 @@ async def claim_due(session: AsyncSession, now: datetime, lease_seconds: float) 
 
 
 async def gate(
-    session: AsyncSession, claimed: list[Claimed], playbooks: Playbooks
+    session: AsyncSession, claimed: list[Claimed], playbooks: Playbooks, book: PlaybookBook
 ) -> tuple[list[Decided], list[Going]]:
     """Which claimed touches go now, judged on their leads as they are now, held (for no key
     update) until what was sent is recorded: an erasure, unsubscribe or consent withdrawn
@@ -106,13 +110,15 @@ async def gate(
     leads, seen = await _leads_held(session, claimed)
     now = utcnow()  # once held: what another sender recorded before counts against the cap
     sent = await _recent_sends(session, set(leads), now)
+    texts = await book.templates(session, {item.touch.playbook_version for item in claimed})
     decided, going = [], []
     for item in claimed:
         touch, lead = current.get(item.touch.id), leads.get(item.touch.lead_id)
         if touch is None or touch.status != "sending" or touch.attempts != item.touch.attempts:
             continue  # erased or cancelled meanwhile, or no longer this claim
         context = lead.context if lead is not None else seen.get(touch.lead_id)
-        verdict = _judge(item, touch, lead, context, now, playbooks, sent.get(touch.lead_id, []))
+        templates = texts.get(touch.playbook_version, {})
+        verdict = _judge(item, touch, lead, context, now, playbooks, templates, sent.get(touch.lead_id, []))
         if isinstance(verdict, Decided):
             decided.append(verdict)
             continue
@@ -128,6 +134,7 @@ def _judge(
     context: dict[str, Any] | None,
     now: datetime,
     playbooks: Playbooks,
+    templates: dict[str, Templates],
     recent: list[datetime],
 ) -> Decided | Going:
     """Whether one claimed touch goes now, on its lead (None: held elsewhere or gone) and the
@@ -139,6 +146,11 @@ def _judge(
         return Decided(item, "scheduled", BUSY, now + timedelta(seconds=BUSY_SECONDS))
     if lead is None or lead.unsubscribed:
         return Decided(item, "cancelled", "unsubscribed or unknown lead")
+    template = text_in(templates, touch.template, language_of(lead.context))
+    if template is None:  # its version's texts do not read, or it names none stored
+        return Decided(
+            item, "cancelled", NO_TEMPLATE.format(template=touch.template, version=touch.playbook_version)
+        )
     channel = preferred_channel(touch.channel, lead.context)
     if not may_market(channel, lead.context):
         return Decided(item, "cancelled", NO_CONSENT.format(channel=channel))
@@ -149,7 +161,7 @@ def _judge(
         return Decided(item, "cancelled", "a greeting that missed its day (the lead's hours or weekly cap)")
     if allowed > now:
         return Decided(item, "scheduled", "waiting for the lead's hours or weekly cap", allowed)
-    return Going(item, dict(lead.context), channel)
+    return Going(item, dict(lead.context), channel, template)
 
 
 async def _leads_held(

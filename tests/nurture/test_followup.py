@@ -618,3 +618,45 @@ async def due_now(servers: Servers, lead_id: uuid.UUID, channel: str) -> None:
         await connection.execute(query, lead_id, channel)
     finally:
         await connection.close()
+
+
+async def test_a_touch_keeps_the_texts_of_the_playbooks_it_was_scheduled_under(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any, servers: Servers
+) -> None:
+    """A new version without a template (removed or renamed) leaves the touches scheduled with
+    it their text; a touch whose version has it not is cancelled saying so, not failed three
+    times with a `touch.failed`."""
+    playbooks = yaml.safe_load(default_playbooks_text())
+    playbooks["playbooks"] = TEST_PLAYBOOKS + playbooks["playbooks"]
+    older = {
+        **playbooks,
+        "templates": {**playbooks["templates"], "promo_a": {"subject": "Promo A", "body": "A, {first_name}"}},
+    }
+    step = {"after": "1d", "channel": "email", "template": "promo_a"}
+    older["playbooks"] = [
+        {"name": "promo", "when": {"channel": ["promo"]}, "steps": [step]},
+        *playbooks["playbooks"],
+    ]
+    assert (await nurture.put("/v1/playbooks", json=older, headers=ADMIN)).status_code == 201
+    kept, lost = classified("warm", channel="promo"), classified("warm", channel="promo")
+    await publish(topics.LEAD_CLASSIFICATIONS, kept, lost)
+    for event in (kept, lost):
+        await eventually(lambda e=event: _only_touch(nurture, e.lead_id, "scheduled"), timeout=20)
+    assert (await nurture.put("/v1/playbooks", json=playbooks, headers=ADMIN)).status_code == 201
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:  # the step's day has come; and a touch naming a version that never was
+        await connection.execute(
+            "UPDATE nurture.touches SET due_at = now(),"
+            " playbook_version = CASE WHEN lead_id = $2 THEN 0 ELSE playbook_version END"
+            " WHERE lead_id IN ($1, $2)",
+            kept.lead_id,
+            lost.lead_id,
+        )
+    finally:
+        await connection.close()
+    [message] = await eventually(lambda: mailbox.to(kept.data["lead"]["email"]), timeout=20)
+    assert message["Subject"] == "Promo A" and "A, Аружан" in message.get_payload(decode=True).decode()
+    await eventually(lambda: _only_touch(nurture, kept.lead_id, "sent"), timeout=20)
+    cancelled = await eventually(lambda: _only_touch(nurture, lost.lead_id, "cancelled"), timeout=20)
+    assert cancelled["detail"] == "no template 'promo_a' in playbooks version 0, which it was scheduled under"
+    assert mailbox.to(lost.data["lead"]["email"]) == []

@@ -75,9 +75,15 @@ def test_a_greeting_the_weekly_cap_would_put_off_to_another_day_is_cancelled() -
 
     def judged(playbook: str) -> Any:
         touch = Touch.model_construct(
-            id=uuid.uuid4(), lead_id=lead.lead_id, playbook=playbook, channel="email", due_at=now
+            id=uuid.uuid4(),
+            lead_id=lead.lead_id,
+            playbook=playbook,
+            channel="email",
+            template="thanks",
+            due_at=now,
         )
-        return _judge(Claimed(touch, lapsed=False), touch, lead, lead.context, now, playbooks, sent)
+        claim = Claimed(touch, lapsed=False)
+        return _judge(claim, touch, lead, lead.context, now, playbooks, playbooks.templates, sent)
 
     greeting, plain = judged("occasions"), judged("customer")
     assert (greeting.status, greeting.detail.startswith("a greeting that missed its day")) == (
