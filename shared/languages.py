@@ -3,6 +3,7 @@ the lead's language, else its source's default, else English."""
 
 import html
 import re
+import string
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -58,13 +59,9 @@ def _texts() -> dict[str, dict[str, str]]:
     return texts
 
 
-class _Blank(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
 _OPTIONAL = re.compile(r"\[([^\[\]]*)\]")
 _PLACEHOLDER = re.compile(r"\{(\w+)[^{}]*\}")
+_FORMAT = string.Formatter()
 
 
 def say(key: str, language: Language, /, **fields: Any) -> str:
@@ -82,7 +79,9 @@ def fill(text: str, fields: Mapping[str, Any]) -> str:
     placeholder stay as written. Besides the lead's own fields, a text can name `{name}`
     (first and last), `{who}` (the name, with the company in brackets; or the company),
     `{contact}` (phone and email) and `{lead}` (who, phone and email), each of what is given,
-    joined by ", ". A text with a stray brace comes back as it is."""
+    joined by ", ". A placeholder is a field's name alone: a format spec or conversion
+    (`{first_name:>3000000}`, `!r`) is not honoured, and attribute or index access
+    (`{email.__class__}`) renders as nothing. A text with a stray brace comes back as it is."""
     given = _about_the_person({k: v for k, v in fields.items() if _shown(v)})
 
     def part(match: re.Match[str]) -> str:
@@ -92,9 +91,12 @@ def fill(text: str, fields: Mapping[str, Any]) -> str:
         return match[1] if all(name in given for name in names) else ""
 
     try:
-        return _OPTIONAL.sub(part, text).format_map(_Blank(given))
-    except (ValueError, IndexError, AttributeError, KeyError):
+        pieces = list(_FORMAT.parse(_OPTIONAL.sub(part, text)))
+    except ValueError:
         return text
+    return "".join(
+        literal + ("" if name is None else str(given.get(name, ""))) for literal, name, _, _ in pieces
+    )
 
 
 def _shown(value: Any) -> bool:

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Request
 
 from services.nurture.followup import PlaybookBook
+from services.nurture.playbook_checks import parse_new_playbooks
 from services.nurture.schemas import PlaybooksAccepted, PlaybooksPublic
 from shared.documents import DOCUMENT_BODY, read_document
 from shared.http import Admin
@@ -25,6 +26,7 @@ async def put_playbooks(request: Request) -> PlaybooksAccepted:
     """A new version of the playbooks (YAML or JSON), validated first: 422 names every problem.
     Leads move to it as they are next classified."""
     document, source = await read_document(request)
+    parse_new_playbooks(document)  # what a new version may not hold, besides what the model refuses
     book: PlaybookBook = request.app.state.playbooks
     async with request.app.state.runtime.db.transaction() as session:
         version = await book.publish(session, document, source)

@@ -1,6 +1,6 @@
 """Playbooks documents nurture cannot use are a 422 naming where: a step too far off to
-schedule, a body nested too deeply, YAML anchors and aliases. Never a 500, and never a
-version whose scheduling fails."""
+schedule, a body nested too deeply, YAML anchors and aliases, a template's placeholder that is
+not a field's name alone. Never a 500, and never a version whose scheduling fails."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -12,7 +12,9 @@ import yaml
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
+from services.nurture.playbook_checks import TEMPLATE_FIELDS
 from services.nurture.playbooks import LONGEST_DELAY, default_playbooks_text, parse_playbooks, plan
+from shared.languages import fill
 from tests.conftest import ADMIN, Servers, running
 from tests.helpers import alias_bomb, refused_fields
 
@@ -133,3 +135,47 @@ async def test_an_iana_timezone_is_taken(nurture: httpx.AsyncClient, zone: str) 
     response = await nurture.put("/v1/playbooks", content=written, headers=headers)
     assert response.status_code == 201, response.text
     assert (await nurture.get("/v1/playbooks", headers=ADMIN)).json()["playbooks"]["timezone"] == zone
+
+
+@pytest.mark.parametrize(
+    ("template", "where", "text", "placeholder"),
+    [
+        ("welcome", "templates.welcome.ru.body", "Hello {first_name:>3000000}", "{first_name:>3000000}"),
+        ("welcome", "templates.welcome.en.subject", "Hi {first_name!r}", "{first_name!r}"),
+        ("content", "templates.content.kk.body", "Hi {email.__class__}", "{email.__class__}"),
+        ("content", "templates.content.az.body", "Hi {phone[0]}", "{phone[0]}"),
+        ("content", "templates.content.en.body", "Hi {0} and {}", "{0}"),
+        ("welcome", "templates.welcome.en.body", "Hi {favourite_colour}", "{favourite_colour}"),
+    ],
+)
+async def test_a_placeholder_other_than_a_fields_name_is_refused_naming_it(
+    nurture: httpx.AsyncClient, template: str, where: str, text: str, placeholder: str
+) -> None:
+    """Templates were Python format strings: `{first_name:>3000000}` made a 3 MB email for
+    every touch, `!r` and `{email.__class__}` were taken, and an unknown field never filled."""
+    document = yaml.safe_load(default_playbooks_text())
+    language, part = where.split(".")[2:]
+    document["templates"][template][language][part] = text
+    response = await nurture.put("/v1/playbooks", json=document, headers=ADMIN)
+    assert refused_fields(response) == [where]
+    assert response.json()["errors"][0]["reason"].startswith(f"{placeholder}: ")
+
+
+async def test_every_field_a_template_may_name_is_taken_by_its_name_alone(nurture: httpx.AsyncClient) -> None:
+    document = yaml.safe_load(default_playbooks_text())
+    every = " ".join(f"[{{{name}}}]" for name in sorted(TEMPLATE_FIELDS))
+    document["templates"]["welcome"] = {"subject": "{{braces}} stay", "body": every}
+    response = await nurture.put("/v1/playbooks", json=document, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    document["templates"]["welcome"]["body"] = every.replace("}", ":.3}")
+    assert refused_fields(await nurture.put("/v1/playbooks", json=document, headers=ADMIN)) == [
+        "templates.welcome.body"
+    ]
+
+
+def test_filling_honours_no_format_spec_conversion_or_attribute() -> None:
+    """What a version stored before the check may still hold: the field's value alone."""
+    person = {"first_name": "Fmt", "email": "fmt@example.kz"}
+    assert fill("Hello {first_name:>3000000}", person) == "Hello Fmt"
+    assert fill("Hi {first_name!r} {email.__class__}{email[0]}", person) == "Hi Fmt "
+    assert fill("Call[ {who}] now[ ({contact})]", person) == "Call Fmt now (fmt@example.kz)"
