@@ -1,12 +1,13 @@
 """What a new version of the playbooks may not hold, besides what their model refuses: a
-template's placeholder other than a field's name alone. Pure. A version stored before these
-checks keeps being read as it is (`fill` honours no format spec), so they bind at publishing
-only."""
+template's placeholder other than a field's name alone, and a `when` naming a stage or
+temperature there is not. Pure. A version stored before these checks keeps being read as it
+is (its typo never matched; `fill` honours no format spec), so they bind at publishing only."""
 
 import string
-from typing import Any
+from typing import Any, get_args
 
 from services.nurture.playbooks import Playbooks, Template, parse_playbooks
+from shared.events.scoring import Stage, Temperature
 from shared.http import InvalidInput
 
 # What a template may name (README "In their language"): the person's fields as a form gives
@@ -22,16 +23,29 @@ TEMPLATE_FIELDS = frozenset(
         *("temperature", "stage"),
     }
 )
+KNOWN = {"stage": get_args(Stage), "temperature": get_args(Temperature)}
 _FORMAT = string.Formatter()
 
 
 def parse_new_playbooks(document: str | dict[str, Any]) -> Playbooks:
     """The playbooks, as `parse_playbooks` reads them; InvalidInput names each template and
-    placeholder a new version may not hold."""
+    placeholder, and each `when` value, a new version may not hold."""
     playbooks = parse_playbooks(document)
-    if problems := _template_problems(playbooks):
+    problems = [*_when_problems(playbooks), *_template_problems(playbooks)]
+    if problems:
         raise InvalidInput(problems)
     return playbooks
+
+
+def _when_problems(playbooks: Playbooks) -> list[tuple[str, str]]:
+    found = []
+    for number, playbook in enumerate(playbooks.playbooks):
+        for field, known in KNOWN.items():
+            for index, value in enumerate(getattr(playbook.when, field)):
+                if value not in known:
+                    where = f"playbooks.{number}.when.{field}.{index}"
+                    found.append((where, f"{value!r} is not a {field}: one of {', '.join(known)}"))
+    return found
 
 
 def _template_problems(playbooks: Playbooks) -> list[tuple[str, str]]:

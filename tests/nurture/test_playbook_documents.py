@@ -1,6 +1,7 @@
 """Playbooks documents nurture cannot use are a 422 naming where: a step too far off to
 schedule, a body nested too deeply, YAML anchors and aliases, a template's placeholder that is
-not a field's name alone. Never a 500, and never a version whose scheduling fails."""
+not a field's name alone, a `when` naming a stage or temperature there is not. Never a 500, and
+never a version whose scheduling fails."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -179,3 +180,21 @@ def test_filling_honours_no_format_spec_conversion_or_attribute() -> None:
     assert fill("Hello {first_name:>3000000}", person) == "Hello Fmt"
     assert fill("Hi {first_name!r} {email.__class__}{email[0]}", person) == "Hi Fmt "
     assert fill("Call[ {who}] now[ ({contact})]", person) == "Call Fmt now (fmt@example.kz)"
+
+
+@pytest.mark.parametrize(
+    ("when", "where", "known"),
+    [
+        ({"stage": ["customer", "nonsense"]}, "playbooks.0.when.stage.1", "suspect, lead, mql, sql"),
+        ({"temperature": ["lukewarm"]}, "playbooks.0.when.temperature.0", "cold, warm, hot"),
+    ],
+)
+async def test_a_when_naming_no_known_stage_or_temperature_is_refused(
+    nurture: httpx.AsyncClient, when: dict[str, list[str]], where: str, known: str
+) -> None:
+    """A typo (`mqll`, `lukewarm`) was taken, and the playbook quietly matched nobody."""
+    document = yaml.safe_load(default_playbooks_text())
+    document["playbooks"][0]["when"] = when
+    response = await nurture.put("/v1/playbooks", json=document, headers=ADMIN)
+    assert refused_fields(response) == [where]
+    assert known in response.json()["errors"][0]["reason"]
