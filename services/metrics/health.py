@@ -1,10 +1,11 @@
 """Pipeline health in one call: consumer lag per group and topic and DLQ sizes (asked of the
-broker), each service's outbox backlog and dead letters and nurture's webhook failures (asked of
-each service over HTTP, with the viewer token: no service reads another's schema, so each can
-run under its own database role), and end-to-end latency (capture → rep webhook, from the read
-model). Each figure is also a Prometheus gauge on this service's /metrics (`health_gauges`); the
-broker's are read by `broker_figures`. A report is reused for a few seconds, and callers
-meanwhile share the one being made: the dashboard polls it."""
+broker), each service's outbox backlog and dead letters, nurture's webhook failures and the hot
+leads it could tell nobody of (asked of each service over HTTP, with the viewer token: no
+service reads another's schema, so each can run under its own database role), and end-to-end
+latency (capture → rep webhook, from the read model). Each figure is also a Prometheus gauge on
+this service's /metrics (`health_gauges`); the broker's are read by `broker_figures`. A report
+is reused for a few seconds, and callers meanwhile share the one being made: the dashboard
+polls it."""
 
 import asyncio
 import logging
@@ -111,9 +112,15 @@ class PipelineHealth:
         return backlog, dead
 
     async def _webhooks(self, client: httpx.AsyncClient, problems: list[str]) -> dict[str, Any]:
+        """Nurture's webhook failures; and a problem line for the hot leads nobody was told of."""
         answer = await self._ask(client, self.settings.nurture_url, "/v1/delivery-health")
         if isinstance(answer, str):  # the outbox's problem line says so
             return {"attempts": None, "failed": None, "failure_ratio": None}
+        if nobody := answer.get("leads_told_nobody"):  # (a nurture from before it says nothing)
+            problems.append(
+                f"nurture: {nobody} hot or SQL leads in the last day reached nobody: no active rep"
+                " matches them and no manager is active (add a rep who covers them, or a manager)"
+            )
         return {k: answer[k] for k in ("attempts", "failed", "failure_ratio")}
 
     async def _ask(self, client: httpx.AsyncClient, base: str, path: str) -> dict[str, Any] | str:

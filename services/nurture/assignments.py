@@ -1,5 +1,6 @@
 """Handing hot and SQL leads to reps: who gets one, its hand-off row with the SLA running, the
-rep's webhook and `lead.assigned`. Takes a session and never commits."""
+rep's webhook and `lead.assigned`; a lead no rep matches goes to the managers (`unmatched`).
+Takes a session and never commits."""
 
 import logging
 from datetime import datetime, timedelta
@@ -10,14 +11,20 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.config import NurtureSettings
-from services.nurture.hand_offs import OVER_STAGES, follow_classification, is_newer, is_over
+from services.nurture.hand_offs import (
+    OVER_STAGES,
+    follow_classification,
+    is_newer,
+    is_over,
+    may_be_handed_off,
+)
 from services.nurture.models import Assignment, Rep
-from services.nurture.rep_webhooks import acknowledge_token, queue_webhook
+from services.nurture.rep_webhooks import acknowledge_token, notice, queue_webhook
 from services.nurture.routing import choose
 from services.nurture.subscriptions import emit
+from services.nurture.unmatched import escalate_unmatched
 from shared.db import defer_insert, defer_update
 from shared.events import LEAD_ASSIGNED, Envelope, LeadAssigned, LeadClassified, for_a_rep
-from shared.languages import language_of, say
 from shared.observability import correlated
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,20 @@ def wants_a_rep(classified: LeadClassified) -> bool:
     return for_a_rep(classified.temperature, classified.stage)
 
 
+class Staff:
+    """The active reps, locked; and the active managers, locked once a lead no rep matches needs
+    them (after the hand-offs, as the SLA pass and a rep leaving lock them: last)."""
+
+    def __init__(self, reps: list[Rep]) -> None:
+        self.reps = reps
+        self._managers: list[Rep] | None = None
+
+    async def managers(self, session: AsyncSession) -> list[Rep]:
+        if self._managers is None:
+            self._managers = await active_reps(session, role="manager")
+        return self._managers
+
+
 async def assign_leads(
     session: AsyncSession,
     events: list[Envelope],
@@ -53,46 +74,46 @@ async def assign_leads(
     look_first: bool = True,
 ) -> None:
     """Give each lead that turned hot or SQL to one matching rep at `now`, its SLA running
-    from then, and queue the signed webhook that tells them. A lead already with a rep stays
-    with them, its later classifications kept on the hand-off; new interest after a hand-off
-    ended (lost, parked) hands it off again (see `hand_offs`). `look_first`:
-    see whether they all have one before locking the reps (the main consumer, which the
-    hand-off lane has usually been ahead of)."""
+    from then, and queue the signed webhook that tells them; one no rep matches goes to the
+    managers (`unmatched`). A lead already with a rep stays with them, its later
+    classifications kept on the hand-off; new interest after a hand-off ended (lost, parked)
+    hands it off again (see `hand_offs`). `look_first`: see whether they all have one before
+    locking the reps (the main consumer, which the hand-off lane has usually been ahead of)."""
     given = [(event, LeadClassified.model_validate(event.data)) for event in events]
-    reps, held = await _lock_for(session, given, look_first)
+    staff, held = await _lock_for(session, given, look_first)
     fresh: set[UUID] = set()  # handed off here for the first time: their rows are inserted
     for event, classified in given:
         hand_off = held.get(event.lead_id)
         if hand_off is not None and not is_newer(event.occurred_at, hand_off):
             continue  # applied already (by the other consumer), or older than what was
+        if staff is not None and wants_a_rep(classified) and may_be_handed_off(event.occurred_at, hand_off):
+            given_now = await _hand_off(session, event, classified, staff, settings, now, hand_off)
+            if given_now is not None:
+                held[event.lead_id] = given_now
+                if hand_off is None and given_now["rep_id"] is not None:
+                    fresh.add(event.lead_id)
+                continue
         if hand_off is not None and not is_over(hand_off):
             follow_classification(hand_off, classified, event.occurred_at)
             if event.lead_id not in fresh:
                 defer_update(session, ASSIGNMENTS, "lead_id", hand_off)
-        elif reps is not None and wants_a_rep(classified):  # a new lead, or new interest after one ended
-            if hand_off is None:
-                fresh.add(event.lead_id)
-            if (
-                given_now := await _hand_off(session, event, classified, reps, settings, now, hand_off)
-            ) is not None:
-                held[event.lead_id] = given_now
 
 
 async def _lock_for(
     session: AsyncSession, given: list[tuple[Envelope, LeadClassified]], look_first: bool
-) -> tuple[list[Rep] | None, dict[UUID, dict[str, Any]]]:
+) -> tuple[Staff | None, dict[UUID, dict[str, Any]]]:
     """The active reps, locked, when a lead may need one (else None); and the leads' hand-offs,
     locked after them, now that no other hand-off can run."""
     leads = {event.lead_id for event, _ in given}
     if not look_first:
-        return await active_reps(session), await held_hand_offs(session, leads, lock=True)
+        return Staff(await active_reps(session)), await held_hand_offs(session, leads, lock=True)
     held = await held_hand_offs(session, leads, lock=False)
     ending = {event.lead_id for event, c in given if c.stage in OVER_STAGES}  # maybe revived after
     if any(
-        wants_a_rep(c) and (e.lead_id not in held or e.lead_id in ending or is_over(held[e.lead_id]))
+        wants_a_rep(c) and (e.lead_id in ending or may_be_handed_off(e.occurred_at, held.get(e.lead_id)))
         for e, c in given
     ):
-        return await active_reps(session), await held_hand_offs(session, leads, lock=True)
+        return Staff(await active_reps(session)), await held_hand_offs(session, leads, lock=True)
     if not held:  # nobody holds these leads and none is for a rep: nothing is locked
         return None, {}
     return None, await held_hand_offs(session, leads, lock=True)
@@ -102,26 +123,30 @@ async def _hand_off(
     session: AsyncSession,
     event: Envelope,
     classified: LeadClassified,
-    reps: list[Rep],
+    staff: Staff,
     settings: NurtureSettings,
     now: datetime,
-    ended: dict[str, Any] | None,
+    held: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
-    """Hand the lead to a rep, for the first time or again after its last hand-off `ended`
-    (then to the same rep while they are active)."""
-    rep = next((r for r in reps if ended and r.id == ended["rep_id"]), None) or choose(reps, classified.lead)
+    """Hand the lead to a rep: for the first time (`held` None), again after its hand-off ended
+    (then to the same rep while they are active), or at last after it went to the managers.
+    With no rep matching, the managers are told, but not twice of a lead in their hands."""
+    reps = staff.reps
+    rep = next((r for r in reps if held and r.id == held["rep_id"]), None) or choose(reps, classified.lead)
     if rep is None:
-        with correlated(event.correlation_id):
-            log.warning("lead %s has no matching active rep to go to", event.lead_id)
-        return None
+        if held is not None and not is_over(held):
+            return None  # they were told as it came with no rep: a new classification is not news
+        managers = await staff.managers(session)
+        return await escalate_unmatched(session, event, classified, managers, now, held)
     assert isinstance(rep, Rep)
+    revived = held is not None and is_over(held)
     assignment = _assignment(event, classified, rep, settings, now)
-    if ended is None:
+    if held is None:
         defer_insert(session, ASSIGNMENTS, assignment)
     else:
-        assignment = ended | assignment
+        assignment = held | assignment
         defer_update(session, ASSIGNMENTS, "lead_id", assignment)
-    await hand_over(session, event, assignment["lead"], rep, assignment, settings, revived=ended is not None)
+    await hand_over(session, event, assignment["lead"], rep, assignment, settings, revived=revived)
     return assignment
 
 
@@ -199,18 +224,13 @@ def _hot_lead_webhook(
     now = assignment["assigned_at"]
     lead_id = cause.lead_id
     acknowledge = f"{settings.public_url}/v1/leads/{lead_id}/acknowledge"
-    person = classified.get("lead") or {}
-    language = language_of(person)
-    notice = say(_NOTICES[reason] if escalated_from else "rep_new_hot_lead", language, **person)
-    # What the person said last (scoring's `said`): newer than the profile when a repeat said it.
-    said = {f"said_{k}": v for k, v in (classified.get("said") or {}).items() if k != "at"}
-    notice = f"{notice} {say('rep_lead_said', language, **said)}"
+    message, language = notice(_NOTICES[reason] if escalated_from else "rep_new_hot_lead", classified)
     return {
         "type": "lead.hot",
         "timestamp": now.isoformat(),
         "data": {
             **classified,
-            "message": " ".join(notice.split()),  # for the rep, in the lead's language
+            "message": message,  # for the rep, in the lead's language
             "language": language,
             "lead_id": str(lead_id),
             "correlation_id": str(cause.correlation_id),

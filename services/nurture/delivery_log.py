@@ -1,9 +1,9 @@
 """What an admin reads of the webhook deliveries: an endpoint's deliveries, newest first, a page
 at a time, each with its latest attempts (a delivery sent again and again keeps every attempt;
-the answer shows the last `ATTEMPTS_SHOWN`); and the last hour's failures, which metrics'
-health asks for."""
+the answer shows the last `ATTEMPTS_SHOWN`); and the last hour's failures, with the leads of the
+last day that were told to nobody (`unmatched`), which metrics' health asks for."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.nurture.models import DeliveryAttempt, Rep, WebhookDelivery, WebhookEndpoint
 from services.nurture.schemas import DeliveryHealth
 from services.nurture.subscriptions import origin_of
+from services.nurture.unmatched import told_nobody
 from shared.paging import keyset
 
 DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
@@ -106,7 +107,10 @@ _FAILURES = text(
 )
 
 
-async def failures_last_hour(session: AsyncSession) -> DeliveryHealth:
+async def delivery_health(session: AsyncSession, now: datetime) -> DeliveryHealth:
     row = (await session.execute(_FAILURES)).one()
     ratio = round(row.failed / row.attempts, 4) if row.attempts else 0.0
-    return DeliveryHealth(attempts=row.attempts, failed=row.failed, failure_ratio=ratio)
+    nobody = await told_nobody(session, now - timedelta(days=1))
+    return DeliveryHealth(
+        attempts=row.attempts, failed=row.failed, failure_ratio=ratio, leads_told_nobody=nobody
+    )

@@ -4,7 +4,8 @@ A rep holds a lead from its hand-off on. Sales reaching the lead (any sales outc
 past new interest: opportunity, customer, or a side exit) stops the SLA clock, with nothing left
 to escalate: the lead was reached. A lost, parked, disqualified or churned lead's hand-off is
 over: new interest after it (a revival, "the most surprising source of new leads", 003:39-41)
-is handed off again, with a new SLA.
+is handed off again, with a new SLA. A lead no rep matched went to the managers, its hand-off
+with no rep: new interest in it is handed to a rep who matches it by then.
 """
 
 from datetime import datetime
@@ -28,6 +29,15 @@ def is_newer(occurred_at: datetime, hand_off: dict[str, Any]) -> bool:
     """Whether a classification made at `occurred_at` is later than the hand-off's latest."""
     seen = hand_off.get("classified_at")
     return seen is None or occurred_at > seen
+
+
+def may_be_handed_off(occurred_at: datetime, hand_off: dict[str, Any] | None) -> bool:
+    """Whether a classification for a rep made at `occurred_at` may hand its lead off, rather
+    than only follow its hand-off: a new lead, new interest after a hand-off ended, or a lead
+    that went to the managers with no rep matching it (a rep may match it now)."""
+    if hand_off is None or is_over(hand_off):
+        return True
+    return hand_off["rep_id"] is None and is_newer(occurred_at, hand_off)
 
 
 def follow_classification(

@@ -35,12 +35,12 @@ class Rep(SQLModel, table=True):
 
 
 class Assignment(SQLModel, table=True):
-    """Which rep holds a lead."""
+    """Which rep holds a lead (none: no active rep matched it, and the managers were told)."""
 
     __tablename__ = "assignments"
 
     lead_id: UUID = Field(primary_key=True)
-    rep_id: UUID = Field(index=True)
+    rep_id: UUID | None = Field(default=None, index=True)  # None: no active rep matched it (`unmatched`)
     correlation_id: UUID
     assigned_at: datetime = Field(sa_type=DateTime(timezone=True))
     sla_due_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

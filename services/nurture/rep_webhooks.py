@@ -1,7 +1,8 @@
 """Webhooks to reps: queued in the caller's transaction (sent as it commits when the dispatcher
-can take it), and the token that proves a rep received theirs. While a rotation's overlap lasts
-(`directory.rotate_rep_secret`), the rep's previous secret signs beside the new one and a token
-made with it still counts; after it, only the new one does."""
+can take it), the notice they read in the lead's language, and the token that proves a rep
+received theirs. While a rotation's overlap lasts (`directory.rotate_rep_secret`), the rep's
+previous secret signs beside the new one and a token made with it still counts; after it, only
+the new one does."""
 
 import base64
 import hashlib
@@ -17,6 +18,7 @@ from services.nurture.models import Rep, WebhookDelivery
 from services.nurture.subscriptions import origin_of
 from services.nurture.webhooks import claim_at_birth
 from shared.db import defer_insert
+from shared.languages import Language, language_of, say
 from shared.sealing import SecretBox
 
 
@@ -40,6 +42,17 @@ def queue_webhook(
     }
     claim_at_birth(session, delivery, rep.webhook_secret, previous_secret(rep, now))
     defer_insert(session, WebhookDelivery.__table__, delivery)  # type: ignore[attr-defined]
+
+
+def notice(key: str, classified: dict[str, Any]) -> tuple[str, Language]:
+    """The text `key` for a rep (or manager) in the lead's language, filled with the lead, then
+    what the person said last (scoring's `said`: newer than the profile when a repeat said it);
+    and that language."""
+    person = classified.get("lead") or {}
+    language = language_of(person)
+    said = {f"said_{k}": v for k, v in (classified.get("said") or {}).items() if k != "at"}
+    text = f"{say(key, language, **person)} {say('rep_lead_said', language, **said)}"
+    return " ".join(text.split()), language
 
 
 def previous_secret(rep: Rep, now: datetime) -> str | None:

@@ -109,6 +109,10 @@ class DeliveryHealth(BaseModel):
     attempts: int = Field(description="Webhook attempts in the last hour.")
     failed: int = Field(description="Of which failed (no answer, or not 2xx).")
     failure_ratio: float
+    leads_told_nobody: int = Field(
+        description="Hot or SQL leads of the last day that no active rep matched while no manager"
+        " was active either, and that have no rep still: nobody was told of them."
+    )
 
 
 def _each_once(events: list[str]) -> list[str]:

@@ -1,7 +1,8 @@
 """The hot-lead SLA: a rep acknowledges a lead within the SLA (15 minutes by default, 004:172)
 or it is escalated: to the next matching rep who has not had it, or, when none is left, to
-the managers. Either way `sla.breached` is published. A periodic pass finds the overdue
-leads; replicas share it (rows another holds are skipped)."""
+the managers. Either way `sla.breached` is published (`breaches`; a lead no rep matches at all
+goes to the managers at once: `unmatched`). A periodic pass finds the overdue leads; replicas
+share it (rows another holds are skipped)."""
 
 import hmac
 import logging
@@ -14,9 +15,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.assignments import ASSIGNMENTS, active_reps, hand_over
+from services.nurture.breaches import publish_breach
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Assignment, Rep
-from services.nurture.rep_webhooks import acknowledge_tokens, queue_webhook
+from services.nurture.rep_webhooks import acknowledge_tokens
 from services.nurture.routing import choose
 from services.nurture.subscriptions import emit
 from shared.db import Database
@@ -83,7 +85,7 @@ async def escalate(
         reason=reason,
     )
     event = Envelope.of(SLA_BREACHED, assignment.lead_id, assignment.correlation_id, "nurture", breached)
-    await emit(session, event)
+    await publish_breach(session, event, classified, managers, now)
     with correlated(assignment.correlation_id):
         what = "left before acknowledging it" if reason else "breached its SLA"
         log.warning("lead %s: rep %s %s", assignment.lead_id, assignment.rep_id, what)
@@ -99,11 +101,7 @@ async def escalate(
             session, event, classified, next_rep, moment, settings, escalated_from=previous, reason=reason
         )
     else:
-        assignment.sla_due_at = None  # nobody else to hand it to: the managers are told, once
-        data = {**event.data, "lead_id": str(assignment.lead_id), "lead": classified}
-        body = {"type": SLA_BREACHED, "timestamp": now.isoformat(), "data": data}
-        for manager in managers:
-            queue_webhook(session, manager, assignment.lead_id, SLA_BREACHED, body, now)
+        assignment.sla_due_at = None  # nobody else to hand it to: the managers were told, once
     session.add(assignment)
 
 

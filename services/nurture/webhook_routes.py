@@ -171,6 +171,7 @@ async def redeliver_to_rep(request: Request, rep_id: UUID, data: RedeliverRange)
 
 @readers.get("/delivery-health", response_model=DeliveryHealth)
 async def delivery_health(request: Request) -> DeliveryHealth:
-    """Webhook attempts in the last hour and how many failed (metrics' health asks this)."""
+    """Webhook attempts in the last hour and how many failed, and the leads of the last day told
+    to nobody (no rep matched them, no manager was active): metrics' health asks this."""
     async with request.app.state.runtime.db.transaction() as session:
-        return await delivery_log.failures_last_hour(session)
+        return await delivery_log.delivery_health(session, utcnow())

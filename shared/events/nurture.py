@@ -44,15 +44,18 @@ class LeadAcknowledged(Payload):
 
 
 class SlaBreached(Payload):
-    """nurture: the rep did not acknowledge in time, or left before (`reason`); the lead was
-    escalated: to the next rep, or to the managers when none matched."""
+    """nurture: the rep did not acknowledge in time, or left before (`reason`), or no active rep
+    matched the lead at all; it was escalated: to the next rep, or to the managers when none
+    matched."""
 
-    rep_id: UUID
-    assigned_at: datetime
     due_at: datetime
     breached_at: datetime
+    rep_id: UUID | None = None  # who held the lead; None: nobody did (`reason: no_rep`)
+    assigned_at: datetime | None = None  # when they were given it
     escalated_to: UUID | None = None  # the next rep, when one matched
-    reason: str | None = None  # "rep_left": the rep left before it was over (set inactive, made a manager)
+    # "rep_left": the rep left before it was over (set inactive, made a manager); "no_rep": no
+    # active rep matches the lead (no territory or segment covers it, or none is active)
+    reason: str | None = None
 
 
 class TouchChanged(Payload):

@@ -4,6 +4,7 @@ serving on localhost, ingest holding a dead letter, and scoring not running at a
 report is reused for a few seconds and callers at the same time share one."""
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,13 +20,16 @@ from services.metrics.broker_figures import GROUPS
 from services.metrics.config import MetricsSettings
 from services.metrics.health import PipelineHealth
 from services.nurture.app import create_app as nurture_app
+from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
 from shared import topics
 from shared.db import Database
 from shared.embedded import free_port
+from shared.events import utcnow
 from shared.observability import Telemetry
 from shared.outbox import stage
 from tests.conftest import Servers, eventually, serving
+from tests.helpers import lead_classified
 
 TOO_LARGE = b"x" * (2 * 1024 * 1024)
 
@@ -184,3 +188,29 @@ async def test_a_service_that_answers_503_is_not_said_to_give_no_answer(servers:
             await db.dispose()
     assert f"ingest: GET {ingest_url}/v1/outbox answered 503" in report["problems"], report["problems"]
     assert report["outbox_backlog"]["ingest"] is None
+
+
+async def test_hot_leads_nobody_was_told_of_are_a_problem_line(servers: Servers) -> None:
+    """A hot lead no active rep matches, with no active manager to tell either, reached nobody:
+    nurture counts those of the last day and health says so, for an operator to add a rep or a
+    manager (`leadflow_pipeline_problems` counts the line)."""
+    nurture = nurture_app(servers.settings(NurtureSettings, touches_enabled=False))
+    async with serving(nurture) as nurture_url:
+        nurture_db = nurture.state.runtime.db
+        async with nurture_db.transaction() as session:
+            await session.execute(text("UPDATE reps SET active = false"))  # managers too
+            await assign_leads(session, [lead_classified("hot")], nurture.state.settings, utcnow())
+        nowhere = f"http://127.0.0.1:{free_port()}"  # ingest and scoring are not running
+        settings = servers.settings(
+            MetricsSettings, ingest_url=nowhere, scoring_url=nowhere, nurture_url=nurture_url
+        )
+        db = Database(servers.database_url, "metrics")
+        try:
+            report = await PipelineHealth(db, settings, Telemetry("metrics")).check()
+        finally:
+            await db.dispose()
+    told_nobody = re.compile(
+        r"nurture: [1-9][0-9]* hot or SQL leads in the last day reached nobody: no active rep matches"
+        r" them and no manager is active \(add a rep who covers them, or a manager\)"
+    )
+    assert any(told_nobody.fullmatch(p) for p in report["problems"]), report["problems"]

@@ -1,0 +1,33 @@
+"""A breach told: `sla.breached` published (and announced to its subscribers) and, when no rep
+is left to give the lead to, the managers' webhook: the breach and the lead, with a message in
+the lead's language for a reason that has one (no active rep matches the lead)."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.nurture.models import Rep
+from services.nurture.rep_webhooks import notice, queue_webhook
+from services.nurture.subscriptions import emit
+from shared.events import SLA_BREACHED, Envelope
+
+NO_REP = "no_rep"  # `sla.breached`'s reason when no active rep matches the lead
+_NOTICES = {NO_REP: "manager_no_rep"}  # what the managers read, by the breach's reason
+
+
+async def publish_breach(
+    session: AsyncSession, breach: Envelope, classified: dict[str, Any], managers: list[Rep], now: datetime
+) -> None:
+    """Publish `breach` (an `sla.breached` about the lead `classified`); when it names no rep it
+    was escalated to, queue the webhook that tells each of `managers`."""
+    await emit(session, breach)
+    if breach.data.get("escalated_to") is not None:
+        return
+    data = {**breach.data, "lead_id": str(breach.lead_id), "lead": classified}
+    if (key := _NOTICES.get(str(breach.data.get("reason")))) is not None:
+        message, language = notice(key, classified)
+        data |= {"message": message, "language": language}
+    body = {"type": SLA_BREACHED, "timestamp": now.isoformat(), "data": data}
+    for manager in managers:
+        queue_webhook(session, manager, breach.lead_id, SLA_BREACHED, body, now)
