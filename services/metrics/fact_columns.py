@@ -18,6 +18,7 @@ from shared.events import (
     LEAD_CLASSIFIED,
     LEAD_UPDATED,
     OUTCOME_RECORDED,
+    SLA_BREACHED,
     TOUCH_SENT,
     Envelope,
 )
@@ -30,6 +31,7 @@ EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES) if s != "churned"}
     "cold_at",
     "assigned_at",
     "acknowledged_at",
+    "breached_at",
     "first_touch_at",
     "won_at",
     "captured_at",
@@ -122,6 +124,11 @@ def acknowledged(event: Envelope) -> dict[str, Any]:
     return {"acknowledged_at": _time(event.data["acknowledged_at"])}
 
 
+def breached(event: Envelope) -> dict[str, Any]:
+    """Not acknowledged in time, or, with no hand-off before it, no rep to give it to at all."""
+    return {"breached_at": _time(event.data["breached_at"])}
+
+
 def touch_sent(event: Envelope) -> dict[str, Any]:
     at = _time(event.data.get("sent_at")) or event.occurred_at
     return {"touch_times": [at], "first_touch_at": at}
@@ -163,6 +170,7 @@ COLUMNS: dict[str, Columns] = {
     LEAD_CLASSIFIED: classified,
     LEAD_ASSIGNED: assigned,
     LEAD_ACKNOWLEDGED: acknowledged,
+    SLA_BREACHED: breached,
     TOUCH_SENT: touch_sent,
     OUTCOME_RECORDED: outcome,
 }

@@ -66,6 +66,7 @@ class LeadFact(SQLModel, table=True):
     rep_id: UUID | None = None
     assigned_at: datetime | None = None
     acknowledged_at: datetime | None = None
+    breached_at: datetime | None = None  # nurture's first `sla.breached`: before any hand-off, no rep matched
     first_touch_at: datetime | None = None
     # Every touch's moment, sorted; touches_sent counts those before customer_at (all of them
     # until the lead is a customer), computed by the database (migration 0011).

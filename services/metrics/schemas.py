@@ -175,6 +175,8 @@ class SpeedRow(BaseModel):
     sla_compliance: float | None = Field(
         description="Of the leads handed to a rep whose SLA is over, the share acknowledged"
         " within it; those still inside their SLA (sla_pending) are left out until it is over."
+        " A lead breached before any hand-off (no active rep matched it: nurture told the"
+        " managers) is missed, and counts among them though no rep had it."
     )
     sla_pending: int = Field(
         description="Leads handed to a rep, not acknowledged yet and still inside their SLA."

@@ -15,7 +15,10 @@ from services.metrics.schemas import SpeedReport
 from services.metrics.speed_maths import speed_row
 
 MEASURES = ("webhook", "ack", "sla", "cycle", "touches")  # speed_buckets' columns
-BUCKETS = "speed_buckets(r.captured_at, r.assigned_at, r.acknowledged_at, r.customer_at, r.touches_sent) AS b"
+BUCKETS = (
+    "speed_buckets(r.captured_at, r.assigned_at, r.acknowledged_at, r.customer_at, r.touches_sent,"
+    " r.breached_at) AS b"
+)
 GROUP_OF = {"rep": "r.rep_id::text", "channel": "r.channel"}
 # The cells of the leads captured in [start, stop), counted from the leads themselves: a
 # grouping set per measure (and the group alone: every lead), so each lead is read once.
@@ -30,11 +33,13 @@ COUNT = {
     for dim, group in GROUP_OF.items()
 }
 # The leads handed to a rep since `since` and not acknowledged: still inside their SLA, so
-# neither met nor missed yet (index of migration 0014).
+# neither met nor missed yet (index of migration 0014), unless breached before the hand-off
+# (no rep matched them at first: missed, 0017).
 PENDING = {
     dim: text(
         f"SELECT {group}, count(*) FROM lead_facts AS r"  # noqa: S608 - fixed text
         " WHERE r.assigned_at > :since AND r.acknowledged_at IS NULL"
+        " AND (r.breached_at IS NULL OR r.breached_at >= r.assigned_at)"
         " AND r.captured_at >= coalesce(:start, '-infinity') AND r.captured_at < coalesce(:stop, 'infinity')"
         " GROUP BY 1"
     ).bindparams(*(bindparam(name, type_=DateTime(timezone=True)) for name in ("since", "start", "stop")))
@@ -43,11 +48,12 @@ PENDING = {
 COUNTED_WITH = text("SELECT seconds FROM speed_sla")
 RECOUNT_SLA = text(
     "INSERT INTO speed_months (month, dim, grp, measure, bucket, leads)"  # noqa: S608 - fixed text
-    " SELECT (date_trunc('month', r.captured_at AT TIME ZONE 'UTC'))::date, d.dim, d.grp, 'sla', 1, count(*)"
+    " SELECT (date_trunc('month', r.captured_at AT TIME ZONE 'UTC'))::date, d.dim, d.grp, 'sla', b.sla,"
+    " count(*)"
     f" FROM lead_facts AS r CROSS JOIN LATERAL {BUCKETS}"
     " CROSS JOIN LATERAL (VALUES ('rep', r.rep_id::text), ('channel', r.channel)) AS d (dim, grp)"
-    " WHERE r.captured_at IS NOT NULL AND b.sla = 1"
-    " GROUP BY 1, 2, 3"
+    " WHERE r.captured_at IS NOT NULL AND b.sla IS NOT NULL"
+    " GROUP BY 1, 2, 3, 5"
 )
 Cells = dict[str | None, dict[str, dict[int, int]]]  # group → measure → bucket → leads
 

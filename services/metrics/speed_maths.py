@@ -29,13 +29,15 @@ def nearest_rank(histogram: Histogram, quantiles: Sequence[float] = QUANTILES) -
 def speed_row(group: str | None, histograms: Mapping[str, Histogram], pending: int = 0) -> SpeedRow:
     """One group's speed figures from its histograms by measure: webhook and ack (seconds
     from capture), cycle (days), touches (a customer's touches before it became one; the bucket
-    is the count) and sla (bucket 1: acknowledged within the SLA). `pending` of the leads handed
-    off are still inside their SLA: SLA compliance is the share of the others met."""
+    is the count) and sla (bucket 1: acknowledged within the SLA; bucket 0: breached with no
+    hand-off, no rep matching the lead). `pending` of the leads handed off are still inside
+    their SLA: SLA compliance is the share of the others met, those never handed off among
+    them."""
     assigned = sum(histograms.get("webhook", {}).values())
     converted = sum(histograms.get("cycle", {}).values())
     touches = sum(bucket * leads for bucket, leads in histograms.get("touches", {}).items())
     in_time = histograms.get("sla", {}).get(1, 0)
-    decided = assigned - pending
+    decided = assigned + histograms.get("sla", {}).get(0, 0) - pending
     return SpeedRow(
         group=group,
         to_first_webhook_seconds=_percentiles(histograms.get("webhook", {})),

@@ -1,7 +1,8 @@
 """speed_months, speed to lead kept as histograms per month of capture by triggers on lead_facts,
 answers what sorting every lead's times answers: the same counts, SLA compliance and touches to
 conversion (the touches sent before the lead became a customer) exactly, each percentile within
-1% of the nearest-rank value; after inserts, upserts
+1% of the nearest-rank value; a lead breached before any hand-off (no rep matched it) missed;
+after inserts, upserts
 that move leads between reps, channels and months, updates of other columns, deletions and a
 truncation; for periods open or closed at either end, cut mid-month or on a month's first
 instant, in any time zone; and after the SLA setting changes."""
@@ -33,6 +34,7 @@ COLUMNS = (
     "acknowledged_at",
     "customer_at",
     "touch_times",
+    "breached_at",
 )
 
 
@@ -54,6 +56,10 @@ def a_lead(rng: random.Random) -> dict[str, Any]:
         acknowledged = at + timedelta(seconds=rng.expovariate(1 / 900))
     # a few bought before their capture: existing customers imported with their history
     customer = at + timedelta(days=rng.uniform(-30, 90)) if rng.random() < 0.2 else None
+    # a few no rep matched at first (given to one later, or never), a few breached by their rep
+    breached = at + timedelta(seconds=rng.uniform(0, 30 * 60)) if rng.random() < 0.3 else None
+    if assigned and breached and rng.random() < 0.5:
+        assigned = breached + timedelta(seconds=rng.uniform(0.01, 3600))
     return {
         "lead_id": uuid.UUID(int=rng.getrandbits(128)),
         "channel": rng.choice(CHANNELS),
@@ -64,6 +70,7 @@ def a_lead(rng: random.Random) -> dict[str, Any]:
         "customer_at": customer,
         "touch_times": sorted(at + timedelta(days=rng.uniform(0, 60)) for _ in range(rng.randint(0, 9))),
         "stage": rng.choice(["lead", "mql", "customer"]),
+        "breached_at": breached,
     }
 
 
@@ -99,12 +106,21 @@ def expected(rows: list[Any], by: str | None, sla: float, now: datetime) -> dict
         group = rep if by == "rep" else row.channel
         for key in [group, "all"] if by else ["all"]:
             found = values[key]
+            missed_first = row.breached_at is not None and (
+                row.assigned_at is None or row.breached_at < row.assigned_at
+            )  # no rep matched it at first: missed, whenever a rep had it
             if row.assigned_at:
                 found["webhook"].append((row.assigned_at - row.captured_at).total_seconds())
-                if row.acknowledged_at and (row.acknowledged_at - row.assigned_at).total_seconds() <= sla:
+                in_time = (
+                    row.acknowledged_at and (row.acknowledged_at - row.assigned_at).total_seconds() <= sla
+                )
+                if in_time and not missed_first:
                     found["in_time"].append(1)
-                if not row.acknowledged_at and row.assigned_at > now - timedelta(seconds=sla):
+                waiting = not row.acknowledged_at and row.assigned_at > now - timedelta(seconds=sla)
+                if waiting and not missed_first:
                     found["pending"].append(1)  # neither met nor missed yet
+            elif missed_first:
+                found["never_handed_off"].append(1)
             if row.acknowledged_at:
                 found["ack"].append((row.acknowledged_at - row.captured_at).total_seconds())
             if row.customer_at and row.customer_at >= row.captured_at:  # bought after we met them
@@ -115,7 +131,7 @@ def expected(rows: list[Any], by: str | None, sla: float, now: datetime) -> dict
 
 def _figures(found: dict[str, list[float]]) -> dict[str, Any]:
     assigned, converted = len(found["webhook"]), len(found["cycle"])
-    decided = assigned - len(found["pending"])
+    decided = assigned + len(found["never_handed_off"]) - len(found["pending"])
     return {
         "webhook": _nearest_ranks(found["webhook"]),
         "ack": _nearest_ranks(found["ack"]),
@@ -201,6 +217,13 @@ async def test_the_kept_histograms_match_sorting_every_lead_through_every_kind_o
             text(
                 "UPDATE lead_facts SET touch_times = touch_times || captured_at"
                 " WHERE channel = 'referral' AND captured_at IS NOT NULL"
+            )
+        )
+        # A breach alone (leads no rep matched at first) moves their cells.
+        await session.execute(
+            text(
+                "UPDATE lead_facts SET breached_at = captured_at"
+                " WHERE channel = 'web_form' AND breached_at IS NULL"
             )
         )
         await session.execute(
