@@ -3,14 +3,14 @@ its hand-off row says so: no rep (`rep_id` empty), no SLA clock. It used to be l
 and nobody told. `escalations` is 0 for such a lead when there was no active manager to tell
 either; nurture's delivery health counts those of the last day, from a partial index.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -10,14 +10,14 @@ not met, whenever its rep acknowledged it. The triggers' functions are made agai
 to move a lead's cells when `breached_at` alone changes. No lead stored has a breach yet (metrics
 did not read `sla.breached` before): no cell changes here.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
