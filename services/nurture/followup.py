@@ -126,6 +126,7 @@ async def _schedule(
             "channel": step.channel,
             "template": step.template,
             "due_at": due,
+            "expires_at": due + step.expiry if step.expiry is not None else None,
             "status": "scheduled",
             "attempts": 0,
         }

@@ -135,6 +135,7 @@ class Touch(SQLModel, table=True):
     channel_used: str | None = None
     template: str
     due_at: datetime = Field(sa_type=DateTime(timezone=True))
+    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # not sent after
     status: str  # scheduled | sending | sent | failed | cancelled
     attempts: int = 0
     lease_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

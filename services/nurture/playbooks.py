@@ -65,12 +65,20 @@ class Step(_Strict):
     after: str  # from the start of the playbook: 0m, 2d, 3w
     channel: Channel
     template: str
+    # Said only while true ("we'll call you within 15 minutes"): not sent once this long past
+    # its due time, however the lead's hours or the weekly cap would put it off (cancelled).
+    within: str | None = None
 
-    @field_validator("after")
+    @field_validator("after", "within")
     @classmethod
-    def _delay(cls, value: str) -> str:
-        parse_delay(value)
+    def _delay(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_delay(value)
         return value
+
+    @property
+    def expiry(self) -> timedelta | None:
+        return parse_delay(self.within) if self.within is not None else None
 
     @property
     def delay(self) -> timedelta:

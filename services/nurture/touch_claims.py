@@ -31,6 +31,7 @@ IN_DOUBT = (
     "in doubt: the sender stopped between sending this email and recording it; not sent again,"
     " so that nobody gets it twice"
 )
+EXPIRED = "no longer true when the lead's hours or weekly cap would let it go (the step's `within`)"
 NO_TEMPLATE = "no template {template!r} in playbooks version {version}, which it was scheduled under"
 NO_CONSENT = "no consent to {channel} marketing, and the lead's source states no legal basis for it"
 BUSY = "waiting for its lead, which another transaction holds"
@@ -159,6 +160,8 @@ def _judge(
         max(touch.due_at, now), allowed, lead.context, playbooks
     ):
         return Decided(item, "cancelled", "a greeting that missed its day (the lead's hours or weekly cap)")
+    if touch.expires_at is not None and allowed > touch.expires_at:
+        return Decided(item, "cancelled", EXPIRED)
     if allowed > now:
         return Decided(item, "scheduled", "waiting for the lead's hours or weekly cap", allowed)
     return Going(item, dict(lead.context), channel, template)

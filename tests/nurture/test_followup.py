@@ -660,3 +660,21 @@ async def test_a_touch_keeps_the_texts_of_the_playbooks_it_was_scheduled_under(
     cancelled = await eventually(lambda: _only_touch(nurture, lost.lead_id, "cancelled"), timeout=20)
     assert cancelled["detail"] == "no template 'promo_a' in playbooks version 0, which it was scheduled under"
     assert mailbox.to(lost.data["lead"]["email"]) == []
+
+
+async def test_the_hot_leads_promise_of_a_call_expires_half_an_hour_after_it_is_due(
+    nurture: httpx.AsyncClient, publish: Any, servers: Servers
+) -> None:
+    event = classified("hot", phone="+77015550199")
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    await eventually(lambda: _count(nurture, event.lead_id, "scheduled", 1), timeout=20)
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        query = "SELECT template, due_at, expires_at FROM nurture.touches WHERE lead_id = $1 ORDER BY step"
+        rows = await connection.fetch(query, event.lead_id)
+    finally:
+        await connection.close()
+    assert {r["template"]: (r["expires_at"] - r["due_at"]) if r["expires_at"] else None for r in rows} == {
+        "call_now": None,
+        "we_call_you": timedelta(minutes=30),
+    }
