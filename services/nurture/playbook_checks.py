@@ -31,10 +31,20 @@ def parse_new_playbooks(document: str | dict[str, Any]) -> Playbooks:
     """The playbooks, as `parse_playbooks` reads them; InvalidInput names each template and
     placeholder, and each `when` value, a new version may not hold."""
     playbooks = parse_playbooks(document)
-    problems = [*_when_problems(playbooks), *_template_problems(playbooks)]
+    problems = [*_when_problems(playbooks), *_template_problems(playbooks), *_hours_problems(playbooks)]
     if problems:
         raise InvalidInput(problems)
     return playbooks
+
+
+def _hours_problems(playbooks: Playbooks) -> list[tuple[str, str]]:
+    """A call window inside the quiet hours lets no call task go, ever (each was put off a
+    few weeks at a time, looking for a moment)."""
+    window, quiet = playbooks.call_window, playbooks.quiet_hours
+    if window.leaves_a_moment_outside(quiet):
+        return []
+    hours = f"{quiet.start:%H:%M}-{quiet.end:%H:%M}"
+    return [("call_window", f"lies inside quiet_hours ({hours}): no call task could ever be made")]
 
 
 def _when_problems(playbooks: Playbooks) -> list[tuple[str, str]]:

@@ -147,6 +147,11 @@ class Window(_Strict):
             return self.start <= moment < self.end
         return moment >= self.start or moment < self.end  # across midnight
 
+    def leaves_a_moment_outside(self, other: "Window") -> bool:
+        """Some minute of the day is inside this window and outside `other` (quiet hours)."""
+        minutes = (time(m // 60, m % 60) for m in range(24 * 60))
+        return any(self.contains(t) and not other.contains(t) for t in minutes)
+
     @classmethod
     def parse(cls, text: str) -> "Window":
         start, _, end = text.replace(" ", "").partition("-")

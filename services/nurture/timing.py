@@ -9,7 +9,7 @@ A touch that may not go now is moved to the first moment it may.
 """
 
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,15 +38,9 @@ def call_window_of(lead: dict[str, Any], rules: Playbooks) -> Window:
             window = Window.parse(given)
         except ValueError:
             return rules.call_window
-        if _callable(window, rules.quiet_hours):
+        if window.leaves_a_moment_outside(rules.quiet_hours):
             return window
     return rules.call_window
-
-
-def _callable(window: Window, quiet: Window) -> bool:
-    """Some minute of the day is inside `window` and outside `quiet`."""
-    minutes = (time(m // 60, m % 60) for m in range(24 * 60))
-    return any(window.contains(t) and not quiet.contains(t) for t in minutes)
 
 
 def earliest_send(

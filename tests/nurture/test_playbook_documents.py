@@ -108,6 +108,19 @@ async def test_an_unquoted_time_of_day_is_refused_asking_for_quotes(
     assert f"write it in quotes: {quoted}" in response.json()["errors"][0]["reason"]
 
 
+@pytest.mark.parametrize("window", ['{start: "22:00", end: "23:00"}', '{start: "10:00", end: "10:00"}'])
+async def test_a_call_window_inside_the_quiet_hours_is_refused(
+    nurture: httpx.AsyncClient, window: str
+) -> None:
+    """No call task could ever go: each was put off weeks at a time (found by an outside review)."""
+    headers = {**ADMIN, "content-type": "application/yaml"}
+    response = await nurture.put(
+        "/v1/playbooks", content=default_with(CALLS, f"call_window: {window}"), headers=headers
+    )
+    assert refused_fields(response) == ["call_window"]
+    assert "lies inside quiet_hours (21:00-09:00)" in response.json()["errors"][0]["reason"]
+
+
 async def test_quoted_times_of_day_are_taken_as_written(nurture: httpx.AsyncClient) -> None:
     headers = {**ADMIN, "content-type": "application/yaml"}
     written = default_with(CALLS, 'call_window: {start: "9:30", end: "18:00:00"}')
