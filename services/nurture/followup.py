@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.nurture import suppression
 from services.nurture.consent import HEARD, as_heard, with_consent
 from services.nurture.models import (
     Assignment,
@@ -192,6 +193,7 @@ async def unsubscribe(session: AsyncSession, lead_id: UUID, reason: str) -> int:
             index_elements=["lead_id"], set_={"unsubscribed": True, "updated_at": func.now()}
         )
     )
+    await suppression.remember(session, lead_id)  # and after an erasure, by their addresses
     return await cancel(session, lead_id, reason)
 
 
@@ -230,12 +232,15 @@ async def resubscribe(session: AsyncSession, event: Envelope, book: PlaybookBook
     """A consent given again for marketing (`POST /v1/consent`: the person's own new opt-in)
     undoes an unsubscribe: the playbook that fits the lead's last classification starts over.
     A capture's or a CRM's `consent` field does not: a sync sending its stored flag again
-    would undo every unsubscribe. (It stayed unsubscribed for good, whatever they said.)"""
+    would undo every unsubscribe. (It stayed unsubscribed for good, whatever they said.) So
+    does it for an address unsubscribed before an erasure (`suppression`)."""
     lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
-    if lead is None or not lead.unsubscribed:
+    held = {event.lead_id: lead} if lead is not None else {}
+    if lead is None or not (lead.unsubscribed or await suppression.suppressed(session, held)):
         await record_consent(session, event.lead_id, event.data)
         return
     context = with_consent(lead.context, event.data)
+    await suppression.forget(session, context)  # an address someone unsubscribed, erased since
     active = await book.active(session)
     playbook = active.value.select(context.get("temperature"), context.get("stage"), context.get("channel"))
     lead.context, lead.unsubscribed, lead.updated_at = context, False, utcnow()

@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.nurture import suppression
 from services.nurture.consent import may_market
 from services.nurture.followup import TOUCHES, PlaybookBook
 from services.nurture.models import FollowedLead, Touch
@@ -112,6 +113,7 @@ async def gate(
     now = utcnow()  # once held: what another sender recorded before counts against the cap
     sent = await _recent_sends(session, set(leads), now)
     texts = await book.templates(session, {item.touch.playbook_version for item in claimed})
+    unsubscribed_before = await suppression.suppressed(session, leads)
     decided, going = [], []
     for item in claimed:
         touch, lead = current.get(item.touch.id), leads.get(item.touch.lead_id)
@@ -120,6 +122,8 @@ async def gate(
         context = lead.context if lead is not None else seen.get(touch.lead_id)
         templates = texts.get(touch.playbook_version, {})
         verdict = _judge(item, touch, lead, context, now, playbooks, templates, sent.get(touch.lead_id, []))
+        if isinstance(verdict, Going) and touch.lead_id in unsubscribed_before:
+            verdict = Decided(item, "cancelled", suppression.SUPPRESSED)
         if isinstance(verdict, Decided):
             decided.append(verdict)
             continue

@@ -678,3 +678,37 @@ async def test_the_hot_leads_promise_of_a_call_expires_half_an_hour_after_it_is_
         "call_now": None,
         "we_call_you": timedelta(minutes=30),
     }
+
+
+async def test_an_unsubscribe_outlives_the_erasure_of_the_person(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any, servers: Servers
+) -> None:
+    """Unsubscribed, erased, then sent again by a CRM: a new lead with the same address was
+    emailed the welcome (found by an outside review). Only a keyed hash of the address is kept,
+    and a new consent lifts it."""
+    first = classified("warm")
+    address = first.data["lead"]["email"]
+    await publish(topics.LEAD_CLASSIFICATIONS, first)
+    await eventually(lambda: len(mailbox.to(address)) == 1, timeout=20)
+    unsubscribed = first.follow_up(CONSENT_CHANGED, "ingest", _payload(granted=False, purpose="marketing"))
+    await publish(topics.LEAD_EVENTS, unsubscribed)
+    await eventually(lambda: _only(nurture, first.lead_id, {"cancelled", "sent"}), timeout=20)
+    gone = first.follow_up(LEAD_ERASED, "ingest", _payload(erased_at=utcnow().isoformat()))
+    await publish(topics.LEAD_EVENTS, gone)
+    await eventually(lambda: _none(nurture, first.lead_id), timeout=20)
+
+    again = classified("warm", email=address.upper())  # the CRM's copy, written its own way
+    await publish(topics.LEAD_CLASSIFICATIONS, again)
+    suppressed = "the person unsubscribed by this address before (kept after their erasure)"
+    await eventually(lambda: _email_detail(nurture, again.lead_id, suppressed), timeout=20)
+    assert len(mailbox.to(address)) == 1
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        kept = await connection.fetch("SELECT digest FROM nurture.suppressed_addresses")
+    finally:
+        await connection.close()
+    assert kept and all(address.encode() not in bytes(row["digest"]) for row in kept)
+
+    given = again.follow_up(CONSENT_CHANGED, "ingest", _payload(granted=True, purpose="marketing"))
+    await publish(topics.LEAD_EVENTS, given)
+    await eventually(lambda: len(mailbox.to(address)) + len(mailbox.to(address.upper())) == 2, timeout=20)
