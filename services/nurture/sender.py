@@ -96,7 +96,7 @@ class TouchSender:
                 async with self.db.transaction() as session:
                     if done is None:
                         decided, going = await gate(session, claimed, playbooks, self.book)
-                        done = decided, going, await self._send_all(going, playbooks)
+                        done = decided, going, await self._send_all(going)
                     await record(session, self.settings, *done)
                 return
             except Exception as error:
@@ -108,12 +108,12 @@ class TouchSender:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, longest)
 
-    async def _send_all(self, going: list[Going], playbooks: Playbooks) -> list[Any]:
+    async def _send_all(self, going: list[Going]) -> list[Any]:
         """Each touch's outcome: None (sent), what to tell the rep (a call task) or the error."""
-        sends = (self._bounded(item, playbooks) for item in going)
+        sends = (self._bounded(item) for item in going)
         return await asyncio.gather(*sends, return_exceptions=True)
 
-    async def _bounded(self, item: Going, playbooks: Playbooks) -> dict[str, Any] | None:
+    async def _bounded(self, item: Going) -> dict[str, Any] | None:
         """A send never outlives its claim: still going as the claim's lease nears its end, it
         fails and is retried, rather than another worker sending it meanwhile. A text has the
         webhook timeout (the HTTP session's); an email ends sooner on its own, knowing whether
@@ -122,11 +122,11 @@ class TouchSender:
         margin = self.settings.webhook_timeout_seconds / 2  # after the email's own end
         try:
             async with asyncio.timeout((lease_until - utcnow()).total_seconds() - margin):
-                return await self._send(item, playbooks)
+                return await self._send(item)
         except TimeoutError as error:
             raise SendFailed("no answer before the touch's claim ran out") from error
 
-    async def _send(self, item: Going, playbooks: Playbooks) -> dict[str, Any] | None:
+    async def _send(self, item: Going) -> dict[str, Any] | None:
         """Send one touch; a call task returns what to tell the rep (sent in the record step)."""
         touch, fields = item.claim.touch, item.fields
         language = language_of(fields)
