@@ -208,7 +208,7 @@ def events_of(plan: Plan, captured_at: datetime) -> list[Envelope]:
         event(
             OUTCOME_RECORDED,
             "ingest",
-            h,
+            max(h, 0.5),  # posted after the capture, even when it happened before (a CRM's history)
             OutcomeRecorded(outcome_id=uuid.uuid4(), outcome=o, occurred_at=at(h), amount=a),
         )
         for h, o, a in plan.outcomes

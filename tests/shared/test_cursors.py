@@ -78,6 +78,7 @@ LISTS: dict[tuple[str, str], tuple[dict[str, object], list[object]]] = {
     ("nurture", "/v1/reps"): (BY_CREATION, CREATION_EDGES),
     ("nurture", "/v1/webhooks"): (BY_CREATION, CREATION_EDGES),
     ("nurture", "/v1/webhooks/{endpoint_id}/deliveries"): (BY_CREATION, CREATION_EDGES),
+    ("nurture", "/v1/reps/{rep_id}/deliveries"): (BY_CREATION, CREATION_EDGES),
     ("nurture", "/v1/leads/{lead_id}/touches"): (TIMELINE, TIMELINE_EDGES),
     ("metrics", "/v1/spend"): (PERIODS, PERIOD_EDGES),
     ("scoring", "/v1/leads"): (SCORES, SCORE_EDGES),
@@ -107,8 +108,16 @@ async def endpoint_id(clients: dict[str, httpx.AsyncClient]) -> str:
     return str(answer.json()["id"])
 
 
-def url(path: str, endpoint_id: str) -> str:
-    return path.format(endpoint_id=endpoint_id, lead_id=uuid.uuid4())
+@pytest.fixture(scope="module")
+async def rep_id(clients: dict[str, httpx.AsyncClient]) -> str:
+    body = {"name": "Cursor rep", "webhook_url": "https://hooks.example.kz/rep"}
+    answer = await clients["nurture"].post("/v1/reps", json=body, headers=ADMIN)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def url(path: str, endpoint_id: str, rep_id: str) -> str:
+    return path.format(endpoint_id=endpoint_id, rep_id=rep_id, lead_id=uuid.uuid4())
 
 
 async def test_every_list_with_a_cursor_is_here(clients: dict[str, httpx.AsyncClient]) -> None:
@@ -126,11 +135,13 @@ async def test_every_list_with_a_cursor_is_here(clients: dict[str, httpx.AsyncCl
     [(service, path, case) for (service, path), (cases, _) in LISTS.items() for case in cases],
 )
 async def test_a_tampered_cursor_is_refused_not_a_server_error(
-    clients: dict[str, httpx.AsyncClient], endpoint_id: str, service: str, path: str, case: str
+    clients: dict[str, httpx.AsyncClient], endpoint_id: str, rep_id: str, service: str, path: str, case: str
 ) -> None:
     cursor = encoded(LISTS[service, path][0][case])
     headers = VIEWER if (service, path) in VIEWERS_LISTS else ADMIN  # as the viewer where it reads
-    answer = await clients[service].get(url(path, endpoint_id), params={"cursor": cursor}, headers=headers)
+    answer = await clients[service].get(
+        url(path, endpoint_id, rep_id), params={"cursor": cursor}, headers=headers
+    )
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert [(e["field"], e["reason"]) for e in answer.json()["errors"]] == [
@@ -143,7 +154,14 @@ async def test_a_tampered_cursor_is_refused_not_a_server_error(
     [(service, path, encoded(edge)) for (service, path), (_, edges) in LISTS.items() for edge in edges],
 )
 async def test_the_ends_of_each_range_are_still_cursors(
-    clients: dict[str, httpx.AsyncClient], endpoint_id: str, service: str, path: str, cursor: str
+    clients: dict[str, httpx.AsyncClient],
+    endpoint_id: str,
+    rep_id: str,
+    service: str,
+    path: str,
+    cursor: str,
 ) -> None:
-    answer = await clients[service].get(url(path, endpoint_id), params={"cursor": cursor}, headers=ADMIN)
+    answer = await clients[service].get(
+        url(path, endpoint_id, rep_id), params={"cursor": cursor}, headers=ADMIN
+    )
     assert answer.status_code == 200, answer.text
