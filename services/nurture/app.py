@@ -83,7 +83,8 @@ def create_hand_off_app(settings: NurtureSettings) -> FastAPI:
 
 
 def _dispatch_webhooks(runtime: ServiceRuntime, settings: NurtureSettings) -> WebhookDispatcher:
-    dispatcher = WebhookDispatcher(runtime.db.direct_connection(), runtime.db.direct_connection(), settings)
+    connections = runtime.db.direct_connection(), runtime.db.direct_connection()
+    dispatcher = WebhookDispatcher(*connections, settings, wake_relay=runtime.relay.wake)
     runtime.db.after_commit("webhook_deliveries", dispatcher.wake)
     dispatcher.serve_at_birth(runtime.db)  # a rep's hot lead is sent as the lane commits it
     runtime.add_loop(dispatcher.run)

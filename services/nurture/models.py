@@ -72,6 +72,8 @@ class WebhookDelivery(SQLModel, table=True):
     lease_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
     delivered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # the first 2xx, kept through redeliveries (`lead.delivered` is told once per webhook)
+    first_delivered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class DeliveryAttempt(SQLModel, table=True):

@@ -13,6 +13,8 @@ from shared.events import utcnow
 from shared.faults import drop_traceback
 from shared.outgoing import post
 
+HAND_OFF = "lead.hot"  # a rep's hand-off webhook's event_type (services/nurture/assignments.py)
+
 
 @dataclass
 class Due:
@@ -24,6 +26,15 @@ class Due:
     origin: str | None
     secret: str
     previous_secret: str | None
+    # Whose webhook it is: a rep's hand-off (`lead.hot`) delivered tells `lead.delivered`.
+    rep_id: UUID | None = None
+    lead_id: UUID | None = None
+    event_type: str | None = None
+
+    @property
+    def hands_off(self) -> bool:
+        """A rep's hand-off webhook (not a call task, a manager's notice or a subscription's)."""
+        return self.rep_id is not None and self.event_type == HAND_OFF
 
 
 @dataclass

@@ -18,6 +18,7 @@ import functools
 import logging
 import random
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -51,12 +52,13 @@ WITH claimed AS (
           )
           AND (w.origin IS NULL OR NOT (w.origin = ANY($4::text[])))
         ORDER BY rep_id IS NULL, next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED  -- hand-offs to reps first
-    ) RETURNING d.id, d.url, d.body, d.attempts, d.rep_id, d.endpoint_id, d.origin
+    ) RETURNING d.id, d.url, d.body, d.attempts, d.rep_id, d.endpoint_id, d.origin, d.lead_id, d.event_type
 )
 SELECT c.id, coalesce(e.url, r.webhook_url, c.url), c.body, c.attempts, c.endpoint_id, c.origin,
        coalesce(r.webhook_secret, e.secret) AS secret,
        CASE WHEN r.previous_webhook_secret_until > $1 THEN r.previous_webhook_secret
-            WHEN e.previous_secret_until > $1 THEN e.previous_secret END AS previous_secret
+            WHEN e.previous_secret_until > $1 THEN e.previous_secret END AS previous_secret,
+       c.rep_id, c.lead_id, c.event_type
 FROM claimed c
 LEFT JOIN reps r ON r.id = c.rep_id
 LEFT JOIN webhook_endpoints e ON e.id = c.endpoint_id
@@ -88,18 +90,26 @@ def claim_at_birth(
         delivery["origin"],
         secret,
         previous,
+        delivery["rep_id"],
+        delivery["lead_id"],
+        delivery["event_type"],
     )
     hand_after_commit(session, AT_BIRTH, due)
 
 
 class WebhookDispatcher:
     def __init__(
-        self, claims: DirectConnection, records: DirectConnection, settings: NurtureSettings
+        self,
+        claims: DirectConnection,
+        records: DirectConnection,
+        settings: NurtureSettings,
+        wake_relay: Callable[[], None] = lambda: None,
     ) -> None:
         # Claims never wait behind the records of earlier sends: each has its own connection
         # (and loop), and records are written a batch at a time.
         self.claims, self.records = claims, records
         self.settings = settings
+        self.wake_relay = wake_relay  # records may write `lead.delivered` to the outbox
         self.rng = random.Random()  # noqa: S311 - jitter, not security
         self._wakeup = Wakeup()
         self._outcomes: list[Outcome] = []
@@ -221,7 +231,8 @@ class WebhookDispatcher:
         if not outcomes:
             return
         try:
-            await record_outcomes(self.records, self.settings, self.rng, outcomes)
+            if await record_outcomes(self.records, self.settings, self.rng, outcomes):
+                self.wake_relay()
         except Exception as error:  # their leases run out and they are sent again
             raise_hidden_stop(error)
             log.warning("could not record %d webhook attempts: %r", len(outcomes), error)

@@ -1,6 +1,6 @@
-"""The events nurture produces (topic `nurture.touch-events`): a lead assigned to a rep,
-acknowledged or escalated past its SLA, follow-up touches, and commercial proposals waiting
-for an answer."""
+"""The events nurture produces (topic `nurture.touch-events`): a lead assigned to a rep, its
+hand-off webhook delivered, acknowledged or escalated past its SLA, follow-up touches, and
+commercial proposals waiting for an answer."""
 
 from datetime import datetime
 from uuid import UUID
@@ -9,6 +9,7 @@ from shared.events.envelope import Payload
 from shared.events.scoring import Temperature
 
 LEAD_ASSIGNED = "lead.assigned"
+LEAD_DELIVERED = "lead.delivered"
 LEAD_ACKNOWLEDGED = "lead.acknowledged"
 SLA_BREACHED = "sla.breached"
 TOUCH_SCHEDULED = "touch.scheduled"
@@ -31,6 +32,15 @@ class LeadAssigned(Payload):
     escalated_from: UUID | None = None
     reason: str | None = None  # why it was escalated: "rep_left" (before acknowledging it); else a breach
     revived: bool | None = None  # handed off again: new interest after the lead was lost or parked
+
+
+class LeadDelivered(Payload):
+    """nurture: a rep's hand-off webhook (`lead.hot`) reached them: their receiver answered 2xx,
+    for the first time for that webhook (a redelivery of it is not told again), on `attempts`."""
+
+    rep_id: UUID
+    delivered_at: datetime
+    attempts: int
 
 
 class LeadAcknowledged(Payload):
