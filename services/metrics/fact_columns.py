@@ -16,6 +16,7 @@ from shared.events import (
     LEAD_ASSIGNED,
     LEAD_CAPTURED,
     LEAD_CLASSIFIED,
+    LEAD_DELIVERED,
     LEAD_UPDATED,
     OUTCOME_RECORDED,
     SLA_BREACHED,
@@ -30,6 +31,7 @@ EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES) if s != "churned"}
     "warm_at",
     "cold_at",
     "assigned_at",
+    "delivered_at",
     "acknowledged_at",
     "breached_at",
     "first_touch_at",
@@ -120,6 +122,12 @@ def assigned(event: Envelope) -> dict[str, Any]:
     return {"rep_id": event.data["rep_id"], "assigned_at": _time(event.data["assigned_at"])}
 
 
+def delivered(event: Envelope) -> dict[str, Any]:
+    """A rep's hand-off webhook reached them: speed to lead's capture → webhook ends here, not at
+    the assignment (a receiver down, slow or retried for hours is not fast). The first counts."""
+    return {"delivered_at": _time(event.data["delivered_at"])}
+
+
 def acknowledged(event: Envelope) -> dict[str, Any]:
     return {"acknowledged_at": _time(event.data["acknowledged_at"])}
 
@@ -169,6 +177,7 @@ COLUMNS: dict[str, Columns] = {
     LEAD_UPDATED: updated,
     LEAD_CLASSIFIED: classified,
     LEAD_ASSIGNED: assigned,
+    LEAD_DELIVERED: delivered,
     LEAD_ACKNOWLEDGED: acknowledged,
     SLA_BREACHED: breached,
     TOUCH_SENT: touch_sent,

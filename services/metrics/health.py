@@ -2,7 +2,7 @@
 broker), each service's outbox backlog and dead letters, nurture's webhook failures and the hot
 leads it could tell nobody of (asked of each service over HTTP, with the viewer token: no
 service reads another's schema, so each can run under its own database role), and end-to-end
-latency (capture → rep webhook, from the read model). Each figure is also a Prometheus gauge on
+latency (capture → rep webhook delivered, from the read model). Each figure is also a Prometheus gauge on
 this service's /metrics (`health_gauges`); the broker's are read by `broker_figures`. A report
 is reused for a few seconds, and callers meanwhile share the one being made: the dashboard
 polls it."""
@@ -28,8 +28,8 @@ _OWN_OUTBOX = "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbo
 _LATENCY = """
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,
        percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99
-FROM (SELECT extract(epoch FROM assigned_at - captured_at) AS s FROM lead_facts
-      WHERE assigned_at IS NOT NULL AND captured_at > now() - interval '1 day') recent
+FROM (SELECT extract(epoch FROM delivered_at - captured_at) AS s FROM lead_facts
+      WHERE delivered_at IS NOT NULL AND captured_at > now() - interval '1 day') recent
 """
 
 

@@ -65,6 +65,7 @@ class LeadFact(SQLModel, table=True):
     cold_at: datetime | None = None
     rep_id: UUID | None = None
     assigned_at: datetime | None = None
+    delivered_at: datetime | None = None  # nurture's first `lead.delivered`: the hand-off reached the rep
     acknowledged_at: datetime | None = None
     breached_at: datetime | None = None  # nurture's first `sla.breached`: before any hand-off, no rep matched
     first_touch_at: datetime | None = None

@@ -14,18 +14,20 @@ from services.metrics.months import month_start, whole_months
 from services.metrics.schemas import SpeedReport
 from services.metrics.speed_maths import speed_row
 
-MEASURES = ("webhook", "ack", "sla", "cycle", "touches")  # speed_buckets' columns
+# speed_buckets' columns: webhook is the hand-off (assigned - captured: SLA compliance counts
+# the leads handed off by it), delivered the webhook's arrival (migration 0019)
+MEASURES = ("webhook", "delivered", "ack", "sla", "cycle", "touches")
 BUCKETS = (
     "speed_buckets(r.captured_at, r.assigned_at, r.acknowledged_at, r.customer_at, r.touches_sent,"
-    " r.breached_at) AS b"
+    " r.breached_at, r.delivered_at) AS b"
 )
 GROUP_OF = {"rep": "r.rep_id::text", "channel": "r.channel"}
 # The cells of the leads captured in [start, stop), counted from the leads themselves: a
 # grouping set per measure (and the group alone: every lead), so each lead is read once.
 COUNT = {
     dim: text(
-        f"SELECT {group}, b.webhook, b.ack, b.sla, b.cycle, b.touches,"  # noqa: S608 - fixed text
-        " GROUPING(b.webhook, b.ack, b.sla, b.cycle, b.touches), count(*)"
+        f"SELECT {group}, b.webhook, b.delivered, b.ack, b.sla, b.cycle, b.touches,"  # noqa: S608 - fixed text
+        " GROUPING(b.webhook, b.delivered, b.ack, b.sla, b.cycle, b.touches), count(*)"
         f" FROM lead_facts AS r CROSS JOIN LATERAL {BUCKETS}"
         " WHERE r.captured_at >= :start AND r.captured_at < :stop"
         f" GROUP BY GROUPING SETS (({group}), {', '.join(f'({group}, b.{m})' for m in MEASURES)})"

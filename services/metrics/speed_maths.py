@@ -27,8 +27,10 @@ def nearest_rank(histogram: Histogram, quantiles: Sequence[float] = QUANTILES) -
 
 
 def speed_row(group: str | None, histograms: Mapping[str, Histogram], pending: int = 0) -> SpeedRow:
-    """One group's speed figures from its histograms by measure: webhook and ack (seconds
-    from capture), cycle (days), touches (a customer's touches before it became one; the bucket
+    """One group's speed figures from its histograms by measure: webhook (the hand-off),
+    delivered (its webhook's arrival: the capture → webhook figure; a hand-off whose webhook
+    never arrived, or arrived before metrics heard of deliveries, is in none of its buckets) and
+    ack (seconds from capture), cycle (days), touches (a customer's touches before it became one; the bucket
     is the count) and sla (bucket 1: acknowledged within the SLA; bucket 0: breached with no
     hand-off, no rep matching the lead). `pending` of the leads handed off are still inside
     their SLA: SLA compliance is the share of the others met, those never handed off among
@@ -40,7 +42,7 @@ def speed_row(group: str | None, histograms: Mapping[str, Histogram], pending: i
     decided = assigned + histograms.get("sla", {}).get(0, 0) - pending
     return SpeedRow(
         group=group,
-        to_first_webhook_seconds=_percentiles(histograms.get("webhook", {})),
+        to_first_webhook_seconds=_percentiles(histograms.get("delivered", {})),
         to_acknowledgement_seconds=_percentiles(histograms.get("ack", {})),
         sla_compliance=round(in_time / decided, 4) if decided > 0 else None,
         sla_pending=pending,

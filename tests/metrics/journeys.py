@@ -1,5 +1,6 @@
 """A month of leads as the services would report them: captures, profile updates, stage and
-temperature changes, hand-offs (one escalated), touches and purchases, at fixed moments."""
+temperature changes, hand-offs (one escalated) and their webhooks' deliveries (one never
+arrived, one retried), touches and purchases, at fixed moments."""
 
 import uuid
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from shared.events import (
     LEAD_ASSIGNED,
     LEAD_CAPTURED,
     LEAD_CLASSIFIED,
+    LEAD_DELIVERED,
     LEAD_UPDATED,
     OUTCOME_RECORDED,
     TOUCH_SENT,
@@ -20,6 +22,7 @@ from shared.events import (
     LeadAssigned,
     LeadCaptured,
     LeadClassified,
+    LeadDelivered,
     LeadUpdated,
     OutcomeRecorded,
     TouchChanged,
@@ -40,6 +43,7 @@ class Plan:
     path: list[tuple[float, str, str]] = field(default_factory=list)  # (hours, stage, temperature)
     updates: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     assigned: list[tuple[float, uuid.UUID]] = field(default_factory=list)
+    delivered: list[tuple[float, uuid.UUID]] = field(default_factory=list)  # the hand-off webhooks' arrivals
     acknowledged: float | None = None
     touches: list[float] = field(default_factory=list)
     outcomes: list[tuple[float, str, float | None]] = field(default_factory=list)  # (hours, outcome, amount)
@@ -57,6 +61,7 @@ PLANS = [
         path=[(0.01, "lead", "cold"), (24, "mql", "warm"), (72, "sql", "hot"), (240, "customer", "hot")],
         updates=[(120, {"industry": "wholesale", "company_size": "51-200"})],
         assigned=[(72.001, REP_A), (72.3, REP_B)],  # not acknowledged in time: escalated
+        delivered=[(72.2, REP_A), (72.3001, REP_B)],  # A's receiver took it on a retry
         acknowledged=72.4,
         touches=[24, 48, 240.5, 400],  # and after the purchase: thanks, feedback
         outcomes=[(240, "won", 1000.0), (960, "won", 500.0)],
@@ -75,6 +80,7 @@ PLANS = [
         "1-10",
         path=[(0.01, "lead", "hot"), (2, "sql", "hot"), (100, "customer", "hot")],
         assigned=[(0.002, REP_A)],
+        delivered=[(0.0021, REP_A)],
         acknowledged=0.05,
         touches=[100.5],  # only the thanks for the purchase
         outcomes=[(100, "won", 300.0)],
@@ -85,7 +91,7 @@ PLANS = [
         "services",
         "11-50",
         path=[(0.01, "lead", "warm"), (5, "mql", "warm"), (20, "sql", "hot"), (40, "opportunity", "hot")],
-        assigned=[(20.001, REP_B)],
+        assigned=[(20.001, REP_B)],  # its webhook never arrived
         touches=[6],
     ),
     Plan(
@@ -94,6 +100,7 @@ PLANS = [
         "51-200",
         path=[(0.01, "lead", "hot"), (10, "customer", "hot"), (400, "regular_customer", "warm")],
         assigned=[(0.001, REP_B)],
+        delivered=[(0.15, REP_B)],
         acknowledged=0.2,
         outcomes=[(10, "won", 200.0), (300, "won", 250.0), (600, "won", 150.0)],
     ),
@@ -156,7 +163,7 @@ def topic_of(event: Envelope) -> str:
     """Where the service that publishes `event` puts it."""
     if event.type == LEAD_CLASSIFIED:
         return topics.LEAD_CLASSIFICATIONS
-    if event.type in (LEAD_ASSIGNED, LEAD_ACKNOWLEDGED, TOUCH_SENT):
+    if event.type in (LEAD_ASSIGNED, LEAD_DELIVERED, LEAD_ACKNOWLEDGED, TOUCH_SENT):
         return topics.TOUCH_EVENTS
     return topics.LEAD_EVENTS
 
@@ -195,6 +202,10 @@ def events_of(plan: Plan, captured_at: datetime) -> list[Envelope]:
     events += [
         event(LEAD_ASSIGNED, "nurture", h, LeadAssigned(rep_id=rep, temperature="hot", assigned_at=at(h)))
         for h, rep in plan.assigned
+    ]
+    events += [
+        event(LEAD_DELIVERED, "nurture", h, LeadDelivered(rep_id=rep, delivered_at=at(h), attempts=2))
+        for h, rep in plan.delivered
     ]
     if plan.acknowledged is not None:
         rep, first = plan.assigned[-1][1], plan.assigned[0][0]

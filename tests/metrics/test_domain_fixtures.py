@@ -16,6 +16,7 @@ from shared.events import (
     LEAD_ACKNOWLEDGED,
     LEAD_ASSIGNED,
     LEAD_CLASSIFIED,
+    LEAD_DELIVERED,
     OUTCOME_RECORDED,
     Envelope,
     LeadClassified,
@@ -173,9 +174,11 @@ async def test_speed_to_lead_and_pipeline_health(metrics: httpx.AsyncClient, pub
         captured = lead_captured(channel=channel, captured_at=start.isoformat())
         at = start + timedelta(seconds=to_webhook)
         assigned = {"rep_id": str(rep), "temperature": "hot", "assigned_at": at.isoformat()}
+        delivered = {"rep_id": str(rep), "delivered_at": at.isoformat(), "attempts": 1}
         messages += [
             (topics.LEAD_EVENTS, captured),
             (topics.TOUCH_EVENTS, _touch(captured, LEAD_ASSIGNED, assigned)),
+            (topics.TOUCH_EVENTS, _touch(captured, LEAD_DELIVERED, delivered)),
         ]
         if to_ack is not None:
             acked = {

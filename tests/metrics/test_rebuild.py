@@ -74,6 +74,9 @@ async def test_a_rebuild_on_a_broker_that_forgot_everything_gives_identical_numb
         await eventually(settled, timeout=30)
         await caught_up(metrics._transport.app)  # type: ignore[attr-defined]
         before = await snapshot(metrics)
+        # The webhooks' deliveries are in it: REP_B's hand-off that never arrived is not counted.
+        speed = before["speed by rep"]["rows"]
+        assert {r["group"]: r["to_first_webhook_seconds"]["count"] for r in speed}[str(journeys.REP_B)] == 1
 
     # Restarted against a broker with none of those events, and with a damaged read model:
     # only a rebuild from metrics' own archive can give the same numbers back.

@@ -14,7 +14,7 @@ import pytest
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from shared import topics
-from shared.events import LEAD_ACKNOWLEDGED, LEAD_ASSIGNED, SLA_BREACHED, Envelope
+from shared.events import LEAD_ACKNOWLEDGED, LEAD_ASSIGNED, LEAD_DELIVERED, SLA_BREACHED, Envelope
 from shared.kafka import Publisher
 from tests.conftest import Servers, eventually, running
 from tests.helpers import lead_captured
@@ -50,6 +50,7 @@ def handed_off(
         _touch(
             captured, LEAD_ASSIGNED, {"rep_id": str(rep), "temperature": "hot", "assigned_at": at.isoformat()}
         ),
+        _delivered(captured, rep, at),
     ]
     if acknowledged_after is not None:
         acknowledged = {
@@ -59,6 +60,13 @@ def handed_off(
         }
         messages.append(_touch(captured, LEAD_ACKNOWLEDGED, acknowledged))
     return messages
+
+
+def _delivered(captured: Envelope, rep: uuid.UUID, at: datetime) -> tuple[str, Envelope]:
+    """Nurture's word that the rep's hand-off webhook arrived (`at`)."""
+    return _touch(
+        captured, LEAD_DELIVERED, {"rep_id": str(rep), "delivered_at": at.isoformat(), "attempts": 1}
+    )
 
 
 async def test_a_hand_off_still_inside_its_sla_is_neither_met_nor_missed(
@@ -130,6 +138,7 @@ async def test_a_lead_breached_before_any_hand_off_is_missed_not_left_out(
             LEAD_ASSIGNED,
             {"rep_id": str(rep), "temperature": "hot", "assigned_at": given_at.isoformat()},
         ),
+        _delivered(late, rep, given_at),
         _touch(late, LEAD_ACKNOWLEDGED, acknowledged),
     ]
     publisher = Publisher(servers.bootstrap, "test")
