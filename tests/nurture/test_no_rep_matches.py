@@ -78,9 +78,10 @@ async def breaches_queued(db: Database, lead_id: UUID) -> int:
 
 
 async def published(servers: Servers, lead_id: UUID, until: Any) -> list[Envelope]:
-    """Nurture's events about the lead (`lead.*`, `sla.*`), read until `until(events)`."""
+    """Nurture's events about the lead's hand-off (`lead.*`, `sla.*`; not its webhook's arrival,
+    `lead.delivered`), read until `until(events)`."""
     found = await events_of(servers.bootstrap, str(lead_id), until=until, topic=topics.TOUCH_EVENTS)
-    return [e for e in found if e.type.startswith(("lead.", "sla."))]
+    return [e for e in found if e.type.startswith(("lead.", "sla.")) and e.type != "lead.delivered"]
 
 
 def breached(events: list[Envelope]) -> bool:
