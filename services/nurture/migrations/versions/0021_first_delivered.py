@@ -4,15 +4,15 @@ tell a rep's first delivery of a hand-off from a redelivery of it, which must no
 `lead.delivered` again. Empty for the deliveries before: their `delivered_at`, if any, stands
 for it (webhook_records).
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0021
+Revises: 0020
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0018"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
