@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.faults import LOST_CONNECTION_ERRORS, caused_by
@@ -47,7 +47,18 @@ def create_engine(url: str, schema: str, pool_size: int = 10, durable: bool = Tr
     )
     event.listen(engine.sync_engine, "handle_error", _discard_lost_connections)
     event.listen(engine.sync_engine, "connect", _backend_yields_alike)
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connections)
     return engine
+
+
+def _refuse_closed_connections(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+    """A pooled connection whose server went away (a restart, a killed backend) is replaced as
+    it is drawn. Statements run on the asyncpg connection itself (`Database.read`,
+    `driver_connection`) fail outside SQLAlchemy, which then never learns it was lost: pooled
+    again, it failed every unit of work that drew it, for good (nurture's lane looped on
+    "connection is closed" after PostgreSQL was killed). No round trip: asyncpg knows."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise exc.DisconnectionError("the server closed this connection")
 
 
 def _backend_yields_alike(dbapi_connection: Any, _: object) -> None:
