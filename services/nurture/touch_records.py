@@ -1,12 +1,13 @@
 """Recording what became of each claimed touch: sent, moved, cancelled, failed (retried, waits
 doubling, until `touch_attempts`: a provider's outage of a few minutes lost touches for good;
-never when retrying cannot help), and a call task queued to the rep holding the lead."""
+never when retrying cannot help, nor past the lead's next step), and a call task queued to
+the rep holding the lead."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +21,10 @@ from services.nurture.touch_channels import InDoubt, Permanent, RetryLater, Send
 from services.nurture.touch_claims import Decided, Going, touches_held
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
 from shared.redact import describe, redact
+
+# A step's retry never comes after the next step: the sequence keeps its order, and a message
+# the next one has overtaken is stale (a thank-you after the reminder, two touches in a row).
+OVERTAKEN = "not tried again: the lead's next step is due before the retry would be"
 
 
 async def record(
@@ -120,11 +125,27 @@ async def _failed(
         wait = settings.touch_retry_seconds * 2 ** (touch.attempts - 1)
         if isinstance(error, RetryLater):
             wait = max(wait, error.seconds)
+        retry_at = utcnow() + timedelta(seconds=wait)
+        if (next_due := await _next_step_due(session, touch)) is not None and next_due <= retry_at:
+            await _finish(session, touch, "failed", f"{reason}; {OVERTAKEN}")
+            return
         touch.status, touch.lease_until, touch.detail = "scheduled", None, reason
-        touch.due_at = utcnow() + timedelta(seconds=wait)
+        touch.due_at = retry_at
         session.add(touch)
         return
     await _finish(session, touch, "failed", reason)
+
+
+async def _next_step_due(session: AsyncSession, touch: Touch) -> datetime | None:
+    """When the lead's next step of the same playbook is due, if one is scheduled."""
+    query = select(func.min(col(Touch.due_at))).where(
+        col(Touch.lead_id) == touch.lead_id,
+        col(Touch.playbook) == touch.playbook,
+        col(Touch.step) > touch.step,
+        col(Touch.status) == "scheduled",
+    )
+    due: datetime | None = (await session.execute(query)).scalar()
+    return due
 
 
 async def _finish(session: AsyncSession, touch: Touch, status: str, reason: str | None) -> None:
