@@ -1,4 +1,5 @@
-"""Nurture HTTP routes: reps (admin), a rep's acknowledgement, a lead's touches; and every router."""
+"""Nurture HTTP routes: reps (admin), a rep's acknowledgement, a lead's touches (a failed one sent
+again); and every router."""
 
 from datetime import timedelta
 from typing import Annotated
@@ -7,7 +8,15 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.nurture import directory, followup, playbook_routes, sla, unsubscribe_routes, webhook_routes
+from services.nurture import (
+    directory,
+    followup,
+    playbook_routes,
+    sla,
+    touch_resends,
+    unsubscribe_routes,
+    webhook_routes,
+)
 from services.nurture.models import Rep
 from services.nurture.schemas import (
     Acknowledged,
@@ -16,6 +25,7 @@ from services.nurture.schemas import (
     RepCreated,
     RepPublic,
     RepUpdate,
+    ResendIn,
     Rotate,
     Rotated,
     TouchPublic,
@@ -109,6 +119,23 @@ async def lead_touches(
         found = await followup.timeline(session, lead_id, cursor, limit)
     shown = paging.page(found, limit, request, response, lambda touch: (touch.due_at, touch.step, touch.id))
     return [TouchPublic.of(touch) for touch in shown]
+
+
+@admin.post("/touches/{touch_id}/resend", response_model=TouchPublic)
+async def resend_touch(request: Request, touch_id: UUID, data: ResendIn | None = None) -> TouchPublic:
+    """A failed touch scheduled again, due now (a provider's long outage, an address put right),
+    and judged at its send like any other: consent, unsubscribe, the lead's hours. 409 when it
+    did not fail, when the lead's next step has gone, or when an email may have reached the
+    person (unless `even_if_in_doubt`)."""
+    in_doubt = (data or ResendIn()).even_if_in_doubt
+    try:
+        async with request.app.state.runtime.db.transaction() as session:
+            touch = await touch_resends.resend(session, touch_id, utcnow(), in_doubt)
+    except LookupError as error:
+        raise HTTPException(404, "No such touch") from error
+    except touch_resends.CannotResend as error:
+        raise HTTPException(409, str(error)) from error
+    return TouchPublic.of(touch)
 
 
 routers = [

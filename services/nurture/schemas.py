@@ -163,6 +163,16 @@ class Rotate(StorableInput):
     overlap_hours: float = Field(24, ge=0, le=24 * 14, description="How long the old secret also signs.")
 
 
+class ResendIn(StorableInput):
+    model_config = ConfigDict(extra="forbid")
+
+    even_if_in_doubt: bool = Field(
+        False,
+        description="An email that failed in doubt (the SMTP server took it without a final reply)"
+        " may have reached the person: sent again only with this set.",
+    )
+
+
 class Rotated(BaseModel):
     secret: str = Field(description="The new whsec_ secret, shown only once.")
     previous_secret_until: datetime
