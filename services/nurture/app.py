@@ -12,6 +12,7 @@ from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
 from services.nurture.greetings import greet_occasions
 from services.nurture.handlers import event_handlers, hand_off_lane
+from services.nurture.paused_receivers import RECEIVERS_BELL, keep_paused_receivers
 from services.nurture.proposal_reminders import remind_stale
 from services.nurture.sender import TouchSender
 from services.nurture.subscriptions import ENDPOINTS_BELL, keep_subscribers
@@ -96,8 +97,10 @@ async def _reseal(runtime: ServiceRuntime, settings: NurtureSettings) -> None:
 
 
 def _keep_subscribers(runtime: ServiceRuntime) -> None:
-    """Announcing an event reads the subscribers kept in memory, not the table in each transaction."""
+    """Announcing an event reads the subscribers kept in memory, not the table in each transaction;
+    a hand-off, the paused receivers likewise."""
     runtime.add_loop(keep_subscribers(runtime.db, runtime.heard([ENDPOINTS_BELL])))
+    runtime.add_loop(keep_paused_receivers(runtime.db, runtime.heard([RECEIVERS_BELL])))
 
 
 async def _not_found(request: Request, error: Exception) -> Response:

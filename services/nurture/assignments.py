@@ -19,9 +19,10 @@ from services.nurture.hand_offs import (
     may_be_handed_off,
 )
 from services.nurture.models import Assignment, Rep
+from services.nurture.paused_receivers import paused_origins
 from services.nurture.rep_webhooks import acknowledge_token, notice, queue_webhook
-from services.nurture.routing import choose
-from services.nurture.subscriptions import emit
+from services.nurture.routing import choose_reachable
+from services.nurture.subscriptions import emit, origin_of
 from services.nurture.unmatched import escalate_unmatched
 from shared.db import defer_insert, defer_update
 from shared.events import LEAD_ASSIGNED, Envelope, LeadAssigned, LeadClassified, for_a_rep
@@ -42,6 +43,42 @@ async def active_reps(session: AsyncSession, role: str = "rep") -> list[Rep]:
     return reps
 
 
+async def unreachable(session: AsyncSession, reps: list[Rep], now: datetime) -> set[UUID]:
+    """The reps whose webhook receiver is paused at `now`: it failed `circuit_failures` times in
+    a row, and nothing is sent to it until its pause ends."""
+    paused = await paused_origins(session, now) if reps else set()
+    return {rep.id for rep in reps if paused and origin_of(rep.webhook_url) in paused}
+
+
+def pick(
+    session: AsyncSession,
+    reps: list[Rep],
+    lead: dict[str, Any],
+    unreachable: set[UUID],
+    exclude: set[UUID] | None = None,
+) -> Rep | None:
+    """The rep who gets the lead next, passing over those who cannot be reached now (their turn
+    spent: see `routing.choose_reachable`)."""
+    rep, passed = choose_reachable(reps, lead, unreachable, exclude or set())
+    for other in passed:
+        assert isinstance(other, Rep)
+        other.routing_base -= 1  # counted as if given
+        defer_update(session, REPS, "id", _counters(other))
+    assert rep is None or isinstance(rep, Rep)
+    return rep
+
+
+def _counters(rep: Rep) -> dict[str, Any]:
+    """What the round robin writes of a rep (every write of a rep in a transaction sets the same
+    columns: the last one queued wins)."""
+    return {
+        "id": rep.id,
+        "assigned_total": rep.assigned_total,
+        "routing_base": rep.routing_base,
+        "last_assigned_at": rep.last_assigned_at,
+    }
+
+
 async def held_hand_offs(session: AsyncSession, leads: set[UUID], lock: bool) -> dict[UUID, dict[str, Any]]:
     statement = select(ASSIGNMENTS).where(ASSIGNMENTS.c.lead_id.in_(leads))
     rows = await session.execute(statement.with_for_update() if lock else statement)
@@ -56,8 +93,8 @@ class Staff:
     """The active reps, locked; and the active managers, locked once a lead no rep matches needs
     them (after the hand-offs, as the SLA pass and a rep leaving lock them: last)."""
 
-    def __init__(self, reps: list[Rep]) -> None:
-        self.reps = reps
+    def __init__(self, reps: list[Rep], unreachable: set[UUID]) -> None:
+        self.reps, self.unreachable = reps, unreachable
         self._managers: list[Rep] | None = None
 
     async def managers(self, session: AsyncSession) -> list[Rep]:
@@ -80,7 +117,7 @@ async def assign_leads(
     hands it off again (see `hand_offs`). `look_first`: see whether they all have one before
     locking the reps (the main consumer, which the hand-off lane has usually been ahead of)."""
     given = [(event, LeadClassified.model_validate(event.data)) for event in events]
-    staff, held = await _lock_for(session, given, look_first)
+    staff, held = await _lock_for(session, given, look_first, now)
     fresh: set[UUID] = set()  # handed off here for the first time: their rows are inserted
     for event, classified in given:
         hand_off = held.get(event.lead_id)
@@ -100,23 +137,28 @@ async def assign_leads(
 
 
 async def _lock_for(
-    session: AsyncSession, given: list[tuple[Envelope, LeadClassified]], look_first: bool
+    session: AsyncSession, given: list[tuple[Envelope, LeadClassified]], look_first: bool, now: datetime
 ) -> tuple[Staff | None, dict[UUID, dict[str, Any]]]:
     """The active reps, locked, when a lead may need one (else None); and the leads' hand-offs,
     locked after them, now that no other hand-off can run."""
     leads = {event.lead_id for event, _ in given}
     if not look_first:
-        return Staff(await active_reps(session)), await held_hand_offs(session, leads, lock=True)
+        return await _staff(session, now), await held_hand_offs(session, leads, lock=True)
     held = await held_hand_offs(session, leads, lock=False)
     ending = {event.lead_id for event, c in given if c.stage in OVER_STAGES}  # maybe revived after
     if any(
         wants_a_rep(c) and (e.lead_id in ending or may_be_handed_off(e.occurred_at, held.get(e.lead_id)))
         for e, c in given
     ):
-        return Staff(await active_reps(session)), await held_hand_offs(session, leads, lock=True)
+        return await _staff(session, now), await held_hand_offs(session, leads, lock=True)
     if not held:  # nobody holds these leads and none is for a rep: nothing is locked
         return None, {}
     return None, await held_hand_offs(session, leads, lock=True)
+
+
+async def _staff(session: AsyncSession, now: datetime) -> Staff:
+    reps = await active_reps(session)
+    return Staff(reps, await unreachable(session, reps, now))
 
 
 async def _hand_off(
@@ -132,13 +174,14 @@ async def _hand_off(
     (then to the same rep while they are active), or at last after it went to the managers.
     With no rep matching, the managers are told, but not twice of a lead in their hands."""
     reps = staff.reps
-    rep = next((r for r in reps if held and r.id == held["rep_id"]), None) or choose(reps, classified.lead)
+    rep = next((r for r in reps if held and r.id == held["rep_id"]), None) or pick(
+        session, reps, classified.lead, staff.unreachable
+    )
     if rep is None:
         if held is not None and not is_over(held):
             return None  # they were told as it came with no rep: a new classification is not news
         managers = await staff.managers(session)
         return await escalate_unmatched(session, event, classified, managers, now, held)
-    assert isinstance(rep, Rep)
     revived = held is not None and is_over(held)
     assignment = _assignment(event, classified, rep, settings, now)
     if held is None:
@@ -185,8 +228,7 @@ async def hand_over(
     now = assignment["assigned_at"]
     rep.last_assigned_at = now
     rep.assigned_total += 1
-    counters = {"id": rep.id, "assigned_total": rep.assigned_total, "last_assigned_at": now}
-    defer_update(session, REPS, "id", counters)
+    defer_update(session, REPS, "id", _counters(rep))
     lead_id = cause.lead_id
     body = _hot_lead_webhook(cause, classified, rep, assignment, settings, escalated_from, reason)
     queue_webhook(session, rep, lead_id, "lead.hot", body, now)

@@ -12,10 +12,9 @@ from uuid import UUID
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture.assignments import active_reps, hand_over
+from services.nurture.assignments import active_reps, hand_over, pick, unreachable
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Assignment, Rep
-from services.nurture.routing import choose
 from services.nurture.sla import escalate
 from shared.observability import correlated
 
@@ -56,7 +55,9 @@ async def _hand_on(
     with correlated(assignment.correlation_id):
         log.info("lead %s: its rep %s left before acknowledging it", assignment.lead_id, assignment.rep_id)
     tried = {UUID(r) for r in assignment.tried_reps}
-    next_rep = choose(reps, assignment.lead.get("lead", {}), exclude=tried)
+    next_rep = pick(
+        session, reps, assignment.lead.get("lead", {}), await unreachable(session, reps, now), tried
+    )
     if next_rep is None:  # the managers are told now, not when the SLA of a rep who is gone runs out
         managers = await active_reps(session, role="manager")
         await escalate(session, assignment, [], managers, now, settings, reason=REP_LEFT)

@@ -14,11 +14,14 @@ Counted from nothing, a new hire (or anyone whose share just grew) was below eve
 was given every lead until their lifetime count caught up, hundreds in a row. Level with the
 lowest, they take their turn at once and then alternate with the others; never ahead of
 anyone they compete with, never behind.
+
+A rep whose webhook receiver is paused (it kept failing) is passed over while another can take
+the lead, and their turn is spent as if taken (`choose_reachable`).
 """
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -59,6 +62,26 @@ def choose(reps: Sequence[RepLike], lead: Mapping[str, Any], exclude: Iterable[U
         candidates,
         key=lambda r: (standing(r, one_more=True), r.last_assigned_at or _EPOCH, str(r.id)),
     )
+
+
+def choose_reachable(
+    reps: Sequence[RepLike], lead: Mapping[str, Any], unreachable: Set[UUID], exclude: Iterable[UUID] = ()
+) -> tuple[RepLike | None, list[RepLike]]:
+    """The rep who gets the lead next among those whose webhook can reach them now, and the reps
+    whose turn came before theirs but whose receiver is paused (`unreachable`: it kept failing).
+    A hot lead given to a rep whose webhook waits for a receiver that is down waited for the SLA
+    to run out before anyone had it. A passed rep's turn is spent (counted as if they were given
+    the lead), so that they come back level with the others, not owed a run of leads. When every
+    matching rep is unreachable, the one whose turn it is takes it, and nobody's turn passes (the
+    webhook waits for them, and the SLA escalates as ever)."""
+    passed: list[RepLike] = []
+    skipped = set(exclude)
+    while (rep := choose(reps, lead, skipped)) is not None and rep.id in unreachable:
+        passed.append(rep)
+        skipped.add(rep.id)
+    if rep is None:
+        return (passed[0] if passed else None), []
+    return rep, passed
 
 
 def follow_up_rep(reps: Sequence[RepLike], lead: Mapping[str, Any], lead_id: UUID) -> RepLike | None:

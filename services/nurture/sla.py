@@ -14,12 +14,11 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture.assignments import ASSIGNMENTS, active_reps, hand_over
+from services.nurture.assignments import ASSIGNMENTS, active_reps, hand_over, pick, unreachable
 from services.nurture.breaches import publish_breach
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Assignment, Rep
 from services.nurture.rep_webhooks import acknowledge_tokens
-from services.nurture.routing import choose
 from services.nurture.subscriptions import emit
 from shared.db import Database
 from shared.events import (
@@ -75,7 +74,7 @@ async def escalate(
     blame: they left)."""
     classified: dict[str, Any] = assignment.lead
     tried = {UUID(r) for r in assignment.tried_reps}
-    next_rep = choose(reps, classified.get("lead", {}), exclude=tried)
+    next_rep = pick(session, reps, classified.get("lead", {}), await unreachable(session, reps, now), tried)
     breached = SlaBreached(
         rep_id=assignment.rep_id,
         assigned_at=assignment.assigned_at,

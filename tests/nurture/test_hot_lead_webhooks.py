@@ -377,22 +377,30 @@ async def test_a_hot_lead_to_a_rep_who_answered_before_is_sent_as_its_hand_off_c
 ) -> None:
     """The hand-off's transaction writes the rep's webhook claimed (its lease, its first
     attempt), and this process's dispatcher sends it as it commits, with no claim of its own:
-    here the claims cannot run (the receivers' circuits are locked, and a claim reads them),
-    and the rep still gets the lead. Only a receiver that answered its last send from here is
-    sent to so; its first lead goes by a claim."""
+    here no claim may take it (its receiver's circuit is open, which claims respect; the rep is
+    the only one, so the hand-off is theirs all the same), and the rep still gets the lead. Only
+    a receiver that answered its last send from here is sent to so; its first lead goes by a
+    claim."""
     with webhook_receiver() as receiver:
         rep = await add_rep(client, receiver)
         first = await classify(db)
         await eventually(lambda: has_status(db, first.lead_id, "delivered"))
-        async with db.engine.connect() as blocker:
-            held = await blocker.begin()
-            await blocker.execute(text("LOCK TABLE receiver_circuits IN ACCESS EXCLUSIVE MODE"))
-            try:
-                second = await classify(db)
-                requests = await eventually(lambda: len(receiver.received()) == 2 and receiver.received())
-            finally:
-                await held.rollback()
-        await eventually(lambda: has_status(db, second.lead_id, "delivered"))
+        paused = {"origin": origin_of(receiver.url)}
+        async with db.transaction() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO receiver_circuits (origin, failures, open_until)"
+                    " VALUES (:origin, 20, now() + interval '1 hour')"
+                ),
+                paused,
+            )
+        try:
+            second = await classify(db)
+            requests = await eventually(lambda: len(receiver.received()) == 2 and receiver.received())
+            await eventually(lambda: has_status(db, second.lead_id, "delivered"))
+        finally:
+            async with db.transaction() as session:
+                await session.execute(text("DELETE FROM receiver_circuits WHERE origin = :origin"), paused)
     verified = Webhook(rep["webhook_secret"]).verify(requests[1].body, requests[1].headers)
     assert verified["data"]["lead_id"] == str(second.lead_id)
     async with db.transaction() as session:

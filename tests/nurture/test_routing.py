@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count, groupby
 
-from services.nurture.routing import choose, follow_up_rep, joining_base, matches
+from services.nurture.routing import choose, choose_reachable, follow_up_rep, joining_base, matches
 
 START = datetime(2031, 1, 1, tzinfo=UTC)
 TICKS = count()
@@ -124,3 +124,52 @@ def test_call_tasks_of_leads_no_rep_holds_are_spread_by_capacity_and_stay_with_o
     stayed = [i for i in leads if callers[i] is aigerim]
     assert all(follow_up_rep([aigerim, erlan], lead, i) is aigerim for i in gone + stayed), "only Dana's move"
     assert follow_up_rep([erlan], lead, leads[0]) is None
+
+
+def given_passing_over(
+    reps: list[Rep], leads: int, lead: dict[str, str], unreachable: set[uuid.UUID]
+) -> list[str]:
+    """As `given_in_turn`, with the reps in `unreachable` passed over as a hand-off passes them."""
+    given = []
+    for _ in range(leads):
+        rep, passed = choose_reachable(reps, lead, unreachable)
+        assert isinstance(rep, Rep)
+        for other in passed:
+            assert isinstance(other, Rep)
+            other.routing_base -= 1
+        rep.assigned_total += 1
+        rep.last_assigned_at = START + timedelta(seconds=next(TICKS))
+        given.append(rep.name)
+    return given
+
+
+def test_a_rep_who_cannot_be_reached_is_passed_over_and_comes_back_level() -> None:
+    """While Bota's receiver is down, the leads go to the others, and her turns are spent: back,
+    she takes her turn among them, not the 20 leads she missed in a row."""
+    reps = [Rep("aruzhan"), Rep("bota"), Rep("dana")]
+    bota = reps[1]
+    while_down = given_passing_over(reps, 30, {}, {bota.id})
+    assert "bota" not in while_down
+    assert Counter(while_down) == {"aruzhan": 15, "dana": 15}
+    back = given_in_turn(reps, 30, {})
+    assert Counter(back) == {"aruzhan": 10, "bota": 10, "dana": 10}
+    assert longest_run(back) == 1
+
+
+def test_when_nobody_can_be_reached_the_rep_whose_turn_it_is_takes_the_lead() -> None:
+    reps = [Rep("aruzhan"), Rep("bota", assigned_total=1)]
+    rep, passed = choose_reachable(reps, {}, {r.id for r in reps})  # Aruzhan's turn
+    assert rep is reps[0] and passed == []
+
+
+def test_only_the_reps_ahead_of_the_taker_pass_their_turn() -> None:
+    """Dana, behind Aruzhan, keeps her standing: only a rep whose turn came first passes it."""
+    reps = [Rep("aruzhan", last_assigned_at=START), Rep("bota"), Rep("dana", assigned_total=3)]
+    rep, passed = choose_reachable(reps, {}, {reps[1].id, reps[2].id})
+    assert rep is reps[0] and passed == [reps[1]]
+
+
+def test_a_rep_who_cannot_be_reached_and_does_not_match_is_not_passed() -> None:
+    reps = [Rep("aruzhan", territories=["KZ"]), Rep("bota", territories=["AZ"])]
+    rep, passed = choose_reachable(reps, {"country": "KZ"}, {reps[1].id})
+    assert rep is reps[0] and passed == []
