@@ -48,7 +48,7 @@ async def remind_stale(db: Database, now: datetime, limit: int = 100) -> int:
 
 
 async def _remind(session: AsyncSession, proposal: Proposal, now: datetime) -> None:
-    rep, person = await _owner(session, proposal)
+    rep, person, said = await _owner(session, proposal)
     followed = await session.get(FollowedLead, proposal.lead_id)
     proposal.reminded_at = now
     if followed is not None and followed.unsubscribed:
@@ -61,7 +61,7 @@ async def _remind(session: AsyncSession, proposal: Proposal, now: datetime) -> N
         proposal.reminder = f"rep {rep.id}"
         if not person and followed is not None:
             person = followed.context
-        body = _reminder(proposal, rep, person, now)
+        body = _reminder(proposal, rep, person, said, now)
         queue_webhook(session, rep, proposal.lead_id, PROPOSAL_STALE, body, now)
     session.add(proposal)
     stale = ProposalStale(
@@ -74,28 +74,39 @@ async def _remind(session: AsyncSession, proposal: Proposal, now: datetime) -> N
     await emit(session, event)
 
 
-async def _owner(session: AsyncSession, proposal: Proposal) -> tuple[Rep | None, dict[str, Any]]:
+async def _owner(
+    session: AsyncSession, proposal: Proposal
+) -> tuple[Rep | None, dict[str, Any], dict[str, Any] | None]:
     """The rep who sent the proposal (when sales said who), else the one the lead was handed
-    to, while active; and the person as the hand-off last described them."""
+    to, while active; the person as the hand-off last described them, and what they said last
+    (scoring's `said`, as the hand-off last had it)."""
     assignment = await session.get(Assignment, proposal.lead_id)
-    person: dict[str, Any] = dict((assignment.lead or {}).get("lead") or {}) if assignment else {}
+    classified: dict[str, Any] = dict(assignment.lead or {}) if assignment else {}
+    person: dict[str, Any] = dict(classified.get("lead") or {})
+    said: dict[str, Any] | None = classified.get("said")
     for rep_id in (proposal.rep_id, assignment.rep_id if assignment else None):
         rep = await session.get(Rep, rep_id) if rep_id is not None else None
         if rep is not None and rep.active:
-            return rep, person
-    return None, person
+            return rep, person, said
+    return None, person, said
 
 
-def _reminder(proposal: Proposal, rep: Rep, person: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _reminder(
+    proposal: Proposal, rep: Rep, person: dict[str, Any], said: dict[str, Any] | None, now: datetime
+) -> dict[str, Any]:
     """The `proposal.stale` webhook's body: which proposal, since when, and who the person is,
-    with a message for the rep in the lead's language, as a hand-off's."""
+    with a message for the rep in the lead's language and what the person said last, as a
+    hand-off's."""
     days = (now - proposal.sent_at).days
     language = language_of(person)
+    words = {f"said_{k}": v for k, v in (said or {}).items() if k != "at"}
+    stale = say("rep_proposal_stale", language, days=days, **person)
+    message = f"{stale} {say('rep_lead_said', language, **words)}"
     return {
         "type": PROPOSAL_STALE,
         "timestamp": now.isoformat(),
         "data": {
-            "message": " ".join(say("rep_proposal_stale", language, days=days, **person).split()),
+            "message": " ".join(message.split()),
             "language": language,
             "lead_id": str(proposal.lead_id),
             "outcome_id": str(proposal.outcome_id),
@@ -104,5 +115,6 @@ def _reminder(proposal: Proposal, rep: Rep, person: dict[str, Any], now: datetim
             "stale_at": proposal.stale_at.isoformat(),
             "days_waiting": round((now - proposal.sent_at).total_seconds() / 86400, 1),
             "lead": person,
+            "said": said,
         },
     }

@@ -400,3 +400,27 @@ async def test_a_crm_subscribed_to_stale_proposals_hears_of_each(
             path = f"/v1/webhooks/{endpoint.json()['id']}"
             await nurture.patch(path, json={"active": False}, headers=ADMIN)
     assert (told["data"]["lead_id"], told["data"]["outcome_id"]) == (str(lead.lead_id), outcome_id(sent))
+
+
+async def test_the_reminder_says_what_the_person_said_last(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, sent_at: datetime
+) -> None:
+    """As a hand-off's: the rep chasing a proposal sees the person's last words, not only who they are."""
+    said = {"message": "нужно до конца квартала", "timeframe": "this_quarter", "need": None, "at": None}
+    with webhook_receiver() as hook:
+        await add_rep(nurture, hook, "Aigerim")
+        lead = lead_classified("hot")
+        lead.data["said"] = said
+        settings: NurtureSettings = nurture._transport.app.state.settings  # type: ignore[attr-defined]
+        async with db.transaction() as session:
+            await assign_leads(session, [lead], settings, sent_at - DAY)
+        sent = proposal_sent(lead, sent_at)
+        await publish(servers, sent)
+        await eventually(lambda: proposal(db, sent), timeout=20)
+        assert await remind_stale(db, sent_at + STALE + SECOND) == 1
+        [reminder] = (await eventually(lambda: reminders(hook), timeout=20)).values()
+    assert reminder["data"]["said"] == said
+    assert reminder["data"]["message"] == (
+        "Your proposal has had no answer for 14 days: a@example.kz. Please follow up."
+        " They wrote: «нужно до конца квартала». Timeframe: this_quarter."
+    )
