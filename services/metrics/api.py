@@ -31,16 +31,19 @@ async def funnel(
     request: Request,
     rebuild_before: RebuildBefore,
     span: Annotated[Span, Depends(captured_in)],
-    channel: Annotated[str | None, Query(max_length=40)] = None,
+    # sent empty (`channel=`) is a 422, as `from=` is: it counted the leads whose value is ''
+    # (none), answering a funnel of 0 as if the filter applied
+    channel: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
     source: UUID | None = None,
-    campaign: Annotated[str | None, Query(max_length=200)] = None,
-    industry: Annotated[str | None, Query(max_length=200)] = None,
+    campaign: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    industry: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     stages: Annotated[
         str | None,
         Query(
+            min_length=1,
             description="Comma-separated, in order; default "
             + ",".join(FUNNEL_STAGES)
-            + "; `suspect` first counts every lead captured (those who only looked around too)"
+            + "; `suspect` first counts every lead captured (those who only looked around too)",
         ),
     ] = None,
     group_by: GroupBy | None = None,

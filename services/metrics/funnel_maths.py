@@ -37,7 +37,7 @@ class Tally:
 
 
 def parse_stages(text: str | None) -> list[str]:
-    if not text:
+    if text is None:
         return list(FUNNEL_STAGES)
     chosen = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in CHOOSABLE]
