@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from shared.migrations import upgrade
 from shared.observability import configure_logging
 from shared.refusals import load_settings, reaching_postgres
+from shared.request_head import BoundedHeadProtocol
 from shared.settings import ServiceSettings
 
 SERVICES = ("ingest", "scoring", "nurture", "metrics")
@@ -50,7 +51,7 @@ def service_cli(
                 log_config=None,
                 access_log=False,
                 loop="uvloop",
-                http="httptools",
+                http=BoundedHeadProtocol,  # httptools, with a bound on the request's head
                 timeout_graceful_shutdown=10,
                 proxy_headers=False,  # the app believes X-Forwarded-For only from LEADFLOW_TRUSTED_PROXIES
             )
