@@ -124,3 +124,29 @@ async def test_filters_the_api_refuses_grey_the_figures_and_say_why(
         await page.close()
     assert not fresh and stale
     assert said == "not updated, the figures shown are older: to: must be after `from`"
+
+
+async def test_spend_entered_without_a_channel_is_its_own_row_not_every_channels(
+    servers: Servers, browser: Browser
+) -> None:
+    """CAC's group null (spend entered without a channel: "in the row without one") was drawn
+    as "all", so 1,000 of general spend read "all: no customers" beside a channel's customers,
+    as if every channel together had won nobody (found by an outside review)."""
+    today = datetime.now(UTC).date()
+    spent = {"period_start": str(today - timedelta(days=10)), "period_end": str(today), "amount": 1000}
+    async with (
+        serving(create_app(servers.settings(MetricsSettings))) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN) as api,
+    ):
+        assert (await api.post("/v1/spend", json=spent | {"category": "marketing"})).status_code == 201
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(f"{url}/dashboard")
+        await page.fill("#token", VIEWER["Authorization"].removeprefix("Bearer "))
+        await page.click("#sign-in button[type=submit]")
+        await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0")
+        rows = await page.eval_on_selector_all(
+            "#money-table tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+        )
+        await page.close()
+    assert ["no channel", "no customers", "0", "–"] in rows
+    assert not [row for row in rows if row[0] == "all"]

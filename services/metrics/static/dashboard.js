@@ -81,6 +81,7 @@ function definitions(list, entries) {
   }
 }
 
+const NO_CHANNEL = "no channel";
 const nothing = { p50: null, p90: null, p99: null };
 const noHandOffs = { to_first_webhook_seconds: nothing, to_acknowledgement_seconds: nothing, sla_compliance: null, sla_pending: 0, touches_to_conversion: null };
 
@@ -109,15 +110,17 @@ async function drawMoney(params) {
   });
   if (params.get("tz")) window.set("tz", params.get("tz"));
   const [cac, ltv] = await Promise.all([getJson("/v1/cac", window), getJson("/v1/ltv", new URLSearchParams({ group_by: "channel" }))]);
+  // spend entered without a channel (and leads without one) are the API's group null: that
+  // channel-less row, not every channel's
   const byChannel = new Map();
   for (const row of cac.rows) {
-    const key = row.group || "all";
+    const key = row.group ?? NO_CHANNEL;
     const entry = byChannel.get(key) || { label: key, costs: 0, customers: 0 };
     entry.costs += row.costs;
     entry.customers += row.customers;
     byChannel.set(key, entry);
   }
-  const ltvByChannel = new Map(ltv.rows.map((row) => [row.group || "all", row.ltv_revenue]));
+  const ltvByChannel = new Map(ltv.rows.map((row) => [row.group ?? NO_CHANNEL, row.ltv_revenue]));
   const every = [...byChannel.values()].map((c) => ({ ...c, cac: c.customers ? c.costs / c.customers : 0 }));
   for (const [label] of ltvByChannel) {
     if (!byChannel.has(label)) every.push({ label, costs: 0, customers: 0, cac: 0 });
