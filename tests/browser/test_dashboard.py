@@ -150,3 +150,23 @@ async def test_spend_entered_without_a_channel_is_its_own_row_not_every_channels
         await page.close()
     assert ["no channel", "no customers", "0", "–"] in rows
     assert not [row for row in rows if row[0] == "all"]
+
+
+async def test_the_signed_in_dashboard_logs_no_error_in_the_console(
+    servers: Servers, browser: Browser
+) -> None:
+    """Every load logged "Failed to load resource: the server responded with a status of 404":
+    the browser's own request for /favicon.ico, which the page named none for (found by an
+    outside review)."""
+    async with serving(create_app(servers.settings(MetricsSettings))) as url:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        failed: list[str] = []
+        page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+        await page.goto(f"{url}/dashboard")
+        await page.fill("#token", VIEWER["Authorization"].removeprefix("Bearer "))
+        await page.click("#sign-in button[type=submit]")
+        await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 1", timeout=15_000)
+        await page.close()
+    assert errors == [] and failed == []
