@@ -130,6 +130,18 @@ async def measure() -> dict[str, Any]:
     }
 
 
+def _bound(f: dict[str, Any]) -> str:
+    """What the target asks of ingest's CPU, while both are CPU-bound: a fifth of the peer's per
+    lead, as a multiple of what a bare FastAPI route costs."""
+    needed = f["peer_cpu_ms_per_lead"] / 5
+    bare = f["baseline_cpu_ms_per_request"]
+    times_bare = f"{needed / bare:.1f}x" if bare else "n/a"
+    return (
+        f"  5x the peer would need ingest at         {needed:>9.3f} ms of CPU per lead"
+        f" ({times_bare} a bare route; ingest is at {f['ingest_cpu_ms_per_lead']})"
+    )
+
+
 def report(f: dict[str, Any]) -> str:
     return "\n".join(
         [
@@ -158,15 +170,3 @@ if __name__ == "__main__":
 
     figures = uvloop.run(measure())
     print(report(figures))
-
-
-def _bound(f: dict[str, Any]) -> str:
-    """What the target asks of ingest's CPU, while both are CPU-bound: a fifth of the peer's per
-    lead, as a multiple of what a bare FastAPI route costs."""
-    needed = f["peer_cpu_ms_per_lead"] / 5
-    bare = f["baseline_cpu_ms_per_request"]
-    times_bare = f"{needed / bare:.1f}x" if bare else "n/a"
-    return (
-        f"  5x the peer would need ingest at         {needed:>9.3f} ms of CPU per lead"
-        f" ({times_bare} a bare route; ingest is at {f['ingest_cpu_ms_per_lead']})"
-    )
