@@ -1,8 +1,8 @@
 """A service's FastAPI app: the shared error format, body limit, health, metrics and dead-letter routes."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import dead_letters
@@ -36,7 +36,7 @@ def create_service_app(
         title=title,
         description=CONVENTIONS,
         lifespan=runtime.lifespan,
-        dependencies=[Depends(RefuseUnknownQueryParameters()), Depends(refuse_unstorable_parameters)],
+        dependencies=[Depends(_parameter_checks())],
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
@@ -61,3 +61,16 @@ def create_service_app(
     app.include_router(dead_letters.router)
     app.include_router(dead_letters.status_router)
     return app
+
+
+def _parameter_checks() -> Callable[[Request], Awaitable[None]]:
+    """Every request's query and path parameters: those its route does not take, then any text
+    that cannot be stored. One dependency, not two: FastAPI's own work is per dependency and per
+    request (the second cost 6-11 µs a request on the bench machine)."""
+    refuse_unknown = RefuseUnknownQueryParameters()
+
+    async def check_parameters(request: Request) -> None:
+        await refuse_unknown(request)
+        await refuse_unstorable_parameters(request)
+
+    return check_parameters
