@@ -21,12 +21,14 @@ from tests.stack import DevProcess
 LEADS, CONCURRENCY = 10_000, 64
 
 
-def bodies(run: str, count: int = LEADS) -> list[dict[str, Any]]:
-    """New people with a name, company, phone and UTM: what a landing page sends."""
+def bodies(run: str, count: int = LEADS, first: int = 0) -> list[dict[str, Any]]:
+    """New people with a name, company, phone and UTM: what a landing page sends. Phones from
+    `first` on: a warm-up's (`first=LEADS`) match none of the run's, whose leads are all new
+    (with the same phones, a tenth of the run merged into a warm-up's person)."""
     return [
         {
             "email": f"{run}-{i}@example.kz",
-            "phone": f"+7 701 {i % 10_000_000:07d}",
+            "phone": f"+7 701 {(first + i) % 10_000_000:07d}",
             "first_name": "Аружан",
             "company": "Qazaq Trade",
             "timeframe": "about two months",
@@ -71,7 +73,7 @@ async def measure_peer(stack: DevProcess) -> tuple[LoadResult, float]:
                     if server.poll() is not None:
                         raise RuntimeError(f"the peer exited ({server.returncode})") from None
                     await asyncio.sleep(0.05)  # waiting for the peer to listen
-        await post_all(url, bodies("peer-warmup", 1000), CONCURRENCY)
+        await post_all(url, bodies("peer-warmup", 1000, first=LEADS), CONCURRENCY)
         peer = psutil.Process(server.pid)
         cpu_before = sum(peer.cpu_times()[:2])
         result = await post_all(url, bodies("peer"), CONCURRENCY)
@@ -100,7 +102,7 @@ async def measure() -> dict[str, Any]:
                 ).json()
             key = {"X-Source-Key": source["key"]}
             url = stack.url("ingest", "/v1/leads")
-            await post_all(url, bodies("warmup", 1000), CONCURRENCY, key)
+            await post_all(url, bodies("warmup", 1000, first=LEADS), CONCURRENCY, key)
             ingest = psutil.Process(stack.service_processes()["ingest"].pid)
             cpu_before = sum(ingest.cpu_times()[:2])
             result: LoadResult = await post_all(url, bodies("run"), CONCURRENCY, key)
