@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from shared.migrations import upgrade
 from shared.observability import configure_logging
 from shared.refusals import load_settings, reaching_postgres
-from shared.request_head import BoundedHeadProtocol
+from shared.request_head import bounded_head
 from shared.settings import ServiceSettings
 
 SERVICES = ("ingest", "scoring", "nurture", "metrics")
@@ -51,7 +51,7 @@ def service_cli(
                 log_config=None,
                 access_log=False,
                 loop="uvloop",
-                http=BoundedHeadProtocol,  # httptools, with a bound on the request's head
+                http=bounded_head(settings.head_timeout_seconds),  # httptools, the request's head bounded
                 timeout_graceful_shutdown=10,
                 proxy_headers=False,  # the app believes X-Forwarded-For only from LEADFLOW_TRUSTED_PROXIES
             )

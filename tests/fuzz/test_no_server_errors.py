@@ -44,8 +44,10 @@ class Run:
         return self.output[-6000:] + "\n--- service errors ---\n" + "\n".join(errors)[-4000:]
 
 
-def start_service(service: str, servers: Servers, log: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+def start_service(
+    service: str, servers: Servers, log: Path, settings: dict[str, str] | None = None
+) -> tuple[str, subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")} | (settings or {})
     env |= {
         "LEADFLOW_DATABASE_URL": servers.database_url,
         "LEADFLOW_KAFKA_BOOTSTRAP": servers.bootstrap,

@@ -2,9 +2,12 @@
 of any size, building it by concatenation, so one client sending a 60 MB header cost ingest 5 s
 of CPU and made every other request wait, and one of 400 MB left ingest 400 MB larger (found by
 an outside review). A service, served as `leadflow dev` serves it, answers a head past 64 KiB
-431 and closes; a smaller head, a body read with its head and requests in a row still work."""
+431 and closes; a smaller head, a body read with its head and requests in a row still work. And
+a head sent a byte at a time (slowloris) held its connection for as long as the client liked:
+one not in within LEADFLOW_HEAD_TIMEOUT_SECONDS of its first byte is answered 408."""
 
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -12,11 +15,13 @@ import pytest
 from tests.conftest import Servers
 from tests.fuzz.test_no_server_errors import start_service, wait_ready
 
+HEAD_SECONDS = 1.5
+
 
 @pytest.fixture(scope="module")
 def ingest(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     log = tmp_path_factory.mktemp("head") / "ingest.log"
-    url, process = start_service("ingest", servers, log)
+    url, process = start_service("ingest", servers, log, {"LEADFLOW_HEAD_TIMEOUT_SECONDS": str(HEAD_SECONDS)})
     try:
         wait_ready(url, process)
         host, port = url.removeprefix("http://").split(":")
@@ -67,3 +72,44 @@ def test_heads_within_the_bound_bodies_and_requests_in_a_row_still_work(ingest: 
     twice = b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + header_of(40_000) + b"\r\n"
     answers = exchange(ingest, twice * 3 + b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + close)
     assert answers.count(b"HTTP/1.1 200 ") == 4, answers[:400]
+
+
+def test_a_head_sent_a_byte_at_a_time_is_answered_408_when_its_time_is_up(ingest: tuple[str, int]) -> None:
+    """A client dripping a header (a byte every 0.2 s, for as long as the connection lasts), and
+    one that sends half a head and nothing more: each is answered 408 and closed. Without the
+    deadline, uvicorn waited for them for good (here: until the socket's 30 s timeout)."""
+    stop = threading.Event()
+    answers: list[bytes] = []
+    with (
+        socket.create_connection(ingest, timeout=30) as dripping,
+        socket.create_connection(ingest, timeout=30) as silent,
+    ):
+        dripping.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        silent.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+
+        def drip() -> None:
+            try:
+                while not stop.wait(0.2):
+                    dripping.sendall(b"a")
+            except OSError:
+                pass  # answered and closed
+
+        dripper = threading.Thread(target=drip)
+        dripper.start()
+        try:
+            for connection in (dripping, silent):
+                answer = b""
+                try:
+                    while chunk := connection.recv(65536):
+                        answer += chunk
+                except ConnectionResetError:
+                    pass
+                answers.append(answer)
+        finally:
+            stop.set()
+            dripper.join()
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert answer.endswith(
+            b'"title": "Request line and headers did not arrive within 1.5 s", "status": 408}'
+        )
