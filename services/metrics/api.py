@@ -114,7 +114,7 @@ async def cac(
     span: Annotated[Span, Depends(costs_in)],
     group_by: Literal["channel", "campaign"] | None = None,
     period: Bucketing = "month",
-    margin: Annotated[float | None, Query(gt=0, le=1)] = None,
+    margin: Annotated[float | None, Query(gt=0, le=1, allow_inf_nan=False)] = None,
     max_groups: Annotated[
         int,
         Query(
@@ -153,7 +153,7 @@ async def ltv(
     request: Request,
     rebuild_before: RebuildBefore,
     group_by: Literal["channel", "segment"] | None = None,
-    margin: Annotated[float | None, Query(gt=0, le=1)] = None,
+    margin: Annotated[float | None, Query(gt=0, le=1, allow_inf_nan=False)] = None,
 ) -> LtvReport:
     """LTV = S x C x P x t (001:323-331): average check x purchases per month x margin x
     average months of cooperation, as revenue and as margin, overall and per channel or

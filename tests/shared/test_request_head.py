@@ -58,6 +58,8 @@ def test_a_head_past_the_bound_is_answered_431_and_never_parsed(ingest: tuple[st
     assert answer.endswith(b'"title": "Request line and headers are larger than 65536 bytes", "status": 431}')
     many = exchange(ingest, start, b"".join(b"x-%d: v\r\n" % n for n in range(20_000)), b"\r\n")
     assert many.startswith(b"HTTP/1.1 431 "), many[:200]
+    long_url = exchange(ingest, b"GET /healthz?q=" + b"a" * 100_000 + b" HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert long_url.startswith(b"HTTP/1.1 431 ") and b"problem+json" in long_url, long_url[:200]
 
 
 def test_heads_within_the_bound_bodies_and_requests_in_a_row_still_work(ingest: tuple[str, int]) -> None:

@@ -61,3 +61,13 @@ async def test_a_lead_field_ingest_checks_itself_is_refused_in_its_validators_wo
         ("birthday", "a birthday cannot be in the future", "value_error"),
         ("timezone", "is not an IANA time zone name (such as Asia/Almaty)", "value_error"),
     ]
+
+
+@pytest.mark.parametrize("margin", ["nan", "inf", "-inf"])
+async def test_a_margin_that_is_no_number_is_refused_as_such(metrics: httpx.AsyncClient, margin: str) -> None:
+    """As a body's numbers are (README: "Input should be a finite number"); NaN read "Input should
+    be less than or equal to 1", found by an outside review."""
+    finite = ("margin", "Input should be a finite number", "finite_number")
+    period = {"from": "2026-01-01", "to": "2026-02-01"}
+    for path, params in (("/v1/ltv", {}), ("/v1/cac", period)):
+        assert errors(await metrics.get(path, params={**params, "margin": margin})) == [finite], path
