@@ -32,7 +32,10 @@ async def hand_on_held(
 ) -> int:
     """Hand each lead `rep` holds unacknowledged, its SLA running, to the next matching rep of
     `reps` (the active reps, locked by the caller); returns how many were handed on. A lead
-    another transaction holds (the SLA pass escalating it) is skipped: that pass moves it."""
+    another transaction holds (a classification being applied, an acknowledgement, the SLA
+    pass) is waited for, then taken as that left it: skipped, one being classified as the rep
+    left stayed with them until their SLA ran out, charged to them as a breach. Everything that
+    holds a hand-off and then reps locks the reps first, so nothing waits in a circle."""
     query = (
         select(Assignment)
         .where(
@@ -40,7 +43,7 @@ async def hand_on_held(
             col(Assignment.acknowledged_at).is_(None),
             col(Assignment.sla_due_at).is_not(None),
         )
-        .with_for_update(skip_locked=True)
+        .with_for_update()
     )
     held = list((await session.exec(query)).all())
     others = [other for other in reps if other.id != rep.id]

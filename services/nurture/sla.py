@@ -40,21 +40,23 @@ async def escalate_overdue(db: Database, settings: NurtureSettings, now: datetim
     """Escalate every assignment whose SLA ran out by `now` (the app passes the wall clock's
     time); returns how many."""
     escalated = 0
+    overdue_query = (
+        select(Assignment)
+        .where(col(Assignment.acknowledged_at).is_(None), col(Assignment.sla_due_at) <= now)
+        .order_by(col(Assignment.sla_due_at))
+        .limit(limit)
+    )
     while True:
         async with db.transaction() as session:
-            overdue_query = (
-                select(Assignment)
-                .where(col(Assignment.acknowledged_at).is_(None), col(Assignment.sla_due_at) <= now)
-                .order_by(col(Assignment.sla_due_at))
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-            overdue = list((await session.exec(overdue_query)).all())
-            if overdue:
-                reps = await active_reps(session)
-                managers = await active_reps(session, role="manager")
-                for assignment in overdue:
-                    await escalate(session, assignment, reps, managers, now, settings)
+            if (await session.exec(overdue_query.limit(1))).first() is None:
+                return escalated
+            # The reps first, then the hand-offs, in the order every hand-off and a rep leaving
+            # lock them: a rep leaving waits for the hand-offs it holds, and no two wait in a circle.
+            reps = await active_reps(session)
+            overdue = list((await session.exec(overdue_query.with_for_update(skip_locked=True))).all())
+            managers = await active_reps(session, role="manager") if overdue else []
+            for assignment in overdue:
+                await escalate(session, assignment, reps, managers, now, settings)
         escalated += len(overdue)
         if len(overdue) < limit:
             return escalated

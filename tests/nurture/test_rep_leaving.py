@@ -4,11 +4,13 @@ to the managers when none matches; a rep who left takes no lead on. The changes 
 the times the tests name (`directory.update_rep`), so nothing races the wall clock; one test
 goes through the HTTP route to show it is wired."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
@@ -168,3 +170,67 @@ async def test_a_rep_who_left_still_gets_the_first_answer_to_an_acknowledgement_
     assert again.json() == taken.json()
     forged = await nurture.post(path, json={**body, "token": "forged"})
     assert forged.status_code == 403, forged.text
+
+
+async def test_a_lead_held_elsewhere_as_its_rep_leaves_is_waited_for_and_handed_on(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """The lead's hand-off is held by another transaction (its classification being applied) as
+    its rep is set inactive: the change waits for it, then hands the lead on. Skipped, it stayed
+    with the rep who left until their SLA ran out, and was charged to them as a breach."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as first, webhook_receiver() as second:
+        leaving_rep = await add(nurture, first, "Aigerim")
+        event = await assign(db, settings, start)
+        other = await add(nurture, second, "Dauren")
+        holding = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+        try:
+            held = holding.transaction()
+            await held.start()
+            await holding.execute(
+                "SELECT 1 FROM nurture.assignments WHERE lead_id = $1 FOR UPDATE", event.lead_id
+            )
+            leaving = asyncio.create_task(
+                nurture.patch(f"/v1/reps/{leaving_rep['id']}", json={"active": False}, headers=ADMIN)
+            )
+            await eventually(lambda: leaving.done() or waiting_for_a_lock(holding), timeout=20)
+            await held.rollback()
+            retired = await leaving
+        finally:
+            await holding.close()
+    assert retired.status_code == 200, retired.text
+    assert (await holder_of(db, event.lead_id))[0] == other["id"]
+
+
+async def waiting_for_a_lock(connection: asyncpg.Connection) -> bool:
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    waiting += " AND datname = current_database()"
+    return bool(await connection.fetchval(waiting))
+
+
+async def test_the_sla_pass_locks_the_reps_before_the_hand_offs_as_a_rep_leaving_does(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """A rep leaving locks the reps, then waits for their hand-offs; the SLA pass locked an
+    overdue hand-off, then waited for the reps: the two waited for each other (a deadlock, one
+    of them failed). Held out of the reps, the pass now holds no hand-off while it waits."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as first, webhook_receiver() as second:
+        await add(nurture, first, "Aigerim")
+        event = await assign(db, settings, start)
+        await add(nurture, second, "Dauren")
+        holding = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+        try:
+            held = holding.transaction()
+            await held.start()
+            await holding.execute("SELECT 1 FROM nurture.reps WHERE active FOR UPDATE")
+            passing = asyncio.create_task(escalate_overdue(db, settings, start + SLA + SECOND))
+            await eventually(lambda: passing.done() or waiting_for_a_lock(holding), timeout=20)
+            free = "SELECT 1 FROM nurture.assignments WHERE lead_id = $1 FOR UPDATE NOWAIT"
+            assert await holding.fetchval(free, event.lead_id) == 1, "the pass held the hand-off"
+            await held.rollback()
+            assert await passing == 1
+        finally:
+            await holding.close()
