@@ -38,7 +38,7 @@ def service_cli(
 ) -> typer.Typer:
     """`python -m services.<name> serve | migrate`, and a command per part of the service that
     can run in a process of its own (`parts`: command → its help and its app)."""
-    cli = typer.Typer(add_completion=False, help=f"Leadflow {name} service.")
+    cli = typer.Typer(add_completion=False, rich_markup_mode="markdown", help=f"Leadflow {name} service.")
 
     def serving(create: Callable[[S], FastAPI]) -> Callable[..., None]:
         def serve(port: Annotated[int | None, typer.Option(help="HTTP port")] = None) -> None:
@@ -75,6 +75,7 @@ def service_cli(
 main = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode="markdown",  # a docstring's lines are one paragraph, as written
     help="Leadflow: capture, classify, hand off and follow up leads.",
 )
 

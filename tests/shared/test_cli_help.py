@@ -1,0 +1,22 @@
+"""`leadflow --help` and each command's read as written: a docstring's lines are one paragraph,
+wrapped to the terminal, not broken where the source broke them ("print each one (a hot lead
+with the command that / acknowledges it)", found by an outside review)."""
+
+import pytest
+from typer.testing import CliRunner
+
+from shared.cli import main
+
+WIDE = {"COLUMNS": "400", "TERMINAL_WIDTH": "400"}
+LISTEN = (
+    "Receive webhooks while trying Leadflow: print each one (a hot lead with the command that"
+    " acknowledges it), check its signature with --secret, and answer 204."
+)
+
+
+@pytest.mark.parametrize("command", [["--help"], ["listen", "--help"]], ids=["leadflow", "listen"])
+def test_a_commands_help_is_one_paragraph_as_written(command: list[str]) -> None:
+    shown = CliRunner().invoke(main, command, env=WIDE)
+    assert shown.exit_code == 0, shown.output
+    lines = [line.strip(" │") for line in shown.output.splitlines()]
+    assert any(LISTEN in line for line in lines), shown.output
