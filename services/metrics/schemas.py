@@ -66,6 +66,11 @@ class Funnel(FunnelBody, Report):
     )
 
 
+# Spread over its days, an entry from year 1 to 9998 put nothing in any period a report asks
+# about, and CAC read "costs but no customers" (found by an outside review).
+LONGEST_SPEND_DAYS = 3660
+
+
 class SpendIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
@@ -83,6 +88,9 @@ class SpendIn(StorableInput):
     def _ordered(self) -> "SpendIn":
         if self.period_end < self.period_start:
             raise ValueError("period_end is before period_start")
+        if (self.period_end - self.period_start).days >= LONGEST_SPEND_DAYS:
+            longest = f"a spend entry covers at most {LONGEST_SPEND_DAYS} days (ten years)"
+            raise ValueError(f"{longest}: enter a longer one year by year")
         return self
 
 
