@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.nurture.big_deals import budget_above, tell_big_deal
 from services.nurture.config import NurtureSettings
 from services.nurture.hand_offs import (
     OVER_STAGES,
@@ -189,7 +190,13 @@ async def _hand_off(
     else:
         assignment = held | assignment
         defer_update(session, ASSIGNMENTS, "lead_id", assignment)
-    await hand_over(session, event, assignment["lead"], rep, assignment, settings, revived=revived)
+    budget = budget_above(classified.lead, settings.monthly_plan)
+    big_deal = budget is not None
+    await hand_over(
+        session, event, assignment["lead"], rep, assignment, settings, revived=revived, big_deal=big_deal
+    )
+    if budget is not None and settings.monthly_plan is not None:
+        await tell_big_deal(session, event, assignment["lead"], rep, budget, settings.monthly_plan, now)
     return assignment
 
 
@@ -221,6 +228,7 @@ async def hand_over(
     escalated_from: UUID | None = None,
     revived: bool = False,
     reason: str | None = None,
+    big_deal: bool = False,
 ) -> None:
     """Count the lead against the rep, queue the webhook to the rep, publish `lead.assigned`.
     `cause`: the event that made the hand-off, or the lead's assignment when no event did (its
@@ -241,6 +249,7 @@ async def hand_over(
         escalated_from=escalated_from,
         reason=reason,
         revived=revived or None,
+        big_deal=big_deal or None,
     )
     causation = cause.id if isinstance(cause, Envelope) else None
     event = Envelope.of(LEAD_ASSIGNED, lead_id, cause.correlation_id, "nurture", assigned, causation)

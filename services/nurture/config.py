@@ -41,6 +41,14 @@ class NurtureSettings(ServiceSettings):
         validation_alias="LEADFLOW_NURTURE_CIRCUIT_OPEN_SECONDS",
         description="The first pause; it doubles while the receiver keeps failing, up to 10 minutes.",
     )
+    monthly_plan: float | None = Field(
+        None,
+        gt=0,
+        validation_alias="LEADFLOW_NURTURE_MONTHLY_PLAN",
+        description="The month's sales plan, in the leads' budget currency. A lead handed to a rep"
+        " whose stated budget is above it is a big deal: the directors (else the managers) are told"
+        " at once, to meet the person themselves (DOMAIN.md, 002:224). Unset: nobody is.",
+    )
     sla_seconds: float = Field(
         900.0,
         gt=0,

@@ -21,7 +21,7 @@ from shared.times import Instant, PeriodEnd
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Role = Literal["rep", "manager"]
+Role = Literal["rep", "manager", "director"]
 
 
 class RepCreate(StorableInput):
@@ -32,7 +32,9 @@ class RepCreate(StorableInput):
     webhook_url: HttpUrl
     active: bool = True
     role: Role = Field(
-        "rep", description="rep: is given leads. manager: is told when an SLA breach finds no rep."
+        "rep",
+        description="rep: is given leads. manager: is told when an SLA breach finds no rep. director:"
+        " is told of a big deal (a budget above LEADFLOW_NURTURE_MONTHLY_PLAN) as it is handed off.",
     )
     territories: list[Label] = Field([], max_length=200, description="Countries or cities; empty: anywhere.")
     segments: list[Label] = Field([], max_length=200, description="Industries or segments; empty: any.")

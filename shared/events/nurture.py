@@ -32,6 +32,7 @@ class LeadAssigned(Payload):
     escalated_from: UUID | None = None
     reason: str | None = None  # why it was escalated: "rep_left" (before acknowledging it); else a breach
     revived: bool | None = None  # handed off again: new interest after the lead was lost or parked
+    big_deal: bool | None = None  # its budget is above the monthly plan: the directors were told
 
 
 class LeadDelivered(Payload):
