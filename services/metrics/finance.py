@@ -180,16 +180,21 @@ def ltv_report(
     acquired: int,
     per_channel: dict[str | None, tuple[float, int]] | None = None,
 ) -> LtvReport:
-    """`per_channel`: (spend, customers acquired) of each channel, for LTV against CAC per row."""
+    """`per_channel`: (spend, customers acquired) of each channel, for LTV against CAC per row;
+    without it (rows by segment: spend is entered by channel), each row against the overall CAC
+    (001:352: LTV - CAC per segment and channel)."""
+    cac = float(spend_total) / acquired if acquired and spend_total else None
     rows = []
     for totals in sorted(groups, key=lambda g: g.group or ""):
         row = _ltv_row(totals, margin)
-        spent, won = (per_channel or {}).get(totals.group, (0.0, 0))
-        if spent and won:
-            row = _against_cac(row, spent / won)
+        if per_channel is not None:
+            spent, won = per_channel.get(totals.group, (0.0, 0))
+            if spent and won:
+                row = _against_cac(row, spent / won, "channel")
+        elif cac:
+            row = _against_cac(row, cac, "all")
         rows.append(row)
     whole = _ltv_row(overall, margin)
-    cac = float(spend_total) / acquired if acquired and spend_total else None
     ratio = whole.ltv_margin / cac if cac and whole.ltv_margin is not None else None
     return LtvReport(
         currency_note=CURRENCY_NOTE,
@@ -200,12 +205,13 @@ def ltv_report(
     )
 
 
-def _against_cac(row: LtvRow, cac: float) -> LtvRow:
+def _against_cac(row: LtvRow, cac: float, basis: str) -> LtvRow:
     if row.ltv_margin is None:
-        return row.model_copy(update={"cac": round(cac, 2)})
+        return row.model_copy(update={"cac": round(cac, 2), "cac_basis": basis})
     return row.model_copy(
         update={
             "cac": round(cac, 2),
+            "cac_basis": basis,
             "ltv_minus_cac": round(row.ltv_margin - cac, 2),
             "ltv_to_cac": round(row.ltv_margin / cac, 3),
         }

@@ -153,7 +153,12 @@ class LtvRow(BaseModel):
     ltv_revenue: float | None = Field(description="S x C x t")
     ltv_margin: float | None = Field(description="S x C x P x t")
     cac: float | None = Field(
-        None, description="All spend on this channel ÷ its customers (group_by=channel)."
+        None,
+        description="All spend on this channel ÷ its customers (group_by=channel); for a segment,"
+        " all spend ÷ all customers acquired (spend is entered by channel, not by segment).",
+    )
+    cac_basis: Literal["channel", "all"] | None = Field(
+        None, description="Whose spend and customers `cac` is: the row's channel's, or everyone's."
     )
     ltv_minus_cac: float | None = Field(
         None, description="LTV (margin) - CAC: what a customer earns net (001:352)."

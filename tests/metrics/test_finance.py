@@ -59,6 +59,20 @@ def test_spend_is_spread_over_its_days_and_cac_warns_outside_the_band() -> None:
     assert cheap.rows[0].period == "2031-Q1" and any("suspiciously low" in w for w in cheap.rows[0].warnings)
 
 
+def test_ltv_minus_cac_per_segment_is_against_the_overall_cac() -> None:
+    """001:352: LTV - CAC per segment and channel. Spend is entered by channel, not by segment,
+    so a segment's LTV is set against what a customer cost overall (300 ÷ 2), and says so."""
+    retail = CustomerTotals("retail", customers=1, revenue=720.0, purchases=36, months=36.0)
+    wholesale = CustomerTotals("wholesale", customers=1, revenue=240.0, purchases=12, months=12.0)
+    everyone = CustomerTotals(None, customers=2, revenue=960.0, purchases=48, months=48.0)
+    report = ltv_report([wholesale, retail], everyone, 0.5, Decimal("300"), 2, None)
+    assert [(r.group, r.cac, r.cac_basis, r.ltv_minus_cac) for r in report.rows] == [
+        ("retail", 150.0, "all", 210.0),
+        ("wholesale", 150.0, "all", -30.0),
+    ]
+    assert report.rows[0].ltv_to_cac == 2.4
+
+
 def test_ltv_minus_cac_per_channel() -> None:
     """One buyer of 36 purchases worth 720 over 36 months (the first to the last, counted)."""
     buyer = CustomerTotals("ad", customers=1, revenue=720.0, purchases=36, months=36.0)
@@ -72,6 +86,7 @@ def test_ltv_minus_cac_per_channel() -> None:
         160.0,
         1.8,
     )
+    assert row.cac_basis == "channel"
 
 
 def test_a_histograms_nearest_rank_is_the_bucket_of_the_sorted_values_nearest_rank() -> None:
