@@ -5,17 +5,18 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.metrics import finance, funnel_maths, funnels, lifetime, speed, spend
+from services.metrics import finance, funnel_maths, funnels, lifetime, retention, speed, spend
 from services.metrics.finance import Bucketing
 from services.metrics.funnels import GroupBy
 from services.metrics.models import FUNNEL_STAGES, Spend
 from services.metrics.overflow import MAX_GROUPS
-from services.metrics.periods import Span, captured_in, costs_in, days_begun_in
+from services.metrics.periods import Span, acquired_in, captured_in, costs_in, days_begun_in
 from services.metrics.rebuilding import RebuildBefore, reset_read_model, said_partial
 from services.metrics.schemas import (
     CacReport,
     Funnel,
     LtvReport,
+    RetentionReport,
     SpeedReport,
     SpendIn,
     SpendPublic,
@@ -166,6 +167,18 @@ async def ltv(
     margin = margin or settings.margin
     report = finance.ltv_report(groups, overall, margin, spend_total, acquired, per_channel)
     return await said_partial(request, report, rebuild_before)
+
+
+@router.get("/retention", response_model=RetentionReport, dependencies=[Viewer])
+async def retention_of_customers(
+    request: Request, rebuild_before: RebuildBefore, span: Annotated[Span, Depends(acquired_in)]
+) -> RetentionReport:
+    """Retention and returning customers: the customers acquired in the period, by the month they
+    became customers (in `tz`), how many bought more than once and how many are churned now."""
+    start, end = span.closed()
+    async with request.app.state.runtime.db.transaction() as session:
+        counted = await retention.cohorts(session, start, end, span.zone.key)
+    return await said_partial(request, retention.retention_report(counted), rebuild_before)
 
 
 @router.get("/speed-to-lead", response_model=SpeedReport, dependencies=[Viewer])

@@ -89,6 +89,19 @@ def captured_in(
     return span_of(from_, to, tz)
 
 
+ACQUIRED_FROM = "Customers acquired (who became customers) from (inclusive)."
+ACQUIRED_BEFORE = "Customers acquired before (exclusive); a date includes that day."
+
+
+def acquired_in(
+    from_: Annotated[AsSent, Query(alias="from", description=ACQUIRED_FROM)],
+    to: Annotated[AsSent, Query(description=ACQUIRED_BEFORE)],
+    tz: InZone = None,
+) -> Span:
+    """The period in which the customers of a report were acquired, closed at both ends."""
+    return span_of(from_, to, tz)
+
+
 def costs_in(
     from_: Annotated[AsSent, Query(alias="from", description=COSTS_FROM)],
     to: Annotated[AsSent, Query(description=COSTS_BEFORE)],

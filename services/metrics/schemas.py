@@ -204,3 +204,20 @@ class SpeedReport(Report):
     sla_seconds: float
     overall: SpeedRow
     rows: list[SpeedRow]
+
+
+class Cohort(BaseModel):
+    month: str | None = Field(
+        description="The month they became customers (in `tz`); null: the whole period."
+    )
+    customers: int
+    bought_again: int = Field(description="Returning customers: those who bought more than once.")
+    repeat_rate: float | None = Field(description="bought_again ÷ customers.")
+    churned: int = Field(description="Those churned now (the lead's stage is churned; one won back is not).")
+    retained: int = Field(description="customers - churned.")
+    retention: float | None = Field(description="retained ÷ customers.")
+
+
+class RetentionReport(Report):
+    cohorts: list[Cohort] = Field(description="One row per month of acquisition, oldest first.")
+    overall: Cohort

@@ -47,7 +47,14 @@ VIEWER_READS = {
     ("nurture", "GET", "/v1/leads/{lead_id}/touches"),
     *(
         ("metrics", "GET", path)
-        for path in ("/v1/funnel", "/v1/cac", "/v1/ltv", "/v1/speed-to-lead", "/v1/proposals")
+        for path in (
+            "/v1/funnel",
+            "/v1/cac",
+            "/v1/ltv",
+            "/v1/retention",
+            "/v1/speed-to-lead",
+            "/v1/proposals",
+        )
     ),
     ("metrics", "GET", "/v1/health"),
     ("nurture", "GET", "/v1/delivery-health"),
