@@ -12,7 +12,8 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.followup import touch_event
-from services.nurture.models import Touch
+from services.nurture.models import FollowedLead, Touch
+from services.nurture.occasions import PLAYBOOK as OCCASIONS
 from services.nurture.subscriptions import emit
 from shared.events import TOUCH_SCHEDULED
 
@@ -37,11 +38,22 @@ async def resend(session: AsyncSession, touch_id: UUID, now: datetime, even_if_i
         )
     if await _next_step_went(session, touch):
         raise CannotResend("the lead's next step of this playbook has gone already: this one is stale")
+    if touch.playbook != OCCASIONS and not _still_followed(
+        await session.get(FollowedLead, touch.lead_id), touch
+    ):
+        raise CannotResend("the lead has moved to another playbook (or started this one anew) since")
     touch.status, touch.due_at, touch.attempts = "scheduled", now, 0
     touch.lease_until, touch.sent_at, touch.detail = None, None, RESENT
     session.add(touch)
     await emit(session, touch_event(TOUCH_SCHEDULED, touch))
     return touch
+
+
+def _still_followed(lead: FollowedLead | None, touch: Touch) -> bool:
+    """Whether the lead is still in the enrolment the touch was planned for."""
+    if lead is None or lead.playbook != touch.playbook:
+        return False
+    return lead.enrolled_at is None or touch.created_at is None or touch.created_at >= lead.enrolled_at
 
 
 async def _next_step_went(session: AsyncSession, touch: Touch) -> bool:

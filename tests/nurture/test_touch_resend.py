@@ -102,3 +102,23 @@ async def test_an_email_in_doubt_is_sent_again_only_when_asked_in_words(servers:
     assert wrong.status_code == 422, wrong.text
     assert taken.status_code == 200, taken.text
     assert sent[touch][:2] == ("sent", 1), sent
+
+
+async def test_a_touch_of_a_playbook_the_lead_has_left_is_not_sent_again(servers: Servers) -> None:
+    """The lead turned warm since: the MQL step that failed belongs to a sequence it has left."""
+    with webhook_receiver(statuses=[400]) as provider:
+        async with nurture(servers, provider.url) as client:
+            [touch] = await due_text(servers)
+            await eventually(lambda: outcomes(servers, [touch]), timeout=20)
+            connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+            try:
+                await connection.execute(
+                    "UPDATE nurture.followed_leads SET playbook = 'warm'"
+                    " WHERE lead_id = (SELECT lead_id FROM nurture.touches WHERE id = $1)",
+                    uuid.UUID(touch),
+                )
+            finally:
+                await connection.close()
+            answer = await client.post(f"/v1/touches/{touch}/resend", headers=ADMIN)
+    assert answer.status_code == 409, answer.text
+    assert "another playbook" in answer.json()["title"]
