@@ -1,14 +1,19 @@
 """A Tansu broker behind a front that speaks TLS and asks for a SASL login, as managed Kafka
 services do, for the tests of the clients' security settings. Tansu 0.6 can do neither with
 its memory store (its TLS flag takes no key; SASL users cannot be made once it asks for them),
-so the front does: it ends TLS, answers SaslHandshake and SaslAuthenticate (PLAIN) itself, and
-passes every other byte to Tansu, which advertises the front as where it is. A request before a
-login closes the connection, as Kafka does. Certificates are made here, by a CA of the test's."""
+so the front does: it ends TLS, answers SaslHandshake and SaslAuthenticate itself (PLAIN, or
+SCRAM-SHA-256 or -512, checked as RFC 5802 has a server check them), and passes every other
+byte to Tansu, which advertises the front as where it is. A request before a login closes the
+connection, as Kafka does. Certificates are made here, by a CA of the test's."""
 
 import asyncio
+import base64
 import contextlib
 import datetime
+import hashlib
+import hmac
 import ipaddress
+import secrets
 import signal
 import ssl
 import struct
@@ -108,25 +113,75 @@ def _string(text: str) -> bytes:
     return struct.pack(">h", len(data)) + data
 
 
-def _handshake_answer(correlation_id: int, body: bytes) -> bytes:
+def _handshake_answer(correlation_id: int, body: bytes, mechanism: str) -> bytes:
     (length,) = struct.unpack_from(">h", body, 0)
-    mechanism = body[2 : 2 + length].decode()
-    error = 0 if mechanism == "PLAIN" else UNSUPPORTED_SASL_MECHANISM
-    return struct.pack(">ihi", correlation_id, error, 1) + _string("PLAIN")
+    asked = body[2 : 2 + length].decode()
+    error = 0 if asked == mechanism else UNSUPPORTED_SASL_MECHANISM
+    return struct.pack(">ihi", correlation_id, error, 1) + _string(mechanism)
 
 
-def _authenticate_answer(
-    correlation_id: int, version: int, body: bytes, login: tuple[str, str]
-) -> tuple[bytes, bool]:
-    (length,) = struct.unpack_from(">i", body, 0)
-    _, username, password = body[4 : 4 + length].split(b"\0")
-    ok = (username.decode(), password.decode()) == login
-    answer = struct.pack(">ih", correlation_id, 0 if ok else SASL_AUTHENTICATION_FAILED)
-    answer += struct.pack(">h", -1) if ok else _string("Authentication failed: invalid username or password")
-    answer += struct.pack(">i", 0)  # no auth bytes back
+def _authenticate_answer(correlation_id: int, version: int, back: bytes | None) -> bytes:
+    """A SaslAuthenticate answer: `back` the server's bytes (None: the login failed)."""
+    answer = struct.pack(">ih", correlation_id, 0 if back is not None else SASL_AUTHENTICATION_FAILED)
+    answer += struct.pack(">h", -1) if back is not None else _string("Authentication failed")
+    answer += struct.pack(">i", len(back or b"")) + (back or b"")
     if version >= 1:
         answer += struct.pack(">q", 0)  # session lifetime: unlimited
-    return answer, ok
+    return answer
+
+
+class Plain:
+    """PLAIN: one message, the username and password, checked."""
+
+    def __init__(self, login: tuple[str, str]) -> None:
+        self.login = login
+
+    def step(self, sent: bytes) -> tuple[bytes | None, bool]:
+        """The server's answer (None: refused) and whether the login is done."""
+        _, username, password = sent.split(b"\0")
+        return (b"" if (username.decode(), password.decode()) == self.login else None), True
+
+
+class Scram:
+    """SCRAM (RFC 5802) as a server: the client's first message, the server's nonce, salt and
+    iterations, then the client's proof checked and the server's signature sent back."""
+
+    def __init__(self, login: tuple[str, str], digest: str) -> None:
+        self.username, self.digest = login[0], digest
+        self.salt, self.iterations = secrets.token_bytes(16), 4096
+        self.salted = hashlib.pbkdf2_hmac(digest, login[1].encode(), self.salt, self.iterations)
+        self.first_bare = self.server_first = ""
+
+    def _mac(self, key: bytes, text: bytes) -> bytes:
+        return hmac.new(key, text, self.digest).digest()
+
+    def step(self, sent: bytes) -> tuple[bytes | None, bool]:
+        text = sent.decode()
+        if not self.server_first:  # "n,,n=user,r=client-nonce"
+            self.first_bare = text.partition(",,")[2]
+            fields = dict(part.split("=", 1) for part in self.first_bare.split(","))
+            if fields.get("n") != self.username:
+                return None, True
+            nonce = fields["r"] + base64.b64encode(secrets.token_bytes(18)).decode()
+            salt = base64.b64encode(self.salt).decode()
+            self.server_first = f"r={nonce},s={salt},i={self.iterations}"
+            return self.server_first.encode(), False
+        without_proof, _, proof = text.rpartition(",p=")
+        message = f"{self.first_bare},{self.server_first},{without_proof}".encode()
+        client_key = self._mac(self.salted, b"Client Key")
+        stored_key = hashlib.new(self.digest, client_key).digest()
+        signature = self._mac(stored_key, message)
+        claimed = bytes(a ^ b for a, b in zip(base64.b64decode(proof), signature, strict=True))
+        if not hmac.compare_digest(hashlib.new(self.digest, claimed).digest(), stored_key):
+            return None, True
+        server_signature = self._mac(self._mac(self.salted, b"Server Key"), message)
+        return b"v=" + base64.b64encode(server_signature), True
+
+
+def _exchange(mechanism: str, login: tuple[str, str]) -> Plain | Scram:
+    if mechanism == "PLAIN":
+        return Plain(login)
+    return Scram(login, {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}[mechanism])
 
 
 async def _frame(reader: asyncio.StreamReader) -> bytes:
@@ -143,10 +198,13 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 class KafkaFront:
-    """The front on `port` (TLS when `tls` is given, a login when `login` is), Tansu behind it."""
+    """The front on `port` (TLS when `tls` is given, a login by `mechanism` when `login` is),
+    Tansu behind it."""
 
-    def __init__(self, tls: ssl.SSLContext | None, login: tuple[str, str] | None, log: Path) -> None:
-        self.tls, self.login, self.log = tls, login, log
+    def __init__(
+        self, tls: ssl.SSLContext | None, login: tuple[str, str] | None, log: Path, mechanism: str = "PLAIN"
+    ) -> None:
+        self.tls, self.login, self.log, self.mechanism = tls, login, log, mechanism
         self.port, self.origin_port = free_port(), free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.server: asyncio.Server | None = None
@@ -199,34 +257,37 @@ class KafkaFront:
         """Until a login succeeds: ApiVersions passed to Tansu, the SASL requests answered here;
         anything else, or a wrong login, closes the connection."""
         assert self.login is not None
+        exchange = _exchange(self.mechanism, self.login)
         while True:
             request = await _frame(reader)
             api_key, version, correlation_id, client_id_length = struct.unpack_from(">hhih", request, 0)
             body = request[10 + max(client_id_length, 0) :]
+            done = False
             if api_key == 18:  # ApiVersions: Tansu's answer, which lists the SASL requests
                 origin.write(struct.pack(">i", len(request)) + request)
                 await origin.drain()
                 answer = await _frame(origin_reader)
-                ok = True
             elif api_key == SASL_HANDSHAKE and version <= 1:
-                answer, ok = _handshake_answer(correlation_id, body), True
+                answer = _handshake_answer(correlation_id, body, self.mechanism)
             elif api_key == SASL_AUTHENTICATE and version <= 1:
-                answer, ok = _authenticate_answer(correlation_id, version, body, self.login)
-                if not ok:
+                (length,) = struct.unpack_from(">i", body, 0)
+                back, done = exchange.step(body[4 : 4 + length])
+                answer = _authenticate_answer(correlation_id, version, back)
+                if back is None:
                     self.logins_refused += 1
             else:
                 return False
             writer.write(struct.pack(">i", len(answer)) + answer)
             await writer.drain()
-            if api_key == SASL_AUTHENTICATE:
-                return ok
+            if done:
+                return back is not None
 
 
 @contextlib.asynccontextmanager
 async def kafka_front(
-    tls: ssl.SSLContext | None, login: tuple[str, str] | None, log: Path
+    tls: ssl.SSLContext | None, login: tuple[str, str] | None, log: Path, mechanism: str = "PLAIN"
 ) -> AsyncIterator[KafkaFront]:
-    front = KafkaFront(tls, login, log)
+    front = KafkaFront(tls, login, log, mechanism)
     await front.start()
     try:
         yield front

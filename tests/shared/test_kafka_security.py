@@ -22,7 +22,7 @@ from services.scoring.config import ScoringSettings
 from shared import topics
 from shared.dev_settings import DevSettings
 from shared.kafka import Publisher, create_topics, log_ends
-from shared.kafka_security import KafkaSecurity
+from shared.kafka_security import KafkaSecurity, Mechanism
 from shared.settings import ServiceSettings
 from tests.conftest import ADMIN, Servers, eventually, running, serving
 from tests.helpers import create_source, post_lead
@@ -87,13 +87,16 @@ async def test_a_broker_asking_for_a_client_certificate_takes_one_its_authority_
                 await create_topics(front.bootstrap, [TOPIC], 1, security=refused)
 
 
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
 async def test_a_sasl_login_over_tls_is_made_and_a_wrong_password_refused(
-    certificates: Certificates, tmp_path: Path
+    certificates: Certificates, tmp_path: Path, mechanism: Mechanism
 ) -> None:
-    async with kafka_front(server_tls(certificates), LOGIN, tmp_path / "broker.log") as front:
-        right = KafkaSecurity("SASL_SSL", "PLAIN", *LOGIN, cafile=certificates.ca)
+    """Each mechanism LEADFLOW_KAFKA_SASL_MECHANISM takes, against a broker that speaks it (SCRAM
+    is what MSK and Aiven ask for: the password itself never goes over the wire)."""
+    async with kafka_front(server_tls(certificates), LOGIN, tmp_path / "broker.log", mechanism) as front:
+        right = KafkaSecurity("SASL_SSL", mechanism, *LOGIN, cafile=certificates.ca)
         assert await publish_and_count(front.bootstrap, right) == 1
-        wrong = KafkaSecurity("SASL_SSL", "PLAIN", LOGIN[0], "guessed", cafile=certificates.ca)
+        wrong = KafkaSecurity("SASL_SSL", mechanism, LOGIN[0], "guessed", cafile=certificates.ca)
         with pytest.raises((SaslAuthenticationFailed, KafkaConnectionError)):
             await create_topics(front.bootstrap, [TOPIC], 1, security=wrong)
         assert front.logins_refused >= 1
