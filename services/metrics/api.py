@@ -38,6 +38,10 @@ async def funnel(
     source: UUID | None = None,
     campaign: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     industry: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    segment: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="A customer group: the leads' company size."),
+    ] = None,
     stages: Annotated[
         str | None,
         Query(
@@ -71,7 +75,7 @@ async def funnel(
     skipped stages (word of mouth, 000:121) counts as having passed them. The counts come
     from one pass over the leads, grouped by (group, furthest stage, stage, temperature)."""
     chosen = funnel_maths.parse_stages(stages)
-    scope = funnels.Scope(span.start, span.end, channel, source, campaign, industry)
+    scope = funnels.Scope(span.start, span.end, channel, source, campaign, industry, segment)
     async with request.app.state.runtime.db.transaction() as session:
         report = await funnels.report(session, chosen, scope, group_by, medians, max_groups)
     return await said_partial(request, report, rebuild_before)

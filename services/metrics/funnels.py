@@ -63,14 +63,15 @@ def lead_filters(
     source: UUID | None = None,
     campaign: str | None = None,
     industry: str | None = None,
+    segment: str | None = None,
 ) -> list[ColumnElement[bool]]:
-    return Scope(from_, to, channel, source, campaign, industry).clauses()
+    return Scope(from_, to, channel, source, campaign, industry, segment).clauses()
 
 
 @dataclass(frozen=True)
 class Scope:
     """The leads a report covers: captured in [from_, to), and of the channel, source,
-    campaign and industry given."""
+    campaign, industry and segment (customer group) given."""
 
     from_: datetime | None = None
     to: datetime | None = None
@@ -78,6 +79,7 @@ class Scope:
     source: UUID | None = None
     campaign: str | None = None
     industry: str | None = None
+    segment: str | None = None
 
     def clauses(self) -> list[ColumnElement[bool]]:
         filters: list[ColumnElement[bool]] = []
@@ -90,6 +92,7 @@ class Scope:
             (FACTS.c.source_id, self.source),
             (FACTS.c.campaign, self.campaign),
             (FACTS.c.industry, self.industry),
+            (FACTS.c.segment, self.segment),
         ):
             if value is not None:
                 filters.append(narrowed == value)
@@ -111,7 +114,7 @@ async def report(
     keys = _key_columns(GROUPS[group_by]) if group_by else []
     if group_by in FROM_LEAD_INPUT:
         keys = _bounded_keys(GROUPS[group_by], filters, max_groups)
-    if group_by not in FROM_LEAD_INPUT:
+    if group_by not in FROM_LEAD_INPUT and scope.segment is None:  # funnel_months keeps no segment
         tallies = await _tally_by_month(session, scope, group_by)
     else:
         tallies = await _tally(session, filters, keys)

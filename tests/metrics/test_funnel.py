@@ -97,3 +97,40 @@ async def test_funnel_refuses_a_filter_sent_empty(servers: Servers) -> None:
     assert {name: refused_fields(response) for name, response in refused.items()} == {
         name: [name] for name in refused
     }
+
+
+async def test_the_funnel_of_one_customer_group(servers: Servers) -> None:
+    """DOMAIN.md: a funnel filtered by customer group (the leads' company size, `segment`), over
+    whole months too (which the funnel otherwise reads from its monthly counts, kept by no segment)."""
+    group = f"enterprise-{uuid.uuid4().hex[:6]}"
+    messages = []
+    for company_size, temperature in ((group, "hot"), (group, "cold"), ("smb", "hot")):
+        captured = lead_captured(channel="web_form", company_size=company_size)
+        classified = captured.follow_up(
+            LEAD_CLASSIFIED,
+            "scoring",
+            LeadClassified(score=0, temperature=temperature, stage="lead", rules_version=1),  # type: ignore[arg-type]
+        )
+        key = str(captured.lead_id).encode()
+        messages += [
+            (topics.LEAD_EVENTS, key, captured.to_bytes()),
+            (topics.LEAD_CLASSIFICATIONS, key, classified.to_bytes()),
+        ]
+    publisher = Publisher(servers.bootstrap, "test")
+    try:
+        await publisher.publish(messages)
+        async with running(create_app(servers.settings(MetricsSettings))) as client:
+
+            async def counted() -> dict | None:  # type: ignore[type-arg]
+                params = {"segment": group, "from": "2020-01-01", "to": "2100-01-01"}
+                answer = (await client.get("/v1/funnel", params=params)).json()
+                return (
+                    answer if answer["total"] == 2 and sum(answer["by_temperature"].values()) == 2 else None
+                )
+
+            funnel = await eventually(counted, timeout=30)
+            empty = (await client.get("/v1/funnel", params={"segment": "no-such-group"})).json()
+    finally:
+        await publisher.stop()
+    assert funnel["by_temperature"] == {"hot": 1, "cold": 1}
+    assert empty["total"] == 0
