@@ -1,6 +1,7 @@
 """A breach told: `sla.breached` published (and announced to its subscribers) and, when no rep
 is left to give the lead to, the managers' webhook: the breach and the lead, with a message in
-the lead's language for a reason that has one (no active rep matches the lead)."""
+the lead's language for a reason that has one (no active rep matches the lead). A big deal's
+breach goes to the directors as well, escalated to another rep or not (`big_deals`)."""
 
 from datetime import datetime
 from typing import Any
@@ -17,17 +18,25 @@ _NOTICES = {NO_REP: "manager_no_rep"}  # what the managers read, by the breach's
 
 
 async def publish_breach(
-    session: AsyncSession, breach: Envelope, classified: dict[str, Any], managers: list[Rep], now: datetime
+    session: AsyncSession,
+    breach: Envelope,
+    classified: dict[str, Any],
+    managers: list[Rep],
+    now: datetime,
+    heads: list[Rep] | None = None,
 ) -> None:
-    """Publish `breach` (an `sla.breached` about the lead `classified`); when it names no rep it
-    was escalated to, queue the webhook that tells each of `managers`."""
+    """Publish `breach` (an `sla.breached` about the lead `classified`); queue the webhook that
+    tells each of `managers` when it names no rep it was escalated to, and each of `heads` (those
+    told of a big deal) whether it does or not."""
     await emit(session, breach)
-    if breach.data.get("escalated_to") is not None:
+    told = [] if breach.data.get("escalated_to") is not None else list(managers)
+    told += [head for head in heads or [] if head.id not in {rep.id for rep in told}]
+    if not told:
         return
     data = {**breach.data, "lead_id": str(breach.lead_id), "lead": classified}
     if (key := _NOTICES.get(str(breach.data.get("reason")))) is not None:
         message, language = notice(key, classified)
         data |= {"message": message, "language": language}
     body = {"type": SLA_BREACHED, "timestamp": now.isoformat(), "data": data}
-    for manager in managers:
-        queue_webhook(session, manager, breach.lead_id, SLA_BREACHED, body, now)
+    for rep in told:
+        queue_webhook(session, rep, breach.lead_id, SLA_BREACHED, body, now)

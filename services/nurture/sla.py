@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.assignments import ASSIGNMENTS, active_reps, hand_over, pick, unreachable
+from services.nurture.big_deals import budget_above, told_of_big_deals
 from services.nurture.breaches import publish_breach
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Assignment, Rep
@@ -77,6 +78,7 @@ async def escalate(
     classified: dict[str, Any] = assignment.lead
     tried = {UUID(r) for r in assignment.tried_reps}
     next_rep = pick(session, reps, classified.get("lead", {}), await unreachable(session, reps, now), tried)
+    big_deal = budget_above(classified.get("lead") or {}, settings.monthly_plan) is not None
     breached = SlaBreached(
         rep_id=assignment.rep_id,
         assigned_at=assignment.assigned_at,
@@ -84,9 +86,11 @@ async def escalate(
         breached_at=now,
         escalated_to=next_rep.id if next_rep else None,
         reason=reason,
+        big_deal=big_deal or None,
     )
     event = Envelope.of(SLA_BREACHED, assignment.lead_id, assignment.correlation_id, "nurture", breached)
-    await publish_breach(session, event, classified, managers, now)
+    heads = await told_of_big_deals(session) if big_deal else []
+    await publish_breach(session, event, classified, managers, now, heads)
     with correlated(assignment.correlation_id):
         what = "left before acknowledging it" if reason else "breached its SLA"
         log.warning("lead %s: rep %s %s", assignment.lead_id, assignment.rep_id, what)

@@ -67,6 +67,7 @@ class SlaBreached(Payload):
     # "rep_left": the rep left before it was over (set inactive, made a manager); "no_rep": no
     # active rep matches the lead (no territory or segment covers it, or none is active)
     reason: str | None = None
+    big_deal: bool | None = None  # its budget is above the monthly plan: the directors were told too
 
 
 class TouchChanged(Payload):

@@ -17,12 +17,13 @@ from services.nurture.app import create_app
 from services.nurture.assignments import assign_leads
 from services.nurture.big_deals import BIG_DEAL, budget_above
 from services.nurture.config import NurtureSettings
+from services.nurture.sla import escalate_overdue
 from shared.db import Database
 from shared.events import LEAD_ASSIGNED, Envelope, utcnow
 from tests.conftest import Servers, caught_up, eventually, running
 from tests.helpers import lead_classified
 from tests.nurture.test_no_rep_matches import published
-from tests.nurture.test_sla import add, bodies, settings_of
+from tests.nurture.test_sla import add, bodies, by_webhook_id, settings_of
 from tests.receiver import webhook_receiver
 
 PLAN = 1_000_000.0
@@ -138,3 +139,33 @@ def test_only_a_budget_stated_above_a_plan_set_is_a_big_deal(
     budget: Any, plan: float | None, above: Any
 ) -> None:
     assert budget_above({"budget": budget}, plan) == above
+
+
+def once(receiver: Any) -> list[dict[str, Any]]:
+    """Each webhook once: one made at a `now` in the past may be claimed and sent again."""
+    return list(by_webhook_id(receiver).values())
+
+
+async def test_a_big_deal_left_unacknowledged_is_escalated_to_the_directors_too(
+    nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """ "Escalate hard or big deals": its breach goes to the next rep, and to the directors as well
+    (a small deal's breach, to the next rep only, as ever)."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as one, webhook_receiver() as two, webhook_receiver() as director_box:
+        await add(nurture, one, "Aigerim")
+        await add(nurture, director_box, "Director", role="director")
+        big, small = lead_classified("hot"), lead_classified("hot")
+        big.data["lead"] = {"email": "big@example.kz", "budget": 3_000_000}
+        small.data["lead"] = {"email": "small@example.kz", "budget": 10}
+        async with db.transaction() as session:
+            await assign_leads(session, [big, small], settings, start, look_first=False)
+        await add(nurture, two, "Dauren")
+        assert await escalate_overdue(db, settings, start + SLA + timedelta(seconds=1)) == 2
+        await eventually(lambda: len(once(two)) == 2, timeout=20)
+        told = await eventually(lambda: len(once(director_box)) == 2 and once(director_box), timeout=20)
+    assert sorted(body["type"] for body in told) == ["lead.big_deal", "sla.breached"]
+    [breach] = [body["data"] for body in told if body["type"] == "sla.breached"]
+    assert breach["lead_id"] == str(big.lead_id) and breach["big_deal"] is True
+    assert breach["escalated_to"] is not None
