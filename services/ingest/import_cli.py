@@ -81,6 +81,8 @@ class ImportRefused(Exception):
 def summary(report: dict[str, Any]) -> str:
     rows = counted(report["rows_done"], "row")
     lines = [f"{report['status']}: {rows} — {_taken(report)}, {report['rejected']} rejected"]
+    if report.get("error"):  # why a file failed or an import was interrupted, and what to do
+        lines.append(f"  {report['error']}")
     lines += [_unknown(header) for header in report.get("unknown_headers", [])]
     for rejection in report["rejections"][:20]:
         reasons = "; ".join(f"{e['field']}: {e['reason']}" for e in rejection["errors"])

@@ -241,3 +241,14 @@ async def test_a_value_in_a_column_the_header_gives_no_name_is_not_lost_without_
     [refused] = report["rejections"]
     assert refused["line"] == 3
     assert refused["errors"][0]["reason"] == import_files.NAMELESS.format(line=3, column=2)
+
+
+async def test_the_command_line_report_says_why_a_file_failed(ingest: httpx.AsyncClient) -> None:
+    """`leadflow import` printed "failed: 0 rows — 0 accepted …, 0 rejected" for a file with a
+    quote left open, without the reason the report gives (an interrupted import's "send the
+    file again" likewise)."""
+    key = {"X-Source-Key": (await create_source(ingest, channel="import"))["key"]}
+    report = await finished_report(ingest, key, f'email,company\n{email("a")},"Acme\n'.encode())
+    assert report["status"] == "failed", report
+    assert summary(report).splitlines()[1] == f"  {report['error']}"
+    assert "never closed" in report["error"]
