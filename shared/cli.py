@@ -185,12 +185,15 @@ def import_csv(
     """Import leads from a CSV file, with progress, and print the report."""
     import httpx
 
-    from services.ingest.import_cli import ImportRefused, summary, upload_and_follow
+    from services.ingest.import_cli import ImportRefused, ImportUnfollowed, summary, upload_and_follow
 
     try:
         report = upload_and_follow(file, url, key)
     except ImportRefused as error:
         typer.echo(f"ingest refused the file: {error}", err=True)
+        raise typer.Exit(1) from error
+    except ImportUnfollowed as error:
+        typer.echo(str(error), err=True)
         raise typer.Exit(1) from error
     except httpx.HTTPError as error:  # ingest not running, or not at this URL: say so, no traceback
         typer.echo(f"cannot reach ingest at {url} ({error}); is it running? (--url names another)", err=True)

@@ -20,6 +20,9 @@ from services.ingest.import_files import counted
 
 CHUNK = 256 * 1024
 FINISHED = ("done", "failed", "interrupted")
+# How long the report may be out of reach while it is followed: `leadflow dev` restarts a killed
+# ingest within 1-30 s, and the import that ingest left is then reported interrupted.
+UNREACHABLE_SECONDS = 90.0
 
 
 def upload_and_follow(path: Path, url: str, key: str, console: Console | None = None) -> dict[str, Any]:
@@ -62,14 +65,43 @@ def follow(url: str, status_url: str, key: str, console: Console) -> dict[str, A
         ) as progress,
     ):
         task = progress.add_task("rows", total=None)
+        unreachable_since: float | None = None
         while True:
-            report: dict[str, Any] = (
-                client.get(status_url, headers={"X-Source-Key": key}).raise_for_status().json()
-            )
+            try:
+                report: dict[str, Any] = (
+                    client.get(status_url, headers={"X-Source-Key": key}).raise_for_status().json()
+                )
+                unreachable_since = None
+            except httpx.HTTPError as error:
+                if not _passing(error):
+                    raise
+                unreachable_since = unreachable_since or time.monotonic()
+                if time.monotonic() - unreachable_since > UNREACHABLE_SECONDS:
+                    raise ImportUnfollowed(status_url, error) from error
+                time.sleep(1)  # waiting for ingest to come back, a user-facing progress display
+                continue
             progress.update(task, total=report["rows_total"], completed=report["rows_done"])
             if report["status"] in FINISHED:
                 return report
             time.sleep(0.5)  # polling the report, a user-facing progress display
+
+
+def _passing(error: httpx.HTTPError) -> bool:
+    """A fault that passes: ingest restarting (no connection, one dropped, no answer in time) or
+    its database (503), or a proxy in front of it (502, 504)."""
+    if isinstance(error, httpx.HTTPStatusError):
+        return error.response.status_code in (502, 503, 504)
+    return isinstance(error, httpx.TransportError)
+
+
+class ImportUnfollowed(Exception):
+    """Ingest stayed unreachable while the import was followed: the import may still run."""
+
+    def __init__(self, status_url: str, error: httpx.HTTPError) -> None:
+        super().__init__(
+            f"lost ingest for {UNREACHABLE_SECONDS:.0f}s while following the import ({error!r}); it may "
+            f"still be running or be reported interrupted: GET {status_url} with the same key tells"
+        )
 
 
 class ImportRefused(Exception):

@@ -45,7 +45,7 @@ class Run:
 
 
 def start_service(
-    service: str, servers: Servers, log: Path, settings: dict[str, str] | None = None
+    service: str, servers: Servers, log: Path, settings: dict[str, str] | None = None, port: int | None = None
 ) -> tuple[str, subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")} | (settings or {})
     env |= {
@@ -57,7 +57,7 @@ def start_service(
         "LEADFLOW_RATE_LIMIT_PER_KEY": "",  # the fuzzer is one client, sending as fast as it can
         "LEADFLOW_RATE_LIMIT_PER_IP": "",
     }
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "-m", f"services.{service}", "serve", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
