@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import delete, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.ingest import erased_contacts
 from services.ingest.capture import Submission, capture
 from services.ingest.history_schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn
 from services.ingest.journal import know_key, record_activity, record_history, stage_event
@@ -187,6 +188,7 @@ async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     await session.execute(_FORGET_ANSWERS, {"pattern": f"%{lead_id}%"})
     await forget_messages(session, {lead_id})
     erased_at = utcnow()
+    await erased_contacts.remember(session, email, phone, erased_at)  # an import running takes them not
     defer_insert(session, ErasedLead.__table__, {"lead_id": lead_id, "erased_at": erased_at})  # type: ignore[attr-defined]
     await stage_event(session, LEAD_ERASED, lead_id, uuid4(), LeadErased(erased_at=erased_at))
     return True

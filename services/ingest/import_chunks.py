@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.ingest import erased_contacts
 from services.ingest.capture import Client, Submission, capture, prepare
 from services.ingest.forms import lead_from_form
 from services.ingest.import_files import MISFIT, Record, undecoded
@@ -92,6 +93,10 @@ def _prepare(
     return ready, rejected
 
 
+def _at(ready: list[tuple[Place, Submission]], indexes: set[int]) -> list[tuple[Place, Submission]]:
+    return [each for index, each in enumerate(ready) if index in indexes]
+
+
 def _reasons(errors: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"field": field, "reason": reason} for field, reason in errors]
 
@@ -108,17 +113,26 @@ async def _store_chunk(
     commit went through unanswered (`shared.db.CommitUnknown`) left the report past it, and
     the chunk is not stored again (its leads would merge, but every count would double)."""
     first, rows = span
-    held = select(IMPORTS.c.rows_done, IMPORTS.c.status).where(IMPORTS.c.id == import_id).with_for_update()
-    done, status = (await session.execute(held)).one()
+    held = select(IMPORTS.c.rows_done, IMPORTS.c.status, IMPORTS.c.started_at).where(
+        IMPORTS.c.id == import_id
+    )
+    done, status, started_at = (await session.execute(held.with_for_update())).one()
     if status != "running":
         raise ImportAbandoned
     if done >= first:
         return
     created = stored = 0
     rejected = list(rejected)  # this attempt's: a retried chunk starts again from the caller's
+    people = [(submission.email, submission.phone) for _, submission in ready]
     # The people the chunk names, read and locked in one query (in id order), as a group of
     # form posts is: each capture then finds its lead in memory, not with a query of its own.
-    await prefetch(session, [(submission.email, submission.phone) for _, submission in ready])
+    await prefetch(session, people)
+    # Then those erased since the import started (after the locks: an erasure either committed
+    # before, and is seen here, or waits for this chunk and erases what it stored).
+    if erased := await erased_contacts.erased_since(session, started_at, people):
+        refused = _reasons([("email", erased_contacts.ERASED)])
+        rejected += [(place, refused) for place, _ in _at(ready, erased)]
+        ready = [each for index, each in enumerate(ready) if index not in erased]
     for place, submission in ready:
         try:
             created += (await capture(session, source, submission)).created

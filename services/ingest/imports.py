@@ -11,6 +11,7 @@ from uuid import UUID
 from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.ingest import erased_contacts
 from services.ingest.import_chunks import IMPORTS, REJECTIONS, ImportAbandoned, apply_rows
 from services.ingest.import_files import UnreadableFile, read_rows, survey
 from services.ingest.import_headers import unknown_headers
@@ -80,6 +81,7 @@ async def run(
         await _set(db, import_id, status="failed", error=reason, finished_at=func.now())
     finally:
         raw.close()
+        await asyncio.shield(erased_contacts.forget_unneeded(db))
 
 
 async def _set(db: Database, import_id: UUID, **values: Any) -> None:
