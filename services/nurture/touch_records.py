@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -73,6 +73,12 @@ async def _record_sends(
         if isinstance(outcome, dict)
     }
     holders = await _holders(session, tasks)
+    failing = [  # (a call task may fail too, to no rep)
+        ours[item.claim.touch.id]
+        for item, outcome in zip(going, outcomes, strict=True)
+        if outcome is not None and item.claim.touch.id in ours
+    ]
+    next_due = await _next_steps_due(session, failing)
     for item, outcome in zip(going, outcomes, strict=True):
         if (touch := ours.get(item.claim.touch.id)) is None:
             continue
@@ -83,7 +89,7 @@ async def _record_sends(
             except SendFailed as error:
                 outcome = error
         if isinstance(outcome, BaseException):
-            await _failed(session, settings, touch, outcome)
+            await _failed(session, settings, touch, outcome, next_due.get(touch.id))
         else:
             touch.sent_at = utcnow()
             await _finish(session, touch, "sent", None)
@@ -112,7 +118,11 @@ async def _call_task(session: AsyncSession, touch: Touch, task: dict[str, Any], 
 
 
 async def _failed(
-    session: AsyncSession, settings: NurtureSettings, touch: Touch, error: BaseException
+    session: AsyncSession,
+    settings: NurtureSettings,
+    touch: Touch,
+    error: BaseException,
+    next_step_due: datetime | None,
 ) -> None:
     reason = redact(str(error))[:500] if isinstance(error, SendFailed) else describe(error)
     if isinstance(error, Untried):  # it waited its turn for an SMTP session: next, not an attempt
@@ -126,7 +136,7 @@ async def _failed(
         if isinstance(error, RetryLater):
             wait = max(wait, error.seconds)
         retry_at = utcnow() + timedelta(seconds=wait)
-        if (next_due := await _next_step_due(session, touch)) is not None and next_due <= retry_at:
+        if next_step_due is not None and next_step_due <= retry_at:
             await _finish(session, touch, "failed", f"{reason}; {OVERTAKEN}")
             return
         touch.status, touch.lease_until, touch.detail = "scheduled", None, reason
@@ -136,16 +146,21 @@ async def _failed(
     await _finish(session, touch, "failed", reason)
 
 
-async def _next_step_due(session: AsyncSession, touch: Touch) -> datetime | None:
-    """When the lead's next step of the same playbook is due, if one is scheduled."""
-    query = select(func.min(col(Touch.due_at))).where(
-        col(Touch.lead_id) == touch.lead_id,
-        col(Touch.playbook) == touch.playbook,
-        col(Touch.step) > touch.step,
-        col(Touch.status) == "scheduled",
-    )
-    due: datetime | None = (await session.execute(query)).scalar()
-    return due
+# The next scheduled step of each failed touch's lead and playbook: one statement for a batch
+# (a provider down fails every touch of a claim; one query each cost nurture about 0.8 ms a lead).
+_NEXT_STEPS = text(
+    "SELECT t.id, min(n.due_at) FROM touches t JOIN touches n ON n.lead_id = t.lead_id"
+    " AND n.playbook = t.playbook AND n.step > t.step AND n.status = 'scheduled'"
+    " WHERE t.id = ANY(:ids) GROUP BY t.id"
+)
+
+
+async def _next_steps_due(session: AsyncSession, touches: list[Touch]) -> dict[UUID, datetime]:
+    """When each touch's lead's next step of the same playbook is due, for those that have one."""
+    if not touches:
+        return {}
+    found = await session.execute(_NEXT_STEPS, {"ids": [touch.id for touch in touches]})
+    return {touch_id: due for touch_id, due in found}
 
 
 async def _finish(session: AsyncSession, touch: Touch, status: str, reason: str | None) -> None:
