@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import dead_letters
+from shared.api_docs import serve_api_docs
 from shared.cli import migrations_dir
 from shared.http import BodySizeLimit, health_router, refuse_unstorable_parameters
 from shared.migrations import schema_check
@@ -20,6 +21,7 @@ CONVENTIONS = (
     " pages people open (the dashboard, unsubscribe links), HTML form posts, chatbot webhooks and"
     " health checks ignore the ones they do not read (`utm_*`, `fbclid` and the like)."
 )
+OPENAPI_PATH = "/openapi.json"
 
 
 def create_service_app(
@@ -37,9 +39,9 @@ def create_service_app(
         description=CONVENTIONS,
         lifespan=runtime.lifespan,
         dependencies=[Depends(_parameter_checks())],
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
+        docs_url=None,  # served from the service itself, after its routes (shared/api_docs.py)
+        redoc_url=None,
+        openapi_url=OPENAPI_PATH if docs else None,
     )
     app.state.settings = runtime.settings
     app.state.runtime = runtime
@@ -60,6 +62,8 @@ def create_service_app(
     app.include_router(health_router(checks, lambda: runtime.telemetry.registry, informational))
     app.include_router(dead_letters.router)
     app.include_router(dead_letters.status_router)
+    if docs:
+        serve_api_docs(app, OPENAPI_PATH)
     return app
 
 
