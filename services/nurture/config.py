@@ -46,8 +46,16 @@ class NurtureSettings(ServiceSettings):
         gt=0,
         validation_alias="LEADFLOW_NURTURE_MONTHLY_PLAN",
         description="The month's sales plan, in the leads' budget currency. A lead handed to a rep"
-        " whose stated budget is above it is a big deal: the directors (else the managers) are told"
-        " at once, to meet the person themselves (DOMAIN.md, 002:224). Unset: nobody is.",
+        " whose stated budget is above it, or a proposal sent for more, is a big deal: the directors"
+        " (else the managers) are told at once, to meet the person themselves (DOMAIN.md, 002:224)."
+        " Unset: nobody is.",
+    )
+    plan_currency: str | None = Field(
+        None,
+        pattern=r"^[A-Z]{3}$",
+        validation_alias="LEADFLOW_NURTURE_PLAN_CURRENCY",
+        description="The monthly plan's currency (ISO 4217, e.g. KZT). Set, a proposal in another"
+        " currency is not weighed against the plan; unset, every proposal's amount is.",
     )
     sla_seconds: float = Field(
         900.0,

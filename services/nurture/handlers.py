@@ -44,7 +44,7 @@ def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, H
 
     async def on_outcome(session: AsyncSession, events: list[Envelope]) -> None:
         await stop_the_clocks(session, events)
-        await proposals.track_outcomes(session, events, settings.proposal_stale_days)
+        await proposals.track_outcomes(session, events, settings, utcnow())
 
     async def on_classified(session: AsyncSession, events: list[Envelope]) -> None:
         for event in events:

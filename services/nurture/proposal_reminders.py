@@ -48,7 +48,7 @@ async def remind_stale(db: Database, now: datetime, limit: int = 100) -> int:
 
 
 async def _remind(session: AsyncSession, proposal: Proposal, now: datetime) -> None:
-    rep, person, said = await _owner(session, proposal)
+    rep, person, said = await proposal_owner(session, proposal)
     followed = await session.get(FollowedLead, proposal.lead_id)
     proposal.reminded_at = now
     if followed is not None and followed.unsubscribed:
@@ -74,7 +74,7 @@ async def _remind(session: AsyncSession, proposal: Proposal, now: datetime) -> N
     await emit(session, event)
 
 
-async def _owner(
+async def proposal_owner(
     session: AsyncSession, proposal: Proposal
 ) -> tuple[Rep | None, dict[str, Any], dict[str, Any] | None]:
     """The rep who sent the proposal (when sales said who), else the one the lead was handed

@@ -12,6 +12,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.nurture.big_deals import proposal_above, tell_big_proposal
+from services.nurture.config import NurtureSettings
 from services.nurture.models import LatestAnswer, Proposal
 from services.nurture.proposal_rules import (
     PROPOSAL_SENT,
@@ -35,12 +37,16 @@ PROPOSALS = Proposal.__table__  # type: ignore[attr-defined]
 ANSWERS = LatestAnswer.__table__  # type: ignore[attr-defined]
 
 
-async def track_outcomes(session: AsyncSession, events: list[Envelope], stale_days: float) -> None:
-    """A proposal sent opens one; an answering outcome closes the one waiting (in their order)."""
+async def track_outcomes(
+    session: AsyncSession, events: list[Envelope], settings: NurtureSettings, now: datetime
+) -> None:
+    """A proposal sent opens one (a big deal when it is for more than the monthly plan); an
+    answering outcome closes the one waiting (in their order)."""
     for event in events:
         outcome = OutcomeRecorded.model_validate(event.data)
         if outcome.outcome == PROPOSAL_SENT:
-            await _open(session, event, outcome, stale_days)
+            if (proposal := await _open(session, event, outcome, settings.proposal_stale_days)) is not None:
+                await _tell_if_big(session, proposal, outcome, settings, now)
         elif (answer := answer_of_outcome(outcome)) is not None:
             await _answer(session, event, outcome.occurred_at, answer)
 
@@ -71,11 +77,29 @@ async def _latest(session: AsyncSession, lead_id: UUID) -> Proposal | None:
     return (await session.exec(query)).first()
 
 
-async def _open(session: AsyncSession, event: Envelope, outcome: OutcomeRecorded, stale_days: float) -> None:
+async def _tell_if_big(
+    session: AsyncSession,
+    proposal: Proposal,
+    outcome: OutcomeRecorded,
+    settings: NurtureSettings,
+    now: datetime,
+) -> None:
+    plan = settings.monthly_plan
+    if proposal.closed_at is not None:
+        return  # answered before it was recorded: nobody is to meet the person about it now
+    amount = proposal_above(outcome.amount, outcome.currency, plan, settings.plan_currency)
+    if amount is not None and plan is not None:
+        await tell_big_proposal(session, proposal, amount, outcome.currency, plan, now)
+
+
+async def _open(
+    session: AsyncSession, event: Envelope, outcome: OutcomeRecorded, stale_days: float
+) -> Proposal | None:
+    """The proposal `outcome` opens (None: seen already, or older than the lead's latest)."""
     sent_at = outcome.occurred_at
     latest = await _latest(session, event.lead_id)
     if latest is not None and (latest.outcome_id == outcome.outcome_id or latest.sent_at >= sent_at):
-        return  # seen already, or an older proposal recorded late: the newer one counts
+        return None  # seen already, or an older proposal recorded late: the newer one counts
     replaces = None
     if latest is not None and latest.closed_at is None:
         latest.closed_at, latest.closed_by = sent_at, "proposal"
@@ -100,6 +124,7 @@ async def _open(session: AsyncSession, event: Envelope, outcome: OutcomeRecorded
         sent_at, answer.answered_at
     ):  # came before the record
         await _close(session, event, proposal, answer.answered_at, answer.answered_by)
+    return proposal
 
 
 async def _tell_opened(

@@ -4,6 +4,7 @@ says so. Below the plan, or with no plan set, nobody is. The hand-offs run at th
 tests name, as the consumers run them (the hand-off lane with `look_first=False`, the main
 consumer with it, both applying the same classification)."""
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -15,15 +16,16 @@ from sqlalchemy import text
 
 from services.nurture.app import create_app
 from services.nurture.assignments import assign_leads
-from services.nurture.big_deals import BIG_DEAL, budget_above
+from services.nurture.big_deals import BIG_DEAL, budget_above, proposal_above
 from services.nurture.config import NurtureSettings
 from services.nurture.sla import escalate_overdue
 from shared.db import Database
-from shared.events import LEAD_ASSIGNED, Envelope, utcnow
+from shared.events import LEAD_ASSIGNED, OUTCOME_RECORDED, Envelope, OutcomeRecorded, utcnow
 from tests.conftest import Servers, caught_up, eventually, running
 from tests.helpers import lead_classified
 from tests.nurture.test_no_rep_matches import published
 from tests.nurture.test_sla import add, bodies, by_webhook_id, settings_of
+from tests.nurture.test_stale_proposals import outcome_id, proposal, publish
 from tests.receiver import webhook_receiver
 
 PLAN = 1_000_000.0
@@ -169,3 +171,75 @@ async def test_a_big_deal_left_unacknowledged_is_escalated_to_the_directors_too(
     [breach] = [body["data"] for body in told if body["type"] == "sla.breached"]
     assert breach["lead_id"] == str(big.lead_id) and breach["big_deal"] is True
     assert breach["escalated_to"] is not None
+
+
+def proposal_for(lead: Envelope, amount: float, currency: str | None = "KZT", **more: Any) -> Envelope:
+    recorded = OutcomeRecorded(
+        outcome_id=uuid.uuid4(),
+        outcome="proposal_sent",
+        occurred_at=utcnow() - timedelta(hours=1),
+        amount=amount,
+        currency=currency,
+        **more,
+    )
+    return lead.follow_up(OUTCOME_RECORDED, "ingest", recorded)
+
+
+async def test_a_proposal_above_the_plan_is_told_to_the_directors_once(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """A deal "that may bring more than the month's planned volume" (002:224) shows itself in the
+    proposal a rep sends: the directors hear of it, once however often it is recorded."""
+    settings = settings_of(nurture)
+    with webhook_receiver() as rep_box, webhook_receiver() as director_box:
+        rep = await add(nurture, rep_box, "Aigerim")
+        await add(nurture, director_box, "Director", role="director")
+        lead = await hand_off(db, settings, first_name="Dana")  # no budget stated: no big deal yet
+        await eventually(lambda: bodies(rep_box), timeout=20)
+        assert await big_deals_queued(db, lead.lead_id) == 0
+        sent = proposal_for(lead, 2_000_000, rep_id=uuid.UUID(rep["id"]))
+        await publish(servers, sent, sent)
+        [told] = await eventually(lambda: once(director_box), timeout=20)
+        await eventually(lambda: proposal(db, sent), timeout=20)
+        assert await big_deals_queued(db, lead.lead_id) == 1
+    data = told["data"]
+    assert (data["reason"], data["outcome_id"], data["rep_id"]) == ("proposal", outcome_id(sent), rep["id"])
+    assert (data["amount"], data["currency"], data["monthly_plan"]) == (2_000_000, "KZT", PLAN)
+    assert data["message"] == (
+        "A big deal: a proposal of 2,000,000 KZT from Aigerim, above the monthly plan of 1,000,000:"
+        " Dana, a@example.kz. Consider meeting them in person."
+    )
+
+
+async def test_a_proposal_within_the_plan_is_no_big_deal(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    settings = settings_of(nurture)
+    with webhook_receiver() as rep_box, webhook_receiver() as director_box:
+        await add(nurture, rep_box, "Aigerim")
+        await add(nurture, director_box, "Director", role="director")
+        lead = await hand_off(db, settings)
+        sent = proposal_for(lead, PLAN)
+        await publish(servers, sent)
+        await eventually(lambda: proposal(db, sent), timeout=20)
+        assert await big_deals_queued(db, lead.lead_id) == 0
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "plan", "plan_currency", "above"),
+    [
+        (2_000_000, "KZT", PLAN, None, 2_000_000),
+        (2_000_000, "USD", PLAN, None, 2_000_000),  # unset: every proposal's amount is weighed
+        (2_000_000, "KZT", PLAN, "KZT", 2_000_000),
+        (2_000_000, None, PLAN, "KZT", 2_000_000),
+        (2_000_000, "USD", PLAN, "KZT", None),
+        (PLAN, "KZT", PLAN, "KZT", None),
+        (2_000_000, "KZT", None, None, None),
+        (None, "KZT", PLAN, None, None),
+        (float("inf"), None, PLAN, None, None),
+    ],
+)
+def test_only_a_proposal_above_a_plan_set_in_its_currency_is_a_big_deal(
+    amount: float | None, currency: str | None, plan: float | None, plan_currency: str | None, above: Any
+) -> None:
+    assert proposal_above(amount, currency, plan, plan_currency) == above

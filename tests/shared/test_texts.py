@@ -54,7 +54,14 @@ def playbook_texts() -> list[tuple[str, str, str]]:
 )
 def test_every_text_reads_well_whatever_the_lead_gave(where: str, text: str) -> None:
     for given in EVERY_PART:
-        always = {"lead_id": "9f1c", "days": 14, "budget": "1,500,000", "plan": "1,000,000", "rep": "Aigerim"}
+        always = {
+            "lead_id": "9f1c",
+            "days": 14,
+            "budget": "1,500,000",
+            "amount": "2,000,000 KZT",
+            "plan": "1,000,000",
+            "rep": "Aigerim",
+        }
         shown = fill(text, given | always)  # what nurture always gives
         assert reads_well(shown, text), (where, given, shown)
 
