@@ -243,3 +243,21 @@ def test_only_a_proposal_above_a_plan_set_in_its_currency_is_a_big_deal(
     amount: float | None, currency: str | None, plan: float | None, plan_currency: str | None, above: Any
 ) -> None:
     assert proposal_above(amount, currency, plan, plan_currency) == above
+
+
+async def test_a_proposal_answered_before_it_was_recorded_is_no_news_to_the_directors(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """A CRM that records the proposal after the person's meeting (or the lost deal) was booked:
+    nobody is to go and meet them about it now."""
+    settings = settings_of(nurture)
+    with webhook_receiver() as rep_box, webhook_receiver() as director_box:
+        await add(nurture, rep_box, "Aigerim")
+        await add(nurture, director_box, "Director", role="director")
+        lead = await hand_off(db, settings)
+        sent = proposal_for(lead, 2_000_000)
+        meeting = OutcomeRecorded(outcome_id=uuid.uuid4(), outcome="meeting_booked", occurred_at=utcnow())
+        await publish(servers, lead.follow_up(OUTCOME_RECORDED, "ingest", meeting), sent)
+        answered = await eventually(lambda: proposal(db, sent), timeout=20)
+        assert answered is not None and answered["closed_at"] is not None
+        assert await big_deals_queued(db, lead.lead_id) == 0
