@@ -11,14 +11,34 @@ def whole_months(from_: datetime | None, to: datetime | None) -> tuple[date | No
         start = from_.astimezone(UTC)
         first = date(start.year, start.month, 1)
         if month_start(first) < start:
-            first = _next_month(first)
+            first = next_month(first)
     if to is not None:
         stop = to.astimezone(UTC)
         end = date(stop.year, stop.month, 1)
     return first, end
 
 
-def _next_month(month: date) -> date:
+def part_months(from_: datetime | None, to: datetime | None) -> list[tuple[date, datetime, datetime]]:
+    """The (UTC) months [from_, to) covers in part, none, one or two: each with the part it
+    covers, (month, start, stop)."""
+    first, end = whole_months(from_, to)
+    parts = []
+    if from_ is not None and first is not None and from_ < month_start(first):
+        stop = month_start(first) if to is None else min(month_start(first), to)
+        parts.append((month_of(from_), from_, stop))
+    if to is not None and end is not None and month_start(end) < to:
+        start = month_start(end) if from_ is None else max(month_start(end), from_)
+        if not parts or parts[0][0] != end:
+            parts.append((end, start, to))
+    return [(month, start, stop) for month, start, stop in parts if start < stop]
+
+
+def month_of(moment: datetime) -> date:
+    at = moment.astimezone(UTC)
+    return date(at.year, at.month, 1)
+
+
+def next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 

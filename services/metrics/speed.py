@@ -1,16 +1,18 @@
 """Speed to lead from histograms (speed_months, migration 0009): the whole months of the period
 from the cells the triggers keep, the part-months at either end counted the same way from those
-leads. Only a row per (group, measure, bucket) reaches Python, however many leads there are;
-`speed_maths.speed_row` reads the percentiles off them (nearest rank, each within 1%)."""
+leads, or, where the part is most of its month, as the month's cells less the leads outside it
+(so no more than half a month of leads is read at either end). Only a row per (group, measure,
+bucket) reaches Python, however many leads there are; `speed_maths.speed_row` reads the
+percentiles off them (nearest rank, each within 1%)."""
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, bindparam, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.months import month_start, whole_months
+from services.metrics.months import month_start, next_month, part_months, whole_months
 from services.metrics.schemas import SpeedReport
 from services.metrics.speed_maths import speed_row
 
@@ -22,15 +24,45 @@ BUCKETS = (
     " r.breached_at, r.delivered_at) AS b"
 )
 GROUP_OF = {"rep": "r.rep_id::text", "channel": "r.channel"}
-# The cells of the leads captured in [start, stop), counted from the leads themselves: a
-# grouping set per measure (and the group alone: every lead), so each lead is read once.
-COUNT = {
-    dim: text(
-        f"SELECT {group}, b.webhook, b.delivered, b.ack, b.sla, b.cycle, b.touches,"  # noqa: S608 - fixed text
-        " GROUPING(b.webhook, b.delivered, b.ack, b.sla, b.cycle, b.touches), count(*)"
-        f" FROM lead_facts AS r CROSS JOIN LATERAL {BUCKETS}"
-        " WHERE r.captured_at >= :start AND r.captured_at < :stop"
+
+
+def _counted(group: str, where: str) -> str:
+    """The cells of the leads `where` picks, counted from the leads themselves: a grouping set
+    per measure (and the group alone: every lead), so each lead is read once."""
+    return (
+        f"SELECT {group} AS grp, b.webhook, b.delivered, b.ack, b.sla, b.cycle, b.touches,"  # noqa: S608 - fixed text
+        " GROUPING(b.webhook, b.delivered, b.ack, b.sla, b.cycle, b.touches) AS aggregated, count(*) AS leads"
+        f" FROM lead_facts AS r CROSS JOIN LATERAL {BUCKETS} WHERE {where}"
         f" GROUP BY GROUPING SETS (({group}), {', '.join(f'({group}, b.{m})' for m in MEASURES)})"
+    )
+
+
+# A grouping set's measure and bucket: the set of each measure leaves the others aggregated
+# (their bits set), the group alone leaves them all.
+_ALL = 2 ** len(MEASURES) - 1
+_SET_OF = {m: _ALL & ~(1 << (len(MEASURES) - 1 - i)) for i, m in enumerate(MEASURES)}
+_MEASURE = (
+    "CASE aggregated " + " ".join(f"WHEN {b} THEN '{m}'" for m, b in _SET_OF.items()) + " ELSE 'captured' END"
+)
+_BUCKET = "CASE aggregated " + " ".join(f"WHEN {b} THEN {m}" for m, b in _SET_OF.items()) + " ELSE 0 END"
+COUNT = {
+    dim: text(_counted(group, "r.captured_at >= :start AND r.captured_at < :stop"))
+    for dim, group in GROUP_OF.items()
+}
+_OUTSIDE = (
+    "(r.captured_at >= :opens AND r.captured_at < :start"
+    " OR r.captured_at >= :stop AND r.captured_at < :closes)"
+)
+# A month's cells less those of its leads captured outside [start, stop): the part's cells, in
+# one statement (one snapshot: a lead written meanwhile is in both or in neither).
+LESS_THE_REST = {
+    dim: text(
+        "SELECT grp, measure, bucket, sum(n) FROM ("  # noqa: S608 - fixed text
+        " SELECT grp, measure, bucket, leads AS n FROM speed_months WHERE dim = :dim AND month = :month"
+        f" UNION ALL SELECT grp, {_MEASURE}, {_BUCKET}, -leads FROM ("
+        + _counted(group, _OUTSIDE)
+        + ") AS counted"
+        ") AS d WHERE bucket IS NOT NULL GROUP BY 1, 2, 3 HAVING sum(n) <> 0"
     )
     for dim, group in GROUP_OF.items()
 }
@@ -74,14 +106,10 @@ async def speed_report(
     dim = "rep" if by == "rep" else "channel"  # every lead is in one group of either: the sum is all
     cells: Cells = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     first, end = whole_months(from_, to)
-    if first is not None and end is not None and first >= end:
-        await _count(session, cells, dim, from_, to)
-    else:
+    if first is None or end is None or first < end:
         await _kept(session, cells, dim, first, end)
-        if from_ is not None and first is not None and from_ < month_start(first):
-            await _count(session, cells, dim, from_, month_start(first))
-        if to is not None and end is not None and month_start(end) < to:
-            await _count(session, cells, dim, month_start(end), to)
+    for month, start, stop in part_months(from_, to):
+        await _part(session, cells, dim, month, start, stop)
     pending = await _pending(session, dim, from_, to, now - timedelta(seconds=sla_seconds))
     everyone: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for measures in cells.values():
@@ -110,6 +138,19 @@ async def _kept(session: AsyncSession, cells: Cells, dim: str, first: Any, end: 
         " GROUP BY grp, measure, bucket HAVING sum(leads) <> 0"
     )
     _add(cells, await session.execute(query, {"dim": dim, "first": first, "end": end}))
+
+
+async def _part(
+    session: AsyncSession, cells: Cells, dim: str, month: date, start: datetime, stop: datetime
+) -> None:
+    """The cells of the leads captured in [start, stop), a part of `month`: counted lead by lead
+    when the part is at most half of it, else the month's less the leads outside the part."""
+    opens, closes = month_start(month), month_start(next_month(month))
+    if 2 * (stop - start) <= closes - opens:
+        await _count(session, cells, dim, start, stop)
+        return
+    bounds = {"dim": dim, "month": month, "opens": opens, "start": start, "stop": stop, "closes": closes}
+    _add(cells, await session.execute(LESS_THE_REST[dim], bounds))
 
 
 async def _count(session: AsyncSession, cells: Cells, dim: str, start: Any, stop: Any) -> None:

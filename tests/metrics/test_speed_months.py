@@ -6,19 +6,21 @@ capture → webhook to the webhook's delivery (a hand-off never delivered is not
 inserts, upserts
 that move leads between reps, channels and months, updates of other columns, deletions and a
 truncation; for periods open or closed at either end, cut mid-month or on a month's first
-instant, in any time zone; and after the SLA setting changes."""
+instant, in any time zone, their part-months read lead by lead or as the month less the rest;
+and after the SLA setting changes."""
 
 import math
 import random
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from services.metrics import speed
+from services.metrics.months import part_months
 from shared.db import Database
 from tests.conftest import Servers
 
@@ -98,6 +100,10 @@ def periods(rng: random.Random) -> list[tuple[datetime | None, datetime | None]]
         (month_starts[1], month_starts[3]),
         (month_starts[2], month_starts[2] + timedelta(days=9)),
         (datetime(2026, 2, 1, tzinfo=ALMATY), datetime(2026, 4, 1, tzinfo=ALMATY)),
+        # parts that are most of their month: its cells less the leads outside the part
+        (datetime(2026, 1, 3, tzinfo=UTC), datetime(2026, 3, 28, tzinfo=UTC)),
+        (datetime(2026, 2, 2, tzinfo=UTC), datetime(2026, 2, 27, tzinfo=UTC)),
+        (datetime(2026, 1, 20, tzinfo=ALMATY), datetime(2026, 2, 25, tzinfo=ALMATY)),
     ]
     for _ in range(6):
         a, b = sorted(START + timedelta(hours=rng.uniform(-100, 24 * 140)) for _ in range(2))
@@ -273,3 +279,38 @@ async def test_a_new_sla_counts_every_acknowledgement_again_and_what_follows_wit
         await session.execute(INSERT, leads[200:])  # written under the new SLA
     await same_figures(db, rng, sla=60.0)
     await same_figures(db, rng, sla=SLA)
+
+
+def _utc(month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("from_", "to", "parts"),
+    [
+        (None, None, []),
+        (_utc(1, 1), _utc(3, 1), []),
+        (_utc(1, 3), None, [(date(2026, 1, 1), _utc(1, 3), _utc(2, 1))]),
+        (None, _utc(3, 28), [(date(2026, 3, 1), _utc(3, 1), _utc(3, 28))]),
+        (
+            _utc(1, 3),
+            _utc(3, 28),
+            [(date(2026, 1, 1), _utc(1, 3), _utc(2, 1)), (date(2026, 3, 1), _utc(3, 1), _utc(3, 28))],
+        ),
+        (
+            _utc(12, 15).replace(year=2025),
+            _utc(1, 5),
+            [
+                (date(2025, 12, 1), _utc(12, 15).replace(year=2025), _utc(1, 1)),
+                (date(2026, 1, 1), _utc(1, 1), _utc(1, 5)),
+            ],
+        ),
+        (_utc(2, 2), _utc(2, 27), [(date(2026, 2, 1), _utc(2, 2), _utc(2, 27))]),
+        (datetime(2026, 2, 1, tzinfo=ALMATY), _utc(2, 1), [(date(2026, 1, 1), _utc(1, 31, 19), _utc(2, 1))]),
+        (_utc(2, 1), _utc(2, 1), []),
+    ],
+)
+def test_the_part_months_of_a_period_are_each_months_part_of_it(
+    from_: datetime | None, to: datetime | None, parts: list[Any]
+) -> None:
+    assert part_months(from_, to) == parts
