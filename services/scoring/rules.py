@@ -5,7 +5,7 @@ MQL by editing the rules (`PUT /v1/rules`), not the code. `default_rules.yaml` i
 first version; its comments say where each default comes from.
 """
 
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -198,6 +198,14 @@ class TimeframeRules(_Strict):
         return lexicon(self.words, self.units, self.numbers, self.months, self.unknown)  # type: ignore[arg-type]
 
 
+@cache
+def builtin_timeframes() -> TimeframeRules:
+    """The vocabulary of the built-in rules, for a version that states none: one stored before
+    the rules held a vocabulary (it was built into the code then) meant these words, and read
+    with none, "immediately" and "asap" made a lead cold."""
+    return parse_rules(default_rules_text()).timeframes  # the built-in rules state theirs
+
+
 class Rules(_Strict):
     fit: FitRules
     engagement: EngagementRules
@@ -205,7 +213,7 @@ class Rules(_Strict):
     negative: NegativeRules
     temperature: TemperatureRules
     stages: StageRules
-    timeframes: TimeframeRules = TimeframeRules()
+    timeframes: TimeframeRules = Field(default_factory=builtin_timeframes)
 
     @model_validator(mode="after")
     def _requests_are_activities(self) -> "Rules":
