@@ -3,7 +3,7 @@
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from services.metrics import finance, funnel_maths, funnels, lifetime, retention, speed, spend
 from services.metrics.finance import Bucketing
@@ -11,7 +11,13 @@ from services.metrics.funnels import GroupBy
 from services.metrics.models import FUNNEL_STAGES, Spend
 from services.metrics.overflow import MAX_GROUPS
 from services.metrics.periods import Span, acquired_in, captured_in, costs_in, days_begun_in
-from services.metrics.rebuilding import RebuildBefore, reset_read_model, said_partial
+from services.metrics.rebuilding import (
+    RebuildBefore,
+    before_archive_refusal,
+    leads_before_archive,
+    reset_read_model,
+    said_partial,
+)
 from services.metrics.schemas import (
     CacReport,
     Funnel,
@@ -213,12 +219,22 @@ async def pipeline_health(request: Request) -> dict[str, Any]:
     return report
 
 
-@router.post("/rebuild", status_code=202, dependencies=[Admin])
-async def rebuild(request: Request) -> dict[str, Any]:
+@router.post("/rebuild", status_code=202, dependencies=[Admin], responses={409: {}})
+async def rebuild(
+    request: Request,
+    drop_unarchived: Annotated[
+        bool, Query(description="Rebuild even if leads counted before the archive existed are lost.")
+    ] = False,
+) -> dict[str, Any]:
     """Drop the read model and rebuild it from metrics' own archive of every event it folded
     (nothing from the broker, so it gives the same numbers after any restart and beyond any
     Kafka retention). Spend entries are input, not read model: they stay. Events arriving
-    meanwhile are applied as usual; follow the progress with `GET /v1/rebuild`."""
+    meanwhile are applied as usual; follow the progress with `GET /v1/rebuild`. A 409 while
+    leads counted before the archive existed (an upgraded older Leadflow) would be lost."""
+    if not drop_unarchived:
+        async with request.app.state.runtime.db.transaction() as session:
+            if unarchived := await leads_before_archive(session):
+                raise HTTPException(409, before_archive_refusal(unarchived))
     (runner,) = request.app.state.runtime.consumers
     total = await runner.request_replay(reset_read_model)
     return {"status": "replaying", "events": total}

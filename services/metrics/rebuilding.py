@@ -33,4 +33,20 @@ async def said_partial(request: Request, report: ReportT, before: Progress) -> R
 
 
 async def reset_read_model(session: AsyncSession) -> None:
-    await session.execute(text("TRUNCATE lead_facts, proposal_facts"))
+    await session.execute(text("TRUNCATE lead_facts, proposal_facts, leads_before_archive"))
+
+
+async def leads_before_archive(session: AsyncSession) -> int:
+    """How many leads still counted were counted before metrics kept its archive (an older
+    Leadflow, upgraded: migration 0021): a rebuild, which replays the archive alone, drops them."""
+    counted = "SELECT count(*) FROM leads_before_archive JOIN lead_facts USING (lead_id)"
+    return int((await session.execute(text(counted))).scalar_one())
+
+
+def before_archive_refusal(leads: int) -> str:
+    return (
+        f"{leads} leads were counted before metrics kept its archive of events (a Leadflow from"
+        " before 2 December 2026, upgraded): a rebuild replays the archive alone and would drop them"
+        " from every report for good. Nothing was reset. To rebuild anyway and lose them:"
+        " POST /v1/rebuild?drop_unarchived=true"
+    )
