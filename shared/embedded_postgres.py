@@ -112,8 +112,10 @@ class EmbeddedPostgres:
         for path, mode in ((ROOT_STATE, 0o755), (PRIVATE_DATA, 0o711)):
             path.mkdir(mode=mode, exist_ok=True)
             path.chmod(mode)  # ours; the umask may have narrowed it
-        _collect_abandoned_data(owner.pw_uid)
+        # Its own first: a home moved since its last start (a new clone, a renamed folder) takes
+        # its data back, which would otherwise look abandoned (its link gone) and be removed.
         pgdata = _private_data_dir(self.data_dir, owner)
+        _collect_abandoned_data(owner.pw_uid)
         return _Place(_private_binaries(), pgdata, pgdata.parent / "server.log", owner)
 
     def _initdb(self, place: _Place) -> None:
@@ -237,12 +239,14 @@ def _private_data_dir(link: Path, owner: pwd.struct_passwd) -> Path:
     """The PGDATA that `link` points to: PRIVATE_DATA/<random>/pgdata, 0700, of `owner`.
 
     The first start moves there whatever `link` held (pytest's empty tmp dir, data of an
-    earlier layout) and makes `link` a symlink to it; `origin` beside it names the link."""
+    earlier layout) and makes `link` a symlink to it; `origin` beside it names the link, and
+    names it again once the link has moved (its home moved with `mv`)."""
     if link.is_symlink():
         pgdata = Path(os.readlink(link))
         if pgdata.parent.parent != PRIVATE_DATA:
             raise RuntimeError(f"{link} links to {pgdata}, not to a data directory in {PRIVATE_DATA}")
         if pgdata.is_dir():
+            _name_origin(pgdata.parent, link)
             return pgdata
         link.unlink()  # its data directory was removed by hand
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -258,8 +262,19 @@ def _private_data_dir(link: Path, owner: pwd.struct_passwd) -> Path:
             os.chown(path, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
     pgdata.chmod(0o700)
     link.symlink_to(pgdata)
-    (private / "origin").write_text(str(link))  # last: until then `_collect_abandoned_data` skips it
+    _name_origin(private, link)  # last: until then `_collect_abandoned_data` skips it
     return pgdata
+
+
+def _name_origin(private: Path, link: Path) -> None:
+    """`origin` in `private` names `link`; written whole (renamed into place), so a start
+    collecting abandoned data meanwhile never reads it half written."""
+    origin = private / "origin"
+    if origin.exists() and origin.read_text() == str(link):
+        return
+    written = private / "origin.new"
+    written.write_text(str(link))
+    written.replace(origin)
 
 
 def _collect_abandoned_data(uid: int) -> None:

@@ -124,6 +124,28 @@ def test_as_root_the_data_of_a_removed_project_goes_at_the_next_start(tmp_path: 
         discard(tmp_path / "kept" / "postgres")
 
 
+@as_root
+def test_as_root_a_home_moved_elsewhere_keeps_its_data(tmp_path: Path) -> None:
+    """A new clone with the old .leadflow moved into it, or the clone's folder renamed: the link
+    moves, its data stays in PRIVATE_DATA, and the next start takes it back (before, that start
+    took it for a removed project's and deleted the database)."""
+    before = tmp_path / "clone" / ".leadflow" / "postgres"
+    first = started(before)
+    try:
+        query(first.url(), "CREATE TABLE kept_across_the_move ()")
+    finally:
+        first.stop()
+    (tmp_path / "clone").rename(tmp_path / "new-clone")
+    moved = tmp_path / "new-clone" / ".leadflow" / "postgres"
+    postgres = started(moved)
+    try:
+        assert query(postgres.url(), "SELECT to_regclass('kept_across_the_move') IS NOT NULL") is True
+        assert (moved.resolve().parent / "origin").read_text() == str(moved)
+    finally:
+        postgres.stop()
+        discard(moved)
+
+
 def test_a_server_left_by_a_killed_run_is_stopped_by_the_next_start(tmp_path: Path) -> None:
     data_dir = tmp_path / "postgres"
     first = started(data_dir)
