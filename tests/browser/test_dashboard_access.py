@@ -1,0 +1,79 @@
+"""The dashboard as its people use it: on a phone (390 by 844, touch), and with a keyboard and a
+screen reader; axe-core (shipped by axe-playwright-python, nothing fetched) checks WCAG 2.2 AA."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import axe_playwright_python
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+
+from services.metrics.app import create_app
+from services.metrics.config import MetricsSettings
+from tests.conftest import ADMIN, VIEWER, Servers, serving
+
+AXE = Path(axe_playwright_python.__file__).with_name("axe.min.js")
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 768}}
+
+
+@pytest.fixture
+async def dashboard(servers: Servers) -> AsyncIterator[str]:
+    """Metrics serving the dashboard, with a channel's spend so the CAC card has rows."""
+    today = datetime.now(UTC).date()
+    spent = {"period_start": str(today - timedelta(days=10)), "period_end": str(today), "amount": 250}
+    async with (
+        serving(create_app(servers.settings(MetricsSettings))) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN) as api,
+    ):
+        entry = spent | {"category": "marketing", "channel": "ad"}
+        assert (await api.post("/v1/spend", json=entry)).status_code == 201
+        yield f"{url}/dashboard"
+
+
+async def opened(browser: Browser, url: str, device: dict[str, Any]) -> Page:
+    page = await (await browser.new_context(**device)).new_page()
+    await page.goto(url)
+    await page.wait_for_selector("#sign-in:not([hidden])")
+    return page
+
+
+async def sign_in(page: Page) -> None:
+    await page.fill("#token", VIEWER["Authorization"].removeprefix("Bearer "))
+    await page.press("#token", "Enter")
+    await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0")
+
+
+async def refused_period(page: Page) -> None:
+    """Filters the API refuses: the figures on screen are kept, marked as older."""
+    await page.fill("input[name=from]", "2026-12-31")
+    await page.fill("input[name=to]", "2026-11-01")
+    await page.click("#filters button[type=submit]")
+    await page.wait_for_function("document.body.classList.contains('stale')")
+
+
+async def violations(page: Page) -> list[tuple[str, list[str]]]:
+    if not await page.evaluate("typeof axe !== 'undefined'"):
+        await page.add_script_tag(path=str(AXE))
+    found = await page.evaluate("tags => axe.run({runOnly: tags})", WCAG_AA)
+    return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in found["violations"]]
+
+
+@pytest.mark.parametrize("device", [PHONE, LAPTOP], ids=["phone", "laptop"])
+async def test_axe_finds_no_wcag_aa_violation_signed_out_signed_in_or_with_older_figures(
+    dashboard: str, browser: Browser, device: dict[str, Any]
+) -> None:
+    """Figures the filters no longer match were drawn at 35% opacity: their text read at 1.7:1
+    to 2.2:1 against the card, where AA asks 4.5:1 (found by an outside review)."""
+    page = await opened(browser, dashboard, device)
+    signed_out = await violations(page)
+    await sign_in(page)
+    signed_in = await violations(page)
+    await refused_period(page)
+    older = await violations(page)
+    await page.context.close()
+    assert (signed_out, signed_in, older) == ([], [], [])
