@@ -100,3 +100,36 @@ async def test_the_dashboard_fits_a_phone_and_its_controls_take_a_finger(
     await page.context.close()
     assert width == [390, 390] and wider == []
     assert controls and [c for c in controls if c[1] < 24] == []
+
+
+async def test_a_screen_reader_hears_a_problem_once_not_the_clock_every_five_seconds(
+    dashboard: str, browser: Browser
+) -> None:
+    """The header's "updated 8:12:56 AM" was a live region rewritten by every refresh: a screen
+    reader read the time aloud every 5 s for as long as the page was open (found by an outside
+    review)."""
+    page = await opened(browser, dashboard, LAPTOP)
+    await sign_in(page)
+    await page.evaluate("""() => {
+        window.spoken = [];
+        const live = document.querySelectorAll("[aria-live], [role=status], [role=alert], [role=log]");
+        const heard = new MutationObserver((changes) => {
+            const changed = new Set(changes.map((c) => [...live].find((n) => n.contains(c.target))));
+            changed.forEach((n) => n.textContent && spoken.push(n.textContent));
+        });
+        live.forEach((n) => heard.observe(n, { childList: true, characterData: true, subtree: true }));
+    }""")
+    refreshed = int(await page.evaluate("document.body.dataset.refreshed"))
+    await page.wait_for_function(
+        f"Number(document.body.dataset.refreshed) >= {refreshed + 2}", timeout=20_000
+    )
+    quiet = await page.evaluate("spoken.splice(0)")
+    await refused_period(page)
+    refreshed = int(await page.evaluate("document.body.dataset.refreshed"))
+    await page.wait_for_function(
+        f"Number(document.body.dataset.refreshed) >= {refreshed + 2}", timeout=20_000
+    )
+    problem = await page.evaluate("spoken")
+    await page.context.close()
+    assert quiet == []
+    assert problem == ["not updated, the figures shown are older: to: must be after `from`"]

@@ -199,6 +199,14 @@ async function drawHealth() {
   definitions(document.getElementById("health"), entries);
 }
 
+// A problem is a status a screen reader says, once: written only when it changes. The time of
+// the last update is not, or it would be read aloud every 5 s.
+function say(problem, time) {
+  const status = document.getElementById("updated");
+  if (status.textContent !== problem) status.textContent = problem;
+  document.getElementById("updated-at").textContent = time;
+}
+
 async function refresh() {
   const params = filters();
   const results = await Promise.allSettled([drawFunnel(params), drawMoney(params), drawSpeed(params), drawProposals(params), drawHealth()]);
@@ -206,14 +214,13 @@ async function refresh() {
   const signIn = failed.find((r) => r.reason instanceof SignInNeeded);
   if (signIn) {
     askForToken(`Sign in: ${signIn.reason.message}.`);
-    document.getElementById("updated").textContent = "";
+    say("", "");
     return;
   }
   // what is on screen is no longer what the filters ask for: greyed, and said so
   document.body.classList.toggle("stale", failed.length > 0);
-  document.getElementById("updated").textContent = failed.length
-    ? `not updated, the figures shown are older: ${failed[0].reason.message}`
-    : `updated ${new Date().toLocaleTimeString()}`;
+  if (failed.length) say(`not updated, the figures shown are older: ${failed[0].reason.message}`, "");
+  else say("", `updated ${new Date().toLocaleTimeString()}`);
   document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
 }
 
