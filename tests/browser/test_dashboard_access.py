@@ -1,6 +1,7 @@
 """The dashboard as its people use it: on a phone (390 by 844, touch), and with a keyboard and a
 screen reader; axe-core (shipped by axe-playwright-python, nothing fetched) checks WCAG 2.2 AA."""
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,11 @@ from playwright.async_api import Browser, Page
 
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
-from tests.conftest import ADMIN, VIEWER, Servers, serving
+from shared import topics
+from shared.events import LEAD_CLASSIFIED, LeadClassified
+from shared.kafka import Publisher
+from tests.conftest import ADMIN, VIEWER, Servers, eventually, serving
+from tests.helpers import lead_captured
 
 AXE = Path(axe_playwright_python.__file__).with_name("axe.min.js")
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
@@ -133,3 +138,52 @@ async def test_a_screen_reader_hears_a_problem_once_not_the_clock_every_five_sec
     await page.context.close()
     assert quiet == []
     assert problem == ["not updated, the figures shown are older: to: must be after `from`"]
+
+
+async def test_a_screen_reader_reads_the_funnels_counts_in_a_table(
+    servers: Servers, browser: Browser
+) -> None:
+    """The funnel's counts were SVG text inside role="img": a screen reader heard "Leads reaching
+    each stage, image" and the line under it (the total and the shares), never a stage's count
+    (found by an outside review)."""
+    channel = f"a11y_{uuid.uuid4().hex[:6]}"
+    messages = []
+    for stage in ["lead"] * 3 + ["mql", "customer"]:
+        captured = lead_captured(channel=channel)
+        payload = LeadClassified(score=50, temperature="warm", stage=stage, rules_version=1)
+        classified = captured.follow_up(LEAD_CLASSIFIED, "scoring", payload)
+        key = str(captured.lead_id).encode()
+        messages += [
+            (topics.LEAD_EVENTS, key, captured.to_bytes()),
+            (topics.LEAD_CLASSIFICATIONS, key, classified.to_bytes()),
+        ]
+    publisher = Publisher(servers.bootstrap, "test")
+    await publisher.publish(messages)
+    await publisher.stop()
+    async with (
+        serving(create_app(servers.settings(MetricsSettings))) as url,
+        httpx.AsyncClient(base_url=url, headers=VIEWER) as api,
+    ):
+
+        async def settled() -> bool:
+            return (await api.get("/v1/funnel", params={"channel": channel})).json()["total"] == 5
+
+        await eventually(settled, timeout=30)
+        page = await opened(browser, f"{url}/dashboard", LAPTOP)
+        await sign_in(page)
+        await page.fill("input[name=channel]", channel)
+        await page.click("#filters button[type=submit]")
+        table = page.get_by_role("table", name="Leads reaching each stage")
+        await table.get_by_role("cell", name="5", exact=True).wait_for(state="attached", timeout=10_000)
+        rows = await table.get_by_role("row").evaluate_all("rows => rows.map(r => r.textContent)")
+        hidden_chart = await page.evaluate("document.getElementById('funnel').ariaHidden")
+        await page.context.close()
+    assert rows == [
+        "StageLeadsFrom the stage before",
+        "lead5–",
+        "mql240.0%",
+        "sql150.0%",
+        "opportunity1100.0%",
+        "customer1100.0%",
+    ]
+    assert hidden_chart == "true", "the chart is the table drawn: it is not read twice"

@@ -69,6 +69,19 @@ function bars(svg, items, valueOf, format, kind) {
   });
 }
 
+// a chart's figures as a table's rows: what a screen reader reads, and the CAC card shows
+function rows(body, cells) {
+  body.replaceChildren(...cells.map((texts) => {
+    const tr = document.createElement("tr");
+    for (const text of texts) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
 function definitions(list, entries) {
   list.replaceChildren();
   for (const [term, value, problem] of entries) {
@@ -92,6 +105,7 @@ async function drawFunnel(params) {
   const funnel = await getJson("/v1/funnel", params);
   const stages = funnel.stages.map((s) => ({ label: s.stage, count: s.count }));
   bars(document.getElementById("funnel"), stages, (s) => s.count, String);
+  rows(document.querySelector("#funnel-table tbody"), funnel.stages.map((s) => [s.stage, String(s.count), percent(s.conversion_from_previous)]));
   const steps = funnel.stages.slice(1).map((s) => `${s.stage} ${percent(s.conversion_from_previous)}`);
   const rebuild = funnel.rebuilding;
   const partial = rebuild ? ` · rebuilding: ${percent(rebuild.done / Math.max(rebuild.events, 1))} replayed, figures partial` : "";
@@ -131,17 +145,7 @@ async function drawMoney(params) {
   // and one that won customers with no spend entered has an unknown CAC, as the API says, not a free one
   const cacText = (c) => (c.customers ? (c.costs ? c.cac.toFixed(2) : "no spend entered") : c.costs ? "no customers" : "–");
   bars(document.getElementById("money"), channels, (c) => c.cac, (v, c) => (c.customers || !c.costs ? cacText(c) : `no customers (${c.costs.toFixed(2)} spent)`));
-  const body = document.querySelector("#money-table tbody");
-  body.replaceChildren(...channels.map((c) => {
-    const tr = document.createElement("tr");
-    const lifetime = ltvByChannel.get(c.label);
-    for (const text of [c.label, cacText(c), String(c.customers), lifetime ?? "–"]) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      tr.append(td);
-    }
-    return tr;
-  }));
+  rows(document.querySelector("#money-table tbody"), channels.map((c) => [c.label, cacText(c), String(c.customers), ltvByChannel.get(c.label) ?? "–"]));
   // the API sums amounts as entered, whatever their currency: the page says so, as the API does
   const note = cac.currency_note;
   document.getElementById("currency").textContent = `${note.charAt(0).toUpperCase()}${note.slice(1)}.`;
