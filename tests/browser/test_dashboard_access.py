@@ -10,7 +10,7 @@ from typing import Any
 import axe_playwright_python
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
@@ -187,3 +187,26 @@ async def test_a_screen_reader_reads_the_funnels_counts_in_a_table(
         "customer1100.0%",
     ]
     assert hidden_chart == "true", "the chart is the table drawn: it is not read twice"
+
+
+async def test_signing_in_by_keyboard_says_why_and_leaves_focus_on_the_page(
+    dashboard: str, browser: Browser
+) -> None:
+    """The token field was named "Viewer token" alone (the message above it, "Sign in: that token
+    was not accepted.", was not tied to it), and once signed in focus fell to the page's body with
+    the form it was in: the next Tab started again from the browser's address bar (found by an
+    outside review)."""
+    page = await opened(browser, dashboard, LAPTOP)
+    token = page.locator("#token")
+    await expect(token).to_be_focused()
+    await expect(token).to_have_accessible_description("Sign in: a viewer token is needed.")
+    await page.keyboard.type("not-the-token")
+    await page.keyboard.press("Enter")
+    await expect(token).to_have_accessible_description("Sign in: that token was not accepted.")
+    await expect(token).to_be_focused()
+    await page.keyboard.type(VIEWER["Authorization"].removeprefix("Bearer "))
+    await page.keyboard.press("Enter")
+    await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0")
+    focused = await page.evaluate("document.activeElement.name || document.activeElement.tagName")
+    await page.context.close()
+    assert focused == "from", "the period's first field, not the body"

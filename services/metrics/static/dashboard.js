@@ -234,6 +234,8 @@ document.getElementById("sign-in").addEventListener("submit", (event) => {
   sessionStorage.setItem(TOKEN_KEY, field.value.trim());
   field.value = "";
   event.target.hidden = true;
+  // the focused field has just been hidden: without this, focus falls to the body
+  document.querySelector("#filters input").focus();
   refresh();
 });
 
