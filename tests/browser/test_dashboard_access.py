@@ -210,3 +210,20 @@ async def test_signing_in_by_keyboard_says_why_and_leaves_focus_on_the_page(
     focused = await page.evaluate("document.activeElement.name || document.activeElement.tagName")
     await page.context.close()
     assert focused == "from", "the period's first field, not the body"
+
+
+async def test_a_filter_being_typed_is_not_applied_until_apply(dashboard: str, browser: Browser) -> None:
+    """The refresh every 5 s read the filter fields as they were: a channel half typed on a phone
+    ("web_fo") was applied before Apply was pressed, and the figures went to nothing under it
+    (found by an outside review)."""
+    page = await opened(browser, dashboard, PHONE)
+    await sign_in(page)
+    await page.fill("input[name=channel]", "web_fo")
+    refreshed = int(await page.evaluate("document.body.dataset.refreshed"))
+    await page.wait_for_function(f"Number(document.body.dataset.refreshed) > {refreshed}", timeout=15_000)
+    while_typing = await page.text_content("#speed-of")
+    await page.fill("input[name=channel]", "web_form")
+    await page.click("#filters button[type=submit]")
+    await expect(page.locator("#speed-of")).to_have_text(" (web_form)")
+    await page.context.close()
+    assert while_typing == ""

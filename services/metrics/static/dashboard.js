@@ -211,8 +211,11 @@ function say(problem, time) {
   document.getElementById("updated-at").textContent = time;
 }
 
+// The filters as last applied: the refresh every 5 s does not take a field still being typed in.
+let applied = filters();
+
 async function refresh() {
-  const params = filters();
+  const params = applied;
   const results = await Promise.allSettled([drawFunnel(params), drawMoney(params), drawSpeed(params), drawProposals(params), drawHealth()]);
   const failed = results.filter((r) => r.status === "rejected");
   const signIn = failed.find((r) => r.reason instanceof SignInNeeded);
@@ -241,6 +244,7 @@ document.getElementById("sign-in").addEventListener("submit", (event) => {
 
 document.getElementById("filters").addEventListener("submit", (event) => {
   event.preventDefault();
+  applied = filters();
   refresh();
 });
 refresh();
