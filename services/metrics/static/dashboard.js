@@ -28,11 +28,12 @@ function askForToken(message) {
   document.getElementById("token").focus();
 }
 
-async function getJson(path, params) {
+async function getJson(path, params, signal) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) throw new SignInNeeded("a viewer token is needed");
   const response = await fetch(params && [...params].length ? `${path}?${params}` : path, {
     headers: { Authorization: `Bearer ${token}` },
+    signal,
   });
   if (response.status === 401) {
     sessionStorage.removeItem(TOKEN_KEY);
@@ -101,8 +102,8 @@ const noHandOffs = { to_first_webhook_seconds: nothing, to_acknowledgement_secon
 const percent = (ratio) => (ratio === null || ratio === undefined ? "–" : `${(ratio * 100).toFixed(1)}%`);
 const seconds = (value) => (value === null || value === undefined ? "–" : `${value.toFixed(1)} s`);
 
-async function drawFunnel(params) {
-  const funnel = await getJson("/v1/funnel", params);
+async function drawFunnel(params, signal) {
+  const funnel = await getJson("/v1/funnel", params, signal);
   const stages = funnel.stages.map((s) => ({ label: s.stage, count: s.count }));
   bars(document.getElementById("funnel"), stages, (s) => s.count, String);
   rows(document.querySelector("#funnel-table tbody"), funnel.stages.map((s) => [s.stage, String(s.count), percent(s.conversion_from_previous)]));
@@ -114,7 +115,7 @@ async function drawFunnel(params) {
   document.getElementById("overall").textContent = `${funnel.total} leads · ${span} ${percent(funnel.overall_conversion)} · ${steps.join(" · ")}${partial}`;
 }
 
-async function drawMoney(params) {
+async function drawMoney(params, signal) {
   const now = new Date();
   const window = new URLSearchParams({
     from: params.get("from") || new Date(now.getFullYear() - 1, now.getMonth(), 1).toISOString(),
@@ -123,7 +124,7 @@ async function drawMoney(params) {
     group_by: "channel",
   });
   if (params.get("tz")) window.set("tz", params.get("tz"));
-  const [cac, ltv] = await Promise.all([getJson("/v1/cac", window), getJson("/v1/ltv", new URLSearchParams({ group_by: "channel" }))]);
+  const [cac, ltv] = await Promise.all([getJson("/v1/cac", window, signal), getJson("/v1/ltv", new URLSearchParams({ group_by: "channel" }), signal)]);
   // spend entered without a channel (and leads without one) are the API's group null: that
   // channel-less row, not every channel's
   const byChannel = new Map();
@@ -155,12 +156,12 @@ async function drawMoney(params) {
     : "No purchases recorded yet.";
 }
 
-async function drawSpeed(params) {
+async function drawSpeed(params, signal) {
   // the report has no channel filter: with one chosen, its row of the report by channel
   const channel = params.get("channel");
   const asked = new URLSearchParams([...params].filter(([name]) => name !== "channel"));
   if (channel) asked.set("group_by", "channel");
-  const speed = await getJson("/v1/speed-to-lead", asked);
+  const speed = await getJson("/v1/speed-to-lead", asked, signal);
   const o = channel ? speed.rows.find((row) => row.group === channel) || noHandOffs : speed.overall;
   document.getElementById("speed-of").textContent = channel ? ` (${channel})` : "";
   definitions(document.getElementById("speed"), [
@@ -173,9 +174,9 @@ async function drawSpeed(params) {
   ]);
 }
 
-async function drawProposals(params) {
+async function drawProposals(params, signal) {
   const sent = new URLSearchParams([...params].filter(([name]) => name !== "channel"));
-  const p = await getJson("/v1/proposals", sent);
+  const p = await getJson("/v1/proposals", sent, signal);
   definitions(document.getElementById("proposals"), [
     ["Sent", String(p.sent)],
     ["Answered", p.answered_late ? `${p.answered} (${p.answered_late} late)` : String(p.answered)],
@@ -186,8 +187,8 @@ async function drawProposals(params) {
   ]);
 }
 
-async function drawHealth() {
-  const health = await getJson("/v1/health");
+async function drawHealth(signal) {
+  const health = await getJson("/v1/health", undefined, signal);
   const entries = [];
   for (const [group, topics] of Object.entries(health.consumer_lag)) {
     const total = Object.values(topics).reduce((a, b) => a + b, 0);
@@ -213,10 +214,19 @@ function say(problem, time) {
 
 // The filters as last applied: the refresh every 5 s does not take a field still being typed in.
 let applied = filters();
+// The refresh under way: Apply cuts it short (its answers would draw the filters before it over
+// the applied ones), and the refresh every 5 s waits for it rather than pile up behind it.
+let running = null;
 
 async function refresh() {
+  running?.abort();
+  const mine = new AbortController();
+  running = mine;
   const params = applied;
-  const results = await Promise.allSettled([drawFunnel(params), drawMoney(params), drawSpeed(params), drawProposals(params), drawHealth()]);
+  const { signal } = mine;
+  const results = await Promise.allSettled([drawFunnel(params, signal), drawMoney(params, signal), drawSpeed(params, signal), drawProposals(params, signal), drawHealth(signal)]);
+  if (signal.aborted) return; // a newer refresh draws and says how it went
+  running = null;
   const failed = results.filter((r) => r.status === "rejected");
   const signIn = failed.find((r) => r.reason instanceof SignInNeeded);
   if (signIn) {
@@ -249,5 +259,5 @@ document.getElementById("filters").addEventListener("submit", (event) => {
 });
 refresh();
 setInterval(() => {
-  if (document.getElementById("sign-in").hidden) refresh();
+  if (document.getElementById("sign-in").hidden && !running) refresh();
 }, REFRESH_MS);
