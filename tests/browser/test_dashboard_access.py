@@ -257,3 +257,18 @@ async def test_a_refresh_answered_after_apply_does_not_draw_the_filters_before_i
     speed_of = await page.text_content("#speed-of")
     await page.context.close()
     assert speed_of == " (web_form)"
+
+
+async def test_amounts_read_in_thousands_and_to_the_cent(dashboard: str, browser: Browser) -> None:
+    """With 100,000 leads seeded the page read "100006 leads", a CAC of "2219.18" and LTVs of
+    "18601.8" beside "14994" in one column (found by an outside review)."""
+    today = datetime.now(UTC).date()
+    spent = {"period_start": str(today - timedelta(days=3)), "period_end": str(today), "amount": 12345.5}
+    async with httpx.AsyncClient(base_url=dashboard.removesuffix("/dashboard"), headers=ADMIN) as api:
+        entry = spent | {"category": "sales", "channel": "referral"}
+        assert (await api.post("/v1/spend", json=entry)).status_code == 201
+    page = await opened(browser, dashboard, LAPTOP)
+    await sign_in(page)
+    said = await page.text_content("#money text.value[data-name=referral]")
+    await page.context.close()
+    assert said == "no customers (12,345.50 spent)"

@@ -99,20 +99,23 @@ const NO_CHANNEL = "no channel";
 const nothing = { p50: null, p90: null, p99: null };
 const noHandOffs = { to_first_webhook_seconds: nothing, to_acknowledgement_seconds: nothing, sla_compliance: null, sla_pending: 0, touches_to_conversion: null };
 
+// counts and amounts grouped in thousands, amounts to the cent: "100,006 leads", "18,601.80"
+const count = (value) => value.toLocaleString("en");
+const amount = (value) => (value === null || value === undefined ? "–" : value.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
 const percent = (ratio) => (ratio === null || ratio === undefined ? "–" : `${(ratio * 100).toFixed(1)}%`);
 const seconds = (value) => (value === null || value === undefined ? "–" : `${value.toFixed(1)} s`);
 
 async function drawFunnel(params, signal) {
   const funnel = await getJson("/v1/funnel", params, signal);
   const stages = funnel.stages.map((s) => ({ label: s.stage, count: s.count }));
-  bars(document.getElementById("funnel"), stages, (s) => s.count, String);
-  rows(document.querySelector("#funnel-table tbody"), funnel.stages.map((s) => [s.stage, String(s.count), percent(s.conversion_from_previous)]));
+  bars(document.getElementById("funnel"), stages, (s) => s.count, count);
+  rows(document.querySelector("#funnel-table tbody"), funnel.stages.map((s) => [s.stage, count(s.count), percent(s.conversion_from_previous)]));
   const steps = funnel.stages.slice(1).map((s) => `${s.stage} ${percent(s.conversion_from_previous)}`);
   const rebuild = funnel.rebuilding;
   const partial = rebuild ? ` · rebuilding: ${percent(rebuild.done / Math.max(rebuild.events, 1))} replayed, figures partial` : "";
   // overall_conversion runs from the first stage shown to the last, not from every lead counted
   const span = funnel.stages.length ? `${funnel.stages[0].stage} → ${funnel.stages[funnel.stages.length - 1].stage}` : "overall";
-  document.getElementById("overall").textContent = `${funnel.total} leads · ${span} ${percent(funnel.overall_conversion)} · ${steps.join(" · ")}${partial}`;
+  document.getElementById("overall").textContent = `${count(funnel.total)} leads · ${span} ${percent(funnel.overall_conversion)} · ${steps.join(" · ")}${partial}`;
 }
 
 async function drawMoney(params, signal) {
@@ -144,15 +147,15 @@ async function drawMoney(params, signal) {
   const channels = chosen ? every.filter((c) => c.label === chosen) : every;
   // a channel that spent and won nobody has no CAC (the API's null), not a CAC of 0: the worst, not the cheapest
   // and one that won customers with no spend entered has an unknown CAC, as the API says, not a free one
-  const cacText = (c) => (c.customers ? (c.costs ? c.cac.toFixed(2) : "no spend entered") : c.costs ? "no customers" : "–");
-  bars(document.getElementById("money"), channels, (c) => c.cac, (v, c) => (c.customers || !c.costs ? cacText(c) : `no customers (${c.costs.toFixed(2)} spent)`));
-  rows(document.querySelector("#money-table tbody"), channels.map((c) => [c.label, cacText(c), String(c.customers), ltvByChannel.get(c.label) ?? "–"]));
+  const cacText = (c) => (c.customers ? (c.costs ? amount(c.cac) : "no spend entered") : c.costs ? "no customers" : "–");
+  bars(document.getElementById("money"), channels, (c) => c.cac, (v, c) => (c.customers || !c.costs ? cacText(c) : `no customers (${amount(c.costs)} spent)`));
+  rows(document.querySelector("#money-table tbody"), channels.map((c) => [c.label, cacText(c), count(c.customers), amount(ltvByChannel.get(c.label))]));
   // the API sums amounts as entered, whatever their currency: the page says so, as the API does
   const note = cac.currency_note;
   document.getElementById("currency").textContent = `${note.charAt(0).toUpperCase()}${note.slice(1)}.`;
   const overall = ltv.overall;
   document.getElementById("ltv").textContent = overall.customers
-    ? `Every channel, all time: LTV ${overall.ltv_revenue} revenue, ${overall.ltv_margin} margin · LTV:CAC ${ltv.ltv_to_cac ?? "–"}`
+    ? `Every channel, all time: LTV ${amount(overall.ltv_revenue)} revenue, ${amount(overall.ltv_margin)} margin · LTV:CAC ${ltv.ltv_to_cac ?? "–"}`
     : "No purchases recorded yet.";
 }
 
@@ -169,7 +172,7 @@ async function drawSpeed(params, signal) {
     ["p90 / p99", `${seconds(o.to_first_webhook_seconds.p90)} / ${seconds(o.to_first_webhook_seconds.p99)}`],
     ["Capture → acknowledged p50", seconds(o.to_acknowledgement_seconds.p50)],
     [`Acknowledged within ${speed.sla_seconds / 60} min`, percent(o.sla_compliance)],
-    ["Waiting, inside the SLA", String(o.sla_pending)],
+    ["Waiting, inside the SLA", count(o.sla_pending)],
     ["Touches to conversion", o.touches_to_conversion ?? "–"],
   ]);
 }
@@ -178,12 +181,12 @@ async function drawProposals(params, signal) {
   const sent = new URLSearchParams([...params].filter(([name]) => name !== "channel"));
   const p = await getJson("/v1/proposals", sent, signal);
   definitions(document.getElementById("proposals"), [
-    ["Sent", String(p.sent)],
-    ["Answered", p.answered_late ? `${p.answered} (${p.answered_late} late)` : String(p.answered)],
+    ["Sent", count(p.sent)],
+    ["Answered", p.answered_late ? `${count(p.answered)} (${count(p.answered_late)} late)` : count(p.answered)],
     ["Median days to an answer", p.median_days_to_answer ?? "–"],
-    ["Stale: no answer in time", String(p.stale), p.stale > 0],
-    ["Waiting, still in time", String(p.open)],
-    ["Replaced by a newer one", String(p.replaced)],
+    ["Stale: no answer in time", count(p.stale), p.stale > 0],
+    ["Waiting, still in time", count(p.open)],
+    ["Replaced by a newer one", count(p.replaced)],
   ]);
 }
 
@@ -192,11 +195,11 @@ async function drawHealth(signal) {
   const entries = [];
   for (const [group, topics] of Object.entries(health.consumer_lag)) {
     const total = Object.values(topics).reduce((a, b) => a + b, 0);
-    entries.push([`${group} lag`, String(total), total > 1000]);
+    entries.push([`${group} lag`, count(total), total > 1000]);
   }
-  for (const [group, count] of Object.entries(health.dlq)) entries.push([`${group} DLQ`, String(count), count > 0]);
+  for (const [group, dead] of Object.entries(health.dlq)) entries.push([`${group} DLQ`, count(dead), dead > 0]);
   for (const [service, backlog] of Object.entries(health.outbox_backlog)) {
-    if (backlog !== null) entries.push([`${service} outbox`, String(backlog), backlog > 1000]);
+    if (backlog !== null) entries.push([`${service} outbox`, count(backlog), backlog > 1000]);
   }
   entries.push(["Webhook failures (1 h)", percent(health.webhooks_last_hour.failure_ratio), (health.webhooks_last_hour.failure_ratio || 0) > 0.05]);
   entries.push(["Capture → webhook p99 (1 day)", seconds(health.capture_to_webhook_seconds.p99)]);
