@@ -272,3 +272,22 @@ async def test_amounts_read_in_thousands_and_to_the_cent(dashboard: str, browser
     said = await page.text_content("#money text.value[data-name=referral]")
     await page.context.close()
     assert said == "no customers (12,345.50 spent)"
+
+
+async def test_at_320_px_only_the_cac_table_scrolls_not_the_page(dashboard: str, browser: Browser) -> None:
+    """WCAG 1.4.10 (reflow: 320 px, a laptop's 1280 at 400% zoom): the CAC table, wider than its
+    card there, widened the page, which then scrolled sideways as a whole (found by an outside
+    review). It scrolls in its card, a region the keyboard can reach."""
+    today = datetime.now(UTC).date()
+    spent = {"period_start": str(today - timedelta(days=3)), "period_end": str(today), "amount": 99}
+    async with httpx.AsyncClient(base_url=dashboard.removesuffix("/dashboard"), headers=ADMIN) as api:
+        entry = spent | {"category": "marketing", "channel": "landing_page"}
+        assert (await api.post("/v1/spend", json=entry)).status_code == 201
+    page = await opened(browser, dashboard, {"viewport": {"width": 320, "height": 640}})
+    await sign_in(page)
+    await page.get_by_role("cell", name="landing_page").wait_for()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    table = page.get_by_role("region", name="CAC and LTV by channel, table")
+    reachable = await table.evaluate("n => n.tabIndex") if await table.count() else None
+    await page.context.close()
+    assert width == 320 and reachable == 0
