@@ -291,3 +291,25 @@ async def test_at_320_px_only_the_cac_table_scrolls_not_the_page(dashboard: str,
     reachable = await table.evaluate("n => n.tabIndex") if await table.count() else None
     await page.context.close()
     assert width == 320 and reachable == 0
+
+
+async def test_a_refresh_that_changes_no_figure_leaves_the_page_as_it_was(
+    dashboard: str, browser: Browser
+) -> None:
+    """Every refresh replaced every card's rows, text and bars, changed or not: every 5 s a screen
+    reader reading a table or a list lost its place in it (found by an outside review)."""
+    page = await opened(browser, dashboard, LAPTOP)
+    await sign_in(page)
+    await page.evaluate("""() => {
+        window.changed = [];
+        const main = document.querySelector("main");
+        const seen = (changes) => changes.forEach((c) => changed.push(c.target.id || c.target.nodeName));
+        new MutationObserver(seen).observe(main, { childList: true, characterData: true, subtree: true });
+    }""")
+    refreshed = int(await page.evaluate("document.body.dataset.refreshed"))
+    await page.wait_for_function(
+        f"Number(document.body.dataset.refreshed) >= {refreshed + 2}", timeout=20_000
+    )
+    changed = await page.evaluate("changed")
+    await page.context.close()
+    assert changed == []

@@ -55,8 +55,18 @@ function element(name, attributes, text) {
   return node;
 }
 
+// A node's children or text replaced only when they differ: a screen reader reading a card keeps
+// its place through the refreshes every 5 s that change nothing there.
+function redraw(parent, children) {
+  if (parent.innerHTML !== children.map((child) => child.outerHTML).join("")) parent.replaceChildren(...children);
+}
+
+function write(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 function bars(svg, items, valueOf, format, kind) {
-  svg.replaceChildren();
+  const drawn = [];
   const width = svg.clientWidth || 400;
   const top = Math.max(1, ...items.map(valueOf));
   const row = 200 / Math.max(items.length, 1);
@@ -64,15 +74,16 @@ function bars(svg, items, valueOf, format, kind) {
     const value = valueOf(item);
     const y = index * row + 4;
     const length = Math.max(1, (value / top) * (width - 220));
-    svg.append(element("text", { x: 0, y: y + row / 2, class: "label" }, item.label));
-    svg.append(element("rect", { x: 110, y, width: length, height: row - 8, class: `bar ${kind || ""}`, "data-name": item.label, "data-value": value }));
-    svg.append(element("text", { x: 116 + length, y: y + row / 2, class: "value", "data-name": item.label }, format(value, item)));
+    drawn.push(element("text", { x: 0, y: y + row / 2, class: "label" }, item.label));
+    drawn.push(element("rect", { x: 110, y, width: length, height: row - 8, class: `bar ${kind || ""}`, "data-name": item.label, "data-value": value }));
+    drawn.push(element("text", { x: 116 + length, y: y + row / 2, class: "value", "data-name": item.label }, format(value, item)));
   });
+  redraw(svg, drawn);
 }
 
 // a chart's figures as a table's rows: what a screen reader reads, and the CAC card shows
 function rows(body, cells) {
-  body.replaceChildren(...cells.map((texts) => {
+  redraw(body, cells.map((texts) => {
     const tr = document.createElement("tr");
     for (const text of texts) {
       const td = document.createElement("td");
@@ -84,15 +95,16 @@ function rows(body, cells) {
 }
 
 function definitions(list, entries) {
-  list.replaceChildren();
+  const drawn = [];
   for (const [term, value, problem] of entries) {
     const dt = document.createElement("dt");
     dt.textContent = term;
     const dd = document.createElement("dd");
     dd.textContent = value;
     if (problem) dd.className = "problem";
-    list.append(dt, dd);
+    drawn.push(dt, dd);
   }
+  redraw(list, drawn);
 }
 
 const NO_CHANNEL = "no channel";
@@ -115,7 +127,7 @@ async function drawFunnel(params, signal) {
   const partial = rebuild ? ` · rebuilding: ${percent(rebuild.done / Math.max(rebuild.events, 1))} replayed, figures partial` : "";
   // overall_conversion runs from the first stage shown to the last, not from every lead counted
   const span = funnel.stages.length ? `${funnel.stages[0].stage} → ${funnel.stages[funnel.stages.length - 1].stage}` : "overall";
-  document.getElementById("overall").textContent = `${count(funnel.total)} leads · ${span} ${percent(funnel.overall_conversion)} · ${steps.join(" · ")}${partial}`;
+  write(document.getElementById("overall"), `${count(funnel.total)} leads · ${span} ${percent(funnel.overall_conversion)} · ${steps.join(" · ")}${partial}`);
 }
 
 async function drawMoney(params, signal) {
@@ -152,11 +164,11 @@ async function drawMoney(params, signal) {
   rows(document.querySelector("#money-table tbody"), channels.map((c) => [c.label, cacText(c), count(c.customers), amount(ltvByChannel.get(c.label))]));
   // the API sums amounts as entered, whatever their currency: the page says so, as the API does
   const note = cac.currency_note;
-  document.getElementById("currency").textContent = `${note.charAt(0).toUpperCase()}${note.slice(1)}.`;
+  write(document.getElementById("currency"), `${note.charAt(0).toUpperCase()}${note.slice(1)}.`);
   const overall = ltv.overall;
-  document.getElementById("ltv").textContent = overall.customers
+  write(document.getElementById("ltv"), overall.customers
     ? `Every channel, all time: LTV ${amount(overall.ltv_revenue)} revenue, ${amount(overall.ltv_margin)} margin · LTV:CAC ${ltv.ltv_to_cac ?? "–"}`
-    : "No purchases recorded yet.";
+    : "No purchases recorded yet.");
 }
 
 async function drawSpeed(params, signal) {
@@ -166,7 +178,7 @@ async function drawSpeed(params, signal) {
   if (channel) asked.set("group_by", "channel");
   const speed = await getJson("/v1/speed-to-lead", asked, signal);
   const o = channel ? speed.rows.find((row) => row.group === channel) || noHandOffs : speed.overall;
-  document.getElementById("speed-of").textContent = channel ? ` (${channel})` : "";
+  write(document.getElementById("speed-of"), channel ? ` (${channel})` : "");
   definitions(document.getElementById("speed"), [
     ["Capture → rep webhook p50", seconds(o.to_first_webhook_seconds.p50)],
     ["p90 / p99", `${seconds(o.to_first_webhook_seconds.p90)} / ${seconds(o.to_first_webhook_seconds.p99)}`],
@@ -210,8 +222,7 @@ async function drawHealth(signal) {
 // A problem is a status a screen reader says, once: written only when it changes. The time of
 // the last update is not, or it would be read aloud every 5 s.
 function say(problem, time) {
-  const status = document.getElementById("updated");
-  if (status.textContent !== problem) status.textContent = problem;
+  write(document.getElementById("updated"), problem);
   document.getElementById("updated-at").textContent = time;
 }
 
