@@ -5,7 +5,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import axe_playwright_python
 import httpx
@@ -16,6 +16,7 @@ from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from shared import topics
 from shared.events import LEAD_CLASSIFIED, LeadClassified
+from shared.events.ingest import Channel
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, VIEWER, Servers, eventually, serving
 from tests.helpers import lead_captured
@@ -313,3 +314,18 @@ async def test_a_refresh_that_changes_no_figure_leaves_the_page_as_it_was(
     changed = await page.evaluate("changed")
     await page.context.close()
     assert changed == []
+
+
+async def test_the_channel_filter_offers_the_channels_and_takes_them_as_typed(
+    dashboard: str, browser: Browser
+) -> None:
+    """The channel filter was a bare text field: on a phone "landing_page" had to be typed letter
+    for letter, the keyboard capitalised its first letter, and a channel misspelt showed 0 leads
+    without a word (found by an outside review)."""
+    page = await opened(browser, dashboard, PHONE)
+    field = page.locator("input[name=channel]")
+    offered = await field.evaluate("n => [...n.list.options].map(o => o.value)")
+    as_typed = await field.evaluate("n => [n.autocapitalize, n.spellcheck]")
+    await page.context.close()
+    assert offered == list(get_args(Channel))
+    assert as_typed == ["none", False]
