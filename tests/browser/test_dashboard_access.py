@@ -329,3 +329,22 @@ async def test_the_channel_filter_offers_the_channels_and_takes_them_as_typed(
     await page.context.close()
     assert offered == list(get_args(Channel))
     assert as_typed == ["none", False]
+
+
+async def test_updates_every_five_seconds_can_be_paused(dashboard: str, browser: Browser) -> None:
+    """WCAG 2.2.2 (pause, stop, hide; level A): the figures updated themselves every 5 s with no way
+    to stop them while someone read or compared them (found by an outside review)."""
+    context = await browser.new_context(**LAPTOP)
+    page = await context.new_page()
+    await page.clock.install()
+    await page.goto(dashboard)
+    await sign_in(page)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/v1/funnel" in request.url else None)
+    await page.get_by_label("Update every 5 s").uncheck()
+    await page.clock.run_for(16_000)
+    refreshed = int(await page.evaluate("document.body.dataset.refreshed"))
+    await page.get_by_label("Update every 5 s").check()  # updates at once, then every 5 s
+    await page.wait_for_function(f"Number(document.body.dataset.refreshed) > {refreshed}")
+    await context.close()
+    assert refreshed == 1 and len(asked) == 1

@@ -272,6 +272,11 @@ document.getElementById("filters").addEventListener("submit", (event) => {
   refresh();
 });
 refresh();
+// Updates every 5 s can be paused while someone reads or compares the figures (WCAG 2.2.2).
+const live = document.getElementById("live");
+live.addEventListener("change", () => {
+  if (live.checked && document.getElementById("sign-in").hidden) refresh();
+});
 setInterval(() => {
-  if (document.getElementById("sign-in").hidden && !running) refresh();
+  if (live.checked && document.getElementById("sign-in").hidden && !running) refresh();
 }, REFRESH_MS);
