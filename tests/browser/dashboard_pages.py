@@ -1,0 +1,31 @@
+"""The dashboard in a browser as its tests open it: a phone and a laptop, signed in or not."""
+
+from typing import Any
+
+from playwright.async_api import Browser, Page
+
+from tests.conftest import VIEWER
+
+PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 768}}
+
+
+async def opened(browser: Browser, url: str, device: dict[str, Any]) -> Page:
+    page = await (await browser.new_context(**device)).new_page()
+    await page.goto(url)
+    await page.wait_for_selector("#sign-in:not([hidden])")
+    return page
+
+
+async def sign_in(page: Page) -> None:
+    await page.fill("#token", VIEWER["Authorization"].removeprefix("Bearer "))
+    await page.press("#token", "Enter")
+    await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0")
+
+
+async def refused_period(page: Page) -> None:
+    """Filters the API refuses: the figures on screen are kept, marked as older."""
+    await page.fill("input[name=from]", "2026-12-31")
+    await page.fill("input[name=to]", "2026-11-01")
+    await page.click("#filters button[type=submit]")
+    await page.wait_for_function("document.body.classList.contains('stale')")
