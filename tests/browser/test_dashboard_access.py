@@ -191,3 +191,15 @@ async def test_updates_every_five_seconds_can_be_paused(dashboard: str, browser:
     await page.wait_for_function(f"Number(document.body.dataset.refreshed) > {refreshed}")
     await context.close()
     assert refreshed == 1 and len(asked) == 1
+
+
+async def test_a_figure_marked_as_a_problem_says_so_without_colour(dashboard: str, browser: Browser) -> None:
+    """WCAG 1.4.1 (use of colour; level A): a figure past its limit (a DLQ not empty, a lag over
+    1,000, proposals gone stale, a note of what could not be read) was marked by its red alone,
+    which neither a colour-blind reader nor a screen reader gets (found by an outside review)."""
+    page = await opened(browser, dashboard, LAPTOP)
+    await sign_in(page)
+    marked = await page.eval_on_selector_all("dd.problem", "nodes => nodes.map(n => n.textContent)")
+    await page.context.close()
+    assert marked, "the services metrics' health asks are not running here: notes say so"
+    assert [text for text in marked if not text.startswith("⚠ ")] == []

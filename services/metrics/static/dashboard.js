@@ -100,7 +100,8 @@ function definitions(list, entries) {
     const dt = document.createElement("dt");
     dt.textContent = term;
     const dd = document.createElement("dd");
-    dd.textContent = value;
+    // a problem is said by a sign, not by its red alone (a colour-blind reader, a screen reader)
+    dd.textContent = problem ? `⚠ ${value}` : value;
     if (problem) dd.className = "problem";
     drawn.push(dt, dd);
   }
