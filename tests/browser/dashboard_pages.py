@@ -4,7 +4,11 @@ from typing import Any
 
 from playwright.async_api import Browser, Page
 
-from tests.conftest import VIEWER
+from shared import topics
+from shared.events import LEAD_CLASSIFIED, LeadClassified
+from shared.kafka import Publisher
+from tests.conftest import VIEWER, Servers
+from tests.helpers import lead_captured
 
 PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 768}}
@@ -29,3 +33,20 @@ async def refused_period(page: Page) -> None:
     await page.fill("input[name=to]", "2026-11-01")
     await page.click("#filters button[type=submit]")
     await page.wait_for_function("document.body.classList.contains('stale')")
+
+
+async def publish_leads(servers: Servers, channel: str, stages: list[str]) -> None:
+    """Leads of `channel` captured and classified at these stages, as ingest and scoring publish them."""
+    messages = []
+    for stage in stages:
+        captured = lead_captured(channel=channel)
+        payload = LeadClassified(score=50, temperature="warm", stage=stage, rules_version=1)
+        classified = captured.follow_up(LEAD_CLASSIFIED, "scoring", payload)
+        key = str(captured.lead_id).encode()
+        messages += [
+            (topics.LEAD_EVENTS, key, captured.to_bytes()),
+            (topics.LEAD_CLASSIFICATIONS, key, classified.to_bytes()),
+        ]
+    publisher = Publisher(servers.bootstrap, "test")
+    await publisher.publish(messages)
+    await publisher.stop()

@@ -13,12 +13,8 @@ from playwright.async_api import Browser, Page, expect
 
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
-from shared import topics
-from shared.events import LEAD_CLASSIFIED, LeadClassified
-from shared.kafka import Publisher
-from tests.browser.dashboard_pages import LAPTOP, PHONE, opened, refused_period, sign_in
+from tests.browser.dashboard_pages import LAPTOP, PHONE, opened, publish_leads, refused_period, sign_in
 from tests.conftest import VIEWER, Servers, eventually, serving
-from tests.helpers import lead_captured
 
 AXE = Path(axe_playwright_python.__file__).with_name("axe.min.js")
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
@@ -87,19 +83,7 @@ async def test_a_screen_reader_reads_the_funnels_counts_in_a_table(
     each stage, image" and the line under it (the total and the shares), never a stage's count
     (found by an outside review)."""
     channel = f"a11y_{uuid.uuid4().hex[:6]}"
-    messages = []
-    for stage in ["lead"] * 3 + ["mql", "customer"]:
-        captured = lead_captured(channel=channel)
-        payload = LeadClassified(score=50, temperature="warm", stage=stage, rules_version=1)
-        classified = captured.follow_up(LEAD_CLASSIFIED, "scoring", payload)
-        key = str(captured.lead_id).encode()
-        messages += [
-            (topics.LEAD_EVENTS, key, captured.to_bytes()),
-            (topics.LEAD_CLASSIFICATIONS, key, classified.to_bytes()),
-        ]
-    publisher = Publisher(servers.bootstrap, "test")
-    await publisher.publish(messages)
-    await publisher.stop()
+    await publish_leads(servers, channel, ["lead"] * 3 + ["mql", "customer"])
     async with (
         serving(create_app(servers.settings(MetricsSettings))) as url,
         httpx.AsyncClient(base_url=url, headers=VIEWER) as api,

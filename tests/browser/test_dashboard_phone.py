@@ -1,6 +1,7 @@
 """The dashboard on a phone (390 by 844, touch) and a narrow window, and its filters and figures as
 a sales manager or a head of marketing with a big data set reads them."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import get_args
 
@@ -8,8 +9,8 @@ import httpx
 from playwright.async_api import Browser, Route, expect
 
 from shared.events.ingest import Channel
-from tests.browser.dashboard_pages import LAPTOP, PHONE, opened, sign_in
-from tests.conftest import ADMIN, eventually
+from tests.browser.dashboard_pages import LAPTOP, PHONE, opened, publish_leads, sign_in
+from tests.conftest import ADMIN, VIEWER, Servers, eventually
 
 
 async def test_the_dashboard_fits_a_phone_and_its_controls_take_a_finger(
@@ -129,3 +130,27 @@ async def test_the_channel_filter_offers_the_channels_and_takes_them_as_typed(
     await page.context.close()
     assert offered == list(get_args(Channel))
     assert as_typed == ["none", False]
+
+
+async def test_turning_the_phone_redraws_the_charts_for_their_new_width(
+    servers: Servers, dashboard: str, browser: Browser
+) -> None:
+    """The bars were measured for the chart's width when drawn: turned from landscape to portrait,
+    the phone showed bars and figures cut at the chart's edge until the next update, and for good
+    with updates paused (found by an outside review)."""
+    channel = f"turn_{uuid.uuid4().hex[:6]}"
+    await publish_leads(servers, channel, ["lead", "lead", "mql"])
+    async with httpx.AsyncClient(base_url=dashboard.removesuffix("/dashboard"), headers=VIEWER) as api:
+
+        async def settled() -> bool:
+            return (await api.get("/v1/funnel", params={"channel": channel})).json()["total"] == 3
+
+        await eventually(settled, timeout=30)
+    page = await opened(browser, dashboard, PHONE | {"viewport": {"width": 844, "height": 390}})
+    await sign_in(page)
+    await page.get_by_label("Update every 5 s").uncheck()
+    await page.set_viewport_size({"width": 390, "height": 844})
+    fits = """() => [...document.querySelectorAll("#funnel *, #money *")].every((n) =>
+        n.getBoundingClientRect().right <= n.ownerSVGElement.getBoundingClientRect().right + 0.5)"""
+    await page.wait_for_function(fits, timeout=5_000)
+    await page.context.close()

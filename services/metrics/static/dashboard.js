@@ -65,7 +65,15 @@ function write(node, text) {
   if (node.textContent !== text) node.textContent = text;
 }
 
+// Each chart's last figures: its bars are measured for its width, so a turned phone or a resized
+// window draws them again for the new one (with updates paused too).
+const charts = new Map();
+window.addEventListener("resize", () => {
+  for (const [svg, drawing] of charts) bars(svg, ...drawing);
+});
+
 function bars(svg, items, valueOf, format, kind) {
+  charts.set(svg, [items, valueOf, format, kind]);
   const drawn = [];
   const width = svg.clientWidth || 400;
   const top = Math.max(1, ...items.map(valueOf));
