@@ -36,6 +36,25 @@ async def test_the_dashboard_fits_a_phone_and_its_controls_take_a_finger(
     assert controls and [c for c in controls if c[1] < 24] == []
 
 
+async def test_at_390_px_the_cac_table_shows_every_column_without_scrolling(
+    dashboard: str, browser: Browser
+) -> None:
+    """With amounts in thousands the CAC table's four columns were 350 px wide in a card of 334 on
+    the seeded stack: the LTV column was cut off, behind a sideways scroll (found by an outside
+    review). A channel's name may break; the column is no wider than "Channel"."""
+    today = datetime.now(UTC).date()
+    spent = {"period_start": str(today - timedelta(days=3)), "period_end": str(today), "amount": 99}
+    async with httpx.AsyncClient(base_url=dashboard.removesuffix("/dashboard"), headers=ADMIN) as api:
+        entry = spent | {"category": "marketing", "channel": "existing_customer"}
+        assert (await api.post("/v1/spend", json=entry)).status_code == 201
+    page = await opened(browser, dashboard, PHONE)
+    await sign_in(page)
+    await page.get_by_role("cell", name="existing_customer").wait_for()
+    widths = await page.eval_on_selector(".scrolls", "n => [n.scrollWidth, n.clientWidth]")
+    await page.context.close()
+    assert widths[0] == widths[1]
+
+
 async def test_at_320_px_only_the_cac_table_scrolls_not_the_page(dashboard: str, browser: Browser) -> None:
     """WCAG 1.4.10 (reflow: 320 px, a laptop's 1280 at 400% zoom): the CAC table, wider than its
     card there, widened the page, which then scrolled sideways as a whole (found by an outside
