@@ -1,7 +1,8 @@
 """A realistic funnel at any size, for trying the dashboard and measuring reads: leads over
 channels, campaigns, industries and company sizes, moving down the stages in the DOMAIN.md
-proportions (half become MQLs, and so on: 000:87), hot / warm / cold, handed to reps and
-acknowledged, touched, won with revenue, and the marketing and sales spend of every month.
+proportions (half become MQLs, and so on: 000:87), hot / warm / cold, handed to reps (their
+webhooks delivered, a few late or never) and acknowledged or breached, touched, won with
+revenue, and the marketing and sales spend of every month.
 
 Bulk-loaded (COPY) into metrics' own read model, not produced through the services' write
 paths: what it serves is measuring reads over many leads, not the pipeline (`make bench`
@@ -28,6 +29,7 @@ SEGMENTS = ("1-10", "11-50", "51-200", "201-1000")
 # 100 opportunities, 20 customers (the 50% -> 20% -> 10% shape of 000:87).
 ONWARD = {"lead": 0.5, "mql": 0.4, "sql": 0.5, "opportunity": 0.2}
 UNTIL = datetime(2026, 12, 1, tzinfo=UTC)
+SLA = timedelta(seconds=900)  # nurture's default (LEADFLOW_NURTURE_SLA_SECONDS)
 CHUNK = 50_000
 COLUMNS = [
     "lead_id",
@@ -54,7 +56,9 @@ COLUMNS = [
     "cold_at",
     "rep_id",
     "assigned_at",
+    "delivered_at",
     "acknowledged_at",
+    "breached_at",
     "first_touch_at",
     "touch_times",
     "purchases",
@@ -116,8 +120,11 @@ def _lead(
     temperature = rng.choices(("hot", "warm", "cold"), (1 + depth, 3, 6 - depth))[0]
     first = {t: (at if t == temperature else None) for t in ("hot", "warm", "cold")}
     handed = temperature == "hot" or depth >= 2
-    assigned = at + timedelta(seconds=rng.uniform(0.05, 2)) if handed else None
-    acknowledged = assigned + timedelta(seconds=rng.expovariate(1 / 600)) if assigned else None
+    no_rep = handed and rng.random() < 0.01  # no territory covered it: the managers were told
+    assigned = at + timedelta(seconds=rng.uniform(0.05, 2)) if handed and not no_rep else None
+    delivered, acknowledged, breached = _hand_off(rng, assigned)
+    if no_rep:
+        breached = at
     touch_times = [at + timedelta(hours=rng.uniform(0, 48))] if rng.random() < 8 / 9 else []
     for _ in range(rng.randint(0, 7) if touch_times else 0):  # then every few days
         touch_times.append(touch_times[-1] + timedelta(days=rng.uniform(1, 7)))
@@ -144,9 +151,11 @@ def _lead(
         first["hot"],
         first["warm"],
         first["cold"],
-        rng.choice(reps) if handed else None,
+        rng.choice(reps) if assigned else None,
         assigned,
+        delivered,
         acknowledged,
+        breached,
         touch_times[0] if touch_times else None,
         touch_times,
         purchases,
@@ -154,6 +163,27 @@ def _lead(
         won,
         last_won,
     )
+
+
+def _hand_off(
+    rng: random.Random, assigned: datetime | None
+) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """When the rep's webhook arrived, the rep acknowledged and the SLA was breached: most
+    webhooks within a second, some only on a retry minutes or hours later, a few never (a
+    receiver down for good); one hand-off in ten never acknowledged, the rest after about ten
+    minutes on average, so about a quarter past the SLA."""
+    if assigned is None:
+        return None, None, None
+    luck = rng.random()
+    if luck < 0.01:
+        delivered = None
+    elif luck < 0.05:
+        delivered = assigned + timedelta(seconds=rng.expovariate(1 / 1800))
+    else:
+        delivered = assigned + timedelta(seconds=rng.uniform(0.02, 1))
+    acknowledged = assigned + timedelta(seconds=rng.expovariate(1 / 600)) if rng.random() < 0.9 else None
+    missed = acknowledged is None or acknowledged - assigned > SLA
+    return delivered, acknowledged, assigned + SLA if missed else None
 
 
 def spend_rows(seed: int = 1, until: datetime = UNTIL, months: int = 24) -> list[tuple[Any, ...]]:

@@ -3,6 +3,7 @@ every report."""
 
 import asyncio
 import socket
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
-from services.metrics.seed import lead_rows, seed
+from services.metrics.seed import COLUMNS, lead_rows, seed
 from shared.cli import main
 from tests.conftest import Servers, running
 
@@ -45,6 +46,32 @@ async def test_a_seeded_funnel_has_the_domain_shape_and_every_report_reads_it(se
         ]:
             response = await client.get(path, params=params)
             assert response.status_code == 200, (path, response.text)
+
+
+async def test_a_seeded_funnel_has_webhooks_delivered_late_or_never_and_slas_missed(servers: Servers) -> None:
+    """Speed to lead over a seed measures every figure it reports: capture → webhook counts the
+    deliveries (none before, so the scale benchmark timed a report with that figure empty), and
+    SLA compliance is below 1 (every hand-off was acknowledged, none breached)."""
+    dsn = servers.database_url.replace("+asyncpg", "")
+    await seed(dsn, LEADS, seed=5)
+    rows = [dict(zip(COLUMNS, row, strict=True)) for row in lead_rows(LEADS, seed=5)]
+    handed = [row for row in rows if row["assigned_at"]]
+    delivered = [row for row in handed if row["delivered_at"]]
+    assert 0 < len(handed) - len(delivered) < len(handed) / 20, "a few webhooks never arrived"
+    late = [row for row in delivered if row["delivered_at"] - row["assigned_at"] > timedelta(minutes=1)]
+    assert late, "some arrived only on a retry"
+    missed = [row for row in rows if row["breached_at"]]
+    assert any(row["assigned_at"] is None for row in missed), "a lead no rep matched"
+    assert all(row["rep_id"] for row in handed) and not any(
+        row["rep_id"] for row in rows if not row["assigned_at"]
+    )
+    async with running(create_app(servers.settings(MetricsSettings))) as client:
+        response = await client.get("/v1/speed-to-lead", params={"to": "2026-12-01"})
+        assert response.status_code == 200, response.text
+        overall = response.json()["overall"]
+    assert overall["to_first_webhook_seconds"]["count"] == len(delivered)
+    assert overall["to_first_webhook_seconds"]["p50"] < 3
+    assert 0.6 < overall["sla_compliance"] < 0.85
 
 
 def test_leadflow_seed_says_what_it_wrote_and_how(servers: Servers) -> None:
