@@ -162,3 +162,44 @@ async def stored_anywhere(app: FastAPI, email: str) -> int:
     ]
     async with app.state.runtime.db.transaction() as session:
         return sum([(await session.execute(text(q), {"e": email})).scalar_one() for q in queries])
+
+
+async def test_a_page_reads_why_its_fetch_was_refused_a_429_and_a_415_too(
+    servers: Servers, browser: Browser
+) -> None:
+    """A landing page behind one NAT, over the IP's limit, and a developer posting JSON: the
+    refusals carry the source's CORS headers, so the page reads the status, the reason and
+    Retry-After instead of "Failed to fetch"."""
+    settings = servers.settings(IngestSettings, rate_limit_per_ip="3/minute")
+    async with serving(create_app(settings)) as ingest_url, serving(landing_page("unused")) as site_url:
+        async with httpx.AsyncClient(base_url=ingest_url) as admin:
+            landing = {"name": "NAT", "channel": "landing_page", "allowed_origins": [site_url]}
+            source = (await admin.post("/v1/sources", headers=ADMIN, json=landing)).json()
+        page = await browser.new_page()
+        await page.goto(f"{site_url}/thanks")
+        answers = await page.evaluate(
+            """async (url) => {
+                const read = async (body, type) => {
+                    const headers = {Accept: "application/json"};
+                    if (type) headers["Content-Type"] = type;
+                    try {
+                        const r = await fetch(url, {method: "POST", body, headers});
+                        return [r.status, (await r.json()).title || "", r.headers.get("Retry-After")];
+                    } catch (e) { return [e.name + ": " + e.message]; }
+                };
+                return [  // the JSON post's preflight counts too: 3 of 3 after the second
+                    await read(JSON.stringify({email: "json@example.kz"}), "application/json"),
+                    await read(new URLSearchParams({email: "nat-1@example.kz"})),
+                    await read(new URLSearchParams({email: "nat-2@example.kz"})),
+                ];
+            }""",
+            f"{ingest_url}/v1/forms/{source['id']}",
+        )
+    unsupported, accepted, limited = answers
+    assert unsupported == [
+        415,
+        "Post the form as application/x-www-form-urlencoded or multipart/form-data",
+        None,
+    ]
+    assert accepted == [202, "", None]
+    assert limited[:2] == [429, "Too many requests"] and 1 <= int(limited[2]) <= 60

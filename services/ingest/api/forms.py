@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.api.common import check_ip, client_of
+from services.ingest.api.cors import allowed, answer_with, cors_headers
 from services.ingest.capture import Client, capture, prepare
 from services.ingest.forms import is_spam, lead_from_form, spam_contact
 from services.ingest.models import Source, SpamSubmission
@@ -27,28 +28,21 @@ FOREIGN_ORIGIN = "This form does not accept posts from that origin"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-async def _source(request: Request, source_id: UUID) -> Source:
-    await check_ip(request)
+async def _source(request: Request, source_id: UUID, origin: str | None) -> Source:
+    """The form's source. It is looked up before the client's rate limit is checked (an
+    unknown id costs one lookup, as a wrong key does), so that the 429 carries its CORS."""
     source: Source | None = await request.app.state.sources.by_id(source_id)
+    if source is not None:
+        answer_with(request.scope, cors_headers(source, origin))
+    await check_ip(request)
     if source is None:
         raise HTTPException(404, NO_FORM)
     return source
 
 
-def _allowed(source: Source, origin: str | None) -> bool:
-    return origin is not None and origin.rstrip("/") in source.allowed_origins
-
-
-def _cors(source: Source, origin: str | None) -> dict[str, str]:
-    """CORS headers for the source's own origins only."""
-    if _allowed(source, origin):
-        return {"Access-Control-Allow-Origin": str(origin), "Vary": "Origin"}
-    return {"Vary": "Origin"}
-
-
 def _check_origin(source: Source, origin: str | None) -> None:
     """A source with allowed origins takes posts only from them (a browser always sends Origin)."""
-    if source.allowed_origins and origin is not None and not _allowed(source, origin):
+    if source.allowed_origins and origin is not None and not allowed(source, origin):
         raise HTTPException(403, FOREIGN_ORIGIN)
 
 
@@ -56,10 +50,10 @@ def _check_origin(source: Source, origin: str | None) -> None:
 async def preflight(
     request: Request, source_id: UUID, origin: Annotated[str | None, Header()] = None
 ) -> Response:
-    source = await _source(request, source_id)
-    if not _allowed(source, origin):
+    source = await _source(request, source_id, origin)
+    if not allowed(source, origin):
         raise HTTPException(403, FOREIGN_ORIGIN)
-    headers = _cors(source, origin) | {
+    headers = cors_headers(source, origin) | {
         "Access-Control-Allow-Methods": "POST",
         "Access-Control-Allow-Headers": "content-type, idempotency-key",
         "Access-Control-Max-Age": "600",
@@ -85,14 +79,13 @@ async def submit_form(
     """A form post (urlencoded or multipart). Answers 303 to the source's redirect URL with
     `lead_id` added, or 202 JSON when `Accept: application/json`. `_hp` is the honeypot:
     leave it empty and hidden."""
-    source = await _source(request, source_id)
+    source = await _source(request, source_id, origin)
     _check_origin(source, origin)
-    cors = _cors(source, origin)
     fields = await _form_fields(request)
     language = choose(dict(fields).get("language"), source.default_language)
     refused = [problem for name, value in fields if (problem := _unstorable(name, value))]
     if refused:
-        return _refused(InvalidInput(refused), cors, accept, language)
+        return _refused(InvalidInput(refused), accept, language)
     client = client_of(request)
     if is_spam(dict(fields)):
         lead_id = await _take_spam(request, source, fields, client)
@@ -101,7 +94,7 @@ async def submit_form(
             lead = lead_from_form(fields, referer)
             submission = prepare(source, lead, request.app.state.settings.default_phone_region, client)
         except InvalidInput as error:
-            return _refused(error, cors, accept, language)
+            return _refused(error, accept, language)
 
         async def work(session: AsyncSession) -> UUID:
             return (await capture(session, source, submission)).lead_id
@@ -109,8 +102,8 @@ async def submit_form(
         try:
             lead_id = await request.app.state.committer.submit(work)
         except InvalidInput as error:  # the merge would take the person's profile over its bounds
-            return _refused(error, cors, accept, language)
-    return _accepted(source, lead_id, cors, accept, language)
+            return _refused(error, accept, language)
+    return _accepted(source, lead_id, accept, language)
 
 
 async def _form_fields(request: Request) -> list[tuple[str, str]]:
@@ -133,25 +126,24 @@ async def _take_spam(request: Request, source: Source, fields: list[tuple[str, s
     return lead_id
 
 
-def _accepted(
-    source: Source, lead_id: UUID, cors: dict[str, str], accept: str, language: Language
-) -> Response:
-    """202 JSON for a script, else a 303 to the source's redirect URL, else a thank-you page."""
+def _accepted(source: Source, lead_id: UUID, accept: str, language: Language) -> Response:
+    """202 JSON for a script, else a 303 to the source's redirect URL, else a thank-you page
+    (each with the source's CORS headers: `_source`)."""
     body = {"lead_id": str(lead_id), "status": "accepted"}
     if "application/json" in accept:
-        return JSONResponse(body, status_code=202, headers=cors)
+        return JSONResponse(body, status_code=202)
     if source.redirect_url:
-        return RedirectResponse(_with_lead_id(source.redirect_url, lead_id), status_code=303, headers=cors)
+        return RedirectResponse(_with_lead_id(source.redirect_url, lead_id), status_code=303)
     thanks = page(
         language, say("thanks_title", language), f"<p>{html.escape(say('thanks_text', language))}</p>"
     )
-    return HTMLResponse(thanks, status_code=202, headers=cors | {"Content-Language": language})
+    return HTMLResponse(thanks, status_code=202, headers={"Content-Language": language})
 
 
-def _refused(error: InvalidInput, cors: dict[str, str], accept: str, language: Language) -> Response:
+def _refused(error: InvalidInput, accept: str, language: Language) -> Response:
     """422: a page in the person's language for a browser, problem+json for a script."""
     if "text/html" not in accept or "application/json" in accept:
-        return invalid_input_problem(error, headers=cors)
+        return invalid_input_problem(error)
     items = "".join(f"<li><b>{html.escape(f)}</b>: {html.escape(r)}</li>" for f, r in error.errors)
     body = page(
         language,
@@ -160,7 +152,7 @@ def _refused(error: InvalidInput, cors: dict[str, str], accept: str, language: L
         f"<p>{html.escape(say('form_error_text', language))}</p><ul>{items}</ul>",
         f'<p><a href="javascript:history.back()">{html.escape(say("form_error_back", language))}</a></p>',
     )
-    return HTMLResponse(body, status_code=422, headers=cors | {"Content-Language": language})
+    return HTMLResponse(body, status_code=422, headers={"Content-Language": language})
 
 
 async def _keep_spam(

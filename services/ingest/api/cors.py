@@ -1,0 +1,56 @@
+"""CORS for landing pages: a form's source allows its own origins, on every answer the form
+gives, refusals included (a 429, a 415, a 503), so the page's fetch() can read why."""
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.ingest.models import Source
+
+# A page's script reads these only when told it may (they are not CORS-safelisted).
+EXPOSED = "Retry-After, Idempotent-Replayed"
+STATE_KEY = "answer_headers"
+
+
+def allowed(source: Source, origin: str | None) -> bool:
+    return origin is not None and origin.rstrip("/") in source.allowed_origins
+
+
+def cors_headers(source: Source, origin: str | None) -> dict[str, str]:
+    """CORS headers for the source's own origins only."""
+    if allowed(source, origin):
+        return {
+            "Access-Control-Allow-Origin": str(origin),
+            "Access-Control-Expose-Headers": EXPOSED,
+            "Vary": "Origin",
+        }
+    return {"Vary": "Origin"}
+
+
+def answer_with(scope: Scope, headers: dict[str, str]) -> None:
+    """Every answer to this request carries `headers`, an error's answered by a handler too."""
+    scope.setdefault("state", {})[STATE_KEY] = headers
+
+
+class HeadersOnEveryAnswer:
+    """Adds the headers a route chose (`answer_with`) to whatever answers the request. An
+    error is answered by the app's handlers, outside the route: a 429 or a 503 without the
+    CORS headers reaches the page's fetch() as "Failed to fetch", reason and Retry-After unread."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            chosen = scope.get("state", {}).get(STATE_KEY)
+            if message["type"] == "http.response.start" and chosen:
+                headers = MutableHeaders(scope=message)
+                for name, value in chosen.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, sending)
