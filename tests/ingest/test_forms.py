@@ -2,17 +2,28 @@
 
 import random
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from sqlalchemy import text
 
 from services.ingest import spam
-from tests.conftest import ADMIN, Servers
+from services.ingest.app import create_app
+from services.ingest.config import IngestSettings
+from tests.conftest import ADMIN, Servers, running
 from tests.helpers import create_source, opened_events_of, refused_fields
 from tests.ingest.conftest import ingest_db
 
 ORIGIN = "https://promo.example.kz"
+
+
+@pytest.fixture(scope="module")
+async def ingest(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    """Ingest without the per-IP limit: this module's posts all come from one address, over
+    30 in a second on a quick machine (tests/ingest/test_abuse.py checks the limit)."""
+    async with running(create_app(servers.settings(IngestSettings, rate_limit_per_ip=""))) as client:
+        yield client
 
 
 async def form_source(client: httpx.AsyncClient, **settings: object) -> dict[str, str]:
@@ -58,6 +69,30 @@ async def test_urlencoded_form_redirects_with_the_lead_id(
     assert attributes["page_url"] == f"{ORIGIN}/spring?utm_campaign=spring"
     events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 1)
     assert events[0].data["channel"] == "landing_page"
+
+
+async def test_a_fetch_sent_again_with_its_idempotency_key_records_the_form_once(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """A visitor's second click on a fetch() form, or a retry after a lost answer: without the
+    key honoured the repeat went on the lead as a second `form_submitted` (+10 engagement)."""
+    source = await form_source(ingest)
+    fields = {"first_name": "Rəşad", "phone": "+994 50 123 45 67", "message": "Salam, qiymət?"}
+    headers = {"Origin": ORIGIN, "Accept": "application/json", "Idempotency-Key": "click-1"}
+    url = f"/v1/forms/{source['id']}"
+    first, again = [await ingest.post(url, data=fields, headers=headers) for _ in range(2)]
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    as_page = await ingest.post(url, data=fields, headers=headers | {"Accept": "text/html"})
+    assert as_page.status_code == 303 and as_page.headers["idempotent-replayed"] == "true"
+    assert httpx.URL(as_page.headers["location"]).params["lead_id"] == first.json()["lead_id"]
+    lead = (await ingest.get(f"/v1/leads/{first.json()['lead_id']}", headers=ADMIN)).json()
+    assert lead["history"] == []  # the capture alone: no repeat went on the lead
+
+    other = await ingest.post(url, data=fields | {"message": "Salam"}, headers=headers)
+    assert other.status_code == 422 and refused_fields(other) == ["Idempotency-Key"]
+    assert other.headers["access-control-allow-origin"] == ORIGIN
 
 
 async def test_multipart_form_answers_json_and_stores_every_field(ingest: httpx.AsyncClient) -> None:

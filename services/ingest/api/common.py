@@ -72,6 +72,20 @@ async def run_once(
     work: Callable[[AsyncSession], Awaitable[Answer]],
     contacts: Contacts = (),
 ) -> JSONResponse:
+    """`answer_once`, answered as JSON (`Idempotent-Replayed: true` on a retry)."""
+    answer = await answer_once(request, source_id, keys, payload, work, contacts)
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
+
+async def answer_once(
+    request: Request,
+    source_id: UUID,
+    keys: Mapping[str, str | None],
+    payload: Callable[[], Any],
+    work: Callable[[AsyncSession], Awaitable[Answer]],
+    contacts: Contacts = (),
+) -> Answer:
     """Run `work` in a group-committed transaction, once per key: `keys` maps what the client
     sent each as (`Idempotency-Key`, a body's `event_id`) to the key, None where not sent. A
     retry of the same request under any of them gets the stored first answer, and a key reused
@@ -80,24 +94,21 @@ async def run_once(
     committer: GroupCommitter = request.app.state.committer
     named = {field: key for field, key in keys.items() if key is not None}
     if not named:
-        answer = await committer.submit(work, contacts)
-    else:
-        digest = idempotency.fingerprint(payload())
-        hours = request.app.state.settings.idempotency_hours
+        return await committer.submit(work, contacts)
+    digest = idempotency.fingerprint(payload())
+    hours = request.app.state.settings.idempotency_hours
 
-        async def once(session: AsyncSession) -> Answer:
-            for field, key in named.items():
-                try:
-                    prior = await idempotency.recall(session, source_id, key, digest, hours)
-                except idempotency.KeyReused as error:
-                    raise idempotency.KeyReused(key, field) from error
-                if prior is not None:
-                    return prior
-            answer = await work(session)
-            for key in dict.fromkeys(named.values()):  # the same text sent as both is one key
-                idempotency.remember(session, source_id, key, digest, answer)
-            return answer
+    async def once(session: AsyncSession) -> Answer:
+        for field, key in named.items():
+            try:
+                prior = await idempotency.recall(session, source_id, key, digest, hours)
+            except idempotency.KeyReused as error:
+                raise idempotency.KeyReused(key, field) from error
+            if prior is not None:
+                return prior
+        answer = await work(session)
+        for key in dict.fromkeys(named.values()):  # the same text sent as both is one key
+            idempotency.remember(session, source_id, key, digest, answer)
+        return answer
 
-        answer = await committer.submit(once, contacts)
-    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
-    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+    return await committer.submit(once, contacts)

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.ingest.api.common import check_ip, client_of
+from services.ingest.api.common import IdempotencyKey, answer_once, check_ip, client_of
 from services.ingest.api.cors import allowed, answer_with, cors_headers
 from services.ingest.capture import Client, capture, prepare
 from services.ingest.forms import is_spam, lead_from_form, spam_contact
+from services.ingest.idempotency import Answer
 from services.ingest.models import Source, SpamSubmission
 from shared.db import defer_insert
 from shared.events import utcnow
@@ -75,10 +76,12 @@ async def submit_form(
     origin: Annotated[str | None, Header()] = None,
     accept: Annotated[str, Header()] = "",
     referer: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """A form post (urlencoded or multipart). Answers 303 to the source's redirect URL with
     `lead_id` added, or 202 JSON when `Accept: application/json`. `_hp` is the honeypot:
-    leave it empty and hidden."""
+    leave it empty and hidden. A fetch() sent again with the same `Idempotency-Key` gets the
+    first answer and records nothing."""
     source = await _source(request, source_id, origin)
     _check_origin(source, origin)
     fields = await _form_fields(request)
@@ -86,24 +89,39 @@ async def submit_form(
     refused = [problem for name, value in fields if (problem := _unstorable(name, value))]
     if refused:
         return _refused(InvalidInput(refused), accept, language)
-    client = client_of(request)
-    if is_spam(dict(fields)):
-        lead_id = await _take_spam(request, source, fields, client)
-    else:
-        try:
-            lead = lead_from_form(fields, referer)
-            submission = prepare(source, lead, request.app.state.settings.default_phone_region, client)
-        except InvalidInput as error:
-            return _refused(error, accept, language)
+    try:
+        if is_spam(dict(fields)):
+            answer = _accepted_as(await _take_spam(request, source, fields, client_of(request)))
+        else:
+            answer = await _take_lead(request, source, fields, referer, idempotency_key)
+    except InvalidInput as error:  # a field, or a merge that would take the profile over its bounds
+        return _refused(error, accept, language)
+    return _accepted(source, answer, accept, language)
 
-        async def work(session: AsyncSession) -> UUID:
-            return (await capture(session, source, submission)).lead_id
 
-        try:
-            lead_id = await request.app.state.committer.submit(work)
-        except InvalidInput as error:  # the merge would take the person's profile over its bounds
-            return _refused(error, accept, language)
-    return _accepted(source, lead_id, accept, language)
+async def _take_lead(
+    request: Request,
+    source: Source,
+    fields: list[tuple[str, str]],
+    referer: str | None,
+    idempotency_key: str | None,
+) -> Answer:
+    """The form's lead, captured once per `Idempotency-Key`: a second click or a retry after
+    a lost answer would otherwise record the form again, and score it again."""
+    lead = lead_from_form(fields, referer)
+    region = request.app.state.settings.default_phone_region
+    submission = prepare(source, lead, region, client_of(request))
+
+    async def work(session: AsyncSession) -> Answer:
+        return _accepted_as((await capture(session, source, submission)).lead_id)
+
+    keys = {"Idempotency-Key": idempotency_key}
+    return await answer_once(request, source.id, keys, lambda: fields, work)
+
+
+def _accepted_as(lead_id: UUID) -> Answer:
+    """The same answer for a new person, a known one and a bot: a page cannot tell them apart."""
+    return Answer(202, {"lead_id": str(lead_id), "status": "accepted"})
 
 
 async def _form_fields(request: Request) -> list[tuple[str, str]]:
@@ -126,18 +144,19 @@ async def _take_spam(request: Request, source: Source, fields: list[tuple[str, s
     return lead_id
 
 
-def _accepted(source: Source, lead_id: UUID, accept: str, language: Language) -> Response:
+def _accepted(source: Source, answer: Answer, accept: str, language: Language) -> Response:
     """202 JSON for a script, else a 303 to the source's redirect URL, else a thank-you page
     (each with the source's CORS headers: `_source`)."""
-    body = {"lead_id": str(lead_id), "status": "accepted"}
+    replayed = {"Idempotent-Replayed": "true"} if answer.replayed else {}
     if "application/json" in accept:
-        return JSONResponse(body, status_code=202)
+        return JSONResponse(answer.body, status_code=answer.status, headers=replayed)
     if source.redirect_url:
-        return RedirectResponse(_with_lead_id(source.redirect_url, lead_id), status_code=303)
+        location = _with_lead_id(source.redirect_url, answer.body["lead_id"])
+        return RedirectResponse(location, status_code=303, headers=replayed)
     thanks = page(
         language, say("thanks_title", language), f"<p>{html.escape(say('thanks_text', language))}</p>"
     )
-    return HTMLResponse(thanks, status_code=202, headers={"Content-Language": language})
+    return HTMLResponse(thanks, status_code=202, headers=replayed | {"Content-Language": language})
 
 
 def _refused(error: InvalidInput, accept: str, language: Language) -> Response:
@@ -187,7 +206,7 @@ def _unstorable(name: str, value: str) -> tuple[str, str] | None:
     return None
 
 
-def _with_lead_id(url: str, lead_id: UUID) -> str:
+def _with_lead_id(url: str, lead_id: str) -> str:
     parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode({"lead_id": str(lead_id)})) if q)
+    query = "&".join(q for q in (parts.query, urlencode({"lead_id": lead_id})) if q)
     return urlunsplit(parts._replace(query=query))
