@@ -53,6 +53,22 @@ def choose(*preferences: Any) -> Language:
     return next((code for p in preferences if (code := language_code(p)) is not None), FALLBACK)
 
 
+def browser_languages(accept_language: str | None) -> list[str]:
+    """The languages of an `Accept-Language` header, most wanted first (`q=0` ones left out):
+    "en;q=0.5, ru-RU" -> ["ru-RU", "en"]. Pass them on to `choose`."""
+    wanted: list[tuple[float, int, str]] = []
+    for index, part in enumerate((accept_language or "").split(",")):
+        tag, _, parameter = part.partition(";")
+        weight = parameter.strip().removeprefix("q=")
+        try:
+            quality = float(weight) if parameter else 1.0
+        except ValueError:
+            continue
+        if tag.strip() and quality > 0:
+            wanted.append((-quality, index, tag.strip()))
+    return [tag for _, _, tag in sorted(wanted)]
+
+
 @cache
 def _texts() -> dict[str, dict[str, str]]:
     texts: dict[str, dict[str, str]] = yaml.safe_load(TEXTS.read_text(encoding="utf-8"))

@@ -42,6 +42,8 @@ from shared.events import LEAD_CAPTURED, LEAD_UPDATED, LeadCaptured, LeadUpdated
 from shared.http import InvalidInput, field_name
 from shared.personal import new_key
 
+REQUIRED_BY_SOURCE = "required by this source"
+
 
 @dataclass(frozen=True)
 class Client:
@@ -96,7 +98,7 @@ def prepare(
 ) -> Submission:
     """Validate and normalise a lead against its source's policy; InvalidInput names every
     field at fault. Pure: no I/O, so a bad lead never reaches a shared transaction."""
-    unmet = [(f, "required by this source") for f in source.required_fields if not getattr(data, f, None)]
+    unmet = [(f, REQUIRED_BY_SOURCE) for f in source.required_fields if not getattr(data, f, None)]
     try:
         email, phone = normalize_contact(data.email, data.phone, source.default_region or default_region)
     except InvalidInput as error:

@@ -11,6 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from shared.http import InvalidInput
 
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+CONTACT_REQUIRED = "email or phone is required"
 
 
 def normalize_email(raw: str, field: str = "email") -> str:
@@ -39,7 +40,7 @@ def normalize_contact(email: str | None, phone: str | None, region: str) -> tupl
     field at fault."""
     errors: list[tuple[str, str]] = []
     if not email and not phone:
-        errors.append(("email", "email or phone is required"))
+        errors.append(("email", CONTACT_REQUIRED))
     try:
         email = normalize_email(email) if email else None
     except InvalidInput as error:

@@ -223,7 +223,7 @@ async def test_an_unrecognised_yes_or_no_is_refused_naming_the_field_as_the_json
     assert script.json()["errors"][0]["reason"] == by_json.json()["errors"][0]["reason"]
     browser = await ingest.post(url, data={**fields, "consent": "maybe"}, headers={"Accept": "text/html"})
     assert browser.status_code == 422 and browser.headers["content-type"].startswith("text/html")
-    assert "<b>is_decision_maker</b>" in browser.text and "<b>consent</b>" in browser.text
+    assert "<b>is_decision_maker</b>" in browser.text and "<b>Consent</b>" in browser.text
     async with ingest_db(ingest).transaction() as session:
         stored = await session.execute(text("SELECT count(*) FROM leads WHERE email = :e"), {"e": email})
         assert stored.scalar_one() == 0
@@ -275,7 +275,7 @@ async def test_the_thank_you_and_error_pages_speak_the_persons_language(
     wrong = await ingest.post(f"/v1/forms/{source['id']}", data={"email": "not-an-email"}, headers=browser)
     assert wrong.status_code == 422 and wrong.headers["content-type"].startswith("text/html")
     assert wrong.headers["content-language"] == "ru"  # the source's default: the person gave none
-    assert "Пожалуйста, проверьте форму" in wrong.text and "<b>email</b>" in wrong.text
+    assert "Пожалуйста, проверьте форму" in wrong.text and "<b>Электронная почта</b>" in wrong.text
     script = await ingest.post(
         f"/v1/forms/{source['id']}", data={"email": "not-an-email"}, headers={"Accept": "application/json"}
     )
@@ -286,6 +286,36 @@ async def test_the_thank_you_and_error_pages_speak_the_persons_language(
         )
     events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 1)
     assert events[0].data["source_language"] == "ru" and events[0].data["language"] == "kk"
+
+
+async def test_the_error_page_tells_the_visitor_what_to_fix_in_their_own_language(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """The page's headings were translated but each field's reason was the developer's English
+    ("not a valid email address: An email address must have an @-sign."), and a site with no
+    default language answered a Russian browser in English."""
+    source = await create_source(ingest, channel="landing_page", required_fields=["company"])
+    url = f"/v1/forms/{source['id']}"
+
+    async def page(fields: dict[str, str], languages: str) -> str:
+        headers = {"Accept": "text/html,*/*;q=0.8", "Accept-Language": languages}
+        answer = await ingest.post(url, data=fields, headers=headers)
+        assert answer.status_code == 422 and answer.headers["content-type"].startswith("text/html")
+        return f"{answer.headers['content-language']}: {answer.text}"
+
+    russian = await page({"email": "нет", "phone": "+7 999", "company": "ТОО"}, "ru-RU,ru;q=0.9,en;q=0.8")
+    assert russian.startswith("ru: ") and "not a valid" not in russian
+    assert "<b>Электронная почта</b>: Это не похоже на адрес электронной почты" in russian
+    assert "<b>Телефон</b>: Это не похоже на номер телефона; укажите его с кодом страны" in russian
+    kazakh = await page({"first_name": "Әлия", "language": "kk"}, "ru-RU")  # the page's own word first
+    assert kazakh.startswith("kk: ") and "<b>Электрондық пошта</b>: Сізбен байланысуымыз үшін" in kazakh
+    assert "<b>Компания</b>: Осы өрісті толтырыңыз." in kazakh
+    azerbaijani = await page({"phone": "+994 50 123 45 67", "consent": "bəli"}, "en;q=0.3, az-AZ")
+    assert (
+        azerbaijani.startswith("az: ") and "<b>Razılıq</b>: Zəhmət olmasa, bu dəyəri yoxlayın." in azerbaijani
+    )
+    english = await page({"phone": "+994 50 123 45 67", "company": "X", "consent": "maybe"}, "de, *;q=0.1")
+    assert english.startswith("en: ") and "<b>Consent</b>: Input should be a valid boolean" in english
 
 
 async def test_an_erasure_takes_the_persons_spam_posts_however_they_typed_their_contact(

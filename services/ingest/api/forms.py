@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.ingest.api.common import IdempotencyKey, answer_once, check_ip, client_of
 from services.ingest.api.cors import allowed, answer_with, cors_headers
 from services.ingest.capture import Client, capture, prepare
+from services.ingest.form_errors import in_visitors_words
 from services.ingest.forms import is_spam, lead_from_form, spam_contact
 from services.ingest.idempotency import Answer
 from services.ingest.models import Source, SpamSubmission
@@ -19,7 +20,7 @@ from shared.db import defer_insert
 from shared.events import utcnow
 from shared.http import InvalidInput, invalid_input_problem
 from shared.inputs import unstorable
-from shared.languages import Language, choose, page, say
+from shared.languages import Language, browser_languages, choose, page, say
 from shared.query_parameters import AnyQuery
 
 # A landing page's form may post to an action URL carrying its own utm_* or gclid: not refused.
@@ -85,7 +86,9 @@ async def submit_form(
     source = await _source(request, source_id, origin)
     _check_origin(source, origin)
     fields = await _form_fields(request)
-    language = choose(dict(fields).get("language"), source.default_language)
+    # The page's own `language` field, its site's, else what the visitor's browser reads.
+    browser = browser_languages(request.headers.get("accept-language"))
+    language = choose(dict(fields).get("language"), source.default_language, *browser)
     refused = [problem for name, value in fields if (problem := _unstorable(name, value))]
     if refused:
         return _refused(InvalidInput(refused), accept, language)
@@ -163,7 +166,8 @@ def _refused(error: InvalidInput, accept: str, language: Language) -> Response:
     """422: a page in the person's language for a browser, problem+json for a script."""
     if "text/html" not in accept or "application/json" in accept:
         return invalid_input_problem(error)
-    items = "".join(f"<li><b>{html.escape(f)}</b>: {html.escape(r)}</li>" for f, r in error.errors)
+    told = [in_visitors_words(field, reason, language) for field, reason in error.errors]
+    items = "".join(f"<li><b>{html.escape(label)}</b>: {html.escape(text)}</li>" for label, text in told)
     body = page(
         language,
         say("form_error_title", language),
