@@ -97,6 +97,13 @@ async def authenticate_source(session: AsyncSession, key: str) -> Source | None:
     return source if source is not None and source.active else None
 
 
+async def origin_allowed_anywhere(session: AsyncSession, origin: str) -> bool:
+    """Whether an active source lists `origin` (a preflight carries no key to say which)."""
+    allowed = col(Source.allowed_origins).contains([origin.rstrip("/")])
+    query = select(Source.id).where(col(Source.active), allowed).limit(1)
+    return (await session.exec(query)).first() is not None
+
+
 async def get_source(session: AsyncSession, source_id: UUID) -> Source | None:
     return await session.get(Source, source_id)
 

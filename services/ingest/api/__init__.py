@@ -1,6 +1,6 @@
 """Ingest's HTTP routes, one module per channel; each route is thin."""
 
-from services.ingest.api import chatbots, forms, history, imports, keys, leads, sources
+from services.ingest.api import chatbots, forms, history, imports, keys, leads, preflights, sources
 
 # Busiest first (matched in this order): every lead's POST, then the keys the consumers ask for.
 routers = [
@@ -11,4 +11,5 @@ routers = [
     forms.router,
     chatbots.router,
     imports.router,
+    preflights.router,
 ]

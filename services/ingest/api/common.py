@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import idempotency
+from services.ingest.api.cors import answer_with, cors_headers
 from services.ingest.capture import Client
 from services.ingest.idempotency import Answer
 from services.ingest.lead_lookup import Contacts
@@ -39,6 +40,7 @@ async def keyed_source(
     if source is None:
         await check_ip(request)
         raise HTTPException(401, UNAUTHORIZED)
+    answer_with(request.scope, cors_headers(source, request.headers.get("origin")))  # a page's key
     await request.app.state.limits.check_key(str(source.id))
     return source
 

@@ -1,5 +1,5 @@
-"""CORS for landing pages: a form's source allows its own origins, on every answer the form
-gives, refusals included (a 429, a 415, a 503), so the page's fetch() can read why."""
+"""CORS for landing pages: a source allows its own origins, on every answer its form or its key
+gets, refusals included (a 429, a 415, a 503), so the page's fetch() can read why."""
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +24,17 @@ def cors_headers(source: Source, origin: str | None) -> dict[str, str]:
             "Vary": "Origin",
         }
     return {"Vary": "Origin"}
+
+
+def preflight_headers(origin: str, request_headers: str) -> dict[str, str]:
+    """A preflight's yes: POST, with the headers the page's fetch() may send."""
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": "POST",
+        "Access-Control-Allow-Headers": request_headers,
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }
 
 
 def answer_with(scope: Scope, headers: dict[str, str]) -> None:

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest.api.common import IdempotencyKey, answer_once, check_ip, client_of
-from services.ingest.api.cors import allowed, answer_with, cors_headers
+from services.ingest.api.cors import allowed, answer_with, cors_headers, preflight_headers
 from services.ingest.capture import Client, capture, prepare
 from services.ingest.form_errors import in_visitors_words
 from services.ingest.forms import is_spam, lead_from_form, spam_contact
@@ -55,12 +55,7 @@ async def preflight(
     source = await _source(request, source_id, origin)
     if not allowed(source, origin):
         raise HTTPException(403, FOREIGN_ORIGIN)
-    headers = cors_headers(source, origin) | {
-        "Access-Control-Allow-Methods": "POST",
-        "Access-Control-Allow-Headers": "content-type, idempotency-key",
-        "Access-Control-Max-Age": "600",
-    }
-    return Response(status_code=204, headers=headers)
+    return Response(status_code=204, headers=preflight_headers(str(origin), "content-type, idempotency-key"))
 
 
 @router.post(
