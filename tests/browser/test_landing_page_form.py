@@ -21,7 +21,22 @@ def landing_page(form_url: str) -> FastAPI:
 
     @site.get("/spring", response_class=HTMLResponse)
     def spring() -> str:
-        return f"""<!doctype html><html lang="kk"><meta charset="utf-8"><title>Көктем</title>
+        return spring_page(form_url)
+
+    @site.get("/private", response_class=HTMLResponse)
+    def private() -> HTMLResponse:
+        """The same page on a site that tells other sites nothing of where its visitors were."""
+        return HTMLResponse(spring_page(form_url), headers={"Referrer-Policy": "no-referrer"})
+
+    @site.get("/thanks", response_class=HTMLResponse)
+    def thanks() -> str:
+        return "<!doctype html><meta charset=utf-8><h1>Рахмет!</h1>"
+
+    return site
+
+
+def spring_page(form_url: str) -> str:
+    return f"""<!doctype html><html lang="kk"><meta charset="utf-8"><title>Көктем</title>
         <form method="post" action="{form_url}">
           <input name="name" placeholder="Аты-жөні">
           <input name="email" type="email">
@@ -39,12 +54,6 @@ def landing_page(form_url: str) -> FastAPI:
           // URL (and with it the UTM tags) as a hidden field, as the README's snippet does.
           document.querySelector("[name=page_url]").value = location.href;
         </script>"""
-
-    @site.get("/thanks", response_class=HTMLResponse)
-    def thanks() -> str:
-        return "<!doctype html><meta charset=utf-8><h1>Рахмет!</h1>"
-
-    return site
 
 
 async def test_html_form_submitted_by_a_browser_becomes_a_lead(servers: Servers, browser: Browser) -> None:
@@ -98,6 +107,42 @@ async def test_html_form_submitted_by_a_browser_becomes_a_lead(servers: Servers,
     assert attributes["timeframe"] == "immediately" and attributes["consent"] is True
     assert attributes["utm"] == {"source": "instagram", "campaign": "spring"}
     assert attributes["page_url"].endswith("/spring?utm_source=instagram&utm_campaign=spring")
+
+
+async def test_a_page_that_withholds_its_origin_still_delivers_its_visitors_form(
+    servers: Servers, browser: Browser
+) -> None:
+    """With `Referrer-Policy: no-referrer` Chromium posts the form with `Origin: null`: it was
+    refused with a 403 the visitor saw as raw JSON, and the lead was lost."""
+    app = create_app(servers.settings(IngestSettings))
+    async with serving(app) as ingest_url, httpx.AsyncClient(base_url=ingest_url, headers=ADMIN) as admin:
+        async with serving(landing_page(f"{ingest_url}/v1/forms/SOURCE")) as site_url:
+            private = {
+                "name": "Private landing",
+                "channel": "landing_page",
+                "allowed_origins": [site_url],
+                "redirect_url": f"{site_url}/thanks",
+            }
+            source_id = (await admin.post("/v1/sources", json=private)).json()["id"]
+            page = await browser.new_page()
+            await page.route(
+                "**/v1/forms/SOURCE",
+                lambda route: route.continue_(url=f"{ingest_url}/v1/forms/{source_id}"),
+            )
+            origins: list[str | None] = []
+            page.on(
+                "request", lambda r: origins.append(r.headers.get("origin")) if r.method == "POST" else None
+            )
+            await page.goto(f"{site_url}/private?utm_source=telegram")
+            await page.fill("input[name=name]", "Ерлан Нұрланұлы")
+            await page.fill("input[name=phone]", "8 701 234 56 78")
+            await page.click("button[type=submit]")
+            await page.wait_for_url(f"{site_url}/thanks?lead_id=*", timeout=10_000)
+            lead_id = httpx.URL(page.url).params["lead_id"]
+        lead = (await admin.get(f"/v1/leads/{lead_id}")).json()
+
+    assert origins == ["null"]
+    assert lead["phone"] == "+77012345678" and lead["attributes"]["utm"] == {"source": "telegram"}
 
 
 async def test_fetch_from_another_origin_is_blocked_by_cors_and_stores_nothing(
