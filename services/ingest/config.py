@@ -1,13 +1,19 @@
 """Ingest settings (LEADFLOW_* plus LEADFLOW_INGEST_PORT)."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, http_url
 
 
 class IngestSettings(ServiceSettings):
     port: int = Field(8001, validation_alias="LEADFLOW_INGEST_PORT")
     default_phone_region: str = "KZ"
+    public_url: str | None = Field(
+        None,
+        validation_alias="LEADFLOW_INGEST_PUBLIC_URL",
+        description="Where visitors' browsers reach this service: the form snippets post to it"
+        " (GET /v1/sources/{id}/embed). Unset: the address the snippet was asked at.",
+    )
     idempotency_hours: int = Field(48, ge=24, description="How long an Idempotency-Key is remembered.")
     rate_limit_per_key: str = Field(
         "2000/second;60000/minute", description="Requests one source key may send; empty: no limit."
@@ -31,3 +37,8 @@ class IngestSettings(ServiceSettings):
         "back from a new import. A live import stores a chunk every second or so, and a failing "
         "chunk's retries back off for 15 s in all, well inside it.",
     )
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else http_url(str(value))  # compose passes `${…:-}` as ""

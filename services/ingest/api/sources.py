@@ -3,8 +3,10 @@
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
 
 from services.ingest import sources
+from services.ingest.embed import form_snippet
 from services.ingest.models import Source
 from services.ingest.source_schemas import (
     SourceCreate,
@@ -16,6 +18,7 @@ from services.ingest.source_schemas import (
 from shared import paging
 from shared.db import Database
 from shared.http import Admin
+from shared.languages import Language, choose
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"], dependencies=[Admin])
 
@@ -86,3 +89,18 @@ async def telegram_secret(request: Request, source_id: UUID) -> TelegramSecret:
         raise HTTPException(404, "No such source")
     request.app.state.sources.forget(source_id)
     return TelegramSecret(telegram_secret=secret)
+
+
+@router.get("/{source_id}/embed", response_class=HTMLResponse)
+async def embed(request: Request, source_id: UUID, language: Language | None = None) -> HTMLResponse:
+    """The source's form as HTML to paste into its site, in `language` (default: the source's
+    own, else English): it posts to this service's form route (LEADFLOW_INGEST_PUBLIC_URL, else
+    the address this was asked at), sends the page's address for its UTM tags, and carries the
+    honeypot. Add the site's origin to `allowed_origins` to refuse posts from other sites."""
+    async with _db(request).transaction() as session:
+        source = await sources.get_source(session, source_id)
+    if source is None:
+        raise HTTPException(404, "No such source")
+    base = request.app.state.settings.public_url or str(request.base_url)
+    action = f"{base.rstrip('/')}/v1/forms/{source.id}"
+    return HTMLResponse(form_snippet(source, action, choose(language, source.default_language)))

@@ -1,0 +1,80 @@
+"""A source's form as HTML to paste into its site (pure): the fields a lead form usually has,
+labelled in the visitors' language, the ones the source requires marked required, a consent
+box, the honeypot hidden from people and screen readers, and the page's own address sent with
+the post (browsers tell another site only the origin, so the UTM tags of the page's URL would
+be lost). Nothing of the site's is assumed: plain elements, classes to style them by."""
+
+import html
+
+from services.ingest.models import Source
+from shared.languages import Language, say
+
+# (field, input type, autocomplete): what a visitor is asked, in this order.
+ASKED = (
+    ("first_name", "text", "given-name"),
+    ("last_name", "text", "family-name"),
+    ("email", "email", "email"),
+    ("phone", "tel", "tel"),
+    ("company", "text", "organization"),
+)
+_ASKED = {name for name, _, _ in ASKED} | {"message", "consent"}
+LABELLED = frozenset({"first_name", "last_name", "email", "phone", "company", "message"})
+# The honeypot, kept off-screen rather than display:none, which some bots skip.
+HONEYPOT = (
+    '<div aria-hidden="true" style="position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden">'
+    '<input name="_hp" tabindex="-1" autocomplete="off"></div>'
+)
+SENDS_ITS_ADDRESS = (
+    "<script>(function (form) {"
+    ' form.addEventListener("submit", function () { form.elements.page_url.value = location.href; });'
+    " })(document.currentScript.previousElementSibling);</script>"
+)
+
+
+def form_snippet(source: Source, action: str, language: Language) -> str:
+    """The form posting to `action` (this source's form URL), in `language`."""
+    required = set(source.required_fields)
+    fields = [_input(name, kind, auto, name in required, language) for name, kind, auto in ASKED]
+    others = [name for name in source.required_fields if name not in _ASKED]  # a source's own
+    fields += [_input(name, "text", "off", True, language) for name in others]
+    fields.append(_message("message" in required, language))
+    to = html.escape(action)
+    opening = f'<form class="leadflow-form" method="post" action="{to}" accept-charset="utf-8">'
+    return "\n".join(
+        [
+            opening,
+            f'  <input type="hidden" name="language" value="{language}">',
+            '  <input type="hidden" name="page_url">',
+            *(f"  {field}" for field in fields),
+            f"  {_consent('consent' in required, language)}",
+            f"  {HONEYPOT}",
+            f'  <button type="submit">{html.escape(say("form_send", language))}</button>',
+            "</form>",
+            SENDS_ITS_ADDRESS,
+        ]
+    )
+
+
+def _label(name: str, language: Language) -> str:
+    return html.escape(say(f"form_field_{name}", language) if name in LABELLED else name)
+
+
+def _input(name: str, kind: str, autocomplete: str, required: bool, language: Language) -> str:
+    must = " required" if required else ""
+    return (
+        f'<label>{_label(name, language)} <input type="{kind}" name="{html.escape(name)}"'
+        f' autocomplete="{autocomplete}"{must}></label>'
+    )
+
+
+def _message(required: bool, language: Language) -> str:
+    must = " required" if required else ""
+    return f'<label>{_label("message", language)} <textarea name="message" rows="3"{must}></textarea></label>'
+
+
+def _consent(required: bool, language: Language) -> str:
+    must = " required" if required else ""
+    return (
+        f'<label class="leadflow-consent"><input type="checkbox" name="consent" value="yes"{must}>'
+        f" {html.escape(say('form_consent_label', language))}</label>"
+    )

@@ -1,0 +1,90 @@
+"""A source's form snippet (GET /v1/sources/{id}/embed) pasted as it is into a landing page on
+another origin, filled in and sent by a real headless Chromium: the lead arrives with the page's
+UTM tags, the form's language and the visitor's consent, and the visitor lands on the thanks page."""
+
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from playwright.async_api import Browser
+
+from services.ingest.app import create_app
+from services.ingest.config import IngestSettings
+from tests.conftest import ADMIN, Servers, serving
+
+
+def site_with(snippet: dict[str, str]) -> FastAPI:
+    """A marketing site whose page holds whatever snippet it was given (set once known)."""
+    site = FastAPI()
+
+    @site.get("/promo", response_class=HTMLResponse)
+    def promo() -> str:
+        return f'<!doctype html><html lang="ru"><meta charset="utf-8"><title>Акция</title>{snippet["html"]}'
+
+    @site.get("/thanks", response_class=HTMLResponse)
+    def thanks() -> str:
+        return "<!doctype html><meta charset=utf-8><h1>Спасибо!</h1>"
+
+    return site
+
+
+async def test_a_pasted_snippet_brings_the_visitors_lead_with_the_pages_utm_tags(
+    servers: Servers, browser: Browser
+) -> None:
+    snippet = {"html": ""}
+    app = create_app(servers.settings(IngestSettings))
+    async with serving(app) as ingest_url, httpx.AsyncClient(base_url=ingest_url, headers=ADMIN) as admin:
+        async with serving(site_with(snippet)) as site_url:
+            source = (
+                await admin.post(
+                    "/v1/sources",
+                    json={
+                        "name": "Promo",
+                        "channel": "landing_page",
+                        "allowed_origins": [site_url],
+                        "redirect_url": f"{site_url}/thanks",
+                        "required_fields": ["phone"],
+                    },
+                )
+            ).json()
+            snippet["html"] = (await admin.get(f"/v1/sources/{source['id']}/embed?language=ru")).text
+            page = await browser.new_page()
+            await page.goto(f"{site_url}/promo?utm_source=instagram&utm_campaign=winter")
+            honeypot = await page.locator("input[name=_hp]").bounding_box()
+            assert honeypot is not None and honeypot["x"] < 0, "off-screen, out of the visitor's way"
+            await page.get_by_label("Имя", exact=True).fill("Айгерим")
+            await page.get_by_label("Телефон", exact=True).fill("8 701 555 12 34")
+            await page.get_by_label("Я согласен").check()
+            await page.get_by_role("button", name="Отправить").click()
+            await page.wait_for_url(f"{site_url}/thanks?lead_id=*")
+            lead_id = httpx.URL(page.url).params["lead_id"]
+        lead = (await admin.get(f"/v1/leads/{lead_id}")).json()
+
+    assert lead["phone"] == "+77015551234"
+    attributes = lead["attributes"]
+    assert attributes["first_name"] == "Айгерим" and attributes["consent"] is True
+    assert attributes["language"] == "ru"
+    assert attributes["utm"] == {"source": "instagram", "campaign": "winter"}
+    assert attributes["page_url"] == f"{site_url}/promo?utm_source=instagram&utm_campaign=winter"
+
+
+async def test_a_pasted_snippet_will_not_send_without_a_field_the_source_requires(
+    servers: Servers, browser: Browser
+) -> None:
+    """The browser asks for the phone the source requires before anything is sent."""
+    snippet = {"html": ""}
+    app = create_app(servers.settings(IngestSettings))
+    async with (
+        serving(app) as ingest_url,
+        httpx.AsyncClient(base_url=ingest_url, headers=ADMIN) as admin,
+        serving(site_with(snippet)) as site_url,
+    ):
+        body = {"name": "Promo", "channel": "landing_page", "required_fields": ["phone"]}
+        source = (await admin.post("/v1/sources", json=body)).json()
+        snippet["html"] = (await admin.get(f"/v1/sources/{source['id']}/embed?language=kk")).text
+        page = await browser.new_page()
+        await page.goto(f"{site_url}/promo")
+        await page.get_by_label("Аты", exact=True).fill("Айгерим")
+        await page.get_by_role("button", name="Жіберу").click()
+        missing = await page.eval_on_selector("input[name=phone]", "input => input.validity.valueMissing")
+        assert missing is True
+        assert page.url == f"{site_url}/promo", "nothing sent"
