@@ -4,7 +4,7 @@ import asyncio
 import hashlib
 import hmac
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -45,17 +45,31 @@ def validator_words(message: str) -> str:
     return message.removeprefix("Value error, ")
 
 
+VALUE_ERROR = "value_error"
+# (field, reason) or (field, reason, type): the type is what a client acts on (a page showing
+# the visitor its own words: `email_invalid`, `contact_missing`), whatever the reason's words.
+Fault = tuple[str, str] | tuple[str, str, str]
+
+
 class InvalidInput(Exception):
     """Input that parsed but breaks a rule; answered as 422 naming each field (reasons taken
-    from pydantic's errors in its validators' words, wherever they are shown)."""
+    from pydantic's errors in its validators' words, wherever they are shown), each with its
+    type (pydantic's where it came from pydantic, else value_error unless a rule names one)."""
 
-    def __init__(self, errors: list[tuple[str, str]]) -> None:
-        self.errors = [(field, validator_words(reason)) for field, reason in errors]
+    def __init__(self, errors: Sequence[Fault]) -> None:
+        self.typed = [typed(fault) for fault in errors]
+        self.errors = [(field, reason) for field, reason, _ in self.typed]
         super().__init__("; ".join(f"{f}: {r}" for f, r in self.errors))
 
 
+def typed(fault: Fault) -> tuple[str, str, str]:
+    """(field, reason, type), in the validator's words, value_error unless a type is given."""
+    field, reason, *kind = fault
+    return field, validator_words(reason), kind[0] if kind else VALUE_ERROR
+
+
 def invalid_input_problem(error: InvalidInput, headers: dict[str, str] | None = None) -> JSONResponse:
-    errors = [{"field": f, "reason": r, "type": "value_error"} for f, r in error.errors]
+    errors = [{"field": f, "reason": r, "type": t} for f, r, t in error.typed]
     return problem(422, "Request is invalid", "See `errors` for each field.", headers=headers, errors=errors)
 
 

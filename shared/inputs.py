@@ -59,6 +59,9 @@ def unstorable_texts(value: Any, path: Path = ()) -> list[tuple[Path, str]]:
     return found
 
 
+UNSTORABLE = "unstorable_text"  # the error type of text PostgreSQL cannot store
+
+
 def find_unstorable(value: Any, where: str) -> tuple[str, str] | None:
     """The first text inside `value` that cannot be stored, as (dotted path under `where`,
     why), e.g. ("custom.note", "contains U+0000 ...")."""
@@ -82,7 +85,7 @@ class StorableInput(BaseModel):
         if isinstance(data, dict) and (found := unstorable_texts(data)):
             errors = [
                 InitErrorDetails(
-                    type=PydanticCustomError("unstorable_text", "{reason}", {"reason": reason}),
+                    type=PydanticCustomError(UNSTORABLE, "{reason}", {"reason": reason}),
                     loc=path,
                     input=None,
                 )

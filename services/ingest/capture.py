@@ -39,10 +39,8 @@ from services.ingest.schemas import LeadIn
 from shared import topics
 from shared.db import defer_insert
 from shared.events import LEAD_CAPTURED, LEAD_UPDATED, LeadCaptured, LeadUpdated, utcnow
-from shared.http import InvalidInput, field_name
+from shared.http import Fault, InvalidInput, field_name
 from shared.personal import new_key
-
-REQUIRED_BY_SOURCE = "required by this source"
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,9 @@ def parse_lead(fields: dict[str, Any]) -> LeadIn:
     try:
         return _lead.validate_python(fields)
     except ValidationError as error:
-        raise InvalidInput([(field_name(tuple(e["loc"])), e["msg"]) for e in error.errors()]) from error
+        raise InvalidInput(
+            [(field_name(tuple(e["loc"])), e["msg"], e["type"]) for e in error.errors()]
+        ) from error
 
 
 def prepare(
@@ -98,11 +98,15 @@ def prepare(
 ) -> Submission:
     """Validate and normalise a lead against its source's policy; InvalidInput names every
     field at fault. Pure: no I/O, so a bad lead never reaches a shared transaction."""
-    unmet = [(f, REQUIRED_BY_SOURCE) for f in source.required_fields if not getattr(data, f, None)]
+    unmet: list[Fault] = [
+        (f, "required by this source", "required_by_source")
+        for f in source.required_fields
+        if not getattr(data, f, None)
+    ]
     try:
         email, phone = normalize_contact(data.email, data.phone, source.default_region or default_region)
     except InvalidInput as error:
-        raise InvalidInput(error.errors + unmet) from error
+        raise InvalidInput(error.typed + unmet) from error
     if unmet:
         raise InvalidInput(unmet)
     attributes = data.model_dump(mode="json", exclude={"email", "phone"}, exclude_none=True)

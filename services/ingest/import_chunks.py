@@ -18,7 +18,7 @@ from services.ingest.lead_lookup import prefetch
 from services.ingest.models import Import, ImportRejection, Source
 from shared.db import Database, defer_insert
 from shared.faults import is_transient, raced_a_unique_row, raise_hidden_stop
-from shared.http import InvalidInput
+from shared.http import Fault, InvalidInput, typed
 
 log = logging.getLogger(__name__)
 CHUNK_ROWS = 500
@@ -78,7 +78,7 @@ def _prepare(
     for number, row in chunk:
         place = (number, row.line)
         if row.misfit:
-            rejected.append((place, _reasons([(MISFIT, row.misfit)])))
+            rejected.append((place, _reasons([(MISFIT, row.misfit, "row_misfit")])))
             continue
         if errors := undecoded(row.fields):
             rejected.append((place, _reasons(errors)))
@@ -87,7 +87,7 @@ def _prepare(
             lead = lead_from_form(row.fields, None)
             submission = prepare(source, lead, region, Client(), activity="imported", vouched=vouched)
         except InvalidInput as error:
-            rejected.append((place, _reasons(error.errors)))
+            rejected.append((place, _reasons(error.typed)))
             continue
         ready.append((place, submission))
     return ready, rejected
@@ -97,8 +97,8 @@ def _at(ready: list[tuple[Place, Submission]], indexes: set[int]) -> list[tuple[
     return [each for index, each in enumerate(ready) if index in indexes]
 
 
-def _reasons(errors: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"field": field, "reason": reason} for field, reason in errors]
+def _reasons(errors: Iterable[Fault]) -> list[dict[str, str]]:
+    return [{"field": field, "reason": reason, "type": kind} for field, reason, kind in map(typed, errors)]
 
 
 async def _store_chunk(
@@ -130,7 +130,7 @@ async def _store_chunk(
     # Then those erased since the import started (after the locks: an erasure either committed
     # before, and is seen here, or waits for this chunk and erases what it stored).
     if erased := await erased_contacts.erased_since(session, started_at, people):
-        refused = _reasons([("email", erased_contacts.ERASED)])
+        refused = _reasons([("email", erased_contacts.ERASED, "erased")])
         rejected += [(place, refused) for place, _ in _at(ready, erased)]
         ready = [each for index, each in enumerate(ready) if index not in erased]
     for place, submission in ready:
@@ -138,7 +138,7 @@ async def _store_chunk(
             created += (await capture(session, source, submission)).created
             stored += 1
         except InvalidInput as error:  # refused before it wrote anything (a profile over its bounds)
-            rejected.append((place, _reasons(error.errors)))
+            rejected.append((place, _reasons(error.typed)))
     for (number, line), errors in rejected:
         row = {"import_id": import_id, "row": number, "line": line, "errors": errors}
         defer_insert(session, REJECTIONS, row)

@@ -214,6 +214,6 @@ def _read(reader: Any) -> tuple[int, list[str] | None]:
         raise UnreadableFile(f"line {reader.line_num} is not CSV: {error}") from None
 
 
-def undecoded(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The row's fields holding bytes that were not UTF-8, each with the reason."""
-    return [(name, NOT_UTF8) for name, value in fields if _UNDECODED.search(value)]
+def undecoded(fields: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """The row's fields holding bytes that were not UTF-8, each with the reason and its type."""
+    return [(name, NOT_UTF8, "not_utf8") for name, value in fields if _UNDECODED.search(value)]

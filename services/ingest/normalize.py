@@ -8,10 +8,9 @@ from urllib.parse import parse_qsl, urlsplit
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from shared.http import InvalidInput
+from shared.http import Fault, InvalidInput
 
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
-CONTACT_REQUIRED = "email or phone is required"
 
 
 def normalize_email(raw: str, field: str = "email") -> str:
@@ -20,7 +19,7 @@ def normalize_email(raw: str, field: str = "email") -> str:
     try:
         checked = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as error:
-        raise InvalidInput([(field, f"not a valid email address: {error}")]) from error
+        raise InvalidInput([(field, f"not a valid email address: {error}", "email_invalid")]) from error
     return checked.normalized.lower()
 
 
@@ -29,26 +28,26 @@ def normalize_phone(raw: str, region: str, field: str = "phone") -> str:
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as error:
-        raise InvalidInput([(field, f"not a phone number: {error}")]) from error
+        raise InvalidInput([(field, f"not a phone number: {error}", "phone_invalid")]) from error
     if not phonenumbers.is_valid_number(number):
-        raise InvalidInput([(field, "not a valid phone number")])
+        raise InvalidInput([(field, "not a valid phone number", "phone_invalid")])
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalize_contact(email: str | None, phone: str | None, region: str) -> tuple[str | None, str | None]:
     """Both contact points normalised; at least one is required. InvalidInput names every
     field at fault."""
-    errors: list[tuple[str, str]] = []
+    errors: list[Fault] = []
     if not email and not phone:
-        errors.append(("email", CONTACT_REQUIRED))
+        errors.append(("email", "email or phone is required", "contact_missing"))
     try:
         email = normalize_email(email) if email else None
     except InvalidInput as error:
-        errors += error.errors
+        errors += error.typed
     try:
         phone = normalize_phone(phone, region) if phone else None
     except InvalidInput as error:
-        errors += error.errors
+        errors += error.typed
     if errors:
         raise InvalidInput(errors)
     return email, phone

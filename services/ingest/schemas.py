@@ -132,6 +132,12 @@ class BatchIn(BaseModel):
 class ItemError(BaseModel):
     field: str
     reason: str
+    type: str = Field(
+        "value_error",
+        description="What is wrong, for a program to act on whatever the reason's words:"
+        " pydantic's error type (missing, string_too_long, ...) or a rule's (email_invalid,"
+        " phone_invalid, contact_missing, required_by_source, unstorable_text).",
+    )
 
 
 class BatchItemResult(BaseModel):

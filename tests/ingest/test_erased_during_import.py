@@ -68,7 +68,7 @@ async def test_an_import_started_before_an_erasure_does_not_bring_the_person_bac
     assert (await ingest.delete(f"/v1/leads/{lead_id}", headers=ADMIN)).status_code == 204
     await apply(ingest, source["id"], before, other, erased)
     assert (await leads_named(ingest, erased), await leads_named(ingest, other)) == (0, 1)
-    assert await rejections(ingest, before) == [(2, [{"field": "email", "reason": ERASED}])]
+    assert await rejections(ingest, before) == [(2, [{"field": "email", "reason": ERASED, "type": "erased"}])]
     after = await running_import(ingest, source["id"], timedelta(minutes=-1))  # the operator's new word
     await apply(ingest, source["id"], after, erased)
     assert await leads_named(ingest, erased) == 1

@@ -111,7 +111,13 @@ async def test_a_csv_row_with_a_nul_is_rejected_and_the_other_rows_imported(
         {
             "row": 2,
             "line": 3,
-            "errors": [{"field": "first_name", "reason": report["rejections"][0]["errors"][0]["reason"]}],
+            "errors": [
+                {
+                    "field": "first_name",
+                    "reason": report["rejections"][0]["errors"][0]["reason"],
+                    "type": "unstorable_text",
+                }
+            ],
         }
     ]
     assert "U+0000" in report["rejections"][0]["errors"][0]["reason"]

@@ -18,8 +18,8 @@ from services.ingest.idempotency import Answer
 from services.ingest.models import Source, SpamSubmission
 from shared.db import defer_insert
 from shared.events import utcnow
-from shared.http import InvalidInput, invalid_input_problem
-from shared.inputs import unstorable
+from shared.http import Fault, InvalidInput, invalid_input_problem
+from shared.inputs import UNSTORABLE, unstorable
 from shared.languages import Language, browser_languages, choose, page, say
 from shared.query_parameters import AnyQuery
 
@@ -167,7 +167,7 @@ def _refused(error: InvalidInput, accept: str, language: Language) -> Response:
     """422: a page in the person's language for a browser, problem+json for a script."""
     if "text/html" not in accept or "application/json" in accept:
         return invalid_input_problem(error)
-    told = [in_visitors_words(field, reason, language) for field, reason in error.errors]
+    told = [in_visitors_words(field, reason, kind, language) for field, reason, kind in error.typed]
     items = "".join(f"<li><b>{html.escape(label)}</b>: {html.escape(text)}</li>" for label, text in told)
     body = page(
         language,
@@ -202,12 +202,12 @@ async def _keep_spam(
     )
 
 
-def _unstorable(name: str, value: str) -> tuple[str, str] | None:
-    """Why a posted field cannot be kept (not even as spam), as (field, reason), or None."""
+def _unstorable(name: str, value: str) -> Fault | None:
+    """Why a posted field cannot be kept (not even as spam), as (field, reason, type), or None."""
     if reason := unstorable(name):
-        return "form", f"a field name {reason}"
+        return "form", f"a field name {reason}", UNSTORABLE
     if reason := unstorable(value):
-        return name, reason
+        return name, reason, UNSTORABLE
     return None
 
 

@@ -70,7 +70,7 @@ async def capture_batch(
             try:
                 captured = await capture(session, source, submission)
             except InvalidInput as error:  # refused before it wrote anything (a profile over its bounds)
-                problems = [ItemError(field=f, reason=r) for f, r in error.errors]
+                problems = [ItemError(field=f, reason=r, type=t) for f, r, t in error.typed]
                 refused.append(BatchItemResult(index=index, status=422, errors=problems))
                 continue
             stored.append(
@@ -103,7 +103,7 @@ def _prepared(
             lead = parse_lead(item)
             ready.append((index, prepare(source, lead, region, client, vouched=source.scope == "history")))
         except InvalidInput as error:
-            problems = [ItemError(field=f, reason=r) for f, r in error.errors]
+            problems = [ItemError(field=f, reason=r, type=t) for f, r, t in error.typed]
             rejected.append(BatchItemResult(index=index, status=422, errors=problems))
     return ready, rejected
 
