@@ -3,6 +3,7 @@ Each function raises InvalidInput naming the field, so every channel answers ali
 
 import re
 from datetime import date, timedelta
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import phonenumbers
@@ -11,6 +12,21 @@ from email_validator import EmailNotValidError, validate_email
 from shared.http import Fault, InvalidInput
 
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+# Explicit direction controls (embeddings, overrides, isolates). A name holding one reorders the
+# rest of the line a rep reads, "\u202eNurlan (Qazaq Tea), +77015551234": the company and the
+# phone shown backwards, a wrong number called. No name or message needs them to be read.
+_DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Invisible at either end: spaces, zero-width characters, direction marks, a byte order mark.
+_INVISIBLE_ENDS = re.compile("^[\\s\u200b-\u200f\u2060\ufeff]+|[\\s\u200b-\u200f\u2060\ufeff]+$")
+
+
+def plain_text(value: Any) -> Any:
+    """A person's words as they read them: without direction controls, and without anything
+    invisible at either end (a right-to-left mark a phone's keyboard put before a name). Inner
+    zero-width joiners and non-joiners stay: Persian script and emoji need them."""
+    if not isinstance(value, str) or value.isascii():
+        return value
+    return _INVISIBLE_ENDS.sub("", _DIRECTION_CONTROLS.sub("", value))
 
 
 def normalize_email(raw: str, field: str = "email") -> str:

@@ -6,12 +6,16 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from services.ingest.normalize import check_birthday
+from services.ingest.normalize import check_birthday, plain_text
 from shared.inputs import StorableInput
 from shared.times import ZoneName
 
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+# A person's words: direction controls and invisible ends removed first (normalize.plain_text;
+# a validator listed after the constraints runs before them, which keep their own errors).
+Short = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), BeforeValidator(plain_text)
+]
+Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), BeforeValidator(plain_text)]
 Url = Annotated[str, StringConstraints(max_length=2000)]
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 Birthday = Annotated[
