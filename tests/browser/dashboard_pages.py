@@ -1,7 +1,9 @@
 """The dashboard in a browser as its tests open it: a phone and a laptop, signed in or not."""
 
+from pathlib import Path
 from typing import Any
 
+import axe_playwright_python
 from playwright.async_api import Browser, Page
 
 from shared import topics
@@ -12,6 +14,8 @@ from tests.helpers import lead_captured
 
 PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 LAPTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 768}}
+AXE = Path(axe_playwright_python.__file__).with_name("axe.min.js")
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 
 
 async def opened(browser: Browser, url: str, device: dict[str, Any]) -> Page:
@@ -33,6 +37,14 @@ async def refused_period(page: Page) -> None:
     await page.fill("input[name=to]", "2026-11-01")
     await page.click("#filters button[type=submit]")
     await page.wait_for_function("document.body.classList.contains('stale')")
+
+
+async def violations(page: Page) -> list[tuple[str, list[str]]]:
+    """What axe-core (shipped by axe-playwright-python, nothing fetched) finds against WCAG 2.2 AA."""
+    if not await page.evaluate("typeof axe !== 'undefined'"):
+        await page.add_script_tag(path=str(AXE))
+    found = await page.evaluate("tags => axe.run({runOnly: tags})", WCAG_AA)
+    return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in found["violations"]]
 
 
 async def publish_leads(servers: Servers, channel: str, stages: list[str]) -> None:

@@ -88,9 +88,9 @@ async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browse
     assert drawn == [[s["stage"], s["count"]] for s in funnel["stages"]]
     assert drawn[0] == ["lead", 12] and drawn[-1] == ["customer", 1]
     # the share runs from the first stage shown to the last (a total also counts suspects)
-    assert overall is not None and "12 leads" in overall and "lead → customer 8.3%" in overall
+    assert overall is not None and "12 leads" in overall and "Lead → Customer 8.3%" in overall
     # a channel that spent and won nobody has no CAC: it read 0.00, as if it cost nothing
-    assert ads[0] == "no customers (600.00 spent)" and "adno customers0–" in ads
+    assert ads[0] == "no customers (600.00 spent)" and "Advertisingno customers0–" in ads
     assert f"{channel}no spend entered1–" in ads, "a customer won with no spend entered is no free one"
     # the channel filter narrows CAC and speed-to-lead too (it narrowed the funnel only)
     assert rows == [f"{channel}no spend entered1–"] and speed_of == f" ({channel})"

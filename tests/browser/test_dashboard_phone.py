@@ -27,7 +27,7 @@ async def test_the_dashboard_fits_a_phone_and_its_controls_take_a_finger(
         "nodes => nodes.filter(n => n.getBoundingClientRect().right > 390).map(n => n.id || n.tagName)",
     )
     controls = await page.eval_on_selector_all(
-        "input:not([type=hidden]), button",
+        "input:not([type=hidden]), button, select",
         "nodes => nodes.filter(n => n.getClientRects().length)"
         ".map(n => [n.name || n.textContent, Math.round(n.getBoundingClientRect().height)])",
     )
@@ -49,7 +49,7 @@ async def test_at_390_px_the_cac_table_shows_every_column_without_scrolling(
         assert (await api.post("/v1/spend", json=entry)).status_code == 201
     page = await opened(browser, dashboard, PHONE)
     await sign_in(page)
-    await page.get_by_role("cell", name="existing_customer").wait_for()
+    await page.get_by_role("cell", name="Existing customer").wait_for()
     widths = await page.eval_on_selector(".scrolls", "n => [n.scrollWidth, n.clientWidth]")
     await page.context.close()
     assert widths[0] == widths[1]
@@ -66,7 +66,7 @@ async def test_at_320_px_only_the_cac_table_scrolls_not_the_page(dashboard: str,
         assert (await api.post("/v1/spend", json=entry)).status_code == 201
     page = await opened(browser, dashboard, {"viewport": {"width": 320, "height": 640}})
     await sign_in(page)
-    await page.get_by_role("cell", name="landing_page").wait_for()
+    await page.get_by_role("cell", name="Landing page").wait_for()
     width = await page.evaluate("document.documentElement.scrollWidth")
     table = page.get_by_role("region", name="CAC and LTV by channel, table")
     reachable = await table.evaluate("n => n.tabIndex") if await table.count() else None
@@ -86,7 +86,7 @@ async def test_a_filter_being_typed_is_not_applied_until_apply(dashboard: str, b
     while_typing = await page.text_content("#speed-of")
     await page.fill("input[name=channel]", "web_form")
     await page.click("#filters button[type=submit]")
-    await expect(page.locator("#speed-of")).to_have_text(" (web_form)")
+    await expect(page.locator("#speed-of")).to_have_text(" (Web form)")
     await page.context.close()
     assert while_typing == ""
 
@@ -118,7 +118,7 @@ async def test_a_refresh_answered_after_apply_does_not_draw_the_filters_before_i
     await page.wait_for_function(f"Number(document.body.dataset.refreshed) > {applied + 1}", timeout=15_000)
     speed_of = await page.text_content("#speed-of")
     await page.context.close()
-    assert speed_of == " (web_form)"
+    assert speed_of == " (Web form)"
 
 
 async def test_amounts_read_in_thousands_and_to_the_cent(dashboard: str, browser: Browser) -> None:
