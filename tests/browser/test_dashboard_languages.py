@@ -74,6 +74,8 @@ CROWDED = """charts => charts.flatMap((chart) => {
         || (node.tagName === "text" && bars.some((bar) => over(box, bar))) || box.height < 1)
       .map(([node]) => node.textContent || node.dataset.name);
 })"""
+# amounts as each language writes them: 99 999,00 (a no-break space) or 99.999,00
+AMOUNT = {"ru": r"\d\u00a0\d{3},\d\d\b", "kk": r"\d\u00a0\d{3},\d\d\b", "az": r"\d\.\d{3},\d\d\b"}
 
 
 async def funnel_as_read(page: Page) -> tuple[str | None, str | None, list[str], list[str]]:
@@ -182,7 +184,8 @@ async def test_at_390_px_the_page_holds_its_longest_words(
     dashboard: str, browser: Browser, language: str
 ) -> None:
     """Kazakh and Azerbaijani words are long: the page stays 390 px wide, the CAC table shows every
-    column, a chart's names stay clear of its bars and its figures inside it, thirteen channels too."""
+    column, a chart's names stay clear of its bars and its figures inside it, thirteen channels too;
+    amounts are written as the language writes them."""
     today = datetime.now(UTC).date()
     spent = {"period_start": str(today - timedelta(days=3)), "period_end": str(today), "amount": 99999}
     async with httpx.AsyncClient(base_url=dashboard.removesuffix("/dashboard"), headers=ADMIN) as api:
@@ -199,8 +202,10 @@ async def test_at_390_px_the_page_holds_its_longest_words(
     )
     table = await page.eval_on_selector(".scrolls", "n => [n.scrollWidth, n.clientWidth]")
     crowded = await page.eval_on_selector_all("svg", CROWDED)
+    spent_on_landing = await page.text_content("#money text.value[data-name=landing_page]")
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"dashboard-{language}-phone.png"), full_page=True)
     await page.context.close()
     assert width == [390, 390] and wider == []
     assert table[0] == table[1] and crowded == []
+    assert spent_on_landing is not None and re.search(AMOUNT[language], spent_on_landing)

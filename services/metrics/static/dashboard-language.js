@@ -37,12 +37,19 @@ function writeWithReason(node, key, reason) {
   node.replaceChildren(before, quoted, after);
 }
 
+// Chromium's Intl knows kk and az by name but not how they write numbers (1,234.50 in both): there
+// a language that writes them as CLDR says kk and az do stands in (kk: 1 234,50 and 8,3%, as
+// Ukrainian; az: 1.234,50 and 8,3%, as Dutch). A browser that knows them (Firefox) uses its own.
+const NUMBERS_LIKE = { kk: "uk", az: "nl" };
+const numbersOf = (code) => (Object.hasOwn(NUMBERS_LIKE, code) && (1.5).toLocaleString(code) === "1.5" ? NUMBERS_LIKE[code] : code);
+let numbers = numbersOf(language);
+
 // counts and amounts grouped in thousands, amounts to the cent, as the visitor's language writes them
 const missing = (value) => value === null || value === undefined;
-const count = (value) => (missing(value) ? "–" : value.toLocaleString(language));
-const amount = (value) => (missing(value) ? "–" : value.toLocaleString(language, { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
-const percent = (ratio) => (missing(ratio) ? "–" : ratio.toLocaleString(language, { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 }));
-const seconds = (value) => (missing(value) ? "–" : text("seconds", { value: value.toLocaleString(language, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) }));
+const count = (value) => (missing(value) ? "–" : value.toLocaleString(numbers));
+const amount = (value) => (missing(value) ? "–" : value.toLocaleString(numbers, { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+const percent = (ratio) => (missing(ratio) ? "–" : ratio.toLocaleString(numbers, { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 }));
+const seconds = (value) => (missing(value) ? "–" : text("seconds", { value: value.toLocaleString(numbers, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) }));
 const clock = (date) => date.toLocaleTimeString(language);
 
 // The page's own words: elements name their text (data-text), accessible name (data-label) or
@@ -59,6 +66,7 @@ function translatePage() {
 
 function chooseLanguage(code) {
   language = code;
+  numbers = numbersOf(code);
   localStorage.setItem(LANGUAGE_KEY, code);
   translatePage();
 }
