@@ -137,7 +137,11 @@ async def _kept(session: AsyncSession, cells: Cells, dim: str, first: Any, end: 
         f"SELECT grp, measure, bucket, sum(leads) FROM speed_months WHERE {' AND '.join(where)}"  # noqa: S608 - fixed clauses
         " GROUP BY grp, measure, bucket HAVING sum(leads) <> 0"
     )
+    # Summed in the order of the cells' index (migration 0022), streaming: the planner reckons
+    # hashing them cheaper, and it takes twice as long (200 against 85 ms at a million leads).
+    await session.execute(text("SET LOCAL enable_hashagg = off"))
     _add(cells, await session.execute(query, {"dim": dim, "first": first, "end": end}))
+    await session.execute(text("SET LOCAL enable_hashagg TO DEFAULT"))
 
 
 async def _part(
