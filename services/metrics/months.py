@@ -1,6 +1,7 @@
-"""Whole UTC months within a period: the part of it read from the tables kept per month."""
+"""Whole UTC months and days within a period: the parts of it read from the tables kept per
+month and per day."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 
 def whole_months(from_: datetime | None, to: datetime | None) -> tuple[date | None, date | None]:
@@ -31,6 +32,30 @@ def part_months(from_: datetime | None, to: datetime | None) -> list[tuple[date,
         if not parts or parts[0][0] != end:
             parts.append((end, start, to))
     return [(month, start, stop) for month, start, stop in parts if start < stop]
+
+
+Span = tuple[datetime, datetime]
+
+
+def whole_days(start: datetime, stop: datetime) -> tuple[tuple[date, date] | None, list[Span]]:
+    """The whole (UTC) days within [start, stop), as (first, end) with `end` the day after the
+    last, or None; and the parts of days left at either end (the whole span, if it holds no
+    whole day)."""
+    first, end = day_of(start), day_of(stop)
+    if day_start(first) < start:
+        first += timedelta(days=1)
+    if first >= end:
+        return None, [(start, stop)] if start < stop else []
+    ends = [(start, day_start(first)), (day_start(end), stop)]
+    return (first, end), [(a, b) for a, b in ends if a < b]
+
+
+def day_of(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def month_of(moment: datetime) -> date:

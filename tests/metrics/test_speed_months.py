@@ -1,13 +1,13 @@
-"""speed_months, speed to lead kept as histograms per month of capture by triggers on lead_facts,
-answers what sorting every lead's times answers: the same counts, SLA compliance and touches to
-conversion (the touches sent before the lead became a customer) exactly, each percentile within
-1% of the nearest-rank value; a lead breached before any hand-off (no rep matched it) missed;
-capture → webhook to the webhook's delivery (a hand-off never delivered is not in it); after
-inserts, upserts
-that move leads between reps, channels and months, updates of other columns, deletions and a
-truncation; for periods open or closed at either end, cut mid-month or on a month's first
-instant, in any time zone, their part-months read lead by lead or as the month less the rest;
-and after the SLA setting changes."""
+"""speed_months and speed_days, speed to lead kept as histograms per month and per day of
+capture by triggers on lead_facts, answer what sorting every lead's times answers: the same
+counts, SLA compliance and touches to conversion (the touches sent before the lead became a
+customer) exactly, each percentile within 1% of the nearest-rank value; a lead breached before
+any hand-off (no rep matched it) missed; capture → webhook to the webhook's delivery (a hand-off
+never delivered is not in it); after inserts, upserts that move leads between reps, channels and
+months, updates of other columns, deletions and a truncation; for periods open or closed at
+either end, cut mid-month or on a month's first instant, in any time zone, their part-months
+read as whole days and part-days lead by lead; and after the SLA setting changes. The days'
+cells always add up to the months'."""
 
 import math
 import random
@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from services.metrics import speed
-from services.metrics.months import part_months
+from services.metrics.months import part_months, whole_days
 from shared.db import Database
 from tests.conftest import Servers
 
@@ -100,10 +100,12 @@ def periods(rng: random.Random) -> list[tuple[datetime | None, datetime | None]]
         (month_starts[1], month_starts[3]),
         (month_starts[2], month_starts[2] + timedelta(days=9)),
         (datetime(2026, 2, 1, tzinfo=ALMATY), datetime(2026, 4, 1, tzinfo=ALMATY)),
-        # parts that are most of their month: its cells less the leads outside the part
+        # part-months of whole days, and part-days counted lead by lead
         (datetime(2026, 1, 3, tzinfo=UTC), datetime(2026, 3, 28, tzinfo=UTC)),
         (datetime(2026, 2, 2, tzinfo=UTC), datetime(2026, 2, 27, tzinfo=UTC)),
         (datetime(2026, 1, 20, tzinfo=ALMATY), datetime(2026, 2, 25, tzinfo=ALMATY)),
+        (datetime(2026, 2, 3, 6, tzinfo=UTC), datetime(2026, 2, 3, 18, tzinfo=UTC)),  # within a day
+        (datetime(2026, 2, 3, 6, tzinfo=UTC), datetime(2026, 2, 4, 18, tzinfo=UTC)),  # no whole day
     ]
     for _ in range(6):
         a, b = sorted(START + timedelta(hours=rng.uniform(-100, 24 * 140)) for _ in range(2))
@@ -178,9 +180,18 @@ def _reported(row: Any) -> dict[str, Any]:
     }
 
 
+_MONTHS = "SELECT month, dim, grp, measure, bucket, leads FROM speed_months WHERE leads <> 0"
+_DAYS_SUMMED = (
+    "SELECT date_trunc('month', day)::date, dim, grp, measure, bucket, sum(leads) FROM speed_days"
+    " GROUP BY 1, 2, 3, 4, 5 HAVING sum(leads) <> 0"
+)
+CELLS_APART = text(f"({_MONTHS} EXCEPT ALL {_DAYS_SUMMED}) UNION ALL ({_DAYS_SUMMED} EXCEPT ALL {_MONTHS})")
+
+
 async def same_figures(db: Database, rng: random.Random, sla: float = SLA) -> None:
     async with db.transaction() as session:
         rows = list(await session.execute(text(f"SELECT {', '.join(COLUMNS)} FROM lead_facts")))
+        assert list(await session.execute(CELLS_APART)) == [], "a month's cells are its days' sums"
     for from_, to in periods(rng):
         chosen = [
             r
@@ -283,6 +294,35 @@ async def test_a_new_sla_counts_every_acknowledgement_again_and_what_follows_wit
 
 def _utc(month: int, day: int, hour: int = 0) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "days", "ends"),
+    [
+        (_utc(1, 1), _utc(2, 1), (date(2026, 1, 1), date(2026, 2, 1)), []),
+        (_utc(1, 3, 7), _utc(1, 9), (date(2026, 1, 4), date(2026, 1, 9)), [(_utc(1, 3, 7), _utc(1, 4))]),
+        (
+            _utc(1, 3, 7),
+            _utc(1, 9, 5),
+            (date(2026, 1, 4), date(2026, 1, 9)),
+            [(_utc(1, 3, 7), _utc(1, 4)), (_utc(1, 9), _utc(1, 9, 5))],
+        ),
+        (_utc(1, 3, 7), _utc(1, 3, 9), None, [(_utc(1, 3, 7), _utc(1, 3, 9))]),
+        (_utc(1, 3, 7), _utc(1, 4, 9), None, [(_utc(1, 3, 7), _utc(1, 4, 9))]),
+        (_utc(1, 3), _utc(1, 4), (date(2026, 1, 3), date(2026, 1, 4)), []),
+        (
+            datetime(2026, 1, 3, tzinfo=ALMATY),
+            _utc(1, 5),
+            (date(2026, 1, 3), date(2026, 1, 5)),
+            [(_utc(1, 2, 19), _utc(1, 3))],
+        ),
+        (_utc(1, 3), _utc(1, 3), None, []),
+    ],
+)
+def test_a_part_month_is_whole_days_and_parts_of_days_at_either_end(
+    start: datetime, stop: datetime, days: Any, ends: list[Any]
+) -> None:
+    assert whole_days(start, stop) == (days, ends)
 
 
 @pytest.mark.parametrize(
