@@ -248,3 +248,28 @@ async def test_a_page_reads_why_its_fetch_was_refused_a_429_and_a_415_too(
     ]
     assert accepted == [202, "", None]
     assert limited[:2] == [429, "Too many requests"] and 1 <= int(limited[2]) <= 60
+
+
+async def test_a_page_reads_that_its_visitors_message_was_too_long(
+    servers: Servers, browser: Browser
+) -> None:
+    """A body over the limit is refused before the form's source is known: the 413 is readable
+    by the page all the same, so it can ask the visitor to shorten the message."""
+    settings = servers.settings(IngestSettings, max_body_bytes=4096)
+    async with serving(create_app(settings)) as ingest_url, serving(landing_page("unused")) as site_url:
+        async with httpx.AsyncClient(base_url=ingest_url) as admin:
+            landing = {"name": "Long", "channel": "landing_page", "allowed_origins": [site_url]}
+            source = (await admin.post("/v1/sources", headers=ADMIN, json=landing)).json()
+        page = await browser.new_page()
+        await page.goto(f"{site_url}/thanks")
+        answer = await page.evaluate(
+            """async (url) => {
+                const body = new URLSearchParams({email: "long@example.kz", message: "Сәлем! ".repeat(1000)});
+                try {
+                    const r = await fetch(url, {method: "POST", body, headers: {Accept: "application/json"}});
+                    return [r.status, (await r.json()).title];
+                } catch (e) { return [e.name + ": " + e.message]; }
+            }""",
+            f"{ingest_url}/v1/forms/{source['id']}",
+        )
+    assert answer == [413, "Request body is larger than 4096 bytes"]

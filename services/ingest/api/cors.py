@@ -1,5 +1,6 @@
 """CORS for landing pages: a source allows its own origins, on every answer its form or its key
-gets, refusals included (a 429, a 415, a 503), so the page's fetch() can read why."""
+gets, refusals included (a 429, a 415, a 503; a 413 to any page), so the page's fetch() can
+read why."""
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -9,6 +10,13 @@ from services.ingest.models import Source
 # A page's script reads these only when told it may (they are not CORS-safelisted).
 EXPOSED = "Retry-After, Idempotent-Replayed"
 STATE_KEY = "answer_headers"
+
+
+# A body over the limit is refused before any route knows its source: any page may read that
+# refusal (it tells nothing of a source, and carries no credentials), or its fetch() fails with
+# "Failed to fetch" and the visitor's long message is lost without a word.
+TOO_LARGE = 413
+ANY_PAGE = {"Access-Control-Allow-Origin": "*"}
 
 
 def allowed(source: Source, origin: str | None) -> bool:
@@ -56,10 +64,12 @@ class HeadersOnEveryAnswer:
             return
 
         async def sending(message: Message) -> None:
-            chosen = scope.get("state", {}).get(STATE_KEY)
-            if message["type"] == "http.response.start" and chosen:
+            if message["type"] == "http.response.start":
+                chosen = scope.get("state", {}).get(STATE_KEY)
+                if not chosen and message["status"] == TOO_LARGE:
+                    chosen = ANY_PAGE
                 headers = MutableHeaders(scope=message)
-                for name, value in chosen.items():
+                for name, value in (chosen or {}).items():
                     if name not in headers:
                         headers[name] = value
             await send(message)
