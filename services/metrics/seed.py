@@ -239,7 +239,7 @@ async def seed(
             "spend", schema_name=schema, columns=SPEND_COLUMNS, records=spend
         )
         # As after any bulk load: the counts the triggers kept were rewritten chunk by chunk.
-        for kept in ("lead_facts", "spend", "funnel_months", "speed_months"):
+        for kept in ("lead_facts", "spend", "funnel_months", "speed_months", "speed_days"):
             await connection.execute(f'VACUUM ANALYZE "{schema}".{kept}')
     finally:
         await connection.close()
