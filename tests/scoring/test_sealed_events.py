@@ -3,6 +3,7 @@ key) and seals what it says about them in `lead.classified` with the same key.""
 
 import base64
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from shared.doorbell import carrying, channel_of
 from shared.embedded import EmbeddedBroker, free_port
 from shared.events import Envelope
 from shared.kafka import create_topics
-from shared.lead_keys import key_ring_box
+from shared.lead_keys import KEYS_BELL, key_ring_box
 from shared.personal import is_sealed, opened
 from tests.conftest import Servers, eventually, running, serving
 from tests.helpers import create_source, events_of, lead_key, post_lead, read_topic
@@ -109,7 +110,10 @@ async def test_scoring_has_a_new_leads_key_from_ingests_ring_without_asking_for_
     token): scoring, on a hot lead's way, opens the capture with no request to ingest. Here it
     could not ask: the address it has for ingest answers nothing."""
     nowhere = f"http://127.0.0.1:{free_port()}"
-    async with running(create_scoring(servers.settings(ScoringSettings, ingest_url=nowhere))):
+    settings = servers.settings(ScoringSettings, ingest_url=nowhere)
+    async with running(create_scoring(settings)) as scoring:
+        # A ring rung before scoring listens is lost, and this lead's key then never comes.
+        await eventually(lambda: _hears_key_rings(scoring, servers, settings.admin_token_value), timeout=30)
         key = (await create_source(ingest))["key"]
         posted = await post_lead(ingest, key, email="dana@mailinator.com", first_name="Dana")
         lead_id = posted.json()["lead_id"]
@@ -154,6 +158,27 @@ async def test_scoring_classifies_a_new_lead_as_ingest_commits_it_ahead_of_the_b
         elsewhere.stop()
     event = Envelope.from_bytes(next(m for m in found if m.key in leads).value)
     assert event.type == "lead.classified" and is_sealed(event) and "Aigerim" not in str(event.data)
+
+
+async def _hears_key_rings(scoring: httpx.AsyncClient, servers: Servers, token: str) -> bool:
+    """Whether scoring learns a key rung now (a made-up lead's, sealed as ingest seals one)."""
+    probe = uuid.uuid4()
+    said = f"{probe} {key_ring_box(token).seal(base64.b64encode(b'probe').decode())}"
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        await connection.execute("SELECT pg_notify($1, $2)", channel_of(KEYS_BELL), said)
+    finally:
+        await connection.close()
+    keys = scoring._transport.app.state.runtime.lead_keys  # type: ignore[attr-defined]
+
+    async def known() -> bool:
+        with contextlib.suppress(ConnectionError):  # not rung yet: asked of the ingest nowhere
+            return probe in await keys.of([probe])
+        return False
+
+    with contextlib.suppress(AssertionError):
+        return bool(await eventually(known, timeout=1))
+    return False
 
 
 async def _ready(client: httpx.AsyncClient) -> bool:
