@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, NamedTuple
 
+from shared.inputs import unstorable
+
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 HEADER_SAMPLE = 8 * 1024  # the header row, where the delimiter is told
@@ -149,11 +151,22 @@ def _opened(raw: IO[bytes], delimiter: str | None) -> Iterator[tuple[list[str], 
         header = [name.strip() for name in names or []]
         if any(_UNDECODED.search(name) for name in header):
             raise UnreadableFile(f"the header row {NOT_UTF8}")
+        if unnamed := _unstorable_name(header):
+            raise UnreadableFile(unnamed)
         if repeated := _repeated(header):
             raise UnreadableFile(repeated)
         yield header, reader
     finally:
         text.detach()  # leave the file open for the caller
+
+
+def _unstorable_name(header: list[str]) -> str | None:
+    """Why the header cannot be used when a column's name is text no report can hold (a NUL):
+    the report names the headers no field takes."""
+    for column, name in enumerate(header, start=1):
+        if reason := unstorable(name):
+            return f"the header row's column {column} {reason}; nothing was imported"
+    return None
 
 
 def _repeated(header: list[str]) -> str | None:

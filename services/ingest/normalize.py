@@ -10,6 +10,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from shared.http import Fault, InvalidInput
+from shared.inputs import unstorable
 
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
 # Explicit direction controls (embeddings, overrides, isolates). A name holding one reorders the
@@ -70,7 +71,9 @@ def normalize_contact(email: str | None, phone: str | None, region: str) -> tupl
 
 
 def utm_from_url(url: str | None) -> dict[str, str]:
-    """`utm_*` parameters of a page URL or referrer, without the prefix."""
+    """`utm_*` parameters of a page URL or referrer, without the prefix. A tag whose decoded
+    value cannot be stored (`%00`: a NUL) is left out: the URL is what a visitor was sent, not
+    what they wrote, and their lead is kept."""
     if not url:
         return {}
     try:
@@ -80,8 +83,9 @@ def utm_from_url(url: str | None) -> dict[str, str]:
     found: dict[str, str] = {}
     for name, value in parse_qsl(query):
         key = name.lower().removeprefix("utm_")
-        if name.lower().startswith("utm_") and key in UTM_KEYS and value.strip():
-            found.setdefault(key, value.strip()[:200])
+        value = value.strip()[:200]
+        if name.lower().startswith("utm_") and key in UTM_KEYS and value and unstorable(value) is None:
+            found.setdefault(key, value)
     return found
 
 

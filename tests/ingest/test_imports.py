@@ -364,6 +364,16 @@ async def test_a_file_that_cannot_be_read_says_why_in_words(servers: Servers) ->
     assert report["error"] == f"the header row {import_files.NOT_UTF8}"
 
 
+async def test_a_header_with_a_nul_fails_the_import_saying_which_column(servers: Servers) -> None:
+    """The report names the headers no field takes: one holding a NUL stopped the import with
+    "an unexpected error (DBAPIError)", its report unable to hold the name."""
+    async with running(create_app(servers.settings(IngestSettings))) as client:
+        key = {"X-Source-Key": (await create_source(client, channel="import"))["key"]}
+        report = await finished_report(client, key, b"email,fav\x00colour\nnul-header@expo.kz,blue\n")
+    assert report["status"] == "failed"
+    assert report["error"].startswith("the header row's column 2 contains U+0000"), report
+
+
 async def test_a_quote_left_open_fails_the_import_naming_its_line_and_stores_nothing(
     servers: Servers,
 ) -> None:

@@ -47,6 +47,38 @@ async def test_a_nul_anywhere_in_a_lead_is_refused(
     assert refused_fields(response) == [field]
 
 
+async def test_a_nul_in_a_page_urls_utm_tag_leaves_that_tag_out_and_keeps_the_lead(
+    ingest: httpx.AsyncClient, source: dict[str, Any]
+) -> None:
+    """`%00` in a shared link's tag is decoded to a NUL, which the database refuses: the lead
+    was answered 500 and lost, for every visitor who came through that link."""
+    body = {
+        "email": f"{uuid.uuid4().hex[:8]}@example.kz",
+        "page_url": "https://land.kz/offer?utm_source=%00&utm_medium=x%00y&utm_campaign=spring",
+    }
+    response = await ingest.post("/v1/leads", json=body, headers={"X-Source-Key": source["key"]})
+    assert response.status_code == 202, response.text
+    lead = (await ingest.get(f"/v1/leads/{response.json()['lead_id']}", headers=ADMIN)).json()
+    assert lead["attributes"]["utm"] == {"campaign": "spring"}
+    assert lead["attributes"]["page_url"] == body["page_url"]
+
+
+async def test_a_form_posted_from_a_page_whose_link_has_a_nul_tag_is_kept(
+    ingest: httpx.AsyncClient, source: dict[str, Any]
+) -> None:
+    """A form post's page is its Referer: no key is needed to send one, so anyone could
+    share a link that made every submission on the page fail."""
+    email = f"{uuid.uuid4().hex[:8]}@example.kz"
+    response = await ingest.post(
+        f"/v1/forms/{source['id']}",
+        data={"email": email},
+        headers={"Accept": "application/json", "Referer": "https://land.kz/?utm_campaign=%00&utm_source=ads"},
+    )
+    assert response.status_code == 202, response.text
+    lead = (await ingest.get(f"/v1/leads/{response.json()['lead_id']}", headers=ADMIN)).json()
+    assert lead["attributes"]["utm"] == {"source": "ads"}
+
+
 async def test_a_lone_surrogate_is_a_422_naming_the_field(
     ingest: httpx.AsyncClient, source: dict[str, Any]
 ) -> None:
