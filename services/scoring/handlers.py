@@ -14,6 +14,7 @@ from services.scoring.classify import Decision
 from services.scoring.profile import SUBMISSIONS, fold, outcome_of
 from services.scoring.rulebook import RuleBook
 from services.scoring.standings import Standing
+from services.scoring.timeframes import LANGUAGES
 from shared.consumer import Handler
 from shared.events import (
     ACTIVITY_RECORDED,
@@ -49,6 +50,15 @@ def _states_timeframe(event: Envelope) -> bool:
     return event.type in (LEAD_CAPTURED, LEAD_UPDATED) and "timeframe" in data
 
 
+def language_label(language: object) -> str:
+    """A lead's language as a metric's label: one the timeframes are read in, `-` for none,
+    `other` for the rest (a free-text field: each new value a series kept for good)."""
+    if not language:
+        return "-"
+    code = str(language).lower()[:2]
+    return code if code in LANGUAGES else "other"
+
+
 def _not_understood(decision: Decision) -> bool:
     return any(hit.rule == NOT_UNDERSTOOD for hit in decision.evaluation.breakdown)
 
@@ -78,7 +88,7 @@ async def apply_events(
         fold(standing.profile, event)
         decision = batch.apply(session, standing, now, event, outcome_of(event), retell=_retold(event))
         if not_understood is not None and _states_timeframe(event) and _not_understood(decision):
-            not_understood.labels(str(standing.profile.attributes.get("language") or "-")[:2]).inc()
+            not_understood.labels(language_label(standing.profile.attributes.get("language"))).inc()
     if erased:
         await standings.forget(session, erased)
         batch.history = [row for row in batch.history if row["lead_id"] not in erased]

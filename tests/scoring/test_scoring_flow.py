@@ -292,6 +292,24 @@ async def test_a_timeframe_nobody_understood_is_counted_and_shown_on_the_lead(
     )
 
 
+async def test_a_lead_in_a_language_nobody_reads_is_counted_as_other(
+    scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    """The label is the lead's free-text language: each new value was a series kept for good,
+    so anyone with a page's key could grow scoring's memory and its /metrics without end."""
+    before = not_understood_count((await scoring.get("/metrics")).text, "other")
+    leads = [uuid.uuid4(), uuid.uuid4()]
+    await publish(
+        lead_captured(leads[0], timeframe="zzqx", language="一丁"),
+        lead_captured(leads[1], timeframe="zzqx", language="Xq"),
+    )
+    for lead_id in leads:
+        await eventually(lambda lead_id=lead_id: standing_if_any(scoring, lead_id))
+    metrics = (await scoring.get("/metrics")).text
+    assert not_understood_count(metrics, "other") == before + 2
+    assert 'language="一丁"' not in metrics and 'language="xq"' not in metrics
+
+
 async def standing_if_any(client: httpx.AsyncClient, lead_id: uuid.UUID) -> dict[str, Any] | None:
     response = await client.get(f"/v1/leads/{lead_id}")
     return response.json() if response.status_code == 200 else None
