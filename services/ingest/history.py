@@ -160,7 +160,7 @@ async def record_consent(
             .where(LEADS.c.id == lead_id)
             .values(attributes=LEADS.c.attributes.op("||")({"consent": data.granted}), updated_at=utcnow())
         )
-    payload = ConsentChanged(occurred_at=occurred_at, **details)
+    payload = ConsentChanged(occurred_at=occurred_at, key_scope=source.scope, **details)
     await stage_event(session, CONSENT_CHANGED, lead_id, uuid4(), payload)
     return entry, lead_id
 

@@ -233,11 +233,16 @@ async def resubscribe(session: AsyncSession, event: Envelope, book: PlaybookBook
     undoes an unsubscribe: the playbook that fits the lead's last classification starts over.
     A capture's or a CRM's `consent` field does not: a sync sending its stored flag again
     would undo every unsubscribe. (It stayed unsubscribed for good, whatever they said.) So
-    does it for an address unsubscribed before an erasure (`suppression`)."""
+    does it for an address unsubscribed before an erasure (`suppression`). Given through a
+    web page's key (`capture`) it does not: anyone may send that key with anyone's address;
+    the operator's own system records the person's wish with a `history` key."""
     lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
     held = {event.lead_id: lead} if lead is not None else {}
     if lead is None or not (lead.unsubscribed or await suppression.suppressed(session, held)):
         await record_consent(session, event.lead_id, event.data)
+        return
+    if event.data.get("key_scope") == "capture":
+        log.warning("lead %s: a consent given by a web page's key does not undo an unsubscribe", lead.lead_id)
         return
     context = with_consent(lead.context, event.data)
     await suppression.forget(session, context)  # an address someone unsubscribed, erased since

@@ -115,6 +115,9 @@ class ConsentChanged(Payload):
     purpose: str
     channel: str | None = None
     occurred_at: datetime
+    # The scope of the source key that recorded it: `capture` (a key any web page carries, so
+    # anyone may send it with any address) or `history` (a server's); None in older events.
+    key_scope: str | None = None
 
 
 class LeadErased(Payload):

@@ -4,6 +4,7 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from services.ingest.history import erase_lead
@@ -110,14 +111,19 @@ async def test_outcomes_are_published_and_validated(ingest: httpx.AsyncClient, s
     )
 
 
-async def test_unsubscribe_is_a_consent_event(ingest: httpx.AsyncClient, servers: Servers) -> None:
-    key = (await create_source(ingest))["key"]
+@pytest.mark.parametrize("scope", ["history", "capture"])
+async def test_unsubscribe_is_a_consent_event(
+    ingest: httpx.AsyncClient, servers: Servers, scope: str
+) -> None:
+    """It says which kind of key recorded it: a web page's (`capture`) does not undo an
+    unsubscribe in nurture, since anyone may send it with anyone's address."""
+    key = (await create_source(ingest, scope=scope))["key"]
     lead_id, email = await new_lead(ingest, key)
     body = {"email": email, "granted": False}
     assert (await ingest.post("/v1/consent", json=body, headers={"X-Source-Key": key})).status_code == 202
     events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 2)
     assert events[1].type == "consent.changed"
-    assert events[1].data == {**events[1].data, "granted": False, "purpose": "marketing"}
+    assert events[1].data == {**events[1].data, "granted": False, "purpose": "marketing", "key_scope": scope}
     lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
     assert lead["attributes"]["consent"] is False
 

@@ -367,6 +367,44 @@ async def test_a_consent_given_again_starts_the_follow_up_over(
     assert "scheduled" in await statuses(nurture, event.lead_id)
 
 
+async def test_a_consent_given_again_through_a_web_pages_key_does_not_undo_an_unsubscribe(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any, servers: Servers
+) -> None:
+    """A `capture` key sits in a web page: anyone could send it with the address of a person
+    who unsubscribed, and their emails started again (found by a review). The operator's own
+    system records the person's wish with a `history` key, which does."""
+    event = classified("warm")
+    address = event.data["lead"]["email"]
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    await eventually(lambda: len(mailbox.to(address)) == 1, timeout=20)
+    withdrawn = event.follow_up(CONSENT_CHANGED, "ingest", _payload(granted=False, purpose="marketing"))
+    await publish(topics.LEAD_EVENTS, withdrawn)
+    await eventually(lambda: _only(nurture, event.lead_id, {"cancelled", "sent"}), timeout=20)
+    by_a_page = _payload(granted=True, purpose="marketing", key_scope="capture")
+    page_grant = event.follow_up(CONSENT_CHANGED, "ingest", by_a_page)
+    await publish(topics.LEAD_EVENTS, page_grant)
+    await applied(servers, page_grant)
+    assert set(await statuses(nurture, event.lead_id)) == {"cancelled", "sent"}
+    assert len(mailbox.to(address)) == 1
+    by_the_operator = _payload(granted=True, purpose="marketing", key_scope="history")
+    await publish(topics.LEAD_EVENTS, event.follow_up(CONSENT_CHANGED, "ingest", by_the_operator))
+    await eventually(lambda: len(mailbox.to(address)) == 2, timeout=20)
+
+
+async def applied(servers: Servers, event: Envelope) -> None:
+    """Until nurture's consumer has applied the event (its inbox holds its id)."""
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        query = "SELECT count(*) FROM nurture.processed_events WHERE event_id = $1"
+        await eventually(lambda: _fetched(connection, query, event.id), timeout=30)
+    finally:
+        await connection.close()
+
+
+async def _fetched(connection: asyncpg.Connection, query: str, *args: Any) -> bool:
+    return bool(await connection.fetchval(query, *args))
+
+
 async def test_a_touch_whose_sender_died_mid_send_is_not_emailed_twice_but_texted_again(
     nurture: httpx.AsyncClient, mailbox: Mailbox, sms: Receiver, publish: Any, servers: Servers
 ) -> None:
@@ -709,6 +747,16 @@ async def test_an_unsubscribe_outlives_the_erasure_of_the_person(
         await connection.close()
     assert kept and all(address.encode() not in bytes(row["digest"]) for row in kept)
 
+    by_a_page = _payload(granted=True, purpose="marketing", key_scope="capture")
+    page_grant = again.follow_up(CONSENT_CHANGED, "ingest", by_a_page)
+    await publish(topics.LEAD_EVENTS, page_grant)
+    await applied(servers, page_grant)  # a web page's key lifts nothing (anyone may send it)
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        still = await connection.fetch("SELECT digest FROM nurture.suppressed_addresses")
+    finally:
+        await connection.close()
+    assert {bytes(row["digest"]) for row in kept} <= {bytes(row["digest"]) for row in still}
     given = again.follow_up(CONSENT_CHANGED, "ingest", _payload(granted=True, purpose="marketing"))
     await publish(topics.LEAD_EVENTS, given)
     await eventually(lambda: len(mailbox.to(address)) + len(mailbox.to(address.upper())) == 2, timeout=20)
