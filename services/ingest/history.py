@@ -167,7 +167,8 @@ async def record_consent(
 
 async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     """Delete the person's data here and tell every service to do the same: the lead, its
-    history, chatbot conversations, spam posts carrying its email or phone, remembered answers
+    history (and its phone in another lead's, sent there with that lead's email), chatbot
+    conversations, spam posts carrying its email or phone, remembered answers
     naming it, and the messages about it still held to publish. Erasing twice is harmless;
     False when no such lead ever existed.
     Its conversations go first, then the lead: a chat message holds its conversation, then
@@ -184,6 +185,7 @@ async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     email, phone = deleted
     history = LeadHistory.__table__  # type: ignore[attr-defined]
     await session.execute(delete(history).where(history.c.lead_id == lead_id))
+    await session.execute(_FORGET_CONFLICTING_PHONE, {"lead_id": str(lead_id)})
     await session.execute(_FORGET_SPAM, {"email": email or "", "phone": (phone or "").lstrip("+")})
     await session.execute(_FORGET_ANSWERS, {"pattern": f"%{lead_id}%"})
     await forget_messages(session, {lead_id})
@@ -201,6 +203,12 @@ _FORGET_SPAM = text(
     " OR (:phone <> '' AND phone = '+' || :phone)"
     " OR (:email <> '' AND lower(btrim(fields ->> 'email')) = :email)"
     " OR (:phone <> '' AND regexp_replace(coalesce(fields ->> 'phone', ''), '[^0-9]', '', 'g') = :phone)"
+)
+# Another lead's history keeps a submission that sent this person's phone with its own email
+# (`capture._matched_lead`): the phone goes, and the conflict naming this lead with it.
+_FORGET_CONFLICTING_PHONE = text(
+    "UPDATE lead_history SET properties = properties - 'phone' - 'conflicts'"
+    " WHERE (properties -> 'conflicts' ->> 'phone') = :lead_id"
 )
 _FORGET_ANSWERS = text("DELETE FROM idempotency_keys WHERE body::text LIKE :pattern")
 

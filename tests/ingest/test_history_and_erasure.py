@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from services.ingest.history import erase_lead
+from services.ingest.history import _FORGET_CONFLICTING_PHONE, erase_lead
 from shared.personal import is_sealed, opened
 from tests.conftest import ADMIN, Servers, eventually
 from tests.helpers import create_source, events_of, lead_key, opened_events_of, post_lead
@@ -209,6 +209,37 @@ async def test_erasure_deletes_the_person_and_tells_every_service(
     assert (await ingest.delete(f"/v1/leads/{uuid.uuid4()}", headers=ADMIN)).status_code == 404
     again = await post_lead(ingest, key, email=email)
     assert again.json()["status"] == "accepted" and again.json()["lead_id"] != lead_id
+
+
+async def test_an_erased_persons_phone_goes_from_the_lead_it_was_sent_to_with_another_email(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """A submission with one person's email and another's phone merges into the email's lead
+    and keeps the phone, naming its lead, on that lead's history: the phone's owner was erased
+    and their number was still shown there (found by a review). What else it said stays."""
+    key = (await create_source(ingest))["key"]
+    email, phone = f"{uuid.uuid4().hex[:8]}@example.kz", f"+7701{uuid.uuid4().int % 10_000_000:07d}"
+    kept = (await post_lead(ingest, key, email=email)).json()["lead_id"]
+    erased = (await post_lead(ingest, key, phone=phone)).json()["lead_id"]
+    await post_lead(ingest, key, email=email, phone=phone, message="Call me")
+    before = (await ingest.get(f"/v1/leads/{kept}", headers=ADMIN)).json()
+    assert [h["properties"].get("conflicts") for h in before["history"]] == [{"phone": erased}]
+    assert (await ingest.delete(f"/v1/leads/{erased}", headers=ADMIN)).status_code == 204
+    after = (await ingest.get(f"/v1/leads/{kept}", headers=ADMIN)).json()
+    assert [h["properties"] for h in after["history"]] == [{"message": "Call me"}]
+    assert phone not in str(after) and erased not in str(after)
+
+
+async def test_an_erasure_finds_its_phone_in_other_leads_history_by_an_index(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """Not by reading every lead's history (millions of rows) at each erasure."""
+    async with ingest_db(ingest).transaction() as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))  # what it can use, not what is cheapest
+        plan = await session.execute(
+            text(f"EXPLAIN {_FORGET_CONFLICTING_PHONE.text}"), {"lead_id": str(uuid.uuid4())}
+        )
+        assert "lead_history_phone_conflicts" in "\n".join(row[0] for row in plan)
 
 
 async def test_an_activity_meeting_an_erasure_under_way_waits_and_finds_the_lead_erased(
