@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.scoring.negation import Negation, compiled
 from services.scoring.timeframe_lexicon import Lexicon, lexicon
 from shared.documents import parse_document
 
@@ -198,6 +199,28 @@ class TimeframeRules(_Strict):
         return lexicon(self.words, self.units, self.numbers, self.months, self.unknown)  # type: ignore[arg-type]
 
 
+class Negations(_Strict):
+    """Words beside a horizon or an ask that turn it around, per language (`negation`):
+    "не сейчас", "not urgent", "don't call me", "қазір емес", "indi yox", "қоңырау шалмаңыз"."""
+
+    before: dict[Language, list[str]] = {}  # right before it, in its clause
+    after: dict[Language, list[str]] = {}  # right after it
+    endings: dict[Language, list[str]] = {}  # a stem's negative ending: the verb says "don't"
+
+    @cached_property
+    def negation(self) -> Negation:
+        def every(by_language: dict[Language, list[str]]) -> list[str]:
+            return [word for language in sorted(by_language) for word in by_language[language]]
+
+        return compiled(every(self.before), every(self.after), every(self.endings))
+
+
+@cache
+def builtin_negations() -> Negations:
+    """The negations of the built-in rules, for a version stored before the rules held them."""
+    return parse_rules(default_rules_text()).negations
+
+
 @cache
 def builtin_timeframes() -> TimeframeRules:
     """The vocabulary of the built-in rules, for a version that states none: one stored before
@@ -214,6 +237,7 @@ class Rules(_Strict):
     temperature: TemperatureRules
     stages: StageRules
     timeframes: TimeframeRules = Field(default_factory=builtin_timeframes)
+    negations: Negations = Field(default_factory=builtin_negations)
 
     @model_validator(mode="after")
     def _requests_are_activities(self) -> "Rules":

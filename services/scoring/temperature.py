@@ -4,10 +4,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.scoring.matching import derived
+from services.scoring.negation import said
 from services.scoring.profile import Profile
 from services.scoring.rules import IntentRules, Rules, Temperature, every_phrase, temperature_for
 from services.scoring.timeframes import Horizon, understand
-from services.scoring.wording import find_phrase, fold, phrase_pattern
+from services.scoring.wording import fold, phrase_pattern
 from shared.events import RuleHit
 
 REPS_OWN = frozenset({"note"})  # what the rep writes on the lead: never the person's interest
@@ -26,6 +27,7 @@ def stated_horizon(profile: Profile, rules: Rules, now: datetime) -> Horizon:
         said_on,
         str(language).lower()[:2] if language else None,
         rules.timeframes.lexicon,
+        rules.negations.negation,
     )
 
 
@@ -144,7 +146,7 @@ def fresh_requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[
         if not folded:
             continue
         for kind, phrases in rules.intent.phrases.items():
-            if (phrase := find_phrase(folded, derived(phrases, every_phrase))) is not None:
+            if (phrase := said(folded, derived(phrases, every_phrase), rules.negations.negation)) is not None:
                 asks.append((kind, at or profile.captured_at, phrase))
     latest: dict[str, tuple[datetime, str | None]] = {}
     for kind, at, phrase in asks:

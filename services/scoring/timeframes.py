@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
+from services.scoring.negation import NO_NEGATION, Negation, negated
 from services.scoring.timeframe_amounts import amount
 from services.scoring.timeframe_dates import by_dateparser, date_in, date_like, month_in
 from services.scoring.timeframe_lexicon import Lexicon
@@ -33,6 +34,7 @@ LANGUAGES = ("kk", "ru", "az", "en")
 # day late, or a time zone, puts a today a day back); older, it is no horizon: "2020-01-01"
 # made a lead hot ("wants it now") and sent it to a rep.
 PAST_DATES_TAKEN = 7
+_TURNS_READ = 3  # negated horizons taken out of one text before it counts as stating none
 ANCHORS = ("end_of_week", "end_of_month", "end_of_quarter", "end_of_year")
 
 
@@ -43,35 +45,69 @@ class Horizon:
     phrase: str | None = None  # the words that said it, as folded
 
 
-def understand(text: str | None, said_on: date, language: str | None, vocabulary: Lexicon) -> Horizon:
-    """What horizon `text`, said on `said_on`, states."""
+def understand(
+    text: str | None,
+    said_on: date,
+    language: str | None,
+    vocabulary: Lexicon,
+    negation: Negation = NO_NEGATION,
+) -> Horizon:
+    """What horizon `text`, said on `said_on`, states. A horizon `negation` turns around ("не
+    сейчас", "not urgent", "қазір емес") states none, unless the text goes on to give one ("не
+    сейчас, через месяц"); words meaning "no timeframe" count only where no horizon is stated
+    ("не знаю, наверное через месяц" is a month; "asap - today", today)."""
     if text is None or not str(text).strip():
         return Horizon(None, True)
-    return _understand(str(text), said_on, language if language in LANGUAGES else None, vocabulary)
+    return _understand(str(text), said_on, language if language in LANGUAGES else None, vocabulary, negation)
 
 
 @lru_cache(maxsize=4096)
-def _understand(text: str, said_on: date, language: str | None, vocabulary: Lexicon) -> Horizon:
+def _understand(
+    text: str, said_on: date, language: str | None, vocabulary: Lexicon, negation: Negation
+) -> Horizon:
     raw = text.strip()
     if raw.lower() in CANONICAL:
         value = CANONICAL[raw.lower()]
         return Horizon(None if value is None else _days(value, said_on), True, raw.lower())
     folded = fold(raw)
     languages = _in_order(language)
+    found, turned = _stated(folded, said_on, languages, vocabulary, negation)
+    if found is not None:
+        return _dated(*found)
     for lang in languages:
         if (phrase := find_phrase(folded, vocabulary.unknown.get(lang, ()))) is not None:
             return Horizon(None, True, phrase)
-    found = (
-        amount(folded, languages, vocabulary)
-        or _word(folded, said_on, languages, vocabulary)
-        or date_in(folded, said_on)
-        or _month(folded, said_on, languages, vocabulary)
-    )
-    if found is None and date_like(folded) and (days := by_dateparser(raw, said_on, languages)) is not None:
-        found = days, fold(raw)
-    if found is None or found[0] < -PAST_DATES_TAKEN:
-        return Horizon(None, False)
-    return Horizon(max(0, found[0]), True, found[1])
+    if turned is not None:
+        return Horizon(None, True, turned)
+    if date_like(folded) and (days := by_dateparser(raw, said_on, languages)) is not None:
+        return _dated(days, fold(raw))
+    return Horizon(None, False)
+
+
+def _dated(days: int, phrase: str) -> Horizon:
+    """A horizon found; a date past for longer than `PAST_DATES_TAKEN` is none understood."""
+    return Horizon(None, False) if days < -PAST_DATES_TAKEN else Horizon(max(0, days), True, phrase)
+
+
+def _stated(
+    folded: str, said_on: date, languages: tuple[str, ...], vocabulary: Lexicon, negation: Negation
+) -> tuple[tuple[int, str] | None, str | None]:
+    """The horizon the vocabulary finds and no word beside it negates, and the first one a
+    negation turned around (taken out of the text, the rest is read again)."""
+    turned = None
+    for _ in range(_TURNS_READ):
+        found = (
+            amount(folded, languages, vocabulary)
+            or _word(folded, said_on, languages, vocabulary)
+            or date_in(folded, said_on)
+            or _month(folded, said_on, languages, vocabulary)
+        )
+        at = folded.find(found[1]) if found is not None else -1
+        if found is None or at < 0 or not negated(folded, at, at + len(found[1]), negation):
+            return found, turned
+        turned = turned or found[1]
+        folded = f"{folded[:at]} {folded[at + len(found[1]) :]}"
+    return None, turned
 
 
 def _in_order(language: str | None) -> tuple[str, ...]:

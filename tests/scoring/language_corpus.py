@@ -350,4 +350,29 @@ ROWS: list[Row] = [
     Row("en", "in January", "We are comparing few suppliers", "warm", None),  # 30-60 days
     Row("en", "2027-02-01", "", "warm", None),  # 61 days
     Row("en", "in 1.5 month", "opening new branch in Astana", "warm", None),  # ~45 days
+    # negated: "not now" is no "now", "don't call me" no callback request (found by a review:
+    # each made the lead hot and handed it to a rep, a call promised within 15 minutes)
+    Row("ru", "не сейчас", "", "cold", None),
+    Row("ru", "не срочно", "просто подбираем варианты на будущее", "cold", None),
+    Row("ru", "не в этом году", "", "cold", None),
+    Row("ru", "сейчас не надо", "", "cold", None),
+    Row("ru", "не сейчас, через месяц", "", "warm", None),  # the horizon the text goes on to give
+    Row("ru", "не знаю, наверное через месяц", "", "warm", None),  # "не знаю" only where nothing is stated
+    Row("ru", "срочно, нет времени ждать", "", "hot", None),  # the comma ends the "нет"
+    Row("ru", "не позднее 10.12", "", "hot", None),  # a deadline, not a negation
+    Row("ru", None, "Не звоните, пишите на почту", "cold", None),
+    Row("ru", None, "Вы не могли бы перезвонить сегодня?", "hot", "callback_request"),
+    Row("ru", None, "Возьму паузу, подумаю", "cold", None),
+    Row("en", "not now", "", "cold", None),
+    Row("en", "not urgent", "", "cold", None),
+    Row("en", "asap - today", "", "hot", None),  # "-" means no timeframe only where none is stated
+    Row("en", None, "Please don't call me, email only", "cold", None),
+    Row("en", None, "Do not call me, send the catalogue by email", "cold", None),
+    Row("kk", "қазір емес", "", "cold", None),
+    Row("kk", None, "Маған қоңырау шалмаңыз, хат жазыңыз", "cold", None),
+    Row("kk", None, "Хабарласпаңыз, өзім жазамын", "cold", None),
+    Row("az", "indi yox", "", "cold", None),
+    Row("az", "təcili deyil", "", "cold", None),
+    Row("az", None, "Mənə zəng etməyin, email yazın", "cold", None),
+    Row("az", None, "Zəng vurmayın, özüm yazacam", "cold", None),
 ]

@@ -271,6 +271,24 @@ def test_unparseable_timeframe_counts_as_none() -> None:
     assert horizon.days is None and not horizon.understood
 
 
+def test_rules_stored_before_negations_read_them_as_the_built_in_rules_do() -> None:
+    """A version saved before the rules held negations (`PUT /v1/rules`) is read with the
+    built-in ones: "not now" stays no "now" after an upgrade."""
+    document = yaml.safe_load(default_rules_text())
+    del document["negations"]
+    older = parse_rules(document)
+    profile = profile_of(captured(0, timeframe="not now", message="please don't call me"))
+    assert evaluate(profile, older, NOW).temperature == "cold"
+
+
+def test_an_operator_adds_a_negation_in_the_rules() -> None:
+    document = yaml.safe_load(default_rules_text())
+    document["negations"]["before"]["en"].append("hardly")
+    rules = parse_rules(document)
+    profile = profile_of(captured(0, timeframe="hardly urgent"))
+    assert temperature(profile) == "hot" and evaluate(profile, rules, NOW).temperature == "cold"
+
+
 def longest_spans() -> dict[str, Any]:
     """The default rules with every span the model adds to a date at its upper bound."""
     rules = yaml.safe_load(default_rules_text())
