@@ -4,7 +4,10 @@ Pure, no I/O.
 - Emails go any time; SMS and messenger messages not in the lead's quiet hours; calls only
   in the lead's call window (their own, e.g. 10:00-14:00, or the playbooks' default), never
   in quiet hours. Hours are the lead's own, in their time zone.
-- At most `weekly_cap` touches to one lead in any 7 days.
+- At most `weekly_cap` messages (email, SMS, messenger) to one lead in any 7 days. A call
+  task is a rep's, who decides (as with consent, `consent.may_market`): it keeps to the call
+  window, not the cap; a lead who asked for a call the day after their third email waited a
+  week for it.
 A touch that may not go now is moved to the first moment it may.
 """
 
@@ -16,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from services.nurture.playbooks import Playbooks, Window
 
 WEEK = timedelta(days=7)
+CALL_TASK = "call_task"
 
 
 def zone_of(lead: dict[str, Any], rules: Playbooks) -> ZoneInfo:
@@ -51,7 +55,7 @@ def earliest_send(
     windows = _windows(channel, lead, rules)
     moment = due
     for _ in range(20):  # each pass moves forward; a few suffice
-        moved = _after_cap(moment, sent, rules.weekly_cap)
+        moved = moment if channel == CALL_TASK else _after_cap(moment, sent, rules.weekly_cap)
         moved = _inside(moved, windows, zone)
         if moved == moment:
             return moment
@@ -64,7 +68,7 @@ def _windows(channel: str, lead: dict[str, Any], rules: Playbooks) -> list[tuple
     if channel == "email":
         return []
     windows = [(rules.quiet_hours, False)]
-    if channel == "call_task":
+    if channel == CALL_TASK:
         windows.append((call_window_of(lead, rules), True))
     return windows
 

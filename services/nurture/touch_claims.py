@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,7 +20,7 @@ from services.nurture.models import FollowedLead, Touch
 from services.nurture.occasions import PLAYBOOK as OCCASIONS
 from services.nurture.occasions import missed_its_day
 from services.nurture.playbooks import Playbooks, Template, Templates, text_in
-from services.nurture.timing import WEEK, earliest_send
+from services.nurture.timing import CALL_TASK, WEEK, earliest_send
 from services.nurture.touch_channels import preferred_channel
 from shared.events import utcnow
 from shared.languages import language_of
@@ -128,7 +128,8 @@ async def gate(
             decided.append(verdict)
             continue
         going.append(verdict)
-        sent.setdefault(touch.lead_id, []).append(now)  # counts against the cap at once
+        if verdict.channel != CALL_TASK:  # a message counts against the cap at once
+            sent.setdefault(touch.lead_id, []).append(now)
     return decided, going
 
 
@@ -193,7 +194,10 @@ async def _recent_sends(
     if not lead_ids:
         return {}
     query = select(TOUCHES.c.lead_id, TOUCHES.c.sent_at).where(
-        TOUCHES.c.lead_id.in_(lead_ids), TOUCHES.c.status == "sent", TOUCHES.c.sent_at > now - WEEK
+        TOUCHES.c.lead_id.in_(lead_ids),
+        TOUCHES.c.status == "sent",
+        TOUCHES.c.sent_at > now - WEEK,
+        func.coalesce(TOUCHES.c.channel_used, TOUCHES.c.channel) != CALL_TASK,  # the cap counts messages
     )
     found: dict[UUID, list[datetime]] = {}
     for row in await session.execute(query):

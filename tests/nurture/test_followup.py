@@ -45,6 +45,15 @@ TEST_PLAYBOOKS = [
         "steps": [{"after": "0m", "channel": "email", "template": "content"}],
     },
     {
+        "name": "a_call_and_emails",
+        "when": {"channel": ["a_call_and_emails"]},
+        "steps": [
+            {"after": "0m", "channel": "call_task", "template": "follow_up_call"},
+            *({"after": "0m", "channel": "email", "template": "content"} for _ in range(3)),
+            {"after": "0m", "channel": "call_task", "template": "follow_up_call"},
+        ],
+    },
+    {
         "name": "tomorrow",
         "when": {"channel": ["tomorrow"]},
         "steps": [
@@ -474,6 +483,25 @@ async def test_a_call_task_goes_to_the_reps_webhook_and_messages_use_the_preferr
     await publish(topics.LEAD_CLASSIFICATIONS, texting)
     await eventually(lambda: any(b'"+77019990000"' in r.body for r in sms.received()), timeout=20)
     assert mailbox.to(texting.data["lead"]["email"]) == []  # the email steps went by SMS
+
+
+async def test_a_call_task_is_no_message_the_weekly_cap_holds_back(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any
+) -> None:
+    """The cap is for messages: after three emails in a week the rep's call task waited for
+    the fourth day after, while the person waited for the call, and a call task counted as
+    one of the three (found by a review)."""
+    async with _only_rep(nurture) as rep:
+        event = classified("warm", channel="a_call_and_emails", phone="+77017770001")
+        await publish(topics.LEAD_CLASSIFICATIONS, event)
+        await eventually(lambda: _count(nurture, event.lead_id, "sent", 5), timeout=20)
+    assert len(mailbox.to(event.data["lead"]["email"])) == 3
+    assert _tasks_for(rep, event.lead_id) == 2
+
+
+def _tasks_for(receiver: Receiver, lead_id: uuid.UUID) -> int:
+    bodies = [json.loads(request.body) for request in receiver.received()]
+    return sum(b["type"] == "touch.call_task" and b["data"]["lead_id"] == str(lead_id) for b in bodies)
 
 
 async def test_call_tasks_of_leads_no_rep_holds_are_shared_among_the_reps(

@@ -58,5 +58,14 @@ def test_weekly_cap_moves_a_touch_until_the_oldest_leaves_the_week() -> None:
     assert earliest_send(at(12, day=5), "email", ALMATY, RULES, sent[1:]) == at(12, day=5)
 
 
+def test_a_call_task_keeps_to_the_call_window_not_the_weekly_cap() -> None:
+    """The cap is for messages: a lead who asked for a call the day after their third email
+    had the rep's call task put off for a week (found by a review)."""
+    sent = [at(12, day=1), at(12, day=3), at(12, day=4)]
+    assert earliest_send(at(12, day=5), "call_task", ALMATY, RULES, sent) == at(12, day=5)
+    assert earliest_send(at(19, day=5), "call_task", ALMATY, RULES, sent) == at(10, day=6)
+    assert earliest_send(at(12, day=5), "sms", ALMATY, RULES, sent) == at(12, day=8) + timedelta(seconds=1)
+
+
 def test_an_unknown_time_zone_falls_back_to_the_default() -> None:
     assert earliest_send(at(23), "sms", {"timezone": "Mars/Olympus"}, RULES, []) == at(9, day=3)
