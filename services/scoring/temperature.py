@@ -1,7 +1,9 @@
 """Intent and temperature: a stated horizon and explicit asks make a lead hot, time cools it."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.scoring.matching import derived
 from services.scoring.negation import said
@@ -17,10 +19,12 @@ HOTTER: dict[Temperature, int] = {"cold": 0, "warm": 1, "hot": 2}
 
 
 def stated_horizon(profile: Profile, rules: Rules, now: datetime) -> Horizon:
-    """The horizon the lead's latest timeframe states, read as of the day it was said, in the
-    lead's language first."""
+    """The horizon the lead's latest timeframe states, read as of the day it was said where
+    the lead is (their `timezone`, else UTC), in the lead's language first."""
     text, said_at = profile.timeframe()
-    said_on = (said_at or profile.captured_at or now).date()
+    said_on = (
+        (said_at or profile.captured_at or now).astimezone(zone_of(profile.attributes.get("timezone"))).date()
+    )
     language = profile.attributes.get("language")
     return understand(
         str(text) if isinstance(text, str | int) and not isinstance(text, bool) else None,
@@ -29,6 +33,20 @@ def stated_horizon(profile: Profile, rules: Rules, now: datetime) -> Horizon:
         rules.timeframes.lexicon,
         rules.negations.negation,
     )
+
+
+def zone_of(name: object) -> tzinfo:
+    """The lead's time zone: "до конца месяца" said at 03:00 on 1 April in Almaty is a month
+    off, not the last day of March's UTC; a name no zone has is UTC."""
+    return _zone(name) if isinstance(name, str) and name else UTC
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
 
 
 def temperature_and_intent(

@@ -214,6 +214,19 @@ def test_this_month_runs_to_the_months_end_chosen_or_typed(value: str) -> None:
     assert understand(value, late.date(), None, RULES.timeframes.lexicon).days == 6
 
 
+@pytest.mark.parametrize(
+    ("timezone", "temperature"), [("Asia/Almaty", "warm"), (None, "hot"), ("Mars/Olympus", "hot")]
+)
+def test_a_day_relative_horizon_is_read_on_the_leads_own_day(timezone: str | None, temperature: str) -> None:
+    """Said at 03:00 on 1 April in Almaty (31 March, 22:00 UTC): the month's end is 29 days
+    off there, not today; it was read on the UTC date and the lead went to a rep, hot. With
+    no zone, or one no zone has, the day is UTC's."""
+    said = datetime(2026, 3, 31, 22, 0, tzinfo=UTC)
+    attributes = {"timeframe": "до конца месяца", **({"timezone": timezone} if timezone else {})}
+    profile = Profile(attributes=attributes, captured=True, captured_at=said, timeframe_at=said)
+    assert evaluate(profile, RULES, said).temperature == temperature
+
+
 def test_an_operator_adds_a_word_in_the_rules() -> None:
     document = default_rules_text().replace(
         "  words:\n    en: {", "  words:\n    en: {whenever the stars align: 3, ", 1
