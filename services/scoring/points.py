@@ -5,8 +5,8 @@ from typing import Any
 
 from services.scoring.matching import contains_any, derived, lowered, number_in
 from services.scoring.profile import Profile
-from services.scoring.rules import KeywordRule, Rules, Threshold, every_phrase
-from services.scoring.wording import find_phrase, fold
+from services.scoring.rules import KeywordRule, PhrasesByLanguage, Rules, Threshold, every_phrase
+from services.scoring.wording import find_phrase, fold, phrase_pattern
 from shared.events import RuleHit
 
 # --- fit ---------------------------------------------------------------------------------
@@ -87,7 +87,8 @@ def negative_hits(profile: Profile, rules: Rules, text: str) -> tuple[list[RuleH
             disqualified_by = disqualified_by or (f"negative.{name}" if rule.disqualify else None)
     folded = fold(text)
     for phrase_rule in negative.phrases:
-        if folded and find_phrase(folded, derived(phrase_rule.phrases, every_phrase)) is not None:
+        meant = _without(folded, phrase_rule.unless)
+        if meant and find_phrase(meant, derived(phrase_rule.phrases, every_phrase)) is not None:
             name = f"negative.{phrase_rule.name}"
             hits.append(RuleHit(rule=name, points=phrase_rule.points, reason=phrase_rule.reason))
             disqualified_by = disqualified_by or (name if phrase_rule.disqualify else None)
@@ -96,3 +97,9 @@ def negative_hits(profile: Profile, rules: Rules, text: str) -> tuple[list[RuleH
         reason = f"{unreachable.reason} ({profile.unreachable_calls} attempts)"
         hits.append(RuleHit(rule="negative.unreachable", points=unreachable.points, reason=reason))
     return hits, disqualified_by
+
+
+def _without(folded: str, phrases: PhrasesByLanguage | None) -> str:
+    """The text with the phrases that only mention a red flag taken out (`PhraseRule.unless`)."""
+    pattern = phrase_pattern(derived(phrases, every_phrase)) if phrases else None
+    return pattern.sub(" ", folded) if pattern is not None else folded

@@ -129,6 +129,8 @@ class PhraseRule(_Strict):
     points: Negative
     reason: str
     disqualify: bool = False
+    # Phrases that say one of `phrases` without meaning it: "went to my spam folder" is no spam.
+    unless: PhrasesByLanguage | None = None
 
 
 class UnreachableRule(_Strict):

@@ -375,4 +375,14 @@ ROWS: list[Row] = [
     Row("az", "təcili deyil", "", "cold", None),
     Row("az", None, "Mənə zəng etməyin, email yazın", "cold", None),
     Row("az", None, "Zəng vurmayın, özüm yazacam", "cold", None),
+    # the person's mail filter, not spam (found by a review: -100 and disqualified for good)
+    Row(
+        "en",
+        None,
+        "Your offer landed in my spam folder. Please call me back today",
+        "hot",
+        "callback_request",
+    ),
+    Row("ru", None, "Ваше письмо попало в спам, перезвоните пожалуйста", "hot", "callback_request"),
+    Row("az", None, "Məktubunuz spam qovluğuna düşüb, zəng edin", "hot", "callback_request"),
 ]
