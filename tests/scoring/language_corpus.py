@@ -371,6 +371,10 @@ ROWS: list[Row] = [
     Row("kk", "қазір емес", "", "cold", None),
     Row("kk", None, "Маған қоңырау шалмаңыз, хат жазыңыз", "cold", None),
     Row("kk", None, "Хабарласпаңыз, өзім жазамын", "cold", None),
+    Row("kk", None, "Qońyraý shalmańyz, hat jazyńyz", "cold", None),
+    Row("kk", None, "qonyrau shalmanyz pls", "cold", None),
+    Row("kk", None, "Habarlaspańyz, ózim jazamyn", "cold", None),
+    Row("kk", None, "Erteń qońyraý shalyńyz", "hot", "callback_request"),  # the positive form stays an ask
     Row("az", "indi yox", "", "cold", None),
     Row("az", "təcili deyil", "", "cold", None),
     Row("az", None, "Mənə zəng etməyin, email yazın", "cold", None),
