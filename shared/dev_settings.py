@@ -3,6 +3,7 @@ run and on which ports and address, and the tokens it shows; refused before anyt
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,10 @@ class DevSettings(BaseSettings, KafkaSecuritySettings):
     only: str = Field("", description="Run only these services (comma-separated), e.g. `ingest`.")
     # Each part's log is kept under this; past it, it is moved to <part>.log.1 and starts again.
     log_max_mb: int = Field(100, ge=1)
+    # What says others reach the services on loopback through a proxy (`ServiceSettings.exposed`).
+    trusted_proxies: str = ""
+    ingest_public_url: str | None = Field(None, validation_alias="LEADFLOW_INGEST_PUBLIC_URL")
+    nurture_public_url: str | None = Field(None, validation_alias="LEADFLOW_NURTURE_PUBLIC_URL")
 
     @property
     def log_max_bytes(self) -> int:
@@ -82,16 +87,28 @@ class DevSettings(BaseSettings, KafkaSecuritySettings):
     def _own_tokens_where_others_reach(self) -> "DevSettings":
         # The services refuse the published development tokens beyond loopback, but only once
         # PostgreSQL, the broker and the migrations had run; said here, before anything starts.
-        if is_loopback(self.host):
+        if is_loopback(self.host) and (proxy := self._proxy_named()) is None:
             return self
+        where = f"on {self.host}" if not is_loopback(self.host) else f"behind a proxy ({proxy} is set)"
         if self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN:
+            there = "there" if not is_loopback(self.host) else "through it"
             raise ValueError(
-                f"LEADFLOW_ADMIN_TOKEN must be set, not to the development token, on {self.host}:"
-                " other machines reach the services there"
+                f"LEADFLOW_ADMIN_TOKEN must be set, not to the development token, {where}:"
+                f" other machines reach the services {there}"
             )
         if self.viewer_token is not None and self.viewer_token.get_secret_value() == DEV_VIEWER_TOKEN:
-            raise ValueError(f"LEADFLOW_VIEWER_TOKEN must not be the development token on {self.host}")
+            raise ValueError(f"LEADFLOW_VIEWER_TOKEN must not be the development token {where}")
         return self
+
+    def _proxy_named(self) -> str | None:
+        """The setting that says a proxy passes others' requests to the services, if one does."""
+        for variable, url in (
+            ("LEADFLOW_INGEST_PUBLIC_URL", self.ingest_public_url),
+            ("LEADFLOW_NURTURE_PUBLIC_URL", self.nurture_public_url),
+        ):
+            if url and not is_loopback(urlsplit(url).hostname or ""):
+                return variable
+        return "LEADFLOW_TRUSTED_PROXIES" if self.trusted_proxies.strip() else None
 
     @property
     def viewer_token_shown(self) -> str:

@@ -179,8 +179,23 @@ class ServiceSettings(BaseSettings, KafkaSecuritySettings):
 
     @property
     def exposed(self) -> bool:
-        """Whether others can reach this service: production, or bound beyond loopback."""
-        return self.env == "production" or not is_loopback(self.host)
+        """Whether others can reach this service: production, bound beyond loopback, or on
+        loopback behind a proxy on this machine (`reached_through`). The development tokens
+        and keys are then refused: one behind nginx answered the published dev token."""
+        return self.env == "production" or not is_loopback(self.host) or self.reached_through is not None
+
+    @property
+    def reached_through(self) -> str | None:
+        """The setting that says others reach this service through a proxy, if one does."""
+        return "LEADFLOW_TRUSTED_PROXIES" if self.trusted_proxies.strip() else None
+
+    def where_others_reach(self, production: str) -> str:
+        """How a refusal names why others reach the service (`production` in production)."""
+        if self.env == "production":
+            return production
+        if not is_loopback(self.host):
+            return f"on {self.host}"
+        return f"behind a proxy ({self.reached_through} is set)"
 
     def _inboxes_outlast_the_journal(self) -> list[str]:
         # A broker that lost its log gets the journal again; an event older than the inboxes'
@@ -203,7 +218,7 @@ class ServiceSettings(BaseSettings, KafkaSecuritySettings):
         ]
         if not self.exposed:
             return reasons
-        where = "when LEADFLOW_ENV=production" if self.env == "production" else f"on {self.host}"
+        where = self.where_others_reach("when LEADFLOW_ENV=production")
         if self.admin_token is None:
             reasons.append(f"LEADFLOW_ADMIN_TOKEN must be set {where}")
         elif self.admin_token.get_secret_value() == DEV_ADMIN_TOKEN:

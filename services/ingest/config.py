@@ -1,8 +1,10 @@
 """Ingest settings (LEADFLOW_* plus LEADFLOW_INGEST_PORT)."""
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, field_validator
 
-from shared.settings import ServiceSettings, http_url
+from shared.settings import ServiceSettings, http_url, is_loopback
 
 
 class IngestSettings(ServiceSettings):
@@ -37,6 +39,13 @@ class IngestSettings(ServiceSettings):
         "back from a new import. A live import stores a chunk every second or so, and a failing "
         "chunk's retries back off for 15 s in all, well inside it.",
     )
+
+    @property
+    def reached_through(self) -> str | None:
+        """Visitors' browsers post to `public_url`: beyond loopback, a proxy passes them."""
+        if self.public_url is not None and not is_loopback(urlsplit(self.public_url).hostname or ""):
+            return "LEADFLOW_INGEST_PUBLIC_URL"
+        return super().reached_through
 
     @field_validator("public_url", mode="before")
     @classmethod

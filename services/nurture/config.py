@@ -227,9 +227,16 @@ class NurtureSettings(ServiceSettings):
             if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
                 reasons.append(f"LEADFLOW_{name} must be at least {MIN_SECRET_LENGTH} characters")
             if secret is None and self.exposed:
-                where = "in production" if self.env == "production" else f"on {self.host}"
+                where = self.where_others_reach("in production")
                 reasons.append(f"LEADFLOW_{name} is required {where}")
         return reasons
+
+    @property
+    def reached_through(self) -> str | None:
+        """Reps and people open its links at `public_url`: beyond loopback, a proxy passes them."""
+        if not is_loopback(urlsplit(self.public_url).hostname or ""):
+            return "LEADFLOW_NURTURE_PUBLIC_URL"
+        return super().reached_through
 
     @property
     def unreachable_links(self) -> str | None:

@@ -50,6 +50,16 @@ REFUSED = {
         },
         "LEADFLOW_VIEWER_TOKEN must not be the development token on 192.0.2.7",
     ),
+    "the published admin token behind a proxy on this machine": (
+        {"LEADFLOW_NURTURE_PUBLIC_URL": "https://leads.example.kz"},
+        "LEADFLOW_ADMIN_TOKEN must be set, not to the development token, behind a proxy"
+        " (LEADFLOW_NURTURE_PUBLIC_URL is set): other machines reach the services through it",
+    ),
+    "the published admin token behind a named proxy": (
+        {"LEADFLOW_TRUSTED_PROXIES": "127.0.0.1"},
+        "LEADFLOW_ADMIN_TOKEN must be set, not to the development token, behind a proxy"
+        " (LEADFLOW_TRUSTED_PROXIES is set): other machines reach the services through it",
+    ),
     "a negative PostgreSQL port": (
         {"LEADFLOW_PG_PORT": "-1"},
         "LEADFLOW_PG_PORT: Input should be greater than or equal to 1",

@@ -27,4 +27,5 @@ def test_the_operators_public_address_for_nurture_is_kept(
 ) -> None:
     monkeypatch.setenv("LEADFLOW_NURTURE_PORT", "18003")
     monkeypatch.setenv("LEADFLOW_NURTURE_PUBLIC_URL", "https://leads.example.kz")
+    monkeypatch.setenv("LEADFLOW_ADMIN_TOKEN", "an-admin-token-of-its-own")  # others reach it there
     assert nurture_env(tmp_path)["LEADFLOW_NURTURE_PUBLIC_URL"] == "https://leads.example.kz"

@@ -168,6 +168,39 @@ def test_a_service_bound_beyond_loopback_refuses_the_development_tokens(
         NurtureSettings()
 
 
+@pytest.mark.parametrize(
+    ("settings_type", "variable", "value"),
+    [
+        (ScoringSettings, "LEADFLOW_TRUSTED_PROXIES", "127.0.0.1"),
+        (IngestSettings, "LEADFLOW_INGEST_PUBLIC_URL", "https://leads.example.kz"),
+        (NurtureSettings, "LEADFLOW_NURTURE_PUBLIC_URL", "https://leads.example.kz"),
+    ],
+)
+def test_on_loopback_behind_a_proxy_the_development_tokens_are_refused(
+    monkeypatch: pytest.MonkeyPatch, settings_type: type, variable: str, value: str
+) -> None:
+    """Bound to loopback behind nginx on the same machine, a service took itself for a
+    developer's: the published dev token opened it to everyone (found by a review). A proxy
+    named, or a public address of its own, says others reach it."""
+    for name in [k for k in os.environ if k.startswith("LEADFLOW_")]:
+        monkeypatch.delenv(name)
+    assert settings_type().admin_token_value == DEV_ADMIN_TOKEN  # on loopback alone, as before
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(
+        ValidationError, match=rf"LEADFLOW_ADMIN_TOKEN must be set behind a proxy \({variable} is set\)"
+    ):
+        settings_type()
+    monkeypatch.setenv("LEADFLOW_ADMIN_TOKEN", "a-long-random-production-token")
+    if settings_type is NurtureSettings:
+        with pytest.raises(
+            ValidationError, match=rf"LEADFLOW_SECRET_KEY is required behind a proxy \({variable}"
+        ):
+            settings_type()
+        return
+    exposed = settings_type()
+    assert exposed.viewer_token_value is None and not exposed.public_docs and not exposed.public_metrics
+
+
 def test_on_loopback_in_dev_the_development_tokens_and_open_docs_are_the_defaults(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -390,7 +423,7 @@ def test_a_url_without_scheme_or_host_is_refused_at_start_not_at_each_request(
         ValidationError, match=f"{variable}\n.*must be an http:// or https:// URL with a host"
     ):
         settings_type()
-    monkeypatch.setenv(variable, "https://leads.example.kz")
+    monkeypatch.setenv(variable, "http://localhost:8080")  # a public one says others reach it: tokens then
     settings_type()
 
 
