@@ -52,29 +52,41 @@ def _zone(name: str) -> tzinfo:
 def temperature_and_intent(
     profile: Profile, rules: Rules, now: datetime, asked: list[tuple[str, datetime, str | None]]
 ) -> tuple[Temperature, list["Clock"], list[RuleHit]]:
-    """The temperature, the clocks that will cool it, and the intent points.
+    """The temperature, the clocks that will change it, and the intent points.
 
-    A stated horizon gives hot / warm / cold (003:57-61); an explicit ask (callback, order,
-    demo, price) makes the lead hot. With no new sign of interest since, a hot lead turns
-    warm after `cool_after_days.hot`, and cold after `cool_after_days.warm`.
+    A stated horizon gives hot / warm / cold (003:57-61), counted down from the day it was said:
+    "через 2 месяца" said 50 days ago is 10 days off now, hot. An explicit ask (callback, order,
+    demo, price) makes the lead hot. With no new sign of interest since (since the horizon's
+    day, for a stated one), a hot lead turns warm after `cool_after_days.hot`, and cold after
+    `cool_after_days.warm`.
     """
     last_interest = _last_interest(profile, rules)
     horizon = stated_horizon(profile, rules, now)
-    days = horizon.days
-    stated = temperature_for(days, rules.temperature)
-    stated_clock = Clock(stated, _latest(profile.timeframe()[1] if days is not None else None, last_interest))
+    stated_clock = _stated_clock(horizon.days, profile.timeframe()[1], last_interest, rules)
     asked_clock = Clock("hot" if asked else "cold", _latest(*(at for _, at, _ in asked), last_interest))
     from_timeframe = stated_clock.temperature_at(now, rules)
     temperature = max(from_timeframe, asked_clock.temperature_at(now, rules), key=HOTTER.__getitem__)
     hits = _timeframe_hits(profile, rules.intent, horizon, stated_clock, from_timeframe, now)
     for kind, at, phrase in asked:
         said = f" «{phrase}»" if phrase else ""
-        reason = f"asked: {kind.replace('_', ' ')}{said} ({_age_days(at, now)} days ago)"
+        reason = f"asked: {kind.replace('_', ' ')}{said} ({_days_ago(_age_days(at, now))})"
         hits.append(RuleHit(rule=f"intent.request.{kind}", points=rules.intent.requests[kind], reason=reason))
     need = profile.attributes.get("need")
     if isinstance(need, str) and need.strip() and rules.intent.need:
         hits.append(RuleHit(rule="intent.need", points=rules.intent.need, reason="stated a need"))
     return temperature, [stated_clock, asked_clock], hits
+
+
+def _stated_clock(
+    days: int | None, said_at: datetime | None, last_interest: datetime | None, rules: Rules
+) -> "Clock":
+    """The clock of a stated horizon: due on its day (said when, plus its days; a timeframe
+    kept without the moment it was said counts from the latest sign of interest)."""
+    if days is None:
+        return Clock("cold", None)
+    said_at = said_at or last_interest
+    due = _later(said_at, timedelta(days=days)) if said_at is not None and days > 0 else None
+    return Clock(temperature_for(days, rules.temperature), _latest(said_at, last_interest), due, said_at)
 
 
 def _timeframe_hits(
@@ -85,8 +97,8 @@ def _timeframe_hits(
     from_timeframe: Temperature,
     now: datetime,
 ) -> list[RuleHit]:
-    """The timeframe's intent points, as stated or cooled since; a 0-point line when no one
-    understood it."""
+    """The timeframe's intent points, as stated, counted down or cooled since; a 0-point line
+    when no one understood it."""
     days = horizon.days
     if not horizon.understood:
         said = " ".join(str(profile.timeframe()[0]).split())[:60]
@@ -94,39 +106,76 @@ def _timeframe_hits(
         return [RuleHit(rule="intent.timeframe.not_understood", points=0, reason=reason)]
     if days is None or not intent.timeframe.get(from_timeframe):
         return []
-    reason = "wants it now" if days == 0 else f"buying within {days} days"
+    left = stated_clock.days_left(now)
+    if days == 0:
+        reason = "wants it now"
+    elif left == 0:
+        reason = "buying by now"
+    else:
+        reason = f"buying within {days if left is None else left} days"
     reason += f" («{horizon.phrase}»)" if horizon.phrase else ""
-    if from_timeframe != stated_clock.given:
-        reason += f", said {_age_days(stated_clock.since, now)} days ago"
+    said_days_ago = _age_days(stated_clock.said_at, now)
+    if from_timeframe != stated_clock.given or (left is not None and said_days_ago):
+        reason += f", said {_days_ago(said_days_ago)}"
     points = intent.timeframe[from_timeframe]
     return [RuleHit(rule=f"intent.timeframe.{from_timeframe}", points=points, reason=reason)]
 
 
+DAY = timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class Clock:
-    """A temperature a signal gave, and since when there has been no newer sign of interest."""
+    """A temperature a signal gave, and since when there has been no newer sign of interest.
+    A stated horizon's is `due` on its day: until then it warms as the day nears, from then
+    it cools as an ask does (counted from that day, or a sign of interest after it)."""
 
     given: Temperature
     since: datetime | None
+    due: datetime | None = None
+    said_at: datetime | None = None
+
+    def days_left(self, now: datetime) -> int | None:
+        """Whole days (rounded up) until the horizon's day; 0 once it has come."""
+        if self.due is None:
+            return None
+        return max(0, -((now - self.due) // DAY))
 
     def temperature_at(self, now: datetime, rules: Rules) -> Temperature:
-        if self.given == "cold" or self.since is None:
-            return self.given
-        age = (now - self.since).total_seconds() / 86400
+        left = self.days_left(now)
+        if left:
+            return temperature_for(left, rules.temperature)
+        since = _latest(self.due, self.since) if left == 0 else self.since
+        given: Temperature = "hot" if left == 0 else self.given
+        if given == "cold" or since is None:
+            return given
+        age = (now - since).total_seconds() / 86400
         cool = rules.temperature.cool_after_days
         if age > cool["warm"]:
             return "cold"
-        if self.given == "hot" and age > cool["hot"]:
+        if given == "hot" and age > cool["hot"]:
             return "warm"
-        return self.given
+        return given
 
     def next_change(self, now: datetime, rules: Rules) -> datetime | None:
-        if self.given == "cold" or self.since is None:
-            return None
-        cool = rules.temperature.cool_after_days
-        steps = [cool["hot"], cool["warm"]] if self.given == "hot" else [cool["warm"]]
-        moments = [_later(self.since, timedelta(days=step, seconds=1)) for step in steps]
+        moments: list[datetime | None] = []
+        if self.due is not None and now < self.due:  # counting down: each window it enters
+            windows = (rules.temperature.warm_within_days, rules.temperature.hot_within_days)
+            moments += [_earlier(self.due, timedelta(days=window)) for window in windows]
+        given = "hot" if self.due is not None else self.given
+        since = _latest(self.due, self.since)
+        if given != "cold" and since is not None:
+            cool = rules.temperature.cool_after_days
+            steps = [cool["hot"], cool["warm"]] if given == "hot" else [cool["warm"]]
+            moments += [_later(since, timedelta(days=step, seconds=1)) for step in steps]
         return min((m for m in moments if m is not None and m > now), default=None)
+
+
+def _earlier(moment: datetime, span: timedelta) -> datetime | None:
+    try:
+        return moment - span
+    except OverflowError:
+        return None
 
 
 def _later(moment: datetime, span: timedelta) -> datetime | None:
@@ -190,6 +239,10 @@ def _last_interest(profile: Profile, rules: Rules) -> datetime | None:
 
 def _age_days(at: datetime | None, now: datetime) -> int:
     return int((now - at).total_seconds() // 86400) if at is not None else 0
+
+
+def _days_ago(days: int) -> str:
+    return "1 day ago" if days == 1 else f"{days} days ago"
 
 
 def next_review(rules: Rules, now: datetime, clocks: list[Clock], engagement: int) -> datetime | None:

@@ -93,7 +93,7 @@ def test_window_boundaries_are_configuration() -> None:
         (lead(100, timeframe="immediately"), "cold"),  # and after 90 days, cold
         (lead(20, "web_form", activity("form_submitted", 2), timeframe="immediately"), "hot"),  # renewed
         (lead(20, "web_form", activity("page_view", 2), timeframe="immediately"), "warm"),  # looking isn't
-        (lead(100, timeframe="about two months"), "cold"),
+        (lead(151, timeframe="about two months"), "cold"),  # its day came 91 days ago
         (lead(25, "web_form", activity("demo_request", 20)), "warm"),  # an old ask cools too
         # The rep's doing is no sign of the person's interest: a note, a call nobody answered
         (
@@ -109,6 +109,47 @@ def test_window_boundaries_are_configuration() -> None:
 )
 def test_an_inactive_lead_cools(profile: Profile, expected: str) -> None:
     assert temperature(profile) == expected
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "days_ago", "expected", "reason"),
+    [
+        ("2 months", 0, "warm", "buying within 60 days («2 months»)"),
+        ("2 months", 45, "warm", "buying within 15 days («2 months»), said 45 days ago"),
+        ("2 months", 50, "hot", "buying within 10 days («2 months»), said 50 days ago"),
+        ("2 months", 70, "hot", "buying by now («2 months»), said 70 days ago"),  # its day, 10 days ago
+        ("2 months", 75, "warm", "buying by now («2 months»), said 75 days ago"),  # then cools as an ask
+        ("2 months", 151, "cold", None),
+        ("6 months", 0, "cold", None),  # 180 days: too far
+        ("6 months", 100, "warm", "buying within 80 days («6 months»), said 100 days ago"),
+        ("6 months", 170, "hot", "buying within 10 days («6 months»), said 170 days ago"),
+        ("2 weeks", 10, "hot", "buying within 4 days («2 weeks»), said 10 days ago"),
+        ("2 weeks", 20, "hot", "buying by now («2 weeks»), said 20 days ago"),  # not cooled from the saying
+        ("2 weeks", 29, "warm", "buying by now («2 weeks»), said 29 days ago"),
+    ],
+)
+def test_a_stated_horizon_counts_down_to_its_day_then_cools(
+    timeframe: str, days_ago: int, expected: str, reason: str | None
+) -> None:
+    """003:57-61 read over time: "about two months" said 50 days ago is 10 days off now, hot,
+    and goes to a rep; past its day, with no new sign of interest, it cools as an ask does."""
+    evaluation = evaluate(lead(days_ago, timeframe=timeframe), RULES, NOW)
+    assert evaluation.temperature == expected
+    lines = {hit.rule: hit.reason for hit in evaluation.breakdown}
+    assert lines.get(f"intent.timeframe.{expected}") == reason
+
+
+def test_a_lead_is_reviewed_when_its_horizon_enters_the_next_window() -> None:
+    """The time pass re-decides a lead at `review_at`: a horizon's turn to warm, then to hot,
+    then its cooling; a cold lead with a far horizon has one too."""
+    said = NOW
+    moments = []
+    at = NOW
+    profile = lead(0, timeframe="6 months")  # 180 days
+    while (review := evaluate(profile, RULES, at).review_at) is not None:
+        moments.append(((review - said).days, evaluate(profile, RULES, review).temperature))
+        at = review
+    assert moments == [(90, "warm"), (166, "hot"), (194, "warm"), (270, "cold")]
 
 
 def test_calls_nobody_answered_earn_no_engagement_but_count_as_unreachable() -> None:

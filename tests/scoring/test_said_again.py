@@ -43,7 +43,9 @@ def test_a_timeframe_stated_later_on_the_profile_wins_over_an_earlier_repeat() -
         lead(10, "web_form", repeat, updated(1, timeframe="within_3_months"), **BROWSING), RULES, NOW
     )
     assert evaluation.temperature == "warm"
-    assert intent_lines(evaluation)["intent.timeframe.warm"] == "buying within 90 days («within_3_months»)"
+    assert intent_lines(evaluation)["intent.timeframe.warm"] == (
+        "buying within 89 days («within_3_months»), said 1 day ago"
+    )
     # and an older repeat arriving late does not undo a newer one
     late = evaluate(
         lead(

@@ -186,6 +186,27 @@ async def test_an_inactive_hot_lead_cools_and_the_change_is_published(
     assert out[1]["score"] < out[0]["score"]
 
 
+async def test_a_warm_lead_whose_day_nears_turns_hot_by_the_review_pass_and_is_published(
+    servers: Servers, scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    """A lead "in about two months", said 50 days ago, is 10 days off: hot, for a rep (003:57-61)."""
+    warm = lead_captured(timeframe="about two months")
+    await publish(warm)
+    first = (await classified(servers, warm.lead_id, 1))[0]
+    assert first["temperature"] == "warm"
+    said = datetime.fromisoformat(warm.data["captured_at"])
+    app = scoring._transport.app  # type: ignore[attr-defined]
+    db, book = app.state.runtime.db, app.state.rulebook
+    await passes.review_due(db, book, now=said + timedelta(days=45))
+    assert (await standing(scoring, warm.lead_id))["temperature"] == "warm"
+    await passes.review_due(db, book, now=said + timedelta(days=46, minutes=1))
+    out = await classified(servers, warm.lead_id, 2)
+    turned = (out[1]["temperature"], out[1]["previous_temperature"], out[1]["cause"])
+    assert turned == ("hot", "warm", "decay")
+    assert out[1]["score"] > first["score"]
+    assert any("buying within 14 days" in hit["reason"] for hit in out[1]["breakdown"])
+
+
 async def test_a_review_pass_meeting_an_erasure_under_way_waits_and_publishes_nothing_about_the_lead(
     servers: Servers, scoring: httpx.AsyncClient, publish: Any
 ) -> None:
