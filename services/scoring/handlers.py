@@ -83,7 +83,9 @@ async def apply_events(
             batch.rows.pop(event.lead_id, None)
             erased.add(event.lead_id)
             continue
-        standing = known.setdefault(event.lead_id, Standing(event.lead_id))
+        standing = known.get(event.lead_id)
+        if standing is None:  # built only when missing: a new profile costs a model's validation
+            standing = known[event.lead_id] = Standing(event.lead_id)
         erased.discard(event.lead_id)
         fold(standing.profile, event)
         decision = batch.apply(session, standing, now, event, outcome_of(event), retell=_retold(event))
