@@ -149,8 +149,8 @@ class NegativeRules(_Strict):
 
 
 class TemperatureRules(_Strict):
-    hot_within_days: Annotated[int, Field(ge=0)]
-    warm_within_days: Annotated[int, Field(ge=0)]
+    hot_within_days: Annotated[int, Field(ge=0, le=MAX_DAYS)]
+    warm_within_days: Annotated[int, Field(ge=0, le=MAX_DAYS)]
     cool_after_days: dict[Literal["hot", "warm"], Days]
 
     @model_validator(mode="after")

@@ -1,7 +1,7 @@
 """Intent and temperature: a stated horizon and explicit asks make a lead hot, time cools it."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,9 +22,7 @@ def stated_horizon(profile: Profile, rules: Rules, now: datetime) -> Horizon:
     """The horizon the lead's latest timeframe states, read as of the day it was said where
     the lead is (their `timezone`, else UTC), in the lead's language first."""
     text, said_at = profile.timeframe()
-    said_on = (
-        (said_at or profile.captured_at or now).astimezone(zone_of(profile.attributes.get("timezone"))).date()
-    )
+    said_on = _local_date(said_at or profile.captured_at or now, zone_of(profile.attributes.get("timezone")))
     language = profile.attributes.get("language")
     return understand(
         str(text) if isinstance(text, str | int) and not isinstance(text, bool) else None,
@@ -39,6 +37,15 @@ def zone_of(name: object) -> tzinfo:
     """The lead's time zone: "до конца месяца" said at 03:00 on 1 April in Almaty is a month
     off, not the last day of March's UTC; a name no zone has is UTC."""
     return _zone(name) if isinstance(name, str) and name else UTC
+
+
+def _local_date(moment: datetime, zone: tzinfo) -> date:
+    """The day `moment` is in `zone`; its UTC day at the calendar's ends (year 1 west of
+    Greenwich is before the first day a date holds)."""
+    try:
+        return moment.astimezone(zone).date()
+    except OverflowError:
+        return moment.date()
 
 
 @lru_cache(maxsize=256)
@@ -85,7 +92,7 @@ def _stated_clock(
     if days is None:
         return Clock("cold", None)
     said_at = said_at or last_interest
-    due = _later(said_at, timedelta(days=days)) if said_at is not None and days > 0 else None
+    due = _later(said_at, days) if said_at is not None and days > 0 else None
     return Clock(temperature_for(days, rules.temperature), _latest(said_at, last_interest), due, said_at)
 
 
@@ -161,28 +168,22 @@ class Clock:
         moments: list[datetime | None] = []
         if self.due is not None and now < self.due:  # counting down: each window it enters
             windows = (rules.temperature.warm_within_days, rules.temperature.hot_within_days)
-            moments += [_earlier(self.due, timedelta(days=window)) for window in windows]
+            moments += [_later(self.due, -window) for window in windows]
         given = "hot" if self.due is not None else self.given
         since = _latest(self.due, self.since)
         if given != "cold" and since is not None:
             cool = rules.temperature.cool_after_days
             steps = [cool["hot"], cool["warm"]] if given == "hot" else [cool["warm"]]
-            moments += [_later(since, timedelta(days=step, seconds=1)) for step in steps]
+            moments += [_later(since, step, seconds=1) for step in steps]
         return min((m for m in moments if m is not None and m > now), default=None)
 
 
-def _earlier(moment: datetime, span: timedelta) -> datetime | None:
+def _later(moment: datetime, days: float, seconds: int = 0) -> datetime | None:
+    """`moment` + `days` (earlier, when negative), or None past the calendar's ends: a lead
+    dated near them (dates run to 9998) never reaches a moment that far, and a horizon read
+    from "1000000000" days is no moment at all."""
     try:
-        return moment - span
-    except OverflowError:
-        return None
-
-
-def _later(moment: datetime, span: timedelta) -> datetime | None:
-    """`moment` + `span`, or None past the last year a datetime holds: a lead dated near it
-    (dates run to 9998) never reaches a moment that far."""
-    try:
-        return moment + span
+        return moment + timedelta(days=days, seconds=seconds)
     except OverflowError:
         return None
 
@@ -249,5 +250,5 @@ def next_review(rules: Rules, now: datetime, clocks: list[Clock], engagement: in
     """The next moment time alone may change the evaluation: a cooling step, or decay."""
     moments = [clock.next_change(now, rules) for clock in clocks]
     if engagement > 0:
-        moments.append(_later(now, timedelta(hours=rules.engagement.review_every_hours)))
+        moments.append(_later(now, rules.engagement.review_every_hours / 24))
     return min((m for m in moments if m is not None), default=None)

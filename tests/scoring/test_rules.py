@@ -356,6 +356,8 @@ def refused(document: dict[str, Any]) -> list[str]:
         ("engagement", "review_every_hours", 1e-9, []),  # a review at the same instant, forever
         ("engagement", "half_life_days", float("inf"), []),
         ("engagement", "half_life_days", MAX_DAYS + 1, []),
+        ("temperature", "warm_within_days", 10**9, []),  # a horizon's window, counted back from its day
+        ("temperature", "hot_within_days", MAX_DAYS + 1, []),
     ],
 )
 def test_a_span_beyond_its_bound_is_refused_naming_it(
@@ -365,6 +367,47 @@ def test_a_span_beyond_its_bound_is_refused_naming_it(
     rules[section][name] = value
     where = f"{section}.{name}"
     assert refused(rules) == ([f"{where}.{field}" for field in fields] or [where])
+
+
+@pytest.mark.parametrize(
+    "timeframe",
+    [
+        "999999999",
+        "1000000000",
+        "P99999999999Y",
+        "p3000000y",
+        "99999999999 лет",
+        "in 3000000 years",
+    ],
+)
+@pytest.mark.parametrize(
+    "at",
+    [NOW, datetime(1, 1, 1, tzinfo=UTC), LATEST - timedelta(days=1)],
+    ids=["recently", "year 1", "year 9998"],
+)
+def test_a_horizon_past_the_calendars_end_is_far_not_a_failure(timeframe: str, at: datetime) -> None:
+    """Anyone may type a billion days in a public form: scoring reads it as far off (cold) and
+    never fails on the lead, with the widest windows the rules allow, west of Greenwich too."""
+    widest = longest_spans()
+    widest["temperature"].update(hot_within_days=MAX_DAYS, warm_within_days=MAX_DAYS)
+    said = event(
+        LEAD_CAPTURED,
+        at,
+        channel="web_form",
+        captured_at=at.isoformat(),
+        timeframe=timeframe,
+        timezone="America/New_York",
+    )
+    profile = profile_of(said)
+    for rules in (RULES, parse_rules(widest)):
+        assert evaluate(profile, rules, NOW).temperature == "cold"
+
+
+def test_a_timeframe_said_in_year_one_west_of_greenwich_is_read() -> None:
+    """Year 1's first hours are before the first day a date holds in New York: its UTC day."""
+    said = activity("form_submitted", at=datetime(1, 1, 1, tzinfo=UTC), timeframe="next month")
+    profile = profile_of(said, updated(0, timezone="America/New_York"))
+    assert evaluate(profile, RULES, NOW).temperature == "cold"  # its month came long ago
 
 
 def test_nan_and_infinity_are_no_numbers_of_the_rules() -> None:

@@ -366,3 +366,12 @@ async def test_a_refused_moves_log_line_does_not_quote_what_sales_wrote_about_th
 
 async def _known(client: httpx.AsyncClient, lead_id: uuid.UUID) -> bool:
     return (await client.get(f"/v1/leads/{lead_id}")).status_code == 200
+
+
+async def test_a_billion_days_typed_in_a_form_is_classified_cold(
+    servers: Servers, scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    """Its day is past the calendar's end: far off, not a lead that fails every attempt."""
+    far = lead_captured(timeframe="1000000000", timezone="America/New_York")
+    await publish(far)
+    assert (await classified(servers, far.lead_id, 1))[0]["temperature"] == "cold"
