@@ -88,6 +88,16 @@ class _DocumentLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value its tag cannot hold (`2026-02-30`, year 0, an integer of thousands of
+        digits) is the document's error at its line, not a failure of the service."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as error:
+            mark = node.start_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}"
+            raise InvalidInput([(where, f"not a value YAML can read: {error}")]) from error
+
 
 def _deeper_than(value: Any, limit: int) -> bool:
     """Whether mappings and lists nest in `value` more than `limit` levels (without recursion)."""

@@ -75,6 +75,14 @@ async def test_yaml_anchors_and_aliases_are_refused(nurture: httpx.AsyncClient, 
     assert "anchors and aliases" in response.json()["errors"][0]["reason"]
 
 
+async def test_a_date_yaml_cannot_read_is_a_422_at_its_line(nurture: httpx.AsyncClient) -> None:
+    body = "playbooks: []\nholidays: 2026-02-30\n"
+    headers = {**ADMIN, "content-type": "application/yaml"}
+    response = await nurture.put("/v1/playbooks", content=body, headers=headers)
+    assert refused_fields(response) == ["line 2, column 11"]
+    assert "day is out of range for month" in response.json()["errors"][0]["reason"]
+
+
 def default_with(line: str, written: str) -> str:
     """The default playbooks' YAML with its `line` written as `written`."""
     text = default_playbooks_text()

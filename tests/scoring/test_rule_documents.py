@@ -118,3 +118,26 @@ async def test_yaml_anchors_and_aliases_are_refused(
     one_anchor = default_rules_text().replace("  half_life_days: 30", "  half_life_days: &days 30")
     response = await scoring.request(method, url, content=one_anchor, headers=headers)
     assert refused_fields(response) == ["body"]
+
+
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        ("  half_life_days: 2026-02-30", "day is out of range for month"),
+        ("  half_life_days: 0000-01-01", "year 0 is out of range"),
+        ("  half_life_days: " + "1" * 5000, "Exceeds the limit (4300 digits)"),
+    ],
+    ids=["30 February", "year 0", "5000 digits"],
+)
+@pytest.mark.parametrize("route", ["PUT /v1/rules", "POST /v1/rules:simulate"])
+async def test_a_value_yaml_cannot_read_is_a_422_at_its_line(
+    scoring: httpx.AsyncClient, route: str, written: str, reason: str
+) -> None:
+    method, url = route.split()
+    document = default_rules_text()
+    line = next(n for n, text in enumerate(document.splitlines(), 1) if text == "  half_life_days: 30")
+    body = document.replace("  half_life_days: 30", written)
+    headers = {**ADMIN, "content-type": "application/yaml"}
+    response = await scoring.request(method, url, content=body, headers=headers)
+    assert refused_fields(response) == [f"line {line}, column 19"]
+    assert reason in response.json()["errors"][0]["reason"]
