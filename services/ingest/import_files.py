@@ -69,6 +69,12 @@ class ImportTooLarge(Exception):
     pass
 
 
+MAX_COLUMNS = 1000
+"""Columns a file may name: a lead keeps its fields, the utm tags and 50 custom fields, and a
+CRM's export of every field it has stays well under. A header row of 100,000 names held the
+service for seconds reading them, and made a report of megabytes."""
+
+
 class UnreadableFile(Exception):
     """The file as a whole cannot be read; the message says why, for the report."""
 
@@ -149,6 +155,11 @@ def _opened(raw: IO[bytes], delimiter: str | None) -> Iterator[tuple[list[str], 
             _read(reader)
         _, names = _read(reader)
         header = [name.strip() for name in names or []]
+        if len(header) > MAX_COLUMNS:
+            raise UnreadableFile(
+                f"the header row names {len(header):,} columns; at most {MAX_COLUMNS:,} are read"
+                " (leave out the columns no lead needs)"
+            )
         if any(_UNDECODED.search(name) for name in header):
             raise UnreadableFile(f"the header row {NOT_UTF8}")
         if unnamed := _unstorable_name(header):

@@ -61,7 +61,8 @@ async def run(
     """Apply every row; the report is updated with each chunk. Never raises."""
     try:
         header, total = await asyncio.to_thread(survey, raw, delimiter)
-        await _set(db, import_id, rows_total=total, unknown_headers=unknown_headers(header))
+        unknown = await asyncio.to_thread(unknown_headers, header)  # difflib: off the event loop
+        await _set(db, import_id, rows_total=total, unknown_headers=unknown)
         await apply_rows(db, source, import_id, read_rows(raw, delimiter), region)
         await _set(db, import_id, status="done", finished_at=func.now())
     except asyncio.CancelledError:

@@ -374,6 +374,18 @@ async def test_a_header_with_a_nul_fails_the_import_saying_which_column(servers:
     assert report["error"].startswith("the header row's column 2 contains U+0000"), report
 
 
+async def test_a_header_of_more_columns_than_a_lead_could_use_fails_the_import(servers: Servers) -> None:
+    """100,000 column names (any page's capture key may send a file): the import read each
+    against the lead fields on the event loop, seconds of a stalled ingest, and reported them all."""
+    names = ",".join(f"q{n:07d}x" for n in range(100_000))
+    async with running(create_app(servers.settings(IngestSettings))) as client:
+        key = {"X-Source-Key": (await create_source(client, channel="import"))["key"]}
+        report = await finished_report(client, key, f"email,{names}\nwide@expo.kz\n".encode())
+    assert report["status"] == "failed"
+    assert report["error"].startswith("the header row names 100,001 columns; at most 1,000"), report
+    assert report["unknown_headers"] in (None, []), "no report of a header that was not read"
+
+
 async def test_a_quote_left_open_fails_the_import_naming_its_line_and_stores_nothing(
     servers: Servers,
 ) -> None:
