@@ -209,6 +209,7 @@ def _assignment(
         "rep_id": rep.id,
         "correlation_id": event.correlation_id,
         "assigned_at": now,
+        "handed_off_at": now,
         "sla_due_at": now + timedelta(seconds=settings.sla_seconds),
         "acknowledged_at": None,
         "escalations": 0,

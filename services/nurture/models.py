@@ -42,7 +42,9 @@ class Assignment(SQLModel, table=True):
     lead_id: UUID = Field(primary_key=True)
     rep_id: UUID | None = Field(default=None, index=True)  # None: no active rep matched it (`unmatched`)
     correlation_id: UUID
-    assigned_at: datetime = Field(sa_type=DateTime(timezone=True))
+    assigned_at: datetime = Field(sa_type=DateTime(timezone=True))  # to the rep holding it now
+    # when its hand-off began: an escalation leaves it (empty before 0023: `assigned_at`)
+    handed_off_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     sla_due_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     acknowledged_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     escalations: int = 0

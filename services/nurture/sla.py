@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -153,35 +153,38 @@ async def acknowledge(
 
 
 async def stop_the_clocks(session: AsyncSession, events: list[Envelope]) -> None:
-    """A sales outcome (accepted, meeting, proposal, won, lost...) dated after a hand-off and
-    before the rep pressed acknowledge means sales reached the lead: its SLA is met, even when
+    """A sales outcome (accepted, meeting, proposal, won, lost...) dated after a hand-off began
+    and before a rep pressed acknowledge means sales reached the lead: its SLA is met, even when
     scoring says nothing (an SQL lead accepted stays SQL), and the outcome stands for the
     acknowledgement (`lead.acknowledged` with `outcome`), so that metrics' SLA compliance counts
-    it met too. The outcome's own date is when sales reached the lead (a CRM may record a call
-    later); one dated before the hand-off (a lost lead since revived) does not count."""
+    it met too; also when the classification it caused stopped the clock first (the hand-off
+    lane hears it before this consumer hears the outcome). The outcome's own date is when sales
+    reached the lead (a CRM may record a call later, after an escalation); one dated before the
+    hand-off (a lost lead since revived) does not count."""
     latest: dict[UUID, tuple[datetime, Envelope]] = {}
     for event in events:
         reached_at = OutcomeRecorded.model_validate(event.data).occurred_at  # as sales dated it
         if event.lead_id not in latest or reached_at > latest[event.lead_id][0]:
             latest[event.lead_id] = (reached_at, event)
     columns = ASSIGNMENTS.c
+    began = func.coalesce(columns.handed_off_at, columns.assigned_at)
     for lead_id, (reached_at, outcome) in latest.items():
         reached = await session.execute(
             update(ASSIGNMENTS)
             .where(
                 columns.lead_id == lead_id,
-                columns.sla_due_at.is_not(None),
+                columns.rep_id.is_not(None),
                 columns.acknowledged_at.is_(None),
-                columns.assigned_at < reached_at,
+                began < reached_at,
             )
             .values(sla_due_at=None, acknowledged_at=reached_at)
-            .returning(columns.rep_id, columns.assigned_at, columns.correlation_id)
+            .returning(columns.rep_id, began, columns.correlation_id)
         )
-        for rep_id, assigned_at, correlation_id in reached:
+        for rep_id, handed_off_at, correlation_id in reached:
             acknowledged = LeadAcknowledged(
                 rep_id=rep_id,
                 acknowledged_at=reached_at,
-                seconds_to_acknowledge=(reached_at - assigned_at).total_seconds(),
+                seconds_to_acknowledge=(reached_at - handed_off_at).total_seconds(),
                 outcome=outcome.data.get("outcome"),
             )
             event = Envelope.of(

@@ -49,6 +49,7 @@ async def escalate_unmatched(
         "rep_id": None,
         "correlation_id": event.correlation_id,
         "assigned_at": now,  # when it was to be handed off
+        "handed_off_at": now,
         "sla_due_at": None,
         "acknowledged_at": None,
         "escalations": 1 if managers else 0,

@@ -215,6 +215,62 @@ async def test_a_sales_outcome_meets_the_sla_even_when_the_classification_stays(
     assert await acknowledged_at(db, revived.lead_id) is None  # lost before its hand-off: not reached
 
 
+def outcome_of(lead: Envelope, name: str, at: datetime) -> Envelope:
+    recorded = OutcomeRecorded(outcome_id=uuid.uuid4(), outcome=name, occurred_at=at)
+    return lead.follow_up(OUTCOME_RECORDED, "ingest", recorded)
+
+
+async def acknowledgements(servers: Servers, lead_id: uuid.UUID) -> list[Envelope]:
+    found = await events_of(
+        servers.bootstrap,
+        str(lead_id),
+        until=lambda es: any(e.type == LEAD_ACKNOWLEDGED for e in es),
+        topic=topics.TOUCH_EVENTS,
+    )
+    return [e for e in found if e.type == LEAD_ACKNOWLEDGED]
+
+
+async def test_an_outcome_after_the_classification_it_caused_still_stands_for_the_acknowledgement(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """Sales accepted a hot lead: scoring moves it to SQL, and the hand-off lane hears that
+    first and stops the clock; the outcome, heard next, found no clock running and published
+    nothing, so metrics counted an SLA missed for a lead reached in a minute."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as receiver:
+        await add(nurture, receiver, "Aigerim")
+        lead = await assign(db, settings, start)
+        await classify_again(db, settings, lead, start + 2 * SECOND, stage="sql", cause=OUTCOME_RECORDED)
+        assert await escalate_overdue(db, settings, start + SLA + SECOND) == 0  # the clock stopped
+        async with db.transaction() as session:
+            await stop_the_clocks(session, [outcome_of(lead, "sales_accepted", start + 60 * SECOND)])
+    assert await acknowledged_at(db, lead.lead_id) == start + 60 * SECOND
+    [acknowledged] = await acknowledgements(servers, lead.lead_id)
+    assert acknowledged.data["outcome"] == "sales_accepted"
+    assert acknowledged.data["seconds_to_acknowledge"] == 60.0
+
+
+async def test_an_outcome_dated_before_an_escalation_it_arrives_after_ends_the_escalations(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """The first rep called at minute 5; their CRM recorded it after the SLA ran out and the
+    lead went to the next rep: that rep's clock ran on, and the managers heard of a breach."""
+    settings = settings_of(nurture)
+    start = utcnow() - 3 * SLA
+    with webhook_receiver() as first, webhook_receiver() as second:
+        await add(nurture, first, "Aigerim")
+        await add(nurture, second, "Dauren")
+        lead = await assign(db, settings, start)
+        assert await escalate_overdue(db, settings, start + SLA + SECOND) == 1  # to the other rep
+        async with db.transaction() as session:
+            await stop_the_clocks(session, [outcome_of(lead, "meeting_booked", start + 5 * 60 * SECOND)])
+        assert await escalate_overdue(db, settings, start + 2 * SLA + 2 * SECOND) == 0
+    assert await acknowledged_at(db, lead.lead_id) == start + 5 * 60 * SECOND
+    [acknowledged] = await acknowledgements(servers, lead.lead_id)
+    assert acknowledged.data["seconds_to_acknowledge"] == 300.0  # from the hand-off, not the escalation
+
+
 async def acknowledged_at(db: Database, lead_id: uuid.UUID) -> datetime | None:
     async with db.transaction() as session:
         query = text("SELECT acknowledged_at FROM assignments WHERE lead_id = :id")
