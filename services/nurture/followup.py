@@ -112,11 +112,20 @@ async def follow(session: AsyncSession, events: list[Envelope], book: PlaybookBo
     await write_deferred(session)  # the touches exist before any later handler of this run looks
 
 
+EXPIRED = "no longer true when the lead's hours or weekly cap would let it go (the step's `within`)"
+
+
 async def _schedule(
     session: AsyncSession, cause: Envelope, playbook: Playbook, version: int, now: datetime
 ) -> None:
-    """Queue the playbook's touches for the lead, each announced as scheduled."""
+    """Queue the playbook's touches for the lead, each announced as scheduled. A step true only
+    for a while (`within`) counts from when scoring classified the lead, not from when this
+    consumer heard of it: after a backlog, "our manager will call you within 15 minutes" an
+    hour after the person asked is no longer true, and is cancelled as it is scheduled."""
+    classified_at = min(now, cause.occurred_at)
     for index, step, due in plan(playbook, now):
+        expires_at = classified_at + step.delay + step.expiry if step.expiry is not None else None
+        expired = expires_at is not None and expires_at <= due
         touch: dict[str, Any] = {
             "id": uuid4(),
             "lead_id": cause.lead_id,
@@ -127,12 +136,15 @@ async def _schedule(
             "channel": step.channel,
             "template": step.template,
             "due_at": due,
-            "expires_at": due + step.expiry if step.expiry is not None else None,
-            "status": "scheduled",
+            "expires_at": expires_at,
+            "status": "cancelled" if expired else "scheduled",
+            "detail": EXPIRED if expired else None,
             "attempts": 0,
         }
         defer_insert(session, TOUCHES, touch)
         await emit(session, touch_event(TOUCH_SCHEDULED, Touch.model_construct(**touch)))
+        if expired:
+            await emit(session, touch_event(TOUCH_CANCELLED, Touch.model_construct(**touch), EXPIRED))
 
 
 async def _lock(

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture import suppression
 from services.nurture.consent import may_market
-from services.nurture.followup import TOUCHES, PlaybookBook
+from services.nurture.followup import EXPIRED, TOUCHES, PlaybookBook
 from services.nurture.models import FollowedLead, Touch
 from services.nurture.occasions import PLAYBOOK as OCCASIONS
 from services.nurture.occasions import missed_its_day
@@ -32,7 +32,6 @@ IN_DOUBT = (
     "in doubt: the sender stopped between sending this email and recording it; not sent again,"
     " so that nobody gets it twice"
 )
-EXPIRED = "no longer true when the lead's hours or weekly cap would let it go (the step's `within`)"
 NO_TEMPLATE = "no template {template!r} in playbooks version {version}, which it was scheduled under"
 NO_CONSENT = "no consent to {channel} marketing, and the lead's source states no legal basis for it"
 BUSY = "waiting for its lead, which another transaction holds"

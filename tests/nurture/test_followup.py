@@ -731,19 +731,43 @@ async def test_a_touch_keeps_the_texts_of_the_playbooks_it_was_scheduled_under(
 async def test_the_hot_leads_promise_of_a_call_expires_half_an_hour_after_it_is_due(
     nurture: httpx.AsyncClient, publish: Any, servers: Servers
 ) -> None:
+    """Due 5 minutes after scoring classified the lead, true for 30 minutes from then."""
     event = classified("hot", phone="+77015550199")
     await publish(topics.LEAD_CLASSIFICATIONS, event)
     await eventually(lambda: _count(nurture, event.lead_id, "scheduled", 1), timeout=20)
+    rows = await _touch_rows(servers, event.lead_id)
+    assert {r["template"]: r["expires_at"] for r in rows} == {
+        "call_now": None,
+        "we_call_you": event.occurred_at + timedelta(minutes=35),
+    }
+
+
+async def test_a_promise_of_a_call_heard_an_hour_late_is_not_made(
+    nurture: httpx.AsyncClient, publish: Any, servers: Servers
+) -> None:
+    """Nurture's consumer was behind (a restart, a backlog): the person asked 40 minutes ago,
+    and "our manager will call you within 15 minutes" was scheduled 5 minutes on, true for 30
+    minutes from then (found by a review). The rep's call task is made all the same."""
+    event = classified("hot", phone="+77015550198").model_copy(
+        update={"occurred_at": utcnow() - timedelta(minutes=40)}
+    )
+    await publish(topics.LEAD_CLASSIFICATIONS, event)
+    await eventually(lambda: _count(nurture, event.lead_id, "scheduled", 1), timeout=20)
+    rows = {r["template"]: r for r in await _touch_rows(servers, event.lead_id)}
+    assert (rows["we_call_you"]["status"], rows["we_call_you"]["detail"]) == (
+        "cancelled",
+        touch_claims.EXPIRED,
+    )
+    assert rows["call_now"]["status"] == "scheduled"
+
+
+async def _touch_rows(servers: Servers, lead_id: uuid.UUID) -> list[asyncpg.Record]:
     connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
     try:
-        query = "SELECT template, due_at, expires_at FROM nurture.touches WHERE lead_id = $1 ORDER BY step"
-        rows = await connection.fetch(query, event.lead_id)
+        query = "SELECT template, status, detail, due_at, expires_at FROM nurture.touches WHERE lead_id = $1"
+        return list(await connection.fetch(query + " ORDER BY step", lead_id))
     finally:
         await connection.close()
-    assert {r["template"]: (r["expires_at"] - r["due_at"]) if r["expires_at"] else None for r in rows} == {
-        "call_now": None,
-        "we_call_you": timedelta(minutes=30),
-    }
 
 
 async def test_an_unsubscribe_outlives_the_erasure_of_the_person(
