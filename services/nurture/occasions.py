@@ -20,12 +20,12 @@ BIRTHDAY = "birthday"
 PLAYBOOK = "occasions"  # what a greeting's touch names as its playbook
 
 
-def missed_its_day(going: datetime, allowed: datetime, lead: dict[str, Any], rules: Playbooks) -> bool:
-    """Whether a greeting that would go at `going` (its hour, or now if later) may go only on a
-    later day in the lead's zone, put off by the weekly cap or quiet hours: "happy birthday"
-    days late is no greeting."""
+def missed_its_day(due: datetime, allowed: datetime, lead: dict[str, Any], rules: Playbooks) -> bool:
+    """Whether a greeting due at `due` may go only on a later day in the lead's zone: put off by
+    the weekly cap or quiet hours, or reached a day late (sending paused, nurture down, a
+    provider's Retry-After): "happy birthday" days late is no greeting."""
     zone = zone_of(lead, rules)
-    return allowed.astimezone(zone).date() > going.astimezone(zone).date()
+    return allowed.astimezone(zone).date() > due.astimezone(zone).date()
 
 
 _BIRTHDAY = re.compile(r"^(?:\d{4}|-)-(\d{2}-\d{2})$")

@@ -160,9 +160,7 @@ def _judge(
     if not may_market(channel, lead.context):
         return Decided(item, "cancelled", NO_CONSENT.format(channel=channel))
     allowed = earliest_send(now, channel, lead.context, playbooks, recent)  # that channel's hours
-    if touch.playbook == OCCASIONS and missed_its_day(
-        max(touch.due_at, now), allowed, lead.context, playbooks
-    ):
+    if touch.playbook == OCCASIONS and missed_its_day(touch.due_at, allowed, lead.context, playbooks):
         return Decided(item, "cancelled", "a greeting that missed its day (the lead's hours or weekly cap)")
     if touch.expires_at is not None and allowed > touch.expires_at:
         return Decided(item, "cancelled", EXPIRED)

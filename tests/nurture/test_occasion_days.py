@@ -91,3 +91,29 @@ def test_a_greeting_the_weekly_cap_would_put_off_to_another_day_is_cancelled() -
         True,
     )
     assert plain.status == "scheduled" and plain.due_at > now + timedelta(days=1)  # it waits
+
+
+def test_a_greeting_reached_only_the_next_day_is_cancelled() -> None:
+    """Queued for 10:00 on the birthday, then sending paused (or nurture down, or a provider's
+    Retry-After) until the next morning: it went a day late (found by a review)."""
+    playbooks = rules({"name": "birthday", "day": "birthday", "template": "thanks"})
+    due_at = datetime(2027, 3, 10, 6, 0, tzinfo=UTC)  # 10:00 in Baku
+    lead = FollowedLead(
+        lead_id=uuid.uuid4(), context={"stage": "customer", "timezone": "Asia/Baku", "consent": True}
+    )
+    touch = Touch.model_construct(
+        id=uuid.uuid4(),
+        lead_id=lead.lead_id,
+        playbook="occasions",
+        channel="email",
+        template="thanks",
+        due_at=due_at,
+    )
+
+    def judged(now: datetime) -> Any:
+        claim = Claimed(touch, lapsed=False)
+        return _judge(claim, touch, lead, lead.context, now, playbooks, playbooks.templates, [])
+
+    late = judged(due_at + timedelta(hours=23))  # 09:00 the next day in Baku
+    assert (late.status, late.detail.startswith("a greeting that missed its day")) == ("cancelled", True)
+    assert judged(due_at + timedelta(hours=8)).channel == "email"  # 18:00 the same day: it goes
