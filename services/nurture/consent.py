@@ -27,6 +27,13 @@ whole), apart from the lead as scoring's classification copied it: a classificat
 the change, or arriving before it, must not undo it (`as_heard`)."""
 
 
+OPTED_IN_AGAIN = "opted_in_again"
+"""Kept on a lead's context when the person consented to marketing again (through a `history`
+key) before nurture knew their addresses (the consent came before the first classification):
+that classification then lifts their addresses' suppression (`suppression`), as the consent
+would have, had it come after."""
+
+
 def with_consent(context: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     """The context after a `consent.changed` (purposes other than marketing change nothing)."""
     if change.get("purpose", "marketing") not in MARKETING_PURPOSES:

@@ -4,7 +4,7 @@ The caller owns the transaction."""
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 from pydantic import ValidationError
@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture import suppression
-from services.nurture.consent import HEARD, as_heard, with_consent
+from services.nurture.consent import HEARD, OPTED_IN_AGAIN, as_heard, with_consent
 from services.nurture.models import (
     Assignment,
     FollowedLead,
@@ -85,9 +85,11 @@ async def follow(session: AsyncSession, events: list[Envelope], book: PlaybookBo
     chosen: dict[str | None, Playbook | None] = {None: None}
     for lead_id, event in newest.items():
         classified = LeadClassified.model_validate(event.data)
-        current, unsubscribed, heard = held.get(lead_id, (None, False, None))
+        current, unsubscribed, heard, opted_in_again = held.get(lead_id, Held(None, False, None, False))
         copied = {**classified.lead, "temperature": classified.temperature, "stage": classified.stage}
         context = as_heard(copied, heard)
+        if opted_in_again and not unsubscribed:  # their addresses, told now: written to again
+            await suppression.forget(session, context)
         playbook = active.value.select(classified.temperature, classified.stage, context.get("channel"))
         name = playbook.name if playbook else None
         row: dict[str, Any] = {"lead_id": lead_id, "context": context, "updated_at": now}
@@ -147,17 +149,29 @@ async def _schedule(
             await emit(session, touch_event(TOUCH_CANCELLED, Touch.model_construct(**touch), EXPIRED))
 
 
-async def _lock(
-    session: AsyncSession, lead_ids: list[UUID]
-) -> dict[UUID, tuple[str | None, bool, dict[str, bool] | None]]:
-    """The leads' playbook, unsubscription and consent heard, locked for this transaction."""
+class Held(NamedTuple):
+    playbook: str | None
+    unsubscribed: bool
+    heard: dict[str, bool] | None
+    opted_in_again: bool
+
+
+async def _lock(session: AsyncSession, lead_ids: list[UUID]) -> dict[UUID, Held]:
+    """The leads' playbook, unsubscription and consent heard (with whether the person opted in
+    again before nurture knew their addresses), locked for this transaction."""
     rows = await session.execute(
-        select(LEADS.c.lead_id, LEADS.c.playbook, LEADS.c.unsubscribed, LEADS.c.context[HEARD])
+        select(
+            LEADS.c.lead_id,
+            LEADS.c.playbook,
+            LEADS.c.unsubscribed,
+            LEADS.c.context[HEARD],
+            LEADS.c.context[OPTED_IN_AGAIN],
+        )
         .where(LEADS.c.lead_id.in_(lead_ids))
         .order_by(LEADS.c.lead_id)
         .with_for_update()
     )
-    return {lead_id: (playbook, unsubscribed, heard) for lead_id, playbook, unsubscribed, heard in rows}
+    return {row[0]: Held(row[1], row[2], row[3], row[4] is True) for row in rows}
 
 
 def touch_event(
@@ -223,20 +237,23 @@ async def erase(session: AsyncSession, lead_ids: set[UUID]) -> None:
     await session.execute(delete(greetings).where(greetings.c.lead_id.in_(lead_ids)))
 
 
-async def record_consent(session: AsyncSession, lead_id: UUID, change: dict[str, Any]) -> None:
+async def record_consent(
+    session: AsyncSession, lead_id: UUID, change: dict[str, Any], opted_in_again: bool = False
+) -> None:
     """Keep a consent given or withdrawn for a channel on the lead, also one nurture does not
     follow yet (its first classification may come after this), apart from what a
-    classification copies (`consent.HEARD`)."""
+    classification copies (`consent.HEARD`). `opted_in_again`: see `consent.OPTED_IN_AGAIN`."""
+    marker = {OPTED_IN_AGAIN: True} if opted_in_again else {}
     kept = await session.execute(
         insert(LEADS)
-        .values(lead_id=lead_id, context=with_consent({}, change))
+        .values(lead_id=lead_id, context=with_consent({}, change) | marker)
         .on_conflict_do_nothing(index_elements=["lead_id"])
         .returning(LEADS.c.lead_id)
     )
     if kept.first() is None:  # followed already
         lead = await session.get(FollowedLead, lead_id, with_for_update=True)
         assert lead is not None
-        lead.context = with_consent(lead.context, change)
+        lead.context = with_consent(lead.context, change) | marker
         session.add(lead)
 
 
@@ -250,13 +267,15 @@ async def resubscribe(session: AsyncSession, event: Envelope, book: PlaybookBook
     the operator's own system records the person's wish with a `history` key."""
     lead = await session.get(FollowedLead, event.lead_id, with_for_update=True)
     held = {event.lead_id: lead} if lead is not None else {}
+    vouched = event.data.get("key_scope") != "capture"
+    unknown = lead is None or not suppression.addresses(lead.context)  # not classified yet
     if lead is None or not (lead.unsubscribed or await suppression.suppressed(session, held)):
-        await record_consent(session, event.lead_id, event.data)
+        await record_consent(session, event.lead_id, event.data, opted_in_again=vouched and unknown)
         return
-    if event.data.get("key_scope") == "capture":
+    if not vouched:
         log.warning("lead %s: a consent given by a web page's key does not undo an unsubscribe", lead.lead_id)
         return
-    context = with_consent(lead.context, event.data)
+    context = with_consent(lead.context, event.data) | ({OPTED_IN_AGAIN: True} if unknown else {})
     await suppression.forget(session, context)  # an address someone unsubscribed, erased since
     active = await book.active(session)
     playbook = active.value.select(context.get("temperature"), context.get("stage"), context.get("channel"))

@@ -812,3 +812,43 @@ async def test_an_unsubscribe_outlives_the_erasure_of_the_person(
     given = again.follow_up(CONSENT_CHANGED, "ingest", _payload(granted=True, purpose="marketing"))
     await publish(topics.LEAD_EVENTS, given)
     await eventually(lambda: len(mailbox.to(address)) + len(mailbox.to(address.upper())) == 2, timeout=20)
+
+
+async def test_a_consent_given_again_before_the_first_classification_lifts_the_suppression(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any, servers: Servers
+) -> None:
+    """Unsubscribed, erased, then created again by the CRM, which posts the person's new
+    opt-in at once: the consent came before scoring's classification, when nurture did not know
+    the address yet, so the suppression stayed and every email was cancelled (found by a
+    review). A web page's key, as ever, lifts nothing."""
+    first = classified("warm")
+    address = first.data["lead"]["email"]
+    await publish(topics.LEAD_CLASSIFICATIONS, first)
+    await eventually(lambda: len(mailbox.to(address)) == 1, timeout=20)
+    withdrawn = first.follow_up(CONSENT_CHANGED, "ingest", _payload(granted=False, purpose="marketing"))
+    await publish(topics.LEAD_EVENTS, withdrawn)
+    await eventually(lambda: _only(nurture, first.lead_id, {"cancelled", "sent"}), timeout=20)
+    gone = first.follow_up(LEAD_ERASED, "ingest", _payload(erased_at=utcnow().isoformat()))
+    await publish(topics.LEAD_EVENTS, gone)
+    await eventually(lambda: _none(nurture, first.lead_id), timeout=20)
+
+    suppressed = "the person unsubscribed by this address before (kept after their erasure)"
+    by_a_page = await _granted_then_classified(servers, publish, address, "capture")
+    await eventually(lambda: _email_detail(nurture, by_a_page.lead_id, suppressed), timeout=20)
+    by_the_crm = await _granted_then_classified(servers, publish, address, "history")
+    await eventually(lambda: _email_sent(nurture, by_the_crm.lead_id), timeout=20)
+    assert len(mailbox.to(address)) == 2  # the first lead's welcome, then the CRM's lead's
+
+
+async def _granted_then_classified(servers: Servers, publish: Any, address: str, scope: str) -> Envelope:
+    again = classified("warm", email=address)
+    grant = _payload(granted=True, purpose="marketing", key_scope=scope)
+    given = again.follow_up(CONSENT_CHANGED, "ingest", grant)
+    await publish(topics.LEAD_EVENTS, given)
+    await applied(servers, given)  # before nurture has any classification of the lead
+    await publish(topics.LEAD_CLASSIFICATIONS, again)
+    return again
+
+
+async def _email_sent(client: httpx.AsyncClient, lead_id: uuid.UUID) -> bool:
+    return any(t["channel"] == "email" and t["status"] == "sent" for t in await touches(client, lead_id))
