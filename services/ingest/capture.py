@@ -34,7 +34,14 @@ from services.ingest.journal import know_key, record_activity, stage_event
 from services.ingest.lead_lookup import find_matches, transaction_leads
 from services.ingest.models import Lead, Source
 from services.ingest.normalize import collect_utm, normalize_contact
-from services.ingest.profiles import FIRST_TOUCH, SAID, check_profile, merge_attributes
+from services.ingest.profiles import (
+    FIRST_TOUCH,
+    SAID,
+    check_profile,
+    merge_attributes,
+    merged_profile,
+    within_bounds,
+)
 from services.ingest.schemas import LeadIn
 from shared import topics
 from shared.db import defer_insert
@@ -175,10 +182,11 @@ async def _merge(
     contact, unmatched = _contact_points(submission, lead, conflicts)
     stored: dict[str, Any] = lead["attributes"]
     changes = merge_attributes(stored, submission.attributes, overwrite=submission.vouched)
-    merged = {**stored, **changes}
+    if not submission.vouched:  # answered as for a new person: what passes the bounds is left out
+        changes = within_bounds(stored, changes)
+    merged = merged_profile(stored, changes)
     if "custom" in changes:
-        merged["custom"] = {**stored.get("custom", {}), **changes["custom"]}
-        check_profile(merged)
+        check_profile(merged)  # the operator's own system is told
 
     if contact or changes:
         await _apply(session, lead, contact, merged)

@@ -50,3 +50,25 @@ def check_profile(attributes: dict[str, Any]) -> None:
         largest = max(sizes, key=sizes.__getitem__)
         reason = f"would make this person's profile {total:,} bytes; at most {MAX_PROFILE_BYTES:,}"
         raise InvalidInput([(largest, reason)])
+
+
+def merged_profile(stored: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The profile with `changes` (of `merge_attributes`) applied."""
+    merged = {**stored, **changes}
+    if "custom" in changes:
+        merged["custom"] = {**stored.get("custom", {}), **changes["custom"]}
+    return merged
+
+
+def within_bounds(stored: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """For a submission that may not learn who is known (a web page's, `Submission.vouched`
+    False): the changes that keep the profile within its bounds, the new custom fields left out
+    when they would not, and everything when even that would not. A 422 told such a page the
+    person was known, and how many custom fields their profile held (found by a review)."""
+    for kept in (changes, {k: v for k, v in changes.items() if k != "custom"}):
+        try:
+            check_profile(merged_profile(stored, kept))
+        except InvalidInput:
+            continue
+        return kept
+    return {}
