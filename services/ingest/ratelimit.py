@@ -1,6 +1,7 @@
 """Rate limits per source key and per client IP (the `limits` library, in process memory:
 each replica limits what it serves)."""
 
+import ipaddress
 import math
 import time
 
@@ -28,10 +29,25 @@ class RateLimits:
         await self._hit(self._per_key, "key", key_id)
 
     async def check_ip(self, ip: str) -> None:
-        await self._hit(self._per_ip, "ip", ip)
+        await self._hit(self._per_ip, "ip", client_block(ip))
 
     async def _hit(self, items: list[RateLimitItem], kind: str, name: str) -> None:
         for item in items:
             if not await self._limiter.hit(item, kind, name):
                 stats = await self._limiter.get_window_stats(item, kind, name)
                 raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
+
+
+def client_block(ip: str) -> str:
+    """What a client's requests are counted by: an IPv4 address, or an IPv6 address's /64. One
+    host is given a whole /64 and may send each request from another address in it: counted by
+    address, it had a limit of its own for each of 2**64 addresses (found by a review)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network((address, 64), strict=False))
+    return str(address)

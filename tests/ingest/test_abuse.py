@@ -83,6 +83,26 @@ async def test_rate_limits_per_key_and_per_ip(servers: Servers) -> None:
         assert guesses == [401, 401, 401, 429]
 
 
+async def test_an_ipv6_host_is_limited_by_its_64_not_by_each_address_in_it(servers: Servers) -> None:
+    """One host is given a /64 and may send each guess from another of its 2**64 addresses."""
+    app = create_app(servers.settings(IngestSettings, rate_limit_per_ip="3/minute"))
+
+    async def guess(client_ip: str) -> int:
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
+            headers = {"X-Source-Key": "lfk_" + "h" * 43}
+            return (
+                await client.post("/v1/leads", json={"email": "g@example.kz"}, headers=headers)
+            ).status_code
+
+    async with app.router.lifespan_context(app):
+        assert [await guess(f"2001:db8:1:2::{n:x}") for n in range(1, 5)] == [401, 401, 401, 429]
+        assert await guess("2001:db8:1:3::1") == 401, "the next /64 is another host"
+        assert [await guess(ip) for ip in ("::ffff:192.0.2.7", "192.0.2.7")] == [401, 401]
+        assert [await guess(ip) for ip in ("::ffff:192.0.2.7", "192.0.2.8")] == [401, 401]
+        assert await guess("192.0.2.7") == 429, "an IPv4 address mapped into IPv6 is that address"
+
+
 async def test_behind_a_trusted_proxy_each_visitor_has_a_bucket_and_nobody_chooses_theirs(
     servers: Servers,
 ) -> None:
