@@ -51,7 +51,8 @@ def service_cli(
                 log_config=None,
                 access_log=False,
                 loop="uvloop",
-                http=bounded_head(settings.head_timeout_seconds),  # httptools, the request's head bounded
+                # httptools, the request's head and body bounded
+                http=bounded_head(settings.head_timeout_seconds, settings.body_timeout_seconds),
                 timeout_graceful_shutdown=10,
                 proxy_headers=False,  # the app believes X-Forwarded-For only from LEADFLOW_TRUSTED_PROXIES
             )

@@ -108,6 +108,8 @@ class ServiceSettings(BaseSettings, KafkaSecuritySettings):
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     # A request's line and headers must arrive within this long of their first byte (else 408).
     head_timeout_seconds: float = Field(20.0, gt=0)
+    # A request's body must arrive within this long of its head (plus a second per 500 bytes).
+    body_timeout_seconds: float = Field(60.0, gt=0)
     # Longer than the broker keeps messages (Kafka's default is 7 days).
     inbox_retention_days: float = Field(14, gt=0)
 

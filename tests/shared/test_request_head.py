@@ -21,7 +21,11 @@ HEAD_SECONDS = 1.5
 @pytest.fixture(scope="module")
 def ingest(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     log = tmp_path_factory.mktemp("head") / "ingest.log"
-    url, process = start_service("ingest", servers, log, {"LEADFLOW_HEAD_TIMEOUT_SECONDS": str(HEAD_SECONDS)})
+    bounds = {
+        "LEADFLOW_HEAD_TIMEOUT_SECONDS": str(HEAD_SECONDS),
+        "LEADFLOW_BODY_TIMEOUT_SECONDS": str(HEAD_SECONDS),
+    }
+    url, process = start_service("ingest", servers, log, bounds)
     try:
         wait_ready(url, process)
         host, port = url.removeprefix("http://").split(":")
@@ -115,3 +119,44 @@ def test_a_head_sent_a_byte_at_a_time_is_answered_408_when_its_time_is_up(ingest
         assert answer.endswith(
             b'"title": "Request line and headers did not arrive within 1.5 s", "status": 408}'
         )
+
+
+def test_a_body_that_does_not_come_is_answered_408_when_its_time_is_up(ingest: tuple[str, int]) -> None:
+    """A head announcing 60,000 bytes, then nothing; and a body sent a byte every 0.2 s: each
+    held its connection and the route waiting in `request.json()` for good, before any key or
+    rate limit was checked (found by a review). Each is answered 408 and closed."""
+    post = b"POST /v1/leads HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+    post += b"x-source-key: lfk_nobody\r\ncontent-length: 60000\r\n\r\n"
+    stop = threading.Event()
+    answers: list[bytes] = []
+    with (
+        socket.create_connection(ingest, timeout=30) as dripping,
+        socket.create_connection(ingest, timeout=30) as silent,
+    ):
+        dripping.sendall(post + b'{"email": "')
+        silent.sendall(post)
+
+        def drip() -> None:
+            try:
+                while not stop.wait(0.2):
+                    dripping.sendall(b"a")
+            except OSError:
+                pass  # answered and closed
+
+        dripper = threading.Thread(target=drip)
+        dripper.start()
+        try:
+            for connection in (dripping, silent):
+                answer = b""
+                try:
+                    while chunk := connection.recv(65536):
+                        answer += chunk
+                except ConnectionResetError:
+                    pass
+                answers.append(answer)
+        finally:
+            stop.set()
+            dripper.join()
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert answer.endswith(b'"title": "The request\'s body did not arrive within 1.5 s", "status": 408}')
