@@ -39,20 +39,33 @@ def read_password(data_dir: Path) -> str | None:
 
 
 def kept_password(data_dir: Path) -> str:
-    """The password of the server with data in `data_dir`; made (0600) if there is none yet."""
+    """The password of the server with data in `data_dir`; made (0600) if there is none yet.
+    Written whole to a file of its own, synced, then linked into place: a first start cut short
+    (a full disk, a power cut) left an empty file, and every start after failed with "maximum
+    recursion depth exceeded" (found by a review). An empty one is replaced (each start sets the
+    server's password again, so a new one loses nothing)."""
     password = read_password(data_dir)
     if password is not None:
         return password
     path = password_file(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(32)  # letters, digits, - and _: nothing to quote in a URL
+    made = secrets.token_urlsafe(32)  # letters, digits, - and _: nothing to quote in a URL
+    written = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another start made it first
-        return kept_password(data_dir)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(password + "\n")
-    return password
+        with os.fdopen(descriptor, "w") as file:
+            file.write(made + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(written, path)  # only where there is none
+        except FileExistsError:
+            if (kept := read_password(data_dir)) is not None:  # another start made it first
+                return kept
+            os.replace(written, path)  # an empty one, left by a start cut short
+        return made
+    finally:
+        written.unlink(missing_ok=True)
 
 
 def scram_verifier(password: str, salt: bytes | None = None) -> str:

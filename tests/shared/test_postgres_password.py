@@ -14,7 +14,7 @@ from sqlalchemy import make_url
 
 from shared.embedded import free_port
 from shared.embedded_postgres import EmbeddedPostgres
-from shared.postgres_password import password_file, read_password, scram_verifier
+from shared.postgres_password import kept_password, password_file, read_password, scram_verifier
 
 # What a data directory made before this asked for: trust over TCP too (initdb --auth=trust).
 TRUSTING_HBA = "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
@@ -98,3 +98,15 @@ def test_a_verifier_is_what_postgresql_computes_for_the_password(server: Embedde
     asyncio.run(make_role())
     assert connects("probe", "s3cret-of-the-probe", server.port) == "ok"
     assert "password authentication failed" in connects("probe", "s3cret-of-the-probE", server.port)
+
+
+def test_an_empty_password_file_left_by_a_start_cut_short_is_replaced(tmp_path: Path) -> None:
+    """A full disk or a power cut at the first start left the file empty: every start after
+    failed with "maximum recursion depth exceeded", before PostgreSQL was started."""
+    data_dir = tmp_path / "postgres"
+    password_file(data_dir).write_text("")
+    made = kept_password(data_dir)
+    assert len(made) == 43 and read_password(data_dir) == made
+    assert stat.S_IMODE(password_file(data_dir).stat().st_mode) == 0o600
+    assert kept_password(data_dir) == made, "kept from then on"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["postgres.password"], "nothing else left"
