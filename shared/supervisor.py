@@ -91,6 +91,7 @@ class Supervisor:
         self.status_path = status_path
         self.clock = clock
         self.parts: list[Supervised] = []
+        self._status_failing = False  # said once, until a write works again
 
     def start(self, part: Part) -> None:
         """Start a new part now (blocking); raises if it does not come up."""
@@ -156,7 +157,21 @@ class Supervisor:
         return None if process is None or process.poll() is not None else process.pid
 
     def write_status(self) -> None:
-        """Replace the status file in one step (write a temporary file, then rename it)."""
+        """Replace the status file in one step (write a temporary file, then rename it). Best
+        effort: on a full disk its write failed, and the error left the supervisor, which
+        stopped every part and restarted none once space was freed (found by a review)."""
+        try:
+            self._write_status()
+        except OSError as error:
+            if not self._status_failing:
+                say(f"cannot write {self.status_path} for `leadflow status` ({error}); supervising on")
+            self._status_failing = True
+        else:
+            if self._status_failing:
+                say(f"{self.status_path} written again")
+            self._status_failing = False
+
+    def _write_status(self) -> None:
         parts = {
             e.part.name: {
                 "state": e.state,

@@ -477,3 +477,29 @@ def test_a_port_a_part_of_a_killed_stack_still_holds_while_it_ends_is_waited_for
     taken = f"scoring cannot listen on 127.0.0.1:{port}: another program does"
     with socket.create_server(("127.0.0.1", port)), pytest.raises(PortTaken, match=taken):
         claim_port(port, "scoring")  # taken for good: refused once the wait is over
+
+
+def test_a_status_file_that_cannot_be_written_stops_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a full disk the status file's write failed, the error left the supervisor, and the
+    whole stack stopped, to stay down once space was freed (found by a review)."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")  # the status goes in a "folder" that is a file: every write fails
+    clock = [100.0]
+    supervisor = Supervisor(blocked / "status.json", clock=lambda: clock[0])
+    part = FakePart()
+    supervisor.start(part)
+    entry = supervisor.parts[0]
+    part.current.returncode = 1
+    supervisor.check(entry)
+    clock[0] += 1
+    supervisor.check(entry)
+    assert (entry.state, part.starts) == ("running", 2)
+    said = capsys.readouterr().out
+    assert said.count("cannot write") == 1 and "supervising on" in said
+    assert "fake exited (exit code 1)" in said
+    blocked.unlink()
+    supervisor.write_status()
+    assert json.loads((blocked / "status.json").read_text())["parts"]["fake"]["state"] == "running"
+    assert "written again" in capsys.readouterr().out
