@@ -28,6 +28,11 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     # failure): the work was fine, and is done again whole. A consumer's batch that was isolated
     # message by message instead took seconds (a message that met two could be dead-lettered).
     asyncpg.TransactionRollbackError,
+    # No room to write (53100), no memory, too many connections (class 53), an I/O error on the
+    # server (class 58): PostgreSQL is up, but cannot take the work now. A full disk made every
+    # message of a batch be taken for a bad one and dead-lettered for good (found by a review).
+    asyncpg.InsufficientResourcesError,
+    asyncpg.PostgresSystemError,
 )
 
 
