@@ -172,8 +172,9 @@ async def ltv(
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
         overall, groups = await lifetime.customer_totals(session, group_by)
-        spend_total, acquired = await spend.all_time(session)
-        per_channel = await spend.by_channel(session) if group_by == "channel" else None
+        now = request.app.state.clock()
+        spend_total, acquired = await spend.all_time(session, now)
+        per_channel = await spend.by_channel(session, now) if group_by == "channel" else None
     margin = margin or settings.margin
     report = finance.ltv_report(groups, overall, margin, spend_total, acquired, per_channel)
     return await said_partial(request, report, rebuild_before)
