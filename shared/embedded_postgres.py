@@ -235,6 +235,10 @@ def _make_readable(tree: Path) -> None:
                 os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)
 
 
+class DataMissing(RuntimeError):
+    """The clone's data directory is gone: nothing is started, nothing made in its place."""
+
+
 def _private_data_dir(link: Path, owner: pwd.struct_passwd) -> Path:
     """The PGDATA that `link` points to: PRIVATE_DATA/<random>/pgdata, 0700, of `owner`.
 
@@ -248,7 +252,14 @@ def _private_data_dir(link: Path, owner: pwd.struct_passwd) -> Path:
         if pgdata.is_dir():
             _name_origin(pgdata.parent, link)
             return pgdata
-        link.unlink()  # its data directory was removed by hand
+        # Its data is gone: a backup that copied the link and not the data, restored on another
+        # machine, or a container made again with only the clone kept. Started empty, the stack
+        # came up ready with no leads, saying nothing (found by a review).
+        raise DataMissing(
+            f"PostgreSQL's data for {link} is missing ({pgdata} does not exist): restore it there"
+            f" (a copy of the stopped data directory, or pg_restore), or remove {link} to start"
+            " with an empty database"
+        )
     link.parent.mkdir(parents=True, exist_ok=True)
     private = Path(tempfile.mkdtemp(dir=PRIVATE_DATA))
     private.chmod(0o711)

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from shared.embedded import free_port, stop_process
-from shared.embedded_postgres import PRIVATE_DATA, SYSTEM_USER, EmbeddedPostgres
+from shared.embedded_postgres import PRIVATE_DATA, SYSTEM_USER, DataMissing, EmbeddedPostgres
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE_USER = "leadflow_probe"
@@ -144,6 +144,27 @@ def test_as_root_a_home_moved_elsewhere_keeps_its_data(tmp_path: Path) -> None:
     finally:
         postgres.stop()
         discard(moved)
+
+
+@as_root
+def test_as_root_a_link_whose_data_is_gone_stops_the_start_and_makes_nothing(tmp_path: Path) -> None:
+    """A backup that copied .leadflow (its link, not the data it points to), restored on another
+    machine: the start took the data for removed by hand, made an empty database and came up
+    ready with no leads, saying nothing (found by a review). Now it stops, saying what to do."""
+    data_dir = tmp_path / "restored" / ".leadflow" / "postgres"
+    started(data_dir).stop()
+    private = data_dir.resolve().parent
+    shutil.rmtree(private)  # the data the restored link points to is not on this machine
+    before = set(PRIVATE_DATA.iterdir())
+    with pytest.raises(
+        DataMissing, match=r"is missing .*restore it there.* or remove .* to start with an empty"
+    ):
+        started(data_dir)
+    assert set(PRIVATE_DATA.iterdir()) == before, "no new data directory"
+    assert data_dir.is_symlink(), "the link is left for the operator to restore or remove"
+    data_dir.unlink()
+    started(data_dir).stop()  # removed: an empty database, as the message says
+    discard(data_dir)
 
 
 def test_a_server_left_by_a_killed_run_is_stopped_by_the_next_start(tmp_path: Path) -> None:
