@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Uuid,
+    case,
     cast,
     column,
     func,
@@ -234,7 +235,11 @@ async def _medians(
     columns: list[Any] = []
     for stage, following in pairwise(stages):
         since = FACTS.c.captured_at if stage == SUSPECT else FACTS.c[f"{stage}_at"]
-        days = func.extract("epoch", FACTS.c[f"{following}_at"] - since) / 86400
+        until = FACTS.c[f"{following}_at"]
+        # A next stage dated before this one (an outcome's own date, posted after scoring moved
+        # the lead on its clock) is no time in the stage: left out, as the sales cycle leaves
+        # it (metrics 0016), not a negative day pulling the median below zero.
+        days = case((until >= since, func.extract("epoch", until - since) / 86400))
         columns.append(func.percentile_cont(0.5).within_group(days).label(stage))
     if not columns:
         return {}

@@ -1,13 +1,14 @@
 """The funnel read model, fed through the real broker."""
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from shared import topics
-from shared.events import LEAD_CLASSIFIED, LeadClassified
+from shared.events import LEAD_CLASSIFIED, OUTCOME_RECORDED, LeadClassified, OutcomeRecorded
 from shared.kafka import Publisher
 from tests.conftest import Servers, eventually, running
 from tests.helpers import lead_captured, refused_fields
@@ -134,3 +135,45 @@ async def test_the_funnel_of_one_customer_group(servers: Servers) -> None:
         await publisher.stop()
     assert funnel["by_temperature"] == {"hot": 1, "cold": 1}
     assert empty["total"] == 0
+
+
+async def test_a_stage_backdated_by_its_outcome_leaves_no_negative_median(servers: Servers) -> None:
+    """A CRM's nightly sync at 23:00 posts the meeting (09:00) and the win (16:00): the stage
+    move to opportunity is scoring's, at 23:00, the win the outcome's own 16:00, and the lead
+    counted -0.29 days in opportunity, pulling the median below zero (found by a review). A lead
+    whose next stage is dated before this one is left out of this one's median."""
+    channel = f"test_{uuid.uuid4().hex[:8]}"
+    day = datetime(2030, 1, 15, tzinfo=UTC)
+    messages = [
+        *journey(channel, moved_at=day + timedelta(hours=10), won_at=day + timedelta(hours=16)),
+        *journey(channel, moved_at=day + timedelta(hours=23), won_at=day + timedelta(hours=16)),
+    ]
+    publisher = Publisher(servers.bootstrap, "test")
+    async with running(create_app(servers.settings(MetricsSettings))) as client:
+        await publisher.publish(messages)
+
+        async def counted() -> dict | None:
+            params = {"channel": channel, "stages": "opportunity,customer", "medians": "true"}
+            body = (await client.get("/v1/funnel", params=params)).json()
+            return body if [s["count"] for s in body["stages"]] == [2, 2] else None
+
+        funnel = await eventually(counted, timeout=20)
+    await publisher.stop()
+    assert funnel["stages"][0]["median_days_in_stage"] == 0.25, funnel["stages"]
+
+
+def journey(channel: str, moved_at: datetime, won_at: datetime) -> list[tuple[str, bytes, bytes]]:
+    captured = lead_captured(channel=channel, captured_at=(moved_at - timedelta(days=3)).isoformat())
+    moved = captured.follow_up(
+        LEAD_CLASSIFIED,
+        "scoring",
+        LeadClassified(score=60, temperature="hot", stage="opportunity", rules_version=1),  # type: ignore[arg-type]
+    ).model_copy(update={"occurred_at": moved_at})
+    sale = OutcomeRecorded(outcome_id=uuid.uuid4(), outcome="won", occurred_at=won_at, amount=100.0)
+    won = captured.follow_up(OUTCOME_RECORDED, "ingest", sale).model_copy(update={"occurred_at": moved_at})
+    key = str(captured.lead_id).encode()
+    return [
+        (topics.LEAD_EVENTS, key, captured.to_bytes()),
+        (topics.LEAD_CLASSIFICATIONS, key, moved.to_bytes()),
+        (topics.LEAD_EVENTS, key, won.to_bytes()),
+    ]
