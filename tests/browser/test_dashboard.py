@@ -126,6 +126,32 @@ async def test_filters_the_api_refuses_grey_the_figures_and_say_why(
     assert said == "not updated, the figures shown are older: to: must be after `from`"
 
 
+async def test_a_period_given_only_one_end_keeps_the_money_card_fresh(
+    servers: Servers, browser: Browser
+) -> None:
+    """Only "To", two years back: the money card filled in its own "From" (a year before today),
+    asked for a period ending before it starts, and greyed the whole page saying "to: must be
+    after `from`" of a field the user never filled (found by a review). So did a "From" alone
+    past tomorrow. Its own end is now taken from the one chosen."""
+    async with serving(create_app(servers.settings(MetricsSettings))) as url:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(f"{url}/dashboard")
+        await page.fill("#token", VIEWER["Authorization"].removeprefix("Bearer "))
+        await page.click("#sign-in button[type=submit]")
+        await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0")
+        stale = []
+        for field, value in (("to", "2020-03-31"), ("from", "2099-01-01")):
+            await page.fill("input[name=from]", "")
+            await page.fill("input[name=to]", "")
+            await page.fill(f"input[name={field}]", value)
+            refreshed = int(await page.evaluate("document.body.dataset.refreshed || 0"))
+            await page.click("#filters button[type=submit]")
+            await page.wait_for_function(f"Number(document.body.dataset.refreshed || 0) > {refreshed}")
+            stale.append((field, await page.evaluate("document.body.classList.contains('stale')")))
+        await page.close()
+    assert stale == [("to", False), ("from", False)]
+
+
 async def test_spend_entered_without_a_channel_is_its_own_row_not_every_channels(
     servers: Servers, browser: Browser
 ) -> None:

@@ -78,10 +78,14 @@ const funnelCard = {
 const moneyCard = {
   async load(params, signal) {
     const now = new Date();
+    const [from, to] = [params.get("from"), params.get("to")];
+    // the start of tomorrow here: today's customers and spend, not tomorrow's (a day's spend counts where its midnight is);
+    // a day after a chosen `from` past it, and the year before a chosen `to`: never a period ending before it starts
+    let end = to ? new Date(to) : new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1);
+    if (!to && from && end <= new Date(from)) end = new Date(new Date(from).getTime() + 86400000);
     const window = new URLSearchParams({
-      from: params.get("from") || new Date(now.getFullYear() - 1, now.getMonth(), 1).toISOString(),
-      // the start of tomorrow here: today's customers and spend, not tomorrow's (a day's spend counts where its midnight is)
-      to: params.get("to") || new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1).toISOString(),
+      from: from || new Date(end.getFullYear() - 1, end.getMonth(), 1).toISOString(),
+      to: to || end.toISOString(),
       group_by: "channel",
     });
     if (params.get("tz")) window.set("tz", params.get("tz"));
