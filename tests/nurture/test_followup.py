@@ -752,13 +752,19 @@ async def test_a_promise_of_a_call_heard_an_hour_late_is_not_made(
         update={"occurred_at": utcnow() - timedelta(minutes=40)}
     )
     await publish(topics.LEAD_CLASSIFICATIONS, event)
-    await eventually(lambda: _count(nurture, event.lead_id, "scheduled", 1), timeout=20)
-    rows = {r["template"]: r for r in await _touch_rows(servers, event.lead_id)}
+
+    async def both_made() -> dict[str, Any] | None:  # in one transaction: each as it was made
+        rows = {r["template"]: r for r in await _touch_rows(servers, event.lead_id)}
+        return rows if len(rows) == 2 else None
+
+    rows = await eventually(both_made, timeout=20)
     assert (rows["we_call_you"]["status"], rows["we_call_you"]["detail"]) == (
         "cancelled",
         touch_claims.EXPIRED,
     )
-    assert rows["call_now"]["status"] == "scheduled"
+    assert rows["call_now"]["status"] in ("scheduled", "sending", "sent"), (
+        "the call task is made all the same"
+    )
 
 
 async def _touch_rows(servers: Servers, lead_id: uuid.UUID) -> list[asyncpg.Record]:
