@@ -21,11 +21,14 @@ from shared.kafka import Publisher
 from shared.lead_keys import KEYS_BELL, LeadKeys
 from shared.loops import Loop, name_of, run_for_good
 from shared.memory import give_back_large_blocks
+from shared.migrations import SchemaBehind
 from shared.observability import Telemetry
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+SCHEMA_POLL_SECONDS = 2.0
+SCHEMA_SAID_EVERY = 60.0
 
 
 GC_FIRST_GENERATION = 50_000
@@ -67,6 +70,9 @@ class ServiceRuntime:
             self.doorbell = Doorbell(self.db.direct_connection())
         self._loops: list[Loop] = [self.relay.run]
         self._at_start: list[tuple[Loop, str]] = []
+        # Raises SchemaBehind while `migrate` has not brought the schema to this release
+        # (`shared.migrations.schema_check`; the app sets it): the loops wait for it.
+        self.schema_check: Callable[[], Awaitable[None]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         journal = timedelta(days=settings.journal_retention_days)
         self.add_periodic("journal purge", 3600, lambda: purge_journal(self.db, journal))
@@ -217,11 +223,40 @@ class ServiceRuntime:
         tune_garbage_collector()
         give_back_large_blocks()
         self._tasks = []
+        if self.schema_check is None:
+            self._start_work()
+        else:
+            self.spawn(self._start_when_migrated(self.schema_check), "waiting for its schema")
+
+    def _start_work(self) -> None:
         for loop in self._loops:
             name = f"{self.name}: {name_of(loop)}"
             self._tasks.append(asyncio.create_task(run_for_good(name, loop), name=name))
         for work, name in self._at_start:
             self.spawn(work(), name)
+
+    async def _start_when_migrated(self, check: Callable[[], Awaitable[None]]) -> None:
+        """The consumers, relays and loops once the schema is this release's: a part restarted
+        on new code (a `git pull` under `make run`) before `migrate` ran applied events with
+        statements the old schema refused, and dead-lettered them for good (found by a review).
+        A database not reachable yet is no reason to wait: the loops wait for it themselves."""
+        said_at: float | None = None
+        while True:
+            try:
+                await check()
+            except SchemaBehind as behind:
+                now = asyncio.get_running_loop().time()
+                if said_at is None or now - said_at >= SCHEMA_SAID_EVERY:
+                    log.error("%s: the schema is %s; its consumers and loops wait for it", self.name, behind)
+                    said_at = now
+                await asyncio.sleep(SCHEMA_POLL_SECONDS)  # polling the schema's version
+                continue
+            except Exception as error:
+                raise_hidden_stop(error)
+            break
+        if said_at is not None:
+            log.warning("%s: the schema is migrated; its consumers and loops start", self.name)
+        self._start_work()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Cancel the loops, then close clients; never hangs longer than `timeout` per step."""

@@ -56,6 +56,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     schema = schema_check(runtime.db, migrations_dir(runtime.db.schema))
+    runtime.schema_check = schema  # its consumers and loops wait for the schema too
     checks = {"database": runtime.db.ping, "schema": schema, "broker": runtime.publisher.ping}
     checks |= {f"consumer:{c.group}": c.ping for c in runtime.consumers}
     informational = frozenset() if runtime.needs_broker else frozenset({"broker"})

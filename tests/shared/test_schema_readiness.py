@@ -14,7 +14,7 @@ from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from shared.cli import migrations_dir
 from shared.embedded import free_port
-from tests.conftest import PostgresServer, Servers, running
+from tests.conftest import PostgresServer, Servers, eventually, running
 
 HEAD = ScriptDirectory(str(migrations_dir("ingest"))).get_current_head()
 
@@ -81,3 +81,38 @@ async def test_a_consumer_that_has_not_joined_its_group_says_so(servers: Servers
     assert answer.status_code == 503
     assert answer.json()["checks"]["consumer:scoring"] == "failed: has not joined its group yet"
     assert not answer.json()["checks"]["broker"].startswith("failed: " + nowhere), "no address shown"
+
+
+async def test_a_service_on_a_schema_behind_its_release_starts_its_consumers_once_migrated(
+    servers: Servers, postgres: PostgresServer, copy_of_the_template: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A part restarted on new code (a `git pull` under `make run`) before `migrate` ran started
+    its consumers all the same: a statement the old schema refused failed each event, which was
+    dead-lettered for good (found by a review). They wait for the schema, saying so."""
+    from services.scoring.app import create_app as scoring_app
+    from services.scoring.config import ScoringSettings
+
+    url = postgres.database_url(copy_of_the_template)
+    head = ScriptDirectory(str(migrations_dir("scoring"))).get_current_head()
+
+    async def set_version(revision: str) -> None:
+        connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+        try:
+            await connection.execute("UPDATE scoring.alembic_version SET version_num = $1", revision)
+        finally:
+            await connection.close()
+
+    await set_version("0001")
+    app = scoring_app(servers.settings(ScoringSettings, database_url=url))
+    async with running(app) as client:
+        waiting = "its consumers and loops wait for it"
+        await eventually(lambda: waiting in caplog.text, timeout=20)
+        checks = (await client.get("/readyz")).json()["checks"]
+        assert checks["consumer:scoring"] == "failed: has not joined its group yet", checks
+        await set_version(head)  # `migrate` ran
+
+        async def joined() -> bool:
+            return (await client.get("/readyz")).json()["checks"]["consumer:scoring"] == "ok"
+
+        await eventually(joined, timeout=30)
+    assert "the schema is migrated; its consumers and loops start" in caplog.text
