@@ -170,9 +170,21 @@ def _zone_name(name: str) -> str:
     return name
 
 
+# IANA zones PostgreSQL reads as its fixed abbreviations (`timezone('CET', …)` is +01 all year),
+# as the region tzdata links each to (2024b): a report's months, put by PostgreSQL, and its
+# period, put by Python, were an hour apart all summer (found by a review).
+READ_AS_ABBREVIATIONS = {
+    "CET": "Europe/Brussels",
+    "MET": "Europe/Brussels",
+    "EET": "Europe/Athens",
+    "WET": "Europe/Lisbon",
+}
+
+
 def _named(zone: ZoneInfo) -> ZoneInfo:
     _zone_name(zone.key)
-    return zone
+    linked = READ_AS_ABBREVIATIONS.get(zone.key)
+    return ZoneInfo(linked) if linked else zone
 
 
 Zone = Annotated[ZoneInfo, AfterValidator(_named)]
