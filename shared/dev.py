@@ -21,7 +21,7 @@ from shared.kafka import create_topics
 from shared.kafka_security import PLAINTEXT, KafkaSecurity
 from shared.migrations import upgrade
 from shared.part_logs import say
-from shared.postgres_password import password_file
+from shared.postgres_password import kept_secret, password_file
 from shared.refusals import UNREACHABLE, unreachable
 from shared.settings import DEV_ADMIN_TOKEN
 from shared.stack_parts import ServerPart, ServicePart
@@ -92,6 +92,11 @@ def service_parts(settings: DevSettings, home: Path, database_url: str, bootstra
         "LEADFLOW_DATABASE_URL": database_url,
         "LEADFLOW_KAFKA_BOOTSTRAP": bootstrap,
         "LEADFLOW_ADMIN_TOKEN": settings.admin_token.get_secret_value(),
+        # what nurture seals reps' and subscriptions' signing secrets with: the operator's, else
+        # one made at the first start and kept (0600) in .leadflow. Made from the admin token,
+        # as before, changing the token left every stored secret unopenable, and no hot lead
+        # reached a rep (found by a review).
+        "LEADFLOW_SECRET_KEY": os.environ.get("LEADFLOW_SECRET_KEY") or kept_secret(home / "secret.key"),
         # Tansu holds every fetch for its whole wait: idle consumers pause and wait for the
         # doorbell instead of fetching every few milliseconds (most of the idle stack's CPU,
         # and of a busy one's broker: the consumers of quiet topics kept fetching).

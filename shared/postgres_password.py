@@ -32,22 +32,29 @@ def password_file(data_dir: Path) -> Path:
 
 def read_password(data_dir: Path) -> str | None:
     """The password of the server with data in `data_dir`, if it was ever started."""
+    return read_secret(password_file(data_dir))
+
+
+def kept_password(data_dir: Path) -> str:
+    """The password of the server with data in `data_dir`; made (0600) if there is none yet."""
+    return kept_secret(password_file(data_dir))
+
+
+def read_secret(path: Path) -> str | None:
+    """The secret kept in `path`, if there is one (an empty file keeps none)."""
     try:
-        return password_file(data_dir).read_text().strip() or None
+        return path.read_text().strip() or None
     except FileNotFoundError:
         return None
 
 
-def kept_password(data_dir: Path) -> str:
-    """The password of the server with data in `data_dir`; made (0600) if there is none yet.
-    Written whole to a file of its own, synced, then linked into place: a first start cut short
-    (a full disk, a power cut) left an empty file, and every start after failed with "maximum
-    recursion depth exceeded" (found by a review). An empty one is replaced (each start sets the
-    server's password again, so a new one loses nothing)."""
-    password = read_password(data_dir)
-    if password is not None:
-        return password
-    path = password_file(data_dir)
+def kept_secret(path: Path) -> str:
+    """The secret kept in `path`; made (random, 0600) if there is none yet. Written whole to a
+    file of its own, synced, then linked into place: a first start cut short (a full disk, a
+    power cut) left an empty file, and every start after failed with "maximum recursion depth
+    exceeded" (found by a review). An empty one is replaced."""
+    if (kept := read_secret(path)) is not None:
+        return kept
     path.parent.mkdir(parents=True, exist_ok=True)
     made = secrets.token_urlsafe(32)  # letters, digits, - and _: nothing to quote in a URL
     written = path.with_name(f".{path.name}.{os.getpid()}")
@@ -60,7 +67,7 @@ def kept_password(data_dir: Path) -> str:
         try:
             os.link(written, path)  # only where there is none
         except FileExistsError:
-            if (kept := read_password(data_dir)) is not None:  # another start made it first
+            if (kept := read_secret(path)) is not None:  # another start made it first
                 return kept
             os.replace(written, path)  # an empty one, left by a start cut short
         return made

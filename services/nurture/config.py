@@ -253,9 +253,14 @@ class NurtureSettings(ServiceSettings):
 
     @cached_property
     def box(self) -> SecretBox:
-        material = self.secret_key.get_secret_value() if self.secret_key else "dev:" + self.admin_token_value
+        """Seals with LEADFLOW_SECRET_KEY (in development, when unset, a key made from the admin
+        token); opens with it, the previous key, or the development key: a stack given a key of
+        its own (as `leadflow dev` now gives one) opens what it sealed before, and the start
+        seals it again with the key (`resealing`)."""
+        development = "dev:" + self.admin_token_value
+        material = self.secret_key.get_secret_value() if self.secret_key else development
         previous = [self.secret_key_previous.get_secret_value()] if self.secret_key_previous else []
-        return SecretBox(material, previous)
+        return SecretBox(material, [*previous, *([development] if self.secret_key else [])])
 
     @cached_property
     def egress(self) -> EgressPolicy:

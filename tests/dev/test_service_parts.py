@@ -29,3 +29,30 @@ def test_the_operators_public_address_for_nurture_is_kept(
     monkeypatch.setenv("LEADFLOW_NURTURE_PUBLIC_URL", "https://leads.example.kz")
     monkeypatch.setenv("LEADFLOW_ADMIN_TOKEN", "an-admin-token-of-its-own")  # others reach it there
     assert nurture_env(tmp_path)["LEADFLOW_NURTURE_PUBLIC_URL"] == "https://leads.example.kz"
+
+
+def test_nurture_seals_with_a_key_of_its_own_kept_across_starts_not_one_made_from_the_admin_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key was made from the admin token: changing the token (as README's shared-machine
+    advice asks) left every rep's stored signing secret unopenable, and no hot lead reached a rep
+    (found by a review). The key is made once, kept 0600 in .leadflow; the operator's wins."""
+    from services.nurture.config import NurtureSettings
+    from shared.sealing import SecretBox
+
+    monkeypatch.delenv("LEADFLOW_SECRET_KEY", raising=False)
+    first = nurture_env(tmp_path)["LEADFLOW_SECRET_KEY"]
+    assert len(first) == 43 and nurture_env(tmp_path)["LEADFLOW_SECRET_KEY"] == first
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("LEADFLOW_SECRET_KEY", "the-operators-own-key-of-32-characters!")
+    assert nurture_env(tmp_path)["LEADFLOW_SECRET_KEY"] == "the-operators-own-key-of-32-characters!"
+
+    def nurture(admin_token: str) -> NurtureSettings:
+        return NurtureSettings(
+            database_url="postgresql+asyncpg://db/x", admin_token=admin_token, secret_key=first, env="test"
+        )
+
+    sealed_before = SecretBox("dev:dev-admin-token").seal("a rep's secret")  # by a stack of before
+    sealed = nurture("dev-admin-token").box.seal("a rep's secret")
+    assert nurture("another-admin-token").box.open(sealed) == "a rep's secret"  # the token changed
+    assert nurture("dev-admin-token").box.open(sealed_before) == "a rep's secret"  # and is sealed again
