@@ -90,6 +90,8 @@ async def follow(session: AsyncSession, events: list[Envelope], book: PlaybookBo
         context = as_heard(copied, heard)
         if opted_in_again and not unsubscribed:  # their addresses, told now: written to again
             await suppression.forget(session, context)
+        elif unsubscribed:  # an unsubscribe heard before these addresses outlives an erasure too
+            await suppression.remember_addresses(session, context)
         playbook = active.value.select(classified.temperature, classified.stage, context.get("channel"))
         name = playbook.name if playbook else None
         row: dict[str, Any] = {"lead_id": lead_id, "context": context, "updated_at": now}

@@ -46,7 +46,14 @@ async def remember(session: AsyncSession, lead_id: UUID) -> None:
     """The lead's addresses, as unsubscribed (what nurture knows of them: none before its first
     classification)."""
     lead = await session.get(FollowedLead, lead_id)
-    if lead is not None and (written := addresses(lead.context)):
+    if lead is not None:
+        await remember_addresses(session, lead.context)
+
+
+async def remember_addresses(session: AsyncSession, context: Mapping[str, Any]) -> None:
+    """These addresses, as unsubscribed: those an unsubscribed person's classification tells
+    (an unsubscribe heard before nurture knew any address, or an address given since)."""
+    if written := addresses(context):
         await session.execute(_REMEMBER, {"digests": await _digests(session, written)})
 
 

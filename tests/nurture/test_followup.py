@@ -846,6 +846,31 @@ async def test_a_consent_given_again_before_the_first_classification_lifts_the_s
     assert len(mailbox.to(address)) == 2  # the first lead's welcome, then the CRM's lead's
 
 
+async def test_an_unsubscribe_heard_before_the_first_classification_outlives_the_erasure(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any, servers: Servers
+) -> None:
+    """A CRM posts a lead and its stored unsubscribe at once: the withdrawal reached nurture
+    before scoring's classification, when nurture knew no address of the person, so none was
+    kept; erased, then sent again, the person was emailed the welcome (found by a review)."""
+    first = classified("warm")
+    address = first.data["lead"]["email"]
+    withdrawn = first.follow_up(CONSENT_CHANGED, "ingest", _payload(granted=False, purpose="marketing"))
+    await publish(topics.LEAD_EVENTS, withdrawn)
+    await applied(servers, withdrawn)  # before nurture has any classification of the lead
+    await publish(topics.LEAD_CLASSIFICATIONS, first)
+    await applied(servers, first)
+    assert await touches(nurture, first.lead_id) == []  # unsubscribed: nothing queued
+    gone = first.follow_up(LEAD_ERASED, "ingest", _payload(erased_at=utcnow().isoformat()))
+    await publish(topics.LEAD_EVENTS, gone)
+    await applied(servers, gone)
+
+    again = classified("warm", email=address)
+    await publish(topics.LEAD_CLASSIFICATIONS, again)
+    suppressed = "the person unsubscribed by this address before (kept after their erasure)"
+    await eventually(lambda: _email_detail(nurture, again.lead_id, suppressed), timeout=20)
+    assert mailbox.to(address) == []
+
+
 async def _granted_then_classified(servers: Servers, publish: Any, address: str, scope: str) -> Envelope:
     again = classified("warm", email=address)
     grant = _payload(granted=True, purpose="marketing", key_scope=scope)
