@@ -191,7 +191,7 @@ class TimeframeRules(_Strict):
     the lead as a line of 0 points."""
 
     words: dict[Language, dict[str, Annotated[int, Field(ge=0, le=3650)] | Anchor]] = {}
-    units: dict[Language, dict[str, Annotated[int, Field(ge=1, le=3650)]]] = {}
+    units: dict[Language, dict[str, Annotated[int, Field(ge=0, le=3650)]]] = {}  # hours: 0
     numbers: dict[Language, dict[str, Annotated[float, Field(ge=0, le=1000)]]] = {}
     months: dict[Language, Annotated[list[str], Field(min_length=12, max_length=12)]] = {}
     unknown: dict[Language, list[str]] = {}

@@ -5,6 +5,7 @@
 or a bare number of days. Pure."""
 
 import itertools
+import math
 import re
 
 from services.scoring.timeframe_lexicon import Lexicon
@@ -12,6 +13,7 @@ from services.scoring.timeframe_lexicon import Lexicon
 _ISO_DURATION = re.compile(r"^p(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?$")
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)?|\w+")
 _FILLERS = frozenset({"of", "-"})
+FAR = 10**9  # days: a number past any float ("1" * 320 + " days") is a far horizon, not a failure
 
 
 # Kazakh and Azerbaijani put case endings on the unit: "екі айдан кейін", "айға жуық", "3 айда";
@@ -39,9 +41,16 @@ def amount(folded: str, languages: tuple[str, ...], vocabulary: Lexicon) -> tupl
         for number, word in itertools.pairwise(words):
             value = _number(number, numbers)
             unit = next((days for stem, days in units if _is_unit(word, stem, lang)), None)
-            if value is not None and unit is not None:
-                return round(value * unit), f"{number} {word}"
+            if value is None or unit is None or _calendar_year(number, unit):
+                continue
+            span = value * unit
+            return (round(span) if math.isfinite(span) else FAR), f"{number} {word}"
     return None
+
+
+def _calendar_year(number: str, unit: int) -> bool:
+    """ "2026 года", "2026 жылғы", "2026 il": a year of the calendar, in a date, not an amount."""
+    return unit == 365 and len(number) == 4 and number.isdecimal()
 
 
 def _is_unit(word: str, stem: str, language: str) -> bool:

@@ -15,6 +15,7 @@ from services.scoring.wording import find_phrase
 
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
 _DAY_MONTH = re.compile(r"(?<!\d)(\d{1,2})[./](\d{1,2})(?:[./](\d{2}|\d{4}))?(?!\d)")
+_YEAR = re.compile(r"(?<![\d.,/-])(?:19|20|21)\d\d(?![\d.,/-])")
 _DAY_OF_MONTH = re.compile(r"(?<!\d)(\d{1,2})\s*(?:-?го\s+)?числа")
 # What dateparser is given: a few words in Cyrillic or Latin letters, digits and date
 # punctuation. Anything longer or stranger is a message, not a horizon (and costs it most).
@@ -60,16 +61,25 @@ def month_in(folded: str, said_on: date, months: tuple[tuple[str, ...], ...]) ->
     for index, forms in enumerate(months):
         if (phrase := find_phrase(folded, forms)) is None:
             continue
-        day_before = re.search(rf"(?<!\d)(\d{{1,2}})\s*{re.escape(phrase)}", folded)
-        day = int(day_before.group(1)) if day_before else 15
+        named = re.escape(phrase)
+        after = rf"{named}\s*(\d{{1,2}})(?![\d.:/])"  # "December 10", "March 1"
+        day_given = re.search(rf"(?<!\d)(\d{{1,2}})\s*{named}", folded) or re.search(after, folded)
+        day = int(day_given.group(1)) if day_given else 15
+        year = _year_in(folded)
         try:
-            on = date(said_on.year, index + 1, day)
-            if on < said_on:
+            on = date(year or said_on.year, index + 1, day)
+            if on < said_on and year is None:
                 on = date(said_on.year + 1, index + 1, day)
         except ValueError:
             return None
-        return _until(on, said_on, day_before.group() if day_before else phrase)
+        return _until(on, said_on, day_given.group() if day_given else phrase)
     return None
+
+
+def _year_in(folded: str) -> int | None:
+    """The year a month's date gives ("5 января 2028", "2026 жылғы 10 желтоқсан"), if any."""
+    match = _YEAR.search(folded)
+    return int(match.group()) if match else None
 
 
 def _add_months(day: date, months: int) -> date:

@@ -26,7 +26,7 @@ CANONICAL: dict[str, int | str | None] = {
     "this_week": "end_of_week",
     "this_month": "end_of_month",
     "within_3_months": 90,
-    "later": 365,
+    "later": None,  # no day named: no horizon to count down to (as the words "later", "потом")
     "unknown": None,
 }
 LANGUAGES = ("kk", "ru", "az", "en")
@@ -72,11 +72,11 @@ def _understand(
     folded = fold(raw)
     languages = _in_order(language)
     found, turned = _stated(folded, said_on, languages, vocabulary, negation)
-    if found is not None:
+    unknown = _unknown(folded, languages, vocabulary)
+    if found is not None and (unknown is None or found[1] not in unknown):
         return _dated(*found)
-    for lang in languages:
-        if (phrase := find_phrase(folded, vocabulary.unknown.get(lang, ()))) is not None:
-            return Horizon(None, True, phrase)
+    if unknown is not None:  # also one around the horizon it holds: "not anytime soon", "не скоро"
+        return Horizon(None, True, unknown)
     if turned is not None:
         return Horizon(None, True, turned)
     if date_like(folded) and (days := by_dateparser(raw, said_on, languages)) is not None:
@@ -96,18 +96,26 @@ def _stated(
     negation turned around (taken out of the text, the rest is read again)."""
     turned = None
     for _ in range(_TURNS_READ):
-        found = (
-            amount(folded, languages, vocabulary)
-            or _word(folded, said_on, languages, vocabulary)
-            or date_in(folded, said_on)
-            or _month(folded, said_on, languages, vocabulary)
-        )
+        counted = amount(folded, languages, vocabulary)
+        word = _word(folded, said_on, languages, vocabulary)
+        if word is not None and counted is not None and counted[1] in word[1]:
+            counted = None  # the vocabulary's phrase holds the amount: "half a year", not "a year"
+        found = counted or word or date_in(folded, said_on) or _month(folded, said_on, languages, vocabulary)
         at = folded.find(found[1]) if found is not None else -1
         if found is None or at < 0 or not negated(folded, at, at + len(found[1]), negation):
             return found, turned
         turned = turned or found[1]
         folded = f"{folded[:at]} {folded[at + len(found[1]) :]}"
     return None, turned
+
+
+def _unknown(folded: str, languages: tuple[str, ...], vocabulary: Lexicon) -> str | None:
+    """The first phrase meaning "no timeframe" ("не знаю", "later", "кейін"), in the lead's
+    language first."""
+    for lang in languages:
+        if (phrase := find_phrase(folded, vocabulary.unknown.get(lang, ()))) is not None:
+            return phrase
+    return None
 
 
 def _in_order(language: str | None) -> tuple[str, ...]:

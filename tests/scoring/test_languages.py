@@ -257,3 +257,51 @@ def test_an_ask_written_in_a_chat_makes_the_lead_hot() -> None:
     asks = {hit.rule for hit in evaluation.breakdown if hit.rule.startswith("intent.request.")}
     assert asks == {"intent.request.callback_request", "intent.request.price_request"}
     assert evaluation.direct_request == "callback_request"
+
+
+# Said on Wednesday 2 December 2026: (text, language, days until the purchase, or None for
+# "no timeframe"). Each was misread (found by a review): a year in a date taken as that many
+# years, "кейін" / "sonra" ("after") or "later" hiding the date or amount it followed, a
+# deadline's "не позже" negating it, a month's year or an English "Month Day" left out.
+PEOPLE_WRITE = [
+    ("10 декабря 2026 года", "ru", 8),
+    ("10.12.2026г.", "ru", 8),
+    ("5 января 2027 года", "ru", 34),
+    ("5 января 2028", "ru", 399),
+    ("2026 жылғы 10 желтоқсан", "kk", 8),
+    ("10 dekabr 2026 il", "az", 8),
+    ("January 2028", "en", 409),
+    ("March 1", "en", 89),
+    ("December 31", "en", 29),
+    ("December 10, 2026", "en", 8),
+    ("half a year", "en", 180),
+    ("2 сағаттан кейін", "kk", 0),
+    ("10 желтоқсаннан кейін", "kk", 8),
+    ("bir saatdan sonra", "az", 0),
+    ("10 dekabrdan sonra", "az", 8),
+    ("in 3 hours", "en", 0),
+    ("не позже 10.12", "ru", 8),
+    ("не позже завтра", "ru", 1),
+    ("no later than tomorrow", "en", 1),
+    ("bu il", "az", 29),
+    ("биыл", "kk", 29),
+    ("later", "en", None),
+    ("not anytime soon", "en", None),
+    ("потом", "ru", None),
+    ("кейін", "kk", None),
+    ("sonra", "az", None),
+]
+
+
+@pytest.mark.parametrize(("text", "language", "days"), PEOPLE_WRITE)
+def test_a_horizon_is_read_as_people_write_it(text: str, language: str, days: int | None) -> None:
+    horizon = understand(text, SAID.date(), language, RULES.timeframes.lexicon, RULES.negations.negation)
+    assert (horizon.days, horizon.understood) == (days, True)
+
+
+@pytest.mark.parametrize("text", ["1" * 320 + " days", "9" * 400 + " лет", "1" * 309 + ".5 weeks"])
+def test_a_number_past_any_float_is_a_far_horizon_not_a_failure(text: str) -> None:
+    """`round(inf)` raised OverflowError: the lead's events failed every attempt (found by a review)."""
+    horizon = understand(text, SAID.date(), None, RULES.timeframes.lexicon, RULES.negations.negation)
+    assert horizon.days is not None and horizon.days > 3650
+    assert evaluate(lead(text, language="en"), RULES, SAID).temperature == "cold"
