@@ -42,7 +42,7 @@ def decide(
             stage, reason = "disqualified", f"rule {evaluation.disqualified_by}"
         moves.append(Move(to=stage, reason=reason))
         since = now
-    if outcome is not None and (move := on_outcome(stage, outcome, rules, evaluation)) is not None:
+    if outcome is not None and (move := on_outcome(stage, outcome, rules, evaluation, profile)) is not None:
         moves.append(move)
         if move.refused is None:
             stage, since = move.to, now

@@ -14,7 +14,7 @@ from datetime import datetime
 from services.scoring.model import Evaluation
 from services.scoring.profile import OutcomeEntry, Profile
 from services.scoring.rules import Rules
-from services.scoring.temperature import interest_shown
+from services.scoring.temperature import interest_shown, stated_horizon
 
 MARKETING = ("suspect", "lead", "mql", "sql")
 SALES = ("opportunity", "customer", "regular_customer", "advocate")
@@ -73,12 +73,18 @@ def outcome_target(current: str, outcome: OutcomeEntry, rules: Rules, disqualify
     return None
 
 
-def on_outcome(current: str, outcome: OutcomeEntry, rules: Rules, evaluation: Evaluation) -> Move | None:
-    """The move a sales outcome makes, or its refusal; None when it changes nothing."""
+def on_outcome(
+    current: str, outcome: OutcomeEntry, rules: Rules, evaluation: Evaluation, profile: Profile
+) -> Move | None:
+    """The move a sales outcome makes, or its refusal; None when it changes nothing. One dated
+    before the latest outcome told (a CRM's backfill re-sending an old proposal or win) is
+    history: it reopens no lost deal and makes no churned customer a customer again."""
     target = outcome_target(current, outcome, rules, evaluation.disqualified_by is not None)
     if target is None or target == current:
         return None
     reason = f"sales outcome: {outcome.outcome}" + (f" ({outcome.reason})" if outcome.reason else "")
+    if any(told.at > outcome.at for told in profile.outcomes):
+        return Move(to=current, reason=reason, refused=f"dated before the latest outcome ({current})")
     if target not in ALLOWED[current]:
         return Move(to=current, reason=reason, refused=f"{current} cannot move to {target}")
     return Move(to=target, reason=reason)
@@ -90,7 +96,7 @@ def automatic(
     """The move the evaluation alone makes: marketing stages advance, a red flag that rules
     the lead out disqualifies it, new interest revives a parked or lost lead, a customer
     who refers someone becomes an advocate."""
-    if evaluation.disqualified_by is not None and current in MARKETING:
+    if evaluation.disqualified_by is not None and current in MARKETING and not _accepted(current, profile):
         return Move(to="disqualified", reason=f"rule {evaluation.disqualified_by}")
     earned, why = marketing_stage(evaluation, rules)
     if current in MARKETING and RANK[earned] > RANK[current]:
@@ -123,7 +129,14 @@ def marketing_stage(evaluation: Evaluation, rules: Rules) -> tuple[str, str]:
     return "suspect", "only looked around"
 
 
+def _accepted(current: str, profile: Profile) -> bool:
+    """An SQL sales accepted (its latest outcome): only sales rule it out now, by rejecting it."""
+    return current == "sql" and bool(profile.outcomes) and profile.outcomes[-1].outcome == "sales_accepted"
+
+
 def _interest_after(profile: Profile, evaluation: Evaluation, since: datetime, rules: Rules) -> bool:
-    """The person showed interest after `since`: a rep's note or unanswered call is not theirs."""
+    """The person showed interest after `since`: a rep's note or unanswered call is not theirs,
+    nor a timeframe that states none ("unknown", "не знаю": a CRM filling the field)."""
     latest = [profile.last_activity(kind) for kind in interest_shown(profile, rules)]
-    return any(t is not None and t > since for t in (*latest, profile.timeframe_at))
+    stated = profile.timeframe_at is not None and stated_horizon(profile, rules, since).days is not None
+    return any(t is not None and t > since for t in (*latest, profile.timeframe_at if stated else None))

@@ -11,7 +11,7 @@ from services.scoring.classify import Decision, decide
 from services.scoring.profile import Profile, fold, outcome_of
 from shared.events import Envelope
 from shared.events.scoring import Stage
-from tests.scoring.factories import NOW, RULES, activity, ago, lead, outcome
+from tests.scoring.factories import NOW, RULES, activity, ago, lead, outcome, updated
 
 
 def after_outcome(
@@ -121,3 +121,58 @@ def test_the_stages_are_those_the_events_name() -> None:
     """Metrics checks costs entered per stage against `shared.events.scoring.Stage`: a stage
     scoring moves a lead to is one of them, and each of them is one scoring moves to."""
     assert set(lifecycle.STAGES) == set(get_args(Stage))
+
+
+INQUIRY = "Just curious how your CRM handles leads"
+
+
+def test_sales_accepting_a_disqualified_lead_takes_it_back_for_good() -> None:
+    """Only sales can take a disqualified lead back, by accepting it: the acceptance moved it to
+    SQL and the red flag at once back to disqualified, nothing published; and an accepted lead
+    was disqualified by a later chat "just wondering…" (found by a review)."""
+    curious = lead(20, message=INQUIRY)
+    assert decide(None, None, curious, RULES, NOW).stage == "disqualified"
+    accepted = after_outcome("disqualified", curious, "sales_accepted")
+    assert (accepted.stage, accepted.stage_reason) == ("sql", "sales outcome: sales_accepted")
+    chat = activity("chat_message", 0, text="Just wondering, do you deliver on weekends?")
+    fold(curious, chat)
+    assert decide("sql", NOW, curious, RULES, NOW).stage == "sql"
+    rejected = after_outcome("sql", curious, "sales_rejected", reason="only asking")
+    assert rejected.stage == "disqualified"  # sales may still rule it out
+
+
+@pytest.mark.parametrize("timeframe", ["unknown", "не знаю", "never", "нет"])
+def test_a_timeframe_that_states_none_does_not_revive_a_lost_lead(timeframe: str) -> None:
+    """A CRM setting the field on a lost deal put it back in the funnel and in sequences."""
+    profile = lead(60)
+    decision = after_outcome("opportunity", profile, "lost", reason="price")
+    assert decision.stage == "lost"
+    fold(profile, updated(1, timeframe=timeframe))
+    assert decide("lost", ago(5), profile, RULES, NOW).stage == "lost"
+    fold(profile, updated(0, timeframe="next month"))
+    assert decide("lost", ago(5), profile, RULES, NOW).stage != "lost"  # a horizon stated: revived
+
+
+@pytest.mark.parametrize(
+    ("history", "late", "stage"),
+    [
+        ((("meeting_booked", 20), ("lost", 5)), ("proposal_sent", 15), "lost"),
+        ((("won", 200), ("churned", 10)), ("won", 200), "churned"),
+    ],
+)
+def test_an_outcome_dated_before_the_latest_one_moves_nothing(
+    history: tuple[tuple[str, int], ...], late: tuple[str, int], stage: str
+) -> None:
+    """A CRM's backfill re-sent an old proposal or win: it reopened a lost deal, made a churned
+    customer a customer again (found by a review)."""
+    profile, current = lead(300), "sql"
+    for kind, days in history:
+        event = outcome(kind, days, amount=100)
+        fold(profile, event)
+        current = decide(current, ago(days), profile, RULES, NOW, outcome_of(event)).stage
+    assert current == stage
+    event = outcome(late[0], late[1], amount=100)
+    fold(profile, event)
+    decision = decide(current, ago(1), profile, RULES, NOW, outcome_of(event))
+    assert decision.stage == stage
+    assert [m.refused for m in decision.moves if m.refused] == [f"dated before the latest outcome ({stage})"]
