@@ -42,14 +42,24 @@ def contains_any(text: str, phrases: tuple[str, ...]) -> bool:
 
 
 _FIRST_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+# Thousands grouped by one separator, then perhaps a fraction after the other: "1,000",
+# "1.000.000", "1,000.50", "1.000,50".
+_GROUPED = re.compile(r"\d{1,3}(?:([.,])\d{3})(?:\1\d{3})*(?:(?!\1)[.,]\d+)?(?![.,]?\d)")
 
 
 def number_in(value: Any) -> float | None:
-    """A number from a field that may be text: "11-50" → 11, "250+" → 250."""
+    """A number from a field that may be text: "11-50" → 11, "250+" → 250, "1,000+" → 1000,
+    "1,5" → 1.5."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return float(value) if math.isfinite(value) else None
-    if isinstance(value, str) and (match := _FIRST_NUMBER.search(value.replace(" ", ""))):
-        return float(match.group().replace(",", "."))
-    return None
+    if not isinstance(value, str):
+        return None
+    text = value.replace(" ", "")
+    if (match := _FIRST_NUMBER.search(text)) is None:
+        return None
+    if grouped := _GROUPED.match(text, match.start()):
+        whole, _, fraction = grouped.group().replace(grouped.group(1), "").replace(",", ".").partition(".")
+        return float(f"{whole}.{fraction or 0}")
+    return float(match.group().replace(",", "."))

@@ -438,3 +438,33 @@ def test_the_longest_spans_keep_every_date_in_range(at: datetime, now: datetime)
         assert evaluation.engagement > 0
     else:  # asked longer ago: cold, and nothing left to decay
         assert (evaluation.temperature, evaluation.review_at, evaluation.engagement) == ("cold", None, 0)
+
+
+@pytest.mark.parametrize(
+    ("written", "number"),
+    [
+        ("1,000+", 1000.0),
+        ("10,000", 10000.0),
+        ("1.000.000", 1000000.0),
+        ("1,000.50", 1000.5),
+        ("1.000,50", 1000.5),
+        ("1,5", 1.5),
+        ("12,50", 12.5),
+        ("2.5", 2.5),
+        ("11-50", 11.0),
+        ("250+", 250.0),
+        ("1 000 000 ₸", 1000000.0),
+        ("about 300", 300.0),
+    ],
+)
+def test_a_number_written_with_thousands_separators_is_read_whole(written: str, number: float) -> None:
+    """ "1,000+" employees read as 1 (no fit points), "10,000" as a small company (found by a review)."""
+    from services.scoring.matching import number_in
+
+    assert number_in(written) == number
+
+
+def test_a_company_of_a_thousand_or_more_is_no_company_of_one() -> None:
+    big = evaluate(lead(company_size="1,000+"), RULES, NOW)
+    one = evaluate(lead(company_size="1"), RULES, NOW)
+    assert big.fit > one.fit
