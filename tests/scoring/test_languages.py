@@ -305,3 +305,47 @@ def test_a_number_past_any_float_is_a_far_horizon_not_a_failure(text: str) -> No
     horizon = understand(text, SAID.date(), None, RULES.timeframes.lexicon, RULES.negations.negation)
     assert horizon.days is not None and horizon.days > 3650
     assert evaluate(lead(text, language="en"), RULES, SAID).temperature == "cold"
+
+
+@pytest.mark.parametrize(
+    ("message", "language"),
+    [
+        ("Сізге бұрын хабарласқан едім", "kk"),  # "I contacted you before"
+        ("I do not want a call back", "en"),
+        ("I don't want a call, just email me", "en"),
+        ("Мы ценим качество", "ru"),
+        ("Ценю ваше время", "ru"),
+        ("How much time does installation take?", "en"),
+        ("I saw your presentation at the expo", "en"),
+    ],
+)
+def test_a_sentence_that_only_looks_like_an_ask_asks_nothing(message: str, language: str) -> None:
+    """Each went straight to sales, or hot to a rep (found by a review)."""
+    evaluation = evaluate(lead(None, message, language), RULES, SAID)
+    assert [hit.rule for hit in evaluation.breakdown if hit.rule.startswith("intent.request.")] == []
+    assert evaluation.temperature == "cold"
+
+
+@pytest.mark.parametrize(
+    ("message", "language", "ask"),
+    [
+        ("Хабарласыңызшы, өтінемін", "kk", "callback_request"),
+        ("Маған хабарласа аласыз ба?", "kk", "callback_request"),
+        ("Habarlasyńyz", "kk", "callback_request"),
+        ("Какая цена?", "ru", "price_request"),
+        ("Пришлите цены и ценник", "ru", "price_request"),
+        ("How much is it?", "en", "price_request"),
+        ("How much does the basic plan cost?", "en", "price_request"),
+        ("Can you give us a presentation?", "en", "demo_request"),
+    ],
+)
+def test_the_asks_those_words_stood_for_are_still_read(message: str, language: str, ask: str) -> None:
+    evaluation = evaluate(lead(None, message, language), RULES, SAID)
+    assert f"intent.request.{ask}" in {hit.rule for hit in evaluation.breakdown}
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "language"), [("сейчас не актуально", "ru"), ("now is not relevant", "en")]
+)
+def test_now_said_not_to_matter_is_no_horizon(timeframe: str, language: str) -> None:
+    assert evaluate(lead(timeframe, language=language), RULES, SAID).temperature == "cold"
