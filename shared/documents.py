@@ -2,6 +2,7 @@
 validated by a pydantic model when loaded, each accepted change stored as a new numbered
 version; the newest is active. Every replica checks for a newer one at most once a second."""
 
+import asyncio
 import json
 import logging
 import time
@@ -17,6 +18,8 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.db import Database
+from shared.faults import raise_hidden_stop
 from shared.http import InvalidInput
 from shared.inputs import find_unstorable, unstorable
 
@@ -220,6 +223,40 @@ class VersionedDocuments(Generic[M]):
 
     def forget(self) -> None:
         self._active = None
+
+    async def follow_release(self, session: AsyncSession) -> int | None:
+        """While nobody has published a version (only the first, installed from the built-in
+        document of the release that started first), the built-in document of this release is
+        the one in force: one changed since (a release's fixes to the built-in vocabulary or
+        texts) is stored as version 2, and its number answered; None when nothing changes."""
+        lock = text("SELECT pg_advisory_xact_lock(hashtext(:name))")
+        await session.execute(lock, {"name": self.table.name})
+        if await self._newest(session) != 1 or (await self.stored(session, 1)).source == self.initial_source:
+            return None
+        value = parse_document(self.initial_source, self.model)
+        await session.execute(insert(self.table).values(**self._row(2, value, self.initial_source)))
+        return 2
+
+    async def follow_release_at_start(self, db: Database, retry_seconds: float = 5.0) -> None:
+        """`follow_release`, once the database answers, saying so when it stores a version."""
+        while True:
+            try:
+                async with db.transaction() as session:
+                    version = await self.follow_release(session)
+                break
+            except Exception as error:
+                raise_hidden_stop(error)
+                failed = "checking the built-in %s failed, next try in %.0fs: %r"
+                log.warning(failed, self.table.name, retry_seconds, error)
+                await asyncio.sleep(retry_seconds)  # the database is not there yet: a retry
+        if version is not None:
+            self.forget()
+            log.warning(
+                "%s: nobody had published a version, so this release's built-in one is now version %d"
+                " (what was decided under version 1 stays until decided again)",
+                self.table.name,
+                version,
+            )
 
     async def _newest(self, session: AsyncSession) -> int | None:
         newest: int | None = (await session.execute(select(func.max(self.table.c.version)))).scalar()

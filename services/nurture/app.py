@@ -47,6 +47,7 @@ def create_app(settings: NurtureSettings) -> FastAPI:
     if settings.touches_enabled:
         runtime.add_loop(sender.run)
     runtime.at_start(lambda: _reseal(runtime, settings), "sealing secrets again")
+    runtime.at_start(lambda: book.follow_release_at_start(runtime.db), "following the built-in playbooks")
     every = settings.sla_check_every_seconds
     runtime.add_periodic("SLA check", every, lambda: sla.escalate_overdue(runtime.db, settings, utcnow()))
     every_check = settings.proposal_check_every_seconds

@@ -39,6 +39,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         settings.review_every_seconds,
         lambda: passes.review_due(runtime.db, book, datetime.now(UTC)),
     )
+    runtime.at_start(lambda: book.follow_release_at_start(runtime.db), "following the built-in rules")
     runtime.at_start(lambda: passes.resume_rescores(runtime.db, book), "resuming rescores")
     app = create_service_app(runtime, "Leadflow scoring", [router])
     app.state.rulebook = book
