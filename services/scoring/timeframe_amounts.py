@@ -38,7 +38,9 @@ def amount(folded: str, languages: tuple[str, ...], vocabulary: Lexicon) -> tupl
     words = [w for w in _TOKEN.findall(spaced) if w not in _FILLERS]
     for lang in languages:
         units, numbers = vocabulary.units.get(lang, ()), vocabulary.numbers.get(lang, {})
-        for number, word in itertools.pairwise(words):
+        said_in_two = [(f"{a} {b}", unit) for a, b, unit in zip(words, words[1:], words[2:], strict=False)]
+        in_two = [(number, unit) for number, unit in said_in_two if number in numbers]  # "bir neçə gün"
+        for number, word in [*in_two, *itertools.pairwise(words)]:
             value = _number(number, numbers)
             unit = next((days for stem, days in units if _is_unit(word, stem, lang)), None)
             if value is None or unit is None or _calendar_year(number, unit):

@@ -290,6 +290,13 @@ PEOPLE_WRITE = [
     ("потом", "ru", None),
     ("кейін", "kk", None),
     ("sonra", "az", None),
+    ("к концу месяца", "ru", 29),
+    ("в конце месяца", "ru", 29),
+    ("к концу недели", "ru", 4),
+    ("bir neçə gün", "az", 3),
+    ("bir neçə günə", "az", 3),
+    ("sabaha qədər", "az", 1),
+    ("a couple of weeks", "en", 14),
 ]
 
 
