@@ -24,6 +24,10 @@ ON CONFLICT (origin) DO UPDATE SET
 RETURNING failures
 """
 _CIRCUIT_OPEN = "UPDATE receiver_circuits SET open_until = $2 WHERE origin = $1"
+_LONGEST_PAUSE = 600.0
+# Doublings past this leave any first pause over a microsecond past the longest; unbounded, a
+# receiver down for hours (2 ** 1024) overflowed a float and its batch's recording rolled back.
+_MOST_DOUBLINGS = 32
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ async def _update_circuit(
     failures = await connection.fetchval(_CIRCUIT_FAILED, origin, change.failures, change.restart)
     threshold = settings.circuit_failures
     if failures >= threshold:
-        pause = min(settings.circuit_open_seconds * 2 ** (failures - threshold), 600.0)
+        doublings = min(failures - threshold, _MOST_DOUBLINGS)
+        pause = min(settings.circuit_open_seconds * 2**doublings, _LONGEST_PAUSE)
         await connection.execute(_CIRCUIT_OPEN, origin, now + timedelta(seconds=pause))
         # its host only: a path may hold the receiver's secret (a Slack or Zapier hook)
         host = origin.split("/", 3)[2] if "://" in origin else "?"
