@@ -18,8 +18,8 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """Retry-After as seconds, from either of its forms (delta-seconds or an HTTP date)."""
     if not value:
         return None
-    if value.strip().isdigit():
-        return float(value.strip())
+    if (seconds := value.strip()).isascii() and seconds.isdigit():  # not '²': str.isdigit takes it
+        return float(seconds)
     try:
         return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
     except (TypeError, ValueError):

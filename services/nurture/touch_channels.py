@@ -23,6 +23,7 @@ from aiosmtplib.typing import Default, SMTPStatus
 from services.nurture.config import NurtureSettings
 from services.nurture.email_messages import INTERNATIONAL_WIRE_POLICY, WIRE_POLICY, plain_email
 from services.nurture.models import Touch
+from services.nurture.retries import retry_after_seconds
 from shared.events import utcnow
 from shared.faults import drop_traceback
 from shared.languages import Language, say
@@ -215,11 +216,12 @@ class _StagedSMTP(aiosmtplib.SMTP):
 
 
 def _refused(channel: str, status: int, retry_after: str | None) -> SendFailed:
-    """A provider's answer: asked to wait (429, 503 with Retry-After, in seconds: at most a day),
-    refused for good (another 4xx but a timeout or conflict), or failed for now."""
+    """A provider's answer: asked to wait (429, 503 with Retry-After, in seconds or until a date:
+    at most a day), refused for good (another 4xx but a timeout or conflict), or failed for now."""
     reason = f"{channel} provider answered {status}"
-    if status in (429, 503) and retry_after is not None and retry_after.strip().isdigit():
-        return RetryLater(reason, min(float(retry_after), 86_400.0))
+    wait = retry_after_seconds(retry_after, utcnow()) if status in (429, 503) else None
+    if wait is not None:
+        return RetryLater(reason, min(wait, 86_400.0))
     if 400 <= status < 500 and status not in (408, 409, 425, 429):
         return Permanent(reason)
     return SendFailed(reason)

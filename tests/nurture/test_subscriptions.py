@@ -139,6 +139,23 @@ async def test_retry_after_is_honoured(nurture: httpx.AsyncClient, publish: Any)
     assert waited >= 2, f"retried after {waited:.2f}s although the receiver asked for 2s"
 
 
+# '²' as a receiver sends it in UTF-8 (http.server writes a header's text as Latin-1)
+SUPERSCRIPT_TWO = "²".encode().decode("latin-1")
+
+
+async def test_a_retry_after_of_digits_not_ascii_is_not_read_as_seconds(
+    nurture: httpx.AsyncClient, publish: Any
+) -> None:
+    """'²' passed for digits and then failed as a number: the attempt's task died unrecorded,
+    and the webhook went again each lease, for ever, even once answered 2xx (found by a review)."""
+    with webhook_receiver(statuses=[429], headers={"Retry-After": SUPERSCRIPT_TWO}) as receiver:
+        endpoint = await subscribe(nurture, receiver)
+        await publish(*warm_leads(1))
+        delivery = await eventually(lambda: _attempted(nurture, endpoint, 2), timeout=30)
+    assert delivery["status"] == "delivered", delivery
+    assert [a["status_code"] for a in delivery["attempt_log"]] == [429, 200], delivery
+
+
 async def _attempted(
     client: httpx.AsyncClient, endpoint: dict[str, Any], count: int
 ) -> dict[str, Any] | None:

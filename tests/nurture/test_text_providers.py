@@ -4,12 +4,16 @@ sender, a real HTTP provider on localhost."""
 
 import asyncio
 import uuid
+from datetime import timedelta
+from email.utils import format_datetime
 
 import asyncpg
 
+from shared.events import utcnow
 from tests.conftest import Servers, eventually
 from tests.nurture.test_email_sending import outcomes, relay, sender
 from tests.nurture.test_followup import zone_where_it_is
+from tests.nurture.test_subscriptions import SUPERSCRIPT_TWO
 from tests.receiver import webhook_receiver
 
 
@@ -67,6 +71,30 @@ async def test_a_provider_asking_to_wait_is_waited_for(servers: Servers) -> None
             took = asyncio.get_running_loop().time() - started
     assert done[touch][:2] == ("sent", 2), done
     assert len(provider.received()) == 2 and took >= 2, took
+
+
+async def test_a_retry_after_of_digits_not_ascii_is_not_read_as_seconds(servers: Servers) -> None:
+    """'²' passed for digits and then failed as a number: the touch failed on that error, not
+    on the provider's answer (found by a review)."""
+    headers = {"Retry-After": SUPERSCRIPT_TWO}
+    with relay() as box, webhook_receiver(statuses=[429], headers=headers) as provider:
+        async with sender(servers, box, sms_url=provider.url, touch_attempts=1):
+            [touch] = await due_text(servers)
+            done = await eventually(lambda: outcomes(servers, [touch]), timeout=20)
+    assert done[touch] == ("failed", 1, "sms provider answered 429"), done
+
+
+async def test_a_provider_asking_to_wait_until_a_date_is_waited_for(servers: Servers) -> None:
+    """Retry-After's other form, an HTTP date, was not read: the next try came at once."""
+    until = format_datetime(utcnow() + timedelta(seconds=4), usegmt=True)  # 3 to 4 s from now
+    with relay() as box, webhook_receiver(statuses=[429], headers={"Retry-After": until}) as provider:
+        async with sender(servers, box, sms_url=provider.url, touch_retry_seconds=0.05):
+            [touch] = await due_text(servers)
+            started = asyncio.get_running_loop().time()
+            done = await eventually(lambda: outcomes(servers, [touch]), timeout=20)
+            took = asyncio.get_running_loop().time() - started
+    assert done[touch][:2] == ("sent", 2), done
+    assert took >= 2, took
 
 
 async def test_a_retry_the_next_step_would_overtake_is_not_made(servers: Servers) -> None:
