@@ -89,7 +89,8 @@ async def acknowledge_lead(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
 ) -> Acknowledged:
     """The rep holding the lead takes it on, which stops the SLA clock. Send the `rep_id` and
-    `token` from the webhook (or call with the admin token). Again later: the first answer."""
+    `token` from the webhook (or call with the admin token). Again later: the first answer.
+    Without the admin token, a lead no rep holds answers 403 as another rep's lead does."""
     if data.token is None and not is_admin(request, credentials):
         raise HTTPException(401, "Send the token from the webhook, or the admin token")
     try:

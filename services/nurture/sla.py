@@ -124,10 +124,12 @@ async def acknowledge(
     """The rep holding the lead takes it on; `token` (from their webhook) proves it is them,
     unless the caller is an admin (token None). Acknowledging twice answers the first time."""
     assignment = await session.get(Assignment, lead_id, with_for_update=True)
-    if assignment is None:
-        raise NotAssigned
     rep = await session.get(Rep, rep_id)
-    if rep is None or assignment.rep_id != rep_id:
+    if assignment is None and token is None:
+        raise NotAssigned
+    # To anyone but an admin, a lead no rep holds answers as one another rep holds: its id (a
+    # public form's answer) must not tell whether the person is a lead in sales' hands.
+    if assignment is None or rep is None or assignment.rep_id != rep_id:
         raise NotTheirs
     now = utcnow()
     if token is not None and not any(_same(token, t) for t in acknowledge_tokens(rep, lead_id, box, now)):

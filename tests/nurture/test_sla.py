@@ -29,7 +29,7 @@ from shared.events import (
     utcnow,
 )
 from shared.kafka import Publisher
-from tests.conftest import ADMIN, Servers, caught_up, eventually, running
+from tests.conftest import ADMIN, ANONYMOUS, Servers, caught_up, eventually, running
 from tests.helpers import events_of, lead_classified
 from tests.receiver import Receiver, webhook_receiver
 
@@ -465,6 +465,28 @@ async def test_acknowledgement_stops_the_clock(
     assert not any(e.type == "sla.breached" for e in acknowledged)
     [ack] = [e for e in acknowledged if e.type == "lead.acknowledged"]
     assert ack.correlation_id == event.correlation_id
+
+
+async def test_an_acknowledgement_without_the_admin_token_does_not_tell_whether_a_rep_holds_the_lead(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """It answered 404 for a lead no rep holds and 403 for one a rep holds, to any token and rep:
+    given a person's lead id (a public form's answer names it), anyone learnt whether they
+    were a known lead in sales' hands (found by a review)."""
+    with webhook_receiver() as rep_hook:
+        await add(nurture, rep_hook, "Dana")
+        event = await hot_lead(servers)
+        [request] = await eventually(rep_hook.received, timeout=20)
+    body = json.loads(request.body)["data"]["acknowledge"]["body"]
+    guessed = {"rep_id": str(uuid.uuid4()), "token": "guessed"}
+    held = f"/v1/leads/{event.lead_id}/acknowledge"
+    answers = [
+        await nurture.post(f"/v1/leads/{uuid.uuid4()}/acknowledge", json=guessed, headers=ANONYMOUS),
+        await nurture.post(held, json=guessed, headers=ANONYMOUS),
+        await nurture.post(held, json={**body, "token": "forged"}, headers=ANONYMOUS),
+    ]
+    assert [(a.status_code, a.content) for a in answers] == [(403, answers[0].content)] * 3
+    assert (await nurture.post(held, json=body, headers=ANONYMOUS)).status_code == 200
 
 
 async def test_acknowledging_needs_the_token_or_the_admin_token(nurture: httpx.AsyncClient) -> None:
