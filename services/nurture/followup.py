@@ -31,7 +31,7 @@ from services.nurture.playbooks import (
     plan,
 )
 from services.nurture.subscriptions import emit
-from shared.db import defer_insert, upsert, write_deferred
+from shared.db import defer_insert, driver_connection, upsert, write_deferred
 from shared.documents import VersionedDocuments
 from shared.events import (
     TOUCH_CANCELLED,
@@ -158,9 +158,17 @@ class Held(NamedTuple):
     opted_in_again: bool
 
 
+# A row for each lead not followed yet, so that every lead is locked: one a consent or an
+# unsubscribe is inserting meanwhile is waited for, then read as it committed, not overwritten.
+_FOLLOW_NEW = (
+    "INSERT INTO followed_leads (lead_id) SELECT unnest($1::uuid[]) ORDER BY 1 ON CONFLICT DO NOTHING"
+)
+
+
 async def _lock(session: AsyncSession, lead_ids: list[UUID]) -> dict[UUID, Held]:
     """The leads' playbook, unsubscription and consent heard (with whether the person opted in
     again before nurture knew their addresses), locked for this transaction."""
+    await (await driver_connection(session)).execute(_FOLLOW_NEW, lead_ids)
     rows = await session.execute(
         select(
             LEADS.c.lead_id,

@@ -2,6 +2,7 @@
 provider, quiet hours and the weekly cap, unsubscribe, stage changes, consent and erasure, and
 call tasks to the rep. Several senders sharing the touches: test_two_processes."""
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,12 +15,15 @@ import httpx
 import pytest
 import yaml
 from sqlalchemy import text
+from sqlalchemy.orm import configure_mappers
 
 from services.nurture import followup, touch_claims
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
+from services.nurture.consent import HEARD
 from services.nurture.playbooks import default_playbooks_text, parse_playbooks
 from shared import topics
+from shared.db import driver_connection
 from shared.events import CONSENT_CHANGED, LEAD_ERASED, Envelope, utcnow
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, ANONYMOUS, VIEWER, Servers, eventually, running
@@ -671,6 +675,52 @@ async def test_a_consent_withdrawn_while_the_sender_had_the_email_is_seen_before
     no_consent = touch_claims.NO_CONSENT.format(channel="email")
     await eventually(lambda: _email_detail(nurture, event.lead_id, no_consent), timeout=20)
     assert mailbox.to(event.data["lead"]["email"]) == []
+
+
+async def test_a_consent_withdrawn_as_the_lead_is_first_classified_is_kept(
+    nurture: httpx.AsyncClient, servers: Servers
+) -> None:
+    """The lead's row, inserted by a consent withdrawal committing while its first
+    classification was being followed, was not locked by it (it did not exist yet) and was then
+    overwritten with the classification's copy: the person was texted again (found by a review)."""
+    event = classified("warm", channel="tomorrow", phone="+77015550102")
+    db = nurture._transport.app.state.runtime.db  # type: ignore[attr-defined]
+    following: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    configure_mappers()  # as a process's first ORM read would: follow builds touches bare
+
+    async def follow() -> None:
+        async with db.transaction() as session:
+            following.set_result(await (await driver_connection(session)).fetchval("SELECT pg_backend_pid()"))
+            await followup.follow(session, [event], followup.PlaybookBook())
+
+    async with db.transaction() as session:
+        change = {"granted": False, "purpose": "marketing", "channel": "sms"}
+        await followup.record_consent(session, event.lead_id, change)
+        task = asyncio.create_task(follow())
+        await eventually(lambda: _waits_on_a_lock(servers, following), timeout=20)
+    await task
+    context = await _context(servers, event.lead_id)
+    assert (context.get("consent_channels"), context.get(HEARD)) == ({"sms": False}, {"sms": False}), context
+
+
+async def _waits_on_a_lock(servers: Servers, backend: asyncio.Future[int]) -> bool:
+    if not backend.done():
+        return False
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        query = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
+        return bool(await connection.fetchval(query, backend.result()))
+    finally:
+        await connection.close()
+
+
+async def _context(servers: Servers, lead_id: uuid.UUID) -> dict[str, Any]:
+    connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+    try:
+        query = "SELECT context FROM nurture.followed_leads WHERE lead_id = $1"
+        return dict(json.loads(await connection.fetchval(query, lead_id)))
+    finally:
+        await connection.close()
 
 
 async def _email_detail(client: httpx.AsyncClient, lead_id: uuid.UUID, detail: str) -> bool:
