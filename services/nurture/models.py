@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import BigInteger, Column, DateTime, Identity, func
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 
 _NOW = {"server_default": func.now()}
@@ -196,3 +197,8 @@ class OccasionGreeting(SQLModel, table=True):
     year: int = Field(primary_key=True)
     touch_id: UUID
     queued_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+# Set up now, not at the first query: an unsaved `Touch` (built to announce a touch scheduled,
+# before any query of a fresh process) could not read its own fields.
+configure_mappers()
