@@ -168,9 +168,10 @@ async def record_consent(
 async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     """Delete the person's data here and tell every service to do the same: the lead, its
     history (and its phone in another lead's, sent there with that lead's email), chatbot
-    conversations, spam posts carrying its email or phone, remembered answers
-    naming it, and the messages about it still held to publish. Erasing twice is harmless;
-    False when no such lead ever existed.
+    conversations, spam posts carrying its email or phone, what the requests answered with its
+    id sent (their answers stay: a retry gets them, `idempotency.recall`), and the messages
+    about it still held to publish. Erasing twice is harmless; False when no such lead ever
+    existed.
     Its conversations go first, then the lead: a chat message holds its conversation, then
     the lead (as an activity holds the lead, `require_lead`), so each waits for the other in
     the same order, and what it wrote is deleted after it."""
@@ -187,7 +188,7 @@ async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     await session.execute(delete(history).where(history.c.lead_id == lead_id))
     await session.execute(_FORGET_CONFLICTING_PHONE, {"lead_id": str(lead_id)})
     await session.execute(_FORGET_SPAM, {"email": email or "", "phone": (phone or "").lstrip("+")})
-    await session.execute(_FORGET_ANSWERS, {"pattern": f"%{lead_id}%"})
+    await session.execute(_FORGET_REQUESTS, {"pattern": f"%{lead_id}%"})
     await forget_messages(session, {lead_id})
     erased_at = utcnow()
     await erased_contacts.remember(session, email, phone, erased_at)  # an import running takes them not
@@ -210,7 +211,13 @@ _FORGET_CONFLICTING_PHONE = text(
     "UPDATE lead_history SET properties = properties - 'phone' - 'conflicts'"
     " WHERE (properties -> 'conflicts' ->> 'phone') = :lead_id"
 )
-_FORGET_ANSWERS = text("DELETE FROM idempotency_keys WHERE body::text LIKE :pattern")
+# A saved answer naming the person (a batch's names up to 500) is kept: deleted, a retry sent
+# before the erasure ran again and made them a lead again, and merged the batch's others again.
+# The digest of its request goes: it is made of what was sent, the person's email among it.
+_FORGET_REQUESTS = text(
+    "UPDATE idempotency_keys SET fingerprint = NULL"
+    " WHERE fingerprint IS NOT NULL AND body::text LIKE :pattern"
+)
 
 
 async def lead_with_history(session: AsyncSession, lead_id: UUID) -> tuple[Lead, list[LeadHistory]] | None:

@@ -2,7 +2,12 @@
 
 The key and the first answer are written in the transaction that did the work, so either
 both are committed or neither. Two copies in flight at once: the second one's insert
-conflicts, its group is retried alone, and then it finds the first answer."""
+conflicts, its group is retried alone, and then it finds the first answer.
+
+An answer naming a person since erased is kept, so that a retry sent before the erasure does
+not make them a lead again, but not the digest of its request, made of what they sent: any
+request under its key then gets that answer (a key reused for another request is no longer
+told apart from a retry; it is the client's error, and running it could bring the person back)."""
 
 import hashlib
 import json
@@ -57,7 +62,7 @@ async def recall(session: AsyncSession, source_id: UUID, key: str, digest: str, 
     if not row.fresh:
         await session.execute(delete(table).where(*this_key))
         return None
-    if row.fingerprint != digest:
+    if row.fingerprint is not None and row.fingerprint != digest:
         raise KeyReused(key)
     return Answer(row.status, row.body, replayed=True)
 

@@ -94,7 +94,7 @@ class IdempotencyRecord(SQLModel, table=True):
 
     source_id: UUID = Field(primary_key=True)
     key: str = Field(primary_key=True)
-    fingerprint: str
+    fingerprint: str | None = None  # none once a person the answer names was erased
     status: int
     body: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     created_at: datetime = _timestamp()

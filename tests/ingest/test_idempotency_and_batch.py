@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
-from tests.conftest import Servers, eventually, running
+from tests.conftest import ADMIN, Servers, eventually, running
 from tests.helpers import create_source, opened_events_of
 from tests.ingest.conftest import ingest_db
 from tests.pg_proxy import in_front_of
@@ -149,3 +149,72 @@ async def test_a_lead_whose_commit_went_unanswered_is_taken_once_when_the_client
             query = text("SELECT id::text FROM leads WHERE email = :email")
             stored = [row[0] for row in await session.execute(query, {"email": email})]
     assert stored == [again.json()["lead_id"]]
+
+
+async def staged(ingest: httpx.AsyncClient) -> int:
+    """How many messages ingest has staged to publish or published (the relay moves a row from
+    the outbox to the journal in one statement: the sum only grows when something is staged)."""
+    async with ingest_db(ingest).transaction() as session:
+        query = text("SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM journal)")
+        return int((await session.execute(query)).scalar_one())
+
+
+async def test_a_retry_after_the_persons_erasure_gets_the_first_answer_and_brings_nobody_back(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """The erasure deleted the saved answers naming the person: a retry of a capture (or of an
+    activity by their email) sent before it ran again, and the erased person was a lead again.
+    Nothing of the person stays with the answers either: not even a digest of what was sent."""
+    source = {"X-Source-Key": (await create_source(ingest))["key"]}
+    email, key, event_id = f"{uuid.uuid4().hex[:8]}@example.kz", str(uuid.uuid4()), uuid.uuid4().hex
+    lead = {"email": email, "phone": "+77015550101", "first_name": "Dana", "timeframe": "immediately"}
+    first = await ingest.post("/v1/leads", json=lead, headers={**source, "Idempotency-Key": key})
+    activity = {"email": email, "type": "demo_request", "event_id": event_id}
+    recorded = await ingest.post("/v1/activities", json=activity, headers=source)
+    lead_id = first.json()["lead_id"]
+    assert first.status_code == recorded.status_code == 202 and recorded.json()["lead_id"] == lead_id
+    assert (await ingest.delete(f"/v1/leads/{lead_id}", headers=ADMIN)).status_code == 204
+
+    before = await staged(ingest)
+    retry = await ingest.post("/v1/leads", json=lead, headers={**source, "Idempotency-Key": key})
+    assert (retry.status_code, retry.json(), retry.headers.get("idempotent-replayed")) == (
+        202,
+        first.json(),
+        "true",
+    )
+    again = await ingest.post("/v1/activities", json=activity, headers=source)
+    assert (again.json(), again.headers.get("idempotent-replayed")) == (recorded.json(), "true")
+    assert await staged(ingest) == before, "a retry publishes nothing"
+    async with ingest_db(ingest).transaction() as session:
+        leads = await session.execute(text("SELECT count(*) FROM leads WHERE email = :e"), {"e": email})
+        assert leads.scalar_one() == 0
+        kept = text("SELECT key, fingerprint FROM idempotency_keys WHERE key IN (:k, :e) ORDER BY key = :k")
+        assert list(await session.execute(kept, {"k": key, "e": event_id})) == [(event_id, None), (key, None)]
+
+
+async def test_a_batch_retried_after_one_of_its_people_was_erased_changes_nobody(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """One person's erasure deleted the whole batch's saved answer: the retry made the erased
+    person a lead again and merged every other person once more, each with another
+    form_submitted activity (engagement points for nothing)."""
+    source = (await create_source(ingest))["key"]
+    headers = {"X-Source-Key": source, "Idempotency-Key": str(uuid.uuid4())}
+    batch = {"leads": [{"email": f"{uuid.uuid4().hex[:8]}@example.kz"} for _ in range(3)]}
+    first = await ingest.post("/v1/leads:batch", json=batch, headers=headers)
+    assert first.status_code == 200 and first.json()["accepted"] == 3, first.text
+    kept, erased, other = (r["lead_id"] for r in first.json()["results"])
+    assert (await ingest.delete(f"/v1/leads/{erased}", headers=ADMIN)).status_code == 204
+
+    retry = await ingest.post("/v1/leads:batch", json=batch, headers=headers)
+    assert (retry.status_code, retry.json(), retry.headers.get("idempotent-replayed")) == (
+        200,
+        first.json(),
+        "true",
+    )
+    for lead_id in (kept, other):
+        lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+        assert lead["history"] == [], "merged again by the retry"
+    async with ingest_db(ingest).transaction() as session:
+        query = text("SELECT count(*) FROM leads WHERE email = :e")
+        assert (await session.execute(query, {"e": batch["leads"][1]["email"]})).scalar_one() == 0
