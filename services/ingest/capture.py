@@ -228,7 +228,7 @@ def _contact_points(
     submission: Submission, lead: dict[str, Any], conflicts: dict[str, str]
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The contact points the submission fills in (vouched, where empty), and those it sent
-    that the lead does not take (kept on the activity)."""
+    that the lead does not take (kept on the activity, until their owner's erasure)."""
     contact: dict[str, str] = {}
     if submission.vouched and submission.email and not lead["email"]:
         contact["email"] = submission.email

@@ -167,11 +167,11 @@ async def record_consent(
 
 async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     """Delete the person's data here and tell every service to do the same: the lead, its
-    history (and its phone in another lead's, sent there with that lead's email), chatbot
-    conversations, spam posts carrying its email or phone, what the requests answered with its
-    id sent (their answers stay: a retry gets them, `idempotency.recall`), and the messages
-    about it still held to publish. Erasing twice is harmless; False when no such lead ever
-    existed.
+    history (and its email or phone in another lead's, `_FORGET_CONTACT_POINTS`), chatbot
+    conversations, spam posts carrying its email or phone, the digests of the requests whose
+    saved answers name it or that other lead (the answers stay, `_FORGET_REQUESTS`), and the
+    messages about it still held to publish. Erasing twice is harmless; False when no such
+    lead ever existed.
     Its conversations go first, then the lead: a chat message holds its conversation, then
     the lead (as an activity holds the lead, `require_lead`), so each waits for the other in
     the same order, and what it wrote is deleted after it."""
@@ -186,9 +186,11 @@ async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     email, phone = deleted
     history = LeadHistory.__table__  # type: ignore[attr-defined]
     await session.execute(delete(history).where(history.c.lead_id == lead_id))
-    await session.execute(_FORGET_CONFLICTING_PHONE, {"lead_id": str(lead_id)})
+    contact = {"lead_id": str(lead_id), "email": email, "phone": phone}
+    holding = set((await session.execute(_FORGET_CONTACT_POINTS, contact)).scalars())
     await session.execute(_FORGET_SPAM, {"email": email or "", "phone": (phone or "").lstrip("+")})
-    await session.execute(_FORGET_REQUESTS, {"pattern": f"%{lead_id}%"})
+    patterns = [f"%{each}%" for each in {lead_id, *holding}]
+    await session.execute(_FORGET_REQUESTS, {"patterns": patterns})
     await forget_messages(session, {lead_id})
     erased_at = utcnow()
     await erased_contacts.remember(session, email, phone, erased_at)  # an import running takes them not
@@ -205,18 +207,27 @@ _FORGET_SPAM = text(
     " OR (:email <> '' AND lower(btrim(fields ->> 'email')) = :email)"
     " OR (:phone <> '' AND regexp_replace(coalesce(fields ->> 'phone', ''), '[^0-9]', '', 'g') = :phone)"
 )
-# Another lead's history keeps a submission that sent this person's phone with its own email
-# (`capture._matched_lead`): the phone goes, and the conflict naming this lead with it.
-_FORGET_CONFLICTING_PHONE = text(
-    "UPDATE lead_history SET properties = properties - 'phone' - 'conflicts'"
-    " WHERE (properties -> 'conflicts' ->> 'phone') = :lead_id"
+# Another lead's history keeps the email or phone of this person that a submission merged into
+# it sent and it did not take (`capture._contact_points`): sent with its phone or email before
+# this person was a lead, or this person's phone with its email (the conflict naming this lead,
+# `capture._matched_lead`). They go, and the conflict; the leads that held them are returned.
+_FORGET_CONTACT_POINTS = text(
+    "UPDATE lead_history SET properties = properties - array_remove(ARRAY["
+    " CASE WHEN (properties ->> 'email') = :email THEN 'email' END,"
+    " CASE WHEN (properties ->> 'phone') = :phone"
+    "  OR (properties -> 'conflicts' ->> 'phone') = :lead_id THEN 'phone' END,"
+    " CASE WHEN (properties -> 'conflicts' ->> 'phone') = :lead_id THEN 'conflicts' END], NULL)"
+    " WHERE (properties ->> 'email') = :email OR (properties ->> 'phone') = :phone"
+    " OR (properties -> 'conflicts' ->> 'phone') = :lead_id"
+    " RETURNING lead_id"
 )
 # A saved answer naming the person (a batch's names up to 500) is kept: deleted, a retry sent
 # before the erasure ran again and made them a lead again, and merged the batch's others again.
-# The digest of its request goes: it is made of what was sent, the person's email among it.
+# The digest of its request goes: it is made of what was sent, the person's email among it; so
+# do those of a lead whose history held their email or phone (one of its requests sent it).
 _FORGET_REQUESTS = text(
     "UPDATE idempotency_keys SET fingerprint = NULL"
-    " WHERE fingerprint IS NOT NULL AND body::text LIKE :pattern"
+    " WHERE fingerprint IS NOT NULL AND body::text LIKE ANY(CAST(:patterns AS text[]))"
 )
 
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from services.ingest.history import _FORGET_CONFLICTING_PHONE, erase_lead
+from services.ingest.history import _FORGET_CONTACT_POINTS, erase_lead
 from shared.personal import is_sealed, opened
 from tests.conftest import ADMIN, Servers, eventually
 from tests.helpers import create_source, events_of, lead_key, opened_events_of, post_lead
@@ -230,16 +230,17 @@ async def test_an_erased_persons_phone_goes_from_the_lead_it_was_sent_to_with_an
     assert phone not in str(after) and erased not in str(after)
 
 
-async def test_an_erasure_finds_its_phone_in_other_leads_history_by_an_index(
+async def test_an_erasure_finds_its_email_and_phone_in_other_leads_history_by_indexes(
     ingest: httpx.AsyncClient,
 ) -> None:
     """Not by reading every lead's history (millions of rows) at each erasure."""
+    contact = {"lead_id": str(uuid.uuid4()), "email": "x@example.kz", "phone": "+77010000000"}
     async with ingest_db(ingest).transaction() as session:
         await session.execute(text("SET LOCAL enable_seqscan = off"))  # what it can use, not what is cheapest
-        plan = await session.execute(
-            text(f"EXPLAIN {_FORGET_CONFLICTING_PHONE.text}"), {"lead_id": str(uuid.uuid4())}
-        )
-        assert "lead_history_phone_conflicts" in "\n".join(row[0] for row in plan)
+        plan = await session.execute(text(f"EXPLAIN {_FORGET_CONTACT_POINTS.text}"), contact)
+        used = "\n".join(row[0] for row in plan)
+    for index in ("lead_history_phone_conflicts", "lead_history_kept_emails", "lead_history_kept_phones"):
+        assert index in used, used
 
 
 async def test_an_activity_meeting_an_erasure_under_way_waits_and_finds_the_lead_erased(
@@ -269,3 +270,38 @@ async def test_an_activity_meeting_an_erasure_under_way_waits_and_finds_the_lead
             text("SELECT count(*) FROM lead_history WHERE lead_id = :id"), {"id": lead_id}
         )
         assert (response.status_code, left.scalar()) == (410, 0)
+
+
+@pytest.mark.parametrize("point", ["email", "phone"])
+async def test_an_erased_persons_contact_goes_from_the_lead_their_first_submission_merged_into(
+    ingest: httpx.AsyncClient, point: str
+) -> None:
+    """Dana sent her email with B's phone (or her phone with B's email): the identity rule
+    merged her into B and kept her email (phone) on that activity. She later became a lead of
+    her own, and her erasure left her email (phone) in B's history (found by a review). What
+    else the activity said stays; the saved answer to her first post keeps answering it, and
+    nothing it was made of."""
+    key = (await create_source(ingest))["key"]
+    b = {"email": f"b-{uuid.uuid4().hex[:8]}@example.kz", "phone": f"+7701{uuid.uuid4().int % 10**7:07d}"}
+    dana = {"email": f"d-{uuid.uuid4().hex[:8]}@example.kz", "phone": f"+7702{uuid.uuid4().int % 10**7:07d}"}
+    kept = (await post_lead(ingest, key, **b)).json()["lead_id"]
+    sent = {**b, point: dana[point], "message": "Call me"}
+    retried = {"X-Source-Key": key, "Idempotency-Key": str(uuid.uuid4())}
+    merged = await ingest.post("/v1/leads", json=sent, headers=retried)
+    assert merged.json() == {"lead_id": kept, "status": "merged"}
+    signed_up = (await post_lead(ingest, key, **{point: dana[point]})).json()
+    assert signed_up["status"] == "accepted" and signed_up["lead_id"] != kept
+    before = (await ingest.get(f"/v1/leads/{kept}", headers=ADMIN)).json()
+    assert [h["properties"] for h in before["history"]] == [{point: dana[point], "message": "Call me"}]
+
+    assert (await ingest.delete(f"/v1/leads/{signed_up['lead_id']}", headers=ADMIN)).status_code == 204
+    after = (await ingest.get(f"/v1/leads/{kept}", headers=ADMIN)).json()
+    assert [h["properties"] for h in after["history"]] == [{"message": "Call me"}]
+    assert dana[point] not in str(after) and (after["email"], after["phone"]) == (b["email"], b["phone"])
+    async with ingest_db(ingest).transaction() as session:
+        held = text("SELECT count(*) FROM lead_history WHERE properties::text LIKE :p")
+        assert (await session.execute(held, {"p": f"%{dana[point]}%"})).scalar_one() == 0
+        digest = text("SELECT fingerprint FROM idempotency_keys WHERE key = :k")
+        assert (await session.execute(digest, {"k": retried["Idempotency-Key"]})).scalar_one() is None
+    again = await ingest.post("/v1/leads", json=sent, headers=retried)
+    assert (again.json(), again.headers.get("idempotent-replayed")) == (merged.json(), "true")
