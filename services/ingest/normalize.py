@@ -25,7 +25,10 @@ def plain_text(value: Any) -> Any:
     """A person's words as they read them: without direction controls, and without anything
     invisible at either end (a right-to-left mark a phone's keyboard put before a name). Inner
     zero-width joiners and non-joiners stay: Persian script and emoji need them."""
-    if not isinstance(value, str) or value.isascii():
+    if not isinstance(value, str):
+        return value
+    value = value.strip()  # every blank str.isspace knows, U+001C-U+001F too, as the fields' check
+    if value.isascii():
         return value
     return _INVISIBLE_ENDS.sub("", _DIRECTION_CONTROLS.sub("", value))
 
