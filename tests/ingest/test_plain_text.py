@@ -22,7 +22,8 @@ OVERRIDE, MARK, ISOLATE, POP_ISOLATE = "\u202e", "\u200f", "\u2067", "\u2069"
         ("\ufeff Аружан\u200b", "Аружан"),
         ("می\u200cخواهم", "می\u200cخواهم"),  # Persian needs its zero-width non-joiner
         ("👩\u200d💻 Aygerim", "👩\u200d💻 Aygerim"),  # an emoji's joiner stays
-        ("  Plain ascii  ", "  Plain ascii  "),  # left to the field's own stripping
+        ("  Plain ascii  ", "Plain ascii"),
+        ("\x1c\x1fPlain ascii\x1e", "Plain ascii"),  # every blank str.isspace knows
     ],
 )
 def test_plain_text_drops_direction_controls_and_invisible_ends(typed: str, kept: str) -> None:
