@@ -35,6 +35,15 @@ IN_DOUBT = (
 NO_TEMPLATE = "no template {template!r} in playbooks version {version}, which it was scheduled under"
 NO_CONSENT = "no consent to {channel} marketing, and the lead's source states no legal basis for it"
 BUSY = "waiting for its lead, which another transaction holds"
+LATE = timedelta(hours=1)  # a sequence resumed later than this keeps its spacing (`_spaced`)
+SPACED = "after the step before it, which went {late} late: the sequence keeps its spacing"
+_SHIFT = """
+UPDATE touches t SET due_at = t.due_at + s.late
+FROM unnest(
+    CAST(:leads AS uuid[]), CAST(:playbooks AS text[]), CAST(:steps AS int[]), CAST(:late AS interval[])
+) AS s(lead_id, playbook, step, late)
+WHERE t.lead_id = s.lead_id AND t.playbook = s.playbook AND t.step > s.step AND t.status = 'scheduled'
+"""
 BUSY_SECONDS = 1.0
 
 # Due touches and touches whose lease lapsed, each read from an index of its own: one OR
@@ -114,7 +123,8 @@ async def gate(
     texts = await book.templates(session, {item.touch.playbook_version for item in claimed})
     unsubscribed_before = await suppression.suppressed(session, leads)
     decided, going = [], []
-    for item in claimed:
+    resumed: dict[tuple[UUID, str], Resumed] = {}  # each sequence's first step claimed, by lead and playbook
+    for item in sorted(claimed, key=lambda claim: claim.touch.step):  # a sequence's earlier steps first
         touch, lead = current.get(item.touch.id), leads.get(item.touch.lead_id)
         if touch is None or touch.status != "sending" or touch.attempts != item.touch.attempts:
             continue  # erased or cancelled meanwhile, or no longer this claim
@@ -123,13 +133,66 @@ async def gate(
         verdict = _judge(item, touch, lead, context, now, playbooks, templates, sent.get(touch.lead_id, []))
         if isinstance(verdict, Going) and touch.lead_id in unsubscribed_before:
             verdict = Decided(item, "cancelled", suppression.SUPPRESSED)
+        verdict = _spaced(verdict, touch, resumed, now)
         if isinstance(verdict, Decided):
             decided.append(verdict)
             continue
         going.append(verdict)
         if verdict.channel != CALL_TASK:  # a message counts against the cap at once
             sent.setdefault(touch.lead_id, []).append(now)
+    await _keep_spacing(session, resumed)
     return decided, going
+
+
+@dataclass
+class Resumed:
+    """A sequence's first step in a claim: when it was due, and how late it goes (or is moved to)."""
+
+    step: int
+    due_at: datetime
+    late: timedelta
+
+
+def _spaced(
+    verdict: Decided | Going, touch: Touch, resumed: dict[tuple[UUID, str], Resumed], now: datetime
+) -> Decided | Going:
+    """A later step of a sequence whose first step in this claim goes (or is moved) more than
+    `LATE` after it was due waits as long: after a pause the steps keep their spacing, not all
+    in the same second. Greetings keep their own day."""
+    if touch.playbook == OCCASIONS:
+        return verdict
+    moment = now if isinstance(verdict, Going) else verdict.due_at  # None: cancelled or failed
+    first = resumed.get((touch.lead_id, touch.playbook))
+    if first is None:
+        if moment is not None:
+            resumed[(touch.lead_id, touch.playbook)] = Resumed(
+                touch.step, touch.due_at, moment - touch.due_at
+            )
+        return verdict
+    if moment is None or first.late <= LATE or touch.due_at <= first.due_at:
+        return verdict
+    waited = SPACED.format(late=_days(first.late))
+    return Decided(verdict.claim, "scheduled", waited, max(moment, touch.due_at + first.late))
+
+
+async def _keep_spacing(session: AsyncSession, resumed: dict[tuple[UUID, str], Resumed]) -> None:
+    """The steps still to come of each sequence resumed late move as late."""
+    late = [(lead, playbook, first) for (lead, playbook), first in resumed.items() if first.late > LATE]
+    if late:
+        await session.execute(
+            text(_SHIFT),
+            {
+                "leads": [lead for lead, _, _ in late],
+                "playbooks": [playbook for _, playbook, _ in late],
+                "steps": [first.step for _, _, first in late],
+                "late": [first.late for _, _, first in late],
+            },
+        )
+
+
+def _days(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return f"{days:.0f} days" if days >= 1.5 else f"{span / timedelta(hours=1):.0f} hours"
 
 
 def _judge(
