@@ -128,7 +128,7 @@ def from_telegram(update: TelegramUpdate, now: datetime) -> ChatMessage | None:
         contact = None
         if message.contact is not None and _own(message):
             contact = ChatContact(
-                phone=message.contact.phone_number,
+                phone=_international(message.contact.phone_number),
                 first_name=message.contact.first_name.strip() or None,
                 last_name=(message.contact.last_name or "").strip() or None,
             )
@@ -159,6 +159,13 @@ def _sent_at(date: int, now: datetime) -> datetime:
         raise InvalidInput([("message.date", f"is before Telegram began ({TELEGRAM_BEGAN:%Y-%m-%d})")])
     refuse_future(sent_at, now, "message.date")
     return sent_at
+
+
+def _international(number: str) -> str:
+    """Telegram gives a contact's number in full, its country code first, often without the "+"
+    ("994501234567"): read in the source's region, one from another country was refused."""
+    written = number.strip()
+    return written if written.startswith("+") or not written[:1].isdigit() else f"+{written}"
 
 
 def _own(message: TelegramMessage) -> bool:

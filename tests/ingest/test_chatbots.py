@@ -267,3 +267,24 @@ async def test_a_telegram_update_id_reused_for_another_update_is_dropped(ingest:
         other = await ingest.post(url, json=telegram_update(update_id, 42, text="bye"), headers=secret)
     assert (other.status_code, other.content) == (200, b"")
     assert f"telegram update {update_id} of source {source['id']} dropped: update_id" in written.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("region", "number"), [("KZ", "994501234567"), ("AZ", "77011234567"), ("KZ", "79161234567")]
+)
+async def test_a_telegram_contact_from_another_country_makes_its_lead(
+    ingest: httpx.AsyncClient, region: str, number: str
+) -> None:
+    """Telegram sends the contact's number in full, its country code first, often without the
+    "+": read in the source's region, an Azerbaijani number on a Kazakh bot's source was "not a
+    valid phone number", answered 200 to Telegram, and the person never became a lead (found by a
+    review)."""
+    source = await create_source(ingest, channel="chatbot", default_region=region)
+    url, secret = f"/v1/chatbots/{source['id']}/telegram", await telegram_secret(ingest, source)
+    chat_id, update_id = random.randint(10**8, 10**9), random.randint(10**6, 10**8)
+    phone = number[:-4] + f"{random.randint(0, 9999):04d}"
+    card = {"phone_number": phone, "first_name": "Leyla", "user_id": chat_id}
+    shared = await ingest.post(url, json=telegram_update(update_id, chat_id, contact=card), headers=secret)
+    assert shared.status_code == 202 and shared.json()["lead_id"] is not None, shared.text
+    lead = (await ingest.get(f"/v1/leads/{shared.json()['lead_id']}", headers=ADMIN)).json()
+    assert lead["phone"] == f"+{phone}"
