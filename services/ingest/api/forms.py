@@ -129,11 +129,13 @@ def _accepted_as(lead_id: UUID) -> Answer:
 
 
 async def _form_fields(request: Request) -> list[tuple[str, str]]:
-    """The form's text fields, in order (a 415 for a body that is no form)."""
+    """The form's text fields, in order (a 415 for a body that is no form). Its files are left
+    out: a browser sends an empty <input type=file> as one, and they are not ingest's (the body's
+    bound holds what comes)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in FORM_TYPES:
         raise HTTPException(415, "Post the form as application/x-www-form-urlencoded or multipart/form-data")
-    async with request.form(max_files=0, max_fields=200) as form:
+    async with request.form(max_files=200, max_fields=200) as form:
         return [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
 
 
