@@ -5,6 +5,7 @@ probably meant, so a CRM's `Phone Number` or a typed `emial` is told, not lost i
 import difflib
 import re
 
+from services.ingest.field_names import field_named
 from services.ingest.forms import CUSTOM_KEY, HONEYPOT, MAX_CUSTOM, NAME_ALIASES, UTM_PREFIX
 from services.ingest.schemas import LEAD_FIELDS
 
@@ -21,7 +22,7 @@ UnknownHeader = dict[str, str | None]  # header, kept_as, did_you_mean: as the r
 
 
 def is_known(name: str) -> bool:
-    return name in KNOWN or name.lower().startswith(UTM_PREFIX)
+    return field_named(name) is not None or name.lower().startswith(UTM_PREFIX)
 
 
 def unknown_headers(header: list[str]) -> list[UnknownHeader]:
