@@ -45,6 +45,7 @@ class TelegramContact(StorableInput):
 
 class TelegramChat(StorableInput):
     id: int
+    type: str = "private"
 
 
 class TelegramMessage(StorableInput):
@@ -133,7 +134,7 @@ def from_telegram(update: TelegramUpdate, now: datetime) -> ChatMessage | None:
                 last_name=(message.contact.last_name or "").strip() or None,
             )
         return ChatMessage(
-            conversation_id=str(message.chat.id),
+            conversation_id=_conversation_of(message),
             message_id=str(message.message_id),
             contact=contact,
             text=message.text[:5000] if message.text else None,
@@ -159,6 +160,14 @@ def _sent_at(date: int, now: datetime) -> datetime:
         raise InvalidInput([("message.date", f"is before Telegram began ({TELEGRAM_BEGAN:%Y-%m-%d})")])
     refuse_future(sent_at, now, "message.date")
     return sent_at
+
+
+def _conversation_of(message: TelegramMessage) -> str:
+    """The chat, or in a group the chat and its sender: each person there is a conversation of
+    their own (one's words went on the lead of another, who had shared a contact)."""
+    if message.chat.type == "private" or message.from_ is None:
+        return str(message.chat.id)
+    return f"{message.chat.id}.{message.from_.id}"
 
 
 def _international(number: str) -> str:

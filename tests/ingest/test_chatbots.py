@@ -3,14 +3,25 @@
 import json
 import random
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, Servers
+from services.ingest.app import create_app
+from services.ingest.config import IngestSettings
+from tests.conftest import ADMIN, Servers, running
 from tests.helpers import create_source, opened_events_of, refused_fields
 from tests.shared.test_no_personal_data_in_logs import every_log_line
+
+
+@pytest.fixture(scope="module")
+async def ingest(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    """Ingest with no limit per client address: every post of this module comes from one, more
+    than a minute's share of it (the limits have tests of their own, test_abuse)."""
+    async with running(create_app(servers.settings(IngestSettings, rate_limit_per_ip=""))) as client:
+        yield client
 
 
 def telegram_update(update_id: int, chat_id: int, **message: object) -> dict[str, object]:
@@ -288,3 +299,33 @@ async def test_a_telegram_contact_from_another_country_makes_its_lead(
     assert shared.status_code == 202 and shared.json()["lead_id"] is not None, shared.text
     lead = (await ingest.get(f"/v1/leads/{shared.json()['lead_id']}", headers=ADMIN)).json()
     assert lead["phone"] == f"+{phone}"
+
+
+async def test_in_a_telegram_group_each_person_is_a_conversation_of_their_own(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """A bot in a group: the conversation was the chat, so what Bolat wrote went on the lead of
+    Aigul, who had shared her contact (his "100 штук срочно" could make her hot), and once he
+    shared his, her messages went on his lead (found by a review)."""
+    source = await create_source(ingest, channel="chatbot", default_region="KZ")
+    url, secret = f"/v1/chatbots/{source['id']}/telegram", await telegram_secret(ingest, source)
+    group, update_id = -(10**12) - random.randint(1, 10**9), random.randint(10**6, 10**8)
+    aigul, bolat = random.randint(10**8, 10**9), random.randint(10**8, 10**9)
+
+    def said(update: int, sender: int, **message: object) -> dict[str, object]:
+        body = telegram_update(update, sender, **message)
+        body["message"]["chat"] = {"id": group, "type": "supergroup", "title": "Qazaq Trade"}  # type: ignore[index]
+        return body
+
+    card = {
+        "phone_number": f"7701{random.randint(10**6, 10**7 - 1)}",
+        "first_name": "Айгүл",
+        "user_id": aigul,
+    }
+    hers = await ingest.post(url, json=said(update_id, aigul, contact=card), headers=secret)
+    his = await ingest.post(
+        url, json=said(update_id + 1, bolat, text="Мне нужно 100 штук срочно"), headers=secret
+    )
+    assert hers.json()["lead_id"] is not None and his.json()["lead_id"] is None, (hers.text, his.text)
+    lead = (await ingest.get(f"/v1/leads/{hers.json()['lead_id']}", headers=ADMIN)).json()
+    assert [h for h in lead["history"] if h["type"] == "chat_message"] == []
