@@ -54,7 +54,12 @@ class TelegramMessage(StorableInput):
     chat: TelegramChat
     from_: TelegramUser | None = Field(None, alias="from")
     text: str | None = None
+    caption: str | None = None  # a photo's, a document's or a voice message's words
     contact: TelegramContact | None = None
+
+    @property
+    def words(self) -> str | None:
+        return self.text or self.caption
 
 
 class TelegramUpdate(StorableInput):
@@ -122,7 +127,7 @@ def from_telegram(update: TelegramUpdate, now: datetime) -> ChatMessage | None:
     Raises InvalidInput naming the Update's fields (`message.date`, `message.contact.*`) for
     one ingest cannot take: a date before Telegram began or a day ahead of `now`, a name too long."""
     message = update.message
-    if message is None or (not _own(message) and not message.text):
+    if message is None or (not _own(message) and not message.words):
         return None  # not a message, or only someone else's card: nothing to record
     sent_at = _sent_at(message.date, now)
     try:
@@ -137,7 +142,7 @@ def from_telegram(update: TelegramUpdate, now: datetime) -> ChatMessage | None:
             conversation_id=_conversation_of(message),
             message_id=str(message.message_id),
             contact=contact,
-            text=message.text[:5000] if message.text else None,
+            text=message.words[:5000] if message.words else None,
             occurred_at=sent_at,
         )
     except ValidationError as error:  # its text quotes the input: only the fields go on

@@ -329,3 +329,27 @@ async def test_in_a_telegram_group_each_person_is_a_conversation_of_their_own(
     assert hers.json()["lead_id"] is not None and his.json()["lead_id"] is None, (hers.text, his.text)
     lead = (await ingest.get(f"/v1/leads/{hers.json()['lead_id']}", headers=ADMIN)).json()
     assert [h for h in lead["history"] if h["type"] == "chat_message"] == []
+
+
+async def test_the_caption_of_a_photo_sent_to_the_bot_is_what_the_person_said(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """A photo of the item with "Сколько стоит? Перезвоните" under it was dropped whole: only
+    `text` was read, and a photo's words are its `caption` (found by a review)."""
+    source = await create_source(ingest, channel="chatbot", default_region="KZ")
+    url, secret = f"/v1/chatbots/{source['id']}/telegram", await telegram_secret(ingest, source)
+    chat_id, update_id = random.randint(10**8, 10**9), random.randint(10**6, 10**8)
+    card = {
+        "phone_number": f"7701{random.randint(10**6, 10**7 - 1)}",
+        "first_name": "Айгүл",
+        "user_id": chat_id,
+    }
+    shared = await ingest.post(url, json=telegram_update(update_id, chat_id, contact=card), headers=secret)
+    photo = [{"file_id": "AgAC", "file_unique_id": "AQAD", "width": 90, "height": 67, "file_size": 1263}]
+    sent = telegram_update(update_id + 1, chat_id, photo=photo, caption="Сколько стоит? Перезвоните")
+    answered = await ingest.post(url, json=sent, headers=secret)
+    assert answered.json()["lead_id"] == shared.json()["lead_id"], answered.text
+    lead = (await ingest.get(f"/v1/leads/{shared.json()['lead_id']}", headers=ADMIN)).json()
+    assert [h["properties"]["text"] for h in lead["history"] if h["type"] == "chat_message"] == [
+        "Сколько стоит? Перезвоните"
+    ]
