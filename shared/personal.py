@@ -104,14 +104,22 @@ def seal_data(type: str, data: dict[str, Any], key: bytes) -> dict[str, Any]:
 
 
 def is_sealed(event: Envelope) -> bool:
-    data = event.data
-    return SEALED in data or any(isinstance(v, dict) and SEALED in v for v in data.values())
+    part = _part_of(event.type)
+    return SEALED in event.data or (part is not None and SEALED in (event.data.get(part) or {}))
+
+
+def _part_of(type: str) -> str | None:
+    """The field its type seals beside the payload itself (`PLACES`): only there, and in the
+    payload, is a `sealed` key a token. Elsewhere it may be what a person sent (a form's
+    `utm_sealed` is `utm: {"sealed": …}`, left in the clear)."""
+    return PLACES.get(type, (None, frozenset()))[0]
 
 
 def opened(event: Envelope, key: bytes) -> Envelope:
     """A copy of the event with its sealed parts open; it remembers the key (`sealed_with`)
     so what a consumer publishes about the lead can be sealed the same way."""
     data = unseal(event.data, key)
-    data = {k: unseal(v, key) if isinstance(v, dict) else v for k, v in data.items()}
+    if (part := _part_of(event.type)) is not None and isinstance(data.get(part), dict):
+        data = {**data, part: unseal(data[part], key)}
     fields = {name: getattr(event, name) for name in Envelope.model_fields}
     return OpenedEnvelope.model_construct(**{**fields, "data": data, "opened_with": key})

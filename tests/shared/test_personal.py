@@ -137,3 +137,20 @@ def test_a_classifications_explanation_is_sealed_for_it_quotes_the_persons_words
     }
     assert event.data["lead"]["channel"] == "web_form"
     assert opened(event, key).data == data
+
+
+@pytest.mark.parametrize("type", [LEAD_CAPTURED, LEAD_UPDATED, LEAD_CLASSIFIED])
+def test_a_clear_field_holding_a_key_named_sealed_opens_as_it_was_sent(type: str) -> None:
+    """A public form's `utm_sealed=x` became `utm: {"sealed": "x"}`, left in the clear; opening
+    took every mapping with a `sealed` key for a sealed part and failed on it ("a sealed part
+    does not open with its lead's key"): the lead's capture was dead-lettered by scoring and
+    nurture, and each batch holding it was applied again one event at a time (found by a review)."""
+    key, lead = new_key(), {**CAPTURED, "utm": {"sealed": "x", "source": "google"}}
+    data = {
+        LEAD_CAPTURED: lead,
+        LEAD_UPDATED: {"changes": {"utm": lead["utm"], "company": "Qazaq Foods"}},
+        LEAD_CLASSIFIED: {"score": 50, "lead": lead, "breakdown": [], "said": None},
+    }[type]
+    event = envelope(type, seal_data(type, data, key))
+    assert opened(event, key).data == data
+    assert not is_sealed(envelope(type, {"utm": {"sealed": "x"}, "changes": {"utm": {"sealed": "x"}}}))
