@@ -145,7 +145,9 @@ class Applying(Screening):
             ("source-offset", str(record.offset).encode()),
         ]
         async with self.db.transaction() as session:
-            stage(session, dlq(self.group), record.key or b"", record.value, headers)
+            stage(
+                session, dlq(self.group), record.key or b"", record.value or b"", headers
+            )  # a tombstone: empty
             await self._claim(session, [delivery])
         event_type = delivery.event.type if delivery.event else "undecodable"
         self.telemetry.events_in.labels(record.topic, event_type, "dead_lettered").inc()

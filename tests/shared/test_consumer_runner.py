@@ -884,3 +884,44 @@ async def test_a_commit_that_writes_a_table_rings_its_bell_for_other_processes(d
         await writer.dispose()
         async with db.transaction() as session:
             await session.execute(text("DELETE FROM outbox WHERE topic = 'runner-bell'"))
+
+
+async def test_a_record_with_no_value_is_dead_lettered_and_the_partition_keeps_flowing(
+    servers: Servers, db: Database, publisher: Publisher
+) -> None:
+    """A Kafka tombstone (a record whose value is null), from a tool or another producer on
+    the topic: its dead letter was staged with no value, refused by the outbox's NOT NULL at
+    commit, and the batch was fetched again for good: the partition stalled (found by a review)."""
+    from aiokafka import AIOKafkaProducer
+
+    topic = await new_topic(servers)
+    group = f"g-{topic}"
+    await create_topics(servers.bootstrap, [dlq(group)], 1)
+    after = uuid.uuid4()
+    other_client = AIOKafkaProducer(bootstrap_servers=servers.bootstrap)
+    await other_client.start()
+    try:
+        await other_client.send_and_wait(topic, key=b"same-key", value=None)
+    finally:
+        await other_client.stop()
+    await publish(publisher, topic, event(after).to_bytes())
+    runner = make_runner(servers, db, publisher, topic, group)
+    try:
+
+        async def later_message_applied() -> bool:
+            await runner.poll_once(timeout_ms=200)
+            return await applied(db, after) == 1
+
+        await eventually(later_message_applied, timeout=20)
+    finally:
+        await runner.stop()
+    relay = OutboxRelay(db.direct_connection(), publisher, Telemetry("test"))
+    try:
+        while await relay.relay_once():
+            pass
+    finally:
+        await relay.connection.close()
+    dead = await read_topic(servers.bootstrap, dlq(group), until=lambda ms: len(ms) >= 1)
+    assert [(m.value, dict(m.headers)["error"].decode()[:20]) for m in dead] == [
+        (b"", "undecodable envelope")
+    ]
