@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from shared.kafka_batches import Message, Position, send_in_batches
 from shared.kafka_patches import patch_aiokafka
@@ -26,8 +26,10 @@ METADATA_MAX_AGE_MS = 10_000
 
 def is_refusal(error: BaseException) -> bool:
     """The broker (or the client, before sending) refused this message for good: too large,
-    an invalid topic, not authorised. Retrying the same message cannot help; an outage can."""
-    return isinstance(error, KafkaError) and not error.retriable
+    an invalid topic, not authorised. Retrying the same message cannot help; an outage can.
+    A timeout is no refusal, though aiokafka marks its own not retriable: it waits for a
+    partition with no leader, or for a batch before it."""
+    return isinstance(error, KafkaError) and not error.retriable and not isinstance(error, KafkaTimeoutError)
 
 
 class Publisher:

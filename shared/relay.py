@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 import asyncpg
+from aiokafka.errors import KafkaError
 
 from shared.db import DirectConnection
 from shared.faults import raise_hidden_stop
@@ -136,8 +137,9 @@ class OutboxRelay(Journaling):
     async def _isolate(
         self, connection: asyncpg.Connection, rows: Sequence[asyncpg.Record]
     ) -> tuple[list[asyncpg.Record], list[Position]]:
-        """Publish the rows one by one; those refused move to the dead letters. Raises (and
-        nothing is kept) if the broker stops answering meanwhile."""
+        """Publish the rows one by one; those refused move to the dead letters (`sets_aside`).
+        Raises (and nothing is kept) on an error that may pass, or if the broker stops
+        answering meanwhile."""
         published: list[asyncpg.Record] = []
         landed: list[Position] = []
         for row in rows:
@@ -145,7 +147,7 @@ class OutboxRelay(Journaling):
                 landed += await self._publish([row])
                 published.append(row)
             except Exception as error:
-                if not is_refusal(error) and not await self._broker_answers():
+                if not sets_aside(error, await self._broker_answers()):
                     raise
                 await self._set_aside(connection, row, describe(error, 1000))
         return published, landed
@@ -175,6 +177,15 @@ class OutboxRelay(Journaling):
         count = int(await connection.fetchval("SELECT count(*) FROM outbox_dead_letters"))
         self.telemetry.outbox_dead_letters.set(count)
         return count
+
+
+def sets_aside(error: BaseException, broker_answers: bool) -> bool:
+    """Whether a row that failed alone moves to the dead letters: the broker refused it for
+    good, or the client failed on the message itself (not the broker's) while the broker
+    answers. A broker's error that may pass (a partition with no leader or too few replicas
+    in sync, a timeout) keeps the row, and the rows behind it, for the next try: set aside, the
+    lead's later events went out before it."""
+    return is_refusal(error) or (broker_answers and not isinstance(error, KafkaError))
 
 
 async def take_batch(connection: asyncpg.Connection, size: int) -> list[asyncpg.Record]:
