@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database
 from shared.events import Envelope
-from shared.faults import raise_hidden_stop
+from shared.faults import is_transient, raise_hidden_stop
 from shared.inbox import ARCHIVE_TURN
 
 log = logging.getLogger(__name__)
@@ -115,13 +115,17 @@ class ArchiveReplay:
 
     async def _apply_chunk(self, session: AsyncSession, events: list[Envelope]) -> None:
         """The chunk at once; if that fails, event by event, skipping (and logging) an event
-        that fails: the archive also holds what was dead-lettered."""
+        that fails: the archive also holds what was dead-lettered. A deadlock or an outage is no
+        bad event: it fails the chunk, which is applied again (skipped, a live replica's
+        transaction cost the rebuild an event for good)."""
         try:
             async with session.begin_nested():
                 await self.apply(session, events)
             return
         except Exception as error:
             raise_hidden_stop(error)
+            if is_transient(error):
+                raise
             log.warning("replay chunk failed (%r); applying its events one by one", error)
         for event in events:
             try:
@@ -129,6 +133,8 @@ class ArchiveReplay:
                     await self.apply(session, [event])
             except Exception as error:
                 raise_hidden_stop(error)
+                if is_transient(error):
+                    raise
                 log.error("replay skipped event %s (%s): %r", event.id, event.type, error)
 
     async def progress(self) -> Progress:
