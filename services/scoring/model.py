@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.scoring.matching import contains_any, derived, number_in
+from services.scoring.matching import derived, number_in
+from services.scoring.negation import said
 from services.scoring.points import engagement_hits, fit_hits, negative_hits
 from services.scoring.profile import Profile
 from services.scoring.rules import Rules, Temperature
@@ -93,7 +94,9 @@ def _bant(profile: Profile, rules: Rules, temperature: Temperature, authority_ti
     a = profile.attributes
     need = _stated(a.get("need")) or _says_more_than(a.get("message"), rules.stages.pleasantries)
     budget = (number_in(a.get("budget")) or 0) >= rules.stages.sql.budget_at_least
-    hesitant = bool(text) and contains_any(text, derived(rules.stages.no_authority_phrases, tuple))
+    # "I need to consult", not "I don't need to consult anyone": a hesitation turned around is none
+    promised = derived(rules.stages.no_authority_phrases, tuple)
+    hesitant = bool(text) and said(fold(text), promised, rules.negations.negation) is not None
     authority = (a.get("is_decision_maker") is True or authority_title) and not hesitant
     return Bant(need=need, desire=temperature == "hot", budget=budget, authority=authority)
 

@@ -356,3 +356,16 @@ def test_the_asks_those_words_stood_for_are_still_read(message: str, language: s
 )
 def test_now_said_not_to_matter_is_no_horizon(timeframe: str, language: str) -> None:
     assert evaluate(lead(timeframe, language=language), RULES, SAID).temperature == "cold"
+
+
+@pytest.mark.parametrize(
+    ("message", "authority"),
+    [("I don't need to consult anyone, I decide", True), ("I need to consult my partner first", False)],
+)
+def test_a_hesitation_turned_around_leaves_the_authority(message: str, authority: bool) -> None:
+    """ "I don't need to consult anyone" read as "need to consult": a CEO lost BANT's authority
+    (found by a review)."""
+    profile = lead(None, message, "en").model_copy(
+        update={"attributes": {"message": message, "job_title": "CEO"}}
+    )
+    assert evaluate(profile, RULES, SAID).bant.authority is authority
