@@ -103,20 +103,27 @@ def collect_utm(explicit: dict[str, str], page_url: str | None, referrer: str | 
 
 OLDEST_BIRTHDAY_YEARS = 120
 _BIRTHDAY = re.compile(r"^(\d{4}|-)-(\d{2})-(\d{2})$")
+# Day first, as Kazakhstan, Azerbaijan and Russia write a date (Excel in their locales exports
+# 15.03.1990): never month first. One separator throughout, the year in full.
+_DAY_FIRST = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4})$")
 
 
 def check_birthday(raw: str, today: date) -> str:
     """An ISO date of birth, `YYYY-MM-DD`, or `--MM-DD` when the year is not known (Feb 29
-    included); ValueError when not a real date, in the future or over 120 years ago. `today`
-    is the UTC date: a birthday may be one day ahead of it (where the day has begun already)."""
-    match = _BIRTHDAY.match(raw.strip())
-    if not match:
-        raise ValueError("a birthday is YYYY-MM-DD, or --MM-DD when the year is not known")
-    year, month, day = match.groups()
+    included), or a date written day first, `DD.MM.YYYY` (or with `/` or `-`); ValueError when
+    not a real date, in the future or over 120 years ago. `today` is the UTC date: a birthday
+    may be one day ahead of it (where the day has begun already)."""
+    text = raw.strip()
+    if day_first := _DAY_FIRST.match(text):
+        day, _, month, year = day_first.groups()
+    elif match := _BIRTHDAY.match(text):
+        year, month, day = match.groups()
+    else:
+        raise ValueError("a birthday is YYYY-MM-DD or DD.MM.YYYY, or --MM-DD when the year is not known")
     try:
         born = date(2000 if year == "-" else int(year), int(month), int(day))  # 2000 had a Feb 29
     except ValueError as error:
-        raise ValueError(f"{raw.strip()!r} is not a real date") from error
+        raise ValueError(f"{text!r} is not a real date") from error
     if year == "-":
         return f"--{born:%m-%d}"
     if born > today + timedelta(days=1):

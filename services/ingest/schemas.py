@@ -101,9 +101,11 @@ class LeadIn(StorableInput):
     preferred_channel: Short | None = None
     birthday: Birthday | None = Field(
         None,
-        description="The person's birthday: YYYY-MM-DD, or --MM-DD when the year is not known. "
-        "Customers are greeted on it (nurture's occasions).",
-        examples=["1990-03-22", "--02-29"],
+        description="The person's birthday: YYYY-MM-DD, or --MM-DD when the year is not known; "
+        "DD.MM.YYYY (or DD/MM/YYYY, DD-MM-YYYY), day first as Excel writes it in Russian, Kazakh and "
+        "Azerbaijani locales, is read as that date and kept as YYYY-MM-DD. Customers are greeted on it "
+        "(nurture's occasions).",
+        examples=["1990-03-22", "22.03.1990", "--02-29"],
     )
     call_window: CallWindow | None = Field(
         None, description="When the person may be called, in their time zone: HH:MM-HH:MM, e.g. 10:00-14:00."
