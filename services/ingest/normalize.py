@@ -101,6 +101,39 @@ def collect_utm(explicit: dict[str, str], page_url: str | None, referrer: str | 
     return tags
 
 
+# A currency's sign or name before or after an amount: ₸ 150 000, 150 000 тг, $1,500, 1500 AZN.
+_CURRENCY = r"(?:[$€₸₼₽]|руб\.?|р\.?|тг\.?|тенге|manat|man\.?|azn|kzt|rub|usd|eur)"  # noqa: RUF001 (Cyrillic)
+_CURRENCY_BEFORE = re.compile(rf"^{_CURRENCY}\s*", re.IGNORECASE)
+_CURRENCY_AFTER = re.compile(rf"\s*{_CURRENCY}$", re.IGNORECASE)
+_PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+# Thousands in groups of three, each after the same separator (a space, a no-break space as
+# Excel-ru writes, a narrow one, a comma or a dot), then maybe a decimal point or comma.
+_GROUPED = re.compile(
+    r"^(?P<whole>\d{1,3}(?P<sep>[ \u00a0\u202f\u2009.,])\d{3}(?:(?P=sep)\d{3})*|\d+)"
+    r"(?:(?P<point>[.,])(?P<fraction>\d+))?$"
+)
+
+
+def read_amount(value: Any) -> Any:
+    """An amount as people write it, `1 500 000`, `1500000,50`, `1 500 000,50`, `150 000 ₸`,
+    `$1,500.50`, read as the number; anything else as it came, for the field's own check to
+    refuse. The currency goes (the lead has no field for it). Only the obvious is read: a comma
+    before one or two digits at the end is a decimal one, groups of three are thousands; `1,500`
+    is 1500 and `1500,500` refused, and a plain `1.500` stays 1.5 as it always read."""
+    if not isinstance(value, str):
+        return value
+    text = _CURRENCY_AFTER.sub("", _CURRENCY_BEFORE.sub("", value.strip()))
+    if _PLAIN_NUMBER.match(text):
+        return text
+    found = _GROUPED.match(text)
+    if not found:
+        return value
+    whole, sep, point, fraction = found.group("whole", "sep", "point", "fraction")
+    if point and (point == sep or (point == "," and len(fraction) > 2)):
+        return value
+    return float(f"{whole.replace(sep, '') if sep else whole}.{fraction or 0}")
+
+
 OLDEST_BIRTHDAY_YEARS = 120
 _BIRTHDAY = re.compile(r"^(\d{4}|-)-(\d{2})-(\d{2})$")
 # Day first, as Kazakhstan, Azerbaijan and Russia write a date (Excel in their locales exports

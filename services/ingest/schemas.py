@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from services.ingest.normalize import check_birthday, plain_text
+from services.ingest.normalize import check_birthday, plain_text, read_amount
 from shared.inputs import StorableInput
 from shared.times import ZoneName
 
@@ -88,7 +88,15 @@ class LeadIn(StorableInput):
     language: Short | None = Field(
         None, description="The person's language: kk, ru, az or en. Timeframes are read in it first."
     )
-    budget: float | None = Field(default=None, ge=0, le=1e12)
+    budget: Annotated[float, BeforeValidator(read_amount)] | None = Field(
+        default=None,
+        ge=0,
+        le=1e12,
+        description="A number; text is read as people write an amount: `1 500 000` (spaces or "
+        "no-break ones between thousands), `1500000,50`, `1 500 000,50`, `$1,500.50`, `150 000 ₸` "
+        "(a currency's sign or code, ₸ $ ₼ ₽ € руб тг AZN KZT RUB USD EUR, is dropped).",  # noqa: RUF001
+        examples=[150000, "1 500 000", "150 000 ₸"],
+    )
     timeframe: Short | None = Field(
         None,
         description=TIMEFRAME_HELP,

@@ -1,5 +1,6 @@
 """Values as small businesses in Kazakhstan and Azerbaijan write them, in a form post or a
-CSV from a Russian-locale Excel: a birthday day first. Each is read as what it means, by the
+CSV from a Russian-locale Excel: a birthday day first, a budget with spaces between its
+thousands, a decimal comma and a currency. Each is read as what it means, by the
 JSON API and an import alike; a value that still means nothing is refused naming its field."""
 
 import uuid
@@ -78,3 +79,48 @@ async def test_a_csv_from_russian_locale_excel_keeps_its_birthdays(ingest: httpx
     assert refusals(report) == {2: [("birthday", "value_error")]}
     assert (await attributes_of(ingest, first))["birthday"] == "1990-03-15"
     assert (await attributes_of(ingest, second))["birthday"] == "1985-12-01"
+
+
+AMOUNTS = {
+    "1 500 000": 1_500_000, "1\u00a0500\u00a0000": 1_500_000, "1\u202f500\u202f000": 1_500_000,
+    "1500000,50": 1_500_000.5, "1 500 000,50": 1_500_000.5, "1\u00a0500,5": 1_500.5,
+    "150 000 ₸": 150_000, "150 000 тг": 150_000, "$1,500.50": 1_500.5, "₼ 2 000": 2_000,
+    "3 000 руб": 3_000, "1500 AZN": 1_500, "KZT 250 000": 250_000, "1,500": 1_500, "1.500.000": 1_500_000,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("written", "meant"), AMOUNTS.items(), ids=AMOUNTS)
+async def test_a_budget_written_as_people_write_amounts_is_read_as_the_number(
+    ingest: httpx.AsyncClient, written: str, meant: float
+) -> None:
+    """Spaces between thousands as Excel-ru writes them (no-break ones), a decimal comma, a
+    currency's sign or code around it; the currency goes, the lead has no field for it."""
+    key = (await create_source(ingest))["key"]
+    response = await post_lead(ingest, key, email=email(), budget=written)
+    assert response.status_code == 202, response.text
+    lead = (await ingest.get(f"/v1/leads/{response.json()['lead_id']}", headers=ADMIN)).json()
+    assert lead["attributes"]["budget"] == meant
+
+
+@pytest.mark.parametrize("written", ["1500,500", "1 50", "1,500,50", "1  500", "lots", "₸", "-1 500"])
+async def test_a_budget_that_is_no_clear_amount_is_still_refused_naming_the_field(
+    ingest: httpx.AsyncClient, written: str
+) -> None:
+    """Thousands or decimals are not guessed beyond the obvious: a comma before three digits
+    after four is neither (1500,500)."""
+    key = (await create_source(ingest))["key"]
+    response = await post_lead(ingest, key, email=email(), budget=written)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert (error["field"], error["type"]) == ("budget", "float_parsing"), error
+
+
+async def test_a_csv_from_russian_locale_excel_keeps_its_budgets(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest, channel="import"))["key"]
+    first, second = email(), email()
+    body = f'email;budget\n{first};1\u00a0500\u00a0000,50\n{email()};1500,500\n{second};"150 000 ₸"\n'
+    report = await imported(ingest, key, body)
+    assert (report["accepted"], report["rejected"]) == (2, 1), report
+    assert refusals(report) == {2: [("budget", "float_parsing")]}
+    assert (await attributes_of(ingest, first))["budget"] == 1_500_000.5
+    assert (await attributes_of(ingest, second))["budget"] == 150_000
