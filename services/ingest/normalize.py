@@ -134,6 +134,25 @@ def read_amount(value: Any) -> Any:
     return float(f"{whole.replace(sep, '') if sep else whole}.{fraction or 0}")
 
 
+# Yes and no as a form or a spreadsheet writes them in Kazakh, Russian, Azerbaijani and English;
+# ИСТИНА and ЛОЖЬ are a Russian-locale Excel's TRUE and FALSE.
+_YES = frozenset({"да", "иә", "ия", "bəli", "hə", "истина", "yes", "true", "1"})
+_NO = frozenset({"нет", "жоқ", "xeyr", "yox", "ложь", "no", "false", "0"})
+
+
+def read_yes_or_no(value: Any) -> Any:
+    """A yes-or-no answer in words, in any letter case, as True or False; anything else as it
+    came, for the field's own check (on/off, true/false) to read or refuse."""
+    if not isinstance(value, str):
+        return value
+    word = value.strip().replace("İ", "i").casefold()  # Azerbaijani's capital dotted İ: BƏLİ
+    if word in _YES:
+        return True
+    if word in _NO:
+        return False
+    return value
+
+
 OLDEST_BIRTHDAY_YEARS = 120
 _BIRTHDAY = re.compile(r"^(\d{4}|-)-(\d{2})-(\d{2})$")
 # Day first, as Kazakhstan, Azerbaijan and Russia write a date (Excel in their locales exports

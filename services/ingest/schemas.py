@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from services.ingest.normalize import check_birthday, plain_text, read_amount
+from services.ingest.normalize import check_birthday, plain_text, read_amount, read_yes_or_no
 from shared.inputs import StorableInput
 from shared.times import ZoneName
 
@@ -42,6 +42,14 @@ def _call_window(text: str) -> str:
 CallWindow = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=20), AfterValidator(_call_window)
 ]
+
+
+YesOrNo = Annotated[bool, BeforeValidator(read_yes_or_no)]
+YES_OR_NO_HELP = (
+    "true or false; text is read in any letter case: yes/no, да/нет, иә/жоқ, bəli/xeyr, hə/yox, "
+    "ИСТИНА/ЛОЖЬ (a Russian-locale Excel's TRUE and FALSE), 1/0, on/off. Anything else is a 422 "
+    "naming the field."
+)
 
 
 def _stripped(value: Any) -> Any:
@@ -103,9 +111,9 @@ class LeadIn(StorableInput):
         examples=["now", "this_week", "within_3_months", "через две недели"],
     )
     need: Long | None = None
-    is_decision_maker: bool | None = None
+    is_decision_maker: YesOrNo | None = Field(None, description=YES_OR_NO_HELP)
     message: Long | None = None
-    consent: bool | None = None
+    consent: YesOrNo | None = Field(None, description=YES_OR_NO_HELP)
     preferred_channel: Short | None = None
     birthday: Birthday | None = Field(
         None,

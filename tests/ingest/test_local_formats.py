@@ -1,7 +1,8 @@
 """Values as small businesses in Kazakhstan and Azerbaijan write them, in a form post or a
 CSV from a Russian-locale Excel: a birthday day first, a budget with spaces between its
-thousands, a decimal comma and a currency. Each is read as what it means, by the
-JSON API and an import alike; a value that still means nothing is refused naming its field."""
+thousands, a decimal comma and a currency, a yes or a no in words. Each is read as what it
+means, by the JSON API and an import alike; a value that still means nothing is refused naming
+its field."""
 
 import uuid
 from typing import Any
@@ -124,3 +125,44 @@ async def test_a_csv_from_russian_locale_excel_keeps_its_budgets(ingest: httpx.A
     assert refusals(report) == {2: [("budget", "float_parsing")]}
     assert (await attributes_of(ingest, first))["budget"] == 1_500_000.5
     assert (await attributes_of(ingest, second))["budget"] == 150_000
+
+
+ANSWERS = {
+    "да": True, "НЕТ": False, "Иә": True, "жоқ": False, "bəli": True, "XEYR": False, "BƏLİ": True,
+    "hə": True, "Yox": False, "ИСТИНА": True, "ЛОЖЬ": False, "yes": True, "No": False, "1": True, "0": False,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("written", "meant"), ANSWERS.items(), ids=ANSWERS)
+async def test_a_yes_or_no_in_kazakh_russian_azerbaijani_or_excels_words_is_read(
+    ingest: httpx.AsyncClient, written: str, meant: bool
+) -> None:
+    key = (await create_source(ingest))["key"]
+    response = await post_lead(ingest, key, email=email(), consent=written, is_decision_maker=written)
+    assert response.status_code == 202, response.text
+    lead = (await ingest.get(f"/v1/leads/{response.json()['lead_id']}", headers=ADMIN)).json()
+    assert (lead["attributes"]["consent"], lead["attributes"]["is_decision_maker"]) == (meant, meant)
+
+
+@pytest.mark.parametrize("written", ["может быть", "bəlkə", "2", "да нет"])
+async def test_a_yes_or_no_that_is_neither_is_still_refused_naming_the_field(
+    ingest: httpx.AsyncClient, written: str
+) -> None:
+    key = (await create_source(ingest))["key"]
+    response = await post_lead(ingest, key, email=email(), consent=written, is_decision_maker="да")
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert (error["field"], error["type"]) == ("consent", "bool_parsing"), error
+
+
+async def test_a_csv_from_russian_locale_excel_keeps_its_yes_and_no(ingest: httpx.AsyncClient) -> None:
+    key = (await create_source(ingest, channel="import"))["key"]
+    first, second = email(), email()
+    body = (
+        f"email;consent;is_decision_maker\n{first};ИСТИНА;да\n{email()};может быть;нет\n{second};ЛОЖЬ;жоқ\n"
+    )
+    report = await imported(ingest, key, body)
+    assert (report["accepted"], report["rejected"]) == (2, 1), report
+    assert refusals(report) == {2: [("consent", "bool_parsing")]}
+    stored = [await attributes_of(ingest, who) for who in (first, second)]
+    assert [(a["consent"], a["is_decision_maker"]) for a in stored] == [(True, True), (False, False)]
