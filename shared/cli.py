@@ -182,14 +182,27 @@ def import_csv(
     url: Annotated[
         str, typer.Option(envvar="LEADFLOW_INGEST_URL", help="Ingest's base URL")
     ] = "http://127.0.0.1:8001",
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            help="The file's encoding when it is not UTF-8: cp1251 (a Russian- or Kazakh-locale"
+            " Excel's CSV), cp1254 (an Azerbaijani one), utf-16. A file with a byte order mark"
+            " needs none."
+        ),
+    ] = None,
 ) -> None:
     """Import leads from a CSV file, with progress, and print the report."""
     import httpx
 
     from services.ingest.import_cli import ImportRefused, ImportUnfollowed, summary, upload_and_follow
+    from services.ingest.import_encodings import encoding_named
 
+    try:  # before the upload: a typo is told at once, not after the file went
+        encoding = encoding_named(encoding) if encoding is not None else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--encoding") from error
     try:
-        report = upload_and_follow(file, url, key)
+        report = upload_and_follow(file, url, key, encoding=encoding)
     except ImportRefused as error:
         typer.echo(f"ingest refused the file: {error}", err=True)
         raise typer.Exit(1) from error

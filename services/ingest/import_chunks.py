@@ -70,8 +70,8 @@ async def apply_chunk(
 def _prepare(
     source: Source, chunk: list[tuple[int, Record]], region: str
 ) -> tuple[list[tuple[Place, Submission]], list[Rejection]]:
-    """The chunk's rows ready to capture, and those refused (not fitting the header, not
-    UTF-8, or not a valid lead)."""
+    """The chunk's rows ready to capture, and those refused (not fitting the header, not text
+    in the file's encoding, or not a valid lead)."""
     ready: list[tuple[Place, Submission]] = []
     rejected: list[Rejection] = []
     vouched = source.scope == "history"
@@ -80,7 +80,7 @@ def _prepare(
         if row.misfit:
             rejected.append((place, _reasons([(MISFIT, row.misfit, "row_misfit")])))
             continue
-        if errors := undecoded(row.fields):
+        if errors := undecoded(row):
             rejected.append((place, _reasons(errors)))
             continue
         try:

@@ -25,8 +25,11 @@ FINISHED = ("done", "failed", "interrupted")
 UNREACHABLE_SECONDS = 90.0
 
 
-def upload_and_follow(path: Path, url: str, key: str, console: Console | None = None) -> dict[str, Any]:
-    """Upload `path`, show progress until the import finishes, and return its report."""
+def upload_and_follow(
+    path: Path, url: str, key: str, console: Console | None = None, encoding: str | None = None
+) -> dict[str, Any]:
+    """Upload `path` (read in `encoding`, when one is named), show progress until the import
+    finishes, and return its report."""
     console = console or Console(stderr=True)
     headers = {"X-Source-Key": key, "content-type": "text/csv"}
     with (
@@ -48,9 +51,8 @@ def upload_and_follow(path: Path, url: str, key: str, console: Console | None = 
                     progress.advance(sending, len(chunk))
                     yield chunk
 
-        response = client.post(
-            "/v1/imports", params={"filename": path.name}, content=chunks(), headers=headers
-        )
+        params = {"filename": path.name} | ({"encoding": encoding} if encoding else {})
+        response = client.post("/v1/imports", params=params, content=chunks(), headers=headers)
         if response.status_code != 202:
             raise ImportRefused(response)
         status_url = response.json()["status_url"]

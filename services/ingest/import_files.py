@@ -1,7 +1,8 @@
-"""An uploaded CSV file: spooled to disk as it arrives, its delimiter the one Excel's `sep=`
-first line names or else told from the header row,
-its rows read as (header, value) pairs with the line each starts on, and the fields that were
-not UTF-8 and the rows that do not fit the header found."""
+"""An uploaded CSV file: spooled to disk as it arrives, decoded as it is read (UTF-8, the
+encoding its byte order mark names, or the one the user gave), its delimiter the one Excel's
+`sep=` first line names or else told from the header row, its rows read as (header, value)
+pairs with the line each starts on, and the fields that were not text in that encoding and the
+rows that do not fit the header found."""
 
 import csv
 import io
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any, NamedTuple
 
+from services.ingest.import_encodings import UNDECODED, UNDECODED_BYTES, codec_of, not_text, read_in_of
 from shared.inputs import unstorable
 
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
@@ -19,10 +21,6 @@ DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 HEADER_SAMPLE = 8 * 1024  # the header row, where the delimiter is told
 # Excel's first line naming the delimiter (it writes one and heeds one): the header row follows.
 SEP_HINT = re.compile(r'sep=([^"\r\n])(?:\r\n|\r|\n)?', re.IGNORECASE)
-
-
-NOT_UTF8 = "is not UTF-8 text: save the file as UTF-8 (CSV UTF-8 in Excel)"
-_UNDECODED = re.compile("[\udc80-\udcff]")  # a byte UTF-8 could not decode, kept as surrogateescape does
 
 
 UNCLOSED = (
@@ -63,6 +61,7 @@ class Record(NamedTuple):
     line: int
     fields: list[tuple[str, str]]
     misfit: str | None = None
+    encoding: str = "utf-8"  # what the file was read in, for the reason a field not text in it is refused
 
 
 class ImportTooLarge(Exception):
@@ -113,23 +112,26 @@ async def spool(chunks: Any, max_bytes: int) -> IO[bytes]:
     return spooled
 
 
-def read_rows(raw: IO[bytes], delimiter: str | None = None) -> Iterator[Record]:
-    """Each data row (blank ones skipped) with the line it starts on. UTF-8 with or without a
-    BOM; the delimiter (comma, semicolon or tab, as spreadsheets export) is the one given, else
-    the one a first line `sep=;` names (Excel's hint, the header row then the next line), else
-    told from the header row. A byte that is not UTF-8 stays in its value as a lone surrogate
-    (`undecoded` finds it), so only its row is refused; a field may be as long as the file (the
-    rules on each lead field's length refuse the row, not the csv module's 128 KiB limit the
-    file)."""
-    with _opened(raw, delimiter) as (header, reader):
-        yield from _records(header, reader)
+def read_rows(raw: IO[bytes], delimiter: str | None = None, encoding: str | None = None) -> Iterator[Record]:
+    """Each data row (blank ones skipped) with the line it starts on. Decoded as it is read: in
+    the encoding a byte order mark names (UTF-8's or UTF-16's), else the one given (an
+    ENCODINGS key), else UTF-8; the delimiter (comma, semicolon or tab, as spreadsheets export)
+    is the one given, else the one a first line `sep=;` names (Excel's hint, the header row then
+    the next line), else told from the header row. A byte that is not text in the encoding
+    stays in its value as a lone surrogate (`undecoded` finds it), so only its row is refused;
+    a field may be as long as the file (the rules on each lead field's length refuse the row,
+    not the csv module's 128 KiB limit the file)."""
+    with _opened(raw, delimiter, encoding) as (header, reader, read_in):
+        yield from _records(header, reader, read_in)
 
 
-def survey(raw: IO[bytes], delimiter: str | None = None) -> tuple[list[str], int]:
+def survey(
+    raw: IO[bytes], delimiter: str | None = None, encoding: str | None = None
+) -> tuple[list[str], int]:
     """The header row and how many data rows follow it. The whole file is read, so one that
     cannot be read, or has no rows (a spreadsheet saved empty), is refused (UnreadableFile)
     before any row of it is stored."""
-    with _opened(raw, delimiter) as (header, reader):
+    with _opened(raw, delimiter, encoding) as (header, reader, _):
         total = sum(1 for _ in _records(header, reader))
     if not total:
         raise UnreadableFile(NO_ROWS if any(header) else EMPTY)
@@ -138,10 +140,15 @@ def survey(raw: IO[bytes], delimiter: str | None = None) -> tuple[list[str], int
 
 
 @contextmanager
-def _opened(raw: IO[bytes], delimiter: str | None) -> Iterator[tuple[list[str], Any]]:
-    """The file's header row, checked, and a reader at the first data row."""
+def _opened(
+    raw: IO[bytes], delimiter: str | None, encoding: str | None
+) -> Iterator[tuple[list[str], Any, str]]:
+    """The file's header row, checked, a reader at the first data row, and the encoding the
+    file is read in. The text is decoded as the reader goes (an incremental decoder), never
+    whole: a UTF-16 file takes no more memory than a UTF-8 one."""
     csv.field_size_limit(sys.maxsize)  # the body is capped at LEADFLOW_MAX_IMPORT_BYTES already
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    read_in = read_in_of(raw, encoding)
+    text = io.TextIOWrapper(raw, encoding=codec_of(read_in), errors=UNDECODED_BYTES, newline="")
     first = text.readline(HEADER_SAMPLE)
     hint = SEP_HINT.fullmatch(first)
     if delimiter is None:
@@ -160,13 +167,13 @@ def _opened(raw: IO[bytes], delimiter: str | None) -> Iterator[tuple[list[str], 
                 f"the header row names {len(header):,} columns; at most {MAX_COLUMNS:,} are read"
                 " (leave out the columns no lead needs)"
             )
-        if any(_UNDECODED.search(name) for name in header):
-            raise UnreadableFile(f"the header row {NOT_UTF8}")
+        if any(UNDECODED.search(name) for name in header):
+            raise UnreadableFile(f"the header row {not_text(read_in)[0]}")
         if unnamed := _unstorable_name(header):
             raise UnreadableFile(unnamed)
         if repeated := _repeated(header):
             raise UnreadableFile(repeated)
-        yield header, reader
+        yield header, reader, read_in
     finally:
         text.detach()  # leave the file open for the caller
 
@@ -192,7 +199,7 @@ def _repeated(header: list[str]) -> str | None:
     return None
 
 
-def _records(header: list[str], reader: Any) -> Iterator[Record]:
+def _records(header: list[str], reader: Any, encoding: str = "utf-8") -> Iterator[Record]:
     """The data rows after the header. A row fits it when it has a value for each named column
     (unnamed ones at its end may be left out), nothing but blanks beyond them (spreadsheets end
     rows with delimiters) and nothing in a column between named ones that has no name: anything
@@ -215,7 +222,7 @@ def _records(header: list[str], reader: Any) -> Iterator[Record]:
             misfit = _misfit(TOO_MANY, line, len(values), named, delimiter)
         elif (column := next((i + 1 for i in nameless if values[i].strip()), None)) is not None:
             misfit = NAMELESS.format(line=line, column=column)
-        yield Record(line, list(zip(header, values, strict=False)), misfit)
+        yield Record(line, list(zip(header, values, strict=False)), misfit, encoding)
 
 
 def _misfit(reason: str, line: int, count: int, named: int, delimiter: str) -> str:
@@ -238,6 +245,11 @@ def _read(reader: Any) -> tuple[int, list[str] | None]:
         raise UnreadableFile(f"line {reader.line_num} is not CSV: {error}") from None
 
 
-def undecoded(fields: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """The row's fields holding bytes that were not UTF-8, each with the reason and its type."""
-    return [(name, NOT_UTF8, "not_utf8") for name, value in fields if _UNDECODED.search(value)]
+def undecoded(record: Record) -> list[tuple[str, str, str]]:
+    """The row's fields holding bytes that were not text in the file's encoding, each with the
+    reason and its type."""
+    faults = [name for name, value in record.fields if UNDECODED.search(value)]
+    if not faults:
+        return []
+    reason, kind = not_text(record.encoding)
+    return [(name, reason, kind) for name in faults]

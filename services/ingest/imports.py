@@ -56,14 +56,21 @@ async def start(db: Database, source: Source, filename: str | None, stalled_seco
 
 
 async def run(
-    db: Database, source: Source, import_id: UUID, raw: IO[bytes], region: str, delimiter: str | None = None
+    db: Database,
+    source: Source,
+    import_id: UUID,
+    raw: IO[bytes],
+    region: str,
+    delimiter: str | None = None,
+    encoding: str | None = None,
 ) -> None:
-    """Apply every row; the report is updated with each chunk. Never raises."""
+    """Apply every row; the report is updated with each chunk. Never raises. `encoding`: an
+    import_files.ENCODINGS key, for a file without a byte order mark that is not UTF-8."""
     try:
-        header, total = await asyncio.to_thread(survey, raw, delimiter)
+        header, total = await asyncio.to_thread(survey, raw, delimiter, encoding)
         unknown = await asyncio.to_thread(unknown_headers, header)  # difflib: off the event loop
         await _set(db, import_id, rows_total=total, unknown_headers=unknown)
-        await apply_rows(db, source, import_id, read_rows(raw, delimiter), region)
+        await apply_rows(db, source, import_id, read_rows(raw, delimiter, encoding), region)
         await _set(db, import_id, status="done", finished_at=func.now())
     except asyncio.CancelledError:
         await asyncio.shield(_set(db, import_id, status="interrupted", finished_at=func.now()))

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, text, update
 
-from services.ingest import import_chunks, import_files, imports
+from services.ingest import import_chunks, import_encodings, import_files, imports
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from services.ingest.models import Source
@@ -350,8 +350,8 @@ async def test_a_row_with_bytes_that_are_not_utf8_or_an_overlong_field_is_refuse
     assert (report["status"], report["error"]) == ("done", None), report
     assert (report["rows_total"], report["accepted"], report["rejected"]) == (5, 2, 3)
     refused = {r["row"]: [(e["field"], e["reason"]) for e in r["errors"]] for r in report["rejections"]}
-    assert refused[2] == [("first_name", import_files.NOT_UTF8)]
-    assert refused[3] == [("need", import_files.NOT_UTF8)]
+    assert refused[2] == [("first_name", import_encodings.NOT_UTF8)]
+    assert refused[3] == [("need", import_encodings.NOT_UTF8)]
     assert [field for field, _ in refused[4]] == ["need"]
     assert "Traceback" not in written.getvalue()
 
@@ -361,7 +361,7 @@ async def test_a_file_that_cannot_be_read_says_why_in_words(servers: Servers) ->
         key = {"X-Source-Key": (await create_source(client, channel="import"))["key"]}
         report = await finished_report(client, key, b"pr\xe9nom,email\nRen\xe9e,renee@expo.kz\n")
     assert report["status"] == "failed"
-    assert report["error"] == f"the header row {import_files.NOT_UTF8}"
+    assert report["error"] == f"the header row {import_encodings.NOT_UTF8}"
 
 
 async def test_a_header_with_a_nul_fails_the_import_saying_which_column(servers: Servers) -> None:

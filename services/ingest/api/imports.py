@@ -5,13 +5,16 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
 from services.ingest import import_files, imports
 from services.ingest.api.common import KeyedSource
+from services.ingest.import_encodings import encoding_named
 from services.ingest.schemas import ImportReport, ImportStarted, ItemError, RowRejection
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+EncodingName = Annotated[str, AfterValidator(encoding_named)]
 
 
 @router.post("", status_code=202, response_model=ImportStarted, responses={409: {}, 413: {}, 415: {}})
@@ -26,12 +29,23 @@ async def start_import(
             " (Excel's hint), else told from its header row."
         ),
     ] = None,
+    encoding: Annotated[
+        EncodingName | None,
+        Query(
+            max_length=20,
+            description="The file's encoding when it is not UTF-8 and has no byte order mark:"
+            " `cp1251` (a Russian- or Kazakh-locale Excel's CSV), `cp1254` (an Azerbaijani one),"
+            " `utf-16` or `utf-8`. A file with a byte order mark is read in the one it marks"
+            " (Excel's Unicode text is UTF-16 with one). Any other name is a 422 naming `encoding`.",
+        ),
+    ] = None,
 ) -> JSONResponse:
-    """Send the file as the body (`text/csv`, UTF-8, comma, semicolon or tab separated, a
-    header row naming lead fields, each once; `utm_*` and unknown columns are kept too, and
-    the report lists the unknown ones), at most `LEADFLOW_MAX_IMPORT_BYTES` (50 MiB by
-    default). Answers once the file is received; rows are applied in the background: follow
-    `GET /v1/imports/{id}`. One import runs at a time per source (409 while one does)."""
+    """Send the file as the body (`text/csv`; UTF-8, UTF-16 with a byte order mark, or the
+    `encoding` named; comma, semicolon or tab separated, a header row naming lead fields, each
+    once; `utm_*` and unknown columns are kept too, and the report lists the unknown ones), at
+    most `LEADFLOW_MAX_IMPORT_BYTES` (50 MiB by default). Answers once the file is received;
+    rows are applied in the background: follow `GET /v1/imports/{id}`. One import runs at a
+    time per source (409 while one does)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in CSV_TYPES:
         raise HTTPException(415, "Send the file as text/csv")
@@ -51,7 +65,7 @@ async def start_import(
         raise HTTPException(409, str(error)) from error
     region = source.default_region or settings.default_phone_region
     separator = import_files.DELIMITERS[delimiter] if delimiter else None
-    work = imports.run(runtime.db, source, import_id, raw, region, separator)
+    work = imports.run(runtime.db, source, import_id, raw, region, separator, encoding)
     runtime.spawn(work, f"import {import_id}")
     body = ImportStarted(import_id=import_id, status_url=f"/v1/imports/{import_id}")
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": body.status_url})
