@@ -19,6 +19,7 @@ from shared import outgoing
 from shared.db import Database, defer_notify, kept
 from shared.doorbell import channel_of
 from shared.outgoing import post
+from shared.redact import describe
 from shared.sealing import SecretBox
 
 
@@ -186,10 +187,13 @@ class LeadKeys:
         body = {"lead_ids": [str(i) for i in lead_ids]}
         try:
             async with post(self._client, f"{self.ingest_url}/v1/lead-keys:fetch", json=body) as response:
-                response.raise_for_status()
+                if response.status >= 400:
+                    raise ConnectionError(f"ingest did not give the lead keys: it answered {response.status}")
                 answer = await response.json()
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise ConnectionError(f"ingest did not give the lead keys: {error!r}") from error
+            # Its type and text, never its repr: aiohttp's errors of an answer carry the request,
+            # and its repr the headers, the admin token with them (it reached the logs).
+            raise ConnectionError(f"ingest did not give the lead keys: {describe(error)}") from error
         return {UUID(lead): base64.b64decode(key) for lead, key in answer["keys"].items()}
 
     async def close(self) -> None:

@@ -122,6 +122,35 @@ async def test_a_lead_erased_while_its_key_is_asked_for_is_not_kept(
     assert await keys.of([lead]) == {}, "the key answered before the erasure is not used"
 
 
+@pytest.mark.parametrize("answer", [web.Response(status=503), web.Response(text="<html>proxy</html>")])
+async def test_a_refused_ask_for_keys_names_what_ingest_answered_never_the_token(
+    answer: web.Response,
+) -> None:
+    """What the consumer logs of a failed ask (its database down, a token being rotated, a
+    proxy's page): aiohttp's error of an answer quoted the request's headers, the admin token."""
+    token = "s3cret-admin-token-of-this-test"
+
+    async def refuse(_: web.Request) -> web.Response:
+        return answer
+
+    app = web.Application()
+    app.router.add_post("/v1/lead-keys:fetch", refuse)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    keys = LeadKeys(f"http://127.0.0.1:{port}", token)
+    try:
+        with pytest.raises(ConnectionError) as refused:
+            await keys.of([uuid.uuid4()])
+    finally:
+        await keys.close()
+        await runner.cleanup()
+    told = f"{refused.value!r} {refused.value}"
+    assert token not in told
+    assert "503" in told if answer.status == 503 else "ContentTypeError" in told
+
+
 async def test_the_leads_a_doorbell_ring_names_are_warmed(ingest: tuple[KeyServer, LeadKeys]) -> None:
     server, keys = ingest
     (first, first_key), (second, second_key) = a_lead(server), a_lead(server)

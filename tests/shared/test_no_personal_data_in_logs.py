@@ -76,6 +76,23 @@ def test_redaction_keeps_ids_and_times_and_removes_contacts() -> None:
         assert redact(f"refused <{contact}>: no such user") == f"refused <{REDACTED}>: no such user"
 
 
+def test_redaction_removes_credentials_however_they_are_quoted() -> None:
+    quoted = (
+        "ClientResponseError(RequestInfo(headers=<CIMultiDictProxy('Host': '127.0.0.1:8001', "
+        "'Authorization': 'Bearer s3cret-admin-token', 'X-Source-Key': 'lf_src_0123456789')>))"
+    )
+    assert redact(quoted) == (
+        "ClientResponseError(RequestInfo(headers=<CIMultiDictProxy('Host': '127.0.0.1:8001', "
+        f"'Authorization': 'Bearer {REDACTED}', 'X-Source-Key': '{REDACTED}')>))"
+    )
+    assert redact("authorization=Basic dXNlcjpwYXNzd29yZA==") == f"authorization=Basic {REDACTED}"
+    assert redact("x-telegram-bot-api-secret-token: abcdefgh1234") == (
+        f"x-telegram-bot-api-secret-token: {REDACTED}"
+    )
+    kept = "the bearer of bad news; Authorization header missing"
+    assert redact(kept) == kept
+
+
 @pytest.fixture(scope="module")
 async def db(servers: Servers) -> AsyncIterator[Database]:
     await asyncio.to_thread(upgrade, servers.database_url, SCHEMA, migrations_dir("scoring"))
