@@ -122,11 +122,13 @@ async def require_admin(
     """Admin endpoints take `Authorization: Bearer <LEADFLOW_ADMIN_TOKEN>`. The viewer token is a
     403: its holder is known and only reads, so "missing or wrong" would send them looking for a
     typo. Both comparisons are made whatever is sent; the answer says no more than which it was."""
+    await _refuse_guessers(request, credentials)
     viewer = _matches(credentials, request.app.state.settings.viewer_token_value)
     if is_admin(request, credentials):
         return
     if viewer:
         raise HTTPException(403, "This needs the admin token; the viewer token only reads")
+    await _count_guess(request, credentials)
     raise HTTPException(401, "Admin token missing or wrong", {"WWW-Authenticate": "Bearer"})
 
 
@@ -135,8 +137,30 @@ async def require_viewer(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Reads of lead data take `Authorization: Bearer <LEADFLOW_VIEWER_TOKEN>` (or the admin token)."""
+    await _refuse_guessers(request, credentials)
     if not is_viewer(request, credentials):
+        await _count_guess(request, credentials)
         raise HTTPException(401, "Viewer or admin token missing or wrong", {"WWW-Authenticate": "Bearer"})
+
+
+# Wrong tokens are counted per client (an IPv4 address, an IPv6 /64: `shared.ratelimit`), in
+# `app.state.token_guesses` (LEADFLOW_FAILED_TOKENS_PER_IP). Past that budget every token the
+# client sends is a 429 until the window passes, the right one too: were only the wrong ones
+# refused, a right guess would still be let in, and guessing would go on at speed.
+
+
+async def _refuse_guessers(request: Request, credentials: HTTPAuthorizationCredentials | None) -> None:
+    if credentials is not None:
+        await request.app.state.token_guesses.refuse_spent_ip(_client(request))
+
+
+async def _count_guess(request: Request, credentials: HTTPAuthorizationCredentials | None) -> None:
+    if credentials is not None:  # none sent is no guess (a browser that has not asked for one yet)
+        await request.app.state.token_guesses.check_ip(_client(request))
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 Admin = Depends(require_admin)

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.db import CommitUnknown
 from shared.faults import TRANSIENT_ERRORS, is_transient
 from shared.http import InvalidInput, field_name, invalid_input_problem, problem, validator_words, where
+from shared.ratelimit import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,11 @@ async def _commit_unknown(request: Request, error: Exception) -> Response:
     return problem(503, "Service temporarily unavailable", detail, headers=headers)
 
 
+async def _rate_limited(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RateLimited)
+    return problem(429, "Too many requests", headers={"Retry-After": str(error.retry_after)})
+
+
 async def _unexpected_problem(request: Request, error: Exception) -> Response:
     """A 500, logged by the error's type and where it was raised, not by its text: an error's
     text may quote the input (pydantic's `input_value='Aruzhan …'`), personal data included."""
@@ -161,5 +167,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     for error_type in (*TRANSIENT_ERRORS, DBAPIError):
         app.add_exception_handler(error_type, _dependency_problem)
     app.add_exception_handler(CommitUnknown, _commit_unknown)
+    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(Exception, _unexpected_problem)  # for errors outside AnswerUnexpected
     app.add_middleware(AnswerUnexpected)

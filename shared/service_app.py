@@ -12,6 +12,7 @@ from shared.http import BodySizeLimit, health_router, refuse_unstorable_paramete
 from shared.migrations import schema_check
 from shared.problem_handlers import install_problem_handlers
 from shared.query_parameters import RefuseUnknownQueryParameters
+from shared.ratelimit import RateLimits
 from shared.service import ServiceRuntime
 
 CONVENTIONS = (
@@ -45,6 +46,7 @@ def create_service_app(
     )
     app.state.settings = runtime.settings
     app.state.runtime = runtime
+    app.state.token_guesses = RateLimits("", runtime.settings.failed_tokens_per_ip)  # shared.http
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes, larger=larger_bodies)
     if proxies := [p.strip() for p in runtime.settings.trusted_proxies.split(",") if p.strip()]:

@@ -60,6 +60,9 @@ class ServiceSettings(BaseSettings, KafkaSecuritySettings):
     # Reads lead data (scoring's leads and rules, metrics' reports and dashboard); the admin
     # token reads too. Unset in production: only the admin token reads.
     viewer_token: SecretStr | None = None
+    # Requests with a wrong admin or viewer token one client (an IPv4 address, an IPv6 /64) may
+    # send; past them, any token it sends is a 429 until the window passes. Empty: no limit.
+    failed_tokens_per_ip: str = "10/minute;100/hour"
     # Where others reach the service, /docs, /redoc and /openapi.json are off and /metrics
     # takes the viewer or admin token, unless these say otherwise.
     public_docs: bool | None = None

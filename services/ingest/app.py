@@ -14,12 +14,12 @@ from services.ingest.config import IngestSettings
 from services.ingest.history import LeadNotFound, NotInScope
 from services.ingest.idempotency import KeyReused
 from services.ingest.lead_lookup import Contacts
-from services.ingest.ratelimit import RateLimited, RateLimits
 from services.ingest.source_cache import SourceCache
 from shared.events import utcnow
 from shared.group_commit import GroupCommitter
 from shared.http import problem
 from shared.lead_keys import ring_keys
+from shared.ratelimit import RateLimits
 from shared.service import ServiceRuntime
 from shared.service_app import create_service_app
 
@@ -49,7 +49,6 @@ def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow)
     app.add_exception_handler(KeyReused, _key_reused)
     app.add_exception_handler(LeadNotFound, _lead_not_found)
     app.add_exception_handler(NotInScope, _not_in_scope)
-    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_middleware(HeadersOnEveryAnswer)  # outside the handlers: errors carry a form's CORS
     return app
 
@@ -73,8 +72,3 @@ async def _lead_not_found(request: Request, error: Exception) -> Response:
 
 async def _not_in_scope(request: Request, error: Exception) -> Response:
     return problem(403, "Not allowed for this key", str(error))
-
-
-async def _rate_limited(request: Request, error: Exception) -> Response:
-    assert isinstance(error, RateLimited)
-    return problem(429, "Too many requests", headers={"Retry-After": str(error.retry_after)})

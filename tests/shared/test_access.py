@@ -74,7 +74,8 @@ async def clients(servers: Servers) -> AsyncIterator[dict[str, tuple[FastAPI, ht
     contexts = []
     try:
         for name, (create, settings_type) in APPS.items():
-            app = create(servers.settings(settings_type))
+            # Every door knocked on with a wrong token: no budget for guesses here (see the last test).
+            app = create(servers.settings(settings_type, failed_tokens_per_ip=""))
             context = running(app)
             opened[name] = (app, await context.__aenter__())
             contexts.append(context)
@@ -176,3 +177,38 @@ async def test_where_others_reach_a_service_docs_are_off_and_metrics_take_a_toke
         scraped = await client.get("/metrics", headers={"Authorization": "Bearer a-viewer-token"})
         assert scraped.status_code == 200 and "leadflow_" in scraped.text
         assert (await client.get("/healthz")).status_code == 200, "probes stay open"
+
+
+@pytest.mark.parametrize("service", ["scoring", "metrics"])
+async def test_wrong_tokens_are_guessed_only_so_often_and_then_not_even_the_right_one_is_let_in(
+    servers: Servers, service: str
+) -> None:
+    """Guessing at speed: every service answered a wrong admin or viewer token with a 401 as
+    fast as they came (300 in a row), where ingest already throttled wrong source keys. Past
+    the client's budget every token it sends is a 429, the right one too (were only the wrong
+    ones refused, a right guess would still get in); other clients and requests with no token
+    at all are not held, and the budget is per IPv6 /64 as for forms."""
+    create, settings_type = APPS[service]
+    app = create(servers.settings(settings_type, failed_tokens_per_ip="3/year"))
+    path = {"scoring": "/v1/rules", "metrics": "/v1/funnel"}[service]
+    async with running(app) as client:
+        guesses = [(await client.get(path, headers=WRONG)).status_code for _ in range(3)]
+        assert guesses == [401, 401, 401]
+        for headers in (WRONG, VIEWER):
+            held = await client.get(path, headers=headers)
+            assert held.status_code == 429, held.text
+            assert held.headers["content-type"] == "application/problem+json"
+            assert int(held.headers["retry-after"]) >= 1
+        assert (await client.get(path, headers=ANONYMOUS)).status_code == 401, "no token is no guess"
+        for address in ("10.1.2.3", "2001:db8:0:2::1"):
+            async with client_at(app, address) as elsewhere:
+                assert (await elsewhere.get(path, headers=VIEWER)).status_code == 200
+                for _ in range(3):
+                    await elsewhere.get(path, headers=WRONG)
+        async with client_at(app, "2001:db8:0:2::ffff") as same_block:
+            assert (await same_block.get(path, headers=VIEWER)).status_code == 429
+
+
+def client_at(app: FastAPI, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 4000))
+    return httpx.AsyncClient(transport=transport, base_url="http://test")

@@ -1,5 +1,6 @@
 """Rate limits per source key and per client IP (the `limits` library, in process memory:
-each replica limits what it serves)."""
+each replica limits what it serves): what ingest's sources and public forms send, and the
+wrong admin or viewer tokens any service is sent (`shared.http`)."""
 
 import ipaddress
 import math
@@ -31,11 +32,20 @@ class RateLimits:
     async def check_ip(self, ip: str) -> None:
         await self._hit(self._per_ip, "ip", client_block(ip))
 
+    async def refuse_spent_ip(self, ip: str) -> None:
+        """RateLimited when the client has no request left in its budget; counts nothing."""
+        for item in self._per_ip:
+            if not await self._limiter.test(item, "ip", client_block(ip)):
+                await self._refuse(item, "ip", client_block(ip))
+
     async def _hit(self, items: list[RateLimitItem], kind: str, name: str) -> None:
         for item in items:
             if not await self._limiter.hit(item, kind, name):
-                stats = await self._limiter.get_window_stats(item, kind, name)
-                raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
+                await self._refuse(item, kind, name)
+
+    async def _refuse(self, item: RateLimitItem, kind: str, name: str) -> None:
+        stats = await self._limiter.get_window_stats(item, kind, name)
+        raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
 
 
 def client_block(ip: str) -> str:
