@@ -4,7 +4,8 @@ import asyncio
 import hashlib
 import hmac
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.inputs import unstorable
 from shared.query_parameters import AnyQuery
+from shared.ratelimit import RateLimited
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -151,12 +153,26 @@ async def require_viewer(
 
 async def _refuse_guessers(request: Request, credentials: HTTPAuthorizationCredentials | None) -> None:
     if credentials is not None:
-        await request.app.state.token_guesses.refuse_spent_ip(_client(request))
+        with _told_as_guesses():
+            await request.app.state.token_guesses.refuse_spent_ip(_client(request))
 
 
 async def _count_guess(request: Request, credentials: HTTPAuthorizationCredentials | None) -> None:
     if credentials is not None:  # none sent is no guess (a browser that has not asked for one yet)
-        await request.app.state.token_guesses.check_ip(_client(request))
+        with _told_as_guesses():
+            await request.app.state.token_guesses.check_ip(_client(request))
+
+
+@contextmanager
+def _told_as_guesses() -> Iterator[None]:
+    """A 429 that says why: an operator whose service sends a stale token sees what to fix."""
+    try:
+        yield
+    except RateLimited as held:
+        retry = {"Retry-After": str(held.retry_after)}
+        raise HTTPException(
+            429, "Too many wrong tokens from this address; send the right one later", retry
+        ) from None
 
 
 def _client(request: Request) -> str:

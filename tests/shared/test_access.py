@@ -198,6 +198,7 @@ async def test_wrong_tokens_are_guessed_only_so_often_and_then_not_even_the_righ
             held = await client.get(path, headers=headers)
             assert held.status_code == 429, held.text
             assert held.headers["content-type"] == "application/problem+json"
+            assert held.json()["title"] == "Too many wrong tokens from this address; send the right one later"
             assert int(held.headers["retry-after"]) >= 1
         assert (await client.get(path, headers=ANONYMOUS)).status_code == 401, "no token is no guess"
         for address in ("10.1.2.3", "2001:db8:0:2::1"):
