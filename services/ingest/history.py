@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import erased_contacts
 from services.ingest.capture import Submission, capture
-from services.ingest.history_schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn
+from services.ingest.history_schemas import MARKETING, ActivityIn, ConsentIn, LeadRef, OutcomeIn
 from services.ingest.journal import know_key, record_activity, record_history, stage_event
 from services.ingest.lead_lookup import find_matches
 from services.ingest.models import ErasedLead, Lead, LeadHistory, Source
@@ -154,7 +154,7 @@ async def record_consent(
         source=source,
         properties=details,
     )
-    if data.purpose == "marketing" and data.channel is None:
+    if data.purpose in MARKETING and data.channel is None:
         await session.execute(
             update(LEADS)
             .where(LEADS.c.id == lead_id)

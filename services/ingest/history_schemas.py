@@ -3,7 +3,16 @@
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.ingest.schemas import CustomValue, Key, Short
 from shared.inputs import StorableInput
@@ -68,26 +77,49 @@ class OutcomeIn(StorableInput):
 
     lead_id: UUID
     type: OutcomeType
-    amount: float | None = Field(None, gt=0, le=1e12)
+    # Checked even when left out (`validate_default`), so that a missing one is refused by name.
+    amount: float | None = Field(None, gt=0, le=1e12, validate_default=True)
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
-    reason: Short | None = None
+    reason: Short | None = Field(None, validate_default=True)
     rep_id: UUID | None = None
     occurred_at: Instant | None = None
     event_id: Key | None = None
 
-    @model_validator(mode="after")
-    def _won_has_amount_lost_has_reason(self) -> "OutcomeIn":
-        if self.type == "won" and self.amount is None:
+    @field_validator("amount")
+    @classmethod
+    def _won_has_amount(cls, amount: float | None, info: ValidationInfo) -> float | None:
+        if info.data.get("type") == "won" and amount is None:
             raise ValueError("a won outcome needs its amount")
-        if self.type == "lost" and not self.reason:
+        return amount
+
+    @field_validator("reason")
+    @classmethod
+    def _lost_has_reason(cls, reason: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("type") == "lost" and not reason:
             raise ValueError("a lost outcome needs its reason")
-        return self
+        return reason
+
+
+def _lowered(value: object) -> object:
+    """`Email`, ` SMS `: the same channel or purpose as `email`, `sms`."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+MARKETING = ("marketing", "all")  # the purposes follow-up acts on: anything else would do nothing
+ConsentPurpose = Annotated[Literal["marketing", "all"], BeforeValidator(_lowered)]
+ConsentChannel = Annotated[Literal["email", "sms", "messenger", "call"], BeforeValidator(_lowered)]
 
 
 class ConsentIn(LeadRef):
     granted: bool
-    purpose: Short = "marketing"
-    channel: Short | None = Field(None, description="email, sms, messenger, call; none means every channel.")
+    purpose: ConsentPurpose = Field(
+        "marketing",
+        description="`marketing` (or `all`): what follow-up sends. Another purpose would change"
+        " nothing, so it is refused rather than recorded to no effect.",
+    )
+    channel: ConsentChannel | None = Field(
+        None, description="email, sms, messenger or call (any letter case); none means every channel."
+    )
 
 
 class Recorded(BaseModel):

@@ -102,6 +102,13 @@ async def test_outcomes_are_published_and_validated(ingest: httpx.AsyncClient, s
     no_amount = await ingest.post("/v1/outcomes", json={"lead_id": lead_id, "type": "won"}, headers=headers)
     no_reason = await ingest.post("/v1/outcomes", json={"lead_id": lead_id, "type": "lost"}, headers=headers)
     assert no_amount.status_code == no_reason.status_code == 422
+    # Named by the field a CRM's mapping fills, not `body`
+    assert [(e["field"], e["reason"]) for e in no_amount.json()["errors"]] == [
+        ("amount", "a won outcome needs its amount")
+    ]
+    assert [(e["field"], e["reason"]) for e in no_reason.json()["errors"]] == [
+        ("reason", "a lost outcome needs its reason")
+    ]
     events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 2)
     assert events[1].type == "outcome.recorded"
     assert (events[1].data["outcome"], events[1].data["amount"], events[1].data["currency"]) == (
@@ -305,3 +312,34 @@ async def test_an_erased_persons_contact_goes_from_the_lead_their_first_submissi
         assert (await session.execute(digest, {"k": retried["Idempotency-Key"]})).scalar_one() is None
     again = await ingest.post("/v1/leads", json=sent, headers=retried)
     assert (again.json(), again.headers.get("idempotent-replayed")) == (merged.json(), "true")
+
+
+async def test_a_consent_for_a_channel_or_purpose_nothing_knows_is_refused_not_recorded_to_no_effect(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    """A CRM sending `"channel": "Email"` or `"purpose": "Marketing"` was answered 202 and its
+    withdrawal changed nothing: follow-up knows `email` and `marketing` only, so the person who
+    opted out kept getting messages. A letter case is the same channel; a typo is a 422 naming
+    the field; `all` is marketing too, here as in nurture."""
+    key = (await create_source(ingest))["key"]
+    lead_id, email = await new_lead(ingest, key)
+    headers = {"X-Source-Key": key}
+    for body, field in (
+        ({"email": email, "granted": False, "channel": "emial"}, "channel"),
+        ({"email": email, "granted": False, "purpose": "marketting"}, "purpose"),
+        ({"email": email, "granted": False, "purpose": "newsletter"}, "purpose"),
+    ):
+        refused = await ingest.post("/v1/consent", json=body, headers=headers)
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in refused.json()["errors"]] == [field]
+    said = {"email": email, "granted": False, "purpose": " Marketing ", "channel": "Email"}
+    assert (await ingest.post("/v1/consent", json=said, headers=headers)).status_code == 202
+    everything = {"email": email, "granted": False, "purpose": "ALL"}
+    assert (await ingest.post("/v1/consent", json=everything, headers=headers)).status_code == 202
+    events = await opened_events_of(ingest, servers.bootstrap, lead_id, lambda es: len(es) >= 3)
+    assert [(e.data["purpose"], e.data.get("channel")) for e in events[1:]] == [
+        ("marketing", "email"),
+        ("all", None),
+    ]
+    lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+    assert lead["attributes"]["consent"] is False, "withdrawn for all is an unsubscribe"
