@@ -29,6 +29,7 @@ from services.scoring.schemas import (
 from shared import paging
 from shared.documents import DOCUMENT_BODY, read_document
 from shared.http import Admin, InvalidInput, Viewer
+from shared.tombstones import erased_among
 
 router = APIRouter(prefix="/v1")
 HISTORY_SHOWN = 50
@@ -43,6 +44,9 @@ async def get_lead(request: Request, lead_id: UUID) -> LeadScoreDetail:
         score = await session.get(LeadScore, lead_id)
         recent = history.select().where(history.c.lead_id == lead_id).order_by(history.c.id.desc())
         changes = list(await session.execute(recent.limit(HISTORY_SHOWN)))
+        erased = score is None and bool(await erased_among(session, [lead_id]))
+    if erased:  # not "yet": it never will be
+        raise HTTPException(410, "Lead erased at the person's request")
     if score is None:
         raise HTTPException(404, "No classification for this lead yet")
     public = LeadScorePublic.model_validate(score, from_attributes=True)

@@ -146,3 +146,23 @@ async def test_the_classification_says_the_repeats_words_sealed_and_erased_with_
 
     assert (await ingest.delete(f"/v1/leads/{lead_id}", headers=ADMIN)).status_code == 204
     assert await lead_key(ingest, lead_id) is None
+
+
+async def test_an_erased_leads_standing_is_told_gone_not_yet_to_come(
+    ingest: httpx.AsyncClient, scoring: httpx.AsyncClient
+) -> None:
+    """Asked for an erased lead, scoring said "No classification for this lead yet" (404): an
+    integrator waited for one. It is a 410, as ingest answers; a lead never seen is still a 404."""
+    page = await create_source(ingest, scope="capture")
+    email = f"gone-{uuid.uuid4().hex[:8]}@example.kz"
+    lead_id = (await post_lead(ingest, page["key"], email=email, **BROWSING)).json()["lead_id"]
+    await standing_when(scoring, lead_id, "cold")
+    assert (await ingest.delete(f"/v1/leads/{lead_id}", headers=ADMIN)).status_code == 204
+
+    async def told() -> tuple[int, str] | None:
+        answer = await scoring.get(f"/v1/leads/{lead_id}", headers=ADMIN)
+        return (answer.status_code, answer.json()["title"]) if answer.status_code != 200 else None
+
+    assert await eventually(told, timeout=20) == (410, "Lead erased at the person's request")
+    unknown = await scoring.get(f"/v1/leads/{uuid.uuid4()}", headers=ADMIN)
+    assert (unknown.status_code, unknown.json()["title"]) == (404, "No classification for this lead yet")
