@@ -2,10 +2,10 @@
 becomes activities on it (held back, bounded, until the contact arrives)."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -79,13 +79,20 @@ class ChatContact(StorableInput):
     last_name: Short | None = None
 
 
+# A platform's own ids as they come: WhatsApp's `77010000000@c.us`, a Viber id in base64
+# (`01234567890A+/==`), `instagram:17841400000000000`; no spaces or other punctuation.
+ChatId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-@:+/=]{1,128}$")]
+
+
 class ChatMessage(StorableInput):
     """One message (or contact) from any chatbot platform."""
 
     model_config = ConfigDict(extra="forbid")
 
-    conversation_id: Key
-    message_id: Key | None = Field(None, description="The platform's id; a retry is ignored.")
+    conversation_id: ChatId = Field(
+        description="The platform's id of the conversation: letters, digits and _ . - @ : + / =, up to 128."
+    )
+    message_id: ChatId | None = Field(None, description="The platform's id; a retry is ignored.")
     contact: ChatContact | None = None
     text: Long | None = None
     intent: Key | None = Field(None, description="e.g. callback_request, price_request, demo_request")

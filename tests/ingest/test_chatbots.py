@@ -176,6 +176,26 @@ async def test_generic_chatbot_intent_becomes_that_activity(
     assert wrong.status_code == 401
 
 
+async def test_a_platforms_own_conversation_ids_are_taken_as_they_come(ingest: httpx.AsyncClient) -> None:
+    """A WhatsApp chat's id (`77010000000@c.us`) or a Viber one in base64 was refused (422):
+    a bridge had to invent ids of its own and keep them. Spaces and other punctuation still are."""
+    source = await create_source(ingest, channel="live_chat")
+    url, headers = f"/v1/chatbots/{source['id']}/messages", {"X-Source-Key": source["key"]}
+    tail = uuid.uuid4().hex[:8]
+    for conversation, message in (
+        (f"7701{int(tail, 16) % 10**7:07d}@c.us", f"false_7701@c.us_3EB0{tail}"),
+        (f"01234{tail}A+/==", f"viber:{tail}"),
+        (f"instagram:1784{int(tail, 16)}", f"mid.{tail}=="),
+    ):
+        body = {"conversation_id": conversation, "message_id": message, "text": "Сәлеметсіз бе"}
+        answer = await ingest.post(url, json=body, headers=headers)
+        assert answer.status_code == 202, (conversation, answer.text)
+    for refused in ("two words", "semi;colon", "x" * 129, ""):
+        answer = await ingest.post(url, json={"conversation_id": refused, "text": "hi"}, headers=headers)
+        assert answer.status_code == 422, refused
+        assert [e["field"] for e in answer.json()["errors"]] == ["conversation_id"]
+
+
 NAME = "Aruzhan Nurlanqyzy"
 UNTAKEABLE = {
     "date-before-year-1": ({"date": -99999999999999}, "message.date"),
