@@ -177,7 +177,7 @@ def migrate() -> None:
 def import_csv(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file")],
     key: Annotated[
-        str, typer.Option(envvar="LEADFLOW_SOURCE_KEY", help="The source key (an offline source)")
+        str, typer.Option(envvar="LEADFLOW_SOURCE_KEY", help="The key of the source the rows come through (a source of any channel)")
     ],
     url: Annotated[
         str, typer.Option(envvar="LEADFLOW_INGEST_URL", help="Ingest's base URL")
