@@ -57,5 +57,7 @@ bench-scale: install
 	$(BIN)/python -m bench.soak; soak=$$?; \
 	exit $$((scale || rebuild || imports || soak))
 
+# Build and tool caches only: the stack's data (.leadflow: its database, sealing key and
+# password) is kept; to start with no data, stop the stack and remove .leadflow yourself.
 clean:
-	rm -rf $(VENV) .leadflow .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,8 @@ from shared.settings import ServiceSettings
 
 SERVICES = ("ingest", "scoring", "nurture", "metrics")
 LOCK_FILE = "dev.lock"  # held by the running `leadflow dev` of a home (shared.dev.hold_home)
-SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the clone
+SERVICES_DIR = PROJECT_DIR / "services"
 
 
 def migrations_dir(service: str) -> Path:
@@ -165,11 +166,15 @@ def duration(seconds: float) -> str:
 
 @main.command()
 def migrate() -> None:
-    """Migrate every service schema on LEADFLOW_DATABASE_URL."""
-    settings = load_settings("leadflow", ServiceSettings)
-    with reaching_postgres("leadflow", settings.database_url):
+    """Migrate every service schema on LEADFLOW_DATABASE_URL (unset: `leadflow dev`'s PostgreSQL)."""
+    # As `seed`: the dev stack's own server with the password its LEADFLOW_HOME keeps (without
+    # it, "password authentication failed" and no word of where the password is).
+    from shared.dev_settings import DevSettings
+
+    database_url = load_settings("leadflow", DevSettings).stack_database_url
+    with reaching_postgres("leadflow", database_url):
         for service in SERVICES:
-            upgrade(settings.database_url, service, migrations_dir(service))
+            upgrade(database_url, service, migrations_dir(service))
             typer.echo(f"{service}: migrated")
 
 
@@ -177,7 +182,11 @@ def migrate() -> None:
 def import_csv(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file")],
     key: Annotated[
-        str, typer.Option(envvar="LEADFLOW_SOURCE_KEY", help="The key of the source the rows come through (a source of any channel)")
+        str,
+        typer.Option(
+            envvar="LEADFLOW_SOURCE_KEY",
+            help="The key of the source the rows come through (a source of any channel)",
+        ),
     ],
     url: Annotated[
         str, typer.Option(envvar="LEADFLOW_INGEST_URL", help="Ingest's base URL")

@@ -30,6 +30,7 @@ from shared.supervisor import StopFlag, Supervisor, exit_cause
 CONSUMER_GROUPS = ("scoring", "nurture", "metrics")
 TOPICS = (*topics.DOMAIN_TOPICS, *(topics.dlq(g) for g in CONSUMER_GROUPS))
 STATUS_FILE = "status.json"
+NEW_DATABASE = "a new, empty database"
 
 
 def claim_ports(settings: DevSettings) -> None:
@@ -47,6 +48,8 @@ def start_servers(settings: DevSettings, home: Path, supervisor: Supervisor) -> 
     """PostgreSQL and the broker: the configured ones, or embedded ones. Returns their URLs."""
     database_url, bootstrap = settings.database_url, settings.kafka_bootstrap
     if database_url is None:
+        if not (home / "postgres").exists():  # said, not only seen in a path: nothing was kept here
+            say(f"{NEW_DATABASE} in {home} (LEADFLOW_HOME): no leads, sources or keys yet")
         # data kept on disk; server.log under the limit of the other logs
         postgres = EmbeddedPostgres(home / "postgres", settings.pg_port, log_max_bytes=settings.log_max_bytes)
         create_database = partial(ensure_database, postgres.url(), settings.database)
@@ -200,7 +203,8 @@ def run_dev(settings: DevSettings) -> int:
         return 1
     supervisor = Supervisor(home / STATUS_FILE)
     stop = StopFlag()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a closed terminal or a dropped SSH session stops the stack as Ctrl-C does.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     try:
         claim_ports(settings)

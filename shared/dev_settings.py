@@ -2,17 +2,18 @@
 run and on which ports and address, and the tokens it shows; refused before anything starts."""
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.cli import SERVICES
+from shared.cli import PROJECT_DIR, SERVICES
 from shared.embedded import dialled
 from shared.kafka_security import KafkaSecuritySettings
 from shared.postgres_password import read_password
-from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN, is_loopback
+from shared.settings import DEV_ADMIN_TOKEN, DEV_VIEWER_TOKEN, MIN_TOKEN_LENGTH, is_loopback
 
 # Parts of a service in a process of their own (part → service, its command): a hot lead's
 # hand-off to its rep never waits for nurture's follow-up work, on the event loop or the CPU.
@@ -22,13 +23,18 @@ PARTS = (*SERVICES, *APART)
 # follow-up yield the CPU to the hand-off path when both want it, and catch up when it is free.
 BACKGROUND = {"metrics": 10, "nurture": 10}
 
+DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
 
 class DevSettings(BaseSettings, KafkaSecuritySettings):
     """Where the dev stack keeps its data and which ports it uses (LEADFLOW_* variables)."""
 
     model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore", hide_input_in_errors=True)
 
-    home: Path = Path(".leadflow")
+    # The clone's own, wherever `leadflow dev` is started from: relative to the folder it was
+    # started in, a start from elsewhere (a service unit with no working directory) brought up
+    # a new, empty stack, and the website's source keys were refused.
+    home: Path = PROJECT_DIR / ".leadflow"
     host: str = "127.0.0.1"  # where the services listen; the servers stay on 127.0.0.1
     database_url: str | None = None
     kafka_bootstrap: str | None = None
@@ -78,6 +84,25 @@ class DevSettings(BaseSettings, KafkaSecuritySettings):
             reasons.append(
                 f"LEADFLOW_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} is for an existing broker"
                 " (LEADFLOW_KAFKA_BOOTSTRAP); the embedded one speaks PLAINTEXT"
+            )
+        if reasons:
+            raise ValueError("\n".join(reasons))
+        return self
+
+    @model_validator(mode="after")
+    def _tokens_long_enough_and_a_database_name(self) -> "DevSettings":
+        # Said here, before anything starts: the services refused a short token only once
+        # PostgreSQL, the broker and the migrations had run, and PostgreSQL a name it cannot
+        # take as "syntax error at or near …".
+        reasons = [
+            f"LEADFLOW_{name}_TOKEN must be at least {MIN_TOKEN_LENGTH} characters"
+            for name, token in (("ADMIN", self.admin_token), ("VIEWER", self.viewer_token))
+            if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH
+        ]
+        if not DATABASE_NAME.fullmatch(self.database):
+            reasons.append(
+                "LEADFLOW_DATABASE must be a database name: letters, digits and _, not first a digit,"
+                " up to 63 characters"
             )
         if reasons:
             raise ValueError("\n".join(reasons))

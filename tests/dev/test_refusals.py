@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.dev_settings import PARTS
+import shared
+from shared.dev_settings import PARTS, DevSettings
 from shared.embedded import PortTaken, free_port
 from shared.embedded_postgres import EmbeddedPostgres
 from tests.conftest import PostgresServer
@@ -59,6 +60,15 @@ REFUSED = {
         {"LEADFLOW_TRUSTED_PROXIES": "127.0.0.1"},
         "LEADFLOW_ADMIN_TOKEN must be set, not to the development token, behind a proxy"
         " (LEADFLOW_TRUSTED_PROXIES is set): other machines reach the services through it",
+    ),
+    "an admin token too short": (
+        {"LEADFLOW_ADMIN_TOKEN": "x"},
+        "LEADFLOW_ADMIN_TOKEN must be at least 12 characters",
+    ),
+    "a database name PostgreSQL would read as SQL": (
+        {"LEADFLOW_DATABASE": 'bad"name'},
+        "LEADFLOW_DATABASE must be a database name: letters, digits and _, not first a digit,"
+        " up to 63 characters",
     ),
     "a negative PostgreSQL port": (
         {"LEADFLOW_PG_PORT": "-1"},
@@ -166,3 +176,17 @@ def test_postgresql_checks_its_port_before_it_makes_a_new_data_directory(tmp_pat
             postgres.start()
     assert postgres.process is None
     assert not (data / "PG_VERSION").exists(), "no data directory was made"
+
+
+def test_the_stacks_home_is_the_clones_wherever_it_is_started_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`.leadflow` was taken relative to the folder `leadflow dev` was started in: a start from
+    anywhere else (a service unit with no working directory) brought up a new, empty stack, and
+    the website's source keys were refused. LEADFLOW_HOME still chooses another."""
+    monkeypatch.delenv("LEADFLOW_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    clone = Path(shared.__file__).resolve().parent.parent
+    assert DevSettings().home == clone / ".leadflow"
+    monkeypatch.setenv("LEADFLOW_HOME", str(tmp_path / "elsewhere"))
+    assert DevSettings().home == tmp_path / "elsewhere"

@@ -121,11 +121,11 @@ class Stack:
             return False
         return answer.status_code == 200 and answer.json()["temperature"] == "hot"
 
-    def stop(self) -> int:
-        """SIGTERM, as a service manager would; returns the exit code."""
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        """SIGTERM, as a service manager would (or `sig`); returns the exit code."""
         assert self.dev.process is not None
         self.remember()
-        self.dev.process.send_signal(signal.SIGTERM)
+        self.dev.process.send_signal(sig)
         code = self.dev.process.wait(30)
         assert self.reader is not None
         self.reader.join(10)
@@ -285,6 +285,18 @@ def test_sigterm_during_a_restart_backoff_stops_everything(small_stack: Stack) -
     shown = leadflow_status(stack)
     assert shown.returncode == 1
     assert "leadflow dev is not running" in shown.stdout
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_a_closed_terminal_stops_the_stack_as_ctrl_c_does(small_stack: Stack) -> None:
+    """SIGHUP (the terminal closed, an SSH session dropped) ended the supervisor at once (exit
+    129): no "stopping", and the parts' last lines never reached their logs."""
+    stack = small_stack
+    assert stack.stop(signal.SIGHUP) == 0, stack.output()
+    assert stack.left_behind() == []
+    assert stack.output().rstrip().endswith("leadflow: stopped"), stack.output()[-500:]
+    assert {p["state"] for p in stack.status().values()} == {"stopped"}
 
 
 def test_restart_waits_double_from_one_second_up_to_thirty() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from shared.dev import NEW_DATABASE
 from tests.faults.checks import get_many
 from tests.faults.conftest import REP, Pipeline, period, record
 from tests.faults.stack import FaultStack, wait_until
@@ -148,7 +149,10 @@ def restarted(pipeline: Pipeline, report: Callable[[], dict[str, Any]]) -> dict[
     assert stack.left_behind() == [], "every process of the first run ended"
     assert stack.cli_status()["exit_code"] == 1, "`leadflow status`: not running"
     said = republished(stack)
+    first_run = len(stack.output())
     restart_seconds = stack.start()
+    assert NEW_DATABASE in stack.output()[:first_run], "the first start said its database was new"
+    assert NEW_DATABASE not in stack.output()[first_run:], "the restart found the data kept"
     pipeline.healthy()
     right_after = report()
     again = lambda: all(n > said[s] for s, n in republished(stack).items())  # noqa: E731

@@ -5,12 +5,16 @@ a 60-line traceback ending in the asyncpg error."""
 import os
 import subprocess
 import sys
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
 
+from shared.cli import SERVICES, main
 from shared.embedded import free_port
-from tests.conftest import PostgresServer
+from tests.conftest import PostgresServer, Servers
 
 ENTRY_POINTS = {
     "scoring migrate": (["-m", "services.scoring", "migrate"], "scoring"),
@@ -48,3 +52,25 @@ def test_a_server_that_is_down_is_one_line_without_the_password() -> None:
         f" Connect call failed ('127.0.0.1', {port}))"
     ]
     assert "s3cret-pw" not in ran.stderr + ran.stdout
+
+
+def test_leadflow_migrate_finds_the_dev_stacks_postgresql_and_its_password(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """With no LEADFLOW_DATABASE_URL, `leadflow migrate` went to the default URL without a
+    password: "password authentication failed", where the dev stack keeps its password in its
+    LEADFLOW_HOME (as `leadflow seed` already read it)."""
+    where = urlsplit(servers.database_url)
+    home = tmp_path / "home"
+    if where.password is not None:  # the embedded server's, kept as `leadflow dev` keeps it
+        home.mkdir()
+        (home / "postgres.password").write_text(where.password + "\n")
+    env = {
+        "LEADFLOW_DATABASE_URL": None,
+        "LEADFLOW_PG_PORT": str(where.port),
+        "LEADFLOW_DATABASE": where.path[1:],
+        "LEADFLOW_HOME": str(home),
+    }
+    result = CliRunner().invoke(main, ["migrate"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [f"{service}: migrated" for service in SERVICES]
