@@ -22,8 +22,10 @@ from sqlalchemy import (
     cast,
     column,
     func,
+    literal,
     select,
     table,
+    tuple_,
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -132,7 +134,7 @@ async def report(
         for group, tally in sorted(tallies.items(), key=lambda item: named_first(item[0]))
     ]
     return Funnel(
-        **figures(stages, everyone, days.get(None, {}) if not group_by else {}),
+        **figures(stages, everyone, days.get(EVERYONE, {})),
         by_stage=dict(everyone.by_stage),
         by_temperature=dict(everyone.by_temperature),
         groups=groups if group_by else [],
@@ -229,9 +231,15 @@ def _tallied(rows: Any, keyed: bool) -> dict[Any, Tally]:
     return tallies
 
 
+EVERYONE = object()  # `_medians`' key of every lead's medians: unequal to any group's value
+
+
 async def _medians(
     session: AsyncSession, stages: list[str], filters: list[Any], keys: list[Any]
 ) -> dict[Any, dict[str, float]]:
+    """The median days in each stage of every lead (key EVERYONE) and, with `keys`, of each group,
+    in one pass (grouping sets): by group only, the top-level stages, which carry every lead's
+    counts, had no median at all."""
     columns: list[Any] = []
     for stage, following in pairwise(stages):
         since = FACTS.c.captured_at if stage == SUSPECT else FACTS.c[f"{stage}_at"]
@@ -243,13 +251,14 @@ async def _medians(
         columns.append(func.percentile_cont(0.5).within_group(days).label(stage))
     if not columns:
         return {}
-    query = select(*keys, *columns).where(*filters)
+    everyone = func.grouping(*keys) if keys else literal(1)
+    query = select(*keys, everyone.label("everyone"), *columns).where(*filters)
     if keys:
-        query = query.group_by(*keys)
-    found = {}
+        query = query.group_by(func.grouping_sets(tuple_(), tuple_(*keys)))
+    found: dict[Any, dict[str, float]] = {}
     for row in await session.execute(query):
         mapping = row._mapping
-        found[group_of(row) if keys else None] = {
+        found[EVERYONE if mapping["everyone"] else group_of(row)] = {
             stage: float(mapping[stage]) for stage in stages[:-1] if mapping[stage] is not None
         }
     return found

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -162,8 +163,50 @@ async def test_a_stage_backdated_by_its_outcome_leaves_no_negative_median(server
     assert funnel["stages"][0]["median_days_in_stage"] == 0.25, funnel["stages"]
 
 
-def journey(channel: str, moved_at: datetime, won_at: datetime) -> list[tuple[str, bytes, bytes]]:
-    captured = lead_captured(channel=channel, captured_at=(moved_at - timedelta(days=3)).isoformat())
+async def test_the_funnel_by_channel_gives_every_leads_medians_beside_each_channels(
+    servers: Servers,
+) -> None:
+    """By channel, the top-level stages carry every lead's counts, and had null for every median
+    (found by a review): the same leads without group_by gave them. Two leads of one campaign,
+    two and four days in opportunity, one by ads and one by the web form."""
+    campaign = f"medians_{uuid.uuid4().hex[:8]}"
+    day = datetime(2030, 2, 10, tzinfo=UTC)
+    messages = [
+        *journey("ad", moved_at=day, won_at=day + timedelta(days=2), campaign=campaign),
+        *journey("web_form", moved_at=day, won_at=day + timedelta(days=4), campaign=campaign),
+    ]
+    params = {"campaign": campaign, "stages": "opportunity,customer", "medians": "true"}
+    publisher = Publisher(servers.bootstrap, "test")
+    async with running(create_app(servers.settings(MetricsSettings))) as client:
+        await publisher.publish(messages)
+
+        async def counted() -> dict | None:
+            body = (await client.get("/v1/funnel", params=params)).json()
+            return body if [s["count"] for s in body["stages"]] == [2, 2] else None
+
+        alone = await eventually(counted, timeout=20)
+        by_channel = (await client.get("/v1/funnel", params={**params, "group_by": "channel"})).json()
+        by_campaign = (await client.get("/v1/funnel", params={**params, "group_by": "campaign"})).json()
+    await publisher.stop()
+
+    def medians(funnel: dict) -> list[float | None]:  # type: ignore[type-arg]
+        return [s["median_days_in_stage"] for s in funnel["stages"]]
+
+    assert medians(alone) == [3.0, None]
+    assert medians(by_channel) == [3.0, None], by_channel["stages"]
+    assert [(g["group"], medians(g)) for g in by_channel["groups"]] == [
+        ("ad", [2.0, None]),
+        ("web_form", [4.0, None]),
+    ]
+    assert medians(by_campaign) == [3.0, None] == medians(by_campaign["groups"][0])
+
+
+def journey(
+    channel: str, moved_at: datetime, won_at: datetime, **fields: Any
+) -> list[tuple[str, bytes, bytes]]:
+    captured = lead_captured(
+        channel=channel, captured_at=(moved_at - timedelta(days=3)).isoformat(), **fields
+    )
     moved = captured.follow_up(
         LEAD_CLASSIFIED,
         "scoring",
