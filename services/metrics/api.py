@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
-from services.metrics import finance, funnel_maths, funnels, lifetime, retention, speed, spend
+from services.metrics import finance, funnel_maths, funnels, lifetime, ltv_maths, retention, speed, spend
 from services.metrics.finance import Bucketing
 from services.metrics.funnels import GroupBy
 from services.metrics.models import FUNNEL_STAGES, Spend
@@ -173,10 +173,11 @@ async def ltv(
     async with request.app.state.runtime.db.transaction() as session:
         overall, groups = await lifetime.customer_totals(session, group_by)
         now = request.app.state.clock()
-        spend_total, acquired = await spend.all_time(session, now)
-        per_channel = await spend.by_channel(session, now) if group_by == "channel" else None
+        entries = await spend.begun_by(session, now)
+        acquired = await spend.acquired_by_month(session, now)
+    everyone, per_channel = ltv_maths.cac_to_date(entries, acquired, now, group_by == "channel")
     margin = margin or settings.margin
-    report = finance.ltv_report(groups, overall, margin, spend_total, acquired, per_channel)
+    report = ltv_maths.ltv_report(groups, overall, margin, everyone, per_channel)
     return await said_partial(request, report, rebuild_before)
 
 

@@ -1,16 +1,16 @@
-"""The money arithmetic, pure: CAC (000:90-97) and LTV (001:323-352)."""
+"""The money arithmetic, pure: CAC (000:90-97), and the spend spread over its days that LTV's CAC
+(`ltv_maths`) reads too."""
 
 import calendar
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from services.metrics.overflow import OVERFLOW, Group, label_of
 from services.metrics.periods import days_begun_in
-from services.metrics.schemas import CacReport, CacRow, LtvReport, LtvRow
+from services.metrics.schemas import CacReport, CacRow
 from shared.times import UTC_ZONE
 
 Bucketing = Literal["month", "quarter"]
@@ -83,13 +83,10 @@ def cac_report(
         won[key] = _summed([won[key], Won(row.customers, row.revenue, row.months)])
     keys = sorted(set(costs) | set(won), key=lambda k: (k[0], k[1] is OVERFLOW, label_of(k[1]) or ""))
     rows = [_cac_row(k[0], k[1], costs.get(k), won.get(k, Won()), margin, settings) for k in keys]
-    total_costs = sum(costs.values())
-    everyone = _summed(won.values())
-    overall = _cac_row("all", None, total_costs if costs else None, everyone, margin, settings)
     return CacReport(
         currency_note=CURRENCY_NOTE,
         rows=rows,
-        overall=overall,
+        overall=_overall(costs, won, margin, settings),
     )
 
 
@@ -104,6 +101,29 @@ class Won(NamedTuple):
 def _summed(rows: Iterable[Won]) -> Won:
     customers, revenue, months = (sum(column) for column in zip(Won(), *rows, strict=True))
     return Won(int(customers), float(revenue), float(months))
+
+
+def _overall(
+    costs: dict[tuple[str, Group], float], won: dict[tuple[str, Group], Won], margin: float, settings: Any
+) -> CacRow:
+    """Every cost over the customers of the periods some spend was entered for: a month with none
+    is unknown, not free, and its customers counted at no cost made the total's CAC a tenth of
+    what they cost (found by a review). Those left out are counted and named."""
+    spent_in = {period for period, _ in costs}
+    counted = _summed(w for (period, _), w in won.items() if period in spent_in)
+    unknown = sorted({period for (period, _), w in won.items() if period not in spent_in and w.customers})
+    left_out = sum(w.customers for (period, _), w in won.items() if period in unknown)
+    overall = _cac_row("all", None, sum(costs.values()) if costs else None, counted, margin, settings)
+    if not left_out:
+        return overall
+    named = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+    warning = (
+        f"{left_out} customers acquired in periods with no spend entered ({named}) are left out:"
+        " what they cost is unknown, not nothing"
+    )
+    return overall.model_copy(
+        update={"customers_left_out": left_out, "warnings": [*overall.warnings, warning]}
+    )
 
 
 def _cac_row(
@@ -157,92 +177,3 @@ def _cac_warnings(cac: float | None, entered: float | None, customers: int, sett
             " campaign is in the row without one): the CAC is unknown"
         )
     return warnings
-
-
-@dataclass(frozen=True)
-class CustomerTotals:
-    """A group's customers, summed (by `lifetime.customer_totals`, in PostgreSQL): how many,
-    their revenue and purchases, and their months of cooperation (each: from the first
-    purchase to the last or to the last churn, counting the month of the first)."""
-
-    group: str | None
-    customers: int
-    revenue: float
-    purchases: int
-    months: float
-
-
-def ltv_report(
-    groups: Sequence[CustomerTotals],
-    overall: CustomerTotals,
-    margin: float,
-    spend_total: Any,
-    acquired: int,
-    per_channel: dict[str | None, tuple[float, int]] | None = None,
-) -> LtvReport:
-    """`per_channel`: (spend, customers acquired) of each channel, for LTV against CAC per row;
-    without it (rows by segment: spend is entered by channel), each row against the overall CAC
-    (001:352: LTV - CAC per segment and channel)."""
-    cac = float(spend_total) / acquired if acquired and spend_total else None
-    rows = []
-    for totals in sorted(groups, key=lambda g: g.group or ""):
-        row = _ltv_row(totals, margin)
-        if per_channel is not None:
-            spent, won = per_channel.get(totals.group, (0.0, 0))
-            if spent and won:
-                row = _against_cac(row, spent / won, "channel")
-        elif cac:
-            row = _against_cac(row, cac, "all")
-        rows.append(row)
-    whole = _ltv_row(overall, margin)
-    ratio = whole.ltv_margin / cac if cac and whole.ltv_margin is not None else None
-    return LtvReport(
-        currency_note=CURRENCY_NOTE,
-        rows=rows,
-        overall=whole,
-        cac=round(cac, 2) if cac else None,
-        ltv_to_cac=round(ratio, 3) if ratio else None,
-    )
-
-
-def _against_cac(row: LtvRow, cac: float, basis: str) -> LtvRow:
-    if row.ltv_margin is None:
-        return row.model_copy(update={"cac": round(cac, 2), "cac_basis": basis})
-    return row.model_copy(
-        update={
-            "cac": round(cac, 2),
-            "cac_basis": basis,
-            "ltv_minus_cac": round(row.ltv_margin - cac, 2),
-            "ltv_to_cac": round(row.ltv_margin / cac, 3),
-        }
-    )
-
-
-def _ltv_row(totals: CustomerTotals, margin: float) -> LtvRow:
-    """S = revenue ÷ purchases; t = average months of cooperation; C = purchases ÷
-    customer-months."""
-    if not totals.customers or not totals.purchases:
-        return LtvRow(
-            group=totals.group,
-            customers=totals.customers,
-            average_check=None,
-            purchases_per_month=None,
-            margin=margin,
-            months=None,
-            ltv_revenue=None,
-            ltv_margin=None,
-        )
-    average_check = float(totals.revenue) / totals.purchases
-    per_month = totals.purchases / float(totals.months)
-    t = float(totals.months) / totals.customers
-    ltv = average_check * per_month * t
-    return LtvRow(
-        group=totals.group,
-        customers=totals.customers,
-        average_check=round(average_check, 2),
-        purchases_per_month=round(per_month, 4),
-        margin=margin,
-        months=round(t, 2),
-        ltv_revenue=round(ltv, 2),
-        ltv_margin=round(ltv * margin, 2),
-    )

@@ -1,6 +1,6 @@
 """Customers summed for LTV and CAC where the rows are: PostgreSQL adds up each group's customers,
 revenue, purchases and months of cooperation (and all of them at once), so one row per group
-comes back however many customers there are. `finance.ltv_report` does the arithmetic."""
+comes back however many customers there are. `ltv_maths.ltv_report` does the arithmetic."""
 
 from collections.abc import Collection
 from datetime import datetime
@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Date, Float, cast, func, literal, select, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.finance import DAYS_PER_MONTH, Acquired, Bucketing, CustomerTotals
+from services.metrics.finance import DAYS_PER_MONTH, Acquired, Bucketing
 from services.metrics.funnels import FACTS
+from services.metrics.ltv_maths import CustomerTotals
 from services.metrics.overflow import MAX_GROUPS, bounded_columns, group_of
 
 

@@ -123,7 +123,15 @@ class CacRow(BaseModel):
     group: str | None
     overflow: bool = OVERFLOW_MARK
     costs: float = Field(description=SPEND_DAYS)
-    customers: int = Field(description="Customers acquired in the period (to the instant).")
+    customers: int = Field(
+        description="Customers acquired in the period (to the instant); in `overall`, those of the"
+        " periods with spend entered (the others are `customers_left_out`)."
+    )
+    customers_left_out: int = Field(
+        0,
+        description="`overall` only: the customers acquired in periods (rows) with no spend entered,"
+        " left out of its customers, revenue and CAC: what they cost is unknown, not nothing.",
+    )
     cac: float | None
     revenue: float
     cac_ratio: float | None = Field(
@@ -154,8 +162,9 @@ class LtvRow(BaseModel):
     ltv_margin: float | None = Field(description="S x C x P x t")
     cac: float | None = Field(
         None,
-        description="All spend on this channel ÷ its customers (group_by=channel); for a segment,"
-        " all spend ÷ all customers acquired (spend is entered by channel, not by segment).",
+        description="All spend on this channel ÷ its customers acquired in the months (UTC) with"
+        " spend entered for it (group_by=channel); for a segment, all spend ÷ all customers"
+        " acquired in the months with spend entered (spend is entered by channel, not by segment).",
     )
     cac_basis: Literal["channel", "all"] | None = Field(
         None, description="Whose spend and customers `cac` is: the row's channel's, or everyone's."
@@ -164,14 +173,26 @@ class LtvRow(BaseModel):
         None, description="LTV (margin) - CAC: what a customer earns net (001:352)."
     )
     ltv_to_cac: float | None = None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="group_by=channel: the channel's customers left out of its CAC, acquired in"
+        " months with no spend entered for it (what they cost is unknown, not nothing).",
+    )
 
 
 class LtvReport(Report):
     currency_note: str
     rows: list[LtvRow]
     overall: LtvRow
-    cac: float | None
+    cac: float | None = Field(
+        description="All spend of the days begun ÷ the customers acquired in the months (UTC) with"
+        " spend entered."
+    )
     ltv_to_cac: float | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="The customers left out of `cac`, acquired in months with no spend entered.",
+    )
 
 
 class Percentiles(BaseModel):

@@ -1,11 +1,11 @@
 """Spend entries, metrics' one table of input (not read model): their data access, and the
 costs the CAC and LTV reports read from them."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import Date, cast, func, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -69,31 +69,20 @@ async def overlapping(session: AsyncSession, first: date, last: date) -> list[Sp
     return list((await session.execute(query)).scalars())
 
 
-def _spent_by(day: date) -> Any:
-    """Each entry's share of its days begun by the end of `day`, spread evenly over its days as
-    the CAC report spreads it: a year's sponsorship entered in January counted whole in March
-    made LTV's CAC five times the CAC report's (found by a review)."""
-    days = col(Spend.period_end) - col(Spend.period_start) + 1
-    begun = func.least(func.greatest(literal(day + timedelta(days=1)) - col(Spend.period_start), 0), days)
-    return func.coalesce(func.sum(col(Spend.amount) * begun / days), 0)
+async def begun_by(session: AsyncSession, now: datetime) -> list[Spend]:
+    """The entries with a day begun by `now` (UTC): LTV's CAC to date spreads them over their
+    days (`ltv_maths.acquisitions`) as the CAC report does, read whole as `overlapping` reads them."""
+    query = select(Spend).where(col(Spend.period_start) <= now.astimezone(UTC).date())
+    return list((await session.execute(query)).scalars())
 
 
-async def all_time(session: AsyncSession, now: datetime) -> tuple[float, int]:
-    """Every cost of the days begun by `now` (UTC), and every customer acquired by then: the
-    all-time CAC beside LTV."""
-    spent = (await session.execute(select(_spent_by(now.astimezone(UTC).date())))).scalar_one()
-    acquired = (await session.execute(select(func.count()).where(FACTS.c.customer_at <= now))).scalar_one()
-    return float(spent), int(acquired)
-
-
-async def by_channel(session: AsyncSession, now: datetime) -> dict[str | None, tuple[float, int]]:
-    """Each channel's costs of the days begun by `now` and customers acquired by then: its CAC,
-    beside its LTV."""
-    spend = await session.execute(
-        select(col(Spend.channel), _spent_by(now.astimezone(UTC).date())).group_by(col(Spend.channel))
+async def acquired_by_month(session: AsyncSession, now: datetime) -> list[tuple[date, str | None, int]]:
+    """The customers acquired by `now`, counted per month (UTC, its first day) and channel: a few
+    rows, however many customers."""
+    month = cast(func.date_trunc("month", func.timezone("UTC", FACTS.c.customer_at)), Date)
+    query = (
+        select(month, FACTS.c.channel, func.count())
+        .where(FACTS.c.customer_at <= now)
+        .group_by(month, FACTS.c.channel)
     )
-    won = await session.execute(
-        select(FACTS.c.channel, func.count()).where(FACTS.c.customer_at <= now).group_by(FACTS.c.channel)
-    )
-    customers = {channel: int(count) for channel, count in won}
-    return {channel: (float(total), customers.get(channel, 0)) for channel, total in spend}
+    return [(day, channel, int(count)) for day, channel, count in await session.execute(query)]

@@ -11,10 +11,11 @@ from playwright.async_api import Browser
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from shared import topics
-from shared.events import LEAD_CLASSIFIED, LeadClassified
+from shared.events import LEAD_CLASSIFIED, OUTCOME_RECORDED, LeadClassified, OutcomeRecorded
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, ARTIFACTS, VIEWER, Servers, eventually, serving
 from tests.helpers import lead_captured
+from tests.metrics.journeys import topic_of
 
 
 async def test_the_dashboard_draws_what_the_api_returns(servers: Servers, browser: Browser) -> None:
@@ -176,6 +177,54 @@ async def test_spend_entered_without_a_channel_is_its_own_row_not_every_channels
         await page.close()
     assert ["no channel", "no customers", "0", "–"] in rows
     assert not [row for row in rows if row[0] == "all"]
+
+
+async def test_a_channels_customers_of_a_month_with_no_spend_entered_leave_its_cac_unknown(
+    servers: Servers, browser: Browser
+) -> None:
+    """Nine customers by content in May 2024, before anyone entered spend, and one in March 2026,
+    when 1,000 was: the CAC card summed the months and read a CAC of 100.00, the nine counted as
+    free (found by a review). It says spend is missing for some months instead."""
+    messages = []
+    for on in [datetime(2024, 5, 2, 10, tzinfo=UTC)] * 9 + [datetime(2026, 3, 5, 10, tzinfo=UTC)]:
+        captured = lead_captured(channel="content", captured_at=(on - timedelta(days=5)).isoformat())
+        sale = OutcomeRecorded(outcome_id=uuid.uuid4(), outcome="won", occurred_at=on, amount=100.0)
+        won = captured.follow_up(OUTCOME_RECORDED, "ingest", sale).model_copy(update={"occurred_at": on})
+        messages += [(topic_of(e), str(e.lead_id).encode(), e.to_bytes()) for e in (captured, won)]
+    publisher = Publisher(servers.bootstrap, "test")
+    await publisher.publish(messages)
+    await publisher.stop()
+    march = {"period_start": "2026-03-01", "period_end": "2026-03-31", "category": "marketing"}
+    period = {"from": "2024-01-01", "to": "2026-06-14"}
+    async with (
+        serving(create_app(servers.settings(MetricsSettings))) as url,
+        httpx.AsyncClient(base_url=url, headers=ADMIN) as api,
+    ):
+        entered = await api.post("/v1/spend", json=march | {"amount": 1000, "channel": "content"})
+        assert entered.status_code == 201, entered.text
+
+        async def counted() -> bool:
+            body = (await api.get("/v1/cac", params=period | {"group_by": "channel"})).json()
+            return sum(row["customers"] for row in body["rows"] if row["group"] == "content") == 10
+
+        await eventually(counted, timeout=30)
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(f"{url}/dashboard")
+        await page.fill("#token", VIEWER["Authorization"].removeprefix("Bearer "))
+        await page.click("#sign-in button[type=submit]")
+        await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0")
+        await page.fill("input[name=from]", period["from"])
+        await page.fill("input[name=to]", period["to"])
+        refreshed = int(await page.evaluate("document.body.dataset.refreshed || 0"))
+        await page.click("#filters button[type=submit]")
+        await page.wait_for_function(f"Number(document.body.dataset.refreshed || 0) > {refreshed}")
+        rows = await page.eval_on_selector_all(
+            "#money-table tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+        )
+        bar = await page.text_content("#money text.value[data-name=content]")
+        await page.close()
+    assert ["Content", "spend missing for some months", "10", "100.00"] in rows, rows
+    assert bar == "spend missing for some months"
 
 
 async def test_the_signed_in_dashboard_logs_no_error_in_the_console(

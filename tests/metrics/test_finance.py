@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.metrics.finance import Acquired, CustomerTotals, cac_report, ltv_report
+from services.metrics.finance import Acquired, cac_report
+from services.metrics.ltv_maths import Acquisition, CustomerTotals, acquisitions, ltv_report
 from services.metrics.periods import days_begun_in
 from services.metrics.speed_maths import GROWTH, QUANTILES, bucket_middle, nearest_rank
 
@@ -65,7 +66,7 @@ def test_ltv_minus_cac_per_segment_is_against_the_overall_cac() -> None:
     retail = CustomerTotals("retail", customers=1, revenue=720.0, purchases=36, months=36.0)
     wholesale = CustomerTotals("wholesale", customers=1, revenue=240.0, purchases=12, months=12.0)
     everyone = CustomerTotals(None, customers=2, revenue=960.0, purchases=48, months=48.0)
-    report = ltv_report([wholesale, retail], everyone, 0.5, Decimal("300"), 2, None)
+    report = ltv_report([wholesale, retail], everyone, 0.5, Acquisition(300.0, 2), None)
     assert [(r.group, r.cac, r.cac_basis, r.ltv_minus_cac) for r in report.rows] == [
         ("retail", 150.0, "all", 210.0),
         ("wholesale", 150.0, "all", -30.0),
@@ -77,7 +78,7 @@ def test_ltv_minus_cac_per_channel() -> None:
     """One buyer of 36 purchases worth 720 over 36 months (the first to the last, counted)."""
     buyer = CustomerTotals("ad", customers=1, revenue=720.0, purchases=36, months=36.0)
     everyone = CustomerTotals(None, customers=1, revenue=720.0, purchases=36, months=36.0)
-    report = ltv_report([buyer], everyone, 0.5, Decimal("200"), 1, {"ad": (200.0, 1)})
+    report = ltv_report([buyer], everyone, 0.5, Acquisition(200.0, 1), {"ad": Acquisition(200.0, 1)})
     [row] = report.rows
     assert (row.ltv_revenue, row.ltv_margin, row.cac, row.ltv_minus_cac, row.ltv_to_cac) == (
         720.0,
@@ -126,9 +127,22 @@ def test_customers_of_a_group_with_no_spend_entered_have_no_cac_not_a_cac_of_zer
     assert rows[None].costs == 300.0 and report.overall.cac == 300.0
 
 
+def test_ltvs_cac_leaves_out_the_customers_of_a_month_between_spends_with_none_entered() -> None:
+    """Spend entered for January 2024, then none until March 2026: July 2025's five customers cost
+    something unknown, not nothing, though spend was entered before and after them."""
+    costs = [
+        spend(date(2024, 1, 1), date(2024, 1, 31), "310.00"),
+        spend(date(2026, 3, 1), date(2026, 3, 31), "620.00"),
+    ]
+    won = [(date(2024, 1, 1), "ad", 2), (date(2025, 7, 1), "ad", 5), (date(2026, 3, 1), "ad", 1)]
+    [(group, ad)] = acquisitions(costs, won, date(2026, 6, 15), "channel").items()
+    assert (group, ad, ad.cac) == ("ad", Acquisition(930.0, 3, 5), 310.0)
+    assert "5 customers" in ad.warnings()[0]
+
+
 def test_the_ltv_report_says_its_amounts_are_summed_as_entered() -> None:
     """Outcomes and spend may carry different currencies: the report says it does not convert."""
-    report = ltv_report([], CustomerTotals(None, 0, 0.0, 0, 0.0), 0.5, 0.0, 0, None)
+    report = ltv_report([], CustomerTotals(None, 0, 0.0, 0, 0.0), 0.5, Acquisition(0.0, 0), None)
     assert "currency" in report.currency_note
 
 

@@ -97,22 +97,26 @@ const moneyCard = {
     // channel-less row, not every channel's
     const byChannel = new Map();
     for (const row of cac.rows) {
-      const entry = byChannel.get(row.group) || { name: row.group, costs: 0, customers: 0 };
+      const entry = byChannel.get(row.group) || { name: row.group, costs: 0, customers: 0, unknown: 0 };
       entry.costs += row.costs;
       entry.customers += row.customers;
+      // a month's customers with no spend entered (the API's null CAC beside them) cost something
+      // unknown: summed as free, 9 of them beside 1 bought for 1,000 read a CAC of 100
+      if (row.customers && row.cac === null) entry.unknown += row.customers;
       byChannel.set(row.group, entry);
     }
     const ltvByChannel = new Map(ltv.rows.map((row) => [row.group, row.ltv_revenue]));
-    const every = [...byChannel.values()].map((c) => ({ ...c, cac: c.customers ? c.costs / c.customers : 0 }));
+    const every = [...byChannel.values()].map((c) => ({ ...c, cac: c.customers && !c.unknown ? c.costs / c.customers : 0 }));
     for (const [name] of ltvByChannel) {
-      if (!byChannel.has(name)) every.push({ name, costs: 0, customers: 0, cac: 0 });
+      if (!byChannel.has(name)) every.push({ name, costs: 0, customers: 0, unknown: 0, cac: 0 });
     }
     for (const c of every) c.label = c.name === null ? text("noChannel") : channelName(c.name);
     const chosen = params.get("channel");  // the channel filter narrows the rows as it does the funnel
     const channels = chosen ? every.filter((c) => c.name === chosen) : every;
     // a channel that spent and won nobody has no CAC (the API's null), not a CAC of 0: the worst, not the cheapest
-    // and one that won customers with no spend entered has an unknown CAC, as the API says, not a free one
-    const cacText = (c) => (c.customers ? (c.costs ? amount(c.cac) : text("noSpend")) : c.costs ? text("noCustomers") : "–");
+    // and one that won customers with no spend entered has an unknown CAC, as the API says, not a free one,
+    // also when spend was entered for its other months
+    const cacText = (c) => (c.customers ? (!c.costs ? text("noSpend") : c.unknown ? text("spendMissing") : amount(c.cac)) : c.costs ? text("noCustomers") : "–");
     bars(document.getElementById("money"), channels, (c) => c.cac, (v, c) => (c.customers || !c.costs ? cacText(c) : text("noCustomersSpent", { amount: amount(c.costs) })));
     rows(document.querySelector("#money-table tbody"), channels.map((c) => [c.label, cacText(c), count(c.customers), amount(ltvByChannel.get(c.name))]));
     // the API sums amounts as entered, whatever their currency (its currency_note): the page says so
