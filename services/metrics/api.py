@@ -107,7 +107,7 @@ async def delete_spend(request: Request, spend_id: UUID) -> None:
         await spend.delete(session, spend_id)
 
 
-@router.get("/spend", response_model=list[SpendPublic], dependencies=[Admin])
+@router.get("/spend", response_model=list[SpendPublic], dependencies=[Viewer])
 async def list_spend(
     request: Request, response: Response, limit: paging.Limit = 500, cursor: paging.Cursor = None
 ) -> list[Spend]:

@@ -1,11 +1,11 @@
 """Request and response models of the metrics API."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from shared.events.ingest import Channel
 from shared.events.scoring import Stage
@@ -75,7 +75,7 @@ class SpendIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     period_start: Day
-    period_end: Day
+    period_end: Day  # checked against period_start by `_ordered`, and refused by its name
     category: Literal["marketing", "sales"]
     amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
@@ -84,14 +84,19 @@ class SpendIn(StorableInput):
     stage: Stage | None = Field(None, description="A lifecycle stage, as classifications name it.")
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "SpendIn":
-        if self.period_end < self.period_start:
+    @field_validator("period_end")
+    @classmethod
+    def _ordered(cls, end: date, info: ValidationInfo) -> date:
+        """Named `period_end`, the field a form marks, not `body`."""
+        start = info.data.get("period_start")
+        if start is None:  # refused itself
+            return end
+        if end < start:
             raise ValueError("period_end is before period_start")
-        if (self.period_end - self.period_start).days >= LONGEST_SPEND_DAYS:
+        if (end - start).days >= LONGEST_SPEND_DAYS:
             longest = f"a spend entry covers at most {LONGEST_SPEND_DAYS} days (ten years)"
             raise ValueError(f"{longest}: enter a longer one year by year")
-        return self
+        return end
 
 
 class SpendPublic(BaseModel):

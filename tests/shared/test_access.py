@@ -54,6 +54,7 @@ VIEWER_READS = {
             "/v1/retention",
             "/v1/speed-to-lead",
             "/v1/proposals",
+            "/v1/spend",
         )
     ),
     ("metrics", "GET", "/v1/health"),

@@ -48,11 +48,11 @@ async def test_a_query_parameters_validator_is_quoted_in_its_own_words(metrics: 
 async def test_a_bodys_validator_is_quoted_in_its_own_words(metrics: httpx.AsyncClient) -> None:
     spend = {"period_start": "2033-04-30", "period_end": "2033-04-01", "category": "marketing", "amount": "1"}
     response = await metrics.post("/v1/spend", json=spend, headers=ADMIN)
-    assert errors(response) == [("body", "period_end is before period_start", "value_error")]
+    assert errors(response) == [("period_end", "period_end is before period_start", "value_error")]
     ages = {**spend, "period_start": "0001-01-01", "period_end": "9998-12-31"}
     longest = "a spend entry covers at most 3660 days (ten years): enter a longer one year by year"
     assert errors(await metrics.post("/v1/spend", json=ages, headers=ADMIN)) == [
-        ("body", longest, "value_error")
+        ("period_end", longest, "value_error")
     ]
     decade = {**spend, "period_start": "2020-01-01", "period_end": "2030-01-07"}  # 3,660 days
     assert (await metrics.post("/v1/spend", json=decade, headers=ADMIN)).status_code == 201
