@@ -15,11 +15,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.error_docs import PROBLEM_JSON, answers
 from shared.inputs import unstorable
 from shared.query_parameters import AnyQuery
 from shared.ratelimit import RateLimited
-
-PROBLEM_JSON = "application/problem+json"
 
 
 def problem(
@@ -117,6 +116,7 @@ def is_viewer(request: Request, credentials: HTTPAuthorizationCredentials | None
     return _matches(credentials, settings.viewer_token_value) | is_admin(request, credentials)
 
 
+@answers(401, 403, 429)
 async def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -134,6 +134,7 @@ async def require_admin(
     raise HTTPException(401, "Admin token missing or wrong", {"WWW-Authenticate": "Bearer"})
 
 
+@answers(401, 429)
 async def require_viewer(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

@@ -126,3 +126,8 @@ class Recorded(BaseModel):
     id: UUID
     lead_id: UUID
     status: Literal["recorded"] = "recorded"
+
+
+class ChatRecorded(BaseModel):
+    lead_id: UUID | None = Field(description="The conversation's lead; null until it has shared a contact")
+    status: Literal["recorded"] = "recorded"

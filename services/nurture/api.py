@@ -81,7 +81,9 @@ async def rotate_rep_secret(request: Request, rep_id: UUID, data: Rotate | None 
     return Rotated(secret=secret, previous_secret_until=until)
 
 
-@reps_side.post("/leads/{lead_id}/acknowledge", response_model=Acknowledged)
+@reps_side.post(
+    "/leads/{lead_id}/acknowledge", response_model=Acknowledged, responses={401: {}, 403: {}, 404: {}}
+)
 async def acknowledge_lead(
     request: Request,
     lead_id: UUID,

@@ -6,34 +6,43 @@ from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, Security
+from fastapi.security import APIKeyHeader
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import chatbots, history
 from services.ingest.api.common import UNAUTHORIZED, JsonBody, KeyedSource, check_ip, client_of, run_once
 from services.ingest.capture import Submission, prepare
 from services.ingest.chatbots import ChatMessage
+from services.ingest.history_schemas import ChatRecorded
 from services.ingest.idempotency import Answer, KeyReused
 from services.ingest.models import Source
 from services.ingest.sources import hash_key
+from shared.error_docs import answers
 from shared.http import InvalidInput
 from shared.query_parameters import AnyQuery
 
 log = logging.getLogger(__name__)
 # Chatbot platforms call these URLs as they see fit: a query parameter they add is not refused.
 router = APIRouter(prefix="/v1/chatbots", tags=["chatbots"], dependencies=[JsonBody, AnyQuery])
+_telegram_secret = APIKeyHeader(
+    name="X-Telegram-Bot-Api-Secret-Token", scheme_name="TelegramSecretToken", auto_error=False
+)
 
 
+@answers(401, 429)
 async def telegram_source(
-    request: Request,
-    source_id: UUID,
-    secret: Annotated[str, Header(alias="X-Telegram-Bot-Api-Secret-Token", max_length=256)] = "",
+    request: Request, source_id: UUID, secret: Annotated[str | None, Security(_telegram_secret)] = None
 ) -> Source:
-    """The source whose secret Telegram sends; checked before the body is read."""
+    """The source whose secret Telegram sends; checked before the body is read. One over 256
+    characters is none of ours."""
     await check_ip(request)
     source: Source | None = await request.app.state.sources.by_id(source_id)
     expected = source.telegram_secret_hash if source is not None else None
-    if source is None or expected is None or not hmac.compare_digest(hash_key(secret), expected):
+    sent = secret or ""
+    if source is None or expected is None or len(sent) > 256:
+        raise HTTPException(401, UNAUTHORIZED)
+    if not hmac.compare_digest(hash_key(sent), expected):
         raise HTTPException(401, UNAUTHORIZED)
     return source
 
@@ -44,7 +53,14 @@ UPDATE = (
 )
 
 
-@router.post("/{source_id}/telegram", status_code=200)
+@router.post(
+    "/{source_id}/telegram",
+    response_class=Response,
+    responses={
+        200: {"description": "Nothing to record (not a message), or an update dropped (see below)"},
+        202: {"model": ChatRecorded, "description": "The message or the contact recorded"},
+    },
+)
 async def telegram(
     request: Request,
     body: Annotated[Any, Body(description=UPDATE)],
@@ -75,7 +91,7 @@ async def telegram(
         return Response(status_code=200)
 
 
-@router.post("/{source_id}/messages", status_code=202)
+@router.post("/{source_id}/messages", status_code=202, response_model=ChatRecorded)
 async def message(request: Request, source_id: UUID, data: ChatMessage, source: KeyedSource) -> Response:
     """A message from any chatbot: `contact` (email or phone) makes or updates the lead; `text`
     and `intent` become activities (an intent such as `callback_request` is recorded as that

@@ -4,8 +4,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import idempotency
@@ -15,9 +16,13 @@ from services.ingest.idempotency import Answer
 from services.ingest.lead_lookup import Contacts
 from services.ingest.models import Source
 from services.ingest.source_cache import SourceCache
+from shared.error_docs import answers
 from shared.group_commit import GroupCommitter
 
 UNAUTHORIZED = "Source key missing, unknown or disabled"
+MAX_KEY_LENGTH = 200
+# The document's security scheme; read by hand so a missing key is our 401, not FastAPI's 403.
+_source_key = APIKeyHeader(name="X-Source-Key", scheme_name="SourceKey", auto_error=False)
 
 
 def client_of(request: Request) -> Client:
@@ -26,17 +31,21 @@ def client_of(request: Request) -> Client:
     return Client(ip=host, user_agent=(request.headers.get("user-agent") or "")[:500] or None)
 
 
+@answers(429)
 async def check_ip(request: Request) -> None:
     await request.app.state.limits.check_ip(client_of(request).ip or "unknown")
 
 
+@answers(401, 429)
 async def keyed_source(
-    request: Request, x_source_key: Annotated[str | None, Header(max_length=200)] = None
+    request: Request, x_source_key: Annotated[str | None, Security(_source_key)] = None
 ) -> Source:
     """The source whose key is in `X-Source-Key`; 401 alike for missing, unknown or disabled
-    keys. Failed attempts count against the client's IP, so keys cannot be guessed at speed."""
+    keys (one over 200 characters is no key of ours). Failed attempts count against the
+    client's IP, so keys cannot be guessed at speed."""
     cache: SourceCache = request.app.state.sources
-    source = await cache.authenticate(x_source_key or "")
+    key = x_source_key or ""
+    source = await cache.authenticate(key) if len(key) <= MAX_KEY_LENGTH else None
     if source is None:
         await check_ip(request)
         raise HTTPException(401, UNAUTHORIZED)
@@ -48,6 +57,7 @@ async def keyed_source(
 KeyedSource = Annotated[Source, Depends(keyed_source)]
 
 
+@answers(415)
 async def require_json(request: Request) -> None:
     """JSON routes refuse other bodies with 415 rather than guessing."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -29,6 +29,18 @@ NO_FORM = "No such form"
 FOREIGN_ORIGIN = "This form does not accept posts from that origin"
 WITHHELD = "null"  # the Origin a browser sends in place of one it will not tell
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Read by the route, so FastAPI would declare no body: Swagger's "Try it out" and generated
+# clients could not send the form.
+FORM = {
+    "type": "object",
+    "description": "The form's fields: lead fields by any name a form builder gives them"
+    " (`name`, `email`, `phone`, `your-email`, `Телефон`…), `utm_*`, `consent`, and `_hp`, the"
+    " honeypot, left empty. Other fields are kept as custom fields; files are left out.",
+    "additionalProperties": {"type": "string"},
+}
+FORM_BODY = {
+    "requestBody": {"required": True, "content": {media_type: {"schema": FORM} for media_type in FORM_TYPES}}
+}
 
 
 async def _source(request: Request, source_id: UUID, origin: str | None) -> Source:
@@ -70,7 +82,16 @@ async def preflight(
     responses={
         202: {"description": "Accepted (when the client asks for JSON)"},
         303: {"description": "To the source's redirect URL"},
+        403: {"description": "The source takes posts from other origins only"},
+        404: {"description": "No such form (no active source with this id)"},
+        422: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "description": "A field refused: a page in the"
+            " visitor's language for a browser, else a problem naming each field",
+        },
+        429: {},
     },
+    openapi_extra=FORM_BODY,
 )
 async def submit_form(
     request: Request,

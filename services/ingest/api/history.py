@@ -14,7 +14,10 @@ from services.ingest.history_schemas import ActivityIn, ConsentIn, LeadRef, Outc
 from services.ingest.idempotency import Answer
 from services.ingest.models import Source
 
-router = APIRouter(prefix="/v1", tags=["activities and outcomes"], dependencies=[JsonBody])
+# A lead named by `lead_id` that is not known (404) or was erased (410: services.ingest.app).
+router = APIRouter(
+    prefix="/v1", tags=["activities and outcomes"], dependencies=[JsonBody], responses={404: {}, 410: {}}
+)
 Apply = Callable[[AsyncSession], Awaitable[tuple[UUID, UUID]]]
 
 
@@ -56,7 +59,7 @@ async def record_activity(
     )
 
 
-@router.post("/outcomes", status_code=202, response_model=Recorded)
+@router.post("/outcomes", status_code=202, response_model=Recorded, responses={403: {}})
 async def record_outcome(
     request: Request, data: OutcomeIn, source: KeyedSource, idempotency_key: IdempotencyKey = None
 ) -> Response:

@@ -15,9 +15,17 @@ from services.ingest.schemas import ImportReport, ImportStarted, ItemError, RowR
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 EncodingName = Annotated[str, AfterValidator(encoding_named)]
+# Read from the stream by the route, so FastAPI would declare no body: Swagger's "Try it out"
+# and generated clients could not send the file.
+CSV_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string", "description": "The CSV file"}}},
+    }
+}
 
 
-@router.post("", status_code=202, response_model=ImportStarted, responses={409: {}, 413: {}, 415: {}})
+@router.post("", status_code=202, response_model=ImportStarted, responses={409: {}}, openapi_extra=CSV_BODY)
 async def start_import(
     request: Request,
     source: KeyedSource,
@@ -71,7 +79,7 @@ async def start_import(
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": body.status_url})
 
 
-@router.get("/{import_id}", response_model=ImportReport)
+@router.get("/{import_id}", response_model=ImportReport, responses={404: {}})
 async def get_import(request: Request, import_id: UUID, source: KeyedSource) -> ImportReport:
     """Progress and the report: accepted (new leads), merged (known people), the headers no
     lead field takes (and the field each probably meant), rejected rows with the line of the
