@@ -100,6 +100,33 @@ async def test_telegram_without_the_secret_token_is_refused(ingest: httpx.AsyncC
     assert (await ingest.post(url, json=update, headers=new)).status_code == 202
 
 
+async def test_a_wrong_telegram_secret_is_told_as_telegram_s_secret_not_as_a_source_key(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """The secret is not the source key (a key sent for it is refused): a 401 saying "Source key
+    missing, unknown or disabled" sent whoever set the webhook to look at the key."""
+    source = await create_source(ingest, channel="chatbot")
+    await telegram_secret(ingest, source)
+    url, update = f"/v1/chatbots/{source['id']}/telegram", telegram_update(1, 42, text="hi")
+    for sent in ("", "wrong", str(source["key"])):
+        answer = await ingest.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": sent})
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["title"] == "Telegram secret token missing or wrong"
+
+
+async def test_a_chatbot_message_sent_with_another_source_s_key_is_told_so(ingest: httpx.AsyncClient) -> None:
+    """A valid key of another source was told its key was "missing, unknown or disabled", when the
+    path's source id was the mistake. Its holder learns only that the key is not that source's;
+    an unknown key is told as before, nothing saying whose an id is."""
+    source, other = [await create_source(ingest, channel="live_chat") for _ in range(2)]
+    url, body = f"/v1/chatbots/{source['id']}/messages", {"conversation_id": "c-1", "text": "Salam"}
+    told = await ingest.post(url, json=body, headers={"X-Source-Key": other["key"]})
+    assert told.status_code == 401, told.text
+    assert told.json()["title"] == "This source key is another source's: the path names a source it is not"
+    unknown = await ingest.post(url, json=body, headers={"X-Source-Key": "lfk_" + uuid.uuid4().hex})
+    assert (unknown.status_code, unknown.json()["title"]) == (401, "Source key missing, unknown or disabled")
+
+
 async def test_a_contact_card_of_someone_else_makes_no_lead(ingest: httpx.AsyncClient) -> None:
     """Telegram lets anyone share anyone's card: only the sender's own makes or changes a lead."""
     source = await create_source(ingest, channel="chatbot", default_region="KZ")

@@ -11,7 +11,7 @@ from fastapi.security import APIKeyHeader
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import chatbots, history
-from services.ingest.api.common import UNAUTHORIZED, JsonBody, KeyedSource, check_ip, client_of, run_once
+from services.ingest.api.common import ANOTHER_SOURCE, JsonBody, KeyedSource, check_ip, client_of, run_once
 from services.ingest.capture import Submission, prepare
 from services.ingest.chatbots import ChatMessage
 from services.ingest.history_schemas import ChatRecorded
@@ -25,6 +25,7 @@ from shared.query_parameters import AnyQuery
 log = logging.getLogger(__name__)
 # Chatbot platforms call these URLs as they see fit: a query parameter they add is not refused.
 router = APIRouter(prefix="/v1/chatbots", tags=["chatbots"], dependencies=[JsonBody, AnyQuery])
+TELEGRAM_REFUSED = "Telegram secret token missing or wrong"
 _telegram_secret = APIKeyHeader(
     name="X-Telegram-Bot-Api-Secret-Token", scheme_name="TelegramSecretToken", auto_error=False
 )
@@ -41,9 +42,9 @@ async def telegram_source(
     expected = source.telegram_secret_hash if source is not None else None
     sent = secret or ""
     if source is None or expected is None or len(sent) > 256:
-        raise HTTPException(401, UNAUTHORIZED)
+        raise HTTPException(401, TELEGRAM_REFUSED)
     if not hmac.compare_digest(hash_key(sent), expected):
-        raise HTTPException(401, UNAUTHORIZED)
+        raise HTTPException(401, TELEGRAM_REFUSED)
     return source
 
 
@@ -96,8 +97,8 @@ async def message(request: Request, source_id: UUID, data: ChatMessage, source: 
     """A message from any chatbot: `contact` (email or phone) makes or updates the lead; `text`
     and `intent` become activities (an intent such as `callback_request` is recorded as that
     activity type). Messages before the contact wait on the conversation."""
-    if source.id != source_id:
-        raise HTTPException(401, UNAUTHORIZED)
+    if source.id != source_id:  # its holder learns only that this key is not for that id
+        raise HTTPException(401, ANOTHER_SOURCE)
     history.refuse_future(data.occurred_at, request.app.state.clock())
     key = f"chat:{data.conversation_id}:{data.message_id}" if data.message_id else None
     return await _receive(request, source, data, key, "message_id")

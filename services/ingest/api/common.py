@@ -20,6 +20,7 @@ from shared.error_docs import answers
 from shared.group_commit import GroupCommitter
 
 UNAUTHORIZED = "Source key missing, unknown or disabled"
+ANOTHER_SOURCE = "This source key is another source's: the path names a source it is not"
 MAX_KEY_LENGTH = 200
 # The document's security scheme; read by hand so a missing key is our 401, not FastAPI's 403.
 _source_key = APIKeyHeader(name="X-Source-Key", scheme_name="SourceKey", auto_error=False)
