@@ -84,7 +84,13 @@ main = typer.Typer(
 
 @main.command()
 def dev() -> None:
-    """Run the whole stack here (servers, migrations, topics, services); restart any part that dies."""
+    """Run the whole stack here (servers, migrations, topics, services); restart any part that dies.
+
+    Settings, from the environment (README "Settings"): LEADFLOW_HOME (where its data and logs
+    are kept; the clone's .leadflow by default), LEADFLOW_ONLY (some services), LEADFLOW_PG_PORT,
+    LEADFLOW_KAFKA_PORT and LEADFLOW_<PART>_PORT (LEADFLOW_INGEST_PORT, …), LEADFLOW_HOST,
+    LEADFLOW_ADMIN_TOKEN and LEADFLOW_VIEWER_TOKEN, LEADFLOW_DATABASE_URL and
+    LEADFLOW_KAFKA_BOOTSTRAP (servers of your own instead of the embedded ones)."""
     from shared.dev import run_dev
     from shared.dev_settings import DevSettings
 

@@ -20,3 +20,13 @@ def test_a_commands_help_is_one_paragraph_as_written(command: list[str]) -> None
     assert shown.exit_code == 0, shown.output
     lines = [line.strip(" │") for line in shown.output.splitlines()]
     assert any(LISTEN in line for line in lines), shown.output
+
+
+def test_leadflow_dev_help_names_its_settings() -> None:
+    """`leadflow dev --help` listed nothing but --help: not where the data goes, nor the ports."""
+    shown = CliRunner().invoke(main, ["dev", "--help"], env=WIDE)
+    assert shown.exit_code == 0, shown.output
+    for setting in ("LEADFLOW_HOME", "LEADFLOW_ONLY", "LEADFLOW_PG_PORT", "LEADFLOW_INGEST_PORT"):
+        assert setting in shown.output, setting
+    listed = CliRunner().invoke(main, ["--help"], env=WIDE).output
+    assert "LEADFLOW_HOME" not in listed, "the command list keeps to the first paragraph"
