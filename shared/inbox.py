@@ -104,6 +104,19 @@ async def archive_new_events(
     return set((await session.execute(_ARCHIVE, parameters)).scalars())
 
 
+_FORGET_CLAIM = text("DELETE FROM processed_events WHERE event_id = :id")
+_FORGET_ARCHIVED = text("DELETE FROM event_archive WHERE event_id = :id")
+
+
+async def forget_claim(session: AsyncSession, event_id: UUID, archived: bool = False) -> None:
+    """Forget that the event was handled, in this transaction, so that it can be claimed again
+    (a dead letter replayed: its claim only kept redeliveries out). `archived`: an archiving
+    consumer's, under the archive's turn like any batch (`ARCHIVE_TURN`)."""
+    if archived:
+        await session.execute(_ARCHIVING)
+    await session.execute(_FORGET_ARCHIVED if archived else _FORGET_CLAIM, {"id": event_id})
+
+
 async def forget_processed(session: AsyncSession, before: datetime) -> int:
     """Drop the ids of events processed before `before`; returns how many."""
     table = ProcessedEvent.__table__  # type: ignore[attr-defined]

@@ -152,6 +152,32 @@ def drop_relay_tables() -> None:
     op.drop_column("outbox", "headers")
 
 
+def create_inbox_dead_letters() -> None:
+    """A consumer's dead letters (`shared.consumer.dead_letters`), written with their DLQ message
+    and their claim: the raw message, where it came from, what it was when it could be read, and
+    why it failed; kept until an admin replays or discards it, or its lead is erased."""
+    op.create_table(
+        "inbox_dead_letters",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("consumer_group", sa.Text, nullable=False),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("partition", sa.Integer, nullable=False),
+        sa.Column("message_offset", sa.BigInteger, nullable=False),
+        sa.Column("key", sa.LargeBinary, nullable=False),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("event_id", sa.Uuid),
+        sa.Column("event_type", sa.Text),
+        sa.Column("lead_id", sa.Uuid),
+        sa.Column("error", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("failed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+
+
+def drop_inbox_dead_letters() -> None:
+    op.drop_table("inbox_dead_letters")
+
+
 def create_tombstones() -> None:
     """Ids of erased leads (shared/tombstones.py): later events about them are dropped."""
     op.create_table(

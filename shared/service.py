@@ -126,6 +126,11 @@ class ServiceRuntime:
             retention = timedelta(days=s.inbox_retention_days)
             self.add_periodic("inbox purge", 3600, lambda: purge_inbox(self.db, retention))
 
+    @property
+    def dead_lettering(self) -> list[ConsumerRunner]:
+        """The consumers that keep what they cannot apply (a lane leaves that to its main one)."""
+        return [c for c in self.consumers if not isinstance(c, LaneRunner)]
+
     def consume_lane(self, group: str, lane: Lane, *, personal: bool = False) -> None:
         """Only the lane of `group`'s consumer (`consume(..., lane=)` runs both): for a process of
         its own, beside one that runs the consumer without it."""

@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from fastapi import APIRouter, Depends, FastAPI, Request
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from shared import dead_letters
+from shared import dead_letters, inbox_dead_letters
 from shared.api_docs import serve_api_docs
 from shared.cli import migrations_dir
 from shared.error_docs import answers, document_errors
@@ -66,6 +66,8 @@ def create_service_app(
     app.include_router(health_router(checks, lambda: runtime.telemetry.registry, informational))
     app.include_router(dead_letters.router)
     app.include_router(dead_letters.status_router)
+    if runtime.dead_lettering:
+        app.include_router(inbox_dead_letters.router)
     if docs:
         document_errors(app)
         serve_api_docs(app, OPENAPI_PATH)

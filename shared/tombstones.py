@@ -2,7 +2,8 @@
 else) in `tombstones`, and drops every later event about that lead before any handler sees it:
 a classification published before the erasure but arriving after it, a redelivery, a replay of
 the journal, a rebuild. What the service still held ready to publish about the lead (outbox,
-journal, dead letters) goes at the same moment."""
+journal, dead letters) goes at the same moment, and so do the messages about it its consumer
+dead-lettered (`shared.consumer.dead_letters`)."""
 
 from collections.abc import Collection, Iterable
 from uuid import UUID
@@ -38,6 +39,12 @@ _FORGET = [
     text("DELETE FROM outbox_dead_letters WHERE key = ANY(CAST(:keys AS bytea[]))"),
 ]
 
+# By key (a message that could not be read too) and by the event's lead (one keyed otherwise).
+_FORGET_DEAD_LETTERED = text(
+    "DELETE FROM inbox_dead_letters"
+    " WHERE key = ANY(CAST(:keys AS bytea[])) OR lead_id = ANY(CAST(:ids AS uuid[]))"
+)
+
 
 async def hold(
     connection: asyncpg.Connection, lead_ids: Iterable[UUID], erasing: Collection[UUID] = ()
@@ -67,11 +74,14 @@ async def erased_among(
 
 
 async def bury(session: AsyncSession, lead_ids: set[UUID]) -> None:
-    """Keep the tombstones and drop what this service would still publish about the leads."""
+    """Keep the tombstones and drop what this service would still publish about the leads, and
+    the messages about them its consumer dead-lettered (only consumers bury)."""
     if not lead_ids:
         return
     await session.execute(_BURY, {"ids": list(lead_ids)})
     await forget_messages(session, lead_ids)
+    keys = [str(lead_id).encode() for lead_id in lead_ids]
+    await session.execute(_FORGET_DEAD_LETTERED, {"keys": keys, "ids": list(lead_ids)})
 
 
 async def forget_messages(session: AsyncSession, lead_ids: set[UUID]) -> None:

@@ -10,6 +10,7 @@ from itertools import groupby
 from aiokafka import ConsumerRecord
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.consumer import dead_letters
 from shared.consumer.deliveries import Delivery, decode
 from shared.consumer.screening import Screening
 from shared.db import Database
@@ -97,6 +98,9 @@ class Applying(Screening):
             events = [e for e in events if e.type == LEAD_ERASED or e.lead_id not in gone]
         if self.keys is not None:
             events = await self._opened(events)
+        await self._hand_to_handlers(session, events)
+
+    async def _hand_to_handlers(self, session: AsyncSession, events: list[Envelope]) -> None:
         # Consecutive events with the same handler form one run (one call), in order.
         for handler, run in groupby(events, key=lambda e: self.handlers.get(e.type)):
             if handler is not None:
@@ -134,7 +138,8 @@ class Applying(Screening):
         await self._dead_letter(delivery)
 
     async def _dead_letter(self, delivery: Delivery) -> None:
-        """Stage the raw message for `<group>.dlq` in the outbox (journaled like any event) and
+        """Stage the raw message for `<group>.dlq` in the outbox (journaled like any event), keep
+        it in `inbox_dead_letters` (to be replayed once fixed: `shared.consumer.replaying`), and
         record it as handled, in one transaction, so a redelivery skips it."""
         record = delivery.record
         assert record is not None  # a ring that fails is applied as the broker brings it
@@ -148,6 +153,7 @@ class Applying(Screening):
             stage(
                 session, dlq(self.group), record.key or b"", record.value or b"", headers
             )  # a tombstone: empty
+            await dead_letters.keep(session, self.group, record, delivery.event, delivery.error or "unknown")
             await self._claim(session, [delivery])
         event_type = delivery.event.type if delivery.event else "undecodable"
         self.telemetry.events_in.labels(record.topic, event_type, "dead_lettered").inc()

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from shared.archive import ArchiveReplay, Reset
 from shared.consumer.deliveries import Handler
 from shared.consumer.polling import Polling
+from shared.consumer.replaying import Replaying
 from shared.consumer.rings import RUNG_KEPT
 from shared.db import Database
 from shared.events import Envelope
@@ -25,14 +26,16 @@ log = logging.getLogger(__package__)
 
 
 # Built in layers, a module each, so that each can be read alone: screening, applying, rings;
-# offsets, pausing; polling on both. The state is set here; each layer declares what it uses.
-class ConsumerRunner(Polling):
+# offsets, pausing; polling on both; replaying dead letters. The state is set here; each layer
+# declares what it uses.
+class ConsumerRunner(Polling, Replaying):
     """Applies events from `topics` with `handlers` (keyed by event type) for consumer `group`.
 
     A batch is applied in one transaction. If it fails, its messages are applied one by
-    one, each retried `max_attempts` times; one that still fails goes to `<group>.dlq`
-    so the partition moves on. Database or broker outages are retried without limit and
-    never dead-letter anything. Unknown event types are recorded and skipped.
+    one, each retried `max_attempts` times; one that still fails goes to `<group>.dlq`, and
+    is kept to be replayed once fixed (`replay`), so the partition moves on. Database or broker
+    outages are retried without limit and never dead-letter anything. Unknown event types are
+    recorded and skipped.
     """
 
     def __init__(
