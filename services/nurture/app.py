@@ -2,6 +2,7 @@
 dispatcher and the outbox relay. The hand-off app runs only what a hot lead's way to its rep
 needs (the lane, the dispatcher, the relay), for a process of its own."""
 
+import asyncio
 import logging
 
 from fastapi import FastAPI, Request, Response
@@ -9,6 +10,7 @@ from fastapi import FastAPI, Request, Response
 from services.nurture import delivery_log, directory, resealing, sla, unsubscribe_routes
 from services.nurture.api import routers
 from services.nurture.config import NurtureSettings
+from services.nurture.countries import country_of
 from services.nurture.followup import PlaybookBook
 from services.nurture.greetings import greet_occasions
 from services.nurture.handlers import event_handlers, hand_off_lane
@@ -46,6 +48,7 @@ def create_app(settings: NurtureSettings) -> FastAPI:
     sender = TouchSender(runtime.db, book, settings)
     if settings.touches_enabled:
         runtime.add_loop(sender.run)
+    runtime.at_start(_read_countries, "reading the names of countries")
     runtime.at_start(lambda: _reseal(runtime, settings), "sealing secrets again")
     runtime.at_start(lambda: book.follow_release_at_start(runtime.db), "following the built-in playbooks")
     every = settings.sla_check_every_seconds
@@ -78,6 +81,7 @@ def create_hand_off_app(settings: NurtureSettings) -> FastAPI:
     runtime = ServiceRuntime("nurture", settings)
     runtime.consume_lane("nurture", hand_off_lane(settings), personal=True)
     _keep_subscribers(runtime)
+    runtime.at_start(_read_countries, "reading the names of countries")
     dispatcher = _dispatch_webhooks(runtime, settings)
     bell = runtime.heard([WEBHOOKS_BELL])
     runtime.add_loop(lambda: answer(bell, dispatcher.wake))
@@ -91,6 +95,12 @@ def _dispatch_webhooks(runtime: ServiceRuntime, settings: NurtureSettings) -> We
     dispatcher.serve_at_birth(runtime.db)  # a rep's hot lead is sent as the lane commits it
     runtime.add_loop(dispatcher.run)
     return dispatcher
+
+
+async def _read_countries() -> None:
+    """Routing's table of countries' codes and names is built (about 0.2 s) before a hot lead
+    has to wait for it."""
+    await asyncio.to_thread(country_of, "KZ")
 
 
 async def _reseal(runtime: ServiceRuntime, settings: NurtureSettings) -> None:

@@ -2,7 +2,11 @@
 
 A rep matches a lead when the lead's country or city is among the rep's territories and its
 industry or segment among the rep's segments; a rep with no territories (or segments) takes
-any. Among matching active reps the lead goes to the one furthest below their share: each
+any. A territory and a lead's country that name the same country match however each names it
+(its ISO code, or its name in English, Russian, Kazakh or Azerbaijani: countries.py); cities,
+and whatever names no country, match as written, in any letter case.
+
+Among matching active reps the lead goes to the one furthest below their share: each
 rep's share is their capacity, so a rep with capacity 2 gets twice the leads of a rep with 1
 (weighted round robin). Ties go to whoever was given a lead longest ago.
 
@@ -26,6 +30,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from services.nurture.countries import country_of
+
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
@@ -40,9 +46,17 @@ class RepLike(Protocol):
 
 
 def matches(rep: RepLike, lead: Mapping[str, Any]) -> bool:
-    return _covers(rep.territories, (lead.get("country"), lead.get("city"))) and _covers(
+    return _covers_place(rep.territories, lead.get("country"), lead.get("city")) and _covers(
         rep.segments, (lead.get("industry"), lead.get("segment"), lead.get("company_size"))
     )
+
+
+def _covers_place(territories: Sequence[str], country: Any, city: Any) -> bool:
+    """A territory "KZ" covers a lead from "Kazakhstan" or "Қазақстан"; "Almaty" one from almaty."""
+    if _covers(territories, (country, city)):
+        return True
+    lead_country = country_of(country)
+    return lead_country is not None and any(country_of(t) == lead_country for t in territories)
 
 
 def _covers(allowed: Sequence[str], values: Iterable[Any]) -> bool:
@@ -110,11 +124,18 @@ def standing(rep: RepLike, one_more: bool = False) -> float:
 def competes(rep: RepLike, other: RepLike) -> bool:
     """Whether the two could be given the same lead: their territories and segments overlap
     (an empty list covers everything)."""
-    return _overlap(rep.territories, other.territories) and _overlap(rep.segments, other.segments)
+    places = _overlap(rep.territories, other.territories) or bool(
+        _countries(rep.territories) & _countries(other.territories)
+    )
+    return places and _overlap(rep.segments, other.segments)
 
 
 def _overlap(one: Sequence[str], other: Sequence[str]) -> bool:
     return not one or not other or bool({a.strip().lower() for a in one} & {b.strip().lower() for b in other})
+
+
+def _countries(territories: Sequence[str]) -> set[str]:
+    return {code for t in territories if (code := country_of(t)) is not None}
 
 
 def joining_base(rep: RepLike, reps: Iterable[RepLike]) -> int:
