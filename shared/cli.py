@@ -177,6 +177,7 @@ def migrate() -> None:
     # it, "password authentication failed" and no word of where the password is).
     from shared.dev_settings import DevSettings
 
+    load_settings("leadflow", ServiceSettings)  # a refused setting is said in a line, as a service says it
     database_url = load_settings("leadflow", DevSettings).stack_database_url
     with reaching_postgres("leadflow", database_url):
         for service in SERVICES:
