@@ -146,6 +146,22 @@ async def require_viewer(
         raise HTTPException(401, "Viewer or admin token missing or wrong", {"WWW-Authenticate": "Bearer"})
 
 
+@answers(429)
+async def admin_if_sent(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> bool:
+    """Whether the request carries the admin token, on a route that takes another proof too (a
+    rep's acknowledgement, with the token from their webhook). A wrong token sent is counted as
+    a guess, as on the admin routes: this door must not be the one where guessing goes at speed."""
+    await _refuse_guessers(request, credentials)
+    if is_admin(request, credentials):
+        return True
+    if not _matches(credentials, request.app.state.settings.viewer_token_value):
+        await _count_guess(request, credentials)
+    return False
+
+
 # Wrong tokens are counted per client (an IPv4 address, an IPv6 /64: `shared.ratelimit`), in
 # `app.state.token_guesses` (LEADFLOW_FAILED_TOKENS_PER_IP). Past that budget every token the
 # client sends is a 429 until the window passes, the right one too: were only the wrong ones

@@ -6,7 +6,6 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.nurture import (
     directory,
@@ -32,12 +31,11 @@ from services.nurture.schemas import (
 )
 from shared import paging
 from shared.events import utcnow
-from shared.http import Admin, Viewer, is_admin
+from shared.http import Admin, Viewer, admin_if_sent
 
 admin = APIRouter(prefix="/v1", dependencies=[Admin])
 reps_side = APIRouter(prefix="/v1")
 readers = APIRouter(prefix="/v1", dependencies=[Viewer])
-_bearer = HTTPBearer(auto_error=False)
 
 
 @admin.post("/reps", status_code=201, response_model=RepCreated)
@@ -88,12 +86,12 @@ async def acknowledge_lead(
     request: Request,
     lead_id: UUID,
     data: AcknowledgeIn,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+    by_admin: Annotated[bool, Depends(admin_if_sent)],
 ) -> Acknowledged:
     """The rep holding the lead takes it on, which stops the SLA clock. Send the `rep_id` and
     `token` from the webhook (or call with the admin token). Again later: the first answer.
     Without the admin token, a lead no rep holds answers 403 as another rep's lead does."""
-    if data.token is None and not is_admin(request, credentials):
+    if data.token is None and not by_admin:
         raise HTTPException(401, "Send the token from the webhook, or the admin token")
     try:
         async with request.app.state.runtime.db.transaction() as session:

@@ -21,7 +21,7 @@ from services.nurture.app import create_app as nurture_app
 from services.nurture.config import NurtureSettings
 from services.scoring.app import create_app as scoring_app
 from services.scoring.config import ScoringSettings
-from tests.conftest import ANONYMOUS, VIEWER, Servers, running
+from tests.conftest import ADMIN, ANONYMOUS, VIEWER, Servers, running
 
 APPS = {
     "ingest": (ingest_app, IngestSettings),
@@ -209,6 +209,28 @@ async def test_wrong_tokens_are_guessed_only_so_often_and_then_not_even_the_righ
                     await elsewhere.get(path, headers=WRONG)
         async with client_at(app, "2001:db8:0:2::ffff") as same_block:
             assert (await same_block.get(path, headers=VIEWER)).status_code == 429
+
+
+async def test_a_reps_acknowledge_route_is_no_door_for_guessing_the_admin_token(servers: Servers) -> None:
+    """Nurture's acknowledge route, open to reps with the token from their webhook, also takes
+    the admin token, and compared a wrong one with no count: 300 wrong bearer tokens were 300
+    fast 401s, the one door where the admin token could still be guessed at speed (found by a
+    review). A wrong bearer token counts there as on the admin routes; a rep's webhook token
+    (a secret per lead and rep) and the viewer token are no guesses of it."""
+    app = nurture_app(servers.settings(NurtureSettings, failed_tokens_per_ip="3/year"))
+    path, body = f"/v1/leads/{uuid.uuid4()}/acknowledge", {"rep_id": str(uuid.uuid4())}
+    async with running(app) as client:
+        guesses = [(await client.post(path, json=body, headers=WRONG)).status_code for _ in range(3)]
+        assert guesses == [401, 401, 401]
+        held = await client.post(path, json=body, headers=ADMIN)
+        assert held.status_code == 429, held.text
+        assert held.json()["title"] == "Too many wrong tokens from this address; send the right one later"
+        async with client_at(app, "10.1.2.3") as rep:
+            forged = {**body, "token": "forged"}
+            tried = [(await rep.post(path, json=forged, headers=ANONYMOUS)).status_code for _ in range(4)]
+            tried += [(await rep.post(path, json=body, headers=VIEWER)).status_code for _ in range(4)]
+            assert tried == [403] * 4 + [401] * 4
+            assert (await rep.post(path, json=body, headers=ADMIN)).status_code == 404, "not held"
 
 
 def client_at(app: FastAPI, address: str) -> httpx.AsyncClient:
