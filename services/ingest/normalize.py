@@ -106,10 +106,14 @@ _CURRENCY = r"(?:[$€₸₼₽]|руб\.?|р\.?|тг\.?|тенге|manat|man\.?
 _CURRENCY_BEFORE = re.compile(rf"^{_CURRENCY}\s*", re.IGNORECASE)
 _CURRENCY_AFTER = re.compile(rf"\s*{_CURRENCY}$", re.IGNORECASE)
 _PLAIN_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+# A dot before three digits after one to three others, 1.500 or 12.500: thousands, as Azerbaijan
+# and many in Kazakhstan write them (and as scoring reads a number in text), not a budget of 1.5.
+_DOT_THOUSANDS = re.compile(r"^[1-9]\d{0,2}\.\d{3}$")
 # Thousands in groups of three, each after the same separator (a space, a no-break space as
-# Excel-ru writes, a narrow one, a comma or a dot), then maybe a decimal point or comma.
+# Excel-ru writes, a narrow one, a comma or a dot), then maybe a decimal point or comma. A
+# first group of 0 is no thousand: 0.500 is a half.
 _GROUPED = re.compile(
-    r"^(?P<whole>\d{1,3}(?P<sep>[ \u00a0\u202f\u2009.,])\d{3}(?:(?P=sep)\d{3})*|\d+)"
+    r"^(?P<whole>[1-9]\d{0,2}(?P<sep>[ \u00a0\u202f\u2009.,])\d{3}(?:(?P=sep)\d{3})*|\d+)"
     r"(?:(?P<point>[.,])(?P<fraction>\d+))?$"
 )
 
@@ -118,12 +122,13 @@ def read_amount(value: Any) -> Any:
     """An amount as people write it, `1 500 000`, `1500000,50`, `1 500 000,50`, `150 000 ₸`,
     `$1,500.50`, read as the number; anything else as it came, for the field's own check to
     refuse. The currency goes (the lead has no field for it). Only the obvious is read: a comma
-    before one or two digits at the end is a decimal one, groups of three are thousands; `1,500`
-    is 1500 and `1500,500` refused, and a plain `1.500` stays 1.5 as it always read."""
+    before one or two digits at the end is a decimal one, groups of three are thousands: `1,500`
+    and `1.500` are 1500 (a budget of 1.5 is no budget), `1.5` and `0.500` stay as they are,
+    and `1500,500` is refused."""
     if not isinstance(value, str):
         return value
     text = _CURRENCY_AFTER.sub("", _CURRENCY_BEFORE.sub("", value.strip()))
-    if _PLAIN_NUMBER.match(text):
+    if _PLAIN_NUMBER.match(text) and not _DOT_THOUSANDS.match(text):
         return text
     found = _GROUPED.match(text)
     if not found:

@@ -101,7 +101,8 @@ class LeadIn(StorableInput):
         ge=0,
         le=1e12,
         description="A number; text is read as people write an amount: `1 500 000` (spaces or "
-        "no-break ones between thousands), `1500000,50`, `1 500 000,50`, `$1,500.50`, `150 000 ₸` "
+        "no-break ones between thousands), `1.500` and `1,500` (1500), `1500000,50`, "
+        "`1 500 000,50`, `$1,500.50`, `150 000 ₸` "
         "(a currency's sign or code, ₸ $ ₼ ₽ € руб тг AZN KZT RUB USD EUR, is dropped).",  # noqa: RUF001
         examples=[150000, "1 500 000", "150 000 ₸"],
     )
