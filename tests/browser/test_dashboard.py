@@ -153,6 +153,33 @@ async def test_a_period_given_only_one_end_keeps_the_money_card_fresh(
     assert stale == [("to", False), ("from", False)]
 
 
+async def test_the_money_card_says_which_days_its_cac_covers_and_that_ltv_is_all_time(
+    servers: Servers, browser: Browser
+) -> None:
+    """The card put the CAC of the period (the last twelve months unless one is chosen) beside
+    an LTV of all time under one heading, "CAC and LTV by channel", and an LTV:CAC of figures
+    of different spans read as one (found by a review). It says the days of each."""
+    async with serving(create_app(servers.settings(MetricsSettings))) as url:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(f"{url}/dashboard")
+        await page.fill("#token", VIEWER["Authorization"].removeprefix("Bearer "))
+        await page.click("#sign-in button[type=submit]")
+        await page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0")
+        shown = [await page.text_content("#money-period")]
+        await page.fill("input[name=from]", "2026-01-01")
+        await page.fill("input[name=to]", "2026-03-31")
+        refreshed = int(await page.evaluate("document.body.dataset.refreshed || 0"))
+        await page.click("#filters button[type=submit]")
+        await page.wait_for_function(f"Number(document.body.dataset.refreshed || 0) > {refreshed}")
+        shown.append(await page.text_content("#money-period"))
+        today = await page.evaluate("new Date().toLocaleDateString('en')")
+        await page.close()
+    assert shown[0].startswith("CAC of the customers acquired ") and shown[0].endswith(
+        f" – {today}; LTV over all time"
+    ), shown[0]
+    assert shown[1] == "CAC of the customers acquired 1/1/2026 – 3/31/2026; LTV over all time"
+
+
 async def test_spend_entered_without_a_channel_is_its_own_row_not_every_channels(
     servers: Servers, browser: Browser
 ) -> None:

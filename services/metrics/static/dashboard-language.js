@@ -51,6 +51,7 @@ const amount = (value) => (missing(value) ? "–" : value.toLocaleString(numbers
 const percent = (ratio) => (missing(ratio) ? "–" : ratio.toLocaleString(numbers, { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 }));
 const seconds = (value) => (missing(value) ? "–" : text("seconds", { value: value.toLocaleString(numbers, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) }));
 const clock = (date) => date.toLocaleTimeString(language);
+const day = (date) => date.toLocaleDateString(language);
 
 // The page's own words: elements name their text (data-text), accessible name (data-label) or
 // placeholder (data-placeholder); <html lang> follows, for a screen reader's voice.

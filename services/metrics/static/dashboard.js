@@ -90,9 +90,16 @@ const moneyCard = {
     });
     if (params.get("tz")) window.set("tz", params.get("tz"));
     const [cac, ltv] = await Promise.all([getJson("/v1/cac", window, signal), getJson("/v1/ltv", new URLSearchParams({ group_by: "channel" }), signal)]);
-    return { cac, ltv };
+    // the CAC's days as the reader counts them (a day picked is whole; the default ends today), beside LTV's all time
+    const picked = (value) => new Date(...value.split("-").map((part, i) => Number(part) - (i === 1 ? 1 : 0)));
+    const period = {
+      from: from ? picked(from) : new Date(end.getFullYear() - 1, end.getMonth(), 1),
+      to: to ? picked(to) : new Date(end.getFullYear(), end.getMonth(), end.getDate() - 1),
+    };
+    return { cac, ltv, period };
   },
-  show({ cac, ltv }, params) {
+  show({ cac, ltv, period }, params) {
+    write(document.getElementById("money-period"), text("moneyPeriod", { from: day(period.from), to: day(period.to) }));
     // spend entered without a channel (and leads without one) are the API's group null: that
     // channel-less row, not every channel's
     const byChannel = new Map();
