@@ -1,6 +1,7 @@
 """A consumer's dead letters kept in its schema (`inbox_dead_letters`), beside the copy staged for
 `<group>.dlq`: written in the transaction that claims them, listed, replayed once the bug that
-failed them is fixed (`shared.consumer.replaying`), discarded, and forgotten with their lead."""
+failed them is fixed (`shared.consumer.replaying`), discarded, and forgotten with their lead;
+an archiving consumer's, taken by a rebuild that applies them again (kept anew if it fails them)."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from aiokafka import ConsumerRecord
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.archive import Archived
 from shared.events import Envelope
 from shared.redact import redact
 
@@ -17,6 +19,11 @@ _KEEP = text(
     "INSERT INTO inbox_dead_letters (consumer_group, topic, partition, message_offset, key, value,"
     " event_id, event_type, lead_id, error)"
     " VALUES (:group, :topic, :partition, :offset, :key, :value, :event_id, :event_type, :lead_id, :error)"
+)
+# A rebuild's replay of the archive applies every archived event: the dead-lettered ones too.
+_FORGET_ARCHIVED = text(
+    "DELETE FROM inbox_dead_letters WHERE consumer_group = :group"
+    " AND event_id IN (SELECT event_id FROM event_archive)"
 )
 _FIND = text(
     "SELECT id, consumer_group, topic, partition, message_offset, key, value FROM inbox_dead_letters"
@@ -36,15 +43,43 @@ async def keep(
     session: AsyncSession, group: str, record: ConsumerRecord, event: Envelope | None, error: str
 ) -> None:
     """Keep a message `group` dead-letters, in the caller's transaction (the one that claims it)."""
+    where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+    # a tombstone: empty, as its DLQ copy
+    await _keep(session, group, where, record.key or b"", record.value or b"", event, error)
+
+
+async def keep_archived(session: AsyncSession, group: str, archived: Archived, error: str) -> None:
+    """Keep an event a rebuild's replay of the archive failed, in the replay's transaction. It was
+    read from the archive, not the broker: no partition or offset (-1); keyed as every message
+    about a lead is, by its id."""
+    where = {"topic": archived.topic, "partition": -1, "offset": -1}
+    key = str(archived.event.lead_id).encode()
+    await _keep(session, group, where, key, archived.value, archived.event, error)
+
+
+async def forget_archived(session: AsyncSession, group: str) -> int:
+    """In a rebuild's reset: delete `group`'s dead letters whose events are archived, which the
+    replay applies (or keeps again, failing them); replayed later too, they would count twice.
+    Returns how many."""
+    return int((await session.execute(_FORGET_ARCHIVED, {"group": group})).rowcount)  # type: ignore[attr-defined]
+
+
+async def _keep(
+    session: AsyncSession,
+    group: str,
+    where: dict[str, Any],
+    key: bytes,
+    value: bytes,
+    event: Envelope | None,
+    error: str,
+) -> None:
     await session.execute(
         _KEEP,
         {
             "group": group,
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "key": record.key or b"",
-            "value": record.value or b"",  # a tombstone: empty, as its DLQ copy
+            **where,
+            "key": key,
+            "value": value,
             "event_id": event.id if event else None,
             "event_type": event.type if event else None,
             "lead_id": event.lead_id if event else None,

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared.archive import Reset
+from shared.consumer import dead_letters
 from shared.consumer.offsets import JoinListener
 from shared.consumer.pausing import Pausing
 from shared.consumer.rings import Rings
@@ -82,7 +83,8 @@ class Polling(Pausing, Rings):
 
     def request_replay(self, reset: "Reset") -> "asyncio.Future[int]":
         """Rebuild from the archive: between two batches, `reset(session)` clears the read
-        model and the replay starts, in one transaction; it then runs a chunk between two
+        model, the dead letters the replay will apply go, and the replay starts, in one
+        transaction; it then runs a chunk between two
         fetches (progress: `archive.progress()`). Resolves, once reset, to the events to replay.
         Asked for again before it started: the same replay, and the same future."""
         if self.archive is None:
@@ -102,11 +104,18 @@ class Polling(Pausing, Rings):
         try:
             async with self.db.transaction() as session:
                 total = await self.archive.start(session, reset)
+                # Under the archive's turn still: what is archived now is what the replay applies.
+                taken = await dead_letters.forget_archived(session, self.group)
         except BaseException as error:
             future.set_exception(error)
             raise
         future.set_result(total)
-        log.warning("consumer %s: read model reset, replaying %d archived events", self.group, total)
+        log.warning(
+            "consumer %s: read model reset, replaying %d archived events (%d of them dead letters)",
+            self.group,
+            total,
+            taken,
+        )
 
     async def poll_once(self, timeout_ms: int = 1000) -> int:
         """Fetch one batch and apply it; commit offsets when due. Returns the message count."""

@@ -1,10 +1,12 @@
 """Replaying a dead letter once the bug that failed it is fixed: the message applied now, through
-the consumer's own handlers, in one transaction that takes its claim again and deletes the row."""
+the consumer's own handlers, in one transaction that takes its claim again and deletes the row;
+and an event a rebuild's replay of the archive failed, kept as a dead letter again."""
 
 import logging
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.archive import Archived
 from shared.consumer import dead_letters
 from shared.consumer.applying import Applying
 from shared.consumer.dead_letters import DeadLetter, Replayed
@@ -88,3 +90,11 @@ class Replaying(Applying):
             return "erased"  # its lead's key is gone: the erasure is on its way
         await self._hand_to_handlers(session, opened)
         return "applied"
+
+    async def _keep_unreplayed(self, session: AsyncSession, archived: Archived, error: str) -> None:
+        """A rebuild's replay failed the event: kept to be replayed once fixed, as the consumer
+        keeps one (its first dead letter, if it was one, went with the reset)."""
+        event = archived.event
+        await dead_letters.keep_archived(session, self.group, archived, error)
+        self.telemetry.events_in.labels(archived.topic, event.type, "dead_lettered").inc()
+        log.error("rebuild of %s dead-lettered event %s (%s): %s", self.group, event.id, event.type, error)

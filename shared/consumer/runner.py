@@ -80,7 +80,7 @@ class ConsumerRunner(Polling, Replaying):
         self._committed_at = 0.0
         # An archiving runner keeps every message it claims (its inbox is its history) and
         # can rebuild its read model from that alone.
-        self.archive = ArchiveReplay(db, self._apply_events) if archive else None
+        self.archive = ArchiveReplay(db, self._apply_events, self._keep_unreplayed) if archive else None
         self._replay: tuple[Reset, asyncio.Future[int]] | None = None
         self.keys = keys  # given when the handlers need the person: sealed parts are opened
         # Idle for `idle_pause_seconds` (0: never), the consumer pauses its partitions, so it

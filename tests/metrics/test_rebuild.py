@@ -19,7 +19,7 @@ from services.metrics.config import MetricsSettings
 from services.metrics.handlers import event_handlers
 from services.metrics.rebuilding import reset_read_model
 from shared import topics
-from shared.archive import ArchiveReplay
+from shared.archive import Archived, ArchiveReplay
 from shared.consumer import ConsumerRunner
 from shared.db import Database
 from shared.embedded import EmbeddedBroker, free_port
@@ -117,7 +117,7 @@ async def test_a_rebuild_cut_short_by_a_restart_resumes_where_it_was(servers: Se
             await session.execute(text("TRUNCATE lead_facts, event_archive"))
             archived = [(e.id, e.lead_id, journeys.topic_of(e), e.to_bytes()) for e in events]
             await archive_new_events(session, archived)
-        first = ArchiveReplay(db, fold, chunk=7)
+        first = ArchiveReplay(db, fold, no_event_fails, chunk=7)
         async with db.transaction() as session:
             await fold(session, events)
         expected = await facts(db)
@@ -126,7 +126,7 @@ async def test_a_rebuild_cut_short_by_a_restart_resumes_where_it_was(servers: Se
             assert await first.start(session, truncate) == len(events)
         assert await first.step() == 7  # ... and the process stops here
 
-        resumed = ArchiveReplay(db, fold, chunk=7)  # the next process finds the cursor
+        resumed = ArchiveReplay(db, fold, no_event_fails, chunk=7)  # the next process finds the cursor
         assert (await resumed.progress()).done == 7
         while await resumed.step():
             pass
@@ -178,6 +178,10 @@ async def test_a_lead_erased_after_its_chunk_was_read_ahead_stays_out_of_the_reb
         assert leads == {e.lead_id for e in events} - {erased}
     finally:
         await db.dispose()
+
+
+async def no_event_fails(session: AsyncSession, archived: Archived, error: str) -> None:
+    raise AssertionError(f"the replay failed {archived.event.type}: {error}")
 
 
 async def truncate(session: AsyncSession) -> None:
@@ -237,7 +241,7 @@ async def test_a_batch_another_process_archived_as_the_rebuild_began_is_counted_
         async with db.transaction() as session:  # a later batch, applied and committed
             await archive_new_events(session, archived(rest))
             await fold(session, rest)
-        replay = ArchiveReplay(db, fold, chunk=7)
+        replay = ArchiveReplay(db, fold, no_event_fails, chunk=7)
 
         async def rebuild() -> int:
             async with db.transaction() as session:
@@ -282,7 +286,7 @@ async def test_a_report_read_while_a_rebuild_is_under_way_says_its_figures_are_p
             for handler, run in groupby(events, key=lambda e: handlers[e.type]):
                 await handler(session, list(run))
 
-        replay = ArchiveReplay(db, fold)
+        replay = ArchiveReplay(db, fold, no_event_fails)
         async with db.transaction() as session:
             await session.execute(text("TRUNCATE lead_facts, event_archive"))
             await archive_new_events(
@@ -352,7 +356,7 @@ async def test_an_event_a_deadlock_failed_during_a_rebuild_is_applied_again_not_
             for handler, run in groupby(events, key=lambda e: handlers[e.type]):
                 await handler(session, list(run))
         expected = await facts(db)
-        replay = ArchiveReplay(db, fold, chunk=7)
+        replay = ArchiveReplay(db, fold, no_event_fails, chunk=7)
         async with db.transaction() as session:
             await replay.start(session, truncate)
 
