@@ -1,6 +1,7 @@
 """The admin's view of what a service's consumer dead-lettered (`shared.consumer.dead_letters`):
 the list (never the message, which holds the person), a replay through the service's own
-handlers once the bug that failed them is fixed, a discard."""
+handlers once the bug that failed them is fixed, a discard; and their count (viewer token:
+metrics' health asks every consumer this, as it asks for the outbox's)."""
 
 from dataclasses import asdict
 from datetime import datetime
@@ -12,9 +13,10 @@ from pydantic import BaseModel, Field
 
 from shared.consumer import dead_letters
 from shared.consumer.replaying import NoSuchDeadLetter, NotReplayed
-from shared.http import Admin, problem
+from shared.http import Admin, Viewer, problem
 
 router = APIRouter(prefix="/v1/inbox", tags=["inbox"], dependencies=[Admin])
+status_router = APIRouter(prefix="/v1/inbox", tags=["inbox"], dependencies=[Viewer])
 LetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 NOT_FOUND = "No such dead letter"
 
@@ -48,6 +50,16 @@ class Replay(BaseModel):
         description="`applied`; or nothing applied: `erased` (its lead is), `skipped` (no handler"
         " takes its type), `duplicate` (applied meanwhile)."
     )
+
+
+class InboxStatus(BaseModel):
+    dead_letters: int = Field(description="Messages the consumer could not apply, kept to be replayed.")
+
+
+@status_router.get("", response_model=InboxStatus)
+async def inbox_status(request: Request) -> InboxStatus:
+    async with request.app.state.runtime.db.transaction() as session:
+        return InboxStatus(dead_letters=await dead_letters.counted(session))
 
 
 @router.get("/dead-letters", response_model=InboxDeadLetters)

@@ -68,6 +68,7 @@ def create_service_app(
     app.include_router(dead_letters.status_router)
     if runtime.dead_lettering:
         app.include_router(inbox_dead_letters.router)
+        app.include_router(inbox_dead_letters.status_router)
     if docs:
         document_errors(app)
         serve_api_docs(app, OPENAPI_PATH)

@@ -1,5 +1,6 @@
 """Pipeline health in one call: consumer lag per group and topic and DLQ sizes (asked of the
-broker), each service's outbox backlog and dead letters, nurture's webhook failures and the hot
+broker), each service's outbox backlog and dead letters and each consumer's inbox dead letters
+(`health_figures`), nurture's webhook failures and the hot
 leads it could tell nobody of (asked of each service over HTTP, with the viewer token: no
 service reads another's schema, so each can run under its own database role), and end-to-end
 latency (capture → rep webhook delivered, from the read model). Each figure is also a Prometheus gauge on
@@ -15,8 +16,9 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from services.metrics.broker_figures import broker_figures
+from services.metrics.broker_figures import GROUPS, broker_figures
 from services.metrics.config import MetricsSettings
+from services.metrics.health_figures import Answer, OwnFigures, inbox_figures, outbox_figures
 from services.metrics.health_gauges import HealthGauges
 from shared.db import Database
 from shared.observability import Telemetry
@@ -24,7 +26,10 @@ from shared.observability import Telemetry
 log = logging.getLogger(__name__)
 ASK_TIMEOUT = 2.0
 DATABASE_TIMEOUT = 5.0
-_OWN_OUTBOX = "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_dead_letters)"
+_OWN_FIGURES = (
+    "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox_dead_letters),"
+    " (SELECT count(*) FROM inbox_dead_letters)"
+)
 _LATENCY = """
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,
        percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99
@@ -59,6 +64,7 @@ class PipelineHealth:
             "dlq": {},
             "outbox_backlog": {},
             "outbox_dead_letters": {},
+            "inbox_dead_letters": {},
             "problems": [],
         }
         try:
@@ -67,49 +73,44 @@ class PipelineHealth:
             )
         except Exception as error:
             report["problems"].append(f"broker: {type(error).__name__}")
-        async with httpx.AsyncClient(timeout=ASK_TIMEOUT, headers=self._auth) as client:
-            outboxes, webhooks = await asyncio.gather(
-                self._outboxes(client, report["problems"]), self._webhooks(client, report["problems"])
-            )
-        report["outbox_backlog"], report["outbox_dead_letters"] = outboxes
-        report["webhooks_last_hour"] = webhooks
+        await self._service_figures(report)
         unread = report["outbox_backlog"]["metrics"] is None  # its database did not answer
         latency = None if unread else await self._latency(report["problems"])
         report["capture_to_webhook_seconds"] = latency or {"p50": None, "p99": None}
         self.gauges.export(report)
         return report
 
-    async def _outboxes(
-        self, client: httpx.AsyncClient, problems: list[str]
-    ) -> tuple[dict[str, int | None], dict[str, int | None]]:
-        """Each service's unpublished outbox rows, and the rows its relay set aside: metrics'
-        own from its schema, the others' asked of them."""
-        peers = self.settings.peers
-        answers = await asyncio.gather(*(self._ask(client, url, "/v1/outbox") for url in peers.values()))
-        backlog: dict[str, int | None] = {}
-        dead: dict[str, int | None] = {}
-        for service, answer in zip(peers, answers, strict=True):
-            if isinstance(answer, str):
-                backlog[service] = dead[service] = None
-                problems.append(f"{service}: {answer}")
-            else:
-                backlog[service], dead[service] = answer["backlog"], answer["dead_letters"]
-        backlog["metrics"], dead["metrics"] = await self._own_outbox(problems)
-        for service, count in dead.items():
-            if count:
-                problems.append(f"{service}: {count} events the broker refused (GET /v1/outbox/dead-letters)")
-        return backlog, dead
+    async def _service_figures(self, report: dict[str, Any]) -> None:
+        """Each service's outbox and each consumer's inbox (asked of them at once with nurture's
+        webhooks; metrics' own from its schema)."""
+        problems, peers = report["problems"], self.settings.peers
+        consumers = {service: url for service, url in peers.items() if service in GROUPS}
+        async with httpx.AsyncClient(timeout=ASK_TIMEOUT, headers=self._auth) as client:
+            outboxes, inboxes, report["webhooks_last_hour"] = await asyncio.gather(
+                self._ask_each(client, peers, "/v1/outbox"),
+                self._ask_each(client, consumers, "/v1/inbox"),
+                self._webhooks(client, problems),
+            )
+        own = await self._own_figures(problems)
+        report["outbox_backlog"], report["outbox_dead_letters"] = outbox_figures(outboxes, own, problems)
+        report["inbox_dead_letters"] = inbox_figures(inboxes, outboxes, own, problems)
 
-    async def _own_outbox(self, problems: list[str]) -> tuple[int | None, int | None]:
+    async def _ask_each(
+        self, client: httpx.AsyncClient, services: dict[str, str], path: str
+    ) -> dict[str, Answer]:
+        answers = await asyncio.gather(*(self._ask(client, url, path) for url in services.values()))
+        return dict(zip(services, answers, strict=True))
+
+    async def _own_figures(self, problems: list[str]) -> OwnFigures:
         """Metrics' own figures; its database down (or silent) is a problem line, not a 503 for
         the whole report: the broker's and the other services' figures are still worth reading."""
         try:
             async with asyncio.timeout(DATABASE_TIMEOUT), self.db.transaction() as session:
-                backlog, dead = (await session.execute(text(_OWN_OUTBOX))).one()
+                backlog, dead, inbox_dead = (await session.execute(text(_OWN_FIGURES))).one()
         except Exception as error:
             problems.append(f"metrics: database: {type(error).__name__}")
-            return None, None
-        return backlog, dead
+            return OwnFigures()
+        return OwnFigures(backlog, dead, inbox_dead)
 
     async def _webhooks(self, client: httpx.AsyncClient, problems: list[str]) -> dict[str, Any]:
         """Nurture's webhook failures; and a problem line for the hot leads nobody was told of."""

@@ -34,6 +34,12 @@ class HealthGauges:
             ["service"],
             registry=registry,
         )
+        self.inbox_dead_letters = Gauge(
+            "leadflow_pipeline_inbox_dead_letters",
+            "Messages a consumer could not apply, kept to be replayed, by service.",
+            ["service"],
+            registry=registry,
+        )
         self.webhook_failures = Gauge(
             "leadflow_pipeline_webhook_failure_ratio",
             "Failed webhook attempts ÷ attempts in the last hour.",
@@ -67,6 +73,9 @@ class HealthGauges:
         for service, dead in report["outbox_dead_letters"].items():
             if dead is not None:
                 self.dead_letters.labels(service).set(dead)
+        for service, dead in report["inbox_dead_letters"].items():
+            if dead is not None:
+                self.inbox_dead_letters.labels(service).set(dead)
         ratio = report["webhooks_last_hour"]["failure_ratio"]
         if ratio is not None:
             self.webhook_failures.set(ratio)

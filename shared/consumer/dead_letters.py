@@ -31,6 +31,7 @@ _FIND = text(
 )
 _TAKE = text("DELETE FROM inbox_dead_letters WHERE id = :id RETURNING id")
 _FAILED_AGAIN = text("UPDATE inbox_dead_letters SET error = :error, failed_at = now() WHERE id = :id")
+_COUNT = text("SELECT count(*) FROM inbox_dead_letters")
 # One statement, so that the total and the rows are one snapshot; never the value (the person).
 _LIST = text(
     "SELECT id, consumer_group, topic, partition, message_offset, event_id, event_type, lead_id,"
@@ -130,6 +131,10 @@ async def listed(session: AsyncSession, limit: int) -> tuple[int, list[dict[str,
     rows = [dict(row._mapping) for row in (await session.execute(_LIST, {"limit": limit})).all()]
     total = rows[0]["total"] if rows else 0
     return total, rows
+
+
+async def counted(session: AsyncSession) -> int:
+    return int((await session.execute(_COUNT)).scalar_one())
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,11 @@ async def test_health_asks_each_service_and_reads_only_its_own_schema(
                 await session.execute(text("DELETE FROM outbox_dead_letters"))
     assert any("ingest: 1 events the broker refused" in p for p in report["problems"]), report["problems"]
     assert report["outbox_backlog"]["scoring"] is None
-    assert any(p.startswith("scoring: no answer") for p in report["problems"])
+    assert [p for p in report["problems"] if p.startswith("scoring:")] == [
+        f"scoring: no answer from {settings.scoring_url}"
+    ], "one line: its inbox, unanswered too, says no more"
+    assert report["inbox_dead_letters"]["scoring"] is None
+    assert report["inbox_dead_letters"]["nurture"] is not None, "asked of nurture"
     assert report["outbox_backlog"]["metrics"] is not None, "its own, from its own schema"
     assert isinstance(report["webhooks_last_hour"]["attempts"], int), "asked of nurture"
     assert first is second is third, "callers at the same time share one report, reused while fresh"

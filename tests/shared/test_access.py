@@ -39,7 +39,8 @@ PUBLIC = {
 # Taken with a source's key (X-Source-Key, or Telegram's secret token), never with a bearer.
 SOURCE_KEYED = re.compile(r"^/v1/(leads(:batch)?|activities|outcomes|consent|imports(/.*)?|chatbots/.*)$")
 # What the viewer token reads: lead scores and rules, a lead's touches, the reports and the
-# health page, and the figures each service gives that page (its outbox; nurture's webhook failures).
+# health page, and the figures each service gives that page (its outbox, its consumer's inbox;
+# nurture's webhook failures).
 VIEWER_READS = {
     ("scoring", "GET", "/v1/leads/{lead_id}"),
     ("scoring", "GET", "/v1/leads"),
@@ -60,6 +61,7 @@ VIEWER_READS = {
     ("metrics", "GET", "/v1/health"),
     ("nurture", "GET", "/v1/delivery-health"),
     *((service, "GET", "/v1/outbox") for service in ("ingest", "scoring", "nurture", "metrics")),
+    *((service, "GET", "/v1/inbox") for service in ("scoring", "nurture", "metrics")),
 }
 WRONG = {"Authorization": "Bearer not-the-admin-token-at-all"}
 VIEWER_ONLY_READS = "This needs the admin token; the viewer token only reads"
