@@ -104,6 +104,13 @@ async def archive_new_events(
     return set((await session.execute(_ARCHIVE, parameters)).scalars())
 
 
+async def share_archive_turn(session: AsyncSession) -> None:
+    """The archive's turn, shared, as a live batch takes it, first thing in a transaction that
+    will then lock rows a rebuild's reset deletes (a dead letter replayed): it waits for a reset
+    under way instead of holding a row the reset waits for while it waits for the turn."""
+    await session.execute(_ARCHIVING)
+
+
 _FORGET_CLAIM = text("DELETE FROM processed_events WHERE event_id = :id")
 _FORGET_ARCHIVED = text("DELETE FROM event_archive WHERE event_id = :id")
 

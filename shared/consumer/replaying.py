@@ -13,7 +13,7 @@ from shared.consumer.dead_letters import DeadLetter, Replayed
 from shared.consumer.deliveries import Delivery, decode
 from shared.events import LEAD_ERASED
 from shared.faults import is_transient, raise_hidden_stop
-from shared.inbox import forget_claim
+from shared.inbox import forget_claim, share_archive_turn
 from shared.redact import describe
 from shared.tombstones import bury, erased_among
 
@@ -37,6 +37,8 @@ class Replaying(Applying):
         or NotReplayed (an error saying why, redacted) keeping the row with that error."""
         try:
             async with self.db.transaction() as session:
+                if self.archive is not None:
+                    await share_archive_turn(session)  # before the row: a rebuild's reset deletes it
                 letter = await dead_letters.find(session, self.group, letter_id)
                 if letter is None:
                     raise NoSuchDeadLetter(letter_id)

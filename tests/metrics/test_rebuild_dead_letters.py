@@ -3,6 +3,7 @@ rebuild applies it, and its dead letter goes with the reset (replayed as well, t
 twice); one the rebuild fails again is kept as a dead letter again, to be replayed once fixed.
 Metrics as it runs, with a bug a flag turns on in its handler of outcomes."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from shared import topics
 from shared.events import OUTCOME_RECORDED, Envelope, OutcomeRecorded
+from shared.inbox import ARCHIVE_TURN
 from shared.kafka import Publisher
 from tests.conftest import ADMIN, Servers, eventually, running
 from tests.helpers import lead_captured
@@ -132,3 +134,30 @@ async def test_an_event_the_rebuild_fails_again_is_kept_as_a_dead_letter_and_rep
     assert replayed.json()["outcome"] == "applied"
     assert await metrics.revenue(lead) == Decimal("700.00")
     assert row["event_id"] not in [i["event_id"] for i in await metrics.letters()]
+
+
+async def test_a_replay_asked_during_a_rebuilds_reset_waits_for_it_rather_than_deadlock(
+    metrics: Metrics,
+) -> None:
+    """The replay took its dead letter's row, then waited for the archive's turn that a reset
+    held while it waited to delete that row: a deadlock, PostgreSQL cancelling one of the two
+    after a second (found by a review of the change that made a reset delete such rows)."""
+    lead = uuid.uuid4()
+    row = await a_dead_lettered_win(metrics, lead, "a bug in the handler")
+    del metrics.bugs[lead]
+    db = metrics.app.state.runtime.db
+    async with db.transaction() as reset:  # as a rebuild's reset: the turn alone, then the rows
+        await reset.execute(text(ARCHIVE_TURN.format("")))
+        replay = asyncio.create_task(
+            metrics.client.post(f"/v1/inbox/dead-letters/{row['id']}:replay", headers=ADMIN)
+        )
+
+        async def replay_waits_for_the_turn() -> bool:
+            async with db.transaction() as session:
+                waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                return bool((await session.execute(text(waiting))).scalar_one())
+
+        await eventually(replay_waits_for_the_turn, timeout=20)
+        await reset.execute(text("DELETE FROM inbox_dead_letters WHERE id = :id"), {"id": row["id"]})
+    answer = await replay
+    assert (answer.status_code, await metrics.revenue(lead)) == (404, 0), answer.text
