@@ -111,7 +111,9 @@ def prepare(
         if not getattr(data, f, None)
     ]
     try:
-        email, phone = normalize_contact(data.email, data.phone, source.default_region or default_region)
+        email, phone, extension = normalize_contact(
+            data.email, data.phone, source.default_region or default_region
+        )
     except InvalidInput as error:
         raise InvalidInput(error.typed + unmet) from error
     if unmet:
@@ -122,6 +124,8 @@ def prepare(
     if campaign:
         attributes["campaign"] = campaign
     attributes = {k: v for k, v in attributes.items() if v not in ({}, [], "")}
+    if extension:
+        attributes["phone_extension"] = extension
     return Submission(email, phone, attributes, client or Client(), activity, vouched=vouched)
 
 
@@ -181,7 +185,8 @@ async def _merge(
     lead, conflicts = _matched_lead(submission, matches)
     contact, unmatched = _contact_points(submission, lead, conflicts)
     stored: dict[str, Any] = lead["attributes"]
-    changes = merge_attributes(stored, submission.attributes, overwrite=submission.vouched)
+    incoming = {k: v for k, v in submission.attributes.items() if k not in unmatched}
+    changes = merge_attributes(stored, incoming, overwrite=submission.vouched)
     if not submission.vouched:  # answered as for a new person: what passes the bounds is left out
         changes = within_bounds(stored, changes)
     merged = merged_profile(stored, changes)
@@ -228,7 +233,8 @@ def _contact_points(
     submission: Submission, lead: dict[str, Any], conflicts: dict[str, str]
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The contact points the submission fills in (vouched, where empty), and those it sent
-    that the lead does not take (kept on the activity, until their owner's erasure)."""
+    that the lead does not take (kept on the activity, until their owner's erasure): a phone's
+    extension goes with its phone, never onto a lead whose phone is another."""
     contact: dict[str, str] = {}
     if submission.vouched and submission.email and not lead["email"]:
         contact["email"] = submission.email
@@ -236,6 +242,8 @@ def _contact_points(
         contact["phone"] = submission.phone
     submitted = (("email", submission.email), ("phone", submission.phone))
     unmatched = {k: v for k, v in submitted if v and v != lead[k] and k not in contact}
+    if "phone" in unmatched and (extension := submission.attributes.get("phone_extension")):
+        unmatched["phone_extension"] = extension
     return contact, unmatched
 
 

@@ -55,7 +55,7 @@ def contact_of(ref: LeadRef, region: str, source: Source) -> Submission | None:
     """The normalised contact points of a reference by email or phone (None for a lead id)."""
     if ref.lead_id is not None:
         return None
-    email, phone = normalize_contact(ref.email, ref.phone, region)
+    email, phone, _ = normalize_contact(ref.email, ref.phone, region)
     return Submission(email, phone, {}, activity=None, vouched=source.scope == "history")
 
 
@@ -210,12 +210,15 @@ _FORGET_SPAM = text(
 # Another lead's history keeps the email or phone of this person that a submission merged into
 # it sent and it did not take (`capture._contact_points`): sent with its phone or email before
 # this person was a lead, or this person's phone with its email (the conflict naming this lead,
-# `capture._matched_lead`). They go, and the conflict; the leads that held them are returned.
+# `capture._matched_lead`). They go, the phone's extension and the conflict; the leads that held
+# them are returned.
 _FORGET_CONTACT_POINTS = text(
     "UPDATE lead_history SET properties = properties - array_remove(ARRAY["
     " CASE WHEN (properties ->> 'email') = :email THEN 'email' END,"
     " CASE WHEN (properties ->> 'phone') = :phone"
     "  OR (properties -> 'conflicts' ->> 'phone') = :lead_id THEN 'phone' END,"
+    " CASE WHEN (properties ->> 'phone') = :phone"
+    "  OR (properties -> 'conflicts' ->> 'phone') = :lead_id THEN 'phone_extension' END,"
     " CASE WHEN (properties -> 'conflicts' ->> 'phone') = :lead_id THEN 'conflicts' END], NULL)"
     " WHERE (properties ->> 'email') = :email OR (properties ->> 'phone') = :phone"
     " OR (properties -> 'conflicts' ->> 'phone') = :lead_id"

@@ -43,21 +43,45 @@ def normalize_email(raw: str, field: str = "email") -> str:
     return checked.normalized.lower()
 
 
-def normalize_phone(raw: str, region: str, field: str = "phone") -> str:
-    """E.164; numbers written without a country code are read in `region` (e.g. KZ, AZ)."""
+# An office line's extension at the end, as people write it: Russian доб(авочный), вн(утр,
+# внутренний), Kazakh ішкі, Azerbaijani əlavə or daxili, English ext(ension), x or #; a dot or
+# not, any letter case, after a comma or a space or neither, then 1-6 digits. phonenumbers
+# knows доб, ext, x and # but refuses the others (`daxili` it even reads as letters on a keypad).
+_EXTENSION = re.compile(
+    r"[\s,]*(?<![^\W\d_])(?:доб(?:авочный)?|вн(?:утр(?:енний)?)?|ішкі|əlavə|daxili|ext(?:ension)?|x|#)"
+    r"\.?\s*(?P<digits>\d{1,6})$",
+    re.IGNORECASE,
+)
+
+
+def read_phone(raw: str, region: str, field: str = "phone") -> tuple[str, str | None]:
+    """E.164 and the extension (digits, or None); numbers written without a country code are
+    read in `region` (e.g. KZ, AZ). The extension is for the rep who calls: the number stays the
+    person's identity and what SMS and messengers are sent to."""
+    text = raw.strip()
+    written = _EXTENSION.search(text)
     try:
-        number = phonenumbers.parse(raw, region)
+        number = phonenumbers.parse(text[: written.start()] if written else text, region)
     except phonenumbers.NumberParseException as error:
         raise InvalidInput([(field, f"not a phone number: {error}", "phone_invalid")]) from error
     if not phonenumbers.is_valid_number(number):
         raise InvalidInput([(field, "not a valid phone number", "phone_invalid")])
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    extension = written["digits"] if written else number.extension or None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), extension
 
 
-def normalize_contact(email: str | None, phone: str | None, region: str) -> tuple[str | None, str | None]:
-    """Both contact points normalised; at least one is required. InvalidInput names every
-    field at fault."""
+def normalize_phone(raw: str, region: str, field: str = "phone") -> str:
+    """E.164, without any extension (`read_phone`)."""
+    return read_phone(raw, region, field)[0]
+
+
+def normalize_contact(
+    email: str | None, phone: str | None, region: str
+) -> tuple[str | None, str | None, str | None]:
+    """Both contact points normalised, and the phone's extension; at least one contact point is
+    required. InvalidInput names every field at fault."""
     errors: list[Fault] = []
+    extension = None
     if not email and not phone:
         errors.append(("email", "email or phone is required", "contact_missing"))
     try:
@@ -65,12 +89,12 @@ def normalize_contact(email: str | None, phone: str | None, region: str) -> tupl
     except InvalidInput as error:
         errors += error.typed
     try:
-        phone = normalize_phone(phone, region) if phone else None
+        phone, extension = read_phone(phone, region) if phone else (None, None)
     except InvalidInput as error:
         errors += error.typed
     if errors:
         raise InvalidInput(errors)
-    return email, phone
+    return email, phone, extension
 
 
 def utm_from_url(url: str | None) -> dict[str, str]:

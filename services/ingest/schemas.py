@@ -77,7 +77,16 @@ class LeadIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     email: Annotated[str, StringConstraints(max_length=320)] | None = None
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = Field(
+        None,
+        description="The person's phone, kept in E.164 (the person's identity, and where SMS and "
+        "messengers go); written without a country code, it is read in the source's region. An office "
+        "line's extension at its end, 1-6 digits after `доб`, `добавочный`, `вн`, `внутр`, `внутренний`, "
+        "`ішкі`, `əlavə`, `daxili`, `ext`, `extension`, `x` or `#` (a dot or not, any letter case), is "
+        "kept apart, as the lead's `phone_extension`, for the rep who calls. Anything else that is no "
+        "phone number is a 422 naming `phone`.",
+        examples=["+7 701 234 56 78", "8 (727) 250-00-00 вн. 103", "+994 12 404 00 00 əlavə 5"],
+    )
     first_name: Short | None = None
     last_name: Short | None = None
     company: Short | None = None

@@ -47,7 +47,8 @@ class LeadCaptured(Payload):
     source_id: UUID
     channel: str
     email: str | None = None
-    phone: str | None = None
+    phone: str | None = None  # E.164: the identity, and where SMS and messengers go
+    phone_extension: str | None = None  # digits an office line's switchboard asks for; for calls
     first_name: str | None = None
     last_name: str | None = None
     company: str | None = None

@@ -26,6 +26,7 @@ CAPTURED = {
     "consent": True,
     "email": "aigerim@example.kz",
     "phone": "+77010000000",
+    "phone_extension": "103",
     "first_name": "Айгерім",
     "message": "перезвоните мне сегодня",
     "custom": {"iin": "990101300123"},
