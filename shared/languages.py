@@ -83,10 +83,10 @@ _FORMAT = string.Formatter()
 def say(key: str, language: Language, /, **fields: Any) -> str:
     """The text `key` in `language` (English when it has none), filled (`fill`)."""
     versions = _texts()[key]
-    return fill(versions.get(language) or versions[FALLBACK], fields)
+    return fill(versions.get(language) or versions[FALLBACK], fields, language)
 
 
-def fill(text: str, fields: Mapping[str, Any]) -> str:
+def fill(text: str, fields: Mapping[str, Any], language: Language = FALLBACK) -> str:
     """`text` with its placeholders filled from `fields` (texts.yaml, playbook templates).
 
     A field not given (absent, None, blank, or a list or mapping) renders as nothing, and a
@@ -95,10 +95,11 @@ def fill(text: str, fields: Mapping[str, Any]) -> str:
     placeholder stay as written. Besides the lead's own fields, a text can name `{name}`
     (first and last), `{who}` (the name, with the company in brackets; or the company),
     `{contact}` (phone and email) and `{lead}` (who, phone and email), each of what is given,
-    joined by ", ". A placeholder is a field's name alone: a format spec or conversion
+    joined by ", ", the phone with its extension in `language`'s words (`+77272500000 доб. 103`).
+    A placeholder is a field's name alone: a format spec or conversion
     (`{first_name:>3000000}`, `!r`) is not honoured, and attribute or index access
     (`{email.__class__}`) renders as nothing. A text with a stray brace comes back as it is."""
-    given = _about_the_person({k: v for k, v in fields.items() if _shown(v)})
+    given = _about_the_person({k: v for k, v in fields.items() if _shown(v)}, language)
 
     def part(match: re.Match[str]) -> str:
         names = _PLACEHOLDER.findall(match[1])
@@ -121,13 +122,18 @@ def _shown(value: Any) -> bool:
     )
 
 
-def _about_the_person(given: dict[str, Any]) -> dict[str, Any]:
+def _about_the_person(given: dict[str, Any], language: Language) -> dict[str, Any]:
     """`given`, with the person put in words: name, who, contact and lead (what is given of
-    each), unless the fields themselves have those names."""
+    each), unless the fields themselves have those names. An office line's extension follows
+    its phone, for the rep who calls."""
     name = " ".join(str(given[k]) for k in ("first_name", "last_name") if k in given)
     company = str(given.get("company", ""))
     who = f"{name} ({company})" if name and company else name or company
-    contact = ", ".join(str(given[k]) for k in ("phone", "email") if k in given)
+    phone = given.get("phone")
+    if phone is not None and "phone_extension" in given:
+        word = _texts()["phone_extension"]
+        phone = f"{phone} {word.get(language) or word[FALLBACK]} {given['phone_extension']}"
+    contact = ", ".join(str(point) for point in (phone, given.get("email")) if point is not None)
     lead = ", ".join(part for part in (who, contact) if part)
     derived = {"name": name, "who": who, "contact": contact, "lead": lead}
     return {k: v for k, v in derived.items() if v} | given

@@ -131,7 +131,7 @@ class TouchSender:
         touch, fields = item.claim.touch, item.fields
         language = language_of(fields)
         template = item.template  # of the version it was scheduled under (the gate's)
-        body, subject = fill(template.body, fields), fill(template.subject, fields)
+        body, subject = fill(template.body, fields, language), fill(template.subject, fields, language)
         channel = item.channel  # as the gate judged its consent and hours
         if channel == "email":
             await send_email(self.settings, touch, fields, subject, body, language, self.smtp_sessions)

@@ -96,3 +96,17 @@ def test_a_lead_with_only_a_name_and_an_email() -> None:
     assert say("rep_new_hot_lead", "ru", phone="+77010000000") == (
         "Горячий лид: +77010000000. Позвоните, пожалуйста, прямо сейчас."
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "word"), [("en", "ext."), ("ru", "доб."), ("kk", "ішкі"), ("az", "əlavə")]
+)
+def test_the_rep_is_told_the_extension_of_an_office_number(language: str, word: str) -> None:
+    """An office line's extension was kept on the lead, but the rep's text and call task gave
+    the switchboard alone ("Hot lead: Life, +77272500000. Please call now.")."""
+    office = {"first_name": "Life", "phone": "+77272500000", "phone_extension": "103"}
+    call_now = PLAYBOOKS.text("call_now", language)
+    assert call_now is not None
+    shown = [say(key, language, **office) for key in ("rep_new_hot_lead", "rep_escalated")]
+    shown.append(fill(call_now.body, office, language))
+    assert all(f"+77272500000 {word} 103" in text for text in shown), shown
