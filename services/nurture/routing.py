@@ -4,7 +4,10 @@ A rep matches a lead when the lead's country or city is among the rep's territor
 industry or segment among the rep's segments; a rep with no territories (or segments) takes
 any. A territory and a lead's country that name the same country match however each names it
 (its ISO code, or its name in English, Russian, Kazakh or Azerbaijani: countries.py); cities,
-and whatever names no country, match as written, in any letter case.
+and whatever names no country, match as written, in any letter case. A lead that names neither
+country nor city is where its phone's country code says (+7 701… Kazakhstan). When no rep
+matches outright, what the lead does not state does not rule a rep out (`matching`): a lead
+with no place at all goes to reps of any territory, one with no industry to reps of any segment.
 
 Among matching active reps the lead goes to the one furthest below their share: each
 rep's share is their capacity, so a rep with capacity 2 gets twice the leads of a rep with 1
@@ -30,6 +33,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+import phonenumbers
+
 from services.nurture.countries import country_of
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
@@ -45,10 +50,62 @@ class RepLike(Protocol):
     last_assigned_at: datetime | None
 
 
+SEGMENT_FIELDS = ("industry", "segment", "company_size")
+
+
 def matches(rep: RepLike, lead: Mapping[str, Any]) -> bool:
-    return _covers_place(rep.territories, lead.get("country"), lead.get("city")) and _covers(
-        rep.segments, (lead.get("industry"), lead.get("segment"), lead.get("company_size"))
-    )
+    """Whether the rep's territories cover where the lead is (its country or city; when it names
+    neither, its phone's country) and their segments what it is."""
+    return _covers_where(rep, lead) and _covers_what(rep, lead)
+
+
+def matching(reps: Iterable[RepLike], lead: Mapping[str, Any]) -> list[RepLike]:
+    """The reps who match the lead; when none does, those who match what it states. A lead that
+    tells no place (a callback widget's phone with no country code) is covered by any territory,
+    one that states no industry, segment or size by any segment: such hot leads went to the
+    managers alone, "no rep covers this region", while three reps covered the country. Reps who
+    match outright come first, so a stated place or segment still picks its own reps."""
+    reps = list(reps)
+    exact = [r for r in reps if matches(r, lead)]
+    if exact:
+        return exact
+    placeless = _where(lead) == (None, None)
+    unsegmented = not any(_stated(lead.get(k)) for k in SEGMENT_FIELDS)
+    return [
+        r for r in reps if (placeless or _covers_where(r, lead)) and (unsegmented or _covers_what(r, lead))
+    ]
+
+
+def _covers_where(rep: RepLike, lead: Mapping[str, Any]) -> bool:
+    country, city = _where(lead)
+    return _covers_place(rep.territories, country, city)
+
+
+def _covers_what(rep: RepLike, lead: Mapping[str, Any]) -> bool:
+    return _covers(rep.segments, [lead.get(k) for k in SEGMENT_FIELDS])
+
+
+def _where(lead: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The lead's country and city as stated; with neither, its phone's country (or None)."""
+    country, city = lead.get("country"), lead.get("city")
+    if not _stated(country) and not _stated(city):
+        return phone_country(lead.get("phone")), None
+    return country, city
+
+
+def phone_country(phone: Any) -> str | None:
+    """The ISO code of the country an E.164 number is of (+7 701… KZ, +7 916… RU), or None."""
+    if not isinstance(phone, str) or not phone.startswith("+"):
+        return None
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
+    except phonenumbers.NumberParseException:
+        return None
+    return region if region and region != "ZZ" else None
+
+
+def _stated(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _covers_place(territories: Sequence[str], country: Any, city: Any) -> bool:
@@ -68,8 +125,8 @@ def _covers(allowed: Sequence[str], values: Iterable[Any]) -> bool:
 
 def choose(reps: Sequence[RepLike], lead: Mapping[str, Any], exclude: Iterable[UUID] = ()) -> RepLike | None:
     """The rep who gets the lead next, or None when no active rep matches."""
-    skipped = set(exclude)
-    candidates = [r for r in reps if r.id not in skipped and matches(r, lead)]
+    skipped = set(exclude)  # before matching: once the reps who match outright had it, the rest may
+    candidates = matching([r for r in reps if r.id not in skipped], lead)
     if not candidates:
         return None
     return min(
@@ -104,7 +161,7 @@ def follow_up_rep(reps: Sequence[RepLike], lead: Mapping[str, Any], lead_id: UUI
     hashing: no state to keep, and a rep joining or leaving moves only the leads that rep
     gains or had. (Choosing by the round robin's standing without counting the choice gave
     every call task to the same rep.)"""
-    candidates = [r for r in reps if matches(r, lead)]
+    candidates = matching(reps, lead)
     if not candidates:
         return None
     return max(candidates, key=lambda r: (_draw_weight(lead_id, r), str(r.id)))

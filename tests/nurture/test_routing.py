@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count, groupby
 
-from services.nurture.routing import choose, choose_reachable, follow_up_rep, joining_base, matches
+from services.nurture.routing import (
+    choose,
+    choose_reachable,
+    follow_up_rep,
+    joining_base,
+    matches,
+    phone_country,
+)
 
 START = datetime(2031, 1, 1, tzinfo=UTC)
 TICKS = count()
@@ -57,6 +64,29 @@ def test_territory_and_segment_must_match_when_set() -> None:
     assert not matches(almaty, {"country": "AZ", "industry": "retail"})
     assert not matches(almaty, {"country": "KZ"})  # segment set, lead has none
     assert matches(Rep("Anyone"), {"country": "AZ"})
+
+
+def test_a_lead_that_names_no_place_is_where_its_phone_says() -> None:
+    """A callback widget's lead, a phone and a name: every rep had territories, none matched,
+    and the hottest leads went to the managers alone (found by a review)."""
+    almaty, baku = Rep("Almaty", territories=["Казахстан"]), Rep("Baku", territories=["AZ"])
+    assert phone_country("+77015553322") == "KZ" and phone_country("+79161234567") == "RU"
+    assert phone_country("+994501234567") == "AZ" and phone_country("87015553322") is None
+    assert matches(almaty, {"phone": "+77015553322"}) and not matches(baku, {"phone": "+77015553322"})
+    assert share_out([almaty, baku], 4, {"phone": "+994501234567"}) == {"Baku": 4}
+    assert not matches(almaty, {"phone": "+77015553322", "country": "AZ"}), "a stated place wins"
+
+
+def test_what_a_lead_does_not_state_rules_no_rep_out_when_none_matches_outright() -> None:
+    kz_retail, kz_any = Rep("KZ retail", ["KZ"], ["retail"]), Rep("KZ any", ["KZ"])
+    baku = Rep("Baku", ["AZ"])
+    assert share_out([kz_retail, baku], 4, {"country": "KZ"}) == {"KZ retail": 4}, "no industry stated"
+    fresh = [Rep("KZ retail", ["KZ"], ["retail"]), Rep("Baku", ["AZ"])]
+    assert share_out(fresh, 4, {}) == {"KZ retail": 2, "Baku": 2}, "no place, no phone"
+    assert choose([kz_retail, kz_any], {"country": "KZ"}) is kz_any, "an outright match first"
+    assert choose([kz_retail, kz_any], {"country": "KZ"}, exclude={kz_any.id}) is kz_retail
+    assert choose([kz_retail, baku], {"country": "KZ", "industry": "banks"}) is None
+    assert choose([baku], {"country": "KZ"}) is None, "a stated place still rules out"
 
 
 def test_capacity_weights_the_round_robin() -> None:

@@ -112,3 +112,24 @@ async def test_a_hot_lead_goes_to_the_rep_whose_territory_names_its_country_anot
     assert hand_off is not None and hand_off["rep_id"] == uuid.UUID(rep["id"])
     after = (await nurture.get("/v1/delivery-health")).json()
     assert after["leads_told_nobody"] == before["leads_told_nobody"]
+
+
+async def test_a_hot_lead_that_gives_only_a_phone_goes_to_a_rep_of_its_phones_country(
+    servers: Servers, nurture: httpx.AsyncClient
+) -> None:
+    """The review's case: a callback widget's lead, a name and a Kazakh mobile number, and reps
+    with territories. No rep was given it; the managers were told no rep covers its region."""
+    db: Database = nurture._transport.app.state.runtime.db  # type: ignore[attr-defined]
+    async with db.transaction() as session:
+        await session.execute(text("UPDATE reps SET active = false"))  # earlier tests' reps and managers
+    with webhook_receiver() as rep_box:
+        rep = await add(nurture, rep_box, f"Rep {uuid.uuid4().hex[:6]}")
+        changed = await nurture.patch(
+            f"/v1/reps/{rep['id']}", json={"territories": ["Казахстан"]}, headers=ADMIN
+        )
+        assert changed.status_code == 200, changed.text
+        event = await assign(db, settings_of(nurture), utcnow(), email=None, phone="+77015553322")
+        [handed] = await eventually(lambda: bodies(rep_box), timeout=20)
+    assert handed["type"] == "lead.hot" and handed["data"]["lead_id"] == str(event.lead_id)
+    hand_off = await hand_off_of(db, event.lead_id)
+    assert hand_off is not None and hand_off["rep_id"] == uuid.UUID(rep["id"])
