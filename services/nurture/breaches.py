@@ -1,7 +1,8 @@
 """A breach told: `sla.breached` published (and announced to its subscribers) and, when no rep
 is left to give the lead to, the managers' webhook: the breach and the lead, with a message in
-the lead's language for a reason that has one (no active rep matches the lead). A big deal's
-breach goes to the directors as well, escalated to another rep or not (`big_deals`)."""
+the lead's language saying why (no active rep matches the lead; every rep who does had it and
+none took it on in time; its rep left and no other matches). A big deal's breach goes to the
+directors as well, escalated to another rep or not (`big_deals`)."""
 
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,9 @@ from services.nurture.subscriptions import emit
 from shared.events import SLA_BREACHED, Envelope
 
 NO_REP = "no_rep"  # `sla.breached`'s reason when no active rep matches the lead
-_NOTICES = {NO_REP: "manager_no_rep"}  # what the managers read, by the breach's reason
+REP_LEFT = "rep_left"  # the reason when the rep left before acknowledging (`lead.assigned`'s too)
+# What the managers read, by the breach's reason (none: the SLA ran out with no rep left to try).
+_NOTICES = {NO_REP: "manager_no_rep", REP_LEFT: "manager_rep_left", None: "manager_not_taken"}
 
 
 async def publish_breach(
@@ -34,7 +37,7 @@ async def publish_breach(
     if not told:
         return
     data = {**breach.data, "lead_id": str(breach.lead_id), "lead": classified}
-    if (key := _NOTICES.get(str(breach.data.get("reason")))) is not None:
+    if breach.data.get("escalated_to") is None and (key := _NOTICES.get(breach.data.get("reason"))):
         message, language = notice(key, classified)
         data |= {"message": message, "language": language}
     body = {"type": SLA_BREACHED, "timestamp": now.isoformat(), "data": data}

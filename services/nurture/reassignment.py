@@ -13,13 +13,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.assignments import active_reps, hand_over, pick, unreachable
+from services.nurture.breaches import REP_LEFT
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Assignment, Rep
 from services.nurture.sla import escalate
 from shared.observability import correlated
 
 log = logging.getLogger(__name__)
-REP_LEFT = "rep_left"  # `lead.assigned`'s reason when the lead's rep left before acknowledging it
 
 
 def holds_leads(rep: Rep) -> bool:

@@ -126,6 +126,10 @@ async def test_a_lead_nobody_else_matches_goes_to_the_managers_at_once(
         assert bodies(other) == []
     assert told["type"] == "sla.breached" and told["data"]["lead_id"] == str(event.lead_id)
     assert told["data"]["reason"] == "rep_left" and told["data"]["rep_id"] == leaving_rep["id"]
+    assert told["data"]["message"] == (
+        "The rep who had this hot lead is no longer available, and no other active rep covers it:"
+        " a@example.kz. Please call now or assign someone."
+    )
     assert datetime.fromisoformat(told["data"]["breached_at"]) == left_at
     assert await sla_due(db, event.lead_id) is None
     path = f"/v1/leads/{event.lead_id}/acknowledge"

@@ -136,6 +136,12 @@ async def test_unacknowledged_hot_lead_escalates_to_the_next_rep_then_the_manage
     assert escalated["data"]["escalated_from"] == handed["data"]["rep_id"] != escalated["data"]["rep_id"]
     assert datetime.fromisoformat(escalated["data"]["sla_due_at"]) == start + 2 * SLA + SECOND
     assert told["type"] == "sla.breached" and told["data"]["lead_id"] == str(event.lead_id)
+    # what the manager reads (a chat or `leadflow listen` shows it): it had none but for no_rep
+    assert (told["data"]["message"], told["data"]["language"]) == (
+        "No rep took this hot lead on in time, and every rep who covers it has had it: a@example.kz."
+        " Please call now or assign someone.",
+        "en",
+    )
     await breaches_were_published(servers, event, escalated["data"]["rep_id"])
 
 
