@@ -1,5 +1,6 @@
-"""Chatbots: a conversation becomes a lead when the person shares a contact; what they write
-becomes activities on it (held back, bounded, until the contact arrives)."""
+"""Chatbots: a conversation becomes a lead when the person shares a contact, or writes a phone
+number or an email address in their own words; what they write becomes activities on it (held
+back, bounded, until the contact arrives)."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from services.ingest.history_schemas import ActivityType
 from services.ingest.journal import record_activity
 from services.ingest.models import Conversation, Source
 from services.ingest.schemas import Key, LeadIn, Long, Short
+from services.ingest.written_contacts import contact_written_in
 from shared.events import utcnow
 from shared.http import InvalidInput, field_name
 from shared.inputs import StorableInput
@@ -56,10 +58,22 @@ class TelegramMessage(StorableInput):
     text: str | None = None
     caption: str | None = None  # a photo's, a document's or a voice message's words
     contact: TelegramContact | None = None
+    # A forwarded message's origin: `forward_origin` since Bot API 7.0, the others before it.
+    forward_origin: Any = None
+    forward_from: Any = None
+    forward_from_chat: Any = None
+    forward_sender_name: Any = None
+    forward_date: Any = None
 
     @property
     def words(self) -> str | None:
         return self.text or self.caption
+
+    @property
+    def forwarded(self) -> bool:
+        """Whether the message is someone else's, forwarded: its words are not the sender's."""
+        origins = (self.forward_origin, self.forward_from, self.forward_from_chat, self.forward_sender_name)
+        return any(origin is not None for origin in (*origins, self.forward_date))
 
 
 class TelegramUpdate(StorableInput):
@@ -200,15 +214,49 @@ def _own(message: TelegramMessage) -> bool:
     )
 
 
+def written_in_telegram(update: TelegramUpdate, region: str) -> ChatContact | None:
+    """The contact the sender wrote in their own words (not in a forwarded message), with
+    their Telegram names, as a card of their own would give them; None when they wrote none."""
+    message = update.message
+    if message is None or message.forwarded or message.contact is not None:
+        return None
+    sender = message.from_
+    names = {"first_name": sender.first_name, "last_name": sender.last_name} if sender else {}
+    return written_contact(message.words, region, names)
+
+
+def written_contact(
+    words: str | None, region: str, names: dict[str, str | None] | None = None
+) -> ChatContact | None:
+    """The first phone number and email address in `words`, with `names` when they can be kept."""
+    written = contact_written_in(words, region)
+    if written is None:
+        return None
+    points = {"email": written.email, "phone": written.phone}
+    kept = {k: v.strip() for k, v in (names or {}).items() if v and v.strip()}
+    try:
+        return ChatContact.model_validate({**points, **kept})
+    except ValidationError:  # a name it cannot keep: the contact points alone
+        return ChatContact.model_validate(points)
+
+
 def contact_lead(contact: ChatContact) -> LeadIn:
     return LeadIn(**contact.model_dump(exclude_none=True))
 
 
 async def receive(
-    session: AsyncSession, source: Source, message: ChatMessage, contact: Submission | None
+    session: AsyncSession,
+    source: Source,
+    message: ChatMessage,
+    contact: Submission | None,
+    written: Submission | None = None,
 ) -> UUID | None:
-    """Apply one chat message; returns the conversation's lead, if it has one yet."""
+    """Apply one chat message; returns the conversation's lead, if it has one yet. A contact
+    the person `written` in the message counts as a shared one while the conversation has no
+    lead: after that, a number they write may be anyone's, and stays in the text."""
     conversation = await _conversation(session, source.id, message.conversation_id)
+    if contact is None and conversation.lead_id is None:
+        contact = written
     if contact is not None:
         captured = await capture(session, source, contact)
         if conversation.lead_id != captured.lead_id:

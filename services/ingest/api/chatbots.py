@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.ingest import chatbots, history
 from services.ingest.api.common import ANOTHER_SOURCE, JsonBody, KeyedSource, check_ip, client_of, run_once
 from services.ingest.capture import Submission, prepare
-from services.ingest.chatbots import ChatMessage
+from services.ingest.chatbots import ChatContact, ChatMessage
 from services.ingest.history_schemas import ChatRecorded
 from services.ingest.idempotency import Answer, KeyReused
 from services.ingest.models import Source
@@ -50,7 +50,8 @@ async def telegram_source(
 
 UPDATE = (
     "A Telegram Bot API Update (https://core.telegram.org/bots/api#update); only `update_id` and "
-    "the `message` fields `message_id`, `date`, `chat.id`, `from`, `text` and `contact` are read."
+    "the `message` fields `message_id`, `date`, `chat.id`, `from`, `text`, `caption`, `contact` and "
+    "whether it was forwarded (`forward_origin`, `forward_from`, ...) are read."
 )
 
 
@@ -70,7 +71,9 @@ async def telegram(
     """Point the bot's webhook here (`setWebhook` with `secret_token` = the secret from `POST
     /v1/sources/{id}/telegram-secret`). A contact the sender shares of themselves creates or
     updates the lead (someone else's card does not); text messages become `chat_message`
-    activities.
+    activities. A phone number or an email address the sender writes in a message of their own
+    (not a forwarded one) makes the lead as their card would, while the chat has none yet: the
+    first number, read in the source's region, and the first address.
     Telegram's retries of an update are recognised by its `update_id`.
     An update ingest cannot take (a `date` that is no integer, before Telegram began or a day
     ahead, a U+0000 in any text, a name over 200 characters, a phone that is none, an
@@ -83,7 +86,9 @@ async def telegram(
         message = chatbots.from_telegram(update, request.app.state.clock())
         if message is None:
             return Response(status_code=200)  # not a message: nothing to record, and Telegram must not retry
-        return await _receive(request, source, message, f"telegram:{update.update_id}", "update_id")
+        written = chatbots.written_in_telegram(update, _region(request, source))
+        key = f"telegram:{update.update_id}"
+        return await _receive(request, source, message, written, key, "update_id")
     except (InvalidInput, KeyReused) as error:
         errors = error.errors if isinstance(error, InvalidInput) else [(error.field, "already used")]
         fields = "; ".join(f"{chatbots.telegram_field(f)}: {r}" for f, r in errors)
@@ -96,27 +101,54 @@ async def telegram(
 async def message(request: Request, source_id: UUID, data: ChatMessage, source: KeyedSource) -> Response:
     """A message from any chatbot: `contact` (email or phone) makes or updates the lead; `text`
     and `intent` become activities (an intent such as `callback_request` is recorded as that
-    activity type). Messages before the contact wait on the conversation."""
+    activity type). Messages before the contact wait on the conversation; a phone number or an
+    email address written in a message's `text` makes the lead as a `contact` would, while the
+    conversation has none yet (the first number, read in the source's region, and the first
+    address)."""
     if source.id != source_id:  # its holder learns only that this key is not for that id
         raise HTTPException(401, ANOTHER_SOURCE)
     history.refuse_future(data.occurred_at, request.app.state.clock())
     key = f"chat:{data.conversation_id}:{data.message_id}" if data.message_id else None
-    return await _receive(request, source, data, key, "message_id")
+    written = chatbots.written_contact(data.text, _region(request, source)) if data.contact is None else None
+    return await _receive(request, source, data, written, key, "message_id")
+
+
+def _region(request: Request, source: Source) -> str:
+    return source.default_region or request.app.state.settings.default_phone_region
 
 
 async def _receive(
-    request: Request, source: Source, message: ChatMessage, key: str | None, key_field: str
+    request: Request,
+    source: Source,
+    message: ChatMessage,
+    written: ChatContact | None,
+    key: str | None,
+    key_field: str,
 ) -> Response:
+    region = _region(request, source)
     contact: Submission | None = None
     if message.contact is not None:
-        region = request.app.state.settings.default_phone_region
         contact = prepare(
             source, chatbots.contact_lead(message.contact), region, client_of(request), activity=None
         )
+    typed = _written_submission(request, source, written, region)
 
     async def work(session: AsyncSession) -> Answer:
-        lead_id = await chatbots.receive(session, source, message, contact)
+        lead_id = await chatbots.receive(session, source, message, contact, typed)
         return Answer(202, {"lead_id": str(lead_id) if lead_id else None, "status": "recorded"})
 
     payload = partial(message.model_dump, mode="json")
     return await run_once(request, source.id, {key_field: key}, payload, work)
+
+
+def _written_submission(
+    request: Request, source: Source, written: ChatContact | None, region: str
+) -> Submission | None:
+    """The contact written in a message, or None when there is none or the source cannot take
+    it (a required field it lacks): the message then waits as any other, and is not lost."""
+    if written is None:
+        return None
+    try:
+        return prepare(source, chatbots.contact_lead(written), region, client_of(request), activity=None)
+    except InvalidInput:
+        return None
