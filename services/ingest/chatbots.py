@@ -20,6 +20,7 @@ from services.ingest.written_contacts import contact_written_in
 from shared.events import utcnow
 from shared.http import InvalidInput, field_name
 from shared.inputs import StorableInput
+from shared.languages import language_code
 from shared.times import Instant, in_utc
 
 MAX_WAITING = 50
@@ -91,6 +92,9 @@ class ChatContact(StorableInput):
     phone: str | None = Field(None, max_length=40)
     first_name: Short | None = None
     last_name: Short | None = None
+    language: Short | None = Field(
+        None, description="The person's language (kk, ru, az or en): the lead's when it has none yet."
+    )
 
 
 # A platform's own ids as they come: WhatsApp's `77010000000@c.us`, a Viber id in base64
@@ -158,6 +162,7 @@ def from_telegram(update: TelegramUpdate, now: datetime) -> ChatMessage | None:
                 phone=_international(message.contact.phone_number),
                 first_name=message.contact.first_name.strip() or None,
                 last_name=(message.contact.last_name or "").strip() or None,
+                language=_language_of(message),
             )
         return ChatMessage(
             conversation_id=_conversation_of(message),
@@ -203,6 +208,12 @@ def _international(number: str) -> str:
     return written if written.startswith("+") or not written[:1].isdigit() else f"+{written}"
 
 
+def _language_of(message: TelegramMessage) -> str | None:
+    """The sender's Telegram language ("az", "en-US") when it is one Leadflow speaks, else None:
+    the lead then keeps its source's default, as before."""
+    return language_code(message.from_.language_code) if message.from_ is not None else None
+
+
 def _own(message: TelegramMessage) -> bool:
     """Whether a shared contact card is the sender's own: Telegram lets anyone share anyone's
     card, and a card that is not theirs must not make or change a lead."""
@@ -222,21 +233,22 @@ def written_in_telegram(update: TelegramUpdate, region: str) -> ChatContact | No
         return None
     sender = message.from_
     names = {"first_name": sender.first_name, "last_name": sender.last_name} if sender else {}
-    return written_contact(message.words, region, names)
+    return written_contact(message.words, region, {**names, "language": _language_of(message)})
 
 
 def written_contact(
-    words: str | None, region: str, names: dict[str, str | None] | None = None
+    words: str | None, region: str, sender: dict[str, str | None] | None = None
 ) -> ChatContact | None:
-    """The first phone number and email address in `words`, with `names` when they can be kept."""
+    """The first phone number and email address in `words`, with what the platform tells of the
+    `sender` (names, language) when it can be kept."""
     written = contact_written_in(words, region)
     if written is None:
         return None
     points = {"email": written.email, "phone": written.phone}
-    kept = {k: v.strip() for k, v in (names or {}).items() if v and v.strip()}
+    kept = {k: v.strip() for k, v in (sender or {}).items() if v and v.strip()}
     try:
         return ChatContact.model_validate({**points, **kept})
-    except ValidationError:  # a name it cannot keep: the contact points alone
+    except ValidationError:  # something of the sender's it cannot keep: the contact points alone
         return ChatContact.model_validate(points)
 
 
