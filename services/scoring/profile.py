@@ -223,7 +223,17 @@ def lead_context(profile: Profile) -> dict[str, Any]:
 
 def said_last(profile: Profile) -> Said | None:
     """What the person said most recently, for the rep calling them: the profile's own words,
-    or a later submission's (`said_again`), whichever is newer; None if they said nothing."""
+    a later submission's (`said_again`) or the last line they wrote in a chat (bounded as a
+    submission's message), whichever is newest; None if they said nothing."""
+    said = _said_in_submissions(profile)
+    line = profile.chat[-1] if profile.chat else None
+    if line is not None and (said is None or said.at is None or line.at > said.at):
+        return Said(message=line.text, at=line.at)
+    return said
+
+
+def _said_in_submissions(profile: Profile) -> Said | None:
+    """The profile's own words, or a later submission's, whichever is newer."""
     own = {key: text for key in STATED if (text := _stated(profile.attributes.get(key))) is not None}
     own_at = max((t for t in (profile.timeframe_at, profile.said_at) if t is not None), default=None)
     again = profile.said_again
