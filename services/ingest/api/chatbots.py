@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import chatbots, history
+from services.ingest import telegram as telegram_updates
 from services.ingest.api.common import ANOTHER_SOURCE, JsonBody, KeyedSource, check_ip, client_of, run_once
 from services.ingest.capture import Submission, prepare
 from services.ingest.chatbots import ChatContact, ChatMessage
@@ -82,17 +83,17 @@ async def telegram(
     and again. So the body is read here, after the secret, and not by FastAPI, whose refusal
     would be a 422."""
     try:
-        update = chatbots.read_update(body)
-        message = chatbots.from_telegram(update, request.app.state.clock())
+        update = telegram_updates.read_update(body)
+        message = telegram_updates.from_telegram(update, request.app.state.clock())
         if message is None:
             return Response(status_code=200)  # not a message: nothing to record, and Telegram must not retry
-        written = chatbots.written_in_telegram(update, _region(request, source))
+        written = telegram_updates.written_in_telegram(update, _region(request, source))
         key = f"telegram:{update.update_id}"
         return await _receive(request, source, message, written, key, "update_id")
     except (InvalidInput, KeyReused) as error:
         errors = error.errors if isinstance(error, InvalidInput) else [(error.field, "already used")]
-        fields = "; ".join(f"{chatbots.telegram_field(f)}: {r}" for f, r in errors)
-        update_id = chatbots.update_id_of(body)
+        fields = "; ".join(f"{telegram_updates.telegram_field(f)}: {r}" for f, r in errors)
+        update_id = telegram_updates.update_id_of(body)
         log.warning("telegram update %s of source %s dropped: %s", update_id, source.id, fields)
         return Response(status_code=200)
 
