@@ -2,11 +2,8 @@
 can take it), the notice they read in the lead's language, and the token that proves a rep
 received theirs. While a rotation's overlap lasts (`directory.rotate_rep_secret`), the rep's
 previous secret signs beside the new one and a token made with it still counts; after it, only
-the new one does."""
+the new one does (a webhook sent again carries the new one's: `acknowledge_links`)."""
 
-import base64
-import hashlib
-import hmac
 import json
 from datetime import datetime
 from typing import Any
@@ -14,6 +11,7 @@ from uuid import UUID, uuid4
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.nurture.acknowledge_links import token
 from services.nurture.models import Rep, WebhookDelivery
 from services.nurture.subscriptions import origin_of
 from services.nurture.webhooks import claim_at_birth
@@ -64,17 +62,11 @@ def previous_secret(rep: Rep, now: datetime) -> str | None:
 def acknowledge_token(rep: Rep, lead_id: UUID, box: SecretBox) -> str:
     """Proof, for the acknowledge call, that the caller received this rep's webhook: an HMAC
     of the lead and rep under the rep's signing secret."""
-    return _token(box.open(rep.webhook_secret), rep.id, lead_id)
+    return token(box.open(rep.webhook_secret), rep.id, lead_id)
 
 
 def acknowledge_tokens(rep: Rep, lead_id: UUID, box: SecretBox, now: datetime) -> list[str]:
     """The tokens an acknowledge call may carry at `now`: the current secret's, and during a
     rotation's overlap the previous secret's, so links sent before it keep working until then."""
     sealed = [rep.webhook_secret, previous_secret(rep, now)]
-    return [_token(box.open(secret), rep.id, lead_id) for secret in sealed if secret]
-
-
-def _token(secret: str, rep_id: UUID, lead_id: UUID) -> str:
-    message = f"acknowledge.{lead_id}.{rep_id}".encode()
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return [token(box.open(secret), rep.id, lead_id) for secret in sealed if secret]

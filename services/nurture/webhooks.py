@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.nurture.acknowledge_links import with_current_token
 from services.nurture.config import NurtureSettings
 from services.nurture.webhook_attempts import Due, Outcome, attempt
 from services.nurture.webhook_records import record_outcomes
@@ -207,6 +208,8 @@ class WebhookDispatcher:
         for due in claimed:
             due.secret = box.open(due.secret)
             due.previous_secret = box.open(due.previous_secret) if due.previous_secret else None
+            if due.rep_id is not None and due.lead_id is not None:  # a link that works when it arrives
+                due.body = with_current_token(due.body, due.secret, due.rep_id, due.lead_id)
         return claimed
 
     async def _deliver(self, due: Due) -> None:

@@ -5,6 +5,7 @@ work. A rotation whose overlap is already over is made by calling the rotation w
 in the past, so nothing waits for or races the wall clock."""
 
 import json
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -204,3 +205,33 @@ async def test_rotating_a_reps_secret_is_admin_only_and_the_overlap_is_checked(
     assert stored is not None and stored.previous_webhook_secret is not None
     assert rep["webhook_secret"] not in (stored.webhook_secret, stored.previous_webhook_secret)  # sealed
     assert settings_of(nurture).box.open(stored.previous_webhook_secret) == rep["webhook_secret"]
+
+
+async def test_a_webhook_sent_again_after_a_rotation_carries_a_link_that_works(
+    nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """A hot lead's webhook that failed, retried after the rep's secret was rotated and its
+    overlap over: the retry was signed with the new secret but carried the token made with the
+    old one, and the rep's acknowledgement of a lead first in their hands was refused (403), its
+    SLA running out against them (found by a review)."""
+    gate = threading.Event()
+    with webhook_receiver(statuses=[500], gate=gate) as receiver:
+        rep = await add_rep(nurture, receiver)
+        event = await hand_off(db, nurture)
+        await eventually(lambda: attempts_of(db, event.lead_id), timeout=20)  # the first, held at the gate
+        secret = await rotate_at(db, nurture, rep, utcnow() - 2 * HOUR)  # no overlap left
+        gate.set()
+        first, retry = await eventually(
+            lambda: len(receiver.received()) >= 2 and receiver.received(), timeout=20
+        )
+    assert verifies(secret, retry) and not verifies(rep["webhook_secret"], retry)
+    stale = await nurture.post(f"/v1/leads/{event.lead_id}/acknowledge", json=link(first)["body"])
+    assert stale.status_code == 403, "the first attempt's link went with the old secret"
+    taken = await nurture.post(f"/v1/leads/{event.lead_id}/acknowledge", json=link(retry)["body"])
+    assert taken.status_code == 200, taken.text
+
+
+async def attempts_of(db: Database, lead_id: uuid.UUID) -> int:
+    async with db.transaction() as session:
+        query = text("SELECT coalesce(max(attempts), 0) FROM webhook_deliveries WHERE lead_id = :lead_id")
+        return int((await session.execute(query, {"lead_id": lead_id})).scalar_one())
