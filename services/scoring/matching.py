@@ -31,14 +31,10 @@ def lowered(values: list[str]) -> frozenset[str]:
 
 
 @lru_cache(maxsize=512)
-def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+def keyword_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
     """Whole words or phrases, any case: "vp" matches "VP Sales", not "mvp"."""
     alternatives = "|".join(re.escape(p.lower()) for p in sorted(phrases, key=len, reverse=True))
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
-
-
-def contains_any(text: str, phrases: tuple[str, ...]) -> bool:
-    return bool(phrases) and _pattern(phrases).search(text) is not None
 
 
 _FIRST_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
@@ -56,6 +52,12 @@ def number_in(value: Any) -> float | None:
         return float(value) if math.isfinite(value) else None
     if not isinstance(value, str):
         return None
+    return _number_in_text(value)
+
+
+@lru_cache(maxsize=1024)
+def _number_in_text(value: str) -> float | None:
+    """Remembered: a lead's company size and budget are read again with each of its events."""
     text = value.replace(" ", "")
     if (match := _FIRST_NUMBER.search(text)) is None:
         return None

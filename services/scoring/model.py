@@ -61,7 +61,8 @@ def evaluate(profile: Profile, rules: Rules, now: datetime) -> Evaluation:
     text = "\n".join(profile.texts())  # where red flags and hesitation show
     negative, disqualified_by = negative_hits(profile, rules, text)
     hits = [*intent, *fit, *engagement, *negative]
-    parts = {name: sum(h.points for h in group) for name, group in _groups(fit, engagement, intent, negative)}
+    parts = {"fit": _points(fit), "engagement": _points(engagement), "intent": _points(intent)}
+    parts["negative"] = _points(negative)
     raw = sum(parts.values())
     if raw > 100:
         hits.append(RuleHit(rule="score.cap", points=100 - raw, reason="score is at most 100"))
@@ -78,16 +79,19 @@ def evaluate(profile: Profile, rules: Rules, now: datetime) -> Evaluation:
         temperature=temperature,
         bant=bant,
         interested=_interested(profile, rules),
-        direct_request=next(
-            (r for r in rules.stages.sql.direct_requests if r in {a[0] for a in asked}), None
-        ),
+        direct_request=_direct_request(rules, asked),
         disqualified_by=disqualified_by,
         review_at=next_review(rules, now, clocks, parts["engagement"]),
     )
 
 
-def _groups(*groups: list[RuleHit]) -> list[tuple[str, list[RuleHit]]]:
-    return list(zip(("fit", "engagement", "intent", "negative"), groups, strict=True))
+def _points(hits: list[RuleHit]) -> int:
+    return sum([hit.points for hit in hits])
+
+
+def _direct_request(rules: Rules, asked: list[tuple[str, datetime, str | None]]) -> str | None:
+    kinds = {kind for kind, _, _ in asked}
+    return next((r for r in rules.stages.sql.direct_requests if r in kinds), None)
 
 
 def _bant(profile: Profile, rules: Rules, temperature: Temperature, authority_title: bool, text: str) -> Bant:

@@ -1,9 +1,10 @@
 """The points of fit, engagement and negative signals: each rule that gives or takes some, a hit."""
 
+import re
 from datetime import datetime
 from typing import Any
 
-from services.scoring.matching import contains_any, derived, lowered, number_in
+from services.scoring.matching import derived, keyword_pattern, lowered, number_in
 from services.scoring.profile import Profile
 from services.scoring.rules import KeywordRule, PhrasesByLanguage, Rules, Threshold, every_phrase
 from services.scoring.wording import find_phrase, fold, phrase_pattern
@@ -39,14 +40,21 @@ def fit_hits(profile: Profile, rules: Rules) -> tuple[list[RuleHit], bool]:
 def _first_match(candidates: list[KeywordRule], text: Any) -> KeywordRule | None:
     if not isinstance(text, str) or not text:
         return None
-    return next((rule for rule in candidates if contains_any(text, derived(rule.phrases, tuple))), None)
+    return next((rule for rule, pattern in derived(candidates, _patterns) if pattern.search(text)), None)
+
+
+def _patterns(candidates: list[KeywordRule]) -> list[tuple[KeywordRule, re.Pattern[str]]]:
+    return [(rule, keyword_pattern(tuple(rule.phrases))) for rule in candidates if rule.phrases]
 
 
 def _threshold(steps: list[Threshold], value: float | None) -> Threshold | None:
     if value is None:
         return None
-    matching = [s for s in steps if value >= s.min]
-    return max(matching, key=lambda s: s.min) if matching else None
+    return next((step for step in derived(steps, _highest_first) if value >= step.min), None)
+
+
+def _highest_first(steps: list[Threshold]) -> list[Threshold]:
+    return sorted(steps, key=lambda s: s.min, reverse=True)  # stable: of equal ones, the first
 
 
 # --- engagement --------------------------------------------------------------------------
@@ -59,8 +67,8 @@ def engagement_hits(profile: Profile, rules: Rules, now: datetime) -> list[RuleH
         rule = rules.engagement.activities.get(kind)
         if rule is None or rule.points == 0:
             continue
-        times = profile.activity_times(kind)
-        weight = sum(0.5 ** (max(0.0, (now - t).total_seconds()) / half_life) for t in times)
+        times = profile.activities[kind].recent
+        weight = sum([0.5 ** (max(0.0, (now - t).total_seconds()) / half_life) for t in times])
         points = min(rule.cap, round(rule.points * weight))
         if points:
             count = profile.activities[kind].count
@@ -86,7 +94,7 @@ def negative_hits(profile: Profile, rules: Rules, text: str) -> tuple[list[RuleH
             hits.append(RuleHit(rule=f"negative.{name}", points=rule.points, reason=rule.reason))
             disqualified_by = disqualified_by or (f"negative.{name}" if rule.disqualify else None)
     folded = fold(text)
-    for phrase_rule in negative.phrases:
+    for phrase_rule in negative.phrases if folded else ():
         meant = _without(folded, phrase_rule.unless)
         if meant and find_phrase(meant, derived(phrase_rule.phrases, every_phrase)) is not None:
             name = f"negative.{phrase_rule.name}"

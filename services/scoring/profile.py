@@ -79,8 +79,8 @@ class Profile(BaseModel):
         return log.recent if log else []
 
     def last_activity(self, activity: str) -> datetime | None:
-        times = self.activity_times(activity)
-        return times[-1] if times else None
+        log = self.activities.get(activity)
+        return log.recent[-1] if log is not None and log.recent else None
 
     def timeframe(self) -> tuple[Any, datetime | None]:
         """The timeframe the person stated last, and when: the profile's, or a later

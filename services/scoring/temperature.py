@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from services.scoring.matching import derived
 from services.scoring.negation import said
 from services.scoring.profile import Profile
-from services.scoring.rules import IntentRules, Rules, Temperature, every_phrase, temperature_for
+from services.scoring.rules import (
+    ActivityRule,
+    IntentRules,
+    Rules,
+    Temperature,
+    every_phrase,
+    temperature_for,
+)
 from services.scoring.timeframes import Horizon, understand
 from services.scoring.wording import fold, phrase_pattern
 from shared.events import RuleHit
@@ -175,7 +182,7 @@ class Clock:
             cool = rules.temperature.cool_after_days
             steps = [cool["hot"], cool["warm"]] if given == "hot" else [cool["warm"]]
             moments += [_later(since, step, seconds=1) for step in steps]
-        return min((m for m in moments if m is not None and m > now), default=None)
+        return _earliest([m for m in moments if m is not None and m > now])
 
 
 def _later(moment: datetime, days: float, seconds: int = 0) -> datetime | None:
@@ -183,20 +190,39 @@ def _later(moment: datetime, days: float, seconds: int = 0) -> datetime | None:
     dated near them (dates run to 9998) never reaches a moment that far, and a horizon read
     from "1000000000" days is no moment at all."""
     try:
-        return moment + timedelta(days=days, seconds=seconds)
+        return moment + _span(days, seconds)
     except OverflowError:
         return None
 
 
+@lru_cache(maxsize=1024)
+def _span(days: float, seconds: int) -> timedelta:
+    """A span the rules or a horizon name: the same few again and again, each built once (a
+    timedelta from days costs more than the sum it is for)."""
+    return timedelta(days=days, seconds=seconds)
+
+
 def _latest(*moments: datetime | None) -> datetime | None:
-    return max((m for m in moments if m is not None), default=None)
+    latest = None
+    for moment in moments:  # not max() over a generator: called a few times for each event
+        if moment is not None and (latest is None or moment > latest):
+            latest = moment
+    return latest
+
+
+def _earliest(moments: list[datetime | None]) -> datetime | None:
+    earliest = None
+    for moment in moments:
+        if moment is not None and (earliest is None or moment < earliest):
+            earliest = moment
+    return earliest
 
 
 def fresh_requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[str, datetime, str | None]]:
     """Explicit asks still fresh (within the warm cooling period), newest of each kind, with
     the words that asked when they were written: an ask activity, a capture through a callback
     or one-click-order form, or the ask said in the message or need."""
-    fresh_for = timedelta(days=rules.temperature.cool_after_days["warm"])
+    fresh_for = _span(rules.temperature.cool_after_days["warm"], 0)
     asks: list[tuple[str, datetime | None, str | None]] = [
         (kind, profile.last_activity(kind), None) for kind in rules.intent.requests
     ]
@@ -206,16 +232,9 @@ def fresh_requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[
         ("\n".join(str(profile.attributes.get(k) or "") for k in ("message", "need")), profile.said_at)
     ]
     written += [(line.text, line.at) for line in profile.chat]
-    # "перезвоню", "will call back", "zəng edərəm": the person will call us (no authority,
-    # 002:54); they asked for nothing, so those words are no callback request.
-    promised = phrase_pattern(derived(rules.stages.no_authority_phrases, tuple))
     for text, at in written:
-        folded = promised.sub(" ", fold(text)).strip() if promised else fold(text)
-        if not folded:
-            continue
-        for kind, phrases in rules.intent.phrases.items():
-            if (phrase := said(folded, derived(phrases, every_phrase), rules.negations.negation)) is not None:
-                asks.append((kind, at or profile.captured_at, phrase))
+        if text.strip():  # blank folds to nothing: no ask in it
+            asks += [(kind, at or profile.captured_at, phrase) for kind, phrase in _asks_in(text, rules)]
     latest: dict[str, tuple[datetime, str | None]] = {}
     for kind, at, phrase in asks:
         if at is not None and now - at <= fresh_for and (kind not in latest or at > latest[kind][0]):
@@ -223,19 +242,39 @@ def fresh_requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[
     return [(kind, at, phrase) for kind, (at, phrase) in sorted(latest.items())]
 
 
+def _asks_in(text: str, rules: Rules) -> list[tuple[str, str]]:
+    """The asks `text` says, each with the words that said it."""
+    # "перезвоню", "will call back", "zəng edərəm": the person will call us (no authority,
+    # 002:54); they asked for nothing, so those words are no callback request.
+    promised = phrase_pattern(derived(rules.stages.no_authority_phrases, tuple))
+    folded = promised.sub(" ", fold(text)).strip() if promised else fold(text)
+    if not folded:
+        return []
+    negation = rules.negations.negation
+    found = [
+        (kind, said(folded, derived(phrases, every_phrase), negation))
+        for kind, phrases in rules.intent.phrases.items()
+    ]
+    return [(kind, phrase) for kind, phrase in found if phrase is not None]
+
+
 def interest_shown(profile: Profile, rules: Rules) -> list[str]:
     """The lead's activity types that are signs of the person's interest: more than looking
     around (not `passive` in the rules), and the person's own, not a rep's note (a call nobody
     answered is logged apart: `profile.UNANSWERED_CALL`)."""
-    active = rules.engagement.activities
-    return [k for k in profile.activities if k in active and not active[k].passive and k not in REPS_OWN]
+    interesting = derived(rules.engagement.activities, _signs_of_interest)
+    return [k for k in profile.activities if k in interesting]
+
+
+def _signs_of_interest(activities: dict[str, ActivityRule]) -> frozenset[str]:
+    return frozenset(k for k, rule in activities.items() if not rule.passive and k not in REPS_OWN)
 
 
 def _last_interest(profile: Profile, rules: Rules) -> datetime | None:
     """The latest sign of interest: the capture, or an activity of `interest_shown`."""
     times = [profile.captured_at] if profile.captured else []
     times += [profile.last_activity(kind) for kind in interest_shown(profile, rules)]
-    return max((t for t in times if t is not None), default=None)
+    return _latest(*times)
 
 
 def _age_days(at: datetime | None, now: datetime) -> int:
@@ -251,4 +290,4 @@ def next_review(rules: Rules, now: datetime, clocks: list[Clock], engagement: in
     moments = [clock.next_change(now, rules) for clock in clocks]
     if engagement > 0:
         moments.append(_later(now, rules.engagement.review_every_hours / 24))
-    return min((m for m in moments if m is not None), default=None)
+    return _earliest(moments)
