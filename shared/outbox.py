@@ -43,16 +43,22 @@ class EventTooLarge(InvalidInput):
 
 
 def add_to_outbox(
-    session: AsyncSession, topic: str, event: Envelope, bell: str | None = None, ring_with: str = ""
+    session: AsyncSession,
+    topic: str,
+    event: Envelope,
+    bell: str | None = None,
+    ring_with: str = "",
+    encoded: bytes | None = None,
 ) -> bytes:
     """Stage an event for publication in the caller's transaction (written at its commit); returns
     the message staged.
     Raises EventTooLarge, naming the event's largest field, past MAX_EVENT_BYTES. `bell`: a
     doorbell the relay rings too once it is published (`shared.topics.HOT_LEADS_BELL`);
-    `ring_with`: see `stage`."""
-    value = event.to_bytes()
+    `ring_with`: see `stage`; `encoded`: the event as sent, its data in (`Envelope.to_bytes_with`)."""
+    value = event.to_bytes() if encoded is None else encoded
     if len(value) > MAX_EVENT_BYTES:
-        sizes = {name: len(json.dumps(field, default=str)) for name, field in event.data.items()}
+        data = event.data if encoded is None else json.loads(value)["data"]
+        sizes = {name: len(json.dumps(field, default=str)) for name, field in data.items()}
         largest = max(sizes, key=sizes.__getitem__, default="data")
         reason = f"makes a {event.type} event of {len(value):,} bytes; at most {MAX_EVENT_BYTES:,}"
         raise EventTooLarge([(largest, reason)])
