@@ -17,7 +17,7 @@ from services.scoring.rules import (
     temperature_for,
 )
 from services.scoring.timeframes import Horizon, understand
-from services.scoring.wording import fold, phrase_pattern
+from services.scoring.wording import as_written, fold, phrase_pattern
 from shared.events import RuleHit
 
 REPS_OWN = frozenset({"note"})  # what the rep writes on the lead: never the person's interest
@@ -127,7 +127,7 @@ def _timeframe_hits(
         reason = "buying by now"
     else:
         reason = f"buying within {days if left is None else left} days"
-    reason += f" («{horizon.phrase}»)" if horizon.phrase else ""
+    reason += f" («{as_written(str(profile.timeframe()[0]), horizon.phrase)}»)" if horizon.phrase else ""
     said_days_ago = _age_days(stated_clock.said_at, now)
     if from_timeframe != stated_clock.given or (left is not None and said_days_ago):
         reason += f", said {_days_ago(said_days_ago)}"
@@ -234,7 +234,10 @@ def fresh_requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[
     written += [(line.text, line.at) for line in profile.chat]
     for text, at in written:
         if text.strip():  # blank folds to nothing: no ask in it
-            asks += [(kind, at or profile.captured_at, phrase) for kind, phrase in _asks_in(text, rules)]
+            asks += [
+                (kind, at or profile.captured_at, as_written(text, phrase))
+                for kind, phrase in _asks_in(text, rules)
+            ]
     latest: dict[str, tuple[datetime, str | None]] = {}
     for kind, at, phrase in asks:
         if at is not None and now - at <= fresh_for and (kind not in latest or at > latest[kind][0]):

@@ -85,3 +85,27 @@ def find_phrase(text: str, phrases: tuple[str, ...]) -> str | None:
     pattern = phrase_pattern(phrases)
     match = pattern.search(text) if pattern is not None else None
     return match.group() if match else None
+
+
+_TOKEN = re.compile(r"\S+")
+_AROUND = re.compile(r"^\W+|\W+$")
+
+
+@lru_cache(maxsize=2048)
+def as_written(text: str, phrase: str) -> str:
+    """The words of `text` that fold to `phrase` (found in `fold(text)`), as the person wrote
+    them: «қазір», not "казир"; «zəng edin», not "zeng edin". A reason quoting the person must
+    quote them. Punctuation around the words goes; the folded phrase when they are not found."""
+    spans = [match.span() for match in _TOKEN.finditer(text)]
+    folded = [fold(text[start:end]) for start, end in spans]
+    wanted = re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
+    words = len(phrase.split())
+    for first in range(len(spans)):
+        for last in range(first, min(first + words + 1, len(spans))):
+            joined = " ".join(folded[first : last + 1])
+            found = wanted.search(joined)
+            # the words only: found from within the first token to within the last
+            if found and found.start() < len(folded[first]) and found.end() > len(joined) - len(folded[last]):
+                written = text[spans[first][0] : spans[last][1]]
+                return _AROUND.sub("", written) or written
+    return phrase

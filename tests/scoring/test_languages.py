@@ -58,7 +58,23 @@ def test_every_row_of_the_corpus_is_understood() -> None:
 
 
 @pytest.mark.parametrize(
-    ("timeframe", "phrase"), [("сегодня", "сегодня"), ("срочно", "срочно"), ("СРОЧНО!!!", "срочно")]
+    ("timeframe", "message", "quoted"),
+    [
+        ("қазір", "Қоңырау шалыңыз, өтінемін!", ["«қазір»", "«Қоңырау шалыңыз»"]),
+        ("Dərhal", "Salam! Zəng edin.", ["«Dərhal»", "«Zəng edin»"]),
+        ("2 АПТАДАН кейін", "", ["«2 АПТАДАН»"]),
+    ],
+)
+def test_the_reasons_quote_the_person_as_they_wrote(timeframe: str, message: str, quoted: list[str]) -> None:
+    """A rep read the customer's words folded, «казир», «конырау шалыныз», «derhal», «zeng
+    edin», as the rules compare them, not as the person wrote them (found by a review)."""
+    evaluation = evaluate(lead(timeframe, message), RULES, SAID)
+    reasons = " | ".join(hit.reason for hit in evaluation.breakdown)
+    assert all(words in reasons for words in quoted), reasons
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "phrase"), [("сегодня", "сегодня"), ("срочно", "срочно"), ("СРОЧНО!!!", "СРОЧНО")]
 )
 def test_today_and_urgent_in_russian_make_a_lead_hot_and_say_why(timeframe: str, phrase: str) -> None:
     evaluation = evaluate(lead(timeframe, language="ru"), RULES, SAID)
