@@ -8,12 +8,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.scoring.clocks import next_review
 from services.scoring.matching import derived, number_in
 from services.scoring.negation import said
 from services.scoring.points import engagement_hits, fit_hits, negative_hits
 from services.scoring.profile import Profile
 from services.scoring.rules import Rules, Temperature
-from services.scoring.temperature import fresh_requests, interest_shown, next_review, temperature_and_intent
+from services.scoring.temperature import fresh_requests, interest_shown, temperature_and_intent
 from services.scoring.wording import fold, phrase_pattern
 from shared.events import RuleHit
 

@@ -1,10 +1,10 @@
 """Intent and temperature: a stated horizon and explicit asks make a lead hot, time cools it."""
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.scoring.clocks import Clock, later, latest, span
 from services.scoring.matching import derived
 from services.scoring.negation import said
 from services.scoring.profile import Profile
@@ -65,7 +65,7 @@ def _zone(name: str) -> tzinfo:
 
 def temperature_and_intent(
     profile: Profile, rules: Rules, now: datetime, asked: list[tuple[str, datetime, str | None]]
-) -> tuple[Temperature, list["Clock"], list[RuleHit]]:
+) -> tuple[Temperature, list[Clock], list[RuleHit]]:
     """The temperature, the clocks that will change it, and the intent points.
 
     A stated horizon gives hot / warm / cold (003:57-61), counted down from the day it was said:
@@ -77,7 +77,7 @@ def temperature_and_intent(
     last_interest = _last_interest(profile, rules)
     horizon = stated_horizon(profile, rules, now)
     stated_clock = _stated_clock(horizon.days, profile.timeframe()[1], last_interest, rules)
-    asked_clock = Clock("hot" if asked else "cold", _latest(*(at for _, at, _ in asked), last_interest))
+    asked_clock = Clock("hot" if asked else "cold", latest(*(at for _, at, _ in asked), last_interest))
     from_timeframe = stated_clock.temperature_at(now, rules)
     temperature = max(from_timeframe, asked_clock.temperature_at(now, rules), key=HOTTER.__getitem__)
     hits = _timeframe_hits(profile, rules.intent, horizon, stated_clock, from_timeframe, now)
@@ -93,21 +93,21 @@ def temperature_and_intent(
 
 def _stated_clock(
     days: int | None, said_at: datetime | None, last_interest: datetime | None, rules: Rules
-) -> "Clock":
+) -> Clock:
     """The clock of a stated horizon: due on its day (said when, plus its days; a timeframe
     kept without the moment it was said counts from the latest sign of interest)."""
     if days is None:
         return Clock("cold", None)
     said_at = said_at or last_interest
-    due = _later(said_at, days) if said_at is not None and days > 0 else None
-    return Clock(temperature_for(days, rules.temperature), _latest(said_at, last_interest), due, said_at)
+    due = later(said_at, days) if said_at is not None and days > 0 else None
+    return Clock(temperature_for(days, rules.temperature), latest(said_at, last_interest), due, said_at)
 
 
 def _timeframe_hits(
     profile: Profile,
     intent: IntentRules,
     horizon: Horizon,
-    stated_clock: "Clock",
+    stated_clock: Clock,
     from_timeframe: Temperature,
     now: datetime,
 ) -> list[RuleHit]:
@@ -135,94 +135,11 @@ def _timeframe_hits(
     return [RuleHit(rule=f"intent.timeframe.{from_timeframe}", points=points, reason=reason)]
 
 
-DAY = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class Clock:
-    """A temperature a signal gave, and since when there has been no newer sign of interest.
-    A stated horizon's is `due` on its day: until then it warms as the day nears, from then
-    it cools as an ask does (counted from that day, or a sign of interest after it)."""
-
-    given: Temperature
-    since: datetime | None
-    due: datetime | None = None
-    said_at: datetime | None = None
-
-    def days_left(self, now: datetime) -> int | None:
-        """Whole days (rounded up) until the horizon's day; 0 once it has come."""
-        if self.due is None:
-            return None
-        return max(0, -((now - self.due) // DAY))
-
-    def temperature_at(self, now: datetime, rules: Rules) -> Temperature:
-        left = self.days_left(now)
-        if left:
-            return temperature_for(left, rules.temperature)
-        since = _latest(self.due, self.since) if left == 0 else self.since
-        given: Temperature = "hot" if left == 0 else self.given
-        if given == "cold" or since is None:
-            return given
-        age = (now - since).total_seconds() / 86400
-        cool = rules.temperature.cool_after_days
-        if age > cool["warm"]:
-            return "cold"
-        if given == "hot" and age > cool["hot"]:
-            return "warm"
-        return given
-
-    def next_change(self, now: datetime, rules: Rules) -> datetime | None:
-        moments: list[datetime | None] = []
-        if self.due is not None and now < self.due:  # counting down: each window it enters
-            windows = (rules.temperature.warm_within_days, rules.temperature.hot_within_days)
-            moments += [_later(self.due, -window) for window in windows]
-        given = "hot" if self.due is not None else self.given
-        since = _latest(self.due, self.since)
-        if given != "cold" and since is not None:
-            cool = rules.temperature.cool_after_days
-            steps = [cool["hot"], cool["warm"]] if given == "hot" else [cool["warm"]]
-            moments += [_later(since, step, seconds=1) for step in steps]
-        return _earliest([m for m in moments if m is not None and m > now])
-
-
-def _later(moment: datetime, days: float, seconds: int = 0) -> datetime | None:
-    """`moment` + `days` (earlier, when negative), or None past the calendar's ends: a lead
-    dated near them (dates run to 9998) never reaches a moment that far, and a horizon read
-    from "1000000000" days is no moment at all."""
-    try:
-        return moment + _span(days, seconds)
-    except OverflowError:
-        return None
-
-
-@lru_cache(maxsize=1024)
-def _span(days: float, seconds: int) -> timedelta:
-    """A span the rules or a horizon name: the same few again and again, each built once (a
-    timedelta from days costs more than the sum it is for)."""
-    return timedelta(days=days, seconds=seconds)
-
-
-def _latest(*moments: datetime | None) -> datetime | None:
-    latest = None
-    for moment in moments:  # not max() over a generator: called a few times for each event
-        if moment is not None and (latest is None or moment > latest):
-            latest = moment
-    return latest
-
-
-def _earliest(moments: list[datetime | None]) -> datetime | None:
-    earliest = None
-    for moment in moments:
-        if moment is not None and (earliest is None or moment < earliest):
-            earliest = moment
-    return earliest
-
-
 def fresh_requests(profile: Profile, rules: Rules, now: datetime) -> list[tuple[str, datetime, str | None]]:
     """Explicit asks still fresh (within the warm cooling period), newest of each kind, with
     the words that asked when they were written: an ask activity, a capture through a callback
     or one-click-order form, or the ask said in the message or need."""
-    fresh_for = _span(rules.temperature.cool_after_days["warm"], 0)
+    fresh_for = span(rules.temperature.cool_after_days["warm"], 0)
     asks: list[tuple[str, datetime | None, str | None]] = [
         (kind, profile.last_activity(kind), None) for kind in rules.intent.requests
     ]
@@ -277,7 +194,7 @@ def _last_interest(profile: Profile, rules: Rules) -> datetime | None:
     """The latest sign of interest: the capture, or an activity of `interest_shown`."""
     times = [profile.captured_at] if profile.captured else []
     times += [profile.last_activity(kind) for kind in interest_shown(profile, rules)]
-    return _latest(*times)
+    return latest(*times)
 
 
 def _age_days(at: datetime | None, now: datetime) -> int:
@@ -286,11 +203,3 @@ def _age_days(at: datetime | None, now: datetime) -> int:
 
 def _days_ago(days: int) -> str:
     return "1 day ago" if days == 1 else f"{days} days ago"
-
-
-def next_review(rules: Rules, now: datetime, clocks: list[Clock], engagement: int) -> datetime | None:
-    """The next moment time alone may change the evaluation: a cooling step, or decay."""
-    moments = [clock.next_change(now, rules) for clock in clocks]
-    if engagement > 0:
-        moments.append(_later(now, rules.engagement.review_every_hours / 24))
-    return _earliest(moments)
