@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from services.nurture import (
     directory,
     followup,
+    manual_assignments,
     playbook_routes,
     sla,
     touch_resends,
@@ -20,6 +21,8 @@ from services.nurture.models import Rep
 from services.nurture.schemas import (
     Acknowledged,
     AcknowledgeIn,
+    Assigned,
+    AssignIn,
     RepCreate,
     RepCreated,
     RepPublic,
@@ -103,6 +106,28 @@ async def acknowledge_lead(
         reason = str(error) or "This lead is not this rep's, or the token is wrong"
         raise HTTPException(403, reason) from error
     return Acknowledged(lead_id=lead_id, **done.model_dump())
+
+
+@admin.post("/leads/{lead_id}/assign", response_model=Assigned, responses={404: {}, 409: {}, 410: {}})
+async def assign_lead(request: Request, lead_id: UUID, data: AssignIn) -> Assigned:
+    """Give a hot lead to a rep: one no rep covers, one no rep took on in time, one whose rep
+    left (what the managers are asked to do), or one a rep holds. The rep gets the `lead.hot`
+    webhook with its acknowledge link and an SLA from now; `lead.assigned` says `reason:
+    assigned`. Again for the rep who holds it: the lead as it is. 422 (`rep_id`): no such rep,
+    inactive, or not a rep; 404: nurture never handed the lead off; 409: it is past new interest
+    (an opportunity, a customer, lost...); 410: erased."""
+    settings = request.app.state.settings
+    try:
+        async with request.app.state.runtime.db.transaction() as session:
+            held = await manual_assignments.assign_lead(session, lead_id, data.rep_id, settings, utcnow())
+            assigned = Assigned.model_validate(held, from_attributes=True)
+    except manual_assignments.NotHeld as error:
+        raise HTTPException(404, "Nurture never handed this lead off (it was not hot or SQL)") from error
+    except manual_assignments.PastNewInterest as error:
+        raise HTTPException(409, str(error)) from error
+    except manual_assignments.Erased as error:
+        raise HTTPException(410, "Lead erased at the person's request") from error
+    return assigned
 
 
 @readers.get("/leads/{lead_id}/touches", response_model=list[TouchPublic])

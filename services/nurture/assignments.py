@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.nurture.big_deals import budget_above, tell_big_deal
 from services.nurture.config import NurtureSettings
 from services.nurture.hand_offs import (
+    ASSIGNED,
     OVER_STAGES,
     follow_classification,
     is_newer,
@@ -233,7 +234,7 @@ async def hand_over(
 ) -> None:
     """Count the lead against the rep, queue the webhook to the rep, publish `lead.assigned`.
     `cause`: the event that made the hand-off, or the lead's assignment when no event did (its
-    rep left)."""
+    rep left, or an admin assigned it)."""
     now = assignment["assigned_at"]
     rep.last_assigned_at = now
     rep.assigned_total += 1
@@ -259,7 +260,8 @@ async def hand_over(
         log.info("lead %s assigned to rep %s", lead_id, rep.id)
 
 
-_NOTICES = {None: "rep_escalated", "rep_left": "rep_handed_on"}  # what the next rep is told
+# What the next rep is told, by why it came to them (a lead no rep had may be assigned by hand).
+_NOTICES = {None: "rep_escalated", "rep_left": "rep_handed_on", ASSIGNED: "rep_assigned"}
 
 
 def _hot_lead_webhook(
@@ -276,7 +278,8 @@ def _hot_lead_webhook(
     now = assignment["assigned_at"]
     lead_id = cause.lead_id
     acknowledge = f"{settings.public_url}/v1/leads/{lead_id}/acknowledge"
-    message, language = notice(_NOTICES[reason] if escalated_from else "rep_new_hot_lead", classified)
+    told = _NOTICES[reason] if escalated_from or reason else "rep_new_hot_lead"
+    message, language = notice(told, classified)
     return {
         "type": "lead.hot",
         "timestamp": now.isoformat(),

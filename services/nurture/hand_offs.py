@@ -14,6 +14,8 @@ from typing import Any
 from shared.events import NEW_INTEREST_STAGES, OUTCOME_RECORDED, LeadClassified
 
 OVER_STAGES = frozenset({"lost", "parked", "disqualified", "churned"})
+# `lead.assigned`'s reason when an admin gave the lead to the rep (`manual_assignments`)
+ASSIGNED = "assigned"
 
 
 def reached_by_sales(classified: LeadClassified) -> bool:

@@ -92,6 +92,20 @@ class Acknowledged(BaseModel):
     seconds_to_acknowledge: float
 
 
+class AssignIn(StorableInput):
+    model_config = ConfigDict(extra="forbid")
+
+    rep_id: UUID = Field(description="An active rep (role `rep`: managers and directors hold no leads).")
+
+
+class Assigned(BaseModel):
+    lead_id: UUID
+    rep_id: UUID
+    assigned_at: datetime
+    sla_due_at: datetime | None = Field(description="Null once sales reached the lead.")
+    acknowledged_at: datetime | None
+
+
 EventType = Literal[
     "lead.hot",
     "lead.mql",

@@ -30,7 +30,8 @@ class LeadAssigned(Payload):
     stage: str | None = None
     sla_due_at: datetime | None = None
     escalated_from: UUID | None = None
-    reason: str | None = None  # why it was escalated: "rep_left" (before acknowledging it); else a breach
+    # why it was escalated: "rep_left" (before acknowledging it), "assigned" (by an admin); else a breach
+    reason: str | None = None
     revived: bool | None = None  # handed off again: new interest after the lead was lost or parked
     big_deal: bool | None = None  # its budget is above the monthly plan: the directors were told
 
