@@ -22,7 +22,7 @@ from services.nurture.hand_offs import (
 )
 from services.nurture.models import Assignment, Rep
 from services.nurture.paused_receivers import paused_origins
-from services.nurture.rep_webhooks import acknowledge_token, notice, queue_webhook
+from services.nurture.rep_webhooks import acknowledge_link, notice, queue_webhook
 from services.nurture.routing import choose_reachable
 from services.nurture.subscriptions import emit, origin_of
 from services.nurture.unmatched import escalate_unmatched
@@ -277,7 +277,6 @@ def _hot_lead_webhook(
     with what the person said last, and how to acknowledge it."""
     now = assignment["assigned_at"]
     lead_id = cause.lead_id
-    acknowledge = f"{settings.public_url}/v1/leads/{lead_id}/acknowledge"
     told = _NOTICES[reason] if escalated_from or reason else "rep_new_hot_lead"
     message, language = notice(told, classified)
     return {
@@ -293,9 +292,6 @@ def _hot_lead_webhook(
             "sla_due_at": assignment["sla_due_at"].isoformat(),
             "escalated_from": str(escalated_from) if escalated_from else None,
             "reason": reason,
-            "acknowledge": {
-                "url": acknowledge,
-                "body": {"rep_id": str(rep.id), "token": acknowledge_token(rep, lead_id, settings.box)},
-            },
+            "acknowledge": acknowledge_link(rep, lead_id, settings.public_url, settings.box),
         },
     }

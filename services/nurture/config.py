@@ -63,6 +63,14 @@ class NurtureSettings(ServiceSettings):
         validation_alias="LEADFLOW_NURTURE_SLA_SECONDS",
         description="How long a rep has to acknowledge a hot lead before it is escalated (004:172).",
     )
+    asked_again_quiet_minutes: float = Field(
+        10.0,
+        gt=0,
+        validation_alias="LEADFLOW_NURTURE_ASKED_AGAIN_QUIET_MINUTES",
+        description="A person a rep holds who reaches out again (a form, a chat message, a"
+        " callback, demo or price request, an order) is told to the rep (`lead.asked_again`) at"
+        " most once a lead in this many minutes: a double click or a burst of chat lines is one notice.",
+    )
     sla_check_every_seconds: float = Field(
         1.0, gt=0, validation_alias="LEADFLOW_NURTURE_SLA_CHECK_EVERY_SECONDS"
     )

@@ -4,6 +4,7 @@ rep at once, with an SLA to acknowledge it. Handlers take a session and never co
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture import consent, followup, proposals
+from services.nurture.asked_again import tell_reps_asked_again
 from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
 from services.nurture.erasure_notices import tell_of_erasure
@@ -40,11 +41,16 @@ def hand_off_lane(settings: NurtureSettings) -> Lane:
 def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, Handler]:
     """Classifications: announce, hand hot and SQL leads to reps, keep follow-up in step.
     From ingest: a sales outcome meets the SLA; outcomes and activities open and answer
-    commercial proposals; a withdrawn consent or an erasure stops everything at once."""
+    commercial proposals; a person reaching out again is told to the rep holding them; a
+    withdrawn consent or an erasure stops everything at once."""
 
     async def on_outcome(session: AsyncSession, events: list[Envelope]) -> None:
         await stop_the_clocks(session, events)
         await proposals.track_outcomes(session, events, settings, utcnow())
+
+    async def on_activity(session: AsyncSession, events: list[Envelope]) -> None:
+        await proposals.track_activities(session, events)
+        await tell_reps_asked_again(session, events, settings, utcnow())
 
     async def on_classified(session: AsyncSession, events: list[Envelope]) -> None:
         for event in events:
@@ -74,7 +80,7 @@ def event_handlers(settings: NurtureSettings, book: PlaybookBook) -> dict[str, H
     return {
         LEAD_CLASSIFIED: on_classified,
         OUTCOME_RECORDED: on_outcome,
-        ACTIVITY_RECORDED: proposals.track_activities,
+        ACTIVITY_RECORDED: on_activity,
         CONSENT_CHANGED: on_consent,
         LEAD_ERASED: on_erased,
     }

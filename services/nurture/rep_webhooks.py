@@ -65,6 +65,14 @@ def acknowledge_token(rep: Rep, lead_id: UUID, box: SecretBox) -> str:
     return token(box.open(rep.webhook_secret), rep.id, lead_id)
 
 
+def acknowledge_link(rep: Rep, lead_id: UUID, public_url: str, box: SecretBox) -> dict[str, Any]:
+    """A webhook's `acknowledge` block: where the rep (or their CRM) posts, and what."""
+    return {
+        "url": f"{public_url}/v1/leads/{lead_id}/acknowledge",
+        "body": {"rep_id": str(rep.id), "token": acknowledge_token(rep, lead_id, box)},
+    }
+
+
 def acknowledge_tokens(rep: Rep, lead_id: UUID, box: SecretBox, now: datetime) -> list[str]:
     """The tokens an acknowledge call may carry at `now`: the current secret's, and during a
     rotation's overlap the previous secret's, so links sent before it keep working until then."""
