@@ -1,20 +1,20 @@
 """Plain HTML forms: turning posted fields into a lead (pure, no I/O)."""
 
 import contextlib
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from services.ingest.capture import parse_lead
-from services.ingest.field_names import WHOLE_NAME, field_named
-from services.ingest.normalize import normalize_email, normalize_phone
+from services.ingest.field_names import FIO, WHOLE_NAME, field_named
+from services.ingest.normalize import custom_key, normalize_email, normalize_phone
+from services.ingest.person_names import split_fio, split_name
 from services.ingest.schemas import LeadIn
 from shared.http import InvalidInput
 
 HONEYPOT = "_hp"
 NAME_ALIASES = (WHOLE_NAME, "full_name")  # a whole name, split into first and last
+WHOLE_NAMES = (WHOLE_NAME, FIO)  # as `field_named` calls them: first name first, and surname first
 UTM_PREFIX = "utm_"
-CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 MAX_CUSTOM = 50
 
 
@@ -23,28 +23,43 @@ def is_spam(fields: dict[str, str]) -> bool:
     return bool(fields.get(HONEYPOT, "").strip())
 
 
+def custom_keys(names: Iterable[str]) -> dict[str, str]:
+    """The custom field each of these names would fill (`normalize.custom_key`), for the names
+    that may fill one: the first of those naming the same field ("Дата обращения", then
+    "Дата_обращения": the first only, not the second's values over the first's)."""
+    owners: dict[str, str] = {}
+    for name in names:
+        if name != HONEYPOT and (key := custom_key(name)) is not None:
+            owners.setdefault(key, name)
+    return {name: key for key, name in owners.items()}
+
+
 def lead_from_form(fields: Iterable[tuple[str, str]], page_url: str | None) -> LeadIn:
     """Known lead fields by name, as people and website builders name them (`field_names`:
-    "Email", "your-tel", "Телефон"); `utm_*` into utm; `name` split into first and last name;
-    anything else into custom (bounded). Empty fields count as absent. A yes-or-no field is
-    read as the JSON route reads it (on/off, true/false, 1/0, yes/no; any other is refused)."""
+    "Email", "your-tel", "Телефон"); `utm_*` into utm; a whole name split into first and last
+    name (`person_names`: "name" first name first, "ФИО" surname first); anything else into
+    custom by its name (`custom_keys`: "Дата обращения" as `Дата_обращения`; bounded). Empty
+    fields count as absent. A yes-or-no field is read as the JSON route reads it (on/off,
+    true/false, 1/0, yes/no; any other is refused)."""
+    fields = list(fields)
+    keys = custom_keys(name for name, _ in fields)
     lead: dict[str, Any] = {"utm": {}, "custom": {}}
     for name, raw in fields:
         value = raw.strip()
         if not value or name == HONEYPOT:
             continue
         field = field_named(name)
-        if field in NAME_ALIASES and "first_name" not in lead:
-            first, _, last = value.partition(" ")
+        if field in WHOLE_NAMES and "first_name" not in lead:
+            first, last = split_fio(value) if field == FIO else split_name(value)
             lead["first_name"] = first
-            if last.strip():
-                lead["last_name"] = last.strip()
+            if last:
+                lead["last_name"] = last
         elif name.lower().startswith(UTM_PREFIX):
             lead["utm"][name.lower()[len(UTM_PREFIX) :]] = value
-        elif field is not None and field not in NAME_ALIASES:
+        elif field is not None and field not in WHOLE_NAMES:
             lead[field] = value
-        elif CUSTOM_KEY.match(name) and len(lead["custom"]) < MAX_CUSTOM:
-            lead["custom"][name] = value[:1000]
+        elif (key := keys.get(name)) and (key in lead["custom"] or len(lead["custom"]) < MAX_CUSTOM):
+            lead["custom"][key] = value[:1000]
     if page_url and "page_url" not in lead:
         lead["page_url"] = page_url[:2000]
     return parse_lead(lead)

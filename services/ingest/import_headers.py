@@ -4,9 +4,10 @@ probably meant, so a CRM's `Phone Number` or a typed `emial` is told, not lost i
 
 import difflib
 import re
+import unicodedata
 
 from services.ingest.field_names import field_named
-from services.ingest.forms import CUSTOM_KEY, HONEYPOT, MAX_CUSTOM, NAME_ALIASES, UTM_PREFIX
+from services.ingest.forms import MAX_CUSTOM, NAME_ALIASES, UTM_PREFIX, custom_keys
 from services.ingest.schemas import LEAD_FIELDS
 
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
@@ -17,6 +18,7 @@ SUGGESTED = sorted(KNOWN | {UTM_PREFIX + key for key in UTM_KEYS})
 """What a header is compared with: the fields, the aliases and the common utm columns."""
 CLOSE_ENOUGH = 0.75  # difflib's ratio: `emial`, `frist_name`, `compnay` are; `mobile` is not
 _NOT_A_LETTER = re.compile(r"[^0-9a-z]+")
+_WORD_BREAK = re.compile(r"[\W_]+")
 
 UnknownHeader = dict[str, str | None]  # header, kept_as, did_you_mean: as the report shows it
 
@@ -27,30 +29,36 @@ def is_known(name: str) -> bool:
 
 def unknown_headers(header: list[str]) -> list[UnknownHeader]:
     """Each named header no lead field takes, in the file's order: `kept_as` is the custom
-    field its values went to (`custom.<header>`), None when they were not imported (a name
-    no custom field may have, the honeypot, or a column past the 50 custom fields a lead
-    keeps); `did_you_mean`, the field it is closest to, when one is."""
+    field its values went to (`custom.<name>`, the header's spaces as `_`: `forms.custom_keys`),
+    None when they were not imported (a name no custom field may have, one naming the same
+    custom field as a header before it, the honeypot, or a column past the 50 custom fields a
+    lead keeps); `did_you_mean`, the field it is closest to, when one is."""
     found: list[UnknownHeader] = []
+    keys = custom_keys(header)
     custom = 0
     for name in header:
         if not name or is_known(name):
             continue
-        kept = name != HONEYPOT and CUSTOM_KEY.match(name) is not None and custom < MAX_CUSTOM
-        custom += kept
+        key = keys.get(name) if custom < MAX_CUSTOM else None
+        custom += key is not None
         found.append(
-            {"header": name, "kept_as": f"custom.{name}" if kept else None, "did_you_mean": meant(name)}
+            {"header": name, "kept_as": f"custom.{key}" if key else None, "did_you_mean": meant(name)}
         )
     return found
 
 
 def meant(name: str) -> str | None:
     """The field a header probably names: the same written another way (`Email`, `First
-    Name`, `e-mail`), a field named by one of its words (`Phone Number`, `Company Name`), or
-    one a letter or two off (`emial`, `frist_name`)."""
+    Name`, `e-mail`), a field named by one of its words (`Phone Number`, `Company Name`, and as
+    `field_names` reads a word, `Телефон офиса`), or one a letter or two off (`emial`,
+    `frist_name`)."""
     plain = _NOT_A_LETTER.sub("_", name.lower()).strip("_")
     if plain in SUGGESTED:
         return plain
     if word := next((word for word in plain.split("_") if word in FIELDS), None):
         return word
+    said = (field_named(word) for word in _WORD_BREAK.split(unicodedata.normalize("NFC", name)) if word)
+    if field := next((field for field in said if field in FIELDS), None):
+        return field
     close = difflib.get_close_matches(plain, SUGGESTED, n=1, cutoff=CLOSE_ENOUGH)
     return close[0] if close else None

@@ -2,6 +2,7 @@
 Each function raises InvalidInput naming the field, so every channel answers alike."""
 
 import re
+import unicodedata
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -123,6 +124,53 @@ def collect_utm(explicit: dict[str, str], page_url: str | None, referrer: str | 
         for key, value in utm_from_url(url).items():
             tags.setdefault(key, value)
     return tags
+
+
+MAX_CUSTOM_KEY = 64
+CUSTOM_KEY_HELP = (
+    "a custom field's name is 1-64 letters of any script, digits, `_`, `.` and `-` (a letter's"
+    " accents in Unicode's composed form, NFC)"
+)
+# Letters and marks that show nothing, so a name of them reads as another name or as none:
+# Hangul fillers, Khmer's inherent vowels, Mongolian and other variation selectors, the
+# combining grapheme joiner. (Format characters, zero-width and direction ones, are no letters.)
+_INVISIBLE = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u3164\uffa0"
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "".join(map(chr, range(0xE0100, 0xE01F0)))
+)
+
+
+def is_custom_key(key: str) -> bool:
+    """A custom field's name: 1-64 letters of any script ("Менеджер", "Qeyd", "備考"), each with
+    the marks it carries, decimal digits, `_`, `.` and `-`, in Unicode's composed form. Nothing
+    that needs escaping in JSON, HTML or a URL's path, nothing invisible, no space."""
+    if not 0 < len(key) <= MAX_CUSTOM_KEY or not unicodedata.is_normalized("NFC", key):
+        return False
+    after = ""  # the kind of character before: a mark goes on a letter (or another mark)
+    for char in key:
+        kind = unicodedata.category(char)
+        if char in _INVISIBLE or not (
+            kind[0] == "L" or kind == "Nd" or char in "_.-" or (kind[0] == "M" and after in ("L", "M"))
+        ):
+            return False
+        after = kind[0]
+    return True
+
+
+def custom_key(name: str) -> str | None:
+    """The custom field a form's field or a file's column of this name fills: the name with
+    each run of spaces as one `_` ("Дата обращения": `Дата_обращения`), its accents composed;
+    None when that is no custom field's name (`Сумма, ₸`, `a/b`, longer than 64)."""
+    key = "_".join(unicodedata.normalize("NFC", name).split())
+    return key if is_custom_key(key) else None
+
+
+def check_custom_key(key: str) -> str:
+    """A custom field's name as an API client sends it: as it is, or refused."""
+    if not is_custom_key(key):
+        raise ValueError(CUSTOM_KEY_HELP)
+    return key
 
 
 # A currency's sign or name before or after an amount: ₸ 150 000, 150 000 тг, $1,500, 1500 AZN.

@@ -6,7 +6,13 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from services.ingest.normalize import check_birthday, plain_text, read_amount, read_yes_or_no
+from services.ingest.normalize import (
+    check_birthday,
+    check_custom_key,
+    plain_text,
+    read_amount,
+    read_yes_or_no,
+)
 from shared.inputs import StorableInput
 from shared.times import ZoneName
 
@@ -18,6 +24,8 @@ Short = Annotated[
 Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), BeforeValidator(plain_text)]
 Url = Annotated[str, StringConstraints(max_length=2000)]
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+CustomKey = Annotated[str, AfterValidator(check_custom_key)]
+"""A custom field's name: letters of any script ("Менеджер", "Qeyd"), digits, `_`, `.`, `-`."""
 Birthday = Annotated[
     str,
     StringConstraints(max_length=20),
@@ -141,7 +149,14 @@ class LeadIn(StorableInput):
     utm: dict[Key, Short] = Field(default_factory=dict, max_length=20)
     page_url: Url | None = None
     referrer: Url | None = None
-    custom: dict[Key, CustomValue] = Field(default_factory=dict, max_length=50)
+    custom: dict[CustomKey, CustomValue] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Anything else about the person, by a name of 1-64 letters of any script, digits, "
+        "`_`, `.` and `-` (`booth_notes`, `Менеджер`, `Дата_обращения`): text up to 1,000 characters, "
+        "a number or a yes/no. A form's other fields and an import's other columns are kept here, a "
+        "name's spaces as `_`.",
+    )
 
 
 LEAD_FIELDS = frozenset(LeadIn.model_fields)
@@ -224,9 +239,11 @@ class RowRejection(BaseModel):
 class UnknownHeader(BaseModel):
     header: str = Field(description="A header of the file that names no lead field.")
     kept_as: str | None = Field(
-        description="Where its values went: `custom.<header>`, a custom field of each lead; null "
-        "when they were not imported (a custom field's name is letters, digits, `_`, `.` and `-`, "
-        "at most 64 of them; a lead keeps at most 50)."
+        description="Where its values went: `custom.<name>`, a custom field of each lead named as the "
+        "header, its spaces as `_` (`Дата обращения`: `custom.Дата_обращения`); null when they were "
+        "not imported (a custom field's name is letters of any script, digits, `_`, `.` and `-`, at "
+        "most 64 of them, so `Сумма, ₸` is none; a header that names the same custom field as one "
+        "before it, `Дата_обращения` after `Дата обращения`; the honeypot; past the 50 a lead keeps)."
     )
     did_you_mean: str | None = Field(
         description="The lead field it is close to (`emial`: `email`; `Phone Number`: `phone`), if any."

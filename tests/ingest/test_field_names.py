@@ -76,3 +76,12 @@ async def test_an_export_with_russian_kazakh_or_azerbaijani_headers_imports_its_
 
 def test_a_column_for_adverts_or_a_builders_own_field_names_no_lead_field() -> None:
     assert [field_named(n) for n in ("Ad", "ad_id", "tildaspec-referer", "formid")] == [None] * 4
+
+
+def test_an_azerbaijani_header_in_capitals_names_its_field() -> None:
+    """Python lowers İ to i and a combining dot: "ŞİRKƏT" named no field."""
+    assert [field_named(n) for n in ("ŞİRKƏT", "TELEFON NÖMRƏSİ", "SOYADI")] == [
+        "company",
+        "phone",
+        "last_name",
+    ]

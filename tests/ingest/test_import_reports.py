@@ -66,14 +66,15 @@ async def test_the_report_names_the_headers_no_lead_field_takes_and_what_each_pr
     dropped, until such names were read as the field: tests/ingest/test_field_names.py)."""
     key = {"X-Source-Key": (await create_source(ingest, channel="import"))["key"]}
     phone = f"+7701{uuid.uuid4().int % 10**7:07d}"  # its own: a phone another test's row has would merge
-    header = "email,Phone Number,emial,Company Name,booth_notes,Телефон Офиса"
-    body = f"{header}\n{email('h')},{phone},x,Co,b1,1\n"
+    header = "email,Phone Number,emial,Company Name,booth_notes,Телефон Офиса,Сумма (₸)"
+    body = f"{header}\n{email('h')},{phone},x,Co,b1,1,2\n"
     report = await finished_report(ingest, key, body.encode())
     assert (report["status"], report["accepted"]) == ("done", 1), report
     assert report["unknown_headers"] == [
         {"header": "emial", "kept_as": "custom.emial", "did_you_mean": "email"},
         {"header": "booth_notes", "kept_as": "custom.booth_notes", "did_you_mean": None},
-        {"header": "Телефон Офиса", "kept_as": None, "did_you_mean": None},
+        {"header": "Телефон Офиса", "kept_as": "custom.Телефон_Офиса", "did_you_mean": "phone"},
+        {"header": "Сумма (₸)", "kept_as": None, "did_you_mean": None},
     ]
     known = await finished_report(
         ingest, key, f"email,name,utm_source\n{email('k')},Leyla Aliyeva,expo\n".encode()
