@@ -1,10 +1,11 @@
 """Request and response models of ingest's sources: where leads come from, and each source's settings."""
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from services.ingest.schemas import Short
 from shared.events.ingest import Channel
@@ -15,6 +16,34 @@ Region = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 OFFLINE_CHANNELS = frozenset({"event", "import", "phone", "store_visit"})
 
 LegalBasis = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# A host a browser can be at: a name (IDNA, so ASCII by now), an IPv4 address, or an IPv6 one
+# in brackets. Not a wildcard (`https://*.shop.kz`), which the URL parser takes as a name.
+_HOST = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_.])?|\[[0-9a-f:.]+\])$")
+
+
+def web_origin(entry: str) -> str:
+    """The origin of a site's address, scheme://host[:port], as a browser sends it in `Origin`:
+    the host lower-cased (an international name in its xn-- form), a default port dropped, and
+    any path, query or fragment left out. Marketers copy a page's address from the browser's
+    bar (`https://shop.kz/contact`): kept whole, it matched no browser's Origin, and every
+    visitor of the form was refused. Anything that is no http(s) address with a host is refused
+    naming the entry."""
+    try:
+        url = HttpUrl(entry.strip())
+    except ValueError:  # pydantic's ValidationError is one
+        url = None
+    if url is None or url.host is None or not _HOST.match(url.host):
+        raise ValueError(
+            f"{entry!r} is not a web address: write the site's address as the browser shows it,"
+            " with http:// or https:// and the host (https://shop.kz); one entry for each site"
+        )
+    port = "" if url.port in (None, DEFAULT_PORTS[url.scheme]) else f":{url.port}"
+    return f"{url.scheme}://{url.host}{port}"
+
+
+WebOrigin = Annotated[str, StringConstraints(max_length=2000), AfterValidator(web_origin)]
 
 
 class SourceSettings(Patch):
@@ -27,7 +56,15 @@ class SourceSettings(Patch):
 
     name: Short | None = None
     online: bool | None = Field(None, description="Default: false for event, import, phone, store_visit.")
-    allowed_origins: list[HttpUrl] | None = Field(None, max_length=50)
+    allowed_origins: list[WebOrigin] | None = Field(
+        None,
+        max_length=50,
+        description="The sites whose pages may post this source's form and call with its key"
+        " from a browser (CORS), each an origin: `https://shop.kz`. A page's address is taken as"
+        " its origin (`https://shop.kz/contact?utm_source=x` is `https://shop.kz`: a browser"
+        " tells only that), the answer lists what is kept. Set, a form post from another origin"
+        " is refused.",
+    )
     required_fields: list[Short] | None = Field(None, max_length=50)
     default_region: Region | None = None
     redirect_url: HttpUrl | None = None

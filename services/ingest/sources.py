@@ -33,8 +33,8 @@ def _settings_values(data: SourceSettings) -> dict[str, Any]:
     unknown = [f for f in values.get("required_fields") or [] if f not in LEAD_FIELDS]
     if unknown:
         raise InvalidInput([("required_fields", f"not lead fields: {', '.join(unknown)}")])
-    if "allowed_origins" in values:
-        values["allowed_origins"] = [str(o).rstrip("/") for o in data.allowed_origins or []]
+    if values.get("allowed_origins") is not None:  # origins by now (source_schemas.web_origin)
+        values["allowed_origins"] = list(dict.fromkeys(values["allowed_origins"]))
     if values.get("redirect_url") is not None:
         values["redirect_url"] = str(values["redirect_url"])
     return values

@@ -14,6 +14,7 @@ from services.ingest.config import IngestSettings
 from tests.conftest import ADMIN, Servers, running
 from tests.helpers import create_source, opened_events_of, refused_fields
 from tests.ingest.conftest import ingest_db
+from tests.shared.test_no_personal_data_in_logs import every_log_line
 
 ORIGIN = "https://promo.example.kz"
 
@@ -27,13 +28,8 @@ async def ingest(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def form_source(client: httpx.AsyncClient, **settings: object) -> dict[str, str]:
-    return await create_source(
-        client,
-        channel="landing_page",
-        allowed_origins=[ORIGIN],
-        redirect_url="https://promo.example.kz/thanks?x=1",
-        **settings,
-    )
+    given = {"allowed_origins": [ORIGIN], "redirect_url": "https://promo.example.kz/thanks?x=1"} | settings
+    return await create_source(client, channel="landing_page", **given)
 
 
 async def test_urlencoded_form_redirects_with_the_lead_id(
@@ -367,3 +363,56 @@ async def test_a_form_with_a_file_field_left_empty_is_taken(ingest: httpx.AsyncC
     assert response.status_code == 202, response.text
     lead = (await ingest.get(f"/v1/leads/{response.json()['lead_id']}", headers=ADMIN)).json()
     assert (lead["email"], lead["attributes"]) == (email, {"first_name": "Aigul"})
+
+
+async def test_a_source_given_its_forms_page_address_takes_that_pages_posts(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """`allowed_origins` as a marketer copies it from the browser's bar: every post of the form,
+    which a browser sends with `Origin: https://promo.example.kz`, was refused."""
+    source = await form_source(ingest, allowed_origins=[f"{ORIGIN}/spring?utm_source=instagram"])
+    assert source["allowed_origins"] == [ORIGIN]
+    email = f"o-{uuid.uuid4().hex[:8]}@example.kz"
+    posted = await ingest.post(f"/v1/forms/{source['id']}", data={"email": email}, headers={"Origin": ORIGIN})
+    assert posted.status_code == 303, posted.text
+
+
+async def test_a_visitor_refused_for_the_pages_origin_is_told_in_their_language_and_the_operator_sees_it(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """The refusal was `{"title":"This form does not accept posts from that origin"}` in raw
+    English JSON on the visitor's screen, and nothing logged or counted: a form refusing its own
+    site's visitors went unnoticed."""
+    source = await form_source(ingest, default_language="ru")
+    url, email = f"/v1/forms/{source['id']}", f"r-{uuid.uuid4().hex[:8]}@example.kz"
+    browser = {"Origin": "https://copy.example.kz", "Accept": "text/html,*/*;q=0.8"}
+    with every_log_line() as written:
+        russian = await ingest.post(url, data={"email": email, "first_name": "Аружан"}, headers=browser)
+        kazakh = await ingest.post(url, data={"email": email, "language": "kk"}, headers=browser)
+    assert russian.status_code == kazakh.status_code == 403
+    assert russian.headers["content-type"].startswith("text/html")
+    assert russian.headers["content-language"] == "ru" and kazakh.headers["content-language"] == "kk"
+    assert "Форма не отправлена" in russian.text and "свяжитесь с нами иначе" in russian.text
+    assert "Форма жіберілмеді" in kazakh.text
+    logged = [line for line in written.getvalue().splitlines() if "form post refused" in line]
+    assert len(logged) == 2, logged
+    assert (
+        f"source {source['id']} takes posts from {ORIGIN} only, this one came from https://copy.example.kz"
+        in (logged[0])
+    )
+    assert email.split("@")[0] not in written.getvalue() and "Аружан" not in written.getvalue()
+    script = await ingest.post(
+        url,
+        data={"email": email},
+        headers={"Origin": "https://copy.example.kz", "Accept": "application/json"},
+    )
+    assert script.status_code == 403 and script.headers["content-type"] == "application/problem+json"
+    assert script.json()["title"] == "This form does not accept posts from that origin"
+    metrics = (await ingest.get("/metrics", headers=ADMIN)).text
+    counted = (
+        f'leadflow_ingest_form_posts_refused_total{{reason="foreign_origin",source_id="{source["id"]}"}} 3.0'
+    )
+    assert counted in metrics
+    async with ingest_db(ingest).transaction() as session:
+        stored = await session.execute(text("SELECT count(*) FROM leads WHERE email = :e"), {"e": email})
+        assert stored.scalar_one() == 0

@@ -3,7 +3,7 @@
 import httpx
 
 from tests.conftest import ADMIN, Servers
-from tests.helpers import create_source, every_page, opened_events_of, post_lead
+from tests.helpers import create_source, every_page, opened_events_of, post_lead, refused_fields
 
 
 async def test_offline_channels_default_to_offline(ingest: httpx.AsyncClient) -> None:
@@ -97,3 +97,49 @@ async def test_sources_come_a_page_at_a_time_each_once_oldest_first(ingest: http
     assert pages == -(-len(seen) // 3), "a next link only while more follow"
     refused = await ingest.get("/v1/sources", params={"cursor": "W10="}, headers=ADMIN)  # []
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_a_pages_address_in_allowed_origins_is_kept_as_its_origin(ingest: httpx.AsyncClient) -> None:
+    """Marketers copy the form's page from the browser's bar: `https://shop.kz/contact` was
+    kept whole, matched no browser's `Origin` (scheme://host[:port], nothing after) and the form
+    refused every visitor with a 403 nobody saw."""
+    copied = [
+        "https://shop.kz/contact",
+        "HTTPS://Shop.KZ:443/?utm_source=instagram#form",
+        "http://localhost:3000/landing/",
+        "https://promo.shop.kz:8443/a/b",
+        "http://[::1]:8080/x",
+        "https://магазин.kz/контакты",
+        "https://shop.kz",  # the same origin as the first: kept once
+    ]
+    source = await create_source(ingest, channel="landing_page", allowed_origins=copied)
+    origins = [
+        "https://shop.kz",
+        "http://localhost:3000",
+        "https://promo.shop.kz:8443",
+        "http://[::1]:8080",
+        "https://xn--80aairftm.kz",  # as a browser sends an international name
+    ]
+    assert source["allowed_origins"] == origins
+    url = f"/v1/sources/{source['id']}"
+    assert (await ingest.get(url, headers=ADMIN)).json()["allowed_origins"] == origins
+    patched = await ingest.patch(
+        url, json={"allowed_origins": ["https://Baku.shop.az/kontakt?x=1"]}, headers=ADMIN
+    )
+    assert patched.status_code == 200 and patched.json()["allowed_origins"] == ["https://baku.shop.az"]
+
+
+async def test_an_allowed_origin_that_is_no_web_address_is_refused_naming_it(
+    ingest: httpx.AsyncClient,
+) -> None:
+    for entry in ("shop.kz", "www.shop.kz/contact", "ftp://shop.kz", "https://", "https://*.shop.kz", "null"):
+        body = {"name": "Promo", "channel": "landing_page", "allowed_origins": ["https://ok.kz", entry]}
+        created = await ingest.post("/v1/sources", json=body, headers=ADMIN)
+        assert refused_fields(created) == ["allowed_origins.1"], entry
+        reason = created.json()["errors"][0]["reason"]
+        assert reason.startswith(f"{entry!r} is not a web address") and "https://shop.kz" in reason
+    source = await create_source(ingest, channel="landing_page", allowed_origins=["https://ok.kz"])
+    url = f"/v1/sources/{source['id']}"
+    patched = await ingest.patch(url, json={"allowed_origins": ["ok.kz"]}, headers=ADMIN)
+    assert refused_fields(patched) == ["allowed_origins.0"]
+    assert (await ingest.get(url, headers=ADMIN)).json()["allowed_origins"] == ["https://ok.kz"]

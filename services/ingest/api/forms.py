@@ -1,6 +1,7 @@
 """Public form endpoint: plain HTML forms and fetch() from landing pages (CORS per source)."""
 
 import html
+import logging
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from uuid import UUID, uuid4
@@ -18,12 +19,13 @@ from services.ingest.idempotency import Answer
 from services.ingest.models import Source, SpamSubmission
 from shared.db import defer_insert
 from shared.events import utcnow
-from shared.http import Fault, InvalidInput, invalid_input_problem
+from shared.http import Fault, InvalidInput, invalid_input_problem, problem
 from shared.inputs import UNSTORABLE, unstorable
 from shared.languages import Language, browser_languages, choose, page, say
 from shared.query_parameters import AnyQuery
 
 # A landing page's form may post to an action URL carrying its own utm_* or gclid: not refused.
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/forms", tags=["forms"], dependencies=[AnyQuery])
 NO_FORM = "No such form"
 FOREIGN_ORIGIN = "This form does not accept posts from that origin"
@@ -55,15 +57,58 @@ async def _source(request: Request, source_id: UUID, origin: str | None) -> Sour
     return source
 
 
-def _check_origin(source: Source, origin: str | None) -> None:
-    """A source with allowed origins takes posts only from them. A browser sends `Origin: null`
+def _foreign(source: Source, origin: str | None) -> bool:
+    """Whether a source with allowed origins is posted from another. A browser sends `Origin: null`
     when it withholds the page's origin (a page with `Referrer-Policy: no-referrer`, a
     sandboxed frame): taken, as a post with no Origin is (a server may always leave it out),
     since the visitor on such a page is as real as any; it reads no answer (no CORS for null)."""
     if origin in (None, WITHHELD):
-        return
-    if source.allowed_origins and not allowed(source, origin):
-        raise HTTPException(403, FOREIGN_ORIGIN)
+        return False
+    return bool(source.allowed_origins) and not allowed(source, origin)
+
+
+async def _refuse_origin(request: Request, source: Source, origin: str | None, accept: str) -> Response:
+    """403, told once to the operator: a form refusing its own site's visitors (an origin
+    written wrong in `allowed_origins`) loses every lead, and the visitor cannot tell anyone.
+    The log names the source and the origin, no more (neither is a person's); the visitor of a
+    plain HTML form is shown a page in their language, a script gets the problem."""
+    log.warning(
+        "form post refused: source %s takes posts from %s only, this one came from %s",
+        source.id,
+        ", ".join(source.allowed_origins),
+        origin,
+    )
+    request.app.state.refused_form_posts.labels(str(source.id), "foreign_origin").inc()
+    if not _wants_a_page(accept):
+        return problem(403, FOREIGN_ORIGIN)
+    language = _language(request, await _form_fields_if_any(request), source)
+    body = page(
+        language,
+        say("form_refused_title", language),
+        f"<h1>{html.escape(say('form_refused_title', language))}</h1>",
+        f"<p>{html.escape(say('form_refused_text', language))}</p>",
+        f'<p><a href="javascript:history.back()">{html.escape(say("form_back", language))}</a></p>',
+    )
+    return HTMLResponse(body, status_code=403, headers={"Content-Language": language})
+
+
+def _wants_a_page(accept: str) -> bool:
+    """A browser's own form post asks for HTML; a script's fetch() for JSON, or for anything."""
+    return "text/html" in accept and "application/json" not in accept
+
+
+def _language(request: Request, fields: list[tuple[str, str]], source: Source) -> Language:
+    """The page's own `language` field, its site's, else what the visitor's browser reads."""
+    browser = browser_languages(request.headers.get("accept-language"))
+    return choose(dict(fields).get("language"), source.default_language, *browser)
+
+
+async def _form_fields_if_any(request: Request) -> list[tuple[str, str]]:
+    """The posted fields, or none for a body that is no form."""
+    try:
+        return await _form_fields(request)
+    except HTTPException:
+        return []
 
 
 @router.options("/{source_id}", include_in_schema=False)
@@ -82,7 +127,11 @@ async def preflight(
     responses={
         202: {"description": "Accepted (when the client asks for JSON)"},
         303: {"description": "To the source's redirect URL"},
-        403: {"description": "The source takes posts from other origins only"},
+        403: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "description": "The source takes posts from other origins only: a page in the"
+            " visitor's language for a browser, else a problem",
+        },
         404: {"description": "No such form (no active source with this id)"},
         422: {
             "content": {"text/html": {"schema": {"type": "string"}}},
@@ -106,11 +155,10 @@ async def submit_form(
     leave it empty and hidden. A fetch() sent again with the same `Idempotency-Key` gets the
     first answer and records nothing."""
     source = await _source(request, source_id, origin)
-    _check_origin(source, origin)
+    if _foreign(source, origin):
+        return await _refuse_origin(request, source, origin, accept)
     fields = await _form_fields(request)
-    # The page's own `language` field, its site's, else what the visitor's browser reads.
-    browser = browser_languages(request.headers.get("accept-language"))
-    language = choose(dict(fields).get("language"), source.default_language, *browser)
+    language = _language(request, fields, source)
     refused = [problem for name, value in fields if (problem := _unstorable(name, value))]
     if refused:
         return _refused(InvalidInput(refused), accept, language)
@@ -188,7 +236,7 @@ def _accepted(source: Source, answer: Answer, accept: str, language: Language) -
 
 def _refused(error: InvalidInput, accept: str, language: Language) -> Response:
     """422: a page in the person's language for a browser, problem+json for a script."""
-    if "text/html" not in accept or "application/json" in accept:
+    if not _wants_a_page(accept):
         return invalid_input_problem(error)
     told = [in_visitors_words(field, reason, kind, language) for field, reason, kind in error.typed]
     items = "".join(f"<li><b>{html.escape(label)}</b>: {html.escape(text)}</li>" for label, text in told)
