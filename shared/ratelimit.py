@@ -19,18 +19,24 @@ class RateLimited(Exception):
 
 class RateLimits:
     """`per_key` guards what one source may send; `per_ip` guards the public endpoints and
-    failed key checks. A limit is "N/second;M/minute"; an empty one is off."""
+    failed key checks; `per_form_post` the public form posts, which a person sends once or
+    twice and a bot by the thousand, in a budget of their own. A limit is "N/second;M/minute"
+    (any of second, minute, hour, day); an empty one is off."""
 
-    def __init__(self, per_key: str, per_ip: str) -> None:
+    def __init__(self, per_key: str, per_ip: str, per_form_post: str = "") -> None:
         self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
         self._per_key = parse_many(per_key) if per_key else []
         self._per_ip = parse_many(per_ip) if per_ip else []
+        self._per_form_post = parse_many(per_form_post) if per_form_post else []
 
     async def check_key(self, key_id: str) -> None:
         await self._hit(self._per_key, "key", key_id)
 
     async def check_ip(self, ip: str) -> None:
         await self._hit(self._per_ip, "ip", client_block(ip))
+
+    async def check_form_post(self, ip: str) -> None:
+        await self._hit(self._per_form_post, "form", client_block(ip))
 
     async def refuse_spent_ip(self, ip: str) -> None:
         """RateLimited when the client has no request left in its budget; counts nothing."""

@@ -5,7 +5,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import Counter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import idempotency, imports, lead_lookup, spam
@@ -15,6 +14,7 @@ from services.ingest.config import IngestSettings
 from services.ingest.history import LeadNotFound, NotInScope
 from services.ingest.idempotency import KeyReused
 from services.ingest.lead_lookup import Contacts
+from services.ingest.refused_posts import RefusedPosts
 from services.ingest.source_cache import SourceCache
 from shared.events import utcnow
 from shared.group_commit import GroupCommitter
@@ -46,13 +46,9 @@ def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow)
     app.state.committer = committer
     app.state.clock = clock
     app.state.sources = SourceCache(runtime.db)
-    app.state.limits = RateLimits(settings.rate_limit_per_key, settings.rate_limit_per_ip)
-    app.state.refused_form_posts = Counter(
-        "leadflow_ingest_form_posts_refused_total",
-        "Form posts a source refused for where they came from (api/forms.py), by source and reason.",
-        ["source_id", "reason"],
-        registry=runtime.telemetry.registry,
-    )
+    per_ip, per_form_post = settings.rate_limit_per_ip_other, settings.rate_limit_per_ip
+    app.state.limits = RateLimits(settings.rate_limit_per_key, per_ip, per_form_post)
+    app.state.refused_posts = RefusedPosts(runtime.telemetry.registry)
     app.add_exception_handler(KeyReused, _key_reused)
     app.add_exception_handler(LeadNotFound, _lead_not_found)
     app.add_exception_handler(NotInScope, _not_in_scope)

@@ -21,8 +21,13 @@ class IngestSettings(ServiceSettings):
         "2000/second;60000/minute", description="Requests one source key may send; empty: no limit."
     )
     rate_limit_per_ip: str = Field(
+        "10/minute;60/hour",
+        description="Public form posts per client IP (README: why these numbers); empty: no limit.",
+    )
+    rate_limit_per_ip_other: str = Field(
         "30/second;600/minute",
-        description="Public form and chatbot posts, and failed key checks, per client IP; empty: no limit.",
+        description="Per client IP, the other requests ingest takes without a key: Telegram's"
+        " webhook, browsers' CORS preflights, and failed key checks; empty: no limit.",
     )
     spam_days: int = Field(
         30,

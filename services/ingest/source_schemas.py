@@ -62,8 +62,8 @@ class SourceSettings(Patch):
         description="The sites whose pages may post this source's form and call with its key"
         " from a browser (CORS), each an origin: `https://shop.kz`. A page's address is taken as"
         " its origin (`https://shop.kz/contact?utm_source=x` is `https://shop.kz`: a browser"
-        " tells only that), the answer lists what is kept. Set, a form post from another origin"
-        " is refused.",
+        " tells only that), the answer lists what is kept. Set, a form post from another origin,"
+        " or naming none (a browser always names it), is refused.",
     )
     required_fields: list[Short] | None = Field(None, max_length=50)
     default_region: Region | None = None

@@ -56,6 +56,7 @@ def start_service(
         "PYTHONUNBUFFERED": "1",
         "LEADFLOW_RATE_LIMIT_PER_KEY": "",  # the fuzzer is one client, sending as fast as it can
         "LEADFLOW_RATE_LIMIT_PER_IP": "",
+        "LEADFLOW_RATE_LIMIT_PER_IP_OTHER": "",
     }
     port = port or free_port()
     command = [sys.executable, "-m", f"services.{service}", "serve", "--port", str(port)]

@@ -5,10 +5,12 @@ import uuid
 import httpx
 import pytest
 
+from services.ingest.api import common
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from tests.conftest import ADMIN, Servers, running
 from tests.helpers import create_source, opened_events_of, post_lead
+from tests.shared.test_no_personal_data_in_logs import every_log_line
 
 
 async def test_non_json_body_is_415(ingest: httpx.AsyncClient) -> None:
@@ -68,7 +70,9 @@ async def test_unicode_names_are_kept_exactly(ingest: httpx.AsyncClient, servers
 
 
 async def test_rate_limits_per_key_and_per_ip(servers: Servers) -> None:
-    settings = servers.settings(IngestSettings, rate_limit_per_key="5/minute", rate_limit_per_ip="3/minute")
+    settings = servers.settings(
+        IngestSettings, rate_limit_per_key="5/minute", rate_limit_per_ip_other="3/minute"
+    )
     async with running(create_app(settings)) as client:
         key = (await create_source(client))["key"]
         statuses = [(await post_lead(client, key, email="rl@example.kz")).status_code for _ in range(6)]
@@ -83,9 +87,83 @@ async def test_rate_limits_per_key_and_per_ip(servers: Servers) -> None:
         assert guesses == [401, 401, 401, 429]
 
 
+async def test_a_bot_posting_a_form_from_one_address_is_held_after_ten_posts_a_minute(
+    servers: Servers,
+) -> None:
+    """The review's bot: 25 form posts a second from one address, no Origin, the honeypot empty,
+    a new email each time. Under the default of 30/second;600/minute it had 98 of 100 taken and
+    the rep paged 99 times; a person posts a form once, an office behind one NAT a few times a
+    day. A preflight is no post: it keeps its own budget, and another visitor theirs."""
+    app = create_app(servers.settings(IngestSettings))  # the defaults
+    assert app.state.settings.rate_limit_per_ip == "10/minute;60/hour"
+
+    def client(ip: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://ingest", headers=ADMIN)
+
+    async with (
+        app.router.lifespan_context(app),
+        client("203.0.113.5") as bot,
+        client("198.51.100.7") as person,
+    ):
+        source = await create_source(bot, channel="landing_page")
+        url = f"/v1/forms/{source['id']}"
+        accept = {"Accept": "application/json"}
+        answers = [
+            await bot.post(
+                url, data={"email": f"bot-{n}-{uuid.uuid4().hex[:6]}@example.kz", "_hp": ""}, headers=accept
+            )
+            for n in range(25)
+        ]
+        assert [a.status_code for a in answers] == [202] * 10 + [429] * 15
+        assert 1 <= int(answers[-1].headers["retry-after"]) <= 60
+        # A person behind that address, posting the form from the page, is asked in their words.
+        browser = {"Accept": "text/html,*/*;q=0.8", "Accept-Language": "ru-RU,ru;q=0.9"}
+        held = await bot.post(url, data={"email": "person@example.kz"}, headers=browser)
+        assert held.status_code == 429 and held.headers["content-type"].startswith("text/html")
+        assert held.headers["content-language"] == "ru" and 1 <= int(held.headers["retry-after"]) <= 60
+        assert "отправьте её ещё раз через несколько минут" in held.text
+        site = "https://promo.example.kz"
+        landing = await create_source(bot, channel="landing_page", allowed_origins=[site])
+        preflight = {"Origin": site, "Access-Control-Request-Method": "POST"}
+        assert (await bot.options(f"/v1/forms/{landing['id']}", headers=preflight)).status_code == 204
+        email = f"person-{uuid.uuid4().hex[:6]}@example.kz"
+        assert (await person.post(url, data={"email": email}, headers=accept)).status_code == 202
+
+
+async def test_form_posts_held_behind_a_proxy_nobody_named_say_so_in_the_log(
+    servers: Servers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With LEADFLOW_TRUSTED_PROXIES unset behind a load balancer every visitor has its address:
+    a site's eleventh form post in a minute is held, whoever sends it, and only the log can tell
+    the operator why."""
+    monkeypatch.setattr(common, "_untrusted_proxy_log", common._Throttle(60))  # none logged yet
+    app = create_app(servers.settings(IngestSettings))
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.5", 40000))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://ingest", headers=ADMIN) as balancer,
+    ):
+        source = await create_source(balancer, channel="landing_page")
+        with every_log_line() as written:
+            statuses = [
+                (
+                    await balancer.post(
+                        f"/v1/forms/{source['id']}",
+                        data={"email": f"v{n}-{uuid.uuid4().hex[:6]}@example.kz"},
+                        headers={"Accept": "application/json", "X-Forwarded-For": f"198.51.100.{n}"},
+                    )
+                ).status_code
+                for n in range(12)
+            ]
+    assert statuses == [202] * 10 + [429] * 2
+    logged = [line for line in written.getvalue().splitlines() if "LEADFLOW_TRUSTED_PROXIES" in line]
+    assert len(logged) == 1 and "198.51.100" not in written.getvalue()
+
+
 async def test_an_ipv6_host_is_limited_by_its_64_not_by_each_address_in_it(servers: Servers) -> None:
     """One host is given a /64 and may send each guess from another of its 2**64 addresses."""
-    app = create_app(servers.settings(IngestSettings, rate_limit_per_ip="3/minute"))
+    app = create_app(servers.settings(IngestSettings, rate_limit_per_ip_other="3/minute"))
 
     async def guess(client_ip: str) -> int:
         transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
@@ -109,7 +187,9 @@ async def test_behind_a_trusted_proxy_each_visitor_has_a_bucket_and_nobody_choos
     """Behind a proxy every visitor once shared the proxy's bucket; with the proxy named in
     LEADFLOW_TRUSTED_PROXIES each has their own, and a client that is not the proxy cannot
     pick an address with X-Forwarded-For."""
-    settings = servers.settings(IngestSettings, rate_limit_per_ip="2/minute", trusted_proxies="10.0.0.0/24")
+    settings = servers.settings(
+        IngestSettings, rate_limit_per_ip_other="2/minute", trusted_proxies="10.0.0.0/24"
+    )
     app = create_app(settings)
 
     async def guesses(client_ip: str, forwarded: str, count: int = 3) -> list[int]:

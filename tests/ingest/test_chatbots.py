@@ -20,7 +20,7 @@ from tests.shared.test_no_personal_data_in_logs import every_log_line
 async def ingest(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
     """Ingest with no limit per client address: every post of this module comes from one, more
     than a minute's share of it (the limits have tests of their own, test_abuse)."""
-    async with running(create_app(servers.settings(IngestSettings, rate_limit_per_ip=""))) as client:
+    async with running(create_app(servers.settings(IngestSettings, rate_limit_per_ip_other=""))) as client:
         yield client
 
 

@@ -36,7 +36,9 @@ class ThreadedServer:
     """Ingest on a real port in its own thread and event loop, for a synchronous property."""
 
     def __init__(self, servers: Servers) -> None:
-        settings = servers.settings(IngestSettings, rate_limit_per_key="", rate_limit_per_ip="")
+        settings = servers.settings(
+            IngestSettings, rate_limit_per_key="", rate_limit_per_ip="", rate_limit_per_ip_other=""
+        )
         self.port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")

@@ -33,7 +33,7 @@ def documents(servers: Servers) -> dict[str, Document]:
 async def ingest(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
     """Ingest with a small body limit and two wrong keys a minute per client, so each error
     the document declares can be met cheaply."""
-    settings = servers.settings(IngestSettings, max_body_bytes=4096, rate_limit_per_ip="2/minute")
+    settings = servers.settings(IngestSettings, max_body_bytes=4096, rate_limit_per_ip_other="2/minute")
     async with running(create_ingest(settings)) as client:
         yield client
 

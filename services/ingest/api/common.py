@@ -1,5 +1,7 @@
 """What every ingest route shares: the source behind a key, the client, limits, idempotency."""
 
+import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 from uuid import UUID
@@ -18,7 +20,9 @@ from services.ingest.models import Source
 from services.ingest.source_cache import SourceCache
 from shared.error_docs import answers
 from shared.group_commit import GroupCommitter
+from shared.ratelimit import RateLimited
 
+log = logging.getLogger(__name__)
 UNAUTHORIZED = "Source key missing, unknown or disabled"
 ANOTHER_SOURCE = "This source key is another source's: the path names a source it is not"
 MAX_KEY_LENGTH = 200
@@ -34,7 +38,45 @@ def client_of(request: Request) -> Client:
 
 @answers(429)
 async def check_ip(request: Request) -> None:
+    """A request ingest takes without a key (a preflight, Telegram's webhook) or a failed key
+    check, counted against the client's address (LEADFLOW_RATE_LIMIT_PER_IP_OTHER)."""
     await request.app.state.limits.check_ip(client_of(request).ip or "unknown")
+
+
+async def check_form_post(request: Request) -> None:
+    """A public form post, counted against the client's address (LEADFLOW_RATE_LIMIT_PER_IP).
+    Behind a proxy LEADFLOW_TRUSTED_PROXIES does not name, every visitor has the proxy's
+    address and one budget for all, a few posts a minute: a post held so, carrying the proxy's
+    X-Forwarded-For, is logged (a line a minute at most) so that an operator sees why."""
+    try:
+        await request.app.state.limits.check_form_post(client_of(request).ip or "unknown")
+    except RateLimited:
+        proxies = request.app.state.settings.trusted_proxies.strip()
+        if not proxies and "x-forwarded-for" in request.headers and _untrusted_proxy_log.due():
+            log.warning(
+                "form posts held by LEADFLOW_RATE_LIMIT_PER_IP come through a proxy (X-Forwarded-For)"
+                " that LEADFLOW_TRUSTED_PROXIES does not name: every visitor behind it shares one"
+                " address's budget; name the proxy"
+            )
+        raise
+
+
+class _Throttle:
+    """True at most once every `every_seconds`."""
+
+    def __init__(self, every_seconds: float) -> None:
+        self.every_seconds = every_seconds
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.every_seconds:
+            return False
+        self._last = now
+        return True
+
+
+_untrusted_proxy_log = _Throttle(60.0)
 
 
 @answers(401, 429)

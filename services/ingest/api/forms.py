@@ -1,7 +1,6 @@
 """Public form endpoint: plain HTML forms and fetch() from landing pages (CORS per source)."""
 
 import html
-import logging
 from typing import Annotated
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from uuid import UUID, uuid4
@@ -10,7 +9,8 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.ingest.api.common import IdempotencyKey, answer_once, check_ip, client_of
+from services.ingest import refused_posts
+from services.ingest.api.common import IdempotencyKey, answer_once, check_form_post, check_ip, client_of
 from services.ingest.api.cors import allowed, answer_with, cors_headers, preflight_headers
 from services.ingest.capture import Client, capture, prepare
 from services.ingest.form_errors import in_visitors_words
@@ -23,12 +23,16 @@ from shared.http import Fault, InvalidInput, invalid_input_problem, problem
 from shared.inputs import UNSTORABLE, unstorable
 from shared.languages import Language, browser_languages, choose, page, say
 from shared.query_parameters import AnyQuery
+from shared.ratelimit import RateLimited
 
 # A landing page's form may post to an action URL carrying its own utm_* or gclid: not refused.
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/forms", tags=["forms"], dependencies=[AnyQuery])
 NO_FORM = "No such form"
 FOREIGN_ORIGIN = "This form does not accept posts from that origin"
+NO_ORIGIN = (
+    "This form takes posts from its site's pages only, and this one named no origin (a browser"
+    " names it); a server sends leads to POST /v1/leads with the source's key"
+)
 WITHHELD = "null"  # the Origin a browser sends in place of one it will not tell
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Read by the route, so FastAPI would declare no body: Swagger's "Try it out" and generated
@@ -45,42 +49,42 @@ FORM_BODY = {
 }
 
 
-async def _source(request: Request, source_id: UUID, origin: str | None) -> Source:
+async def _source(request: Request, source_id: UUID, origin: str | None, *, post: bool) -> Source:
     """The form's source. It is looked up before the client's rate limit is checked (an
-    unknown id costs one lookup, as a wrong key does), so that the 429 carries its CORS."""
+    unknown id costs one lookup, as a wrong key does), so that the 429 carries its CORS. A post
+    counts in the client's budget of form posts, a preflight in that of other requests."""
     source: Source | None = await request.app.state.sources.by_id(source_id)
     if source is not None:
         answer_with(request.scope, cors_headers(source, origin))
-    await check_ip(request)
+    await (check_form_post(request) if post else check_ip(request))
     if source is None:
         raise HTTPException(404, NO_FORM)
     return source
 
 
-def _foreign(source: Source, origin: str | None) -> bool:
-    """Whether a source with allowed origins is posted from another. A browser sends `Origin: null`
-    when it withholds the page's origin (a page with `Referrer-Policy: no-referrer`, a
-    sandboxed frame): taken, as a post with no Origin is (a server may always leave it out),
-    since the visitor on such a page is as real as any; it reads no answer (no CORS for null)."""
-    if origin in (None, WITHHELD):
-        return False
-    return bool(source.allowed_origins) and not allowed(source, origin)
+def _refusal(source: Source, origin: str | None) -> str | None:
+    """Why a source with allowed origins refuses a post, or None. A browser names the page's
+    origin on every POST, a plain form's too; a post naming none is a script's or a server's
+    (a bot's, mostly: a site's server sends leads to POST /v1/leads with the source's key). A
+    browser sends `Origin: null` when it withholds the page's origin (a page with
+    `Referrer-Policy: no-referrer`, a sandboxed frame): taken, since the visitor on such a page
+    is as real as any (a script could as well name the right origin); it reads no answer (no
+    CORS for null)."""
+    if not source.allowed_origins or origin == WITHHELD:
+        return None
+    if origin is None:
+        return refused_posts.NO_ORIGIN
+    return None if allowed(source, origin) else refused_posts.FOREIGN_ORIGIN
 
 
-async def _refuse_origin(request: Request, source: Source, origin: str | None, accept: str) -> Response:
-    """403, told once to the operator: a form refusing its own site's visitors (an origin
-    written wrong in `allowed_origins`) loses every lead, and the visitor cannot tell anyone.
-    The log names the source and the origin, no more (neither is a person's); the visitor of a
-    plain HTML form is shown a page in their language, a script gets the problem."""
-    log.warning(
-        "form post refused: source %s takes posts from %s only, this one came from %s",
-        source.id,
-        ", ".join(source.allowed_origins),
-        origin,
-    )
-    request.app.state.refused_form_posts.labels(str(source.id), "foreign_origin").inc()
+async def _refuse_origin(
+    request: Request, source: Source, origin: str | None, reason: str, accept: str
+) -> Response:
+    """403, told to the operator (`refused_posts`). The visitor of a plain HTML form is shown a
+    page in their language, a script gets the problem."""
+    request.app.state.refused_posts.refused(source, reason, origin)
     if not _wants_a_page(accept):
-        return problem(403, FOREIGN_ORIGIN)
+        return problem(403, FOREIGN_ORIGIN if reason == refused_posts.FOREIGN_ORIGIN else NO_ORIGIN)
     language = _language(request, await _form_fields_if_any(request), source)
     body = page(
         language,
@@ -90,6 +94,25 @@ async def _refuse_origin(request: Request, source: Source, origin: str | None, a
         f'<p><a href="javascript:history.back()">{html.escape(say("form_back", language))}</a></p>',
     )
     return HTMLResponse(body, status_code=403, headers={"Content-Language": language})
+
+
+async def _held(request: Request, source_id: UUID, held: RateLimited) -> Response:
+    """429 to a browser's own form post: a page in the visitor's language asking them to send
+    it again in a few minutes (with the limit's Retry-After), not the problem's English JSON. A
+    person meets it only behind an address many post from (a mobile carrier's, an office's)."""
+    source: Source | None = await request.app.state.sources.by_id(source_id)
+    if source is None:
+        raise held
+    language = _language(request, await _form_fields_if_any(request), source)
+    body = page(
+        language,
+        say("form_held_title", language),
+        f"<h1>{html.escape(say('form_held_title', language))}</h1>",
+        f"<p>{html.escape(say('form_held_text', language))}</p>",
+        f'<p><a href="javascript:history.back()">{html.escape(say("form_back", language))}</a></p>',
+    )
+    headers = {"Content-Language": language, "Retry-After": str(held.retry_after)}
+    return HTMLResponse(body, status_code=429, headers=headers)
 
 
 def _wants_a_page(accept: str) -> bool:
@@ -115,7 +138,7 @@ async def _form_fields_if_any(request: Request) -> list[tuple[str, str]]:
 async def preflight(
     request: Request, source_id: UUID, origin: Annotated[str | None, Header()] = None
 ) -> Response:
-    source = await _source(request, source_id, origin)
+    source = await _source(request, source_id, origin, post=False)
     if not allowed(source, origin):
         raise HTTPException(403, FOREIGN_ORIGIN)
     return Response(status_code=204, headers=preflight_headers(str(origin), "content-type, idempotency-key"))
@@ -129,8 +152,9 @@ async def preflight(
         303: {"description": "To the source's redirect URL"},
         403: {
             "content": {"text/html": {"schema": {"type": "string"}}},
-            "description": "The source takes posts from other origins only: a page in the"
-            " visitor's language for a browser, else a problem",
+            "description": "The source takes posts from other origins only (or from a browser"
+            " only, and this post named no origin): a page in the visitor's language for a"
+            " browser, else a problem",
         },
         404: {"description": "No such form (no active source with this id)"},
         422: {
@@ -138,7 +162,11 @@ async def preflight(
             "description": "A field refused: a page in the"
             " visitor's language for a browser, else a problem naming each field",
         },
-        429: {},
+        429: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "description": "Too many form posts from the client's address: a page in the"
+            " visitor's language for a browser, else a problem (Retry-After either way)",
+        },
     },
     openapi_extra=FORM_BODY,
 )
@@ -154,9 +182,14 @@ async def submit_form(
     `lead_id` added, or 202 JSON when `Accept: application/json`. `_hp` is the honeypot:
     leave it empty and hidden. A fetch() sent again with the same `Idempotency-Key` gets the
     first answer and records nothing."""
-    source = await _source(request, source_id, origin)
-    if _foreign(source, origin):
-        return await _refuse_origin(request, source, origin, accept)
+    try:
+        source = await _source(request, source_id, origin, post=True)
+    except RateLimited as held:
+        if not _wants_a_page(accept):
+            raise
+        return await _held(request, source_id, held)
+    if reason := _refusal(source, origin):
+        return await _refuse_origin(request, source, origin, reason, accept)
     fields = await _form_fields(request)
     language = _language(request, fields, source)
     refused = [problem for name, value in fields if (problem := _unstorable(name, value))]
