@@ -1,8 +1,9 @@
 """A source's form as HTML to paste into its site (pure): the fields a lead form usually has,
 labelled in the visitors' language, the ones the source requires marked required, a consent
-box, the honeypot hidden from people and screen readers, and the page's own address sent with
+box, the honeypot hidden from people and screen readers, the page's own address sent with
 the post (browsers tell another site only the origin, so the UTM tags of the page's URL would
-be lost). Nothing of the site's is assumed: plain elements, classes to style them by."""
+be lost), and the form sent once however often its button is clicked. Nothing of the site's is
+assumed: plain elements, classes to style them by."""
 
 import html
 
@@ -24,11 +25,23 @@ HONEYPOT = (
     '<div aria-hidden="true" style="position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden">'
     '<input name="_hp" tabindex="-1" autocomplete="off"></div>'
 )
-SENDS_ITS_ADDRESS = (
-    "<script>(function (form) {"
-    ' form.addEventListener("submit", function () { form.elements.page_url.value = location.href; });'
-    " })(document.currentScript.previousElementSibling);</script>"
-)
+# The script after the form: it sends the page's address, and sends the form once. Clicked
+# again while the post is on its way (a slow network), the form went again, and the lead got
+# another `form_submitted`, scored again: the button is disabled and a second submit ignored
+# until the next page comes, or for 10 s (a post that stalls may then be sent again; ingest takes
+# the same post again within minutes as the first, api/forms.py). Coming back to the page from
+# the next (the back button, which may show the page as it was left) enables it again.
+SENDS_ITS_ADDRESS = """<script>(function (form) {
+  var button = form.querySelector("[type=submit]"), sending = 0;
+  function ready() { clearTimeout(sending); sending = 0; button.disabled = false; }
+  form.addEventListener("submit", function (event) {
+    if (sending) { event.preventDefault(); return; }
+    sending = setTimeout(ready, 10000);
+    button.disabled = true;
+    form.elements.page_url.value = location.href;
+  });
+  window.addEventListener("pageshow", ready);
+})(document.currentScript.previousElementSibling);</script>"""
 
 
 def form_snippet(source: Source, action: str, language: Language) -> str:

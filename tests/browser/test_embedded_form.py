@@ -2,6 +2,10 @@
 another origin, filled in and sent by a real headless Chromium: the lead arrives with the page's
 UTM tags, the form's language and the visitor's consent, and the visitor lands on the thanks page."""
 
+import asyncio
+import uuid
+from typing import Any
+
 import httpx
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
@@ -9,7 +13,7 @@ from playwright.async_api import Browser
 
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
-from tests.conftest import ADMIN, Servers, serving
+from tests.conftest import ADMIN, Servers, eventually, serving
 
 
 def site_with(snippet: dict[str, str]) -> FastAPI:
@@ -88,3 +92,62 @@ async def test_a_pasted_snippet_will_not_send_without_a_field_the_source_require
         missing = await page.eval_on_selector("input[name=phone]", "input => input.validity.valueMissing")
         assert missing is True
         assert page.url == f"{site_url}/promo", "nothing sent"
+
+
+def slow(app: Any, posts: list[str], seconds: float) -> Any:
+    """The app behind a slow network: each form post noted, and answered `seconds` late."""
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith("/v1/forms/"):
+            posts.append(scope["path"])
+            await asyncio.sleep(seconds)
+        await app(scope, receive, send)
+
+    return asgi
+
+
+async def test_a_pasted_snippet_sends_the_form_once_however_often_it_is_clicked_on_a_slow_network(
+    servers: Servers, browser: Browser
+) -> None:
+    """Clicked three times while the post was on its way, the form went three times: three
+    `form_submitted` on the lead, its score counted again each time. The button is disabled
+    until the next page comes; Enter in a field sends nothing more either."""
+    snippet, posts = {"html": ""}, []
+    app = create_app(servers.settings(IngestSettings))
+    async with (
+        serving(slow(app, posts, seconds=3)) as ingest_url,
+        httpx.AsyncClient(base_url=ingest_url, headers=ADMIN) as admin,
+        serving(site_with(snippet)) as site_url,
+    ):
+        landing = {
+            "name": "Promo",
+            "channel": "landing_page",
+            "allowed_origins": [f"{site_url}/promo"],
+            "redirect_url": f"{site_url}/thanks",
+        }
+        source = (await admin.post("/v1/sources", json=landing)).json()
+        snippet["html"] = (await admin.get(f"/v1/sources/{source['id']}/embed?language=kk")).text
+        page = await browser.new_page()
+        await page.goto(f"{site_url}/promo")
+        name = page.get_by_label("Аты", exact=True)
+        await name.fill("Dana")
+        await page.get_by_label("Электрондық пошта", exact=True).fill(f"d-{uuid.uuid4().hex[:8]}@example.kz")
+        box = await page.get_by_role("button", name="Жіберу").bounding_box()
+        assert box is not None
+        await name.press("Enter", no_wait_after=True)  # sent, and on its way for 3 s
+        await eventually(lambda: len(posts) == 1)
+        # The visitor clicks again, twice, then presses Enter once more (by the mouse and the
+        # keyboard themselves: a page that is leaving runs no test's script).
+        for _ in range(2):
+            await page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            await asyncio.sleep(0.2)
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{site_url}/thanks?lead_id=*")
+        lead_id = httpx.URL(page.url).params["lead_id"]
+        await page.go_back()
+        await page.wait_for_url(f"{site_url}/promo")
+        assert await page.get_by_role("button", name="Жіберу").is_enabled(), "back, it may be sent again"
+        lead = (await admin.get(f"/v1/leads/{lead_id}")).json()
+
+    assert posts == [f"/v1/forms/{source['id']}"]
+    assert lead["attributes"]["first_name"] == "Dana" and lead["history"] == []

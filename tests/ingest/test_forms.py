@@ -1,5 +1,6 @@
 """Plain HTML form posts: redirect or JSON, honeypot, CORS per source."""
 
+import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -8,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from services.ingest import spam
+from services.ingest import idempotency, spam
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from tests.conftest import ADMIN, Servers, running
@@ -467,3 +468,80 @@ async def test_a_source_with_allowed_origins_refuses_a_post_naming_no_origin(
         f"/v1/forms/{anywhere['id']}", data={"email": f"a-{uuid.uuid4().hex[:8]}@example.kz"}
     )
     assert taken.status_code == 202, taken.text
+
+
+async def test_a_form_sent_again_within_minutes_is_recorded_once_though_a_plain_form_sends_no_key(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """A plain HTML form on a slow network, its button clicked three times: three posts, three
+    `form_submitted` on the lead (the score went from 20 to 40), and the form can send no
+    Idempotency-Key. The same post again (same source, address and fields) within ten minutes
+    is now the first one, answered alike; clicks at once are one too."""
+    source = await form_source(ingest)
+    url, email = f"/v1/forms/{source['id']}", f"d-{uuid.uuid4().hex[:8]}@example.kz"
+    fields = {"email": email, "first_name": "Дана", "message": "Перезвоните", "page_url": f"{ORIGIN}/a"}
+    browser = {"Origin": ORIGIN, "Accept": "text/html,*/*;q=0.8"}
+    first = await ingest.post(url, data=fields, headers=browser)
+    clicks = await asyncio.gather(*(ingest.post(url, data=fields, headers=browser) for _ in range(2)))
+    assert [a.status_code for a in (first, *clicks)] == [303] * 3
+    assert {a.headers["location"] for a in (first, *clicks)} == {first.headers["location"]}
+    assert "idempotent-replayed" not in first.headers
+    assert [a.headers["idempotent-replayed"] for a in clicks] == ["true", "true"]
+    lead_id = httpx.URL(first.headers["location"]).params["lead_id"]
+
+    async def history() -> list[str]:
+        lead = (await ingest.get(f"/v1/leads/{lead_id}", headers=ADMIN)).json()
+        return [h["type"] for h in lead["history"]]
+
+    assert await history() == []  # the capture alone
+    script = await ingest.post(url, data=fields, headers={"Origin": ORIGIN, "Accept": "application/json"})
+    assert script.status_code == 202 and script.json()["lead_id"] == lead_id
+
+    changed = await ingest.post(url, data=fields | {"message": "И ещё вопрос"}, headers=browser)
+    assert changed.status_code == 303 and await history() == ["form_submitted"], "another post"
+    app = ingest._transport.app  # type: ignore[attr-defined]
+    office = httpx.ASGITransport(app=app, client=("192.0.2.44", 40000))
+    async with httpx.AsyncClient(transport=office, base_url="http://ingest") as colleague:
+        elsewhere = await colleague.post(url, data=fields, headers=browser)
+    assert elsewhere.status_code == 303 and await history() == ["form_submitted"] * 2, "another address"
+
+    db = ingest_db(ingest)
+    async with db.transaction() as session:  # the first post, eleven minutes ago
+        await session.execute(
+            text(
+                "UPDATE idempotency_keys SET created_at = now() - interval '11 minutes'"
+                " WHERE source_id = :s AND key LIKE 'repeat:%'"
+            ),
+            {"s": source["id"]},
+        )
+    later = await ingest.post(url, data=fields, headers=browser)
+    assert later.status_code == 303 and "idempotent-replayed" not in later.headers
+    assert await history() == ["form_submitted"] * 3, "the same post after the window is a new one"
+
+
+async def test_the_keys_of_form_posts_go_with_the_purge_once_their_minutes_have_passed(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """They are digests of what the person sent: kept no longer than they serve."""
+    source = await form_source(ingest)
+    url, headers = f"/v1/forms/{source['id']}", {"Origin": ORIGIN, "Accept": "application/json"}
+    for n, key in enumerate(("old-click", "new-click")):
+        email = f"k{n}-{uuid.uuid4().hex[:8]}@example.kz"
+        answer = await ingest.post(url, data={"email": email}, headers=headers | {"Idempotency-Key": key})
+        assert answer.status_code == 202
+    db = ingest_db(ingest)
+    query = "SELECT key FROM idempotency_keys WHERE source_id = :s ORDER BY key"
+    async with db.transaction() as session:
+        keys = [key for (key,) in await session.execute(text(query), {"s": source["id"]})]
+        assert keys[:2] == ["new-click", "old-click"] and len(keys) == 4
+        await session.execute(
+            text(
+                "UPDATE idempotency_keys SET created_at = now() - interval '20 minutes'"
+                " WHERE source_id = :s AND key IN ('old-click', :repeat)"
+            ),
+            {"s": source["id"], "repeat": keys[2]},
+        )
+    await idempotency.forget_older_than(db, hours=48)
+    async with db.transaction() as session:
+        left = [key for (key,) in await session.execute(text(query), {"s": source["id"]})]
+    assert left == ["new-click", "old-click", keys[3]]

@@ -3,6 +3,7 @@
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -140,23 +141,27 @@ async def answer_once(
     payload: Callable[[], Any],
     work: Callable[[AsyncSession], Awaitable[Answer]],
     contacts: Contacts = (),
+    windows: Mapping[str, timedelta] | None = None,
 ) -> Answer:
     """Run `work` in a group-committed transaction, once per key: `keys` maps what the client
     sent each as (`Idempotency-Key`, a body's `event_id`) to the key, None where not sent. A
     retry of the same request under any of them gets the stored first answer, and a key reused
-    for another request is a 422 naming what it was sent as.
+    for another request is a 422 naming what it was sent as. A key is remembered for
+    LEADFLOW_IDEMPOTENCY_HOURS, or for its field's while in `windows` (a key ingest made of
+    the request itself: `idempotency.repeat_key`).
     `contacts`: the (email, phone) pairs the work will look up, fetched for the whole group."""
     committer: GroupCommitter = request.app.state.committer
     named = {field: key for field, key in keys.items() if key is not None}
     if not named:
         return await committer.submit(work, contacts)
     digest = idempotency.fingerprint(payload())
-    hours = request.app.state.settings.idempotency_hours
+    remembered = timedelta(hours=request.app.state.settings.idempotency_hours)
+    within = {field: (windows or {}).get(field, remembered) for field in named}
 
     async def once(session: AsyncSession) -> Answer:
         for field, key in named.items():
             try:
-                prior = await idempotency.recall(session, source_id, key, digest, hours)
+                prior = await idempotency.recall(session, source_id, key, digest, within[field])
             except idempotency.KeyReused as error:
                 raise idempotency.KeyReused(key, field) from error
             if prior is not None:

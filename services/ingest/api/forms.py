@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.ingest import refused_posts
+from services.ingest import idempotency, refused_posts
 from services.ingest.api.common import IdempotencyKey, answer_once, check_form_post, check_ip, client_of
 from services.ingest.api.cors import allowed, answer_with, cors_headers, preflight_headers
 from services.ingest.capture import Client, capture, prepare
@@ -33,6 +33,7 @@ NO_ORIGIN = (
     "This form takes posts from its site's pages only, and this one named no origin (a browser"
     " names it); a server sends leads to POST /v1/leads with the source's key"
 )
+SAME_POST = "the same form post"  # what a form post's own key stands for (`_take_lead`)
 WITHHELD = "null"  # the Origin a browser sends in place of one it will not tell
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Read by the route, so FastAPI would declare no body: Swagger's "Try it out" and generated
@@ -212,17 +213,22 @@ async def _take_lead(
     referer: str | None,
     idempotency_key: str | None,
 ) -> Answer:
-    """The form's lead, captured once per `Idempotency-Key`: a second click or a retry after
-    a lost answer would otherwise record the form again, and score it again."""
+    """The form's lead, captured once per `Idempotency-Key`, and once for the same post again
+    within `REPEAT_WINDOW` (the same fields, from the same address): a second click, a retry
+    after a lost answer, or a browser's form sent again while the first post was slow, would
+    otherwise record the form again, and score it again. A plain HTML form can send no key."""
     lead = lead_from_form(fields, referer)
     region = request.app.state.settings.default_phone_region
-    submission = prepare(source, lead, region, client_of(request))
+    client = client_of(request)
+    submission = prepare(source, lead, region, client)
 
     async def work(session: AsyncSession) -> Answer:
         return _accepted_as((await capture(session, source, submission)).lead_id)
 
-    keys = {"Idempotency-Key": idempotency_key}
-    return await answer_once(request, source.id, keys, lambda: fields, work)
+    again = idempotency.repeat_key("form", str(source.id), client.ip, fields)
+    keys = {"Idempotency-Key": idempotency_key, SAME_POST: again}
+    windows = {SAME_POST: idempotency.REPEAT_WINDOW}
+    return await answer_once(request, source.id, keys, lambda: fields, work, windows=windows)
 
 
 def _accepted_as(lead_id: UUID) -> Answer:
