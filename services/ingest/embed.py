@@ -2,8 +2,9 @@
 labelled in the visitors' language, the ones the source requires marked required, a consent
 box, the honeypot hidden from people and screen readers, the page's own address sent with
 the post (browsers tell another site only the origin, so the UTM tags of the page's URL would
-be lost), and the form sent once however often its button is clicked. Nothing of the site's is
-assumed: plain elements, classes to style them by."""
+be lost) with the UTM tags and the referrer of the visit's landing page (the visitor may have
+looked at other pages first), and the form sent once however often its button is clicked.
+Nothing of the site's is assumed: plain elements, classes to style them by."""
 
 import html
 
@@ -25,20 +26,68 @@ HONEYPOT = (
     '<div aria-hidden="true" style="position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden">'
     '<input name="_hp" tabindex="-1" autocomplete="off"></div>'
 )
-# The script after the form: it sends the page's address, and sends the form once. Clicked
-# again while the post is on its way (a slow network), the form went again, and the lead got
-# another `form_submitted`, scored again: the button is disabled and a second submit ignored
-# until the next page comes, or for 10 s (a post that stalls may then be sent again; ingest takes
-# the same post again within minutes as the first, api/forms.py). Coming back to the page from
-# the next (the back button, which may show the page as it was left) enables it again.
+# The script after the form. It keeps the visit's landing in sessionStorage (the tab's, for the
+# visit): its address, for its UTM tags, and the page the visitor came from. A visitor who came
+# by an ad's link and looked at another page or two before sending the form lost the ad's tags:
+# only the page the form was sent from was sent. The first page it runs on in the tab is the
+# landing, and so is a later one with UTM tags of its own reached from another site (a new
+# visit, by another ad); a page reached from the site's own keeps the landing. Pasted alone into
+# a page without the form, it keeps the landing and does nothing else. With the form it sends
+# the page's address (`page_url`), the landing's UTM tags (`utm_*`, which win over the page's)
+# and its referrer (`referrer`); where sessionStorage is not to be had, this page's own.
+#
+# And it sends the form once. Clicked again while the post is on its way (a slow network), the
+# form went again, and the lead got another `form_submitted`, scored again: the button is
+# disabled and a second submit ignored until the next page comes, or for 10 s (a post that
+# stalls may then be sent again; ingest takes the same post again within minutes as the first,
+# api/forms.py). Coming back to the page from the next (the back button, which may show the page
+# as it was left) enables it again.
 SENDS_ITS_ADDRESS = """<script>(function (form) {
+  var KEPT = "leadflow-landing";
+  var TAGS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"];
+  function tags(url) {
+    var found = {};
+    try {
+      new URL(url).searchParams.forEach(function (value, name) {
+        name = name.toLowerCase();
+        if (TAGS.indexOf(name) >= 0 && value.trim() && !found[name]) found[name] = value.trim().slice(0, 200);
+      });
+    } catch (e) {}
+    return found;
+  }
+  function fromElsewhere() {
+    try { return new URL(document.referrer).origin !== location.origin; } catch (e) { return true; }
+  }
+  var here = {url: location.href, referrer: document.referrer}, landing = here;
+  try {
+    landing = JSON.parse(sessionStorage.getItem(KEPT) || "null");
+    if (!landing || typeof landing !== "object" || (fromElsewhere() && Object.keys(tags(here.url)).length)) {
+      landing = here;
+      sessionStorage.setItem(KEPT, JSON.stringify(here));
+    }
+  } catch (e) { landing = here; }
+  if (!form || !form.classList || !form.classList.contains("leadflow-form")) return;
   var button = form.querySelector("[type=submit]"), sending = 0;
   function ready() { clearTimeout(sending); sending = 0; button.disabled = false; }
+  function send(name, value) {
+    var input = form.elements[name];
+    if (!value || (input && input.type !== "hidden")) return;
+    if (!input) {
+      input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      form.appendChild(input);
+    }
+    input.value = value;
+  }
   form.addEventListener("submit", function (event) {
     if (sending) { event.preventDefault(); return; }
     sending = setTimeout(ready, 10000);
     button.disabled = true;
-    form.elements.page_url.value = location.href;
+    send("page_url", location.href.slice(0, 2000));
+    var landed = tags(landing.url);
+    for (var name in landed) send(name, landed[name]);
+    send("referrer", String(landing.referrer || "").slice(0, 2000));
   });
   window.addEventListener("pageshow", ready);
 })(document.currentScript.previousElementSibling);</script>"""

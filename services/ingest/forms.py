@@ -15,6 +15,8 @@ HONEYPOT = "_hp"
 NAME_ALIASES = (WHOLE_NAME, "full_name")  # a whole name, split into first and last
 WHOLE_NAMES = (WHOLE_NAME, FIO)  # as `field_named` calls them: first name first, and surname first
 UTM_PREFIX = "utm_"
+ADDRESSES = frozenset({"page_url", "referrer"})
+MAX_URL, MAX_TAG = 2000, 200  # as LeadIn takes them (schemas.Url, Short)
 MAX_CUSTOM = 50
 
 
@@ -55,13 +57,15 @@ def lead_from_form(fields: Iterable[tuple[str, str]], page_url: str | None) -> L
             if last:
                 lead["last_name"] = last
         elif name.lower().startswith(UTM_PREFIX):
-            lead["utm"][name.lower()[len(UTM_PREFIX) :]] = value
+            lead["utm"][name.lower()[len(UTM_PREFIX) :]] = value[:MAX_TAG]
+        elif field in ADDRESSES:  # what the page's script sent, not the visitor: a 422 lost the lead
+            lead[field] = value[:MAX_URL]
         elif field is not None and field not in WHOLE_NAMES:
             lead[field] = value
         elif (key := keys.get(name)) and (key in lead["custom"] or len(lead["custom"]) < MAX_CUSTOM):
             lead["custom"][key] = value[:1000]
     if page_url and "page_url" not in lead:
-        lead["page_url"] = page_url[:2000]
+        lead["page_url"] = page_url[:MAX_URL]
     return parse_lead(lead)
 
 

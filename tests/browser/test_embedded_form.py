@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
@@ -151,3 +151,91 @@ async def test_a_pasted_snippet_sends_the_form_once_however_often_it_is_clicked_
 
     assert posts == [f"/v1/forms/{source['id']}"]
     assert lead["attributes"]["first_name"] == "Dana" and lead["history"] == []
+
+
+def site_of_pages(snippet: dict[str, str]) -> FastAPI:
+    """A site whose form sits on some pages: an ad leads to /promo (the form), the visitor reads
+    /about (no form), then sends the form from /contact; or lands on /sale, which has none."""
+    site = FastAPI()
+
+    def page(title: str, body: str) -> str:
+        return f'<!doctype html><html lang="ru"><meta charset="utf-8"><title>{title}</title>{body}'
+
+    @site.get("/promo", response_class=HTMLResponse)
+    def promo() -> str:
+        return page("Акция", f'<a href="/about">О нас</a>{snippet["html"]}')
+
+    @site.get("/sale", response_class=HTMLResponse)
+    def sale() -> str:
+        return page("Скидки", '<a href="/contact">Контакты</a>')
+
+    @site.get("/about", response_class=HTMLResponse)
+    def about() -> str:
+        return page("О нас", '<a href="/contact">Контакты</a>')
+
+    @site.get("/contact", response_class=HTMLResponse)
+    def contact() -> str:
+        return page("Контакты", snippet["html"])
+
+    @site.get("/thanks", response_class=HTMLResponse)
+    def thanks() -> str:
+        return page("Спасибо", "<h1>Спасибо!</h1>")
+
+    return site
+
+
+async def test_the_landings_utm_tags_and_referrer_come_with_a_form_sent_from_another_page(
+    servers: Servers, browser: Browser
+) -> None:
+    """Only the address of the page the form was sent from went with it: a visitor who came by
+    an Instagram ad and read another page before writing to the company arrived with no UTM
+    tags, and nothing said where they came from."""
+    snippet: dict[str, str] = {"html": ""}
+    app = create_app(servers.settings(IngestSettings))
+    async with (
+        serving(app) as ingest_url,
+        httpx.AsyncClient(base_url=ingest_url, headers=ADMIN) as admin,
+        serving(site_of_pages(snippet)) as site_url,
+    ):
+        landing = {"name": "Site", "channel": "landing_page", "redirect_url": f"{site_url}/thanks"}
+        source = (await admin.post("/v1/sources", json=landing | {"allowed_origins": [site_url]})).json()
+        snippet["html"] = (await admin.get(f"/v1/sources/{source['id']}/embed?language=ru")).text
+
+        async def send_from_contact(page: Page, name: str) -> dict[str, Any]:
+            await page.wait_for_url(f"{site_url}/contact")
+            await page.get_by_label("Имя", exact=True).fill(name)
+            await page.get_by_label("Электронная почта", exact=True).fill(
+                f"{uuid.uuid4().hex[:8]}@example.kz"
+            )
+            await page.get_by_role("button", name="Отправить").click()
+            await page.wait_for_url(f"{site_url}/thanks?lead_id=*")
+            lead_id = httpx.URL(page.url).params["lead_id"]
+            return dict((await admin.get(f"/v1/leads/{lead_id}")).json()["attributes"])
+
+        ad = await browser.new_page()
+        instagram = "https://l.instagram.com/"
+        await ad.goto(
+            f"{site_url}/promo?utm_source=instagram&utm_campaign=winter&fbclid=x1", referer=instagram
+        )
+        await ad.get_by_role("link", name="О нас").click()
+        await ad.get_by_role("link", name="Контакты").click()
+        came = await send_from_contact(ad, "Айгерим")
+        # The same visitor comes back later by another ad, in the same tab: a new visit.
+        await ad.goto(f"{site_url}/promo?utm_source=telegram", referer="https://t.me/")
+        await ad.get_by_role("link", name="О нас").click()
+        await ad.get_by_role("link", name="Контакты").click()
+        again = await send_from_contact(ad, "Айгерим")
+
+        # A landing without the form: the form's page knows it from its referrer, one step on.
+        sale = await (await browser.new_context()).new_page()
+        await sale.goto(
+            f"{site_url}/sale?utm_source=google&utm_medium=cpc", referer="https://www.google.com/"
+        )
+        await sale.get_by_role("link", name="Контакты").click()
+        searched = await send_from_contact(sale, "Ерлан")
+
+    assert came["utm"] == {"source": "instagram", "campaign": "winter"}
+    assert came["referrer"] == instagram and came["page_url"] == f"{site_url}/contact"
+    assert again["utm"] == {"source": "telegram"} and again["referrer"] == "https://t.me/"
+    assert searched["utm"] == {"source": "google", "medium": "cpc"}
+    assert searched["referrer"] == f"{site_url}/sale?utm_source=google&utm_medium=cpc"

@@ -545,3 +545,27 @@ async def test_the_keys_of_form_posts_go_with_the_purge_once_their_minutes_have_
     async with db.transaction() as session:
         left = [key for (key,) in await session.execute(text(query), {"s": source["id"]})]
     assert left == ["new-click", "old-click", keys[3]]
+
+
+async def test_a_long_page_address_sent_by_the_pages_script_is_cut_not_the_lead_lost(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """`page_url`, `referrer` and the `utm_*` tags are what the page's script sends, not what
+    the visitor typed: one past its bound (an ad's URL with long click ids) was a 422 naming a
+    field the visitor never saw, and the lead was lost."""
+    source = await form_source(ingest)
+    long_url = f"{ORIGIN}/contact?utm_source=ads&gclid=" + "x" * 2500
+    fields = {
+        "email": f"l-{uuid.uuid4().hex[:8]}@example.kz",
+        "page_url": long_url,
+        "referrer": "https://www.google.com/search?q=" + "y" * 2500,
+        "utm_campaign": "c" * 300,
+    }
+    headers = {"Origin": ORIGIN, "Accept": "application/json"}
+    answer = await ingest.post(f"/v1/forms/{source['id']}", data=fields, headers=headers)
+    assert answer.status_code == 202, answer.text
+    attributes = (await ingest.get(f"/v1/leads/{answer.json()['lead_id']}", headers=ADMIN)).json()[
+        "attributes"
+    ]
+    assert attributes["page_url"] == long_url[:2000] and len(attributes["referrer"]) == 2000
+    assert attributes["utm"] == {"source": "ads", "campaign": "c" * 200}
