@@ -40,7 +40,8 @@ class RefusedPosts:
             self._reported[source.id] = (last, since + 1)
             return
         self._reported[source.id] = (now, 0)
-        came = f"came from {origin}" if reason == FOREIGN_ORIGIN else "named no origin (no Origin header)"
+        named = (origin or "")[:200]  # as sent: a script may send anything
+        came = f"came from {named}" if reason == FOREIGN_ORIGIN else "named no origin (no Origin header)"
         log.warning(
             "form post refused: source %s takes posts from %s only, this one %s"
             " (%d more refused since the last line)",
