@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.ingest import idempotency, refused_posts
+from services.ingest import form_charsets, idempotency, refused_posts
 from services.ingest.api.common import IdempotencyKey, answer_once, check_form_post, check_ip, client_of
 from services.ingest.api.cors import allowed, answer_with, cors_headers, preflight_headers
 from services.ingest.capture import Client, capture, prepare
@@ -36,6 +36,7 @@ NO_ORIGIN = (
 SAME_POST = "the same form post"  # what a form post's own key stands for (`_take_lead`)
 WITHHELD = "null"  # the Origin a browser sends in place of one it will not tell
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MAX_FIELDS = 200
 # Read by the route, so FastAPI would declare no body: Swagger's "Try it out" and generated
 # clients could not send the form.
 FORM = {
@@ -86,7 +87,7 @@ async def _refuse_origin(
     request.app.state.refused_posts.refused(source, reason, origin)
     if not _wants_a_page(accept):
         return problem(403, FOREIGN_ORIGIN if reason == refused_posts.FOREIGN_ORIGIN else NO_ORIGIN)
-    language = _language(request, await _form_fields_if_any(request), source)
+    language = _language(request, await _form_fields_if_any(request, source), source)
     body = page(
         language,
         say("form_refused_title", language),
@@ -104,7 +105,7 @@ async def _held(request: Request, source_id: UUID, held: RateLimited) -> Respons
     source: Source | None = await request.app.state.sources.by_id(source_id)
     if source is None:
         raise held
-    language = _language(request, await _form_fields_if_any(request), source)
+    language = _language(request, await _form_fields_if_any(request, source), source)
     body = page(
         language,
         say("form_held_title", language),
@@ -127,10 +128,10 @@ def _language(request: Request, fields: list[tuple[str, str]], source: Source) -
     return choose(dict(fields).get("language"), source.default_language, *browser)
 
 
-async def _form_fields_if_any(request: Request) -> list[tuple[str, str]]:
+async def _form_fields_if_any(request: Request, source: Source) -> list[tuple[str, str]]:
     """The posted fields, or none for a body that is no form."""
     try:
-        return await _form_fields(request)
+        return await _form_fields(request, source)
     except HTTPException:
         return []
 
@@ -191,7 +192,7 @@ async def submit_form(
         return await _held(request, source_id, held)
     if reason := _refusal(source, origin):
         return await _refuse_origin(request, source, origin, reason, accept)
-    fields = await _form_fields(request)
+    fields = await _form_fields(request, source)
     language = _language(request, fields, source)
     refused = [problem for name, value in fields if (problem := _unstorable(name, value))]
     if refused:
@@ -236,14 +237,24 @@ def _accepted_as(lead_id: UUID) -> Answer:
     return Answer(202, {"lead_id": str(lead_id), "status": "accepted"})
 
 
-async def _form_fields(request: Request) -> list[tuple[str, str]]:
+async def _form_fields(request: Request, source: Source) -> list[tuple[str, str]]:
     """The form's text fields, in order (a 415 for a body that is no form). Its files are left
     out: a browser sends an empty <input type=file> as one, and they are not ingest's (the body's
-    bound holds what comes)."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    bound holds what comes). A urlencoded post from a page in a legacy charset is read in it
+    (`form_charsets`: the source's language, else the browser's, tells which)."""
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";")[0].strip().lower()
     if media_type not in FORM_TYPES:
         raise HTTPException(415, "Post the form as application/x-www-form-urlencoded or multipart/form-data")
-    async with request.form(max_files=200, max_fields=200) as form:
+    if media_type == FORM_TYPES[0] and not form_charsets.is_utf8(body := await request.body()):
+        browser = browser_languages(request.headers.get("accept-language"))
+        languages = [source.default_language, *browser] if source.default_language else browser
+        charset = form_charsets.legacy_charset(content_type, languages)
+        try:
+            return form_charsets.legacy_fields(body, charset, MAX_FIELDS)
+        except ValueError:
+            raise HTTPException(400, f"Too many fields. Maximum number of fields is {MAX_FIELDS}.") from None
+    async with request.form(max_files=MAX_FIELDS, max_fields=MAX_FIELDS) as form:
         return [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
 
 
