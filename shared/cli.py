@@ -6,17 +6,18 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-import uvicorn
-from fastapi import FastAPI
 
-from shared.migrations import upgrade
-from shared.observability import configure_logging
-from shared.refusals import load_settings, reaching_postgres
-from shared.request_head import bounded_head
-from shared.settings import ServiceSettings
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from shared.settings import ServiceSettings
+
+# `leadflow` imports what a command needs when it runs, so `leadflow listen` or `--help` start
+# at once rather than after loading FastAPI, SQLAlchemy and Alembic (a second or more).
 
 SERVICES = ("ingest", "scoring", "nurture", "metrics")
 LOCK_FILE = "dev.lock"  # held by the running `leadflow dev` of a home (shared.dev.hold_home)
@@ -28,21 +29,27 @@ def migrations_dir(service: str) -> Path:
     return SERVICES_DIR / service / "migrations"
 
 
-S = TypeVar("S", bound=ServiceSettings)
+S = TypeVar("S", bound="ServiceSettings")
 
 
 def service_cli(
     name: str,
     settings_type: type[S],
-    create_app: Callable[[S], FastAPI],
-    parts: Mapping[str, tuple[str, Callable[[S], FastAPI]]] | None = None,
+    create_app: "Callable[[S], FastAPI]",
+    parts: "Mapping[str, tuple[str, Callable[[S], FastAPI]]] | None" = None,
 ) -> typer.Typer:
     """`python -m services.<name> serve | migrate`, and a command per part of the service that
     can run in a process of its own (`parts`: command → its help and its app)."""
     cli = typer.Typer(add_completion=False, rich_markup_mode="markdown", help=f"Leadflow {name} service.")
 
-    def serving(create: Callable[[S], FastAPI]) -> Callable[..., None]:
+    def serving(create: "Callable[[S], FastAPI]") -> Callable[..., None]:
         def serve(port: Annotated[int | None, typer.Option(help="HTTP port")] = None) -> None:
+            import uvicorn
+
+            from shared.observability import configure_logging
+            from shared.refusals import load_settings
+            from shared.request_head import bounded_head
+
             settings = load_settings(name, settings_type, **({} if port is None else {"port": port}))
             configure_logging(name, settings.log_level)
             uvicorn.run(
@@ -67,6 +74,9 @@ def service_cli(
     @cli.command()
     def migrate() -> None:
         """Bring this service's schema to the latest revision."""
+        from shared.migrations import upgrade
+        from shared.refusals import load_settings, reaching_postgres
+
         settings = load_settings(name, settings_type)
         with reaching_postgres(name, settings.database_url):
             upgrade(settings.database_url, name, migrations_dir(name))
@@ -93,6 +103,7 @@ def dev() -> None:
     LEADFLOW_KAFKA_BOOTSTRAP (servers of your own instead of the embedded ones)."""
     from shared.dev import run_dev
     from shared.dev_settings import DevSettings
+    from shared.refusals import load_settings
 
     raise typer.Exit(run_dev(load_settings("leadflow", DevSettings)))
 
@@ -104,6 +115,7 @@ def status(
     """Show each part of the running `leadflow dev`: state, pid, restarts, last exit, uptime."""
     from shared.dev import STATUS_FILE
     from shared.dev_settings import DevSettings
+    from shared.refusals import load_settings
 
     path = load_settings("leadflow", DevSettings).home / STATUS_FILE
     report = read_status(path)
@@ -176,6 +188,9 @@ def migrate() -> None:
     # As `seed`: the dev stack's own server with the password its LEADFLOW_HOME keeps (without
     # it, "password authentication failed" and no word of where the password is).
     from shared.dev_settings import DevSettings
+    from shared.migrations import upgrade
+    from shared.refusals import load_settings, reaching_postgres
+    from shared.settings import ServiceSettings
 
     load_settings("leadflow", ServiceSettings)  # a refused setting is said in a line, as a service says it
     database_url = load_settings("leadflow", DevSettings).stack_database_url
@@ -242,13 +257,23 @@ def listen(
         str | None,
         typer.Option(envvar="LEADFLOW_WEBHOOK_SECRET", help="The rep's or subscription's whsec_ secret"),
     ] = None,
+    tz: Annotated[
+        str | None,
+        typer.Option(help="The time zone to show times in, e.g. Asia/Almaty (default: this machine's)"),
+    ] = None,
 ) -> None:
     """Receive webhooks while trying Leadflow: print each one (a hot lead with the command that
     acknowledges it), check its signature with --secret, and answer 204."""
     from services.nurture.listen_cli import listen as serve
 
     try:
-        serve(host, port, secret, typer.echo)
+        zone = ZoneInfo(tz) if tz else None
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise typer.BadParameter(
+            f"{tz!r} is no time zone: name one as Asia/Almaty or Asia/Baku", param_hint="--tz"
+        ) from error
+    try:
+        serve(host, port, secret, typer.echo, zone)
     except OSError as error:  # the port taken, or an address not of this machine
         typer.echo(f"cannot listen on {host}:{port} ({error.strerror})", err=True)
         raise typer.Exit(1) from error
@@ -270,6 +295,7 @@ def seed(
     Into LEADFLOW_DATABASE_URL, or else the database `leadflow dev` runs (LEADFLOW_PG_PORT,
     LEADFLOW_DATABASE)."""
     from shared.dev_settings import DevSettings
+    from shared.refusals import load_settings
     from shared.seed_cli import fill
 
     dsn = load_settings("leadflow", DevSettings).stack_database_url.replace("+asyncpg", "")

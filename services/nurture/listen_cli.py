@@ -5,6 +5,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable
+from datetime import datetime, tzinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,16 +14,17 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 MAX_BODY = 2**20  # nurture's bodies are a few kB
 
 
-def describe(message: dict[str, Any]) -> list[str]:
+def describe(message: dict[str, Any], zone: tzinfo | None = None) -> list[str]:
     """What a person trying Leadflow wants to see of a webhook: its type and time, the rep's
-    message, and for a hot lead the command that acknowledges it."""
+    message, and for a hot lead the command that acknowledges it. Times are shown in `zone`
+    (None: this machine's), as the rep's clock shows them; the data line keeps them as sent."""
     data = message.get("data") or {}
-    lines = [f"{message.get('timestamp', '?')}  {message.get('type', '?')}"]
+    lines = [f"{_local(message.get('timestamp'), zone)}  {message.get('type', '?')}"]
     if note := data.get("message"):
         lines.append(f"  {note}")
     if acknowledge := data.get("acknowledge"):
         body = json.dumps(acknowledge.get("body"), ensure_ascii=False)
-        lines.append(f"  SLA due {data.get('sla_due_at')}; acknowledge with:")
+        lines.append(f"  SLA due {_local(data.get('sla_due_at'), zone)}; acknowledge with:")
         json_type = "-H 'content-type: application/json'"
         lines.append(f"    curl -X POST {acknowledge.get('url')} {json_type} -d '{body}'")
     shown = {k: v for k, v in data.items() if k not in ("message", "acknowledge")}
@@ -30,7 +32,23 @@ def describe(message: dict[str, Any]) -> list[str]:
     return lines
 
 
-def receiver(secret: str | None, say: Callable[[str], None]) -> type[BaseHTTPRequestHandler]:
+def _local(moment: object, zone: tzinfo | None) -> str:
+    """An ISO 8601 moment in `zone`, to the second ("2026-12-05 14:00:00+04:00"); anything
+    else as it came."""
+    if not isinstance(moment, str):
+        return "?" if moment is None else str(moment)
+    try:
+        parsed = datetime.fromisoformat(moment)
+    except ValueError:
+        return moment
+    if parsed.tzinfo is None:
+        return moment
+    return parsed.astimezone(zone).isoformat(sep=" ", timespec="seconds")
+
+
+def receiver(
+    secret: str | None, say: Callable[[str], None], zone: tzinfo | None = None
+) -> type[BaseHTTPRequestHandler]:
     """A request handler that verifies (when given the secret), prints and answers."""
     verifier = Webhook(secret) if secret else None
     printing = threading.Lock()  # one webhook's lines together
@@ -53,7 +71,7 @@ def receiver(secret: str | None, say: Callable[[str], None]) -> type[BaseHTTPReq
             except ValueError:
                 return self._answer(400, "refused: the body is not JSON")
             with printing:
-                for line in [*describe(message), f"  ({signed}, {self.path})"]:
+                for line in [*describe(message, zone), f"  ({signed}, {self.path})"]:
                     say(line)
             self._answer(204)
 
@@ -70,9 +88,11 @@ def receiver(secret: str | None, say: Callable[[str], None]) -> type[BaseHTTPReq
     return Receiver
 
 
-def listen(host: str, port: int, secret: str | None, say: Callable[[str], None]) -> None:
+def listen(
+    host: str, port: int, secret: str | None, say: Callable[[str], None], zone: tzinfo | None = None
+) -> None:
     """Serve until interrupted (Ctrl-C)."""
-    with ThreadingHTTPServer((host, port), receiver(secret, say)) as server:
+    with ThreadingHTTPServer((host, port), receiver(secret, say, zone)) as server:
         checking = "checking signatures" if secret else "not checking signatures (give --secret)"
         say(f"listening on http://{host}:{server.server_port}/, {checking}; Ctrl-C stops")
         with contextlib.suppress(KeyboardInterrupt):

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import text
@@ -116,3 +117,27 @@ def test_the_port_taken_is_said_in_one_line() -> None:
 def test_what_is_shown_of_a_webhook_without_an_acknowledgement() -> None:
     shown = describe({"type": "sla.breached", "timestamp": "t", "data": {"lead_id": "l", "message": "Late"}})
     assert shown == ["t  sla.breached", "  Late", '  {"lead_id": "l"}']
+
+
+def test_times_are_shown_as_the_reps_clock_shows_them() -> None:
+    """A rep in Baku read "SLA due 2026-12-05T10:05:00+00:00", four hours off their clock."""
+    hot = {
+        "type": "lead.hot",
+        "timestamp": "2026-12-05T10:00:00.123456+00:00",
+        "data": {"sla_due_at": "2026-12-05T10:05:00+00:00", "acknowledge": {"url": "u", "body": {}}},
+    }
+    shown = describe(hot, ZoneInfo("Asia/Baku"))
+    assert shown[0] == "2026-12-05 14:00:00+04:00  lead.hot"
+    assert shown[1] == "  SLA due 2026-12-05 14:05:00+04:00; acknowledge with:"
+    assert shown[-1] == '  {"sla_due_at": "2026-12-05T10:05:00+00:00"}'  # the data as sent
+
+
+def test_a_time_zone_that_is_none_is_refused_by_name() -> None:
+    result = subprocess.run(
+        [LEADFLOW, "listen", "--port", "0", "--tz", "Asia/Nowhere"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "'Asia/Nowhere' is no time zone" in result.stderr and "Traceback" not in result.stderr

@@ -2,6 +2,9 @@
 wrapped to the terminal, not broken where the source broke them ("print each one (a hot lead
 with the command that / acknowledges it)", found by an outside review)."""
 
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -30,3 +33,14 @@ def test_leadflow_dev_help_names_its_settings() -> None:
         assert setting in shown.output, setting
     listed = CliRunner().invoke(main, ["--help"], env=WIDE).output
     assert "LEADFLOW_HOME" not in listed, "the command list keeps to the first paragraph"
+
+
+def test_leadflow_starts_without_loading_the_services_libraries() -> None:
+    """`leadflow listen` or `--help` loaded FastAPI, uvicorn, SQLAlchemy and Alembic first: 1.5 s
+    before a word on a quiet machine, 15 s on a busy one (a rep's listener seemed dead)."""
+    probe = "import sys, shared.cli; print(sorted(m for m in HEAVY if m in sys.modules))"
+    heavy = "HEAVY = ('fastapi', 'uvicorn', 'sqlalchemy', 'alembic', 'asyncpg', 'aiokafka')"
+    loaded = subprocess.run(
+        [sys.executable, "-c", f"{heavy}; {probe}"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert loaded.stdout.strip() == "[]"
