@@ -49,3 +49,12 @@ class SecretBox:
             except InvalidToken:
                 pass
         return self.seal(self.open(stored))
+
+
+def settings_box(secret_key: str | None, previous: str | None, admin_token: str) -> SecretBox:
+    """The box of a service's settings: seals with LEADFLOW_SECRET_KEY (in development, when
+    unset, a key made from the admin token); opens with it, LEADFLOW_SECRET_KEY_PREVIOUS, or the
+    development key, so what a stack sealed before it was given a key still opens."""
+    development = "dev:" + admin_token
+    material = secret_key or development
+    return SecretBox(material, [*([previous] if previous else []), *([development] if secret_key else [])])

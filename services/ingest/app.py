@@ -16,6 +16,7 @@ from services.ingest.idempotency import KeyReused
 from services.ingest.lead_lookup import Contacts
 from services.ingest.refused_posts import RefusedPosts
 from services.ingest.source_cache import SourceCache
+from services.ingest.telegram_bot import TelegramBot
 from shared.events import utcnow
 from shared.group_commit import GroupCommitter
 from shared.http import problem
@@ -41,11 +42,16 @@ def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow)
     runtime.add_periodic(
         "abandoned imports", min(60, stalled / 2), lambda: imports.mark_abandoned(runtime.db, stalled)
     )
+    bot = TelegramBot(
+        settings.telegram_api_url, settings.telegram_timeout_seconds, settings.box, runtime.telemetry.registry
+    )
+    runtime.add_loop(bot.run)
     larger = {"/v1/imports": settings.max_import_bytes}
     app = create_service_app(runtime, "Leadflow ingest", routers, larger_bodies=larger)
     app.state.committer = committer
     app.state.clock = clock
     app.state.sources = SourceCache(runtime.db)
+    app.state.telegram_bot = bot
     per_ip, per_form_post = settings.rate_limit_per_ip_other, settings.rate_limit_per_ip
     app.state.limits = RateLimits(settings.rate_limit_per_key, per_ip, per_form_post)
     app.state.refused_posts = RefusedPosts(runtime.telemetry.registry)

@@ -89,11 +89,14 @@ async def receive(
     message: ChatMessage,
     contact: Submission | None,
     written: Submission | None = None,
+    conversation: Conversation | None = None,
 ) -> UUID | None:
     """Apply one chat message; returns the conversation's lead, if it has one yet. A contact
     the person `written` in the message counts as a shared one while the conversation has no
-    lead: after that, a number they write may be anyone's, and stays in the text."""
-    conversation = await _conversation(session, source.id, message.conversation_id)
+    lead: after that, a number they write may be anyone's, and stays in the text.
+    `conversation`: the message's, when the caller opened it already (`open_conversation`)."""
+    if conversation is None:
+        conversation = await open_conversation(session, source.id, message.conversation_id)
     if contact is None and conversation.lead_id is None:
         contact = written
     if contact is not None:
@@ -133,7 +136,7 @@ async def _record(session: AsyncSession, source: Source, lead_id: UUID, said: di
     await record_activity(session, lead_id, uuid4(), said["type"], source, said["properties"], occurred_at)
 
 
-async def _conversation(session: AsyncSession, source_id: UUID, conversation_id: str) -> Conversation:
+async def open_conversation(session: AsyncSession, source_id: UUID, conversation_id: str) -> Conversation:
     """The conversation, created if new, locked for this transaction."""
     table = Conversation.__table__  # type: ignore[attr-defined]
     await session.execute(

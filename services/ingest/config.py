@@ -1,10 +1,14 @@
 """Ingest settings (LEADFLOW_* plus LEADFLOW_INGEST_PORT)."""
 
+from functools import cached_property
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
+from shared.sealing import SecretBox, settings_box
 from shared.settings import ServiceSettings, http_url, is_loopback
+
+MIN_SECRET_LENGTH = 32  # as nurture's
 
 
 class IngestSettings(ServiceSettings):
@@ -44,6 +48,52 @@ class IngestSettings(ServiceSettings):
         "back from a new import. A live import stores a chunk every second or so, and a failing "
         "chunk's retries back off for 15 s in all, well inside it.",
     )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org",
+        validation_alias="LEADFLOW_TELEGRAM_API_URL",
+        description="Telegram's Bot API: a source's bot answers people at {this}/bot{token}/sendMessage.",
+    )
+    telegram_timeout_seconds: float = Field(
+        10, gt=0, le=60, description="How long one sendMessage to the Bot API may take."
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        validation_alias="LEADFLOW_SECRET_KEY",
+        description="Seals Telegram bot tokens at rest (at least 32 characters); as nurture's. In"
+        " dev and tests, when unset, derived from the admin token.",
+    )
+    secret_key_previous: SecretStr | None = Field(
+        None,
+        validation_alias="LEADFLOW_SECRET_KEY_PREVIOUS",
+        description="The sealing key before LEADFLOW_SECRET_KEY changed: what it sealed still opens.",
+    )
+
+    @field_validator("secret_key_previous", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes `${…:-}` as an empty value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return http_url(value).rstrip("/")
+
+    def refusals(self) -> list[str]:
+        reasons = super().refusals()
+        for name, secret in {
+            "SECRET_KEY": self.secret_key,
+            "SECRET_KEY_PREVIOUS": self.secret_key_previous,
+        }.items():
+            if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+                reasons.append(f"LEADFLOW_{name} must be at least {MIN_SECRET_LENGTH} characters")
+        return reasons
+
+    @cached_property
+    def box(self) -> SecretBox:
+        """Seals and opens the sources' bot tokens (`shared.sealing.settings_box`)."""
+        key = self.secret_key.get_secret_value() if self.secret_key else None
+        previous = self.secret_key_previous.get_secret_value() if self.secret_key_previous else None
+        return settings_box(key, previous, self.admin_token_value)
 
     @property
     def reached_through(self) -> str | None:

@@ -40,6 +40,8 @@ class Source(SQLModel, table=True):
     default_language: str | None = None  # kk, ru, az or en: for leads that do not say theirs
     scope: str = "capture"  # capture | history: what its key may do (see services/ingest/scopes)
     telegram_secret_hash: str | None = None  # Telegram's webhook secret token, hashed
+    telegram_bot_token: str | None = None  # the bot's token, sealed (shared.sealing): never shown
+    telegram_bot_token_ends: str | None = None  # its last 4 characters, to tell which one is set
     created_at: datetime | None = _now_default()
     updated_at: datetime | None = _now_default()
 
@@ -124,6 +126,7 @@ class Conversation(SQLModel, table=True):
     conversation_id: str = Field(primary_key=True)
     lead_id: UUID | None = None
     waiting: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    asked_contact_at: datetime | None = _timestamp(default=None)  # the bot's last ask for a contact
     updated_at: datetime | None = _now_default()
 
 

@@ -5,7 +5,16 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+)
 
 from services.ingest.schemas import Short
 from shared.events.ingest import Channel
@@ -17,6 +26,8 @@ OFFLINE_CHANNELS = frozenset({"event", "import", "phone", "store_visit"})
 
 LegalBasis = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
 
+# A bot token as @BotFather gives it: it goes into the Bot API's path, so nothing else passes.
+BOT_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{30,64}")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # A host a browser can be at: a name (IDNA, so ASCII by now), an IPv4 address, or an IPv6 one
 # in brackets. Not a wildcard (`https://*.shop.kz`), which the URL parser takes as a name.
@@ -114,8 +125,32 @@ class SourcePublic(BaseModel):
     telegram_secret_set: bool = Field(
         False, description="Whether Telegram has a secret (POST .../telegram-secret)."
     )
+    telegram_bot_token_set: bool = Field(
+        False, description="Whether the source's bot answers people (PUT .../telegram-bot-token)."
+    )
+    telegram_bot_token_ends: str | None = Field(
+        None, description="The last 4 characters of the bot token set, to tell which one it is."
+    )
     created_at: datetime
     updated_at: datetime
+
+
+class TelegramBotToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    telegram_bot_token: SecretStr = Field(
+        description="The token @BotFather gave the company's bot (`123456789:AAH…`). Never shown"
+        " again: a source tells only whether one is set, and its last 4 characters."
+    )
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr) -> SecretStr:
+        if not BOT_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "is not a Telegram bot token: the bot's id, a colon, then 30 to 64 letters, digits, _ or -"
+            )
+        return value
 
 
 class TelegramSecret(BaseModel):

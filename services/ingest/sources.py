@@ -89,6 +89,18 @@ async def new_telegram_secret(session: AsyncSession, source_id: UUID) -> str | N
     return secret
 
 
+async def set_telegram_bot_token(
+    session: AsyncSession, source_id: UUID, sealed: str | None, ends: str | None
+) -> Source | None:
+    """The source's bot token, `sealed` (`shared.sealing`), or none (None): its bot then stays silent."""
+    source = await session.get(Source, source_id, with_for_update=True)
+    if source is None:
+        return None
+    source.telegram_bot_token, source.telegram_bot_token_ends, source.updated_at = sealed, ends, utcnow()
+    await session.flush()
+    return source
+
+
 async def authenticate_source(session: AsyncSession, key: str) -> Source | None:
     """The active source holding `key`, or None (callers must not say which check failed).
     Keys are looked up by their SHA-256: a timing difference can only reveal bits of a hash

@@ -2,6 +2,7 @@
 (`services.ingest.chatbots`), with the sender's own contact card, or a contact they wrote in
 their own words, and their language."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,9 +10,10 @@ from pydantic import Field, ValidationError
 
 from services.ingest.chatbots import ChatContact, ChatMessage, written_contact
 from services.ingest.history import refuse_future
+from services.ingest.models import Source
 from shared.http import InvalidInput, field_name
 from shared.inputs import StorableInput
-from shared.languages import language_code
+from shared.languages import Language, choose, language_code
 from shared.times import in_utc
 
 TELEGRAM_BEGAN = datetime(2013, 8, 14, tzinfo=UTC)
@@ -185,3 +187,20 @@ def written_in_telegram(update: TelegramUpdate, region: str) -> ChatContact | No
     sender = message.from_
     names = {"first_name": sender.first_name, "last_name": sender.last_name} if sender else {}
     return written_contact(message.words, region, {**names, "language": _language_of(message)})
+
+
+@dataclass(frozen=True)
+class BotChat:
+    """A private chat the source's bot answers in, in the sender's language."""
+
+    chat_id: int
+    language: Language
+
+
+def bot_chat(update: TelegramUpdate, source: Source) -> BotChat | None:
+    """The chat the source's bot answers this update in: a private one (a group cannot be asked
+    for a contact with a button), when the source has a bot token; else None, silent as before."""
+    message = update.message
+    if source.telegram_bot_token is None or message is None or message.chat.type != "private":
+        return None
+    return BotChat(message.chat.id, choose(_language_of(message), source.default_language))

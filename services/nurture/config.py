@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 
 from services.nurture.egress import LOOPBACK, EgressPolicy
-from shared.sealing import SecretBox
+from shared.sealing import SecretBox, settings_box
 from shared.settings import ServiceSettings, http_url, is_loopback
 
 # Standard Webhooks' schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -265,10 +265,9 @@ class NurtureSettings(ServiceSettings):
         token); opens with it, the previous key, or the development key: a stack given a key of
         its own (as `leadflow dev` now gives one) opens what it sealed before, and the start
         seals it again with the key (`resealing`)."""
-        development = "dev:" + self.admin_token_value
-        material = self.secret_key.get_secret_value() if self.secret_key else development
-        previous = [self.secret_key_previous.get_secret_value()] if self.secret_key_previous else []
-        return SecretBox(material, [*previous, *([development] if self.secret_key else [])])
+        key = self.secret_key.get_secret_value() if self.secret_key else None
+        previous = self.secret_key_previous.get_secret_value() if self.secret_key_previous else None
+        return settings_box(key, previous, self.admin_token_value)
 
     @cached_property
     def egress(self) -> EgressPolicy:

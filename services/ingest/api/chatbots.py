@@ -19,6 +19,8 @@ from services.ingest.history_schemas import ChatRecorded
 from services.ingest.idempotency import Answer, KeyReused
 from services.ingest.models import Source
 from services.ingest.sources import hash_key
+from services.ingest.telegram import BotChat
+from services.ingest.telegram_replies import Reply, reply_due
 from shared.error_docs import answers
 from shared.http import InvalidInput
 from shared.query_parameters import AnyQuery
@@ -89,7 +91,8 @@ async def telegram(
             return Response(status_code=200)  # not a message: nothing to record, and Telegram must not retry
         written = telegram_updates.written_in_telegram(update, _region(request, source))
         key = f"telegram:{update.update_id}"
-        return await _receive(request, source, message, written, key, "update_id")
+        bot = telegram_updates.bot_chat(update, source)
+        return await _receive(request, source, message, written, key, "update_id", bot)
     except (InvalidInput, KeyReused) as error:
         errors = error.errors if isinstance(error, InvalidInput) else [(error.field, "already used")]
         fields = "; ".join(f"{telegram_updates.telegram_field(f)}: {r}" for f, r in errors)
@@ -125,7 +128,9 @@ async def _receive(
     written: ChatContact | None,
     key: str | None,
     key_field: str,
+    bot: BotChat | None = None,
 ) -> Response:
+    """`bot`: the chat the source's bot answers in (`telegram_replies`), after the commit."""
     region = _region(request, source)
     contact: Submission | None = None
     if message.contact is not None:
@@ -133,13 +138,23 @@ async def _receive(
             source, chatbots.contact_lead(message.contact), region, client_of(request), activity=None
         )
     typed = _written_submission(request, source, written, region)
+    now = request.app.state.clock()
+    replies: list[Reply] = []  # set by the work's last run: none when the update was a retry
 
     async def work(session: AsyncSession) -> Answer:
-        lead_id = await chatbots.receive(session, source, message, contact, typed)
+        conversation = await chatbots.open_conversation(session, source.id, message.conversation_id)
+        had_lead = conversation.lead_id is not None
+        lead_id = await chatbots.receive(session, source, message, contact, typed, conversation)
+        reply = reply_due(conversation, had_lead, bot.chat_id, bot.language, now) if bot else None
+        replies[:] = [reply] if reply is not None else []
         return Answer(202, {"lead_id": str(lead_id) if lead_id else None, "status": "recorded"})
 
     payload = partial(message.model_dump, mode="json")
-    return await run_once(request, source.id, {key_field: key}, payload, work)
+    answer = await run_once(request, source.id, {key_field: key}, payload, work)
+    if bot is not None and replies and source.telegram_bot_token is not None:
+        send = request.app.state.telegram_bot.send(source.id, source.telegram_bot_token, replies[0])
+        request.app.state.runtime.spawn(send, "telegram reply")
+    return answer
 
 
 def _written_submission(

@@ -13,6 +13,7 @@ from services.ingest.source_schemas import (
     SourceCreated,
     SourcePublic,
     SourceSettings,
+    TelegramBotToken,
     TelegramSecret,
 )
 from shared import paging
@@ -31,7 +32,11 @@ def _db(request: Request) -> Database:
 def _public(source: Source | None) -> SourcePublic:
     if source is None:
         raise HTTPException(404, "No such source")
-    return SourcePublic(**source.model_dump(), telegram_secret_set=source.telegram_secret_hash is not None)
+    return SourcePublic(
+        **source.model_dump(exclude={"telegram_bot_token"}),
+        telegram_secret_set=source.telegram_secret_hash is not None,
+        telegram_bot_token_set=source.telegram_bot_token is not None,
+    )
 
 
 @router.post("", status_code=201, response_model=SourceCreated)
@@ -89,6 +94,28 @@ async def telegram_secret(request: Request, source_id: UUID) -> TelegramSecret:
         raise HTTPException(404, "No such source")
     request.app.state.sources.forget(source_id)
     return TelegramSecret(telegram_secret=secret)
+
+
+@router.put("/{source_id}/telegram-bot-token", response_model=SourcePublic)
+async def set_telegram_bot_token(request: Request, source_id: UUID, data: TelegramBotToken) -> SourcePublic:
+    """The token of the company's Telegram bot (from @BotFather): with it, the bot answers a
+    person who writes with no phone or email known yet, asking for their contact with a
+    button, and thanks them once it comes. Stored sealed; never shown again."""
+    token = data.telegram_bot_token.get_secret_value()
+    sealed = request.app.state.settings.box.seal(token)
+    async with _db(request).transaction() as session:
+        source = await sources.set_telegram_bot_token(session, source_id, sealed, token[-4:])
+    request.app.state.sources.forget(source_id)
+    return _public(source)
+
+
+@router.delete("/{source_id}/telegram-bot-token", response_model=SourcePublic)
+async def clear_telegram_bot_token(request: Request, source_id: UUID) -> SourcePublic:
+    """The bot token forgotten: the bot is silent again, as a source without one."""
+    async with _db(request).transaction() as session:
+        source = await sources.set_telegram_bot_token(session, source_id, None, None)
+    request.app.state.sources.forget(source_id)
+    return _public(source)
 
 
 @router.get("/{source_id}/embed", response_class=HTMLResponse)

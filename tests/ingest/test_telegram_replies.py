@@ -1,0 +1,300 @@
+"""Telegram: the source's bot answers a person who writes with no phone or email yet, asking for
+their contact with a button, and thanks them when it comes (found by a marketers' review: the
+bot never said a word, and most chats never became a lead). The Bot API is a real HTTP server
+on localhost recording the sendMessage bodies."""
+
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from services.ingest.app import create_app
+from services.ingest.config import IngestSettings
+from shared.embedded import free_port
+from tests.conftest import ADMIN, Servers, eventually, running
+from tests.helpers import create_source
+from tests.ingest.conftest import ingest_db
+from tests.ingest.test_chatbots import telegram_secret, telegram_update
+from tests.receiver import Receiver, webhook_receiver
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # the messages are dated 2026-11-18
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def bot_api() -> Iterator[Receiver]:
+    with webhook_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+async def ingest(servers: Servers, bot_api: Receiver, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
+    settings = servers.settings(IngestSettings, rate_limit_per_ip="", telegram_api_url=bot_api.url)
+    async with running(create_app(settings, clock=clock)) as client:
+        yield client
+
+
+def new_bot_token() -> str:
+    return f"{random.randint(10**8, 10**10)}:AAH{''.join(random.choices('abcdefXYZ0123456789_-', k=32))}"
+
+
+async def bot_source(ingest: httpx.AsyncClient, token: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A Telegram source, its webhook secret header under "secret" and its bot's token."""
+    source = await create_source(ingest, channel="chatbot", default_region="KZ", **fields)
+    source["secret"] = await telegram_secret(ingest, source)
+    source["token"] = token or new_bot_token()
+    given = await ingest.put(
+        f"/v1/sources/{source['id']}/telegram-bot-token",
+        json={"telegram_bot_token": source["token"]},
+        headers=ADMIN,
+    )
+    assert given.status_code == 200, given.text
+    return source
+
+
+async def write(
+    ingest: httpx.AsyncClient, source: dict[str, Any], chat_id: int, **message: Any
+) -> httpx.Response:
+    language_code = message.pop("language_code", None)
+    update = telegram_update(random.randint(10**6, 10**9), chat_id, **message)
+    sender = update["message"]["from"]  # type: ignore[index]
+    sender["language_code"] = language_code or sender["language_code"]
+    answered = await ingest.post(
+        f"/v1/chatbots/{source['id']}/telegram", json=update, headers=source["secret"]
+    )
+    assert answered.status_code in (200, 202), answered.text
+    return answered
+
+
+def sent_to(bot_api: Receiver, source: dict[str, Any], chat_id: int) -> list[dict[str, Any]]:
+    """The sendMessage bodies the Bot API took from this source's bot for this chat."""
+    path = f"/hook/bot{source['token']}/sendMessage"
+    bodies = [json.loads(r.body) for r in bot_api.received() if r.path == path]
+    return [body for body in bodies if body["chat_id"] == chat_id]
+
+
+def asks(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [b for b in bodies if "keyboard" in b.get("reply_markup", {})]
+
+
+def new_chat() -> int:
+    return random.randint(10**8, 10**9)
+
+
+def own_card(chat_id: int) -> dict[str, Any]:
+    return {
+        "phone_number": f"7701{random.randint(10**6, 10**7 - 1)}",
+        "first_name": "Айгүл",
+        "user_id": chat_id,
+    }
+
+
+@pytest.mark.parametrize(
+    ("language_code", "words", "button"),
+    [
+        ("az", "Təşəkkür edirik", "Telefon nömrəmi paylaşmaq"),
+        ("kk", "рақмет", "Телефон нөмірімен бөлісу"),
+        ("en-GB", "Thank you", "Share my phone number"),
+        ("de", "Спасибо", "Поделиться номером телефона"),  # not ours: the source's language
+    ],
+)
+async def test_a_first_message_is_answered_once_asking_for_the_contact_in_the_persons_language(
+    ingest: httpx.AsyncClient, bot_api: Receiver, language_code: str, words: str, button: str
+) -> None:
+    source = await bot_source(ingest, default_language="ru")
+    chat_id = new_chat()
+
+    first = await write(
+        ingest, source, chat_id, text="Здравствуйте, сколько стоит доставка?", language_code=language_code
+    )
+    assert first.json()["lead_id"] is None
+    [ask] = await eventually(lambda: sent_to(bot_api, source, chat_id))
+    assert words.lower() in ask["text"].lower()
+    assert ask["reply_markup"]["keyboard"] == [[{"text": button, "request_contact": True}]]
+    assert ask["reply_markup"]["one_time_keyboard"] is True
+
+    await write(ingest, source, chat_id, text="Алло?", language_code=language_code)
+    await write(ingest, source, chat_id, contact=own_card(chat_id), language_code=language_code)
+    bodies = await eventually(
+        lambda: [b for b in sent_to(bot_api, source, chat_id) if "remove_keyboard" in str(b)]
+    )
+    assert len(asks(sent_to(bot_api, source, chat_id))) == 1, (
+        "the second message soon after is not asked again"
+    )
+    assert bodies, "the contact is thanked"
+
+
+async def test_a_shared_own_contact_makes_the_lead_and_is_thanked(
+    ingest: httpx.AsyncClient, bot_api: Receiver
+) -> None:
+    source = await bot_source(ingest)
+    chat_id = new_chat()
+    await write(ingest, source, chat_id, text="Сәлем!")
+    await eventually(lambda: asks(sent_to(bot_api, source, chat_id)))
+
+    shared = await write(ingest, source, chat_id, contact=own_card(chat_id))
+    assert shared.json()["lead_id"] is not None
+    thanks = await eventually(lambda: [b for b in sent_to(bot_api, source, chat_id) if b not in asks([b])])
+    assert thanks == [
+        {
+            "chat_id": chat_id,
+            "text": "Рақмет! Менеджер жақын арада Сізбен хабарласады.",
+            "reply_markup": {"remove_keyboard": True},
+        }
+    ]
+
+
+async def test_a_typed_phone_makes_the_lead_and_is_thanked(
+    ingest: httpx.AsyncClient, bot_api: Receiver
+) -> None:
+    source = await bot_source(ingest)
+    chat_id = new_chat()
+    typed = await write(ingest, source, chat_id, text=f"Позвоните: +7 701 {random.randint(100, 999)} 45 67")
+    assert typed.json()["lead_id"] is not None
+    [thanks] = await eventually(lambda: sent_to(bot_api, source, chat_id))
+    assert thanks["reply_markup"] == {"remove_keyboard": True}
+    await write(ingest, source, chat_id, text="А когда перезвоните?")
+    await write(ingest, source, chat_id, contact=own_card(chat_id))  # a lead already: nothing to say
+    other = new_chat()
+    await write(ingest, source, other, text="Сәлем!")  # sent after, so it tells that nothing more is coming
+    await eventually(lambda: sent_to(bot_api, source, other))
+    assert len(sent_to(bot_api, source, chat_id)) == 1
+
+
+async def test_someone_elses_contact_makes_no_lead_and_no_thanks(
+    ingest: httpx.AsyncClient, bot_api: Receiver
+) -> None:
+    source = await bot_source(ingest)
+    chat_id = new_chat()
+    await write(ingest, source, chat_id, text="Сәлем!")
+    await eventually(lambda: asks(sent_to(bot_api, source, chat_id)))
+
+    card = {**own_card(chat_id), "user_id": chat_id + 1, "first_name": "Марат"}
+    forwarded = await write(ingest, source, chat_id, contact=card)
+    assert forwarded.status_code == 200, "someone else's card is nothing to record"
+    later = await write(ingest, source, chat_id, text="Это мой друг")
+    assert later.json()["lead_id"] is None, "no lead made of another's card"
+    other = new_chat()
+    await write(ingest, source, other, text="Сәлем!")
+    await eventually(lambda: sent_to(bot_api, source, other))
+    assert len(sent_to(bot_api, source, chat_id)) == 1, "only the ask: no thanks for another's card"
+
+
+async def test_a_chat_is_asked_again_a_day_later(
+    ingest: httpx.AsyncClient, bot_api: Receiver, clock: Clock
+) -> None:
+    source = await bot_source(ingest)
+    chat_id = new_chat()
+    await write(ingest, source, chat_id, text="Сәлем!")
+    await eventually(lambda: asks(sent_to(bot_api, source, chat_id)))
+    clock.now = NOW + timedelta(days=1, minutes=1)
+    try:
+        await write(ingest, source, chat_id, text="Сәлем, тағы да!")
+        await eventually(lambda: len(asks(sent_to(bot_api, source, chat_id))) == 2)
+    finally:
+        clock.now = NOW
+
+
+async def test_without_a_bot_token_the_bot_stays_silent(ingest: httpx.AsyncClient, bot_api: Receiver) -> None:
+    silent = await bot_source(ingest)
+    chat_id = new_chat()
+    cleared = await ingest.delete(f"/v1/sources/{silent['id']}/telegram-bot-token", headers=ADMIN)
+    assert cleared.status_code == 200 and cleared.json()["telegram_bot_token_set"] is False
+    await write(ingest, silent, chat_id, text="Сәлем!")
+    await write(ingest, silent, chat_id, contact=own_card(chat_id))
+
+    speaking = await bot_source(ingest)
+    await write(
+        ingest, speaking, chat_id, text="Сәлем!"
+    )  # sent after, so it tells that nothing more is coming
+    await eventually(lambda: sent_to(bot_api, speaking, chat_id))
+    assert sent_to(bot_api, silent, chat_id) == []
+
+
+async def test_the_bot_token_is_never_shown_nor_logged(
+    ingest: httpx.AsyncClient, bot_api: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = new_bot_token()
+    source = await bot_source(ingest, token=token)
+    assert source["telegram_bot_token_set"] is False  # as created, before the token
+    shown = [
+        await ingest.get(f"/v1/sources/{source['id']}", headers=ADMIN),
+        await ingest.get("/v1/sources", params={"limit": 500}, headers=ADMIN),
+        await ingest.put(
+            f"/v1/sources/{source['id']}/telegram-bot-token",
+            json={"telegram_bot_token": token},
+            headers=ADMIN,
+        ),
+    ]
+    assert all(r.status_code == 200 and token not in r.text and token[:-4] not in r.text for r in shown)
+    assert (shown[0].json()["telegram_bot_token_set"], shown[0].json()["telegram_bot_token_ends"]) == (
+        True,
+        token[-4:],
+    )
+
+    refused = await ingest.put(
+        f"/v1/sources/{source['id']}/telegram-bot-token",
+        json={"telegram_bot_token": token + "/../x"},
+        headers=ADMIN,
+    )
+    assert refused.status_code == 422 and "telegram_bot_token" in refused.text and token not in refused.text
+
+    async with ingest_db(ingest).transaction() as session:
+        stored = (
+            await session.execute(
+                text("SELECT telegram_bot_token FROM sources WHERE id = :id"), {"id": source["id"]}
+            )
+        ).scalar_one()
+    assert token not in stored, "sealed at rest"
+
+    bot_api.failing_path = f"/hook/bot{token}/sendMessage"  # the Bot API refuses this bot's sends
+    try:
+        chat_id = new_chat()
+        await write(ingest, source, chat_id, text="Сәлем!")
+        await eventually(lambda: "could not answer" in caplog.text)
+    finally:
+        bot_api.failing_path = None
+    assert token not in caplog.text and token[:-4] not in caplog.text
+
+
+async def test_with_the_bot_api_down_the_webhook_is_answered_and_the_lead_made(
+    servers: Servers, caplog: pytest.LogCaptureFixture
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings = servers.settings(IngestSettings, rate_limit_per_ip="", telegram_api_url=nowhere)
+    app = create_app(settings, clock=lambda: NOW)
+    async with running(app) as ingest:
+        source = await bot_source(ingest)
+        chat_id = new_chat()
+        hello = await write(ingest, source, chat_id, text="Сәлем!")
+        assert hello.status_code == 202 and hello.json()["lead_id"] is None
+        shared = await write(ingest, source, chat_id, contact=own_card(chat_id))
+        assert shared.status_code == 202 and shared.json()["lead_id"] is not None
+        registry = app.state.runtime.telemetry.registry
+        replies = "leadflow_ingest_telegram_replies_total"
+        failed = {"outcome": "failed"}
+        assert await eventually(lambda: (registry.get_sample_value(replies, failed) or 0) >= 2)
+        lead = await ingest.get(f"/v1/leads/{shared.json()['lead_id']}", headers=ADMIN)
+        assert (
+            lead.status_code == 200 and [h["type"] for h in lead.json()["history"]].count("chat_message") == 1
+        )
+    assert source["token"] not in caplog.text
