@@ -14,6 +14,7 @@ from services.ingest.config import IngestSettings
 from services.ingest.history import LeadNotFound, NotInScope
 from services.ingest.idempotency import KeyReused
 from services.ingest.lead_lookup import Contacts
+from services.ingest.models import Source
 from services.ingest.refused_posts import RefusedPosts
 from services.ingest.source_cache import SourceCache
 from services.ingest.telegram_bot import TelegramBot
@@ -22,8 +23,12 @@ from shared.group_commit import GroupCommitter
 from shared.http import problem
 from shared.lead_keys import ring_keys
 from shared.ratelimit import RateLimits
+from shared.resealing import reseal_columns
 from shared.service import ServiceRuntime
 from shared.service_app import create_service_app
+
+# The sources' bot tokens, sealed again with LEADFLOW_SECRET_KEY at the start after it changed.
+BOT_TOKENS = {Source.__table__: ("telegram_bot_token",)}  # type: ignore[attr-defined]
 
 
 def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow) -> FastAPI:
@@ -46,6 +51,7 @@ def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow)
         settings.telegram_api_url, settings.telegram_timeout_seconds, settings.box, runtime.telemetry.registry
     )
     runtime.add_loop(bot.run)
+    runtime.at_start(lambda: _reseal_bot_tokens(runtime, settings), "sealing bot tokens again")
     larger = {"/v1/imports": settings.max_import_bytes}
     app = create_service_app(runtime, "Leadflow ingest", routers, larger_bodies=larger)
     app.state.committer = committer
@@ -60,6 +66,10 @@ def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow)
     app.add_exception_handler(NotInScope, _not_in_scope)
     app.add_middleware(HeadersOnEveryAnswer)  # outside the handlers: errors carry a form's CORS
     return app
+
+
+async def _reseal_bot_tokens(runtime: ServiceRuntime, settings: IngestSettings) -> None:
+    await reseal_columns(runtime.db, settings.box, BOT_TOKENS, "Telegram bot tokens")
 
 
 async def _prefetch_leads(session: AsyncSession, hints: list[Contacts]) -> None:

@@ -1,20 +1,14 @@
 """After LEADFLOW_SECRET_KEY changes (the old key kept in LEADFLOW_SECRET_KEY_PREVIOUS), nurture
 seals the signing secrets again with the new key as it starts: reps' and subscriptions', and
-those a rotation keeps for its overlap. Once that start has logged it, the old key can go.
-Secrets stored before sealing existed are sealed too. There are few (a row per rep and per
-subscription), so one transaction takes them all."""
+those a rotation keeps for its overlap (`shared.resealing`). Once that start has logged it,
+the old key can go."""
 
-import logging
-from typing import Any
-
-from sqlalchemy import Table, select, update
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy import Table
 
 from services.nurture.models import Rep, WebhookEndpoint
 from shared.db import Database
+from shared.resealing import reseal_columns
 from shared.sealing import SecretBox
-
-log = logging.getLogger(__name__)
 
 SEALED: dict[Table, tuple[str, ...]] = {
     Rep.__table__: ("webhook_secret", "previous_webhook_secret"),  # type: ignore[attr-defined]
@@ -23,38 +17,5 @@ SEALED: dict[Table, tuple[str, ...]] = {
 
 
 async def reseal_secrets(db: Database, box: SecretBox) -> int:
-    """Seal again with the current key every stored secret it did not seal; returns how many."""
-    async with db.transaction() as session:
-        resealed = sum([await _reseal(session, box, table, columns) for table, columns in SEALED.items()])
-    if resealed:
-        log.info("%d signing secrets sealed again with the current LEADFLOW_SECRET_KEY", resealed)
-    return resealed
-
-
-async def _reseal(session: AsyncSession, box: SecretBox, table: Table, columns: tuple[str, ...]) -> int:
-    rows = await session.execute(select(table.c.id, *(table.c[c] for c in columns)).with_for_update())
-    resealed = 0
-    for row in rows.all():
-        changes = {column: sealed for column in columns if (sealed := _sealed_again(box, table, row, column))}
-        if changes:
-            await session.execute(update(table).where(table.c.id == row.id).values(**changes))
-            resealed += len(changes)
-    return resealed
-
-
-def _sealed_again(box: SecretBox, table: Table, row: Any, column: str) -> str | None:
-    """The row's secret in `column` sealed with the current key, if it needs it; one no key
-    opens is left as it is, and said (by its row's id)."""
-    stored = getattr(row, column)
-    if stored is None:
-        return None
-    try:
-        return box.reseal(stored)
-    except ValueError:
-        log.error(
-            "%s %s: its %s opens with no key given (LEADFLOW_SECRET_KEY, _PREVIOUS)",
-            table.name,
-            row.id,
-            column,
-        )
-        return None
+    """Seal again with the current key every stored signing secret it did not seal; returns how many."""
+    return await reseal_columns(db, box, SEALED, "signing secrets")
