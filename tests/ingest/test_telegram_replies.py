@@ -298,3 +298,23 @@ async def test_with_the_bot_api_down_the_webhook_is_answered_and_the_lead_made(
             lead.status_code == 200 and [h["type"] for h in lead.json()["history"]].count("chat_message") == 1
         )
     assert source["token"] not in caplog.text
+
+
+@pytest.mark.parametrize(("secret_key", "status"), [(None, 409), ("k" * 32, 200)])
+async def test_an_ingest_others_reach_takes_a_bot_token_only_with_a_sealing_key_of_its_own(
+    servers: Servers, secret_key: str | None, status: int
+) -> None:
+    behind_a_proxy = servers.settings(IngestSettings, trusted_proxies="10.0.0.1", secret_key=secret_key)
+    async with running(create_app(behind_a_proxy)) as ingest:
+        source = await create_source(ingest, channel="chatbot")
+        given = await ingest.put(
+            f"/v1/sources/{source['id']}/telegram-bot-token",
+            json={"telegram_bot_token": new_bot_token()},
+            headers=ADMIN,
+        )
+        assert given.status_code == status, given.text
+        shown = await ingest.get(f"/v1/sources/{source['id']}", headers=ADMIN)
+    assert shown.json()["telegram_bot_token_set"] is (status == 200)
+    if status == 409:
+        assert given.headers["content-type"] == "application/problem+json"
+        assert "LEADFLOW_SECRET_KEY" in given.json()["title"]

@@ -3,7 +3,7 @@
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from services.ingest import sources
 from services.ingest.embed import form_snippet
@@ -18,7 +18,7 @@ from services.ingest.source_schemas import (
 )
 from shared import paging
 from shared.db import Database
-from shared.http import Admin
+from shared.http import Admin, problem
 from shared.languages import Language, choose
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"], dependencies=[Admin])
@@ -96,17 +96,30 @@ async def telegram_secret(request: Request, source_id: UUID) -> TelegramSecret:
     return TelegramSecret(telegram_secret=secret)
 
 
-@router.put("/{source_id}/telegram-bot-token", response_model=SourcePublic)
-async def set_telegram_bot_token(request: Request, source_id: UUID, data: TelegramBotToken) -> SourcePublic:
+NO_SEALING_KEY = (
+    "Set LEADFLOW_SECRET_KEY on ingest (the same as nurture's) and restart it: a bot token is"
+    " sealed with it, and others reach this ingest, so a key made from the admin token will not do."
+)
+
+
+@router.put(
+    "/{source_id}/telegram-bot-token",
+    response_model=SourcePublic,
+    responses={409: {"description": "Ingest has no LEADFLOW_SECRET_KEY to seal the token with"}},
+)
+async def set_telegram_bot_token(request: Request, source_id: UUID, data: TelegramBotToken) -> Response:
     """The token of the company's Telegram bot (from @BotFather): with it, the bot answers a
     person who writes with no phone or email known yet, asking for their contact with a
     button, and thanks them once it comes. Stored sealed; never shown again."""
+    settings = request.app.state.settings
+    if settings.exposed and settings.secret_key is None:
+        return problem(409, "LEADFLOW_SECRET_KEY is not set", NO_SEALING_KEY)
     token = data.telegram_bot_token.get_secret_value()
     sealed = request.app.state.settings.box.seal(token)
     async with _db(request).transaction() as session:
         source = await sources.set_telegram_bot_token(session, source_id, sealed, token[-4:])
     request.app.state.sources.forget(source_id)
-    return _public(source)
+    return JSONResponse(_public(source).model_dump(mode="json"))
 
 
 @router.delete("/{source_id}/telegram-bot-token", response_model=SourcePublic)
