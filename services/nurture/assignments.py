@@ -231,16 +231,18 @@ async def hand_over(
     revived: bool = False,
     reason: str | None = None,
     big_deal: bool = False,
+    notice_key: str | None = None,
 ) -> None:
     """Count the lead against the rep, queue the webhook to the rep, publish `lead.assigned`.
     `cause`: the event that made the hand-off, or the lead's assignment when no event did (its
-    rep left, or an admin assigned it)."""
+    rep left, or an admin assigned it). `notice_key`: the rep's text, when not the reason's."""
     now = assignment["assigned_at"]
     rep.last_assigned_at = now
     rep.assigned_total += 1
     defer_update(session, REPS, "id", _counters(rep))
     lead_id = cause.lead_id
-    body = _hot_lead_webhook(cause, classified, rep, assignment, settings, escalated_from, reason)
+    told = notice_key or _notice_key(escalated_from, reason)
+    body = _hot_lead_webhook(cause, classified, rep, assignment, settings, told, escalated_from, reason)
     queue_webhook(session, rep, lead_id, "lead.hot", body, now)
     assigned = LeadAssigned(
         rep_id=rep.id,
@@ -264,12 +266,17 @@ async def hand_over(
 _NOTICES = {None: "rep_escalated", "rep_left": "rep_handed_on", ASSIGNED: "rep_assigned"}
 
 
+def _notice_key(escalated_from: UUID | None, reason: str | None) -> str:
+    return _NOTICES[reason] if escalated_from or reason else "rep_new_hot_lead"
+
+
 def _hot_lead_webhook(
     cause: Envelope | Assignment,
     classified: dict[str, Any],
     rep: Rep,
     assignment: dict[str, Any],
     settings: NurtureSettings,
+    told: str,
     escalated_from: UUID | None,
     reason: str | None,
 ) -> dict[str, Any]:
@@ -277,7 +284,6 @@ def _hot_lead_webhook(
     with what the person said last, and how to acknowledge it."""
     now = assignment["assigned_at"]
     lead_id = cause.lead_id
-    told = _NOTICES[reason] if escalated_from or reason else "rep_new_hot_lead"
     message, language = notice(told, classified)
     return {
         "type": "lead.hot",

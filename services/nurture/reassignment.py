@@ -1,25 +1,32 @@
-"""A rep who leaves (set inactive, or made a manager) hands on the hot leads they hold and have
-not acknowledged, at once: nobody was late, so no `sla.breached` is published. Each lead goes
-to the next matching active rep who has not had it, its SLA running afresh from then, with
-`lead.assigned` saying why (`reason: rep_left`, `escalated_from`: the rep who left). A lead
-nobody else matches goes to the managers at once, as a breach does (`sla.breached` with
-`reason: rep_left`), not left to wait out the SLA of a rep who is gone."""
+"""A rep who leaves (set inactive, or made a manager) hands on at once the hot leads they hold
+and have not acknowledged, and those they acknowledged and were working (still new interest:
+not won, lost, parked or past SQL): nobody was late, so no `sla.breached` is published. Each
+lead goes to the next matching active rep who has not had it, its SLA running afresh from then
+(the new rep takes it on), with `lead.assigned` saying why (`reason: rep_left`,
+`escalated_from`: the rep who left) and the lead's open proposals the rep sent following it. A
+lead nobody else matches goes to the managers at once, as a breach does (`sla.breached` with
+`reason: rep_left`), not left with a rep who is gone."""
 
 import logging
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.assignments import active_reps, hand_over, pick, unreachable
 from services.nurture.breaches import REP_LEFT
 from services.nurture.config import NurtureSettings
-from services.nurture.models import Assignment, Rep
+from services.nurture.models import Assignment, Proposal, Rep
 from services.nurture.sla import escalate
+from shared.events import NEW_INTEREST_STAGES
 from shared.observability import correlated
 
 log = logging.getLogger(__name__)
+PROPOSALS = Proposal.__table__  # type: ignore[attr-defined]
+# The next rep's notice for a lead the rep who left had acknowledged (else `rep_handed_on`)
+WORKED_NOTICE = "rep_handed_on_worked"
 
 
 def holds_leads(rep: Rep) -> bool:
@@ -30,7 +37,8 @@ def holds_leads(rep: Rep) -> bool:
 async def hand_on_held(
     session: AsyncSession, rep: Rep, reps: list[Rep], settings: NurtureSettings, now: datetime
 ) -> int:
-    """Hand each lead `rep` holds unacknowledged, its SLA running, to the next matching rep of
+    """Hand each lead `rep` holds unacknowledged, its SLA running, or acknowledged and still new
+    interest (its hand-off not over), to the next matching rep of
     `reps` (the active reps, locked by the caller); returns how many were handed on. A lead
     another transaction holds (a classification being applied, an acknowledgement, the SLA
     pass) is waited for, then taken as that left it: skipped, one being classified as the rep
@@ -40,8 +48,13 @@ async def hand_on_held(
         select(Assignment)
         .where(
             Assignment.rep_id == rep.id,
-            col(Assignment.acknowledged_at).is_(None),
-            col(Assignment.sla_due_at).is_not(None),
+            or_(
+                and_(col(Assignment.acknowledged_at).is_(None), col(Assignment.sla_due_at).is_not(None)),
+                and_(
+                    col(Assignment.acknowledged_at).is_not(None),
+                    col(Assignment.lead)["stage"].astext.in_(sorted(NEW_INTEREST_STAGES)),
+                ),
+            ),
         )
         .with_for_update()
     )
@@ -55,8 +68,10 @@ async def hand_on_held(
 async def _hand_on(
     session: AsyncSession, assignment: Assignment, reps: list[Rep], settings: NurtureSettings, now: datetime
 ) -> None:
+    worked = assignment.acknowledged_at is not None
     with correlated(assignment.correlation_id):
-        log.info("lead %s: its rep %s left before acknowledging it", assignment.lead_id, assignment.rep_id)
+        what = "while working it" if worked else "before acknowledging it"
+        log.info("lead %s: its rep %s left %s", assignment.lead_id, assignment.rep_id, what)
     tried = {UUID(r) for r in assignment.tried_reps}
     next_rep = pick(
         session, reps, assignment.lead.get("lead", {}), await unreachable(session, reps, now), tried
@@ -67,7 +82,7 @@ async def _hand_on(
         return
     assert isinstance(next_rep, Rep)
     previous = assignment.rep_id
-    assignment.rep_id, assignment.assigned_at = next_rep.id, now
+    assignment.rep_id, assignment.assigned_at, assignment.acknowledged_at = next_rep.id, now, None
     assignment.sla_due_at = now + timedelta(seconds=settings.sla_seconds)
     assignment.tried_reps = [*assignment.tried_reps, str(next_rep.id)]
     session.add(assignment)
@@ -81,4 +96,14 @@ async def _hand_on(
         settings,
         escalated_from=previous,
         reason=REP_LEFT,
+        notice_key=WORKED_NOTICE if worked else None,
+    )
+    await session.execute(  # the proposals the rep who left sent follow the lead
+        update(PROPOSALS)
+        .where(
+            PROPOSALS.c.lead_id == assignment.lead_id,
+            PROPOSALS.c.rep_id == previous,
+            PROPOSALS.c.closed_at.is_(None),
+        )
+        .values(rep_id=next_rep.id)
     )

@@ -1,6 +1,7 @@
 """A rep who leaves (set inactive, made a manager) while holding hot leads they have not
-acknowledged: each goes at once to the next matching rep, with no breach (nobody was late), or
-to the managers when none matches; a rep who left takes no lead on. The changes are made at
+acknowledged, or acknowledged and were working: each goes at once to the next matching rep,
+with no breach (nobody was late), or to the managers when none matches; a rep who left takes
+no lead on. The changes are made at
 the times the tests name (`directory.update_rep`), so nothing races the wall clock; one test
 goes through the HTTP route to show it is wired."""
 
@@ -8,7 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
@@ -18,13 +19,16 @@ from sqlalchemy import text
 from services.nurture import directory
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
+from services.nurture.models import Proposal
+from services.nurture.proposal_reminders import proposal_owner
+from services.nurture.proposals import track_outcomes
 from services.nurture.sla import acknowledge, escalate_overdue
 from shared import topics
 from shared.db import Database
-from shared.events import utcnow
+from shared.events import OUTCOME_RECORDED, OutcomeRecorded, utcnow
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
 from tests.helpers import events_of
-from tests.nurture.test_sla import add, assign, bodies, holder_of, settings_of
+from tests.nurture.test_sla import add, assign, bodies, classify_again, holder_of, settings_of
 from tests.receiver import webhook_receiver
 
 SLA = timedelta(minutes=10)
@@ -72,7 +76,8 @@ async def test_a_rep_who_leaves_hands_their_unacknowledged_hot_leads_on_at_once(
     servers: Servers, nurture: httpx.AsyncClient, db: Database, leaving: dict[str, Any]
 ) -> None:
     """The next rep has the lead at once, its SLA from then, told why; the rep who left keeps a
-    lead they acknowledged; no `sla.breached` is published and the SLA pass finds nothing."""
+    lead sales took further (a customer); no `sla.breached` is published and the SLA pass finds
+    nothing."""
     settings = settings_of(nurture)
     start = utcnow() - 2 * SLA  # the story is in the past: every webhook is due now
     with webhook_receiver() as first, webhook_receiver() as second:
@@ -81,6 +86,7 @@ async def test_a_rep_who_leaves_hands_their_unacknowledged_hot_leads_on_at_once(
         taken = await assign(db, settings, start, country="KZ")
         async with db.transaction() as session:
             await acknowledge(session, taken.lead_id, UUID(leaving_rep["id"]), None, settings.box)
+        await classify_again(db, settings, taken, start + SECOND, stage="customer")
         staying = await add(nurture, second, "Dauren", territories=["KZ"])
         left_at = start + 3 * SECOND
         await change(db, settings, leaving_rep["id"], left_at, **leaving)
@@ -105,6 +111,74 @@ async def test_a_rep_who_leaves_hands_their_unacknowledged_hot_leads_on_at_once(
     again = handing[-1]
     assert again.data["reason"] == "rep_left" and again.data["escalated_from"] == leaving_rep["id"]
     assert again.causation_id is None and again.correlation_id == event.correlation_id
+
+
+@pytest.mark.parametrize("leaving", [{"active": False}, {"role": "manager"}], ids=["inactive", "manager"])
+async def test_a_rep_who_leaves_hands_on_the_leads_they_acknowledged_and_were_working(
+    servers: Servers, nurture: httpx.AsyncClient, db: Database, leaving: dict[str, Any]
+) -> None:
+    """Not left with a rep who is gone, nobody told: the next rep has the lead at once, to take
+    it on within a new SLA, told that a colleague was working it; the proposal the rep who left
+    sent follows the lead, so its reminder goes to the new rep."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as first, webhook_receiver() as second:
+        leaving_rep = await add(nurture, first, "Aigerim", territories=["KZ"])
+        worked = await assign(db, settings, start, country="KZ")
+        async with db.transaction() as session:
+            await acknowledge(session, worked.lead_id, UUID(leaving_rep["id"]), None, settings.box)
+            sent = OutcomeRecorded(
+                outcome_id=uuid4(), outcome="proposal_sent", occurred_at=start, rep_id=leaving_rep["id"]
+            )
+            await track_outcomes(
+                session, [worked.follow_up(OUTCOME_RECORDED, "ingest", sent)], settings, start
+            )
+        staying = await add(nurture, second, "Dauren", territories=["KZ"])
+        left_at = start + 3 * SECOND
+        await change(db, settings, leaving_rep["id"], left_at, **leaving)
+        [handed] = await eventually(lambda: bodies(second), timeout=20)
+    assert await holder_of(db, worked.lead_id) == (staying["id"], 0)
+    assert await sla_due(db, worked.lead_id) == left_at + SLA
+    data = handed["data"]
+    assert data["lead_id"] == str(worked.lead_id) and data["rep_id"] == staying["id"]
+    assert data["escalated_from"] == leaving_rep["id"] and data["reason"] == "rep_left"
+    assert data["message"] == (
+        "Passed to you: a colleague who was already working this lead has left: a@example.kz."
+        " Please call now."
+    )
+    taken = await nurture.post(f"/v1/leads/{worked.lead_id}/acknowledge", json=data["acknowledge"]["body"])
+    assert taken.status_code == 200, taken.text
+    async with db.transaction() as session:
+        proposal = await session.get(Proposal, sent.outcome_id)
+        assert proposal is not None and str(proposal.rep_id) == staying["id"]
+        reminded, _, _ = await proposal_owner(session, proposal)
+    assert reminded is not None and str(reminded.id) == staying["id"]
+    found = await events_of(
+        servers.bootstrap,
+        str(worked.lead_id),
+        until=lambda es: sum(e.type == "lead.assigned" for e in es) >= 2,
+        topic=topics.TOUCH_EVENTS,
+    )
+    again = [e for e in found if e.type == "lead.assigned"][-1]
+    assert again.data["reason"] == "rep_left" and again.data["escalated_from"] == leaving_rep["id"]
+    assert not [e for e in found if e.type == "sla.breached"]
+
+
+async def test_a_lead_the_rep_was_working_that_nobody_else_matches_goes_to_the_managers(
+    nurture: httpx.AsyncClient, db: Database
+) -> None:
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as first, webhook_receiver() as boss:
+        leaving_rep = await add(nurture, first, "Aigerim")
+        await add(nurture, boss, "Director", role="manager")
+        worked = await assign(db, settings, start)
+        async with db.transaction() as session:
+            await acknowledge(session, worked.lead_id, UUID(leaving_rep["id"]), None, settings.box)
+        await change(db, settings, leaving_rep["id"], start + 3 * SECOND, active=False)
+        [told] = await eventually(lambda: bodies(boss), timeout=20)
+    assert told["type"] == "sla.breached" and told["data"]["lead_id"] == str(worked.lead_id)
+    assert told["data"]["reason"] == "rep_left" and told["data"]["rep_id"] == leaving_rep["id"]
 
 
 async def test_a_lead_nobody_else_matches_goes_to_the_managers_at_once(
