@@ -5,13 +5,14 @@ from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from services.nurture import (
     directory,
     followup,
     manual_assignments,
     playbook_routes,
+    rep_leads,
     sla,
     touch_resends,
     unsubscribe_routes,
@@ -23,6 +24,7 @@ from services.nurture.schemas import (
     AcknowledgeIn,
     Assigned,
     AssignIn,
+    HeldLead,
     RepCreate,
     RepCreated,
     RepPublic,
@@ -59,6 +61,24 @@ async def list_reps(
     async with request.app.state.runtime.db.transaction() as session:
         found = await directory.list_reps(session, cursor, limit)
     return paging.page(found, limit, request, response, lambda rep: (rep.created_at, rep.id))
+
+
+@admin.get("/reps/{rep_id}/leads", response_model=list[HeldLead], responses={404: {}})
+async def list_rep_leads(
+    request: Request,
+    response: Response,
+    rep_id: UUID,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many leads on a page.")] = 100,
+    cursor: paging.Cursor = None,
+) -> list[HeldLead]:
+    """The hot leads the rep holds now (not won, lost, parked or past SQL), the longest held
+    first, a page at a time (a `Link: rel=next` header while more follow): when each was given
+    them, acknowledged, due, why they have it, and the person (admin token only). 404: no such
+    rep."""
+    async with request.app.state.runtime.db.transaction() as session:
+        found = await rep_leads.held_leads(session, rep_id, cursor, limit)
+    shown = paging.page(found, limit, request, response, lambda held: (held.assigned_at, held.lead_id))
+    return [HeldLead.of(held) for held in shown]
 
 
 @admin.patch("/reps/{rep_id}", response_model=RepPublic)

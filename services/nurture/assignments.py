@@ -14,6 +14,7 @@ from services.nurture.big_deals import budget_above, tell_big_deal
 from services.nurture.config import NurtureSettings
 from services.nurture.hand_offs import (
     ASSIGNED,
+    HAND_OFF,
     OVER_STAGES,
     follow_classification,
     is_newer,
@@ -214,6 +215,7 @@ def _assignment(
         "sla_due_at": now + timedelta(seconds=settings.sla_seconds),
         "acknowledged_at": None,
         "escalations": 0,
+        "reason": HAND_OFF,
         "tried_reps": [str(rep.id)],
         "lead": classified.model_dump(mode="json"),
         "classified_at": event.occurred_at,

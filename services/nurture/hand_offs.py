@@ -16,6 +16,8 @@ from shared.events import NEW_INTEREST_STAGES, OUTCOME_RECORDED, LeadClassified
 OVER_STAGES = frozenset({"lost", "parked", "disqualified", "churned"})
 # `lead.assigned`'s reason when an admin gave the lead to the rep (`manual_assignments`)
 ASSIGNED = "assigned"
+# Why the rep holding a lead has it (`Assignment.reason`), besides `assigned` and `rep_left`
+HAND_OFF, ESCALATED = "hand_off", "escalated"
 
 
 def reached_by_sales(classified: LeadClassified) -> bool:

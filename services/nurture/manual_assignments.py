@@ -73,6 +73,7 @@ async def assign_lead(
         raise PastNewInterest(f"The lead is {stage}: it is no longer a hand-off to call now")
     previous = assignment.rep_id
     assignment.rep_id, assignment.assigned_at, assignment.acknowledged_at = rep.id, now, None
+    assignment.reason = ASSIGNED
     assignment.sla_due_at = now + timedelta(seconds=settings.sla_seconds)
     if str(rep.id) not in assignment.tried_reps:
         assignment.tried_reps = [*assignment.tried_reps, str(rep.id)]

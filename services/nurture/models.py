@@ -49,6 +49,8 @@ class Assignment(SQLModel, table=True):
     sla_due_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     acknowledged_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     escalations: int = 0
+    # why the rep holding it has it: hand_off | escalated | rep_left | assigned (empty before 0025)
+    reason: str | None = None
     tried_reps: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
     lead: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))  # the latest
     classified_at: datetime | None = Field(

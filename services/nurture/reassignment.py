@@ -19,8 +19,8 @@ from services.nurture.assignments import active_reps, hand_over, pick, unreachab
 from services.nurture.breaches import REP_LEFT
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Assignment, Proposal, Rep
+from services.nurture.rep_leads import still_new_interest
 from services.nurture.sla import escalate
-from shared.events import NEW_INTEREST_STAGES
 from shared.observability import correlated
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,7 @@ async def hand_on_held(
             Assignment.rep_id == rep.id,
             or_(
                 and_(col(Assignment.acknowledged_at).is_(None), col(Assignment.sla_due_at).is_not(None)),
-                and_(
-                    col(Assignment.acknowledged_at).is_not(None),
-                    col(Assignment.lead)["stage"].astext.in_(sorted(NEW_INTEREST_STAGES)),
-                ),
+                and_(col(Assignment.acknowledged_at).is_not(None), still_new_interest()),
             ),
         )
         .with_for_update()
@@ -83,6 +80,7 @@ async def _hand_on(
     assert isinstance(next_rep, Rep)
     previous = assignment.rep_id
     assignment.rep_id, assignment.assigned_at, assignment.acknowledged_at = next_rep.id, now, None
+    assignment.reason = REP_LEFT
     assignment.sla_due_at = now + timedelta(seconds=settings.sla_seconds)
     assignment.tried_reps = [*assignment.tried_reps, str(next_rep.id)]
     session.add(assignment)

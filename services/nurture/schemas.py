@@ -106,6 +106,36 @@ class Assigned(BaseModel):
     acknowledged_at: datetime | None
 
 
+class HeldLead(BaseModel):
+    """A hot lead a rep holds now (`GET /v1/reps/{id}/leads`)."""
+
+    lead_id: UUID
+    assigned_at: datetime = Field(description="When this rep was given it.")
+    acknowledged_at: datetime | None
+    sla_due_at: datetime | None = Field(description="Null once sales reached the lead.")
+    reason: str | None = Field(
+        description="Why they have it: hand_off, escalated (an SLA ran out), rep_left, assigned"
+        " (by a manager); null for hand-offs before nurture kept it."
+    )
+    stage: str | None
+    temperature: str | None
+    lead: dict[str, Any] = Field(description="The person as the hand-off keeps them (name, contact).")
+
+    @classmethod
+    def of(cls, held: Any) -> "HeldLead":
+        classified = held.lead or {}
+        return cls(
+            lead_id=held.lead_id,
+            assigned_at=held.assigned_at,
+            acknowledged_at=held.acknowledged_at,
+            sla_due_at=held.sla_due_at,
+            reason=held.reason,
+            stage=classified.get("stage"),
+            temperature=classified.get("temperature"),
+            lead=classified.get("lead") or {},
+        )
+
+
 EventType = Literal[
     "lead.hot",
     "lead.mql",

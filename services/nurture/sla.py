@@ -18,6 +18,7 @@ from services.nurture.assignments import ASSIGNMENTS, active_reps, hand_over, pi
 from services.nurture.big_deals import budget_above, told_of_big_deals
 from services.nurture.breaches import publish_breach
 from services.nurture.config import NurtureSettings
+from services.nurture.hand_offs import ESCALATED
 from services.nurture.models import Assignment, Rep
 from services.nurture.rep_webhooks import acknowledge_tokens
 from services.nurture.subscriptions import emit
@@ -99,6 +100,7 @@ async def escalate(
     if next_rep is not None:
         assert isinstance(next_rep, Rep)
         assignment.rep_id, assignment.assigned_at = next_rep.id, now
+        assignment.reason = reason or ESCALATED
         assignment.sla_due_at = now + timedelta(seconds=settings.sla_seconds)
         assignment.tried_reps = [*assignment.tried_reps, str(next_rep.id)]
         moment = {"assigned_at": now, "sla_due_at": assignment.sla_due_at}

@@ -176,3 +176,10 @@ async def test_a_chatbot_message_is_answered_as_its_response_model_declares(
         telegram["202"]["content"]["application/json"]["schema"]["$ref"]
         == "#/components/schemas/ChatRecorded"
     )
+
+
+def test_the_leads_of_a_rep_declare_an_unknown_rep_and_a_bounded_page(documents: dict[str, Document]) -> None:
+    operation = documents["nurture"]["paths"]["/v1/reps/{rep_id}/leads"]["get"]
+    assert operation["responses"]["404"]["content"] == {PROBLEM_JSON: {"schema": PROBLEM}}
+    limit = next(p for p in operation["parameters"] if p["name"] == "limit")
+    assert limit["schema"]["maximum"] == 500
