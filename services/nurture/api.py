@@ -133,7 +133,8 @@ async def assign_lead(request: Request, lead_id: UUID, data: AssignIn) -> Assign
     """Give a hot lead to a rep: one no rep covers, one no rep took on in time, one whose rep
     left (what the managers are asked to do), or one a rep holds. The rep gets the `lead.hot`
     webhook with its acknowledge link and an SLA from now; `lead.assigned` says `reason:
-    assigned`. Again for the rep who holds it: the lead as it is. 422 (`rep_id`): no such rep,
+    assigned`; the rep who held it gets `lead.unassigned` (stop calling). Again for the rep
+    who holds it: the lead as it is. 422 (`rep_id`): no such rep,
     inactive, or not a rep; 404: nurture never handed the lead off; 409: it is past new interest
     (an opportunity, a customer, lost...); 410: erased."""
     settings = request.app.state.settings

@@ -14,6 +14,7 @@ from services.nurture.big_deals import budget_above, tell_big_deal
 from services.nurture.config import NurtureSettings
 from services.nurture.hand_offs import (
     ASSIGNED,
+    ESCALATED,
     HAND_OFF,
     OVER_STAGES,
     follow_classification,
@@ -26,6 +27,7 @@ from services.nurture.paused_receivers import paused_origins
 from services.nurture.rep_webhooks import acknowledge_link, notice, queue_webhook
 from services.nurture.routing import choose_reachable
 from services.nurture.subscriptions import emit, origin_of
+from services.nurture.unassignments import tell_unassigned
 from services.nurture.unmatched import escalate_unmatched
 from shared.db import defer_insert, defer_update
 from shared.events import LEAD_ASSIGNED, Envelope, LeadAssigned, LeadClassified, for_a_rep
@@ -246,6 +248,8 @@ async def hand_over(
     told = notice_key or _notice_key(escalated_from, reason)
     body = _hot_lead_webhook(cause, classified, rep, assignment, settings, told, escalated_from, reason)
     queue_webhook(session, rep, lead_id, "lead.hot", body, now)
+    if escalated_from is not None:  # the rep it was taken from stops calling
+        await tell_unassigned(session, lead_id, escalated_from, rep, reason or ESCALATED, classified, now)
     assigned = LeadAssigned(
         rep_id=rep.id,
         temperature=classified["temperature"],

@@ -3,7 +3,8 @@ covers a hot lead, that none took it on in time, or that its rep left, are asked
 or assign someone"; this is the assigning. The lead's hand-off goes to that rep with its SLA
 from then, `lead.assigned` (`reason: assigned`, `escalated_from`: who held it) and the rep's
 `lead.hot` webhook saying a manager gave it, as an escalation hands a lead on
-(`assignments.hand_over`). Only an active rep of role `rep` is given one: managers and
+(`assignments.hand_over`); the rep who held it is told to stop calling (`unassignments`).
+Only an active rep of role `rep` is given one: managers and
 directors hold no leads (a rep made a manager hands theirs on: `reassignment`). Takes a
 session and never commits."""
 

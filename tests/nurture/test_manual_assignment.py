@@ -4,6 +4,7 @@ link, an SLA from then and `lead.assigned` (`reason: assigned`); the same rep ag
 the first time. The story before the assigning runs at the times the tests name; the route
 takes the wall clock's now, and what follows it is measured from the `assigned_at` it answers."""
 
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 from sqlalchemy import text
+from standardwebhooks.webhooks import Webhook
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
@@ -23,7 +25,7 @@ from shared.kafka import Publisher
 from tests.conftest import ADMIN, VIEWER, Servers, caught_up, eventually, running
 from tests.helpers import events_of
 from tests.nurture.test_sla import add, assign, bodies, classify_again, holder_of, settings_of
-from tests.receiver import webhook_receiver
+from tests.receiver import Received, Receiver, webhook_receiver
 
 SLA = timedelta(minutes=10)
 SECOND = timedelta(seconds=1)
@@ -140,6 +142,37 @@ async def test_a_lead_a_rep_holds_goes_to_the_rep_named_with_an_sla_from_then(
     assigned_at = datetime.fromisoformat(answer.json()["assigned_at"])
     assert await escalate_overdue(db, settings, assigned_at + SLA - SECOND) == 0
     assert await escalate_overdue(db, settings, assigned_at + SLA + SECOND) == 1
+
+
+async def test_the_rep_a_lead_is_taken_from_is_told_to_stop_calling(
+    nurture: httpx.AsyncClient, db: Database
+) -> None:
+    """The review's case: a manager gave the lead to another rep and the first went on calling.
+    Now the first gets the signed `lead.unassigned` webhook, in the lead's language."""
+    settings = settings_of(nurture)
+    start = utcnow() - 2 * SLA
+    with webhook_receiver() as first, webhook_receiver() as second:
+        holder = await add(nurture, first, "Aigerim", territories=["KZ"])
+        event = await assign(db, settings, start, country="KZ", first_name="Асем", language="ru")
+        named = await add(nurture, second, "Dauren", territories=["AZ"])
+        answer = await give(nurture, event.lead_id, named["id"])
+        assert answer.status_code == 200, answer.text
+        received = await eventually(lambda: unassigned(first), timeout=20)
+        assert unassigned(second) == []
+    [(request, told)] = received
+    assert Webhook(holder["webhook_secret"]).verify(request.body, request.headers) is not None
+    assert told["type"] == "lead.unassigned"
+    data = told["data"]
+    assert (data["lead_id"], data["rep_id"]) == (str(event.lead_id), holder["id"])
+    assert (data["to_rep_id"], data["reason"]) == (named["id"], "assigned")
+    assert data["message"] == "Этот лид передан коллеге, звонить не нужно." and data["language"] == "ru"
+    assert data["lead"]["first_name"] == "Асем"
+
+
+def unassigned(receiver: Receiver) -> list[tuple[Received, dict[str, Any]]]:
+    """The `lead.unassigned` webhooks received, each once (by `webhook-id`)."""
+    by_id = {r.headers["webhook-id"]: (r, json.loads(r.body)) for r in receiver.received()}
+    return [(r, body) for r, body in by_id.values() if body["type"] == "lead.unassigned"]
 
 
 async def test_assigning_to_someone_who_holds_no_leads_is_refused_naming_rep_id(

@@ -64,6 +64,14 @@ async def change(db: Database, settings: NurtureSettings, rep_id: str, at: datet
         await directory.update_rep(session, settings, UUID(rep_id), changes, at)
 
 
+async def unassigned_queued(db: Database, rep_id: str) -> int:
+    async with db.transaction() as session:
+        query = text(
+            "SELECT count(*) FROM webhook_deliveries WHERE rep_id = :rep AND event_type = 'lead.unassigned'"
+        )
+        return int((await session.execute(query, {"rep": rep_id})).scalar_one())
+
+
 async def sla_due(db: Database, lead_id: UUID) -> datetime | None:
     async with db.transaction() as session:
         query = text("SELECT sla_due_at FROM assignments WHERE lead_id = :id")
@@ -99,6 +107,7 @@ async def test_a_rep_who_leaves_hands_their_unacknowledged_hot_leads_on_at_once(
     assert data["escalated_from"] == leaving_rep["id"] and data["reason"] == "rep_left"
     assert data["message"].startswith("Passed to you: the rep who had this lead is no longer available")
     assert await escalate_overdue(db, settings, left_at + SLA - SECOND) == 0
+    assert await unassigned_queued(db, leaving_rep["id"]) == 0  # they left: nothing to stop
     found = await events_of(
         servers.bootstrap,
         str(event.lead_id),

@@ -106,6 +106,11 @@ def bodies(receiver: Receiver) -> list[dict[str, Any]]:
     return [json.loads(r.body) for r in receiver.received()]
 
 
+def unassigned(receiver: Receiver) -> list[tuple[str, dict[str, Any]]]:
+    """The `lead.unassigned` webhooks received, each once (by `webhook-id`)."""
+    return [(key, body) for key, body in by_webhook_id(receiver).items() if body["type"] == "lead.unassigned"]
+
+
 def by_webhook_id(receiver: Receiver) -> dict[str, dict[str, Any]]:
     """Each webhook once: one claimed at its birth with a lease from a `now` in the past may be
     claimed and sent again by the dispatcher (receivers dedupe by `webhook-id`)."""
@@ -131,10 +136,16 @@ async def test_unacknowledged_hot_lead_escalates_to_the_next_rep_then_the_manage
         assert await escalate_overdue(db, settings, start + 2 * SLA) == 0  # their SLA runs from then
         assert await escalate_overdue(db, settings, start + 2 * SLA + 2 * SECOND) == 1  # the managers
         [told] = await eventually(lambda: bodies(boss), timeout=20)
-        assert len(holder.received()) == len(other.received()) == 1
+        [(_, taken_away)] = await eventually(lambda: unassigned(holder), timeout=20)
+        assert len(by_webhook_id(holder)) == 2 and len(other.received()) == 1
     assert handed["data"]["lead_id"] == escalated["data"]["lead_id"] == str(event.lead_id)
     assert escalated["data"]["escalated_from"] == handed["data"]["rep_id"] != escalated["data"]["rep_id"]
     assert datetime.fromisoformat(escalated["data"]["sla_due_at"]) == start + 2 * SLA + SECOND
+    # the late rep is told to stop calling; the next, whose SLA ran out too, keeps it on record
+    assert taken_away["data"]["rep_id"] == handed["data"]["rep_id"]
+    assert taken_away["data"]["to_rep_id"] == escalated["data"]["rep_id"]
+    assert taken_away["data"]["reason"] == "escalated"
+    assert taken_away["data"]["message"] == "This lead was passed to a colleague; no need to call."
     assert told["type"] == "sla.breached" and told["data"]["lead_id"] == str(event.lead_id)
     # what the manager reads (a chat or `leadflow listen` shows it): it had none but for no_rep
     assert (told["data"]["message"], told["data"]["language"]) == (
