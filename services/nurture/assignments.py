@@ -13,7 +13,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.nurture.big_deals import budget_above, tell_big_deal
 from services.nurture.config import NurtureSettings
 from services.nurture.hand_offs import (
-    ASSIGNED,
     ESCALATED,
     HAND_OFF,
     OVER_STAGES,
@@ -22,9 +21,10 @@ from services.nurture.hand_offs import (
     is_over,
     may_be_handed_off,
 )
+from services.nurture.hot_lead_webhooks import hot_lead_webhook, notice_key_for
 from services.nurture.models import Assignment, Rep
 from services.nurture.paused_receivers import paused_origins
-from services.nurture.rep_webhooks import acknowledge_link, notice, queue_webhook
+from services.nurture.rep_webhooks import queue_webhook
 from services.nurture.routing import choose_reachable
 from services.nurture.subscriptions import emit, origin_of
 from services.nurture.unassignments import tell_unassigned
@@ -245,8 +245,8 @@ async def hand_over(
     rep.assigned_total += 1
     defer_update(session, REPS, "id", _counters(rep))
     lead_id = cause.lead_id
-    told = notice_key or _notice_key(escalated_from, reason)
-    body = _hot_lead_webhook(cause, classified, rep, assignment, settings, told, escalated_from, reason)
+    told = notice_key or notice_key_for(escalated_from, reason)
+    body = hot_lead_webhook(cause, classified, rep, assignment, settings, told, escalated_from, reason)
     queue_webhook(session, rep, lead_id, "lead.hot", body, now)
     if escalated_from is not None:  # the rep it was taken from stops calling
         await tell_unassigned(session, lead_id, escalated_from, rep, reason or ESCALATED, classified, now)
@@ -266,44 +266,3 @@ async def hand_over(
     await emit(session, event)
     with correlated(cause.correlation_id):
         log.info("lead %s assigned to rep %s", lead_id, rep.id)
-
-
-# What the next rep is told, by why it came to them (a lead no rep had may be assigned by hand).
-_NOTICES = {None: "rep_escalated", "rep_left": "rep_handed_on", ASSIGNED: "rep_assigned"}
-
-
-def _notice_key(escalated_from: UUID | None, reason: str | None) -> str:
-    return _NOTICES[reason] if escalated_from or reason else "rep_new_hot_lead"
-
-
-def _hot_lead_webhook(
-    cause: Envelope | Assignment,
-    classified: dict[str, Any],
-    rep: Rep,
-    assignment: dict[str, Any],
-    settings: NurtureSettings,
-    told: str,
-    escalated_from: UUID | None,
-    reason: str | None,
-) -> dict[str, Any]:
-    """The `lead.hot` webhook's body: the lead, a message for the rep in the lead's language
-    with what the person said last, and how to acknowledge it."""
-    now = assignment["assigned_at"]
-    lead_id = cause.lead_id
-    message, language = notice(told, classified)
-    return {
-        "type": "lead.hot",
-        "timestamp": now.isoformat(),
-        "data": {
-            **classified,
-            "message": message,  # for the rep, in the lead's language
-            "language": language,
-            "lead_id": str(lead_id),
-            "correlation_id": str(cause.correlation_id),
-            "rep_id": str(rep.id),
-            "sla_due_at": assignment["sla_due_at"].isoformat(),
-            "escalated_from": str(escalated_from) if escalated_from else None,
-            "reason": reason,
-            "acknowledge": acknowledge_link(rep, lead_id, settings.public_url, settings.box),
-        },
-    }
