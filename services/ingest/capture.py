@@ -69,6 +69,7 @@ class Submission:
     activity: str | None = "form_submitted"  # what a repeat is recorded as; None: nothing
     correlation_id: UUID = field(default_factory=uuid4)
     vouched: bool = False  # from a server holding a key with the history scope: may overwrite
+    occurred_at: datetime | None = None  # when the person enquired, if not now (an import's date)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ async def capture(session: AsyncSession, source: Source, submission: Submission)
 
 async def _create(session: AsyncSession, source: Source, submission: Submission) -> UUID:
     check_profile(submission.attributes)
-    lead_id, captured_at, key = uuid4(), utcnow(), new_key()
+    lead_id, now, key = uuid4(), utcnow(), new_key()
+    captured_at = submission.occurred_at or now
     row = {
         "id": lead_id,
         "source_id": source.id,
@@ -150,7 +152,7 @@ async def _create(session: AsyncSession, source: Source, submission: Submission)
         "ip": submission.client.ip,
         "user_agent": submission.client.user_agent,
         "captured_at": captured_at,
-        "updated_at": captured_at,
+        "updated_at": now,
         "seal_key": key,
     }
     know_key(session, lead_id, key)
@@ -205,7 +207,13 @@ async def _merge(
         said = {k: v for k, v in submission.attributes.items() if k in kept}
         properties = {**said, **unmatched, **({"conflicts": conflicts} if conflicts else {})}
         await record_activity(
-            session, lead["id"], submission.correlation_id, submission.activity, source, properties
+            session,
+            lead["id"],
+            submission.correlation_id,
+            submission.activity,
+            source,
+            properties,
+            submission.occurred_at,
         )
     return UUID(str(lead["id"]))
 

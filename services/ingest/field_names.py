@@ -166,9 +166,14 @@ def field_named(name: str) -> str | None:
     """The lead field (or `WHOLE_NAME`, or `FIO`) a column of this name fills; None for another."""
     if name in _FIELDS:
         return name
-    # A Mac's file writes й as и and a breve; Azerbaijani's capital İ lowers to i and a dot.
-    name = unicodedata.normalize("NFC", name).replace("İ", "i")
-    plain = _PUNCTUATION.sub("_", name.strip().lower().replace("ё", "е")).strip("_")
+    plain = plain_name(name)
     if plain in _FIELDS or plain in (WHOLE_NAME, FIO):
         return plain
     return _BY_NAME.get(plain)
+
+
+def plain_name(name: str) -> str:
+    """A column's name as the names here are written: lower case, composed, words joined by `_`."""
+    # A Mac's file writes й as и and a breve; Azerbaijani's capital İ lowers to i and a dot.
+    name = unicodedata.normalize("NFC", name).replace("İ", "i")
+    return _PUNCTUATION.sub("_", name.strip().lower().replace("ё", "е")).strip("_")

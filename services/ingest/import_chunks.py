@@ -5,6 +5,8 @@ report is never ahead of or behind what is stored (retried on transient faults, 
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import func, select, update
@@ -12,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import erased_contacts
 from services.ingest.capture import Client, Submission, capture, prepare
+from services.ingest.enquiry_dates import EnquiryDates
 from services.ingest.forms import lead_from_form
 from services.ingest.import_files import MISFIT, Record, undecoded
 from services.ingest.lead_lookup import prefetch
@@ -35,23 +38,33 @@ class ImportAbandoned(Exception):
 
 
 async def apply_rows(
-    db: Database, source: Source, import_id: UUID, rows: Iterable[Record], region: str
+    db: Database,
+    source: Source,
+    import_id: UUID,
+    rows: Iterable[Record],
+    region: str,
+    dates: EnquiryDates = EnquiryDates(),
 ) -> None:
-    """Apply the rows (numbered from 1) in chunks of CHUNK_ROWS."""
+    """Apply the rows (numbered from 1) in chunks of CHUNK_ROWS, each dated by `dates`."""
     chunk: list[tuple[int, Record]] = []
     for number, row in enumerate(rows, start=1):
         chunk.append((number, row))
         if len(chunk) == CHUNK_ROWS:
-            await apply_chunk(db, source, import_id, chunk, region)
+            await apply_chunk(db, source, import_id, chunk, region, dates)
             chunk = []
     if chunk:
-        await apply_chunk(db, source, import_id, chunk, region)
+        await apply_chunk(db, source, import_id, chunk, region, dates)
 
 
 async def apply_chunk(
-    db: Database, source: Source, import_id: UUID, chunk: list[tuple[int, Record]], region: str
+    db: Database,
+    source: Source,
+    import_id: UUID,
+    chunk: list[tuple[int, Record]],
+    region: str,
+    dates: EnquiryDates = EnquiryDates(),
 ) -> None:
-    ready, rejected = _prepare(source, chunk, region)
+    ready, rejected = _prepare(source, chunk, region, dates)
     for attempt in range(1, 6):
         try:
             async with db.transaction() as session:
@@ -68,10 +81,10 @@ async def apply_chunk(
 
 
 def _prepare(
-    source: Source, chunk: list[tuple[int, Record]], region: str
+    source: Source, chunk: list[tuple[int, Record]], region: str, dates: EnquiryDates
 ) -> tuple[list[tuple[Place, Submission]], list[Rejection]]:
     """The chunk's rows ready to capture, and those refused (not fitting the header, not text
-    in the file's encoding, or not a valid lead)."""
+    in the file's encoding, not a valid lead, or an enquiry date unreadable or ahead)."""
     ready: list[tuple[Place, Submission]] = []
     rejected: list[Rejection] = []
     vouched = source.scope == "history"
@@ -83,14 +96,26 @@ def _prepare(
         if errors := undecoded(row):
             rejected.append((place, _reasons(errors)))
             continue
+        enquired_at, faults = _dated(dates, row)
         try:
-            lead = lead_from_form(row.fields, None)
+            lead = lead_from_form([(k, v) for k, v in row.fields if k != dates.column], None)
             submission = prepare(source, lead, region, Client(), activity="imported", vouched=vouched)
         except InvalidInput as error:
-            rejected.append((place, _reasons(error.typed)))
+            faults += error.typed
+        if faults:
+            rejected.append((place, _reasons(faults)))
             continue
-        ready.append((place, submission))
+        ready.append((place, replace(submission, occurred_at=enquired_at)))
     return ready, rejected
+
+
+def _dated(dates: EnquiryDates, row: Record) -> tuple[datetime | None, list[Fault]]:
+    """When the row's person enquired (None: when it is imported), or why its date is refused,
+    naming the column as the file does."""
+    try:
+        return dates.of(row.fields), []
+    except ValueError as error:
+        return None, [(str(dates.column), str(error), "enquiry_date")]
 
 
 def _at(ready: list[tuple[Place, Submission]], indexes: set[int]) -> list[tuple[Place, Submission]]:

@@ -6,6 +6,7 @@ import difflib
 import re
 import unicodedata
 
+from services.ingest.enquiry_dates import enquiry_column
 from services.ingest.field_names import field_named
 from services.ingest.forms import MAX_CUSTOM, NAME_ALIASES, UTM_PREFIX, custom_keys
 from services.ingest.schemas import LEAD_FIELDS
@@ -32,8 +33,11 @@ def unknown_headers(header: list[str]) -> list[UnknownHeader]:
     field its values went to (`custom.<name>`, the header's spaces as `_`: `forms.custom_keys`),
     None when they were not imported (a name no custom field may have, one naming the same
     custom field as a header before it, the honeypot, or a column past the 50 custom fields a
-    lead keeps); `did_you_mean`, the field it is closest to, when one is."""
+    lead keeps); `did_you_mean`, the field it is closest to, when one is. The column that dates
+    the enquiries (`enquiry_dates`) is known."""
     found: list[UnknownHeader] = []
+    dated_by = enquiry_column(header)
+    header = [name for name in header if name != dated_by]
     keys = custom_keys(header)
     custom = 0
     for name in header:

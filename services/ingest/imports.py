@@ -4,6 +4,7 @@ reported interrupted. Reading the file is `import_files`; storing its rows, `imp
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import IO, Any
 from uuid import UUID
@@ -12,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import erased_contacts
+from services.ingest.enquiry_dates import EnquiryDates, enquiry_column
 from services.ingest.import_chunks import IMPORTS, REJECTIONS, ImportAbandoned, apply_rows
 from services.ingest.import_files import UnreadableFile, read_rows, survey
 from services.ingest.import_headers import unknown_headers
@@ -63,14 +65,17 @@ async def run(
     region: str,
     delimiter: str | None = None,
     encoding: str | None = None,
+    dates: EnquiryDates = EnquiryDates(),
 ) -> None:
     """Apply every row; the report is updated with each chunk. Never raises. `encoding`: an
-    import_files.ENCODINGS key, for a file without a byte order mark that is not UTF-8."""
+    import_files.ENCODINGS key, for a file without a byte order mark that is not UTF-8;
+    `dates`: the time zone and clock of the rows' enquiry dates (the header names the column)."""
     try:
         header, total = await asyncio.to_thread(survey, raw, delimiter, encoding)
         unknown = await asyncio.to_thread(unknown_headers, header)  # difflib: off the event loop
         await _set(db, import_id, rows_total=total, unknown_headers=unknown)
-        await apply_rows(db, source, import_id, read_rows(raw, delimiter, encoding), region)
+        dates = replace(dates, column=enquiry_column(header))
+        await apply_rows(db, source, import_id, read_rows(raw, delimiter, encoding), region, dates)
         await _set(db, import_id, status="done", finished_at=func.now())
     except asyncio.CancelledError:
         await asyncio.shield(_set(db, import_id, status="interrupted", finished_at=func.now()))

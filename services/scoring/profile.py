@@ -103,10 +103,12 @@ def fold(updated: Profile, event: Envelope) -> None:
     if event.sealed_with is not None:
         updated.seal_key = base64.b64encode(event.sealed_with).decode()
     if event.type == LEAD_CAPTURED:
-        _merge(updated, {k: v for k, v in data.items() if k not in _NOT_ATTRIBUTES}, event.occurred_at)
+        # What the person said, they said when they enquired: an import's row is dated so.
+        said_at = _when(data.get("captured_at"), event.occurred_at)
+        _merge(updated, {k: v for k, v in data.items() if k not in _NOT_ATTRIBUTES}, said_at)
         updated.channel = data.get("channel") or updated.channel
         updated.captured = True
-        updated.captured_at = updated.captured_at or _when(data.get("captured_at"), event.occurred_at)
+        updated.captured_at = updated.captured_at or said_at
     elif event.type == LEAD_UPDATED:
         _merge(updated, data.get("changes", {}), event.occurred_at)
     elif event.type == ACTIVITY_RECORDED:

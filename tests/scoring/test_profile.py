@@ -2,9 +2,11 @@
 source's legal basis for marketing reach `lead.classified`."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from services.scoring.model import evaluate
 from services.scoring.profile import Profile, fold, lead_context
+from services.scoring.rules import default_rules_text, parse_rules
 from shared.events import CONSENT_CHANGED, LEAD_CAPTURED, LEAD_UPDATED, Envelope
 
 
@@ -44,3 +46,25 @@ def test_consent_and_the_sources_legal_basis_reach_the_classified_lead() -> None
     assert lead_context(profile)["consent"] is True, "other purposes leave marketing consent alone"
     fold(profile, event(CONSENT_CHANGED, granted=False, purpose="marketing"))
     assert lead_context(profile)["consent"] is False and profile.unsubscribed
+
+
+def test_what_an_imported_lead_said_counts_from_when_they_enquired_not_from_the_import() -> None:
+    """An expo contact who asked for a call "срочно" three weeks ago, imported today, was hot
+    today (found by a marketer's review): its timeframe and message were dated by the event."""
+    imported_at = datetime(2026, 12, 2, 9, tzinfo=UTC)  # the event's own `occurred_at`
+    enquired_at = imported_at - timedelta(days=21)
+    profile = Profile()
+    fold(
+        profile,
+        event(
+            LEAD_CAPTURED,
+            channel="event",
+            timeframe="срочно",
+            message="Перезвоните, нужен расчёт",
+            captured_at=enquired_at.isoformat(),
+        ),
+    )
+    assert profile.timeframe_at == profile.said_at == profile.captured_at == enquired_at
+    rules = parse_rules(default_rules_text())
+    assert evaluate(profile, rules, imported_at).temperature == "warm"  # hot for 14 days, then cooled
+    assert evaluate(profile, rules, enquired_at + timedelta(days=1)).temperature == "hot"

@@ -9,8 +9,10 @@ from pydantic import AfterValidator
 
 from services.ingest import import_files, imports
 from services.ingest.api.common import KeyedSource
+from services.ingest.enquiry_dates import EnquiryDates
 from services.ingest.import_encodings import encoding_named
 from services.ingest.schemas import ImportReport, ImportStarted, ItemError, RowRejection
+from shared.times import UTC_ZONE, Zone
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
@@ -47,6 +49,14 @@ async def start_import(
             " (Excel's Unicode text is UTF-16 with one). Any other name is a 422 naming `encoding`.",
         ),
     ] = None,
+    tz: Annotated[
+        Zone | None,
+        Query(
+            description="The IANA time zone (Asia/Baku, Asia/Almaty) of the enquiry dates in the"
+            " file's date column (`Date`, `Дата обращения`, `Müraciət tarixi`...) written without"
+            " an offset; default UTC. Any other name is a 422 naming `tz`.",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Send the file as the body (`text/csv`; UTF-8, UTF-16 with a byte order mark, or the
     `encoding` named; comma, semicolon or tab separated, a header row naming lead fields, each
@@ -73,7 +83,8 @@ async def start_import(
         raise HTTPException(409, str(error)) from error
     region = source.default_region or settings.default_phone_region
     separator = import_files.DELIMITERS[delimiter] if delimiter else None
-    work = imports.run(runtime.db, source, import_id, raw, region, separator, encoding)
+    dates = EnquiryDates(zone=tz or UTC_ZONE, clock=request.app.state.clock)
+    work = imports.run(runtime.db, source, import_id, raw, region, separator, encoding, dates)
     runtime.spawn(work, f"import {import_id}")
     body = ImportStarted(import_id=import_id, status_url=f"/v1/imports/{import_id}")
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": body.status_url})
