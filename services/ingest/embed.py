@@ -7,9 +7,10 @@ looked at other pages first), and the form sent once however often its button is
 Nothing of the site's is assumed: plain elements, classes to style them by."""
 
 import html
+from dataclasses import dataclass
 
 from services.ingest.models import Source
-from shared.languages import Language, say
+from shared.languages import FALLBACK, Language, say
 
 # (field, input type, autocomplete): what a visitor is asked, in this order.
 ASKED = (
@@ -20,7 +21,10 @@ ASKED = (
     ("company", "text", "organization"),
 )
 _ASKED = {name for name, _, _ in ASKED} | {"message", "consent"}
-LABELLED = frozenset({"first_name", "last_name", "email", "phone", "company", "message"})
+LABELLED = frozenset(
+    {"first_name", "last_name", "email", "phone", "company", "message"}
+    | {"city", "country", "job_title", "industry", "company_size", "budget", "timeframe", "need"}
+)  # those texts.yaml has a `form_field_` label for
 # The honeypot, kept off-screen rather than display:none, which some bots skip.
 HONEYPOT = (
     '<div aria-hidden="true" style="position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden">'
@@ -95,11 +99,11 @@ SENDS_ITS_ADDRESS = """<script>(function (form) {
 
 def form_snippet(source: Source, action: str, language: Language) -> str:
     """The form posting to `action` (this source's form URL), in `language`."""
-    required = set(source.required_fields)
-    fields = [_input(name, kind, auto, name in required, language) for name, kind, auto in ASKED]
+    required, labels = set(source.required_fields), Labels(source.field_labels or {}, language)
+    fields = [_input(name, kind, auto, name in required, labels) for name, kind, auto in ASKED]
     others = [name for name in source.required_fields if name not in _ASKED]  # a source's own
-    fields += [_input(name, "text", "off", True, language) for name in others]
-    fields.append(_message("message" in required, language))
+    fields += [_input(name, "text", "off", True, labels) for name in others]
+    fields.append(_message("message" in required, labels))
     to = html.escape(action)
     opening = f'<form class="leadflow-form" method="post" action="{to}" accept-charset="utf-8">'
     return "\n".join(
@@ -117,21 +121,43 @@ def form_snippet(source: Source, action: str, language: Language) -> str:
     )
 
 
-def _label(name: str, language: Language) -> str:
-    return html.escape(say(f"form_field_{name}", language) if name in LABELLED else name)
+def readable(name: str) -> str:
+    """A field's name as a visitor may read it when nothing better is known: `custom.company_size`
+    is "Company size"."""
+    words = name.removeprefix("custom.").replace("_", " ").strip()
+    return words[:1].upper() + words[1:] if words else name
 
 
-def _input(name: str, kind: str, autocomplete: str, required: bool, language: Language) -> str:
+@dataclass(frozen=True)
+class Labels:
+    """What a field is called on the form: the source's own label in the form's language, else
+    the built-in one (texts.yaml, in every language), else the source's own in English, else
+    the field's name made readable. Never the code name a visitor cannot read."""
+
+    own: dict[str, dict[str, str]]
+    language: Language
+
+    def of(self, name: str) -> str:
+        given = self.own.get(name) or {}
+        if label := given.get(self.language):
+            return label
+        if name in LABELLED:
+            return say(f"form_field_{name}", self.language)
+        return given.get(FALLBACK) or readable(name)
+
+
+def _input(name: str, kind: str, autocomplete: str, required: bool, labels: Labels) -> str:
     must = " required" if required else ""
     return (
-        f'<label>{_label(name, language)} <input type="{kind}" name="{html.escape(name)}"'
+        f'<label>{html.escape(labels.of(name))} <input type="{kind}" name="{html.escape(name)}"'
         f' autocomplete="{autocomplete}"{must}></label>'
     )
 
 
-def _message(required: bool, language: Language) -> str:
+def _message(required: bool, labels: Labels) -> str:
     must = " required" if required else ""
-    return f'<label>{_label("message", language)} <textarea name="message" rows="3"{must}></textarea></label>'
+    label = html.escape(labels.of("message"))
+    return f'<label>{label} <textarea name="message" rows="3"{must}></textarea></label>'
 
 
 def _consent(required: bool, language: Language) -> str:

@@ -33,6 +33,10 @@ class Source(SQLModel, table=True):
     active: bool = True
     allowed_origins: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
     required_fields: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
+    # What its form snippet calls a field, per language: {"company_size": {"ru": "Сотрудников"}}
+    field_labels: dict[str, dict[str, str]] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
     default_region: str | None = None
     redirect_url: str | None = None
     default_campaign: str | None = None

@@ -19,6 +19,7 @@ from pydantic import (
 from services.ingest.schemas import Short
 from shared.events.ingest import Channel
 from shared.inputs import Patch
+from shared.languages import Language
 
 Region = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
@@ -77,6 +78,14 @@ class SourceSettings(Patch):
         " or naming none (a browser always names it), is refused.",
     )
     required_fields: list[Short] | None = Field(None, max_length=50)
+    field_labels: dict[Short, dict[Language, Short]] | None = Field(
+        None,
+        max_length=50,
+        description="What the form snippet (`GET /v1/sources/{id}/embed`) calls a lead field, per"
+        ' language: `{"company_size": {"ru": "Штат", "en": "Employees"}}`.'
+        " A language without one takes the English label, else the built-in one, else the"
+        " field's name made readable (`company_size`: Company size). Keys are lead fields.",
+    )
     default_region: Region | None = None
     redirect_url: HttpUrl | None = None
     default_campaign: Short | None = None
@@ -116,6 +125,7 @@ class SourcePublic(BaseModel):
     active: bool
     allowed_origins: list[str]
     required_fields: list[str]
+    field_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
     default_region: str | None
     redirect_url: str | None
     default_campaign: str | None

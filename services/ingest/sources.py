@@ -16,6 +16,7 @@ from shared.http import InvalidInput
 from shared.paging import keyset
 
 KEY_PREFIX = "lfk_"
+NOT_NULL = ("name", "online", "active", "allowed_origins", "required_fields", "field_labels")
 
 
 def hash_key(key: str) -> str:
@@ -30,9 +31,10 @@ def new_key() -> str:
 
 def _settings_values(data: SourceSettings) -> dict[str, Any]:
     values = data.model_dump(exclude_unset=True)
-    unknown = [f for f in values.get("required_fields") or [] if f not in LEAD_FIELDS]
-    if unknown:
-        raise InvalidInput([("required_fields", f"not lead fields: {', '.join(unknown)}")])
+    for name in ("required_fields", "field_labels"):
+        unknown = [f for f in values.get(name) or [] if f not in LEAD_FIELDS]
+        if unknown:
+            raise InvalidInput([(name, f"not lead fields: {', '.join(unknown)}")])
     if values.get("allowed_origins") is not None:  # origins by now (source_schemas.web_origin)
         values["allowed_origins"] = list(dict.fromkeys(values["allowed_origins"]))
     if values.get("redirect_url") is not None:
@@ -58,7 +60,14 @@ async def update_source(session: AsyncSession, source_id: UUID, data: SourceSett
     if source is None:
         return None
     for name, value in _settings_values(data).items():
-        if value is None and name in ("name", "online", "active", "allowed_origins", "required_fields"):
+        if value is None and name in (
+            "name",
+            "online",
+            "active",
+            "allowed_origins",
+            "required_fields",
+            "field_labels",
+        ):
             raise InvalidInput([(name, "cannot be null")])
         setattr(source, name, value)
     source.updated_at = utcnow()

@@ -239,3 +239,35 @@ async def test_the_landings_utm_tags_and_referrer_come_with_a_form_sent_from_ano
     assert again["utm"] == {"source": "telegram"} and again["referrer"] == "https://t.me/"
     assert searched["utm"] == {"source": "google", "medium": "cpc"}
     assert searched["referrer"] == f"{site_url}/sale?utm_source=google&utm_medium=cpc"
+
+
+async def test_a_visitor_finds_the_sources_extra_required_fields_by_their_labels(
+    servers: Servers, browser: Browser
+) -> None:
+    """The extra fields a source requires were labelled by their code name ("company_size"):
+    a visitor now finds each by a label in the form's language."""
+    snippet = {"html": ""}
+    app = create_app(servers.settings(IngestSettings))
+    async with (
+        serving(app) as ingest_url,
+        httpx.AsyncClient(base_url=ingest_url, headers=ADMIN) as admin,
+        serving(site_with(snippet)) as site_url,
+    ):
+        body = {
+            "name": "Astana expo landing",
+            "channel": "landing_page",
+            "redirect_url": f"{site_url}/thanks",
+            "required_fields": ["phone", "city", "company_size"],
+            "field_labels": {"company_size": {"ru": "Сколько у вас сотрудников?"}},
+        }
+        source = (await admin.post("/v1/sources", json=body)).json()
+        snippet["html"] = (await admin.get(f"/v1/sources/{source['id']}/embed?language=ru")).text
+        page = await browser.new_page()
+        await page.goto(f"{site_url}/promo")
+        await page.get_by_label("Телефон", exact=True).fill("8 701 555 12 35")
+        await page.get_by_label("Город", exact=True).fill("Астана")
+        await page.get_by_label("Сколько у вас сотрудников?", exact=True).fill("50-100")
+        await page.get_by_role("button", name="Отправить").click()
+        await page.wait_for_url(f"{site_url}/thanks?lead_id=*")
+        lead = (await admin.get(f"/v1/leads/{httpx.URL(page.url).params['lead_id']}")).json()
+    assert (lead["attributes"]["city"], lead["attributes"]["company_size"]) == ("Астана", "50-100")
