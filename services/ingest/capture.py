@@ -30,6 +30,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.ingest.consent_proofs import keep_consent_proof
 from services.ingest.journal import know_key, record_activity, stage_event
 from services.ingest.lead_lookup import find_matches, transaction_leads
 from services.ingest.models import Lead, Source
@@ -164,6 +165,8 @@ async def _create(session: AsyncSession, source: Source, submission: Submission)
     await stage_event(
         session, LEAD_CAPTURED, lead_id, submission.correlation_id, payload, ring=topics.NEW_LEADS_BELL
     )
+    if submission.attributes.get("consent") is True:
+        keep_consent_proof(session, lead_id, source, submission.occurred_at)
     return lead_id
 
 
@@ -202,6 +205,8 @@ async def _merge(
         )
         await stage_event(session, LEAD_UPDATED, lead["id"], submission.correlation_id, updated)
 
+    if submission.attributes.get("consent") is True and merged.get("consent") is True:
+        keep_consent_proof(session, lead["id"], source, submission.occurred_at)
     if submission.activity:
         kept = FIRST_TOUCH | SAID if _may_act_on(source, submission, lead) else FIRST_TOUCH
         said = {k: v for k, v in submission.attributes.items() if k in kept}

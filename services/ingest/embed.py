@@ -104,6 +104,7 @@ def form_snippet(source: Source, action: str, language: Language) -> str:
     others = [name for name in source.required_fields if name not in _ASKED]  # a source's own
     fields += [_input(name, "text", "off", True, labels) for name in others]
     fields.append(_message("message" in required, labels))
+    wording = source.consent_text or say("form_consent_label", language)
     to = html.escape(action)
     opening = f'<form class="leadflow-form" method="post" action="{to}" accept-charset="utf-8">'
     return "\n".join(
@@ -112,7 +113,7 @@ def form_snippet(source: Source, action: str, language: Language) -> str:
             f'  <input type="hidden" name="language" value="{language}">',
             '  <input type="hidden" name="page_url">',
             *(f"  {field}" for field in fields),
-            f"  {_consent('consent' in required, language)}",
+            f"  {_consent('consent' in required, wording)}",
             f"  {HONEYPOT}",
             f'  <button type="submit">{html.escape(say("form_send", language))}</button>',
             "</form>",
@@ -160,9 +161,11 @@ def _message(required: bool, labels: Labels) -> str:
     return f'<label>{label} <textarea name="message" rows="3"{must}></textarea></label>'
 
 
-def _consent(required: bool, language: Language) -> str:
+def _consent(required: bool, wording: str) -> str:
+    """The consent box, saying what the person agrees to (the source's `consent_text`, kept
+    with each consent given: `consent_proofs`)."""
     must = " required" if required else ""
     return (
         f'<label class="leadflow-consent"><input type="checkbox" name="consent" value="yes"{must}>'
-        f" {html.escape(say('form_consent_label', language))}</label>"
+        f" {html.escape(wording)}</label>"
     )

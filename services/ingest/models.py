@@ -42,6 +42,7 @@ class Source(SQLModel, table=True):
     default_campaign: str | None = None
     marketing_basis: str | None = None  # unset: marketing to its leads needs their consent
     default_language: str | None = None  # kk, ru, az or en: for leads that do not say theirs
+    consent_text: str | None = None  # the consent wording its form shows, kept with each consent
     scope: str = "capture"  # capture | history: what its key may do (see services/ingest/scopes)
     telegram_secret_hash: str | None = None  # Telegram's webhook secret token, hashed
     telegram_bot_token: str | None = None  # the bot's token, sealed (shared.sealing): never shown

@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
@@ -16,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from services.ingest.normalize import plain_text
 from services.ingest.schemas import Short
 from shared.events.ingest import Channel
 from shared.inputs import Patch
@@ -25,6 +27,9 @@ Region = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 OFFLINE_CHANNELS = frozenset({"event", "import", "phone", "store_visit"})
 
+ConsentText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=2000), BeforeValidator(plain_text)
+]
 LegalBasis = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
 
 # A bot token as @BotFather gives it: it goes into the Bot API's path, so nothing else passes.
@@ -63,7 +68,14 @@ class SourceSettings(Patch):
 
     model_config = ConfigDict(extra="forbid")
     clearable = frozenset(
-        {"default_region", "redirect_url", "default_campaign", "marketing_basis", "default_language"}
+        {
+            "default_region",
+            "redirect_url",
+            "default_campaign",
+            "marketing_basis",
+            "default_language",
+            "consent_text",
+        }
     )
 
     name: Short | None = None
@@ -107,6 +119,13 @@ class SourceSettings(Patch):
         description="The language to answer this source's leads in when a lead does not say its"
         " own (emails, texts, the thank-you and error pages, the notices to reps); unset: English.",
     )
+    consent_text: ConsentText | None = Field(
+        None,
+        description="What a person agrees to by giving this source's marketing consent, as its"
+        " form shows it (the form snippet's consent box says it). Kept, with its SHA-256, with"
+        " each consent that comes with a lead through this source, in the lead's history; unset,"
+        " a consent is kept with its time and source, its wording not recorded.",
+    )
     active: bool | None = None
 
 
@@ -131,6 +150,7 @@ class SourcePublic(BaseModel):
     default_campaign: str | None
     marketing_basis: str | None
     default_language: str | None
+    consent_text: str | None = None
     scope: str
     telegram_secret_set: bool = Field(
         False, description="Whether Telegram has a secret (POST .../telegram-secret)."
