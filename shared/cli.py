@@ -221,19 +221,33 @@ def import_csv(
             " needs none."
         ),
     ] = None,
+    tz: Annotated[
+        str | None,
+        typer.Option(
+            help="The IANA time zone (Asia/Baku, Asia/Almaty) of the dates in the file's enquiry"
+            " date column (Date, Дата обращения, Müraciət tarixi) written without an offset;"
+            " default UTC."
+        ),
+    ] = None,
 ) -> None:
     """Import leads from a CSV file, with progress, and print the report."""
     import httpx
+    from pydantic import TypeAdapter, ValidationError
 
     from services.ingest.import_cli import ImportRefused, ImportUnfollowed, summary, upload_and_follow
     from services.ingest.import_encodings import encoding_named
+    from shared.times import ZoneName
 
     try:  # before the upload: a typo is told at once, not after the file went
         encoding = encoding_named(encoding) if encoding is not None else None
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--encoding") from error
     try:
-        report = upload_and_follow(file, url, key, encoding=encoding)
+        tz = TypeAdapter(ZoneName).validate_python(tz) if tz is not None else None
+    except ValidationError as error:
+        raise typer.BadParameter(error.errors()[0]["msg"], param_hint="--tz") from error
+    try:
+        report = upload_and_follow(file, url, key, encoding=encoding, tz=tz)
     except ImportRefused as error:
         typer.echo(f"ingest refused the file: {error}", err=True)
         raise typer.Exit(1) from error

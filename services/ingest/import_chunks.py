@@ -98,7 +98,8 @@ def _prepare(
             continue
         enquired_at, faults = _dated(dates, row)
         try:
-            lead = lead_from_form([(k, v) for k, v in row.fields if k != dates.column], None)
+            fields = [(k, v) for k, v in row.fields if k != dates.column] if dates.column else row.fields
+            lead = lead_from_form(fields, None)
             submission = prepare(source, lead, region, Client(), activity="imported", vouched=vouched)
         except InvalidInput as error:
             faults += error.typed

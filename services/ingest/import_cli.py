@@ -26,10 +26,15 @@ UNREACHABLE_SECONDS = 90.0
 
 
 def upload_and_follow(
-    path: Path, url: str, key: str, console: Console | None = None, encoding: str | None = None
+    path: Path,
+    url: str,
+    key: str,
+    console: Console | None = None,
+    encoding: str | None = None,
+    tz: str | None = None,
 ) -> dict[str, Any]:
-    """Upload `path` (read in `encoding`, when one is named), show progress until the import
-    finishes, and return its report."""
+    """Upload `path` (read in `encoding`, when one is named; its enquiry dates in `tz`), show
+    progress until the import finishes, and return its report."""
     console = console or Console(stderr=True)
     headers = {"X-Source-Key": key, "content-type": "text/csv"}
     with (
@@ -51,7 +56,8 @@ def upload_and_follow(
                     progress.advance(sending, len(chunk))
                     yield chunk
 
-        params = {"filename": path.name} | ({"encoding": encoding} if encoding else {})
+        named = {"encoding": encoding, "tz": tz}
+        params = {"filename": path.name} | {name: value for name, value in named.items() if value}
         response = client.post("/v1/imports", params=params, content=chunks(), headers=headers)
         if response.status_code != 202:
             raise ImportRefused(response)

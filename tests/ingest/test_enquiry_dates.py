@@ -4,9 +4,13 @@ moment (found by a marketer's review). A date column ("Date", "Дата обра
 tarixi", "Өтініш күні") now dates each row's capture, or its activity for a known person; a
 date ahead of ingest's clock (here a fixed one) or unreadable refuses its row, naming it."""
 
+import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +23,7 @@ from services.ingest.enquiry_dates import UNREADABLE, is_enquiry_date, read_date
 from services.ingest.history import TOO_FAR_AHEAD
 from services.ingest.import_headers import unknown_headers
 from shared import events
-from tests.conftest import ADMIN, Servers, eventually, running
+from tests.conftest import ADMIN, Servers, eventually, running, serving
 from tests.helpers import create_source, opened_events_of
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -187,3 +191,23 @@ async def test_an_unknown_time_zone_is_refused_naming_it(ingest: httpx.AsyncClie
     )
     assert refused.status_code == 422, refused.text
     assert [e["field"] for e in refused.json()["errors"]] == ["tz"]
+
+
+async def test_leadflow_import_reads_the_files_dates_in_the_zone_it_names(
+    servers: Servers, tmp_path: Path
+) -> None:
+    app = create_app(servers.settings(IngestSettings), clock=lambda: NOW)
+    async with serving(app) as url, httpx.AsyncClient(base_url=url) as client:
+        source = await create_source(client, channel="event", default_region="AZ")
+        number = phone()
+        path = tmp_path / "expo.csv"
+        path.write_text(f"Telefon,Tarix\n{number},14.11.2026 10:30\n", "utf-8")
+        leadflow = [str(Path(sys.executable).parent / "leadflow"), "import", str(path), "--url", url]
+        command = [*leadflow, "--key", source["key"], "--tz", "Asia/Baku"]
+        result = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        lead = await lead_of(client, {"X-Source-Key": source["key"]}, number)
+        unknown = [*leadflow, "--key", source["key"], "--tz", "Baku"]
+        refused = await asyncio.to_thread(subprocess.run, unknown, capture_output=True, text=True)
+    assert lead["captured_at"] == "2026-11-14T06:30:00Z"
+    assert refused.returncode == 2 and "--tz" in refused.stderr and "IANA" in refused.stderr
