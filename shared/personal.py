@@ -34,6 +34,7 @@ KEY_BYTES = 32
 CLEAR_LEAD_FIELDS = frozenset(
     {
         "source_id",
+        "source_name",  # the name an admin gave the source: nothing of the person
         "channel",
         "online",
         "captured_at",

@@ -17,7 +17,7 @@ from tests.conftest import ADMIN, eventually
 def lead_captured(lead_id: uuid.UUID | None = None, **fields: Any) -> Envelope:
     """A `lead.captured` event as ingest publishes it; `fields` set or override the lead's."""
     lead = {"channel": "web_form", "email": "a@example.kz", "captured_at": datetime.now(UTC), **fields}
-    payload = LeadCaptured(source_id=uuid.uuid4(), **lead)
+    payload = LeadCaptured(**{"source_id": uuid.uuid4(), **lead})
     return Envelope(
         type=LEAD_CAPTURED,
         lead_id=lead_id or uuid.uuid4(),

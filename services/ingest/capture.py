@@ -174,6 +174,7 @@ def _lead_captured(source: Source, submission: Submission, captured_at: datetime
     return LeadCaptured(
         source_id=source.id,
         channel=source.channel,
+        source_name=source.name,
         online=source.online,
         email=submission.email,
         phone=submission.phone,

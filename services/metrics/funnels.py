@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.metrics import source_names
 from services.metrics.funnel_maths import SUSPECT, Tally, figures
 from services.metrics.models import LeadFact
 from services.metrics.months import month_start, whole_months
@@ -125,9 +126,12 @@ async def report(
     everyone = Tally()
     for tally in tallies.values():
         everyone.add(tally)
+    sources = [UUID(str(g)) for g in tallies if g not in (None, OVERFLOW)] if group_by == "source" else []
+    named = await source_names.names(session, sources) if sources else {}
     groups = [
         FunnelGroup(
             group=label_of(group),
+            name=named.get(str(group)),
             overflow=group is OVERFLOW,
             **figures(stages, tally, days.get(group, {})),
         )

@@ -9,7 +9,7 @@ from sqlalchemy import Table, Text, bindparam, case, cast, func, or_, select, te
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics import proposal_facts
+from services.metrics import proposal_facts, source_names
 from services.metrics.fact_columns import (
     ADDED,
     AS_OF,
@@ -24,7 +24,7 @@ from services.metrics.fact_columns import (
 from services.metrics.models import LeadFact
 from shared.consumer import Handler
 from shared.db import execute_compiled_once
-from shared.events import LEAD_ERASED, Envelope
+from shared.events import LEAD_CAPTURED, LEAD_ERASED, Envelope
 
 FACTS: Table = LeadFact.__table__  # type: ignore[attr-defined]
 
@@ -103,8 +103,15 @@ async def forget(session: AsyncSession, events: list[Envelope]) -> None:
     await session.execute(_FORGET_ARCHIVED, {"leads": leads, "erasures": [e.id for e in events]})
 
 
+async def record_with_names(session: AsyncSession, events: list[Envelope]) -> None:
+    """A capture on the lead's row, and its source's name in source_names."""
+    await record(session, events)
+    await source_names.record(session, events)
+
+
 def event_handlers() -> dict[str, Handler]:
     handlers: dict[str, Handler] = {event_type: record for event_type in COLUMNS}
+    handlers[LEAD_CAPTURED] = record_with_names
     handlers |= proposal_facts.handlers()
     handlers[LEAD_ERASED] = forget
     return handlers

@@ -53,6 +53,11 @@ class FunnelGroup(FunnelBody):
     group: str | None = Field(
         description="The channel, source, campaign or industry; null: the leads without one."
     )
+    name: str | None = Field(
+        None,
+        description="group_by=source: the source's name (the latest its leads carried; null when none"
+        " said it); `group` stays its id.",
+    )
     overflow: bool = OVERFLOW_MARK
 
 

@@ -46,6 +46,7 @@ class LeadCaptured(Payload):
 
     source_id: UUID
     channel: str
+    source_name: str | None = None  # the source's name as it was then: reports show it beside the id
     email: str | None = None
     phone: str | None = None  # E.164: the identity, and where SMS and messengers go
     phone_extension: str | None = None  # digits an office line's switchboard asks for; for calls
