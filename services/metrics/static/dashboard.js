@@ -135,6 +135,23 @@ const moneyCard = {
   },
 };
 
+// Leads, MQLs, SQLs and customers won per channel and per campaign, of the period (and the
+// channel chosen): the funnel's own groups, the largest campaigns first.
+const ORIGIN_STAGES = "lead,mql,sql,customer";
+const originCard = {
+  async load(params, signal) {
+    const by = (group) => getJson("/v1/funnel", new URLSearchParams([...params, ["group_by", group], ["stages", ORIGIN_STAGES]]), signal);
+    const [channels, campaigns] = await Promise.all([by("channel"), by("campaign")]);
+    return { channels, campaigns };
+  },
+  show({ channels, campaigns }) {
+    const reached = (group) => group.stages.map((s) => count(s.count));
+    const name = (group, none, named) => (group.overflow ? text("others") : group.group === null ? text(none) : named(group.group));
+    rows(document.querySelector("#channels-table tbody"), channels.groups.map((g) => [name(g, "noChannel", channelName), ...reached(g)]));
+    rows(document.querySelector("#campaigns-table tbody"), campaigns.groups.map((g) => [name(g, "noCampaign", (c) => c), ...reached(g)]));
+  },
+};
+
 const speedCard = {
   load(params, signal) {
     // the report has no channel filter: with one chosen, its row of the report by channel
@@ -191,7 +208,7 @@ const healthCard = {
   },
 };
 
-const CARDS = [funnelCard, moneyCard, speedCard, proposalsCard, healthCard];
+const CARDS = [funnelCard, moneyCard, originCard, speedCard, proposalsCard, healthCard];
 const shown = new Map(); // card -> [its last answers, the filters they were asked with]
 
 async function draw(card, params, signal) {
