@@ -7,7 +7,7 @@ from typing import Any
 from services.ingest.capture import parse_lead
 from services.ingest.field_names import FIO, WHOLE_NAME, field_named
 from services.ingest.normalize import custom_key, normalize_email, normalize_phone
-from services.ingest.person_names import split_fio, split_name
+from services.ingest.person_names import capitalized, split_fio, split_name
 from services.ingest.schemas import LeadIn
 from shared.http import InvalidInput
 
@@ -36,6 +36,9 @@ def custom_keys(names: Iterable[str]) -> dict[str, str]:
     return {name: key for key, name in owners.items()}
 
 
+PERSON_NAMES = frozenset({*WHOLE_NAMES, "first_name", "last_name"})
+
+
 def lead_from_form(fields: Iterable[tuple[str, str]], page_url: str | None) -> LeadIn:
     """Known lead fields by name, as people and website builders name them (`field_names`:
     "Email", "your-tel", "Телефон"); `utm_*` into utm; a whole name split into first and last
@@ -51,6 +54,8 @@ def lead_from_form(fields: Iterable[tuple[str, str]], page_url: str | None) -> L
         if not value or name == HONEYPOT:
             continue
         field = field_named(name)
+        if field in PERSON_NAMES:  # a person types it: "иванова анна" is Иванова Анна
+            value = capitalized(value)
         if field in WHOLE_NAMES and "first_name" not in lead:
             first, last = split_fio(value) if field == FIO else split_name(value)
             lead["first_name"] = first

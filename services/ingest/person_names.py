@@ -19,10 +19,18 @@ every template greeted "Здравствуйте, Иванова!". People fill 
   кызы after it ("Əli oğlu"), or a Kazakh -ұлы/-қызы after the first of three words or more
   ("Сейтқали Аружан Нұрланқызы": the patronymic; "Нұрланұлы Ерлан": the surname).
 
+A common given name with a weak ending (Ирина, Марина, Алина, Kevin) looks like no surname.
+
 Else the order says it: the first word is the surname (ФИО), unless a patronymic follows it
-(Имя Отчество: "Анна Сергеевна" has no surname, "Анна Сергеевна Ким" has Ким). The first name is
-every other word in its order, the patronymic kept after the name as people are addressed
-("Анна Сергеевна", "Rəşid Əli oğlu"); one word alone is a first name."""
+(Имя Отчество: "Анна Сергеевна" has no surname, "Анна Сергеевна Ким" has Ким) or it is a
+common given name ("Ирина Ким"). The first name is every other word in its order, the
+patronymic kept after the name as people are addressed ("Анна Сергеевна", "Rəşid Əli oğlu");
+one word alone is a first name.
+
+A plain name field filled surname first, as people fill a single "Имя" field with their ФИО
+("Иванова Анна Сергеевна": a patronymic, or a first word alone with a surname's strong ending),
+is split as a ФИО field; and a name typed all in lowercase ("иванова анна") is capitalized, so
+nobody is greeted "Здравствуйте, иванова!"."""
 
 import re
 from typing import NamedTuple
@@ -52,6 +60,17 @@ _RUSSIAN_PATRONYMIC = ("вич", "ич", "вна", "ична", "vich", "vna", "i
 _KAZAKH_PATRONYMIC = ("ұлы", "қызы", "улы", "кызы", "uly", "kyzy", "qyzy")  # joined: Нұрланқызы
 # A word of its own after the father's name: Azerbaijani "Əli oğlu", "Əli qızı", and as Russian
 # documents write it, "Али оглы", "Али кызы"; Kazakh "Нұрлан ұлы" too.
+# Given names that end as surnames weakly do (-ина, -ин, -in, -ina): common enough in the
+# region to be met every day in a form.
+_GIVEN_NAMES = frozenset(
+    {
+        *("ирина", "марина", "алина", "карина", "галина", "полина", "кристина", "ангелина"),
+        *("валентина", "екатерина", "регина", "элина", "мадина", "дина", "зарина", "арина", "эвелина"),
+        *("irina", "marina", "alina", "karina", "galina", "polina", "kristina", "angelina"),
+        *("valentina", "ekaterina", "yekaterina", "regina", "elina", "madina", "zarina", "arina"),
+        *("kevin", "martin", "justin", "robin", "edwin", "marvin", "colin", "benjamin", "кевин", "мартин"),
+    }
+)
 _PATRONYMIC_MARKERS = frozenset(
     {"oğlu", "oglu", "ogly", "qızı", "qizi", "gizi", "оглы", "оглу", "кызы", "гызы", "ұлы", "қызы", "улы"}
 )
@@ -70,8 +89,10 @@ def _has_ending(word: str, endings: tuple[str, ...]) -> bool:
 
 
 def surname_likeness(word: str) -> int:
-    """How much a word looks like a surname: 2 (a strong ending), 1 (a weak one) or 0; each
-    part of a double surname counts (Петрова-Водкина, Мамин-Сибиряк)."""
+    """How much a word looks like a surname: 2 (a strong ending), 1 (a weak one) or 0 (none, or
+    a common given name); each part of a double surname counts (Петрова-Водкина, Мамин-Сибиряк)."""
+    if _plain(word) in _GIVEN_NAMES:
+        return _NONE
     return max(
         (
             strength
@@ -81,6 +102,10 @@ def surname_likeness(word: str) -> int:
         ),
         default=_NONE,
     )
+
+
+def _given(word: str) -> bool:
+    return _plain(word) in _GIVEN_NAMES
 
 
 def _patronymic(words: list[str]) -> set[int]:
@@ -108,7 +133,7 @@ def _surname_at(words: list[str]) -> int | None:
             break  # several look like one: the order tells
     if not others:
         return None
-    if others[0] + 1 in patronymic:  # Имя Отчество [Фамилия]
+    if others[0] + 1 in patronymic or _given(words[others[0]]):  # Имя [Отчество] Фамилия
         return others[1] if len(others) > 1 else None
     return others[0]
 
@@ -126,6 +151,36 @@ def split_fio(text: str) -> Name:
 
 
 def split_name(text: str) -> Name:
-    """A plain name field's value: the first word is the first name, the rest the last name."""
+    """A plain name field's value: the first word is the first name, the rest the last name;
+    unless it reads surname first (a patronymic in it, or only its first word with a surname's
+    strong ending: "Иванова Анна Сергеевна", "Петров Иван"), split as a ФИО then."""
+    words = [word for word in _WORD_BREAK.split(text) if word]
+    if len(words) >= 2 and _surname_first(words):
+        return split_fio(text)
     first, *rest = text.split(maxsplit=1) or [text]
     return Name(first, rest[0].strip() if rest else None)
+
+
+def _surname_first(words: list[str]) -> bool:
+    if _patronymic(words):
+        return True
+    strong = [at for at, word in enumerate(words) if surname_likeness(word) == _STRONG]
+    given = [at for at, word in enumerate(words) if _given(word)]
+    return strong == [0] or (bool(given) and given[0] > 0 and not strong)
+
+
+def capitalized(text: str) -> str:
+    """A name typed all in lowercase with each part's first letter capital ("анна-мария ким":
+    "Анна-Мария Ким"); one with any capital letter stays as typed; an Azerbaijani name's i
+    is İ."""
+    if not text.islower():
+        return text
+    dotted = any(letter in text for letter in "əğı")
+    return _NAME_START.sub(lambda m: _upper(m.group(0), dotted), text)
+
+
+_NAME_START = re.compile(r"(?<![^\W\d_])[^\W\d_]")  # a letter after no letter
+
+
+def _upper(letter: str, dotted: bool) -> str:
+    return "İ" if dotted and letter == "i" else letter.upper()

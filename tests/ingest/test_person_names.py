@@ -7,7 +7,7 @@ import pytest
 
 from services.ingest.field_names import FIO, WHOLE_NAME, field_named
 from services.ingest.forms import lead_from_form
-from services.ingest.person_names import Name, split_fio, split_name, surname_likeness
+from services.ingest.person_names import Name, capitalized, split_fio, split_name, surname_likeness
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,13 @@ def test_a_fio_field_is_split_surname_and_first_name_with_the_patronymic(
 @pytest.mark.parametrize(
     ("written", "expected"),
     [
-        ("Иванова Анна Сергеевна", Name("Иванова", "Анна Сергеевна")),  # as it was: first word first
+        # a ФИО typed into a plain name field: "Здравствуйте, Иванова!" was the greeting
+        ("Иванова Анна Сергеевна", Name("Анна Сергеевна", "Иванова")),
+        ("Петров Иван", Name("Иван", "Петров")),  # only the first word a surname, strongly
+        ("Ильина Марина", Name("Марина", "Ильина")),  # a given name after the first word
+        ("Иван Петров", Name("Иван", "Петров")),
+        ("Марина Ильина", Name("Марина", "Ильина")),
+        ("Ким Анна", Name("Ким", "Анна")),  # nothing tells: the first word first, as written
         ("Aruzhan Seitkali", Name("Aruzhan", "Seitkali")),
         ("Leyla", Name("Leyla", None)),
         ("Leyla  Əliyeva ", Name("Leyla", "Əliyeva")),
@@ -79,7 +85,8 @@ def test_a_plain_name_field_is_split_first_name_first(written: str, expected: Na
         ("Нұрланқызы", 2),
         ("Mirzəzadə", 2),
         ("Ильин", 1),
-        ("Марина", 1),
+        ("Марина", 0),  # a common given name, though -ина
+        ("Ильина", 1),
         ("Məmmədli", 1),
         ("Ева", 0),  # two letters before an ending, at least
         ("Əli", 0),
@@ -109,8 +116,8 @@ def test_plain_name_headers_name_a_whole_name_written_first_name_first(header: s
         ("ФИО", "Анна Сергеевна", "Иванова"),
         ("Ф.И.О.", "Анна Сергеевна", "Иванова"),
         ("fio", "Анна Сергеевна", "Иванова"),
-        ("Имя", "Иванова", "Анна Сергеевна"),  # a plain name field, as it was
-        ("name", "Иванова", "Анна Сергеевна"),
+        ("Имя", "Анна Сергеевна", "Иванова"),  # a plain name field filled with a ФИО
+        ("name", "Анна Сергеевна", "Иванова"),
     ],
 )
 def test_a_form_or_a_files_whole_name_is_split_as_its_field_writes_it(
@@ -118,3 +125,39 @@ def test_a_form_or_a_files_whole_name_is_split_as_its_field_writes_it(
 ) -> None:
     lead = lead_from_form([(header, "Иванова Анна Сергеевна"), ("email", "a@example.kz")], None)
     assert (lead.first_name, lead.last_name) == (first_name, last_name)
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("Ирина Ким", Name("Ирина", "Ким")),  # "Здравствуйте, Ким!" was the greeting
+        ("Ким Ирина", Name("Ирина", "Ким")),
+        ("Kevin Smith", Name("Kevin", "Smith")),
+        ("Марина Ильина", Name("Марина", "Ильина")),
+    ],
+)
+def test_a_fio_fields_common_given_name_is_no_surname(written: str, expected: Name) -> None:
+    assert split_fio(written) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("иванова анна", "Иванова Анна"),
+        ("анна-мария ким", "Анна-Мария Ким"),
+        ("o'neil", "O'Neil"),
+        ("ilkin məmmədli", "İlkin Məmmədli"),  # Azerbaijani's capital i is dotted
+        ("aruzhan", "Aruzhan"),
+        ("ANNA", "ANNA"),  # a capital anywhere: as typed
+        ("McDonald", "McDonald"),
+        ("ван дер Берг", "ван дер Берг"),
+    ],
+)
+def test_a_name_typed_in_lowercase_is_capitalized(typed: str, kept: str) -> None:
+    assert capitalized(typed) == kept
+
+
+def test_a_form_typed_in_lowercase_greets_the_person_by_a_capitalized_first_name() -> None:
+    fields = [("Имя", "иванова анна сергеевна"), ("Фамилия", "иванова"), ("email", "a@example.kz")]
+    lead = lead_from_form(fields, None)
+    assert (lead.first_name, lead.last_name) == ("Анна Сергеевна", "Иванова")
