@@ -57,7 +57,7 @@ Columns = Callable[[Envelope], dict[str, Any]]
 def captured(event: Envelope) -> dict[str, Any]:
     data = event.data
     utm = data.get("utm") or {}
-    at = _time(data.get("captured_at")) or event.occurred_at
+    at = time_of(data.get("captured_at")) or event.occurred_at
     return {
         "channel": data.get("channel"),
         "source_id": data.get("source_id"),
@@ -119,32 +119,32 @@ def _churn_move(event: Envelope) -> dict[str, Any]:
 
 
 def assigned(event: Envelope) -> dict[str, Any]:
-    return {"rep_id": event.data["rep_id"], "assigned_at": _time(event.data["assigned_at"])}
+    return {"rep_id": event.data["rep_id"], "assigned_at": time_of(event.data["assigned_at"])}
 
 
 def delivered(event: Envelope) -> dict[str, Any]:
     """A rep's hand-off webhook reached them: speed to lead's capture → webhook ends here, not at
     the assignment (a receiver down, slow or retried for hours is not fast). The first counts."""
-    return {"delivered_at": _time(event.data["delivered_at"])}
+    return {"delivered_at": time_of(event.data["delivered_at"])}
 
 
 def acknowledged(event: Envelope) -> dict[str, Any]:
-    return {"acknowledged_at": _time(event.data["acknowledged_at"])}
+    return {"acknowledged_at": time_of(event.data["acknowledged_at"])}
 
 
 def breached(event: Envelope) -> dict[str, Any]:
     """Not acknowledged in time, or, with no hand-off before it, no rep to give it to at all."""
-    return {"breached_at": _time(event.data["breached_at"])}
+    return {"breached_at": time_of(event.data["breached_at"])}
 
 
 def touch_sent(event: Envelope) -> dict[str, Any]:
-    at = _time(event.data.get("sent_at")) or event.occurred_at
+    at = time_of(event.data.get("sent_at")) or event.occurred_at
     return {"touch_times": [at], "first_touch_at": at}
 
 
 def outcome(event: Envelope) -> dict[str, Any]:
     data = event.data
-    at = _time(data.get("occurred_at")) or event.occurred_at
+    at = time_of(data.get("occurred_at")) or event.occurred_at
     if data.get("outcome") == "churned":  # a churn once scoring moves the lead (`_churn_move`)
         return {"churn_outcomes": {str(event.id): _utc(at)}}
     if data.get("outcome") != "won":
@@ -161,7 +161,7 @@ def outcome(event: Envelope) -> dict[str, Any]:
     }
 
 
-def _time(value: Any) -> datetime | None:
+def time_of(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
