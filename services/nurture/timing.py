@@ -3,7 +3,8 @@ Pure, no I/O.
 
 - Emails go any time; SMS and messenger messages not in the lead's quiet hours; calls only
   in the lead's call window (their own, e.g. 10:00-14:00, or the playbooks' default), never
-  in quiet hours. Hours are the lead's own, in their time zone.
+  in quiet hours. Hours are the lead's own, in their time zone: the one it states, else its
+  phone number's when that tells one alone (`phone_zones`), else the playbooks' `timezone`.
 - At most `weekly_cap` messages (email, SMS, messenger) to one lead in any 7 days. A call
   task is a rep's, who decides (as with consent, `consent.may_market`): it keeps to the call
   window, not the cap; a lead who asked for a call the day after their third email waited a
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.nurture.phone_zones import zone_of_phone
 from services.nurture.playbooks import Playbooks, Window
 
 WEEK = timedelta(days=7)
@@ -23,7 +25,7 @@ CALL_TASK = "call_task"
 
 
 def zone_of(lead: dict[str, Any], rules: Playbooks) -> ZoneInfo:
-    for name in (lead.get("timezone"), rules.timezone):
+    for name in (lead.get("timezone"), zone_of_phone(lead.get("phone")), rules.timezone):
         if isinstance(name, str) and name:
             try:
                 return ZoneInfo(name)

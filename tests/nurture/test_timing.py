@@ -69,3 +69,28 @@ def test_a_call_task_keeps_to_the_call_window_not_the_weekly_cap() -> None:
 
 def test_an_unknown_time_zone_falls_back_to_the_default() -> None:
     assert earliest_send(at(23), "sms", {"timezone": "Mars/Olympus"}, RULES, []) == at(9, day=3)
+
+
+BAKU_PHONE = {"phone": "+994501234567", "city": "Bakı"}  # UTC+4: 09:00 in Almaty is 08:00 there
+
+
+@pytest.mark.parametrize(
+    ("channel", "due", "lead", "expected"),
+    [
+        ("sms", at(9), BAKU_PHONE, at(10)),  # 09:00 Baku, not 08:00
+        ("sms", at(9), {"phone": "+77172123456"}, at(9)),  # an Astana number: Almaty's hours
+        ("sms", at(9), {}, at(9)),  # no number: the playbooks' zone
+        ("call_task", at(10), BAKU_PHONE, at(11)),  # 10:00 Baku, not 09:00
+        ("sms", at(9), {"phone": "+74951234567"}, at(11)),  # a Moscow landline: 09:00 Moscow
+        ("sms", at(9), {**BAKU_PHONE, "timezone": "Asia/Almaty"}, at(9)),  # a stated zone wins
+        ("sms", at(9), {"phone": "+79161234567"}, at(9)),  # a Russian mobile: eleven zones, none
+        ("sms", at(9), {"phone": "+77011234567"}, at(9)),  # a Kazakh mobile: filed under all of +7's
+        ("sms", at(9), {"phone": "not a number"}, at(9)),
+    ],
+)
+def test_a_lead_stating_no_time_zone_has_its_phones_when_it_tells_one(
+    channel: str, due: datetime, lead: dict[str, str], expected: datetime
+) -> None:
+    """Everyone was assumed to live in Almaty (found by a review from the side of the people
+    written to): a Baku number got SMS from 08:00 and calls from 09:00 its own time."""
+    assert earliest_send(due, channel, lead, RULES, []) == expected
