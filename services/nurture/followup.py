@@ -3,6 +3,7 @@ stage or temperature change (the new playbook starts), an unsubscribe or an eras
 The caller owns the transaction."""
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
@@ -12,7 +13,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture import suppression
+from services.nurture import said_already, suppression
 from services.nurture.consent import HEARD, OPTED_IN_AGAIN, as_heard, with_consent
 from services.nurture.models import (
     Assignment,
@@ -107,10 +108,13 @@ async def follow(session: AsyncSession, events: list[Envelope], book: PlaybookBo
             [row["lead_id"] for row in rows],
             f"moved to playbook {name}" if name else "no playbook fits",
         )
+    starting = [row["lead_id"] for name, rows in moved.items() if name for row in rows]
+    sent = await said_already.templates_sent(session, starting)  # before the move: not again
     for name, rows in moved.items():
         if (playbook := chosen[name]) is not None:
             for row in rows:
-                await _schedule(session, newest[row["lead_id"]], playbook, active.version, now)
+                said = sent.get(row["lead_id"], set())
+                await _schedule(session, newest[row["lead_id"]], playbook, active.version, now, said)
     await upsert(session, LEADS, ["lead_id"], stayed)
     await upsert(session, LEADS, ["lead_id"], [row for rows in moved.values() for row in rows])
     await write_deferred(session)  # the touches exist before any later handler of this run looks
@@ -120,16 +124,23 @@ EXPIRED = "no longer true when the lead's hours or weekly cap would let it go (t
 
 
 async def _schedule(
-    session: AsyncSession, cause: Envelope, playbook: Playbook, version: int, now: datetime
+    session: AsyncSession,
+    cause: Envelope,
+    playbook: Playbook,
+    version: int,
+    now: datetime,
+    said: Collection[str] = (),
 ) -> None:
     """Queue the playbook's touches for the lead, each announced as scheduled. A step true only
     for a while (`within`) counts from when scoring classified the lead, not from when this
     consumer heard of it: after a backlog, "our manager will call you within 15 minutes" an
-    hour after the person asked is no longer true, and is cancelled as it is scheduled."""
+    hour after the person asked is no longer true, and is cancelled as it is scheduled. So is a
+    message the lead was already sent (`said`: `said_already`)."""
     classified_at = min(now, cause.occurred_at)
     for index, step, due in plan(playbook, now):
         expires_at = classified_at + step.delay + step.expiry if step.expiry is not None else None
         expired = expires_at is not None and expires_at <= due
+        dropped = EXPIRED if expired else said_already.repeated(step, said)
         touch: dict[str, Any] = {
             "id": uuid4(),
             "lead_id": cause.lead_id,
@@ -141,14 +152,14 @@ async def _schedule(
             "template": step.template,
             "due_at": due,
             "expires_at": expires_at,
-            "status": "cancelled" if expired else "scheduled",
-            "detail": EXPIRED if expired else None,
+            "status": "cancelled" if dropped else "scheduled",
+            "detail": dropped,
             "attempts": 0,
         }
         defer_insert(session, TOUCHES, touch)
         await emit(session, touch_event(TOUCH_SCHEDULED, Touch.model_construct(**touch)))
-        if expired:
-            await emit(session, touch_event(TOUCH_CANCELLED, Touch.model_construct(**touch), EXPIRED))
+        if dropped:
+            await emit(session, touch_event(TOUCH_CANCELLED, Touch.model_construct(**touch), dropped))
 
 
 class Held(NamedTuple):

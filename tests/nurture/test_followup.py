@@ -241,6 +241,41 @@ async def test_a_stage_change_cancels_what_no_longer_fits_and_starts_the_new_pla
     assert all(t["detail"] == "moved to playbook hot" for t in left_warm)
 
 
+async def test_a_lead_warming_minutes_after_its_welcome_is_not_welcomed_twice(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any
+) -> None:
+    """Cold (`welcome` at 0m), then warm minutes later (`welcome` at 0m too): the person got
+    the same "thank you for your interest" twice, and the copy took one of the week's three
+    messages (found by a review from the side of the people written to). The warm playbook's
+    welcome is cancelled as already sent; its later steps still come."""
+    cold = classified("cold")
+    address = cold.data["lead"]["email"]
+    await publish(topics.LEAD_CLASSIFICATIONS, cold)
+    await eventually(lambda: _has(nurture, cold.lead_id, "cold", "sent"), timeout=20)
+    warm = classified("warm", lead_id=cold.lead_id, email=address)
+    await publish(topics.LEAD_CLASSIFICATIONS, warm)
+
+    async def warm_welcome_settled() -> dict[str, Any] | None:
+        found = [t for t in await touches(nurture, cold.lead_id) if t["playbook"] == "warm"]
+        return found[0] if found and found[0]["status"] in {"sent", "cancelled", "failed"} else None
+
+    welcome = await eventually(warm_welcome_settled, timeout=20)
+    assert (welcome["template"], welcome["status"]) == ("welcome", "cancelled")
+    assert welcome["detail"] == "the lead was already sent this template; not sent twice"
+    assert [m["Subject"] for m in mailbox.to(address)] == ["Thank you, Аружан"]
+    later = [t for t in await touches(nurture, cold.lead_id) if t["playbook"] == "warm"][1:]
+    assert [t["template"] for t in later] == [
+        "checking_in",
+        "case_study",
+        "follow_up_call",
+        "offer",
+        "checking_in",
+        "case_study",
+        "follow_up_call",
+    ]
+    assert {t["status"] for t in later} == {"scheduled"}
+
+
 @pytest.mark.parametrize("temperature", ["hot", "warm", "cold"])
 def test_a_disqualified_lead_is_in_no_playbook_whatever_its_temperature(temperature: str) -> None:
     """Spam, an inquiry only, a competitor's probe: no call task, no SMS, no nurture emails."""
