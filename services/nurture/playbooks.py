@@ -68,6 +68,9 @@ class Step(_Strict):
     # Said only while true ("we'll call you within 15 minutes"): not sent once this long past
     # its due time, however the lead's hours or the weekly cap would put it off (cancelled).
     within: str | None = None
+    # A first word to the person ("thank you for your interest"): not sent to a lead already
+    # written to or called when it moves into this playbook (`said_already`).
+    greeting: bool = False
 
     @field_validator("after", "within")
     @classmethod

@@ -6,7 +6,11 @@ messages. So a message step of the new playbook whose template the lead was alre
 may have been: being sent, failed in doubt) is cancelled as it is scheduled. What the old
 playbook had only scheduled is cancelled by the move, so the new one's copy goes instead. A
 call task is the rep's (as with the weekly cap): it is never skipped. A playbook's own repeats
-(`case_study` on days 5 and 24) are not: they are scheduled together, none sent yet."""
+(`case_study` on days 5 and 24) are not: they are scheduled together, none sent yet.
+
+A step marked `greeting` (the welcome) is a first word: a lead nurture already wrote to or
+called (a hot lead cooling to warm after a fortnight, an MQL warming up) does not get "thank
+you for your interest" weeks after it showed it."""
 
 from collections.abc import Collection
 from uuid import UUID
@@ -20,10 +24,12 @@ from services.nurture.timing import CALL_TASK
 
 TOUCHES = Touch.__table__  # type: ignore[attr-defined]
 SAID_ALREADY = "the lead was already sent this template; not sent twice"
+GREETED_ALREADY = "a greeting, and the lead was already written to or called; not sent"
 
 
 async def templates_sent(session: AsyncSession, lead_ids: list[UUID]) -> dict[UUID, set[str]]:
-    """The templates each lead was sent, or may have been (being sent, or failed in doubt)."""
+    """The templates of the messages and call tasks each lead was sent, or may have been (being
+    sent, or failed in doubt)."""
     if not lead_ids:
         return {}
     may_have_left = or_(
@@ -42,5 +48,9 @@ async def templates_sent(session: AsyncSession, lead_ids: list[UUID]) -> dict[UU
 
 
 def repeated(step: Step, sent: Collection[str]) -> str | None:
-    """Why this step is not sent (its message was), or None."""
-    return SAID_ALREADY if step.channel != CALL_TASK and step.template in sent else None
+    """Why this step is not sent (its message was, or it greets a lead met already), or None."""
+    if step.channel == CALL_TASK:
+        return None
+    if step.template in sent:
+        return SAID_ALREADY
+    return GREETED_ALREADY if step.greeting and sent else None

@@ -276,6 +276,34 @@ async def test_a_lead_warming_minutes_after_its_welcome_is_not_welcomed_twice(
     assert {t["status"] for t in later} == {"scheduled"}
 
 
+async def test_a_lead_the_rep_called_is_not_welcomed_when_it_cools_to_warm(
+    nurture: httpx.AsyncClient, mailbox: Mailbox, publish: Any
+) -> None:
+    """A lead the rep was calling (SQL: a call task at once) that cools to warm weeks later got
+    "thank you for your interest" then (found by a review from the side of the people written
+    to): the warm playbook's welcome is a `greeting`, for a lead nobody has contacted yet."""
+    async with _only_rep(nurture) as rep:
+        called = classified("warm", call_window="11:00-14:00", phone="+77017778800")
+        called.data["stage"] = "sql"
+        await publish(topics.LEAD_CLASSIFICATIONS, called)
+        await eventually(lambda: _task_for(rep, called.lead_id), timeout=20)
+        await eventually(lambda: _has(nurture, called.lead_id, "sql", "sent"), timeout=20)
+    address = called.data["lead"]["email"]
+    cooled = classified("warm", lead_id=called.lead_id, email=address)
+    await publish(topics.LEAD_CLASSIFICATIONS, cooled)
+
+    async def warm_welcome() -> dict[str, Any] | None:
+        found = [t for t in await touches(nurture, called.lead_id) if t["playbook"] == "warm"]
+        return found[0] if found and found[0]["status"] in {"sent", "cancelled", "failed"} else None
+
+    welcome = await eventually(warm_welcome, timeout=20)
+    assert (welcome["template"], welcome["status"]) == ("welcome", "cancelled")
+    assert welcome["detail"] == "a greeting, and the lead was already written to or called; not sent"
+    assert mailbox.to(address) == []
+    warm = [t for t in await touches(nurture, called.lead_id) if t["playbook"] == "warm"]
+    assert [t["status"] for t in warm[1:]] == ["scheduled"] * 7
+
+
 @pytest.mark.parametrize("temperature", ["hot", "warm", "cold"])
 def test_a_disqualified_lead_is_in_no_playbook_whatever_its_temperature(temperature: str) -> None:
     """Spam, an inquiry only, a competitor's probe: no call task, no SMS, no nurture emails."""
