@@ -4,10 +4,11 @@ A rep matches a lead when the lead's country or city is among the rep's territor
 industry or segment among the rep's segments; a rep with no territories (or segments) takes
 any. A territory and a lead's country that name the same country match however each names it
 (its ISO code, or its name in English, Russian, Kazakh or Azerbaijani: countries.py); cities,
-and whatever names no country, match as written, in any letter case. A lead that names neither
-country nor city is where its phone's country code says (+7 701… Kazakhstan). When no rep
-matches outright, what the lead does not state does not rule a rep out (`matching`): a lead
-with no place at all goes to reps of any territory, one with no industry to reps of any segment.
+and whatever names no country, match as written, in any letter case. A lead that names no
+country is in its phone's (+7 701… Kazakhstan, +7 916… Russia), whether or not it names a city,
+which still counts for a city territory. When no rep matches outright, what the lead does not
+state does not rule a rep out (`matching`): a lead with no place at all goes to reps of any
+territory, one with no industry to reps of any segment.
 
 Among matching active reps the lead goes to the one furthest below their share: each
 rep's share is their capacity, so a rep with capacity 2 gets twice the leads of a rep with 1
@@ -55,7 +56,7 @@ SEGMENT_FIELDS = ("industry", "segment", "company_size")
 
 def matches(rep: RepLike, lead: Mapping[str, Any]) -> bool:
     """Whether the rep's territories cover where the lead is (its country or city; when it names
-    neither, its phone's country) and their segments what it is."""
+    no country, its phone's) and their segments what it is."""
     return _covers_where(rep, lead) and _covers_what(rep, lead)
 
 
@@ -86,11 +87,13 @@ def _covers_what(rep: RepLike, lead: Mapping[str, Any]) -> bool:
 
 
 def _where(lead: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The lead's country and city as stated; with neither, its phone's country (or None)."""
+    """The lead's country as stated, else its phone's (or None), and its city as stated. A lead
+    that gave a city alone (Город=Алматы, +7 701…) was compared by its city only, and no rep of
+    Kazakhstan was given it."""
     country, city = lead.get("country"), lead.get("city")
-    if not _stated(country) and not _stated(city):
-        return phone_country(lead.get("phone")), None
-    return country, city
+    if not _stated(country):
+        country = phone_country(lead.get("phone"))
+    return country, city if _stated(city) else None
 
 
 def phone_country(phone: Any) -> str | None:

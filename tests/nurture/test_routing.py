@@ -77,6 +77,20 @@ def test_a_lead_that_names_no_place_is_where_its_phone_says() -> None:
     assert not matches(almaty, {"phone": "+77015553322", "country": "AZ"}), "a stated place wins"
 
 
+def test_a_lead_that_names_a_city_but_no_country_is_in_its_phones_country() -> None:
+    """The review's case: Город=Алматы, +7 701…, and the only rep covering Kazakhstan. The lead
+    was compared by its city alone, and nobody was told of a hot lead."""
+    kazakhstan, russia = Rep("Kazakhstan", ["Kazakhstan"]), Rep("Russia", ["Россия"])
+    almaty = {"city": "Алматы", "phone": "+77015553322"}
+    assert matches(kazakhstan, almaty) and not matches(russia, almaty)
+    assert choose([russia, kazakhstan], almaty) is kazakhstan
+    moscow = {"city": "Москва", "phone": "+79161234567"}  # +7 is Russia's as well as Kazakhstan's
+    assert matches(russia, moscow) and not matches(kazakhstan, moscow)
+    assert matches(Rep("Almaty", ["алматы"]), {**almaty, "phone": "+79161234567"}), "a city still counts"
+    assert not matches(kazakhstan, {**almaty, "country": "Россия"}), "a stated country wins"
+    assert not matches(kazakhstan, {"city": "Алматы", "phone": "87015553322"}), "no country code"
+
+
 def test_what_a_lead_does_not_state_rules_no_rep_out_when_none_matches_outright() -> None:
     kz_retail, kz_any = Rep("KZ retail", ["KZ"], ["retail"]), Rep("KZ any", ["KZ"])
     baku = Rep("Baku", ["AZ"])

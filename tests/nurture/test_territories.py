@@ -133,3 +133,25 @@ async def test_a_hot_lead_that_gives_only_a_phone_goes_to_a_rep_of_its_phones_co
     assert handed["type"] == "lead.hot" and handed["data"]["lead_id"] == str(event.lead_id)
     hand_off = await hand_off_of(db, event.lead_id)
     assert hand_off is not None and hand_off["rep_id"] == uuid.UUID(rep["id"])
+
+
+async def test_a_hot_lead_that_names_a_city_but_no_country_goes_to_a_rep_of_its_phones_country(
+    servers: Servers, nurture: httpx.AsyncClient
+) -> None:
+    """The review's case: Anna in Almaty wrote her city, not her country, and a Kazakh mobile;
+    the only rep covered "Kazakhstan". Nobody was told of her hot lead."""
+    db: Database = nurture._transport.app.state.runtime.db  # type: ignore[attr-defined]
+    async with db.transaction() as session:
+        await session.execute(text("UPDATE reps SET active = false"))  # earlier tests' reps and managers
+    with webhook_receiver() as rep_box:
+        rep = await add(nurture, rep_box, f"Rep {uuid.uuid4().hex[:6]}")
+        changed = await nurture.patch(
+            f"/v1/reps/{rep['id']}", json={"territories": ["Kazakhstan"]}, headers=ADMIN
+        )
+        assert changed.status_code == 200, changed.text
+        lead = {"city": "Алматы", "phone": "+77015553322", "timeframe": "срочно"}
+        event = await assign(db, settings_of(nurture), utcnow(), **lead)
+        [handed] = await eventually(lambda: bodies(rep_box), timeout=20)
+    assert handed["type"] == "lead.hot" and handed["data"]["lead_id"] == str(event.lead_id)
+    hand_off = await hand_off_of(db, event.lead_id)
+    assert hand_off is not None and hand_off["rep_id"] == uuid.UUID(rep["id"])
