@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.ingest import idempotency, imports, lead_lookup, spam
 from services.ingest.api import routers
 from services.ingest.api.cors import HeadersOnEveryAnswer
+from services.ingest.api.form_pages import TooLongFormPage
 from services.ingest.config import IngestSettings
 from services.ingest.history import LeadNotFound, NotInScope
 from services.ingest.idempotency import KeyReused
@@ -64,6 +65,7 @@ def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow)
     app.add_exception_handler(KeyReused, _key_reused)
     app.add_exception_handler(LeadNotFound, _lead_not_found)
     app.add_exception_handler(NotInScope, _not_in_scope)
+    app.add_middleware(TooLongFormPage, sources=app.state.sources)  # outside the body's bound
     app.add_middleware(HeadersOnEveryAnswer)  # outside the handlers: errors carry a form's CORS
     return app
 

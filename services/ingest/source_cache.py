@@ -36,6 +36,13 @@ class SourceCache:
         """The active source with this id (public form and chatbot endpoints), or None."""
         return await self._lookup(f"id:{source_id}", lambda session: get_source(session, source_id))
 
+    async def language_of_any(self, source_id: UUID) -> str | None:
+        """The `default_language` of the source with this id, active or switched off, or None.
+        Not cached: asked only to answer a browser's post to a form that takes none."""
+        async with self.db.transaction() as session:
+            source = await get_source(session, source_id)
+        return source.default_language if source is not None else None
+
     async def _lookup(
         self, name: str, load: Callable[[AsyncSession], Awaitable[Source | None]]
     ) -> Source | None:

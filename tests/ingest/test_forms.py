@@ -262,6 +262,69 @@ async def test_unknown_or_disabled_form_is_404(ingest: httpx.AsyncClient) -> Non
     assert disabled.status_code == unknown.status_code == 404
 
 
+async def test_a_visitor_posting_to_a_form_that_takes_no_enquiries_is_told_in_their_language(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """A browser's post to a switched-off source, or to a mistyped form URL, was shown
+    `{"title":"No such form","status":404}`, and the enquiry was lost without a word the
+    visitor could read (found by a review)."""
+    source = await create_source(ingest, channel="landing_page", default_language="az")
+    switched_off = await ingest.patch(f"/v1/sources/{source['id']}", json={"active": False}, headers=ADMIN)
+    assert switched_off.status_code == 200, switched_off.text
+
+    async def posted(source_id: object, languages: str, **fields: str) -> httpx.Response:
+        headers = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Language": languages}
+        fields = {"email": "a@example.kz"} | fields
+        answer = await ingest.post(f"/v1/forms/{source_id}", data=fields, headers=headers)
+        assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html")
+        return answer
+
+    site = await posted(source["id"], "ru-RU,ru;q=0.9")  # the switched-off source's language
+    assert site.headers["content-language"] == "az" and '<html lang="az">' in site.text
+    assert "Bu forma artıq müraciət qəbul etmir" in site.text and "başqa yolla" in site.text
+    mistyped = await posted(uuid.uuid4(), "ru-RU,ru;q=0.9,en;q=0.8")  # no source: the browser's
+    assert mistyped.headers["content-language"] == "ru"
+    assert "Эта форма больше не принимает заявки" in mistyped.text and "иначе" in mistyped.text
+    own = await posted(uuid.uuid4(), "ru-RU", language="kk")  # the page's own word first
+    assert own.headers["content-language"] == "kk" and "Бұл форма енді өтінімдерді қабылдамайды" in own.text
+    english = await posted(uuid.uuid4(), "de")
+    assert "This form is no longer taking enquiries" in english.text and "another way" in english.text
+    script = await ingest.post(
+        f"/v1/forms/{uuid.uuid4()}", data={"email": "a@example.kz"}, headers={"Accept": "application/json"}
+    )
+    assert script.status_code == 404 and script.headers["content-type"] == "application/problem+json"
+    assert script.json()["title"] == "No such form"
+
+
+async def test_a_visitor_whose_message_is_over_the_bound_is_asked_in_their_language_to_shorten_it(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """A browser's post over the body's bound was shown the 413's English JSON (found by a
+    review); a script's, and any other route's, still gets the problem."""
+    source = await create_source(ingest, channel="landing_page", default_language="kk")
+    url, long = f"/v1/forms/{source['id']}", {"email": "a@example.kz", "message": "Сәлем! " * 6000}
+    browser = {"Accept": "text/html,*/*;q=0.8", "Accept-Language": "ru"}
+    told = await ingest.post(url, data=long, headers=browser)
+    assert told.status_code == 413 and told.headers["content-type"].startswith("text/html")
+    assert told.headers["content-language"] == "kk" and "Хабарламаңыз тым ұзын" in told.text
+
+    async def streamed() -> AsyncIterator[bytes]:  # no Content-Length: the bound is met as it is read
+        yield b"email=a%40example.kz&message="
+        for _ in range(70):
+            yield b"x" * 1000
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    unknown = f"/v1/forms/{uuid.uuid4()}"
+    chunked = await ingest.post(url, content=streamed(), headers=browser | form)
+    assert chunked.status_code == 413 and "Хабарламаңыз тым ұзын" in chunked.text
+    no_source = await ingest.post(unknown, data=long, headers=browser)
+    assert no_source.status_code == 413 and "Ваше сообщение слишком длинное" in no_source.text
+    script = await ingest.post(url, data=long, headers={"Accept": "application/json"})
+    assert script.status_code == 413 and script.headers["content-type"] == "application/problem+json"
+    other = await ingest.post("/v1/leads", content=b"x" * 70_000, headers=browser)
+    assert other.status_code == 413 and other.headers["content-type"] == "application/problem+json"
+
+
 async def test_the_thank_you_and_error_pages_speak_the_persons_language(
     ingest: httpx.AsyncClient, servers: Servers
 ) -> None:

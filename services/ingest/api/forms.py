@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.ingest import form_charsets, idempotency, refused_posts
 from services.ingest.api.common import IdempotencyKey, answer_once, check_form_post, check_ip, client_of
 from services.ingest.api.cors import allowed, answer_with, cors_headers, preflight_headers
+from services.ingest.api.form_pages import FORMS, notice, wants_a_page
 from services.ingest.capture import Client, capture, prepare
 from services.ingest.form_errors import in_visitors_words
 from services.ingest.forms import is_spam, lead_from_form, spam_contact
@@ -26,7 +27,7 @@ from shared.query_parameters import AnyQuery
 from shared.ratelimit import RateLimited
 
 # A landing page's form may post to an action URL carrying its own utm_* or gclid: not refused.
-router = APIRouter(prefix="/v1/forms", tags=["forms"], dependencies=[AnyQuery])
+router = APIRouter(prefix=FORMS, tags=["forms"], dependencies=[AnyQuery])
 NO_FORM = "No such form"
 FOREIGN_ORIGIN = "This form does not accept posts from that origin"
 NO_ORIGIN = (
@@ -85,17 +86,10 @@ async def _refuse_origin(
     """403, told to the operator (`refused_posts`). The visitor of a plain HTML form is shown a
     page in their language, a script gets the problem."""
     request.app.state.refused_posts.refused(source, reason, origin)
-    if not _wants_a_page(accept):
+    if not wants_a_page(accept):
         return problem(403, FOREIGN_ORIGIN if reason == refused_posts.FOREIGN_ORIGIN else NO_ORIGIN)
-    language = _language(request, await _form_fields_if_any(request, source), source)
-    body = page(
-        language,
-        say("form_refused_title", language),
-        f"<h1>{html.escape(say('form_refused_title', language))}</h1>",
-        f"<p>{html.escape(say('form_refused_text', language))}</p>",
-        f'<p><a href="javascript:history.back()">{html.escape(say("form_back", language))}</a></p>',
-    )
-    return HTMLResponse(body, status_code=403, headers={"Content-Language": language})
+    language = await _visitors_language(request, source.default_language)
+    return notice(language, "form_refused_title", "form_refused_text", 403)
 
 
 async def _held(request: Request, source_id: UUID, held: RateLimited) -> Response:
@@ -105,35 +99,32 @@ async def _held(request: Request, source_id: UUID, held: RateLimited) -> Respons
     source: Source | None = await request.app.state.sources.by_id(source_id)
     if source is None:
         raise held
-    language = _language(request, await _form_fields_if_any(request, source), source)
-    body = page(
-        language,
-        say("form_held_title", language),
-        f"<h1>{html.escape(say('form_held_title', language))}</h1>",
-        f"<p>{html.escape(say('form_held_text', language))}</p>",
-        f'<p><a href="javascript:history.back()">{html.escape(say("form_back", language))}</a></p>',
-    )
-    headers = {"Content-Language": language, "Retry-After": str(held.retry_after)}
-    return HTMLResponse(body, status_code=429, headers=headers)
+    language = await _visitors_language(request, source.default_language)
+    return notice(language, "form_held_title", "form_held_text", 429, {"Retry-After": str(held.retry_after)})
 
 
-def _wants_a_page(accept: str) -> bool:
-    """A browser's own form post asks for HTML; a script's fetch() for JSON, or for anything."""
-    return "text/html" in accept and "application/json" not in accept
+async def _gone(request: Request, source_id: UUID) -> Response:
+    """404 to a browser's own form post (a source switched off, a mistyped form URL): a page in
+    the visitor's language asking them to get in touch another way, not "No such form" in
+    English JSON. The language is the page's own, else the switched-off source's, else the
+    browser's."""
+    language = await _visitors_language(request, await request.app.state.sources.language_of_any(source_id))
+    return notice(language, "form_gone_title", "form_gone_text", 404)
 
 
-def _language(request: Request, fields: list[tuple[str, str]], source: Source) -> Language:
+def _language(request: Request, fields: list[tuple[str, str]], site_language: str | None) -> Language:
     """The page's own `language` field, its site's, else what the visitor's browser reads."""
     browser = browser_languages(request.headers.get("accept-language"))
-    return choose(dict(fields).get("language"), source.default_language, *browser)
+    return choose(dict(fields).get("language"), site_language, *browser)
 
 
-async def _form_fields_if_any(request: Request, source: Source) -> list[tuple[str, str]]:
-    """The posted fields, or none for a body that is no form."""
+async def _visitors_language(request: Request, site_language: str | None) -> Language:
+    """`_language` of a post whose fields are not otherwise read (none, for a body that is no form)."""
     try:
-        return await _form_fields(request, source)
+        fields = await _form_fields(request, site_language)
     except HTTPException:
-        return []
+        fields = []
+    return _language(request, fields, site_language)
 
 
 @router.options("/{source_id}", include_in_schema=False)
@@ -158,7 +149,16 @@ async def preflight(
             " only, and this post named no origin): a page in the visitor's language for a"
             " browser, else a problem",
         },
-        404: {"description": "No such form (no active source with this id)"},
+        404: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "description": "No such form (no active source with this id): a page in the"
+            " visitor's language for a browser, else a problem",
+        },
+        413: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "description": "The post is over the body's bound (LEADFLOW_MAX_BODY_BYTES): a page"
+            " in the visitor's language for a browser, else a problem (`form_pages`)",
+        },
         422: {
             "content": {"text/html": {"schema": {"type": "string"}}},
             "description": "A field refused: a page in the"
@@ -187,13 +187,17 @@ async def submit_form(
     try:
         source = await _source(request, source_id, origin, post=True)
     except RateLimited as held:
-        if not _wants_a_page(accept):
+        if not wants_a_page(accept):
             raise
         return await _held(request, source_id, held)
+    except HTTPException:  # no active source with this id
+        if not wants_a_page(accept):
+            raise
+        return await _gone(request, source_id)
     if reason := _refusal(source, origin):
         return await _refuse_origin(request, source, origin, reason, accept)
-    fields = await _form_fields(request, source)
-    language = _language(request, fields, source)
+    fields = await _form_fields(request, source.default_language)
+    language = _language(request, fields, source.default_language)
     refused = [problem for name, value in fields if (problem := _unstorable(name, value))]
     if refused:
         return _refused(InvalidInput(refused), accept, language)
@@ -237,18 +241,18 @@ def _accepted_as(lead_id: UUID) -> Answer:
     return Answer(202, {"lead_id": str(lead_id), "status": "accepted"})
 
 
-async def _form_fields(request: Request, source: Source) -> list[tuple[str, str]]:
+async def _form_fields(request: Request, site_language: str | None) -> list[tuple[str, str]]:
     """The form's text fields, in order (a 415 for a body that is no form). Its files are left
     out: a browser sends an empty <input type=file> as one, and they are not ingest's (the body's
     bound holds what comes). A urlencoded post from a page in a legacy charset is read in it
-    (`form_charsets`: the source's language, else the browser's, tells which)."""
+    (`form_charsets`: the site's language, else the browser's, tells which)."""
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";")[0].strip().lower()
     if media_type not in FORM_TYPES:
         raise HTTPException(415, "Post the form as application/x-www-form-urlencoded or multipart/form-data")
     if media_type == FORM_TYPES[0] and not form_charsets.is_utf8(body := await request.body()):
         browser = browser_languages(request.headers.get("accept-language"))
-        languages = [source.default_language, *browser] if source.default_language else browser
+        languages = [site_language, *browser] if site_language else browser
         charset = form_charsets.legacy_charset(content_type, languages)
         try:
             return form_charsets.legacy_fields(body, charset, MAX_FIELDS)
@@ -286,7 +290,7 @@ def _accepted(source: Source, answer: Answer, accept: str, language: Language) -
 
 def _refused(error: InvalidInput, accept: str, language: Language) -> Response:
     """422: a page in the person's language for a browser, problem+json for a script."""
-    if not _wants_a_page(accept):
+    if not wants_a_page(accept):
         return invalid_input_problem(error)
     told = [in_visitors_words(field, reason, kind, language) for field, reason, kind in error.typed]
     items = "".join(f"<li><b>{html.escape(label)}</b>: {html.escape(text)}</li>" for label, text in told)
