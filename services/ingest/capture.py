@@ -34,7 +34,7 @@ from services.ingest.consent_proofs import keep_consent_proof
 from services.ingest.journal import know_key, record_activity, stage_event
 from services.ingest.lead_lookup import find_matches, transaction_leads
 from services.ingest.models import Lead, Source
-from services.ingest.normalize import collect_utm, normalize_contact
+from services.ingest.normalize import collect_utm, normalize_contact, phone_region
 from services.ingest.profiles import (
     FIRST_TOUCH,
     SAID,
@@ -112,10 +112,9 @@ def prepare(
         for f in source.required_fields
         if not getattr(data, f, None)
     ]
+    region = phone_region(source.default_region, source.default_language, default_region)
     try:
-        email, phone, extension = normalize_contact(
-            data.email, data.phone, source.default_region or default_region
-        )
+        email, phone, extension = normalize_contact(data.email, data.phone, region)
     except InvalidInput as error:
         raise InvalidInput(error.typed + unmet) from error
     if unmet:

@@ -76,6 +76,19 @@ def normalize_phone(raw: str, region: str, field: str = "phone") -> str:
     return read_phone(raw, region, field)[0]
 
 
+# The one country each of these languages is spoken in: a source in it reads its visitors' local
+# numbers there (`050 123 45 67` on an Azerbaijani site is Baku's, not a Kazakh one refused).
+# Russian and English are many countries' languages, so they leave the setting's region.
+LANGUAGE_REGIONS = {"az": "AZ", "kk": "KZ"}
+
+
+def phone_region(source_region: str | None, source_language: str | None, default_region: str) -> str:
+    """The region a source's numbers written without a country code are read in: its own
+    `default_region`, else its `default_language`'s country where that is one, else `default_region`
+    (LEADFLOW_DEFAULT_PHONE_REGION)."""
+    return source_region or LANGUAGE_REGIONS.get(source_language or "") or default_region
+
+
 def normalize_contact(
     email: str | None, phone: str | None, region: str
 ) -> tuple[str | None, str | None, str | None]:

@@ -38,8 +38,10 @@ def chat_lines(lead: dict[str, Any]) -> list[str]:
     return [h["properties"]["text"] for h in lead["history"] if h["type"] == "chat_message"]
 
 
-async def telegram_chat(ingest: httpx.AsyncClient, region: str) -> tuple[str, dict[str, str], int, int]:
-    source = await create_source(ingest, channel="chatbot", default_region=region)
+async def telegram_chat(
+    ingest: httpx.AsyncClient, region: str | None, **settings: str
+) -> tuple[str, dict[str, str], int, int]:
+    source = await create_source(ingest, channel="chatbot", default_region=region, **settings)
     secret = await telegram_secret(ingest, source)
     chat_id, update_id = random.randint(10**8, 10**9), random.randint(10**6, 10**8)
     return f"/v1/chatbots/{source['id']}/telegram", secret, chat_id, update_id
@@ -74,6 +76,20 @@ async def test_a_number_written_without_its_country_code_is_read_in_the_sources_
     assert written.json()["lead_id"] is not None, written.text
     lead = await lead_of(ingest, written.json()["lead_id"])
     assert lead["phone"] == "+7" + local.replace(" ", "")
+
+
+async def test_a_source_with_no_region_reads_a_local_number_in_its_languages_country(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """An Azerbaijani bot with no `default_region` read `050 …` as a Kazakh number (the
+    setting's region), and made no lead of it (found by a review)."""
+    url, secret, chat_id, update_id = await telegram_chat(ingest, None, default_language="az")
+    local = f"{random.randint(100, 999)} {random.randint(10, 99)} {random.randint(10, 99)}"
+    words = f"Zəng edin: 050 {local}"
+    written = await ingest.post(url, json=telegram_update(update_id, chat_id, text=words), headers=secret)
+    assert written.json()["lead_id"] is not None, written.text
+    lead = await lead_of(ingest, written.json()["lead_id"])
+    assert lead["phone"] == "+99450" + local.replace(" ", "")
 
 
 FORWARDED = {

@@ -383,6 +383,34 @@ async def test_the_error_page_tells_the_visitor_what_to_fix_in_their_own_languag
     assert english.startswith("en: ") and "<b>Consent</b>: Input should be a valid boolean" in english
 
 
+async def test_a_source_with_no_region_reads_local_numbers_in_its_languages_country(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """An Azerbaijani site's visitor wrote `050 123 45 67` and was refused "write it with the
+    country code": with no `default_region`, the setting's (KZ) read it (found by a review)."""
+
+    async def kept(operator: str, **settings: str) -> tuple[str, str]:
+        source = await create_source(ingest, channel="landing_page", **settings)
+        digits = f"{random.randrange(10**6, 10**7)}"
+        typed = f"{operator} {digits[:3]} {digits[3:5]} {digits[5:]}"
+        fields = {"phone": typed, "email": f"p-{uuid.uuid4().hex[:8]}@example.az"}
+        answer = await ingest.post(
+            f"/v1/forms/{source['id']}", data=fields, headers={"Accept": "application/json"}
+        )
+        assert answer.status_code == 202, answer.text
+        lead = (await ingest.get(f"/v1/leads/{answer.json()['lead_id']}", headers=ADMIN)).json()
+        return lead["phone"], digits
+
+    phone, digits = await kept("050", default_language="az")
+    assert phone == f"+99450{digits}"
+    phone, digits = await kept("8 701", default_language="kk")
+    assert phone == f"+7701{digits}"
+    phone, digits = await kept("8 701", default_language="ru")  # many countries': the setting's KZ
+    assert phone == f"+7701{digits}"
+    phone, digits = await kept("8 916", default_language="az", default_region="RU")  # its own wins
+    assert phone == f"+7916{digits}"
+
+
 async def test_an_erasure_takes_the_persons_spam_posts_however_they_typed_their_contact(
     ingest: httpx.AsyncClient,
 ) -> None:

@@ -18,6 +18,7 @@ from services.ingest.chatbots import ChatContact, ChatMessage
 from services.ingest.history_schemas import ChatRecorded
 from services.ingest.idempotency import Answer, KeyReused
 from services.ingest.models import Source
+from services.ingest.normalize import phone_region
 from services.ingest.sources import hash_key
 from services.ingest.telegram import BotChat
 from services.ingest.telegram_replies import Reply, reply_due
@@ -118,7 +119,9 @@ async def message(request: Request, source_id: UUID, data: ChatMessage, source: 
 
 
 def _region(request: Request, source: Source) -> str:
-    return source.default_region or request.app.state.settings.default_phone_region
+    return phone_region(
+        source.default_region, source.default_language, request.app.state.settings.default_phone_region
+    )
 
 
 async def _receive(

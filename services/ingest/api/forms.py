@@ -18,6 +18,7 @@ from services.ingest.form_errors import in_visitors_words
 from services.ingest.forms import is_spam, lead_from_form, spam_contact
 from services.ingest.idempotency import Answer
 from services.ingest.models import Source, SpamSubmission
+from services.ingest.normalize import phone_region
 from shared.db import defer_insert
 from shared.events import utcnow
 from shared.http import Fault, InvalidInput, invalid_input_problem, problem
@@ -265,7 +266,9 @@ async def _form_fields(request: Request, site_language: str | None) -> list[tupl
 async def _take_spam(request: Request, source: Source, fields: list[tuple[str, str]], client: Client) -> UUID:
     """Keep a spam submission aside; its id looks accepted to the bot, and nothing goes downstream."""
     lead_id = uuid4()
-    region = source.default_region or request.app.state.settings.default_phone_region
+    region = phone_region(
+        source.default_region, source.default_language, request.app.state.settings.default_phone_region
+    )
     contact = spam_contact(dict(fields), region)
     await request.app.state.committer.submit(
         lambda session: _keep_spam(session, source, fields, contact, client)

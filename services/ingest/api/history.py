@@ -13,6 +13,7 @@ from services.ingest.capture import Submission
 from services.ingest.history_schemas import ActivityIn, ConsentIn, LeadRef, OutcomeIn, Recorded
 from services.ingest.idempotency import Answer
 from services.ingest.models import Source
+from services.ingest.normalize import phone_region
 
 # A lead named by `lead_id` that is not known (404) or was erased (410: services.ingest.app).
 router = APIRouter(
@@ -37,7 +38,9 @@ async def _record(
 
 
 def _contact(request: Request, source: Source, data: LeadRef) -> Submission | None:
-    region = source.default_region or request.app.state.settings.default_phone_region
+    region = phone_region(
+        source.default_region, source.default_language, request.app.state.settings.default_phone_region
+    )
     return history.contact_of(data, region, source)
 
 

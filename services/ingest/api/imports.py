@@ -11,6 +11,7 @@ from services.ingest import import_files, imports
 from services.ingest.api.common import KeyedSource
 from services.ingest.enquiry_dates import EnquiryDates
 from services.ingest.import_encodings import encoding_named
+from services.ingest.normalize import phone_region
 from services.ingest.schemas import ImportReport, ImportStarted, ItemError, RowRejection
 from shared.times import UTC_ZONE, Zone
 
@@ -81,7 +82,7 @@ async def start_import(
     except imports.ImportRunning as error:
         raw.close()
         raise HTTPException(409, str(error)) from error
-    region = source.default_region or settings.default_phone_region
+    region = phone_region(source.default_region, source.default_language, settings.default_phone_region)
     separator = import_files.DELIMITERS[delimiter] if delimiter else None
     dates = EnquiryDates(zone=tz or UTC_ZONE, clock=request.app.state.clock)
     work = imports.run(runtime.db, source, import_id, raw, region, separator, encoding, dates)
