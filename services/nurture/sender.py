@@ -23,6 +23,8 @@ import aiohttp
 from services.nurture.config import NurtureSettings
 from services.nurture.followup import PlaybookBook
 from services.nurture.playbooks import Playbooks
+from services.nurture.safe_fields import for_the_person
+from services.nurture.timing import CALL_TASK
 from services.nurture.touch_channels import SendFailed, send_email, send_message
 from services.nurture.touch_claims import BATCH, Claimed, Decided, Going, claim_due, gate
 from services.nurture.touch_records import record
@@ -131,8 +133,9 @@ class TouchSender:
         touch, fields = item.claim.touch, item.fields
         language = language_of(fields)
         template = item.template  # of the version it was scheduled under (the gate's)
-        body, subject = fill(template.body, fields, language), fill(template.subject, fields, language)
         channel = item.channel  # as the gate judged its consent and hours
+        said = fields if channel == CALL_TASK else for_the_person(fields)  # a task is the rep's
+        body, subject = fill(template.body, said, language), fill(template.subject, said, language)
         if channel == "email":
             await send_email(self.settings, touch, fields, subject, body, language, self.smtp_sessions)
         elif channel in ("sms", "messenger"):
