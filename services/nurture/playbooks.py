@@ -54,6 +54,9 @@ class Template(_Strict):
 
     subject: str = ""
     body: Annotated[str, Field(min_length=1)]
+    # It says a rep will call soon: sent only while an active rep holds the lead and its call
+    # window is open, else cancelled (`call_promises`).
+    promises_a_call: bool = False
 
 
 # A template is one text for everyone, or one per language (kk, ru, az, en): the lead gets

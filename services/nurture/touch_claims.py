@@ -1,7 +1,8 @@
 """Claiming due touches under a lease, and judging on their leads as they are now which of
 them go: cancelled (erased, unsubscribed, no consent, no text in the playbooks version it was
-scheduled under), moved (quiet hours, weekly cap, a lead held elsewhere), failed in doubt (an
-email that may have left), or sent."""
+scheduled under, a call promised that nobody would make: `call_promises`), moved (quiet
+hours, weekly cap, a lead held elsewhere), failed in doubt (an email that may have left), or
+sent."""
 
 import logging
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture import suppression
+from services.nurture.call_promises import broken_promise, held_by_reps, promises_a_call
 from services.nurture.consent import may_market
 from services.nurture.followup import EXPIRED, TOUCHES, PlaybookBook
 from services.nurture.models import FollowedLead, Touch
@@ -122,6 +124,8 @@ async def gate(
     sent = await _recent_sends(session, set(leads), now)
     texts = await book.templates(session, {item.touch.playbook_version for item in claimed})
     unsubscribed_before = await suppression.suppressed(session, leads)
+    promising = {c.touch.lead_id for c in claimed if _promises(texts, c.touch)}
+    held_by_a_rep = await held_by_reps(session, promising)
     decided, going = [], []
     resumed: dict[tuple[UUID, str], Resumed] = {}  # each sequence's first step claimed, by lead and playbook
     for item in sorted(claimed, key=lambda claim: claim.touch.step):  # a sequence's earlier steps first
@@ -133,6 +137,8 @@ async def gate(
         verdict = _judge(item, touch, lead, context, now, playbooks, templates, sent.get(touch.lead_id, []))
         if isinstance(verdict, Going) and touch.lead_id in unsubscribed_before:
             verdict = Decided(item, "cancelled", suppression.SUPPRESSED)
+        if isinstance(verdict, Going) and (broken := _broken_promise(verdict, held_by_a_rep, playbooks, now)):
+            verdict = Decided(item, "cancelled", broken)
         verdict = _spaced(verdict, touch, resumed, now)
         if isinstance(verdict, Decided):
             decided.append(verdict)
@@ -142,6 +148,16 @@ async def gate(
             sent.setdefault(touch.lead_id, []).append(now)
     await _keep_spacing(session, resumed)
     return decided, going
+
+
+def _promises(texts: dict[int, dict[str, Templates]], touch: Touch) -> bool:
+    return promises_a_call(texts.get(touch.playbook_version, {}).get(touch.template))
+
+
+def _broken_promise(going: Going, held: set[UUID], playbooks: Playbooks, now: datetime) -> str | None:
+    if not going.template.promises_a_call:
+        return None
+    return broken_promise(going.fields, going.claim.touch.lead_id in held, playbooks, now)
 
 
 @dataclass
