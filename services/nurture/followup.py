@@ -3,7 +3,7 @@ stage or temperature change (the new playbook starts), an unsubscribe or an eras
 The caller owns the transaction."""
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
@@ -42,7 +42,7 @@ from shared.events import (
     TouchChanged,
     utcnow,
 )
-from shared.languages import Language, language_of
+from shared.languages import Language, choose, language_of
 from shared.paging import keyset
 
 log = logging.getLogger(__name__)
@@ -308,10 +308,11 @@ async def resubscribe(session: AsyncSession, event: Envelope, book: PlaybookBook
     await write_deferred(session)
 
 
-async def language_for(session: AsyncSession, lead_id: UUID) -> Language:
-    """The language to write to the lead in (English for a lead nurture does not know)."""
+async def language_for(session: AsyncSession, lead_id: UUID, otherwise: Sequence[str] = ()) -> Language:
+    """The language to write to the lead in; for a lead nurture does not know (erased, or never
+    followed), the first of `otherwise` we write (a browser's), else English."""
     lead = await session.get(FollowedLead, lead_id)
-    return language_of(lead.context if lead is not None else {})
+    return language_of(lead.context) if lead is not None else choose(*otherwise)
 
 
 TIMELINE_ORDER = (TOUCHES.c.due_at, TOUCHES.c.step, TOUCHES.c.id)  # a page's order: unique

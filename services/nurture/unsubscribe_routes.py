@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from services.nurture import followup
 from services.nurture.touch_channels import unsubscribe_token
 from shared.http import InvalidInput
-from shared.languages import choose, page, say
+from shared.languages import browser_languages, choose, page, say
 from shared.query_parameters import AnyQuery
 
 router = APIRouter(prefix="/v1", dependencies=[AnyQuery])  # mail clients add utm_*, mc_eid
@@ -46,7 +46,7 @@ def _linked_lead(request: Request, lead_id: str, token: str | None) -> UUID:
 async def invalid_link_page(request: Request, error: Exception) -> HTMLResponse:
     """403 as a page, in the language the browser asks for (the lead's is not known: the link
     may name anyone): a person who opened a cut or altered link got raw JSON."""
-    language = choose(*request.headers.get("accept-language", "").replace(";", ",").split(","))
+    language = choose(*_browsers(request))
     title = say("unsubscribe_invalid_title", language)
     text = html.escape(say("unsubscribe_invalid_text", language))
     return HTMLResponse(
@@ -54,6 +54,11 @@ async def invalid_link_page(request: Request, error: Exception) -> HTMLResponse:
         status_code=403,
         headers={"Content-Language": language},
     )
+
+
+def _browsers(request: Request) -> list[str]:
+    """The browser's languages: a lead nurture no longer knows (erased) is answered in them."""
+    return browser_languages(request.headers.get("accept-language"))
 
 
 @router.get("/unsubscribe", response_class=HTMLResponse)
@@ -66,7 +71,7 @@ async def confirm_unsubscribe(
     (a POST) unsubscribes, so a mail scanner that opens links unsubscribes nobody."""
     lead = _linked_lead(request, lead_id, token)
     async with request.app.state.runtime.db.transaction() as session:
-        language = await followup.language_for(session, lead)
+        language = await followup.language_for(session, lead, _browsers(request))
     return HTMLResponse(
         page(
             language,
@@ -89,7 +94,7 @@ async def unsubscribe(
     mail client: nothing more is sent."""
     lead = _linked_lead(request, lead_id, token)
     async with request.app.state.runtime.db.transaction() as session:
-        language = await followup.language_for(session, lead)
+        language = await followup.language_for(session, lead, _browsers(request))
         await followup.unsubscribe(session, lead, "unsubscribed by link")
     text = html.escape(say("unsubscribed_text", language))
     return HTMLResponse(
