@@ -35,7 +35,7 @@ def _field_error(error: dict[str, Any]) -> dict[str, str]:
     return {"field": field_name(tuple(error["loc"])), "reason": reason, "type": error["type"]}
 
 
-async def _validation_problem(request: Request, error: Exception) -> Response:
+async def validation_problem(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     if _not_json(request) and any(tuple(e["loc"]) == ("body",) for e in error.errors()):
         # `curl -d` sends a form's content type: the body was never read as JSON, so "Input
@@ -159,7 +159,7 @@ class AnswerUnexpected:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation_problem)
+    app.add_exception_handler(RequestValidationError, validation_problem)
     app.add_exception_handler(InvalidInput, _invalid_input_problem)
     app.add_exception_handler(HTTPException, _http_problem)
     # Registered per class so they are answered here; Starlette re-raises what reaches the

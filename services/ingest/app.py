@@ -5,12 +5,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ingest import idempotency, imports, lead_lookup, spam
 from services.ingest.api import routers
 from services.ingest.api.cors import HeadersOnEveryAnswer
-from services.ingest.api.form_pages import TooLongFormPage
+from services.ingest.api.form_pages import TooLongFormPage, no_such_form_page
 from services.ingest.config import IngestSettings
 from services.ingest.history import LeadNotFound, NotInScope
 from services.ingest.idempotency import KeyReused
@@ -62,6 +63,7 @@ def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow)
     per_ip, per_form_post = settings.rate_limit_per_ip_other, settings.rate_limit_per_ip
     app.state.limits = RateLimits(settings.rate_limit_per_key, per_ip, per_form_post)
     app.state.refused_posts = RefusedPosts(runtime.telemetry.registry)
+    app.add_exception_handler(RequestValidationError, no_such_form_page)  # else as any service's
     app.add_exception_handler(KeyReused, _key_reused)
     app.add_exception_handler(LeadNotFound, _lead_not_found)
     app.add_exception_handler(NotInScope, _not_in_scope)

@@ -296,6 +296,22 @@ async def test_a_visitor_posting_to_a_form_that_takes_no_enquiries_is_told_in_th
     assert script.json()["title"] == "No such form"
 
 
+async def test_a_visitor_posting_to_a_form_address_cut_short_is_told_in_their_language(
+    ingest: httpx.AsyncClient,
+) -> None:
+    """A form address whose id is no id (a builder cut it, a typo) answered a browser FastAPI's
+    422 JSON naming `source_id` (found by a review); a script still gets the 422 naming it."""
+    source_id = str(uuid.uuid4())[:-6]
+    headers = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Language": "kk-KZ,ru;q=0.8"}
+    page = await ingest.post(f"/v1/forms/{source_id}", data={"email": "a@example.kz"}, headers=headers)
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-language"] == "kk" and "Бұл форма енді өтінімдерді қабылдамайды" in page.text
+    script = await ingest.post(f"/v1/forms/{source_id}", data={"email": "a@example.kz"})
+    assert script.status_code == 422 and script.json()["errors"][0]["field"] == "source_id"
+    other = await ingest.get("/v1/leads/not-an-id", headers={**ADMIN, "Accept": "text/html"})
+    assert other.status_code == 422 and other.headers["content-type"] == "application/problem+json"
+
+
 async def test_a_visitor_whose_message_is_over_the_bound_is_asked_in_their_language_to_shorten_it(
     ingest: httpx.AsyncClient,
 ) -> None:

@@ -5,12 +5,15 @@ visitor's enquiry without a word they could read)."""
 import html
 from uuid import UUID
 
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.ingest.source_cache import SourceCache
 from shared.languages import Language, browser_languages, choose, page, say
+from shared.problem_handlers import validation_problem
 
 FORMS = "/v1/forms"  # the form route's prefix (forms.py)
 TOO_LARGE = 413
@@ -66,6 +69,19 @@ class TooLongFormPage:
         browser = browser_languages(Headers(scope=scope).get("accept-language"))
         language = choose(source.default_language if source else None, *browser)
         return notice(language, "form_too_long_title", "form_too_long_text", TOO_LARGE)
+
+
+async def no_such_form_page(request: Request, error: Exception) -> Response:
+    """A browser's own post to a form address whose id is no id at all (cut short, mistyped) is
+    shown the page a form taking no enquiries shows, in the browser's language; anything else
+    that fails validation is answered as on any route (`validation_problem`)."""
+    assert isinstance(error, RequestValidationError)
+    cut = any(tuple(e["loc"]) == ("path", "source_id") for e in error.errors())
+    posted = request.method == "POST" and request.url.path.startswith(f"{FORMS}/")
+    if cut and posted and wants_a_page(request.headers.get("accept", "")):
+        language = choose(*browser_languages(request.headers.get("accept-language")))
+        return notice(language, "form_gone_title", "form_gone_text", 404)
+    return await validation_problem(request, error)
 
 
 def _form_posted_by_a_browser(scope: Scope) -> UUID | None:
