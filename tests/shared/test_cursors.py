@@ -79,6 +79,7 @@ LISTS: dict[tuple[str, str], tuple[dict[str, object], list[object]]] = {
     ("nurture", "/v1/webhooks"): (BY_CREATION, CREATION_EDGES),
     ("nurture", "/v1/webhooks/{endpoint_id}/deliveries"): (BY_CREATION, CREATION_EDGES),
     ("nurture", "/v1/reps/{rep_id}/deliveries"): (BY_CREATION, CREATION_EDGES),
+    ("nurture", "/v1/reps/{rep_id}/leads"): (BY_CREATION, CREATION_EDGES),  # (assigned_at, lead_id)
     ("nurture", "/v1/leads/{lead_id}/touches"): (TIMELINE, TIMELINE_EDGES),
     ("metrics", "/v1/spend"): (PERIODS, PERIOD_EDGES),
     ("scoring", "/v1/leads"): (SCORES, SCORE_EDGES),
