@@ -24,13 +24,14 @@ from services.metrics.fact_columns import (
 from services.metrics.models import LeadFact
 from shared.consumer import Handler
 from shared.db import execute_compiled_once
-from shared.events import LEAD_CAPTURED, LEAD_ERASED, Envelope
+from shared.events import LEAD_ERASED, Envelope
 
 FACTS: Table = LeadFact.__table__  # type: ignore[attr-defined]
 
 
 async def record(session: AsyncSession, events: list[Envelope]) -> None:
-    """One upsert per column shape for the whole run."""
+    """One upsert per column shape for the whole run, and the names of the sources its captures
+    came through. One handler for every fact event, so a batch of mixed events stays one run."""
     rows: dict[Any, dict[str, Any]] = {}
     for event in events:
         merge(rows.setdefault(event.lead_id, {}), COLUMNS[event.type](event))
@@ -46,6 +47,7 @@ async def record(session: AsyncSession, events: list[Envelope]) -> None:
         columns = ("lead_id", *shape)
         values = {name: [row[name] for row in shaped] for name in columns}
         await execute_compiled_once(session, _upsert(shape), values)
+    await source_names.record(session, events)
 
 
 @lru_cache(maxsize=256)  # a few dozen shapes occur; one statement each, compiled once (on first run)
@@ -103,15 +105,8 @@ async def forget(session: AsyncSession, events: list[Envelope]) -> None:
     await session.execute(_FORGET_ARCHIVED, {"leads": leads, "erasures": [e.id for e in events]})
 
 
-async def record_with_names(session: AsyncSession, events: list[Envelope]) -> None:
-    """A capture on the lead's row, and its source's name in source_names."""
-    await record(session, events)
-    await source_names.record(session, events)
-
-
 def event_handlers() -> dict[str, Handler]:
     handlers: dict[str, Handler] = {event_type: record for event_type in COLUMNS}
-    handlers[LEAD_CAPTURED] = record_with_names
     handlers |= proposal_facts.handlers()
     handlers[LEAD_ERASED] = forget
     return handlers
