@@ -26,6 +26,7 @@ from services.nurture.models import Assignment, Rep
 from services.nurture.paused_receivers import paused_origins
 from services.nurture.rep_webhooks import queue_webhook
 from services.nurture.routing import choose_reachable
+from services.nurture.shifts import Hours, due, on_duty_from
 from services.nurture.subscriptions import emit, origin_of
 from services.nurture.unassignments import tell_unassigned
 from services.nurture.unmatched import escalate_unmatched
@@ -60,17 +61,29 @@ def pick(
     reps: list[Rep],
     lead: dict[str, Any],
     unreachable: set[UUID],
+    now: datetime,
     exclude: set[UUID] | None = None,
 ) -> Rep | None:
-    """The rep who gets the lead next, passing over those who cannot be reached now (their turn
-    spent: see `routing.choose_reachable`)."""
-    rep, passed = choose_reachable(reps, lead, unreachable, exclude or set())
+    """The rep who gets the lead at `now`, passing over those who cannot be reached or are off
+    duty (their turn spent: see `routing.choose_reachable`)."""
+    rep, passed = choose_reachable(reps, lead, unreachable, exclude or set(), off_duty(reps, now))
     for other in passed:
         assert isinstance(other, Rep)
         other.routing_base -= 1  # counted as if given
         defer_update(session, REPS, "id", _counters(other))
     assert rep is None or isinstance(rep, Rep)
     return rep
+
+
+def off_duty(reps: list[Rep], now: datetime) -> dict[UUID, datetime]:
+    """The reps off duty at `now` (`shifts`), and when each is next on duty."""
+    back = {rep.id: on_duty_from(Hours.of(rep.working_hours), now) for rep in reps if rep.working_hours}
+    return {rep_id: at for rep_id, at in back.items() if at > now}
+
+
+def sla_due(rep: Rep, given_at: datetime, settings: NurtureSettings) -> datetime:
+    """When the SLA of a lead given to `rep` at `given_at` runs out: in their working hours."""
+    return due(Hours.of(rep.working_hours), given_at, timedelta(seconds=settings.sla_seconds))
 
 
 def _counters(rep: Rep) -> dict[str, Any]:
@@ -180,7 +193,7 @@ async def _hand_off(
     With no rep matching, the managers are told, but not twice of a lead in their hands."""
     reps = staff.reps
     rep = next((r for r in reps if held and r.id == held["rep_id"]), None) or pick(
-        session, reps, classified.lead, staff.unreachable
+        session, reps, classified.lead, staff.unreachable, now
     )
     if rep is None:
         if held is not None and not is_over(held):
@@ -214,7 +227,7 @@ def _assignment(
         "correlation_id": event.correlation_id,
         "assigned_at": now,
         "handed_off_at": now,
-        "sla_due_at": now + timedelta(seconds=settings.sla_seconds),
+        "sla_due_at": sla_due(rep, now, settings),
         "acknowledged_at": None,
         "escalations": 0,
         "reason": HAND_OFF,

@@ -8,13 +8,13 @@ Only an active rep of role `rep` is given one: managers and
 directors hold no leads (a rep made a manager hands theirs on: `reassignment`). Takes a
 session and never commits."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture.assignments import hand_over
+from services.nurture.assignments import hand_over, sla_due
 from services.nurture.config import NurtureSettings
 from services.nurture.hand_offs import ASSIGNED
 from services.nurture.models import Assignment, Rep
@@ -75,7 +75,7 @@ async def assign_lead(
     previous = assignment.rep_id
     assignment.rep_id, assignment.assigned_at, assignment.acknowledged_at = rep.id, now, None
     assignment.reason = ASSIGNED
-    assignment.sla_due_at = now + timedelta(seconds=settings.sla_seconds)
+    assignment.sla_due_at = sla_due(rep, now, settings)
     if str(rep.id) not in assignment.tried_reps:
         assignment.tried_reps = [*assignment.tried_reps, str(rep.id)]
     session.add(assignment)

@@ -29,6 +29,8 @@ class Rep(SQLModel, table=True):
     territories: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
     segments: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
     capacity: int = 1  # a weight: a rep with 2 gets twice the leads of a rep with 1
+    # when they are on duty (schemas.WorkingHours as JSON; shifts.py); None: round the clock
+    working_hours: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
     assigned_total: int = 0
     routing_base: int = 0  # where the round robin counts from: see routing.py (may be negative)
     last_assigned_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

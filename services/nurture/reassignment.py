@@ -8,14 +8,14 @@ lead nobody else matches goes to the managers at once, as a breach does (`sla.br
 `reason: rep_left`), not left with a rep who is gone."""
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture.assignments import active_reps, hand_over, pick, unreachable
+from services.nurture.assignments import active_reps, hand_over, pick, sla_due, unreachable
 from services.nurture.breaches import REP_LEFT
 from services.nurture.config import NurtureSettings
 from services.nurture.models import Assignment, Proposal, Rep
@@ -70,9 +70,8 @@ async def _hand_on(
         what = "while working it" if worked else "before acknowledging it"
         log.info("lead %s: its rep %s left %s", assignment.lead_id, assignment.rep_id, what)
     tried = {UUID(r) for r in assignment.tried_reps}
-    next_rep = pick(
-        session, reps, assignment.lead.get("lead", {}), await unreachable(session, reps, now), tried
-    )
+    paused = await unreachable(session, reps, now)
+    next_rep = pick(session, reps, assignment.lead.get("lead", {}), paused, now, tried)
     if next_rep is None:  # the managers are told now, not when the SLA of a rep who is gone runs out
         managers = await active_reps(session, role="manager")
         await escalate(session, assignment, [], managers, now, settings, reason=REP_LEFT)
@@ -81,7 +80,7 @@ async def _hand_on(
     previous = assignment.rep_id
     assignment.rep_id, assignment.assigned_at, assignment.acknowledged_at = next_rep.id, now, None
     assignment.reason = REP_LEFT
-    assignment.sla_due_at = now + timedelta(seconds=settings.sla_seconds)
+    assignment.sla_due_at = sla_due(next_rep, now, settings)
     assignment.tried_reps = [*assignment.tried_reps, str(next_rep.id)]
     session.add(assignment)
     moment = {"assigned_at": now, "sla_due_at": assignment.sla_due_at}

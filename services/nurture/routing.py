@@ -139,22 +139,32 @@ def choose(reps: Sequence[RepLike], lead: Mapping[str, Any], exclude: Iterable[U
 
 
 def choose_reachable(
-    reps: Sequence[RepLike], lead: Mapping[str, Any], unreachable: Set[UUID], exclude: Iterable[UUID] = ()
+    reps: Sequence[RepLike],
+    lead: Mapping[str, Any],
+    unreachable: Set[UUID],
+    exclude: Iterable[UUID] = (),
+    off_duty: Mapping[UUID, datetime] | None = None,
 ) -> tuple[RepLike | None, list[RepLike]]:
-    """The rep who gets the lead next among those whose webhook can reach them now, and the reps
-    whose turn came before theirs but whose receiver is paused (`unreachable`: it kept failing).
-    A hot lead given to a rep whose webhook waits for a receiver that is down waited for the SLA
-    to run out before anyone had it. A passed rep's turn is spent (counted as if they were given
-    the lead), so that they come back level with the others, not owed a run of leads. When every
-    matching rep is unreachable, the one whose turn it is takes it, and nobody's turn passes (the
-    webhook waits for them, and the SLA escalates as ever)."""
+    """The rep who gets the lead next among those whose webhook can reach them now and who are
+    on duty, and the reps whose turn came before theirs but whose receiver is paused
+    (`unreachable`: it kept failing) or who are off duty (`off_duty`: when each is back). A hot
+    lead given to a rep whose webhook waits for a receiver that is down, or who went home at
+    18:00, waited for the SLA to run out before anyone had it. A passed rep's turn is spent
+    (counted as if they were given the lead), so that they come back level with the others, not
+    owed a run of leads. When every matching rep is passed, the one back on duty soonest takes
+    it (a paused receiver's rep on duty first; then whose turn it is), and nobody's turn passes
+    (the webhook waits for them, and the SLA runs in their hours)."""
+    away = off_duty or {}
     passed: list[RepLike] = []
     skipped = set(exclude)
-    while (rep := choose(reps, lead, skipped)) is not None and rep.id in unreachable:
+    while (rep := choose(reps, lead, skipped)) is not None and (rep.id in unreachable or rep.id in away):
         passed.append(rep)
         skipped.add(rep.id)
     if rep is None:
-        return (passed[0] if passed else None), []
+        soonest = min(
+            range(len(passed)), key=lambda turn: (away.get(passed[turn].id, _EPOCH), turn), default=None
+        )
+        return (None if soonest is None else passed[soonest]), []
     return rep, passed
 
 

@@ -1,6 +1,6 @@
 """Request and response models of the nurture API."""
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -17,11 +17,48 @@ from pydantic import (
 )
 
 from shared.inputs import Patch, StorableInput
-from shared.times import Instant, PeriodEnd
+from shared.times import Instant, PeriodEnd, ZoneName
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Role = Literal["rep", "manager", "director"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class WorkingHours(BaseModel):
+    """When a rep is on duty (`shifts`): a lead goes to a rep on duty while one matches, and its
+    SLA runs only in the working hours of the rep who holds it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: ZoneName = Field(description="The IANA zone the hours are in (Asia/Almaty).")
+    days: list[Weekday] = Field(min_length=1, max_length=7, description="The days a shift starts on.")
+    start: time = Field(description="When a shift starts (09:00).")
+    end: time = Field(description="When it ends (18:00); one not after its start ends the next day.")
+
+    @field_validator("days")
+    @classmethod
+    def _once_each(cls, days: list[str]) -> list[str]:
+        if len(set(days)) != len(days):
+            raise ValueError("names a day twice")
+        return days
+
+    @field_validator("start", "end")
+    @classmethod
+    def _minutes(cls, moment: time) -> time:
+        if moment.tzinfo is not None or moment.second or moment.microsecond:
+            raise ValueError("is a time of day in hours and minutes (09:00), without an offset")
+        return moment
+
+    @field_validator("end")
+    @classmethod
+    def _a_shift(cls, end: time, info: ValidationInfo) -> time:
+        if end == info.data.get("start"):
+            raise ValueError("is the start: a shift round the clock is no working hours (leave them out)")
+        return end
+
+
+HOURS_DOC = "When the rep is on duty; null: round the clock."
 
 
 class RepCreate(StorableInput):
@@ -39,11 +76,12 @@ class RepCreate(StorableInput):
     territories: list[Label] = Field([], max_length=200, description="Countries or cities; empty: anywhere.")
     segments: list[Label] = Field([], max_length=200, description="Industries or segments; empty: any.")
     capacity: int = Field(1, ge=1, le=1000, description="A weight: capacity 2 gets twice the leads of 1.")
+    working_hours: WorkingHours | None = Field(None, description=HOURS_DOC)
 
 
 class RepUpdate(Patch):
     model_config = ConfigDict(extra="forbid")
-    clearable = frozenset({"email"})
+    clearable = frozenset({"email", "working_hours"})
 
     name: Name | None = None
     email: EmailStr | None = None
@@ -53,6 +91,7 @@ class RepUpdate(Patch):
     territories: list[Label] | None = Field(None, max_length=200)
     segments: list[Label] | None = Field(None, max_length=200)
     capacity: int | None = Field(None, ge=1, le=1000)
+    working_hours: WorkingHours | None = Field(None, description=HOURS_DOC)
 
 
 class RepPublic(BaseModel):
@@ -65,6 +104,7 @@ class RepPublic(BaseModel):
     territories: list[str]
     segments: list[str]
     capacity: int
+    working_hours: WorkingHours | None = Field(None, description=HOURS_DOC)
     assigned_total: int
     previous_webhook_secret_until: datetime | None = Field(
         None, description="Until when the secret a rotation replaced also signs."

@@ -6,7 +6,7 @@ share it (rows another holds are skipped)."""
 
 import hmac
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +14,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.nurture.assignments import ASSIGNMENTS, active_reps, hand_over, pick, unreachable
+from services.nurture.assignments import ASSIGNMENTS, active_reps, hand_over, pick, sla_due, unreachable
 from services.nurture.big_deals import budget_above, told_of_big_deals
 from services.nurture.breaches import publish_breach
 from services.nurture.config import NurtureSettings
@@ -78,7 +78,8 @@ async def escalate(
     blame: they left)."""
     classified: dict[str, Any] = assignment.lead
     tried = {UUID(r) for r in assignment.tried_reps}
-    next_rep = pick(session, reps, classified.get("lead", {}), await unreachable(session, reps, now), tried)
+    paused = await unreachable(session, reps, now)
+    next_rep = pick(session, reps, classified.get("lead", {}), paused, now, tried)
     big_deal = budget_above(classified.get("lead") or {}, settings.monthly_plan) is not None
     breached = SlaBreached(
         rep_id=assignment.rep_id,
@@ -101,7 +102,7 @@ async def escalate(
         assert isinstance(next_rep, Rep)
         assignment.rep_id, assignment.assigned_at = next_rep.id, now
         assignment.reason = reason or ESCALATED
-        assignment.sla_due_at = now + timedelta(seconds=settings.sla_seconds)
+        assignment.sla_due_at = sla_due(next_rep, now, settings)
         assignment.tried_reps = [*assignment.tried_reps, str(next_rep.id)]
         moment = {"assigned_at": now, "sla_due_at": assignment.sla_due_at}
         await hand_over(
