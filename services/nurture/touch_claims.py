@@ -15,7 +15,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture import suppression
-from services.nurture.call_promises import broken_promise, held_by_reps, promises_a_call
+from services.nurture.call_promises import broken_promise, promises_a_call, reps_back
 from services.nurture.consent import may_market
 from services.nurture.followup import EXPIRED, TOUCHES, PlaybookBook
 from services.nurture.models import FollowedLead, Touch
@@ -125,7 +125,7 @@ async def gate(
     texts = await book.templates(session, {item.touch.playbook_version for item in claimed})
     unsubscribed_before = await suppression.suppressed(session, leads)
     promising = {c.touch.lead_id for c in claimed if _promises(texts, c.touch)}
-    held_by_a_rep = await held_by_reps(session, promising)
+    held_by_a_rep = await reps_back(session, promising, now)
     decided, going = [], []
     resumed: dict[tuple[UUID, str], Resumed] = {}  # each sequence's first step claimed, by lead and playbook
     for item in sorted(claimed, key=lambda claim: claim.touch.step):  # a sequence's earlier steps first
@@ -154,10 +154,12 @@ def _promises(texts: dict[int, dict[str, Templates]], touch: Touch) -> bool:
     return promises_a_call(texts.get(touch.playbook_version, {}).get(touch.template))
 
 
-def _broken_promise(going: Going, held: set[UUID], playbooks: Playbooks, now: datetime) -> str | None:
+def _broken_promise(
+    going: Going, held: dict[UUID, datetime], playbooks: Playbooks, now: datetime
+) -> str | None:
     if not going.template.promises_a_call:
         return None
-    return broken_promise(going.fields, going.claim.touch.lead_id in held, playbooks, now)
+    return broken_promise(going.fields, held.get(going.claim.touch.lead_id), playbooks, now)
 
 
 @dataclass

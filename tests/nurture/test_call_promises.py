@@ -44,15 +44,18 @@ def test_the_default_promise_of_a_call_is_marked_in_every_language() -> None:
     assert not promises_a_call(RULES.templates["checking_in"])
 
 
-def test_a_promise_of_a_call_is_broken_by_no_rep_or_a_closed_call_window() -> None:
+def test_a_promise_of_a_call_is_broken_by_no_rep_a_rep_off_duty_or_a_closed_call_window() -> None:
     asked_at_half_past_six = datetime(2026, 12, 7, 13, 35, tzinfo=UTC)  # 18:35 in Almaty
     morning = datetime(2026, 12, 7, 5, 30, tzinfo=UTC)  # 10:30
-    assert broken_promise(ALMATY, True, RULES, morning) is None
-    assert broken_promise(ALMATY, False, RULES, morning) == NO_REP
-    closed = broken_promise(ALMATY, True, RULES, asked_at_half_past_six)
+    assert broken_promise(ALMATY, morning, RULES, morning) is None
+    assert broken_promise(ALMATY, None, RULES, morning) == NO_REP
+    tomorrow = datetime(2026, 12, 8, 4, tzinfo=UTC)
+    off = broken_promise(ALMATY, tomorrow, RULES, morning)
+    assert off == "promises a call, and the rep holding the lead is off duty until 2026-12-08 04:00 UTC"
+    closed = broken_promise(ALMATY, asked_at_half_past_six, RULES, asked_at_half_past_six)
     assert closed == "promises a call, and the lead's call window (10:00-18:00) is closed now"
     own_window = {**ALMATY, "call_window": "18:00-20:00"}
-    assert broken_promise(own_window, True, RULES, asked_at_half_past_six) is None
+    assert broken_promise(own_window, asked_at_half_past_six, RULES, asked_at_half_past_six) is None
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +98,8 @@ async def _no_active_reps(client: httpx.AsyncClient) -> None:
         await session.execute(text("UPDATE reps SET active = false"))
 
 
-async def _add_rep(client: httpx.AsyncClient, url: str) -> None:
-    body = {"name": "Caller", "webhook_url": url}
+async def _add_rep(client: httpx.AsyncClient, url: str, **fields: Any) -> None:
+    body = {"name": "Caller", "webhook_url": url, **fields}
     assert (await client.post("/v1/reps", json=body, headers=ADMIN)).status_code == 201
 
 
@@ -145,3 +148,20 @@ async def test_no_call_is_promised_outside_the_leads_call_window(
     assert _texts_to(sms, "+77015550303") == [
         "Thank you, Аружан! Our manager will call you within 15 minutes."
     ]
+
+
+async def test_no_call_is_promised_while_the_rep_holding_the_lead_is_off_duty(
+    nurture: httpx.AsyncClient, sms: Receiver, publish: Any
+) -> None:
+    """The only rep works 09:00-18:00 where it is 03:00 now: they hold the lead (back first),
+    but nobody calls within 15 minutes, so nobody says so."""
+    await _no_active_reps(nurture)
+    with webhook_receiver() as rep:
+        hours = {"timezone": zone_where_it_is(3), "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+        await _add_rep(nurture, rep.url, working_hours=hours | {"start": "09:00", "end": "18:00"})
+        event = _hot("+77015550304", 12)
+        await publish(topics.LEAD_CLASSIFICATIONS, event)
+        promise = await eventually(lambda: _promise(nurture, event), timeout=20)
+    assert promise["status"] == "cancelled"
+    assert promise["detail"].startswith("promises a call, and the rep holding the lead is off duty until ")
+    assert _texts_to(sms, "+77015550304") == []
