@@ -34,9 +34,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-import phonenumbers
-
 from services.nurture.countries import country_of
+from services.nurture.phone_zones import phone_country
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
@@ -94,17 +93,6 @@ def _where(lead: Mapping[str, Any]) -> tuple[Any, Any]:
     if not _stated(country):
         country = phone_country(lead.get("phone"))
     return country, city if _stated(city) else None
-
-
-def phone_country(phone: Any) -> str | None:
-    """The ISO code of the country an E.164 number is of (+7 701… KZ, +7 916… RU), or None."""
-    if not isinstance(phone, str) or not phone.startswith("+"):
-        return None
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
-    except phonenumbers.NumberParseException:
-        return None
-    return region if region and region != "ZZ" else None
 
 
 def _stated(value: Any) -> bool:

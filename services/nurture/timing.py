@@ -4,7 +4,9 @@ Pure, no I/O.
 - Emails go any time; SMS and messenger messages not in the lead's quiet hours; calls only
   in the lead's call window (their own, e.g. 10:00-14:00, or the playbooks' default), never
   in quiet hours. Hours are the lead's own, in their time zone: the one it states, else its
-  phone number's when that tells one alone (`phone_zones`), else the playbooks' `timezone`.
+  phone number's when that tells one alone (`phone_zones`), else its country's when the
+  country keeps one clock (`country_zones`: the country it states, else its phone's), else
+  the playbooks' `timezone`.
 - At most `weekly_cap` messages (email, SMS, messenger) to one lead in any 7 days. A call
   task is a rep's, who decides (as with consent, `consent.may_market`): it keeps to the call
   window, not the cap; a lead who asked for a call the day after their third email waited a
@@ -12,12 +14,14 @@ Pure, no I/O.
 A touch that may not go now is moved to the first moment it may.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.nurture.phone_zones import zone_of_phone
+from services.nurture.countries import country_of
+from services.nurture.country_zones import zone_of_country
+from services.nurture.phone_zones import phone_country, zone_of_phone
 from services.nurture.playbooks import Playbooks, Window
 
 WEEK = timedelta(days=7)
@@ -25,13 +29,22 @@ CALL_TASK = "call_task"
 
 
 def zone_of(lead: dict[str, Any], rules: Playbooks) -> ZoneInfo:
-    for name in (lead.get("timezone"), zone_of_phone(lead.get("phone")), rules.timezone):
+    for name in _zone_names(lead, rules):
         if isinstance(name, str) and name:
             try:
                 return ZoneInfo(name)
             except (ZoneInfoNotFoundError, ValueError):
                 continue
     return ZoneInfo("UTC")
+
+
+def _zone_names(lead: dict[str, Any], rules: Playbooks) -> Iterator[str | None]:
+    """The zones the lead may be in, the surest first (each worked out only when needed)."""
+    yield lead.get("timezone")
+    yield zone_of_phone(lead.get("phone"))
+    yield zone_of_country(country_of(lead.get("country")), rules.timezone)
+    yield zone_of_country(phone_country(lead.get("phone")), rules.timezone)
+    yield rules.timezone
 
 
 def call_window_of(lead: dict[str, Any], rules: Playbooks) -> Window:

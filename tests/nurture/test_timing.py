@@ -2,9 +2,11 @@
 the lead's own time zone. Pure."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from services.nurture.country_zones import zone_of_country
 from services.nurture.playbooks import default_playbooks_text, parse_playbooks
 from services.nurture.timing import earliest_send
 
@@ -94,3 +96,41 @@ def test_a_lead_stating_no_time_zone_has_its_phones_when_it_tells_one(
     """Everyone was assumed to live in Almaty (found by a review from the side of the people
     written to): a Baku number got SMS from 08:00 and calls from 09:00 its own time."""
     assert earliest_send(due, channel, lead, RULES, []) == expected
+
+
+MOSCOW_RULES = RULES.model_copy(update={"timezone": "Europe/Moscow"})  # UTC+3: a company in Moscow
+
+
+@pytest.mark.parametrize(
+    ("rules", "lead", "expected"),
+    [
+        (RULES, {"country": "Кыргызстан"}, at(8)),  # UTC+6: 09:00 in Bishkek is 08:00 in Almaty
+        (RULES, {"country": "Georgia", "city": "Tbilisi"}, at(10)),  # UTC+4
+        (RULES, {"country": "Türkiye"}, at(11)),  # UTC+3
+        (RULES, {"country": "KZ"}, at(9)),  # seven zones, one clock: the playbooks' Almaty
+        (RULES, {"country": "Россия"}, at(9)),  # eleven clocks: none, the playbooks' zone
+        (RULES, {"country": "Narnia"}, at(9)),
+        (RULES, {"country": "Грузия", "phone": "+77172123456"}, at(9)),  # an Astana number tells more
+        (RULES, {"country": "Грузия", "timezone": "Asia/Almaty"}, at(9)),  # a stated zone wins
+        (MOSCOW_RULES, {"phone": "+77011234567"}, at(9)),  # a Kazakh mobile: Kazakhstan's clock
+        (MOSCOW_RULES, {"phone": "+79161234567"}, at(11)),  # a Russian mobile: the playbooks' Moscow
+    ],
+)
+def test_a_lead_with_no_zone_of_its_own_has_its_countrys_when_the_country_keeps_one_clock(
+    rules: Any, lead: dict[str, str], expected: datetime
+) -> None:
+    """A lead from Bishkek got texts from 10:00 its time and calls at 19:00 (the playbooks'
+    Almaty hours); a Kazakh mobile at a Moscow company's, at 11:00 its time."""
+    assert earliest_send(at(3), "sms", lead, rules, []) == expected
+
+
+def test_a_country_keeps_one_clock_only_when_all_its_zones_do() -> None:
+    assert zone_of_country("KZ", "Asia/Almaty", 2026) == "Asia/Almaty"
+    assert zone_of_country("kz", None, 2026) == "Asia/Aqtau"  # the first of its seven
+    assert zone_of_country("AZ", "Asia/Almaty", 2026) == "Asia/Baku"
+    assert zone_of_country("DE", None, 2026) == "Europe/Berlin"
+    assert zone_of_country("UZ", None, 2026) in ("Asia/Samarkand", "Asia/Tashkent")
+    assert zone_of_country("KZ", None, 2023) is None  # before March 2024 it kept two clocks
+    for several in ("RU", "US", "UA"):  # Simferopol keeps Moscow's clock, Kyiv its own
+        assert zone_of_country(several, None, 2026) is None
+    assert zone_of_country("XX", None, 2026) is None and zone_of_country(None) is None
