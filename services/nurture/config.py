@@ -153,6 +153,14 @@ class NurtureSettings(ServiceSettings):
         validation_alias="LEADFLOW_NURTURE_MESSENGER_URL",
         description="The messenger adapter (POST {to, text}).",
     )
+    sender_name: str | None = Field(
+        None,
+        max_length=40,
+        validation_alias="LEADFLOW_NURTURE_SENDER_NAME",
+        description="The company's name, said first in every SMS and messenger text to a person"
+        " (`Acme: ...`), as carriers require a text to name its sender. Unset: texts start with"
+        " their template.",
+    )
     public_url: str = Field(
         "http://127.0.0.1:8003",
         validation_alias="LEADFLOW_NURTURE_PUBLIC_URL",
@@ -197,6 +205,17 @@ class NurtureSettings(ServiceSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # compose passes `${…:-}` as an empty value
+
+    @field_validator("sender_name", mode="before")
+    @classmethod
+    def _one_line_name(cls, value: Any) -> Any:
+        """Empty is unset (as Compose passes `${…:-}`); a line break would let the name forge a
+        text of its own."""
+        if not isinstance(value, str):
+            return value
+        if not value.isprintable():
+            raise ValueError("must be one line of printable characters")
+        return value.strip() or None
 
     @field_validator("public_url", "sms_url", "messenger_url")
     @classmethod

@@ -139,7 +139,7 @@ class TouchSender:
         if channel == "email":
             await send_email(self.settings, touch, fields, subject, body, language, self.smtp_sessions)
         elif channel in ("sms", "messenger"):
-            await send_message(self.settings, self.http, touch, channel, fields, body)
+            await send_message(self.settings, self.http, touch, channel, fields, body, language)
         else:
             return {"task": body, "lead": fields}
         return None

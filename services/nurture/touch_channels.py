@@ -24,6 +24,7 @@ from services.nurture.config import NurtureSettings
 from services.nurture.email_messages import INTERNATIONAL_WIRE_POLICY, WIRE_POLICY, plain_email
 from services.nurture.models import Touch
 from services.nurture.retries import retry_after_seconds
+from services.nurture.text_messages import to_the_person
 from shared.events import utcnow
 from shared.faults import drop_traceback
 from shared.languages import Language, say
@@ -234,8 +235,10 @@ async def send_message(
     channel: str,
     fields: dict[str, Any],
     body: str,
+    language: Language,
 ) -> None:
-    """A text through the channel's provider, once: a repeat carries the same Idempotency-Key."""
+    """A text through the channel's provider, once: a repeat carries the same Idempotency-Key.
+    It names the sender and ends with the lead's unsubscribe link (`text_messages`)."""
     url = settings.sms_url if channel == "sms" else settings.messenger_url
     to = fields.get("phone") if channel == "sms" else fields.get("messenger") or fields.get("phone")
     if not url:
@@ -243,7 +246,8 @@ async def send_message(
     if not to:
         raise Permanent(f"the lead has no contact for {channel}")
     assert http is not None
-    payload = {"to": to, "text": body, "touch_id": str(touch.id)}
+    text = to_the_person(body, settings.sender_name, language, unsubscribe_url(settings, touch.lead_id))
+    payload = {"to": to, "text": text, "touch_id": str(touch.id)}
     once = {"Idempotency-Key": str(touch.id)}
     try:
         async with post(http, url, json=payload, headers=once, allow_redirects=False) as response:

@@ -1,4 +1,5 @@
-"""The unsubscribe link in every email: a page that asks, and the button that unsubscribes."""
+"""The unsubscribe link in every email, SMS and messenger text: a page that asks, and the button
+that unsubscribes."""
 
 import hmac
 import html

@@ -18,6 +18,7 @@ from services.nurture.app import create_app
 from services.nurture.call_promises import NO_REP, broken_promise, promises_a_call
 from services.nurture.config import NurtureSettings
 from services.nurture.playbooks import default_playbooks_text, parse_playbooks
+from services.nurture.touch_channels import unsubscribe_url
 from shared import topics
 from shared.events import Envelope
 from shared.kafka import Publisher
@@ -131,7 +132,7 @@ async def test_no_call_is_promised_when_no_active_rep_holds_the_lead(
 
 
 async def test_no_call_is_promised_outside_the_leads_call_window(
-    nurture: httpx.AsyncClient, sms: Receiver, publish: Any
+    nurture: httpx.AsyncClient, sms: Receiver, publish: Any, servers: Servers
 ) -> None:
     await _no_active_reps(nurture)
     with webhook_receiver() as rep:
@@ -145,8 +146,9 @@ async def test_no_call_is_promised_outside_the_leads_call_window(
     assert late["detail"] == "promises a call, and the lead's call window (10:00-18:00) is closed now"
     assert _texts_to(sms, "+77015550302") == []
     assert kept["status"] == "sent"
+    link = unsubscribe_url(servers.settings(NurtureSettings), day.lead_id)  # every text ends with it
     assert _texts_to(sms, "+77015550303") == [
-        "Thank you, Аружан! Our manager will call you within 15 minutes."
+        f"Thank you, Аружан! Our manager will call you within 15 minutes.\nUnsubscribe: {link}"
     ]
 
 

@@ -15,6 +15,7 @@ from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.playbooks import default_playbooks_text
 from services.nurture.safe_fields import for_the_person, looks_like_a_name
+from services.nurture.touch_channels import unsubscribe_url
 from shared import topics
 from shared.events import Envelope
 from shared.kafka import Publisher
@@ -131,7 +132,7 @@ def _texts_to(sms: Receiver, phone: str) -> list[str]:
 
 @pytest.mark.parametrize("name", [PRIZE, LINES])
 async def test_a_strangers_wording_and_link_typed_as_a_name_are_not_sent_to_them(
-    nurture: httpx.AsyncClient, mailbox: Mailbox, sms: Receiver, publish: Any, name: str
+    nurture: httpx.AsyncClient, mailbox: Mailbox, sms: Receiver, publish: Any, name: str, servers: Servers
 ) -> None:
     phone = "+77010001122" if name == PRIZE else "+77010001133"
     event = classified(
@@ -153,7 +154,9 @@ async def test_a_strangers_wording_and_link_typed_as_a_name_are_not_sent_to_them
     assert subjects == ["Как бизнес, похожий на Вашу компанию, решил эту задачу", "Спасибо"]
     assert all(body.startswith("Здравствуйте!\n\n") for body in bodies), bodies
     assert "Расскажем, как один из наших клиентов решил похожую задачу." in "".join(bodies)
+    text, link = text.split("\nОтписаться: ")  # every text ends with the lead's unsubscribe link
     assert text == "Здравствуйте! Можем ли мы чем-нибудь Вам помочь?"
+    assert link == unsubscribe_url(servers.settings(NurtureSettings), event.lead_id)
     for said in [*subjects, *bodies, text]:
         assert "http" not in said and "prize" not in said and "заблокирован" not in said
 
