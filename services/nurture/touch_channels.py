@@ -2,17 +2,13 @@
 providers' HTTP APIs; and the lead's preferred channel among them."""
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import socket
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.mime.text import MIMEText
 from email.utils import formatdate, parseaddr
 from typing import Any, Literal
-from uuid import UUID
 
 import aiohttp
 import aiosmtplib
@@ -25,6 +21,7 @@ from services.nurture.email_messages import INTERNATIONAL_WIRE_POLICY, WIRE_POLI
 from services.nurture.models import Touch
 from services.nurture.retries import retry_after_seconds
 from services.nurture.text_messages import to_the_person
+from services.nurture.unsubscribe_links import short_unsubscribe_url, unsubscribe_url
 from shared.events import utcnow
 from shared.faults import drop_traceback
 from shared.languages import Language, say
@@ -65,16 +62,6 @@ IN_DOUBT_AFTER_DATA = (
     "in doubt: the SMTP server took this email's data but gave no final reply ({}); not sent"
     " again, so that nobody gets it twice"
 )
-
-
-def unsubscribe_token(key: bytes, lead_id: UUID) -> str:
-    digest = hmac.new(key, f"unsubscribe.{lead_id}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def unsubscribe_url(settings: NurtureSettings, lead_id: UUID) -> str:
-    token = unsubscribe_token(settings.unsubscribe_key, lead_id)
-    return f"{settings.public_url}/v1/unsubscribe?lead_id={lead_id}&token={token}"
 
 
 def preferred_channel(channel: str, fields: dict[str, Any]) -> str:
@@ -246,7 +233,8 @@ async def send_message(
     if not to:
         raise Permanent(f"the lead has no contact for {channel}")
     assert http is not None
-    text = to_the_person(body, settings.sender_name, language, unsubscribe_url(settings, touch.lead_id))
+    link = short_unsubscribe_url(settings, touch.lead_id)
+    text = to_the_person(body, settings.sender_name, language, link)
     payload = {"to": to, "text": text, "touch_id": str(touch.id)}
     once = {"Idempotency-Key": str(touch.id)}
     try:

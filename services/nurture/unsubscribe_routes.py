@@ -3,14 +3,20 @@ that unsubscribes."""
 
 import hmac
 import html
+from collections.abc import Callable
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from services.nurture import followup
-from services.nurture.touch_channels import unsubscribe_token
+from services.nurture.unsubscribe_links import (
+    SHORT_LEAD,
+    short_link_lead,
+    short_unsubscribe_token,
+    unsubscribe_token,
+)
 from shared.http import InvalidInput
 from shared.languages import browser_languages, choose, page, say
 from shared.query_parameters import AnyQuery
@@ -29,18 +35,33 @@ def _linked_lead(request: Request, lead_id: str, token: str | None) -> UUID:
         lead: UUID | None = UUID(lead_id)
     except ValueError:
         lead = None
+    return _signed_lead(request, lead, token, unsubscribe_token, "lead_id")
+
+
+def _short_linked_lead(request: Request, code: str) -> UUID:
+    """The lead a text's short link names (`short_unsubscribe_url`), if nurture signed it."""
+    return _signed_lead(request, short_link_lead(code), code[SHORT_LEAD:], short_unsubscribe_token, "code")
+
+
+def _signed_lead(
+    request: Request,
+    lead: UUID | None,
+    token: str | None,
+    signed_by: Callable[[bytes, UUID], str],
+    field: str,
+) -> UUID:
     keys = request.app.state.settings.unsubscribe_keys
     signed = (
         lead is not None
         and token is not None
-        and any(hmac.compare_digest(token.encode(), unsubscribe_token(key, lead).encode()) for key in keys)
+        and any(hmac.compare_digest(token.encode(), signed_by(key, lead).encode()) for key in keys)
     )
     if lead is not None and signed:
         return lead
     if "text/html" in request.headers.get("accept", ""):  # a person, in a browser
         raise InvalidLink
     if lead is None:
-        raise InvalidInput([("lead_id", "is not a lead id: the link was cut or altered")])
+        raise InvalidInput([(field, "is not a lead id: the link was cut or altered")])
     raise HTTPException(403, "This unsubscribe link is not valid")
 
 
@@ -70,7 +91,35 @@ async def confirm_unsubscribe(
 ) -> HTMLResponse:
     """The link in every email shows a page that asks, in the lead's language; only its button
     (a POST) unsubscribes, so a mail scanner that opens links unsubscribes nobody."""
-    lead = _linked_lead(request, lead_id, token)
+    return await _asking_page(request, _linked_lead(request, lead_id, token))
+
+
+@router.post("/unsubscribe", response_class=HTMLResponse)
+async def unsubscribe(
+    request: Request,
+    lead_id: Annotated[str, Query(max_length=100)],
+    token: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    """The confirmation page's button, and RFC 8058 one-click (`List-Unsubscribe-Post`) from the
+    mail client: nothing more is sent."""
+    return await _unsubscribed_page(request, _linked_lead(request, lead_id, token))
+
+
+@router.get("/u/{code}", response_class=HTMLResponse)
+async def confirm_unsubscribe_by_text(
+    request: Request, code: Annotated[str, Path(max_length=100)]
+) -> HTMLResponse:
+    """The short link at the end of every SMS and messenger text: the same page that asks."""
+    return await _asking_page(request, _short_linked_lead(request, code))
+
+
+@router.post("/u/{code}", response_class=HTMLResponse)
+async def unsubscribe_by_text(request: Request, code: Annotated[str, Path(max_length=100)]) -> HTMLResponse:
+    """That page's button: nothing more is sent, by any channel."""
+    return await _unsubscribed_page(request, _short_linked_lead(request, code))
+
+
+async def _asking_page(request: Request, lead: UUID) -> HTMLResponse:
     async with request.app.state.runtime.db.transaction() as session:
         language = await followup.language_for(session, lead, _browsers(request))
     return HTMLResponse(
@@ -85,15 +134,7 @@ async def confirm_unsubscribe(
     )
 
 
-@router.post("/unsubscribe", response_class=HTMLResponse)
-async def unsubscribe(
-    request: Request,
-    lead_id: Annotated[str, Query(max_length=100)],
-    token: Annotated[str | None, Query(max_length=200)] = None,
-) -> HTMLResponse:
-    """The confirmation page's button, and RFC 8058 one-click (`List-Unsubscribe-Post`) from the
-    mail client: nothing more is sent."""
-    lead = _linked_lead(request, lead_id, token)
+async def _unsubscribed_page(request: Request, lead: UUID) -> HTMLResponse:
     async with request.app.state.runtime.db.transaction() as session:
         language = await followup.language_for(session, lead, _browsers(request))
         await followup.unsubscribe(session, lead, "unsubscribed by link")

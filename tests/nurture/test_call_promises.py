@@ -18,7 +18,7 @@ from services.nurture.app import create_app
 from services.nurture.call_promises import NO_REP, broken_promise, promises_a_call
 from services.nurture.config import NurtureSettings
 from services.nurture.playbooks import default_playbooks_text, parse_playbooks
-from services.nurture.touch_channels import unsubscribe_url
+from services.nurture.unsubscribe_links import short_unsubscribe_url
 from shared import topics
 from shared.events import Envelope
 from shared.kafka import Publisher
@@ -146,7 +146,7 @@ async def test_no_call_is_promised_outside_the_leads_call_window(
     assert late["detail"] == "promises a call, and the lead's call window (10:00-18:00) is closed now"
     assert _texts_to(sms, "+77015550302") == []
     assert kept["status"] == "sent"
-    link = unsubscribe_url(servers.settings(NurtureSettings), day.lead_id)  # every text ends with it
+    link = short_unsubscribe_url(servers.settings(NurtureSettings), day.lead_id)  # every text ends with it
     assert _texts_to(sms, "+77015550303") == [
         f"Thank you, Аружан! Our manager will call you within 15 minutes.\nUnsubscribe: {link}"
     ]

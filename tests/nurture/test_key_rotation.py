@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 from services.nurture.app import create_app
 from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
-from services.nurture.touch_channels import unsubscribe_token
+from services.nurture.unsubscribe_links import unsubscribe_token
 from shared.db import Database
 from shared.events import utcnow
 from shared.sealing import SecretBox

@@ -15,7 +15,7 @@ from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.playbooks import default_playbooks_text
 from services.nurture.safe_fields import for_the_person, looks_like_a_name
-from services.nurture.touch_channels import unsubscribe_url
+from services.nurture.unsubscribe_links import short_unsubscribe_url
 from shared import topics
 from shared.events import Envelope
 from shared.kafka import Publisher
@@ -156,7 +156,7 @@ async def test_a_strangers_wording_and_link_typed_as_a_name_are_not_sent_to_them
     assert "Расскажем, как один из наших клиентов решил похожую задачу." in "".join(bodies)
     text, link = text.split("\nОтписаться: ")  # every text ends with the lead's unsubscribe link
     assert text == "Здравствуйте! Можем ли мы чем-нибудь Вам помочь?"
-    assert link == unsubscribe_url(servers.settings(NurtureSettings), event.lead_id)
+    assert link == short_unsubscribe_url(servers.settings(NurtureSettings), event.lead_id)
     for said in [*subjects, *bodies, text]:
         assert "http" not in said and "prize" not in said and "заблокирован" not in said
 

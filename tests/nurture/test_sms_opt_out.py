@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.touch_channels import unsubscribe_url
+from services.nurture.unsubscribe_links import short_unsubscribe_url
 from tests.conftest import Servers, eventually, running
 from tests.nurture.test_email_sending import outcomes, relay, sender
 from tests.nurture.test_followup import zone_where_it_is
@@ -95,10 +95,16 @@ async def test_a_phone_only_person_is_told_who_writes_and_can_stop_every_text(se
             )
             [text] = await eventually(lambda: texts_to(sms, phone), timeout=20)
             [message] = await eventually(lambda: texts_to(messenger, phone), timeout=20)
-            link = unsubscribe_url(settings, lead)
+            link = short_unsubscribe_url(settings, lead)
             said = "Acme: Здравствуйте! Можем ли мы чем-нибудь Вам помочь?\nОтписаться: " + link
             assert text == said and message == said
             path = link.split("8003", 1)[1]
+            assert len(path) == len("/v1/u/") + 44, "an SMS in Cyrillic holds 70 characters"
+            cut, altered = path[:-1], path[:-1] + ("A" if path[-1] != "A" else "B")
+            for wrong in (cut, altered):
+                assert (await client.get(wrong, headers=BROWSER)).status_code == 403
+                assert (await client.post(wrong, headers=BROWSER)).status_code == 403
+            assert (await client.get("/v1/u/short")).json()["errors"][0]["field"] == "code"
             page = await client.get(path, headers=BROWSER)  # a phone's browser opening the link
             assert page.status_code == 200 and page.headers["content-language"] == "ru"
             assert 'method="post"' in page.text and "Отписаться" in page.text
@@ -118,10 +124,8 @@ async def test_with_no_sender_name_a_text_is_not_prefixed_but_still_ends_with_th
             await eventually(lambda: outcomes(servers, [touch]), timeout=20)
         values = servers.settings(NurtureSettings)
     [text] = texts_to(provider, phone)
-    assert (
-        text
-        == f"Hello, is there anything we can help you with?\nUnsubscribe: {unsubscribe_url(values, lead)}"
-    )
+    link = short_unsubscribe_url(values, lead)
+    assert text == f"Hello, is there anything we can help you with?\nUnsubscribe: {link}"
 
 
 @pytest.mark.parametrize("name", ["", "   "])

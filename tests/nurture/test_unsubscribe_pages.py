@@ -9,7 +9,7 @@ import pytest
 
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
-from services.nurture.touch_channels import unsubscribe_token
+from services.nurture.unsubscribe_links import unsubscribe_token
 from shared.languages import say
 from tests.conftest import Servers, running
 

@@ -1,7 +1,7 @@
 """Every door of every service, tried as an attacker would: with no token, a wrong one, or the
 viewer token where the admin token is needed (a 403 saying so: the viewer is known, and
 "missing or wrong" sent its holder looking for a typo). Only the routes a browser or a lead's
-email must reach stay open (README "Security"); the operations come from each service's own
+email or text must reach stay open (README "Security"); the operations come from each service's own
 OpenAPI document, so a new route is checked the day it is added."""
 
 import re
@@ -35,6 +35,8 @@ PUBLIC = {
     ("nurture", "POST", "/v1/leads/{lead_id}/acknowledge"),
     ("nurture", "GET", "/v1/unsubscribe"),
     ("nurture", "POST", "/v1/unsubscribe"),
+    ("nurture", "GET", "/v1/u/{code}"),  # the short link ending every SMS and messenger text
+    ("nurture", "POST", "/v1/u/{code}"),
 }
 # Taken with a source's key (X-Source-Key, or Telegram's secret token), never with a bearer.
 SOURCE_KEYED = re.compile(r"^/v1/(leads(:batch)?|activities|outcomes|consent|imports(/.*)?|chatbots/.*)$")

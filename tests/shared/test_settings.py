@@ -230,7 +230,7 @@ def test_nurture_refuses_a_missing_or_short_secret_in_production(
 def test_rotating_the_admin_token_keeps_every_unsubscribe_link_working(
     production: pytest.MonkeyPatch,
 ) -> None:
-    from services.nurture.touch_channels import unsubscribe_token
+    from services.nurture.unsubscribe_links import unsubscribe_token
 
     lead = uuid.uuid4()
     before = NurtureSettings(admin_token="the-admin-token-before-rotation")

@@ -22,7 +22,7 @@ from services.metrics.app import create_app as metrics_app
 from services.metrics.config import MetricsSettings
 from services.nurture.app import create_app as nurture_app
 from services.nurture.config import NurtureSettings
-from services.nurture.touch_channels import unsubscribe_token
+from services.nurture.unsubscribe_links import unsubscribe_token
 from services.scoring.app import create_app as scoring_app
 from services.scoring.config import ScoringSettings
 from shared.problem_handlers import install_problem_handlers
