@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from services.nurture.app import create_app
 from services.nurture.config import NurtureSettings
 from services.nurture.unsubscribe_links import short_unsubscribe_url
-from tests.conftest import Servers, eventually, running
+from tests.conftest import ADMIN, Servers, eventually, running
 from tests.nurture.test_email_sending import outcomes, relay, sender
 from tests.nurture.test_followup import zone_where_it_is
 from tests.receiver import Receiver, webhook_receiver
@@ -30,7 +30,7 @@ async def phone_only_lead(
     servers: Servers, language: str | None, steps: list[tuple[str, float]]
 ) -> tuple[uuid.UUID, str, list[str]]:
     """A lead awake now (noon where they are) who consented and gave a phone and nothing else,
-    with a `checking_in` text for each (channel, seconds from now) step."""
+    with a step for each (channel, seconds from now): a `checking_in` text, or a call task."""
     lead, ids = uuid.uuid4(), [uuid.uuid4() for _ in steps]
     phone = f"+7701{uuid.uuid4().int % 10**7:07d}"
     connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
@@ -46,8 +46,9 @@ async def phone_only_lead(
         )
         await connection.executemany(
             "INSERT INTO nurture.touches (id, lead_id, correlation_id, playbook, playbook_version, step,"
-            " channel, template, status, due_at) VALUES ($1, $2, $3, 'mql', 1, $4, $5, 'checking_in',"
-            " 'scheduled', now() + make_interval(secs => $6))",
+            " channel, template, status, due_at) VALUES ($1, $2, $3, 'mql', 1, $4, $5, CASE $5 WHEN"
+            " 'call_task' THEN 'follow_up_call' ELSE 'checking_in' END, 'scheduled',"
+            " now() + make_interval(secs => $6))",
             [(i, lead, uuid.uuid4(), n, c, s) for n, (i, (c, s)) in enumerate(zip(ids, steps, strict=True))],
         )
     finally:
@@ -113,6 +114,32 @@ async def test_a_phone_only_person_is_told_who_writes_and_can_stop_every_text(se
             assert confirmed.status_code == 200 and "Вы отписались" in confirmed.text
             assert await status(servers, later) == "cancelled"
             assert [await status(servers, t) for t in (texted, messaged)] == ["sent", "sent"]
+
+
+async def test_a_call_task_to_the_rep_takes_neither_the_name_nor_the_link(servers: Servers) -> None:
+    with webhook_receiver() as sms, webhook_receiver() as messenger, webhook_receiver() as rep:
+        async with nurture(servers, sms, messenger, sender_name="Acme") as (client, _):
+            connection = await asyncpg.connect(servers.database_url.replace("+asyncpg", ""))
+            try:
+                await connection.execute("UPDATE nurture.reps SET active = false")
+            finally:
+                await connection.close()
+            added = await client.post(
+                "/v1/reps", json={"name": "Caller", "webhook_url": rep.url}, headers=ADMIN
+            )
+            assert added.status_code == 201
+            lead, phone, _ = await phone_only_lead(servers, "en", [("call_task", 0)])
+            [task] = await eventually(lambda: tasks_for(rep, lead), timeout=20)
+    assert task == f"Follow up ({phone}): check the decision timeline."
+
+
+def tasks_for(receiver: Receiver, lead: uuid.UUID) -> list[str]:
+    sent = [json.loads(r.body) for r in receiver.received()]
+    return [
+        b["data"]["task"]
+        for b in sent
+        if b["type"] == "touch.call_task" and b["data"]["lead_id"] == str(lead)
+    ]
 
 
 async def test_with_no_sender_name_a_text_is_not_prefixed_but_still_ends_with_the_link(
