@@ -177,6 +177,12 @@ def test_engagement_decays_by_half_life_and_is_capped() -> None:
     [
         (lead(channel="newsletter"), "suspect"),  # got information only
         (lead(0, "import"), "suspect"),  # a purchased list
+        (lead(0, "import", first_name="Aigerim", company="Qazaq Trade"), "suspect"),  # its row, named
+        (lead(0, "api"), "suspect"),  # a record a server sent: nothing the person did
+        # answered an ad: its lead form holds what the person typed in, a "direct response from
+        # advertising" (003:5), a lead like a web form's
+        (lead(0, "ad", first_name="Aigerim", company="Qazaq Trade"), "lead"),
+        (lead(0, "ad"), "lead"),
         (lead(0, "newsletter", activity("page_view")), "suspect"),
         (lead(0, "newsletter", activity("chat_message")), "lead"),  # now it talks to us
         (lead(), "lead"),  # a form on the site
