@@ -23,6 +23,15 @@ class Receiver:
     gate: threading.Event | None = None  # when set up, each request waits until it opens
     headers: dict[str, str] = field(default_factory=dict)  # sent with every answer
     failing_path: str | None = None  # requests to this path are answered 503, always
+    bodies: dict[int, bytes] = field(default_factory=dict)  # the body answered with a status
+    by_path: dict[str, list[int]] = field(default_factory=dict)  # a path's own `statuses`, first
+
+    def status_for(self, path: str) -> int:
+        with self.lock:
+            own = self.by_path.get(path)
+            if own:
+                return own.pop(0)
+        return self.next_status()
 
     def next_status(self) -> int:
         with self.lock:
@@ -52,11 +61,14 @@ def webhook_receiver(
                 receiver.gate.wait(timeout=60)
             receiver.record(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
             failing = receiver.failing_path is not None and self.path == receiver.failing_path
-            self.send_response(503 if failing else receiver.next_status())
+            status = 503 if failing else receiver.status_for(self.path)
+            answer = receiver.bodies.get(status, b"")
+            self.send_response(status)
             for name, value in receiver.headers.items():
                 self.send_header(name, value)
-            self.send_header("content-length", "0")
+            self.send_header("content-length", str(len(answer)))
             self.end_headers()
+            self.wfile.write(answer)
 
         def log_message(self, *args: object) -> None:
             return None

@@ -1,5 +1,5 @@
-"""The ingest FastAPI app; its lifespan runs the group committer, the outbox relay and the
-idempotency-key purge."""
+"""The ingest FastAPI app; its lifespan runs the group committer, the outbox relay, the
+idempotency-key purge and the Telegram replies' retries."""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -34,7 +34,8 @@ BOT_TOKENS = {Source.__table__: ("telegram_bot_token",)}  # type: ignore[attr-de
 
 
 def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow) -> FastAPI:
-    """`clock`: the time dates sent are checked against (none may be a day ahead of it)."""
+    """`clock`: the time dates sent are checked against (none may be a day ahead of it), and
+    the Telegram bot's replies are tried again by."""
     # Ingest keeps taking leads while the broker is away (the outbox holds them), so a
     # broker outage is reported by /readyz but does not take ingest out of service.
     runtime = ServiceRuntime("ingest", settings, needs_broker=False)
@@ -50,7 +51,13 @@ def create_app(settings: IngestSettings, clock: Callable[[], datetime] = utcnow)
         "abandoned imports", min(60, stalled / 2), lambda: imports.mark_abandoned(runtime.db, stalled)
     )
     bot = TelegramBot(
-        settings.telegram_api_url, settings.telegram_timeout_seconds, settings.box, runtime.telemetry.registry
+        settings.telegram_api_url,
+        settings.telegram_timeout_seconds,
+        settings.box,
+        runtime.telemetry.registry,
+        runtime.db,
+        clock,
+        settings.telegram_retry_poll_seconds,
     )
     runtime.add_loop(bot.run)
     runtime.at_start(lambda: _reseal_bot_tokens(runtime, settings), "sealing bot tokens again")

@@ -56,6 +56,12 @@ class IngestSettings(ServiceSettings):
     telegram_timeout_seconds: float = Field(
         10, gt=0, le=60, description="How long one sendMessage to the Bot API may take."
     )
+    telegram_retry_poll_seconds: float = Field(
+        2,
+        gt=0,
+        le=60,
+        description="How often a bot's replies that failed are looked for, to be sent again when due.",
+    )
     secret_key: SecretStr | None = Field(
         None,
         validation_alias="LEADFLOW_SECRET_KEY",

@@ -13,6 +13,7 @@ from services.ingest.journal import know_key, record_activity, record_history, s
 from services.ingest.lead_lookup import find_matches
 from services.ingest.models import ErasedLead, Lead, LeadHistory, Source
 from services.ingest.normalize import normalize_contact
+from services.ingest.telegram_bot import forget_replies
 from shared.db import Database, defer_insert
 from shared.events import (
     CONSENT_CHANGED,
@@ -165,17 +166,23 @@ async def record_consent(
     return entry, lead_id
 
 
+_FORGET_CONVERSATIONS = text(
+    "DELETE FROM conversations WHERE lead_id = :id RETURNING source_id, conversation_id"
+)
+
+
 async def erase_lead(session: AsyncSession, lead_id: UUID) -> bool:
     """Delete the person's data here and tell every service to do the same: the lead, its
     history (and its email or phone in another lead's, `_FORGET_CONTACT_POINTS`), chatbot
-    conversations, spam posts carrying its email or phone, the digests of the requests whose
-    saved answers name it or that other lead (the answers stay, `_FORGET_REQUESTS`), and the
-    messages about it still held to publish. Erasing twice is harmless; False when no such
-    lead ever existed.
+    conversations and the Telegram bot's replies to them still waiting, spam posts carrying its
+    email or phone, the digests of the requests whose saved answers name it or that other lead
+    (the answers stay, `_FORGET_REQUESTS`), and the messages about it still held to publish.
+    Erasing twice is harmless; False when no such lead ever existed.
     Its conversations go first, then the lead: a chat message holds its conversation, then
     the lead (as an activity holds the lead, `require_lead`), so each waits for the other in
     the same order, and what it wrote is deleted after it."""
-    await session.execute(text("DELETE FROM conversations WHERE lead_id = :id"), {"id": lead_id})
+    chats = (await session.execute(_FORGET_CONVERSATIONS, {"id": lead_id})).all()
+    await forget_replies(session, [(chat.source_id, chat.conversation_id) for chat in chats])
     deleted = (
         await session.execute(
             delete(LEADS).where(LEADS.c.id == lead_id).returning(LEADS.c.email, LEADS.c.phone)

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Column, DateTime, LargeBinary, func
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -133,6 +133,24 @@ class Conversation(SQLModel, table=True):
     waiting: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
     asked_contact_at: datetime | None = _timestamp(default=None)  # the bot's last ask for a contact
     updated_at: datetime | None = _now_default()
+
+
+class TelegramReply(SQLModel, table=True):
+    """A Telegram bot's reply (`telegram_replies`) until the Bot API took it: sent at once after
+    its update commits, and again by `TelegramBot.run` while it fails (`next_attempt_at`, the
+    row leased to one sender until `lease_until`); deleted once sent or given up."""
+
+    __tablename__ = "telegram_replies"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    source_id: UUID
+    conversation_id: str
+    chat_id: int = Field(sa_type=BigInteger)
+    body: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    created_at: datetime = _timestamp()
+    attempts: int = 0
+    next_attempt_at: datetime = _timestamp()
+    lease_until: datetime | None = _timestamp(default=None)
 
 
 class Import(SQLModel, table=True):

@@ -24,6 +24,7 @@ from tests.ingest.test_chatbots import telegram_secret, telegram_update
 from tests.receiver import Receiver, webhook_receiver
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # the messages are dated 2026-11-18
+REPLIES = "leadflow_ingest_telegram_replies_total"
 
 
 class Clock:
@@ -47,7 +48,9 @@ def clock() -> Clock:
 
 @pytest.fixture(scope="module")
 async def ingest(servers: Servers, bot_api: Receiver, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    settings = servers.settings(IngestSettings, rate_limit_per_ip="", telegram_api_url=bot_api.url)
+    settings = servers.settings(
+        IngestSettings, rate_limit_per_ip="", telegram_api_url=bot_api.url, telegram_retry_poll_seconds=0.05
+    )
     async with running(create_app(settings, clock=clock)) as client:
         yield client
 
@@ -318,3 +321,182 @@ async def test_an_ingest_others_reach_takes_a_bot_token_only_with_a_sealing_key_
     if status == 409:
         assert given.headers["content-type"] == "application/problem+json"
         assert "LEADFLOW_SECRET_KEY" in given.json()["title"]
+
+
+# --- a reply the Bot API did not take is sent again (found by a review: a timeout, a 5xx or a
+# 429 lost the ask for good, and the person was never asked) ---
+
+
+@pytest.fixture
+def later(clock: Clock) -> Iterator[Clock]:
+    """The module's clock, to move forward in a test; back at NOW after it."""
+    yield clock
+    clock.now = NOW
+
+
+def bot_path(source: dict[str, Any]) -> str:
+    return f"/hook/bot{source['token']}/sendMessage"
+
+
+def counted(ingest: httpx.AsyncClient, outcome: str) -> float:
+    registry = ingest._transport.app.state.runtime.telemetry.registry  # type: ignore[attr-defined]
+    return float(registry.get_sample_value(REPLIES, {"outcome": outcome}) or 0)
+
+
+async def kept(ingest: httpx.AsyncClient, source: dict[str, Any]) -> list[Any]:
+    """The source's replies still kept to be sent (attempts, next_attempt_at, lease_until)."""
+    async with ingest_db(ingest).transaction() as session:
+        query = text(
+            "SELECT attempts, next_attempt_at, lease_until FROM telegram_replies WHERE source_id = :id"
+        )
+        return list((await session.execute(query, {"id": source["id"]})).all())
+
+
+async def settled(ingest: httpx.AsyncClient, source: dict[str, Any], clock: Clock) -> list[Any]:
+    """The source's kept replies once none is being sent nor due at the clock's time."""
+
+    async def waiting() -> tuple[list[Any]] | None:
+        rows = await kept(ingest, source)
+        done = all(r.lease_until is None and r.next_attempt_at > clock.now for r in rows)
+        return (rows,) if done else None
+
+    (rows,) = await eventually(waiting)
+    return rows
+
+
+async def test_a_reply_the_bot_api_failed_is_sent_again_with_a_backoff_and_only_until_it_is_taken(
+    ingest: httpx.AsyncClient, bot_api: Receiver, later: Clock
+) -> None:
+    source = await bot_source(ingest)
+    bot_api.by_path[bot_path(source)] = [503, 502]  # the Bot API fails twice, then takes it
+    chat_id = new_chat()
+    answered = await write(ingest, source, chat_id, text="Сәлем!")
+    assert answered.status_code == 202, "the webhook is answered whatever becomes of the reply"
+    await eventually(lambda: sent_to(bot_api, source, chat_id))
+    [waiting] = await settled(ingest, source, later)
+    assert waiting.attempts == 1
+    assert timedelta(seconds=4) < waiting.next_attempt_at - NOW < timedelta(seconds=6), "5 s, ±10 %"
+
+    later.now = NOW + timedelta(seconds=3)  # not due yet: nothing is sent
+    assert [r.attempts for r in await settled(ingest, source, later)] == [1]
+    later.now = NOW + timedelta(seconds=6)
+    [waiting] = await settled(ingest, source, later)
+    assert waiting.attempts == 2
+    assert timedelta(seconds=26) < waiting.next_attempt_at - later.now < timedelta(seconds=34), "then 30 s"
+    later.now = NOW + timedelta(minutes=1)
+    assert await settled(ingest, source, later) == [], "taken at the third try: kept no more"
+    assert len(sent_to(bot_api, source, chat_id)) == 3
+    assert sent_to(bot_api, source, chat_id)[0] == sent_to(bot_api, source, chat_id)[2], "the same ask"
+
+    later.now = NOW + timedelta(hours=12)  # never twice once taken
+    other = new_chat()
+    await write(ingest, source, other, text="Сәлем!")  # sent after, so it tells that nothing more is coming
+    await eventually(lambda: sent_to(bot_api, source, other))
+    assert await settled(ingest, source, later) == []
+    assert len(sent_to(bot_api, source, chat_id)) == 3
+
+
+async def test_a_429_is_sent_again_after_its_retry_after_and_one_of_more_than_a_day_given_up(
+    ingest: httpx.AsyncClient, bot_api: Receiver, later: Clock
+) -> None:
+    flood = {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 600"}
+    bot_api.bodies[429] = json.dumps({**flood, "parameters": {"retry_after": 600}}).encode()
+    try:
+        source = await bot_source(ingest)
+        bot_api.by_path[bot_path(source)] = [429]
+        chat_id = new_chat()
+        await write(ingest, source, chat_id, text="Сәлем!")
+        [waiting] = await settled(ingest, source, later)
+        assert timedelta(seconds=599) < waiting.next_attempt_at - NOW < timedelta(seconds=601), "as asked"
+        later.now = NOW + timedelta(seconds=300)
+        assert len(await settled(ingest, source, later)) == 1
+        assert len(sent_to(bot_api, source, chat_id)) == 1, "not before the time it asked for"
+        later.now = NOW + timedelta(seconds=601)
+        assert await settled(ingest, source, later) == []
+        assert len(sent_to(bot_api, source, chat_id)) == 2
+
+        bot_api.bodies[429] = json.dumps({**flood, "parameters": {"retry_after": 90_000}}).encode()
+        late = await bot_source(ingest)
+        bot_api.by_path[bot_path(late)] = [429]
+        given_up = counted(ingest, "given_up")
+        await write(ingest, late, chat_id, text="Сәлем!")
+        assert await settled(ingest, late, later) == [], "a reply a day old is pointless"
+        assert counted(ingest, "given_up") == given_up + 1
+    finally:
+        bot_api.bodies.pop(429, None)
+
+
+@pytest.mark.parametrize("status", [403, 401, 400])
+async def test_a_refusal_other_than_a_429_is_not_tried_again(
+    ingest: httpx.AsyncClient, bot_api: Receiver, later: Clock, status: int
+) -> None:
+    source = await bot_source(ingest)
+    bot_api.by_path[bot_path(source)] = [status]  # 403: the person blocked the bot; 401: a wrong token
+    chat_id = new_chat()
+    await write(ingest, source, chat_id, text="Сәлем!")
+    assert await settled(ingest, source, later) == []
+    later.now = NOW + timedelta(hours=1)
+    other = new_chat()
+    await write(ingest, source, other, text="Сәлем!")
+    await eventually(lambda: sent_to(bot_api, source, other))
+    assert len(sent_to(bot_api, source, chat_id)) == 1
+
+
+async def test_a_reply_that_keeps_failing_is_given_up_after_a_bounded_number_of_tries(
+    ingest: httpx.AsyncClient, bot_api: Receiver, later: Clock
+) -> None:
+    source = await bot_source(ingest)
+    bot_api.by_path[bot_path(source)] = [503] * 100
+    chat_id = new_chat()
+    await write(ingest, source, chat_id, text="Сәлем!")
+    for hour in range(1, 25):
+        if not await settled(ingest, source, later):
+            break
+        later.now = NOW + timedelta(hours=hour)
+    assert await settled(ingest, source, later) == [], "given up within the day"
+    assert len(sent_to(bot_api, source, chat_id)) == 9, "the first try and eight more"
+    assert later.now - NOW < timedelta(hours=24)
+
+
+async def test_a_thanks_drops_the_ask_still_waiting_and_an_erasure_the_thanks(
+    ingest: httpx.AsyncClient, bot_api: Receiver, later: Clock
+) -> None:
+    source = await bot_source(ingest)
+    bot_api.by_path[bot_path(source)] = [503]
+    chat_id = new_chat()
+    await write(ingest, source, chat_id, text="Сәлем!")
+    assert len(await settled(ingest, source, later)) == 1, "the ask, to be sent again"
+    await write(ingest, source, chat_id, contact=own_card(chat_id))
+    [_, thanks] = await eventually(
+        lambda: len(sent_to(bot_api, source, chat_id)) == 2 and sent_to(bot_api, source, chat_id)
+    )
+    assert thanks["reply_markup"] == {"remove_keyboard": True}
+    later.now = NOW + timedelta(hours=1)
+    assert await settled(ingest, source, later) == [], "the contact came: no ask after the thanks"
+    assert len(sent_to(bot_api, source, chat_id)) == 2
+
+    erased = new_chat()
+    bot_api.by_path[bot_path(source)] = [503]
+    shared = await write(ingest, source, erased, contact=own_card(erased))  # the thanks fails
+    assert len(await settled(ingest, source, later)) == 1
+    gone = await ingest.delete(f"/v1/leads/{shared.json()['lead_id']}", headers=ADMIN)
+    assert gone.status_code in (200, 202, 204), gone.text
+    assert await kept(ingest, source) == [], "nothing is sent to a person erased"
+
+
+async def test_a_reply_kept_by_an_ingest_that_could_not_send_it_is_sent_by_the_next(
+    servers: Servers, bot_api: Receiver
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # the Bot API out of reach
+    down = servers.settings(IngestSettings, rate_limit_per_ip="", telegram_api_url=nowhere)
+    async with running(create_app(down, clock=lambda: NOW)) as ingest:
+        source = await bot_source(ingest)
+        chat_id = new_chat()
+        await write(ingest, source, chat_id, text="Сәлем!")
+        assert len(await settled(ingest, source, Clock())) == 1
+    up = servers.settings(
+        IngestSettings, rate_limit_per_ip="", telegram_api_url=bot_api.url, telegram_retry_poll_seconds=0.05
+    )
+    async with running(create_app(up, clock=lambda: NOW + timedelta(minutes=1))):
+        [ask] = await eventually(lambda: sent_to(bot_api, source, chat_id))
+    assert ask["reply_markup"]["keyboard"][0][0]["request_contact"] is True

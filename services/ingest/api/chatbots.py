@@ -21,7 +21,8 @@ from services.ingest.models import Source
 from services.ingest.normalize import phone_region
 from services.ingest.sources import hash_key
 from services.ingest.telegram import BotChat
-from services.ingest.telegram_replies import Reply, reply_due
+from services.ingest.telegram_bot import Pending, TelegramBot, keep
+from services.ingest.telegram_replies import reply_due
 from shared.error_docs import answers
 from shared.http import InvalidInput
 from shared.query_parameters import AnyQuery
@@ -142,21 +143,24 @@ async def _receive(
         )
     typed = _written_submission(request, source, written, region)
     now = request.app.state.clock()
-    replies: list[Reply] = []  # set by the work's last run: none when the update was a retry
+    telegram_bot: TelegramBot = request.app.state.telegram_bot
+    replies: list[Pending] = []  # set by the work's last run: none when the update was a retry
 
     async def work(session: AsyncSession) -> Answer:
         conversation = await chatbots.open_conversation(session, source.id, message.conversation_id)
         had_lead = conversation.lead_id is not None
         lead_id = await chatbots.receive(session, source, message, contact, typed, conversation)
         reply = reply_due(conversation, had_lead, bot.chat_id, bot.language, now) if bot else None
-        replies[:] = [reply] if reply is not None else []
+        replies.clear()
+        if reply is not None and source.telegram_bot_token is not None:  # kept, to be sent until taken
+            chat = message.conversation_id
+            replies.append(await keep(session, source, chat, reply, now, telegram_bot.lease))
         return Answer(202, {"lead_id": str(lead_id) if lead_id else None, "status": "recorded"})
 
     payload = partial(message.model_dump, mode="json")
     answer = await run_once(request, source.id, {key_field: key}, payload, work)
-    if bot is not None and replies and source.telegram_bot_token is not None:
-        send = request.app.state.telegram_bot.send(source.id, source.telegram_bot_token, replies[0])
-        request.app.state.runtime.spawn(send, "telegram reply")
+    for pending in replies:
+        request.app.state.runtime.spawn(telegram_bot.send(pending), "telegram reply")
     return answer
 
 
