@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import delete, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.ingest import erased_contacts
+from services.ingest import consent_proofs, erased_contacts
 from services.ingest.capture import Submission, capture
 from services.ingest.history_schemas import MARKETING, ActivityIn, ConsentIn, LeadRef, OutcomeIn
 from services.ingest.journal import know_key, record_activity, record_history, stage_event
@@ -129,12 +129,19 @@ async def record_outcome(session: AsyncSession, source: Source, data: OutcomeIn)
 
 
 async def record_consent(
-    session: AsyncSession, source: Source, data: ConsentIn, contact: Submission | None
+    session: AsyncSession,
+    source: Source,
+    data: ConsentIn,
+    contact: Submission | None,
+    through: Source | None = None,
 ) -> tuple[UUID, UUID]:
     """Consent given or withdrawn; withdrawn for marketing on every channel is an unsubscribe.
     A withdrawal by an email or phone nobody has captures nobody: a person who said "stop" was
     made a lead for saying it, and counted in the funnel. A server's key is told (404); a web
-    page's is answered alike and nothing is recorded (`may_act_on`)."""
+    page's is answered alike and nothing is recorded (`may_act_on`).
+    Its history entry keeps the proof (`consent_proofs.shown`): the source it was given
+    `through` (`source_id`; else the key's), and the wording, the request's `text` or, for a
+    grant, that source's `consent_text`."""
     if (
         not data.granted
         and contact is not None
@@ -147,13 +154,18 @@ async def record_consent(
     if not allowed:
         return uuid4(), lead_id  # answered alike, not recorded (`may_act_on`)
     details = data.model_dump(include={"granted", "purpose", "channel"}, exclude_none=True)
+    given = through or source
+    wording = data.text if data.text is not None else (given.consent_text if data.granted else None)
+    properties = {**details, **consent_proofs.shown(given, wording)}
+    if given.id != source.id:  # the entry's own source is `given`: the key's is said apart
+        properties.update(source_id=str(given.id), recorded_by_source_id=str(source.id))
     entry, occurred_at = record_history(
         session,
         lead_id,
         kind="consent",
         type="granted" if data.granted else "withdrawn",
-        source=source,
-        properties=details,
+        source=given,
+        properties=properties,
     )
     if data.purpose in MARKETING and data.channel is None:
         await session.execute(

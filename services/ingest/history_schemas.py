@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from services.ingest.schemas import CustomValue, Key, Short
+from services.ingest.source_schemas import ConsentText
 from shared.inputs import StorableInput
 from shared.times import Instant
 
@@ -119,6 +120,19 @@ class ConsentIn(LeadRef):
     )
     channel: ConsentChannel | None = Field(
         None, description="email, sms, messenger or call (any letter case); none means every channel."
+    )
+    text: ConsentText | None = Field(
+        None,
+        description="The wording the person was shown and agreed to (3 to 2,000 characters): kept,"
+        " with its SHA-256, in the lead's history as the proof of this consent, and erased with the"
+        " person. Unset, a grant keeps the `consent_text` of the source it was given through"
+        " (`source_id`'s, else the key's), a withdrawal none.",
+    )
+    source_id: UUID | None = Field(
+        None,
+        description="The source the consent was given through (its form, its page), when not the"
+        " key's own: its name and channel go with the proof, and its `consent_text` when there is"
+        " no `text`. One that names no source is a 422.",
     )
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from tests.conftest import ADMIN, eventually
@@ -104,3 +105,95 @@ async def test_an_imported_consent_is_dated_when_the_person_gave_it_and_the_form
 
     snippet = (await ingest.get(f"/v1/sources/{source['id']}/embed?language=ru", headers=ADMIN)).text
     assert "Я согласен(-на) получать новости и предложения Astana Expo" in snippet
+
+
+# --- a consent given later, through POST /v1/consent, keeps the same proof (found by a review:
+# it kept `granted` and the purpose, never the wording the person agreed to) ---
+
+LATER_WORDING = "Да, присылайте мне предложения Astana Expo в WhatsApp и по SMS."
+
+
+async def consent(ingest: httpx.AsyncClient, key: str, **body: Any) -> httpx.Response:
+    return await ingest.post("/v1/consent", json=body, headers={"X-Source-Key": key})
+
+
+async def test_a_consent_given_later_keeps_the_wording_it_was_sent_with_and_goes_with_the_person(
+    ingest: httpx.AsyncClient,
+) -> None:
+    crm = await create_source(ingest, name="CRM", channel="api", consent_text=WORDING)
+    email = f"later-{uuid.uuid4().hex[:8]}@example.kz"
+    lead_id = (await post_lead(ingest, crm["key"], email=email)).json()["lead_id"]
+
+    given = await consent(ingest, crm["key"], lead_id=lead_id, granted=True, text=f"  {LATER_WORDING} ")
+    assert given.status_code == 202, given.text
+    [proof] = proofs(await detail(ingest, lead_id))
+    assert proof["type"] == "granted"
+    assert proof["properties"] == {
+        "granted": True,
+        "purpose": "marketing",
+        "source_name": "CRM",
+        "source_channel": "api",
+        "wording": LATER_WORDING,
+        "wording_sha256": hashlib.sha256(LATER_WORDING.encode()).hexdigest(),
+    }
+    stamped = datetime.fromisoformat(proof["occurred_at"])
+    assert abs(datetime.now(stamped.tzinfo) - stamped) < timedelta(minutes=1), "when it was given"
+
+    # without `text`, a grant keeps the source's own wording; a withdrawal keeps none of it
+    await consent(ingest, crm["key"], lead_id=lead_id, granted=True, channel="sms")
+    await consent(ingest, crm["key"], lead_id=lead_id, granted=False, channel="call")
+    by_channel = {
+        p["properties"].get("channel"): p["properties"] for p in proofs(await detail(ingest, lead_id))
+    }
+    assert by_channel["sms"]["wording"] == WORDING
+    assert (by_channel["call"]["wording"], by_channel["call"]["wording_sha256"]) == (None, None)
+
+    erased = await ingest.delete(f"/v1/leads/{lead_id}", headers=ADMIN)
+    assert erased.status_code in (200, 202, 204), erased.text
+    async with ingest_db(ingest).transaction() as session:
+        left = await session.scalar(
+            text("SELECT count(*) FROM lead_history WHERE lead_id = :id"), {"id": uuid.UUID(lead_id)}
+        )
+    assert left == 0, "erased with the person"
+
+
+async def test_a_consent_given_through_another_source_keeps_that_sources_name_and_wording(
+    ingest: httpx.AsyncClient,
+) -> None:
+    page = await create_source(
+        ingest, name="Astana Expo landing", channel="landing_page", scope="capture", consent_text=WORDING
+    )
+    crm = await create_source(ingest, name="CRM sync", channel="api")
+    phone = f"+7701{uuid.uuid4().int % 10**7:07d}"
+    given = await consent(ingest, crm["key"], phone=phone, granted=True, source_id=page["id"])
+    assert given.status_code == 202, given.text
+    [proof] = proofs(await detail(ingest, given.json()["lead_id"]))
+    assert proof["properties"]["source_id"] == page["id"], "through which source"
+    assert proof["properties"]["source_name"] == "Astana Expo landing"
+    assert proof["properties"]["wording"] == WORDING
+    assert proof["properties"]["wording_sha256"] == hashlib.sha256(WORDING.encode()).hexdigest()
+    assert proof["properties"]["recorded_by_source_id"] == crm["id"]
+
+    shown = await consent(ingest, crm["key"], phone=phone, granted=True, source_id=page["id"], text="Да.")
+    latest = max(proofs(await detail(ingest, shown.json()["lead_id"])), key=lambda p: p["occurred_at"])
+    assert (latest["properties"]["wording"], latest["properties"]["source_id"]) == ("Да.", page["id"])
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"source_id": str(uuid.uuid4())}, "source_id"),
+        ({"source_id": "landing"}, "source_id"),
+        ({"text": "x" * 2001}, "text"),
+        ({"text": "  "}, "text"),
+        ({"text": 42}, "text"),
+    ],
+)
+async def test_a_consents_wording_or_source_that_is_none_is_refused_by_name(
+    ingest: httpx.AsyncClient, body: dict[str, Any], field: str
+) -> None:
+    crm = await create_source(ingest, channel="api")
+    email = f"r-{uuid.uuid4().hex[:8]}@example.kz"
+    refused = await consent(ingest, crm["key"], email=email, granted=True, **body)
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == [field]

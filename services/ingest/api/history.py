@@ -14,6 +14,7 @@ from services.ingest.history_schemas import ActivityIn, ConsentIn, LeadRef, Outc
 from services.ingest.idempotency import Answer
 from services.ingest.models import Source
 from services.ingest.normalize import phone_region
+from shared.http import InvalidInput
 
 # A lead named by `lead_id` that is not known (404) or was erased (410: services.ingest.app).
 router = APIRouter(
@@ -79,12 +80,19 @@ async def change_consent(
     request: Request, data: ConsentIn, source: KeyedSource, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Consent given or withdrawn for a purpose (and optionally one channel). Withdrawn for
-    `marketing` on every channel is an unsubscribe: nurture stops all follow-up."""
+    `marketing` on every channel is an unsubscribe: nurture stops all follow-up. The lead's
+    history keeps the proof: when, through which source (`source_id`, else the key's), and the
+    wording the person was shown (`text`, else that source's `consent_text`) with its SHA-256."""
+    through = None
+    if data.source_id is not None and data.source_id != source.id:
+        through = await request.app.state.sources.by_id(data.source_id)
+        if through is None:
+            raise InvalidInput([("source_id", "names no source")])
     contact = _contact(request, source, data)
     return await _record(
         request,
         source,
         data,
         idempotency_key,
-        lambda session: history.record_consent(session, source, data, contact),
+        lambda session: history.record_consent(session, source, data, contact, through),
     )
