@@ -153,7 +153,8 @@ class Stored:
 
 
 class VersionedDocuments(Generic[M]):
-    """`table` has columns version, `column` (the validated document as JSON), source, created_at."""
+    """`table` has columns version, `column` (the validated document as JSON), source,
+    created_at and from_release (a release's built-in document, not an operator's)."""
 
     def __init__(
         self,
@@ -162,9 +163,12 @@ class VersionedDocuments(Generic[M]):
         model: type[M],
         initial_source: str,
         clock: Callable[[], float] = time.monotonic,
+        decide_again: str = "",
     ) -> None:
+        """`decide_again`: how an operator has what was decided under an older version decided
+        again, said when a release's version is stored (`; POST /v1/rescore …`)."""
         self.table, self.column, self.model = table, column, model
-        self.initial_source = initial_source
+        self.initial_source, self.decide_again = initial_source, decide_again
         self.clock = clock
         self._active: Active[M] | None = None
         self._newest_read = 0  # the newest version stored when `_active` was chosen
@@ -218,24 +222,34 @@ class VersionedDocuments(Generic[M]):
         lock = text("SELECT pg_advisory_xact_lock(hashtext(:name))")
         await session.execute(lock, {"name": self.table.name})
         version = (await self._newest(session) or 0) + 1
-        await session.execute(insert(self.table).values(**self._row(version, value, source)))
+        await session.execute(insert(self.table).values(**self._row(version, value, source, False)))
         return version
 
     def forget(self) -> None:
         self._active = None
 
     async def follow_release(self, session: AsyncSession) -> int | None:
-        """While nobody has published a version (only the first, installed from the built-in
-        document of the release that started first), the built-in document of this release is
-        the one in force: one changed since (a release's fixes to the built-in vocabulary or
-        texts) is stored as version 2, and its number answered; None when nothing changes."""
+        """While nobody has published a version (every one stored is a release's built-in
+        document: `from_release`), the built-in document of this release is the one in force: one
+        that reads differently from the newest stored (a release's fixes to the built-in
+        vocabulary or texts; a comment alone is no change) is stored as the next version, and its
+        number answered; None when nothing changes."""
         lock = text("SELECT pg_advisory_xact_lock(hashtext(:name))")
         await session.execute(lock, {"name": self.table.name})
-        if await self._newest(session) != 1 or (await self.stored(session, 1)).source == self.initial_source:
+        newest = await self._newest(session)
+        if newest is None or await self._published_any(session):
             return None
         value = parse_document(self.initial_source, self.model)
-        await session.execute(insert(self.table).values(**self._row(2, value, self.initial_source)))
-        return 2
+        if (await self.stored(session, newest)).document == value.model_dump(mode="json"):
+            return None
+        await session.execute(
+            insert(self.table).values(**self._row(newest + 1, value, self.initial_source, True))
+        )
+        return newest + 1
+
+    async def _published_any(self, session: AsyncSession) -> bool:
+        published = select(self.table.c.version).where(self.table.c.from_release.is_(False)).limit(1)
+        return (await session.execute(published)).first() is not None
 
     async def follow_release_at_start(self, db: Database, retry_seconds: float = 5.0) -> None:
         """`follow_release`, once the database answers, saying so when it stores a version."""
@@ -253,9 +267,11 @@ class VersionedDocuments(Generic[M]):
             self.forget()
             log.warning(
                 "%s: nobody had published a version, so this release's built-in one is now version %d"
-                " (what was decided under version 1 stays until decided again)",
+                " (what was decided under version %d stays until decided again%s)",
                 self.table.name,
                 version,
+                version - 1,
+                self.decide_again,
             )
 
     async def _newest(self, session: AsyncSession) -> int | None:
@@ -264,8 +280,9 @@ class VersionedDocuments(Generic[M]):
 
     async def _install_initial(self, session: AsyncSession) -> None:
         value = parse_document(self.initial_source, self.model)
-        row = self._row(1, value, self.initial_source)
+        row = self._row(1, value, self.initial_source, True)
         await session.execute(pg_insert(self.table).values(**row).on_conflict_do_nothing())
 
-    def _row(self, version: int, value: M, source: str) -> dict[str, Any]:
-        return {"version": version, self.column: value.model_dump(mode="json"), "source": source}
+    def _row(self, version: int, value: M, source: str, from_release: bool) -> dict[str, Any]:
+        document = value.model_dump(mode="json")
+        return {"version": version, self.column: document, "source": source, "from_release": from_release}

@@ -1,6 +1,7 @@
 """Alembic per service schema: an env.py body, the plumbing tables, and a programmatic upgrade."""
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -21,13 +23,34 @@ class SchemaBehind(NotReady):
     """The service's schema lacks migrations this release needs: `migrate` has not run yet."""
 
 
+class SchemaAhead(Exception):
+    """The schema is at a revision this release does not know: a newer release migrated it."""
+
+
+_UNKNOWN_REVISION = re.compile(r"Can't locate revision identified by '([^']+)'")
+
+
 def upgrade(database_url: str, schema: str, migrations_dir: Path) -> None:
-    """Bring `schema` to its latest revision (safe to run from several processes at once)."""
+    """Bring `schema` to its latest revision (safe to run from several processes at once). A
+    schema a newer release migrated is refused, saying so: alembic's "Can't locate revision
+    identified by '0021'" told an operator who went back a release nothing they could act on."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     config.set_main_option("sqlalchemy.url", database_url)
     config.attributes["schema"] = schema
-    command.upgrade(config, "head")
+    try:
+        command.upgrade(config, "head")
+    except CommandError as error:
+        unknown = _UNKNOWN_REVISION.search(str(error))
+        if unknown is None:
+            raise
+        head = ScriptDirectory.from_config(config).get_current_head()
+        raise SchemaAhead(
+            f"{schema}'s tables are at migration {unknown.group(1)}, which this release does not"
+            f" know (its last is {head}): a newer Leadflow migrated this database. Run that"
+            " release again, or, to go back to this one, restore the copy of the data taken"
+            ' before upgrading (README "Upgrading")'
+        ) from None
 
 
 UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for a table that does not exist
@@ -209,3 +232,12 @@ def create_archive_table() -> None:
         sa.Column("done", sa.BigInteger, nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     )
+
+
+def mark_release_versions(table: str) -> None:
+    """`from_release` on a versioned document's table (`shared.documents`): whether a version is
+    a release's built-in document, stored by Leadflow, or one an operator published. Version 1
+    always is; a later version stored by an older release that followed its built-ins cannot
+    be told from a published one, and counts as published (left alone, as before)."""
+    op.add_column(table, sa.Column("from_release", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.execute(f"UPDATE {table} SET from_release = true WHERE version = 1")  # noqa: S608 (our table)

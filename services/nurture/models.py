@@ -160,6 +160,7 @@ class PlaybookVersion(SQLModel, table=True):
     document: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     source: str
     created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), sa_column_kwargs=_NOW)
+    from_release: bool = False  # a release's built-in playbooks, not an operator's (shared.documents)
 
 
 class LatestAnswer(SQLModel, table=True):

@@ -61,6 +61,7 @@ class RulesVersion(SQLModel, table=True):
     rules: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     source: str
     created_at: datetime | None = _timestamp(default=None, sa_column_kwargs={"server_default": func.now()})
+    from_release: bool = False  # a release's built-in rules, not an operator's (shared.documents)
 
 
 class RescoreRun(SQLModel, table=True):

@@ -16,4 +16,5 @@ class RuleBook(VersionedDocuments[Rules]):
         self, initial_source: str | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
         table = RulesVersion.__table__  # type: ignore[attr-defined]
-        super().__init__(table, "rules", Rules, initial_source or default_rules_text(), clock)
+        again = "; POST /v1/rescore decides every lead again under it"
+        super().__init__(table, "rules", Rules, initial_source or default_rules_text(), clock, again)

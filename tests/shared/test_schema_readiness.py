@@ -3,6 +3,7 @@ when a rollout's new pods start before the migrate Job ends) is not ready; one w
 release migrated further stays ready (rolling upgrades run old pods on it). A check's own reason
 is shown as it is."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -14,6 +15,7 @@ from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from shared.cli import migrations_dir
 from shared.embedded import free_port
+from shared.migrations import SchemaAhead, upgrade
 from tests.conftest import PostgresServer, Servers, eventually, running
 
 HEAD = ScriptDirectory(str(migrations_dir("ingest"))).get_current_head()
@@ -116,3 +118,23 @@ async def test_a_service_on_a_schema_behind_its_release_starts_its_consumers_onc
 
         await eventually(joined, timeout=30)
     assert "the schema is migrated; its consumers and loops start" in caplog.text
+
+
+async def test_migrating_a_schema_a_newer_release_migrated_is_refused_saying_so(
+    postgres: PostgresServer, copy_of_the_template: str
+) -> None:
+    """An operator who went back a release after `make run` on a newer one read alembic's
+    "Can't locate revision identified by '0021'" (found by a review of upgrading)."""
+    url = postgres.database_url(copy_of_the_template)
+    connection = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        await connection.execute("UPDATE ingest.alembic_version SET version_num = '9999'")
+    finally:
+        await connection.close()
+    with pytest.raises(SchemaAhead) as refused:
+        await asyncio.to_thread(upgrade, url, "ingest", migrations_dir("ingest"))
+    assert str(refused.value) == (
+        f"ingest's tables are at migration 9999, which this release does not know (its last is {HEAD}):"
+        " a newer Leadflow migrated this database. Run that release again, or, to go back to this"
+        ' one, restore the copy of the data taken before upgrading (README "Upgrading")'
+    )
