@@ -201,7 +201,11 @@ async def _merge(
     if contact or changes:
         await _apply(session, lead, contact, merged)
         updated = LeadUpdated(
-            source_id=source.id, channel=source.channel, changes={**contact, **changes}, conflicts=conflicts
+            source_id=source.id,
+            channel=source.channel,
+            changes={**contact, **changes},
+            conflicts=conflicts,
+            occurred_at=submission.occurred_at,
         )
         await stage_event(session, LEAD_UPDATED, lead["id"], submission.correlation_id, updated)
 

@@ -104,7 +104,8 @@ async def held_hand_offs(session: AsyncSession, leads: set[UUID], lock: bool) ->
 
 
 def wants_a_rep(classified: LeadClassified) -> bool:
-    return for_a_rep(classified.temperature, classified.stage)
+    """Hot or SQL new interest; a record of the past (`history`) is followed, never handed off."""
+    return for_a_rep(classified.temperature, classified.stage, classified.history)
 
 
 class Staff:

@@ -32,8 +32,9 @@ def hand_off_lane(settings: NurtureSettings) -> Lane:
     async def hand_off(session: AsyncSession, events: list[Envelope]) -> None:
         await assign_leads(session, events, settings, utcnow(), look_first=False)
 
-    def wants(event: Envelope) -> bool:  # temperature and stage travel unsealed
-        return for_a_rep(event.data.get("temperature"), event.data.get("stage"))
+    def wants(event: Envelope) -> bool:  # temperature, stage and history travel unsealed
+        data = event.data
+        return for_a_rep(data.get("temperature"), data.get("stage"), data.get("history"))
 
     return Lane([topics.LEAD_CLASSIFICATIONS], {LEAD_CLASSIFIED: hand_off}, wants, bell=topics.HOT_LEADS_BELL)
 

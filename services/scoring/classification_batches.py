@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 from pydantic import TypeAdapter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.scoring.backdating import is_history
 from services.scoring.classify import Decision, classification, decide
 from services.scoring.profile import OutcomeEntry
 from services.scoring.rulebook import ActiveRules
@@ -53,6 +54,8 @@ class Batch:
         input event, or the name of the pass ("decay", "rescore"). `retell`: publish the
         classification even when it stays the same, for details of the person changed that
         those who follow the lead act on (`handlers.RETOLD_DETAILS`)."""
+        if isinstance(cause, Envelope):  # a pass of time keeps what the latest input was
+            standing.profile.history = is_history(cause)
         decision = decide(
             standing.stage, standing.stage_since, standing.profile, self.active.value, now, outcome
         )
@@ -117,7 +120,7 @@ class Batch:
             opened = payload.model_dump(mode="json", exclude_none=True)
             data = _DATA.dump_json(seal_data(LEAD_CLASSIFIED, opened, base64.b64decode(seal_key)))
         bell = ring_with = None
-        if for_a_rep(payload.temperature, payload.stage):
+        if for_a_rep(payload.temperature, payload.stage, payload.history):
             bell = topics.HOT_LEADS_BELL
             if seal_key is not None and self.ring_box is not None:
                 ring_with = self.ring_box.seal(seal_key)

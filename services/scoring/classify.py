@@ -79,4 +79,5 @@ def classification(
         previous_score=before[0],
         previous_temperature=before[1],
         previous_stage=before[2],
+        history=profile.history or None,
     )

@@ -70,6 +70,8 @@ class Profile(BaseModel):
     unreachable_calls: int = 0
     outcomes: list[OutcomeEntry] = Field(default_factory=list)
     unsubscribed: bool = False
+    # The latest input was history (`backdating`): a pass of time over the lead is no new interest.
+    history: bool = False
     # The lead's key (base64) its events were sealed with: what scoring says about the person
     # is sealed with it too. Kept as long as the profile; erasure deletes both.
     seal_key: str | None = None
@@ -110,7 +112,7 @@ def fold(updated: Profile, event: Envelope) -> None:
         updated.captured = True
         updated.captured_at = updated.captured_at or said_at
     elif event.type == LEAD_UPDATED:
-        _merge(updated, data.get("changes", {}), event.occurred_at)
+        _merge(updated, data.get("changes", {}), _when(data.get("occurred_at"), event.occurred_at))
     elif event.type == ACTIVITY_RECORDED:
         _record_activity(updated, data, _when(data.get("occurred_at"), event.occurred_at))
     elif (entry := outcome_of(event)) is not None:

@@ -85,6 +85,8 @@ class LeadUpdated(Payload):
     channel: str
     changes: dict[str, Any]
     conflicts: dict[str, UUID] = Field(default_factory=dict)
+    # When the person said it, when not as it was recorded: an import row's enquiry date
+    occurred_at: datetime | None = None
 
 
 class ActivityRecorded(Payload):

@@ -42,9 +42,13 @@ HANDED_OVER_STAGES = frozenset({"sql"})  # besides hot leads: straight to sales 
 NEW_INTEREST_STAGES = frozenset({"suspect", "lead", "mql", "sql"})
 
 
-def for_a_rep(temperature: str | None, stage: str | None) -> bool:
+def for_a_rep(temperature: str | None, stage: str | None, history: bool | None = None) -> bool:
     """Whether a classification hands the lead to a rep now: new interest that is hot, or
-    sales-qualified. Scoring rings the hot-lead bell for these; nurture's hand-off lane takes these."""
+    sales-qualified, and not `history` (what made it so happened long before it was recorded:
+    an imported enquiry, a CRM's backdated outcome; nobody is asked to call it now). Scoring
+    rings the hot-lead bell for these; nurture's hand-off lane takes these."""
+    if history:
+        return False
     return stage in NEW_INTEREST_STAGES and (temperature == "hot" or stage in HANDED_OVER_STAGES)
 
 
@@ -77,3 +81,6 @@ class LeadClassified(Payload):
     rules_version: int
     lead: dict[str, Any] = Field(default_factory=dict)
     said: Said | None = None  # the person's latest words, where `lead` keeps the profile's
+    # True: a record of the past (an input dated more than an hour before it was recorded, or
+    # a pass of time over a lead whose latest input was): kept and counted, handed to no rep.
+    history: bool | None = None

@@ -154,6 +154,29 @@ async def test_an_expos_leads_are_dated_when_they_enquired_in_the_imports_time_z
     assert activity.data["occurred_at"] == "2026-11-20T05:00:00Z"
 
 
+async def test_what_a_known_persons_dated_row_changes_is_dated_when_they_said_it(
+    ingest: httpx.AsyncClient, servers: Servers
+) -> None:
+    """A CRM's export of last month's enquiries re-imported: the "now" a known person said on
+    20 November reached scoring undated, as said today, and made them a hot lead to call now."""
+    source = await create_source(ingest, channel="event", default_region="AZ")
+    key = {"X-Source-Key": source["key"]}
+    known = phone()
+    first = await imported(ingest, key, f"Telefon;Ad soyad\n{known};Aysel\n")
+    assert first["accepted"] == 1
+    again = await imported(
+        ingest, key, f"Telefon;Müraciət tarixi;timeframe\n{known};20.11.2026 09:00;dərhal\n", tz="Asia/Baku"
+    )
+    assert (again["accepted"], again["merged"]) == (0, 1), again
+    lead = await lead_of(ingest, key, known)
+    told = await opened_events_of(
+        ingest, servers.bootstrap, lead["id"], lambda es: any(e.type == events.LEAD_UPDATED for e in es)
+    )
+    [updated] = [e for e in told if e.type == events.LEAD_UPDATED]
+    assert updated.data["changes"]["timeframe"] == "dərhal"
+    assert updated.data.get("occurred_at") == "2026-11-20T05:00:00Z"
+
+
 async def test_a_row_dated_ahead_or_unreadably_is_refused_naming_its_column(
     ingest: httpx.AsyncClient,
 ) -> None:

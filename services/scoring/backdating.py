@@ -1,0 +1,45 @@
+"""Whether a classification answers new interest or a record of the past. Pure, no I/O.
+
+An input is history when it happened well before ingest recorded it: an import's row dated by
+its enquiry date, a CRM's outcome or activity posted with an `occurred_at` weeks back. What it
+makes of a lead is kept and counted by its dates (the funnel), but it is no new request to call
+back within 15 minutes (DOMAIN.md "Follow-up", 004:172): a classification it causes hands the
+lead to no rep (`shared.events.for_a_rep`). A pass of time (decay, a rescore) is no interest of
+its own: its classification is history when the lead's latest input was."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.events import LEAD_CAPTURED, Envelope
+
+# How long before its recording an input may have happened and still be new: a sync's lag, a
+# chatbot's queue, clocks a little apart; an enquiry older than this is no "call now".
+HISTORY_AFTER = timedelta(hours=1)
+
+
+def happened_at(event: Envelope) -> datetime:
+    """When the input happened, as it dates itself: a capture's `captured_at`, an activity's,
+    outcome's or consent's `occurred_at`; else (an update) when ingest recorded it."""
+    data = event.data
+    told = data.get("captured_at") if event.type == LEAD_CAPTURED else data.get("occurred_at")
+    return _moment(told) or event.occurred_at
+
+
+def is_history(event: Envelope) -> bool:
+    """Whether the input happened more than `HISTORY_AFTER` before ingest recorded it."""
+    return _utc(event.occurred_at) - _utc(happened_at(event)) > HISTORY_AFTER
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
