@@ -165,9 +165,10 @@ async def emit(session: AsyncSession, event: Envelope) -> None:
 def classification_types(data: dict[str, Any]) -> list[str]:
     """What a `lead.classified` announces: always itself, and lead.hot / lead.mql / lead.sql
     when the lead has just become so; never lead.hot for a disqualified one (spam, an inquiry
-    only: scoring may find it hot by its words, but nobody should call it)."""
+    only: scoring may find it hot by its words, but nobody should call it), nor for history (an
+    October "call me now" imported today: `shared.events.for_a_rep`)."""
     kinds = ["lead.classified"]
-    hot = data.get("temperature") == "hot" and data.get("stage") != "disqualified"
+    hot = data.get("temperature") == "hot" and data.get("stage") != "disqualified" and not data.get("history")
     if hot and data.get("previous_temperature") != "hot":
         kinds.append("lead.hot")
     for stage in ("mql", "sql"):

@@ -19,6 +19,7 @@ from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
 from services.nurture.handlers import hand_off_lane
 from services.nurture.sla import escalate_overdue
+from services.nurture.subscriptions import classification_types
 from shared.db import Database
 from shared.events import OUTCOME_RECORDED, Envelope, utcnow
 from tests.conftest import ADMIN, Servers, caught_up, eventually, running
@@ -149,3 +150,12 @@ async def test_a_held_lead_follows_its_history_and_the_lane_leaves_history_alone
     lane = hand_off_lane(settings)
     assert lane.wants(classified("hot", "lead")) and not lane.wants(classified("hot", "lead", history=True))
     assert not lane.wants(classified("cold", "sql", history=True))
+
+
+def test_subscribers_hear_historys_classification_but_no_lead_hot() -> None:
+    """A chat channel subscribed to `lead.hot` is where people are told to call: an October
+    "call me now" imported today is not announced there; its stage change still is."""
+    old = classified("hot", "sql", history=True, previous_temperature="cold", previous_stage="lead").data
+    assert classification_types(old) == ["lead.classified", "lead.sql"]
+    live = classified("hot", "sql", previous_temperature="cold", previous_stage="lead").data
+    assert classification_types(live) == ["lead.classified", "lead.hot", "lead.sql"]
