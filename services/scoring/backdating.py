@@ -12,10 +12,6 @@ from typing import Any
 
 from shared.events import LEAD_CAPTURED, Envelope
 
-# How long before its recording an input may have happened and still be new: a sync's lag, a
-# chatbot's queue, clocks a little apart; an enquiry older than this is no "call now".
-HISTORY_AFTER = timedelta(hours=1)
-
 
 def happened_at(event: Envelope) -> datetime:
     """When the input happened, as it dates itself: a capture's `captured_at`, an activity's,
@@ -25,9 +21,11 @@ def happened_at(event: Envelope) -> datetime:
     return _moment(told) or event.occurred_at
 
 
-def is_history(event: Envelope) -> bool:
-    """Whether the input happened more than `HISTORY_AFTER` before ingest recorded it."""
-    return _utc(event.occurred_at) - _utc(happened_at(event)) > HISTORY_AFTER
+def is_history(event: Envelope, after_minutes: int) -> bool:
+    """Whether the input happened more than `after_minutes` (the rules' `stages.
+    history_after_minutes`: a sync's lag, a chatbot's queue, clocks a little apart are not
+    history) before ingest recorded it."""
+    return _utc(event.occurred_at) - _utc(happened_at(event)) > timedelta(minutes=after_minutes)
 
 
 def _moment(value: Any) -> datetime | None:

@@ -55,7 +55,7 @@ class Batch:
         classification even when it stays the same, for details of the person changed that
         those who follow the lead act on (`handlers.RETOLD_DETAILS`)."""
         if isinstance(cause, Envelope):  # a pass of time keeps what the latest input was
-            standing.profile.history = is_history(cause)
+            standing.profile.history = is_history(cause, self.active.value.stages.history_after_minutes)
         decision = decide(
             standing.stage, standing.stage_since, standing.profile, self.active.value, now, outcome
         )

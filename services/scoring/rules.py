@@ -183,6 +183,9 @@ class StageRules(_Strict):
     no_authority_phrases: list[str] = []  # "will think / consult / call back" (002)
     # A message of only these (a greeting, thanks) states no need: "Hello" is no BANT need
     pleasantries: list[str] = []
+    # An input dated more than this before ingest recorded it is history, handed to no rep
+    # (`backdating`); a version stored without it reads the built-in hour.
+    history_after_minutes: Annotated[int, Field(ge=0, le=MAX_DAYS * 1440)] = 60
 
 
 class TimeframeRules(_Strict):

@@ -14,10 +14,12 @@ import yaml
 
 from services.scoring import passes
 from services.scoring.app import create_app
+from services.scoring.backdating import is_history
 from services.scoring.config import ScoringSettings
-from services.scoring.rules import default_rules_text
+from services.scoring.rules import default_rules_text, parse_rules
 from shared import topics
 from shared.events import LEAD_UPDATED, OUTCOME_RECORDED, Envelope, for_a_rep
+from shared.http import InvalidInput
 from shared.kafka import Publisher
 from tests.conftest import Servers, running
 from tests.helpers import events_of, lead_captured
@@ -118,3 +120,27 @@ async def test_a_known_persons_dated_update_is_history_said_when_they_said_it(
     first, second = await classified(servers, live.lead_id, 2)
     assert first.get("history") is True
     assert (second["temperature"], second.get("history")) == ("warm", True)
+
+
+def test_how_old_an_input_may_be_and_still_be_new_is_in_the_rules() -> None:
+    """An expo's leads typed in two hours late: history under the built-in hour; new interest
+    for an operator whose offline sources come in later (`stages.history_after_minutes`)."""
+    recorded = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    late = lead_captured(captured_at=recorded - timedelta(hours=2)).model_copy(
+        update={"occurred_at": recorded}
+    )
+    document = yaml.safe_load(default_rules_text())
+    built_in = parse_rules(document).stages.history_after_minutes
+    assert built_in == 60 and is_history(late, built_in)
+    assert not is_history(
+        late,
+        parse_rules(
+            {**document, "stages": {**document["stages"], "history_after_minutes": 180}}
+        ).stages.history_after_minutes,
+    )
+    del document["stages"]["history_after_minutes"]
+    assert parse_rules(document).stages.history_after_minutes == 60, "a version stored before it"
+    document["stages"]["history_after_minutes"] = -5
+    with pytest.raises(InvalidInput) as refused:
+        parse_rules(document)
+    assert [field for field, _ in refused.value.errors] == ["stages.history_after_minutes"]
