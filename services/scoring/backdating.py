@@ -5,12 +5,39 @@ its enquiry date, a CRM's outcome or activity posted with an `occurred_at` weeks
 makes of a lead is kept and counted by its dates (the funnel), but it is no new request to call
 back within 15 minutes (DOMAIN.md "Follow-up", 004:172): a classification it causes hands the
 lead to no rep (`shared.events.for_a_rep`). A pass of time (decay, a rescore) is no interest of
-its own: its classification is history when the lead's latest input was."""
+its own, nor is an input recorded now that shows no interest (a profile update, a consent, a page
+view, a rep's note): the lead's classifications stay history until the person (a capture, a
+sign of interest) or sales (an outcome) acts anew."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.events import LEAD_CAPTURED, Envelope
+from services.scoring.profile import NOT_REACHED
+from services.scoring.rules import Rules
+from services.scoring.temperature import signs_of_interest
+from shared.events import ACTIVITY_RECORDED, LEAD_CAPTURED, OUTCOME_RECORDED, Envelope
+
+NEW_BY_ITSELF = frozenset({LEAD_CAPTURED, OUTCOME_RECORDED})  # the person enquiring, sales acting
+
+
+def stays_history(event: Envelope, was_history: bool, rules: Rules) -> bool:
+    """Whether the lead's classifications are history after `event`: it happened more than the
+    rules' `stages.history_after_minutes` before it was recorded, or the lead's were and the
+    input, recorded now, is no new interest."""
+    if is_history(event, rules.stages.history_after_minutes):
+        return True
+    return was_history and not _new_interest(event, rules)
+
+
+def _new_interest(event: Envelope, rules: Rules) -> bool:
+    if event.type in NEW_BY_ITSELF:
+        return True
+    if event.type != ACTIVITY_RECORDED:
+        return False
+    kind, properties = event.data.get("activity_type"), event.data.get("properties") or {}
+    if kind == "call_logged" and str(properties.get("result", "")).lower() in NOT_REACHED:
+        return False  # a call nobody answered (`profile.UNANSWERED_CALL`)
+    return kind in signs_of_interest(rules)
 
 
 def happened_at(event: Envelope) -> datetime:

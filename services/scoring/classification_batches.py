@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 from pydantic import TypeAdapter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.scoring.backdating import is_history
+from services.scoring.backdating import stays_history
 from services.scoring.classify import Decision, classification, decide
 from services.scoring.profile import OutcomeEntry
 from services.scoring.rulebook import ActiveRules
@@ -54,8 +54,8 @@ class Batch:
         input event, or the name of the pass ("decay", "rescore"). `retell`: publish the
         classification even when it stays the same, for details of the person changed that
         those who follow the lead act on (`handlers.RETOLD_DETAILS`)."""
-        if isinstance(cause, Envelope):  # a pass of time keeps what the latest input was
-            standing.profile.history = is_history(cause, self.active.value.stages.history_after_minutes)
+        if isinstance(cause, Envelope):  # a pass of time keeps what the lead's inputs made it
+            standing.profile.history = stays_history(cause, standing.profile.history, self.active.value)
         decision = decide(
             standing.stage, standing.stage_since, standing.profile, self.active.value, now, outcome
         )

@@ -70,7 +70,7 @@ class Profile(BaseModel):
     unreachable_calls: int = 0
     outcomes: list[OutcomeEntry] = Field(default_factory=list)
     unsubscribed: bool = False
-    # The latest input was history (`backdating`): a pass of time over the lead is no new interest.
+    # The lead's classifications are history (`backdating.stays_history`) until new interest.
     history: bool = False
     # The lead's key (base64) its events were sealed with: what scoring says about the person
     # is sealed with it too. Kept as long as the profile; erasure deletes both.

@@ -182,8 +182,13 @@ def interest_shown(profile: Profile, rules: Rules) -> list[str]:
     """The lead's activity types that are signs of the person's interest: more than looking
     around (not `passive` in the rules), and the person's own, not a rep's note (a call nobody
     answered is logged apart: `profile.UNANSWERED_CALL`)."""
-    interesting = derived(rules.engagement.activities, _signs_of_interest)
+    interesting = signs_of_interest(rules)
     return [k for k in profile.activities if k in interesting]
+
+
+def signs_of_interest(rules: Rules) -> frozenset[str]:
+    """The activity types that are signs of the person's interest (see `interest_shown`)."""
+    return derived(rules.engagement.activities, _signs_of_interest)
 
 
 def _signs_of_interest(activities: dict[str, ActivityRule]) -> frozenset[str]:

@@ -18,7 +18,7 @@ from services.scoring.backdating import is_history
 from services.scoring.config import ScoringSettings
 from services.scoring.rules import default_rules_text, parse_rules
 from shared import topics
-from shared.events import LEAD_UPDATED, OUTCOME_RECORDED, Envelope, for_a_rep
+from shared.events import ACTIVITY_RECORDED, LEAD_UPDATED, OUTCOME_RECORDED, Envelope, for_a_rep
 from shared.http import InvalidInput
 from shared.kafka import Publisher
 from tests.conftest import Servers, running
@@ -144,3 +144,28 @@ def test_how_old_an_input_may_be_and_still_be_new_is_in_the_rules() -> None:
     with pytest.raises(InvalidInput) as refused:
         parse_rules(document)
     assert [field for field, _ in refused.value.errors] == ["stages.history_after_minutes"]
+
+
+async def test_a_crm_sync_today_is_no_new_interest_but_the_person_writing_again_is(
+    servers: Servers, scoring: httpx.AsyncClient, publish: Any
+) -> None:
+    """An October SQL: the CRM updating its job title today changes its score, not what it is
+    (history); the person sending a form today is new interest, for a rep."""
+    enquired = datetime.now(UTC) - timedelta(days=65)
+    imported = lead_captured(captured_at=enquired, channel="import")
+    synced = imported.follow_up(LEAD_UPDATED, "ingest", None).model_copy(
+        update={"data": {"source_id": str(uuid.uuid4()), "channel": "api", "changes": {"job_title": "CEO"}}}
+    )
+    await publish(imported, outcome(imported, "sales_accepted", enquired + timedelta(days=2)), synced)
+    *_, after_sync = await classified(servers, imported.lead_id, 3)
+    assert (after_sync["stage"], after_sync["cause"], after_sync.get("history")) == (
+        "sql",
+        LEAD_UPDATED,
+        True,
+    )
+    now = datetime.now(UTC).isoformat()
+    form = {"activity_id": str(uuid.uuid4()), "activity_type": "form_submitted", "occurred_at": now}
+    await publish(imported.follow_up(ACTIVITY_RECORDED, "ingest", None).model_copy(update={"data": form}))
+    *_, wrote_again = await classified(servers, imported.lead_id, 4)
+    assert wrote_again["cause"] == ACTIVITY_RECORDED and "history" not in wrote_again
+    assert is_for_a_rep(wrote_again)
