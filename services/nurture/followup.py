@@ -32,6 +32,7 @@ from services.nurture.playbooks import (
     plan,
 )
 from services.nurture.subscriptions import emit
+from services.nurture.timing import CALL_TASK
 from shared.db import defer_insert, driver_connection, upsert, write_deferred
 from shared.documents import VersionedDocuments
 from shared.events import (
@@ -121,6 +122,8 @@ async def follow(session: AsyncSession, events: list[Envelope], book: PlaybookBo
 
 
 EXPIRED = "no longer true when the lead's hours or weekly cap would let it go (the step's `within`)"
+# A call task is "call now": not for what happened long before it was recorded (`for_a_rep`)
+HISTORY = "history: what made the lead so happened long before it was recorded; no request to call now"
 
 
 async def _schedule(
@@ -135,12 +138,15 @@ async def _schedule(
     for a while (`within`) counts from when scoring classified the lead, not from when this
     consumer heard of it: after a backlog, "our manager will call you within 15 minutes" an
     hour after the person asked is no longer true, and is cancelled as it is scheduled. So is a
-    message the lead was already sent (`said`: `said_already`)."""
-    classified_at = min(now, cause.occurred_at)
+    message the lead was already sent (`said`: `said_already`), and a call task of history."""
+    classified_at, history = min(now, cause.occurred_at), bool(cause.data.get("history"))
     for index, step, due in plan(playbook, now):
         expires_at = classified_at + step.delay + step.expiry if step.expiry is not None else None
         expired = expires_at is not None and expires_at <= due
-        dropped = EXPIRED if expired else said_already.repeated(step, said)
+        if history and step.channel == CALL_TASK:
+            dropped: str | None = HISTORY
+        else:
+            dropped = EXPIRED if expired else said_already.repeated(step, said)
         touch: dict[str, Any] = {
             "id": uuid4(),
             "lead_id": cause.lead_id,

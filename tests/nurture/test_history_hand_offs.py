@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from services.nurture import followup
 from services.nurture.app import create_app
 from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
@@ -159,3 +160,22 @@ def test_subscribers_hear_historys_classification_but_no_lead_hot() -> None:
     assert classification_types(old) == ["lead.classified", "lead.sql"]
     live = classified("hot", "sql", previous_temperature="cold", previous_stage="lead").data
     assert classification_types(live) == ["lead.classified", "lead.hot", "lead.sql"]
+
+
+async def test_historys_playbook_asks_no_rep_to_call_now(nurture: httpx.AsyncClient, db: Database) -> None:
+    """An SQL from October follows the SQL playbook, whose call task ("call now") goes to the
+    follow-up rep when no rep holds the lead: for history it is cancelled as it is scheduled,
+    saying why; a live SQL's stays scheduled."""
+    old = classified("cold", "sql", cause=OUTCOME_RECORDED, history=True)
+    live = classified("cold", "sql", cause=OUTCOME_RECORDED)
+    async with db.transaction() as session:
+        await followup.follow(session, [old, live], followup.PlaybookBook())
+
+    async def call_tasks(lead_id: uuid.UUID) -> list[tuple[str, str | None]]:
+        response = await nurture.get(f"/v1/leads/{lead_id}/touches", headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return [(t["status"], t.get("detail")) for t in response.json() if t["channel"] == "call_task"]
+
+    [(status, detail)] = await call_tasks(old.lead_id)
+    assert status == "cancelled" and detail is not None and "history" in detail
+    assert await call_tasks(live.lead_id) == [("scheduled", None)]
