@@ -13,7 +13,6 @@ import pytest
 
 from tests.e2e.test_thin_slice import (
     ADMIN,
-    applied_classifications,
     running_stack,
     wait_until,
     webhooks_about,
@@ -22,12 +21,6 @@ from tests.receiver import webhook_receiver
 
 pytestmark = pytest.mark.e2e
 JSON = {**ADMIN, "content-type": "application/json"}
-
-
-def published_classifications(client: httpx.Client, scoring: str, lead_id: str) -> int:
-    """How many `lead.classified` scoring published about the lead: a change each, not a refusal."""
-    history = client.get(f"{scoring}/v1/leads/{lead_id}", headers=ADMIN).json()["history"]
-    return sum(1 for change in history if not (change.get("note") or "").startswith("refused"))
 
 
 def test_imported_history_reaches_no_rep_and_no_speed_figure(tmp_path: Path) -> None:
@@ -46,7 +39,8 @@ def test_imported_history_reaches_no_rep_and_no_speed_figure(tmp_path: Path) -> 
             headers=ADMIN,
             json={"name": "Dana", "webhook_url": receiver.url},
         ).json()
-        csv = f"email,Дата обращения\nw1@hist.kz,{enquired:%Y-%m-%d %H:%M}\n"
+        dated = f"{enquired:%Y-%m-%d %H:%M}"
+        csv = f"email,Дата обращения\nw1@hist.kz,{dated}\nw6@hist.kz,{dated}\n"
         started = client.post(
             stack.url("ingest", "/v1/imports"),
             params={"tz": "UTC"},
@@ -55,22 +49,35 @@ def test_imported_history_reaches_no_rep_and_no_speed_figure(tmp_path: Path) -> 
         )
         assert started.status_code == 202, started.text
         scoring = stack.url("scoring")
-        [imported] = wait_until(
-            lambda: client.get(f"{scoring}/v1/leads", headers=ADMIN).json()["items"], timeout=20
+        imported = wait_until(
+            lambda: (
+                len(items := client.get(f"{scoring}/v1/leads", headers=ADMIN).json()["items"]) == 2 and items
+            ),
+            timeout=20,
         )
-        lead_id = imported["lead_id"]
+        email_of = {
+            client.get(stack.url("ingest", f"/v1/leads/{i['lead_id']}"), headers=ADMIN).json()["email"]: i[
+                "lead_id"
+            ]
+            for i in imported
+        }
+        lead_id, worked = email_of["w1@hist.kz"], email_of["w6@hist.kz"]
         crm_key = {"X-Source-Key": crm["key"]}
-        for kind, days, extra in (
-            ("sales_accepted", 2, {}),
-            ("won", 7, {"amount": 80000, "currency": "KZT"}),
+        for lead, kind, days, extra in (
+            (lead_id, "sales_accepted", 2, {}),
+            (lead_id, "won", 7, {"amount": 80000, "currency": "KZT"}),
+            (worked, "sales_accepted", 2, {}),
+            (worked, "meeting_booked", 5, {}),
         ):
             at = (enquired + timedelta(days=days)).isoformat()
-            body = {"lead_id": lead_id, "type": kind, "occurred_at": at, **extra}
+            body = {"lead_id": lead, "type": kind, "occurred_at": at, **extra}
             posted = client.post(stack.url("ingest", "/v1/outcomes"), headers=crm_key, json=body)
             assert posted.status_code == 202, posted.text
-        wait_until(
-            lambda: client.get(f"{scoring}/v1/leads/{lead_id}", headers=ADMIN).json()["stage"] == "customer"
-        )
+
+        def stage_of(lead: str) -> str:
+            return str(client.get(f"{scoring}/v1/leads/{lead}", headers=ADMIN).json()["stage"])
+
+        wait_until(lambda: (stage_of(lead_id), stage_of(worked)) == ("customer", "opportunity"))
 
         live = client.post(
             stack.url("ingest", "/v1/leads"),
@@ -80,11 +87,17 @@ def test_imported_history_reaches_no_rep_and_no_speed_figure(tmp_path: Path) -> 
         assert live.status_code == 202, live.text
         live_id = live.json()["lead_id"]
         wait_until(lambda: "lead.hot" in webhooks_about(receiver, rep["webhook_secret"], live_id), timeout=10)
-        published = published_classifications(client, scoring, lead_id) + published_classifications(
-            client, scoring, live_id
-        )
-        wait_until(lambda: applied_classifications(client, stack) == published, timeout=20)
-        assert webhooks_about(receiver, rep["webhook_secret"], lead_id) == [], "history is no call now"
+
+        # nurture followed both to their playbooks (its hand-offs run in the same transaction)
+        def touches(lead: str) -> list[dict[str, Any]]:
+            return list(client.get(stack.url("nurture", f"/v1/leads/{lead}/touches"), headers=ADMIN).json())
+
+        wait_until(lambda: any(t["playbook"] == "customer" for t in touches(lead_id)), timeout=20)
+        # the SQL playbook's call task ("call now") for the lead sales met in October: cancelled
+        tasks = wait_until(lambda: [t for t in touches(worked) if t["channel"] == "call_task"], timeout=20)
+        assert all(t["status"] == "cancelled" and t["detail"].startswith("history") for t in tasks), tasks
+        for lead in (lead_id, worked):
+            assert webhooks_about(receiver, rep["webhook_secret"], lead) == [], "history is no call now"
 
         def speed(**params: str) -> dict[str, Any]:
             response = client.get(stack.url("metrics", "/v1/speed-to-lead"), params=params, headers=ADMIN)
