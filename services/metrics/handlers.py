@@ -9,7 +9,7 @@ from sqlalchemy import Table, Text, bindparam, case, cast, func, or_, select, te
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics import proposal_facts, source_names
+from services.metrics import hand_offs, proposal_facts, source_names
 from services.metrics.fact_columns import (
     ADDED,
     AS_OF,
@@ -30,8 +30,9 @@ FACTS: Table = LeadFact.__table__  # type: ignore[attr-defined]
 
 
 async def record(session: AsyncSession, events: list[Envelope]) -> None:
-    """One upsert per column shape for the whole run, and the names of the sources its captures
-    came through. One handler for every fact event, so a batch of mixed events stays one run."""
+    """One upsert per column shape for the whole run, the names of the sources its captures
+    came through, and its hand-offs to reps (`hand_offs`). One handler for every fact event,
+    so a batch of mixed events stays one run."""
     rows: dict[Any, dict[str, Any]] = {}
     for event in events:
         merge(rows.setdefault(event.lead_id, {}), COLUMNS[event.type](event))
@@ -48,6 +49,7 @@ async def record(session: AsyncSession, events: list[Envelope]) -> None:
         values = {name: [row[name] for row in shaped] for name in columns}
         await execute_compiled_once(session, _upsert(shape), values)
     await source_names.record(session, events)
+    await hand_offs.record(session, events)
 
 
 @lru_cache(maxsize=256)  # a few dozen shapes occur; one statement each, compiled once (on first run)
@@ -102,6 +104,7 @@ async def forget(session: AsyncSession, events: list[Envelope]) -> None:
     leads = list({e.lead_id for e in events})
     await session.execute(FACTS.delete().where(FACTS.c.lead_id.in_(leads)))
     await proposal_facts.forget(session, leads)
+    await hand_offs.forget(session, leads)
     await session.execute(_FORGET_ARCHIVED, {"leads": leads, "erasures": [e.id for e in events]})
 
 

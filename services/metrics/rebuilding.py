@@ -33,7 +33,8 @@ async def said_partial(request: Request, report: ReportT, before: Progress) -> R
 
 
 async def reset_read_model(session: AsyncSession) -> None:
-    await session.execute(text("TRUNCATE lead_facts, proposal_facts, source_names, leads_before_archive"))
+    tables = "lead_facts, proposal_facts, source_names, leads_before_archive, hand_offs"
+    await session.execute(text(f"TRUNCATE {tables}"))
 
 
 async def leads_before_archive(session: AsyncSession) -> int:

@@ -215,15 +215,22 @@ class Percentiles(BaseModel):
 class SpeedRow(BaseModel):
     group: str | None
     to_first_webhook_seconds: Percentiles
-    to_acknowledgement_seconds: Percentiles
+    to_acknowledgement_seconds: Percentiles = Field(
+        description="Capture → acknowledgement, of the leads acknowledged; by rep, each rep's"
+        " hand-off → that rep's acknowledgement, of their hand-offs given in the period."
+    )
     sla_compliance: float | None = Field(
         description="Of the leads handed to a rep whose SLA is over, the share acknowledged"
         " within it; those still inside their SLA (sla_pending) are left out until it is over."
         " A lead breached before any hand-off (no active rep matched it: nurture told the"
-        " managers) is missed, and counts among them though no rep had it."
+        " managers) is missed, and counts among them though no rep had it. By rep, of the rep's"
+        " hand-offs given in the period (an escalated lead is a hand-off of each rep it went to),"
+        " each acknowledged within the SLA of that rep's hand-off; one taken from the rep before"
+        " they acknowledged it, through no fault of theirs, is neither met nor missed."
     )
     sla_pending: int = Field(
-        description="Leads handed to a rep, not acknowledged yet and still inside their SLA."
+        description="Leads handed to a rep, not acknowledged yet and still inside their SLA (by rep,"
+        " the rep's hand-offs)."
     )
     touches_to_conversion: float | None = Field(
         description="Touches sent to a customer before it became one, on average (not those after)."

@@ -1,7 +1,8 @@
 """A realistic funnel at any size, for trying the dashboard and measuring reads: leads over
 channels, campaigns, industries and company sizes, moving down the stages in the DOMAIN.md
 proportions (half become MQLs, and so on: 000:87), hot / warm / cold, handed to reps (their
-webhooks delivered, a few late or never) and acknowledged or breached, touched, won with
+webhooks delivered, a few late or never) and acknowledged or breached (a breach escalated to
+another rep, whose hand-off is one of the lead's `hand_offs`), touched, won with
 revenue, and the marketing and sales spend of every month.
 
 Bulk-loaded (COPY) into metrics' own read model, not produced through the services' write
@@ -66,6 +67,7 @@ COLUMNS = [
     "won_at",
     "last_won_at",
 ]
+HAND_OFF_COLUMNS = ["lead_id", "rep_id", "assigned_at", "acknowledged_at", "breached_at"]
 EMPTIED = (
     Table("lead_facts", "lead_id", "lead", "leads"),
     Table("spend", "id", "spend entry", "spend entries"),
@@ -97,10 +99,37 @@ def lead_rows(
     were captured (as a table filled over time holds them): evenly spread, each at a random
     moment of its own share of the time."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible data set, not security
-    sources = {channel: uuid.UUID(int=rng.getrandbits(128)) for channel in CHANNELS}
-    reps = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(12)]
+    sources, reps = _people(rng)
     for index in range(leads):
         yield _lead(rng, sources, reps, until - timedelta(days=days * (leads - index - rng.random()) / leads))
+
+
+def _people(rng: random.Random) -> tuple[dict[str, uuid.UUID], list[uuid.UUID]]:
+    """The sources (one a channel) and the reps, the first draws of a seed."""
+    sources = {channel: uuid.UUID(int=rng.getrandbits(128)) for channel in CHANNELS}
+    return sources, [uuid.UUID(int=rng.getrandbits(128)) for _ in range(12)]
+
+
+def reps_of(seed: int = 1) -> list[uuid.UUID]:
+    return _people(random.Random(seed))[1]  # noqa: S311 - a reproducible data set, not security
+
+
+def hand_off_rows(lead: tuple[Any, ...], reps: list[uuid.UUID]) -> list[tuple[Any, ...]]:
+    """A lead row's hand-offs (HAND_OFF_COLUMNS), as nurture would have made them: to its rep;
+    when that rep missed the SLA, escalated at the breach to another rep (picked by the lead's
+    id), who acknowledged it when the lead was (late for the first rep), or breached it too and
+    the managers were told. `reps`: the seed's (`reps_of`)."""
+    lead_id, rep, assigned, acknowledged, breached = (lead[COLUMNS.index(c)] for c in HAND_OFF_COLUMNS)
+    if assigned is None:
+        return []
+    if breached is None:
+        return [(lead_id, rep, assigned, acknowledged, None)]
+    then = reps[(reps.index(rep) + 1 + lead_id.int % (len(reps) - 1)) % len(reps)]
+    late = acknowledged is None or acknowledged - breached > SLA
+    return [
+        (lead_id, rep, assigned, None, breached),
+        (lead_id, then, breached, acknowledged, breached + SLA if late else None),
+    ]
 
 
 def _lead(
@@ -219,27 +248,33 @@ async def seed(
     connection = await asyncpg.connect(dsn)
     try:
         async with connection.transaction():  # the lock: nothing arrives between count and TRUNCATE
-            await connection.execute(f'LOCK "{schema}".lead_facts, "{schema}".spend IN ACCESS EXCLUSIVE MODE')
+            tables = f'"{schema}".lead_facts, "{schema}".spend, "{schema}".hand_offs'
+            await connection.execute(f"LOCK {tables} IN ACCESS EXCLUSIVE MODE")
             found = await unseeded_rows(connection, schema, EMPTIED)
             if found and not replace_everything:
                 raise UnseededRows({"metrics": found})
-            await connection.execute(f'TRUNCATE "{schema}".lead_facts, "{schema}".spend')
-        customers, chunk = 0, []
+            await connection.execute(f"TRUNCATE {tables}")
+        customers, chunk, handed, reps = 0, [], [], reps_of(seed)
         for done, row in enumerate(lead_rows(leads, seed, until), 1):
             chunk.append(row)
+            handed.extend(hand_off_rows(row, reps))
             customers += row[COLUMNS.index("purchases")] > 0
             if len(chunk) == CHUNK or done == leads:
                 await connection.copy_records_to_table(
                     "lead_facts", schema_name=schema, columns=COLUMNS, records=chunk
                 )
-                chunk = []
+                await connection.copy_records_to_table(
+                    "hand_offs", schema_name=schema, columns=HAND_OFF_COLUMNS, records=handed
+                )
+                chunk, handed = [], []
                 progress(done)
         spend = spend_rows(seed, until)
         await connection.copy_records_to_table(
             "spend", schema_name=schema, columns=SPEND_COLUMNS, records=spend
         )
         # As after any bulk load: the counts the triggers kept were rewritten chunk by chunk.
-        for kept in ("lead_facts", "spend", "funnel_months", "speed_months", "speed_days"):
+        kept_tables = ("lead_facts", "spend", "funnel_months", "speed_months", "speed_days")
+        for kept in (*kept_tables, "hand_offs", "hand_off_months", "hand_off_days"):
             await connection.execute(f'VACUUM ANALYZE "{schema}".{kept}')
     finally:
         await connection.close()

@@ -3,7 +3,13 @@ from speed_months (migration 0009), the whole days of its part-months from speed
 and only a part-day at either end counted from the leads themselves (less than two days of
 leads however long the period). Only a row per (group, measure, bucket) reaches Python, however
 many leads there are; `speed_maths.speed_row` reads the percentiles off them (nearest rank,
-each within 1%)."""
+each within 1%).
+
+By rep, each rep is measured on the hand-offs they got (migration 0026): the count handed off,
+hand-off -> acknowledgement and SLA compliance come from cells kept per hand-off (hand_off_months,
+hand_off_days, read the same way, by the day of the hand-off); the rest (webhook arrival, sales
+cycle, touches) from the leads' cells, under the rep first given the lead. The overall row is
+the leads', whichever the grouping."""
 
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -58,6 +64,29 @@ DAYS = text(
     "SELECT grp, measure, bucket, sum(leads) FROM speed_days"
     " WHERE dim = :dim AND day >= :first AND day < :end GROUP BY grp, measure, bucket HAVING sum(leads) <> 0"
 )
+# By rep, the leads' cells of these measures (and of SLAs met) give way to the hand-offs'.
+HANDED = {"webhook", "ack"}
+HAND_OFF_CELLS = (
+    "FROM hand_offs AS h"
+    " CROSS JOIN LATERAL hand_off_buckets(h.assigned_at, h.acknowledged_at, h.released_at) AS b"
+    " CROSS JOIN LATERAL (VALUES ('webhook', b.counted), ('ack', b.ack), ('sla', b.sla))"
+    " AS m (measure, bucket)"
+)
+HAND_OFF_COUNT = text(
+    f"SELECT h.rep_id::text, m.measure, m.bucket, count(*) {HAND_OFF_CELLS}"
+    " WHERE h.assigned_at >= :start AND h.assigned_at < :stop AND m.bucket IS NOT NULL GROUP BY 1, 2, 3"
+)
+HAND_OFF_DAYS = text(
+    "SELECT rep, measure, bucket, sum(hand_offs) FROM hand_off_days"
+    " WHERE day >= :first AND day < :end GROUP BY rep, measure, bucket HAVING sum(hand_offs) <> 0"
+)
+# The hand-offs given since `since`, neither acknowledged nor ended: still inside their SLA.
+HAND_OFFS_PENDING = text(
+    "SELECT rep_id::text, count(*) FROM hand_offs"
+    " WHERE assigned_at > :since AND acknowledged_at IS NULL AND breached_at IS NULL AND released_at IS NULL"
+    " AND assigned_at >= coalesce(:start, '-infinity') AND assigned_at < coalesce(:stop, 'infinity')"
+    " GROUP BY 1"
+).bindparams(*(bindparam(name, type_=DateTime(timezone=True)) for name in ("since", "start", "stop")))
 COUNTED_WITH = text("SELECT seconds FROM speed_sla")
 # The sla cells per day, then per month from those (one pass over the leads).
 RECOUNT_SLA = text(
@@ -71,6 +100,18 @@ RECOUNT_SLA = text(
     " SELECT date_trunc('month', day)::date, dim, grp, 'sla', bucket, sum(n) FROM days GROUP BY 1, 2, 3, 5"
     ") INSERT INTO speed_days (day, dim, grp, measure, bucket, leads)"
     " SELECT day, dim, grp, 'sla', bucket, n FROM days"
+)
+RECOUNT_HAND_OFF_SLA = text(
+    "WITH days AS ("
+    " SELECT (h.assigned_at AT TIME ZONE 'UTC')::date AS day, h.rep_id::text AS rep, b.sla AS bucket,"
+    " count(*) AS n FROM hand_offs AS h"
+    " CROSS JOIN LATERAL hand_off_buckets(h.assigned_at, h.acknowledged_at, h.released_at) AS b"
+    " WHERE b.sla IS NOT NULL GROUP BY 1, 2, 3"
+    "), months AS ("
+    " INSERT INTO hand_off_months (month, rep, measure, bucket, hand_offs)"
+    " SELECT date_trunc('month', day)::date, rep, 'sla', bucket, sum(n) FROM days GROUP BY 1, 2, 4"
+    ") INSERT INTO hand_off_days (day, rep, measure, bucket, hand_offs)"
+    " SELECT day, rep, 'sla', bucket, n FROM days"
 )
 Cells = dict[str | None, dict[str, dict[int, int]]]  # group → measure → bucket → leads
 
@@ -98,32 +139,61 @@ async def speed_report(
             _add(cells, await session.execute(DAYS, {"dim": dim, "first": first_day, "end": end_day}))
         for opens, closes in ends:
             await _count(session, cells, dim, opens, closes)
-    pending = await _pending(session, dim, from_, to, now - timedelta(seconds=sla_seconds))
+    since = now - timedelta(seconds=sla_seconds)
+    pending = await _pending(session, dim, from_, to, since)
     everyone: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for measures in cells.values():
         for measure, histogram in measures.items():
             for bucket, leads in histogram.items():
                 everyone[measure][bucket] += leads
+    overall = speed_row(None, everyone, sum(pending.values()))
+    if dim == "rep":
+        cells, pending = await _by_hand_off(session, cells, from_, to, since)
     rows = [  # a lead with no rep (or channel) is in the group null, listed last
         speed_row(group, measures, pending.get(group, 0))
         for group, measures in sorted(cells.items(), key=lambda item: (item[0] is None, item[0] or ""))
     ]
-    return SpeedReport(
-        sla_seconds=sla_seconds,
-        overall=speed_row(None, everyone, sum(pending.values())),
-        rows=rows if by else [],
-    )
+    return SpeedReport(sla_seconds=sla_seconds, overall=overall, rows=rows if by else [])
+
+
+async def _by_hand_off(
+    session: AsyncSession, leads: Cells, from_: datetime | None, to: datetime | None, since: datetime
+) -> tuple[Cells, dict[str | None, int]]:
+    """The reps' cells: the leads' cells `leads` but for the hand-off's measures (the count
+    handed off, the acknowledgements, the SLAs met), which are their hand-offs' of the period,
+    read as the leads' are (whole months, whole days, part-days); and the reps' hand-offs
+    still inside their SLA."""
+    cells: Cells = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    for group, measures in leads.items():
+        for measure, histogram in measures.items():
+            for bucket, n in histogram.items():
+                if measure not in HANDED and (measure, bucket) != ("sla", 1):
+                    cells[group][measure][bucket] += n
+    first, end = whole_months(from_, to)
+    if first is None or end is None or first < end:
+        await _kept(session, cells, "hand_off", first, end)
+    for _, start, stop in part_months(from_, to):
+        days, ends = whole_days(start, stop)
+        if days is not None:
+            _add(cells, await session.execute(HAND_OFF_DAYS, {"first": days[0], "end": days[1]}))
+        for opens, closes in ends:
+            _add(cells, await session.execute(HAND_OFF_COUNT, {"start": opens, "stop": closes}))
+    rows = await session.execute(HAND_OFFS_PENDING, {"start": from_, "stop": to, "since": since})
+    return cells, {group: int(n) for group, n in rows}
 
 
 async def _kept(session: AsyncSession, cells: Cells, dim: str, first: Any, end: Any) -> None:
-    where = ["dim = :dim"]
+    """The cells of the whole months [first, end) of `dim`, or of the hand-offs (dim hand_off)."""
+    hand_offs = dim == "hand_off"
+    where = ["true" if hand_offs else "dim = :dim"]
     if first is not None:
         where.append("month >= :first")
     if end is not None:
         where.append("month < :end")
+    grp, n, table = ("rep", "hand_offs", "hand_off_months") if hand_offs else ("grp", "leads", "speed_months")
     query = text(
-        f"SELECT grp, measure, bucket, sum(leads) FROM speed_months WHERE {' AND '.join(where)}"  # noqa: S608 - fixed clauses
-        " GROUP BY grp, measure, bucket HAVING sum(leads) <> 0"
+        f"SELECT {grp}, measure, bucket, sum({n}) FROM {table} WHERE {' AND '.join(where)}"  # noqa: S608 - fixed clauses
+        f" GROUP BY {grp}, measure, bucket HAVING sum({n}) <> 0"
     )
     # Summed in the order of the cells' index (migration 0022), streaming: the planner reckons
     # hashing them cheaper, and it takes twice as long (200 against 85 ms at a million leads).
@@ -173,10 +243,13 @@ async def _count_sla_as(session: AsyncSession, seconds: float) -> None:
     meanwhile; a second reader waits for the first and finds it done."""
     if (await session.execute(COUNTED_WITH)).scalar_one() == seconds:
         return
-    await session.execute(text("LOCK TABLE lead_facts IN SHARE ROW EXCLUSIVE MODE"))
+    await session.execute(text("LOCK TABLE lead_facts, hand_offs IN SHARE ROW EXCLUSIVE MODE"))
     if (await session.execute(COUNTED_WITH)).scalar_one() == seconds:
         return
     await session.execute(text("UPDATE speed_sla SET seconds = :seconds"), {"seconds": seconds})
     await session.execute(text("DELETE FROM speed_months WHERE measure = 'sla'"))
     await session.execute(text("DELETE FROM speed_days WHERE measure = 'sla'"))
     await session.execute(RECOUNT_SLA)
+    await session.execute(text("DELETE FROM hand_off_months WHERE measure = 'sla'"))
+    await session.execute(text("DELETE FROM hand_off_days WHERE measure = 'sla'"))
+    await session.execute(RECOUNT_HAND_OFF_SLA)

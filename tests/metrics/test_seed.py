@@ -69,9 +69,24 @@ async def test_a_seeded_funnel_has_webhooks_delivered_late_or_never_and_slas_mis
         response = await client.get("/v1/speed-to-lead", params={"to": "2026-12-01"})
         assert response.status_code == 200, response.text
         overall = response.json()["overall"]
+        by_rep = (
+            await client.get("/v1/speed-to-lead", params={"to": "2026-12-01", "group_by": "rep"})
+        ).json()
     assert overall["to_first_webhook_seconds"]["count"] == len(delivered)
     assert overall["to_first_webhook_seconds"]["p50"] < 3
     assert 0.6 < overall["sla_compliance"] < 0.85
+    # A missed hand-off was escalated to another rep (a hand-off of theirs), who took the lead on
+    # if it ever was: each acknowledgement is the rep's who made it, from their own hand-off.
+    escalated = [row for row in handed if row["breached_at"]]
+    connection = await asyncpg.connect(dsn)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM metrics.hand_offs") == len(handed) + len(
+            escalated
+        )
+    finally:
+        await connection.close()
+    acknowledged = sum(row["to_acknowledgement_seconds"]["count"] for row in by_rep["rows"])
+    assert acknowledged == sum(1 for row in handed if row["acknowledged_at"])
 
 
 def test_leadflow_seed_says_what_it_wrote_and_how(servers: Servers) -> None:
