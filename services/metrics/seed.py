@@ -68,6 +68,7 @@ COLUMNS = [
     "last_won_at",
 ]
 HAND_OFF_COLUMNS = ["lead_id", "rep_id", "assigned_at", "acknowledged_at", "breached_at"]
+END_COLUMNS = ["lead_id", "rep_id", "ended", "given_by", "at"]  # the acknowledgements (hand_offs.py)
 EMPTIED = (
     Table("lead_facts", "lead_id", "lead", "leads"),
     Table("spend", "id", "spend entry", "spend entries"),
@@ -248,7 +249,9 @@ async def seed(
     connection = await asyncpg.connect(dsn)
     try:
         async with connection.transaction():  # the lock: nothing arrives between count and TRUNCATE
-            tables = f'"{schema}".lead_facts, "{schema}".spend, "{schema}".hand_offs'
+            tables = ", ".join(
+                f'"{schema}".{t}' for t in ("lead_facts", "spend", "hand_offs", "hand_off_ends")
+            )
             await connection.execute(f"LOCK {tables} IN ACCESS EXCLUSIVE MODE")
             found = await unseeded_rows(connection, schema, EMPTIED)
             if found and not replace_everything:
@@ -265,6 +268,10 @@ async def seed(
                 )
                 await connection.copy_records_to_table(
                     "hand_offs", schema_name=schema, columns=HAND_OFF_COLUMNS, records=handed
+                )
+                ends = [(lead, rep, "acknowledged_at", at, at) for lead, rep, _, at, _ in handed if at]
+                await connection.copy_records_to_table(
+                    "hand_off_ends", schema_name=schema, columns=END_COLUMNS, records=ends
                 )
                 chunk, handed = [], []
                 progress(done)

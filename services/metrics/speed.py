@@ -159,16 +159,16 @@ async def speed_report(
 async def _by_hand_off(
     session: AsyncSession, leads: Cells, from_: datetime | None, to: datetime | None, since: datetime
 ) -> tuple[Cells, dict[str | None, int]]:
-    """The reps' cells: the leads' cells `leads` but for the hand-off's measures (the count
-    handed off, the acknowledgements, the SLAs met), which are their hand-offs' of the period,
-    read as the leads' are (whole months, whole days, part-days); and the reps' hand-offs
-    still inside their SLA."""
-    cells: Cells = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
-    for group, measures in leads.items():
-        for measure, histogram in measures.items():
-            for bucket, n in histogram.items():
-                if measure not in HANDED and (measure, bucket) != ("sla", 1):
-                    cells[group][measure][bucket] += n
+    """The reps' cells: the leads' cells `leads` (taken) but for the hand-off's measures (the
+    count handed off, the acknowledgements, the SLAs met), which are their hand-offs' of the
+    period, read as the leads' are (whole months, whole days, part-days); and the reps'
+    hand-offs still inside their SLA."""
+    cells = leads
+    for measures in cells.values():
+        for measure in HANDED:
+            measures.pop(measure, None)
+        if "sla" in measures:
+            measures["sla"].pop(1, None)
     first, end = whole_months(from_, to)
     if first is None or end is None or first < end:
         await _kept(session, cells, "hand_off", first, end)

@@ -139,7 +139,18 @@ async def test_each_rep_is_measured_on_the_hand_offs_they_got(
     whole = (await metrics.get("/v1/speed-to-lead", params=PERIODS["whole month"])).json()
     assert whole["overall"]["to_acknowledgement_seconds"]["count"] >= 2
 
-    # A rebuild from metrics' archive gives the same.
+    # A rebuild from metrics' archive gives the same, from a read model gone wrong: B's
+    # acknowledgement lost, and one of A's that never was.
+    db = metrics._transport.app.state.runtime.db  # type: ignore[attr-defined]
+    async with db.transaction() as session:
+        await session.execute(
+            text("UPDATE hand_offs SET acknowledged_at = NULL WHERE rep_id = :rep"), {"rep": b}
+        )
+        wrong = {"lead": escalated.lead_id, "rep": a, "at": AT + MINUTE}
+        await session.execute(
+            text("INSERT INTO hand_off_ends VALUES (:lead, :rep, 'acknowledged_at', :at, :at)"), wrong
+        )
+    assert _figures((await _rows(metrics, reps, PERIODS["whole month"]))["B"])[0] == 0
     assert (await metrics.post("/v1/rebuild", headers=ADMIN)).status_code == 202
 
     async def rebuilt() -> bool:
@@ -164,7 +175,6 @@ async def test_each_rep_is_measured_on_the_hand_offs_they_got(
     assert _figures(rows["A"]) == (0, None, None, 0)
     for period in PERIODS.values():
         assert "B" not in await _rows(metrics, reps, period)
-    db = metrics._transport.app.state.runtime.db  # type: ignore[attr-defined]
     async with db.transaction() as session:
         held = text("SELECT count(*) FROM hand_offs WHERE lead_id = :lead")
         assert (await session.execute(held, {"lead": escalated.lead_id})).scalar_one() == 0
