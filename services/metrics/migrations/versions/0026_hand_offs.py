@@ -104,7 +104,9 @@ def upgrade() -> None:
         "CREATE INDEX hand_offs_awaiting_acknowledgement ON hand_offs (assigned_at)"
         " WHERE acknowledged_at IS NULL AND breached_at IS NULL AND released_at IS NULL"
     )
-    # The unique keys hold the counts; months are summed in the order of their cells (as 0022).
+    # The unique keys hold the counts. A period's months are summed in the order of their cells,
+    # streaming through the key (as 0022's index): one keyed by month first was read by month and
+    # sorted (26 against 13 ms for ten months at 300,000 leads).
     op.execute(
         """
         CREATE TABLE hand_off_days (
@@ -124,11 +126,8 @@ def upgrade() -> None:
             measure text NOT NULL,
             bucket integer NOT NULL,
             hand_offs bigint NOT NULL,
-            UNIQUE (month, rep, measure, bucket)
+            UNIQUE (rep, measure, bucket, month) INCLUDE (hand_offs)
         )"""
-    )
-    op.execute(
-        "CREATE INDEX hand_off_months_by_cell ON hand_off_months (rep, measure, bucket) INCLUDE (month, hand_offs)"
     )
     op.execute(
         """
