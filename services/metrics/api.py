@@ -149,12 +149,31 @@ async def cac(
         campaigns = (
             {entry.campaign for entry in entries if entry.campaign} if group_by == "campaign" else set()
         )
-        acquired = await lifetime.customers_acquired(
-            session, start, end, period, group_by, max_groups, campaigns, zone=span.zone.key
+        currency = await spend.report_currency(session, settings.currency)
+        acquired, foreign = await lifetime.customers_acquired(
+            session,
+            start,
+            end,
+            period,
+            group_by,
+            max_groups,
+            campaigns,
+            zone=span.zone.key,
+            currency=currency,
         )
     margin = margin or settings.margin
     report = finance.cac_report(
-        entries, acquired, start, end, group_by, period, margin, settings, zone=span.zone
+        entries,
+        acquired,
+        start,
+        end,
+        group_by,
+        period,
+        margin,
+        settings,
+        zone=span.zone,
+        currency=currency,
+        foreign=foreign,
     )
     return await said_partial(request, report, rebuild_before)
 
@@ -171,13 +190,16 @@ async def ltv(
     segment, beside CAC."""
     settings = request.app.state.settings
     async with request.app.state.runtime.db.transaction() as session:
-        overall, groups = await lifetime.customer_totals(session, group_by)
+        currency = await spend.report_currency(session, settings.currency)
+        overall, groups = await lifetime.customer_totals(session, group_by, currency)
+        bought = await lifetime.bought_in_other_currencies(session, group_by, currency)
         now = request.app.state.clock()
         entries = await spend.begun_by(session, now)
         acquired = await spend.acquired_by_month(session, now)
-    everyone, per_channel = ltv_maths.cac_to_date(entries, acquired, now, group_by == "channel")
+    everyone, per_channel = ltv_maths.cac_to_date(entries, acquired, now, group_by == "channel", currency)
+    elsewhere = ltv_maths.other_currencies(entries, bought, now, group_by, currency)
     margin = margin or settings.margin
-    report = ltv_maths.ltv_report(groups, overall, margin, everyone, per_channel)
+    report = ltv_maths.ltv_report(groups, overall, margin, everyone, per_channel, currency, elsewhere)
     return await said_partial(request, report, rebuild_before)
 
 

@@ -20,6 +20,13 @@ class MetricsSettings(ServiceSettings):
     cac_low: float | None = Field(
         None, validation_alias="LEADFLOW_METRICS_CAC_LOW", description="Warn below this CAC (costs missing?)."
     )
+    currency: str | None = Field(
+        None,
+        pattern=r"^[A-Z]{3}$",
+        validation_alias="LEADFLOW_METRICS_CURRENCY",
+        description="The currency CAC and LTV are reckoned in (ISO 4217); amounts in others are shown"
+        " apart, not converted. Unset: the one most spend entries are in.",
+    )
     sla_seconds: float = Field(900, gt=0, validation_alias="LEADFLOW_NURTURE_SLA_SECONDS")
     scoring_url: str = Field("http://127.0.0.1:8002", validation_alias="LEADFLOW_SCORING_URL")
     nurture_url: str = Field("http://127.0.0.1:8003", validation_alias="LEADFLOW_NURTURE_URL")

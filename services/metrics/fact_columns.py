@@ -40,6 +40,7 @@ EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES) if s != "churned"}
 }
 LATEST = {"last_won_at", "furthest_stage", "classified_at", "industry_at", "segment_at"}
 KEYED = {"churn_outcomes", "churn_moves"}  # {event id: moment}: the earliest moment per id
+ADDED_BY_KEY = {"currency_revenue", "currency_purchases"}  # {currency: amount}: added per currency
 ADDED = {"touch_times", "purchases", "revenue"}  # touch_times: every touch's moment, sorted
 FIRST = {"channel", "source_id", "campaign"}  # attribution: only the capture gives them
 # A value and the column saying when it was given: the newest (or, for the rep, the earliest
@@ -150,10 +151,13 @@ def outcome(event: Envelope) -> dict[str, Any]:
     if data.get("outcome") != "won":
         return {}
     amount = Decimal(str(data.get("amount") or 0))
+    currency = data.get("currency") or ""  # none named: the report's own (`finance.in_currency`)
     customer = FUNNEL_STAGES.index("customer")
     return {
         "purchases": 1,
         "revenue": amount,
+        "currency_revenue": {currency: amount},
+        "currency_purchases": {currency: 1},
         "won_at": at,
         "last_won_at": at,
         "customer_at": at,
@@ -206,6 +210,10 @@ def merge(row: dict[str, Any], values: dict[str, Any]) -> None:
             row[name] = earliest_by_key(current, value)
         elif name in ADDED:
             row[name] = current + value
+        elif name in ADDED_BY_KEY:
+            row[name] = {
+                key: current.get(key, 0) + value.get(key, 0) for key in current.keys() | value.keys()
+            }
         elif name not in FIRST:
             row[name] = value
 
@@ -222,6 +230,11 @@ def keyed_json(moments: dict[str, datetime]) -> str:
     """A map of moments as the database keeps it: each moment in UTC (`_utc`), in one form, so
     the same moment is the same text however it came (and as migration 0017 wrote it)."""
     return json.dumps({key: at.isoformat() for key, at in sorted(moments.items())})
+
+
+def added_json(amounts: dict[str, Any]) -> str:
+    """A map of amounts as JSON numbers, to the cent (a float would round the largest)."""
+    return "{" + ",".join(f"{json.dumps(key)}:{amount}" for key, amount in sorted(amounts.items())) + "}"
 
 
 def _utc(at: datetime) -> datetime:

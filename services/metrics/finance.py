@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from services.metrics.overflow import OVERFLOW, Group, label_of
 from services.metrics.periods import days_begun_in
-from services.metrics.schemas import CacReport, CacRow
+from services.metrics.schemas import CacReport, CacRow, OtherCurrency
 from shared.times import UTC_ZONE
 
 Bucketing = Literal["month", "quarter"]
@@ -48,7 +48,57 @@ def spread(
     return costs
 
 
-CURRENCY_NOTE = "amounts are summed as entered, whatever their currency: keep one currency per report"
+def currency_note(currency: str) -> str:
+    return (
+        f"every amount is in {currency}; amounts in other currencies are not converted (no exchange"
+        " rates): they are left out of every figure and shown apart, per row, in other_currencies."
+        f" A win that named no currency counts as {currency}"
+    )
+
+
+def in_currency(entries: Iterable[Any], currency: str) -> tuple[list[Any], dict[str, list[Any]]]:
+    """The spend entries in `currency`, and the others by their currency."""
+    ours: list[Any] = []
+    others: dict[str, list[Any]] = defaultdict(list)
+    for entry in entries:
+        (ours if entry.currency == currency else others[entry.currency]).append(entry)
+    return ours, dict(others)
+
+
+class ForeignRevenue(NamedTuple):
+    """Revenue of customers won on `day` (or in its month or quarter), in `group`, paid in
+    `currency`, another than the report's."""
+
+    day: date
+    group: Group
+    currency: str
+    revenue: float
+
+
+def _other_currencies(
+    others: dict[str, list[Any]],
+    revenue: Sequence[ForeignRevenue],
+    start: date,
+    end: date,
+    period: Bucketing,
+    by: str | None,
+) -> dict[tuple[str, Group], dict[str, OtherCurrency]]:
+    """Per bucket (and group), what was spent and earned in each other currency."""
+    amounts: dict[tuple[str, Group], dict[str, list[float]]] = defaultdict(
+        lambda: defaultdict(lambda: [0.0, 0.0])
+    )
+    for currency, entries in others.items():
+        for key, cost in spread(entries, start, end, period, by).items():
+            amounts[key][currency][0] += cost
+    for row in revenue:
+        amounts[(bucket_of(row.day, period), row.group if by else None)][row.currency][1] += row.revenue
+    return {
+        key: {
+            c: OtherCurrency(costs=round(cost, 2), revenue=round(earned, 2))
+            for c, (cost, earned) in sorted(by_currency.items())
+        }
+        for key, by_currency in amounts.items()
+    }
 
 
 class Acquired(NamedTuple):
@@ -73,21 +123,51 @@ def cac_report(
     settings: Any,
     *,
     zone: ZoneInfo = UTC_ZONE,
+    currency: str = "USD",
+    foreign: Sequence[ForeignRevenue] = (),
 ) -> CacReport:
     """Costs of the days that start in [start, end) in `zone` (`days_begun_in`), beside the
-    customers acquired in it."""
-    costs = spread(spend, *days_begun_in(start, end, zone), period, by)
+    customers acquired in it; in `currency` alone (`acquired`'s revenue is theirs in it), the
+    spend and the revenue (`foreign`) in other currencies beside each row, unconverted."""
+    days = days_begun_in(start, end, zone)
+    ours, others = in_currency(spend, currency)
+    costs = spread(ours, *days, period, by)
+    elsewhere = _other_currencies(others, foreign, *days, period, by)
     won: dict[tuple[str, Group], Won] = defaultdict(Won)
     for row in acquired:
         key = (bucket_of(row.day, period), row.group if by else None)
         won[key] = _summed([won[key], Won(row.customers, row.revenue, row.months)])
-    keys = sorted(set(costs) | set(won), key=lambda k: (k[0], k[1] is OVERFLOW, label_of(k[1]) or ""))
-    rows = [_cac_row(k[0], k[1], costs.get(k), won.get(k, Won()), margin, settings) for k in keys]
-    return CacReport(
-        currency_note=CURRENCY_NOTE,
-        rows=rows,
-        overall=_overall(costs, won, margin, settings),
+    keys = sorted(
+        set(costs) | set(won) | set(elsewhere), key=lambda k: (k[0], k[1] is OVERFLOW, label_of(k[1]) or "")
     )
+    rows = [
+        _beside(_cac_row(k[0], k[1], costs.get(k), won.get(k, Won()), margin, settings), elsewhere.get(k, {}))
+        for k in keys
+    ]
+    return CacReport(
+        currency=currency,
+        currency_note=currency_note(currency),
+        rows=rows,
+        overall=_beside(_overall(costs, won, margin, settings), _summed_currencies(elsewhere.values())),
+    )
+
+
+def _summed_currencies(rows: Iterable[dict[str, OtherCurrency]]) -> dict[str, OtherCurrency]:
+    summed: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for row in rows:
+        for currency, other in row.items():
+            summed[currency][0] += other.costs
+            summed[currency][1] += other.revenue
+    return {c: OtherCurrency(costs=round(a, 2), revenue=round(b, 2)) for c, (a, b) in sorted(summed.items())}
+
+
+def _beside(row: CacRow, others: dict[str, OtherCurrency]) -> CacRow:
+    """The row with what it left out in other currencies, and a warning naming them."""
+    if not others:
+        return row
+    named = ", ".join(f"{c} (costs {o.costs:,.2f}, revenue {o.revenue:,.2f})" for c, o in others.items())
+    warning = f"left out, not converted: {named}"
+    return row.model_copy(update={"other_currencies": others, "warnings": [*row.warnings, warning]})
 
 
 class Won(NamedTuple):

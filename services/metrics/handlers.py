@@ -12,12 +12,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.metrics import hand_offs, proposal_facts, source_names
 from services.metrics.fact_columns import (
     ADDED,
+    ADDED_BY_KEY,
     AS_OF,
     COLUMNS,
     EARLIEST,
     FIRST,
     KEYED,
     LATEST,
+    added_json,
     keyed_json,
     merge,
 )
@@ -42,6 +44,8 @@ async def record(session: AsyncSession, events: list[Envelope]) -> None:
             row["touch_times"] = "{" + ",".join(t.isoformat() for t in sorted(row["touch_times"])) + "}"
         for name in KEYED & row.keys():  # as JSON text, one per lead
             row[name] = keyed_json(row[name])
+        for name in ADDED_BY_KEY & row.keys():
+            row[name] = added_json(row[name])
         if row:
             by_shape.setdefault(tuple(sorted(row)), []).append({"lead_id": lead_id, **row})
     for shape, shaped in by_shape.items():
@@ -75,6 +79,8 @@ def _upsert(shape: tuple[str, ...]) -> Any:
             rules[name] = func.merged_times(old[name], new[name])
         elif name in KEYED:
             rules[name] = func.earliest_by_key(old[name], new[name])
+        elif name in ADDED_BY_KEY:
+            rules[name] = func.added_by_key(old[name], new[name])
         elif name in ADDED:
             rules[name] = old[name] + new[name]
         elif name in FIRST:
@@ -87,7 +93,7 @@ def _upsert(shape: tuple[str, ...]) -> Any:
 def _unnested(name: str) -> Any:
     if name == "touch_times":  # one array literal per lead
         return cast(func.unnest(bindparam(name, type_=ARRAY(Text))), FACTS.c[name].type)
-    if name in KEYED:  # one JSON text per lead
+    if name in KEYED | ADDED_BY_KEY:  # one JSON text per lead
         return cast(func.unnest(bindparam(name, type_=ARRAY(Text))), JSONB)
     return func.unnest(bindparam(name, type_=ARRAY(FACTS.c[name].type)))
 

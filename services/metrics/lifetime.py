@@ -6,10 +6,10 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Date, Float, cast, func, literal, select, tuple_
+from sqlalchemy import Date, Float, Numeric, cast, func, literal, select, true, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.finance import DAYS_PER_MONTH, Acquired, Bucketing
+from services.metrics.finance import DAYS_PER_MONTH, Acquired, Bucketing, ForeignRevenue
 from services.metrics.funnels import FACTS
 from services.metrics.ltv_maths import CustomerTotals
 from services.metrics.overflow import MAX_GROUPS, bounded_columns, group_of
@@ -26,20 +26,34 @@ def months_of_cooperation() -> Any:
     return func.greatest(1, func.floor(func.coalesce(days / DAYS_PER_MONTH, 0) + 0.5) + 1)
 
 
+def in_currency(amounts: Any, currency: str) -> Any:
+    """A lead's amounts (`currency_revenue` or `currency_purchases`) in `currency`, and those of
+    wins that named none (taken to be in it)."""
+    named, unnamed = (func.coalesce(cast(amounts.op("->>")(c), Numeric), 0) for c in (currency, ""))
+    return named + unnamed
+
+
+def _paid_in(f: Any) -> Any:
+    """Each of a lead's currencies as a row: (currency, amount), to read with `paid.c`."""
+    return func.jsonb_each_text(f.currency_revenue).table_valued("currency", "amount").render_derived("paid")
+
+
 async def customer_totals(
-    session: AsyncSession, by: str | None
+    session: AsyncSession, by: str | None, currency: str
 ) -> tuple[CustomerTotals, list[CustomerTotals]]:
-    """All customers, and each group's (`by`: channel or segment)."""
+    """All customers, and each group's (`by`: channel or segment): those who bought in `currency`,
+    their revenue and purchases in it."""
     f = FACTS.c
-    months = months_of_cooperation()
+    purchases = in_currency(f.currency_purchases, currency)
+    bought = purchases > 0
     group = getattr(f, by) if by else literal(None)
     query = select(
         group.label("g"),
         (func.grouping(group) if by else literal(1)).label("overall"),
-        func.count(),
-        func.coalesce(func.sum(cast(f.revenue, Float)), 0.0),
-        func.coalesce(func.sum(f.purchases), 0),
-        func.coalesce(func.sum(months), 0),
+        func.count().filter(bought),
+        func.coalesce(func.sum(cast(in_currency(f.currency_revenue, currency), Float)), 0.0),
+        func.coalesce(func.sum(purchases), 0),
+        func.coalesce(func.sum(months_of_cooperation()).filter(bought), 0),
     ).where(f.purchases > 0)
     if by:
         query = query.group_by(func.grouping_sets(tuple_(), tuple_(group)))
@@ -57,6 +71,36 @@ async def customer_totals(
     return overall, groups
 
 
+async def bought_in_other_currencies(
+    session: AsyncSession, by: str | None, currency: str
+) -> list[tuple[str | None, bool, str, int, int, float]]:
+    """Per group (and overall: True), each currency other than `currency`: its customers,
+    purchases and revenue. Only the leads who paid in one are read out, a row per currency."""
+    f = FACTS.c
+    paid = _paid_in(f)
+    group = getattr(f, by) if by else literal(None)
+    query = (
+        select(
+            group.label("g"),
+            (func.grouping(group) if by else literal(1)).label("overall"),
+            paid.c.currency,
+            func.count(),
+            func.sum(cast(f.currency_purchases.op("->>")(paid.c.currency), Numeric)),
+            func.sum(cast(paid.c.amount, Float)),
+        )
+        .select_from(FACTS.join(paid, true()))
+        .where(f.purchases > 0, paid.c.currency.not_in([currency, ""]))
+    )
+    if by:
+        query = query.group_by(func.grouping_sets(tuple_(paid.c.currency), tuple_(group, paid.c.currency)))
+    else:
+        query = query.group_by(paid.c.currency)
+    return [
+        (None if overall else g, bool(overall), code, int(customers), int(purchases), float(revenue))
+        for g, overall, code, customers, purchases, revenue in await session.execute(query)
+    ]
+
+
 async def customers_acquired(
     session: AsyncSession,
     start: datetime,
@@ -67,12 +111,14 @@ async def customers_acquired(
     keep: Collection[str] = (),
     *,
     zone: str = "UTC",
-) -> list[Acquired]:
+    currency: str = "USD",
+) -> tuple[list[Acquired], list[ForeignRevenue]]:
     """Customers won in [start, end), their revenue and months of cooperation, one row per
     month or quarter (and channel or campaign): however many customers, a few rows come
     back. Campaigns come with leads, any number of them: the `max_groups` with the most
     customers, and those in `keep` (the campaigns spend was entered for), are shown, the rest
-    summed as the overflow. Months and quarters are those of `zone` (an IANA name)."""
+    summed as the overflow. Months and quarters are those of `zone` (an IANA name). Revenue in
+    `currency`; that in other currencies apart, per row and currency."""
     f = FACTS.c
     in_period = (f.customer_at >= start, f.customer_at < end)
     day = cast(func.date_trunc(period, func.timezone(zone, f.customer_at)), Date)
@@ -87,13 +133,29 @@ async def customers_acquired(
         )
         shown = f.campaign.in_(largest) | f.campaign.in_(list(keep))
         groups = bounded_columns(f.campaign, shown)
-    revenue = func.coalesce(func.sum(cast(f.revenue, Float)), 0.0).label("revenue")
+    revenue = func.coalesce(func.sum(cast(in_currency(f.currency_revenue, currency), Float)), 0.0)
     months = func.coalesce(func.sum(months_of_cooperation()), 0).label("months")
     customers = func.count().label("customers")
     query = (
-        select(day.label("day"), *groups, customers, revenue, months).where(*in_period).group_by(day, *groups)
+        select(day.label("day"), *groups, customers, revenue.label("revenue"), months)
+        .where(*in_period)
+        .group_by(day, *groups)
     )
-    return [
+    acquired = [
         Acquired(row.day, group_of(row), int(row.customers), float(row.revenue), float(row.months))
         for row in await session.execute(query)
     ]
+    paid = _paid_in(f)
+    foreign = (
+        select(
+            day.label("day"), *groups, paid.c.currency, func.sum(cast(paid.c.amount, Float)).label("amount")
+        )
+        .select_from(FACTS.join(paid, true()))
+        .where(*in_period, paid.c.currency.not_in([currency, ""]))
+        .group_by(day, *groups, paid.c.currency)
+    )
+    others = [
+        ForeignRevenue(row.day, group_of(row), row.currency, float(row.amount))
+        for row in await session.execute(foreign)
+    ]
+    return acquired, others

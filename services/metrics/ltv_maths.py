@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from services.metrics.finance import CURRENCY_NOTE, bucket_of, spread
+from services.metrics.finance import bucket_of, currency_note, in_currency, spread
 from services.metrics.overflow import Group
-from services.metrics.schemas import LtvReport, LtvRow
+from services.metrics.schemas import LtvReport, LtvRow, OtherCurrency
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,54 @@ def acquisitions(
 
 
 def cac_to_date(
-    entries: Sequence[Any], acquired: Sequence[tuple[date, str | None, int]], now: datetime, by_channel: bool
+    entries: Sequence[Any],
+    acquired: Sequence[tuple[date, str | None, int]],
+    now: datetime,
+    by_channel: bool,
+    currency: str = "USD",
 ) -> tuple[Acquisition, dict[Group, Acquisition] | None]:
-    """Everyone's `Acquisition` by `now`, and (`by_channel`) each channel's."""
+    """Everyone's `Acquisition` by `now`, and (`by_channel`) each channel's: the spend in
+    `currency` alone."""
     until = now.astimezone(UTC).date() + timedelta(days=1)
-    everyone = acquisitions(entries, acquired, until, None).get(None, Acquisition(0.0, 0))
-    return everyone, acquisitions(entries, acquired, until, "channel") if by_channel else None
+    ours, _ = in_currency(entries, currency)
+    everyone = acquisitions(ours, acquired, until, None).get(None, Acquisition(0.0, 0))
+    return everyone, acquisitions(ours, acquired, until, "channel") if by_channel else None
+
+
+Elsewhere = dict[tuple[bool, Group], dict[str, OtherCurrency]]  # (overall?, group) -> currency -> ...
+
+
+def other_currencies(
+    entries: Sequence[Any],
+    bought: Iterable[tuple[str | None, bool, str, int, int, float]],
+    now: datetime,
+    by: str | None,
+    currency: str,
+) -> Elsewhere:
+    """What LTV left out in other currencies, overall and per group: the spend of the days begun
+    (per channel when `by` is channel: spend has no segment), and the customers, purchases and
+    revenue of `lifetime.bought_in_other_currencies`."""
+    until = now.astimezone(UTC).date() + timedelta(days=1)
+    found: dict[tuple[bool, Group], dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
+    for code, spent in in_currency(entries, currency)[1].items():
+        for (_, channel), amount in spread(spent, date.min, until, "month", "channel").items():
+            keys = [(True, None), (False, channel)] if by == "channel" else [(True, None)]
+            for key in keys:
+                found[key][code]["costs"] = found[key][code].get("costs", 0.0) + amount
+    for group, overall, code, customers, purchases, revenue in bought:
+        found[(overall, group)][code] |= {"customers": customers, "purchases": purchases, "revenue": revenue}
+    return {
+        key: {
+            code: OtherCurrency(
+                costs=round(amounts.get("costs", 0.0), 2),
+                revenue=round(amounts.get("revenue", 0.0), 2),
+                customers=amounts.get("customers", 0),
+                purchases=amounts.get("purchases", 0),
+            )
+            for code, amounts in sorted(by_currency.items())
+        }
+        for key, by_currency in found.items()
+    }
 
 
 def ltv_report(
@@ -84,13 +126,20 @@ def ltv_report(
     margin: float,
     everyone: Acquisition,
     per_channel: dict[Group, Acquisition] | None = None,
+    currency: str = "USD",
+    elsewhere: Elsewhere | None = None,
 ) -> LtvReport:
     """`per_channel`: each channel's `Acquisition`, for LTV against CAC per row; without it (rows
     by segment: spend is entered by channel), each row against the overall CAC (001:352: LTV -
-    CAC per segment and channel)."""
+    CAC per segment and channel). `elsewhere`: what each row left out in other currencies."""
     cac = everyone.cac
+    elsewhere = elsewhere or {}
     rows = []
-    for totals in sorted(groups, key=lambda g: g.group or ""):
+    named = {totals.group for totals in groups} | {
+        None if g is None else str(g) for overall, g in elsewhere if not overall
+    }
+    for group in sorted(named, key=lambda g: g or ""):
+        totals = next((t for t in groups if t.group == group), CustomerTotals(group, 0, 0.0, 0, 0.0))
         row = _ltv_row(totals, margin)
         if per_channel is not None:
             channel = per_channel.get(totals.group, Acquisition(0.0, 0))
@@ -99,17 +148,30 @@ def ltv_report(
                 row = _against_cac(row, channel.cac, "channel")
         elif cac:
             row = _against_cac(row, cac, "all")
-        rows.append(row)
+        rows.append(_beside(row, elsewhere.get((False, group), {})))
     whole = _ltv_row(overall, margin)
     ratio = whole.ltv_margin / cac if cac and whole.ltv_margin is not None else None
     return LtvReport(
-        currency_note=CURRENCY_NOTE,
+        currency=currency,
+        currency_note=currency_note(currency),
         rows=rows,
-        overall=whole,
+        overall=_beside(whole, elsewhere.get((True, None), {})),
         cac=round(cac, 2) if cac else None,
         ltv_to_cac=round(ratio, 3) if ratio else None,
         warnings=everyone.warnings(),
     )
+
+
+def _beside(row: LtvRow, others: dict[str, OtherCurrency]) -> LtvRow:
+    """The row with what it left out in other currencies, and a warning naming them."""
+    if not others:
+        return row
+    named = ", ".join(
+        f"{code} ({o.customers} customers, revenue {o.revenue:,.2f}, costs {o.costs:,.2f})"
+        for code, o in others.items()
+    )
+    warning = f"left out, not converted: {named}"
+    return row.model_copy(update={"other_currencies": others, "warnings": [*row.warnings, warning]})
 
 
 def _against_cac(row: LtvRow, cac: float, basis: str) -> LtvRow:

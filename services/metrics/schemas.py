@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
@@ -128,6 +128,22 @@ SPEND_DAYS = (
 )
 
 
+class OtherCurrency(BaseModel):
+    """What a row left out in one other currency: not converted (there are no exchange rates)."""
+
+    costs: float = Field(0.0, description="Spend entered in this currency.")
+    revenue: float = Field(0.0, description="Revenue of wins in this currency.")
+    customers: int | None = Field(None, description="LTV: customers who bought in this currency.")
+    purchases: int | None = Field(None, description="LTV: their purchases in this currency.")
+
+
+OTHER_CURRENCIES: Any = Field(
+    default_factory=dict,
+    description="Amounts in currencies other than the report's `currency`, by currency: left out of"
+    " every figure of the row, not converted, and named in its warnings.",
+)
+
+
 class CacRow(BaseModel):
     period: str
     group: str | None
@@ -153,9 +169,17 @@ class CacRow(BaseModel):
         " change with the period asked for."
     )
     warnings: list[str]
+    other_currencies: dict[str, OtherCurrency] = OTHER_CURRENCIES
+
+
+REPORT_CURRENCY = Field(
+    description="The currency of every amount: LEADFLOW_METRICS_CURRENCY, else the one most spend"
+    " entries are in (USD with none). A win that named no currency is taken to be in it."
+)
 
 
 class CacReport(Report):
+    currency: str = REPORT_CURRENCY
     currency_note: str
     rows: list[CacRow]
     overall: CacRow
@@ -186,11 +210,14 @@ class LtvRow(BaseModel):
     warnings: list[str] = Field(
         default_factory=list,
         description="group_by=channel: the channel's customers left out of its CAC, acquired in"
-        " months with no spend entered for it (what they cost is unknown, not nothing).",
+        " months with no spend entered for it (what they cost is unknown, not nothing); what was"
+        " left out in other currencies.",
     )
+    other_currencies: dict[str, OtherCurrency] = OTHER_CURRENCIES
 
 
 class LtvReport(Report):
+    currency: str = REPORT_CURRENCY
     currency_note: str
     rows: list[LtvRow]
     overall: LtvRow

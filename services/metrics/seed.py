@@ -9,6 +9,7 @@ Bulk-loaded (COPY) into metrics' own read model, not produced through the servic
 paths: what it serves is measuring reads over many leads, not the pipeline (`make bench`
 measures that). The same seed and `until` give the same rows."""
 
+import json
 import random
 import uuid
 from collections.abc import Callable, Iterator
@@ -64,6 +65,8 @@ COLUMNS = [
     "touch_times",
     "purchases",
     "revenue",
+    "currency_revenue",
+    "currency_purchases",
     "won_at",
     "last_won_at",
 ]
@@ -190,6 +193,8 @@ def _lead(
         touch_times,
         purchases,
         revenue,
+        json.dumps({"USD": float(revenue)} if won else {}),  # whole amounts: a float keeps them
+        json.dumps({"USD": purchases} if won else {}),
         won,
         last_won,
     )

@@ -76,6 +76,21 @@ async def begun_by(session: AsyncSession, now: datetime) -> list[Spend]:
     return list((await session.execute(query)).scalars())
 
 
+async def report_currency(session: AsyncSession, asked: str | None) -> str:
+    """The currency CAC and LTV are reckoned in: the one set (`asked`), else
+    the one most spend entries are in (the first by name of those tied), else USD (the one an
+    entry is in when it names none)."""
+    if asked:
+        return asked
+    query = (
+        select(col(Spend.currency))
+        .group_by(col(Spend.currency))
+        .order_by(func.count().desc(), col(Spend.currency))
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar() or "USD"
+
+
 async def acquired_by_month(session: AsyncSession, now: datetime) -> list[tuple[date, str | None, int]]:
     """The customers acquired by `now`, counted per month (UTC, its first day) and channel: a few
     rows, however many customers."""

@@ -21,7 +21,12 @@ BANDS = SimpleNamespace(cac_low=50.0, cac_high=400.0)
 
 def spend(start: date, end: date, amount: str, channel: str = "ad") -> SimpleNamespace:
     return SimpleNamespace(
-        period_start=start, period_end=end, amount=Decimal(amount), channel=channel, campaign=None
+        period_start=start,
+        period_end=end,
+        amount=Decimal(amount),
+        currency="USD",
+        channel=channel,
+        campaign=None,
     )
 
 

@@ -104,9 +104,15 @@ const moneyCard = {
     // channel-less row, not every channel's
     const byChannel = new Map();
     for (const row of cac.rows) {
-      const entry = byChannel.get(row.group) || { name: row.group, costs: 0, customers: 0, unknown: 0 };
+      const entry = byChannel.get(row.group) || { name: row.group, costs: 0, customers: 0, unknown: 0, others: {} };
       entry.costs += row.costs;
       entry.customers += row.customers;
+      // spend and revenue in another currency than the report's: left out of its CAC, shown apart
+      for (const [code, other] of Object.entries(row.other_currencies || {})) {
+        const sum = (entry.others[code] ||= { costs: 0, revenue: 0 });
+        sum.costs += other.costs;
+        sum.revenue += other.revenue;
+      }
       // a month's customers with no spend entered (the API's null CAC beside them) cost something
       // unknown: summed as free, 9 of them beside 1 bought for 1,000 read a CAC of 100
       if (row.customers && row.cac === null) entry.unknown += row.customers;
@@ -115,7 +121,7 @@ const moneyCard = {
     const ltvByChannel = new Map(ltv.rows.map((row) => [row.group, row.ltv_revenue]));
     const every = [...byChannel.values()].map((c) => ({ ...c, cac: c.customers && !c.unknown ? c.costs / c.customers : 0 }));
     for (const [name] of ltvByChannel) {
-      if (!byChannel.has(name)) every.push({ name, costs: 0, customers: 0, unknown: 0, cac: 0 });
+      if (!byChannel.has(name)) every.push({ name, costs: 0, customers: 0, unknown: 0, cac: 0, others: {} });
     }
     for (const c of every) c.label = c.name === null ? text("noChannel") : channelName(c.name);
     const chosen = params.get("channel");  // the channel filter narrows the rows as it does the funnel
@@ -125,9 +131,10 @@ const moneyCard = {
     // also when spend was entered for its other months
     const cacText = (c) => (c.customers ? (!c.costs ? text("noSpend") : c.unknown ? text("spendMissing") : amount(c.cac)) : c.costs ? text("noCustomers") : "–");
     bars(document.getElementById("money"), channels, (c) => c.cac, (v, c) => (c.customers || !c.costs ? cacText(c) : text("noCustomersSpent", { amount: amount(c.costs) })));
-    rows(document.querySelector("#money-table tbody"), channels.map((c) => [c.label, cacText(c), count(c.customers), amount(ltvByChannel.get(c.name))]));
-    // the API sums amounts as entered, whatever their currency (its currency_note): the page says so
-    write(document.getElementById("currency"), cac.currency_note ? text("currencyNote") : "");
+    const others = (c) => Object.entries(c.others).map(([code, o]) => text("otherAmounts", { currency: code, costs: amount(o.costs), revenue: amount(o.revenue) })).join("; ") || "–";
+    rows(document.querySelector("#money-table tbody"), channels.map((c) => [c.label, cacText(c), count(c.customers), amount(ltvByChannel.get(c.name)), others(c)]));
+    // every amount is in the report's currency; those in others are not converted but shown apart
+    write(document.getElementById("currency"), text("currencyNote", { currency: cac.currency }));
     const overall = ltv.overall;
     write(document.getElementById("ltv"), overall.customers
       ? text("ltvOverall", { revenue: amount(overall.ltv_revenue), margin: amount(overall.ltv_margin), ratio: count(ltv.ltv_to_cac) })
