@@ -5,10 +5,12 @@ import calendar
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from enum import Enum
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from services.metrics.overflow import OVERFLOW, Group, label_of
+from services.metrics.currencies import ForeignRevenue, beside, currency_note, in_currency, summed
+from services.metrics.overflow import OVERFLOW, Group, label_of, named_first
 from services.metrics.periods import days_begun_in
 from services.metrics.schemas import CacReport, CacRow, OtherCurrency
 from shared.times import UTC_ZONE
@@ -48,47 +50,39 @@ def spread(
     return costs
 
 
-def currency_note(currency: str) -> str:
-    return (
-        f"every amount is in {currency}; amounts in other currencies are not converted (no exchange"
-        " rates): they are left out of every figure and shown apart, per row, in other_currencies."
-        f" A win that named no currency counts as {currency}"
-    )
+class Shared(Enum):
+    """The group of the costs entered without the report's group (a channel or campaign): shared
+    by every group, none's own. They read as the costs of a group that won nobody, and the
+    customers without a campaign were charged every cost entered without one (found by a review)."""
+
+    COSTS = "shared"
 
 
-def in_currency(entries: Iterable[Any], currency: str) -> tuple[list[Any], dict[str, list[Any]]]:
-    """The spend entries in `currency`, and the others by their currency."""
-    ours: list[Any] = []
-    others: dict[str, list[Any]] = defaultdict(list)
-    for entry in entries:
-        (ours if entry.currency == currency else others[entry.currency]).append(entry)
-    return ours, dict(others)
+SHARED = Shared.COSTS
+Key = tuple[str, Group | Shared]
 
 
-class ForeignRevenue(NamedTuple):
-    """Revenue of customers won on `day` (or in its month or quarter), in `group`, paid in
-    `currency`, another than the report's."""
-
-    day: date
-    group: Group
-    currency: str
-    revenue: float
+def _costs(
+    entries: Sequence[Any], days: tuple[date, date], period: Bucketing, by: str | None
+) -> dict[Key, float]:
+    """`spread`, the costs entered without the group `by` as the shared ones."""
+    spent = spread(entries, *days, period, by)
+    return {
+        (bucket, SHARED if by and group is None else group): cost for (bucket, group), cost in spent.items()
+    }
 
 
 def _other_currencies(
     others: dict[str, list[Any]],
     revenue: Sequence[ForeignRevenue],
-    start: date,
-    end: date,
+    days: tuple[date, date],
     period: Bucketing,
     by: str | None,
-) -> dict[tuple[str, Group], dict[str, OtherCurrency]]:
+) -> dict[Key, dict[str, OtherCurrency]]:
     """Per bucket (and group), what was spent and earned in each other currency."""
-    amounts: dict[tuple[str, Group], dict[str, list[float]]] = defaultdict(
-        lambda: defaultdict(lambda: [0.0, 0.0])
-    )
+    amounts: dict[Key, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
     for currency, entries in others.items():
-        for key, cost in spread(entries, start, end, period, by).items():
+        for key, cost in _costs(entries, days, period, by).items():
             amounts[key][currency][0] += cost
     for row in revenue:
         amounts[(bucket_of(row.day, period), row.group if by else None)][row.currency][1] += row.revenue
@@ -99,6 +93,19 @@ def _other_currencies(
         }
         for key, by_currency in amounts.items()
     }
+
+
+class Won(NamedTuple):
+    """Customers acquired, their revenue and their months of cooperation, summed."""
+
+    customers: int = 0
+    revenue: float = 0.0
+    months: float = 0.0
+
+
+def _summed(rows: Iterable[Won]) -> Won:
+    customers, revenue, months = (sum(column) for column in zip(Won(), *rows, strict=True))
+    return Won(int(customers), float(revenue), float(months))
 
 
 class Acquired(NamedTuple):
@@ -131,61 +138,54 @@ def cac_report(
     spend and the revenue (`foreign`) in other currencies beside each row, unconverted."""
     days = days_begun_in(start, end, zone)
     ours, others = in_currency(spend, currency)
-    costs = spread(ours, *days, period, by)
-    elsewhere = _other_currencies(others, foreign, *days, period, by)
-    won: dict[tuple[str, Group], Won] = defaultdict(Won)
+    costs = _costs(ours, days, period, by)
+    elsewhere = _other_currencies(others, foreign, days, period, by)
+    won: dict[Key, Won] = defaultdict(Won)
     for row in acquired:
         key = (bucket_of(row.day, period), row.group if by else None)
         won[key] = _summed([won[key], Won(row.customers, row.revenue, row.months)])
-    keys = sorted(
-        set(costs) | set(won) | set(elsewhere), key=lambda k: (k[0], k[1] is OVERFLOW, label_of(k[1]) or "")
-    )
+    keys = sorted(set(costs) | set(won) | set(elsewhere), key=_in_order)
     rows = [
-        _beside(_cac_row(k[0], k[1], costs.get(k), won.get(k, Won()), margin, settings), elsewhere.get(k, {}))
+        beside(_cac_row(k[0], k[1], costs.get(k), won.get(k, Won()), margin, settings), elsewhere.get(k, {}))
         for k in keys
     ]
+    totals = _per_period(costs, won, elsewhere, margin, settings) if by else []
     return CacReport(
         currency=currency,
         currency_note=currency_note(currency),
         rows=rows,
-        overall=_beside(_overall(costs, won, margin, settings), _summed_currencies(elsewhere.values())),
+        totals=totals,
+        overall=beside(_overall(costs, won, margin, settings), summed(elsewhere.values())),
     )
 
 
-def _summed_currencies(rows: Iterable[dict[str, OtherCurrency]]) -> dict[str, OtherCurrency]:
-    summed: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for row in rows:
-        for currency, other in row.items():
-            summed[currency][0] += other.costs
-            summed[currency][1] += other.revenue
-    return {c: OtherCurrency(costs=round(a, 2), revenue=round(b, 2)) for c, (a, b) in sorted(summed.items())}
+def _in_order(key: Key) -> tuple[str, bool, tuple[int, str]]:
+    """By period; in it by name, then null, then the overflow, then the shared costs."""
+    period, group = key
+    return period, group is SHARED, named_first(None if isinstance(group, Shared) else group)
 
 
-def _beside(row: CacRow, others: dict[str, OtherCurrency]) -> CacRow:
-    """The row with what it left out in other currencies, and a warning naming them."""
-    if not others:
-        return row
-    named = ", ".join(f"{c} (costs {o.costs:,.2f}, revenue {o.revenue:,.2f})" for c, o in others.items())
-    warning = f"left out, not converted: {named}"
-    return row.model_copy(update={"other_currencies": others, "warnings": [*row.warnings, warning]})
+def _per_period(
+    costs: dict[Key, float],
+    won: dict[Key, Won],
+    elsewhere: dict[Key, dict[str, OtherCurrency]],
+    margin: float,
+    settings: Any,
+) -> list[CacRow]:
+    """Each period's CAC over every group: all its costs, shared ones too, ÷ all its customers
+    (000:92), as the rows by group cannot give it."""
+    spent: dict[str, float] = defaultdict(float)
+    for (period, _), cost in costs.items():
+        spent[period] += cost
+    rows = []
+    for period in sorted({period for period, _ in (*costs, *won, *elsewhere)}):
+        customers = _summed(w for (p, _), w in won.items() if p == period)
+        row = _cac_row(period, None, spent.get(period), customers, margin, settings)
+        rows.append(beside(row, summed(o for (p, _), o in elsewhere.items() if p == period)))
+    return rows
 
 
-class Won(NamedTuple):
-    """Customers acquired, their revenue and their months of cooperation, summed."""
-
-    customers: int = 0
-    revenue: float = 0.0
-    months: float = 0.0
-
-
-def _summed(rows: Iterable[Won]) -> Won:
-    customers, revenue, months = (sum(column) for column in zip(Won(), *rows, strict=True))
-    return Won(int(customers), float(revenue), float(months))
-
-
-def _overall(
-    costs: dict[tuple[str, Group], float], won: dict[tuple[str, Group], Won], margin: float, settings: Any
-) -> CacRow:
+def _overall(costs: dict[Key, float], won: dict[Key, Won], margin: float, settings: Any) -> CacRow:
     """Every cost over the customers of the periods some spend was entered for: a month with none
     is unknown, not free, and its customers counted at no cost made the total's CAC a tenth of
     what they cost (found by a review). Those left out are counted and named."""
@@ -208,7 +208,7 @@ def _overall(
 
 def _cac_row(
     period: str,
-    group: Group,
+    group: Group | Shared,
     entered: float | None,
     won: Won,
     margin: float,
@@ -225,6 +225,19 @@ def _cac_row(
     ratio = gross_profit / costs if costs else None
     monthly_profit_per_customer = gross_profit / months if months else 0
     payback = cac / monthly_profit_per_customer if cac is not None and monthly_profit_per_customer else None
+    if isinstance(group, Shared):
+        return CacRow(
+            period=period,
+            group=None,
+            shared=True,
+            costs=round(costs, 2),
+            customers=0,
+            cac=None,
+            revenue=0.0,
+            cac_ratio=None,
+            payback_months=None,
+            warnings=[],
+        )
     return CacRow(
         period=period,
         group=label_of(group),
@@ -253,7 +266,7 @@ def _cac_warnings(cac: float | None, entered: float | None, customers: int, sett
         warnings.append("costs but no customers acquired in this period")
     if customers and entered is None:
         warnings.append(
-            "no spend entered for this period and group (spend entered without its channel or"
-            " campaign is in the row without one): the CAC is unknown"
+            "no spend entered for this period and group (spend entered without a channel or campaign"
+            " is shared: it counts in the period's total, `totals`, not in a group's): the CAC is unknown"
         )
     return warnings

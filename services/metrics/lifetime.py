@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Date, Float, Numeric, cast, func, literal, select, true, tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics.finance import DAYS_PER_MONTH, Acquired, Bucketing, ForeignRevenue
+from services.metrics.currencies import ForeignRevenue
+from services.metrics.finance import DAYS_PER_MONTH, Acquired, Bucketing
 from services.metrics.funnels import FACTS
 from services.metrics.ltv_maths import CustomerTotals
 from services.metrics.overflow import MAX_GROUPS, bounded_columns, group_of

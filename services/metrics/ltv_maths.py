@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from services.metrics.finance import bucket_of, currency_note, in_currency, spread
+from services.metrics.currencies import beside, currency_note, in_currency
+from services.metrics.finance import bucket_of, spread
 from services.metrics.overflow import Group
 from services.metrics.schemas import LtvReport, LtvRow, OtherCurrency
 
@@ -148,30 +149,18 @@ def ltv_report(
                 row = _against_cac(row, channel.cac, "channel")
         elif cac:
             row = _against_cac(row, cac, "all")
-        rows.append(_beside(row, elsewhere.get((False, group), {})))
+        rows.append(beside(row, elsewhere.get((False, group), {})))
     whole = _ltv_row(overall, margin)
     ratio = whole.ltv_margin / cac if cac and whole.ltv_margin is not None else None
     return LtvReport(
         currency=currency,
         currency_note=currency_note(currency),
         rows=rows,
-        overall=_beside(whole, elsewhere.get((True, None), {})),
+        overall=beside(whole, elsewhere.get((True, None), {})),
         cac=round(cac, 2) if cac else None,
         ltv_to_cac=round(ratio, 3) if ratio else None,
         warnings=everyone.warnings(),
     )
-
-
-def _beside(row: LtvRow, others: dict[str, OtherCurrency]) -> LtvRow:
-    """The row with what it left out in other currencies, and a warning naming them."""
-    if not others:
-        return row
-    named = ", ".join(
-        f"{code} ({o.customers} customers, revenue {o.revenue:,.2f}, costs {o.costs:,.2f})"
-        for code, o in others.items()
-    )
-    warning = f"left out, not converted: {named}"
-    return row.model_copy(update={"other_currencies": others, "warnings": [*row.warnings, warning]})
 
 
 def _against_cac(row: LtvRow, cac: float, basis: str) -> LtvRow:

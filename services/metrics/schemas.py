@@ -148,6 +148,12 @@ class CacRow(BaseModel):
     period: str
     group: str | None
     overflow: bool = OVERFLOW_MARK
+    shared: bool = Field(
+        False,
+        description="true on a period's costs entered without a channel (or campaign), `group` null:"
+        " shared by every group, none's own, so no customers and no CAC of their own; they count in"
+        " the period's total (`totals`) and `overall`. The row of the customers without one is apart.",
+    )
     costs: float = Field(description=SPEND_DAYS)
     customers: int = Field(
         description="Customers acquired in the period (to the instant); in `overall`, those of the"
@@ -182,7 +188,15 @@ class CacReport(Report):
     currency: str = REPORT_CURRENCY
     currency_note: str
     rows: list[CacRow]
-    overall: CacRow
+    totals: list[CacRow] = Field(
+        default_factory=list,
+        description="With group_by: each period's CAC over every group, all its costs (the shared ones"
+        " too) ÷ all its customers (000:92); `group` null.",
+    )
+    overall: CacRow = Field(
+        description="All costs ÷ all customers of the periods with spend entered (000:92), shared costs"
+        " included; `period` 'all'."
+    )
 
 
 class LtvRow(BaseModel):

@@ -32,7 +32,8 @@ def customer(channel: str, amount: float, currency: str, won_at: datetime) -> li
 
 @pytest.fixture(scope="module")
 async def metrics(servers: Servers) -> AsyncIterator[str]:
-    """Ten days of advertising in tenge and in dollars; two customers by ads, one paying in each."""
+    """Ten days of advertising in tenge and in dollars, and of salaries in tenge; two customers by
+    ads, one paying in each."""
     won_at = TODAY - timedelta(days=3)
     events = customer("ad", 130000.0, "KZT", won_at) + customer("ad", 100.0, "USD", won_at)
     publisher = Publisher(servers.bootstrap, "test")
@@ -48,9 +49,16 @@ async def metrics(servers: Servers) -> AsyncIterator[str]:
         for amount, currency in (("200000", "KZT"), ("100", "USD")):
             entry = days | {"category": "marketing", "channel": "ad", "amount": amount, "currency": currency}
             assert (await api.post("/v1/spend", json=entry)).status_code == 201
+        salaries = days | {"category": "sales", "amount": "100000", "currency": "KZT"}  # no channel's
+        assert (await api.post("/v1/spend", json=salaries)).status_code == 201
+
+        window = {
+            "from": str((TODAY - timedelta(days=30)).date()),
+            "to": str((TODAY + timedelta(days=1)).date()),
+        }
 
         async def counted() -> bool:
-            return bool((await api.get("/v1/ltv", params={"group_by": "channel"})).json()["rows"])
+            return bool((await api.get("/v1/cac", params=window)).json()["overall"]["customers"] == 2)
 
         await eventually(counted, timeout=30)
         yield url
@@ -67,6 +75,30 @@ async def test_other_currencies_are_shown_apart_not_summed(metrics: str, browser
     await sign_in(page)
     rows = await money_rows(page)
     note = await page.text_content("#currency")
+    left_out = await page.eval_on_selector_all(
+        "#other-currencies li", "items => items.map(i => i.textContent)"
+    )
     await page.close()
-    assert ["Advertising", "100,000.00", "2", "130,000.00", "USD: 100.00 spent, 100.00 revenue"] in rows, rows
+    assert ["Advertising", "100,000.00", "2", "130,000.00"] in rows, rows
     assert note is not None and note.startswith("Every amount is in KZT.") and "not converted" in note
+    assert (
+        "Advertising, left out of its CAC and LTV, not converted: USD: 100.00 spent, 100.00 revenue"
+        in left_out
+    )
+
+
+async def test_shared_costs_are_a_row_of_their_own_and_every_channels_cac_is_shown(
+    metrics: str, browser: Browser
+) -> None:
+    """Sales salaries, entered without a channel, read "no channel: no customers (500,000.00 spent)",
+    and DOMAIN's CAC (all costs ÷ customers, 000:92) was nowhere on the page (found by a review)."""
+    page = await opened(browser, f"{metrics}/dashboard", LAPTOP)
+    await sign_in(page)
+    rows = await money_rows(page)
+    bars = await page.eval_on_selector_all("#money text.label", "labels => labels.map(l => l.textContent)")
+    await page.close()
+    assert rows[-2:] == [
+        ["Shared costs (no channel)", "100,000.00 spent, in the CAC of all channels", "–", "–"],
+        ["All channels (shared costs included)", "150,000.00", "2", "130,000.00"],
+    ], rows
+    assert bars == ["Advertising"], "shared costs have no CAC to draw"

@@ -103,8 +103,12 @@ const moneyCard = {
     // spend entered without a channel (and leads without one) are the API's group null: that
     // channel-less row, not every channel's
     const byChannel = new Map();
+    const fresh = (name) => ({ name, costs: 0, customers: 0, unknown: 0, others: {} });
+    // costs entered without a channel (salaries...) are shared by every channel: a row of their
+    // own with no CAC, not a channel that spent and won nobody; they count in "All channels"
+    const shared = fresh(null);
     for (const row of cac.rows) {
-      const entry = byChannel.get(row.group) || { name: row.group, costs: 0, customers: 0, unknown: 0, others: {} };
+      const entry = row.shared ? shared : byChannel.get(row.group) || fresh(row.group);
       entry.costs += row.costs;
       entry.customers += row.customers;
       // spend and revenue in another currency than the report's: left out of its CAC, shown apart
@@ -116,7 +120,7 @@ const moneyCard = {
       // a month's customers with no spend entered (the API's null CAC beside them) cost something
       // unknown: summed as free, 9 of them beside 1 bought for 1,000 read a CAC of 100
       if (row.customers && row.cac === null) entry.unknown += row.customers;
-      byChannel.set(row.group, entry);
+      if (!row.shared) byChannel.set(row.group, entry);
     }
     const ltvByChannel = new Map(ltv.rows.map((row) => [row.group, row.ltv_revenue]));
     const every = [...byChannel.values()].map((c) => ({ ...c, cac: c.customers && !c.unknown ? c.costs / c.customers : 0 }));
@@ -131,8 +135,24 @@ const moneyCard = {
     // also when spend was entered for its other months
     const cacText = (c) => (c.customers ? (!c.costs ? text("noSpend") : c.unknown ? text("spendMissing") : amount(c.cac)) : c.costs ? text("noCustomers") : "–");
     bars(document.getElementById("money"), channels, (c) => c.cac, (v, c) => (c.customers || !c.costs ? cacText(c) : text("noCustomersSpent", { amount: amount(c.costs) })));
-    const others = (c) => Object.entries(c.others).map(([code, o]) => text("otherAmounts", { currency: code, costs: amount(o.costs), revenue: amount(o.revenue) })).join("; ") || "–";
-    rows(document.querySelector("#money-table tbody"), channels.map((c) => [c.label, cacText(c), count(c.customers), amount(ltvByChannel.get(c.name)), others(c)]));
+    const table = channels.map((c) => [c.label, cacText(c), count(c.customers), amount(ltvByChannel.get(c.name))]);
+    const listed = [...channels];
+    if (!chosen) {
+      shared.label = text("sharedCosts");
+      if (shared.costs || Object.keys(shared.others).length) {
+        table.push([shared.label, text("sharedSpent", { amount: amount(shared.costs) }), "–", "–"]);
+        listed.push(shared);
+      }
+      // DOMAIN's CAC: every cost, the shared ones too, over every customer (the API's overall)
+      const all = cac.overall;
+      const allCac = all.cac !== null ? amount(all.cac) : all.customers ? text("noSpend") : all.costs ? text("noCustomers") : "–";
+      table.push([text("allChannels"), allCac, count(all.customers), amount(ltv.overall.ltv_revenue)]);
+    }
+    rows(document.querySelector("#money-table tbody"), table);
+    // what each row left out in other currencies, under the table (a column would not fit a phone)
+    const others = (c) => Object.entries(c.others).map(([code, o]) => text("otherAmounts", { currency: code, costs: amount(o.costs), revenue: amount(o.revenue) })).join("; ");
+    const left = listed.filter((c) => Object.keys(c.others).length).map((c) => text("leftOut", { name: c.label, amounts: others(c) }));
+    redraw(document.getElementById("other-currencies"), left.map((line) => Object.assign(document.createElement("li"), { textContent: line })));
     // every amount is in the report's currency; those in others are not converted but shown apart
     write(document.getElementById("currency"), text("currencyNote", { currency: cac.currency }));
     const overall = ltv.overall;
