@@ -174,10 +174,13 @@ async def test_the_money_card_says_which_days_its_cac_covers_and_that_ltv_is_all
         shown.append(await page.text_content("#money-period"))
         today = await page.evaluate("new Date().toLocaleDateString('en')")
         await page.close()
-    assert shown[0].startswith("CAC of the customers acquired ") and shown[0].endswith(
-        f" – {today}; LTV over all time"
+    assert shown[0].startswith("CAC of the customers won ") and shown[0].endswith(
+        f" – {today}, whenever they were captured; LTV over all time"
     ), shown[0]
-    assert shown[1] == "CAC of the customers acquired 1/1/2026 – 3/31/2026; LTV over all time"
+    assert (
+        shown[1]
+        == "CAC of the customers won 1/1/2026 – 3/31/2026, whenever they were captured; LTV over all time"
+    )
 
 
 async def test_spend_entered_without_a_channel_is_its_own_row_not_every_channels(

@@ -102,3 +102,28 @@ async def test_shared_costs_are_a_row_of_their_own_and_every_channels_cac_is_sho
         ["All channels (shared costs included)", "150,000.00", "2", "130,000.00"],
     ], rows
     assert bars == ["Advertising"], "shared costs have no CAC to draw"
+
+
+async def test_each_won_figure_says_what_it_counts(metrics: str, browser: Browser) -> None:
+    """ "Leads by channel → Won" counted the leads captured in the period who became customers, the
+    CAC table the customers won in it, on one page, neither labelled (found by a review)."""
+    page = await opened(browser, f"{metrics}/dashboard", LAPTOP)
+    await sign_in(page)
+    any_time = await page.text_content("#origin-period")
+    await page.fill("input[name=from]", "2026-11-01")
+    await page.fill("input[name=to]", "2026-11-30")
+    refreshed = int(await page.evaluate("document.body.dataset.refreshed || 0"))
+    await page.click("#filters button[type=submit]")
+    await page.wait_for_function(f"Number(document.body.dataset.refreshed || 0) > {refreshed}")
+    origin = await page.text_content("#origin-period")
+    money = await page.text_content("#money-period")
+    await page.close()
+    assert any_time == "Leads captured at any time. Won: those of them who became customers"
+    assert origin == (
+        "Leads captured 11/1/2026 – 11/30/2026. Won: those of them who became customers, whenever they"
+        " bought (the CAC table counts the customers won in its period instead)"
+    )
+    assert (
+        money
+        == "CAC of the customers won 11/1/2026 – 11/30/2026, whenever they were captured; LTV over all time"
+    )

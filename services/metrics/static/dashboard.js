@@ -75,6 +75,9 @@ const funnelCard = {
   },
 };
 
+// a day picked in the filters, as this browser's date
+const picked = (value) => new Date(...value.split("-").map((part, i) => Number(part) - (i === 1 ? 1 : 0)));
+
 const moneyCard = {
   async load(params, signal) {
     const now = new Date();
@@ -91,7 +94,6 @@ const moneyCard = {
     if (params.get("tz")) window.set("tz", params.get("tz"));
     const [cac, ltv] = await Promise.all([getJson("/v1/cac", window, signal), getJson("/v1/ltv", new URLSearchParams({ group_by: "channel" }), signal)]);
     // the CAC's days as the reader counts them (a day picked is whole; the default ends today), beside LTV's all time
-    const picked = (value) => new Date(...value.split("-").map((part, i) => Number(part) - (i === 1 ? 1 : 0)));
     const period = {
       from: from ? picked(from) : new Date(end.getFullYear() - 1, end.getMonth(), 1),
       to: to ? picked(to) : new Date(end.getFullYear(), end.getMonth(), end.getDate() - 1),
@@ -171,7 +173,13 @@ const originCard = {
     const [channels, campaigns] = await Promise.all([by("channel"), by("campaign")]);
     return { channels, campaigns };
   },
-  show({ channels, campaigns }) {
+  show({ channels, campaigns }, params) {
+    // the funnel counts the leads captured in the period, the CAC table the customers won in it:
+    // two "won" figures of one page, each said which it is
+    const [from, to] = [params.get("from"), params.get("to")];
+    write(document.getElementById("origin-period"), from || to
+      ? text("originPeriod", { from: from ? day(picked(from)) : "…", to: to ? day(picked(to)) : "…" })
+      : text("originAllTime"));
     const reached = (group) => group.stages.map((s) => count(s.count));
     const name = (group, none, named) => (group.overflow ? text("others") : group.group === null ? text(none) : named(group.group));
     rows(document.querySelector("#channels-table tbody"), channels.groups.map((g) => [name(g, "noChannel", channelName), ...reached(g)]));
