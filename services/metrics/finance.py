@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from services.metrics.currencies import ForeignRevenue, beside, currency_note, in_currency, summed
+from services.metrics.currencies import ForeignRevenue, beside, currency_note, in_currency, money, summed
 from services.metrics.overflow import OVERFLOW, Group, label_of, named_first
 from services.metrics.periods import days_begun_in
 from services.metrics.schemas import CacReport, CacRow, OtherCurrency
@@ -88,7 +88,7 @@ def _other_currencies(
         amounts[(bucket_of(row.day, period), row.group if by else None)][row.currency][1] += row.revenue
     return {
         key: {
-            c: OtherCurrency(costs=round(cost, 2), revenue=round(earned, 2))
+            c: OtherCurrency(costs=money(cost), revenue=money(earned))
             for c, (cost, earned) in sorted(by_currency.items())
         }
         for key, by_currency in amounts.items()
@@ -150,11 +150,13 @@ def cac_report(
         for k in keys
     ]
     totals = _per_period(costs, won, elsewhere, margin, settings) if by else []
+    groups = _per_group(costs, won, elsewhere, margin, settings) if by else []
     return CacReport(
         currency=currency,
         currency_note=currency_note(currency),
         rows=rows,
         totals=totals,
+        groups=groups,
         overall=beside(_overall(costs, won, margin, settings), summed(elsewhere.values())),
     )
 
@@ -185,7 +187,32 @@ def _per_period(
     return rows
 
 
-def _overall(costs: dict[Key, float], won: dict[Key, Won], margin: float, settings: Any) -> CacRow:
+def _per_group(
+    costs: dict[Key, float],
+    won: dict[Key, Won],
+    elsewhere: dict[Key, dict[str, OtherCurrency]],
+    margin: float,
+    settings: Any,
+) -> list[CacRow]:
+    """Each group over the whole period, as `overall` is everyone's: the dashboard shows these
+    figures as the API rounds them, not its own sums of the rows (found by a review)."""
+    groups = sorted({group for _, group in (*costs, *won, *elsewhere)}, key=lambda g: _in_order(("", g)))
+    return [
+        beside(
+            _overall(_of(costs, group), _of(won, group), margin, settings, group),
+            summed(other for (_, g), other in elsewhere.items() if g == group),
+        )
+        for group in groups
+    ]
+
+
+def _of(rows: dict[Key, Any], group: Group | Shared) -> dict[Key, Any]:
+    return {key: value for key, value in rows.items() if key[1] == group}
+
+
+def _overall(
+    costs: dict[Key, float], won: dict[Key, Won], margin: float, settings: Any, group: Group | Shared = None
+) -> CacRow:
     """Every cost over the customers of the periods some spend was entered for: a month with none
     is unknown, not free, and its customers counted at no cost made the total's CAC a tenth of
     what they cost (found by a review). Those left out are counted and named."""
@@ -193,7 +220,7 @@ def _overall(costs: dict[Key, float], won: dict[Key, Won], margin: float, settin
     counted = _summed(w for (period, _), w in won.items() if period in spent_in)
     unknown = sorted({period for (period, _), w in won.items() if period not in spent_in and w.customers})
     left_out = sum(w.customers for (period, _), w in won.items() if period in unknown)
-    overall = _cac_row("all", None, sum(costs.values()) if costs else None, counted, margin, settings)
+    overall = _cac_row("all", group, sum(costs.values()) if costs else None, counted, margin, settings)
     if not left_out:
         return overall
     named = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
@@ -230,7 +257,7 @@ def _cac_row(
             period=period,
             group=None,
             shared=True,
-            costs=round(costs, 2),
+            costs=money(costs),
             customers=0,
             cac=None,
             revenue=0.0,
@@ -242,10 +269,10 @@ def _cac_row(
         period=period,
         group=label_of(group),
         overflow=group is OVERFLOW,
-        costs=round(costs, 2),
+        costs=money(costs),
         customers=customers,
-        cac=round(cac, 2) if cac is not None else None,
-        revenue=round(revenue, 2),
+        cac=money(cac) if cac is not None else None,
+        revenue=money(revenue),
         cac_ratio=round(ratio, 3) if ratio is not None else None,
         payback_months=round(payback, 2) if payback is not None else None,
         warnings=_cac_warnings(cac, entered, customers, settings),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from services.metrics.currencies import beside, currency_note, in_currency
+from services.metrics.currencies import beside, currency_note, in_currency, money
 from services.metrics.finance import bucket_of, spread
 from services.metrics.overflow import Group
 from services.metrics.schemas import LtvReport, LtvRow, OtherCurrency
@@ -110,8 +110,8 @@ def other_currencies(
     return {
         key: {
             code: OtherCurrency(
-                costs=round(amounts.get("costs", 0.0), 2),
-                revenue=round(amounts.get("revenue", 0.0), 2),
+                costs=money(amounts.get("costs", 0.0)),
+                revenue=money(amounts.get("revenue", 0.0)),
                 customers=amounts.get("customers", 0),
                 purchases=amounts.get("purchases", 0),
             )
@@ -152,12 +152,14 @@ def ltv_report(
         rows.append(beside(row, elsewhere.get((False, group), {})))
     whole = _ltv_row(overall, margin)
     ratio = whole.ltv_margin / cac if cac and whole.ltv_margin is not None else None
+    if cac:  # the overall row read `cac: null` beside the report's own (found by a review)
+        whole = _against_cac(whole, cac, "all")
     return LtvReport(
         currency=currency,
         currency_note=currency_note(currency),
         rows=rows,
         overall=beside(whole, elsewhere.get((True, None), {})),
-        cac=round(cac, 2) if cac else None,
+        cac=money(cac) if cac else None,
         ltv_to_cac=round(ratio, 3) if ratio else None,
         warnings=everyone.warnings(),
     )
@@ -165,12 +167,12 @@ def ltv_report(
 
 def _against_cac(row: LtvRow, cac: float, basis: str) -> LtvRow:
     if row.ltv_margin is None:
-        return row.model_copy(update={"cac": round(cac, 2), "cac_basis": basis})
+        return row.model_copy(update={"cac": money(cac), "cac_basis": basis})
     return row.model_copy(
         update={
-            "cac": round(cac, 2),
+            "cac": money(cac),
             "cac_basis": basis,
-            "ltv_minus_cac": round(row.ltv_margin - cac, 2),
+            "ltv_minus_cac": money(row.ltv_margin - cac),
             "ltv_to_cac": round(row.ltv_margin / cac, 3),
         }
     )
@@ -197,10 +199,10 @@ def _ltv_row(totals: CustomerTotals, margin: float) -> LtvRow:
     return LtvRow(
         group=totals.group,
         customers=totals.customers,
-        average_check=round(average_check, 2),
+        average_check=money(average_check),
         purchases_per_month=round(per_month, 4),
         margin=margin,
         months=round(t, 2),
-        ltv_revenue=round(ltv, 2),
-        ltv_margin=round(ltv * margin, 2),
+        ltv_revenue=money(ltv),
+        ltv_margin=money(ltv * margin),
     )

@@ -193,6 +193,11 @@ class CacReport(Report):
         description="With group_by: each period's CAC over every group, all its costs (the shared ones"
         " too) ÷ all its customers (000:92); `group` null.",
     )
+    groups: list[CacRow] = Field(
+        default_factory=list,
+        description="With group_by: each group over the whole period, as `overall` is everyone's"
+        " (`period` 'all'; the shared costs too, `shared` true).",
+    )
     overall: CacRow = Field(
         description="All costs ÷ all customers of the periods with spend entered (000:92), shared costs"
         " included; `period` 'all'."

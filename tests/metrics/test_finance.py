@@ -183,3 +183,22 @@ def test_the_days_a_period_holds_at_a_clock_change_and_at_the_ends_of_the_calend
     assert days_begun_in(first, third, ZoneInfo("UTC")) == (date(1, 1, 1), date(1, 1, 3))
     assert days_begun_in(first, third, new_york) == (date(1, 1, 1), date(1, 1, 3))
     assert days_begun_in(first, third, ZoneInfo("Asia/Almaty")) == (date(1, 1, 2), date(1, 1, 4))
+
+
+def test_money_is_rounded_half_up_to_the_cent() -> None:
+    """November in Almaty, by hand: 1,200,000.50 ÷ 4 = 300,000.125, which round() gave as
+    300,000.12 (the float's tie goes to the even cent) while the dashboard showed 300,000.13."""
+    november = [spend(date(2026, 11, 1), date(2026, 11, 30), "1200000.50")]
+    won = [customer(datetime(2026, 11, 10, tzinfo=UTC)) for _ in range(4)]
+    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    report = cac_report(november, won, start, end, "channel", "month", 0.5, BANDS)
+    assert (report.overall.cac, report.rows[0].cac) == (300000.13, 300000.13)
+    assert (report.totals[0].cac, report.groups[0].cac) == (300000.13, 300000.13)
+
+
+def test_the_ltv_overall_row_carries_the_cac_it_is_set_against() -> None:
+    """The overall row read `cac: null` beside the report's `cac` of 215,012.56."""
+    everyone = CustomerTotals(None, customers=2, revenue=960.0, purchases=48, months=48.0)
+    report = ltv_report([everyone], everyone, 0.5, Acquisition(300.0, 2), None)
+    assert (report.cac, report.overall.cac, report.overall.cac_basis) == (150.0, 150.0, "all")
+    assert report.overall.ltv_minus_cac == report.overall.ltv_margin - 150.0  # type: ignore[operator]

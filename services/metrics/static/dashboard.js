@@ -102,30 +102,31 @@ const moneyCard = {
   },
   show({ cac, ltv, period }, params) {
     write(document.getElementById("money-period"), text("moneyPeriod", { from: day(period.from), to: day(period.to) }));
-    // spend entered without a channel (and leads without one) are the API's group null: that
-    // channel-less row, not every channel's
+    // leads without a channel are the API's group null: that channel-less row, not every channel's;
+    // each channel over the whole period as the API gives it (its `groups`), its CAC as the API
+    // rounds it: the page summing the months itself showed 205,000.13 where the API said 205,000.12
     const byChannel = new Map();
-    const fresh = (name) => ({ name, costs: 0, customers: 0, unknown: 0, others: {} });
     // costs entered without a channel (salaries...) are shared by every channel: a row of their
     // own with no CAC, not a channel that spent and won nobody; they count in "All channels"
-    const shared = fresh(null);
-    for (const row of cac.rows) {
-      const entry = row.shared ? shared : byChannel.get(row.group) || fresh(row.group);
-      entry.costs += row.costs;
-      entry.customers += row.customers;
-      // spend and revenue in another currency than the report's: left out of its CAC, shown apart
-      for (const [code, other] of Object.entries(row.other_currencies || {})) {
-        const sum = (entry.others[code] ||= { costs: 0, revenue: 0 });
-        sum.costs += other.costs;
-        sum.revenue += other.revenue;
-      }
-      // a month's customers with no spend entered (the API's null CAC beside them) cost something
-      // unknown: summed as free, 9 of them beside 1 bought for 1,000 read a CAC of 100
-      if (row.customers && row.cac === null) entry.unknown += row.customers;
-      if (!row.shared) byChannel.set(row.group, entry);
+    let shared = { name: null, costs: 0, others: {} };
+    for (const group of cac.groups) {
+      // customers of months with no spend entered (customers_left_out) cost something unknown:
+      // counted as free, 9 of them beside 1 bought for 1,000 read a CAC of 100
+      const unknown = group.customers_left_out;
+      const entry = {
+        name: group.group,
+        costs: group.costs,
+        customers: group.customers + unknown,
+        unknown,
+        cac: group.cac !== null && !unknown ? group.cac : 0,
+        // spend and revenue in another currency than the report's: left out of its CAC, shown apart
+        others: group.other_currencies || {},
+      };
+      if (group.shared) shared = entry;
+      else byChannel.set(group.group, entry);
     }
     const ltvByChannel = new Map(ltv.rows.map((row) => [row.group, row.ltv_revenue]));
-    const every = [...byChannel.values()].map((c) => ({ ...c, cac: c.customers && !c.unknown ? c.costs / c.customers : 0 }));
+    const every = [...byChannel.values()];
     for (const [name] of ltvByChannel) {
       if (!byChannel.has(name)) every.push({ name, costs: 0, customers: 0, unknown: 0, cac: 0, others: {} });
     }
