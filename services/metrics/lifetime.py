@@ -6,7 +6,8 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Date, Float, Numeric, cast, func, literal, select, true, tuple_
+from sqlalchemy import Date, Float, Numeric, Text, cast, func, literal, select, true, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.metrics.currencies import ForeignRevenue
@@ -37,6 +38,13 @@ def in_currency(amounts: Any, currency: str) -> Any:
 def _paid_in(f: Any) -> Any:
     """Each of a lead's currencies as a row: (currency, amount), to read with `paid.c`."""
     return func.jsonb_each_text(f.currency_revenue).table_valued("currency", "amount").render_derived("paid")
+
+
+def _paid_otherwise(f: Any, currency: str) -> Any:
+    """Whether a lead paid in a currency other than `currency` (or none named): read off the row
+    before its currencies are set out one a row, which few leads need."""
+    others = f.currency_revenue.op("-")(cast(literal([currency, ""]), ARRAY(Text)))
+    return others != cast(literal("{}"), JSONB)
 
 
 async def customer_totals(
@@ -90,7 +98,7 @@ async def bought_in_other_currencies(
             func.sum(cast(paid.c.amount, Float)),
         )
         .select_from(FACTS.join(paid, true()))
-        .where(f.purchases > 0, paid.c.currency.not_in([currency, ""]))
+        .where(f.purchases > 0, _paid_otherwise(f, currency), paid.c.currency.not_in([currency, ""]))
     )
     if by:
         query = query.group_by(func.grouping_sets(tuple_(paid.c.currency), tuple_(group, paid.c.currency)))
@@ -152,7 +160,7 @@ async def customers_acquired(
             day.label("day"), *groups, paid.c.currency, func.sum(cast(paid.c.amount, Float)).label("amount")
         )
         .select_from(FACTS.join(paid, true()))
-        .where(*in_period, paid.c.currency.not_in([currency, ""]))
+        .where(*in_period, _paid_otherwise(f, currency), paid.c.currency.not_in([currency, ""]))
         .group_by(day, *groups, paid.c.currency)
     )
     others = [
