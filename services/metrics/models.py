@@ -81,7 +81,7 @@ class LeadFact(SQLModel, table=True):
     purchases: int = 0
     revenue: Decimal = Field(default=Decimal(0), sa_type=Numeric(30, 2))  # every win summed (0013)
     # The same by the won outcome's currency ('' when it named none): currency -> amount, and
-    # currency -> purchases, each added up by key (migration 0028)
+    # currency -> purchases, each added up by key (migration 0027)
     currency_revenue: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
     )

@@ -1,4 +1,4 @@
-"""Migration 0028 on a read model written before it: each customer's revenue and purchases by
+"""Migration 0027 on a read model written before it: each customer's revenue and purchases by
 currency come from the won outcomes in the event archive; a customer won before the archive
 existed keeps its revenue as of no named currency (counted in the report's)."""
 
@@ -19,7 +19,7 @@ from shared.events import OUTCOME_RECORDED, Envelope, OutcomeRecorded
 from shared.inbox import archive_new_events
 from tests.conftest import Servers
 
-SCHEMA = "metrics_before_0028"
+SCHEMA = "metrics_before_0027"
 T0 = datetime(2031, 5, 4, 9, tzinfo=UTC)
 TWO_CURRENCIES, BEFORE_THE_ARCHIVE, NO_SALE = (uuid.UUID(int=n) for n in (0xA28, 0xB28, 0xC28))
 
@@ -37,7 +37,7 @@ async def db(servers: Servers) -> AsyncIterator[Database]:
     database = Database(servers.database_url, SCHEMA)
     async with database.engine.begin() as connection:
         await connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-    await asyncio.to_thread(migrate, servers.database_url, "0025")
+    await asyncio.to_thread(migrate, servers.database_url, "0026")
     yield database
     await database.dispose()
 

@@ -7,14 +7,14 @@ currency summed.
 Both maps are filled from the event archive (0005); a customer won before the archive existed
 keeps its revenue as of no named currency (counted in the report's currency).
 
-Revision ID: 0028
-Revises: 0025 (0026 and 0027 were taken on another branch: on merging, revise the latest)
+Revision ID: 0027
+Revises: 0026
 """
 
 from alembic import op
 
-revision = "0028"
-down_revision = "0025"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
