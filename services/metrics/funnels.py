@@ -29,10 +29,10 @@ from sqlalchemy import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics import source_names
 from services.metrics.funnel_maths import SUSPECT, Tally, figures
 from services.metrics.models import LeadFact
 from services.metrics.months import month_start, whole_months
+from services.metrics.names import SOURCE_NAMES
 from services.metrics.overflow import MAX_GROUPS, OVERFLOW, bounded_columns, group_of, label_of, named_first
 from services.metrics.schemas import Funnel, FunnelGroup
 
@@ -127,7 +127,7 @@ async def report(
     for tally in tallies.values():
         everyone.add(tally)
     sources = [UUID(str(g)) for g in tallies if g not in (None, OVERFLOW)] if group_by == "source" else []
-    named = await source_names.names(session, sources) if sources else {}
+    named = await SOURCE_NAMES.names(session, sources) if sources else {}
     groups = [
         FunnelGroup(
             group=label_of(group),

@@ -9,7 +9,7 @@ from sqlalchemy import Table, Text, bindparam, case, cast, func, or_, select, te
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.metrics import hand_offs, proposal_facts, source_names
+from services.metrics import hand_offs, proposal_facts
 from services.metrics.fact_columns import (
     ADDED,
     ADDED_BY_KEY,
@@ -24,6 +24,7 @@ from services.metrics.fact_columns import (
     merge,
 )
 from services.metrics.models import LeadFact
+from services.metrics.names import REP_NAMES, SOURCE_NAMES
 from shared.consumer import Handler
 from shared.db import execute_compiled_once
 from shared.events import LEAD_ERASED, Envelope
@@ -33,8 +34,8 @@ FACTS: Table = LeadFact.__table__  # type: ignore[attr-defined]
 
 async def record(session: AsyncSession, events: list[Envelope]) -> None:
     """One upsert per column shape for the whole run, the names of the sources its captures
-    came through, and its hand-offs to reps (`hand_offs`). One handler for every fact event,
-    so a batch of mixed events stays one run."""
+    came through and of the reps it was handed to (`names`), and its hand-offs to reps
+    (`hand_offs`). One handler for every fact event, so a batch of mixed events stays one run."""
     rows: dict[Any, dict[str, Any]] = {}
     for event in events:
         merge(rows.setdefault(event.lead_id, {}), COLUMNS[event.type](event))
@@ -52,7 +53,8 @@ async def record(session: AsyncSession, events: list[Envelope]) -> None:
         columns = ("lead_id", *shape)
         values = {name: [row[name] for row in shaped] for name in columns}
         await execute_compiled_once(session, _upsert(shape), values)
-    await source_names.record(session, events)
+    await SOURCE_NAMES.record(session, events)
+    await REP_NAMES.record(session, events)
     await hand_offs.record(session, events)
 
 

@@ -33,7 +33,9 @@ async def said_partial(request: Request, report: ReportT, before: Progress) -> R
 
 
 async def reset_read_model(session: AsyncSession) -> None:
-    tables = "lead_facts, proposal_facts, source_names, leads_before_archive, hand_offs, hand_off_ends"
+    tables = (
+        "lead_facts, proposal_facts, source_names, rep_names, leads_before_archive, hand_offs, hand_off_ends"
+    )
     await session.execute(text(f"TRUNCATE {tables}"))
 
 

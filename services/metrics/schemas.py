@@ -260,6 +260,11 @@ class Percentiles(BaseModel):
 
 class SpeedRow(BaseModel):
     group: str | None
+    name: str | None = Field(
+        None,
+        description="By rep: the rep's name as nurture last gave it with a hand-off (null for a rep"
+        " handed no lead since metrics migration 0028, and by channel).",
+    )
     to_first_webhook_seconds: Percentiles
     to_acknowledgement_seconds: Percentiles = Field(
         description="Capture → acknowledgement, of the leads acknowledged; by rep, each rep's"

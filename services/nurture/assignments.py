@@ -266,6 +266,7 @@ async def hand_over(
         await tell_unassigned(session, lead_id, escalated_from, rep, reason or ESCALATED, classified, now)
     assigned = LeadAssigned(
         rep_id=rep.id,
+        rep_name=rep.name,
         temperature=classified["temperature"],
         stage=classified.get("stage"),
         assigned_at=now,

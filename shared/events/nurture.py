@@ -28,6 +28,7 @@ class LeadAssigned(Payload):
     temperature: Temperature
     assigned_at: datetime
     stage: str | None = None
+    rep_name: str | None = None  # the rep's name in nurture's directory (staff, not the person)
     sla_due_at: datetime | None = None
     escalated_from: UUID | None = None
     # why it was escalated: "rep_left" (before acknowledging it), "assigned" (by an admin); else a breach

@@ -81,7 +81,11 @@ async def test_a_hand_off_refused_then_taken_is_told_delivered_once_at_the_takin
             topic=topics.TOUCH_EVENTS,
         )
         [delivered] = [e for e in found if e.type == LEAD_DELIVERED]
-        assert [e.type for e in found if e.type == LEAD_ASSIGNED] == [LEAD_ASSIGNED]
+        [assigned] = [e for e in found if e.type == LEAD_ASSIGNED]
+        assert (assigned.data["rep_id"], assigned.data["rep_name"]) == (
+            rep["id"],
+            rep["name"],
+        )  # metrics names reps
         taken = (await attempts(db, event.lead_id))[-1]
         assert [a.status_code for a in await attempts(db, event.lead_id)] == [503, 500, 200]
         assert delivered.data["rep_id"] == rep["id"]
