@@ -189,13 +189,15 @@ const originCard = {
 };
 
 const speedCard = {
-  load(params, signal) {
+  async load(params, signal) {
     // the report has no channel filter: with one chosen, its row of the report by channel
     const asked = new URLSearchParams([...params].filter(([name]) => name !== "channel"));
+    const byRep = new URLSearchParams([...asked, ["group_by", "rep"]]);
     if (params.get("channel")) asked.set("group_by", "channel");
-    return getJson("/v1/speed-to-lead", asked, signal);
+    const [speed, reps] = await Promise.all([getJson("/v1/speed-to-lead", asked, signal), getJson("/v1/speed-to-lead", byRep, signal)]);
+    return { speed, reps };
   },
-  show(speed, params) {
+  show({ speed, reps }, params) {
     const channel = params.get("channel");
     const o = channel ? speed.rows.find((row) => row.group === channel) || noHandOffs : speed.overall;
     write(document.getElementById("speed-of"), channel ? ` (${channelName(channel)})` : "");
@@ -207,6 +209,12 @@ const speedCard = {
       [text("waitingInSla"), count(o.sla_pending)],
       [text("touchesToConversion"), count(o.touches_to_conversion)],
     ]);
+    // each rep on the hand-offs they got, by name (every channel: the report by rep has no channel filter)
+    const repName = (row) => (row.group === null ? text("noRep") : row.name || row.group.slice(0, 8));
+    document.getElementById("reps").hidden = Boolean(channel) || reps.rows.length === 0;
+    rows(document.querySelector("#reps-table tbody"), reps.rows.map((r) => [
+      repName(r), count(r.to_acknowledgement_seconds.count), seconds(r.to_acknowledgement_seconds.p50), percent(r.sla_compliance), count(r.sla_pending),
+    ]));
   },
 };
 
