@@ -173,6 +173,7 @@ class VersionedDocuments(Generic[M]):
         self._active: Active[M] | None = None
         self._newest_read = 0  # the newest version stored when `_active` was chosen
         self._checked_at = 0.0
+        self._generation = 0  # times `forget` was called
 
     async def active(self, session: AsyncSession, at_least: int = 0) -> Active[M]:
         """The newest version, as read at most a second ago; read again if older than
@@ -180,14 +181,16 @@ class VersionedDocuments(Generic[M]):
         cached = self._active
         if cached is not None and cached.version >= at_least and self.clock() - self._checked_at < 1.0:
             return cached
+        generation = self._generation
         newest = await self._newest(session)
         if newest is None:
             await self._install_initial(session)
             newest = 1
-        if self._active is None or self._newest_read != newest:
-            self._active, self._newest_read = await self._newest_valid(session, newest), newest
-        self._checked_at = self.clock()
-        return self._active
+        active = cached if cached is not None and self._newest_read == newest else None
+        active = active or await self._newest_valid(session, newest)
+        if generation == self._generation:  # else a version was published during this read: not kept
+            self._active, self._newest_read, self._checked_at = active, newest, self.clock()
+        return active
 
     async def _newest_valid(self, session: AsyncSession, newest: int) -> Active[M]:
         """The newest version the model takes. One stored before a release bounded a setting
@@ -226,7 +229,10 @@ class VersionedDocuments(Generic[M]):
         return version
 
     def forget(self) -> None:
+        """Read the newest version again next time: one was published. A read already under
+        way may have seen the version before it, so what it finds is not kept."""
         self._active = None
+        self._generation += 1
 
     async def follow_release(self, session: AsyncSession) -> int | None:
         """While nobody has published a version (every one stored is a release's built-in
