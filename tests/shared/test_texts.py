@@ -99,7 +99,7 @@ def test_a_lead_with_only_a_name_and_an_email() -> None:
 
 
 @pytest.mark.parametrize(
-    ("language", "word"), [("en", "ext."), ("ru", "доб."), ("kk", "ішкі"), ("az", "əlavə")]
+    ("language", "word"), [("en", "ext."), ("ru", "доб."), ("kk", "ішкі"), ("az", "daxili")]
 )
 def test_the_rep_is_told_the_extension_of_an_office_number(language: str, word: str) -> None:
     """An office line's extension was kept on the lead, but the rep's text and call task gave
