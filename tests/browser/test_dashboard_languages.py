@@ -20,7 +20,7 @@ from tests.conftest import ADMIN, ARTIFACTS
 SEEN = {
     "kk-KZ": (
         "kk",
-        "Воронка",
+        "Сату воронкасы",
         ["Кезең", "Лидтер", "Алдыңғы кезеңнен"],
         ["Лид", "MQL", "SQL", "Мәміле", "Клиент"],
     ),
@@ -142,6 +142,18 @@ async def test_every_text_is_in_every_language_with_the_same_blanks(browser: Bro
         assert list(table) == list(texts["en"]), language
         assert {key: list(table[key]) for key in named} == named, language
         assert {key: set(BLANK.findall(table[key])) for key in blanks} == blanks, language
+
+
+async def test_the_origin_captions_name_the_won_column_as_it_is_headed(browser: Browser) -> None:
+    """ "Won: those of them who became customers" explains the column headed "Won": in Kazakh the
+    caption said «Ұтылған» (lost, as a game is) under a column headed «Сәтті мәмілелер»."""
+    page = await browser.new_page()
+    await page.add_script_tag(path=str(STATIC / "dashboard-texts.js"))
+    texts = await page.evaluate("TEXTS")
+    await page.close()
+    for language, table in texts.items():
+        for caption in ("originPeriod", "originAllTime"):
+            assert f" {table['won']}: " in table[caption], (language, caption, table[caption])
 
 
 @pytest.mark.parametrize("language", ["ru", "kk", "az"])

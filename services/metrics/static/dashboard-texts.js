@@ -1,6 +1,5 @@
 // The dashboard's own words in each language it speaks, keyed by name ({name} is filled in), and
 // the funnel's stages and the sources' channels by code. Data only: dashboard-language.js reads it.
-// The ru, kk and az wording awaits a native speaker's review (README, "The dashboard").
 "use strict";
 
 // each language named in itself, for the selector in the header
@@ -216,7 +215,7 @@ const TEXTS = {
     },
   },
   kk: {
-    title: "Leadflow: воронка, шығын және жылдамдық",
+    title: "Leadflow: сату воронкасы, шығындар және жылдамдық",
     language: "Тіл",
     from: "Басы",
     to: "Соңы",
@@ -229,7 +228,7 @@ const TEXTS = {
     signInAsk: "Кіру: {reason}.",
     tokenNeeded: "қарау токені қажет",
     tokenRefused: "бұл токен қабылданбады",
-    funnel: "Воронка",
+    funnel: "Сату воронкасы",
     funnelCaption: "Әр кезеңге жеткен лидтер",
     stage: "Кезең",
     leads: "Лидтер",
@@ -241,8 +240,8 @@ const TEXTS = {
     moneyChart: "Арналар бойынша CAC; сандары төмендегі кестеде",
     moneyTable: "Арналар бойынша CAC және LTV, кесте",
     moneyPeriod: "CAC — {from} – {to} аралығында сатып алған клиенттер бойынша, қашан түссе де; LTV — барлық уақыт бойынша",
-    originPeriod: "{from} – {to} аралығында түскен лидтер. Ұтылған: олардың клиент болғандары, қашан сатып алса да (CAC кестесі өз кезеңінде сатып алған клиенттерді санайды)",
-    originAllTime: "Барлық уақыттағы лидтер. Ұтылған: олардың клиент болғандары",
+    originPeriod: "{from} – {to} аралығында түскен лидтер. Сәтті мәмілелер: олардың ішінен клиент болғандары, қашан сатып алса да (CAC кестесі өз кезеңінде сатып алған клиенттерді санайды)",
+    originAllTime: "Барлық уақыттағы лидтер. Сәтті мәмілелер: олардың ішінен клиент болғандары",
     customers: "Клиенттер",
     ltvRevenue: "LTV (түсім)",
     noChannel: "арнасыз",
@@ -293,7 +292,7 @@ const TEXTS = {
     outbox: "{service}: жіберу кезегі",
     webhookFailures: "Вебхук қателері (1 сағ)",
     toWebhookP99: "Өтінім → вебхук, p99 (1 күн)",
-    note: "ескерту",
+    note: "ескертпе",
     notUpdated: "жаңартылмады, бұрынғы деректер көрсетілген: {reason}",
     updated: "{time} жаңартылды",
     stages: { lead: "Лид", mql: "MQL", sql: "SQL", opportunity: "Мәміле", customer: "Клиент" },
@@ -345,8 +344,8 @@ const TEXTS = {
     moneyChart: "Kanallar üzrə CAC; rəqəmlər aşağıdakı cədvəldədir",
     moneyTable: "Kanallar üzrə CAC və LTV, cədvəl",
     moneyPeriod: "CAC — {from} – {to} dövründə alış edən müştərilər üzrə, nə vaxt müraciət etsələr də; LTV — bütün dövr üzrə",
-    originPeriod: "{from} – {to} dövründə daxil olan lidlər. Qazanılıb: onlardan müştəri olanlar, nə vaxt alış etsələr də (CAC cədvəli öz dövründə alış edən müştəriləri sayır)",
-    originAllTime: "Bütün dövrün lidləri. Qazanılıb: onlardan müştəri olanlar",
+    originPeriod: "{from} – {to} dövründə daxil olan lidlər. Qazanılan: onlardan müştəri olanlar, nə vaxt alış etsələr də (CAC cədvəli öz dövründə alış edən müştəriləri sayır)",
+    originAllTime: "Bütün dövrün lidləri. Qazanılan: onlardan müştəri olanlar",
     customers: "Müştərilər",
     ltvRevenue: "LTV (gəlir)",
     noChannel: "kanalsız",
@@ -361,7 +360,7 @@ const TEXTS = {
     spendMissing: "xərc bütün aylar üçün daxil edilməyib",
     noCustomers: "müştəri yoxdur",
     noCustomersSpent: "müştəri yoxdur ({amount} xərclənib)",
-    currencyNote: "Bütün məbləğlər {currency} ilədir. Başqa valyutalarda olan məbləğlər çevrilmir (məzənnə yoxdur): CAC və LTV-yə daxil edilmir, ayrıca göstərilir.",
+    currencyNote: "Bütün məbləğlər {currency} ilə göstərilir. Başqa valyutalarda olan məbləğlər çevrilmir (məzənnə yoxdur): CAC və LTV-yə daxil edilmir, ayrıca göstərilir.",
     leftOut: "{name}, CAC və LTV-yə daxil edilmədi, çevrilmədi: {amounts}",
     sharedCosts: "Ümumi xərclər (kanalsız)",
     sharedSpent: "{amount} xərclənib, bütün kanalların CAC-na daxildir",
