@@ -153,7 +153,7 @@ async def test_a_strangers_wording_and_link_typed_as_a_name_are_not_sent_to_them
     bodies = [m.get_content().split("\n--\n")[0] for m in messages]  # the unsubscribe link aside
     assert subjects == ["Рассказать, как мы работали с похожими клиентами?", "Спасибо"]
     assert all(body.startswith("Здравствуйте!\n\n") for body in bodies), bodies
-    assert "как работали с клиентами с похожей задачей: что они выбрали" in "".join(bodies)
+    assert "как работали с клиентами, у которых была похожая задача: что они выбрали" in "".join(bodies)
     text, link = text.split("\nОтписаться: ")  # every text ends with the lead's unsubscribe link
     assert text == "Здравствуйте! Можем ли мы чем-нибудь Вам помочь?"
     assert link == short_unsubscribe_url(servers.settings(NurtureSettings), event.lead_id)
