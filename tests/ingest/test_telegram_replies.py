@@ -114,7 +114,7 @@ def own_card(chat_id: int) -> dict[str, Any]:
     ("language_code", "words", "button"),
     [
         ("az", "Təşəkkür edirik", "Telefon nömrəmi paylaşmaq"),
-        ("kk", "рақмет", "Телефон нөмірімен бөлісу"),
+        ("kk", "рақмет", "Телефон нөміріммен бөлісу"),
         ("en-GB", "Thank you", "Share my phone number"),
         ("de", "Спасибо", "Поделиться номером телефона"),  # not ours: the source's language
     ],

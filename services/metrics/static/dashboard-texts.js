@@ -363,7 +363,7 @@ const TEXTS = {
     currencyNote: "Bütün məbləğlər {currency} ilə göstərilir. Başqa valyutalarda olan məbləğlər çevrilmir (məzənnə yoxdur): CAC və LTV-yə daxil edilmir, ayrıca göstərilir.",
     leftOut: "{name}, CAC və LTV-yə daxil edilmədi, çevrilmədi: {amounts}",
     sharedCosts: "Ümumi xərclər (kanalsız)",
-    sharedSpent: "{amount} xərclənib, bütün kanalların CAC-na daxildir",
+    sharedSpent: "{amount} xərclənib, bütün kanalların CAC-ına daxildir",
     allChannels: "Bütün kanallar (ümumi xərclərlə)",
     otherAmounts: "{currency}: {costs} xərclənib, {revenue} gəlir",
     ltvOverall: "Bütün kanallar, bütün dövr: LTV gəlir üzrə {revenue}, marja üzrə {margin} · LTV:CAC {ratio}",
