@@ -269,8 +269,8 @@ async def test_a_lead_warming_minutes_after_its_welcome_is_not_welcomed_twice(
         "case_study",
         "follow_up_call",
         "offer",
-        "checking_in",
-        "case_study",
+        "when_to_call",
+        "still_deciding",
         "follow_up_call",
     ]
     assert {t["status"] for t in later} == {"scheduled"}

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from services.nurture.playbook_checks import TEMPLATE_FIELDS
-from services.nurture.playbooks import Playbooks, Template, default_playbooks_text
+from services.nurture.playbooks import Playbook, Playbooks, Template, default_playbooks_text
 from services.nurture.safe_fields import for_the_person
 from shared.languages import LANGUAGES, fill
 
@@ -82,3 +82,11 @@ def test_a_message_to_the_person_promises_nothing_it_does_not_carry(name: str) -
         if (found := re.search(PROMISES[language], f"{text.subject}\n{text.body}", re.IGNORECASE))
     ]
     assert not promised, name
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS.playbooks, ids=[p.name for p in PLAYBOOKS.playbooks])
+def test_no_playbook_sends_the_person_the_same_words_twice(playbook: Playbook) -> None:
+    """The warm playbook sent `case_study` on day 5 and again on day 24, word for word; the MQL
+    and cold ones `content` twice, the lost one `reengage` twice."""
+    said = [s.template for s in playbook.steps if s.channel != "call_task"]
+    assert len(said) == len(set(said)), said
