@@ -1,4 +1,4 @@
-"""Command lines: `leadflow dev | status | migrate | import`, and each service's `serve | migrate`."""
+"""Command lines: `leadflow dev | status | migrate | backup | import`; a service's `serve | migrate`."""
 
 import fcntl
 import json
@@ -198,6 +198,33 @@ def migrate() -> None:
         for service in SERVICES:
             upgrade(database_url, service, migrations_dir(service))
             typer.echo(f"{service}: migrated")
+
+
+@main.command()
+def backup(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="The archive to write (never overwritten)")],
+) -> None:
+    """Write FILE (0600): a pg_dump of the stack's database and its secret.key, while it runs.
+
+    The database is LEADFLOW_DATABASE_URL's, or else the one `leadflow dev` runs (LEADFLOW_HOME,
+    LEADFLOW_PG_PORT, LEADFLOW_DATABASE); the key is LEADFLOW_HOME's secret.key. Restoring it:
+    README "Backup and restore"."""
+    from shared.backup import KEY, BackupRefused, write_backup
+    from shared.dev_settings import DevSettings
+    from shared.refusals import load_settings
+
+    settings = load_settings("leadflow", DevSettings)
+    try:
+        write_backup(
+            file,
+            settings.stack_database_url,
+            settings.home / KEY,
+            typer.echo,
+            key_set=bool(os.environ.get("LEADFLOW_SECRET_KEY")),  # what `leadflow dev` gives the services
+        )
+    except BackupRefused as error:
+        typer.echo(f"leadflow backup: {error}", err=True)
+        raise typer.Exit(1) from error
 
 
 @main.command("import")
