@@ -30,7 +30,7 @@ from services.nurture.shifts import Hours, due, on_duty_from
 from services.nurture.subscriptions import emit, origin_of
 from services.nurture.unassignments import tell_unassigned
 from services.nurture.unmatched import escalate_unmatched
-from shared.db import defer_insert, defer_update
+from shared.db import among, defer_insert, defer_update
 from shared.events import LEAD_ASSIGNED, Envelope, LeadAssigned, LeadClassified, for_a_rep
 from shared.observability import correlated
 
@@ -98,7 +98,7 @@ def _counters(rep: Rep) -> dict[str, Any]:
 
 
 async def held_hand_offs(session: AsyncSession, leads: set[UUID], lock: bool) -> dict[UUID, dict[str, Any]]:
-    statement = select(ASSIGNMENTS).where(ASSIGNMENTS.c.lead_id.in_(leads))
+    statement = select(ASSIGNMENTS).where(among(ASSIGNMENTS.c.lead_id, leads))
     rows = await session.execute(statement.with_for_update() if lock else statement)
     return {row.lead_id: dict(row._mapping) for row in rows}
 

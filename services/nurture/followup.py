@@ -33,7 +33,7 @@ from services.nurture.playbooks import (
 )
 from services.nurture.subscriptions import emit
 from services.nurture.timing import CALL_TASK
-from shared.db import defer_insert, driver_connection, upsert, write_deferred
+from shared.db import among, defer_insert, driver_connection, upsert, write_deferred
 from shared.documents import VersionedDocuments
 from shared.events import (
     TOUCH_CANCELLED,
@@ -194,7 +194,7 @@ async def _lock(session: AsyncSession, lead_ids: list[UUID]) -> dict[UUID, Held]
             LEADS.c.context[HEARD],
             LEADS.c.context[OPTED_IN_AGAIN],
         )
-        .where(LEADS.c.lead_id.in_(lead_ids))
+        .where(among(LEADS.c.lead_id, lead_ids))
         .order_by(LEADS.c.lead_id)
         .with_for_update()
     )
@@ -227,7 +227,7 @@ async def cancel(session: AsyncSession, lead_id: UUID, reason: str) -> int:
 async def _cancel_all(session: AsyncSession, lead_ids: list[UUID], reason: str) -> int:
     statement = (
         update(TOUCHES)
-        .where(TOUCHES.c.lead_id.in_(lead_ids), TOUCHES.c.status == "scheduled")
+        .where(among(TOUCHES.c.lead_id, lead_ids), TOUCHES.c.status == "scheduled")
         .values(status="cancelled", detail=reason, lease_until=None)
         .returning(*TOUCHES.c)
     )

@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.nurture.models import Touch
 from services.nurture.playbooks import Step
 from services.nurture.timing import CALL_TASK
+from shared.db import among
 
 TOUCHES = Touch.__table__  # type: ignore[attr-defined]
 SAID_ALREADY = "the lead was already sent this template; not sent twice"
@@ -39,7 +40,7 @@ async def templates_sent(session: AsyncSession, lead_ids: list[UUID]) -> dict[UU
     query = (
         select(TOUCHES.c.lead_id, TOUCHES.c.template)
         .distinct()
-        .where(TOUCHES.c.lead_id.in_(lead_ids), may_have_left)
+        .where(among(TOUCHES.c.lead_id, lead_ids), may_have_left)
     )
     sent: dict[UUID, set[str]] = {}
     for lead_id, template in await session.execute(query):

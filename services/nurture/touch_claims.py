@@ -24,6 +24,7 @@ from services.nurture.occasions import missed_its_day
 from services.nurture.playbooks import Playbooks, Template, Templates, text_in
 from services.nurture.timing import CALL_TASK, WEEK, earliest_send
 from services.nurture.touch_channels import preferred_channel
+from shared.db import among
 from shared.events import utcnow
 from shared.languages import language_of
 
@@ -256,11 +257,11 @@ async def _leads_held(
     """The claimed touches' leads that no other transaction holds, held here (in id order); and
     every one's context as last committed, held or not."""
     lead_ids = sorted({item.touch.lead_id for item in claimed})
-    followed = select(FollowedLead).where(col(FollowedLead.lead_id).in_(lead_ids))
+    followed = select(FollowedLead).where(among(col(FollowedLead.lead_id), lead_ids))
     held = followed.order_by(col(FollowedLead.lead_id)).with_for_update(key_share=True, skip_locked=True)
     leads = {lead.lead_id: lead for lead in (await session.execute(held)).scalars()}
     everyone = select(col(FollowedLead.lead_id), col(FollowedLead.context)).where(
-        col(FollowedLead.lead_id).in_(lead_ids)
+        among(col(FollowedLead.lead_id), lead_ids)
     )
     seen = {lead_id: context for lead_id, context in await session.execute(everyone)}
     return leads, seen
@@ -272,7 +273,7 @@ async def _recent_sends(
     if not lead_ids:
         return {}
     query = select(TOUCHES.c.lead_id, TOUCHES.c.sent_at).where(
-        TOUCHES.c.lead_id.in_(lead_ids),
+        among(TOUCHES.c.lead_id, lead_ids),
         TOUCHES.c.status == "sent",
         TOUCHES.c.sent_at > now - WEEK,
         func.coalesce(TOUCHES.c.channel_used, TOUCHES.c.channel) != CALL_TASK,  # the cap counts messages
@@ -286,5 +287,5 @@ async def _recent_sends(
 async def touches_held(session: AsyncSession, ids: list[UUID]) -> dict[UUID, Touch]:
     """The touches as they are now, locked in one statement (in id order: two batches never
     wait for each other in a circle), not one round trip each."""
-    query = select(Touch).where(col(Touch.id).in_(sorted(ids))).order_by(col(Touch.id)).with_for_update()
+    query = select(Touch).where(among(col(Touch.id), sorted(ids))).order_by(col(Touch.id)).with_for_update()
     return {touch.id: touch for touch in (await session.execute(query)).scalars()}

@@ -19,6 +19,7 @@ from services.nurture.routing import follow_up_rep
 from services.nurture.subscriptions import emit
 from services.nurture.touch_channels import InDoubt, Permanent, RetryLater, SendFailed, Untried
 from services.nurture.touch_claims import Decided, Going, touches_held
+from shared.db import among
 from shared.events import TOUCH_CANCELLED, TOUCH_FAILED, TOUCH_SENT, utcnow
 from shared.redact import describe, redact
 
@@ -178,6 +179,6 @@ async def _holders(session: AsyncSession, lead_ids: set[UUID]) -> dict[UUID, Rep
     query = (
         select(col(Assignment.lead_id), Rep)
         .join(Rep, col(Rep.id) == col(Assignment.rep_id))
-        .where(col(Assignment.lead_id).in_(lead_ids))
+        .where(among(col(Assignment.lead_id), lead_ids))
     )
     return {lead_id: rep for lead_id, rep in await session.execute(query)}

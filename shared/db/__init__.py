@@ -1,5 +1,6 @@
 """Async engine and transactions for one service schema (set as the connection's search_path)."""
 
+from shared.db.arrays import among
 from shared.db.database import CommitUnknown, Database, DirectConnection
 from shared.db.deferred import (
     COPY_FROM_ROWS,
@@ -19,6 +20,7 @@ __all__ = [
     "Database",
     "DirectConnection",
     "EncodedJson",
+    "among",
     "create_engine",
     "defer_insert",
     "defer_notify",
