@@ -40,6 +40,7 @@ class Applying(Screening):
         deliveries = [decode(record) for record in records]
         good = [d for d in deliveries if d.event is not None]
         self._ask_keys_early([d.event for d in good if d.event is not None])
+        await self._after_their_rings([d.event for d in good if d.event is not None])
         started = time.perf_counter()
         try:
             await self._apply_in_one_transaction(good)
@@ -54,6 +55,9 @@ class Applying(Screening):
         for delivery in deliveries:
             if delivery.event is None:
                 await self._dead_letter(delivery)
+
+    async def _after_their_rings(self, events: Sequence[Envelope]) -> None:
+        """Wait while any of `events` is being applied as it rang (`shared.consumer.rings`)."""
 
     def _ask_keys_early(self, events: Sequence[Envelope]) -> None:
         """Start asking for the keys the batch will need (while its transaction begins), and for

@@ -1,8 +1,11 @@
 """Events rung with their commit (the doorbell): applied at once, ahead of the relay and the broker."""
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Sequence
+from uuid import UUID
 
 from shared.consumer.applying import Applying
 from shared.consumer.deliveries import Delivery
@@ -13,6 +16,7 @@ log = logging.getLogger(__package__)
 
 RUNG_IDS_KEPT = 10_000
 RUNG_KEPT = 2_000  # events rung and not yet applied
+RUNG_AWAITED_SECONDS = 5.0  # at most, a broker's copy waits for its ring (then: the inbox)
 
 
 def rung(said: str) -> tuple[str, str]:
@@ -28,6 +32,8 @@ class Rings(Applying):
     """The consumer runner's events heard as they rang, queued for one task to apply."""
 
     _rung: asyncio.Queue[Envelope]
+    _ringing: set[UUID]  # heard, being applied as they rang: their broker's copies wait
+    _rung_round: asyncio.Event  # set (and replaced) as each round of rung events ends
 
     def heard(self, said: str) -> None:
         """An event its producer rang with as it committed it (`shared.outbox.ring_with_message`),
@@ -50,7 +56,29 @@ class Rings(Applying):
         self._ask_keys_early([event])  # if not: while it waits its turn
 
     def _taking(self, event: Envelope) -> None:
-        """A rung event is on its way to be applied."""
+        """A rung event is on its way to be applied: its broker's copy, fetched meanwhile, waits
+        for it (`_after_their_rings`) rather than opening a transaction of its own that would
+        wait for the ring's inbox row and find it a duplicate (at a steady trickle, nearly every
+        new lead's: a transaction, an inbox claim and a commit per lead for nothing)."""
+        self._ringing.add(event.id)
+
+    async def _after_their_rings(self, events: Sequence[Envelope]) -> None:
+        """Wait until none of `events` is being applied as it rang (at most
+        `RUNG_AWAITED_SECONDS`: then the inbox sorts them out, as it always can)."""
+        if not self._ringing:
+            return
+        deadline = time.monotonic() + RUNG_AWAITED_SECONDS
+        while any(event.id in self._ringing for event in events):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rung_round.wait(), left)
+
+    def _round_ended(self, events: list[Envelope]) -> None:
+        self._ringing.difference_update(event.id for event in events)
+        ended, self._rung_round = self._rung_round, asyncio.Event()
+        ended.set()
 
     async def _apply_rung(self) -> None:
         while True:
@@ -59,6 +87,7 @@ class Rings(Applying):
                 events.append(self._rung.get_nowait())
             try:
                 await self._apply_rung_events(events)
+                self._round_ended(events)
             except asyncio.CancelledError:
                 self._given_back(events)
                 if cancelled_from_outside():
@@ -82,3 +111,4 @@ class Rings(Applying):
 
     def _given_back(self, events: list[Envelope]) -> None:
         """Rung events that failed: the broker's copies are applied as they come."""
+        self._round_ended(events)

@@ -111,6 +111,8 @@ class ConsumerRunner(Polling, Replaying):
         self.parallel_partitions = parallel_partitions
         self._hurry = asyncio.Event()  # a rebuild was asked for: no gathering
         self._rung: asyncio.Queue[Envelope] = asyncio.Queue(RUNG_KEPT)  # heard, not yet applied
+        self._ringing: set[UUID] = set()
+        self._rung_round = asyncio.Event()
         self._applied_as_rung: OrderedDict[UUID, None] = OrderedDict()  # the broker's copies: skipped
 
     async def run(self) -> None:
