@@ -19,7 +19,7 @@ from services.scoring.profile import OutcomeEntry
 from services.scoring.rulebook import ActiveRules
 from services.scoring.standings import HISTORY, SCORES, Standing
 from shared import topics
-from shared.db import EncodedJson, defer_insert, upsert
+from shared.db import EncodedJson, defer_insert, defer_upsert
 from shared.events import LEAD_CLASSIFIED, Envelope, RuleHit, Temperature, for_a_rep
 from shared.observability import correlated
 from shared.outbox import add_to_outbox
@@ -29,6 +29,7 @@ from shared.sealing import SecretBox
 log = logging.getLogger(__name__)
 _HITS = TypeAdapter(list[RuleHit])
 _DATA = TypeAdapter(dict[str, Any])  # as `Envelope.data` is encoded
+LEAD_KEY = ("lead_id",)
 
 
 @dataclass
@@ -152,12 +153,14 @@ class Batch:
         }
         self.history.append(row)
 
-    async def save(self, session: AsyncSession) -> None:
+    def save(self, session: AsyncSession) -> None:
+        """Queue the history and the standings, written with the outbox's rows as the
+        transaction commits, in one statement (`shared.db.write_deferred`)."""
         for row in self.history:
             defer_insert(session, HISTORY, row)
         self.history = []
-        latest = [self._row(*self.rows[lead]) for lead in sorted(self.rows)]  # in lead order (see `load`)
-        await upsert(session, SCORES, ["lead_id"], latest)
+        for lead in sorted(self.rows):  # in lead order (see `standings.load`)
+            defer_upsert(session, SCORES, LEAD_KEY, self._row(*self.rows[lead]))
         self.rows = {}
 
     def _row(self, standing: Standing, decision: Decision, now: datetime) -> dict[str, Any]:

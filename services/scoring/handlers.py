@@ -94,7 +94,7 @@ async def apply_events(
     if erased:
         await standings.forget(session, erased)
         batch.history = [row for row in batch.history if row["lead_id"] not in erased]
-    await batch.save(session)
+    batch.save(session)
     return batch
 
 

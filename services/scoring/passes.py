@@ -62,7 +62,7 @@ async def _decide_again(
     batch = Batch(await book.active(session, at_least=standings.newest_rules(loaded)))
     for standing in loaded.values():
         batch.apply(session, standing, now, cause)
-    await batch.save(session)
+    batch.save(session)
     return len(loaded), batch.changed
 
 

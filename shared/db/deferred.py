@@ -8,7 +8,7 @@ from sqlalchemy import JSON, Table, insert
 from sqlalchemy.dialects import postgresql
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.db.driver import driver_connection, insert_from_arrays
+from shared.db.driver import driver_connection, insert_from_arrays, upsert_from_arrays
 from shared.db.engine import json_text
 
 _DEFERRED = "leadflow.deferred_inserts"
@@ -17,6 +17,7 @@ _NOTIFIES = "leadflow.deferred_notifies"
 KEPT = "leadflow.kept"
 HANDED = "leadflow.handed"
 _UPDATES = "leadflow.deferred_updates"
+_UPSERTS = "leadflow.deferred_upserts"
 
 
 def kept(session: AsyncSession) -> dict[str, Any]:
@@ -45,6 +46,17 @@ def defer_update(session: AsyncSession, table: Table, key: str, row: dict[str, A
     session.info.setdefault(_UPDATES, {}).setdefault((table, key), {})[row[key]] = row
 
 
+def defer_upsert(session: AsyncSession, table: Table, key: tuple[str, ...], row: dict[str, Any]) -> None:
+    """Queue an upsert (`shared.db.upsert`: INSERT the row, or UPDATE the columns it names where
+    one has its `key`), written with the queued inserts, in their statement: no round trip of
+    its own (at a trickle of one event a transaction, scoring's own statement for its one lead
+    cost as much CPU as deciding it). The last queued for a key wins; the rows are written in
+    the order their keys were first queued (an order of locks: see `services.scoring.standings`).
+    Every row queued for a table names the same columns."""
+    by_key = session.info.setdefault(_UPSERTS, {}).setdefault((table, key), {})
+    by_key[tuple(row[c] for c in key)] = row
+
+
 COPY_FROM_ROWS = 100
 """A table's queued rows go in one COPY from this many on (two round trips to the server, cheap
 per row). Tables with fewer are all written by one INSERT statement, from one array per column."""
@@ -67,16 +79,18 @@ async def write_deferred(session: AsyncSession) -> set[str]:
     commit)."""
     written = session.info.pop(_DEFERRED, {})
     updates: dict[tuple[Table, str], dict[Any, dict[str, Any]]] = session.info.pop(_UPDATES, {})
+    upserts: dict[tuple[Table, tuple[str, ...]], dict[Any, dict[str, Any]]] = session.info.pop(_UPSERTS, {})
     notifies: list[tuple[str, str]] = session.info.pop(_NOTIFIES, [])
     said = [list(column) for column in zip(*notifies, strict=True)] if notifies else []
-    if not written and not updates:
+    if not written and not updates and not upserts:
         if said:
             await (await driver_connection(session)).execute(_NOTIFY, *said)
         return set()
-    session.info.setdefault(WRITTEN, set()).update(table.name for table in written)
+    tables = {table.name for table in written} | {table.name for table, _ in upserts}
+    session.info.setdefault(WRITTEN, set()).update(tables)
     connection = await driver_connection(session)
     few = await _insert_many(session, connection, written)
-    few += _updates_of(updates)
+    few += _updates_of(updates) + _updates_of(upserts)
     if few:  # the notifications ride along: no round trip of their own
         statement = _writes_from_arrays(
             tuple((table, columns, key) for table, columns, key, _ in few), bool(said)
@@ -85,11 +99,13 @@ async def write_deferred(session: AsyncSession) -> set[str]:
         await connection.execute(statement, *arrays, *said)
     elif said:
         await connection.execute(_NOTIFY, *said)
-    return {table.name for table in written}
+    return tables
 
 
-_Write = tuple[Table, tuple[str, ...], str | None, list[tuple[Any, ...]]]
-"""A table, its columns, the key column of an update (None: an insert), and the rows' values."""
+_Key = str | tuple[str, ...] | None
+_Write = tuple[Table, tuple[str, ...], _Key, list[tuple[Any, ...]]]
+"""A table, its columns, the key column of an update (a tuple of them: an upsert; None: an
+insert), and the rows' values."""
 
 
 async def _insert_many(
@@ -111,8 +127,8 @@ async def _insert_many(
     return few
 
 
-def _updates_of(updates: dict[tuple[Table, str], dict[Any, dict[str, Any]]]) -> list[_Write]:
-    """The queued updates, each table's in the shape of one write from arrays."""
+def _updates_of(updates: dict[tuple[Table, Any], dict[Any, dict[str, Any]]]) -> list[_Write]:
+    """The queued updates (or upserts), each table's in the shape of one write from arrays."""
     few: list[_Write] = []
     for (table, key), by_key in updates.items():
         rows = list(by_key.values())
@@ -130,16 +146,18 @@ def _records(table: Table, columns: list[str], rows: list[dict[str, Any]]) -> li
 
 @lru_cache(maxsize=256)
 def _writes_from_arrays(
-    shapes: tuple[tuple[Table, tuple[str, ...], str | None], ...], notifying: bool = False
+    shapes: tuple[tuple[Table, tuple[str, ...], _Key], ...], notifying: bool = False
 ) -> str:
-    """One statement writing each table, its columns' values bound as arrays (an INSERT, or an
-    UPDATE by the `key` column where one is named): the last write is the statement, the others
-    run as its WITH clauses. `notifying`: the statement is the NOTIFYs of the two arrays bound
-    after the columns', every write one of its WITHs."""
+    """One statement writing each table, its columns' values bound as arrays (an INSERT, an
+    UPDATE by the `key` column where one is named, an upsert on a tuple of them): the last
+    write is the statement, the others run as its WITH clauses. `notifying`: the statement is
+    the NOTIFYs of the two arrays bound after the columns', every write one of its WITHs."""
     inserts, first = [], 1
     for table, columns, key in shapes:
         if key is None:
             inserts.append(insert_from_arrays(table, columns, first))
+        elif isinstance(key, tuple):
+            inserts.append(upsert_from_arrays(table, key, columns, first))
         else:
             inserts.append(_update_from_arrays(table, columns, key, first))
         first += len(columns)

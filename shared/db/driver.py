@@ -42,14 +42,15 @@ async def upsert(
     as_json = {c for c in columns if isinstance(table.c[c].type, JSON)}
     arrays = [[json_text(row[c]) if c in as_json else row[c] for row in rows] for c in columns]
     connection = await driver_connection(session)
-    await connection.execute(_upsert_from_arrays(table, tuple(key), columns), *arrays)
+    await connection.execute(upsert_from_arrays(table, tuple(key), columns), *arrays)
 
 
 @lru_cache(maxsize=256)
-def _upsert_from_arrays(table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> str:
+def upsert_from_arrays(table: Table, key: tuple[str, ...], columns: tuple[str, ...], first: int = 1) -> str:
+    """`insert_from_arrays`, each row whose `key` is taken updating the columns it names instead."""
     updated = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in key)
     conflict = ", ".join(f'"{c}"' for c in key)
-    return f"{insert_from_arrays(table, columns, 1)} ON CONFLICT ({conflict}) DO UPDATE SET {updated}"
+    return f"{insert_from_arrays(table, columns, first)} ON CONFLICT ({conflict}) DO UPDATE SET {updated}"
 
 
 async def execute_compiled_once(session: AsyncSession, statement: Any, params: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from shared.db import (
     defer_insert,
     defer_notify,
     defer_update,
+    defer_upsert,
     execute_compiled_once,
     hand_after_commit,
     upsert,
@@ -221,6 +222,35 @@ async def test_deferred_updates_go_with_the_inserts_and_the_last_queued_for_a_ro
     finally:
         await db.dispose()
     assert [stored[i] for i in ids] == [{"v": 2}, {"v": 3}, {"v": 0}, {"v": 0}]
+
+
+async def test_deferred_upserts_go_with_the_inserts_new_rows_in_and_the_last_queued_for_a_key_wins(
+    servers: Servers,
+) -> None:
+    """Scoring's standings go with its history and outbox rows as the transaction commits: one
+    statement, where a lead seen before is updated and a new one inserted."""
+    db = Database(servers.database_url, "public")
+    ids = [uuid.uuid4() for _ in range(4)]
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                text("CREATE TABLE IF NOT EXISTS json_roundtrip (id uuid PRIMARY KEY, doc jsonb NOT NULL)")
+            )
+            defer_insert(session, TABLE, {"id": ids[0], "doc": {"v": 0}})
+        async with db.transaction() as session:
+            defer_upsert(session, TABLE, ("id",), {"id": ids[0], "doc": {"v": 1}})
+            defer_upsert(session, TABLE, ("id",), {"id": ids[1], "doc": EncodedJson('{"v": 1}')})
+            defer_insert(session, TABLE, {"id": ids[2], "doc": {"v": 0}})
+            defer_upsert(session, TABLE, ("id",), {"id": ids[0], "doc": {"v": 2}})
+            defer_notify(session, "deferred-upserts", "said")  # rides in the same statement
+        async with db.transaction() as session:
+            rows = await session.execute(
+                text("SELECT id, doc FROM json_roundtrip WHERE id = ANY(:ids)"), {"ids": ids}
+            )
+            stored = {row.id: row.doc for row in rows}
+    finally:
+        await db.dispose()
+    assert [stored.get(i) for i in ids] == [{"v": 2}, {"v": 1}, {"v": 0}, None]
 
 
 @pytest.mark.parametrize("columns", [1, 19, 20, 28])
