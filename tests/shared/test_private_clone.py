@@ -2,7 +2,6 @@
 private (0700) directory, as root and as an ordinary user, and every directory outside the
 project keeps its mode. Real servers, no mocks."""
 
-import asyncio
 import os
 import pwd
 import shutil
@@ -15,11 +14,12 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from shared.embedded import free_port, stop_process
-from shared.embedded_postgres import PRIVATE_DATA, SYSTEM_USER, DataMissing, EmbeddedPostgres
+from shared.embedded import stop_process
+from shared.embedded_postgres import SYSTEM_USER, DataMissing
+from shared.private_data import PrivateData
+from tests.shared.private_roots import query, started
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE_USER = "leadflow_probe"
@@ -61,119 +61,92 @@ def modes_outside(data_dir: Path) -> dict[str, str]:
     return {str(path): stat.filemode(path.stat().st_mode) for path in paths}
 
 
-def query(url: str, sql: str) -> object:
-    async def run() -> object:
-        connection = await asyncpg.connect(url.replace("+asyncpg", ""))
-        try:
-            return await connection.fetchval(sql)
-        finally:
-            await connection.close()
-
-    return asyncio.run(run())
-
-
-def started(data_dir: Path) -> EmbeddedPostgres:
-    postgres = EmbeddedPostgres(data_dir, free_port(), durable=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        postgres.start()
-    return postgres
-
-
-def discard(data_dir: Path) -> None:
-    """As root: remove the link and the private data directory it points to."""
-    if data_dir.is_symlink():
-        private = Path(os.readlink(data_dir)).parent
-        data_dir.unlink()
-        shutil.rmtree(private, ignore_errors=True)
-
-
 @as_root
-def test_as_root_a_project_in_a_private_directory_runs_and_no_mode_outside_changes(tmp_path: Path) -> None:
+def test_as_root_a_project_in_a_private_directory_runs_and_no_mode_outside_changes(
+    tmp_path: Path, private: PrivateData
+) -> None:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     data_dir = home / "project" / ".leadflow" / "postgres"
     data_dir.parent.mkdir(parents=True)
     before = modes_outside(data_dir)
-    postgres = started(data_dir)
+    postgres = started(data_dir, private)
     try:
         assert query(postgres.url(), "SELECT current_user") == "postgres"
         pgdata = data_dir.resolve()
-        assert pgdata.parent.parent == PRIVATE_DATA
+        assert pgdata.parent.parent == private.data
         assert pgdata.stat().st_uid == pwd.getpwnam(SYSTEM_USER).pw_uid
         assert stat.S_IMODE(pgdata.stat().st_mode) == 0o700
     finally:
         postgres.stop()
-        after = modes_outside(data_dir)
-        discard(data_dir)
-    assert after == before
+    assert modes_outside(data_dir) == before
 
 
 @as_root
-def test_as_root_the_data_of_a_removed_project_goes_at_the_next_start(tmp_path: Path) -> None:
+def test_as_root_the_data_of_a_removed_project_is_set_aside_at_the_next_start(
+    tmp_path: Path, private: PrivateData
+) -> None:
+    """Set aside, not removed: a link that looks gone may have moved (tests/shared/test_set_aside_data.py)."""
     removed = tmp_path / "removed" / "postgres"
-    started(removed).stop()
-    private = removed.resolve().parent
+    started(removed, private).stop()
+    kept = removed.resolve().parent
     shutil.rmtree(removed.parent)  # as pytest and `make clean` do: the link goes, not its target
-    assert private.is_dir()
-    postgres = started(tmp_path / "kept" / "postgres")
-    try:
-        assert not private.exists()
-    finally:
-        postgres.stop()
-        discard(tmp_path / "kept" / "postgres")
+    started(tmp_path / "kept" / "postgres", private).stop()
+    assert not kept.exists()
+    assert (private.abandoned / kept.name / "pgdata" / "PG_VERSION").is_file()
 
 
 @as_root
-def test_as_root_a_home_moved_elsewhere_keeps_its_data(tmp_path: Path) -> None:
+def test_as_root_a_home_moved_elsewhere_keeps_its_data(tmp_path: Path, private: PrivateData) -> None:
     """A new clone with the old .leadflow moved into it, or the clone's folder renamed: the link
-    moves, its data stays in PRIVATE_DATA, and the next start takes it back (before, that start
+    moves, its data stays in the private data, and the next start takes it back (before, that start
     took it for a removed project's and deleted the database)."""
     before = tmp_path / "clone" / ".leadflow" / "postgres"
-    first = started(before)
+    first = started(before, private)
     try:
         query(first.url(), "CREATE TABLE kept_across_the_move ()")
     finally:
         first.stop()
     (tmp_path / "clone").rename(tmp_path / "new-clone")
     moved = tmp_path / "new-clone" / ".leadflow" / "postgres"
-    postgres = started(moved)
+    postgres = started(moved, private)
     try:
         assert query(postgres.url(), "SELECT to_regclass('kept_across_the_move') IS NOT NULL") is True
         assert (moved.resolve().parent / "origin").read_text() == str(moved)
     finally:
         postgres.stop()
-        discard(moved)
 
 
 @as_root
-def test_as_root_a_link_whose_data_is_gone_stops_the_start_and_makes_nothing(tmp_path: Path) -> None:
+def test_as_root_a_link_whose_data_is_gone_stops_the_start_and_makes_nothing(
+    tmp_path: Path, private: PrivateData
+) -> None:
     """A backup that copied .leadflow (its link, not the data it points to), restored on another
     machine: the start took the data for removed by hand, made an empty database and came up
     ready with no leads, saying nothing (found by a review). Now it stops, saying what to do."""
     data_dir = tmp_path / "restored" / ".leadflow" / "postgres"
-    started(data_dir).stop()
-    private = data_dir.resolve().parent
-    shutil.rmtree(private)  # the data the restored link points to is not on this machine
-    before = set(PRIVATE_DATA.iterdir())
+    started(data_dir, private).stop()
+    shutil.rmtree(data_dir.resolve().parent)  # the data the restored link points to is not on this machine
+    before = set(private.data.iterdir())
     with pytest.raises(
         DataMissing, match=r"is missing .*restore it there.* or remove .* to start with an empty"
     ):
-        started(data_dir)
-    assert set(PRIVATE_DATA.iterdir()) == before, "no new data directory"
+        started(data_dir, private)
+    assert set(private.data.iterdir()) == before, "no new data directory"
     assert data_dir.is_symlink(), "the link is left for the operator to restore or remove"
     data_dir.unlink()
-    started(data_dir).stop()  # removed: an empty database, as the message says
-    discard(data_dir)
+    started(data_dir, private).stop()  # removed: an empty database, as the message says
 
 
-def test_a_server_left_by_a_killed_run_is_stopped_by_the_next_start(tmp_path: Path) -> None:
+def test_a_server_left_by_a_killed_run_is_stopped_by_the_next_start(
+    tmp_path: Path, private: PrivateData
+) -> None:
     data_dir = tmp_path / "postgres"
-    first = started(data_dir)
+    first = started(data_dir, private)
     left, first.process = first.process, None  # the run that started it is gone
     assert left is not None
     try:
-        second = started(data_dir)
+        second = started(data_dir, private)
         try:
             assert left.wait(timeout=30) == 0
             assert query(second.url(), "SELECT 1") == 1
@@ -181,7 +154,6 @@ def test_a_server_left_by_a_killed_run_is_stopped_by_the_next_start(tmp_path: Pa
             second.stop()
     finally:
         stop_process(left, signal.SIGINT)
-        discard(data_dir)
 
 
 @pytest.fixture
