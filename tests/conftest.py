@@ -25,6 +25,7 @@ from shared.embedded import EmbeddedBroker, free_port
 from shared.embedded_postgres import EmbeddedPostgres
 from shared.kafka import create_topics
 from shared.migrations import upgrade
+from tests.shared.private_roots import discard
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 VIEWER = {"Authorization": "Bearer test-viewer-token"}
@@ -90,6 +91,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
     finally:
         if embedded is not None:
             embedded.stop()
+            discard(embedded)
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from shared.kafka import create_topics
 from shared.migrations import upgrade
 from tests.conftest import Servers, eventually, running
 from tests.helpers import create_source
+from tests.shared.private_roots import discard
 
 BROKER_OUTAGE_SECONDS = 15
 DATABASE_OUTAGE_SECONDS = 5
@@ -199,6 +200,7 @@ async def own_postgres(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
         yield postgres
     finally:
         await asyncio.to_thread(postgres.stop)
+        discard(postgres)
 
 
 async def test_postgres_stopped_ingest_answers_503_then_recovers_by_itself_nothing_lost(

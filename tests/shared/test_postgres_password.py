@@ -15,6 +15,7 @@ from sqlalchemy import make_url
 from shared.embedded import free_port
 from shared.embedded_postgres import EmbeddedPostgres
 from shared.postgres_password import kept_password, password_file, read_password, scram_verifier
+from tests.shared.private_roots import discard
 
 # What a data directory made before this asked for: trust over TCP too (initdb --auth=trust).
 TRUSTING_HBA = "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
@@ -44,6 +45,7 @@ def server(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
         postgres.start()
     yield postgres
     postgres.stop()
+    discard(postgres)
 
 
 def test_over_tcp_the_password_is_needed_and_the_kept_one_is_taken(server: EmbeddedPostgres) -> None:
