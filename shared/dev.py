@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from shared import topics
 from shared.cli import LOCK_FILE, SERVICES, migrations_dir, read_status
+from shared.dev_secret_key import secret_key
 from shared.dev_settings import APART, BACKGROUND, DevSettings
 from shared.embedded import EmbeddedBroker, PortTaken, claim_port
 from shared.embedded_postgres import EmbeddedPostgres, ensure_database
@@ -21,7 +22,7 @@ from shared.kafka import create_topics
 from shared.kafka_security import PLAINTEXT, KafkaSecurity
 from shared.migrations import upgrade
 from shared.part_logs import say
-from shared.postgres_password import kept_secret, password_file
+from shared.postgres_password import password_file
 from shared.refusals import UNREACHABLE, unreachable
 from shared.settings import DEV_ADMIN_TOKEN
 from shared.stack_parts import ServerPart, ServicePart
@@ -70,24 +71,30 @@ def create_all_topics(bootstrap: str, security: KafkaSecurity) -> None:
     asyncio.run(create_topics(bootstrap, TOPICS, topics.PARTITIONS, security=security))
 
 
-def prepare(database_url: str, bootstrap: str, security: KafkaSecurity) -> None:
-    """The schemas and topics; a server that cannot be reached (LEADFLOW_DATABASE_URL's or
-    LEADFLOW_KAFKA_BOOTSTRAP's) is named, never with its password."""
+def prepare(settings: DevSettings, home: Path, database_url: str, bootstrap: str) -> str:
+    """The schemas, the sealing key and the topics; returns the key. A server that cannot be
+    reached (LEADFLOW_DATABASE_URL's or LEADFLOW_KAFKA_BOOTSTRAP's) is named, never with its
+    password. The key is settled before anything else is made: a database whose key is missing
+    stops the start (`shared.dev_secret_key`)."""
     try:
         for service in SERVICES:
             upgrade(database_url, service, migrations_dir(service))
     except UNREACHABLE as error:
         raise RuntimeError(unreachable(database_url, error)) from error
+    key = secret_key(home, database_url, settings.admin_token.get_secret_value())
     try:
-        create_all_topics(bootstrap, security)
+        create_all_topics(bootstrap, settings.kafka_security)
     except KafkaConnectionError as error:
         raise RuntimeError(
             f"cannot reach the Kafka broker at {bootstrap} ({type(error).__name__})"
         ) from error
     say(f"schemas migrated, {len(TOPICS)} topics ready ({topics.PARTITIONS} partitions)")
+    return key
 
 
-def service_parts(settings: DevSettings, home: Path, database_url: str, bootstrap: str) -> list[ServicePart]:
+def service_parts(
+    settings: DevSettings, home: Path, database_url: str, bootstrap: str, secret_key: str
+) -> list[ServicePart]:
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {
@@ -95,11 +102,10 @@ def service_parts(settings: DevSettings, home: Path, database_url: str, bootstra
         "LEADFLOW_DATABASE_URL": database_url,
         "LEADFLOW_KAFKA_BOOTSTRAP": bootstrap,
         "LEADFLOW_ADMIN_TOKEN": settings.admin_token.get_secret_value(),
-        # what nurture seals reps' and subscriptions' signing secrets with: the operator's, else
-        # one made at the first start and kept (0600) in .leadflow. Made from the admin token,
-        # as before, changing the token left every stored secret unopenable, and no hot lead
-        # reached a rep (found by a review).
-        "LEADFLOW_SECRET_KEY": os.environ.get("LEADFLOW_SECRET_KEY") or kept_secret(home / "secret.key"),
+        # what nurture seals reps' and subscriptions' signing secrets with: `shared.dev_secret_key`.
+        # Made from the admin token, as before, changing the token left every stored secret
+        # unopenable, and no hot lead reached a rep (found by a review).
+        "LEADFLOW_SECRET_KEY": secret_key,
         # Tansu holds every fetch for its whole wait: idle consumers pause and wait for the
         # doorbell instead of fetching every few milliseconds (most of the idle stack's CPU,
         # and of a busy one's broker: the consumers of quiet topics kept fetching).
@@ -209,8 +215,8 @@ def run_dev(settings: DevSettings) -> int:
     try:
         claim_ports(settings)
         database_url, bootstrap = start_servers(settings, home, supervisor)
-        prepare(database_url, bootstrap, settings.kafka_security)
-        services = service_parts(settings, home, database_url, bootstrap)
+        key = prepare(settings, home, database_url, bootstrap)
+        services = service_parts(settings, home, database_url, bootstrap, key)
         for service in services:
             supervisor.start(service)
         wait_ready(services, stop)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Table, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db import Database
@@ -56,3 +57,25 @@ def _sealed_again(box: SecretBox, table: Table, row: Any, column: str) -> str | 
             column,
         )
         return None
+
+
+async def unopened_secrets(
+    reader: AsyncSession | AsyncConnection, box: SecretBox, sealed: Mapping[Table, tuple[str, ...]]
+) -> int:
+    """How many secrets stored in the `sealed` columns no key of `box` opens (a restored
+    database, a key lost or changed without LEADFLOW_SECRET_KEY_PREVIOUS)."""
+    unopened = 0
+    for table, columns in sealed.items():
+        rows = await reader.execute(select(*(table.c[c] for c in columns)))
+        unopened += sum(
+            1 for row in rows.all() for stored in row if stored is not None and not _opens(box, stored)
+        )
+    return unopened
+
+
+def _opens(box: SecretBox, stored: str) -> bool:
+    try:
+        box.open(stored)
+    except ValueError:
+        return False
+    return True

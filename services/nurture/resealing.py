@@ -4,10 +4,12 @@ those a rotation keeps for its overlap (`shared.resealing`). Once that start has
 the old key can go."""
 
 from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.models import Rep, WebhookEndpoint
 from shared.db import Database
-from shared.resealing import reseal_columns
+from shared.resealing import reseal_columns, unopened_secrets
 from shared.sealing import SecretBox
 
 SEALED: dict[Table, tuple[str, ...]] = {
@@ -15,7 +17,19 @@ SEALED: dict[Table, tuple[str, ...]] = {
     WebhookEndpoint.__table__: ("secret", "previous_secret"),  # type: ignore[attr-defined]
 }
 
+# the secrets that sign what nurture sends now (a rotated-out one signs only for its overlap)
+SIGNING: dict[Table, tuple[str, ...]] = {
+    Rep.__table__: ("webhook_secret",),  # type: ignore[attr-defined]
+    WebhookEndpoint.__table__: ("secret",),  # type: ignore[attr-defined]
+}
+
 
 async def reseal_secrets(db: Database, box: SecretBox) -> int:
     """Seal again with the current key every stored signing secret it did not seal; returns how many."""
     return await reseal_columns(db, box, SEALED, "signing secrets")
+
+
+async def unopened_signing_secrets(reader: AsyncSession | AsyncConnection, box: SecretBox) -> int:
+    """Reps' and subscriptions' signing secrets `box` does not open: their webhooks cannot be
+    signed, and every hot lead for such a rep goes to the dead letters."""
+    return await unopened_secrets(reader, box, SIGNING)

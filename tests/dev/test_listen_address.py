@@ -51,7 +51,7 @@ def test_the_services_reach_each_other_where_they_listen(
     monkeypatch.delenv("LEADFLOW_NURTURE_PUBLIC_URL", raising=False)
     for part, port in (("ingest", 18001), ("scoring", 18002), ("nurture", 18003)):
         monkeypatch.setenv(f"LEADFLOW_{part.upper()}_PORT", str(port))
-    env = service_parts(DevSettings(), tmp_path, "postgresql://db", "bus:9092")[0].env  # each part's
+    env = service_parts(DevSettings(), tmp_path, "postgresql://db", "bus:9092", "a-key")[0].env  # each part's
     assert {name: env[name] for name in ("LEADFLOW_INGEST_URL", "LEADFLOW_SCORING_URL")} == {
         "LEADFLOW_INGEST_URL": f"http://{reached}:18001",
         "LEADFLOW_SCORING_URL": f"http://{reached}:18002",
