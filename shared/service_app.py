@@ -9,7 +9,7 @@ from shared import dead_letters, inbox_dead_letters
 from shared.api_docs import serve_api_docs
 from shared.cli import migrations_dir
 from shared.error_docs import answers, document_errors
-from shared.http import BodySizeLimit, health_router, refuse_unstorable_parameters
+from shared.http import BodySizeLimit, Check, health_router, refuse_unstorable_parameters
 from shared.migrations import schema_check
 from shared.problem_handlers import install_problem_handlers
 from shared.query_parameters import RefuseUnknownQueryParameters
@@ -31,10 +31,11 @@ def create_service_app(
     title: str,
     routers: Iterable[APIRouter],
     larger_bodies: Mapping[str, int] | None = None,
+    notices: Mapping[str, Check] | None = None,
 ) -> FastAPI:
     """A FastAPI app with the shared error format, body limit, health and metrics routes;
     `larger_bodies` maps paths that take files to their own size limit; `routers` come busiest
-    first."""
+    first; `notices` are checks /readyz reports that do not make the service unready."""
     docs = bool(runtime.settings.public_docs)
     app = FastAPI(
         title=title,
@@ -62,7 +63,8 @@ def create_service_app(
     runtime.schema_check = schema  # its consumers and loops wait for the schema too
     checks = {"database": runtime.db.ping, "schema": schema, "broker": runtime.publisher.ping}
     checks |= {f"consumer:{c.group}": c.ping for c in runtime.consumers}
-    informational = frozenset() if runtime.needs_broker else frozenset({"broker"})
+    checks |= dict(notices or {})
+    informational = frozenset(notices or ()) | (frozenset() if runtime.needs_broker else {"broker"})
     app.include_router(health_router(checks, lambda: runtime.telemetry.registry, informational))
     app.include_router(dead_letters.router)
     app.include_router(dead_letters.status_router)

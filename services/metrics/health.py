@@ -122,6 +122,13 @@ class PipelineHealth:
                 f"nurture: {nobody} hot or SQL leads in the last day reached nobody: no active rep"
                 " matches them and no manager is active (add a rep who covers them, or a manager)"
             )
+        if unopened := answer.get("unopened_secrets"):  # the cause of nurture's dead letters, named
+            problems.append(
+                f"nurture: stored secrets do not open with this LEADFLOW_SECRET_KEY: {unopened} reps'"
+                " and subscriptions' signing secrets, so hot leads to them go to the dead letters"
+                " (give nurture the key that sealed them: .leadflow/secret.key under `make run`, else"
+                " LEADFLOW_SECRET_KEY; or rotate their secrets)"
+            )
         return {k: answer[k] for k in ("attempts", "failed", "failure_ratio")}
 
     async def _ask(self, client: httpx.AsyncClient, base: str, path: str) -> dict[str, Any] | str:

@@ -65,7 +65,8 @@ def create_app(settings: NurtureSettings) -> FastAPI:
         runtime.db.before_commit("webhook_deliveries", lambda session: ring_in(session, [WEBHOOKS_BELL]))
     else:
         _dispatch_webhooks(runtime, settings)
-    app = create_service_app(runtime, "Leadflow nurture", routers)
+    notices = {"secrets": resealing.signing_secrets_check(runtime.db, settings.box)}
+    app = create_service_app(runtime, "Leadflow nurture", routers, notices=notices)
     for missing in (directory.NotFound, delivery_log.NoSuchDelivery):
         app.add_exception_handler(missing, _not_found)
     app.add_exception_handler(unsubscribe_routes.InvalidLink, unsubscribe_routes.invalid_link_page)

@@ -11,10 +11,12 @@ from sqlalchemy import func, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.nurture.models import DeliveryAttempt, Rep, WebhookDelivery, WebhookEndpoint
+from services.nurture.resealing import unopened_signing_secrets
 from services.nurture.schemas import DeliveryHealth
 from services.nurture.subscriptions import origin_of
 from services.nurture.unmatched import told_nobody
 from shared.paging import keyset
+from shared.sealing import SecretBox
 
 DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
 ATTEMPTS = DeliveryAttempt.__table__  # type: ignore[attr-defined]
@@ -107,10 +109,14 @@ _FAILURES = text(
 )
 
 
-async def delivery_health(session: AsyncSession, now: datetime) -> DeliveryHealth:
+async def delivery_health(session: AsyncSession, now: datetime, box: SecretBox) -> DeliveryHealth:
     row = (await session.execute(_FAILURES)).one()
     ratio = round(row.failed / row.attempts, 4) if row.attempts else 0.0
     nobody = await told_nobody(session, now - timedelta(days=1))
     return DeliveryHealth(
-        attempts=row.attempts, failed=row.failed, failure_ratio=ratio, leads_told_nobody=nobody
+        attempts=row.attempts,
+        failed=row.failed,
+        failure_ratio=ratio,
+        leads_told_nobody=nobody,
+        unopened_secrets=await unopened_signing_secrets(session, box),
     )

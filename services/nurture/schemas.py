@@ -199,6 +199,12 @@ class DeliveryHealth(BaseModel):
         description="Hot or SQL leads of the last day that no active rep matched while no manager"
         " was active either, and that have no rep still: nobody was told of them."
     )
+    unopened_secrets: int = Field(
+        0,
+        description="Reps' and subscriptions' signing secrets that do not open with this"
+        " LEADFLOW_SECRET_KEY: no webhook to them can be signed (a database restored without its"
+        " key, a key changed without LEADFLOW_SECRET_KEY_PREVIOUS).",
+    )
 
 
 def _each_once(events: list[str]) -> list[str]:

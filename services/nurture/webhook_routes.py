@@ -174,4 +174,4 @@ async def delivery_health(request: Request) -> DeliveryHealth:
     """Webhook attempts in the last hour and how many failed, and the leads of the last day told
     to nobody (no rep matched them, no manager was active): metrics' health asks this."""
     async with request.app.state.runtime.db.transaction() as session:
-        return await delivery_log.delivery_health(session, utcnow())
+        return await delivery_log.delivery_health(session, utcnow(), request.app.state.settings.box)

@@ -22,12 +22,14 @@ from services.metrics.health import PipelineHealth
 from services.nurture.app import create_app as nurture_app
 from services.nurture.assignments import assign_leads
 from services.nurture.config import NurtureSettings
+from services.nurture.models import Rep
 from shared import topics
 from shared.db import Database
 from shared.embedded import free_port
 from shared.events import utcnow
 from shared.observability import Telemetry
 from shared.outbox import stage
+from shared.sealing import SecretBox
 from tests.conftest import Servers, eventually, serving
 from tests.helpers import lead_classified
 
@@ -218,3 +220,31 @@ async def test_hot_leads_nobody_was_told_of_are_a_problem_line(servers: Servers)
         r" them and no manager is active \(add a rep who covers them, or a manager\)"
     )
     assert any(told_nobody.fullmatch(p) for p in report["problems"]), report["problems"]
+
+
+async def test_signing_secrets_nurtures_key_does_not_open_are_a_problem_line_naming_the_cause(
+    servers: Servers,
+) -> None:
+    """Restored without its key, nurture dead-lettered every hot lead and health said only
+    "nurture: 1 events its consumer could not apply": it now names the cause."""
+    nurture = nurture_app(servers.settings(NurtureSettings, touches_enabled=False, secret_key="w" * 32))
+    async with serving(nurture) as nurture_url:
+        async with nurture.state.runtime.db.transaction() as session:
+            sealed = SecretBox("k" * 32).seal("whsec_sealed_by_a_key_not_given")
+            session.add(Rep(name="Aigerim", webhook_url="https://crm.example.kz/hook", webhook_secret=sealed))
+        nowhere = f"http://127.0.0.1:{free_port()}"  # ingest and scoring are not running
+        settings = servers.settings(
+            MetricsSettings, ingest_url=nowhere, scoring_url=nowhere, nurture_url=nurture_url
+        )
+        db = Database(servers.database_url, "metrics")
+        try:
+            report = await PipelineHealth(db, settings, Telemetry("metrics")).check()
+        finally:
+            await db.dispose()
+    unopened = re.compile(
+        r"nurture: stored secrets do not open with this LEADFLOW_SECRET_KEY: [1-9][0-9]* reps' and"
+        r" subscriptions' signing secrets, so hot leads to them go to the dead letters \(give nurture"
+        r" the key that sealed them: \.leadflow/secret\.key under `make run`, else LEADFLOW_SECRET_KEY;"
+        r" or rotate their secrets\)"
+    )
+    assert any(unopened.fullmatch(p) for p in report["problems"]), report["problems"]
