@@ -109,9 +109,9 @@ class PrivateData:
                 self._set_aside(private, link, now)
 
     def _set_aside(self, private: Path, link: Path, now: float) -> None:
-        (private / SET_ASIDE).write_text(f"{now}\n")
         aside = self.abandoned / private.name
         try:
+            (private / SET_ASIDE).write_text(f"{now}\n")
             private.rename(aside)
         except OSError:
             return  # another start set it aside first
