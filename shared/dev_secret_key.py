@@ -27,16 +27,17 @@ class SealingKeyMissing(RuntimeError):
 
 
 def secret_key(home: Path, database_url: str, admin_token: str) -> str:
+    """The operator's key as given; else the kept one, or one made, when it opens every stored
+    secret (with the key made from the admin token, what a stack sealed before it kept a key,
+    and LEADFLOW_SECRET_KEY_PREVIOUS); else SealingKeyMissing."""
     if given := os.environ.get("LEADFLOW_SECRET_KEY"):
-        return given
+        return given  # the operator's choice: nurture's health says what does not open with it
     path = home / KEY_FILE
-    if (kept := read_secret(path)) is not None:
-        return kept
-    # What a stack sealed before it kept a key (with the admin token's) opens without one.
-    box = settings_box(None, os.environ.get("LEADFLOW_SECRET_KEY_PREVIOUS"), admin_token)
+    kept = read_secret(path)
+    box = settings_box(kept, os.environ.get("LEADFLOW_SECRET_KEY_PREVIOUS"), admin_token)
     if unopened := asyncio.run(count_unopened(database_url, box)):
-        raise SealingKeyMissing(missing_key(path, unopened))
-    return kept_secret(path)
+        raise SealingKeyMissing(missing_key(path, unopened, kept is not None))
+    return kept if kept is not None else kept_secret(path)
 
 
 async def count_unopened(database_url: str, box: SecretBox) -> int:
@@ -53,13 +54,25 @@ async def count_unopened(database_url: str, box: SecretBox) -> int:
         await engine.dispose()
 
 
-def missing_key(path: Path, unopened: int) -> str:
-    return (
-        f"the key that sealed the {unopened} secrets stored in the database (reps' and subscriptions'"
-        f" signing secrets, Telegram bot tokens) is missing: it was kept in {path} (or given in"
-        " LEADFLOW_SECRET_KEY), and neither is here, as after restoring a pg_dump without that file."
-        f" Restore {path} from the same backup, or set LEADFLOW_SECRET_KEY to that key; no new key"
-        " was made. To give those secrets up instead: set LEADFLOW_SECRET_KEY to a new key (32"
+def missing_key(path: Path, unopened: int, kept: bool) -> str:
+    stored = (
+        f"{unopened} secrets stored in the database (reps' and subscriptions' signing secrets,"
+        " Telegram bot tokens)"
+    )
+    if kept:  # a pg_dump restored into a home whose first start had made a key of its own
+        what = (
+            f"the {stored} do not open with the key kept in {path}: it is not the key that sealed"
+            " them, as after restoring a database without the secret.key of the same backup."
+        )
+    else:
+        what = (
+            f"the key that sealed the {stored} is missing: it was kept in {path} (or given in"
+            " LEADFLOW_SECRET_KEY), and neither is here, as after restoring a pg_dump without that"
+            " file; no new key was made."
+        )
+    return what + (
+        f" Restore {path} from the same backup as the database, or set LEADFLOW_SECRET_KEY to that"
+        " key. To give those secrets up instead: set LEADFLOW_SECRET_KEY to a new key (32"
         " characters or more), start, then give each rep and subscription a new secret"
         ' (POST /v1/reps/{id}/rotate-secret, POST /v1/webhooks/{id}/rotate-secret, {"overlap_hours": 0})'
         " and each Telegram source its bot token again (PUT /v1/sources/{id}/telegram-bot-token)"

@@ -69,7 +69,10 @@ def test_a_database_holding_sealed_secrets_and_no_key_file_stops_the_start_and_m
         f" subscriptions' signing secrets, Telegram bot tokens) is missing: it was kept in {key_file}"
         " (or given in LEADFLOW_SECRET_KEY)"
     ) in refused.stdout
-    assert f"Restore {key_file} from the same backup, or set LEADFLOW_SECRET_KEY" in refused.stdout
+    assert (
+        f"Restore {key_file} from the same backup as the database, or set LEADFLOW_SECRET_KEY"
+        in refused.stdout
+    )
     assert "/v1/reps/{id}/rotate-secret" in refused.stdout
     assert not key_file.exists(), "no new key was made"
     assert LOST_KEY not in refused.stdout + refused.stderr
@@ -86,8 +89,15 @@ def test_the_kept_or_given_key_is_taken_and_a_key_is_made_only_where_nothing_nee
     store_rep(database, SecretBox(made))
     assert secret_key(tmp_path, database, ADMIN_TOKEN) == made  # the kept one
     (tmp_path / "secret.key").unlink()
-    with pytest.raises(SealingKeyMissing):
+    with pytest.raises(SealingKeyMissing, match="is missing: it was kept in"):
         secret_key(tmp_path, database, ADMIN_TOKEN)
+    # a pg_dump restored into a home whose first start made a key of its own
+    (tmp_path / "secret.key").write_text("a-key-made-by-the-first-start-of-this-home\n")
+    with pytest.raises(
+        SealingKeyMissing, match=r"1 secrets .* do not open with the key kept in .*secret\.key"
+    ):
+        secret_key(tmp_path, database, ADMIN_TOKEN)
+    (tmp_path / "secret.key").unlink()
     monkeypatch.setenv("LEADFLOW_SECRET_KEY", made)
     assert secret_key(tmp_path, database, ADMIN_TOKEN) == made  # the operator's
     assert not (tmp_path / "secret.key").exists()
