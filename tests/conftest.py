@@ -25,7 +25,7 @@ from shared.embedded import EmbeddedBroker, free_port
 from shared.embedded_postgres import EmbeddedPostgres
 from shared.kafka import create_topics
 from shared.migrations import upgrade
-from tests.shared.private_roots import discard
+from tests.shared.private_roots import discard, discard_all_linked
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 VIEWER = {"Authorization": "Bearer test-viewer-token"}
@@ -67,6 +67,15 @@ class PostgresServer:
             await connection.execute(statement)
         finally:
             await connection.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_data_left_aside(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """As root, the data of the stacks this run's tests started (`leadflow dev` in a tmp home)
+    is removed at the end, not set aside for 7 days once pytest removes their homes."""
+    yield
+    if os.geteuid() == 0:
+        discard_all_linked(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")

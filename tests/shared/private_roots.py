@@ -11,7 +11,7 @@ import asyncpg
 
 from shared.embedded import free_port
 from shared.embedded_postgres import EmbeddedPostgres
-from shared.private_data import PrivateData
+from shared.private_data import PrivateData, running_postmaster
 
 
 def started(data_dir: Path, private: PrivateData | None = None) -> EmbeddedPostgres:
@@ -34,11 +34,23 @@ def query(url: str, sql: str) -> object:
 
 
 def discard(postgres: EmbeddedPostgres) -> None:
-    """A stopped test server's data, removed with its link. As root the data is apart from the
-    link (/var/lib/leadflow-embedded-postgres/data/<random>), and once pytest had removed the link
-    a later start would set it aside for 7 days: about 125 MB a test run's."""
-    link = postgres.data_dir
-    if link.is_symlink():
-        private = Path(os.readlink(link)).parent
+    """A stopped test server's data, removed with its link (`discard_linked`)."""
+    discard_linked(postgres.data_dir)
+
+
+def discard_linked(link: Path, private: PrivateData | None = None) -> None:
+    """As root the data is apart from its link (/var/lib/leadflow-embedded-postgres/data/<random>),
+    and once pytest had removed the link a later start would set it aside for 7 days: about
+    125 MB a test run's. Only data of that root whose server is not running is removed."""
+    pgdata = Path(os.readlink(link)) if link.is_symlink() else None
+    if pgdata is None or pgdata.parent.parent != (private or PrivateData()).data:
+        return
+    if running_postmaster(pgdata, pgdata.stat().st_uid if pgdata.exists() else -1) is None:
         link.unlink()
-        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
+
+
+def discard_all_linked(folder: Path) -> None:
+    """`discard_linked` for every `postgres` link under `folder` (the homes `leadflow dev` made)."""
+    for link in folder.rglob("postgres"):
+        discard_linked(link)
