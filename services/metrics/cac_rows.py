@@ -25,16 +25,18 @@ Key = tuple[str, Group | Shared]
 
 
 class Won(NamedTuple):
-    """Customers acquired, their revenue and their months of cooperation, summed."""
+    """Customers acquired, their revenue in the report's currency, and the months of cooperation
+    of those of them who paid in it (`paying`), summed."""
 
     customers: int = 0
     revenue: float = 0.0
     months: float = 0.0
+    paying: int = 0
 
 
 def summed_won(rows: Iterable[Won]) -> Won:
-    customers, revenue, months = (sum(column) for column in zip(Won(), *rows, strict=True))
-    return Won(int(customers), float(revenue), float(months))
+    customers, revenue, months, paying = (sum(column) for column in zip(Won(), *rows, strict=True))
+    return Won(int(customers), float(revenue), float(months), int(paying))
 
 
 def in_order(key: Key) -> tuple[str, bool, tuple[int, str]]:
@@ -49,6 +51,7 @@ def per_period(
     elsewhere: dict[Key, dict[str, OtherCurrency]],
     margin: float,
     settings: Any,
+    currency: str,
 ) -> list[CacRow]:
     """Each period's CAC over every group: all its costs, shared ones too, ÷ all its customers
     (000:92), as the rows by group cannot give it."""
@@ -58,7 +61,7 @@ def per_period(
     rows = []
     for period in sorted({period for period, _ in (*costs, *won, *elsewhere)}):
         customers = summed_won(w for (p, _), w in won.items() if p == period)
-        row = cac_row(period, None, spent.get(period), customers, margin, settings)
+        row = cac_row(period, None, spent.get(period), customers, margin, settings, currency)
         rows.append(beside(row, summed(o for (p, _), o in elsewhere.items() if p == period)))
     return rows
 
@@ -69,13 +72,14 @@ def per_group(
     elsewhere: dict[Key, dict[str, OtherCurrency]],
     margin: float,
     settings: Any,
+    currency: str,
 ) -> list[CacRow]:
     """Each group over the whole period, as `overall` is everyone's: the dashboard shows these
     figures as the API rounds them, not its own sums of the rows (found by a review)."""
     groups = sorted({group for _, group in (*costs, *won, *elsewhere)}, key=lambda g: in_order(("", g)))
     return [
         beside(
-            overall_row(_of(costs, group), _of(won, group), margin, settings, group),
+            overall_row(_of(costs, group), _of(won, group), margin, settings, currency, group),
             summed(other for (_, g), other in elsewhere.items() if g == group),
         )
         for group in groups
@@ -87,7 +91,12 @@ def _of(rows: dict[Key, Any], group: Group | Shared) -> dict[Key, Any]:
 
 
 def overall_row(
-    costs: dict[Key, float], won: dict[Key, Won], margin: float, settings: Any, group: Group | Shared = None
+    costs: dict[Key, float],
+    won: dict[Key, Won],
+    margin: float,
+    settings: Any,
+    currency: str,
+    group: Group | Shared = None,
 ) -> CacRow:
     """Every cost over the customers of the periods some spend was entered for: a month with none
     is unknown, not free, and its customers counted at no cost made the total's CAC a tenth of
@@ -96,7 +105,8 @@ def overall_row(
     counted = summed_won(w for (period, _), w in won.items() if period in spent_in)
     unknown = sorted({period for (period, _), w in won.items() if period not in spent_in and w.customers})
     left_out = sum(w.customers for (period, _), w in won.items() if period in unknown)
-    overall = cac_row("all", group, sum(costs.values()) if costs else None, counted, margin, settings)
+    entered = sum(costs.values()) if costs else None
+    overall = cac_row("all", group, entered, counted, margin, settings, currency)
     if not left_out:
         return overall
     named = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
@@ -116,12 +126,15 @@ def cac_row(
     won: Won,
     margin: float,
     settings: Any,
+    currency: str,
 ) -> CacRow:
     """`entered`: the costs entered for the period (and group); None when none were, and then
     the CAC is unknown, not zero. The payback: the CAC over the gross profit a customer brings
     a month, over their own months of cooperation (not the period asked for, which would
-    change it)."""
-    customers, revenue, months = won
+    change it), in `currency`: the revenue in it over the months of the customers who paid in
+    it, as LTV reckons it; one who paid only in another currency brought none of its profit
+    and is no month of it (their months made the payback longer than any customer's)."""
+    customers, revenue, months, _ = won
     costs = entered or 0.0
     cac = costs / customers if customers and entered is not None else None
     gross_profit = revenue * margin
@@ -151,8 +164,20 @@ def cac_row(
         revenue=money(revenue),
         cac_ratio=round(ratio, 3) if ratio is not None else None,
         payback_months=round(payback, 2) if payback is not None else None,
-        warnings=_cac_warnings(cac, entered, customers, settings),
+        warnings=[*_cac_warnings(cac, entered, customers, settings), *_payback_warnings(won, currency)],
     )
+
+
+def _payback_warnings(won: Won, currency: str) -> list[str]:
+    """Whose monthly profit the payback is reckoned on, when some customers paid in other
+    currencies only."""
+    if won.paying >= won.customers:
+        return []
+    elsewhere = won.customers - won.paying
+    return [
+        f"payback_months counts the {won.paying} customer{'s' * (won.paying != 1)} who paid in {currency}:"
+        f" {elsewhere} paid only in other currencies, not converted, and are left out of it (not of the CAC)"
+    ]
 
 
 def _cac_warnings(cac: float | None, entered: float | None, customers: int, settings: Any) -> list[str]:

@@ -95,13 +95,15 @@ def _other_currencies(
 
 class Acquired(NamedTuple):
     """Customers won on `day` (or in the month or quarter starting then), in `group`: their
-    revenue, and their months of cooperation summed (`lifetime.months_of_cooperation`)."""
+    revenue in the report's currency, those of them who paid in it (`paying`) and those's months
+    of cooperation summed (`lifetime.months_of_cooperation`)."""
 
     day: date
     group: Group
     customers: int
     revenue: float
     months: float
+    paying: int
 
 
 def cac_report(
@@ -128,19 +130,22 @@ def cac_report(
     won: dict[Key, Won] = defaultdict(Won)
     for row in acquired:
         key = (bucket_of(row.day, period), row.group if by else None)
-        won[key] = summed_won([won[key], Won(row.customers, row.revenue, row.months)])
+        won[key] = summed_won([won[key], Won(row.customers, row.revenue, row.months, row.paying)])
     keys = sorted(set(costs) | set(won) | set(elsewhere), key=in_order)
     rows = [
-        beside(cac_row(k[0], k[1], costs.get(k), won.get(k, Won()), margin, settings), elsewhere.get(k, {}))
+        beside(
+            cac_row(k[0], k[1], costs.get(k), won.get(k, Won()), margin, settings, currency),
+            elsewhere.get(k, {}),
+        )
         for k in keys
     ]
-    totals = per_period(costs, won, elsewhere, margin, settings) if by else []
-    groups = per_group(costs, won, elsewhere, margin, settings) if by else []
+    totals = per_period(costs, won, elsewhere, margin, settings, currency) if by else []
+    groups = per_group(costs, won, elsewhere, margin, settings, currency) if by else []
     return CacReport(
         currency=currency,
         currency_note=currency_note(currency),
         rows=rows,
         totals=totals,
         groups=groups,
-        overall=beside(overall_row(costs, won, margin, settings), summed(elsewhere.values())),
+        overall=beside(overall_row(costs, won, margin, settings, currency), summed(elsewhere.values())),
     )

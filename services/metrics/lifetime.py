@@ -127,7 +127,8 @@ async def customers_acquired(
     back. Campaigns come with leads, any number of them: the `max_groups` with the most
     customers, and those in `keep` (the campaigns spend was entered for), are shown, the rest
     summed as the overflow. Months and quarters are those of `zone` (an IANA name). Revenue in
-    `currency`; that in other currencies apart, per row and currency."""
+    `currency`, and the months of cooperation of the customers who paid in it (the payback's);
+    the revenue in other currencies apart, per row and currency."""
     f = FACTS.c
     in_period = (f.customer_at >= start, f.customer_at < end)
     day = cast(func.date_trunc(period, func.timezone(zone, f.customer_at)), Date)
@@ -143,25 +144,29 @@ async def customers_acquired(
         shown = f.campaign.in_(largest) | f.campaign.in_(list(keep))
         groups = bounded_columns(f.campaign, shown)
     revenue = func.coalesce(func.sum(cast(in_currency(f.currency_revenue, currency), Float)), 0.0)
-    months = func.coalesce(func.sum(months_of_cooperation()), 0).label("months")
+    paid = in_currency(f.currency_purchases, currency) > 0  # the payback's customers, as LTV's
+    months = func.coalesce(func.sum(months_of_cooperation()).filter(paid), 0).label("months")
+    paying = func.count().filter(paid).label("paying")
     customers = func.count().label("customers")
     query = (
-        select(day.label("day"), *groups, customers, revenue.label("revenue"), months)
+        select(day.label("day"), *groups, customers, revenue.label("revenue"), months, paying)
         .where(*in_period)
         .group_by(day, *groups)
     )
     acquired = [
-        Acquired(row.day, group_of(row), int(row.customers), float(row.revenue), float(row.months))
+        Acquired(
+            row.day, group_of(row), int(row.customers), float(row.revenue), float(row.months), int(row.paying)
+        )
         for row in await session.execute(query)
     ]
-    paid = _paid_in(f)
+    each = _paid_in(f)
     foreign = (
         select(
-            day.label("day"), *groups, paid.c.currency, func.sum(cast(paid.c.amount, Float)).label("amount")
+            day.label("day"), *groups, each.c.currency, func.sum(cast(each.c.amount, Float)).label("amount")
         )
-        .select_from(FACTS.join(paid, true()))
-        .where(*in_period, _paid_otherwise(f, currency), paid.c.currency.not_in([currency, ""]))
-        .group_by(day, *groups, paid.c.currency)
+        .select_from(FACTS.join(each, true()))
+        .where(*in_period, _paid_otherwise(f, currency), each.c.currency.not_in([currency, ""]))
+        .group_by(day, *groups, each.c.currency)
     )
     others = [
         ForeignRevenue(row.day, group_of(row), row.currency, float(row.amount))

@@ -172,7 +172,9 @@ class CacRow(BaseModel):
     payback_months: float | None = Field(
         description="CAC ÷ the gross profit a customer brings a month: their revenue x margin over"
         " their months of cooperation (first purchase to the last or to the last churn), so it does not"
-        " change with the period asked for."
+        " change with the period asked for. In the report's currency, as LTV: the revenue in it over the"
+        " months of the customers who paid in it; those who paid only in other currencies are left out"
+        " of it (not of `customers` or the CAC), and a warning says how many."
     )
     warnings: list[str]
     other_currencies: dict[str, OtherCurrency] = OTHER_CURRENCIES

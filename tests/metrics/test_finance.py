@@ -31,7 +31,7 @@ def spend(start: date, end: date, amount: str, channel: str = "ad") -> SimpleNam
 
 
 def customer(at: datetime, channel: str = "ad", revenue: float = 100.0) -> Acquired:
-    return Acquired(at.date(), channel, 1, revenue, months=1.0)
+    return Acquired(at.date(), channel, 1, revenue, months=1.0, paying=1)
 
 
 def test_spend_is_spread_over_its_days_and_cac_warns_outside_the_band() -> None:
