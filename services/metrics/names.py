@@ -2,7 +2,8 @@
 `lead.captured`: the funnel by source showed ids alone, meaningless to a marketer) and a rep's
 (`lead.assigned`: speed-to-lead by rep showed rep ids). The one given last (by when the lead was
 captured, or handed off; on the same moment, the greater name) wins, so events in any order,
-twice, or replayed by a rebuild give the same name. Read only for the groups a report shows."""
+twice, or replayed by a rebuild give the same name. Read for the groups a report shows, or
+(`every`) all of them: a row per rep or source, however many leads."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -60,6 +61,11 @@ class LatestNames:
         rows = await session.execute(self._names, {"ids": wanted})
         return {str(named): name for named, name in rows}
 
+    async def every(self, session: AsyncSession) -> dict[str, str]:
+        """Every name known, by the id as text: a row per rep (or source), not per lead."""
+        rows = await session.execute(self._every)
+        return {str(named): name for named, name in rows}
+
     @cached_property
     def _upsert(self) -> Any:
         return text(
@@ -68,6 +74,10 @@ class LatestNames:
             f" ON CONFLICT ({self.key}) DO UPDATE SET name = excluded.name, named_at = excluded.named_at"
             " WHERE (excluded.named_at, excluded.name) > (s.named_at, s.name)"
         )
+
+    @cached_property
+    def _every(self) -> Any:
+        return text(f"SELECT {self.key}, name FROM {self.table}")  # noqa: S608 - fixed names
 
     @cached_property
     def _names(self) -> Any:

@@ -267,6 +267,13 @@ class SpeedRow(BaseModel):
         description="By rep: the rep's name as nurture last gave it with a hand-off (null for a rep"
         " handed no lead since metrics migration 0028, and by channel).",
     )
+    hand_offs: int = Field(
+        0,
+        description="Leads handed to a rep (by rep: the rep's hand-offs given in the period, but those"
+        " taken from them unacknowledged through no fault of theirs). By rep, every rep named in a"
+        " hand-off is listed: one handed nothing in the period has 0 here and null timings, after"
+        " the reps handed something (the leads with no rep, group null, last).",
+    )
     to_first_webhook_seconds: Percentiles
     to_acknowledgement_seconds: Percentiles = Field(
         description="Capture → acknowledgement, of the leads acknowledged; by rep, each rep's"

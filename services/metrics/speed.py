@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.metrics.months import part_months, whole_days, whole_months
 from services.metrics.names import REP_NAMES
 from services.metrics.schemas import SpeedReport
-from services.metrics.speed_maths import speed_row
+from services.metrics.speed_maths import every_rep, speed_row
 
 # speed_buckets' columns: webhook is the hand-off (assigned - captured: SLA compliance counts
 # the leads handed off by it), delivered the webhook's arrival (migration 0019)
@@ -154,9 +154,8 @@ async def speed_report(
         speed_row(group, measures, pending.get(group, 0))
         for group, measures in sorted(cells.items(), key=lambda item: (item[0] is None, item[0] or ""))
     ]
-    if by == "rep":
-        named = await REP_NAMES.names(session, [row.group for row in rows if row.group is not None])
-        rows = [row.model_copy(update={"name": named.get(row.group or "")}) for row in rows]
+    if by == "rep":  # every rep known by name, those handed nothing in the period too
+        rows = every_rep(rows, await REP_NAMES.every(session))
     return SpeedReport(sla_seconds=sla_seconds, overall=overall, rows=rows if by else [])
 
 

@@ -42,6 +42,7 @@ def speed_row(group: str | None, histograms: Mapping[str, Histogram], pending: i
     decided = assigned + histograms.get("sla", {}).get(0, 0) - pending
     return SpeedRow(
         group=group,
+        hand_offs=assigned,
         to_first_webhook_seconds=_percentiles(histograms.get("delivered", {})),
         to_acknowledgement_seconds=_percentiles(histograms.get("ack", {})),
         sla_compliance=round(in_time / decided, 4) if decided > 0 else None,
@@ -49,6 +50,22 @@ def speed_row(group: str | None, histograms: Mapping[str, Histogram], pending: i
         touches_to_conversion=round(touches / converted, 2) if converted else None,
         sales_cycle_days=_percentiles(histograms.get("cycle", {})),
     )
+
+
+def every_rep(rows: Sequence[SpeedRow], names: Mapping[str, str]) -> list[SpeedRow]:
+    """The rows by rep named (`names`: every rep known, by id), and a row of no hand-offs and no
+    timings for each rep named who has none in the period (a manager sees who got nothing). The
+    reps handed something first, in the order given; then those handed nothing, by name; the
+    leads with no rep (group null) last."""
+    shown = {row.group for row in rows}
+    idle = [speed_row(rep, {}) for rep in names if rep not in shown]
+    named = [row.model_copy(update={"name": names.get(row.group or "")}) for row in [*rows, *idle]]
+    return sorted(named, key=lambda row: (row.group is None, row.hand_offs == 0, _idle_order(row)))
+
+
+def _idle_order(row: SpeedRow) -> tuple[str, str]:
+    """Those handed nothing by name (then id); the others keep their order (sorted is stable)."""
+    return (row.name or "", row.group or "") if row.hand_offs == 0 else ("", "")
 
 
 def _percentiles(histogram: Histogram) -> Percentiles:

@@ -209,11 +209,12 @@ const speedCard = {
       [text("waitingInSla"), count(o.sla_pending)],
       [text("touchesToConversion"), count(o.touches_to_conversion)],
     ]);
-    // each rep on the hand-offs they got, by name (every channel: the report by rep has no channel filter)
+    // each rep on the hand-offs they got, by name (every channel: the report by rep has no channel
+    // filter); a rep handed nothing in the period is listed too, 0 and no timings, after the others
     const repName = (row) => (row.group === null ? text("noRep") : row.name || row.group.slice(0, 8));
     document.getElementById("reps").hidden = Boolean(channel) || reps.rows.length === 0;
     rows(document.querySelector("#reps-table tbody"), reps.rows.map((r) => [
-      repName(r), count(r.to_acknowledgement_seconds.count), seconds(r.to_acknowledgement_seconds.p50), percent(r.sla_compliance), count(r.sla_pending),
+      repName(r), count(r.hand_offs), count(r.to_acknowledgement_seconds.count), seconds(r.to_acknowledgement_seconds.p50), percent(r.sla_compliance), count(r.sla_pending),
     ]));
   },
 };
