@@ -39,7 +39,8 @@ EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES) if s != "churned"}
     "captured_at",
 }
 LATEST = {"last_won_at", "furthest_stage", "classified_at", "industry_at", "segment_at"}
-KEYED = {"churn_outcomes", "churn_moves"}  # {event id: moment}: the earliest moment per id
+# {event id: moment}: the earliest moment per id (churns; captures, and those that were history)
+KEYED = {"churn_outcomes", "churn_moves", "captures", "history_captures"}
 ADDED_BY_KEY = {"currency_revenue", "currency_purchases"}  # {currency: amount}: added per currency
 ADDED = {"touch_times", "purchases", "revenue"}  # touch_times: every touch's moment, sorted
 FIRST = {"channel", "source_id", "campaign"}  # attribution: only the capture gives them
@@ -64,6 +65,7 @@ def captured(event: Envelope) -> dict[str, Any]:
         "source_id": data.get("source_id"),
         "campaign": data.get("campaign") or utm.get("campaign"),
         "captured_at": at,
+        "captures": {str(event.id): _utc(at)},
         **_profile(data, at),
     }
 
@@ -99,7 +101,18 @@ def classified(event: Envelope) -> dict[str, Any]:
         columns["furthest_stage"] = FUNNEL_STAGES.index(stage)
     if data["temperature"] in ("hot", "warm", "cold"):
         columns[f"{data['temperature']}_at"] = at
-    return columns
+    return columns | _history_capture(event)
+
+
+def _history_capture(event: Envelope) -> dict[str, Any]:
+    """A capture scoring classified as history (made long before it was recorded: an imported
+    enquiry) starts no clock of speed to lead: a lead that comes back live later is measured from
+    the capture that made it live (`live_captured_at`, migration 0029). Matched to its capture by
+    the classification's causation, as a churn move to its outcome."""
+    data = event.data
+    if not data.get("history") or data.get("cause") != LEAD_CAPTURED or event.causation_id is None:
+        return {}
+    return {"history_captures": {str(event.causation_id): _utc(event.occurred_at)}}
 
 
 def _churn_move(event: Envelope) -> dict[str, Any]:

@@ -33,8 +33,8 @@ _OWN_FIGURES = (
 _LATENCY = """
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,
        percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99
-FROM (SELECT extract(epoch FROM delivered_at - captured_at) AS s FROM lead_facts
-      WHERE delivered_at IS NOT NULL AND captured_at > now() - interval '1 day') recent
+FROM (SELECT extract(epoch FROM delivered_at - live_captured_at) AS s FROM lead_facts
+      WHERE delivered_at IS NOT NULL AND live_captured_at > now() - interval '1 day') recent
 """
 
 

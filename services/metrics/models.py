@@ -32,7 +32,24 @@ class LeadFact(SQLModel, table=True):
     industry_at: datetime | None = None  # when the industry was given (the latest wins)
     segment: str | None = None
     segment_at: datetime | None = None
-    captured_at: datetime | None = Field(default=None, index=True)
+    captured_at: datetime | None = Field(default=None, index=True)  # the first capture: the funnel's
+    # Speed to lead's clock (migration 0029): each capture's moment by its event's id, those scoring
+    # classified as history (an enquiry recorded long after it was made) by the same id, and the
+    # earliest capture not history, computed by the database (the first capture when every one is).
+    captures: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
+    history_captures: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
+    )
+    live_captured_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(
+            DateTime(timezone=True),
+            Computed("live_capture(captures, history_captures, captured_at)"),
+            index=True,
+        ),
+    )
     temperature: str | None = None
     stage: str | None = None
     classified_at: datetime | None = None

@@ -9,7 +9,8 @@ By rep, each rep is measured on the hand-offs they got (migration 0026): the cou
 hand-off -> acknowledgement and SLA compliance come from cells kept per hand-off (hand_off_months,
 hand_off_days, read the same way, by the day of the hand-off); the rest (webhook arrival, sales
 cycle, touches) from the leads' cells, under the rep first given the lead. The overall row is
-the leads', whichever the grouping."""
+the leads', whichever the grouping. A lead's clock starts at its capture that made it live
+(`live_captured_at`, migration 0029: not one imported as history); the lead counts in its day."""
 
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -29,7 +30,7 @@ from services.metrics.speed_maths import every_rep, speed_row
 # the leads handed off by it), delivered the webhook's arrival (migration 0019)
 MEASURES = ("webhook", "delivered", "ack", "sla", "cycle", "touches")
 BUCKETS = (
-    "speed_buckets(r.captured_at, r.assigned_at, r.acknowledged_at, r.customer_at, r.touches_sent,"
+    "speed_buckets(r.live_captured_at, r.assigned_at, r.acknowledged_at, r.customer_at, r.touches_sent,"
     " r.breached_at, r.delivered_at) AS b"
 )
 GROUP_OF = {"rep": "r.rep_id::text", "channel": "r.channel"}
@@ -42,7 +43,7 @@ def _counted(group: str) -> str:
         f"SELECT {group} AS grp, b.webhook, b.delivered, b.ack, b.sla, b.cycle, b.touches,"  # noqa: S608 - fixed text
         " GROUPING(b.webhook, b.delivered, b.ack, b.sla, b.cycle, b.touches) AS aggregated, count(*) AS leads"
         f" FROM lead_facts AS r CROSS JOIN LATERAL {BUCKETS}"
-        " WHERE r.captured_at >= :start AND r.captured_at < :stop"
+        " WHERE r.live_captured_at >= :start AND r.live_captured_at < :stop"
         f" GROUP BY GROUPING SETS (({group}), {', '.join(f'({group}, b.{m})' for m in MEASURES)})"
     )
 
@@ -56,7 +57,8 @@ PENDING = {
         f"SELECT {group}, count(*) FROM lead_facts AS r"  # noqa: S608 - fixed text
         " WHERE r.assigned_at > :since AND r.acknowledged_at IS NULL"
         " AND (r.breached_at IS NULL OR r.breached_at >= r.assigned_at)"
-        " AND r.captured_at >= coalesce(:start, '-infinity') AND r.captured_at < coalesce(:stop, 'infinity')"
+        " AND r.live_captured_at >= coalesce(:start, '-infinity')"
+        " AND r.live_captured_at < coalesce(:stop, 'infinity')"
         " GROUP BY 1"
     ).bindparams(*(bindparam(name, type_=DateTime(timezone=True)) for name in ("since", "start", "stop")))
     for dim, group in GROUP_OF.items()
@@ -92,10 +94,11 @@ COUNTED_WITH = text("SELECT seconds FROM speed_sla")
 # The sla cells per day, then per month from those (one pass over the leads).
 RECOUNT_SLA = text(
     "WITH days AS ("  # noqa: S608 - fixed text
-    " SELECT (r.captured_at AT TIME ZONE 'UTC')::date AS day, d.dim, d.grp, b.sla AS bucket, count(*) AS n"
+    " SELECT (r.live_captured_at AT TIME ZONE 'UTC')::date AS day, d.dim, d.grp, b.sla AS bucket,"
+    " count(*) AS n"
     f" FROM lead_facts AS r CROSS JOIN LATERAL {BUCKETS}"
     " CROSS JOIN LATERAL (VALUES ('rep', r.rep_id::text), ('channel', r.channel)) AS d (dim, grp)"
-    " WHERE r.captured_at IS NOT NULL AND b.sla IS NOT NULL GROUP BY 1, 2, 3, 4"
+    " WHERE r.live_captured_at IS NOT NULL AND b.sla IS NOT NULL GROUP BY 1, 2, 3, 4"
     "), months AS ("
     " INSERT INTO speed_months (month, dim, grp, measure, bucket, leads)"
     " SELECT date_trunc('month', day)::date, dim, grp, 'sla', bucket, sum(n) FROM days GROUP BY 1, 2, 3, 5"
@@ -125,8 +128,8 @@ async def speed_report(
     sla_seconds: float,
     now: datetime,
 ) -> SpeedReport:
-    """The report of the leads captured in [from_, to), grouped `by` rep or channel; `now` tells
-    which hand-offs are still inside their SLA."""
+    """The report of the leads made live (`live_captured_at`) in [from_, to), grouped `by` rep
+    or channel; `now` tells which hand-offs are still inside their SLA."""
     await _count_sla_as(session, sla_seconds)
     dim = "rep" if by == "rep" else "channel"  # every lead is in one group of either: the sum is all
     cells: Cells = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
