@@ -18,6 +18,8 @@ from shared.kafka import Publisher
 from tests.conftest import VIEWER, Servers, eventually, serving
 from tests.helpers import lead_captured
 
+NOW = datetime(2033, 3, 20, 12, 0, tzinfo=UTC)  # the time metrics reads at
+
 
 def nurture_event(lead: Envelope, kind: str, data: dict[str, str | float]) -> tuple[str, bytes, bytes]:
     event = Envelope(
@@ -48,13 +50,13 @@ def handed(rep: uuid.UUID, name: str, given: datetime) -> list[tuple[str, bytes,
 async def test_the_speed_card_lists_each_rep_by_name(servers: Servers, browser: Browser) -> None:
     rep, name = uuid.uuid4(), f"Aigerim {uuid.uuid4().hex[:4]}"
     idle, idle_name = uuid.uuid4(), f"Bolat {uuid.uuid4().hex[:4]}"  # handed nothing since 40 days
-    given = datetime.now(UTC) - timedelta(days=2)
+    given = NOW - timedelta(days=2)
     messages = [*handed(rep, name, given), *handed(idle, idle_name, given - timedelta(days=40))]
     publisher = Publisher(servers.bootstrap, "test")
     await publisher.publish(messages)
     await publisher.stop()
     async with (
-        serving(create_app(servers.settings(MetricsSettings))) as url,
+        serving(create_app(servers.settings(MetricsSettings), clock=lambda: NOW)) as url,
         httpx.AsyncClient(base_url=url, headers=VIEWER) as api,
     ):
 
@@ -72,6 +74,7 @@ async def test_the_speed_card_lists_each_rep_by_name(servers: Servers, browser: 
         shown = await page.is_visible("#reps-table")
         # a period from the day before the hand-off: Bolat was handed nothing in it
         await page.fill("input[name=from]", (given - timedelta(days=1)).date().isoformat())
+        await page.fill("input[name=to]", NOW.date().isoformat())
         refreshed = int(await page.evaluate("document.body.dataset.refreshed || 0"))
         await page.click("#filters button[type=submit]")
         await page.wait_for_function(f"Number(document.body.dataset.refreshed || 0) > {refreshed}")
