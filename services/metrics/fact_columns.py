@@ -37,6 +37,7 @@ EARLIEST = {f"{s}_at" for s in (*FUNNEL_STAGES, *EXIT_STAGES) if s != "churned"}
     "first_touch_at",
     "won_at",
     "captured_at",
+    "live_classified_at",
 }
 LATEST = {"last_won_at", "furthest_stage", "classified_at", "industry_at", "segment_at"}
 # {event id: moment}: the earliest moment per id (churns; captures, and those that were history)
@@ -107,10 +108,14 @@ def classified(event: Envelope) -> dict[str, Any]:
 def _history_capture(event: Envelope) -> dict[str, Any]:
     """A capture scoring classified as history (made long before it was recorded: an imported
     enquiry) starts no clock of speed to lead: a lead that comes back live later is measured from
-    the capture that made it live (`live_captured_at`, migration 0029). Matched to its capture by
-    the classification's causation, as a churn move to its outcome."""
+    the capture that made it live, or, with none (ingest tells a known person's repeat form as an
+    activity), from its first classification that is no history (`live_captured_at`, migration
+    0029). Matched to its capture by the classification's causation, as a churn move to its
+    outcome."""
     data = event.data
-    if not data.get("history") or data.get("cause") != LEAD_CAPTURED or event.causation_id is None:
+    if not data.get("history"):  # live: a lead whose captures were all history revived here at last
+        return {"live_classified_at": event.occurred_at}
+    if data.get("cause") != LEAD_CAPTURED or event.causation_id is None:
         return {}
     return {"history_captures": {str(event.causation_id): _utc(event.occurred_at)}}
 

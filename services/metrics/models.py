@@ -35,18 +35,20 @@ class LeadFact(SQLModel, table=True):
     captured_at: datetime | None = Field(default=None, index=True)  # the first capture: the funnel's
     # Speed to lead's clock (migration 0029): each capture's moment by its event's id, those scoring
     # classified as history (an enquiry recorded long after it was made) by the same id, and the
-    # earliest capture not history, computed by the database (the first capture when every one is).
+    # earliest capture not history, computed by the database; when every one is, the first
+    # classification that is none (its revival: `fact_columns._history_capture`), else the first.
     captures: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
     )
     history_captures: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONB, nullable=False, server_default="{}")
     )
+    live_classified_at: datetime | None = None
     live_captured_at: datetime | None = Field(
         default=None,
         sa_column=Column(
             DateTime(timezone=True),
-            Computed("live_capture(captures, history_captures, captured_at)"),
+            Computed("live_capture(captures, history_captures, captured_at, live_classified_at)"),
             index=True,
         ),
     )

@@ -9,8 +9,8 @@ By rep, each rep is measured on the hand-offs they got (migration 0026): the cou
 hand-off -> acknowledgement and SLA compliance come from cells kept per hand-off (hand_off_months,
 hand_off_days, read the same way, by the day of the hand-off); the rest (webhook arrival, sales
 cycle, touches) from the leads' cells, under the rep first given the lead. The overall row is
-the leads', whichever the grouping. A lead's clock starts at its capture that made it live
-(`live_captured_at`, migration 0029: not one imported as history); the lead counts in its day."""
+the leads', whichever the grouping. A lead's clock starts when it became live (`live_captured_at`,
+migration 0029: not at a capture imported as history); the lead counts in that day."""
 
 from collections import defaultdict
 from collections.abc import AsyncIterator

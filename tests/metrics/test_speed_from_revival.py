@@ -1,9 +1,11 @@
 """A lead imported as history (its enquiry two years old when recorded: scoring's `lead.classified`
-says `history: true`, and no rep is given it) that comes back live (a capture today, new interest,
-handed to a rep at once) is measured in speed to lead from that capture, its revival, not from
-its history: it read two years to the webhook and to the acknowledgement, and counted in the
-month of the old enquiry (found by the owner's review). The funnel still counts it where its
-history dates it. Through the real event path, in any order, and after a rebuild."""
+says `history: true`, and no rep is given it) that comes back live (new interest today, handed to
+a rep at once) is measured in speed to lead from its revival, not from its history: it read two
+years to the webhook and to the acknowledgement, and counted in the month of the old enquiry
+(found by the owner's review). The revival is a capture, or, as ingest tells a known person's
+repeat form, an activity scoring classifies as no history: from that classification. The funnel
+still counts the lead where its history dates it. Through the real event path, in any order, and
+after a rebuild."""
 
 import random
 import uuid
@@ -17,10 +19,12 @@ import pytest
 from services.metrics.app import create_app
 from services.metrics.config import MetricsSettings
 from shared.events import (
+    ACTIVITY_RECORDED,
     LEAD_ACKNOWLEDGED,
     LEAD_ASSIGNED,
     LEAD_CLASSIFIED,
     LEAD_DELIVERED,
+    ActivityRecorded,
     Envelope,
     LeadAcknowledged,
     LeadAssigned,
@@ -52,27 +56,39 @@ async def metrics(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _classified(capture: Envelope, at: datetime, temperature: str, history: bool) -> Envelope:
+def _classified(cause: Envelope, at: datetime, temperature: str, history: bool) -> Envelope:
     payload = LeadClassified(
         score=70 if temperature == "hot" else 10,
         temperature=temperature,  # type: ignore[arg-type]
         stage="lead",
-        cause="lead.captured",
+        cause=cause.type,
         rules_version=1,
         history=history or None,
     )
-    event = capture.follow_up(LEAD_CLASSIFIED, "scoring", payload)
+    event = cause.follow_up(LEAD_CLASSIFIED, "scoring", payload)
     return event.model_copy(update={"occurred_at": at})
 
 
-def _revived_lead(channel: str) -> list[Envelope]:
-    """Imported as history, then captured live, handed off 30 s later, its webhook arriving a
-    second after that, acknowledged 4 minutes after the capture."""
+def _repeat_form(lead: uuid.UUID, channel: str) -> Envelope:
+    """A known person's form today, as ingest tells it: an activity (and an update), no capture."""
+    activity = ActivityRecorded(
+        activity_id=uuid.uuid4(), activity_type="form_submitted", occurred_at=REVIVED, channel=channel
+    )
+    event = Envelope.of(ACTIVITY_RECORDED, lead, uuid.uuid4(), "ingest", activity)
+    return event.model_copy(update={"occurred_at": REVIVED})
+
+
+def _revived_lead(channel: str, by_capture: bool = True) -> list[Envelope]:
+    """Imported as history, then back live (captured, or a repeat form), handed off 30 s later,
+    its webhook arriving a second after that, acknowledged 4 minutes after the revival."""
     lead = uuid.uuid4()
     history = lead_captured(lead, channel=channel, captured_at=ENQUIRED.isoformat())
     history = history.model_copy(update={"occurred_at": IMPORTED})
-    live = lead_captured(lead, channel=channel, captured_at=REVIVED.isoformat())
-    live = live.model_copy(update={"occurred_at": REVIVED})
+    if by_capture:
+        live = lead_captured(lead, channel=channel, captured_at=REVIVED.isoformat())
+        live = live.model_copy(update={"occurred_at": REVIVED})
+    else:
+        live = _repeat_form(lead, channel)
     rep = uuid.uuid4()
     given = REVIVED + timedelta(seconds=30)
     nurture = [
@@ -128,17 +144,18 @@ def _near(figures: tuple[Any, ...] | None) -> bool:
 async def test_a_lead_revived_from_history_is_measured_from_its_revival(
     servers: Servers, metrics: httpx.AsyncClient
 ) -> None:
-    in_order, shuffled = (f"revived_{uuid.uuid4().hex[:8]}" for _ in range(2))
+    in_order, shuffled, by_form = (f"revived_{uuid.uuid4().hex[:8]}" for _ in range(3))
     events = _revived_lead(shuffled)
     random.Random(7).shuffle(events)  # the history's classification last, or anywhere
-    await _publish(servers, [*_revived_lead(in_order), *events])
+    await _publish(servers, [*_revived_lead(in_order), *events, *_revived_lead(by_form, by_capture=False)])
+    channels = (in_order, shuffled, by_form)
 
     async def acknowledged() -> bool:
-        rows = [await _speed(metrics, channel) for channel in (in_order, shuffled)]
+        rows = [await _speed(metrics, channel) for channel in channels]
         return all(row is not None and row["to_acknowledgement_seconds"]["count"] == 1 for row in rows)
 
     await eventually(acknowledged, timeout=30)
-    for channel in (in_order, shuffled):
+    for channel in channels:
         every_month = _figures(await _speed(metrics, channel))
         assert _near(every_month), (channel, every_month)
         for period in PERIODS:  # counted in the month, the day of its revival
@@ -154,6 +171,6 @@ async def test_a_lead_revived_from_history_is_measured_from_its_revival(
         return bool((await metrics.get("/v1/rebuild", headers=ADMIN)).json()["status"] == "idle")
 
     await eventually(rebuilt, timeout=120, interval=0.2)
-    for channel in (in_order, shuffled):
+    for channel in channels:
         for period in PERIODS:
             assert _near(_figures(await _speed(metrics, channel, **period))), (channel, period)

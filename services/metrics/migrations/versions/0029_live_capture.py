@@ -5,10 +5,13 @@ the old enquiry, two years to the webhook, and counted in that month (found by a
 
 lead_facts keeps each capture's moment by its event's id (`captures`) and the captures scoring
 classified as history, by the same id (`history_captures`: the classification's `causation_id`),
-each merged by key as the churns of 0017 are, so either may come first. `live_captured_at`, the
-earliest capture not known as history (the first capture when every one is, or none is known),
-is computed by the database, and speed_buckets' cells (0023's triggers) are dated and measured
-from it; the funnel still counts a lead by its first capture, history or not.
+each merged by key as the churns of 0017 are, so either may come first, and the first
+classification that is no history (`live_classified_at`). `live_captured_at`, computed by the
+database, is the earliest capture not known as history; when every capture is, the first
+classification that is none: the revival (ingest tells a known person's repeat form as an
+activity, not a capture), to the pipeline's lag; else the first capture. speed_buckets' cells
+(0023's triggers) are dated and measured from it; the funnel still counts a lead by its first
+capture, history or not.
 
 The leads stored before this revision have no captures kept: their clock stays their first
 capture, as it was, so no cell moves here; `POST /v1/rebuild` replays their events and moves a
@@ -27,13 +30,15 @@ depends_on = None
 
 CELL = "dim, grp, measure, bucket"
 # Its moments are texts with their offset (`fact_columns.keyed_json`): immutable, as 0017's.
+# A lead stored before this revision (no captures kept) keeps its first capture.
 LIVE_CAPTURE = """
-    CREATE FUNCTION live_capture(captures jsonb, history jsonb, first timestamptz) RETURNS timestamptz
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT coalesce(
+    CREATE FUNCTION live_capture(captures jsonb, history jsonb, first timestamptz, revived timestamptz)
+    RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT CASE WHEN captures = '{}' THEN first ELSE coalesce(
             (SELECT min((value #>> '{}')::timestamptz) FROM jsonb_each(captures) WHERE NOT history ? key),
+            revived,
             first
-        )
+        ) END
     $$"""
 
 
@@ -119,8 +124,9 @@ def upgrade() -> None:
         "ALTER TABLE lead_facts"
         " ADD COLUMN captures jsonb NOT NULL DEFAULT '{}',"
         " ADD COLUMN history_captures jsonb NOT NULL DEFAULT '{}',"
-        " ADD COLUMN live_captured_at timestamptz"
-        " GENERATED ALWAYS AS (live_capture(captures, history_captures, captured_at)) STORED"
+        " ADD COLUMN live_classified_at timestamptz,"
+        " ADD COLUMN live_captured_at timestamptz GENERATED ALWAYS AS"
+        " (live_capture(captures, history_captures, captured_at, live_classified_at)) STORED"
     )
     op.execute("CREATE INDEX ix_lead_facts_live_captured_at ON lead_facts (live_captured_at)")
     _triggers_functions("live_captured_at")
@@ -142,6 +148,7 @@ def downgrade() -> None:
     )
     op.execute(
         "ALTER TABLE lead_facts"
-        " DROP COLUMN live_captured_at, DROP COLUMN captures, DROP COLUMN history_captures"
+        " DROP COLUMN live_captured_at, DROP COLUMN captures, DROP COLUMN history_captures,"
+        " DROP COLUMN live_classified_at"
     )
-    op.execute("DROP FUNCTION live_capture(jsonb, jsonb, timestamptz)")
+    op.execute("DROP FUNCTION live_capture(jsonb, jsonb, timestamptz, timestamptz)")
