@@ -30,11 +30,12 @@ depends_on = None
 
 CELL = "dim, grp, measure, bucket"
 # Its moments are texts with their offset (`fact_columns.keyed_json`): immutable, as 0017's.
-# A lead stored before this revision (no captures kept) keeps its first capture.
+# A lead stored before this revision (no captures kept) keeps its first capture; so does one with
+# no capture known as history, the most (every fold of a lead computes it: no captures read).
 LIVE_CAPTURE = """
     CREATE FUNCTION live_capture(captures jsonb, history jsonb, first timestamptz, revived timestamptz)
     RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT CASE WHEN captures = '{}' THEN first ELSE coalesce(
+        SELECT CASE WHEN captures = '{}' OR history = '{}' THEN first ELSE coalesce(
             (SELECT min((value #>> '{}')::timestamptz) FROM jsonb_each(captures) WHERE NOT history ? key),
             revived,
             first
