@@ -1,18 +1,18 @@
 """The whole stack with no traffic: what it costs to wait (target: under 5% of one core)."""
 
 import asyncio
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.cpu import CpuMeter, used_between
+from bench.homes import throwaway_home
 from tests.stack import DevProcess
 
 SETTLE_SECONDS, MEASURE_SECONDS = 15, 30
 
 
 async def measure() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-idle-") as home:
+    with throwaway_home("leadflow-bench-idle-") as home:
         stack = DevProcess(Path(home), env=dict(a.split("=", 1) for a in __import__("sys").argv[1:]))
         await asyncio.to_thread(stack.start)
         try:

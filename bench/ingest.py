@@ -5,7 +5,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.homes import throwaway_home
 from bench.load import LoadResult, post_all
 from bench.pipeline import ADMIN, measure_baseline
 from shared.embedded import free_port
@@ -85,7 +85,7 @@ async def measure_peer(stack: DevProcess) -> tuple[LoadResult, float]:
 
 async def measure() -> dict[str, Any]:
     baseline = await measure_baseline(bodies("baseline"), CONCURRENCY)
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-ingest-") as home:
+    with throwaway_home("leadflow-bench-ingest-") as home:
         # The default limit of one source key (2,000/s) would answer this load 429 on a fast
         # machine; a higher one keeps the limiter's work in the measurement.
         limits = {"LEADFLOW_RATE_LIMIT_PER_KEY": "1000000/second;60000000/minute"}

@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import json
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -15,6 +14,7 @@ import aiohttp
 import uvicorn
 from aiokafka import AIOKafkaConsumer
 
+from bench.homes import throwaway_home
 from shared import topics
 from shared.cli import migrations_dir
 from shared.embedded import EmbeddedBroker, free_port
@@ -212,7 +212,7 @@ async def embedded_servers(
 ) -> AsyncIterator[tuple[str, str]]:
     """A PostgreSQL and a broker of the benchmark's own, in a temporary directory, with these
     services' schemas migrated and these topics made: (database URL, broker bootstrap)."""
-    with tempfile.TemporaryDirectory(prefix=f"leadflow-bench-{name}-") as home:
+    with throwaway_home(f"leadflow-bench-{name}-", "pg") as home:
         postgres = EmbeddedPostgres(Path(home) / "pg", free_port())
         broker = EmbeddedBroker(free_port(), Path(home) / "broker.log")
         await asyncio.to_thread(postgres.start)

@@ -6,7 +6,6 @@
 
 import asyncio
 import json
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ import httpx
 import uvicorn
 from aiokafka import AIOKafkaProducer
 
+from bench.homes import throwaway_home
 from bench.load import percentile
 from bench.pipeline import ADMIN
 from shared import topics
@@ -187,7 +187,7 @@ async def measure() -> dict[str, Any]:
     counter, port = Counter(), free_port()
     server = await _serve(counter, port)
     receiver = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-nurture-") as home:
+    with throwaway_home("leadflow-bench-nurture-") as home:
         stack = DevProcess(Path(home), only=("nurture",), env={"LEADFLOW_NURTURE_SMS_URL": f"{receiver}/sms"})
         await asyncio.to_thread(stack.start)
         try:

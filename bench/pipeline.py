@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 import psutil
 
 from bench.cpu import CpuMeter, used_between
+from bench.homes import throwaway_home
 from bench.hops import HOPS, attempts_of, hop_times, journeys_of
 from bench.load import LoadResult, Receiver, percentile, post_all, post_paced
 from shared.embedded import free_port
@@ -236,7 +236,7 @@ def latency_figures(run: dict[str, Any]) -> dict[str, Any]:
 
 async def run() -> dict[str, Any]:
     baseline = await measure_baseline()
-    with tempfile.TemporaryDirectory(prefix="leadflow-bench-") as home:
+    with throwaway_home("leadflow-bench-") as home:
         pipeline = await measure_pipeline(Path(home))
     ingest: LoadResult = pipeline["saturated"]["result"]
     return {

@@ -156,3 +156,22 @@ def running_postmaster(pgdata: Path, uid: int) -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def discard_linked(link: Path, private: PrivateData | None = None) -> None:
+    """A throwaway home's data (a test's, a benchmark's), removed with its link once its server
+    stopped. As root the data is apart from its link (data/<random>), and once the home was
+    removed a later start would set it aside for 7 days: about 125 MB a run's. Only data of
+    that root whose server is not running is removed."""
+    pgdata = Path(os.readlink(link)) if link.is_symlink() else None
+    if pgdata is None or pgdata.parent.parent != (private or PrivateData()).data:
+        return
+    if running_postmaster(pgdata, pgdata.stat().st_uid if pgdata.exists() else -1) is None:
+        link.unlink()
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
+
+
+def discard_all_linked(folder: Path) -> None:
+    """`discard_linked` for every `postgres` link under `folder` (the homes `leadflow dev` made)."""
+    for link in folder.rglob("postgres"):
+        discard_linked(link)
